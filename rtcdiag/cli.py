@@ -1,0 +1,90 @@
+"""Command-line entry point: a thin click group whose subcommands are imported only when used.
+
+Nothing heavy is imported here so that ``rtcdiag --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+from rtcdiag import __version__, exitcodes
+from rtcdiag.errors import RtcdiagError
+
+# name -> "module:attribute" of the click command, imported lazily.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "stun": ("rtcdiag.commands.stun:command", "Send STUN Binding requests; show mapped address and RTT."),
+    "turn-check": ("rtcdiag.commands.turn_check:command",
+                   "Check a TURN server: auth, allocation, relay address and data path."),
+    "nat-type": ("rtcdiag.commands.nat_type:command",
+                 "Classify NAT mapping/filtering behaviour (RFC 5780) and what it means for calls."),
+    "ports": ("rtcdiag.commands.ports:command", "Reachability of STUN/TURN ports over UDP, TCP and TLS."),
+    "dns": ("rtcdiag.commands.dns:command", "Resolve A/AAAA and STUN/TURN SRV records for a name."),
+    "ice": ("rtcdiag.commands.ice:command", "Run two real ICE agents through your servers, end to end."),
+    "check": ("rtcdiag.commands.check:command", "Run every applicable check and print one triage report."),
+    "selftest": ("rtcdiag.commands.selftest:command",
+                 "Start a coturn on loopback and run the full check against it (offline)."),
+    "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
+    "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = SUBCOMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module_name, attr = spec[0].split(":")
+        command = getattr(import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table, so ``--help`` does not import every subcommand.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, spec[1]) for name, spec in SUBCOMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, epilog=exitcodes.EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rtcdiag")
+def cli() -> None:
+    """Diagnose WebRTC connectivity: STUN, TURN, NAT type, ports, DNS and ICE.
+
+    Every command prints a report that reads symptom -> cause -> fix, can emit JSON, JUnit XML or
+    Markdown, and exits with a code that carries the verdict.
+    """
+
+
+def _fail(message: str, code: int) -> None:
+    from rtcdiag.redact import redact
+
+    click.echo(f"rtcdiag: error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: map every expected failure to one line and a documented exit code."""
+    try:
+        rv: Any = cli.main(args=argv, prog_name="rtcdiag", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", exitcodes.INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail("interrupted", exitcodes.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exitcodes.USAGE if exc.exit_code not in (0,) else 0)
+    except RtcdiagError as exc:
+        _fail(str(exc), exc.exit_code)
+    except Exception as exc:  # a bug: one line unless RTCDIAG_DEBUG asks for the traceback
+        if os.environ.get("RTCDIAG_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set RTCDIAG_DEBUG=1 for a traceback; "
+              "please report it)", exitcodes.INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

@@ -1,0 +1,121 @@
+"""Plumbing shared by every subcommand: output options, running probes, rendering, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rtcdiag.errors import UsageError
+from rtcdiag.redact import redact
+from rtcdiag.report.model import Report
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class OutputOptions:
+    json: bool = False
+    markdown: bool = False
+    junit: Path | None = None
+    report_file: Path | None = None
+
+
+def output_options(func: F) -> F:
+    """Add ``--json``, ``--markdown``, ``--junit FILE`` and ``--report-file FILE`` to a command.
+
+    The command receives them as one ``output: OutputOptions`` keyword argument.
+    """
+    options = [
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema rtcdiag/1)."),
+        click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as Markdown."),
+        click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write a JUnit XML file (one testcase per server x transport x check)."),
+        click.option("--report-file", "report_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt)."),
+    ]
+
+    def wrapper(*args: Any, as_json: bool, as_markdown: bool, junit: Path | None,
+                report_file: Path | None, **kwargs: Any) -> Any:
+        if as_json and as_markdown:
+            raise UsageError("--json and --markdown are mutually exclusive")
+        out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file)
+        return func(*args, output=out, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]
+
+
+def timeout_option(default: float = 1.0) -> Callable[[F], F]:
+    """``--timeout S``: scales the RFC 8489 retransmission schedule (1.0 = the RFC's 39.5 s worst case)."""
+    return click.option(
+        "--timeout", type=click.FloatRange(min=0.01), default=default, show_default=True,
+        help="Seconds for the first retransmission timeout (RTO); the RFC 8489 schedule scales with it.",
+    )
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran."""
+    return asyncio.run(coro)
+
+
+def _render_text(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        from rtcdiag.report import json_report
+
+        return json_report.render(report)
+    if fmt == "markdown":
+        from rtcdiag.report import markdown
+
+        return markdown.render(report)
+    if fmt == "junit":
+        from rtcdiag.report import junit
+
+        return junit.render(report)
+    from rtcdiag.report import console
+
+    return console.render_plain(report)
+
+
+_SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit",
+                  ".txt": "text"}
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(redact(text), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def emit(report: Report, output: OutputOptions) -> int:
+    """Render ``report`` to stdout and any requested files; return the exit code it carries."""
+    if not report.duration_s:
+        report.duration_s = round(time.time() - report.started_at, 3)
+    if output.json:
+        sys.stdout.write(redact(_render_text(report, "json")) + "\n")
+    elif output.markdown:
+        sys.stdout.write(redact(_render_text(report, "markdown")) + "\n")
+    else:
+        from rtcdiag.report import console
+
+        console.print_report(report)
+    if output.junit is not None:
+        _write(output.junit, _render_text(report, "junit"))
+    if output.report_file is not None:
+        fmt = _SUFFIX_FORMAT.get(output.report_file.suffix.lower())
+        if fmt is None:
+            raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
+        _write(output.report_file, _render_text(report, fmt))
+    return report.exit_code

@@ -1,0 +1,26 @@
+"""Errors that end a command with one clear line and a documented exit code."""
+
+from rtcdiag import exitcodes
+
+
+class RtcdiagError(Exception):
+    """An expected failure: the CLI prints ``rtcdiag: error: <message>`` and exits with ``exit_code``."""
+
+    exit_code: int = exitcodes.USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(RtcdiagError):
+    """Bad arguments, config or input file (exit 2)."""
+
+    exit_code = exitcodes.USAGE
+
+
+class InconclusiveError(RtcdiagError):
+    """Nothing could be decided (exit 3)."""
+
+    exit_code = exitcodes.INCONCLUSIVE

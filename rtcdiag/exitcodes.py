@@ -1,0 +1,13 @@
+"""Process exit codes: the same for every subcommand (documented in README and ``--help``)."""
+
+OK = 0  # every check passed (warnings allowed)
+FINDING_ERROR = 1  # at least one finding at error severity
+USAGE = 2  # bad arguments, bad config, unreadable file, malformed URI
+INCONCLUSIVE = 3  # nothing could be decided (e.g. server lacks RFC 5780, network down)
+INTERNAL = 4  # a bug in rtcdiag itself; please report it
+INTERRUPTED = 130  # Ctrl-C
+
+EPILOG = (
+    "Exit codes: 0 all checks pass (warnings allowed), 1 a finding at error severity, "
+    "2 usage or configuration error, 3 inconclusive, 4 internal error, 130 interrupted."
+)

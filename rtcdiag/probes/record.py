@@ -1,0 +1,41 @@
+"""Step records shared by every probe: what was sent, what came back, how long it took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AttributeView:
+    """One attribute as shown to a user: type code, name, decoded value and the raw bytes (hex).
+
+    Secret-bearing values (MESSAGE-INTEGRITY HMACs, USERHASH, ACCESS-TOKEN) are shown as ``<redacted>``.
+    """
+
+    type: int
+    name: str
+    value: str
+    raw_hex: str = ""
+
+
+@dataclass
+class Exchange:
+    """One STUN/TURN transaction (or one indication), as it happened on the wire."""
+
+    step: str  # what the probe was doing, e.g. "allocate (authenticated)"
+    request: str  # e.g. "Allocate request"
+    transport: str  # "udp" | "tcp" | "tls"
+    server: str  # host:port the request went to
+    request_attributes: list[AttributeView] = field(default_factory=list)
+    # "success" | "error-response" | "timeout" | "rejected" | "transport-error" | "sent" (indications)
+    outcome: str = "timeout"
+    response: str | None = None  # e.g. "Allocate error response 401 Unauthorized"
+    response_attributes: list[AttributeView] = field(default_factory=list)
+    response_source: str | None = None  # where the response really came from (packet source)
+    error_code: int | None = None
+    rtt_ms: float | None = None
+    attempts: int = 0  # requests sent (1 + retransmissions)
+    attempt_rtts_ms: list[float] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # replies discarded (bad txid, FINGERPRINT, integrity)
+    error: str | None = None  # transport-level error text (refused, TLS failure, ...)
+    started_ms: float = 0.0  # offset from the probe's start

@@ -1,0 +1,1 @@
+"""Reports: the one data shape every subcommand renders (console, JSON, JUnit, Markdown)."""

@@ -1,0 +1,1 @@
+"""Triage: turn probe results into findings (symptom -> cause -> fix, with evidence)."""

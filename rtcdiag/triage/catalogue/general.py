@@ -1,0 +1,7 @@
+"""Catalogue entries: general."""
+
+from rtcdiag.triage.finding import CatalogueEntry, Severity
+
+ENTRIES: tuple[CatalogueEntry, ...] = ()
+
+_ = Severity  # entries below use Severity
