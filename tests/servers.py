@@ -1,0 +1,205 @@
+"""Hostile STUN servers for tests: replies no real server would send, written byte by byte here.
+
+Each server listens on one loopback port for UDP *and* TCP and runs in a daemon thread. For every request it
+receives it sends the replies its mode dictates. The STUN bytes are built by hand (RFC 8489 §5, §14.2,
+§14.7) so that the tests do not trust the codec under test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+MAGIC_COOKIE = 0x2112A442
+FINGERPRINT_XOR = 0x5354554E  # RFC 8489 §14.7
+BINDING_SUCCESS = 0x0101
+XOR_MAPPED_ADDRESS = 0x0020
+SOFTWARE = 0x8022
+FINGERPRINT = 0x8028
+
+GARBAGE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+
+# Modes: what the server answers to each request.
+GARBAGE_MODE = "garbage"  # bytes that are not STUN at all
+WRONG_TXID = "wrong-txid"  # a well-formed Binding success for another transaction
+BAD_FINGERPRINT = "bad-fingerprint"  # right transaction, FINGERPRINT CRC off by one
+TRUNCATED = "truncated"  # header says 12 bytes of attributes, only 4 follow
+SILENT = "silent"  # reads the request, never answers
+WRONG_TXID_THEN_GOOD = "wrong-txid-then-good"  # a stray reply first, then the real one
+BAD_FINGERPRINT_THEN_GOOD = "bad-fingerprint-then-good"
+GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT)
+SOFTWARE_NAME = b"rtcdiag hostile test server"
+
+
+def _attr(kind: int, value: bytes) -> bytes:
+    pad = (4 - len(value) % 4) % 4
+    return struct.pack("!HH", kind, len(value)) + value + b"\x00" * pad
+
+
+def xor_mapped_address(txid: bytes, ip: str, port: int) -> bytes:
+    """XOR-MAPPED-ADDRESS value (RFC 8489 §14.2)."""
+    xport = port ^ (MAGIC_COOKIE >> 16)
+    if ":" in ip:
+        raw = socket.inet_pton(socket.AF_INET6, ip)
+        key = struct.pack("!I", MAGIC_COOKIE) + txid
+        return struct.pack("!BBH", 0, 2, xport) + bytes(a ^ b for a, b in zip(raw, key, strict=True))
+    raw = socket.inet_pton(socket.AF_INET, ip)
+    key = struct.pack("!I", MAGIC_COOKIE)
+    return struct.pack("!BBH", 0, 1, xport) + bytes(a ^ b for a, b in zip(raw, key, strict=True))
+
+
+def binding_success(txid: bytes, source: tuple[str, int], *, fingerprint_delta: int = 0) -> bytes:
+    """A Binding success response to ``txid`` mapping ``source``, ending with FINGERPRINT (+ delta)."""
+    body = _attr(XOR_MAPPED_ADDRESS, xor_mapped_address(txid, source[0], source[1]))
+    body += _attr(SOFTWARE, SOFTWARE_NAME)
+    length = len(body) + 8  # FINGERPRINT included in the length it covers (RFC 8489 §14.7)
+    head = struct.pack("!HHI", BINDING_SUCCESS, length, MAGIC_COOKIE) + txid
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    crc = (crc + fingerprint_delta) & 0xFFFFFFFF
+    return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
+
+
+def truncated_reply(txid: bytes) -> bytes:
+    """Header announces 12 attribute bytes; only the first 4 (a TLV header) are present."""
+    return struct.pack("!HHI", BINDING_SUCCESS, 12, MAGIC_COOKIE) + txid + struct.pack("!HH", SOFTWARE, 8)
+
+
+def replies_for(mode: str, request: bytes, source: tuple[str, int]) -> list[bytes]:
+    """What a server in ``mode`` sends back for ``request`` received from ``source``."""
+    txid = request[8:20] if len(request) >= 20 else os.urandom(12)
+    other = bytes(b ^ 0xFF for b in txid)
+    table: dict[str, Callable[[], list[bytes]]] = {
+        GARBAGE_MODE: lambda: [GARBAGE],
+        WRONG_TXID: lambda: [binding_success(other, source)],
+        BAD_FINGERPRINT: lambda: [binding_success(txid, source, fingerprint_delta=1)],
+        TRUNCATED: lambda: [truncated_reply(txid)],
+        SILENT: lambda: [],
+        WRONG_TXID_THEN_GOOD: lambda: [binding_success(other, source), binding_success(txid, source)],
+        BAD_FINGERPRINT_THEN_GOOD: lambda: [binding_success(txid, source, fingerprint_delta=1),
+                                            binding_success(txid, source)],
+        GOOD: lambda: [binding_success(txid, source)],
+    }
+    return table[mode]()
+
+
+@dataclass
+class HostileServer:
+    """A running hostile server: ``host``/``port`` for UDP and TCP, ``requests`` counts what it received."""
+
+    mode: str
+    host: str
+    port: int
+    requests: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+@contextlib.contextmanager
+def hostile_server(mode: str, host: str = "127.0.0.1") -> Iterator[HostileServer]:
+    """Run a hostile server for the duration of the ``with`` block (UDP and TCP on the same port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    tcp = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        udp.bind((host, 0))
+        port = udp.getsockname()[1]
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((host, port))
+        tcp.listen(16)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    server = HostileServer(mode=mode, host=host, port=port)
+    server._thread = threading.Thread(target=_serve, args=(server, udp, tcp), daemon=True,
+                                      name=f"hostile-{mode}")
+    server._thread.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _serve(server: HostileServer, udp: socket.socket, tcp: socket.socket) -> None:
+    sel = selectors.DefaultSelector()
+    buffers: dict[socket.socket, bytes] = {}
+    udp.setblocking(False)
+    tcp.setblocking(False)
+    sel.register(udp, selectors.EVENT_READ)
+    sel.register(tcp, selectors.EVENT_READ)
+    try:
+        while not server._stop.is_set():
+            for key, _ in sel.select(timeout=0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is udp:
+                    _on_datagram(server, udp)
+                elif sock is tcp:
+                    conn, _ = tcp.accept()
+                    conn.setblocking(False)
+                    buffers[conn] = b""
+                    sel.register(conn, selectors.EVENT_READ)
+                else:
+                    _on_stream(server, sel, sock, buffers)
+    finally:
+        for conn in list(buffers):
+            conn.close()
+        sel.close()
+        udp.close()
+        tcp.close()
+
+
+def _on_datagram(server: HostileServer, udp: socket.socket) -> None:
+    try:
+        data, source = udp.recvfrom(4096)
+    except OSError:
+        return
+    server.requests += 1
+    for reply in replies_for(server.mode, data, (source[0], source[1])):
+        udp.sendto(reply, source)
+
+
+def _on_stream(server: HostileServer, sel: selectors.BaseSelector, conn: socket.socket,
+               buffers: dict[socket.socket, bytes]) -> None:
+    try:
+        chunk = conn.recv(4096)
+    except OSError:
+        chunk = b""
+    if not chunk:
+        sel.unregister(conn)
+        buffers.pop(conn, None)
+        conn.close()
+        return
+    data = buffers[conn] + chunk
+    # Stream framing (RFC 8489 §6.2.2): 20-byte header + length field.
+    while len(data) >= 20 and len(data) >= 20 + struct.unpack("!H", data[2:4])[0]:
+        size = 20 + struct.unpack("!H", data[2:4])[0]
+        request, data = data[:size], data[size:]
+        server.requests += 1
+        peer = conn.getpeername()
+        conn.setblocking(True)
+        for reply in replies_for(server.mode, request, (peer[0], peer[1])):
+            conn.sendall(reply)
+        if server.mode == TRUNCATED:  # the stream ends inside the message
+            sel.unregister(conn)
+            buffers.pop(conn, None)
+            conn.close()
+            return
+        conn.setblocking(False)
+    buffers[conn] = data
