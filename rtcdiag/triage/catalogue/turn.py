@@ -1,7 +1,251 @@
-"""Catalogue entries: turn."""
+"""Catalogue entries: TURN (RFC 8656 allocations, RFC 8489 long-term credentials, REST API credentials).
+
+Placeholders filled per finding: ``{transport}``, ``{server}``, ``{code}``, ``{reason}``, ``{detail}``.
+"""
 
 from rtcdiag.triage.finding import CatalogueEntry, Severity
 
-ENTRIES: tuple[CatalogueEntry, ...] = ()
+_E = Severity.ERROR
+_W = Severity.WARNING
+_I = Severity.INFO
 
-_ = Severity  # entries below use Severity
+ENTRIES: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        "TURN-OPEN-RELAY", _E, "Open relay: the server allocates without credentials",
+        "An Allocate request without credentials over {transport} succeeded (relay {detail}).",
+        "The server runs without authentication (coturn: `no-auth`, or neither `lt-cred-mech` nor "
+        "`use-auth-secret`). Anyone on the internet can relay traffic through it: abuse, cost, and a way "
+        "into your internal network.",
+        "Enable authentication: coturn `lt-cred-mech` with `user=` entries, or `use-auth-secret` + "
+        "`static-auth-secret=` for REST credentials; remove `no-auth`.",
+        "RFC 8656 §7.2 (server SHOULD require long-term credentials); RFC 8489 §9.2",
+    ),
+    CatalogueEntry(
+        "TURN-CHALLENGE-INVALID", _E, "Unauthenticated Allocate was not answered with a valid 401 challenge",
+        "Over {transport} the first Allocate got {detail} instead of 401 with REALM and NONCE.",
+        "A TURN server using long-term credentials must challenge with 401 carrying REALM and NONCE; "
+        "without them no client can compute the message integrity. The server (or a proxy in front of it) "
+        "is broken or is not a TURN server.",
+        "Check that the port really belongs to the TURN server and that the server is configured with a "
+        "`realm=`.",
+        "RFC 8489 §9.2.4",
+    ),
+    CatalogueEntry(
+        "TURN-NO-CREDENTIALS", _I, "Server asks for credentials but none were given",
+        "Over {transport} the server challenged with 401 (realm {detail}) and no user name/password or REST "
+        "secret was provided, so the allocation and data path could not be checked.",
+        "rtcdiag needs credentials to go past the challenge.",
+        "Pass `-u USER` with the password in $RTCDIAG_TURN_PASSWORD (or --password-env/--password-file), or "
+        "a REST secret in $RTCDIAG_TURN_SECRET (or --secret-env/--secret-file).",
+        "RFC 8489 §9.2",
+    ),
+    CatalogueEntry(
+        "TURN-AUTH-401", _E, "Credentials rejected (401 after authenticating)",
+        "Over {transport} the authenticated Allocate was answered 401 Unauthorized {detail}.",
+        "A 401 after credentials means the server could not verify MESSAGE-INTEGRITY: wrong user name, "
+        "wrong password, or the password was hashed for a different realm than the server's. For "
+        "REST credentials: a different `static-auth-secret`, or a username timestamp the server considers "
+        "expired.",
+        "Check user and password (coturn: `turnadmin -l` / the `user=` lines), that the realm you expect "
+        "matches the server's `realm=`, and for REST that the secret matches `static-auth-secret`.",
+        "RFC 8489 §9.2.5, §14.8",
+    ),
+    CatalogueEntry(
+        "TURN-AUTH-441", _E, "Wrong credentials (441)",
+        "Over {transport} the authenticated Allocate was answered 441 Wrong Credentials {detail}.",
+        "The credentials in this request differ from those used for the allocation or are not accepted "
+        "for this user.",
+        "Use the same user name and password for the whole session; check them against the server's user "
+        "database.",
+        "RFC 8656 §19 (441)",
+    ),
+    CatalogueEntry(
+        "TURN-REST-EXPIRED", _E, "REST credentials have expired",
+        "The REST user name {detail} carries an expiry timestamp in the past.",
+        "TURN REST credentials are `expiry:user` with the password HMAC-SHA1(secret, username); the "
+        "server rejects them after the expiry. The application server handed out stale credentials (cached "
+        "too long) or its clock is behind.",
+        "Generate credentials per session with a TTL of at least the call length (e.g. 24 h), do not cache "
+        "them past their expiry, and keep the issuing server's clock in sync (NTP).",
+        "draft-uberti-behave-turn-rest-00 §2.2",
+    ),
+    CatalogueEntry(
+        "TURN-CLOCK-SKEW", _W, "REST credential expiry is far from the local clock",
+        "The REST user name {detail} expires far in the future relative to this machine's clock.",
+        "Either the credential issuer's clock (or this machine's) is wrong, the issuer writes the expiry in "
+        "milliseconds instead of seconds, or the TTL is so long the credential is effectively permanent.",
+        "Write the expiry as Unix seconds, use a TTL of hours not months, and sync clocks with NTP.",
+        "draft-uberti-behave-turn-rest-00 §2.2",
+    ),
+    CatalogueEntry(
+        "TURN-BAD-REQUEST-400", _E, "Server rejected the request as malformed (400)",
+        "Over {transport} the {detail} was answered 400 Bad Request.",
+        "The server considered the request malformed: often a TURN proxy or load balancer that rewrites "
+        "packets, a non-TURN service on the port, or a server that requires attributes it does not announce.",
+        "Make sure the port belongs to the TURN server itself; check the server log for the reason.",
+        "RFC 8489 §14.8 (400)",
+    ),
+    CatalogueEntry(
+        "TURN-FORBIDDEN-403", _E, "Forbidden (403): the server refused the request",
+        "Over {transport} the {detail} was answered 403 Forbidden.",
+        "On Allocate: the user is not allowed to allocate (e.g. blacklisted, or relay addresses denied). "
+        "On CreatePermission/ChannelBind: the peer address is excluded by the server's peer ACL (coturn "
+        "`denied-peer-ip`, or loopback/private peers without `allow-loopback-peers`).",
+        "Review coturn `denied-peer-ip`/`allowed-peer-ip`; for a test peer on this host over loopback enable "
+        "`allow-loopback-peers` (test setups only).",
+        "RFC 8656 §19 (403), §9",
+    ),
+    CatalogueEntry(
+        "TURN-UNKNOWN-ATTR-420", _E, "Server does not understand a comprehension-required attribute (420)",
+        "Over {transport} the {detail}.",
+        "The server does not implement an attribute this request carried (listed in UNKNOWN-ATTRIBUTES): an "
+        "old or partial TURN implementation.",
+        "Upgrade the TURN server, or use a client configuration that does not need the listed attributes.",
+        "RFC 8489 §14.8 (420), §14.13",
+    ),
+    CatalogueEntry(
+        "TURN-MISMATCH-437", _E, "Allocation mismatch (437)",
+        "Over {transport} the {detail} was answered 437 Allocation Mismatch.",
+        "An Allocate was sent on a 5-tuple that already has an allocation (a previous run did not release "
+        "it, or a NAT reused the port), or a Refresh/permission request was sent without an allocation.",
+        "Wait for the old allocation to expire (LIFETIME) or release it with Refresh LIFETIME=0; clients "
+        "should use a fresh local port per allocation.",
+        "RFC 8656 §7.2, §19 (437)",
+    ),
+    CatalogueEntry(
+        "TURN-STALE-NONCE-438", _E, "Stale nonce (438) even after a retry with the new nonce",
+        "Over {transport} the {detail} was answered 438 Stale Nonce twice in a row.",
+        "The server issues nonces that are already stale when used: a very short `stale-nonce` lifetime, "
+        "several servers behind one address that do not share nonces, or a broken server clock.",
+        "Give every server behind a load balancer its own address or sticky sessions; raise coturn "
+        "`stale-nonce` (e.g. 600 s); sync server clocks.",
+        "RFC 8489 §9.2.5, §14.8 (438)",
+    ),
+    CatalogueEntry(
+        "TURN-FAMILY-440", _E, "Address family not supported (440)",
+        "Over {transport} the {detail} was answered 440 Address Family not Supported.",
+        "The server cannot relay the requested address family (e.g. no IPv6 relay address configured).",
+        "Configure relay addresses for the family (coturn `relay-ip=` for IPv4 and IPv6) or request the "
+        "family the server has.",
+        "RFC 8656 §19 (440)",
+    ),
+    CatalogueEntry(
+        "TURN-FAMILY-443", _E, "Peer address family mismatch (443)",
+        "Over {transport} the {detail} was answered 443 Peer Address Family Mismatch.",
+        "The peer address's family differs from the relayed address's family: an IPv4 allocation cannot "
+        "send to an IPv6 peer.",
+        "Allocate a relay of the peer's family (REQUESTED-ADDRESS-FAMILY), or use a peer of the relay's "
+        "family.",
+        "RFC 8656 §19 (443)",
+    ),
+    CatalogueEntry(
+        "TURN-TRANSPORT-442", _E, "Unsupported transport protocol (442)",
+        "Over {transport} the {detail} was answered 442 Unsupported Transport Protocol.",
+        "The server does not relay the requested REQUESTED-TRANSPORT (UDP relaying disabled, e.g. coturn "
+        "`no-udp-relay`).",
+        "Enable UDP relaying on the server; WebRTC needs UDP relays.",
+        "RFC 8656 §19 (442)",
+    ),
+    CatalogueEntry(
+        "TURN-CONNECTION-446", _E, "Connection already exists (446)",
+        "Over {transport} the {detail} was answered 446 Connection Already Exists.",
+        "A TCP relay connection (RFC 6062) to this peer already exists on the allocation.",
+        "Reuse the existing connection, or close it before connecting again.",
+        "RFC 6062 §6.3 (446)",
+    ),
+    CatalogueEntry(
+        "TURN-CONNECTION-447", _E, "Connection timeout or failure (447)",
+        "Over {transport} the {detail} was answered 447 Connection Timeout or Failure.",
+        "The server could not open the TCP relay connection (RFC 6062) to the peer.",
+        "Check that the peer accepts TCP connections from the relay address and that no firewall drops them.",
+        "RFC 6062 §6.3 (447)",
+    ),
+    CatalogueEntry(
+        "TURN-QUOTA-486", _E, "Allocation quota reached (486)",
+        "Over {transport} the {detail} was answered 486 Allocation Quota Reached.",
+        "The user already holds as many allocations as the server allows (coturn `user-quota`/"
+        "`total-quota`): leaked allocations from clients that never released them, or a quota too small "
+        "for the number of concurrent calls (each call may use several allocations).",
+        "Raise coturn `user-quota`, make clients release allocations (Refresh LIFETIME=0), shorten "
+        "`max-allocate-lifetime`, and use per-session REST user names.",
+        "RFC 8656 §19 (486)",
+    ),
+    CatalogueEntry(
+        "TURN-CAPACITY-508", _E, "Insufficient capacity (508)",
+        "Over {transport} the {detail} was answered 508 Insufficient Capacity.",
+        "The server has run out of relay ports or resources (coturn `min-port`..`max-port` range exhausted, "
+        "`total-quota`, bandwidth cap).",
+        "Widen the relay port range, add servers, or lower allocation lifetimes; check for leaked "
+        "allocations.",
+        "RFC 8656 §19 (508)",
+    ),
+    CatalogueEntry(
+        "TURN-ERROR-OTHER", _E, "Unexpected TURN error response",
+        "Over {transport} the {detail}.",
+        "The server answered with an error code rtcdiag does not have a specific explanation for.",
+        "Look the code up in the IANA STUN error code registry and the server log.",
+        "RFC 8489 §18.3 (IANA registry)",
+    ),
+    CatalogueEntry(
+        "TURN-ALLOCATE-TIMEOUT", _E, "Allocate went unanswered after the challenge",
+        "Over {transport} the server answered the unauthenticated Allocate but not the {detail}.",
+        "The authenticated request was dropped: a proxy or firewall that limits packet size, a server that "
+        "silently drops requests with bad integrity, or a server that crashed/overloaded.",
+        "Check the server log while running the check; look for MTU/fragmentation limits on the path.",
+        "RFC 8489 §6.2",
+    ),
+    CatalogueEntry(
+        "TURN-ALTERNATE-SERVER", _W, "Redirected to an alternate server (300)",
+        "Over {transport} the server answered 300 Try Alternate with ALTERNATE-SERVER {detail}; rtcdiag "
+        "followed it once.",
+        "The server load-balances by redirecting clients. Browsers follow the redirect, but every redirect "
+        "costs a round trip and breaks clients that do not implement it.",
+        "Point clients at the alternate directly if the redirect is permanent; otherwise nothing to do.",
+        "RFC 8489 §10, §14.15",
+    ),
+    CatalogueEntry(
+        "TURN-RELAY-PRIVATE", _E, "Relayed address is not public: `external-ip` missing",
+        "Over {transport} the server, reached at public address {server}, relays from {detail}.",
+        "The server allocates relay addresses on an internal interface and tells peers to send there: "
+        "the classic Docker / AWS / NAT-ed VM setup where coturn does not know its public address. Remote "
+        "peers cannot reach the relay, so calls through TURN fail.",
+        "Set coturn `external-ip=PUBLIC_IP/PRIVATE_IP` (or `relay-ip` on a public interface) and forward "
+        "the relay port range (`min-port`..`max-port`) to the server.",
+        "RFC 8656 §6 (relayed transport address); coturn README `external-ip`",
+    ),
+    CatalogueEntry(
+        "TURN-RELAY-LOCAL", _I, "Relayed address is internal, as expected for an internal server",
+        "Over {transport} the relay address {detail} is internal; the server itself was reached at the "
+        "internal address {server}.",
+        "A server on a LAN, in a lab or on loopback relays from internal addresses: only peers on that "
+        "network can reach the relay.",
+        "Nothing to do for a lab or LAN server; for production use a public address and `external-ip`.",
+        "RFC 8656 §6",
+    ),
+    CatalogueEntry(
+        "TURN-NO-DATA", _E, "Allocation works but no data flows through the relay",
+        "Over {transport} {detail}.",
+        "The allocation and permissions succeed but relayed packets never arrive: relay ports "
+        "(`min-port`..`max-port`) are firewalled, `external-ip` points at the wrong address, or the server "
+        "refuses to relay to the peer.",
+        "Open UDP `min-port`..`max-port` (default 49152-65535) in every firewall and security group; check "
+        "`external-ip`; check `denied-peer-ip`.",
+        "RFC 8656 §11, §12",
+    ),
+    CatalogueEntry(
+        "TURN-DATA-LOSS", _W, "Packet loss through the relay",
+        "Over {transport} {detail}.",
+        "Some relayed packets were lost: a congested server or path, rate limits (coturn `max-bps`), or a "
+        "lossy network.",
+        "Run the check again to rule out a transient; check coturn `max-bps`/`bps-capacity` and server load.",
+        "RFC 8656 §11",
+    ),
+    CatalogueEntry(
+        "TURN-REFRESH-FAILED", _W, "Refresh or release of the allocation failed",
+        "Over {transport} the {detail}.",
+        "The server did not accept the Refresh: clients cannot keep allocations alive, or releasing with "
+        "LIFETIME=0 fails and allocations linger until they expire (eating the quota).",
+        "Check the server log for the Refresh; make sure nonces do not go stale in mid-session.",
+        "RFC 8656 §8",
+    ),
+)

@@ -1,0 +1,132 @@
+"""Result dataclasses of the TURN check: plain data, every step recorded, no verdicts.
+
+``TurnCheckResult`` (one server) holds one ``TransportResult`` per transport (udp/tcp/tls); each records
+every transaction as an :class:`~rtcdiag.probes.record.Exchange` and the data-path measurements per method
+(Send/Data indications and ChannelBind + ChannelData, RFC 8656 §11 and §12) in ``DataPathResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rtcdiag.probes.record import Exchange
+
+METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
+METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
+
+
+@dataclass
+class DataPathResult:
+    """Packets sent through the relay to a peer that echoes them back, for one method."""
+
+    method: str  # METHOD_INDICATION | METHOD_CHANNEL
+    peer: str  # the peer transport address as given to the server
+    steps: list[Exchange] = field(default_factory=list)  # CreatePermission / ChannelBind transactions
+    packets_sent: int = 0
+    packets_received: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+    error: str | None = None  # why the packets could not be sent at all (e.g. ChannelBind refused)
+
+    @property
+    def loss_pct(self) -> float | None:
+        if not self.packets_sent:
+            return None
+        return round(100.0 * (self.packets_sent - self.packets_received) / self.packets_sent, 1)
+
+    @property
+    def rtt_min_ms(self) -> float | None:
+        return round(min(self.rtts_ms), 3) if self.rtts_ms else None
+
+    @property
+    def rtt_avg_ms(self) -> float | None:
+        return round(sum(self.rtts_ms) / len(self.rtts_ms), 3) if self.rtts_ms else None
+
+    @property
+    def rtt_max_ms(self) -> float | None:
+        return round(max(self.rtts_ms), 3) if self.rtts_ms else None
+
+    def summary(self) -> dict[str, object]:
+        """The derived numbers, for JSON (properties are not dataclass fields)."""
+        return {"loss_pct": self.loss_pct, "rtt_min_ms": self.rtt_min_ms, "rtt_avg_ms": self.rtt_avg_ms,
+                "rtt_max_ms": self.rtt_max_ms}
+
+
+@dataclass
+class TransportResult:
+    """One transport (udp, tcp or tls) against one server."""
+
+    transport: str
+    server: str  # host:port the control connection went to (after any ALTERNATE-SERVER redirect)
+    connected: bool = False
+    connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
+    connect_error: str | None = None
+    tls_error: str | None = None  # "untrusted" | "expired" | "hostname" | "handshake" (TLS only)
+    steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
+    # Step 1: the unauthenticated Allocate.
+    challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer
+    challenge_answered: bool = False
+    open_relay: bool = False
+    realm: str | None = None
+    nonce_seen: bool = False
+    password_algorithms: list[str] = field(default_factory=list)  # as offered by the server (RFC 8489 §14.11)
+    # Step 2: the authenticated Allocate.
+    authenticated: bool = False  # credentials were sent
+    auth_algorithm: str | None = None  # "md5" | "sha256"
+    userhash: bool = False
+    stale_nonce_retries: int = 0
+    alternate_server: str | None = None  # from a 300 reply; followed once
+    error_code: int | None = None  # final error code of the Allocate (None on success)
+    error_reason: str | None = None
+    error_step: str | None = None  # which step produced error_code
+    timed_out_step: str | None = None  # a control step that got no answer at all
+    unknown_attributes: list[str] = field(default_factory=list)  # from a 420 reply
+    allocated: bool = False
+    relayed_address: str | None = None  # host:port
+    relayed_ip: str | None = None
+    relay_scope: str | None = None  # rtcdiag.addresses.Scope value
+    mapped_address: str | None = None
+    lifetime_s: int | None = None
+    software: str | None = None
+    # Step 4: data path, one entry per method.
+    data_paths: list[DataPathResult] = field(default_factory=list)
+    # Step 5: Refresh and release.
+    refreshed: bool | None = None  # None = not attempted
+    refresh_lifetime_s: int | None = None
+    released: bool | None = None
+    duration_ms: float = 0.0
+
+    def data_path(self, method: str) -> DataPathResult | None:
+        return next((d for d in self.data_paths if d.method == method), None)
+
+
+@dataclass
+class RestCredentialInfo:
+    """What the REST user name ``expiry:user`` says (draft-uberti-behave-turn-rest-00 §2.2)."""
+
+    username: str
+    expiry: int  # Unix seconds written in the user name
+    local_time: int  # this machine's clock when the check started
+    generated: bool  # True when rtcdiag derived it from --secret
+
+    @property
+    def seconds_left(self) -> int:
+        return self.expiry - self.local_time
+
+
+@dataclass
+class TurnCheckResult:
+    """The whole check of one TURN server."""
+
+    target: str  # the URI or host:port as given
+    host: str
+    port: int
+    server_ip: str | None  # the address actually contacted (resolved)
+    server_scope: str | None  # rtcdiag.addresses.Scope value of server_ip
+    username: str | None = None
+    credential_kind: str = "none"  # "none" | "long-term" | "rest"
+    rest: RestCredentialInfo | None = None
+    peer_test: bool = True
+    packets: int = 0
+    resolve_error: str | None = None
+    transports: list[TransportResult] = field(default_factory=list)
+    duration_ms: float = 0.0
