@@ -1,0 +1,395 @@
+"""End-to-end ICE probe: two real aioice agents in one process connect to each other through your servers.
+
+For every TURN URL, a *full* agent (host + server-reflexive + relay candidates, controlling) and a
+*relay-only* agent (transport policy ``relay``, RFC 9429 §3.5.3, controlled) gather candidates, exchange them
+as a signalling channel would, run the RFC 8445 connectivity checks, then echo packets over the selected pair.
+Because one side may only use its relayed candidate, a connected pair proves that data really flows through
+the TURN server. With ``relay_only=True`` both agents are relay-only (relay <-> relay through the server).
+A STUN URL gets one full agent that only gathers (host + server-reflexive candidates).
+
+aioice notes (0.13), found by reading its source:
+- host candidates skip ``127.0.0.1`` (``aioice.ice.get_host_addresses``) so a machine whose only interface is
+  loopback has no host or server-reflexive candidate; the relay candidate still works, and a loopback TURN
+  server relays between two relay candidates when coturn has ``allow-loopback-peers``.
+- gathering reports all candidates at once; to time the first candidate of each type, the module-level
+  ``relayed_candidate``/``server_reflexive_candidate`` coroutines are wrapped once, recording into a
+  context variable that only our own gathering tasks set (other users of aioice are unaffected).
+- aioice swallows a failed TURN allocation; the wrapper keeps the error text as evidence.
+- the selected pair is read from ``Connection._nominated`` (aioice has no public accessor).
+
+The probe records facts only; rtcdiag.triage.ice decides what they mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtcdiag.redact import register_secret
+
+CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
+
+
+@dataclass
+class IceServer:
+    """One ``iceServers`` URL with its credentials, already resolved from a URI, JSON file or config."""
+
+    url: str  # shown to users, never contains credentials: "turn:host:3478?transport=udp"
+    scheme: str  # "stun" | "turn" | "turns"
+    host: str
+    port: int
+    transport: str = "udp"  # "udp" | "tcp" (turns: always tcp)
+    username: str | None = None
+    password: str | None = field(default=None, metadata={"secret": True}, repr=False)
+
+    @property
+    def is_turn(self) -> bool:
+        return self.scheme in ("turn", "turns")
+
+    @property
+    def relay_protocol(self) -> str:
+        """Protocol between the client and the TURN server, as in RTCIceCandidate.relayProtocol."""
+        return "tls" if self.scheme == "turns" else self.transport
+
+
+@dataclass
+class IceOptions:
+    relay_only: bool = False  # both agents relay-only (relay <-> relay)
+    packets: int = 5  # echo packets sent over the selected pair
+    payload_size: int = 200
+    gather_timeout_s: float = 5.0
+    connect_timeout_s: float = 10.0
+    use_ipv6: bool = False
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, metadata={"secret": True})
+
+
+@dataclass
+class CandidateInfo:
+    """One gathered candidate, as the Trickle ICE page shows it."""
+
+    agent: str  # "full" | "relay-only"
+    type: str  # host | srflx | prflx | relay
+    foundation: str
+    component: int
+    protocol: str
+    address: str
+    port: int
+    priority: int
+    related_address: str | None
+    related_port: int | None
+    relay_protocol: str | None  # udp | tcp | tls for relay candidates
+    url: str | None  # which server URL produced it (None for host candidates)
+
+
+@dataclass
+class GatherEvent:
+    agent: str
+    type: str  # "srflx" | "relay"
+    ms: float  # since the probe started
+    error: str | None = None  # why no candidate came from the server
+
+
+@dataclass
+class SelectedPair:
+    local_type: str
+    local: str  # host:port
+    remote_type: str
+    remote: str
+
+
+@dataclass
+class IceRun:
+    """One server URL: candidates, timings, connectivity and data through the selected pair."""
+
+    url: str
+    server_host: str
+    scheme: str
+    relay_protocol: str
+    agents: list[str]
+    candidates: list[CandidateInfo] = field(default_factory=list)
+    first_candidate_ms: dict[str, float] = field(default_factory=dict)  # type -> ms since start
+    gather_events: list[GatherEvent] = field(default_factory=list)
+    gather_ms: float | None = None
+    attempted_connect: bool = False
+    connected: bool = False
+    connect_ms: float | None = None  # since start (gathering included)
+    ice_error: str | None = None
+    selected_pair: SelectedPair | None = None  # as seen by the full (controlling) agent
+    relay_only_pair: SelectedPair | None = None  # as seen by the relay-only agent
+    packets_sent: int = 0
+    packets_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    rtts_ms: list[float] = field(default_factory=list)
+    duration_ms: float = 0.0
+    error: str | None = None  # an unexpected local error (bad URL, socket error)
+
+
+@dataclass
+class IceResult:
+    relay_only: bool
+    runs: list[IceRun] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+
+# --- timing hooks into aioice's gathering ---------------------------------------------------------------
+
+_GatherLog = list[tuple[str, float, str | None]]  # (type, monotonic time, error)
+_gather_log: contextvars.ContextVar[_GatherLog | None] = contextvars.ContextVar("rtcdiag_ice_gather",
+                                                                                 default=None)
+_hooks_installed = False
+_agent_class: Any = None
+
+
+def _timed(kind: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        log = _gather_log.get()
+        if log is not None:
+            log.append(("start", time.monotonic(), None))  # host sockets are bound by now
+        try:
+            result = await inner(*args, **kwargs)
+        except BaseException as exc:
+            if log is not None:
+                log.append((kind, time.monotonic(), _describe(exc)))
+            raise
+        if log is not None:
+            log.append((kind, time.monotonic(), None))
+        return result
+
+    wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    import aioice.ice
+
+    module: Any = aioice.ice
+    module.relayed_candidate = _timed("relay", module.relayed_candidate)
+    module.server_reflexive_candidate = _timed("srflx", module.server_reflexive_candidate)
+    _hooks_installed = True
+
+
+def _agent_factory() -> Any:
+    """aioice.Connection whose per-server gathering timeout (fixed at 5 s in aioice) is ours to choose."""
+    global _agent_class
+    if _agent_class is None:
+        import aioice
+
+        class Agent(aioice.Connection):
+            gather_timeout_s: float = 5.0
+
+            async def get_component_candidates(self, component: int, addresses: list[str],
+                                               timeout: int = 5) -> Any:
+                # aioice cancels the servers still pending at the timeout and keeps what it has;
+                # asyncio.wait takes a float although aioice annotates an int.
+                limit: Any = self.gather_timeout_s
+                return await super().get_component_candidates(component, addresses, timeout=limit)
+
+        _agent_class = Agent
+    return _agent_class
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "no answer before the gathering timeout"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+# --- the probe ---------------------------------------------------------------------------------------------
+
+
+def _ms(start: float, now: float | None = None) -> float:
+    return round(((now if now is not None else time.monotonic()) - start) * 1000.0, 2)
+
+
+def _make_agent(server: IceServer, controlling: bool, relay_only: bool, options: IceOptions) -> Any:
+    import aioice
+
+    kwargs: dict[str, Any] = {
+        "ice_controlling": controlling,
+        "use_ipv4": True,
+        "use_ipv6": options.use_ipv6,
+        "transport_policy": aioice.TransportPolicy.RELAY if relay_only else aioice.TransportPolicy.ALL,
+    }
+    addr = (server.host, server.port)
+    if server.is_turn:
+        kwargs.update(turn_server=addr, turn_username=server.username, turn_password=server.password,
+                      turn_transport="tcp" if server.scheme == "turns" else server.transport)
+        if server.scheme == "turns":
+            kwargs["turn_ssl"] = options.ssl_context or ssl.create_default_context()
+        # A TURN server answers STUN Binding on its UDP port too (RFC 8656 §3): the full agent also asks it
+        # for a server-reflexive candidate, as browsers derive one from the TURN server.
+        if not relay_only and server.scheme == "turn" and server.transport == "udp":
+            kwargs["stun_server"] = addr
+    else:
+        kwargs["stun_server"] = addr
+    agent = _agent_factory()(**kwargs)
+    agent.gather_timeout_s = options.gather_timeout_s
+    return agent
+
+
+def _candidate_info(agent_name: str, cand: Any, server: IceServer) -> CandidateInfo:
+    relay = cand.type == "relay"
+    return CandidateInfo(
+        agent=agent_name, type=cand.type, foundation=cand.foundation, component=cand.component,
+        protocol=cand.transport.lower(), address=cand.host, port=cand.port, priority=cand.priority,
+        related_address=cand.related_address, related_port=cand.related_port,
+        relay_protocol=server.relay_protocol if relay else None,
+        url=None if cand.type == "host" else server.url,
+    )
+
+
+async def _gather(agent: Any, log: _GatherLog) -> None:
+    _gather_log.set(log)  # this task's own context: seen by aioice's subtasks only
+    await agent.gather_candidates()
+
+
+def _selected(agent: Any) -> SelectedPair | None:
+    nominated = getattr(agent, "_nominated", {}) or {}
+    pair = nominated.get(1)
+    if pair is None:
+        return None
+    local = pair.local_candidate
+    remote = pair.remote_candidate
+    return SelectedPair(local_type=local.type, local=f"{local.host}:{local.port}",
+                        remote_type=remote.type, remote=f"{remote.host}:{remote.port}")
+
+
+async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: float) -> None:
+    """Echo ``packets`` datagrams a -> b -> a over the selected pair; count bytes, measure RTT."""
+
+    async def echo() -> None:
+        while True:
+            data = await b.recv()
+            await b.send(data)
+
+    echo_task = asyncio.create_task(echo())
+    try:
+        for seq in range(options.packets):
+            payload = seq.to_bytes(4, "big") + bytes(max(options.payload_size - 4, 0))
+            sent_at = time.monotonic()
+            await a.send(payload)
+            run.packets_sent += 1
+            run.bytes_sent += len(payload)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                reply = await asyncio.wait_for(a.recv(), timeout=min(remaining, 1.0))
+            except (TimeoutError, ConnectionError):
+                continue
+            if reply == payload:
+                run.packets_received += 1
+                run.bytes_received += len(reply)
+                run.rtts_ms.append(_ms(sent_at))
+    finally:
+        echo_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await echo_task
+
+
+async def _close_all(agents: list[Any]) -> None:
+    # Closing deletes the TURN allocations (Refresh LIFETIME=0, RFC 8656 §7.3); shield it from Ctrl-C.
+    await asyncio.shield(asyncio.gather(*(agent.close() for agent in agents), return_exceptions=True))
+
+
+async def probe_server(server: IceServer, options: IceOptions | None = None) -> IceRun:
+    """Gather (and for TURN: connect and exchange data) through one server URL."""
+    options = options or IceOptions()
+    _install_hooks()
+    register_secret(server.password)
+    run = IceRun(url=server.url, server_host=server.host, scheme=server.scheme,
+                 relay_protocol=server.relay_protocol, agents=[])
+    agents: list[tuple[str, Any]] = []
+    start = time.monotonic()
+    try:
+        if server.is_turn:
+            full_name = "relay-only-a" if options.relay_only else "full"
+            agents.append((full_name, _make_agent(server, True, options.relay_only, options)))
+            agents.append(("relay-only", _make_agent(server, False, True, options)))
+        else:
+            agents.append(("full", _make_agent(server, True, False, options)))
+        run.agents = [name for name, _ in agents]
+        await _run_agents(server, options, run, agents, start)
+    except (OSError, ValueError, ConnectionError) as exc:
+        run.error = _describe(exc)
+    finally:
+        if agents:
+            await _close_all([agent for _, agent in agents])
+        run.duration_ms = _ms(start)
+    return run
+
+
+async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
+                      agents: list[tuple[str, Any]], start: float) -> None:
+    logs: list[_GatherLog] = [[] for _ in agents]
+    gather = asyncio.gather(*(_gather(agent, log) for (_, agent), log in zip(agents, logs, strict=True)))
+    try:
+        # aioice bounds each server by gather_timeout_s itself; this is a safety net only.
+        await asyncio.wait_for(gather, timeout=options.gather_timeout_s + 2.0)
+    except TimeoutError:
+        run.gather_events.append(GatherEvent(agent="*", type="*", ms=_ms(start),
+                                             error="gathering did not finish in time"))
+    run.gather_ms = _ms(start)
+    starts: list[float] = []
+    for (name, agent), log in zip(agents, logs, strict=True):
+        for kind, when, error in log:
+            if kind == "start":
+                starts.append(_ms(start, when))
+                continue
+            run.gather_events.append(GatherEvent(agent=name, type=kind, ms=_ms(start, when), error=error))
+        for cand in agent.local_candidates:
+            run.candidates.append(_candidate_info(name, cand, server))
+    for event in sorted(run.gather_events, key=lambda e: e.ms):
+        if event.error is None and event.type in CANDIDATE_TYPES:
+            run.first_candidate_ms.setdefault(event.type, event.ms)
+    if any(c.type == "host" for c in run.candidates):
+        # Host candidates exist as soon as the sockets are bound, before any server is asked.
+        run.first_candidate_ms["host"] = min(starts, default=run.gather_ms)
+
+    if len(agents) < 2:
+        return
+    (_, a), (_, b) = agents
+    if not a.local_candidates or not b.local_candidates:
+        run.ice_error = "no candidates to pair: " + ("the relay-only agent has no relay candidate"
+                                                     if not b.local_candidates else "the full agent has none")
+        return
+    # The signalling channel: swap ufrag/pwd and candidates, then end-of-candidates (RFC 8838 §13).
+    for local, remote in ((a, b), (b, a)):
+        local.remote_username = remote.local_username
+        local.remote_password = remote.local_password
+        for cand in remote.local_candidates:
+            await local.add_remote_candidate(cand)
+        await local.add_remote_candidate(None)
+    run.attempted_connect = True
+    try:
+        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), timeout=options.connect_timeout_s)
+    except TimeoutError:
+        run.ice_error = f"connectivity checks did not complete within {options.connect_timeout_s:g} s"
+        return
+    except ConnectionError as exc:
+        run.ice_error = str(exc) or "ICE negotiation failed"
+        return
+    run.connected = True
+    run.connect_ms = _ms(start)
+    run.selected_pair = _selected(a)
+    run.relay_only_pair = _selected(b)
+    await _exchange(a, b, run, options, deadline=time.monotonic() + max(options.connect_timeout_s, 1.0))
+
+
+async def probe(servers: list[IceServer], options: IceOptions | None = None) -> IceResult:
+    """Probe every server URL concurrently."""
+    options = options or IceOptions()
+    start = time.monotonic()
+    runs = await asyncio.gather(*(probe_server(server, options) for server in servers))
+    return IceResult(relay_only=options.relay_only, runs=list(runs), duration_ms=_ms(start))
