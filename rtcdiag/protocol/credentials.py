@@ -1,0 +1,147 @@
+"""Credentials: string preparation, long-term keys, USERHASH and TURN REST-API credentials.
+
+- RFC 8489 §9.2.2: long-term key = H(username ":" realm ":" password) with H = MD5 (16 bytes) or SHA-256
+  (32 bytes); the password is prepared (OpaqueString, RFC 8265 — RFC 5389 and the RFC 5769 vectors used
+  SASLprep, RFC 4013, which gives the same bytes for every ASCII password).
+- RFC 8489 §14.4: USERHASH = SHA-256(OpaqueString(username) ":" OpaqueString(realm)).
+- TURN REST API (draft-uberti-behave-turn-rest-00 §2.2, coturn ``use-auth-secret``): username
+  "expiry:user", password = base64(HMAC-SHA1(secret, username)).
+
+Every derived secret is registered with :func:`rtcdiag.redact.register_secret`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import stringprep
+import time
+import unicodedata
+from collections.abc import Callable
+
+from rtcdiag.protocol.constants import PasswordAlgorithm
+from rtcdiag.protocol.errors import CredentialError
+from rtcdiag.redact import register_secret
+
+
+def _is_non_ascii_space(ch: str) -> bool:
+    return ch != " " and unicodedata.category(ch) == "Zs"
+
+
+def opaque_string(text: str) -> str:
+    """Prepare ``text`` with the PRECIS OpaqueString profile (RFC 8265 §4.2).
+
+    Non-ASCII spaces -> U+0020, then NFC; rejects the empty string and characters the FreeformClass
+    disallows (controls, default-ignorable code points, surrogates, non-characters, unassigned).
+    The disallowed set uses the stdlib ``stringprep`` tables, a close approximation of RFC 8264 §9.
+    """
+    mapped = "".join(" " if _is_non_ascii_space(ch) else ch for ch in text)
+    prepared = unicodedata.normalize("NFC", mapped)
+    if not prepared:
+        raise CredentialError("credential is empty after OpaqueString preparation")
+    for ch in prepared:
+        if (
+            stringprep.in_table_c21_c22(ch)  # controls
+            or stringprep.in_table_b1(ch)  # default ignorable ("commonly mapped to nothing")
+            or stringprep.in_table_c5(ch)  # surrogates
+            or stringprep.in_table_c4(ch)  # non-characters
+            or unicodedata.category(ch) == "Cn"  # unassigned
+        ):
+            raise CredentialError(f"credential contains a character OpaqueString forbids (U+{ord(ch):04X})")
+    return prepared
+
+
+def saslprep(text: str) -> str:
+    """Prepare ``text`` with SASLprep (RFC 4013, stringprep RFC 3454), as RFC 5389 §15.4 asked.
+
+    Maps B.1 to nothing and C.1.2 spaces to U+0020 (§2.1, §2.2), NFKC (§2.2), prohibits C.1.2-C.9 (§2.3)
+    and checks bidi rules (RFC 3454 §6). Example: "The\\u00adM\\u00aatr\\u2168" -> "TheMatrIX".
+    """
+    mapped = "".join(
+        " " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch)
+    )
+    prepared = unicodedata.normalize("NFKC", mapped)
+    prohibited = (
+        stringprep.in_table_c12,
+        stringprep.in_table_c21_c22,
+        stringprep.in_table_c3,
+        stringprep.in_table_c4,
+        stringprep.in_table_c5,
+        stringprep.in_table_c6,
+        stringprep.in_table_c7,
+        stringprep.in_table_c8,
+        stringprep.in_table_c9,
+    )
+    for ch in prepared:
+        if any(table(ch) for table in prohibited):
+            raise CredentialError(f"credential contains a character SASLprep prohibits (U+{ord(ch):04X})")
+    rand_al = [stringprep.in_table_d1(ch) for ch in prepared]
+    # RFC 3454 §6: no LCat with RandALCat; RandALCat must start and end the string
+    has_lcat = any(stringprep.in_table_d2(ch) for ch in prepared)
+    if any(rand_al) and (has_lcat or not (rand_al[0] and rand_al[-1])):
+        raise CredentialError("credential mixes right-to-left and left-to-right text (RFC 3454 §6)")
+    return prepared
+
+
+_HASHES: dict[int, str] = {PasswordAlgorithm.MD5: "md5", PasswordAlgorithm.SHA256: "sha256"}
+
+
+def long_term_key(
+    username: str,
+    realm: str,
+    password: str,
+    algorithm: int = PasswordAlgorithm.MD5,
+    *,
+    prep: Callable[[str], str] = saslprep,
+) -> bytes:
+    """The long-term credential HMAC key (RFC 8489 §9.2.2): MD5 -> 16 bytes, SHA-256 -> 32 bytes.
+
+    ``prep`` prepares the password (default SASLprep as RFC 5389/5769; pass :func:`opaque_string` for
+    strict RFC 8489). Raises :class:`CredentialError` for an unusable password or unknown algorithm.
+    """
+    name = _HASHES.get(algorithm)
+    if name is None:
+        raise CredentialError(f"unsupported password algorithm {algorithm}")
+    register_secret(password)
+    material = f"{username}:{realm}:{prep(password)}".encode()
+    key = hashlib.new(name, material).digest()
+    register_secret(key)
+    return key
+
+
+def short_term_key(password: str, *, prep: Callable[[str], str] = saslprep) -> bytes:
+    """Short-term credential key (RFC 8489 §9.1.1): the prepared password itself (ICE uses this)."""
+    register_secret(password)
+    return prep(password).encode()
+
+
+def userhash(username: str, realm: str) -> bytes:
+    """USERHASH value (RFC 8489 §14.4): SHA-256(OpaqueString(username) ":" OpaqueString(realm))."""
+    return hashlib.sha256(f"{opaque_string(username)}:{opaque_string(realm)}".encode()).digest()
+
+
+def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:
+    """TURN REST-API credentials: ``("expiry:user", base64(HMAC-SHA1(secret, username)))``.
+
+    ``expiry`` = ``now`` (default: the clock) + ``ttl_s`` in Unix seconds; an empty ``user`` gives just the
+    expiry. Both the secret and the derived password are registered for redaction.
+    """
+    register_secret(secret)
+    expiry = int(time.time() if now is None else now) + int(ttl_s)
+    username = f"{expiry}:{user}" if user else str(expiry)
+    password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
+    register_secret(password)
+    return username, password
+
+
+def parse_rest_expiry(username: str) -> int | None:
+    """The expiry timestamp of a REST-API username ("1700000000:alice" or "1700000000"), else None.
+
+    coturn also accepts "user:expiry"; a trailing all-digit field is taken when the leading one is not.
+    """
+    fields = username.split(":")
+    for candidate in (fields[0], fields[-1]):
+        if candidate.isascii() and candidate.isdigit() and 0 < len(candidate) <= 12:
+            return int(candidate)
+    return None

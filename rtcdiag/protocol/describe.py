@@ -1,0 +1,154 @@
+"""Readable views of a decoded message: one :class:`AttributeView` per attribute, and a one-line summary."""
+
+from __future__ import annotations
+
+from rtcdiag.probes.record import AttributeView
+from rtcdiag.protocol.attributes import (
+    AddressErrorCode,
+    ChangeRequest,
+    ErrorCode,
+    EvenPort,
+    Icmp,
+    PasswordAlgorithmEntry,
+    PasswordAlgorithms,
+    RequestedAddressFamily,
+    RequestedTransport,
+    ResponsePort,
+    TransactionTransmitCounter,
+    UnknownAttributes,
+    unpack_value,
+)
+from rtcdiag.protocol.constants import (
+    ERROR_REASONS,
+    AttrType,
+    MessageClass,
+    PasswordAlgorithm,
+    TransportProtocol,
+    attr_name,
+    method_name,
+)
+from rtcdiag.protocol.errors import StunParseError
+from rtcdiag.protocol.message import Message
+
+REDACTED = "<redacted>"
+# HMACs and secrets: never shown, not even as hex.
+SECRET_TYPES = frozenset(
+    {
+        AttrType.MESSAGE_INTEGRITY,
+        AttrType.MESSAGE_INTEGRITY_SHA256,
+        AttrType.USERHASH,
+        AttrType.ACCESS_TOKEN,
+        AttrType.PASSWORD,
+        AttrType.MOBILITY_TICKET,
+    }
+)
+_HEX_INTS = frozenset(
+    {AttrType.FINGERPRINT, AttrType.ICE_CONTROLLED, AttrType.ICE_CONTROLLING, AttrType.CHANNEL_NUMBER}
+)
+_CLASS_TEXT = {
+    MessageClass.REQUEST: "request",
+    MessageClass.INDICATION: "indication",
+    MessageClass.SUCCESS: "success response",
+    MessageClass.ERROR: "error response",
+}
+_MAX_HEX = 64  # bytes of raw value shown as hex; longer values are cut with "..."
+
+
+def _hex(raw: bytes) -> str:
+    return raw[:_MAX_HEX].hex() + ("..." if len(raw) > _MAX_HEX else "")
+
+
+def _algorithm(entry: PasswordAlgorithmEntry) -> str:
+    try:
+        return PasswordAlgorithm(entry.algorithm).name
+    except ValueError:
+        return f"algorithm {entry.algorithm}"
+
+
+def _family(family: int) -> str:
+    return {1: "IPv4", 2: "IPv6"}.get(family, f"family {family}")
+
+
+def value_text(attr_type: int, value: object) -> str:
+    """Readable text for one decoded attribute value."""
+    match value:
+        case bool():
+            return "(set)"
+        case int() if attr_type in _HEX_INTS:
+            return f"0x{value:0{8 if attr_type == AttrType.FINGERPRINT else 4}x}"
+        case int():
+            return str(value)
+        case str():
+            return repr(value)
+        case bytes() if attr_type in (AttrType.DATA, AttrType.PADDING):
+            return f"{len(value)} bytes"
+        case bytes():
+            return _hex(value) or "(empty)"
+        case ErrorCode():
+            return f"{value.code} {value.reason or ERROR_REASONS.get(value.code, '')}".rstrip()
+        case AddressErrorCode():
+            return f"{_family(value.family)}: {value.code} {value.reason}".rstrip()
+        case ChangeRequest():
+            pairs = (("change IP", value.change_ip), ("change port", value.change_port))
+            flags = [n for n, on in pairs if on]
+            return ", ".join(flags) or "no change"
+        case UnknownAttributes():
+            return ", ".join(attr_name(t) for t in value.types) or "(none)"
+        case PasswordAlgorithmEntry():
+            return _algorithm(value)
+        case PasswordAlgorithms():
+            return ", ".join(_algorithm(e) for e in value.entries) or "(none)"
+        case EvenPort():
+            return "reserve next port" if value.reserve else "even port"
+        case RequestedTransport():
+            try:
+                return TransportProtocol(value.protocol).name
+            except ValueError:
+                return f"protocol {value.protocol}"
+        case RequestedAddressFamily():
+            return _family(value.family)
+        case ResponsePort():
+            return f"{value.port} ({value.length}-byte form)"
+        case Icmp():
+            return f"type {value.icmp_type} code {value.icmp_code} data 0x{value.error_data:08x}"
+        case TransactionTransmitCounter():
+            return f"request #{value.request}, response #{value.response}"
+        case _:
+            return str(value)  # Address and anything else with a readable __str__
+
+
+def describe(msg: Message) -> list[AttributeView]:
+    """Every attribute in wire order with its decoded value and raw hex; secrets shown as ``<redacted>``.
+
+    Never raises for a decoded message: a malformed value is shown as "malformed: ..." with its raw hex.
+    """
+    views: list[AttributeView] = []
+    key = msg.xor_key
+    for attr_type, raw in msg.attributes:
+        name = attr_name(attr_type)
+        if attr_type in SECRET_TYPES:
+            views.append(AttributeView(attr_type, name, REDACTED, REDACTED))
+            continue
+        try:
+            text = value_text(attr_type, unpack_value(attr_type, raw, key))
+        except StunParseError as exc:
+            text = f"malformed: {exc}"
+        views.append(AttributeView(attr_type, name, text, _hex(raw)))
+    return views
+
+
+def summary(msg: Message) -> str:
+    """One line: "Binding request", "Allocate error response 401 Unauthorized", "Binding success response
+    (RFC 3489)"."""
+    text = f"{method_name(msg.method)} {_CLASS_TEXT[msg.msg_class]}"
+    if msg.msg_class == MessageClass.ERROR:
+        try:
+            error = msg.error
+        except StunParseError:
+            text += " (malformed ERROR-CODE)"
+        else:
+            if error is not None:
+                text += " " + value_text(AttrType.ERROR_CODE, error)
+    if msg.legacy:
+        text += " (RFC 3489)"
+    return text

@@ -1,0 +1,291 @@
+"""The STUN message: header + an ordered list of raw attributes (RFC 8489 §5, §14).
+
+Attributes are kept exactly as received, in order, duplicates and unknown types included; typed values are
+decoded lazily by :meth:`Message.get` through the table in :mod:`rtcdiag.protocol.attributes`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import NamedTuple, TypeVar
+
+from rtcdiag.protocol import integrity
+from rtcdiag.protocol.attributes import AttrValue, ErrorCode, pack_value, unpack_value
+from rtcdiag.protocol.constants import (
+    HEADER_LENGTH,
+    MAGIC_COOKIE,
+    MAGIC_COOKIE_BYTES,
+    AttrType,
+    MessageClass,
+    Method,
+)
+from rtcdiag.protocol.errors import StunParseError
+
+_HEADER = struct.Struct("!HHI12s")
+_LEGACY_HEADER = struct.Struct("!HH16s")
+_ATTR_HEAD = struct.Struct("!HH")
+_MAX_TYPE = 0x3FFF
+_METHODS: dict[int, Method] = {int(m): m for m in Method}
+_CLASSES = (MessageClass.REQUEST, MessageClass.INDICATION, MessageClass.SUCCESS, MessageClass.ERROR)
+_PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
+
+T = TypeVar("T")
+
+
+class RawAttribute(NamedTuple):
+    """One attribute exactly as on the wire: type code and value bytes (without padding)."""
+
+    type: int
+    value: bytes
+
+
+def message_type(method: int, msg_class: int) -> int:
+    """Interleave 12 method bits and 2 class bits into the 14-bit message type (RFC 8489 §5, Figure 3)."""
+    return (
+        (method & 0x000F)
+        | ((method & 0x0070) << 1)
+        | ((method & 0x0F80) << 2)
+        | ((msg_class & 0b01) << 4)
+        | ((msg_class & 0b10) << 7)
+    )
+
+
+def split_message_type(msg_type: int) -> tuple[int, int]:
+    """The inverse of :func:`message_type`: ``(method, class)``."""
+    method = (msg_type & 0x000F) | ((msg_type & 0x00E0) >> 1) | ((msg_type & 0x3E00) >> 2)
+    msg_class = ((msg_type >> 4) & 0b01) | ((msg_type >> 7) & 0b10)
+    return method, msg_class
+
+
+def is_stun(data: bytes) -> bool:
+    """Cheap check (no attribute walk): top bits 00, magic cookie, length field matches, multiple of 4."""
+    return (
+        len(data) >= HEADER_LENGTH
+        and not data[0] & 0xC0
+        and data[4:8] == MAGIC_COOKIE_BYTES
+        and (data[2] << 8 | data[3]) + HEADER_LENGTH == len(data)
+        and not data[3] & 0x03
+    )
+
+
+class Message:
+    """A STUN message.
+
+    ``Message(Method.BINDING, MessageClass.REQUEST)`` gets a random 12-byte transaction id. ``method`` is a
+    :class:`Method` when registered, else a plain int (it still round-trips). ``legacy`` marks an RFC 3489
+    message without the magic cookie; its ``transaction_id`` is then the full 16 bytes.
+    """
+
+    __slots__ = ("attributes", "legacy", "method", "msg_class", "transaction_id")
+
+    def __init__(
+        self,
+        method: int,
+        msg_class: MessageClass,
+        transaction_id: bytes | None = None,
+        attributes: list[RawAttribute] | None = None,
+        *,
+        legacy: bool = False,
+    ) -> None:
+        if transaction_id is None:
+            transaction_id = os.urandom(16 if legacy else 12)
+        elif len(transaction_id) != (16 if legacy else 12):
+            raise ValueError(f"transaction id must be {16 if legacy else 12} bytes")
+        if not 0 <= method <= 0xFFF:
+            raise ValueError(f"method 0x{method:x} does not fit in 12 bits")
+        self.method: int = _METHODS.get(method, method)
+        self.msg_class: MessageClass = MessageClass(msg_class)
+        self.transaction_id: bytes = transaction_id
+        self.attributes: list[RawAttribute] = [] if attributes is None else attributes
+        self.legacy: bool = legacy
+
+    # --- decoding ---
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview, *, allow_legacy: bool = True) -> Message:
+        """Parse one whole message (strict: RFC 8489 §5/§14 header, length, attribute padding).
+
+        Without the magic cookie the message is taken as RFC 3489 (``legacy=True``) unless ``allow_legacy``
+        is False. Raises :class:`StunParseError` (and nothing else) for any bad input.
+        """
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        size = len(data)
+        if size < HEADER_LENGTH:
+            raise StunParseError(f"too short for a STUN header ({size} bytes)")
+        msg_type, length, cookie, txid = _HEADER.unpack_from(data)
+        if msg_type > _MAX_TYPE:
+            raise StunParseError("first two bits are not 00: not a STUN message")
+        if length + HEADER_LENGTH != size:
+            raise StunParseError(f"length field {length} does not match {size - HEADER_LENGTH} bytes of body")
+        if length & 3:
+            raise StunParseError(f"length field {length} is not a multiple of 4")
+        legacy = cookie != MAGIC_COOKIE
+        if legacy:
+            if not allow_legacy:
+                raise StunParseError("no magic cookie (RFC 3489 message)")
+            txid = data[4:20]
+        attributes: list[RawAttribute] = []
+        append = attributes.append
+        pos = HEADER_LENGTH
+        unpack_head = _ATTR_HEAD.unpack_from
+        while pos < size:
+            if pos + 4 > size:
+                raise StunParseError(f"truncated attribute header at offset {pos}")
+            attr_type, attr_len = unpack_head(data, pos)
+            start = pos + 4
+            pos = start + attr_len
+            if pos > size:
+                raise StunParseError(f"attribute 0x{attr_type:04X} overruns the message")
+            append(RawAttribute(attr_type, data[start:pos]))
+            pos += -attr_len & 3  # padding to a multiple of 4 (RFC 8489 §14); its value is ignored
+        if pos != size:
+            raise StunParseError("last attribute's padding overruns the message")
+        method, msg_class = split_message_type(msg_type)
+        msg = cls.__new__(cls)
+        msg.method = _METHODS.get(method, method)
+        msg.msg_class = _CLASSES[msg_class]
+        msg.transaction_id = txid
+        msg.attributes = attributes
+        msg.legacy = legacy
+        return msg
+
+    # --- attribute access ---
+
+    @property
+    def xor_key(self) -> bytes:
+        """The 16 bytes XOR-address attributes are XOR'ed with: cookie + transaction id (RFC 8489 §14.2)."""
+        return self.transaction_id if self.legacy else MAGIC_COOKIE_BYTES + self.transaction_id
+
+    def add(self, attr_type: int, value: AttrValue) -> Message:
+        """Append a typed attribute (packed now with this message's transaction id). Returns self."""
+        self.attributes.append(RawAttribute(attr_type, pack_value(attr_type, value, self.xor_key)))
+        return self
+
+    def add_raw(self, attr_type: int, value: bytes) -> Message:
+        """Append an attribute with exactly these value bytes (any type, even malformed). Returns self."""
+        self.attributes.append(RawAttribute(attr_type, bytes(value)))
+        return self
+
+    def remove(self, attr_type: int) -> Message:
+        """Drop every attribute of this type. Returns self."""
+        self.attributes = [a for a in self.attributes if a.type != attr_type]
+        return self
+
+    def has(self, attr_type: int) -> bool:
+        return any(a.type == attr_type for a in self.attributes)
+
+    def get_raw(self, attr_type: int) -> bytes | None:
+        """Value bytes of the first attribute of this type, or None."""
+        for attr in self.attributes:
+            if attr.type == attr_type:
+                return attr.value
+        return None
+
+    def get(self, attr_type: int) -> AttrValue | None:
+        """Typed value of the first attribute of this type (None if absent; raw bytes for unknown types).
+
+        Raises :class:`StunParseError` if the attribute is malformed.
+        """
+        for attr in self.attributes:
+            if attr.type == attr_type:
+                return unpack_value(attr_type, attr.value, self.xor_key)
+        return None
+
+    def get_all(self, attr_type: int) -> list[AttrValue]:
+        """Typed values of every attribute of this type, in wire order."""
+        key = self.xor_key
+        return [unpack_value(attr_type, a.value, key) for a in self.attributes if a.type == attr_type]
+
+    def get_as(self, attr_type: int, value_type: type[T]) -> T | None:
+        """Like :meth:`get` but typed for mypy: ``msg.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)``.
+
+        Raises :class:`StunParseError` if the attribute is malformed or decodes to another type.
+        """
+        value = self.get(attr_type)
+        if value is None:
+            return None
+        if not isinstance(value, value_type):
+            raise StunParseError(f"attribute 0x{attr_type:04X} is {type(value).__name__}, not {value_type}")
+        return value
+
+    @property
+    def error(self) -> ErrorCode | None:
+        """The ERROR-CODE value, or None (raises StunParseError if malformed)."""
+        return self.get_as(AttrType.ERROR_CODE, ErrorCode)
+
+    @property
+    def error_code(self) -> int | None:
+        """The numeric ERROR-CODE (e.g. 401), or None if absent or malformed."""
+        try:
+            error = self.error
+        except StunParseError:
+            return None
+        return None if error is None else error.code
+
+    # --- encoding ---
+
+    def encode(
+        self,
+        *,
+        integrity_key: bytes | None = None,
+        integrity_sha256: bool = False,
+        fingerprint: bool = False,
+        pad_byte: int = 0,
+    ) -> bytes:
+        """Serialize. Adds MESSAGE-INTEGRITY (or -SHA256 when ``integrity_sha256``) keyed by ``integrity_key``
+        and then FINGERPRINT after the listed attributes (RFC 8489 §14.5-§14.7); these are not added to
+        ``self.attributes``. ``pad_byte`` fills attribute padding (0 per RFC 8489; RFC 5769 vectors use 0x20).
+        """
+        pads = _PAD if pad_byte == 0 else tuple(bytes((pad_byte,)) * (-n & 3) for n in range(4))
+        parts: list[bytes] = []
+        head = _ATTR_HEAD.pack
+        for attr_type, value in self.attributes:
+            n = len(value)
+            parts.append(head(attr_type, n))
+            parts.append(value)
+            parts.append(pads[n & 3])
+        body = b"".join(parts)
+        msg_type = message_type(self.method, self.msg_class)
+        if self.legacy:
+            data = _LEGACY_HEADER.pack(msg_type, len(body), self.transaction_id) + body
+        else:
+            data = _HEADER.pack(msg_type, len(body), MAGIC_COOKIE, self.transaction_id) + body
+        if integrity_key is not None:
+            if integrity_sha256:
+                mac = integrity.hmac_sha256(data, integrity_key)
+                data += head(AttrType.MESSAGE_INTEGRITY_SHA256, len(mac)) + mac
+            else:
+                mac = integrity.hmac_sha1(data, integrity_key)
+                data += head(AttrType.MESSAGE_INTEGRITY, len(mac)) + mac
+        if fingerprint:
+            crc = integrity.crc_fingerprint(data)
+            data += head(AttrType.FINGERPRINT, 4) + crc.to_bytes(4, "big")
+        if len(data) - HEADER_LENGTH > 0xFFFF:
+            raise ValueError("message body exceeds 65535 bytes")
+        return data[:2] + (len(data) - HEADER_LENGTH).to_bytes(2, "big") + data[4:]
+
+    def __bytes__(self) -> bytes:
+        return self.encode()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self.msg_class == other.msg_class
+            and self.transaction_id == other.transaction_id
+            and self.attributes == other.attributes
+            and self.legacy == other.legacy
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        method = self.method.name if isinstance(self.method, Method) else f"0x{self.method:03x}"
+        types = ", ".join(f"0x{a.type:04X}" for a in self.attributes)
+        return (
+            f"Message({method}, {self.msg_class.name}, txid={self.transaction_id.hex()}"
+            f"{', legacy' if self.legacy else ''}, [{types}])"
+        )
