@@ -1,0 +1,359 @@
+"""``rtcdiag.toml``: the servers, credentials (by environment variable name), checks and expectations of
+``rtcdiag check``.
+
+Example (see examples/rtcdiag.toml for the commented version)::
+
+    checks = ["dns", "ports", "stun", "turn", "nat", "ice"]
+    timeout = 1.0
+
+    [expect]
+    expect_relay = true
+    max_rtt_ms = 150
+    min_nat = "port-restricted"
+
+    [[servers]]
+    urls = ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"]
+    username = "alice"
+    password_env = "TURN_PASSWORD"
+
+Secrets never live in the file: ``password``/``secret`` keys are refused; name the environment variable
+(``password_env``, ``secret_env``) or a file (``password_file``, ``secret_file``) instead. Every error names
+the file and the key, e.g.
+``rtcdiag.toml: servers[0].password_env: environment variable TURN_PASSWORD is not set``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtcdiag.errors import UsageError
+from rtcdiag.redact import register_secret
+from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri
+
+CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
+# RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
+NAT_ORDER = ("open", "full-cone", "restricted", "port-restricted", "symmetric", "udp-blocked")
+NAT_ALIASES = {
+    "open-internet": "open", "no-nat": "open", "none": "open",
+    "full-cone": "full-cone", "fullcone": "full-cone",
+    "restricted": "restricted", "restricted-cone": "restricted", "address-restricted": "restricted",
+    "port-restricted": "port-restricted", "port-restricted-cone": "port-restricted",
+    # No NAT but inbound filtered per remote endpoint: as strict as port-restricted for a peer.
+    "symmetric": "symmetric", "symmetric-udp-firewall": "port-restricted",
+    "udp-blocked": "udp-blocked", "blocked": "udp-blocked",
+}
+DEFAULT_TTL_S = 86400
+
+_TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers"}
+_SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
+                "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect"}
+_EXPECT_KEYS = {"expect_relay", "max_rtt_ms", "min_nat"}
+_SECRET_KEYS = {"password": "password_env", "credential": "password_env", "secret": "secret_env",
+                "static_auth_secret": "secret_env"}
+
+
+class ConfigError(UsageError):
+    """A config file that cannot be used (exit 2); the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Pass/fail thresholds; None = not asked for."""
+
+    expect_relay: bool | None = None
+    max_rtt_ms: float | None = None
+    min_nat: str | None = None  # one of NAT_ORDER
+
+    def merged(self, override: Expectations) -> Expectations:
+        return Expectations(
+            expect_relay=override.expect_relay if override.expect_relay is not None else self.expect_relay,
+            max_rtt_ms=override.max_rtt_ms if override.max_rtt_ms is not None else self.max_rtt_ms,
+            min_nat=override.min_nat if override.min_nat is not None else self.min_nat,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self.expect_relay is None and self.max_rtt_ms is None and self.min_nat is None
+
+
+@dataclass
+class ServerConfig:
+    """One ``[[servers]]`` entry: the URLs of one server and how to authenticate to it."""
+
+    targets: list[Target]
+    name: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False, metadata={"secret": True})
+    secret: str | None = field(default=None, repr=False, metadata={"secret": True})  # REST API secret
+    ttl: int = DEFAULT_TTL_S
+    realm: str | None = None
+    checks: tuple[str, ...] | None = None  # None: the file's checks
+    ca: Path | None = None
+    insecure: bool | None = None
+    expect: Expectations = field(default_factory=Expectations)
+
+
+@dataclass
+class CheckConfig:
+    """Everything ``rtcdiag check`` needs, from a file, an ice-servers file or URIs on the command line."""
+
+    servers: list[ServerConfig] = field(default_factory=list)
+    checks: tuple[str, ...] = CHECKS
+    timeout: float = 1.0
+    ca: Path | None = None
+    insecure: bool = False
+    nat_servers: list[Target] = field(default_factory=list)  # RFC 5780 servers for the NAT check
+    expect: Expectations = field(default_factory=Expectations)
+    source: str = "arguments"  # the config file path, for messages
+
+    def server_checks(self, server: ServerConfig) -> tuple[str, ...]:
+        return server.checks if server.checks is not None else self.checks
+
+    def server_expect(self, server: ServerConfig) -> Expectations:
+        return self.expect.merged(server.expect)
+
+
+# --- parsing ---------------------------------------------------------------------------------------------
+
+
+class _Where:
+    """Builds ``file: key.path`` prefixes for error lines."""
+
+    def __init__(self, origin: str, path: str = "") -> None:
+        self.origin, self.path = origin, path
+
+    def key(self, name: str) -> _Where:
+        return _Where(self.origin, f"{self.path}.{name}" if self.path else name)
+
+    def index(self, i: int) -> _Where:
+        return _Where(self.origin, f"{self.path}[{i}]")
+
+    def error(self, message: str) -> ConfigError:
+        prefix = f"{self.origin}: {self.path}" if self.path else self.origin
+        return ConfigError(f"{prefix}: {message}")
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: _Where) -> None:
+    for key in table:
+        if key in _SECRET_KEYS:
+            raise where.key(key).error(
+                f"secrets are not read from the config file; put it in an environment variable and write "
+                f"{_SECRET_KEYS[key]} = \"VARIABLE_NAME\" (or {_SECRET_KEYS[key].replace('_env', '_file')})")
+        if key not in allowed:
+            raise where.key(key).error(f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _get_str(table: Mapping[str, Any], key: str, where: _Where) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise where.key(key).error(f"must be a non-empty string, not {_type_name(value)}")
+    return value
+
+
+def _get_bool(table: Mapping[str, Any], key: str, where: _Where) -> bool | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise where.key(key).error(f"must be true or false, not {_type_name(value)}")
+    return value
+
+
+def _get_number(table: Mapping[str, Any], key: str, where: _Where, *, minimum: float) -> float | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise where.key(key).error(f"must be a number, not {_type_name(value)}")
+    if value < minimum:
+        raise where.key(key).error(f"must be at least {minimum:g}, not {value}")
+    return float(value)
+
+
+def _get_checks(table: Mapping[str, Any], where: _Where) -> tuple[str, ...] | None:
+    value = table.get("checks")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.key("checks").error(f"must be a list of check names ({', '.join(CHECKS)})")
+    unknown = [v for v in value if v not in CHECKS]
+    if unknown:
+        raise where.key("checks").error(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
+    return tuple(dict.fromkeys(value))
+
+
+def _env_value(name: str, where: _Where, environ: Mapping[str, str]) -> str:
+    if name not in environ:
+        raise where.error(f"environment variable {name} is not set")
+    value = environ[name]
+    if not value:
+        raise where.error(f"environment variable {name} is empty")
+    return value
+
+
+def _file_value(path: Path, where: _Where) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise where.error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise where.error(f"{path} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise where.error(f"{path} is empty")
+    return text
+
+
+def _secret(table: Mapping[str, Any], name: str, where: _Where, base: Path,
+            environ: Mapping[str, str]) -> str | None:
+    env_key, file_key = f"{name}_env", f"{name}_file"
+    env_name = _get_str(table, env_key, where)
+    file_name = _get_str(table, file_key, where)
+    if env_name and file_name:
+        raise where.error(f"{env_key} and {file_key} are mutually exclusive")
+    value: str | None = None
+    if env_name:
+        value = _env_value(env_name, where.key(env_key), environ)
+    elif file_name:
+        value = _file_value(_resolve(base, file_name), where.key(file_key))
+    register_secret(value)
+    return value
+
+
+def _resolve(base: Path, name: str) -> Path:
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def normalise_nat(label: str) -> str | None:
+    """``"port-restricted cone"``, ``"Port_Restricted"`` ... -> ``"port-restricted"``; None if unknown."""
+    return NAT_ALIASES.get(label.strip().lower().replace("_", "-").replace(" ", "-"))
+
+
+def _expectations(table: Any, where: _Where) -> Expectations:
+    if table is None:
+        return Expectations()
+    if not isinstance(table, dict):
+        raise where.error(f"must be a table ([expect]), not {_type_name(table)}")
+    _check_keys(table, _EXPECT_KEYS, where)
+    min_nat = _get_str(table, "min_nat", where)
+    if min_nat is not None:
+        normal = normalise_nat(min_nat)
+        if normal is None:
+            raise where.key("min_nat").error(
+                f"unknown NAT kind {min_nat!r} (use one of: {', '.join(NAT_ORDER)})")
+        min_nat = normal
+    return Expectations(expect_relay=_get_bool(table, "expect_relay", where),
+                        max_rtt_ms=_get_number(table, "max_rtt_ms", where, minimum=0.001),
+                        min_nat=min_nat)
+
+
+def _server(entry: Any, where: _Where, base: Path, environ: Mapping[str, str]) -> ServerConfig:
+    if not isinstance(entry, dict):
+        raise where.error("each [[servers]] entry must be a table with urls = [...]")
+    _check_keys(entry, _SERVER_KEYS, where)
+    urls = entry.get("urls", entry.get("url"))
+    url_key = "urls" if "urls" in entry else "url"
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise where.key(url_key).error("must be a URI string or a non-empty list of URI strings "
+                                       "(stun:, stuns:, turn:, turns:)")
+    username = _get_str(entry, "username", where)
+    username_env = _get_str(entry, "username_env", where)
+    if username and username_env:
+        raise where.error("username and username_env are mutually exclusive")
+    if username_env:
+        username = _env_value(username_env, where.key("username_env"), environ)
+    password = _secret(entry, "password", where, base, environ)
+    secret = _secret(entry, "secret", where, base, environ)
+    if password and secret:
+        raise where.error("give either password_* (long-term credentials) or secret_* (TURN REST API), "
+                          "not both")
+    targets: list[Target] = []
+    for i, url in enumerate(urls):
+        try:
+            targets.append(parse_uri(url, source=f"{where.origin}: {where.path}.{url_key}[{i}]",
+                                     username=username, credential=password))
+        except TargetError as exc:
+            raise where.key(url_key).index(i).error(str(exc)) from None
+    ttl = _get_number(entry, "ttl", where, minimum=1)
+    ca = _get_str(entry, "ca", where)
+    return ServerConfig(
+        targets=targets, name=_get_str(entry, "name", where), username=username, password=password,
+        secret=secret, ttl=int(ttl) if ttl is not None else DEFAULT_TTL_S,
+        realm=_get_str(entry, "realm", where),
+        checks=_get_checks(entry, where), ca=_resolve(base, ca) if ca else None,
+        insecure=_get_bool(entry, "insecure", where), expect=_expectations(entry.get("expect"),
+                                                                             where.key("expect")),
+    )
+
+
+def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
+                 environ: Mapping[str, str] | None = None) -> CheckConfig:
+    """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder)."""
+    env = os.environ if environ is None else environ
+    where = _Where(origin)
+    _check_keys(data, _TOP_KEYS, where)
+    servers_data = data.get("servers", [])
+    if not isinstance(servers_data, list):
+        raise where.key("servers").error("must be an array of tables ([[servers]])")
+    servers = [_server(entry, where.key("servers").index(i), base, env)
+               for i, entry in enumerate(servers_data)]
+    ice_file = _get_str(data, "ice_servers", where)
+    if ice_file:
+        try:
+            ice_targets = load_ice_servers(_resolve(base, ice_file))
+        except TargetError as exc:
+            raise where.key("ice_servers").error(str(exc)) from None
+        for target in ice_targets:
+            servers.append(ServerConfig(targets=[target], username=target.username,
+                                        password=target.credential))
+    nat_servers: list[Target] = []
+    nat_data = data.get("nat_servers", [])
+    if not isinstance(nat_data, list) or not all(isinstance(u, str) for u in nat_data):
+        raise where.key("nat_servers").error("must be a list of stun: URIs of RFC 5780 servers")
+    for i, url in enumerate(nat_data):
+        try:
+            nat_servers.append(parse_uri(url, source=f"{origin}: nat_servers[{i}]"))
+        except TargetError as exc:
+            raise where.key("nat_servers").index(i).error(str(exc)) from None
+    ca = _get_str(data, "ca", where)
+    timeout = _get_number(data, "timeout", where, minimum=0.01)
+    config = CheckConfig(
+        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 1.0,
+        ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
+        nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,
+    )
+    for path in [config.ca, *(s.ca for s in servers)]:
+        if path is not None and not path.is_file():
+            raise where.key("ca").error(f"CA file {path} does not exist")
+    return config
+
+
+def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> CheckConfig:
+    """Read and validate an ``rtcdiag.toml`` file."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {file}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from None
+    return parse_config(data, origin=str(file), base=file.resolve().parent, environ=environ)

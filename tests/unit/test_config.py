@@ -1,0 +1,128 @@
+"""rtcdiag.toml parsing: servers, credentials by environment variable name, checks, expectations, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtcdiag.config import CHECKS, ConfigError, Expectations, load_config, normalise_nat
+from rtcdiag.redact import redact
+
+GOOD = """
+checks = ["stun", "turn", "ice"]
+timeout = 0.5
+
+[expect]
+expect_relay = true
+max_rtt_ms = 150
+min_nat = "port-restricted cone"
+
+[[servers]]
+name = "main"
+urls = ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:443?transport=tcp"]
+username = "alice"
+password_env = "TEST_TURN_PW"
+
+[servers.expect]
+max_rtt_ms = 80
+
+[[servers]]
+url = "stun:stun.example.com"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "rtcdiag.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_resolves_servers_credentials_and_expectations(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), environ={"TEST_TURN_PW": "hunter2-secret"})
+    assert config.checks == ("stun", "turn", "ice")
+    assert config.timeout == 0.5
+    main, stun = config.servers
+    assert main.name == "main" and main.username == "alice" and main.password == "hunter2-secret"
+    assert [t.uri for t in main.targets] == ["turn:turn.example.com:3478?transport=udp",
+                                             "turns:turn.example.com:443"]
+    assert main.targets[1].transport == "tls" and main.targets[0].credential == "hunter2-secret"
+    assert [t.uri for t in stun.targets] == ["stun:stun.example.com:3478"]
+    assert config.expect == Expectations(expect_relay=True, max_rtt_ms=150.0, min_nat="port-restricted")
+    # Per-server expectations override only what they name.
+    assert config.server_expect(main) == Expectations(expect_relay=True, max_rtt_ms=80.0,
+                                                      min_nat="port-restricted")
+    assert config.server_checks(stun) == ("stun", "turn", "ice")
+    # The password is registered as a secret the moment it is loaded.
+    assert redact("pw=hunter2-secret") == "pw=***"
+    assert "hunter2-secret" not in repr(main)
+
+
+def test_defaults_run_every_check(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[[servers]]\nurls = ["stun:127.0.0.1:3478"]\n'), environ={})
+    assert config.checks == CHECKS and config.timeout == 1.0 and config.expect.empty
+
+
+def test_password_file_relative_to_config_and_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "pw.txt").write_text("from-file-pw\n")
+    config = load_config(write(tmp_path, '[[servers]]\nurls = "turn:h"\nusername = "u"\n'
+                                         'password_file = "pw.txt"\n'), environ={})
+    assert config.servers[0].password == "from-file-pw"
+
+
+def test_ice_servers_file_is_merged(tmp_path: Path) -> None:
+    (tmp_path / "ice.json").write_text(json.dumps(
+        {"iceServers": [{"urls": ["turn:10.0.0.1:3478"], "username": "bob", "credential": "json-cred-1"}]}))
+    config = load_config(write(tmp_path, 'ice_servers = "ice.json"\n'), environ={})
+    (server,) = config.servers
+    assert server.username == "bob" and server.password == "json-cred-1"
+    assert server.targets[0].host == "10.0.0.1"
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[[servers]]\nurls = ["turn:h"]\npassword_env = "NOPE_NOT_SET"\n',
+     "servers[0].password_env: environment variable NOPE_NOT_SET is not set"),
+    ('[[servers]]\nurls = ["turn:h"]\npassword = "literal"\n',
+     "servers[0].password: secrets are not read from the config file"),
+    ('[[servers]]\nurls = ["http://h"]\n', "servers[0].urls[0]: invalid target 'http://h'"),
+    ('[[servers]]\nurls = []\n', "servers[0].urls: must be a URI string or a non-empty list"),
+    ('[[servers]]\nurl = "turn:h"\nbogus = 1\n', "servers[0].bogus: unknown key"),
+    ('checks = ["stun", "teleport"]\n', "checks: unknown check 'teleport'"),
+    ('timeout = "fast"\n', "timeout: must be a number, not a string"),
+    ('[expect]\nmin_nat = "cone-ish"\n', "expect.min_nat: unknown NAT kind 'cone-ish'"),
+    ('[expect]\nexpect_relay = "yes"\n', "expect.expect_relay: must be true or false, not a string"),
+    ('[expect]\nmax_rtt_ms = -3\n', "expect.max_rtt_ms: must be at least"),
+    ('servers = 3\n', "servers: must be an array of tables"),
+    ('ca = "missing-ca.pem"\n', "ca: CA file"),
+    ('[[servers]]\nurl = "turn:h"\npassword_env = "A"\nsecret_env = "A"\n', "not both"),
+    ('ice_servers = "nope.json"\n', "cannot read ice-servers file"),
+    ('this is = = not toml', "invalid TOML"),
+])
+def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={"A": "value-a"})
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_empty_env_variable_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TEST_EMPTY is empty"):
+        load_config(write(tmp_path, '[[servers]]\nurl = "turn:h"\npassword_env = "TEST_EMPTY"\n'),
+                    environ={"TEST_EMPTY": ""})
+
+
+@pytest.mark.parametrize("label,normal", [
+    ("port-restricted cone", "port-restricted"), ("full cone", "full-cone"), ("open internet", "open"),
+    ("symmetric UDP firewall", "port-restricted"), ("UDP blocked", "udp-blocked"), ("Symmetric", "symmetric"),
+    ("restricted cone", "restricted"), ("martian", None),
+])
+def test_nat_labels_normalise_from_the_legacy_names(label: str, normal: str | None) -> None:
+    assert normalise_nat(label) == normal
