@@ -1,7 +1,129 @@
-"""Catalogue entries: general."""
+"""Catalogue entries: general (reachability, transports, TLS, DNS) shared by every probe.
+
+Placeholders (filled by ``make_finding``): ``{server}`` host:port, ``{transport}`` UDP/TCP/TLS, ``{host}`` the
+name as given, ``{detail}`` one line of specifics (error text, counts). ``rtcdiag explain`` shows them as
+``<server>`` etc.
+"""
 
 from rtcdiag.triage.finding import CatalogueEntry, Severity
 
-ENTRIES: tuple[CatalogueEntry, ...] = ()
-
-_ = Severity  # entries below use Severity
+ENTRIES: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        id="SERVER-UNREACHABLE",
+        severity=Severity.ERROR,
+        title="Server did not answer",
+        symptom="Nothing came back from {server} over {transport}, not even an error: {detail}.",
+        cause="The server is down or not listening on this address, port and transport, or a firewall on the "
+              "path (this network, a cloud security group, the server's host firewall) silently drops the "
+              "packets.",
+        fix="Check that the server runs and listens here (on the server: `ss -lunpt | grep 3478`), open the "
+            "port for this transport in its firewall / security group, and run `rtcdiag ports HOST` to see "
+            "which ports and transports do answer.",
+        reference="RFC 8489 §6.2.1 (UDP: Rc=7 tries, 39.5 s at RTO 500 ms), §6.2.2 (TCP/TLS: 39.5 s)",
+    ),
+    CatalogueEntry(
+        id="SERVER-REFUSED",
+        severity=Severity.ERROR,
+        title="Connection refused",
+        symptom="{server} refused {transport}: {detail}.",
+        cause="The host is up but nothing listens on this port for this transport (TCP answered with RST, or "
+              "UDP with ICMP port unreachable), or a firewall rejects the traffic actively.",
+        fix="Start the server or enable this listener (coturn: listening-port, tls-listening-port, and no "
+            "`no-udp` / `no-tcp` / `no-tls`), check `listening-ip`, or use the port it really listens on.",
+        reference="RFC 9293 §3.5 (RST), RFC 792 / RFC 4443 (ICMP port unreachable), RFC 1122 §4.1.3.1",
+    ),
+    CatalogueEntry(
+        id="UDP-BLOCKED",
+        severity=Severity.ERROR,
+        title="UDP is blocked, TCP works",
+        symptom="No UDP answer from {server} while TCP/TLS to the same server answered: {detail}.",
+        cause="A firewall between here and the server drops UDP: a corporate or guest network, or a server "
+              "security group that only allows TCP. Browsers send STUN only over UDP, so no "
+              "server-reflexive candidate is gathered and direct (peer-to-peer) media fails from here.",
+        fix="Clients will fall back to TURN/TCP; make sure turns:443 exists (TURN over TLS on port 443 gets "
+            "through most firewalls) and is in the iceServers you hand to clients. If the block is on the "
+            "server side, allow UDP 3478 and the relay port range (coturn min-port..max-port).",
+        reference="RFC 8656 §3.1 (TURN over TCP/TLS for networks that block UDP), RFC 7065 (turns: URIs)",
+    ),
+    CatalogueEntry(
+        id="MALFORMED-REPLY",
+        severity=Severity.ERROR,
+        title="Replies are not valid STUN",
+        symptom="Replies from {server} over {transport} were rejected and not trusted: {detail}.",
+        cause="Something other than a STUN/TURN server answers on this port (HTTP, SIP, a load balancer or "
+              "captive portal), a middlebox rewrites the packets, or the server is buggy: wrong transaction "
+              "id, bad length or magic cookie, or a FINGERPRINT whose CRC does not match.",
+        fix="Check what listens on the port (on the server: `ss -lunpt`), point the URI at the real "
+            "STUN/TURN port, make any proxy in front pass UDP/TCP through unchanged, and update the server "
+            "if its FINGERPRINT is wrong.",
+        reference="RFC 8489 §6.3 (response processing: cookie, transaction id), §14.7 (FINGERPRINT), "
+                  "§5 (message header)",
+    ),
+    CatalogueEntry(
+        id="TLS-UNTRUSTED",
+        severity=Severity.ERROR,
+        title="TLS certificate is not trusted",
+        symptom="Certificate verification of {server} failed: {detail}.",
+        cause="The certificate is self-signed or from a private CA, or the server does not send its "
+              "intermediate certificates (TURN/TLS clients do not fetch missing intermediates). Browsers "
+              "drop a turns: server with an untrusted certificate without telling the user.",
+        fix="Use a certificate from a public CA and configure the full chain (coturn: cert=fullchain.pem, "
+            "pkey=privkey.pem). To test against a private CA pass --ca FILE; --insecure skips verification.",
+        reference="RFC 5280 §6 (path validation), RFC 8656 §3.1 (TURN over TLS)",
+    ),
+    CatalogueEntry(
+        id="TLS-EXPIRED",
+        severity=Severity.ERROR,
+        title="TLS certificate has expired",
+        symptom="The certificate of {server} is outside its validity period: {detail}.",
+        cause="The certificate expired (often: renewal replaced the file but coturn, which reads it at "
+              "start-up, was not restarted), or this machine's clock is wrong.",
+        fix="Renew the certificate and restart or reload the server so it reads the new file; compare the "
+            "clocks with `date -u` on both ends.",
+        reference="RFC 5280 §4.1.2.5 (validity)",
+    ),
+    CatalogueEntry(
+        id="TLS-HOSTNAME",
+        severity=Severity.ERROR,
+        title="TLS certificate does not match the host name",
+        symptom="The certificate of {server} is not valid for {host}: {detail}.",
+        cause="The URI names an IP address or another name than the certificate's subjectAltName entries; "
+              "browsers check the host of the turns: URI against the certificate.",
+        fix="Put the host name the certificate was issued for in the turns:/stuns: URI (not an IP address), "
+            "or reissue the certificate with that name in subjectAltName.",
+        reference="RFC 6125 §6 (service identity), RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="TLS-HANDSHAKE",
+        severity=Severity.ERROR,
+        title="TLS handshake failed",
+        symptom="The TCP connection to {server} opened but the TLS handshake failed: {detail}.",
+        cause="The port speaks something else (plain TCP STUN, HTTP), the two sides share no TLS version or "
+              "cipher (an old server with TLS 1.0 only), or a middlebox intercepts TLS.",
+        fix="Check that this port is the TLS listener (coturn: tls-listening-port, not listening-port), "
+            "allow TLS 1.2 and 1.3 on the server, and compare with `openssl s_client -connect HOST:PORT`.",
+        reference="RFC 8446 (TLS 1.3), RFC 9325 (TLS recommendations), RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="DNS-FAILURE",
+        severity=Severity.ERROR,
+        title="Host name does not resolve",
+        symptom="{host} could not be resolved: {detail}.",
+        cause="The name is misspelled, its A/AAAA records are missing, or this machine's resolver cannot "
+              "reach DNS (VPN down, split-horizon DNS, captive portal).",
+        fix="Check the spelling in the URI, publish an A record (and AAAA if the server has IPv6), and "
+            "compare with `rtcdiag dns HOST`.",
+        reference="RFC 7064 §3.2 / RFC 7065 §3 (resolving stun:/turn: URIs), RFC 5928 (SRV)",
+    ),
+    CatalogueEntry(
+        id="NO-ROUTE",
+        severity=Severity.ERROR,
+        title="No route to the server",
+        symptom="Sending to {server} over {transport} failed locally: {detail}.",
+        cause="This machine has no route to that address: typically no IPv6 connectivity for an IPv6 "
+              "address, a VPN or interface that is down, or a local firewall rule that rejects the packet.",
+        fix="Check `ip route get ADDRESS`; for IPv6 without IPv6 connectivity use the IPv4 address or name; "
+            "bring up the interface or VPN.",
+        reference="RFC 1122 §3.3.1 (routing outbound datagrams), RFC 4443 §3.1 (destination unreachable)",
+    ),
+)
