@@ -147,7 +147,8 @@ def test_2_4_long_term_authentication() -> None:
     assert msg.get(AttrType.NONCE) == LT_NONCE
     assert msg.get(AttrType.REALM) == LT_REALM
     assert verify_message_integrity(LONG_TERM_REQUEST, key) is True
-    assert verify_message_integrity(LONG_TERM_REQUEST, long_term_key(LT_USERNAME, LT_REALM, "thematrix")) is False
+    wrong_key = long_term_key(LT_USERNAME, LT_REALM, "thematrix")
+    assert verify_message_integrity(LONG_TERM_REQUEST, wrong_key) is False
     assert verify_fingerprint(LONG_TERM_REQUEST) is None  # the vector has no FINGERPRINT
     built = Message(Method.BINDING, MessageClass.REQUEST, msg.transaction_id)
     built.add(AttrType.USERNAME, LT_USERNAME).add(AttrType.NONCE, LT_NONCE).add(AttrType.REALM, LT_REALM)
