@@ -1,0 +1,171 @@
+"""Telling STUN from ChannelData and cutting byte streams into frames, without the full codec.
+
+- A STUN message starts with two zero bits, has a 20-byte header and a length field that counts the
+  attribute bytes after the header, always a multiple of 4 (RFC 8489 §5).
+- A ChannelData message starts with a channel number 0x4000-0x4FFF (0x5000-0x7FFF reserved), then a
+  16-bit length of the application data (RFC 8656 §12.4).
+- First-byte demultiplexing (RFC 7983 §7): 0-3 STUN, 64-79 TURN channel (ChannelData).
+- Over TCP/TLS messages are framed by their length field (RFC 8489 §6.2.2) and ChannelData is padded to a
+  multiple of 4 bytes; the padding is not counted in the length field (RFC 8656 §12.5).
+
+The transaction id is bytes 8..20 of the header; matching on those bytes also matches RFC 3489 replies, whose
+16-byte transaction id includes the bytes where the magic cookie now lives.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import StrEnum
+
+HEADER_LENGTH = 20
+CHANNEL_HEADER_LENGTH = 4
+CHANNEL_MIN = 0x4000  # RFC 8656 §12
+CHANNEL_MAX = 0x4FFF
+CHANNEL_RESERVED_MAX = 0x7FFF
+
+
+class FramingError(ValueError):
+    """The bytes are neither a STUN message nor a ChannelData frame (or are cut short)."""
+
+
+class FrameKind(StrEnum):
+    STUN = "stun"
+    CHANNEL_DATA = "channel-data"
+    OTHER = "other"
+
+
+class StunClass(StrEnum):
+    """Message class from bits C1 (0x0100) and C0 (0x0010) of the type (RFC 8489 §5)."""
+
+    REQUEST = "request"
+    INDICATION = "indication"
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+_CLASS_BY_BITS = {0x000: StunClass.REQUEST, 0x010: StunClass.INDICATION,
+                  0x100: StunClass.SUCCESS, 0x110: StunClass.ERROR}
+
+
+def frame_kind(data: bytes) -> FrameKind:
+    """Classify by the first two bits (RFC 7983 §7, RFC 8656 §12)."""
+    if not data:
+        return FrameKind.OTHER
+    top = data[0] >> 6
+    if top == 0b00:
+        return FrameKind.STUN
+    if top == 0b01:
+        return FrameKind.CHANNEL_DATA
+    return FrameKind.OTHER
+
+
+def transaction_id(data: bytes) -> bytes | None:
+    """Bytes 8..20 of a STUN header, or None when ``data`` cannot be a STUN message."""
+    if len(data) < HEADER_LENGTH or frame_kind(data) is not FrameKind.STUN:
+        return None
+    return bytes(data[8:20])
+
+
+def stun_class(data: bytes) -> StunClass | None:
+    """The class of a STUN message (None if ``data`` is not STUN)."""
+    if len(data) < HEADER_LENGTH or frame_kind(data) is not FrameKind.STUN:
+        return None
+    (msg_type,) = struct.unpack_from("!H", data, 0)
+    return _CLASS_BY_BITS[msg_type & 0x0110]
+
+
+def is_response(data: bytes) -> bool:
+    return stun_class(data) in (StunClass.SUCCESS, StunClass.ERROR)
+
+
+def datagram_problem(data: bytes) -> str | None:
+    """Why a datagram is not a well-formed STUN message header-wise, or None if it looks fine.
+
+    Checks only framing (RFC 8489 §5): size, leading bits, length field vs. datagram size, multiple of 4.
+    """
+    if frame_kind(data) is not FrameKind.STUN:
+        return f"not a STUN message (first bytes {data[:4].hex(' ') or 'none'})"
+    if len(data) < HEADER_LENGTH:
+        return f"truncated STUN header ({len(data)} of 20 bytes)"
+    (length,) = struct.unpack_from("!H", data, 2)
+    if length % 4:
+        return f"STUN length field {length} is not a multiple of 4"
+    if HEADER_LENGTH + length > len(data):
+        return f"truncated STUN message: header says {length} attribute bytes, {len(data) - 20} present"
+    if HEADER_LENGTH + length < len(data):
+        return f"{len(data) - 20 - length} stray bytes after the STUN message"
+    return None
+
+
+def stream_frame_size(buffer: bytes | bytearray, allow_channel_data: bool = True) -> int | None:
+    """Total size (padding included) of the frame at the start of a stream buffer; None if more bytes needed.
+
+    Raises FramingError when the first bytes cannot start a STUN or ChannelData frame. A server sends
+    ChannelData only on channels the client bound (RFC 8656 §12); before any ChannelBind,
+    ``allow_channel_data=False`` makes such bytes (e.g. an HTTP reply: "HT" = 0x4854) a framing error.
+    """
+    if len(buffer) < CHANNEL_HEADER_LENGTH:
+        return None
+    first: int
+    length: int
+    first, length = struct.unpack_from("!HH", buffer, 0)
+    kind = frame_kind(bytes(buffer[:1]))
+    if kind is FrameKind.STUN:
+        if length % 4:
+            raise FramingError(f"not STUN: length field {length} is not a multiple of 4 "
+                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+        return HEADER_LENGTH + length
+    if kind is FrameKind.CHANNEL_DATA:
+        if not allow_channel_data:
+            raise FramingError(f"not STUN, and ChannelData before any ChannelBind "
+                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+        if first > CHANNEL_MAX:
+            raise FramingError(f"not STUN or ChannelData: reserved channel number 0x{first:04x} "
+                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+        return CHANNEL_HEADER_LENGTH + length + (-length % 4)  # RFC 8656 §12.5 padding on streams
+    raise FramingError(f"not STUN or ChannelData (first bytes {bytes(buffer[:8]).hex(' ')})")
+
+
+def unpad_channel_data(frame: bytes) -> bytes:
+    """Drop the stream padding of a ChannelData frame (its length field tells the real size)."""
+    length: int = struct.unpack_from("!H", frame, 2)[0]
+    return frame[:CHANNEL_HEADER_LENGTH + length]
+
+
+def is_channel_bind_request(data: bytes) -> bool:
+    """A ChannelBind request (method 0x009, class request: type 0x0009, RFC 8656 §11)."""
+    return len(data) >= HEADER_LENGTH and data[:2] == b"\x00\x09"
+
+
+def pad_for_stream(frame: bytes) -> bytes:
+    """ChannelData sent over TCP/TLS is padded to a multiple of 4 (RFC 8656 §12.5); STUN already is."""
+    if frame_kind(frame) is FrameKind.CHANNEL_DATA:
+        return frame + b"\x00" * (-len(frame) % 4)
+    return frame
+
+
+class StreamDeframer:
+    """Accumulates stream bytes and yields complete frames (ChannelData returned without its padding)."""
+
+    def __init__(self, allow_channel_data: bool = True) -> None:
+        self._buffer = bytearray()
+        self.allow_channel_data = allow_channel_data  # set once the client sent a ChannelBind
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a complete frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return every frame now complete. Raises FramingError on bytes that cannot frame."""
+        self._buffer += data
+        frames: list[bytes] = []
+        while True:
+            size = stream_frame_size(self._buffer, self.allow_channel_data)
+            if size is None or len(self._buffer) < size:
+                return frames
+            frame = bytes(self._buffer[:size])
+            del self._buffer[:size]
+            if frame_kind(frame) is FrameKind.CHANNEL_DATA:
+                frame = unpad_channel_data(frame)
+            frames.append(frame)

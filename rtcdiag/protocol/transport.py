@@ -1,0 +1,611 @@
+"""STUN client transactions over UDP, TCP and TLS (RFC 8489 §6.2), IPv4 and IPv6.
+
+- ``UdpClient``: one bound socket that sends to any destination and receives from any source (RFC 5780
+  CHANGE-REQUEST replies come from the other address; TURN Data indications and ChannelData come from the
+  server unasked). Requests are retransmitted per ``RetransmitPolicy`` (§6.2.1). ICMP errors are read from
+  the socket's error queue (Linux ``IP_RECVERR``) so a dead port fails its transaction at once.
+- ``StreamClient``: TCP or TLS; one send per request, wait Ti (§6.2.2); frames cut by their length field,
+  ChannelData padded to 4 bytes (RFC 8656 §12.5).
+
+Responses are matched by transaction id (bytes 8..20 of the header), never by source. A reply that fails
+framing or the caller's ``validate`` check (FINGERPRINT, MESSAGE-INTEGRITY) is recorded as rejected and the
+transaction keeps waiting. Everything else (indications, ChannelData, requests from peers, stray bytes from
+unknown sources) goes to ``client.queue``. No printing; timing uses the event loop's monotonic clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import ssl
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+
+from rtcdiag.protocol import framing
+from rtcdiag.tls import TlsFailure, classify_ssl_error
+
+Address = tuple[str, int]
+Validator = Callable[[bytes], str | None]  # returns None if the reply is acceptable, else why not
+
+_IP_RECVERR = 11  # linux/in.h
+_IPV6_RECVERR = 25  # linux/in6.h
+_SOCK_EE = struct.Struct("=IBBBBII")  # struct sock_extended_err
+_SO_EE_ORIGIN_ICMP = 2
+_SO_EE_ORIGIN_ICMP6 = 3
+_MAX_DATAGRAM = 65535
+_RECENT_TXIDS = 256
+
+
+@dataclass(frozen=True)
+class RetransmitPolicy:
+    """RFC 8489 §6.2.1 (UDP) and §6.2.2 (TCP/TLS) timers. ``scaled(f)`` stretches or shrinks all of them."""
+
+    rto: float = 0.5  # initial retransmission timeout, seconds
+    rc: int = 7  # requests sent in total (1 + 6 retransmissions)
+    rm: int = 16  # after the last request, wait rm * rto
+    ti: float = 39.5  # stream transaction timeout, seconds
+
+    def scaled(self, factor: float) -> RetransmitPolicy:
+        return replace(self, rto=self.rto * factor, ti=self.ti * factor)
+
+    @classmethod
+    def for_timeout(cls, total_s: float) -> RetransmitPolicy:
+        """RFC timers scaled so that a whole UDP transaction (and Ti) lasts ``total_s`` seconds."""
+        default = cls()
+        return default.scaled(total_s / default.udp_total)
+
+    def send_offsets(self) -> list[float]:
+        """When each UDP request goes out, relative to the first: 0, RTO, 3 RTO, 7 RTO, ... (doubling)."""
+        return [self.rto * (2**i - 1) for i in range(self.rc)]
+
+    def wait_after(self, attempt: int) -> float:
+        """How long to wait after send number ``attempt`` (0-based) before the next one or giving up."""
+        return self.rto * 2**attempt if attempt < self.rc - 1 else self.rm * self.rto
+
+    @property
+    def udp_total(self) -> float:
+        """Time from the first send to giving up: 39.5 s with the RFC defaults."""
+        return self.send_offsets()[-1] + self.rm * self.rto
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+class TransportError(Exception):
+    """A network failure below STUN. ``kind`` is a stable word for triage; the message is for humans."""
+
+    kind = "transport"
+
+    def __init__(self, message: str, peer: Address | None = None) -> None:
+        super().__init__(message)
+        self.peer = peer
+
+
+class RefusedError(TransportError):
+    """TCP connection refused (RST)."""
+
+    kind = "refused"
+
+
+class ClosedError(TransportError):
+    """The connection was reset or closed by the peer (or the client was closed)."""
+
+    kind = "closed"
+
+
+class ConnectTimeoutError(TransportError):
+    kind = "connect-timeout"
+
+
+class TlsError(TransportError):
+    kind = "tls"
+
+    def __init__(self, message: str, reason: TlsFailure, peer: Address | None = None) -> None:
+        super().__init__(message, peer)
+        self.reason = reason
+
+
+class UnreachableError(TransportError):
+    """ICMP destination unreachable (port, host or network), or no route."""
+
+    kind = "unreachable"
+
+
+class StreamFramingError(TransportError):
+    """The server sent bytes on a TCP/TLS stream that are neither STUN nor ChannelData."""
+
+    kind = "malformed"
+
+
+class NetworkError(TransportError):
+    """Any other socket error (address not available, permission denied by a local firewall, ...)."""
+
+    kind = "network"
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rejected:
+    """A reply that was received and not trusted."""
+
+    reason: str
+    source: Address
+    at: float  # seconds after the transaction started
+
+
+@dataclass(frozen=True)
+class Received:
+    """An unsolicited message (indication, ChannelData, stray reply) as it arrived."""
+
+    data: bytes
+    source: Address
+    at: float  # event-loop time (monotonic seconds)
+
+
+@dataclass
+class TransactionResult:
+    """What happened to one request. Times are seconds after the first send."""
+
+    dest: Address
+    transport: str
+    local: Address
+    response: bytes | None = None
+    source: Address | None = None  # the packet's real source address
+    send_times: list[float] = field(default_factory=list)
+    answered_at: float | None = None
+    answered_attempt: int | None = None  # which send got the answer, when identifiable
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.send_times)
+
+    @property
+    def retransmissions(self) -> int:
+        return max(0, self.attempts - 1)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.response is None
+
+    @property
+    def rtt(self) -> float | None:
+        """RTT from the send that was answered if identifiable, else from the first send (Karn's rule)."""
+        if self.answered_at is None or not self.send_times:
+            return None
+        index = self.answered_attempt if self.answered_attempt is not None else 0
+        return self.answered_at - self.send_times[index]
+
+    @property
+    def attempt_rtts(self) -> list[float]:
+        """Time from each send made before the answer to the answer (the first is the longest)."""
+        if self.answered_at is None:
+            return []
+        answered = self.answered_at
+        return [answered - sent for sent in self.send_times if sent <= answered]
+
+
+# --- shared client machinery -----------------------------------------------------------------------------
+
+def normalize(address: tuple[object, ...] | Address) -> Address:
+    """(ip, port) with the IP in canonical text form (IPv6 compressed, zone dropped)."""
+    host, port = str(address[0]), int(str(address[1]))
+    with contextlib.suppress(ValueError):
+        host = ipaddress.ip_address(host.split("%", 1)[0]).compressed
+    return (host, port)
+
+
+@dataclass
+class _Pending:
+    txid: bytes
+    dest: Address
+    validate: Validator | None
+    future: asyncio.Future[tuple[bytes, Address, float]]
+    started: float
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class _Client:
+    transport = "udp"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, policy: RetransmitPolicy) -> None:
+        self._loop = loop
+        self.policy = policy
+        self.queue: asyncio.Queue[Received] = asyncio.Queue()
+        self._pending: dict[bytes, _Pending] = {}
+        self._recent: deque[bytes] = deque(maxlen=_RECENT_TXIDS)
+        self._channel_peers: set[Address] = set()  # where a ChannelBind request was sent
+        self.closed = False
+
+    @property
+    def local_address(self) -> Address:
+        raise NotImplementedError
+
+    async def receive(self, timeout: float | None = None) -> Received | None:
+        """The next unsolicited message, or None after ``timeout`` seconds."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def _register(self, txid: bytes, dest: Address, validate: Validator | None) -> _Pending:
+        if self.closed:
+            raise ClosedError("client is closed", dest)
+        if txid in self._pending:
+            raise ValueError(f"transaction {txid.hex()} is already in progress")
+        pending = _Pending(txid=txid, dest=dest, validate=validate, future=self._loop.create_future(),
+                           started=self._loop.time())
+        self._pending[txid] = pending
+        return pending
+
+    def _finish(self, pending: _Pending) -> None:
+        self._pending.pop(pending.txid, None)
+        self._recent.append(pending.txid)
+
+    def _fail(self, error: TransportError, dest: Address | None = None) -> None:
+        """Fail pending transactions (to ``dest``, or all) with ``error``."""
+        for pending in list(self._pending.values()):
+            if (dest is None or pending.dest == dest) and not pending.future.done():
+                pending.future.set_exception(error)
+
+    def _dispatch(self, data: bytes, source: Address) -> None:
+        now = self._loop.time()
+        txid = framing.transaction_id(data)
+        pending = self._pending.get(txid) if txid is not None and framing.is_response(data) else None
+        if pending is not None:
+            problem = framing.datagram_problem(data) or _run_validator(pending.validate, data)
+            if problem is not None:
+                pending.rejected.append(Rejected(problem, source, now - pending.started))
+            elif not pending.future.done():
+                pending.future.set_result((data, source, now))
+            return
+        if txid is not None and txid in self._recent:
+            return  # a late answer to a retransmission of a finished transaction (RFC 8489 §6.3)
+        kind = framing.frame_kind(data)
+        if kind is framing.FrameKind.CHANNEL_DATA and source not in self._channel_peers:
+            kind = framing.FrameKind.OTHER  # no ChannelBind sent there: not ChannelData (RFC 8656 §12)
+        waiting = [p for p in self._pending.values() if p.dest == source]
+        if waiting and (framing.is_response(data) or kind is framing.FrameKind.OTHER):
+            reason = (framing.datagram_problem(data) if txid is None
+                      else f"transaction id {txid.hex()} does not match the request")
+            for p in waiting:
+                p.rejected.append(Rejected(reason or "unexpected reply", source, now - p.started))
+            return
+        self.queue.put_nowait(Received(data, source, now))
+
+    def _result(self, pending: _Pending, dest: Address, sends: list[float]) -> TransactionResult:
+        result = TransactionResult(dest=dest, transport=self.transport, local=self.local_address,
+                                   send_times=sends, rejected=list(pending.rejected))
+        if pending.future.done() and not pending.future.cancelled():
+            data, source, at = pending.future.result()  # raises the TransportError, if that is what ended it
+            result.response, result.source = data, source
+            result.answered_at = at - pending.started
+            before = [t for t in sends if t <= result.answered_at]
+            result.answered_attempt = 0 if len(before) == 1 else None
+        return result
+
+
+def _run_validator(validate: Validator | None, data: bytes) -> str | None:
+    if validate is None:
+        return None
+    try:
+        return validate(data)
+    except Exception as exc:  # a validator bug must not kill the receive loop
+        return f"validation failed: {exc}"
+
+
+def _os_error(err: OSError, dest: Address | None) -> TransportError:
+    where = f" ({dest[0]} port {dest[1]})" if dest else ""
+    if isinstance(err, ConnectionRefusedError):
+        return RefusedError(f"connection refused{where}", dest)
+    if isinstance(err, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ClosedError(f"connection reset by peer{where}", dest)
+    if err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return UnreachableError(f"{err.strerror or err}{where}", dest)
+    if isinstance(err, TimeoutError):
+        return ConnectTimeoutError(f"timed out{where}", dest)
+    return NetworkError(f"{err.strerror or err}{where}", dest)
+
+
+# --- UDP -------------------------------------------------------------------------------------------------
+
+_ICMP4 = {(3, 0): "network unreachable", (3, 1): "host unreachable", (3, 3): "port unreachable",
+          (3, 9): "network prohibited", (3, 10): "host prohibited", (3, 13): "administratively prohibited"}
+_ICMP6 = {(1, 0): "no route", (1, 1): "administratively prohibited", (1, 3): "address unreachable",
+          (1, 4): "port unreachable"}
+
+
+class UdpClient(_Client):
+    """One UDP socket: requests with retransmissions to any destination, replies from any source."""
+
+    transport = "udp"
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop,
+                 policy: RetransmitPolicy) -> None:
+        super().__init__(loop, policy)
+        self._sock = sock
+        self.family = sock.family
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    @classmethod
+    async def open(cls, family: int = socket.AF_INET, local_host: str | None = None, local_port: int = 0,
+                   policy: RetransmitPolicy | None = None) -> UdpClient:
+        """Bind a UDP socket (``local_host``/``local_port`` default: any address, a free port)."""
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+            default_host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+            sock.bind((local_host or default_host, local_port))
+        except OSError as err:
+            sock.close()
+            raise NetworkError(f"cannot bind UDP {local_host or 'any'} port {local_port}: "
+                               f"{err.strerror or err}") from err
+        return cls(sock, loop, policy or RetransmitPolicy())
+
+    @property
+    def local_address(self) -> Address:
+        return normalize(self._sock.getsockname())
+
+    async def request(self, data: bytes, dest: Address, *, txid: bytes | None = None,
+                      validate: Validator | None = None,
+                      policy: RetransmitPolicy | None = None) -> TransactionResult:
+        """Send ``data`` with retransmissions until a matching, valid response or the timeout.
+
+        Returns a result (``response`` None on timeout); raises TransportError when an ICMP error or a send
+        error ends the transaction.
+        """
+        dest = normalize(dest)
+        policy = policy or self.policy
+        pending = self._register(txid or data[8:20], dest, validate)
+        sends: list[float] = []
+        try:
+            for attempt in range(policy.rc):
+                self._sendto(data, dest)
+                sends.append(self._loop.time() - pending.started)
+                done, _ = await asyncio.wait([pending.future], timeout=policy.wait_after(attempt))
+                if done:
+                    break
+        finally:
+            self._finish(pending)
+        return self._result(pending, dest, sends)
+
+    async def send(self, data: bytes, dest: Address) -> None:
+        """Send once, no transaction (indications, ChannelData)."""
+        self._sendto(data, normalize(dest))
+
+    def _sendto(self, data: bytes, dest: Address) -> None:
+        if self.closed:
+            raise ClosedError("client is closed", dest)
+        _require_ip(dest)
+        if framing.is_channel_bind_request(data):
+            self._channel_peers.add(dest)
+        try:
+            self._sock.sendto(data, dest)
+        except BlockingIOError:
+            pass  # socket buffer full: the datagram is lost, as it could be on the wire
+        except ConnectionRefusedError:
+            self._drain_errors()  # an earlier ICMP error was pending; it named its destination
+            with contextlib.suppress(OSError):
+                self._sock.sendto(data, dest)
+        except OSError as err:
+            raise _os_error(err, dest) from err
+
+    def _on_readable(self) -> None:
+        while not self.closed:
+            try:
+                data, source = self._sock.recvfrom(_MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._drain_errors()
+                continue
+            self._dispatch(data, normalize(source))
+
+    def _drain_errors(self) -> None:
+        """Read ICMP errors from the error queue and fail the transactions to the destinations they name."""
+        while True:
+            try:
+                _, ancdata, _, addr = self._sock.recvmsg(512, 1024, socket.MSG_ERRQUEUE)
+            except OSError:
+                return
+            dest = normalize(addr) if addr else None
+            text = "destination unreachable"
+            for level, kind, payload in ancdata:
+                if (level, kind) in ((socket.IPPROTO_IP, _IP_RECVERR), (socket.IPPROTO_IPV6, _IPV6_RECVERR)):
+                    text = _describe_icmp(payload)
+            where = f" from {dest[0]} port {dest[1]}" if dest else ""
+            self._fail(UnreachableError(f"ICMP {text}{where}", dest), dest)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self._fail(ClosedError("client closed"))
+        self.closed = True
+        self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+    async def __aenter__(self) -> UdpClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+def _describe_icmp(payload: bytes) -> str:
+    if len(payload) < _SOCK_EE.size:
+        return "error"
+    ee_errno, origin, icmp_type, code, _, _, _ = _SOCK_EE.unpack_from(payload)
+    table = _ICMP6 if origin == _SO_EE_ORIGIN_ICMP6 else _ICMP4
+    if origin in (_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6):
+        return table.get((icmp_type, code), f"type {icmp_type} code {code}")
+    return errno.errorcode.get(ee_errno, str(ee_errno))
+
+
+def _require_ip(dest: Address) -> None:
+    try:
+        ipaddress.ip_address(dest[0])
+    except ValueError:
+        raise ValueError(f"destination must be an IP address (resolve {dest[0]!r} first)") from None
+
+
+# --- TCP / TLS -------------------------------------------------------------------------------------------
+
+class StreamClient(_Client):
+    """A TCP or TLS connection carrying STUN/TURN messages and ChannelData (RFC 8489 §6.2.2)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Address, tls: bool,
+                 loop: asyncio.AbstractEventLoop, policy: RetransmitPolicy) -> None:
+        super().__init__(loop, policy)
+        self.transport = "tls" if tls else "tcp"
+        self.peer = peer
+        self._reader = reader
+        self._writer = writer
+        self._deframer = framing.StreamDeframer(allow_channel_data=False)
+        self._error: TransportError | None = None
+        self._task = loop.create_task(self._read_loop())
+
+    @classmethod
+    async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
+                      server_hostname: str | None = None, timeout: float = 5.0,
+                      local_host: str | None = None, local_port: int = 0,
+                      policy: RetransmitPolicy | None = None) -> StreamClient:
+        """Connect (and TLS handshake) within ``timeout`` seconds; typed TransportErrors otherwise."""
+        loop = asyncio.get_running_loop()
+        peer = normalize((host, port))
+        local = (local_host or ("::" if ":" in host else "0.0.0.0"), local_port) \
+            if (local_host or local_port) else None
+        tls_name = (server_hostname or host) if ssl_context is not None else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=tls_name,
+                                        local_addr=local,
+                                        ssl_handshake_timeout=timeout if ssl_context else None),
+                timeout)
+        except TimeoutError:
+            what = "TLS handshake or TCP connect" if ssl_context else "TCP connect"
+            raise ConnectTimeoutError(f"{what} to {host} port {port} timed out after {timeout:.1f} s",
+                                      peer) from None
+        except ssl.SSLError as err:
+            reason, detail = classify_ssl_error(err)
+            raise TlsError(f"{detail} ({host} port {port})", reason, peer) from err
+        except OSError as err:
+            raise _os_error(err, peer) from err
+        return cls(reader, writer, peer, ssl_context is not None, loop, policy or RetransmitPolicy())
+
+    @property
+    def local_address(self) -> Address:
+        return normalize(self._writer.get_extra_info("sockname"))
+
+    def tls_info(self) -> dict[str, str | None]:
+        """Negotiated TLS version, cipher and ALPN protocol (empty for plain TCP)."""
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return {}
+        cipher = ssl_object.cipher()
+        return {"version": ssl_object.version(), "cipher": cipher[0] if cipher else None,
+                "alpn": ssl_object.selected_alpn_protocol()}
+
+    def peer_certificate(self) -> bytes | None:
+        """The server's leaf certificate (DER), if TLS."""
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return None
+        cert: bytes | None = ssl_object.getpeercert(binary_form=True)
+        return cert
+
+    async def request(self, data: bytes, dest: Address | None = None, *, txid: bytes | None = None,
+                      validate: Validator | None = None,
+                      policy: RetransmitPolicy | None = None) -> TransactionResult:
+        """Send once and wait up to Ti for the matching valid response (no retransmission on streams)."""
+        if self._error is not None:
+            raise self._error
+        policy = policy or self.policy
+        pending = self._register(txid or data[8:20], self.peer, validate)
+        sends: list[float] = []
+        try:
+            await self._write(data)
+            sends.append(self._loop.time() - pending.started)
+            await asyncio.wait([pending.future], timeout=policy.ti)
+        finally:
+            self._finish(pending)
+        return self._result(pending, self.peer, sends)
+
+    async def send(self, data: bytes, dest: Address | None = None) -> None:
+        """Send once, no transaction (indications, ChannelData padded to 4 bytes)."""
+        if self._error is not None:
+            raise self._error
+        await self._write(framing.pad_for_stream(data))
+
+    async def _write(self, data: bytes) -> None:
+        if self.closed:
+            raise ClosedError("client is closed", self.peer)
+        if framing.is_channel_bind_request(data):
+            self._deframer.allow_channel_data = True  # the server may now send ChannelData (RFC 8656 §12)
+            self._channel_peers.add(self.peer)
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except OSError as err:
+            raise _os_error(err, self.peer) from err
+
+    async def _read_loop(self) -> None:
+        error: TransportError
+        try:
+            while True:
+                chunk = await self._reader.read(65536)
+                if not chunk:
+                    error = self._eof_error()
+                    break
+                for frame in self._deframer.feed(chunk):
+                    self._dispatch(frame, self.peer)
+        except framing.FramingError as err:
+            error = StreamFramingError(f"malformed stream from {self.peer[0]} port {self.peer[1]}: {err}",
+                                       self.peer)
+        except ssl.SSLError as err:
+            error = TlsError(classify_ssl_error(err)[1], TlsFailure.HANDSHAKE, self.peer)
+        except OSError as err:
+            error = _os_error(err, self.peer)
+        self._error = error
+        self._fail(error)
+
+    def _eof_error(self) -> ClosedError:
+        where = f"{self.peer[0]} port {self.peer[1]}"
+        if self._deframer.pending:
+            return ClosedError(f"connection closed by {where} in the middle of a message "
+                               f"({self._deframer.pending} bytes of an incomplete frame)", self.peer)
+        return ClosedError(f"connection closed by {where}", self.peer)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._fail(ClosedError("client closed", self.peer))
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+
+    async def __aenter__(self) -> StreamClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+Client = UdpClient | StreamClient
