@@ -1,0 +1,126 @@
+"""Property tests: whatever bytes arrive, the parser raises StunParseError and nothing else.
+
+Covers Message.decode, lazy typed decoding of every attribute (get/get_all), describe/summary, the
+integrity/fingerprint verifiers and ChannelData.decode, on arbitrary bytes and on mutated valid messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rtcdiag.protocol import (
+    Address,
+    AttrType,
+    ChannelData,
+    ErrorCode,
+    Message,
+    MessageClass,
+    Method,
+    StunParseError,
+    is_channeldata,
+    is_stun,
+    verify_fingerprint,
+    verify_message_integrity,
+)
+from rtcdiag.protocol.attributes import CODECS
+from rtcdiag.protocol.describe import describe, summary
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _seed() -> bytes:
+    msg = Message(Method.ALLOCATE, MessageClass.SUCCESS, bytes(range(12)))
+    msg.add(AttrType.XOR_RELAYED_ADDRESS, Address.of("203.0.113.5", 50000))
+    msg.add(AttrType.XOR_MAPPED_ADDRESS, Address.of("2001:db8::1", 40000))
+    msg.add(AttrType.LIFETIME, 600)
+    msg.add(AttrType.ERROR_CODE, ErrorCode(438, "Stale Nonce"))
+    msg.add(AttrType.SOFTWARE, "fuzz seed")
+    return msg.encode(integrity_key=b"key", fingerprint=True)
+
+
+SEED = _seed()
+
+
+def _exercise(data: bytes) -> None:
+    """Run every parsing entry point; only StunParseError may escape any of them."""
+    is_stun(data)
+    is_channeldata(data)
+    with contextlib.suppress(StunParseError):
+        ChannelData.decode(data)
+    with contextlib.suppress(StunParseError):
+        verify_message_integrity(data, b"key")
+    with contextlib.suppress(StunParseError):
+        verify_fingerprint(data)
+    try:
+        msg = Message.decode(data)
+    except StunParseError:
+        return
+    assert sum(4 + len(a.value) + (-len(a.value) % 4) for a in msg.attributes) == len(data) - 20
+    describe(msg)  # never raises for a decoded message
+    summary(msg)
+    for attr in msg.attributes:
+        with contextlib.suppress(StunParseError):
+            msg.get_all(attr.type)
+    _ = msg.error_code
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_raise_only_stun_parse_error(data: bytes) -> None:
+    _exercise(data)
+
+
+@FUZZ
+@given(
+    body=st.lists(
+        st.tuples(st.sampled_from([*sorted(CODECS), 0x0000, 0x7FFF, 0xC057]), st.binary(max_size=40)),
+        max_size=8,
+    ),
+    cookie=st.sampled_from([b"\x21\x12\xa4\x42", b"\x00\x00\x00\x00"]),
+    msg_type=st.integers(0, 0x3FFF),
+)
+def test_well_framed_random_attributes(body: list[tuple[int, bytes]], cookie: bytes, msg_type: int) -> None:
+    """Valid framing with random values for known types: exercises every typed unpacker."""
+    attrs = b"".join(
+        t.to_bytes(2, "big") + len(v).to_bytes(2, "big") + v + bytes(-len(v) % 4) for t, v in body
+    )
+    data = msg_type.to_bytes(2, "big") + len(attrs).to_bytes(2, "big") + cookie + bytes(12) + attrs
+    msg = Message.decode(data)  # framing is valid, so this must succeed
+    assert [a.type for a in msg.attributes] == [t for t, _ in body]
+    assert msg.encode() == data
+    _exercise(data)
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_valid_message_raises_only_stun_parse_error(data: st.DataObject) -> None:
+    buf = bytearray(SEED)
+    for _ in range(data.draw(st.integers(1, 6))):
+        action = data.draw(st.sampled_from(["flip", "set", "truncate", "extend"]))
+        if action == "truncate" and buf:
+            del buf[data.draw(st.integers(0, len(buf) - 1)) :]
+        elif action == "extend":
+            buf += data.draw(st.binary(min_size=1, max_size=12))
+        elif buf:
+            pos = data.draw(st.integers(0, len(buf) - 1))
+            buf[pos] = buf[pos] ^ (1 << data.draw(st.integers(0, 7))) if action == "flip" else data.draw(
+                st.integers(0, 255)
+            )
+    _exercise(bytes(buf))
+
+
+@FUZZ
+@given(st.integers(0x4000, 0x4FFF), st.binary(max_size=100), st.booleans())
+def test_channeldata_round_trip(channel: int, payload: bytes, pad: bool) -> None:
+    wire = ChannelData(channel, payload).encode(pad=pad)
+    assert is_channeldata(wire)
+    assert ChannelData.decode(wire) == ChannelData(channel, payload)
+    assert len(wire) % 4 == 0 if pad else len(wire) == 4 + len(payload)
+
+
+def test_seed_itself_is_valid() -> None:
+    assert verify_message_integrity(SEED, b"key") is True and verify_fingerprint(SEED) is True
+    assert Message.decode(SEED).get(AttrType.LIFETIME) == 600
