@@ -38,4 +38,7 @@ class Exchange:
     attempt_rtts_ms: list[float] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # replies discarded (bad txid, FINGERPRINT, integrity)
     error: str | None = None  # transport-level error text (refused, TLS failure, ...)
+    # stable word for triage: refused | closed | connect-timeout | unreachable | malformed | network | dns |
+    # tls:<reason> (untrusted-certificate, expired-certificate, hostname-mismatch, handshake-failure, ...)
+    error_kind: str | None = None
     started_ms: float = 0.0  # offset from the probe's start

@@ -1,0 +1,151 @@
+"""The bridge every probe uses: send a codec ``Message`` over a transport client, get (reply, Exchange).
+
+``exchange()`` encodes the request (MESSAGE-INTEGRITY with ``key``, FINGERPRINT), runs the transaction, and
+discards replies that fail checks, which are recorded in ``Exchange.rejected`` while the transaction keeps
+waiting (RFC 8489 §6.3):
+- not decodable (StunParseError), or a different method than the request;
+- FINGERPRINT present but wrong (§14.7);
+- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.4; error responses that carry none,
+  such as the 401 challenge, are accepted).
+Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rtcdiag.probes.record import Exchange
+from rtcdiag.protocol.constants import MessageClass
+from rtcdiag.protocol.describe import describe, summary
+from rtcdiag.protocol.errors import StunParseError
+from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
+from rtcdiag.protocol.message import Message
+from rtcdiag.protocol.transport import (
+    Address,
+    Client,
+    RetransmitPolicy,
+    StreamClient,
+    TlsError,
+    TransactionResult,
+    TransportError,
+    Validator,
+)
+
+__all__ = ["error_kind", "exchange", "hostport", "indication", "transport_error_exchange"]
+
+
+def hostport(address: Address) -> str:
+    """``ip:port``, IPv6 in brackets."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def error_kind(err: TransportError) -> str:
+    """Stable word for triage: the error's kind, plus the reason for TLS (``tls:expired-certificate``)."""
+    if isinstance(err, TlsError):
+        return f"{err.kind}:{err.reason.value}"
+    return err.kind
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message], Validator]:
+    """A transport validator that also keeps the decoded reply (so it is parsed only once)."""
+    decoded: dict[bytes, Message] = {}
+
+    def validate(data: bytes) -> str | None:
+        try:
+            reply = Message.decode(data)
+        except StunParseError as exc:
+            return f"malformed reply: {exc}"
+        if reply.method != request.method:
+            return f"reply is a {summary(reply)} to a {summary(request)}"
+        try:
+            if verify_fingerprint(data) is False:
+                return "FINGERPRINT does not match (RFC 8489 §14.7)"
+            if key is not None and verify_message_integrity(data, key) is False:
+                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.4)"
+        except StunParseError as exc:
+            return f"malformed reply: {exc}"
+        decoded[data] = reply
+        return None
+
+    return decoded, validate
+
+
+async def exchange(client: Client, msg: Message, *, dest: Address | None = None, step: str,
+                   key: bytes | None = None, sha256: bool = False, fingerprint: bool = True,
+                   policy: RetransmitPolicy | None = None,
+                   t0: float | None = None) -> tuple[Message | None, Exchange]:
+    """Run one transaction for ``msg``; never raises for network failures.
+
+    ``dest`` is required for UDP clients (stream clients talk to their peer). ``t0`` (event-loop time of the
+    probe's start) sets ``Exchange.started_ms``.
+    """
+    loop = asyncio.get_running_loop()
+    target = client.peer if isinstance(client, StreamClient) else dest
+    if target is None:
+        raise ValueError("exchange() over UDP needs dest=(ip, port)")
+    record = Exchange(step=step, request=summary(msg), transport=client.transport, server=hostport(target),
+                      started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
+    data = msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=fingerprint)
+    record.request_attributes = describe(Message.decode(data))
+    decoded, validate = _validator(msg, key)
+    try:
+        result = await client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+    except TransportError as err:
+        record.outcome = "transport-error"
+        record.error = str(err)
+        record.error_kind = error_kind(err)
+        record.attempts = max(1, record.attempts)
+        return None, record
+    return _fill(record, result, decoded)
+
+
+def _fill(record: Exchange, result: TransactionResult,
+          decoded: dict[bytes, Message]) -> tuple[Message | None, Exchange]:
+    record.attempts = result.attempts
+    record.rejected = [f"{r.reason} (from {hostport(r.source)})" for r in result.rejected]
+    if result.response is None:
+        record.outcome = "rejected" if result.rejected else "timeout"
+        return None, record
+    reply = decoded.get(result.response) or Message.decode(result.response)
+    record.response = summary(reply)
+    record.response_attributes = describe(reply)
+    record.response_source = hostport(result.source) if result.source else None
+    record.error_code = reply.error_code
+    record.outcome = "error-response" if reply.msg_class == MessageClass.ERROR else "success"
+    rtt = result.rtt
+    record.rtt_ms = _ms(rtt) if rtt is not None else None
+    record.attempt_rtts_ms = [_ms(x) for x in result.attempt_rtts]
+    return reply, record
+
+
+async def indication(client: Client, msg: Message, *, dest: Address | None = None, step: str,
+                     fingerprint: bool = True, t0: float | None = None) -> Exchange:
+    """Send an indication (no response expected, RFC 8489 §6.1); record it as ``outcome="sent"``."""
+    loop = asyncio.get_running_loop()
+    target = client.peer if isinstance(client, StreamClient) else dest
+    if target is None:
+        raise ValueError("indication() over UDP needs dest=(ip, port)")
+    data = msg.encode(fingerprint=fingerprint)
+    record = Exchange(step=step, request=summary(msg), transport=client.transport, server=hostport(target),
+                      request_attributes=describe(msg), outcome="sent", attempts=1,
+                      started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
+    try:
+        await client.send(data, target)
+    except TransportError as err:
+        record.outcome = "transport-error"
+        record.error = str(err)
+        record.error_kind = error_kind(err)
+    return record
+
+
+def transport_error_exchange(step: str, request: str, transport: str, server: Address,
+                             err: TransportError, started_ms: float = 0.0) -> Exchange:
+    """An Exchange for a failure before any message could be sent (TCP refused, TLS handshake, DNS)."""
+    return Exchange(step=step, request=request, transport=transport, server=hostport(server),
+                    outcome="transport-error", error=str(err), error_kind=error_kind(err),
+                    started_ms=started_ms)
