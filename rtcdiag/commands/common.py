@@ -57,11 +57,20 @@ def output_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-def timeout_option(default: float = 1.0) -> Callable[[F], F]:
-    """``--timeout S``: scales the RFC 8489 retransmission schedule (1.0 = the RFC's 39.5 s worst case)."""
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def timeout_option(default: float = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
+    """``--timeout S``: how long one transaction may take before it counts as unanswered.
+
+    The RFC 8489 §6.2.1 schedule (RTO 500 ms doubling, Rc=7, Rm=16: 39.5 s in all) is scaled to fit S,
+    so every retransmission still happens; ``--timeout 39.5`` is the RFC's own timing.
+    """
     return click.option(
-        "--timeout", type=click.FloatRange(min=0.01), default=default, show_default=True,
-        help="Seconds for the first retransmission timeout (RTO); the RFC 8489 schedule scales with it.",
+        "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, show_default=True,
+        metavar="S",
+        help="Seconds before one request counts as unanswered (the RFC 8489 retransmission schedule is "
+             "scaled to fit; 39.5 = RFC timing).",
     )
 
 
