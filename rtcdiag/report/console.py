@@ -1,0 +1,184 @@
+"""Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the tables.
+
+Colour only when stdout is a terminal, never with ``NO_COLOR`` set (rich honours both); the width comes from
+the terminal or ``COLUMNS``. Text wraps at word boundaries: table columns are sized so that no word is cut
+(a table too wide for the terminal is shown as one block per row instead). Every string is redacted before it
+is laid out (a secret could otherwise be wrapped across two lines) and the final text once more.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from rtcdiag.redact import redact
+from rtcdiag.report.json_report import status
+from rtcdiag.report.model import Report, Status, Table
+from rtcdiag.triage.finding import Finding, Severity
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red",
+                "inconclusive": "bold yellow"}
+CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
+               Status.INCONCLUSIVE: "yellow"}
+_CELL_OVERHEAD = 3  # padding left + right and one divider per column (box.SIMPLE_HEAD)
+_LABEL_WIDTH = len("Evidence")
+
+
+def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
+    """A console for reports: no markup or highlighting (server text may hold ``[...]``), no emoji."""
+    return Console(file=file or sys.stdout, width=width, markup=False, highlight=False, emoji=False)
+
+
+def _text(value: str, style: str = "") -> Text:
+    return Text(redact(value), style=style)
+
+
+def _words(value: str) -> list[str]:
+    return value.split()
+
+
+def _longest_word(value: str) -> int:
+    return max((cell_len(w) for w in _words(value)), default=0)
+
+
+def _longest_line(value: str) -> int:
+    return max((cell_len(line) for line in value.splitlines()), default=0)
+
+
+# --- findings -----------------------------------------------------------------------------------------------
+
+
+def _finding_block(finding: Finding) -> RenderableType:
+    header = Text()
+    header.append(f"{finding.severity.value.upper()} ", style=SEVERITY_STYLE[finding.severity])
+    header.append(f"{finding.id} ", style="bold")
+    header.append(redact(finding.title))
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
+    grid.add_column(overflow="fold")
+    if finding.subject:
+        grid.add_row("Subject", _text(finding.subject))
+    grid.add_row("Symptom", _text(finding.symptom))
+    grid.add_row("Cause", _text(finding.cause))
+    grid.add_row("Fix", _text(finding.fix))
+    for index, line in enumerate(finding.evidence):
+        grid.add_row("Evidence" if index == 0 else "", _text(f"- {line}", "dim"))
+    return Group(header, Padding(grid, (0, 0, 1, 2), expand=False))
+
+
+# --- tables -------------------------------------------------------------------------------------------------
+
+
+def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[int] | None:
+    """Widths that fit ``width`` without cutting a word, or None if even the longest words do not fit.
+
+    Each column gets its longest word, then the remaining space in proportion to how much more it wants.
+    """
+    cells = [[columns[i], *(row[i] if i < len(row) else "" for row in rows)] for i in range(len(columns))]
+    natural = [max(_longest_line(c) for c in col) for col in cells]
+    minimum = [max(_longest_word(c) for c in col) for col in cells]
+    available = width - _CELL_OVERHEAD * len(columns) - 1
+    if sum(natural) <= available:
+        return natural
+    if sum(minimum) > available:
+        return None
+    spare = available - sum(minimum)
+    wants = [n - m for n, m in zip(natural, minimum, strict=True)]
+    total_want = sum(wants) or 1
+    widths = [m + spare * w // total_want for m, w in zip(minimum, wants, strict=True)]
+    return widths
+
+
+def _grid_table(table: Table, widths: list[int]) -> RenderableType:
+    rich_table = RichTable(title=redact(table.title), title_justify="left", title_style="bold",
+                           box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    for name, column_width in zip(table.columns, widths, strict=True):
+        rich_table.add_column(_text(name), width=column_width, overflow="fold")
+    for row in table.rows:
+        cells = [*row, *[""] * (len(table.columns) - len(row))][: len(table.columns)]
+        rich_table.add_row(*(_text(cell) for cell in cells))
+    return rich_table
+
+
+def _record_table(table: Table) -> RenderableType:
+    """A table too wide for the terminal: one block of ``column  value`` lines per row."""
+    blocks: list[RenderableType] = [_text(table.title, "bold")]
+    for row in table.rows:
+        grid = RichTable.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="bold")
+        grid.add_column(overflow="fold")
+        for name, cell in zip(table.columns, row, strict=False):
+            grid.add_row(_text(name), _text(cell))
+        blocks.append(Padding(grid, (0, 0, 1, 2), expand=False))
+    return Group(*blocks)
+
+
+def table_renderable(table: Table, width: int) -> RenderableType:
+    redacted_columns = [redact(c) for c in table.columns]
+    redacted_rows = [[redact(c) for c in row] for row in table.rows]
+    widths = _column_widths(redacted_columns, redacted_rows, width)
+    if widths is None:
+        return _record_table(table)
+    return _grid_table(table, widths)
+
+
+def _checks_table(report: Report) -> Table:
+    return Table(title="Checks", columns=["server", "check", "status", "message"],
+                 rows=[[c.suite, c.name, c.status.value, c.message] for c in report.checks])
+
+
+# --- the report ---------------------------------------------------------------------------------------------
+
+
+def renderables(report: Report, width: int) -> Iterator[RenderableType]:
+    """What the console shows, top to bottom."""
+    verdict = Text()
+    verdict.append(f"rtcdiag {report.command}: ", style="bold")
+    verdict.append(redact(report.verdict), style=STATUS_STYLE[status(report)])
+    yield verdict
+    yield Text()
+    findings = report.sorted_findings()
+    for finding in findings:
+        yield _finding_block(finding)
+    tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
+    for table in tables:
+        yield table_renderable(table, width)
+        yield Text()
+    for note in report.notes:
+        yield _text(f"Note: {note}", "dim")
+    footer = f"Took {report.duration_s:.2f} s."
+    if findings:
+        footer += " `rtcdiag explain ID` describes a finding."
+    yield _text(footer, "dim")
+
+
+def _render(console: Console, report: Report) -> str:
+    with console.capture() as capture:
+        for item in renderables(report, console.width):
+            console.print(item, highlight=False, markup=False, emoji=False)
+    lines = capture.get().splitlines()
+    return redact("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    """Print the report to ``console`` (default: stdout, colour only on a terminal and without NO_COLOR)."""
+    console = console or make_console()
+    console.file.write(_render(console, report))
+    console.file.flush()
+
+
+def render_plain(report: Report, width: int = 100) -> str:
+    """The console report as plain text without colour codes (for ``--report-file x.txt``)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
+                      no_color=True, markup=False, highlight=False, emoji=False)
+    return _render(console, report)
