@@ -1,34 +1,13 @@
 """Catalogue entries: net (port reachability, TLS certificates, path trace, DNS).
 
-Related general entries reused by the ports/dns triage: UDP-BLOCKED, SERVER-REFUSED, TLS-UNTRUSTED,
-TLS-EXPIRED, TLS-HOSTNAME, DNS-FAILURE.
+General entries reused by the ports/dns triage (ids are global): SERVER-UNREACHABLE, SERVER-REFUSED,
+UDP-BLOCKED, NO-ROUTE, TLS-UNTRUSTED, TLS-EXPIRED, TLS-HOSTNAME, TLS-HANDSHAKE, DNS-FAILURE.
 """
 
 from rtcdiag.triage.finding import CatalogueEntry, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     # --- ports -------------------------------------------------------------------------------------------
-    CatalogueEntry(
-        id="PORT-FILTERED",
-        severity=Severity.ERROR,
-        title="{transport} port {port} does not answer (filtered)",
-        symptom="A TCP connection to {port} neither completed nor was refused within {timeout_s} s.",
-        cause="A firewall (host, cloud security group or network) silently drops the SYN, or the host is "
-              "down.",
-        fix="Open TCP {port} inbound on the server's firewall / security group, or check the address.",
-        reference="RFC 9293 §3.5 (a refused connection is answered with RST; silence means a filter)",
-    ),
-    CatalogueEntry(
-        id="PORT-CLOSED",
-        severity=Severity.ERROR,
-        title="{transport} port {port} is closed",
-        symptom="{detail}",
-        cause="Nothing listens on {port}: the server is not running or is not configured for this "
-              "transport/port (coturn: listening-port, tls-listening-port, no-udp / no-tcp / no-tls).",
-        fix="Start the server or enable the listener on {port}; if the port is intentional, remove it from "
-            "the ICE servers you hand to clients.",
-        reference="RFC 792 (ICMP port unreachable), RFC 9293 §3.5 (RST)",
-    ),
     CatalogueEntry(
         id="PORT-NOT-STUN",
         severity=Severity.WARNING,
@@ -38,17 +17,6 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "the STUN/TURN server.",
         fix="Point the port at the TURN server (or its TCP/TLS listener) and re-run `rtcdiag ports`.",
         reference="RFC 8489 §6.2.2 (STUN over TCP)",
-    ),
-    CatalogueEntry(
-        id="PORT-TLS-HANDSHAKE",
-        severity=Severity.ERROR,
-        title="TLS handshake on {port} fails",
-        symptom="TCP {port} accepts connections but the TLS handshake fails: {detail}.",
-        cause="The listener is plain TCP (not TLS), has no certificate configured, or offers no protocol "
-              "version/cipher this client accepts.",
-        fix="Configure a certificate and key for the TLS listener (coturn: cert=, pkey=, tls-listening-port) "
-            "and allow TLS 1.2 or newer.",
-        reference="RFC 8489 §6.2.3, RFC 8656 §3.1",
     ),
     CatalogueEntry(
         id="PORT-TLS443-MISSING",
@@ -62,21 +30,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 7443 (ALPN stun.turn), RFC 8656 §3.1",
     ),
     CatalogueEntry(
-        id="PORT-NONE-ANSWERED",
-        severity=Severity.ERROR,
-        title="No port on {host} answered",
-        symptom="Every probed port timed out or failed; nothing came back from {address}.",
-        cause="The host is down, the address is wrong, or a firewall between here and there drops "
-              "everything (try `--trace` as root to see where).",
-        fix="Check that the server runs at {address}, that DNS points at it, and that its firewall lets STUN "
-            "and TURN ports in.",
-    ),
-    # --- TLS ---------------------------------------------------------------------------------------------
-    CatalogueEntry(
         id="TLS-EXPIRING-SOON",
         severity=Severity.WARNING,
         title="TLS certificate on {port} expires in {days} days",
-        symptom="The certificate for {subject} is valid until {not_after} ({days} days left).",
+        symptom="The certificate for {cert_subject} is valid until {not_after} ({days} days left).",
         cause="Certificate renewal is not automated or the renewed certificate was not reloaded by the "
               "TURN server.",
         fix="Renew the certificate and make the server reload it (coturn reads cert=/pkey= at start: "

@@ -1,0 +1,69 @@
+"""``rtcdiag dns NAME``: A/AAAA and STUN/TURN SRV records, the resolver used, timing, and what is wrong."""
+
+from __future__ import annotations
+
+import click
+
+from rtcdiag import exitcodes
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.jsonable import to_jsonable
+from rtcdiag.report.model import Report, Table
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+def tables(result: object) -> list[Table]:
+    """The console/Markdown tables for a DnsResult: addresses, SRV records, every query, IPv6 tests."""
+    from rtcdiag.probes.dns import DnsResult
+
+    assert isinstance(result, DnsResult)
+    out: list[Table] = []
+    addr_rows = [["A", a] for a in result.ipv4] + [["AAAA", a] for a in result.ipv6]
+    out.append(Table(title=f"Addresses of {result.name}", columns=["type", "address"],
+                     rows=addr_rows or [["-", "none"]]))
+    srv_rows = [[r.service, str(r.priority), str(r.weight), str(r.port), r.target,
+                 ", ".join(r.addresses) or ("(not available)" if r.target == "." else "NO ADDRESS"),
+                 r.target_alias_of or ""] for r in result.srv]
+    if srv_rows:
+        out.append(Table(title="SRV records (RFC 2782 order: priority, then weight)",
+                         columns=["service", "priority", "weight", "port", "target", "addresses", "CNAME of"],
+                         rows=srv_rows))
+    query_rows = [[q.rdtype, q.qname, q.outcome, f"{q.rtt_ms:.1f}", ", ".join(q.records) or (q.error or "")]
+                  for q in result.queries + [q for r in result.srv for q in r.target_queries]]
+    out.append(Table(title=f"Queries via {', '.join(result.nameservers) or '-'} ({result.resolver_source})",
+                     columns=["type", "name", "outcome", "ms", "answer"], rows=query_rows))
+    if result.ipv6_checks:
+        out.append(Table(title="IPv6 reachability",
+                         columns=["address", "transport", "port", "from", "result"],
+                         rows=[[c.address, c.transport.upper(), str(c.port), c.source,
+                                ("reachable" if c.reachable else "unreachable") + f" ({c.detail})"]
+                               for c in result.ipv6_checks]))
+    return out
+
+
+@click.command(name="dns", epilog=exitcodes.EPILOG)
+@click.argument("name")
+@click.option("--nameserver", metavar="IP[:PORT]",
+              help="Ask this resolver instead of the system's (/etc/resolv.conf); IPv6 as [addr]:port.")
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds to wait for each DNS answer (and each IPv6 reachability test).")
+@click.option("--no-ipv6-check", is_flag=True, help="Do not test whether published IPv6 addresses answer.")
+@output_options
+def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bool,
+            output: OutputOptions) -> int:
+    """Resolve NAME: A, AAAA and SRV _stun._udp, _stun._tcp, _turn._udp, _turn._tcp, _turns._tcp.
+
+    SRV records are shown in RFC 2782 order with their targets resolved; IPv6 addresses get a quick
+    STUN Binding / TCP connect test.
+    """
+    from rtcdiag.probes import dns
+    from rtcdiag.triage import dns as dns_triage
+
+    ns = dns.parse_nameserver(nameserver) if nameserver else None
+    result = run_async(dns.lookup(name, nameserver=ns, timeout=timeout, check_ipv6=not no_ipv6_check,
+                                  reach_timeout=min(timeout, 1.0)))
+    findings = dns_triage.triage(result)
+    report = Report(command="dns", findings=findings, checks=dns_triage.checks(result, findings),
+                    tables=tables(result), results=to_jsonable(result))
+    report.duration_s = round(result.duration_ms / 1000.0, 3)
+    return emit(report, output)

@@ -1,0 +1,126 @@
+"""``rtcdiag ports HOST``: which STUN/TURN ports answer over UDP, TCP and TLS (--trace: where not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rtcdiag import exitcodes
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.errors import UsageError
+from rtcdiag.jsonable import to_jsonable
+from rtcdiag.report.model import Report, Table
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def tables(result: object) -> list[Table]:
+    """The console/Markdown tables for a ReachResult: port matrix, TLS details, traces."""
+    from rtcdiag.probes.reach import ReachResult
+
+    assert isinstance(result, ReachResult)
+    where = result.host if result.address in (None, result.host) else f"{result.host} ({result.address})"
+    rows = []
+    for p in result.ports:
+        detail = p.error or (f"mapped {p.mapped_address}" if p.mapped_address else "")
+        rows.append([p.transport.upper(), str(p.port), p.state, _ms(p.rtt_ms), p.stun, detail])
+    out = [Table(title=f"Ports on {where}",
+                 columns=["transport", "port", "state", "RTT ms", "STUN", "detail"], rows=rows)]
+    tls_rows = []
+    for p in result.ports:
+        info = p.tls
+        if info is None or not info.handshake_ok:
+            continue
+        leaf = info.chain[0] if info.chain else None
+        trusted = {True: "yes", False: f"no ({info.verify_error})", None: "not checked"}[info.trusted]
+        name = {True: "yes", False: "no", None: "not checked"}[info.hostname_match]
+        days = "-" if leaf is None or leaf.days_to_expiry is None else f"{leaf.days_to_expiry:.0f}"
+        tls_rows.append([str(p.port), info.version or "-", info.alpn_selected or "none", trusted,
+                         f"{name} ({info.server_name})", days, leaf.subject if leaf else "-",
+                         leaf.issuer if leaf else "-", str(len(info.chain))])
+    if tls_rows:
+        out.append(Table(title="TLS", columns=["port", "version", "ALPN", "trusted", "host name",
+                                               "days to expiry", "subject", "issuer", "chain"],
+                         rows=tls_rows))
+    trace_rows = []
+    for t in result.traces:
+        hops = " > ".join(f"{h.ttl}:{h.address or '*'}" for h in t.hops) or "-"
+        where_hop = "-"
+        if t.last_answer_hop is not None:
+            where_hop = f"hop {t.last_answer_hop} ({t.last_answer_address})"
+        trace_rows.append([t.transport.upper(), str(t.port), t.outcome, where_hop,
+                           "yes" if t.icmp_port_unreachable else "no", t.error or hops])
+    if trace_rows:
+        out.append(Table(title="Path trace", columns=["transport", "port", "outcome", "last answer",
+                                                      "ICMP port unreachable", "hops"], rows=trace_rows))
+    return out
+
+
+def _check_ca_file(path: Path) -> None:
+    import ssl
+
+    if not path.is_file():
+        raise UsageError(f"--ca {path}: no such file")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"--ca {path}: not a PEM file of CA certificates ({exc})") from None
+
+
+@click.command(name="ports", epilog=exitcodes.EPILOG)
+@click.argument("host")
+@click.option("--ports", "ports_spec", metavar="SPEC",
+              help="Extra ports, TRANSPORT:PORT[,...] with TRANSPORT udp, tcp or tls "
+                   "(e.g. udp:3479,tls:8443).")
+@click.option("--no-default-ports", is_flag=True,
+              help="Probe only the --ports given, not the default UDP 3478, TCP 3478, TLS 5349, TLS 443.")
+@click.option("--trace", is_flag=True,
+              help="Root only: TTL-limited probes (scapy) showing at which hop each port's path drops.")
+@click.option("--max-hops", type=click.IntRange(1, 64), default=16, show_default=True,
+              help="Highest TTL the --trace probes use.")
+@click.option("--timeout", type=click.FloatRange(min=0.05), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds to wait for each port (the STUN Binding over UDP retransmits within it).")
+@click.option("--ca", "ca_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM file of CA certificates to verify TLS certificates against (default: system CAs).")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (trust and host name).")
+@click.option("--server-name", metavar="NAME",
+              help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
+@output_options
+def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bool, max_hops: int,
+            timeout: float, ca_file: Path | None, insecure: bool, server_name: str | None,
+            output: OutputOptions) -> int:
+    """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
+
+    For TLS ports: certificate chain, host name, days to expiry, TLS version and ALPN "stun.turn".
+    All ports are probed at once.
+    """
+    from rtcdiag.probes import reach
+    from rtcdiag.triage import reach as reach_triage
+
+    host = host.strip()
+    if not host or any(c.isspace() for c in host) or "/" in host:
+        raise UsageError(f"HOST {host!r}: give a host name or IP address (no scheme, no port)")
+    if ca_file is not None and insecure:
+        raise UsageError("--ca and --insecure are mutually exclusive")
+    if ca_file is not None:
+        _check_ca_file(ca_file)
+    extra = reach.parse_ports(ports_spec) if ports_spec else []
+    if no_default_ports and not extra:
+        raise UsageError("--no-default-ports needs --ports SPEC")
+    targets = reach.merge_targets(extra, include_defaults=not no_default_ports)
+    if trace:
+        from rtcdiag.probes.trace import require_root
+
+        require_root()
+    result = run_async(reach.check(host, targets, timeout=timeout, ca_file=ca_file, insecure=insecure,
+                                   server_name=server_name, trace=trace, max_hops=max_hops))
+    findings = reach_triage.triage(result)
+    report = Report(command="ports", findings=findings, checks=reach_triage.checks(result, findings),
+                    tables=tables(result), results=to_jsonable(result))
+    report.duration_s = round(result.duration_ms / 1000.0, 3)
+    return emit(report, output)

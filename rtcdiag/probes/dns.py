@@ -1,0 +1,282 @@
+"""DNS probe: A/AAAA and the STUN/TURN SRV records of a name, with the resolver used and timing per query.
+
+``await lookup("example.com")`` returns a :class:`DnsResult` that records every query (outcome, answers,
+CNAME chain, time). SRV records are listed in RFC 2782 order; their targets are resolved and checked for
+aliases; published IPv6 addresses get a quick reachability test (TCP connect / STUN binding) so that
+"AAAA published but unreachable" can be reported. dnspython is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.errors import UsageError
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.reach import PortResult
+
+# RFC 5389 §9 / RFC 5766 §6 / RFC 5928 §3: the SRV services a STUN/TURN client looks up, in the order
+# RFC 5928 lists the transports (UDP, then TCP, then TLS over TCP).
+SRV_SERVICES: tuple[str, ...] = ("_stun._udp", "_stun._tcp", "_turn._udp", "_turn._tcp", "_turns._tcp")
+DEFAULT_STUN_PORT = 3478  # RFC 8489 §9
+MAX_IPV6_CHECKS = 6  # bound the reachability tests however many AAAA records are published
+DEFAULT_DNS_PORT = 53
+
+
+@dataclass
+class QueryResult:
+    """One DNS question and what the resolver answered."""
+
+    qname: str
+    rdtype: str
+    # "answer" | "nodata" (name exists, no record of this type) | "nxdomain" | "timeout" | "servfail"
+    # | "error"
+    outcome: str
+    records: list[str] = field(default_factory=list)
+    canonical_name: str | None = None  # set when the name is an alias (CNAME chain followed)
+    rtt_ms: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class SrvRecord:
+    """One SRV record and what its target resolves to (RFC 2782)."""
+
+    service: str  # e.g. "_turn._udp"
+    priority: int
+    weight: int
+    port: int
+    target: str  # without the trailing dot; "." means "service decidedly not available"
+    addresses: list[str] = field(default_factory=list)
+    target_alias_of: str | None = None  # the CNAME's canonical name when the target is an alias
+    target_queries: list[QueryResult] = field(default_factory=list)
+
+    @property
+    def transport(self) -> str:
+        return "udp" if self.service.endswith("._udp") else "tcp"
+
+
+@dataclass
+class Ipv6Check:
+    """A quick reachability test of one published IPv6 address."""
+
+    address: str
+    port: int
+    transport: str  # "udp" (STUN binding) | "tcp" (connect)
+    source: str  # which record published it, e.g. "AAAA example.com" or "_turn._tcp"
+    reachable: bool
+    rtt_ms: float | None = None
+    detail: str = ""  # state / error text
+
+
+@dataclass
+class DnsResult:
+    name: str
+    nameservers: list[str]  # host:port of the resolvers asked
+    resolver_source: str  # "/etc/resolv.conf" or "--nameserver"
+    queries: list[QueryResult] = field(default_factory=list)  # A, AAAA, then each SRV service
+    srv: list[SrvRecord] = field(default_factory=list)  # all services, each in RFC 2782 order
+    ipv4: list[str] = field(default_factory=list)
+    ipv6: list[str] = field(default_factory=list)
+    ipv6_checks: list[Ipv6Check] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def query(self, rdtype: str, qname: str | None = None) -> QueryResult | None:
+        for q in self.queries:
+            if q.rdtype == rdtype and (qname is None or q.qname == qname):
+                return q
+        return None
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 -> (ip, port)."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    ip = parse_ip(host)
+    if ip is None or (port_text and not port_text.isdigit()):
+        raise UsageError(f"--nameserver {text!r}: expected IP or IP:PORT (IPv6 as [addr]:port)")
+    port = int(port_text) if port_text else DEFAULT_DNS_PORT
+    if not 0 < port < 65536:
+        raise UsageError(f"--nameserver {text!r}: port must be 1-65535")
+    return str(ip), port
+
+
+def normalise_name(name: str) -> str:
+    """Validate ``name`` as a DNS name (IDNA allowed); raise UsageError for IP literals and bad names."""
+    import dns.exception
+    import dns.name
+
+    name = name.strip()
+    if not name:
+        raise UsageError("dns: NAME is empty")
+    if parse_ip(name) is not None:
+        raise UsageError(f"dns: {name!r} is an IP address; give a host name (e.g. turn.example.com)")
+    try:
+        return dns.name.from_text(name).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise UsageError(f"dns: {name!r} is not a valid DNS name ({exc})") from None
+
+
+def srv_order(records: Sequence[SrvRecord]) -> list[SrvRecord]:
+    """RFC 2782: lowest priority first; within one priority heavier weight first (the most likely pick
+    of the weighted random selection), then target and port so the order is stable."""
+    return sorted(records, key=lambda r: (r.priority, -r.weight, r.target, r.port))
+
+
+def _make_resolver(nameserver: tuple[str, int] | None, timeout: float) -> tuple[Any, str]:
+    import dns.asyncresolver
+    import dns.resolver
+
+    if nameserver is None:
+        try:
+            resolver = dns.asyncresolver.Resolver(configure=True)
+        except dns.resolver.NoResolverConfiguration:
+            raise UsageError("no resolver configured (/etc/resolv.conf); use --nameserver IP") from None
+        source = "/etc/resolv.conf"
+    else:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [nameserver[0]]
+        resolver.port = nameserver[1]
+        source = "--nameserver"
+    resolver.timeout = timeout
+    resolver.lifetime = timeout
+    return resolver, source
+
+
+def _nameserver_texts(resolver: Any) -> list[str]:
+    out: list[str] = []
+    for ns in resolver.nameservers:
+        text = str(ns)
+        out.append(format_hostport(text, resolver.port) if parse_ip(text) is not None else text)
+    return out
+
+
+async def _query(resolver: Any, qname: str, rdtype: str) -> tuple[QueryResult, Any]:
+    """Ask one question; map every dnspython outcome to a :class:`QueryResult` (never raises)."""
+    import dns.exception
+    import dns.resolver
+
+    started = time.perf_counter()
+    result = QueryResult(qname=qname, rdtype=rdtype, outcome="error")
+    answer: Any = None
+    try:
+        answer = await resolver.resolve(qname + ".", rdtype, search=False, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        result.outcome = "nxdomain"
+    except dns.resolver.LifetimeTimeout:
+        result.outcome = "timeout"
+        result.error = "no answer before the timeout"
+    except dns.resolver.NoNameservers as exc:
+        result.outcome = "servfail"
+        result.error = _first_line(exc)
+    except dns.exception.DNSException as exc:
+        result.error = _first_line(exc)
+    result.rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    if answer is not None:
+        result.outcome = "answer" if answer.rrset is not None else "nodata"
+        if answer.rrset is not None:
+            result.records = [rd.to_text() for rd in answer.rrset]
+        canonical = answer.canonical_name.to_text(omit_final_dot=True)
+        if canonical.lower() != qname.lower():
+            result.canonical_name = canonical
+    return result, answer
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+async def _resolve_srv(resolver: Any, service: str, name: str) -> tuple[QueryResult, list[SrvRecord]]:
+    qname = f"{service}.{name}"
+    query, answer = await _query(resolver, qname, "SRV")
+    records: list[SrvRecord] = []
+    if answer is not None and answer.rrset is not None:
+        for rd in answer.rrset:
+            target = rd.target.to_text(omit_final_dot=True) or "."
+            records.append(SrvRecord(service=service, priority=rd.priority, weight=rd.weight, port=rd.port,
+                                     target=target))
+    return query, srv_order(records)
+
+
+async def _resolve_target(resolver: Any, record: SrvRecord) -> None:
+    if record.target == ".":  # RFC 2782: service decidedly not available at this domain
+        return
+    (q4, _), (q6, _) = await asyncio.gather(_query(resolver, record.target, "A"),
+                                            _query(resolver, record.target, "AAAA"))
+    record.target_queries = [q4, q6]
+    record.addresses = q4.records + q6.records
+    alias = q4.canonical_name or q6.canonical_name
+    record.target_alias_of = alias
+
+
+async def _check_ipv6(address: str, port: int, transport: str, source: str, timeout: float) -> Ipv6Check:
+    from rtcdiag.probes import reach
+
+    target = reach.PortTarget(transport=transport, port=port)
+    result: PortResult = await reach.probe_port(address, target, timeout=timeout)
+    return Ipv6Check(address=address, port=port, transport=transport, source=source,
+                     reachable=result.state == "open", rtt_ms=result.rtt_ms,
+                     detail=result.error or result.state)
+
+
+def _ipv6_targets(result: DnsResult) -> list[tuple[str, int, str, str]]:
+    """(address, port, transport, source) for every published IPv6 address, bounded and de-duplicated."""
+    wanted: list[tuple[str, int, str, str]] = []
+    for addr in result.ipv6:
+        wanted.append((addr, DEFAULT_STUN_PORT, "udp", f"AAAA {result.name}"))
+        wanted.append((addr, DEFAULT_STUN_PORT, "tcp", f"AAAA {result.name}"))
+    for rec in result.srv:
+        for addr in rec.addresses:
+            if parse_ip(addr) is not None and ":" in addr:
+                wanted.append((addr, rec.port, rec.transport, rec.service))
+    seen: set[tuple[str, int, str]] = set()
+    unique: list[tuple[str, int, str, str]] = []
+    for item in wanted:
+        key = item[:3]
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique[:MAX_IPV6_CHECKS]
+
+
+async def lookup(name: str, *, nameserver: tuple[str, int] | str | None = None, timeout: float = 2.0,
+                 check_ipv6: bool = True, reach_timeout: float = 1.0) -> DnsResult:
+    """Resolve ``name``: A, AAAA and every STUN/TURN SRV service (with their targets), concurrently.
+
+    ``nameserver`` (``"IP[:PORT]"`` or ``(ip, port)``) replaces the system resolver. ``timeout`` bounds each
+    query. With ``check_ipv6`` every published IPv6 address gets a STUN binding / TCP connect test.
+    """
+    name = normalise_name(name)
+    if isinstance(nameserver, str):
+        nameserver = parse_nameserver(nameserver)
+    resolver, source = _make_resolver(nameserver, timeout)
+    result = DnsResult(name=name, nameservers=_nameserver_texts(resolver), resolver_source=source)
+    started = time.perf_counter()
+
+    (qa, _), (qaaaa, _), *srv_results = await asyncio.gather(
+        _query(resolver, name, "A"), _query(resolver, name, "AAAA"),
+        *(_resolve_srv(resolver, service, name) for service in SRV_SERVICES),
+    )
+    result.queries = [qa, qaaaa]
+    result.ipv4, result.ipv6 = list(qa.records), list(qaaaa.records)
+    for query, records in srv_results:
+        result.queries.append(query)
+        result.srv.extend(records)
+    await asyncio.gather(*(_resolve_target(resolver, rec) for rec in result.srv))
+    if check_ipv6:
+        targets = _ipv6_targets(result)
+        result.ipv6_checks = list(await asyncio.gather(
+            *(_check_ipv6(addr, port, transport, src, reach_timeout)
+              for addr, port, transport, src in targets)))
+    result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    return result

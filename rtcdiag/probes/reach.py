@@ -1,0 +1,311 @@
+"""Port reachability probe: which STUN/TURN ports of a host answer, over UDP, TCP and TLS.
+
+``await check("turn.example.com")`` probes the default matrix (UDP 3478, TCP 3478, TLS 5349, TLS 443) plus any
+extra ports, all concurrently, and returns a :class:`ReachResult`:
+
+- UDP: a STUN Binding request (RFC 8489) is the probe: an answer means open; ICMP port unreachable means
+  closed; silence means blocked or nothing there (UDP cannot tell them apart).
+- TCP: connect (RTT = handshake time), then a STUN Binding over the stream to see whether STUN answers.
+- TLS: connect + TLS handshake offering ALPN ``stun.turn`` (RFC 7443); certificate facts in ``tls``.
+
+With ``trace=True`` (root) each port's path is also traced hop by hop (see :mod:`rtcdiag.probes.trace`).
+This module records what happened; it never decides what is good or bad.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.errors import UsageError
+from rtcdiag.probes.exchange import exchange
+from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.tls_info import TlsInfo
+from rtcdiag.protocol.attributes import Address
+from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+from rtcdiag.protocol.message import Message
+from rtcdiag.protocol.transport import (
+    ConnectTimeoutError,
+    RefusedError,
+    RetransmitPolicy,
+    StreamClient,
+    TransportError,
+    UdpClient,
+)
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.trace import TraceResult
+
+TRANSPORTS = ("udp", "tcp", "tls")
+
+# Port states
+OPEN = "open"
+CLOSED = "closed"  # TCP RST / ICMP port unreachable
+TIMEOUT = "timeout"  # no answer at all
+TLS_FAILED = "tls-failed"  # TCP connected, TLS handshake failed
+ERROR = "error"  # local error: no route, address family not available, ...
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class PortTarget:
+    transport: str  # "udp" | "tcp" | "tls"
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.port}"
+
+
+# RFC 8489 §9: 3478 for STUN over UDP/TCP, 5349 over TLS; RFC 7443/8656: TURN over TLS on 443 for
+# networks that only let 443 out.
+DEFAULT_PORTS: tuple[PortTarget, ...] = (
+    PortTarget("udp", 3478), PortTarget("tcp", 3478), PortTarget("tls", 5349), PortTarget("tls", 443),
+)
+
+
+@dataclass
+class PortResult:
+    transport: str
+    port: int
+    address: str
+    state: str = TIMEOUT
+    rtt_ms: float | None = None  # UDP: binding RTT; TCP/TLS: TCP connect time
+    # Whether a STUN Binding got a STUN answer: "answered" | "no-answer" | "not-tried"
+    stun: str = "not-tried"
+    mapped_address: str | None = None  # XOR-MAPPED-ADDRESS from the binding, when one came back
+    error: str | None = None
+    exchange: Exchange | None = None  # the STUN Binding transaction, as it happened
+    tls: TlsInfo | None = None
+
+    @property
+    def target(self) -> PortTarget:
+        return PortTarget(self.transport, self.port)
+
+
+@dataclass
+class ReachResult:
+    host: str
+    address: str | None  # the address probed (first of ``addresses``)
+    addresses: list[str] = field(default_factory=list)
+    resolve_error: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    ports: list[PortResult] = field(default_factory=list)
+    traces: list[TraceResult] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def port(self, transport: str, port: int) -> PortResult | None:
+        return next((p for p in self.ports if p.transport == transport and p.port == port), None)
+
+
+def parse_ports(spec: str) -> list[PortTarget]:
+    """``"udp:3479,tcp:80,tls:8443"`` -> targets; raises UsageError with the bad item named."""
+    targets: list[PortTarget] = []
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        transport, sep, port_text = item.partition(":")
+        transport = transport.strip().lower()
+        if not sep or transport not in TRANSPORTS:
+            raise UsageError(f"--ports {item!r}: expected TRANSPORT:PORT with TRANSPORT one of udp, tcp, tls")
+        if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
+            raise UsageError(f"--ports {item!r}: port must be a number 1-65535")
+        target = PortTarget(transport, int(port_text))
+        if target not in targets:
+            targets.append(target)
+    if not targets:
+        raise UsageError("--ports: give at least one TRANSPORT:PORT (e.g. udp:3479,tls:443)")
+    return targets
+
+
+def merge_targets(extra: list[PortTarget] | None, *, include_defaults: bool = True) -> list[PortTarget]:
+    out = list(DEFAULT_PORTS) if include_defaults else []
+    for target in extra or []:
+        if target not in out:
+            out.append(target)
+    return out
+
+
+def _describe_os_error(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+async def _resolve(host: str) -> list[str]:
+    ip = parse_ip(host)
+    if ip is not None:
+        return [str(ip)]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for family, *_rest, sockaddr in infos:
+        text = str(sockaddr[0])
+        if family in (socket.AF_INET, socket.AF_INET6) and text not in addresses:
+            addresses.append(text)
+    return addresses
+
+
+def _binding_request() -> Message:
+    # RFC 8489 §6.1: a plain Binding request (FINGERPRINT added by exchange()) is the reachability probe.
+    return Message(Method.BINDING, MessageClass.REQUEST)
+
+
+def _record_reply(result: PortResult, reply: Message | None, exchange: Exchange) -> None:
+    result.exchange = exchange
+    if reply is not None:
+        mapped = reply.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
+        result.mapped_address = str(mapped) if mapped is not None else None
+
+
+async def _probe_udp(result: PortResult, timeout: float) -> None:
+    family = socket.AF_INET6 if ":" in result.address else socket.AF_INET
+    async with await UdpClient.open(family=family, policy=RetransmitPolicy.for_timeout(timeout)) as client:
+        reply, ex = await exchange(client, _binding_request(), dest=(result.address, result.port),
+                                   step="reachability (UDP Binding)")
+    _record_reply(result, reply, ex)
+    if ex.outcome in ("success", "error-response"):
+        result.state, result.stun, result.rtt_ms = OPEN, "answered", ex.rtt_ms
+    elif ex.outcome in ("timeout", "rejected"):
+        result.state = TIMEOUT
+        result.stun = "no-answer"
+        if ex.outcome == "rejected":
+            result.error = "only invalid replies: " + "; ".join(ex.rejected)
+    elif "port unreachable" in (ex.error or ""):
+        result.state, result.stun, result.error = CLOSED, "no-answer", "ICMP port unreachable"
+    else:  # other ICMP errors (host/admin prohibited), no route, ...
+        result.state, result.stun, result.error = ERROR, "no-answer", ex.error
+
+
+def _connect_failed(result: PortResult, err: TransportError, timeout: float) -> None:
+    if isinstance(err, ConnectTimeoutError):
+        result.state, result.error = TIMEOUT, f"no answer to TCP SYN within {timeout:g} s"
+    elif isinstance(err, RefusedError):
+        result.state, result.error = CLOSED, "connection refused (TCP RST)"
+    else:
+        result.state, result.error = ERROR, str(err)
+
+
+async def _probe_tcp(result: PortResult, timeout: float) -> None:
+    started = time.perf_counter()
+    try:
+        client = await StreamClient.connect(result.address, result.port, timeout=timeout,
+                                            policy=RetransmitPolicy.for_timeout(timeout))
+    except TransportError as err:
+        _connect_failed(result, err, timeout)
+        return
+    result.state, result.rtt_ms = OPEN, round((time.perf_counter() - started) * 1000.0, 2)
+    async with client:
+        reply, ex = await exchange(client, _binding_request(), step="reachability (TCP Binding)")
+    _record_reply(result, reply, ex)
+    result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
+
+
+async def _connect(result: PortResult, timeout: float) -> bool:
+    started = time.perf_counter()
+    try:
+        client = await StreamClient.connect(result.address, result.port, timeout=timeout)
+    except TransportError as err:
+        _connect_failed(result, err, timeout)
+        return False
+    result.rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    await client.close()
+    return True
+
+
+async def _probe_tls(result: PortResult, timeout: float, server_name: str | None, ca_file: Path | None,
+                     insecure: bool) -> None:
+    from rtcdiag.probes import tls_info
+
+    if not await _connect(result, timeout):
+        return
+    info = await tls_info.inspect(result.address, result.port, server_name=server_name, timeout=timeout,
+                                  ca_file=ca_file, insecure=insecure)
+    result.tls = info
+    if info.handshake_ok:
+        result.state = OPEN
+    else:
+        result.state, result.error = TLS_FAILED, info.error
+
+
+async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAULT_TIMEOUT_S,
+                     server_name: str | None = None, ca_file: Path | None = None,
+                     insecure: bool = False) -> PortResult:
+    """Probe one ``transport:port`` at the IP ``address``; never raises for network problems."""
+    result = PortResult(transport=target.transport, port=target.port, address=address)
+    started = time.perf_counter()
+    try:
+        if target.transport == "udp":
+            await _probe_udp(result, timeout)
+        elif target.transport == "tcp":
+            await _probe_tcp(result, timeout)
+        else:
+            await _probe_tls(result, timeout, server_name, ca_file, insecure)
+    except OSError as exc:  # e.g. address family not supported here
+        result.state, result.error = ERROR, _describe_os_error(exc)
+    if result.rtt_ms is None and result.state == OPEN:
+        result.rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    return result
+
+
+def _trace_targets(targets: list[PortTarget]) -> list[tuple[str, int]]:
+    # TLS rides on TCP: trace it as TCP SYNs to the same port.
+    out: list[tuple[str, int]] = []
+    for target in targets:
+        pair = ("udp" if target.transport == "udp" else "tcp", target.port)
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: float = DEFAULT_TIMEOUT_S,
+                ca_file: Path | None = None, insecure: bool = False, server_name: str | None = None,
+                trace: bool = False, max_hops: int = 16) -> ReachResult:
+    """Probe ``ports`` (default :data:`DEFAULT_PORTS`) on ``host`` concurrently.
+
+    ``host`` may be a name (resolved once; the first address is probed) or an IP literal. TLS certificates
+    are checked against ``server_name`` (default: ``host``). ``trace`` needs root.
+    """
+    targets = list(ports) if ports else list(DEFAULT_PORTS)
+    result = ReachResult(host=host, address=None, timeout_s=timeout)
+    started = time.perf_counter()
+    if trace:
+        from rtcdiag.probes.trace import require_root
+
+        require_root()  # fail before any traffic, with one clear line
+    try:
+        result.addresses = await _resolve(host)
+    except (OSError, UnicodeError) as exc:
+        result.resolve_error = f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}"
+    if not result.addresses:
+        result.resolve_error = result.resolve_error or f"cannot resolve {host}: no address"
+        result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
+        return result
+    address = result.addresses[0]
+    result.address = address
+    name = server_name or (host if parse_ip(host) is None else address)
+    probes = [probe_port(address, t, timeout=timeout, server_name=name, ca_file=ca_file, insecure=insecure)
+              for t in targets]
+    if trace:
+        from rtcdiag.probes import trace as trace_probe
+
+        traced = asyncio.ensure_future(
+            trace_probe.trace(address, _trace_targets(targets), max_hops=max_hops, timeout=timeout))
+        try:
+            result.ports = list(await asyncio.gather(*probes))
+        finally:
+            result.traces = await traced
+    else:
+        result.ports = list(await asyncio.gather(*probes))
+    result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
+    return result
+
+
+def subject(result: ReachResult, port: PortResult) -> str:
+    """How findings and checks name one port, e.g. ``tls:turn.example.com:443``."""
+    return f"{port.transport}:{format_hostport(result.host, port.port)}"
