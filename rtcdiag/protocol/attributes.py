@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-from rtcdiag.protocol.constants import AddressFamily, AttrType
+from rtcdiag.protocol.constants import AddressFamily, AttrType, attr_name
 from rtcdiag.protocol.errors import StunParseError
 
 _U16 = struct.Struct("!H")
@@ -433,7 +433,7 @@ _FLAG = (bool, _pack_flag, _unpack_flag)
 A = AttrType
 # The table: attribute type -> (name, value type, pack, unpack).
 CODECS: dict[int, AttrCodec] = {
-    t: _row(t.name.replace("_", "-"), *spec)
+    t: _row(attr_name(t), *spec)
     for t, spec in (
         (A.MAPPED_ADDRESS, _ADDR),
         (A.RESPONSE_ADDRESS, _ADDR),

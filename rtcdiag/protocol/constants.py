@@ -159,9 +159,12 @@ def method_name(method: int) -> str:
 def attr_name(attr_type: int) -> str:
     """"XOR-MAPPED-ADDRESS", or "0xC057" for a type this codec does not know."""
     try:
-        return AttrType(attr_type).name.replace("_", "-")
+        member = AttrType(attr_type)
     except ValueError:
         return f"0x{attr_type:04X}"
+    if member is AttrType.TRANSACTION_TRANSMIT_COUNTER:
+        return "TRANSACTION_TRANSMIT_COUNTER"  # the registry spells this one with underscores (RFC 7982)
+    return member.name.replace("_", "-")
 
 
 def is_comprehension_required(attr_type: int) -> bool:
