@@ -4,7 +4,7 @@
   attribute bytes after the header, always a multiple of 4 (RFC 8489 §5).
 - A ChannelData message starts with a channel number 0x4000-0x4FFF (0x5000-0x7FFF reserved), then a
   16-bit length of the application data (RFC 8656 §12.4).
-- First-byte demultiplexing (RFC 7983 §7): 0-3 STUN, 64-79 TURN channel (ChannelData).
+- First-byte demultiplexing (RFC 7983 §7): 0-3 STUN, 20-63 (D)TLS, 64-79 TURN channel (ChannelData).
 - Over TCP/TLS messages are framed by their length field (RFC 8489 §6.2.2) and ChannelData is padded to a
   multiple of 4 bytes; the padding is not counted in the length field (RFC 8656 §12.5).
 
@@ -48,15 +48,22 @@ _CLASS_BY_BITS = {0x000: StunClass.REQUEST, 0x010: StunClass.INDICATION,
 
 
 def frame_kind(data: bytes) -> FrameKind:
-    """Classify by the first two bits (RFC 7983 §7, RFC 8656 §12)."""
+    """Classify by the first byte (RFC 7983 §7): 0-3 STUN, 64-127 ChannelData (RFC 8656 §12), else other.
+
+    (20-63 is DTLS/TLS: a TLS record such as 16 03 01 is not mistaken for STUN.)
+    """
     if not data:
         return FrameKind.OTHER
-    top = data[0] >> 6
-    if top == 0b00:
+    if data[0] <= 3:
         return FrameKind.STUN
-    if top == 0b01:
+    if data[0] >> 6 == 0b01:
         return FrameKind.CHANNEL_DATA
     return FrameKind.OTHER
+
+
+def _looks_like_tls(head: bytes) -> bool:
+    """A TLS record header: content type 20-23, version major 3 (RFC 8446 §5.1)."""
+    return len(head) >= 2 and 20 <= head[0] <= 23 and head[1] == 3
 
 
 def transaction_id(data: bytes) -> bytes | None:
@@ -123,7 +130,8 @@ def stream_frame_size(buffer: bytes | bytearray, allow_channel_data: bool = True
             raise FramingError(f"not STUN or ChannelData: reserved channel number 0x{first:04x} "
                                f"(first bytes {bytes(buffer[:8]).hex(' ')})")
         return CHANNEL_HEADER_LENGTH + length + (-length % 4)  # RFC 8656 §12.5 padding on streams
-    raise FramingError(f"not STUN or ChannelData (first bytes {bytes(buffer[:8]).hex(' ')})")
+    hint = " - this is TLS: the port expects turns:/stuns:" if _looks_like_tls(bytes(buffer[:2])) else ""
+    raise FramingError(f"not STUN or ChannelData (first bytes {bytes(buffer[:8]).hex(' ')}){hint}")
 
 
 def unpad_channel_data(frame: bytes) -> bytes:
