@@ -162,12 +162,24 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
     yield _text(footer, "dim")
 
 
-def _render(console: Console, report: Report) -> str:
+def render_items(console: Console, items: Iterable[RenderableType]) -> str:
+    """What ``console`` would print for ``items``, trailing blanks stripped, secrets redacted."""
     with console.capture() as capture:
-        for item in renderables(report, console.width):
+        for item in items:
             console.print(item, highlight=False, markup=False, emoji=False)
     lines = capture.get().splitlines()
     return redact("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def print_items(items: Iterable[RenderableType], console: Console | None = None) -> None:
+    """Print rich renderables like a report (used by ``rtcdiag explain``)."""
+    console = console or make_console()
+    console.file.write(render_items(console, items))
+    console.file.flush()
+
+
+def _render(console: Console, report: Report) -> str:
+    return render_items(console, renderables(report, console.width))
 
 
 def print_report(report: Report, console: Console | None = None) -> None:

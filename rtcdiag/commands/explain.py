@@ -1,0 +1,111 @@
+"""``rtcdiag explain [ID]``: list the findings catalogue, or print one entry (symptom, cause, fix, reference).
+
+Placeholders such as ``{server}`` are shown as ``<server>``: they are filled in when a finding is reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+
+import click
+
+from rtcdiag.errors import UsageError
+from rtcdiag.triage.catalogue import AREAS
+from rtcdiag.triage.finding import CatalogueEntry
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _entries_by_area() -> list[tuple[str, CatalogueEntry]]:
+    from importlib import import_module
+
+    return [(area, entry) for area in AREAS
+            for entry in import_module(f"rtcdiag.triage.catalogue.{area}").ENTRIES]
+
+
+def _readable(template: str) -> str:
+    """Catalogue text with ``{server}`` shown as ``<server>``: filled in per finding."""
+    return _PLACEHOLDER.sub(r"<\1>", template)
+
+
+def _entry_data(area: str, entry: CatalogueEntry) -> dict[str, str]:
+    return {"id": entry.id, "area": area, "severity": entry.severity.value, "title": _readable(entry.title),
+            "symptom": _readable(entry.symptom), "cause": _readable(entry.cause), "fix": _readable(entry.fix),
+            "reference": entry.reference}
+
+
+def find(entry_id: str) -> tuple[str, CatalogueEntry]:
+    """The entry with ``entry_id`` (any case); a :class:`UsageError` naming close matches otherwise."""
+    entries = _entries_by_area()
+    wanted = entry_id.strip().upper()
+    for area, entry in entries:
+        if entry.id == wanted:
+            return area, entry
+    ids = [entry.id for _, entry in entries]
+    close = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
+    close += [i for i in ids if wanted and i.startswith(wanted) and i not in close][: 5 - len(close)]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UsageError(f"unknown finding id {entry_id!r}{hint} (`rtcdiag explain` lists them all)")
+
+
+def _print_list(entries: list[tuple[str, CatalogueEntry]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from rtcdiag.report.console import SEVERITY_STYLE, print_items
+
+    table = Table(title="rtcdiag findings catalogue", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("severity", no_wrap=True)
+    table.add_column("title")
+    for _, entry in entries:
+        table.add_row(Text(entry.id), Text(entry.severity.value, style=SEVERITY_STYLE[entry.severity]),
+                      Text(_readable(entry.title)))
+    hint = Text("`rtcdiag explain ID` prints the symptom, cause, fix and reference of one entry.",
+                style="dim")
+    print_items([table, hint])
+
+
+def _print_entry(area: str, entry: CatalogueEntry) -> None:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from rtcdiag.report.console import SEVERITY_STYLE, print_items
+
+    header = Text()
+    header.append(f"{entry.id} ", style="bold")
+    header.append(entry.severity.value, style=SEVERITY_STYLE[entry.severity])
+    header.append(f" ({area})", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for label, value in (("Symptom", entry.symptom), ("Cause", entry.cause), ("Fix", entry.fix),
+                         ("Reference", entry.reference)):
+        if value:
+            grid.add_row(label, Text(_readable(value)))
+    print_items([Group(header, Text(_readable(entry.title)), Text(), grid)])
+
+
+@click.command(name="explain")
+@click.argument("finding_id", required=False, metavar="[ID]")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def command(finding_id: str | None, as_json: bool) -> int:
+    """List the findings catalogue, or explain one finding ID (case-insensitive).
+
+    Each entry says what you see (symptom), why (cause), what to do (fix) and where the rule comes from
+    (reference). <server>, <detail> etc. are filled in when rtcdiag reports the finding.
+    """
+    chosen = [find(finding_id)] if finding_id is not None else _entries_by_area()
+    if as_json:
+        data = {"schema": "rtcdiag/1", "command": "explain",
+                "entries": [_entry_data(area, entry) for area, entry in chosen]}
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif finding_id is None:
+        _print_list(chosen)
+    else:
+        _print_entry(*chosen[0])
+    return 0
