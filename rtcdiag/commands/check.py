@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import CheckCase, Report, Status, Table
+from rtcdiag.report.progress import ProgressView
 from rtcdiag.secret_input import (
     PASSWORD_ENV,
     SECRET_ENV,
@@ -106,19 +106,12 @@ def _transports(plan: ServerPlan) -> list[Target]:
 
 async def _dns(plan: ServerPlan, timeout: float) -> Section:
     from rtcdiag.probes import dns
+    from rtcdiag.triage import dns as dns_triage
 
     result = await dns.lookup(plan.host, timeout=2.0 * timeout, reach_timeout=timeout)
     section = Section("dns", plan.host, result=result)
-    try:
-        from rtcdiag.triage import dns as dns_triage  # type: ignore[attr-defined,unused-ignore]
-
-        section.findings = list(dns_triage.triage(result))
-        section.checks = list(dns_triage.checks(result, section.findings))
-    except ImportError:
-        ok = bool(result.ipv4 or result.ipv6)
-        section.checks = [CheckCase(suite=plan.host, name="dns/resolve",
-                                    status=Status.PASS if ok else Status.FAIL,
-                                    message=", ".join(result.ipv4 + result.ipv6) or "no address")]
+    section.findings = dns_triage.triage(result)
+    section.checks = dns_triage.checks(result, section.findings)
     return section
 
 
@@ -148,8 +141,6 @@ def _with_credentials(plan: ServerPlan) -> list[Target]:
     server = plan.config
     if server.secret is None:
         return plan.targets
-    from dataclasses import replace
-
     from rtcdiag.protocol.credentials import rest_credentials
 
     username, password = rest_credentials(server.secret, server.username or "rtcdiag", server.ttl)
@@ -220,7 +211,14 @@ async def _guard(check: str, subject: str, coro: Awaitable[Section | None]) -> S
 # --- run -------------------------------------------------------------------------------------------------
 
 
-async def run_sections(config: CheckConfig, on_done: Callable[[str], None] | None = None) -> list[Section]:
+def _outcome(section: Section | None) -> bool | None:
+    if section is None or section.inconclusive:
+        return None
+    return not any(c.status is Status.FAIL for c in section.checks)
+
+
+async def run_sections(config: CheckConfig, view: ProgressView | None = None) -> list[Section]:
+    """Every applicable probe, concurrently; ``view`` shows one line per probe while they run."""
     runners = _runners()
     jobs: list[tuple[str, Awaitable[Section | None]]] = []
     for plan in plan_servers(config):
@@ -229,13 +227,14 @@ async def run_sections(config: CheckConfig, on_done: Callable[[str], None] | Non
                 continue
             if check == "dns" and parse_ip(plan.host) is not None:
                 continue  # an IP literal has nothing to resolve
-            label = f"{check} {plan.host}"
-            jobs.append((label, _guard(check, plan.host, runners[check](plan, config.timeout))))
+            job = _guard(check, plan.host, runners[check](plan, config.timeout))
+            jobs.append((f"{check} {plan.host}", job))
 
     async def tracked(label: str, job: Awaitable[Section | None]) -> Section | None:
+        task = view.add(label) if view is not None else 0
         section = await job
-        if on_done is not None:
-            on_done(label)
+        if view is not None:
+            view.done(task, ok=_outcome(section))
         return section
 
     sections = await asyncio.gather(*(tracked(label, job) for label, job in jobs))
@@ -254,6 +253,21 @@ def _server_table(sections: list[Section]) -> Table:
     rows = [[subject, transport, *(cells[(subject, transport)].get(c, "-") for c in columns)]
             for subject, transport in keys]
     return Table(title="Servers by transport", columns=["server", "transport", *columns], rows=rows)
+
+
+def merge_findings(findings: list[Finding]) -> list[Finding]:
+    """One finding per identical statement: the same id and text about several URLs lists them all."""
+    merged: dict[tuple[str, str, str, str, str], Finding] = {}
+    for finding in findings:
+        key = (finding.id, finding.title, finding.symptom, finding.cause, finding.fix)
+        first = merged.get(key)
+        if first is None:
+            merged[key] = replace(finding, evidence=list(finding.evidence))
+            continue
+        if finding.subject and finding.subject not in first.subject.split(", "):
+            first.subject = f"{first.subject}, {finding.subject}" if first.subject else finding.subject
+        first.evidence.extend(e for e in finding.evidence if e not in first.evidence)
+    return list(merged.values())
 
 
 def build_report(config: CheckConfig, sections: list[Section], started: float) -> Report:
@@ -280,6 +294,7 @@ def build_report(config: CheckConfig, sections: list[Section], started: float) -
     nat_outcome = evaluate_nat(config.expect, nat.nat_label if nat else None)
     report.findings.extend(nat_outcome.findings)
     report.checks.extend(nat_outcome.checks)
+    report.findings = merge_findings(report.findings)
     table = _server_table(sections)
     if table.rows:
         report.tables.append(table)
@@ -287,16 +302,21 @@ def build_report(config: CheckConfig, sections: list[Section], started: float) -
     return report
 
 
-async def _run(config: CheckConfig, progress: bool) -> Report:
+async def _run(config: CheckConfig, live: bool | None) -> Report:
+    from rtcdiag.report.progress import progress
+
     started = time.time()
-    sections = await run_sections(config)
-    _ = progress
+    with progress(enabled=live) as view:
+        sections = await run_sections(config, view)
     return build_report(config, sections, started)
 
 
-def run_check(config: CheckConfig, *, progress: bool = False) -> Report:
-    """Run every applicable check of ``config`` and return the one report (used by selftest too)."""
-    return run_async(_run(config, progress))
+def run_check(config: CheckConfig, *, live: bool | None = None) -> Report:
+    """Run every applicable check of ``config`` and return the one report (used by selftest too).
+
+    ``live``: show the progress view on stderr (None: only when stderr is a terminal).
+    """
+    return run_async(_run(config, live))
 
 
 # --- command line ----------------------------------------------------------------------------------------
@@ -372,5 +392,5 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
     register_secret(secret)
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, ca, insecure, timeout)
-    report = run_check(config, progress=sys.stderr.isatty())
+    report = run_check(config)
     return emit(report, output)
