@@ -27,6 +27,15 @@ class Status(str, Enum):
     INCONCLUSIVE = "inconclusive"
 
 
+def status_from(findings: list[Finding]) -> Status:
+    """A check's status from the findings about it: any error -> FAIL, any warning -> WARN, else PASS."""
+    if any(f.severity is Severity.ERROR for f in findings):
+        return Status.FAIL
+    if any(f.severity is Severity.WARNING for f in findings):
+        return Status.WARN
+    return Status.PASS
+
+
 @dataclass
 class CheckCase:
     """One server x transport x check outcome (one JUnit ``testcase``)."""
