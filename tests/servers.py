@@ -8,6 +8,8 @@ receives it sends the replies its mode dictates. The STUN bytes are built by han
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import selectors
 import socket
@@ -23,6 +25,7 @@ BINDING_SUCCESS = 0x0101
 XOR_MAPPED_ADDRESS = 0x0020
 SOFTWARE = 0x8022
 FINGERPRINT = 0x8028
+MESSAGE_INTEGRITY = 0x0008
 
 GARBAGE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 
@@ -35,6 +38,9 @@ SILENT = "silent"  # reads the request, never answers
 WRONG_TXID_THEN_GOOD = "wrong-txid-then-good"  # a stray reply first, then the real one
 BAD_FINGERPRINT_THEN_GOOD = "bad-fingerprint-then-good"
 GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT)
+DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transaction, answers the third
+WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
+WRONG_KEY = b"not-your-key"
 SOFTWARE_NAME = b"rtcdiag hostile test server"
 
 
@@ -66,13 +72,25 @@ def binding_success(txid: bytes, source: tuple[str, int], *, fingerprint_delta: 
     return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
 
 
+def binding_success_with_integrity(txid: bytes, source: tuple[str, int], key: bytes) -> bytes:
+    """Binding success with MESSAGE-INTEGRITY (HMAC-SHA1 over the message with the length adjusted to end
+    after it, RFC 8489 §14.5) and a valid FINGERPRINT after it."""
+    body = _attr(XOR_MAPPED_ADDRESS, xor_mapped_address(txid, source[0], source[1]))
+    head = struct.pack("!HHI", BINDING_SUCCESS, len(body) + 24, MAGIC_COOKIE) + txid
+    mac = hmac.new(key, head + body, hashlib.sha1).digest()
+    body += _attr(MESSAGE_INTEGRITY, mac)
+    head = struct.pack("!HHI", BINDING_SUCCESS, len(body) + 8, MAGIC_COOKIE) + txid
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
+
+
 def truncated_reply(txid: bytes) -> bytes:
     """Header announces 12 attribute bytes; only the first 4 (a TLV header) are present."""
     return struct.pack("!HHI", BINDING_SUCCESS, 12, MAGIC_COOKIE) + txid + struct.pack("!HH", SOFTWARE, 8)
 
 
-def replies_for(mode: str, request: bytes, source: tuple[str, int]) -> list[bytes]:
-    """What a server in ``mode`` sends back for ``request`` received from ``source``."""
+def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 1) -> list[bytes]:
+    """What a server in ``mode`` sends for ``request`` (its ``seen``-th copy) received from ``source``."""
     txid = request[8:20] if len(request) >= 20 else os.urandom(12)
     other = bytes(b ^ 0xFF for b in txid)
     table: dict[str, Callable[[], list[bytes]]] = {
@@ -85,6 +103,8 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int]) -> list[byte
         BAD_FINGERPRINT_THEN_GOOD: lambda: [binding_success(txid, source, fingerprint_delta=1),
                                             binding_success(txid, source)],
         GOOD: lambda: [binding_success(txid, source)],
+        DROP_FIRST_TWO: lambda: [binding_success(txid, source)] if seen >= 3 else [],
+        WRONG_INTEGRITY: lambda: [binding_success_with_integrity(txid, source, WRONG_KEY)],
     }
     return table[mode]()
 
@@ -97,6 +117,14 @@ class HostileServer:
     host: str
     port: int
     requests: int = 0
+    copies: dict[bytes, int] = field(default_factory=dict)  # transaction id -> copies received
+
+    def count(self, request: bytes) -> int:
+        """Count one more received request; return how many copies of its transaction arrived so far."""
+        self.requests += 1
+        txid = request[8:20]
+        self.copies[txid] = self.copies.get(txid, 0) + 1
+        return self.copies[txid]
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -170,8 +198,8 @@ def _on_datagram(server: HostileServer, udp: socket.socket) -> None:
         data, source = udp.recvfrom(4096)
     except OSError:
         return
-    server.requests += 1
-    for reply in replies_for(server.mode, data, (source[0], source[1])):
+    seen = server.count(data)
+    for reply in replies_for(server.mode, data, (source[0], source[1]), seen):
         udp.sendto(reply, source)
 
 
@@ -191,10 +219,10 @@ def _on_stream(server: HostileServer, sel: selectors.BaseSelector, conn: socket.
     while len(data) >= 20 and len(data) >= 20 + struct.unpack("!H", data[2:4])[0]:
         size = 20 + struct.unpack("!H", data[2:4])[0]
         request, data = data[:size], data[size:]
-        server.requests += 1
+        seen = server.count(request)
         peer = conn.getpeername()
         conn.setblocking(True)
-        for reply in replies_for(server.mode, request, (peer[0], peer[1])):
+        for reply in replies_for(server.mode, request, (peer[0], peer[1]), seen):
             conn.sendall(reply)
         if server.mode == TRUNCATED:  # the stream ends inside the message
             sel.unregister(conn)

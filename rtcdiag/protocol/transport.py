@@ -331,6 +331,7 @@ class UdpClient(_Client):
         super().__init__(loop, policy)
         self._sock = sock
         self.family = sock.family
+        self._local = normalize(sock.getsockname())
         loop.add_reader(sock.fileno(), self._on_readable)
 
     @classmethod
@@ -356,7 +357,7 @@ class UdpClient(_Client):
 
     @property
     def local_address(self) -> Address:
-        return normalize(self._sock.getsockname())
+        return self._local
 
     async def request(self, data: bytes, dest: Address, *, txid: bytes | None = None,
                       validate: Validator | None = None,
@@ -474,6 +475,7 @@ class StreamClient(_Client):
         self._reader = reader
         self._writer = writer
         self._deframer = framing.StreamDeframer(allow_channel_data=False)
+        self._local = normalize(writer.get_extra_info("sockname"))
         self._error: TransportError | None = None
         self._task = loop.create_task(self._read_loop())
 
@@ -507,7 +509,7 @@ class StreamClient(_Client):
 
     @property
     def local_address(self) -> Address:
-        return normalize(self._writer.get_extra_info("sockname"))
+        return self._local
 
     def tls_info(self) -> dict[str, str | None]:
         """Negotiated TLS version, cipher and ALPN protocol (empty for plain TCP)."""
