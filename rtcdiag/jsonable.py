@@ -17,12 +17,10 @@ def to_jsonable(obj: object) -> JSONValue:
 
     Dataclass fields declared with ``metadata={"secret": True}`` are dropped; bytes become hex.
     """
-    if obj is None or isinstance(obj, bool | int | float | str):
-        if isinstance(obj, enum.Enum):
-            return obj.value
-        return obj
-    if isinstance(obj, enum.Enum):
+    if isinstance(obj, enum.Enum):  # first: str/int enums are also str/int
         return to_jsonable(obj.value)
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, JSONValue] = {}
         for field in dataclasses.fields(obj):

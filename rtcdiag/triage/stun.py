@@ -1,0 +1,97 @@
+"""Triage for STUN Binding results: reachability, reply sanity, legacy servers, address leaks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rtcdiag.addresses import Scope, parse_ip, scope
+from rtcdiag.probes.binding import BindingResult
+from rtcdiag.triage.failures import ANSWERED, failure_finding, udp_blocked_hosts
+from rtcdiag.triage.finding import Finding, make_finding
+
+HIGH_RTT_MS = 300.0  # beyond ~300 ms round trip conversation suffers (ITU-T G.114: 150 ms one way)
+
+
+def _ip_of(hostport: str | None) -> str | None:
+    if not hostport:
+        return None
+    return hostport.rsplit(":", 1)[0].strip("[]")
+
+
+def _is_public(hostport: str | None) -> bool:
+    ip = parse_ip(_ip_of(hostport) or "")
+    return ip is not None and scope(ip) is Scope.PUBLIC
+
+
+def _internal(hostport: str | None) -> bool:
+    ip = parse_ip(_ip_of(hostport) or "")
+    return ip is not None and scope(ip) is not Scope.PUBLIC
+
+
+def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
+    server = r.server_address or r.target
+    if r.transport == "udp" and r.outcome == "timeout" and r.host in blocked:
+        return make_finding("UDP-BLOCKED", subject=r.target, server=server,
+                            detail=f"no reply to {r.attempts} UDP request(s) while TCP/TLS answered",
+                            evidence=[f"UDP: {r.attempts} request(s), no reply"])
+    detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
+    return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=r.target,
+                           server=server, transport=r.transport, host=r.host, rejected=r.rejected)
+
+
+def _answered(r: BindingResult) -> list[Finding]:
+    server = r.server_address or r.target
+    response = (r.exchange.response if r.exchange else None) or ""
+    found: list[Finding] = []
+
+    def add(finding_id: str, detail: str = "", evidence: str = "") -> None:
+        found.append(make_finding(finding_id, subject=r.target, server=server, transport=r.transport.upper(),
+                                  detail=detail, evidence=[evidence or detail or response]))
+
+    if r.outcome == "error-response":
+        if r.error_code == 300 and r.alternate_server:
+            add("STUN-ALTERNATE-SERVER", f"ALTERNATE-SERVER {r.alternate_server}", response)
+        else:
+            add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
+        return found
+    if r.mapped_address is None:
+        add("STUN-NO-MAPPED-ADDRESS")
+    if r.legacy_rfc3489 or r.mapped_from == "MAPPED-ADDRESS":
+        why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
+        add("STUN-RFC3489-ONLY", why, response)
+    if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
+        add("STUN-ALG-REWRITE",
+            f"XOR-MAPPED-ADDRESS {r.xor_mapped_address}, MAPPED-ADDRESS {r.plain_mapped_address}")
+    if _is_public(r.server_address):
+        leaks = [f"{name} {value}" for name, value in (("RESPONSE-ORIGIN", r.response_origin),
+                                                       ("OTHER-ADDRESS", r.other_address))
+                 if _internal(value)]
+        if leaks:
+            add("STUN-INTERNAL-ADDRESS-LEAK", ", ".join(leaks))
+    if r.transport == "udp" and r.response_source and r.server_address and \
+            r.response_source != r.server_address:
+        add("STUN-ASYMMETRIC-RESPONSE", f"sent to {r.server_address}, reply from {r.response_source}")
+    if r.retransmissions:
+        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer "
+                                f"(RTTs from each: {r.attempt_rtts_ms} ms)")
+    if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS:
+        add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
+    if r.fingerprint is False:
+        add("STUN-NO-FINGERPRINT", "", response)
+    if r.unknown_attributes:
+        add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
+    return found
+
+
+def triage(results: Sequence[BindingResult]) -> list[Finding]:
+    """Findings for a set of Binding results (UDP-BLOCKED needs the TCP/TLS results of the same host)."""
+    blocked = udp_blocked_hosts((r.host, r.transport, r.outcome) for r in results)
+    findings: list[Finding] = []
+    for result in results:
+        if result.outcome in ANSWERED:
+            findings.extend(_answered(result))
+        else:
+            finding = _unanswered(result, blocked)
+            if finding is not None:
+                findings.append(finding)
+    return findings
