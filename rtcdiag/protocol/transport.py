@@ -427,7 +427,9 @@ class UdpClient(_Client):
                 if (level, kind) in ((socket.IPPROTO_IP, _IP_RECVERR), (socket.IPPROTO_IPV6, _IPV6_RECVERR)):
                     text = _describe_icmp(payload)
             where = f" from {dest[0]} port {dest[1]}" if dest else ""
-            self._fail(UnreachableError(f"ICMP {text}{where}", dest), dest)
+            # ICMP port unreachable is UDP's connection refused (RFC 1122 §4.1.3.1): nothing listens there.
+            error_type = RefusedError if text == "port unreachable" else UnreachableError
+            self._fail(error_type(f"ICMP {text}{where}", dest), dest)
 
     async def close(self) -> None:
         if self.closed:

@@ -184,7 +184,7 @@ def test_udp_icmp_port_unreachable_ends_the_transaction_at_once() -> None:
             dead = reserve.getsockname()
             async with await UdpClient.open() as client:  # full RFC timers: only ICMP can end it early
                 start = time.monotonic()
-                with pytest.raises(UnreachableError, match="port unreachable"):
+                with pytest.raises(RefusedError, match="port unreachable"):
                     await client.request(binding_request()[0], dead)
                 assert time.monotonic() - start < 0.3
     run(go())
