@@ -59,8 +59,10 @@ class TransportResult:
     server: str  # host:port the control connection went to (after any ALTERNATE-SERVER redirect)
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
-    connect_error: str | None = None
-    tls_error: str | None = None  # "untrusted" | "expired" | "hostname" | "handshake" (TLS only)
+    connect_error: str | None = None  # why the server could not be talked to at all
+    # Exchange.error_kind style word: refused | unreachable | connect-timeout | closed | malformed | network |
+    # dns | tls:<rtcdiag.tls.TlsFailure value>
+    failure_kind: str | None = None
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
     # Step 1: the unauthenticated Allocate.
     challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer
