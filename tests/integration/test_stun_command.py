@@ -50,7 +50,8 @@ def test_udp_tcp_tls_give_the_real_mapped_address(coturn: RunningCoturn) -> None
         assert result["mapped_from"] == "XOR-MAPPED-ADDRESS"
         assert result["software"].startswith("Coturn")
         assert result["fingerprint"] is True
-        assert result["response_origin"] == f"127.0.0.1:{coturn.port if transport != 'tls' else coturn.tls_port}"
+        server_port = coturn.tls_port if transport == "tls" else coturn.port
+        assert result["response_origin"] == f"127.0.0.1:{server_port}"
         assert result["rtt_ms"] is not None and result["rtt_ms"] > 0
         assert result["attempts"] == 1
     assert by_transport["tls"]["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
@@ -78,7 +79,7 @@ def test_junit_and_markdown(coturn: RunningCoturn, tmp_path: Path) -> None:
     done = rtcdiag("stun", "--markdown", "--junit", str(junit), f"127.0.0.1:{coturn.port}", "-t", "udp",
                    "-t", "tcp")
     assert done.returncode == 0
-    assert "| udp |" in done.stdout.replace("  ", " ") or "udp" in done.stdout
+    assert "udp/binding" in done.stdout or "| udp |" in done.stdout
     assert "Mapped address" in done.stdout
     cases = ET.parse(junit).getroot().findall(".//testcase")
     assert sorted(c.get("name") or "" for c in cases) == ["tcp/binding", "udp/binding"]
