@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import random
-import secrets
-import struct
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtcdiag.errors import UsageError
-from rtcdiag.protocol.constants import MAGIC_COOKIE
+from rtcdiag.protocol.constants import MessageClass, Method
+from rtcdiag.protocol.message import Message
 
 DEFAULT_MAX_HOPS = 16
 MAX_MAX_HOPS = 64
@@ -72,14 +71,19 @@ class TraceResult:
 
 
 def require_root() -> None:
-    """Raw sockets need root (CAP_NET_RAW): fail with one clear line otherwise."""
-    if os.geteuid() != 0:
-        raise UsageError("--trace needs root for raw sockets (CAP_NET_RAW): run as root or drop --trace")
+    """Raw sockets need root (CAP_NET_RAW): fail with one clear line, before any traffic, otherwise."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    except PermissionError:
+        raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop --trace") \
+            from None
+    except OSError:
+        pass  # e.g. no IPv4 here: not a permission problem; the trace itself reports what fails
 
 
 def _stun_binding() -> bytes:
-    # RFC 8489 §5: Binding request (0x0001), length 0, magic cookie, 96-bit transaction id.
-    return struct.pack("!HHI", 0x0001, 0, MAGIC_COOKIE) + secrets.token_bytes(12)
+    # A real STUN Binding request (RFC 8489 §6.1) as payload, so a STUN server answers and "open" is seen.
+    return Message(Method.BINDING, MessageClass.REQUEST).encode(fingerprint=True)
 
 
 def _build(destination: str, transport: str, port: int, ttl: int, sport: int) -> Any:
