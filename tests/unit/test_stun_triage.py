@@ -7,10 +7,11 @@ from dataclasses import replace
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.triage.stun import triage
 
-OK = BindingResult(target="stun:203.0.113.7:3478?transport=udp", host="203.0.113.7", port=3478,
-                   transport="udp", server_address="203.0.113.7:3478", outcome="success",
+# Server at a global address (scope PUBLIC; documentation ranges count as reserved). No traffic is sent.
+OK = BindingResult(target="stun:93.184.216.34:3478?transport=udp", host="93.184.216.34", port=3478,
+                   transport="udp", server_address="93.184.216.34:3478", outcome="success",
                    mapped_address="198.51.100.2:50000", mapped_from="XOR-MAPPED-ADDRESS",
-                   xor_mapped_address="198.51.100.2:50000", response_source="203.0.113.7:3478",
+                   xor_mapped_address="198.51.100.2:50000", response_source="93.184.216.34:3478",
                    fingerprint=True, rtt_ms=20.0, attempts=1)
 
 
@@ -24,13 +25,13 @@ def test_healthy_reply_has_no_findings() -> None:
 
 def test_udp_timeout_with_tcp_answer_is_udp_blocked_not_unreachable() -> None:
     udp = replace(OK, outcome="timeout", mapped_address=None, attempts=7)
-    tcp = replace(OK, target="stun:203.0.113.7:3478?transport=tcp", transport="tcp")
+    tcp = replace(OK, target="stun:93.184.216.34:3478?transport=tcp", transport="tcp")
     assert ids([udp, tcp]) == ["UDP-BLOCKED"]
     assert ids([udp]) == ["SERVER-UNREACHABLE"]
 
 
 def test_internal_other_address_from_public_server_is_a_leak() -> None:
-    leaky = replace(OK, other_address="10.0.0.5:3479", response_origin="203.0.113.7:3478")
+    leaky = replace(OK, other_address="10.0.0.5:3479", response_origin="93.184.216.34:3478")
     (finding,) = triage([leaky])
     assert finding.id == "STUN-INTERNAL-ADDRESS-LEAK"
     assert "OTHER-ADDRESS 10.0.0.5:3479" in finding.symptom
@@ -50,10 +51,10 @@ def test_alg_rewrite_and_legacy_server() -> None:
 def test_loss_rtt_asymmetry_and_errors() -> None:
     assert ids([replace(OK, attempts=3, retransmissions=2)]) == ["STUN-PACKET-LOSS"]
     assert ids([replace(OK, rtt_ms=450.0)]) == ["STUN-HIGH-RTT"]
-    assert ids([replace(OK, response_source="203.0.113.8:3478")]) == ["STUN-ASYMMETRIC-RESPONSE"]
+    assert ids([replace(OK, response_source="93.184.216.35:3478")]) == ["STUN-ASYMMETRIC-RESPONSE"]
     assert ids([replace(OK, outcome="error-response", error_code=401)]) == ["STUN-ERROR-RESPONSE"]
     assert ids([replace(OK, outcome="error-response", error_code=300,
-                        alternate_server="203.0.113.9:3478")]) == ["STUN-ALTERNATE-SERVER"]
+                        alternate_server="93.184.216.36:3478")]) == ["STUN-ALTERNATE-SERVER"]
 
 
 def test_transport_failures_map_to_general_findings() -> None:
