@@ -27,7 +27,6 @@ from rtcdiag.protocol.transport import (
     StreamFramingError,
     TlsError,
     UdpClient,
-    UnreachableError,
 )
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.tls import TlsFailure, make_client_context
