@@ -4,7 +4,7 @@
 Example (see examples/rtcdiag.toml for the commented version)::
 
     checks = ["dns", "ports", "stun", "turn", "nat", "ice"]
-    timeout = 1.0
+    timeout = 5.0
 
     [expect]
     expect_relay = true
@@ -104,7 +104,7 @@ class CheckConfig:
 
     servers: list[ServerConfig] = field(default_factory=list)
     checks: tuple[str, ...] = CHECKS
-    timeout: float = 1.0
+    timeout: float = 5.0  # seconds one transaction may take (the RFC 8489 schedule is scaled to fit)
     ca: Path | None = None
     insecure: bool = False
     nat_servers: list[Target] = field(default_factory=list)  # RFC 5780 servers for the NAT check
@@ -331,9 +331,9 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
         except TargetError as exc:
             raise where.key("nat_servers").index(i).error(str(exc)) from None
     ca = _get_str(data, "ca", where)
-    timeout = _get_number(data, "timeout", where, minimum=0.01)
+    timeout = _get_number(data, "timeout", where, minimum=0.05)
     config = CheckConfig(
-        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 1.0,
+        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 5.0,
         ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
         nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,
     )

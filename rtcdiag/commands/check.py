@@ -37,7 +37,7 @@ from rtcdiag.secret_input import (
 )
 from rtcdiag.targets import Target, expand_transports, load_ice_servers, parse_targets, parse_uri
 from rtcdiag.triage.expectations import ServerFacts, evaluate_nat, evaluate_server
-from rtcdiag.triage.finding import Finding
+from rtcdiag.triage.finding import Finding, Severity
 
 # With no arguments: well-known public STUN servers (binding + ICE gathering) and the local network (NAT).
 DEFAULT_STUN_SERVERS = ("stun:stun.l.google.com:19302", "stun:stun.cloudflare.com:3478")
@@ -55,6 +55,7 @@ class ServerPlan:
     expect: Expectations
     ca: Path | None
     insecure: bool
+    label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
 
     @property
     def turn_targets(self) -> list[Target]:
@@ -92,7 +93,15 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
             insecure = server.insecure if server.insecure is not None else config.insecure
             plans.append(ServerPlan(host=host, targets=targets, config=server,
                                     checks=config.server_checks(server), expect=config.server_expect(server),
-                                    ca=server.ca or config.ca, insecure=insecure))
+                                    ca=server.ca or config.ca, insecure=insecure, label=host))
+    counts: dict[str, int] = {}
+    for plan in plans:
+        counts[plan.host] = counts.get(plan.host, 0) + 1
+    seen: dict[str, int] = {}
+    for plan in plans:
+        if counts[plan.host] > 1:
+            seen[plan.host] = seen.get(plan.host, 0) + 1
+            plan.label = f"{plan.host} ({plan.config.name or '#' + str(seen[plan.host])})"
     return plans
 
 
@@ -108,8 +117,8 @@ async def _dns(plan: ServerPlan, timeout: float) -> Section:
     from rtcdiag.probes import dns
     from rtcdiag.triage import dns as dns_triage
 
-    result = await dns.lookup(plan.host, timeout=2.0 * timeout, reach_timeout=timeout)
-    section = Section("dns", plan.host, result=result)
+    result = await dns.lookup(plan.host, timeout=timeout, reach_timeout=timeout)
+    section = Section("dns", plan.label, result=result)
     section.findings = dns_triage.triage(result)
     section.checks = dns_triage.checks(result, section.findings)
     return section
@@ -125,14 +134,12 @@ async def _ports(plan: ServerPlan, timeout: float) -> Section:
         if port_target not in wanted:
             wanted.append(port_target)
     result = await reach.check(plan.host, wanted, timeout=timeout, ca_file=plan.ca, insecure=plan.insecure)
-    section = Section("ports", plan.host, result=result)
+    section = Section("ports", plan.label, result=result)
     section.findings = reach_triage.triage(result)
     section.checks = reach_triage.checks(result, section.findings)
     for port in result.ports:
         rtt = f" {port.rtt_ms:.0f} ms" if port.rtt_ms is not None else ""
         section.cells.append((port.transport, "port", f"{port.port} {port.state}{rtt}"))
-        if port.transport == "udp" and port.rtt_ms is not None and port.state == reach.OPEN:
-            section.rtts_ms.append((f"STUN binding udp/{port.port}", port.rtt_ms))
     return section
 
 
@@ -157,12 +164,11 @@ async def _ice(plan: ServerPlan, timeout: float) -> Section | None:
     servers = ice_servers_from_targets(list(usable))
     if not servers:
         return None
-    options = ice.IceOptions(packets=3, gather_timeout_s=max(2.0, 2.0 * timeout),
-                             connect_timeout_s=max(3.0, 3.0 * timeout),
+    options = ice.IceOptions(packets=3, gather_timeout_s=timeout, connect_timeout_s=timeout,
                              ssl_context=make_client_context(str(plan.ca) if plan.ca else None,
                                                              insecure=plan.insecure))
     result = await ice.probe(servers, options)
-    section = Section("ice", plan.host, result=result)
+    section = Section("ice", plan.label, result=result)
     section.findings = triage(result)
     section.checks = ice_checks(result, section.findings)
     for run in result.runs:
@@ -185,11 +191,53 @@ async def _ice(plan: ServerPlan, timeout: float) -> Section | None:
     return section
 
 
+def _stun_targets(plan: ServerPlan) -> list[Target]:
+    """One Binding per host x port x transport: TURN servers answer Binding too (RFC 8656 §3)."""
+    seen: set[tuple[int, str | None]] = set()
+    out: list[Target] = []
+    for target in _transports(plan):
+        key = (target.port, target.transport)
+        if key in seen:
+            continue
+        seen.add(key)
+        scheme = "stuns" if target.transport == "tls" else "stun"
+        out.append(replace(target, scheme=scheme, username=None, credential=None))
+    return out
+
+
+async def _stun(plan: ServerPlan, timeout: float) -> Section | None:
+    from rtcdiag.probes import binding
+    from rtcdiag.triage import stun as stun_triage
+
+    targets = _stun_targets(plan)
+    if not targets:
+        return None
+    options = binding.BindingOptions(timeout=timeout, ca_file=str(plan.ca) if plan.ca else None,
+                                     insecure=plan.insecure)
+    results = await binding.check_all(targets, options)
+    section = Section("stun", plan.label, result=results)
+    section.findings = stun_triage.triage(results)
+    for result in results:
+        mine = [f for f in section.findings if f.subject in (result.target, "")]
+        section.checks.append(CheckCase(
+            suite=result.target, name=f"stun/{result.transport}/binding", status=status_of(mine),
+            message="; ".join(f"{f.id}: {f.title}" for f in mine) or
+            f"mapped {result.mapped_address} in {result.rtt_ms} ms",
+            duration_s=round((result.rtt_ms or 0.0) / 1000.0, 4), finding_ids=[f.id for f in mine]))
+        if result.outcome == "success" and result.rtt_ms is not None:
+            section.rtts_ms.append((f"STUN binding {result.transport}/{result.port}", result.rtt_ms))
+            cell = f"{result.mapped_address} {result.rtt_ms:.1f} ms"
+            section.cells.append((result.transport, "stun", cell))
+        else:
+            section.cells.append((result.transport, "stun", result.error or result.outcome))
+    return section
+
+
 Runner = Callable[[ServerPlan, float], Awaitable["Section | None"]]
 
 
 def _runners() -> dict[str, Runner]:
-    runners: dict[str, Runner] = {"dns": _dns, "ports": _ports, "ice": _ice}
+    runners: dict[str, Runner] = {"dns": _dns, "ports": _ports, "stun": _stun, "ice": _ice}
     return runners
 
 
@@ -211,6 +259,16 @@ async def _guard(check: str, subject: str, coro: Awaitable[Section | None]) -> S
 # --- run -------------------------------------------------------------------------------------------------
 
 
+def status_of(findings: list[Finding]) -> Status:
+    """The JUnit status a set of findings about one check gives it."""
+    ranks = {f.severity.rank for f in findings}
+    if Severity.ERROR.rank in ranks:
+        return Status.FAIL
+    if Severity.WARNING.rank in ranks:
+        return Status.WARN
+    return Status.PASS
+
+
 def _outcome(section: Section | None) -> bool | None:
     if section is None or section.inconclusive:
         return None
@@ -227,8 +285,8 @@ async def run_sections(config: CheckConfig, view: ProgressView | None = None) ->
                 continue
             if check == "dns" and parse_ip(plan.host) is not None:
                 continue  # an IP literal has nothing to resolve
-            job = _guard(check, plan.host, runners[check](plan, config.timeout))
-            jobs.append((f"{check} {plan.host}", job))
+            job = _guard(check, plan.label, runners[check](plan, config.timeout))
+            jobs.append((f"{check} {plan.label}", job))
 
     async def tracked(label: str, job: Awaitable[Section | None]) -> Section | None:
         task = view.add(label) if view is not None else 0
@@ -279,8 +337,8 @@ def build_report(config: CheckConfig, sections: list[Section], started: float) -
         report.inconclusive = report.inconclusive or section.inconclusive
         results.setdefault(section.check, []).append(to_jsonable(section.result))
     for plan in plan_servers(config):
-        mine = [s for s in sections if s.subject == plan.host]
-        facts = ServerFacts(subject=plan.host)
+        mine = [s for s in sections if s.subject == plan.label]
+        facts = ServerFacts(subject=plan.label)
         for section in mine:
             if section.relay_ok is not None:
                 before = facts.relay_ok
@@ -379,8 +437,9 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Trust this CA file for TLS (turns:, stuns:, TLS ports).")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option("--timeout", type=click.FloatRange(min=0.01), default=None,
-              help="Scale of the retransmission timeouts (RTO seconds; default 1.0 or the config's).")
+@click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
+              help="Seconds one transaction (or ICE gathering/connecting) may take before it counts as "
+                   "unanswered; default 5, or the config's `timeout`.")
 @keep_params(output_options)
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,

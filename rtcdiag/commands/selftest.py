@@ -59,8 +59,8 @@ def run_selftest(timeout: float | None = None) -> Report:
 
 
 @click.command(name="selftest", epilog=exitcodes.EPILOG)
-@click.option("--timeout", type=click.FloatRange(min=0.01), default=None,
-              help="Scale of the retransmission timeouts (RTO seconds).")
+@click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
+              help="Seconds one transaction may take before it counts as unanswered (default 5).")
 @keep_params(output_options)
 def command(timeout: float | None, output: OutputOptions) -> int:
     """Start a coturn on loopback and run the full check against it (offline, a few seconds).

@@ -29,10 +29,13 @@ class Outcome:
     checks: list[CheckCase] = field(default_factory=list)
 
 
+_CASE_NAMES = {"expect_relay": "expect/relay", "max_rtt_ms": "expect/rtt", "min_nat": "expect/nat"}
+
+
 def _unchecked(name: str, subject: str, reason: str) -> tuple[Finding, CheckCase]:
     finding = make_finding("EXPECT-UNCHECKED", subject=subject, name=name, reason=reason, evidence=[reason])
-    return finding, CheckCase(suite=subject, name=f"expect/{name}", status=Status.WARN, message=finding.title,
-                              finding_ids=[finding.id])
+    return finding, CheckCase(suite=subject, name=_CASE_NAMES[name], status=Status.WARN,
+                              message=finding.title, finding_ids=[finding.id])
 
 
 def _relay(expect: Expectations, facts: ServerFacts, out: Outcome) -> None:

@@ -61,7 +61,7 @@ def test_good_config_resolves_servers_credentials_and_expectations(tmp_path: Pat
 
 def test_defaults_run_every_check(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[[servers]]\nurls = ["stun:127.0.0.1:3478"]\n'), environ={})
-    assert config.checks == CHECKS and config.timeout == 1.0 and config.expect.empty
+    assert config.checks == CHECKS and config.timeout == 5.0 and config.expect.empty
 
 
 def test_password_file_relative_to_config_and_trailing_newline(tmp_path: Path) -> None:
