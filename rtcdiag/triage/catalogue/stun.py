@@ -27,7 +27,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "RESPONSE-ORIGIN / OTHER-ADDRESS; coturn does this without external-ip. It discloses internal "
               "topology and, in OTHER-ADDRESS, breaks RFC 5780 NAT discovery (the alternate address is "
               "unreachable from outside).",
-        fix="coturn: set external-ip=PUBLIC/PRIVATE (e.g. external-ip=203.0.113.5/10.0.0.5), or bind "
+        fix="With coturn, set external-ip=PUBLIC/PRIVATE (e.g. external-ip=203.0.113.5/10.0.0.5), or bind "
             "listening-ip to the public address; for RFC 5780 give it a second public address "
             "(alt-listening-port / a second external-ip).",
         reference="RFC 5780 §7.3 (OTHER-ADDRESS), §7.4 (RESPONSE-ORIGIN), §9 (security considerations)",

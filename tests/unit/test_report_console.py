@@ -1,0 +1,157 @@
+"""Console report: layout, word-safe wrapping at 80 columns, colour only on a terminal, NO_COLOR."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from test_report_samples import finding_text_words, sample_report
+
+from rtcdiag.report import console as console_report
+from rtcdiag.report.model import Report, Table
+
+_BOX = re.compile(r"[\u2500-\u257f]")  # box-drawing characters of rich tables
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_COLOUR_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?(3[0-7]|9[0-7]|38;)")
+
+
+def _source_words(report: Report) -> set[str]:
+    words = finding_text_words(report.findings)
+    for table in report.tables:
+        for text in (table.title, *table.columns, *(cell for row in table.rows for cell in row)):
+            words.update(text.split())
+    for text in (report.verdict, f"rtcdiag {report.command}:", *report.notes, "Note:",
+                 "Took 1.23 s. `rtcdiag explain ID` describes a finding.",
+                 "Subject Symptom Cause Fix Evidence - ERROR WARNING INFO",
+                 *(f.id for f in report.findings)):
+        words.update(text.split())
+    return words
+
+
+def _render(report: Report, width: int) -> str:
+    buffer = io.StringIO()
+    console_report.print_report(report, console_report.make_console(buffer, width=width))
+    return buffer.getvalue()
+
+
+def _assert_no_word_split(output: str, report: Report, width: int) -> None:
+    allowed = _source_words(report)
+    for line in output.splitlines():
+        assert cell_len(line) <= width, f"line wider than {width}: {line!r}"
+        for token in _BOX.sub(" ", line).split():
+            assert token in allowed, f"{token!r} is not a whole word of the report (split?): {line!r}"
+
+
+def test_report_wraps_at_word_boundaries_under_columns_80(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    report = sample_report()
+    buffer = io.StringIO()
+    console = console_report.make_console(buffer)  # width from COLUMNS, as in a terminal
+    assert console.width == 80
+    console_report.print_report(report, console)
+    output = buffer.getvalue()
+    _assert_no_word_split(output, report, 80)
+    # Long prose really was wrapped (so the check above had something to check).
+    assert any(len(line) > 60 for line in output.splitlines())
+    assert "turns:443" in output
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 140])
+def test_no_word_split_at_other_widths(width: int) -> None:
+    report = sample_report()
+    _assert_no_word_split(_render(report, width), report, width)
+
+
+def test_layout_verdict_then_findings_by_severity_then_tables() -> None:
+    output = _render(sample_report(), 100)
+    lines = output.splitlines()
+    assert lines[0].startswith("rtcdiag stun: FAIL: 1/3 checks passed, 2 error(s), 1 warning(s)")
+    headers = [line for line in lines if re.match(r"^(ERROR|WARNING|INFO) ", line)]
+    assert [h.split()[1] for h in headers] == [
+        "DNS-FAILURE", "UDP-BLOCKED", "STUN-INTERNAL-ADDRESS-LEAK", "STUN-NO-FINGERPRINT"]
+    for label in ("Symptom", "Cause", "Fix", "Evidence"):
+        assert any(line.strip().startswith(label) for line in lines)
+    assert output.index("STUN-NO-FINGERPRINT") < output.index("Binding results") < output.index(
+        "Notes per transport")
+    assert lines[-1] == "Took 1.23 s. `rtcdiag explain ID` describes a finding."
+
+
+def test_narrow_table_is_a_grid_and_wide_table_becomes_records() -> None:
+    output = _render(sample_report(), 80)
+    # "Notes per transport" fits: one header line with both column names.
+    assert re.search(r"^transport\s+what happened$", output, re.MULTILINE)
+    # "Binding results" has eight columns whose longest words do not fit in 80: one block per row.
+    assert re.search(r"^  retransmissions\s+6$", output, re.MULTILINE)
+    assert re.search(r"^  other address\s+\[2001:db8::2\]:3479$", output, re.MULTILINE)
+
+
+def test_wide_table_is_a_grid_when_there_is_room() -> None:
+    output = _render(sample_report(), 200)
+    assert re.search(r"^server\s+transport\s+mapped address\s+RTT ms\s+retransmissions", output, re.MULTILINE)
+
+
+def test_column_widths_keep_longest_words() -> None:
+    widths = console_report._column_widths(
+        ["a", "b"], [["short", "a fairly long sentence that has to wrap somewhere"]], 30)
+    assert widths is not None
+    assert widths[0] >= len("short") and widths[1] >= len("sentence")
+    assert sum(widths) <= 30 - 3 * 2 - 1
+    assert console_report._column_widths(["a"], [["x" * 40]], 30) is None
+
+
+def test_no_colour_when_not_a_terminal() -> None:
+    output = _render(sample_report(), 80)
+    assert not _ANSI.search(output)
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    buffer = io.StringIO()
+    tty = Console(file=buffer, width=80, force_terminal=True, color_system="standard", markup=False)
+    console_report.print_report(sample_report(), tty)
+    assert _COLOUR_SGR.search(buffer.getvalue()), "a terminal gets colour"
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    buffer = io.StringIO()
+    tty = Console(file=buffer, width=80, force_terminal=True, color_system="standard", markup=False)
+    console_report.print_report(sample_report(), tty)
+    assert not _COLOUR_SGR.search(buffer.getvalue()), "NO_COLOR removes colour"
+    assert "UDP-BLOCKED" in buffer.getvalue()
+
+
+def test_print_report_defaults_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    console_report.print_report(sample_report())
+    captured = capsys.readouterr()
+    assert captured.out.startswith("rtcdiag stun: FAIL")
+    assert captured.err == ""
+    assert not _ANSI.search(captured.out)
+
+
+def test_render_plain_has_no_colour_and_no_trailing_blanks() -> None:
+    text = console_report.render_plain(sample_report())
+    assert not _ANSI.search(text)
+    assert all(line == line.rstrip() for line in text.splitlines())
+    assert max(cell_len(line) for line in text.splitlines()) <= 100
+    assert "UDP-BLOCKED" in text and "Binding results" in text
+
+
+def test_server_text_with_brackets_is_not_markup() -> None:
+    report = Report(command="stun", notes=["[bold]not markup[/bold] [::1]:3478"])
+    output = _render(report, 80)
+    assert "[bold]not markup[/bold] [::1]:3478" in output
+
+
+def test_checks_shown_when_there_are_no_tables() -> None:
+    report = sample_report()
+    report.tables = []
+    output = _render(report, 100)
+    assert "Checks" in output and "udp/nat-discovery" in output
+
+
+def test_ragged_rows_are_padded() -> None:
+    report = Report(command="x", tables=[Table("T", ["a", "b", "c"], [["1"], ["1", "2", "3", "4"]])])
+    output = _render(report, 80)
+    assert re.search(r"^1\s+2\s+3$", output, re.MULTILINE)

@@ -1,0 +1,96 @@
+"""JSON report: schema rtcdiag/1, validated against the JSON Schema file shipped in the package."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import pytest
+from test_report_samples import SERVER, sample_report
+
+from rtcdiag import __version__
+from rtcdiag.report import json_report
+from rtcdiag.report.model import Report
+
+jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
+
+
+def _validator() -> Any:
+    schema = json_report.load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_schema_file_is_package_data() -> None:
+    path = resources.files("rtcdiag").joinpath("schema", "report.schema.json")
+    assert path.is_file()
+    assert json.loads(path.read_text(encoding="utf-8"))["properties"]["schema"] == {"const": "rtcdiag/1"}
+
+
+def test_sample_report_validates_and_carries_the_verdict() -> None:
+    data = json.loads(json_report.render(sample_report()))
+    errors = sorted(_validator().iter_errors(data), key=str)
+    assert errors == []
+    assert data["schema"] == "rtcdiag/1"
+    assert data["version"] == __version__
+    assert (data["command"], data["status"], data["exit_code"]) == ("stun", "fail", 1)
+    assert data["verdict"].startswith("FAIL: ")
+    assert data["timing"]["duration_s"] == 1.234
+    assert data["timing"]["started_at"].endswith("+00:00")
+
+
+def test_findings_sorted_by_severity_with_all_fields() -> None:
+    data = json.loads(json_report.render(sample_report()))
+    assert [f["severity"] for f in data["findings"]] == ["error", "error", "warning", "info"]
+    blocked = next(f for f in data["findings"] if f["id"] == "UDP-BLOCKED")
+    assert blocked["subject"] == f"{SERVER}?transport=udp"
+    assert blocked["evidence"][0] == "udp binding: Binding request -> timeout after 7 attempt(s)"
+    assert "turns:443" in blocked["fix"]
+
+
+def test_checks_tables_and_results() -> None:
+    data = json.loads(json_report.render(sample_report()))
+    assert [c["status"] for c in data["checks"]] == ["fail", "warn", "skip", "inconclusive"]
+    assert data["checks"][0]["finding_ids"] == ["UDP-BLOCKED"]
+    assert data["tables"][0]["columns"][2] == "mapped address"
+    # Results go through rtcdiag.jsonable: dataclasses -> objects, bytes -> hex.
+    assert data["results"] == [{"server": SERVER, "raw": "01010000", "rtts_ms": [12.3]}]
+
+
+def test_empty_and_inconclusive_reports_validate() -> None:
+    validator = _validator()
+    empty = json.loads(json_report.render(Report(command="explain")))
+    assert list(validator.iter_errors(empty)) == []
+    assert (empty["status"], empty["exit_code"], empty["results"]) == ("pass", 0, None)
+    report = Report(command="nat-type", inconclusive=True)
+    data = json.loads(json_report.render(report))
+    assert list(validator.iter_errors(data)) == []
+    assert (data["status"], data["exit_code"]) == ("inconclusive", 3)
+    assert data["verdict"].startswith("INCONCLUSIVE: ")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda d: d.update(schema="rtcdiag/2"), "schema"),
+        (lambda d: d.pop("findings"), ""),
+        (lambda d: d["findings"][0].update(severity="fatal"), "findings/0/severity"),
+        (lambda d: d["findings"][0].pop("fix"), "findings/0"),
+        (lambda d: d["checks"][0].update(status="ok"), "checks/0/status"),
+        (lambda d: d["tables"][0]["rows"][0].append(3), "tables/0/rows/0/8"),
+        (lambda d: d.update(extra=True), ""),
+    ],
+)
+def test_schema_rejects_drift(mutate: Any, path: str) -> None:
+    data = json.loads(json_report.render(sample_report()))
+    mutate(data)
+    errors = list(_validator().iter_errors(data))
+    assert errors, "the schema must reject this document"
+    assert any("/".join(str(p) for p in e.absolute_path) == path for e in errors)
+
+
+def test_non_ascii_is_kept_readable() -> None:
+    report = Report(command="stun", notes=["Zürich relay — ok"])
+    text = json_report.render(report)
+    assert "Zürich relay — ok" in text

@@ -1,0 +1,74 @@
+"""A registered secret appears in no output format: console, plain text, JSON, JUnit, Markdown, files."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_report_samples import sample_report
+
+from rtcdiag.commands.common import OutputOptions, emit
+from rtcdiag.redact import clear_secrets, register_secret
+from rtcdiag.report import console, json_report, junit, markdown
+from rtcdiag.report.model import Report
+
+# Plain, and with characters that JSON, XML and Markdown escape (escaping changes a secret's spelling).
+SECRETS = ["s3cret-Turn-Pa55", 'pa"ss|w<rd&\\x', "Zürich-Geheimnis-" + "x" * 90]
+
+
+@pytest.fixture(autouse=True)
+def _secrets() -> Iterator[None]:
+    clear_secrets()
+    yield
+    clear_secrets()
+
+
+def _renderings(report: Report) -> dict[str, str]:
+    narrow = io.StringIO()
+    console.print_report(report, console.make_console(narrow, width=40))
+    return {
+        "console": narrow.getvalue(),
+        "plain": console.render_plain(report),
+        "json": json_report.render(report),
+        "junit": junit.render(report),
+        "markdown": markdown.render(report),
+    }
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_secret_in_evidence_results_tables_and_notes_is_masked_everywhere(secret: str) -> None:
+    register_secret(secret)
+    report = sample_report(secret)
+    report.results = {"credential_echo": secret, secret: [secret]}
+    report.findings[1].subject += secret
+    for fmt, text in _renderings(report).items():
+        assert secret not in text, f"secret leaked in {fmt}"
+        assert "***" in text, f"{fmt} shows no mask, so the secret was not there to hide"
+        # Escaped spellings as well.
+        assert json.dumps(secret)[1:-1] not in text
+        assert secret.replace("|", "\\|") not in text
+        assert secret.replace("&", "&amp;").replace("<", "&lt;") not in text
+    json.loads(_renderings(report)["json"])  # still valid JSON after masking
+
+
+def test_secret_never_split_across_wrapped_lines() -> None:
+    secret = "Zürich-Geheimnis-" + "x" * 90
+    register_secret(secret)
+    text = _renderings(sample_report(secret))["console"]
+    assert "Geheimnis" not in text and "x" * 30 not in text
+
+
+def test_emit_writes_no_secret_to_stdout_or_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = SECRETS[0]
+    register_secret(secret)
+    for suffix in (".json", ".md", ".xml", ".txt"):
+        out = OutputOptions(json=suffix == ".json", junit=tmp_path / f"junit{suffix}.xml",
+                            report_file=tmp_path / f"report{suffix}")
+        assert emit(sample_report(secret), out) == 1
+        assert secret not in capsys.readouterr().out
+        for path in (out.junit, out.report_file):
+            assert path is not None
+            assert secret not in path.read_text(encoding="utf-8")
