@@ -147,7 +147,8 @@ def keep_params(decorator: Callable[[F], F]) -> Callable[[F], F]:
         inner = list(getattr(func, "__click_params__", []))
         outer = decorator(func)
         outer_params: list[Any] = list(getattr(outer, "__click_params__", []))
-        setattr(outer, "__click_params__", inner + outer_params)  # noqa: B010
+        missing = [p for p in inner if not any(p is q for q in outer_params)]  # some wrappers keep them
+        setattr(outer, "__click_params__", missing + outer_params)  # noqa: B010
         return outer
 
     return apply

@@ -168,7 +168,8 @@ def test_rich_report_fits_80_columns_without_breaking_words(coturn: RunningCotur
     data = tmp_path / "report.json"
     proc = run_check(*urls(coturn), "-u", "alice", "--password-env", PASSWORD_VAR, "--ca",
                      str(coturn.ca_cert), "--report-file", str(data),
-                     env={PASSWORD_VAR: coturn.users["alice"], "COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"})
+                     env={PASSWORD_VAR: coturn.users["alice"], "COLUMNS": "80", "NO_COLOR": "1",
+                          "TERM": "dumb"})
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
     assert lines and lines[0].startswith("rtcdiag check: PASS")
