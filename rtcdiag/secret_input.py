@@ -116,6 +116,8 @@ def secret_options(name: str, *, default_env: str, what: str) -> Callable[[F], F
 
         wrapper.__name__ = func.__name__
         wrapper.__doc__ = func.__doc__
+        # Keep click options already attached below this decorator (click stores them on the function).
+        wrapper.__click_params__ = list(getattr(func, "__click_params__", []))  # type: ignore[attr-defined]
         decorated: Any = wrapper
         for option in reversed(options):
             decorated = option(decorated)

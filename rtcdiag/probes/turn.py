@@ -153,7 +153,8 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     loop = asyncio.get_running_loop()
     started = loop.time()
     transport = target.transport or "udp"
-    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port))
+    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port),
+                         server_name=target.host)
     sessions: list[TurnSession] = []
     peer: EchoPeer | None = None
     try:

@@ -196,3 +196,4 @@ async def _measure(session: TurnSession, result: DataPathResult, packets: int,
             received[seq] = got.at
     result.packets_received = len(received)
     result.rtts_ms = [round((received[s] - sent_at[s]) * 1000.0, 3) for s in sorted(received)]
+    result.summarize()

@@ -27,28 +27,22 @@ class DataPathResult:
     rtts_ms: list[float] = field(default_factory=list)
     error: str | None = None  # why the packets could not be sent at all (e.g. ChannelBind refused)
 
-    @property
-    def loss_pct(self) -> float | None:
-        if not self.packets_sent:
-            return None
-        return round(100.0 * (self.packets_sent - self.packets_received) / self.packets_sent, 1)
+    # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
+    loss_pct: float | None = None
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
 
-    @property
-    def rtt_min_ms(self) -> float | None:
-        return round(min(self.rtts_ms), 3) if self.rtts_ms else None
+    def __post_init__(self) -> None:
+        self.summarize()
 
-    @property
-    def rtt_avg_ms(self) -> float | None:
-        return round(sum(self.rtts_ms) / len(self.rtts_ms), 3) if self.rtts_ms else None
-
-    @property
-    def rtt_max_ms(self) -> float | None:
-        return round(max(self.rtts_ms), 3) if self.rtts_ms else None
-
-    def summary(self) -> dict[str, object]:
-        """The derived numbers, for JSON (properties are not dataclass fields)."""
-        return {"loss_pct": self.loss_pct, "rtt_min_ms": self.rtt_min_ms, "rtt_avg_ms": self.rtt_avg_ms,
-                "rtt_max_ms": self.rtt_max_ms}
+    def summarize(self) -> None:
+        """Recompute loss and min/avg/max RTT from the counters and ``rtts_ms``."""
+        sent, rtts = self.packets_sent, self.rtts_ms
+        self.loss_pct = round(100.0 * (sent - self.packets_received) / sent, 1) if sent else None
+        self.rtt_min_ms = round(min(rtts), 3) if rtts else None
+        self.rtt_avg_ms = round(sum(rtts) / len(rtts), 3) if rtts else None
+        self.rtt_max_ms = round(max(rtts), 3) if rtts else None
 
 
 @dataclass
@@ -57,6 +51,7 @@ class TransportResult:
 
     transport: str
     server: str  # host:port the control connection went to (after any ALTERNATE-SERVER redirect)
+    server_name: str = ""  # the host name as given (checked against the TLS certificate)
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
     connect_error: str | None = None  # why the server could not be talked to at all

@@ -37,11 +37,31 @@ ERROR_CODE_FINDINGS: dict[int, str] = {
     508: "TURN-CAPACITY-508",
 }
 
-TLS_ERROR_FINDINGS: dict[str, str] = {
-    "untrusted": "TLS-UNTRUSTED",
-    "expired": "TLS-EXPIRED",
-    "hostname": "TLS-HOSTNAME",
+# Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
+FAILURE_FINDINGS: dict[str, str] = {
+    "tls:untrusted-certificate": "TLS-UNTRUSTED",
+    "tls:revoked-certificate": "TLS-UNTRUSTED",
+    "tls:expired-certificate": "TLS-EXPIRED",
+    "tls:certificate-not-yet-valid": "TLS-EXPIRED",
+    "tls:hostname-mismatch": "TLS-HOSTNAME",
+    "refused": "SERVER-REFUSED",
+    "network": "NO-ROUTE",
+    "malformed": "MALFORMED-REPLY",
+    "dns": "DNS-FAILURE",
 }
+
+
+def failure_finding_id(kind: str | None, text: str) -> str:
+    """The general finding for a transport that could not be talked to."""
+    if kind is None:
+        return "SERVER-UNREACHABLE"
+    if kind in FAILURE_FINDINGS:
+        return FAILURE_FINDINGS[kind]
+    if kind.startswith("tls:"):
+        return "TLS-HANDSHAKE"
+    if kind == "unreachable":
+        return "SERVER-REFUSED" if "port unreachable" in text else "NO-ROUTE"
+    return "SERVER-UNREACHABLE"
 
 # A REST expiry further ahead than this is suspicious (ms instead of s, clock skew, endless TTL).
 REST_SKEW_LIMIT_S = 7 * 86400
@@ -106,13 +126,10 @@ def _transport_findings(result: TurnCheckResult, t: TransportResult, *, rest_exp
     def add(finding_id: str, detail: str, evidence: list[str] | None = None) -> None:
         out.append(_finding(finding_id, t, subj, detail, _evidence(t) if evidence is None else evidence))
 
-    # Could not even talk to the server.
-    if not t.connected:
-        if t.tls_error is not None:
-            add(TLS_ERROR_FINDINGS.get(t.tls_error, "TLS-HANDSHAKE"), t.connect_error or t.tls_error,
-                [t.connect_error or t.tls_error])
-        else:
-            add("SERVER-UNREACHABLE", t.connect_error or "connection failed", [t.connect_error or ""])
+    # Could not even talk to the server (refused, TLS failure, ICMP error, garbage replies).
+    if not t.connected or (t.failure_kind is not None and not t.challenge_answered):
+        text = t.connect_error or "connection failed"
+        add(failure_finding_id(t.failure_kind, text), text, [text, *_evidence(t)])
         return out
     if not t.challenge_answered and t.error_code is None:
         if t.transport == "udp" and others_answered:
@@ -158,7 +175,7 @@ def _transport_findings(result: TurnCheckResult, t: TransportResult, *, rest_exp
 
 def _finding(finding_id: str, t: TransportResult, subj: str, detail: str, evidence: list[str]) -> Finding:
     return make_finding(finding_id, subject=subj, evidence=evidence, detail=detail,
-                        transport=t.transport.upper(), server=t.server)
+                        transport=t.transport.upper(), server=t.server, host=t.server_name or t.server)
 
 
 def _error_code_finding(t: TransportResult, subj: str, *, rest_expired: bool) -> Finding:
@@ -219,7 +236,8 @@ CHECK_STEPS = ("connect", "challenge", "allocate", "relay-address", "data-" + ME
                "data-" + METHOD_CHANNEL, "refresh")
 
 _FINDING_CHECK: dict[str, str] = {
-    "SERVER-UNREACHABLE": "connect", "UDP-BLOCKED": "connect", "TLS-UNTRUSTED": "connect",
+    "SERVER-UNREACHABLE": "connect", "SERVER-REFUSED": "connect", "NO-ROUTE": "connect",
+    "MALFORMED-REPLY": "connect", "UDP-BLOCKED": "connect", "TLS-UNTRUSTED": "connect",
     "TLS-EXPIRED": "connect", "TLS-HOSTNAME": "connect", "TLS-HANDSHAKE": "connect",
     "TURN-OPEN-RELAY": "challenge", "TURN-CHALLENGE-INVALID": "challenge", "TURN-NO-CREDENTIALS": "challenge",
     "TURN-RELAY-PRIVATE": "relay-address", "TURN-RELAY-LOCAL": "relay-address",

@@ -169,6 +169,7 @@ def test_no_data_through_relay_is_its_own_error_and_fails_only_that_check() -> N
 def test_partial_loss_is_a_warning() -> None:
     t = _healthy_transport()
     t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
+    assert t.data_paths[1].loss_pct == 30.0 and t.data_paths[1].rtt_max_ms == 3.0
     found = rules.findings(_result(t))
     assert [(f.id, f.severity) for f in found] == [("TURN-DATA-LOSS", Severity.WARNING)]
     assert "30.0% loss" in found[0].symptom

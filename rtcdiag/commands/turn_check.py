@@ -1,0 +1,166 @@
+"""``rtcdiag turn-check``: is this TURN server really working, over every transport, with these credentials?
+
+Thin: parse options -> targets -> rtcdiag.probes.turn (concurrent per transport) -> rtcdiag.triage.turn ->
+Report -> emit().
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rtcdiag import exitcodes
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.errors import UsageError
+from rtcdiag.report.model import Report, Table
+from rtcdiag.secret_input import (
+    PASSWORD_ENV,
+    SECRET_ENV,
+    SecretArgs,
+    load_secret,
+    load_username,
+    secret_options,
+)
+
+TRANSPORT_CHOICES = ("udp", "tcp", "tls")
+
+
+def parse_transports(text: str) -> tuple[str, ...]:
+    """``udp,tcp,tls`` -> ("udp", "tcp", "tls"), in the given order, without duplicates."""
+    chosen: list[str] = []
+    for word in (w.strip().lower() for w in text.split(",")):
+        if not word:
+            continue
+        if word not in TRANSPORT_CHOICES:
+            raise UsageError(f"--transport: unknown transport {word!r} (use udp, tcp, tls, comma-separated)")
+        if word not in chosen:
+            chosen.append(word)
+    if not chosen:
+        raise UsageError("--transport: name at least one of udp, tcp, tls")
+    return tuple(chosen)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def _data_cell(dp: Any) -> str:
+    if dp is None:
+        return "-"
+    if dp.error and not dp.packets_sent:
+        return "failed"
+    return f"{dp.packets_received}/{dp.packets_sent} back, {dp.loss_pct:g}% loss, " \
+           f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
+
+
+def result_table(result: Any) -> Table:
+    """Per transport: auth, relay and mapped address, lifetime, and both data-path measurements."""
+    from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION
+
+    rows: list[list[str]] = []
+    for t in result.transports:
+        if t.allocated:
+            outcome = "open relay (no auth)" if t.open_relay else f"allocated ({t.auth_algorithm or 'md5'})"
+        elif t.error_code is not None:
+            outcome = f"error {t.error_code} {t.error_reason or ''}".rstrip()
+        elif not t.connected or t.failure_kind:
+            outcome = f"failed: {t.failure_kind or 'no connection'}"
+        elif not t.challenge_answered:
+            outcome = "no answer"
+        else:
+            outcome = "challenged only" if not t.authenticated else "no allocation"
+        rows.append([t.transport, t.server, outcome, t.relayed_address or "-", t.mapped_address or "-",
+                     f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
+                     _data_cell(t.data_path(METHOD_INDICATION)), _data_cell(t.data_path(METHOD_CHANNEL)),
+                     "yes" if t.released else ("no" if t.released is False else "-")])
+    return Table(title=f"TURN {result.target} ({result.credential_kind} credentials"
+                       f"{', user ' + result.username if result.username else ''})",
+                 columns=["transport", "server", "allocation", "relay address", "mapped address", "lifetime",
+                          "Send/Data (min/avg/max)", "ChannelData (min/avg/max)", "released"], rows=rows)
+
+
+def build_report(results: list[Any], started_at: float | None = None) -> Report:
+    from rtcdiag.jsonable import to_jsonable
+    from rtcdiag.triage import turn as rules
+
+    report = Report(command="turn-check")
+    if started_at is not None:
+        report.started_at = started_at
+    for result in results:
+        found = rules.findings(result)
+        report.findings.extend(found)
+        report.checks.extend(rules.checks(result, found))
+        report.tables.append(result_table(result))
+        if rules.is_inconclusive(result):
+            report.inconclusive = True
+        software = sorted({t.software for t in result.transports if t.software})
+        if software:
+            report.notes.append(f"{result.target}: server software {', '.join(software)}")
+    report.results = {"turn": [to_jsonable(r) for r in results]}
+    return report
+
+
+@click.command(name="turn-check", epilog=exitcodes.EPILOG)
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("--transport", "transport_text", default="udp,tcp,tls", show_default=True, metavar="LIST",
+              help="Transports to check for a bare host or turn: URI (comma-separated: udp,tcp,tls). UDP and "
+                   "TCP use the target's port, TLS uses --tls-port.")
+@click.option("--tls-port", type=click.IntRange(1, 65535), default=5349, show_default=True,
+              help="TLS port used when a bare host or turn: URI is checked over TLS.")
+@click.option("-u", "--user", "username", metavar="USER",
+              help="TURN user name (for REST credentials: the user part). Default: $RTCDIAG_TURN_USERNAME.")
+@secret_options("password", default_env=PASSWORD_ENV, what="TURN password (long-term credentials)")
+@secret_options("secret", default_env=SECRET_ENV,
+                what="TURN REST API shared secret (coturn static-auth-secret)")
+@click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True, metavar="S",
+              help="Lifetime in seconds of REST credentials generated from the secret.")
+@click.option("--realm", metavar="R", help="Hash the password with realm R instead of the server's realm.")
+@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
+              help="Trust this CA file for TLS (in addition to the system store).")
+@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@click.option("--peer-test/--no-peer-test", default=True, show_default=True,
+              help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
+@click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
+              help="Packets per data-path method.")
+@timeout_option()
+@output_options
+def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,
+            password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
+            ca_file: str | None, insecure: bool, peer_test: bool, packets: int, timeout: float,
+            output: OutputOptions) -> int:
+    """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
+
+    TARGET is a turn:/turns: URI, HOST[:PORT] (UDP and TCP on PORT, default 3478, and TLS on --tls-port),
+    or an RTCIceServer JSON file. All transports run concurrently; every allocation is released with
+    Refresh LIFETIME=0, also after errors and Ctrl-C. Secrets are read from $RTCDIAG_TURN_PASSWORD /
+    $RTCDIAG_TURN_SECRET by default and never printed.
+    """
+    import time
+
+    from rtcdiag.probes import turn
+    from rtcdiag.targets import parse_targets
+
+    started_at = time.time()
+    if ca_file and insecure:
+        raise UsageError("--ca and --insecure are mutually exclusive")
+    transports = parse_transports(transport_text)
+    password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
+    secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
+    options = turn.TurnCheckOptions(
+        username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
+        ca_file=ca_file, insecure=insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
+        transports=transports, tls_port=tls_port)
+    parsed = parse_targets(targets, default_scheme="turn")
+    if not parsed:
+        raise UsageError("no TURN target given")
+    not_turn = [t.uri for t in parsed if not t.is_turn]
+    if not_turn:
+        raise UsageError(f"{not_turn[0]} is not a TURN server (use turn: or turns:, or rtcdiag stun)")
+
+    async def run_all() -> list[Any]:
+        import asyncio
+
+        return list(await asyncio.gather(*(turn.check(t, options) for t in parsed)))
+
+    return emit(build_report(run_async(run_all()), started_at), output)
