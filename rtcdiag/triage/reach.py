@@ -138,12 +138,17 @@ def _port_findings(result: ReachResult, port: PortResult, tcp_answered: bool) ->
     return out
 
 
+def trace_subject(result: ReachResult, trace: TraceResult) -> str:
+    """e.g. ``trace:udp:turn.example.com:3478`` (distinct from the port's own subject)."""
+    return f"trace:{trace.transport}:{format_hostport(result.host, trace.port)}"
+
+
 def _trace_findings(result: ReachResult, trace: TraceResult) -> list[Finding]:
     opened = [p for p in result.ports if p.state == reach.OPEN and p.port == trace.port
               and (p.transport == "udp") == (trace.transport == "udp")]
     if opened:
         return []
-    subj = f"{trace.transport}:{result.host}:{trace.port}"
+    subj = trace_subject(result, trace)
     evidence = describe_trace(trace)
     values: dict[str, Any] = {"transport": trace.transport.upper(), "port": trace.port,
                                  "hop": trace.last_answer_hop or 0,
@@ -165,7 +170,7 @@ def triage(result: ReachResult) -> list[Finding]:
     if result.resolve_error is not None:
         return [make_finding("DNS-FAILURE", subject=result.host, evidence=[result.resolve_error],
                              detail=result.resolve_error, host=result.host)]
-    tcp_answered = any(p.transport != "udp" and p.state in (reach.OPEN, reach.CLOSED, reach.TLS_FAILED)
+    tcp_answered = any(p.transport != "udp" and p.state in (reach.OPEN, reach.TLS_FAILED)
                        for p in result.ports)
     out = [f for p in result.ports for f in _port_findings(result, p, tcp_answered)]
     for trace in result.traces:
@@ -186,7 +191,7 @@ def checks(result: ReachResult, findings: list[Finding]) -> list[CheckCase]:
         mine = [f for f in findings if f.subject == subj]
         cases.append(_case(suite, f"{port.transport}/{port.port}", mine, port.state, port.rtt_ms))
     for trace in result.traces:
-        subj = f"{trace.transport}:{result.host}:{trace.port}"
+        subj = trace_subject(result, trace)
         mine = [f for f in findings if f.subject == subj]
         cases.append(_case(suite, f"trace/{trace.transport}/{trace.port}", mine, trace.outcome, None))
     return cases

@@ -134,7 +134,7 @@ def test_trace_reaches_server_hop_2_for_open_and_closed_ports(traced: tuple[int,
                      ("tcp", DROPPED_PORT): "closed", ("udp", COTURN_PORT): "open"}
     # Only the dropped port gets a trace finding; reached destinations need none.
     assert [f["subject"] for f in report["findings"] if f["id"].startswith("TRACE-")] == [
-        f"udp:{SERVER_IP}:{DROPPED_PORT}"]
+        f"trace:udp:{SERVER_IP}:{DROPPED_PORT}"]
 
 
 def test_trace_without_raw_socket_permission_is_one_line_exit_2() -> None:
