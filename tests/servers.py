@@ -141,19 +141,7 @@ class HostileServer:
 @contextlib.contextmanager
 def hostile_server(mode: str, host: str = "127.0.0.1") -> Iterator[HostileServer]:
     """Run a hostile server for the duration of the ``with`` block (UDP and TCP on the same port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    udp = socket.socket(family, socket.SOCK_DGRAM)
-    tcp = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        udp.bind((host, 0))
-        port = udp.getsockname()[1]
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((host, port))
-        tcp.listen(16)
-    except OSError:
-        udp.close()
-        tcp.close()
-        raise
+    udp, tcp, port = _bind_pair(host)
     server = HostileServer(mode=mode, host=host, port=port)
     server._thread = threading.Thread(target=_serve, args=(server, udp, tcp), daemon=True,
                                       name=f"hostile-{mode}")
@@ -162,6 +150,36 @@ def hostile_server(mode: str, host: str = "127.0.0.1") -> Iterator[HostileServer
         yield server
     finally:
         server.stop()
+
+
+def _bind_pair(host: str) -> tuple[socket.socket, socket.socket, int]:
+    """A UDP socket and a listening TCP socket on the same free port (retried: the TCP port may be taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(50):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, port))
+            tcp.listen(16)
+            return udp, tcp, port
+        except OSError:
+            udp.close()
+            tcp.close()
+            if attempt == 49 or (family == socket.AF_INET6 and not _has_ipv6(host)):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _has_ipv6(host: str) -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+        return True
+    except OSError:
+        return False
 
 
 def _serve(server: HostileServer, udp: socket.socket, tcp: socket.socket) -> None:
