@@ -1,0 +1,105 @@
+"""`rtcdiag nat-type` inside the client namespace of a real Linux NAT: every emulation must get exactly its
+expected mapping, filtering and legacy label; lossy links may give "inconclusive" but never a wrong answer;
+a single-address server is refused with exit 3."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rtcdiag.coturn import CoturnOptions, start_coturn
+from rtcdiag.lab.kinds import SPECS, NatKind
+from rtcdiag.lab.lab import Lab
+from rtcdiag.lab.topology import STUN_PORT, STUN_PRIMARY_IP
+
+pytestmark = pytest.mark.lab
+MakeLab = Callable[..., Lab]
+VERDICT_BUDGET_S = 1.5  # issue 4: a full mapping + filtering verdict without loss, wall time
+
+
+def nat_type(lab: Lab, *args: str) -> tuple[int, dict[str, Any], float]:
+    argv = [sys.executable, "-m", "rtcdiag", "nat-type", "--server", lab.stun_uri, "--json", *args]
+    start = time.perf_counter()
+    done = lab.exec(argv, timeout=120)
+    wall = time.perf_counter() - start
+    assert done.stdout.strip(), f"no JSON (exit {done.returncode}): {done.stderr[-2000:]}"
+    return done.returncode, json.loads(done.stdout), wall
+
+
+@pytest.mark.parametrize("kind", list(NatKind))
+def test_every_emulation_is_classified_exactly(make_lab: MakeLab, kind: NatKind) -> None:
+    spec = SPECS[kind]
+    lab = make_lab(kind)
+    code, report, wall = nat_type(lab, "--hairpin", "--timeout", "1")
+    consensus = report["results"]["consensus"]
+    assert consensus["legacy"] == spec.legacy.value, report["findings"]
+    if kind is NatKind.UDP_BLOCKED:
+        assert code == 1
+        assert [f["id"] for f in report["findings"]] == ["UDP-BLOCKED"]
+        return
+    assert consensus["mapping"] == spec.mapping.value  # type: ignore[union-attr]
+    assert consensus["filtering"] == spec.filtering.value  # type: ignore[union-attr]
+    assert consensus["nat_present"] is spec.translates
+    if spec.hairpin is not None:
+        assert consensus["hairpin"] is spec.hairpin
+    assert code == 0  # symmetric / no hairpin are warnings: exit 0
+    ids = {f["id"] for f in report["findings"]}
+    assert "NAT-TYPE" in ids
+    assert ("NAT-SYMMETRIC" in ids) is (kind is NatKind.SYMMETRIC)
+    assert wall < VERDICT_BUDGET_S, f"{kind.value}: verdict took {wall:.2f} s"
+
+
+@pytest.mark.parametrize("kind", [NatKind.FULL_CONE, NatKind.RESTRICTED_CONE, NatKind.PORT_RESTRICTED,
+                                  NatKind.SYMMETRIC])
+@pytest.mark.parametrize("loss", [10, 30])
+def test_lossy_link_is_right_or_inconclusive_never_wrong(make_lab: MakeLab, kind: NatKind, loss: int) -> None:
+    spec = SPECS[kind]
+    lab = make_lab(kind, loss_percent=loss)
+    for _ in range(2):
+        code, report, _wall = nat_type(lab, "--timeout", "2")
+        consensus = report["results"]["consensus"]
+        if code == 3:
+            assert consensus["legacy"] == "unknown"
+            assert {f["id"] for f in report["findings"]} & {"NAT-UNDETERMINED", "NAT-INCONSISTENT"}
+            continue
+        assert code == 0, report["findings"]
+        assert consensus["legacy"] == spec.legacy.value
+        assert consensus["mapping"] == spec.mapping.value  # type: ignore[union-attr]
+        assert consensus["filtering"] == spec.filtering.value  # type: ignore[union-attr]
+
+
+def test_repeat_runs_agree_with_high_confidence(make_lab: MakeLab) -> None:
+    lab = make_lab(NatKind.RESTRICTED_CONE)
+    code, report, _ = nat_type(lab, "--repeat", "3")
+    consensus = report["results"]["consensus"]
+    assert code == 0
+    assert (consensus["legacy"], consensus["confidence"], consensus["runs_used"]) == \
+        ("restricted cone", "high", 3)
+
+
+def test_single_address_server_is_refused_with_exit_3(make_lab: MakeLab) -> None:
+    lab = make_lab(NatKind.PORT_RESTRICTED, stun=False)
+    opts = CoturnOptions(listening_ips=(STUN_PRIMARY_IP,), port=STUN_PORT, no_auth=True,
+                         netns=lab.topo.public_ns)
+    with start_coturn(opts):
+        code, report, _ = nat_type(lab, "--timeout", "1")
+    assert code == 3
+    assert [f["id"] for f in report["findings"]] == ["NAT-SERVER-NO-RFC5780"]
+    assert report["results"]["consensus"]["legacy"] == "unknown"
+    assert "OTHER-ADDRESS" in report["findings"][0]["symptom"]
+
+
+def test_short_mapping_lifetime_is_measured(make_lab: MakeLab) -> None:
+    lab = make_lab(NatKind.PORT_RESTRICTED, udp_timeout_s=3)
+    code, report, wall = nat_type(lab, "--lifetime", "--lifetime-max", "5")
+    life = report["results"]["runs"][0]["lifetime"]
+    assert life["supported"] is True
+    assert (life["alive_s"], life["gone_s"]) == (2.0, 5.0)
+    assert "NAT-SHORT-LIFETIME" in {f["id"] for f in report["findings"]}
+    assert code == 0
+    assert wall < 8
