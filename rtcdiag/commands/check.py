@@ -233,11 +233,60 @@ async def _stun(plan: ServerPlan, timeout: float) -> Section | None:
     return section
 
 
+def _turn_cells(section: Section, t: Any) -> None:
+    if t.allocated:
+        section.cells.append((t.transport, "turn", f"relay {t.relayed_address}"))
+    else:
+        why = (f"{t.error_code} {t.error_reason or ''}".strip() if t.error_code
+               else t.connect_error or t.timed_out_step or "no allocation")
+        section.cells.append((t.transport, "turn", str(why)))
+    for dp in t.data_paths:
+        rtt = f", {dp.rtt_avg_ms} ms" if dp.rtts_ms else ""
+        cell = f"{dp.method} {dp.packets_received}/{dp.packets_sent}{rtt}"
+        section.cells.append((t.transport, "data", cell))
+
+
+async def _turn(plan: ServerPlan, timeout: float) -> Section | None:
+    from rtcdiag.probes import turn
+    from rtcdiag.triage import turn as turn_triage
+
+    targets = plan.turn_targets
+    if not targets:
+        return None
+    server = plan.config
+    options = turn.TurnCheckOptions(
+        username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
+        realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure, packets=3,
+        timeout_s=timeout, transports=("udp", "tcp"))  # a bare turn: URL means UDP and TCP on its port
+    results = await asyncio.gather(*(turn.check(target, options) for target in targets))
+    section = Section("turn", plan.label, result=list(results))
+    relay_ok = False
+    for result in results:
+        found = turn_triage.findings(result)
+        section.findings.extend(found)
+        section.checks.extend(turn_triage.checks(result, found))
+        section.inconclusive = section.inconclusive or turn_triage.is_inconclusive(result)
+        for t in result.transports:
+            _turn_cells(section, t)
+            flowing = [dp for dp in t.data_paths if dp.packets_received]
+            if t.allocated and flowing:
+                relay_ok = True
+                section.relay_evidence.append(f"TURN {t.transport}: relay {t.relayed_address}, "
+                                              f"data echoed through it")
+            elif not t.allocated:
+                why = t.error_code or t.connect_error or "no answer"
+                section.relay_evidence.append(f"TURN {t.transport}: no allocation ({why})")
+            section.rtts_ms.extend((f"TURN data {t.transport} ({dp.method})", rtt)
+                                   for dp in flowing for rtt in dp.rtts_ms)
+    section.relay_ok = relay_ok
+    return section
+
+
 Runner = Callable[[ServerPlan, float], Awaitable["Section | None"]]
 
 
 def _runners() -> dict[str, Runner]:
-    runners: dict[str, Runner] = {"dns": _dns, "ports": _ports, "stun": _stun, "ice": _ice}
+    runners: dict[str, Runner] = {"dns": _dns, "ports": _ports, "stun": _stun, "turn": _turn, "ice": _ice}
     return runners
 
 

@@ -67,6 +67,8 @@ def test_healthy_coturn_passes_with_every_output_format(coturn: RunningCoturn, t
     assert report["command"] == "check" and report["verdict"].startswith("PASS")
     assert not [f for f in report["findings"] if f["severity"] != "info"]
     names = {(c["suite"], c["name"]) for c in report["checks"]}
+    for transport in ("udp", "tcp", "tls"):
+        assert any(name == f"{transport}/data-channel-data" for _, name in names)
     for url in urls(coturn):
         url = url.removesuffix("?transport=tcp") if url.startswith("turns:") else url  # as rtcdiag shows it
         assert (url, "ice/connect") in names and (url, "ice/data") in names
