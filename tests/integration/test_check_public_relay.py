@@ -47,14 +47,14 @@ def namespace() -> Iterator[str]:
 
 def test_private_relay_behind_public_address_is_an_error(namespace: str) -> None:
     password = "pw-" + secrets.token_hex(8)
-    options = CoturnOptions(listening_ips=(PUBLIC_IP,), relay_ips=(PRIVATE_RELAY_IP,), users={"alice": password},
-                            allow_loopback_peers=False, netns=namespace)
+    options = CoturnOptions(listening_ips=(PUBLIC_IP,), relay_ips=(PRIVATE_RELAY_IP,),
+                            users={"alice": password}, allow_loopback_peers=False, netns=namespace)
     with start_coturn(options) as server:
         env = {**os.environ, "RTCDIAG_TEST_PW": password}
         proc = subprocess.run(
             ["ip", "netns", "exec", namespace, sys.executable, "-m", "rtcdiag", "check",
-             f"turn:{PUBLIC_IP}:{server.port}?transport=udp", "-u", "alice", "--password-env", "RTCDIAG_TEST_PW",
-             "--checks", "turn,ice", "--timeout", "2", "--json"],
+             f"turn:{PUBLIC_IP}:{server.port}?transport=udp", "-u", "alice",
+             "--password-env", "RTCDIAG_TEST_PW", "--checks", "turn,ice", "--timeout", "2", "--json"],
             capture_output=True, text=True, timeout=60, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1, proc.stdout[-2000:]
