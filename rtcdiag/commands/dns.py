@@ -18,9 +18,9 @@ def tables(result: object) -> list[Table]:
 
     assert isinstance(result, DnsResult)
     out: list[Table] = []
-    addr_rows = [["A", a] for a in result.ipv4] + [["AAAA", a] for a in result.ipv6]
-    out.append(Table(title=f"Addresses of {result.name}", columns=["type", "address"],
-                     rows=addr_rows or [["-", "none"]]))
+    addr_rows = [[result.name, "A", a] for a in result.ipv4] + [[result.name, "AAAA", a] for a in result.ipv6]
+    out.append(Table(title="Addresses", columns=["name", "type", "address"],
+                     rows=addr_rows or [[result.name, "-", "none"]]))
     srv_rows = [[r.service, str(r.priority), str(r.weight), str(r.port), r.target,
                  ", ".join(r.addresses) or ("(not available)" if r.target == "." else "NO ADDRESS"),
                  r.target_alias_of or ""] for r in result.srv]
@@ -28,8 +28,9 @@ def tables(result: object) -> list[Table]:
         out.append(Table(title="SRV records (RFC 2782 order: priority, then weight)",
                          columns=["service", "priority", "weight", "port", "target", "addresses", "CNAME of"],
                          rows=srv_rows))
+    target_queries = list({id(q): q for r in result.srv for q in r.target_queries}.values())
     query_rows = [[q.rdtype, q.qname, q.outcome, f"{q.rtt_ms:.1f}", ", ".join(q.records) or (q.error or "")]
-                  for q in result.queries + [q for r in result.srv for q in r.target_queries]]
+                  for q in result.queries + target_queries]
     out.append(Table(title=f"Queries via {', '.join(result.nameservers) or '-'} ({result.resolver_source})",
                      columns=["type", "name", "outcome", "ms", "answer"], rows=query_rows))
     if result.ipv6_checks:

@@ -208,15 +208,25 @@ async def _resolve_srv(resolver: Any, service: str, name: str) -> tuple[QueryRes
     return query, srv_order(records)
 
 
-async def _resolve_target(resolver: Any, record: SrvRecord) -> None:
-    if record.target == ".":  # RFC 2782: service decidedly not available at this domain
-        return
-    (q4, _), (q6, _) = await asyncio.gather(_query(resolver, record.target, "A"),
-                                            _query(resolver, record.target, "AAAA"))
-    record.target_queries = [q4, q6]
-    record.addresses = q4.records + q6.records
-    alias = q4.canonical_name or q6.canonical_name
-    record.target_alias_of = alias
+async def _resolve_target(resolver: Any, target: str) -> list[QueryResult]:
+    (q4, _), (q6, _) = await asyncio.gather(_query(resolver, target, "A"), _query(resolver, target, "AAAA"))
+    return [q4, q6]
+
+
+async def _resolve_targets(resolver: Any, records: list[SrvRecord]) -> None:
+    """Resolve each distinct SRV target once (A and AAAA) and attach the answers to its records."""
+    # RFC 2782: a target of "." means the service is decidedly not available at this domain.
+    targets = list(dict.fromkeys(r.target.lower() for r in records if r.target != "."))
+    answers = dict(zip(targets, await asyncio.gather(*(_resolve_target(resolver, t) for t in targets)),
+                       strict=True))
+    for record in records:
+        queries = answers.get(record.target.lower())
+        if queries is None:
+            continue
+        q4, q6 = queries
+        record.target_queries = [q4, q6]
+        record.addresses = q4.records + q6.records
+        record.target_alias_of = q4.canonical_name or q6.canonical_name
 
 
 async def _check_ipv6(address: str, port: int, transport: str, source: str, timeout: float) -> Ipv6Check:
@@ -272,7 +282,7 @@ async def lookup(name: str, *, nameserver: tuple[str, int] | str | None = None, 
     for query, records in srv_results:
         result.queries.append(query)
         result.srv.extend(records)
-    await asyncio.gather(*(_resolve_target(resolver, rec) for rec in result.srv))
+    await _resolve_targets(resolver, result.srv)
     if check_ipv6:
         targets = _ipv6_targets(result)
         result.ipv6_checks = list(await asyncio.gather(
