@@ -71,8 +71,13 @@ def _finding_block(finding: Finding) -> RenderableType:
     grid.add_row("Symptom", _text(finding.symptom))
     grid.add_row("Cause", _text(finding.cause))
     grid.add_row("Fix", _text(finding.fix))
-    for index, line in enumerate(finding.evidence):
-        grid.add_row("Evidence" if index == 0 else "", _text(f"- {line}", "dim"))
+    if finding.evidence:
+        bullets = RichTable.grid(padding=(0, 1))
+        bullets.add_column(no_wrap=True, style="dim")
+        bullets.add_column(overflow="fold", style="dim")  # continuation lines hang under the text
+        for line in finding.evidence:
+            bullets.add_row("-", _text(line))
+        grid.add_row("Evidence", bullets)
     return Group(header, Padding(grid, (0, 0, 1, 2), expand=False))
 
 
@@ -113,13 +118,15 @@ def _grid_table(table: Table, widths: list[int]) -> RenderableType:
 def _record_table(table: Table) -> RenderableType:
     """A table too wide for the terminal: one block of ``column  value`` lines per row."""
     blocks: list[RenderableType] = [_text(table.title, "bold")]
-    for row in table.rows:
+    for index, row in enumerate(table.rows):
         grid = RichTable.grid(padding=(0, 1))
         grid.add_column(no_wrap=True, style="bold")
         grid.add_column(overflow="fold")
         for name, cell in zip(table.columns, row, strict=False):
             grid.add_row(_text(name), _text(cell))
-        blocks.append(Padding(grid, (0, 0, 1, 2), expand=False))
+        if index:
+            blocks.append(Text())
+        blocks.append(Padding(grid, (0, 0, 0, 2), expand=False))
     return Group(*blocks)
 
 
