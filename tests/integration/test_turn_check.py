@@ -1,0 +1,200 @@
+"""turn-check against real coturn instances on loopback (started by fixtures), through the CLI.
+
+Runs that assert "no secret in the output" are subprocesses, so that only what rtcdiag itself registers for
+redaction can hide the secret (the test process registers every fixture password).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtcdiag.coturn import CoturnOptions, RunningCoturn
+
+Factory = Callable[[CoturnOptions], RunningCoturn]
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    return subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", *args], env={**clean, **(env or {})},
+                          capture_output=True, text=True, timeout=60)
+
+
+def run_json(args: list[str], env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    proc = run([*args, "--json"], env)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def ids(report: dict[str, Any]) -> set[str]:
+    return {f["id"] for f in report["findings"]}
+
+
+def transports(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for server in report["results"]["turn"] for t in server["transports"]]
+
+
+def alice_env(coturn: RunningCoturn) -> dict[str, str]:
+    return {"RTCDIAG_TURN_USERNAME": "alice", "RTCDIAG_TURN_PASSWORD": coturn.users["alice"]}
+
+
+def healthy_args(coturn: RunningCoturn) -> list[str]:
+    assert coturn.tls_port is not None and coturn.ca_cert is not None
+    return [f"127.0.0.1:{coturn.port}", "--tls-port", str(coturn.tls_port), "--ca", str(coturn.ca_cert)]
+
+
+def test_healthy_three_transports_with_data_path(coturn: RunningCoturn) -> None:
+    code, report = run_json(healthy_args(coturn), alice_env(coturn))
+    assert code == 0, report["findings"]
+    assert report["status"] == "pass"
+    legs = transports(report)
+    assert [t["transport"] for t in legs] == ["udp", "tcp", "tls"]
+    for leg in legs:
+        assert leg["challenge_code"] == 401 and leg["realm"] == coturn.realm
+        assert leg["allocated"] and leg["relayed_address"].startswith("127.0.0.1:")
+        assert leg["lifetime_s"] and leg["software"].startswith("Coturn")
+        assert leg["refreshed"] is True and leg["released"] is True
+        assert {d["method"] for d in leg["data_paths"]} == {"send-indication", "channel-data"}
+        for data in leg["data_paths"]:
+            assert data["packets_sent"] == 5 and data["packets_received"] == 5, data
+            assert data["loss_pct"] == 0.0 and 0 < data["rtt_min_ms"] <= data["rtt_max_ms"] < 500
+        steps = [s["step"] for s in leg["steps"]]
+        assert steps[:2] == ["allocate (unauthenticated)", "allocate (authenticated)"]
+        assert steps[-1] == "refresh (release, LIFETIME=0)"
+    # Speed target: three transports with the data path on loopback in under 0.6 s (probe wall time).
+    assert report["results"]["turn"][0]["duration_ms"] < 600
+
+
+def test_console_table_and_exit_code(coturn: RunningCoturn) -> None:
+    proc = run([*healthy_args(coturn), "-u", "alice"], {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("rtcdiag turn-check: PASS")
+    assert "relay address" in proc.stdout and "0% loss" in proc.stdout
+    assert coturn.users["alice"] not in proc.stdout + proc.stderr
+
+
+def test_no_secret_in_any_output_format(coturn: RunningCoturn, tmp_path: Path) -> None:
+    password = coturn.users["alice"]
+    pw_file = tmp_path / "pw"
+    pw_file.write_text(password + "\n")
+    junit, md, js, txt = (tmp_path / n for n in ("r.xml", "r.md", "r.json", "r.txt"))
+    proc = run([*healthy_args(coturn), "-u", "alice", "--password-file", str(pw_file), "--markdown",
+                "--junit", str(junit), "--report-file", str(js)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc2 = run([*healthy_args(coturn), "-u", "alice", "--password-file", str(pw_file),
+                 "--report-file", str(md)])
+    proc3 = run([*healthy_args(coturn), "-u", "alice", "--password-file", str(pw_file),
+                 "--report-file", str(txt)])
+    outputs = [proc.stdout, proc.stderr, proc2.stdout, proc3.stdout, junit.read_text(), md.read_text(),
+               js.read_text(), txt.read_text()]
+    assert "<testsuite" in outputs[4] and "| transport |" in outputs[0]
+    for text in outputs:
+        assert password not in text
+
+
+def test_wrong_password_is_an_auth_finding_and_nothing_is_allocated(coturn: RunningCoturn) -> None:
+    code, report = run_json([f"127.0.0.1:{coturn.port}", "--transport", "udp,tcp", "-u", "alice",
+                             "--password-env", "PW"], {"PW": "not-the-password"})
+    assert code == 1
+    assert ids(report) & {"TURN-AUTH-401", "TURN-AUTH-441"}
+    finding = next(f for f in report["findings"] if f["id"].startswith("TURN-AUTH-"))
+    assert finding["cause"] and finding["fix"]
+    assert all(not t["allocated"] and t["authenticated"] for t in transports(report))
+
+
+def test_no_credentials_is_inconclusive(coturn: RunningCoturn) -> None:
+    code, report = run_json([f"127.0.0.1:{coturn.port}", "--transport", "udp"])
+    assert code == 3
+    assert ids(report) == {"TURN-NO-CREDENTIALS"}
+
+
+@pytest.fixture(scope="module")
+def rest_coturn(coturn_factory: Factory) -> RunningCoturn:
+    return coturn_factory(CoturnOptions(static_auth_secret="rest-" + secrets.token_hex(8)))
+
+
+def test_static_auth_secret_success(rest_coturn: RunningCoturn) -> None:
+    assert rest_coturn.static_auth_secret is not None
+    proc = run([f"127.0.0.1:{rest_coturn.port}", "--transport", "udp,tcp", "-u", "bob", "--json"],
+               {"RTCDIAG_TURN_SECRET": rest_coturn.static_auth_secret})
+    assert proc.returncode == 0, proc.stdout
+    assert rest_coturn.static_auth_secret not in proc.stdout
+    report = json.loads(proc.stdout)
+    server = report["results"]["turn"][0]
+    assert server["credential_kind"] == "rest" and server["username"].endswith(":bob")
+    assert all(t["allocated"] for t in server["transports"])
+
+
+def test_expired_rest_credentials(rest_coturn: RunningCoturn) -> None:
+    assert rest_coturn.static_auth_secret is not None
+    code, report = run_json([f"127.0.0.1:{rest_coturn.port}", "--transport", "udp", "-u", "1600000000:bob"],
+                            {"RTCDIAG_TURN_SECRET": rest_coturn.static_auth_secret})
+    assert code == 1
+    assert "TURN-REST-EXPIRED" in ids(report)
+    assert not transports(report)[0]["allocated"]
+
+
+def test_tls_without_ca_is_untrusted(coturn: RunningCoturn) -> None:
+    assert coturn.tls_port is not None
+    code, report = run_json([f"turns:127.0.0.1:{coturn.tls_port}", "-u", "alice"], alice_env(coturn))
+    assert code == 1
+    assert ids(report) == {"TLS-UNTRUSTED"}
+    assert transports(report)[0]["failure_kind"] == "tls:untrusted-certificate"
+
+
+@pytest.fixture(scope="module")
+def quota_coturn(coturn_factory: Factory) -> RunningCoturn:
+    return coturn_factory(CoturnOptions(users={"carol": "carol-" + secrets.token_hex(8)}, user_quota=2,
+                                        self_signed=True))
+
+
+def test_quota_exhausted_and_allocations_released(quota_coturn: RunningCoturn) -> None:
+    env = {"RTCDIAG_TURN_PASSWORD": quota_coturn.users["carol"]}
+    code, report = run_json([*healthy_args(quota_coturn), "-u", "carol"], env)
+    assert code == 1
+    legs = transports(report)
+    assert sorted(t["error_code"] or 0 for t in legs) == [0, 0, 486]  # user-quota=2, three transports
+    assert sum(t["released"] is True for t in legs) == 2
+    finding = next(f for f in report["findings"] if f["id"] == "TURN-QUOTA-486")
+    assert "user-quota" in finding["fix"]
+    # Nothing left behind: coturn frees a released UDP allocation on its next 1 s timer tick, so within a
+    # few seconds both quota slots must be usable again (a leaked allocation would hold one for 600 s).
+    deadline = time.monotonic() + 5.0
+    while True:
+        proc = run([f"127.0.0.1:{quota_coturn.port}", "--transport", "udp,tcp", "--no-peer-test", "-u",
+                    "carol"], env)
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            break
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def open_coturn(coturn_factory: Factory) -> RunningCoturn:
+    return coturn_factory(CoturnOptions(no_auth=True))
+
+
+def test_open_relay(open_coturn: RunningCoturn) -> None:
+    code, report = run_json([f"127.0.0.1:{open_coturn.port}", "--transport", "udp"])
+    assert code == 1
+    assert "TURN-OPEN-RELAY" in ids(report)
+    leg = transports(report)[0]
+    assert leg["open_relay"] and leg["released"] is True
+
+
+def test_refused_tcp_and_bad_usage(dead_port: int) -> None:
+    code, report = run_json([f"127.0.0.1:{dead_port}", "--transport", "tcp", "-u", "x", "--password", "y"])
+    assert code == 1
+    assert ids(report) == {"SERVER-REFUSED"}
+    proc = run(["127.0.0.1", "--transport", "sctp"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("rtcdiag: error: --transport")
+    assert "Traceback" not in proc.stderr
