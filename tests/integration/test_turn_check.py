@@ -25,8 +25,8 @@ Factory = Callable[[CoturnOptions], RunningCoturn]
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
-    return subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", *args], env={**clean, **(env or {})},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", *args],
+                          env={**clean, **(env or {})}, capture_output=True, text=True, timeout=60)
 
 
 def run_json(args: list[str], env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
