@@ -62,7 +62,7 @@ class NatOptions:
 
 
 @dataclass
-class TestRecord:
+class NatTestRecord:
     """One RFC 5780 test as it happened."""
 
     name: str  # e.g. "mapping II"
@@ -112,7 +112,7 @@ class NatRun:
     udp_answered: bool = False
     tcp_answered: bool | None = None
     server_check: ServerCheck | None = None
-    tests: list[TestRecord] = field(default_factory=list)
+    tests: list[NatTestRecord] = field(default_factory=list)
     mapping: Mapping = Mapping.UNKNOWN
     nat_present: bool | None = None
     mapping_reason: str = ""
@@ -202,8 +202,8 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
     extra: list[UdpClient] = []
     try:
         result.local = _fmt(local_ip, mapping_sock.local_address[1]) if local_ip else None
-        map1 = TestRecord("mapping I", "mapping", _fmt(*primary))
-        filt1 = TestRecord("filtering I", "filtering", _fmt(*primary))
+        map1 = NatTestRecord("mapping I", "mapping", _fmt(*primary))
+        filt1 = NatTestRecord("filtering I", "filtering", _fmt(*primary))
         map_msg, filt_msg = await asyncio.gather(
             _answered_test(ctx, mapping_sock, map1, primary),
             _answered_test(ctx, filtering_sock, filt1, primary))
@@ -227,11 +227,11 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
         other = _ep(check.other_address)
         assert other is not None
         tests: list[Awaitable[object]] = []
-        map2 = TestRecord("mapping II", "mapping", _fmt(other[0], primary[1]))
-        map3 = TestRecord("mapping III", "mapping", _fmt(*other))
-        filt2 = TestRecord("filtering II", "filtering", _fmt(*primary), change="ip+port",
+        map2 = NatTestRecord("mapping II", "mapping", _fmt(other[0], primary[1]))
+        map3 = NatTestRecord("mapping III", "mapping", _fmt(*other))
+        filt2 = NatTestRecord("filtering II", "filtering", _fmt(*primary), change="ip+port",
                            expected_source=_fmt(*other))
-        filt3 = TestRecord("filtering III", "filtering", _fmt(*primary), change="port",
+        filt3 = NatTestRecord("filtering III", "filtering", _fmt(*primary), change="port",
                            expected_source=_fmt(primary[0], other[1]))
         result.tests += [map2, map3, filt2, filt3]
         if map1.mapped is not None:
@@ -264,8 +264,8 @@ def _finish(result: NatRun, ctx: _Ctx) -> None:
         result.legacy = Legacy.UDP_BLOCKED if result.tcp_answered else Legacy.UNKNOWN
 
 
-def _classify(result: NatRun, map1: TestRecord, map2: TestRecord, map3: TestRecord, filt1: TestRecord,
-              filt2: TestRecord, filt3: TestRecord) -> None:
+def _classify(result: NatRun, map1: NatTestRecord, map2: NatTestRecord, map3: NatTestRecord,
+              filt1: NatTestRecord, filt2: NatTestRecord, filt3: NatTestRecord) -> None:
     check = result.server_check
     if check is None or not check.supported:
         return
@@ -294,7 +294,7 @@ def _binding(change_ip: bool = False, change_port: bool = False) -> Message:
     return msg
 
 
-def _read_reply(record: TestRecord, reply: Message, exchange: Exchange) -> None:
+def _read_reply(record: NatTestRecord, reply: Message, exchange: Exchange) -> None:
     xor = reply.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
     plain = reply.get_as(AttrType.MAPPED_ADDRESS, Address)
     origin = reply.get_as(AttrType.RESPONSE_ORIGIN, Address)
@@ -306,7 +306,7 @@ def _read_reply(record: TestRecord, reply: Message, exchange: Exchange) -> None:
     record.outcome = Outcome.REPLIED
 
 
-async def _answered_test(ctx: _Ctx, client: Client, record: TestRecord,
+async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
                          dest: tuple[str, int]) -> Message | None:
     """A test whose reply is expected (RFC 8489 retransmissions); feeds the loss meter and RTTs."""
     msg = _binding()
@@ -324,7 +324,7 @@ async def _answered_test(ctx: _Ctx, client: Client, record: TestRecord,
     return reply
 
 
-async def _silent_test(ctx: _Ctx, client: Client, record: TestRecord, dest: tuple[str, int], *,
+async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: tuple[str, int], *,
                        change_ip: bool) -> None:
     """A CHANGE-REQUEST test that may legitimately get no reply (filtering).
 
@@ -360,7 +360,7 @@ async def _silent_test(ctx: _Ctx, client: Client, record: TestRecord, dest: tupl
 async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped: str) -> None:
     """RFC 5780 §4.5: send a Binding request from another socket to the mapping socket's mapped address;
     hairpinning works if the mapping socket receives it."""
-    record = TestRecord("hairpin", "hairpin", mapped)
+    record = NatTestRecord("hairpin", "hairpin", mapped)
     ctx.result.tests.append(record)
     dest = _ep(mapped)
     assert dest is not None
@@ -393,7 +393,7 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
             return
 
 
-def _check_server(reply: Message, primary: tuple[str, int], record: TestRecord) -> ServerCheck:
+def _check_server(reply: Message, primary: tuple[str, int], record: NatTestRecord) -> ServerCheck:
     """RFC 5780 §7.4: OTHER-ADDRESS must name a second IP *and* port (CHANGED-ADDRESS accepted, RFC 3489)."""
     check = ServerCheck(primary=_fmt(*primary), response_origin=record.response_origin)
     software = reply.get(AttrType.SOFTWARE)
@@ -420,7 +420,7 @@ def _check_server(reply: Message, primary: tuple[str, int], record: TestRecord) 
     return check
 
 
-def _check_change_sources(check: ServerCheck, records: tuple[TestRecord, ...]) -> None:
+def _check_change_sources(check: ServerCheck, records: tuple[NatTestRecord, ...]) -> None:
     """A CHANGE-REQUEST reply must come from the address asked for: by packet source and RESPONSE-ORIGIN."""
     for record in records:
         if record.outcome is not Outcome.REPLIED or record.expected_source is None:
@@ -434,7 +434,7 @@ def _check_change_sources(check: ServerCheck, records: tuple[TestRecord, ...]) -
     check.supported = not check.problems
 
 
-def _collect_alg(result: NatRun, *records: TestRecord) -> None:
+def _collect_alg(result: NatRun, *records: NatTestRecord) -> None:
     """MAPPED-ADDRESS differing from XOR-MAPPED-ADDRESS: something rewrote the payload (RFC 5780 §4.7)."""
     for record in records:
         if record.plain_mapped and record.mapped and record.plain_mapped != record.mapped:
@@ -446,7 +446,7 @@ def _collect_alg(result: NatRun, *records: TestRecord) -> None:
 
 async def _tcp_answers(ctx: _Ctx) -> bool:
     """Does the same server answer a Binding over TCP? (UDP blocked vs server unreachable.)"""
-    record = TestRecord("tcp binding", "tcp", _fmt(*ctx.primary))
+    record = NatTestRecord("tcp binding", "tcp", _fmt(*ctx.primary))
     ctx.result.tests.append(record)
     try:
         client = await StreamClient.connect(ctx.primary[0], ctx.primary[1], timeout=ctx.options.timeout_s,
@@ -504,7 +504,7 @@ async def _lifetime(ctx: _Ctx, primary: tuple[str, int]) -> LifetimeResult:
         x = await UdpClient.open(ctx.family, policy=ctx.policy)
         y = await UdpClient.open(ctx.family, policy=ctx.policy)
         try:
-            rec = TestRecord(f"lifetime {idle:g}s", "lifetime", _fmt(*primary))
+            rec = NatTestRecord(f"lifetime {idle:g}s", "lifetime", _fmt(*primary))
             reply = await _answered_test(ctx, x, rec, primary)
             mapped = _ep(rec.mapped)
             if reply is None or mapped is None:
