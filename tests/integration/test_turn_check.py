@@ -6,6 +6,7 @@ redaction can hide the secret (the test process registers every fixture password
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -198,3 +199,50 @@ def test_refused_tcp_and_bad_usage(dead_port: int) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("rtcdiag: error: --transport")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def quota1_coturn(coturn_factory: Factory) -> RunningCoturn:
+    return coturn_factory(CoturnOptions(users={"dave": "dave-" + secrets.token_hex(8)}, user_quota=1))
+
+
+def test_cancellation_mid_check_still_releases_the_allocation(quota1_coturn: RunningCoturn,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (task cancellation) while the data path runs: the finally must send Refresh LIFETIME=0.
+
+    Over UDP closing the socket does not free a coturn allocation, so with user-quota=1 a new allocation
+    only succeeds again if the release really went out (else the slot stays taken for 600 s).
+    """
+    from rtcdiag.probes import turn
+    from rtcdiag.targets import parse_target
+
+    target = parse_target(f"127.0.0.1:{quota1_coturn.port}", default_scheme="turn")
+    options = turn.TurnCheckOptions(username="dave", password=quota1_coturn.users["dave"],
+                                    transports=("udp",))
+
+    async def scenario() -> None:
+        allocated = asyncio.Event()
+
+        async def hang(*args: object, **kwargs: object) -> list[object]:
+            allocated.set()
+            await asyncio.Event().wait()  # until cancelled
+            return []
+
+        monkeypatch.setattr(turn, "run_data_paths", hang)
+        task = asyncio.create_task(turn.check(target, options))
+        await asyncio.wait_for(allocated.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.undo()
+        deadline = time.monotonic() + 5.0
+        while True:
+            again = await turn.check(target, turn.TurnCheckOptions(
+                username="dave", password=quota1_coturn.users["dave"], transports=("udp",), peer_test=False))
+            leg = again.transports[0]
+            if leg.allocated or time.monotonic() > deadline:
+                break
+            assert leg.error_code == 486
+        assert leg.allocated and leg.released
+
+    asyncio.run(scenario())
