@@ -282,6 +282,23 @@ async def _turn(plan: ServerPlan, timeout: float) -> Section | None:
     return section
 
 
+async def _nat(config: CheckConfig) -> Section:
+    """RFC 5780 NAT discovery once for this machine's network, against the configured RFC 5780 servers."""
+    from rtcdiag.commands.nat_type import build_report as nat_report
+    from rtcdiag.probes.nat import NatOptions, discover
+    from rtcdiag.triage.nat import triage
+
+    options = NatOptions(transport="udp", timeout_s=config.timeout)
+    runs = await asyncio.gather(*(discover(t.uri, t.host, t.port, options) for t in config.nat_servers))
+    result = triage(list(runs))
+    partial = nat_report(list(runs), result)
+    section = Section("nat", LOCAL_NETWORK, findings=list(result.findings), checks=partial.checks,
+                      result=partial.results, inconclusive=result.inconclusive)
+    label = result.consensus.legacy.value
+    section.nat_label = None if label == "unknown" else label
+    return section
+
+
 Runner = Callable[[ServerPlan, float], Awaitable["Section | None"]]
 
 
@@ -336,6 +353,9 @@ async def run_sections(config: CheckConfig, view: ProgressView | None = None) ->
                 continue  # an IP literal has nothing to resolve
             job = _guard(check, plan.label, runners[check](plan, config.timeout))
             jobs.append((f"{check} {plan.label}", job))
+
+    if "nat" in config.checks and config.nat_servers:
+        jobs.append((f"nat {LOCAL_NETWORK}", _guard("nat", LOCAL_NETWORK, _nat(config))))
 
     async def tracked(label: str, job: Awaitable[Section | None]) -> Section | None:
         task = view.add(label) if view is not None else 0
@@ -398,7 +418,7 @@ def build_report(config: CheckConfig, sections: list[Section], started: float) -
         report.findings.extend(outcome.findings)
         report.checks.extend(outcome.checks)
     nat = next((s for s in sections if s.check == "nat"), None)
-    nat_outcome = evaluate_nat(config.expect, nat.nat_label if nat else None)
+    nat_outcome = evaluate_nat(config.expect, nat.nat_label if nat else None, subject=LOCAL_NETWORK)
     report.findings.extend(nat_outcome.findings)
     report.checks.extend(nat_outcome.checks)
     report.findings = merge_findings(report.findings)

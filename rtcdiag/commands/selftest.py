@@ -21,7 +21,10 @@ from rtcdiag.report.model import Report
 from rtcdiag.targets import parse_uri
 
 SELFTEST_USER = "selftest"
-SELFTEST_CHECKS = ("ports", "stun", "turn", "ice")  # dns: an IP has no records; nat: loopback has no NAT
+# dns: an IP literal has no records. nat: coturn listens on two loopback addresses, so it answers RFC 5780
+# (OTHER-ADDRESS, CHANGE-REQUEST) and the NAT check runs too: loopback has no NAT ("open internet").
+SELFTEST_CHECKS = ("ports", "stun", "turn", "ice", "nat")
+SECOND_IP = "127.0.0.2"
 
 
 def selftest_config(host: str, port: int, tls_port: int | None, password: str, ca: object) -> CheckConfig:
@@ -34,7 +37,8 @@ def selftest_config(host: str, port: int, tls_port: int | None, password: str, c
     targets = [parse_uri(url, source="selftest", username=SELFTEST_USER, credential=password) for url in urls]
     server = ServerConfig(targets=targets, name="selftest coturn", username=SELFTEST_USER, password=password)
     return CheckConfig(servers=[server], checks=SELFTEST_CHECKS, ca=Path(str(ca)) if ca else None,
-                       expect=Expectations(expect_relay=True), source="selftest")
+                       nat_servers=[parse_uri(f"stun:{host}:{port}", source="selftest")],
+                       expect=Expectations(expect_relay=True, min_nat="open"), source="selftest")
 
 
 def run_selftest(timeout: float | None = None) -> Report:
@@ -42,7 +46,8 @@ def run_selftest(timeout: float | None = None) -> Report:
 
     password = "selftest-" + secrets.token_urlsafe(12)
     register_secret(password)
-    options = CoturnOptions(users={SELFTEST_USER: password}, self_signed=True, allow_loopback_peers=True)
+    options = CoturnOptions(listening_ips=("127.0.0.1", SECOND_IP), users={SELFTEST_USER: password},
+                            self_signed=True, allow_loopback_peers=True)
     try:
         server = start_coturn(options)
     except CoturnNotInstalled:
