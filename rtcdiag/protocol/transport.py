@@ -3,7 +3,8 @@
 - ``UdpClient``: one bound socket that sends to any destination and receives from any source (RFC 5780
   CHANGE-REQUEST replies come from the other address; TURN Data indications and ChannelData come from the
   server unasked). Requests are retransmitted per ``RetransmitPolicy`` (§6.2.1). ICMP errors are read from
-  the socket's error queue (Linux ``IP_RECVERR``) so a dead port fails its transaction at once.
+  the socket's error queue (Linux ``IP_RECVERR``) so a dead port fails its transaction at once
+  (``RefusedError``; other ICMP unreachables: ``UnreachableError``).
 - ``StreamClient``: TCP or TLS; one send per request, wait Ti (§6.2.2); frames cut by their length field,
   ChannelData padded to 4 bytes (RFC 8656 §12.5).
 
@@ -87,7 +88,7 @@ class TransportError(Exception):
 
 
 class RefusedError(TransportError):
-    """TCP connection refused (RST)."""
+    """TCP connection refused (RST), or ICMP port unreachable for UDP (RFC 1122 §4.1.3.1)."""
 
     kind = "refused"
 
@@ -111,7 +112,7 @@ class TlsError(TransportError):
 
 
 class UnreachableError(TransportError):
-    """ICMP destination unreachable (port, host or network), or no route."""
+    """ICMP host/network unreachable or administratively prohibited, or no route."""
 
     kind = "unreachable"
 
@@ -410,17 +411,21 @@ class UdpClient(_Client):
             except BlockingIOError:
                 return
             except OSError:
-                self._drain_errors()
+                if not self._drain_errors():
+                    return  # an error the error queue does not explain: do not spin
                 continue
             self._dispatch(data, normalize(source))
 
-    def _drain_errors(self) -> None:
-        """Read ICMP errors from the error queue and fail the transactions to the destinations they name."""
+    def _drain_errors(self) -> int:
+        """Read ICMP errors from the error queue, fail the transactions to the destinations they name;
+        return how many errors were read."""
+        count = 0
         while True:
             try:
                 _, ancdata, _, addr = self._sock.recvmsg(512, 1024, socket.MSG_ERRQUEUE)
             except OSError:
-                return
+                return count
+            count += 1
             dest = normalize(addr) if addr else None
             text = "destination unreachable"
             for level, kind, payload in ancdata:
