@@ -122,15 +122,14 @@ def build_report(runs: Sequence[object], result: object) -> Report:
                          f"alive after {life.alive_s} s (longest tried)"])
     report.tables.append(Table(title="NAT behaviour", columns=["", ""], rows=rows))
     test_rows = []
-    several = len({r.server for r in nat_runs}) > 1
+    several = len(nat_runs) > 1
     for run in nat_runs:
+        prefix = f"{run.server} #{run.run} " if several else ""
         for t in run.tests:
-            test_rows.append([f"{run.server} #{run.run}" if several else f"#{run.run}", t.name, t.dest,
-                              t.change or "-", t.outcome.value, t.mapped or "-", t.source or "-",
-                              str(t.attempts)])
-    report.tables.append(Table(title="RFC 5780 tests", columns=["run", "test", "to", "change", "outcome",
-                                                                "mapped", "reply from", "sent"],
-                               rows=test_rows))
+            name = f"{prefix}{t.name}" + (f" (change {t.change})" if t.change else "")
+            test_rows.append([name, t.dest, t.outcome.value, t.mapped or "-", str(t.attempts)])
+    report.tables.append(Table(title="RFC 5780 tests (every reply, source and attribute: --json)",
+                               columns=["test", "to", "outcome", "mapped", "sent"], rows=test_rows))
     for run in nat_runs:
         suite = run.server
         related = [f for f in result.findings if f.subject.startswith(run.server)]
