@@ -88,6 +88,9 @@ class CoturnOptions:
     verbose: bool = False
     extra_lines: tuple[str, ...] = ()  # appended verbatim to the config
     netns: str | None = None  # run inside this network namespace (``ip netns exec``)
+    # Kill coturn if the starting thread dies (a SIGKILLed test run leaves no server behind). Off by default:
+    # ``rtcdiag lab up`` leaves its server running on purpose. Uses setpriv(1) when installed.
+    die_with_parent: bool = False
     ready_timeout_s: float = READY_TIMEOUT_S
 
     @property
@@ -227,6 +230,9 @@ def _launch(binary: str, opts: CoturnOptions, workdir: Path) -> RunningCoturn:
     argv = [binary, "-c", str(config_path)]
     if ns:
         argv = ["ip", "netns", "exec", ns, *argv]
+    setpriv = shutil.which("setpriv") if opts.die_with_parent else None
+    if setpriv:
+        argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]  # survives the exec chain (no setuid)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=workdir, start_new_session=True)

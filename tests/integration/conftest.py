@@ -61,6 +61,7 @@ def coturn_factory() -> Iterator[Callable[[CoturnOptions], RunningCoturn]]:
     started: list[RunningCoturn] = []
 
     def start(opts: CoturnOptions) -> RunningCoturn:
+        opts.die_with_parent = True  # a killed test run leaves no coturn behind
         server = start_coturn(opts)
         started.append(server)
         return server
