@@ -1,6 +1,7 @@
 """Cold start: ``rtcdiag --version`` against ``python -c pass``, measured in the same run.
 
-Target (issue 2): rtcdiag --version within 1.5x python -c pass + 60 ms. Run: ``python benchmarks/bench_startup.py``.
+Target (issue 2): rtcdiag --version within 1.5x python -c pass + 60 ms.
+Run: ``python benchmarks/bench_startup.py``.
 """
 
 from __future__ import annotations

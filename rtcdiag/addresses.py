@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import Enum
+from enum import StrEnum
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 CGNAT_NET = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598 shared address space
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     LOOPBACK = "loopback"
     UNSPECIFIED = "unspecified"
     LINK_LOCAL = "link-local"

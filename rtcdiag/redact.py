@@ -7,6 +7,7 @@ Probes register passwords, REST secrets and derived credentials as soon as they 
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 
 MASK = "***"
@@ -24,10 +25,8 @@ def register_secret(value: str | bytes | None) -> None:
     if isinstance(value, bytes):
         forms.append(value.hex())
         forms.append(base64.b64encode(value).decode("ascii"))
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             forms.append(value.decode("utf-8"))
-        except UnicodeDecodeError:
-            pass
     else:
         forms.append(value)
     with _lock:

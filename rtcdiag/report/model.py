@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from rtcdiag import exitcodes
@@ -19,7 +19,7 @@ from rtcdiag.triage.finding import Finding, Severity, sort_findings
 SCHEMA = "rtcdiag/1"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "pass"
     WARN = "warn"  # passed with a warning finding
     FAIL = "fail"
@@ -63,7 +63,7 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     results: Any = None  # JSON-able (see rtcdiag.jsonable.to_jsonable)
     notes: list[str] = field(default_factory=list)
-    # Set when the probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
+    # Probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
