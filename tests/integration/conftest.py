@@ -19,6 +19,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,7 @@ def coturn_factory() -> Iterator[Callable[[CoturnOptions], RunningCoturn]]:
     started: list[RunningCoturn] = []
 
     def start(opts: CoturnOptions) -> RunningCoturn:
-        opts.die_with_parent = True  # a killed test run leaves no coturn behind
-        server = start_coturn(opts)
+        server = start_coturn(replace(opts, die_with_parent=True))  # a killed run leaves no coturn behind
         started.append(server)
         return server
 
