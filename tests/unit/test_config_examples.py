@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rtcdiag.config import load_config
+from rtcdiag.config import ConfigError, load_config
 from rtcdiag.targets import load_ice_servers
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -23,7 +23,7 @@ def test_example_config_loads_with_secrets_from_the_environment() -> None:
 
 
 def test_example_config_without_the_secret_is_a_clear_error() -> None:
-    with pytest.raises(Exception, match=r"servers\[0\]\.password_env: environment variable TURN_PASSWORD"):
+    with pytest.raises(ConfigError, match=r"servers\[0\]\.password_env: environment variable TURN_PASSWORD"):
         load_config(EXAMPLES / "rtcdiag.toml", environ={})
 
 

@@ -28,7 +28,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-RELAY-INTERNAL-NOTED",
         severity=Severity.INFO,
-        title="Relay candidate {address} is {scope}, as expected for a server reached at {server}",
+        title="Relay candidates are {scope}, as expected for a server reached at {server}",
         symptom="The relayed address is not reachable from the internet.",
         cause="The TURN server itself was reached on a loopback or private address (a lab, a LAN, a test), "
               "so an internal relay address is expected.",
