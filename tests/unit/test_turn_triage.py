@@ -218,3 +218,29 @@ def test_failed_release_is_reported() -> None:
 def test_tls_subject_uses_turns_scheme() -> None:
     t = _healthy_transport("tls", server="198.51.100.7:5349")
     assert rules.subject(_result(t), t) == "turns:198.51.100.7:5349?transport=tcp"
+
+
+def test_udp_silent_while_tcp_answers_is_udp_blocked() -> None:
+    udp = TransportResult(transport="udp", server="198.51.100.7:3478", connected=True,
+                          steps=[_exchange("allocate (unauthenticated)", "timeout")])
+    result = _result(udp, _healthy_transport("tcp"))
+    assert _ids(result) == ["UDP-BLOCKED"]
+    alone = _result(TransportResult(transport="udp", server="198.51.100.7:3478", connected=True))
+    assert _ids(alone) == ["SERVER-UNREACHABLE"]
+
+
+def test_transport_failures_map_to_general_findings() -> None:
+    assert rules.failure_finding_id("tls:untrusted-certificate", "") == "TLS-UNTRUSTED"
+    assert rules.failure_finding_id("tls:expired-certificate", "") == "TLS-EXPIRED"
+    assert rules.failure_finding_id("tls:hostname-mismatch", "") == "TLS-HOSTNAME"
+    assert rules.failure_finding_id("tls:handshake-failure", "") == "TLS-HANDSHAKE"
+    assert rules.failure_finding_id("refused", "") == "SERVER-REFUSED"
+    assert rules.failure_finding_id("unreachable", "ICMP port unreachable") == "SERVER-REFUSED"
+    assert rules.failure_finding_id("unreachable", "ICMP host unreachable") == "NO-ROUTE"
+    assert rules.failure_finding_id("connect-timeout", "") == "SERVER-UNREACHABLE"
+    t = TransportResult(transport="tls", server="198.51.100.7:5349", server_name="turn.example.org",
+                        connected=False, connect_error="certificate verify failed",
+                        failure_kind="tls:hostname-mismatch")
+    found = rules.findings(_result(t))
+    assert [f.id for f in found] == ["TLS-HOSTNAME"]
+    assert "turn.example.org" in found[0].symptom
