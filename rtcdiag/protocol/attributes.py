@@ -176,6 +176,7 @@ class AttrCodec:
     value_type: type | tuple[type, ...]
     pack: Packer
     unpack: Unpacker
+    xor: bool = False  # needs the cookie + transaction id
 
 
 def _need(raw: bytes, ok: bool, what: str) -> None:
@@ -183,37 +184,62 @@ def _need(raw: bytes, ok: bool, what: str) -> None:
         raise StunParseError(f"{what}: bad value length {len(raw)}")
 
 
-# --- addresses (RFC 8489 §14.1, §14.2) ---
-
-
-def _pack_address(value: Address, xor_key: bytes) -> bytes:
-    return _ADDR_HEAD.pack(0, value.family, value.port) + value.ip.packed
-
-
-def _unpack_address(raw: bytes, xor_key: bytes) -> Address:
-    if len(raw) == 8 and raw[1] == AddressFamily.IPV4:
-        return Address(IPv4Address(raw[4:8]), _U16.unpack_from(raw, 2)[0])
-    if len(raw) == 20 and raw[1] == AddressFamily.IPV6:
-        return Address(IPv6Address(raw[4:20]), _U16.unpack_from(raw, 2)[0])
-    raise StunParseError(f"address: bad family {raw[1] if len(raw) > 1 else None} or length {len(raw)}")
-
-
 def _xor(data: bytes, key: bytes) -> bytes:
     n = len(data)
     return (int.from_bytes(data, "big") ^ int.from_bytes(key[:n], "big")).to_bytes(n, "big")
 
 
+# --- addresses (RFC 8489 §14.1, §14.2) ---
+
+_new_object = object.__new__
+# slot descriptors of the frozen dataclass: setting through them skips the frozen __setattr__ check
+_set_ip: Callable[[object, object], None] = vars(Address)["ip"].__set__
+_set_port: Callable[[object, object], None] = vars(Address)["port"].__set__
+
+
+def _address(ip: IPv4Address | IPv6Address, port: int) -> Address:
+    """Build an Address without the frozen-dataclass ``__setattr__`` detour (hot decode path)."""
+    obj: Address = _new_object(Address)
+    _set_ip(obj, ip)
+    _set_port(obj, port)
+    return obj
+
+
+def _pack_address(value: Address, xor_key: bytes) -> bytes:
+    ip = value.ip
+    if ip.version == 4:
+        return _ADDR_HEAD.pack(0, 1, value.port) + int(ip).to_bytes(4, "big")
+    return _ADDR_HEAD.pack(0, 2, value.port) + int(ip).to_bytes(16, "big")
+
+
+def _unpack_address(raw: bytes, xor_key: bytes) -> Address:
+    size = len(raw)
+    if size == 8 and raw[1] == 1:
+        return _address(IPv4Address(int.from_bytes(raw[4:8], "big")), raw[2] << 8 | raw[3])
+    if size == 20 and raw[1] == 2:
+        return _address(IPv6Address(int.from_bytes(raw[4:20], "big")), raw[2] << 8 | raw[3])
+    raise StunParseError(f"address: bad family {raw[1] if size > 1 else None} or length {size}")
+
+
 def _pack_xor_address(value: Address, xor_key: bytes) -> bytes:
     # X-Port = port ^ top 16 bits of the cookie; X-Address = address ^ (cookie [+ txid]) (RFC 8489 §14.2)
+    ip = value.ip
     port = value.port ^ (xor_key[0] << 8 | xor_key[1])
-    return _ADDR_HEAD.pack(0, value.family, port) + _xor(value.ip.packed, xor_key)
+    if ip.version == 4:
+        return _ADDR_HEAD.pack(0, 1, port) + (int(ip) ^ int.from_bytes(xor_key[:4], "big")).to_bytes(4, "big")
+    return _ADDR_HEAD.pack(0, 2, port) + (int(ip) ^ int.from_bytes(xor_key, "big")).to_bytes(16, "big")
 
 
 def _unpack_xor_address(raw: bytes, xor_key: bytes) -> Address:
-    plain = _unpack_address(raw, xor_key)
-    port = plain.port ^ (xor_key[0] << 8 | xor_key[1])
-    packed = _xor(plain.ip.packed, xor_key)
-    return Address(IPv4Address(packed) if len(packed) == 4 else IPv6Address(packed), port)
+    size = len(raw)
+    port = (raw[2] << 8 | raw[3]) ^ (xor_key[0] << 8 | xor_key[1]) if size >= 4 else 0
+    if size == 8 and raw[1] == 1:
+        packed = int.from_bytes(raw[4:8], "big") ^ int.from_bytes(xor_key[:4], "big")
+        return _address(IPv4Address(packed), port)
+    if size == 20 and raw[1] == 2:
+        packed = int.from_bytes(raw[4:20], "big") ^ int.from_bytes(xor_key, "big")
+        return _address(IPv6Address(packed), port)
+    raise StunParseError(f"address: bad family {raw[1] if size > 1 else None} or length {size}")
 
 
 # --- scalars ---
@@ -244,7 +270,7 @@ def _pack_u32(value: int, xor_key: bytes) -> bytes:
 
 def _unpack_u32(raw: bytes, xor_key: bytes) -> int:
     _need(raw, len(raw) == 4, "32-bit attribute")
-    return int(_U32.unpack(raw)[0])
+    return int.from_bytes(raw, "big")
 
 
 def _pack_u64(value: int, xor_key: bytes) -> bytes:
@@ -253,7 +279,7 @@ def _pack_u64(value: int, xor_key: bytes) -> bytes:
 
 def _unpack_u64(raw: bytes, xor_key: bytes) -> int:
     _need(raw, len(raw) == 8, "64-bit attribute")
-    return int(_U64.unpack(raw)[0])
+    return int.from_bytes(raw, "big")
 
 
 def _pack_u16_rffu(value: int, xor_key: bytes) -> bytes:
@@ -419,7 +445,7 @@ def _unpack_counter(raw: bytes, xor_key: bytes) -> TransactionTransmitCounter:
 
 
 def _row(name: str, value_type: type | tuple[type, ...], pack: Packer, unpack: Unpacker) -> AttrCodec:
-    return AttrCodec(name, value_type, pack, unpack)
+    return AttrCodec(name, value_type, pack, unpack, xor=pack is _pack_xor_address)
 
 
 _ADDR = (Address, _pack_address, _unpack_address)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from typing import NamedTuple, TypeVar
 
-from rtcdiag.protocol import integrity
-from rtcdiag.protocol.attributes import AttrValue, ErrorCode, pack_value, unpack_value
+from rtcdiag.protocol.attributes import CODECS, AttrValue, ErrorCode, pack_value, unpack_value
 from rtcdiag.protocol.constants import (
+    FINGERPRINT_XOR,
     HEADER_LENGTH,
     MAGIC_COOKIE,
     MAGIC_COOKIE_BYTES,
@@ -21,14 +22,25 @@ from rtcdiag.protocol.constants import (
     Method,
 )
 from rtcdiag.protocol.errors import StunParseError
+from rtcdiag.protocol.integrity import hmac_digest as _hmac_digest
 
 _HEADER = struct.Struct("!HHI12s")
-_LEGACY_HEADER = struct.Struct("!HH16s")
+_HEADER_PACK = _HEADER.pack
+_HEADER_UNPACK = _HEADER.unpack_from
+_LEGACY_HEADER_PACK = struct.Struct("!HH16s").pack
 _ATTR_HEAD = struct.Struct("!HH")
+_ATTR_HEAD_PACK = _ATTR_HEAD.pack
+_ATTR_HEAD_UNPACK = _ATTR_HEAD.unpack_from
+_MI_HEAD = _ATTR_HEAD_PACK(AttrType.MESSAGE_INTEGRITY, 20)
+_MI_SHA256_HEAD = _ATTR_HEAD_PACK(AttrType.MESSAGE_INTEGRITY_SHA256, 32)
+_FP_HEAD = _ATTR_HEAD_PACK(AttrType.FINGERPRINT, 4)
 _MAX_TYPE = 0x3FFF
-_METHODS: dict[int, Method] = {int(m): m for m in Method}
 _CLASSES = (MessageClass.REQUEST, MessageClass.INDICATION, MessageClass.SUCCESS, MessageClass.ERROR)
 _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
+_crc32 = zlib.crc32
+_new_raw = tuple.__new__
+_new_message = object.__new__
+_CODECS_GET = CODECS.get
 
 T = TypeVar("T")
 
@@ -56,6 +68,32 @@ def split_message_type(msg_type: int) -> tuple[int, int]:
     method = (msg_type & 0x000F) | ((msg_type & 0x00E0) >> 1) | ((msg_type & 0x3E00) >> 2)
     msg_class = ((msg_type >> 4) & 0b01) | ((msg_type >> 7) & 0b10)
     return method, msg_class
+
+
+# Lookup tables for the hot paths (precomputed bit interleaving, RFC 8489 §5).
+_METHOD_OBJECTS: list[int] = [_m for _m in range(0x1000)]
+for _member in Method:
+    _METHOD_OBJECTS[_member] = _member
+_METHOD_BITS: list[int] = [message_type(_m, 0) for _m in range(0x1000)]
+_CLASS_BITS: tuple[int, ...] = tuple(message_type(0, _c) for _c in range(4))
+_SPLIT_CACHE: dict[int, tuple[int, MessageClass]] = {}
+
+
+def _split_cached(msg_type: int) -> tuple[int, MessageClass]:
+    """``(method, class)`` objects for a wire message type, memoised (at most 16384 entries)."""
+    hit = _SPLIT_CACHE.get(msg_type)
+    if hit is None:
+        method, msg_class = split_message_type(msg_type)
+        hit = _SPLIT_CACHE[msg_type] = (_METHOD_OBJECTS[method], _CLASSES[msg_class])
+    return hit
+
+
+def _header_problem(msg_type: int, length: int, size: int) -> str:
+    if msg_type > _MAX_TYPE:
+        return "first two bits are not 00: not a STUN message"
+    if length + HEADER_LENGTH != size:
+        return f"length field {length} does not match {size - HEADER_LENGTH} bytes of body"
+    return f"length field {length} is not a multiple of 4"
 
 
 def is_stun(data: bytes) -> bool:
@@ -92,10 +130,14 @@ class Message:
             transaction_id = os.urandom(16 if legacy else 12)
         elif len(transaction_id) != (16 if legacy else 12):
             raise ValueError(f"transaction id must be {16 if legacy else 12} bytes")
-        if not 0 <= method <= 0xFFF:
-            raise ValueError(f"method 0x{method:x} does not fit in 12 bits")
-        self.method: int = _METHODS.get(method, method)
-        self.msg_class: MessageClass = MessageClass(msg_class)
+        if method.__class__ is not Method:  # fast path: registered methods need no checks
+            if not 0 <= method <= 0xFFF:
+                raise ValueError(f"method 0x{method:x} does not fit in 12 bits")
+            method = _METHOD_OBJECTS[method]
+        if msg_class.__class__ is not MessageClass:
+            msg_class = MessageClass(msg_class)
+        self.method: int = method
+        self.msg_class: MessageClass = msg_class
         self.transaction_id: bytes = transaction_id
         self.attributes: list[RawAttribute] = [] if attributes is None else attributes
         self.legacy: bool = legacy
@@ -109,43 +151,37 @@ class Message:
         Without the magic cookie the message is taken as RFC 3489 (``legacy=True``) unless ``allow_legacy``
         is False. Raises :class:`StunParseError` (and nothing else) for any bad input.
         """
-        if not isinstance(data, bytes):
+        if data.__class__ is not bytes:
             data = bytes(data)
         size = len(data)
         if size < HEADER_LENGTH:
             raise StunParseError(f"too short for a STUN header ({size} bytes)")
-        msg_type, length, cookie, txid = _HEADER.unpack_from(data)
-        if msg_type > _MAX_TYPE:
-            raise StunParseError("first two bits are not 00: not a STUN message")
-        if length + HEADER_LENGTH != size:
-            raise StunParseError(f"length field {length} does not match {size - HEADER_LENGTH} bytes of body")
-        if length & 3:
-            raise StunParseError(f"length field {length} is not a multiple of 4")
+        msg_type, length, cookie, txid = _HEADER_UNPACK(data)
+        if msg_type > _MAX_TYPE or length + HEADER_LENGTH != size or length & 3:
+            raise StunParseError(_header_problem(msg_type, length, size))
         legacy = cookie != MAGIC_COOKIE
         if legacy:
             if not allow_legacy:
                 raise StunParseError("no magic cookie (RFC 3489 message)")
             txid = data[4:20]
         attributes: list[RawAttribute] = []
-        append = attributes.append
-        pos = HEADER_LENGTH
-        unpack_head = _ATTR_HEAD.unpack_from
-        while pos < size:
-            if pos + 4 > size:
-                raise StunParseError(f"truncated attribute header at offset {pos}")
-            attr_type, attr_len = unpack_head(data, pos)
-            start = pos + 4
-            pos = start + attr_len
-            if pos > size:
-                raise StunParseError(f"attribute 0x{attr_type:04X} overruns the message")
-            append(RawAttribute(attr_type, data[start:pos]))
-            pos += -attr_len & 3  # padding to a multiple of 4 (RFC 8489 §14); its value is ignored
-        if pos != size:
-            raise StunParseError("last attribute's padding overruns the message")
-        method, msg_class = split_message_type(msg_type)
-        msg = cls.__new__(cls)
-        msg.method = _METHODS.get(method, method)
-        msg.msg_class = _CLASSES[msg_class]
+        if length:
+            append = attributes.append
+            pos = HEADER_LENGTH
+            while pos < size:
+                if pos + 4 > size:
+                    raise StunParseError(f"truncated attribute header at offset {pos}")
+                attr_type, attr_len = _ATTR_HEAD_UNPACK(data, pos)
+                start = pos + 4
+                pos = start + attr_len
+                if pos > size:
+                    raise StunParseError(f"attribute 0x{attr_type:04X} overruns the message")
+                append(_new_raw(RawAttribute, (attr_type, data[start:pos])))
+                pos += -attr_len & 3  # padding to a multiple of 4 (RFC 8489 §14); its value is ignored
+            if pos != size:
+                raise StunParseError("last attribute's padding overruns the message")
+        msg = _new_message(cls)
+        msg.method, msg.msg_class = _SPLIT_CACHE.get(msg_type) or _split_cached(msg_type)
         msg.transaction_id = txid
         msg.attributes = attributes
         msg.legacy = legacy
@@ -159,8 +195,16 @@ class Message:
         return self.transaction_id if self.legacy else MAGIC_COOKIE_BYTES + self.transaction_id
 
     def add(self, attr_type: int, value: AttrValue) -> Message:
-        """Append a typed attribute (packed now with this message's transaction id). Returns self."""
-        self.attributes.append(RawAttribute(attr_type, pack_value(attr_type, value, self.xor_key)))
+        """Append a typed attribute (packed now with this message's transaction id). Returns self.
+
+        Raises ``TypeError`` for a value of the wrong type, ``ValueError`` for an unencodable one.
+        """
+        codec = _CODECS_GET(attr_type)
+        if codec is None or value.__class__ is not codec.value_type:
+            raw = pack_value(attr_type, value, self.xor_key)  # slow path: full type checks
+        else:
+            raw = codec.pack(value, self.xor_key if codec.xor else b"")
+        self.attributes.append(_new_raw(RawAttribute, (attr_type, raw)))
         return self
 
     def add_raw(self, attr_type: int, value: bytes) -> Message:
@@ -189,8 +233,17 @@ class Message:
         Raises :class:`StunParseError` if the attribute is malformed.
         """
         for attr in self.attributes:
-            if attr.type == attr_type:
-                return unpack_value(attr_type, attr.value, self.xor_key)
+            if attr[0] == attr_type:
+                codec = _CODECS_GET(attr_type)
+                if codec is None:
+                    return attr[1]
+                if codec.xor:
+                    return unpack_value(attr_type, attr[1], self.xor_key)
+                try:
+                    value: AttrValue = codec.unpack(attr[1], b"")
+                except (ValueError, IndexError, struct.error):
+                    return unpack_value(attr_type, attr[1], b"")  # raises StunParseError naming the attribute
+                return value
         return None
 
     def get_all(self, attr_type: int) -> list[AttrValue]:
@@ -239,32 +292,49 @@ class Message:
         ``self.attributes``. ``pad_byte`` fills attribute padding (0 per RFC 8489; RFC 5769 vectors use 0x20).
         """
         pads = _PAD if pad_byte == 0 else tuple(bytes((pad_byte,)) * (-n & 3) for n in range(4))
-        parts: list[bytes] = []
-        head = _ATTR_HEAD.pack
-        for attr_type, value in self.attributes:
-            n = len(value)
-            parts.append(head(attr_type, n))
-            parts.append(value)
-            parts.append(pads[n & 3])
-        body = b"".join(parts)
-        msg_type = message_type(self.method, self.msg_class)
-        if self.legacy:
-            data = _LEGACY_HEADER.pack(msg_type, len(body), self.transaction_id) + body
+        if self.attributes:
+            parts: list[bytes] = []
+            append = parts.append
+            for attr_type, value in self.attributes:
+                n = len(value)
+                append(_ATTR_HEAD_PACK(attr_type, n))
+                append(value)
+                if n & 3:
+                    append(pads[n & 3])
+            body = b"".join(parts)
         else:
-            data = _HEADER.pack(msg_type, len(body), MAGIC_COOKIE, self.transaction_id) + body
+            body = b""
+        msg_type = _CLASS_BITS[self.msg_class] | _METHOD_BITS[self.method]
+        body_len = len(body)
+        total = body_len
         if integrity_key is not None:
-            if integrity_sha256:
-                mac = integrity.hmac_sha256(data, integrity_key)
-                data += head(AttrType.MESSAGE_INTEGRITY_SHA256, len(mac)) + mac
-            else:
-                mac = integrity.hmac_sha1(data, integrity_key)
-                data += head(AttrType.MESSAGE_INTEGRITY, len(mac)) + mac
+            total += 36 if integrity_sha256 else 24
         if fingerprint:
-            crc = integrity.crc_fingerprint(data)
-            data += head(AttrType.FINGERPRINT, 4) + crc.to_bytes(4, "big")
-        if len(data) - HEADER_LENGTH > 0xFFFF:
+            total += 8
+        if total > 0xFFFF:
             raise ValueError("message body exceeds 65535 bytes")
-        return data[:2] + (len(data) - HEADER_LENGTH).to_bytes(2, "big") + data[4:]
+        txid = self.transaction_id
+        legacy = self.legacy
+        if integrity_key is not None:
+            # the MAC covers the header with the length ending at the integrity attribute (RFC 8489 §14.5)
+            mi_len = body_len + (36 if integrity_sha256 else 24)
+            head = (
+                _LEGACY_HEADER_PACK(msg_type, mi_len, txid)
+                if legacy
+                else _HEADER_PACK(msg_type, mi_len, MAGIC_COOKIE, txid)
+            )
+            if integrity_sha256:
+                body += _MI_SHA256_HEAD + _hmac_digest(integrity_key, head + body, "sha256")
+            else:
+                body += _MI_HEAD + _hmac_digest(integrity_key, head + body, "sha1")
+        if legacy:
+            data = _LEGACY_HEADER_PACK(msg_type, total, txid) + body
+        else:
+            data = _HEADER_PACK(msg_type, total, MAGIC_COOKIE, txid) + body
+        if fingerprint:
+            # CRC-32 of everything before FINGERPRINT, header length already final (RFC 8489 §14.7)
+            data += _FP_HEAD + ((_crc32(data) ^ FINGERPRINT_XOR) & 0xFFFFFFFF).to_bytes(4, "big")
+        return data
 
     def __bytes__(self) -> bytes:
         return self.encode()
