@@ -1,0 +1,43 @@
+"""nat-type and lab command-line errors: one line, documented exit codes, no network needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtcdiag.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    return int(exc.value.code or 0), err
+
+
+def test_nat_type_without_server_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["nat-type"], capsys)
+    assert code == 2
+    assert err.startswith("rtcdiag: error: give a STUN server that supports RFC 5780")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_nat_type_refuses_tls_uri(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["nat-type", "--server", "stuns:stun.example.org"], capsys)
+    assert code == 2
+    assert "NAT discovery runs over plain udp" in err
+
+
+def test_lab_needs_root(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    code, err = run(["lab", "up", "symmetric"], capsys)
+    assert code == 2
+    assert err.strip() == ("rtcdiag: error: the NAT lab needs root (network namespaces and nftables): "
+                           "run it with sudo")
+
+
+def test_lab_needs_nft(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr("shutil.which", lambda tool: None if tool == "nft" else f"/usr/sbin/{tool}")
+    code, err = run(["lab", "status"], capsys)
+    assert code == 2
+    assert "needs nft: run `apt-get install iproute2 nftables`" in err
