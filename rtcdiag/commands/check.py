@@ -20,7 +20,6 @@ import click
 from rtcdiag import exitcodes
 from rtcdiag.addresses import parse_ip
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
-from rtcdiag.commands.ice import keep_params
 from rtcdiag.config import CHECKS, CheckConfig, Expectations, ServerConfig, load_config
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
@@ -494,9 +493,9 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
               help="A browser RTCIceServer JSON file (urls, username, credential).")
 @click.option("-u", "--user", "username", metavar="USER",
               help="TURN user name for URIs given as arguments. Default: $RTCDIAG_TURN_USERNAME.")
-@keep_params(secret_options("password", default_env=PASSWORD_ENV, what="TURN password"))
-@keep_params(secret_options("secret", default_env=SECRET_ENV,
-                            what="TURN REST API shared secret (use-auth-secret)"))
+@secret_options("password", default_env=PASSWORD_ENV, what="TURN password")
+@secret_options("secret", default_env=SECRET_ENV,
+                            what="TURN REST API shared secret (use-auth-secret)")
 @click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True,
               help="Lifetime in seconds of REST credentials made from --secret.")
 @click.option("--checks", metavar="LIST",
@@ -509,7 +508,7 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
               help="Seconds one transaction (or ICE gathering/connecting) may take before it counts as "
                    "unanswered; default 5, or the config's `timeout`.")
-@keep_params(output_options)
+@output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
             nat_servers: tuple[str, ...], ca: Path | None, insecure: bool, timeout: float | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -42,6 +43,7 @@ def output_options(func: F) -> F:
                      help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt)."),
     ]
 
+    @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
     def wrapper(*args: Any, as_json: bool, as_markdown: bool, junit: Path | None,
                 report_file: Path | None, **kwargs: Any) -> Any:
         if as_json and as_markdown:
@@ -49,8 +51,6 @@ def output_options(func: F) -> F:
         out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file)
         return func(*args, output=out, **kwargs)
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
     decorated: Any = wrapper
     for option in reversed(options):
         decorated = option(decorated)

@@ -138,32 +138,15 @@ def build_report(result: IceResult, findings: list[Finding]) -> Report:
 # --- command -----------------------------------------------------------------------------------------------
 
 
-def keep_params(decorator: Callable[[F], F]) -> Callable[[F], F]:
-    """Apply a wrapping decorator (output_options, secret_options) without losing the click options already
-    attached to the function: those decorators build a new wrapper that does not carry ``__click_params__``.
-    """
-
-    def apply(func: F) -> F:
-        inner = list(getattr(func, "__click_params__", []))
-        outer = decorator(func)
-        outer_params: list[Any] = list(getattr(outer, "__click_params__", []))
-        missing = [p for p in inner if not any(p is q for q in outer_params)]  # some wrappers keep them
-        setattr(outer, "__click_params__", missing + outer_params)  # noqa: B010
-        return outer
-
-    return apply
-
-
-
 @click.command(name="ice", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
 @click.option("-u", "--user", "username", metavar="USER",
               help="TURN user name for URIs given as arguments. Default: $RTCDIAG_TURN_USERNAME.")
-@keep_params(secret_options("password", default_env=PASSWORD_ENV, what="TURN password"))
-@keep_params(secret_options("secret", default_env=SECRET_ENV,
-                            what="TURN REST API shared secret (use-auth-secret)"))
+@secret_options("password", default_env=PASSWORD_ENV, what="TURN password")
+@secret_options("secret", default_env=SECRET_ENV,
+                            what="TURN REST API shared secret (use-auth-secret)")
 @click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True,
               help="Lifetime in seconds of REST credentials made from --secret.")
 @click.option("--relay-only", is_flag=True,
@@ -175,7 +158,7 @@ def keep_params(decorator: Callable[[F], F]) -> Callable[[F], F]:
 @click.option("--insecure", is_flag=True, help="Do not verify the TURN server's TLS certificate.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds allowed for gathering from each server, and again for the connectivity checks.")
-@keep_params(output_options)
+@output_options
 def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, relay_only: bool, packets: int,
             ca_file: str | None, insecure: bool, timeout: float, output: OutputOptions) -> int:

@@ -13,7 +13,6 @@ import click
 from rtcdiag import exitcodes
 from rtcdiag.commands.check import run_check
 from rtcdiag.commands.common import OutputOptions, emit, output_options
-from rtcdiag.commands.ice import keep_params
 from rtcdiag.config import CheckConfig, Expectations, ServerConfig
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
@@ -66,7 +65,7 @@ def run_selftest(timeout: float | None = None) -> Report:
 @click.command(name="selftest", epilog=exitcodes.EPILOG)
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
               help="Seconds one transaction may take before it counts as unanswered (default 5).")
-@keep_params(output_options)
+@output_options
 def command(timeout: float | None, output: OutputOptions) -> int:
     """Start a coturn on loopback and run the full check against it (offline, a few seconds).
 
