@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,10 +16,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           text=True, timeout=60, env={**os.environ, **(env or {})})
 
 
-def test_selftest_is_green_offline_and_fast() -> None:
-    started = time.monotonic()
+def test_selftest_is_green_offline() -> None:
     proc = run("--json")
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     report = json.loads(proc.stdout)
     assert report["command"] == "selftest" and report["verdict"].startswith("PASS")
@@ -28,7 +25,6 @@ def test_selftest_is_green_offline_and_fast() -> None:
     assert {"stun/udp/binding", "stun/tcp/binding", "stun/tls/binding", "ice/connect", "ice/data",
             "expect/relay"} <= names
     assert all(c["status"] == "pass" for c in report["checks"])
-    assert elapsed < 10, f"selftest took {elapsed:.1f} s"
 
 
 def test_selftest_console_report_is_green() -> None:
