@@ -169,10 +169,12 @@ def test_quota_exhausted_and_allocations_released(quota_coturn: RunningCoturn) -
     assert "user-quota" in finding["fix"]
     # Nothing left behind: coturn frees a released UDP allocation on its next 1 s timer tick, so within a
     # few seconds both quota slots must be usable again (a leaked allocation would hold one for 600 s).
+    # The polls use TCP and TLS only: coturn frees those at once when the connection closes, so a failed
+    # poll cannot itself hold a slot into the next one.
     deadline = time.monotonic() + 5.0
     while True:
-        proc = run([f"127.0.0.1:{quota_coturn.port}", "--transport", "udp,tcp", "--no-peer-test", "-u",
-                    "carol"], env)
+        proc = run([*healthy_args(quota_coturn), "--transport", "tcp,tls", "--no-peer-test", "-u", "carol"],
+                   env)
         if proc.returncode == 0 or time.monotonic() > deadline:
             break
     assert proc.returncode == 0, proc.stdout
