@@ -77,9 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", exitcodes.INTERRUPTED)
     except KeyboardInterrupt:
         _fail("interrupted", exitcodes.INTERRUPTED)
+    except click.UsageError as exc:  # one line, like every other input error
+        command = exc.ctx.command_path if exc.ctx is not None else "rtcdiag"
+        _fail(f"{exc.format_message()} (see '{command} --help')", exitcodes.USAGE)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exitcodes.USAGE if exc.exit_code not in (0,) else 0)
+        _fail(exc.format_message(), exitcodes.USAGE)
     except RtcdiagError as exc:
         _fail(str(exc), exc.exit_code)
     except Exception as exc:  # a bug: one line unless RTCDIAG_DEBUG asks for the traceback

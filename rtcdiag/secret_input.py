@@ -7,6 +7,7 @@ with :func:`rtcdiag.redact.register_secret` at once, so no output format can sho
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,19 +109,36 @@ def secret_options(name: str, *, default_env: str, what: str) -> Callable[[F], F
                          help=f"Read the {what} from FILE (one trailing newline is ignored)."),
         ]
 
+        @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             kwargs[f"{key}_args"] = SecretArgs(value=kwargs.pop(f"_{key}_value"),
                                                env=kwargs.pop(f"_{key}_env"),
                                                file=kwargs.pop(f"_{key}_file"))
             return func(*args, **kwargs)
 
-        wrapper.__name__ = func.__name__
-        wrapper.__doc__ = func.__doc__
-        # Keep click options already attached below this decorator (click stores them on the function).
-        wrapper.__click_params__ = list(getattr(func, "__click_params__", []))  # type: ignore[attr-defined]
         decorated: Any = wrapper
         for option in reversed(options):
             decorated = option(decorated)
         return decorated  # type: ignore[no-any-return]
 
     return decorate
+
+
+def turn_credential_options(func: F) -> F:
+    """``-u/--user``, ``--password[-env|-file]``, ``--secret[-env|-file]`` and ``--ttl`` for TURN commands.
+
+    The command receives ``username``, ``password_args``, ``secret_args`` and ``ttl``.
+    """
+    decorators = [
+        click.option("-u", "--user", "username", metavar="USER",
+                     help=f"TURN user name (for REST credentials: the user part). Default: ${USERNAME_ENV}."),
+        secret_options("password", default_env=PASSWORD_ENV, what="TURN password (long-term credentials)"),
+        secret_options("secret", default_env=SECRET_ENV,
+                       what="TURN REST API shared secret (coturn static-auth-secret)"),
+        click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True, metavar="S",
+                     help="Lifetime in seconds of REST credentials generated from the secret."),
+    ]
+    decorated: Any = func
+    for decorator in reversed(decorators):
+        decorated = decorator(decorated)
+    return decorated  # type: ignore[no-any-return]

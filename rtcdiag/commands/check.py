@@ -19,7 +19,7 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.addresses import parse_ip
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
 from rtcdiag.config import CHECKS, CheckConfig, Expectations, ServerConfig, load_config
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
@@ -32,7 +32,7 @@ from rtcdiag.secret_input import (
     SecretArgs,
     load_secret,
     load_username,
-    secret_options,
+    turn_credential_options,
 )
 from rtcdiag.targets import Target, expand_transports, load_ice_servers, parse_targets, parse_uri
 from rtcdiag.triage.expectations import ServerFacts, evaluate_nat, evaluate_server
@@ -491,33 +491,26 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
               help="An rtcdiag.toml with servers, credentials (by env var name), checks and expectations.")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
-@click.option("-u", "--user", "username", metavar="USER",
-              help="TURN user name for URIs given as arguments. Default: $RTCDIAG_TURN_USERNAME.")
-@secret_options("password", default_env=PASSWORD_ENV, what="TURN password")
-@secret_options("secret", default_env=SECRET_ENV,
-                            what="TURN REST API shared secret (use-auth-secret)")
-@click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True,
-              help="Lifetime in seconds of REST credentials made from --secret.")
+@turn_credential_options
 @click.option("--checks", metavar="LIST",
               help=f"Comma-separated checks to run (default: all of {','.join(CHECKS)}).")
 @click.option("--nat-server", "nat_servers", multiple=True, metavar="URI",
               help="An RFC 5780 STUN server (two addresses) for the NAT check; repeatable.")
-@click.option("--ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trust this CA file for TLS (turns:, stuns:, TLS ports).")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@tls_options
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
               help="Seconds one transaction (or ICE gathering/connecting) may take before it counts as "
                    "unanswered; default 5, or the config's `timeout`.")
 @output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
-            nat_servers: tuple[str, ...], ca: Path | None, insecure: bool, timeout: float | None,
+            nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
     secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
     register_secret(secret)
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
-                               checks, nat_servers, ca, insecure, timeout)
+                               checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
+                               timeout)
     report = run_check(config)
     return emit(report, output)

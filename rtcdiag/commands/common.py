@@ -57,6 +57,43 @@ def output_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class TlsOptions:
+    """Certificate verification for stuns:/turns:/TLS ports (verified unless ``insecure``)."""
+
+    ca_file: str | None = None
+    insecure: bool = False
+
+
+def _check_ca_file(path: str) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"--ca {path}: not a PEM file of CA certificates ({exc})") from None
+
+
+def tls_options(func: F) -> F:
+    """Add ``--ca FILE`` and ``--insecure``; the command receives them as one ``tls: TlsOptions``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, ca_file: str | None, insecure: bool, **kwargs: Any) -> Any:
+        if ca_file is not None and insecure:
+            raise UsageError("--ca and --insecure are mutually exclusive")
+        if ca_file is not None:
+            _check_ca_file(ca_file)
+        return func(*args, tls=TlsOptions(ca_file=ca_file, insecure=insecure), **kwargs)
+
+    decorated: Any = click.option(
+        "--insecure", is_flag=True, help="Do not verify TLS certificates (trust and host name).")(wrapper)
+    decorated = click.option(
+        "--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+        help="Also trust the CA certificates in this PEM file for TLS (the system store stays trusted).",
+    )(decorated)
+    return decorated  # type: ignore[no-any-return]
+
+
 DEFAULT_TIMEOUT_S = 5.0
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, IceServer  # aioice loads only when probing
 from rtcdiag.redact import register_secret
@@ -20,7 +20,7 @@ from rtcdiag.secret_input import (
     SecretArgs,
     load_secret,
     load_username,
-    secret_options,
+    turn_credential_options,
 )
 from rtcdiag.triage.finding import Finding, Severity
 
@@ -142,26 +142,18 @@ def build_report(result: IceResult, findings: list[Finding]) -> Report:
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
-@click.option("-u", "--user", "username", metavar="USER",
-              help="TURN user name for URIs given as arguments. Default: $RTCDIAG_TURN_USERNAME.")
-@secret_options("password", default_env=PASSWORD_ENV, what="TURN password")
-@secret_options("secret", default_env=SECRET_ENV,
-                            what="TURN REST API shared secret (use-auth-secret)")
-@click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True,
-              help="Lifetime in seconds of REST credentials made from --secret.")
+@turn_credential_options
 @click.option("--relay-only", is_flag=True,
               help="Make both agents relay-only (relay <-> relay); by default only one of them is.")
 @click.option("--packets", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
               help="Echo packets sent over the selected pair after ICE connects.")
-@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
-              help="Trust this CA file for turns: (in addition to the system store).")
-@click.option("--insecure", is_flag=True, help="Do not verify the TURN server's TLS certificate.")
+@tls_options
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds allowed for gathering from each server, and again for the connectivity checks.")
 @output_options
 def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, relay_only: bool, packets: int,
-            ca_file: str | None, insecure: bool, timeout: float, output: OutputOptions) -> int:
+            tls: TlsOptions, timeout: float, output: OutputOptions) -> int:
     """Run two real ICE agents (aioice) through your STUN/TURN servers and show every candidate.
 
     For each TURN URL a full agent and a relay-only agent gather candidates, connect to each other and
@@ -196,6 +188,6 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
                              f"${PASSWORD_ENV}, --password-env VAR or --password-file F)")
     options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
                          connect_timeout_s=timeout,
-                         ssl_context=make_client_context(ca_file, insecure=insecure))
+                         ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
     result = run_async(ice_probe.probe(servers, options))
     return emit(build_report(result, triage(result)), output)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.report.model import Report, Table
@@ -61,17 +61,6 @@ def tables(result: object) -> list[Table]:
     return out
 
 
-def _check_ca_file(path: Path) -> None:
-    import ssl
-
-    if not path.is_file():
-        raise UsageError(f"--ca {path}: no such file")
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=str(path))
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise UsageError(f"--ca {path}: not a PEM file of CA certificates ({exc})") from None
-
-
 @click.command(name="ports", epilog=exitcodes.EPILOG)
 @click.argument("host")
 @click.option("--ports", "ports_spec", metavar="SPEC",
@@ -85,14 +74,12 @@ def _check_ca_file(path: Path) -> None:
               help="Highest TTL the --trace probes use.")
 @click.option("--timeout", type=click.FloatRange(min=0.05), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds to wait for each port (the STUN Binding over UDP retransmits within it).")
-@click.option("--ca", "ca_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="PEM file of CA certificates to verify TLS certificates against (default: system CAs).")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (trust and host name).")
+@tls_options
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
 @output_options
 def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bool, max_hops: int,
-            timeout: float, ca_file: Path | None, insecure: bool, server_name: str | None,
+            timeout: float, tls: TlsOptions, server_name: str | None,
             output: OutputOptions) -> int:
     """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
 
@@ -105,10 +92,6 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
     host = host.strip()
     if not host or any(c.isspace() for c in host) or "/" in host:
         raise UsageError(f"HOST {host!r}: give a host name or IP address (no scheme, no port)")
-    if ca_file is not None and insecure:
-        raise UsageError("--ca and --insecure are mutually exclusive")
-    if ca_file is not None:
-        _check_ca_file(ca_file)
     extra = reach.parse_ports(ports_spec) if ports_spec else []
     if no_default_ports and not extra:
         raise UsageError("--no-default-ports needs --ports SPEC")
@@ -117,7 +100,8 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
         from rtcdiag.probes.trace import require_root
 
         require_root()
-    result = run_async(reach.check(host, targets, timeout=timeout, ca_file=ca_file, insecure=insecure,
+    result = run_async(reach.check(host, targets, timeout=timeout,
+                                   ca_file=Path(tls.ca_file) if tls.ca_file else None, insecure=tls.insecure,
                                    server_name=server_name, trace=trace, max_hops=max_hops))
     findings = reach_triage.triage(result)
     report = Report(command="ports", findings=findings, checks=reach_triage.checks(result, findings),

@@ -7,7 +7,15 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.commands.common import (
+    OutputOptions,
+    TlsOptions,
+    emit,
+    output_options,
+    run_async,
+    timeout_option,
+    tls_options,
+)
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.report.model import CheckCase, Report, Table, status_from
@@ -57,13 +65,11 @@ def build_report(results: list[BindingResult], findings: list[Finding]) -> Repor
                    "tls uses port 5349 unless the target says otherwise.")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None,
               help="Resolve host names to IPv4 or IPv6 only.")
-@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
-              help="Trust this CA certificate (PEM) for stuns:/TLS, in addition to the system store.")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@tls_options
 @timeout_option()
 @output_options
-def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str | None, ca_file: str | None,
-            insecure: bool, timeout: float, output: OutputOptions) -> int:
+def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str | None, tls: TlsOptions,
+            timeout: float, output: OutputOptions) -> int:
     """Send STUN Binding requests (RFC 8489) to every TARGET over every transport, concurrently.
 
     TARGET is a stun:/stuns:/turn:/turns: URI (RFC 7064/7065), host[:port], or an RTCIceServer JSON file.
@@ -76,7 +82,7 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
 
     started = time.time()
     parsed = expand_transports(parse_targets(targets, default_scheme="stun"), transports or ("udp",))
-    options = binding.BindingOptions(timeout=timeout, ca_file=ca_file, insecure=insecure,
+    options = binding.BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
                                      family=int(family) if family else None)
     results = run_async(binding.check_all(parsed, options))
     report = build_report(results, stun_triage.triage(results))

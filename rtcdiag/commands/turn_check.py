@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.commands.common import (
+    OutputOptions,
+    TlsOptions,
+    emit,
+    output_options,
+    run_async,
+    timeout_option,
+    tls_options,
+)
 from rtcdiag.errors import UsageError
 from rtcdiag.report.model import Report, Table
 from rtcdiag.secret_input import (
@@ -20,7 +28,7 @@ from rtcdiag.secret_input import (
     SecretArgs,
     load_secret,
     load_username,
-    secret_options,
+    turn_credential_options,
 )
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
@@ -108,17 +116,9 @@ def build_report(results: list[Any], started_at: float | None = None) -> Report:
                    "TCP use the target's port, TLS uses --tls-port.")
 @click.option("--tls-port", type=click.IntRange(1, 65535), default=5349, show_default=True,
               help="TLS port used when a bare host or turn: URI is checked over TLS.")
-@click.option("-u", "--user", "username", metavar="USER",
-              help="TURN user name (for REST credentials: the user part). Default: $RTCDIAG_TURN_USERNAME.")
-@secret_options("password", default_env=PASSWORD_ENV, what="TURN password (long-term credentials)")
-@secret_options("secret", default_env=SECRET_ENV,
-                what="TURN REST API shared secret (coturn static-auth-secret)")
-@click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True, metavar="S",
-              help="Lifetime in seconds of REST credentials generated from the secret.")
+@turn_credential_options
 @click.option("--realm", metavar="R", help="Hash the password with realm R instead of the server's realm.")
-@click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
-              help="Trust this CA file for TLS (in addition to the system store).")
-@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@tls_options
 @click.option("--peer-test/--no-peer-test", default=True, show_default=True,
               help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
 @click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
@@ -127,7 +127,7 @@ def build_report(results: list[Any], started_at: float | None = None) -> Report:
 @output_options
 def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            ca_file: str | None, insecure: bool, peer_test: bool, packets: int, timeout: float,
+            tls: TlsOptions, peer_test: bool, packets: int, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -142,14 +142,12 @@ def command(targets: tuple[str, ...], transport_text: str, tls_port: int, userna
     from rtcdiag.targets import parse_targets
 
     started_at = time.time()
-    if ca_file and insecure:
-        raise UsageError("--ca and --insecure are mutually exclusive")
     transports = parse_transports(transport_text)
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
     secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
     options = turn.TurnCheckOptions(
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
-        ca_file=ca_file, insecure=insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
+        ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port)
     parsed = parse_targets(targets, default_scheme="turn")
     if not parsed:

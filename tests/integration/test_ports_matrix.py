@@ -160,8 +160,9 @@ def test_default_matrix_plus_extra_port_and_console_output(coturn: RunningCoturn
 @pytest.mark.parametrize("args, message", [
     (["127.0.0.1", "--ports", "sctp:5"], "TRANSPORT:PORT"),
     (["127.0.0.1", "--ports", "udp:70000"], "1-65535"),
-    (["127.0.0.1", "--ca", "/nonexistent.pem", "--insecure"], "mutually exclusive"),
-    (["127.0.0.1", "--ca", "/nonexistent.pem"], "no such file"),
+    (["127.0.0.1", "--ca", __file__, "--insecure"], "mutually exclusive"),
+    (["127.0.0.1", "--ca", __file__], "not a PEM file"),
+    (["127.0.0.1", "--ca", "/nonexistent.pem"], "does not exist"),
     (["127.0.0.1", "--no-default-ports"], "--ports"),
     (["http://x/"], "HOST"),
 ])

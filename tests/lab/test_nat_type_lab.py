@@ -71,7 +71,7 @@ def test_lossy_link_is_right_or_inconclusive_never_wrong(make_lab: MakeLab, kind
 
 def test_repeat_runs_agree_with_high_confidence(make_lab: MakeLab) -> None:
     lab = make_lab(NatKind.RESTRICTED_CONE)
-    code, report, _ = nat_type(lab, "--repeat", "3")
+    code, report = nat_type(lab, "--repeat", "3")
     consensus = report["results"]["consensus"]
     assert code == 0
     assert (consensus["legacy"], consensus["confidence"], consensus["runs_used"]) == \
@@ -83,7 +83,7 @@ def test_single_address_server_is_refused_with_exit_3(make_lab: MakeLab) -> None
     opts = CoturnOptions(listening_ips=(STUN_PRIMARY_IP,), port=STUN_PORT, no_auth=True,
                          netns=lab.topo.public_ns)
     with start_coturn(opts):
-        code, report, _ = nat_type(lab, "--timeout", "1")
+        code, report = nat_type(lab, "--timeout", "1")
     assert code == 3
     assert [f["id"] for f in report["findings"]] == ["NAT-SERVER-NO-RFC5780"]
     assert report["results"]["consensus"]["legacy"] == "unknown"
