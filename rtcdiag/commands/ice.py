@@ -13,7 +13,7 @@ from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_opti
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, IceServer  # aioice loads only when probing
 from rtcdiag.redact import register_secret
-from rtcdiag.report.model import CheckCase, Report, Status, Table
+from rtcdiag.report.model import CheckCase, Report, Status, Table, status_from
 from rtcdiag.secret_input import (
     PASSWORD_ENV,
     SECRET_ENV,
@@ -22,7 +22,7 @@ from rtcdiag.secret_input import (
     load_username,
     turn_credential_options,
 )
-from rtcdiag.triage.finding import Finding, Severity
+from rtcdiag.triage.finding import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,14 +81,6 @@ def summary_table(result: IceResult) -> Table:
                                                  "connected", "selected pair", "data through"], rows=rows)
 
 
-def _status(findings: list[Finding]) -> Status:
-    if any(f.severity is Severity.ERROR for f in findings):
-        return Status.FAIL
-    if any(f.severity is Severity.WARNING for f in findings):
-        return Status.WARN
-    return Status.PASS
-
-
 def ice_checks(result: IceResult, findings: list[Finding]) -> list[CheckCase]:
     """One JUnit case per URL x step: gather (relay or srflx), connect, data."""
     cases: list[CheckCase] = []
@@ -97,18 +89,18 @@ def ice_checks(result: IceResult, findings: list[Finding]) -> list[CheckCase]:
         secs = run.duration_ms / 1000.0
         if run.scheme == "stun":
             srflx = [f for f in mine if f.id in ("ICE-NO-SRFLX", "ICE-ERROR")]
-            cases.append(CheckCase(suite=run.url, name="ice/gather-srflx", status=_status(srflx),
+            cases.append(CheckCase(suite=run.url, name="ice/gather-srflx", status=status_from(srflx),
                                    message="; ".join(f.title for f in srflx), duration_s=secs,
                                    finding_ids=[f.id for f in srflx]))
             continue
         gather = [f for f in mine if f.id in ("ICE-NO-RELAY", "ICE-RELAY-PRIVATE", "ICE-ERROR")]
-        cases.append(CheckCase(suite=run.url, name="ice/gather-relay", status=_status(gather),
+        cases.append(CheckCase(suite=run.url, name="ice/gather-relay", status=status_from(gather),
                                message="; ".join(f.title for f in gather) or
                                f"{sum(c.type == 'relay' for c in run.candidates)} relay candidate(s)",
                                duration_s=(run.gather_ms or 0) / 1000.0, finding_ids=[f.id for f in gather]))
         connect = [f for f in mine if f.id == "ICE-FAILED"]
         if run.attempted_connect:
-            cases.append(CheckCase(suite=run.url, name="ice/connect", status=_status(connect),
+            cases.append(CheckCase(suite=run.url, name="ice/connect", status=status_from(connect),
                                    message=run.ice_error or f"connected in {_ms(run.connect_ms)}",
                                    duration_s=secs, finding_ids=[f.id for f in connect]))
         else:
@@ -116,7 +108,7 @@ def ice_checks(result: IceResult, findings: list[Finding]) -> list[CheckCase]:
                                    message="no relay candidate to connect with"))
         data = [f for f in mine if f.id == "ICE-NO-DATA"]
         if run.connected:
-            cases.append(CheckCase(suite=run.url, name="ice/data", status=_status(data),
+            cases.append(CheckCase(suite=run.url, name="ice/data", status=status_from(data),
                                    message=f"{run.packets_received}/{run.packets_sent} packets echoed",
                                    duration_s=secs, finding_ids=[f.id for f in data]))
     return cases

@@ -14,9 +14,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rtcdiag.probes.exchange import error_kind, exchange, hostport, transport_error_exchange
+from rtcdiag.probes.exchange import address_of, error_kind, exchange, hostport, transport_error_exchange
 from rtcdiag.probes.record import Exchange
-from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
@@ -75,24 +74,23 @@ class BindingResult:
     exchange: Exchange | None = None
 
 
-def _addr(value: object) -> str | None:
-    return hostport((str(value.ip), value.port)) if isinstance(value, Address) else None
+def _addr(reply: Message, attr_type: int) -> str | None:
+    address = address_of(reply, attr_type)
+    return hostport(address) if address is not None else None
 
 
 def _fill_from_reply(result: BindingResult, reply: Message) -> None:
     result.legacy_rfc3489 = reply.legacy
-    result.xor_mapped_address = _addr(reply.get(AttrType.XOR_MAPPED_ADDRESS))
-    result.plain_mapped_address = _addr(reply.get(AttrType.MAPPED_ADDRESS))
+    result.xor_mapped_address = _addr(reply, AttrType.XOR_MAPPED_ADDRESS)
+    result.plain_mapped_address = _addr(reply, AttrType.MAPPED_ADDRESS)
     if result.xor_mapped_address:
         result.mapped_address, result.mapped_from = result.xor_mapped_address, "XOR-MAPPED-ADDRESS"
     elif result.plain_mapped_address:
         result.mapped_address, result.mapped_from = result.plain_mapped_address, "MAPPED-ADDRESS"
-    result.response_origin = _addr(reply.get(AttrType.RESPONSE_ORIGIN))
-    result.other_address = _addr(reply.get(AttrType.OTHER_ADDRESS)) or _addr(
-        reply.get(AttrType.CHANGED_ADDRESS))
-    result.alternate_server = _addr(reply.get(AttrType.ALTERNATE_SERVER))
-    software = reply.get(AttrType.SOFTWARE)
-    result.software = software if isinstance(software, str) else None
+    result.response_origin = _addr(reply, AttrType.RESPONSE_ORIGIN)
+    result.other_address = _addr(reply, AttrType.OTHER_ADDRESS) or _addr(reply, AttrType.CHANGED_ADDRESS)
+    result.alternate_server = _addr(reply, AttrType.ALTERNATE_SERVER)
+    result.software = reply.find(AttrType.SOFTWARE, str)
     result.fingerprint = reply.has(AttrType.FINGERPRINT)
     known = {int(t) for t in AttrType}
     result.unknown_attributes = [f"0x{a.type:04X}" for a in reply.attributes if a.type not in known]

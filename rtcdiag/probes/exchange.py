@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from rtcdiag.probes.record import Exchange
+from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import MessageClass
 from rtcdiag.protocol.describe import describe, summary
 from rtcdiag.protocol.errors import StunParseError
@@ -31,7 +32,13 @@ from rtcdiag.protocol.transport import (
     Validator,
 )
 
-__all__ = ["error_kind", "exchange", "hostport", "indication", "transport_error_exchange"]
+__all__ = ["address_of", "error_kind", "exchange", "hostport", "indication", "transport_error_exchange"]
+
+
+def address_of(msg: Message, attr_type: int) -> Address | None:
+    """The first ``attr_type`` address attribute as (ip, port); None if absent or malformed."""
+    value = msg.find(attr_type, StunAddress)
+    return (value.ip.compressed, value.port) if value is not None else None
 
 
 def hostport(address: Address) -> str:

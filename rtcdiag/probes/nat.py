@@ -295,9 +295,9 @@ def _binding(change_ip: bool = False, change_port: bool = False) -> Message:
 
 
 def _read_reply(record: NatTestRecord, reply: Message, exchange: Exchange) -> None:
-    xor = reply.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
-    plain = reply.get_as(AttrType.MAPPED_ADDRESS, Address)
-    origin = reply.get_as(AttrType.RESPONSE_ORIGIN, Address)
+    xor = reply.find(AttrType.XOR_MAPPED_ADDRESS, Address)
+    plain = reply.find(AttrType.MAPPED_ADDRESS, Address)
+    origin = reply.find(AttrType.RESPONSE_ORIGIN, Address)
     mapped = xor or plain
     record.mapped = _fmt(mapped.ip, mapped.port) if mapped else None
     record.plain_mapped = _fmt(plain.ip, plain.port) if plain else None
@@ -396,12 +396,11 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
 def _check_server(reply: Message, primary: tuple[str, int], record: NatTestRecord) -> ServerCheck:
     """RFC 5780 §7.4: OTHER-ADDRESS must name a second IP *and* port (CHANGED-ADDRESS accepted, RFC 3489)."""
     check = ServerCheck(primary=_fmt(*primary), response_origin=record.response_origin)
-    software = reply.get(AttrType.SOFTWARE)
-    check.software = software if isinstance(software, str) else None
-    other = reply.get_as(AttrType.OTHER_ADDRESS, Address)
+    check.software = reply.find(AttrType.SOFTWARE, str)
+    other = reply.find(AttrType.OTHER_ADDRESS, Address)
     check.other_attribute = "OTHER-ADDRESS" if other else ""
     if other is None:
-        other = reply.get_as(AttrType.CHANGED_ADDRESS, Address)
+        other = reply.find(AttrType.CHANGED_ADDRESS, Address)
         check.other_attribute = "CHANGED-ADDRESS" if other else ""
     if other is None:
         check.problems.append("the Binding response carries no OTHER-ADDRESS (nor legacy CHANGED-ADDRESS): "

@@ -24,18 +24,17 @@ import time
 from dataclasses import dataclass
 
 from rtcdiag.addresses import Scope, format_hostport, scope
-from rtcdiag.probes.exchange import error_kind, hostport
+from rtcdiag.probes.exchange import address_of, error_kind, hostport
 from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
 from rtcdiag.probes.turn_result import RestCredentialInfo, TransportResult, TurnCheckResult
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import (
-    Address,
     AttrType,
+    ErrorCode,
     Message,
     MessageClass,
     Method,
     RequestedTransport,
-    StunParseError,
     TransportProtocol,
     UnknownAttributes,
     attr_name,
@@ -294,7 +293,7 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
                             options: TurnCheckOptions, policy: RetransmitPolicy, t0: float,
                             sessions: list[TurnSession]) -> TurnSession | None:
     """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once."""
-    alternate = _address(reply, AttrType.ALTERNATE_SERVER)
+    alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
         _take_error(tr, reply, "Allocate request (300 without ALTERNATE-SERVER)")
         return None
@@ -311,12 +310,12 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
 def _take_allocation(tr: TransportResult, reply: Message) -> None:
     """RFC 8656 §7.3: XOR-RELAYED-ADDRESS, XOR-MAPPED-ADDRESS, LIFETIME of the new allocation."""
     tr.allocated = True
-    relayed = _address(reply, AttrType.XOR_RELAYED_ADDRESS)
+    relayed = address_of(reply, AttrType.XOR_RELAYED_ADDRESS)
     if relayed is not None:
         tr.relayed_address = hostport(relayed)
         tr.relayed_ip = relayed[0]
         tr.relay_scope = scope(relayed[0]).value
-    mapped = _address(reply, AttrType.XOR_MAPPED_ADDRESS)
+    mapped = address_of(reply, AttrType.XOR_MAPPED_ADDRESS)
     tr.mapped_address = hostport(mapped) if mapped is not None else None
     tr.lifetime_s = _int(reply, AttrType.LIFETIME)
     tr.error_code = None
@@ -325,44 +324,22 @@ def _take_allocation(tr: TransportResult, reply: Message) -> None:
 def _take_error(tr: TransportResult, reply: Message, step: str) -> None:
     tr.error_step = step
     tr.error_code = reply.error_code
-    try:
-        error = reply.error
-    except StunParseError:
-        error = None
+    error = reply.find(AttrType.ERROR_CODE, ErrorCode)
     tr.error_reason = error.reason if error is not None else None
-    try:
-        unknown = reply.get(AttrType.UNKNOWN_ATTRIBUTES)
-    except StunParseError:
-        unknown = None
-    if isinstance(unknown, UnknownAttributes):
+    unknown = reply.find(AttrType.UNKNOWN_ATTRIBUTES, UnknownAttributes)
+    if unknown is not None:
         tr.unknown_attributes = [f"0x{t:04X} {attr_name(t)}" for t in unknown.types]
 
 
 def _take_software(tr: TransportResult, reply: Message | None) -> None:
     if reply is None or tr.software is not None:
         return
-    try:
-        software = reply.get(AttrType.SOFTWARE)
-    except StunParseError:
-        return
-    if isinstance(software, str):
-        tr.software = software
-
-
-def _address(msg: Message, attr_type: int) -> tuple[str, int] | None:
-    try:
-        value = msg.get(attr_type)
-    except StunParseError:
-        return None
-    return (value.ip.compressed, value.port) if isinstance(value, Address) else None
+    tr.software = reply.find(AttrType.SOFTWARE, str)
 
 
 def _int(msg: Message, attr_type: int) -> int | None:
-    try:
-        value = msg.get(attr_type)
-    except StunParseError:
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    value = msg.find(attr_type, int)
+    return None if isinstance(value, bool) else value
 
 
 def _split(text: str) -> tuple[str, int]:

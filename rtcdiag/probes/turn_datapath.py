@@ -18,7 +18,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
-from rtcdiag.probes.exchange import exchange, hostport
+from rtcdiag.probes.exchange import address_of, exchange, hostport
 from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION, DataPathResult
 from rtcdiag.probes.turn_session import TurnSession
 from rtcdiag.protocol import (
@@ -57,7 +57,7 @@ class EchoPeer:
         if discover:
             reply, _ = await exchange(client, Message(Method.BINDING, MessageClass.REQUEST), dest=server,
                                       step="peer binding", t0=t0)
-            mapped = _address(reply, AttrType.XOR_MAPPED_ADDRESS) if reply is not None else None
+            mapped = address_of(reply, AttrType.XOR_MAPPED_ADDRESS) if reply is not None else None
             if mapped is not None:
                 address = mapped
         return cls(client, address)
@@ -85,14 +85,6 @@ def local_ip_toward(server: tuple[str, int], family: int) -> str:
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.connect(server)
         return str(sock.getsockname()[0])
-
-
-def _address(msg: Message, attr_type: int) -> tuple[str, int] | None:
-    try:
-        value = msg.get(attr_type)
-    except StunParseError:
-        return None
-    return (value.ip.compressed, value.port) if isinstance(value, Address) else None
 
 
 def _peer_attr(peer: tuple[str, int]) -> Address:

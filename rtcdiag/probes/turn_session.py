@@ -174,8 +174,4 @@ class TurnSession:
 
 
 def _text(msg: Message, attr_type: int) -> str | None:
-    try:
-        value = msg.get(attr_type)
-    except StunParseError:
-        return None
-    return value if isinstance(value, str) else None
+    return msg.find(attr_type, str)

@@ -263,6 +263,16 @@ class Message:
             raise StunParseError(f"attribute 0x{attr_type:04X} is {type(value).__name__}, not {value_type}")
         return value
 
+    def find(self, attr_type: int, value_type: type[T]) -> T | None:
+        """Like :meth:`get_as`, but a malformed or mistyped attribute counts as absent (never raises).
+
+        For probes reading a server's reply: the bad attribute stays visible, raw, in ``describe()``.
+        """
+        try:
+            return self.get_as(attr_type, value_type)
+        except StunParseError:
+            return None
+
     @property
     def error(self) -> ErrorCode | None:
         """The ERROR-CODE value, or None (raises StunParseError if malformed)."""

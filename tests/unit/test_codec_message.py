@@ -215,3 +215,18 @@ def test_describe_shows_every_attribute_in_order_and_redacts_secrets() -> None:
 )
 def test_summary(msg: Message, expected: str) -> None:
     assert summary(msg) == expected
+
+
+def test_find_treats_malformed_or_mistyped_attributes_as_absent() -> None:
+    from rtcdiag.protocol import Address, AttrType, Message, MessageClass, Method, StunParseError
+
+    msg = Message(Method.BINDING, MessageClass.SUCCESS)
+    msg.add_raw(AttrType.XOR_MAPPED_ADDRESS, b"\x00\x01\x00")  # 3 bytes: not an address (RFC 8489 §14.2)
+    msg.add(AttrType.SOFTWARE, "coturn")
+    decoded = Message.decode(msg.encode())
+    with pytest.raises(StunParseError):
+        decoded.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
+    assert decoded.find(AttrType.XOR_MAPPED_ADDRESS, Address) is None
+    assert decoded.find(AttrType.SOFTWARE, str) == "coturn"
+    assert decoded.find(AttrType.SOFTWARE, Address) is None  # another type: absent, not an error
+    assert decoded.find(AttrType.REALM, str) is None
