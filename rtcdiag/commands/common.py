@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import click
 
 from rtcdiag.errors import UsageError
-from rtcdiag.redact import redact
 from rtcdiag.report.model import Report
 
 T = TypeVar("T")
@@ -140,28 +139,34 @@ _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", "
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(redact(text), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def emit(report: Report, output: OutputOptions) -> int:
-    """Render ``report`` to stdout and any requested files; return the exit code it carries."""
+    """Render ``report`` to stdout and any requested files (each format built once); return its exit code."""
     if not report.duration_s:
         report.duration_s = round(time.time() - report.started_at, 3)
+    rendered: dict[str, str] = {}
+
+    def text(fmt: str) -> str:
+        if fmt not in rendered:
+            rendered[fmt] = _render_text(report, fmt)
+        return rendered[fmt]
+
+    if output.report_file is not None and output.report_file.suffix.lower() not in _SUFFIX_FORMAT:
+        raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
     if output.json:
-        sys.stdout.write(redact(_render_text(report, "json")) + "\n")
+        sys.stdout.write(text("json") + "\n")
     elif output.markdown:
-        sys.stdout.write(redact(_render_text(report, "markdown")) + "\n")
+        sys.stdout.write(text("markdown"))
     else:
         from rtcdiag.report import console
 
         console.print_report(report)
     if output.junit is not None:
-        _write(output.junit, _render_text(report, "junit"))
+        _write(output.junit, text("junit"))
     if output.report_file is not None:
-        fmt = _SUFFIX_FORMAT.get(output.report_file.suffix.lower())
-        if fmt is None:
-            raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
-        _write(output.report_file, _render_text(report, fmt))
+        _write(output.report_file, text(_SUFFIX_FORMAT[output.report_file.suffix.lower()]))
     return report.exit_code

@@ -18,8 +18,8 @@ from rtcdiag.commands.common import (
 )
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.binding import BindingResult
-from rtcdiag.report.model import CheckCase, Report, Table, status_from
-from rtcdiag.triage.finding import Finding
+from rtcdiag.report.model import Table
+from rtcdiag.triage.finding import Subject
 
 TRANSPORTS = ("udp", "tcp", "tls")
 
@@ -28,10 +28,9 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def build_report(results: list[BindingResult], findings: list[Finding]) -> Report:
-    """Report for ``stun``: one table row and one check per target x transport."""
+def stun_table(results: list[BindingResult]) -> Table:
+    """One row per target x transport."""
     rows: list[list[str]] = []
-    checks: list[CheckCase] = []
     for r in results:
         if r.outcome == "success":
             result = "ok"
@@ -44,18 +43,10 @@ def build_report(results: list[BindingResult], findings: list[Finding]) -> Repor
             r.software or "-", r.response_origin or "-", r.other_address or "-",
             "-" if r.fingerprint is None else ("yes" if r.fingerprint else "no"),
         ])
-        mine = [f for f in findings if f.subject == r.target]
-        message = r.mapped_address and f"mapped {r.mapped_address} ({r.mapped_from}), RTT {_ms(r.rtt_ms)} ms"
-        checks.append(CheckCase(
-            suite=r.target.split("?")[0], name=f"{r.transport}/binding", status=status_from(mine),
-            message=message or "; ".join(f"{f.id}: {f.title}" for f in mine) or r.outcome,
-            duration_s=(r.rtt_ms or 0.0) / 1000, finding_ids=[f.id for f in mine]))
-    table = Table(title="STUN Binding",
-                  columns=["Server", "Transport", "Result", "Mapped address", "RTT ms", "Tries", "Software",
-                           "Response origin", "Other address", "Fingerprint"],
-                  rows=rows)
-    return Report(command="stun", findings=findings, checks=checks, tables=[table],
-                  results=to_jsonable(results))
+    return Table(title="STUN Binding",
+                 columns=["Server", "Transport", "Result", "Mapped address", "RTT ms", "Tries", "Software",
+                          "Response origin", "Other address", "Fingerprint"],
+                 rows=rows)
 
 
 @click.command(name="stun", epilog=exitcodes.EPILOG)
@@ -76,15 +67,18 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     Shows the mapped (public) address, RTT of each try, retransmissions, SOFTWARE, RESPONSE-ORIGIN,
     OTHER-ADDRESS, FINGERPRINT and unknown attributes.
     """
-    from rtcdiag.probes import binding
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.checks.stun import STUN, StunPlan
+    from rtcdiag.probes.binding import BindingOptions
+    from rtcdiag.report.build import build_report
     from rtcdiag.targets import expand_transports, parse_targets
-    from rtcdiag.triage import stun as stun_triage
 
     started = time.time()
     parsed = expand_transports(parse_targets(targets, default_scheme="stun"), transports or ("udp",))
-    options = binding.BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
-                                     family=int(family) if family else None)
-    results = run_async(binding.check_all(parsed, options))
-    report = build_report(results, stun_triage.triage(results))
-    report.started_at = started
+    options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
+                             family=int(family) if family else None)
+    ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
+    results = ran.result or []
+    report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=to_jsonable(results),
+                          started_at=started)
     return emit(report, output)

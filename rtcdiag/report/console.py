@@ -1,9 +1,13 @@
 """Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the tables.
 
+The report opens with the diagnosis: each root cause with symptom, cause, fix and evidence, and the findings
+it explains folded under it as one line each; then findings for the record (info), then the tables.
+
 Colour only when stdout is a terminal, never with ``NO_COLOR`` set (rich honours both); the width comes from
 the terminal or ``COLUMNS``. Text wraps at word boundaries: table columns are sized so that no word is cut
-(a table too wide for the terminal is shown as one block per row instead). Every string is redacted before it
-is laid out (a secret could otherwise be wrapped across two lines) and the final text once more.
+(a table too wide for the terminal is shown as one block per row instead). The report model is already
+masked for secrets; every string is made printable here (no control character from a server reaches the
+terminal).
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ from rich.padding import Padding
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from rtcdiag.redact import redact
-from rtcdiag.report.json_report import status
 from rtcdiag.report.model import Report, Status, Table
+from rtcdiag.textsafe import printable, printable_lines
 from rtcdiag.triage.finding import Finding, Severity
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red",
-                "inconclusive": "bold yellow"}
+                "inconclusive": "bold yellow", "error": "bold red"}
 CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
                Status.INCONCLUSIVE: "yellow"}
 _CELL_OVERHEAD = 3  # padding left + right and one divider per column (box.SIMPLE_HEAD)
@@ -40,7 +43,7 @@ def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Co
 
 
 def _text(value: str, style: str = "") -> Text:
-    return Text(redact(value), style=style)
+    return Text(printable_lines(value), style=style)
 
 
 def _words(value: str) -> list[str]:
@@ -58,16 +61,25 @@ def _longest_line(value: str) -> int:
 # --- findings -----------------------------------------------------------------------------------------------
 
 
-def _finding_block(finding: Finding) -> RenderableType:
+def _header(finding: Finding) -> Text:
     header = Text()
     header.append(f"{finding.severity.value.upper()} ", style=SEVERITY_STYLE[finding.severity])
     header.append(f"{finding.id} ", style="bold")
-    header.append(redact(finding.title))
+    header.append(printable(finding.title))
+    return header
+
+
+def _subject_text(finding: Finding) -> str:
+    s = finding.subject
+    where = s.server + (f" over {s.transport.upper()}" if s.transport else "")
+    return f"{where} ({finding.check} check, step {finding.step})"
+
+
+def _finding_block(finding: Finding, explained: Sequence[Finding] = ()) -> RenderableType:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
     grid.add_column(overflow="fold")
-    if finding.subject:
-        grid.add_row("Subject", _text(finding.subject))
+    grid.add_row("Subject", _text(_subject_text(finding)))
     grid.add_row("Symptom", _text(finding.symptom))
     grid.add_row("Cause", _text(finding.cause))
     grid.add_row("Fix", _text(finding.fix))
@@ -76,9 +88,16 @@ def _finding_block(finding: Finding) -> RenderableType:
         bullets.add_column(no_wrap=True, style="dim")
         bullets.add_column(overflow="fold", style="dim")  # continuation lines hang under the text
         for line in finding.evidence:
-            bullets.add_row("-", _text(line))
+            bullets.add_row("-", _text(printable(line)))
         grid.add_row("Evidence", bullets)
-    return Group(header, Padding(grid, (0, 0, 1, 2), expand=False))
+    if explained:
+        folded = RichTable.grid(padding=(0, 1))
+        folded.add_column(no_wrap=True, style="dim")
+        folded.add_column(overflow="fold", style="dim")
+        for other in explained:
+            folded.add_row("-", _text(f"{other.id} {other.title} - {_subject_text(other)}"))
+        grid.add_row("Explains", folded)
+    return Group(_header(finding), Padding(grid, (0, 0, 1, 2), expand=False))
 
 
 # --- tables -------------------------------------------------------------------------------------------------
@@ -105,7 +124,7 @@ def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width:
 
 
 def _grid_table(table: Table, widths: list[int]) -> RenderableType:
-    rich_table = RichTable(title=redact(table.title), title_justify="left", title_style="bold",
+    rich_table = RichTable(title=printable(table.title), title_justify="left", title_style="bold",
                            box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     for name, column_width in zip(table.columns, widths, strict=True):
         rich_table.add_column(_text(name), width=column_width, overflow="fold")
@@ -131,9 +150,9 @@ def _record_table(table: Table) -> RenderableType:
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
-    redacted_columns = [redact(c) for c in table.columns]
-    redacted_rows = [[redact(c) for c in row] for row in table.rows]
-    widths = _column_widths(redacted_columns, redacted_rows, width)
+    columns = [printable_lines(c) for c in table.columns]
+    rows = [[printable_lines(c) for c in row] for row in table.rows]
+    widths = _column_widths(columns, rows, width)
     if widths is None:
         return _record_table(table)
     return _grid_table(table, widths)
@@ -148,14 +167,20 @@ def _checks_table(report: Report) -> Table:
 
 
 def renderables(report: Report, width: int) -> Iterator[RenderableType]:
-    """What the console shows, top to bottom."""
+    """What the console shows, top to bottom: verdict, diagnosis, findings for the record, tables."""
     verdict = Text()
     verdict.append(f"rtcdiag {report.command}: ", style="bold")
-    verdict.append(redact(report.verdict), style=STATUS_STYLE[status(report)])
+    verdict.append(report.verdict, style=STATUS_STYLE[report.status])
     yield verdict
     yield Text()
-    findings = report.sorted_findings()
-    for finding in findings:
+    if report.roots:
+        title = "Diagnosis: root cause" if len(report.roots) == 1 else \
+            f"Diagnosis: {len(report.roots)} root causes"
+        yield Text(title, style="bold underline")
+        yield Text()
+    for root in report.roots:
+        yield _finding_block(root, report.explained(root))
+    for finding in report.unexplained_info():
         yield _finding_block(finding)
     tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
     for table in tables:
@@ -164,18 +189,18 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
     for note in report.notes:
         yield _text(f"Note: {note}", "dim")
     footer = f"Took {report.duration_s:.2f} s."
-    if findings:
+    if report.findings:
         footer += " `rtcdiag explain ID` describes a finding."
     yield _text(footer, "dim")
 
 
 def render_items(console: Console, items: Iterable[RenderableType]) -> str:
-    """What ``console`` would print for ``items``, trailing blanks stripped, secrets redacted."""
+    """What ``console`` would print for ``items``, trailing blanks stripped."""
     with console.capture() as capture:
         for item in items:
             console.print(item, highlight=False, markup=False, emoji=False)
     lines = capture.get().splitlines()
-    return redact("\n".join(line.rstrip() for line in lines) + "\n")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def print_items(items: Iterable[RenderableType], console: Console | None = None) -> None:

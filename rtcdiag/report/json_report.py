@@ -1,7 +1,9 @@
 """JSON report (``"schema": "rtcdiag/1"``), described by the shipped ``rtcdiag/schema/report.schema.json``.
 
-Every string (keys included) passes through :func:`rtcdiag.redact.redact` before encoding, so a secret is
-masked even where JSON escaping would change its spelling, and the final text is redacted once more.
+The report model is already masked for secrets and its finding texts made printable; the JSON is written
+with ``ensure_ascii`` so no raw control or format character (C1 controls included) is ever in the output.
+Root causes are listed first (``root_causes``, most severe first); every finding carries its ``ref`` and,
+when a root cause explains it, ``explained_by``.
 """
 
 from __future__ import annotations
@@ -13,54 +15,44 @@ from typing import Any
 
 from rtcdiag import __version__
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.redact import redact
-from rtcdiag.report.model import SCHEMA, Report
-from rtcdiag.triage.finding import Severity
+from rtcdiag.report.model import SCHEMA, CheckCase, Report
+from rtcdiag.triage.finding import Finding
 
 SCHEMA_FILE = "report.schema.json"
 
 
-def redacted(value: Any) -> Any:
-    """``value`` (JSON-able data) with every string, key included, passed through ``redact``."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): redacted(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redacted(v) for v in value]
-    return value
+def finding_data(f: Finding) -> dict[str, Any]:
+    s = f.subject
+    return {"id": f.id, "ref": f.ref, "severity": f.severity.value, "title": f.title,
+            "subject": s.server, "host": s.host, "port": s.port, "transport": s.transport,
+            "check": f.check, "step": f.step, "symptom": f.symptom, "cause": f.cause, "fix": f.fix,
+            "evidence": list(f.evidence), "params": dict(f.params), "explained_by": f.explained_by}
+
+
+def _case_data(c: CheckCase) -> dict[str, Any]:
+    return {"suite": c.suite, "name": c.name, "status": c.status.value, "message": c.message,
+            "duration_s": round(c.duration_s, 6), "finding_ids": c.finding_ids,
+            "finding_refs": [f.ref for f in c.findings]}
 
 
 def status(report: Report) -> str:
-    """``pass`` / ``warn`` / ``fail`` / ``inconclusive``: the verdict as one machine-readable word."""
-    if report.exit_code == 1:
-        return "fail"
-    if report.inconclusive:
-        return "inconclusive"
-    if any(f.severity is Severity.WARNING for f in report.findings):
-        return "warn"
-    return "pass"
+    """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error``: the verdict as one word."""
+    return report.status
 
 
 def to_data(report: Report) -> dict[str, Any]:
-    """The report as plain JSON-able data (already redacted)."""
-    data = {
+    """The report as plain JSON-able data."""
+    return {
         "schema": SCHEMA,
         "version": __version__,
         "command": report.command,
-        "status": status(report),
+        "status": report.status,
         "verdict": report.verdict,
         "exit_code": report.exit_code,
-        "findings": [
-            {"id": f.id, "severity": f.severity.value, "title": f.title, "subject": f.subject,
-             "symptom": f.symptom, "cause": f.cause, "fix": f.fix, "evidence": list(f.evidence)}
-            for f in report.sorted_findings()
-        ],
-        "checks": [
-            {"suite": c.suite, "name": c.name, "status": c.status.value, "message": c.message,
-             "duration_s": round(c.duration_s, 6), "finding_ids": list(c.finding_ids)}
-            for c in report.checks
-        ],
+        "root_causes": [{"ref": r.ref, "id": r.id, "severity": r.severity.value, "title": r.title,
+                         "explains": [f.ref for f in report.explained(r)]} for r in report.roots],
+        "findings": [finding_data(f) for f in report.sorted_findings()],
+        "checks": [_case_data(c) for c in report.checks],
         "tables": [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
                    for t in report.tables],
         "results": to_jsonable(report.results),
@@ -70,13 +62,11 @@ def to_data(report: Report) -> dict[str, Any]:
             "duration_s": round(report.duration_s, 6),
         },
     }
-    result: dict[str, Any] = redacted(to_jsonable(data))
-    return result
 
 
 def render(report: Report) -> str:
-    """The report as indented JSON text (UTF-8, not ASCII-escaped), secrets redacted."""
-    return redact(json.dumps(to_data(report), indent=2, ensure_ascii=False))
+    """The report as indented JSON text (ASCII: every non-ASCII character escaped, none raw)."""
+    return json.dumps(to_data(report), indent=2, ensure_ascii=True)
 
 
 def load_schema() -> dict[str, Any]:

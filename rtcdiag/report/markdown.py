@@ -1,16 +1,17 @@
 """Markdown report for pasting into a ticket: verdict, findings (symptom / cause / fix / evidence), tables.
 
-Table cells escape ``|`` and carry line breaks as ``<br>``; evidence is shown as code spans whose fence is
-longer than any backtick run inside. Every piece of text is redacted before escaping (escaping could
-change a secret's spelling) and the whole document once more.
+The diagnosis comes first: each root cause with symptom, cause, fix and evidence, and the findings it explains
+as a nested list. Table cells escape ``|`` and carry line breaks as ``<br>``; evidence is shown as code spans
+whose fence is longer than any backtick run inside; prose has Markdown's inline syntax escaped so a server's
+string cannot inject links, images or HTML. The model is already masked; every string is made printable.
 """
 
 from __future__ import annotations
 
 import re
 
-from rtcdiag.redact import redact
 from rtcdiag.report.model import Report, Table
+from rtcdiag.textsafe import printable_lines
 from rtcdiag.triage.finding import Finding
 
 _SEVERITY_LABEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
@@ -18,43 +19,67 @@ _SEVERITY_LABEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
 
 def escape_cell(text: str) -> str:
     """A GFM table cell: pipes and backslashes escaped, line breaks as ``<br>``."""
-    text = redact(text).replace("\\", "\\\\").replace("|", "\\|")
+    text = printable_lines(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
     return "<br>".join(part.strip() for part in text.splitlines()) if "\n" in text else text.strip()
 
 
 def code_span(text: str) -> str:
     """``text`` as inline code, whatever backticks it contains (CommonMark §6.1)."""
-    text = " ".join(redact(text).splitlines())
+    text = " ".join(printable_lines(text).splitlines())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!#|~])")
+
+
+def _literal(text: str) -> str:
+    """Echoed text on one line: no HTML, links, images or emphasis a server string could inject."""
+    text = " ".join(printable_lines(text).splitlines())
+    return _MARKDOWN_SPECIAL.sub(lambda m: "&lt;" if m.group() == "<" else "&gt;" if m.group() == ">"
+                                 else "\\" + m.group(), text)
+
+
 def _inline(text: str) -> str:
-    """Prose on one line (a list item), with no accidental HTML."""
-    return " ".join(redact(text).splitlines()).replace("<", "&lt;")
+    """rtcdiag's own prose on one line (a list item), with no accidental HTML."""
+    return " ".join(printable_lines(text).splitlines()).replace("<", "&lt;")
 
 
-def _finding(finding: Finding) -> list[str]:
-    subject = f" — {code_span(finding.subject)}" if finding.subject else ""
+def _prose(finding: Finding, part: str) -> str:
+    """A catalogue text of ``finding`` with its echoed parameters escaped as literal text."""
+    return _inline(finding.text(part, _literal))
+
+
+def _where(finding: Finding) -> str:
+    s = finding.subject
+    return s.server + (f" over {s.transport.upper()}" if s.transport else "") + \
+        f" ({finding.check}/{finding.step})"
+
+
+def _finding(finding: Finding, explained: list[Finding]) -> list[str]:
     lines = [
-        f"### {_SEVERITY_LABEL[finding.severity.value]} `{finding.id}`: {_inline(finding.title)}{subject}",
+        f"### {_SEVERITY_LABEL[finding.severity.value]} `{finding.id}`: {_prose(finding, 'title')}"
+        f" — {code_span(_where(finding))}",
         "",
-        f"- **Symptom:** {_inline(finding.symptom)}",
-        f"- **Cause:** {_inline(finding.cause)}",
-        f"- **Fix:** {_inline(finding.fix)}",
+        f"- **Symptom:** {_prose(finding, 'symptom')}",
+        f"- **Cause:** {_prose(finding, 'cause')}",
+        f"- **Fix:** {_prose(finding, 'fix')}",
     ]
     if finding.evidence:
         lines.append("- **Evidence:**")
         lines += [f"  - {code_span(line)}" for line in finding.evidence]
+    if explained:
+        lines.append(f"- **Explains** {len(explained)} other finding(s):")
+        lines += [f"  - `{f.id}` {_prose(f, 'title')} — {code_span(_where(f))}" for f in explained]
     lines.append("")
     return lines
 
 
 def table_lines(table: Table) -> list[str]:
     width = len(table.columns)
-    lines = [f"### {_inline(table.title)}", "",
+    lines = [f"### {_literal(table.title)}", "",
              "| " + " | ".join(escape_cell(c) for c in table.columns) + " |",
              "|" + " --- |" * width]
     for row in table.rows:
@@ -65,13 +90,17 @@ def table_lines(table: Table) -> list[str]:
 
 
 def render(report: Report) -> str:
-    """The report as GitHub-flavoured Markdown, secrets redacted."""
-    lines = [f"## rtcdiag {report.command}", "", f"**Verdict:** {report.verdict}", ""]
-    findings = report.sorted_findings()
-    if findings:
-        lines += ["## Findings", ""]
-        for finding in findings:
-            lines += _finding(finding)
+    """The report as GitHub-flavoured Markdown."""
+    lines = [f"## rtcdiag {report.command}", "", f"**Verdict:** {_inline(report.verdict)}", ""]
+    if report.roots:
+        lines += ["## Diagnosis", ""]
+        for root in report.roots:
+            lines += _finding(root, report.explained(root))
+    info = report.unexplained_info()
+    if info:
+        lines += ["## Other findings", ""]
+        for finding in info:
+            lines += _finding(finding, [])
     tables = report.tables
     if not tables and report.checks:
         tables = [Table(title="Checks", columns=["server", "check", "status", "message"],
@@ -81,8 +110,8 @@ def render(report: Report) -> str:
         for table in tables:
             lines += table_lines(table)
     for note in report.notes:
-        lines.append(f"> {_inline(note)}")
+        lines.append(f"> {_literal(note)}")
     if report.notes:
         lines.append("")
     lines.append(f"_rtcdiag {report.command}, {report.duration_s:.2f} s; exit code {report.exit_code}._")
-    return redact("\n".join(lines)) + "\n"
+    return "\n".join(lines) + "\n"

@@ -1,9 +1,11 @@
-"""The report every subcommand produces; renderers only read it.
+"""The report every subcommand produces, built once (``rtcdiag.report.build``); renderers only read it.
 
-- ``findings``: triage output (symptom -> cause -> fix + evidence).
-- ``checks``: one JUnit test case per server x transport x check.
-- ``tables``: what the console and Markdown show per server/transport (already formatted strings).
-- ``results``: the raw probe results as JSON-able data (every step, every attribute).
+- ``roots``: the diagnosis — root-cause findings, most severe first; every other problem names the root that
+  explains it (``Finding.explained_by``).
+- ``findings``: every finding (symptom -> cause -> fix + evidence), root causes included.
+- ``checks``: one case per subject x check x step (a JUnit ``testcase``), with its status and findings.
+- ``tables``: what the console and Markdown show per server/transport (strings, already masked).
+- ``results``: the raw probe results as JSON-able data (every step, every attribute; already masked).
 """
 
 from __future__ import annotations
@@ -17,35 +19,31 @@ from rtcdiag import exitcodes
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
 
 SCHEMA = "rtcdiag/1"
+INTERNAL_ERROR = "INTERNAL-ERROR"
 
 
 class Status(StrEnum):
     PASS = "pass"
     WARN = "warn"  # passed with a warning finding
     FAIL = "fail"
-    SKIP = "skip"  # not applicable / not run
+    SKIP = "skip"  # not run, with the reason
     INCONCLUSIVE = "inconclusive"
-
-
-def status_from(findings: list[Finding]) -> Status:
-    """A check's status from the findings about it: any error -> FAIL, any warning -> WARN, else PASS."""
-    if any(f.severity is Severity.ERROR for f in findings):
-        return Status.FAIL
-    if any(f.severity is Severity.WARNING for f in findings):
-        return Status.WARN
-    return Status.PASS
 
 
 @dataclass
 class CheckCase:
-    """One server x transport x check outcome (one JUnit ``testcase``)."""
+    """One subject x check x step outcome (one JUnit ``testcase``)."""
 
     suite: str  # the server, e.g. "turn:127.0.0.1:3478"
-    name: str  # e.g. "udp/allocate"
+    name: str  # e.g. "udp/allocate" (prefixed with the check in multi-check reports)
     status: Status
     message: str = ""
     duration_s: float = 0.0
-    finding_ids: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # attached by subject, check and step
+
+    @property
+    def finding_ids(self) -> list[str]:
+        return list(dict.fromkeys(f.id for f in self.findings))
 
 
 @dataclass
@@ -59,6 +57,7 @@ class Table:
 class Report:
     command: str
     findings: list[Finding] = field(default_factory=list)
+    roots: list[Finding] = field(default_factory=list)
     checks: list[CheckCase] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     results: Any = None  # JSON-able (see rtcdiag.jsonable.to_jsonable)
@@ -71,26 +70,50 @@ class Report:
     def sorted_findings(self) -> list[Finding]:
         return sort_findings(self.findings)
 
+    def explained(self, root: Finding) -> list[Finding]:
+        """The findings ``root`` explains (folded under it in every format)."""
+        return [f for f in self.findings if f.explained_by == root.ref]
+
+    def unexplained_info(self) -> list[Finding]:
+        """Findings for the record: info, not folded under a root cause."""
+        return [f for f in self.sorted_findings() if f.severity is Severity.INFO and f.explained_by is None]
+
     @property
     def exit_code(self) -> int:
-        if any(f.severity is Severity.ERROR for f in self.findings):
+        """4 a bug in a check, 1 an error root cause, 3 inconclusive, 0 passed (warnings allowed)."""
+        if any(f.id == INTERNAL_ERROR for f in self.findings):
+            return exitcodes.INTERNAL
+        if any(f.severity is Severity.ERROR and f.explained_by is None for f in self.findings):
             return exitcodes.FINDING_ERROR
         if self.inconclusive:
             return exitcodes.INCONCLUSIVE
         return exitcodes.OK
 
     @property
+    def status(self) -> str:
+        """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error``: the verdict as one word."""
+        code = self.exit_code
+        if code == exitcodes.INTERNAL:
+            return "error"
+        if code == exitcodes.FINDING_ERROR:
+            return "fail"
+        if code == exitcodes.INCONCLUSIVE:
+            return "inconclusive"
+        if any(f.severity is Severity.WARNING for f in self.findings):
+            return "warn"
+        return "pass"
+
+    @property
     def verdict(self) -> str:
-        """One line: PASS / PASS with warnings / FAIL / INCONCLUSIVE and counts."""
+        """One line: PASS / PASS with warnings / FAIL / INCONCLUSIVE / INTERNAL ERROR and counts."""
         errors = sum(f.severity is Severity.ERROR for f in self.findings)
         warnings = sum(f.severity is Severity.WARNING for f in self.findings)
         passed = sum(c.status in (Status.PASS, Status.WARN) for c in self.checks)
         total = sum(c.status is not Status.SKIP for c in self.checks)
+        roots = len(self.roots)
         counts = f"{passed}/{total} checks passed, {errors} error(s), {warnings} warning(s)"
-        if errors:
-            return f"FAIL: {counts}"
-        if self.inconclusive:
-            return f"INCONCLUSIVE: {counts}"
-        if warnings:
-            return f"PASS with warnings: {counts}"
-        return f"PASS: {counts}"
+        if roots and (errors or warnings):
+            counts = f"{roots} root cause(s); {counts}"
+        word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
+                "warn": "PASS with warnings", "pass": "PASS"}[self.status]
+        return f"{word}: {counts}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rtcdiag.probes.record import Exchange
-from rtcdiag.triage.finding import Finding, make_finding
+from rtcdiag.triage.finding import Finding, Subject, make_finding
 
 # error_kind -> catalogue id (TLS kinds are "tls:<reason>", see rtcdiag.tls.TlsFailure)
 _KIND_IDS = {
@@ -31,29 +31,32 @@ _KIND_IDS = {
 ANSWERED = ("success", "error-response")
 
 
-def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subject: str, server: str,
-                    transport: str, host: str, rejected: Iterable[str] = ()) -> Finding | None:
+def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subject: Subject, check: str,
+                    step: str, server: str, rejected: Iterable[str] = (), rejected_count: int | None = None,
+                    ) -> Finding | None:
     """The general finding for a step that got no usable answer, or None if it was answered."""
     rejected = list(rejected)
     if outcome in ANSWERED or outcome == "sent":
         return None
+    transport = (subject.transport or "").upper()
     if outcome == "rejected":
         finding_id = "MALFORMED-REPLY"
-        detail = f"{len(rejected)} reply(ies) rejected: " + "; ".join(rejected[:3])
+        count = rejected_count if rejected_count is not None else len(rejected)
+        detail = f"{count} reply(ies) rejected" + (": " + "; ".join(rejected[:3]) if rejected else "")
     elif outcome == "timeout":
         finding_id = "SERVER-UNREACHABLE"
     else:
         finding_id = _KIND_IDS.get(error_kind or "", "SERVER-UNREACHABLE")
     evidence = [detail, *rejected[:5]] if outcome != "rejected" else rejected[:5]
-    return make_finding(finding_id, subject=subject, evidence=evidence, server=server,
-                        transport=transport.upper(), host=host, detail=detail)
+    return make_finding(finding_id, subject, check=check, step=step, evidence=evidence, server=server,
+                        transport=transport, host=subject.host, detail=detail)
 
 
-def exchange_failure(ex: Exchange, *, subject: str, host: str) -> Finding | None:
+def exchange_failure(ex: Exchange, *, subject: Subject, check: str, step: str) -> Finding | None:
     """``failure_finding`` for a recorded Exchange."""
     detail = f"no reply to {ex.attempts} request(s)" if ex.outcome == "timeout" else ex.error or ex.outcome
     return failure_finding(outcome=ex.outcome, error_kind=ex.error_kind, detail=detail, subject=subject,
-                           server=ex.server, transport=ex.transport, host=host, rejected=ex.rejected)
+                           check=check, step=step, server=ex.server, rejected=ex.rejected)
 
 
 def udp_blocked_hosts(outcomes: Iterable[tuple[str, str, str]]) -> set[str]:

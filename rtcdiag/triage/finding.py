@@ -1,14 +1,25 @@
 """Findings and catalogue entries.
 
-A catalogue entry is the stable, documented knowledge (``rtcdiag explain ID``); a finding is one entry
-applied to one subject (server, transport) with the evidence that triggered it.
+A catalogue entry is the stable, documented knowledge (``rtcdiag explain ID``); a finding is one entry applied
+to one :class:`Subject` by one check at one step, with its parameters and the evidence that triggered it.
+
+Parameters and evidence are *echoed* data (wire strings, user input): when the finding is made they are
+masked for secrets (``rtcdiag.redact.mask``), so a secret never enters the report model, and made printable
+(``rtcdiag.textsafe.printable``), so no control character a server sent can reach any output. The
+catalogue's prose is never masked. A placeholder the parameters do not fill is a bug caught when the
+finding is made (:class:`CatalogueError`), never shown as a literal ``{name}``.
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+
+from rtcdiag.redact import mask
+from rtcdiag.textsafe import printable
 
 
 class Severity(StrEnum):
@@ -18,7 +29,14 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"info": 0, "warning": 1, "error": 2}[self.value]
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class CatalogueError(Exception):
+    """A rule used an unknown finding id or left a placeholder unfilled (a bug in rtcdiag)."""
 
 
 @dataclass(frozen=True)
@@ -34,54 +52,121 @@ class CatalogueEntry:
     # Where the rule comes from (RFC section, peer issue), shown by ``rtcdiag explain``.
     reference: str = ""
 
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return _placeholders(self.title, self.symptom, self.cause, self.fix)
+
+
+@cache
+def _placeholders(*texts: str) -> frozenset[str]:
+    formatter = string.Formatter()
+    return frozenset(name for text in texts for _, name, _, _ in formatter.parse(text) if name)
+
+
+MAX_EVIDENCE = 20  # lines kept per finding: a server cannot grow a finding without bound
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a finding or a step is about: a server (as shown), its host and port, and the transport.
+
+    ``server`` is the label the report groups by (a URI, ``host:port``, ``dns:NAME``, ``local network``);
+    ``host`` is the name or address as given ("" when the subject is not one server).
+    """
+
+    server: str
+    host: str = ""
+    port: int | None = None
+    transport: str | None = None  # "udp" | "tcp" | "tls" | None (not transport-specific)
+
+    def on(self, transport: str | None) -> Subject:
+        return Subject(self.server, self.host, self.port, transport)
+
 
 @dataclass
 class Finding:
-    id: str
-    severity: Severity
-    title: str
-    symptom: str
-    cause: str
-    fix: str
-    subject: str = ""  # e.g. "turn:127.0.0.1:3478?transport=udp"
+    """One catalogue entry applied to one subject, check and step."""
+
+    entry: CatalogueEntry
+    subject: Subject
+    check: str  # the registry name of the check that made it: "stun", "turn", "dns", ...
+    step: str  # the step of that check, e.g. "allocate", "binding", "connect"
+    params: dict[str, str] = field(default_factory=dict)
     evidence: list[str] = field(default_factory=list)
+    severity: Severity = Severity.INFO
+    explained_by: str | None = None  # ``ref`` of the root cause that explains this finding
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def ref(self) -> str:
+        """Unique within a report: id, subject, check and step."""
+        s = self.subject
+        return f"{self.entry.id}@{s.server}|{s.transport or '-'}|{self.check}/{self.step}"
+
+    def text(self, part: str, escape: Callable[[str], str]) -> str:
+        """``part`` (title, symptom, cause or fix) with every parameter passed through ``escape`` first
+        (a renderer's escaping applies to the echoed values only, never to the catalogue's own markup)."""
+        template: str = getattr(self.entry, part)
+        return _fill(template, {k: escape(v) for k, v in self.params.items()})
+
+    @property
+    def title(self) -> str:
+        return _fill(self.entry.title, self.params)
+
+    @property
+    def symptom(self) -> str:
+        return _fill(self.entry.symptom, self.params)
+
+    @property
+    def cause(self) -> str:
+        return _fill(self.entry.cause, self.params)
+
+    @property
+    def fix(self) -> str:
+        return _fill(self.entry.fix, self.params)
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+def _fill(template: str, params: dict[str, str]) -> str:
+    return template.format_map(params) if "{" in template else template
 
 
-def _fill(template: str, values: dict[str, object]) -> str:
-    if not values:
-        return template
-    return string.Formatter().vformat(template, (), _Blank({k: str(v) for k, v in values.items()}))
+def lookup(finding_id: str) -> CatalogueEntry:
+    from rtcdiag.triage.catalogue import CATALOGUE
+
+    try:
+        return CATALOGUE[finding_id]
+    except KeyError:
+        raise CatalogueError(f"unknown finding id {finding_id!r}") from None
 
 
 def make_finding(
     finding_id: str,
+    subject: Subject,
     *,
-    subject: str = "",
+    check: str,
+    step: str,
     evidence: list[str] | None = None,
     severity: Severity | None = None,
-    **values: object,
+    **params: object,
 ) -> Finding:
-    """Build a finding from the catalogue entry ``finding_id``; ``values`` fill ``{placeholders}``."""
-    from rtcdiag.triage.catalogue import CATALOGUE
+    """A finding from the catalogue entry ``finding_id``; ``params`` fill its ``{placeholders}``.
 
-    entry = CATALOGUE[finding_id]
-    return Finding(
-        id=entry.id,
-        severity=severity or entry.severity,
-        title=_fill(entry.title, values),
-        symptom=_fill(entry.symptom, values),
-        cause=_fill(entry.cause, values),
-        fix=_fill(entry.fix, values),
-        subject=subject,
-        evidence=list(evidence or []),
-    )
+    Raises :class:`CatalogueError` for an unknown id or a placeholder ``params`` leave unfilled.
+    """
+    entry = lookup(finding_id)
+    missing = entry.placeholders - params.keys()
+    if missing:
+        raise CatalogueError(f"{finding_id}: placeholder(s) {', '.join(sorted(missing))} not filled")
+    return Finding(entry=entry, subject=subject, check=check, step=step,
+                   params={k: printable(mask(str(v))) for k, v in params.items()},
+                   evidence=[printable(mask(line)) for line in evidence or []][:MAX_EVIDENCE],
+                   severity=severity or entry.severity)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then by id and subject, so output is stable."""
-    return sorted(findings, key=lambda f: (-f.severity.rank, f.id, f.subject))
+    return sorted(findings,
+                  key=lambda f: (-f.severity.rank, f.id, f.subject.server, f.subject.transport or ""))

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from rtcdiag.addresses import Scope, parse_ip, scope
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.triage.failures import ANSWERED, failure_finding, udp_blocked_hosts
-from rtcdiag.triage.finding import Finding, make_finding
+from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, is_well_known
 
 HIGH_RTT_MS = 300.0  # beyond ~300 ms round trip conversation suffers (ITU-T G.114: 150 ms one way)
 
@@ -28,26 +29,51 @@ def _internal(hostport: str | None) -> bool:
     return ip is not None and scope(ip) is not Scope.PUBLIC
 
 
+CHECK = "stun"
+STEP = "binding"
+
+
+def subject(r: BindingResult) -> Subject:
+    """A Binding result's subject: the URI without its query, host, port and transport."""
+    return Subject(server=r.target.split("?")[0], host=r.host, port=r.port, transport=r.transport)
+
+
+def _stream_accepted(r: BindingResult) -> bool:
+    """TCP/TLS: the connection (and handshake) succeeded, so a silence is the service's, not the path's."""
+    return r.transport in ("tcp", "tls") and r.local_address is not None
+
+
 def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
+    subj = subject(r)
     server = r.server_address or r.target
     if r.transport == "udp" and r.outcome == "timeout" and r.host in blocked:
-        return make_finding("UDP-BLOCKED", subject=r.target, server=server,
-                            detail=f"no reply to {r.attempts} UDP request(s) while TCP/TLS answered",
+        return make_finding("UDP-BLOCKED", subj, check=CHECK, step=STEP, server=server,
+                            detail=f"no reply to {r.attempts} UDP request(s) while STUN over TCP/TLS "
+                                   f"answered",
                             evidence=[f"UDP: {r.attempts} request(s), no reply"])
+    if _stream_accepted(r) and (r.outcome == "timeout" or r.error_kind == "closed"):
+        what = "no reply" if r.outcome == "timeout" else "the server closed the connection"
+        return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=STEP, server=server,
+                            transport=r.transport.upper(), port=r.port,
+                            detail=f"{what} to a Binding request after the {r.transport.upper()} connection "
+                                   f"was accepted",
+                            evidence=[f"connected from {r.local_address} to {server}; {what}"])
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
-    return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=r.target,
-                           server=server, transport=r.transport, host=r.host, rejected=r.rejected)
+    return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=subj,
+                           check=CHECK, step=STEP, server=server, rejected=r.rejected,
+                           rejected_count=getattr(r, "rejected_count", None))
 
 
 def _answered(r: BindingResult) -> list[Finding]:
     server = r.server_address or r.target
     response = (r.exchange.response if r.exchange else None) or ""
+    subj = subject(r)
     found: list[Finding] = []
 
     def add(finding_id: str, detail: str = "", evidence: str = "") -> None:
-        found.append(make_finding(finding_id, subject=r.target, server=server, transport=r.transport.upper(),
-                                  detail=detail, evidence=[evidence or detail or response]))
-
+        found.append(make_finding(finding_id, subj, check=CHECK, step=STEP, server=server,
+                                  transport=r.transport.upper(), detail=detail,
+                                  evidence=[evidence or detail or response]))
     if r.outcome == "error-response":
         if r.error_code == 300 and r.alternate_server:
             add("STUN-ALTERNATE-SERVER", f"ALTERNATE-SERVER {r.alternate_server}", response)
@@ -83,15 +109,47 @@ def _answered(r: BindingResult) -> list[Finding]:
     return found
 
 
-def triage(results: Sequence[BindingResult]) -> list[Finding]:
-    """Findings for a set of Binding results (UDP-BLOCKED needs the TCP/TLS results of the same host)."""
+def _names(results: Sequence[BindingResult]) -> list[NameFact]:
+    facts: list[NameFact] = []
+    for r in results:
+        if parse_ip(r.host) is not None:
+            continue
+        resolved = r.error_kind != "dns"
+        facts.append(NameFact(r.host, resolved, well_known=is_well_known(r.host),
+                              detail="" if resolved else (r.error or "")))
+    return facts
+
+
+def _step(r: BindingResult) -> StepOutcome:
+    detail = (f"mapped {r.mapped_address} ({r.mapped_from}), RTT {r.rtt_ms:.1f} ms"
+              if r.mapped_address and r.rtt_ms is not None else r.error or str(r.outcome))
+    return StepOutcome(subject(r), CHECK, STEP, detail=detail,
+                       duration_s=(r.rtt_ms or 0.0) / 1000.0)
+
+
+def judge(results: Sequence[BindingResult]) -> Judgement:
+    """Findings, one ``binding`` step per result, RTT and name facts.
+
+    UDP-BLOCKED needs the TCP/TLS results of the same host: it is claimed only when STUN over TCP or TLS
+    was answered, never for a mere TCP accept.
+    """
     blocked = udp_blocked_hosts((r.host, r.transport, r.outcome) for r in results)
-    findings: list[Finding] = []
+    judgement = Judgement()
     for result in results:
         if result.outcome in ANSWERED:
-            findings.extend(_answered(result))
+            judgement.findings.extend(_answered(result))
         else:
             finding = _unanswered(result, blocked)
             if finding is not None:
-                findings.append(finding)
-    return findings
+                judgement.findings.append(finding)
+        judgement.steps.append(_step(result))
+        if result.outcome == "success" and result.rtt_ms is not None:
+            judgement.facts.rtts.append(RttFact(result.host, f"STUN binding {result.transport}/{result.port}",
+                                                result.rtt_ms))
+    judgement.facts.names.extend(_names(results))
+    return judgement
+
+
+def triage(results: Sequence[BindingResult]) -> list[Finding]:
+    """The findings of :func:`judge` alone."""
+    return judge(results).findings

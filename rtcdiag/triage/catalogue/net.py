@@ -10,12 +10,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     # --- ports -------------------------------------------------------------------------------------------
     CatalogueEntry(
         id="PORT-NOT-STUN",
-        severity=Severity.WARNING,
-        title="{transport} port {port} is open but does not speak STUN",
-        symptom="The connection succeeded but a STUN Binding request got no STUN answer ({detail}).",
-        cause="Another service owns the port, or a proxy/load balancer in front of it does not forward to "
-              "the STUN/TURN server.",
-        fix="Point the port at the TURN server (or its TCP/TLS listener) and re-run `rtcdiag ports`.",
+        severity=Severity.ERROR,
+        title="Not a STUN/TURN server on {transport} port {port}",
+        symptom="{server} accepted the {transport} connection but a STUN request got no STUN answer "
+                "({detail}); anything else tried on this port (UDP included) is folded under this cause.",
+        cause="Something other than a STUN/TURN server listens on this port (a web server, SSH, another "
+              "service), or a proxy/load balancer in front of it does not forward to the STUN/TURN server. "
+              "UDP silence on the same port is then no sign of a firewall.",
+        fix="Point the URI at the port the STUN/TURN server really listens on (coturn: listening-port, "
+            "tls-listening-port; on the server `ss -lntp`), or make the proxy forward to it, and re-run "
+            "`rtcdiag ports HOST`.",
         reference="RFC 8489 §6.2.2 (STUN over TCP)",
     ),
     CatalogueEntry(

@@ -1,0 +1,99 @@
+"""Run checks concurrently, each guarded, and collect their judgements."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Check(Generic[P, R]):
+    """One check: ``run`` does the I/O for a plan and returns a typed result; ``judge`` is pure."""
+
+    name: str
+    run: Callable[[P], Awaitable[R]]
+    judge: Callable[[R], Judgement]
+
+
+@dataclass
+class Job(Generic[P, R]):
+    check: Check[P, R]
+    plan: P
+    subject: Subject  # what the check is about, for the report if it fails inside
+    label: str = ""  # for the live progress view
+
+
+@dataclass
+class Ran(Generic[R]):
+    """What one job gave: its raw result (None if it crashed) and its judgement."""
+
+    check: str
+    subject: Subject
+    result: R | None
+    judgement: Judgement = field(default_factory=Judgement)
+    duration_s: float = 0.0
+
+
+def internal_error(check: str, subject: Subject, exc: BaseException) -> Judgement:
+    """The judgement of a check that crashed: one INTERNAL-ERROR finding and an undecided step."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno}" if frame else ""
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    finding = make_finding("INTERNAL-ERROR", subject, check=check, step="run", check_name=check,
+                           about=subject.server, detail=detail,
+                           evidence=[f"{type(exc).__name__}{where}: {exc}"[:500]])
+    step = StepOutcome(subject=subject, check=check, step="run", state=StepState.UNDECIDED,
+                       detail=f"internal error: {detail}")
+    return Judgement(findings=[finding], steps=[step])
+
+
+async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None,
+                  ) -> Ran[Any]:
+    """Run and judge one job; any exception but cancellation becomes an INTERNAL-ERROR judgement."""
+    started = time.perf_counter()
+    ran: Ran[Any]
+    try:
+        result = await job.check.run(job.plan)
+        try:
+            ran = Ran(job.check.name, job.subject, result, job.check.judge(result))
+        except Exception as exc:
+            if os.environ.get("RTCDIAG_DEBUG"):
+                raise
+            ran = Ran(job.check.name, job.subject, result, internal_error(job.check.name, job.subject, exc))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("RTCDIAG_DEBUG"):
+            raise
+        ran = Ran(job.check.name, job.subject, None, internal_error(job.check.name, job.subject, exc))
+    ran.duration_s = time.perf_counter() - started
+    if on_done is not None:
+        on_done(job, ran)
+    return ran
+
+
+async def execute_all(jobs: Sequence[Job[Any, Any]],
+                      on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None) -> list[Ran[Any]]:
+    """Every job concurrently; results keep the order of ``jobs``."""
+    return list(await asyncio.gather(*(execute(job, on_done) for job in jobs)))
+
+
+def judge_guarded(check: str, subject: Subject, judge: Callable[[], Judgement]) -> Judgement:
+    """A judge-only step (e.g. expectations over facts), guarded like :func:`execute`."""
+    try:
+        return judge()
+    except Exception as exc:
+        if os.environ.get("RTCDIAG_DEBUG"):
+            raise
+        return internal_error(check, subject, exc)

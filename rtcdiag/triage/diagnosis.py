@@ -1,0 +1,170 @@
+"""Diagnosis: which findings are root causes, and which are consequences folded under them.
+
+Every catalogue id sits on one *layer* of the path a call takes. A finding on a lower layer explains an
+error or warning on a higher layer about the same scope (never one more severe than itself):
+
+- ``RUN``: this machine (DNS does not work at all) explains every finding about a named host;
+- ``NAME``: a name that does not resolve explains every finding about that name;
+- ``ENDPOINT``: a server that refuses, never answers, speaks no STUN or fails TLS on a transport explains
+  what needed that transport of that host (TURN steps, ICE, expectations) and the same statement made
+  again by another check (one SERVER-UNREACHABLE per endpoint, not one per probe);
+- ``SERVICE``: the server answered but refused (auth, quota, ACL) explains the ICE runs and expectations
+  that needed it;
+- ``CONSEQUENCE``: ICE results and expectations, which explain nothing.
+
+:data:`ALSO_EXPLAINS` names the same-layer explanations (a TCP port that speaks no STUN also explains UDP
+silence on that port; UDP-BLOCKED is the UDP SERVER-UNREACHABLE said precisely). A root cause is an error or
+warning that nothing explains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from rtcdiag.addresses import parse_ip
+from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
+from rtcdiag.triage.judgement import NameFact
+
+
+class Layer(IntEnum):
+    RUN = 0
+    NAME = 1
+    ENDPOINT = 2
+    SERVICE = 3
+    CONSEQUENCE = 4
+
+
+_LAYER_IDS: dict[Layer, tuple[str, ...]] = {
+    Layer.RUN: ("DNS-NOT-WORKING",),
+    Layer.NAME: ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS"),
+    Layer.ENDPOINT: ("SERVER-UNREACHABLE", "SERVER-REFUSED", "NO-ROUTE", "UDP-BLOCKED", "MALFORMED-REPLY",
+                     "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
+                     "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING"),
+    Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
+                        "ICE-RELAY-INTERNAL-NOTED", "EXPECT-RELAY", "EXPECT-RTT", "EXPECT-NAT",
+                        "EXPECT-UNCHECKED"),
+}
+LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
+
+# Same-layer explanations: root id -> ids it explains about the same host (and port, when both have one).
+ALSO_EXPLAINS: dict[str, frozenset[str]] = {
+    "PORT-NOT-STUN": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED", "MALFORMED-REPLY", "SERVER-REFUSED"}),
+    "UDP-BLOCKED": frozenset({"SERVER-UNREACHABLE"}),
+    "TRACE-PATH-DROP": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED"}),
+    "TRACE-REJECTED": frozenset({"SERVER-UNREACHABLE", "SERVER-REFUSED", "UDP-BLOCKED"}),
+}
+
+# Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
+CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
+
+
+def layer_of(finding_id: str) -> Layer:
+    return LAYERS.get(finding_id, Layer.SERVICE)
+
+
+def _named(host: str) -> bool:
+    return bool(host) and parse_ip(host) is None
+
+
+def _transports_meet(root: Subject, other: Subject) -> bool:
+    return root.transport is None or other.transport is None or root.transport == other.transport
+
+
+def _ports_meet(root: Subject, other: Subject) -> bool:
+    return root.port is None or other.port is None or root.port == other.port
+
+
+def explains(root: Finding, other: Finding) -> bool:
+    """Does ``root`` explain ``other``? (Both already known to concern the same host, or root is RUN.)"""
+    if root is other or root.severity.rank < max(other.severity.rank, Severity.WARNING.rank):
+        return False
+    r_layer, o_layer = layer_of(root.id), layer_of(other.id)
+    if r_layer is Layer.RUN:
+        return o_layer > Layer.RUN and _named(other.subject.host)
+    if root.subject.host != other.subject.host:
+        return False
+    if r_layer is Layer.NAME:
+        return o_layer > Layer.NAME
+    if o_layer is Layer.ENDPOINT and r_layer is Layer.ENDPOINT:
+        if not _ports_meet(root.subject, other.subject):
+            return False
+        if other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
+            if root.id == "UDP-BLOCKED":
+                return other.subject.transport in ("udp", None)
+            return True
+        return False
+    if r_layer is Layer.ENDPOINT:
+        return o_layer > Layer.ENDPOINT and _transports_meet(root.subject, other.subject)
+    if r_layer is Layer.SERVICE:
+        return o_layer is Layer.CONSEQUENCE and _transports_meet(root.subject, other.subject)
+    return False
+
+
+def _same_statement(a: Finding, b: Finding) -> bool:
+    """The same finding about the same endpoint, made by two checks (e.g. ports and stun)."""
+    sa, sb = a.subject, b.subject
+    return (a.id == b.id and sa.host == sb.host and sa.port == sb.port and sa.transport == sb.transport
+            and a.check != b.check)
+
+
+_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2}
+
+
+def _order(finding: Finding) -> tuple[int, int, int]:
+    """Lower layers first; within a layer the findings that explain others, then by check."""
+    check = CHECK_ORDER.index(finding.check) if finding.check in CHECK_ORDER else len(CHECK_ORDER)
+    return (layer_of(finding.id), _ROOT_FIRST.get(finding.id, 3), check)
+
+
+@dataclass
+class Diagnosis:
+    roots: list[Finding] = field(default_factory=list)  # most severe first
+    added: list[Finding] = field(default_factory=list)  # root causes no single check could see
+
+
+def no_dns_at_all(names: Iterable[NameFact]) -> Finding | None:
+    """DNS-NOT-WORKING when every lookup of the run failed, a well-known name among them."""
+    facts = list(names)
+    if not facts or any(f.resolved for f in facts) or not any(f.well_known for f in facts):
+        return None
+    hosts = sorted({f.host for f in facts})
+    evidence = [f"{f.host}: {f.detail or 'does not resolve'}" for f in facts][:10]
+    return make_finding("DNS-NOT-WORKING", Subject("this machine"), check="run", step="dns",
+                        evidence=evidence, names=", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""),
+                        count=len(hosts))
+
+
+def diagnose(findings: list[Finding], names: Iterable[NameFact] = ()) -> Diagnosis:
+    """Set ``explained_by`` on every finding a root cause explains; return the root causes."""
+    diagnosis = Diagnosis()
+    run_root = no_dns_at_all(names)
+    if run_root is not None:
+        diagnosis.added.append(run_root)
+    everything = [*diagnosis.added, *findings]
+    problems = [f for f in everything if f.severity.rank >= Severity.WARNING.rank]
+    by_host: dict[str, list[Finding]] = {}
+    for finding in problems:
+        by_host.setdefault(finding.subject.host, []).append(finding)
+    for finding in everything:
+        finding.explained_by = None
+    for finding in problems:
+        if run_root is not None and finding is not run_root and explains(run_root, finding):
+            finding.explained_by = run_root.ref
+    refs = {f.ref: f for f in problems}
+    for group in by_host.values():
+        ordered = sorted(group, key=_order)
+        for index, finding in enumerate(ordered):
+            if finding.explained_by is not None:
+                continue
+            for candidate in ordered[:index]:
+                if explains(candidate, finding) or _same_statement(candidate, finding):
+                    root = candidate
+                    while root.explained_by is not None and root.explained_by in refs:
+                        root = refs[root.explained_by]
+                    finding.explained_by = root.ref
+                    break
+    diagnosis.roots = sorted((f for f in problems if f.explained_by is None),
+                             key=lambda f: (-f.severity.rank, _order(f), f.subject.server))
+    return diagnosis

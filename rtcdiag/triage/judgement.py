@@ -1,0 +1,104 @@
+"""What judging one probe result gives: findings, the outcome of every step, and facts for other checks.
+
+A check's ``judge`` returns a :class:`Judgement`; the report builder turns the steps into statuses (pass,
+warn, fail, skip, inconclusive) and testcases in one place, from the findings attached to each step by its
+subject, check and step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rtcdiag.triage.finding import Finding, Subject
+
+
+class StepState(StrEnum):
+    DONE = "done"  # the step ran; its status comes from the findings attached to it
+    SKIPPED = "skipped"  # the step did not run; ``detail`` says why (e.g. an earlier step failed)
+    UNDECIDED = "undecided"  # the step ran but the evidence cannot decide (inconclusive)
+
+
+@dataclass
+class StepOutcome:
+    """One step of one check about one subject: a row of the report, a JUnit testcase."""
+
+    subject: Subject
+    check: str
+    step: str
+    state: StepState = StepState.DONE
+    detail: str = ""  # one line: what happened, or why the step was skipped / undecided
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RelayFact:
+    """Did data flow through a relay of this server (TURN data path or an ICE relay pair)?"""
+
+    server: str  # the server label expectations are evaluated for
+    works: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class RttFact:
+    server: str
+    what: str  # e.g. "STUN binding udp/3478"
+    rtt_ms: float
+
+
+# Names any working resolver on the internet resolves (the public STUN servers ``rtcdiag check`` uses by
+# default): when even these fail, DNS itself does not work here.
+WELL_KNOWN_NAMES = frozenset({"stun.l.google.com", "stun.cloudflare.com", "stun1.l.google.com",
+                              "global.stun.twilio.com", "example.com", "example.org"})
+
+
+def is_well_known(host: str) -> bool:
+    return host.lower().rstrip(".") in WELL_KNOWN_NAMES
+
+
+@dataclass(frozen=True)
+class NameFact:
+    """One host name lookup: did it resolve? ``well_known`` names resolve from any working DNS."""
+
+    host: str
+    resolved: bool
+    well_known: bool = False
+    detail: str = ""
+
+
+@dataclass
+class Facts:
+    """What a check measured that other checks and the diagnosis need."""
+
+    relays: list[RelayFact] = field(default_factory=list)
+    rtts: list[RttFact] = field(default_factory=list)
+    names: list[NameFact] = field(default_factory=list)
+    nat_label: str | None = None  # RFC 3489 label when the NAT check reached a verdict
+    inconclusive: bool = False  # the evidence could not decide (exit 3 unless an error explains more)
+
+    def extend(self, other: Facts) -> None:
+        self.relays += other.relays
+        self.rtts += other.rtts
+        self.names += other.names
+        self.nat_label = self.nat_label or other.nat_label
+        self.inconclusive = self.inconclusive or other.inconclusive
+
+
+@dataclass
+class Judgement:
+    findings: list[Finding] = field(default_factory=list)
+    steps: list[StepOutcome] = field(default_factory=list)
+    facts: Facts = field(default_factory=Facts)
+
+    def extend(self, other: Judgement) -> None:
+        self.findings += other.findings
+        self.steps += other.steps
+        self.facts.extend(other.facts)
+
+    @staticmethod
+    def merge(parts: list[Judgement]) -> Judgement:
+        merged = Judgement()
+        for part in parts:
+            merged.extend(part)
+        return merged
