@@ -21,7 +21,7 @@ from rtcdiag.report.model import SCHEMA, CheckCase, Report
 from rtcdiag.triage.finding import Finding
 
 SCHEMA_FILE = "report.schema.json"
-# Characters json.dumps(ensure_ascii=False) leaves raw that a terminal would act on (they only occur in strings).
+# Characters json.dumps(ensure_ascii=False) leaves raw that a terminal acts on (they occur only in strings).
 _UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
