@@ -69,7 +69,8 @@ def test_no_word_split_at_other_widths(width: int) -> None:
 def test_layout_verdict_then_diagnosis_by_severity_then_tables() -> None:
     output = _render(sample_report(), 100)
     lines = output.splitlines()
-    assert lines[0].startswith("rtcdiag stun: FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)")
+    assert lines[0].startswith(
+        "rtcdiag stun: FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)")
     assert lines[2] == "Diagnosis: 3 root causes"
     headers = [line for line in lines if re.match(r"^(ERROR|WARNING|INFO) ", line)]
     assert [h.split()[1] for h in headers] == [

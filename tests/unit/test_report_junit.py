@@ -75,7 +75,8 @@ def test_warning_check_passes_with_its_finding_in_system_out() -> None:
 
 
 def test_error_finding_without_a_declared_step_gets_its_own_testcase() -> None:
-    failure = _case(_parse(sample_report()), "stun:missing.example.invalid:3478", "udp/resolve").find("failure")
+    root = _parse(sample_report())
+    failure = _case(root, "stun:missing.example.invalid:3478", "udp/resolve").find("failure")
     assert failure is not None
     assert "missing.example.invalid could not be resolved: NXDOMAIN." in (failure.text or "")
 

@@ -62,7 +62,8 @@ def test_server_strings_cannot_inject_markdown_or_html() -> None:
     from rtcdiag.triage.finding import Subject, make_finding
     from rtcdiag.triage.judgement import Judgement
 
-    evil = "[click](http://evil.example) ![x](http://evil.example/x.png) <script>alert(1)</script> **b** \x1b[31m"
+    evil = ("[click](http://evil.example) ![x](http://evil.example/x.png) <script>alert(1)</script> **b** "
+            "\x1b[31m")
     subject = Subject("stun:127.0.0.1:3478", "127.0.0.1", 3478, "udp")
     finding = make_finding("STUN-ERROR-RESPONSE", subject, check="stun", step="binding", server="s",
                            transport="UDP", detail=evil, evidence=[evil])

@@ -92,3 +92,23 @@ def test_a_common_word_password_masks_only_its_echo_never_prose(password: str) -
                 assert " ".join(prose.split()) in flat, f"{fmt}: catalogue prose corrupted"
     finding = json.loads(json_report.render(report))["findings"][0]
     assert (finding["cause"], finding["fix"]) == (auth.entry.cause, auth.entry.fix)
+
+
+def test_secret_never_split_across_wrapped_lines() -> None:
+    secret = "Zürich-Geheimnis-" + "x" * 90
+    register_secret(secret)
+    text = _renderings(_report_echoing(secret))["console"]
+    assert "Geheimnis" not in text and "x" * 30 not in text
+
+
+def test_emit_writes_no_secret_to_stdout_or_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = SECRETS[0]
+    register_secret(secret)
+    for suffix in (".json", ".md", ".xml", ".txt"):
+        out = OutputOptions(json=suffix == ".json", junit=tmp_path / f"junit{suffix}.xml",
+                            report_file=tmp_path / f"report{suffix}")
+        assert emit(_report_echoing(secret), out) == 1
+        assert secret not in capsys.readouterr().out
+        for path in (out.junit, out.report_file):
+            assert path is not None
+            assert secret not in path.read_text(encoding="utf-8")

@@ -99,7 +99,8 @@ def test_sample_report_fails_with_exit_1() -> None:
 
 def test_status_word_for_each_verdict() -> None:
     def report_of(*findings: Finding, inconclusive: bool = False) -> Report:
-        return build_report("stun", Judgement(findings=list(findings), facts=Facts(inconclusive=inconclusive)))
+        facts = Facts(inconclusive=inconclusive)
+        return build_report("stun", Judgement(findings=list(findings), facts=facts))
 
     subject = Subject("s", "s", 3478, "udp")
     info = make_finding("STUN-NO-FINGERPRINT", subject, check="stun", step="binding", server="s",
