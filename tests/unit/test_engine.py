@@ -1,4 +1,4 @@
-"""The check runner: a check that crashes becomes one INTERNAL-ERROR finding (exit 4), the others still report."""
+"""The check runner: a crashing check is one INTERNAL-ERROR finding (exit 4); the others still report."""
 
 from __future__ import annotations
 
