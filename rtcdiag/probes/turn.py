@@ -273,6 +273,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.authenticated = True
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
+        tr.userhash_error = session.userhash_error
         reply, record = await session.request(_allocate_request, "allocate (authenticated)")
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
