@@ -285,6 +285,8 @@ class _Client:
 
     async def receive(self, timeout: float | None = None) -> Received | None:
         """The next unsolicited message, or None after ``timeout`` seconds."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()  # no task per message: keeps up with a busy socket
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
