@@ -32,14 +32,20 @@ ANSWERED = ("success", "error-response")
 
 
 def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subject: str, server: str,
-                    transport: str, host: str, rejected: Iterable[str] = ()) -> Finding | None:
-    """The general finding for a step that got no usable answer, or None if it was answered."""
+                    transport: str, host: str, rejected: Iterable[str] = (),
+                    rejected_count: int = 0) -> Finding | None:
+    """The general finding for a step that got no usable answer, or None if it was answered.
+
+    ``rejected`` holds the first few rejected replies a probe kept, ``rejected_count`` how many there were.
+    """
     rejected = list(rejected)
     if outcome in ANSWERED or outcome == "sent":
         return None
     if outcome == "rejected":
         finding_id = "MALFORMED-REPLY"
-        detail = f"{len(rejected)} reply(ies) rejected: " + "; ".join(rejected[:3])
+        count = max(rejected_count, len(rejected))
+        shown = f", first {min(3, len(rejected))} shown" if count > min(3, len(rejected)) else ""
+        detail = f"{count} reply(ies) rejected{shown}: " + "; ".join(rejected[:3])
     elif outcome == "timeout":
         finding_id = "SERVER-UNREACHABLE"
     else:
@@ -53,7 +59,8 @@ def exchange_failure(ex: Exchange, *, subject: str, host: str) -> Finding | None
     """``failure_finding`` for a recorded Exchange."""
     detail = f"no reply to {ex.attempts} request(s)" if ex.outcome == "timeout" else ex.error or ex.outcome
     return failure_finding(outcome=ex.outcome, error_kind=ex.error_kind, detail=detail, subject=subject,
-                           server=ex.server, transport=ex.transport, host=host, rejected=ex.rejected)
+                           server=ex.server, transport=ex.transport, host=host, rejected=ex.rejected,
+                           rejected_count=ex.rejected_count)
 
 
 def udp_blocked_hosts(outcomes: Iterable[tuple[str, str, str]]) -> set[str]:

@@ -36,7 +36,8 @@ def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
                             evidence=[f"UDP: {r.attempts} request(s), no reply"])
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
     return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=r.target,
-                           server=server, transport=r.transport, host=r.host, rejected=r.rejected)
+                           server=server, transport=r.transport, host=r.host, rejected=r.rejected,
+                           rejected_count=r.rejected_count)
 
 
 def _answered(r: BindingResult) -> list[Finding]:
