@@ -69,7 +69,8 @@ class BindingResult:
     attempts: int = 0
     retransmissions: int = 0
     attempt_rtts_ms: list[float] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # the first few rejected replies (Exchange.rejected)
+    rejected_count: int = 0  # every rejected reply
     tls: dict[str, str | None] = field(default_factory=dict)  # version, cipher, alpn
     exchange: Exchange | None = None
 
@@ -148,6 +149,7 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
         result.rtt_ms, result.attempts = record.rtt_ms, record.attempts
         result.retransmissions = max(0, record.attempts - 1)
         result.attempt_rtts_ms, result.rejected = record.attempt_rtts_ms, record.rejected
+        result.rejected_count = record.rejected_count
         result.response_source = record.response_source
     return result
 

@@ -1,8 +1,8 @@
 """The bridge every probe uses: send a codec ``Message`` over a transport client, get (reply, Exchange).
 
 ``exchange()`` encodes the request (MESSAGE-INTEGRITY with ``key``, FINGERPRINT), runs the transaction, and
-discards replies that fail checks, which are recorded in ``Exchange.rejected`` while the transaction keeps
-waiting (RFC 8489 §6.3):
+discards replies that fail checks, which are counted in ``Exchange.rejected_count`` (the first few kept as
+text in ``Exchange.rejected``) while the transaction keeps waiting (RFC 8489 §6.3):
 - not decodable (StunParseError), or a different method than the request;
 - FINGERPRINT present but wrong (§14.7);
 - MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.4; error responses that carry none,
@@ -115,8 +115,9 @@ def _fill(record: Exchange, result: TransactionResult,
           decoded: dict[bytes, Message]) -> tuple[Message | None, Exchange]:
     record.attempts = result.attempts
     record.rejected = [f"{r.reason} (from {hostport(r.source)})" for r in result.rejected]
+    record.rejected_count = max(result.rejected_count, len(result.rejected))
     if result.response is None:
-        record.outcome = "rejected" if result.rejected else "timeout"
+        record.outcome = "rejected" if record.rejected_count else "timeout"
         return None, record
     reply = decoded.get(result.response) or Message.decode(result.response)
     record.response = summary(reply)

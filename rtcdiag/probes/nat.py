@@ -46,6 +46,7 @@ from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, T
 from rtcdiag.resolve import resolve
 
 MIN_INTERVAL_S = 0.010
+MAX_KEPT_EXCHANGES = 10  # per test: the first 9 and the latest (a silent test may resend many times)
 LIFETIME_STEPS_S = (2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0)
 
 
@@ -78,7 +79,16 @@ class NatTestRecord:
     attempts: int = 0
     rtt_ms: float | None = None
     silence_p: float | None = None  # for unanswered tests: probability that loss alone explains it
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)  # at most MAX_KEPT_EXCHANGES, see keep()
+    exchange_count: int = 0  # every exchange of this test, kept or not
+
+    def keep(self, exchange: Exchange) -> None:
+        """Record ``exchange``: the first ones are kept, then only the latest replaces the last slot."""
+        self.exchange_count += 1
+        if len(self.exchanges) >= MAX_KEPT_EXCHANGES:
+            self.exchanges[-1] = exchange
+        else:
+            self.exchanges.append(exchange)
 
 
 @dataclass
@@ -311,7 +321,7 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
     """A test whose reply is expected (RFC 8489 retransmissions); feeds the loss meter and RTTs."""
     msg = _binding()
     reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy)
-    record.exchanges.append(ex)
+    record.keep(ex)
     record.attempts = ex.attempts
     ctx.loss.record(ex.attempts, reply is not None)
     if reply is None or ex.outcome != "success":
@@ -338,7 +348,7 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         once = RetransmitPolicy(rto=interval, rc=1, rm=1)
         reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=once)
         record.attempts += max(ex.attempts, 1)
-        record.exchanges.append(ex)
+        record.keep(ex)
         if reply is not None and ex.outcome == "success":
             ctx.loss.record(record.attempts, True)
             record.rtt_ms = ex.rtt_ms
@@ -453,14 +463,13 @@ async def _tcp_answers(ctx: _Ctx) -> bool:
     except TransportError as exc:
         record.outcome = Outcome.UNSURE
         record.source = None
-        record.exchanges.append(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
-                                         server=_fmt(*ctx.primary), outcome="transport-error",
-                                         error=str(exc)))
+        record.keep(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
+                             server=_fmt(*ctx.primary), outcome="transport-error", error=str(exc)))
         return False
     try:
         reply, ex = await exchange(client, _binding(), dest=ctx.primary, step=record.name,
                                    policy=ctx.policy)
-        record.exchanges.append(ex)
+        record.keep(ex)
         if reply is None:
             record.outcome = Outcome.UNSURE
             return False

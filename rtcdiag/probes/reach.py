@@ -175,11 +175,20 @@ async def _probe_udp(result: PortResult, timeout: float) -> None:
         result.state = TIMEOUT
         result.stun = "no-answer"
         if ex.outcome == "rejected":
-            result.error = "only invalid replies: " + "; ".join(ex.rejected)
+            result.error = f"only invalid replies ({_rejected_text(ex)})"
     elif "port unreachable" in (ex.error or ""):
         result.state, result.stun, result.error = CLOSED, "no-answer", "ICMP port unreachable"
     else:  # other ICMP errors (host/admin prohibited), no route, ...
         result.state, result.stun, result.error = ERROR, "no-answer", ex.error
+
+
+def _rejected_text(ex: Exchange) -> str:
+    """"3 rejected: a; b; c" or "120000 rejected, first 5: a; ...": the count and the replies kept."""
+    count = max(ex.rejected_count, len(ex.rejected))
+    shown = "; ".join(ex.rejected)
+    if count > len(ex.rejected):
+        return f"{count} rejected, first {len(ex.rejected)}: {shown}"
+    return f"{count} rejected: {shown}"
 
 
 def _connect_failed(result: PortResult, err: TransportError, timeout: float) -> None:

@@ -36,7 +36,9 @@ class Exchange:
     rtt_ms: float | None = None
     attempts: int = 0  # requests sent (1 + retransmissions)
     attempt_rtts_ms: list[float] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)  # replies discarded (bad txid, FINGERPRINT, integrity)
+    # replies discarded (bad txid, FINGERPRINT, integrity): the first few (MAX_KEPT_REJECTED) as text ...
+    rejected: list[str] = field(default_factory=list)
+    rejected_count: int = 0  # ... and how many there were in all ("N rejected, first 5 shown")
     error: str | None = None  # transport-level error text (refused, TLS failure, ...)
     # stable word for triage: refused | closed | connect-timeout | unreachable | malformed | network | dns |
     # tls:<reason> (untrusted-certificate, expired-certificate, hostname-mismatch, handshake-failure, ...)

@@ -243,7 +243,10 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
                 tr.connect_error, tr.failure_kind = record.error, record.error_kind
             elif record.outcome == "rejected":
                 tr.failure_kind = "malformed"
-                tr.connect_error = "; ".join(record.rejected)
+                count = max(record.rejected_count, len(record.rejected))
+                more = f" ({count} rejected, first {len(record.rejected)} shown)" \
+                    if count > len(record.rejected) else ""
+                tr.connect_error = "; ".join(record.rejected) + more
             return session
         tr.challenge_answered = True
         if reply.msg_class == MessageClass.SUCCESS:
@@ -270,6 +273,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.authenticated = True
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
+        tr.userhash_error = session.userhash_error
         reply, record = await session.request(_allocate_request, "allocate (authenticated)")
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)

@@ -26,6 +26,11 @@ class DataPathResult:
     packets_received: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     error: str | None = None  # why the packets could not be sent at all (e.g. ChannelBind refused)
+    # Received while waiting for the echoes: messages that were not our echoes (a late packet, or a server
+    # sending Data indications / ChannelData nobody asked for) and those dropped because the client's inbox
+    # was full (bounded: a flood cannot grow memory).
+    unexpected_packets: int = 0
+    dropped_packets: int = 0
 
     # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
     loss_pct: float | None = None
@@ -70,6 +75,7 @@ class TransportResult:
     authenticated: bool = False  # credentials were sent
     auth_algorithm: str | None = None  # "md5" | "sha256"
     userhash: bool = False
+    userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
     alternate_server: str | None = None  # from a 300 reply; followed once
     error_code: int | None = None  # final error code of the Allocate (None on success)
