@@ -609,8 +609,8 @@ class StreamClient(_Client):
         pending = self._register(txid or data[8:20], self.peer, validate)
         sends: list[float] = []
         try:
-            await self._write(data)
-            sends.append(self._loop.time() - pending.started)
+            sent_at = await self._write(data)
+            sends.append(sent_at - pending.started)
             await asyncio.wait([pending.future], timeout=policy.ti)
         finally:
             self._finish(pending)
@@ -622,7 +622,9 @@ class StreamClient(_Client):
             raise self._error
         await self._write(framing.pad_for_stream(data))
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes) -> float:
+        """Hand ``data`` to the kernel; return when that happened (the send time RTTs are measured from,
+        taken before any wait for a full buffer, so the reply can never seem to come before the request)."""
         if self.closed:
             raise ClosedError("client is closed", self.peer)
         if framing.is_channel_bind_request(data):
@@ -630,13 +632,16 @@ class StreamClient(_Client):
             self._channel_peers.add(self.peer)
         try:
             self._writer.write(data)
-            # A peer that never reads would block drain() forever once the buffers are full.
-            await asyncio.wait_for(self._writer.drain(), max(self.policy.ti, 1.0))
+            sent_at = self._loop.time()
+            if self._writer.transport.get_write_buffer_size():
+                # A peer that never reads would block drain() forever once the buffers are full.
+                await asyncio.wait_for(self._writer.drain(), max(self.policy.ti, 1.0))
         except TimeoutError:
             raise NetworkError(f"{self.peer[0]} port {self.peer[1]} does not read what is sent "
                                f"(send blocked)", self.peer) from None
         except OSError as err:
             raise _os_error(err, self.peer) from err
+        return sent_at
 
     async def _read_loop(self) -> None:
         error: TransportError
