@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rtcdiag.protocol.describe import AttributeView
 
-@dataclass
-class AttributeView:
-    """One attribute as shown to a user: type code, name, decoded value and the raw bytes (hex).
-
-    Secret-bearing values (MESSAGE-INTEGRITY HMACs, USERHASH, ACCESS-TOKEN) are shown as ``<redacted>``.
-    """
-
-    type: int
-    name: str
-    value: str
-    raw_hex: str = ""
+__all__ = ["AttributeView", "Exchange"]  # AttributeView lives in the protocol layer; re-exported here
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rtcdiag.probes.record import AttributeView
+from dataclasses import dataclass
+
 from rtcdiag.protocol.attributes import (
     AddressErrorCode,
     ChangeRequest,
@@ -52,6 +53,19 @@ _CLASS_TEXT = {
     MessageClass.ERROR: "error response",
 }
 _MAX_HEX = 64  # bytes of raw value shown as hex; longer values are cut with "..."
+
+
+@dataclass
+class AttributeView:
+    """One attribute as shown to a user: type code, name, decoded value and the raw bytes (hex).
+
+    Secret-bearing values (MESSAGE-INTEGRITY HMACs, USERHASH, ACCESS-TOKEN) are shown as ``<redacted>``.
+    """
+
+    type: int
+    name: str
+    value: str
+    raw_hex: str = ""
 
 
 def _hex(raw: bytes) -> str:
