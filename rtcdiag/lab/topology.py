@@ -20,7 +20,7 @@ ROUTER_WAN_IP = "203.0.113.1"
 ROUTER_WAN_1TO1_IP = "203.0.113.2"  # second router address for the static 1:1 NAT kinds
 STUN_PRIMARY_IP = "203.0.113.10"
 STUN_ALTERNATE_IP = "203.0.113.11"
-STUN_PORT = 3478  # RFC 8489 §9 default; alternate port is STUN_PORT + 1 (coturn's default)
+STUN_PORT = 3478  # RFC 8489 §8 default; alternate port is STUN_PORT + 1 (coturn's default)
 STUN_ALT_PORT = STUN_PORT + 1
 
 LAN_PREFIX = 24

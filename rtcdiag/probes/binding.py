@@ -57,8 +57,8 @@ class BindingResult:
     mapped_from: str | None = None  # which attribute gave mapped_address
     xor_mapped_address: str | None = None
     plain_mapped_address: str | None = None  # MAPPED-ADDRESS (RFC 3489 / ALG check)
-    response_origin: str | None = None  # RFC 5780 §7.4
-    other_address: str | None = None  # RFC 5780 §7.3 (or legacy CHANGED-ADDRESS)
+    response_origin: str | None = None  # RFC 5780 §7.3
+    other_address: str | None = None  # RFC 5780 §7.4 (or legacy CHANGED-ADDRESS)
     alternate_server: str | None = None  # RFC 8489 §14.15 (300 Try Alternate)
     response_source: str | None = None  # the reply's real packet source
     software: str | None = None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # RFC 5389 §9 / RFC 5766 §6 / RFC 5928 §3: the SRV services a STUN/TURN client looks up, in the order
 # RFC 5928 lists the transports (UDP, then TCP, then TLS over TCP).
 SRV_SERVICES: tuple[str, ...] = ("_stun._udp", "_stun._tcp", "_turn._udp", "_turn._tcp", "_turns._tcp")
-DEFAULT_STUN_PORT = 3478  # RFC 8489 §9
+DEFAULT_STUN_PORT = 3478  # RFC 8489 §8
 MAX_IPV6_CHECKS = 6  # bound the reachability tests however many AAAA records are published
 DEFAULT_DNS_PORT = 53
 

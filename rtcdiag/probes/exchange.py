@@ -5,7 +5,7 @@ discards replies that fail checks, which are recorded in ``Exchange.rejected`` w
 waiting (RFC 8489 §6.3):
 - not decodable (StunParseError), or a different method than the request;
 - FINGERPRINT present but wrong (§14.7);
-- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.4; error responses that carry none,
+- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.5; error responses that carry none,
   such as the 401 challenge, are accepted).
 Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
 """
@@ -71,7 +71,7 @@ def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message
             if verify_fingerprint(data) is False:
                 return "FINGERPRINT does not match (RFC 8489 §14.7)"
             if key is not None and verify_message_integrity(data, key) is False:
-                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.4)"
+                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
         except StunParseError as exc:
             return f"malformed reply: {exc}"
         decoded[data] = reply

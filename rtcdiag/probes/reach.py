@@ -79,7 +79,7 @@ class PortTarget:
         return f"{self.transport}:{self.port}"
 
 
-# RFC 8489 §9: 3478 for STUN over UDP/TCP, 5349 over TLS; RFC 7443/8656: TURN over TLS on 443 for
+# RFC 8489 §8: 3478 for STUN over UDP/TCP, 5349 over TLS; RFC 7443/8656: TURN over TLS on 443 for
 # networks that only let 443 out.
 DEFAULT_PORTS: tuple[PortTarget, ...] = (
     PortTarget("udp", 3478), PortTarget("tcp", 3478), PortTarget("tls", 5349), PortTarget("tls", 443),

@@ -76,7 +76,7 @@ class ChangeRequest:
 
 @dataclass(frozen=True, slots=True)
 class UnknownAttributes:
-    """UNKNOWN-ATTRIBUTES (RFC 8489 §14.9): the comprehension-required types the server did not know."""
+    """UNKNOWN-ATTRIBUTES (RFC 8489 §14.13): the comprehension-required types the server did not know."""
 
     types: tuple[int, ...]
 
