@@ -25,6 +25,7 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from rtcdiag.addresses import format_hostport
 from rtcdiag.probes.exchange import error_kind, exchange
@@ -154,7 +155,7 @@ def _ep(text: str | None) -> Endpoint | None:
     return (host.strip("[]"), int(port))
 
 
-def _fmt(ip: object, port: int) -> str:
+def _fmt(ip: str | IPv4Address | IPv6Address, port: int) -> str:
     return format_hostport(str(ip), port)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rtcdiag.protocol.attributes import (
     AddressErrorCode,
+    AttrValue,
     ChangeRequest,
     ErrorCode,
     EvenPort,
@@ -83,7 +84,7 @@ def _family(family: int) -> str:
     return {1: "IPv4", 2: "IPv6"}.get(family, f"family {family}")
 
 
-def value_text(attr_type: int, value: object) -> str:
+def value_text(attr_type: int, value: AttrValue) -> str:
     """Readable text for one decoded attribute value."""
     match value:
         case bool():
