@@ -184,11 +184,6 @@ def _need(raw: bytes, ok: bool, what: str) -> None:
         raise StunParseError(f"{what}: bad value length {len(raw)}")
 
 
-def _xor(data: bytes, key: bytes) -> bytes:
-    n = len(data)
-    return (int.from_bytes(data, "big") ^ int.from_bytes(key[:n], "big")).to_bytes(n, "big")
-
-
 # --- addresses (RFC 8489 §14.1, §14.2) ---
 
 _new_object = object.__new__

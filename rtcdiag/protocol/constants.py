@@ -167,11 +167,6 @@ def attr_name(attr_type: int) -> str:
     return member.name.replace("_", "-")
 
 
-def is_comprehension_required(attr_type: int) -> bool:
-    """RFC 8489 §14: types below 0x8000 must be understood by the receiver."""
-    return attr_type < 0x8000
-
-
 _METHOD_NAMES: dict[Method, str] = {
     Method.BINDING: "Binding",
     Method.SHARED_SECRET: "SharedSecret",
