@@ -25,9 +25,10 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from rtcdiag.addresses import format_hostport
-from rtcdiag.probes.exchange import exchange
+from rtcdiag.probes.exchange import error_kind, exchange
 from rtcdiag.probes.nat_classify import (
     Endpoint,
     Filtering,
@@ -41,6 +42,7 @@ from rtcdiag.probes.nat_classify import (
     silence_probability,
 )
 from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.resolve import resolve
@@ -163,7 +165,7 @@ def _ep(text: str | None) -> Endpoint | None:
     return (host.strip("[]"), int(port))
 
 
-def _fmt(ip: object, port: int) -> str:
+def _fmt(ip: str | IPv4Address | IPv6Address, port: int) -> str:
     return format_hostport(str(ip), port)
 
 
@@ -324,7 +326,7 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
     record.keep(ex)
     record.attempts = ex.attempts
     ctx.loss.record(ex.attempts, reply is not None)
-    if reply is None or ex.outcome != "success":
+    if reply is None or ex.outcome is not ExchangeOutcome.SUCCESS:
         record.outcome = Outcome.UNSURE
         return None
     record.rtt_ms = ex.rtt_ms
@@ -349,12 +351,12 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=once)
         record.attempts += max(ex.attempts, 1)
         record.keep(ex)
-        if reply is not None and ex.outcome == "success":
+        if reply is not None and ex.outcome is ExchangeOutcome.SUCCESS:
             ctx.loss.record(record.attempts, True)
             record.rtt_ms = ex.rtt_ms
             _read_reply(record, reply, ex)
             return
-        if ex.outcome not in ("timeout", "success"):
+        if ex.outcome not in (ExchangeOutcome.TIMEOUT, ExchangeOutcome.SUCCESS):
             record.outcome = Outcome.UNSURE  # an error response or transport error is not filtering
             return
         p = silence_probability(ctx.loss.upper(), record.attempts)
@@ -464,7 +466,8 @@ async def _tcp_answers(ctx: _Ctx) -> bool:
         record.outcome = Outcome.UNSURE
         record.source = None
         record.keep(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
-                             server=_fmt(*ctx.primary), outcome="transport-error", error=str(exc)))
+                             server=_fmt(*ctx.primary), outcome=ExchangeOutcome.TRANSPORT_ERROR,
+                             error=str(exc), error_kind=error_kind(exc)))
         return False
     try:
         reply, ex = await exchange(client, _binding(), dest=ctx.primary, step=record.name,

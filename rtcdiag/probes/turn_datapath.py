@@ -54,7 +54,8 @@ class EchoPeer:
     async def open(cls, server: tuple[str, int], *, discover: bool, policy: RetransmitPolicy,
                    t0: float) -> EchoPeer:
         """Bind on the local address that routes to ``server``; with ``discover`` ask the server (Binding)
-        for the address it sees (RFC 8489 §7), which is what the relay sends to from behind a NAT."""
+        for the address it sees (XOR-MAPPED-ADDRESS, RFC 8489 §14.2), which is what the relay sends to from
+        behind a NAT."""
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         client = await UdpClient.open(family, local_host=local_ip_toward(server, family), policy=policy)
         address = client.local_address

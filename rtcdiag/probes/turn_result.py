@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
@@ -60,9 +60,7 @@ class TransportResult:
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
     connect_error: str | None = None  # why the server could not be talked to at all
-    # Exchange.error_kind style word: refused | unreachable | connect-timeout | closed | malformed | network |
-    # dns | tls:<rtcdiag.tls.TlsFailure value>
-    failure_kind: str | None = None
+    failure_kind: ErrorKind | None = None  # as Exchange.error_kind
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
     # Step 1: the unauthenticated Allocate.
     challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer

@@ -13,7 +13,7 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rtcdiag.probes.exchange import exchange, indication
+from rtcdiag.probes.exchange import exchange
 from rtcdiag.probes.record import Exchange
 from rtcdiag.protocol import (
     AttrType,
@@ -173,11 +173,6 @@ class TurnSession:
         if record.rtt_ms is not None:
             self.rtts_ms.append(record.rtt_ms)
         return reply, record
-
-    async def indicate(self, msg: Message, step: str) -> Exchange:
-        """Send an indication (no response, no credentials: RFC 8656 §11.1)."""
-        return await indication(self.client, msg, dest=self.server, step=step, fingerprint=False,
-                                t0=self.started)
 
     def receive_window_s(self) -> float:
         """How long to wait for relayed packets: 4 x the slowest control RTT + 20 ms, 50 ms .. 2 s."""
