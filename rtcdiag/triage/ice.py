@@ -65,13 +65,22 @@ def _evidence(events: list[GatherEvent]) -> list[str]:
     return [f"{e.agent} agent, {e.type}: {e.error}" for e in events]
 
 
+def _without_relay(run: IceRun) -> list[str]:
+    """The agents that gathered no relay candidate (every agent of a TURN run needs one)."""
+    return [a for a in run.agents if not any(c.type == "relay" and c.agent == a for c in run.candidates)]
+
+
 def _relay_findings(run: IceRun, subj: Subject) -> list[Finding]:
     relays = [c for c in run.candidates if c.type == "relay"]
-    if not relays:
-        errors = _errors(run, "relay")
+    missing = _without_relay(run)
+    if not relays or missing:
+        errors = [e for e in _errors(run, "relay") if not missing or e.agent in (*missing, "*")]
         reason = _reason(run, errors[0]) if errors else "the server gave no relay candidate"
+        if relays:
+            reason = f"{', '.join(missing)} agent: {reason}"
         return [make_finding("ICE-NO-RELAY", subj, check=CHECK, step=GATHER_RELAY, url=run.url, reason=reason,
-                             evidence=_evidence(errors) or ["no relay candidate gathered"])]
+                             evidence=_evidence(errors) or [f"no relay candidate gathered by the "
+                                                            f"{', '.join(missing) or 'ICE'} agent"])]
     findings: list[Finding] = []
     server_scope = _server_scope(run)
     seen: set[str] = set()

@@ -125,9 +125,10 @@ def test_lost_echo_packets_fail_the_data_step_only() -> None:
 
 
 def test_private_relay_from_public_server_is_an_error_but_noted_on_a_lan() -> None:
-    public = judge_run(connected(server_host="93.184.216.1", candidates=[relay("10.0.0.5")]))
+    private = [relay("10.0.0.5"), relay("10.0.0.5", agent="full")]
+    public = judge_run(connected(server_host="93.184.216.1", candidates=private))
     assert [(f.id, f.step) for f in public.findings] == [("ICE-RELAY-PRIVATE", "gather-relay")]
-    lan = judge_run(connected(server_host="10.0.0.1", candidates=[relay("10.0.0.5")]))
+    lan = judge_run(connected(server_host="10.0.0.1", candidates=private))
     assert [f.id for f in lan.findings] == ["ICE-RELAY-INTERNAL-NOTED"]
     assert statuses(lan)["udp/gather-relay"] is Status.PASS
 
@@ -181,3 +182,14 @@ def test_tables_and_cells() -> None:
     assert rows[1][4] == "not tried"
     assert server_cell(connected()) == ("udp", "connected 90 ms, 3/3 echoed")
     assert server_cell(refused_401()) == ("udp", "no relay")
+
+
+def test_one_agent_without_a_relay_candidate_is_no_relay() -> None:
+    events = [GatherEvent("relay-only", "relay", 12.0, "no answer before the gathering timeout", "timeout")]
+    run = refused_401()
+    run.candidates, run.gather_events = [relay(agent="full")], events
+    judgement = judge_run(run)
+    [finding] = judgement.findings
+    assert finding.id == "ICE-NO-RELAY"
+    assert "relay-only agent: no answer before the gathering timeout" in finding.symptom
+    assert statuses(judgement)["udp/connect"] is Status.SKIP
