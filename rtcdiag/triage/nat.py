@@ -108,10 +108,11 @@ def _unusable(run: NatRun) -> Finding | None:
             finding = make_finding("DNS-FAILURE", subj, check=CHECK, step=step, host=run.host,
                                    detail=run.error, evidence=[run.error])
         else:
-            made = failure_finding(outcome="transport-error", error_kind=run.error_kind, detail=run.error,
-                                   subject=subj, check=CHECK, step=step, server=run.address)
-            assert made is not None  # a transport error is never "answered"
-            finding = made
+            finding = failure_finding(
+                outcome="transport-error", error_kind=run.error_kind, detail=run.error, subject=subj,
+                check=CHECK, step=step, server=run.address,
+            ) or make_finding("SERVER-UNREACHABLE", subj, check=CHECK, step=step, server=run.address,
+                              transport=run.transport.upper(), detail=run.error, evidence=[run.error])
         finding.severity = Severity.WARNING  # the NAT was not measured: inconclusive, not a NAT error
         return finding
     if run.transport == "udp" and not run.udp_answered:

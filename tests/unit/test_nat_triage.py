@@ -245,3 +245,13 @@ def test_actively_refused_server_is_refused_not_unreachable() -> None:
     tests[1].exchanges[0].outcome, tests[1].exchanges[0].error_kind = "timeout", None
     [finding] = judge(NatDiscovery([dead])).findings
     assert finding.id == "SERVER-UNREACHABLE"
+
+
+def test_local_socket_error_is_a_warning_in_words() -> None:
+    broken = run(error="cannot bind UDP any port 40000: Address already in use", error_kind="network",
+                 udp_answered=False, server_check=None)
+    judgement, report = judged([broken])
+    [finding] = judgement.findings
+    assert (finding.id, finding.severity.value, finding.step) == ("NO-ROUTE", "warning", "reachability #1")
+    assert "Address already in use" in finding.symptom
+    assert report.exit_code == exitcodes.INCONCLUSIVE
