@@ -229,7 +229,9 @@ def judge_run(run: IceRun) -> Judgement:
 
 def judge(result: IceResult) -> Judgement:
     """Findings, steps and facts of every URL of the probe."""
-    return Judgement.merge([judge_run(run) for run in result.runs])
+    judgement = Judgement.merge([judge_run(run) for run in result.runs])
+    judgement.facts.names = list(dict.fromkeys(judgement.facts.names))  # one fact per host and outcome
+    return judgement
 
 
 def triage_run(run: IceRun) -> list[Finding]:

@@ -193,3 +193,12 @@ def test_one_agent_without_a_relay_candidate_is_no_relay() -> None:
     assert finding.id == "ICE-NO-RELAY"
     assert "relay-only agent: no answer before the gathering timeout" in finding.symptom
     assert statuses(judgement)["udp/connect"] is Status.SKIP
+
+
+def test_one_name_fact_per_host_for_several_urls() -> None:
+    tcp = connected(url="turn:turn.example.com:3478?transport=tcp", relay_protocol="tcp")
+    judgement = judge(IceResult(relay_only=False, runs=[connected(), tcp]))
+    assert [(n.host, n.resolved) for n in judgement.facts.names] == [("turn.example.com", True)]
+    assert len(judgement.facts.relays) == 2
+    assert {c.name for c in build_report("ice", judgement).checks} == {
+        f"{t}/{step}" for t in ("udp", "tcp") for step in ("gather-relay", "connect", "data")}
