@@ -119,6 +119,8 @@ class NatRun:
     address: str  # primary ip:port used
     transport: str
     run: int = 1
+    host: str = ""  # the server's host as given (name or IP literal)
+    port: int | None = None
     local: str | None = None  # local ip:port of the mapping socket
     mapped: str | None = None
     udp_answered: bool = False
@@ -141,6 +143,15 @@ class NatRun:
     requests_answered: int = 0
     duration_ms: float = 0.0
     error: str | None = None
+    error_kind: str | None = None  # TransportError.kind of ``error`` ("dns", "network", ...), else None
+
+
+@dataclass
+class NatDiscovery:
+    """Every run of one NAT discovery (servers x ``--repeat``) and the options they ran with."""
+
+    runs: list[NatRun]
+    options: NatOptions = field(default_factory=NatOptions)
 
 
 class LossMeter:
@@ -172,7 +183,8 @@ def _fmt(ip: str | IPv4Address | IPv6Address, port: int) -> str:
 async def discover(server: str, host: str, port: int, options: NatOptions, run: int = 1) -> NatRun:
     """Run RFC 5780 discovery against ``host``:``port`` (the name in ``server`` is for display only)."""
     started = time.monotonic()
-    result = NatRun(server=server, address=format_hostport(host, port), transport=options.transport, run=run)
+    result = NatRun(server=server, address=format_hostport(host, port), transport=options.transport, run=run,
+                    host=host, port=port)
     try:
         addresses = await resolve(host, port, options.family, options.transport, timeout=options.timeout_s)
         primary = addresses[0]
@@ -183,6 +195,7 @@ async def discover(server: str, host: str, port: int, options: NatOptions, run: 
             await _discover_tcp(result, primary.family, (primary.ip, primary.port), options)
     except Exception as exc:  # network/resolution failures are recorded, never raised to the caller
         result.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+        result.error_kind = exc.kind if isinstance(exc, TransportError) else None
     result.duration_ms = round((time.monotonic() - started) * 1000, 1)
     return result
 
