@@ -21,7 +21,7 @@ request is judged on its *final* exchange: a 438 whose retry with the new nonce 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from rtcdiag.addresses import Scope, parse_ip
@@ -174,7 +174,6 @@ class _Leg:
     rest_expired: bool
     udp_blocked: bool  # the same host answered STUN over TCP/TLS (UDP silence is then UDP-BLOCKED)
     blocked: str | None = None  # why the remaining steps do not run
-    findings: list[Finding] = field(default_factory=list)
 
     def add(self, step: str, finding_id: str, detail: str, evidence: list[str] | None = None,
             **params: object) -> None:
@@ -222,11 +221,12 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
                                         detail=result.resolve_error or ""))
     if result.resolve_error is not None:
         _judge_unresolved(result, out)
+        for t in result.transports:
+            _facts(result, t, out)
         return out
     rest_expired = _judge_rest(result, out)
-    answered = answered_hosts or frozenset()
-    if any(stream_answered(t) for t in result.transports):
-        answered = answered | {result.host}
+    own = {result.host} if any(stream_answered(t) for t in result.transports) else set()
+    answered = answered_hosts | own
     for t in result.transports:
         leg = _Leg(result, t, subject(result, t), out, rest_expired=rest_expired,
                    udp_blocked=result.host in answered)
@@ -319,7 +319,7 @@ def _connect(leg: _Leg) -> None:
         kind = (first.error_kind if first is not None else None) or t.failure_kind
         leg.add("connect", failure_finding_id(kind, text), text, [text])
         leg.outcome("connect", text, leg.elapsed_left_s())
-        leg.stop(f"no answer over UDP: {text}")
+        leg.stop(f"no TURN over UDP: {text}")
         return
     if first.outcome == "timeout":
         tries = f"no reply to {first.attempts} UDP request(s)"

@@ -488,6 +488,7 @@ def test_dns_failure_is_one_finding_and_every_transport_step_is_skipped() -> Non
     assert all(s.state is StepState.SKIPPED and s.detail.startswith("name does not resolve")
                for s in transport_steps)
     assert [(f.host, f.resolved) for f in judgement.facts.names] == [("turn.invalid", False)]
+    assert [(f.server, f.works) for f in judgement.facts.relays] == [("turn.invalid", False)] * 3
     report = _report(result)
     assert _statuses(report)["resolve"] is Status.FAIL and [r.id for r in report.roots] == ["DNS-FAILURE"]
 
