@@ -134,6 +134,13 @@ def _rtt_s(exchanges: Iterable[Exchange]) -> float:
     return sum(ex.rtt_ms or 0.0 for ex in exchanges) / 1000.0
 
 
+def _answer(ex: Exchange) -> str:
+    """``401 Unauthorized`` from ``Allocate error response 401 Unauthorized``."""
+    if ex.response and " response " in ex.response:
+        return ex.response.split(" response ", 1)[1]
+    return ex.response or (str(ex.error_code) if ex.error_code is not None else ex.outcome)
+
+
 def _retried(exchanges: Iterable[Exchange]) -> str:
     return " after a 438 Stale Nonce retry" if any(ex.step.endswith(_RETRY) for ex in exchanges) else ""
 
@@ -365,8 +372,8 @@ def _challenge(leg: _Leg) -> None:
         return
     if final.outcome == "error-response" and final.error_code != 401:
         _error_code(leg, "challenge", final)
-        leg.outcome("challenge", final.response or f"error {final.error_code}", duration)
-        leg.stop(f"the unauthenticated Allocate was answered {final.response or final.error_code}")
+        leg.outcome("challenge", f"the unauthenticated Allocate was answered {_answer(final)}", duration)
+        leg.stop(f"the unauthenticated Allocate was answered {_answer(final)}")
         return
     if code == 401 and (t.realm is None or not t.nonce_seen):
         missing = " and ".join(n for n, gone in (("REALM", t.realm is None), ("NONCE", not t.nonce_seen))
@@ -432,8 +439,8 @@ def _allocate(leg: _Leg) -> None:
         return
     if final is not None and final.outcome == "error-response":
         _error_code(leg, "allocate", final)
-        leg.outcome("allocate", f"{final.response or final.error_code}{_retried(auth)}", duration)
-        leg.stop(f"no allocation: the Allocate was answered {final.response or final.error_code}")
+        leg.outcome("allocate", f"the Allocate was answered {_answer(final)}{_retried(auth)}", duration)
+        leg.stop(f"no allocation: the Allocate was answered {_answer(final)}")
         return
     if final is not None and final.outcome in ("timeout", "rejected"):
         why = t.timed_out_step or "authenticated Allocate request"
@@ -530,7 +537,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         detail = f"{refused.request} for peer {dp.peer}" if finding_id != "TURN-ERROR-OTHER" else \
             f"{refused.request} for peer {dp.peer} was answered {refused.response}"
         leg.add(step, finding_id, detail, evidence)
-        leg.outcome(step, f"{refused.request} was answered {refused.response or refused.error_code}",
+        leg.outcome(step, f"{refused.request} was answered {_answer(refused)}{_retried(dp.steps)}",
                     duration)
         return
     unanswered = next((ex for ex in finals if ex.outcome != "success"), None)
