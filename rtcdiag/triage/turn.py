@@ -407,9 +407,11 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
     elif t.transport in ("tcp", "tls"):
+        said = {"timeout": "an Allocate request got no reply",
+                "rejected": "the replies to an Allocate request were not STUN"}.get(
+            final.outcome, f"an Allocate request ended the connection ({final.error or final.outcome})")
         leg.add("challenge", "PORT-NOT-STUN",
-                f"{what} to an Allocate request after the {t.transport.upper()} connection was accepted",
-                evidence)
+                f"{said} after the {t.transport.upper()} connection was accepted", evidence)
     elif final.outcome == "rejected":
         leg.add("challenge", "MALFORMED-REPLY", f"{len(final.rejected)} reply(ies) rejected: "
                 + "; ".join(final.rejected[:3]), evidence)
@@ -451,8 +453,7 @@ def _allocate(leg: _Leg) -> None:
         return
     if final is not None and final.outcome == "transport-error":
         text = final.error or "connection lost"
-        finding_id = "PORT-NOT-STUN" if final.error_kind == "malformed" else \
-            failure_finding_id(final.error_kind, text)
+        finding_id = failure_finding_id(final.error_kind, text)
         if finding_id in ("SERVER-UNREACHABLE", "SERVER-REFUSED"):
             finding_id = "TURN-ALLOCATE-TIMEOUT"  # it answered the challenge: the service, not the path
         leg.add("allocate", finding_id, f"authenticated Allocate request ({text})")
