@@ -243,7 +243,8 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
             else:
                 rule(leg)
         _facts(result, t, out)
-    out.facts.inconclusive = is_inconclusive(result)
+    undecided = any(step.state is StepState.UNDECIDED for step in out.steps)
+    out.facts.inconclusive = is_inconclusive(result) or undecided
     return out
 
 

@@ -524,3 +524,30 @@ def test_udp_icmp_refused_is_server_refused_on_connect() -> None:
     t.connected, t.failure_kind = False, "refused"
     judgement = rules.judge(_result(t, _healthy("tcp")))
     assert _where(judgement) == [("SERVER-REFUSED", "udp", "connect")]  # refused, not "blocked"
+
+
+def test_allocation_without_relayed_address_is_undecided_and_inconclusive() -> None:
+    t = _healthy()
+    t.relayed_address = t.relayed_ip = t.relay_scope = None
+    t.data_paths, t.refreshed = [], None
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    state, detail = _step(judgement, "udp", "relay-address")
+    assert state is StepState.UNDECIDED and "XOR-RELAYED-ADDRESS" in detail
+    assert _step(judgement, "udp", "data-send-indication")[0] is StepState.SKIPPED
+    assert judgement.facts.inconclusive
+    assert _report(_result(t)).exit_code == 3
+
+
+def test_unreachable_alternate_server_is_reported_on_the_challenge() -> None:
+    t = TransportResult(transport="udp", server="198.51.100.8:3478", port=3478, connected=True,
+                        alternate_server="198.51.100.8:3478", duration_ms=900.0,
+                        steps=[_exchange("allocate (unauthenticated)", "error-response", 300,
+                                         "300 Try Alternate"),
+                               _exchange("allocate (unauthenticated)", "timeout")])
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("SERVER-UNREACHABLE", "udp", "challenge"),
+                                 ("TURN-ALTERNATE-SERVER", "udp", "challenge")]
+    unreachable = next(f for f in judgement.findings if f.id == "SERVER-UNREACHABLE")
+    assert "alternate server 198.51.100.8:3478" in unreachable.symptom
+    assert _step(judgement, "udp", "connect")[0] is StepState.DONE  # the first server did answer
