@@ -29,11 +29,19 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rtcdiag.redact import register_secret
 
-CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
+
+class CandidateType(StrEnum):
+    """ICE candidate types (RFC 8445 §5.1.1), as aioice names them."""
+
+    HOST = "host"
+    SRFLX = "srflx"
+    PRFLX = "prflx"
+    RELAY = "relay"
 
 
 @dataclass
@@ -74,7 +82,7 @@ class CandidateInfo:
     """One gathered candidate, as the Trickle ICE page shows it."""
 
     agent: str  # "full" | "relay-only"
-    type: str  # host | srflx | prflx | relay
+    type: CandidateType
     foundation: str
     component: int
     protocol: str
@@ -97,9 +105,9 @@ class GatherEvent:
 
 @dataclass
 class SelectedPair:
-    local_type: str
+    local_type: CandidateType
     local: str  # host:port
-    remote_type: str
+    remote_type: CandidateType
     remote: str
 
 
@@ -239,13 +247,13 @@ def _make_agent(server: IceServer, controlling: bool, relay_only: bool, options:
 
 
 def _candidate_info(agent_name: str, cand: Any, server: IceServer) -> CandidateInfo:
-    relay = cand.type == "relay"
+    kind = CandidateType(cand.type)
     return CandidateInfo(
-        agent=agent_name, type=cand.type, foundation=cand.foundation, component=cand.component,
+        agent=agent_name, type=kind, foundation=cand.foundation, component=cand.component,
         protocol=cand.transport.lower(), address=cand.host, port=cand.port, priority=cand.priority,
         related_address=cand.related_address, related_port=cand.related_port,
-        relay_protocol=server.relay_protocol if relay else None,
-        url=None if cand.type == "host" else server.url,
+        relay_protocol=server.relay_protocol if kind is CandidateType.RELAY else None,
+        url=None if kind is CandidateType.HOST else server.url,
     )
 
 
@@ -261,8 +269,8 @@ def _selected(agent: Any) -> SelectedPair | None:
         return None
     local = pair.local_candidate
     remote = pair.remote_candidate
-    return SelectedPair(local_type=local.type, local=f"{local.host}:{local.port}",
-                        remote_type=remote.type, remote=f"{remote.host}:{remote.port}")
+    return SelectedPair(local_type=CandidateType(local.type), local=f"{local.host}:{local.port}",
+                        remote_type=CandidateType(remote.type), remote=f"{remote.host}:{remote.port}")
 
 
 async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: float) -> None:
@@ -351,9 +359,9 @@ async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
         for cand in agent.local_candidates:
             run.candidates.append(_candidate_info(name, cand, server))
     for event in sorted(run.gather_events, key=lambda e: e.ms):
-        if event.error is None and event.type in CANDIDATE_TYPES:
+        if event.error is None and event.type in tuple(CandidateType):
             run.first_candidate_ms.setdefault(event.type, event.ms)
-    if any(c.type == "host" for c in run.candidates):
+    if any(c.type is CandidateType.HOST for c in run.candidates):
         # Host candidates exist as soon as the sockets are bound, before any server is asked.
         run.first_candidate_ms["host"] = min(starts, default=run.gather_ms)
 
