@@ -126,7 +126,7 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
         result.transports = [TransportResult(transport=leg.transport or "udp",
                                              server=format_hostport(target.host, leg.port), port=leg.port,
                                              server_name=target.host, connect_error=str(err),
-                                             failure_kind="dns") for leg in legs]
+                                             failure_kind=ErrorKind.DNS) for leg in legs]
         return result
     ip = resolved[0].ip
     result.server_ip = ip
