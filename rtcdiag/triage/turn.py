@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from rtcdiag.addresses import Scope, parse_ip
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -110,10 +110,14 @@ def describe_exchange(ex: Exchange) -> str:
     """One evidence line: step, request, what came back and how fast."""
     answer = ex.response or ex.error or ex.outcome
     rtt = f" in {ex.rtt_ms:.1f} ms" if ex.rtt_ms is not None else ""
-    tries = f" after {ex.attempts} attempt(s)" if ex.outcome == "timeout" and ex.attempts else ""
-    rejected = f" ({len(ex.rejected)} reply(ies) rejected: {'; '.join(ex.rejected[:2])})" \
+    tries = f" after {ex.attempts} attempt(s)" if ex.outcome == Outcome.TIMEOUT and ex.attempts else ""
+    rejected = f" ({_rejected_count(ex)} reply(ies) rejected: {'; '.join(ex.rejected[:2])})" \
         if ex.rejected else ""
     return f"{ex.step}: {ex.request} -> {answer}{rtt}{tries}{rejected}"
+
+
+def _rejected_count(ex: Exchange) -> int:
+    return max(ex.rejected_count, len(ex.rejected))
 
 
 def final_exchanges(steps: Iterable[Exchange]) -> list[Exchange]:
@@ -167,7 +171,7 @@ def subject(result: TurnCheckResult, t: TransportResult | None = None) -> Subjec
 def stream_answered(t: TransportResult) -> bool:
     """TCP/TLS got a real STUN/TURN response (not a bare accept)."""
     return t.transport in ("tcp", "tls") and (t.challenge_answered or t.open_relay or any(
-        ex.outcome in ("success", "error-response") for ex in t.steps))
+        ex.outcome in (Outcome.SUCCESS, Outcome.ERROR_RESPONSE) for ex in t.steps))
 
 
 @dataclass
@@ -322,14 +326,14 @@ def _connect(leg: _Leg) -> None:
         leg.outcome("connect", f"{what} in {t.connect_ms:.1f} ms", t.connect_ms / 1000.0)
         return
     first = next(iter(t.steps), None)
-    if first is None or first.outcome == "transport-error":
+    if first is None or first.outcome == Outcome.TRANSPORT_ERROR:
         text = (first.error if first is not None else None) or t.connect_error or "no answer"
         kind = (first.error_kind if first is not None else None) or t.failure_kind
         leg.add("connect", failure_finding_id(kind, text), text, [text])
         leg.outcome("connect", text, leg.elapsed_left_s())
         leg.stop(f"no TURN over UDP: {text}")
         return
-    if first.outcome == "timeout":
+    if first.outcome == Outcome.TIMEOUT:
         tries = f"no reply to {first.attempts} UDP request(s)"
         if leg.udp_blocked:
             leg.add("connect", "UDP-BLOCKED", f"{tries} while TURN over TCP/TLS to {leg.result.host} "
@@ -356,7 +360,7 @@ def _challenge(leg: _Leg) -> None:
         leg.outcome("challenge", "no Allocate request was sent", state=StepState.UNDECIDED)
         leg.stop("no Allocate request was sent")
         return
-    if final.outcome not in ("success", "error-response"):
+    if final.outcome not in (Outcome.SUCCESS, Outcome.ERROR_RESPONSE):
         _unanswered_challenge(leg, final, len(unauth) > 1 and t.alternate_server is not None)
         return
     alternate = next((ex for ex in unauth if ex.error_code == 300), None)
@@ -371,7 +375,7 @@ def _challenge(leg: _Leg) -> None:
         leg.outcome("challenge", f"redirected to {t.alternate_server}: {text}", duration)
         leg.stop(f"the alternate server {t.alternate_server} could not be reached: {text}")
         return
-    if final.outcome == "error-response" and final.error_code != 401:
+    if final.outcome == Outcome.ERROR_RESPONSE and final.error_code != 401:
         _error_code(leg, "challenge", final)
         leg.outcome("challenge", f"the unauthenticated Allocate was answered {_answer(final)}", duration)
         leg.stop(f"the unauthenticated Allocate was answered {_answer(final)}")
@@ -396,25 +400,26 @@ def _challenge(leg: _Leg) -> None:
 def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> None:
     """The (first) Allocate got no STUN answer although the server was reached (stream) or answered (UDP)."""
     t = leg.t
-    what = {"timeout": f"no reply to {final.attempts} request(s)", "rejected":
-            f"{len(final.rejected)} reply(ies) were not valid STUN"}.get(final.outcome,
-                                                                        final.error or final.outcome)
+    what = {Outcome.TIMEOUT: f"no reply to {final.attempts} request(s)", Outcome.REJECTED:
+            f"{_rejected_count(final)} reply(ies) were not valid STUN"}.get(final.outcome,
+                                                                           final.error or final.outcome)
     evidence = [describe_exchange(ex) for ex in t.steps] + final.rejected[:5]
-    duration = _rtt_s(_of(t, _UNAUTH)) + (leg.elapsed_left_s() if final.outcome == "timeout" else 0.0)
+    duration = _rtt_s(_of(t, _UNAUTH)) + (leg.elapsed_left_s() if final.outcome == Outcome.TIMEOUT else 0.0)
     if at_alternate:  # the ALTERNATE-SERVER we were sent to did not answer
         leg.add("challenge", "TURN-ALTERNATE-SERVER", t.alternate_server or "?", evidence)
-        kind = final.error_kind if final.outcome == "transport-error" else None
-        finding_id = "MALFORMED-REPLY" if final.outcome == "rejected" else failure_finding_id(kind, what)
+        kind = final.error_kind if final.outcome == Outcome.TRANSPORT_ERROR else None
+        finding_id = "MALFORMED-REPLY" if final.outcome == Outcome.REJECTED else \
+            failure_finding_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
     elif t.transport in ("tcp", "tls"):
-        said = {"timeout": "an Allocate request got no reply",
-                "rejected": "the replies to an Allocate request were not STUN"}.get(
+        said = {Outcome.TIMEOUT: "an Allocate request got no reply",
+                Outcome.REJECTED: "the replies to an Allocate request were not STUN"}.get(
             final.outcome, f"an Allocate request ended the connection ({final.error or final.outcome})")
         leg.add("challenge", "PORT-NOT-STUN",
                 f"{said} after the {t.transport.upper()} connection was accepted", evidence)
-    elif final.outcome == "rejected":
-        leg.add("challenge", "MALFORMED-REPLY", f"{len(final.rejected)} reply(ies) rejected: "
+    elif final.outcome == Outcome.REJECTED:
+        leg.add("challenge", "MALFORMED-REPLY", f"{_rejected_count(final)} reply(ies) rejected: "
                 + "; ".join(final.rejected[:3]), evidence)
     else:
         leg.add("challenge", "SERVER-UNREACHABLE", what, evidence)
@@ -434,25 +439,27 @@ def _allocate(leg: _Leg) -> None:
     if t.alternate_server is not None and any(ex.error_code == 300 for ex in auth):
         leg.add("allocate", "TURN-ALTERNATE-SERVER", t.alternate_server,
                 [describe_exchange(ex) for ex in auth])
+    userhash = f"; {t.userhash_error}" if t.userhash_error else ""
     if t.allocated:
         algorithm = t.auth_algorithm or "md5"
         lifetime = f", lifetime {t.lifetime_s} s" if t.lifetime_s is not None else ""
         leg.outcome("allocate", f"allocated ({algorithm}{', USERHASH' if t.userhash else ''}{lifetime})"
-                    f"{_retried(auth)}", duration)
+                    f"{_retried(auth)}{userhash}", duration)
         return
-    if final is not None and final.outcome == "error-response":
+    if final is not None and final.outcome == Outcome.ERROR_RESPONSE:
         _error_code(leg, "allocate", final)
-        leg.outcome("allocate", f"the Allocate was answered {_answer(final)}{_retried(auth)}", duration)
+        leg.outcome("allocate", f"the Allocate was answered {_answer(final)}{_retried(auth)}{userhash}",
+                    duration)
         leg.stop(f"no allocation: the Allocate was answered {_answer(final)}")
         return
-    if final is not None and final.outcome in ("timeout", "rejected"):
+    if final is not None and final.outcome in (Outcome.TIMEOUT, Outcome.REJECTED):
         why = t.timed_out_step or "authenticated Allocate request"
         leg.add("allocate", "TURN-ALLOCATE-TIMEOUT", why, [describe_exchange(ex) for ex in t.steps]
                 + final.rejected[:5])
         leg.outcome("allocate", why, duration + leg.elapsed_left_s())
         leg.stop("no allocation: the authenticated Allocate got no answer")
         return
-    if final is not None and final.outcome == "transport-error":
+    if final is not None and final.outcome == Outcome.TRANSPORT_ERROR:
         text = final.error or "connection lost"
         finding_id = failure_finding_id(final.error_kind, text)
         if finding_id in ("SERVER-UNREACHABLE", "SERVER-REFUSED"):
@@ -488,6 +495,8 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     else:
         detail = request
     evidence = [describe_exchange(ex) for ex in t.steps]
+    if t.userhash_error:
+        evidence.append(t.userhash_error)
     if finding_id == "TURN-REST-EXPIRED":
         evidence.insert(0, f"server answered 401 over {t.transport.upper()}")
     leg.add(step, finding_id, detail, evidence)
@@ -533,7 +542,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
     finals = final_exchanges(dp.steps)
     evidence = [*(describe_exchange(ex) for ex in dp.steps), _data_line(dp)]
     duration = _rtt_s(dp.steps) + (max(dp.rtts_ms) / 1000.0 if dp.rtts_ms else 0.0)
-    refused = next((ex for ex in finals if ex.outcome == "error-response"), None)
+    refused = next((ex for ex in finals if ex.outcome == Outcome.ERROR_RESPONSE), None)
     if refused is not None:
         finding_id = ERROR_CODE_FINDINGS.get(refused.error_code or 0, "TURN-ERROR-OTHER")
         detail = f"{refused.request} for peer {dp.peer}" if finding_id != "TURN-ERROR-OTHER" else \
@@ -542,7 +551,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.outcome(step, f"{refused.request} was answered {_answer(refused)}{_retried(dp.steps)}",
                     duration)
         return
-    unanswered = next((ex for ex in finals if ex.outcome != "success"), None)
+    unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
     if unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
         if unanswered is not None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
@@ -559,8 +568,12 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
 
 def _data_line(dp: DataPathResult) -> str:
     rtt = f", rtt min/avg/max {dp.rtt_min_ms}/{dp.rtt_avg_ms}/{dp.rtt_max_ms} ms" if dp.rtts_ms else ""
+    extra = [f"{n} {what}" for n, what in ((dp.unexpected_packets, "unexpected packet(s) ignored"),
+                                           (dp.dropped_packets, "packet(s) dropped: client inbox full"))
+             if n]
+    more = f" ({', '.join(extra)})" if extra else ""
     return f"{DATA_METHOD_LABEL.get(dp.method, dp.method)}: {dp.packets_received}/{dp.packets_sent} " \
-           f"echoed back via the relay{rtt}"
+           f"echoed back via the relay{rtt}{more}"
 
 
 def _refresh(leg: _Leg) -> None:
@@ -572,7 +585,7 @@ def _refresh(leg: _Leg) -> None:
         return
     finals = final_exchanges(exchanges)
     if t.refreshed is False or t.released is False:
-        failed = [describe_exchange(ex) for ex in finals if ex.outcome != "success"]
+        failed = [describe_exchange(ex) for ex in finals if ex.outcome != Outcome.SUCCESS]
         if t.released is False and not any(ex.step.startswith("refresh (release") for ex in finals):
             failed.append("release (Refresh LIFETIME=0): no answer in time")
         what = "; ".join(failed) or "Refresh failed"

@@ -551,3 +551,25 @@ def test_unreachable_alternate_server_is_reported_on_the_challenge() -> None:
     unreachable = next(f for f in judgement.findings if f.id == "SERVER-UNREACHABLE")
     assert "alternate server 198.51.100.8:3478" in unreachable.symptom
     assert _step(judgement, "udp", "connect")[0] is StepState.DONE  # the first server did answer
+
+
+def test_data_line_counts_unexpected_and_dropped_packets() -> None:
+    t = _healthy()
+    t.data_paths[1].unexpected_packets, t.data_paths[1].dropped_packets = 3, 2
+    state, detail = _step(rules.judge(_result(t)), "udp", "data-channel-data")
+    assert state is StepState.DONE
+    assert "3 unexpected packet(s) ignored, 2 packet(s) dropped: client inbox full" in detail
+
+
+def test_userhash_that_cannot_be_computed_is_in_the_401_evidence() -> None:
+    t = _failed(401, "Unauthorized")
+    t.userhash_error = "the server asked for USERHASH, which cannot be computed: bad realm"
+    [finding] = rules.judge(_result(t)).findings
+    assert finding.id == "TURN-AUTH-401" and t.userhash_error in finding.evidence
+
+
+def test_rejected_count_beyond_the_kept_replies_is_reported() -> None:
+    t = _silent("udp")
+    t.steps[0].outcome, t.steps[0].rejected, t.steps[0].rejected_count = "rejected", ["bad (from x)"] * 5, 40
+    [finding] = rules.judge(_result(t)).findings
+    assert finding.id == "MALFORMED-REPLY" and "40 reply(ies) rejected" in finding.symptom
