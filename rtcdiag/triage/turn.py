@@ -541,7 +541,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
     label = DATA_METHOD_LABEL.get(dp.method, dp.method)
     finals = final_exchanges(dp.steps)
     evidence = [*(describe_exchange(ex) for ex in dp.steps), _data_line(dp)]
-    duration = _rtt_s(dp.steps) + (max(dp.rtts_ms) / 1000.0 if dp.rtts_ms else 0.0)
+    duration = _data_span_s(leg.t, dp)
     refused = next((ex for ex in finals if ex.outcome == Outcome.ERROR_RESPONSE), None)
     if refused is not None:
         finding_id = ERROR_CODE_FINDINGS.get(refused.error_code or 0, "TURN-ERROR-OTHER")
@@ -564,6 +564,18 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
         leg.add(step, "TURN-DATA-LOSS", detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
+
+
+def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
+    """Wall time of one data path: from its first control request to the next request of the probe (the
+    other method's, or the Refresh), from the probe's own timestamps; else control RTTs + slowest echo."""
+    if dp.steps:
+        start = dp.steps[0].started_ms
+        others = [*t.steps, *(ex for other in t.data_paths if other is not dp for ex in other.steps)]
+        later = [ex.started_ms for ex in others if ex.started_ms > start]
+        if later:
+            return (min(later) - start) / 1000.0
+    return _rtt_s(dp.steps) + (max(dp.rtts_ms) / 1000.0 if dp.rtts_ms else 0.0)
 
 
 def _data_line(dp: DataPathResult) -> str:

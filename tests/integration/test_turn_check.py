@@ -304,6 +304,10 @@ def test_udp_disabled_fails_only_the_udp_testcases_with_one_root_cause(no_udp_co
     assert tcp["allocated"] and all(d["packets_received"] == 5 for d in tcp["data_paths"])
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses["udp/allocate"] == "skip" and statuses["tcp/data-channel-data"] == "pass"
+    durations = {c["name"]: c["duration_s"] for c in report["checks"]}
+    measured = [f"tcp/{s}" for s in ("connect", "challenge", "allocate", "data-send-indication",
+                                     "data-channel-data", "refresh")] + ["udp/connect"]
+    assert all(durations[name] > 0 for name in measured), durations  # each step's own measured time
 
 
 def test_udp_dropped_while_tcp_answers_is_udp_blocked(no_udp_coturn: RunningCoturn, tmp_path: Path) -> None:

@@ -573,3 +573,14 @@ def test_rejected_count_beyond_the_kept_replies_is_reported() -> None:
     t.steps[0].outcome, t.steps[0].rejected, t.steps[0].rejected_count = "rejected", ["bad (from x)"] * 5, 40
     [finding] = rules.judge(_result(t)).findings
     assert finding.id == "MALFORMED-REPLY" and "40 reply(ies) rejected" in finding.symptom
+
+
+def test_data_step_duration_spans_to_the_next_request_of_the_probe() -> None:
+    t = _healthy()
+    for ex, at in zip(t.steps, (1.0, 3.0, 40.0, 42.0), strict=True):  # challenge, allocate, refresh, release
+        ex.started_ms = at
+    t.data_paths[0].steps[0].started_ms = 5.0  # CreatePermission, then the echoes ...
+    t.data_paths[1].steps[0].started_ms = 21.0  # ... until ChannelBind, then its echoes until the Refresh
+    durations = {s.step: s.duration_s for s in rules.judge(_result(t)).steps}
+    assert durations["data-send-indication"] == pytest.approx(0.016)
+    assert durations["data-channel-data"] == pytest.approx(0.019)
