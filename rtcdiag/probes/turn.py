@@ -122,6 +122,11 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
         resolved = await resolve(target.host, target.port, timeout=options.timeout_s)
     except ResolveError as err:
         result.resolve_error = str(err)
+        # One failed leg per planned transport, so the result says what could not be checked.
+        result.transports = [TransportResult(transport=leg.transport or "udp",
+                                             server=format_hostport(target.host, leg.port), port=leg.port,
+                                             server_name=target.host, connect_error=str(err),
+                                             failure_kind=ErrorKind.DNS) for leg in legs]
         return result
     ip = resolved[0].ip
     result.server_ip = ip
@@ -153,7 +158,7 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     loop = asyncio.get_running_loop()
     started = loop.time()
     transport = target.transport or "udp"
-    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port),
+    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port), port=target.port,
                          server_name=target.host)
     sessions: list[TurnSession] = []
     peer: EchoPeer | None = None

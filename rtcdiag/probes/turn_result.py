@@ -56,6 +56,7 @@ class TransportResult:
 
     transport: str
     server: str  # host:port the control connection went to (after any ALTERNATE-SERVER redirect)
+    port: int | None = None  # the port this transport was checked on, as planned (before any redirect)
     server_name: str = ""  # the host name as given (checked against the TLS certificate)
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
