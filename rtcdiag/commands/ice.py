@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
+from rtcdiag.commands.common import (
+    OutputOptions,
+    TlsOptions,
+    emit,
+    output_options,
+    run_async,
+    tls_options,
+    turn_credential_options,
+)
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.secret_input import (
@@ -17,7 +25,6 @@ from rtcdiag.secret_input import (
     SecretArgs,
     load_secret,
     load_username,
-    turn_credential_options,
 )
 from rtcdiag.triage.finding import Subject
 

@@ -19,6 +19,7 @@ from rtcdiag.commands.common import (
     run_async,
     timeout_option,
     tls_options,
+    turn_credential_options,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.turn_result import DataPathResult, TurnCheckResult
@@ -29,7 +30,6 @@ from rtcdiag.secret_input import (
     SecretArgs,
     load_secret,
     load_username,
-    turn_credential_options,
 )
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
