@@ -15,6 +15,7 @@ This module records what happened; it never decides what is good or bad.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import TlsInfo
 from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import (
     ConnectTimeoutError,
@@ -82,6 +84,10 @@ class PortResult:
     error: str | None = None
     exchange: Exchange | None = None  # the STUN Binding transaction, as it happened
     tls: TlsInfo | None = None
+    # The STUN answer came but could not be used: why (e.g. its XOR-MAPPED-ADDRESS does not decode; the raw
+    # attribute is in ``exchange.response_attributes``).
+    malformed: str | None = None
+    internal_error: str | None = None  # this port's probe crashed (a bug in rtcdiag): what was raised, where
 
     @property
     def target(self) -> PortTarget:
@@ -98,6 +104,8 @@ class ReachResult:
     ports: list[PortResult] = field(default_factory=list)
     traces: list[TraceResult] = field(default_factory=list)
     duration_ms: float = 0.0
+    planned: list[PortTarget] = field(default_factory=list)  # what was to be probed (ports stays empty
+    # when the host does not resolve)
 
     def port(self, transport: str, port: int) -> PortResult | None:
         return next((p for p in self.ports if p.transport == transport and p.port == port), None)
@@ -158,9 +166,13 @@ def _binding_request() -> Message:
 
 def _record_reply(result: PortResult, reply: Message | None, exchange: Exchange) -> None:
     result.exchange = exchange
-    if reply is not None:
+    if reply is None:
+        return
+    try:  # the server's bytes: a malformed attribute is recorded, never raised (it used to end the run)
         mapped = reply.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
-        result.mapped_address = str(mapped) if mapped is not None else None
+    except StunParseError as exc:
+        mapped, result.malformed = None, str(exc)
+    result.mapped_address = str(mapped) if mapped is not None else None
 
 
 async def _probe_udp(result: PortResult, timeout: float) -> None:
@@ -253,6 +265,24 @@ async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAU
     return result
 
 
+async def _guarded_probe(address: str, target: PortTarget, *, timeout: float, server_name: str | None,
+                         ca_file: Path | None, insecure: bool) -> PortResult:
+    """:func:`probe_port`, but a bug in one port's probe is recorded on that port (``internal_error``) and
+    the other ports are still probed and reported (set RTCDIAG_DEBUG=1 to let it raise)."""
+    try:
+        return await probe_port(address, target, timeout=timeout, server_name=server_name, ca_file=ca_file,
+                                insecure=insecure)
+    except Exception as exc:
+        if os.environ.get("RTCDIAG_DEBUG"):
+            raise
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else ""
+        return PortResult(transport=target.transport, port=target.port, address=address, state=ERROR,
+                          internal_error=f"{type(exc).__name__}{where}: {exc}"[:300])
+
+
 def _trace_targets(targets: list[PortTarget]) -> list[tuple[str, int]]:
     # TLS rides on TCP: trace it as TCP SYNs to the same port.
     out: list[tuple[str, int]] = []
@@ -272,7 +302,7 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     are checked against ``server_name`` (default: ``host``). ``trace`` needs root.
     """
     targets = list(ports) if ports else list(DEFAULT_PORTS)
-    result = ReachResult(host=host, address=None, timeout_s=timeout)
+    result = ReachResult(host=host, address=None, timeout_s=timeout, planned=targets)
     started = time.perf_counter()
     if trace:
         from rtcdiag.probes.trace import require_root
@@ -289,8 +319,8 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     address = result.addresses[0]
     result.address = address
     name = server_name or (host if parse_ip(host) is None else address)
-    probes = [probe_port(address, t, timeout=timeout, server_name=name, ca_file=ca_file, insecure=insecure)
-              for t in targets]
+    probes = [_guarded_probe(address, t, timeout=timeout, server_name=name, ca_file=ca_file,
+                             insecure=insecure) for t in targets]
     if trace:
         from rtcdiag.probes import trace as trace_probe
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -90,7 +91,7 @@ def test_dead_port_is_refused_on_every_transport(dead_port: int) -> None:
     assert code == 1
 
 
-def test_silent_udp_while_tcp_answers_is_udp_blocked_and_not_stun(
+def test_silent_server_tcp_accept_is_port_not_stun_never_udp_blocked(
         hostile: Callable[..., HostileServer]) -> None:
     server = hostile(SILENT)
     code, report = run_json("127.0.0.1", f"udp:{server.port},tcp:{server.port}")
@@ -99,7 +100,28 @@ def test_silent_udp_while_tcp_answers_is_udp_blocked_and_not_stun(
     assert ports[f"udp:{server.port}"]["exchange"]["attempts"] > 1  # retransmitted within the timeout
     assert ports[f"tcp:{server.port}"]["state"] == "open"
     assert ports[f"tcp:{server.port}"]["stun"] == "no-answer"
-    assert ids(report) == ["PORT-NOT-STUN", "UDP-BLOCKED"]
+    # A TCP accept is no STUN answer: the UDP silence is not UDP-BLOCKED, and it is folded under the one root
+    # cause, "not a STUN/TURN server on this port".
+    assert ids(report) == ["PORT-NOT-STUN", "SERVER-UNREACHABLE"]
+    assert [r["id"] for r in report["root_causes"]] == ["PORT-NOT-STUN"]
+    unreachable = next(f for f in report["findings"] if f["id"] == "SERVER-UNREACHABLE")
+    assert unreachable["explained_by"] == report["root_causes"][0]["ref"]
+    assert code == 1
+
+
+def test_udp_blocked_only_when_stun_over_tcp_answered(coturn: RunningCoturn) -> None:
+    # "Blocked" needs real silence (an unbound port answers ICMP port unreachable): a UDP port that is bound
+    # but never answers, next to coturn's TCP, which answers STUN.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        code, report = run_json("127.0.0.1", f"udp:{port},tcp:{coturn.port}")
+    assert ports_by_key(report)[f"tcp:{coturn.port}"]["stun"] == "answered"
+    assert ids(report) == ["UDP-BLOCKED"]
+    blocked = report["findings"][0]
+    assert f"STUN over TCP {coturn.port} answered" in blocked["symptom"]
+    assert (blocked["subject"], blocked["transport"], blocked["port"], blocked["step"]) == (
+        "ports:127.0.0.1", "udp", port, str(port))
     assert code == 1
 
 
