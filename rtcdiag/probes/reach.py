@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.addresses import parse_ip
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.exchange import exchange
+from rtcdiag.probes.exchange import exchange, transport_error_exchange
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import TlsInfo
 from rtcdiag.protocol.attributes import Address
@@ -39,6 +39,7 @@ from rtcdiag.protocol.transport import (
     TransportError,
     UdpClient,
 )
+from rtcdiag.tls import make_client_context
 
 if TYPE_CHECKING:
     from rtcdiag.probes.trace import TraceResult
@@ -236,13 +237,33 @@ async def _probe_tls(result: PortResult, timeout: float, server_name: str | None
 
     if not await _connect(result, timeout):
         return
-    info = await tls_info.inspect(result.address, result.port, server_name=server_name, timeout=timeout,
-                                  ca_file=ca_file, insecure=insecure)
+    info, (reply, ex) = await asyncio.gather(
+        tls_info.inspect(result.address, result.port, server_name=server_name, timeout=timeout,
+                         ca_file=ca_file, insecure=insecure),
+        _binding_over_tls(result, timeout, server_name))
     result.tls = info
     if info.handshake_ok:
         result.state = OPEN
+        _record_reply(result, reply, ex)
+        result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
     else:
         result.state, result.error = TLS_FAILED, info.error
+
+
+async def _binding_over_tls(result: PortResult, timeout: float,
+                            server_name: str | None) -> tuple[Message | None, Exchange]:
+    """A STUN Binding inside TLS: does STUN answer on this port? (Trust is judged from ``inspect``; this
+    connection does not verify the certificate, so an untrusted one still shows whether STUN is there.)"""
+    try:
+        client = await StreamClient.connect(result.address, result.port, timeout=timeout,
+                                            ssl_context=make_client_context(insecure=True),
+                                            server_hostname=server_name,
+                                            policy=RetransmitPolicy.for_timeout(timeout))
+    except TransportError as err:
+        return None, transport_error_exchange("reachability (TLS Binding)", "Binding request", "tls",
+                                              (result.address, result.port), err)
+    async with client:
+        return await exchange(client, _binding_request(), step="reachability (TLS Binding)")
 
 
 async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -334,8 +355,3 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
         result.ports = list(await asyncio.gather(*probes))
     result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
     return result
-
-
-def subject(result: ReachResult, port: PortResult) -> str:
-    """How findings and checks name one port, e.g. ``tls:turn.example.com:443``."""
-    return f"{port.transport}:{format_hostport(result.host, port.port)}"

@@ -9,10 +9,11 @@ Judgements live here only (the probe records facts). Rules:
 - Silence -> SERVER-UNREACHABLE, except UDP silence while STUN over TCP/TLS to the same host *answered* ->
   UDP-BLOCKED (a bare TCP accept proves nothing about STUN); only invalid UDP replies -> MALFORMED-REPLY;
   RST / ICMP port unreachable -> SERVER-REFUSED; a local error (no route, no IPv6) -> NO-ROUTE.
-- TCP accepted but no STUN answer -> PORT-NOT-STUN (an error; the diagnosis folds the same port's UDP
-  silence or refusal under it). A STUN answer whose XOR-MAPPED-ADDRESS does not decode -> MALFORMED-REPLY.
-- TLS 443 not open -> PORT-TLS443-MISSING (a warning: many deployments have no 443 listener); TLS handshake
-  failure -> TLS-HANDSHAKE.
+- TCP accepted (or TLS handshake done) but no STUN answer -> PORT-NOT-STUN (an error; the diagnosis folds
+  the same port's UDP silence or refusal under it). A STUN answer whose XOR-MAPPED-ADDRESS does not decode
+  -> MALFORMED-REPLY.
+- TLS 443 not open, or open but no STUN inside (a web server) -> PORT-TLS443-MISSING (a warning: many
+  deployments have no 443 listener); TLS handshake failure -> TLS-HANDSHAKE.
 - Certificates: untrusted -> TLS-UNTRUSTED, expired -> TLS-EXPIRED, under 14 days -> TLS-EXPIRING-SOON,
   name mismatch -> TLS-HOSTNAME, TLS 1.0/1.1 -> TLS-OLD-VERSION, no ALPN stun.turn -> TLS-NO-ALPN.
 - Trace (ports that did not open): silence after hop N -> TRACE-PATH-DROP, ICMP unreachable from a hop ->
@@ -170,6 +171,9 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
                    about=f"{port.transport.upper()} port {port.port} of {result.host}")
     if port.transport == "tls" and port.port == 443 and port.state != reach.OPEN:
         return one("PORT-TLS443-MISSING")
+    if port.transport == "tls" and port.port == 443 and port.stun == "no-answer":
+        # Another TLS service (a web server) on 443: still no TURN over TLS there (a warning, as above).
+        return one("PORT-TLS443-MISSING", state="open, but no STUN answer inside TLS (another service)")
     if port.state == reach.TIMEOUT:
         ex = port.exchange
         if port.transport == "udp" and ex is not None and ex.outcome == "rejected":
@@ -189,7 +193,7 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
     if port.state == reach.TLS_FAILED:
         return one("TLS-HANDSHAKE")
     out: list[Finding] = []
-    if port.transport == "tcp" and port.stun == "no-answer":
+    if port.transport in ("tcp", "tls") and port.stun == "no-answer":
         ex = port.exchange
         if ex is None or ex.outcome == "timeout":
             what = "no reply to a Binding request"
@@ -199,7 +203,7 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
             what = "the connection was closed after a Binding request"
         else:
             what = f"a Binding request failed: {ex.error or ex.outcome}"
-        out += one("PORT-NOT-STUN", detail=what)
+        out += one("PORT-NOT-STUN", detail=what if port.transport == "tcp" else what + " inside TLS")
     if port.malformed is not None:
         out += one("MALFORMED-REPLY", detail=f"the Binding response is unusable, {port.malformed}")
     if port.tls is not None:

@@ -2,7 +2,7 @@
 
 - a TCP port that accepts connections but speaks no STUN (silent, or an SSH banner), with UDP on the same
   port silent or refused: ONE root cause, PORT-NOT-STUN, and never UDP-BLOCKED (a TCP accept is not a STUN
-  answer);
+  answer); the same for a TLS port whose handshake works but which answers no STUN inside TLS;
 - a UDP STUN server whose Binding success carries a 3-byte XOR-MAPPED-ADDRESS (RFC 8489 §14.2 needs 8 or
   20): this used to end `rtcdiag ports` with exit 4 and no report. Now the port is reported as open with
   MALFORMED-REPLY (exit 1) and the raw attribute kept; and if a port's probe does crash (the old code path,
@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,13 +42,17 @@ class Listener:
     received: list[bytes] = field(default_factory=list)  # what the peer got (TCP chunks / UDP datagrams)
 
 
-def _serve_tcp(sock: socket.socket, stop: threading.Event, banner: bytes, got: list[bytes]) -> None:
+def _serve_tcp(sock: socket.socket, stop: threading.Event, banner: bytes, got: list[bytes],
+               tls: ssl.SSLContext | None = None) -> None:
     sock.settimeout(0.05)
     conns: list[socket.socket] = []
     try:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError, OSError):  # OSError: a TLS handshake the client dropped
                 conn, _ = sock.accept()
+                if tls is not None:
+                    conn.settimeout(2.0)
+                    conn = tls.wrap_socket(conn, server_side=True)
                 conn.settimeout(0.05)
                 if banner:
                     conn.sendall(banner)
@@ -83,10 +90,12 @@ def short_mapped_address_reply(txid: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def listener(*, tcp_banner: bytes | None = None, udp: str = "none") -> Iterator[Listener]:
+def listener(*, tcp_banner: bytes | None = None, udp: str = "none",
+             tls: ssl.SSLContext | None = None) -> Iterator[Listener]:
     """TCP listener (accepts; sends ``tcp_banner`` if given; never answers STUN) when ``tcp_banner`` is not
     None; ``udp``: "none" (nothing bound: ICMP port unreachable), "silent" (bound, never answers) or
-    "short-mapped" (answers every request with :func:`short_mapped_address_reply`)."""
+    "short-mapped" (answers every request with :func:`short_mapped_address_reply`). With ``tls`` the TCP
+    listener does a TLS handshake first (and then still answers no STUN)."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
     got: list[bytes] = []
@@ -107,7 +116,7 @@ def listener(*, tcp_banner: bytes | None = None, udp: str = "none") -> Iterator[
     try:
         if tcp_banner is not None:
             tcp.listen(8)
-            threads.append(threading.Thread(target=_serve_tcp, args=(tcp, stop, tcp_banner, got),
+            threads.append(threading.Thread(target=_serve_tcp, args=(tcp, stop, tcp_banner, got, tls),
                                             daemon=True))
         else:
             tcp.close()
@@ -164,6 +173,41 @@ def test_tcp_accept_without_stun_is_one_root_cause_port_not_stun(banner: bytes, 
     cases = by_name(report)
     assert cases[f"tcp/{peer.port}"]["status"] == "fail"
     assert cases[f"tcp/{peer.port}"]["finding_ids"] == ["PORT-NOT-STUN"]
+    assert code == 1
+
+
+@pytest.fixture(scope="module")
+def tls_server_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    workdir: Path = tmp_path_factory.mktemp("not-stun-tls")
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_tls_handshake_without_stun_inside_is_port_not_stun(tls_server_context: ssl.SSLContext) -> None:
+    with listener(tcp_banner=b"", udp="silent", tls=tls_server_context) as peer:
+        code, report = run_json("--ports", f"udp:{peer.port},tls:{peer.port}", "--insecure")
+        assert any(chunk[4:8] == struct.pack("!I", MAGIC_COOKIE) for chunk in peer.received)  # inside TLS
+    ports = {f"{p['transport']}:{p['port']}": p for p in report["results"]["ports"]}
+    tls = ports[f"tls:{peer.port}"]
+    assert (tls["state"], tls["stun"], tls["tls"]["handshake_ok"]) == ("open", "no-answer", True)
+    assert "UDP-BLOCKED" not in [f["id"] for f in report["findings"]]
+    (root,) = report["root_causes"]
+    assert root["id"] == "PORT-NOT-STUN"
+    assert root["title"] == f"Not a STUN/TURN server on TLS port {peer.port}"
+    # The UDP silence on that port is folded under it (no ALPN stun.turn is only noted: info).
+    ids = sorted(f["id"] for f in report["findings"])
+    assert ids == ["PORT-NOT-STUN", "SERVER-UNREACHABLE", "TLS-NO-ALPN"]
+    udp = next(f for f in report["findings"] if f["id"] == "SERVER-UNREACHABLE")
+    assert udp["transport"] == "udp" and udp["explained_by"] == root["ref"]
     assert code == 1
 
 

@@ -50,7 +50,9 @@ def test_healthy_coturn_all_open_with_tls_facts(coturn: RunningCoturn) -> None:
     udp, tcp = ports[f"udp:{coturn.port}"], ports[f"tcp:{coturn.port}"]
     tls = ports[f"tls:{coturn.tls_port}"]
     assert [udp["state"], tcp["state"], tls["state"]] == ["open", "open", "open"]
-    assert udp["stun"] == tcp["stun"] == "answered"
+    assert udp["stun"] == tcp["stun"] == tls["stun"] == "answered"  # STUN inside TLS too
+    assert tls["exchange"]["transport"] == "tls"
+    assert tls["exchange"]["response"] == "Binding success response"
     assert udp["mapped_address"].startswith("127.0.0.1:")
     assert udp["exchange"]["response"] == "Binding success response"
     assert all(p["rtt_ms"] is not None and 0 < p["rtt_ms"] < 500 for p in (udp, tcp, tls))

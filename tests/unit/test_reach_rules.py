@@ -183,6 +183,28 @@ def test_udp_silence_is_udp_blocked_only_when_stun_over_tcp_answered() -> None:
         "SERVER-UNREACHABLE"]
 
 
+def test_stun_answered_inside_tls_also_makes_udp_silence_udp_blocked() -> None:
+    result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "timeout"),
+                     _port("tls", 443, "open", stun="answered", tls=_tls(60)))
+    assert ids(result) == ["SERVER-UNREACHABLE", "UDP-BLOCKED"]  # TCP 3478 itself is silent
+    blocked = next(f for f in rules.judge(result).findings if f.id == "UDP-BLOCKED")
+    assert "STUN over TLS 443 answered" in blocked.symptom
+
+
+def test_tls_handshake_without_stun_inside() -> None:
+    # On a TURN port (5349): not a STUN server there, an error. On 443 (often a web server): no TURN over
+    # TLS on 443, the usual warning.
+    result = _result(_port("tls", 5349, "open", stun="no-answer", tls=_tls(60)),
+                     _port("tls", 443, "open", stun="no-answer", tls=_tls(60, alpn=None)))
+    findings = rules.judge(result).findings
+    assert sorted((f.id, f.subject.port) for f in findings) == [("PORT-NOT-STUN", 5349),
+                                                                 ("PORT-TLS443-MISSING", 443)]
+    not_stun = next(f for f in findings if f.id == "PORT-NOT-STUN")
+    assert not_stun.title == "Not a STUN/TURN server on TLS port 5349" and "inside TLS" in not_stun.symptom
+    missing = next(f for f in findings if f.id == "PORT-TLS443-MISSING")
+    assert "no STUN answer" in missing.symptom and missing.severity.value == "warning"
+
+
 def test_bare_tcp_accept_is_not_stun_and_explains_the_udp_silence_on_that_port() -> None:
     result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "open", stun="no-answer"))
     assert ids(result) == ["PORT-NOT-STUN", "SERVER-UNREACHABLE"]  # never UDP-BLOCKED for a bare accept
