@@ -22,9 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from rtcdiag.coturn import RunningCoturn
+from rtcdiag.report import json_report
 
 # dnsmasq lives in /usr/sbin, which is not on every user's PATH.
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
@@ -134,7 +136,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def run_json(server: Dnsmasq, name: str, *extra: str) -> tuple[int, dict[str, object]]:
     proc = run(name, "--nameserver", server.nameserver, "--timeout", "1", "--json", *extra)
     assert proc.stderr == "" or "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report
 
 
 def finding_ids(report: dict[str, object]) -> list[str]:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from rtcdiag.coturn import RunningCoturn
+from rtcdiag.report import json_report
 
 TIMEOUT = "0.5"
 MAGIC_COOKIE = 0x2112A442
@@ -143,7 +145,10 @@ def run_json(*args: str, code: str | None = None) -> tuple[int, dict[str, Any]]:
     proc = subprocess.run([*argv, "ports", "127.0.0.1", "--no-default-ports", *args, "--timeout", TIMEOUT,
                            "--json"], capture_output=True, text=True, timeout=60)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report
 
 
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

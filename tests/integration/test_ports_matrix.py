@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from servers import SILENT, HostileServer
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.report import json_report
 
 TIMEOUT = "0.5"
 
@@ -28,7 +30,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def run_json(host: str, ports: str, *extra: str) -> tuple[int, dict[str, Any]]:
     proc = run(host, "--no-default-ports", "--ports", ports, "--timeout", TIMEOUT, "--json", *extra)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report
 
 
 def ports_by_key(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
