@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.report.model import Report, Table
+from rtcdiag.probes.dns import DnsResult
+from rtcdiag.report.model import Table
+from rtcdiag.triage.finding import Subject
 
 DEFAULT_TIMEOUT_S = 2.0
 
 
-def tables(result: object) -> list[Table]:
+def tables(result: DnsResult) -> list[Table]:
     """The console/Markdown tables for a DnsResult: addresses, SRV records, every query, IPv6 tests."""
-    from rtcdiag.probes.dns import DnsResult
-
-    assert isinstance(result, DnsResult)
     out: list[Table] = []
     addr_rows = [[result.name, "A", a] for a in result.ipv4] + [[result.name, "AAAA", a] for a in result.ipv6]
     out.append(Table(title="Addresses", columns=["name", "type", "address"],
@@ -31,6 +32,10 @@ def tables(result: object) -> list[Table]:
     target_queries = list({id(q): q for r in result.srv for q in r.target_queries}.values())
     query_rows = [[q.rdtype, q.qname, q.outcome, f"{q.rtt_ms:.1f}", ", ".join(q.records) or (q.error or "")]
                   for q in result.queries + target_queries]
+    if result.control is not None:
+        c = result.control
+        query_rows.append([f"{c.rdtype} (control)", c.qname, c.outcome, f"{c.rtt_ms:.1f}",
+                           ", ".join(c.records) or (c.error or "")])
     out.append(Table(title=f"Queries via {', '.join(result.nameservers) or '-'} ({result.resolver_source})",
                      columns=["type", "name", "outcome", "ms", "answer"], rows=query_rows))
     if result.ipv6_checks:
@@ -40,6 +45,17 @@ def tables(result: object) -> list[Table]:
                                 ("reachable" if c.reachable else "unreachable") + f" ({c.detail})"]
                                for c in result.ipv6_checks]))
     return out
+
+
+def notes(result: DnsResult) -> list[str]:
+    control = result.control
+    if control is None:
+        return []
+    answered = control.outcome == "answer" and bool(control.records)
+    verdict = ("answered, so the resolver works and the problem is this name" if answered
+               else f"failed too ({control.error or control.outcome})")
+    return [f"{result.name} did not resolve, so the control name {control.qname} was asked of the same "
+            f"resolver: it {verdict}."]
 
 
 @click.command(name="dns", epilog=exitcodes.EPILOG)
@@ -55,16 +71,20 @@ def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bo
     """Resolve NAME: A, AAAA and SRV _stun._udp, _stun._tcp, _turn._udp, _turn._tcp, _turns._tcp.
 
     SRV records are shown in RFC 2782 order with their targets resolved; IPv6 addresses get a quick
-    STUN Binding / TCP connect test.
+    STUN Binding / TCP connect test. When NAME does not resolve at all, example.com is asked of the same
+    resolver to tell a broken name from DNS that does not work at all.
     """
-    from rtcdiag.probes import dns
-    from rtcdiag.triage import dns as dns_triage
+    from rtcdiag.checks.dns import DNS, DnsPlan
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.probes.dns import normalise_name, parse_nameserver
+    from rtcdiag.report.build import build_report
 
-    ns = dns.parse_nameserver(nameserver) if nameserver else None
-    result = run_async(dns.lookup(name, nameserver=ns, timeout=timeout, check_ipv6=not no_ipv6_check,
-                                  reach_timeout=min(timeout, 1.0)))
-    findings = dns_triage.triage(result)
-    report = Report(command="dns", findings=findings, checks=dns_triage.checks(result, findings),
-                    tables=tables(result), results=to_jsonable(result))
-    report.duration_s = round(result.duration_ms / 1000.0, 3)
+    started = time.time()
+    plan = DnsPlan(name=normalise_name(name), nameserver=parse_nameserver(nameserver) if nameserver else None,
+                   timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=min(timeout, 1.0))
+    ran = run_async(execute(Job(DNS, plan, Subject(f"dns:{plan.name}", host=plan.name))))
+    result: DnsResult | None = ran.result
+    report = build_report("dns", ran.judgement, tables=tables(result) if result else [],
+                          results=to_jsonable(result), notes=notes(result) if result else [],
+                          started_at=started)
     return emit(report, output)

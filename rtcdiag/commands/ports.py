@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -10,7 +11,9 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.report.model import Report, Table
+from rtcdiag.probes.reach import ReachResult
+from rtcdiag.report.model import Table
+from rtcdiag.triage.finding import Subject
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -19,15 +22,13 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def tables(result: object) -> list[Table]:
+def tables(result: ReachResult) -> list[Table]:
     """The console/Markdown tables for a ReachResult: port matrix, TLS details, traces."""
-    from rtcdiag.probes.reach import ReachResult
-
-    assert isinstance(result, ReachResult)
     where = result.host if result.address in (None, result.host) else f"{result.host} ({result.address})"
     rows = []
     for p in result.ports:
-        detail = p.error or (f"mapped {p.mapped_address}" if p.mapped_address else "")
+        detail = p.internal_error or p.error or p.malformed or (f"mapped {p.mapped_address}"
+                                                                if p.mapped_address else "")
         rows.append([p.transport.upper(), str(p.port), p.state, _ms(p.rtt_ms), p.stun, detail])
     out = [Table(title=f"Ports on {where}",
                  columns=["transport", "port", "state", "RTT ms", "STUN", "detail"], rows=rows)]
@@ -86,25 +87,27 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
     For TLS ports: certificate chain, host name, days to expiry, TLS version and ALPN "stun.turn".
     All ports are probed at once.
     """
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.checks.ports import PORTS, PortsPlan
     from rtcdiag.probes import reach
-    from rtcdiag.triage import reach as reach_triage
+    from rtcdiag.report.build import build_report
 
+    started = time.time()
     host = host.strip()
     if not host or any(c.isspace() for c in host) or "/" in host:
         raise UsageError(f"HOST {host!r}: give a host name or IP address (no scheme, no port)")
     extra = reach.parse_ports(ports_spec) if ports_spec else []
     if no_default_ports and not extra:
         raise UsageError("--no-default-ports needs --ports SPEC")
-    targets = reach.merge_targets(extra, include_defaults=not no_default_ports)
     if trace:
         from rtcdiag.probes.trace import require_root
 
-        require_root()
-    result = run_async(reach.check(host, targets, timeout=timeout,
-                                   ca_file=Path(tls.ca_file) if tls.ca_file else None, insecure=tls.insecure,
-                                   server_name=server_name, trace=trace, max_hops=max_hops))
-    findings = reach_triage.triage(result)
-    report = Report(command="ports", findings=findings, checks=reach_triage.checks(result, findings),
-                    tables=tables(result), results=to_jsonable(result))
-    report.duration_s = round(result.duration_ms / 1000.0, 3)
+        require_root()  # a usage error before any traffic, not a failure inside the check
+    plan = PortsPlan(host=host, targets=reach.merge_targets(extra, include_defaults=not no_default_ports),
+                     timeout=timeout, ca_file=Path(tls.ca_file) if tls.ca_file else None,
+                     insecure=tls.insecure, server_name=server_name, trace=trace, max_hops=max_hops)
+    ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
+    result: ReachResult | None = ran.result
+    report = build_report("ports", ran.judgement, tables=tables(result) if result else [],
+                          results=to_jsonable(result), started_at=started)
     return emit(report, output)

@@ -27,6 +27,12 @@ SRV_SERVICES: tuple[str, ...] = ("_stun._udp", "_stun._tcp", "_turn._udp", "_tur
 DEFAULT_STUN_PORT = 3478  # RFC 8489 §8
 MAX_IPV6_CHECKS = 6  # bound the reachability tests however many AAAA records are published
 DEFAULT_DNS_PORT = 53
+# The control question asked when NAME does not resolve at all (resolver failure or NXDOMAIN), to tell "this
+# name is broken" from "DNS does not work here": the A record of example.com. RFC 2606 / RFC 6761 reserve
+# it and IANA keeps it published, so any resolver that can resolve anything answers it; unlike the root NS
+# (which a resolver may answer from its priming hints while recursion is broken) it takes the same path
+# as a real lookup, and it says nothing about the name being diagnosed.
+CONTROL_NAME = "example.com"
 
 
 class QueryOutcome(StrEnum):
@@ -94,7 +100,14 @@ class DnsResult:
     ipv4: list[str] = field(default_factory=list)
     ipv6: list[str] = field(default_factory=list)
     ipv6_checks: list[Ipv6Check] = field(default_factory=list)
+    # A CONTROL_NAME, asked only when no question about ``name`` was answered (see ``unanswered``).
+    control: QueryResult | None = None
     duration_ms: float = 0.0
+
+    @property
+    def unanswered(self) -> bool:
+        """No question about ``name`` got an answer or NODATA: the resolver failed or said NXDOMAIN."""
+        return bool(self.queries) and all(q.outcome not in ("answer", "nodata") for q in self.queries)
 
     def query(self, rdtype: str, qname: str | None = None) -> QueryResult | None:
         for q in self.queries:
@@ -151,7 +164,9 @@ def _make_resolver(nameserver: tuple[str, int] | None, timeout: float) -> tuple[
         try:
             resolver = dns.asyncresolver.Resolver(configure=True)
         except dns.resolver.NoResolverConfiguration:
-            raise UsageError("no resolver configured (/etc/resolv.conf); use --nameserver IP") from None
+            # No nameserver configured: DNS does not work here (every question fails), not a usage error.
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver.nameservers = []
         source = "/etc/resolv.conf"
     else:
         resolver = dns.asyncresolver.Resolver(configure=False)
@@ -179,6 +194,9 @@ async def _query(resolver: Any, qname: str, rdtype: str) -> tuple[QueryResult, A
     started = time.perf_counter()
     result = QueryResult(qname=qname, rdtype=rdtype, outcome=QueryOutcome.ERROR)
     answer: Any = None
+    if not resolver.nameservers:
+        result.error = "no nameserver configured (/etc/resolv.conf)"
+        return result, None
     try:
         answer = await resolver.resolve(qname + ".", rdtype, search=False, raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
@@ -270,11 +288,14 @@ def _ipv6_targets(result: DnsResult) -> list[tuple[str, int, str, str]]:
 
 
 async def lookup(name: str, *, nameserver: tuple[str, int] | str | None = None, timeout: float = 2.0,
-                 check_ipv6: bool = True, reach_timeout: float = 1.0) -> DnsResult:
+                 check_ipv6: bool = True, reach_timeout: float = 1.0,
+                 control_name: str | None = None) -> DnsResult:
     """Resolve ``name``: A, AAAA and every STUN/TURN SRV service (with their targets), concurrently.
 
     ``nameserver`` (``"IP[:PORT]"`` or ``(ip, port)``) replaces the system resolver. ``timeout`` bounds each
-    query. With ``check_ipv6`` every published IPv6 address gets a STUN binding / TCP connect test.
+    query. With ``check_ipv6`` every published IPv6 address gets a STUN binding / TCP connect test. With
+    ``control_name`` (e.g. :data:`CONTROL_NAME`) that name's A record is asked of the same resolver when no
+    question about ``name`` was answered, and only then (no extra query on a healthy run).
     """
     name = normalise_name(name)
     if isinstance(nameserver, str):
@@ -293,6 +314,8 @@ async def lookup(name: str, *, nameserver: tuple[str, int] | str | None = None, 
         result.queries.append(query)
         result.srv.extend(records)
     await _resolve_targets(resolver, result.srv)
+    if control_name is not None and result.unanswered and control_name.lower() != name.lower():
+        result.control, _ = await _query(resolver, control_name, "A")
     if check_ipv6:
         targets = _ipv6_targets(result)
         result.ipv6_checks = list(await asyncio.gather(

@@ -15,6 +15,7 @@ This module records what happened; it never decides what is good or bad.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,13 +23,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.addresses import parse_ip
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.exchange import exchange
+from rtcdiag.probes.exchange import exchange, transport_error_exchange
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.tls_info import TlsInfo
 from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import (
     ConnectTimeoutError,
@@ -38,6 +40,7 @@ from rtcdiag.protocol.transport import (
     TransportError,
     UdpClient,
 )
+from rtcdiag.tls import make_client_context
 
 if TYPE_CHECKING:
     from rtcdiag.probes.trace import TraceResult
@@ -98,6 +101,10 @@ class PortResult:
     error: str | None = None
     exchange: Exchange | None = None  # the STUN Binding transaction, as it happened
     tls: TlsInfo | None = None
+    # The STUN answer came but could not be used: why (e.g. its XOR-MAPPED-ADDRESS does not decode; the raw
+    # attribute is in ``exchange.response_attributes``).
+    malformed: str | None = None
+    internal_error: str | None = None  # this port's probe crashed (a bug in rtcdiag): what was raised, where
 
     @property
     def target(self) -> PortTarget:
@@ -114,6 +121,8 @@ class ReachResult:
     ports: list[PortResult] = field(default_factory=list)
     traces: list[TraceResult] = field(default_factory=list)
     duration_ms: float = 0.0
+    planned: list[PortTarget] = field(default_factory=list)  # what was to be probed (ports stays empty
+    # when the host does not resolve)
 
     def port(self, transport: str, port: int) -> PortResult | None:
         return next((p for p in self.ports if p.transport == transport and p.port == port), None)
@@ -174,9 +183,13 @@ def _binding_request() -> Message:
 
 def _record_reply(result: PortResult, reply: Message | None, exchange: Exchange) -> None:
     result.exchange = exchange
-    if reply is not None:
+    if reply is None:
+        return
+    try:  # the server's bytes: a malformed attribute is recorded, never raised (it used to end the run)
         mapped = reply.get_as(AttrType.XOR_MAPPED_ADDRESS, Address)
-        result.mapped_address = str(mapped) if mapped is not None else None
+    except StunParseError as exc:
+        mapped, result.malformed = None, str(exc)
+    result.mapped_address = str(mapped) if mapped is not None else None
 
 
 async def _probe_udp(result: PortResult, timeout: float) -> None:
@@ -250,13 +263,33 @@ async def _probe_tls(result: PortResult, timeout: float, server_name: str | None
 
     if not await _connect(result, timeout):
         return
-    info = await tls_info.inspect(result.address, result.port, server_name=server_name, timeout=timeout,
-                                  ca_file=ca_file, insecure=insecure)
+    info, (reply, ex) = await asyncio.gather(
+        tls_info.inspect(result.address, result.port, server_name=server_name, timeout=timeout,
+                         ca_file=ca_file, insecure=insecure),
+        _binding_over_tls(result, timeout, server_name))
     result.tls = info
     if info.handshake_ok:
         result.state = PortState.OPEN
+        _record_reply(result, reply, ex)
+        result.stun = StunAnswer.ANSWERED if ex.outcome in _ANSWERED else StunAnswer.NO_ANSWER
     else:
         result.state, result.error = PortState.TLS_FAILED, info.error
+
+
+async def _binding_over_tls(result: PortResult, timeout: float,
+                            server_name: str | None) -> tuple[Message | None, Exchange]:
+    """A STUN Binding inside TLS: does STUN answer on this port? (Trust is judged from ``inspect``; this
+    connection does not verify the certificate, so an untrusted one still shows whether STUN is there.)"""
+    try:
+        client = await StreamClient.connect(result.address, result.port, timeout=timeout,
+                                            ssl_context=make_client_context(insecure=True),
+                                            server_hostname=server_name,
+                                            policy=RetransmitPolicy.for_timeout(timeout))
+    except TransportError as err:
+        return None, transport_error_exchange("reachability (TLS Binding)", "Binding request", "tls",
+                                              (result.address, result.port), err)
+    async with client:
+        return await exchange(client, _binding_request(), step="reachability (TLS Binding)")
 
 
 async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAULT_TIMEOUT_S,
@@ -279,6 +312,24 @@ async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAU
     return result
 
 
+async def _guarded_probe(address: str, target: PortTarget, *, timeout: float, server_name: str | None,
+                         ca_file: Path | None, insecure: bool) -> PortResult:
+    """:func:`probe_port`, but a bug in one port's probe is recorded on that port (``internal_error``) and
+    the other ports are still probed and reported (set RTCDIAG_DEBUG=1 to let it raise)."""
+    try:
+        return await probe_port(address, target, timeout=timeout, server_name=server_name, ca_file=ca_file,
+                                insecure=insecure)
+    except Exception as exc:
+        if os.environ.get("RTCDIAG_DEBUG"):
+            raise
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else ""
+        return PortResult(transport=target.transport, port=target.port, address=address, state=ERROR,
+                          internal_error=f"{type(exc).__name__}{where}: {exc}"[:300])
+
+
 def _trace_targets(targets: list[PortTarget]) -> list[tuple[str, int]]:
     # TLS rides on TCP: trace it as TCP SYNs to the same port.
     out: list[tuple[str, int]] = []
@@ -298,7 +349,7 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     are checked against ``server_name`` (default: ``host``). ``trace`` needs root.
     """
     targets = list(ports) if ports else list(DEFAULT_PORTS)
-    result = ReachResult(host=host, address=None, timeout_s=timeout)
+    result = ReachResult(host=host, address=None, timeout_s=timeout, planned=targets)
     started = time.perf_counter()
     if trace:
         from rtcdiag.probes.trace import require_root
@@ -315,8 +366,8 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     address = result.addresses[0]
     result.address = address
     name = server_name or (host if parse_ip(host) is None else address)
-    probes = [probe_port(address, t, timeout=timeout, server_name=name, ca_file=ca_file, insecure=insecure)
-              for t in targets]
+    probes = [_guarded_probe(address, t, timeout=timeout, server_name=name, ca_file=ca_file,
+                             insecure=insecure) for t in targets]
     if trace:
         from rtcdiag.probes import trace as trace_probe
 
@@ -330,8 +381,3 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
         result.ports = list(await asyncio.gather(*probes))
     result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
     return result
-
-
-def subject(result: ReachResult, port: PortResult) -> str:
-    """How findings and checks name one port, e.g. ``tls:turn.example.com:443``."""
-    return f"{port.transport}:{format_hostport(result.host, port.port)}"

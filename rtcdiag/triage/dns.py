@@ -1,13 +1,21 @@
-"""Triage rules for the DNS probe: DnsResult -> findings and one check per question.
+"""Triage rules for the DNS probe: DnsResult -> a Judgement (findings, one step per question, name facts).
+
+Steps (one per question, subject ``dns:NAME``): ``A NAME``, ``AAAA NAME``, ``SRV _stun._udp`` ... and
+``ipv6 reachability`` when published IPv6 addresses were tested.
 
 Rules:
-- every query timed out / SERVFAIL -> DNS-FAILURE (the resolver itself does not work);
-- NXDOMAIN for the name and for every SRV name -> DNS-NXDOMAIN;
-- no A/AAAA and no SRV record -> DNS-NO-ADDRESS;
+- no question about the name answered, every one failed at the resolver (timeout / SERVFAIL / error) ->
+  DNS-FAILURE, once, on the ``A NAME`` step (the other questions are undecided, not failed again);
+- no question answered, the name itself NXDOMAIN -> DNS-NXDOMAIN (on ``A NAME``);
+- the name exists but has no A/AAAA and no SRV record -> DNS-NO-ADDRESS (on ``A NAME``);
 - an SRV target without A/AAAA -> DNS-SRV-TARGET-NO-ADDRESS; an SRV target that is a CNAME ->
-  DNS-SRV-TARGET-CNAME (RFC 2782);
+  DNS-SRV-TARGET-CNAME (RFC 2782), both on that service's step;
 - an IPv6 address where every reachability test failed -> DNS-IPV6-UNREACHABLE;
 - the slowest query above SLOW_QUERY_MS -> DNS-SLOW-RESOLVER; no SRV at all -> DNS-NO-SRV (info).
+
+Facts: a :class:`NameFact` for NAME (resolved = the resolver answered for it, addresses or not: a NODATA
+answer proves DNS works) and, when the probe asked it, one for the control name (well known), from which
+the diagnosis concludes DNS-NOT-WORKING when every name of the run failed.
 """
 
 from __future__ import annotations
@@ -15,11 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 from rtcdiag.probes.dns import DnsResult, Ipv6Check, QueryResult
-from rtcdiag.report.model import CheckCase, Status
-from rtcdiag.triage.finding import Finding, Severity, make_finding
+from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
+CHECK = "dns"
+IPV6_STEP = "ipv6 reachability"
 SLOW_QUERY_MS = 500.0  # a query slower than this delays ICE gathering noticeably
 FAILED_OUTCOMES = ("timeout", "servfail", "error")
+ANSWERED_OUTCOMES = ("answer", "nodata")
 
 
 def describe_query(q: QueryResult) -> str:
@@ -29,10 +40,71 @@ def describe_query(q: QueryResult) -> str:
     return f"{q.rdtype} {q.qname}{alias} -> {answer}{error} [{q.rtt_ms:.1f} ms]"
 
 
+def subject(result: DnsResult) -> Subject:
+    return Subject(server=f"dns:{result.name}", host=result.name)
+
+
+def service_of(result: DnsResult, q: QueryResult) -> str:
+    """``_turn._udp`` for the SRV question ``_turn._udp.NAME``; "" for the questions about NAME itself."""
+    suffix = "." + result.name
+    if q.rdtype == "SRV" and q.qname.lower().endswith(suffix.lower()):
+        return q.qname[: -len(suffix)]
+    return ""
+
+
+def step_name(result: DnsResult, q: QueryResult) -> str:
+    """``A NAME``, ``AAAA NAME``, ``SRV _turn._udp``: the report's testcase name for one question."""
+    service = service_of(result, q)
+    return f"SRV {service}" if service else f"{q.rdtype} {q.qname}"
+
+
+def _address_step(result: DnsResult) -> str:
+    return f"A {result.name}"
+
+
+def _name_finding(result: DnsResult) -> Finding | None:
+    """DNS-FAILURE, DNS-NXDOMAIN or DNS-NO-ADDRESS: one statement about the name, on its ``A`` step."""
+    subj, step = subject(result), _address_step(result)
+    evidence = [describe_query(q) for q in result.queries]
+    if result.unanswered:
+        own = [q for q in result.queries if not service_of(result, q)]
+        if any(q.outcome == "nxdomain" for q in own) or all(q.outcome == "nxdomain" for q in result.queries):
+            return make_finding("DNS-NXDOMAIN", subj, check=CHECK, step=step, evidence=evidence,
+                                name=result.name)
+        resolver = ", ".join(result.nameservers) or "the system resolver"
+        first = next((q for q in result.queries if q.outcome in FAILED_OUTCOMES), result.queries[0])
+        detail = f"no usable answer from {resolver} ({first.error or first.outcome})"
+        return make_finding("DNS-FAILURE", subj, check=CHECK, step=step, evidence=evidence,
+                            host=result.name, detail=detail)
+    if not result.ipv4 and not result.ipv6 and not result.srv:
+        return make_finding("DNS-NO-ADDRESS", subj, check=CHECK, step=step, evidence=evidence,
+                            name=result.name)
+    return None
+
+
+def _srv_findings(result: DnsResult) -> list[Finding]:
+    out: list[Finding] = []
+    for rec in result.srv:
+        if rec.target == ".":
+            continue
+        evidence = [f"SRV {rec.service}.{result.name}: {rec.priority} {rec.weight} {rec.port} {rec.target}"]
+        evidence += [describe_query(q) for q in rec.target_queries]
+        values: dict[str, Any] = {"service": rec.service, "name": result.name, "target": rec.target,
+                                  "port": rec.port}
+        step = f"SRV {rec.service}"
+        if not rec.addresses:
+            out.append(make_finding("DNS-SRV-TARGET-NO-ADDRESS", subject(result), check=CHECK, step=step,
+                                    evidence=evidence, **values))
+        if rec.target_alias_of:
+            out.append(make_finding("DNS-SRV-TARGET-CNAME", subject(result), check=CHECK, step=step,
+                                    evidence=evidence, canonical=rec.target_alias_of, **values))
+    return out
+
+
 def _ipv6_findings(result: DnsResult) -> list[Finding]:
     by_address: dict[str, list[Ipv6Check]] = {}
-    for check in result.ipv6_checks:
-        by_address.setdefault(check.address, []).append(check)
+    for test in result.ipv6_checks:
+        by_address.setdefault(test.address, []).append(test)
     out: list[Finding] = []
     for address, tests in by_address.items():
         if any(t.reachable for t in tests):
@@ -40,82 +112,101 @@ def _ipv6_findings(result: DnsResult) -> list[Finding]:
         evidence = [f"{t.transport.upper()} {address} port {t.port} ({t.source}): {t.detail}" for t in tests]
         sources = sorted({t.source for t in tests})
         tested = ", ".join(f"{t.transport.upper()} {t.port}" for t in tests)
-        out.append(make_finding("DNS-IPV6-UNREACHABLE", subject=f"dns:{result.name}", evidence=evidence,
-                                address=address, source=" and ".join(sources), tests=tested))
+        out.append(make_finding("DNS-IPV6-UNREACHABLE", subject(result), check=CHECK, step=IPV6_STEP,
+                                evidence=evidence, address=address, source=" and ".join(sources),
+                                tests=tested))
     return out
 
 
-def triage(result: DnsResult) -> list[Finding]:
-    """Every finding the DNS result supports."""
-    subj = f"dns:{result.name}"
-    evidence = [describe_query(q) for q in result.queries]
-    resolver = ", ".join(result.nameservers) or "the system resolver"
-    if result.queries and all(q.outcome in FAILED_OUTCOMES for q in result.queries):
-        detail = f"no usable answer from {resolver} ({result.queries[0].error or result.queries[0].outcome})"
-        return [make_finding("DNS-FAILURE", subject=subj, evidence=evidence, host=result.name, detail=detail)]
-    out: list[Finding] = []
-    if result.queries and all(q.outcome == "nxdomain" for q in result.queries):
-        out.append(make_finding("DNS-NXDOMAIN", subject=subj, evidence=evidence, name=result.name))
-    elif not result.ipv4 and not result.ipv6 and not result.srv:
-        out.append(make_finding("DNS-NO-ADDRESS", subject=subj, evidence=evidence, name=result.name))
+def _slow_finding(result: DnsResult) -> Finding | None:
+    owner: dict[int, str] = {id(q): step_name(result, q) for q in result.queries}
     for rec in result.srv:
-        if rec.target == ".":
-            continue
-        rec_evidence = [f"SRV {rec.service}.{result.name}: "
-                        f"{rec.priority} {rec.weight} {rec.port} {rec.target}"]
-        rec_evidence += [describe_query(q) for q in rec.target_queries]
-        values: dict[str, Any] = {"service": rec.service, "name": result.name, "target": rec.target,
-                                     "port": rec.port}
-        if not rec.addresses:
-            out.append(make_finding("DNS-SRV-TARGET-NO-ADDRESS", subject=f"dns:{rec.service}.{result.name}",
-                                    evidence=rec_evidence, **values))
-        if rec.target_alias_of:
-            out.append(make_finding("DNS-SRV-TARGET-CNAME", subject=f"dns:{rec.service}.{result.name}",
-                                    evidence=rec_evidence, canonical=rec.target_alias_of, **values))
-    out.extend(_ipv6_findings(result))
+        for q in rec.target_queries:
+            owner.setdefault(id(q), f"SRV {rec.service}")
     timed = result.queries + [q for rec in result.srv for q in rec.target_queries]
     slowest = max(timed, key=lambda q: q.rtt_ms, default=None)
-    if slowest is not None and slowest.rtt_ms > SLOW_QUERY_MS:
-        out.append(make_finding("DNS-SLOW-RESOLVER", subject=subj, evidence=[describe_query(slowest)],
-                                rtt_ms=f"{slowest.rtt_ms:.0f}", query=f"{slowest.rdtype} {slowest.qname}",
-                                nameservers=resolver))
-    nxdomain = any(f.id == "DNS-NXDOMAIN" for f in out)
-    if not result.srv and not nxdomain:
-        out.append(make_finding("DNS-NO-SRV", subject=subj, name=result.name,
+    if slowest is None or slowest.rtt_ms <= SLOW_QUERY_MS:
+        return None
+    resolver = ", ".join(result.nameservers) or "the system resolver"
+    return make_finding("DNS-SLOW-RESOLVER", subject(result), check=CHECK, step=owner[id(slowest)],
+                        evidence=[describe_query(slowest)], rtt_ms=f"{slowest.rtt_ms:.0f}",
+                        query=f"{slowest.rdtype} {slowest.qname}", nameservers=resolver)
+
+
+def findings(result: DnsResult) -> list[Finding]:
+    """Every finding the DNS result supports (each attached to the step of its question)."""
+    name_finding = _name_finding(result)
+    if name_finding is not None and name_finding.id == "DNS-FAILURE":
+        return [name_finding]  # the resolver is the problem: nothing else about the name can be judged
+    out = [name_finding] if name_finding is not None else []
+    out += _srv_findings(result)
+    out += _ipv6_findings(result)
+    slow = _slow_finding(result)
+    if slow is not None:
+        out.append(slow)
+    srv_steps = [step_name(result, q) for q in result.queries if q.rdtype == "SRV"]
+    if not result.srv and (name_finding is None or name_finding.id != "DNS-NXDOMAIN") and srv_steps:
+        out.append(make_finding("DNS-NO-SRV", subject(result), check=CHECK, step=srv_steps[0],
+                                name=result.name,
                                 evidence=[describe_query(q) for q in result.queries if q.rdtype == "SRV"]))
     return out
 
 
-def checks(result: DnsResult, findings: list[Finding]) -> list[CheckCase]:
-    """One case per question asked of NAME (A, AAAA, each SRV service) plus the IPv6 reachability test."""
-    suite = f"dns:{result.name}"
-    cases: list[CheckCase] = []
-    for q in result.queries:
-        service = q.qname[: -len(result.name) - 1] if q.rdtype == "SRV" else ""
-        subjects = {f"dns:{q.qname}"} if service else {suite}
-        related = [f for f in findings if f.subject in subjects and _relevant(f, q)]
-        if q.outcome in FAILED_OUTCOMES or any(f.severity is Severity.ERROR for f in related):
-            status = Status.FAIL
-        elif any(f.severity is Severity.WARNING for f in related):
-            status = Status.WARN
-        elif q.outcome in ("nodata", "nxdomain"):
-            status = Status.SKIP if service else Status.PASS
+def _question_step(result: DnsResult, q: QueryResult, name_finding: Finding | None) -> StepOutcome:
+    step = step_name(result, q)
+    answer = ", ".join(q.records) or q.outcome
+    detail = answer + (f" (alias of {q.canonical_name})" if q.canonical_name else "")
+    state = StepState.DONE
+    carries_name_finding = name_finding is not None and name_finding.step == step
+    if q.rdtype == "SRV" and q.outcome in ("nodata", "nxdomain") and not carries_name_finding:
+        state, detail = StepState.SKIPPED, f"not published ({q.outcome})"
+    elif q.outcome in FAILED_OUTCOMES and not carries_name_finding:
+        why = f"no answer: {q.error or q.outcome}"
+        if name_finding is not None:
+            why += f" (the resolver failed: see {name_finding.step})"
+        state, detail = StepState.UNDECIDED, why
+    elif q.outcome == "nxdomain" and not carries_name_finding:
+        if name_finding is not None and name_finding.id == "DNS-NXDOMAIN":
+            state, detail = StepState.SKIPPED, f"{result.name} does not exist (see {name_finding.step})"
         else:
-            status = Status.PASS
-        answer = ", ".join(q.records) or q.outcome
-        cases.append(CheckCase(suite=suite, name=f"{q.rdtype} {service or result.name}".strip(),
-                               status=status, message=answer, duration_s=round(q.rtt_ms / 1000.0, 4),
-                               finding_ids=[f.id for f in related]))
+            state, detail = StepState.UNDECIDED, "NXDOMAIN while other questions about the name were answered"
+    return StepOutcome(subject(result), CHECK, step, state=state, detail=detail,
+                       duration_s=round(q.rtt_ms / 1000.0, 6))
+
+
+def _ipv6_step(result: DnsResult, found: list[Finding]) -> StepOutcome:
+    bad = [f for f in found if f.id == "DNS-IPV6-UNREACHABLE"]
+    detail = "; ".join(f.title for f in bad) or "every published IPv6 address answered"
+    slowest = max((t.rtt_ms or 0.0 for t in result.ipv6_checks), default=0.0)
+    return StepOutcome(subject(result), CHECK, IPV6_STEP, detail=detail,
+                       duration_s=round(slowest / 1000.0, 6))
+
+
+def name_facts(result: DnsResult) -> list[NameFact]:
+    """NAME (resolved when the resolver answered for it) and the control name, when it was asked."""
+    resolved = not result.unanswered
+    detail = "" if resolved else "; ".join(describe_query(q) for q in result.queries[:2])
+    facts = [NameFact(result.name, resolved, well_known=is_well_known(result.name), detail=detail)]
+    control = result.control
+    if control is not None:
+        ok = control.outcome == "answer" and bool(control.records)
+        facts.append(NameFact(control.qname, ok, well_known=is_well_known(control.qname),
+                              detail=f"control question {describe_query(control)}"))
+    return facts
+
+
+def judge(result: DnsResult) -> Judgement:
+    """Findings, one step per question (plus ``ipv6 reachability``) and the name facts."""
+    found = findings(result)
+    name_finding = next((f for f in found if f.id in ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS")), None)
+    steps = [_question_step(result, q, name_finding) for q in result.queries]
     if result.ipv6_checks:
-        ipv6 = [f for f in findings if f.id == "DNS-IPV6-UNREACHABLE"]
-        cases.append(CheckCase(suite=suite, name="ipv6 reachability",
-                               status=Status.WARN if ipv6 else Status.PASS,
-                               message="; ".join(f.title for f in ipv6) or "every IPv6 address answered",
-                               finding_ids=[f.id for f in ipv6]))
-    return cases
+        steps.append(_ipv6_step(result, found))
+    judgement = Judgement(findings=found, steps=steps)
+    judgement.facts.names.extend(name_facts(result))
+    return judgement
 
 
-def _relevant(finding: Finding, q: QueryResult) -> bool:
-    if q.rdtype == "SRV":
-        return finding.id.startswith("DNS-SRV-")
-    return finding.id in ("DNS-NXDOMAIN", "DNS-NO-ADDRESS", "DNS-FAILURE")
+def triage(result: DnsResult) -> list[Finding]:
+    """The findings of :func:`judge` alone."""
+    return findings(result)

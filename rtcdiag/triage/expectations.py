@@ -2,8 +2,8 @@
 
 A judge over the facts the other checks measured (did a relay of this server carry data, which round-trip
 times were seen, the NAT label): it only compares them with the thresholds, one step per expectation
-(``expect/relay``, ``expect/rtt``, ``expect/nat``). The config reader builds :class:`Expectations`; this module
-does not read the config.
+(``expect/relay``, ``expect/rtt``, ``expect/nat``). The config reader builds :class:`Expectations`; this
+module does not read the config.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def _relay(expect: Expectations, subject: Subject, facts: Facts, out: Judgement)
         out.steps.append(StepOutcome(subject, CHECK, "relay", detail="; ".join(evidence)))
         return
     reason = next(r.evidence for r in relays if not r.works)
-    out.findings.append(make_finding("EXPECT-RELAY", subject, check=CHECK, step="relay", server=subject.server,
-                                     reason=reason, evidence=evidence))
+    out.findings.append(make_finding("EXPECT-RELAY", subject, check=CHECK, step="relay",
+                                     server=subject.server, reason=reason, evidence=evidence))
     out.steps.append(StepOutcome(subject, CHECK, "relay"))
 
 

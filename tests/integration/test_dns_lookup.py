@@ -6,6 +6,8 @@ Zone (all under rtcdiag.test, unknown names there are NXDOMAIN):
 - srvonly: no address; SRV _turn._udp -> ghost (no address), _turn._tcp -> alias (a CNAME of turn).
 - noaddr:  only a TXT record.
 - v6dead:  A 127.0.0.1, AAAA ::1, SRV _turn._tcp -> v6dead at the dead port: nothing answers on ::1.
+- example.com (the DNS check's control name, asked only when a name does not resolve): A 192.0.2.10, so
+  this dnsmasq is a resolver that works. Every query is logged to ``Dnsmasq.log``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from rtcdiag.coturn import RunningCoturn
+from rtcdiag.report import json_report
 
 # dnsmasq lives in /usr/sbin, which is not on every user's PATH.
 DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
@@ -35,6 +40,11 @@ pytestmark = pytest.mark.skipif(DNSMASQ is None,
 class Dnsmasq:
     port: int
     process: subprocess.Popen[bytes]
+    log: Path  # --log-queries output: one line per question received
+
+    def asked(self, name: str) -> bool:
+        return any(f" {name} from " in line for line in self.log.read_text().splitlines()
+                   if "query[" in line)
 
     @property
     def nameserver(self) -> str:
@@ -85,24 +95,27 @@ def _zone_args(coturn: RunningCoturn, dead_port: int) -> list[str]:
         f"--txt-record=noaddr.{ZONE},only text here",
         f"--host-record=v6dead.{ZONE},127.0.0.1,::1",
         f"--srv-host=_turn._tcp.v6dead.{ZONE},v6dead.{ZONE},{dead_port},0,0",
+        "--host-record=example.com,192.0.2.10",  # the control name: a documentation address, never contacted
     ]
 
 
 @pytest.fixture(scope="module")
-def dnsmasq(coturn: RunningCoturn, dead_port: int) -> Iterator[Dnsmasq]:
+def dnsmasq(coturn: RunningCoturn, dead_port: int, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[Dnsmasq]:
     assert DNSMASQ is not None
+    log = tmp_path_factory.mktemp("dnsmasq") / "queries.log"
     for _attempt in range(3):
         port = _free_port()
         argv = [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={port}",
                 "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-                f"--local=/{ZONE}/", "--log-facility=-", *_zone_args(coturn, dead_port)]
+                f"--local=/{ZONE}/", "--log-queries", f"--log-facility={log}", *_zone_args(coturn, dead_port)]
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 5.0
             while time.monotonic() < deadline and process.poll() is None and not _answers(port):
                 time.sleep(0.02)
             if process.poll() is None and _answers(port):
-                yield Dnsmasq(port=port, process=process)
+                yield Dnsmasq(port=port, process=process, log=log)
                 return
         finally:
             if process.poll() is None:
@@ -123,7 +136,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def run_json(server: Dnsmasq, name: str, *extra: str) -> tuple[int, dict[str, object]]:
     proc = run(name, "--nameserver", server.nameserver, "--timeout", "1", "--json", *extra)
     assert proc.stderr == "" or "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report
 
 
 def finding_ids(report: dict[str, object]) -> list[str]:
@@ -156,12 +172,29 @@ def test_healthy_name_resolves_with_srv_in_rfc2782_order(dnsmasq: Dnsmasq, cotur
         assert any(c["address"] == "::1" and c["reachable"] for c in results["ipv6_checks"])
         assert "DNS-IPV6-UNREACHABLE" not in finding_ids(report)
     assert not [f for f in report["findings"] if f["severity"] == "error"]
+    # One testcase per question, named as before; the control name was not asked (no extra traffic).
+    names = [c["name"] for c in report["checks"]]
+    assert names[:3] == [f"A good.{ZONE}", f"AAAA good.{ZONE}", "SRV _stun._udp"]
+    assert "SRV _turns._tcp" in names and "ipv6 reachability" in names
+    assert {c["suite"] for c in report["checks"]} == {f"dns:good.{ZONE}"}
+    assert results["control"] is None
+    assert dnsmasq.asked(f"good.{ZONE}") and not dnsmasq.asked("example.com")
     assert code == 0
 
 
 def test_unknown_name_is_nxdomain_exit_1(dnsmasq: Dnsmasq) -> None:
     code, report = run_json(dnsmasq, f"missing.{ZONE}")
     assert finding_ids(report) == ["DNS-NXDOMAIN"]
+    # The name did not resolve: the control name was asked of the same resolver, which answered, so the
+    # name (not DNS) is the root cause.
+    assert dnsmasq.asked("example.com")
+    control = report["results"]["control"]
+    assert (control["qname"], control["outcome"], control["records"]) == ("example.com", "answer",
+                                                                          ["192.0.2.10"])
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-NXDOMAIN"]
+    assert any("control name example.com" in note and "resolver works" in note for note in report["notes"])
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses[f"A missing.{ZONE}"] == "fail" and statuses[f"AAAA missing.{ZONE}"] == "skip"
     assert code == 1
 
 
@@ -203,7 +236,13 @@ def test_resolver_that_does_not_answer_is_dns_failure(dead_port: int) -> None:
     started = time.monotonic()
     proc = run(f"good.{ZONE}", "--nameserver", f"127.0.0.1:{dead_port}", "--timeout", "0.3", "--json")
     report = json.loads(proc.stdout)
-    assert finding_ids(report) == ["DNS-FAILURE"]
+    # The control name fails at the same resolver: DNS does not work at all, and that is the one root cause.
+    assert finding_ids(report) == ["DNS-FAILURE", "DNS-NOT-WORKING"]
+    assert report["results"]["control"]["outcome"] in ("timeout", "servfail", "error")
+    (root,) = report["root_causes"]
+    assert root["id"] == "DNS-NOT-WORKING"
+    failure = next(f for f in report["findings"] if f["id"] == "DNS-FAILURE")
+    assert failure["explained_by"] == root["ref"] and root["explains"] == [failure["ref"]]
     assert proc.returncode == 1
     assert time.monotonic() - started < 10
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from servers import SILENT, HostileServer
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.report import json_report
 
 TIMEOUT = "0.5"
 
@@ -27,7 +30,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def run_json(host: str, ports: str, *extra: str) -> tuple[int, dict[str, Any]]:
     proc = run(host, "--no-default-ports", "--ports", ports, "--timeout", TIMEOUT, "--json", *extra)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report
 
 
 def ports_by_key(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -49,7 +55,9 @@ def test_healthy_coturn_all_open_with_tls_facts(coturn: RunningCoturn) -> None:
     udp, tcp = ports[f"udp:{coturn.port}"], ports[f"tcp:{coturn.port}"]
     tls = ports[f"tls:{coturn.tls_port}"]
     assert [udp["state"], tcp["state"], tls["state"]] == ["open", "open", "open"]
-    assert udp["stun"] == tcp["stun"] == "answered"
+    assert udp["stun"] == tcp["stun"] == tls["stun"] == "answered"  # STUN inside TLS too
+    assert tls["exchange"]["transport"] == "tls"
+    assert tls["exchange"]["response"] == "Binding success response"
     assert udp["mapped_address"].startswith("127.0.0.1:")
     assert udp["exchange"]["response"] == "Binding success response"
     assert all(p["rtt_ms"] is not None and 0 < p["rtt_ms"] < 500 for p in (udp, tcp, tls))
@@ -90,7 +98,7 @@ def test_dead_port_is_refused_on_every_transport(dead_port: int) -> None:
     assert code == 1
 
 
-def test_silent_udp_while_tcp_answers_is_udp_blocked_and_not_stun(
+def test_silent_server_tcp_accept_is_port_not_stun_never_udp_blocked(
         hostile: Callable[..., HostileServer]) -> None:
     server = hostile(SILENT)
     code, report = run_json("127.0.0.1", f"udp:{server.port},tcp:{server.port}")
@@ -99,7 +107,28 @@ def test_silent_udp_while_tcp_answers_is_udp_blocked_and_not_stun(
     assert ports[f"udp:{server.port}"]["exchange"]["attempts"] > 1  # retransmitted within the timeout
     assert ports[f"tcp:{server.port}"]["state"] == "open"
     assert ports[f"tcp:{server.port}"]["stun"] == "no-answer"
-    assert ids(report) == ["PORT-NOT-STUN", "UDP-BLOCKED"]
+    # A TCP accept is no STUN answer: the UDP silence is not UDP-BLOCKED, and it is folded under the one root
+    # cause, "not a STUN/TURN server on this port".
+    assert ids(report) == ["PORT-NOT-STUN", "SERVER-UNREACHABLE"]
+    assert [r["id"] for r in report["root_causes"]] == ["PORT-NOT-STUN"]
+    unreachable = next(f for f in report["findings"] if f["id"] == "SERVER-UNREACHABLE")
+    assert unreachable["explained_by"] == report["root_causes"][0]["ref"]
+    assert code == 1
+
+
+def test_udp_blocked_only_when_stun_over_tcp_answered(coturn: RunningCoturn) -> None:
+    # "Blocked" needs real silence (an unbound port answers ICMP port unreachable): a UDP port that is bound
+    # but never answers, next to coturn's TCP, which answers STUN.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        code, report = run_json("127.0.0.1", f"udp:{port},tcp:{coturn.port}")
+    assert ports_by_key(report)[f"tcp:{coturn.port}"]["stun"] == "answered"
+    assert ids(report) == ["UDP-BLOCKED"]
+    blocked = report["findings"][0]
+    assert f"STUN over TCP {coturn.port} answered" in blocked["symptom"]
+    assert (blocked["subject"], blocked["transport"], blocked["port"], blocked["step"]) == (
+        "ports:127.0.0.1", "udp", port, str(port))
     assert code == 1
 
 

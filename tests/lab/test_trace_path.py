@@ -133,8 +133,13 @@ def test_trace_reaches_server_hop_2_for_open_and_closed_ports(traced: tuple[int,
     assert ports == {("udp", DROPPED_PORT): "timeout", ("udp", CLOSED_PORT): "closed",
                      ("tcp", DROPPED_PORT): "closed", ("udp", COTURN_PORT): "open"}
     # Only the dropped port gets a trace finding; reached destinations need none.
-    assert [f["subject"] for f in report["findings"] if f["id"].startswith("TRACE-")] == [
-        f"trace:udp:{SERVER_IP}:{DROPPED_PORT}"]
+    traced = [(f["subject"], f["step"], f["port"]) for f in report["findings"]
+              if f["id"].startswith("TRACE-")]
+    assert traced == [(f"ports:{SERVER_IP}", f"trace/udp/{DROPPED_PORT}", DROPPED_PORT)]
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses[f"trace/udp/{DROPPED_PORT}"] == "warn"
+    assert statuses[f"trace/udp/{COTURN_PORT}"] == statuses[f"udp/{COTURN_PORT}"] == "pass"
+    assert statuses[f"udp/{DROPPED_PORT}"] == "fail"
 
 
 def test_trace_without_raw_socket_permission_is_one_line_exit_2() -> None:

@@ -15,10 +15,13 @@ from rtcdiag.probes.dns import (
     parse_nameserver,
     srv_order,
 )
-from rtcdiag.report.model import Status
+from rtcdiag.report.build import build_report
+from rtcdiag.report.model import Report, Status
 from rtcdiag.triage import dns as rules
+from rtcdiag.triage.finding import Subject
+from rtcdiag.triage.judgement import NameFact
 
-NAME = "example.com"
+NAME = "turn.example.net"  # not a well-known name: its failure alone is not "no DNS at all"
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -72,7 +75,15 @@ def _result(a: list[str], aaaa: list[str], srv: list[SrvRecord] | None = None,
 
 
 def ids(result: DnsResult) -> list[str]:
-    return sorted(f.id for f in rules.triage(result))
+    return sorted(f.id for f in rules.judge(result).findings)
+
+
+def report(result: DnsResult) -> Report:
+    return build_report("dns", rules.judge(result))
+
+
+def statuses(result: DnsResult) -> dict[str, Status]:
+    return {c.name: c.status for c in report(result).checks}
 
 
 def _srv(service: str, target: str, addresses: list[str], alias: str | None = None) -> SrvRecord:
@@ -80,38 +91,79 @@ def _srv(service: str, target: str, addresses: list[str], alias: str | None = No
                      target_queries=[_q(target, "A", "answer" if addresses else "nxdomain", addresses)])
 
 
+def _resolver_down() -> DnsResult:
+    result = _result([], [], outcome_missing="timeout")
+    for q in result.queries:
+        q.outcome, q.error = "timeout", "no answer before the timeout"
+    return result
+
+
+SUBJECT = Subject(server=f"dns:{NAME}", host=NAME)
+
+
+def test_one_step_per_question_named_as_before() -> None:
+    judgement = rules.judge(_result(["192.0.2.1"], []))
+    assert [s.step for s in judgement.steps] == [f"A {NAME}", f"AAAA {NAME}",
+                                                 *(f"SRV {s}" for s in SRV_SERVICES)]
+    assert {s.subject for s in judgement.steps} == {SUBJECT}
+    assert {s.check for s in judgement.steps} == {"dns"}
+    assert all(s.duration_s == 0.003 for s in judgement.steps)  # the query's own RTT
+
+
 def test_healthy_name_with_srv_has_no_findings() -> None:
     result = _result(["192.0.2.1"], [], [_srv("_turn._udp", "turn.example.com", ["192.0.2.1"])])
-    findings = rules.triage(result)
-    assert findings == []
-    cases = {c.name: c.status for c in rules.checks(result, findings)}
-    assert cases["A example.com"] == Status.PASS and cases["SRV _turn._udp"] == Status.PASS
+    judgement = rules.judge(result)
+    assert judgement.findings == []
+    assert judgement.facts.names == [NameFact(NAME, True, well_known=False, detail="")]
+    cases = statuses(result)
+    assert cases[f"A {NAME}"] == Status.PASS and cases["SRV _turn._udp"] == Status.PASS
     assert cases["SRV _turns._tcp"] == Status.SKIP  # not published: not applicable, not a failure
+    assert report(result).exit_code == 0
 
 
-def test_no_srv_is_info_only() -> None:
-    findings = rules.triage(_result(["192.0.2.1"], []))
-    assert [(f.id, f.severity.value) for f in findings] == [("DNS-NO-SRV", "info")]
+def test_no_srv_is_info_only_on_the_first_srv_step() -> None:
+    result = _result(["192.0.2.1"], [])
+    findings = rules.judge(result).findings
+    assert [(f.id, f.severity.value, f.step) for f in findings] == [("DNS-NO-SRV", "info", "SRV _stun._udp")]
+    assert report(result).exit_code == 0
 
 
-def test_nxdomain_everywhere() -> None:
-    assert ids(_result([], [], outcome_missing="nxdomain")) == ["DNS-NXDOMAIN"]
+def test_nxdomain_everywhere_is_one_finding_on_the_a_step() -> None:
+    result = _result([], [], outcome_missing="nxdomain")
+    (finding,) = rules.judge(result).findings
+    assert (finding.id, finding.subject, finding.check, finding.step) == (
+        "DNS-NXDOMAIN", SUBJECT, "dns", f"A {NAME}")
+    cases = statuses(result)
+    assert cases[f"A {NAME}"] == Status.FAIL
+    assert cases[f"AAAA {NAME}"] == Status.SKIP  # the name does not exist: said once, on A
+    assert cases["SRV _turn._udp"] == Status.SKIP
+    assert rules.judge(result).facts.names == [
+        NameFact(NAME, False, well_known=False, detail=rules.describe_query(result.queries[0]) + "; "
+                 + rules.describe_query(result.queries[1]))]
 
 
 def test_no_address_and_no_srv() -> None:
-    assert ids(_result([], [])) == ["DNS-NO-ADDRESS", "DNS-NO-SRV"]
+    result = _result([], [])
+    assert ids(result) == ["DNS-NO-ADDRESS", "DNS-NO-SRV"]
+    # The resolver answered (NODATA): the name exists and DNS works, so it counts as resolved for the
+    # "no DNS at all" diagnosis.
+    assert rules.judge(result).facts.names[0].resolved is True
+    assert statuses(result)[f"A {NAME}"] == Status.FAIL
 
 
 def test_srv_target_without_address_cname_and_dot() -> None:
     alias = _srv("_turn._tcp", "alias.example.com", ["192.0.2.1"], alias="turn.example.com")
     result = _result([], [], [_srv("_turn._udp", "ghost.example.com", []), alias,
                               SrvRecord("_turns._tcp", 0, 0, 0, ".")])
-    findings = rules.triage(result)
-    assert sorted(f.id for f in findings) == ["DNS-SRV-TARGET-CNAME", "DNS-SRV-TARGET-NO-ADDRESS"]
+    findings = rules.judge(result).findings
+    assert sorted((f.id, f.step) for f in findings) == [
+        ("DNS-SRV-TARGET-CNAME", "SRV _turn._tcp"), ("DNS-SRV-TARGET-NO-ADDRESS", "SRV _turn._udp")]
+    assert {f.subject for f in findings} == {SUBJECT}
     ghost = next(f for f in findings if f.id == "DNS-SRV-TARGET-NO-ADDRESS")
     assert ghost.title == "SRV _turn._udp points at ghost.example.com, which has no address"
-    cases = {c.name: c.status for c in rules.checks(result, findings)}
+    cases = statuses(result)
     assert cases["SRV _turn._udp"] == Status.FAIL and cases["SRV _turn._tcp"] == Status.WARN
+    assert cases[f"A {NAME}"] == Status.PASS  # SRV records exist: a bare A/AAAA is not required
 
 
 def test_ipv6_unreachable_only_when_every_test_of_that_address_failed() -> None:
@@ -122,27 +174,79 @@ def test_ipv6_unreachable_only_when_every_test_of_that_address_failed() -> None:
         Ipv6Check("2001:db8::2", 3478, "udp", f"AAAA {NAME}", False, detail="timeout"),
         Ipv6Check("2001:db8::2", 3478, "tcp", f"AAAA {NAME}", False, detail="Network is unreachable"),
     ]
-    findings = [f for f in rules.triage(result) if f.id == "DNS-IPV6-UNREACHABLE"]
+    findings = [f for f in rules.judge(result).findings if f.id == "DNS-IPV6-UNREACHABLE"]
     assert [f.title for f in findings] == ["IPv6 address 2001:db8::2 is published but unreachable"]
     assert "UDP 3478, TCP 3478" in findings[0].symptom
-    assert findings[0].severity.value == "warning"
+    assert findings[0].severity.value == "warning" and findings[0].step == "ipv6 reachability"
+    assert statuses(result)["ipv6 reachability"] == Status.WARN
+    result.ipv6_checks = result.ipv6_checks[:2]
+    assert statuses(result)["ipv6 reachability"] == Status.PASS
 
 
-def test_slow_resolver_names_the_slowest_query() -> None:
+def test_slow_resolver_names_the_slowest_query_on_its_step() -> None:
     result = _result(["192.0.2.1"], [])
     result.queries[1].rtt_ms = 900.0
-    slow = next(f for f in rules.triage(result) if f.id == "DNS-SLOW-RESOLVER")
-    assert slow.title == "Slow DNS resolver (900 ms)"
+    slow = next(f for f in rules.judge(result).findings if f.id == "DNS-SLOW-RESOLVER")
+    assert slow.title == "Slow DNS resolver (900 ms)" and slow.step == f"AAAA {NAME}"
     assert f"AAAA {NAME}" in slow.symptom and "192.0.2.53:53" in slow.symptom
+    assert statuses(result)[f"AAAA {NAME}"] == Status.WARN
     result.queries[1].rtt_ms = rules.SLOW_QUERY_MS
     assert "DNS-SLOW-RESOLVER" not in ids(result)
 
 
-def test_resolver_down_is_one_dns_failure() -> None:
-    result = _result([], [], outcome_missing="timeout")
+def test_resolver_down_is_one_dns_failure_and_the_other_questions_undecided() -> None:
+    result = _resolver_down()  # no control question in this result
+    judgement = rules.judge(result)
+    assert [(f.id, f.step) for f in judgement.findings] == [("DNS-FAILURE", f"A {NAME}")]
+    assert "192.0.2.53:53" in judgement.findings[0].symptom
+    cases = statuses(result)
+    assert cases.pop(f"A {NAME}") == Status.FAIL
+    assert set(cases.values()) == {Status.INCONCLUSIVE}  # not a second failure in other words
+    built = report(result)
+    assert [r.id for r in built.roots] == ["DNS-FAILURE"] and built.exit_code == 1
+
+
+def test_a_well_known_name_that_fails_is_itself_evidence_of_no_dns() -> None:
+    result = _resolver_down()
+    result.name = "example.com"
     for q in result.queries:
-        q.outcome, q.error = "timeout", "no answer before the timeout"
-    findings = rules.triage(result)
-    assert [f.id for f in findings] == ["DNS-FAILURE"]
-    assert "192.0.2.53:53" in findings[0].symptom
-    assert all(c.status is Status.FAIL for c in rules.checks(result, findings))
+        q.qname = q.qname.replace(NAME, result.name)
+    built = report(result)
+    assert [r.id for r in built.roots] == ["DNS-NOT-WORKING"]
+    assert [f.explained_by for f in built.findings if f.id == "DNS-FAILURE"] == [built.roots[0].ref]
+
+
+def test_partial_timeout_is_undecided_not_a_failure() -> None:
+    result = _result(["192.0.2.1"], [])
+    result.queries[1].outcome, result.queries[1].error = "timeout", "no answer before the timeout"
+    assert "DNS-FAILURE" not in ids(result)
+    assert statuses(result)[f"AAAA {NAME}"] == Status.INCONCLUSIVE
+
+
+def _control(outcome: str) -> QueryResult:
+    records = ["93.184.215.14"] if outcome == "answer" else []
+    return QueryResult(qname="example.com", rdtype="A", outcome=outcome, records=records, rtt_ms=4.0,
+                       error=None if outcome == "answer" else "no answer before the timeout")
+
+
+def test_control_name_fact_and_dns_not_working_when_it_fails_too() -> None:
+    result = _resolver_down()
+    result.control = _control("timeout")
+    facts = rules.judge(result).facts.names
+    assert [(f.host, f.resolved, f.well_known) for f in facts] == [
+        (NAME, False, False), ("example.com", False, True)]
+    built = report(result)
+    assert [r.id for r in built.roots] == ["DNS-NOT-WORKING"]
+    failure = next(f for f in built.findings if f.id == "DNS-FAILURE")
+    assert failure.explained_by == built.roots[0].ref
+    assert built.exit_code == 1
+
+
+def test_control_answered_keeps_the_name_as_the_root_cause() -> None:
+    result = _result([], [], outcome_missing="nxdomain")
+    result.control = _control("answer")
+    assert [(f.host, f.resolved) for f in rules.judge(result).facts.names] == [
+        (NAME, False), ("example.com", True)]
+    built = report(result)
+    assert [r.id for r in built.roots] == ["DNS-NXDOMAIN"]
+    assert not any(f.id == "DNS-NOT-WORKING" for f in built.findings)

@@ -7,10 +7,14 @@ import pytest
 from rtcdiag.errors import UsageError
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortResult, PortTarget, ReachResult
+from rtcdiag.probes.record import AttributeView, Exchange
 from rtcdiag.probes.tls_info import CertInfo, TlsInfo, cert_from_info, hostname_matches
 from rtcdiag.probes.trace import Hop, TraceResult, summarise
-from rtcdiag.report.model import Status
+from rtcdiag.report.build import build_report
+from rtcdiag.report.model import Report, Status
 from rtcdiag.triage import reach as rules
+from rtcdiag.triage.finding import Subject
+from rtcdiag.triage.judgement import NameFact
 
 # --- --ports SPEC ----------------------------------------------------------------------------------------
 
@@ -102,9 +106,14 @@ def test_summarise_rejected_by_a_router_and_no_answer() -> None:
 
 # --- triage rules ----------------------------------------------------------------------------------------
 
+HOST = "turn.example.com"
+SUITE = f"ports:{HOST}"
+
+
 def _result(*ports: PortResult, traces: list[TraceResult] | None = None) -> ReachResult:
-    return ReachResult(host="turn.example.com", address="198.51.100.7", addresses=["198.51.100.7"],
-                       ports=list(ports), traces=traces or [])
+    return ReachResult(host=HOST, address="198.51.100.7", addresses=["198.51.100.7"],
+                       ports=list(ports), traces=traces or [],
+                       planned=[PortTarget(p.transport, p.port) for p in ports])
 
 
 def _port(transport: str, port: int, state: str, **kw: object) -> PortResult:
@@ -120,30 +129,144 @@ def _tls(days: float, *, version: str = "TLSv1.3", alpn: str | None = "stun.turn
 
 
 def ids(result: ReachResult) -> list[str]:
-    return sorted(f.id for f in rules.triage(result))
+    return sorted(f.id for f in rules.judge(result).findings)
+
+
+def report(result: ReachResult) -> Report:
+    return build_report("ports", rules.judge(result))
+
+
+def statuses(result: ReachResult) -> dict[str, Status]:
+    return {c.name: c.status for c in report(result).checks}
+
+
+def roots(result: ReachResult) -> list[str]:
+    return [f.id for f in report(result).roots]
 
 
 def test_healthy_matrix_has_no_findings_and_passes() -> None:
-    result = _result(_port("udp", 3478, "open", stun="answered"), _port("tcp", 3478, "open", stun="answered"),
+    result = _result(_port("udp", 3478, "open", stun="answered", rtt_ms=12.0),
+                     _port("tcp", 3478, "open", stun="answered"),
                      _port("tls", 5349, "open", tls=_tls(60)), _port("tls", 443, "open", tls=_tls(60)))
-    findings = rules.triage(result)
-    assert findings == []
-    assert {c.status for c in rules.checks(result, findings)} == {Status.PASS}
+    judgement = rules.judge(result)
+    assert judgement.findings == []
+    assert [(s.subject, s.step) for s in judgement.steps] == [
+        (Subject(SUITE, HOST, 3478, "udp"), "3478"), (Subject(SUITE, HOST, 3478, "tcp"), "3478"),
+        (Subject(SUITE, HOST, 5349, "tls"), "5349"), (Subject(SUITE, HOST, 443, "tls"), "443")]
+    assert judgement.steps[0].duration_s == 0.012
+    assert statuses(result) == {"udp/3478": Status.PASS, "tcp/3478": Status.PASS, "tls/5349": Status.PASS,
+                                "tls/443": Status.PASS}
+    assert judgement.facts.names == [NameFact(HOST, True, well_known=False, detail="")]
+    assert report(result).exit_code == 0
 
 
-def test_udp_silence_is_udp_blocked_only_when_tcp_works() -> None:
-    assert ids(_result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "open", stun="answered"))) == [
-        "UDP-BLOCKED"]
+def test_findings_carry_the_subject_check_and_step_of_their_port() -> None:
+    result = _result(_port("udp", 3478, "closed", error="ICMP port unreachable"),
+                     _port("tcp", 3478, "open", stun="answered"))
+    (finding,) = rules.judge(result).findings
+    assert (finding.id, finding.subject, finding.check, finding.step) == (
+        "SERVER-REFUSED", Subject(SUITE, HOST, 3478, "udp"), "ports", "3478")
+    (case,) = [c for c in report(result).checks if c.name == "udp/3478"]
+    assert case.status is Status.FAIL and case.finding_ids == ["SERVER-REFUSED"] and case.suite == SUITE
+
+
+def test_udp_silence_is_udp_blocked_only_when_stun_over_tcp_answered() -> None:
+    answered = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "open", stun="answered"))
+    assert ids(answered) == ["UDP-BLOCKED"]
+    assert "STUN over TCP 3478 answered" in rules.judge(answered).findings[0].symptom
     assert ids(_result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "timeout"))) == [
         "SERVER-UNREACHABLE", "SERVER-UNREACHABLE"]
     assert ids(_result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "closed"))) == [
         "SERVER-REFUSED", "SERVER-UNREACHABLE"]
+    # A TLS handshake is not a STUN answer either.
+    assert ids(_result(_port("udp", 3478, "timeout"), _port("tls", 5349, "open", tls=_tls(60)))) == [
+        "SERVER-UNREACHABLE"]
+
+
+def test_stun_answered_inside_tls_also_makes_udp_silence_udp_blocked() -> None:
+    result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "timeout"),
+                     _port("tls", 443, "open", stun="answered", tls=_tls(60)))
+    assert ids(result) == ["SERVER-UNREACHABLE", "UDP-BLOCKED"]  # TCP 3478 itself is silent
+    blocked = next(f for f in rules.judge(result).findings if f.id == "UDP-BLOCKED")
+    assert "STUN over TLS 443 answered" in blocked.symptom
+
+
+def test_tls_handshake_without_stun_inside() -> None:
+    # On a TURN port (5349): not a STUN server there, an error. On 443 (often a web server): no TURN over
+    # TLS on 443, the usual warning.
+    result = _result(_port("tls", 5349, "open", stun="no-answer", tls=_tls(60)),
+                     _port("tls", 443, "open", stun="no-answer", tls=_tls(60, alpn=None)))
+    findings = rules.judge(result).findings
+    assert sorted((f.id, f.subject.port) for f in findings) == [("PORT-NOT-STUN", 5349),
+                                                                 ("PORT-TLS443-MISSING", 443)]
+    not_stun = next(f for f in findings if f.id == "PORT-NOT-STUN")
+    assert not_stun.title == "Not a STUN/TURN server on TLS port 5349" and "inside TLS" in not_stun.symptom
+    missing = next(f for f in findings if f.id == "PORT-TLS443-MISSING")
+    assert "no STUN answer" in missing.symptom and missing.severity.value == "warning"
+
+
+def test_bare_tcp_accept_is_not_stun_and_explains_the_udp_silence_on_that_port() -> None:
+    result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "open", stun="no-answer"))
+    assert ids(result) == ["PORT-NOT-STUN", "SERVER-UNREACHABLE"]  # never UDP-BLOCKED for a bare accept
+    built = report(result)
+    assert [r.id for r in built.roots] == ["PORT-NOT-STUN"]
+    not_stun = built.roots[0]
+    assert not_stun.severity.value == "error"
+    assert not_stun.title == "Not a STUN/TURN server on TCP port 3478"
+    assert not_stun.subject == Subject(SUITE, HOST, 3478, "tcp")
+    udp = next(f for f in built.findings if f.id == "SERVER-UNREACHABLE")
+    assert udp.explained_by == not_stun.ref
+    assert built.exit_code == 1
+    # The silence on another port is not explained by it.
+    other = _result(_port("udp", 3479, "timeout"), _port("tcp", 3478, "open", stun="no-answer"))
+    assert sorted(roots(other)) == ["PORT-NOT-STUN", "SERVER-UNREACHABLE"]
+
+
+def test_garbage_over_tcp_is_port_not_stun_and_over_udp_malformed_reply() -> None:
+    tcp_ex = Exchange(step="s", request="Binding request", transport="tcp", server="198.51.100.7:80",
+                      outcome="rejected", rejected=["malformed reply: not STUN"])
+    udp_ex = Exchange(step="s", request="Binding request", transport="udp", server="198.51.100.7:80",
+                      outcome="rejected", attempts=7, rejected=["malformed reply: not STUN"] * 7)
+    result = _result(_port("udp", 80, "timeout", exchange=udp_ex, error="only invalid replies"),
+                     _port("tcp", 80, "open", stun="no-answer", exchange=tcp_ex))
+    judgement = rules.judge(result)
+    assert sorted(f.id for f in judgement.findings) == ["MALFORMED-REPLY", "PORT-NOT-STUN"]
+    assert "not STUN" in next(f for f in judgement.findings if f.id == "PORT-NOT-STUN").symptom
+    assert roots(result) == ["PORT-NOT-STUN"]  # the UDP garbage on the same port is folded under it
+
+
+def test_malformed_mapped_address_is_a_malformed_reply_on_an_open_port() -> None:
+    ex = Exchange(step="s", request="Binding request", transport="udp", server="198.51.100.7:3478",
+                  outcome="success", response="Binding success response",
+                  response_attributes=[AttributeView(0x20, "XOR-MAPPED-ADDRESS",
+                                                     "malformed: bad family 1 or length 3", "000112")])
+    result = _result(_port("udp", 3478, "open", stun="answered", exchange=ex,
+                           malformed="XOR-MAPPED-ADDRESS: address: bad family 1 or length 3"))
+    (finding,) = rules.judge(result).findings
+    assert (finding.id, finding.step, finding.subject.transport) == ("MALFORMED-REPLY", "3478", "udp")
+    assert "XOR-MAPPED-ADDRESS" in finding.symptom
+    assert any("raw 000112" in line for line in finding.evidence)
+    assert report(result).exit_code == 1
+
+
+def test_a_crashed_port_probe_is_internal_error_on_that_port_only() -> None:
+    result = _result(_port("udp", 3478, "error", internal_error="ValueError at reach.py:1: boom"),
+                     _port("tcp", 3478, "open", stun="answered"))
+    judgement = rules.judge(result)
+    (finding,) = judgement.findings
+    assert (finding.id, finding.step, finding.subject.transport) == ("INTERNAL-ERROR", "3478", "udp")
+    assert "ports" in finding.title and "UDP port 3478" in finding.symptom
+    assert statuses(result) == {"udp/3478": Status.FAIL, "tcp/3478": Status.PASS}
+    assert report(result).exit_code == 4
 
 
 def test_tls_443_missing_is_a_warning_not_an_error() -> None:
-    findings = rules.triage(_result(_port("tls", 443, "closed", error="connection refused")))
+    result = _result(_port("tls", 443, "closed", error="connection refused"))
+    findings = rules.judge(result).findings
     assert [(f.id, f.severity.value) for f in findings] == [("PORT-TLS443-MISSING", "warning")]
     assert "closed" in findings[0].symptom
+    assert statuses(result) == {"tls/443": Status.WARN}
+    assert report(result).exit_code == 0
 
 
 @pytest.mark.parametrize("days, expected", [
@@ -153,9 +276,10 @@ def test_expiry_thresholds(days: float, expected: list[str]) -> None:
 
 
 def test_expiring_soon_names_days_and_subject() -> None:
-    (finding,) = rules.triage(_result(_port("tls", 5349, "open", tls=_tls(3.2))))
+    (finding,) = rules.judge(_result(_port("tls", 5349, "open", tls=_tls(3.2)))).findings
     assert finding.title == "TLS certificate on 5349 expires in 3 days"
     assert "CN=turn.example.com" in finding.symptom and "{" not in finding.symptom
+    assert (finding.step, finding.subject.transport, finding.subject.port) == ("5349", "tls", 5349)
 
 
 def test_untrusted_hostname_old_version_and_alpn() -> None:
@@ -180,19 +304,41 @@ def test_trace_findings_only_for_ports_that_did_not_open() -> None:
     dropped = _trace(("10.0.0.1", "time-exceeded"), (None, "silent"))
     result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "open", stun="answered"),
                      traces=[dropped])
-    findings = rules.triage(result)
-    drop = next(f for f in findings if f.id == "TRACE-PATH-DROP")
+    judgement = rules.judge(result)
+    drop = next(f for f in judgement.findings if f.id == "TRACE-PATH-DROP")
     assert drop.title == "UDP/3478: path goes silent after hop 1 (10.0.0.1)"
+    assert (drop.subject, drop.step) == (Subject(SUITE, HOST, 3478), "trace/udp/3478")
     assert any("hop 2: *" in line for line in drop.evidence)
-    cases = {c.name: c.status for c in rules.checks(result, findings)}
-    assert cases == {"udp/3478": Status.FAIL, "tcp/3478": Status.PASS, "trace/udp/3478": Status.WARN}
+    assert statuses(result) == {"udp/3478": Status.FAIL, "tcp/3478": Status.PASS,
+                                "trace/udp/3478": Status.WARN}
+    # The trace (a warning) says where UDP dies; it cannot fold the UDP-BLOCKED error under it.
+    assert roots(result) == ["UDP-BLOCKED", "TRACE-PATH-DROP"]
     result.ports[0].state = "open"
     assert "TRACE-PATH-DROP" not in ids(result)
+    assert statuses(result)["trace/udp/3478"] == Status.PASS
 
 
-def test_resolve_error_is_dns_failure() -> None:
-    result = ReachResult(host="nope.invalid", address=None, resolve_error="cannot resolve nope.invalid: x")
-    findings = rules.triage(result)
-    assert [f.id for f in findings] == ["DNS-FAILURE"]
-    assert "nope.invalid" in findings[0].symptom
-    assert [c.status for c in rules.checks(result, findings)] == [Status.FAIL]
+def test_failed_trace_is_undecided() -> None:
+    broken = TraceResult(destination="198.51.100.7", transport="udp", port=3478, max_hops=4,
+                         error="trace failed: Operation not permitted")
+    result = _result(_port("udp", 3478, "timeout"), traces=[broken])
+    assert statuses(result)["trace/udp/3478"] == Status.INCONCLUSIVE
+    assert "TRACE-NO-ANSWER" not in ids(result)
+
+
+def test_resolve_error_is_one_dns_failure_and_every_port_skipped() -> None:
+    result = ReachResult(host="nope.invalid", address=None, resolve_error="cannot resolve nope.invalid: x",
+                         planned=[PortTarget("udp", 3478), PortTarget("tls", 443)])
+    judgement = rules.judge(result)
+    assert [(f.id, f.step, f.subject) for f in judgement.findings] == [
+        ("DNS-FAILURE", "resolve", Subject("ports:nope.invalid", "nope.invalid"))]
+    assert "nope.invalid" in judgement.findings[0].symptom
+    assert statuses(result) == {"resolve": Status.FAIL, "udp/3478": Status.SKIP, "tls/443": Status.SKIP}
+    assert judgement.facts.names == [NameFact("nope.invalid", False, well_known=False,
+                                              detail="cannot resolve nope.invalid: x")]
+
+
+def test_ip_literal_has_no_name_fact() -> None:
+    result = _result(_port("udp", 3478, "open", stun="answered"))
+    result.host = "198.51.100.7"
+    assert rules.judge(result).facts.names == []
