@@ -25,7 +25,7 @@ from rtcdiag.report.model import Report, Table
 from rtcdiag.targets import Target, expand_transports
 from rtcdiag.triage.expectations import Expectations, judge_nat, judge_server
 from rtcdiag.triage.finding import Severity, Subject
-from rtcdiag.triage.judgement import Judgement
+from rtcdiag.triage.judgement import Facts, Judgement
 
 LOCAL_NETWORK = "local network"
 ICE_PACKETS = 3
@@ -208,6 +208,26 @@ def plan_jobs(config: CheckConfig) -> list[Job[Any, Any]]:
 # --- report ---------------------------------------------------------------------------------------------
 
 
+def _label_facts(facts: Facts, server: str) -> None:
+    """Relay and RTT facts name the server (plan label) whose job measured them, for its expectations."""
+    facts.relays = [replace(f, server=server) for f in facts.relays]
+    facts.rtts = [replace(f, server=server) for f in facts.rtts]
+
+
+def _tell_apart(judgement: Judgement, label: str) -> None:
+    """Two configured servers on one host: their testcases and findings name the server they belong to."""
+    suffix = label.removeprefix(judgement.steps[0].subject.host if judgement.steps else "").strip()
+
+    def renamed(subject: Subject) -> Subject:
+        if not subject.server.endswith(suffix):
+            return replace(subject, server=f"{subject.server} {suffix}")
+        return subject
+
+    for finding in judgement.findings:
+        finding.subject = renamed(finding.subject)
+    judgement.steps = [replace(step, subject=renamed(step.subject)) for step in judgement.steps]
+
+
 def _server_expectation(plan: ServerPlan, merged: Judgement) -> Callable[[], Judgement]:
     return lambda: judge_server(plan.expect, plan.subject, merged.facts)
 
@@ -258,6 +278,10 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
                     else worst < Severity.ERROR.rank)
 
     ran = await execute_all(jobs, done)
+    for job, each in zip(jobs, ran, strict=True):
+        _label_facts(each.judgement.facts, job.subject.server)
+        if job.subject.host and job.subject.server != job.subject.host:
+            _tell_apart(each.judgement, job.subject.server)
     merged = Judgement.merge([r.judgement for r in ran])
     merged.extend(_expectations(config, merged))
     results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}

@@ -57,9 +57,13 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         servers += parse_targets(uris, default_scheme="turn", username=username, credential=password)
     if ice_servers is not None:
         servers += load_ice_servers(ice_servers)
+    # One server per host and credentials: its URLs are checked together (one suite per URL in JUnit).
+    grouped: dict[tuple[str, str | None, str | None], list[Target]] = {}
     for target in servers:
-        config.servers.append(ServerConfig(targets=[target], username=target.username,
-                                           password=target.credential, secret=secret, ttl=ttl))
+        grouped.setdefault((target.host, target.username, target.credential), []).append(target)
+    for (_, user, credential), targets in grouped.items():
+        config.servers.append(ServerConfig(targets=targets, username=user, password=credential, secret=secret,
+                                           ttl=ttl))
     config.nat_servers += [parse_uri(u) for u in nat_servers]
     if not config.servers and config_file is None:
         # No arguments: public STUN servers and the local network; documented in the README.

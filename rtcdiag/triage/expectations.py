@@ -61,7 +61,7 @@ def _unchecked(out: Judgement, subject: Subject, step: str, name: str, reason: s
 def _relay(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -> None:
     if not expect.expect_relay:
         return
-    relays = [r for r in facts.relays if r.server == subject.host]
+    relays = [r for r in facts.relays if r.server == subject.server]
     if not relays:
         _unchecked(out, subject, "relay", "expect_relay",
                    "no TURN or ICE check ran for this server (is it a turn: URL?)")
@@ -80,7 +80,7 @@ def _rtt(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -
     limit = expect.max_rtt_ms
     if limit is None:
         return
-    rtts = [r for r in facts.rtts if r.server == subject.host]
+    rtts = [r for r in facts.rtts if r.server == subject.server]
     if not rtts:
         _unchecked(out, subject, "rtt", "max_rtt_ms", "no round-trip time was measured")
         return
@@ -96,7 +96,8 @@ def _rtt(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -
 
 
 def judge_server(expect: Expectations, subject: Subject, facts: Facts) -> Judgement:
-    """``expect_relay`` and ``max_rtt_ms`` for one server (facts are matched by ``subject.host``)."""
+    """``expect_relay`` and ``max_rtt_ms`` for one server (facts are matched by ``subject.server``: the
+    runner labels each fact with the server it measured)."""
     out = Judgement()
     _relay(expect, subject, facts, out)
     _rtt(expect, subject, facts, out)
