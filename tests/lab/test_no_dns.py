@@ -97,12 +97,21 @@ def test_dns_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) 
 
 def test_check_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) -> None:
     code, report = run_in(no_dns_ns, "check", "turn:turn.some-name.test:3478", "--timeout", "1")
-    if not report["root_causes"] and any("internal error" in c["message"] for c in report["checks"]):
-        # The pre-engine `check` command (no diagnosis, its sections failing on the new API); on the
-        # engine an internal error is an INTERNAL-ERROR root cause and fails the assertions below.
-        pytest.skip("rtcdiag check is not on the check engine in this tree yet")
     (root,) = report["root_causes"]
     assert root["id"] == "DNS-NOT-WORKING"
     problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
     assert problems and all(f["explained_by"] == root["ref"] for f in problems)
     assert code == 1
+
+
+def test_check_without_arguments_and_no_resolver_says_dns_does_not_work(no_dns_ns: str) -> None:
+    """The issue's case: `rtcdiag check` (public STUN servers by name) on a machine without DNS. No packet
+    leaves the namespace: the names never resolve."""
+    code, report = run_in(no_dns_ns, "check", "--timeout", "1")
+    assert code == 1
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-NOT-WORKING"]
+    root = report["root_causes"][0]
+    problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
+    assert len(problems) >= 2 and all(f["explained_by"] == root["ref"] for f in problems)
+    assert not [f for f in report["findings"] if f["id"] == "DNS-NXDOMAIN"]
+    assert "gaierror" not in json.dumps(report)
