@@ -60,6 +60,16 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
 
 
+LAYER_MEANING: dict[Layer, str] = {
+    Layer.RUN: "a root cause for the whole run: explains every finding about a server given by name",
+    Layer.NAME: "explains every other finding about the same host name",
+    Layer.ENDPOINT: "explains what needed this server and transport (TURN steps, ICE, expectations) and the "
+                    "same finding made again by another check",
+    Layer.SERVICE: "explains the ICE runs and expectations that needed this server and transport",
+    Layer.CONSEQUENCE: "a consequence: folded under the server's own root cause when it has one",
+}
+
+
 def layer_of(finding_id: str) -> Layer:
     return LAYERS.get(finding_id, Layer.SERVICE)
 
