@@ -31,6 +31,7 @@ import ipaddress
 import socket
 import ssl
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,19 @@ _SOCK_EE = struct.Struct("=IBBBBII")  # struct sock_extended_err
 _SO_EE_ORIGIN_ICMP = 2
 _SO_EE_ORIGIN_ICMP6 = 3
 _MAX_DATAGRAM = 65535
+# Kernel receive timestamps (Linux socket(7) SO_TIMESTAMPNS, asm-generic value; SCM_TIMESTAMPNS is the same
+# number): a reply's arrival time is when the kernel got it, not when the busy event loop read it, so RTTs
+# measure the network, not the tool.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("=qq")
+_ANCILLARY = 64
+# struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked, sacked,
+# lost, retrans, fackets, last_data_sent, last_ack_sent, last_data_recv (ms since the last data came in).
+_TCPI_LAST_DATA_RECV = 8 + 4 * 11
+_TCP_INFO_LEN = _TCPI_LAST_DATA_RECV + 4
+_U32 = struct.Struct("=I")
+_JIFFY_MS_MAX = 10  # HZ=100
+UDP_RCVBUF = 1 << 20  # bytes: room for every reply of a burst, so the tool never drops its own packets
 _RECENT_TXIDS = 256
 
 MAX_KEPT_REJECTED = 5  # rejected replies kept per transaction (all are counted)
@@ -55,6 +69,20 @@ INBOX_MAX_MESSAGES = 1024  # unsolicited messages waiting in client.queue
 INBOX_MAX_BYTES = 2 * 1024 * 1024  # and their total size
 READS_PER_WAKEUP = 128  # datagrams read per readable event before the loop runs other work
 _MAX_REASON = 300  # characters of one rejection reason kept (a reason may quote a server's reason phrase)
+
+
+_timestamp_holder: socket.socket | None = None
+
+
+def _keep_kernel_timestamps_on() -> None:
+    """Linux turns receive timestamping on for the whole stack a moment *after* the first socket asks
+    (a deferred static key) and off again when the last one closes: packets in that gap are stamped only
+    when read. One socket held for the life of the process keeps it on between probes."""
+    global _timestamp_holder
+    if _timestamp_holder is None:
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        holder.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        _timestamp_holder = holder
 
 
 @dataclass(frozen=True)
@@ -312,8 +340,8 @@ class _Client:
             if (dest is None or pending.dest == dest) and not pending.future.done():
                 pending.future.set_exception(error)
 
-    def _dispatch(self, data: bytes, source: Address) -> None:
-        now = self._loop.time()
+    def _dispatch(self, data: bytes, source: Address, arrived: float | None = None) -> None:
+        now = self._loop.time() if arrived is None else arrived
         txid = framing.transaction_id(data)
         pending = self._pending.get(txid) if txid is not None and framing.is_response(data) else None
         if pending is not None:
@@ -346,7 +374,8 @@ class _Client:
         if pending.future.done() and not pending.future.cancelled():
             data, source, at = pending.future.result()  # raises the TransportError, if that is what ended it
             result.response, result.source = data, source
-            result.answered_at = at - pending.started
+            # Never before the first request (two clocks and float rounding can differ by a microsecond).
+            result.answered_at = max(at - pending.started, sends[0] if sends else 0.0)
             before = [t for t in sends if t <= result.answered_at]
             result.answered_attempt = 0 if len(before) == 1 else None
         return result
@@ -408,6 +437,10 @@ class UdpClient(_Client):
                 sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
             else:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+            with contextlib.suppress(OSError):  # best effort: without them the loop's clock is used
+                _keep_kernel_timestamps_on()
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             default_host = "::" if family == socket.AF_INET6 else "0.0.0.0"
             sock.bind((local_host or default_host, local_port))
         except OSError as err:
@@ -434,8 +467,10 @@ class UdpClient(_Client):
         sends: list[float] = []
         try:
             for attempt in range(policy.rc):
-                self._sendto(data, dest)
+                # The send time is taken before the datagram goes out: on loopback the reply can reach the
+                # kernel (its receive timestamp) before sendto() even returns to us.
                 sends.append(self._loop.time() - pending.started)
+                self._sendto(data, dest)
                 done, _ = await asyncio.wait([pending.future], timeout=policy.wait_after(attempt))
                 if done:
                     break
@@ -471,14 +506,24 @@ class UdpClient(_Client):
             if self.closed:
                 return
             try:
-                data, source = self._sock.recvfrom(_MAX_DATAGRAM)
+                data, ancdata, _, source = self._sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
             except BlockingIOError:
                 return
             except OSError:
                 if not self._drain_errors():
                     return  # an error the error queue does not explain: do not spin
                 continue
-            self._dispatch(data, normalize(source))
+            self._dispatch(data, normalize(source), self._arrival(ancdata))
+
+    def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> float:
+        """When the datagram reached the kernel, on the event loop's clock (now, without a timestamp)."""
+        now = self._loop.time()
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+                seconds, nanos = _TIMESPEC.unpack_from(payload)
+                waited = time.time() - (int(seconds) + int(nanos) / 1e9)  # time spent in the socket buffer
+                return now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
+        return now
 
     def _drain_errors(self) -> int:
         """Read ICMP errors from the error queue, fail the transactions to the destinations they name;
@@ -631,8 +676,8 @@ class StreamClient(_Client):
             self._deframer.allow_channel_data = True  # the server may now send ChannelData (RFC 8656 §12)
             self._channel_peers.add(self.peer)
         try:
+            sent_at = self._loop.time()  # before the write: the reply can arrive before write() returns
             self._writer.write(data)
-            sent_at = self._loop.time()
             if self._writer.transport.get_write_buffer_size():
                 # A peer that never reads would block drain() forever once the buffers are full.
                 await asyncio.wait_for(self._writer.drain(), max(self.policy.ti, 1.0))
@@ -651,8 +696,9 @@ class StreamClient(_Client):
                 if not chunk:
                     error = self._eof_error()
                     break
+                arrived = self._arrival()
                 for frame in self._deframer.feed(chunk):
-                    self._dispatch(frame, self.peer)
+                    self._dispatch(frame, self.peer, arrived)
         except framing.FramingError as err:
             error = StreamFramingError(f"malformed stream from {self.peer[0]} port {self.peer[1]}: {err}",
                                        self.peer)
@@ -662,6 +708,26 @@ class StreamClient(_Client):
             error = _os_error(err, self.peer)
         self._error = error
         self._fail(error)
+
+    def _arrival(self) -> float:
+        """When the last data reached the kernel, on the loop's clock: ``tcpi_last_data_recv`` (Linux tcp(7)
+        TCP_INFO, milliseconds) takes out the time the bytes waited for a busy event loop (to within
+        one jiffy)."""
+        now = self._loop.time()
+        sock = self._writer.get_extra_info("socket")
+        if sock is None:
+            return now
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        except (OSError, AttributeError):
+            return now
+        if len(info) < _TCP_INFO_LEN:
+            return now
+        (last_data_recv_ms,) = _U32.unpack_from(info, _TCPI_LAST_DATA_RECV)
+        # The kernel counts in jiffies (1-10 ms): take out only the part of the wait beyond one jiffy, so
+        # a reply that did not wait is never moved before it arrived.
+        waited_ms = max(int(last_data_recv_ms) - _JIFFY_MS_MAX, 0)
+        return now - min(waited_ms / 1000.0, 5.0)
 
     def _eof_error(self) -> ClosedError:
         where = f"{self.peer[0]} port {self.peer[1]}"
