@@ -181,3 +181,20 @@ def test_resolver_that_says_nxdomain_to_everything_is_dns_not_working(no_dns_ns:
     nxdomain = next(f for f in report["findings"] if f["id"] == "DNS-NXDOMAIN")
     assert nxdomain["explained_by"] == root["ref"]
     assert code == 1
+
+
+@pytest.mark.parametrize("host, root_id", [("turn.some-name.test", "DNS-FAILURE"),
+                                           ("stun.l.google.com", "DNS-NOT-WORKING")])
+def test_ports_of_a_name_that_does_not_resolve(no_dns_ns: str, host: str, root_id: str) -> None:
+    # The ports check asks no control question; a well-known name that fails is itself the evidence.
+    code, report = run_in(no_dns_ns, "ports", host, "--timeout", "0.5")
+    assert report["results"]["resolve_error"] and report["results"]["ports"] == []
+    (root,) = report["root_causes"]
+    assert root["id"] == root_id
+    failure = next(f for f in report["findings"] if f["id"] == "DNS-FAILURE")
+    assert (failure["subject"], failure["step"], failure["host"]) == (f"ports:{host}", "resolve", host)
+    assert failure["explained_by"] == (None if root_id == "DNS-FAILURE" else root["ref"])
+    statuses = {c["name"]: c["status"] for c in report["checks"] if c["suite"] == f"ports:{host}"}
+    assert statuses == {"resolve": "fail", "udp/3478": "skip", "tcp/3478": "skip", "tls/5349": "skip",
+                        "tls/443": "skip"}
+    assert code == 1
