@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.exchange import exchange, transport_error_exchange
+from rtcdiag.probes.exchange import exchange
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import TlsInfo
 from rtcdiag.protocol.attributes import Address
@@ -244,16 +244,20 @@ async def _probe_tls(result: PortResult, timeout: float, server_name: str | None
     result.tls = info
     if info.handshake_ok:
         result.state = OPEN
-        _record_reply(result, reply, ex)
-        result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
     else:
         result.state, result.error = TLS_FAILED, info.error
+
+    if info.handshake_ok:  # STUN inside a TLS session that works (the port's certificate facts aside)
+        _record_reply(result, reply, ex)
+        result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
 
 
 async def _binding_over_tls(result: PortResult, timeout: float,
                             server_name: str | None) -> tuple[Message | None, Exchange]:
     """A STUN Binding inside TLS: does STUN answer on this port? (Trust is judged from ``inspect``; this
     connection does not verify the certificate, so an untrusted one still shows whether STUN is there.)"""
+    from rtcdiag.probes.exchange import transport_error_exchange
+
     try:
         client = await StreamClient.connect(result.address, result.port, timeout=timeout,
                                             ssl_context=make_client_context(insecure=True),
