@@ -54,11 +54,6 @@ def scope(ip: IPAddress | str) -> Scope:
     return Scope.PUBLIC
 
 
-def is_internal(ip: IPAddress | str) -> bool:
-    """True for addresses a peer on the internet cannot reach (anything not PUBLIC)."""
-    return scope(ip) is not Scope.PUBLIC
-
-
 def format_hostport(host: str, port: int) -> str:
     """``host:port`` with IPv6 literals in brackets (RFC 3986)."""
     if ":" in host and not host.startswith("["):

@@ -43,7 +43,8 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = spec[0].split(":")
         command = getattr(import_module(module_name), attr)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{spec[0]} is not a click command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -34,19 +34,10 @@ from typing import Any
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri
+from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
-NAT_ORDER = ("open", "full-cone", "restricted", "port-restricted", "symmetric", "udp-blocked")
-NAT_ALIASES = {
-    "open-internet": "open", "no-nat": "open", "none": "open",
-    "full-cone": "full-cone", "fullcone": "full-cone",
-    "restricted": "restricted", "restricted-cone": "restricted", "address-restricted": "restricted",
-    "port-restricted": "port-restricted", "port-restricted-cone": "port-restricted",
-    # No NAT but inbound filtered per remote endpoint: as strict as port-restricted for a peer.
-    "symmetric": "symmetric", "symmetric-udp-firewall": "port-restricted",
-    "udp-blocked": "udp-blocked", "blocked": "udp-blocked",
-}
 DEFAULT_TTL_S = 86400
 
 _TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers"}
@@ -59,26 +50,6 @@ _SECRET_KEYS = {"password": "password_env", "credential": "password_env", "secre
 
 class ConfigError(UsageError):
     """A config file that cannot be used (exit 2); the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class Expectations:
-    """Pass/fail thresholds; None = not asked for."""
-
-    expect_relay: bool | None = None
-    max_rtt_ms: float | None = None
-    min_nat: str | None = None  # one of NAT_ORDER
-
-    def merged(self, override: Expectations) -> Expectations:
-        return Expectations(
-            expect_relay=override.expect_relay if override.expect_relay is not None else self.expect_relay,
-            max_rtt_ms=override.max_rtt_ms if override.max_rtt_ms is not None else self.max_rtt_ms,
-            min_nat=override.min_nat if override.min_nat is not None else self.min_nat,
-        )
-
-    @property
-    def empty(self) -> bool:
-        return self.expect_relay is None and self.max_rtt_ms is None and self.min_nat is None
 
 
 @dataclass
@@ -235,11 +206,6 @@ def _secret(table: Mapping[str, Any], name: str, where: _Where, base: Path,
 def _resolve(base: Path, name: str) -> Path:
     path = Path(name).expanduser()
     return path if path.is_absolute() else base / path
-
-
-def normalise_nat(label: str) -> str | None:
-    """``"port-restricted cone"``, ``"Port_Restricted"`` ... -> ``"port-restricted"``; None if unknown."""
-    return NAT_ALIASES.get(label.strip().lower().replace("_", "-").replace(" ", "-"))
 
 
 def _expectations(table: Any, where: _Where) -> Expectations:

@@ -32,7 +32,7 @@ from rtcdiag import exitcodes
 from rtcdiag.errors import RtcdiagError
 from rtcdiag.redact import redact, register_secret
 
-MAGIC_COOKIE = 0x2112A442  # RFC 8489 §6
+MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5
 READY_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.02
 STOP_GRACE_S = 3.0

@@ -7,19 +7,12 @@ with :func:`rtcdiag.redact.register_secret` at once, so no output format can sho
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import click
 
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 USERNAME_ENV = "RTCDIAG_TURN_USERNAME"
 PASSWORD_ENV = "RTCDIAG_TURN_PASSWORD"
@@ -88,57 +81,3 @@ def load_username(value: str | None, *, default_env: str = USERNAME_ENV,
     if value is not None:
         return value or None
     return env.get(default_env) or None
-
-
-def secret_options(name: str, *, default_env: str, what: str) -> Callable[[F], F]:
-    """Click options ``--NAME``, ``--NAME-env VAR`` and ``--NAME-file F`` passed as one ``SecretArgs``.
-
-    The command receives a keyword argument ``NAME_args`` (dashes become underscores).
-    """
-    key = name.replace("-", "_")
-
-    def decorate(func: F) -> F:
-        options = [
-            click.option(f"--{name}", f"_{key}_value", metavar="VALUE",
-                         help=f"The {what} (visible in the process list; prefer --{name}-env or "
-                              f"--{name}-file). Default: ${default_env}."),
-            click.option(f"--{name}-env", f"_{key}_env", metavar="VAR",
-                         help=f"Read the {what} from environment variable VAR."),
-            click.option(f"--{name}-file", f"_{key}_file", metavar="FILE",
-                         type=click.Path(dir_okay=False, path_type=Path),
-                         help=f"Read the {what} from FILE (one trailing newline is ignored)."),
-        ]
-
-        @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs[f"{key}_args"] = SecretArgs(value=kwargs.pop(f"_{key}_value"),
-                                               env=kwargs.pop(f"_{key}_env"),
-                                               file=kwargs.pop(f"_{key}_file"))
-            return func(*args, **kwargs)
-
-        decorated: Any = wrapper
-        for option in reversed(options):
-            decorated = option(decorated)
-        return decorated  # type: ignore[no-any-return]
-
-    return decorate
-
-
-def turn_credential_options(func: F) -> F:
-    """``-u/--user``, ``--password[-env|-file]``, ``--secret[-env|-file]`` and ``--ttl`` for TURN commands.
-
-    The command receives ``username``, ``password_args``, ``secret_args`` and ``ttl``.
-    """
-    decorators = [
-        click.option("-u", "--user", "username", metavar="USER",
-                     help=f"TURN user name (for REST credentials: the user part). Default: ${USERNAME_ENV}."),
-        secret_options("password", default_env=PASSWORD_ENV, what="TURN password (long-term credentials)"),
-        secret_options("secret", default_env=SECRET_ENV,
-                       what="TURN REST API shared secret (coturn static-auth-secret)"),
-        click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True, metavar="S",
-                     help="Lifetime in seconds of REST credentials generated from the secret."),
-    ]
-    decorated: Any = func
-    for decorator in reversed(decorators):
-        decorated = decorator(decorated)
-    return decorated  # type: ignore[no-any-return]

@@ -1,22 +1,94 @@
-"""Make text safe to print: control and format characters become visible escapes (placeholder version)."""
+"""Make strings from the wire safe to print: no control or format character reaches a terminal or a report.
+
+A server chooses its SOFTWARE, ERROR-CODE reason phrase, REALM, NONCE and the bytes of attributes we do not
+know. Printed raw, an ESC sequence can recolour or rewrite the terminal (or retitle the window, or fake a
+"PASS" line), a bidi override (U+202E) can make text read backwards, a NUL or a lone surrogate can break a
+Markdown or JUnit consumer. ``printable`` turns every such character into a visible escape:
+
+- C0 controls U+0000-U+001F, including ``\\n``, ``\\r`` and ``\\t`` (wire strings are one-liners), DEL, and C1
+  controls U+0080-U+009F: ``\\x1b``, ``\\x9b``;
+- Unicode format characters (category Cf): soft hyphen, bidi embeddings/overrides/isolates (U+202A-U+202E,
+  U+2066-U+2069), zero-width characters (U+200B-U+200F, U+2060-U+2064), the BOM U+FEFF, interlinear
+  annotation, tag characters U+E0000-U+E007F (invisible "ASCII smuggling"), ...: ``\\u202e``, ``\\U000e0041``;
+- line and paragraph separators U+2028/U+2029 and lone surrogates U+D800-U+DFFF.
+
+``printable_lines`` is the same but keeps ``\\n`` for multi-line prose. A literal backslash is left as is, so
+escaping is idempotent (``printable(printable(s)) == printable(s)``) and text that needs no escaping is
+returned unchanged (one precompiled regex search; no copy).
+
+This is a bottom-layer module: it imports nothing from rtcdiag.
+"""
 
 from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
-_UNSAFE_KEEP_NL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
-                             "\ud800-\udfff]")
+__all__ = ["UNSAFE_RANGES", "printable", "printable_lines"]
+
+# Every code point of category Cc, Cf, Cs, Zl or Zp (Unicode 14.0, Python 3.11's unicodedata); a unit test
+# checks this table against the running interpreter's unicodedata.
+UNSAFE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x001F),  # C0 controls
+    (0x007F, 0x009F),  # DEL, C1 controls
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x0600, 0x0605),  # Arabic number signs
+    (0x061C, 0x061C),  # Arabic letter mark (bidi)
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero width space/non-joiner/joiner, LRM, RLM
+    (0x2028, 0x202E),  # line/paragraph separator, bidi embeddings and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # bidi isolates, deprecated format characters
+    (0xD800, 0xDFFF),  # surrogates (only lone ones can occur in a str)
+    (0xFEFF, 0xFEFF),  # BOM / zero width no-break space
+    (0xFFF9, 0xFFFB),  # interlinear annotation
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),  # language tag
+    (0xE0020, 0xE007F),  # tag characters
+)
+
+
+def _char_class(ranges: tuple[tuple[int, int], ...], keep: str = "") -> str:
+    parts: list[str] = []
+    for low, high in ranges:
+        span = [c for c in range(low, high + 1) if chr(c) not in keep] if keep else None
+        if span is not None and len(span) != high - low + 1:
+            parts.extend(f"\\U{c:08x}" for c in span)  # a range with a kept character: list it out
+        else:
+            parts.append(f"\\U{low:08x}-\\U{high:08x}" if high > low else f"\\U{low:08x}")
+    return "[" + "".join(parts) + "]"
+
+
+_UNSAFE = re.compile(_char_class(UNSAFE_RANGES))
+_UNSAFE_BUT_NEWLINE = re.compile(_char_class(UNSAFE_RANGES, keep="\n"))
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def printable(text: str) -> str:
+    """``text`` with every control, format, separator and surrogate character as a visible escape
+    (``\\x1b``, ``\\u202e``); unchanged (the same object) when there is none."""
+    if _UNSAFE.search(text) is None:
+        return text
     return _UNSAFE.sub(_escape, text)
 
 
 def printable_lines(text: str) -> str:
-    return _UNSAFE_KEEP_NL.sub(_escape, text)
+    """Like :func:`printable` but keeps ``\\n`` (multi-line prose); ``\\r``, ``\\t`` etc. are escaped."""
+    if _UNSAFE_BUT_NEWLINE.search(text) is None:
+        return text
+    return _UNSAFE_BUT_NEWLINE.sub(_escape, text)

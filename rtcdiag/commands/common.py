@@ -15,6 +15,7 @@ import click
 
 from rtcdiag.errors import UsageError
 from rtcdiag.report.model import Report
+from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,17 +97,21 @@ def tls_options(func: F) -> F:
 DEFAULT_TIMEOUT_S = 5.0
 
 
-def timeout_option(default: float = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
-    """``--timeout S``: how long one transaction may take before it counts as unanswered.
+def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
+    """``--timeout S``, the same option with the same meaning in every command: how long one transaction
+    (a STUN/TURN request, a DNS question, a TCP connect or TLS handshake, ICE gathering or connecting) may
+    take before it counts as unanswered.
 
     The RFC 8489 §6.2.1 schedule (RTO 500 ms doubling, Rc=7, Rm=16: 39.5 s in all) is scaled to fit S,
-    so every retransmission still happens; ``--timeout 39.5`` is the RFC's own timing.
+    so every retransmission still happens; ``--timeout 39.5`` is the RFC's own timing. ``default=None``:
+    the command takes it from elsewhere (``check``: the config's ``timeout``, else 5).
     """
+    shown = f"{default:g}" if default is not None else f"the config's timeout, else {DEFAULT_TIMEOUT_S:g}"
     return click.option(
-        "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, show_default=True,
-        metavar="S",
-        help="Seconds before one request counts as unanswered (the RFC 8489 retransmission schedule is "
-             "scaled to fit; 39.5 = RFC timing).",
+        "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, metavar="S",
+        help="Seconds before one transaction (request, DNS question, connect, handshake) counts as "
+             f"unanswered; the RFC 8489 retransmission schedule is scaled to fit (39.5 = RFC timing). "
+             f"Default: {shown}.",
     )
 
 
@@ -170,3 +175,60 @@ def emit(report: Report, output: OutputOptions) -> int:
     if output.report_file is not None:
         _write(output.report_file, text(_SUFFIX_FORMAT[output.report_file.suffix.lower()]))
     return report.exit_code
+
+
+# --- TURN credentials (values loaded by rtcdiag.secret_input) ---------------------------------------------
+
+
+def secret_options(name: str, *, default_env: str, what: str) -> Callable[[F], F]:
+    """Click options ``--NAME``, ``--NAME-env VAR`` and ``--NAME-file F`` passed as one ``SecretArgs``.
+
+    The command receives a keyword argument ``NAME_args`` (dashes become underscores).
+    """
+    key = name.replace("-", "_")
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option(f"--{name}", f"_{key}_value", metavar="VALUE",
+                         help=f"The {what} (visible in the process list; prefer --{name}-env or "
+                              f"--{name}-file). Default: ${default_env}."),
+            click.option(f"--{name}-env", f"_{key}_env", metavar="VAR",
+                         help=f"Read the {what} from environment variable VAR."),
+            click.option(f"--{name}-file", f"_{key}_file", metavar="FILE",
+                         type=click.Path(dir_okay=False, path_type=Path),
+                         help=f"Read the {what} from FILE (one trailing newline is ignored)."),
+        ]
+
+        @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            kwargs[f"{key}_args"] = SecretArgs(value=kwargs.pop(f"_{key}_value"),
+                                               env=kwargs.pop(f"_{key}_env"),
+                                               file=kwargs.pop(f"_{key}_file"))
+            return func(*args, **kwargs)
+
+        decorated: Any = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def turn_credential_options(func: F) -> F:
+    """``-u/--user``, ``--password[-env|-file]``, ``--secret[-env|-file]`` and ``--ttl`` for TURN commands.
+
+    The command receives ``username``, ``password_args``, ``secret_args`` and ``ttl``.
+    """
+    decorators = [
+        click.option("-u", "--user", "username", metavar="USER",
+                     help=f"TURN user name (for REST credentials: the user part). Default: ${USERNAME_ENV}."),
+        secret_options("password", default_env=PASSWORD_ENV, what="TURN password (long-term credentials)"),
+        secret_options("secret", default_env=SECRET_ENV,
+                       what="TURN REST API shared secret (coturn static-auth-secret)"),
+        click.option("--ttl", type=click.IntRange(min=1), default=86400, show_default=True, metavar="S",
+                     help="Lifetime in seconds of REST credentials generated from the secret."),
+    ]
+    decorated: Any = func
+    for decorator in reversed(decorators):
+        decorated = decorator(decorated)
+    return decorated  # type: ignore[no-any-return]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Sequence
 
 import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
 from rtcdiag.errors import UsageError
-from rtcdiag.report.model import CheckCase, Report, Status, Table, status_from
+from rtcdiag.triage.finding import Subject
 
 
 @click.command(name="nat-type", epilog=exitcodes.EPILOG)
@@ -44,10 +42,14 @@ def command(servers: tuple[str, ...], transport: str, family: str | None, local_
     from the other address). A server that fails gets exit 3, never a guessed type. Runs (--repeat) and
     servers must agree, else the result is inconclusive (exit 3) and the report says who disagreed.
     """
-    from rtcdiag.probes.nat import NatOptions, discover
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.checks.nat import NAT, NatPlan, nat_results, nat_tables
+    from rtcdiag.probes.nat import NatOptions
+    from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_target
-    from rtcdiag.triage.nat import triage
+    from rtcdiag.triage.nat import LOCAL_NETWORK
 
+    started = time.time()
     if not servers:
         raise UsageError("give a STUN server that supports RFC 5780 with --server stun:HOST[:PORT] "
                          "(e.g. your own coturn with two listening-ip lines)")
@@ -62,98 +64,8 @@ def command(servers: tuple[str, ...], transport: str, family: str | None, local_
         raise UsageError("--local-port works with one --server and --repeat 1 (the port can be bound once)")
     options = NatOptions(transport=transport, family=int(family) if family else None, local_port=local_port,
                          hairpin=hairpin, lifetime=lifetime, lifetime_max_s=lifetime_max, timeout_s=timeout)
-
-    async def run_all() -> list[object]:
-        async def per_server(index: int) -> list[object]:
-            target = targets[index]
-            runs: list[object] = []
-            for n in range(1, repeat + 1):  # repeats one after another: each on fresh sockets
-                runs.append(await discover(target.uri, target.host, target.port, options, run=n))
-            return runs
-
-        grouped = await asyncio.gather(*(per_server(i) for i in range(len(targets))))
-        return [run for runs in grouped for run in runs]
-
-    started = time.time()
-    runs = run_async(run_all())
-    from rtcdiag.probes.nat import NatRun
-
-    nat_runs = [r for r in runs if isinstance(r, NatRun)]
-    result = triage(nat_runs)
-    report = build_report(nat_runs, result)
-    report.started_at = started
+    ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat), Subject(LOCAL_NETWORK.server))))
+    runs = ran.result.runs if ran.result is not None else []
+    report = build_report("nat-type", ran.judgement, tables=nat_tables(runs), results=nat_results(runs),
+                          started_at=started)
     return emit(report, output)
-
-
-def build_report(runs: Sequence[object], result: object) -> Report:
-    from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.probes.nat import NatRun
-    from rtcdiag.triage.nat import NatTriage
-
-    assert isinstance(result, NatTriage)
-    nat_runs = [r for r in runs if isinstance(r, NatRun)]
-    c = result.consensus
-    report = Report(command="nat-type", findings=list(result.findings), inconclusive=result.inconclusive)
-    first = next((r for r in nat_runs if r.server_check and r.server_check.supported), None)
-    rows = [
-        ["NAT type (RFC 3489 label)", c.legacy.value],
-        ["what it means", c.meaning],
-        ["mapping (RFC 4787)", c.mapping.value],
-        ["filtering (RFC 4787)", c.filtering.value],
-        ["NAT present", _yes_no(c.nat_present)],
-        ["confidence", f"{c.confidence} ({c.runs_used} of {c.runs_total} runs used)"],
-    ]
-    if first is not None:
-        rows += [
-            ["local address", first.local or "?"],
-            ["mapped address", first.mapped or "?"],
-            ["port preserved", _yes_no(first.port_preserved)],
-            ["hairpinning", _yes_no(c.hairpin) if any(t.socket == "hairpin" for t in first.tests)
-             else "not tested (--hairpin)"],
-            ["ALG rewriting", "yes" if first.alg else "no"],
-            ["server", f"{first.address}, other address "
-                       f"{first.server_check.other_address if first.server_check else '?'}"],
-        ]
-        if first.lifetime is not None:
-            life = first.lifetime
-            rows.append(["mapping lifetime",
-                         life.detail if not life.supported else
-                         f"alive after {life.alive_s} s, gone after {life.gone_s} s" if life.gone_s else
-                         f"alive after {life.alive_s} s (longest tried)"])
-    report.tables.append(Table(title="NAT behaviour", columns=["", ""], rows=rows))
-    test_rows = []
-    several = len(nat_runs) > 1
-    for run in nat_runs:
-        prefix = f"{run.server} #{run.run} " if several else ""
-        for t in run.tests:
-            name = f"{prefix}{t.name}" + (f" (change {t.change})" if t.change else "")
-            test_rows.append([name, t.dest, t.outcome.value, t.mapped or "-", str(t.attempts)])
-    report.tables.append(Table(title="RFC 5780 tests (every reply, source and attribute: --json)",
-                               columns=["test", "to", "outcome", "mapped", "sent"], rows=test_rows))
-    for run in nat_runs:
-        suite = run.server
-        related = [f for f in result.findings if f.subject.startswith(run.server)]
-        if run.error or not (run.udp_answered or run.transport == "tcp"):
-            report.checks.append(CheckCase(suite, f"{run.transport}/reachability #{run.run}",
-                                           status_from(related) if related else Status.FAIL,
-                                           run.error or "no answer", run.duration_ms / 1000,
-                                           [f.id for f in related]))
-            continue
-        check = run.server_check
-        ok = check is not None and check.supported
-        report.checks.append(CheckCase(suite, f"{run.transport}/rfc5780-server #{run.run}",
-                                       Status.PASS if ok else Status.INCONCLUSIVE,
-                                       "; ".join(check.problems) if check else "", 0.0,
-                                       [] if ok else ["NAT-SERVER-NO-RFC5780"]))
-        if not ok:
-            continue
-        for name, value in (("mapping", run.mapping.value), ("filtering", run.filtering.value)):
-            status = Status.INCONCLUSIVE if value == "unknown" else Status.PASS
-            report.checks.append(CheckCase(suite, f"{run.transport}/{name} #{run.run}", status, value,
-                                           run.duration_ms / 1000))
-    report.results = {"consensus": to_jsonable(c), "runs": to_jsonable(nat_runs)}
-    return report
-
-
-def _yes_no(value: bool | None) -> str:
-    return "unknown" if value is None else ("yes" if value else "no")

@@ -7,17 +7,18 @@ every probe. The coturn (config, user, self-signed certificate, temp dir) is rem
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.check import run_check
-from rtcdiag.commands.common import OutputOptions, emit, output_options
-from rtcdiag.config import CheckConfig, Expectations, ServerConfig
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.config import CheckConfig, ServerConfig
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.targets import parse_uri
+from rtcdiag.triage.expectations import Expectations
 
 SELFTEST_USER = "selftest"
 # dns: an IP literal has no records. nat: coturn listens on two loopback addresses, so it answers RFC 5780
@@ -26,18 +27,25 @@ SELFTEST_CHECKS = ("ports", "stun", "turn", "ice", "nat")
 SECOND_IP = "127.0.0.2"
 
 
-def selftest_config(host: str, port: int, tls_port: int | None, password: str, ca: object) -> CheckConfig:
+def selftest_config(host: str, port: int, tls_port: int | None, password: str,
+                    ca: Path | None) -> CheckConfig:
     """A check config for the loopback coturn: STUN, TURN over UDP, TCP and TLS, a relay expected."""
-    from pathlib import Path
-
     urls = [f"stun:{host}:{port}", f"turn:{host}:{port}?transport=udp", f"turn:{host}:{port}?transport=tcp"]
     if tls_port is not None:
         urls.append(f"turns:{host}:{tls_port}?transport=tcp")
     targets = [parse_uri(url, source="selftest", username=SELFTEST_USER, credential=password) for url in urls]
     server = ServerConfig(targets=targets, name="selftest coturn", username=SELFTEST_USER, password=password)
-    return CheckConfig(servers=[server], checks=SELFTEST_CHECKS, ca=Path(str(ca)) if ca else None,
+    return CheckConfig(servers=[server], checks=SELFTEST_CHECKS, ca=ca,
                        nat_servers=[parse_uri(f"stun:{host}:{port}", source="selftest")],
                        expect=Expectations(expect_relay=True, min_nat="open"), source="selftest")
+
+
+def _run(config: CheckConfig) -> Report:
+    from rtcdiag.checks.run import run_config
+    from rtcdiag.report.progress import progress
+
+    with progress() as view:
+        return run_async(run_config(config, on_start=view.add, on_done=view.done, command="selftest"))
 
 
 def run_selftest(timeout: float | None = None) -> Report:
@@ -55,16 +63,14 @@ def run_selftest(timeout: float | None = None) -> Report:
         config = selftest_config(server.host, server.port, server.tls_port, password, server.ca_cert)
         if timeout is not None:
             config.timeout = timeout
-        report = run_check(config)
-    report.command = "selftest"
+        report = _run(config)
     report.notes.append(f"coturn {server.host} port {server.port} (UDP/TCP) and {server.tls_port} (TLS), "
                         f"self-signed certificate trusted as the CA; stopped after the check")
     return report
 
 
 @click.command(name="selftest", epilog=exitcodes.EPILOG)
-@click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=None,
-              help="Seconds one transaction may take before it counts as unanswered (default 5).")
+@timeout_option(default=None)
 @output_options
 def command(timeout: float | None, output: OutputOptions) -> int:
     """Start a coturn on loopback and run the full check against it (offline, a few seconds).

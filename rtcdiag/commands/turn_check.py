@@ -1,12 +1,12 @@
 """``rtcdiag turn-check``: is this TURN server really working, over every transport, with these credentials?
 
-Thin: parse options -> targets -> rtcdiag.probes.turn (concurrent per transport) -> rtcdiag.triage.turn ->
-Report -> emit().
+Thin: parse options -> TurnPlan -> execute the TURN check (rtcdiag.checks.turn: probe every target and
+transport concurrently, judge) -> build_report -> emit().
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
 
 import click
 
@@ -19,16 +19,17 @@ from rtcdiag.commands.common import (
     run_async,
     timeout_option,
     tls_options,
+    turn_credential_options,
 )
 from rtcdiag.errors import UsageError
-from rtcdiag.report.model import Report, Table
+from rtcdiag.probes.turn_result import DataPathResult, TurnCheckResult
+from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
     PASSWORD_ENV,
     SECRET_ENV,
     SecretArgs,
     load_secret,
     load_username,
-    turn_credential_options,
 )
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
@@ -53,7 +54,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
 
 
-def _data_cell(dp: Any) -> str:
+def _data_cell(dp: DataPathResult | None) -> str:
     if dp is None:
         return "-"
     if dp.error and not dp.packets_sent:
@@ -62,7 +63,7 @@ def _data_cell(dp: Any) -> str:
            f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
 
 
-def result_table(result: Any) -> Table:
+def result_table(result: TurnCheckResult) -> Table:
     """Per transport: auth, relay and mapped address, lifetime, and both data-path measurements."""
     from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION
 
@@ -88,25 +89,14 @@ def result_table(result: Any) -> Table:
                           "Send/Data (min/avg/max)", "ChannelData (min/avg/max)", "released"], rows=rows)
 
 
-def build_report(results: list[Any], started_at: float | None = None) -> Report:
-    from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.triage import turn as rules
-
-    report = Report(command="turn-check")
-    if started_at is not None:
-        report.started_at = started_at
+def software_notes(results: list[TurnCheckResult]) -> list[str]:
+    """One note per server that named its SOFTWARE (RFC 8489 §14.14)."""
+    notes: list[str] = []
     for result in results:
-        found = rules.findings(result)
-        report.findings.extend(found)
-        report.checks.extend(rules.checks(result, found))
-        report.tables.append(result_table(result))
-        if rules.is_inconclusive(result):
-            report.inconclusive = True
         software = sorted({t.software for t in result.transports if t.software})
         if software:
-            report.notes.append(f"{result.target}: server software {', '.join(software)}")
-    report.results = {"turn": [to_jsonable(r) for r in results]}
-    return report
+            notes.append(f"{result.target}: server software {', '.join(software)}")
+    return notes
 
 
 @click.command(name="turn-check", epilog=exitcodes.EPILOG)
@@ -136,16 +126,19 @@ def command(targets: tuple[str, ...], transport_text: str, tls_port: int, userna
     Refresh LIFETIME=0, also after errors and Ctrl-C. Secrets are read from $RTCDIAG_TURN_PASSWORD /
     $RTCDIAG_TURN_SECRET by default and never printed.
     """
-    import time
-
-    from rtcdiag.probes import turn
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.checks.turn import TURN, TurnPlan
+    from rtcdiag.jsonable import to_jsonable
+    from rtcdiag.probes.turn import TurnCheckOptions
+    from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_targets
+    from rtcdiag.triage.finding import Subject
 
     started_at = time.time()
     transports = parse_transports(transport_text)
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
     secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
-    options = turn.TurnCheckOptions(
+    options = TurnCheckOptions(
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port)
@@ -155,10 +148,9 @@ def command(targets: tuple[str, ...], transport_text: str, tls_port: int, userna
     not_turn = [t.uri for t in parsed if not t.is_turn]
     if not_turn:
         raise UsageError(f"{not_turn[0]} is not a TURN server (use turn: or turns:, or rtcdiag stun)")
-
-    async def run_all() -> list[Any]:
-        import asyncio
-
-        return list(await asyncio.gather(*(turn.check(t, options) for t in parsed)))
-
-    return emit(build_report(run_async(run_all()), started_at), output)
+    ran = run_async(execute(Job(TURN, TurnPlan(parsed, options), Subject("turn-check"))))
+    results: list[TurnCheckResult] = ran.result or []
+    report = build_report("turn-check", ran.judgement, tables=[result_table(r) for r in results],
+                          results={"turn": [to_jsonable(r) for r in results]}, notes=software_notes(results),
+                          started_at=started_at)
+    return emit(report, output)

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rtcdiag.lab import nft
 from rtcdiag.lab.kinds import SPECS, NatKind
@@ -36,6 +37,9 @@ from rtcdiag.lab.topology import (
     WAN_PREFIX,
     Topology,
 )
+
+if TYPE_CHECKING:
+    from rtcdiag.coturn import RunningCoturn
 
 STATE_DIR = Path("/run/rtcdiag-lab")
 STOP_GRACE_S = 3.0
@@ -60,7 +64,7 @@ class Lab:
     def __init__(self, topo: Topology, state: LabState) -> None:
         self.topo = topo
         self.state = state
-        self._coturn: object | None = None  # RunningCoturn when started in this process
+        self._coturn: RunningCoturn | None = None  # when started in this process
 
     # --- construction -------------------------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class Lab:
         problems: list[str] = []
         server = self._coturn
         if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+            server.stop()
             self._coturn = None
         elif self.state.coturn_pid is not None and not _stop_pid(self.state.coturn_pid):
             problems.append(f"coturn pid {self.state.coturn_pid} did not stop")

@@ -14,13 +14,12 @@ ROUTER_LAN_IF = "lan0"
 ROUTER_WAN_IF = "wan0"
 PUBLIC_IF = "eth0"
 
-WAN_PREFIX = 24
-WAN_NET = "203.0.113.0"  # TEST-NET-3 (RFC 5737): the lab's "internet"
+WAN_PREFIX = 24  # the lab's "internet" is 203.0.113.0/24, TEST-NET-3 (RFC 5737)
 ROUTER_WAN_IP = "203.0.113.1"
 ROUTER_WAN_1TO1_IP = "203.0.113.2"  # second router address for the static 1:1 NAT kinds
 STUN_PRIMARY_IP = "203.0.113.10"
 STUN_ALTERNATE_IP = "203.0.113.11"
-STUN_PORT = 3478  # RFC 8489 §9 default; alternate port is STUN_PORT + 1 (coturn's default)
+STUN_PORT = 3478  # RFC 8489 §8 default; alternate port is STUN_PORT + 1 (coturn's default)
 STUN_ALT_PORT = STUN_PORT + 1
 
 LAN_PREFIX = 24

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rtcdiag.probes.exchange import address_of, error_kind, exchange, hostport, transport_error_exchange
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
@@ -48,8 +48,8 @@ class BindingResult:
     transport: str
     server_address: str | None = None  # ip:port actually used
     resolved: list[str] = field(default_factory=list)  # every address the name resolved to
-    outcome: str = "timeout"  # success | error-response | timeout | rejected | transport-error
-    error_kind: str | None = None  # dns | refused | tls:<reason> | ... (see Exchange.error_kind)
+    outcome: Outcome = Outcome.TIMEOUT
+    error_kind: ErrorKind | None = None  # dns | refused | tls:<reason> | ... (see Exchange.error_kind)
     error: str | None = None
     error_code: int | None = None
     local_address: str | None = None
@@ -57,8 +57,8 @@ class BindingResult:
     mapped_from: str | None = None  # which attribute gave mapped_address
     xor_mapped_address: str | None = None
     plain_mapped_address: str | None = None  # MAPPED-ADDRESS (RFC 3489 / ALG check)
-    response_origin: str | None = None  # RFC 5780 §7.4
-    other_address: str | None = None  # RFC 5780 §7.3 (or legacy CHANGED-ADDRESS)
+    response_origin: str | None = None  # RFC 5780 §7.3
+    other_address: str | None = None  # RFC 5780 §7.4 (or legacy CHANGED-ADDRESS)
     alternate_server: str | None = None  # RFC 8489 §14.15 (300 Try Alternate)
     response_source: str | None = None  # the reply's real packet source
     software: str | None = None
@@ -69,7 +69,8 @@ class BindingResult:
     attempts: int = 0
     retransmissions: int = 0
     attempt_rtts_ms: list[float] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # the first few rejected replies (Exchange.rejected)
+    rejected_count: int = 0  # every rejected reply
     tls: dict[str, str | None] = field(default_factory=dict)  # version, cipher, alpn
     exchange: Exchange | None = None
 
@@ -135,7 +136,7 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
         addresses = await resolve(target.host, target.port, options.family, transport,
                                   timeout=options.timeout)
     except TransportError as err:
-        result.outcome, result.error_kind, result.error = "transport-error", error_kind(err), str(err)
+        result.outcome, result.error_kind, result.error = Outcome.TRANSPORT_ERROR, error_kind(err), str(err)
         return result
     result.resolved = [hostport(a.address) for a in addresses]
     first = addresses[0]
@@ -148,6 +149,7 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
         result.rtt_ms, result.attempts = record.rtt_ms, record.attempts
         result.retransmissions = max(0, record.attempts - 1)
         result.attempt_rtts_ms, result.rejected = record.attempt_rtts_ms, record.rejected
+        result.rejected_count = record.rejected_count
         result.response_source = record.response_source
     return result
 

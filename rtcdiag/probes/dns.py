@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 # RFC 5389 §9 / RFC 5766 §6 / RFC 5928 §3: the SRV services a STUN/TURN client looks up, in the order
 # RFC 5928 lists the transports (UDP, then TCP, then TLS over TCP).
 SRV_SERVICES: tuple[str, ...] = ("_stun._udp", "_stun._tcp", "_turn._udp", "_turn._tcp", "_turns._tcp")
-DEFAULT_STUN_PORT = 3478  # RFC 8489 §9
+DEFAULT_STUN_PORT = 3478  # RFC 8489 §8
 MAX_IPV6_CHECKS = 6  # bound the reachability tests however many AAAA records are published
 DEFAULT_DNS_PORT = 53
 # The control question asked when NAME does not resolve at all (resolver failure or NXDOMAIN), to tell "this
@@ -34,15 +35,24 @@ DEFAULT_DNS_PORT = 53
 CONTROL_NAME = "example.com"
 
 
+class QueryOutcome(StrEnum):
+    """What the resolver answered to one question."""
+
+    ANSWER = "answer"
+    NODATA = "nodata"  # the name exists, no record of this type
+    NXDOMAIN = "nxdomain"
+    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"  # no name server gave a usable answer
+    ERROR = "error"  # any other resolver failure (see QueryResult.error)
+
+
 @dataclass
 class QueryResult:
     """One DNS question and what the resolver answered."""
 
     qname: str
     rdtype: str
-    # "answer" | "nodata" (name exists, no record of this type) | "nxdomain" | "timeout" | "servfail"
-    # | "error"
-    outcome: str
+    outcome: QueryOutcome
     records: list[str] = field(default_factory=list)
     canonical_name: str | None = None  # set when the name is an alias (CNAME chain followed)
     rtt_ms: float = 0.0
@@ -182,7 +192,7 @@ async def _query(resolver: Any, qname: str, rdtype: str) -> tuple[QueryResult, A
     import dns.resolver
 
     started = time.perf_counter()
-    result = QueryResult(qname=qname, rdtype=rdtype, outcome="error")
+    result = QueryResult(qname=qname, rdtype=rdtype, outcome=QueryOutcome.ERROR)
     answer: Any = None
     if not resolver.nameservers:
         result.error = "no nameserver configured (/etc/resolv.conf)"
@@ -190,18 +200,18 @@ async def _query(resolver: Any, qname: str, rdtype: str) -> tuple[QueryResult, A
     try:
         answer = await resolver.resolve(qname + ".", rdtype, search=False, raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
-        result.outcome = "nxdomain"
+        result.outcome = QueryOutcome.NXDOMAIN
     except dns.resolver.LifetimeTimeout:
-        result.outcome = "timeout"
+        result.outcome = QueryOutcome.TIMEOUT
         result.error = "no answer before the timeout"
     except dns.resolver.NoNameservers as exc:
-        result.outcome = "servfail"
+        result.outcome = QueryOutcome.SERVFAIL
         result.error = _first_line(exc)
     except dns.exception.DNSException as exc:
         result.error = _first_line(exc)
     result.rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
     if answer is not None:
-        result.outcome = "answer" if answer.rrset is not None else "nodata"
+        result.outcome = QueryOutcome.ANSWER if answer.rrset is not None else QueryOutcome.NODATA
         if answer.rrset is not None:
             result.records = [rd.to_text() for rd in answer.rrset]
         canonical = answer.canonical_name.to_text(omit_final_dot=True)

@@ -1,11 +1,11 @@
 """The bridge every probe uses: send a codec ``Message`` over a transport client, get (reply, Exchange).
 
 ``exchange()`` encodes the request (MESSAGE-INTEGRITY with ``key``, FINGERPRINT), runs the transaction, and
-discards replies that fail checks, which are recorded in ``Exchange.rejected`` while the transaction keeps
-waiting (RFC 8489 §6.3):
+discards replies that fail checks, which are counted in ``Exchange.rejected_count`` (the first few kept as
+text in ``Exchange.rejected``) while the transaction keeps waiting (RFC 8489 §6.3):
 - not decodable (StunParseError), or a different method than the request;
 - FINGERPRINT present but wrong (§14.7);
-- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.4; error responses that carry none,
+- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.5; error responses that carry none,
   such as the 401 challenge, are accepted).
 Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import MessageClass
 from rtcdiag.protocol.describe import describe, summary
@@ -47,11 +47,9 @@ def hostport(address: Address) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def error_kind(err: TransportError) -> str:
+def error_kind(err: TransportError) -> ErrorKind:
     """Stable word for triage: the error's kind, plus the reason for TLS (``tls:expired-certificate``)."""
-    if isinstance(err, TlsError):
-        return f"{err.kind}:{err.reason.value}"
-    return err.kind
+    return ErrorKind.of(err.kind, err.reason if isinstance(err, TlsError) else None)
 
 
 def _ms(seconds: float) -> float:
@@ -73,7 +71,7 @@ def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message
             if verify_fingerprint(data) is False:
                 return "FINGERPRINT does not match (RFC 8489 §14.7)"
             if key is not None and verify_message_integrity(data, key) is False:
-                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.4)"
+                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
         except StunParseError as exc:
             return f"malformed reply: {exc}"
         decoded[data] = reply
@@ -103,7 +101,7 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
     try:
         result = await client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
     except TransportError as err:
-        record.outcome = "transport-error"
+        record.outcome = Outcome.TRANSPORT_ERROR
         record.error = str(err)
         record.error_kind = error_kind(err)
         record.attempts = max(1, record.attempts)
@@ -115,15 +113,16 @@ def _fill(record: Exchange, result: TransactionResult,
           decoded: dict[bytes, Message]) -> tuple[Message | None, Exchange]:
     record.attempts = result.attempts
     record.rejected = [f"{r.reason} (from {hostport(r.source)})" for r in result.rejected]
+    record.rejected_count = max(result.rejected_count, len(result.rejected))
     if result.response is None:
-        record.outcome = "rejected" if result.rejected else "timeout"
+        record.outcome = Outcome.REJECTED if record.rejected_count else Outcome.TIMEOUT
         return None, record
     reply = decoded.get(result.response) or Message.decode(result.response)
     record.response = summary(reply)
     record.response_attributes = describe(reply)
     record.response_source = hostport(result.source) if result.source else None
     record.error_code = reply.error_code
-    record.outcome = "error-response" if reply.msg_class == MessageClass.ERROR else "success"
+    record.outcome = Outcome.ERROR_RESPONSE if reply.msg_class == MessageClass.ERROR else Outcome.SUCCESS
     rtt = result.rtt
     record.rtt_ms = _ms(rtt) if rtt is not None else None
     record.attempt_rtts_ms = [_ms(x) for x in result.attempt_rtts]
@@ -139,12 +138,12 @@ async def indication(client: Client, msg: Message, *, dest: Address | None = Non
         raise ValueError("indication() over UDP needs dest=(ip, port)")
     data = msg.encode(fingerprint=fingerprint)
     record = Exchange(step=step, request=summary(msg), transport=client.transport, server=hostport(target),
-                      request_attributes=describe(msg), outcome="sent", attempts=1,
+                      request_attributes=describe(msg), outcome=Outcome.SENT, attempts=1,
                       started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
     try:
         await client.send(data, target)
     except TransportError as err:
-        record.outcome = "transport-error"
+        record.outcome = Outcome.TRANSPORT_ERROR
         record.error = str(err)
         record.error_kind = error_kind(err)
     return record
@@ -154,5 +153,5 @@ def transport_error_exchange(step: str, request: str, transport: str, server: Ad
                              err: TransportError, started_ms: float = 0.0) -> Exchange:
     """An Exchange for a failure before any message could be sent (TCP refused, TLS handshake, DNS)."""
     return Exchange(step=step, request=request, transport=transport, server=hostport(server),
-                    outcome="transport-error", error=str(err), error_kind=error_kind(err),
+                    outcome=Outcome.TRANSPORT_ERROR, error=str(err), error_kind=error_kind(err),
                     started_ms=started_ms)

@@ -25,15 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import errno
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rtcdiag.redact import register_secret
 
-CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
+
+class CandidateType(StrEnum):
+    """ICE candidate types (RFC 8445 §5.1.1), as aioice names them."""
+
+    HOST = "host"
+    SRFLX = "srflx"
+    PRFLX = "prflx"
+    RELAY = "relay"
 
 
 @dataclass
@@ -74,7 +84,7 @@ class CandidateInfo:
     """One gathered candidate, as the Trickle ICE page shows it."""
 
     agent: str  # "full" | "relay-only"
-    type: str  # host | srflx | prflx | relay
+    type: CandidateType
     foundation: str
     component: int
     protocol: str
@@ -92,14 +102,15 @@ class GatherEvent:
     agent: str
     type: str  # "srflx" | "relay"
     ms: float  # since the probe started
-    error: str | None = None  # why no candidate came from the server
+    error: str | None = None  # why no candidate came from the server, in words (never a Python repr)
+    kind: str | None = None  # the error as a word: dns, refused, timeout, tls:<reason>, ... (_describe)
 
 
 @dataclass
 class SelectedPair:
-    local_type: str
+    local_type: CandidateType
     local: str  # host:port
-    remote_type: str
+    remote_type: CandidateType
     remote: str
 
 
@@ -112,6 +123,7 @@ class IceRun:
     scheme: str
     relay_protocol: str
     agents: list[str]
+    port: int | None = None  # the server's port (the URL's or the scheme's default)
     candidates: list[CandidateInfo] = field(default_factory=list)
     first_candidate_ms: dict[str, float] = field(default_factory=dict)  # type -> ms since start
     gather_events: list[GatherEvent] = field(default_factory=list)
@@ -128,7 +140,8 @@ class IceRun:
     bytes_received: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     duration_ms: float = 0.0
-    error: str | None = None  # an unexpected local error (bad URL, socket error)
+    error: str | None = None  # an unexpected local error (bad URL, socket error), in words
+    error_kind: str | None = None  # as GatherEvent.kind
 
 
 @dataclass
@@ -140,7 +153,7 @@ class IceResult:
 
 # --- timing hooks into aioice's gathering ---------------------------------------------------------------
 
-_GatherLog = list[tuple[str, float, str | None]]  # (type, monotonic time, error)
+_GatherLog = list[tuple[str, float, tuple[str, str] | None]]  # (type, monotonic time, (kind, error))
 _gather_log: contextvars.ContextVar[_GatherLog | None] = contextvars.ContextVar("rtcdiag_ice_gather",
                                                                                  default=None)
 _hooks_installed = False
@@ -198,11 +211,34 @@ def _agent_factory() -> Any:
     return _agent_class
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.CancelledError):
-        return "no answer before the gathering timeout"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """(kind, what happened) for an exception seen while gathering: a stable word and a sentence a user
+    reads, never a Python exception repr such as ``gaierror(-2, ...)``."""
+    from aioice.stun import TransactionFailed, TransactionTimeout
+
+    from rtcdiag.tls import classify_ssl_error
+
+    if isinstance(exc, asyncio.CancelledError | TimeoutError | TransactionTimeout):
+        return "timeout", "no answer before the gathering timeout"
+    if isinstance(exc, socket.gaierror):
+        why = f" ({exc.strerror})" if exc.strerror else ""
+        return "dns", f"the server name does not resolve{why}"
+    if isinstance(exc, ssl.SSLError):
+        reason, detail = classify_ssl_error(exc)
+        return f"tls:{reason.value}", detail
+    if isinstance(exc, TransactionFailed):
+        code = exc.response.attributes.get("ERROR-CODE")
+        answer = f"{code[0]} {code[1]}" if code else "an error response"
+        return "error-response", f"the server answered {answer}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused (nothing listens on that port)"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "closed", "the server closed the connection"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "unreachable", f"no route to the server ({exc.strerror})"
+        return "network", exc.strerror or str(exc) or "a socket error"
+    return "error", str(exc) or type(exc).__name__
 
 
 # --- the probe ---------------------------------------------------------------------------------------------
@@ -239,13 +275,13 @@ def _make_agent(server: IceServer, controlling: bool, relay_only: bool, options:
 
 
 def _candidate_info(agent_name: str, cand: Any, server: IceServer) -> CandidateInfo:
-    relay = cand.type == "relay"
+    kind = CandidateType(cand.type)
     return CandidateInfo(
-        agent=agent_name, type=cand.type, foundation=cand.foundation, component=cand.component,
+        agent=agent_name, type=kind, foundation=cand.foundation, component=cand.component,
         protocol=cand.transport.lower(), address=cand.host, port=cand.port, priority=cand.priority,
         related_address=cand.related_address, related_port=cand.related_port,
-        relay_protocol=server.relay_protocol if relay else None,
-        url=None if cand.type == "host" else server.url,
+        relay_protocol=server.relay_protocol if kind is CandidateType.RELAY else None,
+        url=None if kind is CandidateType.HOST else server.url,
     )
 
 
@@ -261,8 +297,8 @@ def _selected(agent: Any) -> SelectedPair | None:
         return None
     local = pair.local_candidate
     remote = pair.remote_candidate
-    return SelectedPair(local_type=local.type, local=f"{local.host}:{local.port}",
-                        remote_type=remote.type, remote=f"{remote.host}:{remote.port}")
+    return SelectedPair(local_type=CandidateType(local.type), local=f"{local.host}:{local.port}",
+                        remote_type=CandidateType(remote.type), remote=f"{remote.host}:{remote.port}")
 
 
 async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: float) -> None:
@@ -309,7 +345,7 @@ async def probe_server(server: IceServer, options: IceOptions | None = None) -> 
     _install_hooks()
     register_secret(server.password)
     run = IceRun(url=server.url, server_host=server.host, scheme=server.scheme,
-                 relay_protocol=server.relay_protocol, agents=[])
+                 relay_protocol=server.relay_protocol, agents=[], port=server.port)
     agents: list[tuple[str, Any]] = []
     start = time.monotonic()
     try:
@@ -322,7 +358,7 @@ async def probe_server(server: IceServer, options: IceOptions | None = None) -> 
         run.agents = [name for name, _ in agents]
         await _run_agents(server, options, run, agents, start)
     except (OSError, ValueError, ConnectionError) as exc:
-        run.error = _describe(exc)
+        run.error_kind, run.error = _describe(exc)
     finally:
         if agents:
             await _close_all([agent for _, agent in agents])
@@ -339,7 +375,7 @@ async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
         await asyncio.wait_for(gather, timeout=options.gather_timeout_s + 2.0)
     except TimeoutError:
         run.gather_events.append(GatherEvent(agent="*", type="*", ms=_ms(start),
-                                             error="gathering did not finish in time"))
+                                             error="gathering did not finish in time", kind="timeout"))
     run.gather_ms = _ms(start)
     starts: list[float] = []
     for (name, agent), log in zip(agents, logs, strict=True):
@@ -347,13 +383,15 @@ async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
             if kind == "start":
                 starts.append(_ms(start, when))
                 continue
-            run.gather_events.append(GatherEvent(agent=name, type=kind, ms=_ms(start, when), error=error))
+            run.gather_events.append(GatherEvent(agent=name, type=kind, ms=_ms(start, when),
+                                                 error=error[1] if error else None,
+                                                 kind=error[0] if error else None))
         for cand in agent.local_candidates:
             run.candidates.append(_candidate_info(name, cand, server))
     for event in sorted(run.gather_events, key=lambda e: e.ms):
-        if event.error is None and event.type in CANDIDATE_TYPES:
+        if event.error is None and event.type in tuple(CandidateType):
             run.first_candidate_ms.setdefault(event.type, event.ms)
-    if any(c.type == "host" for c in run.candidates):
+    if any(c.type is CandidateType.HOST for c in run.candidates):
         # Host candidates exist as soon as the sockets are bound, before any server is asked.
         run.first_candidate_ms["host"] = min(starts, default=run.gather_ms)
 

@@ -25,9 +25,10 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from rtcdiag.addresses import format_hostport
-from rtcdiag.probes.exchange import exchange
+from rtcdiag.probes.exchange import error_kind, exchange
 from rtcdiag.probes.nat_classify import (
     Endpoint,
     Filtering,
@@ -41,11 +42,13 @@ from rtcdiag.probes.nat_classify import (
     silence_probability,
 )
 from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.resolve import resolve
 
 MIN_INTERVAL_S = 0.010
+MAX_KEPT_EXCHANGES = 10  # per test: the first 9 and the latest (a silent test may resend many times)
 LIFETIME_STEPS_S = (2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0)
 
 
@@ -78,7 +81,16 @@ class NatTestRecord:
     attempts: int = 0
     rtt_ms: float | None = None
     silence_p: float | None = None  # for unanswered tests: probability that loss alone explains it
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)  # at most MAX_KEPT_EXCHANGES, see keep()
+    exchange_count: int = 0  # every exchange of this test, kept or not
+
+    def keep(self, exchange: Exchange) -> None:
+        """Record ``exchange``: the first ones are kept, then only the latest replaces the last slot."""
+        self.exchange_count += 1
+        if len(self.exchanges) >= MAX_KEPT_EXCHANGES:
+            self.exchanges[-1] = exchange
+        else:
+            self.exchanges.append(exchange)
 
 
 @dataclass
@@ -107,6 +119,8 @@ class NatRun:
     address: str  # primary ip:port used
     transport: str
     run: int = 1
+    host: str = ""  # the server's host as given (name or IP literal)
+    port: int | None = None
     local: str | None = None  # local ip:port of the mapping socket
     mapped: str | None = None
     udp_answered: bool = False
@@ -129,6 +143,15 @@ class NatRun:
     requests_answered: int = 0
     duration_ms: float = 0.0
     error: str | None = None
+    error_kind: str | None = None  # TransportError.kind of ``error`` ("dns", "network", ...), else None
+
+
+@dataclass
+class NatDiscovery:
+    """Every run of one NAT discovery (servers x ``--repeat``) and the options they ran with."""
+
+    runs: list[NatRun]
+    options: NatOptions = field(default_factory=NatOptions)
 
 
 class LossMeter:
@@ -153,14 +176,15 @@ def _ep(text: str | None) -> Endpoint | None:
     return (host.strip("[]"), int(port))
 
 
-def _fmt(ip: object, port: int) -> str:
+def _fmt(ip: str | IPv4Address | IPv6Address, port: int) -> str:
     return format_hostport(str(ip), port)
 
 
 async def discover(server: str, host: str, port: int, options: NatOptions, run: int = 1) -> NatRun:
     """Run RFC 5780 discovery against ``host``:``port`` (the name in ``server`` is for display only)."""
     started = time.monotonic()
-    result = NatRun(server=server, address=format_hostport(host, port), transport=options.transport, run=run)
+    result = NatRun(server=server, address=format_hostport(host, port), transport=options.transport, run=run,
+                    host=host, port=port)
     try:
         addresses = await resolve(host, port, options.family, options.transport, timeout=options.timeout_s)
         primary = addresses[0]
@@ -171,6 +195,7 @@ async def discover(server: str, host: str, port: int, options: NatOptions, run: 
             await _discover_tcp(result, primary.family, (primary.ip, primary.port), options)
     except Exception as exc:  # network/resolution failures are recorded, never raised to the caller
         result.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+        result.error_kind = exc.kind if isinstance(exc, TransportError) else None
     result.duration_ms = round((time.monotonic() - started) * 1000, 1)
     return result
 
@@ -311,10 +336,10 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
     """A test whose reply is expected (RFC 8489 retransmissions); feeds the loss meter and RTTs."""
     msg = _binding()
     reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy)
-    record.exchanges.append(ex)
+    record.keep(ex)
     record.attempts = ex.attempts
     ctx.loss.record(ex.attempts, reply is not None)
-    if reply is None or ex.outcome != "success":
+    if reply is None or ex.outcome is not ExchangeOutcome.SUCCESS:
         record.outcome = Outcome.UNSURE
         return None
     record.rtt_ms = ex.rtt_ms
@@ -338,13 +363,13 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         once = RetransmitPolicy(rto=interval, rc=1, rm=1)
         reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=once)
         record.attempts += max(ex.attempts, 1)
-        record.exchanges.append(ex)
-        if reply is not None and ex.outcome == "success":
+        record.keep(ex)
+        if reply is not None and ex.outcome is ExchangeOutcome.SUCCESS:
             ctx.loss.record(record.attempts, True)
             record.rtt_ms = ex.rtt_ms
             _read_reply(record, reply, ex)
             return
-        if ex.outcome not in ("timeout", "success"):
+        if ex.outcome not in (ExchangeOutcome.TIMEOUT, ExchangeOutcome.SUCCESS):
             record.outcome = Outcome.UNSURE  # an error response or transport error is not filtering
             return
         p = silence_probability(ctx.loss.upper(), record.attempts)
@@ -453,14 +478,14 @@ async def _tcp_answers(ctx: _Ctx) -> bool:
     except TransportError as exc:
         record.outcome = Outcome.UNSURE
         record.source = None
-        record.exchanges.append(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
-                                         server=_fmt(*ctx.primary), outcome="transport-error",
-                                         error=str(exc)))
+        record.keep(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
+                             server=_fmt(*ctx.primary), outcome=ExchangeOutcome.TRANSPORT_ERROR,
+                             error=str(exc), error_kind=error_kind(exc)))
         return False
     try:
         reply, ex = await exchange(client, _binding(), dest=ctx.primary, step=record.name,
                                    policy=ctx.policy)
-        record.exchanges.append(ex)
+        record.keep(ex)
         if reply is None:
             record.outcome = Outcome.UNSURE
             return False

@@ -19,13 +19,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.exchange import exchange
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.exchange import exchange, transport_error_exchange
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.tls_info import TlsInfo
 from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
@@ -46,12 +47,28 @@ if TYPE_CHECKING:
 
 TRANSPORTS = ("udp", "tcp", "tls")
 
-# Port states
-OPEN = "open"
-CLOSED = "closed"  # TCP RST / ICMP port unreachable
-TIMEOUT = "timeout"  # no answer at all
-TLS_FAILED = "tls-failed"  # TCP connected, TLS handshake failed
-ERROR = "error"  # local error: no route, address family not available, ...
+
+
+class PortState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # TCP RST / ICMP port unreachable
+    TIMEOUT = "timeout"  # no answer at all
+    TLS_FAILED = "tls-failed"  # TCP connected, TLS handshake failed
+    ERROR = "error"  # local error: no route, address family not available, ...
+
+
+class StunAnswer(StrEnum):
+    """Whether the STUN Binding sent to an open port got a STUN answer."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no-answer"
+    NOT_TRIED = "not-tried"
+
+
+# The states by their old module-level names (rtcdiag.triage.reach compares against these).
+OPEN, CLOSED, TIMEOUT = PortState.OPEN, PortState.CLOSED, PortState.TIMEOUT
+TLS_FAILED, ERROR = PortState.TLS_FAILED, PortState.ERROR
+_ANSWERED = (Outcome.SUCCESS, Outcome.ERROR_RESPONSE)
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -65,7 +82,7 @@ class PortTarget:
         return f"{self.transport}:{self.port}"
 
 
-# RFC 8489 §9: 3478 for STUN over UDP/TCP, 5349 over TLS; RFC 7443/8656: TURN over TLS on 443 for
+# RFC 8489 §8: 3478 for STUN over UDP/TCP, 5349 over TLS; RFC 7443/8656: TURN over TLS on 443 for
 # networks that only let 443 out.
 DEFAULT_PORTS: tuple[PortTarget, ...] = (
     PortTarget("udp", 3478), PortTarget("tcp", 3478), PortTarget("tls", 5349), PortTarget("tls", 443),
@@ -77,10 +94,9 @@ class PortResult:
     transport: str
     port: int
     address: str
-    state: str = TIMEOUT
+    state: PortState = PortState.TIMEOUT
     rtt_ms: float | None = None  # UDP: binding RTT; TCP/TLS: TCP connect time
-    # Whether a STUN Binding got a STUN answer: "answered" | "no-answer" | "not-tried"
-    stun: str = "not-tried"
+    stun: StunAnswer = StunAnswer.NOT_TRIED
     mapped_address: str | None = None  # XOR-MAPPED-ADDRESS from the binding, when one came back
     error: str | None = None
     exchange: Exchange | None = None  # the STUN Binding transaction, as it happened
@@ -182,26 +198,36 @@ async def _probe_udp(result: PortResult, timeout: float) -> None:
         reply, ex = await exchange(client, _binding_request(), dest=(result.address, result.port),
                                    step="reachability (UDP Binding)")
     _record_reply(result, reply, ex)
-    if ex.outcome in ("success", "error-response"):
-        result.state, result.stun, result.rtt_ms = OPEN, "answered", ex.rtt_ms
-    elif ex.outcome in ("timeout", "rejected"):
-        result.state = TIMEOUT
-        result.stun = "no-answer"
-        if ex.outcome == "rejected":
-            result.error = "only invalid replies: " + "; ".join(ex.rejected)
+    if ex.outcome in _ANSWERED:
+        result.state, result.stun, result.rtt_ms = PortState.OPEN, StunAnswer.ANSWERED, ex.rtt_ms
+    elif ex.outcome in (Outcome.TIMEOUT, Outcome.REJECTED):
+        result.state = PortState.TIMEOUT
+        result.stun = StunAnswer.NO_ANSWER
+        if ex.outcome is Outcome.REJECTED:
+            result.error = f"only invalid replies ({_rejected_text(ex)})"
     elif "port unreachable" in (ex.error or ""):
-        result.state, result.stun, result.error = CLOSED, "no-answer", "ICMP port unreachable"
+        result.state, result.stun = PortState.CLOSED, StunAnswer.NO_ANSWER
+        result.error = "ICMP port unreachable"
     else:  # other ICMP errors (host/admin prohibited), no route, ...
-        result.state, result.stun, result.error = ERROR, "no-answer", ex.error
+        result.state, result.stun, result.error = PortState.ERROR, StunAnswer.NO_ANSWER, ex.error
+
+
+def _rejected_text(ex: Exchange) -> str:
+    """"3 rejected: a; b; c" or "120000 rejected, first 5: a; ...": the count and the replies kept."""
+    count = max(ex.rejected_count, len(ex.rejected))
+    shown = "; ".join(ex.rejected)
+    if count > len(ex.rejected):
+        return f"{count} rejected, first {len(ex.rejected)}: {shown}"
+    return f"{count} rejected: {shown}"
 
 
 def _connect_failed(result: PortResult, err: TransportError, timeout: float) -> None:
     if isinstance(err, ConnectTimeoutError):
-        result.state, result.error = TIMEOUT, f"no answer to TCP SYN within {timeout:g} s"
+        result.state, result.error = PortState.TIMEOUT, f"no answer to TCP SYN within {timeout:g} s"
     elif isinstance(err, RefusedError):
-        result.state, result.error = CLOSED, "connection refused (TCP RST)"
+        result.state, result.error = PortState.CLOSED, "connection refused (TCP RST)"
     else:
-        result.state, result.error = ERROR, str(err)
+        result.state, result.error = PortState.ERROR, str(err)
 
 
 async def _probe_tcp(result: PortResult, timeout: float) -> None:
@@ -212,11 +238,11 @@ async def _probe_tcp(result: PortResult, timeout: float) -> None:
     except TransportError as err:
         _connect_failed(result, err, timeout)
         return
-    result.state, result.rtt_ms = OPEN, round((time.perf_counter() - started) * 1000.0, 2)
+    result.state, result.rtt_ms = PortState.OPEN, round((time.perf_counter() - started) * 1000.0, 2)
     async with client:
         reply, ex = await exchange(client, _binding_request(), step="reachability (TCP Binding)")
     _record_reply(result, reply, ex)
-    result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
+    result.stun = StunAnswer.ANSWERED if ex.outcome in _ANSWERED else StunAnswer.NO_ANSWER
 
 
 async def _connect(result: PortResult, timeout: float) -> bool:
@@ -243,21 +269,17 @@ async def _probe_tls(result: PortResult, timeout: float, server_name: str | None
         _binding_over_tls(result, timeout, server_name))
     result.tls = info
     if info.handshake_ok:
-        result.state = OPEN
-    else:
-        result.state, result.error = TLS_FAILED, info.error
-
-    if info.handshake_ok:  # STUN inside a TLS session that works (the port's certificate facts aside)
+        result.state = PortState.OPEN
         _record_reply(result, reply, ex)
-        result.stun = "answered" if ex.outcome in ("success", "error-response") else "no-answer"
+        result.stun = StunAnswer.ANSWERED if ex.outcome in _ANSWERED else StunAnswer.NO_ANSWER
+    else:
+        result.state, result.error = PortState.TLS_FAILED, info.error
 
 
 async def _binding_over_tls(result: PortResult, timeout: float,
                             server_name: str | None) -> tuple[Message | None, Exchange]:
     """A STUN Binding inside TLS: does STUN answer on this port? (Trust is judged from ``inspect``; this
     connection does not verify the certificate, so an untrusted one still shows whether STUN is there.)"""
-    from rtcdiag.probes.exchange import transport_error_exchange
-
     try:
         client = await StreamClient.connect(result.address, result.port, timeout=timeout,
                                             ssl_context=make_client_context(insecure=True),
@@ -284,8 +306,8 @@ async def probe_port(address: str, target: PortTarget, *, timeout: float = DEFAU
         else:
             await _probe_tls(result, timeout, server_name, ca_file, insecure)
     except OSError as exc:  # e.g. address family not supported here
-        result.state, result.error = ERROR, _describe_os_error(exc)
-    if result.rtt_ms is None and result.state == OPEN:
+        result.state, result.error = PortState.ERROR, _describe_os_error(exc)
+    if result.rtt_ms is None and result.state is PortState.OPEN:
         result.rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
     return result
 

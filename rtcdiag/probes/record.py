@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rtcdiag.protocol.describe import AttributeView
+from rtcdiag.tls import TlsFailure
+
+# AttributeView lives in the protocol layer; re-exported here.
+__all__ = ["AttributeView", "ErrorKind", "Exchange", "Outcome"]
 
 
-@dataclass
-class AttributeView:
-    """One attribute as shown to a user: type code, name, decoded value and the raw bytes (hex).
+class Outcome(StrEnum):
+    """How one transaction (or indication) ended; the values are what JSON reports show."""
 
-    Secret-bearing values (MESSAGE-INTEGRITY HMACs, USERHASH, ACCESS-TOKEN) are shown as ``<redacted>``.
+    SUCCESS = "success"
+    ERROR_RESPONSE = "error-response"
+    TIMEOUT = "timeout"  # no reply at all
+    REJECTED = "rejected"  # only replies that failed validation (see Exchange.rejected)
+    TRANSPORT_ERROR = "transport-error"  # see Exchange.error / error_kind
+    SENT = "sent"  # an indication went out (no response expected)
+
+
+class ErrorKind(StrEnum):
+    """Why the network failed below STUN: a stable word for triage (the TransportError's ``kind``).
+
+    TLS failures carry the reason: ``tls:<rtcdiag.tls.TlsFailure value>`` (one member per TlsFailure).
     """
 
-    type: int
-    name: str
-    value: str
-    raw_hex: str = ""
+    TRANSPORT = "transport"  # a TransportError with no more specific kind
+    REFUSED = "refused"
+    CLOSED = "closed"
+    CONNECT_TIMEOUT = "connect-timeout"
+    UNREACHABLE = "unreachable"
+    MALFORMED = "malformed"
+    NETWORK = "network"
+    DNS = "dns"
+    TLS_UNTRUSTED = "tls:untrusted-certificate"
+    TLS_EXPIRED = "tls:expired-certificate"
+    TLS_NOT_YET_VALID = "tls:certificate-not-yet-valid"
+    TLS_HOSTNAME_MISMATCH = "tls:hostname-mismatch"
+    TLS_REVOKED = "tls:revoked-certificate"
+    TLS_HANDSHAKE = "tls:handshake-failure"
+
+    @classmethod
+    def of(cls, kind: str, tls_reason: TlsFailure | None = None) -> ErrorKind:
+        """The member for a TransportError ``kind`` (and TLS reason); TRANSPORT for an unknown kind."""
+        value = f"{kind}:{tls_reason.value}" if tls_reason is not None else kind
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.TRANSPORT
 
 
 @dataclass
@@ -27,8 +63,7 @@ class Exchange:
     transport: str  # "udp" | "tcp" | "tls"
     server: str  # host:port the request went to
     request_attributes: list[AttributeView] = field(default_factory=list)
-    # "success" | "error-response" | "timeout" | "rejected" | "transport-error" | "sent" (indications)
-    outcome: str = "timeout"
+    outcome: Outcome = Outcome.TIMEOUT
     response: str | None = None  # e.g. "Allocate error response 401 Unauthorized"
     response_attributes: list[AttributeView] = field(default_factory=list)
     response_source: str | None = None  # where the response really came from (packet source)
@@ -36,9 +71,9 @@ class Exchange:
     rtt_ms: float | None = None
     attempts: int = 0  # requests sent (1 + retransmissions)
     attempt_rtts_ms: list[float] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)  # replies discarded (bad txid, FINGERPRINT, integrity)
+    # replies discarded (bad txid, FINGERPRINT, integrity): the first few (MAX_KEPT_REJECTED) as text ...
+    rejected: list[str] = field(default_factory=list)
+    rejected_count: int = 0  # ... and how many there were in all ("N rejected, first 5 shown")
     error: str | None = None  # transport-level error text (refused, TLS failure, ...)
-    # stable word for triage: refused | closed | connect-timeout | unreachable | malformed | network | dns |
-    # tls:<reason> (untrusted-certificate, expired-certificate, hostname-mismatch, handshake-failure, ...)
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None  # stable word for triage, e.g. refused, tls:expired-certificate
     started_ms: float = 0.0  # offset from the probe's start

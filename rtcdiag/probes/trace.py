@@ -20,6 +20,7 @@ import ipaddress
 import random
 import socket
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rtcdiag.errors import UsageError
@@ -29,27 +30,41 @@ from rtcdiag.protocol.message import Message
 DEFAULT_MAX_HOPS = 16
 MAX_MAX_HOPS = 64
 
-# Hop kinds
-TIME_EXCEEDED = "time-exceeded"
-PORT_UNREACHABLE = "port-unreachable"
-UNREACHABLE = "unreachable"  # ICMP destination unreachable other than port (filter, no route)
-REPLY = "reply"  # UDP answer / TCP SYN-ACK from the destination
-RESET = "reset"  # TCP RST from the destination
-SILENT = "silent"
 
-# Outcomes
-REACHED_OPEN = "reached-open"
-REACHED_CLOSED = "reached-closed"
-REJECTED = "rejected"  # ICMP unreachable from a hop before the destination
-DROPPED = "dropped"  # silence after the last hop that answered
-NO_ANSWER = "no-answer"  # not even the first hop answered
+
+class HopKind(StrEnum):
+    """What came back for the probe with one TTL."""
+
+    TIME_EXCEEDED = "time-exceeded"
+    PORT_UNREACHABLE = "port-unreachable"
+    UNREACHABLE = "unreachable"  # ICMP destination unreachable other than port (filter, no route)
+    REPLY = "reply"  # UDP answer / TCP SYN-ACK from the destination
+    RESET = "reset"  # TCP RST from the destination
+    SILENT = "silent"
+
+
+class TraceOutcome(StrEnum):
+    """How far one port's path got."""
+
+    REACHED_OPEN = "reached-open"
+    REACHED_CLOSED = "reached-closed"
+    REJECTED = "rejected"  # ICMP unreachable from a hop before the destination
+    DROPPED = "dropped"  # silence after the last hop that answered
+    NO_ANSWER = "no-answer"  # not even the first hop answered
+
+
+# The members by their old module-level names (rtcdiag.triage.reach imports some of them).
+TIME_EXCEEDED, PORT_UNREACHABLE = HopKind.TIME_EXCEEDED, HopKind.PORT_UNREACHABLE
+UNREACHABLE, REPLY, RESET, SILENT = HopKind.UNREACHABLE, HopKind.REPLY, HopKind.RESET, HopKind.SILENT
+REACHED_OPEN, REACHED_CLOSED = TraceOutcome.REACHED_OPEN, TraceOutcome.REACHED_CLOSED
+REJECTED, DROPPED, NO_ANSWER = TraceOutcome.REJECTED, TraceOutcome.DROPPED, TraceOutcome.NO_ANSWER
 
 
 @dataclass
 class Hop:
     ttl: int
     address: str | None
-    kind: str
+    kind: HopKind
     icmp_type: int | None = None
     icmp_code: int | None = None
     rtt_ms: float | None = None
@@ -62,7 +77,7 @@ class TraceResult:
     port: int
     max_hops: int
     hops: list[Hop] = field(default_factory=list)
-    outcome: str = NO_ANSWER
+    outcome: TraceOutcome = TraceOutcome.NO_ANSWER
     reached_at_hop: int | None = None
     last_answer_hop: int | None = None  # the last hop that answered (where the path drops after)
     last_answer_address: str | None = None
@@ -98,7 +113,7 @@ def _build(destination: str, transport: str, port: int, ttl: int, sport: int) ->
     return ip / TCP(sport=sport, dport=port, flags="S", seq=random.getrandbits(32))
 
 
-def _classify(reply: Any, destination: str) -> tuple[str, int | None, int | None]:
+def _classify(reply: Any, destination: str) -> tuple[HopKind, int | None, int | None]:
     from scapy.layers.inet import ICMP, TCP, UDP
     from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6TimeExceeded
 

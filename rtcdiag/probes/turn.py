@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from rtcdiag.addresses import Scope, format_hostport, scope
 from rtcdiag.probes.exchange import address_of, error_kind, hostport
+from rtcdiag.probes.record import ErrorKind, Outcome
 from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
 from rtcdiag.probes.turn_result import RestCredentialInfo, TransportResult, TurnCheckResult
 from rtcdiag.probes.turn_session import Credentials, TurnSession
@@ -121,6 +122,11 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
         resolved = await resolve(target.host, target.port, timeout=options.timeout_s)
     except ResolveError as err:
         result.resolve_error = str(err)
+        # One failed leg per planned transport, so the result says what could not be checked.
+        result.transports = [TransportResult(transport=leg.transport or "udp",
+                                             server=format_hostport(target.host, leg.port), port=leg.port,
+                                             server_name=target.host, connect_error=str(err),
+                                             failure_kind=ErrorKind.DNS) for leg in legs]
         return result
     ip = resolved[0].ip
     result.server_ip = ip
@@ -152,7 +158,7 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     loop = asyncio.get_running_loop()
     started = loop.time()
     transport = target.transport or "udp"
-    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port),
+    tr = TransportResult(transport=transport, server=format_hostport(ip, target.port), port=target.port,
                          server_name=target.host)
     sessions: list[TurnSession] = []
     peer: EchoPeer | None = None
@@ -238,12 +244,15 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
                                               authenticated=False)
         _take_software(tr, reply)
         if reply is None:
-            if record.outcome == "transport-error":
+            if record.outcome is Outcome.TRANSPORT_ERROR:
                 tr.connected = False
                 tr.connect_error, tr.failure_kind = record.error, record.error_kind
-            elif record.outcome == "rejected":
-                tr.failure_kind = "malformed"
-                tr.connect_error = "; ".join(record.rejected)
+            elif record.outcome is Outcome.REJECTED:
+                tr.failure_kind = ErrorKind.MALFORMED
+                count = max(record.rejected_count, len(record.rejected))
+                more = f" ({count} rejected, first {len(record.rejected)} shown)" \
+                    if count > len(record.rejected) else ""
+                tr.connect_error = "; ".join(record.rejected) + more
             return session
         tr.challenge_answered = True
         if reply.msg_class == MessageClass.SUCCESS:
@@ -270,6 +279,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.authenticated = True
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
+        tr.userhash_error = session.userhash_error
         reply, record = await session.request(_allocate_request, "allocate (authenticated)")
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)

@@ -39,18 +39,23 @@ _TAG = b"\x80rtcdiag"  # first byte 0x80: neither STUN (00) nor ChannelData (01)
 
 
 class EchoPeer:
-    """A UDP socket that sends every datagram it receives back to where it came from."""
+    """A UDP socket that sends our probe packets (``_TAG``...) back to where they came from.
+
+    Anything else is not echoed (counted in ``ignored``): a server flooding the peer gets nothing back.
+    """
 
     def __init__(self, client: UdpClient, address: tuple[str, int]) -> None:
         self.client = client
         self.address = address  # as the relay must address it (CreatePermission / XOR-PEER-ADDRESS)
+        self.ignored = 0  # datagrams that were not our probes
         self._task = asyncio.get_running_loop().create_task(self._echo())
 
     @classmethod
     async def open(cls, server: tuple[str, int], *, discover: bool, policy: RetransmitPolicy,
                    t0: float) -> EchoPeer:
         """Bind on the local address that routes to ``server``; with ``discover`` ask the server (Binding)
-        for the address it sees (RFC 8489 §7), which is what the relay sends to from behind a NAT."""
+        for the address it sees (XOR-MAPPED-ADDRESS, RFC 8489 §14.2), which is what the relay sends to from
+        behind a NAT."""
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         client = await UdpClient.open(family, local_host=local_ip_toward(server, family), policy=policy)
         address = client.local_address
@@ -65,6 +70,9 @@ class EchoPeer:
     async def _echo(self) -> None:
         while True:
             got = await self.client.queue.get()
+            if not got.data.startswith(_TAG):
+                self.ignored += 1
+                continue
             with contextlib.suppress(TransportError):
                 await self.client.send(got.data, got.source)
 
@@ -165,6 +173,7 @@ async def _measure(session: TurnSession, result: DataPathResult, packets: int,
     prefix = _TAG + os.urandom(6)
     sent_at: dict[int, float] = {}
     received: dict[int, float] = {}
+    dropped_before = session.client.queue.dropped
     try:
         for seq in range(packets):
             sent_at[seq] = loop.time()
@@ -182,10 +191,12 @@ async def _measure(session: TurnSession, result: DataPathResult, packets: int,
             break
         payload = extract(got.data)
         if payload is None or len(payload) != len(prefix) + 2 or not payload.startswith(prefix):
+            result.unexpected_packets += 1
             continue  # a late packet of another method, the punch, or anything else unsolicited
         seq = int.from_bytes(payload[-2:], "big")
         if seq in sent_at and seq not in received:
             received[seq] = got.at
     result.packets_received = len(received)
+    result.dropped_packets = session.client.queue.dropped - dropped_before
     result.rtts_ms = [round((received[s] - sent_at[s]) * 1000.0, 3) for s in sorted(received)]
     result.summarize()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
@@ -26,6 +26,11 @@ class DataPathResult:
     packets_received: int = 0
     rtts_ms: list[float] = field(default_factory=list)
     error: str | None = None  # why the packets could not be sent at all (e.g. ChannelBind refused)
+    # Received while waiting for the echoes: messages that were not our echoes (a late packet, or a server
+    # sending Data indications / ChannelData nobody asked for) and those dropped because the client's inbox
+    # was full (bounded: a flood cannot grow memory).
+    unexpected_packets: int = 0
+    dropped_packets: int = 0
 
     # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
     loss_pct: float | None = None
@@ -51,13 +56,12 @@ class TransportResult:
 
     transport: str
     server: str  # host:port the control connection went to (after any ALTERNATE-SERVER redirect)
+    port: int | None = None  # the port this transport was checked on, as planned (before any redirect)
     server_name: str = ""  # the host name as given (checked against the TLS certificate)
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
     connect_error: str | None = None  # why the server could not be talked to at all
-    # Exchange.error_kind style word: refused | unreachable | connect-timeout | closed | malformed | network |
-    # dns | tls:<rtcdiag.tls.TlsFailure value>
-    failure_kind: str | None = None
+    failure_kind: ErrorKind | None = None  # as Exchange.error_kind
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
     # Step 1: the unauthenticated Allocate.
     challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer
@@ -70,6 +74,7 @@ class TransportResult:
     authenticated: bool = False  # credentials were sent
     auth_algorithm: str | None = None  # "md5" | "sha256"
     userhash: bool = False
+    userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
     alternate_server: str | None = None  # from a 300 reply; followed once
     error_code: int | None = None  # final error code of the Allocate (None on success)

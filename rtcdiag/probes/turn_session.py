@@ -13,10 +13,11 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rtcdiag.probes.exchange import exchange, indication
+from rtcdiag.probes.exchange import exchange
 from rtcdiag.probes.record import Exchange
 from rtcdiag.protocol import (
     AttrType,
+    CredentialError,
     Message,
     PasswordAlgorithm,
     PasswordAlgorithms,
@@ -69,6 +70,8 @@ class TurnSession:
         self.password_algorithms_raw: bytes | None = None
         self.algorithm: int = PasswordAlgorithm.MD5
         self.use_userhash = False
+        self.userhash_value: bytes | None = None
+        self.userhash_error: str | None = None  # why USERHASH was asked for but could not be computed
         self.key: bytes | None = None
         self.stale_nonce_retries = 0
         self.rtts_ms: list[float] = []
@@ -114,6 +117,15 @@ class TurnSession:
         self.algorithm = PasswordAlgorithm.SHA256 if supported[:1] == ["sha256"] else PasswordAlgorithm.MD5
         features = nonce_features(self.nonce or "")
         self.use_userhash = bool(features & _FEATURE_USERNAME_ANONYMITY)
+        self.userhash_value = None
+        if self.use_userhash:
+            try:
+                self.userhash_value = userhash(self.credentials.username, self.realm)
+            except CredentialError as exc:
+                # RFC 8489 §14.4 prepares user name and realm with OpaqueString: a REALM with characters it
+                # forbids (controls, format characters) cannot be hashed. Send USERNAME; say why.
+                self.use_userhash = False
+                self.userhash_error = f"the server asked for USERHASH, which cannot be computed: {exc}"
         realm = self.credentials.realm_override or self.realm
         self.key = long_term_key(self.credentials.username, realm, self.credentials.password, self.algorithm)
 
@@ -125,8 +137,8 @@ class TurnSession:
 
     def _authenticate(self, msg: Message) -> None:
         assert self.credentials is not None and self.realm is not None
-        if self.use_userhash:
-            msg.add(AttrType.USERHASH, userhash(self.credentials.username, self.realm))
+        if self.use_userhash and self.userhash_value is not None:
+            msg.add(AttrType.USERHASH, self.userhash_value)
         else:
             msg.add(AttrType.USERNAME, self.credentials.username)
         msg.add(AttrType.REALM, self.realm)
@@ -161,11 +173,6 @@ class TurnSession:
         if record.rtt_ms is not None:
             self.rtts_ms.append(record.rtt_ms)
         return reply, record
-
-    async def indicate(self, msg: Message, step: str) -> Exchange:
-        """Send an indication (no response, no credentials: RFC 8656 §11.1)."""
-        return await indication(self.client, msg, dest=self.server, step=step, fingerprint=False,
-                                t0=self.started)
 
     def receive_window_s(self) -> float:
         """How long to wait for relayed packets: 4 x the slowest control RTT + 20 ms, 50 ms .. 2 s."""

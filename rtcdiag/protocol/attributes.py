@@ -76,7 +76,7 @@ class ChangeRequest:
 
 @dataclass(frozen=True, slots=True)
 class UnknownAttributes:
-    """UNKNOWN-ATTRIBUTES (RFC 8489 §14.9): the comprehension-required types the server did not know."""
+    """UNKNOWN-ATTRIBUTES (RFC 8489 §14.13): the comprehension-required types the server did not know."""
 
     types: tuple[int, ...]
 
@@ -182,11 +182,6 @@ class AttrCodec:
 def _need(raw: bytes, ok: bool, what: str) -> None:
     if not ok:
         raise StunParseError(f"{what}: bad value length {len(raw)}")
-
-
-def _xor(data: bytes, key: bytes) -> bytes:
-    n = len(data)
-    return (int.from_bytes(data, "big") ^ int.from_bytes(key[:n], "big")).to_bytes(n, "big")
 
 
 # --- addresses (RFC 8489 §14.1, §14.2) ---

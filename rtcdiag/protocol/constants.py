@@ -13,7 +13,7 @@ MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5
 MAGIC_COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
 HEADER_LENGTH = 20  # RFC 8489 §5
 FINGERPRINT_XOR = 0x5354554E  # RFC 8489 §14.7 ("STUN")
-DEFAULT_PORT = 3478  # RFC 8489 §9 / RFC 7064
+DEFAULT_PORT = 3478  # RFC 8489 §8 / RFC 7064
 DEFAULT_TLS_PORT = 5349
 
 
@@ -165,11 +165,6 @@ def attr_name(attr_type: int) -> str:
     if member is AttrType.TRANSACTION_TRANSMIT_COUNTER:
         return "TRANSACTION_TRANSMIT_COUNTER"  # the registry spells this one with underscores (RFC 7982)
     return member.name.replace("_", "-")
-
-
-def is_comprehension_required(attr_type: int) -> bool:
-    """RFC 8489 §14: types below 0x8000 must be understood by the receiver."""
-    return attr_type < 0x8000
 
 
 _METHOD_NAMES: dict[Method, str] = {

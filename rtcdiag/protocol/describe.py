@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from rtcdiag.probes.record import AttributeView
+from dataclasses import dataclass
+
 from rtcdiag.protocol.attributes import (
     AddressErrorCode,
+    AttrValue,
     ChangeRequest,
     ErrorCode,
     EvenPort,
@@ -54,6 +56,19 @@ _CLASS_TEXT = {
 _MAX_HEX = 64  # bytes of raw value shown as hex; longer values are cut with "..."
 
 
+@dataclass
+class AttributeView:
+    """One attribute as shown to a user: type code, name, decoded value and the raw bytes (hex).
+
+    Secret-bearing values (MESSAGE-INTEGRITY HMACs, USERHASH, ACCESS-TOKEN) are shown as ``<redacted>``.
+    """
+
+    type: int
+    name: str
+    value: str
+    raw_hex: str = ""
+
+
 def _hex(raw: bytes) -> str:
     return raw[:_MAX_HEX].hex() + ("..." if len(raw) > _MAX_HEX else "")
 
@@ -69,7 +84,7 @@ def _family(family: int) -> str:
     return {1: "IPv4", 2: "IPv6"}.get(family, f"family {family}")
 
 
-def value_text(attr_type: int, value: object) -> str:
+def value_text(attr_type: int, value: AttrValue) -> str:
     """Readable text for one decoded attribute value."""
     match value:
         case bool():

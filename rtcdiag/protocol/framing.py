@@ -19,6 +19,9 @@ from enum import StrEnum
 
 HEADER_LENGTH = 20
 CHANNEL_HEADER_LENGTH = 4
+MAX_STUN_FRAME = HEADER_LENGTH + 0xFFFF  # the length field is 16 bits (RFC 8489 §5)
+MAX_CHANNEL_FRAME = CHANNEL_HEADER_LENGTH + 0xFFFF + 3  # plus stream padding (RFC 8656 §12.4, §12.5)
+MAX_FRAME = max(MAX_STUN_FRAME, MAX_CHANNEL_FRAME)
 CHANNEL_MIN = 0x4000  # RFC 8656 §12
 CHANNEL_MAX = 0x4FFF
 CHANNEL_RESERVED_MAX = 0x7FFF
@@ -153,7 +156,11 @@ def pad_for_stream(frame: bytes) -> bytes:
 
 
 class StreamDeframer:
-    """Accumulates stream bytes and yields complete frames (ChannelData returned without its padding)."""
+    """Accumulates stream bytes and yields complete frames (ChannelData returned without its padding).
+
+    Memory is bounded whatever the peer sends: a frame is at most ``MAX_FRAME`` bytes (its length field is
+    16 bits), so after ``feed`` at most ``MAX_FRAME - 1`` bytes stay pending.
+    """
 
     def __init__(self, allow_channel_data: bool = True) -> None:
         self._buffer = bytearray()
@@ -170,6 +177,8 @@ class StreamDeframer:
         frames: list[bytes] = []
         while True:
             size = stream_frame_size(self._buffer, self.allow_channel_data)
+            if size is not None and size > MAX_FRAME:  # cannot happen with 16-bit lengths; a guard
+                raise FramingError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte maximum")
             if size is None or len(self._buffer) < size:
                 return frames
             frame = bytes(self._buffer[:size])

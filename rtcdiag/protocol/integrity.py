@@ -68,12 +68,6 @@ def hmac_sha256(prefix: bytes, key: bytes, size: int = MI_SHA256_SIZE) -> bytes:
     return hmac_digest(key, data, "sha256")[:size]
 
 
-def crc_fingerprint(prefix: bytes) -> int:
-    """FINGERPRINT value for a message whose bytes so far are ``prefix`` (§14.7)."""
-    data = _with_length(prefix, len(prefix) - HEADER_LENGTH + 4 + FINGERPRINT_SIZE)
-    return (zlib.crc32(data) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
-
-
 def attribute_offsets(raw: bytes) -> list[tuple[int, int, int]]:
     """``(type, offset of the attribute header, value length)`` for every attribute of a STUN message.
 

@@ -12,6 +12,14 @@ Responses are matched by transaction id (bytes 8..20 of the header), never by so
 framing or the caller's ``validate`` check (FINGERPRINT, MESSAGE-INTEGRITY) is recorded as rejected and the
 transaction keeps waiting. Everything else (indications, ChannelData, requests from peers, stray bytes from
 unknown sources) goes to ``client.queue``. No printing; timing uses the event loop's monotonic clock.
+
+A server may talk forever; nothing it sends can grow memory without bound or starve the timers:
+- rejected replies are counted (``rejected_count``), only the first ``MAX_KEPT_REJECTED`` are kept;
+- ``client.queue`` (an :class:`Inbox`) holds at most ``INBOX_MAX_MESSAGES`` messages and ``INBOX_MAX_BYTES``
+  bytes; what does not fit is dropped and counted (``client.queue.dropped``);
+- a UDP socket is read at most ``READS_PER_WAKEUP`` datagrams at a time, so a flood cannot keep the event
+  loop from running the retransmission and timeout timers; stream frames are capped by their 16-bit length
+  fields (``framing.MAX_STUN_FRAME``, ``framing.MAX_CHANNEL_FRAME``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,12 @@ _SO_EE_ORIGIN_ICMP = 2
 _SO_EE_ORIGIN_ICMP6 = 3
 _MAX_DATAGRAM = 65535
 _RECENT_TXIDS = 256
+
+MAX_KEPT_REJECTED = 5  # rejected replies kept per transaction (all are counted)
+INBOX_MAX_MESSAGES = 1024  # unsolicited messages waiting in client.queue
+INBOX_MAX_BYTES = 2 * 1024 * 1024  # and their total size
+READS_PER_WAKEUP = 128  # datagrams read per readable event before the loop runs other work
+_MAX_REASON = 300  # characters of one rejection reason kept (a reason may quote a server's reason phrase)
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,8 @@ class TransactionResult:
     send_times: list[float] = field(default_factory=list)
     answered_at: float | None = None
     answered_attempt: int | None = None  # which send got the answer, when identifiable
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # the first MAX_KEPT_REJECTED rejected replies
+    rejected_count: int = 0  # every rejected reply, kept or not
 
     @property
     def attempts(self) -> int:
@@ -210,6 +225,46 @@ class _Pending:
     future: asyncio.Future[tuple[bytes, Address, float]]
     started: float
     rejected: list[Rejected] = field(default_factory=list)
+    rejected_count: int = 0
+
+    def reject(self, reason: str, source: Address, at: float) -> None:
+        """Count a rejected reply; keep only the first few (a server may send them forever)."""
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_KEPT_REJECTED:
+            if len(reason) > _MAX_REASON:
+                reason = reason[:_MAX_REASON] + "..."
+            self.rejected.append(Rejected(reason, source, at))
+
+
+class Inbox(asyncio.Queue[Received]):
+    """Unsolicited messages waiting to be read, bounded in count and in bytes.
+
+    ``offer`` drops (and counts in ``dropped``) what does not fit instead of growing: a server streaming
+    indications or ChannelData forever costs at most ``max_bytes`` of memory.
+    """
+
+    def __init__(self, max_messages: int = INBOX_MAX_MESSAGES, max_bytes: int = INBOX_MAX_BYTES) -> None:
+        super().__init__(maxsize=max_messages)
+        self.max_bytes = max_bytes
+        self.bytes = 0  # total size of the messages waiting
+        self.dropped = 0  # messages dropped because the inbox was full
+
+    def offer(self, item: Received) -> bool:
+        """Queue ``item`` if it fits; else count it as dropped. Returns whether it was queued."""
+        if self.full() or self.bytes + len(item.data) > self.max_bytes:
+            self.dropped += 1
+            return False
+        self.put_nowait(item)
+        return True
+
+    def _put(self, item: Received) -> None:
+        super()._put(item)
+        self.bytes += len(item.data)
+
+    def _get(self) -> Received:
+        item = super()._get()
+        self.bytes -= len(item.data)
+        return item
 
 
 class _Client:
@@ -218,7 +273,7 @@ class _Client:
     def __init__(self, loop: asyncio.AbstractEventLoop, policy: RetransmitPolicy) -> None:
         self._loop = loop
         self.policy = policy
-        self.queue: asyncio.Queue[Received] = asyncio.Queue()
+        self.queue: Inbox = Inbox()
         self._pending: dict[bytes, _Pending] = {}
         self._recent: deque[bytes] = deque(maxlen=_RECENT_TXIDS)
         self._channel_peers: set[Address] = set()  # where a ChannelBind request was sent
@@ -230,6 +285,8 @@ class _Client:
 
     async def receive(self, timeout: float | None = None) -> Received | None:
         """The next unsolicited message, or None after ``timeout`` seconds."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()  # no task per message: keeps up with a busy socket
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
@@ -260,10 +317,12 @@ class _Client:
         txid = framing.transaction_id(data)
         pending = self._pending.get(txid) if txid is not None and framing.is_response(data) else None
         if pending is not None:
+            if pending.future.done():
+                return  # answered (or failed) already: later copies change nothing
             problem = framing.datagram_problem(data) or _run_validator(pending.validate, data)
             if problem is not None:
-                pending.rejected.append(Rejected(problem, source, now - pending.started))
-            elif not pending.future.done():
+                pending.reject(problem, source, now - pending.started)
+            else:
                 pending.future.set_result((data, source, now))
             return
         if txid is not None and txid in self._recent:
@@ -276,13 +335,14 @@ class _Client:
             reason = (framing.datagram_problem(data) if txid is None
                       else f"transaction id {txid.hex()} does not match the request")
             for p in waiting:
-                p.rejected.append(Rejected(reason or "unexpected reply", source, now - p.started))
+                p.reject(reason or "unexpected reply", source, now - p.started)
             return
-        self.queue.put_nowait(Received(data, source, now))
+        self.queue.offer(Received(data, source, now))
 
     def _result(self, pending: _Pending, dest: Address, sends: list[float]) -> TransactionResult:
         result = TransactionResult(dest=dest, transport=self.transport, local=self.local_address,
-                                   send_times=sends, rejected=list(pending.rejected))
+                                   send_times=sends, rejected=list(pending.rejected),
+                                   rejected_count=pending.rejected_count)
         if pending.future.done() and not pending.future.cancelled():
             data, source, at = pending.future.result()  # raises the TransportError, if that is what ended it
             result.response, result.source = data, source
@@ -405,7 +465,11 @@ class UdpClient(_Client):
             raise _os_error(err, dest) from err
 
     def _on_readable(self) -> None:
-        while not self.closed:
+        # At most READS_PER_WAKEUP datagrams, then back to the event loop (timers, other sockets); the
+        # selector calls again at once if more are waiting. A flood cannot starve the timeouts.
+        for _ in range(READS_PER_WAKEUP):
+            if self.closed:
+                return
             try:
                 data, source = self._sock.recvfrom(_MAX_DATAGRAM)
             except BlockingIOError:
@@ -545,8 +609,8 @@ class StreamClient(_Client):
         pending = self._register(txid or data[8:20], self.peer, validate)
         sends: list[float] = []
         try:
-            await self._write(data)
-            sends.append(self._loop.time() - pending.started)
+            sent_at = await self._write(data)
+            sends.append(sent_at - pending.started)
             await asyncio.wait([pending.future], timeout=policy.ti)
         finally:
             self._finish(pending)
@@ -558,7 +622,9 @@ class StreamClient(_Client):
             raise self._error
         await self._write(framing.pad_for_stream(data))
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes) -> float:
+        """Hand ``data`` to the kernel; return when that happened (the send time RTTs are measured from,
+        taken before any wait for a full buffer, so the reply can never seem to come before the request)."""
         if self.closed:
             raise ClosedError("client is closed", self.peer)
         if framing.is_channel_bind_request(data):
@@ -566,9 +632,16 @@ class StreamClient(_Client):
             self._channel_peers.add(self.peer)
         try:
             self._writer.write(data)
-            await self._writer.drain()
+            sent_at = self._loop.time()
+            if self._writer.transport.get_write_buffer_size():
+                # A peer that never reads would block drain() forever once the buffers are full.
+                await asyncio.wait_for(self._writer.drain(), max(self.policy.ti, 1.0))
+        except TimeoutError:
+            raise NetworkError(f"{self.peer[0]} port {self.peer[1]} does not read what is sent "
+                               f"(send blocked)", self.peer) from None
         except OSError as err:
             raise _os_error(err, self.peer) from err
+        return sent_at
 
     async def _read_loop(self) -> None:
         error: TransportError

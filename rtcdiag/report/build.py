@@ -14,6 +14,7 @@ from typing import Any
 
 from rtcdiag.redact import mask, mask_data
 from rtcdiag.report.model import CheckCase, Report, Status, Table
+from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
 from rtcdiag.triage.finding import Finding, Severity
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
@@ -73,9 +74,14 @@ def _cases(steps: list[StepOutcome], findings: list[Finding], multi_check: bool)
             name = f"{name} #{n}"
         names.add(name)
         cases.append(CheckCase(suite=s.server, name=name, status=status,
-                               message=mask(_message(step, status, mine)),
+                               message=_echo(_message(step, status, mine)),
                                duration_s=round(max(step.duration_s, 0.0), 6), findings=mine))
     return cases
+
+
+def _echo(text: str) -> str:
+    """A table cell or note: it may echo wire data, so masked and made a printable one-liner."""
+    return printable(mask(text))
 
 
 def build_report(command: str, judgement: Judgement, *, tables: list[Table] | None = None,
@@ -88,9 +94,9 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
     multi = len(checks_seen - {"run"}) > 1
     report = Report(command=command, findings=findings, roots=diagnosis.roots,
                     checks=_cases(judgement.steps, findings, multi),
-                    tables=[Table(mask(t.title), [mask(c) for c in t.columns],
-                                  [[mask(c) for c in row] for row in t.rows]) for t in tables or []],
-                    results=mask_data(results), notes=[mask(n) for n in notes or []],
+                    tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
+                                  [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
+                    results=mask_data(results), notes=[_echo(n) for n in notes or []],
                     inconclusive=judgement.facts.inconclusive)
     if started_at is not None:
         report.started_at = started_at

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
-from rich import box
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -75,12 +74,41 @@ def _subject_text(finding: Finding) -> str:
     return f"{where} ({finding.check} check, step {finding.step})"
 
 
+GROUP_SHOWN = 8  # subjects listed in full for a root cause shared by many; the rest are counted
+
+
+def _group_block(group: Sequence[Finding], report: Report) -> RenderableType:
+    """One root cause stated once for every subject it applies to."""
+    first = group[0]
+    explained = [f for root in group for f in report.explained(root)]
+    if len(group) == 1:
+        return _finding_block(first, explained)
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
+    grid.add_column(overflow="fold")
+    subjects = RichTable.grid(padding=(0, 1))
+    subjects.add_column(no_wrap=True)
+    subjects.add_column(overflow="fold")
+    for root in group[:GROUP_SHOWN]:
+        subjects.add_row("-", _text(f"{_subject_text(root)}: {root.symptom}"))
+    if len(group) > GROUP_SHOWN:
+        subjects.add_row("-", _text(f"... and {len(group) - GROUP_SHOWN} more (--json lists every one)"))
+    grid.add_row(f"{len(group)} x", subjects)
+    _explanation_rows(grid, first, explained)
+    return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))
+
+
 def _finding_block(finding: Finding, explained: Sequence[Finding] = ()) -> RenderableType:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
     grid.add_column(overflow="fold")
     grid.add_row("Subject", _text(_subject_text(finding)))
     grid.add_row("Symptom", _text(finding.symptom))
+    _explanation_rows(grid, finding, explained)
+    return Group(_header(finding), Padding(grid, (0, 0, 1, 2), expand=False))
+
+
+def _explanation_rows(grid: RichTable, finding: Finding, explained: Sequence[Finding]) -> None:
     grid.add_row("Cause", _text(finding.cause))
     grid.add_row("Fix", _text(finding.fix))
     if finding.evidence:
@@ -94,10 +122,12 @@ def _finding_block(finding: Finding, explained: Sequence[Finding] = ()) -> Rende
         folded = RichTable.grid(padding=(0, 1))
         folded.add_column(no_wrap=True, style="dim")
         folded.add_column(overflow="fold", style="dim")
-        for other in explained:
+        for other in explained[:GROUP_SHOWN]:
             folded.add_row("-", _text(f"{other.id} {other.title} - {_subject_text(other)}"))
+        if len(explained) > GROUP_SHOWN:
+            more = len(explained) - GROUP_SHOWN
+            folded.add_row("-", _text(f"... and {more} more (--json lists every one)"))
         grid.add_row("Explains", folded)
-    return Group(_header(finding), Padding(grid, (0, 0, 1, 2), expand=False))
 
 
 # --- tables -------------------------------------------------------------------------------------------------
@@ -123,30 +153,74 @@ def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width:
     return widths
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width`` cells, broken at spaces (a longer word is folded)."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line, used = "", 0
+        for word in paragraph.split():
+            size = cell_len(word)
+            while size > width:  # fold a word that cannot fit on any line
+                if line:
+                    lines.append(line)
+                    line, used = "", 0
+                cut = width
+                while cell_len(word[:cut]) > width:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+                size = cell_len(word)
+            if not word:
+                continue
+            if line and used + 1 + size > width:
+                lines.append(line)
+                line, used = "", 0
+            line, used = (f"{line} {word}", used + 1 + size) if line else (word, size)
+        lines.append(line)
+    return lines
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - cell_len(text), 0)
+
+
 def _grid_table(table: Table, widths: list[int]) -> RenderableType:
-    rich_table = RichTable(title=printable(table.title), title_justify="left", title_style="bold",
-                           box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    for name, column_width in zip(table.columns, widths, strict=True):
-        rich_table.add_column(_text(name), width=column_width, overflow="fold")
-    for row in table.rows:
-        cells = [*row, *[""] * (len(table.columns) - len(row))][: len(table.columns)]
-        rich_table.add_row(*(_text(cell) for cell in cells))
-    return rich_table
+    """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
+    gap = " " * _CELL_OVERHEAD
+    out = Text()
+    out.append(printable(table.title), style="bold")
+    out.append("\n")
+    header = [_wrap(printable_lines(c), w) for c, w in zip(table.columns, widths, strict=True)]
+    rows = [header, *([_wrap(printable_lines(cell), w) for cell, w in
+                       zip([*row, *[""] * (len(table.columns) - len(row))], widths, strict=False)]
+                      for row in table.rows)]
+    for index, cells in enumerate(rows):
+        height = max(len(c) for c in cells)
+        for line_no in range(height):
+            parts = [_pad(c[line_no] if line_no < len(c) else "", w)
+                     for c, w in zip(cells, widths, strict=True)]
+            out.append(gap.join(parts).rstrip() + "\n", style="bold" if index == 0 else "")
+        if index == 0:
+            out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
+    out.rstrip()
+    return out
 
 
-def _record_table(table: Table) -> RenderableType:
+def _record_table(table: Table, width: int) -> RenderableType:
     """A table too wide for the terminal: one block of ``column  value`` lines per row."""
-    blocks: list[RenderableType] = [_text(table.title, "bold")]
+    out = Text()
+    out.append(printable(table.title), style="bold")
+    label_width = max((cell_len(printable(c)) for c in table.columns), default=0)
+    value_width = max(width - 2 - label_width - 1, 10)
     for index, row in enumerate(table.rows):
-        grid = RichTable.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, style="bold")
-        grid.add_column(overflow="fold")
-        for name, cell in zip(table.columns, row, strict=False):
-            grid.add_row(_text(name), _text(cell))
         if index:
-            blocks.append(Text())
-        blocks.append(Padding(grid, (0, 0, 0, 2), expand=False))
-    return Group(*blocks)
+            out.append("\n")
+        for name, cell in zip(table.columns, row, strict=False):
+            for line_no, line in enumerate(_wrap(printable_lines(cell), value_width)):
+                out.append("\n  ")
+                out.append(_pad(printable(name) if line_no == 0 else "", label_width), style="bold")
+                out.append(" " + line if line else "")
+    return out
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
@@ -154,7 +228,7 @@ def table_renderable(table: Table, width: int) -> RenderableType:
     rows = [[printable_lines(c) for c in row] for row in table.rows]
     widths = _column_widths(columns, rows, width)
     if widths is None:
-        return _record_table(table)
+        return _record_table(table, width)
     return _grid_table(table, widths)
 
 
@@ -178,10 +252,10 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
             f"Diagnosis: {len(report.roots)} root causes"
         yield Text(title, style="bold underline")
         yield Text()
-    for root in report.roots:
-        yield _finding_block(root, report.explained(root))
-    for finding in report.unexplained_info():
-        yield _finding_block(finding)
+    for group in report.root_groups():
+        yield _group_block(group, report)
+    for group in report.info_groups():
+        yield _group_block(group, report)
     tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
     for table in tables:
         yield table_renderable(table, width)

@@ -1,7 +1,8 @@
 """JSON report (``"schema": "rtcdiag/1"``), described by the shipped ``rtcdiag/schema/report.schema.json``.
 
-The report model is already masked for secrets and its finding texts made printable; the JSON is written
-with ``ensure_ascii`` so no raw control or format character (C1 controls included) is ever in the output.
+The report model is already masked for secrets and its finding texts made printable; JSON escapes C0
+controls itself, and every other control or format character (DEL, C1 controls, bidi overrides) is written
+as a ``\\uXXXX`` escape, so no raw control character is ever in the output while other text stays readable.
 Root causes are listed first (``root_causes``, most severe first); every finding carries its ``ref`` and,
 when a root cause explains it, ``explained_by``.
 """
@@ -9,6 +10,7 @@ when a root cause explains it, ``explained_by``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -19,6 +21,8 @@ from rtcdiag.report.model import SCHEMA, CheckCase, Report
 from rtcdiag.triage.finding import Finding
 
 SCHEMA_FILE = "report.schema.json"
+# Characters json.dumps(ensure_ascii=False) leaves raw that a terminal acts on (they occur only in strings).
+_UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def finding_data(f: Finding) -> dict[str, Any]:
@@ -65,8 +69,9 @@ def to_data(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    """The report as indented JSON text (ASCII: every non-ASCII character escaped, none raw)."""
-    return json.dumps(to_data(report), indent=2, ensure_ascii=True)
+    """The report as indented JSON text (UTF-8; control and format characters escaped)."""
+    text = json.dumps(to_data(report), indent=2, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def load_schema() -> dict[str, Any]:

@@ -58,12 +58,34 @@ def _where(finding: Finding) -> str:
         f" ({finding.check}/{finding.step})"
 
 
+GROUP_SHOWN = 8  # subjects listed for a statement shared by many; the rest are counted
+
+
+def _group(group: list[Finding], report: Report) -> list[str]:
+    first = group[0]
+    explained = [f for member in group for f in report.explained(member)]
+    if len(group) == 1:
+        return _finding(first, explained)
+    lines = [f"### {_SEVERITY_LABEL[first.severity.value]} `{first.id}`: {_prose(first, 'title')}"
+             f" — {len(group)} subjects", ""]
+    lines += [f"- {code_span(_where(f))}: {_prose(f, 'symptom')}" for f in group[:GROUP_SHOWN]]
+    if len(group) > GROUP_SHOWN:
+        lines.append(f"- ... and {len(group) - GROUP_SHOWN} more (the JSON report lists every one)")
+    return [*lines, "", *_finding_rest(first, explained)]
+
+
 def _finding(finding: Finding, explained: list[Finding]) -> list[str]:
     lines = [
         f"### {_SEVERITY_LABEL[finding.severity.value]} `{finding.id}`: {_prose(finding, 'title')}"
         f" — {code_span(_where(finding))}",
         "",
         f"- **Symptom:** {_prose(finding, 'symptom')}",
+    ]
+    return lines + _finding_rest(finding, explained)
+
+
+def _finding_rest(finding: Finding, explained: list[Finding]) -> list[str]:
+    lines = [
         f"- **Cause:** {_prose(finding, 'cause')}",
         f"- **Fix:** {_prose(finding, 'fix')}",
     ]
@@ -72,7 +94,10 @@ def _finding(finding: Finding, explained: list[Finding]) -> list[str]:
         lines += [f"  - {code_span(line)}" for line in finding.evidence]
     if explained:
         lines.append(f"- **Explains** {len(explained)} other finding(s):")
-        lines += [f"  - `{f.id}` {_prose(f, 'title')} — {code_span(_where(f))}" for f in explained]
+        lines += [f"  - `{f.id}` {_prose(f, 'title')} — {code_span(_where(f))}"
+                  for f in explained[:GROUP_SHOWN]]
+        if len(explained) > GROUP_SHOWN:
+            lines.append(f"  - ... and {len(explained) - GROUP_SHOWN} more (the JSON report lists every one)")
     lines.append("")
     return lines
 
@@ -94,13 +119,13 @@ def render(report: Report) -> str:
     lines = [f"## rtcdiag {report.command}", "", f"**Verdict:** {_inline(report.verdict)}", ""]
     if report.roots:
         lines += ["## Diagnosis", ""]
-        for root in report.roots:
-            lines += _finding(root, report.explained(root))
-    info = report.unexplained_info()
+        for group in report.root_groups():
+            lines += _group(group, report)
+    info = report.info_groups()
     if info:
         lines += ["## Other findings", ""]
-        for finding in info:
-            lines += _finding(finding, [])
+        for group in info:
+            lines += _group(group, report)
     tables = report.tables
     if not tables and report.checks:
         tables = [Table(title="Checks", columns=["server", "check", "status", "message"],

@@ -30,6 +30,15 @@ class Status(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+def group_findings(findings: list[Finding]) -> list[list[Finding]]:
+    """Findings that say the same thing (id, title, cause, fix) about several subjects, grouped so a report
+    over many servers states each once; first-seen order."""
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.id, finding.title, finding.cause, finding.fix), []).append(finding)
+    return list(groups.values())
+
+
 @dataclass
 class CheckCase:
     """One subject x check x step outcome (one JUnit ``testcase``)."""
@@ -66,13 +75,28 @@ class Report:
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
+    _explained: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
 
     def sorted_findings(self) -> list[Finding]:
         return sort_findings(self.findings)
 
+    def root_groups(self) -> list[list[Finding]]:
+        """Root causes grouped by statement (see :func:`group_findings`), in diagnosis order."""
+        return group_findings(self.roots)
+
+    def info_groups(self) -> list[list[Finding]]:
+        """Findings for the record (info, not explained by a root cause), grouped by statement."""
+        return group_findings(self.unexplained_info())
+
     def explained(self, root: Finding) -> list[Finding]:
         """The findings ``root`` explains (folded under it in every format)."""
-        return [f for f in self.findings if f.explained_by == root.ref]
+        if self._explained is None:
+            index: dict[str, list[Finding]] = {}
+            for finding in self.findings:
+                if finding.explained_by is not None:
+                    index.setdefault(finding.explained_by, []).append(finding)
+            self._explained = index
+        return self._explained.get(root.ref, [])
 
     def unexplained_info(self) -> list[Finding]:
         """Findings for the record: info, not folded under a root cause."""

@@ -85,8 +85,8 @@ def explains(root: Finding, other: Finding) -> bool:
         return o_layer > Layer.RUN and _named(other.subject.host)
     if root.subject.host != other.subject.host:
         return False
-    if r_layer is Layer.NAME:
-        return o_layer > Layer.NAME
+    if r_layer is Layer.NAME:  # the same name failing again (in another check) is the same cause
+        return o_layer > Layer.NAME or root.id == other.id
     if o_layer is Layer.ENDPOINT and r_layer is Layer.ENDPOINT:
         if not _ports_meet(root.subject, other.subject):
             return False

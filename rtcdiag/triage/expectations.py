@@ -1,97 +1,112 @@
-"""Expectations from an ``rtcdiag.toml`` (``expect_relay``, ``max_rtt_ms``, ``min_nat``) -> pass/fail.
+"""Expectations from an ``rtcdiag.toml`` (``expect_relay``, ``max_rtt_ms``, ``min_nat``) -> findings.
 
-The check command gathers the measured facts per server (did a relay work, which round-trip times were
-seen) and for the network (the NAT label); this module only compares them with the thresholds.
+A judge over the facts the other checks measured (did a relay of this server carry data, which round-trip
+times were seen, the NAT label): it only compares them with the thresholds, one step per expectation
+(``expect/relay``, ``expect/rtt``, ``expect/nat``). The config reader builds :class:`Expectations`; this
+module does not read the config.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from rtcdiag.config import NAT_ORDER, Expectations, normalise_nat
-from rtcdiag.report.model import CheckCase, Status
-from rtcdiag.triage.finding import Finding, make_finding
+from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome
 
-
-@dataclass
-class ServerFacts:
-    """What the probes measured for one server (None / empty = not measured)."""
-
-    subject: str  # the server as shown in the report
-    relay_ok: bool | None = None
-    relay_evidence: list[str] = field(default_factory=list)  # why relay_ok is what it is
-    rtts_ms: list[tuple[str, float]] = field(default_factory=list)  # ("STUN binding udp", 12.3)
-
-
-@dataclass
-class Outcome:
-    findings: list[Finding] = field(default_factory=list)
-    checks: list[CheckCase] = field(default_factory=list)
+CHECK = "expect"
+# RFC 3489 labels from the most to the least permissive (for ``min_nat``).
+NAT_ORDER = ("open", "full-cone", "restricted", "port-restricted", "symmetric", "udp-blocked")
+NAT_ALIASES = {
+    "open-internet": "open", "no-nat": "open", "none": "open",
+    "full-cone": "full-cone", "fullcone": "full-cone",
+    "restricted": "restricted", "restricted-cone": "restricted", "address-restricted": "restricted",
+    "port-restricted": "port-restricted", "port-restricted-cone": "port-restricted",
+    # No NAT but inbound filtered per remote endpoint: as strict as port-restricted for a peer.
+    "symmetric": "symmetric", "symmetric-udp-firewall": "port-restricted",
+    "udp-blocked": "udp-blocked", "blocked": "udp-blocked",
+}
 
 
-_CASE_NAMES = {"expect_relay": "expect/relay", "max_rtt_ms": "expect/rtt", "min_nat": "expect/nat"}
+def normalise_nat(label: str) -> str | None:
+    """``"port-restricted cone"``, ``"Port_Restricted"`` ... -> ``"port-restricted"``; None if unknown."""
+    return NAT_ALIASES.get(label.strip().lower().replace("_", "-").replace(" ", "-"))
 
 
-def _unchecked(name: str, subject: str, reason: str) -> tuple[Finding, CheckCase]:
-    finding = make_finding("EXPECT-UNCHECKED", subject=subject, name=name, reason=reason, evidence=[reason])
-    return finding, CheckCase(suite=subject, name=_CASE_NAMES[name], status=Status.WARN,
-                              message=finding.title, finding_ids=[finding.id])
+@dataclass(frozen=True)
+class Expectations:
+    """Pass/fail thresholds; None = not asked for."""
+
+    expect_relay: bool | None = None
+    max_rtt_ms: float | None = None
+    min_nat: str | None = None  # one of NAT_ORDER
+
+    def merged(self, override: Expectations) -> Expectations:
+        return Expectations(
+            expect_relay=override.expect_relay if override.expect_relay is not None else self.expect_relay,
+            max_rtt_ms=override.max_rtt_ms if override.max_rtt_ms is not None else self.max_rtt_ms,
+            min_nat=override.min_nat if override.min_nat is not None else self.min_nat,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self.expect_relay is None and self.max_rtt_ms is None and self.min_nat is None
 
 
-def _relay(expect: Expectations, facts: ServerFacts, out: Outcome) -> None:
+def _unchecked(out: Judgement, subject: Subject, step: str, name: str, reason: str) -> None:
+    out.findings.append(make_finding("EXPECT-UNCHECKED", subject, check=CHECK, step=step, name=name,
+                                     reason=reason, evidence=[reason]))
+    out.steps.append(StepOutcome(subject, CHECK, step, detail=reason))
+
+
+def _relay(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -> None:
     if not expect.expect_relay:
         return
-    if facts.relay_ok is None:
-        finding, case = _unchecked("expect_relay", facts.subject,
-                                   "no TURN or ICE check ran for this server (is it a turn: URL?)")
-        out.findings.append(finding)
-        out.checks.append(case)
+    relays = [r for r in facts.relays if r.server == subject.server]
+    if not relays:
+        _unchecked(out, subject, "relay", "expect_relay",
+                   "no TURN or ICE check ran for this server (is it a turn: URL?)")
         return
-    if facts.relay_ok:
-        out.checks.append(CheckCase(suite=facts.subject, name="expect/relay", status=Status.PASS,
-                                    message="; ".join(facts.relay_evidence) or "relay works"))
+    evidence = [r.evidence for r in relays]
+    if all(r.works for r in relays):
+        out.steps.append(StepOutcome(subject, CHECK, "relay", detail="; ".join(evidence)))
         return
-    reason = facts.relay_evidence[0] if facts.relay_evidence else "no relay worked"
-    finding = make_finding("EXPECT-RELAY", subject=facts.subject, reason=reason,
-                           evidence=facts.relay_evidence or [reason])
-    out.findings.append(finding)
-    out.checks.append(CheckCase(suite=facts.subject, name="expect/relay", status=Status.FAIL,
-                                message=finding.title, finding_ids=[finding.id]))
+    reason = next(r.evidence for r in relays if not r.works)
+    out.findings.append(make_finding("EXPECT-RELAY", subject, check=CHECK, step="relay",
+                                     server=subject.server, reason=reason, evidence=evidence))
+    out.steps.append(StepOutcome(subject, CHECK, "relay"))
 
 
-def _rtt(expect: Expectations, facts: ServerFacts, out: Outcome) -> None:
+def _rtt(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -> None:
     limit = expect.max_rtt_ms
     if limit is None:
         return
-    if not facts.rtts_ms:
-        finding, case = _unchecked("max_rtt_ms", facts.subject, "no round-trip time was measured")
-        out.findings.append(finding)
-        out.checks.append(case)
+    rtts = [r for r in facts.rtts if r.server == subject.server]
+    if not rtts:
+        _unchecked(out, subject, "rtt", "max_rtt_ms", "no round-trip time was measured")
         return
-    what, worst = max(facts.rtts_ms, key=lambda item: item[1])
-    evidence = [f"{name}: {rtt:.1f} ms" for name, rtt in facts.rtts_ms]
-    if worst <= limit:
-        out.checks.append(CheckCase(suite=facts.subject, name="expect/rtt", status=Status.PASS,
-                                    message=f"worst {worst:.1f} ms ({what}) <= {limit:g} ms"))
+    worst = max(rtts, key=lambda r: r.rtt_ms)
+    if worst.rtt_ms <= limit:
+        out.steps.append(StepOutcome(subject, CHECK, "rtt",
+                                     detail=f"worst {worst.rtt_ms:.1f} ms ({worst.what}) <= {limit:g} ms"))
         return
-    finding = make_finding("EXPECT-RTT", subject=facts.subject, rtt_ms=f"{worst:.1f}", limit_ms=f"{limit:g}",
-                           what=what, evidence=evidence)
-    out.findings.append(finding)
-    out.checks.append(CheckCase(suite=facts.subject, name="expect/rtt", status=Status.FAIL,
-                                message=finding.title, finding_ids=[finding.id]))
+    out.findings.append(make_finding(
+        "EXPECT-RTT", subject, check=CHECK, step="rtt", server=subject.server, rtt_ms=f"{worst.rtt_ms:.1f}",
+        limit_ms=f"{limit:g}", what=worst.what, evidence=[f"{r.what}: {r.rtt_ms:.1f} ms" for r in rtts]))
+    out.steps.append(StepOutcome(subject, CHECK, "rtt"))
 
 
-def evaluate_server(expect: Expectations, facts: ServerFacts) -> Outcome:
-    out = Outcome()
-    _relay(expect, facts, out)
-    _rtt(expect, facts, out)
+def judge_server(expect: Expectations, subject: Subject, facts: Facts) -> Judgement:
+    """``expect_relay`` and ``max_rtt_ms`` for one server (facts are matched by ``subject.server``: the
+    runner labels each fact with the server it measured)."""
+    out = Judgement()
+    _relay(expect, subject, facts, out)
+    _rtt(expect, subject, facts, out)
     return out
 
 
-def evaluate_nat(expect: Expectations, nat_label: str | None, *, subject: str = "local network",
-                 evidence: list[str] | None = None) -> Outcome:
+def judge_nat(expect: Expectations, nat_label: str | None, subject: Subject) -> Judgement:
     """``min_nat``: the measured RFC 3489 label must be as permissive as the wanted one, or more."""
-    out = Outcome()
+    out = Judgement()
     wanted = expect.min_nat
     if wanted is None:
         return out
@@ -99,17 +114,12 @@ def evaluate_nat(expect: Expectations, nat_label: str | None, *, subject: str = 
     if found is None:
         reason = (f"the NAT check gave no usable label ({nat_label})" if nat_label
                   else "the NAT check did not run or was inconclusive")
-        finding, case = _unchecked("min_nat", subject, reason)
-        out.findings.append(finding)
-        out.checks.append(case)
+        _unchecked(out, subject, "nat", "min_nat", reason)
         return out
     if NAT_ORDER.index(found) <= NAT_ORDER.index(wanted):
-        out.checks.append(CheckCase(suite=subject, name="expect/nat", status=Status.PASS,
-                                    message=f"{found} is at least {wanted}"))
+        out.steps.append(StepOutcome(subject, CHECK, "nat", detail=f"{found} is at least {wanted}"))
         return out
-    finding = make_finding("EXPECT-NAT", subject=subject, found=found, wanted=wanted,
-                           evidence=evidence or [f"NAT classified as {nat_label}"])
-    out.findings.append(finding)
-    out.checks.append(CheckCase(suite=subject, name="expect/nat", status=Status.FAIL, message=finding.title,
-                                finding_ids=[finding.id]))
+    out.findings.append(make_finding("EXPECT-NAT", subject, check=CHECK, step="nat", found=found,
+                                     wanted=wanted, evidence=[f"NAT classified as {nat_label}"]))
+    out.steps.append(StepOutcome(subject, CHECK, "nat"))
     return out

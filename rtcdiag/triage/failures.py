@@ -32,17 +32,21 @@ ANSWERED = ("success", "error-response")
 
 
 def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subject: Subject, check: str,
-                    step: str, server: str, rejected: Iterable[str] = (), rejected_count: int | None = None,
+                    step: str, server: str, rejected: Iterable[str] = (), rejected_count: int = 0,
                     ) -> Finding | None:
-    """The general finding for a step that got no usable answer, or None if it was answered."""
+    """The general finding for a step that got no usable answer, or None if it was answered.
+
+    ``rejected`` holds the first few rejected replies a probe kept, ``rejected_count`` how many there were.
+    """
     rejected = list(rejected)
     if outcome in ANSWERED or outcome == "sent":
         return None
     transport = (subject.transport or "").upper()
     if outcome == "rejected":
         finding_id = "MALFORMED-REPLY"
-        count = rejected_count if rejected_count is not None else len(rejected)
-        detail = f"{count} reply(ies) rejected" + (": " + "; ".join(rejected[:3]) if rejected else "")
+        count = max(rejected_count, len(rejected))
+        shown = f", first {min(3, len(rejected))} shown" if count > min(3, len(rejected)) else ""
+        detail = f"{count} reply(ies) rejected{shown}" + (": " + "; ".join(rejected[:3]) if rejected else "")
     elif outcome == "timeout":
         finding_id = "SERVER-UNREACHABLE"
     else:
@@ -56,7 +60,8 @@ def exchange_failure(ex: Exchange, *, subject: Subject, check: str, step: str) -
     """``failure_finding`` for a recorded Exchange."""
     detail = f"no reply to {ex.attempts} request(s)" if ex.outcome == "timeout" else ex.error or ex.outcome
     return failure_finding(outcome=ex.outcome, error_kind=ex.error_kind, detail=detail, subject=subject,
-                           check=check, step=step, server=ex.server, rejected=ex.rejected)
+                           check=check, step=step, server=ex.server, rejected=ex.rejected,
+                           rejected_count=ex.rejected_count)
 
 
 def udp_blocked_hosts(outcomes: Iterable[tuple[str, str, str]]) -> set[str]:

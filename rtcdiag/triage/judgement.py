@@ -35,7 +35,7 @@ class StepOutcome:
 class RelayFact:
     """Did data flow through a relay of this server (TURN data path or an ICE relay pair)?"""
 
-    server: str  # the server label expectations are evaluated for
+    server: str  # the host the check measured; ``rtcdiag check`` relabels it with the server's label
     works: bool
     evidence: str
 

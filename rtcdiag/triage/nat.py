@@ -1,23 +1,36 @@
-"""Triage for ``rtcdiag nat-type``: NAT discovery runs -> one verdict with a confidence, and findings.
+"""Judging ``rtcdiag nat-type``: NAT discovery runs -> one verdict with a confidence, findings and steps.
 
 Rules (each names where it comes from):
-- no UDP answer but TCP answers -> UDP-BLOCKED; nothing answers -> SERVER-UNREACHABLE (inconclusive);
+- no UDP answer but STUN over TCP answers -> UDP-BLOCKED; nothing answers -> SERVER-UNREACHABLE, a name that
+  does not resolve -> DNS-FAILURE (both inconclusive: the network was not measured);
 - server fails RFC 5780 validation -> NAT-SERVER-NO-RFC5780 (inconclusive: never a guessed type);
 - runs (``--repeat``, several ``--server``) that disagree -> NAT-INCONSISTENT naming who said what
   (inconclusive); loss that leaves a behaviour unknown -> NAT-UNDETERMINED (inconclusive);
 - the verdict itself -> NAT-TYPE (info, with what it means for calls), NAT-SYMMETRIC (RFC 4787 REQ-1),
   NAT-CGNAT (RFC 6598), NAT-NO-HAIRPIN (REQ-9), NAT-ALG (RFC 5780 §4.7), NAT-SHORT-LIFETIME (< 30 s).
+
+Steps: per run (subject: the server URI, its host, port and transport) ``reachability``, ``rfc5780-server``,
+``mapping``, ``filtering`` and, when asked for, ``hairpin`` and ``lifetime``, each suffixed with the run
+number (``mapping #2``); a step that could not run is skipped with the reason. The verdict is one ``verdict``
+step about the ``local network``, which the findings about the NAT itself belong to.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import Any
 
 from rtcdiag.addresses import CGNAT_NET, parse_ip
-from rtcdiag.probes.nat import NatRun
+from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun
 from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping
-from rtcdiag.triage.finding import Finding, Severity, make_finding
+from rtcdiag.triage.failures import failure_finding
+from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
+
+CHECK = "nat"
+LOCAL_NETWORK = Subject("local network")
+VERDICT = "verdict"
 
 SHORT_LIFETIME_S = 30.0
 
@@ -59,6 +72,8 @@ class NatTriage:
     consensus: Consensus
     findings: list[Finding] = field(default_factory=list)
     inconclusive: bool = False
+    # Per run (same order as the runs): the finding that made it unusable for the verdict, or None.
+    unusable: list[Finding | None] = field(default_factory=list)
 
 
 def _label(run: NatRun) -> str:
@@ -75,38 +90,79 @@ def _agree(values: list[tuple[str, str]], what: str, out: list[str]) -> str | No
     return known.pop() if known else None
 
 
+def run_subject(run: NatRun) -> Subject:
+    """One discovery run's server: the URI as given, its host and port, and the transport."""
+    return Subject(server=run.server, host=run.host, port=run.port, transport=run.transport)
+
+
+def _step(name: str, run: NatRun) -> str:
+    return f"{name} #{run.run}"
+
+
+def _unusable(run: NatRun) -> Finding | None:
+    """The finding for a run that could not measure anything, or None when the run is usable."""
+    subj = run_subject(run)
+    step = _step("reachability", run)
+    if run.error is not None:
+        if run.error_kind == "dns":
+            finding = make_finding("DNS-FAILURE", subj, check=CHECK, step=step, host=run.host,
+                                   detail=run.error, evidence=[run.error])
+        else:
+            finding = failure_finding(
+                outcome="transport-error", error_kind=run.error_kind, detail=run.error, subject=subj,
+                check=CHECK, step=step, server=run.address,
+            ) or make_finding("SERVER-UNREACHABLE", subj, check=CHECK, step=step, server=run.address,
+                              transport=run.transport.upper(), detail=run.error, evidence=[run.error])
+        finding.severity = Severity.WARNING  # the NAT was not measured: inconclusive, not a NAT error
+        return finding
+    if run.transport == "udp" and not run.udp_answered:
+        if run.tcp_answered:
+            return make_finding(
+                "UDP-BLOCKED", subj, check=CHECK, step=step, server=run.address,
+                detail="no answer to any UDP Binding request while a TCP Binding was answered",
+                evidence=[f"UDP Binding to {run.address}: no answer; TCP Binding: answered"])
+        return _silent(run, "UDP or TCP", f"UDP and TCP Binding requests to {run.address} went unanswered")
+    if run.transport == "tcp" and not run.tcp_answered:
+        return _silent(run, "TCP", f"TCP Binding request to {run.address} went unanswered")
+    check = run.server_check
+    if run.transport == "udp" and (check is None or not check.supported):
+        problems = check.problems if check else ["no usable Binding response"]
+        return make_finding("NAT-SERVER-NO-RFC5780", subj, check=CHECK, step=_step("rfc5780-server", run),
+                            detail="; ".join(problems), evidence=problems)
+    return None
+
+
+def _silent(run: NatRun, transports: str, summary: str) -> Finding:
+    """No STUN answer: refused when every attempt was actively refused (ICMP port unreachable, TCP RST),
+    else unreachable. A warning: the NAT was not measured (inconclusive), nothing is wrong with it."""
+    failed = [ex for t in run.tests for ex in t.exchanges if ex.outcome != "success"]
+    refused = bool(failed) and all(ex.error_kind == "refused" for ex in failed)
+    evidence = [summary, *(f"{t.name}: {ex.error}" for t in run.tests for ex in t.exchanges if ex.error)][:6]
+    if refused:
+        return make_finding("SERVER-REFUSED", run_subject(run), check=CHECK, step=_step("reachability", run),
+                            severity=Severity.WARNING, server=run.address, transport=transports,
+                            detail="every request was refused (ICMP port unreachable / TCP RST)",
+                            evidence=evidence)
+    return make_finding("SERVER-UNREACHABLE", run_subject(run), check=CHECK, step=_step("reachability", run),
+                        severity=Severity.WARNING, server=run.address, transport=transports,
+                        detail=f"no answer over {transports.replace(' or ', ' nor ')}", evidence=evidence)
+
+
 def triage(runs: list[NatRun]) -> NatTriage:
+    """The consensus of every run, its findings, and whether the evidence could not decide."""
     out = NatTriage(consensus=Consensus(runs_total=len(runs)))
     findings = out.findings
     usable: list[NatRun] = []
     blocked: list[NatRun] = []
     for run in runs:
-        subject = f"{run.server} ({run.transport})"
-        if run.error is not None:
-            findings.append(make_finding("SERVER-UNREACHABLE", subject=subject, severity=Severity.WARNING,
-                                         server=run.server, transport=run.transport, detail=run.error,
-                                         evidence=[run.error]))
+        finding = _unusable(run)
+        out.unusable.append(finding)
+        if finding is None:
+            usable.append(run)
             continue
-        if run.transport == "udp" and not run.udp_answered:
-            if run.tcp_answered:
-                blocked.append(run)
-                findings.append(make_finding(
-                    "UDP-BLOCKED", subject=subject, server=run.address,
-                    detail="no answer to any UDP Binding request while a TCP Binding was answered",
-                    evidence=[f"UDP Binding to {run.address}: no answer; TCP Binding: answered"]))
-            else:
-                findings.append(make_finding(
-                    "SERVER-UNREACHABLE", subject=subject, severity=Severity.WARNING, server=run.address,
-                    transport="UDP or TCP", detail="no answer over UDP nor TCP",
-                    evidence=[f"UDP and TCP Binding requests to {run.address} went unanswered"]))
-            continue
-        check = run.server_check
-        if run.transport == "udp" and (check is None or not check.supported):
-            problems = check.problems if check else ["no usable Binding response"]
-            findings.append(make_finding("NAT-SERVER-NO-RFC5780", subject=subject, detail="; ".join(problems),
-                                         evidence=problems))
-            continue
-        usable.append(run)
+        findings.append(finding)
+        if finding.id == "UDP-BLOCKED":
+            blocked.append(run)
 
     consensus = out.consensus
     tcp_runs = [r for r in usable if r.transport == "tcp"]
@@ -141,8 +197,8 @@ def triage(runs: list[NatRun]) -> NatTriage:
         consensus.disagreements.append("NAT presence differs: " + ", ".join(
             f"{_label(r)}: {'NAT' if r.nat_present else 'no NAT'}" for r in usable))
     if consensus.disagreements:
-        findings.append(make_finding("NAT-INCONSISTENT", detail="; ".join(consensus.disagreements),
-                                     evidence=list(consensus.disagreements)))
+        findings.append(_verdict_finding("NAT-INCONSISTENT", detail="; ".join(consensus.disagreements),
+                                         evidence=list(consensus.disagreements)))
         out.inconclusive = True
         consensus.confidence = "none"
         return out
@@ -159,8 +215,8 @@ def triage(runs: list[NatRun]) -> NatTriage:
                                                      ("filtering", consensus.filtering))
                             if value in (Mapping.UNKNOWN, Filtering.UNKNOWN))
         reasons = [f"{_label(r)}: {r.mapping_reason}; {r.filtering_reason}" for r in unknown_runs]
-        findings.append(make_finding("NAT-UNDETERMINED", what=f"{what} behaviour", loss_pct=loss_pct,
-                                     detail="; ".join(reasons), evidence=reasons))
+        findings.append(_verdict_finding("NAT-UNDETERMINED", what=f"{what} behaviour", loss_pct=loss_pct,
+                                         detail="; ".join(reasons), evidence=reasons))
         out.inconclusive = True
         consensus.confidence = "none"
         return out
@@ -179,27 +235,32 @@ def triage(runs: list[NatRun]) -> NatTriage:
         consensus.confidence = "medium"
 
     first = usable[0]
-    findings.append(make_finding(
+    findings.append(_verdict_finding(
         "NAT-TYPE", legacy=consensus.legacy.value, mapping=consensus.mapping.value,
         filtering=consensus.filtering.value, meaning=consensus.meaning,
         reason=f"{first.mapping_reason}; {first.filtering_reason}",
         evidence=[f"{_label(r)}: mapped {r.mapped}, local {r.local}" for r in usable]))
     if consensus.mapping in (Mapping.ADDRESS_DEPENDENT, Mapping.ADDRESS_AND_PORT_DEPENDENT):
         maps = [t.mapped for t in first.tests if t.socket == "mapping" and t.mapped]
-        findings.append(make_finding("NAT-SYMMETRIC", mapping=consensus.mapping.value,
-                                     evidence_short=", ".join(dict.fromkeys(maps)),
-                                     evidence=[first.mapping_reason]))
+        findings.append(_verdict_finding("NAT-SYMMETRIC", mapping=consensus.mapping.value,
+                                         evidence_short=", ".join(dict.fromkeys(maps)),
+                                         evidence=[first.mapping_reason]))
     findings += _cgnat(usable)
     if consensus.hairpin is False:
-        findings.append(make_finding("NAT-NO-HAIRPIN", mapped=first.mapped or "?",
-                                     evidence=[r.hairpin_detail for r in usable if r.hairpin is False]))
+        findings.append(_verdict_finding("NAT-NO-HAIRPIN", mapped=first.mapped or "?",
+                                         evidence=[r.hairpin_detail for r in usable if r.hairpin is False]))
     algs = [text for r in usable for text in r.alg]
     if algs:
         mapped, _, xor = algs[0].partition(" vs XOR-MAPPED-ADDRESS ")
-        findings.append(make_finding("NAT-ALG", mapped=mapped.rsplit(" ", 1)[-1], xor_mapped=xor,
-                                     evidence=algs))
+        findings.append(_verdict_finding("NAT-ALG", mapped=mapped.rsplit(" ", 1)[-1], xor_mapped=xor,
+                                         evidence=algs))
     findings += _lifetime(usable)
     return out
+
+
+def _verdict_finding(finding_id: str, *, evidence: list[str], **params: Any) -> Finding:
+    """A finding about the NAT in front of this machine: the ``verdict`` step of the local network."""
+    return make_finding(finding_id, LOCAL_NETWORK, check=CHECK, step=VERDICT, evidence=evidence, **params)
 
 
 def _cgnat(runs: list[NatRun]) -> list[Finding]:
@@ -215,8 +276,8 @@ def _cgnat(runs: list[NatRun]) -> list[Finding]:
             if not isinstance(ip, IPv4Address) or ip not in CGNAT_NET or key in seen:
                 continue
             seen.add(key)
-            found.append(make_finding("NAT-CGNAT", where=where, address=str(ip),
-                                      evidence=[f"{_label(run)}: {where} address {hostport}"]))
+            found.append(_verdict_finding("NAT-CGNAT", where=where, address=str(ip),
+                                          evidence=[f"{_label(run)}: {where} address {hostport}"]))
     return found
 
 
@@ -227,7 +288,150 @@ def _lifetime(runs: list[NatRun]) -> list[Finding]:
             continue
         alive = life.alive_s if life.alive_s is not None else 0.0
         keepalive = max(1, int(alive * 0.8)) if alive else 1
-        return [make_finding("NAT-SHORT-LIFETIME", lifetime_s=f"{alive:g}-{life.gone_s:g}",
-                             alive_s=f"{alive:g}", gone_s=f"{life.gone_s:g}", keepalive_s=keepalive,
-                             evidence=[f"{_label(run)}: idle probes {life.probes}"])]
+        return [_verdict_finding("NAT-SHORT-LIFETIME", lifetime_s=f"{alive:g}-{life.gone_s:g}",
+                                 alive_s=f"{alive:g}", gone_s=f"{life.gone_s:g}", keepalive_s=keepalive,
+                                 evidence=[f"{_label(run)}: idle probes {life.probes}"])]
     return []
+
+
+# --- steps and facts ---------------------------------------------------------------------------------------
+
+
+def _why_not(run: NatRun, unusable: Finding | None) -> str | None:
+    """Why the RFC 5780 tests of this run did not run (None: they ran)."""
+    if run.error is not None:
+        return f"the server could not be asked: {run.error}"
+    if unusable is None:
+        return None
+    if unusable.id == "UDP-BLOCKED":
+        return "UDP is blocked: no UDP answer while STUN over TCP answered"
+    if unusable.id == "NAT-SERVER-NO-RFC5780":
+        return "the server failed RFC 5780 validation (see rfc5780-server)"
+    return "the server did not answer"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _run_steps(run: NatRun, options: NatOptions, unusable: Finding | None) -> list[StepOutcome]:
+    subj = run_subject(run)
+    secs = run.duration_ms / 1000.0
+    steps: list[StepOutcome] = []
+
+    def add(name: str, detail: str, state: StepState = StepState.DONE, duration_s: float = 0.0) -> None:
+        steps.append(StepOutcome(subj, CHECK, _step(name, run), state, detail, duration_s))
+
+    first_rtt = next((t.rtt_ms for t in run.tests if t.rtt_ms is not None), None)
+    answered = run.error is None and (run.udp_answered or (run.transport == "tcp" and bool(run.tcp_answered)))
+    if answered:
+        rtt = f" in {first_rtt:.1f} ms" if first_rtt is not None else ""
+        add("reachability", f"{run.address} answered over {run.transport.upper()}{rtt}",
+            duration_s=(first_rtt or 0.0) / 1000.0)
+    elif unusable is not None and unusable.id == "UDP-BLOCKED":
+        add("reachability", "no UDP answer; STUN over TCP answered", duration_s=secs)
+    else:
+        add("reachability", run.error or "no answer", StepState.UNDECIDED, duration_s=secs)
+    why = _why_not(run, unusable)
+    if run.transport == "tcp":
+        tcp_why = why or "over TCP only NAT presence is measured"
+        add("rfc5780-server", "RFC 5780 server validation needs UDP", StepState.SKIPPED)
+        if why is None:
+            state = StepState.UNDECIDED if run.nat_present is None else StepState.DONE
+            add("mapping", f"NAT present: {_yes_no(run.nat_present)} (mapped {run.mapped or '?'}); "
+                           f"{run.mapping_reason}", state, secs)
+        else:
+            add("mapping", tcp_why, StepState.SKIPPED)
+        add("filtering", "RFC 5780 filtering tests need UDP", StepState.SKIPPED)
+        if options.hairpin:
+            add("hairpin", "hairpinning is tested over UDP", StepState.SKIPPED)
+        if options.lifetime:
+            add("lifetime", "the mapping lifetime is measured over UDP", StepState.SKIPPED)
+        return steps
+
+    check = run.server_check
+    if check is None:
+        add("rfc5780-server", why or "no Binding response to validate", StepState.SKIPPED)
+    elif not check.supported:
+        add("rfc5780-server", "; ".join(check.problems), StepState.UNDECIDED)
+    else:
+        add("rfc5780-server", f"{check.other_attribute} {check.other_address}; CHANGE-REQUEST replies came "
+                              f"from the addresses asked for")
+    if why is not None:
+        for name in ("mapping", "filtering", *(("hairpin",) if options.hairpin else ()),
+                     *(("lifetime",) if options.lifetime else ())):
+            add(name, why, StepState.SKIPPED)
+        return steps
+    for name, value, reason in (("mapping", run.mapping.value, run.mapping_reason),
+                                ("filtering", run.filtering.value, run.filtering_reason)):
+        state = StepState.UNDECIDED if value == "unknown" else StepState.DONE
+        add(name, f"{value}: {reason}" if reason else value, state, secs)
+    if options.hairpin:
+        tested = any(t.socket == "hairpin" for t in run.tests)
+        if not tested:
+            add("hairpin", "no mapped address to send to", StepState.SKIPPED)
+        else:
+            state = StepState.UNDECIDED if run.hairpin is None else StepState.DONE
+            add("hairpin", f"hairpinning: {_yes_no(run.hairpin)} ({run.hairpin_detail})", state)
+    if options.lifetime:
+        life = run.lifetime
+        if life is None:
+            add("lifetime", "not measured", StepState.SKIPPED)
+        elif not life.supported:
+            add("lifetime", life.detail, StepState.UNDECIDED)
+        else:
+            text = (f"alive after {life.alive_s:g} s, gone after {life.gone_s:g} s"
+                    if life.gone_s is not None and life.alive_s is not None else
+                    f"gone after {life.gone_s:g} s" if life.gone_s is not None else
+                    f"alive after {life.alive_s:g} s (longest tried)" if life.alive_s is not None else
+                    "no idle probe could decide")
+            state = StepState.DONE if life.alive_s is not None or life.gone_s is not None else \
+                StepState.UNDECIDED
+            add("lifetime", text + (f"; {life.detail}" if life.detail else ""), state)
+    return steps
+
+
+def verdict_text(result: NatTriage) -> str:
+    """The verdict as one line: the label and behaviours with the confidence, or why there is none."""
+    c = result.consensus
+    if c.disagreements:
+        return "runs disagree: " + "; ".join(c.disagreements)
+    if c.legacy is not Legacy.UNKNOWN:
+        behaviour = "" if c.legacy is Legacy.UDP_BLOCKED else \
+            f" ({c.mapping.value} mapping, {c.filtering.value} filtering)"
+        runs = f"{c.runs_used} of {c.runs_total} runs"
+        return f"{c.legacy.value}{behaviour}, confidence {c.confidence} ({runs})"
+    if c.runs_used and c.nat_present is not None:
+        return f"NAT present: {_yes_no(c.nat_present)} (over TCP no NAT type is measured)"
+    if not c.runs_used:
+        return "no run could measure the NAT"
+    return "the NAT type could not be determined"
+
+
+def _name_facts(runs: list[NatRun]) -> list[NameFact]:
+    facts: dict[str, NameFact] = {}
+    for run in runs:
+        if not run.host or parse_ip(run.host) is not None:
+            continue
+        resolved = run.error_kind != "dns"
+        if run.host in facts and facts[run.host].resolved:
+            continue
+        facts[run.host] = NameFact(run.host, resolved, well_known=is_well_known(run.host),
+                                   detail="" if resolved else (run.error or ""))
+    return list(facts.values())
+
+
+def judge(discovery: NatDiscovery) -> Judgement:
+    """Findings, the steps of every run and the verdict, the NAT label and whether it is inconclusive."""
+    result = triage(discovery.runs)
+    out = Judgement(findings=list(result.findings))
+    for run, unusable in zip(discovery.runs, result.unusable, strict=True):
+        out.steps += _run_steps(run, discovery.options, unusable)
+    out.steps.append(StepOutcome(LOCAL_NETWORK, CHECK, VERDICT,
+                                 StepState.UNDECIDED if result.inconclusive else StepState.DONE,
+                                 verdict_text(result)))
+    label = result.consensus.legacy
+    out.facts.nat_label = None if label is Legacy.UNKNOWN else label.value
+    out.facts.inconclusive = result.inconclusive
+    out.facts.names = _name_facts(discovery.runs)
+    return out

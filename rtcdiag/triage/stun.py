@@ -61,7 +61,7 @@ def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
     return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=subj,
                            check=CHECK, step=STEP, server=server, rejected=r.rejected,
-                           rejected_count=getattr(r, "rejected_count", None))
+                           rejected_count=r.rejected_count)
 
 
 def _answered(r: BindingResult) -> list[Finding]:

@@ -68,12 +68,14 @@ def test_healthy_coturn_passes_with_every_output_format(coturn: RunningCoturn, t
     assert not [f for f in report["findings"] if f["severity"] != "info"]
     names = {(c["suite"], c["name"]) for c in report["checks"]}
     for transport in ("udp", "tcp", "tls"):
-        assert any(name == f"{transport}/data-channel-data" for _, name in names)
-    for url in urls(coturn):
+        assert any(name == f"turn/{transport}/data-channel-data" for _, name in names)
+    for url, transport in zip(urls(coturn), ("udp", "tcp", "tls"), strict=True):
         url = url.removesuffix("?transport=tcp") if url.startswith("turns:") else url  # as rtcdiag shows it
-        assert (url, "ice/connect") in names and (url, "ice/data") in names
-    assert {c["name"] for c in report["checks"]} >= {f"udp/{coturn.port}", "stun/udp/binding",
-                                                     "stun/tls/binding", "ice/gather-relay"}
+        assert (url, f"ice/{transport}/connect") in names and (url, f"ice/{transport}/data") in names
+    assert {c["name"] for c in report["checks"]} >= {f"ports/udp/{coturn.port}", "stun/udp/binding",
+                                                     "stun/tls/binding", "ice/udp/gather-relay"}
+    assert report["root_causes"] == []
+    assert len(names) == len(report["checks"])  # unique testcase names
     rows = {row[1]: row for row in report["tables"][0]["rows"]}
     assert set(rows) == {"udp", "tcp", "tls"}
     cases = junit_cases(junit)
@@ -95,8 +97,12 @@ def test_wrong_password_fails_with_exit_1_and_names_the_check(coturn: RunningCot
     assert "ICE-NO-RELAY" in ids
     assert report["verdict"].startswith("FAIL")
     failing = [c for c in junit_cases(junit) if c.find("failure") is not None]
-    assert failing and any(c.get("name") == "ice/gather-relay" for c in failing)
-    assert "401" in (failing[0].find("failure").text or "")  # type: ignore[union-attr]
+    assert failing and any(c.get("name") == "ice/udp/gather-relay" for c in failing)
+    assert all("401" in (c.find("failure").text or "") for c in failing)  # type: ignore[union-attr]
+    # One diagnosis: the refused allocation; ICE's missing relay is folded under it.
+    assert [r["id"] for r in report["root_causes"]] == ["TURN-AUTH-401"]
+    ice = next(f for f in report["findings"] if f["id"] == "ICE-NO-RELAY")
+    assert ice["explained_by"] == report["root_causes"][0]["ref"]
     assert_no_secret(wrong, proc.stdout, proc.stderr, junit.read_text())
 
 
@@ -151,8 +157,9 @@ max_rtt_ms = 0.001
     assert ids == ["EXPECT-RTT", "EXPECT-UNCHECKED"]
     assert proc.returncode == 1
     assert {c["name"] for c in report["checks"]} <= {
-        "stun/udp/binding", "stun/tcp/binding", "stun/tls/binding", "ice/gather-relay", "ice/connect",
-        "ice/data", "ice/gather-srflx", "expect/relay", "expect/rtt"}
+        "stun/udp/binding", "stun/tcp/binding", "stun/tls/binding", "expect/relay", "expect/rtt",
+        *(f"ice/{t}/{step}" for t in ("udp", "tcp", "tls")
+          for step in ("gather-relay", "connect", "data", "gather-srflx"))}
 
 
 def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:

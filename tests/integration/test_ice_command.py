@@ -39,16 +39,50 @@ def test_ice_command_reports_candidates_and_the_selected_pair(coturn: RunningCot
     assert len(candidate_tables) == 2
     assert all(row[1] == "relay" for t in candidate_tables for row in t["rows"])
     assert {row[7] for t in candidate_tables for row in t["rows"]} == {"udp", "tls"}
-    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
-    assert names.count("ice/connect") == 2 and names.count("ice/data") == 2
+    udp_url = f"turn:{coturn.host}:{coturn.port}?transport=udp"
+    tls_url = f"turns:{coturn.host}:{coturn.tls_port}"
+    cases = {(c.get("classname"), c.get("name")) for c in ET.parse(junit).getroot().iter("testcase")}
+    # One testcase per URL x step, named transport/step (the transport between agents and server).
+    assert cases == {(url, f"{transport}/{step}") for url, transport in ((udp_url, "udp"), (tls_url, "tls"))
+                     for step in ("gather-relay", "connect", "data")}
+    statuses = {(c["suite"], c["name"]): c["status"] for c in report["checks"]}
+    assert set(statuses.values()) == {"pass"}, statuses
+    # A loopback relay address from a loopback server is only noted (info), attached to its gather step.
+    noted = [f for f in report["findings"] if f["id"] == "ICE-RELAY-INTERNAL-NOTED"]
+    assert noted and {(f["subject"], f["transport"], f["step"]) for f in noted} == {
+        (udp_url, "udp", "gather-relay"), (tls_url, "tls", "gather-relay")}
+    assert all(f["host"] == coturn.host and f["check"] == "ice" for f in noted)
     assert password not in proc.stdout and password not in junit.read_text()
 
 
 def test_ice_command_wrong_password_exits_1(coturn: RunningCoturn) -> None:
     wrong = "nope-" + secrets.token_hex(5)
-    proc = run_ice(f"turn:{coturn.host}:{coturn.port}", "-u", "alice", "--timeout", "2", password=wrong)
+    proc = run_ice(f"turn:{coturn.host}:{coturn.port}", "-u", "alice", "--timeout", "2", "--json",
+                   password=wrong)
     assert proc.returncode == 1
-    assert "ICE-NO-RELAY" in proc.stdout and wrong not in proc.stdout
+    assert wrong not in proc.stdout
+    report = json.loads(proc.stdout)
+    [finding] = report["findings"]
+    assert (finding["id"], finding["step"], finding["transport"]) == ("ICE-NO-RELAY", "gather-relay", "udp")
+    assert "401" in finding["symptom"]
+    cases = {c["name"]: c for c in report["checks"]}
+    assert cases["udp/gather-relay"]["status"] == "fail"
+    # The later steps did not run: skipped with the reason, not failed again.
+    assert cases["udp/connect"]["status"] == "skip"
+    skipped = cases["udp/connect"]["message"]
+    assert "no relay candidate" in skipped and "401" in skipped
+    assert cases["udp/data"]["status"] == "skip"
+
+
+def test_ice_command_unresolvable_name_says_so_without_python_reprs() -> None:
+    proc = run_ice("turn:rtcdiag-no-such-host.invalid:3478", "-u", "alice", "--timeout", "1", "--json",
+                   password="pw-" + secrets.token_hex(4))
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    [finding] = report["findings"]
+    assert finding["id"] == "ICE-NO-RELAY" and finding["host"] == "rtcdiag-no-such-host.invalid"
+    assert "rtcdiag-no-such-host.invalid does not resolve" in finding["symptom"]
+    assert "gaierror" not in proc.stdout and "Errno" not in proc.stdout
 
 
 def test_ice_command_needs_credentials_for_turn(coturn: RunningCoturn) -> None:

@@ -22,7 +22,7 @@ def test_selftest_is_green_offline() -> None:
     report = json.loads(proc.stdout)
     assert report["command"] == "selftest" and report["verdict"].startswith("PASS")
     names = {c["name"] for c in report["checks"]}
-    assert {"stun/udp/binding", "stun/tcp/binding", "stun/tls/binding", "ice/connect", "ice/data",
+    assert {"stun/udp/binding", "stun/tcp/binding", "stun/tls/binding", "ice/udp/connect", "ice/tls/data",
             "expect/relay"} <= names
     assert all(c["status"] == "pass" for c in report["checks"])
 

@@ -10,9 +10,11 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import pytest
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
 Factory = Callable[[CoturnOptions], RunningCoturn]
+ERIN = "erin-" + secrets.token_hex(8)
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -248,3 +251,87 @@ def test_cancellation_mid_check_still_releases_the_allocation(quota1_coturn: Run
         assert leg.allocated and leg.released
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def no_udp_coturn(coturn_factory: Factory) -> RunningCoturn:
+    """coturn with the UDP listener off (``no-udp``): TCP (and the relay, which is UDP) still work."""
+    return coturn_factory(CoturnOptions(users={"erin": ERIN}, no_udp=True, allow_loopback_peers=True))
+
+
+def junit_cases(path: Path) -> list[tuple[str, ET.Element]]:
+    """(suite name, testcase) of every testcase in a JUnit file."""
+    root = ET.parse(path).getroot()
+    return [(suite.get("name", ""), case)
+            for suite in root.iter("testsuite") for case in suite.iter("testcase")]
+
+
+def assert_junit_fails_only_udp(path: Path, skip_reason: str) -> None:
+    cases = junit_cases(path)
+    names = [(suite, case.get("name", "")) for suite, case in cases]
+    assert len(names) == len(set(names)), "testcase names must be unique within their suite"
+    steps = ("connect", "challenge", "allocate", "relay-address", "data-send-indication",
+             "data-channel-data", "refresh")
+    assert sorted(name for _, name in names) == sorted(f"{t}/{s}" for t in ("udp", "tcp") for s in steps)
+    failed = [case.get("name", "") for _, case in cases if case.find("failure") is not None]
+    assert failed == ["udp/connect"]  # one failure: the later UDP steps are skipped, not failed again
+    for _, case in cases:
+        name = case.get("name", "")
+        assert case.find("error") is None, name
+        if name.startswith("tcp/"):  # every TCP testcase passes: no failure, not skipped
+            assert case.find("failure") is None and case.find("skipped") is None, name
+        skipped = case.find("skipped")
+        if skipped is not None:
+            assert name.startswith("udp/") and name != "udp/connect"
+            message = skipped.get("message", "")
+            assert skip_reason in message, message  # the real reason, not "skip: skip" / "not run"
+    durations = [float(case.get("time", "0")) for _, case in cases]
+    assert any(d > 0 for d in durations), durations  # measured, not all 0.000
+
+
+def test_udp_disabled_fails_only_the_udp_testcases_with_one_root_cause(no_udp_coturn: RunningCoturn,
+                                                                       tmp_path: Path) -> None:
+    """The done-when of the engine conversion: coturn without UDP, checked over UDP and TCP."""
+    junit = tmp_path / "out.xml"
+    code, report = run_json([f"127.0.0.1:{no_udp_coturn.port}", "--transport", "udp,tcp", "-u", "erin",
+                             "--junit", str(junit)], {"RTCDIAG_TURN_PASSWORD": ERIN})
+    assert code == 1
+    assert_junit_fails_only_udp(junit, "ICMP port unreachable")
+    assert [r["id"] for r in report["root_causes"]] == ["SERVER-REFUSED"]  # nothing listens on UDP
+    problems = [f for f in report["findings"] if f["severity"] in ("error", "warning")]
+    assert [(f["id"], f["transport"], f["step"]) for f in problems] == [("SERVER-REFUSED", "udp", "connect")]
+    tcp = next(t for t in transports(report) if t["transport"] == "tcp")
+    assert tcp["allocated"] and all(d["packets_received"] == 5 for d in tcp["data_paths"])
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["udp/allocate"] == "skip" and statuses["tcp/data-channel-data"] == "pass"
+    durations = {c["name"]: c["duration_s"] for c in report["checks"]}
+    measured = [f"tcp/{s}" for s in ("connect", "challenge", "allocate", "data-send-indication",
+                                     "data-channel-data", "refresh")] + ["udp/connect"]
+    assert all(durations[name] > 0 for name in measured), durations  # each step's own measured time
+
+
+def test_udp_dropped_while_tcp_answers_is_udp_blocked(no_udp_coturn: RunningCoturn, tmp_path: Path) -> None:
+    """A UDP socket that swallows everything on coturn's port: UDP silence + TCP answers = UDP-BLOCKED."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", no_udp_coturn.port))
+        junit = tmp_path / "out.xml"
+        code, report = run_json([f"127.0.0.1:{no_udp_coturn.port}", "--transport", "udp,tcp", "-u", "erin",
+                                 "--timeout", "0.5", "--junit", str(junit)], {"RTCDIAG_TURN_PASSWORD": ERIN})
+    assert code == 1
+    assert_junit_fails_only_udp(junit, "no answer over UDP")
+    assert [r["id"] for r in report["root_causes"]] == ["UDP-BLOCKED"]
+    assert "SERVER-UNREACHABLE" not in ids(report)
+    connect = next(c for c in report["checks"] if c["name"] == "udp/connect")
+    assert connect["duration_s"] >= 0.3  # the time spent waiting for the silent server
+
+
+def test_unresolvable_name_is_one_dns_finding_and_skipped_steps() -> None:
+    code, report = run_json(["turn.invalid:3478", "--transport", "udp,tcp", "-u", "x", "--password", "y",
+                             "--timeout", "1"])
+    assert code == 1
+    where = [(f["id"], f["transport"], f["step"]) for f in report["findings"]]
+    assert where == [("DNS-FAILURE", None, "resolve")]
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-FAILURE"]
+    skipped = [c for c in report["checks"] if c["name"] != "resolve"]
+    assert len(skipped) == 14
+    assert all(c["status"] == "skip" and c["message"].startswith("name does not resolve") for c in skipped)

@@ -3,21 +3,37 @@
 - 300 Try Alternate pointing at the real coturn: followed once, reported, and the check passes there;
 - 401 without NONCE: an invalid challenge;
 - 420 with UNKNOWN-ATTRIBUTES: the unknown types are listed;
-- bytes that are not STUN: rejected, never trusted (MALFORMED-REPLY).
+- bytes that are not STUN: rejected, never trusted (MALFORMED-REPLY);
+- a proxy in front of the real coturn answering the first authenticated request of each method with 438 Stale
+  Nonce: every retry succeeds, so nothing is reported as an error (each request judged on its final exchange);
+- a port that accepts TCP and never answers (and swallows UDP): PORT-NOT-STUN is the one root cause, never
+  UDP-BLOCKED.
 """
 
 from __future__ import annotations
 
 import json
+import selectors
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from rtcdiag.cli import main
 from rtcdiag.coturn import RunningCoturn
-from rtcdiag.protocol import Address, AttrType, ErrorCode, Message, MessageClass, UnknownAttributes
+from rtcdiag.protocol import (
+    Address,
+    AttrType,
+    ErrorCode,
+    Message,
+    MessageClass,
+    Method,
+    StunParseError,
+    UnknownAttributes,
+    is_stun,
+)
 
 Reply = Callable[[Message], bytes]
 
@@ -125,3 +141,123 @@ def test_garbage_replies_are_not_trusted(fake_turn: Callable[[Reply], int],
     assert code == 1
     assert _ids(report) == {"MALFORMED-REPLY"}
     assert _leg(report)["challenge_answered"] is False
+
+
+class StaleNonceProxy:
+    """A UDP proxy to coturn that answers the first *authenticated* request of each method in ``stale``
+    with 438 Stale Nonce (carrying the REALM and NONCE the client sent, so that its retry is valid), and
+    forwards everything else both ways (control, Data indications, ChannelData)."""
+
+    def __init__(self, upstream: tuple[str, int], stale: set[int]) -> None:
+        self.upstream = upstream
+        self.stale = set(stale)
+        self.staled: list[int] = []  # methods answered 438, in order
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.port = int(self.front.getsockname()[1])
+        self.client: tuple[str, int] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="stale-nonce-proxy")
+        self._thread.start()
+
+    def _stale_reply(self, data: bytes) -> bytes | None:
+        if not is_stun(data):
+            return None  # ChannelData
+        try:
+            request = Message.decode(data)
+        except StunParseError:
+            return None
+        if request.msg_class != MessageClass.REQUEST or request.method not in self.stale or \
+                request.get_raw(AttrType.MESSAGE_INTEGRITY) is None:
+            return None
+        self.stale.discard(request.method)
+        self.staled.append(request.method)
+        reply = Message(request.method, MessageClass.ERROR, request.transaction_id)
+        reply.add(AttrType.ERROR_CODE, ErrorCode(438, "Stale Nonce"))
+        reply.add(AttrType.REALM, request.find(AttrType.REALM, str) or "")
+        reply.add(AttrType.NONCE, request.find(AttrType.NONCE, str) or "")
+        return reply.encode()
+
+    def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.front, selectors.EVENT_READ)
+        sel.register(self.back, selectors.EVENT_READ)
+        try:
+            while not self._stop.is_set():
+                for key, _ in sel.select(timeout=0.05):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    data, source = sock.recvfrom(65535)
+                    if sock is self.front:
+                        self.client = (source[0], source[1])
+                        reply = self._stale_reply(data)
+                        if reply is not None:
+                            self.front.sendto(reply, source)
+                        else:
+                            self.back.sendto(data, self.upstream)
+                    elif self.client is not None:
+                        self.front.sendto(data, self.client)
+        finally:
+            sel.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.front.close()
+        self.back.close()
+
+
+def run_cli_any(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(SystemExit) as exited:
+        main(["turn-check", *args, "--json"])
+    out = capsys.readouterr().out
+    return int(exited.value.code or 0), json.loads(out)
+
+
+def test_438_then_success_on_every_request_is_not_an_error(coturn: RunningCoturn,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    stale = {Method.ALLOCATE, Method.CREATE_PERMISSION, Method.CHANNEL_BIND, Method.REFRESH}
+    proxy = StaleNonceProxy(("127.0.0.1", coturn.port), set(stale))
+    try:
+        code, report = run_cli([f"127.0.0.1:{proxy.port}", "-u", "alice", "--password",
+                                coturn.users["alice"]], capsys)
+    finally:
+        proxy.stop()
+    assert sorted(proxy.staled) == sorted(stale)  # each method really got its 438 first
+    leg = _leg(report)
+    steps = [(s["step"], s["error_code"]) for s in leg["steps"]]  # type: ignore[index]
+    assert ("allocate (authenticated)", 438) in steps
+    assert ("allocate (authenticated) (retry with new nonce)", None) in steps
+    for dp in leg["data_paths"]:  # type: ignore[attr-defined]
+        assert [s["error_code"] for s in dp["steps"]] == [438, None], dp["steps"]
+        assert dp["steps"][1]["step"].endswith("(retry with new nonce)")
+        assert dp["packets_received"] == dp["packets_sent"] == 5
+    assert code == 0, report["findings"]
+    assert not [f for f in report["findings"] if f["severity"] != "info"]  # type: ignore[index]
+    checks = report["checks"]
+    assert isinstance(checks, list)
+    assert {c["status"] for c in checks} == {"pass"}
+    messages = {c["name"]: c["message"] for c in checks}
+    for name in ("udp/allocate", "udp/data-send-indication", "udp/data-channel-data", "udp/refresh"):
+        assert "after a 438 Stale Nonce retry" in messages[name], messages[name]
+
+
+def test_tcp_accepted_but_silent_is_port_not_stun_not_udp_blocked(
+        hostile: Callable[..., Any], capsys: pytest.CaptureFixture[str]) -> None:
+    server = hostile("silent")  # UDP and TCP on one port: reads every request, answers none
+    code, report = run_cli_any([f"127.0.0.1:{server.port}", "--transport", "udp,tcp", "-u", "a",
+                                "--password", "b", "--timeout", "0.5"], capsys)
+    assert code == 1
+    assert server.requests >= 2  # both transports really reached it
+    assert [r["id"] for r in report["root_causes"]] == ["PORT-NOT-STUN"]
+    assert "UDP-BLOCKED" not in _ids(report)
+    where = {(f["id"], f["transport"], f["step"]): f for f in report["findings"]}
+    assert set(where) == {("PORT-NOT-STUN", "tcp", "challenge"), ("SERVER-UNREACHABLE", "udp", "connect")}
+    root = where[("PORT-NOT-STUN", "tcp", "challenge")]
+    assert root["title"] == f"Not a STUN/TURN server on TCP port {server.port}"
+    assert where[("SERVER-UNREACHABLE", "udp", "connect")]["explained_by"] == root["ref"]
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["tcp/connect"] == "pass" and statuses["tcp/challenge"] == "fail"
+    assert statuses["tcp/allocate"] == "skip" and statuses["udp/challenge"] == "skip"

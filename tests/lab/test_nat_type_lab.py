@@ -35,10 +35,26 @@ def test_every_emulation_is_classified_exactly(make_lab: MakeLab, kind: NatKind)
     code, report = nat_type(lab, "--hairpin", "--timeout", "1")
     consensus = report["results"]["consensus"]
     assert consensus["legacy"] == spec.legacy.value, report["findings"]
+    checks = {(c["suite"], c["name"]): c for c in report["checks"]}
+    reach = checks[(lab.stun_uri, "udp/reachability #1")]
     if kind is NatKind.UDP_BLOCKED:
         assert code == 1
-        assert [f["id"] for f in report["findings"]] == ["UDP-BLOCKED"]
+        [finding] = report["findings"]
+        assert (finding["id"], finding["subject"]) == ("UDP-BLOCKED", lab.stun_uri)
+        assert finding["transport"] == "udp"
+        assert reach["status"] == "fail" and reach["finding_ids"] == ["UDP-BLOCKED"]
+        assert checks[(lab.stun_uri, "udp/mapping #1")]["status"] == "skip"
+        assert "UDP is blocked" in checks[(lab.stun_uri, "udp/mapping #1")]["message"]
         return
+    assert reach["status"] == "pass"
+    assert {checks[(lab.stun_uri, f"udp/{step} #1")]["status"]
+            for step in ("rfc5780-server", "mapping", "filtering", "hairpin")} == {"pass"}
+    verdict = checks[("local network", "verdict")]
+    assert "NAT-TYPE" in verdict["finding_ids"]
+    warned = any(f["severity"] == "warning" for f in report["findings"])
+    assert verdict["status"] == ("warn" if warned else "pass")
+    if not warned:
+        assert verdict["message"].startswith(spec.legacy.value)
     assert consensus["mapping"] == spec.mapping.value  # type: ignore[union-attr]
     assert consensus["filtering"] == spec.filtering.value  # type: ignore[union-attr]
     assert consensus["nat_present"] is spec.translates
@@ -76,6 +92,8 @@ def test_repeat_runs_agree_with_high_confidence(make_lab: MakeLab) -> None:
     assert code == 0
     assert (consensus["legacy"], consensus["confidence"], consensus["runs_used"]) == \
         ("restricted cone", "high", 3)
+    names = {c["name"] for c in report["checks"] if c["suite"] == lab.stun_uri}
+    assert {f"udp/mapping #{n}" for n in (1, 2, 3)} <= names
 
 
 def test_single_address_server_is_refused_with_exit_3(make_lab: MakeLab) -> None:
@@ -86,6 +104,11 @@ def test_single_address_server_is_refused_with_exit_3(make_lab: MakeLab) -> None
         code, report = nat_type(lab, "--timeout", "1")
     assert code == 3
     assert [f["id"] for f in report["findings"]] == ["NAT-SERVER-NO-RFC5780"]
+    checks = {(c["suite"], c["name"]): c["status"] for c in report["checks"]}
+    assert checks == {(lab.stun_uri, "udp/reachability #1"): "pass",
+                      (lab.stun_uri, "udp/rfc5780-server #1"): "inconclusive",
+                      (lab.stun_uri, "udp/mapping #1"): "skip", (lab.stun_uri, "udp/filtering #1"): "skip",
+                      ("local network", "verdict"): "inconclusive"}
     assert report["results"]["consensus"]["legacy"] == "unknown"
     assert "OTHER-ADDRESS" in report["findings"][0]["symptom"]
 
@@ -98,3 +121,5 @@ def test_short_mapping_lifetime_is_measured(make_lab: MakeLab) -> None:
     assert (life["alive_s"], life["gone_s"]) == (2.0, 5.0)
     assert "NAT-SHORT-LIFETIME" in {f["id"] for f in report["findings"]}
     assert code == 0
+    lifetime = next(c for c in report["checks"] if c["name"] == "udp/lifetime #1")
+    assert (lifetime["status"], lifetime["message"]) == ("pass", "alive after 2 s, gone after 5 s")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from rtcdiag.probes.record import AttributeView
 from rtcdiag.protocol import (
     Address,
     AttrType,
@@ -21,7 +20,7 @@ from rtcdiag.protocol import (
     verify_fingerprint,
     verify_message_integrity,
 )
-from rtcdiag.protocol.describe import REDACTED, describe, summary
+from rtcdiag.protocol.describe import REDACTED, AttributeView, describe, summary
 
 TXID = bytes(range(12))
 

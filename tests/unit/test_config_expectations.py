@@ -5,31 +5,43 @@ from __future__ import annotations
 import pytest
 
 from rtcdiag.config import Expectations
+from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Status
-from rtcdiag.triage.expectations import ServerFacts, evaluate_nat, evaluate_server
-from rtcdiag.triage.finding import Severity
+from rtcdiag.triage.expectations import judge_nat, judge_server
+from rtcdiag.triage.finding import Severity, Subject
+from rtcdiag.triage.judgement import Facts, Judgement, RelayFact, RttFact
+
+SERVER = Subject("turn.example.com", "turn.example.com")
+NETWORK = Subject("local network")
+
+
+def _statuses(judgement: Judgement) -> list[tuple[str, Status]]:
+    return [(c.name, c.status) for c in build_report("check", judgement).checks]
 
 
 def test_relay_expected_and_working_passes() -> None:
-    out = evaluate_server(Expectations(expect_relay=True),
-                          ServerFacts("turn.example.com", relay_ok=True, relay_evidence=["udp: data flows"]))
+    facts = Facts(relays=[RelayFact("turn.example.com", True, "udp: data flows")])
+    out = judge_server(Expectations(expect_relay=True), SERVER, facts)
     assert out.findings == []
-    assert [(c.name, c.status) for c in out.checks] == [("expect/relay", Status.PASS)]
+    assert _statuses(out) == [("relay", Status.PASS)]
 
 
 def test_relay_expected_but_broken_is_an_error_with_the_evidence() -> None:
-    facts = ServerFacts("turn.example.com", relay_ok=False, relay_evidence=["udp: 401 Unauthorized"])
-    out = evaluate_server(Expectations(expect_relay=True), facts)
+    facts = Facts(relays=[RelayFact("turn.example.com", False, "udp: 401 Unauthorized"),
+                          RelayFact("other.example.com", True, "udp: fine")])
+    out = judge_server(Expectations(expect_relay=True), SERVER, facts)
     (finding,) = out.findings
     assert finding.id == "EXPECT-RELAY" and finding.severity is Severity.ERROR
+    assert finding.title == "Expected a working relay through turn.example.com, got none"
     assert "401 Unauthorized" in finding.symptom and finding.evidence == ["udp: 401 Unauthorized"]
-    assert out.checks[0].status is Status.FAIL and out.checks[0].finding_ids == ["EXPECT-RELAY"]
+    assert _statuses(out) == [("relay", Status.FAIL)]
 
 
 def test_relay_not_measured_is_a_warning_not_a_pass() -> None:
-    out = evaluate_server(Expectations(expect_relay=True), ServerFacts("stun.example.com"))
+    out = judge_server(Expectations(expect_relay=True), SERVER, Facts())
     assert [f.id for f in out.findings] == ["EXPECT-UNCHECKED"]
     assert out.findings[0].severity is Severity.WARNING
+    assert _statuses(out) == [("relay", Status.WARN)]
 
 
 @pytest.mark.parametrize("rtts,limit,failed", [
@@ -38,7 +50,8 @@ def test_relay_not_measured_is_a_warning_not_a_pass() -> None:
 ])
 def test_max_rtt_uses_the_worst_measurement(rtts: list[tuple[str, float]], limit: float,
                                             failed: bool) -> None:
-    out = evaluate_server(Expectations(max_rtt_ms=limit), ServerFacts("s", rtts_ms=rtts))
+    facts = Facts(rtts=[RttFact("turn.example.com", what, rtt) for what, rtt in rtts])
+    out = judge_server(Expectations(max_rtt_ms=limit), SERVER, facts)
     assert bool(out.findings) is failed
     if failed:
         assert out.findings[0].id == "EXPECT-RTT"
@@ -54,18 +67,19 @@ def test_max_rtt_uses_the_worst_measurement(rtts: list[tuple[str, float]], limit
     ("restricted cone", "full-cone", False),
 ])
 def test_min_nat_compares_rfc3489_labels(label: str, wanted: str, ok: bool) -> None:
-    out = evaluate_nat(Expectations(min_nat=wanted), label)
+    out = judge_nat(Expectations(min_nat=wanted), label, NETWORK)
     assert (out.findings == []) is ok
     if not ok:
-        assert out.findings[0].id == "EXPECT-NAT" and out.checks[0].status is Status.FAIL
+        assert out.findings[0].id == "EXPECT-NAT" and _statuses(out) == [("nat", Status.FAIL)]
 
 
 def test_min_nat_unknown_or_missing_label_is_unchecked() -> None:
     for label in (None, "unknown"):
-        out = evaluate_nat(Expectations(min_nat="symmetric"), label)
+        out = judge_nat(Expectations(min_nat="symmetric"), label, NETWORK)
         assert [f.id for f in out.findings] == ["EXPECT-UNCHECKED"]
 
 
-def test_no_expectations_means_no_checks() -> None:
-    assert evaluate_server(Expectations(), ServerFacts("s", relay_ok=False)).checks == []
-    assert evaluate_nat(Expectations(), "symmetric").checks == []
+def test_no_expectations_means_no_steps() -> None:
+    facts = Facts(relays=[RelayFact("turn.example.com", False, "x")])
+    assert judge_server(Expectations(), SERVER, facts).steps == []
+    assert judge_nat(Expectations(), "symmetric", NETWORK).steps == []

@@ -41,3 +41,25 @@ def test_lab_needs_nft(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     code, err = run(["lab", "status"], capsys)
     assert code == 2
     assert "needs nft: run `apt-get install iproute2 nftables`" in err
+
+
+def test_nat_type_crash_inside_the_check_still_reports_exit_4(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from rtcdiag.checks import nat
+    from rtcdiag.checks.engine import Check
+
+    async def broken_run(plan: nat.NatPlan) -> nat.NatDiscovery:
+        raise RuntimeError("boom in the probe")
+
+    monkeypatch.setattr(nat, "NAT", Check("nat", broken_run, nat.rules.judge))
+    monkeypatch.delenv("RTCDIAG_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["nat-type", "--server", "stun:192.0.2.1", "--json"])
+    assert exc.value.code == 4
+    report = json.loads(capsys.readouterr().out)
+    [finding] = report["findings"]
+    assert finding["id"] == "INTERNAL-ERROR" and "boom in the probe" in finding["symptom"]
+    assert finding["subject"] == "local network"
+    assert report["results"]["runs"] == [] and report["results"]["consensus"]["legacy"] == "unknown"

@@ -1,17 +1,26 @@
-"""nat-type triage on recorded runs: consensus, disagreement, server validation, findings."""
+"""nat-type judge on recorded runs: consensus, disagreement, server validation, findings, steps, facts."""
 
 from __future__ import annotations
 
-from rtcdiag.probes.nat import LifetimeResult, NatRun, NatTestRecord, ServerCheck
+from typing import Any
+
+from rtcdiag import exitcodes
+from rtcdiag.probes.nat import LifetimeResult, NatDiscovery, NatOptions, NatRun, NatTestRecord, ServerCheck
 from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome
-from rtcdiag.triage.nat import triage
+from rtcdiag.probes.record import Exchange
+from rtcdiag.report.build import build_report
+from rtcdiag.report.model import Report, Status
+from rtcdiag.triage.finding import Subject
+from rtcdiag.triage.judgement import Judgement
+from rtcdiag.triage.nat import LOCAL_NETWORK, judge, triage
 
 
 def run(server: str = "stun:lab", n: int = 1, mapping: Mapping = Mapping.ENDPOINT_INDEPENDENT,
         filtering: Filtering = Filtering.ADDRESS_AND_PORT_DEPENDENT,
         legacy: Legacy = Legacy.PORT_RESTRICTED_CONE,
         **kw: object) -> NatRun:
-    r = NatRun(server=server, address="203.0.113.10:3478", transport="udp", run=n, udp_answered=True,
+    r = NatRun(server=server, address="203.0.113.10:3478", transport="udp", run=n, host="lab", port=3478,
+               udp_answered=True,
                local="192.168.77.2:40000", mapped="203.0.113.1:40000", mapping=mapping, nat_present=True,
                filtering=filtering, legacy=legacy, loss_upper=0.4,
                server_check=ServerCheck(primary="203.0.113.10:3478", other_address="203.0.113.11:3479",
@@ -95,3 +104,154 @@ def test_symmetric_cgnat_alg_hairpin_lifetime_findings() -> None:
 
 def test_long_lifetime_is_not_a_finding() -> None:
     assert "NAT-SHORT-LIFETIME" not in ids([run(lifetime=LifetimeResult(alive_s=60.0, gone_s=90.0))])
+
+
+# --- the judge: subjects, steps, statuses, facts ------------------------------------------------------------
+
+SERVER = Subject("stun:lab", host="lab", port=3478, transport="udp")
+
+
+def judged(runs: list[NatRun], **options: Any) -> tuple[Judgement, Report]:
+    judgement = judge(NatDiscovery(runs, NatOptions(**options)))
+    return judgement, build_report("nat-type", judgement)
+
+
+def cases(report: Report) -> dict[tuple[str, str], Status]:
+    return {(c.suite, c.name): c.status for c in report.checks}
+
+
+def test_verdict_steps_per_run_and_the_local_network() -> None:
+    judgement, report = judged([run(n=1), run(n=2)])
+    assert cases(report) == {
+        **{("stun:lab", f"udp/{step} #{n}"): Status.PASS
+           for n in (1, 2) for step in ("reachability", "rfc5780-server", "mapping", "filtering")},
+        ("local network", "verdict"): Status.PASS,
+    }
+    [finding] = judgement.findings
+    assert (finding.id, finding.subject, finding.check, finding.step) == ("NAT-TYPE", LOCAL_NETWORK, "nat",
+                                                                          "verdict")
+    verdict = next(c for c in report.checks if c.name == "verdict")
+    assert verdict.findings == [finding]
+    assert verdict.message.startswith("port-restricted cone (endpoint-independent mapping")
+    assert judgement.facts.nat_label == "port-restricted cone" and not judgement.facts.inconclusive
+    assert report.exit_code == exitcodes.OK
+    assert [(n.host, n.resolved) for n in judgement.facts.names] == [("lab", True)]
+
+
+def test_server_without_rfc5780_is_inconclusive_on_its_own_step() -> None:
+    bad = run(server_check=ServerCheck(primary="x", problems=["no OTHER-ADDRESS"]))
+    judgement, report = judged([bad], hairpin=True)
+    [finding] = judgement.findings
+    assert (finding.id, finding.subject) == ("NAT-SERVER-NO-RFC5780", SERVER)
+    assert finding.step == "rfc5780-server #1"
+    assert cases(report) == {("stun:lab", "udp/reachability #1"): Status.PASS,
+                             ("stun:lab", "udp/rfc5780-server #1"): Status.INCONCLUSIVE,
+                             ("stun:lab", "udp/mapping #1"): Status.SKIP,
+                             ("stun:lab", "udp/filtering #1"): Status.SKIP,
+                             ("stun:lab", "udp/hairpin #1"): Status.SKIP,
+                             ("local network", "verdict"): Status.INCONCLUSIVE}
+    skipped = next(c for c in report.checks if c.name == "udp/mapping #1")
+    assert "failed RFC 5780 validation" in skipped.message
+    assert judgement.facts.inconclusive and judgement.facts.nat_label is None
+    assert report.exit_code == exitcodes.INCONCLUSIVE
+
+
+def test_inconsistent_and_undetermined_are_inconclusive_exit_3() -> None:
+    sym = run(server="stun:b", mapping=Mapping.ADDRESS_AND_PORT_DEPENDENT, legacy=Legacy.SYMMETRIC)
+    for runs in ([run(server="stun:a"), sym], [run(filtering=Filtering.UNKNOWN, legacy=Legacy.UNKNOWN)]):
+        judgement, report = judged(runs)
+        assert judgement.facts.inconclusive
+        assert report.exit_code == exitcodes.INCONCLUSIVE
+        assert cases(report)[("local network", "verdict")] is Status.INCONCLUSIVE
+        assert all(f.subject == LOCAL_NETWORK and f.step == "verdict" for f in judgement.findings)
+
+
+def test_udp_blocked_fails_reachability_and_needs_a_tcp_stun_answer() -> None:
+    judgement, report = judged([run(udp_answered=False, tcp_answered=True, server_check=None)])
+    [finding] = judgement.findings
+    assert (finding.id, finding.subject, finding.step) == ("UDP-BLOCKED", SERVER, "reachability #1")
+    assert cases(report)[("stun:lab", "udp/reachability #1")] is Status.FAIL
+    assert cases(report)[("stun:lab", "udp/mapping #1")] is Status.SKIP
+    assert judgement.facts.nat_label == "UDP blocked" and not judgement.facts.inconclusive
+    assert report.exit_code == exitcodes.FINDING_ERROR
+    # No STUN answer over TCP either (a TCP accept alone never counts): unreachable, inconclusive.
+    judgement, report = judged([run(udp_answered=False, tcp_answered=False, server_check=None)])
+    assert [(f.id, f.severity.value) for f in judgement.findings] == [("SERVER-UNREACHABLE", "warning")]
+    assert cases(report)[("stun:lab", "udp/reachability #1")] is Status.INCONCLUSIVE
+    assert report.exit_code == exitcodes.INCONCLUSIVE
+
+
+def test_name_that_does_not_resolve() -> None:
+    dns = run(error="unknown host lab", error_kind="dns", udp_answered=False, server_check=None)
+    judgement, report = judged([dns])
+    [finding] = judgement.findings
+    assert (finding.id, finding.subject, finding.severity.value) == ("DNS-FAILURE", SERVER, "warning")
+    assert "unknown host lab" in finding.symptom
+    [name] = judgement.facts.names
+    assert (name.host, name.resolved) == ("lab", False)
+    assert report.exit_code == exitcodes.INCONCLUSIVE
+    skipped = next(c for c in report.checks if c.name == "udp/filtering #1")
+    assert skipped.status is Status.SKIP and "unknown host lab" in skipped.message
+
+
+def test_repeats_keep_their_findings_on_their_own_run() -> None:
+    bad = run(n=2, server_check=ServerCheck(primary="x", problems=["no OTHER-ADDRESS"]))
+    _, report = judged([run(n=1), bad])
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["udp/rfc5780-server #1"].findings == []
+    assert [f.id for f in by_name["udp/rfc5780-server #2"].findings] == ["NAT-SERVER-NO-RFC5780"]
+
+
+def test_hairpin_and_lifetime_steps_when_asked() -> None:
+    tested = run(hairpin=False, hairpin_detail="11 requests never arrived",
+                 tests=[NatTestRecord("hairpin", "hairpin", "203.0.113.1:40000", outcome=Outcome.SILENT)],
+                 lifetime=LifetimeResult(alive_s=10.0, gone_s=20.0))
+    judgement, report = judged([tested], hairpin=True, lifetime=True)
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["udp/hairpin #1"].status is Status.PASS
+    assert "hairpinning: no" in by_name["udp/hairpin #1"].message
+    assert by_name["udp/lifetime #1"].message == "alive after 10 s, gone after 20 s"
+    ids = {f.id: f for f in judgement.findings}
+    assert {"NAT-NO-HAIRPIN", "NAT-SHORT-LIFETIME"} <= set(ids)
+    assert all(f.subject == LOCAL_NETWORK for f in ids.values())
+    assert by_name["verdict"].status is Status.WARN
+    _, plain = judged([run()])
+    assert not any("hairpin" in c.name or "lifetime" in c.name for c in plain.checks)
+
+
+def test_tcp_runs_measure_nat_presence_only() -> None:
+    tcp = run(transport="tcp", udp_answered=False, tcp_answered=True, server_check=None, nat_present=True,
+              mapping=Mapping.UNKNOWN, filtering=Filtering.UNKNOWN, legacy=Legacy.UNKNOWN)
+    judgement, report = judged([tcp], transport="tcp")
+    assert judgement.findings == [] and not judgement.facts.inconclusive
+    tcp_cases = {name: status for (_, name), status in cases(report).items()}
+    assert tcp_cases["tcp/reachability #1"] is Status.PASS
+    assert tcp_cases["tcp/mapping #1"] is Status.PASS
+    assert tcp_cases["tcp/filtering #1"] is Status.SKIP
+    assert "NAT present: yes" in next(c.message for c in report.checks if c.name == "verdict")
+
+
+def test_actively_refused_server_is_refused_not_unreachable() -> None:
+    def refused(name: str, transport: str) -> NatTestRecord:
+        ex = Exchange(step=name, request="Binding request", transport=transport, server="203.0.113.10:3478",
+                      outcome="transport-error", error="port unreachable", error_kind="refused")
+        return NatTestRecord(name, "mapping", "203.0.113.10:3478", outcome=Outcome.UNSURE, exchanges=[ex])
+
+    tests = [refused("mapping I", "udp"), refused("tcp binding", "tcp")]
+    dead = run(udp_answered=False, tcp_answered=False, server_check=None, tests=tests)
+    [finding] = judge(NatDiscovery([dead])).findings
+    assert (finding.id, finding.severity.value) == ("SERVER-REFUSED", "warning")
+    assert finding.step == "reachability #1"
+    tests[1].exchanges[0].outcome, tests[1].exchanges[0].error_kind = "timeout", None
+    [finding] = judge(NatDiscovery([dead])).findings
+    assert finding.id == "SERVER-UNREACHABLE"
+
+
+def test_local_socket_error_is_a_warning_in_words() -> None:
+    broken = run(error="cannot bind UDP any port 40000: Address already in use", error_kind="network",
+                 udp_answered=False, server_check=None)
+    judgement, report = judged([broken])
+    [finding] = judgement.findings
+    assert (finding.id, finding.severity.value, finding.step) == ("NO-ROUTE", "warning", "reachability #1")
+    assert "Address already in use" in finding.symptom
+    assert report.exit_code == exitcodes.INCONCLUSIVE

@@ -25,7 +25,8 @@ def _source_words(report: Report) -> set[str]:
             words.update(text.split())
     for text in (report.verdict, f"rtcdiag {report.command}:", *report.notes, "Note:",
                  "Took 1.23 s. `rtcdiag explain ID` describes a finding.",
-                 "Subject Symptom Cause Fix Evidence - ERROR WARNING INFO",
+                 "Subject Symptom Cause Fix Evidence Explains - ERROR WARNING INFO",
+                 "Diagnosis: root cause Diagnosis: 3 root causes",
                  *(f.id for f in report.findings)):
         words.update(text.split())
     return words
@@ -65,10 +66,12 @@ def test_no_word_split_at_other_widths(width: int) -> None:
     _assert_no_word_split(_render(report, width), report, width)
 
 
-def test_layout_verdict_then_findings_by_severity_then_tables() -> None:
+def test_layout_verdict_then_diagnosis_by_severity_then_tables() -> None:
     output = _render(sample_report(), 100)
     lines = output.splitlines()
-    assert lines[0].startswith("rtcdiag stun: FAIL: 1/3 checks passed, 2 error(s), 1 warning(s)")
+    assert lines[0].startswith(
+        "rtcdiag stun: FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)")
+    assert lines[2] == "Diagnosis: 3 root causes"
     headers = [line for line in lines if re.match(r"^(ERROR|WARNING|INFO) ", line)]
     assert [h.split()[1] for h in headers] == [
         "DNS-FAILURE", "UDP-BLOCKED", "STUN-INTERNAL-ADDRESS-LEAK", "STUN-NO-FINGERPRINT"]
@@ -155,3 +158,40 @@ def test_ragged_rows_are_padded() -> None:
     report = Report(command="x", tables=[Table("T", ["a", "b", "c"], [["1"], ["1", "2", "3", "4"]])])
     output = _render(report, 80)
     assert re.search(r"^1\s+2\s+3$", output, re.MULTILINE)
+
+
+def test_root_cause_folds_the_findings_it_explains() -> None:
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    udp = Subject("turn:h.example:3478", "h.example", 3478, "udp")
+    root = make_finding("DNS-FAILURE", udp.on(None), check="turn", step="resolve", host="h.example",
+                        detail="NXDOMAIN")
+    folded = make_finding("ICE-NO-RELAY", udp, check="ice", step="gather-relay", url="turn:h.example:3478",
+                          reason="name does not resolve")
+    report = build_report("check", Judgement(findings=[root, folded]))
+    assert [r.id for r in report.roots] == ["DNS-FAILURE"]
+    assert folded.explained_by == root.ref
+    output = _render(report, 100)
+    assert output.count("ERROR DNS-FAILURE") == 1 and "ERROR ICE-NO-RELAY" not in output
+    explains = output[output.index("Explains"):]
+    assert "ICE-NO-RELAY" in explains.splitlines()[0]
+
+
+def test_control_characters_from_a_server_never_reach_the_terminal() -> None:
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    evil = "Coturn\x1b[2J\x1b]0;pwned\x07\x9b31m\u202etxt.exe\r\nFAKE LINE"
+    subject = Subject("stun:127.0.0.1:3478", "127.0.0.1", 3478, "udp")
+    finding = make_finding("STUN-ERROR-RESPONSE", subject, check="stun", step="binding", server=evil,
+                           transport="UDP", detail=evil, evidence=[evil])
+    report = build_report("stun", Judgement(findings=[finding]), tables=[Table(evil, ["a"], [[evil]])],
+                          notes=[evil])
+    for width in (60, 200):
+        output = _render(report, width)
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", output), output
+        assert "\\x1b[2J" in output and "FAKE LINE" in output
+        assert not any(line.startswith("FAKE LINE") for line in output.splitlines())

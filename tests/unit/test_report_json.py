@@ -44,15 +44,18 @@ def test_findings_sorted_by_severity_with_all_fields() -> None:
     data = json.loads(json_report.render(sample_report()))
     assert [f["severity"] for f in data["findings"]] == ["error", "error", "warning", "info"]
     blocked = next(f for f in data["findings"] if f["id"] == "UDP-BLOCKED")
-    assert blocked["subject"] == f"{SERVER}?transport=udp"
+    assert (blocked["subject"], blocked["transport"], blocked["check"], blocked["step"]) == (
+        SERVER, "udp", "stun", "binding")
+    assert blocked["explained_by"] is None and blocked["ref"] in [r["ref"] for r in data["root_causes"]]
     assert blocked["evidence"][0] == "udp binding: Binding request -> timeout after 7 attempt(s)"
     assert "turns:443" in blocked["fix"]
 
 
 def test_checks_tables_and_results() -> None:
     data = json.loads(json_report.render(sample_report()))
-    assert [c["status"] for c in data["checks"]] == ["fail", "warn", "skip", "inconclusive"]
+    assert [c["status"] for c in data["checks"]] == ["fail", "warn", "skip", "inconclusive", "fail"]
     assert data["checks"][0]["finding_ids"] == ["UDP-BLOCKED"]
+    assert data["checks"][1]["finding_ids"] == ["STUN-NO-FINGERPRINT", "STUN-INTERNAL-ADDRESS-LEAK"]
     assert data["tables"][0]["columns"][2] == "mapped address"
     # Results go through rtcdiag.jsonable: dataclasses -> objects, bytes -> hex.
     assert data["results"] == [{"server": SERVER, "raw": "01010000", "rtts_ms": [12.3]}]
@@ -94,3 +97,29 @@ def test_non_ascii_is_kept_readable() -> None:
     report = Report(command="stun", notes=["Zürich relay — ok"])
     text = json_report.render(report)
     assert "Zürich relay — ok" in text
+
+
+def test_no_raw_control_or_format_character_in_json() -> None:
+    raw = "soft\x1b[2J\x9b31m\u202eware\x7f"
+    report = Report(command="stun", results={"software": raw}, notes=["ok"])
+    text = json_report.render(report)
+    assert not any(ch in text for ch in "\x1b\x9b\u202e\x7f")
+    assert json.loads(text)["results"]["software"] == raw  # escaped, not lost
+
+
+def test_explained_findings_name_their_root_cause() -> None:
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    udp = Subject("turn:10.9.9.9:3478", "10.9.9.9", 3478, "udp")
+    down = make_finding("SERVER-UNREACHABLE", udp, check="stun", step="binding", server="10.9.9.9:3478",
+                        transport="UDP", host="10.9.9.9", detail="7 tries")
+    again = make_finding("SERVER-UNREACHABLE", udp, check="turn", step="challenge", server="10.9.9.9:3478",
+                         transport="UDP", host="10.9.9.9", detail="7 tries")
+    data = json.loads(json_report.render(build_report("check", Judgement(findings=[again, down]))))
+    assert list(_validator().iter_errors(data)) == []
+    assert [r["ref"] for r in data["root_causes"]] == [down.ref]
+    assert data["root_causes"][0]["explains"] == [again.ref]
+    by_ref = {f["ref"]: f for f in data["findings"]}
+    assert by_ref[again.ref]["explained_by"] == down.ref and by_ref[down.ref]["explained_by"] is None

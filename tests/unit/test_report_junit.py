@@ -7,8 +7,10 @@ import xml.etree.ElementTree as ET
 from test_report_samples import SERVER, sample_report
 
 from rtcdiag.report import junit
+from rtcdiag.report.build import build_report
 from rtcdiag.report.model import CheckCase, Report, Status
-from rtcdiag.triage.finding import make_finding
+from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, StepOutcome
 
 
 def _parse(report: Report) -> ET.Element:
@@ -27,8 +29,8 @@ def test_suites_and_counts() -> None:
     root = _parse(sample_report())
     assert root.tag == "testsuites"
     assert [s.get("name") for s in root.findall("testsuite")] == [
-        SERVER, "stun:other.example.org:3478", "rtcdiag stun"]
-    # 4 checks + 1 synthetic case for DNS-FAILURE, which no check names.
+        SERVER, "stun:other.example.org:3478", "stun:missing.example.invalid:3478"]
+    # 4 steps + the DNS-FAILURE's own step (resolve), which no step outcome declared.
     counts = (root.get("tests"), root.get("failures"), root.get("skipped"), root.get("errors"))
     assert counts == ("5", "2", "2", "0")
     server = root.find(f"./testsuite[@name='{SERVER}']")
@@ -43,19 +45,21 @@ def test_testcase_attributes() -> None:
     assert case.find("failure") is None and case.find("skipped") is None
 
 
-def test_failure_names_finding_ids_with_title_cause_and_fix() -> None:
+def test_failure_names_its_own_finding_once_with_title_cause_and_fix() -> None:
     failure = _case(_parse(sample_report()), SERVER, "udp/binding").find("failure")
     assert failure is not None
     assert failure.get("type") == "UDP-BLOCKED"
-    assert failure.get("message") == "UDP-BLOCKED: UDP is blocked, TCP works (timeout)"
+    assert failure.get("message") == "UDP-BLOCKED: UDP is blocked, TCP works"
     body = failure.text or ""
     assert body.startswith("UDP-BLOCKED [error]: UDP is blocked, TCP works")
+    assert body.count("UDP-BLOCKED [error]") == 1
     assert "Cause: A firewall between here and the server drops UDP" in body
     assert "Fix: Clients will fall back to TURN/TCP; make sure turns:443 exists" in body
     assert "Evidence: udp binding: Binding request -> timeout after 7 attempt(s)" in body
+    assert "STUN-NO-FINGERPRINT" not in body and "INTERNAL-ADDRESS-LEAK" not in body  # TCP's, not UDP's
 
 
-def test_skip_and_inconclusive_are_skipped() -> None:
+def test_skip_and_inconclusive_say_why() -> None:
     root = _parse(sample_report())
     skipped = _case(root, SERVER, "tls/binding").find("skipped")
     assert skipped is not None and skipped.get("message") == "skip: not requested"
@@ -70,22 +74,44 @@ def test_warning_check_passes_with_its_finding_in_system_out() -> None:
     assert out is not None and "STUN-INTERNAL-ADDRESS-LEAK [warning]" in (out.text or "")
 
 
-def test_error_finding_without_a_check_still_fails_the_run() -> None:
-    failure = _case(_parse(sample_report()), "rtcdiag stun", "finding/DNS-FAILURE").find("failure")
+def test_error_finding_without_a_declared_step_gets_its_own_testcase() -> None:
+    root = _parse(sample_report())
+    failure = _case(root, "stun:missing.example.invalid:3478", "udp/resolve").find("failure")
     assert failure is not None
     assert "missing.example.invalid could not be resolved: NXDOMAIN." in (failure.text or "")
 
 
-def test_finding_picked_for_the_checks_own_server() -> None:
-    report = Report(command="turn-check")
-    report.findings = [make_finding("SERVER-UNREACHABLE", subject=f"turn:{h}:3478?transport=udp",
-                                    server=f"{h}:3478", transport="UDP", detail="7 tries")
-                       for h in ("a.example", "b.example")]
-    report.checks = [CheckCase("turn:b.example:3478", "udp/allocate", Status.FAIL, "",
-                               finding_ids=["SERVER-UNREACHABLE"])]
-    failure = _case(_parse(report), "turn:b.example:3478", "udp/allocate").find("failure")
-    assert failure is not None
-    assert "b.example:3478" in (failure.text or "") and "a.example" not in (failure.text or "")
+def _turn_judgement() -> Judgement:
+    findings, steps = [], []
+    for host in ("a.example", "b.example"):
+        for transport in ("udp", "tcp"):
+            subject = Subject(f"turn:{host}:3478", host, 3478, transport)
+            steps.append(StepOutcome(subject, "turn", "allocate", duration_s=0.004))
+            if transport == "udp" and host == "b.example":
+                findings.append(make_finding("SERVER-UNREACHABLE", subject, check="turn", step="allocate",
+                                             server=f"{host}:3478", transport="UDP", host=host,
+                                             detail="7 tries"))
+    return Judgement(findings=findings, steps=steps)
+
+
+def test_finding_only_in_the_testcase_of_its_own_server_transport_and_step() -> None:
+    root = _parse(build_report("turn-check", _turn_judgement()))
+    failure = _case(root, "turn:b.example:3478", "udp/allocate").find("failure")
+    assert failure is not None and "b.example:3478" in (failure.text or "")
+    for suite, name in (("turn:b.example:3478", "tcp/allocate"), ("turn:a.example:3478", "udp/allocate"),
+                        ("turn:a.example:3478", "tcp/allocate")):
+        case = _case(root, suite, name)
+        assert case.find("failure") is None and case.find("skipped") is None
+        assert case.get("time") == "0.004"
+
+
+def test_names_are_unique_and_prefixed_by_check_in_multi_check_reports() -> None:
+    subject = Subject("127.0.0.1", "127.0.0.1", 3478, "udp")
+    steps = [StepOutcome(subject, "stun", "binding"), StepOutcome(subject, "turn", "allocate"),
+             StepOutcome(subject, "stun", "binding")]
+    root = _parse(build_report("check", Judgement(steps=steps)))
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names == ["stun/udp/binding", "turn/udp/allocate", "stun/udp/binding #2"]
 
 
 def test_characters_xml_cannot_carry_are_replaced() -> None:

@@ -14,11 +14,12 @@ def test_verdict_findings_and_tables() -> None:
     text = markdown.render(sample_report())
     lines = text.splitlines()
     assert lines[0] == "## rtcdiag stun"
-    assert "**Verdict:** FAIL: 1/3 checks passed, 2 error(s), 1 warning(s)" in lines
+    assert "**Verdict:** FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)" in lines
+    assert lines.index("## Diagnosis") < lines.index("## Other findings") < lines.index("## Details")
     headings = [line for line in lines if line.startswith("### ") and "`" in line]
     assert headings[0].startswith("### ERROR `DNS-FAILURE`: Host name does not resolve")
     assert headings[-1].startswith("### INFO `STUN-NO-FINGERPRINT`")
-    assert f"### ERROR `UDP-BLOCKED`: UDP is blocked, TCP works — `{SERVER}?transport=udp`" in lines
+    assert f"### ERROR `UDP-BLOCKED`: UDP is blocked, TCP works — `{SERVER} over UDP (stun/binding)`" in lines
     assert any(line.startswith("- **Fix:** Clients will fall back to TURN/TCP") for line in lines)
     assert "  - `udp binding: Binding request -> timeout after 7 attempt(s)`" in lines
     assert lines[-1] == "_rtcdiag stun, 1.23 s; exit code 1._"
@@ -54,3 +55,24 @@ def test_ragged_rows_and_no_findings() -> None:
     assert "## Findings" not in text
     assert "| 1 |  |" in text and "| 1 | 2 |" in text
     assert "**Verdict:** PASS: 0/0 checks passed" in text
+
+
+def test_server_strings_cannot_inject_markdown_or_html() -> None:
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    evil = ("[click](http://evil.example) ![x](http://evil.example/x.png) <script>alert(1)</script> **b** "
+            "\x1b[31m")
+    subject = Subject("stun:127.0.0.1:3478", "127.0.0.1", 3478, "udp")
+    finding = make_finding("STUN-ERROR-RESPONSE", subject, check="stun", step="binding", server="s",
+                           transport="UDP", detail=evil, evidence=[evil])
+    text = markdown.render(build_report("stun", Judgement(findings=[finding]), notes=[evil]))
+    outside_code = re.sub(r"(`+).*?\1", "", text)  # inside code spans nothing is interpreted
+    assert "<script>" not in outside_code and "](http" not in outside_code.replace("\\](http", "")
+    assert "\x1b" not in text
+    symptom = next(line for line in text.splitlines() if line.startswith("- **Symptom:**"))
+    assert "\\[click\\]" in symptom and "&lt;script&gt;" in symptom and "\\*\\*b\\*\\*" in symptom
+    # the catalogue's own code spans stay Markdown
+    fix = next(line for line in text.splitlines() if line.startswith("- **Fix:**"))
+    assert "\\`" not in fix

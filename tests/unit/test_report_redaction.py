@@ -38,12 +38,21 @@ def _renderings(report: Report) -> dict[str, str]:
     }
 
 
+def _report_echoing(secret: str) -> Report:
+    """The sample report, with the secret echoed in evidence, a step, a table, a note and the results."""
+    from test_report_samples import sample_judgement
+
+    from rtcdiag.report.build import build_report
+
+    report = sample_report(secret)
+    return build_report("stun", sample_judgement(secret), tables=report.tables, notes=report.notes,
+                        results={"credential_echo": secret, secret: [secret]})
+
+
 @pytest.mark.parametrize("secret", SECRETS)
 def test_secret_in_evidence_results_tables_and_notes_is_masked_everywhere(secret: str) -> None:
     register_secret(secret)
-    report = sample_report(secret)
-    report.results = {"credential_echo": secret, secret: [secret]}
-    report.findings[1].subject += secret
+    report = _report_echoing(secret)
     for fmt, text in _renderings(report).items():
         assert secret not in text, f"secret leaked in {fmt}"
         assert "***" in text, f"{fmt} shows no mask, so the secret was not there to hide"
@@ -54,10 +63,41 @@ def test_secret_in_evidence_results_tables_and_notes_is_masked_everywhere(secret
     json.loads(_renderings(report)["json"])  # still valid JSON after masking
 
 
+COMMON_WORDS = ["turn", "wrong", "test", "udp", "alice"]
+
+
+@pytest.mark.parametrize("password", COMMON_WORDS)
+def test_a_common_word_password_masks_only_its_echo_never_prose(password: str) -> None:
+    """A password that is an everyday word must not corrupt rtcdiag's own text nor give itself away."""
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    register_secret(password)
+    subject = Subject("turn:nodeturn.test:3478", "nodeturn.test", 3478, "udp")
+    auth = make_finding("TURN-AUTH-401", subject, check="turn", step="allocate", transport="UDP",
+                        server="127.0.0.1:3478", host="nodeturn.test",
+                        detail=f"(user alice, realm 'nodeturn.test'; echoed credential {password})",
+                        evidence=[f"sent USERNAME alice, password {password}"])
+    report = build_report("turn-check", Judgement(findings=[auth]),
+                          notes=[f"server software turnserver-{password}-edition"])
+    for fmt, text in _renderings(report).items():
+        flat = " ".join(text.split())
+        assert f"password {password}" not in flat, f"{fmt}: echoed password not masked"
+        assert "password ***" in flat, fmt
+        assert "nodeturn.test" in flat, f"{fmt}: realm corrupted"
+        assert "rtcdiag turn-check" in flat or '"command": "turn-check"' in flat, f"{fmt}: command corrupted"
+        if fmt in ("plain", "console", "junit"):
+            for prose in (auth.entry.cause, auth.entry.fix):
+                assert " ".join(prose.split()) in flat, f"{fmt}: catalogue prose corrupted"
+    finding = json.loads(json_report.render(report))["findings"][0]
+    assert (finding["cause"], finding["fix"]) == (auth.entry.cause, auth.entry.fix)
+
+
 def test_secret_never_split_across_wrapped_lines() -> None:
     secret = "Zürich-Geheimnis-" + "x" * 90
     register_secret(secret)
-    text = _renderings(sample_report(secret))["console"]
+    text = _renderings(_report_echoing(secret))["console"]
     assert "Geheimnis" not in text and "x" * 30 not in text
 
 
@@ -67,7 +107,7 @@ def test_emit_writes_no_secret_to_stdout_or_files(tmp_path: Path, capsys: pytest
     for suffix in (".json", ".md", ".xml", ".txt"):
         out = OutputOptions(json=suffix == ".json", junit=tmp_path / f"junit{suffix}.xml",
                             report_file=tmp_path / f"report{suffix}")
-        assert emit(sample_report(secret), out) == 1
+        assert emit(_report_echoing(secret), out) == 1
         assert secret not in capsys.readouterr().out
         for path in (out.junit, out.report_file):
             assert path is not None

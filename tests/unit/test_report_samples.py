@@ -1,15 +1,27 @@
-"""A report with every kind of content, shared by the renderer tests (``from test_report_samples import``)."""
+"""A report with every kind of content, shared by the renderer tests (``from test_report_samples import``).
+
+Built the way every command builds its report: a Judgement (findings, step outcomes, facts) through
+``rtcdiag.report.build.build_report``, so statuses and testcase names come from the one builder.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from rtcdiag import exitcodes
+from rtcdiag.report.build import build_report
 from rtcdiag.report.json_report import status
-from rtcdiag.report.model import CheckCase, Report, Status, Table
-from rtcdiag.triage.finding import Finding, Severity, make_finding
+from rtcdiag.report.model import Report, Table
+from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
 SERVER = "stun:[2001:db8::1]:3478"
+HOST = "2001:db8::1"
+UDP = Subject(SERVER, HOST, 3478, "udp")
+TCP = Subject(SERVER, HOST, 3478, "tcp")
+TLS = Subject(SERVER, HOST, 5349, "tls")
+MISSING = Subject("stun:missing.example.invalid:3478", "missing.example.invalid", 3478, "udp")
+OTHER = Subject("stun:other.example.org:3478", "other.example.org", 3478, "udp")
 
 
 @dataclass
@@ -19,31 +31,35 @@ class SampleResult:
     rtts_ms: list[float] = field(default_factory=list)
 
 
-def sample_report(secret: str = "") -> Report:
-    """Errors, a warning and an info; pass/fail/skip/inconclusive checks; a wide and a small table."""
+def sample_judgement(secret: str = "") -> Judgement:
     leak = f" {secret}" if secret else ""
-    report = Report(command="stun")
-    report.findings = [
-        make_finding("STUN-NO-FINGERPRINT", subject=f"{SERVER}?transport=tcp", server="[2001:db8::1]:3478",
+    findings = [
+        make_finding("STUN-NO-FINGERPRINT", TCP, check="stun", step="binding", server="[2001:db8::1]:3478",
                      transport="TCP"),
-        make_finding("UDP-BLOCKED", subject=f"{SERVER}?transport=udp", server="[2001:db8::1]:3478",
+        make_finding("UDP-BLOCKED", UDP, check="stun", step="binding", server="[2001:db8::1]:3478",
                      detail="7 requests unanswered within 39.5 s",
                      evidence=["udp binding: Binding request -> timeout after 7 attempt(s)",
                                f"tcp binding: Binding request -> success in 12.3 ms{leak}"]),
-        make_finding("STUN-INTERNAL-ADDRESS-LEAK", subject=f"{SERVER}?transport=tcp",
-                     server="[2001:db8::1]:3478", detail="RESPONSE-ORIGIN 10.0.0.5:3478 (private)"),
-        make_finding("DNS-FAILURE", subject="stun:missing.example.invalid:3478",
-                     host="missing.example.invalid", detail="NXDOMAIN"),
+        make_finding("STUN-INTERNAL-ADDRESS-LEAK", TCP, check="stun", step="binding",
+                     server="[2001:db8::1]:3478", transport="TCP",
+                     detail="RESPONSE-ORIGIN 10.0.0.5:3478 (private)"),
+        make_finding("DNS-FAILURE", MISSING, check="stun", step="resolve", host="missing.example.invalid",
+                     detail="NXDOMAIN"),
     ]
-    report.checks = [
-        CheckCase(SERVER, "udp/binding", Status.FAIL, "timeout", 39.5, ["UDP-BLOCKED"]),
-        CheckCase(SERVER, "tcp/binding", Status.WARN, f"mapped [2001:db8::99]:54321{leak}", 0.0123,
-                  ["STUN-INTERNAL-ADDRESS-LEAK"]),
-        CheckCase(SERVER, "tls/binding", Status.SKIP, "not requested"),
-        CheckCase("stun:other.example.org:3478", "udp/nat-discovery", Status.INCONCLUSIVE,
-                  "server returns no OTHER-ADDRESS"),
+    steps = [
+        StepOutcome(UDP, "stun", "binding", detail="timeout", duration_s=39.5),
+        StepOutcome(TCP, "stun", "binding", detail=f"mapped [2001:db8::99]:54321{leak}", duration_s=0.0123),
+        StepOutcome(TLS, "stun", "binding", StepState.SKIPPED, detail="not requested"),
+        StepOutcome(OTHER, "stun", "nat-discovery", StepState.UNDECIDED,
+                    detail="server returns no OTHER-ADDRESS"),
     ]
-    report.tables = [
+    return Judgement(findings=findings, steps=steps, facts=Facts())
+
+
+def sample_report(secret: str = "") -> Report:
+    """Errors, a warning and an info; pass/fail/skip/inconclusive checks; a wide and a small table."""
+    leak = f" {secret}" if secret else ""
+    tables = [
         Table("Binding results",
               ["server", "transport", "mapped address", "RTT ms", "retransmissions", "software",
                "response origin", "other address"],
@@ -55,8 +71,9 @@ def sample_report(secret: str = "") -> Report:
                ["tcp | tls",
                 f"the connection opened at once and the answer came back within one round trip{leak}"]]),
     ]
-    report.results = [SampleResult(server=SERVER, raw=b"\x01\x01\x00\x00", rtts_ms=[12.3])]
-    report.notes = [f"UDP tried with an initial RTO of 500 ms{leak}"]
+    report = build_report("stun", sample_judgement(secret), tables=tables,
+                          results=[SampleResult(server=SERVER, raw=b"\x01\x01\x00\x00", rtts_ms=[12.3])],
+                          notes=[f"UDP tried with an initial RTO of 500 ms{leak}"])
     report.duration_s = 1.234
     return report
 
@@ -64,7 +81,10 @@ def sample_report(secret: str = "") -> Report:
 def finding_text_words(findings: list[Finding]) -> set[str]:
     words: set[str] = set()
     for f in findings:
-        for text in (f.title, f.subject, f.symptom, f.cause, f.fix, *f.evidence):
+        s = f.subject
+        subject = s.server + (f" over {s.transport.upper()}" if s.transport else "") + \
+            f" ({f.check} check, step {f.step})"
+        for text in (f.title, subject, f.symptom, f.cause, f.fix, *f.evidence):
             words.update(text.split())
     return words
 
@@ -73,18 +93,26 @@ def test_sample_report_fails_with_exit_1() -> None:
     report = sample_report()
     assert report.exit_code == exitcodes.FINDING_ERROR
     assert status(report) == "fail"
-    assert report.verdict.startswith("FAIL: 1/3 checks passed, 2 error(s), 1 warning(s)")
+    assert report.verdict.startswith("FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)")
+    assert [r.id for r in report.roots] == ["DNS-FAILURE", "UDP-BLOCKED", "STUN-INTERNAL-ADDRESS-LEAK"]
 
 
 def test_status_word_for_each_verdict() -> None:
-    report = Report(command="stun")
-    assert status(report) == "pass"
-    report.findings = [make_finding("STUN-NO-FINGERPRINT", server="s", transport="UDP")]
-    assert status(report) == "pass"  # info does not change the verdict
-    report.findings.append(make_finding("STUN-HIGH-RTT", server="s", transport="UDP", detail="400 ms"))
-    assert status(report) == "warn"
-    report.inconclusive = True
-    assert (status(report), report.exit_code) == ("inconclusive", exitcodes.INCONCLUSIVE)
-    report.findings.append(make_finding("SERVER-UNREACHABLE", server="s", transport="UDP", detail="x"))
-    assert (status(report), report.exit_code) == ("fail", exitcodes.FINDING_ERROR)
-    assert Severity.ERROR in {f.severity for f in report.findings}
+    def report_of(*findings: Finding, inconclusive: bool = False) -> Report:
+        facts = Facts(inconclusive=inconclusive)
+        return build_report("stun", Judgement(findings=list(findings), facts=facts))
+
+    subject = Subject("s", "s", 3478, "udp")
+    info = make_finding("STUN-NO-FINGERPRINT", subject, check="stun", step="binding", server="s",
+                        transport="UDP")
+    high = make_finding("STUN-HIGH-RTT", subject, check="stun", step="binding", server="s", transport="UDP",
+                        detail="400 ms")
+    down = make_finding("SERVER-UNREACHABLE", subject, check="stun", step="binding", server="s",
+                        transport="UDP", detail="x", host="s")
+    assert status(report_of()) == "pass"
+    assert status(report_of(info)) == "pass"  # info does not change the verdict
+    assert status(report_of(info, high)) == "warn"
+    inconclusive = report_of(info, high, inconclusive=True)
+    assert (status(inconclusive), inconclusive.exit_code) == ("inconclusive", exitcodes.INCONCLUSIVE)
+    failed = report_of(info, high, down, inconclusive=True)
+    assert (status(failed), failed.exit_code) == ("fail", exitcodes.FINDING_ERROR)

@@ -1,6 +1,8 @@
-"""Triage rules of turn-check, on recorded TurnCheckResults (no network)."""
+"""The TURN judge on recorded TurnCheckResults (no network): findings, steps, statuses, facts, diagnosis."""
 
 from __future__ import annotations
+
+import pytest
 
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.turn_result import (
@@ -11,236 +13,574 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
-from rtcdiag.report.model import Status
+from rtcdiag.report.build import build_report
+from rtcdiag.report.model import Report, Status
 from rtcdiag.triage import turn as rules
-from rtcdiag.triage.finding import Severity
+from rtcdiag.triage.finding import Severity, Subject
+from rtcdiag.triage.judgement import Judgement, RelayFact, StepState
+
+HOST = "198.51.100.7"
+TARGET = f"turn:{HOST}:3478"
+STEPS = rules.CHECK_STEPS
+AFTER_CONNECT = STEPS[1:]
 
 
-def _exchange(step: str, outcome: str = "success", code: int | None = None, response: str = "") -> Exchange:
-    return Exchange(step=step, request=step.split(" ")[0].title() + " request", transport="udp",
-                    server="198.51.100.7:3478", outcome=outcome, error_code=code,
-                    response=response or None, rtt_ms=1.5 if outcome != "timeout" else None)
+def _exchange(step: str, outcome: str = "success", code: int | None = None, response: str = "",
+              transport: str = "udp") -> Exchange:
+    return Exchange(step=step, request=step.split(" ")[0].title() + " request", transport=transport,
+                    server=f"{HOST}:3478", outcome=outcome, error_code=code,
+                    response=response or None,
+                    rtt_ms=1.5 if outcome in ("success", "error-response") else None,
+                    attempts=1 if outcome != "timeout" else 7)
 
 
-def _data(method: str, sent: int = 5, received: int = 5) -> DataPathResult:
+def _data(method: str, sent: int = 5, received: int = 5,
+          steps: list[Exchange] | None = None) -> DataPathResult:
+    control = "create-permission" if method == METHOD_INDICATION else "channel-bind"
     return DataPathResult(method=method, peer="198.51.100.9:40000", packets_sent=sent,
-                          packets_received=received, rtts_ms=[1.0, 2.0, 3.0][: min(received, 3)])
+                          packets_received=received, rtts_ms=[1.0, 2.0, 3.0][: min(received, 3)],
+                          steps=[_exchange(control)] if steps is None else steps)
 
 
-def _healthy_transport(transport: str = "udp", relay: str = "198.51.100.7", scope: str = "public",
-                       server: str = "198.51.100.7:3478") -> TransportResult:
+def _healthy(transport: str = "udp", relay: str = HOST, scope: str = "public",
+             port: int = 3478) -> TransportResult:
     return TransportResult(
-        transport=transport, server=server, connected=True,
-        steps=[_exchange("allocate (unauthenticated)", "error-response", 401, "401 Unauthorized"),
-               _exchange("allocate (authenticated)"), _exchange("refresh"), _exchange("refresh (release)")],
+        transport=transport, server=f"{HOST}:{port}", port=port, connected=True,
+        connect_ms=2.5 if transport != "udp" else None,
+        steps=[_exchange("allocate (unauthenticated)", "error-response", 401, "401 Unauthorized", transport),
+               _exchange("allocate (authenticated)", transport=transport),
+               _exchange("refresh", transport=transport),
+               _exchange("refresh (release, LIFETIME=0)", transport=transport)],
         challenge_code=401, challenge_answered=True, realm="example.org", nonce_seen=True,
         authenticated=True, auth_algorithm="md5", allocated=True, relayed_address=f"{relay}:50000",
         relayed_ip=relay, relay_scope=scope, mapped_address="203.0.113.5:6000", lifetime_s=600,
         data_paths=[_data(METHOD_INDICATION), _data(METHOD_CHANNEL)], refreshed=True, released=True,
+        duration_ms=20.0,
     )
 
 
-def _result(*transports: TransportResult, server_scope: str = "public",
-            rest: RestCredentialInfo | None = None) -> TurnCheckResult:
-    return TurnCheckResult(target="turn:198.51.100.7:3478", host="198.51.100.7", port=3478,
-                           server_ip="198.51.100.7", server_scope=server_scope, username="alice",
-                           credential_kind="rest" if rest else "long-term", rest=rest,
+def _silent(transport: str = "udp", accepted: bool = False) -> TransportResult:
+    """No answer to the first Allocate (UDP: nothing came back; TCP: accepted, then silence)."""
+    return TransportResult(transport=transport, server=f"{HOST}:3478", port=3478, connected=True,
+                           connect_ms=1.0 if accepted else None,
+                           steps=[_exchange("allocate (unauthenticated)", "timeout", transport=transport)],
+                           duration_ms=1500.0)
+
+
+def _result(*transports: TransportResult, server_scope: str = "public", host: str = HOST,
+            rest: RestCredentialInfo | None = None, peer_test: bool = True) -> TurnCheckResult:
+    return TurnCheckResult(target=f"turn:{host}:3478", host=host, port=3478, server_ip=HOST,
+                           server_scope=server_scope, username="alice",
+                           credential_kind="rest" if rest else "long-term", rest=rest, peer_test=peer_test,
                            transports=list(transports))
 
 
+def _report(*results: TurnCheckResult) -> Report:
+    return build_report("turn-check", rules.judge_all(results))
+
+
 def _ids(result: TurnCheckResult) -> list[str]:
-    return sorted(f.id for f in rules.findings(result))
+    return sorted(f.id for f in rules.judge(result).findings)
 
 
-def test_healthy_public_server_has_no_findings_and_all_checks_pass() -> None:
-    result = _result(_healthy_transport("udp"), _healthy_transport("tcp"))
-    found = rules.findings(result)
-    assert found == []
-    cases = rules.checks(result, found)
-    assert {c.status for c in cases} == {Status.PASS}
-    assert len(cases) == 2 * len(rules.CHECK_STEPS)
-    assert "udp/data-channel-data" in {c.name for c in cases}
+def _statuses(report: Report) -> dict[str, Status]:
+    return {c.name: c.status for c in report.checks}
 
 
-def test_open_relay_is_an_error() -> None:
-    t = _healthy_transport()
+def _where(judgement: Judgement) -> list[tuple[str, str | None, str]]:
+    """(id, transport, step) of every finding."""
+    return sorted(((f.id, f.subject.transport, f.step) for f in judgement.findings),
+                  key=lambda w: (w[0], w[1] or "", w[2]))
+
+
+def _step(judgement: Judgement, transport: str | None, step: str) -> tuple[StepState, str]:
+    [outcome] = [s for s in judgement.steps if s.subject.transport == transport and s.step == step]
+    return outcome.state, outcome.detail
+
+
+# --- healthy ------------------------------------------------------------------------------------------------
+
+
+def test_healthy_public_server_has_no_findings_and_every_step_passes() -> None:
+    result = _result(_healthy("udp"), _healthy("tcp"), _healthy("tls", port=5349))
+    judgement = rules.judge(result)
+    assert judgement.findings == []
+    report = _report(result)
+    assert [c.name for c in report.checks] == [f"{t}/{s}" for t in ("udp", "tcp", "tls") for s in STEPS]
+    assert {c.status for c in report.checks} == {Status.PASS}
+    assert {c.suite for c in report.checks} == {TARGET}
+    assert report.exit_code == 0 and not report.roots
+
+
+def test_subjects_carry_host_transport_and_the_port_of_that_transport() -> None:
+    judgement = rules.judge(_result(_healthy("udp"), _healthy("tls", port=5349)))
+    subjects = {s.subject for s in judgement.steps}
+    assert subjects == {Subject(TARGET, HOST, 3478, "udp"), Subject(TARGET, HOST, 5349, "tls")}
+
+
+def test_step_durations_are_the_measured_times() -> None:
+    judgement = rules.judge(_result(_healthy("tcp")))
+    durations = {s.step: s.duration_s for s in judgement.steps}
+    assert durations["connect"] == pytest.approx(0.0025)
+    assert durations["challenge"] == pytest.approx(0.0015)
+    assert durations["allocate"] == pytest.approx(0.0015)
+    assert durations["refresh"] == pytest.approx(0.003)  # Refresh and the release
+    assert durations["data-send-indication"] == pytest.approx(0.0015 + 0.003)  # control + slowest echo
+
+
+def test_facts_relay_works_and_rtts_per_data_path() -> None:
+    facts = rules.judge(_result(_healthy("udp"))).facts
+    assert [(f.server, f.works) for f in facts.relays] == [(HOST, True)]
+    assert sorted((f.what, f.rtt_ms) for f in facts.rtts) == [
+        ("TURN data udp (channel-data), average", 2.0), ("TURN data udp (send-indication), average", 2.0)]
+    assert facts.names == [] and not facts.inconclusive  # an IP literal is no name lookup
+
+
+def test_named_host_gives_a_name_fact() -> None:
+    result = _result(_healthy(), host="turn.example.org")
+    [fact] = rules.judge(result).facts.names
+    assert (fact.host, fact.resolved, fact.well_known) == ("turn.example.org", True, False)
+
+
+# --- the challenge ------------------------------------------------------------------------------------------
+
+
+def test_open_relay_is_an_error_on_the_challenge_step() -> None:
+    t = _healthy()
     t.challenge_code, t.open_relay, t.authenticated, t.realm, t.nonce_seen = None, True, False, None, False
-    found = rules.findings(_result(t))
-    assert [f.id for f in found] == ["TURN-OPEN-RELAY"]
-    assert found[0].severity is Severity.ERROR
-    assert "198.51.100.7:50000" in found[0].symptom
-    assert found[0].subject == "turn:198.51.100.7:3478?transport=udp"
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-OPEN-RELAY", "udp", "challenge")]
+    finding = judgement.findings[0]
+    assert finding.severity is Severity.ERROR and "198.51.100.7:50000" in finding.symptom
+    assert finding.subject == Subject(TARGET, HOST, 3478, "udp")
+    statuses = _statuses(_report(_result(t)))
+    assert statuses["udp/challenge"] is Status.FAIL
+    assert statuses["udp/allocate"] is Status.PASS and statuses["udp/data-channel-data"] is Status.PASS
 
 
-def test_challenge_without_nonce_is_invalid() -> None:
-    t = _healthy_transport()
-    t.nonce_seen, t.allocated, t.data_paths = False, False, []
-    found = rules.findings(_result(t))
-    assert [f.id for f in found] == ["TURN-CHALLENGE-INVALID"]
-    assert "got 401 without NONCE instead" in found[0].symptom
+def test_challenge_without_nonce_is_invalid_and_skips_the_rest_with_the_reason() -> None:
+    t = _healthy()
+    t.nonce_seen, t.authenticated, t.allocated, t.data_paths = False, False, False, []
+    t.steps = t.steps[:1]
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-CHALLENGE-INVALID", "udp", "challenge")]
+    assert "got 401 without NONCE instead" in judgement.findings[0].symptom
+    state, detail = _step(judgement, "udp", "allocate")
+    assert state is StepState.SKIPPED and "no NONCE" in detail
+    report = _report(_result(t))
+    assert [c.status for c in report.checks] == [Status.PASS, Status.FAIL, *[Status.SKIP] * 5]
 
 
 def test_no_credentials_is_info_and_inconclusive() -> None:
-    t = TransportResult(transport="udp", server="198.51.100.7:3478", connected=True, challenge_code=401,
-                        challenge_answered=True, realm="example.org", nonce_seen=True)
+    t = TransportResult(transport="udp", server=f"{HOST}:3478", port=3478, connected=True, challenge_code=401,
+                        challenge_answered=True, realm="example.org", nonce_seen=True,
+                        steps=[_exchange("allocate (unauthenticated)", "error-response", 401, "401")])
     result = _result(t)
-    found = rules.findings(result)
-    assert [(f.id, f.severity) for f in found] == [("TURN-NO-CREDENTIALS", Severity.INFO)]
-    assert rules.is_inconclusive(result)
-    assert not rules.is_inconclusive(_result(_healthy_transport()))
+    judgement = rules.judge(result)
+    assert [(f.id, f.severity, f.step) for f in judgement.findings] == [
+        ("TURN-NO-CREDENTIALS", Severity.INFO, "challenge")]
+    assert judgement.facts.inconclusive and rules.is_inconclusive(result)
+    assert judgement.facts.relays == []  # nothing was tested: no relay fact either way
+    state, detail = _step(judgement, "udp", "allocate")
+    assert state is StepState.SKIPPED and "no credentials given" in detail and "example.org" in detail
+    assert _report(result).exit_code == 3
+    assert not rules.judge(_result(_healthy())).facts.inconclusive
 
 
-def _failed(code: int, reason: str = "", step: str = "Allocate request") -> TransportResult:
-    t = _healthy_transport()
+# --- the allocation -----------------------------------------------------------------------------------------
+
+
+def _failed(code: int, reason: str = "", *, step: str = "authenticated Allocate request") -> TransportResult:
+    t = _healthy()
     t.allocated, t.relayed_address, t.relayed_ip, t.relay_scope, t.data_paths = False, None, None, None, []
     t.refreshed = t.released = None
     t.error_code, t.error_reason, t.error_step = code, reason, step
+    t.steps = [t.steps[0], _exchange("allocate (authenticated)", "error-response", code, f"{code} {reason}")]
     return t
 
 
-def test_every_turn_error_code_maps_to_its_own_finding() -> None:
-    for code, expected in rules.ERROR_CODE_FINDINGS.items():
-        assert _ids(_result(_failed(code, "whatever"))) == [expected], code
+@pytest.mark.parametrize("code", sorted(rules.ERROR_CODE_FINDINGS))
+def test_every_turn_error_code_maps_to_its_own_finding_on_allocate(code: int) -> None:
+    result = _result(_failed(code, "whatever"))
+    judgement = rules.judge(result)
+    assert _where(judgement) == [(rules.ERROR_CODE_FINDINGS[code], "udp", "allocate")]
+    state, detail = _step(judgement, "udp", "relay-address")
+    assert state is StepState.SKIPPED and f"answered {code} whatever" in detail
+    assert [(f.works, f.server) for f in judgement.facts.relays] == [(False, HOST)]
+
+
+def test_unexpected_error_code_is_error_other() -> None:
     assert _ids(_result(_failed(599, "Odd"))) == ["TURN-ERROR-OTHER"]
 
 
 def test_wrong_password_finding_names_the_realm() -> None:
-    found = rules.findings(_result(_failed(401, "Unauthorized")))
+    found = rules.judge(_result(_failed(401, "Unauthorized"))).findings
     assert found[0].id == "TURN-AUTH-401"
     assert "'example.org'" in found[0].symptom
     assert any("401 Unauthorized" in line for line in found[0].evidence)
 
 
-def test_420_lists_unknown_attributes() -> None:
-    t = _failed(420, "Unknown Attribute")
+def test_error_on_the_unauthenticated_allocate_is_on_the_challenge_step() -> None:
+    t = _failed(420, "Unknown Attribute", step="unauthenticated Allocate request")
+    t.steps = [_exchange("allocate (unauthenticated)", "error-response", 420, "420 Unknown Attribute")]
+    t.challenge_code, t.authenticated, t.realm, t.nonce_seen = 420, False, None, False
     t.unknown_attributes = ["0x0019 REQUESTED-TRANSPORT"]
-    found = rules.findings(_result(t))
-    assert found[0].id == "TURN-UNKNOWN-ATTR-420"
-    assert "0x0019 REQUESTED-TRANSPORT" in found[0].symptom
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-UNKNOWN-ATTR-420", "udp", "challenge")]
+    assert "0x0019 REQUESTED-TRANSPORT" in judgement.findings[0].symptom
+    state, detail = _step(judgement, "udp", "allocate")
+    assert state is StepState.SKIPPED and "420" in detail
 
 
-def test_expired_rest_credentials_replace_the_401() -> None:
-    rest = RestCredentialInfo(username="1000:alice", expiry=1000, local_time=5000, generated=False)
-    ids = _ids(_result(_failed(401, "Unauthorized"), rest=rest))
-    assert ids == ["TURN-REST-EXPIRED", "TURN-REST-EXPIRED"]  # the credential itself, and the server's 401
-
-
-def test_rest_expiry_far_ahead_is_clock_skew_unless_we_generated_it() -> None:
-    far = RestCredentialInfo(username="x:alice", expiry=5000 + 30 * 86400, local_time=5000, generated=False)
-    assert _ids(_result(_healthy_transport(), rest=far)) == ["TURN-CLOCK-SKEW"]
-    far.generated = True
-    assert _ids(_result(_healthy_transport(), rest=far)) == []
-
-
-def test_private_relay_from_public_server_is_external_ip_missing() -> None:
-    t = _healthy_transport(relay="172.17.0.2", scope="private")
-    found = rules.findings(_result(t, server_scope="public"))
-    assert [f.id for f in found] == ["TURN-RELAY-PRIVATE"]
-    assert found[0].severity is Severity.ERROR
-    assert "172.17.0.2:50000" in found[0].symptom
-
-
-def test_private_relay_from_loopback_server_is_only_noted() -> None:
-    t = _healthy_transport(relay="127.0.0.1", scope="loopback", server="127.0.0.1:3478")
-    result = _result(t, server_scope="loopback")
-    found = rules.findings(result)
-    assert [(f.id, f.severity) for f in found] == [("TURN-RELAY-LOCAL", Severity.INFO)]
-    assert all(c.status is Status.PASS for c in rules.checks(result, found))
-
-
-def test_cgnat_relay_counts_as_private() -> None:
-    t = _healthy_transport(relay="100.64.1.1", scope="cgnat")
-    assert _ids(_result(t)) == ["TURN-RELAY-PRIVATE"]
-
-
-def test_no_data_through_relay_is_its_own_error_and_fails_only_that_check() -> None:
-    t = _healthy_transport()
-    t.data_paths = [_data(METHOD_INDICATION, 5, 0), _data(METHOD_CHANNEL)]
-    result = _result(t)
-    found = rules.findings(result)
-    assert [f.id for f in found] == ["TURN-NO-DATA"]
-    assert "Send/Data indications" in found[0].symptom
-    statuses = {c.name: c.status for c in rules.checks(result, found)}
-    assert statuses["udp/data-send-indication"] is Status.FAIL
-    assert statuses["udp/data-channel-data"] is Status.PASS
-    assert statuses["udp/allocate"] is Status.PASS
-
-
-def test_partial_loss_is_a_warning() -> None:
-    t = _healthy_transport()
-    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
-    assert t.data_paths[1].loss_pct == 30.0 and t.data_paths[1].rtt_max_ms == 3.0
-    found = rules.findings(_result(t))
-    assert [(f.id, f.severity) for f in found] == [("TURN-DATA-LOSS", Severity.WARNING)]
-    assert "30.0% loss" in found[0].symptom
-
-
-def test_permission_refused_for_peer_is_403_on_the_data_path() -> None:
-    t = _healthy_transport()
-    refused = DataPathResult(method=METHOD_INDICATION, peer="127.0.0.1:4000",
-                             steps=[_exchange("create-permission", "error-response", 403, "403 Forbidden")],
-                             error="CreatePermission refused")
-    t.data_paths = [refused]
-    result = _result(t)
-    found = rules.findings(result)
-    assert [f.id for f in found] == ["TURN-FORBIDDEN-403"]
-    assert "127.0.0.1:4000" in found[0].symptom
-    statuses = {c.name: c.status for c in rules.checks(result, found)}
-    assert statuses["udp/data-send-indication"] is Status.FAIL
-    assert statuses["udp/data-channel-data"] is Status.SKIP
+def test_allocate_438_retried_once_is_judged_on_the_retry() -> None:
+    t = _healthy()
+    t.steps.insert(1, _exchange("allocate (authenticated)", "error-response", 438, "438 Stale Nonce"))
+    t.steps[2].step = "allocate (authenticated) (retry with new nonce)"
+    t.stale_nonce_retries = 1
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    state, detail = _step(judgement, "udp", "allocate")
+    assert state is StepState.DONE and "after a 438 Stale Nonce retry" in detail
+    # ...and a retry that is stale again is the 438 finding, on allocate.
+    stale = _failed(438, "Stale Nonce")
+    stale.steps.append(_exchange("allocate (authenticated) (retry with new nonce)", "error-response", 438,
+                                 "438 Stale Nonce"))
+    assert _where(rules.judge(_result(stale))) == [("TURN-STALE-NONCE-438", "udp", "allocate")]
 
 
 def test_authenticated_allocate_timeout() -> None:
     t = _failed(401)
-    t.error_code = None
-    t.timed_out_step = "allocate (authenticated)"
-    assert _ids(_result(t)) == ["TURN-ALLOCATE-TIMEOUT"]
+    t.error_code = t.error_step = None
+    t.steps[1] = _exchange("allocate (authenticated)", "timeout")
+    t.timed_out_step = "authenticated Allocate request"
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-ALLOCATE-TIMEOUT", "udp", "allocate")]
+
+
+def test_expired_rest_credentials_are_a_credentials_step_and_the_servers_401() -> None:
+    rest = RestCredentialInfo(username="1000:alice", expiry=1000, local_time=5000, generated=False)
+    judgement = rules.judge(_result(_failed(401, "Unauthorized"), rest=rest))
+    assert _where(judgement) == [("TURN-REST-EXPIRED", None, "credentials"),
+                                 ("TURN-REST-EXPIRED", "udp", "allocate")]
+    from_server = next(f for f in judgement.findings if f.step == "allocate")
+    assert "server answered 401 over UDP" in from_server.evidence[0]
+    assert _statuses(_report(_result(_failed(401), rest=rest)))["credentials"] is Status.FAIL
+
+
+def test_rest_expiry_far_ahead_is_clock_skew_unless_we_generated_it() -> None:
+    far = RestCredentialInfo(username="x:alice", expiry=5000 + 30 * 86400, local_time=5000, generated=False)
+    assert _where(rules.judge(_result(_healthy(), rest=far))) == [("TURN-CLOCK-SKEW", None, "credentials")]
+    far.generated = True
+    assert _ids(_result(_healthy(), rest=far)) == []
 
 
 def test_alternate_server_is_reported_even_when_the_redirect_worked() -> None:
-    t = _healthy_transport()
+    t = _healthy()
     t.alternate_server = "198.51.100.8:3478"
-    found = rules.findings(_result(t))
-    assert [(f.id, f.severity) for f in found] == [("TURN-ALTERNATE-SERVER", Severity.WARNING)]
-    assert "198.51.100.8:3478" in found[0].symptom
+    t.steps.insert(0, _exchange("allocate (unauthenticated)", "error-response", 300, "300 Try Alternate"))
+    judgement = rules.judge(_result(t))
+    assert [(f.id, f.severity, f.step) for f in judgement.findings] == [
+        ("TURN-ALTERNATE-SERVER", Severity.WARNING, "challenge")]
+    assert "198.51.100.8:3478" in judgement.findings[0].symptom
+    assert _report(_result(t)).exit_code == 0
 
 
-def test_failed_release_is_reported() -> None:
-    t = _healthy_transport()
+# --- the relay address --------------------------------------------------------------------------------------
+
+
+def test_private_relay_from_public_server_is_external_ip_missing() -> None:
+    judgement = rules.judge(_result(_healthy(relay="172.17.0.2", scope="private"), server_scope="public"))
+    assert _where(judgement) == [("TURN-RELAY-PRIVATE", "udp", "relay-address")]
+    assert judgement.findings[0].severity is Severity.ERROR
+    assert "172.17.0.2:50000" in judgement.findings[0].symptom
+
+
+def test_private_relay_from_loopback_server_is_only_noted() -> None:
+    result = _result(_healthy(relay="127.0.0.1", scope="loopback"), server_scope="loopback")
+    judgement = rules.judge(result)
+    assert [(f.id, f.severity) for f in judgement.findings] == [("TURN-RELAY-LOCAL", Severity.INFO)]
+    assert {c.status for c in _report(result).checks} == {Status.PASS}
+
+
+def test_cgnat_relay_counts_as_private() -> None:
+    assert _ids(_result(_healthy(relay="100.64.1.1", scope="cgnat"))) == ["TURN-RELAY-PRIVATE"]
+
+
+# --- the data path ------------------------------------------------------------------------------------------
+
+
+def test_no_data_through_relay_fails_only_its_own_step() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION, 5, 0), _data(METHOD_CHANNEL)]
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-NO-DATA", "udp", "data-send-indication")]
+    assert "Send/Data indications" in judgement.findings[0].symptom
+    statuses = _statuses(_report(_result(t)))
+    assert statuses["udp/data-send-indication"] is Status.FAIL
+    assert statuses["udp/data-channel-data"] is Status.PASS
+    assert statuses["udp/allocate"] is Status.PASS and statuses["udp/refresh"] is Status.PASS
+    assert [f.works for f in judgement.facts.relays] == [True]  # ChannelData did flow
+
+
+def test_no_data_by_either_method_is_a_relay_that_does_not_work() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION, 5, 0), _data(METHOD_CHANNEL, 5, 0)]
+    judgement = rules.judge(_result(t))
+    assert [f.id for f in judgement.findings] == ["TURN-NO-DATA", "TURN-NO-DATA"]
+    assert {f.step for f in judgement.findings} == {"data-send-indication", "data-channel-data"}
+    assert judgement.facts.relays == [RelayFact(HOST, False, judgement.facts.relays[0].evidence)]
+    assert judgement.facts.rtts == []
+
+
+def test_partial_loss_is_a_warning() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
+    assert t.data_paths[1].loss_pct == 30.0 and t.data_paths[1].rtt_max_ms == 3.0
+    judgement = rules.judge(_result(t))
+    assert [(f.id, f.severity, f.step) for f in judgement.findings] == [
+        ("TURN-DATA-LOSS", Severity.WARNING, "data-channel-data")]
+    assert "30.0% loss" in judgement.findings[0].symptom
+    assert _statuses(_report(_result(t)))["udp/data-channel-data"] is Status.WARN
+
+
+def test_permission_refused_for_peer_is_403_on_its_data_step() -> None:
+    t = _healthy()
+    refused = _data(METHOD_INDICATION, 0, 0,
+                    [_exchange("create-permission", "error-response", 403, "403 Forbidden")])
+    refused.error = "CreatePermission got 403 Forbidden"
+    t.data_paths = [refused, _data(METHOD_CHANNEL)]
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-FORBIDDEN-403", "udp", "data-send-indication")]
+    assert "198.51.100.9:40000" in judgement.findings[0].symptom
+    statuses = _statuses(_report(_result(t)))
+    assert statuses["udp/data-send-indication"] is Status.FAIL
+    assert statuses["udp/data-channel-data"] is Status.PASS
+
+
+@pytest.mark.parametrize("method", [METHOD_INDICATION, METHOD_CHANNEL])
+def test_438_on_permission_or_channel_bind_then_success_is_no_error(method: str) -> None:
+    control = "create-permission" if method == METHOD_INDICATION else "channel-bind"
+    t = _healthy()
+    retried = _data(method, steps=[_exchange(control, "error-response", 438, "438 Stale Nonce"),
+                                   _exchange(f"{control} (retry with new nonce)")])
+    t.data_paths = [retried if dp.method == method else dp for dp in t.data_paths]
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    state, detail = _step(judgement, "udp", "data-" + method)
+    assert state is StepState.DONE and "after a 438 Stale Nonce retry" in detail
+    assert _statuses(_report(_result(t)))[f"udp/data-{method}"] is Status.PASS
+
+
+def test_438_again_after_the_retry_is_the_stale_nonce_finding_on_that_step() -> None:
+    t = _healthy()
+    stale = _data(METHOD_CHANNEL, 0, 0, [_exchange("channel-bind", "error-response", 438, "438 Stale Nonce"),
+                                         _exchange("channel-bind (retry with new nonce)", "error-response",
+                                                   438, "438 Stale Nonce")])
+    t.data_paths = [_data(METHOD_INDICATION), stale]
+    assert _where(rules.judge(_result(t))) == [("TURN-STALE-NONCE-438", "udp", "data-channel-data")]
+
+
+def test_data_steps_skipped_without_peer_test() -> None:
+    t = _healthy()
+    t.data_paths = []
+    judgement = rules.judge(_result(t, peer_test=False))
+    state, detail = _step(judgement, "udp", "data-channel-data")
+    assert state is StepState.SKIPPED and "--no-peer-test" in detail
+    assert judgement.facts.relays == []  # allocated, but no data was sent: no claim either way
+
+
+# --- refresh ------------------------------------------------------------------------------------------------
+
+
+def test_failed_release_is_a_warning_on_refresh() -> None:
+    t = _healthy()
     t.released = False
-    t.steps[-1] = _exchange("refresh (release)", "timeout")
-    result = _result(t)
-    found = rules.findings(result)
-    assert [f.id for f in found] == ["TURN-REFRESH-FAILED"]
-    assert {c.name: c.status for c in rules.checks(result, found)}["udp/refresh"] is Status.WARN
+    t.steps[-1] = _exchange("refresh (release, LIFETIME=0)", "timeout")
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-REFRESH-FAILED", "udp", "refresh")]
+    assert _statuses(_report(_result(t)))["udp/refresh"] is Status.WARN
 
 
-def test_tls_subject_uses_turns_scheme() -> None:
-    t = _healthy_transport("tls", server="198.51.100.7:5349")
-    assert rules.subject(_result(t), t) == "turns:198.51.100.7:5349?transport=tcp"
+def test_refresh_438_then_success_is_no_error() -> None:
+    t = _healthy()
+    t.steps[2:3] = [_exchange("refresh", "error-response", 438, "438 Stale Nonce"),
+                    _exchange("refresh (retry with new nonce)")]
+    assert rules.judge(_result(t)).findings == []
 
 
-def test_udp_silent_while_tcp_answers_is_udp_blocked() -> None:
-    udp = TransportResult(transport="udp", server="198.51.100.7:3478", connected=True,
-                          steps=[_exchange("allocate (unauthenticated)", "timeout")])
-    result = _result(udp, _healthy_transport("tcp"))
-    assert _ids(result) == ["UDP-BLOCKED"]
-    alone = _result(TransportResult(transport="udp", server="198.51.100.7:3478", connected=True))
-    assert _ids(alone) == ["SERVER-UNREACHABLE"]
+# --- reachability and the diagnosis -------------------------------------------------------------------------
 
 
-def test_transport_failures_map_to_general_findings() -> None:
-    assert rules.failure_finding_id("tls:untrusted-certificate", "") == "TLS-UNTRUSTED"
-    assert rules.failure_finding_id("tls:expired-certificate", "") == "TLS-EXPIRED"
-    assert rules.failure_finding_id("tls:hostname-mismatch", "") == "TLS-HOSTNAME"
-    assert rules.failure_finding_id("tls:handshake-failure", "") == "TLS-HANDSHAKE"
-    assert rules.failure_finding_id("refused", "") == "SERVER-REFUSED"
-    assert rules.failure_finding_id("unreachable", "ICMP port unreachable") == "SERVER-REFUSED"
-    assert rules.failure_finding_id("unreachable", "ICMP host unreachable") == "NO-ROUTE"
-    assert rules.failure_finding_id("connect-timeout", "") == "SERVER-UNREACHABLE"
-    t = TransportResult(transport="tls", server="198.51.100.7:5349", server_name="turn.example.org",
+def test_silent_server_fails_connect_once_and_skips_the_rest_with_the_reason() -> None:
+    result = _result(_silent("udp"))
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("SERVER-UNREACHABLE", "udp", "connect")]
+    for step in AFTER_CONNECT:
+        state, detail = _step(judgement, "udp", step)
+        assert state is StepState.SKIPPED and detail.startswith("no answer over UDP from")
+    report = _report(result)
+    assert [c.status for c in report.checks] == [Status.FAIL, *[Status.SKIP] * 6]
+    assert all(c.message.startswith("no answer over UDP") for c in report.checks[1:])
+    assert [r.id for r in report.roots] == ["SERVER-UNREACHABLE"]
+    connect = next(s for s in judgement.steps if s.step == "connect")
+    assert connect.duration_s == pytest.approx(1.5)  # how long it waited
+
+
+def test_udp_silent_while_tcp_answers_is_udp_blocked_and_one_root() -> None:
+    result = _result(_silent("udp"), _healthy("tcp"))
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("UDP-BLOCKED", "udp", "connect")]
+    report = _report(result)
+    assert [r.id for r in report.roots] == ["UDP-BLOCKED"]
+    assert all(c.status is Status.PASS for c in report.checks if c.name.startswith("tcp/"))
+
+
+def test_udp_blocked_knows_tcp_answers_of_other_targets_of_the_same_host() -> None:
+    udp_only = _result(_silent("udp"))
+    tcp_only = _result(_healthy("tcp"))
+    tcp_only.target = f"turn:{HOST}:3478?transport=tcp"
+    assert [f.id for f in rules.judge_all([udp_only, tcp_only]).findings] == ["UDP-BLOCKED"]
+
+
+def test_accepted_but_silent_tcp_is_port_not_stun_and_explains_the_udp_silence() -> None:
+    result = _result(_silent("udp"), _silent("tcp", accepted=True))
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("PORT-NOT-STUN", "tcp", "challenge"),
+                                 ("SERVER-UNREACHABLE", "udp", "connect")]
+    port_not_stun = next(f for f in judgement.findings if f.id == "PORT-NOT-STUN")
+    assert port_not_stun.title == "Not a STUN/TURN server on TCP port 3478"
+    report = _report(result)
+    assert [r.id for r in report.roots] == ["PORT-NOT-STUN"]
+    statuses = _statuses(report)
+    assert statuses["tcp/connect"] is Status.PASS and statuses["tcp/challenge"] is Status.FAIL
+    assert statuses["tcp/allocate"] is Status.SKIP
+
+
+def test_tcp_closed_after_accept_is_port_not_stun() -> None:
+    t = _silent("tcp", accepted=True)
+    t.steps = [Exchange(step="allocate (unauthenticated)", request="Allocate request", transport="tcp",
+                        server=f"{HOST}:3478", outcome="transport-error", error="connection closed",
+                        error_kind="closed", attempts=1)]
+    t.connected, t.failure_kind, t.connect_error = False, "closed", "connection closed"
+    assert _where(rules.judge(_result(t))) == [("PORT-NOT-STUN", "tcp", "challenge")]
+
+
+def test_garbage_over_udp_is_malformed_reply_on_the_challenge() -> None:
+    t = _silent("udp")
+    t.steps[0].outcome, t.steps[0].rejected = "rejected", ["malformed reply: too short (from x)"]
+    t.failure_kind = "malformed"
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("MALFORMED-REPLY", "udp", "challenge")]
+    assert _step(judgement, "udp", "connect")[0] is StepState.DONE
+
+
+def test_dns_failure_is_one_finding_and_every_transport_step_is_skipped() -> None:
+    legs = [TransportResult(transport=t, server=f"turn.invalid:{p}", port=p, server_name="turn.invalid",
+                            connect_error="no such name", failure_kind="dns")
+            for t, p in (("udp", 3478), ("tcp", 3478), ("tls", 5349))]
+    result = _result(*legs, host="turn.invalid")
+    result.resolve_error, result.server_ip, result.server_scope = "turn.invalid: no such name", None, None
+    judgement = rules.judge(result)
+    assert [(f.id, f.subject.transport, f.step, f.subject.host) for f in judgement.findings] == [
+        ("DNS-FAILURE", None, "resolve", "turn.invalid")]
+    transport_steps = [s for s in judgement.steps if s.subject.transport is not None]
+    assert len(transport_steps) == 3 * len(STEPS)
+    assert all(s.state is StepState.SKIPPED and s.detail.startswith("name does not resolve")
+               for s in transport_steps)
+    assert [(f.host, f.resolved) for f in judgement.facts.names] == [("turn.invalid", False)]
+    assert [(f.server, f.works) for f in judgement.facts.relays] == [("turn.invalid", False)] * 3
+    report = _report(result)
+    assert _statuses(report)["resolve"] is Status.FAIL and [r.id for r in report.roots] == ["DNS-FAILURE"]
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), [
+    ("tls:untrusted-certificate", "", "TLS-UNTRUSTED"), ("tls:expired-certificate", "", "TLS-EXPIRED"),
+    ("tls:hostname-mismatch", "", "TLS-HOSTNAME"), ("tls:handshake-failure", "", "TLS-HANDSHAKE"),
+    ("refused", "", "SERVER-REFUSED"), ("unreachable", "ICMP port unreachable", "SERVER-REFUSED"),
+    ("unreachable", "ICMP host unreachable", "NO-ROUTE"), ("connect-timeout", "", "SERVER-UNREACHABLE"),
+    (None, "", "SERVER-UNREACHABLE")])
+def test_transport_failures_map_to_general_findings(kind: str | None, text: str, expected: str) -> None:
+    assert rules.failure_finding_id(kind, text) == expected
+
+
+def test_tls_failure_is_on_tls_connect_with_the_tls_port() -> None:
+    t = TransportResult(transport="tls", server=f"{HOST}:5349", port=5349, server_name="turn.example.org",
                         connected=False, connect_error="certificate verify failed",
-                        failure_kind="tls:hostname-mismatch")
-    found = rules.findings(_result(t))
-    assert [f.id for f in found] == ["TLS-HOSTNAME"]
-    assert "turn.example.org" in found[0].symptom
+                        failure_kind="tls:hostname-mismatch", duration_ms=3.0)
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TLS-HOSTNAME", "tls", "connect")]
+    finding = judgement.findings[0]
+    assert "turn.example.org" in finding.symptom
+    assert finding.subject == Subject(TARGET, HOST, 5349, "tls")
+    state, detail = _step(judgement, "tls", "challenge")
+    assert state is StepState.SKIPPED and detail == "no connection: certificate verify failed"
+
+
+def test_udp_icmp_refused_is_server_refused_on_connect() -> None:
+    t = _silent("udp")
+    t.steps[0] = Exchange(step="allocate (unauthenticated)", request="Allocate request", transport="udp",
+                          server=f"{HOST}:3478", outcome="transport-error",
+                          error="ICMP port unreachable from 198.51.100.7 port 3478", error_kind="refused")
+    t.connected, t.failure_kind = False, "refused"
+    judgement = rules.judge(_result(t, _healthy("tcp")))
+    assert _where(judgement) == [("SERVER-REFUSED", "udp", "connect")]  # refused, not "blocked"
+
+
+def test_allocation_without_relayed_address_is_undecided_and_inconclusive() -> None:
+    t = _healthy()
+    t.relayed_address = t.relayed_ip = t.relay_scope = None
+    t.data_paths, t.refreshed = [], None
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    state, detail = _step(judgement, "udp", "relay-address")
+    assert state is StepState.UNDECIDED and "XOR-RELAYED-ADDRESS" in detail
+    assert _step(judgement, "udp", "data-send-indication")[0] is StepState.SKIPPED
+    assert judgement.facts.inconclusive
+    assert _report(_result(t)).exit_code == 3
+
+
+def test_unreachable_alternate_server_is_reported_on_the_challenge() -> None:
+    t = TransportResult(transport="udp", server="198.51.100.8:3478", port=3478, connected=True,
+                        alternate_server="198.51.100.8:3478", duration_ms=900.0,
+                        steps=[_exchange("allocate (unauthenticated)", "error-response", 300,
+                                         "300 Try Alternate"),
+                               _exchange("allocate (unauthenticated)", "timeout")])
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("SERVER-UNREACHABLE", "udp", "challenge"),
+                                 ("TURN-ALTERNATE-SERVER", "udp", "challenge")]
+    unreachable = next(f for f in judgement.findings if f.id == "SERVER-UNREACHABLE")
+    assert "alternate server 198.51.100.8:3478" in unreachable.symptom
+    assert _step(judgement, "udp", "connect")[0] is StepState.DONE  # the first server did answer
+
+
+def test_data_line_counts_unexpected_and_dropped_packets() -> None:
+    t = _healthy()
+    t.data_paths[1].unexpected_packets, t.data_paths[1].dropped_packets = 3, 2
+    state, detail = _step(rules.judge(_result(t)), "udp", "data-channel-data")
+    assert state is StepState.DONE
+    assert "3 unexpected packet(s) ignored, 2 packet(s) dropped: client inbox full" in detail
+
+
+def test_userhash_that_cannot_be_computed_is_in_the_401_evidence() -> None:
+    t = _failed(401, "Unauthorized")
+    t.userhash_error = "the server asked for USERHASH, which cannot be computed: bad realm"
+    [finding] = rules.judge(_result(t)).findings
+    assert finding.id == "TURN-AUTH-401" and t.userhash_error in finding.evidence
+
+
+def test_rejected_count_beyond_the_kept_replies_is_reported() -> None:
+    t = _silent("udp")
+    t.steps[0].outcome, t.steps[0].rejected, t.steps[0].rejected_count = "rejected", ["bad (from x)"] * 5, 40
+    [finding] = rules.judge(_result(t)).findings
+    assert finding.id == "MALFORMED-REPLY" and "40 reply(ies) rejected" in finding.symptom
+
+
+def test_data_step_duration_spans_to_the_next_request_of_the_probe() -> None:
+    t = _healthy()
+    for ex, at in zip(t.steps, (1.0, 3.0, 40.0, 42.0), strict=True):  # challenge, allocate, refresh, release
+        ex.started_ms = at
+    t.data_paths[0].steps[0].started_ms = 5.0  # CreatePermission, then the echoes ...
+    t.data_paths[1].steps[0].started_ms = 21.0  # ... until ChannelBind, then its echoes until the Refresh
+    durations = {s.step: s.duration_s for s in rules.judge(_result(t)).steps}
+    assert durations["data-send-indication"] == pytest.approx(0.016)
+    assert durations["data-channel-data"] == pytest.approx(0.019)

@@ -134,16 +134,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="This machine cannot resolve names at all: no nameserver configured or reachable (empty or "
               "wrong /etc/resolv.conf, a VPN or captive portal that took DNS away, a firewall dropping port "
               "53), so every check of a server given by name fails for the same reason.",
-        fix="Fix name resolution first: `resolvectl status` or `cat /etc/resolv.conf` to see the nameservers, "
-            "`dig example.org` to test one; or give the servers as IP addresses to test them without DNS.",
-        reference="RFC 1034 §5 (resolvers), RFC 7064 §3.2 / RFC 7065 §3 (stun:/turn: URIs are resolved first)",
+        fix="Fix name resolution first: `resolvectl status` or `cat /etc/resolv.conf` to see the "
+            "nameservers, `dig example.org` to test one; or give the servers as IP addresses to test them "
+            "without DNS.",
+        reference="RFC 1034 §5 (resolvers), RFC 7064 §3.2 / RFC 7065 §3 (stun:/turn: URIs are resolved "
+                  "first)",
     ),
     CatalogueEntry(
         id="INTERNAL-ERROR",
         severity=Severity.ERROR,
         title="rtcdiag failed inside the {check_name} check",
-        symptom="The {check_name} check about {about} stopped with an internal error: {detail}. The other checks "
-                "ran and are reported.",
+        symptom="The {check_name} check about {about} stopped with an internal error: {detail}. The other "
+                "checks ran and are reported.",
         cause="A bug in rtcdiag (for example an input its code did not expect from this server); it is not "
               "a verdict on your server or network.",
         fix="Re-run with RTCDIAG_DEBUG=1 to see the traceback and report it to the rtcdiag project with the "

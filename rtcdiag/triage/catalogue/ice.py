@@ -81,7 +81,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-RELAY",
         severity=Severity.ERROR,
-        title="Expected a working relay through {subject}, got none",
+        title="Expected a working relay through {server}, got none",
         symptom="The config says `expect_relay = true` but {reason}.",
         cause="The TURN server did not allocate, or data did not flow through the relay.",
         fix="See the TURN and ICE findings for this server; `rtcdiag turn-check` gives the exact error.",
@@ -90,7 +90,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-RTT",
         severity=Severity.ERROR,
-        title="Round-trip time {rtt_ms} ms to {subject} exceeds max_rtt_ms = {limit_ms}",
+        title="Round-trip time {rtt_ms} ms to {server} exceeds max_rtt_ms = {limit_ms}",
         symptom="The measured {what} round-trip time is above the limit in the config.",
         cause="The server is far away or overloaded, or the path is congested.",
         fix="Use a TURN/STUN server closer to users (geo-DNS, several regions) or relax `max_rtt_ms`.",

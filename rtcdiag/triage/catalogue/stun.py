@@ -16,7 +16,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "application-level gateways rewrite a plain MAPPED-ADDRESS in transit, so the address it "
               "reports can be wrong, and RFC 8489 clients may ignore a response without XOR-MAPPED-ADDRESS.",
         fix="Replace it with a maintained RFC 8489 server (coturn, stuntman) or use another STUN server.",
-        reference="RFC 8489 §5 (magic cookie), §14.2 (why XOR-MAPPED-ADDRESS), §12 (RFC 3489 compatibility)",
+        reference="RFC 8489 §5 (magic cookie), §14.2 (why XOR-MAPPED-ADDRESS), §11 (RFC 3489 compatibility)",
     ),
     CatalogueEntry(
         id="STUN-INTERNAL-ADDRESS-LEAK",
@@ -30,7 +30,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="With coturn, set external-ip=PUBLIC/PRIVATE (e.g. external-ip=203.0.113.5/10.0.0.5), or bind "
             "listening-ip to the public address; for RFC 5780 give it a second public address "
             "(alt-listening-port / a second external-ip).",
-        reference="RFC 5780 §7.3 (OTHER-ADDRESS), §7.4 (RESPONSE-ORIGIN), §9 (security considerations)",
+        reference="RFC 5780 §7.3 (RESPONSE-ORIGIN), §7.4 (OTHER-ADDRESS), §9 (security considerations)",
     ),
     CatalogueEntry(
         id="STUN-NO-FINGERPRINT",

@@ -1,0 +1,96 @@
+"""The NAT check: RFC 5780 discovery against every server, ``repeat`` times (probe), judged by
+``triage.nat``; plus the tables and JSON results ``rtcdiag nat-type`` and ``rtcdiag check`` share."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtcdiag.checks.engine import Check
+from rtcdiag.jsonable import to_jsonable
+from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, discover
+from rtcdiag.report.model import Table
+from rtcdiag.targets import Target
+from rtcdiag.triage import nat as rules
+from rtcdiag.triage.nat import NatTriage
+
+
+@dataclass(frozen=True)
+class NatPlan:
+    servers: list[Target]  # RFC 5780 STUN servers (plain stun:/turn:, the transport is the options')
+    options: NatOptions = field(default_factory=NatOptions)
+    repeat: int = 1  # runs per server, one after another (fresh sockets each time); all must agree
+
+
+async def _run(plan: NatPlan) -> NatDiscovery:
+    async def per_server(target: Target) -> list[NatRun]:
+        return [await discover(target.uri, target.host, target.port, plan.options, run=n)
+                for n in range(1, plan.repeat + 1)]
+
+    grouped = await asyncio.gather(*(per_server(target) for target in plan.servers))
+    return NatDiscovery(runs=[run for runs in grouped for run in runs], options=plan.options)
+
+
+NAT: Check[NatPlan, NatDiscovery] = Check(rules.CHECK, _run, rules.judge)
+
+
+# --- tables and results ---------------------------------------------------------------------------------
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def behaviour_table(runs: list[NatRun], result: NatTriage) -> Table:
+    """The verdict and what it means, then what the first validated run saw."""
+    c = result.consensus
+    rows = [
+        ["NAT type (RFC 3489 label)", c.legacy.value],
+        ["what it means", c.meaning],
+        ["mapping (RFC 4787)", c.mapping.value],
+        ["filtering (RFC 4787)", c.filtering.value],
+        ["NAT present", _yes_no(c.nat_present)],
+        ["confidence", f"{c.confidence} ({c.runs_used} of {c.runs_total} runs used)"],
+    ]
+    first = next((r for r in runs if r.server_check and r.server_check.supported), None)
+    if first is not None:
+        rows += [
+            ["local address", first.local or "?"],
+            ["mapped address", first.mapped or "?"],
+            ["port preserved", _yes_no(first.port_preserved)],
+            ["hairpinning", _yes_no(c.hairpin) if any(t.socket == "hairpin" for t in first.tests)
+             else "not tested (--hairpin)"],
+            ["ALG rewriting", "yes" if first.alg else "no"],
+            ["server", f"{first.address}, other address "
+                       f"{first.server_check.other_address if first.server_check else '?'}"],
+        ]
+        if first.lifetime is not None:
+            life = first.lifetime
+            rows.append(["mapping lifetime",
+                         life.detail if not life.supported else
+                         f"alive after {life.alive_s} s, gone after {life.gone_s} s" if life.gone_s else
+                         f"alive after {life.alive_s} s (longest tried)"])
+    return Table(title="NAT behaviour", columns=["", ""], rows=rows)
+
+
+def tests_table(runs: list[NatRun]) -> Table:
+    """Every RFC 5780 test of every run: destination, outcome, mapped address, requests sent."""
+    rows: list[list[str]] = []
+    several = len(runs) > 1
+    for run in runs:
+        prefix = f"{run.server} #{run.run} " if several else ""
+        for t in run.tests:
+            name = f"{prefix}{t.name}" + (f" (change {t.change})" if t.change else "")
+            rows.append([name, t.dest, t.outcome.value, t.mapped or "-", str(t.attempts)])
+    return Table(title="RFC 5780 tests (every reply, source and attribute: --json)",
+                 columns=["test", "to", "outcome", "mapped", "sent"], rows=rows)
+
+
+def nat_tables(runs: list[NatRun]) -> list[Table]:
+    return [behaviour_table(runs, rules.triage(runs)), tests_table(runs)]
+
+
+def nat_results(runs: list[NatRun]) -> dict[str, Any]:
+    """The JSON ``results`` of a NAT report: the consensus and every run with every exchange."""
+    return {"consensus": to_jsonable(rules.triage(runs).consensus), "runs": to_jsonable(runs)}

@@ -1,0 +1,291 @@
+"""``rtcdiag check`` as a library: a :class:`~rtcdiag.config.CheckConfig` in, one report out.
+
+plan (one :class:`ServerPlan` per server host) -> one job per applicable check (DNS, ports, STUN, TURN, ICE
+per server; NAT once for this machine's network) -> all concurrently, each guarded -> expectations judged on
+the facts the checks measured -> diagnosis and report built once (``rtcdiag.report.build``)::
+
+    report = await run_config(config)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rtcdiag.addresses import parse_ip
+from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded
+from rtcdiag.checks.tables import cells
+from rtcdiag.config import CHECKS, CheckConfig, ServerConfig
+from rtcdiag.jsonable import to_jsonable
+from rtcdiag.report.build import build_report
+from rtcdiag.report.model import Report, Table
+from rtcdiag.targets import Target, expand_transports
+from rtcdiag.triage.expectations import Expectations, judge_nat, judge_server
+from rtcdiag.triage.finding import Severity, Subject
+from rtcdiag.triage.judgement import Facts, Judgement
+
+LOCAL_NETWORK = "local network"
+ICE_PACKETS = 3
+TURN_PACKETS = 3
+
+
+@dataclass
+class ServerPlan:
+    """One server host of the config with the URLs, credentials and checks that apply to it."""
+
+    host: str
+    targets: list[Target]
+    config: ServerConfig
+    checks: tuple[str, ...]
+    expect: Expectations
+    ca: Path | None
+    insecure: bool
+    label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
+
+    @property
+    def turn_targets(self) -> list[Target]:
+        return [t for t in self.targets if t.is_turn]
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(self.label, self.host)
+
+
+def plan_servers(config: CheckConfig) -> list[ServerPlan]:
+    plans: list[ServerPlan] = []
+    for server in config.servers:
+        hosts: dict[str, list[Target]] = {}
+        for target in server.targets:
+            hosts.setdefault(target.host, []).append(target)
+        for host, targets in hosts.items():
+            insecure = server.insecure if server.insecure is not None else config.insecure
+            plans.append(ServerPlan(host=host, targets=targets, config=server,
+                                    checks=config.server_checks(server), expect=config.server_expect(server),
+                                    ca=server.ca or config.ca, insecure=insecure, label=host))
+    counts: dict[str, int] = {}
+    for plan in plans:
+        counts[plan.host] = counts.get(plan.host, 0) + 1
+    seen: dict[str, int] = {}
+    for plan in plans:
+        if counts[plan.host] > 1:
+            seen[plan.host] = seen.get(plan.host, 0) + 1
+            plan.label = f"{plan.host} ({plan.config.name or '#' + str(seen[plan.host])})"
+    return plans
+
+
+def _transports(plan: ServerPlan) -> list[Target]:
+    """Each URL with a concrete transport: a bare stun:/turn: URL is tried over UDP and TCP on its port."""
+    return expand_transports(plan.targets, ("udp", "tcp"))
+
+
+def _with_credentials(plan: ServerPlan) -> list[Target]:
+    """The plan's URLs with REST API credentials derived from its shared secret, if it has one."""
+    server = plan.config
+    if server.secret is None:
+        return plan.targets
+    from rtcdiag.protocol.credentials import rest_credentials
+
+    username, password = rest_credentials(server.secret, server.username or "rtcdiag", server.ttl)
+    return [replace(t, username=username, credential=password) for t in plan.targets]
+
+
+def _stun_targets(plan: ServerPlan) -> list[Target]:
+    """One Binding per host x port x transport: TURN servers answer Binding too (RFC 8656 §3)."""
+    seen: set[tuple[int, str | None]] = set()
+    out: list[Target] = []
+    for target in _transports(plan):
+        key = (target.port, target.transport)
+        if key in seen:
+            continue
+        seen.add(key)
+        scheme = "stuns" if target.transport == "tls" else "stun"
+        out.append(replace(target, scheme=scheme, username=None, credential=None))
+    return out
+
+
+# --- jobs, one per check and server ---------------------------------------------------------------------
+
+
+def _dns_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
+    if parse_ip(plan.host) is not None:
+        return None  # an IP literal has nothing to resolve
+    from rtcdiag.checks.dns import DNS, DnsPlan
+
+    return Job(DNS, DnsPlan(plan.host, timeout=timeout, reach_timeout=min(timeout, 1.0)), plan.subject,
+               f"dns {plan.label}")
+
+
+def _ports_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
+    from rtcdiag.checks.ports import PORTS, PortsPlan
+    from rtcdiag.probes.reach import PortTarget
+
+    wanted: list[PortTarget] = []
+    for target in _transports(plan):
+        port_target = PortTarget(transport=target.transport or "udp", port=target.port)
+        if port_target not in wanted:
+            wanted.append(port_target)
+    return Job(PORTS, PortsPlan(plan.host, wanted, timeout=timeout, ca_file=plan.ca, insecure=plan.insecure),
+               plan.subject, f"ports {plan.label}")
+
+
+def _stun_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
+    from rtcdiag.checks.stun import STUN, StunPlan
+    from rtcdiag.probes.binding import BindingOptions
+
+    targets = _stun_targets(plan)
+    if not targets:
+        return None
+    options = BindingOptions(timeout=timeout, ca_file=str(plan.ca) if plan.ca else None,
+                             insecure=plan.insecure)
+    return Job(STUN, StunPlan(targets, options), plan.subject, f"stun {plan.label}")
+
+
+def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
+    from rtcdiag.checks.turn import TURN, TurnPlan
+    from rtcdiag.probes.turn import TurnCheckOptions
+
+    targets = plan.turn_targets
+    if not targets:
+        return None
+    server = plan.config
+    options = TurnCheckOptions(
+        username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
+        realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
+        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"))  # a bare turn: URL: UDP and TCP
+    return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
+
+
+def _ice_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_servers_from_targets
+    from rtcdiag.probes.ice import IceOptions
+    from rtcdiag.tls import make_client_context
+
+    usable = [t for t in _with_credentials(plan) if not t.is_turn or (t.username and t.credential)]
+    servers = ice_servers_from_targets(usable)
+    if not servers:
+        return None
+    options = IceOptions(packets=ICE_PACKETS, gather_timeout_s=timeout, connect_timeout_s=timeout,
+                         ssl_context=make_client_context(str(plan.ca) if plan.ca else None,
+                                                         insecure=plan.insecure))
+    return Job(ICE, IcePlan(servers, options), plan.subject, f"ice {plan.label}")
+
+
+JOB_MAKERS: dict[str, Callable[[ServerPlan, float], Job[Any, Any] | None]] = {
+    "dns": _dns_job, "ports": _ports_job, "stun": _stun_job, "turn": _turn_job, "ice": _ice_job,
+}
+
+
+def _nat_job(config: CheckConfig) -> Job[Any, Any] | None:
+    if "nat" not in config.checks or not config.nat_servers:
+        return None
+    from rtcdiag.checks.nat import NAT, NatPlan
+    from rtcdiag.probes.nat import NatOptions
+
+    plan = NatPlan(list(config.nat_servers), NatOptions(transport="udp", timeout_s=config.timeout))
+    return Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")
+
+
+def plan_jobs(config: CheckConfig) -> list[Job[Any, Any]]:
+    """Every applicable check of every server, in the order of :data:`rtcdiag.config.CHECKS`."""
+    jobs: list[Job[Any, Any]] = []
+    for plan in plan_servers(config):
+        for check in CHECKS:
+            maker = JOB_MAKERS.get(check)
+            if maker is None or check not in plan.checks:
+                continue
+            job = maker(plan, config.timeout)
+            if job is not None:
+                jobs.append(job)
+    nat = _nat_job(config)
+    if nat is not None:
+        jobs.append(nat)
+    return jobs
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+def _label_facts(facts: Facts, server: str) -> None:
+    """Relay and RTT facts name the server (plan label) whose job measured them, for its expectations."""
+    facts.relays = [replace(f, server=server) for f in facts.relays]
+    facts.rtts = [replace(f, server=server) for f in facts.rtts]
+
+
+def _tell_apart(judgement: Judgement, label: str) -> None:
+    """Two configured servers on one host: their testcases and findings name the server they belong to."""
+    suffix = label.removeprefix(judgement.steps[0].subject.host if judgement.steps else "").strip()
+
+    def renamed(subject: Subject) -> Subject:
+        if not subject.server.endswith(suffix):
+            return replace(subject, server=f"{subject.server} {suffix}")
+        return subject
+
+    for finding in judgement.findings:
+        finding.subject = renamed(finding.subject)
+    judgement.steps = [replace(step, subject=renamed(step.subject)) for step in judgement.steps]
+
+
+def _server_expectation(plan: ServerPlan, merged: Judgement) -> Callable[[], Judgement]:
+    return lambda: judge_server(plan.expect, plan.subject, merged.facts)
+
+
+def _expectations(config: CheckConfig, merged: Judgement) -> Judgement:
+    out = Judgement()
+    for plan in plan_servers(config):
+        out.extend(judge_guarded("expect", plan.subject, _server_expectation(plan, merged)))
+    network = Subject(LOCAL_NETWORK)
+    out.extend(judge_guarded("expect", network,
+                             lambda: judge_nat(config.expect, merged.facts.nat_label, network)))
+    return out
+
+
+def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
+    """One row per server x transport: port, STUN, TURN, data path and ICE at a glance."""
+    columns = ["port", "stun", "turn", "data", "ice"]
+    by_host = {plan.host: plan.label for plan in plans}
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for each in ran:
+        for label, transport, column, text in cells(each, by_host):
+            row = rows.setdefault((label, transport), {})
+            row[column] = f"{row[column]}; {text}" if column in row else text
+    if not rows:
+        return None
+    order = {"udp": 0, "tcp": 1, "tls": 2}
+    keys = sorted(rows, key=lambda key: (key[0], order.get(key[1], 9)))
+    return Table(title="Servers by transport", columns=["server", "transport", *columns],
+                 rows=[[label, transport, *(rows[(label, transport)].get(c, "-") for c in columns)]
+                       for label, transport in keys])
+
+
+async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | None = None,
+                     on_done: Callable[[int, bool | None], None] | None = None,
+                     command: str = "check") -> Report:
+    """Run every applicable check of ``config`` concurrently and build the one report.
+
+    ``on_start(label) -> token`` / ``on_done(token, ok)`` follow each job (a live progress view).
+    """
+    started = time.time()
+    jobs = plan_jobs(config)
+    tokens = {id(job): on_start(job.label) if on_start else 0 for job in jobs}
+
+    def done(job: Job[Any, Any], ran: Ran[Any]) -> None:
+        if on_done is not None:
+            worst = max((f.severity.rank for f in ran.judgement.findings), default=-1)
+            on_done(tokens[id(job)], None if ran.judgement.facts.inconclusive and worst < 2
+                    else worst < Severity.ERROR.rank)
+
+    ran = await execute_all(jobs, done)
+    for job, each in zip(jobs, ran, strict=True):
+        _label_facts(each.judgement.facts, job.subject.server)
+        if job.subject.host and job.subject.server != job.subject.host:
+            _tell_apart(each.judgement, job.subject.server)
+    merged = Judgement.merge([r.judgement for r in ran])
+    merged.extend(_expectations(config, merged))
+    results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}
+    for each in ran:
+        results.setdefault(each.check, []).append(to_jsonable(each.result))
+    table = server_table(ran, plan_servers(config))
+    return build_report(command, merged, tables=[table] if table else [], results=results, started_at=started)

@@ -1,0 +1,137 @@
+"""Diagnosis: root causes and the findings they explain (rtcdiag.triage.diagnosis), on recorded findings."""
+
+from __future__ import annotations
+
+from rtcdiag import exitcodes
+from rtcdiag.report.build import build_report
+from rtcdiag.triage.catalogue import CATALOGUE
+from rtcdiag.triage.diagnosis import LAYERS, Layer, diagnose, layer_of
+from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.judgement import Facts, Judgement, NameFact
+
+
+def _down(host: str, transport: str, check: str, port: int = 3478) -> Finding:
+    subject = Subject(f"turn:{host}:{port}", host, port, transport)
+    return make_finding("SERVER-UNREACHABLE", subject, check=check, step="connect", server=f"{host}:{port}",
+                        transport=transport.upper(), host=host, detail="no reply to 7 request(s)")
+
+
+def _dns(host: str) -> Finding:
+    return make_finding("DNS-FAILURE", Subject(f"dns:{host}", host), check="dns", step="A", host=host,
+                        detail="no usable answer from 127.0.0.53 (timeout)")
+
+
+def _ice(host: str, transport: str = "udp", finding_id: str = "ICE-NO-RELAY") -> Finding:
+    url = f"turn:{host}:3478?transport={transport}"
+    return make_finding(finding_id, Subject(url, host, 3478, transport), check="ice", step="gather-relay",
+                        url=url, reason="no relay candidate", sent=3, received=0)
+
+
+def _expect_relay(host: str) -> Finding:
+    return make_finding("EXPECT-RELAY", Subject(host, host), check="expect", step="relay", server=host,
+                        reason="no relay worked")
+
+
+def _auth(host: str) -> Finding:
+    subject = Subject(f"turn:{host}:3478", host, 3478, "udp")
+    return make_finding("TURN-AUTH-401", subject, check="turn", step="allocate", transport="UDP",
+                        server=f"{host}:3478", host=host, detail="(user and realm 'r')")
+
+
+def test_every_catalogue_id_has_a_layer_and_layers_name_known_ids() -> None:
+    assert set(LAYERS) <= set(CATALOGUE)
+    assert {layer_of(fid) for fid in CATALOGUE} == set(Layer)
+
+
+def test_no_dns_at_all_is_one_root_cause_for_every_named_host() -> None:
+    names = [NameFact("stun.l.google.com", False, well_known=True, detail="timeout"),
+             NameFact("turn.example.org", False, detail="timeout")]
+    findings = [_dns("stun.l.google.com"), _dns("turn.example.org"), _down("turn.example.org", "udp", "stun"),
+                _ice("turn.example.org"), _expect_relay("turn.example.org")]
+    report = build_report("check", Judgement(findings=findings, facts=_facts(names)))
+    assert [r.id for r in report.roots] == ["DNS-NOT-WORKING"]
+    root = report.roots[0]
+    assert {f.id for f in report.explained(root)} == {"DNS-FAILURE", "SERVER-UNREACHABLE", "ICE-NO-RELAY",
+                                                       "EXPECT-RELAY"}
+    assert all(f.explained_by == root.ref for f in findings)
+    assert "stun.l.google.com" in root.symptom and report.exit_code == exitcodes.FINDING_ERROR
+
+
+def test_an_ip_literal_server_is_not_explained_by_broken_dns() -> None:
+    names = [NameFact("stun.l.google.com", False, well_known=True)]
+    literal = _down("192.0.2.10", "udp", "stun")
+    diagnosis = diagnose([_dns("stun.l.google.com"), literal], names)
+    assert [r.id for r in diagnosis.roots] == ["DNS-NOT-WORKING", "SERVER-UNREACHABLE"]
+    assert literal.explained_by is None
+
+
+def test_dns_works_when_one_name_resolves_or_no_well_known_name_failed() -> None:
+    assert diagnose([], [NameFact("stun.l.google.com", True, True), NameFact("x.example", False)]).added == []
+    only_mine = [NameFact("turn.internal.example", False)]
+    failure = _dns("turn.internal.example")
+    diagnosis = diagnose([failure, _down("turn.internal.example", "udp", "turn")], only_mine)
+    assert diagnosis.added == [] and [r.id for r in diagnosis.roots] == ["DNS-FAILURE"]
+
+
+def test_a_tcp_port_that_speaks_no_stun_explains_the_udp_silence_on_it() -> None:
+    host = "127.0.0.1"
+    tcp = Subject(f"stun:{host}:3478", host, 3478, "tcp")
+    not_stun = make_finding("PORT-NOT-STUN", tcp, check="stun", step="binding", transport="TCP", port=3478,
+                            server="127.0.0.1:3478", detail="no reply after the TCP connection was accepted")
+    udp_stun, udp_turn = _down(host, "udp", "stun"), _down(host, "udp", "turn")
+    diagnosis = diagnose([udp_turn, udp_stun, not_stun])
+    assert [r.id for r in diagnosis.roots] == ["PORT-NOT-STUN"]
+    assert udp_stun.explained_by == udp_turn.explained_by == not_stun.ref
+    other_port = _down(host, "udp", "stun", port=9999)
+    assert diagnose([not_stun, other_port]).roots == [not_stun, other_port]
+
+
+def test_the_same_statement_by_several_checks_is_said_once() -> None:
+    ports, stun, turn = _down("192.0.2.1", "udp", "ports"), _down("192.0.2.1", "udp", "stun"), \
+        _down("192.0.2.1", "udp", "turn")
+    tcp = _down("192.0.2.1", "tcp", "stun")
+    diagnosis = diagnose([turn, stun, tcp, ports])
+    assert diagnosis.roots == [ports, tcp]
+    assert stun.explained_by == turn.explained_by == ports.ref
+
+
+def test_udp_blocked_explains_udp_silence_only() -> None:
+    subject = Subject("stun:192.0.2.1:3478", "192.0.2.1", 3478, "udp")
+    blocked = make_finding("UDP-BLOCKED", subject, check="stun", step="binding", server="192.0.2.1:3478",
+                           detail="no UDP reply while STUN over TCP answered")
+    udp, tcp_ice = _down("192.0.2.1", "udp", "turn"), _ice("192.0.2.1", "tcp", "ICE-FAILED")
+    diagnose([blocked, udp, tcp_ice])
+    assert udp.explained_by == blocked.ref and tcp_ice.explained_by is None
+
+
+def test_a_refused_allocation_explains_ice_and_expectations_of_its_host_only() -> None:
+    auth, ice_same, ice_other = _auth("a.example"), _ice("a.example"), _ice("b.example")
+    expect = _expect_relay("a.example")
+    diagnosis = diagnose([ice_same, expect, ice_other, auth])
+    assert ice_same.explained_by == expect.explained_by == auth.ref
+    assert ice_other.explained_by is None
+    assert diagnosis.roots == [auth, ice_other]
+
+
+def test_a_root_never_explains_something_more_severe() -> None:
+    subject = Subject("turn:a.example:3478", "a.example", 3478, "udp")
+    warning = make_finding("STUN-HIGH-RTT", subject, check="stun", step="binding", server="a",
+                           transport="UDP", detail="400 ms")
+    error = _ice("a.example")
+    diagnose([warning, error])
+    assert error.explained_by is None
+
+
+def test_explained_errors_do_not_set_the_exit_code_but_an_internal_error_does() -> None:
+    ports, stun = _down("192.0.2.1", "udp", "ports"), _down("192.0.2.1", "udp", "stun")
+    report = build_report("check", Judgement(findings=[ports, stun]))
+    assert report.exit_code == exitcodes.FINDING_ERROR and len(report.roots) == 1
+    bug = make_finding("INTERNAL-ERROR", Subject("ports"), check="ports", step="run", check_name="ports",
+                       about="ports", detail="ValueError: boom")
+    assert build_report("check", Judgement(findings=[bug])).exit_code == exitcodes.INTERNAL
+
+
+def _facts(names: list[NameFact]) -> Facts:
+
+
+    return Facts(names=names)
