@@ -106,14 +106,17 @@ def test_dns_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) 
 
 def test_check_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) -> None:
     code, report = run_in(no_dns_ns, "check", "turn:turn.some-name.test:3478", "--timeout", "1")
-    if not report["root_causes"] and any("internal error" in c["message"] for c in report["checks"]):
-        # The pre-engine `check` command (no diagnosis, its sections failing on the new API); on the
-        # engine an internal error is an INTERNAL-ERROR root cause and fails the assertions below.
-        pytest.skip("rtcdiag check is not on the check engine in this tree yet")
     (root,) = report["root_causes"]
     assert root["id"] == "DNS-NOT-WORKING"
     problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
     assert problems and all(f["explained_by"] == root["ref"] for f in problems)
+    # Every check that needed the name says so once, on its own step, folded under the root cause.
+    assert {(f["check"], f["step"]) for f in problems} >= {("dns", "A turn.some-name.test"),
+                                                           ("ports", "resolve")}
+    assert "INTERNAL-ERROR" not in [f["id"] for f in report["findings"]]
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["dns/A turn.some-name.test"] == statuses["ports/resolve"] == "fail"
+    assert statuses["ports/udp/3478"] == "skip"
     assert code == 1
 
 
