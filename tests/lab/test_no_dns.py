@@ -201,3 +201,19 @@ def test_ports_of_a_name_that_does_not_resolve(no_dns_ns: str, host: str, root_i
     assert statuses == {"resolve": "fail", "udp/3478": "skip", "tcp/3478": "skip", "tls/5349": "skip",
                         "tls/443": "skip"}
     assert code == 1
+
+
+def test_check_of_an_unknown_name_with_working_dns_is_one_root_cause_nxdomain(no_dns_ns: str,
+                                                                              tmp_path: Path) -> None:
+    log = tmp_path / "queries.log"
+    with dnsmasq_in(no_dns_ns, log, f"--local=/{ZONE}/", "--host-record=example.com,192.0.2.10"):
+        code, report = run_in(no_dns_ns, "check", f"turn:missing.{ZONE}:3478", "--timeout", "1")
+    # The DNS check says it precisely (NXDOMAIN); ports, stun and turn, which could only say "does not
+    # resolve" (DNS-FAILURE), are folded under it: one fact, stated once.
+    (root,) = report["root_causes"]
+    assert (root["id"], root["ref"].split("|")[-1]) == ("DNS-NXDOMAIN", f"dns/A missing.{ZONE}")
+    failures = [f for f in report["findings"] if f["id"] == "DNS-FAILURE"]
+    assert {f["check"] for f in failures} >= {"ports", "stun"}
+    assert all(f["explained_by"] == root["ref"] for f in failures)
+    assert "DNS-NOT-WORKING" not in [f["id"] for f in report["findings"]]
+    assert code == 1
