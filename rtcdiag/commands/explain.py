@@ -31,10 +31,17 @@ def _readable(template: str) -> str:
     return _PLACEHOLDER.sub(r"<\1>", template)
 
 
+def _diagnosis(entry: CatalogueEntry) -> str:
+    """Where the finding sits in a diagnosis: what it explains, or what explains it."""
+    from rtcdiag.triage.diagnosis import LAYER_MEANING, layer_of
+
+    return LAYER_MEANING[layer_of(entry.id)]
+
+
 def _entry_data(area: str, entry: CatalogueEntry) -> dict[str, str]:
     return {"id": entry.id, "area": area, "severity": entry.severity.value, "title": _readable(entry.title),
             "symptom": _readable(entry.symptom), "cause": _readable(entry.cause), "fix": _readable(entry.fix),
-            "reference": entry.reference}
+            "reference": entry.reference, "diagnosis": _diagnosis(entry)}
 
 
 def find(entry_id: str) -> tuple[str, CatalogueEntry]:
@@ -84,7 +91,7 @@ def _print_entry(area: str, entry: CatalogueEntry) -> None:
     grid.add_column(no_wrap=True, style="bold")
     grid.add_column(overflow="fold")
     for label, value in (("Symptom", entry.symptom), ("Cause", entry.cause), ("Fix", entry.fix),
-                         ("Reference", entry.reference)):
+                         ("Reference", entry.reference), ("Diagnosis", _diagnosis(entry))):
         if value:
             grid.add_row(label, Text(_readable(value)))
     print_items([Group(header, Text(_readable(entry.title)), Text(), grid)])

@@ -63,6 +63,16 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
 
 
+LAYER_MEANING: dict[Layer, str] = {
+    Layer.RUN: "a root cause for the whole run: explains every finding about a server given by name",
+    Layer.NAME: "explains every other finding about the same host name",
+    Layer.ENDPOINT: "explains what needed this server and transport (TURN steps, ICE, expectations) and the "
+                    "same finding made again by another check",
+    Layer.SERVICE: "explains the ICE runs and expectations that needed this server and transport",
+    Layer.CONSEQUENCE: "a consequence: folded under the server's own root cause when it has one",
+}
+
+
 def layer_of(finding_id: str) -> Layer:
     return LAYERS.get(finding_id, Layer.SERVICE)
 
@@ -134,7 +144,11 @@ def no_dns_at_all(names: Iterable[NameFact]) -> Finding | None:
     if not facts or any(f.resolved for f in facts) or not any(f.well_known for f in facts):
         return None
     hosts = sorted({f.host for f in facts})
-    evidence = [f"{f.host}: {f.detail or 'does not resolve'}" for f in facts][:10]
+    first: dict[str, str] = {}
+    for fact in facts:  # one line per name: the first check's words for it
+        if fact.host not in first or (fact.detail and first[fact.host] == "does not resolve"):
+            first[fact.host] = fact.detail or "does not resolve"
+    evidence = [f"{host}: {detail}" for host, detail in first.items()][:10]
     return make_finding("DNS-NOT-WORKING", Subject("this machine"), check="run", step="dns",
                         evidence=evidence, names=", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""),
                         count=len(hosts))

@@ -217,3 +217,16 @@ def test_check_of_an_unknown_name_with_working_dns_is_one_root_cause_nxdomain(no
     assert all(f["explained_by"] == root["ref"] for f in failures)
     assert "DNS-NOT-WORKING" not in [f["id"] for f in report["findings"]]
     assert code == 1
+
+
+def test_check_without_arguments_and_no_resolver_says_dns_does_not_work(no_dns_ns: str) -> None:
+    """The issue's case: `rtcdiag check` (public STUN servers by name) on a machine without DNS. No packet
+    leaves the namespace: the names never resolve."""
+    code, report = run_in(no_dns_ns, "check", "--timeout", "1")
+    assert code == 1
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-NOT-WORKING"]
+    root = report["root_causes"][0]
+    problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
+    assert len(problems) >= 2 and all(f["explained_by"] == root["ref"] for f in problems)
+    assert not [f for f in report["findings"] if f["id"] == "DNS-NXDOMAIN"]
+    assert "gaierror" not in json.dumps(report)

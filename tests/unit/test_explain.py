@@ -86,5 +86,6 @@ def test_json_list_and_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert entry["id"] == "STUN-RFC3489-ONLY"
     assert entry["area"] == "stun"
     assert entry["severity"] == "warning"
-    assert set(entry) == {"id", "area", "severity", "title", "symptom", "cause", "fix", "reference"}
+    assert set(entry) == {"id", "area", "severity", "title", "symptom", "cause", "fix", "reference",
+                          "diagnosis"}
     assert "<server>" in entry["symptom"]
