@@ -7,9 +7,11 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.addresses import parse_ip
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.dns import DnsResult
+from rtcdiag.probes.dns import DEFAULT_DNS_PORT, DnsResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
@@ -58,12 +60,39 @@ def notes(result: DnsResult) -> list[str]:
             f"resolver: it {verdict}."]
 
 
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 -> (ip, port)."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    ip = parse_ip(host)
+    if ip is None or (port_text and not port_text.isdigit()):
+        raise UsageError(f"--nameserver {text!r}: expected IP or IP:PORT (IPv6 as [addr]:port)")
+    port = int(port_text) if port_text else DEFAULT_DNS_PORT
+    if not 0 < port < 65536:
+        raise UsageError(f"--nameserver {text!r}: port must be 1-65535")
+    return str(ip), port
+
+
+def normalise_name(name: str) -> str:
+    """NAME as DNS text; one usage error line for IP literals and bad names."""
+    from rtcdiag.probes.dns import canonical_name
+
+    try:
+        return canonical_name(name)
+    except ValueError as exc:
+        raise UsageError(f"dns: {exc}") from None
+
+
 @click.command(name="dns", epilog=exitcodes.EPILOG)
 @click.argument("name")
 @click.option("--nameserver", metavar="IP[:PORT]",
               help="Ask this resolver instead of the system's (/etc/resolv.conf); IPv6 as [addr]:port.")
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="Seconds to wait for each DNS answer (and each IPv6 reachability test).")
+@timeout_option(default=DEFAULT_TIMEOUT_S)
 @click.option("--no-ipv6-check", is_flag=True, help="Do not test whether published IPv6 addresses answer.")
 @output_options
 def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bool,
@@ -76,7 +105,6 @@ def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bo
     """
     from rtcdiag.checks.dns import DNS, DnsPlan
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.probes.dns import normalise_name, parse_nameserver
     from rtcdiag.report.build import build_report
 
     started = time.time()

@@ -14,6 +14,7 @@ from rtcdiag.commands.common import (
     emit,
     output_options,
     run_async,
+    timeout_option,
     tls_options,
     turn_credential_options,
 )
@@ -39,8 +40,7 @@ from rtcdiag.triage.finding import Subject
 @click.option("--packets", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
               help="Echo packets sent over the selected pair after ICE connects.")
 @tls_options
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds allowed for gathering from each server, and again for the connectivity checks.")
+@timeout_option()
 @output_options
 def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, relay_only: bool, packets: int,

@@ -7,7 +7,7 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
 from rtcdiag.errors import UsageError
 from rtcdiag.triage.finding import Subject
 
@@ -29,9 +29,7 @@ from rtcdiag.triage.finding import Subject
               help="Longest idle time tried by --lifetime, in seconds.")
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
               help="Run the discovery N times per server; all runs must agree.")
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
-              help="Longest time one STUN transaction may take (the RFC 8489 retransmission schedule is "
-                   "scaled to fit); also bounds the wait for replies that may never come.")
+@timeout_option()
 @output_options
 def command(servers: tuple[str, ...], transport: str, family: str | None, local_port: int, hairpin: bool,
             lifetime: bool, lifetime_max: float, repeat: int, timeout: float, output: OutputOptions) -> int:

@@ -8,10 +8,19 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, TlsOptions, emit, output_options, run_async, tls_options
+from rtcdiag.commands.common import (
+    OutputOptions,
+    TlsOptions,
+    emit,
+    output_options,
+    run_async,
+    timeout_option,
+    tls_options,
+)
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.reach import ReachResult
+from rtcdiag.probes import reach
+from rtcdiag.probes.reach import PortTarget, ReachResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
@@ -65,6 +74,27 @@ def tables(result: ReachResult) -> list[Table]:
     return out
 
 
+def parse_ports(spec: str) -> list[PortTarget]:
+    """``"udp:3479,tcp:80,tls:8443"`` -> targets; raises UsageError with the bad item named."""
+    targets: list[PortTarget] = []
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        transport, sep, port_text = item.partition(":")
+        transport = transport.strip().lower()
+        if not sep or transport not in reach.TRANSPORTS:
+            raise UsageError(f"--ports {item!r}: expected TRANSPORT:PORT with TRANSPORT one of udp, tcp, tls")
+        if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
+            raise UsageError(f"--ports {item!r}: port must be a number 1-65535")
+        target = PortTarget(transport, int(port_text))
+        if target not in targets:
+            targets.append(target)
+    if not targets:
+        raise UsageError("--ports: give at least one TRANSPORT:PORT (e.g. udp:3479,tls:443)")
+    return targets
+
+
 @click.command(name="ports", epilog=exitcodes.EPILOG)
 @click.argument("host")
 @click.option("--ports", "ports_spec", metavar="SPEC",
@@ -76,8 +106,7 @@ def tables(result: ReachResult) -> list[Table]:
               help="Root only: TTL-limited probes (scapy) showing at which hop each port's path drops.")
 @click.option("--max-hops", type=click.IntRange(1, 64), default=16, show_default=True,
               help="Highest TTL the --trace probes use.")
-@click.option("--timeout", type=click.FloatRange(min=0.05), default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="Seconds to wait for each port (the STUN Binding over UDP retransmits within it).")
+@timeout_option(default=DEFAULT_TIMEOUT_S)
 @tls_options
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
@@ -99,13 +128,17 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
     host = host.strip()
     if not host or any(c.isspace() for c in host) or "/" in host:
         raise UsageError(f"HOST {host!r}: give a host name or IP address (no scheme, no port)")
-    extra = reach.parse_ports(ports_spec) if ports_spec else []
+    extra = parse_ports(ports_spec) if ports_spec else []
     if no_default_ports and not extra:
         raise UsageError("--no-default-ports needs --ports SPEC")
     if trace:
-        from rtcdiag.probes.trace import require_root
+        from rtcdiag.probes.trace import TraceNotPermitted, require_root
 
-        require_root()  # a usage error before any traffic, not a failure inside the check
+        try:
+            require_root()  # a usage error before any traffic, not a failure inside the check
+        except TraceNotPermitted as exc:
+            raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop "
+                             "--trace") from exc
     plan = PortsPlan(host=host, targets=reach.merge_targets(extra, include_defaults=not no_default_ports),
                      timeout=timeout, ca_file=Path(tls.ca_file) if tls.ca_file else None,
                      insecure=tls.insecure, server_name=server_name, trace=trace, max_hops=max_hops)

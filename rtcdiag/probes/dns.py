@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
-from rtcdiag.errors import UsageError
 
 if TYPE_CHECKING:
     from rtcdiag.probes.reach import PortResult
@@ -114,40 +113,6 @@ class DnsResult:
             if q.rdtype == rdtype and (qname is None or q.qname == qname):
                 return q
         return None
-
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 -> (ip, port)."""
-    text = text.strip()
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    ip = parse_ip(host)
-    if ip is None or (port_text and not port_text.isdigit()):
-        raise UsageError(f"--nameserver {text!r}: expected IP or IP:PORT (IPv6 as [addr]:port)")
-    port = int(port_text) if port_text else DEFAULT_DNS_PORT
-    if not 0 < port < 65536:
-        raise UsageError(f"--nameserver {text!r}: port must be 1-65535")
-    return str(ip), port
-
-
-def normalise_name(name: str) -> str:
-    """Validate ``name`` as a DNS name (IDNA allowed); raise UsageError for IP literals and bad names."""
-    import dns.exception
-    import dns.name
-
-    name = name.strip()
-    if not name:
-        raise UsageError("dns: NAME is empty")
-    if parse_ip(name) is not None:
-        raise UsageError(f"dns: {name!r} is an IP address; give a host name (e.g. turn.example.com)")
-    try:
-        return dns.name.from_text(name).to_text(omit_final_dot=True)
-    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
-        raise UsageError(f"dns: {name!r} is not a valid DNS name ({exc})") from None
 
 
 def srv_order(records: Sequence[SrvRecord]) -> list[SrvRecord]:
@@ -287,19 +252,33 @@ def _ipv6_targets(result: DnsResult) -> list[tuple[str, int, str, str]]:
     return unique[:MAX_IPV6_CHECKS]
 
 
-async def lookup(name: str, *, nameserver: tuple[str, int] | str | None = None, timeout: float = 2.0,
+def canonical_name(name: str) -> str:
+    """``name`` as DNS text without the final dot (IDNA allowed); ValueError for IP literals and bad names."""
+    import dns.exception
+    import dns.name
+
+    name = name.strip()
+    if not name:
+        raise ValueError("the name is empty")
+    if parse_ip(name) is not None:
+        raise ValueError(f"{name!r} is an IP address; give a host name (e.g. turn.example.com)")
+    try:
+        return dns.name.from_text(name).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not a valid DNS name ({exc})") from None
+
+
+async def lookup(name: str, *, nameserver: tuple[str, int] | None = None, timeout: float = 2.0,
                  check_ipv6: bool = True, reach_timeout: float = 1.0,
                  control_name: str | None = None) -> DnsResult:
     """Resolve ``name``: A, AAAA and every STUN/TURN SRV service (with their targets), concurrently.
 
-    ``nameserver`` (``"IP[:PORT]"`` or ``(ip, port)``) replaces the system resolver. ``timeout`` bounds each
+    ``nameserver`` (``(ip, port)``) replaces the system resolver. ``timeout`` bounds each
     query. With ``check_ipv6`` every published IPv6 address gets a STUN binding / TCP connect test. With
     ``control_name`` (e.g. :data:`CONTROL_NAME`) that name's A record is asked of the same resolver when no
     question about ``name`` was answered, and only then (no extra query on a healthy run).
     """
-    name = normalise_name(name)
-    if isinstance(nameserver, str):
-        nameserver = parse_nameserver(nameserver)
+    name = canonical_name(name)
     resolver, source = _make_resolver(nameserver, timeout)
     result = DnsResult(name=name, nameservers=_nameserver_texts(resolver), resolver_source=source)
     started = time.perf_counter()

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import parse_ip
-from rtcdiag.errors import UsageError
 from rtcdiag.probes.exchange import exchange, transport_error_exchange
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.tls_info import TlsInfo
@@ -126,27 +125,6 @@ class ReachResult:
 
     def port(self, transport: str, port: int) -> PortResult | None:
         return next((p for p in self.ports if p.transport == transport and p.port == port), None)
-
-
-def parse_ports(spec: str) -> list[PortTarget]:
-    """``"udp:3479,tcp:80,tls:8443"`` -> targets; raises UsageError with the bad item named."""
-    targets: list[PortTarget] = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        transport, sep, port_text = item.partition(":")
-        transport = transport.strip().lower()
-        if not sep or transport not in TRANSPORTS:
-            raise UsageError(f"--ports {item!r}: expected TRANSPORT:PORT with TRANSPORT one of udp, tcp, tls")
-        if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
-            raise UsageError(f"--ports {item!r}: port must be a number 1-65535")
-        target = PortTarget(transport, int(port_text))
-        if target not in targets:
-            targets.append(target)
-    if not targets:
-        raise UsageError("--ports: give at least one TRANSPORT:PORT (e.g. udp:3479,tls:443)")
-    return targets
 
 
 def merge_targets(extra: list[PortTarget] | None, *, include_defaults: bool = True) -> list[PortTarget]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from rtcdiag.errors import UsageError
+from rtcdiag.errors import ProbeError
 from rtcdiag.protocol.constants import MessageClass, Method
 from rtcdiag.protocol.message import Message
 
@@ -85,13 +85,16 @@ class TraceResult:
     error: str | None = None
 
 
+class TraceNotPermitted(ProbeError):
+    """Raw sockets need root (CAP_NET_RAW)."""
+
+
 def require_root() -> None:
-    """Raw sockets need root (CAP_NET_RAW): fail with one clear line, before any traffic, otherwise."""
+    """Raw sockets need root (CAP_NET_RAW): raise :class:`TraceNotPermitted` before any traffic otherwise."""
     try:
         socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
     except PermissionError:
-        raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop --trace") \
-            from None
+        raise TraceNotPermitted("a path trace needs root (raw sockets, CAP_NET_RAW)") from None
     except OSError:
         pass  # e.g. no IPv4 here: not a permission problem; the trace itself reports what fails
 
@@ -207,7 +210,7 @@ async def trace(destination: str, targets: list[tuple[str, int]], *, max_hops: i
     """
     require_root()
     if not 1 <= max_hops <= MAX_MAX_HOPS:
-        raise UsageError(f"--max-hops must be 1-{MAX_MAX_HOPS}")
+        raise ValueError(f"max_hops must be 1-{MAX_MAX_HOPS}, not {max_hops}")
     if not targets:
         return []
     try:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rtcdiag.probes.record import Exchange
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 
 # error_kind -> catalogue id (TLS kinds are "tls:<reason>", see rtcdiag.tls.TlsFailure)
+# Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
 _KIND_IDS = {
     "dns": "DNS-FAILURE",
     "refused": "SERVER-REFUSED",
     "closed": "SERVER-REFUSED",
     "connect-timeout": "SERVER-UNREACHABLE",
-    "unreachable": "NO-ROUTE",
     "network": "NO-ROUTE",
     "malformed": "MALFORMED-REPLY",
     "tls:expired-certificate": "TLS-EXPIRED",
@@ -27,6 +26,21 @@ _KIND_IDS = {
     "tls:revoked-certificate": "TLS-UNTRUSTED",
     "tls:handshake-failure": "TLS-HANDSHAKE",
 }
+
+
+def failure_id(kind: str | None, text: str = "") -> str:
+    """The general catalogue id for a step that got no usable answer, from its error kind (one table for
+    every check)."""
+    if kind is None:
+        return "SERVER-UNREACHABLE"
+    if kind in _KIND_IDS:
+        return _KIND_IDS[kind]
+    if kind.startswith("tls:"):
+        return "TLS-HANDSHAKE"
+    if kind == "unreachable":  # ICMP: port unreachable is a refusal, anything else a routing problem
+        return "SERVER-REFUSED" if "port unreachable" in text else "NO-ROUTE"
+    return "SERVER-UNREACHABLE"
+
 
 ANSWERED = ("success", "error-response")
 
@@ -50,18 +64,10 @@ def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subjec
     elif outcome == "timeout":
         finding_id = "SERVER-UNREACHABLE"
     else:
-        finding_id = _KIND_IDS.get(error_kind or "", "SERVER-UNREACHABLE")
+        finding_id = failure_id(error_kind, detail)
     evidence = [detail, *rejected[:5]] if outcome != "rejected" else rejected[:5]
     return make_finding(finding_id, subject, check=check, step=step, evidence=evidence, server=server,
                         transport=transport, host=subject.host, detail=detail)
-
-
-def exchange_failure(ex: Exchange, *, subject: Subject, check: str, step: str) -> Finding | None:
-    """``failure_finding`` for a recorded Exchange."""
-    detail = f"no reply to {ex.attempts} request(s)" if ex.outcome == "timeout" else ex.error or ex.outcome
-    return failure_finding(outcome=ex.outcome, error_kind=ex.error_kind, detail=detail, subject=subject,
-                           check=check, step=step, server=ex.server, rejected=ex.rejected,
-                           rejected_count=ex.rejected_count)
 
 
 def udp_blocked_hosts(outcomes: Iterable[tuple[str, str, str]]) -> set[str]:

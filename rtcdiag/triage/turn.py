@@ -33,6 +33,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
+from rtcdiag.triage.failures import failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
     Judgement,
@@ -63,34 +64,6 @@ ERROR_CODE_FINDINGS: dict[int, str] = {
     486: "TURN-QUOTA-486",
     508: "TURN-CAPACITY-508",
 }
-
-# Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
-FAILURE_FINDINGS: dict[str, str] = {
-    "tls:untrusted-certificate": "TLS-UNTRUSTED",
-    "tls:revoked-certificate": "TLS-UNTRUSTED",
-    "tls:expired-certificate": "TLS-EXPIRED",
-    "tls:certificate-not-yet-valid": "TLS-EXPIRED",
-    "tls:hostname-mismatch": "TLS-HOSTNAME",
-    "refused": "SERVER-REFUSED",
-    "closed": "SERVER-REFUSED",
-    "network": "NO-ROUTE",
-    "malformed": "MALFORMED-REPLY",
-    "dns": "DNS-FAILURE",
-}
-
-
-def failure_finding_id(kind: str | None, text: str) -> str:
-    """The general finding for a transport that could not be talked to."""
-    if kind is None:
-        return "SERVER-UNREACHABLE"
-    if kind in FAILURE_FINDINGS:
-        return FAILURE_FINDINGS[kind]
-    if kind.startswith("tls:"):
-        return "TLS-HANDSHAKE"
-    if kind == "unreachable":
-        return "SERVER-REFUSED" if "port unreachable" in text else "NO-ROUTE"
-    return "SERVER-UNREACHABLE"
-
 
 # A REST expiry further ahead than this is suspicious (ms instead of s, clock skew, endless TTL).
 REST_SKEW_LIMIT_S = 7 * 86400
@@ -318,7 +291,7 @@ def _connect(leg: _Leg) -> None:
     if t.transport in ("tcp", "tls"):
         if t.connect_ms is None:  # the connection (or TLS handshake) itself failed
             text = t.connect_error or "connection failed"
-            leg.add("connect", failure_finding_id(t.failure_kind, text), text, [text])
+            leg.add("connect", failure_id(t.failure_kind, text), text, [text])
             leg.outcome("connect", text, t.duration_ms / 1000.0)
             leg.stop(f"no connection: {text}")
             return
@@ -329,7 +302,7 @@ def _connect(leg: _Leg) -> None:
     if first is None or first.outcome == Outcome.TRANSPORT_ERROR:
         text = (first.error if first is not None else None) or t.connect_error or "no answer"
         kind = (first.error_kind if first is not None else None) or t.failure_kind
-        leg.add("connect", failure_finding_id(kind, text), text, [text])
+        leg.add("connect", failure_id(kind, text), text, [text])
         leg.outcome("connect", text, leg.elapsed_left_s())
         leg.stop(f"no TURN over UDP: {text}")
         return
@@ -370,7 +343,7 @@ def _challenge(leg: _Leg) -> None:
     code = t.challenge_code
     if final.error_code == 300 and t.alternate_server is not None:  # followed, but could not connect there
         text = t.connect_error or "connection failed"
-        leg.add("challenge", failure_finding_id(t.failure_kind, text),
+        leg.add("challenge", failure_id(t.failure_kind, text),
                 f"alternate server {t.alternate_server}: {text}", server=t.alternate_server)
         leg.outcome("challenge", f"redirected to {t.alternate_server}: {text}", duration)
         leg.stop(f"the alternate server {t.alternate_server} could not be reached: {text}")
@@ -409,7 +382,7 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
         leg.add("challenge", "TURN-ALTERNATE-SERVER", t.alternate_server or "?", evidence)
         kind = final.error_kind if final.outcome == Outcome.TRANSPORT_ERROR else None
         finding_id = "MALFORMED-REPLY" if final.outcome == Outcome.REJECTED else \
-            failure_finding_id(kind, what)
+            failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
     elif t.transport in ("tcp", "tls"):
@@ -461,7 +434,7 @@ def _allocate(leg: _Leg) -> None:
         return
     if final is not None and final.outcome == Outcome.TRANSPORT_ERROR:
         text = final.error or "connection lost"
-        finding_id = failure_finding_id(final.error_kind, text)
+        finding_id = failure_id(final.error_kind, text)
         if finding_id in ("SERVER-UNREACHABLE", "SERVER-REFUSED"):
             finding_id = "TURN-ALLOCATE-TIMEOUT"  # it answered the challenge: the service, not the path
         leg.add("allocate", finding_id, f"authenticated Allocate request ({text})")
@@ -469,7 +442,7 @@ def _allocate(leg: _Leg) -> None:
         leg.stop(f"no allocation: {text}")
         return
     if not t.connected and t.connect_error:  # e.g. the alternate server could not be reached
-        leg.add("allocate", failure_finding_id(t.failure_kind, t.connect_error), t.connect_error)
+        leg.add("allocate", failure_id(t.failure_kind, t.connect_error), t.connect_error)
         leg.outcome("allocate", t.connect_error, duration)
         leg.stop(f"no allocation: {t.connect_error}")
         return

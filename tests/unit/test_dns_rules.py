@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtcdiag.commands.dns import normalise_name, parse_nameserver
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.dns import (
     SRV_SERVICES,
@@ -11,8 +12,6 @@ from rtcdiag.probes.dns import (
     Ipv6Check,
     QueryResult,
     SrvRecord,
-    normalise_name,
-    parse_nameserver,
     srv_order,
 )
 from rtcdiag.report.build import build_report

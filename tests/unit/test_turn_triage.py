@@ -16,6 +16,7 @@ from rtcdiag.probes.turn_result import (
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
 from rtcdiag.triage import turn as rules
+from rtcdiag.triage.failures import failure_id
 from rtcdiag.triage.finding import Severity, Subject
 from rtcdiag.triage.judgement import Judgement, RelayFact, StepState
 
@@ -500,7 +501,7 @@ def test_dns_failure_is_one_finding_and_every_transport_step_is_skipped() -> Non
     ("unreachable", "ICMP host unreachable", "NO-ROUTE"), ("connect-timeout", "", "SERVER-UNREACHABLE"),
     (None, "", "SERVER-UNREACHABLE")])
 def test_transport_failures_map_to_general_findings(kind: str | None, text: str, expected: str) -> None:
-    assert rules.failure_finding_id(kind, text) == expected
+    assert failure_id(kind, text) == expected
 
 
 def test_tls_failure_is_on_tls_connect_with_the_tls_port() -> None:
