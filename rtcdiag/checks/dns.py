@@ -24,7 +24,9 @@ class DnsPlan:
     timeout: float = DEFAULT_TIMEOUT_S  # per DNS question
     check_ipv6: bool = True  # test published IPv6 addresses (STUN Binding / TCP connect)
     reach_timeout: float = 1.0
-    control: bool = True  # ask the control name when the name does not resolve at all
+    # Ask the control name when the name does not resolve at all. Meant for the system resolver: a failing
+    # --nameserver is that server's problem, not "DNS does not work on this machine".
+    control: bool = True
 
 
 async def _run(plan: DnsPlan) -> DnsResult:

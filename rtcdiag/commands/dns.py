@@ -100,16 +100,19 @@ def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bo
     """Resolve NAME: A, AAAA and SRV _stun._udp, _stun._tcp, _turn._udp, _turn._tcp, _turns._tcp.
 
     SRV records are shown in RFC 2782 order with their targets resolved; IPv6 addresses get a quick
-    STUN Binding / TCP connect test. When NAME does not resolve at all, example.com is asked of the same
-    resolver to tell a broken name from DNS that does not work at all.
+    STUN Binding / TCP connect test. When NAME does not resolve at all through the system resolver,
+    example.com is asked too, to tell a broken name from DNS that does not work here at all.
     """
     from rtcdiag.checks.dns import DNS, DnsPlan
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.report.build import build_report
 
     started = time.time()
+    # The control question tests *this machine's* DNS: with --nameserver a failing server is that server's
+    # problem (DNS-FAILURE names it), not "DNS does not work here": asked of the system resolver only.
     plan = DnsPlan(name=normalise_name(name), nameserver=parse_nameserver(nameserver) if nameserver else None,
-                   timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=min(timeout, 1.0))
+                   timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=min(timeout, 1.0),
+                   control=nameserver is None)
     ran = run_async(execute(Job(DNS, plan, Subject(f"dns:{plan.name}", host=plan.name))))
     result: DnsResult | None = ran.result
     report = build_report("dns", ran.judgement, tables=tables(result) if result else [],

@@ -39,6 +39,9 @@ def tables(result: ReachResult) -> list[Table]:
         detail = p.internal_error or p.error or p.malformed or (f"mapped {p.mapped_address}"
                                                                 if p.mapped_address else "")
         rows.append([p.transport.upper(), str(p.port), p.state, _ms(p.rtt_ms), p.stun, detail])
+    if result.resolve_error is not None:
+        rows = [[t.transport.upper(), str(t.port), "not probed", "-", "-", "name does not resolve"]
+                for t in result.planned]
     out = [Table(title=f"Ports on {where}",
                  columns=["transport", "port", "state", "RTT ms", "STUN", "detail"], rows=rows)]
     tls_rows = []

@@ -54,6 +54,9 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     "UDP-BLOCKED": frozenset({"SERVER-UNREACHABLE"}),
     "TRACE-PATH-DROP": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED"}),
     "TRACE-REJECTED": frozenset({"SERVER-UNREACHABLE", "SERVER-REFUSED", "UDP-BLOCKED"}),
+    # The DNS check's precise words for a name that other checks could only call "does not resolve".
+    "DNS-NXDOMAIN": frozenset({"DNS-FAILURE"}),
+    "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
 }
 
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
@@ -96,7 +99,8 @@ def explains(root: Finding, other: Finding) -> bool:
     if root.subject.host != other.subject.host:
         return False
     if r_layer is Layer.NAME:  # the same name failing again (in another check) is the same cause
-        return o_layer > Layer.NAME or root.id == other.id
+        return (o_layer > Layer.NAME or root.id == other.id
+                or other.id in ALSO_EXPLAINS.get(root.id, frozenset()))
     if o_layer is Layer.ENDPOINT and r_layer is Layer.ENDPOINT:
         if not _ports_meet(root.subject, other.subject):
             return False

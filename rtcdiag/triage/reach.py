@@ -177,8 +177,10 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
     if port.state == reach.TIMEOUT:
         ex = port.exchange
         if port.transport == "udp" and ex is not None and ex.outcome == "rejected":
-            return one("MALFORMED-REPLY", detail=f"{len(ex.rejected)} reply(ies) rejected: "
-                                                 + "; ".join(ex.rejected[:3]))
+            # rejected_count: every reply rejected, where the transport keeps only the first few
+            count = max(getattr(ex, "rejected_count", 0) or 0, len(ex.rejected))
+            shown = "; ".join(ex.rejected[:3])
+            return one("MALFORMED-REPLY", detail=f"{count} reply(ies) rejected: {shown}")
         if port.transport == "udp" and answered:
             where = ", ".join(f"{p.transport.upper()} {p.port}" for p in answered)
             detail = f"no answer to a STUN Binding on UDP {port.port} while STUN over {where} answered"

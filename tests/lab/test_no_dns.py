@@ -1,11 +1,17 @@
-""""No DNS at all": rtcdiag in a network namespace whose resolver does not exist.
+""""No DNS at all" versus "this name is broken": rtcdiag with the system resolver of a network namespace.
 
-The test creates a namespace with only ``lo`` up and ``/etc/netns/<ns>/resolv.conf`` naming 127.0.0.1, where
-nothing listens inside the namespace (``ip netns exec`` bind-mounts that file over /etc/resolv.conf), so
-every query fails fast with ICMP port unreachable on the namespace's own loopback. The DNS check then asks
-its control name (example.com) of the same resolver, which fails too, and the diagnosis must give ONE root
-cause, DNS-NOT-WORKING, with the name's own failure folded under it. No packet leaves the namespace.
-The namespace and /etc/netns/<ns> are removed at teardown, even when a test fails.
+The test creates a namespace with only ``lo`` up and ``/etc/netns/<ns>/resolv.conf`` naming 127.0.0.1
+(``ip netns exec`` bind-mounts that file over /etc/resolv.conf):
+
+- nothing listening on 127.0.0.1:53: every query fails fast (ICMP port unreachable on the namespace's own
+  loopback); the DNS check asks its control name (example.com), which fails too, and the diagnosis gives ONE
+  root cause, DNS-NOT-WORKING, with the name's own failure folded under it;
+- a dnsmasq on 127.0.0.1:53 inside the namespace (started and stopped here, by PID) that knows example.com:
+  a healthy name sends no control question at all; an unknown name gets DNS-NXDOMAIN as the root cause and
+  the control question is answered;
+- a dnsmasq that answers NXDOMAIN for every name (a broken or hijacking resolver): DNS-NOT-WORKING again.
+
+No packet leaves the namespace. The namespace and /etc/netns/<ns> are removed at teardown, even on failure.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,8 @@ from typing import Any
 import pytest
 
 NETNS_ETC = Path("/etc/netns")
+DNSMASQ = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
+ZONE = "rtcdiag.test"
 
 
 def _skip_reason() -> str | None:
@@ -101,6 +110,112 @@ def test_check_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str
     assert root["id"] == "DNS-NOT-WORKING"
     problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
     assert problems and all(f["explained_by"] == root["ref"] for f in problems)
+    # Every check that needed the name says so once, on its own step, folded under the root cause.
+    assert {(f["check"], f["step"]) for f in problems} >= {("dns", "A turn.some-name.test"),
+                                                           ("ports", "resolve")}
+    assert "INTERNAL-ERROR" not in [f["id"] for f in report["findings"]]
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    assert statuses["dns/A turn.some-name.test"] == statuses["ports/resolve"] == "fail"
+    assert statuses["ports/udp/3478"] == "skip"
+    assert code == 1
+
+
+@contextlib.contextmanager
+def dnsmasq_in(ns: str, log: Path, *zone: str) -> Iterator[None]:
+    """dnsmasq on 127.0.0.1:53 inside ``ns`` (no upstream), every query logged to ``log``; stopped by PID."""
+    if DNSMASQ is None:
+        pytest.skip("dnsmasq is not installed (apt-get install -y dnsmasq-base)")
+    argv = ["ip", "netns", "exec", ns, DNSMASQ, "--no-daemon", "--conf-file=/dev/null", "--port=53",
+            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--log-queries",
+            f"--log-facility={log}", *zone]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5.0
+        while not (log.exists() and "started" in log.read_text()) and time.monotonic() < deadline:
+            assert process.poll() is None, "dnsmasq exited"
+            time.sleep(0.02)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(3)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def asked(log: Path, name: str) -> bool:
+    return any(f"] {name} from " in line for line in log.read_text().splitlines() if "query[" in line)
+
+
+def test_healthy_name_sends_no_control_question(no_dns_ns: str, tmp_path: Path) -> None:
+    log = tmp_path / "queries.log"
+    with dnsmasq_in(no_dns_ns, log, f"--host-record=turn.{ZONE},127.0.0.1", f"--local=/{ZONE}/",
+                    "--host-record=example.com,192.0.2.10"):
+        code, report = run_in(no_dns_ns, "dns", f"turn.{ZONE}", "--timeout", "1", "--no-ipv6-check")
+    assert report["results"]["ipv4"] == ["127.0.0.1"]
+    assert report["results"]["control"] is None
+    assert asked(log, f"turn.{ZONE}") and not asked(log, "example.com")
+    assert report["root_causes"] == [] and code == 0
+
+
+def test_unknown_name_with_working_dns_is_nxdomain_only(no_dns_ns: str, tmp_path: Path) -> None:
+    log = tmp_path / "queries.log"
+    with dnsmasq_in(no_dns_ns, log, f"--local=/{ZONE}/", "--host-record=example.com,192.0.2.10"):
+        code, report = run_in(no_dns_ns, "dns", f"missing.{ZONE}", "--timeout", "1")
+    assert asked(log, "example.com")
+    control = report["results"]["control"]
+    assert (control["qname"], control["outcome"], control["records"]) == ("example.com", "answer",
+                                                                          ["192.0.2.10"])
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-NXDOMAIN"]
+    assert "DNS-NOT-WORKING" not in [f["id"] for f in report["findings"]]
+    assert any("control name example.com" in note and "resolver works" in note for note in report["notes"])
+    assert code == 1
+
+
+def test_resolver_that_says_nxdomain_to_everything_is_dns_not_working(no_dns_ns: str, tmp_path: Path) -> None:
+    log = tmp_path / "queries.log"
+    with dnsmasq_in(no_dns_ns, log, "--address=/#/"):  # NXDOMAIN for every name
+        code, report = run_in(no_dns_ns, "dns", f"turn.{ZONE}", "--timeout", "1")
+    assert asked(log, "example.com")
+    assert report["results"]["control"]["outcome"] == "nxdomain"
+    (root,) = report["root_causes"]
+    assert root["id"] == "DNS-NOT-WORKING"
+    nxdomain = next(f for f in report["findings"] if f["id"] == "DNS-NXDOMAIN")
+    assert nxdomain["explained_by"] == root["ref"]
+    assert code == 1
+
+
+@pytest.mark.parametrize("host, root_id", [("turn.some-name.test", "DNS-FAILURE"),
+                                           ("stun.l.google.com", "DNS-NOT-WORKING")])
+def test_ports_of_a_name_that_does_not_resolve(no_dns_ns: str, host: str, root_id: str) -> None:
+    # The ports check asks no control question; a well-known name that fails is itself the evidence.
+    code, report = run_in(no_dns_ns, "ports", host, "--timeout", "0.5")
+    assert report["results"]["resolve_error"] and report["results"]["ports"] == []
+    (root,) = report["root_causes"]
+    assert root["id"] == root_id
+    failure = next(f for f in report["findings"] if f["id"] == "DNS-FAILURE")
+    assert (failure["subject"], failure["step"], failure["host"]) == (f"ports:{host}", "resolve", host)
+    assert failure["explained_by"] == (None if root_id == "DNS-FAILURE" else root["ref"])
+    statuses = {c["name"]: c["status"] for c in report["checks"] if c["suite"] == f"ports:{host}"}
+    assert statuses == {"resolve": "fail", "udp/3478": "skip", "tcp/3478": "skip", "tls/5349": "skip",
+                        "tls/443": "skip"}
+    assert code == 1
+
+
+def test_check_of_an_unknown_name_with_working_dns_is_one_root_cause_nxdomain(no_dns_ns: str,
+                                                                              tmp_path: Path) -> None:
+    log = tmp_path / "queries.log"
+    with dnsmasq_in(no_dns_ns, log, f"--local=/{ZONE}/", "--host-record=example.com,192.0.2.10"):
+        code, report = run_in(no_dns_ns, "check", f"turn:missing.{ZONE}:3478", "--timeout", "1")
+    # The DNS check says it precisely (NXDOMAIN); ports, stun and turn, which could only say "does not
+    # resolve" (DNS-FAILURE), are folded under it: one fact, stated once.
+    (root,) = report["root_causes"]
+    assert (root["id"], root["ref"].split("|")[-1]) == ("DNS-NXDOMAIN", f"dns/A missing.{ZONE}")
+    failures = [f for f in report["findings"] if f["id"] == "DNS-FAILURE"]
+    assert {f["check"] for f in failures} >= {"ports", "stun"}
+    assert all(f["explained_by"] == root["ref"] for f in failures)
+    assert "DNS-NOT-WORKING" not in [f["id"] for f in report["findings"]]
     assert code == 1
 
 

@@ -18,7 +18,7 @@ from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
 from rtcdiag.triage import dns as rules
 from rtcdiag.triage.finding import Subject
-from rtcdiag.triage.judgement import NameFact
+from rtcdiag.triage.judgement import Judgement, NameFact
 
 NAME = "turn.example.net"  # not a well-known name: its failure alone is not "no DNS at all"
 
@@ -249,3 +249,18 @@ def test_control_answered_keeps_the_name_as_the_root_cause() -> None:
     built = report(result)
     assert [r.id for r in built.roots] == ["DNS-NXDOMAIN"]
     assert not any(f.id == "DNS-NOT-WORKING" for f in built.findings)
+
+
+def test_other_checks_that_cannot_resolve_the_name_fold_under_the_dns_checks_words() -> None:
+    from rtcdiag.probes.reach import PortTarget, ReachResult
+    from rtcdiag.triage import reach
+
+    unresolved = ReachResult(host=NAME, address=None, resolve_error=f"cannot resolve {NAME}: not known",
+                             planned=[PortTarget("udp", 3478)])
+    for dns_result, root_id in ((_result([], [], outcome_missing="nxdomain"), "DNS-NXDOMAIN"),
+                                (_result([], []), "DNS-NO-ADDRESS")):
+        merged = Judgement.merge([rules.judge(dns_result), reach.judge(unresolved)])
+        built = build_report("check", merged)
+        assert [(r.id, r.check) for r in built.roots] == [(root_id, "dns")]  # said once, precisely
+        failure = next(f for f in built.findings if f.id == "DNS-FAILURE")
+        assert (failure.check, failure.explained_by) == ("ports", built.roots[0].ref)

@@ -343,3 +343,18 @@ def test_ip_literal_has_no_name_fact() -> None:
     result = _result(_port("udp", 3478, "open", stun="answered"))
     result.host = "198.51.100.7"
     assert rules.judge(result).facts.names == []
+
+
+def test_trace_rejected_and_no_answer() -> None:
+    rejected = _trace(("10.0.0.1", "time-exceeded"), ("192.0.2.1", "unreachable"))
+    rejected.hops[1].icmp_type, rejected.hops[1].icmp_code = 3, 13
+    silent = _trace((None, "silent"), (None, "silent"))
+    silent.transport = "tcp"
+    result = _result(_port("udp", 3478, "timeout"), _port("tcp", 3478, "timeout"), traces=[rejected, silent])
+    findings = {f.id: f for f in rules.judge(result).findings}
+    assert sorted(findings) == ["SERVER-UNREACHABLE", "TRACE-NO-ANSWER", "TRACE-REJECTED"]
+    assert findings["TRACE-REJECTED"].title == "UDP/3478: hop 2 (192.0.2.1) rejects the traffic"
+    assert "type 3, code 13" in findings["TRACE-REJECTED"].symptom
+    assert findings["TRACE-NO-ANSWER"].step == "trace/tcp/3478"
+    assert statuses(result) == {"udp/3478": Status.FAIL, "tcp/3478": Status.FAIL,
+                                "trace/udp/3478": Status.WARN, "trace/tcp/3478": Status.PASS}
