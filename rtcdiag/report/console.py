@@ -89,10 +89,11 @@ def _group_block(group: Sequence[Finding], report: Report) -> RenderableType:
     subjects = RichTable.grid(padding=(0, 1))
     subjects.add_column(no_wrap=True)
     subjects.add_column(overflow="fold")
-    for root in group[:GROUP_SHOWN]:
-        subjects.add_row("-", _text(f"{_subject_text(root)}: {root.symptom}"))
-    if len(group) > GROUP_SHOWN:
-        subjects.add_row("-", _text(f"... and {len(group) - GROUP_SHOWN} more (--json lists every one)"))
+    lines = list(dict.fromkeys(f"{_subject_text(root)}: {root.symptom}" for root in group))
+    for line in lines[:GROUP_SHOWN]:
+        subjects.add_row("-", _text(line))
+    if len(lines) > GROUP_SHOWN:
+        subjects.add_row("-", _text(f"... and {len(lines) - GROUP_SHOWN} more (--json lists every one)"))
     grid.add_row(f"{len(group)} x", subjects)
     _explanation_rows(grid, first, explained)
     return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))

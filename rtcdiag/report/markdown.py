@@ -68,9 +68,10 @@ def _group(group: list[Finding], report: Report) -> list[str]:
         return _finding(first, explained)
     lines = [f"### {_SEVERITY_LABEL[first.severity.value]} `{first.id}`: {_prose(first, 'title')}"
              f" — {len(group)} subjects", ""]
-    lines += [f"- {code_span(_where(f))}: {_prose(f, 'symptom')}" for f in group[:GROUP_SHOWN]]
-    if len(group) > GROUP_SHOWN:
-        lines.append(f"- ... and {len(group) - GROUP_SHOWN} more (the JSON report lists every one)")
+    items = list(dict.fromkeys(f"- {code_span(_where(f))}: {_prose(f, 'symptom')}" for f in group))
+    lines += items[:GROUP_SHOWN]
+    if len(items) > GROUP_SHOWN:
+        lines.append(f"- ... and {len(items) - GROUP_SHOWN} more (the JSON report lists every one)")
     return [*lines, "", *_finding_rest(first, explained)]
 
 

@@ -195,3 +195,19 @@ def test_control_characters_from_a_server_never_reach_the_terminal() -> None:
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", output), output
         assert "\\x1b[2J" in output and "FAKE LINE" in output
         assert not any(line.startswith("FAKE LINE") for line in output.splitlines())
+
+
+def test_one_cause_over_many_servers_is_stated_once() -> None:
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    findings = [make_finding("SERVER-REFUSED", Subject(f"stun:127.0.0.1:{port}", "127.0.0.1", port, "udp"),
+                             check="stun", step="binding", server=f"127.0.0.1:{port}", transport="UDP",
+                             detail="ICMP port unreachable") for port in range(20000, 20200)]
+    report = build_report("stun", Judgement(findings=findings))
+    assert len(report.roots) == 200 and len(report.root_groups()) == 1
+    output = _render(report, 100)
+    assert output.count("ERROR SERVER-REFUSED") == 1 and output.count("Cause ") == 1
+    assert "200 x" in output and "... and 192 more (--json lists every one)" in output
+    assert len(output[: output.index("Checks")].splitlines()) < 40  # the table below lists every server
