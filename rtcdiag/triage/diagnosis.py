@@ -59,6 +59,13 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
 }
 
+# Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
+# is one cause (a wrong password is wrong on every transport), stated once.
+SERVER_WIDE = frozenset({"TURN-AUTH-401", "TURN-AUTH-441", "TURN-REST-EXPIRED", "TURN-CLOCK-SKEW",
+                         "TURN-NO-CREDENTIALS", "TURN-OPEN-RELAY", "TURN-CHALLENGE-INVALID",
+                         "TURN-QUOTA-486", "TURN-RELAY-PRIVATE", "TLS-EXPIRED", "TLS-UNTRUSTED",
+                         "TLS-HOSTNAME", "TLS-EXPIRING-SOON"})
+
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
 
@@ -101,6 +108,8 @@ def explains(root: Finding, other: Finding) -> bool:
     if r_layer is Layer.NAME:  # the same name failing again (in another check) is the same cause
         return (o_layer > Layer.NAME or root.id == other.id
                 or other.id in ALSO_EXPLAINS.get(root.id, frozenset()))
+    if root.id == other.id and root.id in SERVER_WIDE:
+        return True  # the same server-wide cause seen again over another transport
     if o_layer is Layer.ENDPOINT and r_layer is Layer.ENDPOINT:
         if not _ports_meet(root.subject, other.subject):
             return False

@@ -135,3 +135,17 @@ def _facts(names: list[NameFact]) -> Facts:
 
 
     return Facts(names=names)
+
+
+def test_a_wrong_password_over_three_transports_is_one_cause() -> None:
+    findings = []
+    for transport in ("udp", "tcp", "tls"):
+        subject = Subject("turn:a.example:3478", "a.example", 5349 if transport == "tls" else 3478, transport)
+        findings.append(make_finding("TURN-AUTH-401", subject, check="turn", step="allocate",
+                                     transport=transport.upper(), server="a.example:3478", host="a.example",
+                                     detail="(user and realm 'r')"))
+    diagnosis = diagnose(findings)
+    assert diagnosis.roots == [findings[0]]
+    assert findings[1].explained_by == findings[2].explained_by == findings[0].ref
+    other_host = _auth("b.example")
+    assert diagnose([*findings, other_host]).roots == [findings[0], other_host]
