@@ -630,8 +630,11 @@ class StreamClient(_Client):
             self._channel_peers.add(self.peer)
         try:
             self._writer.write(data)
-            # A peer that never reads would block drain() forever once the buffers are full.
-            await asyncio.wait_for(self._writer.drain(), max(self.policy.ti, 1.0))
+            # A peer that never reads would block drain() forever once the buffers are full. (asyncio.timeout,
+            # not wait_for: no task, so no yield to the loop when the buffer has room - a reply read in
+            # such a yield would be timed before its request's send time.)
+            async with asyncio.timeout(max(self.policy.ti, 1.0)):
+                await self._writer.drain()
         except TimeoutError:
             raise NetworkError(f"{self.peer[0]} port {self.peer[1]} does not read what is sent "
                                f"(send blocked)", self.peer) from None
