@@ -12,8 +12,8 @@ replies that look valid but must be rejected or ignored:
 
 Modes:
 - ``FLOOD``: only the flood, never a valid reply;
-- ``FLOOD_ANSWER``: the flood, and after ``answer_after_s`` one valid Binding error response 400 whose reason
-  phrase and SOFTWARE carry control characters (so that they reach the report);
+- ``FLOOD_ANSWER``: the flood, and from ``answer_after_s`` on a valid Binding error response 400 whose
+  reason phrase and SOFTWARE carry control characters (so that they reach the report);
 - ``TURN_FLOOD``: an unauthenticated Allocate gets a valid 401 whose REALM and NONCE carry ESC sequences and
   C1 controls (the NONCE announces USERHASH, RFC 8489 §9.2), everything else gets the flood.
 - ``TURN_GRANT``: a TURN server that works (UDP): 401 with a hostile REALM, then Allocate, CreatePermission,
@@ -21,7 +21,9 @@ Modes:
   on it floods the client with Data indications and ChannelData nobody sent, and the client's echo peer
   with datagrams, while the client measures the data path.
 
-Over TCP no ChannelData is sent (before a ChannelBind it ends the connection, RFC 8656 §12): the stream
+A reply (401, 400, or a success) is repeated in every round of the flood after it is due, so that the
+flood itself cannot drown it (the client ignores copies of a finished transaction). Over TCP no ChannelData
+is sent (before a ChannelBind it ends the connection, RFC 8656 §12): the stream
 goes on forever.
 
 Replies are built with the project's codec: what is tested here is what the client keeps, not parsing.
@@ -146,6 +148,13 @@ class _Flow:
     index: int = 0
     extra: tuple[tuple[str, int], list[bytes]] | None = None  # also flood this address (the echo peer)
 
+    def batch(self, now: float, count: int) -> list[bytes]:
+        """The next ``count`` flood frames, with the reply first once it is due."""
+        frames = self.next_batch(count)
+        if self.answer is not None and now >= self.answer_at:
+            frames.insert(0, self.answer)
+        return frames
+
     def next_batch(self, count: int) -> list[bytes]:
         if not self.frames:
             return []
@@ -267,11 +276,7 @@ def _serve_udp(server: FloodServer, udp: socket.socket) -> None:
                 if now >= flow.until:
                     del flows[peer]
                     continue
-                batch = flow.next_batch(BURST)
-                if flow.answer is not None and now >= flow.answer_at:
-                    batch.insert(0, flow.answer)
-                    flow.answer = None
-                for frame in batch:
+                for frame in flow.batch(now, BURST):
                     try:
                         udp.sendto(frame, peer)
                         server.sent += 1
@@ -335,10 +340,7 @@ def _stream(server: FloodServer, conn: socket.socket) -> None:
             if now >= flow.until:
                 return
             if not outbox:
-                batch = flow.next_batch(BURST)
-                if flow.answer is not None and now >= flow.answer_at:
-                    batch.insert(0, flow.answer)
-                    flow.answer = None
+                batch = flow.batch(now, BURST)
                 outbox = b"".join(batch)
                 server.sent += len(batch)
             with contextlib.suppress(BlockingIOError):
