@@ -13,7 +13,8 @@ replies that look valid but must be rejected or ignored:
 Modes:
 - ``FLOOD``: only the flood, never a valid reply;
 - ``FLOOD_ANSWER``: the flood, and from ``answer_after_s`` on a valid Binding error response 400 whose
-  reason phrase and SOFTWARE carry control characters (so that they reach the report);
+  reason phrase and SOFTWARE carry control characters (so that they reach the report), plus 4000
+  attributes of unknown types;
 - ``TURN_FLOOD``: an unauthenticated Allocate gets a valid 401 whose REALM and NONCE carry ESC sequences and
   C1 controls (the NONCE announces USERHASH, RFC 8489 §9.2), everything else gets the flood.
 - ``TURN_GRANT``: a TURN server that works (UDP): 401 with a hostile REALM, then Allocate, CreatePermission,
@@ -68,6 +69,7 @@ HOSTILE_REALM = "realm\x1b[5m\u009d\u202e\x1b]8;;http://evil/\x07"
 HOSTILE_NONCE = "obMatJos2QAAA\x1b]52;c;cHduZWQ=\x07\u0090nonce"
 PLAIN_HOSTILE_NONCE = "nonce\x1b[1m\u0090"  # no cookie: USERNAME, so that the key is the usual one
 UNKNOWN_TYPE = 0x7F31  # comprehension-optional, unassigned
+MANY = 4000
 
 BURST = 32  # datagrams per round and target
 MAX_TARGETS = 64
@@ -129,6 +131,8 @@ def _answer(request: Message) -> bytes:
     reply = Message(request.method, MessageClass.ERROR, request.transaction_id)
     reply.add(AttrType.ERROR_CODE, ErrorCode(400, HOSTILE_REASON)).add(AttrType.SOFTWARE, HOSTILE_SOFTWARE)
     reply.add_raw(UNKNOWN_TYPE, b"\x1b[31m\x9b\x00")
+    for i in range(MANY):  # 4000 more attributes of unknown type: the report must not list them all
+        reply.add_raw(0x8100 + i % 0x100, b"")
     return reply.encode(fingerprint=True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_SHOWN_ATTRIBUTES = 32  # attributes of one response kept in Exchange.response_attributes
+
 
 @dataclass
 class AttributeView:
@@ -30,7 +32,9 @@ class Exchange:
     # "success" | "error-response" | "timeout" | "rejected" | "transport-error" | "sent" (indications)
     outcome: str = "timeout"
     response: str | None = None  # e.g. "Allocate error response 401 Unauthorized"
+    # the first MAX_SHOWN_ATTRIBUTES attributes of the response (a 64 KiB reply can carry 16000) ...
     response_attributes: list[AttributeView] = field(default_factory=list)
+    response_attribute_count: int = 0  # ... and how many it had
     response_source: str | None = None  # where the response really came from (packet source)
     error_code: int | None = None
     rtt_ms: float | None = None
