@@ -41,6 +41,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "stun-udp-flood": (FLOOD, ["stun", "127.0.0.1:{port}", "-t", "udp"]),
     "stun-tcp-flood": (FLOOD, ["stun", "127.0.0.1:{port}", "-t", "tcp"]),
     "stun-flood-then-answer": (FLOOD_ANSWER, ["stun", "127.0.0.1:{port}", "-t", "udp", "-t", "tcp"]),
+    "turn-flood": (FLOOD, ["turn-check", "127.0.0.1:{port}", "--transport", "udp,tcp", *TURN_AUTH]),
     "turn-401-hostile-realm-then-flood": (TURN_FLOOD, ["turn-check", "127.0.0.1:{port}", "--transport",
                                                        "udp,tcp", *TURN_AUTH]),
     "turn-data-path-flood": (TURN_GRANT, ["turn-check", "127.0.0.1:{port}", "--transport", "udp",
