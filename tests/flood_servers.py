@@ -12,8 +12,9 @@ replies that look valid but must be rejected or ignored:
 
 Modes:
 - ``FLOOD``: only the flood, never a valid reply;
-- ``FLOOD_ANSWER``: the flood, and after ``answer_after_s`` one valid Binding error response 400 whose reason
-  phrase and SOFTWARE carry control characters (so that they reach the report);
+- ``FLOOD_ANSWER``: the flood, and from ``answer_after_s`` on a valid Binding error response 400 whose
+  reason phrase and SOFTWARE carry control characters (so that they reach the report), plus 4000
+  attributes of unknown types;
 - ``TURN_FLOOD``: an unauthenticated Allocate gets a valid 401 whose REALM and NONCE carry ESC sequences and
   C1 controls (the NONCE announces USERHASH, RFC 8489 §9.2), everything else gets the flood.
 - ``TURN_GRANT``: a TURN server that works (UDP): 401 with a hostile REALM, then Allocate, CreatePermission,
@@ -21,7 +22,9 @@ Modes:
   on it floods the client with Data indications and ChannelData nobody sent, and the client's echo peer
   with datagrams, while the client measures the data path.
 
-Over TCP no ChannelData is sent (before a ChannelBind it ends the connection, RFC 8656 §12): the stream
+A reply (401, 400, or a success) is repeated in every round of the flood after it is due, so that the
+flood itself cannot drown it (the client ignores copies of a finished transaction). Over TCP no ChannelData
+is sent (before a ChannelBind it ends the connection, RFC 8656 §12): the stream
 goes on forever.
 
 Replies are built with the project's codec: what is tested here is what the client keeps, not parsing.
@@ -66,6 +69,7 @@ HOSTILE_REALM = "realm\x1b[5m\u009d\u202e\x1b]8;;http://evil/\x07"
 HOSTILE_NONCE = "obMatJos2QAAA\x1b]52;c;cHduZWQ=\x07\u0090nonce"
 PLAIN_HOSTILE_NONCE = "nonce\x1b[1m\u0090"  # no cookie: USERNAME, so that the key is the usual one
 UNKNOWN_TYPE = 0x7F31  # comprehension-optional, unassigned
+MANY = 4000
 
 BURST = 32  # datagrams per round and target
 MAX_TARGETS = 64
@@ -127,6 +131,8 @@ def _answer(request: Message) -> bytes:
     reply = Message(request.method, MessageClass.ERROR, request.transaction_id)
     reply.add(AttrType.ERROR_CODE, ErrorCode(400, HOSTILE_REASON)).add(AttrType.SOFTWARE, HOSTILE_SOFTWARE)
     reply.add_raw(UNKNOWN_TYPE, b"\x1b[31m\x9b\x00")
+    for i in range(MANY):  # 4000 more attributes of unknown type: the report must not list them all
+        reply.add_raw(0x8100 + i % 0x100, b"")
     return reply.encode(fingerprint=True)
 
 
@@ -145,6 +151,13 @@ class _Flow:
     until: float
     index: int = 0
     extra: tuple[tuple[str, int], list[bytes]] | None = None  # also flood this address (the echo peer)
+
+    def batch(self, now: float, count: int) -> list[bytes]:
+        """The next ``count`` flood frames, with the reply first once it is due."""
+        frames = self.next_batch(count)
+        if self.answer is not None and now >= self.answer_at:
+            frames.insert(0, self.answer)
+        return frames
 
     def next_batch(self, count: int) -> list[bytes]:
         if not self.frames:
@@ -267,11 +280,7 @@ def _serve_udp(server: FloodServer, udp: socket.socket) -> None:
                 if now >= flow.until:
                     del flows[peer]
                     continue
-                batch = flow.next_batch(BURST)
-                if flow.answer is not None and now >= flow.answer_at:
-                    batch.insert(0, flow.answer)
-                    flow.answer = None
-                for frame in batch:
+                for frame in flow.batch(now, BURST):
                     try:
                         udp.sendto(frame, peer)
                         server.sent += 1
@@ -335,10 +344,7 @@ def _stream(server: FloodServer, conn: socket.socket) -> None:
             if now >= flow.until:
                 return
             if not outbox:
-                batch = flow.next_batch(BURST)
-                if flow.answer is not None and now >= flow.answer_at:
-                    batch.insert(0, flow.answer)
-                    flow.answer = None
+                batch = flow.batch(now, BURST)
                 outbox = b"".join(batch)
                 server.sent += len(batch)
             with contextlib.suppress(BlockingIOError):

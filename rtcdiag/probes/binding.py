@@ -24,6 +24,7 @@ from rtcdiag.targets import Target
 from rtcdiag.tls import make_client_context
 
 SOFTWARE = "rtcdiag"
+MAX_UNKNOWN_SHOWN = 16  # unknown attribute types kept in BindingResult.unknown_attributes
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class BindingResult:
     software: str | None = None
     fingerprint: bool | None = None  # FINGERPRINT present in the reply
     legacy_rfc3489: bool = False  # no magic cookie in the reply
-    unknown_attributes: list[str] = field(default_factory=list)  # types this codec does not know
+    unknown_attributes: list[str] = field(default_factory=list)  # types this codec does not know (first 16)
+    unknown_attribute_count: int = 0  # how many attributes of unknown type the reply had
     rtt_ms: float | None = None
     attempts: int = 0
     retransmissions: int = 0
@@ -94,7 +96,9 @@ def _fill_from_reply(result: BindingResult, reply: Message) -> None:
     result.software = reply.find(AttrType.SOFTWARE, str)
     result.fingerprint = reply.has(AttrType.FINGERPRINT)
     known = {int(t) for t in AttrType}
-    result.unknown_attributes = [f"0x{a.type:04X}" for a in reply.attributes if a.type not in known]
+    unknown = [a.type for a in reply.attributes if a.type not in known]
+    result.unknown_attribute_count = len(unknown)
+    result.unknown_attributes = [f"0x{t:04X}" for t in unknown[:MAX_UNKNOWN_SHOWN]]
 
 
 async def _transact(target: Target, dest: tuple[str, int], family: int, options: BindingOptions,

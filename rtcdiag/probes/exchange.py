@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
+from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import MessageClass
 from rtcdiag.protocol.describe import describe, summary
@@ -119,7 +119,8 @@ def _fill(record: Exchange, result: TransactionResult,
         return None, record
     reply = decoded.get(result.response) or Message.decode(result.response)
     record.response = summary(reply)
-    record.response_attributes = describe(reply)
+    record.response_attributes = describe(reply, limit=MAX_SHOWN_ATTRIBUTES)
+    record.response_attribute_count = len(reply.attributes)
     record.response_source = hostport(result.source) if result.source else None
     record.error_code = reply.error_code
     record.outcome = Outcome.ERROR_RESPONSE if reply.msg_class == MessageClass.ERROR else Outcome.SUCCESS

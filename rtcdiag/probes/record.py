@@ -11,6 +11,8 @@ from rtcdiag.tls import TlsFailure
 # AttributeView lives in the protocol layer; re-exported here.
 __all__ = ["AttributeView", "ErrorKind", "Exchange", "Outcome"]
 
+MAX_SHOWN_ATTRIBUTES = 32  # attributes of one response kept in Exchange.response_attributes
+
 
 class Outcome(StrEnum):
     """How one transaction (or indication) ended; the values are what JSON reports show."""
@@ -65,7 +67,9 @@ class Exchange:
     request_attributes: list[AttributeView] = field(default_factory=list)
     outcome: Outcome = Outcome.TIMEOUT
     response: str | None = None  # e.g. "Allocate error response 401 Unauthorized"
+    # the first MAX_SHOWN_ATTRIBUTES attributes of the response (a 64 KiB reply can carry 16000) ...
     response_attributes: list[AttributeView] = field(default_factory=list)
+    response_attribute_count: int = 0  # ... and how many it had
     response_source: str | None = None  # where the response really came from (packet source)
     error_code: int | None = None
     rtt_ms: float | None = None

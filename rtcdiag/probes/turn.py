@@ -50,6 +50,7 @@ from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
 _MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
+_MAX_UNKNOWN_SHOWN = 16  # types of a 420's UNKNOWN-ATTRIBUTES kept (it can list 32000)
 
 
 @dataclass
@@ -338,7 +339,8 @@ def _take_error(tr: TransportResult, reply: Message, step: str) -> None:
     tr.error_reason = error.reason if error is not None else None
     unknown = reply.find(AttrType.UNKNOWN_ATTRIBUTES, UnknownAttributes)
     if unknown is not None:
-        tr.unknown_attributes = [f"0x{t:04X} {attr_name(t)}" for t in unknown.types]
+        tr.unknown_attribute_count = len(unknown.types)
+        tr.unknown_attributes = [f"0x{t:04X} {attr_name(t)}" for t in unknown.types[:_MAX_UNKNOWN_SHOWN]]
 
 
 def _take_software(tr: TransportResult, reply: Message | None) -> None:

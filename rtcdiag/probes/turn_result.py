@@ -81,7 +81,8 @@ class TransportResult:
     error_reason: str | None = None
     error_step: str | None = None  # which step produced error_code
     timed_out_step: str | None = None  # a control step that got no answer at all
-    unknown_attributes: list[str] = field(default_factory=list)  # from a 420 reply
+    unknown_attributes: list[str] = field(default_factory=list)  # from a 420 reply (the first 16)
+    unknown_attribute_count: int = 0  # how many types the 420's UNKNOWN-ATTRIBUTES listed
     allocated: bool = False
     relayed_address: str | None = None  # host:port
     relayed_ip: str | None = None

@@ -54,6 +54,13 @@ _CLASS_TEXT = {
     MessageClass.ERROR: "error response",
 }
 _MAX_HEX = 64  # bytes of raw value shown as hex; longer values are cut with "..."
+_MAX_LISTED = 16  # entries of a list-valued attribute named in its text
+
+
+def _listed(names: list[str], total: int) -> str:
+    """"a, b, c", or "a, b, ... (40 in all)" when only the first were named (a value can list 16000)."""
+    text = ", ".join(names) or "(none)"
+    return f"{text}, ... ({total} in all)" if total > len(names) else text
 
 
 @dataclass
@@ -108,11 +115,11 @@ def value_text(attr_type: int, value: AttrValue) -> str:
             flags = [n for n, on in pairs if on]
             return ", ".join(flags) or "no change"
         case UnknownAttributes():
-            return ", ".join(attr_name(t) for t in value.types) or "(none)"
+            return _listed([attr_name(t) for t in value.types[:_MAX_LISTED]], len(value.types))
         case PasswordAlgorithmEntry():
             return _algorithm(value)
         case PasswordAlgorithms():
-            return ", ".join(_algorithm(e) for e in value.entries) or "(none)"
+            return _listed([_algorithm(e) for e in value.entries[:_MAX_LISTED]], len(value.entries))
         case EvenPort():
             return "reserve next port" if value.reserve else "even port"
         case RequestedTransport():
@@ -132,14 +139,16 @@ def value_text(attr_type: int, value: AttrValue) -> str:
             return str(value)  # Address and anything else with a readable __str__
 
 
-def describe(msg: Message) -> list[AttributeView]:
-    """Every attribute in wire order with its decoded value and raw hex; secrets shown as ``<redacted>``.
+def describe(msg: Message, limit: int | None = None) -> list[AttributeView]:
+    """Every attribute (or the first ``limit``) in wire order with its decoded value and raw hex; secrets
+    shown as ``<redacted>``.
 
     Never raises for a decoded message: a malformed value is shown as "malformed: ..." with its raw hex.
     """
     views: list[AttributeView] = []
     key = msg.xor_key
-    for attr_type, raw in msg.attributes:
+    attributes = msg.attributes if limit is None else msg.attributes[:limit]
+    for attr_type, raw in attributes:
         name = attr_name(attr_type)
         if attr_type in SECRET_TYPES:
             views.append(AttributeView(attr_type, name, REDACTED, REDACTED))
