@@ -77,10 +77,16 @@ def _subject_text(finding: Finding) -> str:
 GROUP_SHOWN = 8  # subjects listed in full for a root cause shared by many; the rest are counted
 
 
-def _group_block(group: Sequence[Finding], report: Report) -> RenderableType:
-    """One root cause stated once for every subject it applies to."""
+def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
+    """One root cause stated once for every subject it applies to.
+
+    With ``width``, laid out here (:func:`_laid_out_block`); without, as nested rich grids (the reference
+    layout, and the one used on a console too narrow for the fast path).
+    """
     first = group[0]
     explained = [f for root in group for f in report.explained(root)]
+    if width is not None and width - _BLOCK_INDENT - _LABEL_WIDTH - 1 >= _MIN_VALUE_WIDTH:
+        return _laid_out_block(group, explained, width)
     if len(group) == 1:
         return _finding_block(first, explained)
     grid = RichTable.grid(padding=(0, 1))
@@ -128,6 +134,78 @@ def _explanation_rows(grid: RichTable, finding: Finding, explained: Sequence[Fin
             more = len(explained) - GROUP_SHOWN
             folded.add_row("-", _text(f"... and {more} more (--json lists every one)"))
         grid.add_row("Explains", folded)
+
+
+# --- the same blocks, laid out here ---------------------------------------------------------------------
+#
+# A rich grid measures every cell of every nested grid to size its columns, which made the console report of
+# a 60-URL check cost more than its probes. The layout is fixed: a label column as wide as its longest label
+# (at least "Evidence"), one space, and the value wrapped by rich itself (Text.wrap, overflow "fold") in the
+# rest of the width, bullets as "- " with a hanging indent; the block is indented by two and followed by a
+# blank line. A unit test checks that the text is the same as the grids' at many widths.
+
+_BLOCK_INDENT = 2
+_MIN_VALUE_WIDTH = 16
+_WRAP_CONSOLE: list[Console] = []
+
+
+def _wrap_lines(text: Text, width: int) -> list[Text]:
+    if not _WRAP_CONSOLE:
+        _WRAP_CONSOLE.append(Console(file=io.StringIO(), markup=False, highlight=False, emoji=False))
+    return list(text.wrap(_WRAP_CONSOLE[0], width, overflow="fold"))
+
+
+_Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
+
+
+def _laid_out_block(group: Sequence[Finding], explained: Sequence[Finding], width: int) -> RenderableType:
+    first = group[0]
+    rows: list[_Row] = []
+    if len(group) == 1:
+        rows.append(("Subject", _text(_subject_text(first)), ""))
+        rows.append(("Symptom", _text(first.symptom), ""))
+    else:
+        subjects = [_text(f"{_subject_text(root)}: {root.symptom}") for root in group[:GROUP_SHOWN]]
+        if len(group) > GROUP_SHOWN:
+            subjects.append(_text(f"... and {len(group) - GROUP_SHOWN} more (--json lists every one)"))
+        rows.append((f"{len(group)} x", subjects, ""))
+    rows.append(("Cause", _text(first.cause), ""))
+    rows.append(("Fix", _text(first.fix), ""))
+    if first.evidence:
+        rows.append(("Evidence", [_text(printable(line)) for line in first.evidence], "dim"))
+    if explained:
+        folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
+                  for other in explained[:GROUP_SHOWN]]
+        if len(explained) > GROUP_SHOWN:
+            more = len(explained) - GROUP_SHOWN
+            folded.append(_text(f"... and {more} more (--json lists every one)"))
+        rows.append(("Explains", folded, "dim"))
+    label_width = max(_LABEL_WIDTH, *(cell_len(label) for label, _, _ in rows))
+    value_width = width - _BLOCK_INDENT - label_width - 1
+    body = Text(no_wrap=True, overflow="ignore", end="")
+    indent = " " * _BLOCK_INDENT
+    hang = " " * (label_width + 1)
+    for label, value, style in rows:
+        lines: list[tuple[str, Text]] = []
+        if isinstance(value, Text):
+            lines = [("", line) for line in _wrap_lines(value, value_width)]
+        else:
+            for item in value:
+                wrapped = _wrap_lines(item, value_width - 2)
+                lines += [("- " if index == 0 else "  ", line) for index, line in enumerate(wrapped)]
+        for index, (bullet, line) in enumerate(lines or [("", Text())]):
+            body.append(indent)
+            if index == 0:
+                body.append(label, style="bold")
+                body.append(" " * (label_width - cell_len(label) + 1))
+            else:
+                body.append(hang)
+            if bullet:
+                body.append(bullet, style=style)
+            line.stylize(style)
+            body.append_text(line)
+            body.append("\n")
+    return Group(_header(first), body, Text())
 
 
 # --- tables -------------------------------------------------------------------------------------------------
@@ -184,7 +262,7 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - cell_len(text), 0)
 
 
-def _grid_table(table: Table, widths: list[int]) -> RenderableType:
+def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
     """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
     gap = " " * _CELL_OVERHEAD
     out = Text()
@@ -203,6 +281,8 @@ def _grid_table(table: Table, widths: list[int]) -> RenderableType:
         if index == 0:
             out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
     out.rstrip()
+    if cell_len(printable(table.title)) <= width:
+        return _as_laid_out(out)  # every line already fits (widths from _column_widths)
     return out
 
 
@@ -220,7 +300,16 @@ def _record_table(table: Table, width: int) -> RenderableType:
                 out.append("\n  ")
                 out.append(_pad(printable(name) if line_no == 0 else "", label_width), style="bold")
                 out.append(" " + line if line else "")
+    if 2 + label_width + 1 + value_width <= width and cell_len(printable(table.title)) <= width:
+        return _as_laid_out(out)  # every line already fits
     return out
+
+
+def _as_laid_out(text: Text) -> RenderableType:
+    """``text`` whose every line fits the width, printed as it is: rich does not wrap it again. (A Group,
+    because Console.print joins bare Text objects into a new one, dropping their overflow setting.)"""
+    text.overflow = "ignore"
+    return Group(text)
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
@@ -229,7 +318,7 @@ def table_renderable(table: Table, width: int) -> RenderableType:
     widths = _column_widths(columns, rows, width)
     if widths is None:
         return _record_table(table, width)
-    return _grid_table(table, widths)
+    return _grid_table(table, widths, width)
 
 
 def _checks_table(report: Report) -> Table:
@@ -253,9 +342,9 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
         yield Text(title, style="bold underline")
         yield Text()
     for group in report.root_groups():
-        yield _group_block(group, report)
+        yield _group_block(group, report, width)
     for group in report.info_groups():
-        yield _group_block(group, report)
+        yield _group_block(group, report, width)
     tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
     for table in tables:
         yield table_renderable(table, width)
