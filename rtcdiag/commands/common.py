@@ -178,7 +178,8 @@ def emit(report: Report, output: OutputOptions) -> int:
     if output.report_file is not None and output.report_file.suffix.lower() not in _SUFFIX_FORMAT:
         raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
     if output.json:
-        sys.stdout.write(text("json") + "\n")
+        sys.stdout.write(text("json"))
+        sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
     elif output.markdown:
         sys.stdout.write(text("markdown"))
     else:
