@@ -50,6 +50,7 @@ class Child:
     rss_mb: float  # peak resident set size (ru_maxrss)
     exit_code: int
     stderr: str = ""
+    stdout_head: str = ""  # the start of the report (verdict and root causes), kept to explain a failure
 
 
 def run_child(argv: list[str], env: dict[str, str]) -> Child:
@@ -57,7 +58,8 @@ def run_child(argv: list[str], env: dict[str, str]) -> Child:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     tail: list[bytes] = []
-    readers = [threading.Thread(target=_discard, args=(proc.stdout, None)),
+    head: list[bytes] = []
+    readers = [threading.Thread(target=_discard, args=(proc.stdout, head)),
                threading.Thread(target=_discard, args=(proc.stderr, tail))]
     for reader in readers:
         reader.start()
@@ -67,15 +69,17 @@ def run_child(argv: list[str], env: dict[str, str]) -> Child:
         reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode,
-                 b"".join(tail)[-2000:].decode(errors="replace"))
+                 b"".join(tail)[-2000:].decode(errors="replace"), head[0][:4000].decode(errors="replace")
+                 if head else "")
 
 
-def _discard(stream: IO[bytes] | None, keep: list[bytes] | None) -> None:
+def _discard(stream: IO[bytes] | None, keep: list[bytes]) -> None:
+    """Read ``stream`` to its end; keep its first chunk (stdout) or all of it (stderr, small)."""
     if stream is None:
         return
     with stream:
         while chunk := stream.read1(65536):  # type: ignore[attr-defined]
-            if keep is not None:
+            if stream is not None and (not keep or len(keep) < 64):
                 keep.append(chunk)
 
 
@@ -98,8 +102,11 @@ def summary(label: str, samples: list[Child], wall_target: float, rss_target: fl
     ok = codes == [0] and median_wall <= wall_target and worst_rss <= rss_target
     print(f"  {label:<26} wall median {median_wall:6.3f} s (min {min(walls):.3f}, max {max(walls):.3f})  "
           f"cpu {cpu:6.3f} s  peak RSS {worst_rss:5.1f} MB  exit {codes}  {'PASS' if ok else 'FAIL'}")
-    if codes != [0]:
-        print("    stderr of a failing run:", next(s.stderr for s in samples if s.exit_code != 0)[-500:])
+    failed = [s for s in samples if s.exit_code != 0]
+    if failed:
+        print(f"    a failing run (exit {failed[0].exit_code}): stderr {failed[0].stderr[-500:]!r}")
+        print("    its report begins:\n" + "\n".join("      " + line
+                                                    for line in failed[0].stdout_head.splitlines()[:60]))
     return ok
 
 
