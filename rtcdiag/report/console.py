@@ -21,7 +21,7 @@ from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table as RichTable
-from rich.text import Text
+from rich.text import Span, Text
 
 from rtcdiag.report.model import Report, Status, Table
 from rtcdiag.textsafe import printable, printable_lines
@@ -262,10 +262,31 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - cell_len(text), 0)
 
 
+class _TextBuilder:
+    """Pieces of plain text with optional styles, made into one rich Text at the end (a table of thousands of
+    lines appended piece by piece to a Text spent most of its time in Text.append)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def append(self, text: str, style: str = "") -> None:
+        if not text:
+            return
+        if style:
+            self.spans.append(Span(self.length, self.length + len(text), style))
+        self.parts.append(text)
+        self.length += len(text)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans)
+
+
 def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
     """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
     gap = " " * _CELL_OVERHEAD
-    out = Text()
+    out = _TextBuilder()
     out.append(printable(table.title), style="bold")
     out.append("\n")
     header = [_wrap(printable_lines(c), w) for c, w in zip(table.columns, widths, strict=True)]
@@ -280,29 +301,33 @@ def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
             out.append(gap.join(parts).rstrip() + "\n", style="bold" if index == 0 else "")
         if index == 0:
             out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
-    out.rstrip()
+    text = out.text()
+    text.rstrip()
     if cell_len(printable(table.title)) <= width:
-        return _as_laid_out(out)  # every line already fits (widths from _column_widths)
-    return out
+        return _as_laid_out(text)  # every line already fits (widths from _column_widths)
+    return text
 
 
 def _record_table(table: Table, width: int) -> RenderableType:
     """A table too wide for the terminal: one block of ``column  value`` lines per row."""
-    out = Text()
+    out = _TextBuilder()
     out.append(printable(table.title), style="bold")
     label_width = max((cell_len(printable(c)) for c in table.columns), default=0)
     value_width = max(width - 2 - label_width - 1, 10)
+    labels = [printable(name) for name in table.columns]
+    blank = _pad("", label_width)
     for index, row in enumerate(table.rows):
         if index:
             out.append("\n")
-        for name, cell in zip(table.columns, row, strict=False):
+        for name, cell in zip(labels, row, strict=False):
             for line_no, line in enumerate(_wrap(printable_lines(cell), value_width)):
                 out.append("\n  ")
-                out.append(_pad(printable(name) if line_no == 0 else "", label_width), style="bold")
+                out.append(_pad(name, label_width) if line_no == 0 else blank, style="bold")
                 out.append(" " + line if line else "")
+    text = out.text()
     if 2 + label_width + 1 + value_width <= width and cell_len(printable(table.title)) <= width:
-        return _as_laid_out(out)  # every line already fits
-    return out
+        return _as_laid_out(text)  # every line already fits
+    return text
 
 
 def _as_laid_out(text: Text) -> RenderableType:
