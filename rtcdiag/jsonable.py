@@ -5,36 +5,78 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 JSONValue = Any
 
+_PLAIN = (bool, int, float, type(None))  # returned as they are (exact types: never an enum)
+_FIELDS: dict[type, tuple[str, ...] | None] = {}  # dataclass -> its fields not marked secret; else None
 
-def to_jsonable(obj: object) -> JSONValue:
+
+def _fields(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        names = (tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("secret"))
+                 if dataclasses.is_dataclass(cls) else None)
+        _FIELDS[cls] = names
+        return names
+
+
+def to_jsonable(obj: object, text: Callable[[str], str] | None = None) -> JSONValue:
     """Recursively turn ``obj`` into dicts, lists, str, int, float, bool and None.
 
-    Dataclass fields declared with ``metadata={"secret": True}`` are dropped; bytes become hex.
+    Dataclass fields declared with ``metadata={"secret": True}`` are dropped; bytes become hex. ``text``, if
+    given, is applied to every string of the result, dictionary keys included (e.g. masking secrets), in
+    the same walk; it is called once per distinct string.
     """
-    if isinstance(obj, enum.Enum):  # first: str/int enums are also str/int
-        return to_jsonable(obj.value)
-    if obj is None or isinstance(obj, bool | int | float | str):
+    if text is None:
+        return _convert(obj, _identity)
+    seen: dict[str, str] = {}
+
+    def once(value: str) -> str:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = text(value)
+            return result
+
+    return _convert(obj, once)
+
+
+def _identity(value: str) -> str:
+    return value
+
+
+def _convert(obj: object, text: Callable[[str], str]) -> JSONValue:
+    kind = type(obj)
+    if kind is str:
+        return text(obj)  # type: ignore[arg-type]
+    if kind in _PLAIN:
         return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, JSONValue] = {}
-        for field in dataclasses.fields(obj):
-            if field.metadata.get("secret"):
-                continue
-            out[field.name] = to_jsonable(getattr(obj, field.name))
-        return out
+    if kind is dict:
+        return {text(k) if type(k) is str else text(str(k)): _convert(v, text)
+                for k, v in obj.items()}  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return [_convert(v, text) for v in obj]  # type: ignore[attr-defined]
+    if isinstance(obj, enum.Enum):  # before str/int: str/int enums are also str/int
+        return _convert(obj.value, text)
+    if isinstance(obj, str):
+        return text(obj)
+    if isinstance(obj, bool | int | float):
+        return obj
+    names = _fields(kind)
+    if names is not None:
+        return {name: _convert(getattr(obj, name), text) for name in names}
     if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {text(str(k)): _convert(v, text) for k, v in obj.items()}
     if isinstance(obj, bytes | bytearray | memoryview):
-        return bytes(obj).hex()
+        return text(bytes(obj).hex())
     if isinstance(obj, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
                   | ipaddress.IPv6Network | Path):
-        return str(obj)
+        return text(str(obj))
     if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    return str(obj)
+        return [_convert(v, text) for v in obj]
+    return text(str(obj))

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -68,6 +69,11 @@ def mask(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(MASK, text)
+
+
+def masking() -> Callable[[str], str] | None:
+    """:func:`mask` while any secret is registered, else None (nothing to mask: skip the walk)."""
+    return mask if _compiled() is not None else None
 
 
 def mask_data(value: Any) -> Any:

@@ -19,7 +19,6 @@ from rtcdiag.addresses import parse_ip
 from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded
 from rtcdiag.checks.tables import cells
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig
-from rtcdiag.jsonable import to_jsonable
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Table
 from rtcdiag.targets import Target, expand_transports
@@ -286,6 +285,6 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     merged.extend(_expectations(config, merged))
     results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}
     for each in ran:
-        results.setdefault(each.check, []).append(to_jsonable(each.result))
+        results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
     table = server_table(ran, plan_servers(config))
     return build_report(command, merged, tables=[table] if table else [], results=results, started_at=started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -69,7 +70,8 @@ def _check_ca_file(path: str) -> None:
     import ssl
 
     try:
-        ssl.create_default_context().load_verify_locations(cafile=path)
+        # A bare client context: the file is validated without also loading the system store (~20 ms).
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise UsageError(f"--ca {path}: not a PEM file of CA certificates ({exc})") from None
 
@@ -116,8 +118,21 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran."""
+    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran.
+
+    A command is a short process that makes many small objects (probe results, report, renderables):
+    the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
+    ~0.1 s of a 60-URL ``check``, ~5 with this), and TLS connections get a small read buffer.
+    """
+    from rtcdiag.tls import limit_tls_read_buffer
+
+    limit_tls_read_buffer()
+    if gc.get_threshold()[0] < GC_THRESHOLD:
+        gc.set_threshold(GC_THRESHOLD, 10, 10)
     return asyncio.run(coro)
+
+
+GC_THRESHOLD = 20_000
 
 
 def _render_text(report: Report, fmt: str) -> str:
@@ -163,7 +178,8 @@ def emit(report: Report, output: OutputOptions) -> int:
     if output.report_file is not None and output.report_file.suffix.lower() not in _SUFFIX_FORMAT:
         raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
     if output.json:
-        sys.stdout.write(text("json") + "\n")
+        sys.stdout.write(text("json"))
+        sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
     elif output.markdown:
         sys.stdout.write(text("markdown"))
     else:

@@ -16,7 +16,6 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_options,
 )
-from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
@@ -79,6 +78,6 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
                              family=int(family) if family else None)
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
-    report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=to_jsonable(results),
+    report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
                           started_at=started)
     return emit(report, output)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import socket
 import ssl
@@ -239,10 +240,16 @@ class TransactionResult:
 
 def normalize(address: tuple[object, ...] | Address) -> Address:
     """(ip, port) with the IP in canonical text form (IPv6 compressed, zone dropped)."""
-    host, port = str(address[0]), int(str(address[1]))
+    port = address[1]
+    return (_canonical_ip(str(address[0])), port if type(port) is int else int(str(port)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(host: str) -> str:
+    """``host`` in canonical text form if it is an IP literal (every datagram's source passes here)."""
     with contextlib.suppress(ValueError):
-        host = ipaddress.ip_address(host.split("%", 1)[0]).compressed
-    return (host, port)
+        return ipaddress.ip_address(host.split("%", 1)[0]).compressed
+    return host
 
 
 @dataclass
@@ -572,10 +579,17 @@ def _describe_icmp(payload: bytes) -> str:
 
 
 def _require_ip(dest: Address) -> None:
+    if not _is_ip(dest[0]):
+        raise ValueError(f"destination must be an IP address (resolve {dest[0]!r} first)")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(dest[0])
+        ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError(f"destination must be an IP address (resolve {dest[0]!r} first)") from None
+        return False
+    return True
 
 
 # --- TCP / TLS -------------------------------------------------------------------------------------------

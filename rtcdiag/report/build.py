@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rtcdiag.redact import mask, mask_data
+from rtcdiag.jsonable import to_jsonable
+from rtcdiag.redact import mask, masking
 from rtcdiag.report.model import CheckCase, Report, Status, Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
@@ -87,7 +88,11 @@ def _echo(text: str) -> str:
 def build_report(command: str, judgement: Judgement, *, tables: list[Table] | None = None,
                  results: Any = None, notes: list[str] | None = None,
                  started_at: float | None = None) -> Report:
-    """Diagnose and assemble the report; every string that echoes input or the wire is masked here."""
+    """Diagnose and assemble the report; every string that echoes input or the wire is masked here.
+
+    ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked, in one
+    walk: renderers use them as they are.
+    """
     diagnosis = diagnose(judgement.findings, judgement.facts.names)
     findings = [*diagnosis.added, *judgement.findings]
     checks_seen = {st.check for st in judgement.steps} | {f.check for f in judgement.findings}
@@ -96,7 +101,7 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
                     checks=_cases(judgement.steps, findings, multi),
                     tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
                                   [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
-                    results=mask_data(results), notes=[_echo(n) for n in notes or []],
+                    results=to_jsonable(results, masking()), notes=[_echo(n) for n in notes or []],
                     inconclusive=judgement.facts.inconclusive)
     if started_at is not None:
         report.started_at = started_at

@@ -21,7 +21,7 @@ from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table as RichTable
-from rich.text import Text
+from rich.text import Span, Text
 
 from rtcdiag.report.model import Report, Status, Table
 from rtcdiag.textsafe import printable, printable_lines
@@ -77,10 +77,16 @@ def _subject_text(finding: Finding) -> str:
 GROUP_SHOWN = 8  # subjects listed in full for a root cause shared by many; the rest are counted
 
 
-def _group_block(group: Sequence[Finding], report: Report) -> RenderableType:
-    """One root cause stated once for every subject it applies to."""
+def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
+    """One root cause stated once for every subject it applies to.
+
+    With ``width``, laid out here (:func:`_laid_out_block`); without, as nested rich grids (the reference
+    layout, and the one used on a console too narrow for the fast path).
+    """
     first = group[0]
     explained = [f for root in group for f in report.explained(root)]
+    if width is not None and width - _BLOCK_INDENT - _LABEL_WIDTH - 1 >= _MIN_VALUE_WIDTH:
+        return _laid_out_block(group, explained, width)
     if len(group) == 1:
         return _finding_block(first, explained)
     grid = RichTable.grid(padding=(0, 1))
@@ -129,6 +135,78 @@ def _explanation_rows(grid: RichTable, finding: Finding, explained: Sequence[Fin
             more = len(explained) - GROUP_SHOWN
             folded.add_row("-", _text(f"... and {more} more (--json lists every one)"))
         grid.add_row("Explains", folded)
+
+
+# --- the same blocks, laid out here ---------------------------------------------------------------------
+#
+# A rich grid measures every cell of every nested grid to size its columns, which made the console report of
+# a 60-URL check cost more than its probes. The layout is fixed: a label column as wide as its longest label
+# (at least "Evidence"), one space, and the value wrapped by rich itself (Text.wrap, overflow "fold") in the
+# rest of the width, bullets as "- " with a hanging indent; the block is indented by two and followed by a
+# blank line. A unit test checks that the text is the same as the grids' at many widths.
+
+_BLOCK_INDENT = 2
+_MIN_VALUE_WIDTH = 16
+_WRAP_CONSOLE: list[Console] = []
+
+
+def _wrap_lines(text: Text, width: int) -> list[Text]:
+    if not _WRAP_CONSOLE:
+        _WRAP_CONSOLE.append(Console(file=io.StringIO(), markup=False, highlight=False, emoji=False))
+    return list(text.wrap(_WRAP_CONSOLE[0], width, overflow="fold"))
+
+
+_Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
+
+
+def _laid_out_block(group: Sequence[Finding], explained: Sequence[Finding], width: int) -> RenderableType:
+    first = group[0]
+    rows: list[_Row] = []
+    if len(group) == 1:
+        rows.append(("Subject", _text(_subject_text(first)), ""))
+        rows.append(("Symptom", _text(first.symptom), ""))
+    else:
+        subjects = [_text(f"{_subject_text(root)}: {root.symptom}") for root in group[:GROUP_SHOWN]]
+        if len(group) > GROUP_SHOWN:
+            subjects.append(_text(f"... and {len(group) - GROUP_SHOWN} more (--json lists every one)"))
+        rows.append((f"{len(group)} x", subjects, ""))
+    rows.append(("Cause", _text(first.cause), ""))
+    rows.append(("Fix", _text(first.fix), ""))
+    if first.evidence:
+        rows.append(("Evidence", [_text(printable(line)) for line in first.evidence], "dim"))
+    if explained:
+        folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
+                  for other in explained[:GROUP_SHOWN]]
+        if len(explained) > GROUP_SHOWN:
+            more = len(explained) - GROUP_SHOWN
+            folded.append(_text(f"... and {more} more (--json lists every one)"))
+        rows.append(("Explains", folded, "dim"))
+    label_width = max(_LABEL_WIDTH, *(cell_len(label) for label, _, _ in rows))
+    value_width = width - _BLOCK_INDENT - label_width - 1
+    body = Text(no_wrap=True, overflow="ignore", end="")
+    indent = " " * _BLOCK_INDENT
+    hang = " " * (label_width + 1)
+    for label, value, style in rows:
+        lines: list[tuple[str, Text]] = []
+        if isinstance(value, Text):
+            lines = [("", line) for line in _wrap_lines(value, value_width)]
+        else:
+            for item in value:
+                wrapped = _wrap_lines(item, value_width - 2)
+                lines += [("- " if index == 0 else "  ", line) for index, line in enumerate(wrapped)]
+        for index, (bullet, line) in enumerate(lines or [("", Text())]):
+            body.append(indent)
+            if index == 0:
+                body.append(label, style="bold")
+                body.append(" " * (label_width - cell_len(label) + 1))
+            else:
+                body.append(hang)
+            if bullet:
+                body.append(bullet, style=style)
+            line.stylize(style)
+            body.append_text(line)
+            body.append("\n")
+    return Group(_header(first), body, Text())
 
 
 # --- tables -------------------------------------------------------------------------------------------------
@@ -185,10 +263,31 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - cell_len(text), 0)
 
 
-def _grid_table(table: Table, widths: list[int]) -> RenderableType:
+class _TextBuilder:
+    """Pieces of plain text with optional styles, made into one rich Text at the end (a table of thousands of
+    lines appended piece by piece to a Text spent most of its time in Text.append)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def append(self, text: str, style: str = "") -> None:
+        if not text:
+            return
+        if style:
+            self.spans.append(Span(self.length, self.length + len(text), style))
+        self.parts.append(text)
+        self.length += len(text)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans)
+
+
+def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
     """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
     gap = " " * _CELL_OVERHEAD
-    out = Text()
+    out = _TextBuilder()
     out.append(printable(table.title), style="bold")
     out.append("\n")
     header = [_wrap(printable_lines(c), w) for c, w in zip(table.columns, widths, strict=True)]
@@ -203,25 +302,40 @@ def _grid_table(table: Table, widths: list[int]) -> RenderableType:
             out.append(gap.join(parts).rstrip() + "\n", style="bold" if index == 0 else "")
         if index == 0:
             out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
-    out.rstrip()
-    return out
+    text = out.text()
+    text.rstrip()
+    if cell_len(printable(table.title)) <= width:
+        return _as_laid_out(text)  # every line already fits (widths from _column_widths)
+    return text
 
 
 def _record_table(table: Table, width: int) -> RenderableType:
     """A table too wide for the terminal: one block of ``column  value`` lines per row."""
-    out = Text()
+    out = _TextBuilder()
     out.append(printable(table.title), style="bold")
     label_width = max((cell_len(printable(c)) for c in table.columns), default=0)
     value_width = max(width - 2 - label_width - 1, 10)
+    labels = [printable(name) for name in table.columns]
+    blank = _pad("", label_width)
     for index, row in enumerate(table.rows):
         if index:
             out.append("\n")
-        for name, cell in zip(table.columns, row, strict=False):
+        for name, cell in zip(labels, row, strict=False):
             for line_no, line in enumerate(_wrap(printable_lines(cell), value_width)):
                 out.append("\n  ")
-                out.append(_pad(printable(name) if line_no == 0 else "", label_width), style="bold")
+                out.append(_pad(name, label_width) if line_no == 0 else blank, style="bold")
                 out.append(" " + line if line else "")
-    return out
+    text = out.text()
+    if 2 + label_width + 1 + value_width <= width and cell_len(printable(table.title)) <= width:
+        return _as_laid_out(text)  # every line already fits
+    return text
+
+
+def _as_laid_out(text: Text) -> RenderableType:
+    """``text`` whose every line fits the width, printed as it is: rich does not wrap it again. (A Group,
+    because Console.print joins bare Text objects into a new one, dropping their overflow setting.)"""
+    text.overflow = "ignore"
+    return Group(text)
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
@@ -230,7 +344,7 @@ def table_renderable(table: Table, width: int) -> RenderableType:
     widths = _column_widths(columns, rows, width)
     if widths is None:
         return _record_table(table, width)
-    return _grid_table(table, widths)
+    return _grid_table(table, widths, width)
 
 
 def _checks_table(report: Report) -> Table:
@@ -254,9 +368,9 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
         yield Text(title, style="bold underline")
         yield Text()
     for group in report.root_groups():
-        yield _group_block(group, report)
+        yield _group_block(group, report, width)
     for group in report.info_groups():
-        yield _group_block(group, report)
+        yield _group_block(group, report, width)
     tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
     for table in tables:
         yield table_renderable(table, width)

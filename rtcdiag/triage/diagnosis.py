@@ -141,6 +141,58 @@ def _order(finding: Finding) -> tuple[int, int, int]:
     return (layer_of(finding.id), _ROOT_FIRST.get(finding.id, 3), check)
 
 
+# Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).
+_EXPLAINED_BY_SAME_LAYER: dict[str, frozenset[str]] = {
+    fid: frozenset(root for root, ids in ALSO_EXPLAINS.items() if fid in ids)
+    for fid in {fid for ids in ALSO_EXPLAINS.values() for fid in ids}
+}
+
+
+class _Candidates:
+    """The findings of one host seen so far (in :func:`_order`), indexed so that the first one explaining
+    a finding is found without testing every earlier one (a host with hundreds of ports stays linear).
+
+    Exactly the first candidate, in order, for which ``explains(c, f) or _same_statement(c, f)`` holds:
+    every candidate on a lower layer is tested in order (they all come first: the order is by layer); on
+    the finding's own layer only those that can match are tested: the same id (a NAME failing again, a
+    server-wide cause over another transport, a repeated statement: same port and transport) and the ids
+    that :data:`ALSO_EXPLAINS` it.
+    """
+
+    def __init__(self) -> None:
+        self.position: dict[int, int] = {}  # id(finding) -> its place in the order
+        self.by_layer: dict[Layer, list[Finding]] = {}
+        self.by_id: dict[str, list[Finding]] = {}
+        self.by_statement: dict[tuple[str, int | None, str | None], list[Finding]] = {}
+
+    def add(self, finding: Finding) -> None:
+        s = finding.subject
+        self.position[id(finding)] = len(self.position)
+        self.by_layer.setdefault(layer_of(finding.id), []).append(finding)
+        self.by_id.setdefault(finding.id, []).append(finding)
+        self.by_statement.setdefault((finding.id, s.port, s.transport), []).append(finding)
+
+    def first_explaining(self, finding: Finding) -> Finding | None:
+        layer = layer_of(finding.id)
+        for lower in sorted(k for k in self.by_layer if k < layer):
+            for candidate in self.by_layer[lower]:
+                if explains(candidate, finding) or _same_statement(candidate, finding):
+                    return candidate
+        same_id = (layer is Layer.NAME or finding.id in SERVER_WIDE
+                   or finding.id in ALSO_EXPLAINS.get(finding.id, frozenset()))
+        pools = [self.by_id.get(finding.id, []) if same_id else
+                 self.by_statement.get((finding.id, finding.subject.port, finding.subject.transport), [])]
+        pools += [self.by_id.get(root, []) for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ()))]
+        found: list[Finding] = []
+        for pool in pools:
+            for candidate in pool:
+                if layer_of(candidate.id) is layer and (explains(candidate, finding)
+                                                        or _same_statement(candidate, finding)):
+                    found.append(candidate)
+                    break
+        return min(found, key=lambda c: self.position[id(c)], default=None)
+
+
 @dataclass
 class Diagnosis:
     roots: list[Finding] = field(default_factory=list)  # most severe first
@@ -182,16 +234,16 @@ def diagnose(findings: list[Finding], names: Iterable[NameFact] = ()) -> Diagnos
     refs = {f.ref: f for f in problems}
     for group in by_host.values():
         ordered = sorted(group, key=_order)
-        for index, finding in enumerate(ordered):
-            if finding.explained_by is not None:
-                continue
-            for candidate in ordered[:index]:
-                if explains(candidate, finding) or _same_statement(candidate, finding):
+        candidates = _Candidates()
+        for finding in ordered:
+            if finding.explained_by is None:
+                candidate = candidates.first_explaining(finding)
+                if candidate is not None:
                     root = candidate
                     while root.explained_by is not None and root.explained_by in refs:
                         root = refs[root.explained_by]
                     finding.explained_by = root.ref
-                    break
+            candidates.add(finding)
     diagnosis.roots = sorted((f for f in problems if f.explained_by is None),
                              key=lambda f: (-f.severity.rank, _order(f), f.subject.server))
     return diagnosis

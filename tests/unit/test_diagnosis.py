@@ -149,3 +149,52 @@ def test_a_wrong_password_over_three_transports_is_one_cause() -> None:
     assert findings[1].explained_by == findings[2].explained_by == findings[0].ref
     other_host = _auth("b.example")
     assert diagnose([*findings, other_host]).roots == [findings[0], other_host]
+
+
+def _naive_explained_by(findings: list[Finding]) -> dict[int, str | None]:
+    """The diagnosis as first written: every earlier finding of the host tested in order (quadratic)."""
+    from rtcdiag.triage.diagnosis import _order, _same_statement, explains
+
+    problems = [f for f in findings if f.severity.rank >= 1]
+    explained: dict[int, str | None] = {id(f): None for f in findings}
+    refs = {f.ref: f for f in problems}
+    by_host: dict[str, list[Finding]] = {}
+    for finding in problems:
+        by_host.setdefault(finding.subject.host, []).append(finding)
+    for group in by_host.values():
+        ordered = sorted(group, key=_order)
+        for index, finding in enumerate(ordered):
+            for candidate in ordered[:index]:
+                if explains(candidate, finding) or _same_statement(candidate, finding):
+                    root = candidate
+                    while explained[id(root)] is not None and explained[id(root)] in refs:
+                        root = refs[explained[id(root)] or ""]
+                    explained[id(finding)] = root.ref
+                    break
+    return explained
+
+
+def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_finding() -> None:
+    """Random findings over a few hosts, ports, transports and checks: the same explanation for each as
+    the quadratic search (the index only skips candidates that cannot explain)."""
+    import random
+
+    from rtcdiag.triage.finding import Severity
+
+    rng = random.Random(9)
+    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA", "STUN-HIGH-RTT"]
+    ids = [fid for fid in ids if fid in CATALOGUE and fid != "DNS-NOT-WORKING"]
+    checks = ["dns", "ports", "stun", "turn", "ice", "expect", "nat"]
+    for _ in range(300):
+        findings = []
+        for n in range(rng.randint(1, 40)):
+            fid = rng.choice(ids)
+            host = rng.choice(["a.example", "192.0.2.1", ""])
+            port = rng.choice([None, 3478, 5349])
+            transport = rng.choice([None, "udp", "tcp", "tls"])
+            subject = Subject(f"s{n}:{host}", host, port, transport)
+            findings.append(Finding(entry=CATALOGUE[fid], subject=subject, check=rng.choice(checks),
+                                    step=f"step{n}", severity=rng.choice(list(Severity))))
+        expected = _naive_explained_by(findings)
+        diagnose(findings)
+        assert {id(f): f.explained_by for f in findings} == expected

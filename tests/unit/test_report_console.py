@@ -211,3 +211,56 @@ def test_one_cause_over_many_servers_is_stated_once() -> None:
     assert output.count("ERROR SERVER-REFUSED") == 1 and output.count("Cause ") == 1
     assert "200 x" in output and "... and 192 more (--json lists every one)" in output
     assert len(output[: output.index("Checks")].splitlines()) < 40  # the table below lists every server
+
+
+def _hard_report(seed: int) -> Report:
+    """Findings whose texts have long words, wide characters, tabs, line breaks and repeated spaces, some
+    stated for several subjects and some explaining others, and a table with such cells."""
+    import random
+
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.catalogue import CATALOGUE
+    from rtcdiag.triage.finding import Subject, make_finding
+    from rtcdiag.triage.judgement import Judgement
+
+    rng = random.Random(seed)
+    words = ["a", "longwordwithoutanyspaces" * 3, "\u65e5\u672c\u8a9e\u30c6\u30ad\u30b9\u30c8", "x\ty",
+             "two  spaces", "end.", "[bold]x[/]", "\u00e9", "\U0001f600\U0001f600", "-" * 70, "line\nbreak"]
+
+    def para(most: int = 25) -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(1, most)))
+
+    findings = []
+    for n in range(rng.randint(2, 10)):
+        fid = rng.choice(sorted(CATALOGUE))
+        subject = Subject(rng.choice(["turn:h:1", para(4)]), rng.choice(["h", "h2"]), rng.choice([None, 1]),
+                          rng.choice([None, "udp", "tcp"]))
+        params = {name: para() for name in CATALOGUE[fid].placeholders}
+        evidence = [para() for _ in range(rng.randint(0, 3))]
+        finding = make_finding(fid, subject, check=rng.choice(["stun", "turn", "ice"]), step=para(2),
+                               evidence=evidence, **params)
+        findings.append(finding)
+        if rng.random() < 0.4:  # the same statement about another subject: one group
+            findings.append(make_finding(fid, Subject(f"other {n}", subject.host, subject.port,
+                                                      subject.transport), check=finding.check,
+                                         step=finding.step, evidence=evidence, **params))
+    columns = [para(3) for _ in range(rng.randint(1, 7))]
+    rows = [[para(6) for _ in range(rng.randint(0, len(columns)))] for _ in range(rng.randint(0, 5))]
+    return build_report("check", Judgement(findings=findings), tables=[Table(para(8), columns, rows)])
+
+
+def test_laid_out_blocks_read_exactly_like_the_rich_grids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finding blocks are laid out without rich's grid measurement (for speed): at every width the
+    text is the same, character for character, as the nested grids it replaces (the reference layout)."""
+    reports = [sample_report("s3cret-value"), *(_hard_report(seed) for seed in range(12))]
+    fast = console_report._group_block
+    widths = [24, 27, 28, 31, 40, 57, 80, 99, 140]
+    laid_out = [[render_plain_at(report, width) for width in widths] for report in reports]
+    monkeypatch.setattr(console_report, "_group_block", lambda group, report, width=None: fast(group, report))
+    grids = [[render_plain_at(report, width) for width in widths] for report in reports]
+    assert laid_out == grids
+    assert any("\u65e5" in text for texts in laid_out for text in texts)  # the hard texts were shown
+
+
+def render_plain_at(report: Report, width: int) -> str:
+    return console_report.render_plain(report, width=width)

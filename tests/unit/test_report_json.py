@@ -123,3 +123,48 @@ def test_explained_findings_name_their_root_cause() -> None:
     assert data["root_causes"][0]["explains"] == [again.ref]
     by_ref = {f["ref"]: f for f in data["findings"]}
     assert by_ref[again.ref]["explained_by"] == down.ref and by_ref[down.ref]["explained_by"] is None
+
+
+def _json_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=30)
+
+
+def test_dumps_writes_the_same_text_as_json_dumps_with_indent() -> None:
+    """The fast encoder is byte for byte json.dumps(indent=2, ensure_ascii=False), NaN and tuples included."""
+    from hypothesis import given, settings
+
+    @settings(max_examples=300, deadline=None)
+    @given(_json_values())
+    def same(value: Any) -> None:
+        assert json_report.dumps(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+    same()
+    odd = {"t": (1, (2.5, float("nan"))), 7: True, 2.5: None, None: "x", False: [], "e": {},
+           "inf": -float("inf")}
+    assert json_report.dumps(odd) == json.dumps(odd, indent=2, ensure_ascii=False)
+
+
+def test_results_that_are_not_json_data_are_converted_not_lost() -> None:
+    """A report built by hand with raw results (dataclasses, enums, bytes) still renders, as to_jsonable
+    would have made them."""
+    from dataclasses import dataclass
+    from enum import StrEnum
+
+    from rtcdiag.jsonable import to_jsonable
+
+    class Kind(StrEnum):
+        A = "a"
+
+    @dataclass
+    class Raw:
+        kind: Kind
+        blob: bytes
+
+    raw = [Raw(Kind.A, b"\x01\x02")]
+    report = Report(command="stun", results=raw)
+    expected = [{"kind": "a", "blob": "0102"}]
+    assert json.loads(json_report.render(report))["results"] == to_jsonable(raw) == expected
