@@ -200,6 +200,30 @@ def _agent_factory() -> Any:
         class Agent(aioice.Connection):
             gather_timeout_s: float = 5.0
 
+            def check_incoming(self, message: Any, addr: tuple[str, int], protocol: Any) -> None:
+                # RFC 8445 §7.3.1.4: a check received on a pair whose own check is In-Progress triggers a
+                # new check at once. aioice 0.13 only waits for its own retransmission: 500 ms (RTO)
+                # whenever the first check was dropped, e.g. by a TURN server because the peer's permission
+                # was not installed yet (most turns: runs of a 20-server check). The request in flight is
+                # sent again now (same transaction: its answer completes it; no timer or retry is changed).
+                super().check_incoming(message, addr, protocol)
+                pair = self._in_progress(addr, protocol)
+                if pair is None:
+                    return
+                for transaction in list(getattr(pair.protocol, "transactions", {}).values()):
+                    if getattr(transaction, "_Transaction__addr", None) == pair.remote_addr:
+                        pair.protocol.send_stun(transaction._Transaction__request, pair.remote_addr)
+
+            def _in_progress(self, addr: tuple[str, int], protocol: Any) -> Any:
+                for candidate in self._remote_candidates:
+                    if getattr(candidate, "_network_host", candidate.host) == addr[0] \
+                            and candidate.port == addr[1]:
+                        pair = self._find_pair(protocol, candidate)
+                        if pair is not None and pair.state == aioice.ice.CandidatePair.State.IN_PROGRESS:
+                            return pair
+                        return None
+                return None
+
             async def get_component_candidates(self, component: int, addresses: list[str],
                                                timeout: int = 5) -> Any:
                 # aioice cancels the servers still pending at the timeout and keeps what it has;

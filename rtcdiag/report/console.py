@@ -331,11 +331,18 @@ def _record_table(table: Table, width: int) -> RenderableType:
     return text
 
 
-def _as_laid_out(text: Text) -> RenderableType:
-    """``text`` whose every line fits the width, printed as it is: rich does not wrap it again. (A Group,
+class _LaidOut(Group):
+    """A Text whose every line fits the width, printed as it is: rich does not wrap it again. (A Group,
     because Console.print joins bare Text objects into a new one, dropping their overflow setting.)"""
-    text.overflow = "ignore"
-    return Group(text)
+
+    def __init__(self, text: Text) -> None:
+        text.overflow = "ignore"
+        super().__init__(text)
+        self.text = text
+
+
+def _as_laid_out(text: Text) -> RenderableType:
+    return _LaidOut(text)
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
@@ -384,11 +391,31 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
 
 
 def render_items(console: Console, items: Iterable[RenderableType]) -> str:
-    """What ``console`` would print for ``items``, trailing blanks stripped."""
-    with console.capture() as capture:
-        for item in items:
-            console.print(item, highlight=False, markup=False, emoji=False)
-    lines = capture.get().splitlines()
+    """What ``console`` would print for ``items``, trailing blanks stripped.
+
+    Without colour, a laid-out text (a table whose lines already fit) is its plain text: rich would only
+    turn it into segments and back (most of the console time of a 200-row table).
+    """
+    plain = console.color_system is None
+    chunks: list[str] = []
+    pending: list[RenderableType] = []
+
+    def flush() -> None:
+        if pending:
+            with console.capture() as capture:
+                for item in pending:
+                    console.print(item, highlight=False, markup=False, emoji=False)
+            chunks.append(capture.get())
+            pending.clear()
+
+    for item in items:
+        if plain and isinstance(item, _LaidOut):
+            flush()
+            chunks.append(item.text.plain + "\n")
+        else:
+            pending.append(item)
+    flush()
+    lines = "".join(chunks).splitlines()
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
