@@ -243,6 +243,18 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
     while True:
         reply, record = await session.request(_allocate_request, "allocate (unauthenticated)",
                                               authenticated=False)
+        if reply is not None and reply.error_code == 437 and not tr.fresh_port_retry:
+            # RFC 8656 §7.2: 437 means an allocation already exists for this 5-tuple. Before we sent a
+            # single authenticated request that can only be a previous run's allocation on a local port the
+            # kernel handed out again (coturn keeps a released one for up to a second): not a fault of the
+            # server nor the network. Once, from a new local port (the 437 stays in the steps as evidence).
+            tr.fresh_port_retry = True
+            fresh = await _open_session(tr, session.transport, session.server,
+                                        tr.server_name or session.server[0], options, policy, t0)
+            if fresh is not None:
+                sessions.append(fresh)
+                session = fresh
+                continue
         _take_software(tr, reply)
         if reply is None:
             if record.outcome is Outcome.TRANSPORT_ERROR:

@@ -77,6 +77,9 @@ class TransportResult:
     userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
     alternate_server: str | None = None  # from a 300 reply; followed once
+    # A 437 to the first Allocate: the server still held an allocation for this 5-tuple (an earlier run's,
+    # just released, on a reused local port); retried once from a new local port.
+    fresh_port_retry: bool = False
     error_code: int | None = None  # final error code of the Allocate (None on success)
     error_reason: str | None = None
     error_step: str | None = None  # which step produced error_code

@@ -261,3 +261,35 @@ def test_tcp_accepted_but_silent_is_port_not_stun_not_udp_blocked(
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses["tcp/connect"] == "pass" and statuses["tcp/challenge"] == "fail"
     assert statuses["tcp/allocate"] == "skip" and statuses["udp/challenge"] == "skip"
+
+
+def test_a_437_to_the_first_allocate_is_retried_from_a_new_port(
+        fake_turn: Callable[[Reply], int], coturn: RunningCoturn, capsys: pytest.CaptureFixture[str]) -> None:
+    """coturn keeps a released allocation for up to a second: a run whose ephemeral port repeats an earlier
+    run's gets 437 to its very first Allocate. That is neither the server's fault nor the network's; the
+    check retries once from a new local port (here the stand-in answers 437 once, then redirects to coturn)."""
+    answered: list[int] = []
+
+    def first_437(request: Message) -> bytes:
+        answered.append(1)
+        if len(answered) == 1:
+            return _error(request, 437, "Allocation Mismatch").encode()
+        reply = _error(request, 300, "Try Alternate")
+        return reply.add(AttrType.ALTERNATE_SERVER, Address.of("127.0.0.1", coturn.port)).encode()
+
+    port = fake_turn(first_437)
+    code, report = run_cli([f"127.0.0.1:{port}", "-u", "alice", "--password", coturn.users["alice"]], capsys)
+    leg = _leg(report)
+    assert leg["fresh_port_retry"] is True and leg["allocated"] and leg["released"]
+    steps = leg["steps"]
+    assert isinstance(steps, list) and "437" in (steps[0]["response"] or "")
+    assert "TURN-MISMATCH-437" not in _ids(report)
+    assert code == 0
+
+
+def test_a_437_that_persists_on_a_new_port_is_reported(fake_turn: Callable[[Reply], int],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    port = fake_turn(lambda req: _error(req, 437, "Allocation Mismatch").encode())
+    code, report = run_cli([f"127.0.0.1:{port}", "-u", "a", "--password", "b"], capsys)
+    assert _leg(report)["fresh_port_retry"] is True
+    assert "TURN-MISMATCH-437" in _ids(report) and code == 1
