@@ -267,7 +267,7 @@ def test_a_437_to_the_first_allocate_is_retried_from_a_new_port(
         fake_turn: Callable[[Reply], int], coturn: RunningCoturn, capsys: pytest.CaptureFixture[str]) -> None:
     """coturn keeps a released allocation for up to a second: a run whose ephemeral port repeats an earlier
     run's gets 437 to its very first Allocate. That is neither the server's fault nor the network's; the
-    check retries once from a new local port (here the stand-in answers 437 once, then redirects to coturn)."""
+    check retries once from a new local port (the stand-in answers 437 once, then redirects to coturn)."""
     answered: list[int] = []
 
     def first_437(request: Message) -> bytes:
