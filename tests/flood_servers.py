@@ -44,6 +44,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from servers import _bind_pair  # one UDP + TCP port pair, as the hostile servers bind it
+
 from rtcdiag.protocol import (
     Address,
     AttrType,
@@ -233,24 +235,6 @@ def flood_server(mode: str, host: str = "127.0.0.1", *, max_s: float = 30.0,
         yield server
     finally:
         server.stop()
-
-
-def _bind_pair(host: str) -> tuple[socket.socket, socket.socket, int]:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(50):
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((host, port))
-            tcp.listen(16)
-            return udp, tcp, port
-        except OSError:
-            udp.close()
-            tcp.close()
-    raise RuntimeError("no free port pair")
 
 
 def _serve_udp(server: FloodServer, udp: socket.socket) -> None:
