@@ -23,7 +23,7 @@ from rich.padding import Padding
 from rich.table import Table as RichTable
 from rich.text import Span, Text
 
-from rtcdiag.report.model import Report, Status, Table
+from rtcdiag.report.model import Report, Status, Table, where
 from rtcdiag.textsafe import printable, printable_lines
 from rtcdiag.triage.finding import Finding, Severity
 
@@ -69,72 +69,72 @@ def _header(finding: Finding) -> Text:
 
 
 def _subject_text(finding: Finding) -> str:
-    s = finding.subject
-    where = s.server + (f" over {s.transport.upper()}" if s.transport else "")
-    return f"{where} ({finding.check} check, step {finding.step})"
+    return f"{where(finding)} ({finding.check} check, step {finding.step})"
 
 
 GROUP_SHOWN = 8  # subjects listed in full for a root cause shared by many; the rest are counted
 
+_Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
+
+
+def _more(count: int) -> Text:
+    return _text(f"... and {count - GROUP_SHOWN} more (--json lists every one)")
+
+
+def _block_rows(group: Sequence[Finding], explained: Sequence[Finding]) -> list[_Row]:
+    """What a block says, one row per label: both layouts below render these rows."""
+    first = group[0]
+    rows: list[_Row] = []
+    if len(group) == 1:
+        rows.append(("Subject", _text(_subject_text(first)), ""))
+        rows.append(("Symptom", _text(first.symptom), ""))
+    else:
+        lines = list(dict.fromkeys(f"{_subject_text(root)}: {root.symptom}" for root in group))
+        subjects = [_text(line) for line in lines[:GROUP_SHOWN]]
+        if len(lines) > GROUP_SHOWN:
+            subjects.append(_more(len(lines)))
+        rows.append((f"{len(group)} x", subjects, ""))
+    rows.append(("Cause", _text(first.cause), ""))
+    rows.append(("Fix", _text(first.fix), ""))
+    if first.evidence:
+        rows.append(("Evidence", [_text(printable(line)) for line in first.evidence], "dim"))
+    if explained:
+        folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
+                  for other in explained[:GROUP_SHOWN]]
+        if len(explained) > GROUP_SHOWN:
+            folded.append(_more(len(explained)))
+        rows.append(("Explains", folded, "dim"))
+    return rows
+
 
 def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
-    """One root cause stated once for every subject it applies to.
+    """One finding, or one statement made about several subjects, with what it explains.
 
     With ``width``, laid out here (:func:`_laid_out_block`); without, as nested rich grids (the reference
     layout, and the one used on a console too narrow for the fast path).
     """
-    first = group[0]
     explained = [f for root in group for f in report.explained(root)]
+    rows = _block_rows(group, explained)
     if width is not None and width - _BLOCK_INDENT - _LABEL_WIDTH - 1 >= _MIN_VALUE_WIDTH:
-        return _laid_out_block(group, explained, width)
-    if len(group) == 1:
-        return _finding_block(first, explained)
+        return _laid_out_block(group[0], rows, width)
+    return _grid_block(group[0], rows)
+
+
+def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
     grid.add_column(overflow="fold")
-    subjects = RichTable.grid(padding=(0, 1))
-    subjects.add_column(no_wrap=True)
-    subjects.add_column(overflow="fold")
-    lines = list(dict.fromkeys(f"{_subject_text(root)}: {root.symptom}" for root in group))
-    for line in lines[:GROUP_SHOWN]:
-        subjects.add_row("-", _text(line))
-    if len(lines) > GROUP_SHOWN:
-        subjects.add_row("-", _text(f"... and {len(lines) - GROUP_SHOWN} more (--json lists every one)"))
-    grid.add_row(f"{len(group)} x", subjects)
-    _explanation_rows(grid, first, explained)
-    return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))
-
-
-def _finding_block(finding: Finding, explained: Sequence[Finding] = ()) -> RenderableType:
-    grid = RichTable.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
-    grid.add_column(overflow="fold")
-    grid.add_row("Subject", _text(_subject_text(finding)))
-    grid.add_row("Symptom", _text(finding.symptom))
-    _explanation_rows(grid, finding, explained)
-    return Group(_header(finding), Padding(grid, (0, 0, 1, 2), expand=False))
-
-
-def _explanation_rows(grid: RichTable, finding: Finding, explained: Sequence[Finding]) -> None:
-    grid.add_row("Cause", _text(finding.cause))
-    grid.add_row("Fix", _text(finding.fix))
-    if finding.evidence:
+    for label, value, style in rows:
+        if isinstance(value, Text):
+            grid.add_row(label, value)
+            continue
         bullets = RichTable.grid(padding=(0, 1))
-        bullets.add_column(no_wrap=True, style="dim")
-        bullets.add_column(overflow="fold", style="dim")  # continuation lines hang under the text
-        for line in finding.evidence:
-            bullets.add_row("-", _text(printable(line)))
-        grid.add_row("Evidence", bullets)
-    if explained:
-        folded = RichTable.grid(padding=(0, 1))
-        folded.add_column(no_wrap=True, style="dim")
-        folded.add_column(overflow="fold", style="dim")
-        for other in explained[:GROUP_SHOWN]:
-            folded.add_row("-", _text(f"{other.id} {other.title} - {_subject_text(other)}"))
-        if len(explained) > GROUP_SHOWN:
-            more = len(explained) - GROUP_SHOWN
-            folded.add_row("-", _text(f"... and {more} more (--json lists every one)"))
-        grid.add_row("Explains", folded)
+        bullets.add_column(no_wrap=True, style=style)
+        bullets.add_column(overflow="fold", style=style)  # continuation lines hang under the text
+        for item in value:
+            bullets.add_row("-", item)
+        grid.add_row(label, bullets)
+    return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))
 
 
 # --- the same blocks, laid out here ---------------------------------------------------------------------
@@ -156,31 +156,7 @@ def _wrap_lines(text: Text, width: int) -> list[Text]:
     return list(text.wrap(_WRAP_CONSOLE[0], width, overflow="fold"))
 
 
-_Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
-
-
-def _laid_out_block(group: Sequence[Finding], explained: Sequence[Finding], width: int) -> RenderableType:
-    first = group[0]
-    rows: list[_Row] = []
-    if len(group) == 1:
-        rows.append(("Subject", _text(_subject_text(first)), ""))
-        rows.append(("Symptom", _text(first.symptom), ""))
-    else:
-        subjects = [_text(f"{_subject_text(root)}: {root.symptom}") for root in group[:GROUP_SHOWN]]
-        if len(group) > GROUP_SHOWN:
-            subjects.append(_text(f"... and {len(group) - GROUP_SHOWN} more (--json lists every one)"))
-        rows.append((f"{len(group)} x", subjects, ""))
-    rows.append(("Cause", _text(first.cause), ""))
-    rows.append(("Fix", _text(first.fix), ""))
-    if first.evidence:
-        rows.append(("Evidence", [_text(printable(line)) for line in first.evidence], "dim"))
-    if explained:
-        folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
-                  for other in explained[:GROUP_SHOWN]]
-        if len(explained) > GROUP_SHOWN:
-            more = len(explained) - GROUP_SHOWN
-            folded.append(_text(f"... and {more} more (--json lists every one)"))
-        rows.append(("Explains", folded, "dim"))
+def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableType:
     label_width = max(_LABEL_WIDTH, *(cell_len(label) for label, _, _ in rows))
     value_width = width - _BLOCK_INDENT - label_width - 1
     body = Text(no_wrap=True, overflow="ignore", end="")
@@ -305,7 +281,7 @@ def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
     text = out.text()
     text.rstrip()
     if cell_len(printable(table.title)) <= width:
-        return _as_laid_out(text)  # every line already fits (widths from _column_widths)
+        return _LaidOut(text)  # every line already fits (widths from _column_widths)
     return text
 
 
@@ -327,7 +303,7 @@ def _record_table(table: Table, width: int) -> RenderableType:
                 out.append(" " + line if line else "")
     text = out.text()
     if 2 + label_width + 1 + value_width <= width and cell_len(printable(table.title)) <= width:
-        return _as_laid_out(text)  # every line already fits
+        return _LaidOut(text)  # every line already fits
     return text
 
 
@@ -339,10 +315,6 @@ class _LaidOut(Group):
         text.overflow = "ignore"
         super().__init__(text)
         self.text = text
-
-
-def _as_laid_out(text: Text) -> RenderableType:
-    return _LaidOut(text)
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from rtcdiag.report.model import CheckCase, Report, Status
+from rtcdiag.report.model import CheckCase, Report, Status, where
 from rtcdiag.triage.finding import Finding
 
 # XML 1.0 §2.2 Char production: everything else must not appear, even escaped.
@@ -30,10 +30,8 @@ def _seconds(value: float) -> str:
 
 def describe(finding: Finding, roots: dict[str, Finding] | None = None) -> str:
     """A finding as plain text for a failure body."""
-    s = finding.subject
     lines = [f"{finding.id} [{finding.severity.value}]: {finding.title}",
-             f"Subject: {s.server}" + (f" over {s.transport.upper()}" if s.transport else "")
-             + f" ({finding.check}/{finding.step})"]
+             f"Subject: {where(finding)} ({finding.check}/{finding.step})"]
     root = (roots or {}).get(finding.explained_by or "")
     if root is not None:
         lines.append(f"Explained by: {root.id}: {root.title}")

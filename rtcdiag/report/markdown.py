@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from rtcdiag.report.model import Report, Table
+from rtcdiag.report.model import Report, Table, where
 from rtcdiag.textsafe import printable_lines
 from rtcdiag.triage.finding import Finding
 
@@ -53,9 +53,7 @@ def _prose(finding: Finding, part: str) -> str:
 
 
 def _where(finding: Finding) -> str:
-    s = finding.subject
-    return s.server + (f" over {s.transport.upper()}" if s.transport else "") + \
-        f" ({finding.check}/{finding.step})"
+    return f"{where(finding)} ({finding.check}/{finding.step})"
 
 
 GROUP_SHOWN = 8  # subjects listed for a statement shared by many; the rest are counted

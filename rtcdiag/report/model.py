@@ -30,6 +30,12 @@ class Status(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+def where(finding: Finding) -> str:
+    """What a finding is about, in words: ``stun:host:3478 over UDP`` (every renderer says it this way)."""
+    s = finding.subject
+    return s.server + (f" over {s.transport.upper()}" if s.transport else "")
+
+
 def group_findings(findings: list[Finding]) -> list[list[Finding]]:
     """Findings that say the same thing (id, title, cause, fix) about several subjects, grouped so a report
     over many servers states each once; first-seen order."""
