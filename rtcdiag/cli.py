@@ -64,9 +64,9 @@ def cli() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from rtcdiag.redact import redact
+    from rtcdiag.redact import mask
 
-    click.echo(f"rtcdiag: error: {redact(message)}", err=True)
+    click.echo(f"rtcdiag: error: {mask(message)}", err=True)
     sys.exit(code)
 
 

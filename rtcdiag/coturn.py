@@ -30,7 +30,7 @@ from types import TracebackType
 
 from rtcdiag import exitcodes
 from rtcdiag.errors import RtcdiagError
-from rtcdiag.redact import redact, register_secret
+from rtcdiag.redact import mask, register_secret
 
 MAGIC_COOKIE = 0x2112A442  # RFC 8489 §5
 READY_TIMEOUT_S = 5.0
@@ -142,7 +142,7 @@ class RunningCoturn:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last lines of coturn's log, with registered secrets masked."""
-        return redact(_tail(self.log_path, lines))
+        return mask(_tail(self.log_path, lines))
 
     def alive(self) -> bool:
         return self.process.poll() is None

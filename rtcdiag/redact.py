@@ -18,7 +18,6 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
 
 MASK = "***"
 _MIN_LEN = 3  # shorter strings would mask innocent text; they are still never printed on purpose
@@ -74,23 +73,6 @@ def mask(text: str) -> str:
 def masking() -> Callable[[str], str] | None:
     """:func:`mask` while any secret is registered, else None (nothing to mask: skip the walk)."""
     return mask if _compiled() is not None else None
-
-
-def mask_data(value: Any) -> Any:
-    """JSON-able data with every string, keys included, passed through :func:`mask`."""
-    if _compiled() is None:
-        return value
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {mask(str(k)): mask_data(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_data(v) for v in value]
-    return value
-
-
-# Older name, kept for the callers that mask echoed text (error messages, coturn's log tail).
-redact = mask
 
 
 def clear_secrets() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtcdiag.config import CHECKS, ConfigError, Expectations, load_config, normalise_nat
-from rtcdiag.redact import redact
+from rtcdiag.redact import mask
 
 GOOD = """
 checks = ["stun", "turn", "ice"]
@@ -55,7 +55,7 @@ def test_good_config_resolves_servers_credentials_and_expectations(tmp_path: Pat
                                                       min_nat="port-restricted")
     assert config.server_checks(stun) == ("stun", "turn", "ice")
     # The password is registered as a secret the moment it is loaded.
-    assert redact("pw=hunter2-secret") == "pw=***"
+    assert mask("pw=hunter2-secret") == "pw=***"
     assert "hunter2-secret" not in repr(main)
 
 

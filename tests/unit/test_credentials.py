@@ -25,7 +25,7 @@ from rtcdiag.protocol import (
     userhash,
     verify_message_integrity,
 )
-from rtcdiag.redact import clear_secrets, redact
+from rtcdiag.redact import clear_secrets, mask
 
 USERNAME = "\u30de\u30c8\u30ea\u30c3\u30af\u30b9"  # マトリックス
 REALM = "example.org"
@@ -115,13 +115,13 @@ def test_rest_credentials_match_openssl_and_are_redacted() -> None:
     username, password = rest_credentials("north-secret", "alice", 600, now=1_700_000_000)
     assert username == "1700000600:alice"
     assert password == "EdbFJ9kE5DnzTiD/imsvvWqUMAs="
-    assert redact(f"secret=north-secret password={password}") == "secret=*** password=***"
+    assert mask(f"secret=north-secret password={password}") == "secret=*** password=***"
     assert rest_credentials("north-secret", "", 60, now=100.9)[0] == "160"
 
 
 def test_long_term_key_registers_password_and_key_for_redaction() -> None:
     key = long_term_key("bob", "realm", "hunter2-pass")
-    assert redact(f"pw hunter2-pass key {key.hex()}") == "pw *** key ***"
+    assert mask(f"pw hunter2-pass key {key.hex()}") == "pw *** key ***"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from rtcdiag import exitcodes
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.redact import clear_secrets, redact
+from rtcdiag.redact import clear_secrets, mask
 from rtcdiag.targets import (
     Target,
     TargetError,
@@ -131,7 +131,7 @@ def test_credential_is_hidden_from_repr_uri_and_json_and_registered_for_redactio
     assert "s3cr3t-pass" not in target.uri
     assert "credential" not in to_jsonable(target)
     assert to_jsonable(target)["username"] == "alice"
-    assert redact("password is s3cr3t-pass") == "password is ***"
+    assert mask("password is s3cr3t-pass") == "password is ***"
 
 
 def _write(tmp_path: Path, data: object, name: str = "ice.json") -> Path:
@@ -155,7 +155,7 @@ def test_ice_servers_file_list_form(tmp_path: Path) -> None:
     assert [t.username for t in targets] == [None, "alice", "alice"]
     assert targets[2].credential == "pw-from-file"
     assert targets[1].source == f"{path}: [1].urls[0]"
-    assert redact("pw-from-file") == "***"
+    assert mask("pw-from-file") == "***"
 
 
 def test_ice_servers_file_object_form_and_legacy_url(tmp_path: Path) -> None:

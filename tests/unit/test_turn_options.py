@@ -12,7 +12,7 @@ from rtcdiag.commands.turn_check import parse_transports
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.turn import TurnCheckOptions, credentials_for, rest_username_expiry
 from rtcdiag.probes.turn_session import nonce_features
-from rtcdiag.redact import redact
+from rtcdiag.redact import mask
 from rtcdiag.targets import parse_target
 
 TARGET = parse_target("127.0.0.1:3478", default_scheme="turn")
@@ -25,7 +25,7 @@ def test_rest_credentials_generated_from_secret() -> None:
     assert creds.username == "1700003600:bob" and rest.generated and rest.seconds_left == 3600
     expected = base64.b64encode(hmac.digest(b"s3cr3t-x", b"1700003600:bob", hashlib.sha1)).decode()
     assert creds.password == expected
-    assert redact(f"{expected} s3cr3t-x") == "*** ***"
+    assert mask(f"{expected} s3cr3t-x") == "*** ***"
 
 
 def test_ready_made_rest_username_is_used_as_given() -> None:

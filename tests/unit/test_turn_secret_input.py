@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtcdiag.errors import UsageError
-from rtcdiag.redact import clear_secrets, redact
+from rtcdiag.redact import clear_secrets, mask
 from rtcdiag.secret_input import SecretArgs, load_secret, load_username
 
 
@@ -22,14 +22,14 @@ def _fresh_secrets() -> Iterator[None]:
 def test_value_wins_and_is_registered_for_redaction() -> None:
     got = load_secret(SecretArgs(value="hunter2-pw"), name="password", default_env="PW", environ={"PW": "x"})
     assert got == "hunter2-pw"
-    assert redact("password is hunter2-pw") == "password is ***"
+    assert mask("password is hunter2-pw") == "password is ***"
 
 
 def test_named_env_var() -> None:
     got = load_secret(SecretArgs(env="MY_PW"), name="password", default_env="PW",
                       environ={"MY_PW": "from-env-1", "PW": "default"})
     assert got == "from-env-1"
-    assert "from-env-1" not in redact("x from-env-1 y")
+    assert "from-env-1" not in mask("x from-env-1 y")
 
 
 def test_unset_named_env_var_is_a_usage_error() -> None:
