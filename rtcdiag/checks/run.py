@@ -187,10 +187,10 @@ def _nat_job(config: CheckConfig) -> Job[Any, Any] | None:
     return Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")
 
 
-def plan_jobs(config: CheckConfig) -> list[Job[Any, Any]]:
+def plan_jobs(config: CheckConfig, plans: list[ServerPlan]) -> list[Job[Any, Any]]:
     """Every applicable check of every server, in the order of :data:`rtcdiag.config.CHECKS`."""
     jobs: list[Job[Any, Any]] = []
-    for plan in plan_servers(config):
+    for plan in plans:
         for check in CHECKS:
             maker = JOB_MAKERS.get(check)
             if maker is None or check not in plan.checks:
@@ -213,9 +213,10 @@ def _label_facts(facts: Facts, server: str) -> None:
     facts.rtts = [replace(f, server=server) for f in facts.rtts]
 
 
-def _tell_apart(judgement: Judgement, label: str) -> None:
-    """Two configured servers on one host: their testcases and findings name the server they belong to."""
-    suffix = label.removeprefix(judgement.steps[0].subject.host if judgement.steps else "").strip()
+def _tell_apart(judgement: Judgement, server: Subject) -> None:
+    """Two configured servers on one host: their testcases and findings name the server they belong to
+    (``server``: the plan's label and host, e.g. ``127.0.0.1 (#2)`` -> suffix ``(#2)``)."""
+    suffix = server.server.removeprefix(server.host).strip()
 
     def renamed(subject: Subject) -> Subject:
         if not subject.server.endswith(suffix):
@@ -231,9 +232,9 @@ def _server_expectation(plan: ServerPlan, merged: Judgement) -> Callable[[], Jud
     return lambda: judge_server(plan.expect, plan.subject, merged.facts)
 
 
-def _expectations(config: CheckConfig, merged: Judgement) -> Judgement:
+def _expectations(config: CheckConfig, plans: list[ServerPlan], merged: Judgement) -> Judgement:
     out = Judgement()
-    for plan in plan_servers(config):
+    for plan in plans:
         out.extend(judge_guarded("expect", plan.subject, _server_expectation(plan, merged)))
     network = Subject(LOCAL_NETWORK)
     out.extend(judge_guarded("expect", network,
@@ -267,7 +268,8 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     ``on_start(label) -> token`` / ``on_done(token, ok)`` follow each job (a live progress view).
     """
     started = time.time()
-    jobs = plan_jobs(config)
+    plans = plan_servers(config)
+    jobs = plan_jobs(config, plans)
     tokens = {id(job): on_start(job.label) if on_start else 0 for job in jobs}
 
     def done(job: Job[Any, Any], ran: Ran[Any]) -> None:
@@ -280,11 +282,11 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     for job, each in zip(jobs, ran, strict=True):
         _label_facts(each.judgement.facts, job.subject.server)
         if job.subject.host and job.subject.server != job.subject.host:
-            _tell_apart(each.judgement, job.subject.server)
+            _tell_apart(each.judgement, job.subject)
     merged = Judgement.merge([r.judgement for r in ran])
-    merged.extend(_expectations(config, merged))
+    merged.extend(_expectations(config, plans, merged))
     results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}
     for each in ran:
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
-    table = server_table(ran, plan_servers(config))
+    table = server_table(ran, plans)
     return build_report(command, merged, tables=[table] if table else [], results=results, started_at=started)
