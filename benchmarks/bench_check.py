@@ -41,11 +41,6 @@ MANY_WALL_TARGET_S = 1.0
 MANY_RSS_TARGET_MB = 60.0
 SERVERS = 20
 PASSWORD_ENV = "BENCH_TURN_PW"
-# coturn 4.6.1 still answers 437 (Allocation Mismatch) on a 5-tuple for 0.5-1 s after the allocation on it
-# was released (Refresh LIFETIME=0). A run that starts at once and happens to get the same ephemeral client
-# port towards the same server address gets TURN-MISMATCH-437 (exit 1): about one run in twenty here. So
-# runs are spaced by this pause (not counted); the race itself is reported in the issue note.
-PAUSE_BETWEEN_RUNS_S = 1.2
 
 
 @dataclass
@@ -94,13 +89,10 @@ def child_env(password: str) -> dict[str, str]:
     return env
 
 
-def measure(argv: list[str], env: dict[str, str], runs: int, pause_s: float = 0.0) -> list[Child]:
+def measure(argv: list[str], env: dict[str, str], runs: int) -> list[Child]:
+    """Back to back (a run that reuses a client port coturn still holds retries its first Allocate)."""
     run_child(argv, env)  # warm-up (bytecode and page cache), not counted
-    samples: list[Child] = []
-    for _ in range(runs):
-        time.sleep(pause_s)
-        samples.append(run_child(argv, env))
-    return samples
+    return [run_child(argv, env) for _ in range(runs)]
 
 
 def summary(label: str, samples: list[Child], wall_target: float, rss_target: float) -> bool:
@@ -171,11 +163,11 @@ def bench_many(runs: int) -> bool:
         forms: list[tuple[str, list[str]]] = [("console", []), ("--json", ["--json"]),
                                               ("--junit FILE", ["--junit", str(Path(tmp) / "check.xml")])]
         for label, extra in forms:
-            samples = measure(many_argv(server, extra), env, runs, PAUSE_BETWEEN_RUNS_S)
+            samples = measure(many_argv(server, extra), env, runs)
             ok = summary(label, samples, MANY_WALL_TARGET_S, MANY_RSS_TARGET_MB) and ok
         print("  what ICE costs (for the record, not a target): the same console run with some checks off")
         for label, checks in (("--checks ports,stun,turn", "ports,stun,turn"), ("--checks ice", "ice")):
-            samples = measure(many_argv(server, ["--checks", checks]), env, runs, PAUSE_BETWEEN_RUNS_S)
+            samples = measure(many_argv(server, ["--checks", checks]), env, runs)
             summary(label, samples, MANY_WALL_TARGET_S, MANY_RSS_TARGET_MB)
     return ok
 

@@ -24,45 +24,16 @@ import io
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_check import run_child  # the same child measurement as the check benchmark
+
 HOST = "127.0.0.1"
-
-
-@dataclass
-class Child:
-    wall_s: float
-    cpu_s: float  # user + system
-    rss_mb: float  # peak resident set size (ru_maxrss)
-    exit_code: int
-
-
-def run_child(argv: list[str], env: dict[str, str]) -> Child:
-    """Run ``argv`` with stdout and stderr pipes that are read and discarded; measure the child alone."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    readers = [threading.Thread(target=_discard, args=(stream,)) for stream in (proc.stdout, proc.stderr)]
-    for reader in readers:
-        reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    for reader in readers:
-        reader.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode)
-
-
-def _discard(stream: Any) -> None:
-    with stream:
-        while stream.read1(65536):
-            pass
 
 
 def closed_udp_ports(count: int, first: int = 40000) -> list[int]:
