@@ -87,10 +87,9 @@ def tests_table(runs: list[NatRun]) -> Table:
                  columns=["test", "to", "outcome", "mapped", "sent"], rows=rows)
 
 
-def nat_tables(runs: list[NatRun]) -> list[Table]:
-    return [behaviour_table(runs, rules.triage(runs)), tests_table(runs)]
-
-
-def nat_results(runs: list[NatRun]) -> dict[str, Any]:
-    """The JSON ``results`` of a NAT report: the consensus and every run with every exchange."""
-    return {"consensus": to_jsonable(rules.triage(runs).consensus), "runs": to_jsonable(runs)}
+def nat_report_parts(runs: list[NatRun]) -> tuple[list[Table], dict[str, Any]]:
+    """The tables and the JSON ``results`` of a NAT report (the consensus and every run with every
+    exchange), from one consensus."""
+    triaged = rules.triage(runs)
+    results = {"consensus": to_jsonable(triaged.consensus), "runs": to_jsonable(runs)}
+    return [behaviour_table(runs, triaged), tests_table(runs)], results

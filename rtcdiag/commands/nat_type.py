@@ -41,7 +41,7 @@ def command(servers: tuple[str, ...], transport: str, family: str | None, local_
     servers must agree, else the result is inconclusive (exit 3) and the report says who disagreed.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.nat import NAT, NatPlan, nat_results, nat_tables
+    from rtcdiag.checks.nat import NAT, NatPlan, nat_report_parts
     from rtcdiag.probes.nat import NatOptions
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_target
@@ -64,6 +64,6 @@ def command(servers: tuple[str, ...], transport: str, family: str | None, local_
                          hairpin=hairpin, lifetime=lifetime, lifetime_max_s=lifetime_max, timeout_s=timeout)
     ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat), Subject(LOCAL_NETWORK.server))))
     runs = ran.result.runs if ran.result is not None else []
-    report = build_report("nat-type", ran.judgement, tables=nat_tables(runs), results=nat_results(runs),
-                          started_at=started)
+    tables, results = nat_report_parts(runs)
+    report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started)
     return emit(report, output)
