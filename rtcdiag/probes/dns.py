@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -268,6 +269,27 @@ def canonical_name(name: str) -> str:
         raise ValueError(f"{name!r} is not a valid DNS name ({exc})") from None
 
 
+# The control question's answer per event loop, resolver and name: lookups of several failing names in one run
+# (``rtcdiag check``) ask it once and share the answer.
+_CONTROL: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                    dict[tuple[tuple[str, ...], str], asyncio.Future[QueryResult]]] = \
+    weakref.WeakKeyDictionary()
+
+
+async def _control_question(resolver: Any, name: str, nameservers: list[str]) -> QueryResult:
+    asked = _CONTROL.setdefault(asyncio.get_running_loop(), {})
+    key = (tuple(nameservers), name.lower())
+    answer = asked.get(key)
+    if answer is None:
+        answer = asked[key] = asyncio.ensure_future(_answer_only(resolver, name))
+    return await asyncio.shield(answer)  # one waiter cancelled does not cancel the others' answer
+
+
+async def _answer_only(resolver: Any, name: str) -> QueryResult:
+    query, _ = await _query(resolver, name, "A")
+    return query
+
+
 async def lookup(name: str, *, nameserver: tuple[str, int] | None = None, timeout: float = 2.0,
                  check_ipv6: bool = True, reach_timeout: float = 1.0,
                  control_name: str | None = None) -> DnsResult:
@@ -294,7 +316,7 @@ async def lookup(name: str, *, nameserver: tuple[str, int] | None = None, timeou
         result.srv.extend(records)
     await _resolve_targets(resolver, result.srv)
     if control_name is not None and result.unanswered and control_name.lower() != name.lower():
-        result.control, _ = await _query(resolver, control_name, "A")
+        result.control = await _control_question(resolver, control_name, result.nameservers)
     if check_ipv6:
         targets = _ipv6_targets(result)
         result.ipv6_checks = list(await asyncio.gather(

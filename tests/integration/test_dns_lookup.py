@@ -259,3 +259,31 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rtcdiag: error: ") and message in lines[0]
+
+
+def test_several_failing_names_ask_the_control_question_once(dead_port: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rtcdiag check` looks up every server's name at once: when none resolves, the control name is asked
+    once per resolver and run, and every lookup gets that one answer (a dead loopback resolver here)."""
+    import asyncio
+
+    from rtcdiag.probes import dns
+
+    asked: list[str] = []
+    real_query = dns._query
+
+    async def counting(resolver: object, qname: str, rdtype: str) -> object:
+        asked.append(qname)
+        return await real_query(resolver, qname, rdtype)
+
+    monkeypatch.setattr(dns, "_query", counting)
+
+    async def three() -> list[dns.DnsResult]:
+        return list(await asyncio.gather(*(
+            dns.lookup(f"{label}.{ZONE}", nameserver=("127.0.0.1", dead_port), timeout=0.3,
+                       check_ipv6=False, control_name=dns.CONTROL_NAME) for label in ("a", "b", "c"))))
+
+    results = asyncio.run(three())
+    assert asked.count(dns.CONTROL_NAME) == 1
+    assert all(r.control is not None and r.control.qname == dns.CONTROL_NAME for r in results)
+    assert results[0].control is results[1].control is results[2].control
