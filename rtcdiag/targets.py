@@ -61,6 +61,9 @@ class Target:
     username: str | None = None
     credential: str | None = field(default=None, repr=False, metadata={"secret": True})
     source: str = "argument"  # where it came from, e.g. "ice-servers.json: iceServers[0].urls[1]"
+    # True for the ``host[:port]`` shortcut: no scheme was written, so the command's transport set applies.
+    # A written ``stun:``/``turn:`` URI without ``?transport=`` is UDP, as a browser uses it (RFC 7065 §3).
+    shortcut: bool = False
 
     def __post_init__(self) -> None:
         register_secret(self.credential)
@@ -173,7 +176,7 @@ def _parse_transport(query: str, scheme: str, original: str) -> str | None:
 
 
 def parse_uri(text: str, *, source: str = "argument", username: str | None = None,
-              credential: str | None = None, shown_as: str | None = None) -> Target:
+              credential: str | None = None, shown_as: str | None = None, shortcut: bool = False) -> Target:
     """Parse one RFC 7064/7065 URI (``stun:``, ``stuns:``, ``turn:``, ``turns:``).
 
     ``shown_as`` is the text quoted in error lines (the user's own spelling of a ``host:port`` shortcut).
@@ -200,7 +203,7 @@ def parse_uri(text: str, *, source: str = "argument", username: str | None = Non
     if qmark:
         transport = _parse_transport(query, scheme, original)
     return Target(scheme=scheme, host=host, port=port, transport=transport, username=username,
-                  credential=credential, source=source)
+                  credential=credential, source=source, shortcut=shortcut)
 
 
 def looks_like_uri(text: str) -> bool:
@@ -226,6 +229,7 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
         if ip is None or ip.version != 6:
             raise TargetError(f"invalid target {shown_as!r}: IPv6 literals go in brackets (RFC 3986), "
                               "e.g. [2001:db8::1]:3478")
+        _refuse_ambiguous_ipv6(stripped, shown_as)
         stripped = f"[{stripped}]"  # a bare IPv6 literal (::1) is unambiguous without a port
     match = _SCHEME_PREFIX.match(stripped)
     if match is not None:
@@ -234,7 +238,21 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
             raise TargetError(f"invalid target {shown_as!r}: unsupported scheme {prefix!r} "
                               "(use stun:, stuns:, turn: or turns:, or host[:port])")
     return parse_uri(f"{default_scheme}:{stripped}", source=source, username=username, credential=credential,
-                     shown_as=shown_as)
+                     shown_as=shown_as, shortcut=True)
+
+
+def _refuse_ambiguous_ipv6(text: str, shown_as: str) -> None:
+    """``::1:3478`` is both the address ``::1:3478`` and ``[::1]:3478``: refuse to guess (RFC 3986 §3.2.2
+    puts IPv6 literals with a port in brackets). Ambiguous when the last group is decimal digits that fit a
+    port and what precedes it is itself an IPv6 address."""
+    head, _, last = text.rpartition(":")
+    if not (last.isascii() and last.isdigit() and 1 <= int(last) <= 65535):
+        return
+    before = parse_ip(head)
+    if before is None or before.version != 6:
+        return
+    raise TargetError(f"ambiguous target {shown_as!r}: write [{head}]:{last} for port {last}, "
+                      f"or [{text}] for the address (IPv6 literals with a port go in brackets, RFC 3986)")
 
 
 # --- browser RTCIceServer files -----------------------------------------------------------------------------
@@ -344,11 +362,13 @@ def parse_targets(args: Iterable[str], *, default_scheme: str = "stun", username
 
 def expand_transports(targets: Iterable[Target], default_transports: Sequence[str] = ("udp", "tcp", "tls"),
                       *, tls_port: int = DEFAULT_TLS_PORT) -> list[Target]:
-    """One target per transport to probe, in order and without duplicates.
+    """One target per transport to probe, in order and without duplicates, as a browser would use them.
 
     - a target with a transport (``?transport=``, ``stuns:``, ``turns:``) keeps it;
-    - a bare ``stun:``/``turn:`` target is tried over each of ``default_transports``: ``udp`` and ``tcp`` on
-      its own port, ``tls`` as ``stuns:``/``turns:`` on ``tls_port`` (RFC 7065 §3: 5349).
+    - a ``stun:``/``turn:`` URI without ``?transport=`` is UDP (RFC 7064 §3.1, RFC 7065 §3; Chromium's
+      webrtc-internals shows ``turn:...?transport=udp``) — never expanded to TCP or TLS;
+    - only the ``host[:port]`` shortcut (no scheme written) is tried over each of ``default_transports``:
+      ``udp`` and ``tcp`` on its own port, ``tls`` as ``stuns:``/``turns:`` on ``tls_port`` (5349).
 
     E.g. turn-check on a bare host with the defaults: udp and tcp on 3478 and tls on 5349.
     """
@@ -360,6 +380,8 @@ def expand_transports(targets: Iterable[Target], default_transports: Sequence[st
     for target in targets:
         if target.transport is not None:
             choices = [target]
+        elif not target.shortcut:
+            choices = [target.with_transport("udp")]
         else:
             choices = [target.with_transport(t, tls_port=tls_port) for t in default_transports]
         for choice in choices:
