@@ -85,9 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), exitcodes.USAGE)
     except RtcdiagError as exc:
         _fail(str(exc), exc.exit_code)
-    except Exception as exc:  # a bug: one line unless RTCDIAG_DEBUG asks for the traceback
+    except Exception as exc:  # a bug: one line (RTCDIAG_DEBUG adds the traceback; the exit code stays 4)
         if os.environ.get("RTCDIAG_DEBUG"):
-            raise
+            import traceback
+
+            traceback.print_exc()
         _fail(f"internal error: {type(exc).__name__}: {exc} (set RTCDIAG_DEBUG=1 for a traceback; "
               "please report it)", exitcodes.INTERNAL)
     sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

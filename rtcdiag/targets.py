@@ -42,6 +42,24 @@ class TargetError(UsageError):
     """A target URI, host:port or ice-servers file that cannot be used (exit 2)."""
 
 
+def password_problem(password: str) -> str | None:
+    """Why no TURN server can check ``password``, or None when it is usable.
+
+    The long-term key hashes the prepared password (RFC 8489 §9.2.2, SASLprep as RFC 5389/5769). Control
+    characters are disallowed by RFC 8265 OpaqueString (FreeformClass, RFC 8264 §9.11) and prohibited by
+    SASLprep (RFC 4013 §2.3): such a password is the user's mistake (a pasted escape, a stray tab), told
+    as a usage error, never a crash. The answer names the code point, never the password.
+    """
+    from rtcdiag.protocol.credentials import saslprep
+    from rtcdiag.protocol.errors import CredentialError
+
+    try:
+        saslprep(password)
+    except CredentialError as exc:
+        return f"{exc} (RFC 8265 OpaqueString / RFC 4013 SASLprep): no TURN server can check it"
+    return None
+
+
 def _is_secure(scheme: str) -> bool:
     return scheme in ("stuns", "turns")
 
@@ -321,6 +339,9 @@ def ice_servers_from_data(data: Any, *, origin: str = "ice-servers") -> list[Tar
         username = _optional_str(entry, "username", where)
         credential = _optional_str(entry, "credential", where)
         register_secret(credential)
+        problem = password_problem(credential) if credential else None
+        if problem:
+            raise TargetError(f"{where}: 'credential' {problem}")
         credential_type = entry.get("credentialType", "password")
         if credential_type != "password":
             raise TargetError(f"{where}: credentialType {credential_type!r} is not supported "

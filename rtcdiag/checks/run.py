@@ -248,7 +248,7 @@ def _fallback(plans: list[ServerPlan]) -> Judgement:
     picks any server of its list, so one server's ``turns:`` is every client's way through a firewall."""
     from rtcdiag.triage.fallback import CHECK, judge_fallback
 
-    turn_plans = [plan for plan in plans if "turn" in plan.checks or "ice" in plan.checks]
+    turn_plans = [plan for plan in plans if "turn" in plan.checks]
     subjects: dict[str, Subject] = {}
     for plan in turn_plans:
         subjects.setdefault(plan.host, plan.subject)

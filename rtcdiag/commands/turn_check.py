@@ -27,10 +27,8 @@ from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.turn_result import DataPathResult, TurnCheckResult
 from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
-    PASSWORD_ENV,
-    SECRET_ENV,
     SecretArgs,
-    load_secret,
+    load_turn_secrets,
     load_username,
 )
 from rtcdiag.targets import Target
@@ -176,8 +174,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
 
     started_at = time.time()
     transports = parse_transports(transport_text if transport_text is not None else "udp,tcp,tls")
-    password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
-    secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
+    password, secret = load_turn_secrets(password_args, secret_args)
     parsed = parse_targets(targets, default_scheme="turn")
     if not parsed:
         raise UsageError("no TURN target given")

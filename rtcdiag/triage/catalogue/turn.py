@@ -251,11 +251,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         "TURN-NO-TCP-FALLBACK", _W, "No TCP/TLS fallback: every TURN URL of the configuration is UDP",
         "The configuration gives only UDP TURN URLs ({urls}); none over TCP or TLS.",
-        "A browser uses `turn:` without `?transport=` over UDP only. Clients behind firewalls or proxies that "
-        "block UDP (corporate networks, some hotels and mobile carriers) then have no way to the relay, and "
-        "their calls fail.",
-        "Clients behind UDP-blocking firewalls will fail: add `turns:{host}:443?transport=tcp` (TURN over TLS "
-        "on 443, coturn `tls-listening-port=443` or `alt-tls-listening-port`) and/or "
+        "A browser uses `turn:` without `?transport=` over UDP only. Clients behind firewalls or proxies "
+        "that block UDP (corporate networks, some hotels and mobile carriers) then have no way to the "
+        "relay, and their calls fail.",
+        "Clients behind UDP-blocking firewalls will fail: add `turns:{host}:443?transport=tcp` (TURN over "
+        "TLS on 443, coturn `tls-listening-port=443` or `alt-tls-listening-port`) and/or "
         "`turn:{host}:3478?transport=tcp` to the iceServers list.",
         "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
     ),
