@@ -40,6 +40,11 @@ class UsageError(RtcdiagError):
     exit_code = exitcodes.USAGE
 
 
+class OutputError(RtcdiagError):
+    """A report file (or stdout) that could not be written at the end of a run (full disk, EIO): one line;
+    the exit code is the verdict's, or 2 when the verdict passed (a requested output is missing)."""
+
+
 class InconclusiveError(RtcdiagError):
     """Nothing could be decided (exit 3)."""
 
