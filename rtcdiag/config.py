@@ -160,6 +160,9 @@ def _get_checks(table: Mapping[str, Any], where: _Where) -> tuple[str, ...] | No
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise where.key("checks").error(f"must be a list of check names ({', '.join(CHECKS)})")
+    if not value:
+        raise where.key("checks").error(f"names no check: nothing would be checked (use some of "
+                                        f"{', '.join(CHECKS)})")
     unknown = [v for v in value if v not in CHECKS]
     if unknown:
         raise where.key("checks").error(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")

@@ -71,6 +71,8 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
                                        name="public STUN")]
     if checks is not None:
         chosen = tuple(c.strip() for c in checks.split(",") if c.strip())
+        if not chosen:
+            raise UsageError(f"--checks: name at least one check ({','.join(CHECKS)})")
         unknown = [c for c in chosen if c not in CHECKS]
         if unknown:
             raise UsageError(f"--checks: unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
