@@ -243,11 +243,11 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
     if "@" in stripped.partition("?")[0]:
         raise TargetError(f"invalid target {shown_as!r}: {_NO_USERINFO}")
     if not stripped.startswith("[") and stripped.count(":") > 1:
+        _refuse_ipv6_with_port(stripped, shown_as)
         ip = parse_ip(stripped)
         if ip is None or ip.version != 6:
             raise TargetError(f"invalid target {shown_as!r}: IPv6 literals go in brackets (RFC 3986), "
                               "e.g. [2001:db8::1]:3478")
-        _refuse_ambiguous_ipv6(stripped, shown_as)
         stripped = f"[{stripped}]"  # a bare IPv6 literal (::1) is unambiguous without a port
     match = _SCHEME_PREFIX.match(stripped)
     if match is not None:
@@ -259,16 +259,23 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
                      shown_as=shown_as, shortcut=True)
 
 
-def _refuse_ambiguous_ipv6(text: str, shown_as: str) -> None:
-    """``::1:3478`` is both the address ``::1:3478`` and ``[::1]:3478``: refuse to guess (RFC 3986 §3.2.2
-    puts IPv6 literals with a port in brackets). Ambiguous when the last group is decimal digits that fit a
-    port and what precedes it is itself an IPv6 address."""
+def _refuse_ipv6_with_port(text: str, shown_as: str) -> None:
+    """An IPv6 literal followed by ``:PORT`` without brackets (RFC 3986 §3.2.2 wants ``[::1]:3478``).
+
+    ``::1:3478`` is also a valid address itself: refuse to guess. Ambiguous when the last group is decimal
+    digits that fit a port and what precedes it is an IPv6 address; ``::1:37105`` (not an address) is told
+    the same way.
+    """
     head, _, last = text.rpartition(":")
     if not (last.isascii() and last.isdigit() and 1 <= int(last) <= 65535):
         return
     before = parse_ip(head)
     if before is None or before.version != 6:
         return
+    whole = parse_ip(text)
+    if whole is None or whole.version != 6:
+        raise TargetError(f"invalid target {shown_as!r}: an IPv6 address with a port goes in brackets: "
+                          f"write [{head}]:{last} (RFC 3986)")
     raise TargetError(f"ambiguous target {shown_as!r}: write [{head}]:{last} for port {last}, "
                       f"or [{text}] for the address (IPv6 literals with a port go in brackets, RFC 3986)")
 
