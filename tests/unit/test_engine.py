@@ -56,7 +56,7 @@ def test_a_crash_in_run_or_judge_is_reported_and_the_rest_survives(
 
 def test_debug_mode_adds_the_traceback_and_keeps_exit_4(monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """RTCDIAG_DEBUG=1 only adds the traceback on stderr: still an INTERNAL-ERROR finding, exit 4 (it was 1)."""
+    """RTCDIAG_DEBUG=1 only adds the traceback on stderr: still INTERNAL-ERROR and exit 4 (it was 1)."""
     monkeypatch.setenv("RTCDIAG_DEBUG", "1")
     for broken in (Check("ports", _crash, _judge_fine), Check("ports", _fine, _judge_crash)):
         ran = asyncio.run(execute_all([Job(broken, "x", Subject("x"))]))

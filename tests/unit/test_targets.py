@@ -306,3 +306,12 @@ def test_expand_rejects_unknown_transport() -> None:
 def test_with_transport_from_secure_to_plain() -> None:
     target = parse_target("turns:example.org:443").with_transport("tcp")
     assert target.uri == "turn:example.org:443?transport=tcp"
+
+
+def test_ice_servers_credential_with_a_control_character_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "ice.json"
+    path.write_text(json.dumps([{"urls": "turn:h", "username": "u", "credential": "tab\there"}]))
+    with pytest.raises(TargetError) as info:
+        load_ice_servers(path)
+    assert "[0]: 'credential'" in str(info.value) and "U+0009" in str(info.value)
+    assert "tab\there" not in str(info.value)
