@@ -39,9 +39,10 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
             shown = ", ".join(dict.fromkeys(t.uri for t in fallback[:3]))
             out.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"TCP/TLS fallback: {shown}"))
             continue
-        urls = [t.uri if t.transport else f"{t.uri}?transport=udp" for t in turn if t.host == host]
+        mine = [t for t in turn if t.host == host]
+        urls = [t.uri if t.transport else f"{t.uri}?transport=udp" for t in mine]
         out.findings.append(make_finding(
-            "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host),
+            "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
             urls=", ".join(dict.fromkeys(urls[:5])),
             evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"]))
         out.steps.append(StepOutcome(subject, CHECK, STEP))

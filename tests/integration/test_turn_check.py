@@ -354,6 +354,10 @@ def test_ice_servers_file_is_checked_exactly_as_a_browser_uses_it(coturn: Runnin
     ice = _ice_file(tmp_path, coturn, [f"turn:127.0.0.1:{coturn.port}"])
     code, report = run_json([str(ice)])
     assert code == 0, report["findings"]
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
+    from rtcdiag.report import json_report
+
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
     legs = transports(report)
     assert [(t["transport"], t["allocated"]) for t in legs] == [("udp", True)]
     stun = report["results"]["stun"]

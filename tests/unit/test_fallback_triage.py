@@ -14,14 +14,16 @@ def subject(host: str) -> Subject:
 
 def test_udp_only_turn_urls_warn_once_per_host_with_the_fix() -> None:
     targets = [parse_uri("stun:a.example:3478"), parse_uri("turn:a.example:3478"),
-               parse_uri("turn:a.example:3478?transport=udp"), parse_uri("turn:[2001:db8::1]")]
+               parse_uri("turn:a.example:3478?transport=udp"), parse_uri("turn:[2001:db8::1]:3479")]
     judgement = judge_fallback(targets, subject)
     assert [(f.id, f.subject.host) for f in judgement.findings] == [
         ("TURN-NO-TCP-FALLBACK", "a.example"), ("TURN-NO-TCP-FALLBACK", "2001:db8::1")]
     first = judgement.findings[0]
     assert "turns:a.example:443?transport=tcp" in first.fix
+    assert "turn:a.example:3478?transport=tcp" in first.fix
     assert "turn:a.example:3478?transport=udp" in first.symptom
     assert "turns:[2001:db8::1]:443?transport=tcp" in judgement.findings[1].fix
+    assert "turn:[2001:db8::1]:3479?transport=tcp" in judgement.findings[1].fix
     report = build_report("check", judgement)
     assert report.exit_code == 0  # a warning: the servers may work, some clients will not
     assert {(c.suite, c.name, c.status.value) for c in report.checks} == {

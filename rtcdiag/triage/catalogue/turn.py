@@ -256,7 +256,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "relay, and their calls fail.",
         "Clients behind UDP-blocking firewalls will fail: add `turns:{host}:443?transport=tcp` (TURN over "
         "TLS on 443, coturn `tls-listening-port=443` or `alt-tls-listening-port`) and/or "
-        "`turn:{host}:3478?transport=tcp` to the iceServers list.",
+        "`turn:{host}:{port}?transport=tcp` to the iceServers list.",
         "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
     ),
 )
