@@ -5,6 +5,7 @@ Nothing heavy is imported here so that ``rtcdiag --version`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from importlib import import_module
@@ -70,6 +71,29 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+# Write errors of the output itself (full disk, quota, I/O error, closed pipe): told in one line, not a bug.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EPIPE})
+
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _internal(exc: BaseException) -> None:
+    if os.environ.get("RTCDIAG_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    _fail(f"internal error: {type(exc).__name__}: {exc} (set RTCDIAG_DEBUG=1 for a traceback; "
+          "please report it)", exitcodes.INTERNAL)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: map every expected failure to one line and a documented exit code."""
     try:
@@ -85,9 +109,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), exitcodes.USAGE)
     except RtcdiagError as exc:
         _fail(str(exc), exc.exit_code)
-    except Exception as exc:  # a bug: one line unless RTCDIAG_DEBUG asks for the traceback
-        if os.environ.get("RTCDIAG_DEBUG"):
-            raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set RTCDIAG_DEBUG=1 for a traceback; "
-              "please report it)", exitcodes.INTERNAL)
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            _internal(exc)
+        _stdout_gone()
+        if exc.errno != errno.EPIPE:  # EPIPE: the reader went away (`| head`), nothing to say
+            _fail(f"cannot write the output: {exc.strerror or exc}", exitcodes.USAGE)
+        sys.exit(exitcodes.USAGE)
+    except Exception as exc:  # a bug: one line (RTCDIAG_DEBUG adds the traceback; the exit code stays 4)
+        _internal(exc)
     sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

@@ -25,15 +25,16 @@ the file and the key, e.g.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rtcdiag.errors import UsageError
+from rtcdiag.errors import UsageError, warn_if_readable
 from rtcdiag.redact import register_secret
-from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri
+from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri, password_problem
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
@@ -159,14 +160,26 @@ def _get_checks(table: Mapping[str, Any], where: _Where) -> tuple[str, ...] | No
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise where.key("checks").error(f"must be a list of check names ({', '.join(CHECKS)})")
+    if not value:
+        raise where.key("checks").error(f"names no check: nothing would be checked (use some of "
+                                        f"{', '.join(CHECKS)})")
     unknown = [v for v in value if v not in CHECKS]
     if unknown:
         raise where.key("checks").error(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
     return tuple(dict.fromkeys(value))
 
 
+# What an environment variable name conventionally looks like (POSIX.1-2017 §8.1); anything else may be the
+# secret pasted in place of its name, and is never echoed.
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
 def _env_value(name: str, where: _Where, environ: Mapping[str, str]) -> str:
     if name not in environ:
+        if not _ENV_NAME.match(name):
+            register_secret(name)
+            raise where.error("names an environment variable that is not set (the name is not shown, in case "
+                              "it is the secret itself: write the variable's NAME, e.g. TURN_PASSWORD)")
         raise where.error(f"environment variable {name} is not set")
     value = environ[name]
     if not value:
@@ -198,8 +211,13 @@ def _secret(table: Mapping[str, Any], name: str, where: _Where, base: Path,
     if env_name:
         value = _env_value(env_name, where.key(env_key), environ)
     elif file_name:
-        value = _file_value(_resolve(base, file_name), where.key(file_key))
+        path = _resolve(base, file_name)
+        value = _file_value(path, where.key(file_key))
+        warn_if_readable(path, f"{where.origin}: {where.key(file_key).path}:")
     register_secret(value)
+    problem = password_problem(value) if value is not None and name == "password" else None
+    if problem:
+        raise where.key(env_key if env_name else file_key).error(f"the password {problem}")
     return value
 
 

@@ -8,11 +8,13 @@ with :func:`rtcdiag.redact.register_secret` at once, so no output format can sho
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtcdiag.errors import UsageError
+from rtcdiag.errors import UsageError, warn, warn_if_readable
 from rtcdiag.redact import register_secret
+from rtcdiag.targets import password_problem
 
 USERNAME_ENV = "RTCDIAG_TURN_USERNAME"
 PASSWORD_ENV = "RTCDIAG_TURN_PASSWORD"
@@ -26,6 +28,30 @@ class SecretArgs:
     value: str | None = None
     env: str | None = None
     file: Path | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.value is not None or self.env is not None or self.file is not None
+
+    def flag(self, name: str) -> str:
+        """The option used, e.g. ``--password-env`` (for messages)."""
+        if self.value is not None:
+            return f"--{name}"
+        return f"--{name}-env" if self.env is not None else f"--{name}-file"
+
+
+# What an environment variable name conventionally looks like (POSIX.1-2017 §8.1: upper case, digits, _).
+# Anything else given to --X-env may be the secret itself, pasted instead of the name: never echoed.
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _unset_env_error(name: str, var: str) -> UsageError:
+    if _ENV_NAME.match(var):
+        return UsageError(f"--{name}-env {var}: environment variable {var} is not set")
+    register_secret(var)  # may be the secret: masked wherever it could still appear
+    return UsageError(f"--{name}-env takes the NAME of an environment variable (e.g. TURN_PASSWORD); "
+                      f"what was given is not set and not shown, in case it is the {name} itself "
+                      f"(use --{name}-file FILE or export a variable)")
 
 
 def load_secret(args: SecretArgs, *, name: str, default_env: str | None,
@@ -42,13 +68,17 @@ def load_secret(args: SecretArgs, *, name: str, default_env: str | None,
         raise UsageError(f"{' and '.join(given)} are mutually exclusive: give the {name} one way")
     secret: str | None
     if args.value is not None:
+        register_secret(args.value)
+        warn(f"--{name} on the command line is visible to other users (ps, /proc) and kept in shell history; "
+             f"prefer --{name}-env VAR or --{name}-file FILE")
         secret = args.value
     elif args.env is not None:
         if args.env not in env:
-            raise UsageError(f"--{name}-env {args.env}: environment variable {args.env} is not set")
+            raise _unset_env_error(name, args.env)
         secret = env[args.env]
     elif args.file is not None:
         secret = _read_secret_file(args.file, name)
+        warn_if_readable(args.file, f"--{name}-file")
     elif default_env and env.get(default_env):
         secret = env[default_env]
     else:
@@ -72,6 +102,29 @@ def _read_secret_file(path: Path, name: str) -> str:
     elif text.endswith("\n"):
         text = text[:-1]
     return text
+
+
+def load_turn_secrets(password_args: SecretArgs, secret_args: SecretArgs, *,
+                      environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """The TURN password and REST API secret of one command: at most one of the two (the config file
+    refuses both as well). An option given for one beats the other's default environment variable.
+
+    Raises :class:`UsageError` for both, or for a password no TURN server can check (control characters).
+    """
+    if password_args.given and secret_args.given:
+        raise UsageError(f"{password_args.flag('password')} and {secret_args.flag('secret')} are mutually "
+                         "exclusive: give a password (long-term credentials) or a REST API secret, not both")
+    password = load_secret(password_args, name="password",
+                           default_env=None if secret_args.given else PASSWORD_ENV, environ=environ)
+    secret = load_secret(secret_args, name="secret",
+                         default_env=None if password_args.given else SECRET_ENV, environ=environ)
+    if password is not None and secret is not None:
+        raise UsageError(f"${PASSWORD_ENV} and ${SECRET_ENV} are both set: unset one, or choose with "
+                         "--password-env VAR or --secret-env VAR")
+    problem = password_problem(password) if password is not None else None
+    if problem:
+        raise UsageError(f"the password {problem}")
+    return password, secret
 
 
 def load_username(value: str | None, *, default_env: str = USERNAME_ENV,

@@ -42,6 +42,24 @@ class TargetError(UsageError):
     """A target URI, host:port or ice-servers file that cannot be used (exit 2)."""
 
 
+def password_problem(password: str) -> str | None:
+    """Why no TURN server can check ``password``, or None when it is usable.
+
+    The long-term key hashes the prepared password (RFC 8489 §9.2.2, SASLprep as RFC 5389/5769). Control
+    characters are disallowed by RFC 8265 OpaqueString (FreeformClass, RFC 8264 §9.11) and prohibited by
+    SASLprep (RFC 4013 §2.3): such a password is the user's mistake (a pasted escape, a stray tab), told
+    as a usage error, never a crash. The answer names the code point, never the password.
+    """
+    from rtcdiag.protocol.credentials import saslprep
+    from rtcdiag.protocol.errors import CredentialError
+
+    try:
+        saslprep(password)
+    except CredentialError as exc:
+        return f"{exc} (RFC 8265 OpaqueString / RFC 4013 SASLprep): no TURN server can check it"
+    return None
+
+
 def _is_secure(scheme: str) -> bool:
     return scheme in ("stuns", "turns")
 
@@ -61,6 +79,9 @@ class Target:
     username: str | None = None
     credential: str | None = field(default=None, repr=False, metadata={"secret": True})
     source: str = "argument"  # where it came from, e.g. "ice-servers.json: iceServers[0].urls[1]"
+    # True for the ``host[:port]`` shortcut: no scheme was written, so the command's transport set applies.
+    # A written ``stun:``/``turn:`` URI without ``?transport=`` is UDP, as a browser uses it (RFC 7065 §3).
+    shortcut: bool = False
 
     def __post_init__(self) -> None:
         register_secret(self.credential)
@@ -173,7 +194,7 @@ def _parse_transport(query: str, scheme: str, original: str) -> str | None:
 
 
 def parse_uri(text: str, *, source: str = "argument", username: str | None = None,
-              credential: str | None = None, shown_as: str | None = None) -> Target:
+              credential: str | None = None, shown_as: str | None = None, shortcut: bool = False) -> Target:
     """Parse one RFC 7064/7065 URI (``stun:``, ``stuns:``, ``turn:``, ``turns:``).
 
     ``shown_as`` is the text quoted in error lines (the user's own spelling of a ``host:port`` shortcut).
@@ -200,7 +221,7 @@ def parse_uri(text: str, *, source: str = "argument", username: str | None = Non
     if qmark:
         transport = _parse_transport(query, scheme, original)
     return Target(scheme=scheme, host=host, port=port, transport=transport, username=username,
-                  credential=credential, source=source)
+                  credential=credential, source=source, shortcut=shortcut)
 
 
 def looks_like_uri(text: str) -> bool:
@@ -222,6 +243,7 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
     if "@" in stripped.partition("?")[0]:
         raise TargetError(f"invalid target {shown_as!r}: {_NO_USERINFO}")
     if not stripped.startswith("[") and stripped.count(":") > 1:
+        _refuse_ipv6_with_port(stripped, shown_as)
         ip = parse_ip(stripped)
         if ip is None or ip.version != 6:
             raise TargetError(f"invalid target {shown_as!r}: IPv6 literals go in brackets (RFC 3986), "
@@ -234,7 +256,28 @@ def parse_target(text: str, *, default_scheme: str = "stun", source: str = "argu
             raise TargetError(f"invalid target {shown_as!r}: unsupported scheme {prefix!r} "
                               "(use stun:, stuns:, turn: or turns:, or host[:port])")
     return parse_uri(f"{default_scheme}:{stripped}", source=source, username=username, credential=credential,
-                     shown_as=shown_as)
+                     shown_as=shown_as, shortcut=True)
+
+
+def _refuse_ipv6_with_port(text: str, shown_as: str) -> None:
+    """An IPv6 literal followed by ``:PORT`` without brackets (RFC 3986 §3.2.2 wants ``[::1]:3478``).
+
+    ``::1:3478`` is also a valid address itself: refuse to guess. Ambiguous when the last group is decimal
+    digits that fit a port and what precedes it is an IPv6 address; ``::1:37105`` (not an address) is told
+    the same way.
+    """
+    head, _, last = text.rpartition(":")
+    if not (last.isascii() and last.isdigit() and 1 <= int(last) <= 65535):
+        return
+    before = parse_ip(head)
+    if before is None or before.version != 6:
+        return
+    whole = parse_ip(text)
+    if whole is None or whole.version != 6:
+        raise TargetError(f"invalid target {shown_as!r}: an IPv6 address with a port goes in brackets: "
+                          f"write [{head}]:{last} (RFC 3986)")
+    raise TargetError(f"ambiguous target {shown_as!r}: write [{head}]:{last} for port {last}, "
+                      f"or [{text}] for the address (IPv6 literals with a port go in brackets, RFC 3986)")
 
 
 # --- browser RTCIceServer files -----------------------------------------------------------------------------
@@ -303,6 +346,9 @@ def ice_servers_from_data(data: Any, *, origin: str = "ice-servers") -> list[Tar
         username = _optional_str(entry, "username", where)
         credential = _optional_str(entry, "credential", where)
         register_secret(credential)
+        problem = password_problem(credential) if credential else None
+        if problem:
+            raise TargetError(f"{where}: 'credential' {problem}")
         credential_type = entry.get("credentialType", "password")
         if credential_type != "password":
             raise TargetError(f"{where}: credentialType {credential_type!r} is not supported "
@@ -344,11 +390,13 @@ def parse_targets(args: Iterable[str], *, default_scheme: str = "stun", username
 
 def expand_transports(targets: Iterable[Target], default_transports: Sequence[str] = ("udp", "tcp", "tls"),
                       *, tls_port: int = DEFAULT_TLS_PORT) -> list[Target]:
-    """One target per transport to probe, in order and without duplicates.
+    """One target per transport to probe, in order and without duplicates, as a browser would use them.
 
     - a target with a transport (``?transport=``, ``stuns:``, ``turns:``) keeps it;
-    - a bare ``stun:``/``turn:`` target is tried over each of ``default_transports``: ``udp`` and ``tcp`` on
-      its own port, ``tls`` as ``stuns:``/``turns:`` on ``tls_port`` (RFC 7065 §3: 5349).
+    - a ``stun:``/``turn:`` URI without ``?transport=`` is UDP (RFC 7064 §3.1, RFC 7065 §3; Chromium's
+      webrtc-internals shows ``turn:...?transport=udp``) — never expanded to TCP or TLS;
+    - only the ``host[:port]`` shortcut (no scheme written) is tried over each of ``default_transports``:
+      ``udp`` and ``tcp`` on its own port, ``tls`` as ``stuns:``/``turns:`` on ``tls_port`` (5349).
 
     E.g. turn-check on a bare host with the defaults: udp and tcp on 3478 and tls on 5349.
     """
@@ -360,6 +408,8 @@ def expand_transports(targets: Iterable[Target], default_transports: Sequence[st
     for target in targets:
         if target.transport is not None:
             choices = [target]
+        elif not target.shortcut:
+            choices = [target.with_transport("udp")]
         else:
             choices = [target.with_transport(t, tls_port=tls_port) for t in default_transports]
         for choice in choices:

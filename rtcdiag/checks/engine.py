@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +46,13 @@ class Ran(Generic[R]):
     duration_s: float = 0.0
 
 
+def show_traceback(exc: BaseException) -> None:
+    """``RTCDIAG_DEBUG=1``: the traceback of a check's crash on stderr. It only adds the traceback: the
+    crash is still an INTERNAL-ERROR finding, the report is still printed and the exit code stays 4."""
+    if os.environ.get("RTCDIAG_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+
+
 def internal_error(check: str, subject: Subject, exc: BaseException) -> Judgement:
     """The judgement of a check that crashed: one INTERNAL-ERROR finding and an undecided step."""
     frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
@@ -68,14 +76,12 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
         try:
             ran = Ran(job.check.name, job.subject, result, job.check.judge(result))
         except Exception as exc:
-            if os.environ.get("RTCDIAG_DEBUG"):
-                raise
+            show_traceback(exc)
             ran = Ran(job.check.name, job.subject, result, internal_error(job.check.name, job.subject, exc))
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if os.environ.get("RTCDIAG_DEBUG"):
-            raise
+        show_traceback(exc)
         ran = Ran(job.check.name, job.subject, None, internal_error(job.check.name, job.subject, exc))
     ran.duration_s = time.perf_counter() - started
     if on_done is not None:
@@ -94,6 +100,5 @@ def judge_guarded(check: str, subject: Subject, judge: Callable[[], Judgement]) 
     try:
         return judge()
     except Exception as exc:
-        if os.environ.get("RTCDIAG_DEBUG"):
-            raise
+        show_traceback(exc)
         return internal_error(check, subject, exc)

@@ -76,7 +76,8 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
 
 
 def _transports(plan: ServerPlan) -> list[Target]:
-    """Each URL with a concrete transport: a bare stun:/turn: URL is tried over UDP and TCP on its port."""
+    """Each URL with a concrete transport, as a browser uses it: a stun:/turn: URL without ``?transport=``
+    is UDP (RFC 7065 §3); only a ``host[:port]`` given on the command line is tried over UDP and TCP."""
     return expand_transports(plan.targets, ("udp", "tcp"))
 
 
@@ -153,7 +154,7 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
-        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"))  # a bare turn: URL: UDP and TCP
+        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"))  # for a host[:port] only
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
 
 
@@ -242,6 +243,20 @@ def _expectations(config: CheckConfig, plans: list[ServerPlan], merged: Judgemen
     return out
 
 
+def _fallback(plans: list[ServerPlan]) -> Judgement:
+    """TURN-NO-TCP-FALLBACK when no TURN URL of the whole configuration goes over TCP or TLS: a browser
+    picks any server of its list, so one server's ``turns:`` is every client's way through a firewall."""
+    from rtcdiag.triage.fallback import CHECK, judge_fallback
+
+    turn_plans = [plan for plan in plans if "turn" in plan.checks]
+    subjects: dict[str, Subject] = {}
+    for plan in turn_plans:
+        subjects.setdefault(plan.host, plan.subject)
+    targets = [t for plan in turn_plans for t in plan.targets]
+    return judge_guarded(CHECK, Subject("config"),
+                         lambda: judge_fallback(targets, lambda host: subjects[host]))
+
+
 def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
     """One row per server x transport: port, STUN, TURN, data path and ICE at a glance."""
     columns = ["port", "stun", "turn", "data", "ice"]
@@ -285,6 +300,7 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
             _tell_apart(each.judgement, job.subject)
     merged = Judgement.merge([r.judgement for r in ran])
     merged.extend(_expectations(config, plans, merged))
+    merged.extend(_fallback(plans))
     results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}
     for each in ran:
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report

@@ -25,7 +25,7 @@ from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, load_config
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
-from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, SecretArgs, load_secret, load_username
+from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
 
 # With no arguments: well-known public STUN servers (binding + ICE gathering) and the local network (NAT).
@@ -71,6 +71,8 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
                                        name="public STUN")]
     if checks is not None:
         chosen = tuple(c.strip() for c in checks.split(",") if c.strip())
+        if not chosen:
+            raise UsageError(f"--checks: name at least one check ({','.join(CHECKS)})")
         unknown = [c for c in chosen if c not in CHECKS]
         if unknown:
             raise UsageError(f"--checks: unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
@@ -107,8 +109,7 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
             nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
-    password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
-    secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
+    password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -14,7 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from rtcdiag.errors import UsageError
+from rtcdiag import exitcodes
+from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
 
@@ -49,6 +53,7 @@ def output_options(func: F) -> F:
                 report_file: Path | None, **kwargs: Any) -> Any:
         if as_json and as_markdown:
             raise UsageError("--json and --markdown are mutually exclusive")
+        check_output_paths(junit, report_file)  # before any traffic: a bad path must not cost the verdict
         out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file)
         return func(*args, output=out, **kwargs)
 
@@ -157,11 +162,52 @@ _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", "
                   ".txt": "text"}
 
 
-def _write(path: Path, text: str) -> None:
+def _check_output_path(option: str, path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def check_output_paths(junit: Path | None, report_file: Path | None) -> None:
+    """Usage errors (exit 2) for output files that cannot be written, checked before the run starts."""
+    if report_file is not None and report_file.suffix.lower() not in _SUFFIX_FORMAT:
+        raise UsageError(f"--report-file {report_file}: use a .json, .md, .xml or .txt suffix")
+    for option, path in (("--junit", junit), ("--report-file", report_file)):
+        if path is not None:
+            _check_output_path(option, path)
+    if junit is not None and report_file is not None and junit.resolve() == report_file.resolve():
+        raise UsageError(f"--junit and --report-file name the same file {junit}")
+
+
+def _write(path: Path, text: str) -> str | None:
+    """Write one report file; the one-line reason when it fails (no truncated file is left behind)."""
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
+
+
+def _write_stdout(write: Callable[[], None]) -> str | None:
+    """Print the report; a full disk or I/O error on stdout is one line, not an internal error."""
+    try:
+        write()
+        sys.stdout.flush()
+    except OSError as exc:
+        # Nothing more can reach this stdout; point it at /dev/null so the exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        if exc.errno == errno.EPIPE:
+            return None  # the reader went away (`| head`): not an error of the run
+        return f"cannot write the report to stdout: {exc.strerror or exc}"
+    return None
 
 
 def emit(report: Report, output: OutputOptions) -> int:
@@ -175,21 +221,27 @@ def emit(report: Report, output: OutputOptions) -> int:
             rendered[fmt] = _render_text(report, fmt)
         return rendered[fmt]
 
-    if output.report_file is not None and output.report_file.suffix.lower() not in _SUFFIX_FORMAT:
-        raise UsageError(f"--report-file {output.report_file}: use a .json, .md, .xml or .txt suffix")
-    if output.json:
-        sys.stdout.write(text("json"))
-        sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
-    elif output.markdown:
-        sys.stdout.write(text("markdown"))
-    else:
-        from rtcdiag.report import console
+    check_output_paths(output.junit, output.report_file)  # callers that did not use output_options
 
-        console.print_report(report)
+    def to_stdout() -> None:
+        if output.json:
+            sys.stdout.write(text("json"))
+            sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
+        elif output.markdown:
+            sys.stdout.write(text("markdown"))
+        else:
+            from rtcdiag.report import console
+
+            console.print_report(report)
+
+    problems = [_write_stdout(to_stdout)]
     if output.junit is not None:
-        _write(output.junit, text("junit"))
+        problems.append(_write(output.junit, text("junit")))
     if output.report_file is not None:
-        _write(output.report_file, text(_SUFFIX_FORMAT[output.report_file.suffix.lower()]))
+        problems.append(_write(output.report_file, text(_SUFFIX_FORMAT[output.report_file.suffix.lower()])))
+    failed = [p for p in problems if p]
+    if failed:
+        raise OutputError("; ".join(failed), exit_code=report.exit_code or exitcodes.USAGE)
     return report.exit_code
 
 

@@ -22,9 +22,8 @@ from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.secret_input import (
     PASSWORD_ENV,
-    SECRET_ENV,
     SecretArgs,
-    load_secret,
+    load_turn_secrets,
     load_username,
 )
 from rtcdiag.triage.finding import Subject
@@ -62,8 +61,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
 
     started = time.time()
     user = load_username(username)
-    password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
-    secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
+    password, secret = load_turn_secrets(password_args, secret_args)
     if secret is not None:
         from rtcdiag.protocol.credentials import rest_credentials
 

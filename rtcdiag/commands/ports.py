@@ -95,8 +95,27 @@ def parse_ports(spec: str) -> list[PortTarget]:
     return targets
 
 
+def parse_host(text: str) -> tuple[str, list[PortTarget]]:
+    """HOST, HOST:PORT, [IPv6]:PORT or a stun:/turn:/stuns:/turns: URI -> the host and the ports it names.
+
+    HOST:PORT names UDP and TCP on PORT; a URI names its own transport as a browser uses it (RFC 7064/7065:
+    no ``?transport=`` is UDP, ``stuns:``/``turns:`` TLS). Bad or ambiguous input is a usage error (exit 2)
+    before anything is sent — never a DNS question for the whole string.
+    """
+    from rtcdiag.targets import expand_transports, looks_like_uri, parse_target
+
+    stripped = text.strip()
+    target = parse_target(stripped, default_scheme="stun")
+    if looks_like_uri(stripped):
+        leg = expand_transports([target], ("udp",))[0]
+        return target.host, [PortTarget(leg.transport or "udp", leg.port)]
+    if "]:" in stripped or stripped.count(":") == 1:
+        return target.host, [PortTarget("udp", target.port), PortTarget("tcp", target.port)]
+    return target.host, []
+
+
 @click.command(name="ports", epilog=exitcodes.EPILOG)
-@click.argument("host")
+@click.argument("host", metavar="HOST|HOST:PORT|URI")
 @click.option("--ports", "ports_spec", metavar="SPEC",
               help="Extra ports, TRANSPORT:PORT[,...] with TRANSPORT udp, tcp or tls "
                    "(e.g. udp:3479,tls:8443).")
@@ -116,6 +135,9 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
             output: OutputOptions) -> int:
     """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
 
+    HOST:PORT adds UDP and TCP on PORT; a stun:/turn:/stuns:/turns: URI adds the port and transport it
+    names (no ?transport= is UDP, stuns:/turns: TLS). IPv6 literals with a port go in brackets: [::1]:3478.
+
     For TLS ports: certificate chain, host name, days to expiry, TLS version and ALPN "stun.turn".
     All ports are probed at once.
     """
@@ -125,12 +147,10 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
     from rtcdiag.report.build import build_report
 
     started = time.time()
-    host = host.strip()
-    if not host or any(c.isspace() for c in host) or "/" in host:
-        raise UsageError(f"HOST {host!r}: give a host name or IP address (no scheme, no port)")
-    extra = parse_ports(ports_spec) if ports_spec else []
+    host, named = parse_host(host)
+    extra = [*named, *(parse_ports(ports_spec) if ports_spec else [])]
     if no_default_ports and not extra:
-        raise UsageError("--no-default-ports needs --ports SPEC")
+        raise UsageError("--no-default-ports needs --ports SPEC or a port in HOST:PORT")
     if trace:
         from rtcdiag.probes.trace import TraceNotPermitted, require_root
 

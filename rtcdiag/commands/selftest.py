@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,9 @@ from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.targets import parse_uri
 from rtcdiag.triage.expectations import Expectations
+
+if TYPE_CHECKING:
+    from rtcdiag.coturn import CoturnOptions
 
 SELFTEST_USER = "selftest"
 # dns: an IP literal has no records. nat: coturn listens on two loopback addresses, so it answers RFC 5780
@@ -48,13 +52,21 @@ def _run(config: CheckConfig) -> Report:
         return run_async(run_config(config, on_start=view.add, on_done=view.done, command="selftest"))
 
 
+def selftest_coturn_options(users: dict[str, str]) -> CoturnOptions:
+    """The selftest's coturn: two loopback addresses (RFC 5780), a self-signed certificate (TLS), relaying
+    to loopback peers. Also what the examples are proven against (tests/integration/test_examples.py)."""
+    from rtcdiag.coturn import CoturnOptions
+
+    return CoturnOptions(listening_ips=("127.0.0.1", SECOND_IP), users=users, self_signed=True,
+                         allow_loopback_peers=True)
+
+
 def run_selftest(timeout: float | None = None) -> Report:
-    from rtcdiag.coturn import CoturnNotInstalled, CoturnOptions, start_coturn
+    from rtcdiag.coturn import CoturnNotInstalled, start_coturn
 
     password = "selftest-" + secrets.token_urlsafe(12)
     register_secret(password)
-    options = CoturnOptions(listening_ips=("127.0.0.1", SECOND_IP), users={SELFTEST_USER: password},
-                            self_signed=True, allow_loopback_peers=True)
+    options = selftest_coturn_options({SELFTEST_USER: password})
     try:
         server = start_coturn(options)
     except CoturnNotInstalled:

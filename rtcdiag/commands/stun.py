@@ -16,6 +16,7 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_options,
 )
+from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
@@ -51,8 +52,9 @@ def stun_table(results: list[BindingResult]) -> Table:
 @click.command(name="stun", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--transport", "-t", "transports", multiple=True, type=click.Choice(TRANSPORTS),
-              help="Transport(s) for targets that do not name one (repeatable; default udp). "
-                   "tls uses port 5349 unless the target says otherwise.")
+              help="Transport(s) for HOST[:PORT] targets (repeatable; default udp); tls uses port 5349 "
+                   "unless the target says otherwise. A stun: URI is UDP unless it says "
+                   "?transport=tcp (RFC 7064).")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None,
               help="Resolve host names to IPv4 or IPv6 only.")
 @tls_options
@@ -73,7 +75,13 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     from rtcdiag.targets import expand_transports, parse_targets
 
     started = time.time()
-    parsed = expand_transports(parse_targets(targets, default_scheme="stun"), transports or ("udp",))
+    given = parse_targets(targets, default_scheme="stun")
+    if transports and not any(t.shortcut for t in given):
+        first = given[0]
+        raise UsageError(f"--transport only applies to HOST[:PORT] targets; {first.uri} carries its own "
+                         f"transport ({first.transport or 'udp'}, RFC 7064): write "
+                         f"{first.scheme}:{first.hostport}?transport=tcp, or stuns: for TLS")
+    parsed = expand_transports(given, transports or ("udp",))
     options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
                              family=int(family) if family else None)
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))

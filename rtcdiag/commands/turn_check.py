@@ -7,6 +7,7 @@ transport concurrently, judge) -> build_report -> emit().
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -22,15 +23,15 @@ from rtcdiag.commands.common import (
     turn_credential_options,
 )
 from rtcdiag.errors import UsageError
+from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.turn_result import DataPathResult, TurnCheckResult
 from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
-    PASSWORD_ENV,
-    SECRET_ENV,
     SecretArgs,
-    load_secret,
+    load_turn_secrets,
     load_username,
 )
+from rtcdiag.targets import Target
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
 
@@ -99,13 +100,45 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
     return notes
 
 
+def stun_entries_table(results: list[BindingResult]) -> Table:
+    """The ``stun:``/``stuns:`` entries of an RTCIceServer list: one Binding each, as a browser sends it."""
+    rows: list[list[str]] = []
+    for r in results:
+        outcome = "ok" if r.outcome == "success" else (
+            f"error {r.error_code}" if r.outcome == "error-response" else r.error_kind or r.outcome)
+        rows.append([r.target, r.transport, outcome, r.mapped_address or "-",
+                     "-" if r.rtt_ms is None else f"{r.rtt_ms:.1f}"])
+    return Table(title="STUN entries (Binding)",
+                 columns=["server", "transport", "result", "mapped address", "RTT ms"], rows=rows)
+
+
+def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) -> tuple[list[Target],
+                                                                                       list[Target]]:
+    """TURN targets and the ``stun:``/``stuns:`` entries to Binding-check; usage errors for conflicts."""
+    turn = [t for t in parsed if t.is_turn]
+    stun = [t for t in parsed if not t.is_turn]
+    if not turn:
+        raise UsageError(f"{stun[0].uri} is a STUN server, not TURN, and no turn:/turns: target was given "
+                         "(use rtcdiag stun, or give turn: URIs)")
+    if not any(t.shortcut for t in turn):
+        given = [flag for flag, yes in (("--transport", transport_given), ("--tls-port", tls_port_given))
+                 if yes]
+        if given:
+            udp = [t for t in turn if t.transport in (None, "udp")]
+            what = f"{udp[0].uri} is UDP, as in a browser" if udp else f"{turn[0].uri} is {turn[0].transport}"
+            raise UsageError(f"{' and '.join(given)} only apply to HOST[:PORT] targets; a turn: URI carries "
+                             f"its own transport ({what}): add ?transport=tcp or use turns:")
+    return turn, stun
+
+
 @click.command(name="turn-check", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("--transport", "transport_text", default="udp,tcp,tls", show_default=True, metavar="LIST",
-              help="Transports to check for a bare host or turn: URI (comma-separated: udp,tcp,tls). UDP and "
-                   "TCP use the target's port, TLS uses --tls-port.")
-@click.option("--tls-port", type=click.IntRange(1, 65535), default=5349, show_default=True,
-              help="TLS port used when a bare host or turn: URI is checked over TLS.")
+@click.option("--transport", "transport_text", default=None, metavar="LIST",
+              help="Transports to check for a HOST[:PORT] target (comma-separated: udp,tcp,tls; default: all "
+                   "three). UDP and TCP use the target's port, TLS uses --tls-port. A turn: URI is UDP "
+                   "unless it says ?transport=tcp, a turns: URI is TLS over TCP (RFC 7065, as a browser).")
+@click.option("--tls-port", type=click.IntRange(1, 65535), default=None,
+              help="TLS port used when a HOST[:PORT] target is checked over TLS. Default: 5349.")
 @turn_credential_options
 @click.option("--realm", metavar="R", help="Hash the password with realm R instead of the server's realm.")
 @tls_options
@@ -115,42 +148,57 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
               help="Packets per data-path method.")
 @timeout_option()
 @output_options
-def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,
+def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
             tls: TlsOptions, peer_test: bool, packets: int, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
     TARGET is a turn:/turns: URI, HOST[:PORT] (UDP and TCP on PORT, default 3478, and TLS on --tls-port),
-    or an RTCIceServer JSON file. All transports run concurrently; every allocation is released with
-    Refresh LIFETIME=0, also after errors and Ctrl-C. Secrets are read from $RTCDIAG_TURN_PASSWORD /
-    $RTCDIAG_TURN_SECRET by default and never printed.
+    or an RTCIceServer JSON file, checked as a browser uses it: turn: without ?transport= is UDP only,
+    turns: is TLS over TCP, and its stun: entries get a Binding request. All transports run concurrently;
+    every allocation is released with Refresh LIFETIME=0, also after errors and Ctrl-C. Secrets are read
+    from $RTCDIAG_TURN_PASSWORD / $RTCDIAG_TURN_SECRET by default and never printed.
     """
-    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.checks.engine import Job, execute_all, judge_guarded
+    from rtcdiag.checks.stun import STUN, StunPlan
     from rtcdiag.checks.turn import TURN, TurnPlan
     from rtcdiag.jsonable import to_jsonable
+    from rtcdiag.probes.binding import BindingOptions
     from rtcdiag.probes.turn import TurnCheckOptions
     from rtcdiag.report.build import build_report
-    from rtcdiag.targets import parse_targets
+    from rtcdiag.targets import DEFAULT_TLS_PORT, expand_transports, parse_targets
+    from rtcdiag.triage.fallback import judge_fallback
     from rtcdiag.triage.finding import Subject
+    from rtcdiag.triage.judgement import Judgement
 
     started_at = time.time()
-    transports = parse_transports(transport_text)
-    password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
-    secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
-    options = TurnCheckOptions(
-        username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
-        ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
-        transports=transports, tls_port=tls_port)
+    transports = parse_transports(transport_text if transport_text is not None else "udp,tcp,tls")
+    password, secret = load_turn_secrets(password_args, secret_args)
     parsed = parse_targets(targets, default_scheme="turn")
     if not parsed:
         raise UsageError("no TURN target given")
-    not_turn = [t.uri for t in parsed if not t.is_turn]
-    if not_turn:
-        raise UsageError(f"{not_turn[0]} is not a TURN server (use turn: or turns:, or rtcdiag stun)")
-    ran = run_async(execute(Job(TURN, TurnPlan(parsed, options), Subject("turn-check"))))
-    results: list[TurnCheckResult] = ran.result or []
-    report = build_report("turn-check", ran.judgement, tables=[result_table(r) for r in results],
-                          results={"turn": [to_jsonable(r) for r in results]}, notes=software_notes(results),
+    turn_targets, stun_targets = _split(parsed, transport_text is not None, tls_port is not None)
+    options = TurnCheckOptions(
+        username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
+        ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
+        transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT)
+    jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(turn_targets, options), Subject("turn-check"))]
+    if stun_targets:
+        binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
+        jobs.append(Job(STUN, StunPlan(expand_transports(stun_targets, ("udp",)), binding), Subject("stun")))
+    ran = run_async(execute_all(jobs))
+    judgement = Judgement.merge([each.judgement for each in ran])
+    judgement.extend(judge_guarded("config", Subject("config"),
+                                   lambda: judge_fallback(turn_targets, lambda host: Subject(host, host))))
+    results: list[TurnCheckResult] = ran[0].result or []
+    bindings: list[BindingResult] = (ran[1].result or []) if stun_targets else []
+    tables = [result_table(r) for r in results]
+    if bindings:
+        tables.append(stun_entries_table(bindings))
+    raw: dict[str, Any] = {"turn": [to_jsonable(r) for r in results]}
+    if stun_targets:
+        raw["stun"] = [to_jsonable(b) for b in bindings]
+    report = build_report("turn-check", judgement, tables=tables, results=raw, notes=software_notes(results),
                           started_at=started_at)
     return emit(report, output)

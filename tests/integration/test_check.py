@@ -99,8 +99,9 @@ def test_wrong_password_fails_with_exit_1_and_names_the_check(coturn: RunningCot
     failing = [c for c in junit_cases(junit) if c.find("failure") is not None]
     assert failing and any(c.get("name") == "ice/udp/gather-relay" for c in failing)
     assert all("401" in (c.find("failure").text or "") for c in failing)  # type: ignore[union-attr]
-    # One diagnosis: the refused allocation; ICE's missing relay is folded under it.
-    assert [r["id"] for r in report["root_causes"]] == ["TURN-AUTH-401"]
+    # One diagnosis: the refused allocation; ICE's missing relay is folded under it. The only URL is UDP:
+    # the configuration's missing TCP/TLS fallback is a warning of its own, after the error.
+    assert [r["id"] for r in report["root_causes"]] == ["TURN-AUTH-401", "TURN-NO-TCP-FALLBACK"]
     ice = next(f for f in report["findings"] if f["id"] == "ICE-NO-RELAY")
     assert ice["explained_by"] == report["root_causes"][0]["ref"]
     assert_no_secret(wrong, proc.stdout, proc.stderr, junit.read_text())

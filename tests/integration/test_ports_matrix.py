@@ -193,7 +193,9 @@ def test_default_matrix_plus_extra_port_and_console_output(coturn: RunningCoturn
     (["127.0.0.1", "--ca", __file__], "not a PEM file"),
     (["127.0.0.1", "--ca", "/nonexistent.pem"], "does not exist"),
     (["127.0.0.1", "--no-default-ports"], "--ports"),
-    (["http://x/"], "HOST"),
+    (["http://x/"], "unsupported scheme"),
+    (["::1:3478"], "ambiguous"),
+    (["a b"], "not a valid host name"),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     proc = run(*args)

@@ -335,3 +335,73 @@ def test_unresolvable_name_is_one_dns_finding_and_skipped_steps() -> None:
     skipped = [c for c in report["checks"] if c["name"] != "resolve"]
     assert len(skipped) == 14
     assert all(c["status"] == "skip" and c["message"].startswith("name does not resolve") for c in skipped)
+
+
+def _ice_file(tmp_path: Path, coturn: RunningCoturn, urls: list[str]) -> Path:
+    path = tmp_path / "ice-servers.json"
+    path.write_text(json.dumps({"iceServers": [
+        {"urls": [f"stun:127.0.0.1:{coturn.port}"]},
+        {"urls": urls, "username": "alice", "credential": coturn.users["alice"]},
+    ]}))
+    return path
+
+
+def test_ice_servers_file_is_checked_exactly_as_a_browser_uses_it(coturn: RunningCoturn,
+                                                                  tmp_path: Path) -> None:
+    """A real iceServers list (a stun: entry and a bare turn: URL): the stun: entry gets a Binding, turn:
+    without ?transport= is UDP only (no TLS on 5349, no TCP), and the missing TCP/TLS fallback is a warning.
+    Before: exit 2 "is not a TURN server"; without the stun: entry, exit 1 from a TLS leg on 5349."""
+    ice = _ice_file(tmp_path, coturn, [f"turn:127.0.0.1:{coturn.port}"])
+    code, report = run_json([str(ice)])
+    assert code == 0, report["findings"]
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
+    from rtcdiag.report import json_report
+
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    legs = transports(report)
+    assert [(t["transport"], t["allocated"]) for t in legs] == [("udp", True)]
+    stun = report["results"]["stun"]
+    assert [(b["transport"], b["outcome"]) for b in stun] == [("udp", "success")]
+    assert stun[0]["mapped_address"].startswith("127.0.0.1:")
+    warnings = [f for f in report["findings"] if f["severity"] == "warning"]
+    assert [f["id"] for f in warnings] == ["TURN-NO-TCP-FALLBACK"]
+    assert "turns:127.0.0.1:443?transport=tcp" in warnings[0]["fix"]
+    assert coturn.users["alice"] not in json.dumps(report)
+
+
+def test_ice_servers_file_with_tcp_and_tls_urls_has_no_fallback_warning(coturn: RunningCoturn,
+                                                                        tmp_path: Path) -> None:
+    assert coturn.tls_port is not None and coturn.ca_cert is not None
+    ice = _ice_file(tmp_path, coturn, [f"turn:127.0.0.1:{coturn.port}?transport=udp",
+                                       f"turn:127.0.0.1:{coturn.port}?transport=tcp",
+                                       f"turns:127.0.0.1:{coturn.tls_port}?transport=tcp"])
+    code, report = run_json([str(ice), "--ca", str(coturn.ca_cert)])
+    assert code == 0, report["findings"]
+    assert [t["transport"] for t in transports(report)] == ["udp", "tcp", "tls"]
+    assert "TURN-NO-TCP-FALLBACK" not in ids(report)
+    fallback = [c for c in report["checks"] if c["name"].endswith("fallback")]
+    assert fallback and all(c["status"] == "pass" for c in fallback)
+
+
+def test_turn_check_and_check_agree_on_a_bare_turn_url(coturn: RunningCoturn, tmp_path: Path) -> None:
+    """The same iceServers file: turn-check and check test the same transports and give the same verdict."""
+    ice = _ice_file(tmp_path, coturn, [f"turn:127.0.0.1:{coturn.port}"])
+    code, report = run_json([str(ice)])
+    proc = subprocess.run([sys.executable, "-m", "rtcdiag", "check", "--ice-servers", str(ice),
+                           "--checks", "stun,turn", "--json"], capture_output=True, text=True, timeout=60)
+    checked = json.loads(proc.stdout)
+    assert (code, proc.returncode) == (0, 0), (report["findings"], checked["findings"])
+    turn_legs = {t["transport"] for server in checked["results"]["turn"] for result in server
+                 for t in result["transports"]}
+    assert turn_legs == {t["transport"] for t in transports(report)} == {"udp"}
+    assert "TURN-NO-TCP-FALLBACK" in {f["id"] for f in checked["findings"]}
+
+
+def test_transport_options_conflict_with_uris_only() -> None:
+    for extra in (["--transport", "tcp"], ["--tls-port", "443"]):
+        proc = run(["turn:127.0.0.1:9", *extra])
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "only apply to HOST[:PORT]" in lines[0], proc.stderr
+    proc = run(["stun:127.0.0.1:9"])
+    assert proc.returncode == 2 and "rtcdiag stun" in proc.stderr

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from rtcdiag import __version__, exitcodes
 from rtcdiag.cli import SUBCOMMANDS
 
@@ -63,3 +65,29 @@ def test_explain_output_respects_no_color_and_pipes() -> None:
     assert result.returncode == 0
     assert "\x1b[" not in result.stdout
     assert result.stdout.startswith("UDP-BLOCKED error (general)\n")
+
+
+def test_debug_adds_the_traceback_and_keeps_exit_4(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug outside any check (here a command that raises): exit 4 with and without RTCDIAG_DEBUG (it was 1
+    with it); the variable only adds the traceback."""
+    import click
+
+    from rtcdiag import cli
+
+    @click.command()
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli.LazyGroup, "get_command", lambda self, ctx, name: broken)
+    for debug in ("", "1"):
+        if debug:
+            monkeypatch.setenv("RTCDIAG_DEBUG", debug)
+        else:
+            monkeypatch.delenv("RTCDIAG_DEBUG", raising=False)
+        with pytest.raises(SystemExit) as info:
+            cli.main(["stun"])
+        assert info.value.code == exitcodes.INTERNAL
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith("rtcdiag: error: internal error: RuntimeError: a bug")
+        assert ("Traceback (most recent call last)" in err) == bool(debug)

@@ -126,3 +126,35 @@ def test_empty_env_variable_is_refused(tmp_path: Path) -> None:
 ])
 def test_nat_labels_normalise_from_the_legacy_names(label: str, normal: str | None) -> None:
     assert normalise_nat(label) == normal
+
+
+def test_a_secret_pasted_into_password_env_is_not_echoed(tmp_path: Path) -> None:
+    pasted = "s3cr3t-pasted/value!"
+    path = write(tmp_path, f'[[servers]]\nurl = "turn:h"\npassword_env = "{pasted}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert pasted not in str(info.value) and "servers[0].password_env" in str(info.value)
+    assert pasted not in mask(f"echo {pasted}")
+
+
+def test_a_control_character_in_the_password_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[servers]]\nurl = "turn:h"\npassword_env = "PW"\n')
+    with pytest.raises(ConfigError, match=r"servers\[0\]\.password_env: the password .*U\+0007"):
+        load_config(path, environ={"PW": "bell\x07"})
+
+
+def test_empty_checks_list_is_refused(tmp_path: Path) -> None:
+    for text in ('checks = []\n[[servers]]\nurl = "stun:h"\n',
+                 '[[servers]]\nurl = "stun:h"\nchecks = []\n'):
+        with pytest.raises(ConfigError, match="checks: names no check"):
+            load_config(write(tmp_path, text), environ={})
+
+
+def test_readable_password_file_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("file-pw\n")
+    pw.chmod(0o640)
+    config = load_config(write(tmp_path, '[[servers]]\nurl = "turn:h"\npassword_file = "pw"\n'), environ={})
+    assert config.servers[0].password == "file-pw"
+    err = capsys.readouterr().err
+    assert "servers[0].password_file:" in err and "readable by its group" in err and "file-pw" not in err

@@ -54,7 +54,14 @@ def test_a_crash_in_run_or_judge_is_reported_and_the_rest_survives(
     assert report.verdict.startswith("INTERNAL ERROR: ")
 
 
-def test_debug_mode_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_mode_adds_the_traceback_and_keeps_exit_4(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """RTCDIAG_DEBUG=1 only adds the traceback on stderr: still INTERNAL-ERROR and exit 4 (it was 1)."""
     monkeypatch.setenv("RTCDIAG_DEBUG", "1")
-    with pytest.raises(ValueError):
-        asyncio.run(execute_all([Job(Check("ports", _crash, _judge_fine), "x", Subject("x"))]))
+    for broken in (Check("ports", _crash, _judge_fine), Check("ports", _fine, _judge_crash)):
+        ran = asyncio.run(execute_all([Job(broken, "x", Subject("x"))]))
+        report = build_report("check", Judgement.merge([r.judgement for r in ran]))
+        assert report.exit_code == exitcodes.INTERNAL
+        assert [f.id for f in report.findings] == ["INTERNAL-ERROR"]
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback (most recent call last):") and "Error" in err.splitlines()[-1]

@@ -245,14 +245,56 @@ def test_expand_keeps_explicit_transports_and_deduplicates() -> None:
         "turn:example.org:3478?transport=tcp", "turns:example.org:5349", "stuns:example.org:443"]
 
 
-def test_expand_stun_with_callers_choice_and_tls_port() -> None:
-    targets = expand_transports([parse_target("stun:example.org:3478")], ("udp", "tls"), tls_port=443)
+def test_expand_stun_shortcut_with_callers_choice_and_tls_port() -> None:
+    targets = expand_transports([parse_target("example.org:3478")], ("udp", "tls"), tls_port=443)
     assert [t.uri for t in targets] == ["stun:example.org:3478?transport=udp", "stuns:example.org:443"]
 
 
+@pytest.mark.parametrize("uri", ["turn:example.org:3478", "stun:example.org:3478", "turn:example.org"])
+def test_expand_uri_without_transport_is_udp_only_like_a_browser(uri: str) -> None:
+    # RFC 7065 §3 / Chromium: a written turn:/stun: URI without ?transport= is UDP; never TCP or TLS on 5349.
+    targets = expand_transports([parse_target(uri, default_scheme="turn")], ("udp", "tcp", "tls"))
+    assert [t.transport for t in targets] == ["udp"]
+    assert targets[0].port == 3478 and not targets[0].secure
+
+
+def test_shortcut_is_marked_and_uri_is_not() -> None:
+    assert parse_target("example.org:3478").shortcut
+    assert parse_target("[::1]:3478").shortcut
+    assert not parse_target("stun:example.org:3478").shortcut
+    assert not parse_uri("turn:example.org").shortcut
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("::1:3478", "[::1]:3478"),
+    ("fe80::1:5349", "[fe80::1]:5349"),
+    ("2001:db8::1:3478", "[2001:db8::1]:3478"),
+])
+def test_ipv6_literal_ending_in_a_port_is_ambiguous(text: str, hint: str) -> None:
+    with pytest.raises(TargetError) as info:
+        parse_target(text)
+    message = str(info.value)
+    assert "ambiguous" in message and hint in message and f"[{text}]" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["::1", "2001:db8::abcd", "2001:db8:0:0:0:0:0:1", "fe80::1"])
+def test_unambiguous_bare_ipv6_literal_is_accepted(text: str) -> None:
+    target = parse_target(text)
+    assert target.port == 3478 and ":" in target.host
+
+
+def test_bracketed_ipv6_with_port_is_accepted() -> None:
+    target = parse_target("[::1]:3478")
+    assert (target.host, target.port) == ("::1", 3478)
+
+
 def test_expand_keeps_credentials_and_source() -> None:
-    base = Target(scheme="turn", host="h.example", port=3478, username="u", credential="pw-x", source="cfg")
-    for target in expand_transports([base]):
+    base = Target(scheme="turn", host="h.example", port=3478, username="u", credential="pw-x", source="cfg",
+                  shortcut=True)
+    expanded = expand_transports([base])
+    assert len(expanded) == 3
+    for target in expanded:
         assert (target.username, target.credential, target.source) == ("u", "pw-x", "cfg")
 
 
@@ -264,3 +306,12 @@ def test_expand_rejects_unknown_transport() -> None:
 def test_with_transport_from_secure_to_plain() -> None:
     target = parse_target("turns:example.org:443").with_transport("tcp")
     assert target.uri == "turn:example.org:443?transport=tcp"
+
+
+def test_ice_servers_credential_with_a_control_character_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "ice.json"
+    path.write_text(json.dumps([{"urls": "turn:h", "username": "u", "credential": "tab\there"}]))
+    with pytest.raises(TargetError) as info:
+        load_ice_servers(path)
+    assert "[0]: 'credential'" in str(info.value) and "U+0009" in str(info.value)
+    assert "tab\there" not in str(info.value)

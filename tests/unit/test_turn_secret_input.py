@@ -9,7 +9,7 @@ import pytest
 
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import clear_secrets, mask
-from rtcdiag.secret_input import SecretArgs, load_secret, load_username
+from rtcdiag.secret_input import SecretArgs, load_secret, load_turn_secrets, load_username
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +68,57 @@ def test_username_from_flag_or_env() -> None:
     assert load_username("bob", environ={"RTCDIAG_TURN_USERNAME": "alice"}) == "bob"
     assert load_username(None, environ={"RTCDIAG_TURN_USERNAME": "alice"}) == "alice"
     assert load_username(None, environ={}) is None
+
+
+# --- password and REST secret together; pasted secrets; warnings ------------------------------------------
+
+
+def test_password_and_secret_options_together_are_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="--password-env and --secret are mutually exclusive"):
+        load_turn_secrets(SecretArgs(env="PW"), SecretArgs(value="s"), environ={"PW": "p"})
+
+
+def test_an_option_beats_the_other_kinds_default_variable() -> None:
+    env = {"RTCDIAG_TURN_PASSWORD": "dflt-pw", "RTCDIAG_TURN_SECRET": "dflt-secret", "MY": "mine"}
+    assert load_turn_secrets(SecretArgs(env="MY"), SecretArgs(), environ=env) == ("mine", None)
+    assert load_turn_secrets(SecretArgs(), SecretArgs(env="MY"), environ=env) == (None, "mine")
+    with pytest.raises(UsageError, match="are both set"):
+        load_turn_secrets(SecretArgs(), SecretArgs(), environ=env)
+
+
+def test_a_pasted_secret_in_password_env_is_not_echoed_and_is_masked() -> None:
+    pasted = "correct horse battery staple"
+    with pytest.raises(UsageError) as info:
+        load_secret(SecretArgs(env=pasted), name="password", default_env=None, environ={})
+    assert pasted not in str(info.value) and "takes the NAME" in str(info.value)
+    assert mask(f"x {pasted} y") == "x *** y"
+    with pytest.raises(UsageError, match="TURN_PW is not set"):  # a real name is named
+        load_secret(SecretArgs(env="TURN_PW"), name="password", default_env=None, environ={})
+
+
+@pytest.mark.parametrize("password", ["a\x00b", "bell\x07", "del\x7f", "c1\x85"])
+def test_a_control_character_in_the_password_is_a_usage_error(password: str) -> None:
+    with pytest.raises(UsageError) as info:
+        load_turn_secrets(SecretArgs(env="PW"), SecretArgs(), environ={"PW": password})
+    assert "U+00" in str(info.value) and password not in str(info.value)
+
+
+def test_a_printable_unicode_password_is_accepted() -> None:
+    assert load_turn_secrets(SecretArgs(env="PW"), SecretArgs(), environ={"PW": "pässwörd ✓"}) == \
+        ("pässwörd ✓", None)
+
+
+def test_argv_password_and_readable_file_warn_once(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    load_secret(SecretArgs(value="argv-pw"), name="password", default_env=None, environ={})
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rtcdiag: warning: --password on the command line")
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("file-secret\n")
+    secret_file.chmod(0o604)
+    load_secret(SecretArgs(file=secret_file), name="secret", default_env=None, environ={})
+    err = capsys.readouterr().err
+    assert "readable by everyone (mode 0604)" in err and "file-secret" not in err
+    secret_file.chmod(0o600)
+    load_secret(SecretArgs(file=secret_file), name="secret", default_env=None, environ={})
+    assert capsys.readouterr().err == ""

@@ -248,4 +248,15 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Check the server log for the Refresh; make sure nonces do not go stale in mid-session.",
         "RFC 8656 §8",
     ),
+    CatalogueEntry(
+        "TURN-NO-TCP-FALLBACK", _W, "No TCP/TLS fallback: every TURN URL of the configuration is UDP",
+        "The configuration gives only UDP TURN URLs ({urls}); none over TCP or TLS.",
+        "A browser uses `turn:` without `?transport=` over UDP only. Clients behind firewalls or proxies "
+        "that block UDP (corporate networks, some hotels and mobile carriers) then have no way to the "
+        "relay, and their calls fail.",
+        "Clients behind UDP-blocking firewalls will fail: add `turns:{host}:443?transport=tcp` (TURN over "
+        "TLS on 443, coturn `tls-listening-port=443` or `alt-tls-listening-port`) and/or "
+        "`turn:{host}:{port}?transport=tcp` to the iceServers list.",
+        "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
+    ),
 )

@@ -1,0 +1,54 @@
+"""Is there a way to the relay for clients behind a UDP-blocking firewall? Judged on the configured URLs.
+
+A browser uses ``turn:`` without ``?transport=`` over UDP only (RFC 7065 §3; Chromium's webrtc-internals
+shows ``turn:...?transport=udp``); only ``turn:...?transport=tcp`` and ``turns:`` (TLS over TCP) reach a
+relay through a firewall that drops UDP. A configuration (an RTCIceServer list, an ``rtcdiag.toml``, the URIs
+on a command line) whose TURN URLs are all UDP gets one warning per TURN host. The ``host[:port]`` shortcut
+is not a browser configuration (the command chooses its transports) and is not judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rtcdiag.targets import Target
+from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, StepOutcome
+
+CHECK = "config"
+STEP = "fallback"
+
+
+def _transport(target: Target) -> str:
+    """The transport a browser uses for ``target`` (RFC 7065 §3: no ``?transport=`` is UDP)."""
+    return target.transport or "udp"
+
+
+def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subject]) -> Judgement:
+    """One ``config/fallback`` step per TURN host of the written URIs; TURN-NO-TCP-FALLBACK when no TURN URL
+    of the whole configuration goes over TCP or TLS. ``subject_of(host)`` names the host's subject."""
+    out = Judgement()
+    turn = [t for t in targets if t.is_turn and not t.shortcut]
+    if not turn:
+        return out
+    fallback = [t for t in turn if _transport(t) in ("tcp", "tls")]
+    hosts = list(dict.fromkeys(t.host for t in turn))
+    for host in hosts:
+        subject = subject_of(host)
+        if fallback:
+            shown = ", ".join(dict.fromkeys(t.uri for t in fallback[:3]))
+            out.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"TCP/TLS fallback: {shown}"))
+            continue
+        mine = [t for t in turn if t.host == host]
+        urls = [t.uri if t.transport else f"{t.uri}?transport=udp" for t in mine]
+        out.findings.append(make_finding(
+            "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
+            urls=", ".join(dict.fromkeys(urls[:5])),
+            evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"]))
+        out.steps.append(StepOutcome(subject, CHECK, STEP))
+    return out
+
+
+def _uri_host(host: str) -> str:
+    """An IPv6 literal goes in brackets inside a URI (RFC 3986 §3.2.2)."""
+    return f"[{host}]" if ":" in host else host
