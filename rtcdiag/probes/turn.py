@@ -133,7 +133,8 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     result = TurnCheckResult(target=target.uri, host=target.host, port=target.port, server_ip=None,
                              server_scope=None, username=credentials.username if credentials else None,
                              credential_kind=kind, rest=rest, peer_test=options.peer_test,
-                             packets=options.packets)
+                             packets=options.packets, families=list(options.families),
+                             tcp_relay=options.tcp_relay)
     try:
         resolved = await resolve(target.host, target.port, timeout=options.timeout_s)
     except ResolveError as err:
@@ -165,7 +166,10 @@ async def _check_families(target: Target, ip: str, credentials: Credentials | No
     """:func:`check_transport`; then every family a dual allocation silently left out (the server ignored
     ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.1) in a separate allocation with REQUESTED-ADDRESS-FAMILY."""
     tr = await check_transport(target, ip, credentials, options, policy, t0, server_scope, server_ips)
-    if not tr.allocated or tr.open_relay:
+    # A 440 to the whole dual Allocate: the IPv4 part failed (a server ignoring the attribute refused the
+    # default family); the IPv6 relay may still work on its own.
+    refused = not tr.allocated and tr.error_code == 440
+    if not (tr.allocated or refused) or tr.open_relay:
         return tr
     for relay in tr.relays:
         if relay.asked and relay.requested_with == _ADDITIONAL and relay.relayed_address is None \

@@ -206,6 +206,8 @@ class TurnCheckResult:
     rest: RestCredentialInfo | None = None
     peer_test: bool = True
     packets: int = 0
+    families: list[RelayFamily] = field(default_factory=lambda: [RelayFamily.IPV4])  # relay families asked
+    tcp_relay: bool = False  # an RFC 6062 TCP relay was asked for (--tcp-relay)
     resolve_error: str | None = None
     transports: list[TransportResult] = field(default_factory=list)
     duration_ms: float = 0.0
