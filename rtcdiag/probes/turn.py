@@ -31,6 +31,7 @@ from rtcdiag.probes.turn_result import (
     FamilyRelay,
     RelayFamily,
     RestCredentialInfo,
+    TcpRelayResult,
     TransportResult,
     TurnCheckResult,
 )
@@ -232,10 +233,28 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
         tr.refreshed = reply is not None and reply.msg_class == MessageClass.SUCCESS
         if tr.refreshed and reply is not None:
             tr.refresh_lifetime_s = _int(reply, AttrType.LIFETIME)
+        if options.tcp_relay and transport != "udp":
+            tr.tcp_relay = await _tcp_relay(tr, session, credentials, options, policy, t0)
         return tr
     finally:
         await _cleanup(tr, sessions, *peers)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
+
+
+async def _tcp_relay(tr: TransportResult, session: TurnSession, credentials: Credentials | None,
+                     options: TurnCheckOptions, policy: RetransmitPolicy, t0: float) -> TcpRelayResult:
+    """RFC 6062 over this transport (TCP/TLS), on connections of its own, to the server that allocated."""
+    from rtcdiag.probes.turn_tcp_relay import check_tcp_relay
+
+    ssl_context = None
+    if session.transport == "tls":
+        from rtcdiag.tls import make_client_context
+
+        ssl_context = make_client_context(options.ca_file, options.insecure)
+    family = options.families[0] if options.families else RelayFamily.IPV4
+    return await check_tcp_relay(session.server, session.transport, tr.server_name or session.server[0],
+                                 credentials, family=family, ssl_context=ssl_context,
+                                 timeout_s=options.timeout_s, policy=policy, t0=t0, chunks=options.packets)
 
 
 async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: EchoPeer) -> None:
