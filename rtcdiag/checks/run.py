@@ -145,6 +145,7 @@ def _stun_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
 def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     from rtcdiag.checks.turn import TURN, TurnPlan
     from rtcdiag.probes.turn import TurnCheckOptions
+    from rtcdiag.probes.turn_result import FAMILY_CHOICES
 
     targets = plan.turn_targets
     if not targets:
@@ -153,7 +154,8 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
-        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"))  # a bare turn: URL: UDP and TCP
+        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"),  # a bare turn: URL: UDP and TCP
+        families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
 
 

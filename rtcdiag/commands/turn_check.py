@@ -23,6 +23,7 @@ from rtcdiag.commands.common import (
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.turn_result import (
+    FAMILY_CHOICES,
     DataPathResult,
     FamilyRelay,
     RelayFamily,
@@ -39,8 +40,6 @@ from rtcdiag.secret_input import (
 )
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
-FAMILY_CHOICES: dict[str, tuple[RelayFamily, ...]] = {
-    "4": (RelayFamily.IPV4,), "6": (RelayFamily.IPV6,), "both": (RelayFamily.IPV4, RelayFamily.IPV6)}
 
 
 def parse_transports(text: str) -> tuple[str, ...]:

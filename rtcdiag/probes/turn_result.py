@@ -27,6 +27,11 @@ class RelayFamily(StrEnum):
         return "IPv4" if self is RelayFamily.IPV4 else "IPv6"
 
 
+# --family / the ``family`` config key -> the relay families to allocate.
+FAMILY_CHOICES: dict[str, tuple[RelayFamily, ...]] = {
+    "4": (RelayFamily.IPV4,), "6": (RelayFamily.IPV6,), "both": (RelayFamily.IPV4, RelayFamily.IPV6)}
+
+
 @dataclass
 class FamilyRelay:
     """One address family of an allocation: how it was asked for and what the server gave (RFC 8656 §7)."""
