@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HAVE_IPV6
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
-
-from conftest import HAVE_IPV6
 
 pytestmark = pytest.mark.skipif(not HAVE_IPV6, reason="no IPv6 loopback (::1) on this machine")
 
@@ -78,9 +77,11 @@ FULL = [("send-indication", 5, 5), ("channel-data", 5, 5)]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
-def test_dual_stack_passes_over_both_server_addresses_with_an_ipv4_relay(dual: RunningCoturn, host: str) -> None:
+def test_dual_stack_passes_over_both_server_addresses_with_an_ipv4_relay(dual: RunningCoturn,
+                                                                          host: str) -> None:
     assert dual.tls_port is not None and dual.ca_cert is not None
-    code, report = run(dual, f"{host}:{dual.port}", "--tls-port", str(dual.tls_port), "--ca", str(dual.ca_cert))
+    code, report = run(dual, f"{host}:{dual.port}", "--tls-port", str(dual.tls_port), "--ca",
+                       str(dual.ca_cert))
     assert code == 0, report["findings"]
     assert where(report) == set()
     for leg in legs(report):
@@ -92,7 +93,8 @@ def test_dual_stack_passes_over_both_server_addresses_with_an_ipv4_relay(dual: R
         assert "REQUESTED-ADDRESS-FAMILY" not in sent and "ADDITIONAL-ADDRESS-FAMILY" not in sent
 
 
-def test_family_both_gives_one_row_and_one_set_of_steps_per_family(dual: RunningCoturn, tmp_path: Path) -> None:
+def test_family_both_gives_one_row_and_one_set_of_steps_per_family(dual: RunningCoturn,
+                                                                    tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
     code, report = run(dual, f"[::1]:{dual.port}", "--transport", "udp,tcp", "--family", "both",
                        "--junit", str(junit))
@@ -145,7 +147,8 @@ def test_tcp_relay_passes_against_coturn_and_is_skipped_over_udp(dual: RunningCo
         assert (tcp["chunks_sent"], tcp["chunks_echoed"], tcp["corrupted"]) == (5, 5, 0)
         assert tcp["bytes_received"] == tcp["bytes_sent"] > 0 and tcp["released"] is True
         steps = [ex["step"] for ex in tcp["steps"]]
-        assert {"connect", "connection-bind (data connection)", "tcp refresh (release, LIFETIME=0)"} <= set(steps)
+        assert {"connect", "connection-bind (data connection)",
+                "tcp refresh (release, LIFETIME=0)"} <= set(steps)
     cases = {c["name"]: c for c in report["checks"]}
     assert cases["tcp/tcp-relay"]["status"] == "pass" and cases["tls/tcp-relay"]["status"] == "pass"
     assert cases["udp/tcp-relay"]["status"] == "skip"
