@@ -64,8 +64,12 @@ def _ms(value: float | None) -> str:
 def _data_cell(dp: DataPathResult | None) -> str:
     if dp is None:
         return "-"
+    if dp.local_error is not None:
+        return "not tried (no local peer)"
     if dp.error and not dp.packets_sent:
         return "failed"
+    if dp.loss_pct is None:
+        return "-"
     return f"{dp.packets_received}/{dp.packets_sent} back, {dp.loss_pct:g}% loss, " \
            f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
 

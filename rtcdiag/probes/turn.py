@@ -28,6 +28,9 @@ from rtcdiag.probes.exchange import address_of, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths
 from rtcdiag.probes.turn_result import (
+    METHOD_CHANNEL,
+    METHOD_INDICATION,
+    DataPathResult,
     FamilyRelay,
     RelayFamily,
     RestCredentialInfo,
@@ -379,8 +382,17 @@ async def _family_data_paths(session: TurnSession, tr: TransportResult, options:
         binding_ip = session.server[0] if (":" in session.server[0]) == (wire == AddressFamily.IPV6) \
             else server_ips.get(wire)
         binding = (binding_ip, session.server[1]) if binding_ip is not None else None
-        peer = await EchoPeer.open(binding or address, discover=public and binding is not None,
-                                   policy=policy, t0=t0, toward=address)
+        try:
+            peer = await EchoPeer.open(binding or address, discover=public and binding is not None,
+                                       policy=policy, t0=t0, toward=address)
+        except (OSError, TransportError) as err:
+            # No local address of the relay's family routes to it (e.g. no IPv6 here), or a relayed address
+            # no socket can send to: the data path cannot be tried from this machine.
+            why = f"no local {relay.family.label} echo peer can reach the relay {relay.relayed_address} " \
+                  f"({err})"
+            tr.data_paths.extend(DataPathResult(method=method, peer="-", family=relay.family, local_error=why)
+                                 for method in (METHOD_INDICATION, METHOD_CHANNEL))
+            continue
         peers.append(peer)
         paths = await run_data_paths(session, address, peer, options.packets, punch=public,
                                      channel_number=CHANNEL + index)

@@ -63,6 +63,9 @@ class DataPathResult:
     method: str  # METHOD_INDICATION | METHOD_CHANNEL
     peer: str  # the peer transport address as given to the server
     family: RelayFamily = RelayFamily.IPV4  # of the relayed address used (the peer has the same family)
+    # Why the data path could not be tried from this machine at all (no local address of the relay's
+    # family routes to the relay): says nothing about the server.
+    local_error: str | None = None
     steps: list[Exchange] = field(default_factory=list)  # CreatePermission / ChannelBind transactions
     packets_sent: int = 0
     packets_received: int = 0

@@ -533,6 +533,9 @@ def _data(method: str) -> _Rule:
                 "not run (the check ended before the data path)"
             leg.outcome(step, reason, state=StepState.SKIPPED)
             return
+        if dp.local_error is not None:  # this machine cannot host a peer of the relay's family
+            leg.outcome(step, dp.local_error, state=StepState.UNDECIDED)
+            return
         _data_path(leg, step, dp)
     return rule
 

@@ -181,3 +181,16 @@ family = 6
     assert proc.returncode == 0, report["findings"]
     names = {c["name"] for c in report["checks"]}
     assert any(name.endswith("udp/data-channel-data-ipv6") for name in names), names
+
+
+def test_relay_address_no_local_peer_can_reach_is_inconclusive_not_a_crash(coturn_factory: Factory) -> None:
+    """coturn announcing 255.255.255.255 as its relay (external-ip): no local socket may send there (EACCES),
+    so the data path cannot be tried from here: undecided (exit 3), never exit 4 nor blamed on the server."""
+    server = _start(coturn_factory, relay_ips=("127.0.0.1",), external_ip="255.255.255.255/127.0.0.1")
+    code, report = run(server, f"127.0.0.1:{server.port}", "--transport", "udp")
+    assert code == 3, report["findings"]
+    assert not {f["id"] for f in report["findings"]} & {"TURN-NO-DATA", "TURN-DATA-LOSS", "INTERNAL-ERROR"}
+    cases = {c["name"]: c for c in report["checks"]}
+    assert cases["udp/data-send-indication"]["status"] == "inconclusive"
+    assert "255.255.255.255" in cases["udp/data-channel-data"]["message"]
+    assert legs(report)[0]["released"] is True

@@ -355,3 +355,16 @@ def test_bytes_altered_through_the_tcp_relay_is_an_error() -> None:
     j = rules.judge(_tcp_leg(_tcp_ok(chunks_echoed=4, corrupted=1)))
     [finding] = [f for f in j.findings if f.step == "tcp-relay"]
     assert finding.id == "TURN-TCP-RELAY-FAILED" and "1 altered" in finding.symptom
+
+
+def test_a_data_path_this_machine_cannot_try_is_undecided_without_blaming_the_server() -> None:
+    why = "no local IPv6 echo peer can reach the relay [2001:db8::5]:50001 (Network is unreachable)"
+    data = [DataPathResult(method=m, peer="-", family=V6, local_error=why)
+            for m in (METHOD_INDICATION, METHOD_CHANNEL)]
+    leg = _leg([_relay(V6, requested_with="REQUESTED-ADDRESS-FAMILY")], data=data)
+    j = rules.judge(_result(leg, families=(V6,)))
+    assert _where(j) == set()
+    steps = _steps(j)
+    assert steps["data-send-indication-ipv6"] == (StepState.UNDECIDED, why)
+    assert steps["data-channel-data-ipv6"][0] is StepState.UNDECIDED
+    assert j.facts.inconclusive
