@@ -136,6 +136,8 @@ def tcp_relay_table(result: TurnCheckResult) -> Table | None:
             continue
         if r.error_code is not None:
             outcome = f"{r.error_step or 'request'}: error {r.error_code} {r.error_reason or ''}".rstrip()
+        elif r.local_error is not None:
+            outcome = "not tried (no local peer)"
         elif r.error is not None:
             outcome = f"failed: {r.error}"
         else:

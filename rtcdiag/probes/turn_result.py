@@ -174,6 +174,7 @@ class TcpRelayResult:
     error_reason: str | None = None
     error_step: str | None = None  # which request failed
     error: str | None = None  # a failure without an error response (timeout, connection lost, ...)
+    local_error: str | None = None  # this machine could not run a TCP peer the relay can reach
     chunks_sent: int = 0
     chunks_echoed: int = 0  # came back complete and byte-identical
     bytes_sent: int = 0

@@ -162,7 +162,11 @@ async def check_tcp_relay(server: tuple[str, int], transport: str, server_name: 
             return r
         assert r.relayed_address is not None
         relay = r.relayed_address.rpartition(":")
-        peer = await TcpEchoPeer.open((relay[0].strip("[]"), int(relay[2])))
+        try:
+            peer = await TcpEchoPeer.open((relay[0].strip("[]"), int(relay[2])))
+        except OSError as err:  # no local address routes to the relay (or none may send there)
+            r.local_error = f"no local TCP echo peer can reach the relay {r.relayed_address} ({err})"
+            return r
         r.peer = hostport(peer.address)
         connection_id = await _connect_peer(session, r, peer.address)
         if connection_id is None:

@@ -786,6 +786,9 @@ def _tcp_relay(leg: _Leg) -> None:
         leg.add(step, "TURN-ALLOCATE-TIMEOUT", f"TCP Allocate request (RFC 6062): {why}", evidence)
         leg.outcome(step, why, duration)
         return
+    if r.local_error is not None:
+        leg.outcome(step, r.local_error + released, duration, StepState.UNDECIDED)
+        return
     sent, back = r.chunks_sent, r.chunks_echoed
     if r.error is not None or not r.bound or not sent or back < sent:
         parts = [r.error] if r.error else []

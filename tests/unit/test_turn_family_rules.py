@@ -368,3 +368,11 @@ def test_a_data_path_this_machine_cannot_try_is_undecided_without_blaming_the_se
     assert steps["data-send-indication-ipv6"] == (StepState.UNDECIDED, why)
     assert steps["data-channel-data-ipv6"][0] is StepState.UNDECIDED
     assert j.facts.inconclusive
+
+
+def test_tcp_relay_without_a_reachable_local_peer_is_undecided() -> None:
+    tcp = TcpRelayResult(allocated=True, relayed_address="255.255.255.255:5000", released=True,
+                         local_error="no local TCP echo peer can reach the relay 255.255.255.255:5000")
+    j = rules.judge(_tcp_leg(tcp))
+    assert not [f for f in j.findings if f.step == "tcp-relay"]
+    assert _steps(j, "tcp")["tcp-relay"][0] is StepState.UNDECIDED
