@@ -145,6 +145,10 @@ def tcp_relay_table(result: TurnCheckResult) -> Table | None:
         rtt = f", rtt avg {_ms(r.rtt_avg_ms)}" if r.rtt_avg_ms is not None else ""
         data = f"{r.chunks_echoed}/{r.chunks_sent} chunks, {r.bytes_received}/{r.bytes_sent} bytes{rtt}" \
             if r.chunks_sent else "-"
+        incoming = r.incoming
+        if incoming is not None:
+            data += f"; peer-initiated {incoming.chunks_echoed}/{incoming.chunks_sent} chunks" \
+                if incoming.bound else f"; peer-initiated failed: {incoming.error or incoming.error_code}"
         rows.append([t.transport, r.relayed_address or "-", r.peer or "-", outcome, data,
                      "yes" if r.released else ("no" if r.released is False else "-")])
     if not rows:

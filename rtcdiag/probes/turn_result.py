@@ -185,6 +185,9 @@ class TcpRelayResult:
     peer_accepted: bool = False  # the echo peer saw the relay's TCP connection arrive
     released: bool | None = None
     duration_ms: float = 0.0
+    # The peer-initiated direction (RFC 6062 §4.5: the peer connects to the relayed address, the server
+    # sends ConnectionAttempt, a data connection binds it), tried after the client-initiated one worked.
+    incoming: TcpRelayResult | None = None
 
 
 @dataclass

@@ -51,6 +51,7 @@ CHUNK_BYTES = 256  # one echoed chunk: tag + sequence + random bytes
 MAX_CHUNKS = 100
 _TAG = b"\x80rtcdiag-tcp"
 _MAX_BIND_REPLY = 4096  # a ConnectionBind response is a few dozen bytes; refuse to buffer more
+_MAX_IGNORED = 64  # other messages on the control connection while waiting for a ConnectionAttempt
 _PEER_MAX_CONNECTIONS = 4
 _PEER_MAX_BYTES = CHUNK_BYTES * MAX_CHUNKS * 2
 RELEASE_TIMEOUT_S = 2.0
@@ -149,6 +150,8 @@ async def check_tcp_relay(server: tuple[str, int], transport: str, server_name: 
     session: TurnSession | None = None
     peer: TcpEchoPeer | None = None
     data_writer: asyncio.StreamWriter | None = None
+    incoming_writer: asyncio.StreamWriter | None = None
+    peer_side: asyncio.StreamWriter | None = None
     try:
         try:
             control = await StreamClient.connect(server[0], server[1], ssl_context=ssl_context,
@@ -174,7 +177,14 @@ async def check_tcp_relay(server: tuple[str, int], transport: str, server_name: 
         data_writer = await _bind(session, r, server, server_name, ssl_context, timeout_s, t0, connection_id,
                                   max(1, min(chunks, MAX_CHUNKS)))
         r.peer_accepted = peer.accepted > 0
+        if r.bound and r.chunks_echoed == r.chunks_sent:
+            r.incoming = TcpRelayResult(peer=r.peer, allocated=True, relayed_address=r.relayed_address)
+            incoming_writer = await _incoming(session, r.incoming, peer.address, server, server_name,
+                                              ssl_context, timeout_s, t0, max(1, min(chunks, MAX_CHUNKS)))
     finally:
+        for writer in (incoming_writer, peer_side):
+            if writer is not None:
+                writer.close()
         await _release(r, session, peer, control, data_writer)
         r.duration_ms = round((loop.time() - started) * 1000.0, 3)
     return r
@@ -297,6 +307,82 @@ async def _bind(session: TurnSession, r: TcpRelayResult, server: tuple[str, int]
     r.bound = True
     await _echo_chunks(r, reader, writer, timeout_s, chunks)
     return writer
+
+
+async def _incoming(session: TurnSession, r: TcpRelayResult, peer: tuple[str, int], server: tuple[str, int],
+                    server_name: str, ssl_context: ssl.SSLContext | None, timeout_s: float, t0: float,
+                    chunks: int) -> asyncio.StreamWriter | None:
+    """The peer-initiated direction (RFC 6062 §4.5): the peer (from the permitted IP) connects to the relayed
+    address; the server announces it with a ConnectionAttempt indication carrying CONNECTION-ID and
+    XOR-PEER-ADDRESS on the control connection; a new data connection binds it; chunks echoed by the peer's
+    side of that connection. Returns the data connection's writer (closed by the caller)."""
+    assert r.relayed_address is not None
+    host, _, port = r.relayed_address.rpartition(":")
+    try:
+        peer_reader, peer_writer = await asyncio.wait_for(asyncio.open_connection(
+            host.strip("[]"), int(port), local_addr=(peer[0], 0)), timeout_s)
+    except (OSError, TimeoutError) as err:
+        r.error = f"the peer could not connect to the relayed address {r.relayed_address}: " \
+                  f"{err or type(err).__name__}"
+        return None
+    echo = asyncio.get_running_loop().create_task(_echo_back(peer_reader, peer_writer))
+    try:
+        connection_id = await _connection_attempt(session, r, timeout_s)
+        if connection_id is None:
+            return None
+        r.connection_id = connection_id
+        return await _bind(session, r, server, server_name, ssl_context, timeout_s, t0, connection_id, chunks)
+    finally:
+        peer_writer.close()
+        if not echo.done():
+            await asyncio.wait([echo], timeout=1.0)
+        if not echo.done():
+            echo.cancel()
+
+
+async def _echo_back(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The peer's side of a peer-initiated connection: echo what arrives (bounded)."""
+    echoed = 0
+    with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        while echoed < _PEER_MAX_BYTES:
+            data = await reader.read(min(65536, _PEER_MAX_BYTES - echoed))
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+            echoed += len(data)
+
+
+async def _connection_attempt(session: TurnSession, r: TcpRelayResult, timeout_s: float) -> int | None:
+    """Wait (bounded) on the control connection for the ConnectionAttempt indication (RFC 6062 §4.5)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    ignored = 0
+    while (remaining := deadline - loop.time()) > 0 and ignored < _MAX_IGNORED:
+        got = await session.client.receive(remaining)
+        if got is None:
+            break
+        try:
+            msg = Message.decode(got.data)
+        except StunParseError:
+            ignored += 1
+            continue
+        if msg.method != Method.CONNECTION_ATTEMPT or msg.msg_class != MessageClass.INDICATION:
+            ignored += 1
+            continue
+        connection_id = msg.find(AttrType.CONNECTION_ID, int)
+        r.steps.append(Exchange(step="connection-attempt (indication from the server)", request="-",
+                                transport=session.transport, server=hostport(session.server),
+                                outcome=Outcome.SUCCESS, response=summary(msg),
+                                response_attributes=describe(msg, limit=MAX_SHOWN_ATTRIBUTES),
+                                response_attribute_count=len(msg.attributes)))
+        if connection_id is None or isinstance(connection_id, bool):
+            r.error = "the ConnectionAttempt indication has no CONNECTION-ID"
+            return None
+        return connection_id
+    r.error = f"no ConnectionAttempt indication within {timeout_s:.1f} s after the peer connected to the " \
+              f"relayed address"
+    return None
 
 
 async def _echo_chunks(r: TcpRelayResult, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

@@ -32,6 +32,7 @@ from rtcdiag.probes.turn_result import (
     DataPathResult,
     FamilyRelay,
     RelayFamily,
+    TcpRelayResult,
     TransportResult,
     TurnCheckResult,
 )
@@ -800,8 +801,34 @@ def _tcp_relay(leg: _Leg) -> None:
         leg.outcome(step, detail + released, duration)
         return
     rtt = f", rtt avg {r.rtt_avg_ms} ms" if r.rtt_avg_ms is not None else ""
+    incoming = ""
+    if r.incoming is not None:
+        failed = _incoming_failure(r.incoming)
+        if failed is not None:
+            detail = f"peer-initiated connection (ConnectionAttempt, RFC 6062 §4.5): {failed}"
+            leg.add(step, "TURN-TCP-RELAY-FAILED", detail,
+                    [*evidence, *(describe_exchange(ex) for ex in r.incoming.steps), detail], peer=peer)
+            leg.outcome(step, f"client-initiated: {back}/{sent} chunk(s) echoed intact; {detail}{released}",
+                        duration)
+            return
+        incoming = f"; peer-initiated (ConnectionAttempt, connection id {r.incoming.connection_id}): " \
+                   f"{r.incoming.chunks_echoed}/{r.incoming.chunks_sent} chunk(s) echoed intact"
     leg.outcome(step, f"TCP relay {r.relayed_address} to peer {peer} (connection id {r.connection_id}): "
-                f"{back}/{sent} chunk(s), {r.bytes_received} bytes echoed intact{rtt}{released}", duration)
+                f"{back}/{sent} chunk(s), {r.bytes_received} bytes echoed intact{rtt}{incoming}{released}",
+                duration)
+
+
+def _incoming_failure(r: TcpRelayResult) -> str | None:
+    """Why the peer-initiated direction failed, or None when its chunks all came back intact."""
+    if r.error_code is not None:
+        return f"{r.error_step or 'request'} was answered {r.error_code}" + \
+            (f" {r.error_reason}" if r.error_reason else "")
+    if r.error is not None:
+        return r.error
+    if not r.bound or not r.chunks_sent or r.chunks_echoed < r.chunks_sent:
+        return f"{r.chunks_echoed}/{r.chunks_sent} chunk(s) came back intact" + \
+            (f" ({r.corrupted} altered)" if r.corrupted else "")
+    return None
 
 
 def _peer_unreachable(result: TurnCheckResult, peer: str | None) -> bool:

@@ -146,6 +146,11 @@ def test_tcp_relay_passes_against_coturn_and_is_skipped_over_udp(dual: RunningCo
         assert tcp["bound"] and tcp["connection_id"] is not None and tcp["peer_accepted"]
         assert (tcp["chunks_sent"], tcp["chunks_echoed"], tcp["corrupted"]) == (5, 5, 0)
         assert tcp["bytes_received"] == tcp["bytes_sent"] > 0 and tcp["released"] is True
+        incoming = tcp["incoming"]  # the peer-initiated direction: ConnectionAttempt, then ConnectionBind
+        assert incoming["bound"] and incoming["connection_id"] not in (None, tcp["connection_id"])
+        assert (incoming["chunks_sent"], incoming["chunks_echoed"]) == (5, 5)
+        assert [ex["step"] for ex in incoming["steps"]] == [
+            "connection-attempt (indication from the server)", "connection-bind (data connection)"]
         steps = [ex["step"] for ex in tcp["steps"]]
         assert {"connect", "connection-bind (data connection)",
                 "tcp refresh (release, LIFETIME=0)"} <= set(steps)

@@ -376,3 +376,18 @@ def test_tcp_relay_without_a_reachable_local_peer_is_undecided() -> None:
     j = rules.judge(_tcp_leg(tcp))
     assert not [f for f in j.findings if f.step == "tcp-relay"]
     assert _steps(j, "tcp")["tcp-relay"][0] is StepState.UNDECIDED
+
+
+def test_peer_initiated_direction_failing_is_its_own_tcp_relay_failure() -> None:
+    incoming = TcpRelayResult(peer="192.0.2.9:4100", allocated=True,
+                              error="no ConnectionAttempt indication within 5.0 s after the peer connected")
+    j = rules.judge(_tcp_leg(_tcp_ok(incoming=incoming)))
+    [finding] = [f for f in j.findings if f.step == "tcp-relay"]
+    assert finding.id == "TURN-TCP-RELAY-FAILED" and "ConnectionAttempt" in finding.symptom
+
+
+def test_peer_initiated_direction_working_is_named_in_the_outcome() -> None:
+    incoming = _tcp_ok(connection_id=9)
+    j = rules.judge(_tcp_leg(_tcp_ok(incoming=incoming)))
+    state, detail = _steps(j, "tcp")["tcp-relay"]
+    assert state is StepState.DONE and "peer-initiated (ConnectionAttempt, connection id 9)" in detail
