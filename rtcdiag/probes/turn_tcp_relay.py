@@ -9,6 +9,9 @@ On a control connection of its own (an allocation belongs to one 5-tuple, RFC 86
 4. a second, *data* connection to the server carrying ConnectionBind with that CONNECTION-ID and the same
    credentials (§4.4); after its success response the data connection is a raw byte pipe to the peer;
 5. tagged chunks written one at a time and read back from the echo (RTT, byte-identical or not);
+   then the peer-initiated direction (§4.5): the peer connects to the relayed address from its permitted IP,
+   the server sends a ConnectionAttempt indication (CONNECTION-ID, XOR-PEER-ADDRESS) on the control
+   connection, a new data connection binds it and the chunks are echoed by the peer's side (``incoming``);
 6. release: Refresh LIFETIME=0 on the control connection (RFC 8656 §8), then every socket closed.
 
 Only facts are recorded (``TcpRelayResult``); rtcdiag.triage.turn judges them. Every read is bounded: the
