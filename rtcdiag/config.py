@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcdiag.errors import UsageError, warn_if_readable
+from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
 from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri, password_problem
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
@@ -43,7 +44,8 @@ DEFAULT_TTL_S = 86400
 
 _TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers"}
 _SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
-                "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect"}
+                "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect", "family",
+                "tcp_relay"}
 _EXPECT_KEYS = {"expect_relay", "max_rtt_ms", "min_nat"}
 _SECRET_KEYS = {"password": "password_env", "credential": "password_env", "secret": "secret_env",
                 "static_auth_secret": "secret_env"}
@@ -68,6 +70,8 @@ class ServerConfig:
     ca: Path | None = None
     insecure: bool | None = None
     expect: Expectations = field(default_factory=Expectations)
+    family: str = "4"  # TURN relay family: "4" (what a browser asks for), "6" or "both" (FAMILY_CHOICES)
+    tcp_relay: bool = False  # also check an RFC 6062 TCP relay over turn:...?transport=tcp / turns:
 
 
 @dataclass
@@ -275,6 +279,10 @@ def _server(entry: Any, where: _Where, base: Path, environ: Mapping[str, str]) -
             raise where.key(url_key).index(i).error(str(exc)) from None
     ttl = _get_number(entry, "ttl", where, minimum=1)
     ca = _get_str(entry, "ca", where)
+    family = entry.get("family", "4")
+    family = str(family) if isinstance(family, int) and not isinstance(family, bool) else family
+    if family not in FAMILY_CHOICES:
+        raise where.key("family").error("must be 4, 6 or \"both\" (the TURN relay address family)")
     return ServerConfig(
         targets=targets, name=_get_str(entry, "name", where), username=username, password=password,
         secret=secret, ttl=int(ttl) if ttl is not None else DEFAULT_TTL_S,
@@ -282,6 +290,7 @@ def _server(entry: Any, where: _Where, base: Path, environ: Mapping[str, str]) -
         checks=_get_checks(entry, where), ca=_resolve(base, ca) if ca else None,
         insecure=_get_bool(entry, "insecure", where), expect=_expectations(entry.get("expect"),
                                                                              where.key("expect")),
+        family=family, tcp_relay=bool(_get_bool(entry, "tcp_relay", where)),
     )
 
 

@@ -84,6 +84,7 @@ class CoturnOptions:
     no_udp: bool = False
     no_tcp: bool = False
     no_dtls: bool = True
+    no_tcp_relay: bool = False  # refuse RFC 6062 TCP allocations (442)
     software_attribute: bool = True
     verbose: bool = False
     extra_lines: tuple[str, ...] = ()  # appended verbatim to the config
@@ -276,6 +277,7 @@ def _config_lines(opts: CoturnOptions, workdir: Path, port: int, alt_port: int, 
         "allow-loopback-peers": opts.allow_loopback_peers, "fingerprint": opts.fingerprint,
         "no-cli": opts.no_cli, "no-tlsv1": opts.no_tlsv1, "no-tlsv1_1": opts.no_tlsv1,
         "no-udp": opts.no_udp, "no-tcp": opts.no_tcp, "no-dtls": opts.no_dtls,
+        "no-tcp-relay": opts.no_tcp_relay,
         "no-software-attribute": not opts.software_attribute, "verbose": opts.verbose,
     }
     lines += [name for name, on in switches.items() if on]

@@ -146,6 +146,7 @@ def _stun_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
 def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     from rtcdiag.checks.turn import TURN, TurnPlan
     from rtcdiag.probes.turn import TurnCheckOptions
+    from rtcdiag.probes.turn_result import FAMILY_CHOICES
 
     targets = plan.turn_targets
     if not targets:
@@ -154,7 +155,8 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
-        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"))  # for a host[:port] only
+        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"),  # for a host[:port] only
+        families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
 
 

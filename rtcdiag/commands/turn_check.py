@@ -24,7 +24,14 @@ from rtcdiag.commands.common import (
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
-from rtcdiag.probes.turn_result import DataPathResult, TurnCheckResult
+from rtcdiag.probes.turn_result import (
+    FAMILY_CHOICES,
+    DataPathResult,
+    FamilyRelay,
+    RelayFamily,
+    TransportResult,
+    TurnCheckResult,
+)
 from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
     SecretArgs,
@@ -58,36 +65,98 @@ def _ms(value: float | None) -> str:
 def _data_cell(dp: DataPathResult | None) -> str:
     if dp is None:
         return "-"
+    if dp.local_error is not None:
+        return "not tried (no local peer)"
     if dp.error and not dp.packets_sent:
         return "failed"
+    if dp.loss_pct is None:
+        return "-"
     return f"{dp.packets_received}/{dp.packets_sent} back, {dp.loss_pct:g}% loss, " \
            f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
 
 
+def _outcome_cell(t: TransportResult) -> str:
+    if t.allocated:
+        return "open relay (no auth)" if t.open_relay else f"allocated ({t.auth_algorithm or 'md5'})"
+    if t.error_code is not None:
+        return f"error {t.error_code} {t.error_reason or ''}".rstrip()
+    if not t.connected or t.failure_kind:
+        return f"failed: {t.failure_kind or 'no connection'}"
+    if not t.challenge_answered:
+        return "no answer"
+    return "challenged only" if not t.authenticated else "no allocation"
+
+
+def _family_cell(relay: FamilyRelay, outcome: str) -> str:
+    """The allocation cell of one family: its own ADDRESS-ERROR-CODE, or its separate allocation."""
+    if relay.error_code is not None:
+        return f"error {relay.error_code} {relay.error_reason or ''}".rstrip()
+    if relay.separate:
+        return "separate allocation" if relay.relayed_address else f"failed: {relay.error or 'no relay'}"
+    return outcome if relay.relayed_address else "no relay of this family"
+
+
 def result_table(result: TurnCheckResult) -> Table:
-    """Per transport: auth, relay and mapped address, lifetime, and both data-path measurements."""
+    """Per transport and relay family: auth, relay and mapped address, lifetime, both data-path
+    measurements. The IPv4 row of a transport is named as the transport; an IPv6 relay's row ``udp ipv6``."""
     from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION
 
     rows: list[list[str]] = []
     for t in result.transports:
-        if t.allocated:
-            outcome = "open relay (no auth)" if t.open_relay else f"allocated ({t.auth_algorithm or 'md5'})"
-        elif t.error_code is not None:
-            outcome = f"error {t.error_code} {t.error_reason or ''}".rstrip()
-        elif not t.connected or t.failure_kind:
-            outcome = f"failed: {t.failure_kind or 'no connection'}"
-        elif not t.challenge_answered:
-            outcome = "no answer"
-        else:
-            outcome = "challenged only" if not t.authenticated else "no allocation"
-        rows.append([t.transport, t.server, outcome, t.relayed_address or "-", t.mapped_address or "-",
-                     f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
-                     _data_cell(t.data_path(METHOD_INDICATION)), _data_cell(t.data_path(METHOD_CHANNEL)),
-                     "yes" if t.released else ("no" if t.released is False else "-")])
+        outcome = _outcome_cell(t)
+        released = "yes" if t.released else ("no" if t.released is False else "-")
+        relays = [r for r in t.relays if r.asked]
+        if not relays:
+            rows.append([t.transport, t.server, outcome, t.relayed_address or "-", t.mapped_address or "-",
+                         f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
+                         _data_cell(t.data_path(METHOD_INDICATION)), _data_cell(t.data_path(METHOD_CHANNEL)),
+                         released])
+            continue
+        for relay in relays:
+            family = relay.family
+            cell = _family_cell(relay, outcome) if relay.separate or t.allocated else outcome
+            freed = released if not relay.separate else \
+                ("yes" if relay.released else "no" if relay.released is False else "-")
+            rows.append([t.transport + ("" if family is RelayFamily.IPV4 else f" {family.value}"), t.server,
+                         cell, relay.relayed_address or "-", t.mapped_address or "-",
+                         f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
+                         _data_cell(t.data_path(METHOD_INDICATION, family)),
+                         _data_cell(t.data_path(METHOD_CHANNEL, family)), freed])
     return Table(title=f"TURN {result.target} ({result.credential_kind} credentials"
                        f"{', user ' + result.username if result.username else ''})",
                  columns=["transport", "server", "allocation", "relay address", "mapped address", "lifetime",
                           "Send/Data (min/avg/max)", "ChannelData (min/avg/max)", "released"], rows=rows)
+
+
+def tcp_relay_table(result: TurnCheckResult) -> Table | None:
+    """RFC 6062 (--tcp-relay): per TCP/TLS transport, the TCP relay, the peer, the bytes echoed."""
+    rows: list[list[str]] = []
+    for t in result.transports:
+        r = t.tcp_relay
+        if r is None:
+            continue
+        if r.error_code is not None:
+            outcome = f"{r.error_step or 'request'}: error {r.error_code} {r.error_reason or ''}".rstrip()
+        elif r.local_error is not None:
+            outcome = "not tried (no local peer)"
+        elif r.error is not None:
+            outcome = f"failed: {r.error}"
+        else:
+            outcome = f"bound (connection id {r.connection_id})" if r.bound else "allocated"
+        rtt = f", rtt avg {_ms(r.rtt_avg_ms)}" if r.rtt_avg_ms is not None else ""
+        data = f"{r.chunks_echoed}/{r.chunks_sent} chunks, {r.bytes_received}/{r.bytes_sent} bytes{rtt}" \
+            if r.chunks_sent else "-"
+        incoming = r.incoming
+        if incoming is not None:
+            data += f"; peer-initiated {incoming.chunks_echoed}/{incoming.chunks_sent} chunks" \
+                if incoming.bound else f"; peer-initiated failed: {incoming.error or incoming.error_code}"
+        rows.append([t.transport, r.relayed_address or "-", r.peer or "-", outcome, data,
+                     "yes" if r.released else ("no" if r.released is False else "-")])
+    if not rows:
+        return None
+    return Table(title=f"TCP relay (RFC 6062) {result.target}",
+                 columns=["transport", "relay address", "peer", "connection", "echoed intact", "released"],
+                 rows=rows)
 
 
 def software_notes(results: list[TurnCheckResult]) -> list[str]:
@@ -146,11 +215,18 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
               help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
 @click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
               help="Packets per data-path method.")
+@click.option("--family", "family", type=click.Choice(tuple(FAMILY_CHOICES)), default="4", show_default=True,
+              help="Relay address family to allocate: 4 (what a browser asks for, no attribute sent), 6 "
+                   "(REQUESTED-ADDRESS-FAMILY IPv6) or both (a dual allocation, ADDITIONAL-ADDRESS-FAMILY; "
+                   "one row and one set of steps per family). The echo peer takes the relay's family.")
+@click.option("--tcp-relay", is_flag=True,
+              help="Also check an RFC 6062 TCP relay over TCP/TLS: TCP Allocate, Connect to a local TCP echo "
+                   "peer, ConnectionBind on a data connection, bytes both ways, release.")
 @timeout_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            tls: TlsOptions, peer_test: bool, packets: int, timeout: float,
+            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -182,7 +258,8 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     options = TurnCheckOptions(
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
-        transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT)
+        transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
+        tcp_relay=tcp_relay)
     jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(turn_targets, options), Subject("turn-check"))]
     if stun_targets:
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
@@ -194,6 +271,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     results: list[TurnCheckResult] = ran[0].result or []
     bindings: list[BindingResult] = (ran[1].result or []) if stun_targets else []
     tables = [result_table(r) for r in results]
+    tables += [table for table in map(tcp_relay_table, results) if table is not None]
     if bindings:
         tables.append(stun_entries_table(bindings))
     raw: dict[str, Any] = {"turn": [to_jsonable(r) for r in results]}

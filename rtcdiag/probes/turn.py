@@ -21,27 +21,43 @@ import contextlib
 import hmac
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rtcdiag.addresses import Scope, format_hostport, scope
 from rtcdiag.probes.exchange import address_of, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome
-from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
-from rtcdiag.probes.turn_result import RestCredentialInfo, TransportResult, TurnCheckResult
+from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths
+from rtcdiag.probes.turn_result import (
+    METHOD_CHANNEL,
+    METHOD_INDICATION,
+    DataPathResult,
+    FamilyRelay,
+    RelayFamily,
+    RestCredentialInfo,
+    TcpRelayResult,
+    TransportResult,
+    TurnCheckResult,
+)
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import (
+    Address,
+    AddressErrorCode,
+    AddressFamily,
     AttrType,
     ErrorCode,
     Message,
     MessageClass,
     Method,
+    RequestedAddressFamily,
     RequestedTransport,
+    StunParseError,
     TransportProtocol,
     UnknownAttributes,
     attr_name,
     parse_rest_expiry,
     rest_credentials,
 )
+from rtcdiag.protocol.attributes import unpack_value
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.redact import register_secret
 from rtcdiag.resolve import ResolveError, resolve
@@ -68,6 +84,9 @@ class TurnCheckOptions:
     transports: tuple[str, ...] = ("udp", "tcp", "tls")
     tls_port: int = DEFAULT_TLS_PORT
     now: float | None = None  # the local clock (tests)
+    # Relay families to allocate (--family): IPv4 alone is what a browser asks for (no attribute sent).
+    families: tuple[RelayFamily, ...] = (RelayFamily.IPV4,)
+    tcp_relay: bool = False  # --tcp-relay: also check an RFC 6062 TCP relay (TURN over TCP/TLS only)
 
 
 def rest_username_expiry(username: str) -> int | None:
@@ -118,7 +137,8 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     result = TurnCheckResult(target=target.uri, host=target.host, port=target.port, server_ip=None,
                              server_scope=None, username=credentials.username if credentials else None,
                              credential_kind=kind, rest=rest, peer_test=options.peer_test,
-                             packets=options.packets)
+                             packets=options.packets, families=list(options.families),
+                             tcp_relay=options.tcp_relay)
     try:
         resolved = await resolve(target.host, target.port, timeout=options.timeout_s)
     except ResolveError as err:
@@ -130,13 +150,49 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
                                              failure_kind=ErrorKind.DNS) for leg in legs]
         return result
     ip = resolved[0].ip
+    # A server address per family: the echo peer of a relay whose family differs from the server address
+    # learns its own address from a Binding to the server over the relay's family (when public).
+    by_family = {(AddressFamily.IPV6 if r.version == 6 else AddressFamily.IPV4): r.ip
+                 for r in reversed(resolved)}
     result.server_ip = ip
     result.server_scope = scope(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
     result.transports = list(await asyncio.gather(*(
-        check_transport(leg, ip, credentials, options, policy, t0, result.server_scope) for leg in legs)))
+        _check_families(leg, ip, credentials, options, policy, t0, result.server_scope, by_family)
+        for leg in legs)))
     result.duration_ms = round((loop.time() - t0) * 1000.0, 3)
     return result
+
+
+async def _check_families(target: Target, ip: str, credentials: Credentials | None, options: TurnCheckOptions,
+                          policy: RetransmitPolicy, t0: float, server_scope: str,
+                          server_ips: dict[AddressFamily, str]) -> TransportResult:
+    """:func:`check_transport`; then every family a dual allocation silently left out (the server ignored
+    ADDITIONAL-ADDRESS-FAMILY, RFC 8656 §7.1) in a separate allocation with REQUESTED-ADDRESS-FAMILY."""
+    tr = await check_transport(target, ip, credentials, options, policy, t0, server_scope, server_ips)
+    # A 440 to the whole dual Allocate: the IPv4 part failed (a server ignoring the attribute refused the
+    # default family); the IPv6 relay may still work on its own.
+    refused = not tr.allocated and tr.error_code == 440
+    if not (tr.allocated or refused) or tr.open_relay:
+        return tr
+    for relay in tr.relays:
+        if relay.asked and relay.requested_with == _ADDITIONAL and relay.relayed_address is None \
+                and relay.error_code is None:
+            sub = await check_transport(target, ip, credentials,
+                                        replace(options, families=(relay.family,), tcp_relay=False),
+                                        policy, t0, server_scope, server_ips)
+            relay.separate, relay.requested_with, relay.steps = True, _REQUESTED, sub.steps
+            relay.released = sub.released
+            got = sub.relay(relay.family)
+            if got is not None and got.relayed_address is not None:
+                relay.relayed_address, relay.relayed_ip = got.relayed_address, got.relayed_ip
+                relay.relay_scope = got.relay_scope
+            elif sub.error_code is not None:
+                relay.error_code, relay.error_reason = sub.error_code, sub.error_reason
+            else:
+                relay.error = sub.timed_out_step or sub.connect_error or "no allocation"
+            tr.data_paths.extend(sub.data_paths)
+    return tr
 
 
 async def _connect(transport: str, ip: str, port: int, server_name: str, options: TurnCheckOptions,
@@ -154,41 +210,57 @@ async def _connect(transport: str, ip: str, port: int, server_name: str, options
 
 
 async def check_transport(target: Target, ip: str, credentials: Credentials | None, options: TurnCheckOptions,
-                          policy: RetransmitPolicy, t0: float, server_scope: str) -> TransportResult:
+                          policy: RetransmitPolicy, t0: float, server_scope: str,
+                          server_ips: dict[AddressFamily, str] | None = None) -> TransportResult:
     """One transport: every step recorded; the allocation released whatever happens."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     transport = target.transport or "udp"
     tr = TransportResult(transport=transport, server=format_hostport(ip, target.port), port=target.port,
                          server_name=target.host)
+    tr.relays = planned_relays(options.families)
     sessions: list[TurnSession] = []
-    peer: EchoPeer | None = None
+    peers: list[EchoPeer] = []
     try:
         session = await _open_session(tr, transport, (ip, target.port), target.host, options, policy, t0)
         if session is None:
             return tr
         sessions.append(session)
         session = await _allocate(session, tr, credentials, options, policy, t0, sessions)
-        if session is None or not tr.allocated or tr.relayed_address is None:
+        if session is None or not tr.allocated or not any(r.relayed_address for r in tr.relays):
             return tr
-        if options.peer_test and tr.relayed_ip is not None:
-            relay = _split(tr.relayed_address)
-            peer = await EchoPeer.open(session.server, discover=server_scope == Scope.PUBLIC.value,
-                                       policy=policy, t0=t0)
-            tr.data_paths = await run_data_paths(session, relay, peer, options.packets,
-                                                 punch=server_scope == Scope.PUBLIC.value)
+        if options.peer_test:
+            await _family_data_paths(session, tr, options, policy, t0, server_scope, server_ips or {}, peers)
         # RFC 8656 §8: Refresh keeps the allocation alive (and tests that the server accepts it).
         reply, _ = await session.request(lambda: _refresh(DEFAULT_LIFETIME_S), "refresh")
         tr.refreshed = reply is not None and reply.msg_class == MessageClass.SUCCESS
         if tr.refreshed and reply is not None:
             tr.refresh_lifetime_s = _int(reply, AttrType.LIFETIME)
+        if options.tcp_relay and transport != "udp":
+            tr.tcp_relay = await _tcp_relay(tr, session, credentials, options, policy, t0)
         return tr
     finally:
-        await _cleanup(tr, sessions, peer)
+        await _cleanup(tr, sessions, *peers)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
 
 
-async def _cleanup(tr: TransportResult, sessions: list[TurnSession], peer: EchoPeer | None) -> None:
+async def _tcp_relay(tr: TransportResult, session: TurnSession, credentials: Credentials | None,
+                     options: TurnCheckOptions, policy: RetransmitPolicy, t0: float) -> TcpRelayResult:
+    """RFC 6062 over this transport (TCP/TLS), on connections of its own, to the server that allocated."""
+    from rtcdiag.probes.turn_tcp_relay import check_tcp_relay
+
+    ssl_context = None
+    if session.transport == "tls":
+        from rtcdiag.tls import make_client_context
+
+        ssl_context = make_client_context(options.ca_file, options.insecure)
+    family = options.families[0] if options.families else RelayFamily.IPV4
+    return await check_tcp_relay(session.server, session.transport, tr.server_name or session.server[0],
+                                 credentials, family=family, ssl_context=ssl_context,
+                                 timeout_s=options.timeout_s, policy=policy, t0=t0, chunks=options.packets)
+
+
+async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: EchoPeer) -> None:
     """Release (RFC 8656 §8: Refresh LIFETIME=0), then close sockets. Runs after errors and cancellation."""
     try:
         if tr.allocated and sessions:
@@ -200,7 +272,7 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], peer: EchoP
             except (TimeoutError, TransportError):
                 tr.released = False
     finally:
-        if peer is not None:
+        for peer in peers:
             await peer.close()
         for session in sessions:
             with contextlib.suppress(Exception):
@@ -225,10 +297,108 @@ async def _open_session(tr: TransportResult, transport: str, server: tuple[str, 
     return TurnSession(client, server, transport, tr.steps, t0, policy)
 
 
-def _allocate_request() -> Message:
-    # RFC 8656 §7.1: REQUESTED-TRANSPORT UDP (17), the only relay transport WebRTC uses.
+_WIRE_FAMILY = {RelayFamily.IPV4: AddressFamily.IPV4, RelayFamily.IPV6: AddressFamily.IPV6}
+_REQUESTED = "REQUESTED-ADDRESS-FAMILY"
+_ADDITIONAL = "ADDITIONAL-ADDRESS-FAMILY"
+
+
+def planned_relays(families: tuple[RelayFamily, ...]) -> list[FamilyRelay]:
+    """One FamilyRelay per family asked for, saying which attribute asks for it (see allocate_request)."""
+    if set(families) == {RelayFamily.IPV4, RelayFamily.IPV6}:
+        return [FamilyRelay(RelayFamily.IPV4), FamilyRelay(RelayFamily.IPV6, _ADDITIONAL)]
+    family = families[0] if families else RelayFamily.IPV4
+    return [FamilyRelay(family, _REQUESTED if family is RelayFamily.IPV6 else None)]
+
+
+def allocate_request(families: tuple[RelayFamily, ...] = (RelayFamily.IPV4,),
+                     protocol: int = TransportProtocol.UDP) -> Message:
+    """An Allocate request for ``protocol`` (UDP 17, the only relay transport WebRTC uses; TCP 6 for RFC
+    6062) and the relay families wanted (RFC 8656 §7.1):
+
+    - IPv4 alone: no family attribute (IPv4 is the default; what a browser sends);
+    - IPv6 alone: REQUESTED-ADDRESS-FAMILY IPv6;
+    - both (a dual allocation): ADDITIONAL-ADDRESS-FAMILY IPv6 (IPv4 implied; never together with
+      REQUESTED-ADDRESS-FAMILY, which a server answers with 400, §7.2).
+    """
     msg = Message(Method.ALLOCATE, MessageClass.REQUEST)
-    return msg.add(AttrType.REQUESTED_TRANSPORT, RequestedTransport(TransportProtocol.UDP))
+    msg.add(AttrType.REQUESTED_TRANSPORT, RequestedTransport(protocol))
+    for relay in planned_relays(families):
+        if relay.requested_with is not None:
+            attr = AttrType.REQUESTED_ADDRESS_FAMILY if relay.requested_with == _REQUESTED \
+                else AttrType.ADDITIONAL_ADDRESS_FAMILY
+            msg.add(attr, RequestedAddressFamily(_WIRE_FAMILY[relay.family]))
+    return msg
+
+
+def take_relays(tr: TransportResult, reply: Message) -> None:
+    """Fill ``tr.relays`` from an Allocate success: every XOR-RELAYED-ADDRESS (a dual allocation has one per
+    family, RFC 8656 §7.2) and every ADDRESS-ERROR-CODE (a family the server could not allocate, §18.12).
+    The top-level relayed_* fields describe the first family asked for (None when that one failed)."""
+    if not tr.relays:
+        tr.relays = planned_relays((RelayFamily.IPV4,))
+    got: dict[RelayFamily, tuple[str, int]] = {}
+    errors: dict[RelayFamily, AddressErrorCode] = {}
+    key = reply.xor_key
+    for attr in reply.attributes:
+        if attr.type not in (AttrType.XOR_RELAYED_ADDRESS, AttrType.ADDRESS_ERROR_CODE):
+            continue
+        try:
+            value = unpack_value(attr.type, attr.value, key)
+        except StunParseError:
+            continue  # malformed: stays visible, raw, in the recorded exchange
+        if isinstance(value, Address):
+            family = RelayFamily.IPV6 if value.family == AddressFamily.IPV6 else RelayFamily.IPV4
+            got.setdefault(family, (value.ip.compressed, value.port))
+        elif isinstance(value, AddressErrorCode):
+            family = RelayFamily.IPV6 if value.family == AddressFamily.IPV6 else RelayFamily.IPV4
+            errors.setdefault(family, value)
+    for relay in tr.relays:
+        address = got.pop(relay.family, None)
+        if address is not None:
+            relay.relayed_address, relay.relayed_ip = hostport(address), address[0]
+            relay.relay_scope = scope(address[0]).value
+        error = errors.get(relay.family)
+        if error is not None and address is None:
+            relay.error_code, relay.error_reason = error.code, error.reason or None
+    for family, address in got.items():  # a family nobody asked for (a server ignoring the attributes)
+        tr.relays.append(FamilyRelay(family, None, hostport(address), address[0], scope(address[0]).value,
+                                     asked=False))
+    first = tr.relays[0]
+    tr.relayed_address, tr.relayed_ip = first.relayed_address, first.relayed_ip
+    tr.relay_scope = first.relay_scope
+
+
+async def _family_data_paths(session: TurnSession, tr: TransportResult, options: TurnCheckOptions,
+                             policy: RetransmitPolicy, t0: float, server_scope: str,
+                             server_ips: dict[AddressFamily, str], peers: list[EchoPeer]) -> None:
+    """The data path through every relay of the allocation, one family after the other (they share the
+    control connection), each to an echo peer of the relay's family (RFC 8656 §9.1: a peer of another
+    family gets 443) and on its own channel number."""
+    public = server_scope == Scope.PUBLIC.value
+    for index, relay in enumerate(r for r in tr.relays if r.asked and r.relayed_address is not None):
+        assert relay.relayed_address is not None
+        address = _split(relay.relayed_address)
+        wire = _WIRE_FAMILY[relay.family]
+        binding_ip = session.server[0] if (":" in session.server[0]) == (wire == AddressFamily.IPV6) \
+            else server_ips.get(wire)
+        binding = (binding_ip, session.server[1]) if binding_ip is not None else None
+        try:
+            peer = await EchoPeer.open(binding or address, discover=public and binding is not None,
+                                       policy=policy, t0=t0, toward=address)
+        except (OSError, TransportError) as err:
+            # No local address of the relay's family routes to it (e.g. no IPv6 here), or a relayed address
+            # no socket can send to: the data path cannot be tried from this machine.
+            why = f"no local {relay.family.label} echo peer can reach the relay {relay.relayed_address} " \
+                  f"({err})"
+            tr.data_paths.extend(DataPathResult(method=method, peer="-", family=relay.family, local_error=why)
+                                 for method in (METHOD_INDICATION, METHOD_CHANNEL))
+            continue
+        peers.append(peer)
+        paths = await run_data_paths(session, address, peer, options.packets, punch=public,
+                                     channel_number=CHANNEL + index)
+        for path in paths:
+            path.family = relay.family
+        tr.data_paths.extend(paths)
 
 
 def _refresh(lifetime: int) -> Message:
@@ -240,8 +410,12 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
                     sessions: list[TurnSession]) -> TurnSession | None:
     """Steps 1-2 (RFC 8489 §9.2.4): unauthenticated Allocate, then with credentials; 300 followed once."""
     redirected = False
+
+    def build() -> Message:
+        return allocate_request(options.families)
+
     while True:
-        reply, record = await session.request(_allocate_request, "allocate (unauthenticated)",
+        reply, record = await session.request(build, "allocate (unauthenticated)",
                                               authenticated=False)
         if reply is not None and reply.error_code == 437 and not tr.fresh_port_retry:
             # RFC 8656 §7.2: 437 means an allocation already exists for this 5-tuple. Before we sent a
@@ -293,7 +467,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
         tr.userhash_error = session.userhash_error
-        reply, record = await session.request(_allocate_request, "allocate (authenticated)")
+        reply, record = await session.request(build, "allocate (authenticated)")
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
         if reply is None:
@@ -340,6 +514,7 @@ def _take_allocation(tr: TransportResult, reply: Message) -> None:
         tr.relay_scope = scope(relayed[0]).value
     mapped = address_of(reply, AttrType.XOR_MAPPED_ADDRESS)
     tr.mapped_address = hostport(mapped) if mapped is not None else None
+    take_relays(tr, reply)
     tr.lifetime_s = _int(reply, AttrType.LIFETIME)
     tr.error_code = None
 

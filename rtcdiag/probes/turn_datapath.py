@@ -52,12 +52,14 @@ class EchoPeer:
 
     @classmethod
     async def open(cls, server: tuple[str, int], *, discover: bool, policy: RetransmitPolicy,
-                   t0: float) -> EchoPeer:
-        """Bind on the local address that routes to ``server``; with ``discover`` ask the server (Binding)
-        for the address it sees (XOR-MAPPED-ADDRESS, RFC 8489 §14.2), which is what the relay sends to from
-        behind a NAT."""
-        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        client = await UdpClient.open(family, local_host=local_ip_toward(server, family), policy=policy)
+                   t0: float, toward: tuple[str, int] | None = None) -> EchoPeer:
+        """Bind on the local address that routes to ``toward`` (the relayed address: the peer must have the
+        relay's family, RFC 8656 §9.1; default ``server``); with ``discover`` ask ``server`` (Binding, same
+        family) for the address it sees (XOR-MAPPED-ADDRESS, RFC 8489 §14.2), which is what the relay sends
+        to from behind a NAT."""
+        route = toward or server
+        family = socket.AF_INET6 if ":" in route[0] else socket.AF_INET
+        client = await UdpClient.open(family, local_host=local_ip_toward(route, family), policy=policy)
         address = client.local_address
         if discover:
             reply, _ = await exchange(client, Message(Method.BINDING, MessageClass.REQUEST), dest=server,
@@ -100,8 +102,10 @@ def _peer_attr(peer: tuple[str, int]) -> Address:
 
 
 async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: EchoPeer, packets: int,
-                         punch: bool) -> list[DataPathResult]:
-    """Send/Data indications, then ChannelBind + ChannelData, each with ``packets`` echoed packets."""
+                         punch: bool, channel_number: int = CHANNEL) -> list[DataPathResult]:
+    """Send/Data indications, then ChannelBind + ChannelData, each with ``packets`` echoed packets.
+
+    ``channel_number``: the channel to bind (each relay of a dual allocation needs its own, RFC 8656 §12)."""
     results: list[DataPathResult] = []
     shown = hostport(peer.address)
 
@@ -127,14 +131,16 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
     channel = DataPathResult(method=METHOD_CHANNEL, peer=shown)
     results.append(channel)
     reply, record = await session.request(
-        lambda: Message(Method.CHANNEL_BIND, MessageClass.REQUEST).add(AttrType.CHANNEL_NUMBER, CHANNEL)
+        lambda: Message(Method.CHANNEL_BIND, MessageClass.REQUEST)
+        .add(AttrType.CHANNEL_NUMBER, channel_number)
         .add(AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)),
         "channel-bind", record_in=channel.steps)
     if reply is not None and reply.msg_class == MessageClass.SUCCESS:
         async def send_channel(payload: bytes) -> None:
-            await session.client.send(ChannelData(CHANNEL, payload).encode(), session.server)
+            await session.client.send(ChannelData(channel_number, payload).encode(), session.server)
 
-        await _measure(session, channel, packets, send_channel, _channel_payload)
+        await _measure(session, channel, packets, send_channel,
+                       lambda data: _channel_payload(data, channel_number))
     else:
         channel.error = f"ChannelBind got {record.response or record.error or record.outcome}"
     return results
@@ -153,7 +159,7 @@ def _data_indication_payload(data: bytes) -> bytes | None:
     return msg.get_raw(AttrType.DATA)
 
 
-def _channel_payload(data: bytes) -> bytes | None:
+def _channel_payload(data: bytes, channel: int = CHANNEL) -> bytes | None:
     """Application data of a ChannelData message on our channel (RFC 8656 §12.6), else None."""
     if not is_channeldata(data):
         return None
@@ -161,7 +167,7 @@ def _channel_payload(data: bytes) -> bytes | None:
         frame = ChannelData.decode(data)
     except StunParseError:
         return None
-    return frame.data if frame.channel == CHANNEL else None
+    return frame.data if frame.channel == channel else None
 
 
 async def _measure(session: TurnSession, result: DataPathResult, packets: int,

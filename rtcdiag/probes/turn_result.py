@@ -8,11 +8,52 @@ every transaction as an :class:`~rtcdiag.probes.record.Exchange` and the data-pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from rtcdiag.probes.record import ErrorKind, Exchange
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
+
+
+class RelayFamily(StrEnum):
+    """Address family of a relayed transport address (RFC 8656 §7.1: IPv4 unless asked otherwise)."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+    @property
+    def label(self) -> str:
+        return "IPv4" if self is RelayFamily.IPV4 else "IPv6"
+
+
+# --family / the ``family`` config key -> the relay families to allocate.
+FAMILY_CHOICES: dict[str, tuple[RelayFamily, ...]] = {
+    "4": (RelayFamily.IPV4,), "6": (RelayFamily.IPV6,), "both": (RelayFamily.IPV4, RelayFamily.IPV6)}
+
+
+@dataclass
+class FamilyRelay:
+    """One address family of an allocation: how it was asked for and what the server gave (RFC 8656 §7)."""
+
+    family: RelayFamily
+    # The attribute that asked for this family: "REQUESTED-ADDRESS-FAMILY", "ADDITIONAL-ADDRESS-FAMILY",
+    # or None (IPv4, the server's default: a browser sends neither).
+    requested_with: str | None = None
+    relayed_address: str | None = None  # host:port of the XOR-RELAYED-ADDRESS of this family
+    relayed_ip: str | None = None
+    relay_scope: str | None = None
+    # RFC 8656 §18.12 ADDRESS-ERROR-CODE for this family in a (dual) Allocate success: this family failed.
+    error_code: int | None = None
+    error_reason: str | None = None
+    asked: bool = True  # False: the server relayed this family although nobody asked for it
+    # A server that ignored ADDITIONAL-ADDRESS-FAMILY (no relay and no ADDRESS-ERROR-CODE for it; coturn
+    # knows only the draft's code point 0x8032) gets a separate allocation with REQUESTED-ADDRESS-FAMILY:
+    # its control transactions (challenge, Allocate, Refresh, release) are kept here.
+    separate: bool = False
+    steps: list[Exchange] = field(default_factory=list)
+    error: str | None = None  # the separate allocation failed without an error code (timeout, ...)
+    released: bool | None = None  # of the separate allocation
 
 
 @dataclass
@@ -21,6 +62,10 @@ class DataPathResult:
 
     method: str  # METHOD_INDICATION | METHOD_CHANNEL
     peer: str  # the peer transport address as given to the server
+    family: RelayFamily = RelayFamily.IPV4  # of the relayed address used (the peer has the same family)
+    # Why the data path could not be tried from this machine at all (no local address of the relay's
+    # family routes to the relay): says nothing about the server.
+    local_error: str | None = None
     steps: list[Exchange] = field(default_factory=list)  # CreatePermission / ChannelBind transactions
     packets_sent: int = 0
     packets_received: int = 0
@@ -93,7 +138,10 @@ class TransportResult:
     mapped_address: str | None = None
     lifetime_s: int | None = None
     software: str | None = None
-    # Step 4: data path, one entry per method.
+    # The families asked for (one entry each, in order; the first is the one relayed_address and the
+    # fields above describe). A dual allocation (RFC 8656 §7.1 ADDITIONAL-ADDRESS-FAMILY) has two.
+    relays: list[FamilyRelay] = field(default_factory=list)
+    # Step 4: data path, one entry per method (and per family).
     data_paths: list[DataPathResult] = field(default_factory=list)
     # Step 5: Refresh and release.
     refreshed: bool | None = None  # None = not attempted
@@ -101,8 +149,45 @@ class TransportResult:
     released: bool | None = None
     duration_ms: float = 0.0
 
-    def data_path(self, method: str) -> DataPathResult | None:
-        return next((d for d in self.data_paths if d.method == method), None)
+    # Optional (--tcp-relay): an RFC 6062 TCP allocation on its own control connection (TCP/TLS only).
+    tcp_relay: TcpRelayResult | None = None
+
+    def data_path(self, method: str, family: RelayFamily | None = None) -> DataPathResult | None:
+        return next((d for d in self.data_paths if d.method == method and family in (None, d.family)), None)
+
+    def relay(self, family: RelayFamily) -> FamilyRelay | None:
+        return next((r for r in self.relays if r.family == family), None)
+
+
+@dataclass
+class TcpRelayResult:
+    """RFC 6062: TCP allocation, Connect to a local TCP echo peer, ConnectionBind on a data connection,
+    bytes both ways, release. Every transaction of the control and the data connection is in ``steps``."""
+
+    peer: str | None = None  # the local TCP echo peer (host:port) as given in XOR-PEER-ADDRESS
+    steps: list[Exchange] = field(default_factory=list)
+    allocated: bool = False
+    relayed_address: str | None = None
+    connection_id: int | None = None  # CONNECTION-ID from the Connect success (RFC 6062 §6.2.1)
+    bound: bool = False  # ConnectionBind succeeded: the data connection now carries the peer's bytes
+    error_code: int | None = None  # of the request that failed (Allocate 442, Connect 446/447, ...)
+    error_reason: str | None = None
+    error_step: str | None = None  # which request failed
+    error: str | None = None  # a failure without an error response (timeout, connection lost, ...)
+    local_error: str | None = None  # this machine could not run a TCP peer the relay can reach
+    chunks_sent: int = 0
+    chunks_echoed: int = 0  # came back complete and byte-identical
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    corrupted: int = 0  # chunks that came back different from what was sent
+    rtts_ms: list[float] = field(default_factory=list)
+    rtt_avg_ms: float | None = None
+    peer_accepted: bool = False  # the echo peer saw the relay's TCP connection arrive
+    released: bool | None = None
+    duration_ms: float = 0.0
+    # The peer-initiated direction (RFC 6062 §4.5: the peer connects to the relayed address, the server
+    # sends ConnectionAttempt, a data connection binds it), tried after the client-initiated one worked.
+    incoming: TcpRelayResult | None = None
 
 
 @dataclass
@@ -133,6 +218,8 @@ class TurnCheckResult:
     rest: RestCredentialInfo | None = None
     peer_test: bool = True
     packets: int = 0
+    families: list[RelayFamily] = field(default_factory=lambda: [RelayFamily.IPV4])  # relay families asked
+    tcp_relay: bool = False  # an RFC 6062 TCP relay was asked for (--tcp-relay)
     resolve_error: str | None = None
     transports: list[TransportResult] = field(default_factory=list)
     duration_ms: float = 0.0

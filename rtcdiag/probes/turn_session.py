@@ -174,6 +174,17 @@ class TurnSession:
             self.rtts_ms.append(record.rtt_ms)
         return reply, record
 
+    def encode_signed(self, msg: Message) -> tuple[bytes, bytes | None]:
+        """``msg`` with this session's credentials and MESSAGE-INTEGRITY, encoded, and the key (None when
+        there are no credentials yet): for a request sent outside :meth:`request`, e.g. the RFC 6062
+        ConnectionBind on a data connection, which carries the same credentials (RFC 6062 §4.4)."""
+        key = None
+        if self.key is not None:
+            self._authenticate(msg)
+            key = self.key
+        sha256 = key is not None and self.algorithm == PasswordAlgorithm.SHA256
+        return msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=True), key
+
     def receive_window_s(self) -> float:
         """How long to wait for relayed packets: 4 x the slowest control RTT + 20 ms, 50 ms .. 2 s."""
         slowest = max(self.rtts_ms, default=100.0) / 1000.0

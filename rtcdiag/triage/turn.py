@@ -21,15 +21,18 @@ request is judged on its *final* exchange: a 438 whose retry with the new nonce 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from rtcdiag.addresses import Scope, parse_ip
+from rtcdiag.addresses import Scope, parse_ip, scope
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
     DataPathResult,
+    FamilyRelay,
+    RelayFamily,
+    TcpRelayResult,
     TransportResult,
     TurnCheckResult,
 )
@@ -73,6 +76,25 @@ DATA_METHOD_LABEL = {METHOD_INDICATION: "Send/Data indications", METHOD_CHANNEL:
 # One JUnit testcase per server x transport x step.
 CHECK_STEPS = ("connect", "challenge", "allocate", "relay-address", "data-" + METHOD_INDICATION,
                "data-" + METHOD_CHANNEL, "refresh")
+
+# Steps of one relay family: an IPv6 relay's carry this suffix (``udp/allocate-ipv6``); IPv4 keeps the
+# plain names (``udp/allocate``), so the default run (IPv4, what a browser asks for) is named as always.
+FAMILY_STEPS = ("allocate", "relay-address", "data-" + METHOD_INDICATION, "data-" + METHOD_CHANNEL)
+FAMILY_SUFFIX = {RelayFamily.IPV4: "", RelayFamily.IPV6: "-ipv6"}
+TCP_RELAY_STEP = "tcp-relay"  # RFC 6062, only with --tcp-relay
+
+
+def steps_for(result: TurnCheckResult) -> list[str]:
+    """The steps one transport reports, in order: the connection's, each family's, refresh, tcp-relay."""
+    families = result.families or [RelayFamily.IPV4]
+    steps = ["connect", "challenge"]
+    for family in families:
+        steps += [step + FAMILY_SUFFIX[family] for step in FAMILY_STEPS]
+    steps.append("refresh")
+    if result.tcp_relay:
+        steps.append(TCP_RELAY_STEP)
+    return steps
+
 
 _UNAUTH = "allocate (unauthenticated)"
 _AUTH = "allocate (authenticated)"
@@ -158,6 +180,10 @@ class _Leg:
     rest_expired: bool
     udp_blocked: bool  # the same host answered STUN over TCP/TLS (UDP silence is then UDP-BLOCKED)
     blocked: str | None = None  # why the remaining steps do not run
+    suffix: str = ""  # appended to the family steps (FAMILY_STEPS): "-ipv6" for an IPv6 relay
+
+    def _name(self, step: str) -> str:
+        return step + self.suffix if step in FAMILY_STEPS else step
 
     def add(self, step: str, finding_id: str, detail: str, evidence: list[str] | None = None,
             **params: object) -> None:
@@ -167,13 +193,13 @@ class _Leg:
                                      "port": self.subj.port if self.subj.port is not None else "?"}
         values.update(params)
         self.out.findings.append(make_finding(
-            finding_id, self.subj, check=CHECK, step=step,
+            finding_id, self.subj, check=CHECK, step=self._name(step),
             evidence=evidence if evidence is not None else [describe_exchange(ex) for ex in t.steps],
             **cast(dict[str, Any], values)))
 
     def outcome(self, step: str, detail: str, duration_s: float = 0.0,
                 state: StepState = StepState.DONE) -> None:
-        self.out.steps.append(StepOutcome(self.subj, CHECK, step, state=state, detail=detail,
+        self.out.steps.append(StepOutcome(self.subj, CHECK, self._name(step), state=state, detail=detail,
                                           duration_s=round(max(duration_s, 0.0), 6)))
 
     def stop(self, reason: str) -> None:
@@ -214,11 +240,11 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
     for t in result.transports:
         leg = _Leg(result, t, subject(result, t), out, rest_expired=rest_expired,
                    udp_blocked=result.host in answered)
-        for step, rule in _RULES:
-            if leg.blocked is not None:
-                leg.outcome(step, leg.blocked, state=StepState.SKIPPED)
-            else:
-                rule(leg)
+        _run(leg, _RULES[:2])  # connect, challenge
+        _judge_families(leg)
+        _run(leg, _RULES[-1:])  # refresh
+        if result.tcp_relay:
+            _run(leg, ((TCP_RELAY_STEP, _tcp_relay),))
         _facts(result, t, out)
     undecided = any(step.state is StepState.UNDECIDED for step in out.steps)
     out.facts.inconclusive = is_inconclusive(result) or undecided
@@ -254,7 +280,7 @@ def _judge_unresolved(result: TurnCheckResult, out: Judgement) -> None:
     out.steps.append(StepOutcome(subj, CHECK, "resolve", detail=error))
     reason = f"name does not resolve: {result.host} ({error})"
     for t in result.transports:
-        for step in CHECK_STEPS:
+        for step in steps_for(result):
             out.steps.append(StepOutcome(subject(result, t), CHECK, step, state=StepState.SKIPPED,
                                          detail=reason))
 
@@ -457,7 +483,7 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
                                else "authenticated Allocate request")
     reason = f" ({t.error_reason})" if t.error_reason else ""
     finding_id = "TURN-REST-EXPIRED" if code == 401 and leg.rest_expired and step == "allocate" else \
-        ERROR_CODE_FINDINGS.get(code, "TURN-ERROR-OTHER")
+        _family_error_id(code, t.relays[0] if t.relays and step == "allocate" else None)
     if finding_id == "TURN-UNKNOWN-ATTR-420":
         detail = f"{request} was answered 420: unknown attributes {', '.join(t.unknown_attributes) or '?'}"
     elif finding_id == "TURN-ERROR-OTHER":
@@ -465,6 +491,8 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     elif finding_id in ("TURN-AUTH-401", "TURN-AUTH-441"):
         algorithm = f", {t.auth_algorithm}" if t.auth_algorithm else ""
         detail = f"(user and realm {t.realm!r}{algorithm})"
+    elif finding_id == "TURN-FAMILY-440" and step == "allocate" and t.relays:
+        detail = f"{request} ({_asked(t.relays)})"
     else:
         detail = request
     evidence = [describe_exchange(ex) for ex in t.steps]
@@ -505,6 +533,9 @@ def _data(method: str) -> _Rule:
             reason = "--no-peer-test: no data sent through the relay" if not leg.result.peer_test else \
                 "not run (the check ended before the data path)"
             leg.outcome(step, reason, state=StepState.SKIPPED)
+            return
+        if dp.local_error is not None:  # this machine cannot host a peer of the relay's family
+            leg.outcome(step, dp.local_error, state=StepState.UNDECIDED)
             return
         _data_path(leg, step, dp)
     return rule
@@ -598,6 +629,103 @@ _RULES: tuple[tuple[str, _Rule], ...] = (
 assert tuple(step for step, _ in _RULES) == CHECK_STEPS
 
 
+def _run(leg: _Leg, rules: Iterable[tuple[str, _Rule]]) -> None:
+    for step, rule in rules:
+        if leg.blocked is not None:
+            leg.outcome(step, leg.blocked, state=StepState.SKIPPED)
+        else:
+            rule(leg)
+
+
+# --- relay families (RFC 8656 §7.1, §7.2) -------------------------------------------------------------------
+
+
+def _family_error_id(code: int, relay: FamilyRelay | None) -> str:
+    """440 to an Allocate that asked for IPv4 by default (no attribute: what a browser sends) means the
+    server has no IPv4 relay; a 440 to a family we did ask for is TURN-FAMILY-440."""
+    default_ipv4 = relay is not None and relay.family is RelayFamily.IPV4 and relay.requested_with is None
+    if code == 440 and default_ipv4:
+        return "TURN-NO-IPV4-RELAY"
+    return ERROR_CODE_FINDINGS.get(code, "TURN-ERROR-OTHER")
+
+
+def _asked(relays: Sequence[FamilyRelay]) -> str:
+    """What the Allocate asked for, e.g. ``REQUESTED-ADDRESS-FAMILY IPv6``."""
+    asked = [f"{r.requested_with} {r.family.label}" for r in relays if r.asked and r.requested_with]
+    return ", ".join(asked) or "IPv4 by default, no family attribute"
+
+
+def _family_view(t: TransportResult, relay: FamilyRelay) -> TransportResult:
+    """``t`` as the rules of one relay family see it: that family's relay, data paths and transactions."""
+    return replace(t, allocated=relay.relayed_address is not None, relayed_address=relay.relayed_address,
+                   relayed_ip=relay.relayed_ip, relay_scope=relay.relay_scope,
+                   data_paths=[d for d in t.data_paths if d.family == relay.family],
+                   steps=relay.steps if relay.separate else t.steps)
+
+
+def _judge_families(leg: _Leg) -> None:
+    """allocate, relay-address and both data paths once per relay family asked for; the first family is
+    the one the top-level fields describe (judged by the plain rules unless an ADDRESS-ERROR-CODE says it
+    failed inside a successful dual allocation)."""
+    t = leg.t
+    relays = [r for r in t.relays if r.asked] or [FamilyRelay(RelayFamily.IPV4)]
+    connection_blocked = leg.blocked
+    for index, relay in enumerate(relays):
+        primary = index == 0
+        fleg = replace(leg, t=t if primary else _family_view(t, relay), suffix=FAMILY_SUFFIX[relay.family])
+        if relay.separate:
+            fleg.blocked = connection_blocked  # its own allocation: judged even when the dual one failed
+        if fleg.blocked is not None or (primary and not (t.allocated and relay.error_code is not None)):
+            _run(fleg, _RULES[2:6])  # the plain rules (or every step skipped with the reason)
+        else:
+            _family_allocate(fleg, relay)
+            _run(fleg, _RULES[3:6])
+        if primary and not t.allocated and fleg.blocked is not None:
+            leg.stop(fleg.blocked)  # refresh (and the other families of this allocation) cannot run
+
+
+def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
+    """The ``allocate`` step of a relay family that the plain rule cannot judge: the second family of a dual
+    allocation (RFC 8656 §7.2: its own XOR-RELAYED-ADDRESS or ADDRESS-ERROR-CODE), or a separate allocation
+    made because the server ignored ADDITIONAL-ADDRESS-FAMILY."""
+    t = leg.t
+    label = relay.family.label
+    asked = f"{relay.requested_with} {label}" if relay.requested_with else f"{label} (the default)"
+    exchanges = relay.steps if relay.separate else _of(t, _AUTH)
+    duration = _rtt_s(ex for ex in exchanges if ex.step.startswith("allocate"))
+    evidence = [describe_exchange(ex) for ex in (relay.steps if relay.separate else t.steps)]
+    if relay.separate:
+        got = relay.relayed_address or (f"answered {relay.error_code} {relay.error_reason or ''}".rstrip()
+                                        if relay.error_code is not None else relay.error or "no relay")
+        leg.add("allocate", "TURN-DUAL-ALLOCATION-IGNORED", f"REQUESTED-ADDRESS-FAMILY {label}: {got}",
+                evidence)
+    if relay.relayed_address is not None:
+        how = f"a separate allocation ({asked})" if relay.separate else f"the dual allocation ({asked})"
+        leg.outcome("allocate", f"{label} relay {relay.relayed_address} from {how}{_retried(exchanges)}",
+                    duration)
+        return
+    if relay.error_code is not None:
+        where = "the separate Allocate request" if relay.separate else \
+            f"Allocate request: its ADDRESS-ERROR-CODE for {label} says"
+        reason = f" {relay.error_reason}" if relay.error_reason else ""
+        finding_id = _family_error_id(relay.error_code, relay)
+        detail = f"{where} ({asked})" if finding_id != "TURN-ERROR-OTHER" else \
+            f"{where} ({asked}) {relay.error_code}{reason}"
+        leg.add("allocate", finding_id, detail, evidence)
+        leg.outcome("allocate", f"no {label} relay: {relay.error_code}{reason}", duration)
+        leg.stop(f"no {label} relay: {relay.error_code}{reason}")
+        return
+    if relay.error is not None:
+        leg.add("allocate", "TURN-ALLOCATE-TIMEOUT", f"separate Allocate request ({asked}): {relay.error}",
+                evidence)
+        leg.outcome("allocate", f"no {label} relay: {relay.error}", duration)
+        leg.stop(f"no {label} relay: {relay.error}")
+        return
+    why = f"the Allocate success has no {label} XOR-RELAYED-ADDRESS and no ADDRESS-ERROR-CODE for it"
+    leg.outcome("allocate", why, duration, state=StepState.UNDECIDED)
+    leg.stop(f"no {label} relay")
+
+
 def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
     """RelayFact per transport that allocated or failed; one RttFact per data path that got echoes."""
     flowing = [dp for dp in t.data_paths if dp.packets_received]
@@ -615,3 +743,97 @@ def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
         if dp.rtt_avg_ms is not None:
             out.facts.rtts.append(RttFact(result.host, f"TURN data {t.transport} ({dp.method}), average",
                                           dp.rtt_avg_ms))
+
+
+# --- TCP relays (RFC 6062, --tcp-relay) --------------------------------------------------------------------
+
+
+def _tcp_relay(leg: _Leg) -> None:
+    """RFC 6062: TCP Allocate -> Connect to the local TCP echo peer -> ConnectionBind on a data connection ->
+    bytes both ways. A 442 to the TCP Allocate means no RFC 6062; 446/447 are the Connect's own errors."""
+    t, step = leg.t, TCP_RELAY_STEP
+    if t.transport == "udp":
+        leg.outcome(step, "TCP relays exist for TURN over TCP/TLS only (RFC 6062 §4.1): not checked over UDP",
+                    state=StepState.SKIPPED)
+        return
+    r = t.tcp_relay
+    if r is None:
+        leg.outcome(step, "not run (the check ended before the TCP relay)", state=StepState.SKIPPED)
+        return
+    evidence = [describe_exchange(ex) for ex in r.steps]
+    duration = r.duration_ms / 1000.0
+    peer = r.peer or "?"
+    released = "; released" if r.released else "; release failed" if r.released is False else ""
+    if r.error_code is not None:
+        request = r.error_step or "request"
+        reason = f" {r.error_reason}" if r.error_reason else ""
+        answered = f"{request} was answered {r.error_code}{reason}"
+        if r.error_code == 442 and request.startswith("TCP Allocate"):
+            leg.add(step, "TURN-TCP-RELAY-UNSUPPORTED", f"{request} (REQUESTED-TRANSPORT TCP) was answered "
+                    f"442{reason}", evidence)
+        elif r.error_code == 447 and _peer_unreachable(leg.result, r.peer):
+            leg.outcome(step, f"{answered}: the relay cannot reach the local TCP peer {peer} (not a public "
+                        f"address), so this says nothing about the server", duration, StepState.UNDECIDED)
+            return
+        else:
+            finding_id = ERROR_CODE_FINDINGS.get(r.error_code, "TURN-ERROR-OTHER")
+            detail = f"{request} (RFC 6062, peer {peer})" if finding_id != "TURN-ERROR-OTHER" else \
+                f"{request} (RFC 6062, peer {peer}) was answered {r.error_code}{reason}"
+            leg.add(step, finding_id, detail, evidence)
+        leg.outcome(step, answered + released, duration)
+        return
+    if not r.allocated:
+        why = r.error or "the TCP Allocate got no answer"
+        leg.add(step, "TURN-ALLOCATE-TIMEOUT", f"TCP Allocate request (RFC 6062): {why}", evidence)
+        leg.outcome(step, why, duration)
+        return
+    if r.local_error is not None:
+        leg.outcome(step, r.local_error + released, duration, StepState.UNDECIDED)
+        return
+    sent, back = r.chunks_sent, r.chunks_echoed
+    if r.error is not None or not r.bound or not sent or back < sent:
+        parts = [r.error] if r.error else []
+        if r.bound and sent:
+            parts.append(f"{back}/{sent} chunk(s) came back intact ({r.bytes_received}/{r.bytes_sent} "
+                         f"bytes{f', {r.corrupted} altered' if r.corrupted else ''})")
+        detail = "; ".join(parts) or "no bytes went through"
+        leg.add(step, "TURN-TCP-RELAY-FAILED", detail, [*evidence, detail], peer=peer)
+        leg.outcome(step, detail + released, duration)
+        return
+    rtt = f", rtt avg {r.rtt_avg_ms} ms" if r.rtt_avg_ms is not None else ""
+    incoming = ""
+    if r.incoming is not None:
+        failed = _incoming_failure(r.incoming)
+        if failed is not None:
+            detail = f"peer-initiated connection (ConnectionAttempt, RFC 6062 §4.5): {failed}"
+            leg.add(step, "TURN-TCP-RELAY-FAILED", detail,
+                    [*evidence, *(describe_exchange(ex) for ex in r.incoming.steps), detail], peer=peer)
+            leg.outcome(step, f"client-initiated: {back}/{sent} chunk(s) echoed intact; {detail}{released}",
+                        duration)
+            return
+        incoming = f"; peer-initiated (ConnectionAttempt, connection id {r.incoming.connection_id}): " \
+                   f"{r.incoming.chunks_echoed}/{r.incoming.chunks_sent} chunk(s) echoed intact"
+    leg.outcome(step, f"TCP relay {r.relayed_address} to peer {peer} (connection id {r.connection_id}): "
+                f"{back}/{sent} chunk(s), {r.bytes_received} bytes echoed intact{rtt}{incoming}{released}",
+                duration)
+
+
+def _incoming_failure(r: TcpRelayResult) -> str | None:
+    """Why the peer-initiated direction failed, or None when its chunks all came back intact."""
+    if r.error_code is not None:
+        return f"{r.error_step or 'request'} was answered {r.error_code}" + \
+            (f" {r.error_reason}" if r.error_reason else "")
+    if r.error is not None:
+        return r.error
+    if not r.bound or not r.chunks_sent or r.chunks_echoed < r.chunks_sent:
+        return f"{r.chunks_echoed}/{r.chunks_sent} chunk(s) came back intact" + \
+            (f" ({r.corrupted} altered)" if r.corrupted else "")
+    return None
+
+
+def _peer_unreachable(result: TurnCheckResult, peer: str | None) -> bool:
+    """A public server cannot open a TCP connection to a local peer behind NAT (no hole to punch)."""
+    if peer is None or result.server_scope != Scope.PUBLIC.value:
+        return False
+    ip = parse_ip(peer.rpartition(":")[0].strip("[]"))
+    return ip is None or scope(ip) is not Scope.PUBLIC

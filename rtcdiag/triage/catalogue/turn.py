@@ -259,4 +259,46 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "`turn:{host}:{port}?transport=tcp` to the iceServers list.",
         "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
     ),
+    # --- relay families (RFC 8656 §7, which absorbed RFC 6156) ---------------------------------------------
+    CatalogueEntry(
+        "TURN-NO-IPV4-RELAY", _E, "No IPv4 relay: the family every browser asks for (440)",
+        "Over {transport} the {detail} was answered 440 Address Family not Supported: the server has no "
+        "IPv4 relay address.",
+        "An Allocate without REQUESTED-ADDRESS-FAMILY asks for an IPv4 relay (RFC 8656 §7.1), and that is "
+        "the only Allocate a browser sends. The server relays only IPv6 (coturn: every `relay-ip=` is an "
+        "IPv6 address, or it listens on IPv6 only), so every browser allocation fails.",
+        "Give the server an IPv4 relay address (coturn `relay-ip=` with an IPv4 address, `listening-ip=` "
+        "too); `--family 6` checks the IPv6 relay on its own.",
+        "RFC 8656 §7.1, §7.2 (440)",
+    ),
+    CatalogueEntry(
+        "TURN-DUAL-ALLOCATION-IGNORED", _I, "Server ignored ADDITIONAL-ADDRESS-FAMILY (no dual allocation)",
+        "Over {transport} a dual Allocate (ADDITIONAL-ADDRESS-FAMILY IPv6) got no IPv6 relay and no "
+        "ADDRESS-ERROR-CODE; the IPv6 relay was checked in a separate allocation: {detail}.",
+        "The server does not implement RFC 8656 dual allocations with the registered attribute 0x8000 and "
+        "skips it as an unknown optional attribute (coturn knows only the draft's code point 0x8032).",
+        "Nothing to do for WebRTC: browsers allocate one family at a time. Clients that need both families "
+        "from one server allocate them separately (REQUESTED-ADDRESS-FAMILY).",
+        "RFC 8656 §7.1, §7.2, §18.9",
+    ),
+    # --- TCP relays (RFC 6062, --tcp-relay) ---------------------------------------------------------------
+    CatalogueEntry(
+        "TURN-TCP-RELAY-UNSUPPORTED", _W, "Server does not offer TCP relays (RFC 6062)",
+        "Over {transport} the {detail}: the server does not allocate TCP relays.",
+        "The server does not implement RFC 6062 or has it switched off (coturn `no-tcp-relay`). WebRTC does "
+        "not need it (browsers relay over UDP allocations); clients that relay TCP streams to TCP peers do.",
+        "If your clients need TCP relays, remove coturn `no-tcp-relay` (RFC 6062 is on by default); "
+        "otherwise drop `--tcp-relay`.",
+        "RFC 6062 §4.1, §6.3 (442)",
+    ),
+    CatalogueEntry(
+        "TURN-TCP-RELAY-FAILED", _E, "TCP relay (RFC 6062) allocated but no intact bytes through it",
+        "Over {transport} the TCP relay to peer {peer}: {detail}.",
+        "The TCP allocation succeeded, but the Connect, the ConnectionBind on the data connection or the "
+        "bytes written on it failed: the server does not open or splice the peer connection, drops the data "
+        "connection, or something between client and server rewrites the TCP stream.",
+        "Check the server log for Connect/ConnectionBind and the peer connection (coturn: verbose); check "
+        "`max-bps` and that no proxy inspects the TCP stream.",
+        "RFC 6062 §4.3, §4.4, §5.3",
+    ),
 )
