@@ -5,8 +5,11 @@ discards replies that fail checks, which are counted in ``Exchange.rejected_coun
 text in ``Exchange.rejected``) while the transaction keeps waiting (RFC 8489 §6.3):
 - not decodable (StunParseError), or a different method than the request;
 - FINGERPRINT present but wrong (§14.7);
-- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.5; error responses that carry none,
-  such as the 401 challenge, are accepted).
+- with ``key`` (an authenticated request): MESSAGE-INTEGRITY(-SHA256) not matching ``key``, or missing
+  from a success or error response (§9.2.5: discarded "as if it had never been received", so the
+  transaction keeps waiting for a valid one). Exempt: the error responses a server sends when it could not
+  or must not authenticate the request (400, 401, 438, and 420, which some servers check first); coturn
+  signs every other one. Such discards are counted in ``Exchange.unverified_count``.
 Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
 """
 
@@ -56,7 +59,38 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message], Validator]:
+# Error codes answered without MESSAGE-INTEGRITY to an authenticated request: the server could not (400,
+# 401, 420 before it got to the credentials) or must not (438: a new nonce, RFC 8489 §9.2.4) sign them.
+UNSIGNED_ERRORS = frozenset({400, 401, 420, 438})
+NO_INTEGRITY = "no MESSAGE-INTEGRITY in a response to an authenticated request (RFC 8489 §9.2.5)"
+BAD_INTEGRITY = "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
+
+
+def needs_integrity(reply: Message) -> bool:
+    """Must this response to an authenticated request carry MESSAGE-INTEGRITY(-SHA256)? (RFC 8489 §9.2.5)"""
+    return reply.msg_class == MessageClass.SUCCESS or (
+        reply.msg_class == MessageClass.ERROR and reply.error_code not in UNSIGNED_ERRORS)
+
+
+class _Unverified:
+    """Replies discarded for their integrity: counted, the first one summarised (bounded)."""
+
+    __slots__ = ("count", "first", "success")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+        self.success = False
+
+    def add(self, reply: Message) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = summary(reply)
+            self.success = reply.msg_class == MessageClass.SUCCESS
+
+
+def _validator(request: Message, key: bytes | None,
+               unverified: _Unverified | None = None) -> tuple[dict[bytes, Message], Validator]:
     """A transport validator that also keeps the decoded reply (so it is parsed only once)."""
     decoded: dict[bytes, Message] = {}
 
@@ -70,8 +104,12 @@ def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message
         try:
             if verify_fingerprint(data) is False:
                 return "FINGERPRINT does not match (RFC 8489 §14.7)"
-            if key is not None and verify_message_integrity(data, key) is False:
-                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
+            if key is not None:
+                verified = verify_message_integrity(data, key)
+                if verified is False or (verified is None and needs_integrity(reply)):
+                    if unverified is not None:
+                        unverified.add(reply)
+                    return f"{summary(reply)}: {NO_INTEGRITY if verified is None else BAD_INTEGRITY}"
         except StunParseError as exc:
             return f"malformed reply: {exc}"
         decoded[data] = reply
@@ -97,7 +135,8 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
                       started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
     data = msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=fingerprint)
     record.request_attributes = describe(Message.decode(data))
-    decoded, validate = _validator(msg, key)
+    unverified = _Unverified()
+    decoded, validate = _validator(msg, key, unverified)
     try:
         result = await client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
     except TransportError as err:
@@ -105,8 +144,16 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
         record.error = str(err)
         record.error_kind = error_kind(err)
         record.attempts = max(1, record.attempts)
+        _note_unverified(record, unverified)
         return None, record
+    _note_unverified(record, unverified)
     return _fill(record, result, decoded)
+
+
+def _note_unverified(record: Exchange, unverified: _Unverified) -> None:
+    record.unverified_count = unverified.count
+    record.unverified_response = unverified.first
+    record.unverified_success = unverified.success
 
 
 def _fill(record: Exchange, result: TransactionResult,

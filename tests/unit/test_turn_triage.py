@@ -393,13 +393,25 @@ def test_data_steps_skipped_without_peer_test() -> None:
 # --- refresh ------------------------------------------------------------------------------------------------
 
 
-def test_failed_release_is_a_warning_on_refresh() -> None:
+def test_refused_release_is_a_warning_on_refresh() -> None:
+    t = _healthy()
+    t.released = False
+    t.steps[-1] = _exchange("refresh (release, LIFETIME=0)", "error-response", 437, "437 Allocation Mismatch")
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-REFRESH-FAILED", "udp", "refresh")]
+    assert _statuses(_report(_result(t)))["udp/refresh"] is Status.WARN
+
+
+def test_unanswered_release_after_everything_else_is_a_server_that_stopped() -> None:
+    """The release is the last request: no answer to it, after every earlier one was answered, is the same
+    silence as anywhere else in the session (an error of its own, not a failed-refresh warning)."""
     t = _healthy()
     t.released = False
     t.steps[-1] = _exchange("refresh (release, LIFETIME=0)", "timeout")
     judgement = rules.judge(_result(t))
-    assert _where(judgement) == [("TURN-REFRESH-FAILED", "udp", "refresh")]
-    assert _statuses(_report(_result(t)))["udp/refresh"] is Status.WARN
+    assert _where(judgement) == [("TURN-SERVER-STOPPED", "udp", "refresh")]
+    report = _report(_result(t))
+    assert _statuses(report)["udp/refresh"] is Status.FAIL and report.exit_code == 1
 
 
 def test_refresh_438_then_success_is_no_error() -> None:
