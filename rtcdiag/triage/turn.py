@@ -647,12 +647,12 @@ def _refresh_lifetime(t: TransportResult) -> str:
 
 def realm_detail(t: TransportResult) -> str:
     """The realms of a 401/441: the server's and the one the password was hashed with (RFC 8489 §9.2.2)."""
-    algorithm = f", {t.auth_algorithm}" if t.auth_algorithm else ""
+    algorithm = f" ({t.auth_algorithm})" if t.auth_algorithm else ""
     hashed = t.hash_realm if t.hash_realm is not None else t.realm
     if hashed != t.realm:
-        return f"(server realm {t.realm!r}; the password was hashed with realm {hashed!r} given by " \
-               f"--realm, not the server's{algorithm})"
-    return f"(server realm {t.realm!r}; the password was hashed with the same realm {hashed!r}{algorithm})"
+        return f"(server realm {t.realm!r}; the password was hashed{algorithm} with realm {hashed!r} from " \
+               "--realm, not with the server's)"
+    return f"(server realm {t.realm!r}; the password was hashed{algorithm} with the same realm {hashed!r})"
 
 
 def _unverified_detail(ex: Exchange) -> str:
@@ -681,7 +681,7 @@ class ServerStop:
 
     step: str  # the check step it belongs to (data-..., refresh)
     what: str  # the request's own step name, e.g. "channel-bind"
-    how: str  # "no reply to 7 request(s)", "connection reset: ..."
+    how: str  # "got no reply to 7 request(s)", "failed on a broken connection (...)"
     after_s: float | None  # seconds from the Allocate success to that request
     evidence: list[str]
 
@@ -718,7 +718,7 @@ def server_stop(t: TransportResult) -> ServerStop | None:
     if first is None:
         if not released_silently or not t.refreshed:
             return None
-        return ServerStop("refresh", "release (Refresh LIFETIME=0)", "no answer in time", None,
+        return ServerStop("refresh", "release (Refresh LIFETIME=0)", "got no answer in time", None,
                           [f"allocation: {describe_exchange(done)}",
                            *(describe_exchange(ex) for ex, _ in later),
                            "release (Refresh LIFETIME=0): no answer in time, after every earlier request "
@@ -726,12 +726,12 @@ def server_stop(t: TransportResult) -> ServerStop | None:
     if any(_answered(ex) for ex, _ in later[first + 1:]):
         return None  # one lost request, not a silent server
     ex, step = later[first]
-    how = f"no reply to {ex.attempts} request(s)" if ex.outcome == Outcome.TIMEOUT else \
-        f"the connection failed: {ex.error or ex.outcome}"
+    how = f"got no reply to {ex.attempts} request(s)" if ex.outcome == Outcome.TIMEOUT else \
+        f"failed on a broken connection ({ex.error or ex.outcome})"
     after = max(0.0, (ex.started_ms - alloc_end) / 1000.0)
     evidence = [f"allocation: {describe_exchange(done)}",
                 *(describe_exchange(e) for e, _ in later[:first]),
-                f"first unanswered, {after:.1f} s after the allocation: {describe_exchange(ex)}",
+                f"first unanswered, {after:.2f} s after the allocation: {describe_exchange(ex)}",
                 *(describe_exchange(e) for e, _ in later[first + 1:])]
     if released_silently:
         evidence.append("release (Refresh LIFETIME=0): no answer in time")
@@ -741,9 +741,9 @@ def server_stop(t: TransportResult) -> ServerStop | None:
 def _stopped(leg: _Leg, step: str, duration: float) -> None:
     stop = leg.stopped
     assert stop is not None
-    when = f" {stop.after_s:.1f} s after the allocation" if stop.after_s is not None else \
+    when = f" {stop.after_s:.2f} s after the allocation" if stop.after_s is not None else \
         " after every earlier request had been answered"
-    detail = f"{stop.what} got {stop.how}{when}, and nothing was answered after that"
+    detail = f"{stop.what} {stop.how}{when}, and nothing was answered after that"
     leg.add(step, "TURN-SERVER-STOPPED", detail, stop.evidence)
     leg.outcome(step, f"the server stopped answering: {detail}", duration)
     leg.stop(f"the server stopped answering at {stop.what}{when}")
