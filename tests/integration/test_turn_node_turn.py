@@ -114,7 +114,7 @@ def test_node_turn_does_not_relay_channeldata(node_turn: NodeTurn) -> None:
 def test_node_turn_unsigned_channelbind_and_lifetime_zero_refresh(node_turn: NodeTurn) -> None:
     code, report = run_check(node_turn.port)
     leg = report["results"]["turn"][0]["transports"][0]
-    [bind] = [d for d in leg["data_paths"] if d["method"] == "channel-data"][0]["steps"]
+    [bind] = next(d for d in leg["data_paths"] if d["method"] == "channel-data")["steps"]
     assert bind["outcome"] == "rejected" and bind["unverified_success"] is True
     assert bind["unverified_response"] == "ChannelBind success response" and bind["unverified_count"] >= 1
     assert leg["refreshed"] is True and leg["refresh_lifetime_s"] == 0 and leg["refresh_requested_s"] == 600
@@ -123,7 +123,8 @@ def test_node_turn_unsigned_channelbind_and_lifetime_zero_refresh(node_turn: Nod
     assert ("TURN-RESPONSE-NO-INTEGRITY", "data-channel-data") in where
     assert ("TURN-REFRESH-LIFETIME-ZERO", "refresh") in where
     roots = {r["id"] for r in report["root_causes"]}
-    assert roots == {"TURN-RESPONSE-NO-INTEGRITY", "TURN-CHANNELDATA-NOT-RELAYED", "TURN-REFRESH-LIFETIME-ZERO"}
+    assert roots == {"TURN-RESPONSE-NO-INTEGRITY", "TURN-CHANNELDATA-NOT-RELAYED",
+                     "TURN-REFRESH-LIFETIME-ZERO"}
     assert code == 1
 
 

@@ -169,8 +169,8 @@ class KillProxy:
                         continue
                     if not chunk:
                         return
-                    buffered += chunk
-                    for frame, buffered in _frames(buffered):
+                    frames, buffered = _frames(buffered + chunk)
+                    for frame in frames:
                         if self._should_kill(frame):
                             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                             conn.close()  # a reset, as from a server that died
@@ -178,16 +178,18 @@ class KillProxy:
                         back.sendall(frame)
 
 
-def _frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Whole frames of a TURN stream: STUN (20 + length) or ChannelData (4 + length, padded to 4 over
-    TCP, RFC 8656 §12.5), each with what remains after it."""
+def _frames(data: bytes) -> tuple[list[bytes], bytes]:
+    """The whole frames at the start of a TURN stream, and what remains: STUN (20 + length) or ChannelData
+    (4 + length, padded to 4 over TCP, RFC 8656 §12.5)."""
+    frames: list[bytes] = []
     while len(data) >= 4:
         length = struct.unpack("!H", data[2:4])[0]
         size = 20 + length if data[0] & 0xC0 == 0 else 4 + length + (-length % 4)
         if len(data) < size:
-            return
-        frame, data = data[:size], data[size:]
-        yield frame, data
+            break
+        frames.append(data[:size])
+        data = data[size:]
+    return frames, data
 
 
 @pytest.fixture
