@@ -16,6 +16,8 @@ Network failures never raise: they become ``outcome="transport-error"`` with ``e
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
@@ -75,18 +77,23 @@ def needs_integrity(reply: Message) -> bool:
 class _Unverified:
     """Replies discarded for their integrity: counted, the first one summarised (bounded)."""
 
-    __slots__ = ("count", "first", "success")
+    __slots__ = ("count", "ended", "first", "reason", "success")
 
     def __init__(self) -> None:
         self.count = 0
         self.first: str | None = None
+        self.reason = ""
         self.success = False
+        self.ended: asyncio.Event | None = None  # set at the first one (streams end the transaction there)
 
-    def add(self, reply: Message) -> None:
+    def add(self, reply: Message, reason: str) -> None:
         self.count += 1
         if self.first is None:
             self.first = summary(reply)
+            self.reason = reason
             self.success = reply.msg_class == MessageClass.SUCCESS
+        if self.ended is not None:
+            self.ended.set()
 
 
 def _validator(request: Message, key: bytes | None,
@@ -107,9 +114,10 @@ def _validator(request: Message, key: bytes | None,
             if key is not None:
                 verified = verify_message_integrity(data, key)
                 if verified is False or (verified is None and needs_integrity(reply)):
+                    reason = f"{summary(reply)}: {NO_INTEGRITY if verified is None else BAD_INTEGRITY}"
                     if unverified is not None:
-                        unverified.add(reply)
-                    return f"{summary(reply)}: {NO_INTEGRITY if verified is None else BAD_INTEGRITY}"
+                        unverified.add(reply, reason)
+                    return reason
         except StunParseError as exc:
             return f"malformed reply: {exc}"
         decoded[data] = reply
@@ -138,7 +146,18 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
     unverified = _Unverified()
     decoded, validate = _validator(msg, key, unverified)
     try:
-        result = await client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        if isinstance(client, StreamClient) and key is not None:
+            ended = await _unless_unverified(request, unverified)
+            if ended is None:
+                # RFC 8489 §9.2.5: over a reliable transport the transaction ends at once (no resend).
+                record.outcome, record.attempts = Outcome.REJECTED, 1
+                record.rejected, record.rejected_count = [f"{unverified.reason} (from {hostport(target)})"], 1
+                _note_unverified(record, unverified)
+                return None, record
+            result = ended
+        else:
+            result = await request
     except TransportError as err:
         record.outcome = Outcome.TRANSPORT_ERROR
         record.error = str(err)
@@ -148,6 +167,26 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
         return None, record
     _note_unverified(record, unverified)
     return _fill(record, result, decoded)
+
+
+async def _unless_unverified(request: Coroutine[Any, Any, TransactionResult],
+                             unverified: _Unverified) -> TransactionResult | None:
+    """The transaction's result, or None when a reply failed its integrity check first (then cancelled)."""
+    unverified.ended = asyncio.Event()
+    task = asyncio.ensure_future(request)
+    waiter = asyncio.ensure_future(unverified.ended.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (Ctrl-C): take the transaction down too
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})  # let it unregister; its CancelledError stays in the task
+    return None
 
 
 def _note_unverified(record: Exchange, unverified: _Unverified) -> None:

@@ -54,3 +54,20 @@ def test_allocate_success_without_valid_integrity_is_not_an_allocation(
     messages = {c["name"]: c["message"] for c in report["checks"]}
     assert "allocated" not in messages[f"{transport}/allocate"].replace("not an allocation", "")
     assert code == 1
+
+
+def test_over_tcp_an_unsigned_answer_ends_the_transaction_at_once(
+        hostile: Callable[..., HostileServer]) -> None:
+    """RFC 8489 §9.2.5: over a reliable transport the discarded response ends the transaction immediately.
+    With a 600 s transaction timeout the run only finishes (inside the 60 s guard) if it did not wait."""
+    server = hostile(TURN_UNSIGNED_ALLOCATE)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    proc = subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", f"127.0.0.1:{server.port}", "-u",
+                           "alice", "--transport", "tcp", "--timeout", "600", "--json"],
+                          env={**clean, "RTCDIAG_TURN_PASSWORD": "pw"}, capture_output=True, text=True,
+                          timeout=60)
+    report = json.loads(proc.stdout)
+    auth = report["results"]["turn"][0]["transports"][0]["steps"][-1]
+    assert auth["outcome"] == "rejected" and auth["unverified_count"] == 1 and auth["attempts"] == 1
+    assert [r["id"] for r in report["root_causes"]] == ["TURN-RESPONSE-NO-INTEGRITY"]
+    assert proc.returncode == 1
