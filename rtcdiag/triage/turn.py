@@ -554,7 +554,8 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
             # The same allocation relayed Send/Data to the same peer: the relay path works, ChannelData
             # alone is not relayed (RFC 8656 §12.6): the server's fault, not a firewall's.
             leg.add(step, "TURN-CHANNELDATA-NOT-RELAYED",
-                    f"ChannelBind for peer {dp.peer} succeeded but {why}, while {_data_line(other)}",
+                    f"ChannelBind for peer {dp.peer} was answered with a success, but {why}, while "
+                    f"{_data_line(other)}",
                     [*evidence, _data_line(other)])
             leg.outcome(step, f"{why}; Send/Data on the same allocation worked", duration)
             return
@@ -681,7 +682,7 @@ class ServerStop:
 
     step: str  # the check step it belongs to (data-..., refresh)
     what: str  # the request's own step name, e.g. "channel-bind"
-    how: str  # "got no reply to 7 request(s)", "failed on a broken connection (...)"
+    how: str  # "got no reply to 7 request(s)", "failed (connection reset by peer ...)"
     after_s: float | None  # seconds from the Allocate success to that request
     evidence: list[str]
 
@@ -727,7 +728,7 @@ def server_stop(t: TransportResult) -> ServerStop | None:
         return None  # one lost request, not a silent server
     ex, step = later[first]
     how = f"got no reply to {ex.attempts} request(s)" if ex.outcome == Outcome.TIMEOUT else \
-        f"failed on a broken connection ({ex.error or ex.outcome})"
+        f"failed ({ex.error or ex.outcome})"
     after = max(0.0, (ex.started_ms - alloc_end) / 1000.0)
     evidence = [f"allocation: {describe_exchange(done)}",
                 *(describe_exchange(e) for e, _ in later[:first]),

@@ -640,7 +640,7 @@ def test_server_reset_at_the_refresh_is_stopped_on_refresh_not_a_refresh_warning
     t.refreshed, t.released = False, False
     judgement = rules.judge(_result(t))
     assert _where(judgement) == [("TURN-SERVER-STOPPED", "udp", "refresh")]
-    assert "broken connection (connection reset by peer)" in judgement.findings[0].symptom
+    assert "refresh failed (connection reset by peer)" in judgement.findings[0].symptom
 
 
 def test_channeldata_lost_where_send_data_works_is_the_servers_fault() -> None:
