@@ -41,6 +41,14 @@ GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWAR
 DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transaction, answers the third
 WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
 WRONG_KEY = b"not-your-key"
+# TURN: a 401 challenge to an Allocate without MESSAGE-INTEGRITY, then an Allocate success to the
+# authenticated one that carries no MESSAGE-INTEGRITY at all / one keyed with WRONG_KEY (RFC 8489 §9.2.5:
+# a client must discard both).
+TURN_UNSIGNED_ALLOCATE = "turn-unsigned-allocate"
+TURN_WRONG_INTEGRITY_ALLOCATE = "turn-wrong-integrity-allocate"
+ALLOCATE_REQUEST, ALLOCATE_SUCCESS, ALLOCATE_ERROR = 0x0003, 0x0103, 0x0113
+ERROR_CODE, REALM, NONCE, LIFETIME, XOR_RELAYED_ADDRESS = 0x0009, 0x0014, 0x0015, 0x000D, 0x0016
+HOSTILE_REALM = b"hostile.test"
 SOFTWARE_NAME = b"rtcdiag hostile test server"
 
 
@@ -84,6 +92,42 @@ def binding_success_with_integrity(txid: bytes, source: tuple[str, int], key: by
     return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
 
 
+def _has_attribute(message: bytes, kind: int) -> bool:
+    pos = 20
+    while pos + 4 <= len(message):
+        attr_type, length = struct.unpack("!HH", message[pos:pos + 4])
+        if attr_type == kind:
+            return True
+        pos += 4 + length + (-length % 4)
+    return False
+
+
+def _finish(msg_type: int, txid: bytes, body: bytes, key: bytes | None) -> bytes:
+    """Header + ``body`` [+ MESSAGE-INTEGRITY keyed with ``key``] + FINGERPRINT (RFC 8489 §14.5, §14.7)."""
+    if key is not None:
+        head = struct.pack("!HHI", msg_type, len(body) + 24, MAGIC_COOKIE) + txid
+        body += _attr(MESSAGE_INTEGRITY, hmac.new(key, head + body, hashlib.sha1).digest())
+    head = struct.pack("!HHI", msg_type, len(body) + 8, MAGIC_COOKIE) + txid
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
+
+
+def turn_allocate_replies(request: bytes, source: tuple[str, int], key: bytes | None) -> list[bytes]:
+    """401 (REALM, NONCE) to an Allocate without MESSAGE-INTEGRITY; to one with it, a success
+    (XOR-RELAYED-ADDRESS, XOR-MAPPED-ADDRESS, LIFETIME) signed with ``key`` (None: not signed at all)."""
+    if len(request) < 20 or struct.unpack("!H", request[:2])[0] != ALLOCATE_REQUEST:
+        return []
+    txid = request[8:20]
+    if not _has_attribute(request, MESSAGE_INTEGRITY):
+        body = _attr(ERROR_CODE, struct.pack("!HBB", 0, 4, 1) + b"Unauthorized")
+        body += _attr(REALM, HOSTILE_REALM) + _attr(NONCE, b"hostile-nonce-" + txid.hex().encode())
+        return [_finish(ALLOCATE_ERROR, txid, body, None)]
+    body = _attr(XOR_RELAYED_ADDRESS, xor_mapped_address(txid, "127.0.0.1", 50000))
+    body += _attr(XOR_MAPPED_ADDRESS, xor_mapped_address(txid, source[0], source[1]))
+    body += _attr(LIFETIME, struct.pack("!I", 600))
+    return [_finish(ALLOCATE_SUCCESS, txid, body, key)]
+
+
 def truncated_reply(txid: bytes) -> bytes:
     """Header announces 12 attribute bytes; only the first 4 (a TLV header) are present."""
     return struct.pack("!HHI", BINDING_SUCCESS, 12, MAGIC_COOKIE) + txid + struct.pack("!HH", SOFTWARE, 8)
@@ -105,6 +149,8 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 
         GOOD: lambda: [binding_success(txid, source)],
         DROP_FIRST_TWO: lambda: [binding_success(txid, source)] if seen >= 3 else [],
         WRONG_INTEGRITY: lambda: [binding_success_with_integrity(txid, source, WRONG_KEY)],
+        TURN_UNSIGNED_ALLOCATE: lambda: turn_allocate_replies(request, source, None),
+        TURN_WRONG_INTEGRITY_ALLOCATE: lambda: turn_allocate_replies(request, source, WRONG_KEY),
     }
     return table[mode]()
 

@@ -5,14 +5,19 @@ discards replies that fail checks, which are counted in ``Exchange.rejected_coun
 text in ``Exchange.rejected``) while the transaction keeps waiting (RFC 8489 §6.3):
 - not decodable (StunParseError), or a different method than the request;
 - FINGERPRINT present but wrong (§14.7);
-- MESSAGE-INTEGRITY(-SHA256) present but not matching ``key`` (§9.2.5; error responses that carry none,
-  such as the 401 challenge, are accepted).
+- with ``key`` (an authenticated request): MESSAGE-INTEGRITY(-SHA256) not matching ``key``, or missing
+  from a success or error response (§9.2.5: discarded "as if it had never been received", so the
+  transaction keeps waiting for a valid one). Exempt: the error responses a server sends when it could not
+  or must not authenticate the request (400, 401, 438, and 420, which some servers check first); coturn
+  signs every other one. Such discards are counted in ``Exchange.unverified_count``.
 Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
@@ -56,7 +61,43 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
-def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message], Validator]:
+# Error codes answered without MESSAGE-INTEGRITY to an authenticated request: the server could not (400,
+# 401, 420 before it got to the credentials) or must not (438: a new nonce, RFC 8489 §9.2.4) sign them.
+UNSIGNED_ERRORS = frozenset({400, 401, 420, 438})
+NO_INTEGRITY = "no MESSAGE-INTEGRITY in a response to an authenticated request (RFC 8489 §9.2.5)"
+BAD_INTEGRITY = "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
+
+
+def needs_integrity(reply: Message) -> bool:
+    """Must this response to an authenticated request carry MESSAGE-INTEGRITY(-SHA256)? (RFC 8489 §9.2.5)"""
+    return reply.msg_class == MessageClass.SUCCESS or (
+        reply.msg_class == MessageClass.ERROR and reply.error_code not in UNSIGNED_ERRORS)
+
+
+class _Unverified:
+    """Replies discarded for their integrity: counted, the first one summarised (bounded)."""
+
+    __slots__ = ("count", "ended", "first", "reason", "success")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+        self.reason = ""
+        self.success = False
+        self.ended: asyncio.Event | None = None  # set at the first one (streams end the transaction there)
+
+    def add(self, reply: Message, reason: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = summary(reply)
+            self.reason = reason
+            self.success = reply.msg_class == MessageClass.SUCCESS
+        if self.ended is not None:
+            self.ended.set()
+
+
+def _validator(request: Message, key: bytes | None,
+               unverified: _Unverified | None = None) -> tuple[dict[bytes, Message], Validator]:
     """A transport validator that also keeps the decoded reply (so it is parsed only once)."""
     decoded: dict[bytes, Message] = {}
 
@@ -70,8 +111,13 @@ def _validator(request: Message, key: bytes | None) -> tuple[dict[bytes, Message
         try:
             if verify_fingerprint(data) is False:
                 return "FINGERPRINT does not match (RFC 8489 §14.7)"
-            if key is not None and verify_message_integrity(data, key) is False:
-                return "MESSAGE-INTEGRITY does not verify with our credentials (RFC 8489 §9.2.5)"
+            if key is not None:
+                verified = verify_message_integrity(data, key)
+                if verified is False or (verified is None and needs_integrity(reply)):
+                    reason = f"{summary(reply)}: {NO_INTEGRITY if verified is None else BAD_INTEGRITY}"
+                    if unverified is not None:
+                        unverified.add(reply, reason)
+                    return reason
         except StunParseError as exc:
             return f"malformed reply: {exc}"
         decoded[data] = reply
@@ -97,16 +143,56 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
                       started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
     data = msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=fingerprint)
     record.request_attributes = describe(Message.decode(data))
-    decoded, validate = _validator(msg, key)
+    unverified = _Unverified()
+    decoded, validate = _validator(msg, key, unverified)
     try:
-        result = await client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        if isinstance(client, StreamClient) and key is not None:
+            ended = await _unless_unverified(request, unverified)
+            if ended is None:
+                # RFC 8489 §9.2.5: over a reliable transport the transaction ends at once (no resend).
+                record.outcome, record.attempts = Outcome.REJECTED, 1
+                record.rejected, record.rejected_count = [f"{unverified.reason} (from {hostport(target)})"], 1
+                _note_unverified(record, unverified)
+                return None, record
+            result = ended
+        else:
+            result = await request
     except TransportError as err:
         record.outcome = Outcome.TRANSPORT_ERROR
         record.error = str(err)
         record.error_kind = error_kind(err)
         record.attempts = max(1, record.attempts)
+        _note_unverified(record, unverified)
         return None, record
+    _note_unverified(record, unverified)
     return _fill(record, result, decoded)
+
+
+async def _unless_unverified(request: Coroutine[Any, Any, TransactionResult],
+                             unverified: _Unverified) -> TransactionResult | None:
+    """The transaction's result, or None when a reply failed its integrity check first (then cancelled)."""
+    unverified.ended = asyncio.Event()
+    task = asyncio.ensure_future(request)
+    waiter = asyncio.ensure_future(unverified.ended.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # cancelled (Ctrl-C): take the transaction down too
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task})  # let it unregister; its CancelledError stays in the task
+    return None
+
+
+def _note_unverified(record: Exchange, unverified: _Unverified) -> None:
+    record.unverified_count = unverified.count
+    record.unverified_response = unverified.first
+    record.unverified_success = unverified.success
 
 
 def _fill(record: Exchange, result: TransactionResult,

@@ -81,3 +81,9 @@ class Exchange:
     error: str | None = None  # transport-level error text (refused, TLS failure, ...)
     error_kind: ErrorKind | None = None  # stable word for triage, e.g. refused, tls:expired-certificate
     started_ms: float = 0.0  # offset from the probe's start
+    # Replies to an authenticated request discarded for lacking a valid MESSAGE-INTEGRITY(-SHA256) (RFC 8489
+    # §9.2.5): how many, and what the first one said (e.g. "ChannelBind success response"). When only such
+    # replies came, the outcome is REJECTED: the server answered, but not in a way that can be trusted.
+    unverified_count: int = 0
+    unverified_response: str | None = None
+    unverified_success: bool = False  # the first discarded one was a success response

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from rtcdiag.addresses import Scope, format_hostport, scope
 from rtcdiag.probes.exchange import address_of, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome
-from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths
+from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -231,7 +231,10 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             return tr
         if options.peer_test:
             await _family_data_paths(session, tr, options, policy, t0, server_scope, server_ips or {}, peers)
+            if any(silent(ex) for dp in tr.data_paths for ex in dp.steps):
+                return tr  # the server stopped answering: a Refresh would only wait out another timeout
         # RFC 8656 §8: Refresh keeps the allocation alive (and tests that the server accepts it).
+        tr.refresh_requested_s = DEFAULT_LIFETIME_S
         reply, _ = await session.request(lambda: _refresh(DEFAULT_LIFETIME_S), "refresh")
         tr.refreshed = reply is not None and reply.msg_class == MessageClass.SUCCESS
         if tr.refreshed and reply is not None:
@@ -263,7 +266,8 @@ async def _tcp_relay(tr: TransportResult, session: TurnSession, credentials: Cre
 async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: EchoPeer) -> None:
     """Release (RFC 8656 §8: Refresh LIFETIME=0), then close sockets. Runs after errors and cancellation."""
     try:
-        if tr.allocated and sessions:
+        # A Refresh answered LIFETIME=0 has deleted the allocation (RFC 8656 §7.3): no release.
+        if tr.allocated and sessions and not (tr.refreshed and tr.refresh_lifetime_s == 0):
             session = sessions[-1]
             try:
                 reply, _ = await asyncio.wait_for(
@@ -464,6 +468,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         session.set_credentials(credentials)
         tr.authenticated = True
+        tr.hash_realm = credentials.realm_override or session.realm
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
         tr.userhash_error = session.userhash_error

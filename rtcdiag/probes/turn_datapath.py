@@ -19,6 +19,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from rtcdiag.probes.exchange import address_of, exchange, hostport
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION, DataPathResult
 from rtcdiag.probes.turn_session import TurnSession
 from rtcdiag.protocol import (
@@ -115,7 +116,7 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
         lambda: Message(Method.CREATE_PERMISSION, MessageClass.REQUEST).add(
             AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)),
         "create-permission", record_in=indication.steps)
-    if reply is not None and reply.msg_class == MessageClass.SUCCESS:
+    if _accepted(reply, record):
         if punch:
             await peer.punch(relay)
 
@@ -127,6 +128,8 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
         await _measure(session, indication, packets, send_indication, _data_indication_payload)
     else:
         indication.error = f"CreatePermission got {record.response or record.error or record.outcome}"
+        if silent(record):
+            return results  # the server stopped answering: a ChannelBind would only wait out a timeout
 
     channel = DataPathResult(method=METHOD_CHANNEL, peer=shown)
     results.append(channel)
@@ -135,7 +138,7 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
         .add(AttrType.CHANNEL_NUMBER, channel_number)
         .add(AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)),
         "channel-bind", record_in=channel.steps)
-    if reply is not None and reply.msg_class == MessageClass.SUCCESS:
+    if _accepted(reply, record):
         async def send_channel(payload: bytes) -> None:
             await session.client.send(ChannelData(channel_number, payload).encode(), session.server)
 
@@ -144,6 +147,20 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
     else:
         channel.error = f"ChannelBind got {record.response or record.error or record.outcome}"
     return results
+
+
+def silent(record: Exchange) -> bool:
+    """The server gave no answer at all to this request: timeout, or the connection failed/reset."""
+    return record.outcome in (Outcome.TIMEOUT, Outcome.TRANSPORT_ERROR)
+
+
+def _accepted(reply: Message | None, record: Exchange) -> bool:
+    """A success, or only successes without a valid MESSAGE-INTEGRITY (discarded, RFC 8489 §9.2.5: the
+    judge reports the server as non-compliant). The packets are sent anyway in the second case: the server
+    claims the permission or channel exists, and whether it relays is still worth knowing."""
+    if reply is not None:
+        return reply.msg_class == MessageClass.SUCCESS
+    return record.outcome is Outcome.REJECTED and record.unverified_success
 
 
 def _data_indication_payload(data: bytes) -> bytes | None:

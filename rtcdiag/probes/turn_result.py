@@ -119,6 +119,7 @@ class TransportResult:
     authenticated: bool = False  # credentials were sent
     auth_algorithm: str | None = None  # "md5" | "sha256"
     userhash: bool = False
+    hash_realm: str | None = None  # the realm the long-term key was hashed with (--realm, else the server's)
     userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
     alternate_server: str | None = None  # from a 300 reply; followed once
@@ -145,7 +146,8 @@ class TransportResult:
     data_paths: list[DataPathResult] = field(default_factory=list)
     # Step 5: Refresh and release.
     refreshed: bool | None = None  # None = not attempted
-    refresh_lifetime_s: int | None = None
+    refresh_lifetime_s: int | None = None  # LIFETIME of the Refresh success (RFC 8656 §7.3; 0 = deleted)
+    refresh_requested_s: int | None = None  # the LIFETIME the Refresh asked for
     released: bool | None = None
     duration_ms: float = 0.0
 

@@ -318,7 +318,7 @@ def _unpack_error(raw: bytes, xor_key: bytes) -> ErrorCode:
     _need(raw, len(raw) >= 4, "ERROR-CODE")
     if raw[3] > 99:
         raise StunParseError(f"ERROR-CODE: number {raw[3]} > 99")
-    return ErrorCode((raw[2] & 0x07) * 100 + raw[3], _unpack_text(raw[4:], xor_key))
+    return ErrorCode((raw[2] & 0x07) * 100 + raw[3], _reason(raw[4:], xor_key))
 
 
 def _pack_address_error(value: AddressErrorCode, xor_key: bytes) -> bytes:
@@ -330,7 +330,13 @@ def _unpack_address_error(raw: bytes, xor_key: bytes) -> AddressErrorCode:
     _need(raw, len(raw) >= 4, "ADDRESS-ERROR-CODE")
     if raw[3] > 99:
         raise StunParseError(f"ADDRESS-ERROR-CODE: number {raw[3]} > 99")
-    return AddressErrorCode(raw[0], (raw[2] & 0x07) * 100 + raw[3], _unpack_text(raw[4:], xor_key))
+    return AddressErrorCode(raw[0], (raw[2] & 0x07) * 100 + raw[3], _reason(raw[4:], xor_key))
+
+
+def _reason(raw: bytes, xor_key: bytes) -> str:
+    """The reason phrase without trailing NULs and white space: coturn pads it with NULs inside the value
+    (``Stale nonce\\x00``); RFC 8489 §14.8 pads outside the value, so they are never part of the phrase."""
+    return _unpack_text(raw, xor_key).rstrip("\x00 \t\r\n")
 
 
 _CHANGE_IP = 0x04  # RFC 5780 §7.2

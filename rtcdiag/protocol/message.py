@@ -34,6 +34,13 @@ _ATTR_HEAD_UNPACK = _ATTR_HEAD.unpack_from
 _MI_HEAD = _ATTR_HEAD_PACK(AttrType.MESSAGE_INTEGRITY, 20)
 _MI_SHA256_HEAD = _ATTR_HEAD_PACK(AttrType.MESSAGE_INTEGRITY_SHA256, 32)
 _FP_HEAD = _ATTR_HEAD_PACK(AttrType.FINGERPRINT, 4)
+_OPEN: frozenset[int] = frozenset()  # falsy: every attribute is read
+# Which attributes still count after each of these (RFC 8489 §14.5-§14.7); never empty, so truthy.
+_AFTER: dict[int, frozenset[int]] = {
+    AttrType.MESSAGE_INTEGRITY: frozenset({AttrType.MESSAGE_INTEGRITY_SHA256, AttrType.FINGERPRINT}),
+    AttrType.MESSAGE_INTEGRITY_SHA256: frozenset({AttrType.FINGERPRINT}),
+    AttrType.FINGERPRINT: frozenset({-1}),  # nothing (no attribute type is -1)
+}
 _MAX_TYPE = 0x3FFF
 _CLASSES = (MessageClass.REQUEST, MessageClass.INDICATION, MessageClass.SUCCESS, MessageClass.ERROR)
 _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # indexed by length % 4
@@ -168,6 +175,7 @@ class Message:
         if length:
             append = attributes.append
             pos = HEADER_LENGTH
+            closed: frozenset[int] = _OPEN  # the types still read (after an integrity attribute: fewer)
             while pos < size:
                 if pos + 4 > size:
                     raise StunParseError(f"truncated attribute header at offset {pos}")
@@ -176,6 +184,16 @@ class Message:
                 pos = start + attr_len
                 if pos > size:
                     raise StunParseError(f"attribute 0x{attr_type:04X} overruns the message")
+                if closed:
+                    # RFC 8489 §14.5/§14.6/§14.7: after MESSAGE-INTEGRITY only MESSAGE-INTEGRITY-SHA256 and
+                    # FINGERPRINT count, after MESSAGE-INTEGRITY-SHA256 only FINGERPRINT, after FINGERPRINT
+                    # nothing: anything else there is ignored (still walked, so the length must add up).
+                    if attr_type not in closed:
+                        pos += -attr_len & 3
+                        continue
+                    closed = _AFTER.get(attr_type, closed)
+                elif attr_type in _AFTER:
+                    closed = _AFTER[attr_type]
                 append(_new_raw(RawAttribute, (attr_type, data[start:pos])))
                 pos += -attr_len & 3  # padding to a multiple of 4 (RFC 8489 §14); its value is ignored
             if pos != size:

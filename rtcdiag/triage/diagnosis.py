@@ -57,6 +57,10 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     # The DNS check's precise words for a name that other checks could only call "does not resolve".
     "DNS-NXDOMAIN": frozenset({"DNS-FAILURE"}),
     "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
+    # SERVICE layer: a server that went silent after allocating explains what failed on that transport
+    # around the same time (echoes that never came back, a Refresh or release without an answer).
+    "TURN-SERVER-STOPPED": frozenset({"TURN-NO-DATA", "TURN-DATA-LOSS", "TURN-CHANNELDATA-NOT-RELAYED",
+                                      "TURN-REFRESH-FAILED"}),
 }
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
@@ -121,6 +125,9 @@ def explains(root: Finding, other: Finding) -> bool:
     if r_layer is Layer.ENDPOINT:
         return o_layer > Layer.ENDPOINT and _transports_meet(root.subject, other.subject)
     if r_layer is Layer.SERVICE:
+        if o_layer is Layer.SERVICE and other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
+            return (_ports_meet(root.subject, other.subject)
+                    and root.subject.transport == other.subject.transport)
         return o_layer is Layer.CONSEQUENCE and _transports_meet(root.subject, other.subject)
     return False
 
@@ -132,7 +139,8 @@ def _same_statement(a: Finding, b: Finding) -> bool:
             and a.check != b.check)
 
 
-_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2}
+_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2,
+               "TURN-SERVER-STOPPED": 2}
 
 
 def _order(finding: Finding) -> tuple[int, int, int]:

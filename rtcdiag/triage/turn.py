@@ -180,6 +180,7 @@ class _Leg:
     rest_expired: bool
     udp_blocked: bool  # the same host answered STUN over TCP/TLS (UDP silence is then UDP-BLOCKED)
     blocked: str | None = None  # why the remaining steps do not run
+    stopped: ServerStop | None = None  # where the server went silent after allocating (see server_stop)
     suffix: str = ""  # appended to the family steps (FAMILY_STEPS): "-ipv6" for an IPv6 relay
 
     def _name(self, step: str) -> str:
@@ -239,7 +240,7 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
     answered = answered_hosts | own
     for t in result.transports:
         leg = _Leg(result, t, subject(result, t), out, rest_expired=rest_expired,
-                   udp_blocked=result.host in answered)
+                   udp_blocked=result.host in answered, stopped=server_stop(t))
         _run(leg, _RULES[:2])  # connect, challenge
         _judge_families(leg)
         _run(leg, _RULES[-1:])  # refresh
@@ -451,6 +452,13 @@ def _allocate(leg: _Leg) -> None:
                     duration)
         leg.stop(f"no allocation: the Allocate was answered {_answer(final)}")
         return
+    if final is not None and final.outcome == Outcome.REJECTED and final.unverified_count:
+        leg.add("allocate", "TURN-RESPONSE-NO-INTEGRITY", _unverified_detail(final),
+                [describe_exchange(ex) for ex in t.steps])
+        what = f"{final.unverified_response} without valid MESSAGE-INTEGRITY: discarded, not an allocation"
+        leg.outcome("allocate", what, duration + leg.elapsed_left_s())
+        leg.stop("no trusted allocation: the Allocate success was not integrity-protected")
+        return
     if final is not None and final.outcome in (Outcome.TIMEOUT, Outcome.REJECTED):
         why = t.timed_out_step or "authenticated Allocate request"
         leg.add("allocate", "TURN-ALLOCATE-TIMEOUT", why, [describe_exchange(ex) for ex in t.steps]
@@ -489,8 +497,7 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     elif finding_id == "TURN-ERROR-OTHER":
         detail = f"{request} was answered {code}{reason}"
     elif finding_id in ("TURN-AUTH-401", "TURN-AUTH-441"):
-        algorithm = f", {t.auth_algorithm}" if t.auth_algorithm else ""
-        detail = f"(user and realm {t.realm!r}{algorithm})"
+        detail = realm_detail(t)
     elif finding_id == "TURN-FAMILY-440" and step == "allocate" and t.relays:
         detail = f"{request} ({_asked(t.relays)})"
     else:
@@ -546,6 +553,18 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
     finals = final_exchanges(dp.steps)
     evidence = [*(describe_exchange(ex) for ex in dp.steps), _data_line(dp)]
     duration = _data_span_s(leg.t, dp)
+    if leg.stopped is not None and leg.stopped.step == step:
+        _stopped(leg, step, duration)
+        return
+    unsigned = next((ex for ex in finals if ex.outcome == Outcome.REJECTED and ex.unverified_count), None)
+    if unsigned is not None:
+        leg.add(step, "TURN-RESPONSE-NO-INTEGRITY", f"{_unverified_detail(unsigned)} (peer {dp.peer})",
+                evidence)
+        if not unsigned.unverified_success or not dp.packets_sent:
+            leg.outcome(step, f"{unsigned.request}: only {unsigned.unverified_response} without valid "
+                        "MESSAGE-INTEGRITY", duration)
+            return
+        finals = [ex for ex in finals if ex is not unsigned]  # packets were sent anyway: judge them too
     refused = next((ex for ex in finals if ex.outcome == Outcome.ERROR_RESPONSE), None)
     if refused is not None:
         finding_id = ERROR_CODE_FINDINGS.get(refused.error_code or 0, "TURN-ERROR-OTHER")
@@ -561,6 +580,16 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
         else:
             why = dp.error or f"{dp.packets_sent} packet(s) sent, none came back"
+        other = _indications_flowed(leg, dp)
+        if unanswered is None and dp.error is None and other is not None:
+            # The same allocation relayed Send/Data to the same peer: the relay path works, ChannelData
+            # alone is not relayed (RFC 8656 §12.6): the server's fault, not a firewall's.
+            leg.add(step, "TURN-CHANNELDATA-NOT-RELAYED",
+                    f"ChannelBind for peer {dp.peer} was answered with a success, but {why}, while "
+                    f"{_data_line(other)}",
+                    [*evidence, _data_line(other)])
+            leg.outcome(step, f"{why}; Send/Data on the same allocation worked", duration)
+            return
         leg.add(step, "TURN-NO-DATA", f"via {label} to peer {dp.peer}: {why}", evidence)
         leg.outcome(step, why, duration)
         return
@@ -596,10 +625,31 @@ def _refresh(leg: _Leg) -> None:
     t = leg.t
     exchanges = _of(t, "refresh")
     duration = _rtt_s(exchanges)
+    if leg.stopped is not None and leg.stopped.step == "refresh":
+        _stopped(leg, "refresh", duration + leg.elapsed_left_s())
+        return
     if t.refreshed is None and t.released is None:
         leg.outcome("refresh", "not run (the check ended before the Refresh)", state=StepState.SKIPPED)
         return
     finals = final_exchanges(exchanges)
+    unsigned = [ex for ex in finals if ex.outcome == Outcome.REJECTED and ex.unverified_count]
+    if unsigned:
+        for ex in unsigned:
+            leg.add("refresh", "TURN-RESPONSE-NO-INTEGRITY", _unverified_detail(ex),
+                    [describe_exchange(e) for e in exchanges])
+        leg.outcome("refresh", "; ".join(f"{ex.step}: only {ex.unverified_response} without valid "
+                                         "MESSAGE-INTEGRITY" for ex in unsigned), duration)
+        return
+    if t.refreshed and t.refresh_lifetime_s == 0 and t.refresh_requested_s:
+        # RFC 8656 §7.3: the LIFETIME of a Refresh success is what is left; 0 means the allocation is gone.
+        answer = next((ex for ex in reversed(finals) if ex.step == "refresh"), None)
+        detail = f"Refresh asking for LIFETIME {t.refresh_requested_s} s was answered with a success " \
+                 "carrying LIFETIME 0: the server deleted the allocation"
+        leg.add("refresh", "TURN-REFRESH-LIFETIME-ZERO", detail,
+                [describe_exchange(answer)] if answer is not None else None)
+        leg.outcome("refresh", "the Refresh success says LIFETIME 0: allocation deleted (no release needed)",
+                    duration)
+        return
     if t.refreshed is False or t.released is False:
         failed = [describe_exchange(ex) for ex in finals if ex.outcome != Outcome.SUCCESS]
         if t.released is False and not any(ex.step.startswith("refresh (release") for ex in finals):
@@ -610,11 +660,125 @@ def _refresh(leg: _Leg) -> None:
         return
     parts = []
     if t.refreshed:
-        lifetime = f" (lifetime {t.refresh_lifetime_s} s)" if t.refresh_lifetime_s is not None else ""
-        parts.append(f"refreshed{lifetime}")
+        parts.append(f"refreshed{_refresh_lifetime(t)}")
     if t.released:
         parts.append("released with LIFETIME=0")
     leg.outcome("refresh", ", ".join(parts) + _retried(exchanges), duration)
+
+
+def _refresh_lifetime(t: TransportResult) -> str:
+    """What the Refresh success granted; lower than asked is the server's right (RFC 8656 §7.3: capped by
+    its maximum) and only recorded."""
+    got, asked = t.refresh_lifetime_s, t.refresh_requested_s
+    if got is None:
+        return " (no LIFETIME in the success)"
+    if asked is not None and 0 < got < asked:
+        return f" (lifetime {got} s of {asked} s asked: capped by the server, RFC 8656 §7.3)"
+    return f" (lifetime {got} s)"
+
+
+def realm_detail(t: TransportResult) -> str:
+    """The realms of a 401/441: the server's and the one the password was hashed with (RFC 8489 §9.2.2)."""
+    algorithm = f" ({t.auth_algorithm})" if t.auth_algorithm else ""
+    hashed = t.hash_realm if t.hash_realm is not None else t.realm
+    if hashed != t.realm:
+        return f"(server realm {t.realm!r}; the password was hashed{algorithm} with realm {hashed!r} from " \
+               "--realm, not with the server's)"
+    return f"(server realm {t.realm!r}; the password was hashed{algorithm} with the same realm {hashed!r})"
+
+
+def _unverified_detail(ex: Exchange) -> str:
+    times = f" ({ex.unverified_count} times)" if ex.unverified_count > 1 else ""
+    return f"{ex.request} ({ex.step}) was answered only by a {ex.unverified_response}{times} without a " \
+           "valid MESSAGE-INTEGRITY: discarded as if never received (RFC 8489 §9.2.5)"
+
+
+def _indications_flowed(leg: _Leg, dp: DataPathResult) -> DataPathResult | None:
+    """For a ChannelData path: the Send/Data path of the same allocation and peer, when it got echoes."""
+    if dp.method != METHOD_CHANNEL or leg.stopped is not None:
+        return None  # after the server went silent a missing echo proves nothing about channels
+    other = leg.t.data_path(METHOD_INDICATION)
+    return other if other is not None and other.peer == dp.peer and other.packets_received else None
+
+
+# --- the session as a whole: a server that goes silent after allocating ----------------------------------
+
+_ANSWERED = (Outcome.SUCCESS, Outcome.ERROR_RESPONSE)
+_RELEASE = "refresh (release"
+
+
+@dataclass(frozen=True)
+class ServerStop:
+    """The first request after a successful Allocate that got no answer, with nothing answered after it."""
+
+    step: str  # the check step it belongs to (data-..., refresh)
+    what: str  # the request's own step name, e.g. "channel-bind"
+    how: str  # "got no reply to 7 request(s)", "failed (connection reset by peer ...)"
+    after_s: float | None  # seconds from the Allocate success to that request
+    evidence: list[str]
+
+
+def _answered(ex: Exchange) -> bool:
+    return ex.outcome in _ANSWERED or ex.unverified_count > 0
+
+
+def _session_order(t: TransportResult) -> tuple[Exchange | None, list[tuple[Exchange, str]]]:
+    """The Allocate success and every request after it, in the order the probe sent them (the data paths
+    run between the Allocate and the Refresh), each with the check step it belongs to."""
+    index = next((i for i in range(len(t.steps) - 1, -1, -1) if t.steps[i].step.startswith("allocate")
+                  and t.steps[i].outcome == Outcome.SUCCESS), None)
+    if index is None:
+        return None, []
+    later = [(ex, "data-" + dp.method) for dp in t.data_paths for ex in dp.steps]
+    later += [(ex, "refresh") for ex in t.steps[index + 1:] if ex.step.startswith("refresh")]
+    return t.steps[index], later
+
+
+def server_stop(t: TransportResult) -> ServerStop | None:
+    """Did the server stop answering mid-session? Only after a successful allocation (the same server
+    answered the same client moments before), and only when nothing was answered after the silence."""
+    if not t.allocated:
+        return None
+    done, later = _session_order(t)
+    if done is None:
+        return None
+    alloc_end = done.started_ms + (done.rtt_ms or 0.0)
+    first = next((i for i, (ex, _) in enumerate(later) if ex.outcome in (Outcome.TIMEOUT,
+                                                                        Outcome.TRANSPORT_ERROR)), None)
+    # The release is bounded (RELEASE_TIMEOUT_S): cut off before any answer, it leaves no exchange behind.
+    released_silently = t.released is False and not any(ex.step.startswith(_RELEASE) for ex, _ in later)
+    if first is None:
+        if not released_silently or not t.refreshed:
+            return None
+        return ServerStop("refresh", "release (Refresh LIFETIME=0)", "got no answer in time", None,
+                          [f"allocation: {describe_exchange(done)}",
+                           *(describe_exchange(ex) for ex, _ in later),
+                           "release (Refresh LIFETIME=0): no answer in time, after every earlier request "
+                           "had been answered"])
+    if any(_answered(ex) for ex, _ in later[first + 1:]):
+        return None  # one lost request, not a silent server
+    ex, step = later[first]
+    how = f"got no reply to {ex.attempts} request(s)" if ex.outcome == Outcome.TIMEOUT else \
+        f"failed ({ex.error or ex.outcome})"
+    after = max(0.0, (ex.started_ms - alloc_end) / 1000.0)
+    evidence = [f"allocation: {describe_exchange(done)}",
+                *(describe_exchange(e) for e, _ in later[:first]),
+                f"first unanswered, {after:.2f} s after the allocation: {describe_exchange(ex)}",
+                *(describe_exchange(e) for e, _ in later[first + 1:])]
+    if released_silently:
+        evidence.append("release (Refresh LIFETIME=0): no answer in time")
+    return ServerStop(step, ex.step, how, after, evidence)
+
+
+def _stopped(leg: _Leg, step: str, duration: float) -> None:
+    stop = leg.stopped
+    assert stop is not None
+    when = f" {stop.after_s:.2f} s after the allocation" if stop.after_s is not None else \
+        " after every earlier request had been answered"
+    detail = f"{stop.what} {stop.how}{when}, and nothing was answered after that"
+    leg.add(step, "TURN-SERVER-STOPPED", detail, stop.evidence)
+    leg.outcome(step, f"the server stopped answering: {detail}", duration)
+    leg.stop(f"the server stopped answering at {stop.what}{when}")
 
 
 _RULES: tuple[tuple[str, _Rule], ...] = (
@@ -680,7 +844,7 @@ def _judge_families(leg: _Leg) -> None:
         else:
             _family_allocate(fleg, relay)
             _run(fleg, _RULES[3:6])
-        if primary and not t.allocated and fleg.blocked is not None:
+        if primary and fleg.blocked is not None and (not t.allocated or fleg.stopped is not None):
             leg.stop(fleg.blocked)  # refresh (and the other families of this allocation) cannot run
 
 

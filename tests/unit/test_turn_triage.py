@@ -393,13 +393,25 @@ def test_data_steps_skipped_without_peer_test() -> None:
 # --- refresh ------------------------------------------------------------------------------------------------
 
 
-def test_failed_release_is_a_warning_on_refresh() -> None:
+def test_refused_release_is_a_warning_on_refresh() -> None:
+    t = _healthy()
+    t.released = False
+    t.steps[-1] = _exchange("refresh (release, LIFETIME=0)", "error-response", 437, "437 Allocation Mismatch")
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-REFRESH-FAILED", "udp", "refresh")]
+    assert _statuses(_report(_result(t)))["udp/refresh"] is Status.WARN
+
+
+def test_unanswered_release_after_everything_else_is_a_server_that_stopped() -> None:
+    """The release is the last request: no answer to it, after every earlier one was answered, is the same
+    silence as anywhere else in the session (an error of its own, not a failed-refresh warning)."""
     t = _healthy()
     t.released = False
     t.steps[-1] = _exchange("refresh (release, LIFETIME=0)", "timeout")
     judgement = rules.judge(_result(t))
-    assert _where(judgement) == [("TURN-REFRESH-FAILED", "udp", "refresh")]
-    assert _statuses(_report(_result(t)))["udp/refresh"] is Status.WARN
+    assert _where(judgement) == [("TURN-SERVER-STOPPED", "udp", "refresh")]
+    report = _report(_result(t))
+    assert _statuses(report)["udp/refresh"] is Status.FAIL and report.exit_code == 1
 
 
 def test_refresh_438_then_success_is_no_error() -> None:
@@ -585,3 +597,120 @@ def test_data_step_duration_spans_to_the_next_request_of_the_probe() -> None:
     durations = {s.step: s.duration_s for s in rules.judge(_result(t)).steps}
     assert durations["data-send-indication"] == pytest.approx(0.016)
     assert durations["data-channel-data"] == pytest.approx(0.019)
+
+
+# --- the session as a whole, trust in responses, channels, lifetimes, realms (issue 9, item 3 and 10) ------
+
+
+def _timeout(step: str) -> Exchange:
+    return _exchange(step, "timeout")
+
+
+def test_server_silent_after_the_allocation_is_its_own_error_and_explains_the_rest() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION, 5, 0, [_exchange("create-permission")]),
+                    _data(METHOD_CHANNEL, 0, 0, [_timeout("channel-bind")])]
+    t.steps[2:] = [_timeout("refresh (release, LIFETIME=0)")]
+    t.refreshed, t.released = None, False
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-NO-DATA", "udp", "data-send-indication"),
+                                 ("TURN-SERVER-STOPPED", "udp", "data-channel-data")]
+    state, detail = _step(judgement, "udp", "refresh")
+    assert state is StepState.SKIPPED and "stopped answering at channel-bind" in detail
+    report = _report(_result(t))
+    assert [r.id for r in report.roots] == ["TURN-SERVER-STOPPED"] and report.exit_code == 1
+    [stopped] = [f for f in judgement.findings if f.id == "TURN-SERVER-STOPPED"]
+    assert "channel-bind got no reply to 7 request(s)" in stopped.symptom
+    assert any("first unanswered" in line for line in stopped.evidence)
+
+
+def test_a_lost_request_answered_later_is_not_a_server_that_stopped() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION, 0, 0, [_timeout("create-permission")]), _data(METHOD_CHANNEL)]
+    judgement = rules.judge(_result(t))
+    assert "TURN-SERVER-STOPPED" not in {f.id for f in judgement.findings}
+    assert _where(judgement) == [("TURN-NO-DATA", "udp", "data-send-indication")]
+
+
+def test_server_reset_at_the_refresh_is_stopped_on_refresh_not_a_refresh_warning() -> None:
+    t = _healthy()
+    reset = _exchange("refresh", "transport-error")
+    reset.error = "connection reset by peer"
+    t.steps[2:] = [reset]
+    t.refreshed, t.released = False, False
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-SERVER-STOPPED", "udp", "refresh")]
+    assert "refresh failed (connection reset by peer)" in judgement.findings[0].symptom
+
+
+def test_channeldata_lost_where_send_data_works_is_the_servers_fault() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 5, 0)]
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-CHANNELDATA-NOT-RELAYED", "udp", "data-channel-data")]
+    assert "Send/Data indications: 5/5 echoed back" in judgement.findings[0].symptom
+    # both methods silent: the relay itself does not work (firewall, external-ip), not a channel problem
+    t.data_paths = [_data(METHOD_INDICATION, 5, 0), _data(METHOD_CHANNEL, 5, 0)]
+    assert [w[0] for w in _where(rules.judge(_result(t)))] == ["TURN-NO-DATA", "TURN-NO-DATA"]
+
+
+def _unsigned(step: str, success: bool = True) -> Exchange:
+    ex = _exchange(step, "rejected")
+    ex.unverified_count, ex.unverified_success = 3, success
+    ex.unverified_response = f"{step.split(' ')[0].title()} {'success' if success else 'error'} response"
+    return ex
+
+
+def test_unsigned_allocate_success_is_not_an_allocation() -> None:
+    t = _failed(0, "")
+    t.steps[-1] = _unsigned("allocate (authenticated)")
+    t.error_code = None
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-RESPONSE-NO-INTEGRITY", "udp", "allocate")]
+    state, detail = _step(judgement, "udp", "allocate")
+    assert state is StepState.DONE and "not an allocation" in detail
+    assert _step(judgement, "udp", "relay-address")[0] is StepState.SKIPPED
+
+
+def test_unsigned_channel_bind_success_is_reported_and_the_packets_still_judged() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 5, 5, [_unsigned("channel-bind")])]
+    assert _where(rules.judge(_result(t))) == [("TURN-RESPONSE-NO-INTEGRITY", "udp", "data-channel-data")]
+    t.data_paths[1] = _data(METHOD_CHANNEL, 5, 0, [_unsigned("channel-bind")])
+    assert _where(rules.judge(_result(t))) == [("TURN-CHANNELDATA-NOT-RELAYED", "udp", "data-channel-data"),
+                                               ("TURN-RESPONSE-NO-INTEGRITY", "udp", "data-channel-data")]
+
+
+def test_refresh_lifetime_zero_is_reported_and_a_lower_lifetime_only_recorded() -> None:
+    t = _healthy()
+    t.refresh_requested_s, t.refresh_lifetime_s = 600, 0
+    t.steps.pop()  # no release: the Refresh deleted the allocation
+    t.released = None
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-REFRESH-LIFETIME-ZERO", "udp", "refresh")]
+    t = _healthy()
+    t.refresh_requested_s, t.refresh_lifetime_s = 600, 300
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    assert "lifetime 300 s of 600 s asked: capped by the server" in _step(judgement, "udp", "refresh")[1]
+
+
+def test_release_438_then_success_is_no_error() -> None:
+    t = _healthy()
+    t.steps[3:] = [_exchange("refresh (release, LIFETIME=0)", "error-response", 438, "438 Stale Nonce"),
+                   _exchange("refresh (release, LIFETIME=0) (retry with new nonce)")]
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []
+    assert "after a 438 Stale Nonce retry" in _step(judgement, "udp", "refresh")[1]
+
+
+def test_401_names_the_servers_realm_and_the_realm_of_the_hash() -> None:
+    t = _failed(401, "Unauthorized")
+    t.realm, t.hash_realm = "a", "b"
+    [finding] = rules.judge(_result(t)).findings
+    assert finding.id == "TURN-AUTH-401"
+    assert "server realm 'a'" in finding.symptom
+    assert "hashed (md5) with realm 'b' from --realm" in finding.symptom
+    t.hash_realm = "a"
+    [finding] = rules.judge(_result(t)).findings
+    assert "hashed (md5) with the same realm 'a'" in finding.symptom

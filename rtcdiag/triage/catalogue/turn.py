@@ -301,4 +301,47 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "`max-bps` and that no proxy inspects the TCP stream.",
         "RFC 6062 §4.3, §4.4, §5.3",
     ),
+    CatalogueEntry(
+        "TURN-SERVER-STOPPED", _E, "Server stopped answering mid-session",
+        "Over {transport} the server allocated a relay and then stopped answering: {detail}.",
+        "The server answered the same client on the same connection moments before, so neither a firewall "
+        "nor the relay configuration explains the silence: the server process crashed or was killed, was "
+        "restarted (losing its allocations), or is overloaded. Every call through it drops at that moment.",
+        "Check the server's log and process supervisor around the time of the check (crash, OOM kill, "
+        "restart, `max-bps`/CPU limits); run the check again to see whether it happens at the same step.",
+        "RFC 8656 §7-§12 (allocation lifetime); RFC 8489 §6.2 (transaction timeouts)",
+    ),
+    CatalogueEntry(
+        "TURN-RESPONSE-NO-INTEGRITY", _E,
+        "Server answers authenticated requests without valid MESSAGE-INTEGRITY",
+        "Over {transport} the {detail}.",
+        "A TURN server must sign its responses to authenticated requests with MESSAGE-INTEGRITY (or "
+        "-SHA256) keyed with the same credentials; clients must discard responses without a valid one, as "
+        "if they had never arrived (browsers do). The server is non-compliant (or something on the path "
+        "rewrites or forges its replies), and clients will time out on the requests it answers this way.",
+        "Use a TURN server that signs every authenticated response (coturn does); if one does, look for a "
+        "proxy or load balancer between the client and the server that rewrites STUN messages.",
+        "RFC 8489 §9.2.5 (receiving a response), §14.5; RFC 8656 §4",
+    ),
+    CatalogueEntry(
+        "TURN-CHANNELDATA-NOT-RELAYED", _E, "Server does not relay ChannelData",
+        "Over {transport} {detail}.",
+        "The same allocation relayed Send/Data indications to the same peer, so relay ports, firewalls "
+        "and `external-ip` are not the problem: the server accepts ChannelBind but does not forward "
+        "ChannelData messages (a partial TURN implementation). Browsers switch to ChannelData as soon as a "
+        "channel is bound, so media stops flowing through this server.",
+        "Use a TURN server that implements channels (RFC 8656 §12), e.g. coturn; report the bug to the "
+        "server's maintainers.",
+        "RFC 8656 §12 (channels), §12.6 (relaying ChannelData)",
+    ),
+    CatalogueEntry(
+        "TURN-REFRESH-LIFETIME-ZERO", _E, "Refresh deleted the allocation (LIFETIME=0 in the success)",
+        "Over {transport} the {detail}.",
+        "A Refresh success carries the allocation's remaining lifetime; 0 means the server deleted the "
+        "allocation although the client asked to keep it. Every call through this server loses its relay at "
+        "the first refresh (a few minutes in).",
+        "Fix or upgrade the TURN server's Refresh handling (it must grant the requested lifetime or a lower, "
+        "non-zero one capped by its maximum).",
+        "RFC 8656 §7.3 (LIFETIME), §8 (Refresh)",
+    ),
 )
