@@ -96,6 +96,18 @@ def tls_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
+def follow_option(func: F) -> F:
+    """``--follow/--no-follow``: whether a 300 Try Alternate is followed (RFC 8489 §10); the command receives
+    ``follow: bool``. Followed only to addresses rtcdiag.addresses.redirect_refusal allows (README
+    "Redirects"); every 300 is reported either way."""
+    decorated: Any = click.option(
+        "--follow/--no-follow", "follow", default=True, show_default=True,
+        help="Follow a 300 Try Alternate redirect once (only to a public address or one in the same scope "
+             "as the target, never link-local, multicast, broadcast or other special-purpose addresses). "
+             "Every redirect is reported either way.")(func)
+    return decorated  # type: ignore[no-any-return]
+
+
 DEFAULT_TIMEOUT_S = 5.0
 
 

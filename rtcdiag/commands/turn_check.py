@@ -15,6 +15,7 @@ from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
     emit,
+    follow_option,
     output_options,
     run_async,
     timeout_option,
@@ -113,11 +114,12 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
               help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
 @click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
               help="Packets per data-path method.")
+@follow_option
 @timeout_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            tls: TlsOptions, peer_test: bool, packets: int, timeout: float,
+            tls: TlsOptions, peer_test: bool, packets: int, follow: bool, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -141,7 +143,7 @@ def command(targets: tuple[str, ...], transport_text: str, tls_port: int, userna
     options = TurnCheckOptions(
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
-        transports=transports, tls_port=tls_port)
+        transports=transports, tls_port=tls_port, follow_redirects=follow)
     parsed = parse_targets(targets, default_scheme="turn")
     if not parsed:
         raise UsageError("no TURN target given")

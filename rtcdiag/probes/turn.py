@@ -23,9 +23,9 @@ import socket
 import time
 from dataclasses import dataclass
 
-from rtcdiag.addresses import Scope, format_hostport, scope
-from rtcdiag.probes.exchange import address_of, error_kind, hostport
-from rtcdiag.probes.record import ErrorKind, Outcome
+from rtcdiag.addresses import AddressScope, format_hostport, redirect_refusal, scope_of
+from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
+from rtcdiag.probes.record import ErrorKind, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
 from rtcdiag.probes.turn_result import RestCredentialInfo, TransportResult, TurnCheckResult
 from rtcdiag.probes.turn_session import Credentials, TurnSession
@@ -67,6 +67,7 @@ class TurnCheckOptions:
     timeout_s: float = 5.0  # per transaction (RFC 8489 schedule scaled to fit)
     transports: tuple[str, ...] = ("udp", "tcp", "tls")
     tls_port: int = DEFAULT_TLS_PORT
+    follow_redirects: bool = True  # 300 ALTERNATE-SERVER, within rtcdiag.addresses.redirect_refusal
     now: float | None = None  # the local clock (tests)
 
 
@@ -131,7 +132,7 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
         return result
     ip = resolved[0].ip
     result.server_ip = ip
-    result.server_scope = scope(ip).value
+    result.server_scope = scope_of(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
     result.transports = list(await asyncio.gather(*(
         check_transport(leg, ip, credentials, options, policy, t0, result.server_scope) for leg in legs)))
@@ -173,10 +174,10 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             return tr
         if options.peer_test and tr.relayed_ip is not None:
             relay = _split(tr.relayed_address)
-            peer = await EchoPeer.open(session.server, discover=server_scope == Scope.PUBLIC.value,
+            peer = await EchoPeer.open(session.server, discover=server_scope == AddressScope.PUBLIC.value,
                                        policy=policy, t0=t0)
             tr.data_paths = await run_data_paths(session, relay, peer, options.packets,
-                                                 punch=server_scope == Scope.PUBLIC.value)
+                                                 punch=server_scope == AddressScope.PUBLIC.value)
         # RFC 8656 §8: Refresh keeps the allocation alive (and tests that the server accepts it).
         reply, _ = await session.request(lambda: _refresh(DEFAULT_LIFETIME_S), "refresh")
         tr.refreshed = reply is not None and reply.msg_class == MessageClass.SUCCESS
@@ -274,7 +275,8 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         tr.challenge_code = reply.error_code
         if reply.error_code == 300 and not redirected:
-            followed = await _follow_alternate(session, tr, reply, options, policy, t0, sessions)
+            followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
+                                               sessions, "unauthenticated Allocate request")
             if followed is None:
                 return session
             session, redirected = followed, True
@@ -287,6 +289,13 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.nonce_seen = session.nonce is not None
         tr.password_algorithms = session.offered_algorithms()
         if credentials is None or session.realm is None or session.nonce is None:
+            return session
+        if redirected and session.realm != tr.redirect_realm:
+            # Credentials go only to the realm the redirecting server is in (see _follow_alternate).
+            tr.redirect = Redirect.CREDENTIALS_WITHHELD
+            tr.redirect_detail = (f"the alternate server's realm {session.realm!r} is not the redirecting "
+                                  f"server's realm {tr.redirect_realm!r}" if tr.redirect_realm is not None
+                                  else "the redirecting server's realm is unknown (pass --realm to name it)")
             return session
         session.set_credentials(credentials)
         tr.authenticated = True
@@ -304,26 +313,69 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             _take_allocation(tr, reply)
             return session
         if reply.error_code == 300 and not redirected:
-            followed = await _follow_alternate(session, tr, reply, options, policy, t0, sessions)
+            followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
+                                               sessions, "authenticated Allocate request")
             if followed is not None:
                 session, redirected = followed, True
+                tr.authenticated = False  # starts again at the alternate with an unauthenticated Allocate
                 continue
+            return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
 
 
+async def _redirecting_realm(session: TurnSession, options: TurnCheckOptions) -> str | None:
+    """The realm of the server that sent the 300: from its own 401 when the 300 answered an authenticated
+    Allocate; else asked with one unauthenticated Refresh (RFC 8656 §5: the server demands credentials for
+    every request but Binding, so it answers 401 with its REALM); else ``--realm`` (the user's word)."""
+    if session.realm is not None:
+        return session.realm
+    reply, _ = await session.request(lambda: Message(Method.REFRESH, MessageClass.REQUEST),
+                                     "realm of the redirecting server (unauthenticated Refresh)",
+                                     authenticated=False, retry_stale_nonce=False)
+    realm = reply.find(AttrType.REALM, str) if reply is not None and reply.error_code == 401 else None
+    return realm if realm is not None else options.realm
+
+
 async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Message,
-                            options: TurnCheckOptions, policy: RetransmitPolicy, t0: float,
-                            sessions: list[TurnSession]) -> TurnSession | None:
-    """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once."""
+                            credentials: Credentials | None, options: TurnCheckOptions,
+                            policy: RetransmitPolicy, t0: float, sessions: list[TurnSession],
+                            step: str) -> TurnSession | None:
+    """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once.
+
+    Safety (rtcdiag's policy, README "Redirects"): nothing is sent to an address that
+    rtcdiag.addresses.redirect_refusal forbids (link-local such as 169.254.169.254, loopback or a private
+    network named by a server elsewhere, multicast, broadcast, unspecified, reserved), nor at all with
+    ``--no-follow``. At the alternate the Allocate starts unauthenticated; the user's credentials are used
+    there only when its 401 names the realm of the server the user pointed us at (RFC 8489 §10: "the same
+    credentials"), so a redirect can never make rtcdiag key the password into a foreign realm. For TLS the
+    certificate is checked against ALTERNATE-DOMAIN, else the original server name (§10).
+    """
     alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
-        _take_error(tr, reply, "Allocate request (300 without ALTERNATE-SERVER)")
+        _take_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
         return None
     tr.alternate_server = hostport(alternate)
+    tr.alternate_scope = scope_of(alternate[0]).value
+    if not options.follow_redirects:
+        tr.redirect = Redirect.NOT_FOLLOWED
+        tr.redirect_detail = "--no-follow"
+        _take_error(tr, reply, step)
+        return None
+    refusal = redirect_refusal(session.server[0], alternate[0])
+    if refusal is not None:
+        tr.redirect = Redirect.REFUSED
+        tr.redirect_detail = refusal
+        _take_error(tr, reply, step)
+        return None
+    if credentials is not None:
+        tr.redirect_realm = await _redirecting_realm(session, options)
+    tr.redirect = Redirect.FOLLOWED
     tr.challenge_answered = False
     tr.challenge_code = None
-    new = await _open_session(tr, session.transport, alternate, alternate[0], options, policy, t0)
+    tr.error_code = tr.error_reason = tr.error_step = None
+    server_name = alternate_domain(reply) or tr.server_name or session.server[0]
+    new = await _open_session(tr, session.transport, alternate, server_name, options, policy, t0)
     if new is None:
         return None
     sessions.append(new)
@@ -337,7 +389,7 @@ def _take_allocation(tr: TransportResult, reply: Message) -> None:
     if relayed is not None:
         tr.relayed_address = hostport(relayed)
         tr.relayed_ip = relayed[0]
-        tr.relay_scope = scope(relayed[0]).value
+        tr.relay_scope = scope_of(relayed[0]).value
     mapped = address_of(reply, AttrType.XOR_MAPPED_ADDRESS)
     tr.mapped_address = hostport(mapped) if mapped is not None else None
     tr.lifetime_s = _int(reply, AttrType.LIFETIME)

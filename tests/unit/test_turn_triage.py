@@ -303,8 +303,8 @@ def test_private_relay_from_loopback_server_is_only_noted() -> None:
     assert {c.status for c in _report(result).checks} == {Status.PASS}
 
 
-def test_cgnat_relay_counts_as_private() -> None:
-    assert _ids(_result(_healthy(relay="100.64.1.1", scope="cgnat"))) == ["TURN-RELAY-PRIVATE"]
+def test_shared_cgnat_relay_counts_as_private() -> None:
+    assert _ids(_result(_healthy(relay="100.64.1.1", scope="shared"))) == ["TURN-RELAY-PRIVATE"]
 
 
 # --- the data path ------------------------------------------------------------------------------------------
