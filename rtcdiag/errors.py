@@ -20,6 +20,14 @@ class UsageError(RtcdiagError):
     exit_code = exitcodes.USAGE
 
 
+class Interrupted(RtcdiagError):
+    """SIGTERM or SIGHUP arrived; cleanup (TURN allocations released) has run. Exit 128 + signal number."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(f"terminated by {name} (allocations released)", 128 + signum)
+        self.signum = signum
+
+
 class InconclusiveError(RtcdiagError):
     """Nothing could be decided (exit 3)."""
 
