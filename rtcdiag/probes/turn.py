@@ -23,7 +23,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from rtcdiag.addresses import AddressScope, format_hostport, redirect_refusal, scope_of
+from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
@@ -174,10 +174,12 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             return tr
         if options.peer_test and tr.relayed_ip is not None:
             relay = _split(tr.relayed_address)
-            peer = await EchoPeer.open(session.server, discover=server_scope == AddressScope.PUBLIC.value,
-                                       policy=policy, t0=t0)
-            tr.data_paths = await run_data_paths(session, relay, peer, options.packets,
-                                                 punch=server_scope == AddressScope.PUBLIC.value)
+            # A server at a public(-like) address may be across a NAT: the relay must send to the peer's
+            # mapped address (RFC 8489 §14.2), and the peer opens a pinhole first. Documentation and
+            # benchmarking ranges stand for the internet (labs), so they count (rtcdiag.addresses).
+            across = server_scope in PUBLIC_LIKE
+            peer = await EchoPeer.open(session.server, discover=across, policy=policy, t0=t0)
+            tr.data_paths = await run_data_paths(session, relay, peer, options.packets, punch=across)
         # RFC 8656 §8: Refresh keeps the allocation alive (and tests that the server accepts it).
         reply, _ = await session.request(lambda: _refresh(DEFAULT_LIFETIME_S), "refresh")
         tr.refreshed = reply is not None and reply.msg_class == MessageClass.SUCCESS

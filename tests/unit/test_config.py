@@ -134,7 +134,8 @@ def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> 
     servers = '[[servers]]\nurls = ["turn:127.0.0.1:3478"]\nusername = "u"\npassword_env = "PW"\n'
     default = load_config(write(tmp_path, servers), environ={"PW": "pw-follow-1"})
     assert default.follow_redirects
-    config = load_config(write(tmp_path, "follow_redirects = false\n" + servers), environ={"PW": "pw-follow-1"})
+    config = load_config(write(tmp_path, "follow_redirects = false\n" + servers),
+                         environ={"PW": "pw-follow-1"})
     assert not config.follow_redirects
     (plan,) = plan_servers(config)
     stun_job, turn_job = JOB_MAKERS["stun"](plan, 1.0), JOB_MAKERS["turn"](plan, 1.0)
