@@ -95,3 +95,19 @@ def test_redirect_policy(original: str, alternate: str, allowed: bool) -> None:
     assert (refusal is None) is allowed, refusal
     if alternate == "169.254.169.254":
         assert refusal is not None and "cloud metadata" in refusal
+
+
+@pytest.mark.parametrize(("domain", "used"), [
+    ("turn2.example.org", True), ("turn2.example.org.", True), ("xn--bcher-kva.example", True),
+    ("bad name.example", False), ("evil\x00.example", False), ("a" * 64 + ".example", False),
+    ("", False), ("..", False), ("-" * 10, False), ("x" * 254, False), ("caf\u00e9.example", False),
+])
+def test_alternate_domain_is_used_only_when_it_is_a_dns_name(domain: str, used: bool) -> None:
+    """ALTERNATE-DOMAIN (RFC 8489 §14.16) becomes a TLS server name: a hostile value is never used raw."""
+    from rtcdiag.probes.exchange import alternate_domain
+    from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+    from rtcdiag.protocol.message import Message
+
+    msg = Message(Method.ALLOCATE, MessageClass.ERROR).add(AttrType.ALTERNATE_DOMAIN, domain)
+    decoded = Message.decode(msg.encode())
+    assert (alternate_domain(decoded) == domain) is used
