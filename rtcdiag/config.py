@@ -42,7 +42,8 @@ CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
 DEFAULT_TTL_S = 86400
 
-_TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers"}
+_TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers",
+             "follow_redirects"}
 _SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
                 "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect", "family",
                 "tcp_relay"}
@@ -83,6 +84,7 @@ class CheckConfig:
     timeout: float = 5.0  # seconds one transaction may take (the RFC 8489 schedule is scaled to fit)
     ca: Path | None = None
     insecure: bool = False
+    follow_redirects: bool = True  # 300 Try Alternate followed (within rtcdiag.addresses.redirect_refusal)
     nat_servers: list[Target] = field(default_factory=list)  # RFC 5780 servers for the NAT check
     expect: Expectations = field(default_factory=Expectations)
     source: str = "arguments"  # the config file path, for messages
@@ -328,6 +330,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
     config = CheckConfig(
         servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 5.0,
         ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
+        follow_redirects=_get_bool(data, "follow_redirects", where) is not False,
         nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,
     )
     for path in [config.ca, *(s.ca for s in servers)]:

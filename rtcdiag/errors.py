@@ -45,6 +45,14 @@ class OutputError(RtcdiagError):
     the exit code is the verdict's, or 2 when the verdict passed (a requested output is missing)."""
 
 
+class Interrupted(RtcdiagError):
+    """SIGTERM or SIGHUP arrived; cleanup (TURN allocations released) has run. Exit 128 + signal number."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(f"terminated by {name} (allocations released)", 128 + signum)
+        self.signum = signum
+
+
 class InconclusiveError(RtcdiagError):
     """Nothing could be decided (exit 3)."""
 

@@ -52,6 +52,19 @@ HOSTILE_REALM = b"hostile.test"
 SOFTWARE_NAME = b"rtcdiag hostile test server"
 
 
+def _ipv6_loopback() -> bool:
+    """Can this machine bind ::1? (Containers without IPv6 cannot.)"""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+HAVE_IPV6 = _ipv6_loopback()
+
+
 def _attr(kind: int, value: bytes) -> bytes:
     pad = (4 - len(value) % 4) % 4
     return struct.pack("!HH", kind, len(value)) + value + b"\x00" * pad

@@ -43,6 +43,7 @@ class ServerPlan:
     ca: Path | None
     insecure: bool
     label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
+    follow_redirects: bool = True  # config follow_redirects / check --no-follow
 
     @property
     def turn_targets(self) -> list[Target]:
@@ -63,7 +64,8 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
             insecure = server.insecure if server.insecure is not None else config.insecure
             plans.append(ServerPlan(host=host, targets=targets, config=server,
                                     checks=config.server_checks(server), expect=config.server_expect(server),
-                                    ca=server.ca or config.ca, insecure=insecure, label=host))
+                                    ca=server.ca or config.ca, insecure=insecure, label=host,
+                                    follow_redirects=config.follow_redirects))
     counts: dict[str, int] = {}
     for plan in plans:
         counts[plan.host] = counts.get(plan.host, 0) + 1
@@ -139,7 +141,7 @@ def _stun_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     if not targets:
         return None
     options = BindingOptions(timeout=timeout, ca_file=str(plan.ca) if plan.ca else None,
-                             insecure=plan.insecure)
+                             insecure=plan.insecure, follow_redirects=plan.follow_redirects)
     return Job(STUN, StunPlan(targets, options), plan.subject, f"stun {plan.label}")
 
 
@@ -156,7 +158,8 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
         packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"),  # for a host[:port] only
-        families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay)
+        families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay,
+        follow_redirects=plan.follow_redirects)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
 
 

@@ -15,6 +15,7 @@ from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
     emit,
+    follow_option,
     output_options,
     run_async,
     timeout_option,
@@ -50,7 +51,7 @@ def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "
 def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: tuple[str, ...],
                       username: str | None, password: str | None, secret: str | None, ttl: int,
                       checks: str | None, nat_servers: tuple[str, ...], ca: Path | None, insecure: bool,
-                      timeout: float | None) -> CheckConfig:
+                      timeout: float | None, follow: bool = True) -> CheckConfig:
     config = load_config(config_file) if config_file is not None else CheckConfig(source="arguments")
     servers: list[Target] = []
     if uris:
@@ -85,6 +86,8 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         config.insecure = True
     if timeout is not None:
         config.timeout = timeout
+    if not follow:
+        config.follow_redirects = False
     if not config.servers and not config.nat_servers:
         raise UsageError(f"{config.source}: no servers to check (add [[servers]] or give URIs)")
     return config
@@ -102,17 +105,18 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @click.option("--nat-server", "nat_servers", multiple=True, metavar="URI",
               help="An RFC 5780 STUN server (two addresses) for the NAT check; repeatable.")
 @tls_options
+@follow_option
 @timeout_option(default=None)
 @output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
-            nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None,
+            nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
-                               timeout)
+                               timeout, follow)
     report = run_check(config)
     return emit(report, output)

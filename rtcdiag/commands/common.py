@@ -8,6 +8,7 @@ import errno
 import functools
 import gc
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.errors import OutputError, UsageError
+from rtcdiag.errors import Interrupted, OutputError, UsageError
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
 
@@ -101,6 +102,18 @@ def tls_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
+def follow_option(func: F) -> F:
+    """``--follow/--no-follow``: whether a 300 Try Alternate is followed (RFC 8489 §10); the command receives
+    ``follow: bool``. Followed only to addresses rtcdiag.addresses.redirect_refusal allows (README
+    "Redirects"); every 300 is reported either way."""
+    decorated: Any = click.option(
+        "--follow/--no-follow", "follow", default=True, show_default=True,
+        help="Follow a 300 Try Alternate redirect once (only to a public address or one in the same scope "
+             "as the target, never link-local, multicast, broadcast or other special-purpose addresses). "
+             "Every redirect is reported either way.")(func)
+    return decorated  # type: ignore[no-any-return]
+
+
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -123,7 +136,8 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran.
+    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran, SIGTERM and
+    SIGHUP the same way as :class:`rtcdiag.errors.Interrupted` (exit 143 / 129, see :func:`_run`).
 
     A command is a short process that makes many small objects (probe results, report, renderables):
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
@@ -134,10 +148,54 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     limit_tls_read_buffer()
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
-    return asyncio.run(coro)
+    return _run(coro)
 
 
 GC_THRESHOLD = 20_000
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` with SIGTERM and SIGHUP handled like Ctrl-C: the main task is cancelled, so every
+    ``finally`` runs (TURN allocations are released with Refresh LIFETIME=0, bounded by the probe's release
+    timeout, sockets and peers closed), then :class:`Interrupted` ends the command with 128 + the signal.
+    A second signal during that cleanup gets the default action (the handlers are removed on the first)."""
+    received: list[signal.Signals] = []
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        installed: list[signal.Signals] = []
+
+        def on_signal(signum: signal.Signals) -> None:
+            received.append(signum)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            installed.clear()
+            if task is not None:
+                task.cancel()
+
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal
+                continue
+            installed.append(signum)
+        try:
+            return await coro
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(int(received[0]), received[0].name) from None
+        raise
+    if received:  # the work swallowed the cancellation and finished: the signal still ends the command
+        raise Interrupted(int(received[0]), received[0].name)
+    return result
 
 
 def _render_text(report: Report, fmt: str) -> str:

@@ -11,6 +11,7 @@ from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
     emit,
+    follow_option,
     output_options,
     run_async,
     timeout_option,
@@ -58,10 +59,11 @@ def stun_table(results: list[BindingResult]) -> Table:
 @click.option("--family", type=click.Choice(["4", "6"]), default=None,
               help="Resolve host names to IPv4 or IPv6 only.")
 @tls_options
+@follow_option
 @timeout_option()
 @output_options
 def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str | None, tls: TlsOptions,
-            timeout: float, output: OutputOptions) -> int:
+            follow: bool, timeout: float, output: OutputOptions) -> int:
     """Send STUN Binding requests (RFC 8489) to every TARGET over every transport, concurrently.
 
     TARGET is a stun:/stuns:/turn:/turns: URI (RFC 7064/7065), host[:port], or an RTCIceServer JSON file.
@@ -83,7 +85,7 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
                          f"{first.scheme}:{first.hostport}?transport=tcp, or stuns: for TLS")
     parsed = expand_transports(given, transports or ("udp",))
     options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
-                             family=int(family) if family else None)
+                             family=int(family) if family else None, follow_redirects=follow)
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,

@@ -16,6 +16,7 @@ from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
     emit,
+    follow_option,
     output_options,
     run_async,
     timeout_option,
@@ -222,11 +223,13 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
 @click.option("--tcp-relay", is_flag=True,
               help="Also check an RFC 6062 TCP relay over TCP/TLS: TCP Allocate, Connect to a local TCP echo "
                    "peer, ConnectionBind on a data connection, bytes both ways, release.")
+@follow_option
 @timeout_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, timeout: float,
+            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, follow: bool,
+            timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -259,7 +262,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
-        tcp_relay=tcp_relay)
+        tcp_relay=tcp_relay, follow_redirects=follow)
     jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(turn_targets, options), Subject("turn-check"))]
     if stun_targets:
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)

@@ -11,11 +11,20 @@ The probe reports what the server said; whether that is good or bad is decided i
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rtcdiag.probes.exchange import address_of, error_kind, exchange, hostport, transport_error_exchange
-from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
+from rtcdiag.addresses import redirect_refusal, scope_of
+from rtcdiag.probes.exchange import (
+    address_of,
+    alternate_domain,
+    error_kind,
+    exchange,
+    hostport,
+    transport_error_exchange,
+)
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
@@ -33,6 +42,7 @@ class BindingOptions:
     ca_file: str | None = None  # extra trust anchor for stuns:/TLS
     insecure: bool = False  # skip TLS certificate verification
     family: int | None = None  # 4, 6 or None (whatever the name resolves to first)
+    follow_redirects: bool = True  # 300 ALTERNATE-SERVER, within rtcdiag.addresses.redirect_refusal
 
     @property
     def policy(self) -> RetransmitPolicy:
@@ -61,6 +71,10 @@ class BindingResult:
     response_origin: str | None = None  # RFC 5780 §7.3
     other_address: str | None = None  # RFC 5780 §7.4 (or legacy CHANGED-ADDRESS)
     alternate_server: str | None = None  # RFC 8489 §14.15 (300 Try Alternate)
+    alternate_scope: str | None = None  # rtcdiag.addresses.AddressScope value of alternate_server
+    redirect: Redirect | None = None  # what was done with a 300 (followed: the fields describe the alternate)
+    redirect_detail: str | None = None  # why it was not followed
+    redirect_exchange: Exchange | None = None  # the 300 itself, when it was followed
     response_source: str | None = None  # the reply's real packet source
     software: str | None = None
     fingerprint: bool | None = None  # FINGERPRINT present in the reply
@@ -102,7 +116,7 @@ def _fill_from_reply(result: BindingResult, reply: Message) -> None:
 
 
 async def _transact(target: Target, dest: tuple[str, int], family: int, options: BindingOptions,
-                    result: BindingResult) -> None:
+                    result: BindingResult, server_name: str | None = None) -> Message | None:
     request = Message(Method.BINDING, MessageClass.REQUEST)
     request.add(AttrType.SOFTWARE, SOFTWARE)
     step = f"binding ({target.transport})"
@@ -114,11 +128,12 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
             context = (make_client_context(options.ca_file, options.insecure)
                        if transport == "tls" else None)
             client = await StreamClient.connect(dest[0], dest[1], ssl_context=context,
-                                                server_hostname=target.host if context else None,
+                                                server_hostname=(server_name or target.host)
+                                                if context else None,
                                                 timeout=options.timeout, policy=options.policy)
     except TransportError as err:
         result.exchange = transport_error_exchange(step, "Binding request", transport, dest, err)
-        return
+        return None
     try:
         result.local_address = hostport(client.local_address)
         if isinstance(client, StreamClient):
@@ -127,8 +142,33 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
         result.exchange = record
         if reply is not None:
             _fill_from_reply(result, reply)
+        return reply
     finally:
         await client.close()
+
+
+async def _follow(target: Target, original: tuple[str, int], reply: Message, options: BindingOptions,
+                  result: BindingResult) -> None:
+    """RFC 8489 §10: send the Binding once to ALTERNATE-SERVER (same transport; TLS verified against
+    ALTERNATE-DOMAIN, else the original name), unless --no-follow or rtcdiag.addresses.redirect_refusal
+    forbids the address (link-local such as 169.254.169.254, loopback/private named from elsewhere, ...)."""
+    alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
+    if alternate is None:
+        return
+    result.alternate_scope = scope_of(alternate[0]).value
+    if not options.follow_redirects:
+        result.redirect, result.redirect_detail = Redirect.NOT_FOLLOWED, "--no-follow"
+        return
+    refusal = redirect_refusal(original[0], alternate[0])
+    if refusal is not None:
+        result.redirect, result.redirect_detail = Redirect.REFUSED, refusal
+        return
+    result.redirect, result.redirect_exchange = Redirect.FOLLOWED, result.exchange
+    shown = result.alternate_server
+    result.server_address = hostport(alternate)
+    family = socket.AF_INET6 if ":" in alternate[0] else socket.AF_INET
+    await _transact(target, alternate, family, options, result, alternate_domain(reply))
+    result.alternate_server = shown  # the alternate's own reply does not replace where we were sent
 
 
 async def check(target: Target, options: BindingOptions | None = None) -> BindingResult:
@@ -145,7 +185,9 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
     result.resolved = [hostport(a.address) for a in addresses]
     first = addresses[0]
     result.server_address = hostport(first.address)
-    await _transact(target, first.address, first.family, options, result)
+    reply = await _transact(target, first.address, first.family, options, result)
+    if reply is not None and reply.error_code == 300:
+        await _follow(target, first.address, reply, options, result)
     record = result.exchange
     if record is not None:
         result.outcome, result.error_kind, result.error = record.outcome, record.error_kind, record.error

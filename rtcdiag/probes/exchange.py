@@ -21,7 +21,7 @@ from typing import Any
 
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
-from rtcdiag.protocol.constants import MessageClass
+from rtcdiag.protocol.constants import AttrType, MessageClass
 from rtcdiag.protocol.describe import describe, summary
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
@@ -37,13 +37,29 @@ from rtcdiag.protocol.transport import (
     Validator,
 )
 
-__all__ = ["address_of", "error_kind", "exchange", "hostport", "indication", "transport_error_exchange"]
+__all__ = ["address_of", "alternate_domain", "error_kind", "exchange", "hostport", "indication",
+           "transport_error_exchange"]
 
 
 def address_of(msg: Message, attr_type: int) -> Address | None:
     """The first ``attr_type`` address attribute as (ip, port); None if absent or malformed."""
     value = msg.find(attr_type, StunAddress)
     return (value.ip.compressed, value.port) if value is not None else None
+
+
+_MAX_DOMAIN = 253  # RFC 1035 §2.3.4
+
+
+def alternate_domain(msg: Message) -> str | None:
+    """ALTERNATE-DOMAIN (RFC 8489 §14.16) when it is a plausible DNS name, else None: it becomes a TLS server
+    name, so a hostile value is never used raw."""
+    domain = msg.find(AttrType.ALTERNATE_DOMAIN, str)
+    if domain is None or not 0 < len(domain) <= _MAX_DOMAIN:
+        return None
+    labels = domain.rstrip(".").split(".")
+    ok = all(0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
+             for label in labels)
+    return domain if ok else None
 
 
 def hostport(address: Address) -> str:

@@ -9,7 +9,7 @@ from rtcdiag.protocol.describe import AttributeView
 from rtcdiag.tls import TlsFailure
 
 # AttributeView lives in the protocol layer; re-exported here.
-__all__ = ["AttributeView", "ErrorKind", "Exchange", "Outcome"]
+__all__ = ["AttributeView", "ErrorKind", "Exchange", "Outcome", "Redirect"]
 
 MAX_SHOWN_ATTRIBUTES = 32  # attributes of one response kept in Exchange.response_attributes
 
@@ -23,6 +23,15 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # only replies that failed validation (see Exchange.rejected)
     TRANSPORT_ERROR = "transport-error"  # see Exchange.error / error_kind
     SENT = "sent"  # an indication went out (no response expected)
+
+
+class Redirect(StrEnum):
+    """What the probe did with a 300 Try Alternate (RFC 8489 §10); policy in rtcdiag.addresses."""
+
+    FOLLOWED = "followed"  # the request was sent to the alternate server
+    REFUSED = "refused"  # the alternate's address scope forbids it (link-local, loopback from elsewhere...)
+    NOT_FOLLOWED = "not-followed"  # --no-follow
+    CREDENTIALS_WITHHELD = "credentials-withheld"  # followed; the alternate's realm is not the original's
 
 
 class ErrorKind(StrEnum):

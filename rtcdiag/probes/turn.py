@@ -23,9 +23,9 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
-from rtcdiag.addresses import Scope, format_hostport, scope
-from rtcdiag.probes.exchange import address_of, error_kind, hostport
-from rtcdiag.probes.record import ErrorKind, Outcome
+from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
+from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
+from rtcdiag.probes.record import ErrorKind, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
@@ -83,6 +83,7 @@ class TurnCheckOptions:
     timeout_s: float = 5.0  # per transaction (RFC 8489 schedule scaled to fit)
     transports: tuple[str, ...] = ("udp", "tcp", "tls")
     tls_port: int = DEFAULT_TLS_PORT
+    follow_redirects: bool = True  # 300 ALTERNATE-SERVER, within rtcdiag.addresses.redirect_refusal
     now: float | None = None  # the local clock (tests)
     # Relay families to allocate (--family): IPv4 alone is what a browser asks for (no attribute sent).
     families: tuple[RelayFamily, ...] = (RelayFamily.IPV4,)
@@ -155,7 +156,7 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     by_family = {(AddressFamily.IPV6 if r.version == 6 else AddressFamily.IPV4): r.ip
                  for r in reversed(resolved)}
     result.server_ip = ip
-    result.server_scope = scope(ip).value
+    result.server_scope = scope_of(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
     result.transports = list(await asyncio.gather(*(
         _check_families(leg, ip, credentials, options, policy, t0, result.server_scope, by_family)
@@ -360,12 +361,12 @@ def take_relays(tr: TransportResult, reply: Message) -> None:
         address = got.pop(relay.family, None)
         if address is not None:
             relay.relayed_address, relay.relayed_ip = hostport(address), address[0]
-            relay.relay_scope = scope(address[0]).value
+            relay.relay_scope = scope_of(address[0]).value
         error = errors.get(relay.family)
         if error is not None and address is None:
             relay.error_code, relay.error_reason = error.code, error.reason or None
     for family, address in got.items():  # a family nobody asked for (a server ignoring the attributes)
-        tr.relays.append(FamilyRelay(family, None, hostport(address), address[0], scope(address[0]).value,
+        tr.relays.append(FamilyRelay(family, None, hostport(address), address[0], scope_of(address[0]).value,
                                      asked=False))
     first = tr.relays[0]
     tr.relayed_address, tr.relayed_ip = first.relayed_address, first.relayed_ip
@@ -378,7 +379,7 @@ async def _family_data_paths(session: TurnSession, tr: TransportResult, options:
     """The data path through every relay of the allocation, one family after the other (they share the
     control connection), each to an echo peer of the relay's family (RFC 8656 §9.1: a peer of another
     family gets 443) and on its own channel number."""
-    public = server_scope == Scope.PUBLIC.value
+    public = server_scope in PUBLIC_LIKE
     for index, relay in enumerate(r for r in tr.relays if r.asked and r.relayed_address is not None):
         assert relay.relayed_address is not None
         address = _split(relay.relayed_address)
@@ -452,7 +453,8 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         tr.challenge_code = reply.error_code
         if reply.error_code == 300 and not redirected:
-            followed = await _follow_alternate(session, tr, reply, options, policy, t0, sessions)
+            followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
+                                               sessions, "unauthenticated Allocate request")
             if followed is None:
                 return session
             session, redirected = followed, True
@@ -465,6 +467,13 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.nonce_seen = session.nonce is not None
         tr.password_algorithms = session.offered_algorithms()
         if credentials is None or session.realm is None or session.nonce is None:
+            return session
+        if redirected and session.realm != tr.redirect_realm:
+            # Credentials go only to the realm the redirecting server is in (see _follow_alternate).
+            tr.redirect = Redirect.CREDENTIALS_WITHHELD
+            tr.redirect_detail = (f"the alternate server's realm {session.realm!r} is not the redirecting "
+                                  f"server's realm {tr.redirect_realm!r}" if tr.redirect_realm is not None
+                                  else "the redirecting server's realm is unknown (pass --realm to name it)")
             return session
         session.set_credentials(credentials)
         tr.authenticated = True
@@ -483,26 +492,69 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             _take_allocation(tr, reply)
             return session
         if reply.error_code == 300 and not redirected:
-            followed = await _follow_alternate(session, tr, reply, options, policy, t0, sessions)
+            followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
+                                               sessions, "authenticated Allocate request")
             if followed is not None:
                 session, redirected = followed, True
+                tr.authenticated = False  # starts again at the alternate with an unauthenticated Allocate
                 continue
+            return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
 
 
+async def _redirecting_realm(session: TurnSession, options: TurnCheckOptions) -> str | None:
+    """The realm of the server that sent the 300: from its own 401 when the 300 answered an authenticated
+    Allocate; else asked with one unauthenticated Refresh (RFC 8656 §5: the server demands credentials for
+    every request but Binding, so it answers 401 with its REALM); else ``--realm`` (the user's word)."""
+    if session.realm is not None:
+        return session.realm
+    reply, _ = await session.request(lambda: Message(Method.REFRESH, MessageClass.REQUEST),
+                                     "realm of the redirecting server (unauthenticated Refresh)",
+                                     authenticated=False, retry_stale_nonce=False)
+    realm = reply.find(AttrType.REALM, str) if reply is not None and reply.error_code == 401 else None
+    return realm if realm is not None else options.realm
+
+
 async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Message,
-                            options: TurnCheckOptions, policy: RetransmitPolicy, t0: float,
-                            sessions: list[TurnSession]) -> TurnSession | None:
-    """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once."""
+                            credentials: Credentials | None, options: TurnCheckOptions,
+                            policy: RetransmitPolicy, t0: float, sessions: list[TurnSession],
+                            step: str) -> TurnSession | None:
+    """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once.
+
+    Safety (rtcdiag's policy, README "Redirects"): nothing is sent to an address that
+    rtcdiag.addresses.redirect_refusal forbids (link-local such as 169.254.169.254, loopback or a private
+    network named by a server elsewhere, multicast, broadcast, unspecified, reserved), nor at all with
+    ``--no-follow``. At the alternate the Allocate starts unauthenticated; the user's credentials are used
+    there only when its 401 names the realm of the server the user pointed us at (RFC 8489 §10: "the same
+    credentials"), so a redirect can never make rtcdiag key the password into a foreign realm. For TLS the
+    certificate is checked against ALTERNATE-DOMAIN, else the original server name (§10).
+    """
     alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
-        _take_error(tr, reply, "Allocate request (300 without ALTERNATE-SERVER)")
+        _take_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
         return None
     tr.alternate_server = hostport(alternate)
+    tr.alternate_scope = scope_of(alternate[0]).value
+    if not options.follow_redirects:
+        tr.redirect = Redirect.NOT_FOLLOWED
+        tr.redirect_detail = "--no-follow"
+        _take_error(tr, reply, step)
+        return None
+    refusal = redirect_refusal(session.server[0], alternate[0])
+    if refusal is not None:
+        tr.redirect = Redirect.REFUSED
+        tr.redirect_detail = refusal
+        _take_error(tr, reply, step)
+        return None
+    if credentials is not None:
+        tr.redirect_realm = await _redirecting_realm(session, options)
+    tr.redirect = Redirect.FOLLOWED
     tr.challenge_answered = False
     tr.challenge_code = None
-    new = await _open_session(tr, session.transport, alternate, alternate[0], options, policy, t0)
+    tr.error_code = tr.error_reason = tr.error_step = None
+    server_name = alternate_domain(reply) or tr.server_name or session.server[0]
+    new = await _open_session(tr, session.transport, alternate, server_name, options, policy, t0)
     if new is None:
         return None
     sessions.append(new)
@@ -516,7 +568,7 @@ def _take_allocation(tr: TransportResult, reply: Message) -> None:
     if relayed is not None:
         tr.relayed_address = hostport(relayed)
         tr.relayed_ip = relayed[0]
-        tr.relay_scope = scope(relayed[0]).value
+        tr.relay_scope = scope_of(relayed[0]).value
     mapped = address_of(reply, AttrType.XOR_MAPPED_ADDRESS)
     tr.mapped_address = hostport(mapped) if mapped is not None else None
     take_relays(tr, reply)

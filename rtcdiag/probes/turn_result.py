@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rtcdiag.probes.record import ErrorKind, Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange, Redirect
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
@@ -122,7 +122,11 @@ class TransportResult:
     hash_realm: str | None = None  # the realm the long-term key was hashed with (--realm, else the server's)
     userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
-    alternate_server: str | None = None  # from a 300 reply; followed once
+    alternate_server: str | None = None  # from a 300 reply; followed once (rtcdiag.addresses policy)
+    alternate_scope: str | None = None  # rtcdiag.addresses.AddressScope value of alternate_server
+    redirect: Redirect | None = None  # what was done with the 300
+    redirect_detail: str | None = None  # why it was refused / credentials withheld
+    redirect_realm: str | None = None  # the redirecting server's realm: the only one credentials go to
     # A 437 to the first Allocate: the server still held an allocation for this 5-tuple (an earlier run's,
     # just released, on a reused local port); retried once from a new local port.
     fresh_port_retry: bool = False

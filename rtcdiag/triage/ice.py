@@ -14,7 +14,7 @@ Facts: per TURN URL whether data flowed through the relay (:class:`RelayFact`) a
 
 from __future__ import annotations
 
-from rtcdiag.addresses import Scope, parse_ip, scope
+from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.ice import GatherEvent, IceResult, IceRun
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
@@ -46,9 +46,9 @@ def subject(run: IceRun) -> Subject:
     return Subject(server=run.url, host=run.server_host, port=run.port, transport=transport)
 
 
-def _server_scope(run: IceRun) -> Scope | None:
+def _server_scope(run: IceRun) -> AddressScope | None:
     ip = parse_ip(run.server_host)
-    return scope(ip) if ip is not None else None  # a host name: assume it is meant for the internet
+    return scope_of(ip) if ip is not None else None  # a host name: assume it is meant for the internet
 
 
 def _errors(run: IceRun, kind: str) -> list[GatherEvent]:
@@ -89,13 +89,16 @@ def _relay_findings(run: IceRun, subj: Subject) -> list[Finding]:
         if ip is None or cand.address in seen:
             continue
         seen.add(cand.address)
-        cand_scope = scope(ip)
-        if cand_scope is Scope.PUBLIC:
+        cand_scope = scope_of(ip)
+        if cand_scope is AddressScope.PUBLIC:
             continue
+        reachable = reachable_from(cand_scope, server_scope or AddressScope.PUBLIC)
+        if reachable and (server_scope is None or server_scope in PUBLIC_LIKE):
+            continue  # e.g. a documentation-range relay behind a documentation-range server (a lab)
         evidence = [f"relay candidate {cand.address}:{cand.port} ({cand.agent} agent), "
                     f"server {run.server_host} is {server_scope.value if server_scope else 'a host name'}"]
-        # RFC 8656 §6.2: an internal relay address is only wrong when the server is meant for the internet.
-        if server_scope is not None and server_scope is not Scope.PUBLIC:
+        # RFC 8656 §6.2: a relay address is wrong when clients that reached the server cannot reach it.
+        if reachable:
             findings.append(make_finding("ICE-RELAY-INTERNAL-NOTED", subj, check=CHECK, step=GATHER_RELAY,
                                          address=cand.address, scope=cand_scope.value, server=run.server_host,
                                          evidence=evidence))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
-from rtcdiag.addresses import CGNAT_NET, parse_ip
+from rtcdiag.addresses import AddressScope, parse_ip, scope_of
 from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun
 from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping
 from rtcdiag.triage.failures import failure_finding
@@ -273,7 +273,7 @@ def _cgnat(runs: list[NatRun]) -> list[Finding]:
                 continue
             ip = parse_ip(hostport.rpartition(":")[0])
             key = f"{where}:{ip}"
-            if not isinstance(ip, IPv4Address) or ip not in CGNAT_NET or key in seen:
+            if not isinstance(ip, IPv4Address) or scope_of(ip) is not AddressScope.SHARED or key in seen:
                 continue
             seen.add(key)
             found.append(_verdict_finding("NAT-CGNAT", where=where, address=str(ip),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rtcdiag.addresses import Scope, parse_ip, scope
+from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.binding import BindingResult
+from rtcdiag.probes.record import Redirect
 from rtcdiag.triage.failures import ANSWERED, failure_finding, udp_blocked_hosts
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, is_well_known
@@ -19,14 +20,20 @@ def _ip_of(hostport: str | None) -> str | None:
     return hostport.rsplit(":", 1)[0].strip("[]")
 
 
+def _scope(hostport: str | None) -> AddressScope | None:
+    ip = parse_ip(_ip_of(hostport) or "")
+    return scope_of(ip) if ip is not None else None
+
+
 def _is_public(hostport: str | None) -> bool:
-    ip = parse_ip(_ip_of(hostport) or "")
-    return ip is not None and scope(ip) is Scope.PUBLIC
+    """Public, or a documentation/benchmarking stand-in for one (labs use those as the internet)."""
+    return _scope(hostport) in PUBLIC_LIKE
 
 
-def _internal(hostport: str | None) -> bool:
-    ip = parse_ip(_ip_of(hostport) or "")
-    return ip is not None and scope(ip) is not Scope.PUBLIC
+def _internal(hostport: str | None, server: str | None) -> bool:
+    """An address clients that reached ``server`` cannot reach (RFC 6890 scopes)."""
+    found, where = _scope(hostport), _scope(server)
+    return found is not None and where is not None and not reachable_from(found, where)
 
 
 CHECK = "stun"
@@ -75,10 +82,9 @@ def _answered(r: BindingResult) -> list[Finding]:
                                   transport=r.transport.upper(), detail=detail,
                                   evidence=[evidence or detail or response]))
     if r.outcome == "error-response":
-        if r.error_code == 300 and r.alternate_server:
-            add("STUN-ALTERNATE-SERVER", f"ALTERNATE-SERVER {r.alternate_server}", response)
-        else:
-            add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
+        if r.error_code == 300 and r.alternate_server and r.redirect is not Redirect.FOLLOWED:
+            return found  # reported by _redirect_finding
+        add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
         return found
     if r.mapped_address is None:
         add("STUN-NO-MAPPED-ADDRESS")
@@ -91,7 +97,7 @@ def _answered(r: BindingResult) -> list[Finding]:
     if _is_public(r.server_address):
         leaks = [f"{name} {value}" for name, value in (("RESPONSE-ORIGIN", r.response_origin),
                                                        ("OTHER-ADDRESS", r.other_address))
-                 if _internal(value)]
+                 if _internal(value, r.server_address)]
         if leaks:
             add("STUN-INTERNAL-ADDRESS-LEAK", ", ".join(leaks))
     if r.transport == "udp" and r.response_source and r.server_address and \
@@ -107,6 +113,25 @@ def _answered(r: BindingResult) -> list[Finding]:
     if r.unknown_attributes:
         add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
     return found
+
+
+def _redirect_finding(r: BindingResult) -> Finding | None:
+    """Every 300 Try Alternate is reported, naming where it pointed and what rtcdiag did (RFC 8489 §10)."""
+    if r.alternate_server is None:
+        return None
+    where = f"{r.alternate_server} ({r.alternate_scope})" if r.alternate_scope else r.alternate_server
+    origin = r.redirect_exchange.response_source if r.redirect_exchange is not None else None
+    server = origin or r.server_address or r.target
+    evidence = [ex.response or ex.outcome for ex in (r.redirect_exchange, r.exchange) if ex is not None]
+    if r.redirect is Redirect.REFUSED:
+        return make_finding("REDIRECT-REFUSED", subject(r), check=CHECK, step=STEP, server=server,
+                            transport=r.transport.upper(),
+                            detail=f"{where}, not followed: {r.redirect_detail}", evidence=evidence)
+    done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)"}.get(
+        r.redirect, "not followed") if r.redirect is not None else "not followed"
+    return make_finding("STUN-ALTERNATE-SERVER", subject(r), check=CHECK, step=STEP, server=server,
+                        transport=r.transport.upper(), detail=f"ALTERNATE-SERVER {where}, {done}",
+                        evidence=evidence)
 
 
 def _names(results: Sequence[BindingResult]) -> list[NameFact]:
@@ -136,6 +161,9 @@ def judge(results: Sequence[BindingResult]) -> Judgement:
     blocked = udp_blocked_hosts((r.host, r.transport, r.outcome) for r in results)
     judgement = Judgement()
     for result in results:
+        redirect = _redirect_finding(result)
+        if redirect is not None:
+            judgement.findings.append(redirect)
         if result.outcome in ANSWERED:
             judgement.findings.extend(_answered(result))
         else:

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from rtcdiag.addresses import Scope, parse_ip, scope
-from rtcdiag.probes.record import Exchange, Outcome
+from rtcdiag.addresses import PUBLIC_LIKE as PUBLIC_LIKE_SCOPES
+from rtcdiag.addresses import AddressScope, parse_ip, reachable_from, scope_of
+from rtcdiag.probes.record import Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -363,12 +364,11 @@ def _challenge(leg: _Leg) -> None:
     if final.outcome not in (Outcome.SUCCESS, Outcome.ERROR_RESPONSE):
         _unanswered_challenge(leg, final, len(unauth) > 1 and t.alternate_server is not None)
         return
-    alternate = next((ex for ex in unauth if ex.error_code == 300), None)
-    if t.alternate_server is not None and alternate is not None:
-        leg.add("challenge", "TURN-ALTERNATE-SERVER", t.alternate_server,
-                [describe_exchange(ex) for ex in unauth])
+    if _redirected(leg, "challenge", unauth, duration):
+        return
     code = t.challenge_code
-    if final.error_code == 300 and t.alternate_server is not None:  # followed, but could not connect there
+    if final.error_code == 300 and t.redirect is Redirect.FOLLOWED and t.connect_error:
+        # followed, but could not connect there
         text = t.connect_error or "connection failed"
         leg.add("challenge", failure_id(t.failure_kind, text),
                 f"alternate server {t.alternate_server}: {text}", server=t.alternate_server)
@@ -389,12 +389,51 @@ def _challenge(leg: _Leg) -> None:
         return
     algorithms = f", PASSWORD-ALGORITHMS {','.join(t.password_algorithms)}" if t.password_algorithms else ""
     detail = f"401 challenge with realm {t.realm!r} and a nonce{algorithms}"
+    if code == 401 and t.redirect is Redirect.CREDENTIALS_WITHHELD:
+        leg.add("challenge", "TURN-REDIRECT-REALM", _redirect_text(t),
+                [describe_exchange(ex) for ex in unauth])
+        leg.outcome("challenge", f"{detail}; credentials withheld: {t.redirect_detail}", duration,
+                    state=StepState.UNDECIDED)
+        leg.stop(f"credentials withheld from the alternate server {t.alternate_server}")
+        return
     if code == 401 and not t.authenticated:
         leg.add("challenge", "TURN-NO-CREDENTIALS", repr(t.realm))
         leg.outcome("challenge", detail, duration)
         leg.stop(f"no credentials given: the server asks for them (realm {t.realm!r})")
         return
     leg.outcome("challenge", detail, duration)
+
+
+def _redirect_text(t: TransportResult) -> str:
+    """Where a 300 pointed, its scope and what rtcdiag did (the detail of the redirect findings)."""
+    where = f"{t.alternate_server} ({t.alternate_scope})" if t.alternate_scope else f"{t.alternate_server}"
+    done = {Redirect.FOLLOWED: "followed once",
+            Redirect.REFUSED: f"not followed: {t.redirect_detail}",
+            Redirect.NOT_FOLLOWED: "not followed (--no-follow)",
+            Redirect.CREDENTIALS_WITHHELD: f"followed, but credentials withheld: {t.redirect_detail}"}
+    return f"{where}, {done.get(t.redirect, 'followed once') if t.redirect else 'not followed'}"
+
+
+def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float) -> bool:
+    """Report a 300 Try Alternate among ``exchanges`` (always, RFC 8489 §10); True when the leg stops here
+    (the redirect was refused or --no-follow)."""
+    t = leg.t
+    if t.alternate_server is None or not any(ex.error_code == 300 for ex in exchanges):
+        return False
+    evidence = [describe_exchange(ex) for ex in exchanges]
+    if t.redirect is Redirect.REFUSED:
+        leg.add(step, "REDIRECT-REFUSED", _redirect_text(t), evidence)
+        leg.outcome(step, f"redirected to {t.alternate_server}: not followed ({t.redirect_detail})", duration)
+        leg.stop(f"the redirect to {t.alternate_server} was not followed: {t.redirect_detail}")
+        return True
+    if t.redirect is not Redirect.CREDENTIALS_WITHHELD:  # that one has its own finding (challenge step)
+        leg.add(step, "TURN-ALTERNATE-SERVER", _redirect_text(t), evidence)
+    if t.redirect is Redirect.NOT_FOLLOWED:
+        leg.outcome(step, f"redirected to {t.alternate_server}; not followed (--no-follow)", duration,
+                    state=StepState.UNDECIDED)
+        leg.stop(f"--no-follow: the redirect to {t.alternate_server} was not followed")
+        return True
+    return False
 
 
 def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> None:
@@ -436,9 +475,8 @@ def _allocate(leg: _Leg) -> None:
         leg.outcome("allocate", f"open relay: allocated {t.relayed_address or '?'} without credentials",
                     duration)
         return
-    if t.alternate_server is not None and any(ex.error_code == 300 for ex in auth):
-        leg.add("allocate", "TURN-ALTERNATE-SERVER", t.alternate_server,
-                [describe_exchange(ex) for ex in auth])
+    if _redirected(leg, "allocate", auth, duration):
+        return
     userhash = f"; {t.userhash_error}" if t.userhash_error else ""
     if t.allocated:
         algorithm = t.auth_algorithm or "md5"
@@ -521,13 +559,25 @@ def _relay_address(leg: _Leg) -> None:
                     state=StepState.UNDECIDED)
         leg.stop("no relayed address in the Allocate success")
         return
-    if t.relay_scope is not None and t.relay_scope != Scope.PUBLIC.value:
-        server_public = result.server_scope == Scope.PUBLIC.value
-        detail = f"{t.relayed_address} ({t.relay_scope})"
-        leg.add("relay-address", "TURN-RELAY-PRIVATE" if server_public else "TURN-RELAY-LOCAL", detail,
-                [f"relayed address {t.relayed_address} is {t.relay_scope}; server {t.server} is "
-                 f"{result.server_scope}"])
+    relay, server = _scope(t.relay_scope), _scope(result.server_scope)
+    if relay is not None and relay is not AddressScope.PUBLIC:
+        # RFC 8656 §6: peers and clients must reach the relayed address from where they reach the server.
+        reachable = server is None or reachable_from(relay, server)
+        detail = f"{t.relayed_address} ({relay.value})"
+        evidence = [f"relayed address {t.relayed_address} is {relay.value}; server {t.server} is "
+                    f"{server.value if server else 'unknown'}"]
+        if not reachable:
+            leg.add("relay-address", "TURN-RELAY-PRIVATE", detail, evidence)
+        elif server is not None and server not in PUBLIC_LIKE_SCOPES:
+            leg.add("relay-address", "TURN-RELAY-LOCAL", detail, evidence)
     leg.outcome("relay-address", f"relay {t.relayed_address} ({t.relay_scope or 'unknown scope'})")
+
+
+def _scope(value: str | None) -> AddressScope | None:
+    try:
+        return AddressScope(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _data(method: str) -> _Rule:
@@ -997,7 +1047,7 @@ def _incoming_failure(r: TcpRelayResult) -> str | None:
 
 def _peer_unreachable(result: TurnCheckResult, peer: str | None) -> bool:
     """A public server cannot open a TCP connection to a local peer behind NAT (no hole to punch)."""
-    if peer is None or result.server_scope != Scope.PUBLIC.value:
+    if peer is None or _scope(result.server_scope) not in PUBLIC_LIKE_SCOPES:
         return False
     ip = parse_ip(peer.rpartition(":")[0].strip("[]"))
-    return ip is None or scope(ip) is not Scope.PUBLIC
+    return ip is None or scope_of(ip) not in PUBLIC_LIKE_SCOPES

@@ -27,22 +27,11 @@ import pytest
 from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds servers.py (no package)
-from servers import HostileServer, hostile_server
+from servers import HAVE_IPV6, HostileServer, hostile_server
 
 HAVE_TURNSERVER = shutil.which("turnserver") is not None
 SKIP_REASON = "coturn's turnserver is not installed (apt-get install coturn)"
 
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-HAVE_IPV6 = _ipv6_loopback()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HAVE_IPV6
-from servers import BAD_FINGERPRINT, DROP_FIRST_TWO, GARBAGE_MODE, SILENT, WRONG_TXID_THEN_GOOD
+from servers import BAD_FINGERPRINT, DROP_FIRST_TWO, GARBAGE_MODE, HAVE_IPV6, SILENT, WRONG_TXID_THEN_GOOD
 
 from rtcdiag.coturn import RunningCoturn
 

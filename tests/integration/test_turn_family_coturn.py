@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HAVE_IPV6
+from servers import HAVE_IPV6
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
@@ -188,13 +188,16 @@ family = 6
     assert any(name.endswith("udp/data-channel-data-ipv6") for name in names), names
 
 
-def test_relay_address_no_local_peer_can_reach_is_inconclusive_not_a_crash(coturn_factory: Factory) -> None:
-    """coturn announcing 255.255.255.255 as its relay (external-ip): no local socket may send there (EACCES),
-    so the data path cannot be tried from here: undecided (exit 3), never exit 4 nor blamed on the server."""
+def test_broadcast_relay_is_the_relay_finding_not_a_crash(coturn_factory: Factory) -> None:
+    """coturn announcing 255.255.255.255 as its relay (external-ip): a broadcast address is reachable from
+    nowhere (IANA special-purpose), so that is the server's error (TURN-RELAY-PRIVATE, exit 1); no local
+    socket may send there (EACCES), so the data path is undecided — never exit 4 nor TURN-NO-DATA."""
     server = _start(coturn_factory, relay_ips=("127.0.0.1",), external_ip="255.255.255.255/127.0.0.1")
     code, report = run(server, f"127.0.0.1:{server.port}", "--transport", "udp")
-    assert code == 3, report["findings"]
-    assert not {f["id"] for f in report["findings"]} & {"TURN-NO-DATA", "TURN-DATA-LOSS", "INTERNAL-ERROR"}
+    assert code == 1, report["findings"]
+    ids = {f["id"] for f in report["findings"]}
+    assert "TURN-RELAY-PRIVATE" in ids
+    assert not ids & {"TURN-NO-DATA", "TURN-DATA-LOSS", "INTERNAL-ERROR"}
     cases = {c["name"]: c for c in report["checks"]}
     assert cases["udp/data-send-indication"]["status"] == "inconclusive"
     assert "255.255.255.255" in cases["udp/data-channel-data"]["message"]

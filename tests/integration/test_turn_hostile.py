@@ -98,19 +98,44 @@ def _leg(report: dict[str, object]) -> dict[str, object]:
     return results["turn"][0]["transports"][0]  # type: ignore[no-any-return]
 
 
+def _redirect_to(coturn: RunningCoturn, realm: str | None) -> Reply:
+    """Allocate -> 300 ALTERNATE-SERVER coturn; any other request -> 401 with ``realm`` (None: another 300,
+    so the redirecting server never reveals a realm)."""
+    def reply(request: Message) -> bytes:
+        if request.method != Method.ALLOCATE and realm is not None:
+            return _error(request, 401, "Unauthorized").add(AttrType.REALM, realm).add(
+                AttrType.NONCE, "n0nce").encode()
+        redirect = _error(request, 300, "Try Alternate")
+        return redirect.add(AttrType.ALTERNATE_SERVER, Address.of("127.0.0.1", coturn.port)).encode()
+    return reply
+
+
 def test_alternate_server_is_followed_once(fake_turn: Callable[[Reply], int], coturn: RunningCoturn,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    def redirect(request: Message) -> bytes:
-        reply = _error(request, 300, "Try Alternate")
-        return reply.add(AttrType.ALTERNATE_SERVER, Address.of("127.0.0.1", coturn.port)).encode()
-
-    port = fake_turn(redirect)
+    port = fake_turn(_redirect_to(coturn, coturn.realm))
     code, report = run_cli([f"127.0.0.1:{port}", "-u", "alice", "--password", coturn.users["alice"]], capsys)
     leg = _leg(report)
     assert leg["alternate_server"] == f"127.0.0.1:{coturn.port}"
     assert leg["server"] == f"127.0.0.1:{coturn.port}" and leg["allocated"] and leg["released"]
+    assert leg["redirect_realm"] == coturn.realm  # learned from the redirecting server's 401 to a Refresh
     assert _ids(report) >= {"TURN-ALTERNATE-SERVER"}
     assert code == 0  # a followed redirect is a warning
+
+
+def test_alternate_gets_credentials_only_for_a_known_realm(fake_turn: Callable[[Reply], int],
+                                                           coturn: RunningCoturn,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The redirecting server never names its realm: nothing keyed from the password goes to the alternate
+    unless --realm names the realm the password belongs to."""
+    port = fake_turn(_redirect_to(coturn, None))
+    args = [f"127.0.0.1:{port}", "-u", "alice", "--password", coturn.users["alice"]]
+    code, report = run_cli(args, capsys)
+    leg = _leg(report)
+    assert leg["redirect"] == "credentials-withheld" and not leg["authenticated"] and not leg["allocated"]
+    assert "TURN-REDIRECT-REALM" in _ids(report) and code == 3
+    code, report = run_cli([*args, "--realm", coturn.realm], capsys)
+    leg = _leg(report)
+    assert leg["redirect"] == "followed" and leg["allocated"] and leg["released"] and code == 0
 
 
 def test_challenge_without_nonce(fake_turn: Callable[[Reply], int],
@@ -274,8 +299,7 @@ def test_a_437_to_the_first_allocate_is_retried_from_a_new_port(
         answered.append(1)
         if len(answered) == 1:
             return _error(request, 437, "Allocation Mismatch").encode()
-        reply = _error(request, 300, "Try Alternate")
-        return reply.add(AttrType.ALTERNATE_SERVER, Address.of("127.0.0.1", coturn.port)).encode()
+        return _redirect_to(coturn, coturn.realm)(request)
 
     port = fake_turn(first_437)
     code, report = run_cli([f"127.0.0.1:{port}", "-u", "alice", "--password", coturn.users["alice"]], capsys)

@@ -42,6 +42,7 @@ REQUIRED = {
     "STUN-HIGH-RTT": Severity.WARNING,
     "STUN-ALTERNATE-SERVER": Severity.INFO,
     "STUN-UNKNOWN-ATTRIBUTES": Severity.INFO,
+    "REDIRECT-REFUSED": Severity.ERROR,
 }
 
 

@@ -158,3 +158,21 @@ def test_readable_password_file_warns(tmp_path: Path, capsys: pytest.CaptureFixt
     assert config.servers[0].password == "file-pw"
     err = capsys.readouterr().err
     assert "servers[0].password_file:" in err and "readable by its group" in err and "file-pw" not in err
+
+
+def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> None:
+    from rtcdiag.checks.run import JOB_MAKERS, plan_servers
+
+    servers = '[[servers]]\nurls = ["turn:127.0.0.1:3478"]\nusername = "u"\npassword_env = "PW"\n'
+    default = load_config(write(tmp_path, servers), environ={"PW": "pw-follow-1"})
+    assert default.follow_redirects
+    config = load_config(write(tmp_path, "follow_redirects = false\n" + servers),
+                         environ={"PW": "pw-follow-1"})
+    assert not config.follow_redirects
+    (plan,) = plan_servers(config)
+    stun_job, turn_job = JOB_MAKERS["stun"](plan, 1.0), JOB_MAKERS["turn"](plan, 1.0)
+    assert stun_job is not None and turn_job is not None
+    assert stun_job.plan.options.follow_redirects is False
+    assert turn_job.plan.options.follow_redirects is False
+    with pytest.raises(ConfigError, match="follow_redirects"):
+        load_config(write(tmp_path, 'follow_redirects = "no"\n' + servers), environ={"PW": "pw-follow-1"})

@@ -133,6 +133,19 @@ def test_private_relay_from_public_server_is_an_error_but_noted_on_a_lan() -> No
     assert statuses(lan)["udp/gather-relay"] is Status.PASS
 
 
+def test_relay_reachability_uses_address_scopes_not_is_private() -> None:
+    """A documentation (RFC 5737) server stands for the internet: a private relay behind it is unreachable,
+    a documentation relay behind it is fine; a loopback relay behind a LAN server is unreachable too."""
+    def both(address: str) -> list[CandidateInfo]:
+        return [relay(address), relay(address, agent="full")]
+    doc = judge_run(connected(server_host="198.51.100.10", candidates=both("10.99.0.10")))
+    assert [f.id for f in doc.findings] == ["ICE-RELAY-PRIVATE"]
+    lab = judge_run(connected(server_host="198.51.100.10", candidates=both("198.51.100.20")))
+    assert lab.findings == []
+    lan = judge_run(connected(server_host="10.0.0.1", candidates=both("127.0.0.1")))
+    assert [f.id for f in lan.findings] == ["ICE-RELAY-PRIVATE"]
+
+
 def test_local_error_is_ice_error_and_skips_the_rest() -> None:
     run = connected(candidates=[], attempted_connect=False, connected=False, error="no route to the server",
                     error_kind="unreachable")

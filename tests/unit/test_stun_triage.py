@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rtcdiag.probes.binding import BindingResult
+from rtcdiag.probes.record import Redirect
 from rtcdiag.triage.stun import triage
 
 # Server at a global address (scope PUBLIC; documentation ranges count as reserved). No traffic is sent.
@@ -65,3 +66,29 @@ def test_transport_failures_map_to_general_findings() -> None:
         assert ids([failed]) == [expected], kind
     rejected = replace(OK, outcome="rejected", rejected=["FINGERPRINT does not match"])
     assert ids([rejected]) == ["MALFORMED-REPLY"]
+
+
+def test_every_redirect_is_reported_with_what_was_done() -> None:
+    redirect = replace(OK, outcome="error-response", error_code=300, mapped_address=None,
+                       alternate_server="169.254.169.254:3478", alternate_scope="link-local",
+                       redirect=Redirect.REFUSED,
+                       redirect_detail="link-local address: never a STUN/TURN server")
+    (finding,) = triage([redirect])
+    assert finding.id == "REDIRECT-REFUSED" and "169.254.169.254:3478 (link-local), not followed" in \
+        finding.symptom
+    no_follow = replace(redirect, alternate_server="8.8.8.8:3478", alternate_scope="public",
+                        redirect=Redirect.NOT_FOLLOWED, redirect_detail="--no-follow")
+    (finding,) = triage([no_follow])
+    assert finding.id == "STUN-ALTERNATE-SERVER" and "not followed (--no-follow)" in finding.symptom
+    followed = replace(OK, alternate_server="8.8.8.8:3478", alternate_scope="public",
+                       redirect=Redirect.FOLLOWED, server_address="8.8.8.8:3478",
+                       response_source="8.8.8.8:3478")
+    assert ids([followed]) == ["STUN-ALTERNATE-SERVER"]
+    assert "8.8.8.8:3478 (public), followed once" in triage([followed])[0].symptom
+
+
+def test_leak_judged_by_reachability_not_python_is_private() -> None:
+    """A server at a documentation address (a lab's internet) leaking a private OTHER-ADDRESS is a leak."""
+    lab = replace(OK, server_address="198.51.100.10:3478", response_source="198.51.100.10:3478",
+                  other_address="10.0.0.5:3479")
+    assert ids([lab]) == ["STUN-INTERNAL-ADDRESS-LEAK"]

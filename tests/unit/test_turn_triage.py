@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Exchange, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -303,8 +303,100 @@ def test_private_relay_from_loopback_server_is_only_noted() -> None:
     assert {c.status for c in _report(result).checks} == {Status.PASS}
 
 
-def test_cgnat_relay_counts_as_private() -> None:
-    assert _ids(_result(_healthy(relay="100.64.1.1", scope="cgnat"))) == ["TURN-RELAY-PRIVATE"]
+def test_shared_cgnat_relay_counts_as_private() -> None:
+    assert _ids(_result(_healthy(relay="100.64.1.1", scope="shared"))) == ["TURN-RELAY-PRIVATE"]
+
+
+def test_documentation_server_relaying_from_private_is_relay_private_not_local() -> None:
+    """A server reached at 198.51.100.10 (RFC 5737: public-like, not private) relaying from 10.99.0.10."""
+    result = _result(_healthy(relay="10.99.0.10", scope="private"), server_scope="documentation")
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("TURN-RELAY-PRIVATE", "udp", "relay-address")]
+    assert "10.99.0.10:50000 (private)" in judgement.findings[0].symptom
+    assert _report(result).exit_code == 1
+
+
+@pytest.mark.parametrize(("relay", "relay_scope", "server_scope", "expected"), [
+    ("198.51.100.20", "documentation", "documentation", []),  # a lab's "public" relay behind its server
+    ("10.0.0.2", "private", "private", ["TURN-RELAY-LOCAL"]),  # a LAN server
+    ("127.0.0.1", "loopback", "private", ["TURN-RELAY-PRIVATE"]),  # LAN clients cannot reach loopback
+    ("169.254.1.1", "link-local", "public", ["TURN-RELAY-PRIVATE"]),
+    ("0.0.0.0", "unspecified", "loopback", ["TURN-RELAY-PRIVATE"]),
+    ("100.64.1.1", "shared", "private", ["TURN-RELAY-PRIVATE"]),
+])
+def test_relay_reachability_by_scope(relay: str, relay_scope: str, server_scope: str,
+                                     expected: list[str]) -> None:
+    assert _ids(_result(_healthy(relay=relay, scope=relay_scope), server_scope=server_scope)) == expected
+
+
+# --- redirects (300 Try Alternate) --------------------------------------------------------------------------
+
+
+def _redirected(redirect: Redirect, detail: str | None = None) -> TransportResult:
+    """The first Allocate answered 300 ALTERNATE-SERVER 169.254.169.254:3478 or 198.51.100.50:3478."""
+    alternate = "169.254.169.254:3478" if redirect is Redirect.REFUSED else "198.51.100.50:3478"
+    return TransportResult(
+        transport="udp", server=f"{HOST}:3478", port=3478, connected=True,
+        steps=[_exchange("allocate (unauthenticated)", "error-response", 300, "300 Try Alternate")],
+        challenge_code=300, challenge_answered=True, error_code=300, error_step="unauthenticated Allocate",
+        alternate_server=alternate, alternate_scope="link-local" if redirect is Redirect.REFUSED
+        else "documentation", redirect=redirect, redirect_detail=detail, duration_ms=3.0)
+
+
+def test_refused_redirect_is_an_error_naming_where_it_pointed() -> None:
+    t = _redirected(Redirect.REFUSED, "link-local address (169.254.169.254 is the cloud metadata service): "
+                                      "never a STUN/TURN server")
+    result = _result(t)
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("REDIRECT-REFUSED", "udp", "challenge")]
+    finding = judgement.findings[0]
+    assert finding.severity is Severity.ERROR
+    assert "169.254.169.254:3478 (link-local), not followed" in finding.symptom
+    skipped = [s for s in judgement.steps if s.state is StepState.SKIPPED]
+    assert {s.step for s in skipped} == set(STEPS[2:])
+    assert all("169.254.169.254" in s.detail for s in skipped)
+    assert _report(result).exit_code == 1
+
+
+def test_no_follow_reports_the_redirect_and_is_inconclusive() -> None:
+    result = _result(_redirected(Redirect.NOT_FOLLOWED, "--no-follow"))
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("TURN-ALTERNATE-SERVER", "udp", "challenge")]
+    assert "198.51.100.50:3478 (documentation), not followed (--no-follow)" in judgement.findings[0].symptom
+    assert judgement.facts.inconclusive
+    assert _report(result).exit_code == 3
+
+
+def test_withheld_credentials_at_an_alternate_in_another_realm() -> None:
+    t = _healthy()
+    t.allocated, t.authenticated = False, False
+    t.relayed_address = t.relayed_ip = t.relay_scope = None
+    t.data_paths, t.refreshed, t.released = [], None, None
+    t.steps = [_exchange("allocate (unauthenticated)", "error-response", 300, "300 Try Alternate"),
+               _exchange("realm of the redirecting server (unauthenticated Refresh)", "error-response", 401),
+               _exchange("allocate (unauthenticated)", "error-response", 401, "401 Unauthorized")]
+    t.alternate_server, t.alternate_scope, t.realm = "198.51.100.50:3478", "documentation", "elsewhere"
+    t.redirect, t.redirect_realm = Redirect.CREDENTIALS_WITHHELD, "example.org"
+    t.redirect_detail = "the alternate server's realm 'elsewhere' is not the redirecting server's realm " \
+                        "'example.org'"
+    result = _result(t)
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("TURN-REDIRECT-REALM", "udp", "challenge")]
+    assert "'elsewhere' is not the redirecting server's realm 'example.org'" in judgement.findings[0].symptom
+    assert judgement.findings[0].severity is Severity.WARNING
+    assert _report(result).exit_code == 3
+
+
+def test_followed_redirect_is_reported_and_the_alternate_judged() -> None:
+    t = _healthy()
+    t.steps.insert(0, _exchange("allocate (unauthenticated)", "error-response", 300, "300 Try Alternate"))
+    t.alternate_server, t.alternate_scope = "198.51.100.50:3478", "documentation"
+    t.redirect = Redirect.FOLLOWED
+    result = _result(t)
+    judgement = rules.judge(result)
+    assert _where(judgement) == [("TURN-ALTERNATE-SERVER", "udp", "challenge")]
+    assert "(documentation), followed once" in judgement.findings[0].symptom
+    assert _report(result).exit_code == 0
 
 
 # --- the data path ------------------------------------------------------------------------------------------

@@ -141,6 +141,22 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                   "first)",
     ),
     CatalogueEntry(
+        id="REDIRECT-REFUSED",
+        severity=Severity.ERROR,
+        title="Redirect to an address clients must not use",
+        symptom="Over {transport} {server} answered 300 Try Alternate with ALTERNATE-SERVER {detail}; "
+                "rtcdiag sent nothing there.",
+        cause="The server sends clients to a link-local, multicast, broadcast, unspecified or reserved "
+              "address, or into loopback or a private network although it was reached elsewhere: a "
+              "misconfigured `alternate-server` (an internal address of the server's own network), or a "
+              "hostile server or forged reply steering clients at an internal service such as the cloud "
+              "metadata address 169.254.169.254. Clients cannot reach a STUN/TURN server there.",
+        fix="Set coturn `alternate-server` to an address clients can reach (public, or in the same network "
+            "as the address they use for this server), or remove it.",
+        reference="RFC 8489 §10, §14.8 (300), §14.15; RFC 6890 and the IANA special-purpose address "
+                  "registries",
+    ),
+    CatalogueEntry(
         id="INTERNAL-ERROR",
         severity=Severity.ERROR,
         title="rtcdiag failed inside the {check_name} check",

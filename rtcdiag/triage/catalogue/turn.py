@@ -196,16 +196,29 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     ),
     CatalogueEntry(
         "TURN-ALTERNATE-SERVER", _W, "Redirected to an alternate server (300)",
-        "Over {transport} the server answered 300 Try Alternate with ALTERNATE-SERVER {detail}; rtcdiag "
-        "followed it once.",
+        "Over {transport} the server answered 300 Try Alternate with ALTERNATE-SERVER {detail}.",
         "The server load-balances by redirecting clients. Browsers follow the redirect, but every redirect "
         "costs a round trip and breaks clients that do not implement it.",
         "Point clients at the alternate directly if the redirect is permanent; otherwise nothing to do.",
         "RFC 8489 §10, §14.15",
     ),
     CatalogueEntry(
-        "TURN-RELAY-PRIVATE", _E, "Relayed address is not public: `external-ip` missing",
-        "Over {transport} the server, reached at public address {server}, relays from {detail}.",
+        "TURN-REDIRECT-REALM", _W, "Credentials withheld from the alternate server",
+        "Over {transport} the server redirected to {detail}.",
+        "RFC 8489 §10 has the client reuse its credentials at the alternate server. rtcdiag does so only "
+        "when the alternate's 401 names the realm of the server you pointed it at: another realm is another "
+        "deployment (or a hostile redirect), and answering it would key your password into a realm you "
+        "never chose for it. The check stops there, so its verdict is inconclusive.",
+        "If the alternate is yours, check it directly (`rtcdiag turn-check ALTERNATE`, your consent) and "
+        "give every server of one deployment the same `realm`. When the redirecting server does not reveal "
+        "its realm, `--realm` names it.",
+        "RFC 8489 §10, §9.2 (long-term credentials are per realm)",
+    ),
+    CatalogueEntry(
+        "TURN-RELAY-PRIVATE", _E, "Relayed address is not reachable from where the server was: `external-ip` "
+        "missing",
+        "Over {transport} the server, reached at {server}, relays from {detail}: clients that reach the "
+        "server there cannot reach that relay address.",
         "The server allocates relay addresses on an internal interface and tells peers to send there: "
         "the classic Docker / AWS / NAT-ed VM setup where coturn does not know its public address. Remote "
         "peers cannot reach the relay, so calls through TURN fail.",
