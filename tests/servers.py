@@ -249,3 +249,92 @@ def _on_stream(server: HostileServer, sel: selectors.BaseSelector, conn: socket.
             return
         conn.setblocking(False)
     buffers[conn] = data
+
+
+# --- stream servers for one scripted answer ----------------------------------------------------------------
+
+@dataclass
+class StreamScript:
+    """What a scripted stream server does with each connection (see :func:`scripted_stream_server`).
+
+    ``answer(request, peer)`` gives the bytes to send for the first STUN request read; they go out as the
+    pieces ``cuts`` makes of them (TCP_NODELAY, ``gap_s`` between pieces), then the connection stays open
+    and silent. ``cut_plan``: the cuts of the n-th connection (instead of ``cuts``). ``accept_only``: never
+    read nor answer anything (a TCP accept, then silence).
+    """
+
+    answer: Callable[[bytes, tuple[str, int]], bytes] | None = None
+    cuts: tuple[int, ...] = ()
+    cut_plan: list[tuple[int, ...]] | None = None
+    gap_s: float = 0.005
+    accept_only: bool = False
+
+
+@contextlib.contextmanager
+def scripted_stream_server(script: StreamScript, host: str = "127.0.0.1",
+                           wrap: Callable[[socket.socket], socket.socket] | None = None
+                           ) -> Iterator[tuple[str, int]]:
+    """A loopback TCP server (TLS when ``wrap`` wraps accepted sockets) following ``script`` per connection.
+
+    Written here because no real server sends a reply and then garbage, or cuts it where the test says.
+    """
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(64)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def handle(conn: socket.socket, index: int) -> None:
+        cuts = script.cut_plan[index] if script.cut_plan is not None else script.cuts
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if script.accept_only:
+                stop.wait()
+                return
+            if wrap is not None:
+                conn = wrap(conn)
+                conns.append(conn)
+            conn.settimeout(5)
+            data = b""
+            while len(data) < 20 or len(data) < 20 + struct.unpack("!H", data[2:4])[0]:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if script.answer is None:
+                stop.wait()
+                return
+            payload = script.answer(data, conn.getpeername()[:2])
+            start = 0
+            for cut in (*cuts, len(payload)):
+                conn.sendall(payload[start:cut])
+                start = cut
+                if cut < len(payload):
+                    stop.wait(script.gap_s)
+            stop.wait()
+        except OSError:
+            return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conns.append(conn)
+            threading.Thread(target=handle, args=(conn, len(conns) - 1), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True, name="scripted-stream")
+    thread.start()
+    try:
+        yield (host, int(listener.getsockname()[1]))
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.close()

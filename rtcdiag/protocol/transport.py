@@ -713,6 +713,8 @@ class StreamClient(_Client):
                 arrived = self._arrival()
                 for frame in self._deframer.feed(chunk):
                     self._dispatch(frame, self.peer, arrived)
+                if self._deframer.error is not None:  # after the complete frames before it
+                    raise self._deframer.error
         except framing.FramingError as err:
             error = StreamFramingError(f"malformed stream from {self.peer[0]} port {self.peer[1]}: {err}",
                                        self.peer)
