@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # only replies that failed validation (see Exchange.rejected)
     TRANSPORT_ERROR = "transport-error"  # see Exchange.error / error_kind
     SENT = "sent"  # an indication went out (no response expected)
+    NOT_SENT = "not-sent"  # the request could not be built from what the server asked (see Exchange.error)
 
 
 class ErrorKind(StrEnum):

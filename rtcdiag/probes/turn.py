@@ -184,6 +184,8 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             tr.refresh_lifetime_s = _int(reply, AttrType.LIFETIME)
         return tr
     finally:
+        if sessions and tr.challenge_problem is None:  # a 438's new NONCE may be the unusable one
+            tr.challenge_problem = sessions[-1].challenge_problem
         await _cleanup(tr, sessions, peer)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
 
@@ -283,10 +285,11 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             _take_error(tr, reply, "unauthenticated Allocate request")
             return session
         session.learn_challenge(reply)
-        tr.realm = session.realm
+        tr.challenge_problem = session.challenge_problem
+        tr.realm = session.realm if tr.challenge_problem is None else _shown_text(reply, AttrType.REALM)
         tr.nonce_seen = session.nonce is not None
         tr.password_algorithms = session.offered_algorithms()
-        if credentials is None or session.realm is None or session.nonce is None:
+        if credentials is None or session.realm is None or session.nonce is None or tr.challenge_problem:
             return session
         session.set_credentials(credentials)
         tr.authenticated = True
@@ -359,6 +362,15 @@ def _take_software(tr: TransportResult, reply: Message | None) -> None:
     if reply is None or tr.software is not None:
         return
     tr.software = reply.find(AttrType.SOFTWARE, str)
+
+
+def _shown_text(msg: Message, attr_type: int, limit: int = 200) -> str | None:
+    """A text attribute as evidence even when it is unusable: undecodable bytes replaced, cut at ``limit``."""
+    raw = msg.get_raw(attr_type)
+    if raw is None:
+        return None
+    text = raw[:limit * 4].decode("utf-8", errors="replace")
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(raw)} bytes)"
 
 
 def _int(msg: Message, attr_type: int) -> int | None:

@@ -69,6 +69,7 @@ class TransportResult:
     open_relay: bool = False
     realm: str | None = None
     nonce_seen: bool = False
+    challenge_problem: str | None = None  # why the server's REALM/NONCE cannot be echoed (none was sent)
     password_algorithms: list[str] = field(default_factory=list)  # as offered by the server (RFC 8489 §14.11)
     # Step 2: the authenticated Allocate.
     authenticated: bool = False  # credentials were sent

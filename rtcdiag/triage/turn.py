@@ -353,6 +353,12 @@ def _challenge(leg: _Leg) -> None:
         leg.outcome("challenge", f"the unauthenticated Allocate was answered {_answer(final)}", duration)
         leg.stop(f"the unauthenticated Allocate was answered {_answer(final)}")
         return
+    if code == 401 and t.challenge_problem is not None:
+        # RFC 8489 §14.9/§14.10: a REALM/NONCE that cannot be echoed; no authenticated request was sent.
+        leg.add("challenge", "TURN-CHALLENGE-UNUSABLE", t.challenge_problem)
+        leg.outcome("challenge", f"401 challenge that cannot be answered: {t.challenge_problem}", duration)
+        leg.stop(f"the 401 challenge cannot be answered ({t.challenge_problem}): nothing was authenticated")
+        return
     if code == 401 and (t.realm is None or not t.nonce_seen):
         missing = " and ".join(n for n, gone in (("REALM", t.realm is None), ("NONCE", not t.nonce_seen))
                                if gone)
@@ -424,6 +430,15 @@ def _allocate(leg: _Leg) -> None:
         leg.outcome("allocate", f"the Allocate was answered {_answer(final)}{_retried(auth)}{userhash}",
                     duration)
         leg.stop(f"no allocation: the Allocate was answered {_answer(final)}")
+        return
+    if final is not None and final.outcome == Outcome.NOT_SENT:
+        # What the server asked us to echo could not be sent: a 438's unusable NONCE, or a request that the
+        # echoed attributes (NONCE, REALM, PASSWORD-ALGORITHMS) make larger than the transport carries.
+        text = final.error or "request not sent"
+        finding_id = "TURN-CHALLENGE-UNUSABLE" if t.challenge_problem else "TURN-REQUEST-OVERSIZED"
+        leg.add("allocate", finding_id, t.challenge_problem or text)
+        leg.outcome("allocate", text, duration)
+        leg.stop(f"no allocation: {text}")
         return
     if final is not None and final.outcome in (Outcome.TIMEOUT, Outcome.REJECTED):
         why = t.timed_out_step or "authenticated Allocate request"
