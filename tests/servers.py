@@ -40,6 +40,7 @@ BAD_FINGERPRINT_THEN_GOOD = "bad-fingerprint-then-good"
 GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT)
 DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transaction, answers the third
 WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
+BAD_MAPPED = "bad-mapped"  # Binding success whose XOR-MAPPED-ADDRESS has family 0x07 and 3 address bytes
 WRONG_KEY = b"not-your-key"
 SOFTWARE_NAME = b"rtcdiag hostile test server"
 
@@ -84,6 +85,14 @@ def binding_success_with_integrity(txid: bytes, source: tuple[str, int], key: by
     return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
 
 
+def binding_success_bad_mapped(txid: bytes) -> bytes:
+    """Binding success with a malformed XOR-MAPPED-ADDRESS (family 0x07, 7 bytes) and a valid FINGERPRINT."""
+    body = _attr(XOR_MAPPED_ADDRESS, b"\x00\x07\x12\x34\x01\x02\x03")
+    head = struct.pack("!HHI", BINDING_SUCCESS, len(body) + 8, MAGIC_COOKIE) + txid
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
+
+
 def truncated_reply(txid: bytes) -> bytes:
     """Header announces 12 attribute bytes; only the first 4 (a TLV header) are present."""
     return struct.pack("!HHI", BINDING_SUCCESS, 12, MAGIC_COOKIE) + txid + struct.pack("!HH", SOFTWARE, 8)
@@ -105,6 +114,7 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 
         GOOD: lambda: [binding_success(txid, source)],
         DROP_FIRST_TWO: lambda: [binding_success(txid, source)] if seen >= 3 else [],
         WRONG_INTEGRITY: lambda: [binding_success_with_integrity(txid, source, WRONG_KEY)],
+        BAD_MAPPED: lambda: [binding_success_bad_mapped(txid)],
     }
     return table[mode]()
 

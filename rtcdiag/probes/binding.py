@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from rtcdiag.probes.exchange import address_of, error_kind, exchange, hostport, transport_error_exchange
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
+from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.resolve import resolve
@@ -58,6 +60,8 @@ class BindingResult:
     mapped_from: str | None = None  # which attribute gave mapped_address
     xor_mapped_address: str | None = None
     plain_mapped_address: str | None = None  # MAPPED-ADDRESS (RFC 3489 / ALG check)
+    # Mapped-address attributes that were present but could not be decoded: "XOR-MAPPED-ADDRESS: why".
+    malformed_mapped: list[str] = field(default_factory=list)
     response_origin: str | None = None  # RFC 5780 §7.3
     other_address: str | None = None  # RFC 5780 §7.4 (or legacy CHANGED-ADDRESS)
     alternate_server: str | None = None  # RFC 8489 §14.15 (300 Try Alternate)
@@ -82,10 +86,24 @@ def _addr(reply: Message, attr_type: int) -> str | None:
     return hostport(address) if address is not None else None
 
 
+def _why_malformed(reply: Message, attr_type: int) -> str:
+    raw = reply.get_raw(attr_type) or b""
+    try:
+        reply.get_as(attr_type, StunAddress)
+    except StunParseError as exc:
+        return f"{exc} ({len(raw)} bytes: {raw[:20].hex(' ')})"
+    return f"not an address ({len(raw)} bytes: {raw[:20].hex(' ')})"
+
+
 def _fill_from_reply(result: BindingResult, reply: Message) -> None:
     result.legacy_rfc3489 = reply.legacy
     result.xor_mapped_address = _addr(reply, AttrType.XOR_MAPPED_ADDRESS)
     result.plain_mapped_address = _addr(reply, AttrType.MAPPED_ADDRESS)
+    for attr_type, value in ((AttrType.XOR_MAPPED_ADDRESS, result.xor_mapped_address),
+                             (AttrType.MAPPED_ADDRESS, result.plain_mapped_address)):
+        if value is None and reply.has(attr_type):  # there, but not an address (RFC 8489 §14.1, §14.2)
+            name = attr_type.name.replace("_", "-")
+            result.malformed_mapped.append(f"{name}: {_why_malformed(reply, attr_type)}")
     if result.xor_mapped_address:
         result.mapped_address, result.mapped_from = result.xor_mapped_address, "XOR-MAPPED-ADDRESS"
     elif result.plain_mapped_address:

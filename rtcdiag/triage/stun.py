@@ -80,9 +80,11 @@ def _answered(r: BindingResult) -> list[Finding]:
         else:
             add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
         return found
-    if r.mapped_address is None:
+    if r.malformed_mapped:  # present but undecodable: the server's fault, not an absent attribute
+        add("STUN-MALFORMED-MAPPED-ADDRESS", "; ".join(r.malformed_mapped))
+    elif r.mapped_address is None:
         add("STUN-NO-MAPPED-ADDRESS")
-    if r.legacy_rfc3489 or r.mapped_from == "MAPPED-ADDRESS":
+    if r.legacy_rfc3489 or (r.mapped_from == "MAPPED-ADDRESS" and not r.malformed_mapped):
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
