@@ -40,6 +40,7 @@ BAD_FINGERPRINT_THEN_GOOD = "bad-fingerprint-then-good"
 GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT)
 DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transaction, answers the third
 WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
+FLOOD_THEN_GOOD = "flood-then-good"  # 200 replies for other transactions, then the real answer
 BAD_MAPPED = "bad-mapped"  # Binding success whose XOR-MAPPED-ADDRESS has family 0x07 and 3 address bytes
 WRONG_KEY = b"not-your-key"
 SOFTWARE_NAME = b"rtcdiag hostile test server"
@@ -115,6 +116,7 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 
         DROP_FIRST_TWO: lambda: [binding_success(txid, source)] if seen >= 3 else [],
         WRONG_INTEGRITY: lambda: [binding_success_with_integrity(txid, source, WRONG_KEY)],
         BAD_MAPPED: lambda: [binding_success_bad_mapped(txid)],
+        FLOOD_THEN_GOOD: lambda: [binding_success(other, source)] * 200 + [binding_success(txid, source)],
     }
     return table[mode]()
 

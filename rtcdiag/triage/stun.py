@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 from rtcdiag.addresses import Scope, parse_ip, scope
 from rtcdiag.probes.binding import BindingResult
-from rtcdiag.triage.failures import ANSWERED, failure_finding, udp_blocked_hosts
+from rtcdiag.triage.failures import (
+    ANSWERED,
+    FLOOD_MIN_REPLIES,
+    FLOOD_PER_REQUEST,
+    failure_finding,
+    udp_blocked_hosts,
+)
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, is_well_known
 
@@ -99,16 +105,25 @@ def _answered(r: BindingResult) -> list[Finding]:
     if r.transport == "udp" and r.response_source and r.server_address and \
             r.response_source != r.server_address:
         add("STUN-ASYMMETRIC-RESPONSE", f"sent to {r.server_address}, reply from {r.response_source}")
-    if r.retransmissions:
+    flood = reply_flood(r)
+    if flood:  # late or missing answers under a flood say nothing about the network
+        add("REPLY-FLOOD", f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
+            "; ".join(r.rejected[:2]) or response)
+    if r.retransmissions and not flood:
         add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer "
                                 f"(RTTs from each: {r.attempt_rtts_ms} ms)")
-    if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS:
+    if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS and not flood:
         add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
     if r.fingerprint is False:
         add("STUN-NO-FINGERPRINT", "", response)
     if r.unknown_attributes:
         add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
     return found
+
+
+def reply_flood(r: BindingResult) -> bool:
+    """Far more replies rejected than requests sent (RFC 8489 §6.3: they match no transaction)."""
+    return r.rejected_count >= FLOOD_MIN_REPLIES and r.rejected_count > FLOOD_PER_REQUEST * max(r.attempts, 1)
 
 
 def _names(results: Sequence[BindingResult]) -> list[NameFact]:
@@ -145,7 +160,7 @@ def judge(results: Sequence[BindingResult]) -> Judgement:
             if finding is not None:
                 judgement.findings.append(finding)
         judgement.steps.append(_step(result))
-        if result.outcome == "success" and result.rtt_ms is not None:
+        if result.outcome == "success" and result.rtt_ms is not None and not reply_flood(result):
             judgement.facts.rtts.append(RttFact(result.host, f"STUN binding {result.transport}/{result.port}",
                                                 result.rtt_ms))
     judgement.facts.names.extend(_names(results))

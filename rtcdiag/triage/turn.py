@@ -33,7 +33,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
-from rtcdiag.triage.failures import failure_id
+from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
     Judgement,
@@ -540,7 +540,16 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
                     duration)
         return
     unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
-    if unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
+    if unanswered is None and dp.error is None and _flooded(dp):
+        # Packets nobody sent filled the client's inbox: echoes missing now say nothing about the relay.
+        extra = f", {dp.dropped_packets} dropped: the client's inbox was full" if dp.dropped_packets else ""
+        leg.add(step, "REPLY-FLOOD", f"{dp.unexpected_packets} packet(s) nobody sent came in via {label} "
+                f"while {dp.packets_sent} were sent{extra}", evidence)
+        if dp.packets_received < dp.packets_sent:
+            leg.outcome(step, f"undecided under a flood: {_data_line(dp)}", duration,
+                        state=StepState.UNDECIDED)
+            return
+    elif unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
         if unanswered is not None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
         else:
@@ -548,10 +557,16 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.add(step, "TURN-NO-DATA", f"via {label} to peer {dp.peer}: {why}", evidence)
         leg.outcome(step, why, duration)
         return
-    if dp.packets_sent and dp.packets_received < dp.packets_sent:
+    if dp.packets_sent and dp.packets_received < dp.packets_sent and not _flooded(dp):
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
         leg.add(step, "TURN-DATA-LOSS", detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
+
+
+def _flooded(dp: DataPathResult) -> bool:
+    """Packets nobody asked for: any dropped for a full inbox, or far more than were sent (a reply flood)."""
+    return dp.dropped_packets > 0 or (dp.unexpected_packets >= FLOOD_MIN_REPLIES
+                                      and dp.unexpected_packets > FLOOD_PER_REQUEST * max(dp.packets_sent, 1))
 
 
 def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
@@ -620,13 +635,13 @@ def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
         if flowing:
             out.facts.relays.append(RelayFact(result.host, True, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, data echoed through it"))
-        elif t.data_paths:
+        elif t.data_paths and not all(_flooded(dp) for dp in t.data_paths):  # a flood decides nothing
             out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, no data came back through it"))
     elif not (t.challenge_code == 401 and not t.authenticated and t.challenge_answered):
         why = t.error_code or t.connect_error or t.timed_out_step or "no answer"
         out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: no allocation ({why})"))
     for dp in flowing:
-        if dp.rtt_avg_ms is not None:
+        if dp.rtt_avg_ms is not None and not _flooded(dp):
             out.facts.rtts.append(RttFact(result.host, f"TURN data {t.transport} ({dp.method}), average",
                                           dp.rtt_avg_ms))

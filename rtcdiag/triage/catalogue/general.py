@@ -152,4 +152,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "JSON report (`--json`), which holds the server's exact answers.",
         reference="rtcdiag exit code 4",
     ),
+    CatalogueEntry(
+        id="REPLY-FLOOD",
+        severity=Severity.WARNING,
+        title="The server floods replies nobody asked for",
+        symptom="{server} sent far more over {transport} than was asked for: {detail}. Loss and round-trip "
+                "times measured during the flood are not judged.",
+        cause="The server (or something in front of it) answers one request many times, with replies for "
+              "other transactions, or with packets nobody asked for. A buggy or hostile server, a reflection "
+              "attack in progress, or a misrouted stream. It fills the client's buffers, so late or missing "
+              "answers are no evidence of network loss.",
+        fix="Check the server's log and version; capture the traffic (`tcpdump -n udp port PORT`) to see "
+            "what it sends. Re-run the check once the server is fixed.",
+        reference="RFC 8489 §6.3 (a client discards replies that match no transaction), RFC 8656 §11-§12",
+    ),
 )
