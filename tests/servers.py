@@ -270,9 +270,10 @@ class StreamScript:
     """What a scripted stream server does with each connection (see :func:`scripted_stream_server`).
 
     ``answer(request, peer)`` gives the bytes to send for the first STUN request read; they go out as the
-    pieces ``cuts`` makes of them (TCP_NODELAY, ``gap_s`` between pieces), then the connection stays open
-    and silent. ``cut_plan``: the cuts of the n-th connection (instead of ``cuts``). ``accept_only``: never
-    read nor answer anything (a TCP accept, then silence).
+    pieces ``cuts`` makes of them (TCP_NODELAY, ``gap_s`` between pieces), or one byte every ``drip_s``
+    seconds; then the connection stays open and silent. ``answer=None``: read the request, never answer.
+    ``cut_plan``: the cuts of the n-th connection (instead of ``cuts``). ``accept_only``: never read nor
+    answer anything (a TCP accept, then silence).
     """
 
     answer: Callable[[bytes, tuple[str, int]], bytes] | None = None
@@ -280,6 +281,7 @@ class StreamScript:
     cut_plan: list[tuple[int, ...]] | None = None
     gap_s: float = 0.005
     accept_only: bool = False
+    drip_s: float | None = None  # slowloris: the answer goes out one byte every drip_s seconds
 
 
 @contextlib.contextmanager
@@ -304,10 +306,10 @@ def scripted_stream_server(script: StreamScript, host: str = "127.0.0.1",
             if script.accept_only:
                 stop.wait()
                 return
-            if wrap is not None:
-                conn = wrap(conn)
-                conns.append(conn)
             conn.settimeout(5)
+            if wrap is not None:
+                conn = wrap(conn)  # the TLS handshake (server side), bounded by the timeout above
+                conns.append(conn)
             data = b""
             while len(data) < 20 or len(data) < 20 + struct.unpack("!H", data[2:4])[0]:
                 chunk = conn.recv(4096)
@@ -318,6 +320,13 @@ def scripted_stream_server(script: StreamScript, host: str = "127.0.0.1",
                 stop.wait()
                 return
             payload = script.answer(data, conn.getpeername()[:2])
+            if script.drip_s is not None:
+                for i in range(len(payload)):
+                    conn.sendall(payload[i:i + 1])
+                    if stop.wait(script.drip_s):
+                        return
+                stop.wait()
+                return
             start = 0
             for cut in (*cuts, len(payload)):
                 conn.sendall(payload[start:cut])

@@ -66,6 +66,15 @@ class TlsOptions:
     insecure: bool = False
 
 
+INSECURE_NOTE = ("TLS certificate verification was off (--insecure): each TLS server's certificate was "
+                 "checked once more on its own; its problems are reported as warnings (TLS-CERT-IGNORED).")
+
+
+def tls_notes(insecure: bool) -> list[str]:
+    """The report's note when certificate verification was off."""
+    return [INSECURE_NOTE] if insecure else []
+
+
 def _check_ca_file(path: str) -> None:
     import ssl
 

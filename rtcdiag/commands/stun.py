@@ -14,6 +14,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
 )
 from rtcdiag.probes.binding import BindingResult
@@ -79,5 +80,5 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
-                          started_at=started)
+                          notes=tls_notes(tls.insecure), started_at=started)
     return emit(report, output)

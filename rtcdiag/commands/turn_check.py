@@ -18,6 +18,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
     turn_credential_options,
 )
@@ -151,6 +152,7 @@ def command(targets: tuple[str, ...], transport_text: str, tls_port: int, userna
     ran = run_async(execute(Job(TURN, TurnPlan(parsed, options), Subject("turn-check"))))
     results: list[TurnCheckResult] = ran.result or []
     report = build_report("turn-check", ran.judgement, tables=[result_table(r) for r in results],
-                          results={"turn": [to_jsonable(r) for r in results]}, notes=software_notes(results),
+                          results={"turn": [to_jsonable(r) for r in results]},
+                          notes=software_notes(results) + tls_notes(tls.insecure),
                           started_at=started_at)
     return emit(report, output)

@@ -11,6 +11,7 @@ The probe reports what the server said; whether that is good or bad is decided i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,6 +79,9 @@ class BindingResult:
     rejected: list[str] = field(default_factory=list)  # the first few rejected replies (Exchange.rejected)
     rejected_count: int = 0  # every rejected reply
     tls: dict[str, str | None] = field(default_factory=dict)  # version, cipher, alpn
+    # TLS with --insecure: the connection did not verify; a separate handshake did, and found this.
+    tls_verification_off: bool = False
+    certificate_problem: str | None = None
     exchange: Exchange | None = None
 
 
@@ -137,6 +141,13 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
     except TransportError as err:
         result.exchange = transport_error_exchange(step, "Binding request", transport, dest, err)
         return
+    certificate = None
+    if transport == "tls" and options.insecure:  # verify aside, blocking nothing (rtcdiag.tls)
+        result.tls_verification_off = True
+        from rtcdiag.probes import tls_info
+
+        certificate = asyncio.ensure_future(tls_info.inspect_once(dest[0], dest[1], server_name=target.host,
+                                                                  timeout=options.timeout))
     try:
         result.local_address = hostport(client.local_address)
         if isinstance(client, StreamClient):
@@ -147,6 +158,10 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
             _fill_from_reply(result, reply)
     finally:
         await client.close()
+        if certificate is not None:
+            with contextlib.suppress(TimeoutError):
+                info = await asyncio.wait_for(certificate, options.timeout)
+                result.certificate_problem = "; ".join(tls_info.certificate_problems(info)) or None
 
 
 async def check(target: Target, options: BindingOptions | None = None) -> BindingResult:

@@ -39,6 +39,8 @@ class ErrorKind(StrEnum):
     UNREACHABLE = "unreachable"
     MALFORMED = "malformed"
     NETWORK = "network"
+    TLS_STALL = "tls-stall"  # TCP accepted, the TLS handshake never completed
+    SLOW_REPLY = "slow-reply"  # a reply still dripping in when the time ran out
     DNS = "dns"
     TLS_UNTRUSTED = "tls:untrusted-certificate"
     TLS_EXPIRED = "tls:expired-certificate"

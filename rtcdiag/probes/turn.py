@@ -22,6 +22,7 @@ import hmac
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import Scope, format_hostport, scope
 from rtcdiag.probes.exchange import address_of, error_kind, hostport
@@ -46,6 +47,9 @@ from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, Transport
 from rtcdiag.redact import register_secret
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.tls_info import TlsInfo
 
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
@@ -163,6 +167,7 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
                          server_name=target.host)
     sessions: list[TurnSession] = []
     peer: EchoPeer | None = None
+    certificate = _check_certificate_aside(tr, ip, target, options)
     try:
         session = await _open_session(tr, transport, (ip, target.port), target.host, options, policy, t0)
         if session is None:
@@ -187,7 +192,33 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
         if sessions and tr.challenge_problem is None:  # a 438's new NONCE may be the unusable one
             tr.challenge_problem = sessions[-1].challenge_problem
         await _cleanup(tr, sessions, peer)
+        if certificate is not None:
+            tr.certificate_problem = await _settled(certificate, options.timeout_s)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
+
+
+def _check_certificate_aside(tr: TransportResult, ip: str, target: Target,
+                             options: TurnCheckOptions) -> asyncio.Task[TlsInfo] | None:
+    """TLS with --insecure: look at the certificate in handshakes of their own, alongside the session (it
+    blocks nothing), so that what the session ignored can still be reported."""
+    if tr.transport != "tls" or not options.insecure:
+        return None
+    tr.tls_verification_off = True
+    from rtcdiag.probes import tls_info
+
+    return asyncio.ensure_future(tls_info.inspect_once(ip, target.port, server_name=target.host,
+                                                       timeout=options.timeout_s))
+
+
+async def _settled(task: asyncio.Task[TlsInfo], timeout: float) -> str | None:
+    """The certificate problems found aside, waiting at most ``timeout`` more (cancelled with the check)."""
+    from rtcdiag.probes.tls_info import certificate_problems
+
+    try:
+        info = await asyncio.wait_for(task, timeout)
+    except TimeoutError:
+        return None
+    return "; ".join(certificate_problems(info)) or None
 
 
 async def _cleanup(tr: TransportResult, sessions: list[TurnSession], peer: EchoPeer | None) -> None:

@@ -176,11 +176,20 @@ class StreamDeframer:
         self._buffer = bytearray()
         self.allow_channel_data = allow_channel_data  # set once the client sent a ChannelBind
         self.error: FramingError | None = None  # the stream cannot be framed from here on
+        self.frames = 0  # complete frames delivered so far
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet form a complete frame."""
         return len(self._buffer)
+
+    @property
+    def expected(self) -> int | None:
+        """Size of the frame being received, once its header says (None: not known yet, or none)."""
+        try:
+            return stream_frame_size(self._buffer, self.allow_channel_data) if self._buffer else None
+        except FramingError:
+            return None
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return every frame now complete.
@@ -210,3 +219,4 @@ class StreamDeframer:
             if frame_kind(frame) is FrameKind.CHANNEL_DATA:
                 frame = unpad_channel_data(frame)
             frames.append(frame)
+            self.frames += 1

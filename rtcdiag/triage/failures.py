@@ -24,6 +24,8 @@ _KIND_IDS = {
     "connect-timeout": "SERVER-UNREACHABLE",
     "network": "NO-ROUTE",
     "malformed": "MALFORMED-REPLY",
+    "tls-stall": "TLS-HANDSHAKE-STALL",
+    "slow-reply": "SERVER-SLOW-REPLY",
     "tls:expired-certificate": "TLS-EXPIRED",
     "tls:certificate-not-yet-valid": "TLS-EXPIRED",
     "tls:hostname-mismatch": "TLS-HOSTNAME",

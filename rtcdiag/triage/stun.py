@@ -59,10 +59,10 @@ def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
                             evidence=[f"UDP: {r.attempts} request(s), no reply"])
     if _stream_accepted(r) and (r.outcome == "timeout" or r.error_kind == "closed"):
         what = "no reply" if r.outcome == "timeout" else "the server closed the connection"
+        after = "the TLS handshake completed" if r.transport == "tls" else "the TCP connection was accepted"
         return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(), port=r.port,
-                            detail=f"{what} to a Binding request after the {r.transport.upper()} connection "
-                                   f"was accepted",
+                            detail=f"{what} to a Binding request after {after}",
                             evidence=[f"connected from {r.local_address} to {server}; {what}"])
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
     return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=subj,
@@ -118,6 +118,8 @@ def _answered(r: BindingResult) -> list[Finding]:
         add("STUN-NO-FINGERPRINT", "", response)
     if r.unknown_attributes:
         add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
+    if r.certificate_problem is not None:  # --insecure let it through; a browser will not
+        add("TLS-CERT-IGNORED", r.certificate_problem)
     return found
 
 

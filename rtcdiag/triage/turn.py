@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from rtcdiag.addresses import Scope, parse_ip
-from rtcdiag.probes.record import Exchange, Outcome
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -296,6 +296,10 @@ def _connect(leg: _Leg) -> None:
             leg.stop(f"no connection: {text}")
             return
         what = "TLS handshake done" if t.transport == "tls" else "TCP connection accepted"
+        if t.tls_verification_off:
+            what += " (certificate not verified: --insecure)"
+        if t.certificate_problem is not None:  # what --insecure let through, a browser will not
+            leg.add("connect", "TLS-CERT-IGNORED", t.certificate_problem, [t.certificate_problem])
         leg.outcome("connect", f"{what} in {t.connect_ms:.1f} ms", t.connect_ms / 1000.0)
         return
     first = next(iter(t.steps), None)
@@ -391,12 +395,14 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
             failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
+    elif final.error_kind == ErrorKind.SLOW_REPLY:  # the answer was dripping in when the time ran out
+        leg.add("challenge", "SERVER-SLOW-REPLY", final.error or "the reply came too slowly", evidence)
     elif t.transport in ("tcp", "tls"):
         said = {Outcome.TIMEOUT: "an Allocate request got no reply",
                 Outcome.REJECTED: "the replies to an Allocate request were not STUN"}.get(
             final.outcome, f"an Allocate request ended the connection ({final.error or final.outcome})")
-        leg.add("challenge", "PORT-NOT-STUN",
-                f"{said} after the {t.transport.upper()} connection was accepted", evidence)
+        after = "the TLS handshake completed" if t.transport == "tls" else "the TCP connection was accepted"
+        leg.add("challenge", "PORT-NOT-STUN", f"{said} after {after}", evidence)
     elif final.outcome == Outcome.REJECTED:
         leg.add("challenge", "MALFORMED-REPLY", f"{_rejected_count(final)} reply(ies) rejected: "
                 + "; ".join(final.rejected[:3]), evidence)
