@@ -357,7 +357,7 @@ def _challenge(leg: _Leg) -> None:
         leg.outcome("challenge", f"the unauthenticated Allocate was answered {_answer(final)}", duration)
         leg.stop(f"the unauthenticated Allocate was answered {_answer(final)}")
         return
-    if code == 401 and t.challenge_problem is not None:
+    if code == 401 and t.challenge_problem is not None and not t.authenticated:  # the first 401 itself
         # RFC 8489 §14.9/§14.10: a REALM/NONCE that cannot be echoed; no authenticated request was sent.
         leg.add("challenge", "TURN-CHALLENGE-UNUSABLE", t.challenge_problem)
         leg.outcome("challenge", f"401 challenge that cannot be answered: {t.challenge_problem}", duration)
@@ -441,8 +441,7 @@ def _allocate(leg: _Leg) -> None:
         # What the server asked us to echo could not be sent: a 438's unusable NONCE, or a request that the
         # echoed attributes (NONCE, REALM, PASSWORD-ALGORITHMS) make larger than the transport carries.
         text = final.error or "request not sent"
-        finding_id = "TURN-CHALLENGE-UNUSABLE" if t.challenge_problem else "TURN-REQUEST-OVERSIZED"
-        leg.add("allocate", finding_id, t.challenge_problem or text)
+        _not_sent(leg, "allocate", final, [describe_exchange(ex) for ex in t.steps])
         leg.outcome("allocate", text, duration)
         leg.stop(f"no allocation: {text}")
         return
@@ -545,6 +544,11 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.outcome(step, f"{refused.request} was answered {_answer(refused)}{_retried(dp.steps)}",
                     duration)
         return
+    not_sent = next((ex for ex in finals if ex.outcome == Outcome.NOT_SENT), None)
+    if not_sent is not None:  # e.g. a 438 whose new NONCE cannot be echoed: the server's doing, not the relay
+        _not_sent(leg, step, not_sent, evidence)
+        leg.outcome(step, not_sent.error or "request not sent", duration)
+        return
     unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
     if unanswered is None and dp.error is None and _flooded(dp):
         # Packets nobody sent filled the client's inbox: echoes missing now say nothing about the relay.
@@ -567,6 +571,15 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
         leg.add(step, "TURN-DATA-LOSS", detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
+
+
+def _not_sent(leg: _Leg, step: str, ex: Exchange, evidence: list[str]) -> None:
+    """A request the server's challenge made impossible to send (RFC 8489 §14.9/§14.10, §5)."""
+    t = leg.t
+    if t.challenge_problem is not None:
+        leg.add(step, "TURN-CHALLENGE-UNUSABLE", t.challenge_problem, evidence)
+    else:
+        leg.add(step, "TURN-REQUEST-OVERSIZED", ex.error or "request not sent", evidence)
 
 
 def _flooded(dp: DataPathResult) -> bool:
@@ -605,6 +618,11 @@ def _refresh(leg: _Leg) -> None:
         leg.outcome("refresh", "not run (the check ended before the Refresh)", state=StepState.SKIPPED)
         return
     finals = final_exchanges(exchanges)
+    not_sent = next((ex for ex in finals if ex.outcome == Outcome.NOT_SENT), None)
+    if not_sent is not None:
+        _not_sent(leg, "refresh", not_sent, [describe_exchange(ex) for ex in finals])
+        leg.outcome("refresh", not_sent.error or "request not sent", duration)
+        return
     if t.refreshed is False or t.released is False:
         failed = [describe_exchange(ex) for ex in finals if ex.outcome != Outcome.SUCCESS]
         if t.released is False and not any(ex.step.startswith("refresh (release") for ex in finals):
@@ -641,7 +659,8 @@ def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
         if flowing:
             out.facts.relays.append(RelayFact(result.host, True, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, data echoed through it"))
-        elif t.data_paths and not all(_flooded(dp) for dp in t.data_paths):  # a flood decides nothing
+        elif any(not _flooded(dp) and all(ex.outcome != Outcome.NOT_SENT for ex in dp.steps)
+                 for dp in t.data_paths):  # a flood, or a request that could not be sent, decides nothing
             out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, no data came back through it"))
     elif not (t.challenge_code == 401 and not t.authenticated and t.challenge_answered):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -369,6 +371,23 @@ def test_a_few_stray_packets_are_no_flood() -> None:
     t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
     t.data_paths[1].unexpected_packets = 3
     assert [f.id for f in rules.judge(_result(t)).findings] == ["TURN-DATA-LOSS"]
+
+
+def test_a_438_whose_new_nonce_cannot_be_echoed_blames_the_server_not_the_relay() -> None:
+    """CreatePermission got 438 with an unusable NONCE: the retry (and every later authenticated request)
+    was not sent. That is TURN-CHALLENGE-UNUSABLE on those steps, never "no data" or a dead relay."""
+    t = _healthy()
+    t.challenge_problem = "NONCE contains the control character U+001B (not allowed in a quoted-string)"
+    not_sent = Exchange(step="create-permission", request="CreatePermission request", transport="udp",
+                        server=f"{HOST}:3478", outcome=Outcome.NOT_SENT,
+                        error=f"not sent: {t.challenge_problem}")
+    t.data_paths = [_data(METHOD_INDICATION, 0, 0, steps=[not_sent]), _data(METHOD_CHANNEL)]
+    t.steps[2] = replace(not_sent, step="refresh", request="Refresh request")
+    t.refreshed = False
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-CHALLENGE-UNUSABLE", "udp", "data-send-indication"),
+                                 ("TURN-CHALLENGE-UNUSABLE", "udp", "refresh")]
+    assert [f.works for f in judgement.facts.relays] == [True]  # ChannelData flowed; the rest decides nothing
 
 
 def test_permission_refused_for_peer_is_403_on_its_data_step() -> None:
