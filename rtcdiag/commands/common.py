@@ -66,8 +66,8 @@ class TlsOptions:
     insecure: bool = False
 
 
-INSECURE_NOTE = ("TLS certificate verification was off (--insecure): each TLS server's certificate was "
-                 "checked once more on its own; its problems are reported as warnings (TLS-CERT-IGNORED).")
+INSECURE_NOTE = ("TLS certificate verification was off (--insecure): certificate problems found by a "
+                 "separate check are reported as warnings (TLS-CERT-IGNORED), not errors.")
 
 
 def tls_notes(insecure: bool) -> list[str]:
