@@ -184,3 +184,13 @@ def test_a_slowloris_reply_is_bounded_by_the_timeout_and_named(wrap_tls: Callabl
         code, ports, wall = timed("ports", host, "--no-default-ports", "--ports", f"{transport}:{port}",
                                   *(["--insecure"] if tls else []))
         assert "SERVER-SLOW-REPLY" in ids(ports) and code == 1 and wall < TIMEOUT_S + SLACK_S
+
+
+def test_check_insecure_notes_it_and_warns_about_the_certificate(coturn: RunningCoturn) -> None:
+    code, report = rtcdiag_json("check", f"turns:localhost:{coturn.tls_port}?transport=tcp", "-u", "alice",
+                                "--password", coturn.users["alice"], "--checks", "ports,turn", "--insecure")
+    assert "TLS-CERT-IGNORED" in ids(report)
+    assert {f["severity"] for f in report["findings"] if f["id"] == "TLS-CERT-IGNORED"} == {"warning"}
+    assert not {"TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME"} & set(ids(report))
+    assert any("verification was off" in note for note in report["notes"])
+    assert code == 0
