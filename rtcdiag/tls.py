@@ -1,6 +1,8 @@
 """TLS client contexts for ``turns:``/``stuns:`` and naming why a handshake failed.
 
 Verification is on by default (RFC 8489 §6.2.3 / RFC 7350: check the certificate against the host name).
+``--ca FILE`` adds its CAs to the system trust store. With ``--insecure`` nothing is verified on the
+connections themselves (rtcdiag.probes.tls_info inspects the certificate aside, for warnings).
 ALPN "stun.turn" is offered (RFC 7443 §4); servers that do not know it simply ignore it.
 """
 
@@ -48,7 +50,7 @@ _VERIFY_CODES: dict[int, TlsFailure] = {
 
 def make_client_context(ca_file: str | None = None, insecure: bool = False,
                         alpn: tuple[str, ...] = (ALPN_STUN_TURN,)) -> ssl.SSLContext:
-    """A client context: system trust store (or ``ca_file``), host name checked, unless ``insecure``.
+    """A client context: system trust store (plus ``ca_file``), host name checked, unless ``insecure``.
 
     The context is shared: one per (``ca_file`` as it is on disk, ``insecure``, ``alpn``) for the life of
     the process, because loading the system trust store costs ~20 ms of CPU each time (a ``check`` over
@@ -97,7 +99,9 @@ def _new_client_context(ca_file: str | None, insecure: bool, alpn: tuple[str, ..
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
-        context = ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context()  # the system trust store ...
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)  # ... and the user's CAs on top (--ca adds)
     if alpn:
         context.set_alpn_protocols(list(alpn))
     return context
@@ -128,3 +132,4 @@ def classify_ssl_error(err: ssl.SSLError) -> tuple[TlsFailure, str]:
         return reason, f"certificate verify failed: {err.verify_message} (code {err.verify_code})"
     text = err.reason or str(err)
     return TlsFailure.HANDSHAKE, f"TLS handshake failed: {text}"
+

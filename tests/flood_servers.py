@@ -15,12 +15,13 @@ Modes:
 - ``FLOOD_ANSWER``: the flood, and from ``answer_after_s`` on a valid Binding error response 400 whose
   reason phrase and SOFTWARE carry control characters (so that they reach the report), plus 4000
   attributes of unknown types;
-- ``TURN_FLOOD``: an unauthenticated Allocate gets a valid 401 whose REALM and NONCE carry ESC sequences and
-  C1 controls (the NONCE announces USERHASH, RFC 8489 §9.2), everything else gets the flood.
-- ``TURN_GRANT``: a TURN server that works (UDP): 401 with a hostile REALM, then Allocate, CreatePermission,
-  ChannelBind and Refresh succeed (MESSAGE-INTEGRITY with ``USER``/``PASSWORD``), and from CreatePermission
-  on it floods the client with Data indications and ChannelData nobody sent, and the client's echo peer
-  with datagrams, while the client measures the data path.
+- ``TURN_FLOOD``: an unauthenticated Allocate gets a 401 whose REALM and NONCE carry ESC sequences and
+  C1 controls (the NONCE announces USERHASH, RFC 8489 §9.2): a challenge no client can answer
+  (TURN-CHALLENGE-UNUSABLE); everything else gets the flood.
+- ``TURN_GRANT``: a TURN server that works (UDP): 401 with a REALM full of bidi overrides, then Allocate,
+  CreatePermission, ChannelBind and Refresh succeed (MESSAGE-INTEGRITY with ``USER``/``PASSWORD``), and
+  from CreatePermission on it floods the client with Data indications and ChannelData nobody sent, and the
+  client's echo peer with datagrams, while the client measures the data path.
 
 A reply (401, 400, or a success) is repeated in every round of the flood after it is due, so that the
 flood itself cannot drown it (the client ignores copies of a finished transaction). Over TCP no ChannelData
@@ -69,7 +70,10 @@ HOSTILE_REASON = "\x1b[32mOK\x1b[0m \x00\u0085\u2066bidi\u2069\x08\x08\x08"
 HOSTILE_REALM = "realm\x1b[5m\u009d\u202e\x1b]8;;http://evil/\x07"
 # "obMatJos2" + base64(0x400000): the nonce cookie announcing username anonymity (USERHASH, RFC 8489 §9.2)
 HOSTILE_NONCE = "obMatJos2QAAA\x1b]52;c;cHduZWQ=\x07\u0090nonce"
-PLAIN_HOSTILE_NONCE = "nonce\x1b[1m\u0090"  # no cookie: USERNAME, so that the key is the usual one
+PLAIN_HOSTILE_NONCE = "nonce\u202e\u200b\u2066"  # no cookie: USERNAME, so that the key is the usual one
+# TURN_GRANT's realm: no control characters (those make a challenge unusable, RFC 8489 §14.9), but bidi
+# overrides and invisible characters, which a quoted-string may carry and the report must not print raw.
+GRANT_REALM = "realm\u202e\u2066bidi\u2069\u200b"
 UNKNOWN_TYPE = 0x7F31  # comprehension-optional, unassigned
 MANY = 4000
 
@@ -138,10 +142,10 @@ def _answer(request: Message) -> bytes:
     return reply.encode(fingerprint=True)
 
 
-def _challenge(request: Message, nonce: str) -> bytes:
+def _challenge(request: Message, nonce: str, realm: str = HOSTILE_REALM) -> bytes:
     reply = Message(request.method, MessageClass.ERROR, request.transaction_id)
     reply.add(AttrType.ERROR_CODE, ErrorCode(401, HOSTILE_REASON)).add(AttrType.SOFTWARE, HOSTILE_SOFTWARE)
-    reply.add(AttrType.REALM, HOSTILE_REALM).add(AttrType.NONCE, nonce)
+    reply.add(AttrType.REALM, realm).add(AttrType.NONCE, nonce)
     return reply.encode(fingerprint=True)
 
 
@@ -200,10 +204,11 @@ class FloodServer:
         unauthenticated = not request.has(AttrType.MESSAGE_INTEGRITY) \
             and not request.has(AttrType.MESSAGE_INTEGRITY_SHA256)
         if self.mode in (TURN_FLOOD, TURN_GRANT) and request.method == Method.ALLOCATE and unauthenticated:
-            nonce = HOSTILE_NONCE if self.mode == TURN_FLOOD else PLAIN_HOSTILE_NONCE
-            return _Flow(flood if self.mode == TURN_FLOOD else [], _challenge(request, nonce), now, until)
+            challenge = _challenge(request, HOSTILE_NONCE) if self.mode == TURN_FLOOD else \
+                _challenge(request, PLAIN_HOSTILE_NONCE, GRANT_REALM)
+            return _Flow(flood if self.mode == TURN_FLOOD else [], challenge, now, until)
         if self.mode == TURN_GRANT:
-            key = hashlib.md5(f"{USER}:{HOSTILE_REALM}:{PASSWORD}".encode()).digest()
+            key = hashlib.md5(f"{USER}:{GRANT_REALM}:{PASSWORD}".encode()).digest()
             answer = _granted(request, key, source, self.port)
             if request.method == Method.ALLOCATE:
                 return _Flow([], answer, now, until)

@@ -40,6 +40,8 @@ BAD_FINGERPRINT_THEN_GOOD = "bad-fingerprint-then-good"
 GOOD = "good"  # a correct Binding success response (XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT)
 DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transaction, answers the third
 WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
+FLOOD_THEN_GOOD = "flood-then-good"  # 200 replies for other transactions, then the real answer
+BAD_MAPPED = "bad-mapped"  # Binding success whose XOR-MAPPED-ADDRESS has family 0x07 and 3 address bytes
 WRONG_KEY = b"not-your-key"
 # TURN: a 401 challenge to an Allocate without MESSAGE-INTEGRITY, then an Allocate success to the
 # authenticated one that carries no MESSAGE-INTEGRITY at all / one keyed with WRONG_KEY (RFC 8489 §9.2.5:
@@ -125,6 +127,14 @@ def _finish(msg_type: int, txid: bytes, body: bytes, key: bytes | None) -> bytes
     return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
 
 
+def binding_success_bad_mapped(txid: bytes) -> bytes:
+    """Binding success with a malformed XOR-MAPPED-ADDRESS (family 0x07, 7 bytes) and a valid FINGERPRINT."""
+    body = _attr(XOR_MAPPED_ADDRESS, b"\x00\x07\x12\x34\x01\x02\x03")
+    head = struct.pack("!HHI", BINDING_SUCCESS, len(body) + 8, MAGIC_COOKIE) + txid
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    return head + body + _attr(FINGERPRINT, struct.pack("!I", crc))
+
+
 def turn_allocate_replies(request: bytes, source: tuple[str, int], key: bytes | None) -> list[bytes]:
     """401 (REALM, NONCE) to an Allocate without MESSAGE-INTEGRITY; to one with it, a success
     (XOR-RELAYED-ADDRESS, XOR-MAPPED-ADDRESS, LIFETIME) signed with ``key`` (None: not signed at all)."""
@@ -164,6 +174,8 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 
         WRONG_INTEGRITY: lambda: [binding_success_with_integrity(txid, source, WRONG_KEY)],
         TURN_UNSIGNED_ALLOCATE: lambda: turn_allocate_replies(request, source, None),
         TURN_WRONG_INTEGRITY_ALLOCATE: lambda: turn_allocate_replies(request, source, WRONG_KEY),
+        BAD_MAPPED: lambda: [binding_success_bad_mapped(txid)],
+        FLOOD_THEN_GOOD: lambda: [binding_success(other, source)] * 200 + [binding_success(txid, source)],
     }
     return table[mode]()
 
@@ -308,3 +320,101 @@ def _on_stream(server: HostileServer, sel: selectors.BaseSelector, conn: socket.
             return
         conn.setblocking(False)
     buffers[conn] = data
+
+
+# --- stream servers for one scripted answer ----------------------------------------------------------------
+
+@dataclass
+class StreamScript:
+    """What a scripted stream server does with each connection (see :func:`scripted_stream_server`).
+
+    ``answer(request, peer)`` gives the bytes to send for the first STUN request read; they go out as the
+    pieces ``cuts`` makes of them (TCP_NODELAY, ``gap_s`` between pieces), or one byte every ``drip_s``
+    seconds; then the connection stays open and silent. ``answer=None``: read the request, never answer.
+    ``cut_plan``: the cuts of the n-th connection (instead of ``cuts``). ``accept_only``: never read nor
+    answer anything (a TCP accept, then silence).
+    """
+
+    answer: Callable[[bytes, tuple[str, int]], bytes] | None = None
+    cuts: tuple[int, ...] = ()
+    cut_plan: list[tuple[int, ...]] | None = None
+    gap_s: float = 0.005
+    accept_only: bool = False
+    drip_s: float | None = None  # slowloris: the answer goes out one byte every drip_s seconds
+
+
+@contextlib.contextmanager
+def scripted_stream_server(script: StreamScript, host: str = "127.0.0.1",
+                           wrap: Callable[[socket.socket], socket.socket] | None = None
+                           ) -> Iterator[tuple[str, int]]:
+    """A loopback TCP server (TLS when ``wrap`` wraps accepted sockets) following ``script`` per connection.
+
+    Written here because no real server sends a reply and then garbage, or cuts it where the test says.
+    """
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(64)
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def handle(conn: socket.socket, index: int) -> None:
+        cuts = script.cut_plan[index] if script.cut_plan is not None else script.cuts
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if script.accept_only:
+                stop.wait()
+                return
+            conn.settimeout(5)
+            if wrap is not None:
+                conn = wrap(conn)  # the TLS handshake (server side), bounded by the timeout above
+                conns.append(conn)
+            data = b""
+            while len(data) < 20 or len(data) < 20 + struct.unpack("!H", data[2:4])[0]:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if script.answer is None:
+                stop.wait()
+                return
+            payload = script.answer(data, conn.getpeername()[:2])
+            if script.drip_s is not None:
+                for i in range(len(payload)):
+                    conn.sendall(payload[i:i + 1])
+                    if stop.wait(script.drip_s):
+                        return
+                stop.wait()
+                return
+            start = 0
+            for cut in (*cuts, len(payload)):
+                conn.sendall(payload[start:cut])
+                start = cut
+                if cut < len(payload):
+                    stop.wait(script.gap_s)
+            stop.wait()
+        except OSError:
+            return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conns.append(conn)
+            threading.Thread(target=handle, args=(conn, len(conns) - 1), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True, name="scripted-stream")
+    thread.start()
+    try:
+        yield (host, int(listener.getsockname()[1]))
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.close()

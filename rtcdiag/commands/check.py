@@ -19,6 +19,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
     turn_credential_options,
 )
@@ -119,4 +120,5 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout, follow)
     report = run_check(config)
+    report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     return emit(report, output)

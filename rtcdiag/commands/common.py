@@ -72,6 +72,15 @@ class TlsOptions:
     insecure: bool = False
 
 
+INSECURE_NOTE = ("TLS certificate verification was off (--insecure): certificate problems found by a "
+                 "separate check are reported as warnings (TLS-CERT-IGNORED), not errors.")
+
+
+def tls_notes(insecure: bool) -> list[str]:
+    """The report's note when certificate verification was off."""
+    return [INSECURE_NOTE] if insecure else []
+
+
 def _check_ca_file(path: str) -> None:
     import ssl
 

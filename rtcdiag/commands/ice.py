@@ -15,6 +15,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
     turn_credential_options,
 )
@@ -86,5 +87,5 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     tables = ice_tables(ran.result) if ran.result is not None else []
     notes = ice_notes(ran.result) if ran.result is not None else []
     report = build_report("ice", ran.judgement, tables=tables, results={"ice": to_jsonable(ran.result)},
-                          notes=notes, started_at=started)
+                          notes=notes + tls_notes(tls.insecure), started_at=started)
     return emit(report, output)

@@ -15,6 +15,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
 )
 from rtcdiag.errors import UsageError
@@ -165,5 +166,5 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
     ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
     result: ReachResult | None = ran.result
     report = build_report("ports", ran.judgement, tables=tables(result) if result else [],
-                          results=to_jsonable(result), started_at=started)
+                          results=to_jsonable(result), notes=tls_notes(tls.insecure), started_at=started)
     return emit(report, output)

@@ -15,6 +15,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
 )
 from rtcdiag.errors import UsageError
@@ -89,5 +90,5 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
-                          started_at=started)
+                          notes=tls_notes(tls.insecure), started_at=started)
     return emit(report, output)

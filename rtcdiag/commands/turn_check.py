@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    tls_notes,
     tls_options,
     turn_credential_options,
 )
@@ -280,6 +281,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     raw: dict[str, Any] = {"turn": [to_jsonable(r) for r in results]}
     if stun_targets:
         raw["stun"] = [to_jsonable(b) for b in bindings]
-    report = build_report("turn-check", judgement, tables=tables, results=raw, notes=software_notes(results),
+    report = build_report("turn-check", judgement, tables=tables, results=raw,
+                          notes=software_notes(results) + tls_notes(tls.insecure),
                           started_at=started_at)
     return emit(report, output)

@@ -11,6 +11,7 @@ The probe reports what the server said; whether that is good or bad is decided i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from rtcdiag.probes.exchange import (
     transport_error_exchange,
 )
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
+from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
+from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.resolve import resolve
@@ -68,6 +71,8 @@ class BindingResult:
     mapped_from: str | None = None  # which attribute gave mapped_address
     xor_mapped_address: str | None = None
     plain_mapped_address: str | None = None  # MAPPED-ADDRESS (RFC 3489 / ALG check)
+    # Mapped-address attributes that were present but could not be decoded: "XOR-MAPPED-ADDRESS: why".
+    malformed_mapped: list[str] = field(default_factory=list)
     response_origin: str | None = None  # RFC 5780 §7.3
     other_address: str | None = None  # RFC 5780 §7.4 (or legacy CHANGED-ADDRESS)
     alternate_server: str | None = None  # RFC 8489 §14.15 (300 Try Alternate)
@@ -88,6 +93,9 @@ class BindingResult:
     rejected: list[str] = field(default_factory=list)  # the first few rejected replies (Exchange.rejected)
     rejected_count: int = 0  # every rejected reply
     tls: dict[str, str | None] = field(default_factory=dict)  # version, cipher, alpn
+    # TLS with --insecure: the connection did not verify; a separate handshake did, and found this.
+    tls_verification_off: bool = False
+    certificate_problem: str | None = None
     exchange: Exchange | None = None
 
 
@@ -96,10 +104,24 @@ def _addr(reply: Message, attr_type: int) -> str | None:
     return hostport(address) if address is not None else None
 
 
+def _why_malformed(reply: Message, attr_type: int) -> str:
+    raw = reply.get_raw(attr_type) or b""
+    try:
+        reply.get_as(attr_type, StunAddress)
+    except StunParseError as exc:
+        return f"{exc} ({len(raw)} bytes: {raw[:20].hex(' ')})"
+    return f"not an address ({len(raw)} bytes: {raw[:20].hex(' ')})"
+
+
 def _fill_from_reply(result: BindingResult, reply: Message) -> None:
     result.legacy_rfc3489 = reply.legacy
     result.xor_mapped_address = _addr(reply, AttrType.XOR_MAPPED_ADDRESS)
     result.plain_mapped_address = _addr(reply, AttrType.MAPPED_ADDRESS)
+    for attr_type, value in ((AttrType.XOR_MAPPED_ADDRESS, result.xor_mapped_address),
+                             (AttrType.MAPPED_ADDRESS, result.plain_mapped_address)):
+        if value is None and reply.has(attr_type):  # there, but not an address (RFC 8489 §14.1, §14.2)
+            name = attr_type.name.replace("_", "-")
+            result.malformed_mapped.append(f"{name}: {_why_malformed(reply, attr_type)}")
     if result.xor_mapped_address:
         result.mapped_address, result.mapped_from = result.xor_mapped_address, "XOR-MAPPED-ADDRESS"
     elif result.plain_mapped_address:
@@ -134,6 +156,13 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
     except TransportError as err:
         result.exchange = transport_error_exchange(step, "Binding request", transport, dest, err)
         return None
+    certificate = None
+    if transport == "tls" and options.insecure:  # verify aside, blocking nothing (rtcdiag.tls)
+        result.tls_verification_off = True
+        from rtcdiag.probes import tls_info
+
+        certificate = asyncio.ensure_future(tls_info.inspect_once(dest[0], dest[1], server_name=target.host,
+                                                                  timeout=options.timeout))
     try:
         result.local_address = hostport(client.local_address)
         if isinstance(client, StreamClient):
@@ -145,6 +174,10 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
         return reply
     finally:
         await client.close()
+        if certificate is not None:
+            with contextlib.suppress(TimeoutError):
+                info = await asyncio.wait_for(certificate, options.timeout)
+                result.certificate_problem = "; ".join(tls_info.certificate_problems(info)) or None
 
 
 async def _follow(target: Target, original: tuple[str, int], reply: Message, options: BindingOptions,

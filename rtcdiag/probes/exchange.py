@@ -11,6 +11,7 @@ text in ``Exchange.rejected``) while the transaction keeps waiting (RFC 8489 §6
   or must not authenticate the request (400, 401, 438, and 420, which some servers check first); coturn
   signs every other one. Such discards are counted in ``Exchange.unverified_count``.
 Network failures never raise: they become ``outcome="transport-error"`` with ``error``/``error_kind``.
+A request too large to send (the server's challenge made it so) becomes ``outcome="not-sent"``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Out
 from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import AttrType, MessageClass
 from rtcdiag.protocol.describe import describe, summary
-from rtcdiag.protocol.errors import StunParseError
+from rtcdiag.protocol.errors import MessageTooLargeError, StunParseError
 from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import (
@@ -36,6 +37,8 @@ from rtcdiag.protocol.transport import (
     TransportError,
     Validator,
 )
+
+MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header), RFC 768 / RFC 791
 
 __all__ = ["address_of", "alternate_domain", "error_kind", "exchange", "hostport", "indication",
            "transport_error_exchange"]
@@ -157,7 +160,16 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
         raise ValueError("exchange() over UDP needs dest=(ip, port)")
     record = Exchange(step=step, request=summary(msg), transport=client.transport, server=hostport(target),
                       started_ms=_ms(loop.time() - t0) if t0 is not None else 0.0)
-    data = msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=fingerprint)
+    try:
+        data = msg.encode(integrity_key=key, integrity_sha256=sha256, fingerprint=fingerprint)
+        if client.transport == "udp" and len(data) > MAX_UDP_PAYLOAD:
+            raise MessageTooLargeError(f"a {len(data)}-byte request does not fit in one UDP datagram "
+                                       f"({MAX_UDP_PAYLOAD} bytes at most)")
+    except MessageTooLargeError as exc:
+        # What the server asked us to echo (REALM, NONCE, PASSWORD-ALGORITHMS) made the request too big.
+        record.outcome = Outcome.NOT_SENT
+        record.error = f"request not sent: {exc}"
+        return None, record
     record.request_attributes = describe(Message.decode(data))
     unverified = _Unverified()
     decoded, validate = _validator(msg, key, unverified)

@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # only replies that failed validation (see Exchange.rejected)
     TRANSPORT_ERROR = "transport-error"  # see Exchange.error / error_kind
     SENT = "sent"  # an indication went out (no response expected)
+    NOT_SENT = "not-sent"  # the request could not be built from what the server asked (see Exchange.error)
 
 
 class Redirect(StrEnum):
@@ -47,6 +48,8 @@ class ErrorKind(StrEnum):
     UNREACHABLE = "unreachable"
     MALFORMED = "malformed"
     NETWORK = "network"
+    TLS_STALL = "tls-stall"  # TCP accepted, the TLS handshake never completed
+    SLOW_REPLY = "slow-reply"  # a reply still dripping in when the time ran out
     DNS = "dns"
     TLS_UNTRUSTED = "tls:untrusted-certificate"
     TLS_EXPIRED = "tls:expired-certificate"

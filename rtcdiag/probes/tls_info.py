@@ -51,13 +51,16 @@ class TlsInfo:
     cipher: str | None = None
     alpn_offered: list[str] = field(default_factory=lambda: [ALPN_STUN_TURN])
     alpn_selected: str | None = None
-    # None when not checked (--insecure); otherwise whether the chain verified against the CA set.
+    # Whether the chain verified against the CA set (None when no handshake got that far).
     trusted: bool | None = None
     verify_error: str | None = None
     verify_code: int | None = None
-    hostname_match: bool | None = None  # None when not checked (--insecure or no certificate)
+    hostname_match: bool | None = None  # None when not checked (no certificate)
+    # --insecure: the connections did not verify; trust and name above were still checked (for warnings).
+    verification_off: bool = False
     chain: list[CertInfo] = field(default_factory=list)
     error: str | None = None  # handshake/connection failure text
+    stalled: bool = False  # the handshake got no (or too slow an) answer within the timeout
 
 
 def _name_text(rdns: Any) -> str:
@@ -145,10 +148,9 @@ def _new_context(*, verify: bool, ca_file: Path | None) -> ssl.SSLContext:
     ctx.check_hostname = False  # checked separately (hostname_matches) so it is its own finding
     if verify:
         ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_default_certs()  # the system store, and --ca adds to it
         if ca_file is not None:
             ctx.load_verify_locations(cafile=str(ca_file))
-        else:
-            ctx.load_default_certs()
     else:
         ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols([ALPN_STUN_TURN])
@@ -199,16 +201,17 @@ async def inspect(address: str, port: int, *, server_name: str | None = None, ti
     """Handshake with ``address:port`` (offering ALPN ``stun.turn``) and describe what came back.
 
     ``server_name`` is sent as SNI and is the name the certificate must match (defaults to ``address``).
-    Without ``insecure`` the chain is verified against ``ca_file`` (or the system CAs); when verification
-    fails the handshake is repeated without it so that the chain can still be shown.
+    The chain is verified against the system CAs plus ``ca_file``; when verification fails the handshake is
+    repeated without it so that the chain can still be shown. ``insecure`` changes nothing here but
+    ``verification_off``: the problems found are then reported as warnings (the user's connections
+    skipped the check, a browser will not).
     """
     check_name = server_name or address
     sni = None if _is_ip(check_name) else check_name
-    info = TlsInfo(address=address, port=port, server_name=check_name)
+    info = TlsInfo(address=address, port=port, server_name=check_name, verification_off=insecure)
     try:
-        writer, ms = await _handshake(address, port, _context(verify=not insecure, ca_file=ca_file),
-                                      sni, timeout)
-        info.trusted = None if insecure else True
+        writer, ms = await _handshake(address, port, _context(verify=True, ca_file=ca_file), sni, timeout)
+        info.trusted = True
     except ssl.SSLCertVerificationError as exc:
         info.trusted = False
         info.verify_code = exc.verify_code
@@ -220,14 +223,53 @@ async def inspect(address: str, port: int, *, server_name: str | None = None, ti
             return info
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         info.error = _describe(exc)
+        info.stalled = isinstance(exc, TimeoutError)
         return info
     try:
         _fill_from(info, writer, ms)
     finally:
         await _close(writer)
-    if info.chain and not insecure:
+    if info.chain:
         info.hostname_match = hostname_matches(info.chain[0], check_name)
     return info
+
+
+_INSPECTED: dict[tuple[object, ...], asyncio.Task[TlsInfo]] = {}
+
+
+async def inspect_once(address: str, port: int, *, server_name: str, timeout: float = 3.0,
+                       ca_file: Path | None = None) -> TlsInfo:
+    """:func:`inspect` made once per server, name and CA file in this event loop, however many probes ask
+    (every --insecure TLS connection to one server shares one look at its certificate)."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), address, port, server_name, str(ca_file) if ca_file else None)
+    task = _INSPECTED.get(key)
+    if task is None or task.get_loop() is not loop:
+        task = _INSPECTED[key] = loop.create_task(
+            inspect(address, port, server_name=server_name, timeout=timeout, ca_file=ca_file, insecure=True))
+    return await asyncio.shield(task)
+
+
+def certificate_problems(info: TlsInfo) -> list[str]:
+    """What a verifying client would reject the certificate for: expired, not trusted, wrong name."""
+    leaf = info.chain[0] if info.chain else None
+    problems: list[str] = []
+    if (leaf is not None and leaf.days_to_expiry is not None and leaf.days_to_expiry < 0) or \
+            info.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
+        problems.append(f"expired on {leaf.not_after if leaf else '?'}")
+    elif info.verify_code == X509_V_ERR_CERT_NOT_YET_VALID:
+        problems.append(f"not yet valid (from {leaf.not_before if leaf else '?'})")
+    if info.trusted is False and info.verify_code not in _DATE_OR_NAME_CODES:
+        problems.append(f"not trusted: {info.verify_error} (OpenSSL code {info.verify_code})")
+    if info.hostname_match is False and leaf is not None:
+        names = ", ".join(leaf.san_dns + leaf.san_ip) or "none"
+        problems.append(f"wrong name: the certificate names {names}, not {info.server_name}")
+    return problems
+
+
+X509_V_ERR_CERT_NOT_YET_VALID = 9  # OpenSSL include/openssl/x509_vfy.h
+X509_V_ERR_CERT_HAS_EXPIRED = 10
+_DATE_OR_NAME_CODES = (9, 10, 62, 64)  # not yet valid, expired, host name / IP address mismatch
 
 
 def _is_ip(text: str) -> bool:
@@ -240,7 +282,7 @@ def _is_ip(text: str) -> bool:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
-        return "TLS handshake timed out"
+        return "the TLS handshake did not complete in time (no answer to the ClientHello)"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake failed: {exc.reason or exc}"
     if isinstance(exc, ConnectionRefusedError):

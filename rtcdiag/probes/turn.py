@@ -22,6 +22,7 @@ import hmac
 import socket
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
@@ -62,6 +63,9 @@ from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, Transport
 from rtcdiag.redact import register_secret
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.tls_info import TlsInfo
 
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
@@ -222,6 +226,7 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     tr.relays = planned_relays(options.families)
     sessions: list[TurnSession] = []
     peers: list[EchoPeer] = []
+    certificate = _check_certificate_aside(tr, ip, target, options)
     try:
         session = await _open_session(tr, transport, (ip, target.port), target.host, options, policy, t0)
         if session is None:
@@ -244,7 +249,11 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             tr.tcp_relay = await _tcp_relay(tr, session, credentials, options, policy, t0)
         return tr
     finally:
+        if sessions and tr.challenge_problem is None:  # a 438's new NONCE may be the unusable one
+            tr.challenge_problem = sessions[-1].challenge_problem
         await _cleanup(tr, sessions, *peers)
+        if certificate is not None:
+            tr.certificate_problem = await _settled(certificate, options.timeout_s)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
 
 
@@ -262,6 +271,30 @@ async def _tcp_relay(tr: TransportResult, session: TurnSession, credentials: Cre
     return await check_tcp_relay(session.server, session.transport, tr.server_name or session.server[0],
                                  credentials, family=family, ssl_context=ssl_context,
                                  timeout_s=options.timeout_s, policy=policy, t0=t0, chunks=options.packets)
+
+
+def _check_certificate_aside(tr: TransportResult, ip: str, target: Target,
+                             options: TurnCheckOptions) -> asyncio.Task[TlsInfo] | None:
+    """TLS with --insecure: look at the certificate in handshakes of their own, alongside the session (it
+    blocks nothing), so that what the session ignored can still be reported."""
+    if tr.transport != "tls" or not options.insecure:
+        return None
+    tr.tls_verification_off = True
+    from rtcdiag.probes import tls_info
+
+    return asyncio.ensure_future(tls_info.inspect_once(ip, target.port, server_name=target.host,
+                                                       timeout=options.timeout_s))
+
+
+async def _settled(task: asyncio.Task[TlsInfo], timeout: float) -> str | None:
+    """The certificate problems found aside, waiting at most ``timeout`` more (cancelled with the check)."""
+    from rtcdiag.probes.tls_info import certificate_problems
+
+    try:
+        info = await asyncio.wait_for(task, timeout)
+    except TimeoutError:
+        return None
+    return "; ".join(certificate_problems(info)) or None
 
 
 async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: EchoPeer) -> None:
@@ -463,10 +496,11 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             _take_error(tr, reply, "unauthenticated Allocate request")
             return session
         session.learn_challenge(reply)
-        tr.realm = session.realm
+        tr.challenge_problem = session.challenge_problem
+        tr.realm = session.realm if tr.challenge_problem is None else _shown_text(reply, AttrType.REALM)
         tr.nonce_seen = session.nonce is not None
         tr.password_algorithms = session.offered_algorithms()
-        if credentials is None or session.realm is None or session.nonce is None:
+        if credentials is None or session.realm is None or session.nonce is None or tr.challenge_problem:
             return session
         if redirected and session.realm != tr.redirect_realm:
             # Credentials go only to the realm the redirecting server is in (see _follow_alternate).
@@ -591,6 +625,15 @@ def _take_software(tr: TransportResult, reply: Message | None) -> None:
     if reply is None or tr.software is not None:
         return
     tr.software = reply.find(AttrType.SOFTWARE, str)
+
+
+def _shown_text(msg: Message, attr_type: int, limit: int = 200) -> str | None:
+    """A text attribute as evidence even when it is unusable: undecodable bytes replaced, cut at ``limit``."""
+    raw = msg.get_raw(attr_type)
+    if raw is None:
+        return None
+    text = raw[:limit * 4].decode("utf-8", errors="replace")
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(raw)} bytes)"
 
 
 def _int(msg: Message, attr_type: int) -> int | None:

@@ -106,6 +106,9 @@ class TransportResult:
     connected: bool = False
     connect_ms: float | None = None  # TCP/TLS connect (+ handshake) time
     connect_error: str | None = None  # why the server could not be talked to at all
+    # TLS with --insecure: the connection did not verify the certificate; a separate handshake did.
+    tls_verification_off: bool = False
+    certificate_problem: str | None = None  # what that handshake found ("expired: ...")
     failure_kind: ErrorKind | None = None  # as Exchange.error_kind
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
     # Step 1: the unauthenticated Allocate.
@@ -114,6 +117,7 @@ class TransportResult:
     open_relay: bool = False
     realm: str | None = None
     nonce_seen: bool = False
+    challenge_problem: str | None = None  # why the server's REALM/NONCE cannot be echoed (none was sent)
     password_algorithms: list[str] = field(default_factory=list)  # as offered by the server (RFC 8489 §14.11)
     # Step 2: the authenticated Allocate.
     authenticated: bool = False  # credentials were sent

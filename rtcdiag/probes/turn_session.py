@@ -5,6 +5,8 @@
   nonce cookie's "username anonymity" bit is set, §9.2), REALM, NONCE, the echoed PASSWORD-ALGORITHMS with the
   chosen PASSWORD-ALGORITHM, and MESSAGE-INTEGRITY(-SHA256) keyed with the long-term key (§9.2.2).
 - RFC 8489 §9.2.5: a 438 Stale Nonce carries a fresh NONCE; the request is retried once with it.
+- RFC 8489 §14.9/§14.10: a REALM or NONCE that cannot be echoed (control characters, not UTF-8, 763 bytes or
+  more) is never sent back: ``challenge_problem`` says why, and no authenticated request goes out.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rtcdiag.probes.exchange import exchange
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.exchange import exchange, hostport
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.protocol import (
     AttrType,
     CredentialError,
@@ -22,10 +24,12 @@ from rtcdiag.protocol import (
     PasswordAlgorithm,
     PasswordAlgorithms,
     StunParseError,
+    challenge_problem,
     long_term_key,
     userhash,
 )
 from rtcdiag.protocol.attributes import unpack_value
+from rtcdiag.protocol.describe import summary
 from rtcdiag.protocol.transport import Client, RetransmitPolicy
 
 NONCE_COOKIE = "obMatJos2"  # RFC 8489 §9.2: nonce prefix announcing the security feature bits
@@ -74,12 +78,20 @@ class TurnSession:
         self.userhash_error: str | None = None  # why USERHASH was asked for but could not be computed
         self.key: bytes | None = None
         self.stale_nonce_retries = 0
+        self.challenge_problem: str | None = None  # why the REALM/NONCE learned cannot be used
         self.rtts_ms: list[float] = []
 
     # --- challenge -> key -------------------------------------------------------------------------------
 
     def learn_challenge(self, reply: Message) -> None:
         """Take REALM, NONCE and PASSWORD-ALGORITHMS from a 401/438 reply (RFC 8489 §9.2.4, §9.2.5)."""
+        problems = [problem for name, attr_type in (("REALM", AttrType.REALM), ("NONCE", AttrType.NONCE))
+                    if (raw := reply.get_raw(attr_type)) is not None
+                    and (problem := challenge_problem(name, raw)) is not None]
+        if problems:
+            self.challenge_problem = "; ".join(problems)
+            self.key = None  # nothing derived from it is ever sent
+            return
         realm = _text(reply, AttrType.REALM)
         nonce = _text(reply, AttrType.NONCE)
         if realm is not None:
@@ -109,7 +121,7 @@ class TurnSession:
         self._derive_key()
 
     def _derive_key(self) -> None:
-        if self.credentials is None or self.realm is None:
+        if self.credentials is None or self.realm is None or self.challenge_problem is not None:
             return
         offered = self.offered_algorithms()
         # RFC 8489 §9.2.4: the first algorithm of the server's list that we support; MD5 without a list.
@@ -156,6 +168,8 @@ class TurnSession:
         if retry_stale_nonce and authenticated and reply is not None and reply.error_code == 438:
             self.stale_nonce_retries += 1
             self.learn_challenge(reply)
+            if self.challenge_problem is not None:
+                return reply, record  # the new nonce cannot be echoed: the 438 stands
             reply, record = await self._send_once(build(), step + " (retry with new nonce)", authenticated,
                                                   steps)
         return reply, record
@@ -163,6 +177,13 @@ class TurnSession:
     async def _send_once(self, msg: Message, step: str, authenticated: bool,
                          steps: list[Exchange]) -> tuple[Message | None, Exchange]:
         key = None
+        if authenticated and self.challenge_problem is not None:
+            # Nothing the server's unusable REALM/NONCE would be echoed in goes out (RFC 8489 §14.9/§14.10).
+            record = Exchange(step=step, request=summary(msg), transport=self.client.transport,
+                              server=hostport(self.server), outcome=Outcome.NOT_SENT,
+                              error=f"not sent: {self.challenge_problem}")
+            steps.append(record)
+            return None, record
         if authenticated and self.key is not None:
             self._authenticate(msg)
             key = self.key

@@ -59,6 +59,7 @@ from rtcdiag.protocol.constants import (
     method_name,
 )
 from rtcdiag.protocol.credentials import (
+    challenge_problem,
     long_term_key,
     opaque_string,
     parse_rest_expiry,
@@ -67,7 +68,7 @@ from rtcdiag.protocol.credentials import (
     short_term_key,
     userhash,
 )
-from rtcdiag.protocol.errors import CredentialError, StunParseError
+from rtcdiag.protocol.errors import CredentialError, MessageTooLargeError, StunParseError
 from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
 from rtcdiag.protocol.message import Message, RawAttribute, is_stun
 
@@ -87,6 +88,7 @@ __all__ = [
     "Icmp",
     "Message",
     "MessageClass",
+    "MessageTooLargeError",
     "Method",
     "PasswordAlgorithm",
     "PasswordAlgorithmEntry",
@@ -100,6 +102,7 @@ __all__ = [
     "TransportProtocol",
     "UnknownAttributes",
     "attr_name",
+    "challenge_problem",
     "is_channeldata",
     "is_stun",
     "long_term_key",

@@ -4,6 +4,8 @@
   (32 bytes); the password is prepared (OpaqueString, RFC 8265 — RFC 5389 and the RFC 5769 vectors used
   SASLprep, RFC 4013, which gives the same bytes for every ASCII password).
 - RFC 8489 §14.4: USERHASH = SHA-256(OpaqueString(username) ":" OpaqueString(realm)).
+- RFC 8489 §14.9/§14.10: REALM and NONCE are quoted-string text of fewer than 128 characters (at most 763
+  bytes); :func:`challenge_problem` says why a server's value cannot be echoed.
 - TURN REST API (draft-uberti-behave-turn-rest-00 §2.2, coturn ``use-auth-secret``): username
   "expiry:user", password = base64(HMAC-SHA1(secret, username)).
 
@@ -119,6 +121,29 @@ def short_term_key(password: str, *, prep: Callable[[str], str] = saslprep) -> b
 def userhash(username: str, realm: str) -> bytes:
     """USERHASH value (RFC 8489 §14.4): SHA-256(OpaqueString(username) ":" OpaqueString(realm))."""
     return hashlib.sha256(f"{opaque_string(username)}:{opaque_string(realm)}".encode()).digest()
+
+
+MAX_CHALLENGE_BYTES = 763  # RFC 8489 §14.9 REALM, §14.10 NONCE: "< 128 characters (as long as 763 bytes)"
+
+
+def challenge_problem(name: str, raw: bytes) -> str | None:
+    """Why the REALM or NONCE value ``raw`` (as received) cannot be used, or None if it can.
+
+    RFC 8489 §14.9/§14.10: UTF-8, fewer than 763 bytes, quoted-string content (RFC 3261 §25.1 qdtext: no
+    control characters; a REALM is also OpaqueString text, RFC 8265, which forbids them too). A value with
+    controls cannot be echoed or hashed as the server meant it; one longer than allowed could make the
+    request we must send exceed what the transport carries.
+    """
+    if len(raw) >= MAX_CHALLENGE_BYTES:
+        return f"{name} is {len(raw)} bytes (RFC 8489 allows fewer than {MAX_CHALLENGE_BYTES})"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{name} is not UTF-8 ({exc.reason} at byte {exc.start})"
+    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc"), None)
+    if bad is not None:
+        return f"{name} contains the control character U+{ord(bad):04X} (not allowed in a quoted-string)"
+    return None
 
 
 def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:

@@ -16,3 +16,7 @@ class CredentialError(ValueError):
 
     Raised by :mod:`rtcdiag.protocol.credentials`; the message never contains the secret itself.
     """
+
+
+class MessageTooLargeError(ValueError):
+    """A message cannot be encoded: its attributes exceed the 16-bit length field (RFC 8489 §5)."""

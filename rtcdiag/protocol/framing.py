@@ -25,6 +25,7 @@ MAX_FRAME = max(MAX_STUN_FRAME, MAX_CHANNEL_FRAME)
 CHANNEL_MIN = 0x4000  # RFC 8656 §12
 CHANNEL_MAX = 0x4FFF
 CHANNEL_RESERVED_MAX = 0x7FFF
+_METHOD_MASK = 0x3EEF  # the 12 method bits of the message type (RFC 8489 §5: M11..M0 around C1, C0)
 
 
 class FramingError(ValueError):
@@ -110,7 +111,8 @@ def datagram_problem(data: bytes) -> str | None:
 def stream_frame_size(buffer: bytes | bytearray, allow_channel_data: bool = True) -> int | None:
     """Total size (padding included) of the frame at the start of a stream buffer; None if more bytes needed.
 
-    Raises FramingError when the first bytes cannot start a STUN or ChannelData frame. A server sends
+    Raises FramingError when the first bytes cannot start a STUN or ChannelData frame; the error quotes the
+    four bytes that decided it (always all there, however TCP cut the stream). A server sends
     ChannelData only on channels the client bound (RFC 8656 §12); before any ChannelBind,
     ``allow_channel_data=False`` makes such bytes (e.g. an HTTP reply: "HT" = 0x4854) a framing error.
     """
@@ -123,18 +125,22 @@ def stream_frame_size(buffer: bytes | bytearray, allow_channel_data: bool = True
     if kind is FrameKind.STUN:
         if length % 4:
             raise FramingError(f"not STUN: length field {length} is not a multiple of 4 "
-                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+                               f"(first bytes {bytes(buffer[:4]).hex(' ')})")
+        if first & _METHOD_MASK == 0:
+            # Method 0x000 is reserved (RFC 8489 §18.2): no server sends it. A stream of zero bytes would
+            # otherwise cut into endless 20-byte "messages".
+            raise FramingError(f"not STUN: reserved method 0x000 (first bytes {bytes(buffer[:4]).hex(' ')})")
         return HEADER_LENGTH + length
     if kind is FrameKind.CHANNEL_DATA:
         if not allow_channel_data:
             raise FramingError(f"not STUN, and ChannelData before any ChannelBind "
-                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+                               f"(first bytes {bytes(buffer[:4]).hex(' ')})")
         if first > CHANNEL_MAX:
             raise FramingError(f"not STUN or ChannelData: reserved channel number 0x{first:04x} "
-                               f"(first bytes {bytes(buffer[:8]).hex(' ')})")
+                               f"(first bytes {bytes(buffer[:4]).hex(' ')})")
         return CHANNEL_HEADER_LENGTH + length + (-length % 4)  # RFC 8656 §12.5 padding on streams
     hint = " - this is TLS: the port expects turns:/stuns:" if _looks_like_tls(bytes(buffer[:2])) else ""
-    raise FramingError(f"not STUN or ChannelData (first bytes {bytes(buffer[:8]).hex(' ')}){hint}")
+    raise FramingError(f"not STUN or ChannelData (first bytes {bytes(buffer[:4]).hex(' ')}){hint}")
 
 
 def unpad_channel_data(frame: bytes) -> bytes:
@@ -160,25 +166,52 @@ class StreamDeframer:
 
     Memory is bounded whatever the peer sends: a frame is at most ``MAX_FRAME`` bytes (its length field is
     16 bits), so after ``feed`` at most ``MAX_FRAME - 1`` bytes stay pending.
+
+    What is delivered does not depend on how TCP cut the bytes: the frames complete before bytes that cannot
+    frame are always returned, and the error is kept in ``error`` (raised by ``feed`` at once when no frame
+    came before it, and by every later ``feed``).
     """
 
     def __init__(self, allow_channel_data: bool = True) -> None:
         self._buffer = bytearray()
         self.allow_channel_data = allow_channel_data  # set once the client sent a ChannelBind
+        self.error: FramingError | None = None  # the stream cannot be framed from here on
+        self.frames = 0  # complete frames delivered so far
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet form a complete frame."""
         return len(self._buffer)
 
+    @property
+    def expected(self) -> int | None:
+        """Size of the frame being received, once its header says (None: not known yet, or none)."""
+        try:
+            return stream_frame_size(self._buffer, self.allow_channel_data) if self._buffer else None
+        except FramingError:
+            return None
+
     def feed(self, data: bytes) -> list[bytes]:
-        """Add ``data``; return every frame now complete. Raises FramingError on bytes that cannot frame."""
+        """Add ``data``; return every frame now complete.
+
+        Raises FramingError on bytes that cannot frame when no complete frame precedes them in ``data``
+        (otherwise the frames are returned and the error waits in ``error``).
+        """
+        if self.error is not None:
+            raise self.error
         self._buffer += data
         frames: list[bytes] = []
         while True:
-            size = stream_frame_size(self._buffer, self.allow_channel_data)
-            if size is not None and size > MAX_FRAME:  # cannot happen with 16-bit lengths; a guard
-                raise FramingError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte maximum")
+            try:
+                size = stream_frame_size(self._buffer, self.allow_channel_data)
+                if size is not None and size > MAX_FRAME:  # cannot happen with 16-bit lengths; a guard
+                    raise FramingError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte maximum")
+            except FramingError as err:
+                self.error = err
+                self._buffer.clear()  # nothing after bytes that cannot frame can be trusted or is kept
+                if not frames:
+                    raise
+                return frames
             if size is None or len(self._buffer) < size:
                 return frames
             frame = bytes(self._buffer[:size])
@@ -186,3 +219,4 @@ class StreamDeframer:
             if frame_kind(frame) is FrameKind.CHANNEL_DATA:
                 frame = unpad_channel_data(frame)
             frames.append(frame)
+            self.frames += 1

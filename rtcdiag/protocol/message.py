@@ -21,7 +21,7 @@ from rtcdiag.protocol.constants import (
     MessageClass,
     Method,
 )
-from rtcdiag.protocol.errors import StunParseError
+from rtcdiag.protocol.errors import MessageTooLargeError, StunParseError
 from rtcdiag.protocol.integrity import hmac_digest as _hmac_digest
 
 _HEADER = struct.Struct("!HHI12s")
@@ -340,7 +340,7 @@ class Message:
         if fingerprint:
             total += 8
         if total > 0xFFFF:
-            raise ValueError("message body exceeds 65535 bytes")
+            raise MessageTooLargeError(f"message body of {total} bytes exceeds 65535 (RFC 8489 §5)")
         txid = self.transaction_id
         legacy = self.legacy
         if integrity_key is not None:

@@ -64,6 +64,8 @@ _U32 = struct.Struct("=I")
 _JIFFY_MS_MAX = 10  # HZ=100
 UDP_RCVBUF = 1 << 20  # bytes: room for every reply of a burst, so the tool never drops its own packets
 _RECENT_TXIDS = 256
+_SLOW_FRAME_SHARE = 0.5  # a frame still incomplete after this share of Ti is a slow (slowloris) reply
+_STREAM_READ_LIMIT = 1 << 16  # asyncio StreamReader buffer high-water mark (reads pause beyond 2x this)
 
 MAX_KEPT_REJECTED = 5  # rejected replies kept per transaction (all are counted)
 INBOX_MAX_MESSAGES = 1024  # unsolicited messages waiting in client.queue
@@ -152,6 +154,18 @@ class TlsError(TransportError):
     def __init__(self, message: str, reason: TlsFailure, peer: Address | None = None) -> None:
         super().__init__(message, peer)
         self.reason = reason
+
+
+class TlsStallError(TransportError):
+    """TCP connected, but the TLS handshake did not complete in time (no or too slow an answer)."""
+
+    kind = "tls-stall"
+
+
+class SlowReplyError(TransportError):
+    """A reply was still arriving when the transaction's time ran out (a peer sending bytes very slowly)."""
+
+    kind = "slow-reply"
 
 
 class UnreachableError(TransportError):
@@ -605,6 +619,7 @@ class StreamClient(_Client):
         self._reader = reader
         self._writer = writer
         self._deframer = framing.StreamDeframer(allow_channel_data=False)
+        self._partial: tuple[int, float] | None = None  # (frames before it, when) of the frame coming in
         self._local = normalize(writer.get_extra_info("sockname"))
         self._error: TransportError | None = None
         self._task = loop.create_task(self._read_loop())
@@ -620,21 +635,33 @@ class StreamClient(_Client):
         local = (local_host or ("::" if ":" in host else "0.0.0.0"), local_port) \
             if (local_host or local_port) else None
         tls_name = (server_hostname or host) if ssl_context is not None else None
+        started = loop.time()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=tls_name,
-                                        local_addr=local,
-                                        ssl_handshake_timeout=timeout if ssl_context else None),
-                timeout)
+                asyncio.open_connection(host, port, local_addr=local, limit=_STREAM_READ_LIMIT), timeout)
         except TimeoutError:
-            what = "TLS handshake or TCP connect" if ssl_context else "TCP connect"
-            raise ConnectTimeoutError(f"{what} to {host} port {port} timed out after {timeout:.1f} s",
+            raise ConnectTimeoutError(f"TCP connect to {host} port {port} timed out after {timeout:.1f} s",
                                       peer) from None
-        except ssl.SSLError as err:
-            reason, detail = classify_ssl_error(err)
-            raise TlsError(f"{detail} ({host} port {port})", reason, peer) from err
         except OSError as err:
             raise _os_error(err, peer) from err
+        if ssl_context is not None:
+            # The handshake apart from the TCP connect: an accepted connection whose TLS never completes is
+            # its own failure (TlsStallError), not "unreachable".
+            left = max(timeout - (loop.time() - started), 0.001)
+            try:
+                await asyncio.wait_for(writer.start_tls(ssl_context, server_hostname=tls_name,
+                                                        ssl_handshake_timeout=left), left)
+            except TimeoutError:
+                writer.transport.abort()
+                raise TlsStallError(f"TCP connection to {host} port {port} accepted, but the TLS handshake "
+                                    f"did not complete within {timeout:.1f} s", peer) from None
+            except ssl.SSLError as err:
+                writer.transport.abort()
+                reason, detail = classify_ssl_error(err)
+                raise TlsError(f"{detail} ({host} port {port})", reason, peer) from err
+            except OSError as err:
+                writer.transport.abort()
+                raise _os_error(err, peer) from err
         return cls(reader, writer, peer, ssl_context is not None, loop, policy or RetransmitPolicy())
 
     @property
@@ -671,6 +698,16 @@ class StreamClient(_Client):
             sent_at = await self._write(data)
             sends.append(sent_at - pending.started)
             await asyncio.wait([pending.future], timeout=policy.ti)
+            partial = self._partial
+            if not pending.future.done() and partial is not None and \
+                    self._loop.time() - partial[1] >= policy.ti * _SLOW_FRAME_SHARE:
+                # Ti ran out while one frame had been coming in for most of it: bytes dripping in (slowloris),
+                # not silence (a flood's frames each complete in moments).
+                size = self._deframer.expected
+                of = f" of a {size}-byte message" if size else ""
+                raise SlowReplyError(f"{self.peer[0]} port {self.peer[1]} was still sending when the "
+                                     f"{policy.ti:.1f} s ran out: {self._deframer.pending} bytes{of} had "
+                                     f"arrived", self.peer)
         finally:
             self._finish(pending)
         return self._result(pending, self.peer, sends)
@@ -713,6 +750,12 @@ class StreamClient(_Client):
                 arrived = self._arrival()
                 for frame in self._deframer.feed(chunk):
                     self._dispatch(frame, self.peer, arrived)
+                if not self._deframer.pending:
+                    self._partial = None
+                elif self._partial is None or self._partial[0] != self._deframer.frames:
+                    self._partial = (self._deframer.frames, arrived)  # a new frame started arriving
+                if self._deframer.error is not None:  # after the complete frames before it
+                    raise self._deframer.error
         except framing.FramingError as err:
             error = StreamFramingError(f"malformed stream from {self.peer[0]} port {self.peer[1]}: {err}",
                                        self.peer)

@@ -10,6 +10,11 @@ from collections.abc import Iterable
 
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 
+# A reply flood (RFC 8489 §6.3: replies that answer no transaction, packets nobody sent): at least this many,
+# and more than this many per request sent.
+FLOOD_MIN_REPLIES = 20
+FLOOD_PER_REQUEST = 4
+
 # error_kind -> catalogue id (TLS kinds are "tls:<reason>", see rtcdiag.tls.TlsFailure)
 # Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
 _KIND_IDS = {
@@ -19,6 +24,8 @@ _KIND_IDS = {
     "connect-timeout": "SERVER-UNREACHABLE",
     "network": "NO-ROUTE",
     "malformed": "MALFORMED-REPLY",
+    "tls-stall": "TLS-HANDSHAKE-STALL",
+    "slow-reply": "SERVER-SLOW-REPLY",
     "tls:expired-certificate": "TLS-EXPIRED",
     "tls:certificate-not-yet-valid": "TLS-EXPIRED",
     "tls:hostname-mismatch": "TLS-HOSTNAME",

@@ -120,6 +120,9 @@ def _port_evidence(port: PortResult) -> list[str]:
     return evidence or [f"{port.transport}:{port.port} {port.state}"]
 
 
+_IGNORED = {"TLS-EXPIRED": "expired", "TLS-UNTRUSTED": "not trusted", "TLS-HOSTNAME": "wrong name"}
+
+
 def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[Finding]:
     subj = subject(result, port)
     evidence = describe_tls(info)
@@ -127,6 +130,10 @@ def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[
                               "transport": "TLS", "server": format_hostport(port.address, port.port)}
 
     def add(finding_id: str, **params: Any) -> None:
+        if info.verification_off and finding_id in ("TLS-EXPIRED", "TLS-UNTRUSTED", "TLS-HOSTNAME"):
+            # --insecure: the problem did not stop this run, but it stops every browser (a warning).
+            params["detail"] = f"{_IGNORED[finding_id]}: {params['detail']}"
+            finding_id = "TLS-CERT-IGNORED"
         out.append(make_finding(finding_id, subj, check=CHECK, step=port_step(port.port), evidence=evidence,
                                 **{**values, **params}))
 
@@ -193,9 +200,13 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
     if port.state == reach.ERROR:
         return one("NO-ROUTE")
     if port.state == reach.TLS_FAILED:
-        return one("TLS-HANDSHAKE")
+        stalled = port.tls is not None and port.tls.stalled  # accepted, then no answer to the ClientHello
+        return one("TLS-HANDSHAKE-STALL" if stalled else "TLS-HANDSHAKE")
     out: list[Finding] = []
-    if port.transport in ("tcp", "tls") and port.stun == "no-answer":
+    if port.transport in ("tcp", "tls") and port.stun == "no-answer" and port.exchange is not None and \
+            port.exchange.error_kind == "slow-reply":  # the answer was dripping in when the time ran out
+        out += one("SERVER-SLOW-REPLY", detail=port.exchange.error or "the reply came too slowly")
+    elif port.transport in ("tcp", "tls") and port.stun == "no-answer":
         ex = port.exchange
         if ex is None or ex.outcome == "timeout":
             what = "no reply to a Binding request"

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.record import Redirect
-from rtcdiag.triage.failures import ANSWERED, failure_finding, udp_blocked_hosts
+from rtcdiag.triage.failures import (
+    ANSWERED,
+    FLOOD_MIN_REPLIES,
+    FLOOD_PER_REQUEST,
+    failure_finding,
+    udp_blocked_hosts,
+)
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, is_well_known
 
@@ -60,10 +66,10 @@ def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
                             evidence=[f"UDP: {r.attempts} request(s), no reply"])
     if _stream_accepted(r) and (r.outcome == "timeout" or r.error_kind == "closed"):
         what = "no reply" if r.outcome == "timeout" else "the server closed the connection"
+        after = "the TLS handshake completed" if r.transport == "tls" else "the TCP connection was accepted"
         return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(), port=r.port,
-                            detail=f"{what} to a Binding request after the {r.transport.upper()} connection "
-                                   f"was accepted",
+                            detail=f"{what} to a Binding request after {after}",
                             evidence=[f"connected from {r.local_address} to {server}; {what}"])
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
     return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=subj,
@@ -86,9 +92,11 @@ def _answered(r: BindingResult) -> list[Finding]:
             return found  # reported by _redirect_finding
         add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
         return found
-    if r.mapped_address is None:
+    if r.malformed_mapped:  # present but undecodable: the server's fault, not an absent attribute
+        add("STUN-MALFORMED-MAPPED-ADDRESS", "; ".join(r.malformed_mapped))
+    elif r.mapped_address is None:
         add("STUN-NO-MAPPED-ADDRESS")
-    if r.legacy_rfc3489 or r.mapped_from == "MAPPED-ADDRESS":
+    if r.legacy_rfc3489 or (r.mapped_from == "MAPPED-ADDRESS" and not r.malformed_mapped):
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
@@ -103,15 +111,21 @@ def _answered(r: BindingResult) -> list[Finding]:
     if r.transport == "udp" and r.response_source and r.server_address and \
             r.response_source != r.server_address:
         add("STUN-ASYMMETRIC-RESPONSE", f"sent to {r.server_address}, reply from {r.response_source}")
-    if r.retransmissions:
+    flood = reply_flood(r)
+    if flood:  # late or missing answers under a flood say nothing about the network
+        add("REPLY-FLOOD", f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
+            "; ".join(r.rejected[:2]) or response)
+    if r.retransmissions and not flood:
         add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer "
                                 f"(RTTs from each: {r.attempt_rtts_ms} ms)")
-    if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS:
+    if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS and not flood:
         add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
     if r.fingerprint is False:
         add("STUN-NO-FINGERPRINT", "", response)
     if r.unknown_attributes:
         add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
+    if r.certificate_problem is not None:  # --insecure let it through; a browser will not
+        add("TLS-CERT-IGNORED", r.certificate_problem)
     return found
 
 
@@ -132,6 +146,11 @@ def _redirect_finding(r: BindingResult) -> Finding | None:
     return make_finding("STUN-ALTERNATE-SERVER", subject(r), check=CHECK, step=STEP, server=server,
                         transport=r.transport.upper(), detail=f"ALTERNATE-SERVER {where}, {done}",
                         evidence=evidence)
+
+
+def reply_flood(r: BindingResult) -> bool:
+    """Far more replies rejected than requests sent (RFC 8489 §6.3: they match no transaction)."""
+    return r.rejected_count >= FLOOD_MIN_REPLIES and r.rejected_count > FLOOD_PER_REQUEST * max(r.attempts, 1)
 
 
 def _names(results: Sequence[BindingResult]) -> list[NameFact]:
@@ -171,7 +190,7 @@ def judge(results: Sequence[BindingResult]) -> Judgement:
             if finding is not None:
                 judgement.findings.append(finding)
         judgement.steps.append(_step(result))
-        if result.outcome == "success" and result.rtt_ms is not None:
+        if result.outcome == "success" and result.rtt_ms is not None and not reply_flood(result):
             judgement.facts.rtts.append(RttFact(result.host, f"STUN binding {result.transport}/{result.port}",
                                                 result.rtt_ms))
     judgement.facts.names.extend(_names(results))

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from rtcdiag.addresses import PUBLIC_LIKE as PUBLIC_LIKE_SCOPES
 from rtcdiag.addresses import AddressScope, parse_ip, reachable_from, scope_of
-from rtcdiag.probes.record import Exchange, Outcome, Redirect
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -37,7 +37,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
-from rtcdiag.triage.failures import failure_id
+from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
     Judgement,
@@ -324,6 +324,10 @@ def _connect(leg: _Leg) -> None:
             leg.stop(f"no connection: {text}")
             return
         what = "TLS handshake done" if t.transport == "tls" else "TCP connection accepted"
+        if t.tls_verification_off:
+            what += " (certificate not verified: --insecure)"
+        if t.certificate_problem is not None:  # what --insecure let through, a browser will not
+            leg.add("connect", "TLS-CERT-IGNORED", t.certificate_problem, [t.certificate_problem])
         leg.outcome("connect", f"{what} in {t.connect_ms:.1f} ms", t.connect_ms / 1000.0)
         return
     first = next(iter(t.steps), None)
@@ -379,6 +383,12 @@ def _challenge(leg: _Leg) -> None:
         _error_code(leg, "challenge", final)
         leg.outcome("challenge", f"the unauthenticated Allocate was answered {_answer(final)}", duration)
         leg.stop(f"the unauthenticated Allocate was answered {_answer(final)}")
+        return
+    if code == 401 and t.challenge_problem is not None and not t.authenticated:  # the first 401 itself
+        # RFC 8489 §14.9/§14.10: a REALM/NONCE that cannot be echoed; no authenticated request was sent.
+        leg.add("challenge", "TURN-CHALLENGE-UNUSABLE", t.challenge_problem)
+        leg.outcome("challenge", f"401 challenge that cannot be answered: {t.challenge_problem}", duration)
+        leg.stop(f"the 401 challenge cannot be answered ({t.challenge_problem}): nothing was authenticated")
         return
     if code == 401 and (t.realm is None or not t.nonce_seen):
         missing = " and ".join(n for n, gone in (("REALM", t.realm is None), ("NONCE", not t.nonce_seen))
@@ -451,12 +461,14 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
             failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
+    elif final.error_kind == ErrorKind.SLOW_REPLY:  # the answer was dripping in when the time ran out
+        leg.add("challenge", "SERVER-SLOW-REPLY", final.error or "the reply came too slowly", evidence)
     elif t.transport in ("tcp", "tls"):
         said = {Outcome.TIMEOUT: "an Allocate request got no reply",
                 Outcome.REJECTED: "the replies to an Allocate request were not STUN"}.get(
             final.outcome, f"an Allocate request ended the connection ({final.error or final.outcome})")
-        leg.add("challenge", "PORT-NOT-STUN",
-                f"{said} after the {t.transport.upper()} connection was accepted", evidence)
+        after = "the TLS handshake completed" if t.transport == "tls" else "the TCP connection was accepted"
+        leg.add("challenge", "PORT-NOT-STUN", f"{said} after {after}", evidence)
     elif final.outcome == Outcome.REJECTED:
         leg.add("challenge", "MALFORMED-REPLY", f"{_rejected_count(final)} reply(ies) rejected: "
                 + "; ".join(final.rejected[:3]), evidence)
@@ -489,6 +501,14 @@ def _allocate(leg: _Leg) -> None:
         leg.outcome("allocate", f"the Allocate was answered {_answer(final)}{_retried(auth)}{userhash}",
                     duration)
         leg.stop(f"no allocation: the Allocate was answered {_answer(final)}")
+        return
+    if final is not None and final.outcome == Outcome.NOT_SENT:
+        # What the server asked us to echo could not be sent: a 438's unusable NONCE, or a request that the
+        # echoed attributes (NONCE, REALM, PASSWORD-ALGORITHMS) make larger than the transport carries.
+        text = final.error or "request not sent"
+        _not_sent(leg, "allocate", final, [describe_exchange(ex) for ex in t.steps])
+        leg.outcome("allocate", text, duration)
+        leg.stop(f"no allocation: {text}")
         return
     if final is not None and final.outcome == Outcome.REJECTED and final.unverified_count:
         leg.add("allocate", "TURN-RESPONSE-NO-INTEGRITY", _unverified_detail(final),
@@ -624,8 +644,22 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.outcome(step, f"{refused.request} was answered {_answer(refused)}{_retried(dp.steps)}",
                     duration)
         return
+    not_sent = next((ex for ex in finals if ex.outcome == Outcome.NOT_SENT), None)
+    if not_sent is not None:  # e.g. a 438 whose new NONCE cannot be echoed: the server's doing, not the relay
+        _not_sent(leg, step, not_sent, evidence)
+        leg.outcome(step, not_sent.error or "request not sent", duration)
+        return
     unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
-    if unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
+    if unanswered is None and dp.error is None and _flooded(dp):
+        # Packets nobody sent filled the client's inbox: echoes missing now say nothing about the relay.
+        extra = f", {dp.dropped_packets} dropped: the client's inbox was full" if dp.dropped_packets else ""
+        leg.add(step, "REPLY-FLOOD", f"{dp.unexpected_packets} packet(s) nobody sent came in via {label} "
+                f"while {dp.packets_sent} were sent{extra}", evidence)
+        if dp.packets_received < dp.packets_sent:
+            leg.outcome(step, f"undecided under a flood: {_data_line(dp)}", duration,
+                        state=StepState.UNDECIDED)
+            return
+    elif unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
         if unanswered is not None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
         else:
@@ -643,10 +677,25 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.add(step, "TURN-NO-DATA", f"via {label} to peer {dp.peer}: {why}", evidence)
         leg.outcome(step, why, duration)
         return
-    if dp.packets_sent and dp.packets_received < dp.packets_sent:
+    if dp.packets_sent and dp.packets_received < dp.packets_sent and not _flooded(dp):
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
         leg.add(step, "TURN-DATA-LOSS", detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
+
+
+def _not_sent(leg: _Leg, step: str, ex: Exchange, evidence: list[str]) -> None:
+    """A request the server's challenge made impossible to send (RFC 8489 §14.9/§14.10, §5)."""
+    t = leg.t
+    if t.challenge_problem is not None:
+        leg.add(step, "TURN-CHALLENGE-UNUSABLE", t.challenge_problem, evidence)
+    else:
+        leg.add(step, "TURN-REQUEST-OVERSIZED", ex.error or "request not sent", evidence)
+
+
+def _flooded(dp: DataPathResult) -> bool:
+    """Packets nobody asked for: any dropped for a full inbox, or far more than were sent (a reply flood)."""
+    return dp.dropped_packets > 0 or (dp.unexpected_packets >= FLOOD_MIN_REPLIES
+                                      and dp.unexpected_packets > FLOOD_PER_REQUEST * max(dp.packets_sent, 1))
 
 
 def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
@@ -682,6 +731,11 @@ def _refresh(leg: _Leg) -> None:
         leg.outcome("refresh", "not run (the check ended before the Refresh)", state=StepState.SKIPPED)
         return
     finals = final_exchanges(exchanges)
+    not_sent = next((ex for ex in finals if ex.outcome == Outcome.NOT_SENT), None)
+    if not_sent is not None:
+        _not_sent(leg, "refresh", not_sent, [describe_exchange(ex) for ex in finals])
+        leg.outcome("refresh", not_sent.error or "request not sent", duration)
+        return
     unsigned = [ex for ex in finals if ex.outcome == Outcome.REJECTED and ex.unverified_count]
     if unsigned:
         for ex in unsigned:
@@ -947,14 +1001,15 @@ def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
         if flowing:
             out.facts.relays.append(RelayFact(result.host, True, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, data echoed through it"))
-        elif t.data_paths:
+        elif any(not _flooded(dp) and all(ex.outcome != Outcome.NOT_SENT for ex in dp.steps)
+                 for dp in t.data_paths):  # a flood, or a request that could not be sent, decides nothing
             out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: relay "
                                               f"{t.relayed_address}, no data came back through it"))
     elif not (t.challenge_code == 401 and not t.authenticated and t.challenge_answered):
         why = t.error_code or t.connect_error or t.timed_out_step or "no answer"
         out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: no allocation ({why})"))
     for dp in flowing:
-        if dp.rtt_avg_ms is not None:
+        if dp.rtt_avg_ms is not None and not _flooded(dp):
             out.facts.rtts.append(RttFact(result.host, f"TURN data {t.transport} ({dp.method}), average",
                                           dp.rtt_avg_ms))
 

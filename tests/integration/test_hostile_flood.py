@@ -152,8 +152,13 @@ def test_hostile_strings_reach_the_report(runs: dict[tuple[str, str], ChildRun])
     turn = json.loads(get_run(runs, "turn-401-hostile-realm-then-flood", "json").stdout)
     legs = [v for k, v in walk(turn["results"]) if k == "realm"]
     assert flood_servers.HOSTILE_REALM in legs
-    errors = [v for k, v in walk(turn["results"]) if k == "userhash_error"]
-    assert any(isinstance(e, str) and "USERHASH" in e for e in errors)  # not an internal error
+    # RFC 8489 §14.9: a REALM with control characters cannot be echoed: a finding, not an internal error.
+    assert {f["id"] for f in turn["findings"]} >= {"TURN-CHALLENGE-UNUSABLE"}
+    problems = [v for k, v in walk(turn["results"]) if k == "challenge_problem"]
+    assert any(isinstance(p, str) and "REALM contains the control character U+001B" in p for p in problems)
+    grant = json.loads(get_run(runs, "turn-data-path-flood", "json").stdout)
+    assert flood_servers.GRANT_REALM in [v for k, v in walk(grant["results"]) if k == "realm"]
+    assert "TURN-CHALLENGE-UNUSABLE" not in {f["id"] for f in grant["findings"]}
 
 
 def unsafe_characters(data: bytes, fmt: str) -> list[str]:

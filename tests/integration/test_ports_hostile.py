@@ -210,7 +210,7 @@ def test_tls_handshake_without_stun_inside_is_port_not_stun(tls_server_context: 
     assert root["title"] == f"Not a STUN/TURN server on TLS port {peer.port}"
     # The UDP silence on that port is folded under it (no ALPN stun.turn is only noted: info).
     ids = sorted(f["id"] for f in report["findings"])
-    assert ids == ["PORT-NOT-STUN", "SERVER-UNREACHABLE", "TLS-NO-ALPN"]
+    assert ids == ["PORT-NOT-STUN", "SERVER-UNREACHABLE", "TLS-CERT-IGNORED", "TLS-NO-ALPN"]
     udp = next(f for f in report["findings"] if f["id"] == "SERVER-UNREACHABLE")
     assert udp["transport"] == "udp" and udp["explained_by"] == root["ref"]
     assert code == 1

@@ -73,7 +73,7 @@ def test_healthy_coturn_all_open_with_tls_facts(coturn: RunningCoturn) -> None:
     assert code == 0
 
 
-def test_self_signed_without_ca_is_untrusted_and_insecure_skips_it(coturn: RunningCoturn) -> None:
+def test_self_signed_without_ca_is_untrusted_and_insecure_only_warns(coturn: RunningCoturn) -> None:
     code, report = run_json("127.0.0.1", f"tls:{coturn.tls_port}")
     assert ids(report) == ["TLS-UNTRUSTED"]
     tls = report["results"]["ports"][0]["tls"]
@@ -81,8 +81,13 @@ def test_self_signed_without_ca_is_untrusted_and_insecure_skips_it(coturn: Runni
     assert tls["chain"][0]["subject"] == "CN=localhost"  # the chain is still shown
     assert code == 1
     code, report = run_json("127.0.0.1", f"tls:{coturn.tls_port}", "--insecure")
-    assert report["results"]["ports"][0]["tls"]["trusted"] is None
-    assert ids(report) == []
+    tls = report["results"]["ports"][0]["tls"]
+    # Verification was off, and the report says so; the certificate problem is still there, as a warning.
+    assert tls["verification_off"] is True and tls["trusted"] is False and tls["verify_code"] == 18
+    assert ids(report) == ["TLS-CERT-IGNORED"]
+    (finding,) = report["findings"]
+    assert finding["severity"] == "warning" and "not trusted: self-signed certificate" in finding["symptom"]
+    assert any("verification was off" in note for note in report["notes"])
     assert code == 0
 
 

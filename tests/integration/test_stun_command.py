@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import BAD_FINGERPRINT, DROP_FIRST_TWO, GARBAGE_MODE, HAVE_IPV6, SILENT, WRONG_TXID_THEN_GOOD
+from servers import (
+    BAD_FINGERPRINT,
+    BAD_MAPPED,
+    DROP_FIRST_TWO,
+    FLOOD_THEN_GOOD,
+    GARBAGE_MODE,
+    HAVE_IPV6,
+    SILENT,
+    WRONG_TXID_THEN_GOOD,
+)
 
 from rtcdiag.coturn import RunningCoturn
 
@@ -158,3 +167,25 @@ def test_malformed_uri_is_one_line_and_exit_2(bad: str) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rtcdiag: error:"), done.stderr
+
+
+def test_a_malformed_xor_mapped_address_is_called_malformed_not_absent(hostile: Any) -> None:
+    """A hand-written server (no real one sends this): XOR-MAPPED-ADDRESS with family 0x07."""
+    server = hostile(BAD_MAPPED)
+    code, report = stun_json(f"127.0.0.1:{server.port}", "-t", "udp", "-t", "tcp")
+    assert code == 1
+    assert finding_ids(report) == {"STUN-MALFORMED-MAPPED-ADDRESS"}
+    assert {f["transport"] for f in report["findings"]} == {"udp", "tcp"}
+    symptom = report["findings"][0]["symptom"]
+    assert "XOR-MAPPED-ADDRESS" in symptom and "family" in symptom
+    assert all(r["malformed_mapped"] and r["mapped_address"] is None for r in report["results"])
+
+
+def test_a_reply_flood_is_its_own_warning_not_packet_loss(hostile: Any) -> None:
+    """A hand-written server answers each request with 200 replies for other transactions, then the answer."""
+    server = hostile(FLOOD_THEN_GOOD)
+    code, report = stun_json(f"127.0.0.1:{server.port}", "-t", "udp", "-t", "tcp")
+    assert code == 0  # a warning: the answer itself was good
+    assert finding_ids(report) == {"REPLY-FLOOD"}
+    assert {f["transport"] for f in report["findings"]} == {"udp", "tcp"}
+    assert all(r["rejected_count"] >= 200 and r["outcome"] == "success" for r in report["results"])

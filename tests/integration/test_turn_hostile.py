@@ -7,7 +7,10 @@
 - a proxy in front of the real coturn answering the first authenticated request of each method with 438 Stale
   Nonce: every retry succeeds, so nothing is reported as an error (each request judged on its final exchange);
 - a port that accepts TCP and never answers (and swallows UDP): PORT-NOT-STUN is the one root cause, never
-  UDP-BLOCKED.
+  UDP-BLOCKED;
+- a 401 whose REALM/NONCE cannot be echoed (control characters, not UTF-8, too long): TURN-CHALLENGE-UNUSABLE
+  and no credentials sent; a 401 whose echo would not fit one request (UDP datagram, or 65,535 bytes of
+  attributes over TCP): TURN-REQUEST-OVERSIZED (both were exit 4).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import servers  # tests/servers.py (conftest puts tests/ on sys.path)
 
 from rtcdiag.cli import main
 from rtcdiag.coturn import RunningCoturn
@@ -317,3 +321,78 @@ def test_a_437_that_persists_on_a_new_port_is_reported(fake_turn: Callable[[Repl
     code, report = run_cli([f"127.0.0.1:{port}", "-u", "a", "--password", "b"], capsys)
     assert _leg(report)["fresh_port_retry"] is True
     assert "TURN-MISMATCH-437" in _ids(report) and code == 1
+
+
+# --- challenges no client can answer (RFC 8489 §14.9/§14.10), written by hand: coturn never sends them ---
+
+def _challenge(realm: bytes, nonce: bytes, algorithms: bytes | None = None) -> Reply:
+    def reply(request: Message) -> bytes:
+        msg = _error(request, 401, "Unauthorized")
+        msg.add_raw(AttrType.REALM, realm).add_raw(AttrType.NONCE, nonce)
+        if algorithms is not None:
+            msg.add_raw(AttrType.PASSWORD_ALGORITHMS, algorithms)
+        return msg.encode()
+    return reply
+
+
+def _sent_credentials(seen: list[Message]) -> bool:
+    return any(m.has(AttrType.MESSAGE_INTEGRITY) or m.has(AttrType.USERNAME) or m.has(AttrType.USERHASH)
+               for m in seen)
+
+
+@pytest.mark.parametrize(("realm", "nonce", "problem"), [
+    # A control character in REALM while the nonce cookie asks for USERHASH (username anonymity, §9.2):
+    # this was exit 4 (internal error) with the report lost.
+    (b"realm\x01", b"obMatJos2QAAAnonce", "REALM contains the control character U+0001"),
+    (b"realm", b"nonce\x1b[2J", "NONCE contains the control character U+001B"),
+    (b"realm", b"n" * 800, "NONCE is 800 bytes (RFC 8489 allows fewer than 763)"),
+    (b"r" * 763, b"nonce", "REALM is 763 bytes"),
+    (b"r\xff\xfe", b"nonce", "REALM is not UTF-8"),
+])
+def test_an_unusable_realm_or_nonce_is_a_finding_and_nothing_is_echoed(
+        fake_turn: Callable[[Reply], int], capsys: pytest.CaptureFixture[str],
+        realm: bytes, nonce: bytes, problem: str) -> None:
+    seen: list[Message] = []
+    challenge = _challenge(realm, nonce)
+
+    def reply(request: Message) -> bytes:
+        seen.append(request)
+        return challenge(request)
+
+    port = fake_turn(reply)
+    code, report = run_cli([f"127.0.0.1:{port}", "-u", "a", "--password", "b"], capsys)
+    assert code == 1
+    assert _ids(report) == {"TURN-CHALLENGE-UNUSABLE"}
+    finding = report["findings"][0]  # type: ignore[index]
+    assert finding["step"] == "challenge" and problem in finding["symptom"]
+    assert seen and not _sent_credentials(seen)  # the unusable value was never sent back
+    assert problem in str(_leg(report)["challenge_problem"])
+
+
+def test_a_challenge_whose_echo_exceeds_a_udp_datagram_is_a_finding(
+        fake_turn: Callable[[Reply], int], capsys: pytest.CaptureFixture[str]) -> None:
+    # 16,355 PASSWORD-ALGORITHMS entries: the 401 fits in a datagram, the request echoing it does not.
+    port = fake_turn(_challenge(b"realm", b"nonce", b"\x00\x01\x00\x00" * 16355))
+    code, report = run_cli([f"127.0.0.1:{port}", "-u", "a", "--password", "b"], capsys)
+    assert code == 1
+    assert _ids(report) == {"TURN-REQUEST-OVERSIZED"}
+    assert "does not fit in one UDP datagram" in json.dumps(report["findings"])
+
+
+def test_a_challenge_whose_echo_exceeds_65535_bytes_on_tcp_is_a_finding(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Over TCP the 401 may be a full 65,535-byte message; echoing it (plus USERNAME, MESSAGE-INTEGRITY, ...)
+    cannot fit a STUN length field. This was exit 4."""
+    challenge = _challenge(b"realm", b"nonce", b"\x00\x01\x00\x00" * 16370)
+
+    def answer(request: bytes, peer: tuple[str, int]) -> bytes:
+        return challenge(Message.decode(request))
+
+    with servers.scripted_stream_server(servers.StreamScript(answer)) as (host, port), \
+            pytest.raises(SystemExit) as exited:
+        main(["turn-check", f"{host}:{port}", "--transport", "tcp", "-u", "a", "--password", "b", "--json",
+              "--timeout", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert exited.value.code == 1
+    assert _ids(report) == {"TURN-REQUEST-OVERSIZED"}
+    assert "exceeds 65535" in json.dumps(report["findings"])

@@ -1,12 +1,16 @@
 """Property tests: whatever bytes arrive, the parser raises StunParseError and nothing else.
 
 Covers Message.decode, lazy typed decoding of every attribute (get/get_all), describe/summary, the
-integrity/fingerprint verifiers and ChannelData.decode, on arbitrary bytes and on mutated valid messages.
+integrity/fingerprint verifiers and ChannelData.decode, on arbitrary bytes and on mutated valid messages;
+then what the probes do with a hostile reply (a 401's REALM/NONCE/PASSWORD-ALGORITHMS turned into an
+authenticated request, the Binding and Allocate readers) and the stream deframer under any cut.
+RTCDIAG_FUZZ_EXAMPLES=5000 runs a longer hunt (300 examples per property by default).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +32,8 @@ from rtcdiag.protocol import (
 from rtcdiag.protocol.attributes import CODECS
 from rtcdiag.protocol.describe import describe, summary
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("RTCDIAG_FUZZ_EXAMPLES", "300")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def _seed() -> bytes:
@@ -144,3 +149,92 @@ def test_channeldata_round_trip(channel: int, payload: bytes, pad: bool) -> None
 def test_seed_itself_is_valid() -> None:
     assert verify_message_integrity(SEED, b"key") is True and verify_fingerprint(SEED) is True
     assert Message.decode(SEED).get(AttrType.LIFETIME) == 600
+
+
+# --- what the probes do with a hostile reply: only their documented outcomes, never an exception ---
+
+def _reply_from(attrs: list[tuple[int, bytes]], msg_type: int = 0x0113) -> Message:
+    body = b"".join(t.to_bytes(2, "big") + len(v).to_bytes(2, "big") + v + bytes(-len(v) % 4)
+                    for t, v in attrs)
+    return Message.decode(msg_type.to_bytes(2, "big") + len(body).to_bytes(2, "big") + b"\x21\x12\xa4\x42"
+                          + bytes(12) + body)
+
+
+_TEXT = st.one_of(st.binary(max_size=900), st.text(max_size=300).map(lambda t: t.encode()))
+_CHALLENGE_TYPES = st.sampled_from([AttrType.REALM, AttrType.NONCE, AttrType.PASSWORD_ALGORITHMS,
+                                    AttrType.ERROR_CODE, AttrType.USERHASH])
+
+
+@FUZZ
+@given(st.lists(st.tuples(_CHALLENGE_TYPES, _TEXT), max_size=6),
+       st.sampled_from(["obMatJos2QAAA", "obMatJos2gAAA", "obMatJos2////", ""]), st.text(max_size=20))
+def test_any_401_gives_a_key_a_problem_or_nothing_never_an_exception(
+        attrs: list[tuple[int, bytes]], cookie: str, password: str) -> None:
+    """learn_challenge + the authenticated request built from it, for any REALM/NONCE/PASSWORD-ALGORITHMS:
+    the request is built (or refused as too large), or the challenge is called unusable."""
+    from typing import Any, cast
+
+    from rtcdiag.probes.turn_session import Credentials, TurnSession
+    from rtcdiag.protocol import CredentialError, MessageTooLargeError
+
+    reply = _reply_from([(AttrType.NONCE, cookie.encode()), *attrs] if cookie else attrs)
+    session = TurnSession(cast(Any, None), ("127.0.0.1", 3478), "udp", [], 0.0, cast(Any, None))
+    session.learn_challenge(reply)
+    try:
+        session.set_credentials(Credentials("alice", password or "pw"))
+    except CredentialError:
+        return  # the user's own password is unusable: reported before any request (not the server's doing)
+    if session.challenge_problem is not None:
+        assert session.key is None
+        return
+    if session.realm is None or session.nonce is None:
+        return  # TURN-CHALLENGE-INVALID
+    request = Message(Method.ALLOCATE, MessageClass.REQUEST)
+    session._authenticate(request)
+    assert session.key is not None
+    with contextlib.suppress(MessageTooLargeError):
+        Message.decode(request.encode(integrity_key=session.key, fingerprint=True))
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from([*sorted(CODECS), 0x7FFF]), st.binary(max_size=40)), max_size=10),
+       st.sampled_from([0x0101, 0x0111, 0x0103, 0x0113]))
+def test_probes_read_any_reply_without_raising(attrs: list[tuple[int, bytes]], msg_type: int) -> None:
+    """The Binding and Allocate reply readers (mapped, relayed, lifetime, error, SOFTWARE), any values."""
+    from rtcdiag.probes import binding, turn
+    from rtcdiag.probes.turn_result import TransportResult
+
+    reply = _reply_from(attrs, msg_type)
+    result = binding.BindingResult(target="t", host="h", port=1, transport="udp")
+    binding._fill_from_reply(result, reply)
+    assert result.mapped_address is None or not result.malformed_mapped or \
+        result.mapped_from == "MAPPED-ADDRESS"
+    tr = TransportResult(transport="udp", server="h:1")
+    turn._take_software(tr, reply)
+    turn._take_allocation(tr, reply)
+    turn._take_error(tr, reply, "step")
+
+
+@FUZZ
+@given(st.binary(max_size=400), st.lists(st.integers(1, 400), max_size=6), st.booleans())
+def test_the_stream_deframer_only_raises_framing_error_and_cuts_do_not_matter(
+        stream: bytes, cuts: list[int], channels: bool) -> None:
+    """Any bytes, cut anywhere: the same frames and the same error as when they arrive in one piece."""
+    from rtcdiag.protocol import framing
+
+    def feed(pieces: list[bytes]) -> tuple[list[bytes], str | None]:
+        deframer = framing.StreamDeframer(allow_channel_data=channels)
+        frames: list[bytes] = []
+        for piece in pieces:
+            try:
+                frames += deframer.feed(piece)
+            except framing.FramingError as err:
+                return frames, str(err)
+            if deframer.error is not None:
+                return frames, str(deframer.error)
+            assert deframer.pending < framing.MAX_FRAME
+        return frames, None
+
+    bounds = sorted({c for c in cuts if c < len(stream)})
+    pieces = [stream[a:b] for a, b in zip([0, *bounds], [*bounds, len(stream)], strict=True)]
+    assert feed(pieces) == feed([stream])

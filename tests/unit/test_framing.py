@@ -125,3 +125,45 @@ def test_deframer_reassembles_any_chunking(bodies: list[bytes], chunk: int) -> N
     for i in range(0, len(stream), chunk):
         out += deframer.feed(stream[i:i + chunk])
     assert out == messages
+
+
+def _feed_split(stream: bytes, cut: int, allow_channel_data: bool = False) -> tuple[list[bytes], str | None]:
+    """Feed ``stream`` in two chunks cut at ``cut``; the frames delivered and the framing error, if any."""
+    deframer = framing.StreamDeframer(allow_channel_data=allow_channel_data)
+    frames: list[bytes] = []
+    for chunk in (stream[:cut], stream[cut:]):
+        try:
+            frames += deframer.feed(chunk)
+        except framing.FramingError as err:
+            return frames, str(err)
+        if deframer.error is not None:
+            return frames, str(deframer.error)
+    return frames, None
+
+
+@pytest.mark.parametrize("garbage", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x16\x03\x01\x00\x05hello",
+                                     b"\x00" * 40, struct.pack("!HH", 0x0101, 5) + COOKIE])
+def test_a_complete_reply_before_bad_bytes_is_delivered_however_tcp_splits_them(garbage: bytes) -> None:
+    # The verdict must not depend on how TCP cut the segment: the complete reply is always delivered, and
+    # the bytes after it always end the stream with the same error.
+    reply = stun(0x0101, struct.pack("!HH", 0x8022, 4) + b"abcd")
+    stream = reply + garbage
+    results = [_feed_split(stream, cut) for cut in range(len(stream) + 1)]
+    for cut, (frames, error) in enumerate(results):
+        assert frames == [reply], cut
+        assert error is not None and error == results[0][1], cut
+
+
+def test_after_a_framing_error_nothing_more_is_kept_or_delivered() -> None:
+    deframer = framing.StreamDeframer(allow_channel_data=False)
+    assert deframer.feed(stun() + b"HTTP/1.1 200 OK\r\n") == [stun()]
+    assert deframer.error is not None and deframer.pending == 0
+    with pytest.raises(framing.FramingError):
+        deframer.feed(stun())
+    assert deframer.pending == 0
+
+
+def test_a_stream_of_zero_bytes_is_not_stun() -> None:
+    # 20 zero bytes would frame as a "message" of the reserved method 0x000 (RFC 8489 §18.2): endless garbage.
+    with pytest.raises(framing.FramingError, match="reserved method"):
+        framing.StreamDeframer().feed(b"\x00" * 65536)

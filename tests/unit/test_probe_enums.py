@@ -50,7 +50,7 @@ def test_enums_compare_and_serialise_as_their_words() -> None:
     data = json.loads(json.dumps(to_jsonable(ex)))
     assert data["outcome"] == "transport-error" and data["error_kind"] == "tls:expired-certificate"
     assert [o.value for o in Outcome] == ["success", "error-response", "timeout", "rejected",
-                                          "transport-error", "sent"]
+                                          "transport-error", "sent", "not-sent"]
 
 
 def test_port_states_keep_their_words() -> None:

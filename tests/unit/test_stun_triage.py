@@ -92,3 +92,27 @@ def test_leak_judged_by_reachability_not_python_is_private() -> None:
     lab = replace(OK, server_address="198.51.100.10:3478", response_source="198.51.100.10:3478",
                   other_address="10.0.0.5:3479")
     assert ids([lab]) == ["STUN-INTERNAL-ADDRESS-LEAK"]
+
+
+def test_a_reply_flood_is_stated_and_is_not_called_loss_or_high_rtt() -> None:
+    # 134,768 replies for other transactions before the answer (measured against a flooding server): the
+    # retransmissions and the 1.4 s RTT are the flood's doing, not the network's.
+    flooded = replace(OK, attempts=6, retransmissions=5, rtt_ms=1419.0, rejected_count=134768,
+                      rejected=["transaction id 00 does not match the request (from 93.184.216.34:3478)"])
+    assert ids([flooded]) == ["REPLY-FLOOD"]
+    (finding,) = triage([flooded])
+    assert "134768 replies that answer nothing for 6 request(s)" in finding.symptom
+    # a couple of stray replies are no flood: loss is still loss
+    assert ids([replace(flooded, rejected_count=2, rtt_ms=20.0)]) == ["STUN-PACKET-LOSS"]
+
+
+def test_a_malformed_mapped_address_is_not_called_absent() -> None:
+    bad = replace(OK, xor_mapped_address=None, mapped_address=None, mapped_from=None,
+                  malformed_mapped=["XOR-MAPPED-ADDRESS: unknown address family 0x07"])
+    assert ids([bad]) == ["STUN-MALFORMED-MAPPED-ADDRESS"]
+    # a malformed XOR form next to a good MAPPED-ADDRESS: malformed, not "RFC 3489 only"
+    both = replace(bad, plain_mapped_address="198.51.100.2:50000", mapped_address="198.51.100.2:50000",
+                   mapped_from="MAPPED-ADDRESS")
+    assert ids([both]) == ["STUN-MALFORMED-MAPPED-ADDRESS"]
+    assert ids([replace(OK, xor_mapped_address=None, mapped_address=None, mapped_from=None)]) == [
+        "STUN-NO-MAPPED-ADDRESS"]

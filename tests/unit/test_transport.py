@@ -21,12 +21,12 @@ from rtcdiag.coturn import binding_request
 from rtcdiag.protocol.transport import (
     MAX_KEPT_REJECTED,
     ClosedError,
-    ConnectTimeoutError,
     RefusedError,
     RetransmitPolicy,
     StreamClient,
     StreamFramingError,
     TlsError,
+    TlsStallError,
     UdpClient,
 )
 from rtcdiag.resolve import ResolveError, resolve
@@ -272,10 +272,11 @@ def test_tcp_refused() -> None:
 
 
 def test_tls_handshake_against_a_silent_server_times_out() -> None:
+    # TCP accepted, the ClientHello never answered: a stall of its own, not a connect timeout.
     with servers.hostile_server(servers.SILENT) as server:
         async def go() -> None:
             start = time.monotonic()
-            with pytest.raises(ConnectTimeoutError, match="TLS handshake"):
+            with pytest.raises(TlsStallError, match="accepted, but the TLS handshake did not complete"):
                 await StreamClient.connect(*server.address, ssl_context=make_client_context(), timeout=0.2)
             assert time.monotonic() - start < 1.0
         run(go())
@@ -321,3 +322,23 @@ def test_resolve_localhost_from_hosts_file() -> None:
         addresses = await resolve("localhost", 3478, family=4)
         assert ("127.0.0.1", 3478) in [a.address for a in addresses]
     run(go())
+
+
+def test_tcp_reply_then_garbage_is_answered_wherever_tcp_cuts_the_bytes() -> None:
+    """A complete reply followed by non-STUN bytes (a hand-written server: no real one does this), sent in
+    two TCP segments cut at every position: the transaction is answered every time, and the stream then
+    ends with the same framing error."""
+    def answer(request: bytes, peer: tuple[str, int]) -> bytes:
+        return servers.binding_success(request[8:20], peer) + servers.GARBAGE
+
+    async def one(address: tuple[str, int]) -> tuple[bool, str]:
+        async with await StreamClient.connect(*address, policy=FAST) as client:
+            result = await client.request(binding_request()[0], validate=crc_ok)
+            with pytest.raises(StreamFramingError) as failed:
+                await client.request(binding_request()[0])
+            return result.response is not None, str(failed.value).split(": ", 1)[1]
+
+    plan = [(cut,) for cut in range(1, len(answer(bytes(20), ("127.0.0.1", 1))))]
+    with servers.scripted_stream_server(servers.StreamScript(answer, cut_plan=plan)) as address:
+        outcomes = {run(one(address)) for _ in plan}
+    assert outcomes == {(True, "not STUN, and ChannelData before any ChannelBind (first bytes 48 54 54 50)")}

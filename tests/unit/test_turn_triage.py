@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rtcdiag.probes.record import Exchange, Redirect
+from rtcdiag.probes.record import Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -434,6 +436,50 @@ def test_partial_loss_is_a_warning() -> None:
         ("TURN-DATA-LOSS", Severity.WARNING, "data-channel-data")]
     assert "30.0% loss" in judgement.findings[0].symptom
     assert _statuses(_report(_result(t)))["udp/data-channel-data"] is Status.WARN
+
+
+def test_a_flood_of_unsolicited_packets_is_its_own_finding_and_loss_is_not_judged() -> None:
+    """A server flooding Data indications / ChannelData nobody sent: the flood is stated, and missing echoes
+    under it are undecided (inconclusive), never loss or a dead relay."""
+    t = _healthy()
+    flooded = _data(METHOD_CHANNEL, 10, 7)
+    flooded.unexpected_packets = 2500
+    silent = _data(METHOD_INDICATION, 5, 0)
+    silent.unexpected_packets, silent.dropped_packets = 1024, 300
+    t.data_paths = [silent, flooded]
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("REPLY-FLOOD", "udp", "data-channel-data"),
+                                 ("REPLY-FLOOD", "udp", "data-send-indication")]
+    assert "client's inbox was full" in " ".join(f.symptom for f in judgement.findings)
+    assert _step(judgement, "udp", "data-channel-data")[0] is StepState.UNDECIDED
+    assert _step(judgement, "udp", "data-send-indication")[0] is StepState.UNDECIDED
+    assert judgement.facts.inconclusive
+    assert judgement.facts.relays == [RelayFact(HOST, True, judgement.facts.relays[0].evidence)]
+    assert judgement.facts.rtts == []  # RTTs measured under a flood are not facts
+
+
+def test_a_few_stray_packets_are_no_flood() -> None:
+    t = _healthy()
+    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
+    t.data_paths[1].unexpected_packets = 3
+    assert [f.id for f in rules.judge(_result(t)).findings] == ["TURN-DATA-LOSS"]
+
+
+def test_a_438_whose_new_nonce_cannot_be_echoed_blames_the_server_not_the_relay() -> None:
+    """CreatePermission got 438 with an unusable NONCE: the retry (and every later authenticated request)
+    was not sent. That is TURN-CHALLENGE-UNUSABLE on those steps, never "no data" or a dead relay."""
+    t = _healthy()
+    t.challenge_problem = "NONCE contains the control character U+001B (not allowed in a quoted-string)"
+    not_sent = Exchange(step="create-permission", request="CreatePermission request", transport="udp",
+                        server=f"{HOST}:3478", outcome=Outcome.NOT_SENT,
+                        error=f"not sent: {t.challenge_problem}")
+    t.data_paths = [_data(METHOD_INDICATION, 0, 0, steps=[not_sent]), _data(METHOD_CHANNEL)]
+    t.steps[2] = replace(not_sent, step="refresh", request="Refresh request")
+    t.refreshed = False
+    judgement = rules.judge(_result(t))
+    assert _where(judgement) == [("TURN-CHALLENGE-UNUSABLE", "udp", "data-send-indication"),
+                                 ("TURN-CHALLENGE-UNUSABLE", "udp", "refresh")]
+    assert [f.works for f in judgement.facts.relays] == [True]  # ChannelData flowed; the rest decides nothing
 
 
 def test_permission_refused_for_peer_is_403_on_its_data_step() -> None:

@@ -168,4 +168,56 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "JSON report (`--json`), which holds the server's exact answers.",
         reference="rtcdiag exit code 4",
     ),
+    CatalogueEntry(
+        id="REPLY-FLOOD",
+        severity=Severity.WARNING,
+        title="The server floods replies nobody asked for",
+        symptom="{server} sent far more over {transport} than was asked for: {detail}. Loss and round-trip "
+                "times measured during the flood are not judged.",
+        cause="The server (or something in front of it) answers one request many times, with replies for "
+              "other transactions, or with packets nobody asked for. A buggy or hostile server, a reflection "
+              "attack in progress, or a misrouted stream. It fills the client's buffers, so late or missing "
+              "answers are no evidence of network loss.",
+        fix="Check the server's log and version; capture the traffic (`tcpdump -n udp port PORT`) to see "
+            "what it sends. Re-run the check once the server is fixed.",
+        reference="RFC 8489 §6.3 (a client discards replies that match no transaction), RFC 8656 §11-§12",
+    ),
+    CatalogueEntry(
+        id="TLS-CERT-IGNORED",
+        severity=Severity.WARNING,
+        title="Certificate problem ignored (--insecure)",
+        symptom="Certificate verification was off for this run (--insecure), but the certificate of {server} "
+                "would be rejected by a verifying client: {detail}.",
+        cause="--insecure let the check go on past the certificate. Browsers and TURN clients verify it: "
+              "they drop this turns:/stuns: server without telling the user (expired, self-signed or "
+              "private CA, missing intermediates, or a name that is not the one in the URI).",
+        fix="Fix the certificate (renew it, serve the full chain, put the URI's host name in its "
+            "subjectAltName), or run without --insecure and pass your private CA with --ca FILE.",
+        reference="RFC 5280 §6 (path validation), RFC 6125 §6 (service identity), RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="TLS-HANDSHAKE-STALL",
+        severity=Severity.ERROR,
+        title="TLS handshake never completed",
+        symptom="{server} accepted the TCP connection but did not complete the TLS handshake: {detail}.",
+        cause="Something accepts TCP on this port but does not answer the TLS ClientHello: a plain-TCP "
+              "STUN/TURN listener (it waits for a STUN message, not TLS), a service that waits for the "
+              "client to speak its own protocol, an overloaded or stuck TLS terminator, or a middlebox that "
+              "holds TLS connections. Browsers give up on this turns: server.",
+        fix="Check that this port is the TLS listener (coturn: tls-listening-port, not listening-port) and "
+            "that the server is not overloaded; compare with `openssl s_client -connect HOST:PORT`.",
+        reference="RFC 8446 §4.1 (handshake), RFC 8656 §3.1 (TURN over TLS)",
+    ),
+    CatalogueEntry(
+        id="SERVER-SLOW-REPLY",
+        severity=Severity.ERROR,
+        title="Reply arrived too slowly",
+        symptom="{server} was still sending its reply over {transport} when the time ran out: {detail}.",
+        cause="The reply started but came in a few bytes at a time, far slower than any network carries "
+              "a few hundred bytes: an overloaded server, a throttling or broken middlebox, or a tarpit "
+              "(slowloris) on this port. Clients time out the same way.",
+        fix="Check the server's load and anything between client and server (proxies, load balancers, "
+            "traffic shapers); capture the traffic to see the bytes trickle in.",
+        reference="RFC 8489 §6.2.2 (stream transaction timeout Ti)",
+    ),
 )

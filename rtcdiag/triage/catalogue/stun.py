@@ -133,4 +133,17 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Usually nothing to do; the raw bytes are in the JSON output (--json) if you need to look.",
         reference="RFC 8489 §14 (comprehension-required/optional ranges), §18.3 (IANA attribute registry)",
     ),
+    CatalogueEntry(
+        id="STUN-MALFORMED-MAPPED-ADDRESS",
+        severity=Severity.ERROR,
+        title="Success response with a malformed mapped address",
+        symptom="{server} answered Binding success over {transport} with a mapped-address attribute that "
+                "cannot be decoded: {detail}.",
+        cause="The attribute is there but its bytes are not a valid address (wrong family, wrong length, "
+              "truncated): the server or a middlebox that rewrites STUN messages is broken. A client cannot "
+              "learn its public address from this reply.",
+        fix="Update or replace the server; check whether a proxy or ALG in front of it rewrites STUN "
+            "attributes (compare with `rtcdiag stun` against another server from the same network).",
+        reference="RFC 8489 §14.1 (MAPPED-ADDRESS), §14.2 (XOR-MAPPED-ADDRESS)",
+    ),
 )

@@ -357,4 +357,26 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "non-zero one capped by its maximum).",
         "RFC 8656 §7.3 (LIFETIME), §8 (Refresh)",
     ),
+    CatalogueEntry(
+        "TURN-CHALLENGE-UNUSABLE", _E, "The server's REALM or NONCE cannot be used",
+        "Over {transport} the server's challenge cannot be answered: {detail}. No authenticated request was "
+        "sent, so the allocation and data path could not be checked.",
+        "RFC 8489 makes REALM and NONCE quoted-string text of fewer than 128 characters (at most 763 bytes) "
+        "that the client sends back verbatim. This server (or a proxy in front of it) sent a value with "
+        "control characters, invalid UTF-8 or an excessive length: no compliant client can authenticate "
+        "with it, and echoing it could break the request.",
+        "Fix the server's `realm=` (plain text, no control characters, under 128 characters) and check that "
+        "nothing between client and server rewrites STUN messages; then re-run the check.",
+        "RFC 8489 §14.9, §14.10, §9.2.4",
+    ),
+    CatalogueEntry(
+        "TURN-REQUEST-OVERSIZED", _E, "The server's reply would need an oversized request",
+        "Over {transport} the server's challenge asked for more than one request can carry: {detail}.",
+        "A client must echo the REALM, NONCE and PASSWORD-ALGORITHMS of the challenge in every "
+        "authenticated request. What this server sent would make that request larger than a STUN message "
+        "(65,535 bytes of attributes) or a UDP datagram may be, so no client can authenticate.",
+        "Check the server's realm, nonce and password-algorithm settings and anything between client and "
+        "server that rewrites STUN messages; a healthy server's challenge is a few hundred bytes.",
+        "RFC 8489 §5, §9.2.4, §14.9-§14.11",
+    ),
 )
