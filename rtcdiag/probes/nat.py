@@ -421,7 +421,8 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
 def _check_server(reply: Message, primary: tuple[str, int], record: NatTestRecord) -> ServerCheck:
     """RFC 5780 §7.4: OTHER-ADDRESS must name a second IP *and* port (CHANGED-ADDRESS accepted, RFC 3489)."""
     check = ServerCheck(primary=_fmt(*primary), response_origin=record.response_origin)
-    check.software = reply.find(AttrType.SOFTWARE, str)
+    software = reply.find(AttrType.SOFTWARE, str)
+    check.software = software.rstrip("\x00") if software else software  # RFC 3489-era NUL padding
     other = reply.find(AttrType.OTHER_ADDRESS, Address)
     check.other_attribute = "OTHER-ADDRESS" if other else ""
     if other is None:
