@@ -18,6 +18,7 @@ parse" from "down".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -197,10 +198,8 @@ async def _host_alive(dest: tuple[str, int], timeout: float) -> str | None:
     except (OSError, TimeoutError):
         return None
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return "tcp-accepted"
 
 

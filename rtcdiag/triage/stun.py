@@ -87,10 +87,9 @@ def _answered(r: BindingResult) -> list[Finding]:
     if r.mapped_address is None:
         add("STUN-NO-MAPPED-ADDRESS")
     if r.dropped_attributes:
-        first = r.first_exchange
+        tries = r.first_exchange.attempts if r.first_exchange else "?"
         add("STUN-DROPS-OPTIONAL-ATTRIBUTES", " and ".join(r.dropped_attributes),
-            f"{first.attempts if first else '?'} request(s) with {', '.join(r.dropped_attributes)}: no reply; "
-            f"one without: {response}")
+            f"{tries} request(s) with {', '.join(r.dropped_attributes)}: no reply; one without: {response}")
     if r.legacy_rfc3489 or r.mapped_from == "MAPPED-ADDRESS":
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
