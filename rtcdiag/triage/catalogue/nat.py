@@ -20,8 +20,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="NAT-SYMMETRIC",
         severity=Severity.WARNING,
         title="Symmetric NAT: a new public port for every destination ({mapping} mapping)",
-        symptom="The mapped address seen by the server's second address differs from the first "
-                "({evidence_short}).",
+        symptom="The mapped address changes with the destination ({evidence_short}).",
         cause="The NAT allocates a mapping per destination (RFC 4787 {mapping} mapping), so the "
               "server-reflexive candidate is useless to peers: direct P2P with another symmetric or "
               "port-restricted NAT will fail.",
