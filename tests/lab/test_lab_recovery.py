@@ -76,7 +76,7 @@ KILL_POINTS: dict[str, Callable[[str], bool]] = {
 
 
 def kill_lab_up_when(name: str, reached: Callable[[str], bool]) -> bool:
-    """Start `lab up symmetric --name NAME`, SIGKILL it once ``reached(name)``; True if it was still running."""
+    """Start `lab up symmetric --name NAME` and SIGKILL it once ``reached(name)``; True if it still ran."""
     proc = subprocess.Popen([sys.executable, "-m", "rtcdiag", "lab", "up", "symmetric", "--name", name],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
