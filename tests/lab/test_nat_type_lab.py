@@ -6,8 +6,10 @@ addresses) still gives the mapping of every kind; Vovida stund (RFC 3489) serves
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ from rtcdiag.lab.topology import STUN_PORT, STUN_PRIMARY_IP
 
 pytestmark = pytest.mark.lab
 MakeLab = Callable[..., Lab]
+needs_stund = pytest.mark.skipif(shutil.which("stund") is None and not Path("/usr/sbin/stund").exists(),
+                                 reason="needs stund (apt-get install stun-server)")
 
 
 def nat_type(lab: Lab, *args: str, server: tuple[str, ...] | None = None) -> tuple[int, dict[str, Any]]:
@@ -132,6 +136,7 @@ def test_short_mapping_lifetime_is_measured(make_lab: MakeLab) -> None:
     assert (lifetime["status"], lifetime["message"]) == ("pass", "alive after 2 s, gone after 5 s")
 
 
+@needs_stund
 @pytest.mark.parametrize("kind", list(NatKind))
 def test_single_address_servers_give_the_mapping_of_every_kind(make_lab: MakeLab, kind: NatKind) -> None:
     """No RFC 5780 server at all (stun=False): three single-address coturns, at 203.0.113.20:3478,
@@ -167,6 +172,7 @@ def test_single_address_servers_give_the_mapping_of_every_kind(make_lab: MakeLab
     assert filtering["status"] == "skip" and "RFC 5780" in filtering["message"]
 
 
+@needs_stund
 @pytest.mark.parametrize("kind", [k for k in NatKind if k is not NatKind.UDP_BLOCKED])
 def test_stund_serves_rfc5780_discovery_for_every_kind(make_lab: MakeLab, kind: NatKind) -> None:
     """Vovida stund (RFC 3489: CHANGED-ADDRESS, CHANGE-REQUEST) at 203.0.113.22/.23 in the public namespace,
@@ -183,6 +189,7 @@ def test_stund_serves_rfc5780_discovery_for_every_kind(make_lab: MakeLab, kind: 
     assert consensus["nat_present"] is spec.translates
 
 
+@needs_stund
 def test_stun_and_check_pass_against_stund_behind_the_nat(make_lab: MakeLab) -> None:
     lab = make_lab(NatKind.PORT_RESTRICTED, stun=False, plain_stun=True)
     for command in (["stun"], ["check", "--checks", "stun,ports"]):
