@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -37,6 +39,14 @@ READY_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.02
 STOP_GRACE_S = 3.0
 _LOG_TAIL_LINES = 25
+
+CoturnVersion = tuple[int, int, int]
+ASSUMED_VERSION: CoturnVersion = (4, 6, 1)  # Debian 12's coturn: used when the version cannot be read
+# coturn 4.7.0 (PR #1599, #1598): RFC 5780 off by default (needs `rfc5780`), `no-tlsv1`/`no-tlsv1_1` gone,
+# SOFTWARE off by default (`software-attribute` turns it on; `no-software-attribute` deprecated).
+V4_7: CoturnVersion = (4, 7, 0)
+_BANNER_RE = re.compile(r"Coturn-(\d+)\.(\d+)(?:\.(\d+))?")  # "Coturn Version Coturn-4.6.1 'Gorst'"
+_BARE_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?\S*")  # `turnserver --version`: "4.6.1"
 
 
 class CoturnError(RtcdiagError):
@@ -93,6 +103,7 @@ class CoturnOptions:
     # ``rtcdiag lab up`` leaves its server running on purpose. Uses setpriv(1) when installed.
     die_with_parent: bool = False
     ready_timeout_s: float = READY_TIMEOUT_S
+    version: CoturnVersion | None = None  # write the config for this coturn (None: ask the installed one)
 
     @property
     def has_tls(self) -> bool:
@@ -169,6 +180,32 @@ def turnserver_path() -> str:
     return path
 
 
+def parse_version(text: str) -> CoturnVersion | None:
+    """The version in ``turnserver --version`` output ("4.6.1") or its start banner
+    ("Coturn Version Coturn-4.7.0 'Gorst'"); None when there is none."""
+    found = _BANNER_RE.search(text)
+    if found is None:
+        found = next((m for line in text.splitlines() if (m := _BARE_RE.fullmatch(line.strip()))), None)
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
+
+
+@functools.cache
+def installed_version(binary: str | None = None) -> CoturnVersion | None:
+    """The installed coturn's version: ``turnserver --version``, else the banner of ``turnserver -h``."""
+    binary = binary or turnserver_path()
+    for flag in ("--version", "-h"):
+        try:
+            done = subprocess.run([binary, flag], capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        version = parse_version(done.stdout + "\n" + done.stderr)
+        if version is not None:
+            return version
+    return None
+
+
 def start_coturn(opts: CoturnOptions, attempts: int = 3) -> RunningCoturn:
     """Start coturn and return once it answers a STUN Binding request (bounded by ``ready_timeout_s``).
 
@@ -223,7 +260,8 @@ def _launch(binary: str, opts: CoturnOptions, workdir: Path) -> RunningCoturn:
             ca_cert = cert
     log_path = workdir / "coturn.log"
     config_path = workdir / "turnserver.conf"
-    lines = _config_lines(opts, workdir, port, alt_port, tls_port, alt_tls_port, cert, key)
+    version = opts.version or installed_version(binary) or ASSUMED_VERSION
+    lines = _config_lines(opts, workdir, port, alt_port, tls_port, alt_tls_port, cert, key, version=version)
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -249,7 +287,10 @@ def _launch(binary: str, opts: CoturnOptions, workdir: Path) -> RunningCoturn:
 
 
 def _config_lines(opts: CoturnOptions, workdir: Path, port: int, alt_port: int, tls_port: int | None,
-                  alt_tls_port: int | None, cert: Path | None, key: Path | None) -> list[str]:
+                  alt_tls_port: int | None, cert: Path | None, key: Path | None, *,
+                  version: CoturnVersion = ASSUMED_VERSION) -> list[str]:
+    """The config lines for coturn ``version`` (see V4_7 for what changed in 4.7.0)."""
+    new = version >= V4_7
     lines = [f"listening-ip={ip}" for ip in opts.listening_ips]
     lines += [f"listening-port={port}", f"alt-listening-port={alt_port}"]
     lines += [f"relay-ip={ip}" for ip in opts.relay_ips]
@@ -275,10 +316,13 @@ def _config_lines(opts: CoturnOptions, workdir: Path, port: int, alt_port: int, 
     lines += [f"allowed-peer-ip={ip}" for ip in opts.allowed_peer_ips]
     switches = {
         "allow-loopback-peers": opts.allow_loopback_peers, "fingerprint": opts.fingerprint,
-        "no-cli": opts.no_cli, "no-tlsv1": opts.no_tlsv1, "no-tlsv1_1": opts.no_tlsv1,
+        "no-cli": opts.no_cli, "no-tlsv1": opts.no_tlsv1 and not new, "no-tlsv1_1": opts.no_tlsv1 and not new,
         "no-udp": opts.no_udp, "no-tcp": opts.no_tcp, "no-dtls": opts.no_dtls,
         "no-tcp-relay": opts.no_tcp_relay,
-        "no-software-attribute": not opts.software_attribute, "verbose": opts.verbose,
+        "no-software-attribute": not opts.software_attribute and not new,
+        "software-attribute": opts.software_attribute and new,
+        # RFC 5780 (OTHER-ADDRESS, CHANGE-REQUEST) is off by default from 4.7.0; before, on with 2 addresses
+        "rfc5780": new, "verbose": opts.verbose,
     }
     lines += [name for name, on in switches.items() if on]
     # Private state: own user db and pid file so parallel instances never share /var/lib/turn.

@@ -9,11 +9,21 @@ from typing import Any
 
 from rtcdiag.checks.engine import Check
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, discover
+from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun, discover, discover_across
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules
 from rtcdiag.triage.nat import NatTriage
+
+# `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (README lists them).
+# stun.stunprotocol.org runs stuntman with RFC 5780 (two addresses); the others are single-address servers,
+# which still give the mapping behaviour together (probes.nat.discover_across).
+DEFAULT_SERVERS: tuple[str, ...] = (
+    "stun:stun.stunprotocol.org:3478",
+    "stun:stun.l.google.com:19302",
+    "stun:stun1.l.google.com:19302",
+    "stun:stun.cloudflare.com:3478",
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,9 @@ class NatPlan:
     servers: list[Target]  # RFC 5780 STUN servers (plain stun:/turn:, the transport is the options')
     options: NatOptions = field(default_factory=NatOptions)
     repeat: int = 1  # runs per server, one after another (fresh sockets each time); all must agree
+    # A server list (``nat-type`` without --server, or --servers): besides RFC 5780 on each, the mapping
+    # from all of them together, which needs no RFC 5780 support (see probes.nat.discover_across).
+    across: bool = False
 
 
 async def _run(plan: NatPlan) -> NatDiscovery:
@@ -28,8 +41,14 @@ async def _run(plan: NatPlan) -> NatDiscovery:
         return [await discover(target.uri, target.host, target.port, plan.options, run=n)
                 for n in range(1, plan.repeat + 1)]
 
-    grouped = await asyncio.gather(*(per_server(target) for target in plan.servers))
-    return NatDiscovery(runs=[run for runs in grouped for run in runs], options=plan.options)
+    async def across() -> ServerMappingRun | None:
+        if not plan.across or plan.options.transport != "udp":
+            return None
+        return await discover_across([(t.uri, t.host, t.port) for t in plan.servers], plan.options)
+
+    grouped, plain = await asyncio.gather(asyncio.gather(*(per_server(target) for target in plan.servers)),
+                                          across())
+    return NatDiscovery(runs=[run for runs in grouped for run in runs], options=plan.options, across=plain)
 
 
 NAT: Check[NatPlan, NatDiscovery] = Check(rules.CHECK, _run, rules.judge)
@@ -42,7 +61,8 @@ def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def behaviour_table(runs: list[NatRun], result: NatTriage) -> Table:
+def behaviour_table(runs: list[NatRun], result: NatTriage,
+                    across: ServerMappingRun | None = None) -> Table:
     """The verdict and what it means, then what the first validated run saw."""
     c = result.consensus
     rows = [
@@ -53,6 +73,10 @@ def behaviour_table(runs: list[NatRun], result: NatTriage) -> Table:
         ["NAT present", _yes_no(c.nat_present)],
         ["confidence", f"{c.confidence} ({c.runs_used} of {c.runs_total} runs used)"],
     ]
+    if c.source == "across" and across is not None:
+        rows += [["measured with", f"{across.answered} ordinary STUN server(s) from one local socket "
+                                   f"{across.local or '?'} (no RFC 5780 server in the list)"],
+                 ["why filtering is unknown", across.filtering_reason]]
     first = next((r for r in runs if r.server_check and r.server_check.supported), None)
     if first is not None:
         rows += [
@@ -87,9 +111,23 @@ def tests_table(runs: list[NatRun]) -> Table:
                  columns=["test", "to", "outcome", "mapped", "sent"], rows=rows)
 
 
-def nat_report_parts(runs: list[NatRun]) -> tuple[list[Table], dict[str, Any]]:
+def across_table(across: ServerMappingRun) -> Table:
+    """The mapping seen through each ordinary STUN server from the one local socket."""
+    rows = [[t.dest, t.name.removeprefix("mapping via "), t.outcome.value, t.mapped or "-", str(t.attempts)]
+            for t in across.tests]
+    rows += [["-", label, f"not asked: {why}", "-", "0"] for label, why in across.unresolved.items()]
+    return Table(title=f"Mapping across STUN servers (one local socket {across.local or '?'})",
+                 columns=["to", "server", "outcome", "mapped", "sent"], rows=rows)
+
+
+def nat_report_parts(runs: list[NatRun], across: ServerMappingRun | None = None
+                     ) -> tuple[list[Table], dict[str, Any]]:
     """The tables and the JSON ``results`` of a NAT report (the consensus and every run with every
     exchange), from one consensus."""
-    triaged = rules.triage(runs)
+    triaged = rules.triage(runs, across)
     results = {"consensus": to_jsonable(triaged.consensus), "runs": to_jsonable(runs)}
-    return [behaviour_table(runs, triaged), tests_table(runs)], results
+    tables = [behaviour_table(runs, triaged, across), tests_table(runs)]
+    if across is not None:
+        results["across"] = to_jsonable(across)
+        tables.append(across_table(across))
+    return tables, results

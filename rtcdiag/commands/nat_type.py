@@ -15,8 +15,11 @@ from rtcdiag.triage.finding import Subject
 @click.command(name="nat-type", epilog=exitcodes.EPILOG)
 @click.option("-s", "--server", "servers", multiple=True, metavar="URI",
               help="STUN server with RFC 5780 support (two IPs, OTHER-ADDRESS): stun:host[:port], turn:... "
-                   "or host[:port]. Repeat to compare servers. Required: no public default is known to "
-                   "support RFC 5780 reliably.")
+                   "or host[:port]. Repeat to compare servers. Without --server and --servers: a default "
+                   "list of public servers (see README).")
+@click.option("--servers", "server_list", metavar="URI,URI,...",
+              help="Your own list of STUN servers instead of the default one: RFC 5780 where a server "
+                   "supports it, else the mapping from all of them (>= 2 servers at different IPs).")
 @click.option("--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
               help="udp: full discovery. tcp: NAT presence and mapped address only (RFC 5780 §4.4 is UDP).")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None, help="Use IPv4 or IPv6 only.")
@@ -31,26 +34,37 @@ from rtcdiag.triage.finding import Subject
               help="Run the discovery N times per server; all runs must agree.")
 @timeout_option()
 @output_options
-def command(servers: tuple[str, ...], transport: str, family: str | None, local_port: int, hairpin: bool,
-            lifetime: bool, lifetime_max: float, repeat: int, timeout: float, output: OutputOptions) -> int:
+def command(servers: tuple[str, ...], server_list: str | None, transport: str, family: str | None,
+            local_port: int, hairpin: bool, lifetime: bool, lifetime_max: float, repeat: int, timeout: float,
+            output: OutputOptions) -> int:
     """Classify this network's NAT: mapping and filtering behaviour (RFC 5780 / RFC 4787), the legacy
     RFC 3489 label, hairpinning, ALG, CGNAT, port preservation and what it means for calls.
 
     The server is validated first (OTHER-ADDRESS with a second IP and port; CHANGE-REQUEST replies must come
     from the other address). A server that fails gets exit 3, never a guessed type. Runs (--repeat) and
     servers must agree, else the result is inconclusive (exit 3) and the report says who disagreed.
+
+    Without --server (the default list, or --servers): when no listed server supports RFC 5780, the mapping
+    comes from comparing what ordinary servers at different IPs report for one local socket ("STUN works"
+    / "symmetric NAT, you will need TURN"); filtering is then unknown. Nothing answers: one line, exit 3.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.nat import NAT, NatPlan, nat_report_parts
+    from rtcdiag.checks.nat import DEFAULT_SERVERS, NAT, NatPlan, nat_report_parts
     from rtcdiag.probes.nat import NatOptions
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_target
-    from rtcdiag.triage.nat import LOCAL_NETWORK
+    from rtcdiag.triage.nat import LOCAL_NETWORK, offline
 
     started = time.time()
-    if not servers:
-        raise UsageError("give a STUN server that supports RFC 5780 with --server stun:HOST[:PORT] "
-                         "(e.g. your own coturn with two listening-ip lines)")
+    if servers and server_list is not None:
+        raise UsageError("give either --server (RFC 5780 servers) or --servers (a list), not both")
+    across = not servers
+    if server_list is not None:
+        servers = tuple(s.strip() for s in server_list.split(",") if s.strip())
+        if not servers:
+            raise UsageError("--servers needs at least one STUN server: --servers stun:HOST[:PORT],...")
+    elif not servers:
+        servers = DEFAULT_SERVERS
     targets = []
     for text in servers:
         target = parse_target(text, default_scheme="stun")
@@ -62,8 +76,19 @@ def command(servers: tuple[str, ...], transport: str, family: str | None, local_
         raise UsageError("--local-port works with one --server and --repeat 1 (the port can be bound once)")
     options = NatOptions(transport=transport, family=int(family) if family else None, local_port=local_port,
                          hairpin=hairpin, lifetime=lifetime, lifetime_max_s=lifetime_max, timeout_s=timeout)
-    ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat), Subject(LOCAL_NETWORK.server))))
+    ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat, across=across),
+                                Subject(LOCAL_NETWORK.server))))
     runs = ran.result.runs if ran.result is not None else []
-    tables, results = nat_report_parts(runs)
+    plain = ran.result.across if ran.result is not None else None
+    tables, results = nat_report_parts(runs, plain)
     report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started)
+    if across and offline(runs, plain) and report.exit_code == exitcodes.INCONCLUSIVE \
+            and output == OutputOptions():
+        from rtcdiag.textsafe import printable
+
+        # Offline: one line (the NAT-OFFLINE finding says which names failed and which servers were silent).
+        finding = next(f for f in report.findings if f.id == "NAT-OFFLINE")
+        click.echo(printable(f"rtcdiag nat-type: INCONCLUSIVE: {finding.symptom} Check the network "
+                             "connection and DNS; nothing was measured."))
+        return exitcodes.INCONCLUSIVE
     return emit(report, output)

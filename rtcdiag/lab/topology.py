@@ -21,6 +21,11 @@ STUN_PRIMARY_IP = "203.0.113.10"
 STUN_ALTERNATE_IP = "203.0.113.11"
 STUN_PORT = 3478  # RFC 8489 §8 default; alternate port is STUN_PORT + 1 (coturn's default)
 STUN_ALT_PORT = STUN_PORT + 1
+# Ordinary (single-address, no RFC 5780) coturns at other public addresses: `nat-type --servers` reads the
+# mapping from them; two share 203.0.113.20 with different ports (address vs address-and-port dependence).
+PLAIN_STUN = (("203.0.113.20", STUN_PORT), ("203.0.113.21", STUN_PORT), ("203.0.113.20", STUN_PORT + 2))
+# Vovida stund (RFC 3489, CHANGED-ADDRESS on its second IP): a legacy server RFC 5780 discovery can use.
+STUND_IPS = ("203.0.113.22", "203.0.113.23")
 
 LAN_PREFIX = 24
 NAT_LAN = ("192.168.77.0", "192.168.77.1", "192.168.77.2")  # RFC 1918 behind a NAT: net, router, client
@@ -81,3 +86,11 @@ class Topology:
     @property
     def stun_uri(self) -> str:
         return f"stun:{STUN_PRIMARY_IP}:{STUN_PORT}"
+
+    @property
+    def plain_stun_uris(self) -> tuple[str, ...]:
+        return tuple(f"stun:{ip}:{port}" for ip, port in PLAIN_STUN)
+
+    @property
+    def stund_uri(self) -> str:
+        return f"stun:{STUND_IPS[0]}:{STUN_PORT}"

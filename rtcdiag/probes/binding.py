@@ -6,6 +6,13 @@ Library use::
     results = await binding.check_all(targets, binding.BindingOptions(timeout=2.0))
 
 The probe reports what the server said; whether that is good or bad is decided in ``rtcdiag.triage.stun``.
+
+Requests every STUN generation accepts: no SOFTWARE by default. RFC 8489 §14.14 makes SOFTWARE optional
+(SHOULD, for diagnostics), and RFC 3489-era parsers (Vovida stund, which reads 0x8022 as SERVER) require every
+string length to be a multiple of 4 (RFC 3489 §11.2.6) and drop the whole request otherwise. FINGERPRINT
+(RFC 8489 §14.7) is still added; when UDP stays silent although the host is alive (a TCP connect to the same
+port is accepted or reset), one more request without any optional attribute tells "drops what it does not
+parse" from "down".
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from rtcdiag.resolve import resolve
 from rtcdiag.targets import Target
 from rtcdiag.tls import make_client_context
 
-SOFTWARE = "rtcdiag"
+SOFTWARE = "rtcdiag"  # what ``BindingOptions(software=SOFTWARE)`` sends; not sent by default
+ALIVE_TIMEOUT_S = 1.0  # longest TCP connect used to tell "host alive" after a silent UDP Binding
 MAX_UNKNOWN_SHOWN = 16  # unknown attribute types kept in BindingResult.unknown_attributes
 
 
@@ -46,6 +54,8 @@ class BindingOptions:
     insecure: bool = False  # skip TLS certificate verification
     family: int | None = None  # 4, 6 or None (whatever the name resolves to first)
     follow_redirects: bool = True  # 300 ALTERNATE-SERVER, within rtcdiag.addresses.redirect_refusal
+    software: str | None = None  # SOFTWARE value to send (RFC 8489 §14.14); None: no SOFTWARE (see above)
+    plain_retry: bool = True  # UDP silent, host alive: retry once without optional attributes
 
     @property
     def policy(self) -> RetransmitPolicy:
@@ -96,7 +106,12 @@ class BindingResult:
     # TLS with --insecure: the connection did not verify; a separate handshake did, and found this.
     tls_verification_off: bool = False
     certificate_problem: str | None = None
-    exchange: Exchange | None = None
+    rfc3489_attributes: list[str] = field(default_factory=list)  # CHANGED-ADDRESS, SOURCE-ADDRESS (RFC 3489)
+    host_alive: str | None = None  # after a silent UDP Binding: "tcp-accepted" | "tcp-refused" | None
+    dropped_attributes: list[str] = field(default_factory=list)  # request attributes the server ignored
+    exchange: Exchange | None = None  # the transaction the outcome comes from (the retry when there was one)
+    first_exchange: Exchange | None = None  # the silent first request, when a plain retry was answered
+    plain_retry_sent: bool = False  # a Binding without optional attributes followed a silent one
 
 
 def _addr(reply: Message, attr_type: int) -> str | None:
@@ -129,19 +144,31 @@ def _fill_from_reply(result: BindingResult, reply: Message) -> None:
     result.response_origin = _addr(reply, AttrType.RESPONSE_ORIGIN)
     result.other_address = _addr(reply, AttrType.OTHER_ADDRESS) or _addr(reply, AttrType.CHANGED_ADDRESS)
     result.alternate_server = _addr(reply, AttrType.ALTERNATE_SERVER)
-    result.software = reply.find(AttrType.SOFTWARE, str)
+    software = reply.find(AttrType.SOFTWARE, str)
+    result.software = software.rstrip("\x00") if software else software  # RFC 3489-era NUL padding
     result.fingerprint = reply.has(AttrType.FINGERPRINT)
+    result.rfc3489_attributes = [name for name, attr in (("CHANGED-ADDRESS", AttrType.CHANGED_ADDRESS),
+                                                         ("SOURCE-ADDRESS", AttrType.SOURCE_ADDRESS))
+                                 if reply.has(attr)]
     known = {int(t) for t in AttrType}
     unknown = [a.type for a in reply.attributes if a.type not in known]
     result.unknown_attribute_count = len(unknown)
     result.unknown_attributes = [f"0x{t:04X}" for t in unknown[:MAX_UNKNOWN_SHOWN]]
 
 
-async def _transact(target: Target, dest: tuple[str, int], family: int, options: BindingOptions,
-                    result: BindingResult, server_name: str | None = None) -> Message | None:
+def _request(options: BindingOptions) -> Message:
     request = Message(Method.BINDING, MessageClass.REQUEST)
-    request.add(AttrType.SOFTWARE, SOFTWARE)
-    step = f"binding ({target.transport})"
+    if options.software is not None:
+        request.add(AttrType.SOFTWARE, options.software)
+    return request
+
+
+async def _transact(target: Target, dest: tuple[str, int], family: int, options: BindingOptions,
+                    result: BindingResult, server_name: str | None = None, *,
+                    plain: bool = False) -> Message | None:
+    """One Binding transaction; ``plain``: no optional attribute at all (no SOFTWARE, no FINGERPRINT)."""
+    request = Message(Method.BINDING, MessageClass.REQUEST) if plain else _request(options)
+    step = f"binding ({target.transport})" + (" without optional attributes" if plain else "")
     transport = target.transport or "udp"
     try:
         if transport == "udp":
@@ -167,7 +194,8 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
         result.local_address = hostport(client.local_address)
         if isinstance(client, StreamClient):
             result.tls = client.tls_info()
-        reply, record = await exchange(client, request, dest=dest, step=step, policy=options.policy)
+        reply, record = await exchange(client, request, dest=dest, step=step, policy=options.policy,
+                                       fingerprint=not plain)
         result.exchange = record
         if reply is not None:
             _fill_from_reply(result, reply)
@@ -221,6 +249,9 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
     reply = await _transact(target, first.address, first.family, options, result)
     if reply is not None and reply.error_code == 300:
         await _follow(target, first.address, reply, options, result)
+    elif transport == "udp" and options.plain_retry and result.exchange is not None \
+            and result.exchange.outcome is Outcome.TIMEOUT:
+        await _plain_retry(target, first.address, first.family, options, result)
     record = result.exchange
     if record is not None:
         result.outcome, result.error_kind, result.error = record.outcome, record.error_kind, record.error
@@ -231,6 +262,40 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
         result.rejected_count = record.rejected_count
         result.response_source = record.response_source
     return result
+
+
+async def _host_alive(dest: tuple[str, int], timeout: float) -> str | None:
+    """Does the host answer at all? A TCP connect to the same port that is accepted or reset says yes."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(dest[0], dest[1]), timeout)
+    except ConnectionRefusedError:
+        return "tcp-refused"
+    except (OSError, TimeoutError):
+        return None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return "tcp-accepted"
+
+
+async def _plain_retry(target: Target, dest: tuple[str, int], family: int, options: BindingOptions,
+                       result: BindingResult) -> None:
+    """UDP was silent: if the host is alive, send one Binding without optional attributes (RFC 3489-era
+    servers drop requests they cannot parse, RFC 3489 §11.2.6). Its answer is the result; the silent first
+    transaction stays in ``first_exchange``."""
+    result.host_alive = await _host_alive(dest, min(ALIVE_TIMEOUT_S, options.timeout))
+    if result.host_alive is None:
+        return
+    first = result.exchange
+    assert first is not None
+    sent = [name for name in ("SOFTWARE", "FINGERPRINT") if name == "FINGERPRINT" or options.software]
+    await _transact(target, dest, family, options, result, plain=True)
+    result.plain_retry_sent = True
+    if result.exchange is not None and result.exchange.outcome is not Outcome.TIMEOUT:
+        result.first_exchange = first
+        result.dropped_attributes = sent
+    else:
+        result.exchange = first  # silent both times: the first transaction stands
 
 
 async def check_all(targets: Sequence[Target], options: BindingOptions | None = None) -> list[BindingResult]:

@@ -37,6 +37,7 @@ from rtcdiag.probes.nat_classify import (
     Outcome,
     classify_filtering,
     classify_mapping,
+    classify_mapping_across_servers,
     legacy_label,
     loss_upper_bound,
     silence_probability,
@@ -147,11 +148,39 @@ class NatRun:
 
 
 @dataclass
+class ServerMappingRun:
+    """Mapping behaviour from ordinary STUN servers: one local UDP socket sends a Binding request to every
+    server (RFC 4787 §4.1 compares the mappings it gets); needs no RFC 5780 support. Filtering cannot be
+    measured this way: it needs replies from an address the client never sent to (RFC 5780 §4.4)."""
+
+    servers: list[str]  # the servers as given
+    local: str | None = None  # local ip:port of the one socket
+    family: int | None = None  # 4 or 6
+    tests: list[NatTestRecord] = field(default_factory=list)  # one per server that resolved
+    unresolved: dict[str, str] = field(default_factory=dict)  # server -> why it could not be asked
+    mapping: Mapping = Mapping.UNKNOWN
+    nat_present: bool | None = None
+    mapping_reason: str = ""
+    filtering_reason: str = ("filtering needs a reply from an address this client never sent to (RFC "
+                             "5780 §4.4 CHANGE-REQUEST), which only an RFC 5780 server with two addresses "
+                             "can send")
+    requests_sent: int = 0
+    requests_answered: int = 0
+    duration_ms: float = 0.0
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for t in self.tests if t.mapped is not None)
+
+
+@dataclass
 class NatDiscovery:
-    """Every run of one NAT discovery (servers x ``--repeat``) and the options they ran with."""
+    """Every run of one NAT discovery (servers x ``--repeat``) and the options they ran with; ``across``:
+    the mapping from ordinary STUN servers (only when a server list was given)."""
 
     runs: list[NatRun]
     options: NatOptions = field(default_factory=NatOptions)
+    across: ServerMappingRun | None = None
 
 
 class LossMeter:
@@ -200,6 +229,58 @@ async def discover(server: str, host: str, port: int, options: NatOptions, run: 
     return result
 
 
+async def discover_across(servers: list[tuple[str, str, int]], options: NatOptions) -> ServerMappingRun:
+    """Mapping behaviour from ordinary STUN servers ``(label, host, port)``: every server is asked from the
+    same local UDP socket, concurrently; the mapped addresses are compared by
+    :func:`classify_mapping_across_servers`. Never raises for network failures."""
+    started = time.monotonic()
+    run = ServerMappingRun(servers=[label for label, _, _ in servers])
+
+    async def where(label: str, host: str, port: int) -> tuple[str, tuple[int, str, int] | None]:
+        try:
+            found = await resolve(host, port, options.family, "udp", timeout=options.timeout_s)
+        except TransportError as exc:
+            run.unresolved[label] = str(exc)
+            return label, None
+        pick = next((a for a in found if a.family == socket.AF_INET), found[0])  # IPv4 first: most answer it
+        return label, (pick.family, pick.ip, pick.port)
+
+    located = await asyncio.gather(*(where(*server) for server in servers))
+    families = [dest[0] for _, dest in located if dest is not None]
+    if not families:
+        run.mapping_reason = "no STUN server could be asked (every name failed to resolve)"
+        run.duration_ms = round((time.monotonic() - started) * 1000, 1)
+        return run
+    family = socket.AF_INET if socket.AF_INET in families else families[0]
+    run.family = 4 if family == socket.AF_INET else 6
+    dests: list[tuple[str, tuple[str, int]]] = []
+    for label, dest in located:
+        if dest is None:
+            continue
+        if dest[0] != family:
+            other = 10 - run.family  # 4 <-> 6
+            run.unresolved[label] = f"resolved to another address family than the others (IPv{other})"
+            continue
+        dests.append((label, (dest[1], dest[2])))
+    shell = NatRun(server="", address="", transport="udp")
+    ctx = _Ctx(shell, family, dests[0][1], options)
+    local_ip = _local_ip_towards(family, dests[0][1])
+    sock = await UdpClient.open(family, policy=ctx.policy)
+    try:
+        run.local = _fmt(local_ip, sock.local_address[1]) if local_ip else None
+        run.tests = [NatTestRecord(f"mapping via {label}", "mapping", _fmt(*dest)) for label, dest in dests]
+        await asyncio.gather(*(_answered_test(ctx, sock, record, dest)
+                               for record, (_, dest) in zip(run.tests, dests, strict=True)))
+    finally:
+        await sock.close()
+    seen = [(dest, _ep(record.mapped)) for record, (_, dest) in zip(run.tests, dests, strict=True)]
+    verdict = classify_mapping_across_servers(_ep(run.local), seen)
+    run.mapping, run.nat_present, run.mapping_reason = verdict.behaviour, verdict.nat_present, verdict.reason
+    run.requests_sent, run.requests_answered = ctx.loss.sent, ctx.loss.answered
+    run.duration_ms = round((time.monotonic() - started) * 1000, 1)
+    return run
+
+
 # --- UDP: the full discovery -------------------------------------------------------------------------------
 
 class _Ctx:
@@ -240,6 +321,7 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
             _finish(result, ctx)
             return
         result.mapped = map1.mapped or filt1.mapped
+        result.nat_present = _nat_present(local_ip, mapping_sock.local_address[1], map1.mapped)
         check = _check_server(first, primary, map1 if map_msg is not None else filt1)
         result.server_check = check
         _collect_alg(result, map1, filt1)
@@ -279,6 +361,17 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
     finally:
         for sock in (mapping_sock, filtering_sock, *extra):
             await sock.close()
+
+
+def _nat_present(local_ip: str | None, local_port: int, mapped: str | None) -> bool | None:
+    """From test I alone (RFC 5780 §4.3): the mapped address equal to the local one means no NAT; another IP
+    means NAT; the same IP with another port (a port-rewriting firewall) or nothing known: None."""
+    seen = _ep(mapped)
+    if local_ip is None or seen is None:
+        return None
+    if seen == (local_ip, local_port):
+        return False
+    return True if seen[0] != local_ip else None
 
 
 def _finish(result: NatRun, ctx: _Ctx) -> None:
@@ -421,7 +514,8 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
 def _check_server(reply: Message, primary: tuple[str, int], record: NatTestRecord) -> ServerCheck:
     """RFC 5780 §7.4: OTHER-ADDRESS must name a second IP *and* port (CHANGED-ADDRESS accepted, RFC 3489)."""
     check = ServerCheck(primary=_fmt(*primary), response_origin=record.response_origin)
-    check.software = reply.find(AttrType.SOFTWARE, str)
+    software = reply.find(AttrType.SOFTWARE, str)
+    check.software = software.rstrip("\x00") if software else software  # RFC 3489-era NUL padding
     other = reply.find(AttrType.OTHER_ADDRESS, Address)
     check.other_attribute = "OTHER-ADDRESS" if other else ""
     if other is None:

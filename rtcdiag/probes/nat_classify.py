@@ -8,6 +8,7 @@ verdict into findings.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,7 +24,16 @@ class Mapping(StrEnum):
     ENDPOINT_INDEPENDENT = "endpoint-independent"
     ADDRESS_DEPENDENT = "address-dependent"
     ADDRESS_AND_PORT_DEPENDENT = "address-and-port-dependent"
+    # Not endpoint-independent, measured only across server IPs (no two servers shared an IP, so whether the
+    # port matters too is untested): RFC 5128 §2.4's "endpoint-dependent mapping". Symmetric either way.
+    ENDPOINT_DEPENDENT = "endpoint-dependent"
     UNKNOWN = "unknown"
+
+    @property
+    def dependent(self) -> bool:
+        """A new mapping per destination: the classic "symmetric" NAT (RFC 4787 §4.1, RFC 3489 §5)."""
+        return self in (Mapping.ADDRESS_DEPENDENT, Mapping.ADDRESS_AND_PORT_DEPENDENT,
+                        Mapping.ENDPOINT_DEPENDENT)
 
 
 class Filtering(StrEnum):
@@ -98,6 +108,47 @@ def classify_mapping(local: Endpoint | None, test1: Endpoint | None, test2: Endp
                           f"{_fmt(test3)})")
 
 
+def classify_mapping_across_servers(local: Endpoint | None,
+                                    seen: Sequence[tuple[Endpoint, Endpoint | None]]) -> MappingVerdict:
+    """Mapping from ordinary STUN servers (no RFC 5780): one local socket asked every server; ``seen`` is
+    (server ip:port, mapped address or None) per server.
+
+    Same mapping towards servers at >= 2 IPs: endpoint-independent (RFC 4787 §4.1). Different mappings:
+    dependent; two servers on one IP with different ports tell address-dependent from address-and-port-
+    dependent, else it is "endpoint-dependent" (RFC 5128 §2.4). The mapped address equal to the local one:
+    no NAT (RFC 5780 §4.3), whatever the number of servers.
+    """
+    answered = [(server, mapped) for server, mapped in seen if mapped is not None]
+    if not answered:
+        return MappingVerdict(Mapping.UNKNOWN, None, "no STUN server answered")
+    if local is not None and all(mapped == local for _, mapped in answered):
+        return MappingVerdict(Mapping.ENDPOINT_INDEPENDENT, False,
+                              "mapped address equals the local address: no NAT (RFC 5780 §4.3)")
+    nat_present = None if local is None else (True if any(m[0] != local[0] for _, m in answered) else None)
+    ips = sorted({server[0] for server, _ in answered})
+    if len(ips) < 2:
+        return MappingVerdict(Mapping.UNKNOWN, nat_present,
+                              "the mapping behaviour needs answers from STUN servers at 2 or more IP "
+                              f"addresses; only {', '.join(ips)} answered")
+    mappings = list(dict.fromkeys(mapped for _, mapped in answered))
+    if len(mappings) == 1:
+        return MappingVerdict(Mapping.ENDPOINT_INDEPENDENT, nat_present,
+                              f"same mapping {_fmt(mappings[0])} towards {len(answered)} servers at "
+                              f"{len(ips)} IP addresses")
+    shown = ", ".join(f"{_fmt(server)} -> {_fmt(mapped)}" for server, mapped in answered)
+    pairs = [(a, b) for i, a in enumerate(answered) for b in answered[i + 1:]
+             if a[0][0] == b[0][0] and a[0][1] != b[0][1]]
+    if any(a[1] != b[1] for a, b in pairs):
+        return MappingVerdict(Mapping.ADDRESS_AND_PORT_DEPENDENT, True,
+                              f"a new mapping per server address and port ({shown})")
+    if pairs:
+        return MappingVerdict(Mapping.ADDRESS_DEPENDENT, True,
+                              f"the mapping changed with the server IP but not with its port ({shown})")
+    return MappingVerdict(Mapping.ENDPOINT_DEPENDENT, True,
+                          f"a new mapping per server address ({shown}); no two servers share an IP, so "
+                          "whether the port matters too was not tested")
+
+
 def classify_filtering(test1: Outcome, test2: Outcome, test3: Outcome) -> FilteringVerdict:
     """RFC 5780 §4.4: which CHANGE-REQUEST replies get through an established mapping.
 
@@ -132,7 +183,7 @@ def legacy_label(udp_answered: bool, mapping: MappingVerdict, filtering: Filteri
         if filtering.behaviour is Filtering.UNKNOWN:
             return Legacy.UNKNOWN
         return Legacy.SYMMETRIC_UDP_FIREWALL
-    if mapping.behaviour in (Mapping.ADDRESS_DEPENDENT, Mapping.ADDRESS_AND_PORT_DEPENDENT):
+    if mapping.behaviour.dependent:
         return Legacy.SYMMETRIC
     if mapping.behaviour is Mapping.UNKNOWN:
         return Legacy.UNKNOWN

@@ -18,11 +18,12 @@ step about the ``local network``, which the findings about the NAT itself belong
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv4Address
 from typing import Any
 
 from rtcdiag.addresses import AddressScope, parse_ip, scope_of
-from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun
+from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun
 from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping
 from rtcdiag.triage.failures import failure_finding
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
@@ -53,6 +54,21 @@ MEANING: dict[Legacy, str] = {
 }
 
 
+MEANING_EIM = ("STUN works: the NAT keeps one public address and port for this socket whatever the "
+               "destination, so the server-reflexive candidate is the address peers can use.")
+MEANING_NO_NAT_PLAIN = "No NAT: the STUN servers see this machine's own address, so STUN works."
+MEANING_DEPENDENT = ("Symmetric NAT, you will need TURN: the NAT gives every destination a new public port, "
+                     "so the address a STUN server reports is useless to peers.")
+
+
+class Source(StrEnum):
+    """Where the verdict came from."""
+
+    RFC5780 = "rfc5780"  # RFC 5780 discovery against a validated server
+    ACROSS = "across"  # mapping only, from ordinary STUN servers at different IPs (no RFC 5780 server)
+    NONE = "none"  # nothing could be measured
+
+
 @dataclass
 class Consensus:
     mapping: Mapping = Mapping.UNKNOWN
@@ -65,6 +81,7 @@ class Consensus:
     runs_total: int = 0
     disagreements: list[str] = field(default_factory=list)
     meaning: str = MEANING[Legacy.UNKNOWN]
+    source: Source = Source.NONE
 
 
 @dataclass
@@ -148,10 +165,35 @@ def _silent(run: NatRun, transports: str, summary: str) -> Finding:
                         detail=f"no answer over {transports.replace(' or ', ' nor ')}", evidence=evidence)
 
 
-def triage(runs: list[NatRun]) -> NatTriage:
-    """The consensus of every run, its findings, and whether the evidence could not decide."""
+def offline(runs: list[NatRun], across: ServerMappingRun | None) -> bool:
+    """Nothing answered at all: no run got a UDP or TCP reply and the server list got no mapping."""
+    return bool(runs) and not any(r.udp_answered or r.tcp_answered for r in runs) and \
+        (across is None or across.answered == 0)
+
+
+def _offline_finding(runs: list[NatRun], across: ServerMappingRun | None) -> Finding:
+    servers = list(dict.fromkeys(r.server for r in runs))
+    dns = [r.host for r in runs if r.error_kind == "dns"]
+    silent = [r.server for r in runs if r.error_kind != "dns"]
+    parts = ([f"DNS failed for {', '.join(dict.fromkeys(dns))}"] if dns else []) + \
+        ([f"no reply from {', '.join(dict.fromkeys(silent))}"] if silent else [])
+    evidence = [f"{r.server}: {r.error or 'no reply over UDP or TCP'}" for r in runs][:8]
+    return _verdict_finding("NAT-OFFLINE", count=len(servers), detail="; ".join(parts), evidence=evidence)
+
+
+def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTriage:
+    """The consensus of every run, its findings, and whether the evidence could not decide.
+
+    ``across`` (a server list was given): servers without RFC 5780 are expected there (an info, not a
+    warning), and when no listed server validates, the mapping comes from all of them together.
+    """
     out = NatTriage(consensus=Consensus(runs_total=len(runs)))
     findings = out.findings
+    if across is not None and offline(runs, across):  # one statement, not one failure per public server
+        out.unusable = [_unusable(run) for run in runs]  # for the steps' reasons; the one finding is:
+        findings.append(_offline_finding(runs, across))
+        out.inconclusive = True
+        return out
     usable: list[NatRun] = []
     blocked: list[NatRun] = []
     for run in runs:
@@ -160,6 +202,8 @@ def triage(runs: list[NatRun]) -> NatTriage:
         if finding is None:
             usable.append(run)
             continue
+        if across is not None and finding.id == "NAT-SERVER-NO-RFC5780":
+            finding.severity = Severity.INFO  # most public servers lack RFC 5780: expected in a list
         findings.append(finding)
         if finding.id == "UDP-BLOCKED":
             blocked.append(run)
@@ -175,13 +219,19 @@ def triage(runs: list[NatRun]) -> NatTriage:
                              "type.")
         out.inconclusive = consensus.nat_present is None
         return out
-    if blocked and not usable:
+    if blocked and not usable and (across is None or across.answered == 0):
         consensus.legacy = Legacy.UDP_BLOCKED
         consensus.meaning = MEANING[Legacy.UDP_BLOCKED]
         consensus.confidence = "high" if len(blocked) > 1 else "medium"
         consensus.runs_used = len(blocked)
         return out
     if not usable:
+        # Test I alone still tells whether there is a NAT (RFC 5780 §4.3): say it, not "unknown".
+        seen = {r.nat_present for r in runs if r.nat_present is not None}
+        consensus.nat_present = seen.pop() if len(seen) == 1 else None
+        if across is not None:
+            _across_verdict(out, across)
+            return out
         out.inconclusive = True
         return out
     if blocked:
@@ -190,6 +240,7 @@ def triage(runs: list[NatRun]) -> NatTriage:
             + ", ".join(_label(r) for r in blocked))
 
     consensus.runs_used = len(usable)
+    consensus.source = Source.RFC5780
     mapping = _agree([(_label(r), r.mapping.value) for r in usable], "mapping", consensus.disagreements)
     filtering = _agree([(_label(r), r.filtering.value) for r in usable], "filtering", consensus.disagreements)
     nat_values = {r.nat_present for r in usable if r.nat_present is not None}
@@ -208,9 +259,13 @@ def triage(runs: list[NatRun]) -> NatTriage:
     consensus.filtering = Filtering(filtering) if filtering else Filtering.UNKNOWN
     hairpins = {r.hairpin for r in usable if r.hairpin is not None}
     consensus.hairpin = hairpins.pop() if len(hairpins) == 1 else None
-    unknown_runs = [r for r in usable if r.mapping is Mapping.UNKNOWN or r.filtering is Filtering.UNKNOWN]
+    # A proven dependent mapping is symmetric whatever the filtering: a filtering test left unsure by loss
+    # (its silence is by design on such a NAT) does not take the mapping verdict away.
+    unknown_runs = [r for r in usable if r.mapping is Mapping.UNKNOWN or
+                    (r.filtering is Filtering.UNKNOWN and not r.mapping.dependent)]
     loss_pct = round(100 * max(r.loss_upper for r in usable))
-    if consensus.mapping is Mapping.UNKNOWN or consensus.filtering is Filtering.UNKNOWN:
+    if consensus.mapping is Mapping.UNKNOWN or \
+            (consensus.filtering is Filtering.UNKNOWN and not consensus.mapping.dependent):
         what = " and ".join(name for name, value in (("mapping", consensus.mapping),
                                                      ("filtering", consensus.filtering))
                             if value in (Mapping.UNKNOWN, Filtering.UNKNOWN))
@@ -240,7 +295,7 @@ def triage(runs: list[NatRun]) -> NatTriage:
         filtering=consensus.filtering.value, meaning=consensus.meaning,
         reason=f"{first.mapping_reason}; {first.filtering_reason}",
         evidence=[f"{_label(r)}: mapped {r.mapped}, local {r.local}" for r in usable]))
-    if consensus.mapping in (Mapping.ADDRESS_DEPENDENT, Mapping.ADDRESS_AND_PORT_DEPENDENT):
+    if consensus.mapping.dependent:
         maps = [t.mapped for t in first.tests if t.socket == "mapping" and t.mapped]
         findings.append(_verdict_finding("NAT-SYMMETRIC", mapping=consensus.mapping.value,
                                          evidence_short=", ".join(dict.fromkeys(maps)),
@@ -258,6 +313,40 @@ def triage(runs: list[NatRun]) -> NatTriage:
     return out
 
 
+def _across_verdict(out: NatTriage, across: ServerMappingRun) -> None:
+    """No listed server validated for RFC 5780: the mapping from all of them (filtering stays unknown)."""
+    c = out.consensus
+    c.source = Source.ACROSS
+    c.runs_used, c.runs_total = across.answered, len(across.servers)
+    evidence = [f"{t.dest}: mapped {t.mapped or 'no answer'}" for t in across.tests] + \
+        [f"{label}: {why}" for label, why in across.unresolved.items()]
+    if across.mapping is Mapping.UNKNOWN:
+        c.nat_present = across.nat_present if across.nat_present is not None else c.nat_present
+        out.findings.append(_verdict_finding("NAT-TOO-FEW-SERVERS", detail=across.mapping_reason,
+                                             evidence=evidence[:8]))
+        out.inconclusive = True
+        return
+    c.mapping, c.nat_present = across.mapping, across.nat_present
+    c.confidence = "medium"
+    if across.mapping.dependent:
+        c.legacy, c.meaning = Legacy.SYMMETRIC, MEANING_DEPENDENT
+        verdict = "symmetric NAT, you will need TURN"
+    elif across.nat_present is False:
+        c.meaning, verdict = MEANING_NO_NAT_PLAIN, "no NAT, STUN works"
+    else:
+        c.meaning, verdict = MEANING_EIM, "STUN works"
+    out.findings.append(_verdict_finding(
+        "NAT-MAPPING", mapping=across.mapping.value, verdict=verdict, meaning=c.meaning,
+        servers=across.answered, reason=across.mapping_reason, filtering_why=across.filtering_reason,
+        evidence=evidence[:8]))
+    if across.mapping.dependent:
+        maps = [t.mapped for t in across.tests if t.mapped]
+        out.findings.append(_verdict_finding("NAT-SYMMETRIC", mapping=across.mapping.value,
+                                             evidence_short=", ".join(dict.fromkeys(maps)),
+                                             evidence=[across.mapping_reason]))
+    out.findings.extend(_cgnat_of([("STUN servers", t.mapped, across.local) for t in across.tests]))
+
+
 def _verdict_finding(finding_id: str, *, evidence: list[str], **params: Any) -> Finding:
     """A finding about the NAT in front of this machine: the ``verdict`` step of the local network."""
     return make_finding(finding_id, LOCAL_NETWORK, check=CHECK, step=VERDICT, evidence=evidence, **params)
@@ -265,10 +354,15 @@ def _verdict_finding(finding_id: str, *, evidence: list[str], **params: Any) -> 
 
 def _cgnat(runs: list[NatRun]) -> list[Finding]:
     """RFC 6598 shared address space on the mapped or local address (Tailscale uses it too)."""
+    return _cgnat_of([(_label(run), run.mapped, run.local) for run in runs])
+
+
+def _cgnat_of(seen_by: list[tuple[str, str | None, str | None]]) -> list[Finding]:
+    """NAT-CGNAT for (who, mapped, local) observations."""
     found: list[Finding] = []
     seen: set[str] = set()
-    for run in runs:
-        for where, hostport in (("mapped", run.mapped), ("local", run.local)):
+    for label, mapped, local in seen_by:
+        for where, hostport in (("mapped", mapped), ("local", local)):
             if hostport is None:
                 continue
             ip = parse_ip(hostport.rpartition(":")[0])
@@ -277,7 +371,7 @@ def _cgnat(runs: list[NatRun]) -> list[Finding]:
                 continue
             seen.add(key)
             found.append(_verdict_finding("NAT-CGNAT", where=where, address=str(ip),
-                                          evidence=[f"{_label(run)}: {where} address {hostport}"]))
+                                          evidence=[f"{label}: {where} address {hostport}"]))
     return found
 
 
@@ -396,13 +490,23 @@ def verdict_text(result: NatTriage) -> str:
     c = result.consensus
     if c.disagreements:
         return "runs disagree: " + "; ".join(c.disagreements)
+    if any(f.id == "NAT-OFFLINE" for f in result.findings):
+        return "no STUN server answered: offline, or DNS does not work"
+    runs = f"{c.runs_used} of {c.runs_total} {'servers' if c.source is Source.ACROSS else 'runs'}"
+    if c.source is Source.ACROSS and c.mapping is not Mapping.UNKNOWN:
+        said = "symmetric NAT, you will need TURN" if c.mapping.dependent else \
+            "no NAT, STUN works" if c.nat_present is False else "STUN works"
+        return (f"{said} ({c.mapping.value} mapping; filtering unknown: no RFC 5780 server), "
+                f"confidence {c.confidence} ({runs})")
     if c.legacy is not Legacy.UNKNOWN:
         behaviour = "" if c.legacy is Legacy.UDP_BLOCKED else \
             f" ({c.mapping.value} mapping, {c.filtering.value} filtering)"
-        runs = f"{c.runs_used} of {c.runs_total} runs"
         return f"{c.legacy.value}{behaviour}, confidence {c.confidence} ({runs})"
     if c.runs_used and c.nat_present is not None:
         return f"NAT present: {_yes_no(c.nat_present)} (over TCP no NAT type is measured)"
+    if c.nat_present is not None:
+        return f"{'no NAT (mapped address = local address)' if c.nat_present is False else 'NAT present'}; " \
+               "the NAT type could not be determined"
     if not c.runs_used:
         return "no run could measure the NAT"
     return "the NAT type could not be determined"
@@ -423,15 +527,35 @@ def _name_facts(runs: list[NatRun]) -> list[NameFact]:
 
 def judge(discovery: NatDiscovery) -> Judgement:
     """Findings, the steps of every run and the verdict, the NAT label and whether it is inconclusive."""
-    result = triage(discovery.runs)
+    result = triage(discovery.runs, discovery.across)
     out = Judgement(findings=list(result.findings))
     for run, unusable in zip(discovery.runs, result.unusable, strict=True):
         out.steps += _run_steps(run, discovery.options, unusable)
+    if discovery.across is not None:
+        out.steps += _across_steps(discovery.across, result)
     out.steps.append(StepOutcome(LOCAL_NETWORK, CHECK, VERDICT,
                                  StepState.UNDECIDED if result.inconclusive else StepState.DONE,
                                  verdict_text(result)))
     label = result.consensus.legacy
     out.facts.nat_label = None if label is Legacy.UNKNOWN else label.value
     out.facts.inconclusive = result.inconclusive
-    out.facts.names = _name_facts(discovery.runs)
+    # Offline with a server list: one statement (NAT-OFFLINE), not "DNS does not work" per public name.
+    offline_list = any(f.id == "NAT-OFFLINE" for f in result.findings)
+    out.facts.names = [] if offline_list else _name_facts(discovery.runs)
     return out
+
+
+def _across_steps(across: ServerMappingRun, result: NatTriage) -> list[StepOutcome]:
+    """The mapping across ordinary servers, and why filtering cannot be measured that way."""
+    secs = across.duration_ms / 1000.0
+    used = result.consensus.source is Source.ACROSS
+    if across.mapping is Mapping.UNKNOWN:
+        mapping = StepOutcome(LOCAL_NETWORK, CHECK, "mapping across servers", StepState.UNDECIDED,
+                              across.mapping_reason or "no answer", secs)
+    else:
+        note = "" if used else " (the RFC 5780 verdict is used)"
+        mapping = StepOutcome(LOCAL_NETWORK, CHECK, "mapping across servers", StepState.DONE,
+                              f"{across.mapping.value}: {across.mapping_reason}{note}", secs)
+    filtering = StepOutcome(LOCAL_NETWORK, CHECK, "filtering across servers", StepState.SKIPPED,
+                            across.filtering_reason)
+    return [mapping, filtering]

@@ -72,6 +72,10 @@ def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
                             detail=f"{what} to a Binding request after {after}",
                             evidence=[f"connected from {r.local_address} to {server}; {what}"])
     detail = f"no reply to {r.attempts} request(s)" if r.outcome == "timeout" else (r.error or r.outcome)
+    if r.outcome == "timeout" and r.plain_retry_sent:
+        alive = "accepted" if r.host_alive == "tcp-accepted" else "refused"
+        detail += (f", nor to one without optional attributes (the host is up: TCP port {r.port} "
+                   f"{alive} the connection)")
     return failure_finding(outcome=r.outcome, error_kind=r.error_kind, detail=detail, subject=subj,
                            check=CHECK, step=STEP, server=server, rejected=r.rejected,
                            rejected_count=r.rejected_count)
@@ -96,9 +100,16 @@ def _answered(r: BindingResult) -> list[Finding]:
         add("STUN-MALFORMED-MAPPED-ADDRESS", "; ".join(r.malformed_mapped))
     elif r.mapped_address is None:
         add("STUN-NO-MAPPED-ADDRESS")
+    if r.dropped_attributes:
+        tries = r.first_exchange.attempts if r.first_exchange else "?"
+        add("STUN-DROPS-OPTIONAL-ATTRIBUTES", " and ".join(r.dropped_attributes),
+            f"{tries} request(s) with {', '.join(r.dropped_attributes)}: no reply; one without: {response}")
     if r.legacy_rfc3489 or (r.mapped_from == "MAPPED-ADDRESS" and not r.malformed_mapped):
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
+    elif r.rfc3489_attributes and not (r.other_address and r.response_origin):
+        software = f" (SOFTWARE/SERVER {r.software})" if r.software else ""
+        add("STUN-RFC3489-SERVER", f"{', '.join(r.rfc3489_attributes)} in the reply{software}", response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
         add("STUN-ALG-REWRITE",
             f"XOR-MAPPED-ADDRESS {r.xor_mapped_address}, MAPPED-ADDRESS {r.plain_mapped_address}")

@@ -973,7 +973,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
                     duration)
         return
     if relay.error_code is not None:
-        where = "the separate Allocate request" if relay.separate else \
+        where = "separate Allocate request" if relay.separate else \
             f"Allocate request: its ADDRESS-ERROR-CODE for {label} says"
         reason = f" {relay.error_reason}" if relay.error_reason else ""
         finding_id = _family_error_id(relay.error_code, relay)

@@ -115,8 +115,13 @@ def test_silent_server_times_out_after_retransmissions(hostile: Any) -> None:
     code, report = stun_json(f"127.0.0.1:{server.port}", "--timeout", "0.3")
     assert code == 1
     assert finding_ids(report) == {"SERVER-UNREACHABLE"}
-    assert report["results"][0]["attempts"] == 7  # RFC 8489 §6.2.1: Rc = 7
-    assert server.requests == 7
+    result = report["results"][0]
+    assert result["attempts"] == 7  # RFC 8489 §6.2.1: Rc = 7
+    # the host is alive (its TCP port accepts), so one more transaction without optional attributes
+    # followed, also unanswered: 7 + 7 requests, two transaction ids
+    assert result["plain_retry_sent"] is True and result["host_alive"] == "tcp-accepted"
+    assert server.requests == 14 and sorted(server.copies.values()) == [7, 7]
+    assert "nor to one without optional attributes" in report["findings"][0]["symptom"]
 
 
 def test_udp_silent_but_tcp_answers_is_udp_blocked(coturn: RunningCoturn, hostile: Any) -> None:

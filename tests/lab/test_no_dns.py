@@ -230,3 +230,23 @@ def test_check_without_arguments_and_no_resolver_says_dns_does_not_work(no_dns_n
     assert len(problems) >= 2 and all(f["explained_by"] == root["ref"] for f in problems)
     assert not [f for f in report["findings"] if f["id"] == "DNS-NXDOMAIN"]
     assert "gaierror" not in json.dumps(report)
+
+
+def test_bare_nat_type_offline_is_one_line_exit_3(no_dns_ns: str) -> None:
+    """`rtcdiag nat-type` with no arguments uses the default public list; with no DNS and no route it ends in
+    one line and exit 3 (nothing was measured), not one failure per public server or "DNS is broken"."""
+    proc = subprocess.run(["ip", "netns", "exec", no_dns_ns, sys.executable, "-m", "rtcdiag", "nat-type"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and proc.stderr == ""
+    assert lines[0].startswith(
+        "rtcdiag nat-type: INCONCLUSIVE: None of the 4 STUN servers answered: DNS failed")
+    code, report = run_in(no_dns_ns, "nat-type")
+    assert code == 3 and [f["id"] for f in report["findings"]] == ["NAT-OFFLINE"]
+    # IP literals without a route: the same one line
+    proc = subprocess.run(["ip", "netns", "exec", no_dns_ns, sys.executable, "-m", "rtcdiag", "nat-type",
+                           "--servers", "stun:203.0.113.98:3478,stun:203.0.113.99:3478", "--timeout", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3 and len(proc.stdout.strip().splitlines()) == 1
+    assert "no reply from stun:203.0.113.98:3478, stun:203.0.113.99:3478" in proc.stdout

@@ -14,6 +14,7 @@ from rtcdiag.probes.nat_classify import (
     attempts_needed,
     classify_filtering,
     classify_mapping,
+    classify_mapping_across_servers,
     legacy_label,
     loss_upper_bound,
     silence_outcome,
@@ -93,3 +94,35 @@ def test_silence_needs_enough_attempts_for_the_loss() -> None:
     assert silence_outcome(0.51, 10) is Outcome.UNSURE
     assert silence_outcome(0.51, 11) is Outcome.SILENT
     assert silence_outcome(1.0, 1000) is Outcome.UNSURE
+
+
+# --- mapping from ordinary STUN servers (one local socket, servers at different IPs) ---------------------
+
+HOME = ("192.168.77.2", 40000)
+A, B, A2 = ("203.0.113.20", 3478), ("203.0.113.21", 3478), ("203.0.113.21", 3479)
+
+
+@pytest.mark.parametrize(("seen", "expected", "nat"), [
+    ([(A, ("198.51.100.1", 40000)), (B, ("198.51.100.1", 40000))], Mapping.ENDPOINT_INDEPENDENT, True),
+    ([(A, HOME), (B, HOME)], Mapping.ENDPOINT_INDEPENDENT, False),
+    ([(A, HOME)], Mapping.ENDPOINT_INDEPENDENT, False),  # no NAT: one server is enough (RFC 5780 §4.3)
+    ([(A, ("198.51.100.1", 1)), (B, ("198.51.100.1", 2))], Mapping.ENDPOINT_DEPENDENT, True),
+    ([(A, ("198.51.100.1", 1)), (B, ("198.51.100.1", 2)), (A2, ("198.51.100.1", 3))],
+     Mapping.ADDRESS_AND_PORT_DEPENDENT, True),
+    ([(A, ("198.51.100.1", 1)), (B, ("198.51.100.1", 2)), (A2, ("198.51.100.1", 2))],
+     Mapping.ADDRESS_DEPENDENT, True),
+    ([(A, ("198.51.100.1", 1)), (B, None)], Mapping.UNKNOWN, True),  # only one IP answered
+    ([(B, ("198.51.100.1", 1)), (A2, ("198.51.100.1", 1))], Mapping.UNKNOWN, True),  # one IP, two ports
+    ([(A, None), (B, None)], Mapping.UNKNOWN, None),
+])
+def test_mapping_across_servers(seen: list[tuple[tuple[str, int], tuple[str, int] | None]], expected: Mapping,
+                                nat: bool | None) -> None:
+    verdict = classify_mapping_across_servers(HOME, seen)
+    assert (verdict.behaviour, verdict.nat_present) == (expected, nat), verdict.reason
+    assert verdict.behaviour.dependent is (expected in (Mapping.ENDPOINT_DEPENDENT, Mapping.ADDRESS_DEPENDENT,
+                                                        Mapping.ADDRESS_AND_PORT_DEPENDENT))
+
+
+def test_endpoint_dependent_mapping_is_symmetric_whatever_the_filtering() -> None:
+    verdict = MappingVerdict(Mapping.ENDPOINT_DEPENDENT, True, "")
+    assert legacy_label(True, verdict, FilteringVerdict(Filtering.UNKNOWN, "")) is Legacy.SYMMETRIC

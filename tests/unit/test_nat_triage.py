@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from rtcdiag import exitcodes
-from rtcdiag.probes.nat import LifetimeResult, NatDiscovery, NatOptions, NatRun, NatTestRecord, ServerCheck
-from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome
+from rtcdiag.probes.nat import (
+    LifetimeResult,
+    NatDiscovery,
+    NatOptions,
+    NatRun,
+    NatTestRecord,
+    ServerCheck,
+    ServerMappingRun,
+)
+from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome, classify_mapping_across_servers
 from rtcdiag.probes.record import Exchange
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
 from rtcdiag.triage.finding import Subject
 from rtcdiag.triage.judgement import Judgement
-from rtcdiag.triage.nat import LOCAL_NETWORK, judge, triage
+from rtcdiag.triage.nat import LOCAL_NETWORK, Source, judge, triage, verdict_text
 
 
 def run(server: str = "stun:lab", n: int = 1, mapping: Mapping = Mapping.ENDPOINT_INDEPENDENT,
@@ -255,3 +263,112 @@ def test_local_socket_error_is_a_warning_in_words() -> None:
     assert (finding.id, finding.severity.value, finding.step) == ("NO-ROUTE", "warning", "reachability #1")
     assert "Address already in use" in finding.symptom
     assert report.exit_code == exitcodes.INCONCLUSIVE
+
+
+# --- the wrong words: no NAT is "no", a proven symmetric mapping stays symmetric ------------------------
+
+
+def test_proven_dependent_mapping_survives_unsure_filtering() -> None:
+    """Under loss the by-design silent filtering tests stay unsure; the mapping was already proven
+    address-and-port-dependent, so the verdict is symmetric (filtering unknown), not inconclusive."""
+    lossy = run(mapping=Mapping.ADDRESS_AND_PORT_DEPENDENT, filtering=Filtering.UNKNOWN,
+                legacy=Legacy.SYMMETRIC, loss_upper=0.5,
+                filtering_reason="a missing reply could be packet loss")
+    result = triage([lossy])
+    assert not result.inconclusive
+    c = result.consensus
+    assert (c.legacy, c.mapping, c.filtering) == (Legacy.SYMMETRIC, Mapping.ADDRESS_AND_PORT_DEPENDENT,
+                                                   Filtering.UNKNOWN)
+    assert {f.id for f in result.findings} == {"NAT-TYPE", "NAT-SYMMETRIC"}
+    assert verdict_text(result).startswith(
+        "symmetric (address-and-port-dependent mapping, unknown filtering)")
+    _, report = judged([lossy])
+    assert report.exit_code == exitcodes.OK
+
+
+def test_mapped_equal_to_local_says_no_nat_even_without_rfc5780() -> None:
+    single = run(server_check=ServerCheck(primary="x", problems=["no OTHER-ADDRESS"]),
+                 mapping=Mapping.UNKNOWN, filtering=Filtering.UNKNOWN, legacy=Legacy.UNKNOWN,
+                 nat_present=False,
+                 local="203.0.113.5:40000", mapped="203.0.113.5:40000")
+    result = triage([single])
+    assert result.inconclusive and result.consensus.nat_present is False
+    assert "no NAT" in verdict_text(result) and "unknown" not in verdict_text(result).split(";")[0]
+
+
+# --- a server list without RFC 5780: the mapping across servers ------------------------------------------
+
+
+def _hp(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def across(mapped: list[str | None], local: str = "192.168.77.2:40000") -> ServerMappingRun:
+    """What probes.nat.discover_across records: one socket, one test per server, the classified mapping."""
+    dests = ["203.0.113.20:3478", "203.0.113.21:3478", "203.0.113.22:3478"][:len(mapped)]
+    plain = ServerMappingRun(servers=[f"stun:{d}" for d in dests], local=local, family=4)
+    plain.tests = [NatTestRecord(f"mapping via stun:{d}", "mapping", d, mapped=m,
+                                 outcome=Outcome.REPLIED if m else Outcome.UNSURE)
+                   for d, m in zip(dests, mapped, strict=True)]
+    seen = [(_hp(t.dest), _hp(t.mapped) if t.mapped else None) for t in plain.tests]
+    verdict = classify_mapping_across_servers(_hp(local), seen)
+    plain.mapping, plain.nat_present = verdict.behaviour, verdict.nat_present
+    plain.mapping_reason = verdict.reason
+    return plain
+
+
+def no_rfc5780(server: str) -> NatRun:
+    return run(server=server, server_check=ServerCheck(primary="x", problems=["no OTHER-ADDRESS"]),
+               mapping=Mapping.UNKNOWN, filtering=Filtering.UNKNOWN, legacy=Legacy.UNKNOWN)
+
+
+def judged_across(runs: list[NatRun], plain: ServerMappingRun) -> tuple[Judgement, Report]:
+    judgement = judge(NatDiscovery(runs, NatOptions(), across=plain))
+    return judgement, build_report("nat-type", judgement)
+
+
+def test_list_without_rfc5780_gives_the_mapping_stun_works() -> None:
+    plain = across(["198.51.100.1:40000", "198.51.100.1:40000"])
+    _, report = judged_across([no_rfc5780("stun:a"), no_rfc5780("stun:b")], plain)
+    assert report.exit_code == exitcodes.OK
+    by_id = {f.id: f for f in report.findings}
+    assert by_id["NAT-MAPPING"].severity.value == "info"
+    assert "STUN works" in by_id["NAT-MAPPING"].title and "Filtering is unknown" in by_id["NAT-MAPPING"].cause
+    assert by_id["NAT-SERVER-NO-RFC5780"].severity.value == "info"  # expected in a list of public servers
+    assert "NAT-SYMMETRIC" not in by_id
+    c = cases(report)
+    assert c[("local network", "mapping across servers")] is Status.PASS
+    assert c[("local network", "filtering across servers")] is Status.SKIP
+    result = triage([no_rfc5780("stun:a"), no_rfc5780("stun:b")], plain)
+    assert result.consensus.source is Source.ACROSS and result.consensus.filtering is Filtering.UNKNOWN
+    assert verdict_text(result).startswith("STUN works (endpoint-independent mapping")
+
+
+def test_list_without_rfc5780_symmetric_needs_turn() -> None:
+    plain = across(["198.51.100.1:1000", "198.51.100.1:2000"])
+    _, report = judged_across([no_rfc5780("stun:a"), no_rfc5780("stun:b")], plain)
+    ids_found = {f.id for f in report.findings}
+    assert {"NAT-MAPPING", "NAT-SYMMETRIC"} <= ids_found
+    assert report.exit_code == exitcodes.OK  # a warning about the network, the verdict is sure
+    result = triage([no_rfc5780("stun:a"), no_rfc5780("stun:b")], plain)
+    assert result.consensus.legacy is Legacy.SYMMETRIC
+    assert verdict_text(result).startswith("symmetric NAT, you will need TURN (endpoint-dependent mapping")
+
+
+def test_list_with_one_answering_ip_is_too_few() -> None:
+    plain = across(["198.51.100.1:1000", None])
+    _, report = judged_across([no_rfc5780("stun:a")], plain)
+    assert "NAT-TOO-FEW-SERVERS" in {f.id for f in report.findings}
+    assert report.exit_code == exitcodes.INCONCLUSIVE
+
+
+def test_offline_list_is_one_finding_exit_3() -> None:
+    dead = [run(server=f"stun:s{i}.example", host=f"s{i}.example", udp_answered=False, tcp_answered=False,
+                server_check=None, error="s.example: name does not resolve", error_kind="dns")
+            for i in range(3)]
+    plain = ServerMappingRun(servers=[r.server for r in dead], unresolved={r.server: "no" for r in dead})
+    _, report = judged_across(dead, plain)
+    assert [f.id for f in report.findings] == ["NAT-OFFLINE"]  # not DNS-NOT-WORKING + one per server
+    assert report.exit_code == exitcodes.INCONCLUSIVE
+    assert "DNS failed for s0.example, s1.example, s2.example" in report.findings[0].symptom

@@ -19,7 +19,9 @@ from rtcdiag.coturn import (
     CoturnNotInstalled,
     CoturnOptions,
     _config_lines,
+    installed_version,
     make_self_signed_cert,
+    parse_version,
     start_coturn,
 )
 from rtcdiag.redact import MASK
@@ -94,3 +96,48 @@ def test_crashing_turnserver_reports_its_log_without_secrets(monkeypatch: pytest
     assert "fatal: cannot start" in text and "user=alice:" + MASK in text
     assert password not in text
 
+
+
+# --- coturn 4.6 -> 4.17: the config follows the installed version -------------------------------------------
+
+@pytest.mark.parametrize(("text", "version"), [
+    ("4.6.1\n", (4, 6, 1)),  # `turnserver --version` of Debian 12's coturn
+    ("0: : Coturn Version Coturn-4.7.0 'Gorst'\n0: : OpenSSL version 3.0.11", (4, 7, 0)),  # start banner
+    ("OpenSSL 3.0.11 19 Sep 2023\nCoturn Version Coturn-4.17.2 'Gorst'", (4, 17, 2)),
+    ("4.17\n", (4, 17, 0)),
+    ("OpenSSL 3.0.11 19 Sep 2023\nno version here", None),
+])
+def test_parse_version(text: str, version: tuple[int, int, int] | None) -> None:
+    assert parse_version(text) == version
+
+
+def test_config_for_coturn_4_6_keeps_the_old_switches() -> None:
+    lines = _config_lines(CoturnOptions(software_attribute=False), Path("/w"), 3478, 3479, None, None, None,
+                          None, version=(4, 6, 1))
+    assert {"no-tlsv1", "no-tlsv1_1", "no-software-attribute"} <= set(lines)
+    assert "rfc5780" not in lines and "software-attribute" not in lines  # 4.6: RFC 5780 is on by default
+
+
+@pytest.mark.parametrize("version", [(4, 7, 0), (4, 17, 0), (4, 17, 3)])
+def test_config_for_coturn_4_7_and_later(version: tuple[int, int, int]) -> None:
+    lines = _config_lines(CoturnOptions(listening_ips=("127.0.0.1", "127.0.0.2")), Path("/w"), 3478, 3479,
+                          None, None, None, None, version=version)
+    assert "rfc5780" in lines  # off by default from 4.7.0
+    assert "no-tlsv1" not in lines and "no-tlsv1_1" not in lines  # removed options
+    assert "software-attribute" in lines and "no-software-attribute" not in lines
+    quiet = _config_lines(CoturnOptions(software_attribute=False), Path("/w"), 3478, 3479, None, None, None,
+                          None, version=version)
+    assert "software-attribute" not in quiet and "no-software-attribute" not in quiet  # off by default
+
+
+@pytest.mark.skipif(shutil.which("turnserver") is None, reason="coturn not installed")
+def test_installed_coturn_version_drives_the_written_config() -> None:
+    """The real installed coturn: its version is read, the config written for it, and it starts with it."""
+    reported = subprocess.run(["turnserver", "--version"], capture_output=True, text=True, check=False)
+    version = installed_version()
+    assert version is not None and version == parse_version(reported.stdout + reported.stderr)
+    with start_coturn(CoturnOptions(listening_ips=("127.0.0.1", "127.0.0.2"), no_auth=True)) as server:
+        lines = server.config_path.read_text().splitlines()
+        assert ("rfc5780" in lines) is (version >= (4, 7, 0))
+        assert ("no-tlsv1" in lines) is (version < (4, 7, 0))
+        assert "Bad configuration format" not in server.log_tail(200)

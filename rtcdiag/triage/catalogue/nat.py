@@ -20,8 +20,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="NAT-SYMMETRIC",
         severity=Severity.WARNING,
         title="Symmetric NAT: a new public port for every destination ({mapping} mapping)",
-        symptom="The mapped address seen by the server's second address differs from the first "
-                "({evidence_short}).",
+        symptom="The mapped address changes with the destination ({evidence_short}).",
         cause="The NAT allocates a mapping per destination (RFC 4787 {mapping} mapping), so the "
               "server-reflexive candidate is useless to peers: direct P2P with another symmetric or "
               "port-restricted NAT will fail.",
@@ -88,7 +87,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "OTHER-ADDRESS and honours CHANGE-REQUEST; this one does not (or not correctly), so no NAT "
               "type can be derived from it without guessing.",
         fix="Use a server that supports RFC 5780, e.g. your own coturn with two `listening-ip` lines (two "
-            "addresses of the same family) and without `no-rfc5780`, then pass it with --server.",
+            "addresses of the same family) and without `no-rfc5780` (coturn 4.7 and later: with an `rfc5780` "
+            "line), then pass it with --server.",
         reference="RFC 5780 §4.1, §7.2, §7.3, §7.4",
     ),
     CatalogueEntry(
@@ -111,5 +111,39 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "ambiguous: it may be filtering or just loss, so no verdict is given rather than a wrong one.",
         fix="Re-run (--repeat 3) on a less lossy link, or with a larger --timeout.",
         reference="RFC 5780 §4.4; RFC 8489 §6.2.1 (retransmissions)",
+    ),
+    CatalogueEntry(
+        id="NAT-MAPPING",
+        severity=Severity.INFO,
+        title="NAT mapping: {mapping} ({verdict})",
+        symptom="{meaning}",
+        cause="Binding requests from one local socket to {servers} ordinary STUN servers: {reason}. "
+              "Filtering is unknown: {filtering_why}.",
+        fix="Nothing to fix by itself. For the complete NAT type (filtering too) run `rtcdiag nat-type "
+            "--server` with an RFC 5780 server (coturn with two listening-ip lines).",
+        reference="RFC 4787 §4.1 (mapping), §5 (filtering); RFC 5128 §2.4; RFC 5780 §4.3, §4.4",
+    ),
+    CatalogueEntry(
+        id="NAT-TOO-FEW-SERVERS",
+        severity=Severity.WARNING,
+        title="NAT mapping needs STUN servers at two IP addresses",
+        symptom="{detail}",
+        cause="No server in the list supports RFC 5780, and the mapping behaviour can only be read by "
+              "comparing the mapped addresses that STUN servers at different IP addresses report for the "
+              "same local socket.",
+        fix="Give at least two reachable STUN servers at different IP addresses with --servers, or an RFC "
+            "5780 server with --server.",
+        reference="RFC 4787 §4.1; RFC 5780 §4.3",
+    ),
+    CatalogueEntry(
+        id="NAT-OFFLINE",
+        severity=Severity.WARNING,
+        title="No STUN server answered",
+        symptom="None of the {count} STUN servers answered: {detail}.",
+        cause="This machine is offline, DNS does not work, or every STUN port is blocked on the way out; "
+              "nothing was measured about the NAT.",
+        fix="Check the network connection and DNS (`rtcdiag dns`), or name reachable servers with --servers "
+            "or --server.",
+        reference="RFC 8489 §6.2.1 (no response); RFC 5780 §4.3",
     ),
 )

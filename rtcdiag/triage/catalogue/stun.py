@@ -146,4 +146,33 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "attributes (compare with `rtcdiag stun` against another server from the same network).",
         reference="RFC 8489 §14.1 (MAPPED-ADDRESS), §14.2 (XOR-MAPPED-ADDRESS)",
     ),
+    CatalogueEntry(
+        id="STUN-RFC3489-SERVER",
+        severity=Severity.INFO,
+        title="Server is an RFC 3489-era STUN server",
+        symptom="{server} answered over {transport} with classic STUN attributes: {detail}.",
+        cause="CHANGED-ADDRESS and SOURCE-ADDRESS come from RFC 3489 (obsoleted in 2008); such servers, "
+              "e.g. Vovida stund, drop requests their parser cannot read (a string attribute whose length is "
+              "not a multiple of 4). Browsers get a correct address from it as long as it sends "
+              "XOR-MAPPED-ADDRESS; RFC 5780 NAT discovery works through CHANGED-ADDRESS.",
+        fix="Nothing breaks for browsers today; plan to replace it with a maintained RFC 8489 server "
+            "(coturn, stuntman).",
+        reference="RFC 3489 §11.2 (attributes), RFC 8489 §14 and §18.3 (CHANGED-ADDRESS, SOURCE-ADDRESS "
+                  "reserved), RFC 5780 §7.4 (OTHER-ADDRESS)",
+    ),
+    CatalogueEntry(
+        id="STUN-DROPS-OPTIONAL-ATTRIBUTES",
+        severity=Severity.WARNING,
+        title="Server ignores Binding requests with optional attributes",
+        symptom="{server} never answered a Binding request over {transport} that carried {detail}, but "
+                "answered one without optional attributes.",
+        cause="The server's parser rejects attributes it should skip or accept: RFC 3489-era servers (Vovida "
+              "stund) drop a request whose SOFTWARE length is not a multiple of 4, some drop FINGERPRINT. "
+              "Clients that add such attributes (many SIP and WebRTC stacks send SOFTWARE and FINGERPRINT) "
+              "see the server as down.",
+        fix="Replace or update the server (coturn, stuntman); RFC 8489 servers must ignore unknown "
+            "comprehension-optional attributes.",
+        reference="RFC 8489 §14 (comprehension-optional attributes are ignored), §14.7 (FINGERPRINT), "
+                  "§14.14 (SOFTWARE), RFC 3489 §11.2.6 (lengths a multiple of 4)",
+    ),
 )
