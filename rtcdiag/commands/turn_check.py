@@ -33,6 +33,7 @@ from rtcdiag.secret_input import (
 )
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
+MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
 
 
 def parse_transports(text: str) -> tuple[str, ...]:
@@ -111,8 +112,8 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
 @tls_options
 @click.option("--peer-test/--no-peer-test", default=True, show_default=True,
               help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
-@click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
-              help="Packets per data-path method.")
+@click.option("--packets", type=click.IntRange(1, MAX_PACKETS), default=5, show_default=True, metavar="N",
+              help=f"Packets per data-path method (1..{MAX_PACKETS}); at most 64 are in flight at once.")
 @timeout_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,

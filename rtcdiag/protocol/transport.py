@@ -29,6 +29,7 @@ import contextlib
 import errno
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 import struct
@@ -54,6 +55,10 @@ _MAX_DATAGRAM = 65535
 # number): a reply's arrival time is when the kernel got it, not when the busy event loop read it, so RTTs
 # measure the network, not the tool.
 _SO_TIMESTAMPNS = 35
+# The socket's drop counter (Linux socket(7) SO_RXQ_OVFL, asm-generic value): every datagram read carries the
+# number of datagrams the kernel dropped on this socket so far because its receive buffer was full, so the
+# tool can tell its own drops from loss on the network.
+_SO_RXQ_OVFL = 40
 _TIMESPEC = struct.Struct("=qq")
 _ANCILLARY = 64
 # struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked, sacked,
@@ -63,6 +68,7 @@ _TCP_INFO_LEN = _TCPI_LAST_DATA_RECV + 4
 _U32 = struct.Struct("=I")
 _JIFFY_MS_MAX = 10  # HZ=100
 UDP_RCVBUF = 1 << 20  # bytes: room for every reply of a burst, so the tool never drops its own packets
+UDP_SNDBUF = 1 << 20  # bytes: room for a burst of sends, so a full send buffer does not drop them
 _RECENT_TXIDS = 256
 
 MAX_KEPT_REJECTED = 5  # rejected replies kept per transaction (all are counted)
@@ -429,6 +435,9 @@ class UdpClient(_Client):
         self._sock = sock
         self.family = sock.family
         self._local = normalize(sock.getsockname())
+        # The tool's own drops, so that they are never taken for loss on the network:
+        self.socket_drops = 0  # datagrams the kernel dropped on this socket (receive buffer full, SO_RXQ_OVFL)
+        self.send_drops = 0  # datagrams not sent because the socket's send buffer was full
         loop.add_reader(sock.fileno(), self._on_readable)
 
     @classmethod
@@ -447,7 +456,11 @@ class UdpClient(_Client):
             with contextlib.suppress(OSError):  # best effort: without them the loop's clock is used
                 _keep_kernel_timestamps_on()
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            for option, size in ((socket.SO_RCVBUF, UDP_RCVBUF), (socket.SO_SNDBUF, UDP_SNDBUF)):
+                with contextlib.suppress(OSError):  # the kernel caps them at net.core.[rw]mem_max
+                    sock.setsockopt(socket.SOL_SOCKET, option, size)
+            with contextlib.suppress(OSError):  # without it, drops are read from /proc (socket_drop_count)
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
             default_host = "::" if family == socket.AF_INET6 else "0.0.0.0"
             sock.bind((local_host or default_host, local_port))
         except OSError as err:
@@ -498,7 +511,7 @@ class UdpClient(_Client):
         try:
             self._sock.sendto(data, dest)
         except BlockingIOError:
-            pass  # socket buffer full: the datagram is lost, as it could be on the wire
+            self.send_drops += 1  # send buffer full: the datagram is lost here, counted as the tool's own drop
         except ConnectionRefusedError:
             self._drain_errors()  # an earlier ICMP error was pending; it named its destination
             with contextlib.suppress(OSError):
@@ -509,28 +522,49 @@ class UdpClient(_Client):
     def _on_readable(self) -> None:
         # At most READS_PER_WAKEUP datagrams, then back to the event loop (timers, other sockets); the
         # selector calls again at once if more are waiting. A flood cannot starve the timeouts.
-        for _ in range(READS_PER_WAKEUP):
-            if self.closed:
-                return
+        self.read_now(READS_PER_WAKEUP)
+
+    def read_now(self, limit: int = 4096) -> int:
+        """Read what is waiting in the socket now (at most ``limit`` datagrams), without waiting for the event
+        loop to call the reader: a deadline is judged on what has reached the kernel. Returns how many."""
+        count = 0
+        while count < limit and not self.closed:
             try:
                 data, ancdata, _, source = self._sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
             except BlockingIOError:
-                return
+                break
             except OSError:
                 if not self._drain_errors():
-                    return  # an error the error queue does not explain: do not spin
+                    break
                 continue
+            count += 1
             self._dispatch(data, normalize(source), self._arrival(ancdata))
+        return count
+
+    def socket_drop_count(self) -> int:
+        """Datagrams the kernel dropped on this socket so far: the SO_RXQ_OVFL counter of the last datagram
+        read, or the ``drops`` column of /proc/net/udp[6] (Linux proc(5)), which also counts drops after
+        the last datagram read."""
+        if not self.closed:
+            self.socket_drops = max(self.socket_drops, _proc_udp_drops(self._sock))
+        return self.socket_drops
 
     def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> float:
-        """When the datagram reached the kernel, on the event loop's clock (now, without a timestamp)."""
+        """When the datagram reached the kernel, on the event loop's clock (now, without a timestamp).
+        Also notes the socket's drop counter (SO_RXQ_OVFL) when it comes along."""
         now = self._loop.time()
+        arrived = now
         for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            if level != socket.SOL_SOCKET:
+                continue
+            if kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                 seconds, nanos = _TIMESPEC.unpack_from(payload)
                 waited = time.time() - (int(seconds) + int(nanos) / 1e9)  # time spent in the socket buffer
-                return now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
-        return now
+                arrived = now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
+            elif kind == _SO_RXQ_OVFL and len(payload) >= _U32.size:
+                (drops,) = _U32.unpack_from(payload)
+                self.socket_drops = max(self.socket_drops, int(drops))
+        return arrived
 
     def _drain_errors(self) -> int:
         """Read ICMP errors from the error queue, fail the transactions to the destinations they name;
@@ -566,6 +600,23 @@ class UdpClient(_Client):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+
+def _proc_udp_drops(sock: socket.socket) -> int:
+    """The ``drops`` column of this socket's line in /proc/net/udp or /proc/net/udp6 (matched by inode);
+    0 when it cannot be read."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(table, encoding="ascii") as lines:
+            for line in lines:
+                fields = line.split()
+                # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                if len(fields) >= 13 and fields[9] == inode:
+                    return int(fields[12])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _describe_icmp(payload: bytes) -> str:
