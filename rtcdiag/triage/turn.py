@@ -525,6 +525,14 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
                     duration)
         return
     unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
+    lost = dp.packets_sent - dp.packets_received
+    if unanswered is None and dp.error is None and lost > 0 and dp.tool_drops:
+        # The tool dropped packets itself (full socket buffer or inbox): what is missing may be its own
+        # doing, so the loss says nothing about the relay or the network.
+        why = f"{lost} of {dp.packets_sent} packet(s) missing, but rtcdiag itself dropped {_tool_drops(dp)}: " \
+              f"the loss cannot be told apart from the tool's own"
+        leg.outcome(step, why, duration, state=StepState.UNDECIDED)
+        return
     if unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
         if unanswered is not None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
@@ -537,6 +545,13 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
         leg.add(step, "TURN-DATA-LOSS", detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
+
+
+def _tool_drops(dp: DataPathResult) -> str:
+    parts = [f"{n} {what}" for n, what in ((dp.socket_drops, "in a full socket receive buffer"),
+                                           (dp.dropped_packets, "in a full inbox"),
+                                           (dp.send_drops, "in a full send buffer")) if n]
+    return ", ".join(parts)
 
 
 def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
@@ -554,7 +569,10 @@ def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
 def _data_line(dp: DataPathResult) -> str:
     rtt = f", rtt min/avg/max {dp.rtt_min_ms}/{dp.rtt_avg_ms}/{dp.rtt_max_ms} ms" if dp.rtts_ms else ""
     extra = [f"{n} {what}" for n, what in ((dp.unexpected_packets, "unexpected packet(s) ignored"),
-                                           (dp.dropped_packets, "packet(s) dropped: client inbox full"))
+                                           (dp.dropped_packets, "packet(s) dropped: client inbox full"),
+                                           (dp.socket_drops, "packet(s) dropped by rtcdiag's own full "
+                                                             "socket receive buffer"),
+                                           (dp.send_drops, "packet(s) not sent: rtcdiag's send buffer full"))
              if n]
     more = f" ({', '.join(extra)})" if extra else ""
     return f"{DATA_METHOD_LABEL.get(dp.method, dp.method)}: {dp.packets_received}/{dp.packets_sent} " \
