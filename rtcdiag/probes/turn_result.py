@@ -42,7 +42,7 @@ class DataPathResult:
     rtt_min_ms: float | None = None
     rtt_avg_ms: float | None = None
     rtt_max_ms: float | None = None
-    tool_drops: int = 0  # dropped_packets + socket_drops + send_drops: loss is then not the network's to blame
+    tool_drops: int = 0  # dropped_packets + socket_drops + send_drops (then loss is not the network's)
 
     def __post_init__(self) -> None:
         self.summarize()

@@ -436,7 +436,7 @@ class UdpClient(_Client):
         self.family = sock.family
         self._local = normalize(sock.getsockname())
         # The tool's own drops, so that they are never taken for loss on the network:
-        self.socket_drops = 0  # datagrams the kernel dropped on this socket (receive buffer full, SO_RXQ_OVFL)
+        self.socket_drops = 0  # datagrams the kernel dropped here: receive buffer full (SO_RXQ_OVFL)
         self.send_drops = 0  # datagrams not sent because the socket's send buffer was full
         loop.add_reader(sock.fileno(), self._on_readable)
 
@@ -511,7 +511,7 @@ class UdpClient(_Client):
         try:
             self._sock.sendto(data, dest)
         except BlockingIOError:
-            self.send_drops += 1  # send buffer full: the datagram is lost here, counted as the tool's own drop
+            self.send_drops += 1  # send buffer full: lost here, counted as the tool's own drop
         except ConnectionRefusedError:
             self._drain_errors()  # an earlier ICMP error was pending; it named its destination
             with contextlib.suppress(OSError):
@@ -658,7 +658,23 @@ class StreamClient(_Client):
         self._deframer = framing.StreamDeframer(allow_channel_data=False)
         self._local = normalize(writer.get_extra_info("sockname"))
         self._error: TransportError | None = None
+        self._read_at: float | None = None  # when the latest bytes were read from the socket
+        self._stamp_reads(writer)
         self._task = loop.create_task(self._read_loop())
+
+    def _stamp_reads(self, writer: asyncio.StreamWriter) -> None:
+        """Note the arrival time in the callback that reads the socket (for TLS: that decrypts the record),
+        not when the read task gets round to the bytes: the event loop may run other work in between."""
+        protocol = writer.transport.get_protocol()
+        received = getattr(protocol, "data_received", None)
+        if not callable(received):
+            return
+
+        def data_received(data: bytes) -> None:
+            self._read_at = self._arrival()
+            received(data)
+
+        setattr(protocol, "data_received", data_received)  # noqa: B010 (an attribute BaseProtocol lacks)
 
     @classmethod
     async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
@@ -761,7 +777,7 @@ class StreamClient(_Client):
                 if not chunk:
                     error = self._eof_error()
                     break
-                arrived = self._arrival()
+                arrived = self._read_at if self._read_at is not None else self._arrival()
                 for frame in self._deframer.feed(chunk):
                     self._dispatch(frame, self.peer, arrived)
         except framing.FramingError as err:

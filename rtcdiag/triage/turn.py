@@ -529,8 +529,8 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
     if unanswered is None and dp.error is None and lost > 0 and dp.tool_drops:
         # The tool dropped packets itself (full socket buffer or inbox): what is missing may be its own
         # doing, so the loss says nothing about the relay or the network.
-        why = f"{lost} of {dp.packets_sent} packet(s) missing, but rtcdiag itself dropped {_tool_drops(dp)}: " \
-              f"the loss cannot be told apart from the tool's own"
+        why = f"{lost} of {dp.packets_sent} packet(s) missing, but rtcdiag itself dropped " \
+              f"{_tool_drops(dp)}: the loss cannot be told apart from the tool's own"
         leg.outcome(step, why, duration, state=StepState.UNDECIDED)
         return
     if unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
