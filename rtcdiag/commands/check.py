@@ -14,6 +14,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     output_options,
     run_async,
@@ -101,10 +102,11 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
               help="An RFC 5780 STUN server (two addresses) for the NAT check; repeatable.")
 @tls_options
 @timeout_option(default=None)
+@concurrency_option(pass_to_command=True)
 @output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
-            nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None,
+            nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None, concurrency: int | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
@@ -113,5 +115,7 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout)
+    if concurrency is not None:
+        config.concurrency = concurrency
     report = run_check(config)
     return emit(report, output)

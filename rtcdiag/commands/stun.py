@@ -10,6 +10,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     output_options,
     run_async,
@@ -57,6 +58,7 @@ def stun_table(results: list[BindingResult]) -> Table:
               help="Resolve host names to IPv4 or IPv6 only.")
 @tls_options
 @timeout_option()
+@concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str | None, tls: TlsOptions,
             timeout: float, output: OutputOptions) -> int:

@@ -14,6 +14,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     output_options,
     run_async,
@@ -115,6 +116,7 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
 @click.option("--packets", type=click.IntRange(1, MAX_PACKETS), default=5, show_default=True, metavar="N",
               help=f"Packets per data-path method (1..{MAX_PACKETS}); at most 64 are in flight at once.")
 @timeout_option()
+@concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str, tls_port: int, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,

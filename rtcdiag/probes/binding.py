@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import address_of, error_kind, exchange, hostport, transport_error_exchange
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
@@ -159,6 +160,6 @@ async def check(target: Target, options: BindingOptions | None = None) -> Bindin
 
 
 async def check_all(targets: Sequence[Target], options: BindingOptions | None = None) -> list[BindingResult]:
-    """Probe every target concurrently; results keep the order of ``targets``."""
-    return list(await asyncio.gather(*(check(t, options) for t in targets)))
+    """Probe every target concurrently (at most ``slots`` at once); results keep the order of ``targets``."""
+    return list(await asyncio.gather(*(slots.limited(slots.BINDING_FDS, check, t, options) for t in targets)))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rtcdiag.probes import slots
 from rtcdiag.redact import register_secret
 
 
@@ -453,5 +454,6 @@ async def probe(servers: list[IceServer], options: IceOptions | None = None) -> 
     """Probe every server URL concurrently."""
     options = options or IceOptions()
     start = time.monotonic()
-    runs = await asyncio.gather(*(probe_server(server, options) for server in servers))
+    runs = await asyncio.gather(*(slots.limited(slots.ICE_FDS, probe_server, server, options)
+                                  for server in servers))
     return IceResult(relay_only=options.relay_only, runs=list(runs), duration_ms=_ms(start))

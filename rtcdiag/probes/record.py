@@ -38,6 +38,7 @@ class ErrorKind(StrEnum):
     UNREACHABLE = "unreachable"
     MALFORMED = "malformed"
     NETWORK = "network"
+    LOCAL_RESOURCES = "local-resources"  # this machine ran out of descriptors or socket memory
     DNS = "dns"
     TLS_UNTRUSTED = "tls:untrusted-certificate"
     TLS_EXPIRED = "tls:expired-certificate"

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from rtcdiag.addresses import Scope, format_hostport, scope
+from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import address_of, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome
 from rtcdiag.probes.turn_datapath import EchoPeer, run_data_paths
@@ -134,7 +135,8 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     result.server_scope = scope(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
     result.transports = list(await asyncio.gather(*(
-        check_transport(leg, ip, credentials, options, policy, t0, result.server_scope) for leg in legs)))
+        slots.limited(slots.TURN_LEG_FDS, check_transport, leg, ip, credentials, options, policy, t0,
+                      result.server_scope) for leg in legs)))
     result.duration_ms = round((loop.time() - t0) * 1000.0, 3)
     return result
 

@@ -34,7 +34,14 @@ from rtcdiag.protocol import (
     is_channeldata,
     is_stun,
 )
-from rtcdiag.protocol.transport import Received, RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.protocol.transport import (
+    Received,
+    RetransmitPolicy,
+    StreamClient,
+    TransportError,
+    UdpClient,
+    os_error,
+)
 
 CHANNEL = 0x4000  # RFC 8656 §12: first channel number
 _TAG = b"\x80rtcdiag"  # first byte 0x80: neither STUN (00) nor ChannelData (01) to a demultiplexer
@@ -111,9 +118,12 @@ class EchoPeer:
 
 def local_ip_toward(server: tuple[str, int], family: int) -> str:
     """The source address the kernel picks for ``server`` (a UDP connect sends nothing)."""
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.connect(server)
-        return str(sock.getsockname()[0])
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(server)
+            return str(sock.getsockname()[0])
+    except OSError as err:
+        raise os_error(err, server) from err
 
 
 def _peer_attr(peer: tuple[str, int]) -> Address:

@@ -172,6 +172,16 @@ class StreamFramingError(TransportError):
     kind = "malformed"
 
 
+class LocalResourceError(TransportError):
+    """This machine, not the network, failed: out of file descriptors (EMFILE, ENFILE) or socket buffer
+    memory (ENOBUFS, ENOMEM). Nothing was learnt about the server."""
+
+    kind = "local-resources"
+
+
+LOCAL_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
 class NetworkError(TransportError):
     """Any other socket error (address not available, permission denied by a local firewall, ...)."""
 
@@ -403,8 +413,15 @@ def _run_validator(validate: Validator | None, data: bytes) -> str | None:
         return f"validation failed: {exc}"
 
 
+def os_error(err: OSError, dest: Address | None = None) -> TransportError:
+    """The typed TransportError for a socket call's OSError."""
+    return _os_error(err, dest)
+
+
 def _os_error(err: OSError, dest: Address | None) -> TransportError:
     where = f" ({dest[0]} port {dest[1]})" if dest else ""
+    if err.errno in LOCAL_RESOURCE_ERRNOS:
+        return LocalResourceError(f"{err.strerror or err} on this machine{where}", dest)
     if isinstance(err, ConnectionRefusedError):
         return RefusedError(f"connection refused{where}", dest)
     if isinstance(err, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
@@ -445,7 +462,10 @@ class UdpClient(_Client):
                    policy: RetransmitPolicy | None = None) -> UdpClient:
         """Bind a UDP socket (``local_host``/``local_port`` default: any address, a free port)."""
         loop = asyncio.get_running_loop()
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError as err:
+            raise _os_error(err, None) from err
         try:
             sock.setblocking(False)
             if family == socket.AF_INET6:
@@ -465,6 +485,8 @@ class UdpClient(_Client):
             sock.bind((local_host or default_host, local_port))
         except OSError as err:
             sock.close()
+            if err.errno in LOCAL_RESOURCE_ERRNOS:
+                raise _os_error(err, None) from err
             raise NetworkError(f"cannot bind UDP {local_host or 'any'} port {local_port}: "
                                f"{err.strerror or err}") from err
         return cls(sock, loop, policy or RetransmitPolicy())

@@ -18,6 +18,7 @@ _KIND_IDS = {
     "closed": "SERVER-REFUSED",
     "connect-timeout": "SERVER-UNREACHABLE",
     "network": "NO-ROUTE",
+    "local-resources": "LOCAL-RESOURCES",
     "malformed": "MALFORMED-REPLY",
     "tls:expired-certificate": "TLS-EXPIRED",
     "tls:certificate-not-yet-valid": "TLS-EXPIRED",
