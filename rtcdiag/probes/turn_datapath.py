@@ -94,15 +94,16 @@ class EchoPeer:
         with contextlib.suppress(TransportError):
             await self.client.send(got.data, got.source)
 
-    async def flush(self) -> int:
+    async def flush(self) -> list[bytes]:
         """Echo at once what already reached the peer's socket but was not echoed yet (a busy event loop);
-        returns how many packets that was."""
+        returns those packets."""
         self.client.read_now()
-        count = 0
+        echoed: list[bytes] = []
         while not self.client.queue.empty():
-            await self._echo_one(self.client.queue.get_nowait())
-            count += 1
-        return count
+            got = self.client.queue.get_nowait()
+            await self._echo_one(got)
+            echoed.append(got.data)
+        return echoed
 
     async def punch(self, relay: tuple[str, int]) -> None:
         """Open a NAT pinhole towards the relayed address (the relay drops or forwards it; both harmless)."""
@@ -195,8 +196,14 @@ def _channel_payload(data: bytes) -> bytes | None:
     return frame.data if frame.channel == CHANNEL else None
 
 
+def _seq_of(payload: bytes, prefix: bytes, size: int) -> int | None:
+    """The sequence number of one of this measurement's packets, else None."""
+    if len(payload) != size or not payload.startswith(prefix):
+        return None
+    return int.from_bytes(payload[-_SEQ_BYTES:], "big")
+
+
 WINDOW_PACKETS = 64  # packets in flight at most: echoes pace the sending, no burst can overflow a buffer
-_FLUSH_ROUNDS = 3  # extra windows granted when the tool itself still held undelivered echoes at a deadline
 _SEQ_BYTES = 4
 
 
@@ -259,11 +266,12 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             # The oldest packet's wait is over; first take in whatever already reached the sockets.
             if isinstance(client, UdpClient):
                 client.read_now()
-            held = await peer.flush()
+            held = [seq for seq in (_seq_of(data, prefix, size) for data in await peer.flush())
+                    if seq in waiting]
             if not client.queue.empty():
                 continue
-            if held and flushes < _FLUSH_ROUNDS:  # the tool, not the network, held them: one more window
-                flushes += 1
+            if held and flushes < packets:  # the tool, not the network, held them: one more window
+                flushes += 1  # (each time at least one waiting packet moves on: bounded by the packets)
                 end = loop.time() + window_s
                 waiting = dict.fromkeys(waiting, end)
                 continue
@@ -271,14 +279,14 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             waiting = {seq: end for seq, end in waiting.items() if end > now}  # given up: lost (unless late)
             continue
         payload = extract(got.data)
-        if payload is None or len(payload) != size or not payload.startswith(prefix):
+        echo = _seq_of(payload, prefix, size) if payload is not None else None
+        if payload is None or echo is None:
             result.unexpected_packets += 1
             continue  # a late packet of another method, the punch, or anything else unsolicited
-        seq = int.from_bytes(payload[-_SEQ_BYTES:], "big")
-        if seq < len(sent_at) and seq not in received:
+        if echo < len(sent_at) and echo not in received:
             held_s = peer.held.pop(payload, 0.0)
-            received[seq] = max(got.at - sent_at[seq] - held_s, 0.0)
-            waiting.pop(seq, None)
+            received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
+            waiting.pop(echo, None)
     after = _Counters.of(client, peer.client)
     result.packets_received = len(received)
     result.dropped_packets = after.inbox - before.inbox

@@ -581,7 +581,7 @@ class UdpClient(_Client):
                 continue
             if kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                 seconds, nanos = _TIMESPEC.unpack_from(payload)
-                waited = time.time() - (int(seconds) + int(nanos) / 1e9)  # time spent in the socket buffer
+                waited = now - (int(seconds) + int(nanos) / 1e9 - _realtime_offset())  # in the socket buffer
                 arrived = now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
             elif kind == _SO_RXQ_OVFL and len(payload) >= _U32.size:
                 (drops,) = _U32.unpack_from(payload)
@@ -622,6 +622,27 @@ class UdpClient(_Client):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+
+_offset: list[float] = []  # [realtime - monotonic, when it was measured (monotonic)]
+
+
+def _realtime_offset() -> float:
+    """CLOCK_REALTIME (kernel timestamps) minus the monotonic clock (the event loop's), measured at most once
+    a second as the tightest of three readings: reading both clocks for every datagram would put any
+    preemption between the two reads into the RTT."""
+    now = time.monotonic()
+    if not _offset or now - _offset[1] > 1.0:
+        best: tuple[float, float] | None = None
+        for _ in range(3):
+            before = time.time()
+            mono = time.monotonic()
+            after = time.time()
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2 - mono)
+        assert best is not None
+        _offset[:] = [best[1], now]
+    return _offset[0]
 
 
 def _proc_udp_drops(sock: socket.socket) -> int:
