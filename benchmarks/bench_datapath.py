@@ -42,9 +42,9 @@ def _rtcdiag(port: int, password: str, transport: str) -> None:
           f"wall {wall:.2f} s (incl. start-up, allocation, release), {echoed}/{sent} echoed "
           f"({echoed / wall:.0f} echoes/s over the whole run)")
     for d in paths:
-        print(f"    {d['method']:16s} {d['packets_received']}/{d['packets_sent']} back, loss {d['loss_pct']}%, "
-              f"tool drops {d['tool_drops']}, rtt min/avg/max {d['rtt_min_ms']}/{d['rtt_avg_ms']}/"
-              f"{d['rtt_max_ms']} ms")
+        print(f"    {d['method']:16s} {d['packets_received']}/{d['packets_sent']} back, "
+              f"loss {d['loss_pct']}%, tool drops {d['tool_drops']}, "
+              f"rtt min/avg/max {d['rtt_min_ms']}/{d['rtt_avg_ms']}/{d['rtt_max_ms']} ms")
 
 
 def _uclient(port: int, password: str) -> None:

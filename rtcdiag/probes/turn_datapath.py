@@ -244,6 +244,18 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     waiting: dict[int, float] = {}  # in flight: seq -> end of its wait (insertion order = send order)
     before = _Counters.of(client, peer.client)
     flushes = 0
+
+    def take(got: Received) -> None:
+        payload = extract(got.data)
+        echo = _seq_of(payload, prefix, size) if payload is not None else None
+        if payload is None or echo is None:
+            result.unexpected_packets += 1  # a late packet of another method, the punch, anything else
+            return
+        if echo < len(sent_at) and echo not in received:
+            held_s = peer.held.pop(payload, 0.0)
+            received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
+            waiting.pop(echo, None)
+
     while True:
         try:
             while len(sent_at) < packets and len(waiting) < WINDOW_PACKETS:
@@ -261,32 +273,28 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
         if not waiting:
             break
         until = next(iter(waiting.values()))
-        got = await client.receive(max(until - loop.time(), 0.0))
-        if got is None:
-            # The oldest packet's wait is over; first take in whatever already reached the sockets.
-            if isinstance(client, UdpClient):
-                client.read_now()
-            held = [seq for seq in (_seq_of(data, prefix, size) for data in await peer.flush())
-                    if seq in waiting]
-            if not client.queue.empty():
+        if loop.time() < until:
+            got = await client.receive(until - loop.time())
+            if got is not None:
+                take(got)
                 continue
-            if held and flushes < packets:  # the tool, not the network, held them: one more window
-                flushes += 1  # (each time at least one waiting packet moves on: bounded by the packets)
-                end = loop.time() + window_s
-                waiting = dict.fromkeys(waiting, end)
-                continue
-            now = loop.time()
-            waiting = {seq: end for seq, end in waiting.items() if end > now}  # given up: lost (unless late)
+        # The oldest packet's wait is over (a flood of other packets cannot postpone this). First take in
+        # whatever already reached the sockets: the client's (at most the inbox) and the echo peer's.
+        if isinstance(client, UdpClient):
+            client.read_now()
+        while not client.queue.empty():
+            take(client.queue.get_nowait())
+        held = [seq for seq in (_seq_of(data, prefix, size) for data in await peer.flush())
+                if seq is not None and seq in waiting]
+        if not waiting or next(iter(waiting.values())) > loop.time():
             continue
-        payload = extract(got.data)
-        echo = _seq_of(payload, prefix, size) if payload is not None else None
-        if payload is None or echo is None:
-            result.unexpected_packets += 1
-            continue  # a late packet of another method, the punch, or anything else unsolicited
-        if echo < len(sent_at) and echo not in received:
-            held_s = peer.held.pop(payload, 0.0)
-            received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
-            waiting.pop(echo, None)
+        if held and flushes < packets:  # the tool, not the network, held them: one more window
+            flushes += 1  # (each time at least one waiting packet moves on: bounded by the packets)
+            end = loop.time() + window_s
+            waiting = dict.fromkeys(waiting, end)
+            continue
+        now = loop.time()
+        waiting = {seq: end for seq, end in waiting.items() if end > now}  # given up: lost (unless late)
     after = _Counters.of(client, peer.client)
     result.packets_received = len(received)
     result.dropped_packets = after.inbox - before.inbox
