@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import sys
@@ -153,9 +154,12 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
     ~0.1 s of a 60-URL ``check``, ~5 with this), and TLS connections get a small read buffer.
     """
+    from rtcdiag.protocol.transport import keep_kernel_timestamps_on
     from rtcdiag.tls import limit_tls_read_buffer
 
     limit_tls_read_buffer()
+    with contextlib.suppress(OSError):  # kernel receive timestamps on before the first probe (RTTs)
+        keep_kernel_timestamps_on()
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
     return asyncio.run(coro)

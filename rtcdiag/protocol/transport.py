@@ -81,10 +81,11 @@ _MAX_REASON = 300  # characters of one rejection reason kept (a reason may quote
 _timestamp_holder: socket.socket | None = None
 
 
-def _keep_kernel_timestamps_on() -> None:
+def keep_kernel_timestamps_on() -> None:
     """Linux turns receive timestamping on for the whole stack a moment *after* the first socket asks
     (a deferred static key) and off again when the last one closes: packets in that gap are stamped only
-    when read. One socket held for the life of the process keeps it on between probes."""
+    when read. One socket held for the life of the process keeps it on between probes; commands ask at
+    start-up, so that it is on by the time the first replies come."""
     global _timestamp_holder
     if _timestamp_holder is None:
         holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -474,7 +475,7 @@ class UdpClient(_Client):
             else:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
             with contextlib.suppress(OSError):  # best effort: without them the loop's clock is used
-                _keep_kernel_timestamps_on()
+                keep_kernel_timestamps_on()
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             for option, size in ((socket.SO_RCVBUF, UDP_RCVBUF), (socket.SO_SNDBUF, UDP_SNDBUF)):
                 with contextlib.suppress(OSError):  # the kernel caps them at net.core.[rw]mem_max
