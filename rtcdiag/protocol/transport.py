@@ -91,6 +91,28 @@ def keep_kernel_timestamps_on() -> None:
         holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         holder.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         _timestamp_holder = holder
+        with contextlib.suppress(OSError):
+            _wait_for_arrival_stamps(holder)
+
+
+_STAMP_WAIT_S = 0.05
+
+
+def _wait_for_arrival_stamps(holder: socket.socket) -> None:
+    """Wait (at most ``_STAMP_WAIT_S``) until the kernel stamps datagrams when they arrive: one datagram to
+    itself on loopback; while the key is still off, its stamp is taken when it is read, after ``before``."""
+    holder.bind(("127.0.0.1", 0))
+    holder.settimeout(0.01)
+    deadline = time.monotonic() + _STAMP_WAIT_S
+    while True:
+        holder.sendto(b"\0", holder.getsockname())
+        before = time.time()
+        _, ancdata, _, _ = holder.recvmsg(1, _ANCILLARY)
+        stamped = [_TIMESPEC.unpack_from(data) for level, kind, data in ancdata
+                   if (level, kind) == (socket.SOL_SOCKET, _SO_TIMESTAMPNS) and len(data) >= _TIMESPEC.size]
+        if not stamped or stamped[0][0] + stamped[0][1] / 1e9 < before or time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
 
 
 @dataclass(frozen=True)
