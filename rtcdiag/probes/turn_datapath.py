@@ -61,6 +61,7 @@ class EchoPeer:
         # How long each echo waited in this (busy) process before it was sent back, by payload: taken out of
         # the RTT. Bounded; an entry is removed when the echo is matched.
         self.held: dict[bytes, float] = {}
+        self.echoed_at: dict[bytes, float] = {}  # when each echo was sent back (event-loop time), bounded
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._echo())
 
@@ -90,20 +91,21 @@ class EchoPeer:
             self.ignored += 1
             return
         if len(self.held) < _MAX_HELD:
-            self.held[got.data] = max(self._loop.time() - got.at, 0.0)  # got.at: kernel receive time
+            now = self._loop.time()
+            self.held[got.data] = max(now - got.at, 0.0)  # got.at: kernel receive time
+            self.echoed_at[got.data] = now
         with contextlib.suppress(TransportError):
             await self.client.send(got.data, got.source)
 
-    async def flush(self) -> list[bytes]:
-        """Echo at once what already reached the peer's socket but was not echoed yet (a busy event loop);
-        returns those packets."""
+    async def flush(self) -> None:
+        """Echo at once what already reached the peer's socket but was not echoed yet (a busy event loop)."""
         self.client.read_now()
-        echoed: list[bytes] = []
         while not self.client.queue.empty():
-            got = self.client.queue.get_nowait()
-            await self._echo_one(got)
-            echoed.append(got.data)
-        return echoed
+            await self._echo_one(self.client.queue.get_nowait())
+
+    def forget(self) -> None:
+        self.held.clear()
+        self.echoed_at.clear()
 
     async def punch(self, relay: tuple[str, int]) -> None:
         """Open a NAT pinhole towards the relayed address (the relay drops or forwards it; both harmless)."""
@@ -229,10 +231,11 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     comes back or the oldest packet's wait has ended), and collect the echoes.
 
     A packet is lost when its echo is not back within the receive window after it was sent, judged on what
-    has reached the kernel (the sockets are read before a deadline is called) and granting more time when
-    the echo peer itself still held echoes. RTTs are kernel receive time minus send time, minus the time the
-    echo sat in the peer before it was sent back. The tool's own drops (a full receive buffer: SO_RXQ_OVFL,
-    a full send buffer, a full inbox) are counted apart so that they are never taken for loss.
+    has reached the kernel (the sockets are read before a deadline is called); a packet the echo peer sent
+    back late (the event loop was busy) gets a whole window from when its echo left. RTTs are kernel
+    receive time minus send time, minus the time the echo sat in the peer before it was sent back. The
+    tool's own drops (a full receive buffer: SO_RXQ_OVFL, a full send buffer, a full inbox) are counted
+    apart so that they are never taken for loss.
     """
     loop = asyncio.get_running_loop()
     client = session.client
@@ -243,7 +246,6 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     received: dict[int, float] = {}
     waiting: dict[int, float] = {}  # in flight: seq -> end of its wait (insertion order = send order)
     before = _Counters.of(client, peer.client)
-    flushes = 0
 
     def take(got: Received) -> None:
         payload = extract(got.data)
@@ -253,6 +255,7 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             return
         if echo < len(sent_at) and echo not in received:
             held_s = peer.held.pop(payload, 0.0)
+            peer.echoed_at.pop(payload, None)
             received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
             waiting.pop(echo, None)
 
@@ -272,29 +275,30 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             packets = result.packets_sent
         if not waiting:
             break
-        until = next(iter(waiting.values()))
+        until = min(waiting.values())
         if loop.time() < until:
             got = await client.receive(until - loop.time())
             if got is not None:
                 take(got)
                 continue
-        # The oldest packet's wait is over (a flood of other packets cannot postpone this). First take in
-        # whatever already reached the sockets: the client's (at most the inbox) and the echo peer's.
+        # A packet's wait is over (a flood of other packets cannot postpone this). First take in whatever
+        # already reached the sockets: the client's (at most the inbox) and the echo peer's (echoed now).
         if isinstance(client, UdpClient):
             client.read_now()
         while not client.queue.empty():
             take(client.queue.get_nowait())
-        held = [seq for seq in (_seq_of(data, prefix, size) for data in await peer.flush())
-                if seq is not None and seq in waiting]
-        if not waiting or next(iter(waiting.values())) > loop.time():
-            continue
-        if held and flushes < packets:  # the tool, not the network, held them: one more window
-            flushes += 1  # (each time at least one waiting packet moves on: bounded by the packets)
-            end = loop.time() + window_s
-            waiting = dict.fromkeys(waiting, end)
-            continue
+        await peer.flush()
         now = loop.time()
-        waiting = {seq: end for seq, end in waiting.items() if end > now}  # given up: lost (unless late)
+        for seq, end in list(waiting.items()):
+            if end > now:
+                continue
+            left = peer.echoed_at.get(prefix + seq.to_bytes(_SEQ_BYTES, "big"))
+            if left is not None and left + window_s > now:
+                # It reached the peer, whose echo left late (this process was busy): the way back gets a
+                # whole window of its own. Once per packet: the echo's departure does not change.
+                waiting[seq] = left + window_s
+            else:
+                del waiting[seq]  # given up: lost (unless its echo still comes while others are awaited)
     after = _Counters.of(client, peer.client)
     result.packets_received = len(received)
     result.dropped_packets = after.inbox - before.inbox
@@ -302,4 +306,4 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     result.send_drops = after.send - before.send
     result.rtts_ms = [round(received[s] * 1000.0, 3) for s in sorted(received)]
     result.summarize()
-    peer.held.clear()
+    peer.forget()
