@@ -42,8 +42,8 @@ CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
 DEFAULT_TTL_S = 86400
 
-_TOP_KEYS = {"checks", "timeout", "ca", "insecure", "ice_servers", "nat_servers", "expect", "servers",
-             "follow_redirects"}
+_TOP_KEYS = {"checks", "timeout", "concurrency", "ca", "insecure", "ice_servers", "nat_servers", "expect",
+             "servers", "follow_redirects"}
 _SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
                 "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect", "family",
                 "tcp_relay"}
@@ -82,6 +82,7 @@ class CheckConfig:
     servers: list[ServerConfig] = field(default_factory=list)
     checks: tuple[str, ...] = CHECKS
     timeout: float = 5.0  # seconds one transaction may take (the RFC 8489 schedule is scaled to fit)
+    concurrency: int | None = None  # probes in flight at once (None: rtcdiag.probes.slots' default)
     ca: Path | None = None
     insecure: bool = False
     follow_redirects: bool = True  # 300 Try Alternate followed (within rtcdiag.addresses.redirect_refusal)
@@ -327,11 +328,15 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
             raise where.key("nat_servers").index(i).error(str(exc)) from None
     ca = _get_str(data, "ca", where)
     timeout = _get_number(data, "timeout", where, minimum=0.05)
+    concurrency = _get_number(data, "concurrency", where, minimum=1)
+    if concurrency is not None and (concurrency != int(concurrency) or concurrency > 4096):
+        raise where.key("concurrency").error("must be a whole number from 1 to 4096")
     config = CheckConfig(
         servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 5.0,
         ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
         follow_redirects=_get_bool(data, "follow_redirects", where) is not False,
         nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,
+        concurrency=int(concurrency) if concurrency is not None else None,
     )
     for path in [config.ca, *(s.ca for s in servers)]:
         if path is not None and not path.is_file():

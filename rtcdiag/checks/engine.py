@@ -66,6 +66,29 @@ def internal_error(check: str, subject: Subject, exc: BaseException) -> Judgemen
     return Judgement(findings=[finding], steps=[step])
 
 
+LOCAL_RESOURCES = "LOCAL-RESOURCES"
+
+
+def _out_of_resources(exc: BaseException) -> bool:
+    from rtcdiag.protocol.transport import LOCAL_RESOURCE_ERRNOS, LocalResourceError
+
+    return isinstance(exc, LocalResourceError) or (isinstance(exc, OSError)
+                                                   and exc.errno in LOCAL_RESOURCE_ERRNOS)
+
+
+def local_resources(check: str, subject: Subject, exc: BaseException) -> Judgement:
+    """The judgement of a check that stopped because this machine ran out of descriptors or socket memory:
+    inconclusive (nothing was learnt about the server), never an internal error."""
+    detail = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))[:300]
+    finding = make_finding(LOCAL_RESOURCES, subject, check=check, step="run", detail=detail,
+                           evidence=[f"{type(exc).__name__}: {exc}"[:500]])
+    step = StepOutcome(subject=subject, check=check, step="run", state=StepState.UNDECIDED,
+                       detail=f"not checked: {detail}")
+    judgement = Judgement(findings=[finding], steps=[step])
+    judgement.facts.inconclusive = True
+    return judgement
+
+
 async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None,
                   ) -> Ran[Any]:
     """Run and judge one job; any exception but cancellation becomes an INTERNAL-ERROR judgement."""
@@ -81,8 +104,13 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        show_traceback(exc)
-        ran = Ran(job.check.name, job.subject, None, internal_error(job.check.name, job.subject, exc))
+        if _out_of_resources(exc):
+            ran = Ran(job.check.name, job.subject, None, local_resources(job.check.name, job.subject, exc))
+        else:
+            show_traceback(exc)
+            ran = Ran(job.check.name, job.subject, None, internal_error(job.check.name, job.subject, exc))
+    if any(f.id == LOCAL_RESOURCES for f in ran.judgement.findings):
+        ran.judgement.facts.inconclusive = True  # a step this machine could not run decides nothing
     ran.duration_s = time.perf_counter() - started
     if on_done is not None:
         on_done(job, ran)

@@ -288,6 +288,10 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     ``on_start(label) -> token`` / ``on_done(token, ok)`` follow each job (a live progress view).
     """
     started = time.time()
+    from rtcdiag.probes import slots
+
+    # Read when this event loop's first probe takes a slot.
+    slots.set_concurrency(config.concurrency or slots.DEFAULT_CONCURRENCY)
     plans = plan_servers(config)
     jobs = plan_jobs(config, plans)
     tokens = {id(job): on_start(job.label) if on_start else 0 for job in jobs}

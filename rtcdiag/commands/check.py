@@ -14,6 +14,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     follow_option,
     output_options,
@@ -108,10 +109,12 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @tls_options
 @follow_option
 @timeout_option(default=None)
+@concurrency_option(pass_to_command=True)
 @output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
             nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
+            concurrency: int | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
@@ -119,6 +122,8 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout, follow)
+    if concurrency is not None:
+        config.concurrency = concurrency
     report = run_check(config)
     report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     return emit(report, output)

@@ -144,6 +144,35 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
     )
 
 
+DEFAULT_CONCURRENCY = 32  # shown in --help; the same as rtcdiag.probes.slots.DEFAULT_CONCURRENCY
+
+
+def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
+    """``--concurrency N``: at most N probes in flight at once (one Binding, one TURN transport, one ICE
+    server, one port each), and never more open descriptors than ``ulimit -n`` allows. With
+    ``pass_to_command`` the command receives ``concurrency: int | None`` (``check``: its config may set it);
+    else the cap is set here."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, concurrency: int | None, **kwargs: Any) -> Any:
+            if pass_to_command:
+                return func(*args, concurrency=concurrency, **kwargs)
+            from rtcdiag.probes import slots
+
+            slots.set_concurrency(concurrency or slots.DEFAULT_CONCURRENCY)
+            return func(*args, **kwargs)
+
+        default = "the config's concurrency, else " if pass_to_command else ""
+        decorated: Any = click.option(
+            "--concurrency", type=click.IntRange(1, 4096), default=None, metavar="N",
+            help="Probes in flight at once (one per target x transport; fewer if `ulimit -n` is low). "
+                 f"Default: {default}{DEFAULT_CONCURRENCY}.")(wrapper)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran, SIGTERM and
     SIGHUP the same way as :class:`rtcdiag.errors.Interrupted` (exit 143 / 129, see :func:`_run`).
@@ -152,9 +181,12 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
     ~0.1 s of a 60-URL ``check``, ~5 with this), and TLS connections get a small read buffer.
     """
+    from rtcdiag.protocol.transport import keep_kernel_timestamps_on
     from rtcdiag.tls import limit_tls_read_buffer
 
     limit_tls_read_buffer()
+    with contextlib.suppress(OSError):  # kernel receive timestamps on before the first probe (RTTs)
+        keep_kernel_timestamps_on()
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
     return _run(coro)

@@ -11,6 +11,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     output_options,
     run_async,
@@ -41,6 +42,7 @@ from rtcdiag.triage.finding import Subject
               help="Echo packets sent over the selected pair after ICE connects.")
 @tls_options
 @timeout_option()
+@concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, relay_only: bool, packets: int,

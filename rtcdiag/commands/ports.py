@@ -11,6 +11,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     output_options,
     run_async,
@@ -127,6 +128,7 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 @click.option("--max-hops", type=click.IntRange(1, 64), default=16, show_default=True,
               help="Highest TTL the --trace probes use.")
 @timeout_option(default=DEFAULT_TIMEOUT_S)
+@concurrency_option()
 @tls_options
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")

@@ -10,6 +10,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     follow_option,
     output_options,
@@ -62,6 +63,7 @@ def stun_table(results: list[BindingResult]) -> Table:
 @tls_options
 @follow_option
 @timeout_option()
+@concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str | None, tls: TlsOptions,
             follow: bool, timeout: float, output: OutputOptions) -> int:

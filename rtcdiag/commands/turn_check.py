@@ -15,6 +15,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    concurrency_option,
     emit,
     follow_option,
     output_options,
@@ -43,6 +44,7 @@ from rtcdiag.secret_input import (
 from rtcdiag.targets import Target
 
 TRANSPORT_CHOICES = ("udp", "tcp", "tls")
+MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
 
 
 def parse_transports(text: str) -> tuple[str, ...]:
@@ -215,8 +217,8 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
 @tls_options
 @click.option("--peer-test/--no-peer-test", default=True, show_default=True,
               help="Send packets through the relay to a local peer and back (Send/Data and ChannelData).")
-@click.option("--packets", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N",
-              help="Packets per data-path method.")
+@click.option("--packets", type=click.IntRange(1, MAX_PACKETS), default=5, show_default=True, metavar="N",
+              help=f"Packets per data-path method (1..{MAX_PACKETS}); at most 64 are in flight at once.")
 @click.option("--family", "family", type=click.Choice(tuple(FAMILY_CHOICES)), default="4", show_default=True,
               help="Relay address family to allocate: 4 (what a browser asks for, no attribute sent), 6 "
                    "(REQUESTED-ADDRESS-FAMILY IPv6) or both (a dual allocation, ADDITIONAL-ADDRESS-FAMILY; "
@@ -226,6 +228,7 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
                    "peer, ConnectionBind on a data connection, bytes both ways, release.")
 @follow_option
 @timeout_option()
+@concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,

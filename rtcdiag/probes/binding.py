@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rtcdiag.addresses import redirect_refusal, scope_of
+from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import (
     address_of,
     alternate_domain,
@@ -299,6 +300,6 @@ async def _plain_retry(target: Target, dest: tuple[str, int], family: int, optio
 
 
 async def check_all(targets: Sequence[Target], options: BindingOptions | None = None) -> list[BindingResult]:
-    """Probe every target concurrently; results keep the order of ``targets``."""
-    return list(await asyncio.gather(*(check(t, options) for t in targets)))
+    """Probe every target concurrently (at most ``slots`` at once); results keep the order of ``targets``."""
+    return list(await asyncio.gather(*(slots.limited(slots.BINDING_FDS, check, t, options) for t in targets)))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rtcdiag.probes import slots
 from rtcdiag.redact import register_secret
 
 
@@ -325,12 +326,39 @@ def _selected(agent: Any) -> SelectedPair | None:
                         remote_type=CandidateType(remote.type), remote=f"{remote.host}:{remote.port}")
 
 
+_MAX_STAMPS = 256  # arrival times kept per agent (one per packet in flight)
+
+
+def _stamp_arrivals(agent: Any) -> dict[bytes, float]:
+    """Note when each datagram reached ``agent`` (aioice ``Connection.data_received``, called as the socket
+    is read) by content; bounded."""
+    arrived: dict[bytes, float] = {}
+    original = agent.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        if len(arrived) < _MAX_STAMPS:
+            arrived[data] = time.monotonic()
+        original(data, component)
+
+    agent.data_received = data_received
+    return arrived
+
+
 async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: float) -> None:
-    """Echo ``packets`` datagrams a -> b -> a over the selected pair; count bytes, measure RTT."""
+    """Echo ``packets`` datagrams a -> b -> a over the selected pair; count bytes, measure RTT.
+
+    Both agents run on this (possibly busy) event loop: a reply's arrival is noted in the callback that read
+    it from the socket, and the time the echo waited in ``b`` is taken out, so the RTT is the path's."""
+    arrived_a = _stamp_arrivals(a)
+    arrived_b = _stamp_arrivals(b)
+    held: dict[bytes, float] = {}
 
     async def echo() -> None:
         while True:
             data = await b.recv()
+            came = arrived_b.pop(data, None)
+            if came is not None and len(held) < _MAX_STAMPS:
+                held[data] = time.monotonic() - came
             await b.send(data)
 
     echo_task = asyncio.create_task(echo())
@@ -351,7 +379,8 @@ async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: 
             if reply == payload:
                 run.packets_received += 1
                 run.bytes_received += len(reply)
-                run.rtts_ms.append(_ms(sent_at))
+                came = arrived_a.pop(reply, time.monotonic())
+                run.rtts_ms.append(round(max(came - sent_at - held.pop(reply, 0.0), 0.0) * 1000.0, 2))
     finally:
         echo_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -453,5 +482,6 @@ async def probe(servers: list[IceServer], options: IceOptions | None = None) -> 
     """Probe every server URL concurrently."""
     options = options or IceOptions()
     start = time.monotonic()
-    runs = await asyncio.gather(*(probe_server(server, options) for server in servers))
+    runs = await asyncio.gather(*(slots.limited(slots.ICE_FDS, probe_server, server, options)
+                                  for server in servers))
     return IceResult(relay_only=options.relay_only, runs=list(runs), duration_ms=_ms(start))

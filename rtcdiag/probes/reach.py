@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import parse_ip
+from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import exchange, transport_error_exchange
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.tls_info import TlsInfo
@@ -344,8 +345,8 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     address = result.addresses[0]
     result.address = address
     name = server_name or (host if parse_ip(host) is None else address)
-    probes = [_guarded_probe(address, t, timeout=timeout, server_name=name, ca_file=ca_file,
-                             insecure=insecure) for t in targets]
+    probes = [slots.limited(slots.PORT_FDS, _guarded_probe, address, t, timeout=timeout, server_name=name,
+                            ca_file=ca_file, insecure=insecure) for t in targets]
     if trace:
         from rtcdiag.probes import trace as trace_probe
 

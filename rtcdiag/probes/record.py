@@ -50,6 +50,7 @@ class ErrorKind(StrEnum):
     NETWORK = "network"
     TLS_STALL = "tls-stall"  # TCP accepted, the TLS handshake never completed
     SLOW_REPLY = "slow-reply"  # a reply still dripping in when the time ran out
+    LOCAL_RESOURCES = "local-resources"  # this machine ran out of descriptors or socket memory
     DNS = "dns"
     TLS_UNTRUSTED = "tls:untrusted-certificate"
     TLS_EXPIRED = "tls:expired-certificate"

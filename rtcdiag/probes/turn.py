@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
+from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
 from rtcdiag.probes.record import ErrorKind, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
@@ -163,8 +164,8 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     result.server_scope = scope_of(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
     result.transports = list(await asyncio.gather(*(
-        _check_families(leg, ip, credentials, options, policy, t0, result.server_scope, by_family)
-        for leg in legs)))
+        slots.limited(slots.TURN_LEG_FDS, _check_families, leg, ip, credentials, options, policy, t0,
+                      result.server_scope, by_family) for leg in legs)))
     result.duration_ms = round((loop.time() - t0) * 1000.0, 3)
     return result
 

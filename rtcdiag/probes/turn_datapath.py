@@ -4,8 +4,9 @@ Two methods, measured separately (RFC 8656):
 - §9 CreatePermission for the peer, then §11 Send indications out and Data indications back;
 - §12 ChannelBind (which also installs the permission), then ChannelData both ways.
 
-Packets go out back to back and are awaited within a window derived from the measured control RTT (no
-fixed sleeps). The peer is a second local socket; when the server sits on a public address the peer's
+At most ``WINDOW_PACKETS`` packets are in flight: the next goes out when an echo comes back (no fixed sleeps,
+no burst that overflows a socket buffer on the way); each is awaited within a window derived from the
+measured control RTT. The peer is a second local socket; when the server sits on a public address the peer's
 address as the relay sees it is learned with a Binding request, and the peer sends one datagram to the
 relayed address first so that a NAT in front of it lets the relay's packets in.
 """
@@ -17,6 +18,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from rtcdiag.probes.exchange import address_of, exchange, hostport
 from rtcdiag.probes.record import Exchange, Outcome
@@ -33,10 +35,18 @@ from rtcdiag.protocol import (
     is_channeldata,
     is_stun,
 )
-from rtcdiag.protocol.transport import RetransmitPolicy, TransportError, UdpClient
+from rtcdiag.protocol.transport import (
+    Received,
+    RetransmitPolicy,
+    StreamClient,
+    TransportError,
+    UdpClient,
+    os_error,
+)
 
 CHANNEL = 0x4000  # RFC 8656 §12: first channel number
 _TAG = b"\x80rtcdiag"  # first byte 0x80: neither STUN (00) nor ChannelData (01) to a demultiplexer
+_MAX_HELD = 4096  # echo hold times kept at once (one per packet in flight)
 
 
 class EchoPeer:
@@ -49,7 +59,12 @@ class EchoPeer:
         self.client = client
         self.address = address  # as the relay must address it (CreatePermission / XOR-PEER-ADDRESS)
         self.ignored = 0  # datagrams that were not our probes
-        self._task = asyncio.get_running_loop().create_task(self._echo())
+        # How long each echo waited in this (busy) process before it was sent back, by payload: taken out of
+        # the RTT. Bounded; an entry is removed when the echo is matched.
+        self.held: dict[bytes, float] = {}
+        self.echoed_at: dict[bytes, float] = {}  # when each echo was sent back (event-loop time), bounded
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._echo())
 
     @classmethod
     async def open(cls, server: tuple[str, int], *, discover: bool, policy: RetransmitPolicy,
@@ -72,12 +87,28 @@ class EchoPeer:
 
     async def _echo(self) -> None:
         while True:
-            got = await self.client.queue.get()
-            if not got.data.startswith(_TAG):
-                self.ignored += 1
-                continue
-            with contextlib.suppress(TransportError):
-                await self.client.send(got.data, got.source)
+            await self._echo_one(await self.client.queue.get())
+
+    async def _echo_one(self, got: Received) -> None:
+        if not got.data.startswith(_TAG):
+            self.ignored += 1
+            return
+        if len(self.held) < _MAX_HELD:
+            now = self._loop.time()
+            self.held[got.data] = max(now - got.at, 0.0)  # got.at: kernel receive time
+            self.echoed_at[got.data] = now
+        with contextlib.suppress(TransportError):
+            await self.client.send(got.data, got.source)
+
+    async def flush(self) -> None:
+        """Echo at once what already reached the peer's socket but was not echoed yet (a busy event loop)."""
+        self.client.read_now()
+        while not self.client.queue.empty():
+            await self._echo_one(self.client.queue.get_nowait())
+
+    def forget(self) -> None:
+        self.held.clear()
+        self.echoed_at.clear()
 
     async def punch(self, relay: tuple[str, int]) -> None:
         """Open a NAT pinhole towards the relayed address (the relay drops or forwards it; both harmless)."""
@@ -93,9 +124,12 @@ class EchoPeer:
 
 def local_ip_toward(server: tuple[str, int], family: int) -> str:
     """The source address the kernel picks for ``server`` (a UDP connect sends nothing)."""
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.connect(server)
-        return str(sock.getsockname()[0])
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(server)
+            return str(sock.getsockname()[0])
+    except OSError as err:
+        raise os_error(err, server) from err
 
 
 def _peer_attr(peer: tuple[str, int]) -> Address:
@@ -125,7 +159,7 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
             msg.add(AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)).add(AttrType.DATA, payload)
             await session.client.send(msg.encode(), session.server)
 
-        await _measure(session, indication, packets, send_indication, _data_indication_payload)
+        await _measure(session, peer, indication, packets, send_indication, _data_indication_payload)
     else:
         indication.error = f"CreatePermission got {record.response or record.error or record.outcome}"
         if silent(record):
@@ -142,7 +176,7 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
         async def send_channel(payload: bytes) -> None:
             await session.client.send(ChannelData(channel_number, payload).encode(), session.server)
 
-        await _measure(session, channel, packets, send_channel,
+        await _measure(session, peer, channel, packets, send_channel,
                        lambda data: _channel_payload(data, channel_number))
     else:
         channel.error = f"ChannelBind got {record.response or record.error or record.outcome}"
@@ -187,39 +221,112 @@ def _channel_payload(data: bytes, channel: int = CHANNEL) -> bytes | None:
     return frame.data if frame.channel == channel else None
 
 
-async def _measure(session: TurnSession, result: DataPathResult, packets: int,
+def _seq_of(payload: bytes, prefix: bytes, size: int) -> int | None:
+    """The sequence number of one of this measurement's packets, else None."""
+    if len(payload) != size or not payload.startswith(prefix):
+        return None
+    return int.from_bytes(payload[-_SEQ_BYTES:], "big")
+
+
+WINDOW_PACKETS = 64  # packets in flight at most: echoes pace the sending, no burst can overflow a buffer
+_SEQ_BYTES = 4
+
+
+@dataclass
+class _Counters:
+    """The tool's own drop counters of the control client and the echo peer, at one moment."""
+
+    inbox: int
+    socket: int
+    send: int
+
+    @classmethod
+    def of(cls, *clients: UdpClient | StreamClient) -> _Counters:
+        inbox = sum(c.queue.dropped for c in clients)
+        udp = [c for c in clients if isinstance(c, UdpClient)]
+        return cls(inbox, sum(c.socket_drop_count() for c in udp), sum(c.send_drops for c in udp))
+
+
+async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult, packets: int,
                    send: Callable[[bytes], Awaitable[None]],
                    extract: Callable[[bytes], bytes | None]) -> None:
-    """Send ``packets`` tagged payloads back to back; collect the echoes until all are back or the window
-    after the last send closes."""
+    """Send ``packets`` tagged payloads, at most ``WINDOW_PACKETS`` in flight (the next goes out when an echo
+    comes back or the oldest packet's wait has ended), and collect the echoes.
+
+    A packet is lost when its echo is not back within the receive window after it was sent, judged on what
+    has reached the kernel (the sockets are read before a deadline is called); a packet the echo peer sent
+    back late (the event loop was busy) gets a whole window from when its echo left. RTTs are kernel
+    receive time minus send time, minus the time the echo sat in the peer before it was sent back. The
+    tool's own drops (a full receive buffer: SO_RXQ_OVFL, a full send buffer, a full inbox) are counted
+    apart so that they are never taken for loss.
+    """
     loop = asyncio.get_running_loop()
+    client = session.client
     prefix = _TAG + os.urandom(6)
-    sent_at: dict[int, float] = {}
+    size = len(prefix) + _SEQ_BYTES
+    window_s = session.receive_window_s()
+    sent_at: list[float] = []
     received: dict[int, float] = {}
-    dropped_before = session.client.queue.dropped
-    try:
-        for seq in range(packets):
-            sent_at[seq] = loop.time()
-            await send(prefix + seq.to_bytes(2, "big"))
-            result.packets_sent += 1
-    except TransportError as err:
-        result.error = f"sending failed: {err}"
-    deadline = loop.time() + session.receive_window_s()
-    while len(received) < len(sent_at):
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        got = await session.client.receive(remaining)
-        if got is None:
-            break
+    waiting: dict[int, float] = {}  # in flight: seq -> end of its wait (insertion order = send order)
+    before = _Counters.of(client, peer.client)
+
+    def take(got: Received) -> None:
         payload = extract(got.data)
-        if payload is None or len(payload) != len(prefix) + 2 or not payload.startswith(prefix):
-            result.unexpected_packets += 1
-            continue  # a late packet of another method, the punch, or anything else unsolicited
-        seq = int.from_bytes(payload[-2:], "big")
-        if seq in sent_at and seq not in received:
-            received[seq] = got.at
+        echo = _seq_of(payload, prefix, size) if payload is not None else None
+        if payload is None or echo is None:
+            result.unexpected_packets += 1  # a late packet of another method, the punch, anything else
+            return
+        if echo < len(sent_at) and echo not in received:
+            held_s = peer.held.pop(payload, 0.0)
+            peer.echoed_at.pop(payload, None)
+            received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
+            waiting.pop(echo, None)
+
+    while True:
+        try:
+            while len(sent_at) < packets and len(waiting) < WINDOW_PACKETS:
+                seq = len(sent_at)
+                now = loop.time()  # before the send: the echo can reach the kernel before send() returns
+                sent_at.append(now)
+                waiting[seq] = now + window_s
+                await send(prefix + seq.to_bytes(_SEQ_BYTES, "big"))
+                result.packets_sent += 1
+        except TransportError as err:
+            result.error = f"sending failed: {err}"
+            del sent_at[result.packets_sent:]
+            waiting = {seq: end for seq, end in waiting.items() if seq < result.packets_sent}
+            packets = result.packets_sent
+        if not waiting:
+            break
+        until = min(waiting.values())
+        if loop.time() < until:
+            got = await client.receive(until - loop.time())
+            if got is not None:
+                take(got)
+                continue
+        # A packet's wait is over (a flood of other packets cannot postpone this). First take in whatever
+        # already reached the sockets: the client's (at most the inbox) and the echo peer's (echoed now).
+        if isinstance(client, UdpClient):
+            client.read_now()
+        while not client.queue.empty():
+            take(client.queue.get_nowait())
+        await peer.flush()
+        now = loop.time()
+        for seq, end in list(waiting.items()):
+            if end > now:
+                continue
+            left = peer.echoed_at.get(prefix + seq.to_bytes(_SEQ_BYTES, "big"))
+            if left is not None and left + window_s > now:
+                # It reached the peer, whose echo left late (this process was busy): the way back gets a
+                # whole window of its own. Once per packet: the echo's departure does not change.
+                waiting[seq] = left + window_s
+            else:
+                del waiting[seq]  # given up: lost (unless its echo still comes while others are awaited)
+    after = _Counters.of(client, peer.client)
     result.packets_received = len(received)
-    result.dropped_packets = session.client.queue.dropped - dropped_before
-    result.rtts_ms = [round((received[s] - sent_at[s]) * 1000.0, 3) for s in sorted(received)]
+    result.dropped_packets = after.inbox - before.inbox
+    result.socket_drops = after.socket - before.socket
+    result.send_drops = after.send - before.send
+    result.rtts_ms = [round(received[s] * 1000.0, 3) for s in sorted(received)]
     result.summarize()
+    peer.forget()

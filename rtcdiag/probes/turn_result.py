@@ -75,13 +75,19 @@ class DataPathResult:
     # sending Data indications / ChannelData nobody asked for) and those dropped because the client's inbox
     # was full (bounded: a flood cannot grow memory).
     unexpected_packets: int = 0
-    dropped_packets: int = 0
+    dropped_packets: int = 0  # by the client's or the echo peer's inbox (full)
+    # The tool's own drops while measuring, never loss on the network: datagrams the kernel dropped on the
+    # client's or the echo peer's UDP socket because its receive buffer was full (SO_RXQ_OVFL), and sends
+    # refused because a send buffer was full.
+    socket_drops: int = 0
+    send_drops: int = 0
 
     # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
     loss_pct: float | None = None
     rtt_min_ms: float | None = None
     rtt_avg_ms: float | None = None
     rtt_max_ms: float | None = None
+    tool_drops: int = 0  # dropped_packets + socket_drops + send_drops (then loss is not the network's)
 
     def __post_init__(self) -> None:
         self.summarize()
@@ -89,6 +95,7 @@ class DataPathResult:
     def summarize(self) -> None:
         """Recompute loss and min/avg/max RTT from the counters and ``rtts_ms``."""
         sent, rtts = self.packets_sent, self.rtts_ms
+        self.tool_drops = self.dropped_packets + self.socket_drops + self.send_drops
         self.loss_pct = round(100.0 * (sent - self.packets_received) / sent, 1) if sent else None
         self.rtt_min_ms = round(min(rtts), 3) if rtts else None
         self.rtt_avg_ms = round(sum(rtts) / len(rtts), 3) if rtts else None

@@ -29,6 +29,7 @@ import contextlib
 import errno
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 import struct
@@ -54,6 +55,10 @@ _MAX_DATAGRAM = 65535
 # number): a reply's arrival time is when the kernel got it, not when the busy event loop read it, so RTTs
 # measure the network, not the tool.
 _SO_TIMESTAMPNS = 35
+# The socket's drop counter (Linux socket(7) SO_RXQ_OVFL, asm-generic value): every datagram read carries the
+# number of datagrams the kernel dropped on this socket so far because its receive buffer was full, so the
+# tool can tell its own drops from loss on the network.
+_SO_RXQ_OVFL = 40
 _TIMESPEC = struct.Struct("=qq")
 _ANCILLARY = 64
 # struct tcp_info (linux/tcp.h): 8 bytes of u8 fields, then u32 rto, ato, snd_mss, rcv_mss, unacked, sacked,
@@ -63,6 +68,7 @@ _TCP_INFO_LEN = _TCPI_LAST_DATA_RECV + 4
 _U32 = struct.Struct("=I")
 _JIFFY_MS_MAX = 10  # HZ=100
 UDP_RCVBUF = 1 << 20  # bytes: room for every reply of a burst, so the tool never drops its own packets
+UDP_SNDBUF = 1 << 20  # bytes: room for a burst of sends, so a full send buffer does not drop them
 _RECENT_TXIDS = 256
 _SLOW_FRAME_SHARE = 0.5  # a frame still incomplete after this share of Ti is a slow (slowloris) reply
 _STREAM_READ_LIMIT = 1 << 16  # asyncio StreamReader buffer high-water mark (reads pause beyond 2x this)
@@ -77,15 +83,38 @@ _MAX_REASON = 300  # characters of one rejection reason kept (a reason may quote
 _timestamp_holder: socket.socket | None = None
 
 
-def _keep_kernel_timestamps_on() -> None:
+def keep_kernel_timestamps_on() -> None:
     """Linux turns receive timestamping on for the whole stack a moment *after* the first socket asks
     (a deferred static key) and off again when the last one closes: packets in that gap are stamped only
-    when read. One socket held for the life of the process keeps it on between probes."""
+    when read. One socket held for the life of the process keeps it on between probes; commands ask at
+    start-up, so that it is on by the time the first replies come."""
     global _timestamp_holder
     if _timestamp_holder is None:
         holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         holder.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         _timestamp_holder = holder
+        with contextlib.suppress(OSError):
+            _wait_for_arrival_stamps(holder)
+
+
+_STAMP_WAIT_S = 0.05
+
+
+def _wait_for_arrival_stamps(holder: socket.socket) -> None:
+    """Wait (at most ``_STAMP_WAIT_S``) until the kernel stamps datagrams when they arrive: one datagram to
+    itself on loopback; while the key is still off, its stamp is taken when it is read, after ``before``."""
+    holder.bind(("127.0.0.1", 0))
+    holder.settimeout(0.01)
+    deadline = time.monotonic() + _STAMP_WAIT_S
+    while True:
+        holder.sendto(b"\0", holder.getsockname())
+        before = time.time()
+        _, ancdata, _, _ = holder.recvmsg(1, _ANCILLARY)
+        stamped = [_TIMESPEC.unpack_from(data) for level, kind, data in ancdata
+                   if (level, kind) == (socket.SOL_SOCKET, _SO_TIMESTAMPNS) and len(data) >= _TIMESPEC.size]
+        if not stamped or stamped[0][0] + stamped[0][1] / 1e9 < before or time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
 
 
 @dataclass(frozen=True)
@@ -178,6 +207,16 @@ class StreamFramingError(TransportError):
     """The server sent bytes on a TCP/TLS stream that are neither STUN nor ChannelData."""
 
     kind = "malformed"
+
+
+class LocalResourceError(TransportError):
+    """This machine, not the network, failed: out of file descriptors (EMFILE, ENFILE) or socket buffer
+    memory (ENOBUFS, ENOMEM). Nothing was learnt about the server."""
+
+    kind = "local-resources"
+
+
+LOCAL_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class NetworkError(TransportError):
@@ -411,8 +450,15 @@ def _run_validator(validate: Validator | None, data: bytes) -> str | None:
         return f"validation failed: {exc}"
 
 
+def os_error(err: OSError, dest: Address | None = None) -> TransportError:
+    """The typed TransportError for a socket call's OSError."""
+    return _os_error(err, dest)
+
+
 def _os_error(err: OSError, dest: Address | None) -> TransportError:
     where = f" ({dest[0]} port {dest[1]})" if dest else ""
+    if err.errno in LOCAL_RESOURCE_ERRNOS:
+        return LocalResourceError(f"{err.strerror or err} on this machine{where}", dest)
     if isinstance(err, ConnectionRefusedError):
         return RefusedError(f"connection refused{where}", dest)
     if isinstance(err, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
@@ -443,6 +489,9 @@ class UdpClient(_Client):
         self._sock = sock
         self.family = sock.family
         self._local = normalize(sock.getsockname())
+        # The tool's own drops, so that they are never taken for loss on the network:
+        self.socket_drops = 0  # datagrams the kernel dropped here: receive buffer full (SO_RXQ_OVFL)
+        self.send_drops = 0  # datagrams not sent because the socket's send buffer was full
         loop.add_reader(sock.fileno(), self._on_readable)
 
     @classmethod
@@ -450,7 +499,10 @@ class UdpClient(_Client):
                    policy: RetransmitPolicy | None = None) -> UdpClient:
         """Bind a UDP socket (``local_host``/``local_port`` default: any address, a free port)."""
         loop = asyncio.get_running_loop()
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError as err:
+            raise _os_error(err, None) from err
         try:
             sock.setblocking(False)
             if family == socket.AF_INET6:
@@ -459,13 +511,19 @@ class UdpClient(_Client):
             else:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
             with contextlib.suppress(OSError):  # best effort: without them the loop's clock is used
-                _keep_kernel_timestamps_on()
+                keep_kernel_timestamps_on()
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            for option, size in ((socket.SO_RCVBUF, UDP_RCVBUF), (socket.SO_SNDBUF, UDP_SNDBUF)):
+                with contextlib.suppress(OSError):  # the kernel caps them at net.core.[rw]mem_max
+                    sock.setsockopt(socket.SOL_SOCKET, option, size)
+            with contextlib.suppress(OSError):  # without it, drops are read from /proc (socket_drop_count)
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
             default_host = "::" if family == socket.AF_INET6 else "0.0.0.0"
             sock.bind((local_host or default_host, local_port))
         except OSError as err:
             sock.close()
+            if err.errno in LOCAL_RESOURCE_ERRNOS:
+                raise _os_error(err, None) from err
             raise NetworkError(f"cannot bind UDP {local_host or 'any'} port {local_port}: "
                                f"{err.strerror or err}") from err
         return cls(sock, loop, policy or RetransmitPolicy())
@@ -512,7 +570,7 @@ class UdpClient(_Client):
         try:
             self._sock.sendto(data, dest)
         except BlockingIOError:
-            pass  # socket buffer full: the datagram is lost, as it could be on the wire
+            self.send_drops += 1  # send buffer full: lost here, counted as the tool's own drop
         except ConnectionRefusedError:
             self._drain_errors()  # an earlier ICMP error was pending; it named its destination
             with contextlib.suppress(OSError):
@@ -523,28 +581,49 @@ class UdpClient(_Client):
     def _on_readable(self) -> None:
         # At most READS_PER_WAKEUP datagrams, then back to the event loop (timers, other sockets); the
         # selector calls again at once if more are waiting. A flood cannot starve the timeouts.
-        for _ in range(READS_PER_WAKEUP):
-            if self.closed:
-                return
+        self.read_now(READS_PER_WAKEUP)
+
+    def read_now(self, limit: int = 4096) -> int:
+        """Read what is waiting in the socket now (at most ``limit`` datagrams), without waiting for the event
+        loop to call the reader: a deadline is judged on what has reached the kernel. Returns how many."""
+        count = 0
+        while count < limit and not self.closed:
             try:
                 data, ancdata, _, source = self._sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
             except BlockingIOError:
-                return
+                break
             except OSError:
                 if not self._drain_errors():
-                    return  # an error the error queue does not explain: do not spin
+                    break
                 continue
+            count += 1
             self._dispatch(data, normalize(source), self._arrival(ancdata))
+        return count
+
+    def socket_drop_count(self) -> int:
+        """Datagrams the kernel dropped on this socket so far: the SO_RXQ_OVFL counter of the last datagram
+        read, or the ``drops`` column of /proc/net/udp[6] (Linux proc(5)), which also counts drops after
+        the last datagram read."""
+        if not self.closed:
+            self.socket_drops = max(self.socket_drops, _proc_udp_drops(self._sock))
+        return self.socket_drops
 
     def _arrival(self, ancdata: list[tuple[int, int, bytes]]) -> float:
-        """When the datagram reached the kernel, on the event loop's clock (now, without a timestamp)."""
+        """When the datagram reached the kernel, on the event loop's clock (now, without a timestamp).
+        Also notes the socket's drop counter (SO_RXQ_OVFL) when it comes along."""
         now = self._loop.time()
+        arrived = now
         for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            if level != socket.SOL_SOCKET:
+                continue
+            if kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                 seconds, nanos = _TIMESPEC.unpack_from(payload)
-                waited = time.time() - (int(seconds) + int(nanos) / 1e9)  # time spent in the socket buffer
-                return now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
-        return now
+                waited = now - (int(seconds) + int(nanos) / 1e9 - _realtime_offset())  # in the socket buffer
+                arrived = now - min(max(waited, 0.0), 5.0)  # a clock step cannot make it absurd
+            elif kind == _SO_RXQ_OVFL and len(payload) >= _U32.size:
+                (drops,) = _U32.unpack_from(payload)
+                self.socket_drops = max(self.socket_drops, int(drops))
+        return arrived
 
     def _drain_errors(self) -> int:
         """Read ICMP errors from the error queue, fail the transactions to the destinations they name;
@@ -580,6 +659,44 @@ class UdpClient(_Client):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.close()
+
+
+_offset: list[float] = []  # [realtime - monotonic, when it was measured (monotonic)]
+
+
+def _realtime_offset() -> float:
+    """CLOCK_REALTIME (kernel timestamps) minus the monotonic clock (the event loop's), measured at most once
+    a second as the tightest of three readings: reading both clocks for every datagram would put any
+    preemption between the two reads into the RTT."""
+    now = time.monotonic()
+    if not _offset or now - _offset[1] > 1.0:
+        best: tuple[float, float] | None = None
+        for _ in range(3):
+            before = time.time()
+            mono = time.monotonic()
+            after = time.time()
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2 - mono)
+        assert best is not None
+        _offset[:] = [best[1], now]
+    return _offset[0]
+
+
+def _proc_udp_drops(sock: socket.socket) -> int:
+    """The ``drops`` column of this socket's line in /proc/net/udp or /proc/net/udp6 (matched by inode);
+    0 when it cannot be read."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(table, encoding="ascii") as lines:
+            for line in lines:
+                fields = line.split()
+                # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+                if len(fields) >= 13 and fields[9] == inode:
+                    return int(fields[12])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _describe_icmp(payload: bytes) -> str:
@@ -622,7 +739,23 @@ class StreamClient(_Client):
         self._partial: tuple[int, float] | None = None  # (frames before it, when) of the frame coming in
         self._local = normalize(writer.get_extra_info("sockname"))
         self._error: TransportError | None = None
+        self._read_at: float | None = None  # when the latest bytes were read from the socket
+        self._stamp_reads(writer)
         self._task = loop.create_task(self._read_loop())
+
+    def _stamp_reads(self, writer: asyncio.StreamWriter) -> None:
+        """Note the arrival time in the callback that reads the socket (for TLS: that decrypts the record),
+        not when the read task gets round to the bytes: the event loop may run other work in between."""
+        protocol = writer.transport.get_protocol()
+        received = getattr(protocol, "data_received", None)
+        if not callable(received):
+            return
+
+        def data_received(data: bytes) -> None:
+            self._read_at = self._arrival()
+            received(data)
+
+        setattr(protocol, "data_received", data_received)  # noqa: B010 (an attribute BaseProtocol lacks)
 
     @classmethod
     async def connect(cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
@@ -747,7 +880,7 @@ class StreamClient(_Client):
                 if not chunk:
                     error = self._eof_error()
                     break
-                arrived = self._arrival()
+                arrived = self._read_at if self._read_at is not None else self._arrival()
                 for frame in self._deframer.feed(chunk):
                     self._dispatch(frame, self.peer, arrived)
                 if not self._deframer.pending:

@@ -23,6 +23,7 @@ _KIND_IDS = {
     "closed": "SERVER-REFUSED",
     "connect-timeout": "SERVER-UNREACHABLE",
     "network": "NO-ROUTE",
+    "local-resources": "LOCAL-RESOURCES",
     "malformed": "MALFORMED-REPLY",
     "tls-stall": "TLS-HANDSHAKE-STALL",
     "slow-reply": "SERVER-SLOW-REPLY",

@@ -650,6 +650,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         leg.outcome(step, not_sent.error or "request not sent", duration)
         return
     unanswered = next((ex for ex in finals if ex.outcome != Outcome.SUCCESS), None)
+    lost = dp.packets_sent - dp.packets_received
     if unanswered is None and dp.error is None and _flooded(dp):
         # Packets nobody sent filled the client's inbox: echoes missing now say nothing about the relay.
         extra = f", {dp.dropped_packets} dropped: the client's inbox was full" if dp.dropped_packets else ""
@@ -659,6 +660,13 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
             leg.outcome(step, f"undecided under a flood: {_data_line(dp)}", duration,
                         state=StepState.UNDECIDED)
             return
+    elif unanswered is None and dp.error is None and lost > 0 and dp.tool_drops:
+        # The tool dropped packets itself (full socket buffer or inbox): what is missing may be its own
+        # doing, so the loss says nothing about the relay or the network.
+        why = f"{lost} of {dp.packets_sent} packet(s) missing, but rtcdiag itself dropped " \
+              f"{_tool_drops(dp)}: the loss cannot be told apart from the tool's own"
+        leg.outcome(step, why, duration, state=StepState.UNDECIDED)
+        return
     elif unanswered is not None or dp.error is not None or (dp.packets_sent and not dp.packets_received):
         if unanswered is not None:
             why = f"{unanswered.request} got {unanswered.error or unanswered.outcome}"
@@ -693,9 +701,17 @@ def _not_sent(leg: _Leg, step: str, ex: Exchange, evidence: list[str]) -> None:
 
 
 def _flooded(dp: DataPathResult) -> bool:
-    """Packets nobody asked for: any dropped for a full inbox, or far more than were sent (a reply flood)."""
-    return dp.dropped_packets > 0 or (dp.unexpected_packets >= FLOOD_MIN_REPLIES
-                                      and dp.unexpected_packets > FLOOD_PER_REQUEST * max(dp.packets_sent, 1))
+    """Far more packets nobody asked for than were sent (a reply flood). A full inbox alone is the tool's own
+    drop (see _tool_drops): with pacing, the echoes of what was sent cannot fill it."""
+    return dp.unexpected_packets >= FLOOD_MIN_REPLIES \
+        and dp.unexpected_packets > FLOOD_PER_REQUEST * max(dp.packets_sent, 1)
+
+
+def _tool_drops(dp: DataPathResult) -> str:
+    parts = [f"{n} {what}" for n, what in ((dp.socket_drops, "in a full socket receive buffer"),
+                                           (dp.dropped_packets, "in a full inbox"),
+                                           (dp.send_drops, "in a full send buffer")) if n]
+    return ", ".join(parts)
 
 
 def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
@@ -713,7 +729,10 @@ def _data_span_s(t: TransportResult, dp: DataPathResult) -> float:
 def _data_line(dp: DataPathResult) -> str:
     rtt = f", rtt min/avg/max {dp.rtt_min_ms}/{dp.rtt_avg_ms}/{dp.rtt_max_ms} ms" if dp.rtts_ms else ""
     extra = [f"{n} {what}" for n, what in ((dp.unexpected_packets, "unexpected packet(s) ignored"),
-                                           (dp.dropped_packets, "packet(s) dropped: client inbox full"))
+                                           (dp.dropped_packets, "packet(s) dropped: client inbox full"),
+                                           (dp.socket_drops, "packet(s) dropped by rtcdiag's own full "
+                                                             "socket receive buffer"),
+                                           (dp.send_drops, "packet(s) not sent: rtcdiag's send buffer full"))
              if n]
     more = f" ({', '.join(extra)})" if extra else ""
     return f"{DATA_METHOD_LABEL.get(dp.method, dp.method)}: {dp.packets_received}/{dp.packets_sent} " \

@@ -45,3 +45,37 @@ def test_reply_waiting_for_a_stalled_loop_is_not_counted(coturn: RunningCoturn, 
     # Without the kernel's arrival time the RTT would be the stall (250 ms); UDP is exact, TCP within a jiffy.
     limit = 0.005 if transport == "udp" else 0.02
     assert 0 <= result.rtt < limit, f"{transport} RTT {result.rtt * 1000:.1f} ms includes the loop stall"
+
+
+def test_data_path_echoes_through_a_stalling_loop_are_timed_and_counted(coturn: RunningCoturn) -> None:
+    """The event loop is blocked 100 ms at a time, again and again, while packets go through the relay: the
+    echoes wait in the sockets (of the client and of the echo peer, both in this process). None may count as
+    lost (the window is 50 ms, so deadlines pass during stalls) and no RTT may include a stall: the client's
+    arrival time comes from the kernel and the time the echo sat in the peer is taken out."""
+    from rtcdiag.probes import turn
+    from rtcdiag.targets import parse_target
+
+    stall_s = 0.1
+
+    async def go() -> turn.TurnCheckResult:
+        async def stall_forever() -> None:
+            while True:
+                await asyncio.sleep(0.005)
+                time.sleep(stall_s)
+
+        staller = asyncio.create_task(stall_forever())
+        try:
+            target = parse_target(f"127.0.0.1:{coturn.port}", default_scheme="turn")
+            return await turn.check(target, turn.TurnCheckOptions(
+                username="alice", password=coturn.users["alice"], packets=200, transports=("udp",)))
+        finally:
+            staller.cancel()
+
+    result = asyncio.run(go())
+    [leg] = result.transports
+    assert leg.allocated and len(leg.data_paths) == 2
+    for data in leg.data_paths:
+        assert data.packets_sent == 200 and data.packets_received == 200, data
+        assert data.tool_drops == 0
+        # True RTT on loopback is ~0.1 ms; a stall counted in would be >= 100 ms.
+        assert max(data.rtts_ms) < stall_s * 1000 / 4, f"{data.method}: max RTT {max(data.rtts_ms)} ms"

@@ -480,6 +480,32 @@ def test_a_438_whose_new_nonce_cannot_be_echoed_blames_the_server_not_the_relay(
     assert _where(judgement) == [("TURN-CHALLENGE-UNUSABLE", "udp", "data-send-indication"),
                                  ("TURN-CHALLENGE-UNUSABLE", "udp", "refresh")]
     assert [f.works for f in judgement.facts.relays] == [True]  # ChannelData flowed; the rest decides nothing
+@pytest.mark.parametrize(("field", "shown"), [("socket_drops", "in a full socket receive buffer"),
+                                              ("dropped_packets", "in a full inbox"),
+                                              ("send_drops", "in a full send buffer")])
+def test_loss_while_the_tool_dropped_packets_itself_is_inconclusive(field: str, shown: str) -> None:
+    t = _healthy()
+    lossy = _data(METHOD_CHANNEL, 1000, 744)
+    setattr(lossy, field, 256)
+    lossy.summarize()
+    t.data_paths = [_data(METHOD_INDICATION), lossy]
+    judgement = rules.judge(_result(t))
+    assert judgement.findings == []  # never TURN-DATA-LOSS: the network is not to blame
+    state, detail = _step(judgement, "udp", "data-channel-data")
+    assert state is StepState.UNDECIDED and f"rtcdiag itself dropped 256 {shown}" in detail
+    assert judgement.facts.inconclusive
+    assert _statuses(_report(_result(t)))["udp/data-channel-data"] is Status.INCONCLUSIVE
+    assert _report(_result(t)).exit_code == 3
+
+
+def test_tool_drops_without_loss_change_nothing() -> None:
+    t = _healthy()
+    t.data_paths[1].socket_drops = 4  # e.g. a flood of unexpected packets; every echo came back
+    t.data_paths[1].summarize()
+    judgement = rules.judge(_result(t))
+    state, detail = _step(judgement, "udp", "data-channel-data")
+    assert state is StepState.DONE and not judgement.facts.inconclusive
+    assert "4 packet(s) dropped by rtcdiag's own full socket receive buffer" in detail
 
 
 def test_permission_refused_for_peer_is_403_on_its_data_step() -> None:

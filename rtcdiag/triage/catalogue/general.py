@@ -220,4 +220,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "traffic shapers); capture the traffic to see the bytes trickle in.",
         reference="RFC 8489 §6.2.2 (stream transaction timeout Ti)",
     ),
+    CatalogueEntry(
+        id="LOCAL-RESOURCES",
+        severity=Severity.WARNING,
+        title="This machine ran out of file descriptors or socket memory",
+        symptom="rtcdiag could not open or use a socket here: {detail}. What needed it was not checked: "
+                "inconclusive, not a verdict on the server or the network.",
+        cause="The rtcdiag process reached its limit of open files (`ulimit -n`, RLIMIT_NOFILE) or the "
+              "system ran out of file descriptors or socket buffer memory while many probes ran at once.",
+        fix="Run fewer probes at once (`--concurrency N`, or `concurrency = N` in the check config), or "
+            "raise the limit (`ulimit -n 4096`) and run again.",
+        reference="POSIX getrlimit() RLIMIT_NOFILE; Linux socket(2) EMFILE, ENFILE, ENOBUFS",
+    ),
 )
