@@ -1,0 +1,25 @@
+"""Read one evidence file: bounded read, gzip, type sniffed from the content, parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, read_evidence, sniff
+from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
+from rtcdiag.textsafe import printable
+
+
+def load_dump(path: Path) -> InternalsDump:
+    """A webrtc-internals dump from ``path``; :class:`EvidenceError` (one line, exit 2) for anything else."""
+    name = printable(str(path))[:200]
+    data = read_evidence(path)
+    kind = sniff(data)
+    if kind is EvidenceKind.WEBRTC_INTERNALS:
+        return parse_internals(data, name)
+    if kind is EvidenceKind.RTCSTATS:
+        raise EvidenceError(f"{name}: an rtcstats dump; rtcdiag analyze reads the \"webrtc-internals dump\" "
+                            "(the first download button of chrome://webrtc-internals) for now")
+    if kind is EvidenceKind.SDP:
+        raise EvidenceError(f"{name}: a bare SDP; rtcdiag analyze reads webrtc-internals dumps for now")
+    raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
+                        " \"Download the webrtc-internals dump\")")
