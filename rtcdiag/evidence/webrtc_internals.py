@@ -353,7 +353,7 @@ def description_value(value: str) -> Description | None:
             loaded = None
         if isinstance(loaded, dict):
             return Description(type=str(loaded.get("type") or "")[:20], sdp=str(loaded.get("sdp") or ""))
-    found = re.match(r"type:\s*(\w+),\s*sdp:\s*(.*)", text, re.S)
+    found = re.match(r"type:\s*(\w+),\s*sdp:\s*(.*)", value.lstrip(), re.S)
     if found:
         return Description(type=found.group(1)[:20], sdp=found.group(2))
     found_type = re.match(r"\(?type:\s*\"?(\w+)", text)

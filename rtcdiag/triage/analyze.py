@@ -490,8 +490,15 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
                                               f"{len(s.of('remote'))} remote)"))
 
 
-def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool) -> None:
+def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
+         failed_urls: dict[str, str]) -> None:
     ice_state = s.last_state("ice")
+    # ICE failing without a relay candidate, when the TURN server failed: a consequence of that failure
+    # (the same TURN host lets the diagnosis fold it); otherwise this connection's own finding.
+    turn_failed = [u for u in s.pc.ice_servers if _server(u).is_turn and u in failed_urls]
+    fold = subject
+    if turn_failed and not s.of("local", "relay"):
+        fold = Subject(subject.server, _server(turn_failed[0]).host)
     if signaling_failed:
         judgement.steps.append(StepOutcome(subject, CHECK, "ice", StepState.SKIPPED,
                                            detail=f"signalling failed; ICE {ice_state}"))
@@ -534,11 +541,11 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                 one_way = (f"; {received} check(s) from the other side did arrive (one-way: its packets "
                            "get here, ours do not get there)") if received else ""
                 judgement.findings.append(make_finding(
-                    "ANALYZE-ICE-NO-RESPONSES", subject, check=CHECK, step="ice", evidence=evidence,
+                    "ANALYZE-ICE-NO-RESPONSES", fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats), sent=sent, one_way=one_way))
             else:
                 judgement.findings.append(make_finding(
-                    "ANALYZE-ICE-FAILED", subject, check=CHECK, step="ice", evidence=evidence,
+                    "ANALYZE-ICE-FAILED", fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats)))
     if s.selected is not None and s.selected.local_type == "relay" and \
             s.selected.relay_protocol in ("tcp", "tls"):
@@ -638,7 +645,7 @@ def judge(dumps: list[InternalsDump]) -> Judgement:
         subject = _pc_subject(s)
         signaling_failed = _signaling(s, subject, judgement)
         _gathering(s, subject, judgement, failed_urls)
-        _ice(s, subject, judgement, signaling_failed)
+        _ice(s, subject, judgement, signaling_failed, failed_urls)
         _dtls(s, subject, judgement)
     several = len(dumps) > 1
     for d in dumps:
