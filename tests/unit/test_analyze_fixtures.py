@@ -1,6 +1,7 @@
-"""``rtcdiag analyze`` on real browser evidence: every fixture in tests/fixtures/analyze/ is a dump that Debian's
-headless Chromium downloaded from chrome://webrtc-internals while tests/browser/make_fixtures.py drove it
-through one scenario against a coturn on loopback. Each scenario must give its own root cause, once."""
+"""``rtcdiag analyze`` on real browser evidence: every fixture in tests/fixtures/analyze/ is a dump that
+Debian's headless Chromium downloaded from chrome://webrtc-internals while tests/browser/make_fixtures.py
+drove it through one scenario against a coturn on loopback. Each scenario must give its own root cause,
+once."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def _report(path: Path) -> Report:
 
 
 def _rtcdiag(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rtcdiag", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "120"}, check=False)
+    return subprocess.run([sys.executable, "-m", "rtcdiag", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "COLUMNS": "120"}, check=False)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -107,7 +108,8 @@ def test_healthy_relay_call_has_tables_with_the_selected_relay_pair() -> None:
         assert step in seen
     candidates = next(t for t in report.tables if t.title == "pc 8-1 candidates")
     local = [row for row in candidates.rows if row[0] == "local"]
-    assert local and all(row[1] == "relay" and row[5] == "udp" and row[6].startswith("turn:") for row in local)
+    assert local
+    assert all(row[1] == "relay" and row[5] == "udp" and row[6].startswith("turn:") for row in local)
 
 
 def test_mdns_only_is_a_warning_that_names_a_local_name() -> None:
@@ -129,3 +131,12 @@ def test_cli_console_report_opens_with_the_diagnosis() -> None:
     assert result.returncode == 1
     text = result.stdout
     assert text.index("Diagnosis") < text.index("ANALYZE-GUM-NOT-FOUND") < text.index("Checks")
+
+
+@pytest.mark.parametrize("name", ["healthy-relay", "turn-dead-port", "glare", "gum-denied"])
+def test_json_report_validates_against_the_schema(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
+    from rtcdiag.report import json_report
+
+    result = _rtcdiag("analyze", "--json", str(fixture_path(name)))
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(json.loads(result.stdout))
