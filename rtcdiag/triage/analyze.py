@@ -326,14 +326,18 @@ _TURN_IDS = {401: "ANALYZE-TURN-401", 403: "ANALYZE-TURN-403", 437: "ANALYZE-TUR
              486: "ANALYZE-TURN-486", 508: "ANALYZE-TURN-508"}
 
 
-def _gathered_from(summary: PcSummary, server: _Server, kind: str) -> bool:
+def _gathered_from(summary: PcSummary, server: _Server, kind: str) -> bool | None:
     """Did ``server`` give this connection a ``kind`` (relay/srflx) candidate? Old dumps do not name the
-    URL: any candidate of that kind then counts when it is the only server of its scheme family."""
+    URL: a candidate of that kind then counts when it is the only server of its scheme family, and when
+    there are several nobody can tell which one gave it (None)."""
     mine = summary.of("local", kind)
     if any(c.url == server.url for c in mine):
         return True
+    unnamed = [c for c in mine if not c.url]
+    if not unnamed:
+        return False
     same_family = [u for u in summary.pc.ice_servers if _server(u).is_turn == server.is_turn]
-    return bool(mine) and all(not c.url for c in mine) and len(same_family) <= 1
+    return True if len(same_family) <= 1 else None
 
 
 def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[str, str]:
@@ -350,7 +354,9 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
         server = _server(url)
         kind = "relay" if server.is_turn else "srflx"
         users = [s for s in summaries if url in s.pc.ice_servers]
-        got = [s for s in users if _gathered_from(s, server, kind)]
+        verdicts = [(s, _gathered_from(s, server, kind)) for s in users]
+        got = [s for s, v in verdicts if v]
+        unknown = [s for s, v in verdicts if v is None]
         details: list[str] = []
         for (error_url, code), seen in errors.items():
             if error_url != url:
@@ -374,7 +380,9 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
             failed[url] = f"{code} {first.text}".strip()
             details.append(f"error {code} {first.text}")
         gathering_done = [s for s in users if s.reached("gathering", "complete")]
-        if server.is_turn and users and not got and url not in failed and any(s.gathered for s in users):
+        if unknown and not got:
+            details.append(f"{kind} candidates without a URL in the dump: which server gave them is unknown")
+        elif server.is_turn and users and not got and url not in failed and any(s.gathered for s in users):
             state = ("gathering completed" if gathering_done else "gathering never completed")
             judgement.findings.append(make_finding(
                 "ANALYZE-TURN-NO-RELAY", server.subject, check=CHECK, step="gather",
@@ -490,6 +498,26 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
                                               f"{len(s.of('remote'))} remote)"))
 
 
+# Unanswered connectivity checks take seconds to fail (RFC 8445 §14.3: Rc retransmissions); a relay-only
+# connection that fails within this long after checking started was refused, not left unanswered.
+REFUSED_WITHIN_MS = 1000.0
+
+
+def _relay_refused(s: PcSummary, failed: Transition) -> tuple[str, float] | None:
+    """A relay-only connection whose checks failed at once (the TURN server refused the permission for the
+    peer: CreatePermission 403, RFC 8656 §9.1): the TURN URL and how fast, or None."""
+    local = s.of("local")
+    checking = s.reached("ice", "checking")
+    if not local or any(c.candidate.type != "relay" for c in local) or checking is None:
+        return None
+    start = checking.event.timestamp_ms if checking.event else None
+    end = failed.event.timestamp_ms if failed.event else None
+    if start is None or end is None or not 0 <= end - start <= REFUSED_WITHIN_MS:
+        return None
+    urls = [c.url for c in local if c.url] or [u for u in s.pc.ice_servers if _server(u).is_turn]
+    return (urls[0] if urls else "the TURN server"), end - start
+
+
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
          failed_urls: dict[str, str]) -> None:
     ice_state = s.last_state("ice")
@@ -511,6 +539,8 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             evidence=[f"{e.when} {e.type}: {e.value[:300]}" for e in s.add_candidate_failures[:10]],
             pc=s.label, count=len(s.add_candidate_failures), when=first.when, error=first.value[:300]))
     failed = s.reached("ice", "failed")
+    if failed is None and not s.connected:  # Chromium may end in ICE "disconnected", connection "failed"
+        failed = s.reached("connection", "failed")
     lost = None
     if s.connected:
         after = s.timeline[s.timeline.index(s.reached("ice", "connected", "completed"))  # type: ignore[arg-type]
@@ -543,6 +573,18 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                 judgement.findings.append(make_finding(
                     "ANALYZE-ICE-NO-RESPONSES", fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats), sent=sent, one_way=one_way))
+            elif (refused := _relay_refused(s, failed)) is not None:
+                url, ms = refused
+                server = _server(url)
+                judgement.findings.append(make_finding(
+                    "ANALYZE-RELAY-REFUSED", Subject(s.label, server.host or s.label, server.port,
+                                                     server.transport),
+                    check=CHECK, step="ice",
+                    evidence=[f"{t.event.when if t.event else '-'} {t.what} {t.state}"
+                              for t in s.timeline if t.what in ("ice", "connection")][:10]
+                    + [f"local relay candidate {c.candidate.address}:{c.candidate.port} url={c.url or '-'}"
+                       for c in s.of("local", "relay")[:3]],
+                    pc=s.label, url=url, ms=f"{ms:.0f}", when=when(failed.event)))
             else:
                 judgement.findings.append(make_finding(
                     "ANALYZE-ICE-FAILED", fold, check=CHECK, step="ice", evidence=evidence,

@@ -125,6 +125,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              {"mode": "call", "policy": "relay", "gatherMs": 60000, "settleMs": 2000}, turn="dead"),
     Scenario("turn-dead-tcp", "ANALYZE-TURN-UNREACHABLE", "relay-only, TURN over TCP to a closed port (701)",
              {"mode": "call", "policy": "relay", "gatherMs": 60000, "settleMs": 2000}, turn="dead-tcp"),
+    # Media relayed over TCP to the TURN server: the call works, with a warning about the extra latency.
+    Scenario("relay-over-tcp", "ANALYZE-RELAY-TCP", "relay-only call through coturn over TCP",
+             {"mode": "call", "audio": True, "policy": "relay"}, turn="ok-tcp", expect_exit=0),
+    # coturn refuses the peer (denied-peer-ip covers the other side's relay address): both sides gather a
+    # relay candidate, CreatePermission is refused (403) and Chromium fails ICE within milliseconds.
+    Scenario("turn-peer-acl", "ANALYZE-RELAY-REFUSED", "relay-only, coturn's ACL refuses the peer",
+             {"mode": "call", "policy": "relay", "settleMs": 10000}, turn="acl"),
     Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
              {"mode": "fingerprint", "audio": True}),
     # The call still connects (the second answer is rejected): a warning about the app, exit 0.
@@ -155,11 +162,14 @@ def _dead_port() -> int:
 
 
 @contextlib.contextmanager
-def _coturn(needed: bool) -> Iterator[RunningCoturn | None]:
-    if not needed:
+def _coturn(turn: str) -> Iterator[RunningCoturn | None]:
+    if turn not in ("ok", "ok-tcp", "wrong", "acl"):
         yield None
         return
-    with start_coturn(CoturnOptions(users={TURN_USER: TURN_PASSWORD}, allow_loopback_peers=True)) as server:
+    denied = ("127.0.0.0-127.255.255.255",) if turn == "acl" else ()
+    options = CoturnOptions(users={TURN_USER: TURN_PASSWORD}, allow_loopback_peers=True,
+                            denied_peer_ips=denied)
+    with start_coturn(options) as server:
         yield server
 
 
@@ -170,14 +180,14 @@ def _servers(scenario: Scenario, coturn: RunningCoturn | None) -> list[dict[str,
                  "credential": TURN_PASSWORD}]
     if coturn is None:
         return []
-    password = TURN_PASSWORD if scenario.turn == "ok" else "wrong-" + TURN_PASSWORD[::-1]
-    url = f"turn:{coturn.hostport()}?transport=udp"
+    password = "wrong-" + TURN_PASSWORD[::-1] if scenario.turn == "wrong" else TURN_PASSWORD
+    url = f"turn:{coturn.hostport()}?transport={'tcp' if scenario.turn == 'ok-tcp' else 'udp'}"
     return [{"urls": url, "username": TURN_USER, "credential": password}]
 
 
 async def generate(scenario: Scenario) -> BrowserRun:
     """Run one scenario in a fresh Chromium (and a fresh coturn when it needs one)."""
-    with _coturn(scenario.turn in ("ok", "wrong")) as coturn:
+    with _coturn(scenario.turn) as coturn:
         params = {**scenario.params, "servers": _servers(scenario, coturn)}
         options = BrowserOptions(fake_media=scenario.fake_media, auto_accept=scenario.auto_accept)
         return await run_script(PAGE_SCRIPT, params, options)

@@ -241,6 +241,11 @@ def test_turn_error_codes_per_url_and_relay_private(tmp_path: Path) -> None:
     assert {"ANALYZE-TURN-486", "ANALYZE-TURN-508", "ANALYZE-TURN-403"} <= set(ids)
     assert ids["ANALYZE-TURN-403"].subject.transport == "tls"
     assert ids["ANALYZE-TURN-508"].subject.transport == "udp"  # Chromium: no ?transport= means UDP
+    # The relay candidate names no URL (old dump) and four TURN servers are configured: nobody can say
+    # d.example gave none, so no "no relay" claim; its private address is reported all the same.
+    assert "ANALYZE-TURN-NO-RELAY" not in ids
+    assert ids["ANALYZE-RELAY-PRIVATE"].params["address"] == "10.1.2.3"
+    assert ids["ANALYZE-RELAY-PRIVATE"].params["scope"] == "private"
 
 
 def test_get_user_media_errors(tmp_path: Path) -> None:

@@ -140,3 +140,19 @@ def test_json_report_validates_against_the_schema(name: str) -> None:
 
     result = _rtcdiag("analyze", "--json", str(fixture_path(name)))
     jsonschema.Draft202012Validator(json_report.load_schema()).validate(json.loads(result.stdout))
+
+
+def test_relay_over_tcp_names_the_protocol_and_the_rtt() -> None:
+    report = _report(fixture_path("relay-over-tcp"))
+    assert {f.id for f in report.roots} == {"ANALYZE-RELAY-TCP"} and report.exit_code == 0
+    for finding in report.roots:
+        assert finding.params["protocol"] == "TCP" and finding.params["url"].endswith("?transport=tcp")
+        assert finding.params["rtt"].endswith(" ms")
+
+
+def test_peer_refused_by_the_turn_acl_is_about_the_turn_server() -> None:
+    report = _report(fixture_path("turn-peer-acl"))
+    roots = report.roots
+    assert {f.id for f in roots} == {"ANALYZE-RELAY-REFUSED"}
+    assert all(f.subject.host == "127.0.0.1" and f.subject.transport == "udp" for f in roots)
+    assert all(0 <= float(f.params["ms"]) <= 1000 for f in roots)

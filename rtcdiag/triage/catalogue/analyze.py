@@ -163,6 +163,21 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 8445 §7.2.5 (connectivity checks), §8",
     ),
     CatalogueEntry(
+        id="ANALYZE-RELAY-REFUSED",
+        severity=Severity.ERROR,
+        title="TURN server {url} refused to relay to the peer",
+        symptom="In {pc} every candidate was a relay candidate from {url} and ICE failed {ms} ms after the "
+                "checks started (at {when}): too fast for unanswered checks, the server refused them.",
+        cause="The TURN server refuses the permission for the other side's address (CreatePermission "
+              "answered 403 Forbidden): a `denied-peer-ip` range covers it, `allowed-peer-ip` does not, or "
+              "the peer is on loopback or a private network the server does not relay to "
+              "(`allow-loopback-peers`, `no-multicast-peers`).",
+        fix="Check `denied-peer-ip`/`allowed-peer-ip` in turnserver.conf against the peer's relay address "
+            "(the server's own relay range must be allowed); run `rtcdiag turn-check {url}` for the "
+            "data-path test.",
+        reference="RFC 8656 §9.1 (CreatePermission, 403 Forbidden), §21.3 (peer address restrictions)",
+    ),
+    CatalogueEntry(
         id="ANALYZE-ICE-FAILED",
         severity=Severity.ERROR,
         title="ICE failed",
