@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rtcdiag.addresses import Scope, parse_ip, scope
-from rtcdiag.evidence.sdp import Candidate, parse_candidate, parse_sdp
+from rtcdiag.evidence.sdp import Candidate, SessionDescription, parse_candidate, parse_sdp
 from rtcdiag.evidence.webrtc_internals import (
     GetUserMediaEntry,
     InternalsDump,
@@ -89,6 +89,12 @@ class PcSummary:
     remote_set: UpdateEvent | None = None  # the first successful setRemoteDescription
     local_set: UpdateEvent | None = None
     remote_fingerprints: list[str] = field(default_factory=list)
+    local_sdp: SessionDescription | None = None  # the last description applied on each side
+    local_type: str = ""
+    local_sdp_event: UpdateEvent | None = None
+    remote_sdp: SessionDescription | None = None
+    remote_type: str = ""
+    remote_sdp_event: UpdateEvent | None = None
     remote_has_candidates: bool = False
     ice_restart: bool = False
     selected: SelectedPair | None = None
@@ -255,6 +261,7 @@ def summarize(pc: PeerConnection, label: str) -> PcSummary:
                 s.remote_set = pending_remote
             if description is not None and description.sdp:
                 sdp = parse_sdp(description.sdp)
+                s.remote_sdp, s.remote_type, s.remote_sdp_event = sdp, description.type, pending_remote
                 s.remote_fingerprints = sdp.all_fingerprints() or s.remote_fingerprints
                 s.remote_has_candidates = s.remote_has_candidates or bool(sdp.candidates())
                 for candidate in sdp.candidates()[:100]:
@@ -264,6 +271,7 @@ def summarize(pc: PeerConnection, label: str) -> PcSummary:
             description = description_value(event.value)
             if description is not None and description.sdp:
                 sdp = parse_sdp(description.sdp)
+                s.local_sdp, s.local_type, s.local_sdp_event = sdp, description.type, event
                 frags = {m.ice_ufrag or sdp.ice_ufrag for m in sdp.media} - {""}
                 if ufrags and frags and not frags & ufrags:
                     s.ice_restart = True
@@ -391,6 +399,16 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
                 url=url, pcs=_pcs_text(s.label for s in users), gathering=state))
             failed[url] = "no relay candidate, no error"
             details.append("no relay candidate and no error")
+        elif not server.is_turn and users and not got and not unknown and url not in failed and \
+                any(s.reached("gathering", "complete") for s in users) and \
+                any(c.candidate.type == "host" and not c.candidate.is_mdns
+                    for s in users for c in s.of("local")):
+            judgement.findings.append(make_finding(
+                "ANALYZE-STUN-NO-SRFLX", server.subject, check=CHECK, step="gather",
+                evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), none srflx; gathering "
+                          f"{s.last_state('gathering')}" for s in users[:10]],
+                url=url, pcs=_pcs_text(s.label for s in users)))
+            details.append("no srflx candidate and no error")
         if got:
             details.insert(0, f"{kind} candidate gathered in {len(got)}/{len(users)} connection(s)")
         judgement.steps.append(StepOutcome(server.subject, CHECK, "gather",
@@ -404,6 +422,43 @@ def _said(event: UpdateEvent) -> str:
     if description is not None:
         return f"{event.when} {event.type} (type: {description.type or '?'})"
     return f"{event.when} {event.type}: {event.value[:300]}"
+
+
+def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
+    """Offer/answer contents: m-lines the answer rejected, RTX without its payload type, DTLS roles."""
+    local, remote = s.local_sdp, s.remote_sdp
+    if local is None or remote is None:
+        return
+    offer, answer = (local, remote) if s.remote_type == "answer" else (remote, local)
+    answer_event = s.remote_sdp_event if s.remote_type == "answer" else s.local_sdp_event
+    if s.remote_type in ("answer", "pranswer") or s.local_type in ("answer", "pranswer"):
+        for offered, answered in zip(offer.media, answer.media, strict=False):
+            if not offered.rejected and answered.rejected and offered.kind in ("audio", "video"):
+                judgement.findings.append(make_finding(
+                    "ANALYZE-MLINE-REJECTED", subject, check=CHECK, step="signaling",
+                    evidence=[f"{when(answer_event)} answer: m={answered.kind} 0 {answered.protocol} "
+                              f"(mid {answered.mid or '-'})",
+                              f"offered payload types: {' '.join(offered.formats[:20])}",
+                              *(f"offered a=rtpmap:{pt} {codec}"
+                                for pt, codec in list(offered.rtpmap.items())[:8])],
+                    pc=s.label, kind=offered.kind, mid=offered.mid or "-", when=when(answer_event)))
+        setups = (local.setups(), remote.setups())
+        if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
+            judgement.findings.append(make_finding(
+                "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="signaling",
+                evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
+                pc=s.label, role=setups[0][0]))
+    for side, sdp in (("remote", remote), ("local", local)):
+        for m in sdp.media:
+            missing = sorted({apt for apt in m.rtx_apt.values() if apt not in m.formats})
+            if missing and not m.rejected:
+                judgement.findings.append(make_finding(
+                    "ANALYZE-RTX-APT-MISSING", subject, check=CHECK, step="signaling",
+                    evidence=[f"{side} m={m.kind} mid {m.mid or '-'}: payload types "
+                              f"{' '.join(m.formats[:20])}",
+                              *(f"a=fmtp:{rtx} apt={apt}" for rtx, apt in list(m.rtx_apt.items())[:8])],
+                    pc=s.label, side=side, kind=m.kind, mid=m.mid or "-", apt=", ".join(missing[:5])))
+                break
 
 
 def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
@@ -440,6 +495,7 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
             evidence=[f"{event.when} {event.type}: {event.value[:300]}"], pc=s.label,
             operation=event.type.removesuffix("OnFailure"), when=event.when, error=event.value[:300]))
         failed = failed or not s.connected
+    _sdp_rules(s, subject, judgement)
     states = " -> ".join(t.state for t in s.states("signaling")) or "no signalling state change"
     judgement.steps.append(StepOutcome(subject, CHECK, "signaling", detail=states[:300]))
     return failed
@@ -448,6 +504,34 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
 def _turn_host(s: PcSummary) -> str:
     hosts = {_server(u).host for u in s.pc.ice_servers if _server(u).is_turn}
     return hosts.pop() if len(hosts) == 1 else s.label
+
+
+SLOW_GATHERING_MS = 10_000.0  # ICE gathering that takes longer delays every call set-up (no trickle)
+
+
+def _slow_gathering(s: PcSummary, judgement: Judgement, failed_urls: dict[str, str]) -> None:
+    started = s.reached("gathering", "gathering")
+    done = s.reached("gathering", "complete")
+    begin = started.event.timestamp_ms if started and started.event else None
+    if begin is None:
+        return
+    if done is not None and done.event is not None and done.event.timestamp_ms is not None:
+        end, finished = done.event.timestamp_ms, True
+    else:
+        stamps = [e.timestamp_ms for e in s.pc.events if e.timestamp_ms is not None]
+        end, finished = (max(stamps) if stamps else begin), False
+    if end - begin <= SLOW_GATHERING_MS:
+        return
+    # A server that never answered is why gathering waited: fold the delay under that server's finding.
+    waited_for = [u for u in s.pc.ice_servers if u in failed_urls]
+    host = _server(waited_for[0]).host if waited_for else s.label
+    seconds = f"{(end - begin) / 1000:.1f}"
+    judgement.findings.append(make_finding(
+        "ANALYZE-SLOW-GATHERING", Subject(s.label, host or s.label), check=CHECK, step="gathering",
+        evidence=[f"{when(started.event if started else None)} onicegatheringstatechange gathering",
+                  f"{when(done.event) if done else '-'} onicegatheringstatechange complete"],
+        pc=s.label, seconds=seconds, outcome="" if finished else " and never completed",
+        servers=", ".join(s.pc.ice_servers[:5]) or "none"))
 
 
 def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls: dict[str, str]) -> None:
@@ -493,6 +577,7 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
                 url=c.url or "the TURN server", scope=where.value, address=c.candidate.address,
                 when=c.event.when if c.event else "-"))
             break
+    _slow_gathering(s, judgement, failed_urls)
     judgement.steps.append(StepOutcome(subject, CHECK, "gathering",
                                        detail=f"{state}: {counts} ({len(local)} local, "
                                               f"{len(s.of('remote'))} remote)"))

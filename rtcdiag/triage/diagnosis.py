@@ -49,7 +49,8 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
                         "EXPECT-UNCHECKED",
                         # rtcdiag analyze: what a TURN failure (same TURN host) or a failure of the same
                         # peer connection (its label is the subject's host) explains
-                        "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES"),
+                        "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES",
+                        "ANALYZE-SLOW-GATHERING"),
 }
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 

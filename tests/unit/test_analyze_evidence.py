@@ -324,3 +324,67 @@ def test_candidate_parser() -> None:
     assert tcp is not None and tcp.tcp_type == "active"
     for bad in ("", "candidate:1 1 udp", "candidate:1 x udp 1 1.2.3.4 5 typ host", "garbage " * 100):
         assert parse_candidate(bad) is None
+
+
+# ---- SDP contents: a real dump with its descriptions edited the way a munging app or a broken gateway ----
+# ---- would send them (a browser never produces these itself) -------------------------------------------
+
+def _edited(tmp_path: Path, edit: dict[str, list[tuple[str, str]]]) -> Path:
+    """healthy-relay's dump with pc 8-1's descriptions edited: ``edit`` maps an event type to replacements."""
+    raw = (FIXTURES / "healthy-relay.webrtc-internals.json.gz").read_bytes()
+    document = json.loads(gzip.decompress(raw))
+    for event in document["PeerConnections"]["8-1"]["updateLog"]:
+        for old, new in edit.get(event["type"], []):
+            value = json.loads(event["value"])
+            assert old in value["sdp"], old
+            value["sdp"] = value["sdp"].replace(old, new)
+            event["value"] = json.dumps(value)
+    return _write(tmp_path, document)
+
+
+def test_answer_rejecting_the_audio_m_line(tmp_path: Path) -> None:
+    path = _edited(tmp_path, {"setRemoteDescription": [
+        ("m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126", "m=audio 0 UDP/TLS/RTP/SAVPF 0")]})
+    [root] = _report(path).roots
+    assert root.id == "ANALYZE-MLINE-REJECTED"
+    assert (root.params["kind"], root.params["mid"]) == ("audio", "0")
+    assert any("opus/48000/2" in line for line in root.evidence)
+
+
+def test_dtls_role_conflict(tmp_path: Path) -> None:
+    path = _edited(tmp_path, {"setLocalDescriptionOnSuccess": [("a=setup:actpass", "a=setup:active")]})
+    [root] = _report(path).roots
+    assert root.id == "ANALYZE-DTLS-ROLE-CONFLICT" and root.params["role"] == "active"
+
+
+def test_rtx_pointing_to_a_missing_payload_type(tmp_path: Path) -> None:
+    path = _edited(tmp_path, {"setRemoteDescription": [
+        ("SAVPF 111 63 9 0 8 13 110 126", "SAVPF 111 63 9 0 8 13 110 126 99"),
+        ("a=rtpmap:126 telephone-event/8000\r\n",
+         "a=rtpmap:126 telephone-event/8000\r\na=rtpmap:99 rtx/48000\r\na=fmtp:99 apt=98\r\n")]})
+    [root] = _report(path).roots
+    assert root.id == "ANALYZE-RTX-APT-MISSING"
+    assert root.params["apt"] == "98" and root.severity.value == "warning"
+
+
+def test_stun_server_that_gave_no_srflx_and_no_error(tmp_path: Path) -> None:
+    log = [*[e for e in _OLD_START if "srflx" not in e.get("value", "") or e["type"] != "onIceCandidate"],
+           {"type": "iceConnectionStateChange", "value": "connected"}]
+    path = _write(tmp_path, {"PeerConnections": {"1-1": _old_pc(
+        log, config="{ iceServers: [stun:stun.example.com:19302] }")}})
+    roots = {f.id: f for f in _report(path).roots}
+    assert set(roots) == {"ANALYZE-STUN-NO-SRFLX"}
+    assert roots["ANALYZE-STUN-NO-SRFLX"].subject.host == "stun.example.com"
+
+
+def test_slow_gathering_on_its_own_is_a_warning(tmp_path: Path) -> None:
+    log = [{"type": "iceGatheringStateChange", "value": "gathering", "timestamp": 1_000_000.0},
+           {"type": "onIceCandidate", "timestamp": 1_000_010.0,
+            "value": "candidate: candidate:1 1 udp 2122260223 10.0.0.5 54321 typ host generation 0"},
+           {"type": "iceGatheringStateChange", "value": "complete", "timestamp": 1_012_500.0}]
+    pc = _old_pc([], config="{ iceServers: [] }")
+    pc["updateLog"] = log
+    path = _write(tmp_path, {"PeerConnections": {"1-1": pc}})
+    report = _report(path)
+    assert [(f.id, f.params["seconds"]) for f in report.roots] == [("ANALYZE-SLOW-GATHERING", "12.5")]
+    assert report.exit_code == 0

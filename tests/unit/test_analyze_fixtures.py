@@ -71,7 +71,9 @@ def test_dead_udp_turn_port_states_the_stun_701_under_the_turn_701() -> None:
     report = _report(fixture_path("turn-dead-port"))
     [root] = report.roots
     assert root.id == "ANALYZE-TURN-UNREACHABLE"
-    assert "ANALYZE-STUN-UNREACHABLE" in {f.id for f in report.explained(root)}
+    # Chromium's 701 for the STUN binding to the same address, and the 40 s gathering, fold under it.
+    assert {f.id for f in report.explained(root)} == {
+        "ANALYZE-STUN-UNREACHABLE", "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-SLOW-GATHERING"}
 
 
 def test_dtls_failure_quotes_the_transport_stats_and_the_fingerprint() -> None:

@@ -113,7 +113,30 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "firewall on the path and for the right port and `?transport=`.",
         reference="RFC 8445 §5.1.1.2; RFC 8656 §7",
     ),
+    CatalogueEntry(
+        id="ANALYZE-STUN-NO-SRFLX",
+        severity=Severity.WARNING,
+        title="No server-reflexive candidate from {url}, and no error either",
+        symptom="{pcs} had {url} configured and finished gathering with host candidates but no "
+                "server-reflexive (srflx) candidate, and no icecandidateerror was reported.",
+        cause="The STUN server did not answer and the browser did not say so, or this machine has a public "
+              "address (the browser drops a srflx candidate equal to a host candidate: then all is well).",
+        fix="Run `rtcdiag stun {url}` from the browser's network; if the machine is behind NAT, look for a "
+            "firewall dropping UDP to the STUN port.",
+        reference="RFC 8445 §5.1.1.2, §5.1.3 (redundant candidates are eliminated)",
+    ),
     # ---- ICE ------------------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-SLOW-GATHERING",
+        severity=Severity.WARNING,
+        title="ICE gathering took {seconds} s",
+        symptom="In {pc} ICE gathering ran for {seconds} s{outcome} (ICE servers: {servers}).",
+        cause="A STUN/TURN server that does not answer keeps gathering open until the browser gives up on "
+              "it; without trickle ICE the offer waits for it, so every call set-up waits as long.",
+        fix="Remove or fix the ICE server that does not answer (see its finding), and use trickle ICE: send "
+            "candidates as they come instead of waiting for gathering to complete.",
+        reference="RFC 8838 (Trickle ICE) §1",
+    ),
     CatalogueEntry(
         id="ANALYZE-RELAY-ONLY-NO-CANDIDATE",
         severity=Severity.ERROR,
@@ -247,6 +270,42 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 8122 §5; RFC 8842 §5 (fingerprint check)",
     ),
     # ---- signalling -----------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-MLINE-REJECTED",
+        severity=Severity.ERROR,
+        title="The answer rejected the {kind} m-line",
+        symptom="In {pc} the answer applied at {when} has port 0 for the {kind} section (mid {mid}): no "
+                "{kind} will flow.",
+        cause="The other side has no codec in common with the offer for this media (e.g. H.264 profile or "
+              "packetization-mode that does not match, VP9/AV1 unsupported), or it refuses this media kind.",
+        fix="Offer a codec both sides support (keep VP8 and Opus in the list; for H.264 offer "
+            "profile-level-id 42e01f with packetization-mode=1), and do not strip codecs when munging SDP.",
+        reference="RFC 8829 §5.3.1 (rejected m-sections), RFC 3264 §6",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RTX-APT-MISSING",
+        severity=Severity.WARNING,
+        title="RTX payload type points to a missing payload type ({side} {kind})",
+        symptom="In {pc} the {side} description's {kind} section (mid {mid}) has an RTX a=fmtp apt={apt} "
+                "that is not among its payload types.",
+        cause="SDP munging removed a codec but left its RTX entry, or the endpoint generated a broken "
+              "answer; retransmissions for that codec cannot work and some browsers reject the description.",
+        fix="When removing a codec from the SDP, remove its rtx payload type (the a=rtpmap/a=fmtp with "
+            "apt=<that payload type>) too.",
+        reference="RFC 4588 §8.6 (apt parameter)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DTLS-ROLE-CONFLICT",
+        severity=Severity.ERROR,
+        title="DTLS role conflict: both sides are {role}",
+        symptom="In {pc} the local and the remote description both say a=setup:{role}: both sides wait for "
+                "(or both start) the DTLS handshake.",
+        cause="One endpoint (often a media server or gateway, or munged SDP) answered with the same DTLS "
+              "role as the offerer instead of the opposite one.",
+        fix="The offer must say a=setup:actpass and the answer a=setup:active (or passive), never the same "
+            "role as the other side.",
+        reference="RFC 8842 §5.2, §5.3 (a=setup negotiation)",
+    ),
     CatalogueEntry(
         id="ANALYZE-SDP-GLARE",
         severity=Severity.ERROR,
