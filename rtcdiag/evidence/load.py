@@ -23,3 +23,20 @@ def load_dump(path: Path) -> InternalsDump:
         raise EvidenceError(f"{name}: a bare SDP; rtcdiag analyze reads webrtc-internals dumps for now")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
                         " \"Download the webrtc-internals dump\")")
+
+
+def redacted_copy(path: Path) -> bytes:
+    """The dump at ``path`` anonymised (see :mod:`rtcdiag.evidence.anonymize`), as JSON bytes."""
+    import json
+
+    from rtcdiag.evidence.anonymize import anonymize
+
+    name = printable(str(path))[:200]
+    data = read_evidence(path)
+    if sniff(data) is not EvidenceKind.WEBRTC_INTERNALS:
+        raise EvidenceError(f"{name}: --redact reads webrtc-internals dumps only")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        raise EvidenceError(f"{name}: not a webrtc-internals dump (not valid JSON)") from None
+    return json.dumps(anonymize(document), indent=1).encode()
