@@ -72,8 +72,10 @@ def test_redacted_copy_hides_everything_and_keeps_the_diagnosis(name: str, tmp_p
 
 def test_mapping_is_consistent_and_keeps_the_kind_of_address() -> None:
     document = {"PeerConnections": {"1-1": {"updateLog": [
-        {"type": "icecandidate", "value": "candidate:1 1 udp 1 10.1.2.3 5000 typ relay raddr 8.8.8.8 rport 1"},
-        {"type": "addIceCandidate", "value": "candidate:2 1 udp 1 8.8.8.8 5001 typ srflx raddr 10.1.2.3 rport 2"},
+        {"type": "icecandidate",
+         "value": "candidate:1 1 udp 1 10.1.2.3 5000 typ relay raddr 8.8.8.8 rport 1"},
+        {"type": "addIceCandidate",
+         "value": "candidate:2 1 udp 1 8.8.8.8 5001 typ srflx raddr 10.1.2.3 rport 2"},
         {"type": "x", "value": "2a00:1450::1 fe80::1%eth0 100.64.1.1 169.254.1.1 127.0.0.1 ::1 203.0.113.1 "
                                "0123abcd-0123-4567-89ab-0123456789ab.local 03:12:39 Chrome/156.0.0.0"}]}},
         "UserAgent": "Mozilla/5.0 Chrome/156.0.0.0"}
