@@ -15,7 +15,14 @@ def load_dump(path: Path) -> InternalsDump:
     data = read_evidence(path)
     kind = sniff(data)
     if kind is EvidenceKind.WEBRTC_INTERNALS:
-        return parse_internals(data, name)
+        # Decoded here and the bytes dropped before json.loads: it would otherwise hold bytes, its own
+        # decoded copy and the objects at once (peak memory is a budget: issue 11).
+        try:
+            text = data.decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{name}: not a webrtc-internals dump (not UTF-8: {exc.reason})") from None
+        del data
+        return parse_internals(text, name)
     if kind is EvidenceKind.RTCSTATS:
         raise EvidenceError(f"{name}: an rtcstats dump; rtcdiag analyze reads the \"webrtc-internals dump\" "
                             "(the first download button of chrome://webrtc-internals) for now")

@@ -78,6 +78,9 @@ class StatsSeries:
     raw_values: str | list[Any]
     _parsed: list[Any] | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        return f"StatsSeries({self.stats_type!r}, {len(self.raw_values)} values chars/items)"
+
     def values(self) -> list[Any]:
         if self._parsed is None:
             raw = self.raw_values
@@ -135,6 +138,9 @@ class PeerConnection:
     def of_type(self, stats_type: str) -> list[StatsObject]:
         return [s for s in self.stats.values() if s.type == stats_type]
 
+    def __repr__(self) -> str:  # short: a dump can be 100 MB (asyncio reprs a task's result on exit)
+        return f"PeerConnection({self.key!r}, {len(self.events)} events, {len(self.stats)} stats objects)"
+
 
 @dataclass(frozen=True)
 class GetUserMediaEntry:
@@ -153,9 +159,13 @@ class GetUserMediaEntry:
 class InternalsDump:
     source: str  # the file name, as given
     user_agent: str = ""
+    timestamp_ms: float | None = None  # when the dump was made (newer Chromium); None when it does not say
     peer_connections: list[PeerConnection] = field(default_factory=list)
     get_user_media: list[GetUserMediaEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was bounded or could not be read
+
+    def __repr__(self) -> str:
+        return f"InternalsDump({self.source!r}, {len(self.peer_connections)} peer connections)"
 
 
 def _text(value: Any) -> str:
@@ -288,7 +298,7 @@ def _gum(raw: Any) -> GetUserMediaEntry | None:
         origin=text("origin", 500))
 
 
-def parse_internals(data: bytes, source: str) -> InternalsDump:
+def parse_internals(data: bytes | str, source: str) -> InternalsDump:
     """Parse a (decompressed) dump; raise :class:`EvidenceError` when it is not one (or is truncated)."""
     try:
         document = json.loads(data)
@@ -298,7 +308,8 @@ def parse_internals(data: bytes, source: str) -> InternalsDump:
     if not isinstance(document, dict) or not isinstance(document.get("PeerConnections", {}), dict) or not (
             "PeerConnections" in document or "getUserMedia" in document):
         raise EvidenceError(f"{source}: not a webrtc-internals dump (no PeerConnections or getUserMedia)")
-    dump = InternalsDump(source=source, user_agent=_text(document.get("UserAgent"))[:500])
+    dump = InternalsDump(source=source, user_agent=_text(document.get("UserAgent"))[:500],
+                         timestamp_ms=_number(document.get("timestamp")))
     pcs = document.get("PeerConnections") or {}
     if len(pcs) > MAX_PEER_CONNECTIONS:
         dump.notes.append(f"only the first {MAX_PEER_CONNECTIONS} of {len(pcs)} peer connections read")

@@ -101,6 +101,7 @@ class PcSummary:
     dtls_state: str = ""
     dtls_stats_id: str = ""
     pair_stats: list[StatsObject] = field(default_factory=list)
+    dumped_at_ms: float | None = None  # when the dump was made: how long the connection had to get going
 
     def states(self, what: str) -> list[Transition]:
         return [t for t in self.timeline if t.what == what]
@@ -223,9 +224,9 @@ def _selected_pair(pc: PeerConnection, summary: PcSummary) -> None:
         url=local_obj.text("url") if local_obj else "")
 
 
-def summarize(pc: PeerConnection, label: str) -> PcSummary:
+def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None) -> PcSummary:
     """The facts of one peer connection, from its update log and its stats."""
-    s = PcSummary(label=label, pc=pc)
+    s = PcSummary(label=label, pc=pc, dumped_at_ms=dumped_at_ms)
     signaling = "stable"
     local_events: list[CandidateFact] = []
     remote_events: list[CandidateFact] = []
@@ -603,6 +604,21 @@ def _relay_refused(s: PcSummary, failed: Transition) -> tuple[str, float] | None
     return (urls[0] if urls else "the TURN server"), end - start
 
 
+NO_REMOTE_WAIT_MS = 5000.0  # trickled candidates arrive within a second or two of the description
+
+
+def _waited_ms(s: PcSummary) -> float:
+    """How long after the remote description the dump was made (0 when either time is unknown)."""
+    start = s.remote_set.timestamp_ms if s.remote_set is not None else None
+    if start is None or s.dumped_at_ms is None:
+        return 0.0
+    return s.dumped_at_ms - start
+
+
+def _waited(s: PcSummary, ms: float) -> bool:
+    return _waited_ms(s) >= ms
+
+
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
          failed_urls: dict[str, str]) -> None:
     ice_state = s.last_state("ice")
@@ -626,25 +642,36 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     failed = s.reached("ice", "failed")
     if failed is None and not s.connected:  # Chromium may end in ICE "disconnected", connection "failed"
         failed = s.reached("connection", "failed")
-    lost = None
-    if s.connected:
-        after = s.timeline[s.timeline.index(s.reached("ice", "connected", "completed"))  # type: ignore[arg-type]
-                           :]
-        lost = next((t for t in after if t.what == "ice" and t.state == "disconnected"), None)
-    if lost is not None and failed is not None and not s.ice_restart and \
-            s.timeline.index(failed) > s.timeline.index(lost):
+    lost: Transition | None = None
+    lost_failed: Transition | None = None
+    up = s.reached("ice", "connected", "completed")
+    if up is not None:
+        after = s.timeline[s.timeline.index(up):]
+        lost = next((t for t in after if t.what in ("ice", "connection") and t.state == "disconnected"), None)
+        if lost is not None:  # then failed (ICE or the connection), with no reconnection in between
+            rest = after[after.index(lost):]
+            back = next((t for t in rest if t.what == "ice" and t.state in ("connected", "completed")), None)
+            lost_failed = next((t for t in rest if t.state == "failed"
+                                and (back is None or rest.index(t) < rest.index(back))), None)
+    if lost is not None and lost_failed is not None and not s.ice_restart:
         judgement.findings.append(make_finding(
             "ANALYZE-CONNECTION-LOST", subject, check=CHECK, step="ice",
-            evidence=[f"{t.event.when if t.event else '-'} {t.what} {t.state}" for t in s.states("ice")[:10]],
-            pc=s.label, lost=when(lost.event), failed=when(failed.event)))
-    elif failed is not None and not s.connected:
+            evidence=[f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
+                      if t.what in ("ice", "connection") and t.event is not None][:10],
+            pc=s.label, lost=when(lost.event), failed=when(lost_failed.event)))
+    elif not s.connected and (failed is not None or _waited(s, NO_REMOTE_WAIT_MS)):
         local_ok = bool(s.of("local"))
         if s.remote_set is not None and local_ok and not s.of("remote") and not s.remote_has_candidates:
+            end = (f"{when(failed.event)} {failed.what} failed" if failed is not None else
+                   f"dump made {_waited_ms(s) / 1000:.1f} s after the remote description, ICE still "
+                   f"{ice_state}")
             judgement.findings.append(make_finding(
                 "ANALYZE-NO-REMOTE-CANDIDATES", subject, check=CHECK, step="ice",
                 evidence=[f"{when(s.remote_set)} setRemoteDescription (no a=candidate lines)",
-                          f"{when(failed.event)} oniceconnectionstatechange failed"],
+                          "no addIceCandidate call", end],
                 pc=s.label, when=when(s.remote_set), ice_state=ice_state))
+        elif failed is None:
+            pass  # not failed (yet): nothing to say about the checks
         elif local_ok and s.of("remote"):
             sent = sum(int(p.number("requestsSent") or 0) for p in s.pair_stats)
             answered = sum(int(p.number("responsesReceived") or 0) for p in s.pair_stats)
@@ -759,7 +786,7 @@ def labels(dumps: list[InternalsDump]) -> list[list[str]]:
 
 
 def summarize_all(dumps: list[InternalsDump]) -> list[PcSummary]:
-    return [summarize(pc, label) for d, names in zip(dumps, labels(dumps), strict=True)
+    return [summarize(pc, label, d.timestamp_ms) for d, names in zip(dumps, labels(dumps), strict=True)
             for pc, label in zip(d.peer_connections, names, strict=True)]
 
 

@@ -57,8 +57,10 @@ async (s) => {
   const relay = (to, name) => e => {
     if (e.candidate) to.addIceCandidate(e.candidate).catch(err => note(name, err));
   };
-  a.onicecandidate = relay(b, 'b.addIceCandidate');
-  b.onicecandidate = relay(a, 'a.addIceCandidate');
+  if (s.mode !== 'no-trickle') {  // no-trickle: the app never sends its candidates to the other side
+    a.onicecandidate = relay(b, 'b.addIceCandidate');
+    b.onicecandidate = relay(a, 'a.addIceCandidate');
+  }
   if (s.audio) {
     const stream = await navigator.mediaDevices.getUserMedia({audio: true});
     stream.getTracks().forEach(t => a.addTrack(t, stream));
@@ -94,6 +96,14 @@ async (s) => {
   }
   out.gathering = await within(Promise.all([gathered(a), gathered(b)]), s.gatherMs || 10000);
   out.state = await within(settled(a), s.settleMs || 10000);
+  if (s.mode === 'lost') {
+    // The other side goes away mid-call without a word (a crashed tab, a dead network): consent
+    // freshness (RFC 7675) fails, ICE goes disconnected, then failed; the app never restarts ICE.
+    b.close();
+    const failed = new Promise(res => a.addEventListener('iceconnectionstatechange',
+      () => a.iceConnectionState === 'failed' && res('failed')));
+    out.lost = await within(failed, s.lostMs || 45000);
+  }
   await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
   out.connectionState = a.connectionState;
   out.iceConnectionState = a.iceConnectionState;
@@ -132,6 +142,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     # relay candidate, CreatePermission is refused (403) and Chromium fails ICE within milliseconds.
     Scenario("turn-peer-acl", "ANALYZE-RELAY-REFUSED", "relay-only, coturn's ACL refuses the peer",
              {"mode": "call", "policy": "relay", "settleMs": 10000}, turn="acl"),
+    Scenario("no-trickle", "ANALYZE-NO-REMOTE-CANDIDATES", "the app never sends its ICE candidates",
+             {"mode": "no-trickle", "settleMs": 12000}),
+    Scenario("connection-lost", "ANALYZE-CONNECTION-LOST", "the other side vanishes mid-call, no ICE restart",
+             {"mode": "lost", "audio": True}),
     Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
              {"mode": "fingerprint", "audio": True}),
     # The call still connects (the second answer is rejected): a warning about the app, exit 0.

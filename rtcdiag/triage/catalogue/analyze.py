@@ -154,7 +154,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         severity=Severity.ERROR,
         title="No remote candidates ever arrived",
         symptom="{pc} set the remote description at {when} but no addIceCandidate call followed and the "
-                "remote SDP carried no a=candidate lines; ICE ended \"{ice_state}\".",
+                "remote SDP carried no a=candidate lines; the last ICE state was \"{ice_state}\".",
         cause="Trickle ICE signalling is broken: the other side's onicecandidate events are not sent, are "
               "sent to the wrong peer or session, or are dropped by the signalling server.",
         fix="Send every onicecandidate (including end-of-candidates) over signalling and call "
