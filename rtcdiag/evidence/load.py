@@ -24,8 +24,14 @@ def load_dump(path: Path) -> InternalsDump:
         del data
         return parse_internals(text, name)
     if kind is EvidenceKind.RTCSTATS:
-        raise EvidenceError(f"{name}: an rtcstats dump; rtcdiag analyze reads the \"webrtc-internals dump\" "
-                            "(the first download button of chrome://webrtc-internals) for now")
+        from rtcdiag.evidence.rtcstats import parse_rtcstats
+
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{name}: not an rtcstats dump (not UTF-8: {exc.reason})") from None
+        del data
+        return parse_rtcstats(text, name)
     if kind is EvidenceKind.SDP:
         raise EvidenceError(f"{name}: a bare SDP; rtcdiag analyze reads webrtc-internals dumps for now")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"

@@ -215,7 +215,7 @@ def _event(raw: Any) -> UpdateEvent | None:
                        time_text=str(time_text)[:64])
 
 
-def _servers(configuration: str) -> tuple[list[str], str]:
+def server_urls(configuration: str) -> tuple[list[str], str]:
     """Every server URL and the iceTransportPolicy of an rtcConfiguration text (JSON, or the old
     ``{iceServers: [turn:..., stun:...], iceTransportPolicy: relay, ...}`` text)."""
     urls: list[str] = []
@@ -252,7 +252,7 @@ def _peer_connection(key: str, raw: Any, notes: list[str]) -> PeerConnection:
     pc.pid = _text(raw.get("pid"))[:20]
     config = raw.get("rtcConfiguration")
     pc.configuration = _text(config)[:20000]
-    pc.ice_servers, pc.ice_transport_policy = _servers(pc.configuration)
+    pc.ice_servers, pc.ice_transport_policy = server_urls(pc.configuration)
     log = raw.get("updateLog")
     if isinstance(log, list):
         if len(log) > MAX_EVENTS:

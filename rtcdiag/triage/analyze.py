@@ -714,7 +714,14 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                                             s.selected.rtt_ms))
     states = " -> ".join(t.state for t in s.states("ice")) or "new"
     state = StepState.DONE if s.states("ice") or s.of("remote") else StepState.SKIPPED
-    judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=f"ICE {states}"[:300]))
+    detail = f"ICE {states}"
+    if not s.connected and failed is None and s.remote_set is not None and s.of("local") and \
+            not _waited(s, NO_REMOTE_WAIT_MS):
+        # ICE had not connected when the evidence ends, and nothing says how long it had: no verdict.
+        state, detail = StepState.UNDECIDED, (f"ICE {states} when the evidence ends, "
+                                              f"{_waited_ms(s) / 1000:.1f} s after the remote description")
+        judgement.facts.inconclusive = True
+    judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=detail[:300]))
 
 
 def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:

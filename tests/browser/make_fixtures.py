@@ -122,6 +122,9 @@ class Scenario:
     fake_media: bool = True
     auto_accept: bool = True
     expect_exit: int = 1
+    # The rtcstats dump of the same run, when it must read differently (it has no dump time, for one).
+    rtcstats_expect: str | None = None
+    rtcstats_exit: int | None = None
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -142,8 +145,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     # relay candidate, CreatePermission is refused (403) and Chromium fails ICE within milliseconds.
     Scenario("turn-peer-acl", "ANALYZE-RELAY-REFUSED", "relay-only, coturn's ACL refuses the peer",
              {"mode": "call", "policy": "relay", "settleMs": 10000}, turn="acl"),
+    # The rtcstats dump ends with the last event (ICE "new" 0.1 s after the answer) and says nothing of
+    # the 12 s that followed: inconclusive there, not a verdict.
     Scenario("no-trickle", "ANALYZE-NO-REMOTE-CANDIDATES", "the app never sends its ICE candidates",
-             {"mode": "no-trickle", "settleMs": 12000}),
+             {"mode": "no-trickle", "settleMs": 12000}, rtcstats_expect="", rtcstats_exit=3),
     Scenario("connection-lost", "ANALYZE-CONNECTION-LOST", "the other side vanishes mid-call, no ICE restart",
              {"mode": "lost", "audio": True}),
     Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
@@ -164,6 +169,10 @@ BY_NAME = {s.name: s for s in SCENARIOS}
 
 def fixture_path(name: str) -> Path:
     return FIXTURES / f"{name}.webrtc-internals.json.gz"
+
+
+def rtcstats_path(name: str) -> Path:
+    return FIXTURES / f"{name}.rtcstats.gz"
 
 
 def _dead_port() -> int:

@@ -388,3 +388,38 @@ def test_slow_gathering_on_its_own_is_a_warning(tmp_path: Path) -> None:
     report = _report(path)
     assert [(f.id, f.params["seconds"]) for f in report.roots] == [("ANALYZE-SLOW-GATHERING", "12.5")]
     assert report.exit_code == 0
+
+
+# ---- rtcstats: the rtcstats.js library's delta-compressed reports (hand-written: Chromium's own download
+# ---- writes full reports, see the real *.rtcstats.gz fixtures) -----------------------------------------
+
+def test_rtcstats_delta_compressed_reports_and_a_cut_last_line(tmp_path: Path) -> None:
+    lines = [
+        "RTCStatsDump", '{"fileFormat":2}',
+        json.dumps(["create", None, {"userAgent": "UA/1"}, 1_000_000]),
+        json.dumps(["create", "1-1", {"iceServers": [{"urls": ["turn:t.example:3478"]}]},
+                    "https://a.example/", 5]),
+        json.dumps(["onicecandidate", "1-1", {"candidate": "candidate:1 1 udp 1 198.51.100.1 5000 typ host"},
+                    10]),
+        json.dumps(["addIceCandidate", "1-1", {"candidate": "candidate:2 1 udp 1 198.51.100.2 5001 typ host"},
+                    10]),
+        json.dumps(["oniceconnectionstatechange", "1-1", "checking", 10]),
+        json.dumps(["getstats", "1-1", {"CP1": {"type": "candidate-pair", "requestsSent": 3,
+                                                "responsesReceived": 0, "requestsReceived": 0,
+                                                "state": "in-progress"}}, 1000]),
+        json.dumps(["getstats", "1-1", {"CP1": {"requestsSent": 9, "state": "failed"}}, 1000]),  # changed
+        json.dumps(["oniceconnectionstatechange", "1-1", "failed", 10]),
+        '["getstats", "1-1", {"CP1": {"requestsSent": 1',  # the download was cut here
+    ]
+    path = tmp_path / "rtcstats.txt"
+    path.write_text("\n".join(lines))
+    dump = load_dump(path)
+    [pc] = dump.peer_connections
+    assert pc.ice_servers == ["turn:t.example:3478"] and pc.url == "https://a.example/"
+    assert pc.stats["CP1"].last("requestsSent") == 9 and pc.stats["CP1"].last("responsesReceived") == 0
+    assert pc.events[0].timestamp_ms == 1_000_015.0
+    assert any("truncated" in note for note in dump.notes) and dump.user_agent == "UA/1"
+    report = _report(path)
+    [root] = report.roots
+    assert root.id == "ANALYZE-TURN-NO-RELAY"
+    assert [f.id for f in report.explained(root)] == ["ANALYZE-ICE-NO-RESPONSES"]

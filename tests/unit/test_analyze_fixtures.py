@@ -21,7 +21,7 @@ from rtcdiag.report.model import Report
 from rtcdiag.triage.analyze import judge
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from make_fixtures import SCENARIOS, TURN_PASSWORD, TURN_USER, Scenario, fixture_path
+from make_fixtures import SCENARIOS, TURN_PASSWORD, TURN_USER, Scenario, fixture_path, rtcstats_path
 
 
 def _report(path: Path) -> Report:
@@ -43,6 +43,15 @@ def test_each_scenario_gives_its_root_cause(scenario: Scenario) -> None:
     else:
         assert roots == set(), [f"{f.id}: {f.symptom}" for f in report.roots]
     assert report.exit_code == scenario.expect_exit
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_rtcstats_dump_of_the_same_run_gives_the_same_root_cause(scenario: Scenario) -> None:
+    report = _report(rtcstats_path(scenario.name))
+    expect = scenario.expect if scenario.rtcstats_expect is None else scenario.rtcstats_expect
+    assert {f.id for f in report.roots} == ({expect} if expect else set())
+    exit_code = scenario.expect_exit if scenario.rtcstats_exit is None else scenario.rtcstats_exit
+    assert report.exit_code == exit_code
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
