@@ -3,7 +3,7 @@ file that is not a dump is a usage error before anything runs) and the tables of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.webrtc_internals import InternalsDump
@@ -81,3 +81,136 @@ def tables(dumps: list[InternalsDump]) -> list[Table]:
     for s in summaries[:50]:
         out += [timeline_table(s), candidate_table(s)]
     return out
+
+
+# ---- --summary DIR: many dumps, the numbers behind a relay budget ---------------------------------------
+
+@dataclass
+class FileSummary:
+    """What one dump says, reduced to numbers (picklable: made in a worker process)."""
+
+    file: str
+    refused: str = ""  # why the file was not read (not a dump, truncated, ...)
+    peer_connections: int = 0
+    connected: int = 0
+    relayed: dict[str, int] = field(default_factory=dict)  # relay protocol -> connections relayed over it
+    connect_ms: list[float] = field(default_factory=list)  # first event -> connected, per connection
+    turn_errors: list[tuple[str, str]] = field(default_factory=list)  # (url, code) per candidate error
+    roots: list[str] = field(default_factory=list)  # root-cause ids of the dump's diagnosis
+
+
+def summarize_file(path: str) -> FileSummary:
+    """Read and judge one dump (run in a worker process by ``--summary``)."""
+    from pathlib import Path
+
+    from rtcdiag.evidence.load import load_dump
+    from rtcdiag.evidence.sniff import EvidenceError
+    from rtcdiag.triage.diagnosis import diagnose
+
+    try:
+        dump = load_dump(Path(path))
+    except EvidenceError as exc:
+        return FileSummary(file=path, refused=str(exc)[:300])
+    summaries = summarize_all([dump])
+    out = FileSummary(file=path, peer_connections=len(summaries))
+    for s in summaries:
+        out.turn_errors += [(e.url, str(e.code)) for e in s.errors]
+        # Connected means the connection (DTLS included); old dumps without connection states: ICE.
+        up = (s.reached("connection", "connected") if s.states("connection")
+              else s.reached("ice", "connected", "completed"))
+        if up is None:
+            continue
+        out.connected += 1
+        stamps = [e.timestamp_ms for e in s.pc.events if e.timestamp_ms is not None]
+        if up.event is not None and up.event.timestamp_ms is not None and stamps:
+            out.connect_ms.append(up.event.timestamp_ms - min(stamps))
+        if s.selected is not None and s.selected.local_type == "relay":
+            key = s.selected.relay_protocol or "?"
+            out.relayed[key] = out.relayed.get(key, 0) + 1
+    judgement = judge([dump])
+    out.roots = sorted({f.id for f in diagnose(judgement.findings).roots})
+    return out
+
+
+def summarize_files(paths: list[str], workers: int | None = None) -> list[FileSummary]:
+    """Every file judged on its own, in parallel over every core (in order of ``paths``)."""
+    import os
+
+    count = workers or os.cpu_count() or 1
+    if count <= 1 or len(paths) < 4:
+        return [summarize_file(p) for p in paths]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(summarize_file, paths, chunksize=max(1, len(paths) // (count * 8))))
+
+
+def _percentile(values: list[float], q: float) -> str:
+    """Nearest-rank percentile (``q`` in 0..100) in ms, or "-"."""
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return f"{ordered[rank - 1]:.0f}"
+
+
+@dataclass
+class SummaryNumbers:
+    files: int
+    refused: int
+    peer_connections: int
+    connected: int
+    relayed: int
+    relay_ratio: float | None
+    relay_protocols: dict[str, int]
+    connect_ms_p50: str
+    connect_ms_p90: str
+    connect_ms_p99: str
+    turn_errors: dict[str, int]  # "url code" -> count
+    causes: dict[str, int]  # root id -> files
+
+
+def summary_numbers(files: list[FileSummary]) -> SummaryNumbers:
+    read = [f for f in files if not f.refused]
+    protocols: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    causes: dict[str, int] = {}
+    times: list[float] = []
+    for f in read:
+        for key, n in f.relayed.items():
+            protocols[key] = protocols.get(key, 0) + n
+        for url, code in f.turn_errors:
+            errors[f"{url} {code}"] = errors.get(f"{url} {code}", 0) + 1
+        for root in f.roots:
+            causes[root] = causes.get(root, 0) + 1
+        times += f.connect_ms
+    connected = sum(f.connected for f in read)
+    relayed = sum(protocols.values())
+    return SummaryNumbers(
+        files=len(files), refused=len(files) - len(read),
+        peer_connections=sum(f.peer_connections for f in read),
+        connected=connected, relayed=relayed, relay_ratio=(relayed / connected) if connected else None,
+        relay_protocols=dict(sorted(protocols.items(), key=lambda kv: -kv[1])),
+        connect_ms_p50=_percentile(times, 50), connect_ms_p90=_percentile(times, 90),
+        connect_ms_p99=_percentile(times, 99),
+        turn_errors=dict(sorted(errors.items(), key=lambda kv: -kv[1])[:50]),
+        causes=dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))[:50]))
+
+
+def summary_tables(numbers: SummaryNumbers) -> list[Table]:
+    ratio = "-" if numbers.relay_ratio is None else f"{numbers.relay_ratio:.0%}"
+    mix = ", ".join(f"{k} {v}" for k, v in numbers.relay_protocols.items()) or "-"
+    overview = Table(title="Summary", columns=["What", "Value"], rows=[
+        ["dumps read", f"{numbers.files - numbers.refused} of {numbers.files}"],
+        ["peer connections", str(numbers.peer_connections)],
+        ["connected", str(numbers.connected)],
+        ["relay ratio (selected pair relayed / connected)", f"{ratio} ({numbers.relayed})"],
+        ["relay protocol mix", mix],
+        ["time to connected p50 / p90 / p99 (ms)",
+         f"{numbers.connect_ms_p50} / {numbers.connect_ms_p90} / {numbers.connect_ms_p99}"],
+    ])
+    errors = Table(title="ICE server errors per URL", columns=["URL and code", "Errors"],
+                   rows=[[k, str(v)] for k, v in numbers.turn_errors.items()])
+    causes = Table(title="Failure causes ranked", columns=["Root cause", "Dumps"],
+                   rows=[[k, str(v)] for k, v in numbers.causes.items()])
+    return [overview, errors, causes]
