@@ -73,13 +73,28 @@ def selected_table(summaries: list[PcSummary]) -> Table:
                  "Relay protocol", "RTT ms", "ICE", "DTLS"], rows=rows)
 
 
+def media_table(s: PcSummary) -> Table:
+    """The m-lines of the offer and the answer side by side (SDP files)."""
+    rows: list[list[str]] = []
+    for side, sdp in (("offer", s.local_sdp), ("answer", s.remote_sdp)):
+        if sdp is None:
+            continue
+        for m in sdp.media[:100]:
+            codecs = " ".join(m.rtpmap.get(pt, pt) for pt in m.formats[:8])
+            rows.append([side, m.kind, m.mid or "-", str(m.port), m.protocol, m.direction,
+                         m.setup or sdp.setup or "-", "yes" if sdp.ice_lite else "no", codecs[:120]])
+    return Table(title=f"{s.label} m-lines ({s.pc.url})", columns=["Side", "Kind", "Mid", "Port", "Protocol",
+                 "Direction", "Setup", "ICE-lite", "Codecs"], rows=rows)
+
+
 def tables(dumps: list[InternalsDump]) -> list[Table]:
     summaries = summarize_all(dumps)
     out: list[Table] = []
-    if summaries:
-        out.append(selected_table(summaries))
+    live = [s for s in summaries if not s.pc.sdp_only]
+    if live:
+        out.append(selected_table(live))
     for s in summaries[:50]:
-        out += [timeline_table(s), candidate_table(s)]
+        out += [media_table(s)] if s.pc.sdp_only else [timeline_table(s), candidate_table(s)]
     return out
 
 

@@ -27,17 +27,18 @@ from rtcdiag.triage.finding import Subject
 @output_options
 def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path | None,
             output: OutputOptions) -> int:
-    """Triage a call from chrome://webrtc-internals dumps ("Download the webrtc-internals dump", plain or
-    gzip-compressed): TURN/STUN errors per URL, ICE and DTLS failures, signalling glare, getUserMedia
-    errors — one root cause with the evidence (event, time, stats id) and the fix, then per peer connection
-    a timeline, its candidates and the selected pair.
+    """Triage a call from the browser's own evidence: chrome://webrtc-internals dumps (the
+    "webrtc-internals dump" or the "rtcstats dump", plain or gzip-compressed) or SDP files (an offer and
+    its answer): TURN/STUN errors per URL, ICE and DTLS failures, signalling glare, SDP problems,
+    getUserMedia errors — one root cause with the evidence (event, time, stats id) and the fix, then per
+    peer connection a timeline, its candidates and the selected pair.
 
-    A file that is not a dump (or is truncated or empty) is a usage error (exit 2).
+    A file that is not evidence (or is truncated or empty) is a usage error (exit 2).
     """
     from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.errors import UsageError
-    from rtcdiag.evidence.load import load_dump
+    from rtcdiag.evidence.load import load_all
     from rtcdiag.report.build import build_report
 
     started = time.time()
@@ -49,7 +50,7 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
         raise UsageError("give a FILE (a webrtc-internals or rtcstats dump) or --summary DIR")
     if redact_out is not None and len(files) != 1:
         raise UsageError("--redact OUT takes exactly one FILE")
-    dumps = [load_dump(path) for path in files]  # every file read before any report: exit 2 on a bad one
+    dumps = load_all(list(files))  # every file read before any report: exit 2 on a bad one
     if redact_out is not None:
         from rtcdiag.evidence.load import redacted_copy
 

@@ -134,6 +134,7 @@ class PeerConnection:
     configuration: str = ""  # rtcConfiguration as given (a JSON text; URLs only, never credentials)
     events: list[UpdateEvent] = field(default_factory=list)
     stats: dict[str, StatsObject] = field(default_factory=dict)
+    sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
 
     def of_type(self, stats_type: str) -> list[StatsObject]:
         return [s for s in self.stats.values() if s.type == stats_type]

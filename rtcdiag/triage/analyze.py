@@ -449,7 +449,19 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                 "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="signaling",
                 evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
                 pc=s.label, role=setups[0][0]))
-    for side, sdp in (("remote", remote), ("local", local)):
+        if local.ice_lite and remote.ice_lite:
+            judgement.findings.append(make_finding(
+                "ANALYZE-ICE-LITE-BOTH", subject, check=CHECK, step="signaling",
+                evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
+
+
+def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
+    """What is wrong in one description on its own: RTX without its payload type, ICE credentials shorter
+    than RFC 8839 allows, no DTLS fingerprint. (A browser rejects a remote description with the last two,
+    so they are mostly found in SDP files and in the descriptions of non-browser endpoints.)"""
+    for side, sdp in (("remote", s.remote_sdp), ("local", s.local_sdp)):
+        if sdp is None:
+            continue
         for m in sdp.media:
             missing = sorted({apt for apt in m.rtx_apt.values() if apt not in m.formats})
             if missing and not m.rejected:
@@ -460,6 +472,23 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                               *(f"a=fmtp:{rtx} apt={apt}" for rtx, apt in list(m.rtx_apt.items())[:8])],
                     pc=s.label, side=side, kind=m.kind, mid=m.mid or "-", apt=", ".join(missing[:5])))
                 break
+        live = [m for m in sdp.media if not m.rejected]
+        # RFC 8839 §5.4: ice-ufrag 4-256 ice-chars, ice-pwd 22-256.
+        ufrags = {m.ice_ufrag or sdp.ice_ufrag for m in live} - {""}
+        pwds = {m.ice_pwd or sdp.ice_pwd for m in live} - {""}
+        short = sorted({f"ice-ufrag of {len(u)} characters" for u in ufrags if len(u) < 4}
+                       | {f"ice-pwd of {len(p)} characters" for p in pwds if len(p) < 22})
+        if short:
+            judgement.findings.append(make_finding(
+                "ANALYZE-ICE-CREDENTIALS-SHORT", subject, check=CHECK, step="signaling",
+                evidence=[f"{side} description: {item}" for item in short], pc=s.label, side=side,
+                what=", ".join(short)))
+        secured = [m for m in live if "TLS" in m.protocol.upper() or "DTLS" in m.protocol.upper()]
+        if secured and not sdp.fingerprints and any(not m.fingerprints for m in secured):
+            judgement.findings.append(make_finding(
+                "ANALYZE-SDP-NO-FINGERPRINT", subject, check=CHECK, step="signaling",
+                evidence=[f"{side} m={m.kind} {m.protocol} (mid {m.mid or '-'}): no a=fingerprint"
+                          for m in secured if not m.fingerprints][:5], pc=s.label, side=side))
 
 
 def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
@@ -497,7 +526,9 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
             operation=event.type.removesuffix("OnFailure"), when=event.when, error=event.value[:300]))
         failed = failed or not s.connected
     _sdp_rules(s, subject, judgement)
-    states = " -> ".join(t.state for t in s.states("signaling")) or "no signalling state change"
+    _description_rules(s, subject, judgement)
+    states = " -> ".join(t.state for t in s.states("signaling")) or (
+        "descriptions from SDP files" if s.pc.sdp_only else "no signalling state change")
     judgement.steps.append(StepOutcome(subject, CHECK, "signaling", detail=states[:300]))
     return failed
 
@@ -805,6 +836,11 @@ def judge(dumps: list[InternalsDump]) -> Judgement:
     for s in summaries:
         subject = _pc_subject(s)
         signaling_failed = _signaling(s, subject, judgement)
+        if s.pc.sdp_only:
+            for step in ("gathering", "ice", "dtls"):
+                judgement.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED,
+                                                   detail="SDP files only: no ICE or DTLS events"))
+            continue
         _gathering(s, subject, judgement, failed_urls)
         _ice(s, subject, judgement, signaling_failed, failed_urls)
         _dtls(s, subject, judgement)

@@ -55,7 +55,6 @@ def _report(path: Path) -> Report:
     (b'{"some": "json"}', "not a webrtc-internals dump"),
     (b'[1, 2, 3]', "not a webrtc-internals dump"),
     (b"RTCStatsDump\n{\"fileFormat\":3}\n", "rtcstats dump"),
-    (b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", "bare SDP"),
     (b'{"PeerConnections": []}', "not a webrtc-internals dump"),
 ])
 def test_not_a_dump_is_one_line_and_exit_2(tmp_path: Path, content: bytes, words: str) -> None:
@@ -423,3 +422,58 @@ def test_rtcstats_delta_compressed_reports_and_a_cut_last_line(tmp_path: Path) -
     [root] = report.roots
     assert root.id == "ANALYZE-TURN-NO-RELAY"
     assert [f.id for f in report.explained(root)] == ["ANALYZE-ICE-NO-RESPONSES"]
+
+
+# ---- SDP files: the offer and answer pc 8-1 of the healthy-relay run applied (extracted from its real dump:
+# ---- healthy-relay.offer.sdp / .answer.sdp), edited for each fault ------------------------------------
+
+def _sdp_pair(tmp_path: Path, offer_edits: list[tuple[str, str]] | None = None,
+              answer_edits: list[tuple[str, str]] | None = None) -> list[str]:
+    paths = []
+    for side, edits in (("offer", offer_edits or []), ("answer", answer_edits or [])):
+        text = (FIXTURES / f"healthy-relay.{side}.sdp").read_bytes().decode()
+        for old, new in edits:
+            assert old in text, old
+            text = text.replace(old, new)
+        path = tmp_path / f"{side}.sdp"
+        path.write_bytes(text.encode())
+        paths.append(str(path))
+    return paths
+
+
+def _roots(*paths: str) -> tuple[int, list[str]]:
+    result = _rtcdiag("analyze", "--json", *paths)
+    assert result.returncode in (0, 1, 3), result.stderr
+    return result.returncode, sorted({r["id"] for r in json.loads(result.stdout)["root_causes"]})
+
+
+def test_the_real_offer_and_answer_are_fine_in_either_order(tmp_path: Path) -> None:
+    offer, answer = _sdp_pair(tmp_path)
+    assert _roots(offer, answer) == (0, [])
+    assert _roots(answer, offer) == (0, [])  # the answer (a=setup:active) given first is put second
+    data = json.loads(_rtcdiag("analyze", "--json", offer, answer).stdout)
+    table = next(t for t in data["tables"] if "m-lines" in t["title"])
+    assert [row[:3] for row in table["rows"]] == [["offer", "audio", "0"], ["offer", "application", "1"],
+                                                  ["answer", "audio", "0"], ["answer", "application", "1"]]
+    steps = {c["name"]: c["status"] for c in data["checks"]}
+    assert steps == {"signaling": "pass", "gathering": "skip", "ice": "skip", "dtls": "skip"}
+
+
+def test_sdp_faults(tmp_path: Path) -> None:
+    cases = {
+        "ANALYZE-MLINE-REJECTED": ([], [("m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126",
+                                         "m=audio 0 UDP/TLS/RTP/SAVPF 0")]),
+        "ANALYZE-ICE-CREDENTIALS-SHORT": ([], [("a=ice-pwd:0sPz5iLVqN/LrsfqOeua3NXJ", "a=ice-pwd:short")]),
+        "ANALYZE-SDP-NO-FINGERPRINT": ([], [("a=fingerprint:sha-256 ", "a=x-removed:")]),
+        "ANALYZE-ICE-LITE-BOTH": ([("a=group:BUNDLE", "a=ice-lite\r\na=group:BUNDLE")],
+                                  [("a=group:BUNDLE", "a=ice-lite\r\na=group:BUNDLE")]),
+        "ANALYZE-DTLS-ROLE-CONFLICT": ([("a=setup:actpass", "a=setup:active")], []),
+    }
+    for expected, (offer_edits, answer_edits) in cases.items():
+        paths = _sdp_pair(tmp_path, offer_edits, answer_edits)
+        assert _roots(*paths) == (1, [expected]), expected
+
+
+def test_one_sdp_alone_is_judged_on_its_own(tmp_path: Path) -> None:
+    [offer, _] = _sdp_pair(tmp_path, [("a=ice-ufrag:awun", "a=ice-ufrag:aw")])
+    assert _roots(offer) == (1, ["ANALYZE-ICE-CREDENTIALS-SHORT"])

@@ -342,6 +342,38 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "unsupported feature.",
         reference="RFC 8829 §5",
     ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-LITE-BOTH",
+        severity=Severity.ERROR,
+        title="Both sides are ICE-lite",
+        symptom="In {pc} both the local and the remote description carry a=ice-lite: nobody sends "
+                "connectivity checks, so ICE can never connect.",
+        cause="Two lite implementations (typically two media servers, or a server and a gateway) were put "
+              "in front of each other; ICE needs at least one full agent.",
+        fix="Make one side a full ICE agent (a browser always is), or connect the servers without ICE.",
+        reference="RFC 8445 §2.5, §6.1.1 (a lite agent never sends checks)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-CREDENTIALS-SHORT",
+        severity=Severity.ERROR,
+        title="ICE credentials too short in the {side} description",
+        symptom="In {pc} the {side} description has {what}: browsers reject it (ice-ufrag needs at least 4 "
+                "characters, ice-pwd at least 22).",
+        cause="A hand-made or munged SDP, or a non-browser endpoint generating weak ICE credentials.",
+        fix="Generate ice-ufrag with 4-256 and ice-pwd with 22-256 ice-chars (letters, digits, + and /).",
+        reference="RFC 8839 §5.4",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-SDP-NO-FINGERPRINT",
+        severity=Severity.ERROR,
+        title="No DTLS fingerprint in the {side} description",
+        symptom="In {pc} the {side} description has DTLS-SRTP or SCTP-over-DTLS m-lines but no "
+                "a=fingerprint: the peer cannot authenticate the DTLS handshake and browsers reject it.",
+        cause="The fingerprint was stripped by SDP munging or a signalling server, or the endpoint does not "
+              "do DTLS (plain RTP/SAVP with SDES keys is not WebRTC).",
+        fix="Send the description unchanged; the endpoint must offer DTLS-SRTP with a=fingerprint.",
+        reference="RFC 8122 §5; RFC 8827 §6.5",
+    ),
     # ---- getUserMedia ---------------------------------------------------------------------------------
     CatalogueEntry(
         id="ANALYZE-GUM-NOT-ALLOWED",
