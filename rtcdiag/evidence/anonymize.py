@@ -8,7 +8,7 @@
   say nothing. No replacement is ever an address of the original dump.
 - mDNS candidate names (``<uuid>.local``) become ``mdns-N.local``.
 - ICE ufrags and passwords (``a=ice-ufrag``/``a=ice-pwd``, ``ufrag`` of candidates, stats
-  ``usernameFragment``) become ``ufragN``/``pwdN`` (the same one everywhere).
+  ``usernameFragment``) become ``ufragN``/``redactedpwd000…N`` (the same one everywhere, still valid).
 - DTLS fingerprints (SDP and stats, and the certificate stats ids built from them) become ``FP-N`` and the
   certificates themselves (``base64Certificate``) are removed.
 
@@ -100,7 +100,7 @@ class _Mapper:
         if key not in self.names:
             count = sum(k.startswith(f"{kind}:") for k in self.names) + 1
             self.names[key] = {"mdns": f"mdns-{count}.local", "ufrag": f"ufrag{count}",
-                               "pwd": f"pwd{count}pwd{count}pwd{count}pwd{count}pwd{count}",
+                               "pwd": f"redactedpwd{count:013d}",  # 24 ice-chars: RFC 8839 wants >= 22
                                "fp": f"FP-{count}"}[kind]
         return self.names[key]
 
