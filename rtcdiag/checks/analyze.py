@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtcdiag.checks.engine import Check
-from rtcdiag.evidence.webrtc_internals import InternalsDump
+from rtcdiag.evidence.webrtc_internals import InternalsDump, StatsObject
 from rtcdiag.report.model import Table
 from rtcdiag.triage.analyze import MAX_CANDIDATE_ROWS, MAX_TIMELINE_ROWS, PcSummary, judge, summarize_all
 
@@ -73,6 +73,54 @@ def selected_table(summaries: list[PcSummary]) -> Table:
                  "Relay protocol", "RTT ms", "ICE", "DTLS"], rows=rows)
 
 
+def _rate_kbps(obj: StatsObject, field_name: str) -> str:
+    """Bitrate over the last two samples of a byte counter (webrtc-internals keeps the series; an rtcstats
+    dump only the last value here: "-")."""
+    series, stamps = obj.series.get(field_name), obj.series.get("timestamp")
+    if series is None or stamps is None:
+        return "-"
+    values, times = series.values(), stamps.values()
+    if len(values) < 2 or len(times) < 2:
+        return "-"
+    try:
+        seconds = (float(times[-1]) - float(times[-2])) / 1000
+        kbps = (float(values[-1]) - float(values[-2])) * 8 / 1000 / seconds
+    except (TypeError, ValueError, ZeroDivisionError):
+        return "-"
+    return f"{kbps:.0f}" if kbps >= 0 else "-"
+
+
+def rtp_table(s: PcSummary) -> Table | None:
+    """Loss and bitrate per RTP stream: inbound (packets received/lost, jitter), outbound (packets sent,
+    retransmitted; loss and RTT as the other side reported them in RTCP)."""
+    rows: list[list[str]] = []
+    for obj in sorted(s.pc.of_type("inbound-rtp"), key=lambda o: o.id)[:20]:
+        received, lost = obj.number("packetsReceived"), obj.number("packetsLost")
+        loss = f"{lost / (lost + received):.1%}" if received is not None and lost is not None and \
+            lost + received > 0 else "-"
+        jitter = obj.number("jitter")
+        spread = "-" if jitter is None else f"{jitter * 1000:.1f} ms jitter"
+        rows.append([obj.id, "in", obj.text("kind") or "-", obj.text("packetsReceived") or "-", loss,
+                     _rate_kbps(obj, "bytesReceived"), spread])
+    remote = {o.text("localId"): o for o in s.pc.of_type("remote-inbound-rtp")}
+    for obj in sorted(s.pc.of_type("outbound-rtp"), key=lambda o: o.id)[:20]:
+        report = remote.get(obj.id)
+        if report is None:
+            same = [r for r in s.pc.of_type("remote-inbound-rtp") if r.text("ssrc") == obj.text("ssrc")]
+            report = same[0] if same else None
+        loss, rtt = "-", "-"
+        if report is not None:
+            fraction, seconds = report.number("fractionLost"), report.number("roundTripTime")
+            loss = "-" if fraction is None else f"{fraction:.1%} (RTCP)"
+            rtt = "-" if seconds is None else f"{seconds * 1000:.1f} ms RTT"
+        rows.append([obj.id, "out", obj.text("kind") or "-", obj.text("packetsSent") or "-", loss,
+                     _rate_kbps(obj, "bytesSent"), rtt])
+    if not rows:
+        return None
+    return Table(title=f"{s.label} RTP streams", columns=["Stats id", "Direction", "Kind", "Packets", "Loss",
+                 "kbit/s", "Jitter / RTT"], rows=rows)
+
+
 def media_table(s: PcSummary) -> Table:
     """The m-lines of the offer and the answer side by side (SDP files)."""
     rows: list[list[str]] = []
@@ -94,7 +142,13 @@ def tables(dumps: list[InternalsDump]) -> list[Table]:
     if live:
         out.append(selected_table(live))
     for s in summaries[:50]:
-        out += [media_table(s)] if s.pc.sdp_only else [timeline_table(s), candidate_table(s)]
+        if s.pc.sdp_only:
+            out.append(media_table(s))
+            continue
+        out += [timeline_table(s), candidate_table(s)]
+        rtp = rtp_table(s)
+        if rtp is not None:
+            out.append(rtp)
     return out
 
 

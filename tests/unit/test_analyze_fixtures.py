@@ -117,6 +117,10 @@ def test_healthy_relay_call_has_tables_with_the_selected_relay_pair() -> None:
     for step in [("signaling", "have-local-offer"), ("gathering", "complete"), ("ice", "connected"),
                  ("connection", "connected"), ("dtls", "connected"), ("first candidate", "relay")]:
         assert step in seen
+    rtp = next(t for t in report.tables if t.title == "pc 8-2 RTP streams")
+    [inbound] = [row for row in rtp.rows if row[1] == "in"]
+    assert inbound[2] == "audio" and int(inbound[3]) > 0 and inbound[4] == "0.0%"
+    assert 5 < float(inbound[5]) < 200  # Opus from the fake microphone: tens of kbit/s
     candidates = next(t for t in report.tables if t.title == "pc 8-1 candidates")
     local = [row for row in candidates.rows if row[0] == "local"]
     assert local
