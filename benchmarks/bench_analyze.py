@@ -4,7 +4,9 @@ Target (issue 11): a >= 100 MB dump in <= 2x the time of ``json.load``, peak RSS
 The big dump is made from the real healthy-relay fixture: its peer connections copied many times and every
 stats series made as long as a long call's (the page keeps ~1 sample a second). Each side runs in a fresh
 child process so peak RSS (``ru_maxrss``) is its own.
-Run: ``python benchmarks/bench_analyze.py [MB]``.
+``--summary N``: ``rtcdiag analyze --summary`` over N dumps (copies of every real fixture) with one worker
+and with every core, to see it scale.
+Run: ``python benchmarks/bench_analyze.py [MB]`` or ``python benchmarks/bench_analyze.py --summary 1000``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,33 @@ def run(kind: str, path: Path) -> tuple[float, float]:
     return float(seconds), float(rss)
 
 
+def bench_summary(count: int) -> None:
+    import os
+    import shutil
+    import time
+
+    from rtcdiag.checks.analyze import summarize_files
+
+    sources = sorted(FIXTURES.glob("*.gz"))
+    with tempfile.TemporaryDirectory(prefix="rtcdiag-bench-") as tmp:
+        paths = []
+        for i in range(count):
+            source = sources[i % len(sources)]
+            target = Path(tmp) / f"{i:05d}-{source.name}"
+            shutil.copy(source, target)
+            paths.append(str(target))
+        cores = os.cpu_count() or 1
+        print(f"{count} dumps; {cores} cores")
+        for workers in sorted({1, cores}):
+            start = time.perf_counter()
+            summarize_files(paths, workers=workers)
+            print(f"workers={workers}: {time.perf_counter() - start:.2f} s")
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--summary":
+        bench_summary(int(sys.argv[2]))
+        return
     megabytes = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     with tempfile.TemporaryDirectory(prefix="rtcdiag-bench-") as tmp:
         path = Path(tmp) / "dump.json"
