@@ -449,10 +449,44 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                 "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="signaling",
                 evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
                 pc=s.label, role=setups[0][0]))
+        _answer_rules(s, subject, judgement, offer, answer, answer_event)
         if local.ice_lite and remote.ice_lite:
             judgement.findings.append(make_finding(
                 "ANALYZE-ICE-LITE-BOTH", subject, check=CHECK, step="signaling",
                 evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
+
+
+# RFC 3264 §6.1: the answer's direction for each offered one (a sendonly offer is answered recvonly or
+# inactive, ...); anything else is not a valid answer.
+_VALID_ANSWER = {"sendrecv": {"sendrecv", "sendonly", "recvonly", "inactive"},
+                 "sendonly": {"recvonly", "inactive"}, "recvonly": {"sendonly", "inactive"},
+                 "inactive": {"inactive"}}
+
+
+def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
+                  answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
+    """The answer against its offer: directions (RFC 3264 §6.1) and BUNDLE groups (RFC 9143 §7.3)."""
+    for offered, answered in zip(offer.media, answer.media, strict=False):
+        if offered.rejected or answered.rejected:
+            continue
+        if answered.direction not in _VALID_ANSWER.get(offered.direction, set()):
+            judgement.findings.append(make_finding(
+                "ANALYZE-DIRECTION-MISMATCH", subject, check=CHECK, step="signaling",
+                evidence=[f"offer m={offered.kind} mid {offered.mid or '-'}: a={offered.direction}",
+                          f"{when(answer_event)} answer m={answered.kind} mid {answered.mid or '-'}: "
+                          f"a={answered.direction}"],
+                pc=s.label, kind=offered.kind, mid=offered.mid or "-", offered=offered.direction,
+                answered=answered.direction))
+            break
+    live_offer = {m.mid for m in offer.media if not m.rejected and m.mid}
+    extra = [mid for mid in answer.bundle if mid not in offer.bundle or mid not in live_offer]
+    if offer.bundle and (extra or not answer.bundle):
+        judgement.findings.append(make_finding(
+            "ANALYZE-BUNDLE-MISMATCH", subject, check=CHECK, step="signaling",
+            evidence=[f"offer a=group:BUNDLE {' '.join(offer.bundle)}",
+                      f"answer a=group:BUNDLE {' '.join(answer.bundle)}" if answer.bundle
+                      else "answer: no a=group:BUNDLE"],
+            pc=s.label, offered=" ".join(offer.bundle[:20]), answered=" ".join(answer.bundle[:20]) or "none"))
 
 
 def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:

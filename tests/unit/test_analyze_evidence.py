@@ -468,10 +468,20 @@ def test_sdp_faults(tmp_path: Path) -> None:
         "ANALYZE-ICE-LITE-BOTH": ([("a=group:BUNDLE", "a=ice-lite\r\na=group:BUNDLE")],
                                   [("a=group:BUNDLE", "a=ice-lite\r\na=group:BUNDLE")]),
         "ANALYZE-DTLS-ROLE-CONFLICT": ([("a=setup:actpass", "a=setup:active")], []),
+        # The offer sends audio (sendrecv); an answer "sendonly" to a "sendonly" offer is invalid.
+        "ANALYZE-DIRECTION-MISMATCH": ([("a=sendrecv", "a=sendonly")], [("a=recvonly", "a=sendonly")]),
+        "ANALYZE-BUNDLE-MISMATCH": ([], [("a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 7")]),
     }
     for expected, (offer_edits, answer_edits) in cases.items():
         paths = _sdp_pair(tmp_path, offer_edits, answer_edits)
         assert _roots(*paths) == (1, [expected]), expected
+
+
+def test_an_answer_without_bundle_and_an_inactive_answer(tmp_path: Path) -> None:
+    no_bundle = _sdp_pair(tmp_path, [], [("a=group:BUNDLE 0 1\r\n", "")])
+    assert _roots(*no_bundle) == (1, ["ANALYZE-BUNDLE-MISMATCH"])
+    # recvonly -> inactive is a valid answer (the app may decline): no finding.
+    assert _roots(*_sdp_pair(tmp_path, [], [("a=recvonly", "a=inactive")])) == (0, [])
 
 
 def test_one_sdp_alone_is_judged_on_its_own(tmp_path: Path) -> None:

@@ -374,6 +374,31 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Send the description unchanged; the endpoint must offer DTLS-SRTP with a=fingerprint.",
         reference="RFC 8122 §5; RFC 8827 §6.5",
     ),
+    CatalogueEntry(
+        id="ANALYZE-DIRECTION-MISMATCH",
+        severity=Severity.ERROR,
+        title="The answer's direction does not fit the offer ({offered} answered {answered})",
+        symptom="In {pc} the {kind} section (mid {mid}) was offered a={offered} and answered a={answered}, "
+                "which is not a valid answer: media will not flow the way either side expects.",
+        cause="SDP munging or a non-browser endpoint set the direction; an answer to sendonly must be "
+              "recvonly or inactive, to recvonly sendonly or inactive, to inactive inactive.",
+        fix="Set directions with RTCRtpTransceiver.direction instead of editing the SDP, and answer each "
+            "offered direction with one RFC 3264 allows.",
+        reference="RFC 3264 §6.1; RFC 8829 §5.3.1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-BUNDLE-MISMATCH",
+        severity=Severity.ERROR,
+        title="BUNDLE group of the answer does not match the offer",
+        symptom="In {pc} the offer bundles mids {offered} but the answer bundles {answered}: the answer "
+                "may only keep (a subset of) the offered group, and browsers with bundlePolicy max-bundle "
+                "reject an answer without one.",
+        cause="The answering endpoint (often a media server or gateway) does not support BUNDLE, or the "
+              "SDP was munged and the mids no longer match.",
+        fix="Answer with a=group:BUNDLE listing the offered mids it accepts (RFC 9143), or set "
+            "bundlePolicy \"balanced\" on the browser for endpoints without BUNDLE.",
+        reference="RFC 9143 §7.3 (answerer BUNDLE procedures)",
+    ),
     # ---- getUserMedia ---------------------------------------------------------------------------------
     CatalogueEntry(
         id="ANALYZE-GUM-NOT-ALLOWED",
