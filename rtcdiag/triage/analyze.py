@@ -809,8 +809,35 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
             when=when(connection_failed.event if connection_failed else None),
             stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
             fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else "absent")))
+    else:
+        _data_channels(s, subject, judgement)
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
                                        detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
+
+
+DATACHANNEL_WAIT_MS = 3000.0  # an SCTP association comes up within a few round trips of DTLS
+
+
+def _data_channels(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
+    """A data channel still "connecting" in the last stats sample, seconds after the connection was up."""
+    up = s.reached("connection", "connected")
+    start = up.event.timestamp_ms if up is not None and up.event is not None else None
+    if start is None:
+        return
+    for obj in s.pc.of_type("data-channel"):
+        if obj.text("state") != "connecting":
+            continue
+        sampled = obj.number("timestamp")
+        if sampled is None or sampled - start < DATACHANNEL_WAIT_MS:
+            continue
+        judgement.findings.append(make_finding(
+            "ANALYZE-DATACHANNEL-NOT-OPEN", subject, check=CHECK, step="dtls",
+            evidence=[f"{when(up.event if up else None)} onconnectionstatechange connected",
+                      f"stats {obj.id}: label={obj.text('label')!r} state=connecting "
+                      f"{(sampled - start) / 1000:.1f} s later"],
+            pc=s.label, label=obj.text("label")[:100], stats_id=obj.id,
+            seconds=f"{(sampled - start) / 1000:.1f}"))
+        break
 
 
 _GUM_IDS = {"NotAllowedError": "ANALYZE-GUM-NOT-ALLOWED", "PermissionDeniedError": "ANALYZE-GUM-NOT-ALLOWED",

@@ -487,3 +487,18 @@ def test_an_answer_without_bundle_and_an_inactive_answer(tmp_path: Path) -> None
 def test_one_sdp_alone_is_judged_on_its_own(tmp_path: Path) -> None:
     [offer, _] = _sdp_pair(tmp_path, [("a=ice-ufrag:awun", "a=ice-ufrag:aw")])
     assert _roots(offer) == (1, ["ANALYZE-ICE-CREDENTIALS-SHORT"])
+
+
+def test_data_channel_still_connecting_after_the_connection_is_up(tmp_path: Path) -> None:
+    """healthy-relay's real dump with its data channel's state series edited to stay "connecting" (no local
+    browser scenario could keep a channel from opening: Chromium ignored a munged a=sctp-port)."""
+    document = json.loads(gzip.decompress((FIXTURES / "healthy-relay.webrtc-internals.json.gz").read_bytes()))
+    stats = document["PeerConnections"]["8-1"]["stats"]
+    states = [key for key, series in stats.items() if series["statsType"] == "data-channel"
+              and key.endswith("-state")]
+    assert states
+    for key in states:
+        stats[key]["values"] = stats[key]["values"].replace("open", "connecting")
+    [root] = _report(_write(tmp_path, document)).roots
+    assert root.id == "ANALYZE-DATACHANNEL-NOT-OPEN" and root.subject.server == "pc 8-1"
+    assert float(root.params["seconds"]) >= 3

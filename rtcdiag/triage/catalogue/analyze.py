@@ -269,6 +269,19 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "make sure each answer goes to the peer connection that made the offer.",
         reference="RFC 8122 §5; RFC 8842 §5 (fingerprint check)",
     ),
+    CatalogueEntry(
+        id="ANALYZE-DATACHANNEL-NOT-OPEN",
+        severity=Severity.ERROR,
+        title="Data channel never opened",
+        symptom="In {pc} the connection was up but data channel \"{label}\" (stats {stats_id}) was still "
+                "\"connecting\" {seconds} s later.",
+        cause="The SCTP association over DTLS did not come up: the answer's m=application section was "
+              "munged (a=sctp-port, max-message-size), the other side has no data channel support, or a "
+              "negotiated channel's id is not created on the other side.",
+        fix="Do not edit the m=application section of the SDP; with negotiated: true create the channel "
+            "with the same id on both sides.",
+        reference="RFC 8831 §6; RFC 8841 (SDP for SCTP over DTLS)",
+    ),
     # ---- signalling -----------------------------------------------------------------------------------
     CatalogueEntry(
         id="ANALYZE-MLINE-REJECTED",
