@@ -12,6 +12,7 @@ connection state "failed".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -310,6 +311,7 @@ class _Server:
         return self.scheme in ("turn", "turns")
 
 
+@functools.lru_cache(maxsize=1024)
 def _server(url: str) -> _Server:
     try:
         target = parse_uri(url, source="webrtc-internals dump")
@@ -537,7 +539,9 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
                    if follow else "")
         judgement.findings.append(make_finding(
             "ANALYZE-SDP-GLARE", subject, check=CHECK, step="signaling",
-            severity=None if not s.connected else Severity.WARNING,
+            # Connected with no failed description: the app handled it (perfect negotiation's polite
+            # side rolls back exactly like this): for the record only.
+            severity=None if not s.connected else Severity.WARNING if follow else Severity.INFO,
             evidence=[_said(e) for e in [first, *stable_failures, *glare_text][:10]],
             pc=s.label, when=first.when, failure=failure))
         failed = not s.connected

@@ -502,3 +502,16 @@ def test_data_channel_still_connecting_after_the_connection_is_up(tmp_path: Path
     [root] = _report(_write(tmp_path, document)).roots
     assert root.id == "ANALYZE-DATACHANNEL-NOT-OPEN" and root.subject.server == "pc 8-1"
     assert float(root.params["seconds"]) >= 3
+
+
+def test_glare_handled_by_a_rollback_is_only_noted(tmp_path: Path) -> None:
+    """Perfect negotiation's polite side: the remote offer rolls its own back and the call connects."""
+    log = [{"type": "setLocalDescription", "value": "type: offer, sdp: v=0\r\n"},
+           {"type": "signalingStateChange", "value": "have-local-offer"},
+           {"type": "setRemoteDescription", "value": "type: offer, sdp: v=0\r\n"},
+           {"type": "setRemoteDescriptionOnSuccess", "value": ""},
+           {"type": "iceConnectionStateChange", "value": "connected"}]
+    path = _write(tmp_path, {"PeerConnections": {"1-1": _old_pc(log, config="{ iceServers: [] }")}})
+    report = _report(path)
+    assert report.roots == [] and report.exit_code == 0
+    assert [(f.id, f.severity.value) for f in report.findings] == [("ANALYZE-SDP-GLARE", "info")]
