@@ -45,10 +45,7 @@ class AddressScope(StrEnum):
     BROADCAST = "broadcast"  # 255.255.255.255
     UNSPECIFIED = "unspecified"  # 0.0.0.0, ::
     RESERVED = "reserved"  # any other special-purpose or unallocated range
-    CGNAT = "shared"  # alias of SHARED (its former name)
 
-
-Scope = AddressScope  # former name
 
 _S = AddressScope
 
@@ -133,7 +130,6 @@ def scope_of(ip: IPAddress | str) -> AddressScope:
     return _S.PUBLIC if isinstance(addr, ipaddress.IPv4Address) else _S.RESERVED
 
 
-scope = scope_of  # former name
 
 
 def _reach_rank(s: AddressScope) -> int:

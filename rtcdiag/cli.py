@@ -29,6 +29,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("rtcdiag.commands.check:command", "Run every applicable check and print one triage report."),
     "selftest": ("rtcdiag.commands.selftest:command",
                  "Start a coturn on loopback and run the full check against it (offline)."),
+    "analyze": ("rtcdiag.commands.analyze:command",
+                "Triage a failed call from chrome://webrtc-internals dumps: root cause, timeline."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
 }

@@ -150,7 +150,7 @@ class TransportResult:
     allocated: bool = False
     relayed_address: str | None = None  # host:port
     relayed_ip: str | None = None
-    relay_scope: str | None = None  # rtcdiag.addresses.Scope value
+    relay_scope: str | None = None  # rtcdiag.addresses.AddressScope value
     mapped_address: str | None = None
     lifetime_s: int | None = None
     software: str | None = None
@@ -229,7 +229,7 @@ class TurnCheckResult:
     host: str
     port: int
     server_ip: str | None  # the address actually contacted (resolved)
-    server_scope: str | None  # rtcdiag.addresses.Scope value of server_ip
+    server_scope: str | None  # rtcdiag.addresses.AddressScope value of server_ip
     username: str | None = None
     credential_kind: str = "none"  # "none" | "long-term" | "rest"
     rest: RestCredentialInfo | None = None

@@ -41,10 +41,16 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
     Layer.NAME: ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS"),
     Layer.ENDPOINT: ("SERVER-UNREACHABLE", "SERVER-REFUSED", "NO-ROUTE", "UDP-BLOCKED", "MALFORMED-REPLY",
                      "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
-                     "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING"),
+                     "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
+                     # rtcdiag analyze: the browser could not reach an ICE server (701)
+                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"),
     Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
                         "ICE-RELAY-INTERNAL-NOTED", "EXPECT-RELAY", "EXPECT-RTT", "EXPECT-NAT",
-                        "EXPECT-UNCHECKED"),
+                        "EXPECT-UNCHECKED",
+                        # rtcdiag analyze: what a TURN failure (same TURN host) or a failure of the same
+                        # peer connection (its label is the subject's host) explains
+                        "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES",
+                        "ANALYZE-SLOW-GATHERING"),
 }
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 
@@ -61,6 +67,8 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     # around the same time (echoes that never came back, a Refresh or release without an answer).
     "TURN-SERVER-STOPPED": frozenset({"TURN-NO-DATA", "TURN-DATA-LOSS", "TURN-CHANNELDATA-NOT-RELAYED",
                                       "TURN-REFRESH-FAILED"}),
+    # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s.
+    "ANALYZE-TURN-UNREACHABLE": frozenset({"ANALYZE-STUN-UNREACHABLE"}),
 }
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS

@@ -8,10 +8,8 @@ import pytest
 
 from rtcdiag.addresses import (
     AddressScope,
-    Scope,
     reachable_from,
     redirect_refusal,
-    scope,
     scope_of,
 )
 
@@ -47,7 +45,7 @@ SCOPES = [
 def test_scope_of_follows_the_iana_registries(ip: str, expected: AddressScope) -> None:
     assert scope_of(ip) is expected
     assert scope_of(ipaddress.ip_address(ip)) is expected
-    assert scope(f"[{ip}]" if ":" in ip else ip) is expected  # former name, brackets tolerated
+    assert scope_of(f"[{ip}]" if ":" in ip else ip) is expected  # brackets tolerated
 
 
 def test_documentation_is_not_what_python_calls_private() -> None:
@@ -55,8 +53,8 @@ def test_documentation_is_not_what_python_calls_private() -> None:
     assert scope_of("198.51.100.10") is not S.PRIVATE
 
 
-def test_former_names_still_work() -> None:
-    assert Scope is AddressScope and AddressScope.CGNAT is AddressScope.SHARED
+def test_shared_address_space_has_one_name() -> None:
+    assert "CGNAT" not in AddressScope.__members__  # 100.64/10 is "shared" (RFC 6598)
     assert AddressScope("shared") is S.SHARED
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtcdiag.addresses import scope
+from rtcdiag.addresses import scope_of
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.turn import allocate_request, planned_relays, take_relays
 from rtcdiag.probes.turn_result import (
@@ -127,7 +127,7 @@ def test_dual_success_yields_both_relays_in_the_order_asked() -> None:
                              (AttrType.XOR_RELAYED_ADDRESS, Address.of("192.0.2.5", 50000))))
     assert [(r.family, r.relayed_address) for r in tr.relays] == [
         (V4, "192.0.2.5:50000"), (V6, "[2001:db8::5]:50001")]
-    assert tr.relayed_address == "192.0.2.5:50000" and tr.relay_scope == scope("192.0.2.5").value
+    assert tr.relayed_address == "192.0.2.5:50000" and tr.relay_scope == scope_of("192.0.2.5").value
 
 
 def test_address_error_code_marks_the_failed_family() -> None:

@@ -1,0 +1,93 @@
+"""``rtcdiag analyze FILE...``: triage a failed call from the browser's own evidence."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from rtcdiag import exitcodes
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.triage.finding import Subject
+
+
+@click.command(name="analyze", epilog=exitcodes.EPILOG)
+@click.argument("files", nargs=-1, required=False, metavar="FILE...",
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--redact", "redact_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="OUT",
+              help="Also write an anonymised copy of the (one) dump to OUT, for a public issue: addresses "
+                   "mapped consistently, mDNS names, ICE ufrag/pwd, fingerprints and certificates replaced.")
+@click.option("--summary", "summary_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, metavar="DIR",
+              help="Judge every dump in DIR (in parallel over every core) and print the numbers instead: "
+                   "relay ratio, relay protocol mix, ICE server errors per URL, time to connected, causes "
+                   "ranked.")
+@output_options
+def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path | None,
+            output: OutputOptions) -> int:
+    """Triage a call from the browser's own evidence: chrome://webrtc-internals dumps (the
+    "webrtc-internals dump" or the "rtcstats dump", plain or gzip-compressed) or SDP files (an offer and
+    its answer): TURN/STUN errors per URL, ICE and DTLS failures, signalling glare, SDP problems,
+    getUserMedia errors — one root cause with the evidence (event, time, stats id) and the fix, then per
+    peer connection a timeline, its candidates and the selected pair.
+
+    A file that is not evidence (or is truncated or empty) is a usage error (exit 2).
+    """
+    from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.errors import UsageError
+    from rtcdiag.evidence.load import load_all
+    from rtcdiag.report.build import build_report
+
+    started = time.time()
+    if summary_dir is not None:
+        if files or redact_out is not None:
+            raise UsageError("--summary DIR takes no FILE and no --redact")
+        return _summary(summary_dir, output, started)
+    if not files:
+        raise UsageError("give a FILE (a webrtc-internals or rtcstats dump) or --summary DIR")
+    if redact_out is not None and len(files) != 1:
+        raise UsageError("--redact OUT takes exactly one FILE")
+    dumps = load_all(list(files))  # every file read before any report: exit 2 on a bad one
+    if redact_out is not None:
+        from rtcdiag.evidence.load import redacted_copy
+
+        copy = redacted_copy(files[0])
+        try:
+            redact_out.write_bytes(copy)
+        except OSError as exc:
+            raise UsageError(f"--redact {redact_out}: cannot write: {exc.strerror or exc}") from None
+    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
+    notes = [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
+    notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
+    report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
+                          results=None, notes=notes, started_at=started)
+    return emit(report, output)
+
+
+MAX_SUMMARY_FILES = 100_000
+
+
+def _summary(directory: Path, output: OutputOptions, started: float) -> int:
+    from rtcdiag.checks.analyze import summarize_files, summary_numbers, summary_tables
+    from rtcdiag.errors import UsageError
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
+
+    paths = sorted(str(p) for p in directory.rglob("*") if p.is_file())
+    if len(paths) > MAX_SUMMARY_FILES:
+        raise UsageError(f"--summary {directory}: more than {MAX_SUMMARY_FILES} files")
+    files = summarize_files(paths)
+    numbers = summary_numbers(files)
+    read = numbers.files - numbers.refused
+    subject = Subject(f"summary of {directory}")
+    step = StepOutcome(subject, "analyze", "summary",
+                       StepState.DONE if read else StepState.UNDECIDED,
+                       detail=f"{read} dump(s) read, {numbers.refused} refused")
+    judgement = Judgement(steps=[step], facts=Facts(inconclusive=read == 0))
+    notes = [f.refused for f in files if f.refused][:20]
+    report = build_report("analyze", judgement, tables=summary_tables(numbers), results=numbers, notes=notes,
+                          started_at=started)
+    return emit(report, output)

@@ -1,0 +1,105 @@
+"""Read one evidence file: bounded read, gzip, type sniffed from the content, parsed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, read_evidence, sniff
+from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
+from rtcdiag.textsafe import printable
+
+
+def load_dump(path: Path) -> InternalsDump:
+    """A webrtc-internals or rtcstats dump from ``path``; :class:`EvidenceError` (one line, exit 2) for
+    anything else."""
+    holder = [read_evidence(path)]
+    return _parse(printable(str(path))[:200], holder)
+
+
+def _parse(name: str, holder: list[bytes]) -> InternalsDump:
+    """Parse the bytes in ``holder`` (taken out of it, so that they can be freed once decoded: json.loads
+    would otherwise hold the bytes, the text and the objects at once; peak memory is a budget, issue 11)."""
+    data = holder.pop()
+    kind = sniff(data)
+    if kind is EvidenceKind.WEBRTC_INTERNALS or kind is EvidenceKind.RTCSTATS:
+        what = "webrtc-internals" if kind is EvidenceKind.WEBRTC_INTERNALS else "rtcstats"
+        try:
+            text = data.decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{name}: not a {what} dump (not UTF-8: {exc.reason})") from None
+        del data
+        if kind is EvidenceKind.WEBRTC_INTERNALS:
+            return parse_internals(text, name)
+        from rtcdiag.evidence.rtcstats import parse_rtcstats
+
+        return parse_rtcstats(text, name)
+    if kind is EvidenceKind.SDP:
+        raise EvidenceError(f"{name}: a bare SDP: give it with its answer (rtcdiag analyze OFFER ANSWER)")
+    raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
+                        " \"Download the webrtc-internals dump\")")
+
+
+def redacted_copy(path: Path) -> bytes:
+    """The dump at ``path`` anonymised (see :mod:`rtcdiag.evidence.anonymize`), as JSON bytes."""
+    from rtcdiag.evidence.anonymize import anonymize
+
+    name = printable(str(path))[:200]
+    data = read_evidence(path)
+    if sniff(data) is not EvidenceKind.WEBRTC_INTERNALS:
+        raise EvidenceError(f"{name}: --redact reads webrtc-internals dumps only")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        raise EvidenceError(f"{name}: not a webrtc-internals dump (not valid JSON)") from None
+    return json.dumps(anonymize(document), indent=1).encode()
+
+
+MAX_SDP_BYTES = 1024 * 1024
+
+
+def sdp_session(files: list[tuple[str, str]]) -> InternalsDump:
+    """An offer and its answer (or one description alone) from SDP files, as a peer connection whose
+    update log applied them: the offer as the local description, the answer as the remote one. The files'
+    order is the offer first, unless the first one answers (``a=setup:active|passive``) and the second
+    offers (``a=setup:actpass``)."""
+    from rtcdiag.evidence.sdp import parse_sdp
+    from rtcdiag.evidence.webrtc_internals import PeerConnection, UpdateEvent
+
+    ordered = list(files)
+    if len(ordered) == 2:
+        setups = [parse_sdp(text).setups() for _, text in ordered]
+        if setups[0] and setups[0][0] in ("active", "passive") and setups[1] == ["actpass"]:
+            ordered.reverse()
+    names = " + ".join(name for name, _ in ordered)
+    pc = PeerConnection(key="sdp", url=names[:2000], sdp_only=True)
+    kinds = ("offer", "answer")
+    for (_, text), kind in zip(ordered, kinds, strict=False):
+        value = json.dumps({"type": kind, "sdp": text})
+        if kind == "offer":
+            pc.events.append(UpdateEvent("setLocalDescriptionOnSuccess", value, None))
+        else:
+            pc.events += [UpdateEvent("setRemoteDescription", value, None),
+                          UpdateEvent("setRemoteDescriptionOnSuccess", "", None)]
+    return InternalsDump(source=names[:400], peer_connections=[pc])
+
+
+def load_all(paths: list[Path]) -> list[InternalsDump]:
+    """Every file read before any report (exit 2 on the first bad one); SDP files pair up in order
+    (offer, answer, offer, answer, ...): each pair is one session."""
+    dumps: list[InternalsDump] = []
+    sdps: list[tuple[str, str]] = []
+    for path in paths:
+        name = printable(str(path))[:200]
+        data = read_evidence(path)
+        if sniff(data) is EvidenceKind.SDP:
+            if len(data) > MAX_SDP_BYTES:
+                raise EvidenceError(f"{name}: an SDP of {len(data)} bytes is more than {MAX_SDP_BYTES}")
+            sdps.append((name, data.decode("utf-8", "replace")))
+            continue
+        holder = [data]
+        del data
+        dumps.append(_parse(name, holder))
+    for i in range(0, len(sdps), 2):
+        dumps.append(sdp_session(sdps[i:i + 2]))
+    return dumps

@@ -1,0 +1,465 @@
+"""Catalogue entries: ``rtcdiag analyze`` — a failed call triaged from the browser's own evidence
+(chrome://webrtc-internals dumps). Every symptom quotes the evidence: the event, its time, the stats id."""
+
+from rtcdiag.triage.finding import CatalogueEntry, Severity
+
+_TURN_FIX_CHECK = "Run `rtcdiag turn-check {url}` with the same credentials to see the server's answer."
+
+ENTRIES: tuple[CatalogueEntry, ...] = (
+    # ---- ICE servers (onicecandidateerror, RFC 8656 error codes; 701 is the W3C "could not reach") -----
+    CatalogueEntry(
+        id="ANALYZE-TURN-401",
+        severity=Severity.ERROR,
+        title="TURN server {url} rejected the credentials (401)",
+        symptom="The browser's Allocate to {url} was answered 401 \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}); it gathered no relay candidate from this server.",
+        cause="The username or credential in iceServers is wrong for this realm, or it is a time-limited "
+              "TURN REST credential (\"expiry:user\" + HMAC) that has expired, was made with another "
+              "static-auth-secret, or was made on a server whose clock is off.",
+        fix="Give the page credentials the server accepts: for TURN REST, mint them with the server's "
+            "current `static-auth-secret` and a TTL longer than the call (check both clocks with NTP); "
+            "for lt-cred-mech, check the `user=` line and the realm. " + _TURN_FIX_CHECK,
+        reference="RFC 8656 §7.2, §9.2 (401); draft-uberti-behave-turn-rest-00",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-403",
+        severity=Severity.ERROR,
+        title="TURN server {url} answered 403 Forbidden",
+        symptom="The browser's request to {url} was answered 403 \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}).",
+        cause="The server refuses this user or this peer address: a `denied-peer-ip` range covers the "
+              "other side's address, or the account is not allowed to allocate.",
+        fix="Check `denied-peer-ip`/`allowed-peer-ip` and the user's rights in turnserver.conf. "
+            + _TURN_FIX_CHECK,
+        reference="RFC 8656 §9.1 (403 Forbidden)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-437",
+        severity=Severity.ERROR,
+        title="TURN server {url} answered 437 Allocation Mismatch",
+        symptom="The browser's request to {url} was answered 437 \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}).",
+        cause="The server still holds an allocation for this client address and port (a restarted client "
+              "reusing a port, or a NAT that maps two clients to one address), or lost it after a restart.",
+        fix="Usually transient (the browser retries from another port); if it persists, look for a NAT or "
+            "load balancer that rewrites source ports towards the TURN server. " + _TURN_FIX_CHECK,
+        reference="RFC 8656 §7.2 (437)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-486",
+        severity=Severity.ERROR,
+        title="TURN server {url} refused: allocation quota reached (486)",
+        symptom="The browser's Allocate to {url} was answered 486 \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}).",
+        cause="This user already holds as many allocations as `user-quota` allows (every peer connection and "
+              "every transport needs one; tabs that never close their connections keep theirs).",
+        fix="Raise `user-quota` (or `total-quota`), give each client its own TURN REST username, and close "
+            "peer connections the app no longer uses.",
+        reference="RFC 8656 §7.2 (486 Allocation Quota Reached)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-508",
+        severity=Severity.ERROR,
+        title="TURN server {url} is out of capacity (508)",
+        symptom="The browser's Allocate to {url} was answered 508 \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}).",
+        cause="The server has no relay ports or bandwidth left (`total-quota`, `bps-capacity`, or a "
+              "min-port..max-port range smaller than the load).",
+        fix="Add TURN capacity (more servers, a wider relay port range) or raise the server's limits.",
+        reference="RFC 8656 §7.2 (508 Insufficient Capacity)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-ERROR",
+        severity=Severity.ERROR,
+        title="TURN server {url} answered error {code}",
+        symptom="The browser's request to {url} failed with {code} \"{text}\" ({count} time(s), first at "
+                "{when} in {pcs}).",
+        cause="The server refused the allocation for the reason its error code says.",
+        fix=_TURN_FIX_CHECK,
+        reference="RFC 8656 §18 (error codes)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-UNREACHABLE",
+        severity=Severity.ERROR,
+        title="TURN server {url} could not be reached (701)",
+        symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
+                "{pcs}) and gathered no relay candidate from it.",
+        cause="Nothing answered at that address and port over that transport: the server is down, a "
+              "firewall drops the traffic, the port or `?transport=` is wrong, or the name does not resolve.",
+        fix="Run `rtcdiag ports {url}` and `rtcdiag turn-check {url}` from the same network as the browser; "
+            "offer `turns:` on TCP 443 for networks that block UDP.",
+        reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 8656 §7",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-STUN-UNREACHABLE",
+        severity=Severity.WARNING,
+        title="STUN server {url} could not be reached (701)",
+        symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
+                "{pcs}) and gathered no server-reflexive candidate from it.",
+        cause="The STUN server is down, its port is wrong, or UDP to it is blocked on this network.",
+        fix="Run `rtcdiag stun {url}`; without a reachable STUN (or TURN) server, peers behind NAT can only "
+            "reach each other on the same network.",
+        reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 8489 §6",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TURN-NO-RELAY",
+        severity=Severity.ERROR,
+        title="No relay candidate from {url}, and no error either",
+        symptom="{pcs} had {url} configured but gathered no relay candidate from it and reported no "
+                "icecandidateerror ({gathering}).",
+        cause="The browser got no answer at all it could report: over UDP a silent or unreachable server "
+              "(nothing listening, a firewall dropping the packets) ends gathering without an error event.",
+        fix="Check the server with `rtcdiag turn-check {url}` from the browser's network; look for a "
+            "firewall on the path and for the right port and `?transport=`.",
+        reference="RFC 8445 §5.1.1.2; RFC 8656 §7",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-STUN-NO-SRFLX",
+        severity=Severity.WARNING,
+        title="No server-reflexive candidate from {url}, and no error either",
+        symptom="{pcs} had {url} configured and finished gathering with host candidates but no "
+                "server-reflexive (srflx) candidate, and no icecandidateerror was reported.",
+        cause="The STUN server did not answer and the browser did not say so, or this machine has a public "
+              "address (the browser drops a srflx candidate equal to a host candidate: then all is well).",
+        fix="Run `rtcdiag stun {url}` from the browser's network; if the machine is behind NAT, look for a "
+            "firewall dropping UDP to the STUN port.",
+        reference="RFC 8445 §5.1.1.2, §5.1.3 (redundant candidates are eliminated)",
+    ),
+    # ---- ICE ------------------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-SLOW-GATHERING",
+        severity=Severity.WARNING,
+        title="ICE gathering took {seconds} s",
+        symptom="In {pc} ICE gathering ran for {seconds} s{outcome} (ICE servers: {servers}).",
+        cause="A STUN/TURN server that does not answer keeps gathering open until the browser gives up on "
+              "it; without trickle ICE the offer waits for it, so every call set-up waits as long.",
+        fix="Remove or fix the ICE server that does not answer (see its finding), and use trickle ICE: send "
+            "candidates as they come instead of waiting for gathering to complete.",
+        reference="RFC 8838 (Trickle ICE) §1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RELAY-ONLY-NO-CANDIDATE",
+        severity=Severity.ERROR,
+        title="Relay-only connection without a relay candidate",
+        symptom="{pc} has iceTransportPolicy \"relay\" but gathered no relay candidate ({gathering}): it "
+                "had nothing to connect with.",
+        cause="With a relay-only policy every path goes through TURN, so the call cannot start when the "
+              "TURN allocation fails (see the TURN finding for the reason).",
+        fix="Fix the TURN server or the credentials first; keep iceTransportPolicy \"all\" unless hiding "
+            "the client's address is a requirement.",
+        reference="W3C webrtc-pc RTCIceTransportPolicy; RFC 8445 §5.1.1.2",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-NO-REMOTE-CANDIDATES",
+        severity=Severity.ERROR,
+        title="No remote candidates ever arrived",
+        symptom="{pc} set the remote description at {when} but no addIceCandidate call followed and the "
+                "remote SDP carried no a=candidate lines; the last ICE state was \"{ice_state}\".",
+        cause="Trickle ICE signalling is broken: the other side's onicecandidate events are not sent, are "
+              "sent to the wrong peer or session, or are dropped by the signalling server.",
+        fix="Send every onicecandidate (including end-of-candidates) over signalling and call "
+            "addIceCandidate on the other side after setRemoteDescription; log both ends to compare.",
+        reference="RFC 8838 (Trickle ICE) §8, §11",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ADD-CANDIDATE-FAILED",
+        severity=Severity.ERROR,
+        title="addIceCandidate failed",
+        symptom="In {pc} {count} addIceCandidate call(s) failed, first at {when}: \"{error}\".",
+        cause="A candidate arrived before setRemoteDescription (\"no remote description\"), after an ICE "
+              "restart with the old ufrag, or for an m-line/mid the description does not have.",
+        fix="Queue remote candidates until setRemoteDescription has resolved, drop candidates whose ufrag "
+            "does not match the current remote description, and send the sdpMid with each candidate.",
+        reference="W3C webrtc-pc addIceCandidate; RFC 8838 §11",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-NO-RESPONSES",
+        severity=Severity.ERROR,
+        title="ICE failed: connectivity checks were never answered",
+        symptom="In {pc} ICE went \"failed\" at {when}: {pairs} candidate pair(s) sent {sent} check(s) and "
+                "received "
+                "no response{one_way}.",
+        cause="Packets between the two sides' candidates are dropped: a firewall or symmetric NAT on one "
+              "side, or no relay candidate that both can reach.",
+        fix="Add a TURN server (with turns: on TCP 443 for restrictive networks) so a relayed pair exists; "
+            "run `rtcdiag check` from each side's network.",
+        reference="RFC 8445 §7.2.5 (connectivity checks), §8",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RELAY-REFUSED",
+        severity=Severity.ERROR,
+        title="TURN server {url} refused to relay to the peer",
+        symptom="In {pc} every candidate was a relay candidate from {url} and ICE failed {ms} ms after the "
+                "checks started (at {when}): too fast for unanswered checks, the server refused them.",
+        cause="The TURN server refuses the permission for the other side's address (CreatePermission "
+              "answered 403 Forbidden): a `denied-peer-ip` range covers it, `allowed-peer-ip` does not, or "
+              "the peer is on loopback or a private network the server does not relay to "
+              "(`allow-loopback-peers`, `no-multicast-peers`).",
+        fix="Check `denied-peer-ip`/`allowed-peer-ip` in turnserver.conf against the peer's relay address "
+            "(the server's own relay range must be allowed); run `rtcdiag turn-check {url}` for the "
+            "data-path test.",
+        reference="RFC 8656 §9.1 (CreatePermission, 403 Forbidden), §21.3 (peer address restrictions)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-FAILED",
+        severity=Severity.ERROR,
+        title="ICE failed",
+        symptom="In {pc} ICE went \"failed\" at {when} after checking {pairs} candidate pair(s).",
+        cause="No candidate pair worked: the candidates of the two sides cannot reach each other.",
+        fix="Add a TURN server both sides can reach; run `rtcdiag check` with the same ICE servers.",
+        reference="RFC 8445 §8",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-CONNECTION-LOST",
+        severity=Severity.ERROR,
+        title="The connection was lost mid-call",
+        symptom="{pc} was connected, went \"disconnected\" at {lost} and \"failed\" at {failed}; no ICE "
+                "restart was attempted.",
+        cause="Consent checks (RFC 7675) stopped being answered: the network changed (Wi-Fi to cellular, "
+              "VPN), a NAT binding timed out, or the relay or the other peer went away.",
+        fix="Handle \"disconnected\"/\"failed\" with an ICE restart (restartIce() and a new offer); keep a "
+            "TURN server configured so a new path can be found.",
+        reference="RFC 7675 §5.1; RFC 8445 §9 (ICE restart)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-MDNS-ONLY",
+        severity=Severity.WARNING,
+        title="Only mDNS host candidates: this call works on the same network only",
+        symptom="{pc} had no ICE servers and gathered only {count} host candidate(s) hidden behind mDNS "
+                "names ({example}); no server-reflexive or relay candidate exists.",
+        cause="Without STUN/TURN the browser offers only its own host addresses, hidden as .local names "
+              "(no media permission was granted), which resolve only on the local network.",
+        fix="Configure STUN and TURN servers in iceServers so that peers on other networks can connect.",
+        reference="draft-ietf-mmusic-mdns-ice-candidates §3; RFC 8445 §5.1.1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RELAY-PRIVATE",
+        severity=Severity.ERROR,
+        title="Relay candidate from {url} has a {scope} address {address}",
+        symptom="The relayed address {address} that {url} handed out (seen at {when}) is not reachable from "
+                "the internet.",
+        cause="coturn runs behind NAT (Docker, a cloud VM) and does not know its public address.",
+        fix="Set `external-ip=PUBLIC_IP/PRIVATE_IP` in turnserver.conf and forward the relay port range.",
+        reference="RFC 8656 §6.2; coturn README `external-ip`",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RELAY-TCP",
+        severity=Severity.WARNING,
+        title="Media is relayed over {protocol}",
+        symptom="In {pc} the selected candidate pair ({pair}) uses a relay candidate reached over {protocol} "
+                "({url}); RTT {rtt}.",
+        cause="UDP to the TURN server is blocked (or the only TURN URL offered is TCP/TLS), so media goes "
+              "over TCP: head-of-line blocking adds latency and loss hurts more.",
+        fix="Allow UDP to the TURN server (3478 and the relay range) where you can; keep turns:443 as the "
+            "fallback for networks that really block UDP.",
+        reference="RFC 8656 §3.1 (transports); RFC 6062",
+    ),
+    # ---- DTLS -----------------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-DTLS-FAILED",
+        severity=Severity.ERROR,
+        title="ICE connected but DTLS failed",
+        symptom="In {pc} ICE connected at {ice_when} but the connection went \"failed\" at {when} "
+                "(transport {stats_id} "
+                "dtlsState \"{dtls}\"); the remote description's fingerprint was {fingerprint}.",
+        cause="The DTLS certificate the peer presented does not match the a=fingerprint of its SDP: the SDP "
+              "was changed on the way (munging, a signalling server or SBC rewriting it), or the answer "
+              "belongs to another session.",
+        fix="Send the SDP unchanged between the peers (munge nothing in the a=fingerprint/a=setup lines) and "
+            "make sure each answer goes to the peer connection that made the offer.",
+        reference="RFC 8122 §5; RFC 8842 §5 (fingerprint check)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DATACHANNEL-NOT-OPEN",
+        severity=Severity.ERROR,
+        title="Data channel never opened",
+        symptom="In {pc} the connection was up but data channel \"{label}\" (stats {stats_id}) was still "
+                "\"connecting\" {seconds} s later.",
+        cause="The SCTP association over DTLS did not come up: the answer's m=application section was "
+              "munged (a=sctp-port, max-message-size), the other side has no data channel support, or a "
+              "negotiated channel's id is not created on the other side.",
+        fix="Do not edit the m=application section of the SDP; with negotiated: true create the channel "
+            "with the same id on both sides.",
+        reference="RFC 8831 §6; RFC 8841 (SDP for SCTP over DTLS)",
+    ),
+    # ---- signalling -----------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-MLINE-REJECTED",
+        severity=Severity.ERROR,
+        title="The answer rejected the {kind} m-line",
+        symptom="In {pc} the answer applied at {when} has port 0 for the {kind} section (mid {mid}): no "
+                "{kind} will flow.",
+        cause="The other side has no codec in common with the offer for this media (e.g. H.264 profile or "
+              "packetization-mode that does not match, VP9/AV1 unsupported), or it refuses this media kind.",
+        fix="Offer a codec both sides support (keep VP8 and Opus in the list; for H.264 offer "
+            "profile-level-id 42e01f with packetization-mode=1), and do not strip codecs when munging SDP.",
+        reference="RFC 8829 §5.3.1 (rejected m-sections), RFC 3264 §6",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-RTX-APT-MISSING",
+        severity=Severity.WARNING,
+        title="RTX payload type points to a missing payload type ({side} {kind})",
+        symptom="In {pc} the {side} description's {kind} section (mid {mid}) has an RTX a=fmtp apt={apt} "
+                "that is not among its payload types.",
+        cause="SDP munging removed a codec but left its RTX entry, or the endpoint generated a broken "
+              "answer; retransmissions for that codec cannot work and some browsers reject the description.",
+        fix="When removing a codec from the SDP, remove its rtx payload type (the a=rtpmap/a=fmtp with "
+            "apt=<that payload type>) too.",
+        reference="RFC 4588 §8.6 (apt parameter)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DTLS-ROLE-CONFLICT",
+        severity=Severity.ERROR,
+        title="DTLS role conflict: both sides are {role}",
+        symptom="In {pc} the local and the remote description both say a=setup:{role}: both sides wait for "
+                "(or both start) the DTLS handshake.",
+        cause="One endpoint (often a media server or gateway, or munged SDP) answered with the same DTLS "
+              "role as the offerer instead of the opposite one.",
+        fix="The offer must say a=setup:actpass and the answer a=setup:active (or passive), never the same "
+            "role as the other side.",
+        reference="RFC 8842 §5.2, §5.3 (a=setup negotiation)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-SDP-GLARE",
+        severity=Severity.ERROR,
+        title="Glare: both sides sent an offer at once",
+        symptom="{pc} had its own offer out (have-local-offer) when the other side's offer arrived at {when}"
+                "{failure}.",
+        cause="Both peers started a negotiation at the same time (glare) and the app has no rule for who "
+              "yields, so the offers cross and the answers arrive in the wrong state.",
+        fix="Use the \"perfect negotiation\" pattern: one polite peer rolls back its offer "
+            "(setRemoteDescription applies an implicit rollback) and the impolite one ignores the incoming "
+            "offer while it has its own out.",
+        reference="W3C webrtc-pc §10.7 (perfect negotiation); RFC 8829 §5.7",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-SDP-WRONG-STATE-STABLE",
+        severity=Severity.ERROR,
+        title="An answer was applied in the \"stable\" state",
+        symptom="In {pc} {operation} failed at {when}: \"{error}\" — an answer arrived when no offer was "
+                "pending "
+                "(the answer applied twice, or a late duplicate).",
+        cause="The app applies the same answer twice (a signalling message delivered twice, two handlers for "
+              "one message) or answers a negotiation that already finished.",
+        fix="Apply an answer only in \"have-local-offer\" (check signalingState), de-duplicate signalling "
+            "messages, and use the perfect negotiation pattern.",
+        reference="RFC 8829 §5.7 (state machine); W3C webrtc-pc §4.3.1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-SDP-FAILED",
+        severity=Severity.ERROR,
+        title="{operation} failed",
+        symptom="In {pc} {operation} failed at {when}: \"{error}\".",
+        cause="The browser rejected the session description or the call in this state.",
+        fix="Read the error text: a munged SDP, a state-machine error in the app's signalling, or an "
+            "unsupported feature.",
+        reference="RFC 8829 §5",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-LITE-BOTH",
+        severity=Severity.ERROR,
+        title="Both sides are ICE-lite",
+        symptom="In {pc} both the local and the remote description carry a=ice-lite: nobody sends "
+                "connectivity checks, so ICE can never connect.",
+        cause="Two lite implementations (typically two media servers, or a server and a gateway) were put "
+              "in front of each other; ICE needs at least one full agent.",
+        fix="Make one side a full ICE agent (a browser always is), or connect the servers without ICE.",
+        reference="RFC 8445 §2.5, §6.1.1 (a lite agent never sends checks)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-CREDENTIALS-SHORT",
+        severity=Severity.ERROR,
+        title="ICE credentials too short in the {side} description",
+        symptom="In {pc} the {side} description has {what}: browsers reject it (ice-ufrag needs at least 4 "
+                "characters, ice-pwd at least 22).",
+        cause="A hand-made or munged SDP, or a non-browser endpoint generating weak ICE credentials.",
+        fix="Generate ice-ufrag with 4-256 and ice-pwd with 22-256 ice-chars (letters, digits, + and /).",
+        reference="RFC 8839 §5.4",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-SDP-NO-FINGERPRINT",
+        severity=Severity.ERROR,
+        title="No DTLS fingerprint in the {side} description",
+        symptom="In {pc} the {side} description has DTLS-SRTP or SCTP-over-DTLS m-lines but no "
+                "a=fingerprint: the peer cannot authenticate the DTLS handshake and browsers reject it.",
+        cause="The fingerprint was stripped by SDP munging or a signalling server, or the endpoint does not "
+              "do DTLS (plain RTP/SAVP with SDES keys is not WebRTC).",
+        fix="Send the description unchanged; the endpoint must offer DTLS-SRTP with a=fingerprint.",
+        reference="RFC 8122 §5; RFC 8827 §6.5",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DIRECTION-MISMATCH",
+        severity=Severity.ERROR,
+        title="The answer's direction does not fit the offer ({offered} answered {answered})",
+        symptom="In {pc} the {kind} section (mid {mid}) was offered a={offered} and answered a={answered}, "
+                "which is not a valid answer: media will not flow the way either side expects.",
+        cause="SDP munging or a non-browser endpoint set the direction; an answer to sendonly must be "
+              "recvonly or inactive, to recvonly sendonly or inactive, to inactive inactive.",
+        fix="Set directions with RTCRtpTransceiver.direction instead of editing the SDP, and answer each "
+            "offered direction with one RFC 3264 allows.",
+        reference="RFC 3264 §6.1; RFC 8829 §5.3.1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-BUNDLE-MISMATCH",
+        severity=Severity.ERROR,
+        title="BUNDLE group of the answer does not match the offer",
+        symptom="In {pc} the offer bundles mids {offered} but the answer bundles {answered}: the answer "
+                "may only keep (a subset of) the offered group, and browsers with bundlePolicy max-bundle "
+                "reject an answer without one.",
+        cause="The answering endpoint (often a media server or gateway) does not support BUNDLE, or the "
+              "SDP was munged and the mids no longer match.",
+        fix="Answer with a=group:BUNDLE listing the offered mids it accepts (RFC 9143), or set "
+            "bundlePolicy \"balanced\" on the browser for endpoints without BUNDLE.",
+        reference="RFC 9143 §7.3 (answerer BUNDLE procedures)",
+    ),
+    # ---- getUserMedia ---------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="ANALYZE-GUM-NOT-ALLOWED",
+        severity=Severity.ERROR,
+        title="{request} was denied (NotAllowedError)",
+        symptom="{request} for {constraints} failed at {when}: NotAllowedError \"{message}\".",
+        cause="The user or the browser denied camera/microphone permission, a policy blocks it, or the page "
+              "is not a secure context (https or localhost).",
+        fix="Serve the page over https, ask for permission after a user gesture, and tell the user how to "
+            "re-allow access (the camera icon in the address bar); check Permissions-Policy for iframes.",
+        reference="W3C Media Capture and Streams §10 (getUserMedia, NotAllowedError)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-GUM-NOT-FOUND",
+        severity=Severity.ERROR,
+        title="{request}: no such device (NotFoundError)",
+        symptom="{request} for {constraints} failed at {when}: NotFoundError \"{message}\".",
+        cause="No camera or microphone of the requested kind exists (or the OS hides it from the browser).",
+        fix="Check that a device is connected and enabled; ask only for the kinds that exist "
+            "(enumerateDevices first) and fall back to audio-only.",
+        reference="W3C Media Capture and Streams §10 (NotFoundError)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-GUM-NOT-READABLE",
+        severity=Severity.ERROR,
+        title="{request}: the device could not be opened (NotReadableError)",
+        symptom="{request} for {constraints} failed at {when}: NotReadableError \"{message}\".",
+        cause="The device is busy (another application or tab holds it) or a hardware/driver error.",
+        fix="Close the other application using the camera/microphone, or pick another device.",
+        reference="W3C Media Capture and Streams §10 (NotReadableError)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-GUM-OVERCONSTRAINED",
+        severity=Severity.ERROR,
+        title="{request}: constraints cannot be met (OverconstrainedError)",
+        symptom="{request} for {constraints} failed at {when}: OverconstrainedError \"{message}\".",
+        cause="No device satisfies a required (exact/min/max) constraint, e.g. a deviceId that no longer "
+              "exists or a resolution the camera does not have.",
+        fix="Use ideal instead of exact constraints, or retry without the constraint the error names.",
+        reference="W3C Media Capture and Streams §10 (OverconstrainedError)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-GUM-FAILED",
+        severity=Severity.ERROR,
+        title="{request} failed ({error})",
+        symptom="{request} for {constraints} failed at {when}: {error} \"{message}\".",
+        cause="The browser could not give the page the media it asked for.",
+        fix="Read the error name and message; retry with simpler constraints.",
+        reference="W3C Media Capture and Streams §10",
+    ),
+)

@@ -1,0 +1,243 @@
+"""Make the real-browser fixtures of ``rtcdiag analyze``: drive Debian's headless Chromium (Playwright for
+Python, ``executable_path`` = the system chromium) through failure scenarios against a coturn on loopback,
+and save the dumps chrome://webrtc-internals downloads ("Create a WebRTC-Internals dump").
+
+    .venv/bin/python tests/browser/make_fixtures.py [SCENARIO...]   # writes tests/fixtures/analyze/
+
+Each scenario is two RTCPeerConnections in one page signalling to each other directly (or a getUserMedia call
+alone). Every dump is the browser's own, saved as downloaded (gzip). A dump never holds TURN credentials (only
+the server URLs of rtcConfiguration): ``tests/unit/test_analyze_fixtures.py`` checks that, and this script
+refuses to save a dump that contains the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
+from rtcdiag.probes.browser import BrowserOptions, BrowserRun, run_script
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "analyze"
+TURN_USER = "fixture-user"
+TURN_PASSWORD = "fixture-Pa55-not-in-dumps"  # the test checks no dump contains it
+
+# One page script for every scenario: two peer connections, `a` (caller) and `b` (callee), with trickle
+# signalling done in the page; the scenario's `mode` says what goes wrong. Bounded waits only.
+PAGE_SCRIPT = r"""
+async (s) => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const within = (p, ms) => Promise.race([p, sleep(ms).then(() => 'timeout')]);
+  const out = {errors: []};
+  const note = (what, e) => out.errors.push(what + ': ' + (e && e.name) + ': ' + (e && e.message));
+  if (s.mode === 'gum') {
+    try { await navigator.mediaDevices.getUserMedia(s.constraints); out.gum = 'ok'; }
+    catch (e) { note('getUserMedia', e); }
+    await sleep(1000);  // the result reaches chrome://webrtc-internals asynchronously
+    return out;
+  }
+  const cfg = {iceServers: s.servers || [], iceTransportPolicy: s.policy || 'all'};
+  const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
+  window.rtcdiagPcs = [a, b];
+  const gathered = pc => new Promise(res => {
+    const check = () => { if (pc.iceGatheringState === 'complete') res('complete'); };
+    pc.addEventListener('icegatheringstatechange', check); check();
+  });
+  const settled = pc => new Promise(res => {
+    const done = ['connected', 'failed', 'closed'];
+    const check = () => { if (done.includes(pc.connectionState)) res(pc.connectionState); };
+    pc.addEventListener('connectionstatechange', check); check();
+  });
+  const relay = (to, name) => e => {
+    if (e.candidate) to.addIceCandidate(e.candidate).catch(err => note(name, err));
+  };
+  if (s.mode !== 'no-trickle') {  // no-trickle: the app never sends its candidates to the other side
+    a.onicecandidate = relay(b, 'b.addIceCandidate');
+    b.onicecandidate = relay(a, 'a.addIceCandidate');
+  }
+  if (s.audio) {
+    const stream = await navigator.mediaDevices.getUserMedia({audio: true});
+    stream.getTracks().forEach(t => a.addTrack(t, stream));
+  }
+  a.createDataChannel('rtcdiag');
+  if (s.mode === 'glare') {
+    // Both sides offer at once and both apply the other's offer (an implicit rollback in today's
+    // browsers), answer it, then receive the other's answer in "stable": the glare signature.
+    b.createDataChannel('rtcdiag-b');
+    await a.setLocalDescription();
+    await b.setLocalDescription();
+    const offerA = a.localDescription, offerB = b.localDescription;
+    try { await a.setRemoteDescription(offerB); await a.setLocalDescription(); } catch (e) { note('a', e); }
+    try { await b.setRemoteDescription(offerA); await b.setLocalDescription(); } catch (e) { note('b', e); }
+    try { await a.setRemoteDescription(b.localDescription); } catch (e) { note('a answer', e); }
+    try { await b.setRemoteDescription(a.localDescription); } catch (e) { note('b answer', e); }
+    await sleep(1500);
+    out.state = a.signalingState;
+    return out;
+  }
+  await a.setLocalDescription();
+  await b.setRemoteDescription(a.localDescription);
+  await b.setLocalDescription();
+  let answer = {type: 'answer', sdp: b.localDescription.sdp};
+  if (s.mode === 'fingerprint') {
+    // The answer's DTLS fingerprint changed in transit (munged SDP): ICE connects, DTLS must fail.
+    answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
+      (m, p, h) => p + (h === '00' ? '01' : '00'));
+  }
+  await a.setRemoteDescription(answer);
+  if (s.mode === 'answer-twice') {
+    try { await a.setRemoteDescription(answer); } catch (e) { note('answer-twice', e); }
+  }
+  out.gathering = await within(Promise.all([gathered(a), gathered(b)]), s.gatherMs || 10000);
+  out.state = await within(settled(a), s.settleMs || 10000);
+  if (s.mode === 'lost') {
+    // The other side goes away mid-call without a word (a crashed tab, a dead network): consent
+    // freshness (RFC 7675) fails, ICE goes disconnected, then failed; the app never restarts ICE.
+    b.close();
+    const failed = new Promise(res => a.addEventListener('iceconnectionstatechange',
+      () => a.iceConnectionState === 'failed' && res('failed')));
+    out.lost = await within(failed, s.lostMs || 45000);
+  }
+  await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
+  out.connectionState = a.connectionState;
+  out.iceConnectionState = a.iceConnectionState;
+  return out;
+}
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expect: str  # the catalogue id `rtcdiag analyze` must give as the (first) root cause
+    doc: str
+    params: dict[str, Any] = field(default_factory=dict)
+    turn: str = ""  # "" no TURN; "ok" right credentials; "wrong" wrong password; "dead" nothing listening
+    fake_media: bool = True
+    auto_accept: bool = True
+    expect_exit: int = 1
+    # The rtcstats dump of the same run, when it must read differently (it has no dump time, for one).
+    rtcstats_expect: str | None = None
+    rtcstats_exit: int | None = None
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("healthy-relay", "", "relay-only call through coturn that connects",
+             {"mode": "call", "audio": True, "policy": "relay"}, turn="ok", expect_exit=0),
+    Scenario("turn-wrong-password", "ANALYZE-TURN-401", "relay-only, wrong TURN password",
+             {"mode": "call", "policy": "relay", "settleMs": 3000}, turn="wrong"),
+    # Over UDP Chromium reports 701 "TURN allocate request timed out." only after ~40 s of retransmissions
+    # (and a 701 for the STUN binding it sends to the same address); gatherMs waits for it.
+    Scenario("turn-dead-port", "ANALYZE-TURN-UNREACHABLE", "relay-only, nothing listens on the TURN UDP port",
+             {"mode": "call", "policy": "relay", "gatherMs": 60000, "settleMs": 2000}, turn="dead"),
+    Scenario("turn-dead-tcp", "ANALYZE-TURN-UNREACHABLE", "relay-only, TURN over TCP to a closed port (701)",
+             {"mode": "call", "policy": "relay", "gatherMs": 60000, "settleMs": 2000}, turn="dead-tcp"),
+    # Media relayed over TCP to the TURN server: the call works, with a warning about the extra latency.
+    Scenario("relay-over-tcp", "ANALYZE-RELAY-TCP", "relay-only call through coturn over TCP",
+             {"mode": "call", "audio": True, "policy": "relay"}, turn="ok-tcp", expect_exit=0),
+    # coturn refuses the peer (denied-peer-ip covers the other side's relay address): both sides gather a
+    # relay candidate, CreatePermission is refused (403) and Chromium fails ICE within milliseconds.
+    Scenario("turn-peer-acl", "ANALYZE-RELAY-REFUSED", "relay-only, coturn's ACL refuses the peer",
+             {"mode": "call", "policy": "relay", "settleMs": 10000}, turn="acl"),
+    # The rtcstats dump ends with the last event (ICE "new" 0.1 s after the answer) and says nothing of
+    # the 12 s that followed: inconclusive there, not a verdict.
+    Scenario("no-trickle", "ANALYZE-NO-REMOTE-CANDIDATES", "the app never sends its ICE candidates",
+             {"mode": "no-trickle", "settleMs": 12000}, rtcstats_expect="", rtcstats_exit=3),
+    Scenario("connection-lost", "ANALYZE-CONNECTION-LOST", "the other side vanishes mid-call, no ICE restart",
+             {"mode": "lost", "audio": True}),
+    Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
+             {"mode": "fingerprint", "audio": True}),
+    # The call still connects (the second answer is rejected): a warning about the app, exit 0.
+    Scenario("answer-twice", "ANALYZE-SDP-WRONG-STATE-STABLE", "the same answer applied twice",
+             {"mode": "answer-twice", "audio": True}, expect_exit=0),
+    Scenario("glare", "ANALYZE-SDP-GLARE", "both sides sent an offer at once", {"mode": "glare"}),
+    Scenario("gum-no-camera", "ANALYZE-GUM-NOT-FOUND", "getUserMedia for a camera on a machine without one",
+             {"mode": "gum", "constraints": {"video": True}}, fake_media=False),
+    Scenario("gum-denied", "ANALYZE-GUM-NOT-ALLOWED", "getUserMedia, permission prompt denied",
+             {"mode": "gum", "constraints": {"audio": True}}, auto_accept=False),
+    Scenario("no-ice-servers-mdns", "ANALYZE-MDNS-ONLY", "no ICE servers, no media permission: mDNS hosts",
+             {"mode": "call", "settleMs": 8000}, auto_accept=False, expect_exit=0),
+)
+BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def fixture_path(name: str) -> Path:
+    return FIXTURES / f"{name}.webrtc-internals.json.gz"
+
+
+def rtcstats_path(name: str) -> Path:
+    return FIXTURES / f"{name}.rtcstats.gz"
+
+
+def _dead_port() -> int:
+    """A loopback port nothing listens on (UDP: ICMP port unreachable; TCP: RST), found by binding a TCP
+    socket to port 0 and closing it (a TCP port free then is almost always free for UDP as well)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def _coturn(turn: str) -> Iterator[RunningCoturn | None]:
+    if turn not in ("ok", "ok-tcp", "wrong", "acl"):
+        yield None
+        return
+    denied = ("127.0.0.0-127.255.255.255",) if turn == "acl" else ()
+    options = CoturnOptions(users={TURN_USER: TURN_PASSWORD}, allow_loopback_peers=True,
+                            denied_peer_ips=denied)
+    with start_coturn(options) as server:
+        yield server
+
+
+def _servers(scenario: Scenario, coturn: RunningCoturn | None) -> list[dict[str, Any]]:
+    if scenario.turn in ("dead", "dead-tcp"):
+        transport = "udp" if scenario.turn == "dead" else "tcp"
+        return [{"urls": f"turn:127.0.0.1:{_dead_port()}?transport={transport}", "username": TURN_USER,
+                 "credential": TURN_PASSWORD}]
+    if coturn is None:
+        return []
+    password = "wrong-" + TURN_PASSWORD[::-1] if scenario.turn == "wrong" else TURN_PASSWORD
+    url = f"turn:{coturn.hostport()}?transport={'tcp' if scenario.turn == 'ok-tcp' else 'udp'}"
+    return [{"urls": url, "username": TURN_USER, "credential": password}]
+
+
+async def generate(scenario: Scenario) -> BrowserRun:
+    """Run one scenario in a fresh Chromium (and a fresh coturn when it needs one)."""
+    with _coturn(scenario.turn) as coturn:
+        params = {**scenario.params, "servers": _servers(scenario, coturn)}
+        options = BrowserOptions(fake_media=scenario.fake_media, auto_accept=scenario.auto_accept)
+        return await run_script(PAGE_SCRIPT, params, options)
+
+
+def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Path:
+    import gzip
+
+    for blob in (run.internals_dump, run.rtcstats_dump):
+        text = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        if TURN_PASSWORD.encode() in text or TURN_PASSWORD[::-1].encode() in text:
+            raise SystemExit(f"{scenario.name}: the dump contains the TURN password; not saved")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / fixture_path(scenario.name).name
+    path.write_bytes(run.internals_dump)
+    (directory / f"{scenario.name}.rtcstats.gz").write_bytes(run.rtcstats_dump)
+    return path
+
+
+def main(names: list[str]) -> int:
+    chosen = [BY_NAME[n] for n in names] if names else list(SCENARIOS)
+    for scenario in chosen:
+        run = asyncio.run(generate(scenario))
+        path = save(scenario, run)
+        print(f"{scenario.name}: {path.stat().st_size} bytes, page said {run.result}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
