@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "selftest": ("rtcdiag.commands.selftest:command",
                  "Start a coturn on loopback and run the full check against it (offline)."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
+    "lint": ("rtcdiag.commands.lint:command",
+             "Audit a turnserver.conf (version-aware) or an ICE server list; no network traffic."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
 }
 
