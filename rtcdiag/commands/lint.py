@@ -95,7 +95,8 @@ def command(files: tuple[str, ...], version_text: str | None, output: OutputOpti
             targets = [t for server in config.servers for t in server.targets]
             jobs.append(Job(APP_LINT, AppLintPlan(targets, str(path), False), Subject(str(path))))
             rows.append([str(path), "rtcdiag.toml", f"{len(targets)} URLs", "-"])
-            notes.append(f"{path}: URL rules only (its credentials are rtcdiag's own, not shipped to clients)")
+            notes.append(f"{path}: URL rules only (its credentials are rtcdiag's own, not shipped to "
+                         "clients)")
     if known is not None and any(row[1] == "coturn turnserver.conf" for row in rows):
         from rtcdiag.lint.advisories import COMPILED
 
