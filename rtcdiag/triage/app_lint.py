@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from rtcdiag.protocol.credentials import parse_rest_expiry
 from rtcdiag.targets import Target
@@ -31,7 +32,7 @@ def judge_ice_servers(targets: Sequence[Target], source: str, *, now: float | No
     subject = Subject(source)
     out = Judgement()
 
-    def add(finding_id: str, **params: object) -> None:
+    def add(finding_id: str, **params: Any) -> None:
         out.findings.append(make_finding(finding_id, subject, check=CHECK, step=STEP, **params))
 
     written = [t for t in targets if not t.shortcut]
