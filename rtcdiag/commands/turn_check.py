@@ -322,9 +322,11 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
                                    lambda: judge_fallback(turn_targets, lambda host: Subject(host, host))))
     results: list[TurnCheckResult] = ran[0].result or []
     if acl:
-        from rtcdiag.triage.acl import judge_acl
+        from rtcdiag.triage.acl import judge_acl, judge_software_advisories
 
         judgement.extend(judge_guarded("turn", Subject("turn-check"), lambda: judge_acl(results)))
+        judgement.extend(judge_guarded("turn", Subject("turn-check"),
+                                       lambda: judge_software_advisories(results)))
     bindings: list[BindingResult] = (ran[1].result or []) if stun_targets else []
     tables = [result_table(r) for r in results]
     tables += [table for table in map(tcp_relay_table, results) if table is not None]

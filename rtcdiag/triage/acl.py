@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rtcdiag.lint.advisories import ADVISORIES, COMPILED
+from rtcdiag.lint.versions import parse_version, show
 from rtcdiag.probes.turn_result import AclVerdict, TurnCheckResult
-from rtcdiag.triage.finding import make_finding
+from rtcdiag.triage.finding import Severity, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 from rtcdiag.triage.turn import subject
 
@@ -56,4 +58,40 @@ def judge_acl(results: Sequence[TurnCheckResult]) -> Judgement:
             if state is StepState.UNDECIDED:
                 out.facts.inconclusive = True
             out.steps.append(StepOutcome(where, CHECK, STEP, state, "; ".join(parts)))
+    return out
+
+
+ADVISORY_STEP = "advisories"
+
+
+def judge_software_advisories(results: Sequence[TurnCheckResult]) -> Judgement:
+    """--acl: the coturn version the server names in SOFTWARE (RFC 8489 §14.14) against the advisory table.
+
+    Warnings, not errors: the version is the server's own claim and its configuration (which some advisories
+    need, or whose workaround closes them) is not known here; ``rtcdiag lint`` judges the config."""
+    out = Judgement()
+    for result in results:
+        software = sorted({t.software for t in result.transports if t.software})
+        where = subject(result)
+        version = next((v for s in software if (v := parse_version(s)) is not None), None)
+        if version is None:
+            why = f"SOFTWARE {software[0]!r} names no coturn version" if software else \
+                "the server sent no SOFTWARE attribute (coturn 4.7+ sends none by default)"
+            out.steps.append(StepOutcome(where, CHECK, ADVISORY_STEP, StepState.SKIPPED, why))
+            continue
+        shown = f"{show(version)} (from SOFTWARE)"
+        for advisory in ADVISORIES:
+            if not advisory.affects(version):
+                continue
+            when = advisory.applies_when or (f"the config uses {' or '.join(advisory.options)}"
+                                             if advisory.options else "")
+            aliases = f" [{', '.join(advisory.aliases)}]" if advisory.aliases else ""
+            out.findings.append(make_finding(
+                "LINT-ADVISORY", where, check=CHECK, step=ADVISORY_STEP, severity=Severity.WARNING,
+                version=shown, id=advisory.id + aliases, allows=advisory.allows,
+                detail=f" (applies when: {when})" if when else "", fixed=show(advisory.fixed),
+                source=advisory.sources[0],
+                evidence=[f"SOFTWARE: {software[0]}", *advisory.sources,
+                          f"advisory table compiled {COMPILED}"]))
+        out.steps.append(StepOutcome(where, CHECK, ADVISORY_STEP, detail=f"coturn {shown}"))
     return out

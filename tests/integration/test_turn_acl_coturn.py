@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.lint.versions import parse_version
 from rtcdiag.probes.turn import allocate_request
 from rtcdiag.probes.turn_acl import PEER_PORT
 from rtcdiag.probes.turn_result import RelayFamily
@@ -150,6 +151,11 @@ def test_without_denied_lines_every_permitted_sensitive_peer_is_reported(coturn_
     with listener("127.0.0.1") as sink:
         assert relay_delivers(server, "127.0.0.1", sink) == (False, False)
     only_permissions_sent(report)
+    # The version the server names in SOFTWARE is checked against the advisory table (warnings).
+    software = {t["software"] for s in report["results"]["turn"] for t in s["transports"] if t["software"]}
+    version = parse_version(next(iter(software))) if software else None
+    advisories = {f["params"]["id"].split(" ")[0] for f in report["findings"] if f["id"] == "LINT-ADVISORY"}
+    assert ("CVE-2026-27624" in advisories) is (version is not None and version < (4, 9, 0))
 
 
 def test_allow_loopback_peers_is_reported_and_really_reaches_loopback(coturn_factory: Factory) -> None:

@@ -82,3 +82,19 @@ def test_acl_peers_usage_errors_before_any_traffic(args: list[str], message: str
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and message in proc.stderr
+
+
+def test_software_version_is_checked_against_the_advisories_as_warnings() -> None:
+    from rtcdiag.triage.acl import judge_software_advisories
+
+    old = result()
+    old.transports[0].software = "Coturn-4.6.1 'Gorst'"
+    judgement = judge_software_advisories([old])
+    ids = {f.params["id"].split(" ")[0] for f in judgement.findings}
+    assert {"CVE-2026-27624", "GHSA-w4hf-cr3w-6h79"} <= ids and "CVE-2020-26262" not in ids
+    assert all(f.severity.value == "warning" and f.step == "advisories" for f in judgement.findings)
+    new = result()
+    new.transports[0].software = "Coturn-4.17.1 'Gorst'"
+    assert judge_software_advisories([new]).findings == []
+    silent = judge_software_advisories([result()])
+    assert silent.findings == [] and "no SOFTWARE" in silent.steps[0].detail
