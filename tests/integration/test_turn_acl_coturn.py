@@ -225,3 +225,32 @@ def test_ipv4_mapped_form_of_a_denied_address(coturn_factory: Factory) -> None:
     assert seen[("10.0.0.1", "CreatePermission")] == "family-mismatch"
     assert "10.0.0.1" not in permitted_findings(report)
     only_permissions_sent(report)
+
+
+def test_the_lint_clean_peer_acl_leaves_nothing_permitted_on_a_real_coturn(coturn_factory: Factory) -> None:
+    """The denied-peer-ip lines of tests/fixtures/lint/hardened.conf (which lints without errors) given to a
+    real coturn: coturn accepts every line (no `Wrong address format` in its log) and --acl finds no
+    sensitive peer it permits, on an IPv4 and an IPv6 relay."""
+    from pathlib import Path
+
+    from servers import HAVE_IPV6
+
+    from rtcdiag.lint.turnserver_conf import read_file
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "lint" / "hardened.conf"
+    lines = tuple(read_file(fixture).values("denied-peer-ip"))
+    assert len(lines) >= 16
+    ips = ("127.0.0.1", "::1") if HAVE_IPV6 else ("127.0.0.1",)
+    server = start(coturn_factory, listening_ips=ips, allow_loopback_peers=False, denied_peer_ips=lines,
+                   extra_lines=("no-multicast-peers",))
+    code, report = run_acl(server)
+    assert "Wrong address format" not in server.log_tail(400)
+    assert code == 0, [f["id"] for f in report["findings"]]
+    assert permitted_findings(report) == set()
+    seen = verdicts(report)
+    assert {seen[(peer, "CreatePermission")] for peer in PRIVATE} == {"denied"}
+    if HAVE_IPV6:
+        code6, report6 = run_acl(server, "--family", "6", host="::1")
+        assert permitted_findings(report6) == set(), verdicts(report6)
+        assert verdicts(report6)[("::ffff:127.0.0.1", "CreatePermission")] == "denied"
+        assert code6 == 0
