@@ -1,8 +1,13 @@
 """A coturn ``turnserver.conf`` reader: the options as coturn reads them, with line numbers.
 
-coturn's config reader (``read_config_file`` in src/apps/relay/mainrelay.c) takes one option per line:
-``name=value``, ``name value`` or a bare ``name`` (a flag); ``#`` starts a comment; leading ``--`` is the
-command-line spelling and is accepted too. Options may repeat (``user=``, ``denied-peer-ip=``, ...).
+coturn's config reader (``read_config_file`` and ``parse_arg_string`` in src/apps/relay/mainrelay.c) takes
+one option per line: ``name=value``, ``name value`` or a bare ``name`` (a flag). The name ends at the first
+space, tab or ``=``, and the value starts after the run of them; names are case-sensitive; a value in double
+quotes loses them. Only a line whose first non-blank character is ``#`` is a comment: a ``#`` later in the
+line is part of the value (``no-cli # off`` gives the boolean ``no-cli`` the value ``# off``, which coturn
+refuses: "Unknown boolean value", exit). Boolean options take an optional value: empty, ``1``-``9``, ``y``,
+``t``, ``on`` is true; ``0``, ``n``, ``f``, ``off`` is false (``get_bool_value``). Options may repeat
+(``user=``, ``denied-peer-ip=``, ...); for a single-valued option the last one wins.
 
 Peer address lists (``denied-peer-ip``/``allowed-peer-ip``) take a single address or a range ``first-last``
 (``add_ip_list_range`` in src/apps/relay/userdb.c); there is no CIDR form: ``10.0.0.0/8`` is a malformed
@@ -21,6 +26,30 @@ from rtcdiag.errors import UsageError
 
 MAX_CONFIG_BYTES = 1_000_000  # a real turnserver.conf is ~30 kB; anything bigger is not one
 MAX_LINES = 20_000
+
+# The boolean options the rules read (coturn: optional_argument + get_bool_value).
+BOOLEAN_OPTIONS = frozenset({
+    "no-auth", "lt-cred-mech", "use-auth-secret", "oauth", "allow-loopback-peers", "server-relay", "no-cli",
+    "no-tls", "no-dtls", "no-udp", "no-tcp", "no-multicast-peers", "no-tcp-relay", "prometheus", "tlsv1",
+    "tlsv1_1", "no-tlsv1", "no-tlsv1_1", "no-tlsv1_2", "web-admin", "fingerprint", "verbose",
+    "no-software-attribute", "software-attribute", "no-loopback-peers", "no-sslv2", "no-sslv3", "prod",
+    "stun-only", "no-stun", "secure-stun", "mobility", "no-rfc5780", "rfc5780",
+})
+
+
+def bool_value(value: str | None) -> bool | None:
+    """coturn's ``get_bool_value``: True, False, or None for a value coturn refuses (and exits)."""
+    if not value:
+        return True
+    if value[0] in "0nNfF":
+        return False
+    if value[0] in "yYtT" or "1" <= value[0] <= "9":
+        return True
+    if value in ("off", "OFF", "Off"):
+        return False
+    if value in ("on", "ON", "On"):
+        return True
+    return None
 
 
 class ConfigFileError(UsageError):
@@ -61,7 +90,14 @@ class TurnserverConf:
     options: list[ConfOption] = field(default_factory=list)
 
     def has(self, name: str) -> bool:
+        """The option is written (whatever its value)."""
         return any(o.name == name for o in self.options)
+
+    def flag(self, name: str) -> bool:
+        """A boolean option in effect: written, and its last value true (a value coturn refuses counts as
+        written: the rule that reports it is LINT-BAD-VALUE)."""
+        found = self.lines(name)
+        return bool(found) and bool_value(found[-1].value) is not False
 
     def values(self, name: str) -> list[str]:
         return [o.value for o in self.options if o.name == name and o.value is not None]
@@ -78,26 +114,28 @@ class TurnserverConf:
 def parse_text(text: str, path: str = "turnserver.conf") -> TurnserverConf:
     conf = TurnserverConf(path=path)
     for number, raw in enumerate(text.splitlines()[:MAX_LINES], start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        line = raw.strip()
+        if not line or line.startswith("#"):
             continue
-        if line.startswith("--"):
-            line = line[2:]
         name, value = _split(line)
-        if not name:
-            continue
-        conf.options.append(ConfOption(name.lower(), value, number))
+        if name:
+            conf.options.append(ConfOption(name, value, number))
     return conf
 
 
+_SEPARATORS = " =\t"
+
+
 def _split(line: str) -> tuple[str, str | None]:
-    """``name=value`` | ``name value`` | ``name``: whichever separator comes first."""
+    """coturn's ``parse_arg_string``: the name ends at the first space, tab or ``=``; the value starts after
+    the run of them; a leading double quote (and a trailing one) is removed."""
     for index, char in enumerate(line):
-        if char == "=" or char.isspace():
-            value = line[index + 1:].strip()
-            if char.isspace() and value.startswith("="):
-                value = value[1:].strip()  # "name = value"
-            return line[:index].strip(), value.strip('"') if value else ""
+        if char in _SEPARATORS:
+            value = line[index:].lstrip(_SEPARATORS)
+            if value.startswith('"'):
+                value = value[1:].rstrip()
+                value = value[:-1] if value.endswith('"') else value
+            return line[:index], value
     return line, None
 
 

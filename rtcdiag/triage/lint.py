@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from rtcdiag.addresses import AddressScope, scope_of
 from rtcdiag.lint import versions as v
 from rtcdiag.lint.advisories import ADVISORIES, COMPILED
-from rtcdiag.lint.turnserver_conf import IpRange, TurnserverConf, parse_address, parse_range
+from rtcdiag.lint.turnserver_conf import (
+    BOOLEAN_OPTIONS,
+    IpRange,
+    TurnserverConf,
+    bool_value,
+    parse_address,
+    parse_range,
+)
 from rtcdiag.lint.versions import KnownVersion, Version
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome
@@ -81,7 +88,7 @@ def denied_line(cidr: str) -> str:
 def builtin_denied(conf: TurnserverConf, version: Version | None) -> set[str]:
     """The sensitive ranges this coturn version denies with no ``denied-peer-ip`` line (ChangeLog)."""
     out: set[str] = set()
-    if not conf.has("allow-loopback-peers") and (version is None or version >= v.V4_5_1_0):
+    if not conf.flag("allow-loopback-peers") and (version is None or version >= v.V4_5_1_0):
         out |= {"127.0.0.0/8", "::1/128"}
     if version is not None and version >= v.V4_5_2:
         out |= {"0.0.0.0/8", "::/128"}
@@ -143,14 +150,14 @@ def _detail(step: str, conf: TurnserverConf, shown: str) -> str:
 # --- auth --------------------------------------------------------------------------------------------------
 
 def _auth(conf: TurnserverConf, out: _Out) -> None:
-    mechanisms = [m for m in ("lt-cred-mech", "use-auth-secret", "oauth") if conf.has(m)]
-    if conf.has("no-auth"):
+    mechanisms = [m for m in ("lt-cred-mech", "use-auth-secret", "oauth") if conf.flag(m)]
+    if conf.flag("no-auth"):
         line = conf.lines("no-auth")[0].line
         out.add("LINT-NO-AUTH", "auth", file=out.file, detail=f"`no-auth` is set (line {line})")
     elif not mechanisms and not conf.values("user"):
         out.add("LINT-NO-AUTH", "auth", file=out.file,
                 detail="none of `lt-cred-mech`, `use-auth-secret`, `oauth` and no `user=` entries")
-    if conf.has("use-auth-secret"):
+    if conf.flag("use-auth-secret"):
         for option in conf.lines("static-auth-secret"):
             secret = option.value or ""
             weak = _weak_secret(secret)
@@ -180,10 +187,10 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
         for line, value, why in bad:
             out.add("LINT-PEER-IP-MALFORMED", "peer-acl", file=out.file, line=line, option=name,
                     detail=f"{name}={value}: {why}")
-    if conf.has("allow-loopback-peers"):
+    if conf.flag("allow-loopback-peers"):
         out.add("LINT-LOOPBACK-PEERS", "peer-acl", file=out.file,
                 line=conf.lines("allow-loopback-peers")[0].line)
-    if conf.has("server-relay"):
+    if conf.flag("server-relay"):
         out.add("LINT-SERVER-RELAY", "peer-acl", file=out.file, line=conf.lines("server-relay")[0].line)
     builtin = builtin_denied(conf, version)
     # From 4.13.1 every IPv4-in-IPv6 encoding (64:ff9b::/96 too) is judged by its IPv4 address (PR #1945).
@@ -204,7 +211,7 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
         severity = None if version is not None else Severity.WARNING
         out.add("LINT-PEER-IPV4-MAPPED", "peer-acl", file=out.file, version=shown, severity=severity)
     multicast_missing = [c for c in MULTICAST if not _covered(c, denied)]
-    if not conf.has("no-multicast-peers") and multicast_missing:
+    if not conf.flag("no-multicast-peers") and multicast_missing:
         out.add("LINT-MULTICAST-PEERS", "peer-acl", file=out.file,
                 ranges=", ".join(multicast_missing))
     sensitive_all = [*SENSITIVE, *MULTICAST, IPV4_MAPPED]
@@ -213,7 +220,7 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
         if hit:
             out.add("LINT-ALLOWED-PEER-OVERLAP", "peer-acl", file=out.file, line=r.line, detail=r.text,
                     ranges=", ".join(label(c) for c in hit))
-    if not conf.has("no-tcp-relay"):
+    if not conf.flag("no-tcp-relay"):
         out.add("LINT-TCP-RELAY", "peer-acl", file=out.file)
 
 
@@ -226,7 +233,7 @@ def _is_loopback(text: str) -> bool:
 
 def cli_enabled(conf: TurnserverConf, version: Version | None) -> bool:
     """coturn's telnet CLI: on by default before 4.10.0 (PR #1830 turned it off), off with ``no-cli``."""
-    if conf.has("no-cli"):
+    if conf.flag("no-cli"):
         return False
     if version is None or version < v.V4_10_0:
         return True
@@ -243,7 +250,7 @@ def _admin(conf: TurnserverConf, out: _Out, version: Version | None) -> None:
         weak = _weak_cli_password(password)
         if weak:
             out.add("LINT-CLI-WEAK-PASSWORD", "admin", file=out.file, detail=weak)
-    if conf.has("prometheus"):
+    if conf.flag("prometheus"):
         address = conf.last("prometheus-address")
         if address is None or not _is_loopback(address):
             where = f"prometheus-address={address}" if address else \
@@ -264,7 +271,7 @@ def _weak_cli_password(password: str | None) -> str | None:
 # --- TLS ---------------------------------------------------------------------------------------------------
 
 def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
-    tls_on = not (conf.has("no-tls") and conf.has("no-dtls"))
+    tls_on = not (conf.flag("no-tls") and conf.flag("no-dtls"))
     if not tls_on:
         return
     missing = [name for name in ("cert", "pkey") if not conf.values(name)]
@@ -276,10 +283,10 @@ def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -
     old: list[str] = []
     if version is None or version < v.V4_7_0:
         old = [f"TLS {n} not disabled (no `{opt}`)" for n, opt in (("1.0", "no-tlsv1"), ("1.1", "no-tlsv1_1"))
-               if not conf.has(opt)]
+               if not conf.flag(opt)]
     else:
         old = [f"`{opt}` enables TLS {n}" for n, opt in (("1.0", "tlsv1"), ("1.1", "tlsv1_1"))
-               if conf.has(opt)]
+               if conf.flag(opt)]
     if old:
         severity = Severity.INFO if version is None else None
         out.add("LINT-OLD-TLS", "tls", file=out.file, detail="; ".join(old), version=shown, severity=severity)
@@ -295,6 +302,18 @@ def _int(text: str | None) -> int | None:
 
 
 def _operations(conf: TurnserverConf, out: _Out) -> None:
+    for option in conf.options:
+        if option.name in BOOLEAN_OPTIONS and bool_value(option.value) is None:
+            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+                    detail=f"`{option.name}` has the value {option.value!r}, not a boolean: coturn stops "
+                           "with \"Unknown boolean value\" (a `#` comment is only a comment at the start of "
+                           "a line)")
+        elif option.value and " #" in option.value:
+            # The value is not echoed: it may be a secret (static-auth-secret, cli-password, user=).
+            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+                    severity=Severity.WARNING,
+                    detail=f"the value of `{option.name}` includes ` #...`: coturn reads a `#` after the "
+                           "start of a line as part of the value")
     if not conf.has("realm"):
         out.add("LINT-NO-REALM", "operations", file=out.file)
     if not conf.has("proc-user"):
@@ -385,7 +404,8 @@ def _version(conf: TurnserverConf, out: _Out, known: KnownVersion, shown: str) -
     for advisory in ADVISORIES:
         if not advisory.affects(version):
             continue
-        if advisory.options and not any(conf.has(o) for o in advisory.options):
+        if advisory.options and not any(conf.flag(o) if o in BOOLEAN_OPTIONS else conf.has(o)
+                                        for o in advisory.options):
             continue
         if advisory.mitigated_by_denied and _covered(advisory.mitigated_by_denied, denied):
             continue  # the advisory's workaround is in place

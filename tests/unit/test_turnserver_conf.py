@@ -7,21 +7,44 @@ from pathlib import Path
 
 import pytest
 
-from rtcdiag.lint.turnserver_conf import ConfigFileError, IpRange, parse_range, parse_text, read_file
+from rtcdiag.lint.turnserver_conf import (
+    ConfigFileError,
+    IpRange,
+    bool_value,
+    parse_range,
+    parse_text,
+    read_file,
+)
 from rtcdiag.lint.versions import parse_version
 
 
 def test_option_forms_comments_and_repeats() -> None:
-    conf = parse_text("# comment\nrealm=example.org\nproc-user turnserver\n  no-cli   # trailing comment\n"
-                      "--fingerprint\nlistening-port = 3478\ndenied-peer-ip=10.0.0.0-10.255.255.255\n"
-                      "denied-peer-ip=::1\nuser=alice:pw\nuser=bob:pw2\nREALM=override.org\n")
-    assert conf.last("realm") == "override.org"  # names are case-insensitive; the last value wins
+    """As coturn's parse_arg_string: name up to the first space/tab/=, then the value after the run of them;
+    only a line starting with # is a comment; names are case-sensitive; double quotes are removed."""
+    conf = parse_text("# comment\nrealm=example.org\nproc-user turnserver\n  no-cli\n"
+                      "   # indented comment\nlisten = 1\nlistening-port = 3478\n"
+                      "denied-peer-ip=10.0.0.0-10.255.255.255\ndenied-peer-ip=::1\nuser=alice:pw\nuser=bob:pw2\n"
+                      "REALM=other.org\ncli-password=\"a b\"\nfingerprint # note\nno-auth=false\n"
+                      "--verbose\n")
+    assert conf.last("realm") == "example.org"  # REALM is another (unknown) option for coturn
     assert conf.last("proc-user") == "turnserver"
-    assert conf.has("no-cli") and conf.lines("no-cli")[0].value is None and conf.lines("no-cli")[0].line == 4
-    assert conf.has("fingerprint")
-    assert conf.last("listening-port") == "3478"
+    assert conf.has("no-cli") and conf.flag("no-cli")
+    assert conf.lines("no-cli")[0].value is None and conf.lines("no-cli")[0].line == 4
+    assert conf.last("listening-port") == "3478" and conf.last("listen") == "1"
     assert conf.values("denied-peer-ip") == ["10.0.0.0-10.255.255.255", "::1"]
     assert conf.values("user") == ["alice:pw", "bob:pw2"]
+    assert conf.last("cli-password") == "a b"
+    assert conf.last("fingerprint") == "# note"  # part of the value, as coturn reads it
+    assert conf.has("no-auth") and not conf.flag("no-auth")  # no-auth=false: authentication stays on
+    assert conf.has("--verbose") and not conf.has("verbose")  # coturn knows no "--verbose" in a file
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, True), ("", True), ("1", True), ("yes", True), ("true", True), ("on", True), ("0", False),
+    ("no", False), ("false", False), ("off", False), ("# comment", None), ("maybe", None),
+])
+def test_boolean_values_as_coturn_reads_them(value: str | None, expected: bool | None) -> None:
+    assert bool_value(value) is expected
 
 
 @pytest.mark.parametrize(("text", "first", "last"), [

@@ -110,6 +110,14 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Replace or remove the option as described for this coturn version, and check the server log after a "
         "restart.",
         "coturn ChangeLog (4.5.1.0, 4.7.0: PR #1599, PR #1693); RFC 8656 §21"),
+    CatalogueEntry(
+        "LINT-BAD-VALUE", _E, "Option value coturn does not read as meant",
+        "{file} line {line}: {detail}.",
+        "coturn takes everything after the option name (and the spaces or `=` after it) as the value: only a "
+        "line starting with `#` is a comment. A boolean option with a value that is not on/off, yes/no, "
+        "true/false or 1/0 stops the server at start.",
+        "Move the comment to a line of its own and give boolean options no value (or on/off).",
+        "coturn parse_arg_string / get_bool_value (src/apps/relay/mainrelay.c); RFC 8656 §21"),
     # --- turnserver.conf: warnings --------------------------------------------------------------------------
     CatalogueEntry(
         "LINT-ALLOWED-PEER-OVERLAP", _W, "allowed-peer-ip re-opens a denied range",
