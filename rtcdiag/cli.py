@@ -32,6 +32,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("rtcdiag.commands.analyze:command",
                 "Triage a failed call from chrome://webrtc-internals dumps: root cause, timeline."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
+    "lint": ("rtcdiag.commands.lint:command",
+             "Audit a turnserver.conf (version-aware) or an ICE server list; no network traffic."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
 }
 

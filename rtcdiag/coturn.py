@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import functools
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -31,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rtcdiag import exitcodes
+from rtcdiag.coturn_version import Version, ask_turnserver
 from rtcdiag.errors import RtcdiagError
 from rtcdiag.redact import mask, register_secret
 
@@ -40,13 +40,11 @@ POLL_INTERVAL_S = 0.02
 STOP_GRACE_S = 3.0
 _LOG_TAIL_LINES = 25
 
-CoturnVersion = tuple[int, int, int]
+CoturnVersion = Version
 ASSUMED_VERSION: CoturnVersion = (4, 6, 1)  # Debian 12's coturn: used when the version cannot be read
 # coturn 4.7.0 (PR #1599, #1598): RFC 5780 off by default (needs `rfc5780`), `no-tlsv1`/`no-tlsv1_1` gone,
 # SOFTWARE off by default (`software-attribute` turns it on; `no-software-attribute` deprecated).
 V4_7: CoturnVersion = (4, 7, 0)
-_BANNER_RE = re.compile(r"Coturn-(\d+)\.(\d+)(?:\.(\d+))?")  # "Coturn Version Coturn-4.6.1 'Gorst'"
-_BARE_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?\S*")  # `turnserver --version`: "4.6.1"
 
 
 class CoturnError(RtcdiagError):
@@ -180,30 +178,10 @@ def turnserver_path() -> str:
     return path
 
 
-def parse_version(text: str) -> CoturnVersion | None:
-    """The version in ``turnserver --version`` output ("4.6.1") or its start banner
-    ("Coturn Version Coturn-4.7.0 'Gorst'"); None when there is none."""
-    found = _BANNER_RE.search(text)
-    if found is None:
-        found = next((m for line in text.splitlines() if (m := _BARE_RE.fullmatch(line.strip()))), None)
-    if found is None:
-        return None
-    return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
-
-
 @functools.cache
 def installed_version(binary: str | None = None) -> CoturnVersion | None:
-    """The installed coturn's version: ``turnserver --version``, else the banner of ``turnserver -h``."""
-    binary = binary or turnserver_path()
-    for flag in ("--version", "-h"):
-        try:
-            done = subprocess.run([binary, flag], capture_output=True, text=True, timeout=5, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        version = parse_version(done.stdout + "\n" + done.stderr)
-        if version is not None:
-            return version
-    return None
+    """The installed coturn's version (rtcdiag.coturn_version.ask_turnserver), asked once per binary."""
+    return ask_turnserver(binary or turnserver_path())[0]
 
 
 def start_coturn(opts: CoturnOptions, attempts: int = 3) -> RunningCoturn:

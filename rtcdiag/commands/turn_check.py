@@ -163,6 +163,45 @@ def tcp_relay_table(result: TurnCheckResult) -> Table | None:
                  rows=rows)
 
 
+def parse_acl_peers(texts: tuple[str, ...], acl: bool) -> tuple[str, ...]:
+    """``--acl-peers`` items (comma-separated, repeatable), each checked before any traffic (exit 2)."""
+    from rtcdiag.probes.turn_acl import MAX_PEERS, peer_of
+
+    items = [item.strip() for text in texts for item in text.split(",") if item.strip()]
+    if items and not acl:
+        raise UsageError("--acl-peers only applies with --acl")
+    for item in items:
+        try:
+            peer_of(item)
+        except ValueError:
+            raise UsageError(f"--acl-peers: {item!r} is not an IP address, CIDR block or first-last range") \
+                from None
+    if len(items) > MAX_PEERS:
+        raise UsageError(f"--acl-peers: at most {MAX_PEERS} entries")
+    return tuple(items)
+
+
+def acl_table(result: TurnCheckResult) -> Table | None:
+    """--acl: per transport and sensitive peer, what CreatePermission and ChannelBind got."""
+    rows: list[list[str]] = []
+    for t in result.transports:
+        if t.acl is None:
+            continue
+        by_peer: dict[str, dict[str, str]] = {}
+        labels: dict[str, str] = {}
+        for probe in t.acl.probes:
+            labels[probe.peer] = probe.label
+            cell = probe.verdict.value + (f" ({probe.error_code})" if probe.error_code else "")
+            by_peer.setdefault(probe.peer, {})[probe.method] = cell
+        for peer, cells in by_peer.items():
+            rows.append([t.transport, peer, labels[peer], cells.get("CreatePermission", "-"),
+                         cells.get("ChannelBind", "-")])
+    if not rows:
+        return None
+    return Table(title=f"Peer ACL {result.target} (permissions only: no data sent to these peers)",
+                 columns=["transport", "peer", "why sensitive", "CreatePermission", "ChannelBind"], rows=rows)
+
+
 def software_notes(results: list[TurnCheckResult]) -> list[str]:
     """One note per server that named its SOFTWARE (RFC 8489 §14.14)."""
     notes: list[str] = []
@@ -226,14 +265,23 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
 @click.option("--tcp-relay", is_flag=True,
               help="Also check an RFC 6062 TCP relay over TCP/TLS: TCP Allocate, Connect to a local TCP echo "
                    "peer, ConnectionBind on a data connection, bytes both ways, release.")
+@click.option("--acl", is_flag=True,
+              help="Defensive audit of the server's peer ACL: after a successful allocation, "
+                   "CreatePermission and ChannelBind for sensitive peers (127.0.0.1, ::1, ::ffff:127.0.0.1, "
+                   "0.0.0.0, the server's own addresses, 169.254.169.254, fd00:ec2::254, 10.0.0.1, "
+                   "172.16.0.1, 192.168.0.1, 100.64.0.1, 224.0.0.1); each one the server permits is an "
+                   "error. No data is ever sent to these addresses.")
+@click.option("--acl-peers", "acl_peers_text", multiple=True, metavar="LIST",
+              help="With --acl: also ask for these addresses or ranges (comma-separated, repeatable; a CIDR "
+                   "block or first-last range is asked as its first address), e.g. your internal networks.")
 @follow_option
 @timeout_option()
 @concurrency_option()
 @output_options
 def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, follow: bool,
-            timeout: float,
+            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, acl: bool,
+            acl_peers_text: tuple[str, ...], follow: bool, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -256,6 +304,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     from rtcdiag.triage.judgement import Judgement
 
     started_at = time.time()
+    extra_peers = parse_acl_peers(acl_peers_text, acl)
     transports = parse_transports(transport_text if transport_text is not None else "udp,tcp,tls")
     password, secret = load_turn_secrets(password_args, secret_args)
     parsed = parse_targets(targets, default_scheme="turn")
@@ -266,7 +315,7 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
         username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
-        tcp_relay=tcp_relay, follow_redirects=follow)
+        tcp_relay=tcp_relay, follow_redirects=follow, acl=acl, acl_peers=extra_peers)
     jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(turn_targets, options), Subject("turn-check"))]
     if stun_targets:
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
@@ -276,9 +325,17 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     judgement.extend(judge_guarded("config", Subject("config"),
                                    lambda: judge_fallback(turn_targets, lambda host: Subject(host, host))))
     results: list[TurnCheckResult] = ran[0].result or []
+    if acl:
+        from rtcdiag.triage.acl import judge_acl, judge_software_advisories
+
+        judgement.extend(judge_guarded("turn", Subject("turn-check"), lambda: judge_acl(results)))
+        judgement.extend(judge_guarded("turn", Subject("turn-check"),
+                                       lambda: judge_software_advisories(results)))
     bindings: list[BindingResult] = (ran[1].result or []) if stun_targets else []
     tables = [result_table(r) for r in results]
     tables += [table for table in map(tcp_relay_table, results) if table is not None]
+    if acl:
+        tables += [table for table in map(acl_table, results) if table is not None]
     if bindings:
         tables.append(stun_entries_table(bindings))
     raw: dict[str, Any] = {"turn": [to_jsonable(r) for r in results]}

@@ -93,6 +93,8 @@ class TurnCheckOptions:
     # Relay families to allocate (--family): IPv4 alone is what a browser asks for (no attribute sent).
     families: tuple[RelayFamily, ...] = (RelayFamily.IPV4,)
     tcp_relay: bool = False  # --tcp-relay: also check an RFC 6062 TCP relay (TURN over TCP/TLS only)
+    acl: bool = False  # --acl: permissions for sensitive peers (rtcdiag.probes.turn_acl); no data to them
+    acl_peers: tuple[str, ...] = ()  # --acl-peers: the operator's own addresses/ranges, added to the list
 
 
 def rest_username_expiry(username: str) -> int | None:
@@ -185,7 +187,8 @@ async def _check_families(target: Target, ip: str, credentials: Credentials | No
         if relay.asked and relay.requested_with == _ADDITIONAL and relay.relayed_address is None \
                 and relay.error_code is None:
             sub = await check_transport(target, ip, credentials,
-                                        replace(options, families=(relay.family,), tcp_relay=False),
+                                        replace(options, families=(relay.family,), tcp_relay=False,
+                                                acl=False),
                                         policy, t0, server_scope, server_ips)
             relay.separate, relay.requested_with, relay.steps = True, _REQUESTED, sub.steps
             relay.released = sub.released
@@ -248,6 +251,11 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             tr.refresh_lifetime_s = _int(reply, AttrType.LIFETIME)
         if options.tcp_relay and transport != "udp":
             tr.tcp_relay = await _tcp_relay(tr, session, credentials, options, policy, t0)
+        if options.acl:
+            from rtcdiag.probes.turn_acl import acl_peers, check_acl
+
+            own = [ip for ip in (session.server[0], tr.relayed_ip) if ip]
+            tr.acl = await check_acl(session, acl_peers(own, options.acl_peers))
         return tr
     finally:
         if sessions and tr.challenge_problem is None:  # a 438's new NONCE may be the unusable one

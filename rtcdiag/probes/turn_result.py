@@ -168,6 +168,8 @@ class TransportResult:
 
     # Optional (--tcp-relay): an RFC 6062 TCP allocation on its own control connection (TCP/TLS only).
     tcp_relay: TcpRelayResult | None = None
+    # Optional (--acl): CreatePermission/ChannelBind for sensitive peers (rtcdiag.probes.turn_acl).
+    acl: AclResult | None = None
 
     def data_path(self, method: str, family: RelayFamily | None = None) -> DataPathResult | None:
         return next((d for d in self.data_paths if d.method == method and family in (None, d.family)), None)
@@ -240,3 +242,32 @@ class TurnCheckResult:
     resolve_error: str | None = None
     transports: list[TransportResult] = field(default_factory=list)
     duration_ms: float = 0.0
+
+
+class AclVerdict(StrEnum):
+    """What the server said to a permission for one sensitive peer (RFC 8656 §9, §12)."""
+
+    PERMITTED = "permitted"  # success: the relay would reach the peer
+    DENIED = "denied"  # 403 Forbidden (the server's peer ACL)
+    REFUSED = "refused"  # another error code (e.g. 400): not permitted, for another reason
+    FAMILY_MISMATCH = "family-mismatch"  # 443: the peer's family differs from the relay's (not judged)
+    UNDECIDED = "undecided"  # no usable answer (timeout, connection lost, unverified reply)
+
+
+@dataclass
+class AclProbe:
+    peer: str  # the address as asked (no port: permissions are per IP address, RFC 8656 §9.1)
+    label: str  # why it is sensitive ("loopback", "cloud metadata", "--acl-peers", ...)
+    method: str  # "CreatePermission" | "ChannelBind"
+    verdict: AclVerdict
+    error_code: int | None = None
+    response: str | None = None
+    steps: list[Exchange] = field(default_factory=list)
+
+
+@dataclass
+class AclResult:
+    """--acl: permissions asked for sensitive peers on an allocation; no data is ever sent to them."""
+
+    probes: list[AclProbe] = field(default_factory=list)
+    stopped: str | None = None  # why the remaining peers were not asked (the server stopped answering)

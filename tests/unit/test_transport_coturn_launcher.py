@@ -21,9 +21,9 @@ from rtcdiag.coturn import (
     _config_lines,
     installed_version,
     make_self_signed_cert,
-    parse_version,
     start_coturn,
 )
+from rtcdiag.coturn_version import parse_version
 from rtcdiag.redact import MASK
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")

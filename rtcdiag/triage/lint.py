@@ -1,0 +1,420 @@
+"""``rtcdiag lint turnserver.conf``: the rules over a parsed coturn configuration, version-aware.
+
+Pure: a :class:`~rtcdiag.lint.turnserver_conf.TurnserverConf` and the coturn version in, a
+:class:`Judgement` out. One step per area (``lint/auth``, ``lint/peer-acl``, ``lint/admin``, ``lint/tls``,
+``lint/operations``, ``lint/version``), each finding on the step of its area.
+
+Peer ACL coverage uses the IANA special-purpose registries (``rtcdiag.addresses.scope_of``) for the labels
+and what coturn denies by itself per version (coturn ChangeLog): loopback unless ``allow-loopback-peers``
+(4.5.1.0+), 0.0.0.0/8 and :: (4.5.2+, CVE-2020-26262), 169.254/16, fe80::/10, fc00::/7, fec0::/10
+(4.13.1+, PR #1947). IPv4-mapped peers (``::ffff:a.b.c.d``) slip past IPv4 ranges before 4.9.0
+(CVE-2026-27624) and past the default loopback guard before 4.13.0 (GHSA-w4hf-cr3w-6h79).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rtcdiag.addresses import AddressScope, scope_of
+from rtcdiag.lint import versions as v
+from rtcdiag.lint.advisories import ADVISORIES, COMPILED
+from rtcdiag.lint.turnserver_conf import (
+    BOOLEAN_OPTIONS,
+    IpRange,
+    TurnserverConf,
+    bool_value,
+    parse_address,
+    parse_range,
+)
+from rtcdiag.lint.versions import KnownVersion, Version
+from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
+from rtcdiag.triage.judgement import Judgement, StepOutcome
+
+CHECK = "lint"
+STEPS = ("auth", "peer-acl", "admin", "tls", "operations", "version")
+
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The ranges a relay must not reach (issue 14; IANA special-purpose registries). Multicast has its own rule
+# (no-multicast-peers) and IPv4-mapped its own (version-dependent).
+SENSITIVE: tuple[str, ...] = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "198.18.0.0/15", "240.0.0.0/4",
+    "::/128", "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10",
+)
+MULTICAST: tuple[str, ...] = ("224.0.0.0/4", "ff00::/8")
+IPV4_MAPPED = "::ffff:0:0/96"
+
+MIN_SECRET_LENGTH = 16
+MIN_CLI_PASSWORD_LENGTH = 12
+EXAMPLE_SECRETS = frozenset({"north", "logen", "secret", "changeme", "change-me", "password", "mysecret",
+                             "my-secret", "turnsecret", "your-secret", "yoursecret", "qwerty", "123456",
+                             "static-auth-secret"})
+# turnserver.conf's example CLI password "qwerty" and its published $5$ hash.
+EXAMPLE_CLI_HASH = "$5$79a316b350311570$81df9cfb9af7f5e5a76eada31e7097b663a0670f99a3c07ded3f1c8e59c5658a"
+MAX_LIFETIME_S = 3600
+MIN_RELAY_PORTS = 1000
+DEFAULT_LISTENING = (3478, 3479, 5349, 5350)
+
+
+@dataclass(frozen=True)
+class LintPlan:
+    conf: TurnserverConf
+    version: KnownVersion
+
+
+def _net(cidr: str) -> _Net:
+    return ipaddress.ip_network(cidr)
+
+
+def label(cidr: str) -> str:
+    """``10.0.0.0/8 (private)``: the range and its IANA scope."""
+    net = _net(cidr)
+    if cidr == "64:ff9b::/96":
+        return f"{cidr} (NAT64, reaches IPv4 through a NAT64 gateway)"
+    scope: AddressScope = scope_of(net.network_address)
+    return f"{cidr} ({scope.value})"
+
+
+def denied_line(cidr: str) -> str:
+    net = _net(cidr)
+    if net.num_addresses == 1:
+        return f"denied-peer-ip={net.network_address}"
+    return f"denied-peer-ip={net.network_address}-{net.broadcast_address}"
+
+
+def builtin_denied(conf: TurnserverConf, version: Version | None) -> set[str]:
+    """The sensitive ranges this coturn version denies with no ``denied-peer-ip`` line (ChangeLog)."""
+    out: set[str] = set()
+    if not conf.flag("allow-loopback-peers") and (version is None or version >= v.V4_5_1_0):
+        out |= {"127.0.0.0/8", "::1/128"}
+    if version is not None and version >= v.V4_5_2:
+        out |= {"0.0.0.0/8", "::/128"}
+    if version is not None and version >= v.V4_13_1:
+        out |= {"169.254.0.0/16", "fe80::/10", "fc00::/7"}
+    return out
+
+
+def _ranges(conf: TurnserverConf, name: str) -> tuple[list[IpRange], list[tuple[int, str, str]]]:
+    good: list[IpRange] = []
+    bad: list[tuple[int, str, str]] = []
+    for option in conf.lines(name):
+        parsed = parse_range(option.value or "", option.line)
+        if isinstance(parsed, str):
+            bad.append((option.line, option.value or "", parsed))
+        else:
+            good.append(parsed)
+    return good, bad
+
+
+def _covered(cidr: str, ranges: Iterable[IpRange]) -> bool:
+    net = _net(cidr)
+    return any(r.covers(net) for r in ranges)
+
+
+class _Out:
+    def __init__(self, conf: TurnserverConf) -> None:
+        self.subject = Subject(conf.path)
+        self.file = conf.path
+        self.findings: list[Finding] = []
+
+    def add(self, finding_id: str, step: str, *, evidence: list[str] | None = None,
+            severity: Severity | None = None, **params: object) -> None:
+        self.findings.append(make_finding(finding_id, self.subject, check=CHECK, step=step, evidence=evidence,
+                                          severity=severity, **params))
+
+
+def judge(plan: LintPlan) -> Judgement:
+    conf, known = plan.conf, plan.version
+    out = _Out(conf)
+    version = known.version
+    shown = f"{known.text} ({known.source.value})" if version else "version unknown"
+    _auth(conf, out)
+    _peer_acl(conf, out, version, shown)
+    _admin(conf, out, version)
+    _tls(conf, out, version, shown)
+    _operations(conf, out)
+    _version(conf, out, known, shown)
+    steps = [StepOutcome(out.subject, CHECK, step, detail=_detail(step, conf, shown)) for step in STEPS]
+    return Judgement(findings=out.findings, steps=steps)
+
+
+def _detail(step: str, conf: TurnserverConf, shown: str) -> str:
+    if step == "version":
+        return f"coturn {shown}"
+    return f"{len(conf.options)} options read"
+
+
+# --- auth --------------------------------------------------------------------------------------------------
+
+def _auth(conf: TurnserverConf, out: _Out) -> None:
+    mechanisms = [m for m in ("lt-cred-mech", "use-auth-secret", "oauth") if conf.flag(m)]
+    if conf.flag("no-auth"):
+        line = conf.lines("no-auth")[0].line
+        out.add("LINT-NO-AUTH", "auth", file=out.file, detail=f"`no-auth` is set (line {line})")
+    elif not mechanisms and not conf.values("user"):
+        out.add("LINT-NO-AUTH", "auth", file=out.file,
+                detail="none of `lt-cred-mech`, `use-auth-secret`, `oauth` and no `user=` entries")
+    if conf.flag("use-auth-secret"):
+        for option in conf.lines("static-auth-secret"):
+            secret = option.value or ""
+            weak = _weak_secret(secret)
+            if weak:
+                out.add("LINT-WEAK-SECRET", "auth", file=out.file, line=option.line,
+                        detail=f"static-auth-secret {weak}")
+
+
+def _weak_secret(secret: str) -> str | None:
+    if not secret:
+        return "is empty"
+    if secret.lower() in EXAMPLE_SECRETS:
+        return "is an example value from documentation"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is only {len(secret)} characters long (use at least {MIN_SECRET_LENGTH} random characters)"
+    if len(set(secret)) <= 3:
+        return "repeats the same few characters"
+    return None
+
+
+# --- peer ACL ----------------------------------------------------------------------------------------------
+
+def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
+    denied, bad_denied = _ranges(conf, "denied-peer-ip")
+    allowed, bad_allowed = _ranges(conf, "allowed-peer-ip")
+    for name, bad in (("denied-peer-ip", bad_denied), ("allowed-peer-ip", bad_allowed)):
+        for line, value, why in bad:
+            out.add("LINT-PEER-IP-MALFORMED", "peer-acl", file=out.file, line=line, option=name,
+                    detail=f"{name}={value}: {why}")
+    if conf.flag("allow-loopback-peers"):
+        out.add("LINT-LOOPBACK-PEERS", "peer-acl", file=out.file,
+                line=conf.lines("allow-loopback-peers")[0].line)
+    if conf.flag("server-relay"):
+        out.add("LINT-SERVER-RELAY", "peer-acl", file=out.file, line=conf.lines("server-relay")[0].line)
+    builtin = builtin_denied(conf, version)
+    # From 4.13.1 every IPv4-in-IPv6 encoding (64:ff9b::/96 too) is judged by its IPv4 address (PR #1945).
+    required = [c for c in SENSITIVE if not (c == "64:ff9b::/96" and version and version >= v.V4_13_1)]
+    missing = [c for c in required if c not in builtin and not _covered(c, denied)]
+    if missing:
+        out.add("LINT-PEER-ACL-MISSING", "peer-acl", file=out.file, version=shown,
+                ranges=", ".join(label(c) for c in missing),
+                detail="; ".join(f"`{denied_line(c)}`" for c in missing),
+                evidence=[f"denied-peer-ip lines read: {len(denied)}",
+                          "denied by coturn itself for this version: "
+                          f"{', '.join(sorted(builtin)) or 'none'}"])
+    # Before 4.9.0 IPv4 ranges miss the ::ffff: form (CVE-2026-27624); before 4.13.0 the default loopback
+    # guard misses ::ffff:127.0.0.1 (GHSA-w4hf-cr3w-6h79) unless 127/8 is denied explicitly.
+    needs_mapped = version is None or version < v.V4_9_0 or \
+        (version < v.V4_13_0 and not _covered("127.0.0.0/8", denied))
+    if needs_mapped and not _covered(IPV4_MAPPED, denied):
+        severity = None if version is not None else Severity.WARNING
+        out.add("LINT-PEER-IPV4-MAPPED", "peer-acl", file=out.file, version=shown, severity=severity)
+    multicast_missing = [c for c in MULTICAST if not _covered(c, denied)]
+    if not conf.flag("no-multicast-peers") and multicast_missing:
+        out.add("LINT-MULTICAST-PEERS", "peer-acl", file=out.file,
+                ranges=", ".join(multicast_missing))
+    sensitive_all = [*SENSITIVE, *MULTICAST, IPV4_MAPPED]
+    for r in allowed:
+        hit = [c for c in sensitive_all if r.overlaps(_net(c))]
+        if hit:
+            out.add("LINT-ALLOWED-PEER-OVERLAP", "peer-acl", file=out.file, line=r.line, detail=r.text,
+                    ranges=", ".join(label(c) for c in hit))
+    if not conf.flag("no-tcp-relay"):
+        out.add("LINT-TCP-RELAY", "peer-acl", file=out.file)
+
+
+# --- admin interfaces --------------------------------------------------------------------------------------
+
+def _is_loopback(text: str) -> bool:
+    address = parse_address(text)
+    return address is not None and scope_of(address) is AddressScope.LOOPBACK
+
+
+def cli_enabled(conf: TurnserverConf, version: Version | None) -> bool:
+    """coturn's telnet CLI: on by default before 4.10.0 (PR #1830 turned it off), off with ``no-cli``."""
+    if conf.flag("no-cli"):
+        return False
+    if version is None or version < v.V4_10_0:
+        return True
+    return any(conf.has(name) for name in ("cli-ip", "cli-port", "cli-password", "cli"))
+
+
+def _admin(conf: TurnserverConf, out: _Out, version: Version | None) -> None:
+    if cli_enabled(conf, version):
+        cli_ip = conf.last("cli-ip") or "127.0.0.1"
+        port = conf.last("cli-port") or "5766"
+        if not _is_loopback(cli_ip):
+            out.add("LINT-CLI-EXPOSED", "admin", file=out.file, detail=f"{cli_ip} port {port}")
+        password = conf.last("cli-password")
+        weak = _weak_cli_password(password)
+        if weak:
+            out.add("LINT-CLI-WEAK-PASSWORD", "admin", file=out.file, detail=weak)
+    if conf.flag("prometheus"):
+        address = conf.last("prometheus-address")
+        if address is None or not _is_loopback(address):
+            where = f"prometheus-address={address}" if address else \
+                "it listens on every address (the default)"
+            out.add("LINT-PROMETHEUS-EXPOSED", "admin", file=out.file, detail=where)
+
+
+def _weak_cli_password(password: str | None) -> str | None:
+    if password is None or not password:
+        return "`cli-password` is missing or empty"
+    if password == EXAMPLE_CLI_HASH or password.lower() in EXAMPLE_SECRETS:
+        return "`cli-password` is the example from turnserver.conf (qwerty)"
+    if not password.startswith("$") and len(password) < MIN_CLI_PASSWORD_LENGTH:
+        return f"`cli-password` is only {len(password)} characters long"
+    return None
+
+
+# --- TLS ---------------------------------------------------------------------------------------------------
+
+def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
+    tls_on = not (conf.flag("no-tls") and conf.flag("no-dtls"))
+    if not tls_on:
+        return
+    missing = [name for name in ("cert", "pkey") if not conf.values(name)]
+    if missing:
+        port = conf.last("tls-listening-port") or "5349"
+        out.add("LINT-TLS-NO-CERT", "tls", file=out.file,
+                detail=f"TLS/DTLS listen on port {port} (no `no-tls`/`no-dtls`) but `{'`, `'.join(missing)}` "
+                       "is not set")
+    old: list[str] = []
+    if version is None or version < v.V4_7_0:
+        old = [f"TLS {n} not disabled (no `{opt}`)" for n, opt in (("1.0", "no-tlsv1"), ("1.1", "no-tlsv1_1"))
+               if not conf.flag(opt)]
+    else:
+        old = [f"`{opt}` enables TLS {n}" for n, opt in (("1.0", "tlsv1"), ("1.1", "tlsv1_1"))
+               if conf.flag(opt)]
+    if old:
+        severity = Severity.INFO if version is None else None
+        out.add("LINT-OLD-TLS", "tls", file=out.file, detail="; ".join(old), version=shown, severity=severity)
+
+
+# --- operations --------------------------------------------------------------------------------------------
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _operations(conf: TurnserverConf, out: _Out) -> None:
+    for option in conf.options:
+        if option.name in BOOLEAN_OPTIONS and bool_value(option.value) is None:
+            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+                    detail=f"`{option.name}` has the value {option.value!r}, not a boolean: coturn stops "
+                           "with \"Unknown boolean value\" (a `#` comment is only a comment at the start of "
+                           "a line)")
+        elif option.value and " #" in option.value:
+            # The value is not echoed: it may be a secret (static-auth-secret, cli-password, user=).
+            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+                    severity=Severity.WARNING,
+                    detail=f"the value of `{option.name}` includes ` #...`: coturn reads a `#` after the "
+                           "start of a line as part of the value")
+    if not conf.has("realm"):
+        out.add("LINT-NO-REALM", "operations", file=out.file)
+    if not conf.has("proc-user"):
+        out.add("LINT-RUNS-AS-ROOT", "operations", file=out.file)
+    if not any(conf.has(n) for n in ("user-quota", "total-quota", "max-bps", "bps-capacity")):
+        out.add("LINT-NO-QUOTA", "operations", file=out.file)
+    for option in conf.lines("max-allocate-lifetime"):
+        seconds = _int(option.value)
+        if seconds is not None and seconds > MAX_LIFETIME_S:
+            out.add("LINT-LONG-LIFETIME", "operations", file=out.file, line=option.line,
+                    detail=f"{seconds} s")
+    private = [f"{name}={value}" for name in ("listening-ip", "relay-ip") for value in conf.values(name)
+               if (a := parse_address(value)) is not None
+               and scope_of(a) in (AddressScope.PRIVATE, AddressScope.SHARED)]
+    if private and not conf.has("external-ip"):
+        out.add("LINT-PRIVATE-NO-EXTERNAL-IP", "operations", file=out.file, detail=", ".join(private[:4]))
+    _relay_ports(conf, out)
+
+
+def _relay_ports(conf: TurnserverConf, out: _Out) -> None:
+    low = _int(conf.last("min-port")) or 49152
+    high = _int(conf.last("max-port")) or 65535
+    problems: list[str] = []
+    if high < low:
+        problems.append(f"max-port {high} is below min-port {low}")
+    elif high - low + 1 < MIN_RELAY_PORTS:
+        problems.append(f"only {high - low + 1} relay ports ({low}-{high}): each allocation takes one")
+    listening = {_int(conf.last(n)) for n in ("listening-port", "tls-listening-port", "alt-listening-port",
+                                              "alt-tls-listening-port")} - {None}
+    listening |= {p for p in DEFAULT_LISTENING if p not in listening} if not listening else set()
+    inside = sorted(p for p in listening if p is not None and low <= p <= high)
+    if inside:
+        problems.append(f"listening port(s) {', '.join(map(str, inside))} inside the relay range "
+                        f"{low}-{high}")
+    if problems:
+        out.add("LINT-RELAY-PORTS", "operations", file=out.file, detail="; ".join(problems))
+
+
+# --- version: rejected options, advisories -----------------------------------------------------------------
+
+# option -> (first version that rejects it, what to do); coturn ChangeLog 4.5.1.0, 4.7.0 (PR #1599, #1693).
+REMOVED: dict[str, tuple[Version, str]] = {
+    "no-loopback-peers": (v.V4_5_1_0, "removed in 4.5.1.0: loopback peers are denied by default; delete the "
+                                      "line"),
+    "no-tlsv1": (v.V4_7_0, "removed in 4.7.0: TLS 1.0 is off by default; delete the line"),
+    "no-tlsv1_1": (v.V4_7_0, "removed in 4.7.0: TLS 1.1 is off by default; delete the line"),
+    "no-sslv2": (v.V4_7_0, "removed in 4.7.0; delete the line"),
+    "no-sslv3": (v.V4_7_0, "removed in 4.7.0; delete the line"),
+    "prod": (v.V4_7_0, "removed in 4.7.0: SOFTWARE is off by default (`software-attribute` turns it on)"),
+    "secret-ts-exp-time": (v.V4_7_0, "removed in 4.7.0; delete the line"),
+}
+# option -> first version that knows it
+ADDED: dict[str, tuple[Version, str]] = {
+    "tlsv1": (v.V4_7_0, "only 4.7.0+ knows it (TLS 1.0 was on by default before)"),
+    "tlsv1_1": (v.V4_7_0, "only 4.7.0+ knows it (TLS 1.1 was on by default before)"),
+    "software-attribute": (v.V4_7_0, "only 4.7.0+ knows it (SOFTWARE was on by default before)"),
+    "prometheus-address": ((4, 6, 3), "only 4.6.3+ knows it"),
+}
+
+
+def _version(conf: TurnserverConf, out: _Out, known: KnownVersion, shown: str) -> None:
+    version = known.version
+    if version is None:
+        out.add("LINT-VERSION-UNKNOWN", "version",
+                detail=f"{known.detail or 'no version'}: advisories not checked, defaults of old versions "
+                       "assumed")
+        for option in conf.options:
+            if option.name in REMOVED:
+                what = REMOVED[option.name][1]
+                out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line,
+                        option=option.name, version=shown, detail=f"`{option.name}` {what}",
+                        severity=Severity.WARNING)
+        return
+    for option in conf.options:
+        if option.name in REMOVED and version >= REMOVED[option.name][0]:
+            what = REMOVED[option.name][1]
+            refuses = version >= v.V4_7_0
+            effect = " (coturn refuses to start)" if refuses else \
+                " (coturn logs `Bad configuration format` and ignores it)"
+            out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line, option=option.name,
+                    version=shown, severity=Severity.ERROR if refuses else Severity.WARNING,
+                    detail=f"`{option.name}` {what}{effect}")
+        elif option.name in ADDED and version < ADDED[option.name][0]:
+            out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line, option=option.name,
+                    version=shown, severity=Severity.WARNING,
+                    detail=f"`{option.name}`: {ADDED[option.name][1]}")
+    denied = _ranges(conf, "denied-peer-ip")[0]
+    for advisory in ADVISORIES:
+        if not advisory.affects(version):
+            continue
+        if advisory.options and not any(conf.flag(o) if o in BOOLEAN_OPTIONS else conf.has(o)
+                                        for o in advisory.options):
+            continue
+        if advisory.mitigated_by_denied and _covered(advisory.mitigated_by_denied, denied):
+            continue  # the advisory's workaround is in place
+        when = f" (applies when: {advisory.applies_when})" if advisory.applies_when else ""
+        # A condition the config cannot show (e.g. the CPU architecture): a warning, not an error.
+        unknowable = bool(advisory.applies_when) and not advisory.options
+        aliases = f" [{', '.join(advisory.aliases)}]" if advisory.aliases else ""
+        out.add("LINT-ADVISORY", "version", version=shown, id=advisory.id + aliases, allows=advisory.allows,
+                severity=Severity.WARNING if unknowable else None,
+                detail=when, fixed=v.show(advisory.fixed), source=advisory.sources[0],
+                evidence=[f"affected: {v.show(advisory.introduced)} <= version < {v.show(advisory.fixed)}",
+                          *advisory.sources, f"advisory table compiled {COMPILED}"])
