@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "Start a coturn on loopback and run the full check against it (offline)."),
     "analyze": ("rtcdiag.commands.analyze:command",
                 "Triage a failed call from chrome://webrtc-internals dumps: root cause, timeline."),
+    "browser": ("rtcdiag.commands.browser:command",
+                "Run the Trickle ICE page in a real headless Chromium: candidates, errors, calls, verdict."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
 }

@@ -50,7 +50,9 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
                         # rtcdiag analyze: what a TURN failure (same TURN host) or a failure of the same
                         # peer connection (its label is the subject's host) explains
                         "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES",
-                        "ANALYZE-SLOW-GATHERING"),
+                        "ANALYZE-SLOW-GATHERING",
+                        # rtcdiag browser: the page's calls and the comparison with aioice
+                        "BROWSER-CALL-FAILED", "BROWSER-CHANNEL-NOT-OPEN", "BROWSER-AIOICE-DISAGREE"),
 }
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 
