@@ -328,11 +328,20 @@ def parse_page(raw: Any, result: BrowserIceResult) -> None:
     result.page_ms = _num(data.get("ms"))
 
 
+def canonical_url(url: str) -> str:
+    """A URL as Chromium reports it back (webrtc-pc: ``turn:`` without ``?transport=`` is UDP, ``turns:``
+    is TCP): the page is given this form, so that its configuration, candidates and errors name one URL."""
+    lowered = url.lower()
+    if lowered.startswith(("turn:", "turns:")) and "?transport=" not in lowered:
+        return f"{url}?transport={'tcp' if lowered.startswith('turns:') else 'udp'}"
+    return url
+
+
 def page_servers(servers: list[IceServer]) -> list[dict[str, str]]:
     """RTCIceServer dictionaries for the page (credentials included: handed to evaluate, never logged)."""
     out: list[dict[str, str]] = []
     for server in servers:
-        entry = {"urls": server.url}
+        entry = {"urls": canonical_url(server.url)}
         if server.username is not None and server.password is not None:
             entry |= {"username": server.username, "credential": server.password}
         out.append(entry)
@@ -342,8 +351,8 @@ def page_servers(servers: list[IceServer]) -> list[dict[str, str]]:
 def connection_labels(servers: list[IceServer], options: BrowserIceOptions) -> list[str]:
     """The page's peer connections in the order it creates them (the dump numbers them so)."""
     alone = len(servers) > 1
-    labels = [f"gather {s.url}" for s in servers] if alone else []
-    labels.append("gather all" if alone else f"gather {servers[0].url}" if servers else "gather all")
+    labels = [f"gather {canonical_url(s.url)}" for s in servers] if alone else []
+    labels.append("gather all" if alone or not servers else f"gather {canonical_url(servers[0].url)}")
     if any(s.is_turn for s in servers):
         labels += ["relay call a", "relay call b"]
     if not options.relay_only:
@@ -355,7 +364,7 @@ async def probe(servers: list[IceServer], options: BrowserIceOptions | None = No
     """Run the page in a fresh headless Chromium; the browser's failure is recorded, never raised."""
     opts = options or BrowserIceOptions()
     started = time.perf_counter()
-    result = BrowserIceResult(servers=[s.url for s in servers])
+    result = BrowserIceResult(servers=[canonical_url(s.url) for s in servers])
     has_turn = any(s.is_turn for s in servers)
     arg = {"servers": page_servers(servers), "alone": len(servers) > 1,
            "policy": "relay" if opts.relay_only else "all", "timeoutMs": int(opts.timeout_s * 1000),

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from rtcdiag.evidence.webrtc_internals import InternalsDump
-from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering
+from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canonical_url
 from rtcdiag.probes.ice import IceResult, IceRun
 from rtcdiag.targets import TargetError, parse_uri
 from rtcdiag.triage import analyze
@@ -130,8 +130,9 @@ def browser_says(page: BrowserIceResult, url: str) -> tuple[bool | None, str]:
     if g is None:
         return None, "not run"
     kind = "relay" if url.startswith(("turn:", "turns:")) else "srflx"
-    got = [c for c in g.candidates if c.type == kind]
-    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if e.url == url})
+    mine = canonical_url(url)
+    got = [c for c in g.candidates if c.type == kind and (not c.url or canonical_url(c.url) == mine)]
+    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if canonical_url(e.url) == mine})
     if got:
         return True, f"{len(got)} {kind} ({got[0].address}:{got[0].port})"
     said = "; ".join(errors[:3]) or ("no error" if g.state == "complete" else f"gathering {g.state}")
@@ -157,13 +158,29 @@ class Comparison:
     browser: str
     aioice: str
     agree: bool | None  # None: one side cannot tell
+    certificate: str = ""  # turns: Chromium's 701 while aioice was refused the certificate: aioice's words
+    text: str = ""  # Chromium's 701 text then
+
+
+def _certificate(page: BrowserIceResult, url: str, run: IceRun) -> tuple[str, str]:
+    """(aioice's certificate error, Chromium's 701 text) when a turns: URL failed so in both, else blanks."""
+    g = _alone(page, url)
+    if g is None or not url.lower().startswith("turns:"):
+        return "", ""
+    mine = canonical_url(url)
+    chromium = next((e for e in g.errors if e.code == 701 and canonical_url(e.url) == mine), None)
+    refused = next((e.error for e in run.gather_events if e.error and (e.kind or "").startswith("tls")
+                    and "certificate" in e.error.lower()), None)
+    if chromium is None or refused is None or any(c.type == "relay" for c in g.candidates):
+        return "", ""
+    return refused[:300], chromium.text
 
 
 def compare(page: BrowserIceResult, ice: IceResult | None) -> list[Comparison]:
     if ice is None:
         return []
     out: list[Comparison] = []
-    runs = {run.url: run for run in ice.runs}
+    runs = {canonical_url(run.url): run for run in ice.runs}
     for url in page.servers:
         b_got, b_text = browser_says(page, url)
         run = runs.get(url)
@@ -172,13 +189,18 @@ def compare(page: BrowserIceResult, ice: IceResult | None) -> list[Comparison]:
             continue
         a_got, a_text = aioice_says(run)
         agree = None if b_got is None or a_got is None else b_got == a_got
-        out.append(Comparison(url, b_text, a_text, agree))
+        out.append(Comparison(url, b_text, a_text, agree, *_certificate(page, url, run)))
     return out
 
 
 def _comparisons(evidence: BrowserEvidence, judgement: Judgement) -> None:
     for c in compare(evidence.page, evidence.ice):
-        subject = server_subject(c.url)
+        subject = server_subject(canonical_url(c.url))
+        if c.certificate:
+            judgement.findings.append(make_finding(
+                "BROWSER-TURNS-CERTIFICATE", subject, check=CHECK, step="compare",
+                evidence=[f"Chromium: icecandidateerror 701 {c.text!r}", f"aioice: {c.certificate}"],
+                url=canonical_url(c.url), text=c.text, aioice=c.certificate))
         if c.agree is False:
             judgement.findings.append(make_finding(
                 "BROWSER-AIOICE-DISAGREE", subject, check=CHECK, step="compare",

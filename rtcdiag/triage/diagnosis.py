@@ -43,7 +43,9 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
                      "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
                      "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
                      # rtcdiag analyze: the browser could not reach an ICE server (701)
-                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"),
+                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE",
+                     # rtcdiag browser: Chromium's 701 for a turns: URL whose certificate aioice saw refused
+                     "BROWSER-TURNS-CERTIFICATE"),
     Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
                         "ICE-RELAY-INTERNAL-NOTED", "EXPECT-RELAY", "EXPECT-RTT", "EXPECT-NAT",
                         "EXPECT-UNCHECKED",
@@ -67,6 +69,8 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
     # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s.
     "ANALYZE-TURN-UNREACHABLE": frozenset({"ANALYZE-STUN-UNREACHABLE"}),
+    # The certificate is why Chromium could not reach the turns: server (it says only 701).
+    "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE"}),
 }
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
@@ -142,7 +146,8 @@ def _same_statement(a: Finding, b: Finding) -> bool:
             and a.check != b.check)
 
 
-_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2}
+_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2,
+               "BROWSER-TURNS-CERTIFICATE": 0}
 
 
 def _order(finding: Finding) -> tuple[int, int, int]:

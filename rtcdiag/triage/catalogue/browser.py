@@ -55,4 +55,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "other stack made, and at how its TLS certificate and transports are configured.",
         reference="W3C webrtc-pc RTCIceServer; RFC 8656",
     ),
+    CatalogueEntry(
+        id="BROWSER-TURNS-CERTIFICATE",
+        severity=Severity.ERROR,
+        title="Chromium cannot use {url}: the TURN server's TLS certificate was refused",
+        symptom="Chromium reported only 701 \"{text}\" for {url}; aioice, connecting to the same URL from "
+                "the same machine, was refused the certificate: {aioice}.",
+        cause="Chromium checks a turns: server's certificate like a web site's (trusted chain, the URL's "
+              "host name, validity dates); a self-signed, expired or wrong-name certificate fails the TLS "
+              "handshake, and the browser says no more than 701.",
+        fix="Give the TURN server a certificate from a public CA for the host name in the turns: URL (e.g. "
+            "Let's Encrypt) with its full chain (`cert=` and `pkey=` in turnserver.conf), and use that name "
+            "in the URL; `rtcdiag turn-check {url}` shows the certificate the server presents.",
+        reference="RFC 8656 §3.1 (TURN over TLS), RFC 6125 (host name check)",
+    ),
 )
