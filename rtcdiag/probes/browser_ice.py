@@ -87,6 +87,8 @@ async (s) => {
     const out = {label: p.label, policy: p.policy, state: 'new', connectMs: null, open: false,
                  sent: 0, received: 0, rtts: [], pair: null, candidates: [], errors: [], error: ''};
     record(a, out);
+    let bCount = 0;  // the callee's candidates (the caller's are in out.candidates)
+    b.addEventListener('icecandidate', e => { if (e.candidate && e.candidate.candidate) bCount++; });
     a.onicecandidate = e => { if (e.candidate) b.addIceCandidate(e.candidate).catch(() => {}); };
     b.onicecandidate = e => { if (e.candidate) a.addIceCandidate(e.candidate).catch(() => {}); };
     // Unordered, no retransmissions: a lost message stays lost, so loss is measured, not hidden.
@@ -104,8 +106,12 @@ async (s) => {
       await b.setLocalDescription();
       await a.setRemoteDescription(b.localDescription);
     } catch (e) { out.error = String(e && e.message).slice(0, 300); return out; }
+    // A side that finished gathering without a single candidate (relay-only, no relay) cannot connect:
+    // Chromium leaves such a connection "new" or "checking"; no need to wait for the timeout then.
+    const hopeless = Promise.all([gatheredBy(a), gatheredBy(b)]).then(() =>
+      new Promise(res => { if (!out.candidates.length || !bCount) res('no candidates'); }));
     const start = performance.now();
-    out.state = await within(settled, s.timeoutMs);
+    out.state = await within(Promise.race([settled, hopeless]), s.timeoutMs);
     out.connectMs = since(start);
     if (out.state !== 'connected') return out;
     const opened = dc.readyState === 'open' ? 'open' : await within(new Promise(res => {

@@ -27,7 +27,8 @@ class BrowserEvidence:
     aioice's run with the same servers (None when not compared)."""
 
     page: BrowserIceResult
-    dump: InternalsDump | None = None
+    # Left out of the JSON report (the "secret" mark drops a field there): the dump is --save-dump's.
+    dump: InternalsDump | None = field(default=None, metadata={"secret": True})
     dump_error: str = ""
     ice: IceResult | None = None
     timeout_s: float = 10.0

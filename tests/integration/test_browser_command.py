@@ -190,3 +190,43 @@ def test_turns_with_a_self_signed_certificate(
     assert unreachable["explained_by"].startswith("BROWSER-TURNS-CERTIFICATE@")
     certificate = next(f for f in report["findings"] if f["id"] == "BROWSER-TURNS-CERTIFICATE")
     assert "self-signed" in " ".join(certificate["evidence"])
+
+
+def _check(*args: str) -> tuple[int, dict[str, Any], str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    environ["RTCDIAG_TURN_PASSWORD"] = PASSWORD
+    done = subprocess.run([sys.executable, "-m", "rtcdiag", "check", *args, "--json"], capture_output=True,
+                          text=True, env=environ, timeout=120)
+    return done.returncode, json.loads(done.stdout), done.stdout + done.stderr
+
+
+def test_check_browser_includes_the_chromium_run(healthy: RunningCoturn) -> None:
+    url = f"turn:{healthy.hostport()}?transport=udp"
+    code, report, text = _check(url, "-u", USER, "--checks", "turn", "--browser", "--timeout", "3")
+    assert code == 0, text
+    assert PASSWORD not in text
+    titles = [t["title"] for t in report["tables"]]
+    assert "Chromium calls (two peer connections in the page, data-channel echo)" in titles
+    browser_cases = [c for c in report["checks"] if c["name"].startswith("browser/")]
+    assert any(c["name"] == "browser/relay-call" and c["status"] == "pass" for c in browser_cases)
+    calls = report["results"]["browser"][0]["page"]["calls"]
+    relay_call = next(c for c in calls if c["label"] == "relay call")
+    assert relay_call["state"] == "connected"
+
+
+def test_check_browser_without_chromium_is_a_note(healthy: RunningCoturn,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No browser here (RTCDIAG_CHROMIUM and PATH point at nothing): the other checks run, a note says why
+    the browser did not."""
+    from rtcdiag.commands import check as check_command
+    from rtcdiag.probes import browser as driver
+
+    monkeypatch.setattr(driver, "CHROMIUM_PATHS", ())
+    monkeypatch.setenv("RTCDIAG_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    config = check_command._config_from_args(None, None, (f"turn:{healthy.hostport()}?transport=udp",), USER,
+                                             PASSWORD, None, 600, "turn", (), None, False, 3.0)
+    report = check_command.run_check(config, live=False, browser=True)
+    assert report.exit_code == 0
+    assert not any(c.name.startswith("browser/") for c in report.checks)
+    assert any(n.startswith("--browser: not run: Chromium is not installed") for n in report.notes)

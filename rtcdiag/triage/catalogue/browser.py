@@ -10,7 +10,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         severity=Severity.ERROR,
         title="Chromium's {call} did not connect",
         symptom="Two RTCPeerConnections in one page (iceTransportPolicy \"{policy}\", the same iceServers) "
-                "ended in connection state \"{state}\" after {ms}; {detail}.",
+                "ended with \"{state}\" (connection state, or why it was not waited for) after {ms}; "
+                "{detail}.",
         cause="No candidate pair worked between the two connections: with policy \"relay\" both must reach a "
               "TURN server and the server must relay between its own relay addresses (coturn refuses that "
               "for loopback/private peers unless allowed, and `denied-peer-ip` ranges refuse it too).",
