@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PAGE_URL = "http://localhost/rtcdiag"
 _PAGE_HTML = "<!doctype html><html><head><title>rtcdiag</title></head><body>rtcdiag</body></html>"
 MAX_DUMP_BYTES = 50 * 1024 * 1024  # a dump bigger than this is not kept (the scenarios make ~20 kB)
@@ -54,8 +55,11 @@ def find_chromium() -> str | None:
     for path in (override, *CHROMIUM_PATHS):
         if path and os.path.exists(path):
             return path
-    found = shutil.which("chromium")
-    return found
+    for name in BROWSER_NAMES:  # Chromium or Chrome found on PATH
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 def unavailable_reason() -> str | None:

@@ -165,3 +165,21 @@ def test_comparison_flags_disagreement() -> None:
     assert table.rows[0][-1] == "NO"
     evidence.ice = _aioice(relay=False, error="401 Unauthorized", kind="auth")
     assert compare(evidence.page, evidence.ice)[0].agree is True
+
+
+def test_no_browser_is_one_line_exit_2_before_any_traffic(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """No Chromium on this machine (none at the usual paths, none on PATH): one line, how to install, exit 2.
+    The URL points at a port nothing listens on: nothing would answer if anything were sent."""
+    from rtcdiag import cli
+    from rtcdiag.probes import browser as driver
+
+    monkeypatch.setattr(driver, "CHROMIUM_PATHS", ())
+    monkeypatch.delenv("RTCDIAG_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["browser", "turn:127.0.0.1:9", "-u", "u", "--password", "p" * 12])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Chromium is not installed" in err[0] and "apt-get install -y chromium" in err[0]
+    assert "rtcdiag[browser]" in err[0]
