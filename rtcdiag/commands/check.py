@@ -125,9 +125,10 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @tls_options
 @timeout_option(default=None)
 @output_options
-def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
+def command(browser: bool,
+            uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
-            nat_servers: tuple[str, ...], browser: bool, tls: TlsOptions, timeout: float | None,
+            nat_servers: tuple[str, ...], tls: TlsOptions, timeout: float | None,
             output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)

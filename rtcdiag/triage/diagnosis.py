@@ -146,8 +146,9 @@ def _same_statement(a: Finding, b: Finding) -> bool:
             and a.check != b.check)
 
 
-_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2,
-               "BROWSER-TURNS-CERTIFICATE": 0}
+_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2}
+# rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
+_ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
 
 
 def _order(finding: Finding) -> tuple[int, int, int]:
