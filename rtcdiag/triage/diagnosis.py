@@ -147,14 +147,16 @@ def _same_statement(a: Finding, b: Finding) -> bool:
 
 
 _ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2}
-# rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
-_ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
 
 
 def _order(finding: Finding) -> tuple[int, int, int]:
     """Lower layers first; within a layer the findings that explain others, then by check."""
     check = CHECK_ORDER.index(finding.check) if finding.check in CHECK_ORDER else len(CHECK_ORDER)
     return (layer_of(finding.id), _ROOT_FIRST.get(finding.id, 3), check)
+
+
+# rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
+_ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
 
 
 # Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).
