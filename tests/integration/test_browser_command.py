@@ -165,9 +165,10 @@ def test_peer_acl_refusing_the_peer(coturn_factory: Callable[[CoturnOptions], Ru
 
 
 def test_browser_path_that_is_not_a_browser_is_one_line_exit_2(tmp_path: Path) -> None:
+    environ = dict(os.environ, RTCDIAG_TURN_PASSWORD="y" * 12)
     done = subprocess.run([sys.executable, "-m", "rtcdiag", "browser", "turn:127.0.0.1:3478", "-u", "x",
-                           "--password", "y" * 12, "--browser-path", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60)
+                           "--browser-path", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60, env=environ)
     assert done.returncode == 2
     assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
     assert "--browser-path" in done.stderr and "not an executable" in done.stderr

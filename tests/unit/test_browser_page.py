@@ -177,8 +177,9 @@ def test_no_browser_is_one_line_exit_2_before_any_traffic(monkeypatch: pytest.Mo
     monkeypatch.setattr(driver, "CHROMIUM_PATHS", ())
     monkeypatch.delenv("RTCDIAG_CHROMIUM", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("RTCDIAG_TURN_PASSWORD", "p" * 12)
     with pytest.raises(SystemExit) as exited:
-        cli.main(["browser", "turn:127.0.0.1:9", "-u", "u", "--password", "p" * 12])
+        cli.main(["browser", "turn:127.0.0.1:9", "-u", "u"])
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Chromium is not installed" in err[0] and "apt-get install -y chromium" in err[0]
