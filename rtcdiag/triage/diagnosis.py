@@ -135,6 +135,9 @@ def explains(root: Finding, other: Finding) -> bool:
     if r_layer is Layer.ENDPOINT:
         return o_layer > Layer.ENDPOINT and _transports_meet(root.subject, other.subject)
     if r_layer is Layer.SERVICE:
+        if o_layer is Layer.SERVICE and other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
+            return (_ports_meet(root.subject, other.subject)
+                    and root.subject.transport == other.subject.transport)
         return o_layer is Layer.CONSEQUENCE and _transports_meet(root.subject, other.subject)
     return False
 
@@ -157,6 +160,14 @@ def _order(finding: Finding) -> tuple[int, int, int]:
 
 # rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
 _ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
+# rtcdiag check --browser: what the TURN and ports checks say about an endpoint explains Chromium's own report
+# of the same failure (one cause, seen by two clients). Added to, never replacing, the entries above.
+for _root, _ids in {"TURN-AUTH-401": {"ANALYZE-TURN-401"}, "TURN-QUOTA-486": {"ANALYZE-TURN-486"},
+                    "SERVER-UNREACHABLE": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"},
+                    "TLS-UNTRUSTED": {"ANALYZE-TURN-UNREACHABLE"},
+                    "TLS-EXPIRED": {"ANALYZE-TURN-UNREACHABLE"},
+                    "TLS-HOSTNAME": {"ANALYZE-TURN-UNREACHABLE"}}.items():
+    ALSO_EXPLAINS[_root] = ALSO_EXPLAINS.get(_root, frozenset()) | _ids
 
 
 # Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).

@@ -231,3 +231,19 @@ def test_check_browser_without_chromium_is_a_note(healthy: RunningCoturn,
     assert report.exit_code == 0
     assert not any(c.name.startswith("browser/") for c in report.checks)
     assert any(n.startswith("--browser: not run: Chromium is not installed") for n in report.notes)
+
+
+def test_check_browser_wrong_password_is_one_cause(healthy: RunningCoturn) -> None:
+    """The TURN check and Chromium both meet the 401: one root cause (the TURN check's, which saw the
+    server's answer itself), Chromium's own 401 and its failed relay call folded under it."""
+    url = f"turn:{healthy.hostport()}?transport=udp"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    environ["RTCDIAG_TURN_PASSWORD"] = "wrong-pass-456"
+    done = subprocess.run([sys.executable, "-m", "rtcdiag", "check", url, "-u", USER, "--checks", "turn",
+                           "--browser", "--timeout", "3", "--json"], capture_output=True, text=True,
+                          env=environ, timeout=120)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert roots(report) == ["TURN-AUTH-401"]
+    chromium = next(f for f in report["findings"] if f["id"] == "ANALYZE-TURN-401")
+    assert chromium["explained_by"].startswith("TURN-AUTH-401@")
