@@ -10,9 +10,8 @@ from importlib import import_module
 
 from rtcdiag.triage.finding import CatalogueEntry
 
-AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze")
+AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "browser")
 
-AREAS += ("browser",)  # rtcdiag browser (its own line: other areas are added to the tuple above)
 
 def _load() -> dict[str, CatalogueEntry]:
     catalogue: dict[str, CatalogueEntry] = {}
