@@ -245,6 +245,7 @@ class BrowserIceResult:
     # a field there): --save-dump writes it.
     internals_dump: bytes = field(default=b"", repr=False, metadata={"secret": True})
     pc_labels: list[str] = field(default_factory=list)  # the page's connections in creation order
+    console: list[str] = field(default_factory=list)  # what the page logged (the script itself logs nothing)
     error: str = ""  # the browser run itself failed (in words)
 
 
@@ -388,6 +389,7 @@ async def probe(servers: list[IceServer], options: BrowserIceOptions | None = No
         return result
     result.user_agent = _text(run.user_agent)
     result.internals_dump = run.internals_dump
+    result.console = [_text(line) for line in run.console[:50]]
     parse_page(run.result, result)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result

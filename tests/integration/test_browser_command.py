@@ -86,6 +86,9 @@ def test_healthy_server_relay_candidates_and_relay_call(healthy: RunningCoturn, 
     # The saved dump is the browser's own, has no credential, and `rtcdiag analyze` reads it the same way.
     saved = gzip.decompress(dump.read_bytes())
     assert PASSWORD.encode() not in saved and b"PeerConnections" in saved
+    # The page's URL carries nothing (credentials reach the page only as evaluate's argument).
+    assert {pc["url"] for pc in json.loads(saved)["PeerConnections"].values()} == {"http://localhost/rtcdiag"}
+    assert all(PASSWORD not in line for line in run["console"])
     analyzed = subprocess.run([sys.executable, "-m", "rtcdiag", "analyze", str(dump), "--json"],
                               capture_output=True, text=True, timeout=60)
     assert analyzed.returncode == 0, analyzed.stdout[-2000:]
