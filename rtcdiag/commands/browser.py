@@ -85,9 +85,13 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     password = load_secret(password_args, name="password", default_env=PASSWORD_ENV)
     secret = load_secret(secret_args, name="secret", default_env=SECRET_ENV)
     if secret is not None:
+        from rtcdiag.probes.turn import rest_password, rest_username_expiry
         from rtcdiag.protocol.credentials import rest_credentials
 
-        user, password = rest_credentials(secret, user or "rtcdiag", ttl)
+        if user is not None and rest_username_expiry(user) is not None:
+            password = rest_password(secret, user)  # a ready-made "expiry:user": exactly that one
+        else:
+            user, password = rest_credentials(secret, user or "rtcdiag", ttl)
         register_secret(password)
     parsed = parse_targets(targets, default_scheme="turn", username=user, credential=password)
     if ice_servers is not None:

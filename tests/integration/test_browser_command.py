@@ -153,6 +153,19 @@ def test_rest_secret_server_passes(coturn_factory: Callable[[CoturnOptions], Run
     assert relay_call["state"] == "connected" and relay_call["received"] == relay_call["sent"] > 0
 
 
+def test_rest_username_given_ready_made_is_used_as_is(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    """-u "expiry:user" with a secret: that very username (here one that expired in 2020), its password
+    made with the secret: coturn refuses it, and Chromium's 401 says so."""
+    server = coturn_factory(CoturnOptions(static_auth_secret=REST_SECRET, allow_loopback_peers=True))
+    url = f"turn:{server.hostport()}?transport=udp"
+    code, report, text = rtcdiag(url, "-u", "1600000000:alice", "--secret-env", "MY_TURN_SECRET",
+                                 "--no-compare", "--relay-only", env={"MY_TURN_SECRET": REST_SECRET})
+    assert code == 1, text
+    assert roots(report) == ["ANALYZE-TURN-401"]
+    assert REST_SECRET not in text
+
+
 def test_peer_acl_refusing_the_peer(coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
     server = coturn_factory(CoturnOptions(users={USER: PASSWORD}, allow_loopback_peers=True,
                                           denied_peer_ips=("127.0.0.0-127.255.255.255",)))
