@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "Start a coturn on loopback and run the full check against it (offline)."),
     "analyze": ("rtcdiag.commands.analyze:command",
                 "Triage a failed call from chrome://webrtc-internals dumps: root cause, timeline."),
+    "browser": ("rtcdiag.commands.browser:command",
+                "Run the Trickle ICE page in a real headless Chromium: candidates, errors, calls, verdict."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
     "lint": ("rtcdiag.commands.lint:command",
              "Audit a turnserver.conf (version-aware) or an ICE server list; no network traffic."),

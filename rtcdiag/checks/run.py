@@ -193,6 +193,27 @@ def _nat_job(config: CheckConfig) -> Job[Any, Any] | None:
     return Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")
 
 
+BROWSER_SUBJECT = "chromium"
+
+
+def browser_job(plans: list[ServerPlan], timeout: float, executable: str | None = None,
+                ) -> Job[Any, Any] | None:
+    """``check --browser``: one headless Chromium run with every server's URLs (aioice already runs as the
+    ``ice`` check, so no second comparison run)."""
+    from rtcdiag.checks.browser import BROWSER, BrowserPlan
+    from rtcdiag.checks.ice import ice_servers_from_targets
+    from rtcdiag.probes.browser_ice import BrowserIceOptions
+
+    targets = [t for plan in plans for t in _with_credentials(plan) if not t.is_turn or (t.username and
+                                                                                          t.credential)]
+    servers = ice_servers_from_targets(targets)
+    if not servers:
+        return None
+    options = BrowserIceOptions(executable=executable, messages=ICE_PACKETS, timeout_s=max(timeout, 5.0))
+    return Job(BROWSER, BrowserPlan(servers, options), Subject(BROWSER_SUBJECT),
+               f"browser {len(servers)} URL(s)")
+
+
 def plan_jobs(config: CheckConfig, plans: list[ServerPlan]) -> list[Job[Any, Any]]:
     """Every applicable check of every server, in the order of :data:`rtcdiag.config.CHECKS`."""
     jobs: list[Job[Any, Any]] = []
@@ -282,10 +303,12 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
 
 async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | None = None,
                      on_done: Callable[[int, bool | None], None] | None = None,
-                     command: str = "check") -> Report:
+                     command: str = "check", browser: bool = False,
+                     browser_path: str | None = None) -> Report:
     """Run every applicable check of ``config`` concurrently and build the one report.
 
     ``on_start(label) -> token`` / ``on_done(token, ok)`` follow each job (a live progress view).
+    ``browser``: also run the Trickle ICE page in headless Chromium (the caller checked it is installed).
     """
     started = time.time()
     from rtcdiag.probes import slots
@@ -294,6 +317,10 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     slots.set_concurrency(config.concurrency or slots.DEFAULT_CONCURRENCY)
     plans = plan_servers(config)
     jobs = plan_jobs(config, plans)
+    if browser:
+        job = browser_job(plans, config.timeout, browser_path)
+        if job is not None:
+            jobs.append(job)
     tokens = {id(job): on_start(job.label) if on_start else 0 for job in jobs}
 
     def done(job: Job[Any, Any], ran: Ran[Any]) -> None:
@@ -314,4 +341,10 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     for each in ran:
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
     table = server_table(ran, plans)
-    return build_report(command, merged, tables=[table] if table else [], results=results, started_at=started)
+    tables = [table] if table else []
+    for each in ran:
+        if each.check == "browser" and each.result is not None:
+            from rtcdiag.checks.browser import browser_tables
+
+            tables += browser_tables(each.result)
+    return build_report(command, merged, tables=tables, results=results, started_at=started)

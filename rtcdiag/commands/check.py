@@ -35,16 +35,36 @@ from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
 DEFAULT_STUN_SERVERS = ("stun:stun.l.google.com:19302", "stun:stun.cloudflare.com:3478")
 
 
-def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "check") -> Report:
+def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "check",
+              browser: bool = False) -> Report:
     """Run every applicable check of ``config`` and return the one report.
 
-    ``live``: show the progress view on stderr (None: only when stderr is a terminal).
+    ``live``: show the progress view on stderr (None: only when stderr is a terminal). ``browser``: also
+    the headless Chromium run (``rtcdiag browser``), when Chromium and Playwright are installed; otherwise
+    a note says why it did not run.
     """
     from rtcdiag.checks.run import run_config
     from rtcdiag.report.progress import progress
 
+    skipped = _browser_missing() if browser else None
     with progress(enabled=live) as view:
-        return run_async(run_config(config, on_start=view.add, on_done=view.done, command=command))
+        report = run_async(run_config(config, on_start=view.add, on_done=view.done, command=command,
+                                      browser=browser and skipped is None))
+    if skipped is not None:
+        report.notes.append(f"--browser: not run: {skipped}")
+    return report
+
+
+def _browser_missing() -> str | None:
+    import importlib.util
+
+    from rtcdiag.probes.browser import find_chromium
+
+    if find_chromium() is None:
+        return "Chromium is not installed (apt-get install -y chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright for Python is not installed (pip install 'rtcdiag[browser]')"
+    return None
 
 
 # --- command line ----------------------------------------------------------------------------------------
@@ -106,12 +126,16 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
               help=f"Comma-separated checks to run (default: all of {','.join(CHECKS)}).")
 @click.option("--nat-server", "nat_servers", multiple=True, metavar="URI",
               help="An RFC 5780 STUN server (two addresses) for the NAT check; repeatable.")
+@click.option("--browser", "browser", is_flag=True,
+              help="Also run the Trickle ICE page in headless Chromium (`rtcdiag browser`) when Chromium "
+                   "and the `browser` extra are installed.")
 @tls_options
 @follow_option
 @timeout_option(default=None)
 @concurrency_option(pass_to_command=True)
 @output_options
-def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
+def command(browser: bool,
+            uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
             nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
             concurrency: int | None,
@@ -124,6 +148,6 @@ def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path |
                                timeout, follow)
     if concurrency is not None:
         config.concurrency = concurrency
-    report = run_check(config)
+    report = run_check(config, browser=browser)
     report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     return emit(report, output)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PAGE_URL = "http://localhost/rtcdiag"
 _PAGE_HTML = "<!doctype html><html><head><title>rtcdiag</title></head><body>rtcdiag</body></html>"
 MAX_DUMP_BYTES = 50 * 1024 * 1024  # a dump bigger than this is not kept (the scenarios make ~20 kB)
@@ -29,6 +30,12 @@ class BrowserOptions:
     auto_accept: bool = True  # --use-fake-ui-for-media-stream: permission prompts are accepted
     extra_args: tuple[str, ...] = ()
     timeout_s: float = 60.0  # for the page script, and for each download
+    rtcstats_dump: bool = True  # also download the rtcstats dump (``rtcdiag browser`` needs only the first)
+    # Wait (on the internals page's own updates, no fixed sleep) until some connection's update log shows
+    # this text before making the dump: the page script's last act is e.g. createDataChannel(marker) on a
+    # connection of its own. webrtc-internals receives the updates in batches (~0.5 s) and in order, so once
+    # the marker is there every earlier event of the page is too.
+    ready_marker: str | None = None
 
 
 @dataclass
@@ -48,8 +55,11 @@ def find_chromium() -> str | None:
     for path in (override, *CHROMIUM_PATHS):
         if path and os.path.exists(path):
             return path
-    found = shutil.which("chromium")
-    return found
+    for name in BROWSER_NAMES:  # Chromium or Chrome found on PATH
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
 
 
 def unavailable_reason() -> str | None:
@@ -100,9 +110,15 @@ async def run_script(script: str, arg: Any = None, options: BrowserOptions | Non
             page.set_default_timeout(timeout_ms)
             result = await page.evaluate(script, arg)
             user_agent = await page.evaluate("navigator.userAgent")
+            if opts.ready_marker is not None:
+                await internals.wait_for_function(
+                    "m => [...document.querySelectorAll('[id$=\"-update-log\"]')]"
+                    ".some(e => e.textContent.includes(m))", arg=opts.ready_marker, polling=50,
+                    timeout=timeout_ms)
             await internals.click("text=Create a WebRTC-Internals dump")
             dumps: list[bytes] = []
-            for button in ("#dump-click-target", "#dump-click-target-rtcstats"):
+            buttons = ("#dump-click-target", "#dump-click-target-rtcstats")
+            for button in buttons if opts.rtcstats_dump else buttons[:1]:
                 async with internals.expect_download(timeout=timeout_ms) as waiting:
                     await internals.click(button)
                 download = await waiting.value
@@ -112,7 +128,8 @@ async def run_script(script: str, arg: Any = None, options: BrowserOptions | Non
                     raise RuntimeError(f"webrtc-internals dump of {size} bytes is too big")
                 with open(path, "rb") as handle:
                     dumps.append(handle.read())
-            return BrowserRun(result=result, internals_dump=dumps[0], rtcstats_dump=dumps[1],
+            return BrowserRun(result=result, internals_dump=dumps[0], rtcstats_dump=dumps[1] if len(dumps) > 1
+                              else b"",
                               user_agent=str(user_agent), console=console)
         finally:
             await browser.close()

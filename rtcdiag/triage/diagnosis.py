@@ -43,14 +43,18 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
                      "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
                      "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
                      # rtcdiag analyze: the browser could not reach an ICE server (701)
-                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"),
+                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE",
+                     # rtcdiag browser: Chromium's 701 for a turns: URL whose certificate aioice saw refused
+                     "BROWSER-TURNS-CERTIFICATE"),
     Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
                         "ICE-RELAY-INTERNAL-NOTED", "EXPECT-RELAY", "EXPECT-RTT", "EXPECT-NAT",
                         "EXPECT-UNCHECKED",
                         # rtcdiag analyze: what a TURN failure (same TURN host) or a failure of the same
                         # peer connection (its label is the subject's host) explains
                         "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES",
-                        "ANALYZE-SLOW-GATHERING"),
+                        "ANALYZE-SLOW-GATHERING",
+                        # rtcdiag browser: the page's calls and the comparison with aioice
+                        "BROWSER-CALL-FAILED", "BROWSER-CHANNEL-NOT-OPEN", "BROWSER-AIOICE-DISAGREE"),
 }
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 
@@ -69,6 +73,8 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
                                       "TURN-REFRESH-FAILED"}),
     # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s.
     "ANALYZE-TURN-UNREACHABLE": frozenset({"ANALYZE-STUN-UNREACHABLE"}),
+    # The certificate is why Chromium could not reach the turns: server (it says only 701).
+    "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE"}),
 }
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
@@ -155,6 +161,18 @@ def _order(finding: Finding) -> tuple[int, int, int]:
     """Lower layers first; within a layer the findings that explain others, then by check."""
     check = CHECK_ORDER.index(finding.check) if finding.check in CHECK_ORDER else len(CHECK_ORDER)
     return (layer_of(finding.id), _ROOT_FIRST.get(finding.id, 3), check)
+
+
+# rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
+_ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
+# rtcdiag check --browser: what the TURN and ports checks say about an endpoint explains Chromium's own report
+# of the same failure (one cause, seen by two clients). Added to, never replacing, the entries above.
+for _root, _ids in {"TURN-AUTH-401": {"ANALYZE-TURN-401"}, "TURN-QUOTA-486": {"ANALYZE-TURN-486"},
+                    "SERVER-UNREACHABLE": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"},
+                    "TLS-UNTRUSTED": {"ANALYZE-TURN-UNREACHABLE"},
+                    "TLS-EXPIRED": {"ANALYZE-TURN-UNREACHABLE"},
+                    "TLS-HOSTNAME": {"ANALYZE-TURN-UNREACHABLE"}}.items():
+    ALSO_EXPLAINS[_root] = ALSO_EXPLAINS.get(_root, frozenset()) | _ids
 
 
 # Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).

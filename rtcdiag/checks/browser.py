@@ -1,0 +1,140 @@
+"""The ``browser`` check: the Trickle ICE page in a real headless Chromium (rtcdiag.probes.browser_ice), and
+aioice with the same servers side by side; the run's webrtc-internals dump is parsed here and judged by
+``rtcdiag analyze``'s rules (rtcdiag.triage.browser). Also the report's tables."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+from dataclasses import dataclass
+
+from rtcdiag.checks.engine import Check
+from rtcdiag.evidence.sniff import EvidenceError
+from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
+from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, BrowserIceResult, Gathering
+from rtcdiag.probes.browser_ice import probe as browser_probe
+from rtcdiag.probes.ice import IceOptions, IceServer
+from rtcdiag.report.model import Table
+from rtcdiag.triage import browser as rules
+from rtcdiag.triage.browser import BrowserEvidence
+
+MAX_DUMP_TEXT = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BrowserPlan:
+    servers: list[IceServer]
+    options: BrowserIceOptions
+    ice_options: IceOptions | None = None  # None: no aioice run to compare with
+
+
+def dump_text(raw: bytes) -> str:
+    """The downloaded dump as text (Chromium gzips it when its "Compress" box is ticked, the default)."""
+    data = raw
+    if raw[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(wbits=31)
+        data = inflater.decompress(raw, MAX_DUMP_TEXT)
+        if inflater.unconsumed_tail:
+            raise EvidenceError("webrtc-internals dump larger than 50 MB")
+    return data.decode("utf-8", errors="replace")
+
+
+def relabel(dump: InternalsDump, labels: list[str]) -> None:
+    """Drop the page's marker connection and name the others after what the page made them for (they are
+    numbered in creation order, ``<rid>-<lid>``); unchanged when the count does not match."""
+    pcs = [pc for pc in dump.peer_connections
+           if not any(READY_MARKER in e.value for e in pc.events[:5])]
+    dump.peer_connections = pcs
+
+    def lid(key: str) -> int:
+        tail = key.rpartition("-")[2]
+        return int(tail) if tail.isdigit() else 0
+
+    if len(pcs) != len(labels):
+        dump.notes.append(f"{len(pcs)} peer connections in the dump, {len(labels)} made by the page: "
+                          "connections keep their webrtc-internals ids")
+        return
+    for pc, label in zip(sorted(pcs, key=lambda p: lid(p.key)), labels, strict=True):
+        pc.key = label
+
+
+def read_dump(result: BrowserIceResult, source: str = "webrtc-internals dump of this run",
+              ) -> tuple[InternalsDump | None, str]:
+    if not result.internals_dump:
+        return None, "Chromium gave no dump"
+    try:
+        dump = parse_internals(dump_text(result.internals_dump), source)
+    except (EvidenceError, ValueError) as exc:
+        return None, str(exc)[:300]
+    relabel(dump, result.pc_labels)
+    return dump, ""
+
+
+async def _run(plan: BrowserPlan) -> BrowserEvidence:
+    from rtcdiag.probes.ice import probe as ice_probe
+
+    browser_task = browser_probe(plan.servers, plan.options)
+    if plan.ice_options is not None:
+        page, ice = await asyncio.gather(browser_task, ice_probe(plan.servers, plan.ice_options))
+    else:
+        page, ice = await browser_task, None
+    dump, error = read_dump(page) if not page.error else (None, "")
+    return BrowserEvidence(page=page, dump=dump, dump_error=error, ice=ice, timeout_s=plan.options.timeout_s)
+
+
+BROWSER: Check[BrowserPlan, BrowserEvidence] = Check(rules.CHECK, _run, rules.judge)
+
+
+# ---- tables ------------------------------------------------------------------------------------------------
+
+def candidate_table(g: Gathering) -> Table:
+    """One gathering's candidates, as the Trickle ICE page lists them."""
+    rows = [[f"{c.ms:.0f}", c.type, c.foundation[:10], c.protocol, c.address, str(c.port), str(c.priority),
+             c.relay_protocol or "-", c.url or "-"] for c in g.candidates]
+    rows += [[f"{e.ms:.0f}", "error", "-", "-", e.address or "-", str(e.port or "-"), "-", "-",
+              f"{e.url} {e.code} {e.text}"] for e in g.errors]
+    title = f"Chromium candidates: {g.label.removeprefix('gather ')} (gathering {g.state}"
+    title += f" in {g.ms:.0f} ms)" if g.ms is not None else ")"
+    return Table(title=title, columns=["ms", "type", "foundation", "protocol", "address", "port", "priority",
+                                       "relay protocol", "URL / error"], rows=rows)
+
+
+def calls_table(result: BrowserIceResult) -> Table:
+    rows = [[c.label, c.policy, c.state, "-" if c.connect_ms is None else f"{c.connect_ms:.0f} ms",
+             rules.pair_text(c), f"{c.received}/{c.sent}", str(c.lost), rules.rtt_text(c)]
+            for c in result.calls]
+    return Table(title="Chromium calls (two peer connections in the page, data-channel echo)",
+                 columns=["call", "policy", "connection", "connected in", "selected pair", "echoed", "lost",
+                          "RTT min / median / max"], rows=rows)
+
+
+def comparison_table(evidence: BrowserEvidence) -> Table | None:
+    rows = [[c.url, c.browser, c.aioice, "-" if c.agree is None else "yes" if c.agree else "NO"]
+            for c in rules.compare(evidence.page, evidence.ice)]
+    if not rows:
+        return None
+    return Table(title="Chromium and aioice (rtcdiag ice) with the same servers",
+                 columns=["server", "Chromium", "aioice", "agree"], rows=rows)
+
+
+def browser_tables(evidence: BrowserEvidence) -> list[Table]:
+    page = evidence.page
+    out: list[Table] = [candidate_table(g) for g in page.gatherings]
+    if page.calls:
+        out.append(calls_table(page))
+    table = comparison_table(evidence)
+    if table is not None:
+        out.append(table)
+    return out
+
+
+def browser_notes(evidence: BrowserEvidence) -> list[str]:
+    notes = [f"Chromium: {evidence.page.user_agent}"] if evidence.page.user_agent else []
+    if evidence.dump is not None:
+        notes += [f"webrtc-internals dump: {n}" for n in evidence.dump.notes[:10]]
+    return notes
+
+
+def gzip_dump(text: str) -> bytes:
+    return gzip.compress(text.encode("utf-8"))
