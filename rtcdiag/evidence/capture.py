@@ -485,7 +485,14 @@ class _Analyzer:
         if txn is None or txn.forward == forward:
             if txn is not None:
                 flow.open[tid] = txn
-            self._event(flow, number, time, forward, f"{name} response to no request in the capture")
+            text = f"{name} response to no request in the capture"
+            if cls is MessageClass.ERROR:  # the request was missed (capture started late, dropped): the
+                orphan = Txn(method=name, forward=not forward, numbers=[], first_time=time)  # code still counts
+                orphan.code, orphan.reason = _error(msg)
+                if orphan.code != 401:  # a 401 alone cannot tell a challenge from a refusal
+                    self._turn_error(flow, orphan, number, time)
+                text = f"{name} error {orphan.code} {orphan.reason} (its request is not in the capture)"
+            self._event(flow, number, time, forward, text)
             return
         txn.response_number = number
         txn.response_time = time
@@ -521,12 +528,7 @@ class _Analyzer:
                     text += f" mapped {mapped}"
         else:
             txn.response_class = "error"
-            try:
-                error = msg.error
-            except StunParseError:
-                error = None
-            txn.code = error.code if error else 0
-            txn.reason = printable(error.reason)[:80] if error else ""
+            txn.code, txn.reason = _error(msg)
             text = f"{name} error {txn.code} {txn.reason}".rstrip()
             self._turn_error(flow, txn, number, time)
         self._close(flow, txn)
@@ -572,8 +574,9 @@ class _Analyzer:
             return
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
-        if txn.ice:
-            flow.ice_unanswered[side].add(txn.numbers[0], txn.first_time)
+        if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
+            for n in txn.numbers:
+                flow.ice_unanswered[side].add(n, txn.first_time)
         else:
             flow.unanswered_turn.add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
 
@@ -661,6 +664,15 @@ def _address(msg: Message, attr: int) -> str:
     if ip is None or port is None:
         return "(malformed)"
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _error(msg: Message) -> tuple[int, str]:
+    """ERROR-CODE as (code, escaped reason); (0, "") when absent or malformed."""
+    try:
+        error = msg.error
+    except StunParseError:
+        return 0, ""
+    return (error.code, printable(error.reason)[:80]) if error else (0, "")
 
 
 def _peer(msg: Message) -> str:

@@ -15,7 +15,7 @@ from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
 CHECK = "analyze"
 STEPS = ("read", "turn", "ice", "dtls", "media")
-MIN_UNANSWERED_CHECKS = 3  # fewer may be a candidate pair pruned after another succeeded (RFC 8445 §8)
+MIN_UNANSWERED_CHECKS = 3  # check packets (retransmissions included); fewer may be a pair pruned (RFC 8445 §8)
 MIN_ONE_WAY_RTP = 50  # RTP packets one way before "media one way" is said
 MIN_NO_DATA_SENT = 2
 
@@ -235,7 +235,7 @@ def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
         find("CAPTURE-DTLS-ROLE-CONFLICT", "dtls", flow, _host(flow.b),
              _evidence(s, flow, both, "ClientHello from both sides"), packets=packets(both),
              when=when(s, first.first_time))
-    else:
+    elif not flow.alerts.count:  # an alert answers a ClientHello too (CAPTURE-DTLS-ALERT says it)
         for side in (0, 1):
             sender = flow.a if side == 0 else flow.b
             if hellos[side].count and not servers[1 - side].count and \

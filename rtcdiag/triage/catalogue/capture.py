@@ -128,8 +128,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="CAPTURE-ICE-NO-RESPONSE",
         severity=Severity.ERROR,
         title="ICE checks from {sender} to {receiver} were never answered",
-        symptom=_SEEN + "{count} connectivity check(s) (Binding with PRIORITY) got no response (packets "
-                "{packets}, first at {when}); none was answered on this pair.",
+        symptom=_SEEN + "{count} connectivity check packet(s) (Binding with PRIORITY, retransmissions "
+                "included) got no response (packets {packets}, first at {when}); none was answered on this "
+                "pair.",
         cause="The path between the two candidates is blocked (firewall, NAT without hairpinning or with "
               "address-dependent filtering), or the other side never got this candidate or runs no ICE.",
         fix="Compare with a pair that worked; give both sides a TURN server so that a relay pair is "
@@ -141,7 +142,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         severity=Severity.ERROR,
         title="ICE on {sender} <-> {receiver} works one way only",
         symptom=_SEEN + "{receiver}'s checks arrive and are answered ({peer_checks} seen), but the {count} "
-                "check(s) of {sender} got no response (packets {packets}, first at {when}).",
+                "check packet(s) of {sender} got no response (packets {packets}, first at {when}).",
         cause="Traffic flows one way: a firewall or NAT lets {receiver}'s packets in but drops {sender}'s "
               "(or their responses), or the other side drops checks whose credentials it does not know "
               "yet.",
