@@ -112,18 +112,20 @@ def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, sta
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.errors import UsageError
     from rtcdiag.report.build import build_report
+    from rtcdiag.textsafe import printable
 
     plan = read_wire(files)  # every file read before any report: exit 2 on one that is neither
     if ladder_flow is not None:
         found = find_flow(plan.captures, ladder_flow.strip())
         if found is None:
-            raise UsageError(f"--ladder {ladder_flow[:60]}: no such flow (give its number from the flows "
+            raise UsageError(f"--ladder {printable(ladder_flow[:60])}: no such flow (give its number from the flows "
                              "table or one of its ip:port)")
         click.echo(ladder(*found))
         return exitcodes.OK
     ran = run_async(execute(Job(WIRE, plan, Subject("analyze"))))
     notes = [f"{c.source}: {note}" for c in plan.captures for note in c.notes[:20]]
     notes += [f"{log.source}: {note}" for log in plan.logs for note in log.notes[:20]]
-    report = build_report("analyze", ran.judgement, tables=capture_tables(plan.captures) + log_tables(plan.logs),
+    tables = capture_tables(plan.captures) + log_tables(plan.logs)
+    report = build_report("analyze", ran.judgement, tables=tables,
                           results=None, notes=notes, started_at=started)
     return emit(report, output)

@@ -486,8 +486,8 @@ class _Analyzer:
             if txn is not None:
                 flow.open[tid] = txn
             text = f"{name} response to no request in the capture"
-            if cls is MessageClass.ERROR:  # the request was missed (capture started late, dropped): the
-                orphan = Txn(method=name, forward=not forward, numbers=[], first_time=time)  # code still counts
+            if cls is MessageClass.ERROR:  # the request was missed (capture started late, dropped):
+                orphan = Txn(method=name, forward=not forward, numbers=[], first_time=time)  # the code counts
                 orphan.code, orphan.reason = _error(msg)
                 if orphan.code != 401:  # a 401 alone cannot tell a challenge from a refusal
                     self._turn_error(flow, orphan, number, time)

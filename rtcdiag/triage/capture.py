@@ -15,7 +15,7 @@ from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
 CHECK = "analyze"
 STEPS = ("read", "turn", "ice", "dtls", "media")
-MIN_UNANSWERED_CHECKS = 3  # check packets (retransmissions included); fewer may be a pair pruned (RFC 8445 §8)
+MIN_UNANSWERED_CHECKS = 3  # check packets, retransmissions included; fewer: maybe a pruned pair (RFC 8445 §8)
 MIN_ONE_WAY_RTP = 50  # RTP packets one way before "media one way" is said
 MIN_NO_DATA_SENT = 2
 

@@ -155,7 +155,8 @@ def test_ladder_shows_the_allocation_sequence(runs: dict[str, Run]) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("flow 1 of ") and "TURN client-server" in lines[0]
     order = [next(i for i, line in enumerate(lines) if text in line) for text in (
-        "Allocate request ", "Allocate error 401", "Allocate request (authenticated)", "Allocate success relayed",
+        "Allocate request ", "Allocate error 401", "Allocate request (authenticated)",
+        "Allocate success relayed",
         "Refresh request (authenticated) LIFETIME 0", "Refresh success LIFETIME 0")]
     assert order == sorted(order)
     assert "|<-" in lines[order[1]] and "->|" in lines[order[0]]  # direction of each arrow
@@ -211,7 +212,8 @@ def test_coturn_logs_of_the_same_runs(runs: dict[str, Run]) -> None:
     code, report = report_of(runs["wrong-password"].log)
     assert code == 1
     refused = findings(report, "COTURN-LOG-401")
-    assert len(refused) == 1 and refused[0]["title"].startswith("coturn refused the credentials of user alice")
+    assert len(refused) == 1
+    assert refused[0]["title"].startswith("coturn refused the credentials of user alice")
     assert "2 time(s)" in refused[0]["title"]  # udp and tcp
     code, report = report_of(runs["denied"].log)
     assert findings(report, "COTURN-LOG-403")[0]["title"] == "coturn refused peer 127.0.0.1 (403)"
@@ -295,7 +297,8 @@ class MiniTurn:
             AttrType.XOR_PEER_ADDRESS, Address.of(*peer)))
         assert reply.msg_class == MessageClass.SUCCESS
         for i in range(count):
-            send = Message(Method.SEND, MessageClass.INDICATION).add(AttrType.XOR_PEER_ADDRESS, Address.of(*peer))
+            send = Message(Method.SEND, MessageClass.INDICATION)
+            send.add(AttrType.XOR_PEER_ADDRESS, Address.of(*peer))
             send.add(AttrType.DATA, b"hello %d" % i)
             self.sock.sendto(send.encode(), self.server)
 
@@ -331,14 +334,16 @@ def test_no_data_back_and_refresh_missing(coturn_factory: Factory, tmp_path: Pat
     no_data = findings(report, "CAPTURE-TURN-NO-DATA-BACK")
     assert len(no_data) == 1 and "sent 4 Send" in no_data[0]["symptom"]
     expired = findings(report, "CAPTURE-TURN-REFRESH-MISSING")
-    assert len(expired) == 1 and "(3 s lifetime)" in expired[0]["symptom"] and "never" in expired[0]["symptom"]
+    assert len(expired) == 1
+    assert "(3 s lifetime)" in expired[0]["symptom"] and "never" in expired[0]["symptom"]
 
 
 # ---- DTLS: openssl's own client and server ------------------------------------------------------------
 
 def _openssl_cert(tmp: Path) -> tuple[Path, Path]:
     key, cert = tmp / "k.pem", tmp / "c.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=dtls", "-days", "1"],
                    check=True, capture_output=True, timeout=30)
     return key, cert
@@ -358,8 +363,9 @@ def test_dtls_clienthello_unanswered_and_handshake_alert(tmp_path: Path) -> None
     key, cert = _openssl_cert(tmp_path)
     server_port = _free_udp_port()
     capture = tmp_path / "dtls.pcap"
-    server = subprocess.Popen(["openssl", "s_server", "-dtls1_2", "-accept", str(server_port), "-key", str(key),
-                               "-cert", str(cert), "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256", "-quiet"],
+    server = subprocess.Popen(["openssl", "s_server", "-dtls1_2", "-accept", str(server_port), "-key",
+                               str(key), "-cert", str(cert), "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256",
+                               "-quiet"],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with tcpdump(capture, [silent_port, server_port]):
@@ -394,7 +400,8 @@ def test_dtls_role_conflict_and_one_way_media(tmp_path: Path) -> None:
     a.bind(("127.0.0.1", 0))
     b.bind(("127.0.0.1", 0))
     body = bytes.fromhex("fefd") + bytes(32) + b"\x00\x00" + bytes.fromhex("0002c02b0100")  # RFC 6347 §4.2
-    handshake = b"\x01" + len(body).to_bytes(3, "big") + bytes(2) + bytes(3) + len(body).to_bytes(3, "big") + body
+    size = len(body).to_bytes(3, "big")
+    handshake = b"\x01" + size + bytes(2) + bytes(3) + size + body  # type, length, seq, offset, fragment
     hello = bytes.fromhex("16fefd") + bytes(8) + len(handshake).to_bytes(2, "big") + handshake
     rtp = [bytes([0x80, 111]) + i.to_bytes(2, "big") + bytes(8) + bytes(100) for i in range(60)]
     capture = tmp_path / "roles.pcap"
@@ -431,8 +438,8 @@ def test_ice_checks_without_response(tmp_path: Path) -> None:
             await conn.gather_candidates()
             conn.remote_username, conn.remote_password = "peer", "p" * 22
             await conn.add_remote_candidate(aioice.Candidate(
-                foundation="1", component=1, transport="udp", priority=2130706431, host="127.0.0.1", port=port,
-                type="host"))
+                foundation="1", component=1, transport="udp", priority=2130706431, host="127.0.0.1",
+                port=port, type="host"))
             await conn.add_remote_candidate(None)
             with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(conn.connect(), timeout=4.0)
