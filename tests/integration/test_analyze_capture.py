@@ -11,6 +11,7 @@ checked against tshark's own dissection of the same file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
@@ -37,7 +38,6 @@ from rtcdiag.protocol import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import contextlib
 
 from wire_capture import HAVE_TCPDUMP, analyze, relay_range, tcpdump, turn_check
 
@@ -424,40 +424,71 @@ def test_dtls_role_conflict_and_one_way_media(tmp_path: Path) -> None:
 
 # ---- ICE: a real aioice agent checking a candidate that never answers ----------------------------------
 
-def test_ice_checks_without_response(tmp_path: Path) -> None:
+async def _ice_agent(port: int, peer: socket.socket | None) -> None:
+    """A real aioice agent (controlling) whose only remote candidate is 127.0.0.1:``port``. With ``peer``,
+    that socket also sends ICE checks to the agent's own candidate (hand-written, see the test)."""
     import aioice
 
+    conn = aioice.Connection(ice_controlling=True, components=1, use_ipv6=False)
+    try:
+        await conn.gather_candidates()
+        conn.remote_username, conn.remote_password = "peer", "p" * 22
+        await conn.add_remote_candidate(aioice.Candidate(
+            foundation="1", component=1, transport="udp", priority=2130706431, host="127.0.0.1",
+            port=port, type="host"))
+        await conn.add_remote_candidate(None)
+        if peer is not None:
+            local = conn.local_candidates[0]
+            for _ in range(3):
+                check = Message(Method.BINDING, MessageClass.REQUEST)
+                check.add(AttrType.USERNAME, f"{conn.local_username}:peer").add(AttrType.PRIORITY, 1853824767)
+                peer.sendto(check.encode(integrity_key=conn.local_password.encode(), fingerprint=True),
+                            (local.host, local.port))
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await asyncio.wait_for(conn.connect(), timeout=4.0)
+    finally:
+        await conn.close()
+
+
+def test_ice_checks_without_response(tmp_path: Path) -> None:
+    """A real aioice agent checks a candidate (a bound socket) that never answers."""
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     port = silent.getsockname()[1]
     capture = tmp_path / "ice.pcap"
-
-    async def agent() -> None:
-        conn = aioice.Connection(ice_controlling=True, components=1, use_ipv6=False)
-        try:
-            await conn.gather_candidates()
-            conn.remote_username, conn.remote_password = "peer", "p" * 22
-            await conn.add_remote_candidate(aioice.Candidate(
-                foundation="1", component=1, transport="udp", priority=2130706431, host="127.0.0.1",
-                port=port, type="host"))
-            await conn.add_remote_candidate(None)
-            with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
-                await asyncio.wait_for(conn.connect(), timeout=4.0)
-        finally:
-            await conn.close()
-
     try:
         with tcpdump(capture, [port]):
-            asyncio.run(agent())
+            asyncio.run(_ice_agent(port, None))
     finally:
         silent.close()
     code, report = report_of(capture)
     assert code == 1, report["findings"]
     checks = findings(report, "CAPTURE-ICE-NO-RESPONSE")
     assert len(checks) == 1 and checks[0]["host"] == "127.0.0.1"
+    assert not findings(report, "CAPTURE-ICE-ONE-WAY")
     if HAVE_TSHARK:
-        sent = tshark_frames(capture, "stun.type == 0x0001 && stun.att.priority")
+        sent = tshark_frames(capture, "stun.type == 0x0001 && stun.att.priority", port)
         assert evidence_packets(checks[0]) == sent[:8]
+
+
+def test_ice_one_way(tmp_path: Path) -> None:
+    """HAND-WRITTEN PEER (asymmetric filtering needs a firewall no loopback peer has): the peer's checks,
+    made with rtcdiag's codec and the agent's real credentials, reach the real aioice agent, which answers
+    them; the agent's own checks to the peer are never answered."""
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    port = peer.getsockname()[1]
+    capture = tmp_path / "ice-one-way.pcap"
+    try:
+        with tcpdump(capture, [port]):
+            asyncio.run(_ice_agent(port, peer))
+    finally:
+        peer.close()
+    code, report = report_of(capture)
+    assert code == 1, report["findings"]
+    one_way = findings(report, "CAPTURE-ICE-ONE-WAY")
+    assert len(one_way) == 1 and "(3 seen)" in one_way[0]["symptom"], report["findings"]
+    assert not findings(report, "CAPTURE-ICE-NO-RESPONSE")
 
 
 def test_env_has_no_secret_leak(runs: dict[str, Run]) -> None:
