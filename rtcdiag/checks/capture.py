@@ -14,7 +14,7 @@ from rtcdiag.textsafe import printable
 from rtcdiag.triage.judgement import Judgement
 
 MAX_ROWS = 200
-LADDER_WIDTH = 64
+LADDER_WIDTH = 88
 
 
 @dataclass
