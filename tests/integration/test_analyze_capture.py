@@ -63,8 +63,9 @@ def _wait_log(server: RunningCoturn, text: str, count: int = 1, timeout: float =
 
 
 def _scenario(factory: Factory, tmp: Path, name: str, args: list[str], password: str, closes: int,
-              **options: Any) -> Run:
+              one_relay_port: bool = False, **options: Any) -> Run:
     lo, hi = relay_range()
+    hi = lo if one_relay_port else hi
     server = factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, verbose=True,
                                    min_relay_port=lo, max_relay_port=hi, **options))
     assert server.tls_port is not None and server.ca_cert is not None
@@ -89,6 +90,8 @@ def runs(coturn_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> d
                             denied_peer_ips=("127.0.0.1",)),
         "quota": _scenario(coturn_factory, tmp, "quota", ["--transport", "udp,tcp"], PASSWORD, 1,
                            user_quota=1),
+        "capacity": _scenario(coturn_factory, tmp, "capacity", ["--transport", "udp,tcp"], PASSWORD, 1,
+                              one_relay_port=True),
     }
 
 
@@ -199,6 +202,15 @@ def test_quota_is_a_486(runs: dict[str, Run]) -> None:
         assert evidence_packets(quota[0]) == tshark_frames(run.capture, _STUN_486, run.coturn.port)
 
 
+def test_one_relay_port_is_a_508(runs: dict[str, Run]) -> None:
+    code, report = report_of(runs["capacity"].capture)
+    assert code == 1
+    capacity = findings(report, "CAPTURE-TURN-508")
+    assert len(capacity) == 1 and "Cannot create socket" in capacity[0]["symptom"]
+    code, report = report_of(runs["capacity"].log)
+    assert "508 Cannot create socket" in findings(report, "COTURN-LOG-QUOTA")[0]["title"]
+
+
 def test_coturn_logs_of_the_same_runs(runs: dict[str, Run]) -> None:
     code, report = report_of(runs["healthy"].log)
     assert code == 0, report["findings"]
@@ -265,7 +277,7 @@ class MiniTurn:
         self.nonce = b""
         self.realm = ""
 
-    def request(self, msg: Message) -> Message:
+    def request(self, msg: Message, renew_nonce: bool = True) -> Message:
         if self.key:
             msg.add(AttrType.USERNAME, self.user).add(AttrType.REALM, self.realm).add(AttrType.NONCE,
                                                                                       self.nonce.decode())
@@ -274,7 +286,7 @@ class MiniTurn:
             reply = Message.decode(self.sock.recv(4096))
             if reply.transaction_id != msg.transaction_id:
                 continue
-            if reply.error_code == 438 and self.key:  # stale nonce: once more with the new one
+            if reply.error_code == 438 and self.key and renew_nonce:  # stale nonce: retry with the new one
                 self.nonce = reply.get_raw(AttrType.NONCE) or b""
                 retry = Message(msg.method, msg.msg_class)
                 retry.attributes = [a for a in msg.attributes if a.type in (
@@ -336,6 +348,29 @@ def test_no_data_back_and_refresh_missing(coturn_factory: Factory, tmp_path: Pat
     expired = findings(report, "CAPTURE-TURN-REFRESH-MISSING")
     assert len(expired) == 1
     assert "(3 s lifetime)" in expired[0]["symptom"] and "never" in expired[0]["symptom"]
+
+
+def test_stale_nonce_loop(coturn_factory: Factory, tmp_path: Path) -> None:
+    """coturn with 1 s nonces (`stale-nonce=1`) and a client that keeps its old NONCE (a real client bug):
+    every authenticated request is answered 438."""
+    lo, hi = relay_range()
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, verbose=True, min_relay_port=lo,
+                                          max_relay_port=hi, extra_lines=("stale-nonce=1",)))
+    client = MiniTurn(("127.0.0.1", server.port), "alice", PASSWORD)
+    capture = tmp_path / "stale.pcap"
+    try:
+        with tcpdump(capture, [server.port], [(lo, hi)]):
+            assert client.allocate().msg_class == MessageClass.SUCCESS
+            time.sleep(2.2)  # the nonce goes stale
+            codes = [client.request(Message(Method.REFRESH, MessageClass.REQUEST).add(AttrType.LIFETIME, 600),
+                                    renew_nonce=False).error_code for _ in range(3)]
+    finally:
+        client.sock.close()
+    assert codes == [438, 438, 438]
+    code, report = report_of(capture)
+    assert code == 1
+    stale = findings(report, "CAPTURE-TURN-438-LOOP")
+    assert len(stale) == 1 and "3 requests were answered 438" in stale[0]["symptom"]
 
 
 # ---- DTLS: openssl's own client and server ------------------------------------------------------------
