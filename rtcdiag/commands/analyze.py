@@ -118,8 +118,8 @@ def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, sta
     if ladder_flow is not None:
         found = find_flow(plan.captures, ladder_flow.strip())
         if found is None:
-            raise UsageError(f"--ladder {printable(ladder_flow[:60])}: no such flow (give its number from the flows "
-                             "table or one of its ip:port)")
+            raise UsageError(f"--ladder {printable(ladder_flow[:60])}: no such flow (give its number from "
+                             "the flows table or one of its ip:port)")
         click.echo(ladder(*found))
         return exitcodes.OK
     ran = run_async(execute(Job(WIRE, plan, Subject("analyze"))))

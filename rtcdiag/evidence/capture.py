@@ -27,6 +27,8 @@ MAX_FLOWS = 20_000
 MAX_EVENTS_TOTAL = 200_000  # ladder lines kept over all flows
 MAX_EVENTS_PER_FLOW = 2_000
 MAX_OPEN_TXNS = 4_096  # per flow: older unanswered requests are closed as unanswered
+MAX_OPEN_TOTAL = 50_000  # over all flows: beyond, a new request is counted but not followed
+MAX_ALLOCATIONS_TOTAL = 20_000
 MAX_EXAMPLES = 20  # packet numbers kept as evidence per observation
 MAX_ALLOCATIONS = 64  # per flow
 MAX_PEERS = 64  # per allocation
@@ -99,7 +101,10 @@ class Observation:
             self.numbers.append(number)
 
 
-@dataclass
+_NOTHING = Observation()  # what ``Flow.seen`` gives for something never seen; never added to
+
+
+@dataclass(slots=True)
 class Allocation:
     """A TURN allocation (RFC 8656 §7) as seen on its client <-> server flow."""
 
@@ -119,7 +124,7 @@ class Allocation:
     received_bytes: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Flow:
     index: int
     transport: str  # udp / tcp
@@ -139,31 +144,86 @@ class Flow:
     done: int = 0
     methods: dict[str, list[float]] = field(default_factory=dict)  # "Allocate" -> [count, rtt sum, min, max]
     retransmissions: int = 0
-    malformed: Observation = field(default_factory=Observation)
     # TURN (client = the side that sent Allocate)
     allocations: list[Allocation] = field(default_factory=list)
     allocate_forward: bool | None = None
-    auth_401: Observation = field(default_factory=Observation)  # authenticated request answered 401
-    stale_438: Observation = field(default_factory=Observation)
-    forbidden_403: Observation = field(default_factory=Observation)
-    quota_486: Observation = field(default_factory=Observation)
-    capacity_508: Observation = field(default_factory=Observation)
-    mismatch_437: Observation = field(default_factory=Observation)
-    other_errors: Observation = field(default_factory=Observation)
-    unanswered_turn: Observation = field(default_factory=Observation)
-    # ICE (RFC 8445 §7.2): checks per direction, answered per direction
-    ice_sent: list[Observation] = field(default_factory=lambda: [Observation(), Observation()])
-    ice_answered: list[Observation] = field(default_factory=lambda: [Observation(), Observation()])
-    ice_unanswered: list[Observation] = field(default_factory=lambda: [Observation(), Observation()])
-    ice_last_answered: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    # DTLS (RFC 6347 / 9147): handshake messages per direction, alerts
-    client_hello: list[Observation] = field(default_factory=lambda: [Observation(), Observation()])
-    server_hello: list[Observation] = field(default_factory=lambda: [Observation(), Observation()])
-    alerts: Observation = field(default_factory=Observation)
+    # What was seen, made on first use (most flows see few of them: a flow stays small), see OBSERVED
+    observed: dict[str, Observation] = field(default_factory=dict)
     # TCP
     tls: bool = False
     stream_problem: str = ""
     a_key: tuple[bytes, int] = (b"", 0)
+
+    def seen(self, name: str) -> Observation:
+        """The observation ``name`` (read only: an empty one when nothing was seen)."""
+        return self.observed.get(name, _NOTHING)
+
+    def note(self, name: str) -> Observation:
+        """The observation ``name``, made on first use, to add to."""
+        obs = self.observed.get(name)
+        if obs is None:
+            obs = self.observed[name] = Observation()
+        return obs
+
+    @property
+    def malformed(self) -> Observation:
+        return self.seen("malformed")
+
+    @property
+    def auth_401(self) -> Observation:
+        return self.seen("auth_401")
+
+    @property
+    def stale_438(self) -> Observation:
+        return self.seen("stale_438")
+
+    @property
+    def forbidden_403(self) -> Observation:
+        return self.seen("forbidden_403")
+
+    @property
+    def quota_486(self) -> Observation:
+        return self.seen("quota_486")
+
+    @property
+    def capacity_508(self) -> Observation:
+        return self.seen("capacity_508")
+
+    @property
+    def mismatch_437(self) -> Observation:
+        return self.seen("mismatch_437")
+
+    @property
+    def other_errors(self) -> Observation:
+        return self.seen("other_errors")
+
+    @property
+    def unanswered_turn(self) -> Observation:
+        return self.seen("unanswered_turn")
+
+    @property
+    def alerts(self) -> Observation:
+        return self.seen("alerts")
+
+    @property
+    def ice_sent(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
+        return self.seen("ice_sent0"), self.seen("ice_sent1")
+
+    @property
+    def ice_answered(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
+        return self.seen("ice_answered0"), self.seen("ice_answered1")
+
+    @property
+    def ice_unanswered(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
+        return self.seen("ice_unanswered0"), self.seen("ice_unanswered1")
+
+    @property
+    def client_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
+        return self.seen("client_hello0"), self.seen("client_hello1")
+
+    @property
+    def server_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
+        return self.seen("server_hello0"), self.seen("server_hello1")
 
     @property
     def label(self) -> str:
@@ -184,6 +244,7 @@ class CaptureSummary:
     flows_dropped: int = 0
     not_ip: int = 0
     fragments: int = 0
+    untracked: int = 0  # requests not followed: more than MAX_OPEN_TOTAL unanswered at once
     truncated: bool = False
     damage: str = ""
     notes: list[str] = field(default_factory=list)
@@ -211,6 +272,8 @@ class _Analyzer:
         self.flows: dict[tuple[object, ...], Flow] = {}
         self.streams: dict[tuple[int, bool], _Stream] = {}
         self.events_left = MAX_EVENTS_TOTAL
+        self.open_total = 0
+        self.allocations_left = MAX_ALLOCATIONS_TOTAL
 
     # ---- link and network layers --------------------------------------------------------------------
     def packet(self, number: int, time: float, linktype: int, data: bytes) -> None:
@@ -429,7 +492,7 @@ class _Analyzer:
         try:
             msg = Message.decode(data)
         except StunParseError as exc:
-            flow.malformed.add(number, time, printable(str(exc))[:120])
+            flow.note("malformed").add(number, time, printable(str(exc))[:120])
             return
         cls = msg.msg_class
         method = msg.method
@@ -444,9 +507,13 @@ class _Analyzer:
                     txn.numbers.append(number)
                 self._event(flow, number, time, forward, f"{name} request (retransmission {txn.sends - 1})")
                 return
-            if len(flow.open) >= MAX_OPEN_TXNS:
+            if len(flow.open) >= MAX_OPEN_TXNS or (self.open_total >= MAX_OPEN_TOTAL and flow.open):
                 oldest = next(iter(flow.open))
+                self.open_total -= 1
                 self._close(flow, flow.open.pop(oldest))
+            elif self.open_total >= MAX_OPEN_TOTAL:
+                self.summary.untracked += 1
+                return
             txn = Txn(method=name, forward=forward, numbers=[number], first_time=time,
                       authenticated=msg.has(AttrType.MESSAGE_INTEGRITY) or msg.has(
                           AttrType.MESSAGE_INTEGRITY_SHA256))
@@ -455,12 +522,13 @@ class _Analyzer:
                 txn.username = printable(raw_user[:128].decode("utf-8", "replace"))
             if method == Method.BINDING and msg.has(AttrType.PRIORITY):
                 txn.ice = True
-                flow.ice_sent[0 if forward else 1].add(number, time)
+                flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
             if method == Method.ALLOCATE and flow.allocate_forward is None:
                 flow.allocate_forward = forward
             flow.open[tid] = txn
+            self.open_total += 1
             text = f"{name} request" + (" (authenticated)" if txn.authenticated else "")
             if txn.peer:
                 text += f" peer {txn.peer}"
@@ -485,6 +553,7 @@ class _Analyzer:
         if txn is None or txn.forward == forward:
             if txn is not None:
                 flow.open[tid] = txn
+                txn = None
             text = f"{name} response to no request in the capture"
             if cls is MessageClass.ERROR:  # the request was missed (capture started late, dropped):
                 orphan = Txn(method=name, forward=not forward, numbers=[], first_time=time)  # the code counts
@@ -494,6 +563,7 @@ class _Analyzer:
                 text = f"{name} error {orphan.code} {orphan.reason} (its request is not in the capture)"
             self._event(flow, number, time, forward, text)
             return
+        self.open_total -= 1
         txn.response_number = number
         txn.response_time = time
         rtt = (time - txn.first_time) * 1000
@@ -504,7 +574,8 @@ class _Analyzer:
                 relayed = _address(msg, AttrType.XOR_RELAYED_ADDRESS)
                 lifetime = _lifetime(msg)
                 text += f" relayed {relayed} LIFETIME {lifetime}"
-                if len(flow.allocations) < MAX_ALLOCATIONS:
+                if len(flow.allocations) < MAX_ALLOCATIONS and self.allocations_left > 0:
+                    self.allocations_left -= 1
                     flow.allocations.append(Allocation(number=number, time=time, relayed=relayed,
                                                        lifetime=lifetime, expires=time + lifetime,
                                                        username=txn.username))
@@ -540,19 +611,19 @@ class _Analyzer:
             detail += f" user {txn.username}"
         if txn.code == 401:
             if txn.authenticated:  # an authenticated request refused: not the first challenge
-                flow.auth_401.add(number, time, detail)
+                flow.note("auth_401").add(number, time, detail)
         elif txn.code == 438:
-            flow.stale_438.add(number, time, detail)
+            flow.note("stale_438").add(number, time, detail)
         elif txn.code == 403:
-            flow.forbidden_403.add(number, time, f"{detail} peer {txn.peer}" if txn.peer else detail)
+            flow.note("forbidden_403").add(number, time, f"{detail} peer {txn.peer}" if txn.peer else detail)
         elif txn.code == 486:
-            flow.quota_486.add(number, time, detail)
+            flow.note("quota_486").add(number, time, detail)
         elif txn.code == 508:
-            flow.capacity_508.add(number, time, detail)
+            flow.note("capacity_508").add(number, time, detail)
         elif txn.code == 437:
-            flow.mismatch_437.add(number, time, detail)
+            flow.note("mismatch_437").add(number, time, detail)
         elif not txn.ice:
-            flow.other_errors.add(number, time, detail)
+            flow.note("other_errors").add(number, time, detail)
 
     def _close(self, flow: Flow, txn: Txn) -> None:
         """A transaction ends: answered, or (at the end / evicted) unanswered."""
@@ -569,16 +640,15 @@ class _Analyzer:
                 stats[2] = min(stats[2], rtt)
                 stats[3] = max(stats[3], rtt)
             if txn.ice:
-                flow.ice_answered[side].add(txn.response_number, txn.response_time)
-                flow.ice_last_answered[side] = max(flow.ice_last_answered[side], txn.response_time)
+                flow.note(f"ice_answered{side}").add(txn.response_number, txn.response_time)
             return
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
         if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
             for n in txn.numbers:
-                flow.ice_unanswered[side].add(n, txn.first_time)
+                flow.note(f"ice_unanswered{side}").add(n, txn.first_time)
         else:
-            flow.unanswered_turn.add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
+            flow.note("unanswered_turn").add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
 
     def channel_data(self, flow: Flow, number: int, time: float, forward: bool, data: bytes) -> None:
         alloc = flow.allocations[-1] if flow.allocations else None
@@ -608,17 +678,17 @@ class _Analyzer:
                 if body[0] == 1:
                     if not flow.client_hello[side].count:
                         self._event(flow, number, time, forward, "DTLS ClientHello")
-                    flow.client_hello[side].add(number, time)
+                    flow.note(f"client_hello{side}").add(number, time)
                 elif body[0] == 2:
                     if not flow.server_hello[side].count:
                         self._event(flow, number, time, forward, "DTLS ServerHello")
-                    flow.server_hello[side].add(number, time)
+                    flow.note(f"server_hello{side}").add(number, time)
             elif ctype == 21:  # alert (RFC 8446 §6): readable only before encryption (epoch 0)
                 what = _ALERTS.get(body[1], f"alert {body[1]}") if epoch == 0 and len(body) >= 2 \
                     else "encrypted alert"
                 level = "fatal" if epoch == 0 and body[:1] == b"\x02" else ("warning" if epoch == 0 else "")
                 text = f"DTLS {level} {what}".replace("  ", " ")
-                flow.alerts.add(number, time, text)
+                flow.note("alerts").add(number, time, text)
                 self._event(flow, number, time, forward, text)
             pos += 13 + length
             records += 1
@@ -709,6 +779,9 @@ def read_capture(path: Path, source: str) -> CaptureSummary:
     if summary.flows_dropped:
         summary.notes.append(f"more than {MAX_FLOWS} flows: {summary.flows_dropped} packets of further flows "
                              "not analyzed")
+    if summary.untracked:
+        summary.notes.append(f"{summary.untracked} STUN requests not followed (more than {MAX_OPEN_TOTAL} "
+                             "unanswered at once)")
     if summary.fragments:
         summary.notes.append(f"{summary.fragments} IP fragments (not reassembled)")
     return summary
