@@ -202,11 +202,28 @@ def _tls_turn(s: CaptureSummary, find: _Find) -> int:
     return len(seen)
 
 
+CONSENT_TIMEOUT_S = 30.0  # RFC 7675 §5.1: no consent response for 30 s ends the session
+
+
 def _ice(s: CaptureSummary, flow: Flow, find: _Find) -> None:
     for side in (0, 1):
         sender, receiver = (flow.a, flow.b) if side == 0 else (flow.b, flow.a)
         unanswered = flow.ice_unanswered[side]
-        if not unanswered.count or flow.ice_answered[side].count:
+        answered = flow.ice_answered[side]
+        if (answered.count and unanswered.count >= MIN_UNANSWERED_CHECKS
+                and unanswered.last_time > answered.last_time
+                and s.last_time - answered.last_time >= CONSENT_TIMEOUT_S):
+            late = Observation()  # the unanswered checks after the last answer
+            for n in unanswered.numbers:
+                if n > answered.numbers[-1]:
+                    late.add(n, unanswered.last_time)
+            find("CAPTURE-ICE-CONSENT-LOST", "ice", flow, _host(receiver),
+                 _evidence(s, flow, late if late.count else unanswered, f"checks from {sender} unanswered"),
+                 sender=sender, receiver=receiver, last_answered=when(s, answered.last_time),
+                 count=unanswered.count, packets=packets(late if late.count else unanswered),
+                 when=when(s, unanswered.first_time), after=f"{s.last_time - answered.last_time:.0f}")
+            continue
+        if not unanswered.count or answered.count:
             continue
         if unanswered.count < MIN_UNANSWERED_CHECKS:
             continue

@@ -264,6 +264,25 @@ def test_a_file_that_is_neither_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1 and "packet capture" in proc.stderr
 
 
+def test_server_that_never_answers(tmp_path: Path) -> None:
+    """turn-check against a bound UDP socket that never answers: its retransmitted requests, unanswered."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    capture = tmp_path / "silent-server.pcap"
+    try:
+        with tcpdump(capture, [port]):
+            turn_check([f"127.0.0.1:{port}", "--transport", "udp", "-u", "alice", "--timeout", "3"],
+                       {"RTCDIAG_TURN_PASSWORD": "x"})
+    finally:
+        silent.close()
+    code, report = report_of(capture)
+    assert code == 1, report["findings"]
+    unanswered = findings(report, "CAPTURE-TURN-UNANSWERED")
+    assert len(unanswered) == 1
+    assert unanswered[0]["title"] == f"STUN/TURN requests to 127.0.0.1:{port} were never answered"
+
+
 # ---- what turn-check never does: a minimal TURN client of rtcdiag's codec against the real coturn --------
 
 class MiniTurn:

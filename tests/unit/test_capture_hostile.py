@@ -152,3 +152,26 @@ def test_random_files_after_a_pcap_header_never_crash(data: bytes) -> None:
         analyze(Path(tmp), PCAP_HEADER + data)
         with contextlib.suppress(CaptureError):  # a damaged pcapng header: exit 2, nothing worse
             analyze(Path(tmp), b"\x0a\x0d\x0d\x0a" + data[:4] + b"\x4d\x3c\x2b\x1a" + data)
+
+
+def test_consent_lost_mid_call(tmp_path: Path) -> None:
+    """HAND-WRITTEN PACKETS (a 40 s call whose path breaks; no loopback peer loses its path): ICE checks
+    from A answered for 10 s, then unanswered for 35 s (RFC 7675 consent)."""
+    a, b = b"\x0a\x00\x00\x02", b"\x0a\x00\x00\x01"
+    frames: list[tuple[float, bytes]] = []
+    for i in range(10):  # the last one, at the very end, may have been answered after the capture
+        req = Message(Method.BINDING, MessageClass.REQUEST).add(AttrType.PRIORITY, 1)
+        t = 1000.0 + i * 5
+        frames.append((t, udp_frame(req.encode(), 5000, 6000, a, b)))
+        if i < 3:
+            ok = Message(Method.BINDING, MessageClass.SUCCESS, req.transaction_id)
+            frames.append((t + 0.01, udp_frame(ok.encode(), 6000, 5000, b, a)))
+    out = bytearray(PCAP_HEADER)
+    for t, frame in frames:
+        out += struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(frame), len(frame)) + frame
+    path = tmp_path / "consent.pcap"
+    path.write_bytes(bytes(out))
+    judgement = judge([read_capture(path, "consent.pcap")])
+    lost = [f for f in judgement.findings if f.id == "CAPTURE-ICE-CONSENT-LOST"]
+    assert len(lost) == 1 and "6 check packet(s)" in lost[0].symptom
+    assert not [f for f in judgement.findings if f.id == "CAPTURE-ICE-NO-RESPONSE"]

@@ -151,6 +151,21 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 8445 §7.3.1.4 (triggered checks), RFC 4787 (filtering)",
     ),
     CatalogueEntry(
+        id="CAPTURE-ICE-CONSENT-LOST",
+        severity=Severity.ERROR,
+        title="Consent lost mid-call on {sender} <-> {receiver}",
+        symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
+                "packet(s) got no response (packets {packets}, first at {when}); the capture goes on "
+                "{after} s after the last answer.",
+        cause="The path broke during the call: a NAT binding expired or changed (the device moved to "
+              "another network), a firewall state timed out, or the other side went away. After 30 s "
+              "without a consent response the connection is dropped (RFC 7675 §5.1).",
+        fix="Keep NAT bindings alive (consent checks every ~5 s do, unless something drops them); look for "
+            "a network change at that time; let the app restart ICE (restartIce()) when the state goes "
+            "to disconnected.",
+        reference="RFC 7675 §5.1 (consent freshness), RFC 8445 §9 (ICE restart)",
+    ),
+    CatalogueEntry(
         id="CAPTURE-DTLS-NO-SERVERHELLO",
         severity=Severity.ERROR,
         title="DTLS ClientHello from {sender} never answered",
