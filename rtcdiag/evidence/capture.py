@@ -70,6 +70,7 @@ class Txn:
     ice: bool = False  # a connectivity check: Binding with PRIORITY (RFC 8445 §7.1.1)
     username: str = ""
     peer: str = ""  # XOR-PEER-ADDRESS of CreatePermission/ChannelBind
+    channel: int = 0  # CHANNEL-NUMBER of ChannelBind
     response_number: int = 0
     response_time: float = 0.0
     response_class: str = ""  # success / error
@@ -535,7 +536,8 @@ class _Analyzer:
             if method == Method.REFRESH:
                 text += f" LIFETIME {_lifetime(msg)}"
             if method == Method.CHANNEL_BIND:
-                text += f" channel 0x{_channel(msg):04x}"
+                txn.channel = _channel(msg)
+                text += f" channel 0x{txn.channel:04x}"
             self._event(flow, number, time, forward, text)
             return
         if cls is MessageClass.INDICATION:
@@ -548,6 +550,10 @@ class _Analyzer:
                 alloc.received_bytes += len(data)
             if alloc is None or (alloc.sent.count + alloc.received.count) <= 3:
                 self._event(flow, number, time, forward, f"{name} indication")
+            if method in (Method.SEND, Method.DATA) and flow.allocate_forward is not None:
+                inner = msg.get_raw(AttrType.DATA)
+                if inner:
+                    self._relayed(flow, _peer(msg), number, time, forward == flow.allocate_forward, inner)
             return
         txn = flow.open.pop(tid, None)
         if txn is None or txn.forward == forward:
@@ -593,6 +599,8 @@ class _Analyzer:
                 alloc = flow.allocations[-1]
                 if txn.peer and txn.peer not in alloc.permissions and len(alloc.permissions) < MAX_PEERS:
                     alloc.permissions.append(txn.peer)
+                if txn.channel and txn.peer and len(alloc.channels) < MAX_PEERS:
+                    alloc.channels[txn.channel] = txn.peer
             elif method == Method.BINDING:
                 mapped = _address(msg, AttrType.XOR_MAPPED_ADDRESS)
                 if mapped != "-":
@@ -660,9 +668,36 @@ class _Analyzer:
         else:
             alloc.received.add(number, time)
             alloc.received_bytes += len(data)
+        channel = data[0] << 8 | data[1] if len(data) >= 2 else 0
         if alloc.sent.count + alloc.received.count <= 3:
-            channel = data[0] << 8 | data[1] if len(data) >= 2 else 0
             self._event(flow, number, time, forward, f"ChannelData 0x{channel:04x} ({len(data)} bytes)")
+        peer = alloc.channels.get(channel)
+        if peer is not None and len(data) >= 4:
+            length = data[2] << 8 | data[3]
+            self._relayed(flow, peer, number, time, forward == flow.allocate_forward, data[4:4 + length])
+
+    def _relayed(self, flow: Flow, peer: str, number: int, time: float, to_peer: bool,
+                 payload: bytes) -> None:
+        """What the client and a peer send each other through the relay (Send/Data indications, ChannelData:
+        RFC 8656 §11-12) is a flow of its own: ICE checks, DTLS and media between them, demultiplexed the
+        same way (RFC 7983). Its A is the TURN client, its B the peer."""
+        if flow.transport.startswith("relayed"):
+            return  # no relay inside a relay
+        key = ("relayed", flow.index, peer)
+        inner = self.flows.get(key)
+        if inner is None:
+            if len(self.flows) >= MAX_FLOWS:
+                self.summary.flows_dropped += 1
+                return
+            client = flow.a if flow.allocate_forward else flow.b
+            inner = Flow(index=len(self.flows) + 1, transport=f"relayed-{flow.transport}", a=client, b=peer,
+                         a_port=0, b_port=0, first_number=number, first_time=time)
+            self.flows[key] = inner
+        inner.last_time = time
+        side = 0 if to_peer else 1
+        inner.packets[side] += 1
+        inner.octets[side] += len(payload)
+        self.message(inner, number, time, to_peer, payload)
 
     # ---- DTLS (RFC 9147 §4: record header 13 bytes; handshake type after it) -------------------------
     def dtls(self, flow: Flow, number: int, time: float, forward: bool, data: bytes) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -543,6 +544,27 @@ def test_ice_one_way(tmp_path: Path) -> None:
     one_way = findings(report, "CAPTURE-ICE-ONE-WAY")
     assert len(one_way) == 1 and "(3 seen)" in one_way[0]["symptom"], report["findings"]
     assert not findings(report, "CAPTURE-ICE-NO-RESPONSE")
+
+
+def test_ice_through_the_relay_is_read_inside_channel_data(coturn_factory: Factory, tmp_path: Path) -> None:
+    """`rtcdiag ice --relay-only`: two real aioice agents connect relay to relay through coturn; their ICE
+    checks travel inside ChannelData and are read as flows of their own (client <-> peer via the relay)."""
+    lo, hi = relay_range()
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, min_relay_port=lo, max_relay_port=hi))
+    capture = tmp_path / "ice-relay.pcap"
+    with tcpdump(capture, [server.port], [(lo, hi)]):
+        proc = subprocess.run([sys.executable, "-m", "rtcdiag", "ice", f"turn:127.0.0.1:{server.port}", "-u",
+                               "alice", "--password-env", "PW", "--relay-only", "--json"],
+                              env={**os.environ, "PW": PASSWORD}, capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stdout)["status"] == "pass"
+    code, report = report_of(capture)
+    assert code == 0, report["findings"]
+    flows = table(report, "flows (--ladder N shows one)")["rows"]
+    relayed = [row for row in flows if row[1] == "relayed-udp"]
+    assert len(relayed) == 2 and all(row[6] == "ICE" for row in relayed)
+    answered = {row[0]: row for row in table(report, "answered STUN transactions")["rows"]
+                if row[1] == "Binding"}
+    assert all(row[0] in answered for row in relayed)  # the checks inside ChannelData were answered
 
 
 def test_env_has_no_secret_leak(runs: dict[str, Run]) -> None:
