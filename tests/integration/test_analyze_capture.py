@@ -67,8 +67,8 @@ def _scenario(factory: Factory, tmp: Path, name: str, args: list[str], password:
               one_relay_port: bool = False, **options: Any) -> Run:
     lo, hi = relay_range()
     hi = lo if one_relay_port else hi
-    server = factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, verbose=True,
-                                   min_relay_port=lo, max_relay_port=hi, **options))
+    server = factory(CoturnOptions(**{"users": {"alice": PASSWORD}, "self_signed": True, "verbose": True,
+                                      "min_relay_port": lo, "max_relay_port": hi, **options}))
     assert server.tls_port is not None and server.ca_cert is not None
     capture = tmp / f"{name}.pcap"
     with tcpdump(capture, [server.port, server.tls_port], [(lo, hi)]):
@@ -91,6 +91,7 @@ def runs(coturn_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> d
                             denied_peer_ips=("127.0.0.1",)),
         "quota": _scenario(coturn_factory, tmp, "quota", ["--transport", "udp,tcp"], PASSWORD, 1,
                            user_quota=1),
+        "quiet": _scenario(coturn_factory, tmp, "quiet", ["--transport", "udp"], PASSWORD, 0, verbose=False),
         "capacity": _scenario(coturn_factory, tmp, "capacity", ["--transport", "udp,tcp"], PASSWORD, 1,
                               one_relay_port=True),
     }
@@ -232,6 +233,15 @@ def test_coturn_logs_of_the_same_runs(runs: dict[str, Run]) -> None:
     assert findings(report, "COTURN-LOG-403")[0]["title"] == "coturn refused peer 127.0.0.1 (403)"
     code, report = report_of(runs["quota"].log)
     assert "486 Allocation Quota Reached" in findings(report, "COTURN-LOG-QUOTA")[0]["title"]
+
+
+def test_a_coturn_log_without_verbose_is_inconclusive(runs: dict[str, Run]) -> None:
+    """coturn writes no session line without `verbose`: nothing to judge is exit 3, not a pass."""
+    code, report = report_of(runs["quiet"].log)
+    assert code == 3
+    assert report["checks"][0]["status"] == "inconclusive" and "verbose" in report["checks"][0]["message"]
+    code, report = report_of(runs["quiet"].capture)  # the capture of the same run still says it all
+    assert code == 0 and table(report, "TURN allocations")["rows"]
 
 
 def test_capture_and_log_together_and_pcapng(runs: dict[str, Run], tmp_path: Path) -> None:
