@@ -42,12 +42,12 @@ WIRE: Check[WirePlan, WirePlan] = Check("analyze", _run, _judge)
 def wire_kind(path: Path) -> str | None:
     """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
     from rtcdiag.evidence.coturn_log import looks_like_coturn_log
-    from rtcdiag.evidence.pcap import capture_format
+    from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
 
     try:
-        with path.open("rb") as handle:
+        with open_maybe_gzip(path) as handle:
             head = handle.read(8192)
-    except OSError:
+    except (OSError, EOFError):  # EOFError: a gzip file cut short
         return None
     if capture_format(head) is not None:
         return "capture"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from rtcdiag.evidence.pcap import CaptureError, PacketReader
+from rtcdiag.evidence.pcap import CaptureError, PacketReader, open_maybe_gzip
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method, method_name
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.framing import FramingError, StreamDeframer
@@ -796,7 +796,7 @@ def _channel(msg: Message) -> int:
 
 def read_capture(path: Path, source: str) -> CaptureSummary:
     """Read the capture at ``path`` in one streaming pass. Raises :class:`CaptureError` when it is not one."""
-    with path.open("rb") as handle:
+    with open_maybe_gzip(path) as handle:
         reader = PacketReader(handle)
         packets = iter(reader)  # raises CaptureError on a bad header
         analyzer = _Analyzer(source, reader.format or "")

@@ -9,6 +9,7 @@ Lines start with the seconds since start (``12: : ``) or, with ``new-log-timesta
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,12 +34,16 @@ _PACKET = re.compile(r"session (\d+): realm <([^>]*)> user <([^>]*)>: incoming p
 _DENIED = re.compile(r"A peer IP (\S+) denied in the range: ?(.*)")
 _RELAY = re.compile(r"Local relay addr: (\S+)")
 _CONNECTED = re.compile(r"tcp or tls connected to: (\S+)")
-_MARKERS = (b"Coturn-", b"STUN/TURN Server", b": session 0", b"Listener address to use", b"turnserver")
+_MARKERS = (b"Coturn-", b"STUN/TURN Server", b": session 0", b"Listener address to use", b"turnserver",
+            b"realm=<", b"> user <", b"incoming packet ")
 
 
 def looks_like_coturn_log(head: bytes) -> bool:
-    """A coturn log from its first bytes: its banner or its session lines."""
-    if b"\x00" in head[:4096]:
+    """A coturn log from its first bytes: its banner, or (a rotated log) its session lines. JSON, rtcstats
+    and SDP files are not logs even when they quote coturn's SOFTWARE string."""
+    if b"\x00" in head[:4096] or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        return False
+    if head.lstrip()[:12] == b"RTCStatsDump" or head.lstrip()[:3] == b"v=0":
         return False
     return sum(marker in head for marker in _MARKERS) >= 2
 
@@ -107,9 +112,16 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
     pending_relay = ""
     pending_client = ""
     pending_peer = ""
-    with path.open("rb") as handle:
+    from rtcdiag.evidence.pcap import open_maybe_gzip
+
+    with open_maybe_gzip(path) as handle:
         while True:
-            raw = handle.readline(MAX_LINE)
+            try:
+                raw = handle.readline(MAX_LINE)
+            except (EOFError, OSError, zlib.error) as exc:  # a gzip log cut short: read up to there
+                log.notes.append("reading stopped: compressed data cut short or damaged "
+                                 f"({printable(str(exc))})")
+                break
             if not raw:
                 break
             if len(raw) == MAX_LINE and not raw.endswith(b"\n"):

@@ -10,9 +10,11 @@ yields every whole packet before the cut and sets :attr:`PacketReader.truncated`
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1 << 20
@@ -32,6 +34,19 @@ class CaptureFormat(StrEnum):
 
 class CaptureError(ValueError):
     """The file is not a capture, or its header is damaged."""
+
+
+def open_maybe_gzip(path: Path) -> BinaryIO:
+    """The file, decompressed on the fly when it is gzip (``tcpdump -w - | gzip``, logrotate): streaming, so
+    memory stays flat whatever it inflates to."""
+    import gzip
+
+    handle = path.open("rb")
+    if handle.read(2) == b"\x1f\x8b":
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
 
 
 def capture_format(head: bytes) -> CaptureFormat | None:
@@ -57,6 +72,7 @@ class PacketReader:
 
     def __init__(self, handle: BinaryIO) -> None:
         self._handle = handle
+        self._read = getattr(handle, "read1", handle.read)
         self._buf = b""
         self._pos = 0
         self._eof = False
@@ -73,7 +89,12 @@ class PacketReader:
             return False
         rest = self._buf[self._pos:]
         while len(rest) < n and not self._eof:
-            chunk = self._handle.read(max(CHUNK, n))
+            try:
+                # read1: what one step gives, so a gzip stream cut short yields its data up to the cut
+                chunk = self._read(max(CHUNK, n))
+            except (EOFError, OSError, zlib.error) as exc:  # gzip cut short or damaged: stop there
+                self.damage = self.damage or f"compressed data cut short or damaged ({exc})"
+                chunk = b""
             if not chunk:
                 self._eof = True
             rest += chunk

@@ -175,3 +175,32 @@ def test_consent_lost_mid_call(tmp_path: Path) -> None:
     lost = [f for f in judgement.findings if f.id == "CAPTURE-ICE-CONSENT-LOST"]
     assert len(lost) == 1 and "6 check packet(s)" in lost[0].symptom
     assert not [f for f in judgement.findings if f.id == "CAPTURE-ICE-NO-RESPONSE"]
+
+
+def test_sniffing_rotated_logs_and_dumps_quoting_coturn() -> None:
+    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
+
+    rotated = (b"7: : session 001000000000000002: realm <r> user <bob>: incoming packet ALLOCATE processed, "
+               b"success\n")
+    assert looks_like_coturn_log(rotated)
+    assert not looks_like_coturn_log(b'{"PeerConnections": {"software": "Coturn-4.6.1", "turnserver": 1}}')
+    assert not looks_like_coturn_log(b"just some text\n")
+
+
+def test_gzip_capture_and_a_gzip_cut_short(tmp_path: Path) -> None:
+    import gzip
+
+    req = Message(Method.ALLOCATE, MessageClass.REQUEST)
+    err = Message(Method.ALLOCATE, MessageClass.ERROR, req.transaction_id).add(AttrType.ERROR_CODE,
+                                                                               ErrorCode(508, "full"))
+    frames = [udp_frame(req.encode()), udp_frame(err.encode(), 3478, 5000, b"\x0a\x00\x00\x01",
+                                                 b"\x0a\x00\x00\x02")] * 200
+    packed = gzip.compress(pcap(frames))
+    whole, cut = tmp_path / "x.pcap.gz", tmp_path / "cut.pcap.gz"
+    whole.write_bytes(packed)
+    cut.write_bytes(packed[:len(packed) // 2])
+    summary = read_capture(whole, "x.pcap.gz")
+    assert summary.packets == 400 and not summary.notes
+    half = read_capture(cut, "cut.pcap.gz")
+    assert 0 < half.packets < 400 and any("cut short" in n for n in half.notes)
+    assert [f.id for f in judge([half]).findings] == ["CAPTURE-TURN-508"]
