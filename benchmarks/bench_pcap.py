@@ -63,7 +63,7 @@ def _error_body(txid: bytes) -> bytes:
 
 
 def make_capture(path: Path, packets: int, clients: int = 1000) -> int:
-    media = ChannelData(0x4000, bytes(160)).encode()
+    media = ChannelData(0x4000, b"\x80\x6f" + bytes(158)).encode()  # an RTP packet through the relay
     written = 0
     t = 1_700_000_000.0
     with path.open("wb") as out:

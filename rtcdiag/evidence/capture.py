@@ -462,6 +462,10 @@ class _Analyzer:
         first = payload[0]
         if first <= 3:
             self._count(flow, Kind.STUN, forward)
+            size = len(payload)
+            if size < 20 or (payload[2] << 8 | payload[3]) + 20 != size:  # RFC 8489 §5, without an exception
+                flow.note("malformed").add(number, time, f"not a whole STUN message ({size} bytes)")
+                return
             self.stun(flow, number, time, forward, payload)
         elif 64 <= first <= 79:
             self._count(flow, Kind.CHANNEL_DATA, forward)
