@@ -153,7 +153,6 @@ class Flow:
     # TCP
     tls: bool = False
     stream_problem: str = ""
-    a_key: tuple[bytes, int] = (b"", 0)
 
     def seen(self, name: str) -> Observation:
         """The observation ``name`` (read only: an empty one when nothing was seen)."""
@@ -271,6 +270,7 @@ class _Analyzer:
     def __init__(self, source: str, fmt: str) -> None:
         self.summary = CaptureSummary(source=source, format=fmt)
         self.flows: dict[tuple[object, ...], Flow] = {}
+        self.routes: dict[tuple[object, ...], tuple[Flow, bool]] = {}  # 5-tuple either way -> flow, forward
         self.streams: dict[tuple[int, bool], _Stream] = {}
         self.events_left = MAX_EVENTS_TOTAL
         self.open_total = 0
@@ -369,24 +369,21 @@ class _Analyzer:
 
     def _flow(self, transport: str, number: int, time: float, src: bytes, sport: int, dst: bytes,
               dport: int) -> tuple[Flow | None, bool]:
-        key: tuple[object, ...]
-        if (src, sport) <= (dst, dport):
-            key = (transport, src, sport, dst, dport)
-        else:
-            key = (transport, dst, dport, src, sport)
-        flow = self.flows.get(key)
-        if flow is None:
-            if len(self.flows) >= MAX_FLOWS:
-                self.summary.flows_dropped += 1
-                return None, True
-            flow = Flow(index=len(self.flows) + 1, transport=transport, a=_endpoint(src, sport),
-                        b=_endpoint(dst, dport), a_port=sport, b_port=dport, first_number=number,
-                        first_time=time)
-            flow.a_key = (src, sport)
-            self.flows[key] = flow
-        forward = flow.a_key == (src, sport)
-        flow.last_time = time
-        return flow, forward
+        key = (transport, src, sport, dst, dport)
+        route = self.routes.get(key)
+        if route is not None:
+            route[0].last_time = time
+            return route
+        if len(self.flows) >= MAX_FLOWS:
+            self.summary.flows_dropped += 1
+            return None, True
+        flow = Flow(index=len(self.flows) + 1, transport=transport, a=_endpoint(src, sport),
+                    b=_endpoint(dst, dport), a_port=sport, b_port=dport, first_number=number, first_time=time,
+                    last_time=time)
+        self.flows[key] = flow
+        self.routes[(transport, dst, dport, src, sport)] = (flow, False)  # both directions: one lookup
+        route = self.routes[key] = (flow, True)  # (a packet to itself: forward)
+        return route
 
     # ---- transport ----------------------------------------------------------------------------------
     def udp(self, number: int, time: float, src: bytes, sport: int, dst: bytes, dport: int,
@@ -460,16 +457,19 @@ class _Analyzer:
         if not payload:
             return
         first = payload[0]
-        if first <= 3:
+        if 64 <= first <= 79:  # the most frequent on a TURN server: relayed media (RFC 8656 §12)
+            counts = flow.kinds.get(Kind.CHANNEL_DATA)
+            if counts is None:
+                counts = flow.kinds[Kind.CHANNEL_DATA] = [0, 0]
+            counts[0 if forward else 1] += 1
+            self.channel_data(flow, number, time, forward, payload)
+        elif first <= 3:
             self._count(flow, Kind.STUN, forward)
             size = len(payload)
             if size < 20 or (payload[2] << 8 | payload[3]) + 20 != size:  # RFC 8489 §5, without an exception
                 flow.note("malformed").add(number, time, f"not a whole STUN message ({size} bytes)")
                 return
             self.stun(flow, number, time, forward, payload)
-        elif 64 <= first <= 79:
-            self._count(flow, Kind.CHANNEL_DATA, forward)
-            self.channel_data(flow, number, time, forward, payload)
         elif 20 <= first <= 63:
             self._count(flow, Kind.DTLS, forward)
             self.dtls(flow, number, time, forward, payload)
@@ -666,19 +666,25 @@ class _Analyzer:
         alloc = flow.allocations[-1] if flow.allocations else None
         if alloc is None or flow.allocate_forward is None:
             return
-        if forward == flow.allocate_forward:
-            alloc.sent.add(number, time)
+        to_peer = forward == flow.allocate_forward
+        obs = alloc.sent if to_peer else alloc.received
+        if obs.count and len(obs.numbers) >= MAX_EXAMPLES:  # the common case, without a call
+            obs.count += 1
+            obs.last_time = time
+        else:
+            obs.add(number, time)
+        if to_peer:
             alloc.sent_bytes += len(data)
         else:
-            alloc.received.add(number, time)
             alloc.received_bytes += len(data)
-        channel = data[0] << 8 | data[1] if len(data) >= 2 else 0
+        if len(data) < 4:
+            return
+        channel = data[0] << 8 | data[1]
         if alloc.sent.count + alloc.received.count <= 3:
             self._event(flow, number, time, forward, f"ChannelData 0x{channel:04x} ({len(data)} bytes)")
         peer = alloc.channels.get(channel)
-        if peer is not None and len(data) >= 4:
-            length = data[2] << 8 | data[3]
-            self._relayed(flow, peer, number, time, forward == flow.allocate_forward, data[4:4 + length])
+        if peer is not None:
+            self._relayed(flow, peer, number, time, to_peer, data[4:4 + (data[2] << 8 | data[3])])
 
     def _relayed(self, flow: Flow, peer: str, number: int, time: float, to_peer: bool,
                  payload: bytes) -> None:
@@ -805,8 +811,8 @@ def read_capture(path: Path, source: str) -> CaptureSummary:
         packets = iter(reader)  # raises CaptureError on a bad header
         analyzer = _Analyzer(source, reader.format or "")
         handle_packet = analyzer.packet
-        for p in packets:
-            handle_packet(p.number, p.time, p.linktype, p.data)
+        for number, stamp, linktype, data, _ in packets:
+            handle_packet(number, stamp, linktype, data)
         summary = analyzer.finish()
     summary.truncated = reader.truncated
     summary.damage = reader.damage

@@ -12,7 +12,6 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
@@ -58,13 +57,11 @@ def capture_format(head: bytes) -> CaptureFormat | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    number: int  # 1-based, as Wireshark and tcpdump number them
-    time: float  # seconds since the epoch
-    linktype: int  # LINKTYPE_* (1 Ethernet, 113 Linux cooked, 276 cooked v2, 101 raw IP, 0 BSD loopback)
-    data: bytes  # the captured bytes (maybe fewer than on the wire: snaplen)
-    wire_length: int
+# One packet: (number, time, linktype, data, wire length). A plain tuple: a million of them are made.
+# number: 1-based, as Wireshark and tcpdump number them; time: seconds since the epoch; linktype: LINKTYPE_*
+# (1 Ethernet, 113 Linux cooked, 276 cooked v2, 101 raw IP, 0 BSD loopback); data: the captured bytes
+# (maybe fewer than on the wire: snaplen).
+Packet = tuple[int, float, int, bytes, int]
 
 
 class PacketReader:
@@ -135,7 +132,7 @@ class PacketReader:
             number += 1
             self.packets = number
             self._pos = start + incl
-            yield Packet(number, sec + frac * unit, linktype, self._buf[start:start + incl], orig)
+            yield (number, sec + frac * unit, linktype, self._buf[start:start + incl], orig)
 
     def _pcapng(self) -> Iterator[Packet]:
         order = "<"
@@ -178,7 +175,7 @@ class PacketReader:
                 linktype, unit = interfaces[iface]
                 number += 1
                 self.packets = number
-                yield Packet(number, ((hi << 32) | lo) * unit, linktype, block[28:28 + incl], orig)
+                yield (number, ((hi << 32) | lo) * unit, linktype, block[28:28 + incl], orig)
             elif btype == 3:  # Simple Packet Block (§4.4): no time, interface 0
                 if not interfaces:
                     self.damage = "simple packet block before any interface"
@@ -187,7 +184,7 @@ class PacketReader:
                 number += 1
                 self.packets = number
                 data = block[12:min(blen - 4, 12 + orig)]
-                yield Packet(number, 0.0, interfaces[0][0], data, orig)
+                yield (number, 0.0, interfaces[0][0], data, orig)
             # other blocks (name resolution, statistics, custom, SHB) carry no packet
 
 

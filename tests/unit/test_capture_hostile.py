@@ -109,8 +109,8 @@ def test_pcapng_nanosecond_resolution(tmp_path: Path) -> None:
     path.write_bytes(shb + idb + epb)
     with path.open("rb") as handle:
         packets = list(PacketReader(handle))
-    assert len(packets) == 1 and abs(packets[0].time - 1_500_000_000.123456789) < 1e-6
-    assert packets[0].data == frame
+    assert len(packets) == 1 and abs(packets[0][1] - 1_500_000_000.123456789) < 1e-6
+    assert packets[0][3] == frame
 
 
 def test_coturn_log_hostile_lines(tmp_path: Path) -> None:
