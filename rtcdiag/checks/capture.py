@@ -71,6 +71,9 @@ def read_wire(paths: list[Path]) -> WirePlan:
                 plan.captures.append(read_capture(path, name))
             elif kind == "coturn-log":
                 plan.logs.append(read_coturn_log(path, name))
+            elif _is_dump(path):
+                raise EvidenceError(f"{name}: a browser dump or SDP: analyze those and packet captures or "
+                                    "coturn logs in separate runs")
             else:
                 raise EvidenceError(f"{name}: not a packet capture (pcap, pcapng), a coturn log or a "
                                     "webrtc-internals dump")
@@ -79,6 +82,17 @@ def read_wire(paths: list[Path]) -> WirePlan:
         except OSError as exc:
             raise EvidenceError(f"{name}: cannot read: {printable(exc.strerror or str(exc))}") from None
     return plan
+
+
+def _is_dump(path: Path) -> bool:
+    from rtcdiag.evidence.sniff import sniff
+
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return False
+    return sniff(head) is not None
 
 
 def _kinds(flow: Flow) -> str:

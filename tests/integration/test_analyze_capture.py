@@ -273,6 +273,14 @@ def test_a_file_that_is_neither_is_one_line_and_exit_2(tmp_path: Path) -> None:
     proc = analyze([str(junk)])
     assert proc.returncode == 2 and not proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1 and "packet capture" in proc.stderr
+    sdp = tmp_path / "offer.sdp"
+    sdp.write_text("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
+    capture = tmp_path / "empty.pcap"
+    capture.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))  # header only
+    mixed = analyze([str(capture), str(sdp)])
+    assert mixed.returncode == 2 and "separate runs" in mixed.stderr and len(mixed.stderr.splitlines()) == 1
+    empty = analyze([str(capture), "--json"])  # a capture with no packet: nothing to judge
+    assert empty.returncode == 3 and json.loads(empty.stdout)["findings"][0]["id"] == "CAPTURE-NO-WEBRTC"
 
 
 def test_server_that_never_answers(tmp_path: Path) -> None:
