@@ -37,7 +37,7 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     if kind is EvidenceKind.SDP:
         raise EvidenceError(f"{name}: a bare SDP: give it with its answer (rtcdiag analyze OFFER ANSWER)")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
-                        " \"Download the webrtc-internals dump\")")
+                        " \"Download the webrtc-internals dump\"), a packet capture or a coturn log")
 
 
 def redacted_copy(path: Path) -> bytes:

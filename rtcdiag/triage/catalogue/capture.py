@@ -1,0 +1,256 @@
+"""Catalogue entries: ``rtcdiag analyze CAPTURE`` (pcap/pcapng) and ``rtcdiag analyze COTURN-LOG``.
+
+Every symptom names its evidence: the flow, packet numbers and times from the capture (as Wireshark numbers
+them), or the log lines of the coturn session.
+"""
+
+from rtcdiag.triage.finding import CatalogueEntry, Severity
+
+_SEEN = "In {file}, {flow}: "
+_TURN_CHECK = "Run `rtcdiag turn-check {server}` with the same credentials to see the server's answer."
+
+ENTRIES: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        id="CAPTURE-TURN-401-LOOP",
+        severity=Severity.ERROR,
+        title="TURN server {server} keeps answering 401 to authenticated requests",
+        symptom=_SEEN + "the client's authenticated {method} was answered 401 again ({count} time(s), "
+                "packets {packets}, first at {when}): the credentials were refused, not merely challenged.",
+        cause="The password (or the TURN REST credential) is wrong for user {user} in this realm, the "
+              "realm the client hashed with is not the server's, or a REST credential expired or was made "
+              "with another static-auth-secret.",
+        fix="Check the `user=` line and `realm` of turnserver.conf, or mint the REST credential with the "
+            "server's current static-auth-secret and a TTL longer than the call. " + _TURN_CHECK,
+        reference="RFC 8656 §7.2, RFC 8489 §9.2.4 (401 after MESSAGE-INTEGRITY)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-438-LOOP",
+        severity=Severity.ERROR,
+        title="TURN server {server} keeps answering 438 Stale Nonce",
+        symptom=_SEEN + "{count} requests were answered 438 Stale Nonce (packets {packets}, first at "
+                "{when}).",
+        cause="The client does not retry with the NONCE of the 438 response, or the server's nonces expire "
+              "faster than the client can use them (`stale-nonce` set very short, or clocks of a server "
+              "cluster behind one address disagree).",
+        fix="Retry with the new NONCE (RFC 8489 §9.2.5); raise coturn's `stale-nonce` lifetime; make every "
+            "server behind one address share its configuration.",
+        reference="RFC 8489 §9.2.5 (438 Stale Nonce)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-403-PEER",
+        severity=Severity.ERROR,
+        title="TURN server {server} refuses the peer {peer} (403 on {method})",
+        symptom=_SEEN + "{method} for peer {peer} was answered 403 \"{reason}\" ({count} time(s), packets "
+                "{packets}, first at {when}).",
+        cause="The server's peer access list forbids this address: a `denied-peer-ip` range covers it (or "
+              "the peer is a loopback/private address and the server blocks those), so no relayed data can "
+              "reach that peer.",
+        fix="Allow the peer's range with `allowed-peer-ip` (only addresses that should be reachable "
+            "through the relay) or have the peer use an address the policy allows.",
+        reference="RFC 8656 §9.1, §11 (403 Forbidden)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-486",
+        severity=Severity.ERROR,
+        title="TURN server {server} refused: allocation quota reached (486)",
+        symptom=_SEEN + "Allocate was answered 486 \"{reason}\" ({count} time(s), packets {packets}, "
+                "first at {when}).",
+        cause="User {user} already holds as many allocations as the server's `user-quota` allows.",
+        fix="Raise `user-quota`/`total-quota`, give each client its own REST username, and release "
+            "allocations (Refresh LIFETIME 0) when a call ends.",
+        reference="RFC 8656 §7.2 (486 Allocation Quota Reached)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-508",
+        severity=Severity.ERROR,
+        title="TURN server {server} is out of capacity (508)",
+        symptom=_SEEN + "Allocate was answered 508 \"{reason}\" ({count} time(s), packets {packets}, "
+                "first at {when}).",
+        cause="The server has no relay port or capacity left (`total-quota`, `bps-capacity`, a min-port.."
+              "max-port range smaller than the load).",
+        fix="Add TURN capacity or widen the relay port range.",
+        reference="RFC 8656 §7.2 (508 Insufficient Capacity)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-NO-DATA-BACK",
+        severity=Severity.ERROR,
+        title="Relay {relayed} of {server} never delivered data back",
+        symptom=_SEEN + "the allocation succeeded (packet {allocated}) and the client sent {sent} Send "
+                "indication(s)/ChannelData (first at packet {first_sent}), but no Data indication or "
+                "ChannelData ever came back from the server.",
+        cause="Traffic from the peers does not reach the relay port: relay ports (coturn `min-port`.."
+              "`max-port`, UDP 49152-65535 by default) are blocked by a firewall or security group, or "
+              "`external-ip` advertises an address that does not reach this server, or the peers never "
+              "sent (their side of the call failed).",
+        fix="Open the relay port range (UDP) to the internet on the TURN server, check `external-ip` "
+            "against the server's public address, then run `rtcdiag turn-check {server}` (it relays to "
+            "itself through two allocations).",
+        reference="RFC 8656 §10, §12",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-UNANSWERED",
+        severity=Severity.ERROR,
+        title="STUN/TURN requests to {server} were never answered",
+        symptom=_SEEN + "{count} request(s) ({detail}) got no response at all (packets {packets}, first at "
+                "{when}), retransmissions included.",
+        cause="The server is not reachable on this port and transport from where the capture was taken: "
+              "a firewall drops the packets, the server is down, or it listens elsewhere.",
+        fix="Run `rtcdiag turn-check {server}` from the same host; open the port (UDP and TCP 3478, TLS "
+            "5349 or 443) on the server's firewall.",
+        reference="RFC 8489 §6.2.1 (retransmissions, Rc = 7)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-REFRESH-MISSING",
+        severity=Severity.ERROR,
+        title="Allocation {relayed} expired: no Refresh before its lifetime ran out",
+        symptom=_SEEN + "the allocation made at packet {allocated} ({lifetime} s lifetime) was last "
+                "refreshed at {last_refresh} and expired at {expired}; the capture goes on {after} s "
+                "after that without a Refresh.",
+        cause="The client stopped refreshing its allocation (RFC 8656 §8: refresh before LIFETIME expires; "
+              "a call through this relay drops at about 600 s, coturn's default lifetime), e.g. a TURN "
+              "client library without refresh, or a tab throttled in the background.",
+        fix="Refresh the allocation about a minute before it expires (browsers do; custom TURN clients "
+            "must), or raise coturn's `max-allocate-lifetime`/`default-allocate-lifetime` as a stopgap.",
+        reference="RFC 8656 §8 (Refreshing an Allocation)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-OVER-TCP",
+        severity=Severity.INFO,
+        title="TURN over {transport} in use to {server}",
+        symptom=_SEEN + "the client reached its TURN server over {transport} ({detail}).",
+        cause="UDP to the TURN server is not used (blocked, or the client prefers TCP/TLS): relayed media "
+              "then suffers head-of-line blocking and more latency under loss.",
+        fix="If UDP should work from this network, check that UDP 3478 and the relay ports are open; TCP "
+            "and TLS on 443 are the fallback for networks that block UDP.",
+        reference="RFC 8656 §3.1 (transports), RFC 6062",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-ICE-NO-RESPONSE",
+        severity=Severity.ERROR,
+        title="ICE checks from {sender} to {receiver} were never answered",
+        symptom=_SEEN + "{count} connectivity check packet(s) (Binding with PRIORITY, retransmissions "
+                "included) got no response (packets {packets}, first at {when}); none was answered on this "
+                "pair.",
+        cause="The path between the two candidates is blocked (firewall, NAT without hairpinning or with "
+              "address-dependent filtering), or the other side never got this candidate or runs no ICE.",
+        fix="Compare with a pair that worked; give both sides a TURN server so that a relay pair is "
+            "possible; check the signalling delivered the candidates.",
+        reference="RFC 8445 §7.2.5 (check failure), §2.3",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-ICE-ONE-WAY",
+        severity=Severity.ERROR,
+        title="ICE on {sender} <-> {receiver} works one way only",
+        symptom=_SEEN + "{receiver}'s checks arrive and are answered ({peer_checks} seen), but the {count} "
+                "check packet(s) of {sender} got no response (packets {packets}, first at {when}).",
+        cause="Traffic flows one way: a firewall or NAT lets {receiver}'s packets in but drops {sender}'s "
+              "(or their responses), or the other side drops checks whose credentials it does not know "
+              "yet.",
+        fix="Look for asymmetric filtering between the two (a stateful firewall that only opens for one "
+            "side); a TURN relay on both sides avoids the broken path.",
+        reference="RFC 8445 §7.3.1.4 (triggered checks), RFC 4787 (filtering)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-ICE-CONSENT-LOST",
+        severity=Severity.ERROR,
+        title="Consent lost mid-call on {sender} <-> {receiver}",
+        symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
+                "packet(s) got no response (packets {packets}, first at {when}); the capture goes on "
+                "{after} s after the last answer.",
+        cause="The path broke during the call: a NAT binding expired or changed (the device moved to "
+              "another network), a firewall state timed out, or the other side went away. After 30 s "
+              "without a consent response the connection is dropped (RFC 7675 §5.1).",
+        fix="Keep NAT bindings alive (consent checks every ~5 s do, unless something drops them); look for "
+            "a network change at that time; let the app restart ICE (restartIce()) when the state goes "
+            "to disconnected.",
+        reference="RFC 7675 §5.1 (consent freshness), RFC 8445 §9 (ICE restart)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-NO-SERVERHELLO",
+        severity=Severity.ERROR,
+        title="DTLS ClientHello from {sender} never answered",
+        symptom=_SEEN + "{count} DTLS ClientHello(s) (packets {packets}, first at {when}) got no "
+                "ServerHello.",
+        cause="The other side is not the DTLS server (both sides think they are clients, or neither "
+              "started), its fingerprint check failed silently, or the path drops larger datagrams "
+              "(a ClientHello with certificates can exceed the path MTU).",
+        fix="Check the SDP `a=setup` roles (one active, one passive) and `a=fingerprint`; look for "
+            "fragmented or dropped large UDP packets on the path.",
+        reference="RFC 9147 §4.2, RFC 8842 (a=setup)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-ROLE-CONFLICT",
+        severity=Severity.ERROR,
+        title="Both sides sent a DTLS ClientHello on {flow}",
+        symptom=_SEEN + "ClientHellos from both sides (packets {packets}, first at {when}) and no "
+                "ServerHello.",
+        cause="Both endpoints took the DTLS client role (both `a=setup:active`), so neither answers.",
+        fix="The answerer must pick `a=setup:active` or `passive` opposite to the offerer (RFC 8842 §5.2); "
+            "fix the signalling code that rewrites `a=setup`.",
+        reference="RFC 8842 §5, RFC 5763 §5",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-ALERT",
+        severity=Severity.ERROR,
+        title="DTLS alert on {flow}: {alert}",
+        symptom=_SEEN + "{count} DTLS alert(s) (packets {packets}, first at {when}: {alert}).",
+        cause="One side aborted the DTLS handshake or session: a certificate whose fingerprint does not "
+              "match the SDP, no common cipher/version (handshake_failure), or the session was closed.",
+        fix="Compare `a=fingerprint` in the SDP with the certificate each side uses; check both sides "
+            "support DTLS 1.2 with ECDHE ciphers.",
+        reference="RFC 8446 §6 (alerts), RFC 5763 §5 (fingerprint)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-MEDIA-ONE-WAY",
+        severity=Severity.WARNING,
+        title="Media flows one way only on {flow}",
+        symptom=_SEEN + "{sent} RTP packet(s) from {sender} (first at packet {packets}), none back from "
+                "{receiver}.",
+        cause="The other side does not send (muted, recvonly, its camera or microphone failed) or its "
+              "packets are dropped on the way back (one-way NAT or firewall rule).",
+        fix="Check the other side's outbound-rtp stats and the m-line direction; then look for a "
+            "firewall that only lets this direction through.",
+        reference="RFC 3550, RFC 8829 (direction attributes)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-NO-WEBRTC",
+        severity=Severity.INFO,
+        title="No STUN, TURN, DTLS or RTP in {file}",
+        symptom="{packets} packet(s) were read, none of them STUN, TURN, DTLS or RTP.",
+        cause="The capture was taken on another interface or host, with a filter that excluded the call, "
+              "or before or after the call.",
+        fix="Capture on the interface the call uses while it runs: `tcpdump -i any -w call.pcap udp or tcp "
+            "port 3478 or tcp port 443`.",
+        reference="",
+    ),
+    # ---- coturn logs ------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="COTURN-LOG-401",
+        severity=Severity.ERROR,
+        title="coturn refused the credentials of user {user} ({count} time(s))",
+        symptom="In {file}: {count} authenticated request(s) of user {user} were answered 401 (first: "
+                "{when} from {client}).",
+        cause="Wrong password for this user and realm, or an expired/foreign TURN REST credential.",
+        fix="Check the user's password (or the REST secret and TTL) against turnserver.conf.",
+        reference="RFC 8656 §7.2",
+    ),
+    CatalogueEntry(
+        id="COTURN-LOG-403",
+        severity=Severity.ERROR,
+        title="coturn refused peer {peer} (403)",
+        symptom="In {file}: {count} CreatePermission/ChannelBind request(s) for peer {peer} were refused "
+                "(first: {when}, session of {user}).",
+        cause="A `denied-peer-ip` range (or the loopback/private address policy) covers this peer.",
+        fix="Allow the peer's range with `allowed-peer-ip` if it should be reachable through the relay.",
+        reference="RFC 8656 §9.1",
+    ),
+    CatalogueEntry(
+        id="COTURN-LOG-QUOTA",
+        severity=Severity.ERROR,
+        title="coturn refused allocations: {what}",
+        symptom="In {file}: {count} allocation(s) refused ({what}; first: {when}, user {user}).",
+        cause="A user or total allocation quota, or the server's capacity, was reached.",
+        fix="Raise `user-quota`/`total-quota`, widen the relay port range, or add servers.",
+        reference="RFC 8656 §7.2 (486, 508)",
+    ),
+)
