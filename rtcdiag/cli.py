@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "Start a coturn on loopback and run the full check against it (offline)."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
+    "exporter": ("rtcdiag.commands.exporter:command",
+                 "Serve Prometheus probes (/probe?target=...&module=...) over the checks of a config."),
 }
 
 

@@ -7,6 +7,7 @@ Thin: options / config file / ice-servers file / URIs -> :class:`~rtcdiag.config
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    check_output_path,
     emit,
     follow_option,
     output_options,
@@ -23,11 +25,14 @@ from rtcdiag.commands.common import (
     turn_credential_options,
 )
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, load_config
-from rtcdiag.errors import UsageError
+from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
+
+if TYPE_CHECKING:
+    from rtcdiag.checks.run import ConfigRun
 
 # With no arguments: well-known public STUN servers (binding + ICE gathering) and the local network (NAT).
 DEFAULT_STUN_SERVERS = ("stun:stun.l.google.com:19302", "stun:stun.cloudflare.com:3478")
@@ -38,11 +43,36 @@ def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "
 
     ``live``: show the progress view on stderr (None: only when stderr is a terminal).
     """
-    from rtcdiag.checks.run import run_config
+    return run_check_detailed(config, live=live, command=command).report
+
+
+def run_check_detailed(config: CheckConfig, *, live: bool | None = None, command: str = "check") -> ConfigRun:
+    """:func:`run_check` with the typed material of the report (for ``--openmetrics``)."""
+    from rtcdiag.checks.run import run_config_detailed
     from rtcdiag.report.progress import progress
 
     with progress(enabled=live) as view:
-        return run_async(run_config(config, on_start=view.add, on_done=view.done, command=command))
+        return run_async(run_config_detailed(config, on_start=view.add, on_done=view.done,
+                                             command=command))
+
+
+def _openmetrics_ready(path: Path) -> None:
+    """Before any traffic: the file can be written and the exporter extra is installed."""
+    check_output_path("--openmetrics", path)
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise UsageError("--openmetrics needs the Prometheus client: pip install 'rtcdiag[exporter]'") from None
+
+
+def _write_openmetrics(run: ConfigRun, path: Path) -> None:
+    from rtcdiag.exporter.metrics import ProbeOutcome, write_openmetrics
+
+    try:
+        write_openmetrics(ProbeOutcome(run, run.report.duration_s), path)
+    except OSError as exc:
+        raise OutputError(f"--openmetrics: cannot write {path}: {exc.strerror or exc}",
+                          exit_code=run.report.exit_code or exitcodes.USAGE) from None
 
 
 # --- command line ----------------------------------------------------------------------------------------
@@ -107,16 +137,23 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @tls_options
 @follow_option
 @timeout_option(default=None)
+@click.option("--openmetrics", "openmetrics", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the verdict as OpenMetrics text to FILE (atomically), for node_exporter's "
+                   "textfile collector; the metrics of `rtcdiag exporter` (needs the exporter extra).")
 @output_options
 def command(uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
             nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
-            output: OutputOptions) -> int:
+            openmetrics: Path | None, output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
     config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout, follow)
-    report = run_check(config)
-    return emit(report, output)
+    if openmetrics is not None:
+        _openmetrics_ready(openmetrics)
+    run = run_check_detailed(config)
+    if openmetrics is not None:
+        _write_openmetrics(run, openmetrics)
+    return emit(run.report, output)
