@@ -59,10 +59,10 @@ def run_check_detailed(config: CheckConfig, *, live: bool | None = None, command
 def _openmetrics_ready(path: Path) -> None:
     """Before any traffic: the file can be written and the exporter extra is installed."""
     check_output_path("--openmetrics", path)
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        raise UsageError("--openmetrics needs the Prometheus client: pip install 'rtcdiag[exporter]'") from None
+    from importlib.util import find_spec
+
+    if find_spec("prometheus_client") is None:
+        raise UsageError("--openmetrics needs the Prometheus client: pip install 'rtcdiag[exporter]'")
 
 
 def _write_openmetrics(run: ConfigRun, path: Path) -> None:

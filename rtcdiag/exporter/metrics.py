@@ -36,6 +36,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
                                 "4 internal error); absent when the probe timed out", ()),
     "rtcdiag_probe_timed_out": ("1 when the probe was cut off by the scrape timeout (allocations released)",
                                 ()),
+    "rtcdiag_probe_timeout_seconds": ("Time the probe was given: the scrape timeout (X-Prometheus-Scrape-"
+                                      "Timeout-Seconds) minus the exporter's margin", ()),
     "rtcdiag_step_duration_seconds": ("Duration of one check step", ("check", "step", "transport")),
     "rtcdiag_step_success": ("1 when the step passed (warnings allowed), 0 when it failed or could not "
                              "decide; skipped steps are absent", ("check", "step", "transport")),
@@ -71,6 +73,7 @@ class ProbeOutcome:
     run: ConfigRun | None
     duration_s: float
     timed_out: bool = False
+    budget_s: float | None = None  # the exporter's time limit for this probe (None: `check --openmetrics`)
 
 
 class _Families:
@@ -178,6 +181,8 @@ def families(outcome: ProbeOutcome) -> _Families:
     out = _Families()
     out.set("probe_duration_seconds", outcome.duration_s)
     out.set("rtcdiag_probe_timed_out", float(outcome.timed_out))
+    if outcome.budget_s is not None:
+        out.set("rtcdiag_probe_timeout_seconds", outcome.budget_s)
     run = outcome.run
     if run is None:
         out.set("probe_success", 0.0)

@@ -227,7 +227,7 @@ class Exporter:
                 # One module probes one target: whether the whole deployment offers a TCP/TLS fallback
                 # (TURN-NO-TCP-FALLBACK) is not this probe's question.
                 run = await run_config_detailed(check, command="exporter", fallback=False)
-                outcome = ProbeOutcome(run, self.clock() - started)
+                outcome = ProbeOutcome(run, self.clock() - started, budget_s=budget)
                 body, content_type = exposition(outcome, accept)
                 return body, content_type, "success" if run.report.exit_code == 0 else "failure"
 
@@ -247,8 +247,8 @@ class Exporter:
                     self.rejected.labels("disconnected").inc()
                     return None  # nobody to answer
                 self.probes.labels(name, "timeout").inc()
-                body, content_type = exposition(ProbeOutcome(None, self.clock() - started, timed_out=True),
-                                                accept)
+                body, content_type = exposition(ProbeOutcome(None, self.clock() - started, timed_out=True,
+                                                             budget_s=budget), accept)
                 return Response(200, body, content_type)
             try:
                 body, content_type, result = probe.result()

@@ -75,6 +75,9 @@ class TurnSession:
         self.key: bytes | None = None
         self.stale_nonce_retries = 0
         self.rtts_ms: list[float] = []
+        # An Allocate was sent and its answer never read because the probe was cancelled (scrape timeout,
+        # scraper gone, SIGTERM): the server may hold an allocation nobody knows of, so it is released.
+        self.allocate_unanswered = False
 
     # --- challenge -> key -------------------------------------------------------------------------------
 
