@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 PASSWORD_VAR = "RTCDIAG_TEST_EXPORTER_PW"
 WRONG_VAR = "RTCDIAG_TEST_EXPORTER_WRONG"
 SECRET_VAR = "RTCDIAG_TEST_EXPORTER_SECRET"
+TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 Factory = Callable[[CoturnOptions], RunningCoturn]
 
 
@@ -183,7 +184,8 @@ def run_prometheus(scrape_configs: str) -> Iterator[Prometheus]:
             while not (_listening(port) and http(f"{server.base}/-/ready", timeout=2)[0] == 200):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.close()
-                    pytest.fail("prometheus did not start: " + (folder / "prometheus.log").read_text()[-2000:])
+                    tail = (folder / "prometheus.log").read_text()[-2000:]
+                    pytest.fail(f"prometheus did not start: {tail}")
                 time.sleep(0.2)
             yield server
         finally:
@@ -216,7 +218,8 @@ def test_prometheus_records_success_and_the_finding_of_a_broken_server(
     config = turn_module("turn_udp", coturn, PASSWORD_VAR) + turn_module("turn_wrong", coturn, WRONG_VAR)
     exporter = start_exporter(config, {PASSWORD_VAR: alice(coturn), WRONG_VAR: "not-" + alice(coturn)})
     target = f"127.0.0.1:{coturn.port}"
-    jobs = (probe_job("healthy", "turn_udp", target, exporter) + probe_job("broken", "turn_wrong", target, exporter)
+    jobs = (probe_job("healthy", "turn_udp", target, exporter)
+            + probe_job("broken", "turn_wrong", target, exporter)
             + f"  - job_name: exporter\n    static_configs:\n      - targets: ['{exporter.base[7:]}']\n")
     with run_prometheus(jobs) as prometheus:
         healthy = prometheus.wait_for('probe_success{job="healthy"}')
@@ -269,8 +272,7 @@ def test_bad_requests_are_one_line_and_the_exporter_keeps_serving(
         "not on the allow-list": (exporter.probe("turn_udp", "203.0.113.9"), 400, "not allowed by module"),
         "no target": (http(f"{exporter.base}/probe?module=turn_udp"), 400, "exactly one target="),
         "two targets": (http(f"{exporter.base}/probe?module=turn_udp&target=a&target=b"), 400, "exactly one"),
-        "bad timeout header": (exporter.probe("turn_udp", target, {"X-Prometheus-Scrape-Timeout-Seconds": "x"}),
-                               400, "not a number"),
+        "bad timeout": (exporter.probe("turn_udp", target, {TIMEOUT_HEADER: "x"}), 400, "not a number"),
         "unknown path": (http(f"{exporter.base}/nothing"), 404, "not found"),
     }
     for what, ((status, body), want_status, want_text) in cases.items():
@@ -297,7 +299,7 @@ def test_concurrency_is_capped_with_503(hostile: Callable[..., object],
     exporter = start_exporter(config, {})
     first: list[tuple[int, str]] = []
     thread = threading.Thread(target=lambda: first.append(
-        exporter.probe("slow", f"127.0.0.1:{port}", {"X-Prometheus-Scrape-Timeout-Seconds": "8"})))
+        exporter.probe("slow", f"127.0.0.1:{port}", {TIMEOUT_HEADER: "8"})))
     thread.start()
     deadline = time.monotonic() + 20
     while sample(exporter.metrics(), "rtcdiag_exporter_probes_in_flight") != 1:
@@ -365,8 +367,8 @@ def test_check_openmetrics_for_the_textfile_collector(coturn: RunningCoturn, tmp
     promtool = shutil.which("promtool")
     out = tmp_path / "rtcdiag.prom"
     env = {**os.environ, "RTCDIAG_TURN_PASSWORD": alice(coturn)}
-    base = [sys.executable, "-m", "rtcdiag", "check", f"turn:127.0.0.1:{coturn.port}?transport=udp", "-u", "alice",
-            "--checks", "stun,turn", "--openmetrics", str(out)]
+    base = [sys.executable, "-m", "rtcdiag", "check", f"turn:127.0.0.1:{coturn.port}?transport=udp",
+            "-u", "alice", "--checks", "stun,turn", "--openmetrics", str(out)]
     done = subprocess.run(base, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     text = out.read_text()
