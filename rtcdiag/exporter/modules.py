@@ -150,7 +150,12 @@ def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
         data["follow_redirects"] = module.table["follow_redirects"]
     if "nat" in module.checks:
         data["nat_servers"] = [u for u in server["urls"] if u.lower().startswith("stun:")]
-    check = parse_config(data, origin=f"{config.source}: modules.{module.name}", base=config.base)
+    origin = f"{config.source}: modules.{module.name}"
+    try:
+        check = parse_config(data, origin=origin, base=config.base)
+    except ConfigError as exc:  # "F: modules.m: servers[0].password_env: ..." -> "F: modules.m.password_env"
+        raise ConfigError(str(exc).replace(f"{origin}: servers[0].", f"{origin}.")
+                          .replace(f"{origin}: servers[0]:", f"{origin}:")) from None
     if module.rest:
         _mint(check)
     return check

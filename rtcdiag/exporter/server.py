@@ -1,7 +1,8 @@
 """The exporter's HTTP endpoint on asyncio streams: ``/probe``, ``/metrics``, ``/``.
 
 One event loop serves every request and runs the probes (the check engine is asyncio). HTTP/1.1, GET only,
-one request per connection (``Connection: close``), request head bounded (16 KiB, 10 s to arrive).
+one request per connection (``Connection: close``), request head bounded (16 KiB, 10 s to arrive), open
+connections bounded (``max_concurrent + max_queued + 64``; beyond: 503 at once).
 
 - ``/probe?target=HOST[:PORT]&module=NAME``: runs the module's checks against the target
   (:func:`rtcdiag.checks.run.run_config_detailed`) and answers its metrics (:mod:`rtcdiag.exporter.metrics`).
@@ -35,6 +36,7 @@ HEAD_LIMIT = 16 * 1024
 HEAD_TIMEOUT_S = 10.0
 TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
 MIN_BUDGET_S = 0.1
+EXTRA_CONNECTIONS = 64
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Exporter:
         self.slots = asyncio.Semaphore(config.max_concurrent)
         self.admitted = 0  # probes running or waiting for a slot
         self.tasks: set[asyncio.Task[None]] = set()
+        # Probes allowed in (running + queued) plus room for /metrics and requests still sending their head.
+        self.max_connections = config.max_concurrent + config.max_queued + EXTRA_CONNECTIONS
         self.registry = reg = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=reg)
         self.probes = Counter("rtcdiag_exporter_probes", "Probes answered, by module and result "
@@ -120,6 +124,10 @@ class Exporter:
         if task is not None:
             self.tasks.add(task)
         try:
+            if len(self.tasks) > self.max_connections:  # slow or idle clients cannot pile up without bound
+                self.rejected.labels("busy").inc()
+                await self._write(writer, _line(503, "too many connections; try again later"))
+                return
             response = await self._respond(reader)
             if response is not None:
                 await self._write(writer, response)
@@ -151,7 +159,7 @@ class Exporter:
         except BadRequest as exc:
             self.rejected.labels("bad_request").inc()
             return _line(400, str(exc))
-        if request.method not in ("GET", "HEAD"):
+        if request.method != "GET":
             return _line(405, "only GET")
         if request.path == "/probe":
             return await self.probe(request, reader)
