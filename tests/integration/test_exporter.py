@@ -391,3 +391,34 @@ def test_check_openmetrics_unwritable_is_a_usage_error_before_traffic(tmp_path: 
     done = subprocess.run([sys.executable, "-m", "rtcdiag", "check", "stun:127.0.0.1:9", "--openmetrics",
                            str(tmp_path / "missing" / "x.prom")], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "--openmetrics" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_certificate_expiry_and_nat_behaviour(
+        coturn_factory: Factory, start_exporter: Callable[[str, dict[str, str]], Exporter]) -> None:
+    """A coturn with two loopback addresses (RFC 5780, as `rtcdiag selftest` runs it) and a self-signed
+    certificate: the TLS module reports the certificate's own notAfter, the NAT module an info series."""
+    from rtcdiag.commands.selftest import selftest_coturn_options
+
+    server = coturn_factory(selftest_coturn_options({"alice": "alice-" + secrets.token_hex(8)}))
+    assert server.ca_cert is not None and server.tls_port is not None
+    config = (f'[modules.turn_tls]\nurls = ["turns:{{host}}:{server.tls_port}?transport=tcp"]\n'
+              f'checks = ["ports", "turn"]\nusername = "alice"\npassword_env = "{PASSWORD_VAR}"\n'
+              f'ca = "{server.ca_cert}"\ntargets = ["127.0.0.1"]\n'
+              '[modules.nat]\nurls = ["stun:{target}"]\nchecks = ["nat"]\ntargets = ["127.0.0.1"]\n')
+    exporter = start_exporter(config, {PASSWORD_VAR: alice(server)})
+    status, body = exporter.probe("turn_tls", "127.0.0.1")
+    assert status == 200 and sample(body, "probe_success") == 1, body
+    not_after = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", str(server.ca_cert)],
+                               capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+    expected = time.mktime(time.strptime(not_after.removesuffix(" GMT"), "%b %d %H:%M:%S %Y")) - time.timezone
+    assert sample(body, "rtcdiag_tls_certificate_expiry_timestamp_seconds",
+                  port=str(server.tls_port)) == pytest.approx(expected, abs=1)
+    assert sample(body, "rtcdiag_relay_allocation_success", transport="tls") == 1
+    status, body = exporter.probe("nat", f"127.0.0.1:{server.port}")
+    assert status == 200, body
+    line = next(li for li in body.splitlines() if li.startswith("rtcdiag_nat_info{"))
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+    # Loopback to loopback: no NAT in between (RFC 5780 §4.3: the mapped address is the local one).
+    assert labels == {"mapping": "endpoint-independent", "filtering": "endpoint-independent",
+                      "nat_type": "open internet"}, line
+    assert line.endswith(" 1.0") and sample(body, "probe_success") == 1
