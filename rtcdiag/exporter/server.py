@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import choose_encoder
 
 from rtcdiag.checks.run import run_config_detailed
+from rtcdiag.config import ConfigError
 from rtcdiag.exporter.metrics import ProbeOutcome, exposition
 from rtcdiag.exporter.modules import ExporterConfig, ProbeTarget, TargetRejected
 from rtcdiag.redact import ephemeral_secrets, mask, secret_count
@@ -260,6 +261,9 @@ class Exporter:
                 return Response(200, body, content_type)
             try:
                 body, content_type, result = probe.result()
+            except ConfigError as exc:  # e.g. the module's CA file was removed since start-up
+                self.probes.labels(name, "error").inc()
+                return _line(500, str(exc))
             except Exception as exc:  # a bug: one line, the exporter keeps serving
                 self.probes.labels(name, "error").inc()
                 return _line(500, f"internal error: {type(exc).__name__}: {exc}")
@@ -276,9 +280,10 @@ class Exporter:
 
 
 async def _hung_up(reader: asyncio.StreamReader) -> None:
-    """Returns when the scraper closes its side (EOF); bytes sent after the request head are ignored."""
-    while await reader.read(4096):
-        pass
+    """Returns when the scraper closes its side (EOF) or resets; bytes after the request head are ignored."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(4096):
+            pass
 
 
 async def serve(config: ExporterConfig, host: str, port: int, *,
