@@ -118,6 +118,11 @@ class Exporter:
             for result in ("success", "failure", "timeout", "error"):
                 self.probes.labels(name, result)
 
+    def registry_text(self) -> str:
+        """The exporter's own metrics in the Prometheus text format (what ``/metrics`` answers)."""
+        encoder, _ = choose_encoder("")
+        return encoder(self.registry).decode()
+
     # --- connections ----------------------------------------------------------------------------------
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -3,7 +3,8 @@ loopback port with its own config and storage, stopped by PID) scrapes the expor
 coturns on loopback. Also: HTTP errors in one line, bounded concurrency (503), the scrape timeout header,
 allocations released when the scraper hangs up (coturn's per-user quota of one allocation proves it), REST
 credentials minted per probe without growing the secret set, no secret on any endpoint, and
-``rtcdiag check --openmetrics`` read back by ``promtool check metrics``.
+``rtcdiag check --openmetrics`` read back by ``promtool check metrics``; the scrape-timeout path driven in
+process with a deadline the probe cannot meet (the same quota proof).
 
 The only hand-written peer is tests/servers.py's ``silent`` server (reads requests, never answers): no real
 TURN server can be made to hang on purpose, and a hanging probe is what the busy/timeout paths need.
@@ -11,6 +12,7 @@ TURN server can be made to hang on purpose, and a hanging probe is what the busy
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -422,3 +424,43 @@ def test_certificate_expiry_and_nat_behaviour(
     assert labels == {"mapping": "endpoint-independent", "filtering": "endpoint-independent",
                       "nat_type": "open internet"}, line
     assert line.endswith(" 1.0") and sample(body, "probe_success") == 1
+
+
+def test_scrape_timeout_cancels_the_probe_and_releases_its_allocation(
+        coturn_factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timeout path, in process: a deadline the probe cannot meet (a few ms) cuts it off; the answer is
+    probe_success 0 with rtcdiag_probe_timed_out 1, and coturn's one-allocation quota (user-quota=1) shows
+    that every cut-off probe released its allocation: a probe with time to finish passes right after."""
+    from rtcdiag.exporter.modules import parse_exporter_config
+    from rtcdiag.exporter.server import Exporter as Server
+
+    server = coturn_factory(CoturnOptions(users={"alice": "alice-" + secrets.token_hex(8)}, user_quota=1))
+    monkeypatch.setenv(PASSWORD_VAR, alice(server))
+    config = parse_exporter_config({"modules": {"turn_udp": {
+        "urls": ["turn:{target}?transport=udp"], "checks": ["turn"], "username": "alice",
+        "password_env": PASSWORD_VAR, "targets": ["127.0.0.1"]}}}, source="test", base=Path("."))
+
+    async def main() -> list[str]:
+        exporter = Server(config)
+        target = config.target(config.modules["turn_udp"], f"127.0.0.1:{server.port}")
+        bodies: list[str] = []
+        for deadline_ms in (1, 3, 6, 10, 15):
+            started = exporter.clock()
+            response = await exporter._run("turn_udp", target, 5.0, started + deadline_ms / 1000, started,
+                                           asyncio.StreamReader(), "")  # a scraper that stays connected
+            assert response is not None and response.status == 200
+            bodies.append(response.body.decode())
+            await asyncio.sleep(1.2)  # coturn frees a released allocation's quota within about a second
+        final = await exporter._run("turn_udp", target, 5.0, exporter.clock() + 5.0, exporter.clock(),
+                                    asyncio.StreamReader(), "")
+        assert final is not None
+        bodies.append(final.body.decode())
+        bodies.append(exporter.registry_text())
+        return bodies
+
+    *cut, final, own = asyncio.run(main())
+    timed_out = [b for b in cut if sample(b, "rtcdiag_probe_timed_out") == 1]
+    assert timed_out, "no probe was cut off by a deadline of a few milliseconds"
+    assert all(sample(b, "probe_success") == 0 for b in timed_out)
+    assert sample(own, "rtcdiag_exporter_probes_total", module="turn_udp", result="timeout") == len(timed_out)
+    assert sample(final, "probe_success") == 1, final
