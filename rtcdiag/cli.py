@@ -37,6 +37,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lint": ("rtcdiag.commands.lint:command",
              "Audit a turnserver.conf (version-aware) or an ICE server list; no network traffic."),
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
+    "exporter": ("rtcdiag.commands.exporter:command",
+                 "Serve Prometheus probes (/probe?target=...&module=...) over the checks of a config."),
 }
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 MASK = "***"
 _MIN_LEN = 3  # shorter strings would mask innocent text; they are still never printed on purpose
@@ -26,6 +27,19 @@ ANYWHERE_LEN = 12
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+# Secrets registered inside an ephemeral_secrets() scope (e.g. TURN REST credentials minted for one exporter
+# probe, and the keys derived from them): how many live scopes hold each; dropped when none does, unless it
+# was also registered outside every scope (then it stays for the life of the process).
+_permanent: set[str] = set()
+_held: dict[str, int] = {}
+
+
+class _Scope:
+    def __init__(self) -> None:
+        self.forms: set[str] = set()
+
+
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("rtcdiag_secret_scope", default=None)
 
 
 def register_secret(value: str | bytes | None) -> None:
@@ -41,11 +55,49 @@ def register_secret(value: str | bytes | None) -> None:
             forms.append(value.decode("utf-8"))
     else:
         forms.append(value)
+    kept = {f for f in forms if len(f) >= _MIN_LEN}
+    scope = _scope.get()
     with _lock:
-        new = {f for f in forms if len(f) >= _MIN_LEN} - _secrets
+        if scope is None:
+            _permanent.update(kept)
+        else:
+            for form in kept - scope.forms - _permanent:
+                scope.forms.add(form)
+                _held[form] = _held.get(form, 0) + 1
+        new = kept - _secrets
         if new:
             _secrets.update(new)
             _pattern = None
+
+
+@contextlib.contextmanager
+def ephemeral_secrets() -> Iterator[None]:
+    """Secrets registered in this context (this task and the tasks it starts) are forgotten when the block
+    ends and no other live scope holds them: the set of masked secrets stays bounded in a long-running
+    process that mints fresh credentials per probe (``rtcdiag exporter``). Enter and leave it in one task."""
+    global _pattern
+    scope = _Scope()
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+        with _lock:
+            for form in scope.forms:
+                left = _held.get(form, 0) - 1
+                if left > 0:
+                    _held[form] = left
+                    continue
+                _held.pop(form, None)
+                if form not in _permanent and form in _secrets:
+                    _secrets.discard(form)
+                    _pattern = None
+
+
+def secret_count() -> int:
+    """How many secret forms are registered (for tests and the exporter's own metrics)."""
+    with _lock:
+        return len(_secrets)
 
 
 def _compiled() -> re.Pattern[str] | None:
@@ -80,4 +132,6 @@ def clear_secrets() -> None:
     global _pattern
     with _lock:
         _secrets.clear()
+        _permanent.clear()
+        _held.clear()
         _pattern = None

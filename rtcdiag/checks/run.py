@@ -301,6 +301,15 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
                        for label, transport in keys])
 
 
+@dataclass
+class ConfigRun:
+    """One run of a config: the report, and the typed material it was built from (for metrics)."""
+
+    report: Report
+    judgement: Judgement  # every check's merged judgement, expectations included (facts, steps)
+    ran: list[Ran[Any]]  # per job: its check name, typed result and own judgement, in job order
+
+
 async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | None = None,
                      on_done: Callable[[int, bool | None], None] | None = None,
                      command: str = "check", browser: bool = False,
@@ -310,6 +319,19 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
     ``on_start(label) -> token`` / ``on_done(token, ok)`` follow each job (a live progress view).
     ``browser``: also run the Trickle ICE page in headless Chromium (the caller checked it is installed).
     """
+    done = await run_config_detailed(config, on_start=on_start, on_done=on_done, command=command,
+                                     browser=browser, browser_path=browser_path)
+    return done.report
+
+
+async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], int] | None = None,
+                              on_done: Callable[[int, bool | None], None] | None = None,
+                              command: str = "check", fallback: bool = True, browser: bool = False,
+                              browser_path: str | None = None) -> ConfigRun:
+    """:func:`run_config`, also returning the merged judgement and each job's typed result.
+
+    ``fallback=False``: no TURN-NO-TCP-FALLBACK judgement over the whole config (an exporter module probes
+    one target over the transports it names, on purpose)."""
     started = time.time()
     from rtcdiag.probes import slots
 
@@ -336,7 +358,8 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
             _tell_apart(each.judgement, job.subject)
     merged = Judgement.merge([r.judgement for r in ran])
     merged.extend(_expectations(config, plans, merged))
-    merged.extend(_fallback(plans))
+    if fallback:
+        merged.extend(_fallback(plans))
     results: dict[str, Any] = {"config": config.source, "checks": list(config.checks)}
     for each in ran:
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
@@ -347,4 +370,5 @@ async def run_config(config: CheckConfig, *, on_start: Callable[[str], int] | No
             from rtcdiag.checks.browser import browser_tables
 
             tables += browser_tables(each.result)
-    return build_report(command, merged, tables=tables, results=results, started_at=started)
+    report = build_report(command, merged, tables=tables, results=results, started_at=started)
+    return ConfigRun(report, merged, ran)

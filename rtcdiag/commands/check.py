@@ -7,6 +7,7 @@ Thin: options / config file / ice-servers file / URIs -> :class:`~rtcdiag.config
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,7 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     TlsOptions,
+    check_output_path,
     concurrency_option,
     emit,
     follow_option,
@@ -25,11 +27,14 @@ from rtcdiag.commands.common import (
     turn_credential_options,
 )
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, load_config
-from rtcdiag.errors import UsageError
+from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
+
+if TYPE_CHECKING:
+    from rtcdiag.checks.run import ConfigRun
 
 # With no arguments: well-known public STUN servers (binding + ICE gathering) and the local network (NAT).
 DEFAULT_STUN_SERVERS = ("stun:stun.l.google.com:19302", "stun:stun.cloudflare.com:3478")
@@ -43,16 +48,41 @@ def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "
     the headless Chromium run (``rtcdiag browser``), when Chromium and Playwright are installed; otherwise
     a note says why it did not run.
     """
-    from rtcdiag.checks.run import run_config
+    return run_check_detailed(config, live=live, command=command, browser=browser).report
+
+
+def run_check_detailed(config: CheckConfig, *, live: bool | None = None, command: str = "check",
+                       browser: bool = False) -> ConfigRun:
+    """:func:`run_check` with the typed material of the report (for ``--openmetrics``)."""
+    from rtcdiag.checks.run import run_config_detailed
     from rtcdiag.report.progress import progress
 
     skipped = _browser_missing() if browser else None
     with progress(enabled=live) as view:
-        report = run_async(run_config(config, on_start=view.add, on_done=view.done, command=command,
-                                      browser=browser and skipped is None))
+        run = run_async(run_config_detailed(config, on_start=view.add, on_done=view.done, command=command,
+                                            browser=browser and skipped is None))
     if skipped is not None:
-        report.notes.append(f"--browser: not run: {skipped}")
-    return report
+        run.report.notes.append(f"--browser: not run: {skipped}")
+    return run
+
+
+def _openmetrics_ready(path: Path) -> None:
+    """Before any traffic: the file can be written and the exporter extra is installed."""
+    check_output_path("--openmetrics", path)
+    from importlib.util import find_spec
+
+    if find_spec("prometheus_client") is None:
+        raise UsageError("--openmetrics needs the Prometheus client: pip install 'rtcdiag[exporter]'")
+
+
+def _write_openmetrics(run: ConfigRun, path: Path) -> None:
+    from rtcdiag.exporter.metrics import ProbeOutcome, write_openmetrics
+
+    try:
+        write_openmetrics(ProbeOutcome(run, run.report.duration_s), path)
+    except OSError as exc:
+        raise OutputError(f"--openmetrics: cannot write {path}: {exc.strerror or exc}",
+                          exit_code=run.report.exit_code or exitcodes.USAGE) from None
 
 
 def _browser_missing() -> str | None:
@@ -133,13 +163,15 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @follow_option
 @timeout_option(default=None)
 @concurrency_option(pass_to_command=True)
+@click.option("--openmetrics", "openmetrics", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the verdict as OpenMetrics text to FILE (atomically), for node_exporter's "
+                   "textfile collector; the metrics of `rtcdiag exporter` (needs the exporter extra).")
 @output_options
 def command(browser: bool,
             uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
             nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
-            concurrency: int | None,
-            output: OutputOptions) -> int:
+            concurrency: int | None, openmetrics: Path | None, output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
@@ -148,6 +180,10 @@ def command(browser: bool,
                                timeout, follow)
     if concurrency is not None:
         config.concurrency = concurrency
-    report = run_check(config, browser=browser)
-    report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
-    return emit(report, output)
+    if openmetrics is not None:
+        _openmetrics_ready(openmetrics)
+    run = run_check_detailed(config, browser=browser)
+    run.report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
+    if openmetrics is not None:
+        _write_openmetrics(run, openmetrics)
+    return emit(run.report, output)

@@ -271,6 +271,11 @@ def _check_output_path(option: str, path: Path) -> None:
         raise UsageError(f"{option} {path}: not writable")
 
 
+def check_output_path(option: str, path: Path) -> None:
+    """One more output file of a command (e.g. ``check --openmetrics``), checked before the run starts."""
+    _check_output_path(option, path)
+
+
 def check_output_paths(junit: Path | None, report_file: Path | None) -> None:
     """Usage errors (exit 2) for output files that cannot be written, checked before the run starts."""
     if report_file is not None and report_file.suffix.lower() not in _SUFFIX_FORMAT:

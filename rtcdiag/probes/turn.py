@@ -21,13 +21,14 @@ import contextlib
 import hmac
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
-from rtcdiag.probes.record import ErrorKind, Outcome, Redirect
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
@@ -310,7 +311,8 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: Ech
     """Release (RFC 8656 §8: Refresh LIFETIME=0), then close sockets. Runs after errors and cancellation."""
     try:
         # A Refresh answered LIFETIME=0 has deleted the allocation (RFC 8656 §7.3): no release.
-        if tr.allocated and sessions and not (tr.refreshed and tr.refresh_lifetime_s == 0):
+        unanswered = bool(sessions) and sessions[-1].allocate_unanswered
+        if (tr.allocated or unanswered) and sessions and not (tr.refreshed and tr.refresh_lifetime_s == 0):
             session = sessions[-1]
             try:
                 reply, _ = await asyncio.wait_for(
@@ -462,8 +464,8 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         return allocate_request(options.families)
 
     while True:
-        reply, record = await session.request(build, "allocate (unauthenticated)",
-                                              authenticated=False)
+        reply, record = await _allocate_request(session, build, "allocate (unauthenticated)",
+                                                authenticated=False)
         if reply is not None and reply.error_code == 437 and not tr.fresh_port_retry:
             # RFC 8656 §7.2: 437 means an allocation already exists for this 5-tuple. Before we sent a
             # single authenticated request that can only be a previous run's allocation on a local port the
@@ -524,7 +526,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.auth_algorithm = session.algorithm_name
         tr.userhash = session.use_userhash
         tr.userhash_error = session.userhash_error
-        reply, record = await session.request(build, "allocate (authenticated)")
+        reply, record = await _allocate_request(session, build, "allocate (authenticated)")
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
         if reply is None:
@@ -544,6 +546,17 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
+
+
+async def _allocate_request(session: TurnSession, build: Callable[[], Message], label: str, *,
+                            authenticated: bool = True) -> tuple[Message | None, Exchange]:
+    """One Allocate transaction; cancelled while it waits for the answer, the session is marked so that
+    :func:`_cleanup` releases the allocation the server may have made (RFC 8656 §7.2: made on receipt)."""
+    try:
+        return await session.request(build, label, authenticated=authenticated)
+    except asyncio.CancelledError:
+        session.allocate_unanswered = True
+        raise
 
 
 async def _redirecting_realm(session: TurnSession, options: TurnCheckOptions) -> str | None:

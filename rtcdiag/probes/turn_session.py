@@ -80,6 +80,9 @@ class TurnSession:
         self.stale_nonce_retries = 0
         self.challenge_problem: str | None = None  # why the REALM/NONCE learned cannot be used
         self.rtts_ms: list[float] = []
+        # An Allocate was sent and its answer never read because the probe was cancelled (scrape timeout,
+        # scraper gone, SIGTERM): the server may hold an allocation nobody knows of, so it is released.
+        self.allocate_unanswered = False
 
     # --- challenge -> key -------------------------------------------------------------------------------
 

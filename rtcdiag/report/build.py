@@ -27,7 +27,8 @@ def _key(subject_server: str, transport: str | None, check: str, step: str) -> _
     return (subject_server, transport, check, step)
 
 
-def _status(step: StepOutcome, findings: list[Finding]) -> Status:
+def step_status(step: StepOutcome, findings: list[Finding]) -> Status:
+    """The status of one step from its own findings (attached by subject, check and step) and its state."""
     worst = max((f.severity.rank for f in findings), default=-1)
     if worst >= Severity.ERROR.rank:
         return Status.FAIL
@@ -61,7 +62,7 @@ def _cases(steps: list[StepOutcome], findings: list[Finding], multi_check: bool)
     for step in [*steps, *implicit]:
         s = step.subject
         mine = attached.get(_key(s.server, s.transport, step.check, step.step), [])
-        status = _status(step, mine)
+        status = step_status(step, mine)
         parts = [step.check] if multi_check else []
         if s.transport:
             parts.append(s.transport)

@@ -1,0 +1,174 @@
+"""`rtcdiag exporter`: per-probe overhead, 100 concurrent /probe requests, RSS over many probes.
+
+Everything against real coturns on loopback, the exporter a separate process (``python -m rtcdiag exporter``):
+
+1. Overhead: the median of N sequential ``/probe`` requests minus the median of the same module's check run
+   in process (``rtcdiag.checks.run.run_config_detailed`` on the same CheckConfig), for a STUN-only module and
+   a STUN+TURN module (allocation, both data paths, refresh, release). Target (issue 15): <= 10 ms.
+2. 100 concurrent ``/probe`` requests (turn_udp, max_concurrent 16, max_queued 128): how many answered 200,
+   wall time.
+3. RSS of the exporter process over many probes of a TURN REST module (credentials minted per probe), 8 at a
+   time, sampled every 10 %; and the number of secret forms registered for masking (must stay flat).
+
+Run: ``python benchmarks/bench_exporter.py [PROBES]`` (PROBES for part 3, default 10000: about a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rtcdiag.checks.run import run_config_detailed
+from rtcdiag.coturn import CoturnOptions, start_coturn
+from rtcdiag.exporter.modules import load_exporter_config
+
+REPEATS = 40
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def gauge(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_exporter(config: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "rtcdiag", "exporter", "--config", str(config),
+                                 "--listen", "127.0.0.1:0"], stderr=err, env={**os.environ, **env})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", log.read_text())
+        if found:
+            return proc, f"http://127.0.0.1:{found.group(1)}"
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"exporter did not start: {log.read_text()}")
+
+
+def main() -> None:
+    probes = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    password = "alice-" + secrets.token_hex(8)
+    rest_secret = "rest-" + secrets.token_hex(8)
+    coturn = start_coturn(CoturnOptions(users={"alice": password}, die_with_parent=True))
+    rest = start_coturn(CoturnOptions(static_auth_secret=rest_secret, die_with_parent=True))
+    env = {"BENCH_PW": password, "BENCH_REST": rest_secret}
+    os.environ.update(env)
+    folder = Path(tempfile.mkdtemp(prefix="rtcdiag-bench-exporter-"))
+    config = folder / "rtcdiag.toml"
+    config.write_text("""
+[exporter]
+max_concurrent = 16
+max_queued = 128
+[modules.stun_udp]
+urls = ["stun:{target}"]
+checks = ["stun"]
+targets = ["127.0.0.1"]
+[modules.turn_udp]
+urls = ["turn:{target}?transport=udp"]
+checks = ["stun", "turn"]
+username = "alice"
+password_env = "BENCH_PW"
+targets = ["127.0.0.1"]
+[modules.rest_udp]
+urls = ["turn:{target}?transport=udp"]
+checks = ["turn"]
+username = "bench"
+secret_env = "BENCH_REST"
+ttl = 600
+targets = ["127.0.0.1"]
+""")
+    proc, base = start_exporter(config, env, folder / "exporter.log")
+    try:
+        exporter_config = load_exporter_config(config)
+        loop = asyncio.new_event_loop()  # one warm loop, as in the exporter
+        print("1. per-probe overhead: exporter /probe vs the same check in process "
+              f"(median of {REPEATS}, sequential)")
+        for module, port in (("stun_udp", coturn.port), ("turn_udp", coturn.port)):
+            mod = exporter_config.modules[module]
+            target = exporter_config.target(mod, f"127.0.0.1:{port}")
+            in_process: list[float] = []
+            over_http: list[float] = []
+            for _ in range(REPEATS):
+                check = exporter_config.check_config(mod, target, exporter_config.default_timeout)
+                started = time.perf_counter()
+                run = loop.run_until_complete(run_config_detailed(check, command="exporter", fallback=False))
+                in_process.append(time.perf_counter() - started)
+                assert run.report.exit_code == 0, run.report.verdict
+                started = time.perf_counter()
+                status, body = get(f"{base}/probe?module={module}&target=127.0.0.1:{port}")
+                over_http.append(time.perf_counter() - started)
+                assert status == 200 and "probe_success 1.0" in body, body
+            a, b = statistics.median(in_process) * 1000, statistics.median(over_http) * 1000
+            print(f"   {module:9s} in process {a:7.2f} ms   /probe {b:7.2f} ms   overhead {b - a:+6.2f} ms")
+        loop.close()
+
+        print("2. 100 concurrent /probe requests (turn_udp; max_concurrent 16, max_queued 128)")
+        url = f"{base}/probe?module=turn_udp&target=127.0.0.1:{coturn.port}"
+        barrier = threading.Barrier(100)
+
+        def one(_: int) -> tuple[int, bool]:
+            barrier.wait()
+            status, body = get(url)
+            return status, "probe_success 1.0" in body
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(100) as pool:
+            results = list(pool.map(one, range(100)))
+        wall = time.perf_counter() - started
+        ok = sum(status == 200 for status, _ in results)
+        passed = sum(success for _, success in results)
+        print(f"   {ok}/100 answered 200 ({passed} with probe_success 1), "
+              f"{sum(s == 503 for s, _ in results)} x 503, wall {wall:.2f} s")
+
+        print(f"3. exporter RSS over {probes} REST probes (credentials minted per probe), 8 at a time")
+        url = f"{base}/probe?module=rest_udp&target=127.0.0.1:{rest.port}"
+        step = max(1, probes // 10)
+        failures = 0
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            for done in range(0, probes, step):
+                batch = list(pool.map(lambda _: get(url), range(min(step, probes - done))))
+                failed = [(s, b) for s, b in batch if s != 200 or "probe_success 1.0" not in b]
+                failures += len(failed)
+                for s, b in failed[:3]:  # why: the status and the diagnosis' root causes
+                    print(f"   failed: {s} {' '.join(re.findall(r'root_cause_info[{]id=.([A-Z0-9-]+)', b))}")
+                metrics = get(f"{base}/metrics")[1]
+                count = done + len(batch)
+                print(f"   after {count:6d} probes: RSS {rss_mb(proc.pid):6.1f} MB, "
+                      f"masked secrets {gauge(metrics, 'rtcdiag_exporter_masked_secrets'):.0f}, "
+                      f"failed {failures}, {count / (time.perf_counter() - started):.0f} probes/s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        coturn.stop()
+        rest.stop()
+
+
+if __name__ == "__main__":
+    main()
