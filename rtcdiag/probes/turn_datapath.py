@@ -176,11 +176,19 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
         async def send_channel(payload: bytes) -> None:
             await session.client.send(ChannelData(channel_number, payload).encode(), session.server)
 
+        # Before ChannelData is called unrelayed while Send/Data worked (a claim about the server), its
+        # echoes get the whole transaction time: a busy server or machine only delays them.
+        late_wait = _transaction_s(session) if indication.packets_received else 0.0
         await _measure(session, peer, channel, packets, send_channel,
-                       lambda data: _channel_payload(data, channel_number))
+                       lambda data: _channel_payload(data, channel_number), late_wait_s=late_wait)
     else:
         channel.error = f"ChannelBind got {record.response or record.error or record.outcome}"
     return results
+
+
+def _transaction_s(session: TurnSession) -> float:
+    """How long one transaction may take on this session (RFC 8489 §6.2.1 Rc x RTO total, §6.2.2 Ti)."""
+    return session.policy.udp_total if session.transport == "udp" else session.policy.ti
 
 
 def silent(record: Exchange) -> bool:
@@ -249,7 +257,7 @@ class _Counters:
 
 async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult, packets: int,
                    send: Callable[[bytes], Awaitable[None]],
-                   extract: Callable[[bytes], bytes | None]) -> None:
+                   extract: Callable[[bytes], bytes | None], *, late_wait_s: float = 0.0) -> None:
     """Send ``packets`` tagged payloads, at most ``WINDOW_PACKETS`` in flight (the next goes out when an echo
     comes back or the oldest packet's wait has ended), and collect the echoes.
 
@@ -258,7 +266,8 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     back late (the event loop was busy) gets a whole window from when its echo left. RTTs are kernel
     receive time minus send time, minus the time the echo sat in the peer before it was sent back. The
     tool's own drops (a full receive buffer: SO_RXQ_OVFL, a full send buffer, a full inbox) are counted
-    apart so that they are never taken for loss.
+    apart so that they are never taken for loss. ``late_wait_s``: when no echo at all came back in the
+    window, wait up to this long for late ones before giving up.
     """
     loop = asyncio.get_running_loop()
     client = session.client
@@ -322,6 +331,14 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
                 waiting[seq] = left + window_s
             else:
                 del waiting[seq]  # given up: lost (unless its echo still comes while others are awaited)
+    if late_wait_s > 0 and sent_at and not received:
+        started = loop.time()
+        while not received and (remaining := started + late_wait_s - loop.time()) > 0:
+            await peer.flush()
+            got = await client.receive(min(remaining, 0.05))
+            if got is not None:
+                take(got)
+        result.late_wait_s = round(loop.time() - started, 3)
     after = _Counters.of(client, peer.client)
     result.packets_received = len(received)
     result.dropped_packets = after.inbox - before.inbox

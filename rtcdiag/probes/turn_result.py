@@ -81,6 +81,8 @@ class DataPathResult:
     # refused because a send buffer was full.
     socket_drops: int = 0
     send_drops: int = 0
+    # When nothing came back in the receive window: how long the late echoes were then awaited (seconds).
+    late_wait_s: float = 0.0
 
     # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
     loss_pct: float | None = None

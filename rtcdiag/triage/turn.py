@@ -676,8 +676,9 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         if unanswered is None and dp.error is None and other is not None:
             # The same allocation relayed Send/Data to the same peer: the relay path works, ChannelData
             # alone is not relayed (RFC 8656 §12.6): the server's fault, not a firewall's.
+            waited = f" (late echoes awaited {dp.late_wait_s:g} s more)" if dp.late_wait_s else ""
             leg.add(step, "TURN-CHANNELDATA-NOT-RELAYED",
-                    f"ChannelBind for peer {dp.peer} was answered with a success, but {why}, while "
+                    f"ChannelBind for peer {dp.peer} was answered with a success, but {why}{waited}, while "
                     f"{_data_line(other)}",
                     [*evidence, _data_line(other)])
             leg.outcome(step, f"{why}; Send/Data on the same allocation worked", duration)
