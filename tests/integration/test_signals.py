@@ -9,84 +9,23 @@ allocation is not released.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
 import secrets
-import selectors
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
+from udp_proxies import DelayProxy
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
 PASSWORD = "signal-pw-" + secrets.token_hex(4)
 DELAY_S = 0.15  # each way: a control round trip through the proxy takes 0.3 s
 WAIT_S = 20.0  # bound on every wait for a log line or an exit (a hang fails the test, never blocks CI)
-
-
-@dataclass
-class DelayProxy:
-    """UDP on loopback: datagrams from the (single) client go to ``upstream`` and back, each DELAY_S late."""
-
-    upstream: tuple[str, int]
-    client_side: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET,
-                                                                             socket.SOCK_DGRAM))
-    server_side: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET,
-                                                                             socket.SOCK_DGRAM))
-    client: tuple[str, int] | None = None
-    queued: list[tuple[float, int, bytes, bool]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    drained: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self.client_side.bind(("127.0.0.1", 0))
-        self.server_side.bind(("127.0.0.1", 0))
-        self.port = self.client_side.getsockname()[1]
-        self.thread = threading.Thread(target=self._run, daemon=True, name="delay-proxy")
-        self.thread.start()
-
-    def _run(self) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(self.client_side, selectors.EVENT_READ, True)
-        sel.register(self.server_side, selectors.EVENT_READ, False)
-        seq = 0
-        while not self.stop.is_set():
-            now = time.monotonic()
-            while self.queued and self.queued[0][0] <= now:
-                _, _, data, upward = heapq.heappop(self.queued)
-                if upward:
-                    self.server_side.sendto(data, self.upstream)
-                elif self.client is not None:
-                    self.client_side.sendto(data, self.client)
-            if self.queued:
-                self.drained.clear()
-            else:
-                self.drained.set()
-            wait = min(0.05, max(0.0, self.queued[0][0] - now)) if self.queued else 0.05
-            for key, _ in sel.select(timeout=wait):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                data, source = sock.recvfrom(65536)
-                if key.data:
-                    self.client = source
-                seq += 1
-                heapq.heappush(self.queued, (time.monotonic() + DELAY_S, seq, data, bool(key.data)))
-                self.drained.clear()
-        sel.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=2)
-        self.client_side.close()
-        self.server_side.close()
 
 
 @pytest.fixture
@@ -96,7 +35,7 @@ def server(coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> RunningC
 
 @pytest.fixture
 def proxy(server: RunningCoturn) -> Iterator[DelayProxy]:
-    p = DelayProxy((server.host, server.port))
+    p = DelayProxy((server.host, server.port), DELAY_S)
     try:
         yield p
     finally:

@@ -7,73 +7,21 @@ NUL-padded reason phrase (``Stale nonce\\x00``) is shown without the padding.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import os
 import secrets
-import selectors
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from udp_proxies import DelayProxy
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
 
 PASSWORD = "alice-" + secrets.token_hex(8)
 DELAY_S = 0.3
-
-
-class DelayProxy:
-    """Forwards datagrams between one client and ``upstream``, each after ``delay`` seconds."""
-
-    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
-        self.upstream, self.delay = upstream, delay
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind(("127.0.0.1", 0))
-        self.port = int(self.front.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="delay-proxy")
-        self._thread.start()
-
-    def _serve(self) -> None:
-        client: tuple[str, int] | None = None
-        due: list[tuple[float, int, socket.socket, bytes, tuple[str, int]]] = []
-        order = itertools.count()
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.front, selectors.EVENT_READ)
-            sel.register(self.back, selectors.EVENT_READ)
-            while not self._stop.is_set():
-                now = time.monotonic()
-                while due and due[0][0] <= now:
-                    _, _, sock, data, dest = heapq.heappop(due)
-                    sock.sendto(data, dest)
-                wait = min(0.02, max(0.0, due[0][0] - now)) if due else 0.02
-                for key, _ in sel.select(timeout=wait):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    try:
-                        data, source = sock.recvfrom(65535)
-                    except OSError:
-                        continue
-                    if sock is self.front:
-                        client = (source[0], source[1])
-                        heapq.heappush(due, (now + self.delay, next(order), self.back, data, self.upstream))
-                    elif client is not None:
-                        heapq.heappush(due, (now + self.delay, next(order), self.front, data, client))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.front.close()
-        self.back.close()
 
 
 @pytest.fixture
@@ -95,7 +43,7 @@ def test_stale_nonces_retried_mid_session_pass(stale_coturn: RunningCoturn) -> N
                               env={**clean, "RTCDIAG_TURN_PASSWORD": PASSWORD}, capture_output=True,
                               text=True, timeout=120)
     finally:
-        proxy.stop()
+        proxy.close()
     report: dict[str, Any] = json.loads(proc.stdout)
     leg = report["results"]["turn"][0]["transports"][0]
     steps = [*leg["steps"], *(s for d in leg["data_paths"] for s in d["steps"])]

@@ -1,0 +1,52 @@
+"""ChannelData echoes that come back late are late, not "not relayed".
+
+A real coturn behind a delay proxy written in this test that holds only ChannelData coming back from the
+server (first byte 0x40-0x7F, RFC 7983 / RFC 8656 §12.4) for LATE_S, far beyond the receive window the data
+path derives from the control round trip. Send/Data echoes pass at once. Before a server is said not to relay
+ChannelData (a claim about the server), the echoes get the whole transaction time: the run must not report
+TURN-CHANNELDATA-NOT-RELAYED, and the late echoes are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from udp_proxies import DelayProxy
+
+from rtcdiag.coturn import CoturnOptions, RunningCoturn
+
+PASSWORD = "late-cd-" + secrets.token_hex(6)
+LATE_S = 0.4  # the window is 4 x the control RTT (~0.1 ms here) + 20 ms, at least 50 ms
+
+
+def _late_channeldata(data: bytes, upward: bool) -> float:
+    return LATE_S if not upward and data and 0x40 <= data[0] <= 0x7F else 0.0
+
+
+def test_late_channeldata_echoes_are_not_called_unrelayed(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, allow_loopback_peers=True))
+    proxy = DelayProxy((server.host, server.port), delay_of=_late_channeldata)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", f"127.0.0.1:{proxy.port}", "-u",
+                               "alice", "--transport", "udp", "--packets", "3", "--timeout", "3", "--json"],
+                              env={**clean, "RTCDIAG_TURN_PASSWORD": PASSWORD}, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        proxy.close()
+    report: dict[str, Any] = json.loads(proc.stdout)
+    ids = {f["id"] for f in report["findings"]}
+    assert "TURN-CHANNELDATA-NOT-RELAYED" not in ids, report["findings"]
+    (leg,) = report["results"]["turn"][0]["transports"]
+    paths = {p["method"]: p for p in leg["data_paths"]}
+    assert paths["send-indication"]["packets_received"] == 3
+    channel = paths["channel-data"]
+    assert channel["packets_received"] >= 1 and channel["late_wait_s"] > 0  # the late echoes were awaited
+    assert max(channel["rtts_ms"]) >= LATE_S * 1000 * 0.9  # and their RTT says how late they were
