@@ -82,9 +82,16 @@ async (s) => {
     return out;
   }
   await a.setLocalDescription();
-  await b.setRemoteDescription(a.localDescription);
+  let offer = {type: 'offer', sdp: a.localDescription.sdp};
+  if (s.mode === 'dtls-stuck') {
+    // Both sides end up DTLS server (a=setup:passive): b is told the offerer is active and answers
+    // passive; a is told the answerer is active and becomes passive. Nobody sends a ClientHello.
+    offer.sdp = offer.sdp.replace(/a=setup:actpass/g, 'a=setup:active');
+  }
+  await b.setRemoteDescription(offer);
   await b.setLocalDescription();
   let answer = {type: 'answer', sdp: b.localDescription.sdp};
+  if (s.mode === 'dtls-stuck') answer.sdp = answer.sdp.replace(/a=setup:passive/g, 'a=setup:active');
   if (s.mode === 'fingerprint') {
     // The answer's DTLS fingerprint changed in transit (munged SDP): ICE connects, DTLS must fail.
     answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
@@ -104,7 +111,12 @@ async (s) => {
       () => a.iceConnectionState === 'failed' && res('failed')));
     out.lost = await within(failed, s.lostMs || 45000);
   }
+  // What an app saves: pc.getStats() as an array of RTCStats dictionaries, one snapshot now and one
+  // after the wait below (several snapshots over time, as a list of reports).
+  const snapshot = async () => [...(await a.getStats()).values()];
+  if (s.getStats) out.getStats = [await snapshot()];
   await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
+  if (s.getStats) out.getStats.push(await snapshot());
   out.connectionState = a.connectionState;
   out.iceConnectionState = a.iceConnectionState;
   return out;
@@ -125,11 +137,15 @@ class Scenario:
     # The rtcstats dump of the same run, when it must read differently (it has no dump time, for one).
     rtcstats_expect: str | None = None
     rtcstats_exit: int | None = None
+    # How the page's own pc.getStats() output is saved as {name}.getstats.json (params getStats: true):
+    # "snapshots" a list of reports (each an array of RTCStats), "map" the last report as {id: stats},
+    # "wrapped" {"stats": [RTCStats...]} (the last report).
+    getstats_shape: str = "snapshots"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("healthy-relay", "", "relay-only call through coturn that connects",
-             {"mode": "call", "audio": True, "policy": "relay"}, turn="ok", expect_exit=0),
+             {"mode": "call", "audio": True, "policy": "relay", "getStats": True}, turn="ok", expect_exit=0),
     Scenario("turn-wrong-password", "ANALYZE-TURN-401", "relay-only, wrong TURN password",
              {"mode": "call", "policy": "relay", "settleMs": 3000}, turn="wrong"),
     # Over UDP Chromium reports 701 "TURN allocate request timed out." only after ~40 s of retransmissions
@@ -152,7 +168,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connection-lost", "ANALYZE-CONNECTION-LOST", "the other side vanishes mid-call, no ICE restart",
              {"mode": "lost", "audio": True}),
     Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
-             {"mode": "fingerprint", "audio": True}),
+             {"mode": "fingerprint", "audio": True, "getStats": True}, getstats_shape="map"),
     # The call still connects (the second answer is rejected): a warning about the app, exit 0.
     Scenario("answer-twice", "ANALYZE-SDP-WRONG-STATE-STABLE", "the same answer applied twice",
              {"mode": "answer-twice", "audio": True}, expect_exit=0),
@@ -163,6 +179,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              {"mode": "gum", "constraints": {"audio": True}}, auto_accept=False),
     Scenario("no-ice-servers-mdns", "ANALYZE-MDNS-ONLY", "no ICE servers, no media permission: mDNS hosts",
              {"mode": "call", "settleMs": 8000}, auto_accept=False, expect_exit=0),
+    # Both sides DTLS server (a=setup munged on the way): ICE connects, DTLS never starts.
+    Scenario("dtls-stuck", "ANALYZE-DTLS-STUCK", "a=setup munged: both sides passive, DTLS stays connecting",
+             {"mode": "dtls-stuck", "audio": True, "settleMs": 12000, "getStats": True},
+             getstats_shape="wrapped"),
+    # Media permission granted (no mDNS), no ICE servers: only this machine's private/ULA host addresses.
+    Scenario("private-host", "ANALYZE-PRIVATE-HOST-ONLY", "no ICE servers: private host candidates only",
+             {"mode": "call", "audio": True, "settleMs": 8000, "getStats": True}, expect_exit=0),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -216,6 +239,30 @@ async def generate(scenario: Scenario) -> BrowserRun:
         return await run_script(PAGE_SCRIPT, params, options)
 
 
+def getstats_path(name: str) -> Path:
+    return FIXTURES / f"{name}.getstats.json"
+
+
+def save_getstats(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Path | None:
+    """The page's own pc.getStats() output, shaped as an app would save it (see Scenario.getstats_shape)."""
+    import json
+
+    snapshots = run.result.get("getStats") if isinstance(run.result, dict) else None
+    if not snapshots:
+        return None
+    shaped: Any = snapshots
+    if scenario.getstats_shape == "map":
+        shaped = {stats["id"]: stats for stats in snapshots[-1]}
+    elif scenario.getstats_shape == "wrapped":
+        shaped = {"stats": snapshots[-1]}
+    text = json.dumps(shaped, separators=(",", ":"))
+    if TURN_PASSWORD in text or TURN_PASSWORD[::-1] in text:
+        raise SystemExit(f"{scenario.name}: the getStats output contains the TURN password; not saved")
+    path = directory / getstats_path(scenario.name).name
+    path.write_text(text + "\n")
+    return path
+
+
 def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Path:
     import gzip
 
@@ -231,11 +278,19 @@ def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Pat
 
 
 def main(names: list[str]) -> int:
+    """``--getstats-only``: save only the getStats files (the dumps already committed stay as they are)."""
+    only_getstats = "--getstats-only" in names
+    names = [n for n in names if n != "--getstats-only"]
     chosen = [BY_NAME[n] for n in names] if names else list(SCENARIOS)
     for scenario in chosen:
         run = asyncio.run(generate(scenario))
+        stats_path = save_getstats(scenario, run)
+        if only_getstats:
+            print(f"{scenario.name}: getStats {stats_path}, page said {run.result.get('state')}")
+            continue
         path = save(scenario, run)
-        print(f"{scenario.name}: {path.stat().st_size} bytes, page said {run.result}")
+        said = {k: v for k, v in run.result.items() if k != "getStats"} if isinstance(run.result, dict) else run.result
+        print(f"{scenario.name}: {path.stat().st_size} bytes, page said {said}")
     return 0
 
 
