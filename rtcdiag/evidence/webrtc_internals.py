@@ -135,6 +135,7 @@ class PeerConnection:
     events: list[UpdateEvent] = field(default_factory=list)
     stats: dict[str, StatsObject] = field(default_factory=dict)
     sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
+    stats_only: bool = False  # made from saved getStats output: stats over time, no update log
 
     def of_type(self, stats_type: str) -> list[StatsObject]:
         return [s for s in self.stats.values() if s.type == stats_type]

@@ -98,6 +98,11 @@ async (s) => {
       (m, p, h) => p + (h === '00' ? '01' : '00'));
   }
   await a.setRemoteDescription(answer);
+  // What an app saves: pc.getStats() every 2 s (an array of RTCStats dictionaries per report), as
+  // monitoring code does; the list of reports over time is returned with the page's result.
+  const snapshot = async () => [...(await a.getStats()).values()];
+  const snapshots = [];
+  const sampler = s.getStats ? setInterval(() => snapshot().then(r => snapshots.push(r)), 2000) : null;
   if (s.mode === 'answer-twice') {
     try { await a.setRemoteDescription(answer); } catch (e) { note('answer-twice', e); }
   }
@@ -111,12 +116,8 @@ async (s) => {
       () => a.iceConnectionState === 'failed' && res('failed')));
     out.lost = await within(failed, s.lostMs || 45000);
   }
-  // What an app saves: pc.getStats() as an array of RTCStats dictionaries, one snapshot now and one
-  // after the wait below (several snapshots over time, as a list of reports).
-  const snapshot = async () => [...(await a.getStats()).values()];
-  if (s.getStats) out.getStats = [await snapshot()];
   await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
-  if (s.getStats) out.getStats.push(await snapshot());
+  if (sampler !== null) { clearInterval(sampler); snapshots.push(await snapshot()); out.getStats = snapshots; }
   out.connectionState = a.connectionState;
   out.iceConnectionState = a.iceConnectionState;
   return out;
@@ -145,7 +146,8 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("healthy-relay", "", "relay-only call through coturn that connects",
-             {"mode": "call", "audio": True, "policy": "relay", "getStats": True}, turn="ok", expect_exit=0),
+             {"mode": "call", "audio": True, "policy": "relay", "getStats": True}, turn="ok", expect_exit=0,
+             getstats_shape="wrapped"),
     Scenario("turn-wrong-password", "ANALYZE-TURN-401", "relay-only, wrong TURN password",
              {"mode": "call", "policy": "relay", "settleMs": 3000}, turn="wrong"),
     # Over UDP Chromium reports 701 "TURN allocate request timed out." only after ~40 s of retransmissions
@@ -181,8 +183,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              {"mode": "call", "settleMs": 8000}, auto_accept=False, expect_exit=0),
     # Both sides DTLS server (a=setup munged on the way): ICE connects, DTLS never starts.
     Scenario("dtls-stuck", "ANALYZE-DTLS-STUCK", "a=setup munged: both sides passive, DTLS stays connecting",
-             {"mode": "dtls-stuck", "audio": True, "settleMs": 12000, "getStats": True},
-             getstats_shape="wrapped"),
+             {"mode": "dtls-stuck", "audio": True, "settleMs": 12000, "getStats": True}),
     # Media permission granted (no mDNS), no ICE servers: only this machine's private/ULA host addresses.
     Scenario("private-host", "ANALYZE-PRIVATE-HOST-ONLY", "no ICE servers: private host candidates only",
              {"mode": "call", "audio": True, "settleMs": 8000, "getStats": True}, expect_exit=0),
