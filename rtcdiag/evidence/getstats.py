@@ -80,6 +80,15 @@ def reports_of(document: Any, depth: int = 0) -> list[list[dict[str, Any]]]:
     return []
 
 
+def _float_or_text(value: str) -> float | str:
+    """Legacy stats values are all strings: numbers become numbers, the rest stays text."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if number == number and abs(number) != float("inf") else value  # no NaN/inf
+
+
 def _legacy(stats: dict[str, Any]) -> dict[str, Any]:
     kind = stats["type"]
     if kind not in _LEGACY_TYPES:
@@ -90,11 +99,8 @@ def _legacy(stats: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, str) and value in ("true", "false"):
             value = value == "true"
-        elif isinstance(value, str):
-            try:
-                value = float(value) if value.strip() and name not in ("id", "ipAddress") else value
-            except ValueError:
-                pass
+        elif isinstance(value, str) and name not in ("id", "ipAddress") and not name.endswith("Id"):
+            value = _float_or_text(value)
         out[_LEGACY_FIELDS.get(name, name)] = value
     if "candidateType" in out:
         out["candidateType"] = _LEGACY_CANDIDATE_TYPES.get(str(out["candidateType"]), out["candidateType"])

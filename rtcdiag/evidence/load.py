@@ -11,8 +11,8 @@ from rtcdiag.textsafe import printable
 
 
 def load_dump(path: Path) -> InternalsDump:
-    """A webrtc-internals or rtcstats dump (or saved getStats output) from ``path``; :class:`EvidenceError` (one line, exit 2) for
-    anything else."""
+    """A webrtc-internals or rtcstats dump (or saved getStats output) from ``path``;
+    :class:`EvidenceError` (one line, exit 2) for anything else."""
     holder = [read_evidence(path)]
     return _parse(printable(str(path))[:200], holder)
 

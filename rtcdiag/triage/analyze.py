@@ -317,7 +317,8 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
         last: dict[str, str] = {}
         for i in range(min(count, 10_000)):
             stamp = stamps[i] if i < len(stamps) and isinstance(stamps[i], int | float) else None
-            states = {"ice": str(ice[i]) if i < len(ice) else "", "dtls": str(dtls[i]) if i < len(dtls) else ""}
+            states = {"ice": str(ice[i]) if i < len(ice) else "",
+                      "dtls": str(dtls[i]) if i < len(dtls) else ""}
             states["connection"] = _connection_state(states["ice"], states["dtls"])
             for what in ("ice", "dtls", "connection"):
                 state = states[what][:40]
@@ -763,9 +764,8 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         judgement.findings.append(make_finding(
             "ANALYZE-IPV6-ONLY", subject, check=CHECK, step="gathering",
             severity=Severity.ERROR if failed or v4_peer else None,
-            evidence=[f"local {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:{c.candidate.port}"
-                      for c in real_local[:6]] + [f"remote {c.candidate.type} {c.candidate.protocol} "
-                                                  f"{c.candidate.address}:{c.candidate.port}" for c in remote[:4]],
+            evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
+                      f"{c.candidate.port}" for c in real_local[:6] + remote[:4]],
             pc=s.label, candidates=_listed(real_local), remote=_listed(remote),
             common=" and the other side only IPv4: no pair is possible" if v4_peer else ""))
     both = local + remote
@@ -816,7 +816,8 @@ def _consent(s: PcSummary) -> tuple[list[str], str]:
     sent = pair.number("requestsSent")
     answered = pair.number("responsesReceived")
     consent = pair.number("consentRequestsSent")
-    line = (f"stats {pair.id}: state={pair.text('state') or '-'} requestsSent={pair.text('requestsSent') or '-'} "
+    line = (f"stats {pair.id}: state={pair.text('state') or '-'} "
+            f"requestsSent={pair.text('requestsSent') or '-'} "
             f"responsesReceived={pair.text('responsesReceived') or '-'} "
             f"consentRequestsSent={pair.text('consentRequestsSent') or '-'} "
             f"requestsReceived={pair.text('requestsReceived') or '-'}")
@@ -967,7 +968,8 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
             when=when(connection_failed.event if connection_failed else None),
             stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
             fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else
-                         "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only else "absent")))
+                         "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only
+                         else "absent")))
     elif not _dtls_stuck(s, subject, judgement, ice_up):
         _data_channels(s, subject, judgement)
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",

@@ -65,6 +65,18 @@ async (s) => {
     const stream = await navigator.mediaDevices.getUserMedia({audio: true});
     stream.getTracks().forEach(t => a.addTrack(t, stream));
   }
+  if (s.video) {
+    const camera = await navigator.mediaDevices.getUserMedia({video: true});
+    camera.getTracks().forEach(t => a.addTrack(t, camera));
+  }
+  if (s.mode === 'h264') {
+    // Video offered as H.264 Constrained Baseline, packetization-mode=1 only (the codec list an app
+    // restricts with setCodecPreferences).
+    const h264 = RTCRtpReceiver.getCapabilities('video').codecs.filter(c => c.mimeType === 'video/H264'
+      && /packetization-mode=1/.test(c.sdpFmtpLine || '') && /42e01f/.test(c.sdpFmtpLine || ''));
+    a.getTransceivers().filter(t => t.sender.track && t.sender.track.kind === 'video')
+      .forEach(t => t.setCodecPreferences(h264));
+  }
   a.createDataChannel('rtcdiag');
   if (s.mode === 'glare') {
     // Both sides offer at once and both apply the other's offer (an implicit rollback in today's
@@ -92,6 +104,12 @@ async (s) => {
   await b.setLocalDescription();
   let answer = {type: 'answer', sdp: b.localDescription.sdp};
   if (s.mode === 'dtls-stuck') answer.sdp = answer.sdp.replace(/a=setup:passive/g, 'a=setup:active');
+  if (s.mode === 'h264') {
+    // The answer's H.264 fmtp munged on the way (packetization-mode 1 -> 0): RFC 6184 §8.2.2 forbids it.
+    answer.sdp = answer.sdp.replace(/packetization-mode=1/g, 'packetization-mode=0');
+    out.offer = a.localDescription.sdp;
+    out.answer = answer.sdp;
+  }
   if (s.mode === 'fingerprint') {
     // The answer's DTLS fingerprint changed in transit (munged SDP): ICE connects, DTLS must fail.
     answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
@@ -117,7 +135,9 @@ async (s) => {
     out.lost = await within(failed, s.lostMs || 45000);
   }
   await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
-  if (sampler !== null) { clearInterval(sampler); snapshots.push(await snapshot()); out.getStats = snapshots; }
+  if (sampler !== null) {
+    clearInterval(sampler); snapshots.push(await snapshot()); out.getStats = snapshots;
+  }
   out.connectionState = a.connectionState;
   out.iceConnectionState = a.iceConnectionState;
   return out;
@@ -185,6 +205,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("dtls-stuck", "ANALYZE-DTLS-STUCK", "a=setup munged: both sides passive, DTLS stays connecting",
              {"mode": "dtls-stuck", "audio": True, "settleMs": 12000, "getStats": True}),
     # Media permission granted (no mDNS), no ICE servers: only this machine's private/ULA host addresses.
+    # The answer's H.264 packetization-mode munged from 1 to 0: Chromium applies it; the SDP says why video
+    # would not decode. Its offer and answer are also saved as SDP files.
+    Scenario("h264-mismatch", "ANALYZE-H264-MISMATCH", "answer's H.264 packetization-mode changed in transit",
+             {"mode": "h264", "video": True}),
     Scenario("private-host", "ANALYZE-PRIVATE-HOST-ONLY", "no ICE servers: private host candidates only",
              {"mode": "call", "audio": True, "settleMs": 8000, "getStats": True}, expect_exit=0),
 )
@@ -290,7 +314,12 @@ def main(names: list[str]) -> int:
             print(f"{scenario.name}: getStats {stats_path}, page said {run.result.get('state')}")
             continue
         path = save(scenario, run)
-        said = {k: v for k, v in run.result.items() if k != "getStats"} if isinstance(run.result, dict) else run.result
+        for kind in ("offer", "answer"):
+            if isinstance(run.result, dict) and isinstance(run.result.get(kind), str):
+                (FIXTURES / f"{scenario.name}.{kind}.sdp").write_text(run.result[kind])
+        said = ({k: v for k, v in run.result.items() if k not in ("getStats", "offer", "answer")}
+                if isinstance(run.result, dict)
+                else run.result)
         print(f"{scenario.name}: {path.stat().st_size} bytes, page said {said}")
     return 0
 

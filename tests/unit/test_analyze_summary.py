@@ -38,7 +38,8 @@ def test_summary_numbers_match_the_scenarios(tmp_path: Path) -> None:
     # Relayed: healthy-relay (UDP) and relay-over-tcp (TCP), both peer connections each.
     assert numbers["relay_protocols"] == {"udp": 2, "tcp": 2}
     # Connected (connection state, DTLS included): healthy-relay, relay-over-tcp, answer-twice,
-    # no-ice-servers-mdns, private-host (2 each), connection-lost (1 left in the dump: it was connected first) and
+    # no-ice-servers-mdns, private-host (2 each),
+    # connection-lost (1 left in the dump: it was connected first) and
     # dtls-fingerprint's answerer (Chromium showed it "connected" for a moment before "failed").
     assert numbers["connected"] == 12
     assert numbers["relay_ratio"] == 4 / 12

@@ -469,8 +469,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         title="Only private host candidates: this call works on the same network only",
         symptom="{pc} has only host candidates with non-public addresses on both sides ({addresses}) and no "
                 "server-reflexive or relay candidate; ICE servers: {servers}.",
-        cause="Without a STUN server no public (server-reflexive) address is learnt and without TURN there is "
-              "no relay: peers behind different NATs or on different networks have no pair that can work.",
+        cause="Without a STUN server no public (server-reflexive) address is learnt and without TURN there "
+              "is no relay: peers behind different NATs or on different networks have no pair that can work.",
         fix="Configure a STUN server and a TURN server (both sides) in iceServers; check with "
             "`rtcdiag check` that they give srflx and relay candidates.",
         reference="RFC 8445 §5.1.1 (gathering), §2.1; RFC 8656 §1",
@@ -479,8 +479,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-TCP-ONLY",
         severity=Severity.WARNING,
         title="Only TCP candidates: UDP is blocked or disabled",
-        symptom="Every local candidate of {pc} is TCP ({candidates}); no UDP candidate and no relay; the other "
-                "side offered {remote}.",
+        symptom="Every local candidate of {pc} is TCP ({candidates}); no UDP candidate and no relay; the "
+                "other side offered {remote}.",
         cause="UDP is blocked on this network (or disabled by policy), so ICE can only pair TCP candidates "
               "(RFC 6544), which needs the other side to offer a TCP candidate it can accept connections on.",
         fix="Allow UDP where you can; otherwise configure a TURN server reachable over TCP/TLS "
@@ -517,8 +517,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-H264-MISMATCH",
         severity=Severity.ERROR,
         title="H.264 payload type {pt} differs between offer and answer ({what})",
-        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer applied at {when} "
-                "gives it \"{answered}\".",
+        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer applied at "
+                "{when} gives it \"{answered}\".",
         cause="An answer must keep the offered packetization-mode and profile (profile_idc and "
               "profile-iop) of an H.264 payload type; a munged or hand-built SDP that changes them makes the "
               "sender produce a stream the receiver does not decode (black video, or no video at all).",
