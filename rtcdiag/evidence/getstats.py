@@ -80,8 +80,12 @@ def reports_of(document: Any, depth: int = 0) -> list[list[dict[str, Any]]]:
     return []
 
 
-def _float_or_text(value: str) -> float | str:
+def _float_or_text(value: str) -> int | float | str:
     """Legacy stats values are all strings: numbers become numbers, the rest stays text."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
     try:
         number = float(value)
     except ValueError:
@@ -107,7 +111,7 @@ def _legacy(stats: dict[str, Any]) -> dict[str, Any]:
     if kind == "googCandidatePair":
         if out.get("nominated") is True:
             out["state"] = "succeeded"
-        if isinstance(out.get("googRtt"), float):
+        if isinstance(out.get("googRtt"), int | float) and not isinstance(out.get("googRtt"), bool):
             out["currentRoundTripTime"] = out["googRtt"] / 1000  # legacy: ms; standard: seconds
     return out
 

@@ -753,7 +753,7 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         no_tcp_peer = bool(remote) and not any(c.candidate.protocol == "tcp" for c in remote)
         judgement.findings.append(make_finding(
             "ANALYZE-TCP-ONLY", subject, check=CHECK, step="gathering",
-            severity=Severity.ERROR if failed or no_tcp_peer else None,
+            severity=Severity.ERROR if failed or (no_tcp_peer and not s.connected) else None,
             evidence=[f"local {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
                       f"{c.candidate.port}{' ' + c.stats_id if c.stats_id else ''}" for c in local[:6]],
             pc=s.label, candidates=_listed(local), remote=_listed(remote)))
@@ -763,7 +763,7 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         v4_peer = bool(remote_ips) and all(ip is not None and ip.version == 4 for ip in remote_ips)
         judgement.findings.append(make_finding(
             "ANALYZE-IPV6-ONLY", subject, check=CHECK, step="gathering",
-            severity=Severity.ERROR if failed or v4_peer else None,
+            severity=Severity.ERROR if failed or (v4_peer and not s.connected) else None,
             evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
                       f"{c.candidate.port}" for c in real_local[:6] + remote[:4]],
             pc=s.label, candidates=_listed(real_local), remote=_listed(remote),
@@ -1076,12 +1076,12 @@ def _private_hosts_in_context(judgement: Judgement) -> None:
     """Private-host-only candidates are the root cause when ICE failed (an error then), the one thing to
     say about a call that otherwise worked (a warning), and only a note (info) when the call failed or was
     warned about for another reason: one failure, one root cause."""
-    if not any(f.id not in _FAILED_ICE and f.severity.rank >= Severity.WARNING.rank
-               for f in judgement.findings):
-        return
+    others = {f.severity for f in judgement.findings if f.id not in _FAILED_ICE}
     for finding in judgement.findings:
-        if finding.id == "ANALYZE-PRIVATE-HOST-ONLY" and finding.severity is Severity.WARNING:
-            finding.severity = Severity.INFO
+        if finding.id != "ANALYZE-PRIVATE-HOST-ONLY":
+            continue
+        if Severity.ERROR in others or (finding.severity is Severity.WARNING and Severity.WARNING in others):
+            finding.severity = Severity.INFO  # e.g. TCP-only or IPv6-only: no pair was possible at all
 
 
 def labels(dumps: list[InternalsDump]) -> list[list[str]]:
