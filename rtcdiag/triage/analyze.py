@@ -13,6 +13,7 @@ connection state "failed".
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -316,7 +317,10 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
         count = max(len(ice), len(dtls))
         last: dict[str, str] = {}
         for i in range(min(count, 10_000)):
-            stamp = stamps[i] if i < len(stamps) and isinstance(stamps[i], int | float) else None
+            raw = stamps[i] if i < len(stamps) else None
+            small = isinstance(raw, float) or (isinstance(raw, int) and abs(raw) < 10**15)
+            stamp = float(raw) if small and isinstance(raw, int | float) else None
+            stamp = stamp if stamp is not None and math.isfinite(stamp) else None
             states = {"ice": str(ice[i]) if i < len(ice) else "",
                       "dtls": str(dtls[i]) if i < len(dtls) else ""}
             states["connection"] = _connection_state(states["ice"], states["dtls"])
@@ -324,8 +328,7 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
                 state = states[what][:40]
                 if state and last.get(what) != state:
                     field_name = {"ice": "iceState", "dtls": "dtlsState", "connection": "iceState+dtlsState"}
-                    event = UpdateEvent(f"stats {transport.id}.{field_name[what]}", state,
-                                        float(stamp) if stamp is not None else None)
+                    event = UpdateEvent(f"stats {transport.id}.{field_name[what]}", state, stamp)
                     timeline.append(Transition(what, state, event))
                     last[what] = state
     return timeline

@@ -275,3 +275,66 @@ def test_ipv6_only_with_ipv6_on_the_other_side_is_a_warning(tmp_path: Path) -> N
                                   and ":" not in s["address"] else s, failed=False)
     found = [f for f in report.findings if f.id == "ANALYZE-IPV6-ONLY"]
     assert [f.severity for f in found] == [Severity.WARNING]
+
+
+# ---- hostile getStats output: parses or is refused (exit 2); the rules never crash ----------------------
+
+def _fuzz_strategies() -> Any:
+    from hypothesis import strategies as st
+
+    scalar = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+              | st.sampled_from(["connected", "connecting", "failed", "new", "relay", "host", "tcp", "udp",
+                                 "fd00::2", "10.0.0.1", "x.local", "T1", "CP1", "L1", "R1", "true", "42"]))
+    fields = st.sampled_from(["iceState", "dtlsState", "dtlsRole", "selectedCandidatePairId", "timestamp",
+                              "localCandidateId", "remoteCandidateId", "address", "ip", "port", "protocol",
+                              "candidateType", "requestsSent", "responsesReceived", "consentRequestsSent",
+                              "nominated", "state", "label", "ipAddress", "portNumber", "googRtt",
+                              "googActiveConnection", "transport"])
+    kinds = st.sampled_from(["transport", "candidate-pair", "local-candidate", "remote-candidate",
+                             "data-channel", "inbound-rtp", "googCandidatePair", "localcandidate", "codec"])
+    stats = st.builds(lambda i, k, extra: {"id": i, "type": k, **extra},
+                      st.sampled_from(["T1", "CP1", "L1", "R1", "D1", "x"]), kinds,
+                      st.dictionaries(fields, scalar, max_size=8))
+    report = st.lists(stats, min_size=1, max_size=8)
+    return st.lists(report, min_size=1, max_size=4) | report | st.builds(lambda r: {"stats": r}, report)
+
+
+def test_hostile_getstats_never_crashes(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                      HealthCheck.function_scoped_fixture])
+    @given(_fuzz_strategies())
+    def check(document: Any) -> None:
+        from rtcdiag.evidence.getstats import parse_getstats
+
+        try:
+            dump = parse_getstats(json.dumps(document), "fuzz.json")
+        except EvidenceError:
+            return
+        dumps = [dump]
+        report = build_report("analyze", judge(dumps), tables=tables(dumps))
+        assert report.exit_code in (0, 1, 3)
+
+    check()
+
+
+def test_numbers_no_float_can_hold_are_ignored_not_a_crash(tmp_path: Path) -> None:
+    """Hand-written hostile input: a 400-digit integer and 1e999 (infinite) where numbers go; before this
+    a float() of them raised OverflowError (exit 4) for getStats and dumps alike."""
+    huge = "1" + "0" * 400
+    stats = [
+        '{"id":"T1","type":"transport","timestamp":HUGE,"iceState":"connected","dtlsState":"connecting",'
+        '"selectedCandidatePairId":"CP1"}',
+        '{"id":"CP1","type":"candidate-pair","currentRoundTripTime":1e999,"requestsSent":HUGE,'
+        '"localCandidateId":"L1","remoteCandidateId":"R1"}',
+        '{"id":"L1","type":"local-candidate","address":"10.0.0.1","port":HUGE,"protocol":"udp",'
+        '"candidateType":"host"}']
+    text = ("[" + ",".join(stats) + "]").replace("HUGE", huge)
+    path = tmp_path / "huge.json"
+    path.write_text(text)
+    result = _rtcdiag("analyze", "--json", str(path))
+    assert result.returncode in (0, 1, 3), result.stderr
+    [pc] = load_dump(path).peer_connections
+    assert pc.stats["CP1"].number("currentRoundTripTime") is None
+    assert pc.stats["T1"].number("timestamp") is None
