@@ -487,6 +487,7 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                               *(f"offered a=rtpmap:{pt} {codec}"
                                 for pt, codec in list(offered.rtpmap.items())[:8])],
                     pc=s.label, kind=offered.kind, mid=offered.mid or "-", when=when(answer_event)))
+        _data_channel_rejected(s, subject, judgement, offer, answer, answer_event)
         setups = (local.setups(), remote.setups())
         if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
             judgement.findings.append(make_finding(
@@ -498,6 +499,26 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
             judgement.findings.append(make_finding(
                 "ANALYZE-ICE-LITE-BOTH", subject, check=CHECK, step="signaling",
                 evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
+
+
+def _data_channel_rejected(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
+                           answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
+    """This side made data channels and the answer rejected m=application (port 0): they cannot open."""
+    created = [e for e in s.pc.events if e.type == "createDataChannel"]
+    if not created or s.remote_type not in ("answer", "pranswer"):
+        return  # only the offerer's own channels, refused by the other side's answer
+    for offered, answered in zip(offer.media, answer.media, strict=False):
+        if offered.kind == "application" and not offered.rejected and answered.rejected:
+            labels = [fields_value(e.value).get("label", "").strip('"')[:60] for e in created[:5]]
+            judgement.findings.append(make_finding(
+                "ANALYZE-DATACHANNEL-REJECTED", subject, check=CHECK, step="signaling",
+                evidence=[*(f"{e.when} createDataChannel {e.value[:200]}" for e in created[:5]),
+                          f"{when(answer_event)} answer: m=application 0 {answered.protocol} "
+                          f"(mid {answered.mid or '-'})",
+                          f"answer a=group:BUNDLE {' '.join(answer.bundle) or '(none)'}"],
+                pc=s.label, labels=", ".join(f'"{label}"' for label in labels if label) or "(unnamed)",
+                when=when(answer_event), mid=answered.mid or "-"))
+            return
 
 
 # RFC 3264 §6.1: the answer's direction for each offered one (a sendonly offer is answered recvonly or

@@ -104,6 +104,12 @@ async (s) => {
   await b.setLocalDescription();
   let answer = {type: 'answer', sdp: b.localDescription.sdp};
   if (s.mode === 'dtls-stuck') answer.sdp = answer.sdp.replace(/a=setup:passive/g, 'a=setup:active');
+  if (s.mode === 'sctp-reject') {
+    // The answer rejects the m=application section (port 0, out of BUNDLE): a munging signalling server,
+    // or an answerer without data channel support. (Munging a=sctp-port instead: Chromium opens anyway.)
+    answer.sdp = answer.sdp.replace(/m=application 9 /, 'm=application 0 ')
+      .replace(/a=group:BUNDLE 0 1/, 'a=group:BUNDLE 0');
+  }
   if (s.mode === 'h264') {
     // The answer's H.264 fmtp munged on the way (packetization-mode 1 -> 0): RFC 6184 §8.2.2 forbids it.
     answer.sdp = answer.sdp.replace(/packetization-mode=1/g, 'packetization-mode=0');
@@ -209,6 +215,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     # would not decode. Its offer and answer are also saved as SDP files.
     Scenario("h264-mismatch", "ANALYZE-H264-MISMATCH", "answer's H.264 packetization-mode changed in transit",
              {"mode": "h264", "video": True}),
+    # The answer rejects m=application: the call connects (audio), the data channel can never open
+    # (Chromium closes it; it leaves the stats, so the SDP and the createDataChannel call are the evidence).
+    Scenario("datachannel-rejected", "ANALYZE-DATACHANNEL-REJECTED", "the answer rejected m=application",
+             {"mode": "sctp-reject", "audio": True}),
     Scenario("private-host", "ANALYZE-PRIVATE-HOST-ONLY", "no ICE servers: private host candidates only",
              {"mode": "call", "audio": True, "settleMs": 8000, "getStats": True}, expect_exit=0),
 )

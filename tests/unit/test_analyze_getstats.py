@@ -211,6 +211,18 @@ def test_h264_profile_mismatch_and_level_difference(tmp_path: Path) -> None:
             assert report.roots[0].params["what"] == "profile"
 
 
+@pytest.mark.parametrize("name", ["datachannel-rejected.webrtc-internals.json.gz",
+                                  "datachannel-rejected.rtcstats.gz"])
+def test_data_channel_rejected_by_the_answer_quotes_the_channel_and_the_m_line(name: str) -> None:
+    report = _report(FIXTURES / name)
+    [root] = report.roots
+    assert root.id == "ANALYZE-DATACHANNEL-REJECTED" and root.params["labels"] == '"rtcdiag"'
+    assert any(" createDataChannel " in line for line in root.evidence)
+    assert any("m=application 0 UDP/DTLS/SCTP" in line for line in root.evidence)
+    # The call itself connected (audio): ICE and DTLS pass; only the data channel is refused.
+    assert all(c.status.value == "pass" for c in report.checks if c.name in ("ice", "dtls"))
+
+
 def test_connection_lost_quotes_the_consent_requests_of_the_selected_pair() -> None:
     report = _report(FIXTURES / "connection-lost.webrtc-internals.json.gz")
     [root] = report.roots

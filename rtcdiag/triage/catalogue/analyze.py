@@ -527,4 +527,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "matches; do not munge a=fmtp lines.",
         reference="RFC 6184 §8.2.2 (offer/answer of profile-level-id and packetization-mode)",
     ),
+    CatalogueEntry(
+        id="ANALYZE-DATACHANNEL-REJECTED",
+        severity=Severity.ERROR,
+        title="The answer rejected the data channel section: data channels can never open",
+        symptom="{pc} created data channel(s) {labels} but the answer applied at {when} has port 0 for "
+                "m=application (mid {mid}); the channels close without ever opening.",
+        cause="The other side refused SCTP over DTLS: it has no data channel support, or a signalling server "
+              "or SBC rewrote the answer (port 0, or the m=application section dropped from BUNDLE).",
+        fix="Answer m=application with a non-zero port and keep it in the BUNDLE group; use an endpoint that "
+            "supports data channels (RFC 8841), and send the SDP unchanged.",
+        reference="RFC 8841 §5 (SDP offer/answer for SCTP over DTLS); RFC 8829 §5.3.1",
+    ),
 )
