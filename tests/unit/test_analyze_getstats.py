@@ -350,3 +350,13 @@ def test_numbers_no_float_can_hold_are_ignored_not_a_crash(tmp_path: Path) -> No
     [pc] = load_dump(path).peer_connections
     assert pc.stats["CP1"].number("currentRoundTripTime") is None
     assert pc.stats["T1"].number("timestamp") is None
+
+
+def test_private_hosts_are_the_root_cause_when_ice_failed(tmp_path: Path) -> None:
+    """Hand-edited: the real private-host getStats output with ICE made to fail (no pair answered), as when
+    the two peers are on different networks."""
+    report = _edited_private_host(tmp_path, lambda s: s)
+    [root] = report.roots
+    assert root.id == "ANALYZE-PRIVATE-HOST-ONLY" and root.severity is Severity.ERROR
+    assert {f.id for f in report.explained(root)} & {"ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES"}
+    assert report.exit_code == 1
