@@ -360,3 +360,13 @@ def test_private_hosts_are_the_root_cause_when_ice_failed(tmp_path: Path) -> Non
     assert root.id == "ANALYZE-PRIVATE-HOST-ONLY" and root.severity is Severity.ERROR
     assert {f.id for f in report.explained(root)} & {"ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES"}
     assert report.exit_code == 1
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.getstats.json")), ids=lambda p: p.name)
+def test_no_getstats_fixture_holds_turn_credentials(path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
+    from make_fixtures import TURN_PASSWORD, TURN_USER
+
+    text = path.read_text()
+    assert TURN_PASSWORD not in text and TURN_USER not in text and "credential" not in text.lower()
+    assert len(text) < 64 * 1024  # fixtures stay small
