@@ -38,6 +38,7 @@ _LEGACY_FIELDS = {"ipAddress": "address", "portNumber": "port", "transport": "pr
                   "googActiveConnection": "nominated", "googLocalCandidateId": "localCandidateId",
                   "googRemoteCandidateId": "remoteCandidateId"}
 _LEGACY_CANDIDATE_TYPES = {"local": "host", "host": "host", "serverreflexive": "srflx", "stun": "srflx",
+                           "prflx": "prflx",
                            "peerreflexive": "prflx", "relayed": "relay", "relay": "relay"}
 
 
@@ -116,6 +117,27 @@ def _legacy(stats: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _legacy_pair_candidates(pair: dict[str, Any]) -> list[dict[str, Any]]:
+    """Older legacy pairs name no candidate ids, only ``googLocalAddress`` ("10.0.0.1:5000"),
+    ``googLocalCandidateType`` ("local", "stun", "prflx", "relay") and ``googTransportType``: the pair's
+    candidates are made from those, with ids derived from the pair's."""
+    made: list[dict[str, Any]] = []
+    for side, kind in (("Local", "local-candidate"), ("Remote", "remote-candidate")):
+        key = f"{side[0].lower()}{side[1:]}CandidateId"
+        address = pair.get(f"goog{side}Address")
+        if key in pair or not isinstance(address, str) or ":" not in address:
+            continue
+        host, _, port = address.rpartition(":")
+        candidate_id = f"{pair.get('id', 'pair')}-{side.lower()}"[:300]
+        made.append({"id": candidate_id, "type": kind, "timestamp": pair.get("timestamp"),
+                     "address": host.strip("[]"), "port": _float_or_text(port),
+                     "protocol": pair.get("googTransportType", ""),
+                     "candidateType": _LEGACY_CANDIDATE_TYPES.get(str(pair.get(f"goog{side}CandidateType")),
+                                                                  pair.get(f"goog{side}CandidateType", ""))})
+        pair[key] = candidate_id
+    return made
+
+
 def parse_getstats(data: bytes | str, source: str) -> InternalsDump:
     """Parse a (decompressed) getStats JSON file; :class:`EvidenceError` when it holds no report."""
     try:
@@ -130,8 +152,10 @@ def parse_getstats(data: bytes | str, source: str) -> InternalsDump:
         dump.notes.append(f"only the first {MAX_SNAPSHOTS} of {len(reports)} getStats reports read")
     pc = PeerConnection(key="getStats", stats_only=True)
     for report in reports[:MAX_SNAPSHOTS]:
-        for raw in report:
-            stats = _legacy(raw)
+        legacy = [_legacy(raw) for raw in report]
+        for stats in [s for s in legacy if s["type"] == "candidate-pair" and "googLocalAddress" in s]:
+            legacy += _legacy_pair_candidates(stats)
+        for stats in legacy:
             stats_id = str(stats.get("id", ""))[:300]
             obj = pc.stats.get(stats_id)
             if obj is None:

@@ -163,6 +163,21 @@ def test_legacy_goog_stats(tmp_path: Path) -> None:
     assert float(row[4]) == pytest.approx(42.0)
 
 
+def test_older_legacy_pairs_without_candidate_ids(tmp_path: Path) -> None:
+    """Hand-written: the older legacy pair (as apps serialised ``report.names()``/``report.stat()``): no
+    candidate ids, only googLocalAddress/googRemoteAddress, candidate types "local"/"relay"."""
+    legacy = [{"id": "Conn-audio-1-0", "type": "googCandidatePair", "timestamp": "1700000000000",
+               "googActiveConnection": "true", "googLocalAddress": "203.0.113.7:50000",
+               "googRemoteAddress": "[2001:db8::9]:40000", "googLocalCandidateType": "relay",
+               "googRemoteCandidateType": "local", "googTransportType": "udp", "googRtt": "7",
+               "googWritable": "true", "requestsSent": "3", "responsesReceived": "3"}]
+    report = _report(_write(tmp_path, legacy))
+    selected = next(t for t in report.tables if t.title == "Selected candidate pairs")
+    [row] = selected.rows
+    assert row[1] == "relay udp 203.0.113.7:50000" and row[2] == "host udp 2001:db8::9:40000"
+    assert float(row[4]) == pytest.approx(7.0)
+
+
 # ---- new diagnoses on real Chromium evidence ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["private-host.webrtc-internals.json.gz", "private-host.rtcstats.gz",
