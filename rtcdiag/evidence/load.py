@@ -11,8 +11,8 @@ from rtcdiag.textsafe import printable
 
 
 def load_dump(path: Path) -> InternalsDump:
-    """A webrtc-internals or rtcstats dump from ``path``; :class:`EvidenceError` (one line, exit 2) for
-    anything else."""
+    """A webrtc-internals or rtcstats dump (or saved getStats output) from ``path``;
+    :class:`EvidenceError` (one line, exit 2) for anything else."""
     holder = [read_evidence(path)]
     return _parse(printable(str(path))[:200], holder)
 
@@ -34,6 +34,15 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
         from rtcdiag.evidence.rtcstats import parse_rtcstats
 
         return parse_rtcstats(text, name)
+    if kind is EvidenceKind.GETSTATS:
+        from rtcdiag.evidence.getstats import parse_getstats
+
+        try:
+            text = data.decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{name}: not getStats output (not UTF-8: {exc.reason})") from None
+        del data
+        return parse_getstats(text, name)
     if kind is EvidenceKind.SDP:
         raise EvidenceError(f"{name}: a bare SDP: give it with its answer (rtcdiag analyze OFFER ANSWER)")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"

@@ -13,6 +13,8 @@ from rtcdiag.textsafe import printable
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 1024 * 1024 * 1024  # a gzip bomb stops here
 _GZIP_MAGIC = b"\x1f\x8b"
+_GETSTATS_TYPES = (b'"candidate-pair"', b'"local-candidate"', b'"transport"', b'"inbound-rtp"',
+                   b'"outbound-rtp"', b'"googCandidatePair"', b'"localcandidate"')
 
 
 class EvidenceError(UsageError):
@@ -23,6 +25,7 @@ class EvidenceKind(StrEnum):
     WEBRTC_INTERNALS = "webrtc-internals"  # chrome://webrtc-internals "webrtc-internals dump" (JSON)
     RTCSTATS = "rtcstats"  # the page's second download: "RTCStatsDump" header, then JSON lines
     SDP = "sdp"  # a bare session description (v=0 ...)
+    GETSTATS = "getstats"  # pc.getStats() output saved by an app (RTCStats dictionaries, JSON)
 
 
 def _name(path: Path) -> str:
@@ -69,6 +72,11 @@ def sniff(data: bytes) -> EvidenceKind | None:
         for marker in (b'"PeerConnections"', b'"getUserMedia"', b'"UserAgent"'):
             if marker in data[:65536] or marker in data[-65536:]:
                 return EvidenceKind.WEBRTC_INTERNALS
+    if head.startswith((b"{", b"[")):
+        # getStats output: RTCStats dictionaries with a standard (or legacy Chrome) type name.
+        for marker in _GETSTATS_TYPES:
+            if marker in data[:262144]:
+                return EvidenceKind.GETSTATS
         return None
     if head.startswith(b"v=0"):
         return EvidenceKind.SDP

@@ -22,6 +22,7 @@ as they are (escaped where they are shown) and nothing in it can raise anything 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,13 +116,17 @@ class StatsObject:
         return "" if value is None else str(value)
 
     def number(self, name: str) -> float | None:
+        """The last value as a finite float; None when absent, not a number, or not finite (a hostile
+        dump's 1e999 or a 400-digit integer)."""
         value = self.last(name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                return float(str(value)) if value is not None else None
-            except ValueError:
-                return None
-        return float(value)
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                number = float(str(value)) if value is not None else None
+            else:
+                number = float(value)
+        except (ValueError, OverflowError):
+            return None
+        return number if number is None or math.isfinite(number) else None
 
 
 @dataclass
@@ -135,6 +140,7 @@ class PeerConnection:
     events: list[UpdateEvent] = field(default_factory=list)
     stats: dict[str, StatsObject] = field(default_factory=dict)
     sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
+    stats_only: bool = False  # made from saved getStats output: stats over time, no update log
 
     def of_type(self, stats_type: str) -> list[StatsObject]:
         return [s for s in self.stats.values() if s.type == stats_type]

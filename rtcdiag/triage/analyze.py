@@ -13,6 +13,7 @@ connection state "failed".
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -287,9 +288,50 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
         [c for obj in pc.of_type("local-candidate") if (c := _candidate_from_stats(obj, "local"))]
         + [c for obj in pc.of_type("remote-candidate") if (c := _candidate_from_stats(obj, "remote"))])
     _selected_pair(pc, s)
-    if s.dtls_state:
+    if pc.stats_only:
+        s.timeline = _stats_timeline(pc)
+    elif s.dtls_state:
         s.timeline.append(Transition("dtls", s.dtls_state, None))
     return s
+
+
+def _connection_state(ice: str, dtls: str) -> str:
+    """RTCPeerConnectionState from one transport's ICE and DTLS states (W3C webrtc-pc §4.3.3)."""
+    if "failed" in (ice, dtls):
+        return "failed"
+    if ice == "disconnected":
+        return "disconnected"
+    if ice in ("connected", "completed") and dtls == "connected":
+        return "connected"
+    return "new" if ice == "new" and dtls in ("new", "") else "connecting"
+
+
+def _stats_timeline(pc: PeerConnection) -> list[Transition]:
+    """getStats output has no update log: the transport's iceState/dtlsState in each snapshot give the
+    ICE, DTLS and connection states, each change quoted as "stats <transport id>" at the snapshot's time."""
+    timeline: list[Transition] = []
+    for transport in pc.of_type("transport")[:4]:
+        stamps = transport.series["timestamp"].values() if "timestamp" in transport.series else []
+        ice = transport.series["iceState"].values() if "iceState" in transport.series else []
+        dtls = transport.series["dtlsState"].values() if "dtlsState" in transport.series else []
+        count = max(len(ice), len(dtls))
+        last: dict[str, str] = {}
+        for i in range(min(count, 10_000)):
+            raw = stamps[i] if i < len(stamps) else None
+            small = isinstance(raw, float) or (isinstance(raw, int) and abs(raw) < 10**15)
+            stamp = float(raw) if small and isinstance(raw, int | float) else None
+            stamp = stamp if stamp is not None and math.isfinite(stamp) else None
+            states = {"ice": str(ice[i]) if i < len(ice) else "",
+                      "dtls": str(dtls[i]) if i < len(dtls) else ""}
+            states["connection"] = _connection_state(states["ice"], states["dtls"])
+            for what in ("ice", "dtls", "connection"):
+                state = states[what][:40]
+                if state and last.get(what) != state:
+                    field_name = {"ice": "iceState", "dtls": "dtlsState", "connection": "iceState+dtlsState"}
+                    event = UpdateEvent(f"stats {transport.id}.{field_name[what]}", state, stamp)
+                    timeline.append(Transition(what, state, event))
+                    last[what] = state
+    return timeline
 
 
 # ---- rules -----------------------------------------------------------------------------------------------
@@ -445,6 +487,7 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                               *(f"offered a=rtpmap:{pt} {codec}"
                                 for pt, codec in list(offered.rtpmap.items())[:8])],
                     pc=s.label, kind=offered.kind, mid=offered.mid or "-", when=when(answer_event)))
+        _data_channel_rejected(s, subject, judgement, offer, answer, answer_event)
         setups = (local.setups(), remote.setups())
         if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
             judgement.findings.append(make_finding(
@@ -456,6 +499,26 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
             judgement.findings.append(make_finding(
                 "ANALYZE-ICE-LITE-BOTH", subject, check=CHECK, step="signaling",
                 evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
+
+
+def _data_channel_rejected(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
+                           answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
+    """This side made data channels and the answer rejected m=application (port 0): they cannot open."""
+    created = [e for e in s.pc.events if e.type == "createDataChannel"]
+    if not created or s.remote_type not in ("answer", "pranswer"):
+        return  # only the offerer's own channels, refused by the other side's answer
+    for offered, answered in zip(offer.media, answer.media, strict=False):
+        if offered.kind == "application" and not offered.rejected and answered.rejected:
+            labels = [fields_value(e.value).get("label", "").strip('"')[:60] for e in created[:5]]
+            judgement.findings.append(make_finding(
+                "ANALYZE-DATACHANNEL-REJECTED", subject, check=CHECK, step="signaling",
+                evidence=[*(f"{e.when} createDataChannel {e.value[:200]}" for e in created[:5]),
+                          f"{when(answer_event)} answer: m=application 0 {answered.protocol} "
+                          f"(mid {answered.mid or '-'})",
+                          f"answer a=group:BUNDLE {' '.join(answer.bundle) or '(none)'}"],
+                pc=s.label, labels=", ".join(f'"{label}"' for label in labels if label) or "(unnamed)",
+                when=when(answer_event), mid=answered.mid or "-"))
+            return
 
 
 # RFC 3264 §6.1: the answer's direction for each offered one (a sendonly offer is answered recvonly or
@@ -480,6 +543,7 @@ def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: S
                 pc=s.label, kind=offered.kind, mid=offered.mid or "-", offered=offered.direction,
                 answered=answered.direction))
             break
+    _h264_rules(s, subject, judgement, offer, answer, answer_event)
     live_offer = {m.mid for m in offer.media if not m.rejected and m.mid}
     extra = [mid for mid in answer.bundle if mid not in offer.bundle or mid not in live_offer]
     if offer.bundle and (extra or not answer.bundle):
@@ -489,6 +553,46 @@ def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: S
                       f"answer a=group:BUNDLE {' '.join(answer.bundle)}" if answer.bundle
                       else "answer: no a=group:BUNDLE"],
             pc=s.label, offered=" ".join(offer.bundle[:20]), answered=" ".join(answer.bundle[:20]) or "none"))
+
+
+def _fmtp_params(line: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for part in line.split(";")[:30]:
+        key, _, value = part.strip().partition("=")
+        params[key.strip().lower()[:40]] = value.strip()[:40]
+    return params
+
+
+def _h264_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
+                answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
+    """RFC 6184 §8.2.2: an answered H.264 payload type keeps the offer's packetization-mode (absent: 0) and
+    profile (the first two bytes of profile-level-id: profile_idc, profile-iop); only the level may differ."""
+    for offered, answered in zip(offer.media, answer.media, strict=False):
+        if offered.kind != "video" or offered.rejected or answered.rejected:
+            continue
+        for pt in answered.formats[:64]:
+            if not answered.rtpmap.get(pt, "").lower().startswith("h264/") or pt not in offered.rtpmap:
+                continue
+            if not offered.rtpmap[pt].lower().startswith("h264/"):
+                continue
+            mine, theirs = _fmtp_params(offered.fmtp.get(pt, "")), _fmtp_params(answered.fmtp.get(pt, ""))
+            mode = (mine.get("packetization-mode") or "0", theirs.get("packetization-mode") or "0")
+            profile = (mine.get("profile-level-id", "42000a")[:4].lower(),
+                       theirs.get("profile-level-id", "42000a")[:4].lower())  # RFC 6184 §8.1 default
+            what = ("packetization-mode" if mode[0] != mode[1] else
+                    "profile" if profile[0] != profile[1] else "")
+            if not what:
+                continue
+            judgement.findings.append(make_finding(
+                "ANALYZE-H264-MISMATCH", subject, check=CHECK, step="signaling",
+                evidence=[f"offer m=video mid {offered.mid or '-'}: a=rtpmap:{pt} {offered.rtpmap[pt]} "
+                          f"a=fmtp:{pt} {offered.fmtp.get(pt, '(none)')[:200]}",
+                          f"{when(answer_event)} answer m=video mid {answered.mid or '-'}: a=rtpmap:{pt} "
+                          f"{answered.rtpmap[pt]} a=fmtp:{pt} {answered.fmtp.get(pt, '(none)')[:200]}"],
+                pc=s.label, pt=pt, what=what, when=when(answer_event),
+                offered=offered.fmtp.get(pt, "(no a=fmtp)")[:200],
+                answered=answered.fmtp.get(pt, "(no a=fmtp)")[:200]))
+            return
 
 
 def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
@@ -647,10 +751,62 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
                 url=c.url or "the TURN server", scope=where.value, address=c.candidate.address,
                 when=c.event.when if c.event else "-"))
             break
+    _candidate_mix(s, subject, judgement)
     _slow_gathering(s, judgement, failed_urls)
     judgement.steps.append(StepOutcome(subject, CHECK, "gathering",
                                        detail=f"{state}: {counts} ({len(local)} local, "
                                               f"{len(s.of('remote'))} remote)"))
+
+
+def _listed(facts: list[CandidateFact]) -> str:
+    shown = [f"{c.candidate.type} {c.candidate.protocol} {c.candidate.address}" for c in facts[:4]]
+    more = f" and {len(facts) - 4} more" if len(facts) > 4 else ""
+    return (", ".join(dict.fromkeys(shown)) + more) or "no candidate"
+
+
+def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
+    """What the candidates themselves say: only private host addresses on both sides (no srflx/relay),
+    only TCP, only IPv6 (RFC 8445 §6.1.2.2: a pair needs both candidates of one address family)."""
+    local, remote = s.of("local"), s.of("remote")
+    if not local:
+        return
+    failed = s.reached("ice", "failed") is not None and not s.connected
+    relay = s.of("local", "relay")
+    real_local = [c for c in local if not c.candidate.is_mdns]
+    if real_local and not relay and all(c.candidate.protocol == "tcp" for c in local):
+        no_tcp_peer = bool(remote) and not any(c.candidate.protocol == "tcp" for c in remote)
+        judgement.findings.append(make_finding(
+            "ANALYZE-TCP-ONLY", subject, check=CHECK, step="gathering",
+            severity=Severity.ERROR if failed or (no_tcp_peer and not s.connected) else None,
+            evidence=[f"local {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
+                      f"{c.candidate.port}{' ' + c.stats_id if c.stats_id else ''}" for c in local[:6]],
+            pc=s.label, candidates=_listed(local), remote=_listed(remote)))
+    ips = [(c, parse_ip(c.candidate.address)) for c in real_local]
+    if ips and not relay and all(ip is not None and ip.version == 6 for _, ip in ips):
+        remote_ips = [parse_ip(c.candidate.address) for c in remote if not c.candidate.is_mdns]
+        v4_peer = bool(remote_ips) and all(ip is not None and ip.version == 4 for ip in remote_ips)
+        judgement.findings.append(make_finding(
+            "ANALYZE-IPV6-ONLY", subject, check=CHECK, step="gathering",
+            severity=Severity.ERROR if failed or (v4_peer and not s.connected) else None,
+            evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
+                      f"{c.candidate.port}" for c in real_local[:6] + remote[:4]],
+            pc=s.label, candidates=_listed(real_local), remote=_listed(remote),
+            common=" and the other side only IPv4: no pair is possible" if v4_peer else ""))
+    both = local + remote
+    if not remote or any(c.candidate.type in ("srflx", "relay") for c in both):
+        return
+    if s.pc.ice_servers or all(c.candidate.is_mdns for c in local):
+        return  # servers configured: their own findings say why; mDNS only: ANALYZE-MDNS-ONLY
+    addresses = [(c, parse_ip(c.candidate.address)) for c in both if not c.candidate.is_mdns]
+    if addresses and all(ip is not None and scope_of(ip) is not AddressScope.PUBLIC for _, ip in addresses):
+        scopes = sorted({f"{c.candidate.address} ({scope_of(ip).value})" for c, ip in addresses if ip})
+        judgement.findings.append(make_finding(
+            "ANALYZE-PRIVATE-HOST-ONLY", subject, check=CHECK, step="gathering",
+            evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
+                      f"{c.candidate.port}" + (f" ({c.stats_id})" if c.stats_id else
+                                              f" at {c.event.when}" if c.event else "") for c in both[:8]],
+            severity=Severity.ERROR if failed else None, pc=s.label, addresses=", ".join(scopes[:6]),
+            servers="not in getStats output" if s.pc.stats_only else "none configured"))
 
 
 # Unanswered connectivity checks take seconds to fail (RFC 8445 §14.3: Rc retransmissions); a relay-only
@@ -671,6 +827,29 @@ def _relay_refused(s: PcSummary, failed: Transition) -> tuple[str, float] | None
         return None
     urls = [c.url for c in local if c.url] or [u for u in s.pc.ice_servers if _server(u).is_turn]
     return (urls[0] if urls else "the TURN server"), end - start
+
+
+def _consent(s: PcSummary) -> tuple[list[str], str]:
+    """The consent-freshness evidence (RFC 7675) of the pair that carried the call: its requests, responses
+    and consentRequestsSent from the last stats sample; and a clause for the symptom."""
+    pair = s.pc.stats.get(s.selected.stats_id) if s.selected is not None else None
+    if pair is None:
+        pair = next((p for p in s.pair_stats if p.last("nominated") is True), None)
+    if pair is None:
+        return [], ""
+    sent = pair.number("requestsSent")
+    answered = pair.number("responsesReceived")
+    consent = pair.number("consentRequestsSent")
+    line = (f"stats {pair.id}: state={pair.text('state') or '-'} "
+            f"requestsSent={pair.text('requestsSent') or '-'} "
+            f"responsesReceived={pair.text('responsesReceived') or '-'} "
+            f"consentRequestsSent={pair.text('consentRequestsSent') or '-'} "
+            f"requestsReceived={pair.text('requestsReceived') or '-'}")
+    if sent is None or answered is None or sent <= answered:
+        return [line], ""
+    clause = (f"; on the selected pair {pair.id}, {sent - answered:.0f} of {sent:.0f} connectivity/consent "
+              f"requests went unanswered" + (f" ({consent:.0f} consent requests sent)" if consent else ""))
+    return [line], clause
 
 
 NO_REMOTE_WAIT_MS = 5000.0  # trickled candidates arrive within a second or two of the description
@@ -726,8 +905,8 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
         judgement.findings.append(make_finding(
             "ANALYZE-CONNECTION-LOST", subject, check=CHECK, step="ice",
             evidence=[f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
-                      if t.what in ("ice", "connection") and t.event is not None][:10],
-            pc=s.label, lost=when(lost.event), failed=when(lost_failed.event)))
+                      if t.what in ("ice", "connection") and t.event is not None][:10] + _consent(s)[0],
+            pc=s.label, lost=when(lost.event), failed=when(lost_failed.event), consent=_consent(s)[1]))
     elif not s.connected and (failed is not None or _waited(s, NO_REMOTE_WAIT_MS)):
         local_ok = bool(s.of("local"))
         if s.remote_set is not None and local_ok and not s.of("remote") and not s.remote_has_candidates:
@@ -804,19 +983,52 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
     if s.dtls_state == "failed" or (connection_failed is not None and ice_failed is None):
         judgement.findings.append(make_finding(
             "ANALYZE-DTLS-FAILED", subject, check=CHECK, step="dtls",
-            evidence=[f"{when(ice_up.event)} oniceconnectionstatechange {ice_up.state}",
+            evidence=[f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
                       f"{when(connection_failed.event if connection_failed else None)} "
-                      "onconnectionstatechange failed",
+                      f"{_source(connection_failed, 'onconnectionstatechange')} failed",
                       f"stats {s.dtls_stats_id or '-'}: dtlsState={s.dtls_state or '-'}",
                       *(f"remote a=fingerprint:{f}" for f in s.remote_fingerprints[:3])],
             pc=s.label, ice_when=when(ice_up.event),
             when=when(connection_failed.event if connection_failed else None),
             stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
-            fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else "absent")))
-    else:
+            fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else
+                         "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only
+                         else "absent")))
+    elif not _dtls_stuck(s, subject, judgement, ice_up):
         _data_channels(s, subject, judgement)
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
                                        detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
+
+
+def _source(transition: Transition | None, default: str) -> str:
+    """The name of what a transition was read from: the update-log event, or the stats field."""
+    return transition.event.type if transition is not None and transition.event is not None else default
+
+
+DTLS_STUCK_MS = 10_000.0  # a DTLS handshake takes a few round trips; RFC 6347 §4.2.4 retransmits from 1 s
+
+
+def _dtls_stuck(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: Transition) -> bool:
+    """ICE connected, DTLS still "new"/"connecting" in the last sample seconds later: nobody started the
+    handshake (both sides DTLS server: a=setup munged) or the handshake's packets are lost."""
+    if s.dtls_state not in ("new", "connecting") or s.reached("connection", "connected") is not None:
+        return False
+    transport = s.pc.stats.get(s.dtls_stats_id)
+    start = ice_up.event.timestamp_ms if ice_up.event is not None else None
+    sampled = transport.number("timestamp") if transport is not None else None
+    if start is None or sampled is None or sampled - start < DTLS_STUCK_MS:
+        return False
+    role = transport.text("dtlsRole") if transport is not None else ""
+    setups = (f"local a=setup:{'/'.join(s.local_sdp.setups()[:1]) or '-'}" if s.local_sdp else "",
+              f"remote a=setup:{'/'.join(s.remote_sdp.setups()[:1]) or '-'}" if s.remote_sdp else "")
+    judgement.findings.append(make_finding(
+        "ANALYZE-DTLS-STUCK", subject, check=CHECK, step="dtls",
+        evidence=[f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
+                  f"stats {s.dtls_stats_id}: dtlsState={s.dtls_state} dtlsRole={role or '-'} "
+                  f"{(sampled - start) / 1000:.1f} s later", *(x for x in setups if x)],
+        pc=s.label, ice_when=when(ice_up.event), stats_id=s.dtls_stats_id, dtls=s.dtls_state,
+        seconds=f"{(sampled - start) / 1000:.1f}", role=role or "unknown"))
+    return True
 
 
 DATACHANNEL_WAIT_MS = 3000.0  # an SCTP association comes up within a few round trips of DTLS
@@ -881,6 +1093,21 @@ def _get_user_media(entries: list[GetUserMediaEntry], label: str, judgement: Jud
         judgement.steps.append(StepOutcome(subject, CHECK, "request", detail=f"{kind}: {result.error}"))
 
 
+_FAILED_ICE = frozenset({"ANALYZE-PRIVATE-HOST-ONLY", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES"})
+
+
+def _private_hosts_in_context(judgement: Judgement) -> None:
+    """Private-host-only candidates are the root cause when ICE failed (an error then), the one thing to
+    say about a call that otherwise worked (a warning), and only a note (info) when the call failed or was
+    warned about for another reason: one failure, one root cause."""
+    others = {f.severity for f in judgement.findings if f.id not in _FAILED_ICE}
+    for finding in judgement.findings:
+        if finding.id != "ANALYZE-PRIVATE-HOST-ONLY":
+            continue
+        if Severity.ERROR in others or (finding.severity is Severity.WARNING and Severity.WARNING in others):
+            finding.severity = Severity.INFO  # e.g. TCP-only or IPv6-only: no pair was possible at all
+
+
 def labels(dumps: list[InternalsDump]) -> list[list[str]]:
     """The report label of every peer connection (prefixed with the file when several files are read)."""
     several = len(dumps) > 1
@@ -913,6 +1140,7 @@ def judge(dumps: list[InternalsDump]) -> Judgement:
     for d in dumps:
         label = f"{d.source}: getUserMedia" if several else "getUserMedia"
         _get_user_media(d.get_user_media, label, judgement)
+    _private_hosts_in_context(judgement)
     if not summaries and not any(d.get_user_media for d in dumps):
         judgement.facts.inconclusive = True  # an empty dump: nothing to judge
         judgement.steps.append(StepOutcome(Subject("dump"), CHECK, "read", StepState.UNDECIDED,

@@ -65,6 +65,18 @@ async (s) => {
     const stream = await navigator.mediaDevices.getUserMedia({audio: true});
     stream.getTracks().forEach(t => a.addTrack(t, stream));
   }
+  if (s.video) {
+    const camera = await navigator.mediaDevices.getUserMedia({video: true});
+    camera.getTracks().forEach(t => a.addTrack(t, camera));
+  }
+  if (s.mode === 'h264') {
+    // Video offered as H.264 Constrained Baseline, packetization-mode=1 only (the codec list an app
+    // restricts with setCodecPreferences).
+    const h264 = RTCRtpReceiver.getCapabilities('video').codecs.filter(c => c.mimeType === 'video/H264'
+      && /packetization-mode=1/.test(c.sdpFmtpLine || '') && /42e01f/.test(c.sdpFmtpLine || ''));
+    a.getTransceivers().filter(t => t.sender.track && t.sender.track.kind === 'video')
+      .forEach(t => t.setCodecPreferences(h264));
+  }
   a.createDataChannel('rtcdiag');
   if (s.mode === 'glare') {
     // Both sides offer at once and both apply the other's offer (an implicit rollback in today's
@@ -82,15 +94,39 @@ async (s) => {
     return out;
   }
   await a.setLocalDescription();
-  await b.setRemoteDescription(a.localDescription);
+  let offer = {type: 'offer', sdp: a.localDescription.sdp};
+  if (s.mode === 'dtls-stuck') {
+    // Both sides end up DTLS server (a=setup:passive): b is told the offerer is active and answers
+    // passive; a is told the answerer is active and becomes passive. Nobody sends a ClientHello.
+    offer.sdp = offer.sdp.replace(/a=setup:actpass/g, 'a=setup:active');
+  }
+  await b.setRemoteDescription(offer);
   await b.setLocalDescription();
   let answer = {type: 'answer', sdp: b.localDescription.sdp};
+  if (s.mode === 'dtls-stuck') answer.sdp = answer.sdp.replace(/a=setup:passive/g, 'a=setup:active');
+  if (s.mode === 'sctp-reject') {
+    // The answer rejects the m=application section (port 0, out of BUNDLE): a munging signalling server,
+    // or an answerer without data channel support. (Munging a=sctp-port instead: Chromium opens anyway.)
+    answer.sdp = answer.sdp.replace(/m=application 9 /, 'm=application 0 ')
+      .replace(/a=group:BUNDLE 0 1/, 'a=group:BUNDLE 0');
+  }
+  if (s.mode === 'h264') {
+    // The answer's H.264 fmtp munged on the way (packetization-mode 1 -> 0): RFC 6184 §8.2.2 forbids it.
+    answer.sdp = answer.sdp.replace(/packetization-mode=1/g, 'packetization-mode=0');
+    out.offer = a.localDescription.sdp;
+    out.answer = answer.sdp;
+  }
   if (s.mode === 'fingerprint') {
     // The answer's DTLS fingerprint changed in transit (munged SDP): ICE connects, DTLS must fail.
     answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
       (m, p, h) => p + (h === '00' ? '01' : '00'));
   }
   await a.setRemoteDescription(answer);
+  // What an app saves: pc.getStats() every 2 s (an array of RTCStats dictionaries per report), as
+  // monitoring code does; the list of reports over time is returned with the page's result.
+  const snapshot = async () => [...(await a.getStats()).values()];
+  const snapshots = [];
+  const sampler = s.getStats ? setInterval(() => snapshot().then(r => snapshots.push(r)), 2000) : null;
   if (s.mode === 'answer-twice') {
     try { await a.setRemoteDescription(answer); } catch (e) { note('answer-twice', e); }
   }
@@ -105,6 +141,9 @@ async (s) => {
     out.lost = await within(failed, s.lostMs || 45000);
   }
   await sleep(2200);  // webrtc-internals samples getStats once a second: let it see the end state
+  if (sampler !== null) {
+    clearInterval(sampler); snapshots.push(await snapshot()); out.getStats = snapshots;
+  }
   out.connectionState = a.connectionState;
   out.iceConnectionState = a.iceConnectionState;
   return out;
@@ -125,11 +164,16 @@ class Scenario:
     # The rtcstats dump of the same run, when it must read differently (it has no dump time, for one).
     rtcstats_expect: str | None = None
     rtcstats_exit: int | None = None
+    # How the page's own pc.getStats() output is saved as {name}.getstats.json (params getStats: true):
+    # "snapshots" a list of reports (each an array of RTCStats), "map" the last report as {id: stats},
+    # "wrapped" {"stats": [RTCStats...]} (the last report).
+    getstats_shape: str = "snapshots"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("healthy-relay", "", "relay-only call through coturn that connects",
-             {"mode": "call", "audio": True, "policy": "relay"}, turn="ok", expect_exit=0),
+             {"mode": "call", "audio": True, "policy": "relay", "getStats": True}, turn="ok", expect_exit=0,
+             getstats_shape="wrapped"),
     Scenario("turn-wrong-password", "ANALYZE-TURN-401", "relay-only, wrong TURN password",
              {"mode": "call", "policy": "relay", "settleMs": 3000}, turn="wrong"),
     # Over UDP Chromium reports 701 "TURN allocate request timed out." only after ~40 s of retransmissions
@@ -152,7 +196,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connection-lost", "ANALYZE-CONNECTION-LOST", "the other side vanishes mid-call, no ICE restart",
              {"mode": "lost", "audio": True}),
     Scenario("dtls-fingerprint", "ANALYZE-DTLS-FAILED", "answer's fingerprint changed: DTLS fails",
-             {"mode": "fingerprint", "audio": True}),
+             {"mode": "fingerprint", "audio": True, "getStats": True}, getstats_shape="map"),
     # The call still connects (the second answer is rejected): a warning about the app, exit 0.
     Scenario("answer-twice", "ANALYZE-SDP-WRONG-STATE-STABLE", "the same answer applied twice",
              {"mode": "answer-twice", "audio": True}, expect_exit=0),
@@ -163,6 +207,20 @@ SCENARIOS: tuple[Scenario, ...] = (
              {"mode": "gum", "constraints": {"audio": True}}, auto_accept=False),
     Scenario("no-ice-servers-mdns", "ANALYZE-MDNS-ONLY", "no ICE servers, no media permission: mDNS hosts",
              {"mode": "call", "settleMs": 8000}, auto_accept=False, expect_exit=0),
+    # Both sides DTLS server (a=setup munged on the way): ICE connects, DTLS never starts.
+    Scenario("dtls-stuck", "ANALYZE-DTLS-STUCK", "a=setup munged: both sides passive, DTLS stays connecting",
+             {"mode": "dtls-stuck", "audio": True, "settleMs": 12000, "getStats": True}),
+    # Media permission granted (no mDNS), no ICE servers: only this machine's private/ULA host addresses.
+    # The answer's H.264 packetization-mode munged from 1 to 0: Chromium applies it; the SDP says why video
+    # would not decode. Its offer and answer are also saved as SDP files.
+    Scenario("h264-mismatch", "ANALYZE-H264-MISMATCH", "answer's H.264 packetization-mode changed in transit",
+             {"mode": "h264", "video": True}),
+    # The answer rejects m=application: the call connects (audio), the data channel can never open
+    # (Chromium closes it; it leaves the stats, so the SDP and the createDataChannel call are the evidence).
+    Scenario("datachannel-rejected", "ANALYZE-DATACHANNEL-REJECTED", "the answer rejected m=application",
+             {"mode": "sctp-reject", "audio": True}),
+    Scenario("private-host", "ANALYZE-PRIVATE-HOST-ONLY", "no ICE servers: private host candidates only",
+             {"mode": "call", "audio": True, "settleMs": 8000, "getStats": True}, expect_exit=0),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -216,6 +274,30 @@ async def generate(scenario: Scenario) -> BrowserRun:
         return await run_script(PAGE_SCRIPT, params, options)
 
 
+def getstats_path(name: str) -> Path:
+    return FIXTURES / f"{name}.getstats.json"
+
+
+def save_getstats(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Path | None:
+    """The page's own pc.getStats() output, shaped as an app would save it (see Scenario.getstats_shape)."""
+    import json
+
+    snapshots = run.result.get("getStats") if isinstance(run.result, dict) else None
+    if not snapshots:
+        return None
+    shaped: Any = snapshots
+    if scenario.getstats_shape == "map":
+        shaped = {stats["id"]: stats for stats in snapshots[-1]}
+    elif scenario.getstats_shape == "wrapped":
+        shaped = {"stats": snapshots[-1]}
+    text = json.dumps(shaped, separators=(",", ":"))
+    if TURN_PASSWORD in text or TURN_PASSWORD[::-1] in text:
+        raise SystemExit(f"{scenario.name}: the getStats output contains the TURN password; not saved")
+    path = directory / getstats_path(scenario.name).name
+    path.write_text(text + "\n")
+    return path
+
+
 def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Path:
     import gzip
 
@@ -231,11 +313,24 @@ def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Pat
 
 
 def main(names: list[str]) -> int:
+    """``--getstats-only``: save only the getStats files (the dumps already committed stay as they are)."""
+    only_getstats = "--getstats-only" in names
+    names = [n for n in names if n != "--getstats-only"]
     chosen = [BY_NAME[n] for n in names] if names else list(SCENARIOS)
     for scenario in chosen:
         run = asyncio.run(generate(scenario))
+        stats_path = save_getstats(scenario, run)
+        if only_getstats:
+            print(f"{scenario.name}: getStats {stats_path}, page said {run.result.get('state')}")
+            continue
         path = save(scenario, run)
-        print(f"{scenario.name}: {path.stat().st_size} bytes, page said {run.result}")
+        for kind in ("offer", "answer"):
+            if isinstance(run.result, dict) and isinstance(run.result.get(kind), str):
+                (FIXTURES / f"{scenario.name}.{kind}.sdp").write_text(run.result[kind])
+        said = ({k: v for k, v in run.result.items() if k not in ("getStats", "offer", "answer")}
+                if isinstance(run.result, dict)
+                else run.result)
+        print(f"{scenario.name}: {path.stat().st_size} bytes, page said {said}")
     return 0
 
 

@@ -38,10 +38,11 @@ def test_summary_numbers_match_the_scenarios(tmp_path: Path) -> None:
     # Relayed: healthy-relay (UDP) and relay-over-tcp (TCP), both peer connections each.
     assert numbers["relay_protocols"] == {"udp": 2, "tcp": 2}
     # Connected (connection state, DTLS included): healthy-relay, relay-over-tcp, answer-twice,
-    # no-ice-servers-mdns (2 each), connection-lost (1 left in the dump: it was connected first) and
+    # no-ice-servers-mdns, private-host, h264-mismatch, datachannel-rejected (2 each),
+    # connection-lost (1 left in the dump: it was connected first) and
     # dtls-fingerprint's answerer (Chromium showed it "connected" for a moment before "failed").
-    assert numbers["connected"] == 10
-    assert numbers["relay_ratio"] == 4 / 10
+    assert numbers["connected"] == 16
+    assert numbers["relay_ratio"] == 4 / 16
     wrong = [k for k in numbers["turn_errors"] if k.endswith(" 401")]
     assert len(wrong) == 1 and numbers["turn_errors"][wrong[0]] == 2
     expected: dict[str, int] = {}

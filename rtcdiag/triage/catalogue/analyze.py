@@ -213,8 +213,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-CONNECTION-LOST",
         severity=Severity.ERROR,
         title="The connection was lost mid-call",
-        symptom="{pc} was connected, went \"disconnected\" at {lost} and \"failed\" at {failed}; no ICE "
-                "restart was attempted.",
+        symptom="{pc} was connected, went \"disconnected\" at {lost} and \"failed\" at {failed}{consent}; no "
+                "ICE restart was attempted.",
         cause="Consent checks (RFC 7675) stopped being answered: the network changed (Wi-Fi to cellular, "
               "VPN), a NAT binding timed out, or the relay or the other peer went away.",
         fix="Handle \"disconnected\"/\"failed\" with an ICE restart (restartIce() and a new offer); keep a "
@@ -461,5 +461,82 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="The browser could not give the page the media it asked for.",
         fix="Read the error name and message; retry with simpler constraints.",
         reference="W3C Media Capture and Streams §10",
+    ),
+    # ---- issue 11, second slice: candidates that cannot cross networks, DTLS that never starts, H.264 ---
+    CatalogueEntry(
+        id="ANALYZE-PRIVATE-HOST-ONLY",
+        severity=Severity.WARNING,
+        title="Only private host candidates: this call works on the same network only",
+        symptom="{pc} has only host candidates with non-public addresses on both sides ({addresses}) and no "
+                "server-reflexive or relay candidate; ICE servers: {servers}.",
+        cause="Without a STUN server no public (server-reflexive) address is learnt and without TURN there "
+              "is no relay: peers behind different NATs or on different networks have no pair that can work.",
+        fix="Configure a STUN server and a TURN server (both sides) in iceServers; check with "
+            "`rtcdiag check` that they give srflx and relay candidates.",
+        reference="RFC 8445 §5.1.1 (gathering), §2.1; RFC 8656 §1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-TCP-ONLY",
+        severity=Severity.WARNING,
+        title="Only TCP candidates: UDP is blocked or disabled",
+        symptom="Every local candidate of {pc} is TCP ({candidates}); no UDP candidate and no relay; the "
+                "other side offered {remote}.",
+        cause="UDP is blocked on this network (or disabled by policy), so ICE can only pair TCP candidates "
+              "(RFC 6544), which needs the other side to offer a TCP candidate it can accept connections on.",
+        fix="Allow UDP where you can; otherwise configure a TURN server reachable over TCP/TLS "
+            "(turn:...?transport=tcp, turns:...:443) so that a relay candidate exists.",
+        reference="RFC 6544 (ICE-TCP); RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-IPV6-ONLY",
+        severity=Severity.WARNING,
+        title="Only IPv6 candidates{common}",
+        symptom="Every local candidate of {pc} is IPv6 ({candidates}) and there is no relay candidate; the "
+                "other side offered {remote}.",
+        cause="This side is on an IPv6-only network (or IPv4 is disabled) and has no TURN relay: a peer that "
+              "has only IPv4 candidates has no candidate pair with it.",
+        fix="Configure a TURN server reachable over IPv6 that relays to IPv4 (coturn with `relay-ip` of both "
+            "families); or give the IPv6-only network NAT64/464XLAT with a STUN server.",
+        reference="RFC 8445 §6.1.2.2 (pairs of the same address family); RFC 6156",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DTLS-STUCK",
+        severity=Severity.ERROR,
+        title="ICE connected but DTLS never completed",
+        symptom="In {pc} ICE connected at {ice_when} but transport {stats_id} was still dtlsState \"{dtls}\" "
+                "{seconds} s later (this side's DTLS role: {role}).",
+        cause="Nobody started the DTLS handshake or its packets are lost: both sides ended up DTLS server "
+              "(a=setup munged: the answer says active to one side and the offer active to the other), or a "
+              "middlebox drops the DTLS records while letting STUN through.",
+        fix="Send the SDP unchanged (the offer must say a=setup:actpass, the answer active or passive, and "
+            "each side must see the other's real choice); check that nothing between the peers filters "
+            "non-STUN UDP on the selected pair.",
+        reference="RFC 8842 §5 (a=setup), RFC 5763 §5; RFC 6347 §4.2.4",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-H264-MISMATCH",
+        severity=Severity.ERROR,
+        title="H.264 payload type {pt} differs between offer and answer ({what})",
+        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer applied at "
+                "{when} gives it \"{answered}\".",
+        cause="An answer must keep the offered packetization-mode and profile (profile_idc and "
+              "profile-iop) of an H.264 payload type; a munged or hand-built SDP that changes them makes the "
+              "sender produce a stream the receiver does not decode (black video, or no video at all).",
+        fix="Answer with the offered H.264 payload type's packetization-mode and profile unchanged (only the "
+            "level may differ, with level-asymmetry-allowed=1), or answer with another payload type that "
+            "matches; do not munge a=fmtp lines.",
+        reference="RFC 6184 §8.2.2 (offer/answer of profile-level-id and packetization-mode)",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-DATACHANNEL-REJECTED",
+        severity=Severity.ERROR,
+        title="The answer rejected the data channel section: data channels can never open",
+        symptom="{pc} created data channel(s) {labels} but the answer applied at {when} has port 0 for "
+                "m=application (mid {mid}); the channels close without ever opening.",
+        cause="The other side refused SCTP over DTLS: it has no data channel support, or a signalling server "
+              "or SBC rewrote the answer (port 0, or the m=application section dropped from BUNDLE).",
+        fix="Answer m=application with a non-zero port and keep it in the BUNDLE group; use an endpoint that "
+            "supports data channels (RFC 8841), and send the SDP unchanged.",
+        reference="RFC 8841 §5 (SDP offer/answer for SCTP over DTLS); RFC 8829 §5.3.1",
     ),
 )
