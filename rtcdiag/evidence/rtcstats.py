@@ -20,7 +20,6 @@ from rtcdiag.evidence.webrtc_internals import (
     MAX_EVENTS,
     MAX_GUM_ENTRIES,
     MAX_PEER_CONNECTIONS,
-    MAX_VALUE_CHARS,
     GetUserMediaEntry,
     InternalsDump,
     PeerConnection,
@@ -29,6 +28,7 @@ from rtcdiag.evidence.webrtc_internals import (
     UpdateEvent,
     canonical_event,
     server_urls,
+    value_text,
 )
 
 MAX_LINES = 5_000_000
@@ -38,36 +38,25 @@ _GUM = "navigator.mediaDevices.getUserMedia"
 _DISPLAY = "navigator.mediaDevices.getDisplayMedia"
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value[:MAX_VALUE_CHARS]
-    try:
-        return json.dumps(value)[:MAX_VALUE_CHARS]
-    except (TypeError, ValueError):
-        return ""
-
-
 def _gum(method: str, line: list[Any], stamp: float) -> GetUserMediaEntry | None:
     kind = "getDisplayMedia" if method.startswith(_DISPLAY) else "getUserMedia"
-    request_id = _text(line[3])[:80] if len(line) > 4 else ""
+    request_id = value_text(line[3])[:80] if len(line) > 4 else ""
     value = line[2]
     if method in (_GUM, _DISPLAY):
         constraints = value if isinstance(value, dict) else {}
         return GetUserMediaEntry(
             request_id=request_id, request_type=kind, timestamp_ms=stamp,
-            audio=_text(constraints["audio"])[:2000] if "audio" in constraints else None,
-            video=_text(constraints["video"])[:2000] if "video" in constraints else None,
-            origin=_text(line[4])[:500] if len(line) > 5 else "")
+            audio=value_text(constraints["audio"])[:2000] if "audio" in constraints else None,
+            video=value_text(constraints["video"])[:2000] if "video" in constraints else None,
+            origin=value_text(line[4])[:500] if len(line) > 5 else "")
     if method.endswith("OnFailure"):
-        error = value if isinstance(value, dict) else {"error": _text(value)}
+        error = value if isinstance(value, dict) else {"error": value_text(value)}
         return GetUserMediaEntry(request_id=request_id, request_type=kind, timestamp_ms=stamp,
-                                 error=_text(error.get("error"))[:200] or "Error",
-                                 error_message=_text(error.get("error_message"))[:2000])
+                                 error=value_text(error.get("error"))[:200] or "Error",
+                                 error_message=value_text(error.get("error_message"))[:2000])
     if method.endswith("OnSuccess"):
         return GetUserMediaEntry(request_id=request_id, request_type=kind, timestamp_ms=stamp,
-                                 stream_id=_text(value)[:200])
+                                 stream_id=value_text(value)[:200])
     return None
 
 
@@ -125,7 +114,7 @@ def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:
         if method == "create" and pc_id is None:
             value = line[2] if isinstance(line[2], dict) else {}
             agent = value.get("userAgent")
-            dump.user_agent = _text(agent)[:500] if agent else dump.user_agent
+            dump.user_agent = value_text(agent)[:500] if agent else dump.user_agent
             continue
         if method.startswith((_GUM, _DISPLAY)):
             entry = _gum(method, line, clock)
@@ -140,13 +129,13 @@ def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:
                 continue
             pc = pcs[pc_id] = PeerConnection(key=pc_id[:100])
         if method == "create":
-            pc.configuration = _text(line[2])[:20000]
+            pc.configuration = value_text(line[2])[:20000]
             pc.ice_servers, pc.ice_transport_policy = server_urls(pc.configuration)
-            pc.url = _text(line[3])[:2000] if len(line) > 4 else ""
+            pc.url = value_text(line[3])[:2000] if len(line) > 4 else ""
         elif method.lower() == "getstats":
             _merge_stats(pc, line[2])
         elif len(pc.events) < MAX_EVENTS:
-            pc.events.append(UpdateEvent(type=canonical_event(method), value=_text(line[2]),
+            pc.events.append(UpdateEvent(type=canonical_event(method), value=value_text(line[2]),
                                          timestamp_ms=clock))
     if read == 0:
         raise EvidenceError(f"{source}: an rtcstats dump with no records")

@@ -175,7 +175,8 @@ class InternalsDump:
         return f"InternalsDump({self.source!r}, {len(self.peer_connections)} peer connections)"
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A dump value as bounded text: strings cut to MAX_VALUE_CHARS, anything else as JSON (or empty)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -218,8 +219,8 @@ def _event(raw: Any) -> UpdateEvent | None:
     time_text = raw.get("time") if isinstance(raw.get("time"), str) else ""
     if stamp is None and time_text:
         stamp = parse_time_text(time_text)
-    return UpdateEvent(type=canonical_event(kind[:200]), value=_text(raw.get("value")), timestamp_ms=stamp,
-                       time_text=str(time_text)[:64])
+    return UpdateEvent(type=canonical_event(kind[:200]), value=value_text(raw.get("value")),
+                       timestamp_ms=stamp, time_text=str(time_text)[:64])
 
 
 def server_urls(configuration: str) -> tuple[list[str], str]:
@@ -255,10 +256,10 @@ def _peer_connection(key: str, raw: Any, notes: list[str]) -> PeerConnection:
     if not isinstance(raw, dict):
         notes.append(f"peer connection {pc.key}: not an object, skipped")
         return pc
-    pc.url = _text(raw.get("url"))[:2000]
-    pc.pid = _text(raw.get("pid"))[:20]
+    pc.url = value_text(raw.get("url"))[:2000]
+    pc.pid = value_text(raw.get("pid"))[:20]
     config = raw.get("rtcConfiguration")
-    pc.configuration = _text(config)[:20000]
+    pc.configuration = value_text(config)[:20000]
     pc.ice_servers, pc.ice_transport_policy = server_urls(pc.configuration)
     log = raw.get("updateLog")
     if isinstance(log, list):
@@ -295,7 +296,7 @@ def _gum(raw: Any) -> GetUserMediaEntry | None:
         return None
 
     def text(name: str, limit: int = 2000) -> str:
-        return _text(raw.get(name))[:limit]
+        return value_text(raw.get(name))[:limit]
 
     return GetUserMediaEntry(
         request_id=text("request_id", 40) or text("rid", 40), request_type=text("request_type", 40),
@@ -315,7 +316,7 @@ def parse_internals(data: bytes | str, source: str) -> InternalsDump:
     if not isinstance(document, dict) or not isinstance(document.get("PeerConnections", {}), dict) or not (
             "PeerConnections" in document or "getUserMedia" in document):
         raise EvidenceError(f"{source}: not a webrtc-internals dump (no PeerConnections or getUserMedia)")
-    dump = InternalsDump(source=source, user_agent=_text(document.get("UserAgent"))[:500],
+    dump = InternalsDump(source=source, user_agent=value_text(document.get("UserAgent"))[:500],
                          timestamp_ms=_number(document.get("timestamp")))
     pcs = document.get("PeerConnections") or {}
     if len(pcs) > MAX_PEER_CONNECTIONS:
@@ -387,7 +388,7 @@ def fields_value(value: str) -> dict[str, str]:
         except ValueError:
             loaded = None
         if isinstance(loaded, dict):
-            return {str(k)[:100]: _text(v)[:5000] for k, v in list(loaded.items())[:50]}
+            return {str(k)[:100]: value_text(v)[:5000] for k, v in list(loaded.items())[:50]}
     out: dict[str, str] = {}
     # Old: "sdpMid: 0, sdpMLineIndex: 0, candidate: candidate:..." or "url: ...\naddress: ...".
     for part in re.split(r"\n|,\s(?=\w+:\s)", text)[:50]:
