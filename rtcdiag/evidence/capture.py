@@ -138,6 +138,11 @@ class Flow:
     last_time: float = 0.0
     packets: list[int] = field(default_factory=lambda: [0, 0])  # forward, back
     octets: list[int] = field(default_factory=lambda: [0, 0])
+    # per direction (forward, back): time and number of the last packet, and how many packets in a row that
+    # side has sent since the other side's last one (a side that went silent while the other kept sending)
+    last_seen: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    last_number: list[int] = field(default_factory=lambda: [0, 0])
+    unreplied: list[int] = field(default_factory=lambda: [0, 0])
     kinds: dict[Kind, list[int]] = field(default_factory=dict)  # kind -> [forward, back] messages
     events: list[Event] = field(default_factory=list)
     events_dropped: int = 0
@@ -216,6 +221,10 @@ class Flow:
     @property
     def ice_unanswered(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
         return self.seen("ice_unanswered0"), self.seen("ice_unanswered1")
+
+    @property
+    def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answered (a -> b), back
+        return self.seen("ice_late0"), self.seen("ice_late1")
 
     @property
     def client_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
@@ -394,6 +403,10 @@ class _Analyzer:
         side = 0 if forward else 1
         flow.packets[side] += 1
         flow.octets[side] += len(payload)
+        flow.last_seen[side] = time
+        flow.last_number[side] = number
+        flow.unreplied[side] += 1
+        flow.unreplied[1 - side] = 0
         self.message(flow, number, time, forward, payload)
 
     def tcp(self, number: int, time: float, src: bytes, sport: int, dst: bytes, dport: int, seq: int,
@@ -404,6 +417,10 @@ class _Analyzer:
         side = 0 if forward else 1
         flow.packets[side] += 1
         flow.octets[side] += len(payload)
+        flow.last_seen[side] = time
+        flow.last_number[side] = number
+        flow.unreplied[side] += 1
+        flow.unreplied[1 - side] = 0
         key = (flow.index, forward)
         stream = self.streams.get(key)
         if stream is None:
@@ -657,8 +674,12 @@ class _Analyzer:
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
         if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
+            answered = flow.seen(f"ice_answered{side}")
+            late = answered.count and txn.first_time > answered.last_time  # after the last answered check
             for n in txn.numbers:
                 flow.note(f"ice_unanswered{side}").add(n, txn.first_time)
+                if late:
+                    flow.note(f"ice_late{side}").add(n, txn.first_time)
         else:
             flow.note("unanswered_turn").add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
 

@@ -253,4 +253,31 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Raise `user-quota`/`total-quota`, widen the relay port range, or add servers.",
         reference="RFC 8656 §7.2 (486, 508)",
     ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-437",
+        severity=Severity.ERROR,
+        title="TURN server {server} answered 437 Allocation Mismatch",
+        symptom=_SEEN + "{method} was answered 437 \"{reason}\" ({count} time(s), packets {packets}, first at "
+                "{when}).",
+        cause="{explanation}",
+        fix="Send one Allocate per 5-tuple and retransmit it with the same transaction ID (RFC 8489 §6.2.1); "
+            "after a 437 on Refresh, CreatePermission or ChannelBind, allocate again (from a new local port) "
+            "instead of retrying; keep the allocation alive with Refresh before its LIFETIME runs out.",
+        reference="RFC 8656 §7.2, §7.3, §9 (437 Allocation Mismatch)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-SERVER-STOPPED",
+        severity=Severity.ERROR,
+        title="TURN server {server} stopped answering mid-call",
+        symptom=_SEEN + "the server relayed for {client} (allocation {relayed}) until {last} (packet "
+                "{last_packet}); after it, the client sent {sent} packet(s) without a single reply, its "
+                "requests went unanswered (packets {packets}) and the capture goes on {after} s.",
+        cause="The TURN server process stopped or restarted (a crash, an OOM kill, a redeploy), its host or "
+              "the path to it went down, or a firewall began dropping this 5-tuple. The peer is not the "
+              "cause: a live TURN server answers its client's requests whatever the peer does.",
+        fix="Look at the TURN server's log and uptime at that time (coturn's `log-file`, the service "
+            "manager's restarts); run more than one TURN server and let the app restart ICE "
+            "(restartIce()) when the connection goes to disconnected.",
+        reference="RFC 8656 §7-12 (the server answers every request of an allocation), RFC 7675 §5.1",
+    ),
 )
