@@ -223,7 +223,7 @@ class Flow:
         return self.seen("ice_unanswered0"), self.seen("ice_unanswered1")
 
     @property
-    def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answered (a -> b), back
+    def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answer: a -> b, back
         return self.seen("ice_late0"), self.seen("ice_late1")
 
     @property

@@ -151,7 +151,8 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
         method = obs.detail.split(" ", 1)[0]
         reason = obs.detail.split(" 437 ", 1)[1].split(" user ", 1)[0] if " 437 " in obs.detail else ""
         find("CAPTURE-TURN-437", "turn", flow, host, _evidence(s, flow, obs, obs.detail), server=server,
-             method=method, reason=reason, count=obs.count, packets=packets(obs), when=when(s, obs.first_time),
+             method=method, reason=reason, count=obs.count, packets=packets(obs),
+             when=when(s, obs.first_time),
              explanation=_MISMATCH_ALLOCATE if method == "Allocate" else _MISMATCH_OTHER)
         refused = True
     if flow.unanswered_turn.count and not flow.methods and flow.count(Kind.STUN, flow.allocate_forward

@@ -257,8 +257,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="CAPTURE-TURN-437",
         severity=Severity.ERROR,
         title="TURN server {server} answered 437 Allocation Mismatch",
-        symptom=_SEEN + "{method} was answered 437 \"{reason}\" ({count} time(s), packets {packets}, first at "
-                "{when}).",
+        symptom=_SEEN + "{method} was answered 437 \"{reason}\" ({count} time(s), packets {packets}, "
+                "first at {when}).",
         cause="{explanation}",
         fix="Send one Allocate per 5-tuple and retransmit it with the same transaction ID (RFC 8489 §6.2.1); "
             "after a 437 on Refresh, CreatePermission or ChannelBind, allocate again (from a new local port) "
