@@ -152,7 +152,7 @@ class Flow:
     retransmissions: int = 0
     # TURN (client = the side that sent Allocate)
     allocations: list[Allocation] = field(default_factory=list)
-    allocate_forward: bool | None = None
+    allocate_forward: bool | None = None  # the side that sent TURN requests (Allocate, Refresh...): a
     # What was seen, made on first use (most flows see few of them: a flow stays small), see OBSERVED
     observed: dict[str, Observation] = field(default_factory=dict)
     # TCP
@@ -547,8 +547,8 @@ class _Analyzer:
                 flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
-            if method == Method.ALLOCATE and flow.allocate_forward is None:
-                flow.allocate_forward = forward
+            if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
+                flow.allocate_forward = forward  # (a capture started mid-allocation has no Allocate)
             flow.open[tid] = txn
             self.open_total += 1
             text = f"{name} request" + (" (authenticated)" if txn.authenticated else "")
@@ -768,6 +768,9 @@ class _Analyzer:
         self.streams.clear()
         return self.summary
 
+
+# RFC 8656 §7-11: requests only a TURN client sends its server
+_TURN_REQUESTS = frozenset((Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND))
 
 _ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
            42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",

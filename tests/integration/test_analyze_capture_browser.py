@@ -78,11 +78,14 @@ async (s) => {
   for (let i = 0; i < 20 && dc.readyState === 'open'; i++) { dc.send('x'.repeat(100)); await sleep(100); }
   if (s.mode === 'vanish') b.close();
   if (s.mode === 'kill' || s.mode === 'vanish') {
-    out.lost = await within(new Promise(res => {
-      const c = () => { if (a.iceConnectionState === 'failed') res('failed'); };
+    const state = wanted => new Promise(res => {
+      const c = () => { if (wanted.includes(a.iceConnectionState)) res(a.iceConnectionState); };
       a.addEventListener('iceconnectionstatechange', c); c();
-    }), 50000);
-    await sleep(1500);  // a few more packets after "failed": the capture runs past the 30 s consent timeout
+    });
+    out.lost = await within(state(['disconnected', 'failed']), 20000);
+    // RFC 7675 §5.1: consent is lost 30 s after the last answer; the capture must run past that (Chromium
+    // does not always go to "failed" with a relay candidate, so the wait is bounded).
+    out.after = await within(state(['failed']), 34000);
   } else {
     await sleep(3000);  // 3 s of media
   }
@@ -190,7 +193,7 @@ def test_chromium_call_with_the_turn_server_killed(coturn_factory: Factory, tmp_
     reply: the server stopped, said once per client flow (the consent loss inside the relay is its
     consequence, not a second root cause)."""
     capture, server, page = _call(coturn_factory, tmp_path, "killed", mode="kill")
-    assert page["state"] == "connected" and page["lost"] == "failed", page
+    assert page["state"] == "connected" and page["lost"] in ("disconnected", "failed"), page
     assert not server.alive()
     code, report = _report(capture)
     assert code == 1
@@ -214,7 +217,7 @@ def test_chromium_callee_vanishes_consent_lost(coturn_factory: Factory, tmp_path
     """The callee closes mid-call without a word (its allocation deleted, the relay alive): the caller's
     consent checks through the relay go unanswered until Chromium fails ICE (RFC 7675 §5.1, 30 s)."""
     capture, _, page = _call(coturn_factory, tmp_path, "vanish", mode="vanish")
-    assert page["state"] == "connected" and page["lost"] == "failed", page
+    assert page["state"] == "connected" and page["lost"] in ("disconnected", "failed"), page
     code, report = _report(capture)
     assert code == 1
     lost = [f for f in report["findings"] if f["id"] == "CAPTURE-ICE-CONSENT-LOST"]
