@@ -235,6 +235,10 @@ class Flow:
         return self.seen("server_hello0"), self.seen("server_hello1")
 
     @property
+    def dtls_app(self) -> Observation:  # DTLS application_data records, either way
+        return self.seen("dtls_app")
+
+    @property
     def label(self) -> str:
         return f"{self.transport} {self.a} <-> {self.b}"
 
@@ -749,6 +753,8 @@ class _Analyzer:
                     if not flow.server_hello[side].count:
                         self._event(flow, number, time, forward, "DTLS ServerHello")
                     flow.note(f"server_hello{side}").add(number, time)
+            elif ctype == 23:  # application data: SRTP keys were agreed / SCTP (data channel) runs over it
+                flow.note("dtls_app").add(number, time)
             elif ctype == 21:  # alert (RFC 8446 §6): readable only before encryption (epoch 0)
                 what = _ALERTS.get(body[1], f"alert {body[1]}") if epoch == 0 and len(body) >= 2 \
                     else "encrypted alert"

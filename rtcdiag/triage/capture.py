@@ -318,10 +318,33 @@ def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
                      _evidence(s, flow, hellos[side], "ClientHello without ServerHello"), sender=sender,
                      count=hellos[side].count, packets=packets(hellos[side]),
                      when=when(s, hellos[side].first_time))
+    _dtls_nothing_after(s, flow, find)
     if flow.alerts.count and "close_notify" not in flow.alerts.detail:
         find("CAPTURE-DTLS-ALERT", "dtls", flow, _host(flow.b), _evidence(s, flow, flow.alerts, "alerts"),
              alert=flow.alerts.detail, count=flow.alerts.count, packets=packets(flow.alerts),
              when=when(s, flow.alerts.first_time))
+
+
+MIN_AFTER_HANDSHAKE_S = 3.0  # ICE answered this long after the ServerHello with nothing over DTLS
+
+
+def _dtls_nothing_after(s: CaptureSummary, flow: Flow, find: _Find) -> None:
+    """The handshake ran (ClientHello answered by a ServerHello) and ICE kept answering, yet no DTLS
+    application data (the data channel's SCTP, RFC 8261) and no SRTP (RFC 5764) ever followed: one side
+    dropped the DTLS session after the handshake, without an alert on the wire."""
+    hello = flow.server_hello[0] if flow.server_hello[0].count else flow.server_hello[1]
+    if not hello.count or flow.dtls_app.count or flow.alerts.count:
+        return
+    if flow.kinds.get(Kind.RTP) or flow.kinds.get(Kind.RTCP):
+        return
+    answered = max(flow.ice_answered[0].last_time, flow.ice_answered[1].last_time)
+    if answered - hello.first_time < MIN_AFTER_HANDSHAKE_S:
+        return
+    clients = flow.client_hello[0] if flow.client_hello[0].count else flow.client_hello[1]
+    find("CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE", "dtls", flow, _host(flow.b),
+         _evidence(s, flow, hello, "DTLS ServerHello, then no application data and no SRTP"),
+         client_hello=clients.numbers[0] if clients.numbers else "-", server_hello=hello.numbers[0],
+         when=when(s, hello.first_time), after=f"{answered - hello.first_time:.0f}")
 
 
 def _media(s: CaptureSummary, flow: Flow, find: _Find) -> None:

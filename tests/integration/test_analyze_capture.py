@@ -662,4 +662,4 @@ def test_json_results_of_a_capture_and_a_coturn_log(runs: dict[str, Run]) -> Non
     assert usage["user"] == "alice" and usage["sessions"] == 3 and usage["peer_bytes"] > 0
     assert sum(n for _, n in log["busiest_hours"]) == 3
     code, wrong = report_of(runs["wrong-password"].log)
-    assert wrong["results"]["logs"][0]["refused_401"] == {"alice": 2}
+    assert code == 1 and wrong["results"]["logs"][0]["refused_401"] == {"alice": 2}

@@ -66,7 +66,12 @@ async (s) => {
     b.getTransceivers().forEach(t => { t.direction = 'recvonly'; });
   }
   await b.setLocalDescription();
-  await a.setRemoteDescription(b.localDescription);
+  const answer = {type: 'answer', sdp: b.localDescription.sdp};
+  if (s.mode === 'fingerprint') {  // the answer's DTLS fingerprint changed in transit: DTLS must fail
+    answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
+      (m, p, h) => p + (h === '00' ? '01' : '00'));
+  }
+  await a.setRemoteDescription(answer);
   const out = {};
   out.state = await within(new Promise(res => {
     const c = () => { if (['connected', 'failed'].includes(a.connectionState)) res(a.connectionState); };
@@ -244,3 +249,34 @@ def test_chromium_sendonly_call_is_not_one_way_media(coturn_factory: Factory, tm
     one_way = [k for k in relayed if min(k.get("rtp", (0, 0))) == 0 and max(k.get("rtp", (0, 0))) > 50]
     assert len(one_way) == 2  # RTP one way in both relayed flows...
     assert all(k["rtcp"][0] and k["rtcp"][1] for k in one_way)  # ...with RTCP both ways
+
+
+def test_chromium_fingerprint_mismatch_dtls_nothing_after_handshake(coturn_factory: Factory,
+                                                                    tmp_path: Path) -> None:
+    """The answer's a=fingerprint changed in transit: ICE connects through the relay, the DTLS handshake
+    runs, then Chromium drops the session without an alert on the wire; no SCTP, no SRTP ever follows while
+    consent checks go on being answered. Named from what the capture really shows."""
+    capture, server, page = _call(coturn_factory, tmp_path, "fingerprint", mode="fingerprint")
+    assert page["state"] == "failed" and page["dc"] == "timeout", page
+    code, report = _report(capture)
+    assert code == 1
+    assert set(_ids(report)) == {"CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}, report["findings"]
+    flows = {f["params"]["flow"] for f in report["findings"]}
+    relayed = {f"relayed-udp {r['A (first sender)']} <-> {r['B']}" for r in _rows(report, "shows one)")
+               if r["Transport"] == "relayed-udp"}
+    assert relayed <= flows  # both callers' relayed flows (and the relay-to-relay leg coturn sends on)
+    if HAVE_TSHARK:  # tshark agrees: handshake records only, not one application_data record
+        ports = {r["B"].rsplit(":", 1)[1] for r in _rows(report, "shows one)") if r["Transport"] == "udp"
+                 and r["Role"] == "ICE"}
+        decode = [arg for p in ports for arg in ("-d", f"udp.port=={p},dtls")]
+
+
+        def records(content_type: int) -> list[str]:
+            proc = subprocess.run(["tshark", "-r", str(capture), *decode, "-Y",
+                                   f"dtls.record.content_type == {content_type}", "-T", "fields", "-e",
+                                   "frame.number"], capture_output=True, text=True, timeout=60)
+            return proc.stdout.split()
+
+        assert records(22)  # the handshake, on the relay-to-relay leg
+        assert records(23) == []
+    assert server.alive()

@@ -280,4 +280,19 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
             "(restartIce()) when the connection goes to disconnected.",
         reference="RFC 8656 §7-12 (the server answers every request of an allocation), RFC 7675 §5.1",
     ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
+        severity=Severity.ERROR,
+        title="DTLS handshake on {flow} was never followed by media or data",
+        symptom=_SEEN + "the DTLS handshake ran (ClientHello packet {client_hello}, ServerHello packet "
+                "{server_hello} at {when}), then not one DTLS application-data record nor SRTP packet, while "
+                "ICE checks kept being answered for {after} s.",
+        cause="One side dropped the DTLS session after the handshake without an alert: most often the "
+              "certificate did not match the a=fingerprint of the remote SDP (the SDP was changed in "
+              "transit or munged, or belongs to another session), so the browser refused to use it.",
+        fix="Pass the SDP through signalling unchanged (compare the a=fingerprint lines on both sides); "
+            "a browser dump of the same call (`rtcdiag analyze` on webrtc-internals) shows the DTLS state "
+            "\"failed\".",
+        reference="RFC 8842 §5 (a=fingerprint), RFC 5763 §5, RFC 8261 (SCTP over DTLS), RFC 5764 (SRTP)",
+    ),
 )
