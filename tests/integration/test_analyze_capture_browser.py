@@ -125,7 +125,8 @@ def _call(factory: Factory, tmp: Path, name: str, direction: str = "sendrecv", m
             os.kill(server.process.pid, signal.SIGKILL)  # the coturn this test started, by PID
         return (await task).result
 
-    with tcpdump(capture, [server.port], [(lo, hi)]):
+    # every packet of the call has coturn's 127.0.0.1 at one end (client <-> server, relay <-> relay)
+    with tcpdump(capture, [server.port], [(lo, hi)], host="127.0.0.1"):
         result = asyncio.run(run())
     return capture, server, result
 
