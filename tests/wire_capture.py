@@ -27,12 +27,15 @@ def relay_range() -> tuple[int, int]:
 
 @contextlib.contextmanager
 def tcpdump(out: Path, ports: list[int], port_ranges: list[tuple[int, int]] = (),  # type: ignore[assignment]
-            extra: str = "") -> Iterator[Path]:
-    """tcpdump -i lo writing ``out``, listening when the block starts, stopped (SIGINT, by PID) after it."""
+            extra: str = "", host: str | None = None) -> Iterator[Path]:
+    """tcpdump -i lo writing ``out``, listening when the block starts, stopped (SIGINT, by PID) after it.
+    ``host``: only packets to or from it (other tests' traffic on the same ports stays out)."""
     parts = [f"port {p}" for p in ports] + [f"portrange {lo}-{hi}" for lo, hi in port_ranges]
     if extra:
         parts.append(extra)
     expr = "(udp or tcp) and (" + " or ".join(parts) + ")"
+    if host is not None:
+        expr = f"host {host} and {expr}"
     # --immediate-mode: packets are written at once (no 1 s block timeout to wait for before stopping);
     # -B 16 MiB: with the default 2 MiB buffer a burst on loopback gets "dropped by kernel".
     argv = ["tcpdump", "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", str(out), expr]

@@ -114,7 +114,7 @@ def _role(flow: Flow) -> str:
 def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
     out: list[Table] = []
     for s in summaries:
-        interesting = [f for f in s.flows if f.kinds and set(f.kinds) != {Kind.OTHER}]
+        interesting = _interesting(s)
         out.append(Table(title=f"{s.source}: flows (--ladder N shows one)", columns=[
             "Flow", "Transport", "A (first sender)", "B", "Packets A>B / B>A", "Messages A>B / B>A", "Role",
             "Transactions", "Retransmissions"], rows=[
@@ -139,6 +139,149 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
                 "Flow", "Method", "Answered", "RTT min ms", "RTT avg ms", "RTT max ms"],
                 rows=rows[:MAX_ROWS]))
     return out
+
+
+# ---- JSON results (the report's "results"): the facts behind the tables, typed and bounded ----------------
+
+@dataclass(frozen=True)
+class FlowResult:
+    index: int
+    transport: str  # udp / tcp / relayed-udp / relayed-tcp (read inside a TURN client's relayed data)
+    a: str  # the first sender
+    b: str
+    role: str
+    packets: tuple[int, int]  # a -> b, b -> a
+    octets: tuple[int, int]
+    messages: dict[str, tuple[int, int]]  # kind (stun, channel-data, dtls, rtp, rtcp, tls) -> (a>b, b>a)
+    transactions: int
+    retransmissions: int
+    first_packet: int
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    flow: int
+    relayed: str
+    username: str
+    allocated_packet: int
+    lifetime_s: int
+    refreshes: int
+    permissions: tuple[str, ...]
+    channels: dict[str, str]  # "0x4000" -> peer
+    data_sent: int  # Send indications + ChannelData to the server
+    data_received: int  # Data indications + ChannelData back
+    bytes_sent: int
+    bytes_received: int
+    deleted_packet: int | None
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    flow: int
+    method: str
+    answered: int
+    rtt_min_ms: float
+    rtt_avg_ms: float
+    rtt_max_ms: float
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    source: str
+    format: str
+    packets: int
+    duration_s: float
+    truncated: bool
+    flows_total: int
+    flows: tuple[FlowResult, ...]  # the WebRTC flows, at most MAX_ROWS
+    allocations: tuple[AllocationResult, ...]
+    transactions: tuple[MethodResult, ...]  # answered STUN/TURN transactions per flow and method
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user: str
+    sessions: int
+    client_bytes: int  # rb + sb
+    peer_bytes: int
+    session_minutes: float
+
+
+@dataclass(frozen=True)
+class LogResult:
+    source: str
+    lines: int
+    sessions_total: int
+    sessions: tuple[Session, ...]  # at most MAX_ROWS
+    usage: tuple[UserUsage, ...]
+    busiest_hours: tuple[tuple[str, int], ...]
+    refused_401: dict[str, int]  # user -> authenticated requests answered 401
+
+
+@dataclass(frozen=True)
+class WireResults:
+    captures: tuple[CaptureResult, ...]
+    logs: tuple[LogResult, ...]
+
+
+def _interesting(s: CaptureSummary) -> list[Flow]:
+    return [f for f in s.flows if f.kinds and set(f.kinds) != {Kind.OTHER}]
+
+
+def capture_result(s: CaptureSummary) -> CaptureResult:
+    flows = tuple(FlowResult(
+        index=f.index, transport=f.transport, a=f.a, b=f.b, role=_role(f),
+        packets=(f.packets[0], f.packets[1]), octets=(f.octets[0], f.octets[1]),
+        messages={str(k): (v[0], v[1]) for k, v in sorted(f.kinds.items())}, transactions=f.done,
+        retransmissions=f.retransmissions, first_packet=f.first_number) for f in _interesting(s)[:MAX_ROWS])
+    allocations = tuple([AllocationResult(
+        flow=f.index, relayed=a.relayed, username=a.username, allocated_packet=a.number,
+        lifetime_s=a.lifetime, refreshes=sum(1 for r in a.refreshes if r[2]),
+        permissions=tuple(a.permissions),
+        channels={f"0x{c:04x}": peer for c, peer in a.channels.items()}, data_sent=a.sent.count,
+        data_received=a.received.count, bytes_sent=a.sent_bytes, bytes_received=a.received_bytes,
+        deleted_packet=a.deleted or None) for f in s.flows for a in f.allocations][:MAX_ROWS])
+    methods = tuple([MethodResult(flow=f.index, method=m, answered=int(v[0]), rtt_min_ms=round(v[2], 3),
+                                  rtt_avg_ms=round(v[1] / v[0], 3), rtt_max_ms=round(v[3], 3))
+                     for f in s.flows for m, v in sorted(f.methods.items())][:MAX_ROWS])
+    return CaptureResult(source=s.source, format=s.format, packets=s.packets,
+                         duration_s=round(s.duration, 6), truncated=s.truncated, flows_total=len(s.flows),
+                         flows=flows, allocations=allocations, transactions=methods)
+
+
+def _usage(log: CoturnLog) -> tuple[list[UserUsage], list[tuple[str, int]]]:
+    """Per user: sessions, bytes, session-minutes (most peer traffic first); sessions opened per hour."""
+    usage: dict[str, list[float]] = {}  # user -> sessions, client bytes, peer bytes, session-seconds
+    hours: dict[str, int] = {}
+    for s in log.sessions.values():
+        row = usage.setdefault(s.user or "(none)", [0, 0, 0, 0.0])
+        row[0] += 1
+        row[1] += s.rb + s.sb
+        row[2] += s.peer_rb + s.peer_sb
+        end = _end(log, s)
+        if s.opened is not None and end is not None:
+            row[3] += max(0.0, end - s.opened)
+        if s.opened is not None:
+            key = (_clock(log, s.opened)[:13] + ":00") if log.absolute_times else \
+                f"hour {int(s.opened // 3600)} after start"
+            hours[key] = hours.get(key, 0) + 1
+    users = [UserUsage(user=user, sessions=int(v[0]), client_bytes=int(v[1]), peer_bytes=int(v[2]),
+                       session_minutes=round(v[3] / 60, 3))
+             for user, v in sorted(usage.items(), key=lambda kv: -kv[1][2])[:MAX_ROWS]]
+    return users, sorted(hours.items(), key=lambda kv: -kv[1])[:24]
+
+
+def log_result(log: CoturnLog) -> LogResult:
+    users, hours = _usage(log)
+    return LogResult(source=log.source, lines=log.lines, sessions_total=len(log.sessions),
+                     sessions=tuple(list(log.sessions.values())[:MAX_ROWS]), usage=tuple(users),
+                     busiest_hours=tuple(hours),
+                     refused_401={user: c.count for user, c in list(log.auth_401.items())[:MAX_ROWS]})
+
+
+def wire_results(plan: WirePlan) -> WireResults:
+    return WireResults(captures=tuple(capture_result(c) for c in plan.captures),
+                       logs=tuple(log_result(log) for log in plan.logs))
 
 
 def find_flow(summaries: list[CaptureSummary], key: str) -> tuple[CaptureSummary, Flow] | None:
@@ -201,26 +344,12 @@ def log_tables(logs: list[CoturnLog]) -> list[Table]:
             [s.id, s.user or "-", s.realm or "-", s.client or "-", s.relay or "-", str(s.lifetime),
              s.transport or "-", _clock(log, s.opened), _clock(log, s.closed), s.reason or "-",
              f"{s.rb}/{s.sb}", f"{s.peer_rb}/{s.peer_sb}"] for s in sessions[:MAX_ROWS]]))
-        usage: dict[str, list[float]] = {}  # user -> sessions, client bytes, peer bytes, session-seconds
-        hours: dict[str, int] = {}
-        for s in sessions:
-            row = usage.setdefault(s.user or "(none)", [0, 0, 0, 0.0])
-            row[0] += 1
-            row[1] += s.rb + s.sb
-            row[2] += s.peer_rb + s.peer_sb
-            end = _end(log, s)
-            if s.opened is not None and end is not None:
-                row[3] += max(0.0, end - s.opened)
-            if s.opened is not None:
-                key = (_clock(log, s.opened)[:13] + ":00") if log.absolute_times else \
-                    f"hour {int(s.opened // 3600)} after start"
-                hours[key] = hours.get(key, 0) + 1
+        users, busiest = _usage(log)
         out.append(Table(title=f"{log.source}: relay usage per user", columns=[
             "User", "Sessions", "Client bytes (rb+sb)", "Peer bytes (rb+sb)", "Session-minutes"], rows=[
-            [user, f"{v[0]:.0f}", f"{v[1]:.0f}", f"{v[2]:.0f}", f"{v[3] / 60:.1f}"]
-            for user, v in sorted(usage.items(), key=lambda kv: -kv[1][2])[:MAX_ROWS]]))
-        if hours:
-            busiest = sorted(hours.items(), key=lambda kv: -kv[1])[:24]
+            [u.user, str(u.sessions), str(u.client_bytes), str(u.peer_bytes), f"{u.session_minutes:.1f}"]
+            for u in users]))
+        if busiest:
             out.append(Table(title=f"{log.source}: busiest hours (sessions opened)",
                              columns=["Hour", "Sessions"], rows=[[h, str(n)] for h, n in busiest]))
         refused = [[user, str(c.count), c.first or "-"] for user, c in log.auth_401.items()]

@@ -108,7 +108,15 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
 
 def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, started: float) -> int:
     """Packet captures and coturn logs (issue 13): read (streamed), judged, or one flow as a ladder."""
-    from rtcdiag.checks.capture import WIRE, capture_tables, find_flow, ladder, log_tables, read_wire
+    from rtcdiag.checks.capture import (
+        WIRE,
+        capture_tables,
+        find_flow,
+        ladder,
+        log_tables,
+        read_wire,
+        wire_results,
+    )
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.errors import UsageError
     from rtcdiag.report.build import build_report
@@ -127,5 +135,5 @@ def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, sta
     notes += [f"{log.source}: {note}" for log in plan.logs for note in log.notes[:20]]
     tables = capture_tables(plan.captures) + log_tables(plan.logs)
     report = build_report("analyze", ran.judgement, tables=tables,
-                          results=None, notes=notes, started_at=started)
+                          results=wire_results(plan), notes=notes, started_at=started)
     return emit(report, output)

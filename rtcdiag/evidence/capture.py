@@ -138,6 +138,11 @@ class Flow:
     last_time: float = 0.0
     packets: list[int] = field(default_factory=lambda: [0, 0])  # forward, back
     octets: list[int] = field(default_factory=lambda: [0, 0])
+    # per direction (forward, back): time and number of the last packet, and how many packets in a row that
+    # side has sent since the other side's last one (a side that went silent while the other kept sending)
+    last_seen: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    last_number: list[int] = field(default_factory=lambda: [0, 0])
+    unreplied: list[int] = field(default_factory=lambda: [0, 0])
     kinds: dict[Kind, list[int]] = field(default_factory=dict)  # kind -> [forward, back] messages
     events: list[Event] = field(default_factory=list)
     events_dropped: int = 0
@@ -147,7 +152,7 @@ class Flow:
     retransmissions: int = 0
     # TURN (client = the side that sent Allocate)
     allocations: list[Allocation] = field(default_factory=list)
-    allocate_forward: bool | None = None
+    allocate_forward: bool | None = None  # the side that sent TURN requests (Allocate, Refresh...): a
     # What was seen, made on first use (most flows see few of them: a flow stays small), see OBSERVED
     observed: dict[str, Observation] = field(default_factory=dict)
     # TCP
@@ -218,12 +223,20 @@ class Flow:
         return self.seen("ice_unanswered0"), self.seen("ice_unanswered1")
 
     @property
+    def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answer: a -> b, back
+        return self.seen("ice_late0"), self.seen("ice_late1")
+
+    @property
     def client_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
         return self.seen("client_hello0"), self.seen("client_hello1")
 
     @property
     def server_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
         return self.seen("server_hello0"), self.seen("server_hello1")
+
+    @property
+    def dtls_app(self) -> Observation:  # DTLS application_data records, either way
+        return self.seen("dtls_app")
 
     @property
     def label(self) -> str:
@@ -394,6 +407,10 @@ class _Analyzer:
         side = 0 if forward else 1
         flow.packets[side] += 1
         flow.octets[side] += len(payload)
+        flow.last_seen[side] = time
+        flow.last_number[side] = number
+        flow.unreplied[side] += 1
+        flow.unreplied[1 - side] = 0
         self.message(flow, number, time, forward, payload)
 
     def tcp(self, number: int, time: float, src: bytes, sport: int, dst: bytes, dport: int, seq: int,
@@ -404,6 +421,10 @@ class _Analyzer:
         side = 0 if forward else 1
         flow.packets[side] += 1
         flow.octets[side] += len(payload)
+        flow.last_seen[side] = time
+        flow.last_number[side] = number
+        flow.unreplied[side] += 1
+        flow.unreplied[1 - side] = 0
         key = (flow.index, forward)
         stream = self.streams.get(key)
         if stream is None:
@@ -530,8 +551,8 @@ class _Analyzer:
                 flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
-            if method == Method.ALLOCATE and flow.allocate_forward is None:
-                flow.allocate_forward = forward
+            if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
+                flow.allocate_forward = forward  # (a capture started mid-allocation has no Allocate)
             flow.open[tid] = txn
             self.open_total += 1
             text = f"{name} request" + (" (authenticated)" if txn.authenticated else "")
@@ -657,8 +678,12 @@ class _Analyzer:
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
         if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
+            answered = flow.seen(f"ice_answered{side}")
+            late = answered.count and txn.first_time > answered.last_time  # after the last answered check
             for n in txn.numbers:
                 flow.note(f"ice_unanswered{side}").add(n, txn.first_time)
+                if late:
+                    flow.note(f"ice_late{side}").add(n, txn.first_time)
         else:
             flow.note("unanswered_turn").add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
 
@@ -728,6 +753,8 @@ class _Analyzer:
                     if not flow.server_hello[side].count:
                         self._event(flow, number, time, forward, "DTLS ServerHello")
                     flow.note(f"server_hello{side}").add(number, time)
+            elif ctype == 23:  # application data: SRTP keys were agreed / SCTP (data channel) runs over it
+                flow.note("dtls_app").add(number, time)
             elif ctype == 21:  # alert (RFC 8446 §6): readable only before encryption (epoch 0)
                 what = _ALERTS.get(body[1], f"alert {body[1]}") if epoch == 0 and len(body) >= 2 \
                     else "encrypted alert"
@@ -747,6 +774,9 @@ class _Analyzer:
         self.streams.clear()
         return self.summary
 
+
+# RFC 8656 §7-11: requests only a TURN client sends its server
+_TURN_REQUESTS = frozenset((Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND))
 
 _ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
            42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",

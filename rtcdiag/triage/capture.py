@@ -72,13 +72,15 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
                                        evidence=evidence, file=s.source, flow=flow.label, **params))
 
     turn_flows = ice_flows = dtls_flows = media_flows = 0
+    stopped: set[str] = set()  # TURN clients whose server stopped answering mid-call
     for flow in s.flows:
         if flow.allocate_forward is not None:
             turn_flows += 1
-            _turn(s, flow, find)
+            if _turn(s, flow, find):
+                stopped.add(_client(flow))
         if any(o.count for o in flow.ice_sent):
             ice_flows += 1
-            _ice(s, flow, find)
+            _ice(s, flow, find, stopped)
         if any(o.count for o in flow.client_hello) or flow.alerts.count:
             dtls_flows += 1
             _dtls(s, flow, find)
@@ -110,7 +112,8 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
             j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail=f"no {what}"))
 
 
-def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> None:
+def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
+    """The TURN findings of a client <-> server flow; True when the server stopped answering mid-call."""
     server, client = _server(flow), _client(flow)
     host = _host(server)
     refused = False
@@ -143,6 +146,15 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> None:
             reason = detail.split(" ", 2)[2].split(" user ", 1)[0] if detail.count(" ") >= 2 else ""
             find(fid, "turn", flow, host, _evidence(s, flow, obs, detail), server=server, reason=reason,
                  count=obs.count, packets=packets(obs), when=when(s, obs.first_time), user=user)
+    if flow.mismatch_437.count and not _expired_before(s, flow, flow.mismatch_437.first_time):
+        obs = flow.mismatch_437
+        method = obs.detail.split(" ", 1)[0]
+        reason = obs.detail.split(" 437 ", 1)[1].split(" user ", 1)[0] if " 437 " in obs.detail else ""
+        find("CAPTURE-TURN-437", "turn", flow, host, _evidence(s, flow, obs, obs.detail), server=server,
+             method=method, reason=reason, count=obs.count, packets=packets(obs),
+             when=when(s, obs.first_time),
+             explanation=_MISMATCH_ALLOCATE if method == "Allocate" else _MISMATCH_OTHER)
+        refused = True
     if flow.unanswered_turn.count and not flow.methods and flow.count(Kind.STUN, flow.allocate_forward
                                                                         is False) == 0:
         obs = flow.unanswered_turn
@@ -169,6 +181,53 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> None:
                  server=server, relayed=alloc.relayed, allocated=alloc.number, lifetime=alloc.lifetime,
                  last_refresh=f"packet {last[0]}" if last else "never",
                  expired=when(s, alloc.expires), after=f"{s.last_time - alloc.expires:.0f}")
+    return not refused and _server_stopped(s, flow, find)
+
+
+MIN_SILENT_PACKETS = 10  # client packets in a row without a packet from the server
+MIN_SILENT_S = 5.0  # and the capture goes on this long after the server's last packet
+
+
+def _server_stopped(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
+    """The server relayed (data came back through it), then sent nothing more while the client kept sending
+    and a request the server always answers (Binding, Refresh, CreatePermission, ChannelBind: RFC 8489
+    §6.3, RFC 8656 §7-11) went unanswered after its last packet: the server or the path to it stopped, not
+    the peer (a peer that goes quiet leaves the server answering the client's requests)."""
+    server_side = 1 if flow.allocate_forward else 0
+    client_side = 1 - server_side
+    last = flow.last_seen[server_side]
+    unanswered = flow.unanswered_turn
+    if not (flow.allocations and any(a.received.count for a in flow.allocations)
+            and not all(a.deleted for a in flow.allocations)
+            and flow.unreplied[client_side] >= MIN_SILENT_PACKETS and unanswered.count
+            and unanswered.last_time > last and s.last_time - last >= MIN_SILENT_S):
+        return False
+    server = _server(flow)
+    find("CAPTURE-TURN-SERVER-STOPPED", "turn", flow, _host(server),
+         [f"{flow.label}: last packet from {server}: packet {flow.last_number[server_side]} "
+          f"({when(s, last)}); then {flow.unreplied[client_side]} packet(s) from the client without a reply, "
+          f"unanswered requests: packets {packets(unanswered)} ({unanswered.detail})"],
+         server=server, client=_client(flow), last_packet=flow.last_number[server_side], last=when(s, last),
+         sent=flow.unreplied[client_side], after=f"{s.last_time - last:.0f}", packets=packets(unanswered),
+         relayed=", ".join(a.relayed for a in flow.allocations[:4]))
+    return True
+
+
+# RFC 8656 §7.2: an Allocate on a 5-tuple that has an allocation, with a new transaction ID, is a 437;
+# §7.3, §9, §11: Refresh, CreatePermission and ChannelBind need an allocation on their 5-tuple.
+_MISMATCH_ALLOCATE = ("The 5-tuple already has an allocation and this Allocate has a new transaction ID: the "
+                      "client allocated twice from the same local port (a second Allocate after the first "
+                      "succeeded, or a retry with a fresh transaction ID instead of a retransmission).")
+_MISMATCH_OTHER = ("The server has no allocation for this 5-tuple: it was deleted or expired, the server "
+                   "restarted, or a NAT gave the client a new public port, so its requests now come from a "
+                   "5-tuple the server does not know.")
+
+
+def _expired_before(s: CaptureSummary, flow: Flow, t: float) -> bool:
+    """An allocation of ``flow`` ran out before ``t`` (CAPTURE-TURN-REFRESH-MISSING says so: a 437 after it is
+    its consequence, not a second root cause)."""
+    return any(not a.deleted and a.lifetime > 0 and a.expires < t and s.last_time > a.expires + 1.0
+               for a in flow.allocations)
 
 
 TURNS_PORTS = (5349, 443)  # turns: default port (RFC 8656 §3.1, RFC 7350) and the firewall-friendly one
@@ -205,23 +264,21 @@ def _tls_turn(s: CaptureSummary, find: _Find) -> int:
 CONSENT_TIMEOUT_S = 30.0  # RFC 7675 §5.1: no consent response for 30 s ends the session
 
 
-def _ice(s: CaptureSummary, flow: Flow, find: _Find) -> None:
+def _ice(s: CaptureSummary, flow: Flow, find: _Find, stopped_clients: set[str]) -> None:
     for side in (0, 1):
         sender, receiver = (flow.a, flow.b) if side == 0 else (flow.b, flow.a)
         unanswered = flow.ice_unanswered[side]
         answered = flow.ice_answered[side]
-        if (answered.count and unanswered.count >= MIN_UNANSWERED_CHECKS
-                and unanswered.last_time > answered.last_time
+        late = flow.ice_late[side]  # the unanswered checks sent after the last answer
+        if (answered.count and late.count >= MIN_UNANSWERED_CHECKS
                 and s.last_time - answered.last_time >= CONSENT_TIMEOUT_S):
-            late = Observation()  # the unanswered checks after the last answer
-            for n in unanswered.numbers:
-                if n > answered.numbers[-1]:
-                    late.add(n, unanswered.last_time)
+            if flow.transport.startswith("relayed") and flow.a in stopped_clients:
+                continue  # the relay carrying it stopped: CAPTURE-TURN-SERVER-STOPPED is the root cause
             find("CAPTURE-ICE-CONSENT-LOST", "ice", flow, _host(receiver),
-                 _evidence(s, flow, late if late.count else unanswered, f"checks from {sender} unanswered"),
+                 _evidence(s, flow, late, f"checks from {sender} unanswered"),
                  sender=sender, receiver=receiver, last_answered=when(s, answered.last_time),
-                 count=unanswered.count, packets=packets(late if late.count else unanswered),
-                 when=when(s, unanswered.first_time), after=f"{s.last_time - answered.last_time:.0f}")
+                 count=late.count, packets=packets(late), when=when(s, late.first_time),
+                 after=f"{s.last_time - answered.last_time:.0f}")
             continue
         if not unanswered.count or answered.count:
             continue
@@ -261,10 +318,33 @@ def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
                      _evidence(s, flow, hellos[side], "ClientHello without ServerHello"), sender=sender,
                      count=hellos[side].count, packets=packets(hellos[side]),
                      when=when(s, hellos[side].first_time))
+    _dtls_nothing_after(s, flow, find)
     if flow.alerts.count and "close_notify" not in flow.alerts.detail:
         find("CAPTURE-DTLS-ALERT", "dtls", flow, _host(flow.b), _evidence(s, flow, flow.alerts, "alerts"),
              alert=flow.alerts.detail, count=flow.alerts.count, packets=packets(flow.alerts),
              when=when(s, flow.alerts.first_time))
+
+
+MIN_AFTER_HANDSHAKE_S = 3.0  # ICE answered this long after the ServerHello with nothing over DTLS
+
+
+def _dtls_nothing_after(s: CaptureSummary, flow: Flow, find: _Find) -> None:
+    """The handshake ran (ClientHello answered by a ServerHello) and ICE kept answering, yet no DTLS
+    application data (the data channel's SCTP, RFC 8261) and no SRTP (RFC 5764) ever followed: one side
+    dropped the DTLS session after the handshake, without an alert on the wire."""
+    hello = flow.server_hello[0] if flow.server_hello[0].count else flow.server_hello[1]
+    if not hello.count or flow.dtls_app.count or flow.alerts.count:
+        return
+    if flow.kinds.get(Kind.RTP) or flow.kinds.get(Kind.RTCP):
+        return
+    answered = max(flow.ice_answered[0].last_time, flow.ice_answered[1].last_time)
+    if answered - hello.first_time < MIN_AFTER_HANDSHAKE_S:
+        return
+    clients = flow.client_hello[0] if flow.client_hello[0].count else flow.client_hello[1]
+    find("CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE", "dtls", flow, _host(flow.b),
+         _evidence(s, flow, hello, "DTLS ServerHello, then no application data and no SRTP"),
+         client_hello=clients.numbers[0] if clients.numbers else "-", server_hello=hello.numbers[0],
+         when=when(s, hello.first_time), after=f"{answered - hello.first_time:.0f}")
 
 
 def _media(s: CaptureSummary, flow: Flow, find: _Find) -> None:

@@ -589,3 +589,77 @@ def test_env_has_no_secret_leak(runs: dict[str, Run]) -> None:
     """The capture holds MESSAGE-INTEGRITY, never the password; the report must not contain it either."""
     proc = analyze([str(runs["healthy"].capture), str(runs["healthy"].log)])
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_allocation_mismatch_437(coturn_factory: Factory, tmp_path: Path) -> None:
+    """Two real 437s from coturn: a client that allocates twice from the same local port (a new transaction
+    ID, not a retransmission), and one whose Refresh comes from a port that has no allocation (as after a
+    NAT rebinding). Each is named with its packets, which tshark's dissection confirms."""
+    lo, hi = relay_range()
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, verbose=True, min_relay_port=lo,
+                                          max_relay_port=hi))
+    twice = MiniTurn(("127.0.0.1", server.port), "alice", PASSWORD)
+    moved = MiniTurn(("127.0.0.1", server.port), "alice", PASSWORD)
+    capture = tmp_path / "mismatch.pcap"
+    try:
+        with tcpdump(capture, [server.port], [(lo, hi)]):
+            assert twice.allocate().msg_class == MessageClass.SUCCESS
+            again = twice.request(Message(Method.ALLOCATE, MessageClass.REQUEST).add(
+                AttrType.REQUESTED_TRANSPORT, RequestedTransport(17)))
+            assert again.error_code == 437
+            moved.key, moved.realm, moved.nonce = twice.key, twice.realm, twice.nonce  # same credentials
+            lost = moved.request(Message(Method.REFRESH, MessageClass.REQUEST).add(AttrType.LIFETIME, 600))
+            assert lost.error_code == 437
+    finally:
+        twice.sock.close()
+        moved.sock.close()
+    code, report = report_of(capture)
+    assert code == 1
+    mismatch = findings(report, "CAPTURE-TURN-437")
+    assert len(mismatch) == 2, report["findings"]
+    by_method = {f["symptom"].split(": ", 1)[1].split(" was answered", 1)[0]: f for f in mismatch}
+    assert set(by_method) == {"Allocate", "Refresh"}
+    assert "allocated twice from the same local port" in by_method["Allocate"]["cause"]
+    assert "no allocation for this 5-tuple" in by_method["Refresh"]["cause"]
+    assert all(f["title"] == f"TURN server 127.0.0.1:{server.port} answered 437 Allocation Mismatch"
+               for f in mismatch)
+    if HAVE_TSHARK:
+        assert sorted(n for f in mismatch for n in evidence_packets(f)) == \
+            tshark_frames(capture, "stun.att.error.class == 4 && stun.att.error == 37")
+
+
+def test_json_results_of_a_capture_and_a_coturn_log(runs: dict[str, Run]) -> None:
+    """`--json` carries the facts behind the tables (flows, allocations, transactions with RTTs, sessions,
+    usage), schema-valid, bounded, without the password."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
+    from rtcdiag.report import json_report
+
+    run = runs["healthy"]
+    proc = analyze([str(run.capture), str(run.log), "--json"])
+    assert proc.returncode == 0, proc.stderr
+    assert PASSWORD not in proc.stdout
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(json_report.load_schema()).validate(report)
+    results = report["results"]
+    capture, = results["captures"]
+    assert capture["packets"] > 0 and capture["format"] == "pcap" and not capture["truncated"]
+    rows = table(report, "TURN allocations")["rows"]
+    assert [a["relayed"] for a in capture["allocations"]] == [row[1] for row in rows]
+    for alloc in capture["allocations"]:
+        assert alloc["username"] == "alice" and alloc["lifetime_s"] == 600
+        assert alloc["data_sent"] == alloc["data_received"] == 10 and alloc["bytes_received"] > 0
+        assert alloc["permissions"] and alloc["deleted_packet"] is not None
+    by_method = {(t["flow"], t["method"]): t for t in capture["transactions"]}
+    allocate = [t for (_, m), t in by_method.items() if m == "Allocate"]
+    assert allocate and all(0 <= t["rtt_min_ms"] <= t["rtt_avg_ms"] <= t["rtt_max_ms"] for t in allocate)
+    turn_flows = [f for f in capture["flows"] if f["role"] == "TURN client-server"]
+    assert {f["transport"] for f in turn_flows} == {"udp", "tcp"}
+    assert all(f["messages"]["stun"][0] > 0 and f["messages"]["stun"][1] > 0 for f in turn_flows)
+    log, = results["logs"]
+    assert log["sessions_total"] == 3 and {s["user"] for s in log["sessions"]} == {"alice"}
+    assert all(s["rb"] > 0 for s in log["sessions"])
+    usage, = log["usage"]
+    assert usage["user"] == "alice" and usage["sessions"] == 3 and usage["peer_bytes"] > 0
+    assert sum(n for _, n in log["busiest_hours"]) == 3
+    code, wrong = report_of(runs["wrong-password"].log)
+    assert code == 1 and wrong["results"]["logs"][0]["refused_401"] == {"alice": 2}

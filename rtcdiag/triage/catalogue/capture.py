@@ -253,4 +253,46 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Raise `user-quota`/`total-quota`, widen the relay port range, or add servers.",
         reference="RFC 8656 §7.2 (486, 508)",
     ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-437",
+        severity=Severity.ERROR,
+        title="TURN server {server} answered 437 Allocation Mismatch",
+        symptom=_SEEN + "{method} was answered 437 \"{reason}\" ({count} time(s), packets {packets}, "
+                "first at {when}).",
+        cause="{explanation}",
+        fix="Send one Allocate per 5-tuple and retransmit it with the same transaction ID (RFC 8489 §6.2.1); "
+            "after a 437 on Refresh, CreatePermission or ChannelBind, allocate again (from a new local port) "
+            "instead of retrying; keep the allocation alive with Refresh before its LIFETIME runs out.",
+        reference="RFC 8656 §7.2, §7.3, §9 (437 Allocation Mismatch)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TURN-SERVER-STOPPED",
+        severity=Severity.ERROR,
+        title="TURN server {server} stopped answering mid-call",
+        symptom=_SEEN + "the server relayed for {client} (allocation {relayed}) until {last} (packet "
+                "{last_packet}); after it, the client sent {sent} packet(s) without a single reply, its "
+                "requests went unanswered (packets {packets}) and the capture goes on {after} s.",
+        cause="The TURN server process stopped or restarted (a crash, an OOM kill, a redeploy), its host or "
+              "the path to it went down, or a firewall began dropping this 5-tuple. The peer is not the "
+              "cause: a live TURN server answers its client's requests whatever the peer does.",
+        fix="Look at the TURN server's log and uptime at that time (coturn's `log-file`, the service "
+            "manager's restarts); run more than one TURN server and let the app restart ICE "
+            "(restartIce()) when the connection goes to disconnected.",
+        reference="RFC 8656 §7-12 (the server answers every request of an allocation), RFC 7675 §5.1",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
+        severity=Severity.ERROR,
+        title="DTLS handshake on {flow} was never followed by media or data",
+        symptom=_SEEN + "the DTLS handshake ran (ClientHello packet {client_hello}, ServerHello packet "
+                "{server_hello} at {when}), then not one DTLS application-data record nor SRTP packet, while "
+                "ICE checks kept being answered for {after} s.",
+        cause="One side dropped the DTLS session after the handshake without an alert: most often the "
+              "certificate did not match the a=fingerprint of the remote SDP (the SDP was changed in "
+              "transit or munged, or belongs to another session), so the browser refused to use it.",
+        fix="Pass the SDP through signalling unchanged (compare the a=fingerprint lines on both sides); "
+            "a browser dump of the same call (`rtcdiag analyze` on webrtc-internals) shows the DTLS state "
+            "\"failed\".",
+        reference="RFC 8842 §5 (a=fingerprint), RFC 5763 §5, RFC 8261 (SCTP over DTLS), RFC 5764 (SRTP)",
+    ),
 )

@@ -1,0 +1,285 @@
+"""`rtcdiag analyze` on packet captures of real headless-Chromium calls (issue 13).
+
+tcpdump on loopback (tests/wire_capture.py, filtered to this test's coturn port and relay range) while
+Debian's Chromium (Playwright, ``executable_path`` = the system chromium) runs a relay-only call: two
+RTCPeerConnections in one page, fake microphone (``--use-fake-device-for-media-stream``), a data channel,
+through a real coturn. Nothing here is hand-written: every packet is Chromium's or coturn's. The evidence
+(packet numbers) is checked against tshark's own dissection of the same file where tshark is installed.
+
+Scenarios: a healthy call; the same call with the coturn killed (SIGKILL, by PID) mid-call; the callee
+vanishing mid-call (consent lost, the relay still alive); a one-way (sendonly/recvonly) call, which is not a
+fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.probes.browser import BrowserOptions, run_script, unavailable_reason
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wire_capture import HAVE_TCPDUMP, analyze, relay_range, tcpdump
+
+REASON = unavailable_reason() or (None if HAVE_TCPDUMP else "tcpdump is not installed (apt-get install "
+                                                             "tcpdump)")
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+HAVE_TSHARK = shutil.which("tshark") is not None
+Factory = Callable[[CoturnOptions], RunningCoturn]
+USER, PASSWORD = "caller", "chromium-capture-pw"
+
+# a: caller (fake microphone, data channel), b: callee. direction: a's audio transceiver ("sendonly" makes b
+# recvonly). mode "kill": hold the call until a's ICE fails (the test kills coturn); "vanish": b closes
+# without a word mid-call (RFC 7675: a's consent checks go unanswered), then wait until a's ICE fails.
+PAGE = r"""
+async (s) => {
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const within = (p, ms) => Promise.race([p, sleep(ms).then(() => 'timeout')]);
+  const cfg = {iceServers: s.servers, iceTransportPolicy: 'relay'};
+  const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
+  a.onicecandidate = e => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = e => e.candidate && a.addIceCandidate(e.candidate);
+  const mic = await navigator.mediaDevices.getUserMedia({audio: true});
+  a.addTransceiver(mic.getTracks()[0], {direction: s.direction, streams: [mic]});
+  const dc = a.createDataChannel('rtcdiag');
+  await a.setLocalDescription();
+  await b.setRemoteDescription(a.localDescription);
+  if (s.direction === 'sendrecv') {
+    const mic2 = await navigator.mediaDevices.getUserMedia({audio: true});
+    b.getTransceivers().forEach(t => {
+      t.direction = 'sendrecv'; t.sender.replaceTrack(mic2.getTracks()[0]);
+    });
+  } else {
+    b.getTransceivers().forEach(t => { t.direction = 'recvonly'; });
+  }
+  await b.setLocalDescription();
+  const answer = {type: 'answer', sdp: b.localDescription.sdp};
+  if (s.mode === 'fingerprint') {  // the answer's DTLS fingerprint changed in transit: DTLS must fail
+    answer.sdp = answer.sdp.replace(/(a=fingerprint:sha-256 )([0-9A-F]{2})/g,
+      (m, p, h) => p + (h === '00' ? '01' : '00'));
+  }
+  await a.setRemoteDescription(answer);
+  const out = {};
+  out.state = await within(new Promise(res => {
+    const c = () => { if (['connected', 'failed'].includes(a.connectionState)) res(a.connectionState); };
+    a.addEventListener('connectionstatechange', c); c();
+  }), 15000);
+  out.dc = await within(new Promise(r => {
+    if (dc.readyState === 'open') r('open'); dc.onopen = () => r('open');
+  }), 5000);
+  for (let i = 0; i < 20 && dc.readyState === 'open'; i++) { dc.send('x'.repeat(100)); await sleep(100); }
+  if (s.mode === 'vanish') b.close();
+  if (s.mode === 'kill' || s.mode === 'vanish') {
+    const state = wanted => new Promise(res => {
+      const c = () => { if (wanted.includes(a.iceConnectionState)) res(a.iceConnectionState); };
+      a.addEventListener('iceconnectionstatechange', c); c();
+    });
+    out.lost = await within(state(['disconnected', 'failed']), 20000);
+    // RFC 7675 §5.1: consent is lost 30 s after the last answer; the capture must run past that (Chromium
+    // does not always go to "failed" with a relay candidate, so the wait is bounded).
+    out.after = await within(state(['failed']), 34000);
+  } else {
+    await sleep(3000);  // 3 s of media
+  }
+  out.ice = a.iceConnectionState;
+  return out;
+}
+"""
+
+
+def _call(factory: Factory, tmp: Path, name: str, direction: str = "sendrecv", mode: str = "call"
+          ) -> tuple[Path, RunningCoturn, dict[str, Any]]:
+    lo, hi = relay_range()
+    server = factory(CoturnOptions(users={USER: PASSWORD}, verbose=True, min_relay_port=lo,
+                                   max_relay_port=hi))
+    capture = tmp / f"{name}.pcap"
+    servers = [{"urls": f"turn:127.0.0.1:{server.port}?transport=udp", "username": USER,
+                "credential": PASSWORD}]
+    params = {"servers": servers, "direction": direction, "mode": mode}
+
+    async def run() -> Any:
+        task = asyncio.create_task(run_script(PAGE, params, BrowserOptions(rtcstats_dump=False)))
+        if mode == "kill":
+            # Mid-call: both sides bound their channel (the call is up), then ~60 kB more of relayed media.
+            deadline = time.monotonic() + 30
+            while (server.log_path.read_text(errors="replace").count("CHANNEL_BIND processed, success") < 2
+                   and time.monotonic() < deadline and not task.done()):
+                await asyncio.sleep(0.1)
+            size = capture.stat().st_size
+            while capture.stat().st_size < size + 60_000 and time.monotonic() < deadline and not task.done():
+                await asyncio.sleep(0.1)
+            assert not task.done(), "the call ended before coturn was killed"
+            os.kill(server.process.pid, signal.SIGKILL)  # the coturn this test started, by PID
+        return (await task).result
+
+    # every packet of the call has coturn's 127.0.0.1 at one end (client <-> server, relay <-> relay)
+    with tcpdump(capture, [server.port], [(lo, hi)], host="127.0.0.1"):
+        result = asyncio.run(run())
+    return capture, server, result
+
+
+def _report(capture: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = analyze([str(capture), "--json", *extra])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _ids(report: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in report["findings"]]
+
+
+def _rows(report: dict[str, Any], suffix: str) -> list[dict[str, str]]:
+    t = next(t for t in report["tables"] if t["title"].endswith(suffix))
+    return [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
+
+
+def _messages(row: dict[str, str]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for part in row["Messages A>B / B>A"].split(", "):
+        kind, counts = part.split(" ")
+        fwd, back = counts.split("/")
+        out[kind] = (int(fwd), int(back))
+    return out
+
+
+def _tshark(capture: Path, display_filter: str, field: str = "frame.number") -> list[str]:
+    proc = subprocess.run(["tshark", "-r", str(capture), "-Y", display_filter, "-T", "fields", "-e", field],
+                          capture_output=True, text=True, timeout=60)
+    return proc.stdout.split()
+
+
+def test_chromium_relay_call_passes(coturn_factory: Factory, tmp_path: Path) -> None:
+    """A healthy relay-only call: both allocations with data both ways, DTLS handshake and RTP both ways
+    inside the relayed flows, exit 0 and no finding."""
+    capture, server, page = _call(coturn_factory, tmp_path, "healthy")
+    assert page["state"] == "connected" and page["dc"] == "open", page
+    code, report = _report(capture)
+    assert code == 0 and _ids(report) == [], report["findings"]
+    allocations = _rows(report, "TURN allocations")
+    assert len(allocations) == 2
+    for alloc in allocations:
+        sent, back = (int(n) for n in alloc["Data sent / back (msgs)"].split(" / "))
+        assert sent > 50 and back > 50, alloc  # media and data channel relayed both ways
+        assert alloc["User"] == USER and alloc["Channels"] != "-"
+    relayed = [r for r in _rows(report, "(--ladder N shows one)") if r["Transport"] == "relayed-udp"]
+    assert len(relayed) == 2  # one per TURN client, read inside its ChannelData / Send / Data
+    for row in relayed:
+        kinds = _messages(row)
+        assert kinds["rtp"][0] > 50 and kinds["rtp"][1] > 50, row
+        assert kinds["dtls"][0] and kinds["dtls"][1] and row["Role"] == "ICE"
+        ladder = analyze([str(capture), "--ladder", row["Flow"]]).stdout
+        assert "DTLS ClientHello" in ladder and "DTLS ServerHello" in ladder
+        assert "Binding success" in ladder  # ICE checks through the relay answered
+    methods = {r["Method"] for r in _rows(report, "answered STUN transactions")}
+    assert {"Allocate", "CreatePermission", "ChannelBind", "Binding"} <= methods
+    if HAVE_TSHARK:  # tshark's count of the ChannelData messages on the client flows agrees
+        ours = sum(int(a["Data sent / back (msgs)"].split(" / ")[0]) + int(a["Data sent / back (msgs)"]
+                   .split(" / ")[1]) for a in allocations)
+        theirs = len(_tshark(capture, f"udp.port == {server.port} && (stun.channel || stun.type == 0x0016 || "
+                                      "stun.type == 0x0017)"))
+        assert ours == theirs
+
+
+def test_chromium_call_with_the_turn_server_killed(coturn_factory: Factory, tmp_path: Path) -> None:
+    """The same call; coturn is killed (SIGKILL) mid-call. The capture shows the server's last packet, the
+    clients sending on (media, consent checks in ChannelData, Binding keepalives retransmitted) with no
+    reply: the server stopped, said once per client flow (the consent loss inside the relay is its
+    consequence, not a second root cause)."""
+    capture, server, page = _call(coturn_factory, tmp_path, "killed", mode="kill")
+    assert page["state"] == "connected" and page["lost"] in ("disconnected", "failed"), page
+    assert not server.alive()
+    code, report = _report(capture)
+    assert code == 1
+    stopped = [f for f in report["findings"] if f["id"] == "CAPTURE-TURN-SERVER-STOPPED"]
+    assert len(stopped) == 2, report["findings"]
+    assert set(_ids(report)) == {"CAPTURE-TURN-SERVER-STOPPED"}  # no consent-lost beside it
+    title = f"TURN server 127.0.0.1:{server.port} stopped answering mid-call"
+    assert all(f["title"] == title for f in stopped)
+    if HAVE_TSHARK:
+        from_server = [int(n) for n in _tshark(capture, f"udp.srcport == {server.port}")]
+        for f in stopped:
+            last = int(f["symptom"].split("(packet ", 1)[1].split(")", 1)[0])
+            assert last in from_server
+            unanswered = f["symptom"].split("went unanswered (packets ", 1)[1].split(")", 1)[0]
+            first = int(unanswered.split(",")[0])
+            assert first > max(from_server)  # sent after the server's very last packet
+            assert str(first) in _tshark(capture, "stun.type == 0x0001")  # a Binding request, per tshark
+
+
+def test_chromium_callee_vanishes_consent_lost(coturn_factory: Factory, tmp_path: Path) -> None:
+    """The callee closes mid-call without a word (its allocation deleted, the relay alive): the caller's
+    consent checks through the relay go unanswered until Chromium fails ICE (RFC 7675 §5.1, 30 s)."""
+    capture, _, page = _call(coturn_factory, tmp_path, "vanish", mode="vanish")
+    assert page["state"] == "connected" and page["lost"] in ("disconnected", "failed"), page
+    code, report = _report(capture)
+    assert code == 1
+    assert set(_ids(report)) == {"CAPTURE-ICE-CONSENT-LOST"}, report["findings"]  # not the server's fault
+    lost = report["findings"]
+    # the caller's checks inside its relay, and the same checks on coturn's relay-to-relay leg
+    assert {f["params"]["flow"].split(" ", 1)[0] for f in lost} == {"relayed-udp", "udp"}
+    assert len(lost) == 2 and all(f["title"].startswith("Consent lost mid-call on ") for f in lost)
+    lost = [f for f in lost if f["params"]["flow"].startswith("relayed-udp")]
+    if HAVE_TSHARK:  # the evidence packets carry ChannelData (the checks ride inside it)
+        numbers = lost[0]["symptom"].split("got no response (packets ", 1)[1].split(", first", 1)[0]
+        first = numbers.split(",")[0]
+        assert first in _tshark(capture, "stun.channel")
+
+
+def test_chromium_sendonly_call_is_not_one_way_media(coturn_factory: Factory, tmp_path: Path) -> None:
+    """A sendonly/recvonly call: RTP one way only, RTCP receiver reports back. That is what was negotiated,
+    not a broken path: no CAPTURE-MEDIA-ONE-WAY (media one way with nothing back is still hand-written in
+    test_analyze_capture.py: no local peer drops the return path of a live call)."""
+    capture, _, page = _call(coturn_factory, tmp_path, "sendonly", direction="sendonly")
+    assert page["state"] == "connected", page
+    code, report = _report(capture)
+    assert code == 0 and _ids(report) == [], report["findings"]
+    relayed = [_messages(r) for r in _rows(report, "(--ladder N shows one)")
+               if r["Transport"] == "relayed-udp"]
+    assert len(relayed) == 2
+    one_way = [k for k in relayed if min(k.get("rtp", (0, 0))) == 0 and max(k.get("rtp", (0, 0))) > 50]
+    assert len(one_way) == 2  # RTP one way in both relayed flows...
+    assert all(k["rtcp"][0] and k["rtcp"][1] for k in one_way)  # ...with RTCP both ways
+
+
+def test_chromium_fingerprint_mismatch_dtls_nothing_after_handshake(coturn_factory: Factory,
+                                                                    tmp_path: Path) -> None:
+    """The answer's a=fingerprint changed in transit: ICE connects through the relay, the DTLS handshake
+    runs, then Chromium drops the session without an alert on the wire; no SCTP, no SRTP ever follows while
+    consent checks go on being answered. Named from what the capture really shows."""
+    capture, server, page = _call(coturn_factory, tmp_path, "fingerprint", mode="fingerprint")
+    assert page["state"] == "failed" and page["dc"] == "timeout", page
+    code, report = _report(capture)
+    assert code == 1
+    assert set(_ids(report)) == {"CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}, report["findings"]
+    flows = {f["params"]["flow"] for f in report["findings"]}
+    relayed = {f"relayed-udp {r['A (first sender)']} <-> {r['B']}" for r in _rows(report, "shows one)")
+               if r["Transport"] == "relayed-udp"}
+    assert relayed <= flows  # both callers' relayed flows (and the relay-to-relay leg coturn sends on)
+    if HAVE_TSHARK:  # tshark agrees: handshake records only, not one application_data record
+        ports = {r["B"].rsplit(":", 1)[1] for r in _rows(report, "shows one)") if r["Transport"] == "udp"
+                 and r["Role"] == "ICE"}
+        decode = [arg for p in ports for arg in ("-d", f"udp.port=={p},dtls")]
+
+
+        def records(content_type: int) -> list[str]:
+            proc = subprocess.run(["tshark", "-r", str(capture), *decode, "-Y",
+                                   f"dtls.record.content_type == {content_type}", "-T", "fields", "-e",
+                                   "frame.number"], capture_output=True, text=True, timeout=60)
+            return proc.stdout.split()
+
+        assert records(22)  # the handshake, on the relay-to-relay leg
+        assert records(23) == []
+    assert server.alive()
