@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "selftest": ("rtcdiag.commands.selftest:command",
                  "Start a coturn on loopback and run the full check against it (offline)."),
     "analyze": ("rtcdiag.commands.analyze:command",
-                "Triage a failed call from chrome://webrtc-internals dumps: root cause, timeline."),
+                "Triage a failed call from its evidence: dumps, getStats, SDP, pcap, coturn logs."),
     "browser": ("rtcdiag.commands.browser:command",
                 "Run the Trickle ICE page in a real headless Chromium: candidates, errors, calls, verdict."),
     "explain": ("rtcdiag.commands.explain:command", "List the findings catalogue or explain one finding id."),
