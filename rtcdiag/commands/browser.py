@@ -12,14 +12,14 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import (
     OutputOptions,
     emit,
+    ice_server_list,
     output_options,
     run_async,
     timeout_option,
     turn_credential_options,
 )
 from rtcdiag.errors import UsageError
-from rtcdiag.redact import register_secret
-from rtcdiag.secret_input import PASSWORD_ENV, SecretArgs, load_turn_secrets, load_username
+from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.triage.finding import Subject
 
 INSTALL_HINT = "apt-get install -y chromium (or --browser-path PATH) and pip install 'rtcdiag[browser]'"
@@ -73,37 +73,16 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     """
     from rtcdiag.checks.browser import BROWSER, BrowserPlan, browser_notes, browser_tables
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ice_servers_from_targets
     from rtcdiag.jsonable import to_jsonable
     from rtcdiag.probes.browser_ice import BrowserIceOptions
     from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
-    from rtcdiag.targets import load_ice_servers, parse_targets
 
     started = time.time()
     user = load_username(username)
     password, secret = load_turn_secrets(password_args, secret_args)
-    if secret is not None:
-        from rtcdiag.probes.turn import rest_password, rest_username_expiry
-        from rtcdiag.protocol.credentials import rest_credentials
-
-        if user is not None and rest_username_expiry(user) is not None:
-            password = rest_password(secret, user)  # a ready-made "expiry:user": exactly that one
-        else:
-            user, password = rest_credentials(secret, user or "rtcdiag", ttl)
-        register_secret(password)
-    parsed = parse_targets(targets, default_scheme="turn", username=user, credential=password)
-    if ice_servers is not None:
-        parsed += load_ice_servers(ice_servers)
-    if not parsed:
-        raise UsageError("give at least one TURN/STUN URI, host[:port] or --ice-servers FILE")
-    servers = ice_servers_from_targets(list(parsed))
-    if not servers:
-        raise UsageError("no usable server: Chromium does not take stuns: URLs")
-    for server in servers:
-        if server.is_turn and (not server.username or not server.password):
-            raise UsageError(f"{server.url}: TURN needs a user name and a password (-u USER and "
-                             f"${PASSWORD_ENV}, --password-env VAR or --password-file F, or a REST secret)")
+    servers = ice_server_list(targets, ice_servers, user, password, secret, ttl,
+                              unusable="Chromium does not take stuns: URLs")
     why = browser_unavailable(browser_path)
     if why is not None:
         raise UsageError(why)

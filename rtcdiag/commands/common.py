@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,6 +22,9 @@ from rtcdiag import exitcodes
 from rtcdiag.errors import Interrupted, OutputError, UsageError
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.ice import IceServer
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -404,3 +407,38 @@ def turn_credential_options(func: F) -> F:
     for decorator in reversed(decorators):
         decorated = decorator(decorated)
     return decorated  # type: ignore[no-any-return]
+
+
+def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user: str | None,
+                    password: str | None, secret: str | None, ttl: int, *,
+                    unusable: str) -> list[IceServer]:
+    """The ICE servers of ``rtcdiag ice`` and ``rtcdiag browser``: URIs / ``host[:port]`` and an RTCIceServer
+    file, with long-term credentials or REST credentials minted from ``secret`` (a ready-made
+    ``expiry:user`` keeps exactly that name). Usage errors (exit 2) before any traffic; ``unusable`` says
+    why no given server can be used."""
+    from rtcdiag.checks.ice import ice_servers_from_targets
+    from rtcdiag.redact import register_secret
+    from rtcdiag.targets import load_ice_servers, parse_targets
+
+    if secret is not None:
+        from rtcdiag.probes.turn import rest_password, rest_username_expiry
+        from rtcdiag.protocol.credentials import rest_credentials
+
+        if user is not None and rest_username_expiry(user) is not None:
+            password = rest_password(secret, user)  # a ready-made "expiry:user": exactly that one
+        else:
+            user, password = rest_credentials(secret, user or "rtcdiag", ttl)
+        register_secret(password)
+    parsed = parse_targets(targets, default_scheme="turn", username=user, credential=password)
+    if ice_servers is not None:
+        parsed += load_ice_servers(ice_servers)
+    if not parsed:
+        raise UsageError("give at least one TURN/STUN URI, host[:port] or --ice-servers FILE")
+    servers = ice_servers_from_targets(list(parsed))
+    if not servers:
+        raise UsageError(f"no usable server: {unusable}")
+    for server in servers:
+        if server.is_turn and (not server.username or not server.password):
+            raise UsageError(f"{server.url}: TURN needs a user name and a password (-u USER and "
+                             f"${PASSWORD_ENV}, --password-env VAR or --password-file F, or a REST secret)")
+    return servers

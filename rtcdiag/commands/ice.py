@@ -13,6 +13,7 @@ from rtcdiag.commands.common import (
     TlsOptions,
     concurrency_option,
     emit,
+    ice_server_list,
     output_options,
     run_async,
     timeout_option,
@@ -20,10 +21,7 @@ from rtcdiag.commands.common import (
     tls_options,
     turn_credential_options,
 )
-from rtcdiag.errors import UsageError
-from rtcdiag.redact import register_secret
 from rtcdiag.secret_input import (
-    PASSWORD_ENV,
     SecretArgs,
     load_turn_secrets,
     load_username,
@@ -55,33 +53,17 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     server itself is on a loopback/private address), ICE failed, data not flowing.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_servers_from_targets, ice_tables
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables
     from rtcdiag.jsonable import to_jsonable
     from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
-    from rtcdiag.targets import load_ice_servers, parse_targets
     from rtcdiag.tls import make_client_context
 
     started = time.time()
     user = load_username(username)
     password, secret = load_turn_secrets(password_args, secret_args)
-    if secret is not None:
-        from rtcdiag.protocol.credentials import rest_credentials
-
-        user, password = rest_credentials(secret, user or "rtcdiag", ttl)
-        register_secret(password)
-    parsed = parse_targets(targets, default_scheme="turn", username=user, credential=password)
-    if ice_servers is not None:
-        parsed += load_ice_servers(ice_servers)
-    if not parsed:
-        raise UsageError("give at least one TURN/STUN URI, host[:port] or --ice-servers FILE")
-    servers = ice_servers_from_targets(list(parsed))
-    if not servers:
-        raise UsageError("no usable server: stuns: URLs cannot be used for ICE (aioice gathers over UDP)")
-    for server in servers:
-        if server.is_turn and (not server.username or not server.password):
-            raise UsageError(f"{server.url}: TURN needs a user name and a password (-u USER and "
-                             f"${PASSWORD_ENV}, --password-env VAR or --password-file F)")
+    servers = ice_server_list(targets, ice_servers, user, password, secret, ttl,
+                              unusable="stuns: URLs cannot be used for ICE (aioice gathers over UDP)")
     options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
                          connect_timeout_s=timeout,
                          ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
