@@ -8,7 +8,8 @@ through a real coturn. Nothing here is hand-written: every packet is Chromium's 
 
 Scenarios: a healthy call; the same call with the coturn killed (SIGKILL, by PID) mid-call; the callee
 vanishing mid-call (consent lost, the relay still alive); a one-way (sendonly/recvonly) call, which is not a
-fault.
+fault; a sendrecv call whose callee has no track (RTP one way, RTCP back: not a fault the capture can see);
+both sides DTLS client (a=setup munged: the role conflict).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ Factory = Callable[[CoturnOptions], RunningCoturn]
 USER, PASSWORD = "caller", "chromium-capture-pw"
 
 # a: caller (fake microphone, data channel), b: callee. direction: a's audio transceiver ("sendonly" makes b
-# recvonly). mode "kill": hold the call until a's ICE fails (the test kills coturn); "vanish": b closes
-# without a word mid-call (RFC 7675: a's consent checks go unanswered), then wait until a's ICE fails.
+# recvonly). mode "no-track": b's sendrecv transceiver gets no track; "role-conflict": the answer a applies
+# says a=setup:passive (b's own says active); "kill": hold the call until a's ICE fails (the test kills
+# coturn); "vanish": b closes without a word mid-call (RFC 7675: a's consent checks go unanswered), then wait
+# until a's ICE fails.
 PAGE = r"""
 async (s) => {
   const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -317,7 +320,8 @@ def test_chromium_dtls_role_conflict(coturn_factory: Factory, tmp_path: Path) ->
     assert set(_ids(report)) == {"CAPTURE-DTLS-ROLE-CONFLICT"}, report["findings"]  # no separate alert
     flows = {f["params"]["flow"]: f for f in report["findings"]}
     rows = _rows(report, "shows one)")
-    relayed = {f"relayed-udp {r['A (first sender)']} <-> {r['B']}" for r in rows if r["Transport"] == "relayed-udp"}
+    relayed = {f"relayed-udp {r['A (first sender)']} <-> {r['B']}" for r in rows
+               if r["Transport"] == "relayed-udp"}
     legs = [label for label in flows if label.startswith("udp ")]
     assert len(relayed) == 2 and relayed <= set(flows) and len(legs) == 1, sorted(flows)
     for finding in flows.values():
@@ -344,3 +348,38 @@ def test_chromium_dtls_role_conflict(coturn_factory: Factory, tmp_path: Path) ->
         relayed_numbers = [n for label in relayed for n in _numbers(flows[label])]
         carried = set(_tshark(capture, "stun.type == 0x0016 || stun.type == 0x0017 || stun.channel"))
         assert relayed_numbers and {str(n) for n in relayed_numbers} <= carried
+
+
+def test_chromium_sendrecv_without_track_is_not_one_way_media(coturn_factory: Factory,
+                                                              tmp_path: Path) -> None:
+    """sendrecv negotiated both ways, but the callee's sender never gets a track: its own stats say it sent
+    no RTP, so RTP flows one way while the SDP said both. What the capture shows is the same as the
+    negotiated sendonly/recvonly call above: RTP one way, RTCP (receiver reports, transport-cc feedback)
+    back. The path works both ways, so CAPTURE-MEDIA-ONE-WAY (media with nothing at all back: a dropped
+    return path) is rightly not said; the capture alone cannot tell "sendrecv without a track" from a
+    negotiated recvonly (the SDP is not in it; SRTCP shows only the first packet's type and sender SSRC:
+    libwebrtc's receive-only 0xFA17FA17 vs the unused sender's own SSRC, an implementation detail, not a
+    protocol signal). Media one way with nothing back stays hand-written in test_analyze_capture.py."""
+    capture, _, page = _call(coturn_factory, tmp_path, "notrack", mode="no-track")
+    assert page["state"] == "connected" and page["dc"] == "open", page
+    assert page["rtpSent"][0] > 50 and page["rtpSent"][1] == 0, page  # b's own outbound-rtp: nothing sent
+    code, report = _report(capture)
+    assert code == 0 and _ids(report) == [], report["findings"]
+    rows = _rows(report, "(--ladder N shows one)")
+    relayed = [_messages(r) for r in rows if r["Transport"] == "relayed-udp"]
+    assert len(relayed) == 2
+    for kinds in relayed:
+        rtp = kinds.get("rtp", (0, 0))
+        assert min(rtp) == 0 and max(rtp) > 50, kinds  # RTP one way only...
+        assert kinds["rtcp"][0] and kinds["rtcp"][1], kinds  # ...RTCP both ways: the return path works
+    if HAVE_TSHARK:  # tshark, decoding coturn's relay-to-relay leg as RTCP, counts the same RTCP each way
+        leg = next(r for r in rows if r["Transport"] == "udp" and r["Role"] == "ICE")
+        ports = [leg["A (first sender)"].rsplit(":", 1)[1], leg["B"].rsplit(":", 1)[1]]
+        ours = _messages(leg)["rtcp"]
+        for port, count in zip(ports, ours, strict=True):
+            # RTCP packet types 200-207 (RFC 3550 §12.1, RFC 4585 §6.1); RTP, STUN, DTLS fall outside
+            argv = ["tshark", "-r", str(capture), "-d", f"udp.port=={port},rtcp", "-Y",
+                    f"udp.srcport == {port} && rtcp.pt >= 200 && rtcp.pt <= 207", "-T", "fields", "-e",
+                    "frame.number"]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert len(proc.stdout.split()) == count > 0, (port, count)
