@@ -300,15 +300,19 @@ def _ice(s: CaptureSummary, flow: Flow, find: _Find, stopped_clients: set[str]) 
 def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
     hellos, servers = flow.client_hello, flow.server_hello
     answered = servers[0].count or servers[1].count
-    if hellos[0].count and hellos[1].count and not answered:
-        first = hellos[0] if hellos[0].first_time <= hellos[1].first_time else hellos[1]
+    conflict = bool(hellos[0].count and hellos[1].count and not answered)
+    if conflict:
         both = Observation()
-        for obs in hellos:
+        for obs in sorted(hellos, key=lambda o: o.first_time):  # the first sender's hellos first
             for n in obs.numbers[:4]:
                 both.add(n, obs.first_time)
-        find("CAPTURE-DTLS-ROLE-CONFLICT", "dtls", flow, _host(flow.b),
-             _evidence(s, flow, both, "ClientHello from both sides"), packets=packets(both),
-             when=when(s, first.first_time))
+        evidence = _evidence(s, flow, both, "ClientHello from both sides")
+        if flow.alerts.count:
+            # A DTLS client that gets a ClientHello aborts with an alert (Chromium: fatal
+            # unexpected_message): the conflict's consequence, said in its evidence, not a second cause.
+            evidence += _evidence(s, flow, flow.alerts, f"then {flow.alerts.detail}")
+        find("CAPTURE-DTLS-ROLE-CONFLICT", "dtls", flow, _host(flow.b), evidence, packets=packets(both),
+             when=when(s, both.first_time))
     elif not flow.alerts.count:  # an alert answers a ClientHello too (CAPTURE-DTLS-ALERT says it)
         for side in (0, 1):
             sender = flow.a if side == 0 else flow.b
@@ -319,7 +323,7 @@ def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
                      count=hellos[side].count, packets=packets(hellos[side]),
                      when=when(s, hellos[side].first_time))
     _dtls_nothing_after(s, flow, find)
-    if flow.alerts.count and "close_notify" not in flow.alerts.detail:
+    if flow.alerts.count and "close_notify" not in flow.alerts.detail and not conflict:
         find("CAPTURE-DTLS-ALERT", "dtls", flow, _host(flow.b), _evidence(s, flow, flow.alerts, "alerts"),
              alert=flow.alerts.detail, count=flow.alerts.count, packets=packets(flow.alerts),
              when=when(s, flow.alerts.first_time))

@@ -466,8 +466,12 @@ def test_dtls_clienthello_unanswered_and_handshake_alert(tmp_path: Path) -> None
 
 
 def test_dtls_role_conflict_and_one_way_media(tmp_path: Path) -> None:
-    """HAND-WRITTEN PACKETS (no local peer produces them): two sockets that both send a DTLS ClientHello
-    (both sides took the client role), and RTP sent one way only. Real sockets, real tcpdump."""
+    """HAND-WRITTEN PACKETS, edge shapes only: the role conflict itself is proven from a real Chromium call
+    (test_analyze_capture_browser.py::test_chromium_dtls_role_conflict, where Chromium also sends a fatal
+    unexpected_message alert); here the silent shape, two bare ClientHellos and no alert. RTP one way with
+    nothing at all back (no RTP, no RTCP: a dropped return path) stays hand-written: no local peer drops
+    the return path of a live call (a sendrecv sender without a track still sends RTCP, see
+    test_chromium_sendrecv_without_track_is_not_one_way_media). Real sockets, real tcpdump."""
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     a.bind(("127.0.0.1", 0))

@@ -184,7 +184,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         title="Both sides sent a DTLS ClientHello on {flow}",
         symptom=_SEEN + "ClientHellos from both sides (packets {packets}, first at {when}) and no "
                 "ServerHello.",
-        cause="Both endpoints took the DTLS client role (both `a=setup:active`), so neither answers.",
+        cause="Both endpoints took the DTLS client role, so neither answers: each believes the other is "
+              "passive (both SDPs say `a=setup:active`, or an answer's `active` was rewritten to `passive` "
+              "on its way to the offerer). A client that gets a ClientHello may abort with an alert.",
         fix="The answerer must pick `a=setup:active` or `passive` opposite to the offerer (RFC 8842 §5.2); "
             "fix the signalling code that rewrites `a=setup`.",
         reference="RFC 8842 §5, RFC 5763 §5",
