@@ -88,16 +88,7 @@ class TcpEchoPeer:
                 peer._tasks.add(task)
             peer._writers.add(writer)
             try:
-                echoed = 0
-                while echoed < _PEER_MAX_BYTES:
-                    data = await reader.read(min(65536, _PEER_MAX_BYTES - echoed))
-                    if not data:
-                        break
-                    writer.write(data)
-                    await writer.drain()
-                    echoed += len(data)
-            except (OSError, asyncio.IncompleteReadError):
-                pass
+                await _echo_back(reader, writer)
             finally:
                 writer.close()
                 peer._writers.discard(writer)
