@@ -257,7 +257,7 @@ CELLS: tuple[Cell, ...] = (
     Cell("dtls-fingerprint", Cause.DTLS_FINGERPRINT, "the answer's a=fingerprint changed on the way, relay",
          (UDP_BARE,), RELAY, server=Server.LT, fault="fingerprint"),
     Cell("dtls-fingerprint-hung-up", Cause.DTLS_FINGERPRINT, "the same failure, then both sides hang up "
-         "before the dump is made", (UDP,), RELAY, payload=Payload.DC, server=Server.LT, fault="fingerprint",
+         "before the dump is made", (UDP,), RELAY, server=Server.LT, fault="fingerprint",
          event="callee-close", blind=("dump",)),
     Cell("dtls-both-client", Cause.DTLS_BOTH_CLIENT, "a=setup munged: both sides active, relay",
          (UDP_BARE,), RELAY, payload=Payload.DC, server=Server.LT, fault="both-client"),
