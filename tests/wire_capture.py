@@ -27,18 +27,27 @@ def relay_range() -> tuple[int, int]:
 
 @contextlib.contextmanager
 def tcpdump(out: Path, ports: list[int], port_ranges: list[tuple[int, int]] = (),  # type: ignore[assignment]
-            extra: str = "", host: str | None = None) -> Iterator[Path]:
+            extra: str = "", host: str | None = None, netns: str | None = None,
+            max_packets: int | None = None) -> Iterator[Path]:
     """tcpdump -i lo writing ``out``, listening when the block starts, stopped (SIGINT, by PID) after it.
-    ``host``: only packets to or from it (other tests' traffic on the same ports stays out)."""
+    ``host``: only packets to or from it (other tests' traffic on the same ports stays out). ``netns``: run
+    inside that network namespace; with no ports, ranges or extra, every packet of it is kept (a namespace
+    the caller made holds nothing but its own traffic). ``max_packets``: tcpdump stops after that many."""
     parts = [f"port {p}" for p in ports] + [f"portrange {lo}-{hi}" for lo, hi in port_ranges]
     if extra:
         parts.append(extra)
-    expr = "(udp or tcp) and (" + " or ".join(parts) + ")"
+    expr = "(udp or tcp) and (" + " or ".join(parts) + ")" if parts else ""
     if host is not None:
-        expr = f"host {host} and {expr}"
+        expr = f"host {host} and {expr}" if expr else f"host {host}"
     # --immediate-mode: packets are written at once (no 1 s block timeout to wait for before stopping);
     # -B 16 MiB: with the default 2 MiB buffer a burst on loopback gets "dropped by kernel".
-    argv = ["tcpdump", "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", str(out), expr]
+    argv = ["tcpdump", "-i", "lo", "--immediate-mode", "-B", "16384", "-U", "-s", "0", "-w", str(out)]
+    if max_packets is not None:
+        argv += ["-c", str(max_packets)]
+    if expr:
+        argv.append(expr)
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]  # ip execs tcpdump: the PID stays tcpdump's
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class BrowserOptions:
     # connection of its own. webrtc-internals receives the updates in batches (~0.5 s) and in order, so once
     # the marker is there every earlier event of the page is too.
     ready_marker: str | None = None
+    # Awaited with the page (a Playwright ``Page``) once the script has returned, before the dumps are made:
+    # e.g. close the page (the dumps then show what Chromium kept of a closed tab) or stop a capture.
+    after_script: Callable[[Any], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -110,6 +114,8 @@ async def run_script(script: str, arg: Any = None, options: BrowserOptions | Non
             page.set_default_timeout(timeout_ms)
             result = await page.evaluate(script, arg)
             user_agent = await page.evaluate("navigator.userAgent")
+            if opts.after_script is not None:
+                await opts.after_script(page)
             if opts.ready_marker is not None:
                 await internals.wait_for_function(
                     "m => [...document.querySelectorAll('[id$=\"-update-log\"]')]"

@@ -3,6 +3,7 @@ Python, ``executable_path`` = the system chromium) through failure scenarios aga
 and save the dumps chrome://webrtc-internals downloads ("Create a WebRTC-Internals dump").
 
     .venv/bin/python tests/browser/make_fixtures.py [SCENARIO...]   # writes tests/fixtures/analyze/
+    .venv/bin/python tests/browser/make_fixtures.py --matrix [CELL...]   # the ground-truth matrix (matrix.py)
 
 Each scenario is two RTCPeerConnections in one page signalling to each other directly (or a getUserMedia call
 alone). Every dump is the browser's own, saved as downloaded (gzip). A dump never holds TURN credentials (only
@@ -313,7 +314,13 @@ def save(scenario: Scenario, run: BrowserRun, directory: Path = FIXTURES) -> Pat
 
 
 def main(names: list[str]) -> int:
-    """``--getstats-only``: save only the getStats files (the dumps already committed stay as they are)."""
+    """``--getstats-only``: save only the getStats files (the dumps already committed stay as they are).
+    ``--matrix [CELL...]``: make the ground-truth matrix instead (tests/browser/matrix.py, root needed)."""
+    if names[:1] == ["--matrix"]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from matrix import main as matrix_main
+
+        return matrix_main(names[1:])
     only_getstats = "--getstats-only" in names
     names = [n for n in names if n != "--getstats-only"]
     chosen = [BY_NAME[n] for n in names] if names else list(SCENARIOS)
