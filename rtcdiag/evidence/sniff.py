@@ -77,13 +77,13 @@ def sniff(data: bytes) -> EvidenceKind | None:
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"RTCStatsDump"):
         return EvidenceKind.RTCSTATS
-    if head.startswith((b"{", b"[")) and looks_like_firefox(data):
-        return EvidenceKind.FIREFOX_WEBRTC
     if head.startswith(b"{"):
         # A webrtc-internals dump: an object with "PeerConnections" (and "getUserMedia", "UserAgent").
         for marker in (b'"PeerConnections"', b'"getUserMedia"', b'"UserAgent"'):
             if marker in data[:65536] or marker in data[-65536:]:
                 return EvidenceKind.WEBRTC_INTERNALS
+    if head.startswith((b"{", b"[")) and looks_like_firefox(data):
+        return EvidenceKind.FIREFOX_WEBRTC  # before getStats: its entries carry RTCStats type names too
     if head.startswith((b"{", b"[")):
         # getStats output: RTCStats dictionaries with a standard (or legacy Chrome) type name.
         for marker in _GETSTATS_TYPES:
