@@ -348,11 +348,16 @@ def server_subject(url: IceServerUrl) -> Subject:
 
 def configured(s: PcSummary) -> list[IceServerUrl]:
     """The connection's configured servers, one per browser-equivalent URL, in the configuration's order."""
+    return list(_configured(tuple(s.pc.ice_servers)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _configured(texts: tuple[str, ...]) -> tuple[IceServerUrl, ...]:
     out: dict[str, IceServerUrl] = {}
-    for text in s.pc.ice_servers:
+    for text in texts:
         url = ice_url(text)
         out.setdefault(url.key, url)
-    return list(out.values())
+    return tuple(out.values())
 
 
 def _pc_subject(summary: PcSummary) -> Subject:
@@ -395,9 +400,11 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
         for error in summary.errors:
             errors.setdefault((ice_url(error.url).key, error.code), []).append((summary, error))
     servers: dict[str, IceServerUrl] = {}
+    users_of: dict[str, list[PcSummary]] = {}
     for summary in summaries:
         for known in configured(summary):
             servers.setdefault(known.key, known)
+            users_of.setdefault(known.key, []).append(summary)
     for seen in errors.values():
         if seen[0][1].url:
             servers.setdefault(ice_url(seen[0][1].url).key, ice_url(seen[0][1].url))
@@ -405,7 +412,7 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
     for key, server in list(servers.items())[:100]:
         url = server.text
         kind = "relay" if server.is_turn else "srflx"
-        users = [s for s in summaries if any(u.key == key for u in configured(s))]
+        users = users_of.get(key, [])
         verdicts = [(s, _gathered_from(s, server, kind)) for s in users]
         got = [s for s, v in verdicts if v]
         unknown = [s for s, v in verdicts if v is None]
@@ -886,22 +893,28 @@ def _ufrags(sdp: SessionDescription | None) -> set[str]:
     return {m.ice_ufrag or sdp.ice_ufrag for m in sdp.media} - {""} if sdp is not None else set()
 
 
-def _other_side(s: PcSummary, summaries: list[PcSummary]) -> PcSummary | None:
-    """The other end of this connection when it is in the evidence too (two peer connections of one page):
-    the one whose own description carries the ICE ufrag this one received (RFC 8839 §5.4)."""
-    theirs = _ufrags(s.remote_sdp)
-    if not theirs:
-        return None
-    return next((o for o in summaries if o is not s and _ufrags(o.local_sdp) & theirs), None)
+def local_ufrags(summaries: list[PcSummary]) -> dict[str, PcSummary]:
+    """Every connection by the ICE ufrags of its own description (RFC 8839 §5.4): how the other end of a
+    connection is found when both are in the evidence (two peer connections of one page)."""
+    out: dict[str, PcSummary] = {}
+    for summary in summaries:
+        for ufrag in _ufrags(summary.local_sdp):
+            out.setdefault(ufrag, summary)
+    return out
 
 
-def why_no_remote(s: PcSummary, summaries: list[PcSummary],
+def _other_side(s: PcSummary, by_ufrag: dict[str, PcSummary]) -> PcSummary | None:
+    found = (by_ufrag.get(u) for u in sorted(_ufrags(s.remote_sdp)))
+    return next((o for o in found if o is not None and o is not s), None)
+
+
+def why_no_remote(s: PcSummary, by_ufrag: dict[str, PcSummary],
                   failed_urls: dict[str, str]) -> tuple[IceServerUrl, str] | None:
     """The TURN failure that explains why no remote candidate ever reached ``s`` (and the words for it), or
     None. Either the other side is in the evidence, gathered no candidate at all, and one of its TURN
     servers failed; or the other side is unknown and this relay-only side's own TURN server refused it (the
     other side, configured with the same servers, most likely met the same)."""
-    other = _other_side(s, summaries)
+    other = _other_side(s, by_ufrag)
     if other is not None:
         if other.of("local"):
             return None  # it had candidates to send: they were not delivered (signalling)
@@ -949,7 +962,7 @@ def closed_by_other_side(s: PcSummary) -> tuple[str, str] | None:
 
 
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
-         failed_urls: dict[str, str], no_remote: tuple[IceServerUrl, str] | None = None) -> None:
+         failed_urls: dict[str, str], by_ufrag: dict[str, PcSummary] | None = None) -> None:
     ice_state = s.last_state("ice")
     # ICE failing without a relay candidate, when the TURN server failed: a consequence of that failure
     # (the same TURN host lets the diagnosis fold it); otherwise this connection's own finding.
@@ -1008,6 +1021,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                    f"{ice_state}")
             # A TURN failure that explains it: the finding is about that server's host, so the diagnosis
             # folds it under the TURN error (diagnosis.ALSO_EXPLAINS); otherwise it is this connection's own.
+            no_remote = why_no_remote(s, by_ufrag or {}, failed_urls)
             about = subject if no_remote is None else Subject(s.label, no_remote[0].host or s.label)
             judgement.findings.append(make_finding(
                 "ANALYZE-NO-REMOTE-CANDIDATES", about, check=CHECK, step="ice",
@@ -1231,6 +1245,7 @@ def judge(dumps: list[InternalsDump], *, alone: bool = True) -> Judgement:
     judgement = Judgement(facts=Facts())
     summaries = summarize_all(dumps)
     failed_urls = _server_findings(summaries, judgement)
+    by_ufrag = local_ufrags(summaries)
     for s in summaries:
         subject = _pc_subject(s)
         signaling_failed = _signaling(s, subject, judgement)
@@ -1240,7 +1255,7 @@ def judge(dumps: list[InternalsDump], *, alone: bool = True) -> Judgement:
                                                    detail="SDP files only: no ICE or DTLS events"))
             continue
         _gathering(s, subject, judgement, failed_urls)
-        _ice(s, subject, judgement, signaling_failed, failed_urls, why_no_remote(s, summaries, failed_urls))
+        _ice(s, subject, judgement, signaling_failed, failed_urls, by_ufrag)
         _dtls(s, subject, judgement)
     several = len(dumps) > 1
     for d in dumps:
