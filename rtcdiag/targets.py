@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,18 @@ from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret
 
 SCHEMES = ("stun", "stuns", "turn", "turns")
-TRANSPORTS = ("udp", "tcp", "tls")
+
+
+class Transport(StrEnum):
+    """How a client reaches a STUN/TURN server: RFC 7065 §3 ``?transport=udp|tcp``; ``turns:`` is TLS
+    over TCP."""
+
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+TRANSPORTS: tuple[str, ...] = tuple(t.value for t in Transport)  # the command-line choices, in this order
 DEFAULT_PORT = 3478  # RFC 7064 §3.1 / RFC 7065 §3
 DEFAULT_TLS_PORT = 5349  # RFC 7064 §3.1 / RFC 7065 §3 (stuns:, turns:)
 
@@ -75,7 +87,7 @@ class Target:
     scheme: str
     host: str  # without brackets; an IPv6 literal may carry a zone id (fe80::1%eth0)
     port: int
-    transport: str | None = None
+    transport: Transport | None = None
     username: str | None = None
     credential: str | None = field(default=None, repr=False, metadata={"secret": True})
     source: str = "argument"  # where it came from, e.g. "ice-servers.json: iceServers[0].urls[1]"
@@ -106,20 +118,27 @@ class Target:
             return base
         return f"{base}?transport={self.transport}"
 
-    def with_transport(self, transport: str, *, tls_port: int = DEFAULT_TLS_PORT) -> Target:
+    @property
+    def written_transport(self) -> Transport:
+        """The transport of a written URI as a browser resolves it: ``?transport=`` as given, ``stuns:`` and
+        ``turns:`` TLS, none given UDP (RFC 7064 §3.1, RFC 7065 §3)."""
+        return self.transport or (Transport.TLS if self.secure else Transport.UDP)
+
+    def with_transport(self, transport: Transport | str, *, tls_port: int = DEFAULT_TLS_PORT) -> Target:
         """Same server over ``transport``; ``tls`` makes ``stun``/``turn`` into ``stuns``/``turns``.
 
         RFC 7065 §3: ``turns:`` is TLS over TCP; plain udp/tcp use the insecure scheme.
         """
         if transport not in TRANSPORTS:
             raise TargetError(f"{self.uri}: unknown transport {transport!r} (use udp, tcp or tls)")
-        if transport == "tls":
+        chosen = Transport(transport)
+        if chosen is Transport.TLS:
             if self.secure:
-                return replace(self, transport="tls")
-            return replace(self, scheme=self.scheme + "s", port=tls_port, transport="tls")
+                return replace(self, transport=chosen)
+            return replace(self, scheme=self.scheme + "s", port=tls_port, transport=chosen)
         if self.secure:
-            return replace(self, scheme=self.scheme[:-1], transport=transport)
-        return replace(self, transport=transport)
+            return replace(self, scheme=self.scheme[:-1], transport=chosen)
+        return replace(self, transport=chosen)
 
 
 # --- single URIs and host[:port] --------------------------------------------------------------------------
@@ -174,7 +193,7 @@ def _parse_hostport(text: str, original: str, default_port: int) -> tuple[str, i
     return host, (_parse_port(port_text, original) if sep else default_port)
 
 
-def _parse_transport(query: str, scheme: str, original: str) -> str | None:
+def _parse_transport(query: str, scheme: str, original: str) -> Transport:
     """RFC 7065 §3: ``?transport=udp|tcp``; accepted on stun: too, as browsers do."""
     if not query:
         raise TargetError(f"invalid target {original!r}: empty query after '?' (use ?transport=udp or tcp)")
@@ -189,8 +208,8 @@ def _parse_transport(query: str, scheme: str, original: str) -> str | None:
         if value == "udp":
             raise TargetError(f"invalid target {original!r}: {scheme}: with transport=udp means DTLS, "
                               "which rtcdiag does not support (use turns: over TLS, or turn: over udp)")
-        return "tls"  # RFC 7065 §3: turns:...?transport=tcp is TLS over TCP
-    return value
+        return Transport.TLS  # RFC 7065 §3: turns:...?transport=tcp is TLS over TCP
+    return Transport(value)
 
 
 def parse_uri(text: str, *, source: str = "argument", username: str | None = None,
@@ -217,7 +236,7 @@ def parse_uri(text: str, *, source: str = "argument", username: str | None = Non
         raise TargetError(f"invalid target {original!r}: a path or fragment is not allowed in {scheme}: URIs")
     default_port = DEFAULT_TLS_PORT if _is_secure(scheme) else DEFAULT_PORT
     host, port = _parse_hostport(hostport, original, default_port)
-    transport: str | None = "tls" if _is_secure(scheme) else None
+    transport: Transport | None = Transport.TLS if _is_secure(scheme) else None
     if qmark:
         transport = _parse_transport(query, scheme, original)
     return Target(scheme=scheme, host=host, port=port, transport=transport, username=username,
@@ -278,6 +297,120 @@ def _refuse_ipv6_with_port(text: str, shown_as: str) -> None:
                           f"write [{head}]:{last} (RFC 3986)")
     raise TargetError(f"ambiguous target {shown_as!r}: write [{head}]:{last} for port {last}, "
                       f"or [{text}] for the address (IPv6 literals with a port go in brackets, RFC 3986)")
+
+
+# --- ICE server URLs as a browser reads them ----------------------------------------------------------------
+
+MAX_URL_CHARS = 500  # a URL read from a dump is hostile: longer text is cut (and then never parses)
+
+
+def _uri_host(host: str) -> str:
+    """A host for a URI: an IPv6 literal in brackets (RFC 3986 §3.2.2), lower case, IPv6 compressed."""
+    ip = parse_ip(host)
+    if ip is not None and ip.version == 6:
+        return f"[{ip.compressed}]"
+    return (str(ip) if ip is not None else host).lower()
+
+
+@dataclass(frozen=True)
+class IceServerUrl:
+    """One ``stun:``/``turn:`` URL as a browser uses it: the one place that knows what a URL means.
+
+    A browser resolves ``turn:host[:port]`` without ``?transport=`` to TURN over **UDP only**, ``turns:`` to
+    TLS over TCP (RFC 7065 §3), and ``stun:``/``stuns:`` to a STUN server it asks over UDP (libwebrtc,
+    pc/ice_server_parsing.cc, puts both in one set of UDP STUN servers). It then names the server in every
+    candidate and icecandidateerror by a URL it rebuilds: ``turn:host:port?transport=udp``,
+    ``turns:host:port?transport=tcp``, ``stun:host:port`` (p2p TurnPort::ReconstructedServerUrl; an IPv6
+    literal written without brackets there). So URLs are compared by :attr:`key`, never as text:
+    ``turn:h:3478``, ``turn:h?transport=udp`` and ``TURN:H:3478`` have one key.
+
+    :meth:`parse` is strict (a user's input: :class:`TargetError`, exit 2); :meth:`lenient` reads a URL from
+    a dump and never raises: a URL it cannot parse keeps its normalised text as its key.
+    """
+
+    text: str  # as written (bounded)
+    scheme: str = ""  # stun / stuns / turn / turns; "" when the URL does not parse
+    host: str = ""  # lower case, no brackets; "" when it does not parse
+    port: int | None = None
+    transport: Transport | None = None  # what the browser uses to reach the server
+
+    @classmethod
+    def parse(cls, text: str) -> IceServerUrl:
+        """A URL the user wrote (RFC 7064/7065): :class:`TargetError` when it is not one."""
+        if len(text) > MAX_URL_CHARS:
+            raise TargetError(f"invalid target: an ICE server URL of {len(text)} characters (at most "
+                              f"{MAX_URL_CHARS})")
+        target = parse_uri(text, source="ice server url")
+        return cls._of(text, target.scheme, target.host, target.port, target.written_transport)
+
+    @classmethod
+    def of_target(cls, target: Target) -> IceServerUrl:
+        return cls._of(target.uri, target.scheme, target.host, target.port, target.written_transport)
+
+    @classmethod
+    def lenient(cls, text: str) -> IceServerUrl:
+        """A URL read from evidence (a dump, a page): never raises; unparseable text keeps only its key."""
+        text = str(text)
+        if len(text) > MAX_URL_CHARS:  # cut, it could become a valid URL: it never parses
+            return cls(text=text[:MAX_URL_CHARS])
+        try:
+            return cls.parse(text)
+        except TargetError:
+            pass
+        # Chromium rebuilds an IPv6 server's URL without brackets: turn:::1:3478?transport=udp
+        match = _SCHEME_PREFIX.match(text.strip())
+        if match is not None and match.group(1).lower() in SCHEMES:
+            hostport, qmark, query = match.group(2).partition("?")
+            host, _, port = hostport.rpartition(":")
+            ip = parse_ip(host)
+            if ip is not None and ip.version == 6 and port.isascii() and port.isdigit():
+                try:
+                    bracketed = cls.parse(f"{match.group(1)}:[{host}]:{port}{qmark}{query}")
+                except TargetError:
+                    pass
+                else:
+                    return replace(bracketed, text=text.strip())
+        return cls(text=text)
+
+    @classmethod
+    def _of(cls, text: str, scheme: str, host: str, port: int, written: Transport) -> IceServerUrl:
+        if scheme in ("stun", "stuns"):
+            written = Transport.UDP  # a browser asks every STUN server over UDP (see the class docstring)
+        return cls(text=text.strip(), scheme=scheme, host=host.lower(), port=port, transport=written)
+
+    @property
+    def parsed(self) -> bool:
+        return self.transport is not None
+
+    @property
+    def is_turn(self) -> bool:
+        scheme = self.scheme or self.text.strip().partition(":")[0].lower()
+        return scheme in ("turn", "turns")
+
+    @property
+    def family(self) -> str:
+        """``turn`` or ``stun``: which kind of candidate the server gives (relay or srflx)."""
+        return "turn" if self.is_turn else "stun"
+
+    @property
+    def browser_form(self) -> str:
+        """The URL as a browser names the server in candidates and errors (brackets kept for IPv6)."""
+        if not self.parsed:
+            return self.text.strip()
+        hostport = f"{_uri_host(self.host)}:{self.port}"
+        if not self.is_turn:
+            return f"stun:{hostport}"
+        if self.transport is Transport.TLS:
+            return f"turns:{hostport}?transport=tcp"
+        return f"turn:{hostport}?transport={self.transport}"
+
+    @property
+    def key(self) -> str:
+        """Equal for two URLs a browser treats as one server over one transport."""
+        return self.browser_form if self.parsed else " ".join(self.text.split()).lower()
+
+    def same_server(self, other: IceServerUrl) -> bool:
+        return self.key == other.key
 
 
 # --- browser RTCIceServer files -----------------------------------------------------------------------------
@@ -404,12 +537,12 @@ def expand_transports(targets: Iterable[Target], default_transports: Sequence[st
         if transport not in TRANSPORTS:
             raise TargetError(f"unknown transport {transport!r} (use udp, tcp or tls)")
     expanded: list[Target] = []
-    seen: set[tuple[str, str, int, str | None, str | None]] = set()
+    seen: set[tuple[str, str, int, Transport | None, str | None]] = set()
     for target in targets:
         if target.transport is not None:
             choices = [target]
         elif not target.shortcut:
-            choices = [target.with_transport("udp")]
+            choices = [target.with_transport(target.written_transport)]
         else:
             choices = [target.with_transport(t, tls_port=tls_port) for t in default_transports]
         for choice in choices:

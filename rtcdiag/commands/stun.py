@@ -22,9 +22,10 @@ from rtcdiag.commands.common import (
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.report.model import Table
+from rtcdiag.targets import TRANSPORTS as TARGET_TRANSPORTS
 from rtcdiag.triage.finding import Subject
 
-TRANSPORTS = ("udp", "tcp", "tls")
+TRANSPORTS = TARGET_TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.targets.Transport
 
 
 def _ms(value: float | None) -> str:

@@ -41,9 +41,9 @@ from rtcdiag.secret_input import (
     load_turn_secrets,
     load_username,
 )
-from rtcdiag.targets import Target
+from rtcdiag.targets import TRANSPORTS, Target
 
-TRANSPORT_CHOICES = ("udp", "tcp", "tls")
+TRANSPORT_CHOICES = TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.targets.Transport
 MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, read_evidence, sniff
+from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, json_shape, read_evidence, sniff
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.textsafe import printable
 
@@ -22,6 +22,8 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     would otherwise hold the bytes, the text and the objects at once; peak memory is a budget, issue 11)."""
     data = holder.pop()
     kind = sniff(data)
+    if kind is EvidenceKind.FIREFOX_WEBRTC:  # issue 25: a reader goes here
+        raise EvidenceError(f"{name} looks like {json_shape(data)}")
     if kind is EvidenceKind.WEBRTC_INTERNALS or kind is EvidenceKind.RTCSTATS:
         what = "webrtc-internals" if kind is EvidenceKind.WEBRTC_INTERNALS else "rtcstats"
         try:
@@ -45,6 +47,8 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
         return parse_getstats(text, name)
     if kind is EvidenceKind.SDP:
         raise EvidenceError(f"{name}: a bare SDP: give it with its answer (rtcdiag analyze OFFER ANSWER)")
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        raise EvidenceError(f"{name} looks like {json_shape(data)}")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
                         " \"Download the webrtc-internals dump\"), a packet capture or a coturn log")
 

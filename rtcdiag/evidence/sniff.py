@@ -26,6 +26,16 @@ class EvidenceKind(StrEnum):
     RTCSTATS = "rtcstats"  # the page's second download: "RTCStatsDump" header, then JSON lines
     SDP = "sdp"  # a bare session description (v=0 ...)
     GETSTATS = "getstats"  # pc.getStats() output saved by an app (RTCStats dictionaries, JSON)
+    # Firefox about:webrtc (WebrtcGlobalInformation.getAllStats(): {"reports": [RTCStatsReportInternal]}, one
+    # RTCStatsReportInternal as "Copy Report" gives it, or {"reports", "sdpHistories"}): recognised so that it
+    # is never taken for getStats output; no reader yet (issue 25): exit 2, named.
+    FIREFOX_WEBRTC = "firefox-webrtc"
+
+
+# Fields of Firefox's RTCStatsReportInternal (dom/webidl/RTCStatsReport.webidl) that no getStats output has.
+_FIREFOX_MARKERS = (b'"pcid"', b'"iceCandidatePairStats"', b'"iceCandidateStats"', b'"rawLocalCandidates"',
+                    b'"rawRemoteCandidates"', b'"sdpHistory"', b'"sdpHistories"', b'"jsepSessionErrors"',
+                    b'"iceRestarts"', b'"iceRollbacks"', b'"transportStats"', b'"trickledIceCandidateStats"')
 
 
 def _name(path: Path) -> str:
@@ -72,6 +82,8 @@ def sniff(data: bytes) -> EvidenceKind | None:
         for marker in (b'"PeerConnections"', b'"getUserMedia"', b'"UserAgent"'):
             if marker in data[:65536] or marker in data[-65536:]:
                 return EvidenceKind.WEBRTC_INTERNALS
+    if head.startswith((b"{", b"[")) and looks_like_firefox(data):
+        return EvidenceKind.FIREFOX_WEBRTC  # before getStats: its entries carry RTCStats type names too
     if head.startswith((b"{", b"[")):
         # getStats output: RTCStats dictionaries with a standard (or legacy Chrome) type name.
         for marker in _GETSTATS_TYPES:
@@ -81,3 +93,37 @@ def sniff(data: bytes) -> EvidenceKind | None:
     if head.startswith(b"v=0"):
         return EvidenceKind.SDP
     return None
+
+
+def looks_like_firefox(data: bytes) -> bool:
+    """Firefox about:webrtc JSON: two or more RTCStatsReportInternal fields near the start (the one place
+    this is recognised: a reader, issue 25, replaces the refusal in rtcdiag.evidence.load)."""
+    window = data[:262144]
+    return sum(marker in window for marker in _FIREFOX_MARKERS) >= 2
+
+
+def json_shape(data: bytes) -> str:
+    """What a JSON file that is no evidence rtcdiag reads looks like, in words for one error line (after
+    "looks like"): a Firefox report, an ICE server configuration, rtcdiag's own report, or its top level."""
+    import json
+
+    if looks_like_firefox(data):
+        return "a Firefox about:webrtc report, which rtcdiag cannot read yet"
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return "text that is not valid JSON"
+    servers = (isinstance(document, dict) and ("iceServers" in document or "urls" in document)) or (
+        isinstance(document, list) and bool(document)
+        and all(isinstance(x, dict) and "urls" in x for x in document[:20]))
+    if servers:
+        return ("an RTCIceServer configuration (server URLs), not evidence of a call: test the servers "
+                "with `rtcdiag turn-check FILE`")
+    if isinstance(document, dict) and "root_causes" in document and "findings" in document:
+        return "an rtcdiag JSON report, not evidence of a call"
+    if isinstance(document, dict):
+        keys = ", ".join(printable(str(k))[:40] for k in list(document)[:6]) or "none"
+        return f"JSON of no known evidence shape (top-level keys: {keys})"
+    if isinstance(document, list):
+        return f"JSON of no known evidence shape (a list of {len(document)} item(s))"
+    return "JSON of no known evidence shape (a single value)"

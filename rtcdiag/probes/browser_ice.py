@@ -19,6 +19,7 @@ from typing import Any
 
 from rtcdiag.probes.browser import BrowserOptions, run_script
 from rtcdiag.probes.ice import IceServer
+from rtcdiag.targets import IceServerUrl
 from rtcdiag.textsafe import printable
 
 MAX_CANDIDATES = 200  # per peer connection (the page stops recording there too)
@@ -336,12 +337,9 @@ def parse_page(raw: Any, result: BrowserIceResult) -> None:
 
 
 def canonical_url(url: str) -> str:
-    """A URL as Chromium reports it back (webrtc-pc: ``turn:`` without ``?transport=`` is UDP, ``turns:``
-    is TCP): the page is given this form, so that its configuration, candidates and errors name one URL."""
-    lowered = url.lower()
-    if lowered.startswith(("turn:", "turns:")) and "?transport=" not in lowered:
-        return f"{url}?transport={'tcp' if lowered.startswith('turns:') else 'udp'}"
-    return url
+    """A URL as Chromium reports it back (:attr:`IceServerUrl.browser_form`): the page is given this form,
+    so that its configuration, candidates and errors name one URL."""
+    return IceServerUrl.lenient(url).browser_form
 
 
 def page_servers(servers: list[IceServer]) -> list[dict[str, str]]:

@@ -40,12 +40,13 @@ from rtcdiag.protocol.transport import (
     TransportError,
     UdpClient,
 )
+from rtcdiag.targets import TRANSPORTS as TARGET_TRANSPORTS
 from rtcdiag.tls import make_client_context
 
 if TYPE_CHECKING:
     from rtcdiag.probes.trace import TraceResult
 
-TRANSPORTS = ("udp", "tcp", "tls")
+TRANSPORTS = TARGET_TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.targets.Transport
 
 
 

@@ -29,7 +29,7 @@ from rtcdiag.evidence.webrtc_internals import (
     fields_value,
     state_value,
 )
-from rtcdiag.targets import TargetError, parse_uri
+from rtcdiag.targets import IceServerUrl, Transport
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RttFact, StepOutcome, StepState
 
@@ -301,7 +301,7 @@ def _connection_state(ice: str, dtls: str) -> str:
         return "failed"
     if ice == "disconnected":
         return "disconnected"
-    if ice in ("connected", "completed") and dtls == "connected":
+    if ice in ("connected", "completed") and dtls in ("connected", "closed"):
         return "connected"
     return "new" if ice == "new" and dtls in ("new", "") else "connecting"
 
@@ -317,10 +317,7 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
         count = max(len(ice), len(dtls))
         last: dict[str, str] = {}
         for i in range(min(count, 10_000)):
-            raw = stamps[i] if i < len(stamps) else None
-            small = isinstance(raw, float) or (isinstance(raw, int) and abs(raw) < 10**15)
-            stamp = float(raw) if small and isinstance(raw, int | float) else None
-            stamp = stamp if stamp is not None and math.isfinite(stamp) else None
+            stamp = _stats_stamp(stamps[i]) if i < len(stamps) else None
             states = {"ice": str(ice[i]) if i < len(ice) else "",
                       "dtls": str(dtls[i]) if i < len(dtls) else ""}
             states["connection"] = _connection_state(states["ice"], states["dtls"])
@@ -336,32 +333,31 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
 
 # ---- rules -----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Server:
-    url: str
-    scheme: str
-    host: str
-    port: int | None
-    transport: str | None
+@functools.lru_cache(maxsize=4096)
+def ice_url(text: str) -> IceServerUrl:
+    """A server URL from the evidence as a browser reads it: compared by its key, never as text (a dump
+    names ``turn:h:3478`` of the configuration ``turn:h:3478?transport=udp`` in candidates and errors)."""
+    return IceServerUrl.lenient(text)
 
-    @property
-    def subject(self) -> Subject:
-        return Subject(self.url, self.host, self.port, self.transport)
 
-    @property
-    def is_turn(self) -> bool:
-        return self.scheme in ("turn", "turns")
+def server_subject(url: IceServerUrl) -> Subject:
+    """The subject of a finding or step about one ICE server (``rtcdiag browser`` uses it too, so that the
+    two meet): shown as written, with the host, port and transport the browser uses."""
+    return Subject(url.text or url.key, url.host, url.port, url.transport)
+
+
+def configured(s: PcSummary) -> list[IceServerUrl]:
+    """The connection's configured servers, one per browser-equivalent URL, in the configuration's order."""
+    return list(_configured(tuple(s.pc.ice_servers)))
 
 
 @functools.lru_cache(maxsize=1024)
-def _server(url: str) -> _Server:
-    try:
-        target = parse_uri(url, source="webrtc-internals dump")
-    except TargetError:
-        scheme = url.partition(":")[0].lower()
-        return _Server(url, scheme, "", None, None)
-    transport = target.transport or ("tls" if target.secure else "udp")  # Chromium: no ?transport= is UDP
-    return _Server(url, target.scheme, target.host, target.port, transport)
+def _configured(texts: tuple[str, ...]) -> tuple[IceServerUrl, ...]:
+    out: dict[str, IceServerUrl] = {}
+    for text in texts:
+        url = ice_url(text)
+        out.setdefault(url.key, url)
+    return tuple(out.values())
 
 
 def _pc_subject(summary: PcSummary) -> Subject:
@@ -379,46 +375,60 @@ _TURN_IDS = {401: "ANALYZE-TURN-401", 403: "ANALYZE-TURN-403", 437: "ANALYZE-TUR
              486: "ANALYZE-TURN-486", 508: "ANALYZE-TURN-508"}
 
 
-def _gathered_from(summary: PcSummary, server: _Server, kind: str) -> bool | None:
+def _gathered_from(summary: PcSummary, server: IceServerUrl, kind: str) -> bool | None:
     """Did ``server`` give this connection a ``kind`` (relay/srflx) candidate? Old dumps do not name the
-    URL: a candidate of that kind then counts when it is the only server of its scheme family, and when
-    there are several nobody can tell which one gave it (None)."""
+    URL (and older Chromium named a STUN server by its address, not the name configured): a candidate of
+    that kind whose URL names no configured server counts when ``server`` is the only server of its family,
+    and when there are several nobody can tell which one gave it (None)."""
     mine = summary.of("local", kind)
-    if any(c.url == server.url for c in mine):
+    if any(c.url and ice_url(c.url).key == server.key for c in mine):
         return True
-    unnamed = [c for c in mine if not c.url]
+    keys = {u.key for u in configured(summary)}
+    unnamed = [c for c in mine if not c.url or ice_url(c.url).key not in keys]
     if not unnamed:
         return False
-    same_family = [u for u in summary.pc.ice_servers if _server(u).is_turn == server.is_turn]
+    same_family = [u for u in configured(summary) if u.is_turn == server.is_turn]
     return True if len(same_family) <= 1 else None
 
 
 def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[str, str]:
-    """One finding per (URL, error code) over every connection; a step per configured URL.
-    Returns what each URL's failure was, by URL (for the consequences' words)."""
+    """One finding per (server, error code) over every connection; a step per configured server. Servers
+    are told apart by what they are to the browser (:class:`IceServerUrl` key), shown as configured.
+    Returns what each server's failure was, by URL key (for the consequences' words)."""
     errors: dict[tuple[str, int | None], list[tuple[PcSummary, CandidateError]]] = {}
     for summary in summaries:
         for error in summary.errors:
-            errors.setdefault((error.url, error.code), []).append((summary, error))
-    urls = list(dict.fromkeys(u for s in summaries for u in s.pc.ice_servers))
-    urls += [u for (u, _) in errors if u and u not in urls]
+            errors.setdefault((ice_url(error.url).key, error.code), []).append((summary, error))
+    servers: dict[str, IceServerUrl] = {}
+    users_of: dict[str, list[PcSummary]] = {}
+    for summary in summaries:
+        for known in configured(summary):
+            servers.setdefault(known.key, known)
+            users_of.setdefault(known.key, []).append(summary)
+    for seen in errors.values():
+        if seen[0][1].url:
+            servers.setdefault(ice_url(seen[0][1].url).key, ice_url(seen[0][1].url))
     failed: dict[str, str] = {}
-    for url in urls[:100]:
-        server = _server(url)
+    for key, server in list(servers.items())[:100]:
+        url = server.text
         kind = "relay" if server.is_turn else "srflx"
-        users = [s for s in summaries if url in s.pc.ice_servers]
+        users = users_of.get(key, [])
         verdicts = [(s, _gathered_from(s, server, kind)) for s in users]
         got = [s for s, v in verdicts if v]
         unknown = [s for s, v in verdicts if v is None]
         details: list[str] = []
-        for (error_url, code), seen in errors.items():
-            if error_url != url:
+        for (error_key, code), seen in errors.items():
+            if error_key != key:
                 continue
             if code == 701 and got:  # one interface could not reach it, another did: not a failure
                 details.append(f"701 on some interfaces, {kind} candidate gathered anyway")
                 continue
             first = min((e for _, e in seen), key=lambda e: e.event.timestamp_ms or 0.0)
-            if code == 701:
+            if code == 701 and server.is_turn and server.transport is Transport.TLS:
+                # Chromium's 701 "Failed to establish connection" over TLS: nothing listening and a refused
+                # certificate read the same (real dumps: turns-dead-port, turns-self-signed).
+                fid = "ANALYZE-TURNS-CONNECT-FAILED"
+            elif code == 701:
                 fid = "ANALYZE-TURN-UNREACHABLE" if server.is_turn else "ANALYZE-STUN-UNREACHABLE"
             elif server.is_turn:
                 fid = _TURN_IDS.get(code or 0, "ANALYZE-TURN-ERROR")
@@ -427,36 +437,44 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
             evidence = [f"{s.label} {e.event.when} onicecandidateerror url={e.url} address={e.address} "
                         f"error_code={e.code} error_text={e.text!r}" for s, e in seen[:10]]
             judgement.findings.append(make_finding(
-                fid, server.subject, check=CHECK, step="gather", evidence=evidence, url=url,
+                fid, server_subject(server), check=CHECK, step="gather", evidence=evidence, url=url,
                 code=str(code), text=first.text, count=len(seen), when=first.event.when,
-                pcs=_pcs_text(s.label for s, _ in seen)))
-            failed[url] = f"{code} {first.text}".strip()
+                pcs=_pcs_text(s.label for s, _ in seen), host=server.host or url))
+            failed[key] = f"{code} {first.text}".strip()
             details.append(f"error {code} {first.text}")
         gathering_done = [s for s in users if s.reached("gathering", "complete")]
+        # Silence from a server matters to a connection that did not connect: a browser stops gathering once
+        # a pair works (Chromium surfaces no later relay or srflx candidate, and no error: real dumps, e.g.
+        # tests/fixtures/analyze/mixed-urls), so a connected one says nothing about the server.
+        needing = [s for s in users if s.gathered and not s.connected]
+        silent = users and not got and key not in failed
         if unknown and not got:
             details.append(f"{kind} candidates without a URL in the dump: which server gave them is unknown")
-        elif server.is_turn and users and not got and url not in failed and any(s.gathered for s in users):
+        elif server.is_turn and silent and needing:
             state = ("gathering completed" if gathering_done else "gathering never completed")
             judgement.findings.append(make_finding(
-                "ANALYZE-TURN-NO-RELAY", server.subject, check=CHECK, step="gather",
+                "ANALYZE-TURN-NO-RELAY", server_subject(server), check=CHECK, step="gather",
                 evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), gathering "
-                          f"{s.last_state('gathering')}" for s in users[:10]],
-                url=url, pcs=_pcs_text(s.label for s in users), gathering=state))
-            failed[url] = "no relay candidate, no error"
+                          f"{s.last_state('gathering')}" for s in needing[:10]],
+                url=url, pcs=_pcs_text(s.label for s in needing), gathering=state))
+            failed[key] = "no relay candidate, no error"
             details.append("no relay candidate and no error")
-        elif not server.is_turn and users and not got and not unknown and url not in failed and \
+        elif silent and not needing and any(s.gathered for s in users):
+            details.append(f"no {kind} candidate and no error, and every connection connected without one "
+                           "(a browser stops gathering once a pair works): nothing to say about the server")
+        elif not server.is_turn and users and not got and not unknown and key not in failed and \
                 any(s.reached("gathering", "complete") for s in users) and \
                 any(c.candidate.type == "host" and not c.candidate.is_mdns
                     for s in users for c in s.of("local")):
             judgement.findings.append(make_finding(
-                "ANALYZE-STUN-NO-SRFLX", server.subject, check=CHECK, step="gather",
+                "ANALYZE-STUN-NO-SRFLX", server_subject(server), check=CHECK, step="gather",
                 evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), none srflx; gathering "
                           f"{s.last_state('gathering')}" for s in users[:10]],
                 url=url, pcs=_pcs_text(s.label for s in users)))
             details.append("no srflx candidate and no error")
         if got:
             details.insert(0, f"{kind} candidate gathered in {len(got)}/{len(users)} connection(s)")
-        judgement.steps.append(StepOutcome(server.subject, CHECK, "gather",
+        judgement.steps.append(StepOutcome(server_subject(server), CHECK, "gather",
                                            detail="; ".join(details) or "no candidate error reported"))
     return failed
 
@@ -676,7 +694,7 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
 
 
 def _turn_host(s: PcSummary) -> str:
-    hosts = {_server(u).host for u in s.pc.ice_servers if _server(u).is_turn}
+    hosts = {u.host for u in configured(s) if u.is_turn}
     return hosts.pop() if len(hosts) == 1 else s.label
 
 
@@ -697,8 +715,8 @@ def _slow_gathering(s: PcSummary, judgement: Judgement, failed_urls: dict[str, s
     if end - begin <= SLOW_GATHERING_MS:
         return
     # A server that never answered is why gathering waited: fold the delay under that server's finding.
-    waited_for = [u for u in s.pc.ice_servers if u in failed_urls]
-    host = _server(waited_for[0]).host if waited_for else s.label
+    waited_for = [u for u in configured(s) if u.key in failed_urls]
+    host = waited_for[0].host if waited_for else s.label
     seconds = f"{(end - begin) / 1000:.1f}"
     judgement.findings.append(make_finding(
         "ANALYZE-SLOW-GATHERING", Subject(s.label, host or s.label), check=CHECK, step="gathering",
@@ -718,8 +736,8 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
                                            detail="gathering never started (no local description)"))
         return
     if s.pc.ice_transport_policy == "relay" and not s.of("local", "relay"):
-        turn = [u for u in s.pc.ice_servers if _server(u).is_turn]
-        why = "; ".join(f"{u}: {failed_urls[u]}" for u in turn if u in failed_urls) or (
+        turn = [u for u in configured(s) if u.is_turn]
+        why = "; ".join(f"{u.text}: {failed_urls[u.key]}" for u in turn if u.key in failed_urls) or (
             "no TURN server configured" if not turn else "no error reported")
         judgement.findings.append(make_finding(
             "ANALYZE-RELAY-ONLY-NO-CANDIDATE", Subject(s.label, _turn_host(s)), check=CHECK, step="gathering",
@@ -735,15 +753,19 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
             pc=s.label, count=len(host), example=host[0].candidate.address))
     for c in s.of("local", "relay"):
         ip = parse_ip(c.candidate.address)
-        server = _server(c.url) if c.url else None
+        server = ice_url(c.url) if c.url else None
         server_ip = parse_ip(server.host) if server and server.host else None
         if ip is None:
             continue
         where = scope_of(ip)
-        # A relay must be reachable from wherever the server was (a name: from the internet).
-        reached = scope_of(server_ip) if server_ip is not None else AddressScope.PUBLIC
+        # A relay must be reachable from wherever the server was (a name: from the internet; "localhost"
+        # and its subdomains are loopback, RFC 6761 §6.3).
+        local_name = server is not None and (server.host == "localhost" or server.host.endswith(".localhost"))
+        reached = (scope_of(server_ip) if server_ip is not None else
+                   AddressScope.LOOPBACK if local_name else AddressScope.PUBLIC)
         if not reachable_from(where, reached):
-            subject_url = server.subject if server else Subject(c.url or s.label, _turn_host(s))
+            subject_url = (server_subject(server) if server and server.parsed
+                           else Subject(c.url or s.label, _turn_host(s)))
             judgement.findings.append(make_finding(
                 "ANALYZE-RELAY-PRIVATE", subject_url, check=CHECK, step="gather",
                 evidence=[f"{s.label} {c.event.when if c.event else '-'} relay candidate "
@@ -825,7 +847,7 @@ def _relay_refused(s: PcSummary, failed: Transition) -> tuple[str, float] | None
     end = failed.event.timestamp_ms if failed.event else None
     if start is None or end is None or not 0 <= end - start <= REFUSED_WITHIN_MS:
         return None
-    urls = [c.url for c in local if c.url] or [u for u in s.pc.ice_servers if _server(u).is_turn]
+    urls = [c.url for c in local if c.url] or [u.text for u in configured(s) if u.is_turn]
     return (urls[0] if urls else "the TURN server"), end - start
 
 
@@ -867,15 +889,87 @@ def _waited(s: PcSummary, ms: float) -> bool:
     return _waited_ms(s) >= ms
 
 
+def _ufrags(sdp: SessionDescription | None) -> set[str]:
+    return {m.ice_ufrag or sdp.ice_ufrag for m in sdp.media} - {""} if sdp is not None else set()
+
+
+def local_ufrags(summaries: list[PcSummary]) -> dict[str, PcSummary]:
+    """Every connection by the ICE ufrags of its own description (RFC 8839 §5.4): how the other end of a
+    connection is found when both are in the evidence (two peer connections of one page)."""
+    out: dict[str, PcSummary] = {}
+    for summary in summaries:
+        for ufrag in _ufrags(summary.local_sdp):
+            out.setdefault(ufrag, summary)
+    return out
+
+
+def _other_side(s: PcSummary, by_ufrag: dict[str, PcSummary]) -> PcSummary | None:
+    found = (by_ufrag.get(u) for u in sorted(_ufrags(s.remote_sdp)))
+    return next((o for o in found if o is not None and o is not s), None)
+
+
+def why_no_remote(s: PcSummary, by_ufrag: dict[str, PcSummary],
+                  failed_urls: dict[str, str]) -> tuple[IceServerUrl, str] | None:
+    """The TURN failure that explains why no remote candidate ever reached ``s`` (and the words for it), or
+    None. Either the other side is in the evidence, gathered no candidate at all, and one of its TURN
+    servers failed; or the other side is unknown and this relay-only side's own TURN server refused it (the
+    other side, configured with the same servers, most likely met the same)."""
+    other = _other_side(s, by_ufrag)
+    if other is not None:
+        if other.of("local"):
+            return None  # it had candidates to send: they were not delivered (signalling)
+        for url in configured(other):
+            if url.is_turn and url.key in failed_urls:
+                return url, (f"; the other side ({other.label}, in this evidence) gathered no candidate to "
+                             f"send: {url.text}: {failed_urls[url.key]}")
+        return None
+    if s.pc.ice_transport_policy != "relay":
+        return None
+    mine = {ice_url(e.url).key for e in s.errors}
+    for url in configured(s):
+        if url.is_turn and url.key in failed_urls and url.key in mine:
+            return url, (f"; the other side is not in this evidence, and this relay-only side's own TURN "
+                         f"server refused it ({url.text}: {failed_urls[url.key]}): with the same servers the "
+                         "other side most likely met the same")
+    return None
+
+
+def _stats_stamp(raw: object) -> float | None:
+    """A stats timestamp (ms since the epoch) as a finite float, or None (a hostile dump's huge integer)."""
+    small = isinstance(raw, float) or (isinstance(raw, int) and abs(raw) < 10**15)
+    stamp = float(raw) if small and isinstance(raw, int | float) and not isinstance(raw, bool) else None
+    return stamp if stamp is not None and math.isfinite(stamp) else None
+
+
+def closed_by_other_side(s: PcSummary) -> tuple[str, str] | None:
+    """(transport stats id, when first seen) when this connection's DTLS transport went "closed" while the
+    connection itself was never closed here: only a close_notify from the other side does that (W3C
+    webrtc-pc RTCDtlsTransportState; RFC 8446 §6.1). A path lost in the network cannot carry one."""
+    if any(e.type == "close" for e in s.pc.events) or s.reached("connection", "closed") or \
+            s.reached("signaling", "closed"):
+        return None
+    for transport in s.pc.of_type("transport")[:4]:
+        series = transport.series.get("dtlsState")
+        states = [str(v) for v in series.values()] if series is not None else []
+        if "closed" not in states:
+            continue
+        index = states.index("closed")
+        stamps = transport.series["timestamp"].values() if "timestamp" in transport.series else []
+        stamp = _stats_stamp(stamps[index]) if len(stamps) == len(states) else None
+        return transport.id, (f"first seen in the stats sample of {UpdateEvent('', '', stamp).when}"
+                              if stamp is not None else "in the stats")
+    return None
+
+
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
-         failed_urls: dict[str, str]) -> None:
+         failed_urls: dict[str, str], by_ufrag: dict[str, PcSummary] | None = None) -> None:
     ice_state = s.last_state("ice")
     # ICE failing without a relay candidate, when the TURN server failed: a consequence of that failure
     # (the same TURN host lets the diagnosis fold it); otherwise this connection's own finding.
-    turn_failed = [u for u in s.pc.ice_servers if _server(u).is_turn and u in failed_urls]
+    turn_failed = [u for u in configured(s) if u.is_turn and u.key in failed_urls]
     fold = subject
     if turn_failed and not s.of("local", "relay"):
-        fold = Subject(subject.server, _server(turn_failed[0]).host)
+        fold = Subject(subject.server, turn_failed[0].host)
     if signaling_failed:
         judgement.steps.append(StepOutcome(subject, CHECK, "ice", StepState.SKIPPED,
                                            detail=f"signalling failed; ICE {ice_state}"))
@@ -901,7 +995,19 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             back = next((t for t in rest if t.what == "ice" and t.state in ("connected", "completed")), None)
             lost_failed = next((t for t in rest if t.state == "failed"
                                 and (back is None or rest.index(t) < rest.index(back))), None)
-    if lost is not None and lost_failed is not None and not s.ice_restart:
+    closed = closed_by_other_side(s) if up is not None else None
+    if closed is not None:
+        then = "" if lost is None else (
+            f"; then ICE went \"disconnected\" at {when(lost.event)}"
+            + (f" and \"failed\" at {when(lost_failed.event)}" if lost_failed is not None else "")
+            + " as the other side stopped answering consent checks")
+        judgement.findings.append(make_finding(
+            "ANALYZE-REMOTE-CLOSED", subject, check=CHECK, step="ice",
+            evidence=[f"stats {closed[0]}: dtlsState=closed ({closed[1]})",
+                      *(f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
+                        if t.what in ("ice", "connection") and t.event is not None)][:10],
+            pc=s.label, stats_id=closed[0], closed=closed[1], after=then))
+    elif lost is not None and lost_failed is not None and not s.ice_restart:
         judgement.findings.append(make_finding(
             "ANALYZE-CONNECTION-LOST", subject, check=CHECK, step="ice",
             evidence=[f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
@@ -913,11 +1019,17 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             end = (f"{when(failed.event)} {failed.what} failed" if failed is not None else
                    f"dump made {_waited_ms(s) / 1000:.1f} s after the remote description, ICE still "
                    f"{ice_state}")
+            # A TURN failure that explains it: the finding is about that server's host, so the diagnosis
+            # folds it under the TURN error (diagnosis.ALSO_EXPLAINS); otherwise it is this connection's own.
+            no_remote = why_no_remote(s, by_ufrag or {}, failed_urls)
+            about = subject if no_remote is None else Subject(s.label, no_remote[0].host or s.label)
             judgement.findings.append(make_finding(
-                "ANALYZE-NO-REMOTE-CANDIDATES", subject, check=CHECK, step="ice",
+                "ANALYZE-NO-REMOTE-CANDIDATES", about, check=CHECK, step="ice",
                 evidence=[f"{when(s.remote_set)} setRemoteDescription (no a=candidate lines)",
-                          "no addIceCandidate call", end],
-                pc=s.label, when=when(s.remote_set), ice_state=ice_state))
+                          "no addIceCandidate call", end,
+                          *([no_remote[1].lstrip("; ")] if no_remote else [])],
+                pc=s.label, when=when(s.remote_set), ice_state=ice_state,
+                remote=no_remote[1] if no_remote else ""))
         elif failed is None:
             pass  # not failed (yet): nothing to say about the checks
         elif local_ok and s.of("remote"):
@@ -935,7 +1047,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats), sent=sent, one_way=one_way))
             elif (refused := _relay_refused(s, failed)) is not None:
                 url, ms = refused
-                server = _server(url)
+                server = ice_url(url)
                 judgement.findings.append(make_finding(
                     "ANALYZE-RELAY-REFUSED", Subject(s.label, server.host or s.label, server.port,
                                                      server.transport),
@@ -968,6 +1080,12 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
         # ICE had not connected when the evidence ends, and nothing says how long it had: no verdict.
         state, detail = StepState.UNDECIDED, (f"ICE {states} when the evidence ends, "
                                               f"{_waited_ms(s) / 1000:.1f} s after the remote description")
+        judgement.facts.inconclusive = True
+    elif not s.connected and failed is None and s.pc.stats_only and has_evidence(s):
+        # getStats output has no signalling: a connection that never connected (nor failed) may have been
+        # setting up, or waiting for candidates that never came (its dump says which): no verdict.
+        state, detail = StepState.UNDECIDED, (f"ICE {states} in the last getStats sample, never connected; "
+                                              "getStats output holds no signalling to tell why")
         judgement.facts.inconclusive = True
     judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=detail[:300]))
 
@@ -1120,11 +1238,14 @@ def summarize_all(dumps: list[InternalsDump]) -> list[PcSummary]:
             for pc, label in zip(d.peer_connections, names, strict=True)]
 
 
-def judge(dumps: list[InternalsDump]) -> Judgement:
-    """Every rule over every dump: one finding per root cause, a step per connection x stage."""
+def judge(dumps: list[InternalsDump], *, alone: bool = True) -> Judgement:
+    """Every rule over every dump: one finding per root cause, a step per connection x stage. ``alone``:
+    the dumps are all the evidence (``rtcdiag analyze``), so dumps with nothing to judge are inconclusive;
+    ``rtcdiag browser`` passes False (its page's own records stand beside its dump)."""
     judgement = Judgement(facts=Facts())
     summaries = summarize_all(dumps)
     failed_urls = _server_findings(summaries, judgement)
+    by_ufrag = local_ufrags(summaries)
     for s in summaries:
         subject = _pc_subject(s)
         signaling_failed = _signaling(s, subject, judgement)
@@ -1134,16 +1255,29 @@ def judge(dumps: list[InternalsDump]) -> Judgement:
                                                    detail="SDP files only: no ICE or DTLS events"))
             continue
         _gathering(s, subject, judgement, failed_urls)
-        _ice(s, subject, judgement, signaling_failed, failed_urls)
+        _ice(s, subject, judgement, signaling_failed, failed_urls, by_ufrag)
         _dtls(s, subject, judgement)
     several = len(dumps) > 1
     for d in dumps:
         label = f"{d.source}: getUserMedia" if several else "getUserMedia"
         _get_user_media(d.get_user_media, label, judgement)
     _private_hosts_in_context(judgement)
-    if not summaries and not any(d.get_user_media for d in dumps):
-        judgement.facts.inconclusive = True  # an empty dump: nothing to judge
+    if alone and not any(d.get_user_media for d in dumps) and not any(has_evidence(s) for s in summaries):
+        # An empty dump, or connections that never did anything (created and left "new"; what a file of
+        # another shape read as getStats looks like): nothing a verdict can rest on, never a pass.
+        judgement.facts.inconclusive = True
+        detail = ("no peer connection and no getUserMedia call" if not summaries else
+                  f"{len(summaries)} peer connection(s) without a candidate, a description or a state past "
+                  "\"new\": nothing to judge")
         judgement.steps.append(StepOutcome(Subject("dump"), CHECK, "read", StepState.UNDECIDED,
-                                           detail="no peer connection and no getUserMedia call"))
+                                           detail=detail))
     return judgement
+
+
+def has_evidence(s: PcSummary) -> bool:
+    """Does this connection hold anything a verdict can rest on: a candidate, an error, a description, a
+    selected pair, or a state past its initial one?"""
+    return bool(s.candidates or s.errors or s.failures or s.add_candidate_failures or s.local_set
+                or s.remote_set or s.pc.sdp_only or s.selected is not None
+                or any(t.state not in ("new", "stable", "closed") for t in s.timeline))
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canonical_url
 from rtcdiag.probes.ice import IceResult, IceRun
-from rtcdiag.targets import TargetError, parse_uri
+from rtcdiag.targets import Transport
 from rtcdiag.triage import analyze
+from rtcdiag.triage.analyze import ice_url
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RelayFact, RttFact, StepOutcome, StepState
 
@@ -37,16 +38,11 @@ class BrowserEvidence:
 
 def server_subject(url: str) -> Subject:
     """The subject ``rtcdiag analyze`` gives a server URL (so findings and steps meet)."""
-    try:
-        target = parse_uri(url, source="browser")
-    except TargetError:
-        return Subject(url)
-    transport = target.transport or ("tls" if target.secure else "udp")
-    return Subject(url, target.host, target.port, transport)
+    return analyze.server_subject(ice_url(url))
 
 
 def _turn_host(page: BrowserIceResult) -> str:
-    hosts = {server_subject(u).host for u in page.servers if u.startswith(("turn:", "turns:"))}
+    hosts = {ice_url(u).host for u in page.servers if ice_url(u).is_turn}
     return hosts.pop() if len(hosts) == 1 else ""
 
 
@@ -130,10 +126,10 @@ def browser_says(page: BrowserIceResult, url: str) -> tuple[bool | None, str]:
     g = _alone(page, url)
     if g is None:
         return None, "not run"
-    kind = "relay" if url.startswith(("turn:", "turns:")) else "srflx"
-    mine = canonical_url(url)
-    got = [c for c in g.candidates if c.type == kind and (not c.url or canonical_url(c.url) == mine)]
-    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if canonical_url(e.url) == mine})
+    kind = "relay" if ice_url(url).is_turn else "srflx"
+    mine = ice_url(url).key
+    got = [c for c in g.candidates if c.type == kind and (not c.url or ice_url(c.url).key == mine)]
+    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if ice_url(e.url).key == mine})
     if got:
         return True, f"{len(got)} {kind} ({got[0].address}:{got[0].port})"
     said = "; ".join(errors[:3]) or ("no error" if g.state == "complete" else f"gathering {g.state}")
@@ -166,10 +162,10 @@ class Comparison:
 def _certificate(page: BrowserIceResult, url: str, run: IceRun) -> tuple[str, str]:
     """(aioice's certificate error, Chromium's 701 text) when a turns: URL failed so in both, else blanks."""
     g = _alone(page, url)
-    if g is None or not url.lower().startswith("turns:"):
+    if g is None or ice_url(url).transport is not Transport.TLS or not ice_url(url).is_turn:
         return "", ""
-    mine = canonical_url(url)
-    chromium = next((e for e in g.errors if e.code == 701 and canonical_url(e.url) == mine), None)
+    mine = ice_url(url).key
+    chromium = next((e for e in g.errors if e.code == 701 and ice_url(e.url).key == mine), None)
     refused = next((e.error for e in run.gather_events if e.error and (e.kind or "").startswith("tls")
                     and "certificate" in e.error.lower()), None)
     if chromium is None or refused is None or any(c.type == "relay" for c in g.candidates):
@@ -181,10 +177,10 @@ def compare(page: BrowserIceResult, ice: IceResult | None) -> list[Comparison]:
     if ice is None:
         return []
     out: list[Comparison] = []
-    runs = {canonical_url(run.url): run for run in ice.runs}
+    runs = {ice_url(run.url).key: run for run in ice.runs}
     for url in page.servers:
         b_got, b_text = browser_says(page, url)
-        run = runs.get(url)
+        run = runs.get(ice_url(url).key)
         if run is None:
             out.append(Comparison(url, b_text, "not run (aioice cannot use this URL)", None))
             continue
@@ -237,7 +233,7 @@ def judge(evidence: BrowserEvidence) -> Judgement:
     judgement.steps.append(StepOutcome(run_subject, CHECK, "run", detail=f"{page.user_agent or 'Chromium'}; "
                                        f"page {_ms(page.page_ms)}, {_ms(page.duration_ms)} with the browser"))
     if evidence.dump is not None:
-        judgement.extend(analyze.judge([evidence.dump]))
+        judgement.extend(analyze.judge([evidence.dump], alone=False))
     else:
         judgement.steps.append(StepOutcome(run_subject, CHECK, "dump", StepState.UNDECIDED,
                                            detail=f"no webrtc-internals dump: {evidence.dump_error}"[:300]))

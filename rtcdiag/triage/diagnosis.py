@@ -42,8 +42,9 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
     Layer.ENDPOINT: ("SERVER-UNREACHABLE", "SERVER-REFUSED", "NO-ROUTE", "UDP-BLOCKED", "MALFORMED-REPLY",
                      "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
                      "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
-                     # rtcdiag analyze: the browser could not reach an ICE server (701)
-                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE",
+                     # rtcdiag analyze: the browser could not reach an ICE server (701), or over turns: could
+                     # not reach it or refused its certificate (the dump cannot tell which)
+                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED",
                      # rtcdiag browser: Chromium's 701 for a turns: URL whose certificate aioice saw refused
                      "BROWSER-TURNS-CERTIFICATE"),
     Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
@@ -74,8 +75,18 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s.
     "ANALYZE-TURN-UNREACHABLE": frozenset({"ANALYZE-STUN-UNREACHABLE"}),
     # The certificate is why Chromium could not reach the turns: server (it says only 701).
-    "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE"}),
+    "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
 }
+# rtcdiag analyze: a TURN server's refusal of the other side's Allocate (the same page's other connection,
+# or this one's own refusal in a relay-only call) is why no remote candidate ever arrived. The finding is
+# made about that server's host only when the dump shows it (triage/analyze.py).
+for _turn_error in ("ANALYZE-TURN-401", "ANALYZE-TURN-403", "ANALYZE-TURN-437", "ANALYZE-TURN-486",
+                    "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY"):
+    ALSO_EXPLAINS[_turn_error] = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
+
+# Findings about a connection, not about one transport (a peer connection's report row): a same-layer root
+# on their host explains them whatever transport it is about.
+ANY_TRANSPORT = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
 # is one cause (a wrong password is wrong on every transport), stated once.
@@ -141,7 +152,7 @@ def explains(root: Finding, other: Finding) -> bool:
     if r_layer is Layer.SERVICE:
         if o_layer is Layer.SERVICE and other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
             return (_ports_meet(root.subject, other.subject)
-                    and root.subject.transport == other.subject.transport)
+                    and (root.subject.transport == other.subject.transport or other.id in ANY_TRANSPORT))
         return o_layer is Layer.CONSEQUENCE and _transports_meet(root.subject, other.subject)
     return False
 
@@ -168,10 +179,11 @@ _ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
 # rtcdiag check --browser: what the TURN and ports checks say about an endpoint explains Chromium's own report
 # of the same failure (one cause, seen by two clients). Added to, never replacing, the entries above.
 for _root, _ids in {"TURN-AUTH-401": {"ANALYZE-TURN-401"}, "TURN-QUOTA-486": {"ANALYZE-TURN-486"},
-                    "SERVER-UNREACHABLE": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE"},
-                    "TLS-UNTRUSTED": {"ANALYZE-TURN-UNREACHABLE"},
-                    "TLS-EXPIRED": {"ANALYZE-TURN-UNREACHABLE"},
-                    "TLS-HOSTNAME": {"ANALYZE-TURN-UNREACHABLE"}}.items():
+                    "SERVER-UNREACHABLE": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE",
+                                           "ANALYZE-TURNS-CONNECT-FAILED"},
+                    "TLS-UNTRUSTED": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"},
+                    "TLS-EXPIRED": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"},
+                    "TLS-HOSTNAME": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}}.items():
     ALSO_EXPLAINS[_root] = ALSO_EXPLAINS.get(_root, frozenset()) | _ids
 
 

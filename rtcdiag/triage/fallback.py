@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from rtcdiag.targets import Target
+from rtcdiag.targets import IceServerUrl, Target, Transport
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome
 
@@ -19,9 +19,9 @@ CHECK = "config"
 STEP = "fallback"
 
 
-def _transport(target: Target) -> str:
+def _transport(target: Target) -> Transport:
     """The transport a browser uses for ``target`` (RFC 7065 §3: no ``?transport=`` is UDP)."""
-    return target.transport or "udp"
+    return IceServerUrl.of_target(target).transport or Transport.UDP
 
 
 def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subject]) -> Judgement:
@@ -31,7 +31,7 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
     turn = [t for t in targets if t.is_turn and not t.shortcut]
     if not turn:
         return out
-    fallback = [t for t in turn if _transport(t) in ("tcp", "tls")]
+    fallback = [t for t in turn if _transport(t) in (Transport.TCP, Transport.TLS)]
     hosts = list(dict.fromkeys(t.host for t in turn))
     for host in hosts:
         subject = subject_of(host)
@@ -40,7 +40,7 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
             out.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"TCP/TLS fallback: {shown}"))
             continue
         mine = [t for t in turn if t.host == host]
-        urls = [t.uri if t.transport else f"{t.uri}?transport=udp" for t in mine]
+        urls = [IceServerUrl.of_target(t).browser_form for t in mine]
         out.findings.append(make_finding(
             "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
             urls=", ".join(dict.fromkeys(urls[:5])),

@@ -239,8 +239,10 @@ def test_data_channel_rejected_by_the_answer_quotes_the_channel_and_the_m_line(n
 
 
 def test_connection_lost_quotes_the_consent_requests_of_the_selected_pair() -> None:
-    report = _report(FIXTURES / "connection-lost.webrtc-internals.json.gz")
-    [root] = report.roots
+    # A call really lost in the network (coturn killed mid-call, tests/integration/analyze_dump_scenarios.py);
+    # the connection-lost scenario is the other side's pc.close(): ANALYZE-REMOTE-CLOSED.
+    report = _report(FIXTURES / "turn-killed.webrtc-internals.json.gz")
+    root = report.roots[0]
     assert root.id == "ANALYZE-CONNECTION-LOST"
     [line] = [e for e in root.evidence if "consentRequestsSent=" in e]
     sent = int(line.split("requestsSent=")[1].split()[0])

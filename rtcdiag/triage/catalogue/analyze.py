@@ -91,6 +91,29 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 8656 §7",
     ),
     CatalogueEntry(
+        # A turns: 701 is not "nothing answered": Chromium says the same "Failed to establish connection" when
+        # nothing listens and when the server answered but its certificate was refused (both seen on real
+        # calls, tests/fixtures/analyze/turns-*). The dump cannot tell them apart: say both, and what decides.
+        id="ANALYZE-TURNS-CONNECT-FAILED",
+        severity=Severity.ERROR,
+        title="No TLS connection to TURN server {url} (701): unreachable, or its certificate was refused",
+        symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
+                "{pcs}) and gathered no relay candidate from it.",
+        cause="Over `turns:` (TLS over TCP) the browser reports the same 701 for two different causes, and "
+              "the dump cannot tell which: nothing accepted the TCP connection (the server is down, a "
+              "firewall drops it, the port is wrong), or the server answered and the browser refused the "
+              "TLS handshake — a self-signed or otherwise untrusted certificate, a certificate for another "
+              "name than {host}, an expired one, or no TLS version or cipher in common.",
+        fix="Run `rtcdiag turn-check '{url}'` from the browser's network: it checks the certificate as a "
+            "browser does (do not pass --insecure) and tells a closed port from a refused certificate. A "
+            "capture of the call shows a TLS alert from the browser when it was the certificate. If it was: "
+            "give the server a certificate from a public CA for the name in the URL (a URL with an IP "
+            "address needs one for that address); if the port was closed: start the server or open the "
+            "firewall for TCP to that port.",
+        reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 7065 §3 (turns:); "
+                  "RFC 8446 §6.2 (TLS alerts)",
+    ),
+    CatalogueEntry(
         id="ANALYZE-STUN-UNREACHABLE",
         severity=Severity.WARNING,
         title="STUN server {url} could not be reached (701)",
@@ -154,9 +177,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         severity=Severity.ERROR,
         title="No remote candidates ever arrived",
         symptom="{pc} set the remote description at {when} but no addIceCandidate call followed and the "
-                "remote SDP carried no a=candidate lines; the last ICE state was \"{ice_state}\".",
-        cause="Trickle ICE signalling is broken: the other side's onicecandidate events are not sent, are "
-              "sent to the wrong peer or session, or are dropped by the signalling server.",
+                "remote SDP carried no a=candidate lines; the last ICE state was \"{ice_state}\"{remote}.",
+        cause="The other side had no candidate to send (its own gathering failed: a TURN server refused "
+              "it, in a relay-only call) or trickle ICE signalling is broken: the other side's "
+              "onicecandidate events are not sent, are sent to the wrong peer or session, or are dropped by "
+              "the signalling server.",
         fix="Send every onicecandidate (including end-of-candidates) over signalling and call "
             "addIceCandidate on the other side after setRemoteDescription; log both ends to compare.",
         reference="RFC 8838 (Trickle ICE) §8, §11",
@@ -220,6 +245,25 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Handle \"disconnected\"/\"failed\" with an ICE restart (restartIce() and a new offer); keep a "
             "TURN server configured so a new path can be found.",
         reference="RFC 7675 §5.1; RFC 8445 §9 (ICE restart)",
+    ),
+    CatalogueEntry(
+        # Seen on real calls (tests/fixtures/analyze/callee-close, callee-page-closed): the caller's
+        # dtlsState goes "closed" within a second of the callee's pc.close() (or its page going away), ICE
+        # "disconnected" ~5 s later and "failed" ~10 s after that. A call killed in the network (coturn
+        # killed: turn-killed) keeps dtlsState "connected" to the end: that one is ANALYZE-CONNECTION-LOST.
+        id="ANALYZE-REMOTE-CLOSED",
+        severity=Severity.INFO,
+        title="The other side closed the connection",
+        symptom="{pc}'s DTLS transport {stats_id} went \"closed\" ({closed}) while this side had not "
+                "closed it: the other side sent a TLS close_notify{after}.",
+        cause="The other side ended the call: its app called close() on its peer connection, or its page "
+              "was closed or reloaded. A connection lost in the network never sees a close_notify (its DTLS "
+              "state stays \"connected\"); so this is a hang-up, not a failure.",
+        fix="Nothing to fix in the network. If the call should not have ended, the other side's own evidence "
+            "tells why it closed; to end this side cleanly, close its peer connection when the other side "
+            "hangs up (a signalling message, or the DTLS transport's statechange to \"closed\").",
+        reference="W3C webrtc-pc RTCDtlsTransportState \"closed\"; RFC 8446 §6.1 (close_notify); "
+                  "RFC 7675 §5.1",
     ),
     CatalogueEntry(
         id="ANALYZE-MDNS-ONLY",
