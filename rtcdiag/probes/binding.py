@@ -39,6 +39,7 @@ from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 from rtcdiag.targets import Target
 from rtcdiag.tls import make_client_context
@@ -92,7 +93,7 @@ class BindingResult:
     redirect_detail: str | None = None  # why it was not followed
     redirect_exchange: Exchange | None = None  # the 300 itself, when it was followed
     response_source: str | None = None  # the reply's real packet source
-    software: str | None = None
+    software: str | None = field(default=None, metadata=ECHO)
     fingerprint: bool | None = None  # FINGERPRINT present in the reply
     legacy_rfc3489: bool = False  # no magic cookie in the reply
     unknown_attributes: list[str] = field(default_factory=list)  # types this codec does not know (first 16)

@@ -46,6 +46,7 @@ from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 
 MIN_INTERVAL_S = 0.010
@@ -100,7 +101,7 @@ class ServerCheck:
     other_address: str | None = None
     other_attribute: str = ""  # "OTHER-ADDRESS" | "CHANGED-ADDRESS" | ""
     response_origin: str | None = None
-    software: str | None = None
+    software: str | None = field(default=None, metadata=ECHO)
     supported: bool = False
     problems: list[str] = field(default_factory=list)
 

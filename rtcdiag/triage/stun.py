@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.record import Redirect
+from rtcdiag.redact import echo
 from rtcdiag.triage.failures import (
     ANSWERED,
     FLOOD_MIN_REPLIES,
@@ -108,7 +109,7 @@ def _answered(r: BindingResult) -> list[Finding]:
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
     elif r.rfc3489_attributes and not (r.other_address and r.response_origin):
-        software = f" (SOFTWARE/SERVER {r.software})" if r.software else ""
+        software = f" (SOFTWARE/SERVER {echo(r.software)})" if r.software else ""
         add("STUN-RFC3489-SERVER", f"{', '.join(r.rfc3489_attributes)} in the reply{software}", response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
         add("STUN-ALG-REWRITE",

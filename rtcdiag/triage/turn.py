@@ -37,6 +37,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
+from rtcdiag.redact import echo
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
@@ -84,6 +85,10 @@ FAMILY_STEPS = ("allocate", "relay-address", "data-" + METHOD_INDICATION, "data-
 FAMILY_SUFFIX = {RelayFamily.IPV4: "", RelayFamily.IPV6: "-ipv6"}
 TCP_RELAY_STEP = "tcp-relay"  # RFC 6062, only with --tcp-relay
 
+
+def _reason(reason: str | None) -> str:
+    """`` <the server's reason phrase>`` (marked: outside text), or "" when it sent none."""
+    return f" {echo(reason)}" if reason else ""
 
 def steps_for(result: TurnCheckResult) -> list[str]:
     """The steps one transport reports, in order: the connection's, each family's, refresh, tcp-relay."""
@@ -293,7 +298,7 @@ def _judge_rest(result: TurnCheckResult, out: Judgement) -> bool:
     if rest is None:
         return False
     subj = subject(result)
-    detail = f"{rest.username!r} (expiry {rest.expiry}, local clock {rest.local_time}, " \
+    detail = f"{echo(repr(rest.username))} (expiry {rest.expiry}, local clock {rest.local_time}, " \
              f"{rest.seconds_left:+d} s)"
     expired = rest.seconds_left <= 0
     if expired:
@@ -306,7 +311,7 @@ def _judge_rest(result: TurnCheckResult, out: Judgement) -> bool:
                                          evidence=[f"expires in {rest.seconds_left / 86400:.1f} days"]))
     made = "generated from the shared secret" if rest.generated else "as given"
     out.steps.append(StepOutcome(subj, CHECK, "credentials",
-                                 detail=f"REST user name {rest.username!r} ({made}), "
+                                 detail=f"REST user name {echo(repr(rest.username))} ({made}), "
                                         f"{rest.seconds_left:+d} s to expiry by the local clock"))
     return expired
 
@@ -398,7 +403,7 @@ def _challenge(leg: _Leg) -> None:
         leg.stop(f"the 401 challenge has no {missing}: the Allocate cannot be authenticated")
         return
     algorithms = f", PASSWORD-ALGORITHMS {','.join(t.password_algorithms)}" if t.password_algorithms else ""
-    detail = f"401 challenge with realm {t.realm!r} and a nonce{algorithms}"
+    detail = f"401 challenge with realm {echo(repr(t.realm))} and a nonce{algorithms}"
     if code == 401 and t.redirect is Redirect.CREDENTIALS_WITHHELD:
         leg.add("challenge", "TURN-REDIRECT-REALM", _redirect_text(t),
                 [describe_exchange(ex) for ex in unauth])
@@ -407,9 +412,9 @@ def _challenge(leg: _Leg) -> None:
         leg.stop(f"credentials withheld from the alternate server {t.alternate_server}")
         return
     if code == 401 and not t.authenticated:
-        leg.add("challenge", "TURN-NO-CREDENTIALS", repr(t.realm))
+        leg.add("challenge", "TURN-NO-CREDENTIALS", echo(repr(t.realm)))
         leg.outcome("challenge", detail, duration)
-        leg.stop(f"no credentials given: the server asks for them (realm {t.realm!r})")
+        leg.stop(f"no credentials given: the server asks for them (realm {echo(repr(t.realm))})")
         return
     leg.outcome("challenge", detail, duration)
 
@@ -547,7 +552,7 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     code = final.error_code or t.error_code or 0
     request = t.error_step or ("unauthenticated Allocate request" if step == "challenge"
                                else "authenticated Allocate request")
-    reason = f" ({t.error_reason})" if t.error_reason else ""
+    reason = f" ({echo(t.error_reason)})" if t.error_reason else ""
     finding_id = "TURN-REST-EXPIRED" if code == 401 and leg.rest_expired and step == "allocate" else \
         _family_error_id(code, t.relays[0] if t.relays and step == "allocate" else None)
     if finding_id == "TURN-UNKNOWN-ATTR-420":
@@ -806,9 +811,11 @@ def realm_detail(t: TransportResult) -> str:
     algorithm = f" ({t.auth_algorithm})" if t.auth_algorithm else ""
     hashed = t.hash_realm if t.hash_realm is not None else t.realm
     if hashed != t.realm:
-        return f"(server realm {t.realm!r}; the password was hashed{algorithm} with realm {hashed!r} from " \
+        return f"(server realm {echo(repr(t.realm))}; the password was hashed{algorithm} with realm " \
+               f"{echo(repr(hashed))} from " \
                "--realm, not with the server's)"
-    return f"(server realm {t.realm!r}; the password was hashed{algorithm} with the same realm {hashed!r})"
+    return f"(server realm {echo(repr(t.realm))}; the password was hashed{algorithm} with the same realm " \
+           f"{echo(repr(hashed))})"
 
 
 def _unverified_detail(ex: Exchange) -> str:
@@ -983,7 +990,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
     duration = _rtt_s(ex for ex in exchanges if ex.step.startswith("allocate"))
     evidence = [describe_exchange(ex) for ex in (relay.steps if relay.separate else t.steps)]
     if relay.separate:
-        got = relay.relayed_address or (f"answered {relay.error_code} {relay.error_reason or ''}".rstrip()
+        got = relay.relayed_address or (f"answered {relay.error_code}{_reason(relay.error_reason)}"
                                         if relay.error_code is not None else relay.error or "no relay")
         leg.add("allocate", "TURN-DUAL-ALLOCATION-IGNORED", f"REQUESTED-ADDRESS-FAMILY {label}: {got}",
                 evidence)
@@ -995,7 +1002,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
     if relay.error_code is not None:
         where = "separate Allocate request" if relay.separate else \
             f"Allocate request: its ADDRESS-ERROR-CODE for {label} says"
-        reason = f" {relay.error_reason}" if relay.error_reason else ""
+        reason = _reason(relay.error_reason)
         finding_id = _family_error_id(relay.error_code, relay)
         detail = f"{where} ({asked})" if finding_id != "TURN-ERROR-OTHER" else \
             f"{where} ({asked}) {relay.error_code}{reason}"
@@ -1055,7 +1062,7 @@ def _tcp_relay(leg: _Leg) -> None:
     released = "; released" if r.released else "; release failed" if r.released is False else ""
     if r.error_code is not None:
         request = r.error_step or "request"
-        reason = f" {r.error_reason}" if r.error_reason else ""
+        reason = _reason(r.error_reason)
         answered = f"{request} was answered {r.error_code}{reason}"
         if r.error_code == 442 and request.startswith("TCP Allocate"):
             leg.add(step, "TURN-TCP-RELAY-UNSUPPORTED", f"{request} (REQUESTED-TRANSPORT TCP) was answered "
@@ -1111,7 +1118,7 @@ def _incoming_failure(r: TcpRelayResult) -> str | None:
     """Why the peer-initiated direction failed, or None when its chunks all came back intact."""
     if r.error_code is not None:
         return f"{r.error_step or 'request'} was answered {r.error_code}" + \
-            (f" {r.error_reason}" if r.error_reason else "")
+            _reason(r.error_reason)
     if r.error is not None:
         return r.error
     if not r.bound or not r.chunks_sent or r.chunks_echoed < r.chunks_sent:
