@@ -318,7 +318,10 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
         first = map_msg or filt_msg
         result.udp_answered = first is not None
         if first is None:
-            result.tcp_answered = await _tcp_answers(ctx)
+            # An error response or replies that failed validation: the server spoke over UDP (it is not
+            # blocked), it just gave no usable Binding success; the triage names what it said.
+            if not any(spoke(t) for t in (map1, filt1)):
+                result.tcp_answered = await _tcp_answers(ctx)
             _finish(result, ctx)
             return
         result.mapped = map1.mapped or filt1.mapped
@@ -362,6 +365,13 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
     finally:
         for sock in (mapping_sock, filtering_sock, *extra):
             await sock.close()
+
+
+def spoke(record: NatTestRecord) -> bool:
+    """The server sent something back for this test: a STUN response (success or error), or replies that
+    were rejected (malformed, for other transactions: RFC 8489 §6.3)."""
+    spoken = (ExchangeOutcome.SUCCESS, ExchangeOutcome.ERROR_RESPONSE, ExchangeOutcome.REJECTED)
+    return any(ex.outcome in spoken or ex.rejected_count > 0 for ex in record.exchanges)
 
 
 def _nat_present(local_ip: str | None, local_port: int, mapped: str | None) -> bool | None:
