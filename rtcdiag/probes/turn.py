@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes import slots
-from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
+from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, exchange, hostport
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
@@ -464,8 +464,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         return allocate_request(options.families)
 
     while True:
-        reply, record = await _allocate_request(session, build, "allocate (unauthenticated)",
-                                                authenticated=False)
+        reply, record = await _first_allocate(session, build, tr, policy, t0, probe=not redirected)
         if reply is not None and reply.error_code == 437 and not tr.fresh_port_retry:
             # RFC 8656 §7.2: 437 means an allocation already exists for this 5-tuple. Before we sent a
             # single authenticated request that can only be a previous run's allocation on a local port the
@@ -546,6 +545,34 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
+
+
+async def _first_allocate(session: TurnSession, build: Callable[[], Message], tr: TransportResult,
+                          policy: RetransmitPolicy, t0: float, *,
+                          probe: bool) -> tuple[Message | None, Exchange]:
+    """The unauthenticated Allocate. Unanswered for one RTO, a Binding request goes out alongside it on the
+    same connection (``probe``): a server that answers the Binding and never the Allocate serves STUN only
+    (coturn ``stun-only``, a plain STUN server named in a turn: URL). It costs a healthy server nothing and
+    a silent one no time: the Binding is dropped when the Allocate's own wait ends."""
+    allocate = asyncio.ensure_future(_allocate_request(session, build, "allocate (unauthenticated)",
+                                                       authenticated=False))
+    binding: asyncio.Future[tuple[Message | None, Exchange]] | None = None
+    try:
+        if probe:
+            await asyncio.wait({allocate}, timeout=policy.rto)
+            if not allocate.done():
+                binding = asyncio.ensure_future(exchange(
+                    session.client, Message(Method.BINDING, MessageClass.REQUEST), dest=session.server,
+                    step="binding (alongside the unanswered Allocate)", policy=policy, t0=t0))
+        reply, record = await allocate
+    finally:
+        for task in (allocate, binding):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+    if reply is None and binding is not None and binding.done() and not binding.cancelled():
+        _, tr.binding_probe = binding.result()
+    return reply, record
 
 
 async def _allocate_request(session: TurnSession, build: Callable[[], Message], label: str, *,

@@ -124,6 +124,9 @@ class TransportResult:
     # Step 1: the unauthenticated Allocate.
     challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer
     challenge_answered: bool = False
+    # A Binding request sent alongside the first Allocate once that went one RTO without an answer: a server
+    # that answers it and never the Allocate serves STUN only (coturn `stun-only`; a plain STUN server).
+    binding_probe: Exchange | None = None
     open_relay: bool = False
     realm: str | None = field(default=None, metadata=ECHO)
     nonce_seen: bool = False

@@ -343,6 +343,10 @@ def _connect(leg: _Leg) -> None:
         leg.outcome("connect", text, leg.elapsed_left_s())
         leg.stop(f"no TURN over UDP: {text}")
         return
+    if first.outcome == Outcome.TIMEOUT and stun_only(t):
+        leg.outcome("connect", "the server answered a Binding request over UDP (not the Allocate)",
+                    _rtt_s([t.binding_probe] if t.binding_probe else []))
+        return
     if first.outcome == Outcome.TIMEOUT:
         tries = f"no reply to {first.attempts} UDP request(s)"
         if leg.udp_blocked:
@@ -451,6 +455,12 @@ def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float
     return False
 
 
+def stun_only(t: TransportResult) -> bool:
+    """The first Allocate got no STUN answer while a Binding request sent alongside it was answered."""
+    probe = t.binding_probe
+    return probe is not None and probe.outcome in (Outcome.SUCCESS, Outcome.ERROR_RESPONSE)
+
+
 def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> None:
     """The (first) Allocate got no STUN answer although the server was reached (stream) or answered (UDP)."""
     t = leg.t
@@ -466,6 +476,10 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
             failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
+    elif stun_only(t) and t.binding_probe is not None:  # the Binding alongside was answered
+        probe = t.binding_probe
+        leg.add("challenge", "TURN-STUN-ONLY", f"{probe.response}, in {probe.rtt_ms} ms",
+                [describe_exchange(probe), *evidence])
     elif final.error_kind == ErrorKind.SLOW_REPLY:  # the answer was dripping in when the time ran out
         leg.add("challenge", "SERVER-SLOW-REPLY", final.error or "the reply came too slowly", evidence)
     elif t.transport in ("tcp", "tls"):

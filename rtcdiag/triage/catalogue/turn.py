@@ -187,6 +187,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "RFC 8489 §18.3 (IANA registry)",
     ),
     CatalogueEntry(
+        "TURN-STUN-ONLY", _E, "STUN only: TURN is not enabled on this server",
+        "Over {transport} {server} answered a Binding request ({detail}) but never the Allocate request: it "
+        "serves STUN, not TURN.",
+        "TURN is switched off on this server (coturn `stun-only`), or the URL names a plain STUN server as "
+        "`turn:`. Browsers get no relay candidate from it, so calls that need a relay fail, while STUN to "
+        "the same address works.",
+        "Enable TURN on the server (coturn: remove `stun-only`, configure `lt-cred-mech` users or "
+        "`use-auth-secret`) and re-run; or, if it is meant as a STUN server, list it as `stun:` instead of "
+        "`turn:` and add a real TURN server.",
+        "RFC 8656 §7.2 (Allocate), RFC 8489 §3 (Binding); coturn `stun-only`",
+    ),
+    CatalogueEntry(
         "TURN-ALLOCATE-TIMEOUT", _E, "Allocate went unanswered after the challenge",
         "Over {transport} the server answered the unauthenticated Allocate but not the {detail}.",
         "The authenticated request was dropped: a proxy or firewall that limits packet size, a server that "
