@@ -31,6 +31,7 @@ from rtcdiag.probes.exchange import (
     error_kind,
     exchange,
     hostport,
+    redirect_loop,
     transport_error_exchange,
 )
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
@@ -222,6 +223,10 @@ async def _follow(target: Target, original: tuple[str, int], reply: Message, opt
     if not options.follow_redirects:
         result.redirect, result.redirect_detail = Redirect.NOT_FOLLOWED, "--no-follow"
         return
+    itself = redirect_loop([original], alternate)
+    if itself is not None:  # to itself: following could only loop
+        result.redirect, result.redirect_detail = Redirect.LOOP, itself
+        return
     refusal = redirect_refusal(original[0], alternate[0])
     if refusal is not None:
         result.redirect, result.redirect_detail = Redirect.REFUSED, refusal
@@ -230,8 +235,15 @@ async def _follow(target: Target, original: tuple[str, int], reply: Message, opt
     shown = result.alternate_server
     result.server_address = hostport(alternate)
     family = socket.AF_INET6 if ":" in alternate[0] else socket.AF_INET
-    await _transact(target, alternate, family, options, result, alternate_domain(reply))
+    again = await _transact(target, alternate, family, options, result, alternate_domain(reply))
     result.alternate_server = shown  # the alternate's own reply does not replace where we were sent
+    onward = address_of(again, AttrType.ALTERNATE_SERVER) if again is not None and again.error_code == 300 \
+        else None
+    if onward is not None:  # the alternate redirects too: back (a loop) or onward (rtcdiag follows one)
+        loop = redirect_loop([original, alternate], onward)
+        result.redirect = Redirect.LOOP if loop is not None else Redirect.AGAIN
+        result.redirect_detail = loop or f"{hostport(alternate)} redirected again, to {hostport(onward)}: " \
+                                         "not followed (rtcdiag follows one redirect)"
 
 
 async def check(target: Target, options: BindingOptions | None = None) -> BindingResult:

@@ -17,6 +17,7 @@ A request too large to send (the server's challenge made it so) becomes ``outcom
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Coroutine
 from typing import Any
 
@@ -41,13 +42,30 @@ from rtcdiag.protocol.transport import (
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header), RFC 768 / RFC 791
 
 __all__ = ["address_of", "alternate_domain", "error_kind", "exchange", "hostport", "indication",
-           "transport_error_exchange"]
+           "redirect_loop", "transport_error_exchange"]
 
 
 def address_of(msg: Message, attr_type: int) -> Address | None:
     """The first ``attr_type`` address attribute as (ip, port); None if absent or malformed."""
     value = msg.find(attr_type, StunAddress)
     return (value.ip.compressed, value.port) if value is not None else None
+
+
+def _same(a: Address, b: Address) -> bool:
+    """One transport address (IPv6 compared by value, not spelling)."""
+    try:
+        return ipaddress.ip_address(a[0]) == ipaddress.ip_address(b[0]) and a[1] == b[1]
+    except ValueError:
+        return a == b
+
+
+def redirect_loop(tried: list[Address], alternate: Address) -> str | None:
+    """The loop, ``A -> B -> A`` (``A -> A`` for a server redirecting to itself), when ``alternate`` is a
+    server this request already went to (``tried``, in order), else None. RFC 8489 §10: a client redirected
+    to a server it already sent the request to ignores the redirect (no ping-pong between servers)."""
+    if not any(_same(done, alternate) for done in tried):
+        return None
+    return " -> ".join(hostport(a) for a in [*tried, alternate])
 
 
 _MAX_DOMAIN = 253  # RFC 1035 §2.3.4

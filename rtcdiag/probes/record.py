@@ -33,6 +33,10 @@ class Redirect(StrEnum):
     REFUSED = "refused"  # the alternate's address scope forbids it (link-local, loopback from elsewhere...)
     NOT_FOLLOWED = "not-followed"  # --no-follow
     CREDENTIALS_WITHHELD = "credentials-withheld"  # followed; the alternate's realm is not the original's
+    # A loop: the alternate is a server this request already went to (the server itself, or back to the one
+    # that redirected here); not followed (RFC 8489 §10). ``redirect_detail`` names the chain.
+    LOOP = "loop"
+    AGAIN = "again"  # a second redirect to a new server: not followed (rtcdiag follows one)
 
 
 class ErrorKind(StrEnum):

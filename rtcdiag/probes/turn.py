@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes import slots
-from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, exchange, hostport
+from rtcdiag.probes.exchange import (
+    address_of,
+    alternate_domain,
+    error_kind,
+    exchange,
+    hostport,
+    redirect_loop,
+)
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
@@ -495,7 +502,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             _take_allocation(tr, reply)
             return session
         tr.challenge_code = reply.error_code
-        if reply.error_code == 300 and not redirected:
+        if reply.error_code == 300:
             followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
                                                sessions, "unauthenticated Allocate request")
             if followed is None:
@@ -535,7 +542,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         if reply.msg_class == MessageClass.SUCCESS:
             _take_allocation(tr, reply)
             return session
-        if reply.error_code == 300 and not redirected:
+        if reply.error_code == 300:
             followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
                                                sessions, "authenticated Allocate request")
             if followed is not None:
@@ -616,6 +623,17 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
     alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
         _take_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
+        return None
+    tried = list(dict.fromkeys(s.server for s in sessions))  # where this Allocate went, in order
+    loop = redirect_loop(tried, alternate)
+    if len(tried) > 1 or loop is not None:
+        # RFC 8489 §10: never back to a server the request already went to; and rtcdiag follows one redirect.
+        if tr.alternate_server is None:
+            tr.alternate_server, tr.alternate_scope = hostport(alternate), scope_of(alternate[0]).value
+        tr.redirect = Redirect.LOOP if loop is not None else Redirect.AGAIN
+        tr.redirect_detail = loop or f"{hostport(tried[-1])} redirected again, to {hostport(alternate)}: " \
+                                     "not followed (rtcdiag follows one redirect)"
+        _take_error(tr, reply, step)
         return None
     tr.alternate_server = hostport(alternate)
     tr.alternate_scope = scope_of(alternate[0]).value

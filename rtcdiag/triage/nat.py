@@ -48,8 +48,8 @@ VERDICT = "verdict"
 
 SHORT_LIFETIME_S = 30.0
 # What a server that spoke but gave no usable Binding success is reported as (the ``stun`` vocabulary).
-SERVER_SAID = ("STUN-ERROR-RESPONSE", "STUN-ALTERNATE-SERVER", "REPLY-FLOOD", "MALFORMED-REPLY",
-               "PORT-NOT-STUN")
+SERVER_SAID = ("STUN-ERROR-RESPONSE", "STUN-ALTERNATE-SERVER", "REDIRECT-LOOP", "REPLY-FLOOD",
+               "MALFORMED-REPLY", "PORT-NOT-STUN")
 
 MEANING: dict[Legacy, str] = {
     Legacy.OPEN_INTERNET: "No NAT and no filtering: peers can reach this address directly; host candidates "
@@ -203,11 +203,15 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
         if first.error_code == 300:
             alternate = next((v.value for v in first.response_attributes if v.name == "ALTERNATE-SERVER"),
                              "?")
-            itself = " (this server itself)" if alternate == server else ""
+            if alternate == server:  # RFC 8489 §10: a server redirecting to itself is a loop
+                return make_finding("REDIRECT-LOOP", subj, check=CHECK, step=step, server=server,
+                                    transport=transport.upper(), detail=f"{server} -> {server}",
+                                    evidence=evidence)
             return make_finding("STUN-ALTERNATE-SERVER", subj, check=CHECK, step=step, server=server,
-                                detail=f"ALTERNATE-SERVER {alternate}{itself}, not followed: RFC 5780 "
-                                       f"discovery needs the server itself (pass --server stun:{alternate} "
-                                       f"if it is one)", evidence=evidence)
+                                detail=f"ALTERNATE-SERVER {alternate}, not followed: RFC 5780 discovery "
+                                       f"needs the server itself (pass --server stun:{alternate} if it is "
+                                       "one)",
+                                evidence=evidence)
         return make_finding("STUN-ERROR-RESPONSE", subj, check=CHECK, step=step, server=server,
                             transport=transport.upper(),
                             detail=first.response or f"error {first.error_code}", evidence=evidence)

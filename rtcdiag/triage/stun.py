@@ -94,7 +94,7 @@ def _answered(r: BindingResult) -> list[Finding]:
                                   evidence=[evidence or detail or response]))
     if r.outcome == "error-response":
         if r.error_code == 300 and r.alternate_server and r.redirect is not Redirect.FOLLOWED:
-            return found  # reported by _redirect_finding
+            return found  # reported by _redirect_finding (a loop, a second redirect, refused, --no-follow)
         add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
         return found
     if r.malformed_mapped:  # present but undecodable: the server's fault, not an absent attribute
@@ -153,7 +153,12 @@ def _redirect_finding(r: BindingResult) -> Finding | None:
         return make_finding("REDIRECT-REFUSED", subject(r), check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(),
                             detail=f"{where}, not followed: {r.redirect_detail}", evidence=evidence)
-    done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)"}.get(
+    if r.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
+        return make_finding("REDIRECT-LOOP", subject(r), check=CHECK, step=STEP, server=r.server_address or
+                            r.target, transport=r.transport.upper(), detail=r.redirect_detail or "?",
+                            evidence=evidence)
+    done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)",
+            Redirect.AGAIN: f"followed once; {r.redirect_detail}"}.get(
         r.redirect, "not followed") if r.redirect is not None else "not followed"
     return make_finding("STUN-ALTERNATE-SERVER", subject(r), check=CHECK, step=STEP, server=server,
                         transport=r.transport.upper(), detail=f"ALTERNATE-SERVER {where}, {done}",

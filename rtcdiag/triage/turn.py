@@ -440,6 +440,17 @@ def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float
     if t.alternate_server is None or not any(ex.error_code == 300 for ex in exchanges):
         return False
     evidence = [describe_exchange(ex) for ex in exchanges]
+    if t.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
+        leg.add(step, "REDIRECT-LOOP", t.redirect_detail or "?", evidence, server=t.server)
+        leg.outcome(step, f"redirect loop {t.redirect_detail}: not followed", duration)
+        leg.stop(f"the redirects loop ({t.redirect_detail}): no server of the loop allocates")
+        return True
+    if t.redirect is Redirect.AGAIN:
+        leg.add(step, "TURN-ALTERNATE-SERVER", f"{t.alternate_server} ({t.alternate_scope}), followed once; "
+                f"{t.redirect_detail}", evidence)
+        leg.outcome(step, t.redirect_detail or "redirected again", duration, state=StepState.UNDECIDED)
+        leg.stop(f"a second redirect was not followed: {t.redirect_detail}")
+        return True
     if t.redirect is Redirect.REFUSED:
         leg.add(step, "REDIRECT-REFUSED", _redirect_text(t), evidence)
         leg.outcome(step, f"redirected to {t.alternate_server}: not followed ({t.redirect_detail})", duration)

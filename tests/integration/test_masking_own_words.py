@@ -141,8 +141,10 @@ def _runs(server: RunningCoturn, tmp_path: Path, dead_port: int) -> list[tuple[l
         (["turn-check", f"127.0.0.1:{port}", "--transport", "udp,tcp", "-u", USER], "wrong-" + good),
         (["turn-check", f"turn:127.0.0.1:{dead_port}?transport=tcp", "-u", USER, "--timeout", "1"], good),
         (["stun", f"127.0.0.1:{port}", "-t", "udp", "-t", "tcp"], good),
-        (["ports", f"127.0.0.1:{port}", "--ports", f"udp:{port},tcp:{port},tls:{server.tls_port}", *ca], good),
-        (["check", f"turn:127.0.0.1:{port}?transport=udp", f"turns:127.0.0.1:{server.tls_port}?transport=tcp",
+        (["ports", f"127.0.0.1:{port}", "--ports", f"udp:{port},tcp:{port},tls:{server.tls_port}", *ca],
+         good),
+        (["check", f"turn:127.0.0.1:{port}?transport=udp",
+          f"turns:127.0.0.1:{server.tls_port}?transport=tcp",
           "-u", USER, *ca, "--junit", str(tmp_path / "junit.xml")], good),
     ]
 

@@ -107,9 +107,8 @@ def test_a_binding_redirect_to_itself_is_named_not_silence() -> None:
         code, report = nat_type("--server", f"stun:127.0.0.1:{server.port}")
     assert code == exitcodes.INCONCLUSIVE
     [finding] = report["findings"]
-    assert finding["id"] == "STUN-ALTERNATE-SERVER" and finding["severity"] == "warning"
-    itself = f"ALTERNATE-SERVER 127.0.0.1:{server.port} (this server itself), not followed"
-    assert itself in finding["symptom"]
+    assert finding["id"] == "REDIRECT-LOOP" and finding["severity"] == "warning"
+    assert f"loop: 127.0.0.1:{server.port} -> 127.0.0.1:{server.port}." in finding["symptom"]
 
 
 def test_a_tcp_port_that_accepts_and_says_nothing_is_not_stun(dead_port: int) -> None:
