@@ -198,7 +198,7 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
         if isinstance(client, StreamClient):
             result.tls = client.tls_info()
         reply, record = await exchange(client, request, dest=dest, step=step, policy=options.policy,
-                                       fingerprint=not plain)
+                                       fingerprint=not plain, count_copies=True)
         result.exchange = record
         if reply is not None:
             _fill_from_reply(result, reply)

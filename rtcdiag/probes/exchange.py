@@ -166,11 +166,12 @@ def _validator(request: Message, key: bytes | None,
 async def exchange(client: Client, msg: Message, *, dest: Address | None = None, step: str,
                    key: bytes | None = None, sha256: bool = False, fingerprint: bool = True,
                    policy: RetransmitPolicy | None = None,
-                   t0: float | None = None) -> tuple[Message | None, Exchange]:
+                   t0: float | None = None, count_copies: bool = False) -> tuple[Message | None, Exchange]:
     """Run one transaction for ``msg``; never raises for network failures.
 
     ``dest`` is required for UDP clients (stream clients talk to their peer). ``t0`` (event-loop time of the
-    probe's start) sets ``Exchange.started_ms``.
+    probe's start) sets ``Exchange.started_ms``. ``count_copies``: after retransmissions, count the answers
+    to every send (``Exchange.answers``), for the probes that judge loss from them (STUN Binding, NAT).
     """
     loop = asyncio.get_running_loop()
     target = client.peer if isinstance(client, StreamClient) else dest
@@ -192,7 +193,8 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
     unverified = _Unverified()
     decoded, validate = _validator(msg, key, unverified)
     try:
-        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy,
+                                 count_copies=count_copies)
         if isinstance(client, StreamClient) and key is not None:
             ended = await _unless_unverified(request, unverified)
             if ended is None:
@@ -259,6 +261,8 @@ def _fill(record: Exchange, result: TransactionResult,
     rtt = result.rtt
     record.rtt_ms = _ms(rtt) if rtt is not None else None
     record.attempt_rtts_ms = [_ms(x) for x in result.attempt_rtts]
+    record.answers = result.answers
+    record.copies_ms = [_ms(x) for x in result.copies_at or []]
     return reply, record
 
 

@@ -185,15 +185,18 @@ class NatDiscovery:
 
 
 class LossMeter:
-    """Round-trip loss seen on transactions that should be answered (retransmissions = losses)."""
+    """Round-trip loss seen on transactions that should be answered: sends that got no answer (the copies
+    of an answer count, so a retransmission on a long round trip is no loss)."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.answered = 0
 
-    def record(self, attempts: int, answered: bool) -> None:
+    def record(self, attempts: int, answered: int) -> None:
+        """``attempts`` sends of one transaction, ``answered`` of them answered (copies included: a
+        retransmission that was answered too is no loss, only an RTO shorter than the round trip)."""
         self.sent += attempts
-        self.answered += 1 if answered else 0
+        self.answered += answered
 
     def upper(self) -> float:
         return loss_upper_bound(self.sent, self.answered)
@@ -439,10 +442,10 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
                          dest: tuple[str, int]) -> Message | None:
     """A test whose reply is expected (RFC 8489 retransmissions); feeds the loss meter and RTTs."""
     msg = _binding()
-    reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy)
+    reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy, count_copies=True)
     record.keep(ex)
     record.attempts = ex.attempts
-    ctx.loss.record(ex.attempts, reply is not None)
+    ctx.loss.record(ex.attempts, ex.answers if ex.answers is not None else int(reply is not None))
     if reply is None or ex.outcome is not ExchangeOutcome.SUCCESS:
         record.outcome = Outcome.UNSURE
         return None
@@ -469,7 +472,7 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         record.attempts += max(ex.attempts, 1)
         record.keep(ex)
         if reply is not None and ex.outcome is ExchangeOutcome.SUCCESS:
-            ctx.loss.record(record.attempts, True)
+            ctx.loss.record(record.attempts, 1)
             record.rtt_ms = ex.rtt_ms
             _read_reply(record, reply, ex)
             return

@@ -92,6 +92,11 @@ class Exchange:
     rtt_ms: float | None = None
     attempts: int = 0  # requests sent (1 + retransmissions)
     attempt_rtts_ms: list[float] = field(default_factory=list)
+    # UDP after retransmissions: how many sends were answered (the answer and its copies). As many as
+    # ``attempts``: nothing was lost, the RTO was only shorter than the round trip; fewer: lost on the way.
+    # None: not measured (no retransmission, a stream, or no answer at all).
+    answers: int | None = None
+    copies_ms: list[float] = field(default_factory=list)  # when each copy arrived, after the first send
     # replies discarded (bad txid, FINGERPRINT, integrity): the first few (MAX_KEPT_REJECTED) as text ...
     rejected: list[str] = field(default_factory=list)
     rejected_count: int = 0  # ... and how many there were in all ("N rejected, first 5 shown")

@@ -127,9 +127,12 @@ def _answered(r: BindingResult) -> list[Finding]:
     if flood:  # late or missing answers under a flood say nothing about the network
         add("REPLY-FLOOD", f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
             "; ".join(r.rejected[:2]) or response)
-    if r.retransmissions and not flood:
-        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer "
-                                f"(RTTs from each: {r.attempt_rtts_ms} ms)")
+    lost = lost_requests(r)
+    if lost and not flood:
+        answers = r.attempts - lost
+        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer and only {answers} of them "
+                                f"answered: {lost} lost on the way (RTTs from each send to the first answer: "
+                                f"{r.attempt_rtts_ms} ms)")
     if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS and not flood:
         add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
     if r.fingerprint is False:
@@ -165,6 +168,15 @@ def _redirect_finding(r: BindingResult) -> Finding | None:
                         evidence=evidence)
 
 
+def lost_requests(r: BindingResult) -> int:
+    """Requests (or their answers) lost on the way, as the evidence shows it: a STUN server answers every
+    copy of a request it receives, so of ``attempts`` sends on a path that lost nothing every one is
+    answered. A retransmission whose answer came too is no loss: the RTO was only shorter than the round
+    trip (RFC 8489 §6.2.1). 0 when nothing was retransmitted or the answers were not counted."""
+    answers = r.exchange.answers if r.exchange is not None else None
+    return max(0, r.attempts - answers) if answers is not None and r.retransmissions else 0
+
+
 def reply_flood(r: BindingResult) -> bool:
     """Far more replies rejected than requests sent (RFC 8489 §6.3: they match no transaction)."""
     return r.rejected_count >= FLOOD_MIN_REPLIES and r.rejected_count > FLOOD_PER_REQUEST * max(r.attempts, 1)
@@ -184,6 +196,9 @@ def _names(results: Sequence[BindingResult]) -> list[NameFact]:
 def _step(r: BindingResult) -> StepOutcome:
     detail = (f"mapped {r.mapped_address} ({r.mapped_from}), RTT {r.rtt_ms:.1f} ms"
               if r.mapped_address and r.rtt_ms is not None else r.error or str(r.outcome))
+    if r.retransmissions and r.exchange is not None and r.exchange.answers == r.attempts:
+        detail += f"; {r.attempts} requests sent, every one answered (the RTO was shorter than the round " \
+                  "trip)"
     return StepOutcome(subject(r), CHECK, STEP, detail=detail,
                        duration_s=(r.rtt_ms or 0.0) / 1000.0)
 
