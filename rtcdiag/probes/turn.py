@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
-from rtcdiag.probes import slots
+from rtcdiag.probes import slots, turn_quota
 from rtcdiag.probes.exchange import (
     address_of,
     alternate_domain,
@@ -69,7 +69,7 @@ from rtcdiag.protocol import (
 )
 from rtcdiag.protocol.attributes import unpack_value
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
-from rtcdiag.redact import register_secret
+from rtcdiag.redact import echo, register_secret
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports
 
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
+QUOTA_WAIT_TIMEOUTS = 4  # after a 486, wait at most this many --timeout for this run's other allocations
 _MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
 _MAX_UNKNOWN_SHOWN = 16  # types of a 420's UNKNOWN-ATTRIBUTES kept (it can list 32000)
 
@@ -328,6 +329,11 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: Ech
             except (TimeoutError, TransportError):
                 tr.released = False
     finally:
+        for session in sessions:  # this run's ledger of allocations per user (turn_quota)
+            if session.quota_key is not None:
+                made = tr.allocated or session.allocate_unanswered
+                await turn_quota.released(session.quota_key, freed=made)
+                session.quota_key = None
         for peer in peers:
             await peer.close()
         for session in sessions:
@@ -500,6 +506,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         if reply.msg_class == MessageClass.SUCCESS:
             tr.open_relay = True  # RFC 8656 §7.2 servers SHOULD demand credentials
             _take_allocation(tr, reply)
+            _hold(session, "")
             return session
         tr.challenge_code = reply.error_code
         if reply.error_code == 300:
@@ -522,8 +529,9 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         if redirected and session.realm != tr.redirect_realm:
             # Credentials go only to the realm the redirecting server is in (see _follow_alternate).
             tr.redirect = Redirect.CREDENTIALS_WITHHELD
-            tr.redirect_detail = (f"the alternate server's realm {session.realm!r} is not the redirecting "
-                                  f"server's realm {tr.redirect_realm!r}" if tr.redirect_realm is not None
+            tr.redirect_detail = (f"the alternate server's realm {echo(repr(session.realm))} is not the "
+                                  f"redirecting server's realm {echo(repr(tr.redirect_realm))}"
+                                  if tr.redirect_realm is not None
                                   else "the redirecting server's realm is unknown (pass --realm to name it)")
             return session
         session.set_credentials(credentials)
@@ -533,6 +541,9 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.userhash = session.use_userhash
         tr.userhash_error = session.userhash_error
         reply, record = await _allocate_request(session, build, "allocate (authenticated)")
+        if reply is not None and reply.error_code == 486:
+            reply, record = await _after_quota(session, build, tr, credentials.username, options, reply,
+                                               record)
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
         if reply is None:
@@ -541,6 +552,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         if reply.msg_class == MessageClass.SUCCESS:
             _take_allocation(tr, reply)
+            _hold(session, credentials.username)
             return session
         if reply.error_code == 300:
             followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
@@ -552,6 +564,32 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
+
+
+def _hold(session: TurnSession, username: str) -> None:
+    """This run now holds an allocation under ``username`` on the session's server (see turn_quota)."""
+    if session.quota_key is None:  # a reservation taken for a retry after 486 already counts it
+        session.quota_key = (session.server[0], username)
+        turn_quota.allocated(session.quota_key)
+
+
+async def _after_quota(session: TurnSession, build: Callable[[], Message], tr: TransportResult, username: str,
+                       options: TurnCheckOptions, reply: Message,
+                       record: Exchange) -> tuple[Message | None, Exchange]:
+    """486 Allocation Quota Reached (RFC 8656 §19) to the authenticated Allocate: wait until this run holds no
+    other allocation under this user on this server and the server had time to free the last released one
+    (turn_quota), then retry once. The result says how many this run itself held when the 486 came."""
+    loop = asyncio.get_running_loop()
+    key = (session.server[0], username)
+    tr.quota_own_held = turn_quota.held(key)
+    refused_at = loop.time()
+    # Other legs of this run finish within their own timeouts; wait for them generously, never forever.
+    deadline = refused_at + turn_quota.RELEASE_DELAY_S + QUOTA_WAIT_TIMEOUTS * options.timeout_s
+    if not await turn_quota.take_turn(key, refused_at, deadline):
+        return reply, record
+    session.quota_key = key  # the reservation: the allocation if the retry makes one, else given back
+    tr.quota_retry_after_s = round(loop.time() - refused_at, 3)
+    return await _allocate_request(session, build, "allocate (authenticated, retry after 486)")
 
 
 async def _first_allocate(session: TurnSession, build: Callable[[], Message], tr: TransportResult,

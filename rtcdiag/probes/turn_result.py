@@ -149,6 +149,10 @@ class TransportResult:
     # A 437 to the first Allocate: the server still held an allocation for this 5-tuple (an earlier run's,
     # just released, on a reused local port); retried once from a new local port.
     fresh_port_retry: bool = False
+    # A 486 to the authenticated Allocate: how many allocations this run itself held under the same user on
+    # this server when it came, and when the one retry went out (seconds after the 486; None: not retried).
+    quota_own_held: int | None = None
+    quota_retry_after_s: float | None = None
     error_code: int | None = None  # final error code of the Allocate (None on success)
     error_reason: str | None = field(default=None, metadata=ECHO)  # the server's reason phrase
     error_step: str | None = None  # which step produced error_code

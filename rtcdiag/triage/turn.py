@@ -588,6 +588,8 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
         detail = realm_detail(t)
     elif finding_id == "TURN-FAMILY-440" and step == "allocate" and t.relays:
         detail = f"{request} ({_asked(t.relays)})"
+    elif finding_id == "TURN-QUOTA-486" and t.quota_own_held is not None:
+        detail = f"{request}{_quota_note(t.quota_own_held, t.quota_retry_after_s)}"
     else:
         detail = request
     evidence = [describe_exchange(ex) for ex in t.steps]
@@ -596,6 +598,15 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     if finding_id == "TURN-REST-EXPIRED":
         evidence.insert(0, f"server answered 401 over {t.transport.upper()}")
     leg.add(step, finding_id, detail, evidence)
+
+
+def _quota_note(own: int, retry_after_s: float | None) -> str:
+    """Whether rtcdiag itself held allocations under this user when the 486 came, and the one retry."""
+    held = (f"after rtcdiag released the {own} allocation(s) it held itself under this user on this server"
+            if own else "rtcdiag itself held no allocation under this user on this server")
+    if retry_after_s is None:
+        return f" ({held.replace('after rtcdiag released', 'rtcdiag held')}, not released in time to retry)"
+    return f" (and its one retry {retry_after_s:g} s later, {held})"
 
 
 def _relay_address(leg: _Leg) -> None:

@@ -164,8 +164,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "TURN-QUOTA-486", _E, "Allocation quota reached (486)",
         "Over {transport} the {detail} was answered 486 Allocation Quota Reached.",
         "The user already holds as many allocations as the server allows (coturn `user-quota`/"
-        "`total-quota`): leaked allocations from clients that never released them, or a quota too small "
-        "for the number of concurrent calls (each call may use several allocations).",
+        "`total-quota`): other clients' calls, allocations leaked by clients that never released them, or "
+        "a quota too small for the number of concurrent calls (each call may use several allocations). "
+        "rtcdiag's own allocations are not the cause: after a 486 it waits until it holds no other "
+        "allocation under the user and the server had time to free the released ones, and retries once.",
         "Raise coturn `user-quota`, make clients release allocations (Refresh LIFETIME=0), shorten "
         "`max-allocate-lifetime`, and use per-session REST user names.",
         "RFC 8656 §19 (486)",
