@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canonical_url
 from rtcdiag.probes.ice import IceResult, IceRun
+from rtcdiag.redact import echo
 from rtcdiag.targets import TargetError, parse_uri
 from rtcdiag.triage import analyze
 from rtcdiag.triage.finding import Severity, Subject, make_finding
@@ -88,7 +89,7 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
             evidence=[f"{call.label}: connectionState {call.state} after {_ms(call.connect_ms)}",
                       *(f"caller candidate {c.type} {c.protocol} {c.address}:{c.port} url={c.url or '-'}"
                         for c in call.candidates[:5]),
-                      *(f"icecandidateerror {e.url} {e.code} {e.text!r}" for e in call.errors[:5])],
+                      *(f"icecandidateerror {e.url} {e.code} {echo(repr(e.text))}" for e in call.errors[:5])],
             call=call.label, policy=call.policy, state=call.state, ms=_ms(call.connect_ms), detail=detail))
         judgement.steps.append(StepOutcome(subject, CHECK, step, detail=f"connection {call.state}"))
         return
@@ -133,7 +134,8 @@ def browser_says(page: BrowserIceResult, url: str) -> tuple[bool | None, str]:
     kind = "relay" if url.startswith(("turn:", "turns:")) else "srflx"
     mine = canonical_url(url)
     got = [c for c in g.candidates if c.type == kind and (not c.url or canonical_url(c.url) == mine)]
-    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if canonical_url(e.url) == mine})
+    errors = sorted({f"{e.code} {echo(e.text)}" if e.text else str(e.code) for e in g.errors
+                     if canonical_url(e.url) == mine})
     if got:
         return True, f"{len(got)} {kind} ({got[0].address}:{got[0].port})"
     said = "; ".join(errors[:3]) or ("no error" if g.state == "complete" else f"gathering {g.state}")
@@ -200,8 +202,9 @@ def _comparisons(evidence: BrowserEvidence, judgement: Judgement) -> None:
         if c.certificate:
             judgement.findings.append(make_finding(
                 "BROWSER-TURNS-CERTIFICATE", subject, check=CHECK, step="compare",
-                evidence=[f"Chromium: icecandidateerror 701 {c.text!r}", f"aioice: {c.certificate}"],
-                url=canonical_url(c.url), text=c.text, aioice=c.certificate))
+                evidence=[f"Chromium: icecandidateerror 701 {echo(repr(c.text))}",
+                          f"aioice: {c.certificate}"],
+                url=canonical_url(c.url), text=echo(c.text), aioice=c.certificate))
         if c.agree is False:
             judgement.findings.append(make_finding(
                 "BROWSER-AIOICE-DISAGREE", subject, check=CHECK, step="compare",
