@@ -73,9 +73,9 @@ def cli() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from rtcdiag.redact import mask
+    from rtcdiag.redact import unmark
 
-    click.echo(f"rtcdiag: error: {mask(message)}", err=True)
+    click.echo(f"rtcdiag: error: {unmark(message)}", err=True)
     sys.exit(code)
 
 

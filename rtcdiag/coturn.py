@@ -364,8 +364,10 @@ def binding_request() -> tuple[bytes, bytes]:
     return struct.pack("!HHI", 0x0001, 0, MAGIC_COOKIE) + txid, txid
 
 
-def _is_binding_success(data: bytes, txid: bytes) -> bool:
-    return len(data) >= 20 and data[:2] == b"\x01\x01" and data[8:20] == txid
+def _is_binding_answer(data: bytes, txid: bytes) -> bool:
+    """A Binding success or error response to ``txid``: coturn is listening (with ``secure-stun`` a Binding
+    without credentials gets 401, RFC 8489 §10.1.2)."""
+    return len(data) >= 20 and data[:2] in (b"\x01\x01", b"\x01\x11") and data[8:20] == txid
 
 
 def _wait_ready(server: RunningCoturn) -> None:
@@ -401,7 +403,7 @@ def _udp_binding_ok(family: int, host: str, port: int, netns: str | None) -> boo
             end = time.monotonic() + POLL_INTERVAL_S
             while time.monotonic() < end:
                 data = sock.recv(2048)
-                if _is_binding_success(data, txid):
+                if _is_binding_answer(data, txid):
                     return True
         except OSError:  # includes socket.timeout and ICMP port unreachable
             time.sleep(POLL_INTERVAL_S / 2)  # refused comes back at once: do not spin the CPU
@@ -422,7 +424,7 @@ def _tcp_binding_ok(family: int, host: str, port: int, netns: str | None) -> boo
                 if not chunk:
                     return False
                 data += chunk
-            return _is_binding_success(data, txid)
+            return _is_binding_answer(data, txid)
         except OSError:
             time.sleep(POLL_INTERVAL_S / 2)
             return False

@@ -9,17 +9,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rtcdiag.redact import echo
+
 JSONValue = Any
 
 _PLAIN = (bool, int, float, type(None))  # returned as they are (exact types: never an enum)
-_FIELDS: dict[type, tuple[str, ...] | None] = {}  # dataclass -> its fields not marked secret; else None
+# dataclass -> (field name, holds outside text) for its fields not marked secret; None: not a dataclass
+_FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
 
 
-def _fields(cls: type) -> tuple[str, ...] | None:
+def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
     try:
         return _FIELDS[cls]
     except KeyError:
-        names = (tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("secret"))
+        names = (tuple((f.name, bool(f.metadata.get("echo"))) for f in dataclasses.fields(cls)
+                       if not f.metadata.get("secret"))
                  if dataclasses.is_dataclass(cls) else None)
         _FIELDS[cls] = names
         return names
@@ -28,9 +32,11 @@ def _fields(cls: type) -> tuple[str, ...] | None:
 def to_jsonable(obj: object, text: Callable[[str], str] | None = None) -> JSONValue:
     """Recursively turn ``obj`` into dicts, lists, str, int, float, bool and None.
 
-    Dataclass fields declared with ``metadata={"secret": True}`` are dropped; bytes become hex. ``text``, if
-    given, is applied to every string of the result, dictionary keys included (e.g. masking secrets), in
-    the same walk; it is called once per distinct string.
+    Dataclass fields declared with ``metadata={"secret": True}`` are dropped; bytes become hex. The strings of
+    a field declared with ``metadata=rtcdiag.redact.ECHO`` (outside text) are marked with
+    :func:`rtcdiag.redact.echo`. ``text``, if given, is applied to every string of the result, dictionary
+    keys included (e.g. :func:`rtcdiag.redact.unmark`), in the same walk; it is called once per distinct
+    string. Enum values are rtcdiag's own words: never passed to ``text``.
     """
     if text is None:
         return _convert(obj, _identity)
@@ -50,6 +56,11 @@ def _identity(value: str) -> str:
     return value
 
 
+def _echoing(text: Callable[[str], str]) -> Callable[[str], str]:
+    """``text`` applied to strings marked as outside text (a field declared ``metadata=ECHO``)."""
+    return lambda value: text(echo(value))
+
+
 def _convert(obj: object, text: Callable[[str], str]) -> JSONValue:
     kind = type(obj)
     if kind is str:
@@ -61,15 +72,16 @@ def _convert(obj: object, text: Callable[[str], str]) -> JSONValue:
                 for k, v in obj.items()}  # type: ignore[attr-defined]
     if kind is list or kind is tuple:
         return [_convert(v, text) for v in obj]  # type: ignore[attr-defined]
-    if isinstance(obj, enum.Enum):  # before str/int: str/int enums are also str/int
-        return _convert(obj.value, text)
+    if isinstance(obj, enum.Enum):  # before str/int: str/int enums are also str/int; never masked
+        return _convert(obj.value, _identity)
     if isinstance(obj, str):
         return text(obj)
     if isinstance(obj, bool | int | float):
         return obj
     names = _fields(kind)
     if names is not None:
-        return {name: _convert(getattr(obj, name), text) for name in names}
+        return {name: _convert(getattr(obj, name), _echoing(text) if outside else text)
+                for name, outside in names}
     if isinstance(obj, Mapping):
         return {text(str(k)): _convert(v, text) for k, v in obj.items()}
     if isinstance(obj, bytes | bytearray | memoryview):

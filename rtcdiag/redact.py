@@ -1,14 +1,20 @@
-"""Secret masking: every secret the tool learns is registered here; echoed text is masked before it is kept.
+"""Secret masking: every secret the tool learns is registered here; text from outside is masked, never ours.
 
-Where masking happens: wherever wire data or user input is *echoed* into the report (finding parameters and
-evidence, table cells, raw results, notes, error messages quoting an argument). The catalogue's prose and
-rtcdiag's own words are never passed through it, so a password that is a common word (``turn``, ``wrong``)
-cannot corrupt them — and cannot be given away by which words went missing.
+What is masked: values that came from *outside* -- a server's strings (SOFTWARE, REALM, reason phrases,
+certificate names, ...), echoed data, free text a user typed (a user name), the lines of a log. rtcdiag's own
+keys, words, schemes, transports, check names and enum values are never masked, whatever the password is
+(the password ``turn`` must not turn ``turn:host:3478`` into ``***:host:3478``).
 
-What is masked: an exact secret, as a whole token (not preceded or followed by a letter or digit), so
-the password ``turn`` masks ``turn`` in ``user turn`` or ``turn@host`` but not the realm
-``nodeturn.test``. A secret of :data:`ANYWHERE_LEN` characters or more is masked wherever it appears (no
-innocent text contains it).
+How it is kept apart: where rtcdiag composes a sentence, a table cell or a result around an outside value, it
+marks that value with :func:`echo`; the report is built with :func:`unmark`, which masks inside the marks only
+and removes them. Whole fields of a result that hold outside text are declared with ``metadata=ECHO`` and
+marked when the result is made JSON data (:func:`rtcdiag.jsonable.to_jsonable`). Text that is outside data as
+a whole (coturn's log, a label from a config) goes through :func:`mask`. A target URI is rtcdiag's own: it is
+parsed and validated, and a user name or password written in it is refused and masked when it is parsed.
+
+A secret is masked as a whole token (not preceded or followed by a letter or digit), so the password
+``turn`` masks ``turn`` in ``user turn`` or ``turn@host`` but not the realm ``nodeturn.test``. A secret of
+:data:`ANYWHERE_LEN` characters or more is masked wherever it appears inside outside text.
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ import threading
 from collections.abc import Callable, Iterator
 
 MASK = "***"
+# Private-use code points around an outside value inside rtcdiag's own text (never in rtcdiag's text itself;
+# removed from the value by echo(), and every mark is gone once the text went through unmark()).
+ECHO_OPEN = "\ue000"
+ECHO_CLOSE = "\ue001"
+_MARKS = str.maketrans({ECHO_OPEN: None, ECHO_CLOSE: None})
+_SPAN = re.compile(f"{ECHO_OPEN}([^{ECHO_OPEN}{ECHO_CLOSE}]*)(?:{ECHO_CLOSE}|$)|{ECHO_CLOSE}")
+# Dataclass field metadata: this field holds outside text (a server's string, a user's free text); its
+# strings are marked as echoed when the result becomes JSON data.
+ECHO: dict[str, bool] = {"echo": True}
 _MIN_LEN = 3  # shorter strings would mask innocent text; they are still never printed on purpose
 ANYWHERE_LEN = 12
 
@@ -122,9 +137,35 @@ def mask(text: str) -> str:
     return pattern.sub(MASK, text)
 
 
-def masking() -> Callable[[str], str] | None:
-    """:func:`mask` while any secret is registered, else None (nothing to mask: skip the walk)."""
-    return mask if _compiled() is not None else None
+def echo(value: object) -> str:
+    """``value`` (outside text: from the wire, a file or a user's free text) marked for :func:`unmark`, to be
+    put into rtcdiag's own text: ``f"server software {echo(software)}"``. Marks inside the value are removed,
+    so an outside value can neither end its own span nor open one (and ``echo(echo(x)) == echo(x)``)."""
+    text = value if isinstance(value, str) else str(value)
+    return ECHO_OPEN + text.translate(_MARKS) + ECHO_CLOSE
+
+
+def echoed(value: object | None) -> str | None:
+    """:func:`echo` of ``value``, or None for None."""
+    return None if value is None else echo(value)
+
+
+def _unmark_span(match: re.Match[str]) -> str:
+    inner = match.group(1)
+    return mask(inner) if inner else ""
+
+
+def unmark(text: str) -> str:
+    """``text`` (rtcdiag's own words around :func:`echo`-marked values) with the secrets masked inside the
+    marks only, and no mark left. A span cut open by truncation is masked to the end."""
+    if ECHO_OPEN not in text and ECHO_CLOSE not in text:
+        return text
+    return _SPAN.sub(_unmark_span, text)
+
+
+def masking() -> Callable[[str], str]:
+    """The masking applied to every string of a report: :func:`unmark`."""
+    return unmark
 
 
 def clear_secrets() -> None:

@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 
-DelayOf = Callable[[bytes, bool], float]  # (datagram, towards the server?) -> seconds to hold it
+DelayOf = Callable[[bytes, bool], float | None]  # (datagram, towards the server?) -> seconds to hold it, or
+# None to drop it (a lost datagram)
 
 
 class DelayProxy:
-    """Forwards datagrams between the (single) client and ``upstream``, each held ``delay`` seconds, or
-    ``delay_of(data, upward)`` when given. ``drained`` is set while nothing is held."""
+    """Forwards datagrams between its clients and ``upstream``, each held ``delay`` seconds, or
+    ``delay_of(data, upward)`` when given (None: dropped, counted in ``dropped``). Every client (source
+    address) gets a socket of its own towards the upstream, as a NAT gives it a mapping of its own.
+    ``drained`` is set while nothing is held."""
 
     def __init__(self, upstream: tuple[str, int], delay: float = 0.0,
                  delay_of: DelayOf | None = None) -> None:
@@ -25,28 +28,34 @@ class DelayProxy:
         self.delay_of: DelayOf = delay_of or (lambda _data, _upward: delay)
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind(("127.0.0.1", 0))
         self.port = int(self.front.getsockname()[1])
+        self.backs: dict[tuple[str, int], socket.socket] = {}  # client -> its socket towards the upstream
         self.drained = threading.Event()
+        self.dropped = 0  # datagrams delay_of chose to drop
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="delay-proxy")
         self._thread.start()
 
+    def _back(self, sel: selectors.BaseSelector, client: tuple[str, int]) -> socket.socket:
+        back = self.backs.get(client)
+        if back is None:
+            back = self.backs[client] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            back.bind(("127.0.0.1", 0))
+            sel.register(back, selectors.EVENT_READ, client)
+        return back
+
     def _serve(self) -> None:
-        client: tuple[str, int] | None = None
-        due: list[tuple[float, int, bool, bytes]] = []
+        due: list[tuple[float, int, bool, bytes, tuple[str, int]]] = []
         order = itertools.count()
         with selectors.DefaultSelector() as sel:
-            sel.register(self.front, selectors.EVENT_READ, True)
-            sel.register(self.back, selectors.EVENT_READ, False)
+            sel.register(self.front, selectors.EVENT_READ, None)
             while not self._stop.is_set():
                 now = time.monotonic()
                 while due and due[0][0] <= now:
-                    _, _, upward, data = heapq.heappop(due)
+                    _, _, upward, data, client = heapq.heappop(due)
                     if upward:
-                        self.back.sendto(data, self.upstream)
-                    elif client is not None:
+                        self._back(sel, client).sendto(data, self.upstream)
+                    else:
                         self.front.sendto(data, client)
                 if due:
                     self.drained.clear()
@@ -60,15 +69,20 @@ class DelayProxy:
                         data, source = sock.recvfrom(65535)
                     except OSError:
                         continue
-                    upward = bool(key.data)
+                    upward = key.data is None
+                    client = (source[0], source[1]) if upward else key.data
                     if upward:
-                        client = (source[0], source[1])
-                    heapq.heappush(due, (time.monotonic() + self.delay_of(data, upward), next(order), upward,
-                                         data))
+                        self._back(sel, client)  # its own socket from the first datagram on
+                    delay = self.delay_of(data, upward)
+                    if delay is None:
+                        self.dropped += 1
+                        continue
+                    heapq.heappush(due, (time.monotonic() + delay, next(order), upward, data, client))
                     self.drained.clear()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
         self.front.close()
-        self.back.close()
+        for back in self.backs.values():
+            back.close()

@@ -15,6 +15,7 @@ from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, BrowserIceResult, Gathering
 from rtcdiag.probes.browser_ice import probe as browser_probe
 from rtcdiag.probes.ice import IceOptions, IceServer
+from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.triage import browser as rules
 from rtcdiag.triage.browser import BrowserEvidence
@@ -93,7 +94,7 @@ def candidate_table(g: Gathering) -> Table:
     rows = [[f"{c.ms:.0f}", c.type, c.foundation[:10], c.protocol, c.address, str(c.port), str(c.priority),
              c.relay_protocol or "-", c.url or "-"] for c in g.candidates]
     rows += [[f"{e.ms:.0f}", "error", "-", "-", e.address or "-", str(e.port or "-"), "-", "-",
-              f"{e.url} {e.code} {e.text}"] for e in g.errors]
+              f"{e.url} {e.code} {echo(e.text)}"] for e in g.errors]
     title = f"Chromium candidates: {g.label.removeprefix('gather ')} (gathering {g.state}"
     title += f" in {g.ms:.0f} ms)" if g.ms is not None else ")"
     return Table(title=title, columns=["ms", "type", "foundation", "protocol", "address", "port", "priority",

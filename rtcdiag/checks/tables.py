@@ -9,6 +9,7 @@ from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.ice import IceResult
 from rtcdiag.probes.reach import ReachResult
 from rtcdiag.probes.turn_result import TransportResult, TurnCheckResult
+from rtcdiag.redact import echo
 
 Cell = tuple[str, str, str, str]  # server label, transport, column, text
 
@@ -28,7 +29,7 @@ def _turn_transport(where: str, t: TransportResult) -> list[Cell]:
     if t.allocated:
         out = [(where, t.transport, "turn", f"relay {t.relayed_address}")]
     else:
-        why = (f"{t.error_code} {t.error_reason or ''}".strip() if t.error_code
+        why = (f"{t.error_code} {echo(t.error_reason) if t.error_reason else ''}".strip() if t.error_code
                else t.connect_error or t.timed_out_step or "no allocation")
         out = [(where, t.transport, "turn", str(why))]
     for dp in t.data_paths:

@@ -11,11 +11,17 @@ from rtcdiag.addresses import parse_ip
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.dns import DEFAULT_DNS_PORT, DnsResult
+from rtcdiag.probes.dns import DEFAULT_DNS_PORT, DnsResult, QueryResult
+from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
 DEFAULT_TIMEOUT_S = 2.0
+
+
+def _answer(q: QueryResult) -> str:
+    """The records of an answer (the DNS server's data: marked as outside text), else the error."""
+    return ", ".join(echo(r) for r in q.records) or (q.error or "")
 
 
 def tables(result: DnsResult) -> list[Table]:
@@ -24,20 +30,20 @@ def tables(result: DnsResult) -> list[Table]:
     addr_rows = [[result.name, "A", a] for a in result.ipv4] + [[result.name, "AAAA", a] for a in result.ipv6]
     out.append(Table(title="Addresses", columns=["name", "type", "address"],
                      rows=addr_rows or [[result.name, "-", "none"]]))
-    srv_rows = [[r.service, str(r.priority), str(r.weight), str(r.port), r.target,
+    srv_rows = [[r.service, str(r.priority), str(r.weight), str(r.port), echo(r.target),
                  ", ".join(r.addresses) or ("(not available)" if r.target == "." else "NO ADDRESS"),
-                 r.target_alias_of or ""] for r in result.srv]
+                 echo(r.target_alias_of) if r.target_alias_of else ""] for r in result.srv]
     if srv_rows:
         out.append(Table(title="SRV records (RFC 2782 order: priority, then weight)",
                          columns=["service", "priority", "weight", "port", "target", "addresses", "CNAME of"],
                          rows=srv_rows))
     target_queries = list({id(q): q for r in result.srv for q in r.target_queries}.values())
-    query_rows = [[q.rdtype, q.qname, q.outcome, f"{q.rtt_ms:.1f}", ", ".join(q.records) or (q.error or "")]
+    query_rows = [[q.rdtype, q.qname, q.outcome, f"{q.rtt_ms:.1f}", _answer(q)]
                   for q in result.queries + target_queries]
     if result.control is not None:
         c = result.control
         query_rows.append([f"{c.rdtype} (control)", c.qname, c.outcome, f"{c.rtt_ms:.1f}",
-                           ", ".join(c.records) or (c.error or "")])
+                           _answer(c)])
     out.append(Table(title=f"Queries via {', '.join(result.nameservers) or '-'} ({result.resolver_source})",
                      columns=["type", "name", "outcome", "ms", "answer"], rows=query_rows))
     if result.ipv6_checks:

@@ -23,6 +23,7 @@ from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortTarget, ReachResult
+from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
@@ -56,8 +57,8 @@ def tables(result: ReachResult) -> list[Table]:
         name = {True: "yes", False: "no", None: "not checked"}[info.hostname_match]
         days = "-" if leaf is None or leaf.days_to_expiry is None else f"{leaf.days_to_expiry:.0f}"
         tls_rows.append([str(p.port), info.version or "-", info.alpn_selected or "none", trusted,
-                         f"{name} ({info.server_name})", days, leaf.subject if leaf else "-",
-                         leaf.issuer if leaf else "-", str(len(info.chain))])
+                         f"{name} ({info.server_name})", days, echo(leaf.subject) if leaf else "-",
+                         echo(leaf.issuer) if leaf else "-", str(len(info.chain))])
     if tls_rows:
         out.append(Table(title="TLS", columns=["port", "version", "ALPN", "trusted", "host name",
                                                "days to expiry", "subject", "issuer", "chain"],

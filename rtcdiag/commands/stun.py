@@ -21,6 +21,7 @@ from rtcdiag.commands.common import (
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
+from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.targets import TRANSPORTS as TARGET_TRANSPORTS
 from rtcdiag.triage.finding import Subject
@@ -44,7 +45,7 @@ def stun_table(results: list[BindingResult]) -> Table:
             result = r.error_kind or r.outcome
         rows.append([
             r.target, r.transport, result, r.mapped_address or "-", _ms(r.rtt_ms), str(r.attempts),
-            r.software or "-", r.response_origin or "-", r.other_address or "-",
+            echo(r.software) if r.software else "-", r.response_origin or "-", r.other_address or "-",
             "-" if r.fingerprint is None else ("yes" if r.fingerprint else "no"),
         ])
     return Table(title="STUN Binding",

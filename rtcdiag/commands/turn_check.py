@@ -35,6 +35,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
+from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
     SecretArgs,
@@ -79,22 +80,29 @@ def _data_cell(dp: DataPathResult | None) -> str:
            f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
 
 
+def _reason(reason: str | None) -> str:
+    """`` <the server's reason phrase>`` (marked: outside text), or "" when it sent none."""
+    return f" {echo(reason)}" if reason else ""
+
+
 def _outcome_cell(t: TransportResult) -> str:
     if t.allocated:
         return "open relay (no auth)" if t.open_relay else f"allocated ({t.auth_algorithm or 'md5'})"
     if t.error_code is not None:
-        return f"error {t.error_code} {t.error_reason or ''}".rstrip()
+        return f"error {t.error_code}{_reason(t.error_reason)}"
     if not t.connected or t.failure_kind:
         return f"failed: {t.failure_kind or 'no connection'}"
     if not t.challenge_answered:
-        return "no answer"
+        from rtcdiag.triage.turn import stun_only
+
+        return "STUN only (Binding answered)" if stun_only(t) else "no answer"
     return "challenged only" if not t.authenticated else "no allocation"
 
 
 def _family_cell(relay: FamilyRelay, outcome: str) -> str:
     """The allocation cell of one family: its own ADDRESS-ERROR-CODE, or its separate allocation."""
     if relay.error_code is not None:
-        return f"error {relay.error_code} {relay.error_reason or ''}".rstrip()
+        return f"error {relay.error_code}{_reason(relay.error_reason)}"
     if relay.separate:
         return "separate allocation" if relay.relayed_address else f"failed: {relay.error or 'no relay'}"
     return outcome if relay.relayed_address else "no relay of this family"
@@ -127,7 +135,7 @@ def result_table(result: TurnCheckResult) -> Table:
                          _data_cell(t.data_path(METHOD_INDICATION, family)),
                          _data_cell(t.data_path(METHOD_CHANNEL, family)), freed])
     return Table(title=f"TURN {result.target} ({result.credential_kind} credentials"
-                       f"{', user ' + result.username if result.username else ''})",
+                       f"{', user ' + echo(result.username) if result.username else ''})",
                  columns=["transport", "server", "allocation", "relay address", "mapped address", "lifetime",
                           "Send/Data (min/avg/max)", "ChannelData (min/avg/max)", "released"], rows=rows)
 
@@ -140,7 +148,7 @@ def tcp_relay_table(result: TurnCheckResult) -> Table | None:
         if r is None:
             continue
         if r.error_code is not None:
-            outcome = f"{r.error_step or 'request'}: error {r.error_code} {r.error_reason or ''}".rstrip()
+            outcome = f"{r.error_step or 'request'}: error {r.error_code}{_reason(r.error_reason)}"
         elif r.local_error is not None:
             outcome = "not tried (no local peer)"
         elif r.error is not None:
@@ -208,7 +216,7 @@ def software_notes(results: list[TurnCheckResult]) -> list[str]:
     for result in results:
         software = sorted({t.software for t in result.transports if t.software})
         if software:
-            notes.append(f"{result.target}: server software {', '.join(software)}")
+            notes.append(f"{result.target}: server software {', '.join(echo(s) for s in software)}")
     return notes
 
 

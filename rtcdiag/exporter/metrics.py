@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from rtcdiag.checks.run import ConfigRun
-from rtcdiag.redact import mask
+from rtcdiag.redact import unmark
 from rtcdiag.report.build import step_status
 from rtcdiag.report.model import Status
 from rtcdiag.textsafe import printable
@@ -59,7 +59,8 @@ _MAX_LABEL = 120
 
 
 def _label(value: object) -> str:
-    return printable(mask(str(value)))[:_MAX_LABEL]
+    """A label value: rtcdiag's own words (check, step, transport, finding id, NAT enums), never masked."""
+    return printable(unmark(str(value)))[:_MAX_LABEL]
 
 
 def _finding_id(finding: Finding) -> str:

@@ -30,7 +30,7 @@ from rtcdiag.checks.run import run_config_detailed
 from rtcdiag.config import ConfigError
 from rtcdiag.exporter.metrics import ProbeOutcome, exposition
 from rtcdiag.exporter.modules import ExporterConfig, ProbeTarget, TargetRejected
-from rtcdiag.redact import ephemeral_secrets, mask, secret_count
+from rtcdiag.redact import echo, ephemeral_secrets, secret_count, unmark
 from rtcdiag.textsafe import printable
 
 HEAD_LIMIT = 16 * 1024
@@ -52,8 +52,8 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
 
 
 def _line(status: int, text: str) -> Response:
-    """An error answer: one printable line (a target or module name echoed is masked, escaped, cut)."""
-    return Response(status, (printable(mask(text))[:300] + "\n").encode("utf-8"))
+    """An error answer: one printable line (a request value in it is marked, so masked; escaped, cut)."""
+    return Response(status, (printable(unmark(text))[:300] + "\n").encode("utf-8"))
 
 
 @dataclass
@@ -199,7 +199,8 @@ class Exporter:
             name = self._one(request, "module")
             module = self.config.modules.get(name)
             if module is None:
-                raise BadRequest(f"unknown module {name!r} (known: {', '.join(sorted(self.config.modules))})")
+                known = ", ".join(sorted(self.config.modules))
+                raise BadRequest(f"unknown module {echo(repr(name))} (known: {known})")
             target = self.config.target(module, self._one(request, "target"))
             budget = self._budget(request)
         except (BadRequest, TargetRejected) as exc:

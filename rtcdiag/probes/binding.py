@@ -31,6 +31,7 @@ from rtcdiag.probes.exchange import (
     error_kind,
     exchange,
     hostport,
+    redirect_loop,
     transport_error_exchange,
 )
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
@@ -39,6 +40,7 @@ from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 from rtcdiag.targets import Target
 from rtcdiag.tls import make_client_context
@@ -92,7 +94,7 @@ class BindingResult:
     redirect_detail: str | None = None  # why it was not followed
     redirect_exchange: Exchange | None = None  # the 300 itself, when it was followed
     response_source: str | None = None  # the reply's real packet source
-    software: str | None = None
+    software: str | None = field(default=None, metadata=ECHO)
     fingerprint: bool | None = None  # FINGERPRINT present in the reply
     legacy_rfc3489: bool = False  # no magic cookie in the reply
     unknown_attributes: list[str] = field(default_factory=list)  # types this codec does not know (first 16)
@@ -196,7 +198,7 @@ async def _transact(target: Target, dest: tuple[str, int], family: int, options:
         if isinstance(client, StreamClient):
             result.tls = client.tls_info()
         reply, record = await exchange(client, request, dest=dest, step=step, policy=options.policy,
-                                       fingerprint=not plain)
+                                       fingerprint=not plain, count_copies=True)
         result.exchange = record
         if reply is not None:
             _fill_from_reply(result, reply)
@@ -221,6 +223,10 @@ async def _follow(target: Target, original: tuple[str, int], reply: Message, opt
     if not options.follow_redirects:
         result.redirect, result.redirect_detail = Redirect.NOT_FOLLOWED, "--no-follow"
         return
+    itself = redirect_loop([original], alternate)
+    if itself is not None:  # to itself: following could only loop
+        result.redirect, result.redirect_detail = Redirect.LOOP, itself
+        return
     refusal = redirect_refusal(original[0], alternate[0])
     if refusal is not None:
         result.redirect, result.redirect_detail = Redirect.REFUSED, refusal
@@ -229,8 +235,15 @@ async def _follow(target: Target, original: tuple[str, int], reply: Message, opt
     shown = result.alternate_server
     result.server_address = hostport(alternate)
     family = socket.AF_INET6 if ":" in alternate[0] else socket.AF_INET
-    await _transact(target, alternate, family, options, result, alternate_domain(reply))
+    again = await _transact(target, alternate, family, options, result, alternate_domain(reply))
     result.alternate_server = shown  # the alternate's own reply does not replace where we were sent
+    onward = address_of(again, AttrType.ALTERNATE_SERVER) if again is not None and again.error_code == 300 \
+        else None
+    if onward is not None:  # the alternate redirects too: back (a loop) or onward (rtcdiag follows one)
+        loop = redirect_loop([original, alternate], onward)
+        result.redirect = Redirect.LOOP if loop is not None else Redirect.AGAIN
+        result.redirect_detail = loop or f"{hostport(alternate)} redirected again, to {hostport(onward)}: " \
+                                         "not followed (rtcdiag follows one redirect)"
 
 
 async def check(target: Target, options: BindingOptions | None = None) -> BindingResult:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rtcdiag.probes.browser import BrowserOptions, run_script
 from rtcdiag.probes.ice import IceServer
+from rtcdiag.redact import ECHO
 from rtcdiag.targets import IceServerUrl
 from rtcdiag.textsafe import printable
 
@@ -180,7 +181,7 @@ class PageError:
 
     url: str
     code: int
-    text: str
+    text: str = field(metadata=ECHO)  # Chromium's errorText: for 300-699 the server's reason phrase
     address: str
     port: int
     ms: float

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.redact import ECHO
 
 if TYPE_CHECKING:
     from rtcdiag.probes.reach import PortResult
@@ -53,8 +54,9 @@ class QueryResult:
     qname: str
     rdtype: str
     outcome: QueryOutcome
-    records: list[str] = field(default_factory=list)
-    canonical_name: str | None = None  # set when the name is an alias (CNAME chain followed)
+    records: list[str] = field(default_factory=list, metadata=ECHO)  # the DNS server's data
+    # set when the name is an alias (CNAME chain followed)
+    canonical_name: str | None = field(default=None, metadata=ECHO)
     rtt_ms: float = 0.0
     error: str | None = None
 
@@ -67,9 +69,11 @@ class SrvRecord:
     priority: int
     weight: int
     port: int
-    target: str  # without the trailing dot; "." means "service decidedly not available"
+    # without the trailing dot; "." means "service decidedly not available"
+    target: str = field(metadata=ECHO)
     addresses: list[str] = field(default_factory=list)
-    target_alias_of: str | None = None  # the CNAME's canonical name when the target is an alias
+    # the CNAME's canonical name when the target is an alias
+    target_alias_of: str | None = field(default=None, metadata=ECHO)
     target_queries: list[QueryResult] = field(default_factory=list)
 
     @property

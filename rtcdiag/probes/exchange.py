@@ -17,6 +17,7 @@ A request too large to send (the server's challenge made it so) becomes ``outcom
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Coroutine
 from typing import Any
 
@@ -41,13 +42,30 @@ from rtcdiag.protocol.transport import (
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header), RFC 768 / RFC 791
 
 __all__ = ["address_of", "alternate_domain", "error_kind", "exchange", "hostport", "indication",
-           "transport_error_exchange"]
+           "redirect_loop", "transport_error_exchange"]
 
 
 def address_of(msg: Message, attr_type: int) -> Address | None:
     """The first ``attr_type`` address attribute as (ip, port); None if absent or malformed."""
     value = msg.find(attr_type, StunAddress)
     return (value.ip.compressed, value.port) if value is not None else None
+
+
+def _same(a: Address, b: Address) -> bool:
+    """One transport address (IPv6 compared by value, not spelling)."""
+    try:
+        return ipaddress.ip_address(a[0]) == ipaddress.ip_address(b[0]) and a[1] == b[1]
+    except ValueError:
+        return a == b
+
+
+def redirect_loop(tried: list[Address], alternate: Address) -> str | None:
+    """The loop, ``A -> B -> A`` (``A -> A`` for a server redirecting to itself), when ``alternate`` is a
+    server this request already went to (``tried``, in order), else None. RFC 8489 §10: a client redirected
+    to a server it already sent the request to ignores the redirect (no ping-pong between servers)."""
+    if not any(_same(done, alternate) for done in tried):
+        return None
+    return " -> ".join(hostport(a) for a in [*tried, alternate])
 
 
 _MAX_DOMAIN = 253  # RFC 1035 §2.3.4
@@ -148,11 +166,12 @@ def _validator(request: Message, key: bytes | None,
 async def exchange(client: Client, msg: Message, *, dest: Address | None = None, step: str,
                    key: bytes | None = None, sha256: bool = False, fingerprint: bool = True,
                    policy: RetransmitPolicy | None = None,
-                   t0: float | None = None) -> tuple[Message | None, Exchange]:
+                   t0: float | None = None, count_copies: bool = False) -> tuple[Message | None, Exchange]:
     """Run one transaction for ``msg``; never raises for network failures.
 
     ``dest`` is required for UDP clients (stream clients talk to their peer). ``t0`` (event-loop time of the
-    probe's start) sets ``Exchange.started_ms``.
+    probe's start) sets ``Exchange.started_ms``. ``count_copies``: after retransmissions, count the answers
+    to every send (``Exchange.answers``), for the probes that judge loss from them (STUN Binding, NAT).
     """
     loop = asyncio.get_running_loop()
     target = client.peer if isinstance(client, StreamClient) else dest
@@ -174,7 +193,8 @@ async def exchange(client: Client, msg: Message, *, dest: Address | None = None,
     unverified = _Unverified()
     decoded, validate = _validator(msg, key, unverified)
     try:
-        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy)
+        request = client.request(data, target, txid=data[8:20], validate=validate, policy=policy,
+                                 count_copies=count_copies)
         if isinstance(client, StreamClient) and key is not None:
             ended = await _unless_unverified(request, unverified)
             if ended is None:
@@ -241,6 +261,8 @@ def _fill(record: Exchange, result: TransactionResult,
     rtt = result.rtt
     record.rtt_ms = _ms(rtt) if rtt is not None else None
     record.attempt_rtts_ms = [_ms(x) for x in result.attempt_rtts]
+    record.answers = result.answers
+    record.copies_ms = [_ms(x) for x in result.copies_at or []]
     return reply, record
 
 

@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from rtcdiag.probes import slots
-from rtcdiag.redact import register_secret
+from rtcdiag.redact import echo, register_secret
 
 
 class CandidateType(StrEnum):
@@ -253,7 +253,7 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         return f"tls:{reason.value}", detail
     if isinstance(exc, TransactionFailed):
         code = exc.response.attributes.get("ERROR-CODE")
-        answer = f"{code[0]} {code[1]}" if code else "an error response"
+        answer = f"{code[0]} {echo(code[1])}" if code else "an error response"  # the server's reason phrase
         return "error-response", f"the server answered {answer}"
     if isinstance(exc, ConnectionRefusedError):
         return "refused", "connection refused (nothing listens on that port)"

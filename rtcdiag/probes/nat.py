@@ -46,6 +46,7 @@ from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 
 MIN_INTERVAL_S = 0.010
@@ -100,7 +101,7 @@ class ServerCheck:
     other_address: str | None = None
     other_attribute: str = ""  # "OTHER-ADDRESS" | "CHANGED-ADDRESS" | ""
     response_origin: str | None = None
-    software: str | None = None
+    software: str | None = field(default=None, metadata=ECHO)
     supported: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -184,15 +185,18 @@ class NatDiscovery:
 
 
 class LossMeter:
-    """Round-trip loss seen on transactions that should be answered (retransmissions = losses)."""
+    """Round-trip loss seen on transactions that should be answered: sends that got no answer (the copies
+    of an answer count, so a retransmission on a long round trip is no loss)."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.answered = 0
 
-    def record(self, attempts: int, answered: bool) -> None:
+    def record(self, attempts: int, answered: int) -> None:
+        """``attempts`` sends of one transaction, ``answered`` of them answered (copies included: a
+        retransmission that was answered too is no loss, only an RTO shorter than the round trip)."""
         self.sent += attempts
-        self.answered += 1 if answered else 0
+        self.answered += answered
 
     def upper(self) -> float:
         return loss_upper_bound(self.sent, self.answered)
@@ -317,7 +321,10 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
         first = map_msg or filt_msg
         result.udp_answered = first is not None
         if first is None:
-            result.tcp_answered = await _tcp_answers(ctx)
+            # An error response or replies that failed validation: the server spoke over UDP (it is not
+            # blocked), it just gave no usable Binding success; the triage names what it said.
+            if not any(spoke(t) for t in (map1, filt1)):
+                result.tcp_answered = await _tcp_answers(ctx)
             _finish(result, ctx)
             return
         result.mapped = map1.mapped or filt1.mapped
@@ -361,6 +368,13 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
     finally:
         for sock in (mapping_sock, filtering_sock, *extra):
             await sock.close()
+
+
+def spoke(record: NatTestRecord) -> bool:
+    """The server sent something back for this test: a STUN response (success or error), or replies that
+    were rejected (malformed, for other transactions: RFC 8489 §6.3)."""
+    spoken = (ExchangeOutcome.SUCCESS, ExchangeOutcome.ERROR_RESPONSE, ExchangeOutcome.REJECTED)
+    return any(ex.outcome in spoken or ex.rejected_count > 0 for ex in record.exchanges)
 
 
 def _nat_present(local_ip: str | None, local_port: int, mapped: str | None) -> bool | None:
@@ -428,10 +442,10 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
                          dest: tuple[str, int]) -> Message | None:
     """A test whose reply is expected (RFC 8489 retransmissions); feeds the loss meter and RTTs."""
     msg = _binding()
-    reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy)
+    reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=ctx.policy, count_copies=True)
     record.keep(ex)
     record.attempts = ex.attempts
-    ctx.loss.record(ex.attempts, reply is not None)
+    ctx.loss.record(ex.attempts, ex.answers if ex.answers is not None else int(reply is not None))
     if reply is None or ex.outcome is not ExchangeOutcome.SUCCESS:
         record.outcome = Outcome.UNSURE
         return None
@@ -458,7 +472,7 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         record.attempts += max(ex.attempts, 1)
         record.keep(ex)
         if reply is not None and ex.outcome is ExchangeOutcome.SUCCESS:
-            ctx.loss.record(record.attempts, True)
+            ctx.loss.record(record.attempts, 1)
             record.rtt_ms = ex.rtt_ms
             _read_reply(record, reply, ex)
             return

@@ -33,6 +33,10 @@ class Redirect(StrEnum):
     REFUSED = "refused"  # the alternate's address scope forbids it (link-local, loopback from elsewhere...)
     NOT_FOLLOWED = "not-followed"  # --no-follow
     CREDENTIALS_WITHHELD = "credentials-withheld"  # followed; the alternate's realm is not the original's
+    # A loop: the alternate is a server this request already went to (the server itself, or back to the one
+    # that redirected here); not followed (RFC 8489 §10). ``redirect_detail`` names the chain.
+    LOOP = "loop"
+    AGAIN = "again"  # a second redirect to a new server: not followed (rtcdiag follows one)
 
 
 class ErrorKind(StrEnum):
@@ -88,6 +92,11 @@ class Exchange:
     rtt_ms: float | None = None
     attempts: int = 0  # requests sent (1 + retransmissions)
     attempt_rtts_ms: list[float] = field(default_factory=list)
+    # UDP after retransmissions: how many sends were answered (the answer and its copies). As many as
+    # ``attempts``: nothing was lost, the RTO was only shorter than the round trip; fewer: lost on the way.
+    # None: not measured (no retransmission, a stream, or no answer at all).
+    answers: int | None = None
+    copies_ms: list[float] = field(default_factory=list)  # when each copy arrived, after the first send
     # replies discarded (bad txid, FINGERPRINT, integrity): the first few (MAX_KEPT_REJECTED) as text ...
     rejected: list[str] = field(default_factory=list)
     rejected_count: int = 0  # ... and how many there were in all ("N rejected, first 5 shown")

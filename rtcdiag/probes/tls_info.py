@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rtcdiag.redact import ECHO
 from rtcdiag.tls import shared_context
 
 # RFC 7443 §4: the ALPN protocol id for STUN/TURN over (D)TLS.
@@ -27,9 +28,9 @@ ALPN_STUN_TURN = "stun.turn"
 class CertInfo:
     """One certificate of the chain the server sent (leaf first)."""
 
-    subject: str
-    issuer: str
-    san_dns: list[str] = field(default_factory=list)
+    subject: str = field(metadata=ECHO)  # the server's certificate: outside text
+    issuer: str = field(metadata=ECHO)
+    san_dns: list[str] = field(default_factory=list, metadata=ECHO)
     san_ip: list[str] = field(default_factory=list)
     not_before: str = ""  # ISO 8601 UTC
     not_after: str = ""

@@ -26,8 +26,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
-from rtcdiag.probes import slots
-from rtcdiag.probes.exchange import address_of, alternate_domain, error_kind, hostport
+from rtcdiag.probes import slots, turn_quota
+from rtcdiag.probes.exchange import (
+    address_of,
+    alternate_domain,
+    error_kind,
+    exchange,
+    hostport,
+    redirect_loop,
+)
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
 from rtcdiag.probes.turn_result import (
@@ -62,7 +69,7 @@ from rtcdiag.protocol import (
 )
 from rtcdiag.protocol.attributes import unpack_value
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
-from rtcdiag.redact import register_secret
+from rtcdiag.redact import echo, register_secret
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports
 
@@ -71,6 +78,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
+QUOTA_WAIT_TIMEOUTS = 4  # after a 486, wait at most this many --timeout for this run's other allocations
 _MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
 _MAX_UNKNOWN_SHOWN = 16  # types of a 420's UNKNOWN-ATTRIBUTES kept (it can list 32000)
 
@@ -321,6 +329,11 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: Ech
             except (TimeoutError, TransportError):
                 tr.released = False
     finally:
+        for session in sessions:  # this run's ledger of allocations per user (turn_quota)
+            if session.quota_key is not None:
+                made = tr.allocated or session.allocate_unanswered
+                await turn_quota.released(session.quota_key, freed=made)
+                session.quota_key = None
         for peer in peers:
             await peer.close()
         for session in sessions:
@@ -464,8 +477,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         return allocate_request(options.families)
 
     while True:
-        reply, record = await _allocate_request(session, build, "allocate (unauthenticated)",
-                                                authenticated=False)
+        reply, record = await _first_allocate(session, build, tr, policy, t0, probe=not redirected)
         if reply is not None and reply.error_code == 437 and not tr.fresh_port_retry:
             # RFC 8656 §7.2: 437 means an allocation already exists for this 5-tuple. Before we sent a
             # single authenticated request that can only be a previous run's allocation on a local port the
@@ -494,9 +506,10 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         if reply.msg_class == MessageClass.SUCCESS:
             tr.open_relay = True  # RFC 8656 §7.2 servers SHOULD demand credentials
             _take_allocation(tr, reply)
+            _hold(session, "")
             return session
         tr.challenge_code = reply.error_code
-        if reply.error_code == 300 and not redirected:
+        if reply.error_code == 300:
             followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
                                                sessions, "unauthenticated Allocate request")
             if followed is None:
@@ -516,8 +529,9 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         if redirected and session.realm != tr.redirect_realm:
             # Credentials go only to the realm the redirecting server is in (see _follow_alternate).
             tr.redirect = Redirect.CREDENTIALS_WITHHELD
-            tr.redirect_detail = (f"the alternate server's realm {session.realm!r} is not the redirecting "
-                                  f"server's realm {tr.redirect_realm!r}" if tr.redirect_realm is not None
+            tr.redirect_detail = (f"the alternate server's realm {echo(repr(session.realm))} is not the "
+                                  f"redirecting server's realm {echo(repr(tr.redirect_realm))}"
+                                  if tr.redirect_realm is not None
                                   else "the redirecting server's realm is unknown (pass --realm to name it)")
             return session
         session.set_credentials(credentials)
@@ -527,6 +541,9 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
         tr.userhash = session.use_userhash
         tr.userhash_error = session.userhash_error
         reply, record = await _allocate_request(session, build, "allocate (authenticated)")
+        if reply is not None and reply.error_code == 486:
+            reply, record = await _after_quota(session, build, tr, credentials.username, options, reply,
+                                               record)
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
         if reply is None:
@@ -535,8 +552,9 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         if reply.msg_class == MessageClass.SUCCESS:
             _take_allocation(tr, reply)
+            _hold(session, credentials.username)
             return session
-        if reply.error_code == 300 and not redirected:
+        if reply.error_code == 300:
             followed = await _follow_alternate(session, tr, reply, credentials, options, policy, t0,
                                                sessions, "authenticated Allocate request")
             if followed is not None:
@@ -546,6 +564,60 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             return session
         _take_error(tr, reply, "authenticated Allocate request")
         return session
+
+
+def _hold(session: TurnSession, username: str) -> None:
+    """This run now holds an allocation under ``username`` on the session's server (see turn_quota)."""
+    if session.quota_key is None:  # a reservation taken for a retry after 486 already counts it
+        session.quota_key = (session.server[0], username)
+        turn_quota.allocated(session.quota_key)
+
+
+async def _after_quota(session: TurnSession, build: Callable[[], Message], tr: TransportResult, username: str,
+                       options: TurnCheckOptions, reply: Message,
+                       record: Exchange) -> tuple[Message | None, Exchange]:
+    """486 Allocation Quota Reached (RFC 8656 §19) to the authenticated Allocate: wait until this run holds no
+    other allocation under this user on this server and the server had time to free the last released one
+    (turn_quota), then retry once. The result says how many this run itself held when the 486 came."""
+    loop = asyncio.get_running_loop()
+    key = (session.server[0], username)
+    tr.quota_own_held = turn_quota.held(key)
+    refused_at = loop.time()
+    # Other legs of this run finish within their own timeouts; wait for them generously, never forever.
+    deadline = refused_at + turn_quota.RELEASE_DELAY_S + QUOTA_WAIT_TIMEOUTS * options.timeout_s
+    if not await turn_quota.take_turn(key, refused_at, deadline):
+        return reply, record
+    session.quota_key = key  # the reservation: the allocation if the retry makes one, else given back
+    tr.quota_retry_after_s = round(loop.time() - refused_at, 3)
+    return await _allocate_request(session, build, "allocate (authenticated, retry after 486)")
+
+
+async def _first_allocate(session: TurnSession, build: Callable[[], Message], tr: TransportResult,
+                          policy: RetransmitPolicy, t0: float, *,
+                          probe: bool) -> tuple[Message | None, Exchange]:
+    """The unauthenticated Allocate. Unanswered for one RTO, a Binding request goes out alongside it on the
+    same connection (``probe``): a server that answers the Binding and never the Allocate serves STUN only
+    (coturn ``stun-only``, a plain STUN server named in a turn: URL). It costs a healthy server nothing and
+    a silent one no time: the Binding is dropped when the Allocate's own wait ends."""
+    allocate = asyncio.ensure_future(_allocate_request(session, build, "allocate (unauthenticated)",
+                                                       authenticated=False))
+    binding: asyncio.Future[tuple[Message | None, Exchange]] | None = None
+    try:
+        if probe:
+            await asyncio.wait({allocate}, timeout=policy.rto)
+            if not allocate.done():
+                binding = asyncio.ensure_future(exchange(
+                    session.client, Message(Method.BINDING, MessageClass.REQUEST), dest=session.server,
+                    step="binding (alongside the unanswered Allocate)", policy=policy, t0=t0))
+        reply, record = await allocate
+    finally:
+        for task in (allocate, binding):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+    if reply is None and binding is not None and binding.done() and not binding.cancelled():
+        _, tr.binding_probe = binding.result()
+    return reply, record
 
 
 async def _allocate_request(session: TurnSession, build: Callable[[], Message], label: str, *,
@@ -589,6 +661,17 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
     alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
         _take_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
+        return None
+    tried = list(dict.fromkeys(s.server for s in sessions))  # where this Allocate went, in order
+    loop = redirect_loop(tried, alternate)
+    if len(tried) > 1 or loop is not None:
+        # RFC 8489 §10: never back to a server the request already went to; and rtcdiag follows one redirect.
+        if tr.alternate_server is None:
+            tr.alternate_server, tr.alternate_scope = hostport(alternate), scope_of(alternate[0]).value
+        tr.redirect = Redirect.LOOP if loop is not None else Redirect.AGAIN
+        tr.redirect_detail = loop or f"{hostport(tried[-1])} redirected again, to {hostport(alternate)}: " \
+                                     "not followed (rtcdiag follows one redirect)"
+        _take_error(tr, reply, step)
         return None
     tr.alternate_server = hostport(alternate)
     tr.alternate_scope = scope_of(alternate[0]).value

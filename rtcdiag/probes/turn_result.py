@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rtcdiag.probes.record import ErrorKind, Exchange, Redirect
+from rtcdiag.redact import ECHO
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
@@ -45,7 +46,7 @@ class FamilyRelay:
     relay_scope: str | None = None
     # RFC 8656 §18.12 ADDRESS-ERROR-CODE for this family in a (dual) Allocate success: this family failed.
     error_code: int | None = None
-    error_reason: str | None = None
+    error_reason: str | None = field(default=None, metadata=ECHO)  # the server's reason phrase
     asked: bool = True  # False: the server relayed this family although nobody asked for it
     # A server that ignored ADDITIONAL-ADDRESS-FAMILY (no relay and no ADDRESS-ERROR-CODE for it; coturn
     # knows only the draft's code point 0x8032) gets a separate allocation with REQUESTED-ADDRESS-FAMILY:
@@ -123,8 +124,11 @@ class TransportResult:
     # Step 1: the unauthenticated Allocate.
     challenge_code: int | None = None  # 401 expected; None = success (open relay) or no answer
     challenge_answered: bool = False
+    # A Binding request sent alongside the first Allocate once that went one RTO without an answer: a server
+    # that answers it and never the Allocate serves STUN only (coturn `stun-only`; a plain STUN server).
+    binding_probe: Exchange | None = None
     open_relay: bool = False
-    realm: str | None = None
+    realm: str | None = field(default=None, metadata=ECHO)
     nonce_seen: bool = False
     challenge_problem: str | None = None  # why the server's REALM/NONCE cannot be echoed (none was sent)
     password_algorithms: list[str] = field(default_factory=list)  # as offered by the server (RFC 8489 §14.11)
@@ -132,19 +136,25 @@ class TransportResult:
     authenticated: bool = False  # credentials were sent
     auth_algorithm: str | None = None  # "md5" | "sha256"
     userhash: bool = False
-    hash_realm: str | None = None  # the realm the long-term key was hashed with (--realm, else the server's)
+    # the realm the long-term key was hashed with (--realm, else the server's)
+    hash_realm: str | None = field(default=None, metadata=ECHO)
     userhash_error: str | None = None  # USERHASH asked for (nonce cookie) but not computable from the REALM
     stale_nonce_retries: int = 0
     alternate_server: str | None = None  # from a 300 reply; followed once (rtcdiag.addresses policy)
     alternate_scope: str | None = None  # rtcdiag.addresses.AddressScope value of alternate_server
     redirect: Redirect | None = None  # what was done with the 300
     redirect_detail: str | None = None  # why it was refused / credentials withheld
-    redirect_realm: str | None = None  # the redirecting server's realm: the only one credentials go to
+    # the redirecting server's realm: the only one credentials go to
+    redirect_realm: str | None = field(default=None, metadata=ECHO)
     # A 437 to the first Allocate: the server still held an allocation for this 5-tuple (an earlier run's,
     # just released, on a reused local port); retried once from a new local port.
     fresh_port_retry: bool = False
+    # A 486 to the authenticated Allocate: how many allocations this run itself held under the same user on
+    # this server when it came, and when the one retry went out (seconds after the 486; None: not retried).
+    quota_own_held: int | None = None
+    quota_retry_after_s: float | None = None
     error_code: int | None = None  # final error code of the Allocate (None on success)
-    error_reason: str | None = None
+    error_reason: str | None = field(default=None, metadata=ECHO)  # the server's reason phrase
     error_step: str | None = None  # which step produced error_code
     timed_out_step: str | None = None  # a control step that got no answer at all
     unknown_attributes: list[str] = field(default_factory=list)  # from a 420 reply (the first 16)
@@ -155,7 +165,7 @@ class TransportResult:
     relay_scope: str | None = None  # rtcdiag.addresses.AddressScope value
     mapped_address: str | None = None
     lifetime_s: int | None = None
-    software: str | None = None
+    software: str | None = field(default=None, metadata=ECHO)
     # The families asked for (one entry each, in order; the first is the one relayed_address and the
     # fields above describe). A dual allocation (RFC 8656 §7.1 ADDITIONAL-ADDRESS-FAMILY) has two.
     relays: list[FamilyRelay] = field(default_factory=list)
@@ -192,7 +202,7 @@ class TcpRelayResult:
     connection_id: int | None = None  # CONNECTION-ID from the Connect success (RFC 6062 §6.2.1)
     bound: bool = False  # ConnectionBind succeeded: the data connection now carries the peer's bytes
     error_code: int | None = None  # of the request that failed (Allocate 442, Connect 446/447, ...)
-    error_reason: str | None = None
+    error_reason: str | None = field(default=None, metadata=ECHO)  # the server's reason phrase
     error_step: str | None = None  # which request failed
     error: str | None = None  # a failure without an error response (timeout, connection lost, ...)
     local_error: str | None = None  # this machine could not run a TCP peer the relay can reach
@@ -234,7 +244,7 @@ class TurnCheckResult:
     port: int
     server_ip: str | None  # the address actually contacted (resolved)
     server_scope: str | None  # rtcdiag.addresses.AddressScope value of server_ip
-    username: str | None = None
+    username: str | None = field(default=None, metadata=ECHO)  # as the user gave it
     credential_kind: str = "none"  # "none" | "long-term" | "rest"
     rest: RestCredentialInfo | None = None
     peer_test: bool = True

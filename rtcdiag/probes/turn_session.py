@@ -83,6 +83,9 @@ class TurnSession:
         # An Allocate was sent and its answer never read because the probe was cancelled (scrape timeout,
         # scraper gone, SIGTERM): the server may hold an allocation nobody knows of, so it is released.
         self.allocate_unanswered = False
+        # (server IP, user name) while this session holds an allocation (or a reservation after a 486) in this
+        # run's ledger (rtcdiag.probes.turn_quota); released in cleanup.
+        self.quota_key: tuple[str, str] | None = None
 
     # --- challenge -> key -------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from rtcdiag.protocol.constants import (
 )
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
+from rtcdiag.redact import echo
 
 REDACTED = "<redacted>"
 # HMACs and secrets: never shown, not even as hex.
@@ -91,8 +92,14 @@ def _family(family: int) -> str:
     return {1: "IPv4", 2: "IPv6"}.get(family, f"family {family}")
 
 
+def _reason(code: int, reason: str) -> str:
+    """The sender's reason phrase, marked as outside text; the RFC's own when it sent none."""
+    return echo(reason) if reason else ERROR_REASONS.get(code, "")
+
+
 def value_text(attr_type: int, value: AttrValue) -> str:
-    """Readable text for one decoded attribute value."""
+    """Readable text for one decoded attribute value; the sender's own text in it is marked
+    (:func:`rtcdiag.redact.echo`) so that a report masks secrets there and only there."""
     match value:
         case bool():
             return "(set)"
@@ -101,15 +108,15 @@ def value_text(attr_type: int, value: AttrValue) -> str:
         case int():
             return str(value)
         case str():
-            return repr(value)
+            return echo(repr(value))  # the sender's text (SOFTWARE, REALM, NONCE, USERNAME, ...)
         case bytes() if attr_type in (AttrType.DATA, AttrType.PADDING):
             return f"{len(value)} bytes"
         case bytes():
             return _hex(value) or "(empty)"
         case ErrorCode():
-            return f"{value.code} {value.reason or ERROR_REASONS.get(value.code, '')}".rstrip()
+            return f"{value.code} {_reason(value.code, value.reason)}".rstrip()
         case AddressErrorCode():
-            return f"{_family(value.family)}: {value.code} {value.reason}".rstrip()
+            return f"{_family(value.family)}: {value.code} {_reason(value.code, value.reason)}".rstrip()
         case ChangeRequest():
             pairs = (("change IP", value.change_ip), ("change port", value.change_port))
             flags = [n for n, on in pairs if on]

@@ -74,6 +74,7 @@ _SLOW_FRAME_SHARE = 0.5  # a frame still incomplete after this share of Ti is a 
 _STREAM_READ_LIMIT = 1 << 16  # asyncio StreamReader buffer high-water mark (reads pause beyond 2x this)
 
 MAX_KEPT_REJECTED = 5  # rejected replies kept per transaction (all are counted)
+COPY_MARGIN_S = 0.010  # scheduling slack on top of the round trip when waiting for answers to retransmissions
 INBOX_MAX_MESSAGES = 1024  # unsolicited messages waiting in client.queue
 INBOX_MAX_BYTES = 2 * 1024 * 1024  # and their total size
 READS_PER_WAKEUP = 128  # datagrams read per readable event before the loop runs other work
@@ -257,6 +258,10 @@ class TransactionResult:
     send_times: list[float] = field(default_factory=list)
     answered_at: float | None = None
     answered_attempt: int | None = None  # which send got the answer, when identifiable
+    # UDP, after retransmissions: when the answers to the other sends (copies of the one that completed the
+    # transaction; a STUN server answers every request it receives) arrived. None: not waited for (no
+    # retransmission, a stream, or the transaction did not end with an answer).
+    copies_at: list[float] | None = None
     rejected: list[Rejected] = field(default_factory=list)  # the first MAX_KEPT_REJECTED rejected replies
     rejected_count: int = 0  # every rejected reply, kept or not
 
@@ -279,6 +284,13 @@ class TransactionResult:
             return None
         index = self.answered_attempt if self.answered_attempt is not None else 0
         return self.answered_at - self.send_times[index]
+
+    @property
+    def answers(self) -> int | None:
+        """How many of the sends were answered (the first answer and its copies), when that was measured:
+        fewer than :attr:`attempts` means requests or answers were lost; as many means a retransmission
+        only went out because the RTO was shorter than the round trip (RFC 8489 §6.2.1), nothing was lost."""
+        return None if self.copies_at is None or self.response is None else 1 + len(self.copies_at)
 
     @property
     def attempt_rtts(self) -> list[float]:
@@ -314,6 +326,10 @@ class _Pending:
     started: float
     rejected: list[Rejected] = field(default_factory=list)
     rejected_count: int = 0
+    # After the answer: its valid copies (answers to the retransmissions), counted up to ``copies_wanted``.
+    copies: list[float] = field(default_factory=list)
+    copies_wanted: int = 0
+    copies_done: asyncio.Event | None = None
 
     def reject(self, reason: str, source: Address, at: float) -> None:
         """Count a rejected reply; keep only the first few (a server may send them forever)."""
@@ -405,8 +421,13 @@ class _Client:
         txid = framing.transaction_id(data)
         pending = self._pending.get(txid) if txid is not None and framing.is_response(data) else None
         if pending is not None:
-            if pending.future.done():
-                return  # answered (or failed) already: later copies change nothing
+            if pending.future.done():  # answered (or failed) already: later copies change nothing but a count
+                if len(pending.copies) < pending.copies_wanted and framing.datagram_problem(data) is None \
+                        and _run_validator(pending.validate, data) is None:
+                    pending.copies.append(now - pending.started)
+                    if len(pending.copies) >= pending.copies_wanted and pending.copies_done is not None:
+                        pending.copies_done.set()
+                return
             problem = framing.datagram_problem(data) or _run_validator(pending.validate, data)
             if problem is not None:
                 pending.reject(problem, source, now - pending.started)
@@ -533,12 +554,14 @@ class UdpClient(_Client):
         return self._local
 
     async def request(self, data: bytes, dest: Address, *, txid: bytes | None = None,
-                      validate: Validator | None = None,
-                      policy: RetransmitPolicy | None = None) -> TransactionResult:
+                      validate: Validator | None = None, policy: RetransmitPolicy | None = None,
+                      count_copies: bool = False) -> TransactionResult:
         """Send ``data`` with retransmissions until a matching, valid response or the timeout.
 
-        Returns a result (``response`` None on timeout); raises TransportError when an ICMP error or a send
-        error ends the transaction.
+        ``count_copies``: after retransmissions, also wait (at most about one round trip) for the answers to
+        the other sends, so that loss can be told from an RTO shorter than the round trip
+        (:attr:`TransactionResult.answers`). Returns a result (``response`` None on timeout); raises
+        TransportError when an ICMP error or a send error ends the transaction.
         """
         dest = normalize(dest)
         policy = policy or self.policy
@@ -553,9 +576,30 @@ class UdpClient(_Client):
                 done, _ = await asyncio.wait([pending.future], timeout=policy.wait_after(attempt))
                 if done:
                     break
+            copies = await self._copies(pending, sends) if count_copies else None
         finally:
             self._finish(pending)
-        return self._result(pending, dest, sends)
+        result = self._result(pending, dest, sends)
+        result.copies_at = copies
+        return result
+
+    async def _copies(self, pending: _Pending, sends: list[float]) -> list[float] | None:
+        """After retransmissions, wait for the answers to the other sends: a STUN server answers every copy
+        of a request it receives, so on a path that lost nothing every send is answered. Waits until they
+        are all in, or until the last send plus twice the first answer's delay (the round trip is at most
+        that): one round trip more at worst, and only when a retransmission went out."""
+        future = pending.future
+        if len(sends) < 2 or not future.done() or future.cancelled() or future.exception() is not None:
+            return None
+        answered = future.result()[2] - pending.started
+        pending.copies_wanted = len(sends) - 1
+        pending.copies_done = asyncio.Event()
+        if len(pending.copies) < pending.copies_wanted:
+            wait = sends[-1] + 2 * max(answered, 0.0) + COPY_MARGIN_S - (self._loop.time() - pending.started)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pending.copies_done.wait(), max(wait, 0.0))
+        self.read_now()  # what reached the kernel by now counts (its receive time stamps the copy)
+        return list(pending.copies)
 
     async def send(self, data: bytes, dest: Address) -> None:
         """Send once, no transaction (indications, ChannelData)."""
@@ -819,9 +863,10 @@ class StreamClient(_Client):
         return cert
 
     async def request(self, data: bytes, dest: Address | None = None, *, txid: bytes | None = None,
-                      validate: Validator | None = None,
-                      policy: RetransmitPolicy | None = None) -> TransactionResult:
-        """Send once and wait up to Ti for the matching valid response (no retransmission on streams)."""
+                      validate: Validator | None = None, policy: RetransmitPolicy | None = None,
+                      count_copies: bool = False) -> TransactionResult:
+        """Send once and wait up to Ti for the matching valid response (no retransmission on streams, so
+        ``count_copies`` has nothing to count)."""
         if self._error is not None:
             raise self._error
         policy = policy or self.policy

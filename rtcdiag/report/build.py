@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.redact import mask, masking
+from rtcdiag.redact import unmark
 from rtcdiag.report.model import CheckCase, Report, Status, Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
@@ -82,14 +82,15 @@ def _cases(steps: list[StepOutcome], findings: list[Finding], multi_check: bool)
 
 
 def _echo(text: str) -> str:
-    """A table cell or note: it may echo wire data, so masked and made a printable one-liner."""
-    return printable(mask(text))
+    """A table cell or note: rtcdiag's words around marked outside values (masked), a printable one-liner."""
+    return printable(unmark(text))
 
 
 def build_report(command: str, judgement: Judgement, *, tables: list[Table] | None = None,
                  results: Any = None, notes: list[str] | None = None,
                  started_at: float | None = None) -> Report:
-    """Diagnose and assemble the report; every string that echoes input or the wire is masked here.
+    """Diagnose and assemble the report; every outside value marked in it (:func:`rtcdiag.redact.echo`, result
+    fields declared ``ECHO``) is masked here, and only those: rtcdiag's own words never are.
 
     ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked, in one
     walk: renderers use them as they are.
@@ -102,7 +103,7 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
                     checks=_cases(judgement.steps, findings, multi),
                     tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
                                   [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
-                    results=to_jsonable(results, masking()), notes=[_echo(n) for n in notes or []],
+                    results=to_jsonable(results, unmark), notes=[_echo(n) for n in notes or []],
                     inconclusive=judgement.facts.inconclusive)
     if started_at is not None:
         report.started_at = started_at

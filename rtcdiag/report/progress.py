@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
-from rtcdiag.redact import mask
+from rtcdiag.redact import unmark
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,7 +67,7 @@ class LiveProgress:
     def add(self, description: str) -> int:
         from rich.markup import escape
 
-        text = mask(description)
+        text = unmark(description)
         task = int(self._progress.add_task(escape(text), total=1))
         self._descriptions[task] = text
         return task
@@ -76,7 +76,7 @@ class LiveProgress:
         from rich.markup import escape
 
         word, colour = _MARK[ok]
-        suffix = f" ({mask(detail)})" if detail else ""
+        suffix = f" ({unmark(detail)})" if detail else ""
         description = f"{escape(self._descriptions.get(task, ''))}: [{colour}]{word}[/]{escape(suffix)}"
         self._progress.update(task, completed=1, description=description)  # type: ignore[arg-type]
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from rtcdiag.lint.advisories import ADVISORIES, COMPILED
 from rtcdiag.lint.versions import parse_version, show
 from rtcdiag.probes.turn_result import AclVerdict, TurnCheckResult
+from rtcdiag.redact import echo
 from rtcdiag.triage.finding import Severity, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 from rtcdiag.triage.turn import subject
@@ -75,7 +76,7 @@ def judge_software_advisories(results: Sequence[TurnCheckResult]) -> Judgement:
         where = subject(result)
         version = next((v for s in software if (v := parse_version(s)) is not None), None)
         if version is None:
-            why = f"SOFTWARE {software[0]!r} names no coturn version" if software else \
+            why = f"SOFTWARE {echo(repr(software[0]))} names no coturn version" if software else \
                 "the server sent no SOFTWARE attribute (coturn 4.7+ sends none by default)"
             out.steps.append(StepOutcome(where, CHECK, ADVISORY_STEP, StepState.SKIPPED, why))
             continue
@@ -91,7 +92,7 @@ def judge_software_advisories(results: Sequence[TurnCheckResult]) -> Judgement:
                 version=shown, id=advisory.id + aliases, allows=advisory.allows,
                 detail=f" (applies when: {when})" if when else "", fixed=show(advisory.fixed),
                 source=advisory.sources[0],
-                evidence=[f"SOFTWARE: {software[0]}", *advisory.sources,
+                evidence=[f"SOFTWARE: {echo(software[0])}", *advisory.sources,
                           f"advisory table compiled {COMPILED}"]))
         out.steps.append(StepOutcome(where, CHECK, ADVISORY_STEP, detail=f"coturn {shown}"))
     return out

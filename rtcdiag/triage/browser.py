@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canonical_url
 from rtcdiag.probes.ice import IceResult, IceRun
+from rtcdiag.redact import echo
 from rtcdiag.targets import Transport
 from rtcdiag.triage import analyze
 from rtcdiag.triage.analyze import ice_url
@@ -84,7 +85,7 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
             evidence=[f"{call.label}: connectionState {call.state} after {_ms(call.connect_ms)}",
                       *(f"caller candidate {c.type} {c.protocol} {c.address}:{c.port} url={c.url or '-'}"
                         for c in call.candidates[:5]),
-                      *(f"icecandidateerror {e.url} {e.code} {e.text!r}" for e in call.errors[:5])],
+                      *(f"icecandidateerror {e.url} {e.code} {echo(repr(e.text))}" for e in call.errors[:5])],
             call=call.label, policy=call.policy, state=call.state, ms=_ms(call.connect_ms), detail=detail))
         judgement.steps.append(StepOutcome(subject, CHECK, step, detail=f"connection {call.state}"))
         return
@@ -129,7 +130,8 @@ def browser_says(page: BrowserIceResult, url: str) -> tuple[bool | None, str]:
     kind = "relay" if ice_url(url).is_turn else "srflx"
     mine = ice_url(url).key
     got = [c for c in g.candidates if c.type == kind and (not c.url or ice_url(c.url).key == mine)]
-    errors = sorted({f"{e.code} {e.text}".strip() for e in g.errors if ice_url(e.url).key == mine})
+    errors = sorted({f"{e.code} {echo(e.text)}" if e.text else str(e.code) for e in g.errors
+                     if ice_url(e.url).key == mine})
     if got:
         return True, f"{len(got)} {kind} ({got[0].address}:{got[0].port})"
     said = "; ".join(errors[:3]) or ("no error" if g.state == "complete" else f"gathering {g.state}")
@@ -196,8 +198,9 @@ def _comparisons(evidence: BrowserEvidence, judgement: Judgement) -> None:
         if c.certificate:
             judgement.findings.append(make_finding(
                 "BROWSER-TURNS-CERTIFICATE", subject, check=CHECK, step="compare",
-                evidence=[f"Chromium: icecandidateerror 701 {c.text!r}", f"aioice: {c.certificate}"],
-                url=canonical_url(c.url), text=c.text, aioice=c.certificate))
+                evidence=[f"Chromium: icecandidateerror 701 {echo(repr(c.text))}",
+                          f"aioice: {c.certificate}"],
+                url=canonical_url(c.url), text=echo(c.text), aioice=c.certificate))
         if c.agree is False:
             judgement.findings.append(make_finding(
                 "BROWSER-AIOICE-DISAGREE", subject, check=CHECK, step="compare",

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtcdiag.probes.dns import DnsResult, Ipv6Check, QueryResult
+from rtcdiag.redact import echo
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
@@ -34,8 +35,8 @@ ANSWERED_OUTCOMES = ("answer", "nodata")
 
 
 def describe_query(q: QueryResult) -> str:
-    answer = ", ".join(q.records) if q.records else q.outcome
-    alias = f" (alias of {q.canonical_name})" if q.canonical_name else ""
+    answer = ", ".join(echo(r) for r in q.records) if q.records else q.outcome
+    alias = f" (alias of {echo(q.canonical_name)})" if q.canonical_name else ""
     error = f": {q.error}" if q.error and not q.records else ""
     return f"{q.rdtype} {q.qname}{alias} -> {answer}{error} [{q.rtt_ms:.1f} ms]"
 
@@ -154,8 +155,8 @@ def findings(result: DnsResult) -> list[Finding]:
 
 def _question_step(result: DnsResult, q: QueryResult, name_finding: Finding | None) -> StepOutcome:
     step = step_name(result, q)
-    answer = ", ".join(q.records) or q.outcome
-    detail = answer + (f" (alias of {q.canonical_name})" if q.canonical_name else "")
+    answer = ", ".join(echo(r) for r in q.records) or q.outcome
+    detail = answer + (f" (alias of {echo(q.canonical_name)})" if q.canonical_name else "")
     state = StepState.DONE
     carries_name_finding = name_finding is not None and name_finding.step == step
     if q.rdtype == "SRV" and q.outcome in ("nodata", "nxdomain") and not carries_name_finding:

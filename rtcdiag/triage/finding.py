@@ -3,11 +3,13 @@
 A catalogue entry is the stable, documented knowledge (``rtcdiag explain ID``); a finding is one entry applied
 to one :class:`Subject` by one check at one step, with its parameters and the evidence that triggered it.
 
-Parameters and evidence are *echoed* data (wire strings, user input): when the finding is made they are
-masked for secrets (``rtcdiag.redact.mask``), so a secret never enters the report model, and made printable
+Parameters and evidence are rtcdiag's words around outside values (wire strings, user input) that the rule
+marked with ``rtcdiag.redact.echo``: when the finding is made the marked values are masked for secrets
+(``rtcdiag.redact.unmark``), so a secret never enters the report model, and everything is made printable
 (``rtcdiag.textsafe.printable``), so no control character a server sent can reach any output. The
-catalogue's prose is never masked. A placeholder the parameters do not fill is a bug caught when the
-finding is made (:class:`CatalogueError`), never shown as a literal ``{name}``.
+catalogue's prose and rtcdiag's own words (schemes, transports, check names) are never masked. A
+placeholder the parameters do not fill is a bug caught when the finding is made (:class:`CatalogueError`),
+never shown as a literal ``{name}``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
-from rtcdiag.redact import mask
+from rtcdiag.redact import unmark
 from rtcdiag.textsafe import printable
 
 
@@ -161,8 +163,8 @@ def make_finding(
     if missing:
         raise CatalogueError(f"{finding_id}: placeholder(s) {', '.join(sorted(missing))} not filled")
     return Finding(entry=entry, subject=subject, check=check, step=step,
-                   params={k: printable(mask(str(v))) for k, v in params.items()},
-                   evidence=[printable(mask(line)) for line in evidence or []][:MAX_EVIDENCE],
+                   params={k: printable(unmark(str(v))) for k, v in params.items()},
+                   evidence=[printable(unmark(line)) for line in evidence or []][:MAX_EVIDENCE],
                    severity=severity or entry.severity)
 
 

@@ -1,8 +1,12 @@
 """Judging ``rtcdiag nat-type``: NAT discovery runs -> one verdict with a confidence, findings and steps.
 
 Rules (each names where it comes from):
-- no UDP answer but STUN over TCP answers -> UDP-BLOCKED; nothing answers -> SERVER-UNREACHABLE, a name that
-  does not resolve -> DNS-FAILURE (both inconclusive: the network was not measured);
+- the server answers but gives no usable Binding success -> what it did, in the words of ``stun``:
+  STUN-ERROR-RESPONSE with its code (coturn ``secure-stun``: 401), STUN-ALTERNATE-SERVER (300, not followed),
+  REPLY-FLOOD, MALFORMED-REPLY, PORT-NOT-STUN (a TCP port that accepts and speaks no STUN): inconclusive, and
+  never blamed on the network;
+- no UDP answer at all but STUN over TCP answers -> UDP-BLOCKED; nothing answers -> SERVER-UNREACHABLE, a
+  name that does not resolve -> DNS-FAILURE (both inconclusive: the network was not measured);
 - server fails RFC 5780 validation -> NAT-SERVER-NO-RFC5780 (inconclusive: never a guessed type);
 - runs (``--repeat``, several ``--server``) that disagree -> NAT-INCONSISTENT naming who said what
   (inconclusive); loss that leaves a behaviour unknown -> NAT-UNDETERMINED (inconclusive);
@@ -17,15 +21,24 @@ step about the ``local network``, which the findings about the NAT itself belong
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 from typing import Any
 
 from rtcdiag.addresses import AddressScope, parse_ip, scope_of
-from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun
-from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping
-from rtcdiag.triage.failures import failure_finding
+from rtcdiag.probes.nat import (
+    NatDiscovery,
+    NatOptions,
+    NatRun,
+    NatTestRecord,
+    ServerMappingRun,
+    spoke,
+)
+from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome
+from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import Outcome as ExchangeOutcome
+from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_finding
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
@@ -34,6 +47,9 @@ LOCAL_NETWORK = Subject("local network")
 VERDICT = "verdict"
 
 SHORT_LIFETIME_S = 30.0
+# What a server that spoke but gave no usable Binding success is reported as (the ``stun`` vocabulary).
+SERVER_SAID = ("STUN-ERROR-RESPONSE", "STUN-ALTERNATE-SERVER", "REDIRECT-LOOP", "REPLY-FLOOD",
+               "MALFORMED-REPLY", "PORT-NOT-STUN")
 
 MEANING: dict[Legacy, str] = {
     Legacy.OPEN_INTERNET: "No NAT and no filtering: peers can reach this address directly; host candidates "
@@ -132,6 +148,9 @@ def _unusable(run: NatRun) -> Finding | None:
                               transport=run.transport.upper(), detail=run.error, evidence=[run.error])
         finding.severity = Severity.WARNING  # the NAT was not measured: inconclusive, not a NAT error
         return finding
+    said = _server_said(run)
+    if said is not None:
+        return said
     if run.transport == "udp" and not run.udp_answered:
         if run.tcp_answered:
             return make_finding(
@@ -146,6 +165,82 @@ def _unusable(run: NatRun) -> Finding | None:
         problems = check.problems if check else ["no usable Binding response"]
         return make_finding("NAT-SERVER-NO-RFC5780", subj, check=CHECK, step=_step("rfc5780-server", run),
                             detail="; ".join(problems), evidence=problems)
+    return None
+
+
+def _asked(run: NatRun, transport: str) -> list[NatTestRecord]:
+    """The tests that ask the server itself over ``transport`` (test I; the TCP Binding)."""
+    names = ("mapping I", "filtering I") if transport == "udp" else ("tcp binding",)
+    return [t for t in run.tests if t.name in names]
+
+
+def _server_said(run: NatRun) -> Finding | None:
+    """What the server answered when it gave no usable Binding success: the vocabulary of ``stun``
+    (RFC 8489 §6.3): an error response, a 300 redirect, replies that fail validation or flood, or a TCP port
+    that accepts and speaks no STUN. A warning: the server stopped the discovery, the NAT was not measured
+    (inconclusive), and nothing here blames the network. None: it gave a success, or nothing at all."""
+    udp = _asked(run, "udp") if run.transport == "udp" else []
+    if udp and any(t.outcome is Outcome.REPLIED for t in udp):
+        return None
+    # Over UDP when the server spoke there; over TCP when UDP was silent (or the run is TCP only).
+    for transport, tests in (("udp", udp), ("tcp", _asked(run, "tcp"))):
+        exchanges = [ex for t in tests for ex in t.exchanges]
+        finding = _said_over(run, transport, exchanges)
+        if finding is not None:
+            finding.severity = Severity.WARNING
+            return finding
+    return None
+
+
+def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Finding | None:
+    subj = replace(run_subject(run), transport=transport)
+    step = _step("reachability", run)
+    server = run.address
+    errors = [ex for ex in exchanges if ex.outcome is ExchangeOutcome.ERROR_RESPONSE]
+    if errors and not (transport == "tcp" and run.transport == "udp"):  # UDP silent, TCP answered: below
+        first = errors[0]
+        evidence = [f"{ex.step}: {ex.request} -> {ex.response}" for ex in errors][:4]
+        if first.error_code == 300:
+            alternate = next((v.value for v in first.response_attributes if v.name == "ALTERNATE-SERVER"),
+                             "?")
+            if alternate == server:  # RFC 8489 §10: a server redirecting to itself is a loop
+                return make_finding("REDIRECT-LOOP", subj, check=CHECK, step=step, server=server,
+                                    transport=transport.upper(), detail=f"{server} -> {server}",
+                                    evidence=evidence)
+            return make_finding("STUN-ALTERNATE-SERVER", subj, check=CHECK, step=step, server=server,
+                                detail=f"ALTERNATE-SERVER {alternate}, not followed: RFC 5780 discovery "
+                                       f"needs the server itself (pass --server stun:{alternate} if it is "
+                                       "one)",
+                                evidence=evidence)
+        return make_finding("STUN-ERROR-RESPONSE", subj, check=CHECK, step=step, server=server,
+                            transport=transport.upper(),
+                            detail=first.response or f"error {first.error_code}", evidence=evidence)
+    rejected = [ex for ex in exchanges if ex.rejected_count]
+    if rejected:
+        count = sum(ex.rejected_count for ex in rejected)
+        attempts = sum(max(ex.attempts, 1) for ex in exchanges)
+        shown = [reason for ex in rejected for reason in ex.rejected][:5]
+        if count >= FLOOD_MIN_REPLIES and count > FLOOD_PER_REQUEST * attempts:
+            return make_finding("REPLY-FLOOD", subj, check=CHECK, step=step, server=server,
+                                transport=transport.upper(),
+                                detail=f"{count} replies that answer nothing for {attempts} request(s), "
+                                       f"and no answer to any", evidence=shown)
+        return failure_finding(outcome="rejected", error_kind=None, detail="", subject=subj, check=CHECK,
+                               step=step, server=server, rejected=shown, rejected_count=count)
+    if transport == "tcp":
+        accepted = [ex for ex in exchanges if ex.step == "tcp binding"
+                    and (ex.outcome is ExchangeOutcome.TIMEOUT or ex.error_kind == "closed")]
+        if accepted:
+            what = "no reply" if accepted[0].outcome is ExchangeOutcome.TIMEOUT else \
+                "the server closed the connection"
+            udp = " (UDP Binding requests to the same port got no answer either)" \
+                if run.transport == "udp" else ""
+            return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=step, server=server,
+                                transport="TCP", port=run.port or "?",
+                                detail=f"{what} to a Binding request after the TCP connection was "
+                                       f"accepted{udp}",
+                                evidence=[f"{ex.step}: {ex.request} -> {ex.outcome.value}"
+                                          for ex in accepted])
     return None
 
 
@@ -167,7 +262,8 @@ def _silent(run: NatRun, transports: str, summary: str) -> Finding:
 
 def offline(runs: list[NatRun], across: ServerMappingRun | None) -> bool:
     """Nothing answered at all: no run got a UDP or TCP reply and the server list got no mapping."""
-    return bool(runs) and not any(r.udp_answered or r.tcp_answered for r in runs) and \
+    return bool(runs) and not any(r.udp_answered or r.tcp_answered or any(spoke(t) for t in r.tests)
+                                  for r in runs) and \
         (across is None or across.answered == 0)
 
 
@@ -318,12 +414,14 @@ def _across_verdict(out: NatTriage, across: ServerMappingRun) -> None:
     c = out.consensus
     c.source = Source.ACROSS
     c.runs_used, c.runs_total = across.answered, len(across.servers)
-    evidence = [f"{t.dest}: mapped {t.mapped or 'no answer'}" for t in across.tests] + \
+    evidence = [f"{t.dest}: {_answer_of(t)}" for t in across.tests] + \
         [f"{label}: {why}" for label, why in across.unresolved.items()]
     if across.mapping is Mapping.UNKNOWN:
         c.nat_present = across.nat_present if across.nat_present is not None else c.nat_present
-        out.findings.append(_verdict_finding("NAT-TOO-FEW-SERVERS", detail=across.mapping_reason,
-                                             evidence=evidence[:8]))
+        reason = across.mapping_reason
+        if across.answered == 0 and any(spoke(t) for t in across.tests):
+            reason = "no STUN server gave a mapped address (what each one answered is in the evidence)"
+        out.findings.append(_verdict_finding("NAT-TOO-FEW-SERVERS", detail=reason, evidence=evidence[:8]))
         out.inconclusive = True
         return
     c.mapping, c.nat_present = across.mapping, across.nat_present
@@ -345,6 +443,19 @@ def _across_verdict(out: NatTriage, across: ServerMappingRun) -> None:
                                              evidence_short=", ".join(dict.fromkeys(maps)),
                                              evidence=[across.mapping_reason]))
     out.findings.extend(_cgnat_of([("STUN servers", t.mapped, across.local) for t in across.tests]))
+
+
+def _answer_of(test: NatTestRecord) -> str:
+    """What one server answered: its mapped address, or what it said instead (never "no answer" for a
+    server that sent an error response or replies that failed validation)."""
+    if test.mapped:
+        return f"mapped {test.mapped}"
+    said = next((ex for ex in reversed(test.exchanges) if ex.response or ex.rejected_count), None)
+    if said is None:
+        return "no answer"
+    if said.response:
+        return said.response
+    return f"{said.rejected_count} reply(ies) rejected: {'; '.join(said.rejected[:2])}"
 
 
 def _verdict_finding(finding_id: str, *, evidence: list[str], **params: Any) -> Finding:
@@ -401,6 +512,8 @@ def _why_not(run: NatRun, unusable: Finding | None) -> str | None:
         return "UDP is blocked: no UDP answer while STUN over TCP answered"
     if unusable.id == "NAT-SERVER-NO-RFC5780":
         return "the server failed RFC 5780 validation (see rfc5780-server)"
+    if unusable.id in SERVER_SAID:
+        return f"the server gave no usable Binding success ({unusable.id}: {unusable.params['detail']})"
     return "the server did not answer"
 
 
@@ -418,7 +531,9 @@ def _run_steps(run: NatRun, options: NatOptions, unusable: Finding | None) -> li
 
     first_rtt = next((t.rtt_ms for t in run.tests if t.rtt_ms is not None), None)
     answered = run.error is None and (run.udp_answered or (run.transport == "tcp" and bool(run.tcp_answered)))
-    if answered:
+    if unusable is not None and unusable.id in SERVER_SAID:
+        add("reachability", f"{unusable.id}: {unusable.params['detail']}", StepState.UNDECIDED, secs)
+    elif answered:
         rtt = f" in {first_rtt:.1f} ms" if first_rtt is not None else ""
         add("reachability", f"{run.address} answered over {run.transport.upper()}{rtt}",
             duration_s=(first_rtt or 0.0) / 1000.0)

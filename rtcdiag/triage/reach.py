@@ -31,6 +31,7 @@ from rtcdiag.probes.reach import PortResult, ReachResult
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import ALPN_STUN_TURN, TlsInfo
 from rtcdiag.probes.trace import DROPPED, NO_ANSWER, REJECTED, SILENT, TraceResult
+from rtcdiag.redact import echo
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
@@ -55,7 +56,8 @@ def describe_tls(info: TlsInfo) -> list[str]:
         lines.append(f"TLS {info.version}, cipher {info.cipher}, ALPN {info.alpn_selected or 'none'}")
     for depth, cert in enumerate(info.chain):
         sans = ", ".join(cert.san_dns + cert.san_ip) or "none"
-        lines.append(f"certificate[{depth}]: subject {cert.subject or '-'}; issuer {cert.issuer or '-'}; "
+        lines.append(f"certificate[{depth}]: subject {echo(cert.subject or '-')}; "
+                     f"issuer {echo(cert.issuer or '-')}; "
                      f"SAN {sans}; valid {cert.not_before} .. {cert.not_after}")
     if info.verify_error:
         lines.append(f"verification: {info.verify_error} (OpenSSL code {info.verify_code})")
@@ -146,9 +148,11 @@ def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[
         add("TLS-UNTRUSTED", detail=info.verify_error or "certificate chain does not verify")
     days = leaf.days_to_expiry if leaf is not None else None
     if leaf is not None and days is not None and 0 <= days < EXPIRY_WARNING_DAYS:
-        add("TLS-EXPIRING-SOON", days=int(days), not_after=leaf.not_after, cert_subject=leaf.subject or "-")
+        add("TLS-EXPIRING-SOON", days=int(days), not_after=leaf.not_after,
+            cert_subject=echo(leaf.subject or "-"))
     if info.hostname_match is False:
-        names = ", ".join((leaf.san_dns + leaf.san_ip) if leaf else []) or "none"
+        names = ", ".join(echo(n) for n in (leaf.san_dns + leaf.san_ip)) if leaf else ""
+        names = names or "none"
         add("TLS-HOSTNAME", detail=f"certificate names {names}, not {info.server_name}")
     if info.version in OLD_TLS_VERSIONS:
         add("TLS-OLD-VERSION", version=info.version)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.record import Redirect
+from rtcdiag.redact import echo
 from rtcdiag.triage.failures import (
     ANSWERED,
     FLOOD_MIN_REPLIES,
@@ -93,7 +94,7 @@ def _answered(r: BindingResult) -> list[Finding]:
                                   evidence=[evidence or detail or response]))
     if r.outcome == "error-response":
         if r.error_code == 300 and r.alternate_server and r.redirect is not Redirect.FOLLOWED:
-            return found  # reported by _redirect_finding
+            return found  # reported by _redirect_finding (a loop, a second redirect, refused, --no-follow)
         add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
         return found
     if r.malformed_mapped:  # present but undecodable: the server's fault, not an absent attribute
@@ -108,7 +109,7 @@ def _answered(r: BindingResult) -> list[Finding]:
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
         add("STUN-RFC3489-ONLY", why, response)
     elif r.rfc3489_attributes and not (r.other_address and r.response_origin):
-        software = f" (SOFTWARE/SERVER {r.software})" if r.software else ""
+        software = f" (SOFTWARE/SERVER {echo(r.software)})" if r.software else ""
         add("STUN-RFC3489-SERVER", f"{', '.join(r.rfc3489_attributes)} in the reply{software}", response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
         add("STUN-ALG-REWRITE",
@@ -126,9 +127,12 @@ def _answered(r: BindingResult) -> list[Finding]:
     if flood:  # late or missing answers under a flood say nothing about the network
         add("REPLY-FLOOD", f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
             "; ".join(r.rejected[:2]) or response)
-    if r.retransmissions and not flood:
-        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer "
-                                f"(RTTs from each: {r.attempt_rtts_ms} ms)")
+    lost = lost_requests(r)
+    if lost and not flood:
+        answers = r.attempts - lost
+        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer and only {answers} of them "
+                                f"answered: {lost} lost on the way (RTTs from each send to the first answer: "
+                                f"{r.attempt_rtts_ms} ms)")
     if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS and not flood:
         add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
     if r.fingerprint is False:
@@ -152,11 +156,25 @@ def _redirect_finding(r: BindingResult) -> Finding | None:
         return make_finding("REDIRECT-REFUSED", subject(r), check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(),
                             detail=f"{where}, not followed: {r.redirect_detail}", evidence=evidence)
-    done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)"}.get(
+    if r.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
+        return make_finding("REDIRECT-LOOP", subject(r), check=CHECK, step=STEP, server=r.server_address or
+                            r.target, transport=r.transport.upper(), detail=r.redirect_detail or "?",
+                            evidence=evidence)
+    done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)",
+            Redirect.AGAIN: f"followed once; {r.redirect_detail}"}.get(
         r.redirect, "not followed") if r.redirect is not None else "not followed"
     return make_finding("STUN-ALTERNATE-SERVER", subject(r), check=CHECK, step=STEP, server=server,
                         transport=r.transport.upper(), detail=f"ALTERNATE-SERVER {where}, {done}",
                         evidence=evidence)
+
+
+def lost_requests(r: BindingResult) -> int:
+    """Requests (or their answers) lost on the way, as the evidence shows it: a STUN server answers every
+    copy of a request it receives, so of ``attempts`` sends on a path that lost nothing every one is
+    answered. A retransmission whose answer came too is no loss: the RTO was only shorter than the round
+    trip (RFC 8489 §6.2.1). 0 when nothing was retransmitted or the answers were not counted."""
+    answers = r.exchange.answers if r.exchange is not None else None
+    return max(0, r.attempts - answers) if answers is not None and r.retransmissions else 0
 
 
 def reply_flood(r: BindingResult) -> bool:
@@ -178,6 +196,9 @@ def _names(results: Sequence[BindingResult]) -> list[NameFact]:
 def _step(r: BindingResult) -> StepOutcome:
     detail = (f"mapped {r.mapped_address} ({r.mapped_from}), RTT {r.rtt_ms:.1f} ms"
               if r.mapped_address and r.rtt_ms is not None else r.error or str(r.outcome))
+    if r.retransmissions and r.exchange is not None and r.exchange.answers == r.attempts:
+        detail += f"; {r.attempts} requests sent, every one answered (the RTO was shorter than the round " \
+                  "trip)"
     return StepOutcome(subject(r), CHECK, STEP, detail=detail,
                        duration_s=(r.rtt_ms or 0.0) / 1000.0)
 

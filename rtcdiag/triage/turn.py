@@ -37,6 +37,7 @@ from rtcdiag.probes.turn_result import (
     TransportResult,
     TurnCheckResult,
 )
+from rtcdiag.redact import echo
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
@@ -84,6 +85,10 @@ FAMILY_STEPS = ("allocate", "relay-address", "data-" + METHOD_INDICATION, "data-
 FAMILY_SUFFIX = {RelayFamily.IPV4: "", RelayFamily.IPV6: "-ipv6"}
 TCP_RELAY_STEP = "tcp-relay"  # RFC 6062, only with --tcp-relay
 
+
+def _reason(reason: str | None) -> str:
+    """`` <the server's reason phrase>`` (marked: outside text), or "" when it sent none."""
+    return f" {echo(reason)}" if reason else ""
 
 def steps_for(result: TurnCheckResult) -> list[str]:
     """The steps one transport reports, in order: the connection's, each family's, refresh, tcp-relay."""
@@ -293,7 +298,7 @@ def _judge_rest(result: TurnCheckResult, out: Judgement) -> bool:
     if rest is None:
         return False
     subj = subject(result)
-    detail = f"{rest.username!r} (expiry {rest.expiry}, local clock {rest.local_time}, " \
+    detail = f"{echo(repr(rest.username))} (expiry {rest.expiry}, local clock {rest.local_time}, " \
              f"{rest.seconds_left:+d} s)"
     expired = rest.seconds_left <= 0
     if expired:
@@ -306,7 +311,7 @@ def _judge_rest(result: TurnCheckResult, out: Judgement) -> bool:
                                          evidence=[f"expires in {rest.seconds_left / 86400:.1f} days"]))
     made = "generated from the shared secret" if rest.generated else "as given"
     out.steps.append(StepOutcome(subj, CHECK, "credentials",
-                                 detail=f"REST user name {rest.username!r} ({made}), "
+                                 detail=f"REST user name {echo(repr(rest.username))} ({made}), "
                                         f"{rest.seconds_left:+d} s to expiry by the local clock"))
     return expired
 
@@ -337,6 +342,10 @@ def _connect(leg: _Leg) -> None:
         leg.add("connect", failure_id(kind, text), text, [text])
         leg.outcome("connect", text, leg.elapsed_left_s())
         leg.stop(f"no TURN over UDP: {text}")
+        return
+    if first.outcome == Outcome.TIMEOUT and stun_only(t):
+        leg.outcome("connect", "the server answered a Binding request over UDP (not the Allocate)",
+                    _rtt_s([t.binding_probe] if t.binding_probe else []))
         return
     if first.outcome == Outcome.TIMEOUT:
         tries = f"no reply to {first.attempts} UDP request(s)"
@@ -398,7 +407,7 @@ def _challenge(leg: _Leg) -> None:
         leg.stop(f"the 401 challenge has no {missing}: the Allocate cannot be authenticated")
         return
     algorithms = f", PASSWORD-ALGORITHMS {','.join(t.password_algorithms)}" if t.password_algorithms else ""
-    detail = f"401 challenge with realm {t.realm!r} and a nonce{algorithms}"
+    detail = f"401 challenge with realm {echo(repr(t.realm))} and a nonce{algorithms}"
     if code == 401 and t.redirect is Redirect.CREDENTIALS_WITHHELD:
         leg.add("challenge", "TURN-REDIRECT-REALM", _redirect_text(t),
                 [describe_exchange(ex) for ex in unauth])
@@ -407,9 +416,9 @@ def _challenge(leg: _Leg) -> None:
         leg.stop(f"credentials withheld from the alternate server {t.alternate_server}")
         return
     if code == 401 and not t.authenticated:
-        leg.add("challenge", "TURN-NO-CREDENTIALS", repr(t.realm))
+        leg.add("challenge", "TURN-NO-CREDENTIALS", echo(repr(t.realm)))
         leg.outcome("challenge", detail, duration)
-        leg.stop(f"no credentials given: the server asks for them (realm {t.realm!r})")
+        leg.stop(f"no credentials given: the server asks for them (realm {echo(repr(t.realm))})")
         return
     leg.outcome("challenge", detail, duration)
 
@@ -431,6 +440,17 @@ def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float
     if t.alternate_server is None or not any(ex.error_code == 300 for ex in exchanges):
         return False
     evidence = [describe_exchange(ex) for ex in exchanges]
+    if t.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
+        leg.add(step, "REDIRECT-LOOP", t.redirect_detail or "?", evidence, server=t.server)
+        leg.outcome(step, f"redirect loop {t.redirect_detail}: not followed", duration)
+        leg.stop(f"the redirects loop ({t.redirect_detail}): no server of the loop allocates")
+        return True
+    if t.redirect is Redirect.AGAIN:
+        leg.add(step, "TURN-ALTERNATE-SERVER", f"{t.alternate_server} ({t.alternate_scope}), followed once; "
+                f"{t.redirect_detail}", evidence)
+        leg.outcome(step, t.redirect_detail or "redirected again", duration, state=StepState.UNDECIDED)
+        leg.stop(f"a second redirect was not followed: {t.redirect_detail}")
+        return True
     if t.redirect is Redirect.REFUSED:
         leg.add(step, "REDIRECT-REFUSED", _redirect_text(t), evidence)
         leg.outcome(step, f"redirected to {t.alternate_server}: not followed ({t.redirect_detail})", duration)
@@ -444,6 +464,12 @@ def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float
         leg.stop(f"--no-follow: the redirect to {t.alternate_server} was not followed")
         return True
     return False
+
+
+def stun_only(t: TransportResult) -> bool:
+    """The first Allocate got no STUN answer while a Binding request sent alongside it was answered."""
+    probe = t.binding_probe
+    return probe is not None and probe.outcome in (Outcome.SUCCESS, Outcome.ERROR_RESPONSE)
 
 
 def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> None:
@@ -461,6 +487,10 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
             failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
+    elif stun_only(t) and t.binding_probe is not None:  # the Binding alongside was answered
+        probe = t.binding_probe
+        leg.add("challenge", "TURN-STUN-ONLY", f"{probe.response}, in {probe.rtt_ms} ms",
+                [describe_exchange(probe), *evidence])
     elif final.error_kind == ErrorKind.SLOW_REPLY:  # the answer was dripping in when the time ran out
         leg.add("challenge", "SERVER-SLOW-REPLY", final.error or "the reply came too slowly", evidence)
     elif t.transport in ("tcp", "tls"):
@@ -547,7 +577,7 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     code = final.error_code or t.error_code or 0
     request = t.error_step or ("unauthenticated Allocate request" if step == "challenge"
                                else "authenticated Allocate request")
-    reason = f" ({t.error_reason})" if t.error_reason else ""
+    reason = f" ({echo(t.error_reason)})" if t.error_reason else ""
     finding_id = "TURN-REST-EXPIRED" if code == 401 and leg.rest_expired and step == "allocate" else \
         _family_error_id(code, t.relays[0] if t.relays and step == "allocate" else None)
     if finding_id == "TURN-UNKNOWN-ATTR-420":
@@ -558,6 +588,8 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
         detail = realm_detail(t)
     elif finding_id == "TURN-FAMILY-440" and step == "allocate" and t.relays:
         detail = f"{request} ({_asked(t.relays)})"
+    elif finding_id == "TURN-QUOTA-486" and t.quota_own_held is not None:
+        detail = f"{request}{_quota_note(t.quota_own_held, t.quota_retry_after_s)}"
     else:
         detail = request
     evidence = [describe_exchange(ex) for ex in t.steps]
@@ -566,6 +598,15 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     if finding_id == "TURN-REST-EXPIRED":
         evidence.insert(0, f"server answered 401 over {t.transport.upper()}")
     leg.add(step, finding_id, detail, evidence)
+
+
+def _quota_note(own: int, retry_after_s: float | None) -> str:
+    """Whether rtcdiag itself held allocations under this user when the 486 came, and the one retry."""
+    held = (f"after rtcdiag released the {own} allocation(s) it held itself under this user on this server"
+            if own else "rtcdiag itself held no allocation under this user on this server")
+    if retry_after_s is None:
+        return f" ({held.replace('after rtcdiag released', 'rtcdiag held')}, not released in time to retry)"
+    return f" (and its one retry {retry_after_s:g} s later, {held})"
 
 
 def _relay_address(leg: _Leg) -> None:
@@ -806,9 +847,11 @@ def realm_detail(t: TransportResult) -> str:
     algorithm = f" ({t.auth_algorithm})" if t.auth_algorithm else ""
     hashed = t.hash_realm if t.hash_realm is not None else t.realm
     if hashed != t.realm:
-        return f"(server realm {t.realm!r}; the password was hashed{algorithm} with realm {hashed!r} from " \
+        return f"(server realm {echo(repr(t.realm))}; the password was hashed{algorithm} with realm " \
+               f"{echo(repr(hashed))} from " \
                "--realm, not with the server's)"
-    return f"(server realm {t.realm!r}; the password was hashed{algorithm} with the same realm {hashed!r})"
+    return f"(server realm {echo(repr(t.realm))}; the password was hashed{algorithm} with the same realm " \
+           f"{echo(repr(hashed))})"
 
 
 def _unverified_detail(ex: Exchange) -> str:
@@ -983,7 +1026,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
     duration = _rtt_s(ex for ex in exchanges if ex.step.startswith("allocate"))
     evidence = [describe_exchange(ex) for ex in (relay.steps if relay.separate else t.steps)]
     if relay.separate:
-        got = relay.relayed_address or (f"answered {relay.error_code} {relay.error_reason or ''}".rstrip()
+        got = relay.relayed_address or (f"answered {relay.error_code}{_reason(relay.error_reason)}"
                                         if relay.error_code is not None else relay.error or "no relay")
         leg.add("allocate", "TURN-DUAL-ALLOCATION-IGNORED", f"REQUESTED-ADDRESS-FAMILY {label}: {got}",
                 evidence)
@@ -995,7 +1038,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
     if relay.error_code is not None:
         where = "separate Allocate request" if relay.separate else \
             f"Allocate request: its ADDRESS-ERROR-CODE for {label} says"
-        reason = f" {relay.error_reason}" if relay.error_reason else ""
+        reason = _reason(relay.error_reason)
         finding_id = _family_error_id(relay.error_code, relay)
         detail = f"{where} ({asked})" if finding_id != "TURN-ERROR-OTHER" else \
             f"{where} ({asked}) {relay.error_code}{reason}"
@@ -1055,7 +1098,7 @@ def _tcp_relay(leg: _Leg) -> None:
     released = "; released" if r.released else "; release failed" if r.released is False else ""
     if r.error_code is not None:
         request = r.error_step or "request"
-        reason = f" {r.error_reason}" if r.error_reason else ""
+        reason = _reason(r.error_reason)
         answered = f"{request} was answered {r.error_code}{reason}"
         if r.error_code == 442 and request.startswith("TCP Allocate"):
             leg.add(step, "TURN-TCP-RELAY-UNSUPPORTED", f"{request} (REQUESTED-TRANSPORT TCP) was answered "
@@ -1111,7 +1154,7 @@ def _incoming_failure(r: TcpRelayResult) -> str | None:
     """Why the peer-initiated direction failed, or None when its chunks all came back intact."""
     if r.error_code is not None:
         return f"{r.error_step or 'request'} was answered {r.error_code}" + \
-            (f" {r.error_reason}" if r.error_reason else "")
+            _reason(r.error_reason)
     if r.error is not None:
         return r.error
     if not r.bound or not r.chunks_sent or r.chunks_echoed < r.chunks_sent:

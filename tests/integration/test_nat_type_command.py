@@ -67,3 +67,75 @@ def test_closed_port_is_refused_and_inconclusive(dead_port: int) -> None:
     assert (finding["id"], finding["severity"], finding["transport"]) == ("SERVER-REFUSED", "warning", "udp")
     reach = next(c for c in report["checks"] if c["name"] == "udp/reachability #1")
     assert reach["status"] == "inconclusive" and reach["finding_ids"] == [finding["id"]]
+
+
+# --- a server that answers, but not with a usable Binding success (issue 20 item 2) ----------------------
+# Before: coturn `secure-stun` was "UDP-BLOCKED" (exit 1) while the evidence held its 401; a 401 or 300 to
+# everything was "nothing came back, not even an error"; a TCP port that accepts and says nothing was "down
+# or not listening"; an endless TCP stream "nothing came back" after 335k messages.
+
+
+def _reachability(report: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"].endswith("/reachability #1"))
+
+
+def test_secure_stun_coturn_is_its_401_not_a_udp_block(coturn_factory: Factory) -> None:
+    server = coturn_factory(CoturnOptions(listening_ips=("127.0.0.1", "127.0.0.2"),
+                                          users={"alice": "pw-alice"}, extra_lines=("secure-stun",),
+                                          verbose=True))
+    uri = f"stun:127.0.0.1:{server.port}"
+    for transport in ("udp", "tcp"):
+        code, report = nat_type("--server", uri, "--transport", transport)
+        assert code == exitcodes.INCONCLUSIVE, report["findings"]
+        [finding] = report["findings"]
+        assert (finding["id"], finding["severity"], finding["transport"]) == (
+            "STUN-ERROR-RESPONSE", "warning", transport)
+        assert "Binding error response 401" in finding["symptom"]
+        assert "UDP-BLOCKED" not in json.dumps(report)
+        assert _reachability(report)["status"] == "inconclusive"
+        assert "401" in _reachability(report)["message"]
+    # Ground truth: coturn itself logged the 401 it sent to the unauthenticated Binding requests.
+    assert "error 401" in server.log_path.read_text(errors="replace")
+
+
+def test_a_binding_redirect_to_itself_is_named_not_silence() -> None:
+    """Hand-written server (no real server redirects Binding requests): a 300 pointing at itself."""
+    from redirect_server import redirect_server
+
+    with redirect_server(("127.0.0.1", 9)) as server:
+        server.alternate = (server.host, server.port)
+        code, report = nat_type("--server", f"stun:127.0.0.1:{server.port}")
+    assert code == exitcodes.INCONCLUSIVE
+    [finding] = report["findings"]
+    assert finding["id"] == "REDIRECT-LOOP" and finding["severity"] == "warning"
+    assert f"loop: 127.0.0.1:{server.port} -> 127.0.0.1:{server.port}." in finding["symptom"]
+
+
+def test_a_tcp_port_that_accepts_and_says_nothing_is_not_stun(dead_port: int) -> None:
+    """Hand-written listener: a TCP port that accepts and never speaks (any non-STUN service idle on it)."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        for transport in ("udp", "tcp"):  # UDP: the port is closed (refused), TCP accepts
+            code, report = nat_type("--server", f"stun:127.0.0.1:{port}", "--transport", transport)
+            assert code == exitcodes.INCONCLUSIVE
+            [finding] = report["findings"]
+            assert (finding["id"], finding["transport"]) == ("PORT-NOT-STUN", "tcp"), finding
+            assert "after the TCP connection was accepted" in finding["symptom"]
+            assert "down or not listening" not in json.dumps(report)
+
+
+def test_an_endless_stream_is_a_reply_flood() -> None:
+    """tests/flood_servers.py (hand-written: replies for other transactions, forever)."""
+    from flood_servers import FLOOD, flood_server
+
+    with flood_server(FLOOD, max_s=10.0) as server:
+        for transport in ("tcp", "udp"):
+            code, report = nat_type("--server", f"stun:127.0.0.1:{server.port}", "--transport", transport)
+            assert code == exitcodes.INCONCLUSIVE
+            [finding] = report["findings"]
+            assert (finding["id"], finding["transport"]) == ("REPLY-FLOOD", transport), finding
+            assert "replies that answer nothing" in finding["symptom"]

@@ -191,3 +191,83 @@ def test_redirect_to_link_local_metadata_address_sends_nothing_there(
         assert "cloud metadata" in text
     assert {t["redirect"] for t in turn["results"]["turn"][0]["transports"]} == {"refused"}
     assert {r["redirect"] for r in stun["results"]} == {"refused"}
+
+
+# --- redirect loops (issue 20 item 4) ----------------------------------------------------------------------
+# Before: a loop ended as TURN-ERROR-OTHER "an error code rtcdiag does not have a specific explanation for"
+# (turn-check) or STUN-ERROR-RESPONSE "rejected: 300" (stun). Now REDIRECT-LOOP names the chain; RFC 8489
+# §10: never back to a server the request already went to.
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        return int(udp.getsockname()[1])
+
+
+def test_two_coturns_redirecting_to_each_other_are_a_named_loop(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    port_a, port_b = _free_port(), _free_port()
+    b = coturn_factory(CoturnOptions(port=port_b, users=USERS, verbose=True,
+                                     extra_lines=(f"alternate-server=127.0.0.1:{port_a}",)))
+    a = coturn_factory(CoturnOptions(port=port_a, users=USERS, verbose=True,
+                                     extra_lines=(f"alternate-server=127.0.0.1:{b.port}",)))
+    code, report, err = _rtcdiag("turn-check", a.hostport(), "-u", "alice", "--transport", "udp,tcp")
+    assert code == 1, err
+    loops = [f for f in report["findings"] if f["id"] == "REDIRECT-LOOP"]
+    assert sorted(f["transport"] for f in loops) == ["tcp", "udp"]
+    chain = f"127.0.0.1:{a.port} -> 127.0.0.1:{b.port} -> 127.0.0.1:{a.port}"
+    assert all(chain in f["symptom"] for f in loops)
+    assert "TURN-ERROR-OTHER" not in _ids(report)
+    assert {r["id"] for r in report["root_causes"]} == {"REDIRECT-LOOP"}
+    for t in report["results"]["turn"][0]["transports"]:
+        assert t["redirect"] == "loop" and not t["allocated"] and t["redirect_detail"] == chain
+    # Ground truth: both coturns answered 300, and neither made an allocation.
+    for server in (a, b):
+        assert "error 300" in _log(server) and "new, realm" not in _log(server)
+
+
+def test_a_server_redirecting_to_itself_is_a_loop_not_followed() -> None:
+    """Hand-written server (coturn will not name itself as alternate-server; no real server redirects
+    Binding requests): every request, Binding and Allocate, gets a 300 to its own address."""
+    with redirect_server(("127.0.0.1", 9)) as hostile:
+        hostile.alternate = (hostile.host, hostile.port)
+        target = f"{hostile.host}:{hostile.port}"
+        turn_code, turn, _ = _rtcdiag("turn-check", target, "-u", "alice", "--transport", "udp,tcp")
+        stun_code, stun, _ = _rtcdiag("stun", target, "-t", "udp", "-t", "tcp")
+        assert hostile.requests == 4  # one request per command and transport: a self-redirect is not followed
+    chain = f"{target} -> {target}"
+    for code, report in ((turn_code, turn), (stun_code, stun)):
+        assert code == 1
+        loops = [f for f in report["findings"] if f["id"] == "REDIRECT-LOOP"]
+        assert sorted(f["transport"] for f in loops) == ["tcp", "udp"]
+        assert all(chain in f["symptom"] for f in loops)
+        assert not _ids(report) & {"TURN-ERROR-OTHER", "STUN-ERROR-RESPONSE"}
+
+
+def test_stun_redirects_back_and_forth_are_a_loop() -> None:
+    """Two hand-written servers (no real server redirects Binding requests): A to B, B back to A."""
+    with redirect_server(("127.0.0.1", 9)) as a, redirect_server(("127.0.0.1", 9)) as b:
+        a.alternate, b.alternate = (b.host, b.port), (a.host, a.port)
+        code, report, _ = _rtcdiag("stun", f"{a.host}:{a.port}")
+    assert code == 1
+    [loop] = [f for f in report["findings"] if f["id"] == "REDIRECT-LOOP"]
+    assert f"{a.host}:{a.port} -> {b.host}:{b.port} -> {a.host}:{a.port}" in loop["symptom"]
+    assert "STUN-ERROR-RESPONSE" not in _ids(report)
+
+
+def test_a_second_redirect_onward_is_reported_not_an_unknown_error(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    """A to B, B to C (no loop): rtcdiag follows one redirect, so the check is inconclusive, in words."""
+    c = coturn_factory(CoturnOptions(users=USERS))
+    b = coturn_factory(CoturnOptions(users=USERS, extra_lines=(f"alternate-server=127.0.0.1:{c.port}",)))
+    a = coturn_factory(CoturnOptions(users=USERS, extra_lines=(f"alternate-server=127.0.0.1:{b.port}",)))
+    code, report, _ = _rtcdiag("turn-check", a.hostport(), "-u", "alice", "--transport", "udp")
+    assert code == 3
+    assert "TURN-ERROR-OTHER" not in _ids(report) and "REDIRECT-LOOP" not in _ids(report)
+    text = json.dumps(report)
+    assert f"127.0.0.1:{b.port} redirected again, to 127.0.0.1:{c.port}: not followed" in text
+    (t,) = report["results"]["turn"][0]["transports"]
+    assert t["redirect"] == "again"

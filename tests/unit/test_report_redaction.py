@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from test_report_samples import sample_report
 
 from rtcdiag.commands.common import OutputOptions, emit
-from rtcdiag.redact import clear_secrets, register_secret
+from rtcdiag.redact import ECHO, clear_secrets, echo, register_secret
 from rtcdiag.report import console, json_report, junit, markdown
 from rtcdiag.report.model import Report
 
@@ -46,7 +47,15 @@ def _report_echoing(secret: str) -> Report:
 
     report = sample_report(secret)
     return build_report("stun", sample_judgement(secret), tables=report.tables, notes=report.notes,
-                        results={"credential_echo": secret, secret: [secret]})
+                        results={"credential_echo": echo(secret), echo(secret): [echo(secret)],
+                                 "software": _Echoing(f"server {secret}")})
+
+
+@dataclass
+class _Echoing:
+    """A result whose field holds outside text (declared ECHO): masked without being marked by hand."""
+
+    software: str = field(metadata=ECHO)
 
 
 @pytest.mark.parametrize("secret", SECRETS)
@@ -77,16 +86,21 @@ def test_a_common_word_password_masks_only_its_echo_never_prose(password: str) -
     subject = Subject("turn:nodeturn.test:3478", "nodeturn.test", 3478, "udp")
     auth = make_finding("TURN-AUTH-401", subject, check="turn", step="allocate", transport="UDP",
                         server="127.0.0.1:3478", host="nodeturn.test",
-                        detail=f"(user alice, realm 'nodeturn.test'; echoed credential {password})",
-                        evidence=[f"sent USERNAME alice, password {password}"])
+                        detail=f"(user alice, realm 'nodeturn.test'; echoed credential {echo(password)})",
+                        evidence=[f"sent USERNAME alice, password {echo(password)}"])
     report = build_report("turn-check", Judgement(findings=[auth]),
-                          notes=[f"server software turnserver-{password}-edition"])
+                          notes=[f"turn:nodeturn.test:3478: server software "
+                                 f"{echo(f'turnserver-{password}-edition')}"])
     for fmt, text in _renderings(report).items():
         flat = " ".join(text.split())
         assert f"password {password}" not in flat, f"{fmt}: echoed password not masked"
         assert "password ***" in flat, fmt
         assert "nodeturn.test" in flat, f"{fmt}: realm corrupted"
         assert "rtcdiag turn-check" in flat or '"command": "turn-check"' in flat, f"{fmt}: command corrupted"
+        assert "turn:nodeturn.test:3478" in flat, f"{fmt}: the scheme of the subject was masked"
+        note = "turn:nodeturn.test:3478: server software turnserver-***-edition"
+        assert fmt == "junit" or note in flat.replace("\\*", "*"), fmt
+        assert "alice" in flat or password == "alice", f"{fmt}: an unmarked word was masked"
         if fmt in ("plain", "console", "junit"):
             for prose in (auth.entry.cause, auth.entry.fix):
                 assert " ".join(prose.split()) in flat, f"{fmt}: catalogue prose corrupted"

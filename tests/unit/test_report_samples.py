@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtcdiag import exitcodes
+from rtcdiag.redact import echo
 from rtcdiag.report.build import build_report
 from rtcdiag.report.json_report import status
 from rtcdiag.report.model import Report, Table
@@ -32,7 +33,7 @@ class SampleResult:
 
 
 def sample_judgement(secret: str = "") -> Judgement:
-    leak = f" {secret}" if secret else ""
+    leak = f" {echo(secret)}" if secret else ""  # as a rule echoes a server's text
     findings = [
         make_finding("STUN-NO-FINGERPRINT", TCP, check="stun", step="binding", server="[2001:db8::1]:3478",
                      transport="TCP"),
@@ -58,7 +59,7 @@ def sample_judgement(secret: str = "") -> Judgement:
 
 def sample_report(secret: str = "") -> Report:
     """Errors, a warning and an info; pass/fail/skip/inconclusive checks; a wide and a small table."""
-    leak = f" {secret}" if secret else ""
+    leak = f" {echo(secret)}" if secret else ""  # as a table echoes a server's text
     tables = [
         Table("Binding results",
               ["server", "transport", "mapped address", "RTT ms", "retransmissions", "software",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rtcdiag.probes.binding import BindingResult
-from rtcdiag.probes.record import Redirect
+from rtcdiag.probes.record import Exchange, Redirect
 from rtcdiag.triage.stun import triage
 
 # Server at a global address (scope PUBLIC; documentation ranges count as reserved). No traffic is sent.
@@ -49,8 +49,21 @@ def test_alg_rewrite_and_legacy_server() -> None:
     assert ids([legacy]) == ["STUN-NO-FINGERPRINT", "STUN-RFC3489-ONLY"]
 
 
+def _answered(attempts: int, answers: int) -> Exchange:
+    """The exchange of a transaction with ``attempts`` sends of which ``answers`` were answered."""
+    return Exchange(step="binding (udp)", request="Binding request", transport="udp",
+                    server="93.184.216.34:3478", attempts=attempts, answers=answers)
+
+
 def test_loss_rtt_asymmetry_and_errors() -> None:
-    assert ids([replace(OK, attempts=3, retransmissions=2)]) == ["STUN-PACKET-LOSS"]
+    lossy = replace(OK, attempts=3, retransmissions=2, exchange=_answered(3, 1))
+    assert ids([lossy]) == ["STUN-PACKET-LOSS"]
+    (finding,) = triage([lossy])
+    assert "only 1 of them answered: 2 lost" in finding.symptom
+    # every send answered: the RTO was only shorter than the round trip, nothing was lost
+    assert ids([replace(lossy, exchange=_answered(3, 3))]) == []
+    # retransmissions whose answers were not counted prove nothing
+    assert ids([replace(OK, attempts=3, retransmissions=2)]) == []
     assert ids([replace(OK, rtt_ms=450.0)]) == ["STUN-HIGH-RTT"]
     assert ids([replace(OK, response_source="93.184.216.35:3478")]) == ["STUN-ASYMMETRIC-RESPONSE"]
     assert ids([replace(OK, outcome="error-response", error_code=401)]) == ["STUN-ERROR-RESPONSE"]
@@ -103,7 +116,8 @@ def test_a_reply_flood_is_stated_and_is_not_called_loss_or_high_rtt() -> None:
     (finding,) = triage([flooded])
     assert "134768 replies that answer nothing for 6 request(s)" in finding.symptom
     # a couple of stray replies are no flood: loss is still loss
-    assert ids([replace(flooded, rejected_count=2, rtt_ms=20.0)]) == ["STUN-PACKET-LOSS"]
+    assert ids([replace(flooded, rejected_count=2, rtt_ms=20.0, exchange=_answered(6, 1))]) == \
+        ["STUN-PACKET-LOSS"]
 
 
 def test_a_malformed_mapped_address_is_not_called_absent() -> None:

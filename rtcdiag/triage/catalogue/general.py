@@ -157,6 +157,20 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                   "registries",
     ),
     CatalogueEntry(
+        id="REDIRECT-LOOP",
+        severity=Severity.ERROR,
+        title="Redirect loop: the alternate servers send clients round in a circle",
+        symptom="Over {transport} {server} is part of a 300 Try Alternate loop: {detail}. rtcdiag did not go "
+                "back to a server the request had already reached, and no server of the loop answered it.",
+        cause="The servers' `alternate-server` settings point at each other (A to B and B back to A) or a "
+              "server at itself: every client that follows the redirect ends where it started, so browsers "
+              "(which stop at a server they were already sent to) get no candidate from these servers.",
+        fix="Point coturn `alternate-server` at a server that answers the request itself (one without "
+            "`alternate-server`), or remove it; a server must never name itself. Then re-run this check.",
+        reference="RFC 8489 §10 (a client ignores a redirect to a server it already sent the request to), "
+                  "§14.15 (ALTERNATE-SERVER)",
+    ),
+    CatalogueEntry(
         id="INTERNAL-ERROR",
         severity=Severity.ERROR,
         title="rtcdiag failed inside the {check_name} check",

@@ -164,8 +164,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "TURN-QUOTA-486", _E, "Allocation quota reached (486)",
         "Over {transport} the {detail} was answered 486 Allocation Quota Reached.",
         "The user already holds as many allocations as the server allows (coturn `user-quota`/"
-        "`total-quota`): leaked allocations from clients that never released them, or a quota too small "
-        "for the number of concurrent calls (each call may use several allocations).",
+        "`total-quota`): other clients' calls, allocations leaked by clients that never released them, or "
+        "a quota too small for the number of concurrent calls (each call may use several allocations). "
+        "rtcdiag's own allocations are not the cause: after a 486 it waits until it holds no other "
+        "allocation under the user and the server had time to free the released ones, and retries once.",
         "Raise coturn `user-quota`, make clients release allocations (Refresh LIFETIME=0), shorten "
         "`max-allocate-lifetime`, and use per-session REST user names.",
         "RFC 8656 §19 (486)",
@@ -185,6 +187,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "The server answered with an error code rtcdiag does not have a specific explanation for.",
         "Look the code up in the IANA STUN error code registry and the server log.",
         "RFC 8489 §18.3 (IANA registry)",
+    ),
+    CatalogueEntry(
+        "TURN-STUN-ONLY", _E, "STUN only: TURN is not enabled on this server",
+        "Over {transport} {server} answered a Binding request ({detail}) but never the Allocate request: it "
+        "serves STUN, not TURN.",
+        "TURN is switched off on this server (coturn `stun-only`), or the URL names a plain STUN server as "
+        "`turn:`. Browsers get no relay candidate from it, so calls that need a relay fail, while STUN to "
+        "the same address works.",
+        "Enable TURN on the server (coturn: remove `stun-only`, configure `lt-cred-mech` users or "
+        "`use-auth-secret`) and re-run; or, if it is meant as a STUN server, list it as `stun:` instead of "
+        "`turn:` and add a real TURN server.",
+        "RFC 8656 §7.2 (Allocate), RFC 8489 §3 (Binding); coturn `stun-only`",
     ),
     CatalogueEntry(
         "TURN-ALLOCATE-TIMEOUT", _E, "Allocate went unanswered after the challenge",
