@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -124,6 +124,58 @@ def follow_option(func: F) -> F:
              "as the target, never link-local, multicast, broadcast or other special-purpose addresses). "
              "Every redirect is reported either way.")(func)
     return decorated  # type: ignore[no-any-return]
+
+
+class ListOption(click.Option):
+    """An option that names several values, taken both ways people write a list: repeated
+    (``--servers a --servers b``, how click users write lists) and comma-separated (``--servers a,b``),
+    mixed as they like. The command receives one tuple of the items, in order, without duplicates.
+
+    Every list option of every command is one of these (``tests/unit/test_list_options.py`` walks the
+    command tree): a repeated option that keeps only its last value would silently drop the others.
+    ``examples``: two valid items, for that test.
+    """
+
+    def __init__(self, *args: Any, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.update(multiple=True, callback=self._split)
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+        self.choices = choices
+
+    def _split(self, ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+        items = split_list(values, lower=self.choices is not None)
+        flag = max(self.opts, key=len) if self.opts else self.name
+        if values and not items:
+            raise click.BadParameter("name at least one value", ctx=ctx, param=param)
+        if self.choices is not None:
+            for item in items:
+                if item not in self.choices:
+                    raise click.BadParameter(f"{item!r} is not one of {', '.join(self.choices)} "
+                                             f"(repeat {flag} or separate them with commas)",
+                                             ctx=ctx, param=param)
+        return items
+
+
+def split_list(values: Sequence[str], *, lower: bool = False) -> tuple[str, ...]:
+    """``("a,b", " c", "a")`` -> ``("a", "b", "c")``: every item of repeated and comma-separated values,
+    stripped, in order, without empty items or duplicates."""
+    items: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            item = raw.strip().lower() if lower else raw.strip()
+            if item and item not in items:
+                items.append(item)
+    return tuple(items)
+
+
+def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
+                metavar: str = "LIST", help: str) -> Callable[[F], F]:
+    """A :class:`ListOption`: repeatable and comma-separated. ``choices`` (compared in lower case) are
+    checked before any traffic, as a usage error (exit 2); the help says how to give several."""
+    spelled = "repeatable or comma-separated"
+    return click.option(*param_decls, cls=ListOption, examples=examples, choices=choices, metavar=metavar,
+                        help=f"{help} ({spelled}).")
 
 
 DEFAULT_TIMEOUT_S = 5.0
