@@ -21,6 +21,7 @@ from rtcdiag.commands.common import (
     follow_option,
     list_option,
     output_options,
+    refuse_half_credentials,
     run_async,
     timeout_option,
     tls_notes,
@@ -171,7 +172,9 @@ def command(browser: bool,
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
-    config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
+    user = load_username(username)
+    refuse_half_credentials(username, user, password, secret, parse_targets(uris, default_scheme="turn"))
+    config = _config_from_args(config_file, ice_servers, uris, user, password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout, follow)
     if concurrency is not None:

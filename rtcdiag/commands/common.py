@@ -25,6 +25,7 @@ from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretA
 
 if TYPE_CHECKING:
     from rtcdiag.probes.ice import IceServer
+    from rtcdiag.targets import Target
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -461,8 +462,29 @@ def turn_credential_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user: str | None,
-                    password: str | None, secret: str | None, ttl: int, *,
+def refuse_half_credentials(user_option: str | None, username: str | None, password: str | None,
+                            secret: str | None, targets: Sequence[Target]) -> None:
+    """A user name without a password (or a password without a user name) for TURN targets that take the
+    command line's credentials: one line, exit 2, before any traffic (the run could only stop at the 401).
+
+    ``user_option``: what ``-u`` said (None: the name came from $RTCDIAG_TURN_USERNAME, or there is none).
+    """
+    from rtcdiag.targets import half_credentials
+
+    if not any(t.is_turn and not (t.username or t.credential) for t in targets):
+        return  # nothing would use them (STUN only, or ice-servers entries with their own)
+    half = half_credentials(username, password, secret)
+    if half is None:
+        return
+    if username:
+        given = f"-u {username}" if user_option is not None else f"${USERNAME_ENV} ({username})"
+        raise UsageError(f"{given} without a password: give it in ${PASSWORD_ENV}, --password-env VAR or "
+                         f"--password-file FILE (or a REST secret: ${SECRET_ENV}, --secret-env VAR)")
+    raise UsageError(f"a password without a user name: add -u USER (or ${USERNAME_ENV})")
+
+
+def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user_option: str | None,
+                    user: str | None, password: str | None, secret: str | None, ttl: int, *,
                     unusable: str) -> list[IceServer]:
     """The ICE servers of ``rtcdiag ice`` and ``rtcdiag browser``: URIs / ``host[:port]`` and an RTCIceServer
     file, with long-term credentials or REST credentials minted from ``secret`` (a ready-made
@@ -472,6 +494,8 @@ def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user: st
     from rtcdiag.redact import register_secret
     from rtcdiag.targets import load_ice_servers, parse_targets
 
+    given = parse_targets(targets, default_scheme="turn")
+    refuse_half_credentials(user_option, user, password, secret, given)
     if secret is not None:
         from rtcdiag.probes.turn import rest_password, rest_username_expiry
         from rtcdiag.protocol.credentials import rest_credentials

@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     follow_option,
     list_option,
     output_options,
+    refuse_half_credentials,
     run_async,
     timeout_option,
     tls_notes,
@@ -298,8 +299,10 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
     if not parsed:
         raise UsageError("no TURN target given")
     turn_targets, stun_targets = _split(parsed, bool(transports_given), tls_port is not None)
+    user = load_username(username)
+    refuse_half_credentials(username, user, password, secret, turn_targets)
     options = TurnCheckOptions(
-        username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
+        username=user, password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
         tcp_relay=tcp_relay, follow_redirects=follow, acl=acl, acl_peers=extra_peers)
