@@ -230,8 +230,8 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran, SIGTERM and
-    SIGHUP the same way as :class:`rtcdiag.errors.Interrupted` (exit 143 / 129, see :func:`_run`).
+    """Run the probes' coroutine; Ctrl-C, SIGTERM and SIGHUP cut it short after cleanup ran (see
+    :func:`_run`): the command still reports what finished, and exits with 128 + the signal.
 
     A command is a short process that makes many small objects (probe results, report, renderables):
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
@@ -249,15 +249,19 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 GC_THRESHOLD = 20_000
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` with SIGTERM and SIGHUP handled like Ctrl-C: the main task is cancelled, so every
-    ``finally`` runs (TURN allocations are released with Refresh LIFETIME=0, bounded by the probe's release
-    timeout, sockets and peers closed), then :class:`Interrupted` ends the command with 128 + the signal.
-    A second signal during that cleanup gets the default action (the handlers are removed on the first)."""
-    received: list[signal.Signals] = []
+    """``asyncio.run`` where Ctrl-C (SIGINT), SIGTERM and SIGHUP interrupt the run (:mod:`rtcdiag.interrupt`):
+    the main task is cancelled, so every ``finally`` runs (TURN allocations are released with Refresh
+    LIFETIME=0, bounded by the probe's release timeout, sockets and peers closed); what had finished is
+    returned and reported (the command then ends with 128 + the signal, see ``rtcdiag.cli.main``). When
+    nothing could be returned, :class:`Interrupted` ends the command. A second signal during the cleanup
+    gets the default action (the handlers are removed on the first)."""
+    from rtcdiag import interrupt
+
+    interrupt.reset()
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -265,7 +269,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         installed: list[signal.Signals] = []
 
         def on_signal(signum: signal.Signals) -> None:
-            received.append(signum)
+            interrupt.request(int(signum), signum.name)
             for sig in installed:
                 loop.remove_signal_handler(sig)
             installed.clear()
@@ -285,14 +289,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
                 loop.remove_signal_handler(sig)
 
     try:
-        result = asyncio.run(main())
+        return asyncio.run(main())
     except asyncio.CancelledError:
-        if received:
-            raise Interrupted(int(received[0]), received[0].name) from None
+        stopped = interrupt.requested()
+        if stopped is not None:
+            raise Interrupted(stopped.signum, stopped.name, message=stopped.message()) from None
         raise
-    if received:  # the work swallowed the cancellation and finished: the signal still ends the command
-        raise Interrupted(int(received[0]), received[0].name)
-    return result
 
 
 def _render_text(report: Report, fmt: str) -> str:
@@ -370,8 +372,32 @@ def _write_stdout(write: Callable[[], None]) -> str | None:
     return None
 
 
+def interruption_note(report: Report) -> str | None:
+    """The note of a report cut short by a signal: when, and what had not finished (so is not in it)."""
+    stopped = report.interrupted
+    if stopped is None:
+        return None
+    after = max(stopped.at - report.started_at, 0.0)
+    text = f"Interrupted by {stopped.name} {after:.1f} s into the run: this report shows only what had " \
+           "finished, judged on its own."
+    if stopped.unfinished:
+        text += f" Not finished (not judged): {', '.join(stopped.unfinished)}."
+    return text
+
+
 def emit(report: Report, output: OutputOptions) -> int:
-    """Render ``report`` to stdout and any requested files (each format built once); return its exit code."""
+    """Render ``report`` to stdout and any requested files (each format built once); return its exit code.
+
+    A run cut short by a signal (:mod:`rtcdiag.interrupt`) is reported as what had finished: the verdict
+    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal."""
+    from rtcdiag import interrupt
+
+    stopped = interrupt.requested()
+    if stopped is not None and report.interrupted is None:
+        report.interrupted = stopped
+        note = interruption_note(report)
+        if note is not None:
+            report.notes.append(note)
     if not report.duration_s:
         report.duration_s = round(time.time() - report.started_at, 3)
     rendered: dict[str, str] = {}
@@ -395,6 +421,8 @@ def emit(report: Report, output: OutputOptions) -> int:
             console.print_report(report)
 
     problems = [_write_stdout(to_stdout)]
+    if stopped is not None:
+        stopped.reported = True
     if output.junit is not None:
         problems.append(_write(output.junit, text("junit")))
     if output.report_file is not None:
