@@ -148,13 +148,12 @@ class ListOption(click.Option):
         items = split_list(values, lower=self.choices is not None)
         flag = max(self.opts, key=len) if self.opts else self.name
         if values and not items:
-            raise click.BadParameter("name at least one value", ctx=ctx, param=param)
+            raise click.UsageError(f"{flag}: name at least one value", ctx=ctx)
         if self.choices is not None:
             for item in items:
                 if item not in self.choices:
-                    raise click.BadParameter(f"{item!r} is not one of {', '.join(self.choices)} "
-                                             f"(repeat {flag} or separate them with commas)",
-                                             ctx=ctx, param=param)
+                    raise click.UsageError(f"{flag}: {item!r} is not one of {', '.join(self.choices)} "
+                                           f"(repeat {flag} or separate them with commas)", ctx=ctx)
         return items
 
 
