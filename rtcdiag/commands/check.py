@@ -184,5 +184,11 @@ def command(browser: bool,
     run = run_check_detailed(config, browser=browser)
     run.report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     if openmetrics is not None:
-        _write_openmetrics(run, openmetrics)
+        from rtcdiag import interrupt
+
+        if interrupt.requested() is None:
+            _write_openmetrics(run, openmetrics)
+        else:  # a partial run is no verdict: the collector keeps the last complete one
+            run.report.notes.append(f"--openmetrics: {openmetrics} not written: the run was interrupted "
+                                    "(the previous file, if any, is kept)")
     return emit(run.report, output)

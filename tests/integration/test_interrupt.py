@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,10 +216,15 @@ def test_ice(server: RunningCoturn, silent: SilentServer) -> None:
     assert run["url"] == f"turn:127.0.0.1:{server.port}?transport=udp" and run["connected"]
 
 
-def test_check(server: RunningCoturn, silent: SilentServer) -> None:
+def test_check(server: RunningCoturn, silent: SilentServer, tmp_path: Path) -> None:
     # The TURN check's allocation and the two ICE agents' ones: coturn's URL is done.
+    metrics = tmp_path / "rtcdiag.prom"
+    metrics.write_text("# the last complete run's verdict\n")
     _, report, _ = _interrupt(["check", f"turn:127.0.0.1:{server.port}", f"turn:127.0.0.1:{silent.port}",
-                               "-u", "alice"], silent, _released(server, 3))
+                               "-u", "alice", "--openmetrics", str(metrics)], silent, _released(server, 3))
+    # A partial run is no verdict for monitoring: the textfile collector keeps the last complete one.
+    assert metrics.read_text() == "# the last complete run's verdict\n"
+    assert any(note.startswith(f"--openmetrics: {metrics} not written") for note in report["notes"])
     [turn] = report["results"]["turn"][0]
     assert turn["target"] == f"turn:127.0.0.1:{server.port}" and turn["transports"][0]["released"]
     [ice] = report["results"]["ice"][0]["runs"]
