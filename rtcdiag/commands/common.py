@@ -258,9 +258,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     returned and reported (the command then ends with 128 + the signal, see ``rtcdiag.cli.main``). When
     nothing could be returned, :class:`Interrupted` ends the command. A second signal during the cleanup
     gets the default action (the handlers are removed on the first)."""
-    from rtcdiag import interrupt
-
-    interrupt.reset()
+    from rtcdiag import interrupt  # its state is reset once per command, by rtcdiag.cli.main
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
