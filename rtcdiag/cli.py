@@ -102,14 +102,30 @@ def _internal(exc: BaseException) -> None:
           "please report it)", exitcodes.INTERNAL)
 
 
+def _interrupted_again() -> None:
+    """A second Ctrl-C during the cleanup of the first (or one outside a run): one line, exit 130."""
+    import logging
+
+    from rtcdiag import interrupt
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # no "Task was destroyed" at exit
+    if interrupt.requested() is not None:
+        _fail("interrupted again during cleanup: allocations not yet released expire on the server's timer",
+              exitcodes.INTERRUPTED)
+    _fail("interrupted", exitcodes.INTERRUPTED)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: map every expected failure to one line and a documented exit code."""
+    from rtcdiag import interrupt
+
+    interrupt.reset()
     try:
         rv: Any = cli.main(args=argv, prog_name="rtcdiag", standalone_mode=False)
     except click.exceptions.Abort:
-        _fail("interrupted", exitcodes.INTERRUPTED)
+        _interrupted_again()
     except KeyboardInterrupt:
-        _fail("interrupted", exitcodes.INTERRUPTED)
+        _interrupted_again()
     except click.UsageError as exc:  # one line, like every other input error
         command = exc.ctx.command_path if exc.ctx is not None else "rtcdiag"
         _fail(f"{exc.format_message()} (see '{command} --help')", exitcodes.USAGE)
@@ -126,4 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exitcodes.USAGE)
     except Exception as exc:  # a bug: one line (RTCDIAG_DEBUG adds the traceback; the exit code stays 4)
         _internal(exc)
+    stopped = interrupt.requested()
+    if stopped is not None:  # Ctrl-C, SIGTERM or SIGHUP: what finished was reported; 128 + the signal
+        _fail(stopped.message(), stopped.exit_code)
     sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

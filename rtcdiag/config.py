@@ -35,7 +35,14 @@ from typing import Any
 from rtcdiag.errors import UsageError, warn_if_readable
 from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
-from rtcdiag.targets import Target, TargetError, load_ice_servers, parse_uri, password_problem
+from rtcdiag.targets import (
+    Target,
+    TargetError,
+    half_credentials,
+    load_ice_servers,
+    parse_uri,
+    password_problem,
+)
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
@@ -281,6 +288,11 @@ def _server(entry: Any, where: _Where, base: Path, environ: Mapping[str, str]) -
                                      username=username, credential=password))
         except TargetError as exc:
             raise where.key(url_key).index(i).error(str(exc)) from None
+    half = half_credentials(username, password, secret)
+    if half and any(t.is_turn for t in targets):
+        fix = "add password_env or password_file (or secret_env/secret_file for REST credentials)" \
+            if username else "add username (or username_env)"
+        raise where.error(f"{half}: {fix}; a TURN server needs both")
     ttl = _get_number(entry, "ttl", where, minimum=1)
     ca = _get_str(entry, "ca", where)
     family = entry.get("family", "4")

@@ -46,10 +46,13 @@ class OutputError(RtcdiagError):
 
 
 class Interrupted(RtcdiagError):
-    """SIGTERM or SIGHUP arrived; cleanup (TURN allocations released) has run. Exit 128 + signal number."""
+    """Ctrl-C, SIGTERM or SIGHUP arrived and nothing could be reported; cleanup (TURN allocations released)
+    has run. Exit 128 + signal number. (A run that reports what finished ends the same way, from
+    ``rtcdiag.interrupt.Interruption.message``.)"""
 
-    def __init__(self, signum: int, name: str) -> None:
-        super().__init__(f"terminated by {name} (allocations released)", 128 + signum)
+    def __init__(self, signum: int, name: str, *, message: str | None = None) -> None:
+        verb = "interrupted" if name == "SIGINT" else "terminated"
+        super().__init__(message or f"{verb} by {name} (allocations released)", 128 + signum)
         self.signum = signum
 
 

@@ -54,6 +54,23 @@ class TargetError(UsageError):
     """A target URI, host:port or ice-servers file that cannot be used (exit 2)."""
 
 
+def half_credentials(username: str | None, password: str | None, secret: str | None = None) -> str | None:
+    """What is missing when a TURN server got only half of its long-term credentials, or None.
+
+    A user name without a password (or a password without a user name) cannot authenticate anything: the
+    run would stop at the 401 challenge and report that as a finding. It is the user's mistake, told before
+    any traffic (exit 2). A browser refuses such an RTCIceServer as well (InvalidAccessError, W3C WebRTC
+    §4.4.1.1). A REST API secret needs no password (the user name is optional).
+    """
+    if secret:
+        return None
+    if username and not password:
+        return "a user name without a password"
+    if password and not username:
+        return "a password without a user name"
+    return None
+
+
 def password_problem(password: str) -> str | None:
     """Why no TURN server can check ``password``, or None when it is usable.
 
@@ -486,6 +503,12 @@ def ice_servers_from_data(data: Any, *, origin: str = "ice-servers") -> list[Tar
         if credential_type != "password":
             raise TargetError(f"{where}: credentialType {credential_type!r} is not supported "
                               "(only 'password')")
+        half = half_credentials(username, credential)
+        turn = any(isinstance(u, str) and u.strip().lower().startswith(("turn:", "turns:")) for u in urls)
+        if half and turn:
+            missing = "'credential'" if username else "'username'"
+            raise TargetError(f"{where}: {half} ({missing} is missing): a TURN server needs both, and a "
+                              "browser refuses this entry too")
         for url_index, url in enumerate(urls):
             url_source = f"{where}.urls[{url_index}]"
             try:

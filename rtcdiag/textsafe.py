@@ -16,6 +16,11 @@ Markdown or JUnit consumer. ``printable`` turns every such character into a visi
 escaping is idempotent (``printable(printable(s)) == printable(s)``) and text that needs no escaping is
 returned unchanged (one precompiled regex search; no copy).
 
+A server also chooses how long its strings are: a SOFTWARE of 65,000 bytes (RFC 8489 §14.14 says fewer than
+128 characters) would be printed whole, 92 KB of text. ``shown`` and ``shown_line`` are what the text and
+Markdown renderers print: printable, and each line cut at :data:`MAX_SHOWN_CHARS` with its full length said
+(the JSON report keeps every string whole).
+
 This is a bottom-layer module: it imports nothing from rtcdiag.
 """
 
@@ -23,7 +28,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["UNSAFE_RANGES", "printable", "printable_lines"]
+__all__ = ["MAX_SHOWN_CHARS", "UNSAFE_RANGES", "bounded", "printable", "printable_lines", "shown",
+           "shown_line"]
 
 # Every code point of category Cc, Cf, Cs, Zl or Zp (Unicode 14.0, Python 3.11's unicodedata); a unit test
 # checks this table against the running interpreter's unicodedata.
@@ -92,3 +98,31 @@ def printable_lines(text: str) -> str:
     if _UNSAFE_BUT_NEWLINE.search(text) is None:
         return text
     return _UNSAFE_BUT_NEWLINE.sub(_escape, text)
+
+
+MAX_SHOWN_CHARS = 1000  # one line of a text or Markdown report (rtcdiag's own lines are far shorter)
+
+
+_CUT = " characters in all; --json has them]"
+
+
+def bounded(line: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``line`` cut to ``limit`` characters, saying how long it was (unchanged when it fits). A line built
+    from parts already bounded (a finding's text with a cut parameter) is not cut again, so the length said
+    stays the server string's own."""
+    if len(line) <= limit or (_CUT in line and len(line) <= 4 * limit):
+        return line
+    return f"{line[:limit]}... [{len(line):,}{_CUT}"
+
+
+def shown(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """What a text or Markdown report prints of ``text``: :func:`printable_lines`, each line bounded."""
+    safe = printable_lines(text)
+    if len(safe) <= limit:
+        return safe
+    return "\n".join(bounded(line, limit) for line in safe.split("\n"))
+
+
+def shown_line(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """:func:`shown` for a one-liner: :func:`printable` (line breaks escaped too), bounded."""
+    return bounded(printable(text), limit)

@@ -42,6 +42,8 @@ DROP_FIRST_TWO = "drop-first-two"  # ignores the first two copies of each transa
 WRONG_INTEGRITY = "wrong-integrity"  # MESSAGE-INTEGRITY keyed with WRONG_KEY, then a valid FINGERPRINT
 FLOOD_THEN_GOOD = "flood-then-good"  # 200 replies for other transactions, then the real answer
 BAD_MAPPED = "bad-mapped"  # Binding success whose XOR-MAPPED-ADDRESS has family 0x07 and 3 address bytes
+LONG_SOFTWARE = "long-software"  # a Binding success whose SOFTWARE is 65,000 bytes (RFC 8489: < 128 chars)
+LONG_SOFTWARE_BYTES = 65_000
 WRONG_KEY = b"not-your-key"
 # TURN: a 401 challenge to an Allocate without MESSAGE-INTEGRITY, then an Allocate success to the
 # authenticated one that carries no MESSAGE-INTEGRITY at all / one keyed with WRONG_KEY (RFC 8489 §9.2.5:
@@ -84,10 +86,11 @@ def xor_mapped_address(txid: bytes, ip: str, port: int) -> bytes:
     return struct.pack("!BBH", 0, 1, xport) + bytes(a ^ b for a, b in zip(raw, key, strict=True))
 
 
-def binding_success(txid: bytes, source: tuple[str, int], *, fingerprint_delta: int = 0) -> bytes:
+def binding_success(txid: bytes, source: tuple[str, int], *, fingerprint_delta: int = 0,
+                    software: bytes = SOFTWARE_NAME) -> bytes:
     """A Binding success response to ``txid`` mapping ``source``, ending with FINGERPRINT (+ delta)."""
     body = _attr(XOR_MAPPED_ADDRESS, xor_mapped_address(txid, source[0], source[1]))
-    body += _attr(SOFTWARE, SOFTWARE_NAME)
+    body += _attr(SOFTWARE, software)
     length = len(body) + 8  # FINGERPRINT included in the length it covers (RFC 8489 §14.7)
     head = struct.pack("!HHI", BINDING_SUCCESS, length, MAGIC_COOKIE) + txid
     crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
@@ -176,6 +179,8 @@ def replies_for(mode: str, request: bytes, source: tuple[str, int], seen: int = 
         TURN_WRONG_INTEGRITY_ALLOCATE: lambda: turn_allocate_replies(request, source, WRONG_KEY),
         BAD_MAPPED: lambda: [binding_success_bad_mapped(txid)],
         FLOOD_THEN_GOOD: lambda: [binding_success(other, source)] * 200 + [binding_success(txid, source)],
+        LONG_SOFTWARE: lambda: [binding_success(txid, source, software=b"Vendor TURN " +
+                                                b"x" * (LONG_SOFTWARE_BYTES - 12))],
     }
     return table[mode]()
 

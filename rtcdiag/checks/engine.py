@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from rtcdiag import interrupt
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 
@@ -66,6 +67,14 @@ def internal_error(check: str, subject: Subject, exc: BaseException) -> Judgemen
     return Judgement(findings=[finding], steps=[step])
 
 
+def interrupted(check: str, subject: Subject, signal: str) -> Judgement:
+    """The judgement of a check a signal cut short before it returned anything: a skipped step (nothing it
+    had started is judged: half-collected evidence would read as a failure of the server)."""
+    step = StepOutcome(subject=subject, check=check, step="run", state=StepState.SKIPPED,
+                       detail=f"interrupted by {signal} before it finished")
+    return Judgement(steps=[step])
+
+
 LOCAL_RESOURCES = "LOCAL-RESOURCES"
 
 
@@ -91,7 +100,9 @@ def local_resources(check: str, subject: Subject, exc: BaseException) -> Judgeme
 
 async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None,
                   ) -> Ran[Any]:
-    """Run and judge one job; any exception but cancellation becomes an INTERNAL-ERROR judgement."""
+    """Run and judge one job; any exception but cancellation becomes an INTERNAL-ERROR judgement. A run
+    interrupted by a signal (:mod:`rtcdiag.interrupt`) is judged on what it returned, or is one skipped step
+    when it returned nothing."""
     started = time.perf_counter()
     ran: Ran[Any]
     try:
@@ -101,7 +112,14 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
         except Exception as exc:
             show_traceback(exc)
             ran = Ran(job.check.name, job.subject, result, internal_error(job.check.name, job.subject, exc))
-    except (asyncio.CancelledError, KeyboardInterrupt):
+    except asyncio.CancelledError:
+        if not interrupt.swallow():
+            raise
+        stopped = interrupt.requested()
+        interrupt.note_unfinished(job.label or f"{job.check.name} {job.subject.server}")
+        ran = Ran(job.check.name, job.subject, None,
+                  interrupted(job.check.name, job.subject, stopped.name if stopped else "a signal"))
+    except KeyboardInterrupt:
         raise
     except Exception as exc:
         if _out_of_resources(exc):
@@ -119,8 +137,9 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
 
 async def execute_all(jobs: Sequence[Job[Any, Any]],
                       on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None) -> list[Ran[Any]]:
-    """Every job concurrently; results keep the order of ``jobs``."""
-    return list(await asyncio.gather(*(execute(job, on_done) for job in jobs)))
+    """Every job concurrently; results keep the order of ``jobs`` (an interrupted job gives a Ran too)."""
+    return await interrupt.finished([execute(job, on_done) for job in jobs],
+                                    [job.label or f"{job.check.name} {job.subject.server}" for job in jobs])
 
 
 def judge_guarded(check: str, subject: Subject, judge: Callable[[], Judgement]) -> Judgement:

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtcdiag import interrupt
 from rtcdiag.checks.engine import Check
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun, discover, discover_across
@@ -37,17 +38,41 @@ class NatPlan:
 
 
 async def _run(plan: NatPlan) -> NatDiscovery:
+    """Every server concurrently (its runs one after another) and the mapping across the list. Interrupted
+    (Ctrl-C, SIGTERM): the runs that had finished (rtcdiag.interrupt); a run cut short is not judged."""
     async def per_server(target: Target) -> list[NatRun]:
-        return [await discover(target.uri, target.host, target.port, plan.options, run=n)
-                for n in range(1, plan.repeat + 1)]
+        runs: list[NatRun] = []
+        for n in range(1, plan.repeat + 1):
+            try:
+                runs.append(await discover(target.uri, target.host, target.port, plan.options, run=n))
+            except asyncio.CancelledError:
+                if not interrupt.swallow():
+                    raise
+                interrupt.note_unfinished(f"{target.uri} run {n}" if plan.repeat > 1 else target.uri)
+                break
+        return runs
 
     async def across() -> ServerMappingRun | None:
         if not plan.across or plan.options.transport != "udp":
             return None
         return await discover_across([(t.uri, t.host, t.port) for t in plan.servers], plan.options)
 
-    grouped, plain = await asyncio.gather(asyncio.gather(*(per_server(target) for target in plan.servers)),
-                                          across())
+    plain_task = asyncio.ensure_future(across())
+    try:
+        grouped = await interrupt.finished([per_server(target) for target in plan.servers],
+                                           [target.uri for target in plan.servers])
+    except BaseException:
+        plain_task.cancel()
+        raise
+    if interrupt.requested() is not None:
+        plain_task.cancel()  # a no-op when it had finished
+    try:
+        plain = await plain_task
+    except asyncio.CancelledError:
+        if not interrupt.swallow():
+            raise
+        interrupt.note_unfinished("the mapping across the server list")
+        plain = None
     return NatDiscovery(runs=[run for runs in grouped for run in runs], options=plan.options, across=plain)
 
 

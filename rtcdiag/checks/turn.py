@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rtcdiag import interrupt
 from rtcdiag.checks.engine import Check
 from rtcdiag.probes.turn import TurnCheckOptions, check
 from rtcdiag.probes.turn_result import TurnCheckResult
@@ -23,7 +23,9 @@ class TurnPlan:
 
 
 async def _run(plan: TurnPlan) -> list[TurnCheckResult]:
-    return list(await asyncio.gather(*(check(target, plan.options) for target in plan.targets)))
+    """Every target concurrently; interrupted (Ctrl-C, SIGTERM): the targets that had finished a transport."""
+    return await interrupt.finished([check(target, plan.options) for target in plan.targets],
+                                    [target.uri for target in plan.targets])
 
 
 TURN: Check[TurnPlan, list[TurnCheckResult]] = Check("turn", _run, rules.judge_all)

@@ -81,7 +81,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     started = time.time()
     user = load_username(username)
     password, secret = load_turn_secrets(password_args, secret_args)
-    servers = ice_server_list(targets, ice_servers, user, password, secret, ttl,
+    servers = ice_server_list(targets, ice_servers, username, user, password, secret, ttl,
                               unusable="Chromium does not take stuns: URLs")
     why = browser_unavailable(browser_path)
     if why is not None:

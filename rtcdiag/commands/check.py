@@ -19,7 +19,9 @@ from rtcdiag.commands.common import (
     concurrency_option,
     emit,
     follow_option,
+    list_option,
     output_options,
+    refuse_half_credentials,
     run_async,
     timeout_option,
     tls_notes,
@@ -102,7 +104,7 @@ def _browser_missing() -> str | None:
 
 def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: tuple[str, ...],
                       username: str | None, password: str | None, secret: str | None, ttl: int,
-                      checks: str | None, nat_servers: tuple[str, ...], ca: Path | None, insecure: bool,
+                      checks: tuple[str, ...], nat_servers: tuple[str, ...], ca: Path | None, insecure: bool,
                       timeout: float | None, follow: bool = True) -> CheckConfig:
     config = load_config(config_file) if config_file is not None else CheckConfig(source="arguments")
     servers: list[Target] = []
@@ -122,14 +124,8 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         # No arguments: public STUN servers and the local network; documented in the README.
         config.servers = [ServerConfig(targets=[parse_uri(u) for u in DEFAULT_STUN_SERVERS],
                                        name="public STUN")]
-    if checks is not None:
-        chosen = tuple(c.strip() for c in checks.split(",") if c.strip())
-        if not chosen:
-            raise UsageError(f"--checks: name at least one check ({','.join(CHECKS)})")
-        unknown = [c for c in chosen if c not in CHECKS]
-        if unknown:
-            raise UsageError(f"--checks: unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
-        config.checks = chosen
+    if checks:
+        config.checks = checks
         for server in config.servers:
             server.checks = None
     if ca is not None:
@@ -152,10 +148,11 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
 @turn_credential_options
-@click.option("--checks", metavar="LIST",
-              help=f"Comma-separated checks to run (default: all of {','.join(CHECKS)}).")
-@click.option("--nat-server", "nat_servers", multiple=True, metavar="URI",
-              help="An RFC 5780 STUN server (two addresses) for the NAT check; repeatable.")
+@list_option("--checks", choices=CHECKS, examples=("stun", "turn"),
+             help=f"Checks to run (default: all of {','.join(CHECKS)})")
+@list_option("--nat-server", "nat_servers", metavar="URI",
+             examples=("stun:127.0.0.1:3478", "stun:[::1]:3478"),
+             help="RFC 5780 STUN servers (two addresses) for the NAT check")
 @click.option("--browser", "browser", is_flag=True,
               help="Also run the Trickle ICE page in headless Chromium (`rtcdiag browser`) when Chromium "
                    "and the `browser` extra are installed.")
@@ -169,13 +166,15 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @output_options
 def command(browser: bool,
             uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
-            password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: str | None,
+            password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: tuple[str, ...],
             nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
             concurrency: int | None, openmetrics: Path | None, output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
-    config = _config_from_args(config_file, ice_servers, uris, load_username(username), password, secret, ttl,
+    user = load_username(username)
+    refuse_half_credentials(username, user, password, secret, parse_targets(uris, default_scheme="turn"))
+    config = _config_from_args(config_file, ice_servers, uris, user, password, secret, ttl,
                                checks, nat_servers, Path(tls.ca_file) if tls.ca_file else None, tls.insecure,
                                timeout, follow)
     if concurrency is not None:
@@ -185,5 +184,11 @@ def command(browser: bool,
     run = run_check_detailed(config, browser=browser)
     run.report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     if openmetrics is not None:
-        _write_openmetrics(run, openmetrics)
+        from rtcdiag import interrupt
+
+        if interrupt.requested() is None:
+            _write_openmetrics(run, openmetrics)
+        else:  # a partial run is no verdict: the collector keeps the last complete one
+            run.report.notes.append(f"--openmetrics: {openmetrics} not written: the run was interrupted "
+                                    "(the previous file, if any, is kept)")
     return emit(run.report, output)

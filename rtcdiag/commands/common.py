@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +25,7 @@ from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretA
 
 if TYPE_CHECKING:
     from rtcdiag.probes.ice import IceServer
+    from rtcdiag.targets import Target
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,6 +127,57 @@ def follow_option(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
+class ListOption(click.Option):
+    """An option that names several values, taken both ways people write a list: repeated
+    (``--servers a --servers b``, how click users write lists) and comma-separated (``--servers a,b``),
+    mixed as they like. The command receives one tuple of the items, in order, without duplicates.
+
+    Every list option of every command is one of these (``tests/unit/test_list_options.py`` walks the
+    command tree): a repeated option that keeps only its last value would silently drop the others.
+    ``examples``: two valid items, for that test.
+    """
+
+    def __init__(self, *args: Any, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.update(multiple=True, callback=self._split)
+        super().__init__(*args, **kwargs)
+        self.examples = examples
+        self.choices = choices
+
+    def _split(self, ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+        items = split_list(values, lower=self.choices is not None)
+        flag = max(self.opts, key=len) if self.opts else self.name
+        if values and not items:
+            raise click.UsageError(f"{flag}: name at least one value", ctx=ctx)
+        if self.choices is not None:
+            for item in items:
+                if item not in self.choices:
+                    raise click.UsageError(f"{flag}: {item!r} is not one of {', '.join(self.choices)} "
+                                           f"(repeat {flag} or separate them with commas)", ctx=ctx)
+        return items
+
+
+def split_list(values: Sequence[str], *, lower: bool = False) -> tuple[str, ...]:
+    """``("a,b", " c", "a")`` -> ``("a", "b", "c")``: every item of repeated and comma-separated values,
+    stripped, in order, without empty items or duplicates."""
+    items: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            item = raw.strip().lower() if lower else raw.strip()
+            if item and item not in items:
+                items.append(item)
+    return tuple(items)
+
+
+def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
+                metavar: str = "LIST", help: str) -> Callable[[F], F]:
+    """A :class:`ListOption`: repeatable and comma-separated. ``choices`` (compared in lower case) are
+    checked before any traffic, as a usage error (exit 2); the help says how to give several."""
+    spelled = "repeatable or comma-separated"
+    return click.option(*param_decls, cls=ListOption, examples=examples, choices=choices, metavar=metavar,
+                        help=f"{help} ({spelled}).")
+
+
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -177,8 +229,8 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the probes' coroutine; Ctrl-C propagates as KeyboardInterrupt after cleanup ran, SIGTERM and
-    SIGHUP the same way as :class:`rtcdiag.errors.Interrupted` (exit 143 / 129, see :func:`_run`).
+    """Run the probes' coroutine; Ctrl-C, SIGTERM and SIGHUP cut it short after cleanup ran (see
+    :func:`_run`): the command still reports what finished, and exits with 128 + the signal.
 
     A command is a short process that makes many small objects (probe results, report, renderables):
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
@@ -196,15 +248,17 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 GC_THRESHOLD = 20_000
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` with SIGTERM and SIGHUP handled like Ctrl-C: the main task is cancelled, so every
-    ``finally`` runs (TURN allocations are released with Refresh LIFETIME=0, bounded by the probe's release
-    timeout, sockets and peers closed), then :class:`Interrupted` ends the command with 128 + the signal.
-    A second signal during that cleanup gets the default action (the handlers are removed on the first)."""
-    received: list[signal.Signals] = []
+    """``asyncio.run`` where Ctrl-C (SIGINT), SIGTERM and SIGHUP interrupt the run (:mod:`rtcdiag.interrupt`):
+    the main task is cancelled, so every ``finally`` runs (TURN allocations are released with Refresh
+    LIFETIME=0, bounded by the probe's release timeout, sockets and peers closed); what had finished is
+    returned and reported (the command then ends with 128 + the signal, see ``rtcdiag.cli.main``). When
+    nothing could be returned, :class:`Interrupted` ends the command. A second signal during the cleanup
+    gets the default action (the handlers are removed on the first)."""
+    from rtcdiag import interrupt  # its state is reset once per command, by rtcdiag.cli.main
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -212,7 +266,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         installed: list[signal.Signals] = []
 
         def on_signal(signum: signal.Signals) -> None:
-            received.append(signum)
+            interrupt.request(int(signum), signum.name)
             for sig in installed:
                 loop.remove_signal_handler(sig)
             installed.clear()
@@ -232,14 +286,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
                 loop.remove_signal_handler(sig)
 
     try:
-        result = asyncio.run(main())
+        return asyncio.run(main())
     except asyncio.CancelledError:
-        if received:
-            raise Interrupted(int(received[0]), received[0].name) from None
+        stopped = interrupt.requested()
+        if stopped is not None:
+            raise Interrupted(stopped.signum, stopped.name, message=stopped.message()) from None
         raise
-    if received:  # the work swallowed the cancellation and finished: the signal still ends the command
-        raise Interrupted(int(received[0]), received[0].name)
-    return result
 
 
 def _render_text(report: Report, fmt: str) -> str:
@@ -317,8 +369,32 @@ def _write_stdout(write: Callable[[], None]) -> str | None:
     return None
 
 
+def interruption_note(report: Report) -> str | None:
+    """The note of a report cut short by a signal: when, and what had not finished (so is not in it)."""
+    stopped = report.interrupted
+    if stopped is None:
+        return None
+    after = max(stopped.at - report.started_at, 0.0)
+    text = f"Interrupted by {stopped.name} {after:.1f} s into the run: this report shows only what had " \
+           "finished, judged on its own."
+    if stopped.unfinished:
+        text += f" Not finished (not judged): {', '.join(stopped.unfinished)}."
+    return text
+
+
 def emit(report: Report, output: OutputOptions) -> int:
-    """Render ``report`` to stdout and any requested files (each format built once); return its exit code."""
+    """Render ``report`` to stdout and any requested files (each format built once); return its exit code.
+
+    A run cut short by a signal (:mod:`rtcdiag.interrupt`) is reported as what had finished: the verdict
+    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal."""
+    from rtcdiag import interrupt
+
+    stopped = interrupt.requested()
+    if stopped is not None and report.interrupted is None:
+        report.interrupted = stopped
+        note = interruption_note(report)
+        if note is not None:
+            report.notes.append(note)
     if not report.duration_s:
         report.duration_s = round(time.time() - report.started_at, 3)
     rendered: dict[str, str] = {}
@@ -342,6 +418,8 @@ def emit(report: Report, output: OutputOptions) -> int:
             console.print_report(report)
 
     problems = [_write_stdout(to_stdout)]
+    if stopped is not None:
+        stopped.reported = True
     if output.junit is not None:
         problems.append(_write(output.junit, text("junit")))
     if output.report_file is not None:
@@ -409,8 +487,29 @@ def turn_credential_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user: str | None,
-                    password: str | None, secret: str | None, ttl: int, *,
+def refuse_half_credentials(user_option: str | None, username: str | None, password: str | None,
+                            secret: str | None, targets: Sequence[Target]) -> None:
+    """A user name without a password (or a password without a user name) for TURN targets that take the
+    command line's credentials: one line, exit 2, before any traffic (the run could only stop at the 401).
+
+    ``user_option``: what ``-u`` said (None: the name came from $RTCDIAG_TURN_USERNAME, or there is none).
+    """
+    from rtcdiag.targets import half_credentials
+
+    if not any(t.is_turn and not (t.username or t.credential) for t in targets):
+        return  # nothing would use them (STUN only, or ice-servers entries with their own)
+    half = half_credentials(username, password, secret)
+    if half is None:
+        return
+    if username:
+        given = f"-u {username}" if user_option is not None else f"${USERNAME_ENV} ({username})"
+        raise UsageError(f"{given} without a password: give it in ${PASSWORD_ENV}, --password-env VAR or "
+                         f"--password-file FILE (or a REST secret: ${SECRET_ENV}, --secret-env VAR)")
+    raise UsageError(f"a password without a user name: add -u USER (or ${USERNAME_ENV})")
+
+
+def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user_option: str | None,
+                    user: str | None, password: str | None, secret: str | None, ttl: int, *,
                     unusable: str) -> list[IceServer]:
     """The ICE servers of ``rtcdiag ice`` and ``rtcdiag browser``: URIs / ``host[:port]`` and an RTCIceServer
     file, with long-term credentials or REST credentials minted from ``secret`` (a ready-made
@@ -420,6 +519,8 @@ def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user: st
     from rtcdiag.redact import register_secret
     from rtcdiag.targets import load_ice_servers, parse_targets
 
+    given = parse_targets(targets, default_scheme="turn")
+    refuse_half_credentials(user_option, user, password, secret, given)
     if secret is not None:
         from rtcdiag.probes.turn import rest_password, rest_username_expiry
         from rtcdiag.protocol.credentials import rest_credentials

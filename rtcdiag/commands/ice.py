@@ -62,7 +62,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     started = time.time()
     user = load_username(username)
     password, secret = load_turn_secrets(password_args, secret_args)
-    servers = ice_server_list(targets, ice_servers, user, password, secret, ttl,
+    servers = ice_server_list(targets, ice_servers, username, user, password, secret, ttl,
                               unusable="stuns: URLs cannot be used for ICE (aioice gathers over UDP)")
     options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
                          connect_timeout_s=timeout,

@@ -7,19 +7,27 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.commands.common import (
+    OutputOptions,
+    emit,
+    list_option,
+    output_options,
+    run_async,
+    timeout_option,
+)
 from rtcdiag.errors import UsageError
 from rtcdiag.triage.finding import Subject
 
 
 @click.command(name="nat-type", epilog=exitcodes.EPILOG)
-@click.option("-s", "--server", "servers", multiple=True, metavar="URI",
-              help="STUN server with RFC 5780 support (two IPs, OTHER-ADDRESS): stun:host[:port], turn:... "
-                   "or host[:port]. Repeat to compare servers. Without --server and --servers: a default "
-                   "list of public servers (see README).")
-@click.option("--servers", "server_list", metavar="URI,URI,...",
-              help="Your own list of STUN servers instead of the default one: RFC 5780 where a server "
-                   "supports it, else the mapping from all of them (>= 2 servers at different IPs).")
+@list_option("-s", "--server", "servers", metavar="URI", examples=("stun:127.0.0.1:3478", "127.0.0.2:3478"),
+             help="STUN servers with RFC 5780 support (two IPs, OTHER-ADDRESS): stun:host[:port], turn:... "
+                  "or host[:port]; several are compared. Without --server and --servers: a default list of "
+                  "public servers (see README)")
+@list_option("--servers", "server_list", metavar="URI,URI,...",
+             examples=("stun:127.0.0.1:3478", "stun:127.0.0.2:3478"),
+             help="Your own list of STUN servers instead of the default one: RFC 5780 where a server "
+                  "supports it, else the mapping from all of them (>= 2 servers at different IPs)")
 @click.option("--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
               help="udp: full discovery. tcp: NAT presence and mapped address only (RFC 5780 §4.4 is UDP).")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None, help="Use IPv4 or IPv6 only.")
@@ -34,7 +42,7 @@ from rtcdiag.triage.finding import Subject
               help="Run the discovery N times per server; all runs must agree.")
 @timeout_option()
 @output_options
-def command(servers: tuple[str, ...], server_list: str | None, transport: str, family: str | None,
+def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: str, family: str | None,
             local_port: int, hairpin: bool, lifetime: bool, lifetime_max: float, repeat: int, timeout: float,
             output: OutputOptions) -> int:
     """Classify this network's NAT: mapping and filtering behaviour (RFC 5780 / RFC 4787), the legacy
@@ -56,13 +64,11 @@ def command(servers: tuple[str, ...], server_list: str | None, transport: str, f
     from rtcdiag.triage.nat import LOCAL_NETWORK, offline
 
     started = time.time()
-    if servers and server_list is not None:
+    if servers and server_list:
         raise UsageError("give either --server (RFC 5780 servers) or --servers (a list), not both")
     across = not servers
-    if server_list is not None:
-        servers = tuple(s.strip() for s in server_list.split(",") if s.strip())
-        if not servers:
-            raise UsageError("--servers needs at least one STUN server: --servers stun:HOST[:PORT],...")
+    if server_list:
+        servers = server_list
     elif not servers:
         servers = DEFAULT_SERVERS
     targets = []

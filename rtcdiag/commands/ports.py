@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rtcdiag.commands.common import (
     TlsOptions,
     concurrency_option,
     emit,
+    list_option,
     output_options,
     run_async,
     timeout_option,
@@ -77,13 +79,11 @@ def tables(result: ReachResult) -> list[Table]:
     return out
 
 
-def parse_ports(spec: str) -> list[PortTarget]:
-    """``"udp:3479,tcp:80,tls:8443"`` -> targets; raises UsageError with the bad item named."""
+def parse_ports(items: Sequence[str]) -> list[PortTarget]:
+    """``("udp:3479", "tcp:80", "tls:8443")`` (the items of ``--ports``) -> targets; raises UsageError with
+    the bad item named."""
     targets: list[PortTarget] = []
-    for raw in spec.split(","):
-        item = raw.strip()
-        if not item:
-            continue
+    for item in items:
         transport, sep, port_text = item.partition(":")
         transport = transport.strip().lower()
         if not sep or transport not in reach.TRANSPORTS:
@@ -119,9 +119,8 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 
 @click.command(name="ports", epilog=exitcodes.EPILOG)
 @click.argument("host", metavar="HOST|HOST:PORT|URI")
-@click.option("--ports", "ports_spec", metavar="SPEC",
-              help="Extra ports, TRANSPORT:PORT[,...] with TRANSPORT udp, tcp or tls "
-                   "(e.g. udp:3479,tls:8443).")
+@list_option("--ports", "ports_given", metavar="TRANSPORT:PORT", examples=("udp:3479", "tls:8443"),
+             help="Extra ports, TRANSPORT:PORT with TRANSPORT udp, tcp or tls (e.g. udp:3479,tls:8443)")
 @click.option("--no-default-ports", is_flag=True,
               help="Probe only the --ports given, not the default UDP 3478, TCP 3478, TLS 5349, TLS 443.")
 @click.option("--trace", is_flag=True,
@@ -134,7 +133,7 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
 @output_options
-def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bool, max_hops: int,
+def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, trace: bool, max_hops: int,
             timeout: float, tls: TlsOptions, server_name: str | None,
             output: OutputOptions) -> int:
     """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
@@ -152,7 +151,7 @@ def command(host: str, ports_spec: str | None, no_default_ports: bool, trace: bo
 
     started = time.time()
     host, named = parse_host(host)
-    extra = [*named, *(parse_ports(ports_spec) if ports_spec else [])]
+    extra = [*named, *(parse_ports(ports_given) if ports_given else [])]
     if no_default_ports and not extra:
         raise UsageError("--no-default-ports needs --ports SPEC or a port in HOST:PORT")
     if trace:

@@ -13,6 +13,7 @@ from rtcdiag.commands.common import (
     concurrency_option,
     emit,
     follow_option,
+    list_option,
     output_options,
     run_async,
     timeout_option,
@@ -56,10 +57,10 @@ def stun_table(results: list[BindingResult]) -> Table:
 
 @click.command(name="stun", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("--transport", "-t", "transports", multiple=True, type=click.Choice(TRANSPORTS),
-              help="Transport(s) for HOST[:PORT] targets (repeatable; default udp); tls uses port 5349 "
-                   "unless the target says otherwise. A stun: URI is UDP unless it says "
-                   "?transport=tcp (RFC 7064).")
+@list_option("--transport", "-t", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
+             help="Transports for HOST[:PORT] targets, udp, tcp or tls (default udp); tls uses port 5349 "
+                  "unless the target says otherwise. A stun: URI is UDP unless it says "
+                  "?transport=tcp (RFC 7064)")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None,
               help="Resolve host names to IPv4 or IPv6 only.")
 @tls_options

@@ -18,7 +18,9 @@ from rtcdiag.commands.common import (
     concurrency_option,
     emit,
     follow_option,
+    list_option,
     output_options,
+    refuse_half_credentials,
     run_async,
     timeout_option,
     tls_notes,
@@ -48,19 +50,6 @@ TRANSPORT_CHOICES = TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.target
 MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
 
 
-def parse_transports(text: str) -> tuple[str, ...]:
-    """``udp,tcp,tls`` -> ("udp", "tcp", "tls"), in the given order, without duplicates."""
-    chosen: list[str] = []
-    for word in (w.strip().lower() for w in text.split(",")):
-        if not word:
-            continue
-        if word not in TRANSPORT_CHOICES:
-            raise UsageError(f"--transport: unknown transport {word!r} (use udp, tcp, tls, comma-separated)")
-        if word not in chosen:
-            chosen.append(word)
-    if not chosen:
-        raise UsageError("--transport: name at least one of udp, tcp, tls")
-    return tuple(chosen)
 
 
 def _ms(value: float | None) -> str:
@@ -171,11 +160,10 @@ def tcp_relay_table(result: TurnCheckResult) -> Table | None:
                  rows=rows)
 
 
-def parse_acl_peers(texts: tuple[str, ...], acl: bool) -> tuple[str, ...]:
+def parse_acl_peers(items: tuple[str, ...], acl: bool) -> tuple[str, ...]:
     """``--acl-peers`` items (comma-separated, repeatable), each checked before any traffic (exit 2)."""
     from rtcdiag.probes.turn_acl import MAX_PEERS, peer_of
 
-    items = [item.strip() for text in texts for item in text.split(",") if item.strip()]
     if items and not acl:
         raise UsageError("--acl-peers only applies with --acl")
     for item in items:
@@ -253,10 +241,10 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
 
 @click.command(name="turn-check", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
-@click.option("--transport", "transport_text", default=None, metavar="LIST",
-              help="Transports to check for a HOST[:PORT] target (comma-separated: udp,tcp,tls; default: all "
-                   "three). UDP and TCP use the target's port, TLS uses --tls-port. A turn: URI is UDP "
-                   "unless it says ?transport=tcp, a turns: URI is TLS over TCP (RFC 7065, as a browser).")
+@list_option("--transport", "-t", "transports_given", choices=TRANSPORT_CHOICES, examples=("udp", "tcp"),
+             help="Transports to check for a HOST[:PORT] target, udp, tcp or tls (default: all three). UDP "
+                  "and TCP use the target's port, TLS uses --tls-port. A turn: URI is UDP unless it says "
+                  "?transport=tcp, a turns: URI is TLS over TCP (RFC 7065, as a browser)")
 @click.option("--tls-port", type=click.IntRange(1, 65535), default=None,
               help="TLS port used when a HOST[:PORT] target is checked over TLS. Default: 5349.")
 @turn_credential_options
@@ -279,17 +267,17 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
                    "0.0.0.0, the server's own addresses, 169.254.169.254, fd00:ec2::254, 10.0.0.1, "
                    "172.16.0.1, 192.168.0.1, 100.64.0.1, 224.0.0.1); each one the server permits is an "
                    "error. No data is ever sent to these addresses.")
-@click.option("--acl-peers", "acl_peers_text", multiple=True, metavar="LIST",
-              help="With --acl: also ask for these addresses or ranges (comma-separated, repeatable; a CIDR "
-                   "block or first-last range is asked as its first address), e.g. your internal networks.")
+@list_option("--acl-peers", "acl_peers_given", examples=("10.1.2.3", "192.168.7.0/24"),
+             help="With --acl: also ask for these addresses or ranges (a CIDR block or first-last range is "
+                  "asked as its first address), e.g. your internal networks")
 @follow_option
 @timeout_option()
 @concurrency_option()
 @output_options
-def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int | None, username: str | None,
-            password_args: SecretArgs, secret_args: SecretArgs, ttl: int, realm: str | None,
-            tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool, acl: bool,
-            acl_peers_text: tuple[str, ...], follow: bool, timeout: float,
+def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_port: int | None,
+            username: str | None, password_args: SecretArgs, secret_args: SecretArgs, ttl: int,
+            realm: str | None, tls: TlsOptions, peer_test: bool, packets: int, family: str, tcp_relay: bool,
+            acl: bool, acl_peers_given: tuple[str, ...], follow: bool, timeout: float,
             output: OutputOptions) -> int:
     """Check TURN servers: challenge, authentication, allocation, relay address, data path, release.
 
@@ -312,15 +300,17 @@ def command(targets: tuple[str, ...], transport_text: str | None, tls_port: int 
     from rtcdiag.triage.judgement import Judgement
 
     started_at = time.time()
-    extra_peers = parse_acl_peers(acl_peers_text, acl)
-    transports = parse_transports(transport_text if transport_text is not None else "udp,tcp,tls")
+    extra_peers = parse_acl_peers(acl_peers_given, acl)
+    transports = transports_given or TRANSPORT_CHOICES
     password, secret = load_turn_secrets(password_args, secret_args)
     parsed = parse_targets(targets, default_scheme="turn")
     if not parsed:
         raise UsageError("no TURN target given")
-    turn_targets, stun_targets = _split(parsed, transport_text is not None, tls_port is not None)
+    turn_targets, stun_targets = _split(parsed, bool(transports_given), tls_port is not None)
+    user = load_username(username)
+    refuse_half_credentials(username, user, password, secret, turn_targets)
     options = TurnCheckOptions(
-        username=load_username(username), password=password, secret=secret, ttl_s=ttl, realm=realm,
+        username=user, password=password, secret=secret, ttl_s=ttl, realm=realm,
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
         tcp_relay=tcp_relay, follow_redirects=follow, acl=acl, acl_peers=extra_peers)

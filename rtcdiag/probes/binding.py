@@ -23,6 +23,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rtcdiag import interrupt
 from rtcdiag.addresses import redirect_refusal, scope_of
 from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import (
@@ -313,6 +314,8 @@ async def _plain_retry(target: Target, dest: tuple[str, int], family: int, optio
 
 
 async def check_all(targets: Sequence[Target], options: BindingOptions | None = None) -> list[BindingResult]:
-    """Probe every target concurrently (at most ``slots`` at once); results keep the order of ``targets``."""
-    return list(await asyncio.gather(*(slots.limited(slots.BINDING_FDS, check, t, options) for t in targets)))
+    """Probe every target concurrently (at most ``slots`` at once); results keep the order of ``targets``.
+    Interrupted (Ctrl-C, SIGTERM): the results that had finished (:func:`rtcdiag.interrupt.finished`)."""
+    return await interrupt.finished([slots.limited(slots.BINDING_FDS, check, t, options) for t in targets],
+                                    [t.uri for t in targets])
 

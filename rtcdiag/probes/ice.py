@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rtcdiag import interrupt
 from rtcdiag.probes import slots
 from rtcdiag.redact import echo, register_secret
 
@@ -157,6 +158,11 @@ class IceResult:
 _GatherLog = list[tuple[str, float, tuple[str, str] | None]]  # (type, monotonic time, (kind, error))
 _gather_log: contextvars.ContextVar[_GatherLog | None] = contextvars.ContextVar("rtcdiag_ice_gather",
                                                                                  default=None)
+# The tasks aioice starts for one agent's servers (srflx, relay). aioice waits for them with asyncio.wait,
+# which leaves them running when the gathering itself is cancelled (Ctrl-C): they are stopped here, or
+# their STUN retransmissions would go on into a closed socket.
+_gather_tasks: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextvars.ContextVar(
+    "rtcdiag_ice_gather_tasks", default=None)
 _hooks_installed = False
 _agent_class: Any = None
 
@@ -164,6 +170,10 @@ _agent_class: Any = None
 def _timed(kind: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         log = _gather_log.get()
+        spawned = _gather_tasks.get()
+        task = asyncio.current_task()
+        if spawned is not None and task is not None:
+            spawned.add(task)
         if log is not None:
             log.append(("start", time.monotonic(), None))  # host sockets are bound by now
         try:
@@ -310,9 +320,22 @@ def _candidate_info(agent_name: str, cand: Any, server: IceServer) -> CandidateI
     )
 
 
-async def _gather(agent: Any, log: _GatherLog) -> None:
+async def _gather(agent: Any, log: _GatherLog, spawned: set[asyncio.Task[Any]]) -> None:
     _gather_log.set(log)  # this task's own context: seen by aioice's subtasks only
+    _gather_tasks.set(spawned)
     await agent.gather_candidates()
+
+
+async def _stop_spawned(spawned: set[asyncio.Task[Any]]) -> None:
+    """Cancel the server tasks aioice left running (see ``_gather_tasks``) and wait for them to end."""
+    pending = [task for task in spawned if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1.0)
+    for task in spawned:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: aioice already recorded what went wrong
 
 
 def _selected(agent: Any) -> SelectedPair | None:
@@ -387,6 +410,18 @@ async def _exchange(a: Any, b: Any, run: IceRun, options: IceOptions, deadline: 
             await echo_task
 
 
+def _retrieved(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+    """``future`` with its outcome always retrieved: a gather under ``wait_for`` that is cancelled (Ctrl-C,
+    SIGTERM) ends with a CancelledError nobody reads, which asyncio logs at exit as "_GatheringFuture
+    exception was never retrieved" with a traceback."""
+    def retrieve(done: asyncio.Future[Any]) -> None:
+        if not done.cancelled():
+            done.exception()
+
+    future.add_done_callback(retrieve)
+    return future
+
+
 async def _close_all(agents: list[Any]) -> None:
     # Closing deletes the TURN allocations (Refresh LIFETIME=0, RFC 8656 §7.3); shield it from Ctrl-C.
     await asyncio.shield(asyncio.gather(*(agent.close() for agent in agents), return_exceptions=True))
@@ -422,13 +457,17 @@ async def probe_server(server: IceServer, options: IceOptions | None = None) -> 
 async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
                       agents: list[tuple[str, Any]], start: float) -> None:
     logs: list[_GatherLog] = [[] for _ in agents]
-    gather = asyncio.gather(*(_gather(agent, log) for (_, agent), log in zip(agents, logs, strict=True)))
+    spawned: set[asyncio.Task[Any]] = set()
+    gather = _retrieved(asyncio.gather(*(_gather(agent, log, spawned)
+                                         for (_, agent), log in zip(agents, logs, strict=True))))
     try:
         # aioice bounds each server by gather_timeout_s itself; this is a safety net only.
         await asyncio.wait_for(gather, timeout=options.gather_timeout_s + 2.0)
     except TimeoutError:
         run.gather_events.append(GatherEvent(agent="*", type="*", ms=_ms(start),
                                              error="gathering did not finish in time", kind="timeout"))
+    finally:
+        await _stop_spawned(spawned)
     run.gather_ms = _ms(start)
     starts: list[float] = []
     for (name, agent), log in zip(agents, logs, strict=True):
@@ -464,7 +503,8 @@ async def _run_agents(server: IceServer, options: IceOptions, run: IceRun,
         await local.add_remote_candidate(None)
     run.attempted_connect = True
     try:
-        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), timeout=options.connect_timeout_s)
+        await asyncio.wait_for(_retrieved(asyncio.gather(a.connect(), b.connect())),
+                               timeout=options.connect_timeout_s)
     except TimeoutError:
         run.ice_error = f"connectivity checks did not complete within {options.connect_timeout_s:g} s"
         return
@@ -482,6 +522,7 @@ async def probe(servers: list[IceServer], options: IceOptions | None = None) -> 
     """Probe every server URL concurrently."""
     options = options or IceOptions()
     start = time.monotonic()
-    runs = await asyncio.gather(*(slots.limited(slots.ICE_FDS, probe_server, server, options)
-                                  for server in servers))
+    # Interrupted (Ctrl-C, SIGTERM): the URLs that had finished (rtcdiag.interrupt.finished).
+    runs = await interrupt.finished([slots.limited(slots.ICE_FDS, probe_server, server, options)
+                                     for server in servers], [server.url for server in servers])
     return IceResult(relay_only=options.relay_only, runs=list(runs), duration_ms=_ms(start))

@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rtcdiag import interrupt
 from rtcdiag.addresses import parse_ip
 from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import exchange, transport_error_exchange
@@ -348,16 +349,24 @@ async def check(host: str, ports: list[PortTarget] | None = None, *, timeout: fl
     name = server_name or (host if parse_ip(host) is None else address)
     probes = [slots.limited(slots.PORT_FDS, _guarded_probe, address, t, timeout=timeout, server_name=name,
                             ca_file=ca_file, insecure=insecure) for t in targets]
+    labels = [f"{t.transport} port {t.port} of {host}" for t in targets]  # Ctrl-C: the ports that finished
     if trace:
         from rtcdiag.probes import trace as trace_probe
 
         traced = asyncio.ensure_future(
             trace_probe.trace(address, _trace_targets(targets), max_hops=max_hops, timeout=timeout))
         try:
-            result.ports = list(await asyncio.gather(*probes))
+            result.ports = await interrupt.finished(probes, labels)
         finally:
-            result.traces = await traced
+            if interrupt.requested() is not None:
+                traced.cancel()  # a no-op when it had finished
+            try:
+                result.traces = await traced
+            except asyncio.CancelledError:
+                if not interrupt.swallow():
+                    raise
+                interrupt.note_unfinished(f"path trace to {host}")
     else:
-        result.ports = list(await asyncio.gather(*probes))
+        result.ports = await interrupt.finished(probes, labels)
     result.duration_ms = round((time.perf_counter() - started) * 1000.0, 2)
     return result

@@ -169,6 +169,14 @@ def _chain(ssl_object: ssl.SSLObject) -> list[CertInfo]:
     return [cert_from_info(dict(info))] if info else []
 
 
+def leaf_certificate(ssl_object: ssl.SSLObject | None) -> CertInfo | None:
+    """The certificate a TLS connection's server presented (decoded even when it was not verified)."""
+    if ssl_object is None:
+        return None
+    chain = _chain(ssl_object)
+    return chain[0] if chain else None
+
+
 async def _handshake(address: str, port: int, ctx: ssl.SSLContext, server_name: str | None,
                      timeout: float) -> tuple[asyncio.StreamWriter, float]:
     started = time.perf_counter()

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from rtcdiag import interrupt
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
 from rtcdiag.probes import slots, turn_quota
 from rtcdiag.probes.exchange import (
@@ -174,9 +175,13 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
     result.server_ip = ip
     result.server_scope = scope_of(ip).value
     policy = RetransmitPolicy.for_timeout(options.timeout_s)
-    result.transports = list(await asyncio.gather(*(
-        slots.limited(slots.TURN_LEG_FDS, _check_families, leg, ip, credentials, options, policy, t0,
-                      result.server_scope, by_family) for leg in legs)))
+    # Interrupted (Ctrl-C, SIGTERM): the transports that had finished; none finished, none reported.
+    result.transports = await interrupt.finished(
+        [slots.limited(slots.TURN_LEG_FDS, _check_families, leg, ip, credentials, options, policy, t0,
+                       result.server_scope, by_family) for leg in legs],
+        [leg.uri for leg in legs])
+    if legs and not result.transports:
+        raise asyncio.CancelledError
     result.duration_ms = round((loop.time() - t0) * 1000.0, 3)
     return result
 
@@ -240,6 +245,7 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     sessions: list[TurnSession] = []
     peers: list[EchoPeer] = []
     certificate = _check_certificate_aside(tr, ip, target, options)
+    cut = False
     try:
         session = await _open_session(tr, transport, (ip, target.port), target.host, options, policy, t0)
         if session is None:
@@ -266,10 +272,15 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
             own = [ip for ip in (session.server[0], tr.relayed_ip) if ip]
             tr.acl = await check_acl(session, acl_peers(own, options.acl_peers))
         return tr
+    except asyncio.CancelledError:
+        cut = True
+        raise
     finally:
         if sessions and tr.challenge_problem is None:  # a 438's new NONCE may be the unusable one
             tr.challenge_problem = sessions[-1].challenge_problem
         await _cleanup(tr, sessions, *peers)
+        if cut and tr.allocated:  # Ctrl-C / SIGTERM: whether the release of what it held was confirmed
+            interrupt.note_release(tr.released)
         if certificate is not None:
             tr.certificate_problem = await _settled(certificate, options.timeout_s)
         tr.duration_ms = round((loop.time() - started) * 1000.0, 3)
@@ -354,6 +365,10 @@ async def _open_session(tr: TransportResult, transport: str, server: tuple[str, 
         return None
     if transport != "udp":
         tr.connect_ms = round((loop.time() - begin) * 1000.0, 3)
+    if isinstance(client, StreamClient) and client.ssl_object is not None:
+        from rtcdiag.probes.tls_info import leaf_certificate
+
+        tr.certificate = leaf_certificate(client.ssl_object)
     tr.connected = True
     tr.server = hostport(server)
     return TurnSession(client, server, transport, tr.steps, t0, policy)

@@ -6,9 +6,14 @@ Two methods, measured separately (RFC 8656):
 
 At most ``WINDOW_PACKETS`` packets are in flight: the next goes out when an echo comes back (no fixed sleeps,
 no burst that overflows a socket buffer on the way); each is awaited within a window derived from the
-measured control RTT. The peer is a second local socket; when the server sits on a public address the peer's
-address as the relay sees it is learned with a Binding request, and the peer sends one datagram to the
-relayed address first so that a NAT in front of it lets the relay's packets in.
+measured control RTT. A server that dies stops the packets at the first sign — an ICMP port unreachable, or
+a run of lost packets while it says nothing — confirmed by one liveness request (a Binding on the
+allocation's 5-tuple, which a TURN server answers, RFC 8656 §3): nothing more is sent into a dead server,
+and the report says when it went silent, not when the packets ran out.
+
+The peer is a second local socket; when the server sits on a public address the peer's address as the relay
+sees it is learned with a Binding request, and the peer sends one datagram to the relayed address first so
+that a NAT in front of it lets the relay's packets in.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from rtcdiag.protocol.transport import (
     StreamClient,
     TransportError,
     UdpClient,
+    normalize,
     os_error,
 )
 
@@ -160,6 +166,8 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
             await session.client.send(msg.encode(), session.server)
 
         await _measure(session, peer, indication, packets, send_indication, _data_indication_payload)
+        if indication.stopped is not None:
+            return results  # the server went silent: a ChannelBind would only wait out a timeout
     else:
         indication.error = f"CreatePermission got {record.response or record.error or record.outcome}"
         if silent(record):
@@ -238,6 +246,21 @@ def _seq_of(payload: bytes, prefix: bytes, size: int) -> int | None:
 
 WINDOW_PACKETS = 64  # packets in flight at most: echoes pace the sending, no burst can overflow a buffer
 _SEQ_BYTES = 4
+LIVENESS_MISSES = 8  # packets lost in a row, with nothing from the server meanwhile, before it is asked
+
+
+def _icmp_error(client: UdpClient | StreamClient,
+                server: tuple[str, int]) -> tuple[float, TransportError] | None:
+    """The first ICMP error the server's address sent back to this client (UDP only), or None."""
+    return client.icmp_errors.get(server) if isinstance(client, UdpClient) else None
+
+
+async def _server_answers(session: TurnSession, result: DataPathResult) -> bool:
+    """One liveness request (a Binding on the allocation's 5-tuple: a TURN server answers it, RFC 8656 §3;
+    any answer, even an error, is a sign of life), recorded in the data path's steps."""
+    reply, record = await session.request(lambda: Message(Method.BINDING, MessageClass.REQUEST),
+                                          "liveness (Binding)", authenticated=False, record_in=result.steps)
+    return reply is not None or not silent(record)
 
 
 @dataclass
@@ -278,8 +301,16 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
     received: dict[int, float] = {}
     waiting: dict[int, float] = {}  # in flight: seq -> end of its wait (insertion order = send order)
     before = _Counters.of(client, peer.client)
+    server = normalize(session.server)
+    icmp_before = _icmp_error(client, server)
+    heard_at = loop.time()  # the last datagram from the server (an echo, or anything else it sent)
+    misses: list[int] = []  # packets given up since the last sign of life, in order
+    asked_at = -1.0  # when the liveness request was last sent (one per run of misses)
 
     def take(got: Received) -> None:
+        nonlocal heard_at
+        if got.source == server:
+            heard_at = max(heard_at, got.at)
         payload = extract(got.data)
         echo = _seq_of(payload, prefix, size) if payload is not None else None
         if payload is None or echo is None:
@@ -290,6 +321,27 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             peer.echoed_at.pop(payload, None)
             received[echo] = max(got.at - sent_at[echo] - held_s, 0.0)
             waiting.pop(echo, None)
+            result.last_echo_ms = round(max(got.at - session.started, 0.0) * 1000.0, 3)
+            misses.clear()  # a sign of life: the losses before it say nothing about the server
+
+    async def gone(trailing: bool) -> bool:
+        """The first sign the server died (RFC 1122 §4.1.3.1: ICMP port unreachable is UDP's refusal, or a
+        run of losses while it says nothing), confirmed by a liveness request: stop the packets."""
+        nonlocal asked_at
+        icmp = _icmp_error(client, server)
+        quiet = bool(misses) and heard_at < sent_at[misses[0]]
+        if icmp is not None and icmp is not icmp_before:
+            sign = f"{icmp[1]} while sending"
+        elif quiet and (len(misses) >= LIVENESS_MISSES or trailing) and asked_at < sent_at[misses[0]]:
+            sign = f"{len(misses)} packet(s) in a row lost while the server sent nothing"
+        else:
+            return False
+        asked_at = loop.time()
+        if await _server_answers(session, result):
+            misses.clear()
+            return False
+        result.stopped = f"the server went silent: {sign}; the liveness request got no answer"
+        return True
 
     while True:
         try:
@@ -331,7 +383,10 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
                 waiting[seq] = left + window_s
             else:
                 del waiting[seq]  # given up: lost (unless its echo still comes while others are awaited)
-    if late_wait_s > 0 and sent_at and not received:
+                misses.append(seq)
+        if await gone(trailing=not waiting and len(sent_at) >= packets):
+            break
+    if late_wait_s > 0 and sent_at and not received and result.stopped is None:
         started = loop.time()
         while not received and (remaining := started + late_wait_s - loop.time()) > 0:
             await peer.flush()

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from rtcdiag.probes.record import ErrorKind, Exchange, Redirect
 from rtcdiag.redact import ECHO
+
+if TYPE_CHECKING:
+    from rtcdiag.probes.tls_info import CertInfo
 
 METHOD_INDICATION = "send-indication"  # RFC 8656 §11: Send and Data indications
 METHOD_CHANNEL = "channel-data"  # RFC 8656 §12: ChannelBind + ChannelData
@@ -84,6 +88,12 @@ class DataPathResult:
     send_drops: int = 0
     # When nothing came back in the receive window: how long the late echoes were then awaited (seconds).
     late_wait_s: float = 0.0
+    # When the last echo came back (ms since the probe started, as Exchange.started_ms): the last sign of
+    # life of a server that then went silent.
+    last_echo_ms: float | None = None
+    # Why the packets stopped before all were sent: the server went silent (ICMP port unreachable, or a
+    # run of lost packets and a liveness request unanswered, recorded in ``steps``).
+    stopped: str | None = None
 
     # Derived from the above by summarize() (fields, not properties, so that JSON shows them).
     loss_pct: float | None = None
@@ -119,6 +129,7 @@ class TransportResult:
     # TLS with --insecure: the connection did not verify the certificate; a separate handshake did.
     tls_verification_off: bool = False
     certificate_problem: str | None = None  # what that handshake found ("expired: ...")
+    certificate: CertInfo | None = None  # TLS: the server's certificate on this connection (expiry, names)
     failure_kind: ErrorKind | None = None  # as Exchange.error_kind
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
     # Step 1: the unauthenticated Allocate.

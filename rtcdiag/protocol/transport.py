@@ -48,6 +48,7 @@ Validator = Callable[[bytes], str | None]  # returns None if the reply is accept
 _IP_RECVERR = 11  # linux/in.h
 _IPV6_RECVERR = 25  # linux/in6.h
 _SOCK_EE = struct.Struct("=IBBBBII")  # struct sock_extended_err
+_MAX_ICMP_NOTED = 64  # destinations whose first ICMP error a UdpClient keeps
 _SO_EE_ORIGIN_ICMP = 2
 _SO_EE_ORIGIN_ICMP6 = 3
 _MAX_DATAGRAM = 65535
@@ -513,6 +514,9 @@ class UdpClient(_Client):
         # The tool's own drops, so that they are never taken for loss on the network:
         self.socket_drops = 0  # datagrams the kernel dropped here: receive buffer full (SO_RXQ_OVFL)
         self.send_drops = 0  # datagrams not sent because the socket's send buffer was full
+        # The first ICMP error each destination caused (also for datagrams that are not requests, e.g.
+        # Send indications into a server that died): {destination: (loop time, error)}, bounded.
+        self.icmp_errors: dict[Address, tuple[float, TransportError]] = {}
         loop.add_reader(sock.fileno(), self._on_readable)
 
     @classmethod
@@ -687,7 +691,10 @@ class UdpClient(_Client):
             where = f" from {dest[0]} port {dest[1]}" if dest else ""
             # ICMP port unreachable is UDP's connection refused (RFC 1122 §4.1.3.1): nothing listens there.
             error_type = RefusedError if text == "port unreachable" else UnreachableError
-            self._fail(error_type(f"ICMP {text}{where}", dest), dest)
+            error = error_type(f"ICMP {text}{where}", dest)
+            if dest is not None and dest not in self.icmp_errors and len(self.icmp_errors) < _MAX_ICMP_NOTED:
+                self.icmp_errors[dest] = (self._loop.time(), error)
+            self._fail(error, dest)
 
     async def close(self) -> None:
         if self.closed:
@@ -840,6 +847,12 @@ class StreamClient(_Client):
                 writer.transport.abort()
                 raise _os_error(err, peer) from err
         return cls(reader, writer, peer, ssl_context is not None, loop, policy or RetransmitPolicy())
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS session of a TLS connection (the certificate the server presented), else None."""
+        obj = self._writer.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
 
     @property
     def local_address(self) -> Address:

@@ -7,7 +7,7 @@ Colour only when stdout is a terminal, never with ``NO_COLOR`` set (rich honours
 the terminal or ``COLUMNS``. Text wraps at word boundaries: table columns are sized so that no word is cut
 (a table too wide for the terminal is shown as one block per row instead). The report model is already
 masked for secrets; every string is made printable here (no control character from a server reaches the
-terminal).
+terminal) and each line bounded (a server's 65,000-byte SOFTWARE is cut, its length said; --json has it).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from rich.table import Table as RichTable
 from rich.text import Span, Text
 
 from rtcdiag.report.model import Report, Status, Table, where
-from rtcdiag.textsafe import printable, printable_lines
+from rtcdiag.textsafe import shown, shown_line
 from rtcdiag.triage.finding import Finding, Severity
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red",
-                "inconclusive": "bold yellow", "error": "bold red"}
+                "inconclusive": "bold yellow", "error": "bold red", "interrupted": "bold yellow"}
 CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
                Status.INCONCLUSIVE: "yellow"}
 _CELL_OVERHEAD = 3  # padding left + right and one divider per column (box.SIMPLE_HEAD)
@@ -42,7 +42,7 @@ def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Co
 
 
 def _text(value: str, style: str = "") -> Text:
-    return Text(printable_lines(value), style=style)
+    return Text(shown(value), style=style)
 
 
 def _words(value: str) -> list[str]:
@@ -64,7 +64,7 @@ def _header(finding: Finding) -> Text:
     header = Text()
     header.append(f"{finding.severity.value.upper()} ", style=SEVERITY_STYLE[finding.severity])
     header.append(f"{finding.id} ", style="bold")
-    header.append(printable(finding.title))
+    header.append(shown_line(finding.title))
     return header
 
 
@@ -97,7 +97,7 @@ def _block_rows(group: Sequence[Finding], explained: Sequence[Finding]) -> list[
     rows.append(("Cause", _text(first.cause), ""))
     rows.append(("Fix", _text(first.fix), ""))
     if first.evidence:
-        rows.append(("Evidence", [_text(printable(line)) for line in first.evidence], "dim"))
+        rows.append(("Evidence", [Text(shown_line(line)) for line in first.evidence], "dim"))
     if explained:
         folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
                   for other in explained[:GROUP_SHOWN]]
@@ -264,10 +264,10 @@ def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
     """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
     gap = " " * _CELL_OVERHEAD
     out = _TextBuilder()
-    out.append(printable(table.title), style="bold")
+    out.append(shown_line(table.title), style="bold")
     out.append("\n")
-    header = [_wrap(printable_lines(c), w) for c, w in zip(table.columns, widths, strict=True)]
-    rows = [header, *([_wrap(printable_lines(cell), w) for cell, w in
+    header = [_wrap(shown(c), w) for c, w in zip(table.columns, widths, strict=True)]
+    rows = [header, *([_wrap(shown(cell), w) for cell, w in
                        zip([*row, *[""] * (len(table.columns) - len(row))], widths, strict=False)]
                       for row in table.rows)]
     for index, cells in enumerate(rows):
@@ -280,7 +280,7 @@ def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
             out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
     text = out.text()
     text.rstrip()
-    if cell_len(printable(table.title)) <= width:
+    if cell_len(shown_line(table.title)) <= width:
         return _LaidOut(text)  # every line already fits (widths from _column_widths)
     return text
 
@@ -288,21 +288,21 @@ def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
 def _record_table(table: Table, width: int) -> RenderableType:
     """A table too wide for the terminal: one block of ``column  value`` lines per row."""
     out = _TextBuilder()
-    out.append(printable(table.title), style="bold")
-    label_width = max((cell_len(printable(c)) for c in table.columns), default=0)
+    out.append(shown_line(table.title), style="bold")
+    label_width = max((cell_len(shown_line(c)) for c in table.columns), default=0)
     value_width = max(width - 2 - label_width - 1, 10)
-    labels = [printable(name) for name in table.columns]
+    labels = [shown_line(name) for name in table.columns]
     blank = _pad("", label_width)
     for index, row in enumerate(table.rows):
         if index:
             out.append("\n")
         for name, cell in zip(labels, row, strict=False):
-            for line_no, line in enumerate(_wrap(printable_lines(cell), value_width)):
+            for line_no, line in enumerate(_wrap(shown(cell), value_width)):
                 out.append("\n  ")
                 out.append(_pad(name, label_width) if line_no == 0 else blank, style="bold")
                 out.append(" " + line if line else "")
     text = out.text()
-    if 2 + label_width + 1 + value_width <= width and cell_len(printable(table.title)) <= width:
+    if 2 + label_width + 1 + value_width <= width and cell_len(shown_line(table.title)) <= width:
         return _LaidOut(text)  # every line already fits
     return text
 
@@ -318,8 +318,8 @@ class _LaidOut(Group):
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
-    columns = [printable_lines(c) for c in table.columns]
-    rows = [[printable_lines(c) for c in row] for row in table.rows]
+    columns = [shown(c) for c in table.columns]
+    rows = [[shown(c) for c in row] for row in table.rows]
     widths = _column_widths(columns, rows, width)
     if widths is None:
         return _record_table(table, width)
@@ -342,8 +342,8 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
     yield verdict
     yield Text()
     if report.roots:
-        title = "Diagnosis: root cause" if len(report.roots) == 1 else \
-            f"Diagnosis: {len(report.roots)} root causes"
+        title = "Diagnosis: root cause" if report.root_count == 1 else \
+            f"Diagnosis: {report.root_count} root causes"
         yield Text(title, style="bold underline")
         yield Text()
     for group in report.root_groups():

@@ -47,7 +47,7 @@ def status(report: Report) -> str:
 
 def to_data(report: Report) -> dict[str, Any]:
     """The report as plain JSON-able data."""
-    return {
+    data = {
         "schema": SCHEMA,
         "version": __version__,
         "command": report.command,
@@ -67,6 +67,13 @@ def to_data(report: Report) -> dict[str, Any]:
             "duration_s": round(report.duration_s, 6),
         },
     }
+    stopped = report.interrupted
+    if stopped is not None:  # what had finished is all the report holds
+        data["interrupted"] = {"signal": stopped.name, "exit_code": stopped.exit_code,
+                               "after_s": round(max(stopped.at - report.started_at, 0.0), 3),
+                               "unfinished": list(stopped.unfinished),
+                               "cut_allocations": stopped.cut_allocations, "unreleased": stopped.unreleased}
+    return data
 
 
 def render(report: Report) -> str:

@@ -3,7 +3,8 @@
 The diagnosis comes first: each root cause with symptom, cause, fix and evidence, and the findings it explains
 as a nested list. Table cells escape ``|`` and carry line breaks as ``<br>``; evidence is shown as code spans
 whose fence is longer than any backtick run inside; prose has Markdown's inline syntax escaped so a server's
-string cannot inject links, images or HTML. The model is already masked; every string is made printable.
+string cannot inject links, images or HTML. The model is already masked; every string is made printable and
+each line bounded (rtcdiag.textsafe.shown; the JSON report keeps long server strings whole).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 
 from rtcdiag.report.model import Report, Table, where
-from rtcdiag.textsafe import printable_lines
+from rtcdiag.textsafe import shown
 from rtcdiag.triage.finding import Finding
 
 _SEVERITY_LABEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
@@ -19,13 +20,13 @@ _SEVERITY_LABEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
 
 def escape_cell(text: str) -> str:
     """A GFM table cell: pipes and backslashes escaped, line breaks as ``<br>``."""
-    text = printable_lines(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    text = shown(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
     return "<br>".join(part.strip() for part in text.splitlines()) if "\n" in text else text.strip()
 
 
 def code_span(text: str) -> str:
     """``text`` as inline code, whatever backticks it contains (CommonMark §6.1)."""
-    text = " ".join(printable_lines(text).splitlines())
+    text = " ".join(shown(text).splitlines())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
@@ -37,14 +38,14 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!#|~])")
 
 def _literal(text: str) -> str:
     """Echoed text on one line: no HTML, links, images or emphasis a server string could inject."""
-    text = " ".join(printable_lines(text).splitlines())
+    text = " ".join(shown(text).splitlines())
     return _MARKDOWN_SPECIAL.sub(lambda m: "&lt;" if m.group() == "<" else "&gt;" if m.group() == ">"
                                  else "\\" + m.group(), text)
 
 
 def _inline(text: str) -> str:
     """rtcdiag's own prose on one line (a list item), with no accidental HTML."""
-    return " ".join(printable_lines(text).splitlines()).replace("<", "&lt;")
+    return " ".join(shown(text).splitlines()).replace("<", "&lt;")
 
 
 def _prose(finding: Finding, part: str) -> str:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from rtcdiag import exitcodes
+from rtcdiag.interrupt import Interruption
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
 
 SCHEMA = "rtcdiag/1"
@@ -81,6 +82,8 @@ class Report:
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
+    # Ctrl-C, SIGTERM or SIGHUP cut the run short: the report holds what had finished (rtcdiag.interrupt).
+    interrupted: Interruption | None = None
     _explained: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
 
     def sorted_findings(self) -> list[Finding]:
@@ -89,6 +92,12 @@ class Report:
     def root_groups(self) -> list[list[Finding]]:
         """Root causes grouped by statement (see :func:`group_findings`), in diagnosis order."""
         return group_findings(self.roots)
+
+    @property
+    def root_count(self) -> int:
+        """How many root causes the report states: the blocks it prints, one per statement (one id said of
+        several subjects, or twice of one, is one cause: "3 x SERVER-REFUSED" is one block)."""
+        return len(self.root_groups())
 
     def info_groups(self) -> list[list[Finding]]:
         """Findings for the record (info, not explained by a root cause), grouped by statement."""
@@ -110,7 +119,10 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """4 a bug in a check, 1 an error root cause, 3 inconclusive, 0 passed (warnings allowed)."""
+        """128 + the signal when interrupted, else 4 a bug in a check, 1 an error root cause, 3 inconclusive,
+        0 passed (warnings allowed)."""
+        if self.interrupted is not None:
+            return self.interrupted.exit_code
         if any(f.id == INTERNAL_ERROR for f in self.findings):
             return exitcodes.INTERNAL
         if any(f.severity is Severity.ERROR and f.explained_by is None for f in self.findings):
@@ -121,7 +133,10 @@ class Report:
 
     @property
     def status(self) -> str:
-        """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error``: the verdict as one word."""
+        """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error`` / ``interrupted``: the verdict as one
+        word."""
+        if self.interrupted is not None:
+            return "interrupted"
         code = self.exit_code
         if code == exitcodes.INTERNAL:
             return "error"
@@ -140,10 +155,12 @@ class Report:
         warnings = sum(f.severity is Severity.WARNING for f in self.findings)
         passed = sum(c.status in (Status.PASS, Status.WARN) for c in self.checks)
         total = sum(c.status is not Status.SKIP for c in self.checks)
-        roots = len(self.roots)
+        roots = self.root_count
         counts = f"{passed}/{total} checks passed, {errors} error(s), {warnings} warning(s)"
         if roots and (errors or warnings):
             counts = f"{roots} root cause(s); {counts}"
+        if self.interrupted is not None:
+            return f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: {counts}"
         word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
                 "warn": "PASS with warnings", "pass": "PASS"}[self.status]
         return f"{word}: {counts}"

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rtcdiag.addresses import AddressScope, scope_of
+from rtcdiag.lint import numbers as n
 from rtcdiag.lint import versions as v
 from rtcdiag.lint.advisories import ADVISORIES, COMPILED
 from rtcdiag.lint.turnserver_conf import (
@@ -135,7 +136,7 @@ def judge(plan: LintPlan) -> Judgement:
     _peer_acl(conf, out, version, shown)
     _admin(conf, out, version)
     _tls(conf, out, version, shown)
-    _operations(conf, out)
+    _operations(conf, out, version, shown)
     _version(conf, out, known, shown)
     steps = [StepOutcome(out.subject, CHECK, step, detail=_detail(step, conf, shown)) for step in STEPS]
     return Judgement(findings=out.findings, steps=steps)
@@ -295,13 +296,11 @@ def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -
 # --- operations --------------------------------------------------------------------------------------------
 
 def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
+    """A number as coturn reads it (C ``atoi``: ``3600s`` is 3600, ``x`` is 0); None without a value."""
+    return n.atoi(text)
 
 
-def _operations(conf: TurnserverConf, out: _Out) -> None:
+def _operations(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
     for option in conf.options:
         if option.name in BOOLEAN_OPTIONS and bool_value(option.value) is None:
             out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
@@ -318,8 +317,8 @@ def _operations(conf: TurnserverConf, out: _Out) -> None:
         out.add("LINT-NO-REALM", "operations", file=out.file)
     if not conf.has("proc-user"):
         out.add("LINT-RUNS-AS-ROOT", "operations", file=out.file)
-    if not any(conf.has(n) for n in ("user-quota", "total-quota", "max-bps", "bps-capacity")):
-        out.add("LINT-NO-QUOTA", "operations", file=out.file)
+    _quotas(conf, out)
+    _zero_lifetimes(conf, out, version, shown)
     for option in conf.lines("max-allocate-lifetime"):
         seconds = _int(option.value)
         if seconds is not None and seconds > MAX_LIFETIME_S:
@@ -333,16 +332,94 @@ def _operations(conf: TurnserverConf, out: _Out) -> None:
     _relay_ports(conf, out)
 
 
+def _quotas(conf: TurnserverConf, out: _Out) -> None:
+    """LINT-NO-QUOTA unless a quota or bandwidth option sets a limit: 0 is *no* limit to coturn
+    (rtcdiag.lint.numbers), so `user-quota=0` counts as unset. A negative total-quota refuses everything,
+    and a server cap without a per-session one stops coturn at start."""
+    values = {name: _int(conf.last(name)) for name in n.QUOTA_OPTIONS}
+    if not any(n.limits(value) for value in values.values()):
+        zeros = [f"`{name}={conf.last(name)}`" for name, value in values.items()
+                 if value is not None and value <= 0 and conf.has(name)]
+        detail = f" ({', '.join(zeros)}: coturn reads 0 as no limit)" if zeros else ""
+        out.add("LINT-NO-QUOTA", "operations", file=out.file, detail=detail)
+    total = conf.lines("total-quota")
+    if total and (value := _int(total[-1].value)) is not None and value < 0:
+        out.add("LINT-BAD-VALUE", "operations", file=out.file, line=total[-1].line,
+                detail=f"`total-quota={total[-1].value}` is below any allocation count: coturn answers every "
+                       "Allocate 486 Allocation Quota Reached (userdb.c inc_quota)")
+    capacity = conf.lines("bps-capacity")
+    if capacity and n.limits(values["bps-capacity"]) and not n.limits(values["max-bps"]):
+        out.add("LINT-BAD-VALUE", "operations", file=out.file, line=capacity[-1].line,
+                detail=f"`bps-capacity={capacity[-1].value}` without a `max-bps` above 0: coturn stops at "
+                       "start (\"CONFIG ERROR: If you set the --bps-capacity option, then you must set "
+                       "--max-bps options, too.\")")
+
+
+# Each lifetime option with a 0: what coturn (by version) makes of it, the severity, the consequence, the fix.
+_ZERO_NONCE = ("nonces that never go stale", Severity.INFO,
+               "The server never makes a client re-authenticate with a fresh nonce (438 Stale Nonce), so a "
+               "nonce seen once stays usable for the whole session.",
+               "Leave `stale-nonce` unset (600 s) unless your clients cannot handle 438 Stale Nonce.",
+               "examples/etc/turnserver.conf (\"Set it to 0 for unlimited lifetime\")")
+_ZERO_MAX_LIFETIME = ("a maximum lifetime of 0 s", Severity.ERROR,
+                      "Every lifetime a client asks for is above 0, so coturn cuts it to 0: an Allocate gets "
+                      "the default 600 s, but every Refresh sets 1 s and the allocation ends a second later. "
+                      "Calls drop at the client's first Refresh (a few minutes in).",
+                      "Remove the line (default 3600 s) or set the longest lifetime you allow, e.g. 3600.",
+                      "src/client/ns_turn_msg.c stun_adjust_allocate_lifetime, src/server/ns_turn_server.c "
+                      "refresh_relay_connection")
+
+
+def _zero_lifetime_of_peers(option: str, version: Version | None) -> tuple[str, Severity, str, str, str]:
+    """channel-lifetime / permission-lifetime 0: never expire before 4.13.0, expire at once from 4.13.0."""
+    what = "channels" if option == "channel-lifetime" else "permissions"
+    default = n.LIFETIME_DEFAULTS[option]
+    fix = f"Remove the line: {what} last {default} s by default (RFC 8656 §9, §12), refreshed by the client."
+    source = "src/apps/relay/ns_ioalib_engine_impl.c set_ioa_timer (secs > 0) before 4.13.0; " \
+             "src/server/ns_turn_server.c turn_server_sweep_timed_events (PR #1926) from 4.13.0"
+    never = f"{what} never expire: no timer is set for 0 s, so a peer a client once permitted stays " \
+            "reachable through its relay for the whole allocation"
+    at_once = f"{what} expire within a second: the per-thread sweep finds them already past their end, " \
+              "and the relay drops the peer's packets"
+    if version is None:
+        return (f"{what} that expire at once (4.13.0 and later) or never (before)", Severity.WARNING,
+                f"coturn 4.13.0 and later: {at_once}. Before 4.13.0: {never}.", fix, source)
+    if version >= v.V4_13_0:
+        return (f"{what} that expire at once", Severity.ERROR, f"From coturn 4.13.0: {at_once}.", fix, source)
+    return (f"{what} that never expire", Severity.WARNING, f"Before coturn 4.13.0: {never}.", fix, source)
+
+
+def _zero_lifetimes(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
+    """A 0 in stale-nonce, max-allocate-lifetime, channel-lifetime or permission-lifetime: what this coturn
+    makes of it (rtcdiag.lint.numbers). An empty value is the default, not 0 (get_int_value)."""
+    for option in ("stale-nonce", "max-allocate-lifetime", "channel-lifetime", "permission-lifetime"):
+        lines = conf.lines(option)
+        if not lines or _int(lines[-1].value) != 0:
+            continue
+        if option == "stale-nonce":
+            meaning, severity, consequence, fix, source = _ZERO_NONCE
+        elif option == "max-allocate-lifetime":
+            meaning, severity, consequence, fix, source = _ZERO_MAX_LIFETIME
+        else:
+            meaning, severity, consequence, fix, source = _zero_lifetime_of_peers(option, version)
+        out.add("LINT-ZERO-VALUE", "operations", severity=severity, file=out.file, line=lines[-1].line,
+                option=option, value=lines[-1].value, meaning=meaning, version=shown, consequence=consequence,
+                fix=fix, source=source)
+
+
 def _relay_ports(conf: TurnserverConf, out: _Out) -> None:
-    low = _int(conf.last("min-port")) or 49152
-    high = _int(conf.last("max-port")) or 65535
+    # A 0 is port 0 to coturn (turn_ports.c), not the default range: only a missing value is the default.
+    low_text, high_text = _int(conf.last("min-port")), _int(conf.last("max-port"))
+    low = 49152 if low_text is None else low_text
+    high = 65535 if high_text is None else high_text
     problems: list[str] = []
     if high < low:
         problems.append(f"max-port {high} is below min-port {low}")
     elif high - low + 1 < MIN_RELAY_PORTS:
         problems.append(f"only {high - low + 1} relay ports ({low}-{high}): each allocation takes one")
-    listening = {_int(conf.last(n)) for n in ("listening-port", "tls-listening-port", "alt-listening-port",
-                                              "alt-tls-listening-port")} - {None}
+    # A listening port of 0 is none (alt-*: the main port + 1), never a port inside the relay range.
+    names = ("listening-port", "tls-listening-port", "alt-listening-port", "alt-tls-listening-port")
+    listening = {_int(conf.last(name)) for name in names} - {None, 0}
     listening |= {p for p in DEFAULT_LISTENING if p not in listening} if not listening else set()
     inside = sorted(p for p in listening if p is not None and low <= p <= high)
     if inside:

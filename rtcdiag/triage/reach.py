@@ -32,12 +32,12 @@ from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import ALPN_STUN_TURN, TlsInfo
 from rtcdiag.probes.trace import DROPPED, NO_ANSWER, REJECTED, SILENT, TraceResult
 from rtcdiag.redact import echo
+from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
 CHECK = "ports"
 RESOLVE_STEP = "resolve"
-EXPIRY_WARNING_DAYS = 14  # issue 5: warn when a certificate expires in under 14 days
 OLD_TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")  # RFC 8996 deprecates TLS 1.0 and 1.1
 X509_V_ERR_CERT_HAS_EXPIRED = 10  # OpenSSL verify code
 X509_V_ERR_HOSTNAME_MISMATCH = (62, 64)
@@ -146,10 +146,9 @@ def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[
         add("TLS-EXPIRED", detail=f"certificate expired on {leaf.not_after if leaf else '?'}")
     elif info.trusted is False and info.verify_code not in X509_V_ERR_HOSTNAME_MISMATCH:
         add("TLS-UNTRUSTED", detail=info.verify_error or "certificate chain does not verify")
-    days = leaf.days_to_expiry if leaf is not None else None
-    if leaf is not None and days is not None and 0 <= days < EXPIRY_WARNING_DAYS:
-        add("TLS-EXPIRING-SOON", days=int(days), not_after=leaf.not_after,
-            cert_subject=echo(leaf.subject or "-"))
+    soon = expiring_soon(leaf)
+    if soon is not None:
+        add("TLS-EXPIRING-SOON", **soon)
     if info.hostname_match is False:
         names = ", ".join(echo(n) for n in (leaf.san_dns + leaf.san_ip)) if leaf else ""
         names = names or "none"

@@ -38,6 +38,7 @@ from rtcdiag.probes.turn_result import (
     TurnCheckResult,
 )
 from rtcdiag.redact import echo
+from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
@@ -333,6 +334,12 @@ def _connect(leg: _Leg) -> None:
             what += " (certificate not verified: --insecure)"
         if t.certificate_problem is not None:  # what --insecure let through, a browser will not
             leg.add("connect", "TLS-CERT-IGNORED", t.certificate_problem, [t.certificate_problem])
+        soon = expiring_soon(t.certificate)  # the rule of the ports check, on this connection's certificate
+        if soon is not None and t.certificate is not None:
+            cert = t.certificate
+            leg.add("connect", "TLS-EXPIRING-SOON", f"{soon['days']} days left",
+                    [f"certificate: subject {cert.subject or '-'}; issuer {cert.issuer or '-'}; valid "
+                     f"{cert.not_before} .. {cert.not_after}"], **soon)
         leg.outcome("connect", f"{what} in {t.connect_ms:.1f} ms", t.connect_ms / 1000.0)
         return
     first = next(iter(t.steps), None)
@@ -883,6 +890,7 @@ class ServerStop:
     how: str  # "got no reply to 7 request(s)", "failed (connection reset by peer ...)"
     after_s: float | None  # seconds from the Allocate success to that request
     evidence: list[str]
+    last_answer_s: float | None = None  # seconds from the Allocate success to its last answer or echo
 
 
 def _answered(ex: Exchange) -> bool:
@@ -928,13 +936,22 @@ def server_stop(t: TransportResult) -> ServerStop | None:
     how = f"got no reply to {ex.attempts} request(s)" if ex.outcome == Outcome.TIMEOUT else \
         f"failed ({ex.error or ex.outcome})"
     after = max(0.0, (ex.started_ms - alloc_end) / 1000.0)
+    # Its last sign of life: the last answer before the silence, or the last echo through its relay.
+    signs = [e.started_ms + (e.rtt_ms or 0.0) for e, _ in later[:first] if _answered(e)]
+    signs += [dp.last_echo_ms for dp in t.data_paths if dp.last_echo_ms is not None]
+    last = max((s for s in signs if s <= ex.started_ms), default=None)
+    last_s = None if last is None else max(0.0, (last - alloc_end) / 1000.0)
     evidence = [f"allocation: {describe_exchange(done)}",
                 *(describe_exchange(e) for e, _ in later[:first]),
+                *(f"{DATA_METHOD_LABEL[dp.method]}: {dp.packets_received}/{dp.packets_sent} packet(s) "
+                  f"echoed, then stopped: {dp.stopped}" for dp in t.data_paths if dp.stopped),
                 f"first unanswered, {after:.2f} s after the allocation: {describe_exchange(ex)}",
                 *(describe_exchange(e) for e, _ in later[first + 1:])]
+    if last_s is not None:
+        evidence.insert(1, f"last answer or echo from the server: {last_s:.2f} s after the allocation")
     if released_silently:
         evidence.append("release (Refresh LIFETIME=0): no answer in time")
-    return ServerStop(step, ex.step, how, after, evidence)
+    return ServerStop(step, ex.step, how, after, evidence, last_s)
 
 
 def _stopped(leg: _Leg, step: str, duration: float) -> None:
@@ -942,7 +959,9 @@ def _stopped(leg: _Leg, step: str, duration: float) -> None:
     assert stop is not None
     when = f" {stop.after_s:.2f} s after the allocation" if stop.after_s is not None else \
         " after every earlier request had been answered"
-    detail = f"{stop.what} {stop.how}{when}, and nothing was answered after that"
+    last = f" (its last answer came {stop.last_answer_s:.2f} s after the allocation)" \
+        if stop.last_answer_s is not None else ""
+    detail = f"{stop.what} {stop.how}{when}{last}, and nothing was answered after that"
     leg.add(step, "TURN-SERVER-STOPPED", detail, stop.evidence)
     leg.outcome(step, f"the server stopped answering: {detail}", duration)
     leg.stop(f"the server stopped answering at {stop.what}{when}")

@@ -243,7 +243,7 @@ def test_check_browser_without_chromium_is_a_note(healthy: RunningCoturn,
     monkeypatch.setenv("RTCDIAG_CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setenv("PATH", "/nonexistent")
     config = check_command._config_from_args(None, None, (f"turn:{healthy.hostport()}?transport=udp",), USER,
-                                             PASSWORD, None, 600, "turn", (), None, False, 3.0)
+                                             PASSWORD, None, 600, ("turn",), (), None, False, 3.0)
     report = check_command.run_check(config, live=False, browser=True)
     assert report.exit_code == 0
     assert not any(c.name.startswith("browser/") for c in report.checks)

@@ -1,4 +1,4 @@
-"""SIGTERM and SIGHUP release TURN allocations exactly like Ctrl-C (RFC 8656 §8: Refresh LIFETIME=0).
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP release TURN allocations (RFC 8656 §8: Refresh LIFETIME=0), and say so.
 
 A real coturn with verbose logging; ``rtcdiag turn-check`` runs as a subprocess through a UDP delay proxy
 written here (every datagram held DELAY_S each way), so that the signal, sent once coturn has logged the
@@ -75,20 +75,28 @@ def _mid_data_path(server: RunningCoturn, process: subprocess.Popen[str]) -> str
     return session
 
 
-@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize(("signum", "exit_code", "said"), [
+    (signal.SIGINT, 130, "interrupted by SIGINT (allocations released)"),
+    (signal.SIGTERM, 143, "terminated by SIGTERM (allocations released)"),
+    (signal.SIGHUP, 129, "terminated by SIGHUP (allocations released)")])
 def test_signal_mid_data_path_releases_the_allocation(server: RunningCoturn, proxy: DelayProxy,
-                                                      signum: signal.Signals, exit_code: int) -> None:
+                                                      signum: signal.Signals, exit_code: int,
+                                                      said: str) -> None:
     process = _start(proxy)
     try:
         session = _mid_data_path(server, process)
         os.kill(process.pid, signum)
-        _, err = process.communicate(timeout=WAIT_S)
+        out, err = process.communicate(timeout=WAIT_S)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert process.returncode == exit_code, err
-    assert f"terminated by {signum.name}" in err
+    assert f"rtcdiag: error: {said}; the report above shows what had finished" in err.splitlines(), err
+    assert "Traceback" not in err
+    # The partial report: the one transport was cut mid data path, so it is named, not judged.
+    assert out.startswith(f"rtcdiag turn-check: INTERRUPTED by {signum.name}: partial report"), out
+    assert f"Not finished (not judged): turn:127.0.0.1:{proxy.port}?transport=udp" in " ".join(out.split())
     log = server.log_path.read_text(errors="replace")
     # RFC 8656 §8: the release is a Refresh with LIFETIME 0. rtcdiag waited for its success response before
     # exiting, so coturn has logged it already; coturn deletes the allocation right after (own timer).

@@ -114,8 +114,11 @@ def test_node_turn_does_not_relay_channeldata(node_turn: NodeTurn) -> None:
 def test_node_turn_unsigned_channelbind_and_lifetime_zero_refresh(node_turn: NodeTurn) -> None:
     code, report = run_check(node_turn.port)
     leg = report["results"]["turn"][0]["transports"][0]
-    [bind] = next(d for d in leg["data_paths"] if d["method"] == "channel-data")["steps"]
+    bind, *alive = next(d for d in leg["data_paths"] if d["method"] == "channel-data")["steps"]
+    assert bind["step"] == "channel-bind"
     assert bind["outcome"] == "rejected" and bind["unverified_success"] is True
+    # No ChannelData came back: one liveness Binding asked whether the server itself was still there (it is).
+    assert [(s["step"], s["outcome"]) for s in alive] == [("liveness (Binding)", "success")]
     assert bind["unverified_response"] == "ChannelBind success response" and bind["unverified_count"] >= 1
     assert leg["refreshed"] is True and leg["refresh_lifetime_s"] == 0 and leg["refresh_requested_s"] == 600
     assert leg["released"] is None  # the Refresh already deleted it: no release sent

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import selectors
 import signal
@@ -21,6 +22,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,9 +255,11 @@ def test_coturn_killed_mid_session_over_udp(point: KillPoint, killable: Callable
     finally:
         proxy.stop()
     stopped = _assert_stopped(code, report, proxy)
-    expected_step = {"create-permission": "data-send-indication", "send": "data-channel-data",
-                     "channel-bind": "data-channel-data", "channel-data": "refresh", "refresh": "refresh",
-                     "release": "refresh"}[point.kind]
+    # Killed during the packets of a method: that method's step (the packets stop at the first sign and a
+    # liveness request goes unanswered), not the next request's.
+    expected_step = {"create-permission": "data-send-indication", "send": "data-send-indication",
+                     "channel-bind": "data-channel-data", "channel-data": "data-channel-data",
+                     "refresh": "refresh", "release": "refresh"}[point.kind]
     assert stopped["step"] == expected_step
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     assert statuses["udp/allocate"] == "pass"
@@ -280,3 +284,47 @@ def test_coturn_killed_mid_session_over_tcp_resets_the_connection(
         proxy.stop()
     stopped = _assert_stopped(code, report, proxy)
     assert "failed (" in stopped["symptom"] or "no reply" in stopped["symptom"]
+
+
+def test_coturn_killed_during_send_data_is_reported_when_it_died(
+        killable: Callable[[], RunningCoturn]) -> None:
+    """No proxy: a real coturn (verbose) SIGKILLed right after it logged the CreatePermission, while 5000
+    Send indications are being echoed. Before, the packets went on into the dead server and the stop was
+    reported at the ChannelBind after them (1.7 s later with 2000 packets); now the data path stops at the
+    first sign (ICMP port unreachable, or a run of losses and an unanswered liveness request), the report
+    says when the server went silent and when it last answered, and the release is not waited for."""
+    server = start_coturn(CoturnOptions(users={"alice": PASSWORD}, allow_loopback_peers=True,
+                                        die_with_parent=True, verbose=True))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
+    proc = subprocess.Popen([sys.executable, "-m", "rtcdiag", "turn-check", f"127.0.0.1:{server.port}",
+                             "-u", "alice", "--transport", "udp", "--packets", "5000", "--timeout", "3",
+                             "--json"], env={**clean, "RTCDIAG_TURN_PASSWORD": PASSWORD},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "CREATE_PERMISSION processed, success" not in server.log_path.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.005)
+        assert Path(f"/proc/{server.pid}/comm").read_text().strip() == "turnserver"
+        os.kill(server.pid, signal.SIGKILL)
+        server.process.wait(5)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.stop()
+    report = json.loads(out)
+    assert [r["id"] for r in report["root_causes"]] == ["TURN-SERVER-STOPPED"], report["findings"]
+    [stopped] = [f for f in report["findings"] if f["id"] == "TURN-SERVER-STOPPED"]
+    assert stopped["step"] == "data-send-indication"
+    [transport] = report["results"]["turn"][0]["transports"]
+    [indication] = [dp for dp in transport["data_paths"] if dp["method"] == "send-indication"]
+    assert indication["stopped"] and indication["packets_sent"] < 5000  # not sent on into a dead server
+    assert len(transport["data_paths"]) == 1  # no ChannelBind into the dead server either
+    went = re.search(r"([0-9.]+) s after the allocation \(its last answer came ([0-9.]+) s after",
+                     stopped["symptom"])
+    assert went is not None, stopped["symptom"]
+    silent_s, last_s = float(went.group(1)), float(went.group(2))
+    assert 0 <= silent_s - last_s < 1.0, stopped["symptom"]  # when it died, within the detection time
+    assert report["timing"]["duration_s"] < 10, report["timing"]

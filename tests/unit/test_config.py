@@ -154,7 +154,8 @@ def test_readable_password_file_warns(tmp_path: Path, capsys: pytest.CaptureFixt
     pw = tmp_path / "pw"
     pw.write_text("file-pw\n")
     pw.chmod(0o640)
-    config = load_config(write(tmp_path, '[[servers]]\nurl = "turn:h"\npassword_file = "pw"\n'), environ={})
+    text = '[[servers]]\nurl = "turn:h"\nusername = "u"\npassword_file = "pw"\n'
+    config = load_config(write(tmp_path, text), environ={})
     assert config.servers[0].password == "file-pw"
     err = capsys.readouterr().err
     assert "servers[0].password_file:" in err and "readable by its group" in err and "file-pw" not in err

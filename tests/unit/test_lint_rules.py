@@ -135,3 +135,77 @@ def test_sensitive_ranges_are_special_purpose_and_catalogued() -> None:
     for entry_id in ("LINT-NO-AUTH", "LINT-PEER-ACL-MISSING", "TURN-ACL-PEER-PERMITTED",
                      "APP-STATIC-CREDENTIAL"):
         assert entry_id in CATALOGUE
+
+
+# --- zeros, as coturn reads them (rtcdiag.lint.numbers; the real coturn: test_lint_coturn.py) ----------
+
+HARDENED_BASE = (FIXTURES / "hardened-4.17.conf").read_text()
+
+
+def _over_hardened(lines: str, ver: str = "4.17.1") -> dict[str, list[Severity]]:
+    from rtcdiag.lint.turnserver_conf import parse_text
+
+    # The hardened config's quota lines are dropped so that each case decides the quota rule by itself.
+    base = "\n".join(line for line in HARDENED_BASE.splitlines()
+                     if not line.startswith(("user-quota", "total-quota", "max-bps", "bps-capacity")))
+    found: dict[str, list[Severity]] = {}
+    for f in judge(LintPlan(parse_text(base + "\n" + lines, "t.conf"), version(ver))).findings:
+        found.setdefault(f.id, []).append(f.severity)
+    return found
+
+
+@pytest.mark.parametrize(("lines", "limited"), [
+    ("user-quota=0\ntotal-quota=0", False),  # the issue: 0 is *no* quota to coturn
+    ("max-bps=0\nbps-capacity=0", False),
+    ("user-quota=x", False),  # atoi("x") is 0
+    ("", False),
+    ("user-quota=12", True),
+    ("total-quota=500", True),
+    ("user-quota=12abc", True),  # atoi stops at the first non-digit: 12
+    ("max-bps=0\nuser-quota=0\nuser-quota=3", True),  # the last line wins
+    ("max-bps=64000", True),
+])
+def test_a_quota_of_zero_is_no_quota(lines: str, limited: bool) -> None:
+    found = _over_hardened(lines)
+    assert ("LINT-NO-QUOTA" not in found) is limited, found
+
+
+def test_no_quota_says_which_zeros_were_read_as_no_limit() -> None:
+    from rtcdiag.lint.turnserver_conf import parse_text
+
+    judgement = judge(LintPlan(parse_text("user-quota=0\ntotal-quota=0\n", "t.conf"), version("4.17.1")))
+    [finding] = [f for f in judgement.findings if f.id == "LINT-NO-QUOTA"]
+    assert "(`user-quota=0`, `total-quota=0`: coturn reads 0 as no limit)" in finding.symptom
+
+
+def test_negative_total_quota_and_capacity_without_max_bps_are_errors() -> None:
+    assert _over_hardened("total-quota=-1")["LINT-BAD-VALUE"] == [Severity.ERROR]
+    assert _over_hardened("bps-capacity=1000000")["LINT-BAD-VALUE"] == [Severity.ERROR]
+    assert "LINT-BAD-VALUE" not in _over_hardened("bps-capacity=1000000\nmax-bps=64000")
+
+
+@pytest.mark.parametrize(("line", "ver", "severity"), [
+    ("max-allocate-lifetime=0", "4.17.1", Severity.ERROR),
+    ("max-allocate-lifetime=0", "4.6.1", Severity.ERROR),
+    ("channel-lifetime=0", "4.13.0", Severity.ERROR),  # swept at once from 4.13.0
+    ("channel-lifetime=0", "4.12.0", Severity.WARNING),  # never expires before
+    ("permission-lifetime=0", "4.17.1", Severity.ERROR),
+    ("permission-lifetime=0", "4.6.1", Severity.WARNING),
+    ("permission-lifetime=0", "", Severity.WARNING),  # version unknown: both said
+    ("stale-nonce=0", "4.17.1", Severity.INFO),
+])
+def test_a_zero_lifetime_is_what_this_coturn_makes_of_it(line: str, ver: str, severity: Severity) -> None:
+    assert _over_hardened(line, ver)["LINT-ZERO-VALUE"] == [severity]
+
+
+@pytest.mark.parametrize("line", ["stale-nonce", "stale-nonce=600", "channel-lifetime=600",
+                                  "max-allocate-lifetime=1800", "permission-lifetime"])
+def test_no_zero_no_finding(line: str) -> None:
+    assert "LINT-ZERO-VALUE" not in _over_hardened(line)  # an empty value is coturn's default, not 0
+
+
+def test_min_port_zero_is_port_zero_not_the_default() -> None:
+    # min-port=0: ports 0-65535, the listening ports inside
+    assert _over_hardened("min-port=0")["LINT-RELAY-PORTS"] == [Severity.WARNING]
+    assert _over_hardened("min-port=49152\nmax-port=0")["LINT-RELAY-PORTS"] == [Severity.WARNING]
+    assert "LINT-RELAY-PORTS" not in _over_hardened("listening-port=0")

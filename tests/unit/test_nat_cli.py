@@ -15,7 +15,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["nat-type", "--servers", " , "], "--servers needs at least one STUN server"),
+    (["nat-type", "--servers", " , "], "--servers: name at least one value"),
     (["nat-type", "--server", "stun:127.0.0.1", "--servers", "stun:127.0.0.2"], "either --server"),
     (["nat-type", "--servers", "stun:127.0.0.1,stuns:127.0.0.2"], "NAT discovery runs over plain udp"),
 ])

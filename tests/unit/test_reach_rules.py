@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtcdiag.commands.common import split_list
 from rtcdiag.commands.ports import parse_ports
 from rtcdiag.errors import UsageError
 from rtcdiag.probes import reach
@@ -21,14 +22,14 @@ from rtcdiag.triage.judgement import NameFact
 
 
 def test_parse_ports_keeps_order_and_drops_duplicates() -> None:
-    assert parse_ports(" udp:3479, TLS:8443,tcp:80,udp:3479 ") == [
+    assert parse_ports(split_list([" udp:3479, TLS:8443,tcp:80", "udp:3479 "])) == [
         PortTarget("udp", 3479), PortTarget("tls", 8443), PortTarget("tcp", 80)]
 
 
 @pytest.mark.parametrize("spec", ["3478", "sctp:1", "udp:", "udp:0", "udp:65536", "udp:x", ",", "tcp:-1"])
 def test_parse_ports_rejects_bad_items(spec: str) -> None:
     with pytest.raises(UsageError, match="--ports"):
-        parse_ports(spec)
+        parse_ports(split_list([spec]))
 
 
 def test_merge_targets_defaults_first_then_new_extras() -> None:

@@ -117,3 +117,17 @@ def test_status_word_for_each_verdict() -> None:
     assert (status(inconclusive), inconclusive.exit_code) == ("inconclusive", exitcodes.INCONCLUSIVE)
     failed = report_of(info, high, down, inconclusive=True)
     assert (status(failed), failed.exit_code) == ("fail", exitcodes.FINDING_ERROR)
+
+
+def test_the_verdict_counts_root_blocks_not_root_findings() -> None:
+    """One statement about three transports (or one id twice on one subject) is one root cause, as the
+    report prints one block for it (issue 20)."""
+    findings = [make_finding("SERVER-REFUSED", Subject("turn:h:3478", "h", 3478, transport), check="turn",
+                             step="connect", server="h:3478", transport=transport.upper(), host="h",
+                             port=3478, detail="refused", state="closed")
+                for transport in ("udp", "tcp", "tls")]
+    report = Report(command="turn-check", findings=findings, roots=list(findings))
+    assert report.root_count == 1 and len(report.root_groups()) == 1
+    assert report.verdict.startswith("FAIL: 1 root cause(s);")
+    twice = Report(command="turn-check", findings=findings[:1] * 2, roots=findings[:1] * 2)
+    assert twice.root_count == 1

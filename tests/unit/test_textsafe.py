@@ -91,3 +91,29 @@ def test_imports_nothing_from_rtcdiag() -> None:
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert not [name for name in imported if name.startswith("rtcdiag")]
+
+
+# --- bounded lines (issue 20: a 65,000-byte SOFTWARE printed whole was 92 KB of text) ---------------------
+
+
+def test_a_line_longer_than_the_bound_is_cut_and_says_its_length() -> None:
+    line = "v" * (textsafe.MAX_SHOWN_CHARS + 5000)
+    cut = textsafe.shown_line(line)
+    assert cut.startswith("v" * textsafe.MAX_SHOWN_CHARS + "...")
+    assert cut.endswith(f"[{len(line):,} characters in all; --json has them]")
+    assert textsafe.shown_line("short") == "short"
+    assert textsafe.shown_line("a\x1bb") == "a\\x1bb"  # still made printable
+
+
+def test_each_line_of_prose_is_bounded_on_its_own() -> None:
+    text = "first line\n" + "w" * 3000 + "\nlast line"
+    first, middle, last = textsafe.shown(text).split("\n")
+    assert (first, last) == ("first line", "last line")
+    assert middle.endswith("[3,000 characters in all; --json has them]")
+
+
+def test_a_line_built_from_bounded_parts_keeps_the_parts_length() -> None:
+    part = textsafe.shown_line("s" * 65_000)
+    line = f"server software {part}; more words around it"
+    assert textsafe.shown_line(line) == line  # not cut again: "65,000" stays the server string's length
+    assert "[65,000 characters" in line

@@ -1,4 +1,4 @@
-"""turn-check inputs: REST credential handling, nonce cookie features, --transport parsing."""
+"""turn-check inputs: REST credential handling, nonce cookie features (--transport: test_list_options)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ import base64
 import hashlib
 import hmac
 
-import pytest
-
-from rtcdiag.commands.turn_check import parse_transports
-from rtcdiag.errors import UsageError
 from rtcdiag.probes.turn import TurnCheckOptions, credentials_for, rest_username_expiry
 from rtcdiag.probes.turn_session import nonce_features
 from rtcdiag.redact import mask
@@ -47,11 +43,3 @@ def test_nonce_cookie_feature_bits() -> None:
     both = "obMatJos2" + base64.b64encode((0b11 << 22).to_bytes(3, "big")).decode() + "rest"
     assert nonce_features(both) == 0b11 << 22
     assert nonce_features("plain-nonce") == 0
-
-
-def test_parse_transports() -> None:
-    assert parse_transports("tls, udp,udp") == ("tls", "udp")
-    with pytest.raises(UsageError, match="sctp"):
-        parse_transports("udp,sctp")
-    with pytest.raises(UsageError):
-        parse_transports(",")

@@ -158,12 +158,19 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "RFC 8656 §7.2 (508 Insufficient Capacity)"),
     CatalogueEntry(
         "LINT-NO-QUOTA", _W, "No per-user or total quota and no bandwidth cap",
-        "{file}: none of `user-quota`, `total-quota`, `max-bps`, `bps-capacity` is set.",
+        "{file}: none of `user-quota`, `total-quota`, `max-bps`, `bps-capacity` sets a limit{detail}.",
         "One credential can open unlimited allocations and bandwidth: a leaked credential is a free "
         "high-bandwidth proxy and can exhaust the relay ports.",
         "Set `user-quota=` (allocations per user, e.g. 12), `total-quota=` and `max-bps=`/`bps-capacity=` "
         "sized for your traffic.",
         "RFC 8656 §7.2 (486 Allocation Quota Reached)"),
+    CatalogueEntry(
+        "LINT-ZERO-VALUE", _W, "`{option}={value}` means {meaning} to coturn",
+        "{file} line {line}: coturn {version} reads `{option}={value}` as {meaning}.",
+        "coturn reads 0 differently from option to option: no limit for the quotas and bandwidth caps, never "
+        "stale for a nonce, and for the lifetimes what its code makes of a zero. {consequence}",
+        "{fix}",
+        "coturn src/apps/relay/mainrelay.c and {source}; RFC 8656 §7.2, §9, §12"),
     CatalogueEntry(
         "LINT-LONG-LIFETIME", _W, "Very long max-allocate-lifetime",
         "{file} line {line}: `max-allocate-lifetime={detail}`.",

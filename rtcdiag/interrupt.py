@@ -1,0 +1,172 @@
+"""A run cut short by a signal (Ctrl-C, SIGTERM, SIGHUP) still reports what finished, as ``mtr`` does.
+
+The command's signal handler (``rtcdiag.commands.common``) calls :func:`request` and cancels the main task.
+Every fan-out of probes waits with :func:`finished` instead of ``asyncio.gather``: on that cancellation it
+cancels what is still running (each probe's own ``finally`` releases its TURN allocations and closes its
+sockets), waits for it, and returns the results that were complete. A probe cut short is never judged: the
+evidence it had not finished collecting would read as a failure of the server. What did not finish is
+named in the report (:func:`unfinished`).
+
+A cancellation without a signal (a timeout, the exporter's scrape deadline) propagates unchanged: only an
+interruption requested here turns into a partial result.
+
+This is a bottom-layer module: it imports nothing from rtcdiag.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # asyncio is imported when first used: `rtcdiag --version` does not need it
+    import asyncio
+
+T = TypeVar("T")
+
+__all__ = ["Interruption", "finished", "note_release", "note_unfinished", "request", "requested", "reset",
+           "swallow"]
+
+
+@dataclass
+class Interruption:
+    """The signal that cut the run short and what had not finished by then."""
+
+    signum: int
+    name: str  # "SIGINT"
+    at: float = field(default_factory=time.time)  # when the signal arrived (wall clock, as report times)
+    unfinished: list[str] = field(default_factory=list)  # what was cut short, in words, first seen first
+    cut_allocations: int = 0  # TURN allocations held by probes that were cut short (each released then)
+    unreleased: int = 0  # of those, how many releases the server did not confirm
+    reported: bool = False  # a (partial) report was printed
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def released(self) -> bool:
+        """Every allocation of a cut probe was released (the server confirmed the Refresh LIFETIME=0)."""
+        return self.unreleased == 0
+
+    def message(self) -> str:
+        """The one line on stderr: which signal, that cleanup ran, and whether a partial report was shown."""
+        verb = "interrupted" if self.name == "SIGINT" else "terminated"
+        cleanup = "allocations released" if self.released else \
+            f"{self.unreleased} of {self.cut_allocations} allocation(s) not released: the server did not " \
+            "answer the release; they expire on its own timer"
+        shown = "; the report above shows what had finished" if self.reported else ""
+        return f"{verb} by {self.name} ({cleanup}){shown}"
+
+
+_state: Interruption | None = None
+MAX_NAMED = 200  # bound on the list of unfinished items kept for the report
+
+
+def request(signum: int, name: str) -> Interruption:
+    """A signal arrived: from now on a cancellation is an interruption (the first signal counts)."""
+    global _state
+    if _state is None:
+        _state = Interruption(signum, name)
+    return _state
+
+
+def requested() -> Interruption | None:
+    """The interruption of this run, or None."""
+    return _state
+
+
+def reset() -> None:
+    """Forget an interruption (a new run in the same process, e.g. a test)."""
+    global _state
+    _state = None
+
+
+def note_unfinished(what: str) -> None:
+    """Name something the signal cut short. A whole whose parts are already named (``turn:h:3478`` after
+    ``turn:h:3478?transport=udp``) is not named again."""
+    if _state is None or not what or len(_state.unfinished) >= MAX_NAMED:
+        return
+    if any(seen.startswith(what) and seen[len(what):len(what) + 1] in ("", " ", "?")
+           for seen in _state.unfinished):
+        return
+    _state.unfinished.append(what)
+
+
+def note_release(released: bool | None) -> None:
+    """A probe cut short held a TURN allocation; ``released``: the server confirmed its release."""
+    if _state is not None:
+        _state.cut_allocations += 1
+        _state.unreleased += 0 if released else 1
+
+
+def swallow() -> bool:
+    """In an ``except asyncio.CancelledError`` block: True when the cancellation is an interruption, which
+    the caller then turns into a partial result (the task's cancel request is withdrawn, so that later
+    awaits in it run normally); False when it must propagate."""
+    import asyncio
+
+    if _state is None:
+        return False
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        task.uncancel()
+    return True
+
+
+async def finished(awaitables: Iterable[Awaitable[T]], labels: Sequence[str] | Callable[[int], str] = (),
+                   ) -> list[T]:
+    """``asyncio.gather`` for probes: every result, in order — or, when the run is interrupted, the results
+    that were complete (the others cancelled, waited for, and named with ``labels``).
+
+    Unlike ``gather``, an exception of one does not leave the others running: all end first, then the first
+    exception (in order) is raised. Nothing is left with an exception nobody retrieved.
+    """
+    import asyncio
+
+    tasks = [asyncio.ensure_future(each) for each in awaitables]
+    if not tasks:
+        return []
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await _settle(tasks)
+        if not swallow():
+            raise
+    results: list[T] = []
+    failure: BaseException | None = None
+    cancelled = False
+    for index, task in enumerate(tasks):
+        if task.cancelled():
+            cancelled = True
+            note_unfinished(labels(index) if callable(labels) else
+                            labels[index] if index < len(labels) else f"#{index + 1}")
+            continue
+        exc = task.exception()  # retrieved, each one
+        if exc is not None:
+            failure = failure or exc
+            continue
+        results.append(task.result())
+    if failure is not None:
+        raise failure
+    if cancelled and _state is None:
+        raise asyncio.CancelledError  # a child cancelled by someone else: as gather does
+    return results
+
+
+async def _settle(tasks: Sequence[asyncio.Future[T]]) -> None:
+    """Wait until every task has ended (its cleanup done), even if this task is cancelled again meanwhile:
+    a second cancellation only stops the waiting once everything has ended."""
+    import asyncio
+
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            if _state is None:
+                raise
+        pending = [t for t in pending if not t.done()]
