@@ -29,7 +29,7 @@ def _ice(host: str, transport: str = "udp", finding_id: str = "ICE-NO-RELAY") ->
 
 def _expect_relay(host: str) -> Finding:
     return make_finding("EXPECT-RELAY", Subject(host, host), check="expect", step="relay", server=host,
-                        reason="no relay worked")
+                        reason="no relay worked", failed=1, total=1)
 
 
 def _auth(host: str) -> Finding:
