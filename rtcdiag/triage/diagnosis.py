@@ -109,7 +109,7 @@ SERVER_WIDE = frozenset({"TURN-AUTH-401", "TURN-AUTH-441", "TURN-REST-EXPIRED", 
 
 # What is seen of an endpoint whatever else fails there (the certificate's dates, its TLS version, ALPN):
 # a failure of that endpoint never explains them; each has its own fix.
-OBSERVATIONS = frozenset({"TLS-EXPIRING-SOON", "TLS-OLD-VERSION", "TLS-NO-ALPN", "TLS-CERT-IGNORED"})
+OBSERVATIONS = frozenset({"TLS-EXPIRING-SOON", "TLS-OLD-VERSION", "TLS-NO-ALPN"})
 
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
