@@ -309,7 +309,9 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
     by_host = {plan.host: plan.label for plan in plans}
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for each in ran:
-        for label, transport, column, text in cells(each, by_host):
+        # A check of one server entry: its own label (two entries on one host are two rows, never one).
+        own = {each.subject.host: each.subject.server} if each.subject.entry is not None else by_host
+        for label, transport, column, text in cells(each, own):
             row = rows.setdefault((label, transport), {})
             row[column] = f"{row[column]}; {text}" if column in row else text
     if not rows:

@@ -149,3 +149,16 @@ def test_findings_carry_their_server_entry(outcomes: dict[tuple[str, str], Outco
     checks = ("ports", "stun", "turn", "ice")
     entries = {f["entry"] for f in outcome.report["findings"] if f["check"] in checks}
     assert "127.0.0.1 (iceServers[1])" in entries and None not in entries
+
+
+def test_the_server_table_has_one_row_per_entry_and_transport(
+        outcomes: dict[tuple[str, str], Outcome]) -> None:
+    """Four entries on 127.0.0.1: four servers in the table, each row only its own entry's results."""
+    outcome = _outcome(outcomes, TOML, "same host: refused, two 401s, healthy")
+    table = next(t for t in outcome.report["tables"] if t["title"] == "Servers by transport")
+    rows = {(row[0], row[1]): dict(zip(table["columns"], row, strict=True)) for row in table["rows"]}
+    assert {label for label, _ in rows} == {"127.0.0.1 (good)", "127.0.0.1 (dead)", "127.0.0.1 (badpw)",
+                                            "127.0.0.1 (badrealm)"}
+    assert rows[("127.0.0.1 (good)", "udp")]["turn"].startswith("relay ")
+    assert rows[("127.0.0.1 (badpw)", "udp")]["turn"].startswith("401")
+    assert rows[("127.0.0.1 (dead)", "tcp")]["port"].endswith(" closed")  # RST: nothing listens
