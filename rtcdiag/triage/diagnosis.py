@@ -253,38 +253,78 @@ class _Candidates:
     """The findings of one host seen so far (in :func:`_order`), indexed so that the first one explaining
     a finding is found without testing every earlier one (a host with hundreds of ports stays linear).
 
-    Exactly the first candidate, in order, for which ``explains(c, f) or _same_statement(c, f)`` holds:
-    every candidate on a lower layer is tested in order (they all come first: the order is by layer); on
-    the finding's own layer only those that can match are tested: the same id (a NAME failing again, a
-    server-wide cause over another transport, a repeated statement: same identity) and the ids that
-    :data:`ALSO_EXPLAINS` it.
+    Exactly the first candidate, in order, for which ``explains(c, f) or _same_statement(c, f)`` holds. On
+    a lower layer: every RUN and NAME candidate (few; they reach the whole host), and of the others only
+    those about a port the finding can be inside (the root's scope is at most one port of one entry once
+    it is not a NAME: its own port, or every port when it names none). On the finding's own layer only
+    those that can match: the same id (a NAME failing again, a server-wide cause over another transport, a
+    repeated statement: same identity) and the ids that :data:`ALSO_EXPLAINS` it.
     """
 
     def __init__(self) -> None:
         self.position: dict[int, int] = {}  # id(finding) -> its place in the order
         self.by_layer: dict[Layer, list[Finding]] = {}
+        self.by_port: dict[tuple[Layer, int | None], list[Finding]] = {}
         self.by_id: dict[str, list[Finding]] = {}
+        self.by_id_port: dict[tuple[str, int | None], list[Finding]] = {}
+        self.by_id_entry: dict[tuple[str, str | None], list[Finding]] = {}
         self.by_statement: dict[tuple[str, Identity], list[Finding]] = {}
 
     def add(self, finding: Finding) -> None:
+        layer, s = layer_of(finding.id), finding.subject
         self.position[id(finding)] = len(self.position)
-        self.by_layer.setdefault(layer_of(finding.id), []).append(finding)
+        self.by_layer.setdefault(layer, []).append(finding)
+        self.by_port.setdefault((layer, s.port), []).append(finding)
         self.by_id.setdefault(finding.id, []).append(finding)
-        self.by_statement.setdefault((finding.id, finding.subject.identity), []).append(finding)
+        self.by_id_port.setdefault((finding.id, s.port), []).append(finding)
+        self.by_id_entry.setdefault((finding.id, s.entry), []).append(finding)
+        self.by_statement.setdefault((finding.id, s.identity), []).append(finding)
+
+    def _in_order(self, pools: list[list[Finding]]) -> list[Finding]:
+        if sum(bool(pool) for pool in pools) <= 1:
+            return next((pool for pool in pools if pool), [])
+        return sorted((c for pool in pools for c in pool), key=lambda c: self.position[id(c)])
+
+    def _lower(self, lower: Layer, finding: Finding) -> list[Finding]:
+        """The candidates of layer ``lower`` that can explain ``finding``, in order."""
+        if lower <= Layer.NAME:
+            return self.by_layer[lower]
+        if finding.basis is not None:
+            ports = {needed.port for needed in finding.basis}
+        elif finding.subject.port is None and layer_of(finding.id) is Layer.CONSEQUENCE:
+            return self.by_layer[lower]  # a consequence about its whole entry: a root on any port
+        else:
+            ports = {finding.subject.port}
+        return self._in_order([self.by_port.get((lower, port), []) for port in ports | {None}])
+
+    def _same_layer(self, layer: Layer, finding: Finding) -> list[list[Finding]]:
+        """The pools of same-layer candidates that can explain ``finding`` (each in order)."""
+        s = finding.subject
+        needed = finding.basis if finding.basis is not None else (s.identity,)
+        if layer is Layer.NAME:  # the whole name: any port, any entry
+            same = self.by_id.get(finding.id, [])
+        elif finding.id in SERVER_WIDE:  # the whole entry
+            same = self._in_order([self.by_id_entry.get((finding.id, entry), [])
+                                   for entry in {n.entry for n in needed} | {s.entry}])
+        else:  # a repeated statement: the same identity
+            same = self.by_statement.get((finding.id, s.identity), [])
+        pools = [same]
+        ports = {n.port for n in needed} | {None}
+        for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ())):
+            if layer is Layer.NAME:
+                pools.append(self.by_id.get(root, []))
+            else:  # a port of the entry (a root on no port: every port)
+                pools.append(self._in_order([self.by_id_port.get((root, port), []) for port in ports]))
+        return pools
 
     def first_explaining(self, finding: Finding) -> Finding | None:
         layer = layer_of(finding.id)
         for lower in sorted(k for k in self.by_layer if k < layer):
-            for candidate in self.by_layer[lower]:
+            for candidate in self._lower(lower, finding):
                 if explains(candidate, finding) or _same_statement(candidate, finding):
                     return candidate
-        same_id = (layer is Layer.NAME or finding.id in SERVER_WIDE
-                   or finding.id in ALSO_EXPLAINS.get(finding.id, frozenset()))
-        pools = [self.by_id.get(finding.id, []) if same_id else
-                 self.by_statement.get((finding.id, finding.subject.identity), [])]
-        pools += [self.by_id.get(root, []) for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ()))]
         found: list[Finding] = []
-        for pool in pools:
+        for pool in self._same_layer(layer, finding):
             for candidate in pool:
                 if layer_of(candidate.id) is layer and (explains(candidate, finding)
                                                         or _same_statement(candidate, finding)):

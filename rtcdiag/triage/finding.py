@@ -16,7 +16,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 
 from rtcdiag.redact import mask
 from rtcdiag.textsafe import printable
@@ -101,7 +101,7 @@ class Subject:
     def on(self, transport: str | None) -> Subject:
         return Subject(self.server, self.host, self.port, transport, self.entry)
 
-    @property
+    @cached_property
     def identity(self) -> Identity:
         return Identity(self.entry, self.host, self.port, self.transport)
 

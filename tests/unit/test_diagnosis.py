@@ -182,7 +182,8 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
     from rtcdiag.triage.finding import Severity
 
     rng = random.Random(9)
-    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA", "STUN-HIGH-RTT"]
+    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA-486", "STUN-HIGH-RTT", "TLS-EXPIRING-SOON",
+           "TURN-NO-DATA", "TURN-SERVER-STOPPED", "ANALYZE-TURN-401"]
     ids = [fid for fid in ids if fid in CATALOGUE and fid != "DNS-NOT-WORKING"]
     checks = ["dns", "ports", "stun", "turn", "ice", "expect", "nat"]
     for _ in range(300):
@@ -194,7 +195,9 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
             transport = rng.choice([None, "udp", "tcp", "tls"])
             entry = rng.choice([None, "one", "two"])
             subject = Subject(f"s{n}:{host}", host, port, transport, entry)
-            basis = rng.choice([None, None, (), (Identity(entry, host, rng.choice([3478, 5349]), "udp"),)])
+            needed = Identity(rng.choice([entry, "two"]), host, rng.choice([None, 3478, 5349]),
+                              rng.choice([None, "udp"]))
+            basis = rng.choice([None, None, (), (needed,)])
             findings.append(Finding(entry=CATALOGUE[fid], subject=subject, check=rng.choice(checks),
                                     step=f"step{n}", severity=rng.choice(list(Severity)), basis=basis))
         expected = _naive_explained_by(findings)
