@@ -159,11 +159,7 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
             msg.add(AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)).add(AttrType.DATA, payload)
             await session.client.send(msg.encode(), session.server)
 
-        # "No data flows through the relay" is a claim about the server: before it is made, the echoes get
-        # the whole transaction time (a busy server or machine only delays them; the window from a fast
-        # control round trip can be 50 ms).
-        await _measure(session, peer, indication, packets, send_indication, _data_indication_payload,
-                       late_wait_s=_transaction_s(session))
+        await _measure(session, peer, indication, packets, send_indication, _data_indication_payload)
     else:
         indication.error = f"CreatePermission got {record.response or record.error or record.outcome}"
         if silent(record):
