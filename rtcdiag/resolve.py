@@ -8,7 +8,6 @@ failures.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from dataclasses import dataclass
 
@@ -51,9 +50,6 @@ async def resolve(host: str, port: int, family: int | None = None, transport: st
     if transport not in _SOCKTYPE:
         raise ValueError(f"transport must be udp, tcp or tls, not {transport!r}")
     name = host.strip().removeprefix("[").removesuffix("]")
-    literal = _literal(name, family, port)
-    if literal is not None:
-        return literal
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
@@ -70,20 +66,6 @@ async def resolve(host: str, port: int, family: int | None = None, transport: st
     if not seen:
         raise ResolveError(f"{name} has no {_family_word(family)} address", name)
     return [ResolvedAddress(fam, ip, p) for fam, ip, p in seen]
-
-
-def _literal(name: str, family: int | None, port: int) -> list[ResolvedAddress] | None:
-    """An IP literal is its own address: it never waits on getaddrinfo's thread pool, whose queue under
-    load (hundreds of probes at once) is not DNS and must never be reported as a DNS failure."""
-    if "%" in name:
-        return None  # a zone id: getaddrinfo knows the interface
-    try:
-        ip = ipaddress.ip_address(name)
-    except ValueError:
-        return None
-    if family is not None and ip.version != family:
-        raise ResolveError(f"{name} has no {_family_word(family)} address", name)
-    return [ResolvedAddress(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip), port)]
 
 
 def _family_word(family: int | None) -> str:
