@@ -98,6 +98,16 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     # The certificate is why Chromium could not reach the turns: server (it says only 701).
     "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE"}),
 }
+# rtcdiag analyze: a TURN server's refusal of the other side's Allocate (the same page's other connection,
+# or this one's own refusal in a relay-only call) is why no remote candidate ever arrived. The finding is
+# made about that server's host only when the dump shows it (triage/analyze.py).
+for _turn_error in ("ANALYZE-TURN-401", "ANALYZE-TURN-403", "ANALYZE-TURN-437", "ANALYZE-TURN-486",
+                    "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY"):
+    ALSO_EXPLAINS[_turn_error] = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
+
+# Findings about a connection, not about one port or transport (a peer connection's report row): a
+# same-layer root of their entry on their host explains them whatever port and transport it is about.
+ANY_TRANSPORT = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
 # of one server entry is one cause (a wrong password is wrong on every transport), stated once. Another
@@ -162,6 +172,8 @@ def reach(root_id: str, other_id: str) -> Scope | None:
     if r_layer is o_layer:
         if not also or r_layer not in _ALSO_SCOPE:
             return None
+        if other_id in ANY_TRANSPORT:
+            return Scope.ENTRY
         return Scope.ENDPOINT if root_id in _SAME_TRANSPORT_ONLY else _ALSO_SCOPE[r_layer]
     if r_layer is Layer.ENDPOINT:
         return Scope.ENDPOINT if o_layer > Layer.ENDPOINT and other_id not in OBSERVATIONS else None
@@ -311,7 +323,7 @@ class _Candidates:
         pools = [same]
         ports = {n.port for n in needed} | {None}
         for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ())):
-            if layer is Layer.NAME:
+            if layer is Layer.NAME or finding.id in ANY_TRANSPORT:  # any port
                 pools.append(self.by_id.get(root, []))
             else:  # a port of the entry (a root on no port: every port)
                 pools.append(self._in_order([self.by_id_port.get((root, port), []) for port in ports]))

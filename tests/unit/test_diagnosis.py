@@ -183,7 +183,7 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
 
     rng = random.Random(9)
     ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA-486", "STUN-HIGH-RTT", "TLS-EXPIRING-SOON",
-           "TURN-NO-DATA", "TURN-SERVER-STOPPED", "ANALYZE-TURN-401"]
+           "TURN-NO-DATA", "TURN-SERVER-STOPPED", "ANALYZE-TURN-401", "ANALYZE-NO-REMOTE-CANDIDATES"]
     ids = [fid for fid in ids if fid in CATALOGUE and fid != "DNS-NOT-WORKING"]
     checks = ["dns", "ports", "stun", "turn", "ice", "expect", "nat"]
     for _ in range(300):
@@ -297,3 +297,5 @@ def test_every_layer_pair_has_a_declared_scope_or_none() -> None:
     assert OBSERVATIONS and all(reach(root, fid) is None for fid in OBSERVATIONS
                                 for root in ("TLS-HOSTNAME", "SERVER-REFUSED", "PORT-NOT-STUN"))
     assert reach("TURN-AUTH-401", "TURN-QUOTA-486") is None and reach("ICE-NO-RELAY", "EXPECT-RELAY") is None
+    # a connection's finding (no port, no transport) under the TURN refusal on its host, whatever its port
+    assert reach("ANALYZE-TURN-401", "ANALYZE-NO-REMOTE-CANDIDATES") is Scope.ENTRY
