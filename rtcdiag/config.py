@@ -310,6 +310,24 @@ def _server(entry: Any, where: _Where, base: Path, environ: Mapping[str, str]) -
     )
 
 
+def ice_server_entries(targets: list[Target]) -> list[ServerConfig]:
+    """One server per RTCIceServer entry (its URLs share one set of credentials), named by its place in
+    the file (``iceServers[1]``), in the file's order; a target given on its own is a server of its own."""
+    entries: dict[str, list[Target]] = {}
+    servers: list[ServerConfig] = []
+    for target in targets:
+        if target.entry is None:
+            servers.append(ServerConfig(targets=[target], username=target.username,
+                                        password=target.credential))
+        elif target.entry in entries:
+            entries[target.entry].append(target)
+        else:
+            entries[target.entry] = [target]
+            servers.append(ServerConfig(targets=entries[target.entry], name=target.entry.rpartition(": ")[2],
+                                        username=target.username, password=target.credential))
+    return servers
+
+
 def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
                  environ: Mapping[str, str] | None = None) -> CheckConfig:
     """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder)."""
@@ -327,9 +345,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
             ice_targets = load_ice_servers(_resolve(base, ice_file))
         except TargetError as exc:
             raise where.key("ice_servers").error(str(exc)) from None
-        for target in ice_targets:
-            servers.append(ServerConfig(targets=[target], username=target.username,
-                                        password=target.credential))
+        servers += ice_server_entries(ice_targets)
     nat_servers: list[Target] = []
     nat_data = data.get("nat_servers", [])
     if not isinstance(nat_data, list) or not all(isinstance(u, str) for u in nat_data):

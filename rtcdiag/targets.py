@@ -111,6 +111,9 @@ class Target:
     # True for the ``host[:port]`` shortcut: no scheme was written, so the command's transport set applies.
     # A written ``stun:``/``turn:`` URI without ``?transport=`` is UDP, as a browser uses it (RFC 7065 §3).
     shortcut: bool = False
+    # The RTCIceServer entry it was listed in (``FILE: iceServers[1]``): the URLs of one entry are one
+    # server with one set of credentials; None for a URI given on its own.
+    entry: str | None = None
 
     def __post_init__(self) -> None:
         register_secret(self.credential)
@@ -512,7 +515,8 @@ def ice_servers_from_data(data: Any, *, origin: str = "ice-servers") -> list[Tar
         for url_index, url in enumerate(urls):
             url_source = f"{where}.urls[{url_index}]"
             try:
-                targets.append(parse_uri(url, source=url_source, username=username, credential=credential))
+                target = parse_uri(url, source=url_source, username=username, credential=credential)
+                targets.append(replace(target, entry=where))
             except TargetError as exc:
                 raise TargetError(f"{url_source}: {exc}") from None
     return targets

@@ -24,7 +24,7 @@ from rtcdiag.report.model import Report, Table
 from rtcdiag.targets import Target, expand_transports
 from rtcdiag.triage.expectations import Expectations, judge_nat, judge_server
 from rtcdiag.triage.finding import Severity, Subject
-from rtcdiag.triage.judgement import Facts, Judgement
+from rtcdiag.triage.judgement import Facts, Judgement, assign_entry
 
 LOCAL_NETWORK = "local network"
 ICE_PACKETS = 3
@@ -51,7 +51,13 @@ class ServerPlan:
 
     @property
     def subject(self) -> Subject:
-        return Subject(self.label, self.host)
+        """The plan's own subject; its label is also the server entry every finding of its jobs gets."""
+        return Subject(self.label, self.host, entry=self.label)
+
+    @property
+    def suffix(self) -> str:
+        """What tells this plan apart from another entry on the same host: ``(name)``, ``(#2)`` or ""."""
+        return self.label.removeprefix(self.host).strip()
 
 
 def plan_servers(config: CheckConfig) -> list[ServerPlan]:
@@ -70,10 +76,14 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
     for plan in plans:
         counts[plan.host] = counts.get(plan.host, 0) + 1
     seen: dict[str, int] = {}
+    labels: set[str] = set()
     for plan in plans:
         if counts[plan.host] > 1:
             seen[plan.host] = seen.get(plan.host, 0) + 1
             plan.label = f"{plan.host} ({plan.config.name or '#' + str(seen[plan.host])})"
+            if plan.label in labels:  # two entries of one name on one host: still two entries
+                plan.label = f"{plan.host} ({plan.config.name} #{seen[plan.host]})"
+        labels.add(plan.label)
     return plans
 
 
@@ -240,19 +250,29 @@ def _label_facts(facts: Facts, server: str) -> None:
     facts.rtts = [replace(f, server=server) for f in facts.rtts]
 
 
-def _tell_apart(judgement: Judgement, server: Subject) -> None:
-    """Two configured servers on one host: their testcases and findings name the server they belong to
-    (``server``: the plan's label and host, e.g. ``127.0.0.1 (#2)`` -> suffix ``(#2)``)."""
-    suffix = server.server.removeprefix(server.host).strip()
+def _browser_entries(judgement: Judgement, plans: list[ServerPlan]) -> None:
+    """Chromium's findings about a URL (or, for a call, about a TURN host) belong to the one server entry
+    that lists it; a URL of two entries stays the browser's own (never attributed to either)."""
+    by_endpoint: dict[tuple[str, int | None, str | None], set[str]] = {}
+    by_host: dict[str, set[str]] = {}
+    for plan in plans:
+        by_host.setdefault(plan.host, set()).add(plan.label)
+        for target in _transports(plan):
+            by_endpoint.setdefault((target.host, target.port, target.transport), set()).add(plan.label)
 
-    def renamed(subject: Subject) -> Subject:
-        if not subject.server.endswith(suffix):
-            return replace(subject, server=f"{subject.server} {suffix}")
-        return subject
+    def entry_of(subject: Subject) -> str | None:
+        if subject.port is None:
+            owners = by_host.get(subject.host, set())
+        else:
+            owners = by_endpoint.get((subject.host, subject.port, subject.transport), set())
+        return next(iter(owners)) if len(owners) == 1 else None
 
     for finding in judgement.findings:
-        finding.subject = renamed(finding.subject)
-    judgement.steps = [replace(step, subject=renamed(step.subject)) for step in judgement.steps]
+        entry = entry_of(finding.subject)
+        if entry is not None:
+            finding.subject = replace(finding.subject, entry=entry)
+    judgement.steps = [replace(step, subject=replace(step.subject, entry=entry_of(step.subject)))
+                       for step in judgement.steps]
 
 
 def _server_expectation(plan: ServerPlan, merged: Judgement) -> Callable[[], Judgement]:
@@ -289,7 +309,9 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
     by_host = {plan.host: plan.label for plan in plans}
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for each in ran:
-        for label, transport, column, text in cells(each, by_host):
+        # A check of one server entry: its own label (two entries on one host are two rows, never one).
+        own = {each.subject.host: each.subject.server} if each.subject.entry is not None else by_host
+        for label, transport, column, text in cells(each, own):
             row = rows.setdefault((label, transport), {})
             row[column] = f"{row[column]}; {text}" if column in row else text
     if not rows:
@@ -352,10 +374,14 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
                     else worst < Severity.ERROR.rank)
 
     ran = await execute_all(jobs, done)
+    by_label = {plan.label: plan for plan in plans}
     for job, each in zip(jobs, ran, strict=True):
         _label_facts(each.judgement.facts, job.subject.server)
-        if job.subject.host and job.subject.server != job.subject.host:
-            _tell_apart(each.judgement, job.subject)
+        plan = by_label.get(job.subject.entry or "")
+        if plan is not None:  # a check of one server entry: everything it found belongs to that entry
+            assign_entry(each.judgement, plan.label, plan.suffix)
+        elif each.check == "browser":
+            _browser_entries(each.judgement, plans)
     merged = Judgement.merge([r.judgement for r in ran])
     merged.extend(_expectations(config, plans, merged))
     if fallback:

@@ -28,7 +28,7 @@ from rtcdiag.commands.common import (
     tls_options,
     turn_credential_options,
 )
-from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, load_config
+from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, ice_server_entries, load_config
 from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
@@ -112,13 +112,18 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         servers += parse_targets(uris, default_scheme="turn", username=username, credential=password)
     if ice_servers is not None:
         servers += load_ice_servers(ice_servers)
-    # One server per host and credentials: its URLs are checked together (one suite per URL in JUnit).
+    # URIs given as arguments: one server per host and credentials (one suite per URL in JUnit); an
+    # RTCIceServer entry is one server, as the browser takes it, however many entries share its host.
     grouped: dict[tuple[str, str | None, str | None], list[Target]] = {}
     for target in servers:
-        grouped.setdefault((target.host, target.username, target.credential), []).append(target)
+        if target.entry is None:
+            grouped.setdefault((target.host, target.username, target.credential), []).append(target)
     for (_, user, credential), targets in grouped.items():
         config.servers.append(ServerConfig(targets=targets, username=user, password=credential, secret=secret,
                                            ttl=ttl))
+    for server in ice_server_entries([t for t in servers if t.entry is not None]):
+        server.secret, server.ttl = secret, ttl
+        config.servers.append(server)
     config.nat_servers += [parse_uri(u) for u in nat_servers]
     if not config.servers and config_file is None:
         # No arguments: public STUN servers and the local network; documented in the README.

@@ -239,6 +239,25 @@ def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) ->
     return turn, stun
 
 
+def _by_entry(targets: list[Target]) -> dict[str | None, list[Target]]:
+    """Targets grouped by their RTCIceServer entry (None: given as arguments), in order."""
+    groups: dict[str | None, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.entry, []).append(target)
+    return groups
+
+
+def _entries(targets: list[Target]) -> dict[str, str]:
+    """Entry -> what tells its servers apart in the report: ``(iceServers[1])`` when another entry lists the
+    same host, else ""."""
+    hosts: dict[str, set[str | None]] = {}
+    for target in targets:
+        hosts.setdefault(target.host, set()).add(target.entry)
+    shared = {t.entry for t in targets if len(hosts[t.host]) > 1}
+    return {t.entry: f"({t.entry.rpartition(': ')[2]})" if t.entry in shared else ""
+            for t in targets if t.entry is not None}
+
+
 @click.command(name="turn-check", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports_given", choices=TRANSPORT_CHOICES, examples=("udp", "tcp"),
@@ -297,7 +316,7 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
     from rtcdiag.targets import DEFAULT_TLS_PORT, expand_transports, parse_targets
     from rtcdiag.triage.fallback import judge_fallback
     from rtcdiag.triage.finding import Subject
-    from rtcdiag.triage.judgement import Judgement
+    from rtcdiag.triage.judgement import Judgement, assign_entry
 
     started_at = time.time()
     extra_peers = parse_acl_peers(acl_peers_given, acl)
@@ -314,22 +333,30 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
         ca_file=tls.ca_file, insecure=tls.insecure, peer_test=peer_test, packets=packets, timeout_s=timeout,
         transports=transports, tls_port=tls_port or DEFAULT_TLS_PORT, families=FAMILY_CHOICES[family],
         tcp_relay=tcp_relay, follow_redirects=follow, acl=acl, acl_peers=extra_peers)
-    jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(turn_targets, options), Subject("turn-check"))]
+    # One job per RTCIceServer entry (URIs given as arguments are one): an entry is one server, whose causes
+    # the diagnosis keeps to it (another entry on the same host has other credentials).
+    entries = _entries(turn_targets + stun_targets)
+    jobs: list[Job[Any, Any]] = [Job(TURN, TurnPlan(targets, options), Subject("turn-check", entry=entry))
+                                 for entry, targets in _by_entry(turn_targets).items()]
     if stun_targets:
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
-        jobs.append(Job(STUN, StunPlan(expand_transports(stun_targets, ("udp",)), binding), Subject("stun")))
+        jobs += [Job(STUN, StunPlan(expand_transports(targets, ("udp",)), binding),
+                     Subject("stun", entry=entry)) for entry, targets in _by_entry(stun_targets).items()]
     ran = run_async(execute_all(jobs))
+    for job, each in zip(jobs, ran, strict=True):
+        if job.subject.entry is not None:
+            assign_entry(each.judgement, job.subject.entry, entries[job.subject.entry])
     judgement = Judgement.merge([each.judgement for each in ran])
     judgement.extend(judge_guarded("config", Subject("config"),
                                    lambda: judge_fallback(turn_targets, lambda host: Subject(host, host))))
-    results: list[TurnCheckResult] = ran[0].result or []
+    results: list[TurnCheckResult] = [r for each in ran if each.check == TURN.name for r in each.result or []]
     if acl:
         from rtcdiag.triage.acl import judge_acl, judge_software_advisories
 
         judgement.extend(judge_guarded("turn", Subject("turn-check"), lambda: judge_acl(results)))
         judgement.extend(judge_guarded("turn", Subject("turn-check"),
                                        lambda: judge_software_advisories(results)))
-    bindings: list[BindingResult] = (ran[1].result or []) if stun_targets else []
+    bindings: list[BindingResult] = [r for each in ran if each.check == STUN.name for r in each.result or []]
     tables = [result_table(r) for r in results]
     tables += [table for table in map(tcp_relay_table, results) if table is not None]
     if acl:

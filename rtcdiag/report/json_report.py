@@ -29,7 +29,7 @@ _UNSAFE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2
 def finding_data(f: Finding) -> dict[str, Any]:
     s = f.subject
     return {"id": f.id, "ref": f.ref, "severity": f.severity.value, "title": f.title,
-            "subject": s.server, "host": s.host, "port": s.port, "transport": s.transport,
+            "subject": s.server, "host": s.host, "port": s.port, "transport": s.transport, "entry": s.entry,
             "check": f.check, "step": f.step, "symptom": f.symptom, "cause": f.cause, "fix": f.fix,
             "evidence": list(f.evidence), "params": dict(f.params), "explained_by": f.explained_by}
 

@@ -1,7 +1,8 @@
 """JUnit XML: one ``testsuite`` per server (``CheckCase.suite``), one ``testcase`` per subject x check x step.
 
 A failing case carries a ``<failure>`` whose message names its own findings once (id and title) and whose
-body has symptom, cause, fix and evidence, and the root cause when another finding explains it; a skipped or
+body has symptom, cause, fix and evidence, and the root cause when another finding explains it (its id and
+whose it is: ``Explained by: SERVER-REFUSED (turn:h:3479?transport=tcp over TCP)``); a skipped or
 inconclusive case says why. Findings are those attached to the case's own subject, transport, check and step
 by the report builder, so a TCP finding never lands in a UDP testcase. Text is stripped of characters XML 1.0
 cannot carry (a garbage server reply may contain any byte).
@@ -13,7 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from rtcdiag.report.model import CheckCase, Report, Status, where
+from rtcdiag.report.model import CheckCase, Report, Status, cited, where
 from rtcdiag.triage.finding import Finding
 
 # XML 1.0 §2.2 Char production: everything else must not appear, even escaped.
@@ -34,7 +35,7 @@ def describe(finding: Finding, roots: dict[str, Finding] | None = None) -> str:
              f"Subject: {where(finding)} ({finding.check}/{finding.step})"]
     root = (roots or {}).get(finding.explained_by or "")
     if root is not None:
-        lines.append(f"Explained by: {root.id}: {root.title}")
+        lines.append(f"Explained by: {cited(root)}: {root.title}")
     lines += [f"Symptom: {finding.symptom}", f"Cause: {finding.cause}", f"Fix: {finding.fix}"]
     lines += [f"Evidence: {line}" for line in finding.evidence]
     return "\n".join(lines)

@@ -37,6 +37,14 @@ def where(finding: Finding) -> str:
     return s.server + (f" over {s.transport.upper()}" if s.transport else "")
 
 
+def cited(finding: Finding) -> str:
+    """A finding as another cites it, naming whose it is (the server entry's label, the port when the label
+    lacks it): ``SERVER-REFUSED (ports:127.0.0.1 (dead) over TCP, port 3479)``."""
+    s = finding.subject
+    port = f", port {s.port}" if s.port is not None and f":{s.port}" not in s.server else ""
+    return f"{finding.id} ({where(finding)}{port})"
+
+
 def group_findings(findings: list[Finding]) -> list[list[Finding]]:
     """Findings that say the same thing (id, title, cause, fix) about several subjects, grouped so a report
     over many servers states each once; first-seen order."""

@@ -1,30 +1,41 @@
 """Diagnosis: which findings are root causes, and which are consequences folded under them.
 
-Every catalogue id sits on one *layer* of the path a call takes. A finding on a lower layer explains an
-error or warning on a higher layer about the same scope (never one more severe than itself):
+An explanation follows the causal chain of a call's path, on the typed identity of what each finding is
+about (:class:`~rtcdiag.triage.finding.Identity`): this machine -> a host name -> a server entry of the
+configuration on that host -> a port -> a transport. A root explains a finding only when the finding sits
+inside the root's :class:`Scope` on that chain, never by host and transport alone: a refused port of one
+server entry explains nothing of another entry on the same host, and a server-wide cause (a wrong password)
+is wide over one server entry, not over a host.
+
+Every catalogue id sits on one *layer*; a finding on a lower layer explains an error or warning on a higher
+layer (never one more severe than itself) within its scope:
 
 - ``RUN``: this machine (DNS does not work at all) explains every finding about a named host;
-- ``NAME``: a name that does not resolve explains every finding about that name;
-- ``ENDPOINT``: a server that refuses, never answers, speaks no STUN or fails TLS on a transport explains
-  what needed that transport of that host (TURN steps, ICE, expectations) and the same statement made
-  again by another check (one SERVER-UNREACHABLE per endpoint, not one per probe);
-- ``SERVICE``: the server answered but refused (auth, quota, ACL) explains the ICE runs and expectations
-  that needed it;
+- ``NAME``: a name that does not resolve explains every finding about that name, in every server entry;
+- ``ENDPOINT``: a server entry's port that refuses, never answers, speaks no STUN or fails TLS on a transport
+  explains what needed that port and transport of that entry (TURN steps, ICE, expectations) and the same
+  statement made again by another check (one SERVER-UNREACHABLE per endpoint, not one per probe) — never an
+  observation made there anyway (:data:`OBSERVATIONS`: a certificate about to expire is its own cause);
+- ``SERVICE``: the server answered but refused (auth, quota, ACL) explains the ICE runs and expectations that
+  needed that port and transport of that entry;
 - ``CONSEQUENCE``: ICE results and expectations, which explain nothing.
 
 :data:`ALSO_EXPLAINS` names the same-layer explanations (a TCP port that speaks no STUN also explains UDP
-silence on that port; UDP-BLOCKED is the UDP SERVER-UNREACHABLE said precisely). A root cause is an error or
-warning that nothing explains.
+silence on that port; UDP-BLOCKED is the UDP SERVER-UNREACHABLE said precisely). :data:`SERVER_WIDE` ids are
+one cause over every port and transport of one server entry (stated once). A consequence that names what it
+needed (``Finding.basis``, e.g. EXPECT-RELAY: the relays that failed) is explained through those only; one
+that names nothing more precise than a server entry (no port or no transport) is explained by a root of that
+entry on any port or transport. A root cause is an error or warning that nothing explains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from rtcdiag.addresses import parse_ip
-from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
+from rtcdiag.triage.finding import Finding, Identity, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import NameFact
 
 
@@ -34,6 +45,16 @@ class Layer(IntEnum):
     ENDPOINT = 2
     SERVICE = 3
     CONSEQUENCE = 4
+
+
+class Scope(Enum):
+    """How far a root cause reaches on the identity chain (:class:`~rtcdiag.triage.finding.Identity`)."""
+
+    RUN = "run"  # every server given by name (this machine's DNS)
+    NAME = "name"  # one host name: every server entry under it
+    ENTRY = "entry"  # one server entry on one host: all its ports and transports
+    PORT = "port"  # one port of one server entry, over every transport
+    ENDPOINT = "endpoint"  # one port and transport of one server entry
 
 
 _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
@@ -59,7 +80,8 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
 }
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 
-# Same-layer explanations: root id -> ids it explains about the same host (and port, when both have one).
+# Same-layer explanations: root id -> ids it explains about the same port of the same server entry (any
+# transport on it; UDP-BLOCKED and SERVICE-layer roots: the same transport too, see _ALSO_SCOPE).
 ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     "PORT-NOT-STUN": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED", "MALFORMED-REPLY", "SERVER-REFUSED"}),
     "UDP-BLOCKED": frozenset({"SERVER-UNREACHABLE"}),
@@ -84,16 +106,21 @@ for _turn_error in ("ANALYZE-TURN-401", "ANALYZE-TURN-403", "ANALYZE-TURN-437", 
                     "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY"):
     ALSO_EXPLAINS[_turn_error] = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
 
-# Findings about a connection, not about one transport (a peer connection's report row): a same-layer root
-# on their host explains them whatever transport it is about.
+# Findings about a connection, not about one port or transport (a peer connection's report row): a
+# same-layer root of their entry on their host explains them whatever port and transport it is about.
 ANY_TRANSPORT = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
 
 # Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
-# is one cause (a wrong password is wrong on every transport), stated once.
+# of one server entry is one cause (a wrong password is wrong on every transport), stated once. Another
+# entry on the same host (other credentials, another realm, another certificate file) is another cause.
 SERVER_WIDE = frozenset({"TURN-AUTH-401", "TURN-AUTH-441", "TURN-REST-EXPIRED", "TURN-CLOCK-SKEW",
                          "TURN-NO-CREDENTIALS", "TURN-OPEN-RELAY", "TURN-CHALLENGE-INVALID",
                          "TURN-QUOTA-486", "TURN-RELAY-PRIVATE", "TLS-EXPIRED", "TLS-UNTRUSTED",
                          "TLS-HOSTNAME", "TLS-EXPIRING-SOON"})
+
+# What is seen of an endpoint whatever else fails there (the certificate's dates, its TLS version, ALPN):
+# a failure of that endpoint never explains them; each has its own fix.
+OBSERVATIONS = frozenset({"TLS-EXPIRING-SOON", "TLS-OLD-VERSION", "TLS-NO-ALPN"})
 
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
@@ -101,11 +128,12 @@ CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
 
 LAYER_MEANING: dict[Layer, str] = {
     Layer.RUN: "a root cause for the whole run: explains every finding about a server given by name",
-    Layer.NAME: "explains every other finding about the same host name",
-    Layer.ENDPOINT: "explains what needed this server and transport (TURN steps, ICE, expectations) and the "
-                    "same finding made again by another check",
-    Layer.SERVICE: "explains the ICE runs and expectations that needed this server and transport",
-    Layer.CONSEQUENCE: "a consequence: folded under the server's own root cause when it has one",
+    Layer.NAME: "explains every other finding about the same host name, in every server entry under it",
+    Layer.ENDPOINT: "explains what needed this port and transport of this server entry (TURN steps, ICE, "
+                    "expectations) and the same finding made again by another check",
+    Layer.SERVICE: "explains the ICE runs and expectations that needed this port and transport of this "
+                   "server entry",
+    Layer.CONSEQUENCE: "a consequence: folded under the root cause of what it needed, when there is one",
 }
 
 
@@ -113,55 +141,96 @@ def layer_of(finding_id: str) -> Layer:
     return LAYERS.get(finding_id, Layer.SERVICE)
 
 
+def meaning(finding_id: str) -> str:
+    """Where a finding sits in a diagnosis, in words (``rtcdiag explain``)."""
+    text = LAYER_MEANING[layer_of(finding_id)]
+    if finding_id in SERVER_WIDE:
+        text += "; seen again on another port or transport of the same server entry, it is one cause"
+    if finding_id in OBSERVATIONS:
+        text += "; never folded under a failure of the same endpoint (it has its own fix)"
+    return text
+
+
+# Same-layer explanations reach one port of the entry over every transport (a TCP port that speaks no
+# STUN also explains the UDP silence on it), except these: the same transport only.
+_ALSO_SCOPE: dict[Layer, Scope] = {Layer.ENDPOINT: Scope.PORT, Layer.SERVICE: Scope.ENDPOINT}
+_SAME_TRANSPORT_ONLY = frozenset({"UDP-BLOCKED"})
+
+
+def reach(root_id: str, other_id: str) -> Scope | None:
+    """The scope within which a root ``root_id`` explains a finding ``other_id``; None: it never does.
+
+    The rule table of the diagnosis, on ids alone (:func:`explains` adds severity and identities).
+    """
+    r_layer, o_layer = layer_of(root_id), layer_of(other_id)
+    also = other_id in ALSO_EXPLAINS.get(root_id, frozenset())
+    if r_layer is Layer.RUN:
+        return Scope.RUN if o_layer > Layer.RUN else None
+    if r_layer is Layer.NAME:  # the same name failing again (in another check) is the same cause
+        return Scope.NAME if o_layer > Layer.NAME or root_id == other_id or also else None
+    if root_id == other_id and root_id in SERVER_WIDE:
+        return Scope.ENTRY  # the same server-wide cause seen again over another port or transport
+    if r_layer is o_layer:
+        if not also or r_layer not in _ALSO_SCOPE:
+            return None
+        if other_id in ANY_TRANSPORT:
+            return Scope.ENTRY
+        return Scope.ENDPOINT if root_id in _SAME_TRANSPORT_ONLY else _ALSO_SCOPE[r_layer]
+    if r_layer is Layer.ENDPOINT:
+        return Scope.ENDPOINT if o_layer > Layer.ENDPOINT and other_id not in OBSERVATIONS else None
+    if r_layer is Layer.SERVICE:
+        return Scope.ENDPOINT if o_layer is Layer.CONSEQUENCE else None
+    return None
+
+
 def _named(host: str) -> bool:
     return bool(host) and parse_ip(host) is None
 
 
-def _transports_meet(root: Subject, other: Subject) -> bool:
-    return root.transport is None or other.transport is None or root.transport == other.transport
+def _meets(root: object, other: object, loose: bool) -> bool:
+    """A root's port (transport) covers the other's: the root is not narrowed to one, or it is the same;
+    ``loose``: an other not narrowed to one (a consequence about its whole server entry) is covered too."""
+    return root is None or root == other or (loose and other is None)
 
 
-def _ports_meet(root: Subject, other: Subject) -> bool:
-    return root.port is None or other.port is None or root.port == other.port
+def covers(scope: Scope, root: Identity, other: Identity, *, loose: bool = False) -> bool:
+    """Is ``other`` inside ``scope`` around ``root``, on the chain name -> entry -> port -> transport?"""
+    if scope is Scope.RUN:
+        return _named(other.host)
+    if root.host != other.host:
+        return False
+    if scope is Scope.NAME:
+        return True
+    if root.entry != other.entry:
+        return False
+    if scope is Scope.ENTRY:
+        return True
+    if not _meets(root.port, other.port, loose):
+        return False
+    return scope is Scope.PORT or _meets(root.transport, other.transport, loose)
+
+
+def _within(scope: Scope, root: Finding, other: Finding) -> bool:
+    """``other`` (or one of the things it needed, its basis) is inside ``scope`` around ``root``."""
+    mine = root.subject.identity
+    if other.basis is not None:
+        return any(covers(scope, mine, needed) for needed in other.basis)
+    loose = layer_of(other.id) is Layer.CONSEQUENCE
+    return covers(scope, mine, other.subject.identity, loose=loose)
 
 
 def explains(root: Finding, other: Finding) -> bool:
-    """Does ``root`` explain ``other``? (Both already known to concern the same host, or root is RUN.)"""
+    """Does ``root`` explain ``other``? (Its rule, :func:`reach`, and the identities: :func:`covers`.)"""
     if root is other or root.severity.rank < max(other.severity.rank, Severity.WARNING.rank):
         return False
-    r_layer, o_layer = layer_of(root.id), layer_of(other.id)
-    if r_layer is Layer.RUN:
-        return o_layer > Layer.RUN and _named(other.subject.host)
-    if root.subject.host != other.subject.host:
-        return False
-    if r_layer is Layer.NAME:  # the same name failing again (in another check) is the same cause
-        return (o_layer > Layer.NAME or root.id == other.id
-                or other.id in ALSO_EXPLAINS.get(root.id, frozenset()))
-    if root.id == other.id and root.id in SERVER_WIDE:
-        return True  # the same server-wide cause seen again over another transport
-    if o_layer is Layer.ENDPOINT and r_layer is Layer.ENDPOINT:
-        if not _ports_meet(root.subject, other.subject):
-            return False
-        if other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
-            if root.id == "UDP-BLOCKED":
-                return other.subject.transport in ("udp", None)
-            return True
-        return False
-    if r_layer is Layer.ENDPOINT:
-        return o_layer > Layer.ENDPOINT and _transports_meet(root.subject, other.subject)
-    if r_layer is Layer.SERVICE:
-        if o_layer is Layer.SERVICE and other.id in ALSO_EXPLAINS.get(root.id, frozenset()):
-            return (_ports_meet(root.subject, other.subject)
-                    and (root.subject.transport == other.subject.transport or other.id in ANY_TRANSPORT))
-        return o_layer is Layer.CONSEQUENCE and _transports_meet(root.subject, other.subject)
-    return False
+    scope = reach(root.id, other.id)
+    return scope is not None and _within(scope, root, other)
 
 
 def _same_statement(a: Finding, b: Finding) -> bool:
-    """The same finding about the same endpoint, made by two checks (e.g. ports and stun)."""
-    sa, sb = a.subject, b.subject
-    return (a.id == b.id and sa.host == sb.host and sa.port == sb.port and sa.transport == sb.transport
-            and a.check != b.check)
+    """The same finding about the same endpoint of the same server entry, made by two checks (e.g. ports
+    and stun)."""
+    return a.id == b.id and a.check != b.check and a.subject.identity == b.subject.identity
 
 
 _ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2,
@@ -198,39 +267,78 @@ class _Candidates:
     """The findings of one host seen so far (in :func:`_order`), indexed so that the first one explaining
     a finding is found without testing every earlier one (a host with hundreds of ports stays linear).
 
-    Exactly the first candidate, in order, for which ``explains(c, f) or _same_statement(c, f)`` holds:
-    every candidate on a lower layer is tested in order (they all come first: the order is by layer); on
-    the finding's own layer only those that can match are tested: the same id (a NAME failing again, a
-    server-wide cause over another transport, a repeated statement: same port and transport) and the ids
-    that :data:`ALSO_EXPLAINS` it.
+    Exactly the first candidate, in order, for which ``explains(c, f) or _same_statement(c, f)`` holds. On
+    a lower layer: every RUN and NAME candidate (few; they reach the whole host), and of the others only
+    those about a port the finding can be inside (the root's scope is at most one port of one entry once
+    it is not a NAME: its own port, or every port when it names none). On the finding's own layer only
+    those that can match: the same id (a NAME failing again, a server-wide cause over another transport, a
+    repeated statement: same identity) and the ids that :data:`ALSO_EXPLAINS` it.
     """
 
     def __init__(self) -> None:
         self.position: dict[int, int] = {}  # id(finding) -> its place in the order
         self.by_layer: dict[Layer, list[Finding]] = {}
+        self.by_port: dict[tuple[Layer, int | None], list[Finding]] = {}
         self.by_id: dict[str, list[Finding]] = {}
-        self.by_statement: dict[tuple[str, int | None, str | None], list[Finding]] = {}
+        self.by_id_port: dict[tuple[str, int | None], list[Finding]] = {}
+        self.by_id_entry: dict[tuple[str, str | None], list[Finding]] = {}
+        self.by_statement: dict[tuple[str, Identity], list[Finding]] = {}
 
     def add(self, finding: Finding) -> None:
-        s = finding.subject
+        layer, s = layer_of(finding.id), finding.subject
         self.position[id(finding)] = len(self.position)
-        self.by_layer.setdefault(layer_of(finding.id), []).append(finding)
+        self.by_layer.setdefault(layer, []).append(finding)
+        self.by_port.setdefault((layer, s.port), []).append(finding)
         self.by_id.setdefault(finding.id, []).append(finding)
-        self.by_statement.setdefault((finding.id, s.port, s.transport), []).append(finding)
+        self.by_id_port.setdefault((finding.id, s.port), []).append(finding)
+        self.by_id_entry.setdefault((finding.id, s.entry), []).append(finding)
+        self.by_statement.setdefault((finding.id, s.identity), []).append(finding)
+
+    def _in_order(self, pools: list[list[Finding]]) -> list[Finding]:
+        if sum(bool(pool) for pool in pools) <= 1:
+            return next((pool for pool in pools if pool), [])
+        return sorted((c for pool in pools for c in pool), key=lambda c: self.position[id(c)])
+
+    def _lower(self, lower: Layer, finding: Finding) -> list[Finding]:
+        """The candidates of layer ``lower`` that can explain ``finding``, in order."""
+        if lower <= Layer.NAME:
+            return self.by_layer[lower]
+        if finding.basis is not None:
+            ports = {needed.port for needed in finding.basis}
+        elif finding.subject.port is None and layer_of(finding.id) is Layer.CONSEQUENCE:
+            return self.by_layer[lower]  # a consequence about its whole entry: a root on any port
+        else:
+            ports = {finding.subject.port}
+        return self._in_order([self.by_port.get((lower, port), []) for port in ports | {None}])
+
+    def _same_layer(self, layer: Layer, finding: Finding) -> list[list[Finding]]:
+        """The pools of same-layer candidates that can explain ``finding`` (each in order)."""
+        s = finding.subject
+        needed = finding.basis if finding.basis is not None else (s.identity,)
+        if layer is Layer.NAME:  # the whole name: any port, any entry
+            same = self.by_id.get(finding.id, [])
+        elif finding.id in SERVER_WIDE:  # the whole entry
+            same = self._in_order([self.by_id_entry.get((finding.id, entry), [])
+                                   for entry in {n.entry for n in needed} | {s.entry}])
+        else:  # a repeated statement: the same identity
+            same = self.by_statement.get((finding.id, s.identity), [])
+        pools = [same]
+        ports = {n.port for n in needed} | {None}
+        for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ())):
+            if layer is Layer.NAME or finding.id in ANY_TRANSPORT:  # any port
+                pools.append(self.by_id.get(root, []))
+            else:  # a port of the entry (a root on no port: every port)
+                pools.append(self._in_order([self.by_id_port.get((root, port), []) for port in ports]))
+        return pools
 
     def first_explaining(self, finding: Finding) -> Finding | None:
         layer = layer_of(finding.id)
         for lower in sorted(k for k in self.by_layer if k < layer):
-            for candidate in self.by_layer[lower]:
+            for candidate in self._lower(lower, finding):
                 if explains(candidate, finding) or _same_statement(candidate, finding):
                     return candidate
-        same_id = (layer is Layer.NAME or finding.id in SERVER_WIDE
-                   or finding.id in ALSO_EXPLAINS.get(finding.id, frozenset()))
-        pools = [self.by_id.get(finding.id, []) if same_id else
-                 self.by_statement.get((finding.id, finding.subject.port, finding.subject.transport), [])]
-        pools += [self.by_id.get(root, []) for root in sorted(_EXPLAINED_BY_SAME_LAYER.get(finding.id, ()))]
         found: list[Finding] = []
-        for pool in pools:
+        for pool in self._same_layer(layer, finding):
             for candidate in pool:
                 if layer_of(candidate.id) is layer and (explains(candidate, finding)
                                                         or _same_statement(candidate, finding)):
@@ -269,7 +377,7 @@ def diagnose(findings: list[Finding], names: Iterable[NameFact] = ()) -> Diagnos
         diagnosis.added.append(run_root)
     everything = [*diagnosis.added, *findings]
     problems = [f for f in everything if f.severity.rank >= Severity.WARNING.rank]
-    by_host: dict[str, list[Finding]] = {}
+    by_host: dict[str, list[Finding]] = {}  # every scope below RUN is inside one host
     for finding in problems:
         by_host.setdefault(finding.subject.host, []).append(finding)
     for finding in everything:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.finding import Identity, Subject, make_finding, needing
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome
 
 CHECK = "expect"
@@ -52,9 +52,10 @@ class Expectations:
         return self.expect_relay is None and self.max_rtt_ms is None and self.min_nat is None
 
 
-def _unchecked(out: Judgement, subject: Subject, step: str, name: str, reason: str) -> None:
-    out.findings.append(make_finding("EXPECT-UNCHECKED", subject, check=CHECK, step=step, name=name,
-                                     reason=reason, evidence=[reason]))
+def _unchecked(out: Judgement, subject: Subject, step: str, name: str, reason: str,
+               basis: tuple[Identity, ...] | None = None) -> None:
+    out.findings.append(needing(make_finding("EXPECT-UNCHECKED", subject, check=CHECK, step=step, name=name,
+                                             reason=reason, evidence=[reason]), basis))
     out.steps.append(StepOutcome(subject, CHECK, step, detail=reason))
 
 
@@ -62,17 +63,21 @@ def _relay(expect: Expectations, subject: Subject, facts: Facts, out: Judgement)
     if not expect.expect_relay:
         return
     relays = [r for r in facts.relays if r.server == subject.server]
-    if not relays:
+    if not relays:  # what the config asks of this server, not a failure of it: nothing explains it
         _unchecked(out, subject, "relay", "expect_relay",
-                   "no TURN or ICE check ran for this server (is it a turn: URL?)")
+                   "no TURN or ICE check ran for this server (is it a turn: URL?)", basis=())
         return
-    evidence = [r.evidence for r in relays]
     if all(r.works for r in relays):
-        out.steps.append(StepOutcome(subject, CHECK, "relay", detail="; ".join(evidence)))
+        out.steps.append(StepOutcome(subject, CHECK, "relay", detail="; ".join(r.evidence for r in relays)))
         return
-    reason = next(r.evidence for r in relays if not r.works)
-    out.findings.append(make_finding("EXPECT-RELAY", subject, check=CHECK, step="relay",
-                                     server=subject.server, reason=reason, evidence=evidence))
+    failed = [r for r in relays if not r.works]
+    # The relays that failed are what this expectation needed: a root cause of one of them explains it.
+    needed = tuple(r.where for r in failed if r.where is not None)
+    out.findings.append(needing(make_finding(
+        "EXPECT-RELAY", subject, check=CHECK, step="relay", server=subject.server, reason=failed[0].evidence,
+        failed=len(failed), total=len(relays),
+        evidence=[f"{'works' if r.works else 'FAILED'}: {r.evidence}" for r in relays]),
+        needed if len(needed) == len(failed) else None))
     out.steps.append(StepOutcome(subject, CHECK, "relay"))
 
 
@@ -89,9 +94,10 @@ def _rtt(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -
         out.steps.append(StepOutcome(subject, CHECK, "rtt",
                                      detail=f"worst {worst.rtt_ms:.1f} ms ({worst.what}) <= {limit:g} ms"))
         return
-    out.findings.append(make_finding(
+    out.findings.append(needing(make_finding(  # a measurement, not a failure: nothing else explains it
         "EXPECT-RTT", subject, check=CHECK, step="rtt", server=subject.server, rtt_ms=f"{worst.rtt_ms:.1f}",
-        limit_ms=f"{limit:g}", what=worst.what, evidence=[f"{r.what}: {r.rtt_ms:.1f} ms" for r in rtts]))
+        limit_ms=f"{limit:g}", what=worst.what, evidence=[f"{r.what}: {r.rtt_ms:.1f} ms" for r in rtts]),
+        ()))
     out.steps.append(StepOutcome(subject, CHECK, "rtt"))
 
 

@@ -78,17 +78,33 @@ def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subjec
                         transport=transport, host=subject.host, detail=detail)
 
 
-def udp_blocked_hosts(outcomes: Iterable[tuple[str, str, str]]) -> set[str]:
-    """Hosts whose UDP went unanswered while TCP or TLS to the same host answered.
+def proves_udp_blocked(udp_port: int | None, stream_transport: str, stream_port: int | None) -> bool:
+    """Does a STUN/TURN answer over ``stream_transport`` (tcp or tls) on ``stream_port`` of a host show that
+    the server behind silent UDP ``udp_port`` of the same host and server entry is alive?
 
-    ``outcomes``: (host, transport, outcome) triples. Such a host gets UDP-BLOCKED instead of
-    SERVER-UNREACHABLE for its UDP step (RFC 8656 §3.1: clients then need TURN over TCP/TLS).
+    Only within the port family of one server: TCP on the same port (coturn's ``listening-port`` serves UDP
+    and TCP), or TLS (its ``tls-listening-port``, any port). A TCP answer on another port is another
+    service and proves nothing about this one.
     """
-    udp_silent: set[str] = set()
-    stream_answered: set[str] = set()
-    for host, transport, outcome in outcomes:
+    if stream_transport == "tls":
+        return True
+    return stream_transport == "tcp" and stream_port == udp_port
+
+
+def udp_blocked_ports(outcomes: Iterable[tuple[str, int | None, str, str]]) -> set[tuple[str, int | None]]:
+    """UDP endpoints (host, port) that went unanswered while STUN/TURN over TCP or TLS answered within
+    their port family (:func:`proves_udp_blocked`).
+
+    ``outcomes``: (host, port, transport, outcome) of the results of ONE server entry (one job of
+    ``rtcdiag check``). Such a port gets UDP-BLOCKED instead of SERVER-UNREACHABLE for its UDP step
+    (RFC 8656 §3.1: clients then need TURN over TCP/TLS).
+    """
+    silent: set[tuple[str, int | None]] = set()
+    answered: list[tuple[str, int | None, str]] = []
+    for host, port, transport, outcome in outcomes:
         if transport == "udp" and outcome == "timeout":
-            udp_silent.add(host)
+            silent.add((host, port))
         elif transport in ("tcp", "tls") and outcome in ANSWERED:
-            stream_answered.add(host)
-    return udp_silent & stream_answered
+            answered.append((host, port, transport))
+    return {(host, port) for host, port in silent
+            if any(h == host and proves_udp_blocked(port, t, p) for h, p, t in answered)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rtcdiag.targets import IceServerUrl, Target, Transport
-from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.finding import Subject, make_finding, needing
 from rtcdiag.triage.judgement import Judgement, StepOutcome
 
 CHECK = "config"
@@ -41,10 +41,10 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
             continue
         mine = [t for t in turn if t.host == host]
         urls = [IceServerUrl.of_target(t).browser_form for t in mine]
-        out.findings.append(make_finding(
+        out.findings.append(needing(make_finding(  # the configuration's own fact: nothing explains it
             "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
             urls=", ".join(dict.fromkeys(urls[:5])),
-            evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"]))
+            evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"]), ()))
         out.steps.append(StepOutcome(subject, CHECK, STEP))
     return out
 

@@ -18,7 +18,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 
 from rtcdiag.redact import unmark
 from rtcdiag.textsafe import printable
@@ -69,20 +69,43 @@ MAX_EVIDENCE = 20  # lines kept per finding: a server cannot grow a finding with
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What a finding is about, as the diagnosis compares it: the causal chain runs host name -> server
+    entry -> port -> transport, and an explanation never leaves it (rtcdiag.triage.diagnosis).
+
+    ``entry`` is the server entry of the configuration (a ``[[servers]]`` table or RTCIceServer entry, as
+    ``rtcdiag check`` labels it on one host; None: the run has no entries, e.g. one ``turn-check``);
+    ``host`` the name or address as given; ``port`` and ``transport`` None when not narrowed to one.
+    """
+
+    entry: str | None
+    host: str
+    port: int | None = None
+    transport: str | None = None  # "udp" | "tcp" | "tls" | None
+
+
+@dataclass(frozen=True)
 class Subject:
-    """What a finding or a step is about: a server (as shown), its host and port, and the transport.
+    """What a finding or a step is about: a server (as shown), its host and port, the transport, and the
+    server entry of the configuration it belongs to.
 
     ``server`` is the label the report groups by (a URI, ``host:port``, ``dns:NAME``, ``local network``);
-    ``host`` is the name or address as given ("" when the subject is not one server).
+    ``host`` is the name or address as given ("" when the subject is not one server); ``entry`` the
+    configured server entry (None when the run has none: see :class:`Identity`).
     """
 
     server: str
     host: str = ""
     port: int | None = None
     transport: str | None = None  # "udp" | "tcp" | "tls" | None (not transport-specific)
+    entry: str | None = None
 
     def on(self, transport: str | None) -> Subject:
-        return Subject(self.server, self.host, self.port, transport)
+        return Subject(self.server, self.host, self.port, transport, self.entry)
+
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity(self.entry, self.host, self.port, self.transport)
 
 
 @dataclass
@@ -97,6 +120,10 @@ class Finding:
     evidence: list[str] = field(default_factory=list)
     severity: Severity = Severity.INFO
     explained_by: str | None = None  # ``ref`` of the root cause that explains this finding
+    # What a consequence needed, when that is narrower or other than its subject (an expectation over a
+    # server entry failed because of these relays): a root explains it only through one of them. ``()``:
+    # it needed nothing that can fail (a fact in its own right, explained by nothing); None: its subject.
+    basis: tuple[Identity, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -166,6 +193,12 @@ def make_finding(
                    params={k: printable(unmark(str(v))) for k, v in params.items()},
                    evidence=[printable(unmark(line)) for line in evidence or []][:MAX_EVIDENCE],
                    severity=severity or entry.severity)
+
+
+def needing(finding: Finding, basis: tuple[Identity, ...] | None) -> Finding:
+    """``finding`` with its basis (what it needed: see :attr:`Finding.basis`)."""
+    finding.basis = basis
+    return finding
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

@@ -143,7 +143,8 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
         why = _no_relay_reason(run) if not relays else (run.ice_error or "nothing to pair")
         out.steps.append(StepOutcome(subj, CHECK, CONNECT, StepState.SKIPPED, detail=why))
         out.steps.append(StepOutcome(subj, CHECK, DATA, StepState.SKIPPED, detail=f"not connected: {why}"))
-        out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {why}"))
+        out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {why}",
+                                          where=subj.identity))
         return
     if not run.connected:
         reason = run.ice_error or "ICE negotiation failed"
@@ -153,7 +154,8 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
             evidence=[reason, f"{len(run.candidates)} local candidates gathered"]))
         out.steps.append(StepOutcome(subj, CHECK, DATA, StepState.SKIPPED,
                                      detail="not connected: the connectivity checks failed"))
-        out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {reason}"))
+        out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {reason}",
+                                          where=subj.identity))
         return
     connect_s = _secs((run.connect_ms or 0.0) - (run.gather_ms or 0.0))
     out.steps.append(StepOutcome(subj, CHECK, CONNECT, duration_s=connect_s,
@@ -162,7 +164,8 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
         out.steps.append(StepOutcome(subj, CHECK, DATA, StepState.SKIPPED,
                                      detail="no echo packets were sent (packets = 0)"))
         out.facts.relays.append(RelayFact(run.server_host, True,
-                                          f"ICE {run.url}: connected over {pair_text(run)}"))
+                                          f"ICE {run.url}: connected over {pair_text(run)}",
+                                          where=subj.identity))
         return
     rtt = f", RTT avg {sum(run.rtts_ms) / len(run.rtts_ms):.1f} ms" if run.rtts_ms else ""
     out.steps.append(StepOutcome(subj, CHECK, DATA, duration_s=_secs(sum(run.rtts_ms)),
@@ -173,7 +176,8 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
                                          sent=run.packets_sent, received=run.packets_received,
                                          evidence=[f"selected pair {pair_text(run)}", echoed]))
     out.facts.relays.append(RelayFact(run.server_host, run.packets_received > 0,
-                                      f"ICE {run.url}: {pair_text(run)}, {echoed}"))
+                                      f"ICE {run.url}: {pair_text(run)}, {echoed}",
+                                          where=subj.identity))
     out.facts.rtts.extend(RttFact(run.server_host, f"ICE data {run.url}", rtt_ms) for rtt_ms in run.rtts_ms)
 
 
@@ -219,7 +223,8 @@ def judge_run(run: IceRun) -> Judgement:
             why = f"the probe could not run: {run.error}"
             out.steps += [StepOutcome(subj, CHECK, CONNECT, StepState.SKIPPED, detail=why),
                           StepOutcome(subj, CHECK, DATA, StepState.SKIPPED, detail=why)]
-            out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {run.error}"))
+            out.facts.relays.append(RelayFact(run.server_host, False, f"ICE {run.url}: {run.error}",
+                                          where=subj.identity))
     elif run.scheme == "stun":
         _judge_stun(run, subj, out)
     else:

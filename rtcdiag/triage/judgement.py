@@ -7,10 +7,10 @@ subject, check and step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from rtcdiag.triage.finding import Finding, Subject
+from rtcdiag.triage.finding import Finding, Identity, Subject
 
 
 class StepState(StrEnum):
@@ -38,6 +38,7 @@ class RelayFact:
     server: str  # the host the check measured; ``rtcdiag check`` relabels it with the server's label
     works: bool
     evidence: str
+    where: Identity | None = None  # the endpoint measured (what an EXPECT-RELAY over it depends on)
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,24 @@ class Judgement:
         for part in parts:
             merged.extend(part)
         return merged
+
+
+def assign_entry(judgement: Judgement, entry: str, suffix: str = "") -> None:
+    """Everything ``judgement`` is about belongs to the server entry ``entry`` (its findings, steps, the
+    identities its consequences need and its relay facts): the diagnosis keeps one entry's causes to
+    that entry. ``suffix`` (e.g. ``(#2)``) is added to server labels that lack it, so that two entries on
+    one host stay apart in testcases and refs."""
+
+    def mine(subject: Subject) -> Subject:
+        server = subject.server
+        if suffix and not server.endswith(suffix):
+            server = f"{server} {suffix}"
+        return replace(subject, server=server, entry=entry)
+
+    for finding in judgement.findings:
+        finding.subject = mine(finding.subject)
+        if finding.basis is not None:
+            finding.basis = tuple(replace(needed, entry=entry) for needed in finding.basis)
+    judgement.steps = [replace(step, subject=mine(step.subject)) for step in judgement.steps]
+    judgement.facts.relays = [replace(fact, where=replace(fact.where, entry=entry)) if fact.where else fact
+                              for fact in judgement.facts.relays]

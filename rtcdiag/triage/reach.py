@@ -6,9 +6,10 @@ testcase ``udp/3478``) and one per trace (subject port, no transport, step ``tra
 does not resolve: one ``resolve`` step with DNS-FAILURE and every port step skipped with that reason.
 
 Judgements live here only (the probe records facts). Rules:
-- Silence -> SERVER-UNREACHABLE, except UDP silence while STUN over TCP/TLS to the same host *answered* ->
-  UDP-BLOCKED (a bare TCP accept proves nothing about STUN); only invalid UDP replies -> MALFORMED-REPLY;
-  RST / ICMP port unreachable -> SERVER-REFUSED; a local error (no route, no IPv6) -> NO-ROUTE.
+- Silence -> SERVER-UNREACHABLE, except UDP silence while STUN over TCP on the same port or over TLS to the
+  same host *answered* -> UDP-BLOCKED (a bare TCP accept proves nothing about STUN, nor an answer on another
+  TCP port); only invalid UDP replies -> MALFORMED-REPLY; RST / ICMP port unreachable -> SERVER-REFUSED;
+  a local error (no route, no IPv6) -> NO-ROUTE.
 - TCP accepted (or TLS handshake done) but no STUN answer -> PORT-NOT-STUN (an error; the diagnosis folds
   the same port's UDP silence or refusal under it). A STUN answer whose XOR-MAPPED-ADDRESS does not decode
   -> MALFORMED-REPLY.
@@ -33,6 +34,7 @@ from rtcdiag.probes.tls_info import ALPN_STUN_TURN, TlsInfo
 from rtcdiag.probes.trace import DROPPED, NO_ANSWER, REJECTED, SILENT, TraceResult
 from rtcdiag.redact import echo
 from rtcdiag.triage.certificate import expiring_soon
+from rtcdiag.triage.failures import proves_udp_blocked
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
@@ -191,8 +193,9 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
             count = max(getattr(ex, "rejected_count", 0) or 0, len(ex.rejected))
             shown = "; ".join(ex.rejected[:3])
             return one("MALFORMED-REPLY", detail=f"{count} reply(ies) rejected: {shown}")
-        if port.transport == "udp" and answered:
-            where = ", ".join(f"{p.transport.upper()} {p.port}" for p in answered)
+        family = [p for p in answered if proves_udp_blocked(port.port, p.transport, p.port)]
+        if port.transport == "udp" and family:
+            where = ", ".join(f"{p.transport.upper()} {p.port}" for p in family)
             detail = f"no answer to a STUN Binding on UDP {port.port} while STUN over {where} answered"
             return one("UDP-BLOCKED", detail=detail)
         if port.transport == "udp":

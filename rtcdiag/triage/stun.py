@@ -13,7 +13,7 @@ from rtcdiag.triage.failures import (
     FLOOD_MIN_REPLIES,
     FLOOD_PER_REQUEST,
     failure_finding,
-    udp_blocked_hosts,
+    udp_blocked_ports,
 )
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, is_well_known
@@ -57,10 +57,10 @@ def _stream_accepted(r: BindingResult) -> bool:
     return r.transport in ("tcp", "tls") and r.local_address is not None
 
 
-def _unanswered(r: BindingResult, blocked: set[str]) -> Finding | None:
+def _unanswered(r: BindingResult, blocked: set[tuple[str, int | None]]) -> Finding | None:
     subj = subject(r)
     server = r.server_address or r.target
-    if r.transport == "udp" and r.outcome == "timeout" and r.host in blocked:
+    if r.transport == "udp" and r.outcome == "timeout" and (r.host, r.port) in blocked:
         return make_finding("UDP-BLOCKED", subj, check=CHECK, step=STEP, server=server,
                             detail=f"no reply to {r.attempts} UDP request(s) while STUN over TCP/TLS "
                                    f"answered",
@@ -206,10 +206,11 @@ def _step(r: BindingResult) -> StepOutcome:
 def judge(results: Sequence[BindingResult]) -> Judgement:
     """Findings, one ``binding`` step per result, RTT and name facts.
 
-    UDP-BLOCKED needs the TCP/TLS results of the same host: it is claimed only when STUN over TCP or TLS
-    was answered, never for a mere TCP accept.
+    UDP-BLOCKED needs the TCP/TLS results of the same server (``results`` are one server entry's): it is
+    claimed only when STUN over TCP on the same port, or over TLS, was answered, never for a mere TCP
+    accept nor for an answer on another TCP port.
     """
-    blocked = udp_blocked_hosts((r.host, r.transport, r.outcome) for r in results)
+    blocked = udp_blocked_ports((r.host, r.port, r.transport, r.outcome) for r in results)
     judgement = Judgement()
     for result in results:
         redirect = _redirect_finding(result)

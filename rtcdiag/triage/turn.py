@@ -39,7 +39,7 @@ from rtcdiag.probes.turn_result import (
 )
 from rtcdiag.redact import echo
 from rtcdiag.triage.certificate import expiring_soon
-from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id
+from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id, proves_udp_blocked
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
     Judgement,
@@ -185,7 +185,7 @@ class _Leg:
     subj: Subject
     out: Judgement
     rest_expired: bool
-    udp_blocked: bool  # the same host answered STUN over TCP/TLS (UDP silence is then UDP-BLOCKED)
+    udp_blocked: bool  # the same server answered over TCP/TLS in this port's family (UDP-BLOCKED)
     blocked: str | None = None  # why the remaining steps do not run
     stopped: ServerStop | None = None  # where the server went silent after allocating (see server_stop)
     suffix: str = ""  # appended to the family steps (FAMILY_STEPS): "-ipv6" for an IPv6 relay
@@ -225,11 +225,13 @@ class _Leg:
 _Rule = Callable[[_Leg], None]
 
 
-def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset()) -> Judgement:
+def judge(result: TurnCheckResult, *,
+          answered: frozenset[tuple[str, int | None, str]] = frozenset()) -> Judgement:
     """Findings, one outcome per transport x step, relay / RTT / name facts for one TURN server.
 
-    ``answered_hosts``: hosts that answered STUN/TURN over TCP or TLS in *other* results of the same run
-    (this result's own transports are always taken into account): UDP silence towards them is UDP-BLOCKED.
+    ``answered``: (host, port, transport) that answered STUN/TURN over TCP or TLS in *other* results of the
+    same server entry (this result's own transports are always taken into account): UDP silence on a port
+    of their port family is UDP-BLOCKED (:func:`rtcdiag.triage.failures.proves_udp_blocked`).
     """
     out = Judgement()
     named = parse_ip(result.host) is None
@@ -243,11 +245,13 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
             _facts(result, t, out)
         return out
     rest_expired = _judge_rest(result, out)
-    own = {result.host} if any(stream_answered(t) for t in result.transports) else set()
-    answered = answered_hosts | own
+    streams = answered | _stream_answers(result)
     for t in result.transports:
-        leg = _Leg(result, t, subject(result, t), out, rest_expired=rest_expired,
-                   udp_blocked=result.host in answered, stopped=server_stop(t))
+        port = transport_port(result, t)
+        blocked = t.transport == "udp" and any(host == result.host and proves_udp_blocked(port, kind, where)
+                                               for host, where, kind in streams)
+        leg = _Leg(result, t, subject(result, t), out, rest_expired=rest_expired, udp_blocked=blocked,
+                   stopped=server_stop(t))
         _run(leg, _RULES[:2])  # connect, challenge
         _judge_families(leg)
         _run(leg, _RULES[-1:])  # refresh
@@ -259,10 +263,16 @@ def judge(result: TurnCheckResult, *, answered_hosts: frozenset[str] = frozenset
     return out
 
 
+def _stream_answers(result: TurnCheckResult) -> frozenset[tuple[str, int | None, str]]:
+    """(host, port, transport) of this server's TCP/TLS transports that got a STUN/TURN answer."""
+    return frozenset((result.host, transport_port(result, t), t.transport)
+                     for t in result.transports if stream_answered(t))
+
+
 def judge_all(results: Sequence[TurnCheckResult]) -> Judgement:
-    """:func:`judge` of every result, UDP-BLOCKED knowing every TCP/TLS answer of the run."""
-    answered = frozenset(r.host for r in results for t in r.transports if stream_answered(t))
-    return Judgement.merge([judge(r, answered_hosts=answered) for r in results])
+    """:func:`judge` of every result (one server entry's), UDP-BLOCKED knowing every TCP/TLS answer."""
+    answered = frozenset(a for r in results for a in _stream_answers(r))
+    return Judgement.merge([judge(r, answered=answered) for r in results])
 
 
 def is_inconclusive(result: TurnCheckResult) -> bool:
@@ -1078,18 +1088,20 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
 
 def _facts(result: TurnCheckResult, t: TransportResult, out: Judgement) -> None:
     """RelayFact per transport that allocated or failed; one RttFact per data path that got echoes."""
+    where = subject(result, t).identity
     flowing = [dp for dp in t.data_paths if dp.packets_received]
     if t.allocated:
         if flowing:
             out.facts.relays.append(RelayFact(result.host, True, f"TURN {t.transport}: relay "
-                                              f"{t.relayed_address}, data echoed through it"))
+                                              f"{t.relayed_address}, data echoed through it", where))
         elif any(not _flooded(dp) and all(ex.outcome != Outcome.NOT_SENT for ex in dp.steps)
                  for dp in t.data_paths):  # a flood, or a request that could not be sent, decides nothing
             out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: relay "
-                                              f"{t.relayed_address}, no data came back through it"))
+                                              f"{t.relayed_address}, no data came back through it", where))
     elif not (t.challenge_code == 401 and not t.authenticated and t.challenge_answered):
         why = t.error_code or t.connect_error or t.timed_out_step or "no answer"
-        out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: no allocation ({why})"))
+        out.facts.relays.append(RelayFact(result.host, False, f"TURN {t.transport}: no allocation ({why})",
+                                          where))
     for dp in flowing:
         if dp.rtt_avg_ms is not None and not _flooded(dp):
             out.facts.rtts.append(RttFact(result.host, f"TURN data {t.transport} ({dp.method}), average",

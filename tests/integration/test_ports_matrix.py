@@ -121,19 +121,33 @@ def test_silent_server_tcp_accept_is_port_not_stun_never_udp_blocked(
     assert code == 1
 
 
-def test_udp_blocked_only_when_stun_over_tcp_answered(coturn: RunningCoturn) -> None:
-    # "Blocked" needs real silence (an unbound port answers ICMP port unreachable): a UDP port that is bound
-    # but never answers, next to coturn's TCP, which answers STUN.
+def test_udp_blocked_only_when_stun_over_tcp_answered_on_the_same_port(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    # "Blocked" needs real silence (an unbound port answers ICMP port unreachable): coturn without UDP
+    # listeners answers STUN over TCP, and the same port is bound over UDP and never answers.
+    server = coturn_factory(CoturnOptions(no_udp=True, users={"bob": "x" * 12}))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", server.port))
+        code, report = run_json("127.0.0.1", f"udp:{server.port},tcp:{server.port}")
+    assert ports_by_key(report)[f"tcp:{server.port}"]["stun"] == "answered"
+    assert ids(report) == ["UDP-BLOCKED"]
+    blocked = report["findings"][0]
+    assert f"STUN over TCP {server.port} answered" in blocked["symptom"]
+    assert (blocked["subject"], blocked["transport"], blocked["port"], blocked["step"]) == (
+        "ports:127.0.0.1", "udp", server.port, str(server.port))
+    assert code == 1
+
+
+def test_stun_over_tcp_on_another_port_proves_nothing_about_a_silent_udp_port(coturn: RunningCoturn) -> None:
+    """TCP on port A answers STUN, UDP port B is silent: another service (or nothing) may be behind B, so
+    B is SERVER-UNREACHABLE, never UDP-BLOCKED (issue 20: one port's answer 'proved' another's blocking)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
         code, report = run_json("127.0.0.1", f"udp:{port},tcp:{coturn.port}")
     assert ports_by_key(report)[f"tcp:{coturn.port}"]["stun"] == "answered"
-    assert ids(report) == ["UDP-BLOCKED"]
-    blocked = report["findings"][0]
-    assert f"STUN over TCP {coturn.port} answered" in blocked["symptom"]
-    assert (blocked["subject"], blocked["transport"], blocked["port"], blocked["step"]) == (
-        "ports:127.0.0.1", "udp", port, str(port))
+    assert ids(report) == ["SERVER-UNREACHABLE"]
+    assert (report["findings"][0]["transport"], report["findings"][0]["port"]) == ("udp", port)
     assert code == 1
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from servers import (
     WRONG_TXID_THEN_GOOD,
 )
 
-from rtcdiag.coturn import RunningCoturn
+from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
 
 def rtcdiag(*args: str) -> subprocess.CompletedProcess[str]:
@@ -124,15 +126,29 @@ def test_silent_server_times_out_after_retransmissions(hostile: Any) -> None:
     assert "nor to one without optional attributes" in report["findings"][0]["symptom"]
 
 
-def test_udp_silent_but_tcp_answers_is_udp_blocked(coturn: RunningCoturn, hostile: Any) -> None:
-    # A hostile server's UDP socket is silent; the real coturn answers TCP on another port of the same host:
-    # UDP-BLOCKED needs the same host, so use coturn for both and make UDP go to the silent server's port.
+def test_udp_silent_but_tcp_answers_is_udp_blocked(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    # A coturn without UDP listeners answers STUN over TCP; its port is bound over UDP and never answers
+    # (real silence: an unbound port answers ICMP port unreachable). Same host, same port: UDP-BLOCKED.
+    server = coturn_factory(CoturnOptions(no_udp=True, users={"bob": "x" * 12}))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", server.port))
+        code, report = stun_json(f"stun:127.0.0.1:{server.port}?transport=udp",
+                                 f"stun:127.0.0.1:{server.port}?transport=tcp", "--timeout", "0.3")
+    assert code == 1
+    assert "UDP-BLOCKED" in finding_ids(report)
+    assert "SERVER-UNREACHABLE" not in finding_ids(report)
+
+
+def test_tcp_answering_on_another_port_does_not_make_udp_silence_blocked(coturn: RunningCoturn,
+                                                                         hostile: Any) -> None:
+    """A silent UDP port next to coturn's TCP on another port of the same host: another service (or
+    nothing) may be behind the silent port, so it is SERVER-UNREACHABLE, not UDP-BLOCKED."""
     server = hostile(SILENT)
     code, report = stun_json(f"stun:127.0.0.1:{server.port}?transport=udp",
                              f"stun:127.0.0.1:{coturn.port}?transport=tcp", "--timeout", "0.3")
     assert code == 1
-    assert "UDP-BLOCKED" in finding_ids(report)
-    assert "SERVER-UNREACHABLE" not in finding_ids(report)
+    assert finding_ids(report) == {"SERVER-UNREACHABLE"}
 
 
 @pytest.mark.parametrize("mode", [GARBAGE_MODE, BAD_FINGERPRINT])

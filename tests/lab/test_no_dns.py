@@ -106,9 +106,13 @@ def test_dns_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) 
 
 def test_check_with_no_resolver_is_one_root_cause_dns_not_working(no_dns_ns: str) -> None:
     code, report = run_in(no_dns_ns, "check", "turn:turn.some-name.test:3478", "--timeout", "1")
-    (root,) = report["root_causes"]
-    assert root["id"] == "DNS-NOT-WORKING"
-    problems = [f for f in report["findings"] if f["ref"] != root["ref"] and f["severity"] != "info"]
+    # The one cause of every failure; the configuration's own fact (a UDP-only TURN URL, no TCP fallback)
+    # is not a consequence of DNS and stands beside it, a warning.
+    root, fallback = report["root_causes"]
+    assert (root["id"], fallback["id"], fallback["severity"]) == ("DNS-NOT-WORKING", "TURN-NO-TCP-FALLBACK",
+                                                                 "warning")
+    problems = [f for f in report["findings"] if f["ref"] not in (root["ref"], fallback["ref"])
+                and f["severity"] != "info"]
     assert problems and all(f["explained_by"] == root["ref"] for f in problems)
     # Every check that needed the name says so once, on its own step, folded under the root cause.
     assert {(f["check"], f["step"]) for f in problems} >= {("dns", "A turn.some-name.test"),
@@ -209,8 +213,10 @@ def test_check_of_an_unknown_name_with_working_dns_is_one_root_cause_nxdomain(no
     with dnsmasq_in(no_dns_ns, log, f"--local=/{ZONE}/", "--host-record=example.com,192.0.2.10"):
         code, report = run_in(no_dns_ns, "check", f"turn:missing.{ZONE}:3478", "--timeout", "1")
     # The DNS check says it precisely (NXDOMAIN); ports, stun and turn, which could only say "does not
-    # resolve" (DNS-FAILURE), are folded under it: one fact, stated once.
-    (root,) = report["root_causes"]
+    # resolve" (DNS-FAILURE), are folded under it: one fact, stated once. (The UDP-only URL's missing TCP
+    # fallback is the configuration's own warning, beside it.)
+    root, fallback = report["root_causes"]
+    assert fallback["id"] == "TURN-NO-TCP-FALLBACK"
     assert (root["id"], root["ref"].split("|")[-1]) == ("DNS-NXDOMAIN", f"dns/A missing.{ZONE}")
     failures = [f for f in report["findings"] if f["id"] == "DNS-FAILURE"]
     assert {f["check"] for f in failures} >= {"ports", "stun"}

@@ -80,6 +80,43 @@ def test_ice_servers_file_is_merged(tmp_path: Path) -> None:
     assert server.targets[0].host == "10.0.0.1"
 
 
+ENTRIES = {"iceServers": [
+    {"urls": ["turn:10.0.0.1:3478?transport=udp", "turn:10.0.0.1:3478?transport=tcp"], "username": "a",
+     "credential": "cred-a-1"},
+    {"urls": "turn:10.0.0.1:3479?transport=tcp", "username": "b", "credential": "cred-b-1"},
+    {"urls": ["stun:10.0.0.1:3480", "stun:10.0.0.2:3478"]},
+]}
+
+
+def test_each_ice_server_entry_is_one_server_even_on_a_shared_host(tmp_path: Path) -> None:
+    """An RTCIceServer entry is one server (its URLs, its credentials), never merged with another entry on
+    its host: the diagnosis keeps each entry's causes to it. Plans are per entry and host, labels unique."""
+    from rtcdiag.checks.run import plan_servers
+    from rtcdiag.commands.check import _config_from_args
+
+    (tmp_path / "ice.json").write_text(json.dumps(ENTRIES))
+    from_toml = load_config(write(tmp_path, 'ice_servers = "ice.json"\n'), environ={})
+    from_flag = _config_from_args(None, tmp_path / "ice.json", (), None, None, None, 600, None, (), None,
+                                  False, None)
+    for config in (from_toml, from_flag):
+        assert [(s.name, s.username, len(s.targets)) for s in config.servers] == [
+            ("iceServers[0]", "a", 2), ("iceServers[1]", "b", 1), ("iceServers[2]", None, 2)]
+        labels = [plan.label for plan in plan_servers(config)]
+        assert labels == ["10.0.0.1 (iceServers[0])", "10.0.0.1 (iceServers[1])", "10.0.0.1 (iceServers[2])",
+                          "10.0.0.2"]
+        assert [plan.subject.entry for plan in plan_servers(config)] == labels
+
+
+def test_two_servers_of_one_name_on_one_host_are_still_two_entries(tmp_path: Path) -> None:
+    from rtcdiag.checks.run import plan_servers
+
+    text = ('[[servers]]\nname = "x"\nurls = ["stun:10.0.0.1"]\n'
+            '[[servers]]\nname = "x"\nurls = ["stun:10.0.0.1:3479"]\n')
+    config = load_config(write(tmp_path, text), environ={})
+    labels = [plan.label for plan in plan_servers(config)]
+    assert len(set(labels)) == 2 and labels[0] == "10.0.0.1 (x)"
+
+
 @pytest.mark.parametrize("text,message", [
     ('[[servers]]\nurls = ["turn:h"]\npassword_env = "NOPE_NOT_SET"\n',
      "servers[0].password_env: environment variable NOPE_NOT_SET is not set"),

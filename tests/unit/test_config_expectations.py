@@ -32,9 +32,24 @@ def test_relay_expected_but_broken_is_an_error_with_the_evidence() -> None:
     out = judge_server(Expectations(expect_relay=True), SERVER, facts)
     (finding,) = out.findings
     assert finding.id == "EXPECT-RELAY" and finding.severity is Severity.ERROR
-    assert finding.title == "Expected a working relay through turn.example.com, got none"
-    assert "401 Unauthorized" in finding.symptom and finding.evidence == ["udp: 401 Unauthorized"]
+    assert finding.title == "Expected every relay through turn.example.com to carry data: 1 of 1 did not"
+    assert "401 Unauthorized" in finding.symptom and finding.evidence == ["FAILED: udp: 401 Unauthorized"]
     assert _statuses(out) == [("relay", Status.FAIL)]
+
+
+def test_a_relay_that_works_beside_one_that_fails_is_not_called_none() -> None:
+    """The title counts what failed: a server whose UDP relay echoes data but whose TLS relay does not is
+    never "got none"; the evidence says which worked. The failing relay is what the finding needed."""
+    from rtcdiag.triage.finding import Identity
+
+    tls = Identity(None, "turn.example.com", 5349, "tls")
+    facts = Facts(relays=[RelayFact("turn.example.com", True, "TURN udp: relay 192.0.2.1:50000, data echoed"),
+                          RelayFact("turn.example.com", False, "TURN tls: no allocation (refused)", tls)])
+    (finding,) = judge_server(Expectations(expect_relay=True), SERVER, facts).findings
+    assert finding.title == "Expected every relay through turn.example.com to carry data: 1 of 2 did not"
+    assert finding.evidence == ["works: TURN udp: relay 192.0.2.1:50000, data echoed",
+                                "FAILED: TURN tls: no allocation (refused)"]
+    assert "refused" in finding.symptom and finding.basis == (tls,)
 
 
 def test_relay_not_measured_is_a_warning_not_a_pass() -> None:

@@ -6,7 +6,7 @@ from rtcdiag import exitcodes
 from rtcdiag.report.build import build_report
 from rtcdiag.triage.catalogue import CATALOGUE
 from rtcdiag.triage.diagnosis import LAYERS, Layer, diagnose, layer_of
-from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.finding import Finding, Identity, Subject, make_finding, needing
 from rtcdiag.triage.judgement import Facts, Judgement, NameFact
 
 
@@ -29,7 +29,7 @@ def _ice(host: str, transport: str = "udp", finding_id: str = "ICE-NO-RELAY") ->
 
 def _expect_relay(host: str) -> Finding:
     return make_finding("EXPECT-RELAY", Subject(host, host), check="expect", step="relay", server=host,
-                        reason="no relay worked")
+                        reason="no relay worked", failed=1, total=1)
 
 
 def _auth(host: str) -> Finding:
@@ -182,7 +182,8 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
     from rtcdiag.triage.finding import Severity
 
     rng = random.Random(9)
-    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA", "STUN-HIGH-RTT"]
+    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA-486", "STUN-HIGH-RTT", "TLS-EXPIRING-SOON",
+           "TURN-NO-DATA", "TURN-SERVER-STOPPED", "ANALYZE-TURN-401", "ANALYZE-NO-REMOTE-CANDIDATES"]
     ids = [fid for fid in ids if fid in CATALOGUE and fid != "DNS-NOT-WORKING"]
     checks = ["dns", "ports", "stun", "turn", "ice", "expect", "nat"]
     for _ in range(300):
@@ -192,9 +193,109 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
             host = rng.choice(["a.example", "192.0.2.1", ""])
             port = rng.choice([None, 3478, 5349])
             transport = rng.choice([None, "udp", "tcp", "tls"])
-            subject = Subject(f"s{n}:{host}", host, port, transport)
+            entry = rng.choice([None, "one", "two"])
+            subject = Subject(f"s{n}:{host}", host, port, transport, entry)
+            needed = Identity(rng.choice([entry, "two"]), host, rng.choice([None, 3478, 5349]),
+                              rng.choice([None, "udp"]))
+            basis = rng.choice([None, None, (), (needed,)])
             findings.append(Finding(entry=CATALOGUE[fid], subject=subject, check=rng.choice(checks),
-                                    step=f"step{n}", severity=rng.choice(list(Severity))))
+                                    step=f"step{n}", severity=rng.choice(list(Severity)), basis=basis))
         expected = _naive_explained_by(findings)
         diagnose(findings)
         assert {id(f): f.explained_by for f in findings} == expected
+
+
+# --- the identity of a subject: server entry, host, port, transport (issue 20 item 7) ----------------------
+
+def _in(entry: str, finding: Finding) -> Finding:
+    """``finding`` as a check of the server entry ``entry`` states it (rtcdiag check labels its subjects)."""
+    s = finding.subject
+    finding.subject = Subject(f"{s.server} ({entry})", s.host, s.port, s.transport, entry)
+    return finding
+
+
+def _auth_on(host: str, port: int, transport: str) -> Finding:
+    subject = Subject(f"turn:{host}:{port}?transport={transport}", host, port, transport)
+    return make_finding("TURN-AUTH-401", subject, check="turn", step="allocate", transport=transport.upper(),
+                        server=f"{host}:{port}", host=host, detail="(user and realm 'r')")
+
+
+def test_a_refused_port_of_one_entry_never_explains_the_401_of_another_entry_on_the_same_host() -> None:
+    refused = _in("dead", make_finding("SERVER-REFUSED", Subject("turn:h", "127.0.0.1", 3479, "tcp"),
+                                       check="turn", step="connect", server="127.0.0.1:3479", transport="TCP",
+                                       host="127.0.0.1", detail="refused"))
+    auth = _in("badpw", _auth_on("127.0.0.1", 3478, "tcp"))
+    ice = _in("badpw", _ice("127.0.0.1", "tcp"))
+    diagnosis = diagnose([refused, auth, ice])
+    assert diagnosis.roots == [refused, auth]
+    assert ice.explained_by == auth.ref
+
+
+def test_two_entries_with_wrong_passwords_on_one_host_are_two_causes_over_two_transports_one() -> None:
+    a_udp, a_tcp = _in("a", _auth_on("127.0.0.1", 3478, "udp")), _in("a", _auth_on("127.0.0.1", 3478, "tcp"))
+    b_udp = _in("b", _auth_on("127.0.0.1", 3478, "udp"))
+    diagnosis = diagnose([a_udp, a_tcp, b_udp])
+    assert diagnosis.roots == [a_udp, b_udp] and a_tcp.explained_by == a_udp.ref
+
+
+def test_a_root_about_one_port_never_explains_a_finding_about_another_port() -> None:
+    auth, ice_other_port = _auth_on("a.example", 3478, "udp"), _ice("a.example")
+    ice_other_port.subject = Subject("turn:a.example:3479", "a.example", 3479, "udp")
+    diagnose([auth, ice_other_port])
+    assert ice_other_port.explained_by is None
+
+
+def _tls(finding_id: str, port: int, **params: object) -> Finding:
+    subject = Subject("ports:turn.example", "turn.example", port, "tls")
+    return make_finding(finding_id, subject, check="ports", step=str(port), **{
+        "port": port, "transport": "TLS", "host": "turn.example", "server": f"turn.example:{port}",
+        "detail": "x", "state": "open", **params})
+
+
+def test_what_is_seen_of_a_port_is_never_folded_under_its_failure() -> None:
+    """A certificate about to expire is its own cause beside a name mismatch, on the same port or another."""
+    for expiring_port in (5349, 443):
+        hostname = _tls("TLS-HOSTNAME", 5349)
+        expiring = _tls("TLS-EXPIRING-SOON", expiring_port, days=5, not_after="soon", cert_subject="CN=x")
+        diagnosis = diagnose([hostname, expiring])
+        assert diagnosis.roots == [hostname, expiring] and expiring.explained_by is None
+
+
+def test_expect_relay_is_explained_only_through_the_relays_that_failed() -> None:
+    """The entry's UDP relay failed on a 401; its TLS port is refused too. EXPECT-RELAY needed the UDP relay
+    (its basis): the 401 explains it, the refused TLS port (ordered first) does not."""
+    refused = make_finding("SERVER-REFUSED", Subject("ports:h", "h.example", 5349, "tls"), check="ports",
+                           step="5349", server="h.example:5349", transport="TLS", host="h.example",
+                           detail="x")
+    auth = _auth_on("h.example", 3478, "udp")
+    expect = needing(_expect_relay("h.example"), (auth.subject.identity,))
+    diagnosis = diagnose([expect, refused, auth])
+    assert expect.explained_by == auth.ref and diagnosis.roots == [refused, auth]
+    nothing = needing(_expect_relay("h.example"), ())  # needed nothing that can fail: a fact of its own
+    diagnose([nothing, refused, auth])
+    assert nothing.explained_by is None
+
+
+def test_udp_blocked_needs_an_answer_within_the_port_family() -> None:
+    from rtcdiag.triage.failures import udp_blocked_ports
+
+    outcomes = [("h", 3478, "udp", "timeout"), ("h", 3479, "udp", "timeout"), ("h", 3478, "tcp", "success"),
+                ("g", 3478, "udp", "timeout"), ("g", 5349, "tls", "error-response"),
+                ("k", 3478, "udp", "timeout"), ("k", 3478, "tcp", "timeout")]
+    assert udp_blocked_ports(outcomes) == {("h", 3478), ("g", 3478)}
+
+
+def test_every_layer_pair_has_a_declared_scope_or_none() -> None:
+    from rtcdiag.triage.diagnosis import OBSERVATIONS, SERVER_WIDE, Scope, reach
+
+    assert reach("DNS-NOT-WORKING", "ICE-NO-RELAY") is Scope.RUN
+    assert reach("DNS-FAILURE", "TURN-AUTH-401") is Scope.NAME
+    assert reach("SERVER-REFUSED", "TURN-AUTH-401") is Scope.ENDPOINT
+    assert reach("PORT-NOT-STUN", "SERVER-REFUSED") is Scope.PORT
+    assert reach("UDP-BLOCKED", "SERVER-UNREACHABLE") is Scope.ENDPOINT
+    assert all(reach(fid, fid) is Scope.ENTRY for fid in SERVER_WIDE)
+    assert OBSERVATIONS and all(reach(root, fid) is None for fid in OBSERVATIONS
+                                for root in ("TLS-HOSTNAME", "SERVER-REFUSED", "PORT-NOT-STUN"))
+    assert reach("TURN-AUTH-401", "TURN-QUOTA-486") is None and reach("ICE-NO-RELAY", "EXPECT-RELAY") is None
+    # a connection's finding (no port, no transport) under the TURN refusal on its host, whatever its port
+    assert reach("ANALYZE-TURN-401", "ANALYZE-NO-REMOTE-CANDIDATES") is Scope.ENTRY

@@ -9,7 +9,7 @@ from test_report_samples import SERVER, sample_report
 from rtcdiag.report import junit
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import CheckCase, Report, Status
-from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome
 
 
@@ -125,3 +125,26 @@ def test_characters_xml_cannot_carry_are_replaced() -> None:
 def test_empty_report_is_valid_xml() -> None:
     root = _parse(Report(command="stun"))
     assert (root.get("tests"), root.findall("testsuite")) == ("0", [])
+
+
+def _refused(entry: str, port: int, check: str) -> Finding:
+    label = "ports:127.0.0.1" if check == "ports" else f"turn:127.0.0.1:{port}?transport=tcp"
+    subject = Subject(f"{label} ({entry})", "127.0.0.1", port, "tcp", entry=f"127.0.0.1 ({entry})")
+    step = "connect" if check == "turn" else str(port)
+    return make_finding("SERVER-REFUSED", subject, check=check, step=step, server=f"127.0.0.1:{port}",
+                        transport="TCP", host="127.0.0.1", detail="refused")
+
+
+def test_explained_by_names_whose_root_cause_it_is() -> None:
+    """Two server entries on one host: a failure folded under its root cause names that root's server entry,
+    transport and port, never the bare id (which of two refused ports?)."""
+    findings = [_refused("a", 3479, "ports"), _refused("a", 3479, "turn"), _refused("b", 3480, "ports"),
+                _refused("b", 3480, "turn")]
+    steps = [StepOutcome(f.subject, f.check, f.step) for f in findings]
+    root = _parse(build_report("check", Judgement(findings=findings, steps=steps)))
+    bodies = {(case.get("classname"), case.get("name")): failure.text or ""
+              for case in root.iter("testcase") if (failure := case.find("failure")) is not None}
+    assert ("Explained by: SERVER-REFUSED (ports:127.0.0.1 (a) over TCP, port 3479): Connection refused"
+            in bodies[("turn:127.0.0.1:3479?transport=tcp (a)", "turn/tcp/connect")])
+    assert ("Explained by: SERVER-REFUSED (ports:127.0.0.1 (b) over TCP, port 3480): Connection refused"
+            in bodies[("turn:127.0.0.1:3480?transport=tcp (b)", "turn/tcp/connect")])

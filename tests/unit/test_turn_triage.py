@@ -420,10 +420,13 @@ def test_no_data_through_relay_fails_only_its_own_step() -> None:
 def test_no_data_by_either_method_is_a_relay_that_does_not_work() -> None:
     t = _healthy()
     t.data_paths = [_data(METHOD_INDICATION, 5, 0), _data(METHOD_CHANNEL, 5, 0)]
-    judgement = rules.judge(_result(t))
+    result = _result(t)
+    judgement = rules.judge(result)
     assert [f.id for f in judgement.findings] == ["TURN-NO-DATA", "TURN-NO-DATA"]
     assert {f.step for f in judgement.findings} == {"data-send-indication", "data-channel-data"}
-    assert judgement.facts.relays == [RelayFact(HOST, False, judgement.facts.relays[0].evidence)]
+    # The fact names the endpoint it measured (what an EXPECT-RELAY over it needed).
+    assert judgement.facts.relays == [RelayFact(HOST, False, judgement.facts.relays[0].evidence,
+                                                rules.subject(result, t).identity)]
     assert judgement.facts.rtts == []
 
 
@@ -447,14 +450,16 @@ def test_a_flood_of_unsolicited_packets_is_its_own_finding_and_loss_is_not_judge
     silent = _data(METHOD_INDICATION, 5, 0)
     silent.unexpected_packets, silent.dropped_packets = 1024, 300
     t.data_paths = [silent, flooded]
-    judgement = rules.judge(_result(t))
+    result = _result(t)
+    judgement = rules.judge(result)
     assert _where(judgement) == [("REPLY-FLOOD", "udp", "data-channel-data"),
                                  ("REPLY-FLOOD", "udp", "data-send-indication")]
     assert "client's inbox was full" in " ".join(f.symptom for f in judgement.findings)
     assert _step(judgement, "udp", "data-channel-data")[0] is StepState.UNDECIDED
     assert _step(judgement, "udp", "data-send-indication")[0] is StepState.UNDECIDED
     assert judgement.facts.inconclusive
-    assert judgement.facts.relays == [RelayFact(HOST, True, judgement.facts.relays[0].evidence)]
+    assert judgement.facts.relays == [RelayFact(HOST, True, judgement.facts.relays[0].evidence,
+                                                rules.subject(result, t).identity)]
     assert judgement.facts.rtts == []  # RTTs measured under a flood are not facts
 
 

@@ -81,7 +81,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-RELAY",
         severity=Severity.ERROR,
-        title="Expected a working relay through {server}, got none",
+        title="Expected every relay through {server} to carry data: {failed} of {total} did not",
         symptom="The config says `expect_relay = true` but {reason}.",
         cause="The TURN server did not allocate, or data did not flow through the relay.",
         fix="See the TURN and ICE findings for this server; `rtcdiag turn-check` gives the exact error.",
