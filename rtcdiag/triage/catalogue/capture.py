@@ -158,8 +158,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "packet(s) got no response (packets {packets}, first at {when}); the capture goes on "
                 "{after} s after the last answer.",
         cause="The path broke during the call: a NAT binding expired or changed (the device moved to "
-              "another network), a firewall state timed out, or the other side went away. After 30 s "
-              "without a consent response the connection is dropped (RFC 7675 §5.1).",
+              "another network), a firewall state timed out, or the other side went away (closed without "
+              "a word, its TURN allocation deleted). After 30 s without a consent response the connection "
+              "is dropped (RFC 7675 §5.1); browsers give a path up sooner (Chromium after 15-20 s).",
         fix="Keep NAT bindings alive (consent checks every ~5 s do, unless something drops them); look for "
             "a network change at that time; let the app restart ICE (restartIce()) when the state goes "
             "to disconnected.",
@@ -171,7 +172,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         title="Checks from {sender} go unanswered at the end of the capture ({flow})",
         symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
                 "packet(s) got no response (packets {packets}, first at {when}); the capture stops {after} s "
-                "after the last answer, before consent would expire (30 s).",
+                "after the last answer, too soon to call the call lost.",
         cause="The path was broken when the capture stopped: the other side went away (closed without a "
               "word, its allocation deleted, its network gone) or a NAT or firewall began dropping the "
               "packets. Whether the call recovered, or an app hang-up closed only one side, is not in the "
@@ -335,6 +336,35 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="A user or total allocation quota, or the server's capacity, was reached.",
         fix="Raise `user-quota`/`total-quota`, widen the relay port range, or add servers.",
         reference="RFC 8656 §7.2 (486, 508)",
+    ),
+    CatalogueEntry(
+        id="COTURN-LOG-TLS-FAILED",
+        severity=Severity.ERROR,
+        title="TLS handshakes with coturn failed before any request ({count} connection(s))",
+        symptom="In {file}: {count} TLS connection(s) ended in a failed handshake (\"TLS/TCP socket buffer "
+                "operation error\") before the client sent a single request (first: {when} from {client}); "
+                "{allocated} session(s) of this log allocated.",
+        cause="The clients could not (or would not) complete TLS with coturn: a browser refuses a "
+              "self-signed, untrusted, expired or wrong-name certificate on `turns:` (it gives the page only "
+              "error 701), or client and server share no TLS version or cipher. coturn's log does not say "
+              "which side gave up; a capture of the same connections shows the client's alert.",
+        fix="Run `rtcdiag turn-check` on the `turns:` URL (it verifies the certificate as a browser does); "
+            "give coturn a certificate from a public CA for that name with its full chain (`cert=`, "
+            "`pkey=`).",
+        reference="RFC 8656 §3.1 (turns:), RFC 8446 §6",
+    ),
+    CatalogueEntry(
+        id="COTURN-LOG-CLOSED-BEFORE-REQUEST",
+        severity=Severity.INFO,
+        title="Clients completed TLS with coturn, then closed without a request ({count})",
+        symptom="In {file}: {count} connection(s) completed their TLS handshake and were closed by the "
+                "client before any Allocate (first: {when} from {client}); no session of this log allocated.",
+        cause="The client connected and left: a health check or a port scanner, a browser that gathered "
+              "its candidates elsewhere first and dropped this server, or a page closed early. The log "
+              "alone cannot tell whether a call was meant to go through this server.",
+        fix="Look at the same time in the browser's evidence (webrtc-internals dump) or a capture; run "
+            "`rtcdiag turn-check` on the `turns:` URL.",
+        reference="RFC 8656 §3.1",
     ),
     CatalogueEntry(
         id="CAPTURE-TURN-437",
