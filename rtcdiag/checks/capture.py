@@ -203,7 +203,9 @@ class AgentResult:
     late_unanswered: int  # after its last answered check (RFC 7675 consent)
     last_answered: float | None  # capture time (epoch seconds)
     client_hello: int  # DTLS records
+    client_hello_flow: int | None  # the flow its ClientHellos were read on (one call may use several)
     server_hello: int
+    server_hello_flow: int | None
     hello_retry: int
     encrypted_handshake: int
     application: int
@@ -345,6 +347,11 @@ def capture_result(s: CaptureSummary) -> CaptureResult:
                          tls=tuple(_tls_result(t) for t in s.tls[:MAX_ROWS]))
 
 
+def _flow_index(agent: IceAgent, what: str) -> int | None:
+    flow = agent.dtls_flows.get(what)
+    return flow.index if flow is not None else None
+
+
 def _agent_result(a: IceAgent) -> AgentResult:
     d = a.dtls
     return AgentResult(
@@ -352,6 +359,7 @@ def _agent_result(a: IceAgent) -> AgentResult:
         checks_answered=a.checks_answered.count, checks_unanswered=a.checks_unanswered.count,
         late_unanswered=a.late_unanswered.count, last_answered=a.last_answered or None,
         client_hello=d.client_hello.count, server_hello=d.server_hello.count, hello_retry=d.hello_retry.count,
+        client_hello_flow=_flow_index(a, "client_hello"), server_hello_flow=_flow_index(a, "server_hello"),
         encrypted_handshake=d.handshake_encrypted.count, application=d.application.count,
         application_bytes=d.application_bytes, alerts=d.alerts.detail, rtp=a.rtp, rtcp=a.rtcp)
 
