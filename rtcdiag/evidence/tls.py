@@ -124,6 +124,7 @@ class TlsConnection:
     client_forward: bool  # the client is the flow's side a
     version: TlsVersion = TlsVersion.UNKNOWN
     cipher_suite: int = 0
+    offered: tuple[TlsVersion, ...] = ()  # the versions the ClientHello offered (RFC 8446 §4.2.1)
     client_side: TlsSide = field(default_factory=TlsSide)
     server_side: TlsSide = field(default_factory=TlsSide)
     alerts: list[TlsAlert] = field(default_factory=list)
@@ -199,6 +200,8 @@ class TlsConnection:
             name = HANDSHAKE_NAMES.get(kind, f"handshake type {kind}")
             if len(side.handshake) < MAX_HANDSHAKE_NAMES:
                 side.handshake.append((name, number))
+            if kind == 1 and from_client and not self.offered:
+                self.offered = _offered(body[pos + 4:pos + 4 + length])
             if kind == 2 and not from_client:
                 self._server_hello(body[pos + 4:pos + 4 + length])
                 notes.append(f"TLS ServerHello ({self.version})" if self.version is not TlsVersion.UNKNOWN
@@ -293,6 +296,33 @@ class TlsConnection:
             outcome = TlsOutcome.INCOMPLETE
         self.outcome = outcome
         return outcome
+
+
+def _offered(body: bytes) -> tuple[TlsVersion, ...]:
+    """The versions a ClientHello offers: its supported_versions extension, else its legacy version."""
+    if len(body) < 35:
+        return ()
+    legacy = WIRE_VERSIONS.get(body[0] << 8 | body[1], TlsVersion.UNKNOWN)
+    pos = 35 + body[34]  # session id
+    if pos + 2 > len(body):
+        return (legacy,)
+    pos += 2 + (body[pos] << 8 | body[pos + 1])  # cipher suites
+    if pos + 1 > len(body):
+        return (legacy,)
+    pos += 1 + body[pos]  # compression methods
+    if pos + 2 > len(body):
+        return (legacy,)
+    end = min(len(body), pos + 2 + (body[pos] << 8 | body[pos + 1]))
+    pos += 2
+    while pos + 4 <= end:
+        ext, ext_len = body[pos] << 8 | body[pos + 1], body[pos + 2] << 8 | body[pos + 3]
+        if ext == 43 and ext_len >= 3 and pos + 5 <= end:
+            listed = body[pos + 5:pos + 5 + min(body[pos + 4], ext_len - 1)]
+            versions = [WIRE_VERSIONS.get(listed[i] << 8 | listed[i + 1], TlsVersion.UNKNOWN)
+                        for i in range(0, len(listed) - 1, 2)]
+            return tuple(v for v in versions if v is not TlsVersion.UNKNOWN)  # GREASE values dropped
+        pos += 4 + ext_len
+    return (legacy,)
 
 
 def looks_like_tls(payload: bytes) -> bool:

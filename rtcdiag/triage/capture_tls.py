@@ -102,8 +102,10 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
             waited = s.last_time - c.client_side.first_time
             end = (f"the server closed at packet {c.server_side.closed_number}" if c.server_side.closed_number
                    else f"no TLS record from the server in the {waited:.0f} s after it")
+            offered = ", ".join(v.value for v in c.offered) or "versions unknown"
             out.add("CAPTURE-TLS-NO-SERVERHELLO", "turn", label, host,
-                    [f"{label}: ClientHello packet {hello} ({when(s, c.client_side.first_time)}); {end}"],
+                    [f"{label}: ClientHello packet {hello} ({when(s, c.client_side.first_time)}, offering "
+                     f"{offered}); {end}"], offered=offered,
                     merge=(server,), count=1, packet=hello, end=end, when=when(s, c.client_side.first_time),
                     **common)
         else:

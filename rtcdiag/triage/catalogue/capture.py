@@ -275,13 +275,15 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="CAPTURE-TLS-NO-SERVERHELLO",
         severity=Severity.ERROR,
         title="{what} {server} never answered the TLS ClientHello",
-        symptom=_SEEN + "the client's ClientHello (packet {packet}, {when}) got no TLS answer: {end} "
-                "({count} connection(s)).",
-        cause="Something accepts TCP on that port but does not speak TLS there: the port serves plain "
-              "TCP TURN or another service, a proxy or load balancer in front of it has no certificate, or "
-              "the server is overloaded.",
-        fix="Check which port serves TLS (coturn `tls-listening-port`, 5349 by default), that `cert=` and "
-            "`pkey=` are set, then `rtcdiag turn-check` on the `turns:` URL.",
+        symptom=_SEEN + "the client's ClientHello (packet {packet}, {when}, offering {offered}) got no TLS "
+                "answer: {end} ({count} connection(s)).",
+        cause="The server does not accept what the client offers and says nothing (coturn 4.6 stays silent "
+              "to a ClientHello offering only TLS 1.1 or older when `no-tlsv1_1` is set), or something "
+              "accepts TCP on that port without speaking TLS there (plain TCP TURN or another service, a "
+              "proxy with no certificate), or the server is overloaded.",
+        fix="Let client and server share a TLS version (TLS 1.2 or 1.3); check which port serves TLS (coturn "
+            "`tls-listening-port`, 5349 by default) and that `cert=` and `pkey=` are set; then `rtcdiag "
+            "turn-check` on the `turns:` URL.",
         reference="RFC 8446 §4.1.3, RFC 8656 §3.1",
     ),
     CatalogueEntry(
