@@ -1,7 +1,15 @@
 """Packet captures (pcap, pcapng) read into flows: UDP and TCP (reassembled, framed as RFC 8489 §6.2.2 with
-RFC 8656 §12.5 ChannelData padding), demultiplexed per RFC 7983 into STUN, ChannelData, DTLS, RTP/RTCP;
-per flow a ladder of STUN transactions (request, retransmissions, response, RTT), per TURN allocation its
-lifecycle, per flow the ICE checks, DTLS handshake messages and media counts.
+RFC 8656 §12.5 ChannelData padding), demultiplexed per RFC 7983 / RFC 9443 into STUN, ChannelData, DTLS,
+RTP/RTCP; per flow a ladder of STUN transactions (request, retransmissions, response, RTT), per TURN
+allocation its lifecycle, per flow the ICE checks (and the ICE agents' ufrags), DTLS records
+(:mod:`rtcdiag.evidence.dtls`, 1.2 and 1.3) and media counts; TLS on TCP flows
+(:mod:`rtcdiag.evidence.tls`). Then the calls: the flows grouped into ICE sessions
+(:mod:`rtcdiag.evidence.ice_session`), what the correlation of several evidence files and the call rules use.
+
+Typed facts on :class:`CaptureSummary`: ``flows`` (:class:`Flow`), ``sessions`` (``IceSession``: per call its
+agents' checks sent/answered/unanswered, last answer and late checks, DTLS version, hellos, encrypted handshake
+and application records, RTP/RTCP), ``tls`` (``TlsConnection``: per TCP flow speaking TLS its versions,
+handshake messages, alerts, closes and ``TlsOutcome``).
 
 Streaming: one pass, flat memory. Every list is bounded (flows, ladder events, open transactions,
 allocations); what goes past a bound is counted, not kept. Strings from the wire are escaped here.
@@ -197,10 +205,6 @@ class Flow:
     @property
     def unanswered_turn(self) -> Observation:
         return self.seen("unanswered_turn")
-
-    @property
-    def alerts(self) -> Observation:
-        return self.seen("alerts")
 
     @property
     def ice_sent(self) -> tuple[Observation, Observation]:  # forward (a -> b), back

@@ -171,3 +171,19 @@ def test_dtls13_one_record_each_way_after_the_handshake_is_not_a_session(tmp_pat
     assert ids == ["CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"]
     finding = judge([summary]).findings[0]
     assert "19 bytes is the size of an encrypted alert" in finding.symptom and "DTLS 1.3" in finding.symptom
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(max_size=200)), max_size=12))
+def test_any_tls_byte_stream_never_raises(chunks: list[tuple[bool, bytes]]) -> None:
+    """TLS read without keys (rtcdiag.evidence.tls): whatever the server or client sends, bounded, no
+    exception, an outcome."""
+    from rtcdiag.evidence.tls import TlsConnection, TlsOutcome
+
+    connection = TlsConnection(flow=1, client="10.0.0.2:5000", server="10.0.0.1:5349", client_forward=True)
+    hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x03"  # a ClientHello record, then anything
+    connection.feed(True, hello, 1, 1.0)
+    for number, (from_client, data) in enumerate(chunks, start=2):
+        connection.feed(from_client, bytes([22, 3, 3]) + data if number % 3 else data, number, float(number))
+    connection.close(True, 99, 99.0, reset=False)
+    assert isinstance(connection.finish(100.0), TlsOutcome)
