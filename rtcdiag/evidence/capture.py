@@ -6,10 +6,10 @@ allocation its lifecycle, per flow the ICE checks (and the ICE agents' ufrags), 
 (:mod:`rtcdiag.evidence.tls`). Then the calls: the flows grouped into ICE sessions
 (:mod:`rtcdiag.evidence.ice_session`), what the correlation of several evidence files and the call rules use.
 
-Typed facts on :class:`CaptureSummary`: ``flows`` (:class:`Flow`), ``sessions`` (``IceSession``: per call its
-agents' checks sent/answered/unanswered, last answer and late checks, DTLS version, hellos, encrypted handshake
-and application records, RTP/RTCP), ``tls`` (``TlsConnection``: per TCP flow speaking TLS its versions,
-handshake messages, alerts, closes and ``TlsOutcome``).
+Typed facts on :class:`CaptureSummary`: ``flows`` (:class:`Flow`), ``sessions`` (``IceSession``: per call
+its agents' checks sent/answered/unanswered, last answer and late checks, DTLS version, hellos, encrypted
+handshake and application records, RTP/RTCP), ``tls`` (``TlsConnection``: per TCP flow speaking TLS its
+versions, handshake messages, alerts, closes and ``TlsOutcome``).
 
 Streaming: one pass, flat memory. Every list is bounded (flows, ladder events, open transactions,
 allocations); what goes past a bound is counted, not kept. Strings from the wire are escaped here.
