@@ -710,3 +710,39 @@ def test_tls_clienthello_never_answered(coturn_factory: Factory, tmp_path: Path)
                                   f"{{{server.tls_port} {quiet_port}}}"], capture_output=True, text=True,
                                  timeout=60)
         assert not answers.stdout.strip()  # not one TLS record from either server
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_coturn_log_of_connections_closed_before_any_request(coturn_factory: Factory, tmp_path: Path) -> None:
+    """coturn's own closing reasons for connections that never sent a request: openssl s_client completing
+    TLS and leaving (inconclusive: nothing allocated, nothing failed), then, with a real allocation beside
+    it (turn-check), s_client refusing coturn's self-signed certificate (`-verify_return_error`): the
+    failed TLS handshake is a warning next to a session that worked, not the verdict of the log."""
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, verbose=True))
+    assert server.tls_port is not None
+    target = f"127.0.0.1:{server.tls_port}"
+
+    def s_client(*extra: str) -> None:
+        subprocess.run(["openssl", "s_client", "-connect", target, *extra], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=20)
+
+    s_client()  # the handshake completes (no verification), then s_client closes
+    _wait_log(server, "closed (2nd stage)")
+    left = tmp_path / "left.log"
+    shutil.copy(server.log_path, left)
+    code, report = report_of(left)
+    assert code == 3 and [f["id"] for f in report["findings"]] == ["COTURN-LOG-CLOSED-BEFORE-REQUEST"]
+    assert report["checks"][0]["status"] == "inconclusive"
+    s_client("-verify_return_error")  # refuses the self-signed certificate: coturn's SSL read fails
+    proc = turn_check([f"127.0.0.1:{server.port}", "--transport", "udp", "-u", "alice"],
+                      {"RTCDIAG_TURN_PASSWORD": PASSWORD})
+    assert json.loads(proc.stdout)["status"] == "pass"
+    _wait_log(server, "closed (2nd stage)", 3)
+    both = tmp_path / "both.log"
+    shutil.copy(server.log_path, both)
+    code, report = report_of(both)
+    assert code == 0, report["findings"]
+    failed = findings(report, "COTURN-LOG-TLS-FAILED")
+    assert len(failed) == 1 and failed[0]["severity"] == "warning" and failed[0]["params"]["count"] == "1"
+    assert failed[0]["params"]["allocated"] == "1"
+    assert not findings(report, "COTURN-LOG-CLOSED-BEFORE-REQUEST")  # a session allocated: said nothing
