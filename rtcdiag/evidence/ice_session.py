@@ -58,6 +58,7 @@ class IceAgent:
     checks_unanswered: Observation = field(default_factory=Observation)
     late_unanswered: Observation = field(default_factory=Observation)
     last_answered: float = 0.0
+    last_check: float = 0.0  # its last connectivity check sent, on any path
     dtls: DtlsSent = field(default_factory=DtlsSent)
     dtls_flows: dict[str, Flow] = field(default_factory=dict)  # DtlsSent field -> the flow it was read on
     checks_flow: Flow | None = None  # the path its late_unanswered (else checks_sent) were read on
@@ -226,6 +227,8 @@ def _add(agent: IceAgent, flow: Flow, side: int) -> None:
     if end not in ends and len(ends) < MAX_ENDPOINTS:
         ends.append(end)
     sent = flow.seen(f"ice_sent{side}")
+    if sent.count:
+        agent.last_check = max(agent.last_check, sent.last_time)
     if _more(sent, agent.checks_sent):
         agent.checks_sent = sent
         if not agent.late_unanswered.count:

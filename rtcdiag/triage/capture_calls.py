@@ -25,6 +25,7 @@ LOST_AFTER_S = 15.0
 # Silent this long, but less than LOST_AFTER_S, at the end of the capture: the path was broken when the
 # capture stopped, whether the call recovered is not in it (a warning, not a failure)
 MIN_UNANSWERED_AT_END_S = 5.0
+STILL_CHECKING_S = 5.0  # an agent whose last check is this close to the end was still checking
 MIN_AFTER_HANDSHAKE_S = 3.0  # ICE answered this long after the ServerHello with nothing over DTLS
 
 
@@ -81,12 +82,13 @@ def _ice(s: CaptureSummary, session: IceSession, out: CaptureFindings, stopped: 
     never: list[IceAgent] = []
     for agent in session.agents:
         late = agent.late_unanswered
-        if agent.checks_answered.count:
-            silent = s.last_time - agent.last_answered
-            if late.count >= MIN_UNANSWERED_CHECKS and silent >= LOST_AFTER_S:
+        if agent.checks_answered.count and late.count >= MIN_UNANSWERED_CHECKS:
+            # it went on checking, unanswered, this long: a peer that hung up leaves the other side a few
+            # unanswered checks before it closes too, not 15 s of them
+            if late.last_time - agent.last_answered >= LOST_AFTER_S:
                 lost.append(agent)
-            elif late.count >= MIN_UNANSWERED_CHECKS and silent >= MIN_UNANSWERED_AT_END_S \
-                    and late.last_time - late.first_time >= MIN_UNANSWERED_AT_END_S - 2.0:
+            elif (s.last_time - agent.last_answered >= MIN_UNANSWERED_AT_END_S
+                  and s.last_time - agent.last_check <= STILL_CHECKING_S):
                 fading.append(agent)
         elif agent.checks_unanswered.count >= MIN_UNANSWERED_CHECKS:
             never.append(agent)
@@ -123,7 +125,7 @@ def _consent(s: CaptureSummary, session: IceSession, out: CaptureFindings, agent
                 f"{when(s, a.last_answered)}, then {a.late_unanswered.count} check packet(s) unanswered: "
                 f"packets {packets(a.late_unanswered)}" for a in agents]
     if other is not None and other not in agents and other.checks_sent.count:
-        evidence.append(f"{other.label}: its last check at {when(s, other.checks_sent.last_time)}")
+        evidence.append(f"{other.label}: its last check at {when(s, other.last_check)}")
     fid = "CAPTURE-ICE-CONSENT-LOST" if final else "CAPTURE-ICE-UNANSWERED-AT-END"
     _add(out, fid, "ice", session, host_of(receiver), evidence, sender=_endpoint(agent), receiver=receiver,
          last_answered=when(s, agent.last_answered), count=late.count, packets=packets(late),

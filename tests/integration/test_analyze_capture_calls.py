@@ -63,7 +63,8 @@ USER, PASSWORD = "caller", "chromium-calls-pw"
 # a: caller (data channel; with s.audio a fake microphone too), b: callee, in one page. s.keepA / s.keepB:
 # "v4" or "v6": only those of a's (b's) candidates are signalled to the other side. Modes: "call" (messages
 # echoed, then a short tail), "vanish" (b closes without a word, then s.afterMs), "hold" (after the
-# messages, wait until a's ICE leaves "connected", then s.afterMs: the test acts meanwhile), "restart"
+# messages, wait until a's ICE leaves "connected", then s.afterMs: the test acts meanwhile), "hangup" (b
+# closes, a closes a second later, then s.afterMs of capture), "restart"
 # (restartIce() and a new offer/answer mid-call, then more messages).
 PAGE = r"""
 async (s) => {
@@ -131,6 +132,25 @@ async (s) => {
     await send(s.messages);
     out.echoedAfterRestart = echoed - before;
     await sleep(4000);  // consent checks on the new pair only (RFC 7675: every ~5 s)
+  } else if (s.mode === 'hangup') {  // the app hangs up: the callee first, the caller a second later,
+    // while another call through the same server goes on (so the capture runs on after the first)
+    const c = new RTCPeerConnection({iceServers: s.servers, iceTransportPolicy: s.policy});
+    const d = new RTCPeerConnection({iceServers: s.servers, iceTransportPolicy: s.policy});
+    c.onicecandidate = e => e.candidate && d.addIceCandidate(e.candidate);
+    d.onicecandidate = e => e.candidate && c.addIceCandidate(e.candidate);
+    d.ondatachannel = e => { e.channel.onmessage = m => e.channel.send(m.data); };
+    const other = c.createDataChannel('other');
+    let otherEchoed = 0;
+    other.onmessage = () => otherEchoed++;
+    await c.setLocalDescription(); await d.setRemoteDescription(c.localDescription);
+    await d.setLocalDescription(); await c.setRemoteDescription(d.localDescription);
+    await within(new Promise(r => { other.onopen = () => r('open'); }), 10000);
+    b.close(); await sleep(1000); a.close();
+    out.closed = [a.connectionState, b.connectionState];
+    const until = Date.now() + s.afterMs;
+    while (Date.now() < until && other.readyState === 'open') { other.send('y'); await sleep(500); }
+    out.otherEchoed = otherEchoed;
+    c.close(); d.close();
   } else if (s.mode === 'vanish') {
     b.close();
     out.lost = await state(a, ['disconnected', 'failed'], 10000);
@@ -507,6 +527,30 @@ def test_callee_gone_capture_stopped_before_30_s(coturn_factory: Factory, tmp_pa
     """Before: exit 0 (consent was only lost after 30 s, and this capture stops at 17 s)."""
     call = _relay_call(coturn_factory, tmp_path, "callee-gone-17s", mode="vanish", afterMs=17000)
     check_callee_gone_at_end(call.capture, call.page)
+
+
+@LONG
+def test_hang_up_with_the_capture_running_on_is_not_a_lost_call(coturn_factory: Factory,
+                                                                tmp_path: Path) -> None:
+    """Both sides close (the callee first, the caller a second later: a few of its checks go unanswered
+    meanwhile) while another call goes on 18 s more. A healthy end: no consent loss, no warning."""
+    call = _relay_call(coturn_factory, tmp_path, "hangup", mode="hangup", afterMs=18000)
+    check_hang_up(call.capture, call.page)
+
+
+def check_hang_up(capture: Path, page: dict[str, Any]) -> None:
+    """Two calls: the first hangs up (a few of the caller's checks unanswered in the second between the two
+    closes), the second goes on 18 s more. Both healthy: nothing to say."""
+    assert page["connection"] == "connected" and page["echoed"] == 30, page
+    assert page["closed"] == ["closed", "closed"] and page["otherEchoed"] > 20, page
+    code, report = report_of(capture)
+    assert code == 0 and ids(report) == [], report["findings"]
+    calls = sessions(report)
+    assert len(calls) == 2 and all(c["dtls_established"] for c in calls)
+    first = next(c for c in calls if c["key"] == "/".join(sorted(page["ufrags"])))
+    last_answer = max(a["last_answered"] or 0 for a in first["agents"])
+    end = max(a["last_answered"] or 0 for c in calls for a in c["agents"])
+    assert end - last_answer > 15  # the capture went on long after the first call's last answer
 
 
 @LONG

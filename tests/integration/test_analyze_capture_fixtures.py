@@ -8,7 +8,8 @@ loopback (or on this machine's own addresses), captured with tcpdump, the page's
 ``callee-gone-17s``: the same, the capture stopped 17 s later; ``allocation-deleted``: coturn's admin CLI
 cancels the callee's session mid-call; ``dualstack``: a host call whose ClientHello went over IPv4 and
 ServerHello over IPv6 (about one call in five makes that shape); ``datachannel``: a DTLS 1.3 call without
-SRTP; ``turns-self-signed``: Chromium refusing coturn's self-signed certificate. CI judges these captures
+SRTP; ``turns-self-signed``: Chromium refusing coturn's self-signed certificate; ``hangup``: a call hung up
+while another goes on 18 s. CI judges these captures
 with the same assertions as the live tests. No credential is in them: TURN carries only the user name and a
 MESSAGE-INTEGRITY, never the password.
 """
@@ -27,6 +28,7 @@ from test_analyze_capture_calls import (
     check_callee_gone_at_end,
     check_data_channel_call,
     check_dual_stack_call,
+    check_hang_up,
     check_split_handshake,
     check_tls_refused,
 )
@@ -65,6 +67,10 @@ def test_committed_self_signed_turns_capture_and_log() -> None:
 
 def test_committed_capture_stopped_17_s_after_the_callee_left_is_consent_lost() -> None:
     check_callee_gone_at_end(FIXTURES / "callee-gone-17s.pcap.gz", _meta("callee-gone-17s")["page"])
+
+
+def test_committed_capture_of_a_hang_up_while_another_call_goes_on_passes() -> None:
+    check_hang_up(FIXTURES / "hangup.pcap.gz", _meta("hangup")["page"])
 
 
 def test_committed_capture_of_an_allocation_deleted_by_coturn() -> None:

@@ -187,3 +187,30 @@ def test_any_tls_byte_stream_never_raises(chunks: list[tuple[bool, bytes]]) -> N
         connection.feed(from_client, bytes([22, 3, 3]) + data if number % 3 else data, number, float(number))
     connection.close(True, 99, 99.0, reset=False)
     assert isinstance(connection.finish(100.0), TlsOutcome)
+
+
+def test_a_hang_up_leaves_a_few_unanswered_checks_not_a_lost_call(tmp_path: Path) -> None:
+    """Checks answered for 4 s, then 4 unanswered in the second before this side closes too, then 20 s of
+    another call's traffic: a healthy end, not consent lost (the checks stopped). The same checks going on
+    for 16 s are."""
+    def capture(unanswered_for: float) -> list[str]:
+        packets: list[tuple[float, bytes, bool]] = []
+        for i in range(8):
+            packets += _check(100.0 + i / 2, i % 2 == 0, answered=True)
+        count = int(unanswered_for / 0.25)
+        for i in range(count):
+            packets += _check(104.0 + i * 0.25, True, answered=False)
+        other = Message(Method.BINDING, MessageClass.REQUEST).encode()  # another flow's traffic, to 126 s
+        out = bytearray(PCAP_HEADER)
+        for t, payload, forward in sorted(packets, key=lambda p: p[0]):
+            frame = _frame(payload, forward)
+            out += struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(frame), len(frame)) + frame
+        for t in range(105, 127):
+            frame = _frame(other, True).replace(b"\x13\x88", b"\x13\x89", 1)  # source port 5001: its own flow
+            out += struct.pack("<IIII", t, 0, len(frame), len(frame)) + frame
+        path = tmp_path / f"hangup{count}.pcap"
+        path.write_bytes(bytes(out))
+        return [f.id for f in judge([read_capture(path, path.name)]).findings]
+
+    assert capture(1.0) == []
+    assert capture(16.0) == ["CAPTURE-ICE-CONSENT-LOST"]
