@@ -21,11 +21,11 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion, read_datagram
 from rtcdiag.evidence.ice_session import IceSession, build_sessions, pair_key
+from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import MAX_EXAMPLES, Observation
 from rtcdiag.evidence.pcap import CaptureError, PacketReader, open_maybe_gzip
 from rtcdiag.evidence.tls import TlsConnection, looks_like_tls
@@ -46,16 +46,6 @@ MAX_PEERS = 64  # per allocation
 END_GRACE_S = 2.0  # a request this close to the end of the capture may have been answered after it
 
 ETH_IPV4, ETH_IPV6, ETH_VLAN, ETH_QINQ = 0x0800, 0x86DD, 0x8100, 0x88A8
-
-
-class Kind(StrEnum):
-    STUN = "stun"
-    CHANNEL_DATA = "channel-data"
-    DTLS = "dtls"
-    RTP = "rtp"
-    RTCP = "rtcp"
-    TLS = "tls"
-    OTHER = "other"
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion
+from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
 
 if TYPE_CHECKING:
@@ -147,8 +148,6 @@ class IceSession:
 def _relevant(flow: Flow) -> bool:
     if flow.allocate_forward is not None or flow.tls:  # a TURN client <-> server flow; TLS
         return False
-    from rtcdiag.evidence.capture import Kind
-
     return bool(flow.agents[0] or flow.agents[1] or flow.seen("ice_sent0").count
                 or flow.seen("ice_sent1").count or flow.dtls_sent is not None
                 or Kind.RTP in flow.kinds or Kind.RTCP in flow.kinds)
@@ -219,8 +218,6 @@ def _more(theirs: Observation, mine: Observation) -> bool:
 
 def _add(agent: IceAgent, flow: Flow, side: int) -> None:
     """What ``flow``'s end ``side`` sent, into its agent (the path that saw most of each thing wins)."""
-    from rtcdiag.evidence.capture import Kind
-
     end = flow.b if side else flow.a
     # a relayed flow's end a is the TURN client (its host address towards the server), not a candidate
     ends = agent.turn_clients if side == 0 and flow.transport.startswith("relayed") else agent.endpoints
