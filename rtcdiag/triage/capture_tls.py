@@ -22,7 +22,7 @@ def turn_hosts(s: CaptureSummary) -> set[str]:
             if f.allocate_forward is not None}
 
 
-def _what(s: CaptureSummary, connection: TlsConnection, hosts: set[str]) -> str:
+def _what(connection: TlsConnection, hosts: set[str]) -> str:
     if connection.server_port in TURN_PORTS or host_of(connection.server) in hosts:
         return "TURN server"
     return "TLS server"
@@ -42,7 +42,7 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
     hosts = turn_hosts(s)
     made = 0
     for c in s.tls:
-        what = _what(s, c, hosts)
+        what = _what(c, hosts)
         server, host = c.server, host_of(c.server)
         label = f"tcp {c.client} <-> {c.server}"
         version = c.version.value if c.version is not TlsVersion.UNKNOWN else "version unknown"

@@ -504,6 +504,15 @@ def test_turns_call_with_an_accepted_certificate_passes(coturn_factory: Factory,
     tls = report["results"]["captures"][0]["tls"]
     assert len(tls) == 2 and {t["outcome"] for t in tls} == {"established"}
     assert sessions(report)[0]["dtls_established"]
+    # the same capture cut to the TLS port alone (a capture of the client's side, say): nothing is in clear,
+    # so nothing can be judged: inconclusive, never "the capture missed the call"
+    port = tls[0]["server"].rsplit(":", 1)[1]
+    only_tls = tmp_path / "only-tls.pcap"
+    subprocess.run(["tcpdump", "-r", str(call.capture), "-w", str(only_tls), f"tcp port {port}"], check=True,
+                   capture_output=True, timeout=60)
+    code, report = report_of(only_tls)
+    assert code == 3 and ids(report) == ["CAPTURE-TLS-ONLY"], report["findings"]
+    assert report["findings"][0]["params"]["count"] == "2"
 
 
 def test_ice_restart_keeps_the_call(coturn_factory: Factory, tmp_path: Path) -> None:
