@@ -57,7 +57,9 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
 
     def find(fid: str, step: str, flow: Flow, host: str, evidence: list[str], **params: Any) -> None:
         # the same statement about one server (and user or peer) from several client flows is one finding
-        merge = (flow.transport, params.get("server", host), params.get("peer", ""), params.get("method", ""))
+        # (a peer ACL refuses addresses, not ports: the 403s for the other client's relay ports are one)
+        merge = (flow.transport, params.get("server", host), host_of(str(params.get("peer", ""))),
+                 params.get("method", ""))
         out.add(fid, step, flow.label, host, evidence, merge=merge, **params)
 
     turn_flows = 0

@@ -17,7 +17,7 @@ CHECK = "analyze"
 STEPS = ("read", "turn", "ice", "dtls", "media")
 MAX_MERGED_FLOWS = 50  # flows named in the "flows" parameter of one merged finding
 MAX_MERGED_EVIDENCE = 10
-_JOINED = ("client", "relayed", "user")  # parameters that list every merged flow's value
+_JOINED = ("client", "relayed", "user", "peer")  # parameters that list every merged flow's value
 
 
 def when(summary: CaptureSummary, t: float) -> str:

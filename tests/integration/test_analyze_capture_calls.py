@@ -515,6 +515,27 @@ def test_turns_call_with_an_accepted_certificate_passes(coturn_factory: Factory,
     assert report["findings"][0]["params"]["count"] == "2"
 
 
+def test_peer_acl_refusing_both_clients_is_one_finding(coturn_factory: Factory, tmp_path: Path) -> None:
+    """coturn denies the peers (`denied-peer-ip`): each client's CreatePermission for the other's relay
+    address is answered 403. One statement about the server's ACL, both refusals in its evidence, and no ICE
+    or DTLS finding beside it (Chromium sends nothing to a peer it has no permission for). Before: the
+    same 403 twice."""
+    call = _relay_call(coturn_factory, tmp_path, "denied", messages=0,
+                       coturn={"denied_peer_ips": ("127.0.0.1",)})
+    assert call.page["connection"] != "connected", call.page
+    assert call.log is not None and call.log.read_text(errors="replace").count("error 403") >= 2
+    code, report = report_of(call.capture)
+    assert code == 1 and ids(report) == ["CAPTURE-TURN-403-PEER"], report["findings"]
+    denied = report["findings"][0]
+    assert len(denied["evidence"]) == 2 and len(denied["params"]["peer"].split(", ")) == 2
+    if HAVE_TSHARK:
+        port = call.server_port
+        refusals = _tshark(call.capture, f"udp.srcport == {port} && stun.att.error.class == 4 && "
+                           "stun.att.error == 3")  # 403 (RFC 8489 §14.8: class 4, number 3)
+        ours = sorted(int(line.split(": packets ", 1)[1].split(" ", 1)[0]) for line in denied["evidence"])
+        assert ours == sorted(int(row[0]) for row in refusals)
+
+
 def test_ice_restart_keeps_the_call(coturn_factory: Factory, tmp_path: Path) -> None:
     """restartIce() mid-call: new ufrags, new relay candidates, the same DTLS session on the new pair. Two
     ICE sessions in the capture, the second without a handshake of its own; nothing to report."""
