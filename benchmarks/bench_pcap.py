@@ -3,9 +3,12 @@ the same run (issue 13: at least tshark's speed on 1,000,000 packets, peak RSS <
 
 The capture is made here (pcap, Ethernet, IPv4/UDP): 1,000 TURN clients talking to a server on port 3478 (so
 that tshark dissects STUN and ChannelData by port, as for a real server capture) — per client an Allocate
-with its 401 challenge, CreatePermission, ChannelBind, Binding keepalives and a stream of ChannelData
-(160-byte payloads, audio-like), interleaved like a busy server's capture. Each tool runs as a child process;
-its wall time and peak RSS (``wait4`` rusage) are its own.
+with its 401 challenge, CreatePermission, ChannelBind, ICE checks with their USERNAME through the channel (so
+every client's call is paired into an ICE session), Binding keepalives and a stream of ChannelData,
+interleaved like a busy server's capture. Three clients in four relay audio-like RTP (160-byte payloads); one
+in four a data channel over DTLS 1.3 (RFC 9147 unified-header records, 120 bytes: Chromium's shape), read
+record by record. Each tool runs as a child process; its wall time and peak RSS (``wait4`` rusage) are its
+own.
 Run: ``python benchmarks/bench_pcap.py [PACKETS]``.
 """
 
@@ -53,6 +56,12 @@ def _client_packets(i: int) -> list[tuple[bool, bytes]]:
             req.add(AttrType.CHANNEL_NUMBER, 0x4000)
         out.append((True, req.encode(integrity_key=b"k" * 16)))
         out.append((False, Message(method, MessageClass.SUCCESS, req.transaction_id).encode()))
+    for forward in (True, False):  # an ICE check each way through the channel, answered (RFC 8445 §7.2.2)
+        check = Message(Method.BINDING, MessageClass.REQUEST).add(AttrType.PRIORITY, 1853824767)
+        check.add(AttrType.USERNAME, f"r{i}:l{i}" if forward else f"l{i}:r{i}")
+        ok = Message(Method.BINDING, MessageClass.SUCCESS, check.transaction_id)
+        out.append((forward, ChannelData(0x4000, check.encode(integrity_key=b"p" * 22)).encode()))
+        out.append((not forward, ChannelData(0x4000, ok.encode(integrity_key=b"p" * 22)).encode()))
     return out
 
 
@@ -64,6 +73,8 @@ def _error_body(txid: bytes) -> bytes:
 
 def make_capture(path: Path, packets: int, clients: int = 1000) -> int:
     media = ChannelData(0x4000, b"\x80\x6f" + bytes(158)).encode()  # an RTP packet through the relay
+    # a DTLS 1.3 record of the application epoch (0 0 1 C=0 S=1 L=1 EE=3), as Chromium sends its SCTP
+    data = ChannelData(0x4000, b"\x2f\x00\x07" + struct.pack("!H", 120) + bytes(120)).encode()
     written = 0
     t = 1_700_000_000.0
     with path.open("wb") as out:
@@ -82,7 +93,7 @@ def make_capture(path: Path, packets: int, clients: int = 1000) -> int:
                     req = Message(Method.BINDING, MessageClass.REQUEST)
                     from_client, payload = True, req.encode()
                 else:
-                    from_client, payload = step % 2 == 0, media
+                    from_client, payload = step % 2 == 0, data if i % 4 == 0 else media
                 frame = (_frame(src, sport, SERVER, SERVER_PORT, payload) if from_client
                          else _frame(SERVER, SERVER_PORT, src, sport, payload))
                 t += 0.00002

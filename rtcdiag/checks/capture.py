@@ -9,6 +9,9 @@ from pathlib import Path
 from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind
 from rtcdiag.evidence.coturn_log import CoturnLog, Session
+from rtcdiag.evidence.dtls import DtlsVersion
+from rtcdiag.evidence.ice_session import IceAgent, IceSession
+from rtcdiag.evidence.tls import TlsConnection
 from rtcdiag.report.model import Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.judgement import Judgement
@@ -129,6 +132,17 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
                  str(sum(1 for r in a.refreshes if r[2])), ", ".join(a.permissions[:5]) or "-",
                  ", ".join(f"0x{c:04x}" for c in list(a.channels)[:5]) or "-",
                  f"{a.sent.count} / {a.received.count}", str(a.deleted or "-")] for f, a in allocs]))
+        calls = [c for c in s.sessions if any(a.checks_sent.count or a.dtls.records for a in c.agents)]
+        if calls:
+            out.append(Table(title=f"{s.source}: calls (ICE sessions, every path)", columns=[
+                "Call (A <-> B)", "ICE ufrags", "Flows", "Checks answered A / B", "DTLS", "Handshake",
+                "DTLS records after it A / B", "RTP A / B"], rows=[_call_row(c) for c in calls[:MAX_ROWS]]))
+        if s.tls:
+            out.append(Table(title=f"{s.source}: TLS connections", columns=[
+                "Flow", "Client", "Server", "Version", "Outcome", "Alerts", "Server sent"], rows=[
+                [str(t.flow), t.client, t.server, t.version.value, t.outcome.value,
+                 "; ".join(_alert(a.from_client, a.text) for a in t.alerts[:3]) or "-",
+                 ", ".join(m for m, _ in t.server_side.handshake[:6]) or "-"] for t in s.tls[:MAX_ROWS]]))
         rows: list[list[str]] = []
         for f in s.flows:
             for method, (count, total, low, high) in sorted(f.methods.items()):
@@ -139,6 +153,20 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
                 "Flow", "Method", "Answered", "RTT min ms", "RTT avg ms", "RTT max ms"],
                 rows=rows[:MAX_ROWS]))
     return out
+
+
+def _call_row(c: IceSession) -> list[str]:
+    a, b = (c.agents + [IceAgent(ufrag="?")] * 2)[:2]
+    client = c.dtls_client
+    hello = "-"
+    if client is not None:
+        other = c.other(client)
+        hello = (f"{client.address} -> {other.address if other else '?'}"
+                 + ("" if c.server_hello is not None else " (no ServerHello)"))
+    return [f"{a.address} <-> {b.address}", c.key, ", ".join(str(f.index) for f in c.flows[:12]),
+            f"{a.checks_answered.count} / {b.checks_answered.count}",
+            c.version.value if any(x.dtls.records for x in c.agents) else "-", hello,
+            f"{a.dtls.application.count} / {b.dtls.application.count}", f"{a.rtp} / {b.rtp}"]
 
 
 # ---- JSON results (the report's "results"): the facts behind the tables, typed and bounded ----------------
@@ -156,6 +184,67 @@ class FlowResult:
     transactions: int
     retransmissions: int
     first_packet: int
+    ice_ufrags: tuple[str, str]  # the ICE agent at a, at b ("" unknown)
+    dtls_version: str  # DtlsVersion value
+    dtls_application: tuple[int, int]  # DTLS records after the handshake (1.3: application epoch), a>b, b>a
+    dtls_encrypted_handshake: tuple[int, int]  # DTLS 1.3 handshake-epoch records / DTLS 1.2 Finished
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """One end of a call (:class:`rtcdiag.evidence.ice_session.IceAgent`)."""
+
+    ufrag: str
+    address: str  # its candidate address (a relay's for a relayed candidate)
+    turn_clients: tuple[str, ...]
+    checks_sent: int
+    checks_answered: int
+    checks_unanswered: int
+    late_unanswered: int  # after its last answered check (RFC 7675 consent)
+    last_answered: float | None  # capture time (epoch seconds)
+    client_hello: int  # DTLS records
+    client_hello_flow: int | None  # the flow its ClientHellos were read on (one call may use several)
+    server_hello: int
+    server_hello_flow: int | None
+    hello_retry: int
+    encrypted_handshake: int
+    application: int
+    application_bytes: int
+    alerts: str  # the first readable alert ("" none)
+    rtp: int
+    rtcp: int
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """One call: an ICE session with every path it took (:class:`rtcdiag.evidence.ice_session.IceSession`)."""
+
+    key: str  # "ufrag1/ufrag2" or "flow N"
+    label: str
+    flows: tuple[int, ...]
+    connected: bool  # some check answered
+    dtls_version: str
+    dtls_client: str  # the ufrag (or address) that sent the ClientHello ("" none)
+    dtls_established: bool
+    media: bool
+    agents: tuple[AgentResult, ...]
+
+
+@dataclass(frozen=True)
+class TlsResult:
+    """One TLS connection on a TCP flow (:class:`rtcdiag.evidence.tls.TlsConnection`)."""
+
+    flow: int
+    client: str
+    server: str
+    version: str
+    outcome: str  # TlsOutcome value
+    alerts: tuple[str, ...]  # "client: fatal certificate_unknown (46)"
+    client_handshake: tuple[str, ...]  # handshake messages in clear, in order
+    server_handshake: tuple[str, ...]
+    client_encrypted: tuple[int, ...]  # sizes of the first encrypted records
+    server_encrypted: tuple[int, ...]
+    closed_by: str  # "client" / "server" / "" (first FIN or RST)
 
 
 @dataclass(frozen=True)
@@ -196,6 +285,8 @@ class CaptureResult:
     flows: tuple[FlowResult, ...]  # the WebRTC flows, at most MAX_ROWS
     allocations: tuple[AllocationResult, ...]
     transactions: tuple[MethodResult, ...]  # answered STUN/TURN transactions per flow and method
+    sessions: tuple[SessionResult, ...]  # the calls, at most MAX_ROWS
+    tls: tuple[TlsResult, ...]
 
 
 @dataclass(frozen=True)
@@ -233,7 +324,12 @@ def capture_result(s: CaptureSummary) -> CaptureResult:
         index=f.index, transport=f.transport, a=f.a, b=f.b, role=_role(f),
         packets=(f.packets[0], f.packets[1]), octets=(f.octets[0], f.octets[1]),
         messages={str(k): (v[0], v[1]) for k, v in sorted(f.kinds.items())}, transactions=f.done,
-        retransmissions=f.retransmissions, first_packet=f.first_number) for f in _interesting(s)[:MAX_ROWS])
+        retransmissions=f.retransmissions, first_packet=f.first_number, ice_ufrags=(f.agents[0], f.agents[1]),
+        dtls_version=f.dtls_version.value if f.dtls_sent is not None else "",
+        dtls_application=(f.dtls(True).application.count, f.dtls(False).application.count),
+        dtls_encrypted_handshake=(f.dtls(True).handshake_encrypted.count,
+                                  f.dtls(False).handshake_encrypted.count))
+        for f in _interesting(s)[:MAX_ROWS])
     allocations = tuple([AllocationResult(
         flow=f.index, relayed=a.relayed, username=a.username, allocated_packet=a.number,
         lifetime_s=a.lifetime, refreshes=sum(1 for r in a.refreshes if r[2]),
@@ -246,7 +342,55 @@ def capture_result(s: CaptureSummary) -> CaptureResult:
                      for f in s.flows for m, v in sorted(f.methods.items())][:MAX_ROWS])
     return CaptureResult(source=s.source, format=s.format, packets=s.packets,
                          duration_s=round(s.duration, 6), truncated=s.truncated, flows_total=len(s.flows),
-                         flows=flows, allocations=allocations, transactions=methods)
+                         flows=flows, allocations=allocations, transactions=methods,
+                         sessions=tuple(_session_result(c) for c in s.sessions[:MAX_ROWS]),
+                         tls=tuple(_tls_result(t) for t in s.tls[:MAX_ROWS]))
+
+
+def _flow_index(agent: IceAgent, what: str) -> int | None:
+    flow = agent.dtls_flows.get(what)
+    return flow.index if flow is not None else None
+
+
+def _agent_result(a: IceAgent) -> AgentResult:
+    d = a.dtls
+    return AgentResult(
+        ufrag=a.ufrag, address=a.address, turn_clients=tuple(a.turn_clients), checks_sent=a.checks_sent.count,
+        checks_answered=a.checks_answered.count, checks_unanswered=a.checks_unanswered.count,
+        late_unanswered=a.late_unanswered.count, last_answered=a.last_answered or None,
+        client_hello=d.client_hello.count, server_hello=d.server_hello.count, hello_retry=d.hello_retry.count,
+        client_hello_flow=_flow_index(a, "client_hello"), server_hello_flow=_flow_index(a, "server_hello"),
+        encrypted_handshake=d.handshake_encrypted.count, application=d.application.count,
+        application_bytes=d.application_bytes, alerts=d.alerts.detail, rtp=a.rtp, rtcp=a.rtcp)
+
+
+def _alert(from_client: bool, text: str) -> str:
+    return f"{'client' if from_client else 'server'}: {text}"
+
+
+def _session_result(c: IceSession) -> SessionResult:
+    client = c.dtls_client
+    version = c.version if any(a.dtls.records for a in c.agents) else DtlsVersion.UNKNOWN
+    return SessionResult(key=c.key, label=c.label, flows=tuple(f.index for f in c.flows),
+                         connected=c.connected, dtls_version=version.value,
+                         dtls_client=(client.ufrag or client.address) if client else "",
+                         dtls_established=c.established, media=c.media,
+                         agents=tuple(_agent_result(a) for a in c.agents))
+
+
+def _tls_result(t: TlsConnection) -> TlsResult:
+    c, s = t.client_side, t.server_side
+    closed = ""
+    if c.closed_number or s.closed_number:
+        closed = "client" if c.closed_number and (not s.closed_number or c.closed_number <= s.closed_number) \
+            else "server"
+    return TlsResult(flow=t.flow, client=t.client, server=t.server, version=t.version.value,
+                     outcome=t.outcome.value,
+                     alerts=tuple(_alert(a.from_client, a.text) for a in t.alerts[:8]),
+                     client_handshake=tuple(m for m, _ in c.handshake),
+                     server_handshake=tuple(m for m, _ in s.handshake),
+                     client_encrypted=tuple(c.encrypted_sizes), server_encrypted=tuple(s.encrypted_sizes),
+                     closed_by=closed)
 
 
 def _usage(log: CoturnLog) -> tuple[list[UserUsage], list[tuple[str, int]]]:

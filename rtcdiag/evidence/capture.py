@@ -1,7 +1,15 @@
 """Packet captures (pcap, pcapng) read into flows: UDP and TCP (reassembled, framed as RFC 8489 §6.2.2 with
-RFC 8656 §12.5 ChannelData padding), demultiplexed per RFC 7983 into STUN, ChannelData, DTLS, RTP/RTCP;
-per flow a ladder of STUN transactions (request, retransmissions, response, RTT), per TURN allocation its
-lifecycle, per flow the ICE checks, DTLS handshake messages and media counts.
+RFC 8656 §12.5 ChannelData padding), demultiplexed per RFC 7983 / RFC 9443 into STUN, ChannelData, DTLS,
+RTP/RTCP; per flow a ladder of STUN transactions (request, retransmissions, response, RTT), per TURN
+allocation its lifecycle, per flow the ICE checks (and the ICE agents' ufrags), DTLS records
+(:mod:`rtcdiag.evidence.dtls`, 1.2 and 1.3) and media counts; TLS on TCP flows
+(:mod:`rtcdiag.evidence.tls`). Then the calls: the flows grouped into ICE sessions
+(:mod:`rtcdiag.evidence.ice_session`), what the correlation of several evidence files and the call rules use.
+
+Typed facts on :class:`CaptureSummary`: ``flows`` (:class:`Flow`), ``sessions`` (``IceSession``: per call
+its agents' checks sent/answered/unanswered, last answer and late checks, DTLS version, hellos, encrypted
+handshake and application records, RTP/RTCP), ``tls`` (``TlsConnection``: per TCP flow speaking TLS its
+versions, handshake messages, alerts, closes and ``TlsOutcome``).
 
 Streaming: one pass, flat memory. Every list is bounded (flows, ladder events, open transactions,
 allocations); what goes past a bound is counted, not kept. Strings from the wire are escaped here.
@@ -13,10 +21,14 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
+from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion, read_datagram
+from rtcdiag.evidence.ice_session import IceSession, build_sessions, pair_key
+from rtcdiag.evidence.kinds import Kind
+from rtcdiag.evidence.observation import MAX_EXAMPLES, Observation
 from rtcdiag.evidence.pcap import CaptureError, PacketReader, open_maybe_gzip
+from rtcdiag.evidence.tls import TlsConnection, looks_like_tls
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method, method_name
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.framing import FramingError, StreamDeframer
@@ -29,22 +41,11 @@ MAX_EVENTS_PER_FLOW = 2_000
 MAX_OPEN_TXNS = 4_096  # per flow: older unanswered requests are closed as unanswered
 MAX_OPEN_TOTAL = 50_000  # over all flows: beyond, a new request is counted but not followed
 MAX_ALLOCATIONS_TOTAL = 20_000
-MAX_EXAMPLES = 20  # packet numbers kept as evidence per observation
 MAX_ALLOCATIONS = 64  # per flow
 MAX_PEERS = 64  # per allocation
 END_GRACE_S = 2.0  # a request this close to the end of the capture may have been answered after it
 
 ETH_IPV4, ETH_IPV6, ETH_VLAN, ETH_QINQ = 0x0800, 0x86DD, 0x8100, 0x88A8
-
-
-class Kind(StrEnum):
-    STUN = "stun"
-    CHANNEL_DATA = "channel-data"
-    DTLS = "dtls"
-    RTP = "rtp"
-    RTCP = "rtcp"
-    TLS = "tls"
-    OTHER = "other"
 
 
 @dataclass(slots=True)
@@ -82,27 +83,8 @@ class Txn:
         return (self.response_time - self.first_time) * 1000 if self.response_number else None
 
 
-@dataclass(slots=True)
-class Observation:
-    """Something seen a number of times, with the first packets as evidence."""
-
-    count: int = 0
-    numbers: list[int] = field(default_factory=list)
-    first_time: float = 0.0
-    last_time: float = 0.0
-    detail: str = ""
-
-    def add(self, number: int, time: float, detail: str = "") -> None:
-        if not self.count:
-            self.first_time = time
-            self.detail = detail
-        self.count += 1
-        self.last_time = time
-        if len(self.numbers) < MAX_EXAMPLES:
-            self.numbers.append(number)
-
-
 _NOTHING = Observation()  # what ``Flow.seen`` gives for something never seen; never added to
+_NO_DTLS = DtlsSent()  # what ``Flow.dtls`` gives for a flow without DTLS; never added to
 
 
 @dataclass(slots=True)
@@ -155,8 +137,16 @@ class Flow:
     allocate_forward: bool | None = None  # the side that sent TURN requests (Allocate, Refresh...): a
     # What was seen, made on first use (most flows see few of them: a flow stays small), see OBSERVED
     observed: dict[str, Observation] = field(default_factory=dict)
+    # ICE: the ufrag of the agent at each end (a, b), from the USERNAME "remote:local" of the first
+    # connectivity check with one (RFC 8445 §7.2.2); later ufrag pairs seen on it (an ICE restart reusing the
+    # 5-tuple) in ice_keys, bounded
+    agents: list[str] = field(default_factory=lambda: ["", ""])
+    ice_keys: list[str] = field(default_factory=list)
+    # DTLS records each end sent (a -> b, b -> a), made on the first DTLS datagram
+    dtls_sent: tuple[DtlsSent, DtlsSent] | None = None
     # TCP
     tls: bool = False
+    tls_connection: TlsConnection | None = None
     stream_problem: str = ""
 
     def seen(self, name: str) -> Observation:
@@ -207,10 +197,6 @@ class Flow:
         return self.seen("unanswered_turn")
 
     @property
-    def alerts(self) -> Observation:
-        return self.seen("alerts")
-
-    @property
     def ice_sent(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
         return self.seen("ice_sent0"), self.seen("ice_sent1")
 
@@ -226,17 +212,25 @@ class Flow:
     def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answer: a -> b, back
         return self.seen("ice_late0"), self.seen("ice_late1")
 
+    def dtls(self, forward: bool) -> DtlsSent:
+        """The DTLS records sent a -> b (``forward``) or b -> a (empty when none)."""
+        return self.dtls_sent[0 if forward else 1] if self.dtls_sent is not None else _NO_DTLS
+
     @property
     def client_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
-        return self.seen("client_hello0"), self.seen("client_hello1")
+        return self.dtls(True).client_hello, self.dtls(False).client_hello
 
     @property
     def server_hello(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
-        return self.seen("server_hello0"), self.seen("server_hello1")
+        return self.dtls(True).server_hello, self.dtls(False).server_hello
 
     @property
-    def dtls_app(self) -> Observation:  # DTLS application_data records, either way
-        return self.seen("dtls_app")
+    def dtls_version(self) -> DtlsVersion:
+        """What the ServerHello selected (DTLS 1.3 also when a unified-header record was seen)."""
+        for sent in (self.dtls(True), self.dtls(False)):
+            if sent.version is not DtlsVersion.UNKNOWN:
+                return sent.version
+        return DtlsVersion.UNKNOWN
 
     @property
     def label(self) -> str:
@@ -254,6 +248,11 @@ class CaptureSummary:
     first_time: float = 0.0
     last_time: float = 0.0
     flows: list[Flow] = field(default_factory=list)
+    # Per call: the ICE sessions (ufrag pairs) with every path they took and what each agent sent over them
+    # (checks, DTLS, media): see rtcdiag.evidence.ice_session
+    sessions: list[IceSession] = field(default_factory=list)
+    # Per TCP flow that speaks TLS (turns:): its handshake and how it ended, see rtcdiag.evidence.tls
+    tls: list[TlsConnection] = field(default_factory=list)
     flows_dropped: int = 0
     not_ip: int = 0
     fragments: int = 0
@@ -288,6 +287,7 @@ class _Analyzer:
         self.events_left = MAX_EVENTS_TOTAL
         self.open_total = 0
         self.allocations_left = MAX_ALLOCATIONS_TOTAL
+        self.call_answers: dict[tuple[str, str], float] = {}  # (ICE session, sender ufrag) -> last answer
 
     # ---- link and network layers --------------------------------------------------------------------
     def packet(self, number: int, time: float, linktype: int, data: bytes) -> None:
@@ -432,7 +432,10 @@ class _Analyzer:
         if flags & 0x02:  # SYN: data starts at ISN + 1 (RFC 9293 §3.4)
             stream.next_seq = (seq + 1) & 0xFFFFFFFF
             return
-        if not payload or stream.dead:
+        tls = flow.tls_connection
+        if flags & 0x05 and tls is not None:  # FIN or RST: who ended a TLS connection, and when
+            tls.close(forward == tls.client_forward, number, time, bool(flags & 0x04))
+        if not payload or (stream.dead and stream.dead != "TLS"):
             return
         if stream.next_seq is None:
             stream.next_seq = seq  # the capture started mid-connection
@@ -444,6 +447,8 @@ class _Analyzer:
                 f"{diff} byte(s) missing from the capture before packet {number} (resynchronized there)")
             stream.deframer = StreamDeframer(allow_channel_data=True)
             stream.next_seq = seq
+            if tls is not None:  # TLS records cannot be resynchronized: stop reading that side
+                tls.lose(forward == tls.client_forward, f"{diff} byte(s) missing before packet {number}")
         if diff < 0:  # a retransmission overlapping what was delivered
             payload = payload[-diff:]
             if not payload:
@@ -455,15 +460,20 @@ class _Analyzer:
         stream.next_seq = ((stream.next_seq or 0) + len(payload)) & 0xFFFFFFFF
         if not stream.started:
             stream.started = True
-            if len(payload) >= 3 and payload[0] == 22 and payload[1] == 3:  # TLS handshake record (RFC 8446)
+            # a TLS connection (RFC 8446 §5.1) starts with a handshake record; the other direction of one is
+            # TLS whatever its first byte (a server may answer a ClientHello with an alert)
+            if flow.tls_connection is not None or looks_like_tls(payload):
                 flow.tls = True
                 stream.dead = "TLS"
-                self._count(flow, Kind.TLS, forward)
-                if payload[5:6] == b"\x01":
-                    self._event(flow, number, time, forward, "TLS ClientHello")
-                elif payload[5:6] == b"\x02":
-                    self._event(flow, number, time, forward, "TLS ServerHello")
-                return
+                if flow.tls_connection is None:
+                    client_forward = forward == (payload[5] == 1)  # the side that sent the ClientHello
+                    client, server = (flow.a, flow.b) if client_forward else (flow.b, flow.a)
+                    flow.tls_connection = TlsConnection(flow=flow.index, client=client, server=server,
+                                                        client_forward=client_forward)
+                    self.summary.tls.append(flow.tls_connection)
+        if stream.dead == "TLS":
+            self._tls(flow, number, time, forward, payload)
+            return
         try:
             frames = stream.deframer.feed(payload)
         except FramingError as exc:
@@ -472,6 +482,21 @@ class _Analyzer:
             return
         for frame in frames:
             self.message(flow, number, time, forward, frame)
+
+    def _tls(self, flow: Flow, number: int, time: float, forward: bool, payload: bytes) -> None:
+        tls = flow.tls_connection
+        if tls is None:
+            return
+        before = tls.client_side.records + tls.server_side.records
+        notes = tls.feed(forward == tls.client_forward, payload, number, time)
+        records = tls.client_side.records + tls.server_side.records - before
+        if records:
+            counts = flow.kinds.get(Kind.TLS)
+            if counts is None:
+                counts = flow.kinds[Kind.TLS] = [0, 0]
+            counts[0 if forward else 1] += records
+        for text in notes or ():
+            self._event(flow, number, time, forward, text)
 
     # ---- RFC 7983 demultiplexing --------------------------------------------------------------------
     def message(self, flow: Flow, number: int, time: float, forward: bool, payload: bytes) -> None:
@@ -549,6 +574,7 @@ class _Analyzer:
             if method == Method.BINDING and msg.has(AttrType.PRIORITY):
                 txn.ice = True
                 flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
+                _ice_agents(flow, forward, txn.username)
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
             if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
@@ -678,8 +704,11 @@ class _Analyzer:
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
         if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
-            answered = flow.seen(f"ice_answered{side}")
-            late = answered.count and txn.first_time > answered.last_time  # after the last answered check
+            last = flow.seen(f"ice_answered{side}").last_time
+            remote, colon, local = txn.username.partition(":")
+            if colon:  # answered on another path of the same call
+                last = max(last, self.call_answers.get((pair_key(local, remote), local), 0.0))
+            late = last and txn.first_time > last  # after the sender's last answered check
             for n in txn.numbers:
                 flow.note(f"ice_unanswered{side}").add(n, txn.first_time)
                 if late:
@@ -734,56 +763,57 @@ class _Analyzer:
         inner.octets[side] += len(payload)
         self.message(inner, number, time, to_peer, payload)
 
-    # ---- DTLS (RFC 9147 §4: record header 13 bytes; handshake type after it) -------------------------
+    # ---- DTLS (RFC 6347 §4.1, RFC 9147 §4): rtcdiag.evidence.dtls reads the records ---------------------
     def dtls(self, flow: Flow, number: int, time: float, forward: bool, data: bytes) -> None:
-        side = 0 if forward else 1
-        pos = 0
-        records = 0
-        while pos + 13 <= len(data) and records < 16:
-            ctype = data[pos]
-            epoch = data[pos + 3] << 8 | data[pos + 4]
-            length = data[pos + 11] << 8 | data[pos + 12]
-            body = data[pos + 13:pos + 13 + length]
-            if ctype == 22 and epoch == 0 and body:  # handshake, not yet encrypted
-                if body[0] == 1:
-                    if not flow.client_hello[side].count:
-                        self._event(flow, number, time, forward, "DTLS ClientHello")
-                    flow.note(f"client_hello{side}").add(number, time)
-                elif body[0] == 2:
-                    if not flow.server_hello[side].count:
-                        self._event(flow, number, time, forward, "DTLS ServerHello")
-                    flow.note(f"server_hello{side}").add(number, time)
-            elif ctype == 23:  # application data: SRTP keys were agreed / SCTP (data channel) runs over it
-                flow.note("dtls_app").add(number, time)
-            elif ctype == 21:  # alert (RFC 8446 §6): readable only before encryption (epoch 0)
-                what = _ALERTS.get(body[1], f"alert {body[1]}") if epoch == 0 and len(body) >= 2 \
-                    else "encrypted alert"
-                level = "fatal" if epoch == 0 and body[:1] == b"\x02" else ("warning" if epoch == 0 else "")
-                text = f"DTLS {level} {what}".replace("  ", " ")
-                flow.note("alerts").add(number, time, text)
+        sent = flow.dtls_sent
+        if sent is None:
+            sent = flow.dtls_sent = (DtlsSent(), DtlsSent())
+        notes = read_datagram(sent[0 if forward else 1], data, number, time)
+        if notes is not None:
+            for text in notes:
                 self._event(flow, number, time, forward, text)
-            pos += 13 + length
-            records += 1
 
     def finish(self) -> CaptureSummary:
+        # An agent's last answered check anywhere in its call (its checks travel several paths: a relayed
+        # flow, coturn's relay-to-relay leg, another IP family): the unanswered checks after it are the late
+        # ones (RFC 7675 consent), whichever path they took.
+        for flow in self.flows.values():
+            if flow.agents[0] or flow.agents[1]:
+                key = pair_key(*flow.agents)
+                for side in (0, 1):
+                    answered = flow.seen(f"ice_answered{side}")
+                    if answered.count and flow.agents[side]:
+                        at = (key, flow.agents[side])
+                        self.call_answers[at] = max(self.call_answers.get(at, 0.0), answered.last_time)
         for flow in self.flows.values():
             for txn in list(flow.open.values()):
                 self._close(flow, txn)
             flow.open.clear()
-        self.summary.flows = list(self.flows.values())
+        s = self.summary
+        s.flows = list(self.flows.values())
         self.streams.clear()
-        return self.summary
+        for connection in s.tls:
+            connection.finish(s.last_time)
+        s.sessions = build_sessions(s.flows)
+        return s
 
 
 # RFC 8656 §7-11: requests only a TURN client sends its server
 _TURN_REQUESTS = frozenset((Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND))
 
-_ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
-           42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",
-           45: "certificate_expired", 46: "certificate_unknown", 47: "illegal_parameter", 48: "unknown_ca",
-           50: "decode_error", 51: "decrypt_error", 70: "protocol_version", 71: "insufficient_security",
-           80: "internal_error", 90: "user_canceled", 109: "missing_extension",
-           110: "unsupported_extension", 116: "certificate_required", 120: "no_application_protocol"}
+def _ice_agents(flow: Flow, forward: bool, username: str) -> None:
+    """The ufrags of a connectivity check's USERNAME, "remote:local" (RFC 8445 §7.2.2): the sender's and the
+    receiver's ICE agents, known from here on for both ends of the flow."""
+    remote, colon, local = username.partition(":")
+    if not colon or not remote or not local:
+        return
+    side = 0 if forward else 1
+    if not flow.agents[0] and not flow.agents[1]:
+        flow.agents[side], flow.agents[1 - side] = local, remote
+        return
+    key = pair_key(local, remote)
+    if key != pair_key(*flow.agents) and key not in flow.ice_keys and len(flow.ice_keys) < 8:
+        flow.ice_keys.append(key)
 
 
 def _ip(raw: bytes) -> str:
@@ -862,5 +892,5 @@ def read_capture(path: Path, source: str) -> CaptureSummary:
     return summary
 
 
-__all__ = ["Allocation", "CaptureError", "CaptureSummary", "Event", "Flow", "Kind", "Observation", "Txn",
-           "read_capture"]
+__all__ = ["Allocation", "CaptureError", "CaptureSummary", "DtlsSent", "DtlsVersion", "Event", "Flow",
+           "IceSession", "Kind", "Observation", "TlsConnection", "Txn", "pair_key", "read_capture"]

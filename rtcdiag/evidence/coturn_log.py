@@ -1,6 +1,8 @@
 """coturn's log (``log-file``, with or without ``simple-log``; ``verbose`` logs the sessions): sessions with
 user, realm, client and relay address, lifetime, closing reason and usage (``rp/rb/sp/sb``: received and
-sent packets and bytes, client side and peer side), 401s per user, 403 peers, quota and capacity errors.
+sent packets and bytes, client side and peer side), 401s per user, 403 peers, quota and capacity errors,
+and the connections that closed before any request (:class:`EarlyClose`: a TLS handshake that failed, a
+client that completed TLS and left, a bare TCP connect).
 
 Lines start with the seconds since start (``12: : ``) or, with ``new-log-timestamp``, an ISO time
 (``2026-11-29T03:50:28+0000: ``). Read line by line, each line bounded; sessions bounded.
@@ -12,6 +14,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from rtcdiag.textsafe import printable
@@ -48,6 +51,20 @@ def looks_like_coturn_log(head: bytes) -> bool:
     return sum(marker in head for marker in _MARKERS) >= 2
 
 
+class EarlyClose(StrEnum):
+    """How a coturn session that never made a request ended (its ``closed (2nd stage)`` reason)."""
+
+    TLS_FAILED = "TLS handshake failed"  # "TLS/TCP socket buffer operation error": coturn's SSL read failed
+    TLS_CLOSED = "closed by the client after TLS"  # "TLS/TCP connection closed by client": no request
+    TCP_CLOSED = "TCP closed by the client"  # "TCP connection closed by client": a connect (health checks)
+
+
+# coturn 4.6 closing reasons (ns_turn_server.c / dtls_listener.c) -> what they say about the connection
+_EARLY_REASONS = (("TLS/TCP socket buffer operation error", EarlyClose.TLS_FAILED),
+                  ("TLS/TCP connection closed by client", EarlyClose.TLS_CLOSED),
+                  ("TCP connection closed by client", EarlyClose.TCP_CLOSED))
+
+
 @dataclass
 class Session:
     id: str
@@ -61,6 +78,8 @@ class Session:
     closed: float | None = None
     reason: str = ""
     refreshes: int = 0
+    requests: int = 0  # "incoming packet ... processed" lines: requests coturn handled for it
+    closed_line: int = 0
     rp: int = 0  # client side: received packets/bytes, sent packets/bytes
     rb: int = 0
     sp: int = 0
@@ -74,6 +93,18 @@ class Session:
     @property
     def bytes_total(self) -> int:
         return self.rb + self.sb
+
+    @property
+    def allocated(self) -> bool:
+        """coturn logged its allocation ("new, realm=..."), with ``verbose``."""
+        return self.opened is not None
+
+    @property
+    def early_close(self) -> EarlyClose | None:
+        """How it ended when it closed before coturn handled any request of it (else None)."""
+        if not self.reason or self.requests or self.allocated or self.user:
+            return None
+        return next((kind for text, kind in _EARLY_REASONS if self.reason.startswith(text)), None)
 
 
 @dataclass
@@ -101,6 +132,8 @@ class CoturnLog:
     auth_401: dict[str, Counted] = field(default_factory=dict)  # user -> authenticated requests refused
     peers_403: dict[str, Counted] = field(default_factory=dict)  # peer IP -> refused
     quota: dict[str, Counted] = field(default_factory=dict)  # "486 Allocation Quota Reached" -> ...
+    # sessions that closed before any request, by how (the closing line numbers, first time, a client)
+    early_closes: dict[EarlyClose, Counted] = field(default_factory=dict)
     last_time: float | None = None
     version: str = ""
     long_lines: int = 0
@@ -158,6 +191,8 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
                 continue
             if m := _PACKET.search(msg):
                 sid, _realm, user, _what, code, reason = m.groups()
+                if (session := _session(log, sid, number)) is not None:
+                    session.requests += 1
                 if code == "401" and user:
                     _count(log.auth_401, printable(user)[:128], number, when_text, sid)
                 elif code == "403" and "processed" in msg and _what != "message":
@@ -202,6 +237,10 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
                 session.client = printable(m.group(5))[:64]
                 session.reason = printable(m.group(6))[:120]
                 session.closed = now
+                session.closed_line = number
+                if (kind := session.early_close) is not None:
+                    counted = log.early_closes.setdefault(kind, Counted())
+                    counted.add(number, when_text, session.client)
     if log.long_lines:
         log.notes.append(f"{log.long_lines} line(s) longer than {MAX_LINE} bytes were cut")
     if log.sessions_dropped:

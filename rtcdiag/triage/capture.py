@@ -1,39 +1,32 @@
 """Judge a packet capture: the facts of :mod:`rtcdiag.evidence.capture` -> findings with packet numbers.
 
 Pure, no I/O. One step per area (read, turn, ice, dtls, media) about the capture file. A root cause is
-said once: a 401 loop explains that nothing was relayed, so no "no data back" is added for that flow.
+said once: a 401 loop explains that nothing was relayed, so no "no data back" is added for that flow; the
+same refusal seen on the flows of several clients of one server is one finding
+(:class:`~rtcdiag.triage.capture_findings.CaptureFindings`). ICE, DTLS and media are judged per call
+(:mod:`rtcdiag.triage.capture_calls`), TLS per connection (:mod:`rtcdiag.triage.capture_tls`).
 """
 
 from __future__ import annotations
 
-import time as _time
 from typing import Any, Protocol
 
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind, Observation
+from rtcdiag.triage.capture_calls import judge_calls
+from rtcdiag.triage.capture_findings import CHECK, STEPS, CaptureFindings, host_of, packets, when
+from rtcdiag.triage.capture_tls import TURNS_PORTS, judge_tls, turn_hosts
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
-CHECK = "analyze"
-STEPS = ("read", "turn", "ice", "dtls", "media")
-MIN_UNANSWERED_CHECKS = 3  # check packets, retransmissions included; fewer: maybe a pruned pair (RFC 8445 §8)
-MIN_ONE_WAY_RTP = 50  # RTP packets one way before "media one way" is said
 MIN_NO_DATA_SENT = 2
+_host = host_of
+
+__all__ = ["CHECK", "STEPS", "judge", "packets", "when"]
 
 
-class _Find(Protocol):  # the signature of _judge_one's ``find``
+class _Find(Protocol):  # how the TURN rules report: one finding per server and statement
     def __call__(self, fid: str, step: str, flow: Flow, host: str, evidence: list[str],
                  **params: Any) -> None: ...
-
-
-def when(summary: CaptureSummary, t: float) -> str:
-    """Capture time as UTC plus the offset from the first packet."""
-    stamp = _time.strftime("%H:%M:%S", _time.gmtime(t)) + f".{int((t % 1) * 1000):03d}"
-    return f"{stamp} UTC (+{max(0.0, t - summary.first_time):.3f} s)"
-
-
-def packets(obs: Observation) -> str:
-    shown = ", ".join(str(n) for n in obs.numbers[:8])
-    return shown + (", ..." if obs.count > len(obs.numbers[:8]) else "")
 
 
 def _server(flow: Flow) -> str:
@@ -45,10 +38,6 @@ def _server(flow: Flow) -> str:
 
 def _client(flow: Flow) -> str:
     return flow.b if flow.allocate_forward is False else flow.a
-
-
-def _host(endpoint: str) -> str:
-    return endpoint.rsplit(":", 1)[0].strip("[]")
 
 
 def _evidence(summary: CaptureSummary, flow: Flow, obs: Observation, what: str) -> list[str]:
@@ -64,51 +53,63 @@ def judge(summaries: list[CaptureSummary]) -> Judgement:
 
 def _judge_one(s: CaptureSummary, j: Judgement) -> None:
     subject = Subject(server=s.source)
-    counts = {step: 0 for step in STEPS}
+    out = CaptureFindings(s)
 
     def find(fid: str, step: str, flow: Flow, host: str, evidence: list[str], **params: Any) -> None:
-        counts[step] += 1
-        j.findings.append(make_finding(fid, Subject(server=s.source, host=host), check=CHECK, step=step,
-                                       evidence=evidence, file=s.source, flow=flow.label, **params))
+        # the same statement about one server (and user or peer) from several client flows is one finding
+        # (a peer ACL refuses addresses, not ports: the 403s for the other client's relay ports are one)
+        merge = (flow.transport, params.get("server", host), host_of(str(params.get("peer", ""))),
+                 params.get("method", ""))
+        out.add(fid, step, flow.label, host, evidence, merge=merge, **params)
 
-    turn_flows = ice_flows = dtls_flows = media_flows = 0
+    turn_flows = 0
     stopped: set[str] = set()  # TURN clients whose server stopped answering mid-call
     for flow in s.flows:
         if flow.allocate_forward is not None:
             turn_flows += 1
             if _turn(s, flow, find):
                 stopped.add(_client(flow))
-        if any(o.count for o in flow.ice_sent):
-            ice_flows += 1
-            _ice(s, flow, find, stopped)
-        if any(o.count for o in flow.client_hello) or flow.alerts.count:
-            dtls_flows += 1
-            _dtls(s, flow, find)
-        if flow.kinds.get(Kind.RTP) or flow.kinds.get(Kind.RTCP):
-            media_flows += 1
-            _media(s, flow, find)
     turn_flows += _tls_turn(s, find)
+    tls_findings = judge_tls(s, out)
+    calls = judge_calls(s, out, stopped)
     webrtc = sum(1 for f in s.flows if any(k in f.kinds for k in (Kind.STUN, Kind.CHANNEL_DATA, Kind.DTLS,
                                                                     Kind.RTP, Kind.RTCP)))
+    j.findings += out.findings()
     read_detail = f"{s.packets} packet(s), {len(s.flows)} flow(s) ({s.format})"
+    if s.tls:
+        read_detail += f", {len(s.tls)} TLS connection(s)"
     if s.truncated:
         read_detail += f"; cut short: analyzed up to packet {s.packets}"
-    if not webrtc:
-        j.findings.append(make_finding("CAPTURE-NO-WEBRTC", subject, check=CHECK, step="read", file=s.source,
-                                       packets=s.packets))
+    if not webrtc and not tls_findings:
+        turn_tls = [c for c in s.tls if c.server_port in TURNS_PORTS or host_of(c.server) in turn_hosts(s)]
+        if s.tls:
+            servers = sorted({c.server for c in s.tls})
+            j.findings.append(make_finding("CAPTURE-TLS-ONLY", subject, check=CHECK, step="read",
+                                           file=s.source, count=len(s.tls), servers=", ".join(servers[:5]),
+                                           turn=len(turn_tls)))
+        else:
+            j.findings.append(make_finding("CAPTURE-NO-WEBRTC", subject, check=CHECK, step="read",
+                                           file=s.source, packets=s.packets))
         j.facts.inconclusive = True
         j.steps.append(StepOutcome(subject, CHECK, "read", StepState.UNDECIDED, detail=read_detail))
         for step in STEPS[1:]:
             j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail="no WebRTC traffic"))
         return
     j.steps.append(StepOutcome(subject, CHECK, "read", detail=read_detail))
-    for step, n, what in (("turn", turn_flows, "TURN client flow(s)"), ("ice", ice_flows, "flow(s) with ICE "
-                          "checks"), ("dtls", dtls_flows, "flow(s) with DTLS"), ("media", media_flows,
-                          "flow(s) with RTP/RTCP")):
+    turn_what = f"{turn_flows} TURN client flow(s)" + (f", {len(s.tls)} TLS connection(s)" if s.tls else "")
+    for step, n, what in (("turn", turn_flows + len(s.tls), turn_what),
+                          ("ice", calls.ice, f"{calls.ice} call(s) with ICE checks"),
+                          ("dtls", calls.dtls, f"{calls.dtls} call(s) with DTLS"),
+                          ("media", calls.media, f"{calls.media} call(s) with RTP/RTCP")):
         if n:
-            detail = f"{n} {what}" + (f", {counts[step]} finding(s)" if counts[step] else "")
+            found = out.counts[step]
+            detail = what + (f", {found} finding(s)" if found else "")
+            if step == "dtls" and calls.versions:
+                detail += f" ({', '.join(calls.versions)})"
             j.steps.append(StepOutcome(subject, CHECK, step, detail=detail))
         else:
+            what = {"turn": "TURN client flow", "ice": "call with ICE checks", "dtls": "call with DTLS",
+                    "media": "call with RTP/RTCP"}[step]
             j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail=f"no {what}"))
 
 
@@ -230,9 +231,6 @@ def _expired_before(s: CaptureSummary, flow: Flow, t: float) -> bool:
                for a in flow.allocations)
 
 
-TURNS_PORTS = (5349, 443)  # turns: default port (RFC 8656 §3.1, RFC 7350) and the firewall-friendly one
-
-
 def _udp_turn_hosts(s: CaptureSummary) -> set[str]:
     """TURN servers to which a UDP Allocate succeeded in this capture."""
     return {_host(_server(f)) for f in s.flows if f.transport == "udp" and f.allocations}
@@ -241,15 +239,14 @@ def _udp_turn_hosts(s: CaptureSummary) -> set[str]:
 def _tls_turn(s: CaptureSummary, find: _Find) -> int:
     """TLS over TCP to a port that also answered STUN/TURN in this capture's hosts, or to 5349/443 while
     the capture has TURN traffic: the client uses turns:. One finding per server endpoint."""
-    turn_hosts = {_host(_server(f)) for f in s.flows if f.allocate_forward is not None}
+    hosts = turn_hosts(s)
     udp_hosts = _udp_turn_hosts(s)
     seen: set[str] = set()
-    for flow in s.flows:
-        if not flow.tls or flow.transport != "tcp":
-            continue
-        server = flow.b if flow.count(Kind.TLS, True) else flow.a  # the side that got the ClientHello
-        port = int(server.rsplit(":", 1)[1])
-        if server in seen or not turn_hosts or (_host(server) not in turn_hosts and port not in TURNS_PORTS):
+    for connection in s.tls:
+        flow = next((f for f in s.flows if f.index == connection.flow), None)
+        server = connection.server
+        if flow is None or server in seen or not hosts or (_host(server) not in hosts
+                                                           and connection.server_port not in TURNS_PORTS):
             continue
         if _host(server) in udp_hosts:
             continue  # the client also has a UDP allocation there: TLS is not a fallback
@@ -259,107 +256,3 @@ def _tls_turn(s: CaptureSummary, find: _Find) -> int:
              detail=f"a TLS connection to {server}, a host that serves TURN in this capture, first packet "
                     f"{flow.first_number}")
     return len(seen)
-
-
-CONSENT_TIMEOUT_S = 30.0  # RFC 7675 §5.1: no consent response for 30 s ends the session
-
-
-def _ice(s: CaptureSummary, flow: Flow, find: _Find, stopped_clients: set[str]) -> None:
-    for side in (0, 1):
-        sender, receiver = (flow.a, flow.b) if side == 0 else (flow.b, flow.a)
-        unanswered = flow.ice_unanswered[side]
-        answered = flow.ice_answered[side]
-        late = flow.ice_late[side]  # the unanswered checks sent after the last answer
-        if (answered.count and late.count >= MIN_UNANSWERED_CHECKS
-                and s.last_time - answered.last_time >= CONSENT_TIMEOUT_S):
-            if flow.transport.startswith("relayed") and flow.a in stopped_clients:
-                continue  # the relay carrying it stopped: CAPTURE-TURN-SERVER-STOPPED is the root cause
-            find("CAPTURE-ICE-CONSENT-LOST", "ice", flow, _host(receiver),
-                 _evidence(s, flow, late, f"checks from {sender} unanswered"),
-                 sender=sender, receiver=receiver, last_answered=when(s, answered.last_time),
-                 count=late.count, packets=packets(late), when=when(s, late.first_time),
-                 after=f"{s.last_time - answered.last_time:.0f}")
-            continue
-        if not unanswered.count or answered.count:
-            continue
-        if unanswered.count < MIN_UNANSWERED_CHECKS:
-            continue
-        other = 1 - side
-        if flow.ice_sent[other].count:
-            find("CAPTURE-ICE-ONE-WAY", "ice", flow, _host(receiver),
-                 _evidence(s, flow, unanswered, f"checks from {sender} unanswered"), sender=sender,
-                 receiver=receiver, peer_checks=flow.ice_sent[other].count, count=unanswered.count,
-                 packets=packets(unanswered), when=when(s, unanswered.first_time))
-        else:
-            find("CAPTURE-ICE-NO-RESPONSE", "ice", flow, _host(receiver),
-                 _evidence(s, flow, unanswered, f"checks from {sender} unanswered"), sender=sender,
-                 receiver=receiver, count=unanswered.count, packets=packets(unanswered),
-                 when=when(s, unanswered.first_time))
-
-
-def _dtls(s: CaptureSummary, flow: Flow, find: _Find) -> None:
-    hellos, servers = flow.client_hello, flow.server_hello
-    answered = servers[0].count or servers[1].count
-    conflict = bool(hellos[0].count and hellos[1].count and not answered)
-    if conflict:
-        both = Observation()
-        for obs in sorted(hellos, key=lambda o: o.first_time):  # the first sender's hellos first
-            for n in obs.numbers[:4]:
-                both.add(n, obs.first_time)
-        evidence = _evidence(s, flow, both, "ClientHello from both sides")
-        if flow.alerts.count:
-            # A DTLS client that gets a ClientHello aborts with an alert (Chromium: fatal
-            # unexpected_message): the conflict's consequence, said in its evidence, not a second cause.
-            evidence += _evidence(s, flow, flow.alerts, f"then {flow.alerts.detail}")
-        find("CAPTURE-DTLS-ROLE-CONFLICT", "dtls", flow, _host(flow.b), evidence, packets=packets(both),
-             when=when(s, both.first_time))
-    elif not flow.alerts.count:  # an alert answers a ClientHello too (CAPTURE-DTLS-ALERT says it)
-        for side in (0, 1):
-            sender = flow.a if side == 0 else flow.b
-            if hellos[side].count and not servers[1 - side].count and \
-                    s.last_time - hellos[side].first_time >= 1.0:
-                find("CAPTURE-DTLS-NO-SERVERHELLO", "dtls", flow, _host(sender),
-                     _evidence(s, flow, hellos[side], "ClientHello without ServerHello"), sender=sender,
-                     count=hellos[side].count, packets=packets(hellos[side]),
-                     when=when(s, hellos[side].first_time))
-    _dtls_nothing_after(s, flow, find)
-    if flow.alerts.count and "close_notify" not in flow.alerts.detail and not conflict:
-        find("CAPTURE-DTLS-ALERT", "dtls", flow, _host(flow.b), _evidence(s, flow, flow.alerts, "alerts"),
-             alert=flow.alerts.detail, count=flow.alerts.count, packets=packets(flow.alerts),
-             when=when(s, flow.alerts.first_time))
-
-
-MIN_AFTER_HANDSHAKE_S = 3.0  # ICE answered this long after the ServerHello with nothing over DTLS
-
-
-def _dtls_nothing_after(s: CaptureSummary, flow: Flow, find: _Find) -> None:
-    """The handshake ran (ClientHello answered by a ServerHello) and ICE kept answering, yet no DTLS
-    application data (the data channel's SCTP, RFC 8261) and no SRTP (RFC 5764) ever followed: one side
-    dropped the DTLS session after the handshake, without an alert on the wire."""
-    hello = flow.server_hello[0] if flow.server_hello[0].count else flow.server_hello[1]
-    if not hello.count or flow.dtls_app.count or flow.alerts.count:
-        return
-    if flow.kinds.get(Kind.RTP) or flow.kinds.get(Kind.RTCP):
-        return
-    answered = max(flow.ice_answered[0].last_time, flow.ice_answered[1].last_time)
-    if answered - hello.first_time < MIN_AFTER_HANDSHAKE_S:
-        return
-    clients = flow.client_hello[0] if flow.client_hello[0].count else flow.client_hello[1]
-    find("CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE", "dtls", flow, _host(flow.b),
-         _evidence(s, flow, hello, "DTLS ServerHello, then no application data and no SRTP"),
-         client_hello=clients.numbers[0] if clients.numbers else "-", server_hello=hello.numbers[0],
-         when=when(s, hello.first_time), after=f"{answered - hello.first_time:.0f}")
-
-
-def _media(s: CaptureSummary, flow: Flow, find: _Find) -> None:
-    rtp = flow.kinds.get(Kind.RTP, [0, 0])
-    rtcp = flow.kinds.get(Kind.RTCP, [0, 0])
-    for side in (0, 1):
-        back = 1 - side
-        if rtp[side] >= MIN_ONE_WAY_RTP and not rtp[back] and not rtcp[back]:
-            sender, receiver = (flow.a, flow.b) if side == 0 else (flow.b, flow.a)
-            find("CAPTURE-MEDIA-ONE-WAY", "media", flow, _host(receiver),
-                 [f"{flow.label}: {rtp[side]} RTP packets {sender} -> {receiver}, 0 back"],
-                 sender=sender, receiver=receiver, sent=rtp[side], packets=flow.first_number)
-
-

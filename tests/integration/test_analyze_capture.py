@@ -667,3 +667,82 @@ def test_json_results_of_a_capture_and_a_coturn_log(runs: dict[str, Run]) -> Non
     assert sum(n for _, n in log["busiest_hours"]) == 3
     code, wrong = report_of(runs["wrong-password"].log)
     assert code == 1 and wrong["results"]["logs"][0]["refused_401"] == {"alice": 2}
+
+
+# ---- TLS handshakes that never complete: openssl's client against the real coturn ---------------------
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls_clienthello_never_answered(coturn_factory: Factory, tmp_path: Path) -> None:
+    """openssl s_client offering only TLS 1.1 to coturn (`no-tlsv1_1`): coturn 4.6 says nothing at all; and
+    s_client to a TCP port that accepts and never speaks. Both ClientHellos go unanswered until the client
+    gives up: one finding per server, the offered version in the evidence."""
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, verbose=True))
+    assert server.tls_port is not None
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    quiet_port = silent.getsockname()[1]
+    capture = tmp_path / "tls-unanswered.pcap"
+    try:
+        with tcpdump(capture, [server.tls_port, quiet_port], host="127.0.0.1"):
+            tls11_only = ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]
+            for port, extra in ((server.tls_port, tls11_only), (quiet_port, [])):
+                with pytest.raises(subprocess.TimeoutExpired):  # no answer: s_client waits on
+                    subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *extra],
+                                   stdin=subprocess.PIPE, capture_output=True, timeout=3)
+    finally:
+        silent.close()
+    code, report = report_of(capture)
+    assert code == 1
+    unanswered = findings(report, "CAPTURE-TLS-NO-SERVERHELLO")
+    assert {f["params"]["server"] for f in unanswered} == {f"127.0.0.1:{server.tls_port}",
+                                                          f"127.0.0.1:{quiet_port}"}
+    assert len(unanswered) == 2 and len(report["findings"]) == 2
+    to_coturn = next(f for f in unanswered if f["params"]["server"].endswith(f":{server.tls_port}"))
+    assert to_coturn["params"]["offered"] == "TLS 1.1"
+    if HAVE_TSHARK:
+        decode = ["-d", f"tcp.port=={quiet_port},tls"]
+        hellos = subprocess.run(["tshark", "-r", str(capture), *decode, "-Y", "tls.handshake.type == 1", "-T",
+                                 "fields", "-e", "frame.number"], capture_output=True, text=True, timeout=60)
+        ours = sorted(int(f["params"]["packet"]) for f in unanswered)
+        assert ours == [int(n) for n in hellos.stdout.split()]
+        answers = subprocess.run(["tshark", "-r", str(capture), *decode, "-Y", "tls && tcp.srcport in "
+                                  f"{{{server.tls_port} {quiet_port}}}"], capture_output=True, text=True,
+                                 timeout=60)
+        assert not answers.stdout.strip()  # not one TLS record from either server
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_coturn_log_of_connections_closed_before_any_request(coturn_factory: Factory, tmp_path: Path) -> None:
+    """coturn's own closing reasons for connections that never sent a request: openssl s_client completing
+    TLS and leaving (inconclusive: nothing allocated, nothing failed), then, with a real allocation beside
+    it (turn-check), s_client refusing coturn's self-signed certificate (`-verify_return_error`): the
+    failed TLS handshake is a warning next to a session that worked, not the verdict of the log."""
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, verbose=True))
+    assert server.tls_port is not None
+    target = f"127.0.0.1:{server.tls_port}"
+
+    def s_client(*extra: str) -> None:
+        subprocess.run(["openssl", "s_client", "-connect", target, *extra], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=20)
+
+    s_client()  # the handshake completes (no verification), then s_client closes
+    _wait_log(server, "closed (2nd stage)")
+    left = tmp_path / "left.log"
+    shutil.copy(server.log_path, left)
+    code, report = report_of(left)
+    assert code == 3 and [f["id"] for f in report["findings"]] == ["COTURN-LOG-CLOSED-BEFORE-REQUEST"]
+    assert report["checks"][0]["status"] == "inconclusive"
+    s_client("-verify_return_error")  # refuses the self-signed certificate: coturn's SSL read fails
+    proc = turn_check([f"127.0.0.1:{server.port}", "--transport", "udp", "-u", "alice"],
+                      {"RTCDIAG_TURN_PASSWORD": PASSWORD})
+    assert json.loads(proc.stdout)["status"] == "pass"
+    _wait_log(server, "closed (2nd stage)", 3)
+    both = tmp_path / "both.log"
+    shutil.copy(server.log_path, both)
+    code, report = report_of(both)
+    assert code == 0, report["findings"]
+    failed = findings(report, "COTURN-LOG-TLS-FAILED")
+    assert len(failed) == 1 and failed[0]["severity"] == "warning" and failed[0]["params"]["count"] == "1"
+    assert failed[0]["params"]["allocated"] == "1"
+    assert not findings(report, "COTURN-LOG-CLOSED-BEFORE-REQUEST")  # a session allocated: said nothing

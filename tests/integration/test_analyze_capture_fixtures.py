@@ -1,10 +1,17 @@
-"""Committed real captures of the two Chromium calls that must outlast RFC 7675's 30 s consent timeout.
+"""Committed real captures of Chromium calls that are long, or whose shape a live run makes only now and then.
 
-Made by tests/integration/test_analyze_capture_browser.py (``RTCDIAG_BROWSER_ALL=1 RTCDIAG_SAVE_CAPTURES=1``):
-a real headless Chromium relay-only call through a real coturn on loopback, captured with tcpdump —
-``killed``: coturn SIGKILLed mid-call; ``vanish``: the callee closes without a word. Each live run takes
-~47 s, so CI judges these captures (same assertions as the live tests) instead of waiting out the timeout.
-No credential is in them: TURN carries only the user name and a MESSAGE-INTEGRITY, never the password.
+Made by tests/integration/test_analyze_capture_browser.py and test_analyze_capture_calls.py
+(``RTCDIAG_BROWSER_ALL=1 RTCDIAG_SAVE_CAPTURES=1``): real headless Chromium calls through a real coturn on
+loopback (or on this machine's own addresses), captured with tcpdump, the page's own ground truth beside
+(``NAME.json``) and coturn's session lines of the same run (``NAME.log.gz``) —
+``killed``: coturn SIGKILLed mid-call; ``vanish``: the callee closes without a word (~47 s each);
+``callee-gone-17s``: the same, the capture stopped 17 s later; ``allocation-deleted``: coturn's admin CLI
+cancels the callee's session mid-call; ``dualstack``: a host call whose ClientHello went over IPv4 and
+ServerHello over IPv6 (about one call in five makes that shape); ``datachannel``: a DTLS 1.3 call without
+SRTP; ``turns-self-signed``: Chromium refusing coturn's self-signed certificate; ``hangup``: a call hung up
+while another goes on 18 s. CI judges these captures
+with the same assertions as the live tests. No credential is in them: TURN carries only the user name and a
+MESSAGE-INTEGRITY, never the password.
 """
 
 from __future__ import annotations
@@ -15,6 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from test_analyze_capture_browser import PASSWORD, check_callee_vanished, check_server_killed
+from test_analyze_capture_calls import PASSWORD as CALLS_PASSWORD
+from test_analyze_capture_calls import (
+    check_allocation_deleted,
+    check_callee_gone_at_end,
+    check_data_channel_call,
+    check_dual_stack_call,
+    check_hang_up,
+    check_split_handshake,
+    check_tls_refused,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "capture"
 
@@ -33,7 +50,36 @@ def test_committed_capture_of_the_callee_vanishing_is_consent_lost() -> None:
     check_callee_vanished(FIXTURES / "vanish.pcap.gz", _meta("vanish")["page"])
 
 
+def test_committed_dual_stack_call_with_its_handshake_over_two_families_passes() -> None:
+    meta = _meta("dualstack")
+    check_dual_stack_call(FIXTURES / "dualstack.pcap.gz", meta["page"])
+    check_split_handshake(FIXTURES / "dualstack.pcap.gz", meta["page"])
+
+
+def test_committed_data_channel_call_over_dtls13_passes() -> None:
+    check_data_channel_call(FIXTURES / "datachannel.pcap.gz", _meta("datachannel")["page"])
+
+
+def test_committed_self_signed_turns_capture_and_log() -> None:
+    check_tls_refused(FIXTURES / "turns-self-signed.pcap.gz", FIXTURES / "turns-self-signed.log.gz",
+                      _meta("turns-self-signed")["page"])
+
+
+def test_committed_capture_stopped_17_s_after_the_callee_left_is_consent_lost() -> None:
+    check_callee_gone_at_end(FIXTURES / "callee-gone-17s.pcap.gz", _meta("callee-gone-17s")["page"])
+
+
+def test_committed_capture_of_a_hang_up_while_another_call_goes_on_passes() -> None:
+    check_hang_up(FIXTURES / "hangup.pcap.gz", _meta("hangup")["page"])
+
+
+def test_committed_capture_of_an_allocation_deleted_by_coturn() -> None:
+    check_allocation_deleted(FIXTURES / "allocation-deleted.pcap.gz", _meta("allocation-deleted")["page"],
+                             FIXTURES / "allocation-deleted.log.gz")
+
+
 def test_committed_captures_hold_no_password() -> None:
-    for name in ("killed", "vanish"):
-        assert PASSWORD.encode() not in gzip.decompress((FIXTURES / f"{name}.pcap.gz").read_bytes())
-        assert PASSWORD not in (FIXTURES / f"{name}.json").read_text()
+    for path in FIXTURES.iterdir():
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert PASSWORD.encode() not in data and CALLS_PASSWORD.encode() not in data, path.name
+        assert b"rtcdiag-cli" not in data, path.name  # the admin CLI password of allocation-deleted

@@ -165,22 +165,6 @@ def _said(verdict: str, really: str, why: str = "") -> str:
 # forms of that call contradict each other. ("*", form): every cell of that form.
 KNOWN_WRONG: dict[tuple[str, str], str] = {
     # ---- false alarms on healthy calls --------------------------------------------------------------------
-    ("host-dc-mdns", "capture"): _said(
-        "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
-        "connected host-to-host, 30/30 data-channel messages echoed",
-        _DTLS13),
-    ("relay-udp-bare-dc", "capture"): _said(
-        "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE (one per relay leg)",
-        "29/29 echoed through the relay",
-        _DTLS13),
-    ("relay-tls-dc", "capture"): _said(
-        "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
-        "connected over relay TLS, 30/30 echoed",
-        _DTLS13),
-    ("relay-rest", "capture"): _said(
-        "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
-        "30/30 echoed through the relay",
-        _DTLS13),
     # ---- failed calls: a second root beside the real one, the wrong cause, or a pass ----------------------
     ("peer-acl-403", "getstats"): _said(
         "pass (exit 0)",
@@ -190,14 +174,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
         "inconclusive (exit 3)",
         "the SYNs to the TURN port were answered by RST",
         "no rule reads a refused TCP connection"),
-    ("turns-self-signed", "capture"): _said(
-        "inconclusive (exit 3)",
-        "TLS handshakes to coturn's TLS port, each ended by the browser's alert",
-        "TLS on TURN/TCP ports is not read"),
-    ("turns-self-signed", "coturn-log"): _said(
-        "pass (exit 0)",
-        "coturn logged only TLS/TCP connections closed before any Allocate",
-        "that is inconclusive at best"),
     ("dtls-fingerprint", "capture"): _said(
         "pass (exit 0)",
         "DTLS failed (the caller's connection went failed)",
@@ -248,10 +224,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
         "the callee's b.close() sent a DTLS close_notify before the caller's ICE failed",
         "the cell closes the callee's connection, which is a hang-up, not a callee that vanished without a "
         "word: the cell must silence the callee (no close_notify) and be regenerated"),
-    ("callee-vanishes", "capture"): _said(
-        "CAPTURE-ICE-CONSENT-LOST and CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
-        "consent lost after 29/29 messages echoed",
-        _DTLS13),
     # ---- one diagnosis from every file of a call ----------------------------------------------------------
     ("*", "all"): _said(
         "exit 2 (\"analyze those and packet captures or coturn logs in separate runs\"; a gzip'd dump next "
@@ -260,14 +232,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
         "dump + capture + log are not correlated into one diagnosis yet"),
 }
 _CONTRADICTIONS = {
-    "host-dc-mdns":
-        "capture error (DTLS 1.3) vs pass from the dumps and getStats",
-    "relay-udp-bare-dc":
-        "dumps ANALYZE-TURN-NO-RELAY and capture DTLS-NOTHING-AFTER-HANDSHAKE vs getStats pass",
-    "relay-tls-dc":
-        "capture error (DTLS 1.3) vs pass from the dumps and getStats",
-    "relay-rest":
-        "capture error (DTLS 1.3) vs pass from the dumps and getStats",
     "auth-wrong-password":
         "getStats pass vs 401 from the rest; the dumps add ANALYZE-TURN-NO-RELAY",
     "auth-wrong-password-tcp":

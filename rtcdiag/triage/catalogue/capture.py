@@ -158,12 +158,28 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "packet(s) got no response (packets {packets}, first at {when}); the capture goes on "
                 "{after} s after the last answer.",
         cause="The path broke during the call: a NAT binding expired or changed (the device moved to "
-              "another network), a firewall state timed out, or the other side went away. After 30 s "
-              "without a consent response the connection is dropped (RFC 7675 §5.1).",
+              "another network), a firewall state timed out, or the other side went away (closed without "
+              "a word, its TURN allocation deleted). After 30 s without a consent response the connection "
+              "is dropped (RFC 7675 §5.1); browsers give a path up sooner (Chromium after 15-20 s).",
         fix="Keep NAT bindings alive (consent checks every ~5 s do, unless something drops them); look for "
             "a network change at that time; let the app restart ICE (restartIce()) when the state goes "
             "to disconnected.",
         reference="RFC 7675 §5.1 (consent freshness), RFC 8445 §9 (ICE restart)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-ICE-UNANSWERED-AT-END",
+        severity=Severity.WARNING,
+        title="Checks from {sender} go unanswered at the end of the capture ({flow})",
+        symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
+                "packet(s) got no response (packets {packets}, first at {when}); the capture stops {after} s "
+                "after the last answer, too soon to call the call lost.",
+        cause="The path was broken when the capture stopped: the other side went away (closed without a "
+              "word, its allocation deleted, its network gone) or a NAT or firewall began dropping the "
+              "packets. Whether the call recovered, or an app hang-up closed only one side, is not in the "
+              "capture.",
+        fix="Capture until the call ends (or 30 s past the last answer: RFC 7675 then ends the session); "
+            "compare with the other side's own evidence (a webrtc-internals dump shows \"disconnected\").",
+        reference="RFC 7675 §5.1 (consent freshness)",
     ),
     CatalogueEntry(
         id="CAPTURE-DTLS-NO-SERVERHELLO",
@@ -215,6 +231,74 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 3550, RFC 8829 (direction attributes)",
     ),
     CatalogueEntry(
+        id="CAPTURE-TLS-CERTIFICATE-REFUSED",
+        severity=Severity.ERROR,
+        title="The client refused the certificate of {what} {server} ({alert})",
+        symptom=_SEEN + "the client read the server's certificate and answered with a {alert} alert ({count} "
+                "connection(s), first at packet {packet}, {when}; {version}); no TURN request followed.",
+        cause="The certificate of {server} is not one the client accepts: self-signed or signed by a CA it "
+              "does not trust (browsers have no exception for `turns:`), expired, for another name than the "
+              "one in the URL, or missing its intermediate certificates. The server itself answered.",
+        fix="Give the server a certificate from a public CA for the name in the `turns:` URL, with its full "
+            "chain (coturn `cert=` the fullchain file, `pkey=`), and run `rtcdiag turn-check` on that URL: "
+            "it verifies the certificate as a browser does.",
+        reference="RFC 8446 §6.2 (alerts), RFC 7350 / RFC 8656 §3.1 (turns:), RFC 5246 §7.2",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TLS-CLIENT-ENDED",
+        severity=Severity.ERROR,
+        title="The client ended the TLS handshake with {what} {server}",
+        symptom=_SEEN + "after the server's ServerHello and (encrypted) certificate, the client sent {said}; "
+                "the connection was closed by {closer} ({count} connection(s), first at {when}; {version}), "
+                "and no TURN request ever went through it.",
+        cause="The client gave up on the server's handshake: most often it refused the certificate "
+              "(self-signed, untrusted CA, expired, wrong name, incomplete chain). TLS 1.3 encrypts the "
+              "certificate and the client's alert, so the capture cannot say which.",
+        fix="Run `rtcdiag turn-check` on the `turns:` URL (it verifies the certificate as a browser does); "
+            "give the server a certificate from a public CA for that name, with its full chain.",
+        reference="RFC 8446 §4.4.2, §6 (TLS 1.3 encrypts the certificate and alerts), RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TLS-HANDSHAKE-FAILED",
+        severity=Severity.ERROR,
+        title="TLS handshake with {what} {server} failed",
+        symptom=_SEEN + "{who} {how} ({count} connection(s), first at {when}; {version}); no TURN request "
+                "went through.",
+        cause="Client and server could not agree on TLS: no common protocol version or cipher suite (an old "
+              "client, or a server with `no-tlsv1_2` / a narrow `cipher-list`), a client certificate the "
+              "server wanted, or a server refusing this client's ClientHello (SNI, ALPN).",
+        fix="Compare the TLS versions and ciphers of client and server (`openssl s_client -connect "
+            "{server}`), then `rtcdiag turn-check` on the `turns:` URL.",
+        reference="RFC 8446 §6.2, RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TLS-NO-SERVERHELLO",
+        severity=Severity.ERROR,
+        title="{what} {server} never answered the TLS ClientHello",
+        symptom=_SEEN + "the client's ClientHello (packet {packet}, {when}, offering {offered}) got no TLS "
+                "answer: {end} ({count} connection(s)).",
+        cause="The server does not accept what the client offers and says nothing (coturn 4.6 stays silent "
+              "to a ClientHello offering only TLS 1.1 or older when `no-tlsv1_1` is set), or something "
+              "accepts TCP on that port without speaking TLS there (plain TCP TURN or another service, a "
+              "proxy with no certificate), or the server is overloaded.",
+        fix="Let client and server share a TLS version (TLS 1.2 or 1.3); check which port serves TLS (coturn "
+            "`tls-listening-port`, 5349 by default) and that `cert=` and `pkey=` are set; then `rtcdiag "
+            "turn-check` on the `turns:` URL.",
+        reference="RFC 8446 §4.1.3, RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TLS-ONLY",
+        severity=Severity.INFO,
+        title="Only TLS in {file}: {count} connection(s), encrypted",
+        symptom="The capture holds {count} TLS connection(s) to {servers} ({turn} to a TURN port), whose "
+                "handshakes completed; no STUN, TURN, DTLS or RTP in clear.",
+        cause="TURN over TLS (`turns:`) encrypts everything the client and the server say, so the capture "
+              "cannot show whether allocations and relaying worked.",
+        fix="Capture on the TURN server's relay side as well (its relay ports carry the call in clear), or "
+            "analyze the browser's webrtc-internals dump of the same call.",
+        reference="RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
         id="CAPTURE-NO-WEBRTC",
         severity=Severity.INFO,
         title="No STUN, TURN, DTLS or RTP in {file}",
@@ -256,6 +340,35 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 8656 §7.2 (486, 508)",
     ),
     CatalogueEntry(
+        id="COTURN-LOG-TLS-FAILED",
+        severity=Severity.ERROR,
+        title="TLS handshakes with coturn failed before any request ({count} connection(s))",
+        symptom="In {file}: {count} TLS connection(s) ended in a failed handshake (\"TLS/TCP socket buffer "
+                "operation error\") before the client sent a single request (first: {when} from {client}); "
+                "{allocated} session(s) of this log allocated.",
+        cause="The clients could not (or would not) complete TLS with coturn: a browser refuses a "
+              "self-signed, untrusted, expired or wrong-name certificate on `turns:` (it gives the page only "
+              "error 701), or client and server share no TLS version or cipher. coturn's log does not say "
+              "which side gave up; a capture of the same connections shows the client's alert.",
+        fix="Run `rtcdiag turn-check` on the `turns:` URL (it verifies the certificate as a browser does); "
+            "give coturn a certificate from a public CA for that name with its full chain (`cert=`, "
+            "`pkey=`).",
+        reference="RFC 8656 §3.1 (turns:), RFC 8446 §6",
+    ),
+    CatalogueEntry(
+        id="COTURN-LOG-CLOSED-BEFORE-REQUEST",
+        severity=Severity.INFO,
+        title="Clients completed TLS with coturn, then closed without a request ({count})",
+        symptom="In {file}: {count} connection(s) completed their TLS handshake and were closed by the "
+                "client before any Allocate (first: {when} from {client}); no session of this log allocated.",
+        cause="The client connected and left: a health check or a port scanner, a browser that gathered "
+              "its candidates elsewhere first and dropped this server, or a page closed early. The log "
+              "alone cannot tell whether a call was meant to go through this server.",
+        fix="Look at the same time in the browser's evidence (webrtc-internals dump) or a capture; run "
+            "`rtcdiag turn-check` on the `turns:` URL.",
+        reference="RFC 8656 §3.1",
+    ),
+    CatalogueEntry(
         id="CAPTURE-TURN-437",
         severity=Severity.ERROR,
         title="TURN server {server} answered 437 Allocation Mismatch",
@@ -286,11 +399,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
         severity=Severity.ERROR,
         title="DTLS handshake on {flow} was never followed by media or data",
-        symptom=_SEEN + "the DTLS handshake ran (ClientHello packet {client_hello}, ServerHello packet "
-                "{server_hello} at {when}), then not one DTLS application-data record nor SRTP packet, while "
-                "ICE checks kept being answered for {after} s.",
-        cause="One side dropped the DTLS session after the handshake without an alert: most often the "
-              "certificate did not match the a=fingerprint of the remote SDP (the SDP was changed in "
+        symptom=_SEEN + "the {version} handshake ran (ClientHello packet {client_hello}, ServerHello packet "
+                "{server_hello} at {when}), {followed}, and no SRTP, while ICE checks kept being answered "
+                "for {after} s.",
+        cause="One side dropped the DTLS session during or after the handshake ({alert_note}): most often "
+              "the certificate did not match the a=fingerprint of the remote SDP (the SDP was changed in "
               "transit or munged, or belongs to another session), so the browser refused to use it.",
         fix="Pass the SDP through signalling unchanged (compare the a=fingerprint lines on both sides); "
             "a browser dump of the same call (`rtcdiag analyze` on webrtc-internals) shows the DTLS state "
