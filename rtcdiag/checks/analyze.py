@@ -9,6 +9,7 @@ from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.webrtc_internals import InternalsDump, StatsObject
 from rtcdiag.report.model import Table
 from rtcdiag.triage.analyze import MAX_CANDIDATE_ROWS, MAX_TIMELINE_ROWS, PcSummary, judge, summarize_all
+from rtcdiag.triage.judgement import Judgement
 
 
 @dataclass
@@ -16,11 +17,27 @@ class AnalyzePlan:
     dumps: list[InternalsDump]
 
 
-async def _run(plan: AnalyzePlan) -> list[InternalsDump]:
-    return plan.dumps  # the I/O (reading and parsing) happened in the command, before the report
+@dataclass
+class DumpFacts:
+    """The dumps and the facts of each of their peer connections, made once for the rules and the tables."""
+
+    dumps: list[InternalsDump]
+    summaries: list[PcSummary]
+
+    def __repr__(self) -> str:  # short: asyncio reprs a task's result, and a big dump has thousands
+        return f"DumpFacts({len(self.dumps)} dumps, {len(self.summaries)} peer connections)"
 
 
-ANALYZE: Check[AnalyzePlan, list[InternalsDump]] = Check("analyze", _run, judge)
+async def _run(plan: AnalyzePlan) -> DumpFacts:
+    # The I/O (reading and parsing) happened in the command, before the report.
+    return DumpFacts(plan.dumps, summarize_all(plan.dumps))
+
+
+def _judge(facts: DumpFacts) -> Judgement:
+    return judge(facts.dumps, facts.summaries)
+
+
+ANALYZE: Check[AnalyzePlan, DumpFacts] = Check("analyze", _run, _judge)
 
 
 def _first_ms(s: PcSummary) -> float | None:
@@ -135,8 +152,8 @@ def media_table(s: PcSummary) -> Table:
                  "Direction", "Setup", "ICE-lite", "Codecs"], rows=rows)
 
 
-def tables(dumps: list[InternalsDump]) -> list[Table]:
-    summaries = summarize_all(dumps)
+def tables(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None) -> list[Table]:
+    summaries = summarize_all(dumps) if summaries is None else summaries
     out: list[Table] = []
     live = [s for s in summaries if not s.pc.sdp_only]
     if live:
@@ -196,7 +213,7 @@ def summarize_file(path: str) -> FileSummary:
         if s.selected is not None and s.selected.local_type == "relay":
             key = s.selected.relay_protocol or "?"
             out.relayed[key] = out.relayed.get(key, 0) + 1
-    judgement = judge([dump])
+    judgement = judge([dump], summaries)
     out.roots = sorted({f.id for f in diagnose(judgement.findings).roots})
     return out
 

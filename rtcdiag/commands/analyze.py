@@ -75,7 +75,8 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
     ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
     notes = [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
     notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
-    report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
+    report = build_report("analyze", ran.judgement,
+                          tables=tables(dumps, ran.result.summaries) if ran.result is not None else [],
                           results=None, notes=notes, started_at=started)
     return emit(report, output)
 

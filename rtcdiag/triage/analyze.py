@@ -1120,10 +1120,12 @@ def summarize_all(dumps: list[InternalsDump]) -> list[PcSummary]:
             for pc, label in zip(d.peer_connections, names, strict=True)]
 
 
-def judge(dumps: list[InternalsDump]) -> Judgement:
-    """Every rule over every dump: one finding per root cause, a step per connection x stage."""
+def judge(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None) -> Judgement:
+    """Every rule over every dump: one finding per root cause, a step per connection x stage.
+    ``summaries``: those of :func:`summarize_all` when the caller already made them (they are the costly part
+    of a big dump)."""
     judgement = Judgement(facts=Facts())
-    summaries = summarize_all(dumps)
+    summaries = summarize_all(dumps) if summaries is None else summaries
     failed_urls = _server_findings(summaries, judgement)
     for s in summaries:
         subject = _pc_subject(s)
