@@ -144,6 +144,9 @@ class Flow:
     last_number: list[int] = field(default_factory=lambda: [0, 0])
     unreplied: list[int] = field(default_factory=lambda: [0, 0])
     kinds: dict[Kind, list[int]] = field(default_factory=dict)  # kind -> [forward, back] messages
+    # ICE: the ufrag of the agent at each end (a, b), from the USERNAME "remote:local" of the first
+    # connectivity check with one (RFC 8445 §7.2.2): it ties the flow to a dump's peer connections
+    agents: list[str] = field(default_factory=lambda: ["", ""])
     events: list[Event] = field(default_factory=list)
     events_dropped: int = 0
     open: dict[bytes, Txn] = field(default_factory=dict)
@@ -549,6 +552,11 @@ class _Analyzer:
             if method == Method.BINDING and msg.has(AttrType.PRIORITY):
                 txn.ice = True
                 flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
+                if not flow.agents[0] and not flow.agents[1]:
+                    remote, colon, local = txn.username.partition(":")
+                    if colon and remote and local:
+                        side = 0 if forward else 1
+                        flow.agents[side], flow.agents[1 - side] = local, remote
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
             if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
