@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wire_capture import relay_range, tcpdump  # noqa: E402
+from wire_capture import relay_range, tcpdump
 
-from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn  # noqa: E402
-from rtcdiag.probes.browser import BrowserOptions, run_script  # noqa: E402
+from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
+from rtcdiag.probes.browser import BrowserOptions, run_script
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "correlate"
 USER, PASSWORD = "call-user", "correlate-Pa55-never-saved"
@@ -182,3 +182,72 @@ def main(names: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# ---- what the one diagnosis of a call must say, against the call's ground truth ---------------------------
+
+def files_of(directory: Path, scenario: str) -> list[Path]:
+    return [directory / f"{scenario}.webrtc-internals.json.gz", directory / f"{scenario}.pcap.gz",
+            directory / f"{scenario}.turnserver.log.gz"]
+
+
+def report_of(paths: list[Path]) -> dict[str, Any]:
+    """``rtcdiag analyze --json PATH...`` as data, in this process (the command without click)."""
+    from rtcdiag.checks.analyze import judge_evidence, read_files
+    from rtcdiag.report.build import build_report
+    from rtcdiag.report.json_report import to_data
+
+    evidence = read_files(paths)
+    report = build_report("analyze", judge_evidence(evidence), tables=[], started_at=0.0)
+    return to_data(report)
+
+
+def error_roots(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in report["findings"] if f["severity"] == "error" and f["explained_by"] is None]
+
+
+def folded_under(report: dict[str, Any], root: dict[str, Any]) -> set[str]:
+    explained = next(r["explains"] for r in report["root_causes"] if r["ref"] == root["ref"])
+    return {f["id"] for f in report["findings"] if f["ref"] in explained}
+
+
+def check_call(report: dict[str, Any], truth: dict[str, Any], scenario: str) -> None:
+    """The one diagnosis of a call's dump + capture + log, compared with what the page and coturn saw."""
+    ids = [f["id"] for f in report["findings"]]
+    assert ids.count("CORRELATE-SAME-CALL") == 1, ids  # the files were found to be one call
+    page = truth["page"]
+    roots = error_roots(report)
+    if scenario == "healthy":
+        assert page["state"] == "connected" and page["dc"] == "open" and not page["errors"], page
+        assert report["exit_code"] == 0 and roots == [], roots  # zero false errors
+        same = next(f for f in report["findings"] if f["id"] == "CORRELATE-SAME-CALL")
+        assert "ICE ufrag" in same["symptom"] and "relayed address" in same["symptom"]
+        return
+    assert page["state"] != "connected" and page["errors"], page
+    assert report["exit_code"] == 1 and len(roots) == 1, [r["id"] for r in roots]  # one root per failure
+    root = roots[0]
+    codes = {e["code"] for e in page["errors"]}
+    folded = folded_under(report, root)
+    if scenario in ("wrong-password", "unknown-user"):
+        assert codes == {401}
+        assert root["id"] == "CORRELATE-TURN-CREDENTIALS" and root["params"]["user"] == truth["user"]
+        reason = "wrong password" if scenario == "wrong-password" else "no such user"
+        assert root["title"].endswith(f"user {truth['user']}: {reason}"), root["title"]
+        assert {"ANALYZE-TURN-401", "CAPTURE-TURN-401-LOOP", "COTURN-LOG-401"} <= folded, folded
+        assert "ANALYZE-RELAY-ONLY-NO-CANDIDATE" in folded  # the dump's consequences move with its root
+    elif scenario == "turns-self-signed":
+        assert codes == {701} and all(e["url"].startswith("turns:") for e in page["errors"])
+        assert root["id"] == "CORRELATE-TURNS-TLS-REFUSED" and root["params"]["url"] == truth["url"]
+        assert {"ANALYZE-TURN-UNREACHABLE"} <= folded or {"ANALYZE-TURNS-CONNECT-FAILED"} <= folded, folded
+        assert any("ServerHello" in line for line in root["evidence"])
+        assert any("before any TURN request" in line for line in root["evidence"])  # coturn's own word
+    elif scenario == "dead-port":
+        assert codes == {701}
+        assert root["id"] == "CORRELATE-TURN-UNREACHABLE" and root["params"]["url"] == truth["url"]
+        assert "not one back" in root["symptom"]
+        assert {"ANALYZE-TURN-UNREACHABLE", "CAPTURE-TURN-UNANSWERED"} <= folded, folded
+    else:
+        raise AssertionError(f"no expectation for {scenario}")
+    for f in report["findings"]:  # every other problem is folded under the one root
+        if f["severity"] != "info" and f["ref"] != root["ref"]:
+            assert f["explained_by"] is not None, f["id"]

@@ -66,7 +66,7 @@ async def _run(plan: AnalyzePlan) -> Evidence:
         return Evidence(refused=str(exc))
 
 
-def _judge(evidence: Evidence) -> Judgement:
+def judge_evidence(evidence: Evidence) -> Judgement:
     """Each file judged by its own rules, then put together: which files are one call, and the root causes
     only they together show (rtcdiag.triage.correlate)."""
     if evidence.refused:
@@ -96,7 +96,7 @@ def _judge(evidence: Evidence) -> Judgement:
     return judgement
 
 
-ANALYZE: Check[AnalyzePlan, Evidence] = Check("analyze", _run, _judge)
+ANALYZE: Check[AnalyzePlan, Evidence] = Check("analyze", _run, judge_evidence)
 
 
 def _first_ms(s: PcSummary) -> float | None:
