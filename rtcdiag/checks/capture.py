@@ -1,17 +1,16 @@
-"""``rtcdiag analyze CAPTURE|COTURN-LOG``: packet captures and coturn logs judged, their report tables, and
-``--ladder FLOW`` (one flow as a sequence diagram)."""
+"""``rtcdiag analyze CAPTURE|COTURN-LOG``: packet captures and coturn logs read (the ``analyze`` check of
+rtcdiag.checks.analyze judges them with the dumps of the same run), their report tables and JSON results,
+and ``--ladder FLOW`` (one flow as a sequence diagram)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind
 from rtcdiag.evidence.coturn_log import CoturnLog, Session
 from rtcdiag.report.model import Table
 from rtcdiag.textsafe import printable
-from rtcdiag.triage.judgement import Judgement
 
 MAX_ROWS = 200
 LADDER_WIDTH = 88
@@ -21,22 +20,6 @@ LADDER_WIDTH = 88
 class WirePlan:
     captures: list[CaptureSummary] = field(default_factory=list)
     logs: list[CoturnLog] = field(default_factory=list)
-
-
-async def _run(plan: WirePlan) -> WirePlan:
-    return plan  # read by the command, before the report (a file that is neither is a usage error)
-
-
-def _judge(plan: WirePlan) -> Judgement:
-    from rtcdiag.triage.capture import judge as judge_captures
-    from rtcdiag.triage.coturn_log import judge as judge_logs
-
-    judgement = judge_captures(plan.captures)
-    judgement.extend(judge_logs(plan.logs))
-    return judgement
-
-
-WIRE: Check[WirePlan, WirePlan] = Check("analyze", _run, _judge)
 
 
 def wire_kind(path: Path) -> str | None:
@@ -71,9 +54,6 @@ def read_wire(paths: list[Path]) -> WirePlan:
                 plan.captures.append(read_capture(path, name))
             elif kind == "coturn-log":
                 plan.logs.append(read_coturn_log(path, name))
-            elif _is_dump(path):
-                raise EvidenceError(f"{name}: a browser dump or SDP: analyze those and packet captures or "
-                                    "coturn logs in separate runs")
             else:
                 raise EvidenceError(f"{name}: not a packet capture (pcap, pcapng), a coturn log or a "
                                     "webrtc-internals dump")
@@ -82,17 +62,6 @@ def read_wire(paths: list[Path]) -> WirePlan:
         except OSError as exc:
             raise EvidenceError(f"{name}: cannot read: {printable(exc.strerror or str(exc))}") from None
     return plan
-
-
-def _is_dump(path: Path) -> bool:
-    from rtcdiag.evidence.sniff import sniff
-
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(65536)
-    except OSError:
-        return False
-    return sniff(head) is not None
 
 
 def _kinds(flow: Flow) -> str:

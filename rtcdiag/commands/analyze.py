@@ -42,7 +42,9 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
 
     Also packet captures (pcap, pcapng: STUN/TURN transactions, allocations, ICE checks, DTLS and media
     per flow, evidence by packet number) and coturn logs (sessions, refused users and peers, quotas, relay
-    usage per user); the file type is sniffed from the content.
+    usage per user); the file type is sniffed from the content. Dumps, captures and logs mix in one run:
+    the files of one call (matched by ICE ufrags, addresses, relayed addresses, times) give one diagnosis,
+    and files of different calls are said to be so.
 
     A file that is not evidence (or is truncated or empty) is a usage error (exit 2).
     """
