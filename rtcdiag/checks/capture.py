@@ -22,41 +22,21 @@ class WirePlan:
     logs: list[CoturnLog] = field(default_factory=list)
 
 
-def wire_kind(path: Path) -> str | None:
-    """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
-    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
-    from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
-
-    try:
-        with open_maybe_gzip(path) as handle:
-            head = handle.read(8192)
-    except (OSError, EOFError):  # EOFError: a gzip file cut short
-        return None
-    if capture_format(head) is not None:
-        return "capture"
-    if looks_like_coturn_log(head):
-        return "coturn-log"
-    return None
-
-
-def read_wire(paths: list[Path]) -> WirePlan:
-    """Every file read (captures streamed); EvidenceError (exit 2) for one that is neither."""
+def read_wire(files: list[tuple[Path, str]]) -> WirePlan:
+    """Every file read (captures streamed), by its kind ("capture" or "coturn-log", see
+    rtcdiag.checks.analyze.wire_kind); EvidenceError (exit 2) for one that cannot be read."""
     from rtcdiag.evidence.capture import CaptureError, read_capture
     from rtcdiag.evidence.coturn_log import read_coturn_log
     from rtcdiag.evidence.sniff import EvidenceError
 
     plan = WirePlan()
-    for path in paths:
+    for path, kind in files:
         name = printable(str(path))[:200]
-        kind = wire_kind(path)
         try:
             if kind == "capture":
                 plan.captures.append(read_capture(path, name))
-            elif kind == "coturn-log":
-                plan.logs.append(read_coturn_log(path, name))
             else:
-                raise EvidenceError(f"{name}: not a packet capture (pcap, pcapng), a coturn log or a "
-                                    "webrtc-internals dump")
+                plan.logs.append(read_coturn_log(path, name))
         except CaptureError as exc:
             raise EvidenceError(f"{name}: {printable(str(exc))}") from None
         except OSError as exc:

@@ -65,7 +65,7 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
     if redact_out is not None and len(files) != 1:
         raise UsageError("--redact OUT takes exactly one FILE")
     # Every file is read (by its reader, in the check's run) before any report: exit 2 on a bad one.
-    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))))
+    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))), network=False)
     evidence = ran.result
     if evidence is not None and evidence.refused:
         raise EvidenceError(evidence.refused)
