@@ -33,9 +33,9 @@ def _readable(template: str) -> str:
 
 def _diagnosis(entry: CatalogueEntry) -> str:
     """Where the finding sits in a diagnosis: what it explains, or what explains it."""
-    from rtcdiag.triage.diagnosis import LAYER_MEANING, layer_of
+    from rtcdiag.triage.diagnosis import meaning
 
-    return LAYER_MEANING[layer_of(entry.id)]
+    return meaning(entry.id)
 
 
 def _entry_data(area: str, entry: CatalogueEntry) -> dict[str, str]:

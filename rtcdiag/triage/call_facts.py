@@ -20,7 +20,7 @@ from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.targets import TargetError, parse_uri
 from rtcdiag.triage.analyze import PcSummary
 
-MAX_FACTS = 100_000  # per kind and file, beyond what the readers bound (flows, sessions, events): a safety cap
+MAX_FACTS = 100_000  # per kind and file, beyond the readers' own bounds (flows, sessions, events)
 
 
 @dataclass(frozen=True, order=True)

@@ -102,6 +102,23 @@ def layer_of(finding_id: str) -> Layer:
     return LAYERS.get(finding_id, Layer.SERVICE)
 
 
+# rtcdiag analyze over several files of one call (rtcdiag.triage.correlate): what these explain is named by
+# the correlation itself (Facts.explained), not by a layer
+FOLDS_FILES = frozenset({"CORRELATE-TURNS-TLS-REFUSED", "CORRELATE-TURN-UNREACHABLE",
+                         "CORRELATE-TURN-CREDENTIALS", "CORRELATE-REFUTED"})
+ABOUT_FILES = frozenset({"CORRELATE-SAME-CALL", "CORRELATE-NOT-SAME-CALL", "CORRELATE-UNDECIDED"})
+
+
+def meaning(finding_id: str) -> str:
+    """Where a finding sits in a diagnosis, in words (``rtcdiag explain``)."""
+    if finding_id in FOLDS_FILES:
+        return ("a root cause only the files of one call together show: folds what each file (dump, capture, "
+                "coturn log) said about it on its own")
+    if finding_id in ABOUT_FILES:
+        return "says which evidence files are one call; explains nothing"
+    return LAYER_MEANING[layer_of(finding_id)]
+
+
 def _named(host: str) -> bool:
     return bool(host) and parse_ip(host) is None
 
