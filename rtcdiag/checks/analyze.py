@@ -1,26 +1,124 @@
-"""The ``analyze`` check: triage parsed webrtc-internals dumps (the files were read by the command, so a
-file that is not a dump is a usage error before anything runs) and the tables of the report."""
+"""The ``analyze`` check: read every evidence file (dumps, packet captures, coturn logs: a file that is none
+of them is a usage error before any report), judge each, put one call's files together, and the tables of
+the report."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.webrtc_internals import InternalsDump, StatsObject
 from rtcdiag.report.model import Table
 from rtcdiag.triage.analyze import MAX_CANDIDATE_ROWS, MAX_TIMELINE_ROWS, PcSummary, judge, summarize_all
+from rtcdiag.triage.judgement import Judgement
+
+if TYPE_CHECKING:  # the capture and log readers are imported only when such a file is given
+    from rtcdiag.evidence.capture import CaptureSummary
+    from rtcdiag.evidence.coturn_log import CoturnLog
 
 
 @dataclass
 class AnalyzePlan:
-    dumps: list[InternalsDump]
+    paths: list[Path]
 
 
-async def _run(plan: AnalyzePlan) -> list[InternalsDump]:
-    return plan.dumps  # the I/O (reading and parsing) happened in the command, before the report
+@dataclass
+class Evidence:
+    """Every file of one ``analyze`` run, read by its reader, and the facts of each dump's peer connections
+    (made once for the rules and the tables)."""
+
+    dumps: list[InternalsDump] = field(default_factory=list)
+    summaries: list[PcSummary] = field(default_factory=list)
+    captures: list[CaptureSummary] = field(default_factory=list)
+    logs: list[CoturnLog] = field(default_factory=list)
+    refused: str = ""  # the one line for a file that is not evidence (the command exits 2 with it)
+
+    def __repr__(self) -> str:  # short: asyncio reprs a task's result, and a big dump has thousands
+        return (f"Evidence({len(self.dumps)} dumps, {len(self.summaries)} peer connections, "
+                f"{len(self.captures)} captures, {len(self.logs)} logs)")
+
+    @property
+    def wire(self) -> bool:
+        return bool(self.captures or self.logs)
 
 
-ANALYZE: Check[AnalyzePlan, list[InternalsDump]] = Check("analyze", _run, judge)
+def wire_kind(path: Path) -> str | None:
+    """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
+    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
+    from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
+
+    try:
+        with open_maybe_gzip(path) as handle:
+            head = handle.read(8192)
+    except (OSError, EOFError):  # EOFError: a gzip file cut short
+        return None
+    if capture_format(head) is not None:
+        return "capture"
+    if looks_like_coturn_log(head):
+        return "coturn-log"
+    return None
+
+
+def read_files(paths: list[Path]) -> Evidence:
+    """Every file read by its reader, in one pass: dumps (webrtc-internals, rtcstats, getStats; SDP files
+    paired), packet captures (streamed) and coturn logs, the kind sniffed from the content.
+    :class:`EvidenceError` (exit 2) for the first file that is none of them."""
+    from rtcdiag.evidence.load import load_all
+
+    kinds = [(path, wire_kind(path)) for path in paths]
+    dumps = load_all([path for path, kind in kinds if kind is None])
+    evidence = Evidence(dumps=dumps, summaries=summarize_all(dumps))
+    wire = [(path, kind) for path, kind in kinds if kind is not None]
+    if wire:  # (the capture reader is imported only then)
+        from rtcdiag.checks.capture import read_wire
+
+        plan = read_wire(wire)
+        evidence.captures, evidence.logs = plan.captures, plan.logs
+    return evidence
+
+
+async def _run(plan: AnalyzePlan) -> Evidence:
+    from rtcdiag.evidence.sniff import EvidenceError
+
+    try:
+        return read_files(plan.paths)
+    except EvidenceError as exc:  # not evidence: a usage error (exit 2) before any report, not a crash
+        return Evidence(refused=str(exc))
+
+
+def judge_evidence(evidence: Evidence) -> Judgement:
+    """Each file judged by its own rules, then put together: which files are one call, and the root causes
+    only they together show (rtcdiag.triage.correlate)."""
+    if evidence.refused:
+        return Judgement()
+    judgement = Judgement()
+    dumps = judge(evidence.dumps, evidence.summaries) if evidence.dumps or not evidence.wire else Judgement()
+    judgement.extend(dumps)
+    if not evidence.wire:
+        return judgement
+    from rtcdiag.triage.call_facts import capture_call, dump_call, log_call
+    from rtcdiag.triage.capture import judge as judge_captures
+    from rtcdiag.triage.correlate import correlate
+    from rtcdiag.triage.coturn_log import judge as judge_logs
+
+    captures, logs = judge_captures(evidence.captures), judge_logs(evidence.logs)
+    judgement.extend(captures)
+    judgement.extend(logs)
+    calls = []
+    start = 0
+    for dump in evidence.dumps:  # summaries are in the order of the dumps' peer connections
+        end = start + len(dump.peer_connections)
+        calls.append(dump_call(dump, evidence.summaries[start:end]))
+        start = end
+    judgement.extend(correlate(calls, [capture_call(c) for c in evidence.captures],
+                               [log_call(log) for log in evidence.logs], dumps.findings, captures.findings,
+                               logs.findings))
+    return judgement
+
+
+ANALYZE: Check[AnalyzePlan, Evidence] = Check("analyze", _run, judge_evidence)
 
 
 def _first_ms(s: PcSummary) -> float | None:
@@ -135,8 +233,8 @@ def media_table(s: PcSummary) -> Table:
                  "Direction", "Setup", "ICE-lite", "Codecs"], rows=rows)
 
 
-def tables(dumps: list[InternalsDump]) -> list[Table]:
-    summaries = summarize_all(dumps)
+def tables(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None) -> list[Table]:
+    summaries = summarize_all(dumps) if summaries is None else summaries
     out: list[Table] = []
     live = [s for s in summaries if not s.pc.sdp_only]
     if live:
@@ -196,7 +294,7 @@ def summarize_file(path: str) -> FileSummary:
         if s.selected is not None and s.selected.local_type == "relay":
             key = s.selected.relay_protocol or "?"
             out.relayed[key] = out.relayed.get(key, 0) + 1
-    judgement = judge([dump])
+    judgement = judge([dump], summaries)
     out.roots = sorted({f.id for f in diagnose(judgement.findings).roots})
     return out
 

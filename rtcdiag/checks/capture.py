@@ -1,12 +1,12 @@
-"""``rtcdiag analyze CAPTURE|COTURN-LOG``: packet captures and coturn logs judged, their report tables, and
-``--ladder FLOW`` (one flow as a sequence diagram)."""
+"""``rtcdiag analyze CAPTURE|COTURN-LOG``: packet captures and coturn logs read (the ``analyze`` check of
+rtcdiag.checks.analyze judges them with the dumps of the same run), their report tables and JSON results,
+and ``--ladder FLOW`` (one flow as a sequence diagram)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcdiag.checks.engine import Check
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind
 from rtcdiag.evidence.coturn_log import CoturnLog, Session
 from rtcdiag.evidence.dtls import DtlsVersion
@@ -14,7 +14,6 @@ from rtcdiag.evidence.ice_session import IceAgent, IceSession
 from rtcdiag.evidence.tls import TlsConnection
 from rtcdiag.report.model import Table
 from rtcdiag.textsafe import printable
-from rtcdiag.triage.judgement import Judgement
 
 MAX_ROWS = 200
 LADDER_WIDTH = 88
@@ -26,76 +25,26 @@ class WirePlan:
     logs: list[CoturnLog] = field(default_factory=list)
 
 
-async def _run(plan: WirePlan) -> WirePlan:
-    return plan  # read by the command, before the report (a file that is neither is a usage error)
-
-
-def _judge(plan: WirePlan) -> Judgement:
-    from rtcdiag.triage.capture import judge as judge_captures
-    from rtcdiag.triage.coturn_log import judge as judge_logs
-
-    judgement = judge_captures(plan.captures)
-    judgement.extend(judge_logs(plan.logs))
-    return judgement
-
-
-WIRE: Check[WirePlan, WirePlan] = Check("analyze", _run, _judge)
-
-
-def wire_kind(path: Path) -> str | None:
-    """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
-    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
-    from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
-
-    try:
-        with open_maybe_gzip(path) as handle:
-            head = handle.read(8192)
-    except (OSError, EOFError):  # EOFError: a gzip file cut short
-        return None
-    if capture_format(head) is not None:
-        return "capture"
-    if looks_like_coturn_log(head):
-        return "coturn-log"
-    return None
-
-
-def read_wire(paths: list[Path]) -> WirePlan:
-    """Every file read (captures streamed); EvidenceError (exit 2) for one that is neither."""
+def read_wire(files: list[tuple[Path, str]]) -> WirePlan:
+    """Every file read (captures streamed), by its kind ("capture" or "coturn-log", see
+    rtcdiag.checks.analyze.wire_kind); EvidenceError (exit 2) for one that cannot be read."""
     from rtcdiag.evidence.capture import CaptureError, read_capture
     from rtcdiag.evidence.coturn_log import read_coturn_log
     from rtcdiag.evidence.sniff import EvidenceError
 
     plan = WirePlan()
-    for path in paths:
+    for path, kind in files:
         name = printable(str(path))[:200]
-        kind = wire_kind(path)
         try:
             if kind == "capture":
                 plan.captures.append(read_capture(path, name))
-            elif kind == "coturn-log":
-                plan.logs.append(read_coturn_log(path, name))
-            elif _is_dump(path):
-                raise EvidenceError(f"{name}: a browser dump or SDP: analyze those and packet captures or "
-                                    "coturn logs in separate runs")
             else:
-                raise EvidenceError(f"{name}: not a packet capture (pcap, pcapng), a coturn log or a "
-                                    "webrtc-internals dump")
+                plan.logs.append(read_coturn_log(path, name))
         except CaptureError as exc:
             raise EvidenceError(f"{name}: {printable(str(exc))}") from None
         except OSError as exc:
             raise EvidenceError(f"{name}: cannot read: {printable(exc.strerror or str(exc))}") from None
     return plan
-
-
-def _is_dump(path: Path) -> bool:
-    from rtcdiag.evidence.sniff import sniff
-
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(65536)
-    except OSError:
-        return False
-    return sniff(head) is not None
 
 
 def _kinds(flow: Flow) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
 from rtcdiag.triage.finding import Subject
+
+if TYPE_CHECKING:
+    from rtcdiag.evidence.capture import CaptureSummary
 
 
 @click.command(name="analyze", epilog=exitcodes.EPILOG)
@@ -38,14 +42,16 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
 
     Also packet captures (pcap, pcapng: STUN/TURN transactions, allocations, ICE checks, DTLS and media
     per flow, evidence by packet number) and coturn logs (sessions, refused users and peers, quotas, relay
-    usage per user); the file type is sniffed from the content.
+    usage per user); the file type is sniffed from the content. Dumps, captures and logs mix in one run:
+    the files of one call (matched by ICE ufrags, addresses, relayed addresses, times) give one diagnosis,
+    and files of different calls are said to be so.
 
     A file that is not evidence (or is truncated or empty) is a usage error (exit 2).
     """
     from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.errors import UsageError
-    from rtcdiag.evidence.load import load_all
+    from rtcdiag.evidence.sniff import EvidenceError
     from rtcdiag.report.build import build_report
 
     started = time.time()
@@ -54,30 +60,58 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
             raise UsageError("--summary DIR takes no FILE and no --redact")
         return _summary(summary_dir, output, started)
     if not files:
-        raise UsageError("give a FILE (a webrtc-internals or rtcstats dump) or --summary DIR")
-    from rtcdiag.checks.capture import wire_kind
-
-    if ladder_flow is not None or any(wire_kind(p) for p in files):
-        if redact_out is not None:
-            raise UsageError("--redact reads webrtc-internals dumps only")
-        return _wire(list(files), ladder_flow, output, started)
+        raise UsageError("give a FILE (a webrtc-internals or rtcstats dump, a capture, a coturn log) or "
+                         "--summary DIR")
     if redact_out is not None and len(files) != 1:
         raise UsageError("--redact OUT takes exactly one FILE")
-    dumps = load_all(list(files))  # every file read before any report: exit 2 on a bad one
+    # Every file is read (by its reader, in the check's run) before any report: exit 2 on a bad one.
+    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))), network=False)
+    evidence = ran.result
+    if evidence is not None and evidence.refused:
+        raise EvidenceError(evidence.refused)
     if redact_out is not None:
         from rtcdiag.evidence.load import redacted_copy
 
-        copy = redacted_copy(files[0])
+        copy = redacted_copy(files[0])  # webrtc-internals dumps only (exit 2 for anything else)
         try:
             redact_out.write_bytes(copy)
         except OSError as exc:
             raise UsageError(f"--redact {redact_out}: cannot write: {exc.strerror or exc}") from None
-    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
-    notes = [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
-    notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
-    report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
-                          results=None, notes=notes, started_at=started)
+    if ladder_flow is not None:
+        return _ladder(evidence.captures if evidence is not None else [], ladder_flow)
+    out_tables = []
+    notes: list[str] = []
+    results = None
+    if evidence is not None:
+        out_tables = tables(evidence.dumps, evidence.summaries)
+        notes = [f"{d.source}: {note}" for d in evidence.dumps for note in d.notes[:20]]
+        notes += [f"{d.source}: {d.user_agent}" for d in evidence.dumps if d.user_agent]
+        if evidence.wire:
+            from rtcdiag.checks.capture import WirePlan, capture_tables, log_tables, wire_results
+
+            out_tables += capture_tables(evidence.captures) + log_tables(evidence.logs)
+            notes += [f"{c.source}: {note}" for c in evidence.captures for note in c.notes[:20]]
+            notes += [f"{log.source}: {note}" for log in evidence.logs for note in log.notes[:20]]
+            results = wire_results(WirePlan(evidence.captures, evidence.logs))
+    report = build_report("analyze", ran.judgement, tables=out_tables, results=results, notes=notes,
+                          started_at=started)
     return emit(report, output)
+
+
+def _ladder(captures: list[CaptureSummary], flow: str) -> int:
+    """``--ladder FLOW``: one flow of a capture as a sequence diagram instead of the report."""
+    from rtcdiag.checks.capture import find_flow, ladder
+    from rtcdiag.errors import UsageError
+    from rtcdiag.textsafe import printable
+
+    if not captures:
+        raise UsageError("--ladder reads packet captures only")
+    found = find_flow(captures, flow.strip())
+    if found is None:
+        raise UsageError(f"--ladder {printable(flow[:60])}: no such flow (give its number from the flows "
+                         "table or one of its ip:port)")
+    click.echo(ladder(*found))
+    return exitcodes.OK
 
 
 MAX_SUMMARY_FILES = 100_000
@@ -103,37 +137,4 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
     notes = [f.refused for f in files if f.refused][:20]
     report = build_report("analyze", judgement, tables=summary_tables(numbers), results=numbers, notes=notes,
                           started_at=started)
-    return emit(report, output)
-
-
-def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, started: float) -> int:
-    """Packet captures and coturn logs (issue 13): read (streamed), judged, or one flow as a ladder."""
-    from rtcdiag.checks.capture import (
-        WIRE,
-        capture_tables,
-        find_flow,
-        ladder,
-        log_tables,
-        read_wire,
-        wire_results,
-    )
-    from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.errors import UsageError
-    from rtcdiag.report.build import build_report
-    from rtcdiag.textsafe import printable
-
-    plan = read_wire(files)  # every file read before any report: exit 2 on one that is neither
-    if ladder_flow is not None:
-        found = find_flow(plan.captures, ladder_flow.strip())
-        if found is None:
-            raise UsageError(f"--ladder {printable(ladder_flow[:60])}: no such flow (give its number from "
-                             "the flows table or one of its ip:port)")
-        click.echo(ladder(*found))
-        return exitcodes.OK
-    ran = run_async(execute(Job(WIRE, plan, Subject("analyze"))))
-    notes = [f"{c.source}: {note}" for c in plan.captures for note in c.notes[:20]]
-    notes += [f"{log.source}: {note}" for log in plan.logs for note in log.notes[:20]]
-    tables = capture_tables(plan.captures) + log_tables(plan.logs)
-    report = build_report("analyze", ran.judgement, tables=tables,
-                          results=wire_results(plan), notes=notes, started_at=started)
     return emit(report, output)

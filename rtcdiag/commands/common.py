@@ -228,7 +228,7 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
     return decorate
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
+def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
     """Run the probes' coroutine; Ctrl-C, SIGTERM and SIGHUP cut it short after cleanup ran (see
     :func:`_run`): the command still reports what finished, and exits with 128 + the signal.
 
@@ -236,12 +236,13 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
     ~0.1 s of a 60-URL ``check``, ~5 with this), and TLS connections get a small read buffer.
     """
-    from rtcdiag.protocol.transport import keep_kernel_timestamps_on
-    from rtcdiag.tls import limit_tls_read_buffer
+    if network:  # (``network=False``: a command that only reads files, e.g. analyze, needs none of it)
+        from rtcdiag.protocol.transport import keep_kernel_timestamps_on
+        from rtcdiag.tls import limit_tls_read_buffer
 
-    limit_tls_read_buffer()
-    with contextlib.suppress(OSError):  # kernel receive timestamps on before the first probe (RTTs)
-        keep_kernel_timestamps_on()
+        limit_tls_read_buffer()
+        with contextlib.suppress(OSError):  # kernel receive timestamps on before the first probe (RTTs)
+            keep_kernel_timestamps_on()
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
     return _run(coro)

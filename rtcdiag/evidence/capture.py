@@ -801,6 +801,7 @@ class _Analyzer:
 # RFC 8656 §7-11: requests only a TURN client sends its server
 _TURN_REQUESTS = frozenset((Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND))
 
+
 def _ice_agents(flow: Flow, forward: bool, username: str) -> None:
     """The ufrags of a connectivity check's USERNAME, "remote:local" (RFC 8445 §7.2.2): the sender's and the
     receiver's ICE agents, known from here on for both ends of the flow."""

@@ -37,6 +37,9 @@ _PACKET = re.compile(r"session (\d+): realm <([^>]*)> user <([^>]*)>: incoming p
 _DENIED = re.compile(r"A peer IP (\S+) denied in the range: ?(.*)")
 _RELAY = re.compile(r"Local relay addr: (\S+)")
 _CONNECTED = re.compile(r"tcp or tls connected to: (\S+)")
+# Why a 401 was given (coturn's check_stun_auth): the user is not in the database, or its key does not match
+_NO_USER = re.compile(r"check_stun_auth: Cannot find credentials of user <([^>]*)>")
+_BAD_KEY = re.compile(r"check_stun_auth: user (.*) credentials are incorrect")
 _MARKERS = (b"Coturn-", b"STUN/TURN Server", b": session 0", b"Listener address to use", b"turnserver",
             b"realm=<", b"> user <", b"incoming packet ")
 
@@ -134,6 +137,8 @@ class CoturnLog:
     quota: dict[str, Counted] = field(default_factory=dict)  # "486 Allocation Quota Reached" -> ...
     # sessions that closed before any request, by how (the closing line numbers, first time, a client)
     early_closes: dict[EarlyClose, Counted] = field(default_factory=dict)
+    refusal_reasons: dict[str, str] = field(default_factory=dict)  # user -> UNKNOWN_USER or WRONG_KEY
+    first_time: float | None = None  # of the first line with a time
     last_time: float | None = None
     version: str = ""
     long_lines: int = 0
@@ -178,10 +183,14 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
                 now = float(prefix.group("uptime"))
             if now is not None:
                 log.last_time = now
+                if log.first_time is None:
+                    log.first_time = now
             number = log.lines
             if "Version Coturn-" in msg and not log.version:
                 log.version = printable(msg.split("Version ", 1)[1])[:60]
             if "session " not in msg:
+                if "check_stun_auth" in msg:
+                    _refusal_reason(log, msg)
                 if m := _RELAY.search(msg):
                     pending_relay = m.group(1)
                 elif m := _CONNECTED.search(msg):
@@ -247,6 +256,18 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
         log.notes.append(f"more than {MAX_SESSIONS} sessions: {log.sessions_dropped} line(s) of further "
                          "sessions not counted")
     return log
+
+
+UNKNOWN_USER = "no such user"  # "Cannot find credentials of user <x>"
+WRONG_KEY = "wrong password"  # "user x credentials are incorrect": the user exists, the key differs
+
+
+def _refusal_reason(log: CoturnLog, msg: str) -> None:
+    found, reason = _NO_USER.search(msg), UNKNOWN_USER
+    if found is None:
+        found, reason = _BAD_KEY.search(msg), WRONG_KEY
+    if found is not None and len(log.refusal_reasons) < 1000:
+        log.refusal_reasons.setdefault(printable(found.group(1))[:128], reason)
 
 
 def _count(table: dict[str, Counted], key: str, line: int, when: str, detail: str = "") -> None:

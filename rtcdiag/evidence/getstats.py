@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from rtcdiag.evidence.sniff import EvidenceError
-from rtcdiag.evidence.webrtc_internals import InternalsDump, PeerConnection, StatsObject, StatsSeries
+from rtcdiag.evidence.webrtc_internals import InternalsDump, PeerConnection, StatsObject
 
 MAX_SNAPSHOTS = 10_000
 MAX_STATS_OBJECTS = 5_000  # per peer connection (as for rtcstats)
@@ -165,11 +165,11 @@ def parse_getstats(data: bytes | str, source: str) -> InternalsDump:
             for name, value in list(stats.items())[:MAX_FIELDS]:
                 if name == "id":
                     continue
-                series = obj.series.get(name)
+                series = obj.raw.get(name)
                 if series is None:
-                    series = obj.series[str(name)[:200]] = StatsSeries(stats_type=obj.type, raw_values=[])
-                if isinstance(series.raw_values, list):
-                    series.raw_values.append(value)
+                    series = obj.raw[str(name)[:200]] = []
+                if isinstance(series, list):
+                    series.append(value)
     dump.peer_connections = [pc]
     stamps = [s.number("timestamp") for s in pc.stats.values()]
     known = [t for t in stamps if t is not None]

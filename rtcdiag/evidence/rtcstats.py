@@ -24,7 +24,6 @@ from rtcdiag.evidence.webrtc_internals import (
     InternalsDump,
     PeerConnection,
     StatsObject,
-    StatsSeries,
     UpdateEvent,
     canonical_event,
     server_urls,
@@ -78,7 +77,7 @@ def _merge_stats(pc: PeerConnection, report: Any) -> None:
                 continue
             if name == "type" and isinstance(value, str):
                 obj.type = value[:100]
-            obj.series[str(name)[:200]] = StatsSeries(stats_type=obj.type, raw_values=[value])
+            obj.raw[str(name)[:200]] = [value]
 
 
 def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:

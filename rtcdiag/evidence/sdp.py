@@ -10,6 +10,9 @@ MAX_LINES = 20_000
 MAX_SECTIONS = 500
 MAX_CANDIDATES = 1_000
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+# The attributes read below; the others (extmap, ssrc, rtcp-fb...: most lines of an SDP) are skipped at once.
+_READ = frozenset({"group", "ice-lite", "setup", "fingerprint", "ice-ufrag", "ice-pwd", "mid", "candidate",
+                   "rtpmap", "fmtp", *_DIRECTIONS})
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ def parse_sdp(text: str) -> SessionDescription:
         if kind != "a":
             continue
         name, _, arg = value.partition(":")
+        if name not in _READ:
+            continue
         if name == "group" and arg.startswith("BUNDLE") and not session.bundle:
             session.bundle = arg.split()[1:][:MAX_SECTIONS]
         elif name == "ice-lite":

@@ -21,12 +21,15 @@ as they are (escaped where they are shown) and nothing in it can raise anything 
 
 from __future__ import annotations
 
+import itertools
 import json
+import json.scanner
 import math
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from rtcdiag.evidence.sniff import EvidenceError
 
@@ -71,45 +74,115 @@ class UpdateEvent:
         return self.time_text or "-"
 
 
-@dataclass
-class StatsSeries:
-    """One stats field over time; ``values`` is parsed on first use (most series are never read)."""
+def _scan_value(text: str, index: int) -> tuple[Any, int]:
+    """The JSON value at ``text[index]`` and the index after it (the C scanner of :mod:`json`, on a slice of a
+    big text without copying it); :class:`json.JSONDecodeError` when there is none."""
+    try:
+        return _SCAN(text, index)
+    except StopIteration:
+        raise json.JSONDecodeError("Expecting value", text, index) from None
 
-    stats_type: str
-    raw_values: str | list[Any]
-    _parsed: list[Any] | None = field(default=None, repr=False)
+
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.scanner).make_scanner(json.JSONDecoder())
+
+
+def parse_series(raw: str) -> list[Any]:
+    """A stats series' ``values`` text as a list ([] when it is not a JSON array, too long or nested too
+    deep)."""
+    if len(raw) > MAX_SERIES_CHARS:
+        return []
+    try:
+        try:
+            parsed, end = _SCAN(raw, 0)  # the usual "[...]" with nothing around it: one call in C
+        except StopIteration:
+            end = -1
+        if end != len(raw):  # blanks around, extra data, nothing: json.loads' own rules
+            parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    return parsed if isinstance(parsed, list) else []
+
+
+class StatsSeries:
+    """One field of a stats object over time (a view: the object keeps the values)."""
+
+    __slots__ = ("_owner", "name")
+
+    def __init__(self, owner: StatsObject, name: str) -> None:
+        self._owner = owner
+        self.name = name
 
     def __repr__(self) -> str:
-        return f"StatsSeries({self.stats_type!r}, {len(self.raw_values)} values chars/items)"
+        return f"StatsSeries({self._owner.type!r}, {self.name!r}, {len(self.raw_values)} values chars/items)"
+
+    @property
+    def stats_type(self) -> str:
+        return self._owner.type
+
+    @property
+    def raw_values(self) -> str | list[Any]:
+        return self._owner.raw[self.name]
 
     def values(self) -> list[Any]:
-        if self._parsed is None:
-            raw = self.raw_values
-            parsed: Any = raw
-            if isinstance(raw, str):
-                try:
-                    parsed = json.loads(raw) if len(raw) <= MAX_SERIES_CHARS else []
-                except ValueError:
-                    parsed = []
-            self._parsed = parsed if isinstance(parsed, list) else []
-        return self._parsed
+        return self._owner.values(self.name)
 
     def last(self) -> Any:
-        values = self.values()
-        return values[-1] if values else None
+        return self._owner.last(self.name)
 
 
-@dataclass
+class SeriesView(Mapping[str, StatsSeries]):
+    """A stats object's series by field name."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: StatsObject) -> None:
+        self._owner = owner
+
+    def __getitem__(self, name: str) -> StatsSeries:
+        if name not in self._owner.raw:
+            raise KeyError(name)
+        return StatsSeries(self._owner, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._owner.raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._owner.raw)
+
+    def __len__(self) -> int:
+        return len(self._owner.raw)
+
+
+@dataclass(slots=True)
 class StatsObject:
-    """One RTCStats object (``candidate-pair``, ``transport``, ...) with its series by field name."""
+    """One RTCStats object (``candidate-pair``, ``transport``, ...): ``raw`` holds each field's values as the
+    evidence gave them (a JSON array text in a webrtc-internals dump, a list elsewhere), parsed on first use
+    (most series are never read: a dump of many connections has hundreds of thousands)."""
 
     id: str
     type: str
-    series: dict[str, StatsSeries] = field(default_factory=dict)
+    raw: dict[str, str | list[Any]] = field(default_factory=dict)
+    parsed: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def series(self) -> SeriesView:
+        return SeriesView(self)
+
+    def values(self, name: str) -> list[Any]:
+        """Every value of field ``name`` ([] when the object has no such field or its values do not parse)."""
+        parsed = self.parsed.get(name)
+        if parsed is None:
+            raw = self.raw.get(name)
+            if raw is None:
+                return []
+            parsed = self.parsed[name] = parse_series(raw) if isinstance(raw, str) else raw
+        return parsed
 
     def last(self, name: str) -> Any:
-        s = self.series.get(name)
-        return None if s is None else s.last()
+        values = self.parsed.get(name)
+        if values is None:
+            values = self.values(name)
+        return values[-1] if values else None
 
     def text(self, name: str) -> str:
         value = self.last(name)
@@ -251,6 +324,24 @@ def server_urls(configuration: str) -> tuple[list[str], str]:
     return urls[:100], policy
 
 
+def _read_stats(stats: dict[str, Any], objects: dict[str, StatsObject]) -> None:
+    """Every ``"<statsId>-<field>": {statsType, values, ...}`` series into its stats object; a series that is
+    not one (no '-', no statsType text, values neither text nor a list) is skipped. The hot loop of a dump of
+    many connections (hundreds of thousands of series): nothing in it that is not needed."""
+    for name, series in itertools.islice(stats.items(), MAX_STATS_SERIES):
+        stats_id, dash, field_name = name.rpartition("-")  # ids contain '-', field names never do
+        if not dash or type(series) is not dict:
+            continue
+        stats_type = series.get("statsType")
+        values = series.get("values")
+        if type(stats_type) is not str or not isinstance(values, str | list):
+            continue
+        obj = objects.get(stats_id)
+        if obj is None:
+            obj = objects[stats_id] = StatsObject(stats_id[:300], stats_type[:100])
+        obj.raw[field_name[:200]] = values
+
+
 def _peer_connection(key: str, raw: Any, notes: list[str]) -> PeerConnection:
     pc = PeerConnection(key=key[:100])
     if not isinstance(raw, dict):
@@ -274,20 +365,7 @@ def _peer_connection(key: str, raw: Any, notes: list[str]) -> PeerConnection:
         if len(stats) > MAX_STATS_SERIES:
             notes.append(f"peer connection {pc.key}: only {MAX_STATS_SERIES} of {len(stats)} stats series "
                          "read")
-        for count, (name, series) in enumerate(stats.items()):
-            if count >= MAX_STATS_SERIES:
-                break
-            if not isinstance(name, str) or not isinstance(series, dict) or "-" not in name:
-                continue
-            stats_id, _, field_name = name.rpartition("-")  # ids contain '-', field names never do
-            stats_type = series.get("statsType")
-            values = series.get("values")
-            if not isinstance(stats_type, str) or not isinstance(values, str | list):
-                continue
-            obj = pc.stats.get(stats_id)
-            if obj is None:
-                obj = pc.stats[stats_id] = StatsObject(id=stats_id[:300], type=stats_type[:100])
-            obj.series[field_name[:200]] = StatsSeries(stats_type=stats_type[:100], raw_values=values)
+        _read_stats(stats, pc.stats)
     return pc
 
 
@@ -306,25 +384,91 @@ def _gum(raw: Any) -> GetUserMediaEntry | None:
         origin=text("origin", 500))
 
 
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _space(text: str, index: int) -> int:
+    found = _SPACE.match(text, index)
+    return found.end() if found else index
+
+
+def _walk_object(text: str, index: int, member: Callable[[str, int], int]) -> int:
+    """Walk the JSON object at ``text[index]`` (``{``) member by member: ``member(key, value index)``
+    reads the value and returns the index after it. Returns the index after the ``}``. The errors are
+    json's own (:class:`json.JSONDecodeError`, "Expecting ..." when the text ends early)."""
+    index = _space(text, index + 1)
+    if text.startswith("}", index):
+        return index + 1
+    while True:
+        if not text.startswith('"', index):
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, index)
+        key, index = _scan_value(text, index)  # a JSON string: it starts with '"'
+        index = _space(text, index)
+        if not text.startswith(":", index):
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, index)
+        index = _space(text, member(key, _space(text, index + 1)))
+        if text.startswith("}", index):
+            return index + 1
+        if not text.startswith(",", index):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
+        index = _space(text, index + 1)
+
+
+def _read_document(text: str, dump: InternalsDump) -> dict[str, Any] | None:
+    """The top-level object with its peer connections read one at a time into ``dump`` (each one's JSON is
+    dropped once it is typed, so a dump of thousands of connections never exists twice in memory, issue
+    19): the other top-level members, as parsed. None when the text is not a JSON object."""
+    index = _space(text, 0)
+    if not text.startswith("{", index):
+        return None
+    document: dict[str, Any] = {}
+    connections: dict[str, PeerConnection] = {}
+    skipped: set[str] = set()
+
+    def peer_connection(key: str, at: int) -> int:
+        raw, after = _scan_value(text, at)
+        if key in connections or len(connections) < MAX_PEER_CONNECTIONS:
+            connections[key] = _peer_connection(key, raw, dump.notes)
+        else:
+            skipped.add(key)
+        return int(after)
+
+    def top(key: str, at: int) -> int:
+        if key == "PeerConnections" and text.startswith("{", at):
+            connections.clear()
+            skipped.clear()
+            document[key] = connections
+            return _walk_object(text, at, peer_connection)
+        value, after = _scan_value(text, at)
+        document[key] = value
+        return int(after)
+
+    index = _space(text, _walk_object(text, index, top))
+    if index != len(text):
+        raise json.JSONDecodeError("Extra data", text, index)
+    if skipped:
+        dump.notes.append(f"only the first {MAX_PEER_CONNECTIONS} of {len(connections) + len(skipped)} peer "
+                          "connections read")
+    return document
+
+
 def parse_internals(data: bytes | str, source: str) -> InternalsDump:
     """Parse a (decompressed) dump; raise :class:`EvidenceError` when it is not one (or is truncated)."""
+    dump = InternalsDump(source=source)
     try:
-        document = json.loads(data)
+        text = data if isinstance(data, str) else data.decode("utf-8")
+        document = _read_document(text, dump)
+        if document is None:  # not an object: json's own error when it is not JSON at all
+            json.loads(text)
     except (ValueError, RecursionError) as exc:
         reason = "truncated" if isinstance(exc, ValueError) and "Expecting" in str(exc) else "not valid JSON"
         raise EvidenceError(f"{source}: not a webrtc-internals dump ({reason}: {str(exc)[:120]})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("PeerConnections", {}), dict) or not (
+    if document is None or not isinstance(document.get("PeerConnections", {}), dict) or not (
             "PeerConnections" in document or "getUserMedia" in document):
         raise EvidenceError(f"{source}: not a webrtc-internals dump (no PeerConnections or getUserMedia)")
-    dump = InternalsDump(source=source, user_agent=value_text(document.get("UserAgent"))[:500],
-                         timestamp_ms=_number(document.get("timestamp")))
-    pcs = document.get("PeerConnections") or {}
-    if len(pcs) > MAX_PEER_CONNECTIONS:
-        dump.notes.append(f"only the first {MAX_PEER_CONNECTIONS} of {len(pcs)} peer connections read")
-    for count, (key, raw) in enumerate(pcs.items()):
-        if count >= MAX_PEER_CONNECTIONS:
-            break
-        dump.peer_connections.append(_peer_connection(str(key), raw, dump.notes))
+    dump.user_agent = value_text(document.get("UserAgent"))[:500]
+    dump.timestamp_ms = _number(document.get("timestamp"))
+    dump.peer_connections = list((document.get("PeerConnections") or {}).values())
     gum = document.get("getUserMedia")
     if isinstance(gum, list):
         for raw in gum[:MAX_GUM_ENTRIES]:
@@ -345,6 +489,9 @@ def state_value(value: str) -> str:
     """A state-change event's state: ``"\\"connected\\""`` (new) or ``connected`` (old)."""
     text = value.strip()
     if text.startswith('"'):
+        inner = text[1:-1]
+        if text.endswith('"') and len(text) > 1 and '"' not in inner and "\\" not in inner:
+            return inner[:40]  # a JSON string without escapes is its own text (json.loads: the same, slower)
         try:
             loaded = json.loads(text)
             if isinstance(loaded, str):

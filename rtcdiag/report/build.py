@@ -95,7 +95,7 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
     ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked, in one
     walk: renderers use them as they are.
     """
-    diagnosis = diagnose(judgement.findings, judgement.facts.names)
+    diagnosis = diagnose(judgement.findings, judgement.facts.names, judgement.facts.explained)
     findings = [*diagnosis.added, *judgement.findings]
     checks_seen = {st.check for st in judgement.steps} | {f.check for f in judgement.findings}
     multi = len(checks_seen - {"run"}) > 1

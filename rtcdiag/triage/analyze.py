@@ -1238,12 +1238,14 @@ def summarize_all(dumps: list[InternalsDump]) -> list[PcSummary]:
             for pc, label in zip(d.peer_connections, names, strict=True)]
 
 
-def judge(dumps: list[InternalsDump], *, alone: bool = True) -> Judgement:
+def judge(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None, *,
+          alone: bool = True) -> Judgement:
     """Every rule over every dump: one finding per root cause, a step per connection x stage. ``alone``:
     the dumps are all the evidence (``rtcdiag analyze``), so dumps with nothing to judge are inconclusive;
-    ``rtcdiag browser`` passes False (its page's own records stand beside its dump)."""
+    ``rtcdiag browser`` passes False (its page's own records stand beside its dump). ``summaries``: those of
+    :func:`summarize_all` when the caller already made them (they are the costly part of a big dump)."""
     judgement = Judgement(facts=Facts())
-    summaries = summarize_all(dumps)
+    summaries = summarize_all(dumps) if summaries is None else summaries
     failed_urls = _server_findings(summaries, judgement)
     by_ufrag = local_ufrags(summaries)
     for s in summaries:

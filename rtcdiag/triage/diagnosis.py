@@ -36,7 +36,7 @@ from enum import Enum, IntEnum
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.triage.finding import Finding, Identity, Severity, Subject, make_finding
-from rtcdiag.triage.judgement import NameFact
+from rtcdiag.triage.judgement import Explained, NameFact
 
 
 class Layer(IntEnum):
@@ -141,8 +141,20 @@ def layer_of(finding_id: str) -> Layer:
     return LAYERS.get(finding_id, Layer.SERVICE)
 
 
+# rtcdiag analyze over several files of one call (rtcdiag.triage.correlate): what these explain is named by
+# the correlation itself (Facts.explained), not by a layer
+FOLDS_FILES = frozenset({"CORRELATE-TURNS-TLS-REFUSED", "CORRELATE-TURN-UNREACHABLE",
+                         "CORRELATE-TURN-CREDENTIALS", "CORRELATE-REFUTED"})
+ABOUT_FILES = frozenset({"CORRELATE-SAME-CALL", "CORRELATE-NOT-SAME-CALL", "CORRELATE-UNDECIDED"})
+
+
 def meaning(finding_id: str) -> str:
     """Where a finding sits in a diagnosis, in words (``rtcdiag explain``)."""
+    if finding_id in FOLDS_FILES:
+        return ("a root cause only the files of one call together show: folds what each file (dump, capture, "
+                "coturn log) said about it on its own")
+    if finding_id in ABOUT_FILES:
+        return "says which evidence files are one call; explains nothing"
     text = LAYER_MEANING[layer_of(finding_id)]
     if finding_id in SERVER_WIDE:
         text += "; seen again on another port or transport of the same server entry, it is one cause"
@@ -347,6 +359,26 @@ class _Candidates:
         return min(found, key=lambda c: self.position[id(c)], default=None)
 
 
+def _apply(explained: Iterable[Explained], problems: list[Finding], refs: dict[str, Finding]) -> None:
+    """Fold each ``finding`` under its ``root`` (both must be problems of this report), then point every
+    explained finding at the root at the end of its chain (what a folded finding explained moves too)."""
+    present = {id(f) for f in problems}
+    links = [e for e in explained if id(e.root) in present and id(e.finding) in present
+             and e.root is not e.finding]
+    if not links:
+        return
+    for link in links:
+        link.finding.explained_by = link.root.ref
+    for finding in problems:
+        seen: set[str] = set()
+        root = finding
+        while root.explained_by is not None and root.explained_by in refs and root.explained_by not in seen:
+            seen.add(root.explained_by)
+            root = refs[root.explained_by]
+        if root is not finding:
+            finding.explained_by = root.ref
+
+
 @dataclass
 class Diagnosis:
     roots: list[Finding] = field(default_factory=list)  # most severe first
@@ -369,8 +401,10 @@ def no_dns_at_all(names: Iterable[NameFact]) -> Finding | None:
                         count=len(hosts))
 
 
-def diagnose(findings: list[Finding], names: Iterable[NameFact] = ()) -> Diagnosis:
-    """Set ``explained_by`` on every finding a root cause explains; return the root causes."""
+def diagnose(findings: list[Finding], names: Iterable[NameFact] = (),
+             explained: Iterable[Explained] = ()) -> Diagnosis:
+    """Set ``explained_by`` on every finding a root cause explains; return the root causes. ``explained``:
+    explanations found outside the layer rules (several files of one call put together), applied last."""
     diagnosis = Diagnosis()
     run_root = no_dns_at_all(names)
     if run_root is not None:
@@ -398,6 +432,7 @@ def diagnose(findings: list[Finding], names: Iterable[NameFact] = ()) -> Diagnos
                         root = refs[root.explained_by]
                     finding.explained_by = root.ref
             candidates.add(finding)
+    _apply(explained, problems, refs)
     diagnosis.roots = sorted((f for f in problems if f.explained_by is None),
                              key=lambda f: (-f.severity.rank, _order(f), f.subject.server))
     return diagnosis

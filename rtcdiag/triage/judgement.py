@@ -68,6 +68,16 @@ class NameFact:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Explained:
+    """``root`` explains ``finding`` though no layer rule of the diagnosis can see it: a root cause found by
+    putting several evidence files of one call together (rtcdiag.triage.correlate), the findings each file
+    made on its own folded under it."""
+
+    root: Finding
+    finding: Finding
+
+
 @dataclass
 class Facts:
     """What a check measured that other checks and the diagnosis need."""
@@ -77,11 +87,13 @@ class Facts:
     names: list[NameFact] = field(default_factory=list)
     nat_label: str | None = None  # RFC 3489 label when the NAT check reached a verdict
     inconclusive: bool = False  # the evidence could not decide (exit 3 unless an error explains more)
+    explained: list[Explained] = field(default_factory=list)
 
     def extend(self, other: Facts) -> None:
         self.relays += other.relays
         self.rtts += other.rtts
         self.names += other.names
+        self.explained += other.explained
         self.nat_label = self.nat_label or other.nat_label
         self.inconclusive = self.inconclusive or other.inconclusive
 

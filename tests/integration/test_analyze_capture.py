@@ -277,8 +277,14 @@ def test_a_file_that_is_neither_is_one_line_and_exit_2(tmp_path: Path) -> None:
     sdp.write_text("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
     capture = tmp_path / "empty.pcap"
     capture.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))  # header only
-    mixed = analyze([str(capture), str(sdp)])
-    assert mixed.returncode == 2 and "separate runs" in mixed.stderr and len(mixed.stderr.splitlines()) == 1
+    # A capture and a dump (here an SDP) are read in one run (issue 19), and a bad file among them is still
+    # one line and exit 2, before any report
+    mixed = analyze([str(capture), str(sdp), str(junk)])
+    assert mixed.returncode == 2 and not mixed.stdout and len(mixed.stderr.strip().splitlines()) == 1
+    assert "junk.bin" in mixed.stderr
+    together = analyze([str(capture), str(sdp), "--json"])
+    assert together.returncode == 3, together.stderr  # the capture holds nothing to judge
+    assert {"CAPTURE-NO-WEBRTC"} <= {f["id"] for f in json.loads(together.stdout)["findings"]}
     empty = analyze([str(capture), "--json"])  # a capture with no packet: nothing to judge
     assert empty.returncode == 3 and json.loads(empty.stdout)["findings"][0]["id"] == "CAPTURE-NO-WEBRTC"
 

@@ -224,12 +224,63 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
         "the callee's b.close() sent a DTLS close_notify before the caller's ICE failed",
         "the cell closes the callee's connection, which is a hang-up, not a callee that vanished without a "
         "word: the cell must silence the callee (no close_notify) and be regenerated"),
-    # ---- one diagnosis from every file of a call ----------------------------------------------------------
-    ("*", "all"): _said(
-        "exit 2 (\"analyze those and packet captures or coturn logs in separate runs\"; a gzip'd dump next "
-        "to a capture is even called \"not a webrtc-internals dump\")",
-        "one call",
-        "dump + capture + log are not correlated into one diagnosis yet"),
+    # ---- one diagnosis from every file of a call (the all form) ------------------------------------------
+    ("stun-only", "all"): _said(
+        "exit 3 (the coturn log's 'nothing allocated' inconclusive wins over the dumps' pass)",
+        'healthy host call',
+        'one file that cannot judge must not make the whole call inconclusive'),
+    ("stun-turn-mixed", "all"): _said(
+        'exit 3 (as stun-only)',
+        'healthy host call',
+        'one file that cannot judge must not make the whole call inconclusive'),
+    ("auth-wrong-password", "all"): _said(
+        'CORRELATE-TURN-CREDENTIALS and COTURN-LOG-401 (two roots)',
+        '401',
+        "the log's 401 is the same statement; it must fold under the correlated root"),
+    ("auth-wrong-password-tcp", "all"): _said(
+        'CORRELATE-TURN-CREDENTIALS',
+        '401',
+        "the correlated root is right; the cell's expected ids do not accept CORRELATE-* yet"),
+    ("auth-unknown-user", "all"): _said(
+        'CORRELATE-TURN-CREDENTIALS and COTURN-LOG-401',
+        '401',
+        "the log's 401 must fold under the correlated root"),
+    ("auth-rest-expired", "all"): _said(
+        'CORRELATE-TURN-CREDENTIALS and COTURN-LOG-401',
+        '401',
+        "the log's 401 must fold under the correlated root"),
+    ("quota-486", "all"): _said(
+        'CAPTURE-TURN-486, COTURN-LOG-QUOTA and ANALYZE-TURN-486 (three roots)',
+        'one 486',
+        'the same refusal seen in three files is one statement'),
+    ("peer-acl-403", "all"): _said(
+        'CAPTURE-TURN-403-PEER, COTURN-LOG-403 and ANALYZE-RELAY-REFUSED',
+        'one 403',
+        'the same refusal seen in three files is one statement'),
+    ("capacity-508", "all"): _said(
+        'CAPTURE-TURN-508, COTURN-LOG-QUOTA and ANALYZE-TURN-508',
+        'one 508',
+        'the same refusal seen in three files is one statement'),
+    ("dead-port-udp", "all"): _said(
+        'CORRELATE-TURN-UNREACHABLE',
+        '701, nothing listening',
+        "the correlated root is right; the cell's expected ids do not accept CORRELATE-* yet"),
+    ("turns-self-signed", "all"): _said(
+        'CAPTURE-TLS-CERTIFICATE-REFUSED, COTURN-LOG-TLS-FAILED and CORRELATE-TURN-UNREACHABLE',
+        'the browser refused the certificate',
+        "the correlation does not read the capture's TLS facts yet: it must say certificate refused, once"),
+    ("dtls-both-client", "all"): _said(
+        'CAPTURE-DTLS-ROLE-CONFLICT and ANALYZE-DTLS-FAILED',
+        'both sides DTLS client',
+        "the dump's DTLS-FAILED is the role conflict"),
+    ("gum-overconstrained", "all"): _said(
+        'ANALYZE-GUM-FAILED',
+        'OverconstrainedError',
+        "the dump's spelling (see the dump entry)"),
+    ("callee-vanishes", "all"): _said(
+        "CAPTURE-ICE-CONSENT-LOST beside the dumps' REMOTE-CLOSED",
+        "see the cell's getStats entry",
+        'the cell closes the callee (a hang-up)'),
 }
 _CONTRADICTIONS = {
     "auth-wrong-password":

@@ -1,0 +1,597 @@
+"""One diagnosis from all the evidence of one call: a dump, a capture and a coturn log put together.
+
+Pure. First, which files are one call: two files are when they share what only one call has (an ICE ufrag,
+a relayed or candidate address, the same refusal from the same server at the same moment); they are not
+when what both state differs (their times, their ICE ufrags, their relayed addresses, the TURN servers their
+traffic went to); otherwise nobody can tell. Files not from the same call are said so, and their verdicts
+stay separate.
+
+Then, within a call, the root causes only the files together can state, each quoting every file's own
+evidence and folding the findings each file made on its own (``Facts.explained``):
+
+- a 701 on a ``turns:`` URL (the dump: "unreachable, or TLS refused") and, in the capture, the server's
+  ServerHello on that port: the browser refused the TLS handshake (its certificate, almost always; a
+  readable ``certificate_unknown`` alert says so);
+- a 701 and, in the capture, the browser's packets to that server with nothing back: unreachable, confirmed;
+- a 401 or "no relay and no error" in the dump, 401s to authenticated requests in the capture, 401s in
+  coturn's log (which names the user, and says "Cannot find credentials" for a user it does not know): one
+  credentials root naming the user, from any two of the three;
+- "no relay and no error" while the capture shows this call's allocation on that server, its relayed
+  address among the dump's candidates and data relayed both ways: the dump is contradicted (a warning).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rtcdiag.evidence.coturn_log import UNKNOWN_USER, WRONG_KEY
+from rtcdiag.triage.call_facts import (
+    CaptureCall,
+    DumpCall,
+    DumpError,
+    Endpoint,
+    IceServer,
+    LogCall,
+    LogRefusal,
+    Window,
+    ice_server,
+)
+from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
+from rtcdiag.triage.judgement import Explained, Facts, Judgement, StepOutcome
+
+CHECK = "analyze"
+STEP = "correlate"
+SLACK_S = 60.0  # two clocks, a capture started late: windows this far apart may still be one call
+ERROR_SLACK_S = 5.0  # a refusal this close to the browser's error is the same refusal
+MAX_SHOWN = 4  # addresses or ufrags named in a reason
+MAX_PAIR_FINDINGS = 20
+
+# What each file says on its own about a server, folded under a root found together (ids of
+# rtcdiag.triage.catalogue.analyze / capture; a dump or capture rule with a new id for the same statement
+# belongs in these sets).
+DUMP_UNREACHABLE = frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURN-NO-RELAY",
+                              "ANALYZE-TURNS-CONNECT-FAILED"})
+DUMP_CREDENTIALS = frozenset({"ANALYZE-TURN-401", "ANALYZE-TURN-NO-RELAY"})
+DUMP_NO_RELAY = frozenset({"ANALYZE-TURN-NO-RELAY"})
+CAPTURE_TLS = frozenset({"CAPTURE-TLS-CERTIFICATE-REFUSED", "CAPTURE-TLS-CLIENT-ENDED",
+                         "CAPTURE-TLS-HANDSHAKE-FAILED", "CAPTURE-TLS-ONLY", "CAPTURE-NO-WEBRTC"})
+CAPTURE_UNREACHABLE = frozenset({"CAPTURE-TURN-UNANSWERED", "CAPTURE-TLS-NO-SERVERHELLO"})
+CAPTURE_CREDENTIALS = frozenset({"CAPTURE-TURN-401-LOOP"})
+LOG_TLS = frozenset({"COTURN-LOG-TLS-FAILED", "COTURN-LOG-CLOSED-BEFORE-REQUEST"})
+LOG_CREDENTIALS = frozenset({"COTURN-LOG-401"})
+# Alerts a client sends when it does not accept the server's certificate (RFC 8446 §6.2, RFC 5246 §7.2.2)
+CERTIFICATE_ALERTS = frozenset({"bad_certificate", "unsupported_certificate", "certificate_revoked",
+                                "certificate_expired", "certificate_unknown", "unknown_ca"})
+
+
+class Relation(StrEnum):
+    SAME = "same call"
+    DIFFERENT = "not the same call"
+    UNKNOWN = "cannot tell"
+
+
+@dataclass(frozen=True)
+class Match:
+    relation: Relation
+    reasons: tuple[str, ...]  # what matched (SAME), what differs (DIFFERENT), why nothing decides (UNKNOWN)
+
+
+Evidence = DumpCall | CaptureCall | LogCall
+
+
+@dataclass
+class Call:
+    """Files found to be one call, and how they were tied together."""
+
+    dumps: list[DumpCall] = field(default_factory=list)
+    captures: list[CaptureCall] = field(default_factory=list)
+    logs: list[LogCall] = field(default_factory=list)
+    how: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        return [e.label for e in self.evidence]
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        return [*self.dumps, *self.captures, *self.logs]
+
+    @property
+    def window(self) -> Window | None:
+        """From the first to the last thing the dumps and captures saw (a log's lines span its server's
+        whole run)."""
+        windows = [w for w in [*(d.window for d in self.dumps), *(c.window for c in self.captures)]
+                   if w is not None]
+        return Window(min(w.start for w in windows), max(w.end for w in windows)) if windows else None
+
+
+def clock(t: float) -> str:
+    """A time as the report writes it: UTC, to the millisecond."""
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1000):03d} UTC"
+
+
+def _span(w: Window) -> str:
+    return f"{clock(w.start)} to {clock(w.end)}"
+
+
+def _some(items: Iterable[object]) -> str:
+    names = sorted(str(i) for i in items)
+    return ", ".join(names[:MAX_SHOWN]) + (f" and {len(names) - MAX_SHOWN} more" if len(names) > MAX_SHOWN
+                                          else "")
+
+
+def _key(server: IceServer) -> tuple[str, int | None, str]:
+    """What a URL means to a browser: ``turn:h:p`` and ``turn:h:p?transport=udp`` are one server."""
+    return (server.host.lower(), server.port, server.transport)
+
+
+# ---- which files are one call ----------------------------------------------------------------------------
+
+def _times_apart(a: Window | None, b: Window | None, what: tuple[str, str]) -> list[str]:
+    if a is None or b is None or a.gap(b) <= SLACK_S:
+        return []
+    return [f"their times do not meet: {what[0]} {_span(a)}, {what[1]} {_span(b)}"]
+
+
+def match_dump_capture(d: DumpCall, c: CaptureCall) -> Match:
+    same: list[str] = []
+    if shared := d.ufrags & c.ufrags:
+        same.append(f"ICE ufrag(s) {_some(shared)} (the dump's SDP, the capture's checks)")
+    if relays := d.relays & (c.relays | c.endpoints):
+        same.append(f"relayed address(es) {_some(relays)}")
+    if others := (d.candidates - d.relays) & c.endpoints:
+        same.append(f"candidate address(es) {_some(others)}")
+    if same:
+        return Match(Relation.SAME, tuple(same))
+    differ = _times_apart(d.window, c.window, ("the dump's events", "the capture"))
+    if d.ufrags and c.ufrags:
+        differ.append(f"no ICE ufrag in common (the dump's {_some(d.ufrags)}, the capture's "
+                      f"{_some(c.ufrags)})")
+    if d.relays and c.relays:
+        differ.append(f"no relayed address in common (the dump's {_some(d.relays)}, the capture's "
+                      f"{_some(c.relays)})")
+    turn = [s for s in d.servers if s.is_turn]
+    # by port only: a capture taken on the server's side of a NAT sees another address than the URL's
+    if turn and c.servers and not {s.port for s in turn} & {e.port for e in c.servers}:
+        differ.append(f"the capture's TURN traffic is with {_some(c.servers)}, the dump's TURN server(s) are "
+                      f"{_some(s.url for s in turn)}")
+    if differ:
+        return Match(Relation.DIFFERENT, tuple(differ))
+    same = _same_refusals(d, c)
+    if same:
+        return Match(Relation.SAME, tuple(same))
+    return Match(Relation.UNKNOWN, ("no ICE ufrag, address, TURN server or error of one is in the other",))
+
+
+def _same_refusals(d: DumpCall, c: CaptureCall) -> list[str]:
+    """The dump's errors seen in the capture at the same moment with the same server (a call that failed
+    before ICE has no ufrag or relay to match)."""
+    out: list[str] = []
+    for e in d.errors:
+        if e.time is None:
+            continue
+        if e.code == 401 and any(t.refused and e.server.reached_at(t.server)
+                                 and abs(t.refused_time - e.time) <= ERROR_SLACK_S for t in c.turn):
+            out.append(f"the 401 of {e.server.url}, in both")
+        elif e.code == 701 and (
+                any(e.server.reached_at(h.server) and abs(h.time - e.time) <= ERROR_SLACK_S for h in c.tls)
+                or any(e.server.reached_at(f.server) and f.time <= e.time + ERROR_SLACK_S for f in c.silent)):
+            out.append(f"the browser's connection to {e.server.url} that ended in 701")
+    return list(dict.fromkeys(out))
+
+
+def match_dump_log(d: DumpCall, log: LogCall) -> Match:
+    same: list[str] = []
+    if relays := d.relays & log.relays:
+        same.append(f"relayed address(es) {_some(relays)} (coturn's sessions)")
+    if clients := d.candidates & log.clients:
+        same.append(f"client address(es) {_some(clients)}")
+    if same:
+        return Match(Relation.SAME, tuple(same))
+    differ: list[str] = []
+    if d.window is not None and log.window is not None and d.window.end < log.window.start - SLACK_S:
+        differ.append(f"the call ({_span(d.window)}) is before the log's first line "
+                      f"({clock(log.window.start)})")
+    # coturn with `verbose` logs every allocation and every refusal: a log that has such lines and not this
+    # call's is another server's, or another time's
+    verbose = bool(log.sessions or log.refusals)
+    if verbose and d.relays:
+        differ.append(f"none of the dump's relayed addresses ({_some(d.relays)}) is among the log's "
+                      f"{len(log.relays)} allocation(s)")
+    refused = [e.time for e in d.errors if e.code == 401 and e.time is not None]
+    if verbose and log.window is not None and refused and not any(
+            r.time is not None and abs(r.time - t) <= ERROR_SLACK_S for t in refused for r in log.refusals):
+        differ.append(f"coturn logged no 401 when the browser got one ({clock(min(refused))}; the log's "
+                      f"lines are from {_span(log.window)})")
+    if differ:
+        return Match(Relation.DIFFERENT, tuple(differ))
+    same = [f"coturn refused user {r.user} at {r.first}, when the browser got 401 from {e.server.url}"
+            for e in d.errors if e.code == 401 and e.time is not None
+            for r in log.refusals if r.time is not None and abs(r.time - e.time) <= ERROR_SLACK_S]
+    for e in d.errors:  # turns: refused: coturn saw the TLS connection end before any request, then
+        if e.code != 701 or e.server.scheme != "turns" or e.time is None:
+            continue
+        closed = {s.client for s in log.sessions if s.closed is not None and s.client is not None
+                  and not s.requests_seen and abs(s.closed - e.time) <= ERROR_SLACK_S}
+        if closed:
+            same.append(f"coturn's session(s) from {_some(closed)} closed without a request when the browser "
+                        f"reported 701 for {e.server.url}")
+    if same:
+        return Match(Relation.SAME, tuple(dict.fromkeys(same)))
+    why = "no address in common" + ("" if log.window else ", and the log has no absolute times "
+                                    "(new-log-timestamp) to compare with the dump's")
+    return Match(Relation.UNKNOWN, (why,))
+
+
+def match_capture_log(c: CaptureCall, log: LogCall) -> Match:
+    same: list[str] = []
+    if relays := c.relays & log.relays:
+        same.append(f"relayed address(es) {_some(relays)}")
+    clients = {t.client for t in c.turn} | {h.client for h in c.tls}
+    if shared := clients & log.clients:
+        same.append(f"TURN client address(es) {_some(shared)}")
+    if same:
+        return Match(Relation.SAME, tuple(same))
+    differ: list[str] = []
+    if c.window is not None and log.window is not None and c.window.end < log.window.start - SLACK_S:
+        differ.append(f"the capture ({_span(c.window)}) ends before the log's first line "
+                      f"({clock(log.window.start)})")
+    verbose = bool(log.sessions or log.refusals)  # see match_dump_log
+    if verbose and c.relays:
+        differ.append(f"none of the capture's relayed addresses ({_some(c.relays)}) is among the log's "
+                      f"{len(log.relays)} allocation(s)")
+    refused = [t.refused_time for t in c.turn if t.refused]
+    if verbose and log.window is not None and refused and not any(
+            r.time is not None and abs(r.time - t) <= ERROR_SLACK_S for t in refused for r in log.refusals):
+        differ.append(f"coturn logged no 401 when the capture shows one ({clock(min(refused))}; the log's "
+                      f"lines are from {_span(log.window)})")
+    if differ:
+        return Match(Relation.DIFFERENT, tuple(differ))
+    same = [f"user {r.user} refused at {r.first}, in both" for t in c.turn for user in t.users
+            for r in log.refusals if r.user == user and t.refused and r.time is not None
+            and abs(r.time - t.refused_time) <= ERROR_SLACK_S]
+    if same:
+        return Match(Relation.SAME, tuple(dict.fromkeys(same)))
+    return Match(Relation.UNKNOWN, ("no address or refusal in common",))
+
+
+def relate(a: Evidence, b: Evidence) -> Match | None:
+    """How two files of different kinds relate (None for two of one kind: several dumps or captures of
+    different calls are a normal input)."""
+    if isinstance(a, DumpCall) and isinstance(b, CaptureCall):
+        return match_dump_capture(a, b)
+    if isinstance(a, CaptureCall) and isinstance(b, DumpCall):
+        return match_dump_capture(b, a)
+    if isinstance(a, DumpCall) and isinstance(b, LogCall):
+        return match_dump_log(a, b)
+    if isinstance(a, LogCall) and isinstance(b, DumpCall):
+        return match_dump_log(b, a)
+    if isinstance(a, CaptureCall) and isinstance(b, LogCall):
+        return match_capture_log(a, b)
+    if isinstance(a, LogCall) and isinstance(b, CaptureCall):
+        return match_capture_log(b, a)
+    return None
+
+
+@dataclass(frozen=True)
+class Pair:
+    first: Evidence
+    second: Evidence
+    match: Match
+
+
+def group(files: Sequence[Evidence]) -> tuple[list[Call], list[Pair]]:
+    """The calls (files tied together, transitively) and the pairs of files of different kinds that ended
+    in different calls (said so, or undecided)."""
+    parent = list(range(len(files)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs: list[tuple[int, int, Match]] = []
+    for i in range(len(files)):
+        for j in range(i + 1, len(files)):
+            match = relate(files[i], files[j])
+            if match is None:
+                continue
+            pairs.append((i, j, match))
+            if match.relation is Relation.SAME:
+                parent[find(j)] = find(i)
+    calls: dict[int, Call] = {}
+    for i, evidence in enumerate(files):
+        call = calls.setdefault(find(i), Call())
+        if isinstance(evidence, DumpCall):
+            call.dumps.append(evidence)
+        elif isinstance(evidence, CaptureCall):
+            call.captures.append(evidence)
+        else:
+            call.logs.append(evidence)
+    for i, j, match in pairs:
+        if match.relation is Relation.SAME:
+            calls[find(i)].how += [f"{files[i].label} and {files[j].label}: {r}" for r in match.reasons]
+    apart = [Pair(files[i], files[j], m) for i, j, m in pairs if find(i) != find(j)]
+    return list(calls.values()), apart
+
+
+# ---- root causes only the files together can state -------------------------------------------------------
+
+@dataclass
+class _Findings:
+    """The findings each file made on its own, by the file (subject server) they are about."""
+
+    dump: list[Finding]
+    capture: list[Finding]
+    log: list[Finding]
+
+
+def _about(finding: Finding, server: IceServer) -> bool:
+    """Is a dump finding about ``server`` (its subject is the URL, spelt as the dump spells it)?"""
+    other = ice_server(finding.subject.server)
+    return other is not None and _key(other) == _key(server)
+
+
+def _problems(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity.rank >= Severity.WARNING.rank]
+
+
+class _Rules:
+    def __init__(self, call: Call, label: str, found: _Findings, judgement: Judgement) -> None:
+        self.call, self.label, self.found, self.j = call, label, found, judgement
+
+    def root(self, finding: Finding, folds: list[Finding]) -> None:
+        """A root cause of this call, and the findings of each file it explains."""
+        self.j.findings.append(finding)
+        unique = {id(f): f for f in folds}  # a finding may be found by two of the searches
+        self.j.facts.explained += [Explained(finding, f) for f in unique.values()]
+
+    def subject(self, server: IceServer) -> Subject:
+        return Subject(server.url, self.label, server.port, server.transport)
+
+    def of_dumps(self, ids: frozenset[str], server: IceServer) -> list[Finding]:
+        return [f for f in _problems(self.found.dump) if f.id in ids and _about(f, server)]
+
+    def of_captures(self, ids: frozenset[str], at: set[Endpoint]) -> list[Finding]:
+        files = {c.source for c in self.call.captures}
+        hosts = {e.ip for e in at}
+        return [f for f in _problems(self.found.capture) if f.id in ids and f.subject.server in files
+                and (not f.subject.host or f.subject.host in hosts)]
+
+    def of_logs(self, ids: frozenset[str], users: set[str] | None = None) -> list[Finding]:
+        files = {log.source for log in self.call.logs}
+        return [f for f in _problems(self.found.log) if f.id in ids and f.subject.server in files
+                and (users is None or "user" not in f.params or f.params["user"] in users)]
+
+    # -- the rules ----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        servers: dict[tuple[str, int | None, str], IceServer] = {}
+        for d in self.call.dumps:
+            for server in (*d.servers, *(e.server for e in d.errors)):
+                if server.is_turn:
+                    servers.setdefault(_key(server), server)
+        for server in servers.values():
+            if not (self.tls_refused(server) or self.unreachable(server) or self.credentials(server)):
+                self.refuted(server)
+        if not self.call.dumps:  # a capture and a log: the credentials they both show
+            refused = {(t.server, t.transport) for c in self.call.captures for t in c.turn if t.refused}
+            for at, transport in sorted(refused):
+                query = "" if transport == "udp" else f"?transport={transport}"
+                self.credentials(IceServer(f"turn:{at}{query}", "turn", at.ip, at.port, transport))
+
+    def _errors(self, server: IceServer, code: int) -> list[tuple[DumpCall, list[DumpError]]]:
+        """The dumps' icecandidateerrors ``code`` for ``server`` (any spelling of its URL), per dump."""
+        out = []
+        for d in self.call.dumps:
+            mine = [e for e in d.errors if e.code == code and _key(e.server) == _key(server)
+                    and e.server.is_turn == server.is_turn]
+            if mine:
+                out.append((d, mine))
+        return out
+
+    @staticmethod
+    def _said(errors: list[tuple[DumpCall, list[DumpError]]]) -> tuple[str, list[str]]:
+        """The dumps' errors: in short (the symptom), and one evidence line per dump."""
+        lines, count, first = [], 0, None
+        for d, mine in errors:
+            earliest = min(mine, key=lambda e: e.time or 0.0)
+            when = clock(earliest.time) if earliest.time is not None else "-"
+            lines.append(f"{d.source}: error {earliest.code} \"{earliest.text}\" for {earliest.server.url} "
+                         f"({len(mine)} time(s), first at {when} in {_some({e.connection for e in mine})})")
+            count += len(mine)
+            if earliest.time is not None and (first is None or earliest.time < first):
+                first = earliest.time
+        return f"{count} time(s), first at {clock(first) if first is not None else '-'}", lines
+
+    def tls_refused(self, server: IceServer) -> bool:
+        """A 701 on a ``turns:`` URL while the server did answer: its ServerHello in the capture, or coturn's
+        log showing the browser's TLS connections closed before any TURN request at that moment."""
+        errors = self._errors(server, 701)
+        if server.scheme != "turns" or not errors:
+            return False
+        handshakes = [(c, h) for c in self.call.captures for h in c.tls
+                      if server.reached_at(h.server) and h.server_hello]
+        times = [e.time for _, mine in errors for e in mine if e.time is not None]
+        clients = {h.client for _, h in handshakes}
+        sessions = [(log, s) for log in self.call.logs for s in log.sessions if not s.requests_seen and (
+            s.client in clients or (s.closed is not None and s.client is not None
+                                    and any(abs(s.closed - t) <= ERROR_SLACK_S for t in times)))]
+        if not handshakes and not sessions:
+            return False
+        short, evidence = self._said(errors)
+        for c, h in handshakes[:MAX_SHOWN]:
+            line = (f"{c.source}, {h.label}: ClientHello (packet {h.client_hello}), the server's ServerHello "
+                    f"and certificate (packet {h.server_hello})")
+            line += f", then the browser's alert {h.alert} (packet {h.alert_packet})" if h.alert else \
+                ", then no TURN request"
+            evidence.append(line)
+        evidence += [f"{log.source} line {s.line}: coturn's session from {s.client} closed "
+                     f"({s.reason or 'no reason'}) before any TURN request"
+                     for log, s in sessions[:MAX_SHOWN]]
+        alerts = [h.alert for _, h in handshakes if h.alert]
+        certificate = next((a for a in alerts if a in CERTIFICATE_ALERTS), "")
+        if handshakes:
+            answered = (f"the capture shows the server answering its TLS ClientHello with a ServerHello and "
+                        f"certificate ({len(handshakes)} connection(s), first ServerHello at packet "
+                        f"{min(h.server_hello for _, h in handshakes)})")
+            logged = "; coturn's log shows them closed before any TURN request" if sessions else ""
+        else:
+            answered = (f"coturn's log shows its TLS connections reaching the server and closed before any "
+                        f"TURN request ({len(sessions)} session(s))")
+            logged = ""
+        self.root(make_finding(
+            "CORRELATE-TURNS-TLS-REFUSED", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            url=server.url, host=server.host, certificate=": its certificate" if certificate else "",
+            errors=short, answered=answered, logged=logged,
+            alert=f" with the alert {alerts[0]}" if alerts else " without sending a TURN request"),
+            self.of_dumps(DUMP_UNREACHABLE, server)
+            + self.of_captures(CAPTURE_TLS | CAPTURE_UNREACHABLE, {h.server for _, h in handshakes})
+            + self.of_logs(LOG_TLS))
+        return True
+
+    def unreachable(self, server: IceServer) -> bool:
+        errors = self._errors(server, 701)
+        silent = [(c, f) for c in self.call.captures for f in c.silent if server.reached_at(f.server)]
+        unanswered = [(c, h) for c in self.call.captures for h in c.tls
+                      if server.reached_at(h.server) and not h.server_hello]
+        if not errors or not (silent or unanswered):
+            return False
+        short, evidence = self._said(errors)
+        evidence += [f"{c.source}, {f.label}: {f.packets} packet(s) from the browser (first: packet "
+                     f"{f.first_packet} at {clock(f.time)}), not one back" for c, f in silent[:MAX_SHOWN]]
+        evidence += [f"{c.source}, {h.label}: ClientHello (packet {h.client_hello}), no ServerHello"
+                     for c, h in unanswered[:MAX_SHOWN]]
+        sent = sum(f.packets for _, f in silent)
+        silence = (f"{sent} packet(s) from the browser to {_some({f.server for _, f in silent})}, not one "
+                   f"back (first: packet {min(f.first_packet for _, f in silent)})" if silent else
+                   f"{len(unanswered)} TLS ClientHello(s) without a ServerHello")
+        at = {f.server for _, f in silent} | {h.server for _, h in unanswered}
+        self.root(make_finding(
+            "CORRELATE-TURN-UNREACHABLE", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            url=server.url, server=_some(at), transport=server.transport.upper(), errors=short,
+            silence=silence),
+            self.of_dumps(DUMP_UNREACHABLE, server) + self.of_captures(CAPTURE_UNREACHABLE, at))
+        return True
+
+    def _log_refusals(self, users: set[str]) -> list[tuple[LogCall, LogRefusal]]:
+        """The log's refusals that are this call's: of a user the capture saw refused, or (absolute times)
+        within the call's time."""
+        window = self.call.window
+        out = []
+        for log in self.call.logs:
+            for r in log.refusals:
+                if r.user in users or (window is not None and r.time is not None
+                                       and window.contains(r.time, ERROR_SLACK_S)):
+                    out.append((log, r))
+        return out
+
+    def credentials(self, server: IceServer) -> bool:
+        errors = self._errors(server, 401)
+        no_relay = self.of_dumps(DUMP_NO_RELAY, server)
+        turn = [(c, t) for c in self.call.captures for t in c.turn
+                if t.refused and server.reached_at(t.server)]
+        users = {u for _, t in turn for u in t.users}
+        logged = self._log_refusals(users)
+        users |= {r.user for _, r in logged}
+        if sum(map(bool, (errors or no_relay, turn, logged))) < 2 or not users:
+            return False
+        seen: list[str] = []
+        evidence: list[str] = []
+        if errors:
+            short, evidence = self._said(errors)
+            seen.append(f"the browser got 401 from {server.url} ({short})")
+        elif no_relay:
+            evidence = [f"{f.subject.server}: {f.title}" for f in no_relay[:1]]
+            seen.append(f"the browser got no relay candidate from {server.url} and no error")
+        if turn:
+            refused = sum(t.refused for _, t in turn)
+            seen.append(f"the capture shows {refused} authenticated request(s) of user "
+                        f"{_some({u for _, t in turn for u in t.users})} answered 401")
+            evidence += [f"{c.source}, {t.label}: {t.refused} authenticated request(s) of user "
+                         f"{_some(t.users)} answered 401 (packets {', '.join(map(str, t.refused_packets))}, "
+                         f"first at {clock(t.refused_time)})" for c, t in turn[:MAX_SHOWN]]
+        reasons = {r.reason for _, r in logged if r.reason}
+        reason = next(iter(reasons)) if len(reasons) == 1 else ""
+        if logged:
+            seen.append(f"coturn's log refused user {_some({r.user for _, r in logged})} "
+                        f"{sum(r.count for _, r in logged)} time(s)" + (f" ({reason})" if reason else ""))
+            evidence += [f"{log.source}: user {r.user} refused {r.count} time(s) (first {r.first}, line(s) "
+                         f"{', '.join(map(str, r.lines))})" + (f": {r.reason}" if r.reason else "")
+                         for log, r in logged[:MAX_SHOWN]]
+        which = {UNKNOWN_USER: "Here coturn's log says it has no such user.",
+                 WRONG_KEY: "Here coturn's log says the user exists and the password is wrong."}.get(
+            reason, "Which one, these files do not say (coturn's log says it when `verbose`).")
+        at = {t.server for _, t in turn} | ({server.endpoint} if server.endpoint else set())
+        self.root(make_finding(
+            "CORRELATE-TURN-CREDENTIALS", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            url=server.url, user=_some(users), reason=f": {reason}" if reason else "", which=which,
+            seen="T" + "; ".join(seen)[1:]),  # every statement starts with "the"
+            self.of_dumps(DUMP_CREDENTIALS, server) + self.of_captures(CAPTURE_CREDENTIALS, at)
+            + self.of_logs(LOG_CREDENTIALS, users))
+        return True
+
+    def refuted(self, server: IceServer) -> bool:
+        """'No relay and no error' while the capture or the log shows this call's allocation at the server
+        (its relayed address one of the dump's relay candidates)."""
+        said = self.of_dumps(DUMP_NO_RELAY, server)
+        relays = set().union(*(d.relays for d in self.call.dumps))
+        shown = [(c, t) for c in self.call.captures for t in c.turn if server.reached_at(t.server)
+                 and t.relayed_both_ways and set(t.relays) & relays]
+        logged = [(log, s) for log in self.call.logs for s in log.sessions if s.relay in relays]
+        if not said or not (shown or logged):
+            return False
+        found = ({r for _, t in shown for r in t.relays} | {s.relay for _, s in logged if s.relay}) & relays
+        evidence = [f"{f.subject.server}: {f.title}" for f in said[:1]]
+        evidence += [f"{c.source}, {t.label}: allocation {_some(set(t.relays) & relays)} (a relay candidate "
+                     f"of the dump), data relayed both ways" for c, t in shown[:MAX_SHOWN]]
+        evidence += [f"{log.source} line {s.line}: session {s.id} of user {s.user or '-'} allocated "
+                     f"{s.relay} (a relay candidate of the dump)" for log, s in logged[:MAX_SHOWN]]
+        what = (["the capture shows the allocation with data relayed both ways"] if shown else []) + \
+            (["coturn's log shows the allocation"] if logged else [])
+        self.root(make_finding("CORRELATE-REFUTED", self.subject(server), check=CHECK, step=STEP,
+                               evidence=evidence, url=server.url, relays=_some(found),
+                               shown=" and ".join(what)), said)
+        return True
+
+
+def correlate(dumps: Sequence[DumpCall], captures: Sequence[CaptureCall], logs: Sequence[LogCall],
+              dump_findings: list[Finding], capture_findings: list[Finding],
+              log_findings: list[Finding]) -> Judgement:
+    """Which files are one call, and the root causes of each call that only its files together show. The
+    findings each file made are not changed: those a root explains are named in ``facts.explained``."""
+    judgement = Judgement(facts=Facts())
+    files: list[Evidence] = [*dumps, *captures, *logs]
+    if len({type(f) for f in files}) < 2:
+        return judgement  # one kind of evidence: nothing to put together
+    calls, apart = group(files)
+    together = [c for c in calls if len(c.files) > 1]
+    found = _Findings(dump_findings, capture_findings, log_findings)
+    for n, call in enumerate(together, start=1):
+        label = "call" if len(together) == 1 else f"call {n}"
+        subject = Subject(label, label)
+        how = "; ".join(call.how) or "-"
+        judgement.findings.append(make_finding("CORRELATE-SAME-CALL", subject, check=CHECK, step=STEP,
+                                               evidence=call.how, files=", ".join(call.files), how=how))
+        judgement.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"one call: {', '.join(call.files)}"))
+        _Rules(call, label, found, judgement).run()
+    shown = 0
+    for pair in apart:
+        if pair.match.relation is Relation.SAME or shown >= MAX_PAIR_FINDINGS:
+            continue
+        shown += 1
+        subject = Subject("calls", "calls")
+        why = "; ".join(pair.match.reasons)
+        if pair.match.relation is Relation.DIFFERENT:
+            judgement.findings.append(make_finding("CORRELATE-NOT-SAME-CALL", subject, check=CHECK, step=STEP,
+                                                   first=pair.first.label, second=pair.second.label, why=why))
+        else:
+            judgement.findings.append(make_finding("CORRELATE-UNDECIDED", subject, check=CHECK, step=STEP,
+                                                   first=pair.first.label, second=pair.second.label, why=why))
+    if apart:
+        judgement.steps.append(StepOutcome(Subject("calls", "calls"), CHECK, STEP,
+                                           detail=f"{len(calls)} call(s) among {len(files)} file(s)"))
+    return judgement
