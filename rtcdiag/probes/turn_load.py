@@ -63,7 +63,8 @@ ALLOCATE_CONCURRENCY = 32  # allocations in flight at once
 RELEASE_TIMEOUT_S = 2.0
 RTT_SAMPLES_KEPT = 100_000  # per step
 LATE_S = 0.05  # a packet that left this much after its slot was late (the pacer fell behind)
-TOOL_LATE_SHARE = 0.1  # more late packets than this: the pacer could not keep the rate
+TOOL_LATE_SHARE = 0.1  # more late packets than this: the pacer sent in bursts
+TOOL_CPU_PCT = 95.0  # this process (one thread) this busy: saturated
 _STREAM_WRITE_LIMIT = 256 * 1024  # bytes queued on a TCP/TLS connection before sends are the tool's drops
 
 # Packet: tag (4) | run id (4) | stream (4) | sequence (4) | sent, microseconds (8) | held by the peer,
@@ -968,25 +969,34 @@ async def _run(run: LoadRun) -> LoadResult:
 
 
 def step_verdict(step: LoadStep, options: LoadOptions) -> StepVerdict:
-    """Tool first: a step where this machine fell behind or dropped packets itself decides nothing about
-    the server."""
+    """Tool first: a step where this machine dropped packets itself, could not send what was planned or ran
+    out of CPU decides nothing about the server. A pacer that fell behind sent bursts: harmless while the
+    step is clean (the round trips are timed from the real send times), but then loss or a long round trip
+    cannot be told from the bursts this machine made, so that is inconclusive too."""
     if not step.sent:
+        step.note = step.note or "nothing was sent"
         return StepVerdict.TOOL_LIMIT
     threshold = options.max_loss_pct / 100.0
     tool_share = step.tool_drops / step.sent
     late_share = step.late_packets / max(step.planned, 1)
-    if late_share > TOOL_LATE_SHARE or tool_share > threshold / 2 or step.sent < 0.9 * step.planned:
-        why = []
-        if late_share > TOOL_LATE_SHARE:
-            why.append(f"{100 * late_share:.0f}% of packets left late (the pacer fell behind)")
-        if tool_share > threshold / 2:
-            why.append(f"{step.tool_drops} packet(s) dropped by this machine's own sockets")
-        if step.sent < 0.9 * step.planned:
-            why.append(f"sent {step.sent} of {step.planned} planned")
-        step.note = "; ".join(why)
-        return StepVerdict.TOOL_LIMIT
+    mine: list[str] = []
+    if tool_share > threshold / 2:
+        mine.append(f"{step.tool_drops} packet(s) dropped by this machine's own sockets")
+    if step.sent < 0.9 * step.planned:
+        mine.append(f"sent {step.sent} of {step.planned} planned")
+    if step.tool_cpu_pct is not None and step.tool_cpu_pct >= TOOL_CPU_PCT:
+        mine.append(f"rtcdiag used {step.tool_cpu_pct:g}% of a CPU")
+    late = f"{100 * late_share:.0f}% of packets left over {LATE_S * 1000:g} ms late (the pacer fell behind)"
+    over = None
     if step.loss_pct is not None and step.loss_pct > options.max_loss_pct:
-        return StepVerdict.LOSS
-    if step.rtt_p95_ms is not None and step.rtt_p95_ms > options.max_rtt_ms:
-        return StepVerdict.RTT
-    return StepVerdict.CLEAN
+        over = StepVerdict.LOSS
+    elif step.rtt_p95_ms is not None and step.rtt_p95_ms > options.max_rtt_ms:
+        over = StepVerdict.RTT
+    if over is not None and late_share > TOOL_LATE_SHARE:
+        mine.append(f"{late}: its bursts may explain the {over.value}")
+    if mine:
+        step.note = "; ".join(mine)
+        return StepVerdict.TOOL_LIMIT
+    if late_share > TOOL_LATE_SHARE:
+        step.note = late
+    return over or StepVerdict.CLEAN

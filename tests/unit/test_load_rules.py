@@ -121,7 +121,12 @@ def test_step_verdicts_put_the_tool_first() -> None:
     assert step_verdict(_step(echoed=900), options) is StepVerdict.LOSS
     # The same echoes missing, but this machine's sockets dropped them: not the server's loss.
     assert step_verdict(_step(echoed=900, tool_drops=110), options) is StepVerdict.TOOL_LIMIT
-    assert step_verdict(_step(late_packets=200), options) is StepVerdict.TOOL_LIMIT  # the pacer fell behind
     assert step_verdict(_step(sent=800, echoed=800), options) is StepVerdict.TOOL_LIMIT
+    assert step_verdict(_step(tool_cpu_pct=99.0), options) is StepVerdict.TOOL_LIMIT
     assert step_verdict(_step(rtt_p95_ms=150.0), options) is StepVerdict.RTT
     assert step_verdict(_step(sent=0, echoed=0), options) is StepVerdict.TOOL_LIMIT
+    # A pacer that fell behind sent bursts: fine while clean, but then loss cannot be told from them.
+    bursty = _step(late_packets=200)
+    assert step_verdict(bursty, options) is StepVerdict.CLEAN and "pacer fell behind" in bursty.note
+    assert step_verdict(_step(echoed=900, late_packets=200), options) is StepVerdict.TOOL_LIMIT
+    assert step_verdict(_step(rtt_p95_ms=150.0, late_packets=200), options) is StepVerdict.TOOL_LIMIT
