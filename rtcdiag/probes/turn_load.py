@@ -238,20 +238,26 @@ class LoadUdpClient(UdpClient):
     """A UdpClient whose ChannelData from the server goes straight to ``on_channel_data`` (no inbox), read by
     the pacer while a step streams."""
 
-    on_channel_data: Callable[[bytes, float], None] | None = None
+    on_channel_data: Callable[[bytes | bytearray, int, float], None] | None = None
     server: tuple[str, int] = ("", 0)
 
     def _dispatch(self, data: bytes, source: tuple[str, int], arrived: float | None = None) -> None:
         handler = self.on_channel_data
         if handler is not None and len(data) >= 4 and 0x40 <= data[0] <= 0x4F and source == self.server:
-            handler(data, self._loop.time() if arrived is None else arrived)
+            handler(data, len(data), self._loop.time() if arrived is None else arrived)
             return
         super()._dispatch(data, source, arrived)
+
+    def connect_to_server(self, server: tuple[str, int]) -> None:
+        """Talk to the server only: a connected UDP socket (connect(2)) sends without a route lookup per
+        datagram and receives from the server alone."""
+        self.server = server
+        self._sock.connect(server)
 
     def send_now(self, frame: bytearray) -> bool:
         """Send one datagram to the server without a transaction; False when this machine dropped it."""
         try:
-            self._sock.sendto(frame, self.server)
+            self._sock.send(frame)
         except (BlockingIOError, InterruptedError):
             self.send_drops += 1
             return False
@@ -278,12 +284,13 @@ class LoadUdpClient(UdpClient):
         """Read what waits in the socket now (bounded); this run's ChannelData to the meter, the rest as
         usual. Returns how many datagrams were read."""
         sock, server, handler = self._sock, self.server, self.on_channel_data
+        buffer = bytearray(_MAX_DATAGRAM)
         now = self._loop.time()
         drops = [self.socket_drops]
         count = 0
         while count < _READ_BATCH:
             try:
-                data, ancdata, _, source = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
+                size, ancdata, _, source = sock.recvmsg_into([buffer], _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -292,11 +299,11 @@ class LoadUdpClient(UdpClient):
                 continue
             count += 1
             arrived = clock.arrival(ancdata, now, drops)
-            if handler is not None and data and 0x40 <= data[0] <= 0x4F and source[0] == server[0] \
+            if handler is not None and size >= 4 and 0x40 <= buffer[0] <= 0x4F and source[0] == server[0] \
                     and source[1] == server[1]:
-                handler(data, arrived)
+                handler(buffer, size, arrived)
             else:
-                self._dispatch(data, (str(source[0]), int(source[1])), arrived)
+                self._dispatch(bytes(buffer[:size]), (str(source[0]), int(source[1])), arrived)
         self.socket_drops = drops[0]
         return count
 
@@ -310,13 +317,13 @@ class LoadUdpClient(UdpClient):
 class LoadStreamClient(StreamClient):
     """A StreamClient (TCP/TLS) with the same fast path; ChannelData is padded to 4 bytes (RFC 8656 §12.5)."""
 
-    on_channel_data: Callable[[bytes, float], None] | None = None
+    on_channel_data: Callable[[bytes | bytearray, int, float], None] | None = None
     send_drops = 0
 
     def _dispatch(self, data: bytes, source: tuple[str, int], arrived: float | None = None) -> None:
         handler = self.on_channel_data
         if handler is not None and len(data) >= 4 and 0x40 <= data[0] <= 0x4F:
-            handler(data, self._loop.time() if arrived is None else arrived)
+            handler(data, len(data), self._loop.time() if arrived is None else arrived)
             return
         super()._dispatch(data, source, arrived)
 
@@ -445,8 +452,9 @@ class _Meter:
         self.unexpected = 0
         self.rtts: list[float] = []
 
-    def take(self, data: bytes, arrived: float) -> None:
-        if len(data) < 4 + MIN_SIZE or data[4:8] != _TAG or data[8:12] != self.run_id:
+    def take(self, data: bytes | bytearray, size: int, arrived: float) -> None:
+        """One ChannelData message of ``size`` bytes at the start of ``data``."""
+        if size < 4 + MIN_SIZE or data[4:8] != _TAG or data[8:12] != self.run_id:
             self.unexpected += 1
             return
         _, _, index, seq, sent_us, held_us = _PACKET.unpack_from(data, 4)
@@ -607,7 +615,11 @@ class LoadRun:
             family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
             client = await LoadUdpClient.open(family, policy=self.policy)
             assert isinstance(client, LoadUdpClient)
-            client.server = self.server
+            try:
+                client.connect_to_server(self.server)
+            except OSError as err:
+                await client.close()
+                raise os_error(err, self.server) from err
             return client
         ssl_context = None
         if o.transport == "tls":
