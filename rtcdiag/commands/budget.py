@@ -117,13 +117,16 @@ def _measured_ratio(directory: Path) -> tuple[float, str]:
 def _measured_leg(path: Path) -> tuple[float, str]:
     """Server egress per allocation-second from a coturn log's sessions (``sb`` to the client plus ``sb`` of
     the peer side), over the sessions with both a start and an end."""
+    import zlib
+
     from rtcdiag.evidence.coturn_log import looks_like_coturn_log, read_coturn_log
+    from rtcdiag.evidence.pcap import open_maybe_gzip
 
     try:
-        with path.open("rb") as handle:
+        with open_maybe_gzip(path) as handle:  # plain or gzip (logrotate)
             head = handle.read(4096)
-    except OSError as exc:
-        raise UsageError(f"--from-coturn-log {path}: cannot read: {exc.strerror or exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UsageError(f"--from-coturn-log {path}: cannot read: {exc}") from None
     if not looks_like_coturn_log(head):
         raise UsageError(f"--from-coturn-log {path}: not a coturn log")
     log = read_coturn_log(path, str(path))
@@ -215,7 +218,7 @@ def command(config_path: Path | None, output: OutputOptions, **given: Any) -> in
     fd_limit = values.get("fd_limit")
     if fd_limit is not None and (_number("fd_limit", fd_limit, integer=True) < 1):
         raise UsageError("--fd-limit: give a positive number")
-    ratio, source, measured = 1.0, "assumed: every leg relayed (worst case)", False
+    ratio, source, measured = 1.0, "assumed: every leg relayed, the worst case", False
     if values.get("relay_ratio") is not None:
         ratio, source = _number("relay_ratio", values["relay_ratio"]), "given"
     inputs = BudgetInputs(

@@ -60,7 +60,8 @@ MAX_DURATION_S = 600.0
 MAX_STEPS = 100
 STREAMS_PER_PEER = 64  # streams one echo peer socket serves
 ALLOCATE_CONCURRENCY = 32  # allocations in flight at once
-RELEASE_TIMEOUT_S = 2.0
+RELEASE_TIMEOUT_S = 2.0  # one Refresh LIFETIME=0
+RELEASE_BUDGET_S = 10.0  # all of them
 RTT_SAMPLES_KEPT = 100_000  # per step
 LATE_S = 0.05  # a packet that left this much after its slot was late (the pacer fell behind)
 TOOL_LATE_SHARE = 0.1  # more late packets than this: the pacer sent in bursts
@@ -873,11 +874,17 @@ class LoadRun:
         try:
             for stream in todo:
                 stream.client.on_channel_data = None
-            done = await asyncio.gather(*(one(s) for s in todo), return_exceptions=True)
-            released = sum(1 for d in done if d is True)
-            self.result.released = sum(1 for s, d in zip(todo, done, strict=True)
-                                       if d is True and s.allocated)
-            self.result.release_failed = len(todo) - released
+            tasks = [asyncio.ensure_future(one(s)) for s in todo]
+            if tasks:
+                # The whole release is bounded too: a server that stopped answering costs at most this.
+                _, late = await asyncio.wait(tasks, timeout=RELEASE_BUDGET_S)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            ok = [t.done() and not t.cancelled() and t.exception() is None and t.result() is True
+                  for t in tasks]
+            self.result.released = sum(1 for s, good in zip(todo, ok, strict=True) if good and s.allocated)
+            self.result.release_failed = len(todo) - sum(ok)
         finally:
             for stream in [*self.streams, *self.pending]:
                 with contextlib.suppress(Exception):

@@ -83,7 +83,7 @@ class BudgetInputs:
     receive_layer: int | None = None  # 1 = lowest; None = the top layer
     video_share: float = 1.0  # share of participants sending video
     relay_ratio: float = 1.0  # share of legs relayed
-    relay_ratio_source: str = "assumed: every leg relayed (worst case)"
+    relay_ratio_source: str = "assumed: every leg relayed, the worst case"
     participant_minutes: float | None = None  # per month: a 10-minute call of 4 people is 40
     price_per_gb: float | None = None  # egress, in the user's currency; no built-in price list
     call_minutes: float = 60.0  # a typical call, for refreshes per allocation

@@ -264,3 +264,33 @@ def test_node_turn_drops_client_channeldata_so_the_first_step_is_loss(node_turn:
     assert result.allocations_made == 2 and step.sent > 0
     assert (step.echoed, step.tool_drops, step.verdict) == (0, 0, StepVerdict.LOSS)
     assert [f.id for f in judge(result).findings] == ["LOAD-LOSS"]
+
+
+def test_this_machines_own_drops_are_never_the_servers_loss(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny socket buffers and a reader that looks only every tenth tick: this machine drops echoes itself.
+    The step is the tool's limit (inconclusive), and coturn's counters show it relayed every packet back."""
+    from rtcdiag.probes import turn_load
+    from rtcdiag.protocol import transport
+
+    monkeypatch.setattr(transport, "UDP_RCVBUF", 2048)  # the kernel's smallest: a few datagrams
+    original = turn_load._Reader.read
+    calls = [0]
+
+    def sluggish(self: turn_load._Reader) -> None:
+        calls[0] += 1
+        if calls[0] % 10 == 0:
+            original(self)
+
+    monkeypatch.setattr(turn_load._Reader, "read", sluggish)
+    server = _start(coturn_factory)
+    result = _load(server, (4, 200.0), step_s=0.5)
+    step = result.steps[0]
+    assert step.tool_drops > 0 and step.verdict is StepVerdict.TOOL_LIMIT
+    assert step.lost == 0  # every missing echo is one this machine dropped
+    judged = judge(result)
+    assert [f.id for f in judged.findings] == ["LOAD-TOOL-LIMIT"] and judged.facts.inconclusive
+    _wait_for(lambda: len(re.findall(r"peer usage", _log(server))) >= 4, "usage lines")
+    accepted, back, _ = _coturn_counters(server)
+    assert accepted == step.sent  # the server took every packet...
+    assert back >= step.sent - step.tool_drops  # ...and sent back at least all we did not drop ourselves

@@ -123,3 +123,29 @@ def test_unknown_budget_key_names_the_file(tmp_path: Path) -> None:
     done = _rtcdiag("--config", str(config))
     assert done.returncode == exitcodes.USAGE
     assert "budget.participant: unknown key" in done.stderr
+
+
+def test_measured_egress_from_a_real_coturn_log() -> None:
+    """The coturn log of a real Chromium call relayed over TCP (tests/fixtures/matrix): the egress per
+    allocation is the session's bytes sent to the client (sb) and to the peer (peer sb) over its life, from
+    the "new" line to the "closed" line; recomputed here from the log text."""
+    import gzip
+    import re
+
+    path = FIXTURES / "matrix" / "relay-tcp-both" / "coturn.log.gz"
+    text = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+    opened = {m.group(2): int(m.group(1)) for m in re.finditer(r"^(\d+): : session (\d+): new,", text, re.M)}
+    closed = {m.group(2): int(m.group(1))
+              for m in re.finditer(r"^(\d+): : session (\d+): closed \(2nd stage\)", text, re.M)}
+    sent = {}
+    for m in re.finditer(r"session (\d+): (peer )?usage: .*sb=(\d+)", text):
+        sent[m.group(1)] = sent.get(m.group(1), 0) + int(m.group(3))
+    used = [sid for sid in opened if sid in closed and closed[sid] > opened[sid] and sent.get(sid)]
+    assert used
+    kbps = sum(sent[s] for s in used) * 8 / sum(closed[s] - opened[s] for s in used) / 1000
+    done = _rtcdiag("--topology", "sfu", "--participants", "4", "--rooms", "10", "--relay-ratio", "0.5",
+                    "--from-coturn-log", str(path), "--json")
+    assert done.returncode == exitcodes.OK, done.stderr
+    budget = json.loads(done.stdout)["results"]["budget"]
+    assert budget["inputs"]["measured_leg_kbps"] == pytest.approx(kbps)
+    assert budget["egress_mbps"] == pytest.approx(20 * kbps / 1000)  # 10 rooms x 4 legs x 0.5 relayed
