@@ -100,6 +100,7 @@ class AllocationFailure:
     reason: str | None = None
     error: str | None = None  # a timeout or transport failure, or why an answer could not be used
     unusable: bool = False  # the server answered, with something this run cannot use (not a timeout)
+    local: bool = False  # this machine could not go on (no local echo peer for the relay): not the server
 
 
 @dataclass
@@ -426,7 +427,7 @@ class _Stream:
     index: int
     session: TurnSession
     client: LoadUdpClient | LoadStreamClient
-    peer: EchoPeer
+    peer: EchoPeer | None = None
     relay: tuple[str, int] | None = None
     allocated: bool = False
     allocate_sent: bool = False  # an authenticated Allocate went out (the server may hold an allocation)
@@ -552,6 +553,7 @@ class LoadRun:
         self.streams: list[_Stream] = []
         self.pending: list[_Stream] = []  # opened, not (yet) allocated: released too if an Allocate went out
         self.peers: list[EchoPeer] = []
+        self.peer_lock = asyncio.Lock()
         self.public = scope_of(server[0]) in PUBLIC_LIKE
         now = time.time() if options.now is None else options.now
         self.now = now
@@ -584,19 +586,25 @@ class LoadRun:
 
     # --- echo peers ----------------------------------------------------------------------------------------
 
-    async def ensure_peers(self, streams: int) -> None:
-        family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
-        while len(self.peers) * STREAMS_PER_PEER < streams:
-            opened = await EchoPeer.open(family, local_host=local_ip_toward(self.server, family),
-                                         policy=self.policy)
+    async def peer_for(self, relay: tuple[str, int]) -> EchoPeer:
+        """An echo peer of the relay's family (RFC 8656 §9.1: a peer of another family gets 443), one socket
+        per STREAMS_PER_PEER streams, bound on the local address that routes to the relay."""
+        family = socket.AF_INET6 if ":" in relay[0] else socket.AF_INET
+        async with self.peer_lock:
+            peers = [p for p in self.peers if p.family == family and len(p.relays) < STREAMS_PER_PEER]
+            if peers:
+                return peers[0]
+            local = local_ip_toward(relay, family)
+            opened = await EchoPeer.open(family, local_host=local, policy=self.policy)
             assert isinstance(opened, EchoPeer)
             peer = opened
             peer.relays = set()
             peer.run_id = self.run_id
             peer.address = peer.local_address
             self.peers.append(peer)
-            if self.public:
-                await self._discover(peer)
+            if self.public and (":" in self.server[0]) == (family == socket.AF_INET6):
+                await self._discover(peer)  # what the relay sees from behind a NAT (same family only)
+            return peer
 
     async def _discover(self, peer: EchoPeer) -> None:
         """The peer's address as the relay sees it (XOR-MAPPED-ADDRESS of a Binding, RFC 8489 §14.2)."""
@@ -642,9 +650,8 @@ class LoadRun:
                 client = await self._connect()
             except TransportError as err:
                 return AllocationFailure("connect", len(self.streams), error=str(err))
-            peer = self.peers[index % len(self.peers)]
             session = TurnSession(client, self.server, self.options.transport, [], self.t0, self.policy)
-            stream = _Stream(index, session, client, peer)
+            stream = _Stream(index, session, client)
             self.pending.append(stream)
             failure = await self._allocate(stream)
             if failure is not None and failure.code == 437 and failure.step == "allocate" and attempt == 0:
@@ -701,7 +708,14 @@ class LoadRun:
                                      error=f"relay address {hostport(relay)} refused: {refusal}",
                                      unusable=True)
         stream.relay = relay
-        peer_address = Address.of(stream.peer.address[0], stream.peer.address[1])
+        try:
+            peer = await self.peer_for(relay)
+        except (OSError, TransportError) as err:  # no local address of the relay's family routes to it
+            return AllocationFailure("channel-bind", len(self.streams), error=f"local echo peer: {err}",
+                                     local=True)
+        stream.peer = peer
+        peer.relays.add(relay)  # its place is taken now (released or not, it is counted)
+        peer_address = Address.of(peer.address[0], peer.address[1])
         def channel_bind() -> Message:
             return Message(Method.CHANNEL_BIND, MessageClass.REQUEST).add(
                 AttrType.CHANNEL_NUMBER, CHANNEL).add(AttrType.XOR_PEER_ADDRESS, peer_address)
@@ -712,14 +726,12 @@ class LoadRun:
         unverified = reply is None and record.outcome is Outcome.REJECTED and record.unverified_success
         if not unverified and (reply is None or reply.msg_class != MessageClass.SUCCESS):
             return self._failure("channel-bind", reply, record)
-        stream.peer.relays.add(relay)
         if self.public:
-            stream.peer.punch(relay)
+            peer.punch(relay)
         return None
 
     async def grow(self, target: int, step: LoadStep) -> AllocationFailure | None:
         """Open streams until ``target`` are held; the first failure stops new ones (those in flight end)."""
-        await self.ensure_peers(target)
         began = self.loop.time()
         failure: AllocationFailure | None = None
         next_index = len(self.streams) + len(self.pending)
@@ -964,7 +976,10 @@ async def _run(run: LoadRun) -> LoadResult:
             if failure is not None:
                 step.failure = failure
                 refused = failure.code is not None or failure.unusable
-                step.verdict = StepVerdict.REFUSED if refused else StepVerdict.TIMEOUT
+                if failure.local:
+                    step.verdict, step.note = StepVerdict.TOOL_LIMIT, failure.error or "this machine"
+                else:
+                    step.verdict = StepVerdict.REFUSED if refused else StepVerdict.TIMEOUT
                 if index == 0 and not run.streams and failure.step == "connect":
                     result.connect_error = failure.error
                 break

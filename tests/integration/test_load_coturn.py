@@ -294,3 +294,24 @@ def test_this_machines_own_drops_are_never_the_servers_loss(
     accepted, back, _ = _coturn_counters(server)
     assert accepted == step.sent  # the server took every packet...
     assert back >= step.sent - step.tool_drops  # ...and sent back at least all we did not drop ourselves
+
+
+def test_tls_and_an_ipv6_client_with_an_ipv4_relay(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    """TURN over TLS (certificate checked against the server's own CA); and a client over IPv6 that gets an
+    IPv4 relay (no REQUESTED-ADDRESS-FAMILY, as browsers ask): its echo peer must be IPv4 (RFC 8656 §9.1)."""
+    from servers import HAVE_IPV6
+
+    ips = ("127.0.0.1", "::1") if HAVE_IPV6 else ("127.0.0.1",)
+    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, self_signed=True, listening_ips=ips))
+    assert server.tls_port is not None and server.ca_cert is not None
+    tls = LoadOptions(transport="tls", steps=((2, 20.0),), step_s=0.3, username="alice", password=PASSWORD,
+                      ca_file=str(server.ca_cert), server_name="127.0.0.1", max_duration_s=20)
+    result = asyncio.run(run_load(("127.0.0.1", server.tls_port), "turns:127.0.0.1", tls))
+    assert result.steps[0].verdict is StepVerdict.CLEAN and result.steps[0].echoed == result.steps[0].sent > 0
+    if not HAVE_IPV6:
+        return
+    udp6 = LoadOptions(steps=((2, 20.0),), step_s=0.3, username="alice", password=PASSWORD, max_duration_s=20)
+    result = asyncio.run(run_load(("::1", server.port), "turn:[::1]", udp6))
+    step = result.steps[0]
+    assert step.verdict is StepVerdict.CLEAN and step.echoed == step.sent > 0
