@@ -168,6 +168,7 @@ def command(target: str, transport_text: str | None, tls_port: int | None, usern
     most = max(n for n, _ in steps)
     mbps = max(n * r for n, r in steps) * size * 8 * 2 / 1e6
     notes = [OPERATE_NOTE.format(streams=most, mbps=round(mbps, 3))]
+    click.echo(f"rtcdiag: note: {notes[0]}", err=True)  # before the first packet, whatever the output format
     ran = run_async(execute(Job(LOAD, LoadPlan(server, leg.uri, options), Subject(leg.uri))))
     result = ran.result
     if options.secret is not None:
