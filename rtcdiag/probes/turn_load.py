@@ -339,7 +339,7 @@ class LoadStreamClient(StreamClient):
         return True
 
 
-class EchoPeer(UdpClient):
+class LoadEchoPeer(UdpClient):
     """A local UDP socket that sends this run's packets back to the relay they came from, with the time it
     held them written in. Anything else (or from an address that is not one of this run's relays) is
     counted and dropped."""
@@ -427,7 +427,7 @@ class _Stream:
     index: int
     session: TurnSession
     client: LoadUdpClient | LoadStreamClient
-    peer: EchoPeer | None = None
+    peer: LoadEchoPeer | None = None
     relay: tuple[str, int] | None = None
     allocated: bool = False
     allocate_sent: bool = False  # an authenticated Allocate went out (the server may hold an allocation)
@@ -507,9 +507,9 @@ class _Reader:
     def __init__(self, run: LoadRun) -> None:
         self.clock = _Clock(run.loop)
         self.poll = select.epoll()
-        self.sockets: dict[int, LoadUdpClient | EchoPeer] = {}
+        self.sockets: dict[int, LoadUdpClient | LoadEchoPeer] = {}
         self.synced = run.loop.time()
-        items: list[LoadUdpClient | EchoPeer] = list(run.peers)
+        items: list[LoadUdpClient | LoadEchoPeer] = list(run.peers)
         items += [s.client for s in run.streams if isinstance(s.client, LoadUdpClient)]
         for item in items:
             if item.closed:
@@ -552,7 +552,7 @@ class LoadRun:
         self.run_id = os.urandom(4)
         self.streams: list[_Stream] = []
         self.pending: list[_Stream] = []  # opened, not (yet) allocated: released too if an Allocate went out
-        self.peers: list[EchoPeer] = []
+        self.peers: list[LoadEchoPeer] = []
         self.peer_lock = asyncio.Lock()
         self.public = scope_of(server[0]) in PUBLIC_LIKE
         now = time.time() if options.now is None else options.now
@@ -586,7 +586,7 @@ class LoadRun:
 
     # --- echo peers ----------------------------------------------------------------------------------------
 
-    async def peer_for(self, relay: tuple[str, int]) -> EchoPeer:
+    async def peer_for(self, relay: tuple[str, int]) -> LoadEchoPeer:
         """An echo peer of the relay's family (RFC 8656 §9.1: a peer of another family gets 443), one socket
         per STREAMS_PER_PEER streams, bound on the local address that routes to the relay."""
         family = socket.AF_INET6 if ":" in relay[0] else socket.AF_INET
@@ -595,8 +595,8 @@ class LoadRun:
             if peers:
                 return peers[0]
             local = local_ip_toward(relay, family)
-            opened = await EchoPeer.open(family, local_host=local, policy=self.policy)
-            assert isinstance(opened, EchoPeer)
+            opened = await LoadEchoPeer.open(family, local_host=local, policy=self.policy)
+            assert isinstance(opened, LoadEchoPeer)
             peer = opened
             peer.relays = set()
             peer.run_id = self.run_id
@@ -606,7 +606,7 @@ class LoadRun:
                 await self._discover(peer)  # what the relay sees from behind a NAT (same family only)
             return peer
 
-    async def _discover(self, peer: EchoPeer) -> None:
+    async def _discover(self, peer: LoadEchoPeer) -> None:
         """The peer's address as the relay sees it (XOR-MAPPED-ADDRESS of a Binding, RFC 8489 §14.2)."""
         from rtcdiag.probes.exchange import exchange
 

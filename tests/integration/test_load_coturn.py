@@ -215,6 +215,10 @@ def test_the_command_reports_the_knee_and_exit_1(
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == exitcodes.FINDING_ERROR, done.stderr
     report = json.loads(done.stdout)
+    import jsonschema
+
+    schema = Path(__file__).resolve().parents[2] / "rtcdiag" / "schema" / "report.schema.json"
+    jsonschema.validate(report, json.loads(schema.read_text()))
     assert [f["id"] for f in report["findings"]] == ["LOAD-QUOTA"]
     assert report["notes"][0].startswith("rtcdiag load is for TURN servers you operate")
     assert report["results"]["steps"][0]["verdict"] == "clean"

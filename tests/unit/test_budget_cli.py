@@ -149,3 +149,12 @@ def test_measured_egress_from_a_real_coturn_log() -> None:
     budget = json.loads(done.stdout)["results"]["budget"]
     assert budget["inputs"]["measured_leg_kbps"] == pytest.approx(kbps)
     assert budget["egress_mbps"] == pytest.approx(20 * kbps / 1000)  # 10 rooms x 4 legs x 0.5 relayed
+
+
+def test_a_budget_table_does_not_upset_rtcdiag_check(tmp_path: Path) -> None:
+    from rtcdiag.config import load_config
+
+    config = tmp_path / "rtcdiag.toml"
+    config.write_text('checks = ["stun"]\n\n[budget]\ntopology = "sfu"\nparticipants = 4\n\n'
+                      '[[servers]]\nurls = ["stun:127.0.0.1:3478"]\n')
+    assert [t.uri for s in load_config(config).servers for t in s.targets] == ["stun:127.0.0.1:3478"]
