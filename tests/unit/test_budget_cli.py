@@ -110,11 +110,16 @@ def test_the_relay_ratio_measured_from_dumps(tmp_path: Path) -> None:
     (("--topology", "sfu", "--participants", "4", "--conf", "/nonexistent.conf"), "no such file"),
     (("--topology", "sfu", "--participants", "4", "--from-coturn-log", str(CONF)), "not a coturn log"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
-    done = _rtcdiag(*args)
-    assert done.returncode == exitcodes.USAGE
-    assert message in done.stderr
-    assert done.stderr.count("\n") == 1 and done.stdout == ""
+def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from rtcdiag.cli import main  # in this process: the same entry point, without a start-up each
+
+    with pytest.raises(SystemExit) as exited:
+        main(["budget", *args])
+    out, err = capsys.readouterr()
+    assert exited.value.code == exitcodes.USAGE
+    assert message in err
+    assert err.count("\n") == 1 and out == ""
 
 
 def test_unknown_budget_key_names_the_file(tmp_path: Path) -> None:

@@ -47,13 +47,19 @@ def _load(*args: str) -> subprocess.CompletedProcess[str]:
     (("--max-loss", "150"), "--max-loss"),
     (("--json", "--markdown"), "mutually exclusive"),
 ])
-def test_bad_options_exit_2_before_any_packet(listener: socket.socket, args: tuple[str, ...],
-                                              message: str) -> None:
+def test_bad_options_exit_2_before_any_packet(listener: socket.socket, args: tuple[str, ...], message: str,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtcdiag.cli import main  # in this process: the same entry point, without a start-up each
+
+    monkeypatch.setenv("RTCDIAG_TURN_PASSWORD", "not-used-here")
     port = listener.getsockname()[1]
-    done = _load(f"127.0.0.1:{port}", "-u", "alice", *args)
-    assert done.returncode == exitcodes.USAGE, done.stderr
-    assert message in done.stderr
-    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    with pytest.raises(SystemExit) as exited:
+        main(["load", f"127.0.0.1:{port}", "-u", "alice", *args])
+    out, err = capsys.readouterr()
+    assert exited.value.code == exitcodes.USAGE, err
+    assert message in err
+    assert err.count("\n") == 1 and out == ""
     with pytest.raises(BlockingIOError):
         listener.recv(2048)  # nothing was sent to the "server"
 
