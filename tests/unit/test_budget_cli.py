@@ -163,3 +163,11 @@ def test_a_budget_table_does_not_upset_rtcdiag_check(tmp_path: Path) -> None:
     config.write_text('checks = ["stun"]\n\n[budget]\ntopology = "sfu"\nparticipants = 4\n\n'
                       '[[servers]]\nurls = ["stun:127.0.0.1:3478"]\n')
     assert [t.uri for s in load_config(config).servers for t in s.targets] == ["stun:127.0.0.1:3478"]
+
+
+def test_the_shipped_example_budget() -> None:
+    done = _rtcdiag("--config", str(FIXTURES.parent.parent / "examples" / "rtcdiag.toml"), "--json")
+    assert done.returncode == exitcodes.OK, done.stderr
+    budget = json.loads(done.stdout)["results"]["budget"]
+    assert budget["allocations"] == 8 * 200 * 0.2  # 8 legs per room (SFU), 200 rooms, a fifth relayed
+    assert budget["egress_gb_month"] > 0
