@@ -58,7 +58,7 @@ MIN_SIZE = 28  # the packet header below
 MAX_SIZE = 1400
 MAX_DURATION_S = 600.0
 MAX_STEPS = 100
-STREAMS_PER_PEER = 64  # streams one echo peer socket serves
+STREAMS_PER_PEER = 32  # streams one echo peer socket serves (its receive buffer is theirs)
 ALLOCATE_CONCURRENCY = 32  # allocations in flight at once
 RELEASE_TIMEOUT_S = 2.0  # one Refresh LIFETIME=0
 RELEASE_BUDGET_S = 10.0  # all of them
