@@ -39,6 +39,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("rtcdiag.commands.lab:command", "Bring up or down an emulated NAT in network namespaces (root)."),
     "exporter": ("rtcdiag.commands.exporter:command",
                  "Serve Prometheus probes (/probe?target=...&module=...) over the checks of a config."),
+    "budget": ("rtcdiag.commands.budget:command",
+               "Relay budget from a call topology (bandwidth, allocations, ports, cost) and whether a "
+               "turnserver.conf holds it."),
+    "load": ("rtcdiag.commands.load:command",
+             "Load a TURN server you operate: ramp relayed streams to the knee (486/508, loss, RTT)."),
 }
 
 

@@ -51,7 +51,8 @@ DEFAULT_TTL_S = 86400
 
 _TOP_KEYS = {"checks", "timeout", "concurrency", "ca", "insecure", "ice_servers", "nat_servers", "expect",
              "servers", "follow_redirects",
-             "modules", "exporter"}  # read by `rtcdiag exporter` (rtcdiag.exporter.modules), ignored here
+             "modules", "exporter",  # read by `rtcdiag exporter` (rtcdiag.exporter.modules), ignored here
+             "budget"}  # read by `rtcdiag budget`, ignored here
 _SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
                 "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect", "family",
                 "tcp_relay"}

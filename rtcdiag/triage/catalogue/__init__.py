@@ -10,7 +10,8 @@ from importlib import import_module
 
 from rtcdiag.triage.finding import CatalogueEntry
 
-AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture", "correlate")
+AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture", "correlate",
+         "capacity")
 
 
 def _load() -> dict[str, CatalogueEntry]:
