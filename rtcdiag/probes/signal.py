@@ -36,6 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from rtcdiag import __version__, interrupt
+from rtcdiag.addresses import parse_ip
 from rtcdiag.probes import slots
 from rtcdiag.probes.signal_url import Proxy, ProxyChoice, ProxySource, SignalUrl, default_origin
 from rtcdiag.probes.tls_info import CertInfo, TlsInfo, cert_from_info, hostname_matches
@@ -174,6 +175,7 @@ class TlsStep:
 @dataclass
 class UpgradeStep:
     request: list[str] = field(default_factory=list, metadata=ECHO)  # the lines sent (secrets masked)
+    protocols_offered: list[str] = field(default_factory=list, metadata=ECHO)
     answer: HttpAnswer | None = None
     accept_expected: str = ""
     accept_valid: bool | None = None
@@ -254,6 +256,8 @@ class UrlResult:
     host: str
     port: int
     proxy: str | None = None  # the proxy's URL (password masked)
+    proxy_host: str | None = None
+    proxy_port: int | None = None
     proxy_source: str = "none"  # ProxySource value
     proxy_variable: str | None = None
     token_params: list[str] = field(default_factory=list)
@@ -419,8 +423,6 @@ def _fill_tls(info: TlsInfo, ssl_object: ssl.SSLObject | None, ms: float) -> lis
 
 
 def _sni(url: SignalUrl) -> str | None:
-    from rtcdiag.addresses import parse_ip
-
     return None if parse_ip(url.host) is not None else url.host
 
 
@@ -431,6 +433,10 @@ async def _resolve(host: str, port: int, timeout: float) -> ResolveStep:
     from rtcdiag.resolve import ResolveError, resolve
 
     step = ResolveStep(host=host)
+    literal = parse_ip(host)
+    if literal is not None:  # nothing to resolve (getaddrinfo's thread would cost a few ms)
+        step.addresses = [str(literal)]
+        return step
     started = time.perf_counter()
     try:
         found = await resolve(host, port, transport="tcp", timeout=timeout)
@@ -636,7 +642,8 @@ def _request_headers(url: SignalUrl, options: SignalOptions, origin: str) -> tup
 
 async def _upgrade(stream: _Stream, url: SignalUrl, options: SignalOptions, origin: str) -> UpgradeStep:
     raw, lines, accept = _request_headers(url, options, origin)
-    step = UpgradeStep(request=lines, accept_expected=accept, origin=origin)
+    step = UpgradeStep(request=lines, accept_expected=accept, origin=origin,
+                       protocols_offered=list(options.protocols))
     started = time.perf_counter()
     try:
         stream.send(raw)
@@ -708,12 +715,14 @@ def _ended(exc: BaseException, since: float) -> CloseSeen:
     return CloseSeen(code=None, how=how, after_ms=_ms(since))
 
 
-def _probe_message(size: int, seq: int) -> bytes:
-    """A JSON text message of exactly ``size`` bytes when it fits (``{"type":"rtcdiag-probe",...}``), so
-    a JSON-parsing signalling server sees valid JSON."""
+def _probe_message(size: int | None, seq: int) -> bytes:
+    """A JSON text message (``{"type":"rtcdiag-probe",...}``, so that a JSON-parsing signalling server sees
+    valid JSON) of exactly ``size`` bytes when that fits (None: the shortest)."""
     head = json.dumps({"type": "rtcdiag-probe", "seq": seq, "pad": ""}, separators=(",", ":"))
-    if size <= len(head):
-        return head.encode()[:max(size, 0)] if size < len(head) else head.encode()
+    if size is None or size == len(head):
+        return head.encode()
+    if size < len(head):
+        return b"x" * size
     return (head[:-2] + "x" * (size - len(head)) + head[-2:]).encode()
 
 
@@ -726,7 +735,7 @@ def _other(step: EchoStep | None, payload: bytes) -> None:
 
 
 async def _echo(sock: _Socket, timeout: float) -> EchoStep:
-    message = _probe_message(0, 1)
+    message = _probe_message(None, 1)
     step = EchoStep(message_bytes=len(message))
     ping = os.urandom(8)
     started = time.perf_counter()
@@ -889,7 +898,10 @@ async def probe_url(target: SignalTarget, options: SignalOptions) -> UrlResult:
     url, choice = target.url, target.proxy
     origin = options.origin or default_origin(url)
     result = UrlResult(url=url.display, scheme=url.scheme, host=url.host, port=url.port,
-                       proxy=choice.proxy.display if choice.proxy else None, proxy_source=choice.source.value,
+                       proxy=choice.proxy.display if choice.proxy else None,
+                       proxy_host=choice.proxy.host if choice.proxy else None,
+                       proxy_port=choice.proxy.port if choice.proxy else None,
+                       proxy_source=choice.source.value,
                        proxy_variable=choice.variable, token_params=list(url.token_params),
                        origin_sent=origin, origin_given=options.origin is not None)
     started = time.perf_counter()

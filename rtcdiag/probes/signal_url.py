@@ -316,3 +316,44 @@ def default_origin(url: SignalUrl) -> str:
     scheme = "https" if url.secure else "http"
     authority = f"[{url.host}]" if ":" in url.host else url.host
     return f"{scheme}://{authority}"
+
+
+# --- request headers and subprotocols --------------------------------------------------------------------
+
+# RFC 9110 §5.6.2 token characters (header names, subprotocol names, RFC 6455 §4.1 item 10).
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers the handshake itself sets (RFC 6455 §4.1): given another way, or not at all.
+RESERVED_HEADERS = {"host": "the URL", "upgrade": None, "connection": None, "sec-websocket-key": None,
+                    "sec-websocket-version": None, "sec-websocket-extensions": None,
+                    "origin": "--origin", "sec-websocket-protocol": "--subprotocol",
+                    "content-length": None, "transfer-encoding": None}
+_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|key|secret|auth|session|signature|password",
+                               re.IGNORECASE)
+
+
+def parse_header(text: str, *, where: str = "--header") -> tuple[str, str]:
+    """``'Name: value'`` -> (name, value); :class:`SignalUrlError` for a bad name, a control character or
+    a header the handshake sets itself. Values of credential-like headers (Authorization, Cookie, ...) are
+    registered as secrets."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.match(name):
+        raise SignalUrlError(f"{where} {name[:60]!r}: expected 'Name: value' (e.g. 'Cookie: session=...')")
+    if not value.isprintable():
+        raise SignalUrlError(f"{where} {name}: the value has a control character")
+    if name.lower() in RESERVED_HEADERS:
+        instead = RESERVED_HEADERS[name.lower()]
+        hint = f" (use {instead})" if instead else ""
+        raise SignalUrlError(f"{where} {name}: set by the WebSocket handshake itself{hint}")
+    if _SENSITIVE_HEADER.search(name):
+        register_secret(value)
+        if " " in value:
+            register_secret(value.split(" ", 1)[1])  # "Bearer TOKEN": the token alone too
+    return name, value
+
+
+def check_subprotocol(name: str) -> str:
+    """A subprotocol is an RFC 9110 token (RFC 6455 §4.1 item 10)."""
+    if not _TOKEN.match(name):
+        raise SignalUrlError(f"--subprotocol {name[:60]!r}: not a token (letters, digits, !#$%&'*+.^_`|~-)")
+    return name
