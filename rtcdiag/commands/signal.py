@@ -103,7 +103,8 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
     options = SignalOptions(**{**options.__dict__, "ca_file": Path(tls.ca_file) if tls.ca_file else None,
                                "insecure": tls.insecure})
     label = targets[0].url.display if len(targets) == 1 else f"{len(targets)} URLs"
-    job = Job(SIGNAL, SignalPlan(targets, options), Subject(label, host=targets[0].url.host), f"signal {label}")
+    job = Job(SIGNAL, SignalPlan(targets, options), Subject(label, host=targets[0].url.host),
+              f"signal {label}")
     ran = run_async(execute(job))
     result = ran.result
     report = build_report("signal", ran.judgement, tables=signal_tables(result) if result else [],
