@@ -426,7 +426,7 @@ def _upgrade(j: _Url) -> bool:
                   **params)
     elif 200 <= status < 300:
         j.finding("SIGNAL-UPGRADE-IGNORED", UPGRADE, evidence, **params)
-    elif status in (400, 426):
+    elif status in (400, 426, 505):
         j.finding("SIGNAL-UPGRADE-HEADERS-DROPPED", UPGRADE, evidence, **params)
     elif status == 403:
         sent = f"Sec-WebSocket-Protocol: {echo(', '.join(up.protocols_offered))}" if up.protocols_offered \

@@ -128,7 +128,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "proxies mishandle the WebSocket upgrade or cut idle tunnels.",
         fix="Ask the proxy admins to exempt the signalling host from inspection (squid: `ssl_bump splice` "
             "for it), or make sure every client trusts the proxy's CA and the proxy passes WebSocket "
-            "upgrades (squid: `http_upgrade_request_protocols WebSocket allow all`).",
+            "upgrades (squid >= 5: `http_upgrade_request_protocols websocket allow all`, in lower case: squid "
+            "compares the name as browsers send it).",
         reference="RFC 5280 §6 (path validation), RFC 6455 §4.1",
     ),
     CatalogueEntry(
@@ -150,10 +151,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="The proxy decrypts TLS to {host} (its own CA, {issuer}), and the upgrade got {status} "
                 "{reason}{words}.",
         cause="An inspecting proxy parses the HTTP inside the tunnel and drops the Upgrade/Connection "
-              "headers of requests it does not know how to relay (squid before `http_upgrade_request_"
-              "protocols`), so the server sees a plain GET.",
+              "headers of requests it does not know how to relay (squid unless `http_upgrade_request_"
+              "protocols` allows the name the browser sends), so the server sees a plain GET.",
         fix="Exempt the signalling host from inspection (squid: `ssl_bump splice` for it), or allow the "
-            "upgrade (squid >= 5: `http_upgrade_request_protocols WebSocket allow all`).",
+            "upgrade (squid >= 5: `http_upgrade_request_protocols websocket allow all`, in lower case: squid "
+            "compares the name as browsers send it).",
         reference="RFC 6455 §4.1, RFC 9110 §7.8 (Upgrade)",
     ),
     CatalogueEntry(
