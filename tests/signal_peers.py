@@ -201,10 +201,11 @@ backend be
         for path in (d, *d.rglob("*")):
             shutil.chown(path, "proxy", "proxy")
         conf = d / "squid.conf"
+        bump = f"ssl-bump tls-cert={bundle} generate-host-certificates=on dynamic_cert_mem_cache_size=4MB"
         conf.write_text(f"""
 http_port 127.0.0.1:{plain} name=plain
-http_port 127.0.0.1:{bump_upgrade} name=bumpup ssl-bump tls-cert={bundle} generate-host-certificates=on dynamic_cert_mem_cache_size=4MB
-http_port 127.0.0.1:{bump_no_upgrade} name=bumpno ssl-bump tls-cert={bundle} generate-host-certificates=on dynamic_cert_mem_cache_size=4MB
+http_port 127.0.0.1:{bump_upgrade} name=bumpup {bump}
+http_port 127.0.0.1:{bump_no_upgrade} name=bumpno {bump}
 sslcrtd_program /usr/lib/squid/security_file_certgen -s {d}/ssldb -M 4MB
 sslcrtd_children 2 startup=1 idle=1
 tls_outgoing_options cafile={server_ca}
@@ -223,13 +224,15 @@ cache deny all
 cache_mem 8 MB
 pid_filename {d}/squid.pid
 access_log stdio:{d}/access.log
+buffered_logs off
 cache_log {d}/cache.log
 coredump_dir {d}
 cache_effective_user proxy
 visible_hostname rtcdiag-test
 shutdown_lifetime 0 seconds
 """)
-        proc = self.spawn(["squid", "-N", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with (d / "stderr.log").open("wb") as err:
+            proc = self.spawn(["squid", "-N", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
         for port in (plain, bump_upgrade, bump_no_upgrade):
             wait_listening(port, proc, "squid", timeout=20.0)
         return d / "access.log"

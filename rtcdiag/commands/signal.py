@@ -57,8 +57,11 @@ class HeaderOption(ListOption):
                    "wss:, $http_proxy for ws:, then $ALL_PROXY, unless $NO_PROXY names the host (as curl).")
 @click.option("--no-proxy", "no_proxy", is_flag=True, help="Connect directly, whatever the environment says.")
 @click.option("--origin", metavar="ORIGIN",
-              help="Origin header, as the app's page sends it (default: https://HOST of the URL). A foreign "
-                   "origin tests whether the server checks Origin at all.")
+              help="Origin header, as the app's page sends it (default: https://HOST of the URL, http:// for "
+                   "ws:).")
+@click.option("--foreign-origin", "foreign_origin", metavar="ORIGIN",
+              help="Once the WebSocket opened, one more handshake with this Origin (one your server must "
+                   "refuse, e.g. https://evil.example): accepted means cross-site WebSocket hijacking.")
 @list_option("--subprotocol", "subprotocols", metavar="P", examples=("chat", "janus-protocol"),
              help="Subprotocols offered in Sec-WebSocket-Protocol, as your client offers them")
 @click.option("--header", "headers", cls=HeaderOption, metavar="'K: V'", examples=("X-A: 1", "X-B: 2"),
@@ -80,7 +83,8 @@ class HeaderOption(ListOption):
 @timeout_option()
 @output_options
 def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: str | None,
-            subprotocols: tuple[str, ...], headers: tuple[str, ...], token_env: str | None,
+            foreign_origin: str | None, subprotocols: tuple[str, ...], headers: tuple[str, ...],
+            token_env: str | None,
             idle: float | None, message_size: int, try_port: int | None, tls: TlsOptions, timeout: float,
             output: OutputOptions) -> int:
     """Is the WebSocket signalling path open? For each ws:// or wss:// URL: DNS, TCP, the proxy's CONNECT,
@@ -97,7 +101,8 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
 
     started = time.time()
     targets, options = plan_from_options(urls, proxy=proxy, no_proxy=no_proxy, origin=origin,
-                                         subprotocols=subprotocols, headers=headers, token_env=token_env,
+                                         foreign_origin=foreign_origin, subprotocols=subprotocols,
+                                         headers=headers, token_env=token_env,
                                          idle=idle, message_size=message_size, try_port=try_port,
                                          timeout=timeout)
     options = SignalOptions(**{**options.__dict__, "ca_file": Path(tls.ca_file) if tls.ca_file else None,
@@ -113,7 +118,8 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
 
 
 def plan_from_options(urls: tuple[str, ...], *, proxy: str | None, no_proxy: bool, origin: str | None,
-                      subprotocols: tuple[str, ...], headers: tuple[str, ...], token_env: str | None,
+                      foreign_origin: str | None, subprotocols: tuple[str, ...], headers: tuple[str, ...],
+            token_env: str | None,
                       idle: float | None, message_size: int, try_port: int | None, timeout: float,
                       ) -> tuple[list[Any], Any]:
     """Every option checked, before any traffic: :class:`UsageError` (exit 2, one line) for anything wrong."""
@@ -146,7 +152,9 @@ def plan_from_options(urls: tuple[str, ...], *, proxy: str | None, no_proxy: boo
         options = SignalOptions(origin=check_origin(origin) if origin is not None else None,
                                 protocols=tuple(check_subprotocol(p) for p in subprotocols),
                                 headers=tuple(extra), idle_s=idle, message_size=message_size,
-                                timeout=timeout, try_port=try_port)
+                                timeout=timeout, try_port=try_port,
+                                foreign_origin=check_origin(foreign_origin, where="--foreign-origin")
+                                if foreign_origin is not None else None)
         targets = [SignalTarget(url, choose_proxy(url, option=given_proxy, no_proxy=no_proxy))
                    for url in parsed]
     except SignalUrlError as exc:

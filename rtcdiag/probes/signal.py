@@ -92,6 +92,7 @@ class SignalOptions:
     insecure: bool = False
     timeout: float = DEFAULT_TIMEOUT_S
     try_port: int | None = None  # a proxy refused CONNECT to the URL's port: ask it for this one
+    foreign_origin: str | None = None  # once the WebSocket opened: one more handshake with this Origin
     compare_direct: bool = True  # through a proxy, also take the server's chain directly (interception)
 
 
@@ -250,6 +251,17 @@ class IdleStep:
 
 
 @dataclass
+class ForeignOriginStep:
+    """``--foreign-origin``: one more opening handshake with an Origin the server must refuse."""
+
+    origin: str = field(metadata=ECHO)
+    status: int | None = None
+    reason: str = field(default="", metadata=ECHO)
+    duration_ms: float = 0.0
+    error: str | None = field(default=None, metadata=ECHO)
+
+
+@dataclass
 class UrlResult:
     url: str  # SignalUrl.display (token values masked)
     scheme: str
@@ -271,6 +283,7 @@ class UrlResult:
     echo: EchoStep | None = None
     message: MessageStep | None = None
     idle: IdleStep | None = None
+    foreign_origin: ForeignOriginStep | None = None
     closed_cleanly: bool | None = None
     duration_ms: float = 0.0
     internal_error: str | None = None
@@ -927,6 +940,9 @@ async def probe_url(target: SignalTarget, options: SignalOptions) -> UrlResult:
             result.upgrade = await _upgrade(stream, url, options, origin)
             if result.upgrade.opened:
                 await _websocket(result, stream, options)
+                if options.foreign_origin is not None and result.resolve is not None:
+                    result.foreign_origin = await _foreign_origin(target, options, options.foreign_origin,
+                                                                  result.resolve.addresses)
     finally:
         if direct is not None:
             direct.cancel()
@@ -958,6 +974,37 @@ async def _websocket(result: UrlResult, stream: _Stream, options: SignalOptions)
         if result.idle.closed is not None or not result.idle.alive_after:
             return
     result.closed_cleanly = await _close(sock, options.timeout)
+
+
+async def _foreign_origin(target: SignalTarget, options: SignalOptions, origin: str, addresses: list[str],
+                          ) -> ForeignOriginStep:
+    """The same handshake with ``origin`` on a new connection (then closed): does the server check Origin
+    (RFC 6455 §10.2)?"""
+    url = target.url
+    step = ForeignOriginStep(origin=origin)
+    started = time.perf_counter()
+    path = await _open_path(target, options, addresses=addresses)
+    if path.stream is None:
+        step.error = "no second connection"
+        return step
+    stream = path.stream
+    try:
+        if url.secure:
+            ssl_object, _ms_taken, exc = await _start_tls(stream, url, not options.insecure, options)
+            if ssl_object is None:
+                step.error = f"TLS: {exc}"
+                return step
+        up = await _upgrade(stream, url, options, origin)
+        if up.answer is not None:
+            step.status, step.reason = up.answer.status, up.answer.reason
+            if up.opened:
+                stream.send(ws.client_frame(ws.Opcode.CLOSE, ws.close_payload(ws.CloseCode.NORMAL)))
+        else:
+            step.error = up.error
+    finally:
+        await stream.close()
+        step.duration_ms = _ms(started)
+    return step
 
 
 async def _port_probe(target: SignalTarget, options: SignalOptions, port: int, addresses: list[str],

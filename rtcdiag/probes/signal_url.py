@@ -276,14 +276,14 @@ def origin_host(origin: str) -> str | None:
     return host.lower()
 
 
-def check_origin(origin: str) -> str:
+def check_origin(origin: str, *, where: str = "--origin") -> str:
     """``--origin`` value: a serialised origin ``scheme://host[:port]`` (RFC 6454 §6.2) or ``null``."""
     value = origin.strip()
     if value == "null":
         return value
     parts = urlsplit(value)
     if origin_host(value) is None or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise SignalUrlError(f"--origin {value!r}: expected scheme://host[:port] (e.g. https://app.example.com)"
+        raise SignalUrlError(f"{where} {value!r}: expected scheme://host[:port] (e.g. https://app.example.com)"
                              " or null")
     return value.rstrip("/")
 

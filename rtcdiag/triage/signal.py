@@ -30,8 +30,9 @@ Rules (judged on each step's final outcome):
   SIGNAL-PROTOCOL-VIOLATION; the large message refused SIGNAL-MESSAGE-TOO-BIG, altered SIGNAL-MESSAGE-CUT, no
   pong after it SIGNAL-MESSAGE-STALLED; idle: ended early SIGNAL-IDLE-TIMEOUT (with the keep-alive interval:
   half the time it survived), no pong after the silence SIGNAL-IDLE-SILENT-DEATH.
-- Security: ws:// SIGNAL-CLEARTEXT; a foreign ``--origin`` accepted SIGNAL-ORIGIN-NOT-CHECKED (only when one
-  was given: :func:`rtcdiag.probes.signal_url.same_site`); credential-like query parameters
+- Security: ws:// SIGNAL-CLEARTEXT; the Origin of ``--foreign-origin`` accepted (a second handshake, only
+  when asked: an app's own origin on another domain is never taken for a foreign one)
+  SIGNAL-ORIGIN-NOT-CHECKED; credential-like query parameters
   SIGNAL-TOKEN-IN-URL (a warning over ws://, where every proxy reads it).
 """
 
@@ -50,7 +51,6 @@ from rtcdiag.probes.signal import (
     TlsStep,
     UrlResult,
 )
-from rtcdiag.probes.signal_url import same_site
 from rtcdiag.probes.tls_info import CertInfo
 from rtcdiag.redact import echo
 from rtcdiag.triage.certificate import expiring_soon
@@ -236,6 +236,9 @@ def _resolve(j: _Url) -> None:
             j.finding("DNS-FAILURE", RESOLVE, evidence, detail=r.error, host=r.host)
         j.step(RESOLVE, r.error, r.duration_ms)
         j.stopped = f"{r.host} does not resolve"
+        return
+    if parse_ip(r.host) is not None:
+        j.step(RESOLVE, f"{r.host}{via} is an address: nothing to resolve")
         return
     j.step(RESOLVE, f"{r.host}{via}: {', '.join(r.addresses)}", r.duration_ms)
 
@@ -447,7 +450,7 @@ def _upgrade(j: _Url) -> bool:
 
 
 def _switched(j: _Url, evidence: list[str]) -> bool:
-    u, up = j.url, j.url.upgrade
+    up = j.url.upgrade
     assert up is not None and up.answer is not None
     problems: list[str] = []
     if not up.accept_valid:
@@ -474,8 +477,6 @@ def _switched(j: _Url, evidence: list[str]) -> bool:
         return False
     chosen = f", subprotocol {echo(up.protocol)}" if up.protocol else ""
     j.step(UPGRADE, f"101 Switching Protocols in {up.duration_ms:.1f} ms{chosen}", up.duration_ms)
-    if u.origin_given and up.origin and not same_site(up.origin, u.host):
-        j.finding("SIGNAL-ORIGIN-NOT-CHECKED", SECURITY, evidence[:12], origin=echo(up.origin))
     return True
 
 
@@ -608,13 +609,18 @@ def _security(j: _Url) -> None:
         j.finding("SIGNAL-TOKEN-IN-URL", SECURITY, [f"{u.url}"], params=names,
                   cleartext=cleartext, severity=Severity.WARNING if u.scheme == "ws" else None)
         said = True
-    origin_tested = u.origin_given and u.upgrade is not None and u.upgrade.answer is not None
-    if said or origin_tested:
+    foreign = u.foreign_origin
+    if foreign is not None:
+        evidence = [f"a second opening handshake with Origin: {echo(foreign.origin)}: "
+                    + (f"{foreign.status} {echo(foreign.reason)}" if foreign.status else echo(foreign.error))]
+        if foreign.status == 101:
+            j.finding("SIGNAL-ORIGIN-NOT-CHECKED", SECURITY, evidence, origin=echo(foreign.origin))
+            said = True
+    if said or foreign is not None:
         detail = "see findings" if said else "nothing to report"
-        if origin_tested and u.upgrade is not None and u.upgrade.answer is not None:
-            status = u.upgrade.answer.status
-            foreign = not same_site(u.origin_sent or "", u.host)
-            detail += f"; Origin {echo(u.origin_sent)} ({'foreign' if foreign else 'same site'}) got {status}"
+        if foreign is not None:
+            answer = f"got {foreign.status}" if foreign.status else f"failed ({echo(foreign.error)})"
+            detail += f"; the foreign Origin {echo(foreign.origin)} {answer}"
         j.step(SECURITY, detail)
 
 

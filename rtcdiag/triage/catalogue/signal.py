@@ -128,8 +128,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "proxies mishandle the WebSocket upgrade or cut idle tunnels.",
         fix="Ask the proxy admins to exempt the signalling host from inspection (squid: `ssl_bump splice` "
             "for it), or make sure every client trusts the proxy's CA and the proxy passes WebSocket "
-            "upgrades (squid >= 5: `http_upgrade_request_protocols websocket allow all`, in lower case: squid "
-            "compares the name as browsers send it).",
+            "upgrades (squid >= 5: `http_upgrade_request_protocols websocket allow all`, in lower case: "
+            "squid compares the name as browsers send it).",
         reference="RFC 5280 §6 (path validation), RFC 6455 §4.1",
     ),
     CatalogueEntry(
