@@ -399,3 +399,48 @@ def test_hostile_answers_are_bounded_and_diagnosed(capsys: pytest.CaptureFixture
     assert code == exitcodes.FINDING_ERROR and finding_id in roots(report)
     if mode == "endless-head":
         assert "16384" in finding(report, finding_id)["symptom"]
+
+
+# --- check and the exporter ------------------------------------------------------------------------------
+
+def test_check_config_runs_the_signalling_entries(lab: Lab, capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    config = tmp_path / "rtcdiag.toml"
+    config.write_text(f"""
+checks = ["signal"]
+timeout = 3
+
+[[signalling]]
+name = "app"
+urls = ["ws://127.0.0.1:{lab.nginx}/good", "ws://127.0.0.1:{lab.nginx}/noheaders"]
+no_proxy = true
+message_size = 1000
+""")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--config", str(config), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert exit_info.value.code == exitcodes.FINDING_ERROR
+    assert "SIGNAL-UPGRADE-HEADERS-DROPPED" in roots(report)
+    suites = {c["suite"] for c in report["checks"]}
+    assert {f"ws://127.0.0.1:{lab.nginx}/good", f"ws://127.0.0.1:{lab.nginx}/noheaders"} <= suites
+    assert any(t["title"] == "Signalling (WebSocket)" for t in report["tables"])
+
+
+def test_exporter_signal_module_gives_step_metrics(lab: Lab, tmp_path: Path) -> None:
+    import asyncio
+
+    from rtcdiag.checks.run import run_config_detailed
+    from rtcdiag.exporter.metrics import ProbeOutcome, write_openmetrics
+    from rtcdiag.exporter.modules import load_exporter_config
+
+    file = tmp_path / "exporter.toml"
+    file.write_text('[modules.ws]\nkind = "signal"\nurls = ["ws://{target}/good"]\nno_proxy = true\n')
+    exporter = load_exporter_config(file)
+    module = exporter.modules["ws"]
+    config = exporter.check_config(module, exporter.target(module, f"127.0.0.1:{lab.nginx}"), 8.0)
+    run = asyncio.run(run_config_detailed(config, fallback=False))
+    out = tmp_path / "metrics.prom"
+    write_openmetrics(ProbeOutcome(run, run.report.duration_s), out)
+    text = out.read_text()
+    assert 'rtcdiag_step_success{check="signal",step="upgrade",transport="tcp"} 1.0' in text
+    assert "probe_success 1.0" in text
