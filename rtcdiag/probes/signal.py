@@ -747,98 +747,100 @@ def _other(step: EchoStep | None, payload: bytes) -> None:
         step.other_messages.append(printable(payload[:MAX_SHOWN].decode("utf-8", errors="replace")))
 
 
-async def _echo(sock: _Socket, timeout: float) -> EchoStep:
-    message = _probe_message(None, 1)
-    step = EchoStep(message_bytes=len(message))
-    ping = os.urandom(8)
+def _grace(rtt_s: float, timeout: float) -> float:
+    """How long to wait, after the last pong, for an echo that may follow it (a server answers pings at
+    once but echoes from its handler): four round trips, at least 50 ms, at most the timeout."""
+    return min(timeout, max(0.05, 4 * rtt_s))
+
+
+async def _exchange(sock: _Socket, timeout: float, size: int) -> tuple[EchoStep, MessageStep | None]:
+    """A small message + ping, and (``size`` > 0) a ``size``-byte message + ping, all in one write (each
+    round trip through a proxy costs; the server handles the frames in order, so the first pong comes
+    before the large message is read and its round trip is the path's). Then the frames that come back:
+    the pongs, the echoes (an echo server), a close (after the first pong: the large message's doing)."""
+    small = _probe_message(None, 1)
+    echo = EchoStep(message_bytes=len(small))
+    message = MessageStep(size=size) if size > 0 else None
+    big = _probe_message(size, 2) if message is not None else b""
+    ping1, ping2 = os.urandom(8), os.urandom(8)
     started = time.perf_counter()
-    sock.send(ws.Opcode.TEXT, message)
+    data = ws.client_frame(ws.Opcode.TEXT, small) + ws.client_frame(ws.Opcode.PING, ping1)
+    if message is not None:
+        data += ws.client_frame(ws.Opcode.TEXT, big) + ws.client_frame(ws.Opcode.PING, ping2)
+        message.sent = True
+    sock.stream.send(data)
     sent = time.perf_counter()
-    sock.send(ws.Opcode.PING, ping)
+    pong1: float | None = None
+    pong2: float | None = None
     grace_until: float | None = None
+    current: EchoStep | MessageStep = echo
+
+    def done() -> bool:
+        if pong1 is None or (message is not None and pong2 is None):
+            return False
+        small_done = echo.echo is EchoState.ECHOED or (grace_until is not None and time.perf_counter() >=
+                                                       grace_until)
+        big_done = message is None or message.echoed_intact is not None or echo.echo is not EchoState.ECHOED
+        return small_done and big_done
+
     try:
-        while True:
-            wait = timeout if grace_until is None else grace_until - time.perf_counter()
-            if grace_until is not None and wait <= 0:
-                break
+        while not done():
+            wait = timeout
+            if grace_until is not None and echo.echo is not EchoState.ECHOED:
+                wait = grace_until - time.perf_counter()
+                if wait <= 0:
+                    break
             try:
                 frame = await sock.next(wait)
             except TimeoutError:
-                if grace_until is not None:
-                    break
+                if grace_until is not None and echo.echo is not EchoState.ECHOED and \
+                        (message is None or pong2 is not None):
+                    break  # no echo within the grace: not an echo server
                 raise
             now = time.perf_counter()
-            if frame.opcode is ws.Opcode.PONG and frame.payload == ping and step.ping_rtt_ms is None:
-                step.ping_rtt_ms = round((now - sent) * 1000.0, 3)
-                if step.echo is EchoState.ECHOED:
-                    break
-                # Not (yet) echoed: an echo server's reply may follow its pong; wait a little for it.
-                grace_until = now + min(timeout, max(0.25, 4 * (now - sent)))
+            if frame.opcode is ws.Opcode.PONG and frame.payload == ping1 and pong1 is None:
+                pong1 = now
+                echo.ping_rtt_ms = round((now - sent) * 1000.0, 3)
+                current = message if message is not None else echo
+                if message is None:
+                    grace_until = now + _grace(now - sent, timeout)
+            elif frame.opcode is ws.Opcode.PONG and frame.payload == ping2 and message is not None:
+                pong2 = now
+                grace_until = now + _grace(now - sent, timeout)
             elif frame.opcode is ws.Opcode.CLOSE:
-                step.closed = _closed_by(frame, started)
+                current.closed = _closed_by(frame, started)
                 break
             elif frame.opcode in (ws.Opcode.TEXT, ws.Opcode.BINARY):
-                if frame.payload == message and step.echo is not EchoState.ECHOED:
-                    step.echo, step.echo_rtt_ms = EchoState.ECHOED, round((now - sent) * 1000.0, 3)
-                    if step.ping_rtt_ms is not None:
-                        break
+                if frame.payload == small and echo.echo is not EchoState.ECHOED:
+                    echo.echo, echo.echo_rtt_ms = EchoState.ECHOED, round((now - sent) * 1000.0, 3)
+                elif message is not None and len(frame.payload) >= min(size, 64) and \
+                        frame.payload[:32] == big[:32]:
+                    message.echoed_intact = frame.payload == big
+                    message.echoed_size = len(frame.payload)
                 else:
-                    _other(step, frame.payload)
+                    _other(echo, frame.payload)
     except TimeoutError:
-        step.failure, step.error = Failure.TIMEOUT, f"no pong to a ping within {timeout:g} s"
+        if pong1 is None:
+            echo.failure, echo.error = Failure.TIMEOUT, f"no pong to a ping within {timeout:g} s"
+        elif message is not None:
+            message.failure = Failure.TIMEOUT
+            message.error = f"no pong within {timeout:g} s after a {size}-byte message"
     except EOFError as exc:
-        step.closed = _ended(exc, started)
+        current.closed = _ended(exc, started)
     except ws.WebSocketError as exc:
-        step.failure, step.error = Failure.PROTOCOL, str(exc)
+        current.failure, current.error = Failure.PROTOCOL, str(exc)
     except (OSError, ssl.SSLError) as exc:
-        step.closed = _ended(exc, started)
-    if step.echo is not EchoState.ECHOED:
-        step.echo = EchoState.OTHER if step.other_count else EchoState.NONE
-    step.server_pings = sock.server_pings
-    step.duration_ms = _ms(started)
-    return step
-
-
-async def _message(sock: _Socket, size: int, timeout: float, echo_server: bool, other: EchoStep | None,
-                   ) -> MessageStep:
-    step = MessageStep(size=size)
-    message = _probe_message(size, 2)
-    ping = os.urandom(8)
-    started = time.perf_counter()
-    try:
-        sock.send(ws.Opcode.TEXT, message)
-        sock.send(ws.Opcode.PING, ping)
-        step.sent = True
-        ponged = False
-        while not (ponged and (step.echoed_intact is not None or not echo_server)):
-            frame = await sock.next(timeout)
-            if frame.opcode is ws.Opcode.PONG and frame.payload == ping:
-                ponged = True
-            elif frame.opcode is ws.Opcode.CLOSE:
-                step.closed = _closed_by(frame, started)
-                break
-            elif frame.opcode in (ws.Opcode.TEXT, ws.Opcode.BINARY):
-                if echo_server and len(frame.payload) >= min(size, 64) and frame.payload[:32] == message[:32]:
-                    step.echoed_intact = frame.payload == message
-                    step.echoed_size = len(frame.payload)
-                else:
-                    _other(other, frame.payload)
-        step.accepted = ponged and step.closed is None
-    except TimeoutError:
-        step.failure = Failure.TIMEOUT
-        step.error = f"no pong within {timeout:g} s after a {size}-byte message"
-    except EOFError as exc:
-        step.closed = _ended(exc, started)
-        step.accepted = False
-    except ws.WebSocketError as exc:
-        step.failure, step.error = Failure.PROTOCOL, str(exc)
-    except (OSError, ssl.SSLError) as exc:
-        step.closed = _ended(exc, started)
-        step.accepted = False
-    if step.closed is not None:
-        step.accepted = False
-    step.duration_ms = _ms(started)
-    return step
+        current.closed = _ended(exc, started)
+    if echo.echo is not EchoState.ECHOED:
+        echo.echo = EchoState.OTHER if echo.other_count else EchoState.NONE
+    echo.server_pings = sock.server_pings
+    echo.duration_ms = round(((pong1 or time.perf_counter()) - started) * 1000.0, 2)
+    if message is not None:
+        message.accepted = pong2 is not None and message.closed is None
+        message.duration_ms = _ms(started)
+        if pong1 is None or echo.closed is not None or echo.failure is not None:
+            message = None  # never got past the first message: nothing to say about the large one
+    return echo, message
 
 
 async def _idle(sock: _Socket, idle_s: float, timeout: float, other: EchoStep | None) -> IdleStep:
@@ -961,14 +963,12 @@ async def _websocket(result: UrlResult, stream: _Stream, options: SignalOptions)
     except ws.WebSocketError as exc:
         result.echo = EchoStep(failure=Failure.PROTOCOL, error=str(exc))
         return
-    result.echo = await _echo(sock, options.timeout)
+    result.echo, result.message = await _exchange(sock, options.timeout, options.message_size)
     if result.echo.closed is not None or result.echo.failure is not None:
         return
-    if options.message_size > 0:
-        result.message = await _message(sock, options.message_size, options.timeout,
-                                         result.echo.echo is EchoState.ECHOED, result.echo)
-        if result.message.closed is not None or result.message.failure is not None:
-            return
+    message = result.message
+    if message is not None and (message.closed is not None or message.failure is not None):
+        return
     if options.idle_s:
         result.idle = await _idle(sock, options.idle_s, options.timeout, result.echo)
         if result.idle.closed is not None or not result.idle.alive_after:
