@@ -38,6 +38,7 @@ Rules (judged on each step's final outcome):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -306,7 +307,7 @@ def _proxy(j: _Url) -> None:
         return
     probe = p.port_probe
     allowed = probe is not None and probe.status is not None and 200 <= probe.status < 300
-    names_port = "port" in answer.body.lower() and u.port != 443
+    names_port = re.search(r"\bports?\b", answer.body, re.IGNORECASE) is not None and u.port != 443
     if 400 <= status < 500 and u.port != 443 and (allowed or names_port):
         if allowed and probe is not None:
             alt, told = probe.port, f"CONNECT {u.host}:{probe.port} through the same proxy got {probe.status}"
