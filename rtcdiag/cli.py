@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "nat-type": ("rtcdiag.commands.nat_type:command",
                  "Classify NAT mapping/filtering behaviour (RFC 5780) and what it means for calls."),
     "ports": ("rtcdiag.commands.ports:command", "Reachability of STUN/TURN ports over UDP, TCP and TLS."),
+    "signal": ("rtcdiag.commands.signal:command",
+               "Is the WebSocket signalling path open: proxies, TLS interception, upgrade, idle timeouts."),
     "dns": ("rtcdiag.commands.dns:command", "Resolve A/AAAA and STUN/TURN SRV records for a name."),
     "ice": ("rtcdiag.commands.ice:command", "Run two real ICE agents through your servers, end to end."),
     "check": ("rtcdiag.commands.check:command", "Run every applicable check and print one triage report."),

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcdiag.errors import UsageError, warn_if_readable
+from rtcdiag.probes.signal import SignalOptions, SignalTarget
 from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
 from rtcdiag.targets import (
@@ -45,18 +46,21 @@ from rtcdiag.targets import (
 )
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
-CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice")
+CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice", "signal")
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
 DEFAULT_TTL_S = 86400
 
 _TOP_KEYS = {"checks", "timeout", "concurrency", "ca", "insecure", "ice_servers", "nat_servers", "expect",
-             "servers", "follow_redirects",
+             "servers", "follow_redirects", "signalling",
              "modules", "exporter",  # read by `rtcdiag exporter` (rtcdiag.exporter.modules), ignored here
              "budget"}  # read by `rtcdiag budget`, ignored here
 _SERVER_KEYS = {"name", "urls", "url", "username", "username_env", "password_env", "password_file",
                 "secret_env", "secret_file", "ttl", "realm", "checks", "ca", "insecure", "expect", "family",
                 "tcp_relay"}
 _EXPECT_KEYS = {"expect_relay", "max_rtt_ms", "min_nat"}
+# [[signalling]]: the options of `rtcdiag signal` (rtcdiag.probes.signal), secrets by environment variable.
+SIGNAL_KEYS = {"name", "urls", "url", "proxy", "no_proxy", "origin", "foreign_origin", "subprotocols",
+               "headers", "token_env", "idle", "message_size", "try_port", "ca", "insecure"}
 _SECRET_KEYS = {"password": "password_env", "credential": "password_env", "secret": "secret_env",
                 "static_auth_secret": "secret_env"}
 
@@ -85,6 +89,15 @@ class ServerConfig:
 
 
 @dataclass
+class SignallingConfig:
+    """One ``[[signalling]]`` entry: WebSocket URLs and how ``rtcdiag signal`` reaches them."""
+
+    targets: list[SignalTarget]
+    options: SignalOptions
+    name: str | None = None
+
+
+@dataclass
 class CheckConfig:
     """Everything ``rtcdiag check`` needs, from a file, an ice-servers file or URIs on the command line."""
 
@@ -96,6 +109,7 @@ class CheckConfig:
     insecure: bool = False
     follow_redirects: bool = True  # 300 Try Alternate followed (within rtcdiag.addresses.redirect_refusal)
     nat_servers: list[Target] = field(default_factory=list)  # RFC 5780 servers for the NAT check
+    signalling: list[SignallingConfig] = field(default_factory=list)  # [[signalling]]: the `signal` check
     expect: Expectations = field(default_factory=Expectations)
     source: str = "arguments"  # the config file path, for messages
 
@@ -371,7 +385,89 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
     for path in [config.ca, *(s.ca for s in servers)]:
         if path is not None and not path.is_file():
             raise where.key("ca").error(f"CA file {path} does not exist")
+    signalling = data.get("signalling", [])
+    if not isinstance(signalling, list):
+        raise where.key("signalling").error("must be an array of tables ([[signalling]])")
+    config.signalling = [_signalling(entry, where.key("signalling").index(i), base, env, config)
+                         for i, entry in enumerate(signalling)]
     return config
+
+
+def _signalling(entry: Any, where: _Where, base: Path, environ: Mapping[str, str],
+                config: CheckConfig) -> SignallingConfig:
+    """One ``[[signalling]]`` table: validated as ``rtcdiag signal``'s options are (one line, exit 2)."""
+    from rtcdiag.probes.signal import DEFAULT_MESSAGE_SIZE, MAX_MESSAGE_SIZE
+    from rtcdiag.probes.signal_url import (
+        SignalUrlError,
+        check_origin,
+        check_subprotocol,
+        choose_proxy,
+        parse_header,
+        parse_proxy,
+        parse_signal_url,
+    )
+
+    if not isinstance(entry, dict):
+        raise where.error("each [[signalling]] entry must be a table with urls = [...]")
+    _check_keys(entry, SIGNAL_KEYS, where)
+    urls = entry.get("urls", entry.get("url"))
+    url_key = "urls" if "urls" in entry else "url"
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise where.key(url_key).error("must be a ws:// or wss:// URL or a non-empty list of them")
+    token_env = _get_str(entry, "token_env", where)
+    token = _env_value(token_env, where.key("token_env"), environ) if token_env else None
+    register_secret(token)
+    lists: dict[str, list[str]] = {}
+    for key in ("subprotocols", "headers"):
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise where.key(key).error("must be a list of strings")
+        lists[key] = value
+    ca = _get_str(entry, "ca", where)
+    ca_path = _resolve(base, ca) if ca else config.ca
+    if ca_path is not None and not ca_path.is_file():
+        raise where.key("ca").error(f"CA file {ca_path} does not exist")
+    insecure = _get_bool(entry, "insecure", where)
+    message_size = _get_number(entry, "message_size", where, minimum=0)
+    if message_size is not None and (message_size != int(message_size) or message_size > MAX_MESSAGE_SIZE):
+        raise where.key("message_size").error(f"must be a whole number of bytes up to {MAX_MESSAGE_SIZE}")
+    try_port = _get_number(entry, "try_port", where, minimum=1)
+    if try_port is not None and (try_port != int(try_port) or try_port > 65535):
+        raise where.key("try_port").error("must be a port number 1-65535")
+    try:
+        headers = []
+        for text in lists["headers"]:
+            name, value = parse_header(text, where="headers")
+            if value and name.lower() in ("authorization", "cookie", "proxy-authorization"):
+                raise SignalUrlError(f"headers {name}: secrets are not read from the config file; use "
+                                     "token_env = \"VARIABLE_NAME\" (sent as Authorization: Bearer, or where "
+                                     "a URL says {token})")
+            headers.append((name, value))
+        parsed = [parse_signal_url(u, token=token) for u in urls]
+        if token is not None and not any("{token}" in u for u in urls):
+            headers.append(("Authorization", f"Bearer {token}"))
+        proxy_text = _get_str(entry, "proxy", where)
+        no_proxy = bool(_get_bool(entry, "no_proxy", where))
+        if proxy_text is not None and no_proxy:
+            raise SignalUrlError("proxy and no_proxy are mutually exclusive")
+        proxy = parse_proxy(proxy_text, where="proxy") if proxy_text is not None else None
+        origin = _get_str(entry, "origin", where)
+        foreign = _get_str(entry, "foreign_origin", where)
+        options = SignalOptions(
+            origin=check_origin(origin) if origin else None,
+            foreign_origin=check_origin(foreign, where="foreign_origin") if foreign else None,
+            protocols=tuple(check_subprotocol(p) for p in lists["subprotocols"]), headers=tuple(headers),
+            idle_s=_get_number(entry, "idle", where, minimum=0.1),
+            message_size=int(message_size) if message_size is not None else DEFAULT_MESSAGE_SIZE,
+            ca_file=ca_path, insecure=insecure if insecure is not None else config.insecure,
+            timeout=config.timeout, try_port=int(try_port) if try_port is not None else None)
+        targets = [SignalTarget(url, choose_proxy(url, option=proxy, no_proxy=no_proxy, environ=environ))
+                   for url in parsed]
+    except SignalUrlError as exc:
+        raise where.error(str(exc)) from None
+    return SignallingConfig(targets=targets, options=options, name=_get_str(entry, "name", where))
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> CheckConfig:

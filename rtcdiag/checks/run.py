@@ -238,6 +238,27 @@ def plan_jobs(config: CheckConfig, plans: list[ServerPlan]) -> list[Job[Any, Any
     nat = _nat_job(config)
     if nat is not None:
         jobs.append(nat)
+    jobs += _signal_jobs(config)
+    return jobs
+
+
+def _signal_jobs(config: CheckConfig) -> list[Job[Any, Any]]:
+    """One ``signal`` job per ``[[signalling]]`` entry (its URLs probed concurrently), with the run's
+    timeout and TLS settings (the command line may have changed them after the file was read)."""
+    if "signal" not in config.checks:
+        return []
+    from rtcdiag.checks.signal import SIGNAL, SignalPlan
+
+    jobs: list[Job[Any, Any]] = []
+    for entry in config.signalling:
+        options = replace(entry.options, timeout=config.timeout,
+                          insecure=entry.options.insecure or config.insecure,
+                          ca_file=entry.options.ca_file or config.ca)
+        first = entry.targets[0].url
+        label = entry.name or (first.display if len(entry.targets) == 1 else f"{first.display} +"
+                               f"{len(entry.targets) - 1}")
+        jobs.append(Job(SIGNAL, SignalPlan(entry.targets, options), Subject(label, host=first.host),
+                        f"signal {label}"))
     return jobs
 
 
@@ -396,5 +417,9 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
             from rtcdiag.checks.browser import browser_tables
 
             tables += browser_tables(each.result)
+        if each.check == "signal" and each.result is not None:
+            from rtcdiag.checks.signal import signal_tables
+
+            tables += signal_tables(each.result)
     report = build_report(command, merged, tables=tables, results=results, started_at=started)
     return ConfigRun(report, merged, ran)

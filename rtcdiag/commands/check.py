@@ -125,7 +125,7 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         server.secret, server.ttl = secret, ttl
         config.servers.append(server)
     config.nat_servers += [parse_uri(u) for u in nat_servers]
-    if not config.servers and config_file is None:
+    if not config.servers and config_file is None and not config.signalling:
         # No arguments: public STUN servers and the local network; documented in the README.
         config.servers = [ServerConfig(targets=[parse_uri(u) for u in DEFAULT_STUN_SERVERS],
                                        name="public STUN")]
@@ -141,7 +141,7 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         config.timeout = timeout
     if not follow:
         config.follow_redirects = False
-    if not config.servers and not config.nat_servers:
+    if not config.servers and not config.nat_servers and not config.signalling:
         raise UsageError(f"{config.source}: no servers to check (add [[servers]] or give URIs)")
     return config
 

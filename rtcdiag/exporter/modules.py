@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
-from rtcdiag.config import CHECKS, CheckConfig, ConfigError, parse_config
+from rtcdiag.config import CHECKS, SIGNAL_KEYS, CheckConfig, ConfigError, parse_config
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # RFC 1123 §2.1 host names: letters, digits and hyphens in labels of 1..63, 253 characters in all.
@@ -34,6 +34,9 @@ _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _SERVER_KEYS = {"urls", "username", "username_env", "password_env", "password_file", "secret_env",
                 "secret_file", "ttl", "realm", "ca", "insecure", "expect", "family", "tcp_relay"}
 _MODULE_KEYS = {*_SERVER_KEYS, "checks", "timeout", "default_port", "targets", "follow_redirects"}
+# kind = "signal": a [[signalling]] entry (rtcdiag signal) whose urls are ws:// / wss:// templates.
+SIGNAL_KIND = "signal"
+_SIGNAL_MODULE_KEYS = {*(SIGNAL_KEYS - {"name", "url"}), "kind", "timeout", "default_port", "targets"}
 _SECRET_KEYS = {"password", "secret", "credential", "static_auth_secret"}
 _EXPORTER_KEYS = {"max_concurrent", "max_queued", "default_timeout", "timeout_margin"}
 PLACEHOLDER_TARGET = "192.0.2.1"  # TEST-NET-1 (RFC 5737): validates the templates at start-up, never probed
@@ -102,6 +105,7 @@ class Module:
     targets: tuple[str, ...] = ()  # allow-list; empty: any target
     has_credentials: bool = False
     rest: bool = False  # TURN REST API: credentials minted per probe from the shared secret
+    kind: str = "servers"  # "servers" ([[servers]] checks) or "signal" (a [[signalling]] entry)
 
 
 @dataclass
@@ -141,6 +145,8 @@ def _transaction_timeout(module: Module, budget_s: float) -> float:
 
 def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
                   budget_s: float) -> CheckConfig:
+    if module.kind == SIGNAL_KIND:
+        return _signal_probe_config(config, module, target, budget_s)
     # A secret written in the module itself reaches parse_config, which refuses it with the usual advice.
     server = {k: v for k, v in module.table.items() if k in _SERVER_KEYS or k in _SECRET_KEYS}
     server["urls"] = [_render(u, target) for u in module.table["urls"]]
@@ -159,6 +165,25 @@ def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
     if module.rest:
         _mint(check)
     return check
+
+
+def _signal_probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
+                         budget_s: float) -> CheckConfig:
+    """A signal module: one [[signalling]] entry for the target (the idle test, if any, within budget)."""
+    entry = {k: v for k, v in module.table.items() if k in SIGNAL_KEYS}
+    entry["urls"] = [_render(u, target) for u in module.table["urls"]]
+    idle = entry.get("idle")
+    if isinstance(idle, int | float) and not isinstance(idle, bool) and idle > budget_s / 2:
+        raise ConfigError(f"{config.source}: modules.{module.name}.idle: {idle} s does not fit the probe's "
+                          f"{budget_s:g} s (keep it under half the scrape timeout)")
+    data: dict[str, Any] = {"checks": ["signal"], "timeout": _transaction_timeout(module, budget_s),
+                            "signalling": [entry]}
+    origin = f"{config.source}: modules.{module.name}"
+    try:
+        return parse_config(data, origin=origin, base=config.base)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(f"{origin}: signalling[0].", f"{origin}.")
+                          .replace(f"{origin}: signalling[0]:", f"{origin}:")) from None
 
 
 def _mint(check: CheckConfig) -> None:
@@ -198,7 +223,10 @@ def _module(name: str, table: Any, config: ExporterConfig) -> Module:
         raise ConfigError(f"{where}: module names are letters, digits, '_', '.' and '-' (64 at most)")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table ([modules.{name}])")
-    unknown = sorted(set(table) - _MODULE_KEYS)
+    kind = table.get("kind", "servers")
+    if kind not in ("servers", SIGNAL_KIND):
+        raise ConfigError(f"{where}.kind: must be \"servers\" or \"signal\"")
+    unknown = sorted(set(table) - (_SIGNAL_MODULE_KEYS if kind == SIGNAL_KIND else _MODULE_KEYS))
     if unknown and unknown[0] not in _SECRET_KEYS:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(_MODULE_KEYS))})")
     urls = table.get("urls")
@@ -207,7 +235,7 @@ def _module(name: str, table: Any, config: ExporterConfig) -> Module:
                           "\"turn:{target}?transport=udp\"")
     if not any(p in u for u in urls for p in ("{target}", "{host}")):
         raise ConfigError(f"{where}.urls: no URL names the target (write {{target}} or {{host}})")
-    checks = table.get("checks", list(CHECKS))
+    checks = [SIGNAL_KIND] if kind == SIGNAL_KIND else table.get("checks", list(CHECKS))
     targets = table.get("targets", [])
     if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
         raise ConfigError(f"{where}.targets: must be a list of host names, *.domain, IPs or CIDR networks")
@@ -219,12 +247,19 @@ def _module(name: str, table: Any, config: ExporterConfig) -> Module:
                 raise ConfigError(f"{where}.targets: {pattern!r} is not a CIDR network") from None
     module = Module(name=name, table=table, checks=tuple(checks) if isinstance(checks, list) else (),
                     timeout=_number(table, "timeout", where, 5.0, 0.05),
-                    default_port=_int(table, "default_port", where, 3478, 1, 65535),
-                    targets=tuple(t.lower().removesuffix(".") for t in targets))
+                    default_port=_int(table, "default_port", where, 443 if kind == SIGNAL_KIND else 3478,
+                                      1, 65535),
+                    targets=tuple(t.lower().removesuffix(".") for t in targets), kind=kind)
     # Validate everything else (keys, secrets present in the environment, checks, CA files) now, with a
     # documentation address (never probed), so a broken module stops the exporter at start-up (exit 2).
     probe = _probe_config(config, module, ProbeTarget(PLACEHOLDER_TARGET, module.default_port), 10.0)
     module.checks = probe.checks
+    if kind == SIGNAL_KIND:
+        module.has_credentials = "token_env" in table
+        if module.has_credentials and not module.targets:
+            config.warnings.append(f"{where}: has a token but no targets allow-list: anyone who can reach "
+                                   "the exporter can make it send the token anywhere (add targets = [...])")
+        return module
     server = probe.servers[0]
     module.has_credentials = server.password is not None or any(
         k in table for k in ("secret_env", "secret_file"))

@@ -78,6 +78,14 @@ _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
                         # rtcdiag browser: the page's calls and the comparison with aioice
                         "BROWSER-CALL-FAILED", "BROWSER-CHANNEL-NOT-OPEN", "BROWSER-AIOICE-DISAGREE"),
 }
+# rtcdiag signal: what keeps the WebSocket from opening at all (TCP, the proxy, TLS) explains what needed that
+# URL; the upgrade and what follows are the service's own answers (SERVICE, the default).
+_LAYER_IDS[Layer.ENDPOINT] += ("SIGNAL-CONNECT-REFUSED", "SIGNAL-CONNECT-TIMEOUT", "SIGNAL-NO-ROUTE",
+                               "SIGNAL-PROXY-UNREACHABLE", "SIGNAL-PROXY-AUTH", "SIGNAL-PROXY-PORT-REFUSED",
+                               "SIGNAL-PROXY-REFUSED", "SIGNAL-PROXY-UPSTREAM", "SIGNAL-PROXY-NOT-HTTP",
+                               "SIGNAL-TLS-INTERCEPTED", "SIGNAL-TLS-INTERCEPTED-LIKELY",
+                               "SIGNAL-TLS-UNTRUSTED", "SIGNAL-TLS-EXPIRED", "SIGNAL-TLS-HOSTNAME",
+                               "SIGNAL-TLS-HANDSHAKE")
 LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
 
 # Same-layer explanations: root id -> ids it explains about the same port of the same server entry (any
@@ -121,6 +129,9 @@ SERVER_WIDE = frozenset({"TURN-AUTH-401", "TURN-AUTH-441", "TURN-REST-EXPIRED", 
 # What is seen of an endpoint whatever else fails there (the certificate's dates, its TLS version, ALPN):
 # a failure of that endpoint never explains them; each has its own fix.
 OBSERVATIONS = frozenset({"TLS-EXPIRING-SOON", "TLS-OLD-VERSION", "TLS-NO-ALPN"})
+# rtcdiag signal: what the URL is (cleartext, a token in it) and a server that accepts any Origin are true
+# whatever else fails on the way.
+OBSERVATIONS |= frozenset({"SIGNAL-CLEARTEXT", "SIGNAL-TOKEN-IN-URL", "SIGNAL-ORIGIN-NOT-CHECKED"})
 
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
