@@ -254,8 +254,9 @@ def parse_page(data: bytes, source: str) -> InternalsDump:
         parser.close()
     except (ValueError, AssertionError, RecursionError) as exc:  # html.parser's own complaints
         raise EvidenceError(f"{source}: not a readable about:webrtc page ({str(exc)[:120]})") from None
-    if not parser.reports and not parser.log:
-        raise EvidenceError(f"{source}: an about:webrtc page with no peer connection and no connection log")
+    if not parser.reports and not parser.log:  # about:webrtc with nothing in it: nothing to judge (exit 3)
+        return InternalsDump(source=source, user_agent="Firefox (about:webrtc saved page)",
+                             notes=["the saved page shows no peer connection and an empty Connection Log"])
     for report in parser.reports:
         report.pop("dataChannelsOpened", None)
     dump = dump_from_reports(parser.reports, [], source)

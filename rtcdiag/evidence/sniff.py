@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from enum import StrEnum
 from pathlib import Path
@@ -116,6 +117,8 @@ def _looks_like_ice_log(data: bytes) -> bool:
 def looks_like_firefox(data: bytes) -> bool:
     """Firefox about:webrtc JSON: two or more RTCStatsReportInternal fields near the start."""
     window = data[:262144]
+    if re.fullmatch(rb'\s*\{\s*"reports"\s*:\s*\[\s*\]\s*,\s*"sdpHistories"\s*:\s*\[\s*\]\s*\}\s*', window):
+        return True  # getAllStats() with no peer connection
     return sum(marker in window for marker in _FIREFOX_MARKERS) >= 2
 
 

@@ -1148,6 +1148,15 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                          else "absent")))
     elif not _dtls_stuck(s, subject, judgement, ice_up):
         _data_channels(s, subject, judgement)
+    if not s.dtls_state and s.pc.stats_only:
+        # ICE connected and no DTLS state (a saved about:webrtc page: no transport states, and nothing that
+        # only a connected DTLS transport carries arrived): DTLS may have failed; never a pass.
+        judgement.steps.append(StepOutcome(subject, CHECK, "dtls", StepState.UNDECIDED,
+                                           detail=f"ICE connected; {s.pc.stats_source} holds no DTLS state, "
+                                                  "and no data channel opened nor RTP arrived to show it "
+                                                  "connected"))
+        judgement.facts.inconclusive = True
+        return
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
                                        detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
 
