@@ -1107,7 +1107,8 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
         state, detail = StepState.UNDECIDED, (f"ICE {states} when the evidence ends, "
                                               f"{_waited_ms(s) / 1000:.1f} s after the remote description")
         judgement.facts.inconclusive = True
-    elif not s.connected and failed is None and s.pc.stats_only and has_evidence(s):
+    elif not s.connected and failed is None and s.pc.stats_only and has_evidence(s) and not (
+            s.local_set is not None and s.remote_set is None):  # a description of its own only: no ICE yet
         # getStats output has no signalling: a connection that never connected (nor failed) may have been
         # setting up, or waiting for candidates that never came (its dump says which): no verdict.
         state, detail = StepState.UNDECIDED, (f"ICE {states} in the last sample of {s.pc.stats_source}, "

@@ -10,7 +10,7 @@ from importlib import import_module
 
 from rtcdiag.triage.finding import CatalogueEntry
 
-AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture")
+AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture", "interop")
 
 
 def _load() -> dict[str, CatalogueEntry]:
