@@ -216,8 +216,9 @@ async def _call(call: InteropCall, sides: dict[str, Any], servers: list[dict[str
     await callee.evaluate(SETUP, {**common, "caller": False, "videoCodec": ""})
     offer = await caller.evaluate(DESCRIBE, None)
     answer = await callee.evaluate(DESCRIBE, offer)
-    call.offer = _text(offer.get("sdp"), MAX_SDP) if isinstance(offer, dict) else ""
-    call.answer = _text(answer.get("sdp"), MAX_SDP) if isinstance(answer, dict) else ""
+    # SDP kept as text (its CRLFs matter), bounded; escaped only where it is shown.
+    call.offer = str(offer.get("sdp"))[:MAX_SDP] if isinstance(offer, dict) else ""
+    call.answer = str(answer.get("sdp"))[:MAX_SDP] if isinstance(answer, dict) else ""
     started = time.perf_counter()
     await caller.evaluate(DESCRIBE, answer)
     settled = await caller.evaluate(SETTLE, {**common, "messages": messages})
