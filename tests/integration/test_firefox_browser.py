@@ -108,7 +108,7 @@ def test_interop_names_an_injected_codec_mismatch(healthy: RunningCoturn) -> Non
     assert "H264" in " ".join(found[0].evidence)
 
 
-@pytest.mark.skipif(not ALL, reason="regenerating every Firefox scenario takes minutes (RTCDIAG_BROWSER_ALL=1)")
+@pytest.mark.skipif(not ALL, reason="regenerating every Firefox scenario takes minutes: opt-in")
 def test_regenerated_firefox_evidence_gives_the_committed_verdicts(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))

@@ -270,7 +270,7 @@ _FIREFOX_REPORT = {
                          ids=["copy-report", "get-all-stats", "stats-history"])
 def test_a_firefox_report_is_read_and_never_passes_half_understood(tmp_path: Path,
                                                                     document: dict[str, Any]) -> None:
-    """Read by rtcdiag.evidence.firefox (issue 25; real Firefox evidence: tests/unit/test_firefox_fixtures.py):
+    """Read by rtcdiag.evidence.firefox (issue 25; real evidence: tests/unit/test_firefox_fixtures.py):
     relay-only, no relay candidate, and no ICE log to say why: the report cannot tell a 401 from a dead
     server, so the verdict is inconclusive, never a pass and never a guess."""
     path = tmp_path / "about-webrtc.json"
