@@ -28,6 +28,7 @@ class BrowserPlan:
     servers: list[IceServer]
     options: BrowserIceOptions
     ice_options: IceOptions | None = None  # None: no aioice run to compare with
+    label_prefix: str = ""  # "firefox " when two engines share one report
 
 
 def dump_text(raw: bytes) -> str:
@@ -60,8 +61,41 @@ def relabel(dump: InternalsDump, labels: list[str]) -> None:
         pc.key = label
 
 
+def read_firefox(result: BrowserIceResult) -> tuple[InternalsDump | None, str]:
+    """Firefox's report and ICE log of the run, read as ``rtcdiag analyze`` reads them; the connections
+    named after what the page made them for (Firefox numbers its pcids in creation order), the page's
+    marker connection (the last one) dropped."""
+    from rtcdiag.evidence.firefox import attach_log, parse_firefox
+    from rtcdiag.evidence.firefox_log import parse_ice_log
+
+    if not result.firefox_report:
+        return None, "Firefox gave no report"
+    try:
+        dump = parse_firefox(result.firefox_report.decode("utf-8", "replace"), "Firefox report of this run")
+    except EvidenceError as exc:
+        return None, str(exc)[:300]
+    attach_log(dump, parse_ice_log(result.firefox_log, "Firefox ICE log of this run"))
+
+    def created(pcid: str) -> int:
+        handle = pcid.partition("}")[2].split("(")[0].strip()
+        return int(handle) if handle.isdigit() else 0
+
+    pcs = sorted(dump.peer_connections, key=lambda pc: created(pc.native_id))
+    if len(pcs) == len(result.pc_labels) + 1:
+        pcs = pcs[:-1]  # the marker connection the page makes last
+        for pc, label in zip(pcs, result.pc_labels, strict=True):
+            pc.key = label
+    else:
+        dump.notes.append(f"{len(pcs)} peer connections in the report, {len(result.pc_labels)} made by the "
+                          "page: connections keep Firefox's ids")
+    dump.peer_connections = pcs
+    return dump, ""
+
+
 def read_dump(result: BrowserIceResult, source: str = "webrtc-internals dump of this run",
               ) -> tuple[InternalsDump | None, str]:
+    if result.engine == "firefox":
+        return read_firefox(result)
     if not result.internals_dump:
         return None, "Chromium gave no dump"
     try:
@@ -80,6 +114,13 @@ async def _run(plan: BrowserPlan) -> BrowserEvidence:
         page, ice = await asyncio.gather(browser_task, ice_probe(plan.servers, plan.ice_options))
     else:
         page, ice = await browser_task, None
+    prefix = plan.label_prefix
+    if prefix:  # two engines in one report: their connections and calls apart
+        page.pc_labels = [f"{prefix}{label}" for label in page.pc_labels]
+        for call in page.calls:
+            call.label = f"{prefix}{call.label}"
+        for gathering in page.gatherings:
+            gathering.label = f"{prefix}{gathering.label}"
     dump, error = read_dump(page) if not page.error else (None, "")
     return BrowserEvidence(page=page, dump=dump, dump_error=error, ice=ice, timeout_s=plan.options.timeout_s)
 
@@ -89,13 +130,13 @@ BROWSER: Check[BrowserPlan, BrowserEvidence] = Check(rules.CHECK, _run, rules.ju
 
 # ---- tables ------------------------------------------------------------------------------------------------
 
-def candidate_table(g: Gathering) -> Table:
+def candidate_table(g: Gathering, browser: str = "Chromium") -> Table:
     """One gathering's candidates, as the Trickle ICE page lists them."""
     rows = [[f"{c.ms:.0f}", c.type, c.foundation[:10], c.protocol, c.address, str(c.port), str(c.priority),
              c.relay_protocol or "-", c.url or "-"] for c in g.candidates]
     rows += [[f"{e.ms:.0f}", "error", "-", "-", e.address or "-", str(e.port or "-"), "-", "-",
               f"{e.url} {e.code} {echo(e.text)}"] for e in g.errors]
-    title = f"Chromium candidates: {g.label.removeprefix('gather ')} (gathering {g.state}"
+    title = f"{browser} candidates: {g.label.removeprefix('gather ')} (gathering {g.state}"
     title += f" in {g.ms:.0f} ms)" if g.ms is not None else ")"
     return Table(title=title, columns=["ms", "type", "foundation", "protocol", "address", "port", "priority",
                                        "relay protocol", "URL / error"], rows=rows)
@@ -105,7 +146,8 @@ def calls_table(result: BrowserIceResult) -> Table:
     rows = [[c.label, c.policy, c.state, "-" if c.connect_ms is None else f"{c.connect_ms:.0f} ms",
              rules.pair_text(c), f"{c.received}/{c.sent}", str(c.lost), rules.rtt_text(c)]
             for c in result.calls]
-    return Table(title="Chromium calls (two peer connections in the page, data-channel echo)",
+    title = f"{rules.browser_name(result)} calls (two peer connections in the page, data-channel echo)"
+    return Table(title=title,
                  columns=["call", "policy", "connection", "connected in", "selected pair", "echoed", "lost",
                           "RTT min / median / max"], rows=rows)
 
@@ -115,13 +157,14 @@ def comparison_table(evidence: BrowserEvidence) -> Table | None:
             for c in rules.compare(evidence.page, evidence.ice)]
     if not rows:
         return None
-    return Table(title="Chromium and aioice (rtcdiag ice) with the same servers",
-                 columns=["server", "Chromium", "aioice", "agree"], rows=rows)
+    browser = rules.browser_name(evidence.page)
+    return Table(title=f"{browser} and aioice (rtcdiag ice) with the same servers",
+                 columns=["server", browser, "aioice", "agree"], rows=rows)
 
 
 def browser_tables(evidence: BrowserEvidence) -> list[Table]:
     page = evidence.page
-    out: list[Table] = [candidate_table(g) for g in page.gatherings]
+    out: list[Table] = [candidate_table(g, rules.browser_name(page)) for g in page.gatherings]
     if page.calls:
         out.append(calls_table(page))
     table = comparison_table(evidence)
@@ -131,9 +174,10 @@ def browser_tables(evidence: BrowserEvidence) -> list[Table]:
 
 
 def browser_notes(evidence: BrowserEvidence) -> list[str]:
-    notes = [f"Chromium: {evidence.page.user_agent}"] if evidence.page.user_agent else []
+    browser = rules.browser_name(evidence.page)
+    notes = [f"{browser}: {evidence.page.user_agent}"] if evidence.page.user_agent else []
     if evidence.dump is not None:
-        notes += [f"webrtc-internals dump: {n}" for n in evidence.dump.notes[:10]]
+        notes += [f"{browser} evidence: {n}" for n in evidence.dump.notes[:10]]
     return notes
 
 

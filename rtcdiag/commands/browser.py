@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,7 +23,22 @@ from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.triage.finding import Subject
 
+if TYPE_CHECKING:
+    from rtcdiag.probes.browser_ice import BrowserIceResult
+
 INSTALL_HINT = "apt-get install -y chromium (or --browser-path PATH) and pip install 'rtcdiag[browser]'"
+FIREFOX_HINT = "apt-get install -y firefox-esr (or --browser-path PATH with --engine firefox)"
+
+
+def firefox_unavailable(path: Path | None) -> str | None:
+    """Why no Firefox run can happen here (None: it can): Firefox is driven over Marionette, no package."""
+    from rtcdiag.probes.firefox import find_firefox
+
+    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+        return f"--browser-path {path}: not an executable file"
+    if path is None and find_firefox() is None:
+        return f"no browser: Firefox is not installed; install: {FIREFOX_HINT}"
+    return None
 
 
 def browser_unavailable(path: Path | None) -> str | None:
@@ -54,6 +70,14 @@ def browser_unavailable(path: Path | None) -> str | None:
 @click.option("--save-dump", "save_dump", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Keep the run's chrome://webrtc-internals dump (gzip when FILE ends in .gz); it holds "
                    "no credentials. `rtcdiag analyze FILE` reads it.")
+@click.option("--engine", type=click.Choice(["chromium", "firefox", "both"]), default="chromium",
+              show_default=True,
+              help="Which browser runs the page: headless Chromium (Playwright), Debian's firefox-esr "
+                   "(Marionette), or both, one after the other, in one report.")
+@click.option("--interop", is_flag=True,
+              help="With --engine both: also a call between a Chromium peer and a Firefox peer (signalling "
+                   "relayed by rtcdiag), relay-only and normal, each direction, data channel and fake "
+                   "audio+video: codecs, DTLS version and mismatches.")
 @click.option("--messages", type=click.IntRange(min=0, max=1000), default=10, show_default=True,
               help="Data-channel echo messages per call.")
 @click.option("--compare/--no-compare", default=True, show_default=True,
@@ -62,8 +86,8 @@ def browser_unavailable(path: Path | None) -> str | None:
 @output_options
 def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, relay_only: bool,
-            browser_path: Path | None, save_dump: Path | None, messages: int, compare: bool, timeout: float,
-            output: OutputOptions) -> int:
+            browser_path: Path | None, save_dump: Path | None, engine: str, interop: bool, messages: int,
+            compare: bool, timeout: float, output: OutputOptions) -> int:
     """Run the Trickle ICE page in a real headless Chromium against your ICE servers.
 
     Gathers with each server alone and with all together (every candidate and every icecandidateerror),
@@ -83,40 +107,92 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     password, secret = load_turn_secrets(password_args, secret_args)
     servers = ice_server_list(targets, ice_servers, username, user, password, secret, ttl,
                               unusable="Chromium does not take stuns: URLs")
-    why = browser_unavailable(browser_path)
-    if why is not None:
-        raise UsageError(why)
-    options = BrowserIceOptions(executable=str(browser_path) if browser_path else None, relay_only=relay_only,
-                                messages=messages, timeout_s=timeout)
+    engines = ("chromium", "firefox") if engine == "both" else (engine,)
+    if interop and engine != "both":
+        raise UsageError("--interop needs --engine both (a call between Chromium and Firefox)")
+    if engine == "both" and browser_path is not None:
+        raise UsageError("--browser-path names one browser: give it with --engine chromium or firefox")
+    for name in engines:
+        why = firefox_unavailable(browser_path) if name == "firefox" else browser_unavailable(browser_path)
+        if why is not None:
+            raise UsageError(why)
     ice_options = IceOptions(relay_only=relay_only, packets=min(messages, 20), gather_timeout_s=timeout,
                              connect_timeout_s=timeout) if compare else None
-    ran = run_async(execute(Job(BROWSER, BrowserPlan(servers, options, ice_options), Subject("browser"))))
-    evidence = ran.result
-    notes = browser_notes(evidence) if evidence is not None else []
-    if save_dump is not None and evidence is not None:
-        notes.append(_save(evidence.page.internals_dump, save_dump))
-    results = None
-    if evidence is not None:
-        results = {"browser": to_jsonable(evidence.page), "ice": to_jsonable(evidence.ice)}
-    report = build_report("browser", ran.judgement, tables=browser_tables(evidence) if evidence else [],
-                          results=results, notes=notes, started_at=started)
+    jobs = []
+    for name in engines:
+        options = BrowserIceOptions(executable=str(browser_path) if browser_path else None,
+                                    relay_only=relay_only, messages=messages, timeout_s=timeout, engine=name)
+        prefix = f"{name} " if len(engines) > 1 else ""
+        # aioice runs once, beside the first engine
+        plan = BrowserPlan(servers, options, ice_options if name == engines[0] else None, prefix)
+        jobs.append(Job(BROWSER, plan, Subject(f"browser {name}")))
+    from rtcdiag.triage.judgement import Judgement
+
+    ran_all = [run_async(execute(job)) for job in jobs]  # one browser at a time: 2 shared cores
+    judgement = Judgement.merge([ran.judgement for ran in ran_all])
+    notes: list[str] = []
+    tables = []
+    results: dict[str, object] = {}
+    for name, ran in zip(engines, ran_all, strict=True):
+        evidence = ran.result
+        if evidence is None:
+            continue
+        notes += browser_notes(evidence)
+        tables += browser_tables(evidence)
+        key = "browser" if name == engines[0] else name
+        results[key] = to_jsonable(evidence.page)
+        if evidence.ice is not None:
+            results["ice"] = to_jsonable(evidence.ice)
+        if save_dump is not None:
+            notes.append(_save(evidence.page, save_dump, several=len(engines) > 1))
+    if interop:
+        from rtcdiag.checks.interop import INTEROP, InteropPlan, interop_tables
+
+        ran = run_async(execute(Job(INTEROP, InteropPlan(servers, timeout_s=timeout, messages=messages),
+                                    Subject("interop"))))
+        judgement.extend(ran.judgement)
+        if ran.result is not None:
+            tables += interop_tables(ran.result)
+            results["interop"] = to_jsonable(ran.result)
+    report = build_report("browser", judgement, tables=tables, results=results or None, notes=notes,
+                          started_at=started)
     return emit(report, output)
 
 
-def _save(raw: bytes, path: Path) -> str:
-    """Write the dump (masked: a registered secret never reaches the file, though Chromium's dumps hold
-    only the servers' URLs); gzip when the name ends in .gz."""
+def _save(page: BrowserIceResult, path: Path, several: bool = False) -> str:
+    """Write the run's evidence (masked: a registered secret never reaches the file, though the browsers
+    keep only the servers' URLs); gzip when the name ends in .gz. Chromium: its webrtc-internals dump;
+    Firefox: its report (getAllStats), and its ICE log beside it (FILE's name + ``.ice-log.txt``). With two
+    engines each file name gets the engine before its suffixes."""
+    import json
+
     from rtcdiag.checks.browser import dump_text, gzip_dump
     from rtcdiag.redact import mask
 
-    if not raw:
-        return f"--save-dump {path}: Chromium gave no dump, nothing written"
-    text = dump_text(raw)
+    if several:
+        path = path.with_name(f"{page.engine}-{path.name}")
+    if page.engine == "firefox":
+        if not page.firefox_report:
+            return f"--save-dump {path}: Firefox gave no report, nothing written"
+        text = page.firefox_report.decode("utf-8", "replace")
+        log_path = path.with_name(path.name.removesuffix(".gz").removesuffix(".json") + ".ice-log.txt"
+                                  + (".gz" if path.suffix.lower() == ".gz" else ""))
+        log = mask("\n".join(page.firefox_log))
+        _write(log_path, gzip_dump(log) if log_path.suffix.lower() == ".gz" else log.encode("utf-8"))
+        json.loads(text)  # Firefox's own JSON, written as given
+    else:
+        if not page.internals_dump:
+            return f"--save-dump {path}: Chromium gave no dump, nothing written"
+        text = dump_text(page.internals_dump)
     masked = mask(text)
-    data = gzip_dump(masked) if path.suffix.lower() == ".gz" else masked.encode("utf-8")
+    _write(path, gzip_dump(masked) if path.suffix.lower() == ".gz" else masked.encode("utf-8"))
+    extra = " (a secret found in it was masked)" if masked != text else ""
+    what = "Firefox report and ICE log" if page.engine == "firefox" else "webrtc-internals dump"
+    return f"{what} saved to {path}{extra}"
+
+
+def _write(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
         raise UsageError(f"--save-dump {path}: cannot write: {exc.strerror or exc}") from None
-    extra = " (a secret found in it was masked)" if masked != text else ""
-    return f"webrtc-internals dump saved to {path}{extra}"

@@ -22,8 +22,23 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     would otherwise hold the bytes, the text and the objects at once; peak memory is a budget, issue 11)."""
     data = holder.pop()
     kind = sniff(data)
-    if kind is EvidenceKind.FIREFOX_WEBRTC:  # issue 25: a reader goes here
-        raise EvidenceError(f"{name} looks like {json_shape(data)}")
+    if kind is EvidenceKind.FIREFOX_WEBRTC:
+        from rtcdiag.evidence.firefox import parse_firefox
+
+        try:
+            text = data.decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"{name}: not a Firefox about:webrtc report (not UTF-8: {exc.reason})"
+                                ) from None
+        del data
+        return parse_firefox(text, name)
+    if kind is EvidenceKind.FIREFOX_PAGE:
+        from rtcdiag.evidence.firefox_page import parse_page
+
+        return parse_page(data, name)
+    if kind is EvidenceKind.FIREFOX_LOG:
+        raise EvidenceError(f"{name}: a Firefox ICE log (about:webrtc Connection Log) is read with its "
+                            "report: give the Copy Report JSON too (rtcdiag analyze report.json ice.log)")
     if kind is EvidenceKind.WEBRTC_INTERNALS or kind is EvidenceKind.RTCSTATS:
         what = "webrtc-internals" if kind is EvidenceKind.WEBRTC_INTERNALS else "rtcstats"
         try:
@@ -99,12 +114,17 @@ def sdp_session(files: list[tuple[str, str]]) -> InternalsDump:
 
 def load_all(paths: list[Path]) -> list[InternalsDump]:
     """Every file read before any report (exit 2 on the first bad one); SDP files pair up in order
-    (offer, answer, offer, answer, ...): each pair is one session."""
+    (offer, answer, offer, answer, ...): each pair is one session. A Firefox ICE log is read with the
+    Firefox reports among the files (its lines name their peer connections)."""
     dumps: list[InternalsDump] = []
     sdps: list[tuple[str, str]] = []
+    logs: list[tuple[str, bytes]] = []
     for path in paths:
         name = printable(str(path))[:200]
         data = read_evidence(path)
+        if sniff(data) is EvidenceKind.FIREFOX_LOG:
+            logs.append((name, data))
+            continue
         if sniff(data) is EvidenceKind.SDP:
             if len(data) > MAX_SDP_BYTES:
                 raise EvidenceError(f"{name}: an SDP of {len(data)} bytes is more than {MAX_SDP_BYTES}")
@@ -115,4 +135,20 @@ def load_all(paths: list[Path]) -> list[InternalsDump]:
         dumps.append(_parse(name, holder))
     for i in range(0, len(sdps), 2):
         dumps.append(sdp_session(sdps[i:i + 2]))
+    if logs:
+        _attach_logs(dumps, logs)
     return dumps
+
+
+def _attach_logs(dumps: list[InternalsDump], logs: list[tuple[str, bytes]]) -> None:
+    from rtcdiag.evidence.firefox import USER_AGENT, attach_log
+    from rtcdiag.evidence.firefox_log import log_lines, parse_ice_log
+
+    firefox = [d for d in dumps if d.user_agent == USER_AGENT]
+    if not firefox:
+        raise EvidenceError(f"{logs[0][0]}: a Firefox ICE log (about:webrtc Connection Log) is read with its "
+                            "report: give the Copy Report JSON too (rtcdiag analyze report.json ice.log)")
+    for name, data in logs:
+        log = parse_ice_log(log_lines(data.decode("utf-8", "replace")), name)
+        if not sum(attach_log(dump, log) for dump in firefox):
+            firefox[0].notes.append(f"{name}: this ICE log names none of the reports' peer connections")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from enum import StrEnum
 from pathlib import Path
@@ -27,9 +28,11 @@ class EvidenceKind(StrEnum):
     SDP = "sdp"  # a bare session description (v=0 ...)
     GETSTATS = "getstats"  # pc.getStats() output saved by an app (RTCStats dictionaries, JSON)
     # Firefox about:webrtc (WebrtcGlobalInformation.getAllStats(): {"reports": [RTCStatsReportInternal]}, one
-    # RTCStatsReportInternal as "Copy Report" gives it, or {"reports", "sdpHistories"}): recognised so that it
-    # is never taken for getStats output; no reader yet (issue 25): exit 2, named.
+    # RTCStatsReportInternal as "Copy Report" gives it, or {"reports", "sdpHistories"}): read by
+    # rtcdiag.evidence.firefox (never taken for getStats output).
     FIREFOX_WEBRTC = "firefox-webrtc"
+    FIREFOX_PAGE = "firefox-page"  # about:webrtc "Save Page" (aboutWebrtc.html)
+    FIREFOX_LOG = "firefox-ice-log"  # about:webrtc's Connection Log (getLogging()), text or a JSON array
 
 
 # Fields of Firefox's RTCStatsReportInternal (dom/webidl/RTCStatsReport.webidl) that no getStats output has.
@@ -84,6 +87,10 @@ def sniff(data: bytes) -> EvidenceKind | None:
                 return EvidenceKind.WEBRTC_INTERNALS
     if head.startswith((b"{", b"[")) and looks_like_firefox(data):
         return EvidenceKind.FIREFOX_WEBRTC  # before getStats: its entries carry RTCStats type names too
+    if head.startswith(b"<") and _looks_like_page(data):
+        return EvidenceKind.FIREFOX_PAGE
+    if _looks_like_ice_log(data):
+        return EvidenceKind.FIREFOX_LOG
     if head.startswith((b"{", b"[")):
         # getStats output: RTCStats dictionaries with a standard (or legacy Chrome) type name.
         for marker in _GETSTATS_TYPES:
@@ -95,10 +102,23 @@ def sniff(data: bytes) -> EvidenceKind | None:
     return None
 
 
+def _looks_like_page(data: bytes) -> bool:
+    from rtcdiag.evidence.firefox_page import looks_like_page
+
+    return looks_like_page(data)
+
+
+def _looks_like_ice_log(data: bytes) -> bool:
+    from rtcdiag.evidence.firefox_log import looks_like_ice_log
+
+    return looks_like_ice_log(data[:65536].decode("utf-8", "replace"))
+
+
 def looks_like_firefox(data: bytes) -> bool:
-    """Firefox about:webrtc JSON: two or more RTCStatsReportInternal fields near the start (the one place
-    this is recognised: a reader, issue 25, replaces the refusal in rtcdiag.evidence.load)."""
+    """Firefox about:webrtc JSON: two or more RTCStatsReportInternal fields near the start."""
     window = data[:262144]
+    if re.fullmatch(rb'\s*\{\s*"reports"\s*:\s*\[\s*\]\s*,\s*"sdpHistories"\s*:\s*\[\s*\]\s*\}\s*', window):
+        return True  # getAllStats() with no peer connection
     return sum(marker in window for marker in _FIREFOX_MARKERS) >= 2
 
 
@@ -108,7 +128,7 @@ def json_shape(data: bytes) -> str:
     import json
 
     if looks_like_firefox(data):
-        return "a Firefox about:webrtc report, which rtcdiag cannot read yet"
+        return "a Firefox about:webrtc report without a peer connection rtcdiag can read"
     try:
         document = json.loads(data)
     except (ValueError, RecursionError):

@@ -214,6 +214,15 @@ class PeerConnection:
     stats: dict[str, StatsObject] = field(default_factory=dict)
     sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
     stats_only: bool = False  # made from saved getStats output: stats over time, no update log
+    # What the stats came from, in the words of a report ("getStats output", "the Firefox report").
+    stats_source: str = "getStats output"
+    # Would a TURN/STUN server's error be in this evidence (Chromium's onicecandidateerror events)? False for
+    # a Firefox report read without its ICE log: no relay candidate is then unexplained, not "no error".
+    candidate_errors_recorded: bool = True
+    ice_restarts: int | None = None  # how many ICE restarts the browser counted (Firefox's iceRestarts)
+    ice_rollbacks: int | None = None  # Firefox's iceRollbacks
+    native_id: str = ""  # the browser's own name of the connection (Firefox's pcid)
+    check_log: list[str] = field(default_factory=list)  # what an ICE log says of its checks (evidence lines)
 
     def of_type(self, stats_type: str) -> list[StatsObject]:
         return [s for s in self.stats.values() if s.type == stats_type]

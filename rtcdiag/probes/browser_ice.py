@@ -246,6 +246,11 @@ class BrowserIceResult:
     # As downloaded (gzip; URLs only, never credentials). Kept out of the JSON report (the "secret" mark drops
     # a field there): --save-dump writes it.
     internals_dump: bytes = field(default=b"", repr=False, metadata={"secret": True})
+    engine: str = "chromium"  # chromium / firefox: which browser ran the page
+    # Firefox's own evidence of the run (getAllStats JSON, getLogging lines; URLs only, never credentials):
+    # kept out of the JSON report like the dump; --save-dump writes them.
+    firefox_report: bytes = field(default=b"", repr=False, metadata={"secret": True})
+    firefox_log: list[str] = field(default_factory=list, repr=False, metadata={"secret": True})
     pc_labels: list[str] = field(default_factory=list)  # the page's connections in creation order
     console: list[str] = field(default_factory=list)  # what the page logged (the script itself logs nothing)
     error: str = ""  # the browser run itself failed (in words)
@@ -257,6 +262,7 @@ class BrowserIceOptions:
     relay_only: bool = False  # gather relay-only, and no normal-policy call
     messages: int = 10  # data-channel echo messages per call
     timeout_s: float = 10.0  # for gathering, for connecting, for the echo (each)
+    engine: str = "chromium"  # chromium (Playwright) / firefox (Marionette, rtcdiag.probes.firefox)
 
 
 def _text(value: Any, limit: int = 300) -> str:
@@ -377,6 +383,9 @@ async def probe(servers: list[IceServer], options: BrowserIceOptions | None = No
            "messages": max(0, min(opts.messages, MAX_MESSAGES)), "relayCall": has_turn,
            "normalCall": not opts.relay_only, "marker": READY_MARKER}
     result.pc_labels = connection_labels(servers, opts)
+    result.engine = opts.engine
+    if opts.engine == "firefox":
+        return await _firefox(arg, opts, result, started)
     browser_options = BrowserOptions(executable=opts.executable, fake_media=False, auto_accept=False,
                                      timeout_s=max(30.0, opts.timeout_s * 4), rtcstats_dump=False,
                                      ready_marker=READY_MARKER)
@@ -389,6 +398,30 @@ async def probe(servers: list[IceServer], options: BrowserIceOptions | None = No
     result.user_agent = _text(run.user_agent)
     result.internals_dump = run.internals_dump
     result.console = [_text(line) for line in run.console[:50]]
+    parse_page(run.result, result)
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+async def _firefox(arg: dict[str, Any], opts: BrowserIceOptions, result: BrowserIceResult,
+                   started: float) -> BrowserIceResult:
+    """The same page in a fresh headless Firefox; its evidence is Firefox's own report and ICE log."""
+    import json
+
+    from rtcdiag.probes.firefox import FirefoxOptions
+    from rtcdiag.probes.firefox import run_script as firefox_script
+
+    options = FirefoxOptions(executable=opts.executable, fake_media=False, auto_accept=False,
+                             timeout_s=max(30.0, opts.timeout_s * 4))
+    try:
+        run = await firefox_script(PAGE_SCRIPT, arg, options)
+    except Exception as exc:  # Marionette's errors, Firefox not starting, a script that threw
+        result.error = _text(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        result.duration_ms = (time.perf_counter() - started) * 1000
+        return result
+    result.user_agent = _text(run.user_agent)
+    result.firefox_report = json.dumps(run.report).encode()
+    result.firefox_log = run.log
     parse_page(run.result, result)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result

@@ -124,7 +124,10 @@ class PcSummary:
 
     @property
     def gathered(self) -> bool:
-        return self.reached("gathering", "gathering", "complete") is not None or bool(self.of("local"))
+        # Without a state log (getStats output, a Firefox report) a local description applied is where
+        # gathering started (JSEP §5.5: setLocalDescription starts it).
+        return self.reached("gathering", "gathering", "complete") is not None or bool(self.of("local")) or (
+            self.pc.stats_only and self.local_set is not None)
 
 
 def when(event: UpdateEvent | None) -> str:
@@ -283,6 +286,8 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
             s.failures.append(event)
         if kind == "createOffer" and "iceRestart" in event.value and "true" in event.value:
             s.ice_restart = True
+    if pc.ice_restarts:  # the browser's own count (Firefox's iceRestarts)
+        s.ice_restart = True
     s.candidates = _merge_candidates(
         local_events + remote_events,
         [c for obj in pc.of_type("local-candidate") if (c := _candidate_from_stats(obj, "local"))]
@@ -371,6 +376,8 @@ def _pcs_text(labels: Iterable[str]) -> str:
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
+# A TURN server's failure that the evidence cannot name (no icecandidateerror can be in it).
+UNRECORDED = "no relay candidate, and the evidence does not record why"
 _TURN_IDS = {401: "ANALYZE-TURN-401", 403: "ANALYZE-TURN-403", 437: "ANALYZE-TURN-437",
              486: "ANALYZE-TURN-486", 508: "ANALYZE-TURN-508"}
 
@@ -448,8 +455,23 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
         # tests/fixtures/analyze/mixed-urls), so a connected one says nothing about the server.
         needing = [s for s in users if s.gathered and not s.connected]
         silent = users and not got and key not in failed
+        unrecorded = [s for s in needing if not s.pc.candidate_errors_recorded]
         if unknown and not got:
             details.append(f"{kind} candidates without a URL in the dump: which server gave them is unknown")
+        elif server.is_turn and silent and needing and len(unrecorded) == len(needing):
+            # No icecandidateerror can be in this evidence (a Firefox report without its ICE log): a refusal
+            # (401) and a dead server look the same here. Neither is claimed.
+            judgement.findings.append(make_finding(
+                "ANALYZE-TURN-NO-RELAY-UNEXPLAINED", server_subject(server), check=CHECK, step="gather",
+                evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), no relay candidate; "
+                          f"{s.pc.stats_source} records no icecandidateerror" for s in needing[:10]],
+                url=url, pcs=_pcs_text(s.label for s in needing), source=needing[0].pc.stats_source))
+            judgement.facts.inconclusive = True
+            failed[key] = UNRECORDED
+            details.append("no relay candidate; the evidence does not record why")
+            judgement.steps.append(StepOutcome(server_subject(server), CHECK, "gather", StepState.UNDECIDED,
+                                               detail="; ".join(details)[:300]))
+            continue
         elif server.is_turn and silent and needing:
             state = ("gathering completed" if gathering_done else "gathering never completed")
             judgement.findings.append(make_finding(
@@ -735,7 +757,9 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
         judgement.steps.append(StepOutcome(subject, CHECK, "gathering", StepState.SKIPPED,
                                            detail="gathering never started (no local description)"))
         return
-    if s.pc.ice_transport_policy == "relay" and not s.of("local", "relay"):
+    unexplained = not s.pc.candidate_errors_recorded and any(
+        failed_urls.get(u.key) == UNRECORDED for u in configured(s))
+    if s.pc.ice_transport_policy == "relay" and not s.of("local", "relay") and not unexplained:
         turn = [u for u in configured(s) if u.is_turn]
         why = "; ".join(f"{u.text}: {failed_urls[u.key]}" for u in turn if u.key in failed_urls) or (
             "no TURN server configured" if not turn else "no error reported")
@@ -828,7 +852,8 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
                       f"{c.candidate.port}" + (f" ({c.stats_id})" if c.stats_id else
                                               f" at {c.event.when}" if c.event else "") for c in both[:8]],
             severity=Severity.ERROR if failed else None, pc=s.label, addresses=", ".join(scopes[:6]),
-            servers="not in getStats output" if s.pc.stats_only else "none configured"))
+            servers=f"not in {s.pc.stats_source}" if s.pc.stats_only and not s.pc.configuration
+            else "none configured"))
 
 
 # Unanswered connectivity checks take seconds to fail (RFC 8445 §14.3: Rc retransmissions); a relay-only
@@ -1039,6 +1064,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             evidence = [f"{p.id}: state={p.text('state')} requestsSent={p.text('requestsSent')} "
                         f"responsesReceived={p.text('responsesReceived')} "
                         f"requestsReceived={p.text('requestsReceived')}" for p in s.pair_stats[:10]]
+            evidence += s.pc.check_log[:6]  # what the browser's ICE log says of the checks (Firefox)
             if sent and not answered:
                 one_way = (f"; {received} check(s) from the other side did arrive (one-way: its packets "
                            "get here, ours do not get there)") if received else ""
@@ -1081,12 +1107,21 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
         state, detail = StepState.UNDECIDED, (f"ICE {states} when the evidence ends, "
                                               f"{_waited_ms(s) / 1000:.1f} s after the remote description")
         judgement.facts.inconclusive = True
-    elif not s.connected and failed is None and s.pc.stats_only and has_evidence(s):
+    elif not s.connected and failed is None and s.pc.stats_only and has_evidence(s) and not (
+            s.local_set is not None and s.remote_set is None):  # a description of its own only: no ICE yet
         # getStats output has no signalling: a connection that never connected (nor failed) may have been
         # setting up, or waiting for candidates that never came (its dump says which): no verdict.
-        state, detail = StepState.UNDECIDED, (f"ICE {states} in the last getStats sample, never connected; "
-                                              "getStats output holds no signalling to tell why")
+        state, detail = StepState.UNDECIDED, (f"ICE {states} in the last sample of {s.pc.stats_source}, "
+                                              f"never connected; {s.pc.stats_source} holds no state log to "
+                                              "tell why")
         judgement.facts.inconclusive = True
+    if s.pc.ice_restarts:
+        rollbacks = "-" if s.pc.ice_rollbacks is None else str(s.pc.ice_rollbacks)
+        judgement.findings.append(make_finding(
+            "ANALYZE-ICE-RESTARTS", subject, check=CHECK, step="ice", severity=Severity.INFO,
+            evidence=[f"{s.pc.stats_source}: iceRestarts={s.pc.ice_restarts}",
+                      *(f"{when(t.event)} {t.what} {t.state}" for t in s.states("ice")[:6])],
+            pc=s.label, restarts=s.pc.ice_restarts, rollbacks=rollbacks, ice=ice_state))
     judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=detail[:300]))
 
 
@@ -1114,6 +1149,15 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                          else "absent")))
     elif not _dtls_stuck(s, subject, judgement, ice_up):
         _data_channels(s, subject, judgement)
+    if not s.dtls_state and s.pc.stats_only:
+        # ICE connected and no DTLS state (a saved about:webrtc page: no transport states, and nothing that
+        # only a connected DTLS transport carries arrived): DTLS may have failed; never a pass.
+        judgement.steps.append(StepOutcome(subject, CHECK, "dtls", StepState.UNDECIDED,
+                                           detail=f"ICE connected; {s.pc.stats_source} holds no DTLS state, "
+                                                  "and no data channel opened nor RTP arrived to show it "
+                                                  "connected"))
+        judgement.facts.inconclusive = True
+        return
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
                                        detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
 

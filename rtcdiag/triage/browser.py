@@ -51,6 +51,11 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
+def browser_name(page: BrowserIceResult) -> str:
+    """The engine that ran the page, as said in the report."""
+    return "Firefox" if page.engine == "firefox" else "Chromium"
+
+
 def pair_text(call: Call) -> str:
     p = call.pair
     if p is None:
@@ -78,15 +83,16 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
     if not call.connected:
         # The dump's rules usually said why (a TURN error, ICE failed): then this is their consequence.
         said = sorted(pc for pc in failed_pcs if pc.startswith(f"pc {call.label}"))
-        detail = (f"the webrtc-internals dump says why ({', '.join(said)})" if said else
-                  "the dump names no cause")
+        detail = (f"the browser's own evidence says why ({', '.join(said)})" if said else
+                  "the browser's own evidence names no cause")
         judgement.findings.append(make_finding(
             "BROWSER-CALL-FAILED", subject, check=CHECK, step=step,
             evidence=[f"{call.label}: connectionState {call.state} after {_ms(call.connect_ms)}",
                       *(f"caller candidate {c.type} {c.protocol} {c.address}:{c.port} url={c.url or '-'}"
                         for c in call.candidates[:5]),
                       *(f"icecandidateerror {e.url} {e.code} {echo(repr(e.text))}" for e in call.errors[:5])],
-            call=call.label, policy=call.policy, state=call.state, ms=_ms(call.connect_ms), detail=detail))
+            call=call.label, policy=call.policy, state=call.state, ms=_ms(call.connect_ms), detail=detail,
+            browser=browser_name(evidence.page)))
         judgement.steps.append(StepOutcome(subject, CHECK, step, detail=f"connection {call.state}"))
         return
     pair = pair_text(call)
@@ -94,21 +100,22 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
         judgement.findings.append(make_finding(
             "BROWSER-CHANNEL-NOT-OPEN", subject, check=CHECK, step=step,
             evidence=[f"{call.label}: connected in {_ms(call.connect_ms)}, pair {pair}"],
-            call=call.label, pair=pair, timeout=timeout))
+            call=call.label, pair=pair, timeout=timeout, browser=browser_name(evidence.page)))
     elif call.lost:
         judgement.findings.append(make_finding(
             "BROWSER-ECHO-LOSS", subject, check=CHECK, step=step,
             severity=Severity.ERROR if call.received == 0 else None,
             evidence=[f"{call.label}: {call.received}/{call.sent} echoed, RTT {rtt_text(call)}"],
             call=call.label, lost=call.lost, sent=call.sent, received=call.received, pair=pair,
-            timeout=timeout))
+            timeout=timeout, browser=browser_name(evidence.page)))
     relayed = call.pair is not None and call.pair.local_type == "relay"
     if call.policy == "relay" and host:
         judgement.facts.relays.append(RelayFact(host, relayed and call.received > 0,
-                                                f"Chromium relay-only call: {pair}, "
+                                                f"{browser_name(evidence.page)} relay-only call: {pair}, "
                                                 f"{call.received}/{call.sent} echoed"))
     if call.rtts_ms:
-        judgement.facts.rtts.append(RttFact(host or call.label, f"Chromium {call.label} data-channel echo",
+        judgement.facts.rtts.append(RttFact(host or call.label,
+                                            f"{browser_name(evidence.page)} {call.label} data-channel echo",
                                             statistics.median(call.rtts_ms)))
     judgement.steps.append(StepOutcome(
         subject, CHECK, step, detail=f"connected in {_ms(call.connect_ms)}, {pair}, "
@@ -198,17 +205,18 @@ def _comparisons(evidence: BrowserEvidence, judgement: Judgement) -> None:
         if c.certificate:
             judgement.findings.append(make_finding(
                 "BROWSER-TURNS-CERTIFICATE", subject, check=CHECK, step="compare",
-                evidence=[f"Chromium: icecandidateerror 701 {echo(repr(c.text))}",
+                evidence=[f"{browser_name(evidence.page)}: icecandidateerror 701 {echo(repr(c.text))}",
                           f"aioice: {c.certificate}"],
                 url=canonical_url(c.url), text=echo(c.text), aioice=c.certificate))
         if c.agree is False:
             judgement.findings.append(make_finding(
                 "BROWSER-AIOICE-DISAGREE", subject, check=CHECK, step="compare",
-                evidence=[f"Chromium: {c.browser}", f"aioice: {c.aioice}"],
+                evidence=[f"{browser_name(evidence.page)}: {c.browser}", f"aioice: {c.aioice}"],
                 url=c.url, browser=c.browser, aioice=c.aioice))
         state = StepState.DONE if c.agree is not None else StepState.SKIPPED
         judgement.steps.append(StepOutcome(subject, CHECK, "compare", state,
-                                           detail=f"Chromium: {c.browser}; aioice: {c.aioice}"[:300]))
+                                           detail=f"{browser_name(evidence.page)}: {c.browser}; "
+                                                  f"aioice: {c.aioice}"[:300]))
 
 
 # ---- the whole run ---------------------------------------------------------------------------------------
@@ -226,7 +234,7 @@ def _failed_pcs(judgement: Judgement) -> set[str]:
 def judge(evidence: BrowserEvidence) -> Judgement:
     judgement = Judgement(facts=Facts())
     page = evidence.page
-    run_subject = Subject("chromium")
+    run_subject = Subject(page.engine or "chromium")
     if page.error:
         # The browser itself failed (crashed, timed out): nothing about the servers can be said.
         judgement.steps.append(StepOutcome(run_subject, CHECK, "run", StepState.UNDECIDED,
@@ -239,7 +247,7 @@ def judge(evidence: BrowserEvidence) -> Judgement:
         judgement.extend(analyze.judge([evidence.dump], alone=False))
     else:
         judgement.steps.append(StepOutcome(run_subject, CHECK, "dump", StepState.UNDECIDED,
-                                           detail=f"no webrtc-internals dump: {evidence.dump_error}"[:300]))
+                                           detail=f"no browser evidence: {evidence.dump_error}"[:300]))
         judgement.facts.inconclusive = True
     failed = _failed_pcs(judgement)
     for call in page.calls:

@@ -111,7 +111,8 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
 # or this one's own refusal in a relay-only call) is why no remote candidate ever arrived. The finding is
 # made about that server's host only when the dump shows it (triage/analyze.py).
 for _turn_error in ("ANALYZE-TURN-401", "ANALYZE-TURN-403", "ANALYZE-TURN-437", "ANALYZE-TURN-486",
-                    "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY"):
+                    "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY",
+                    "ANALYZE-TURN-NO-RELAY-UNEXPLAINED"):
     ALSO_EXPLAINS[_turn_error] = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
 
 # Findings about a connection, not about one port or transport (a peer connection's report row): a

@@ -268,14 +268,18 @@ _FIREFOX_REPORT = {
 @pytest.mark.parametrize("document", [_FIREFOX_REPORT, {"reports": [_FIREFOX_REPORT]},
                                       {"reports": [_FIREFOX_REPORT], "sdpHistories": []}],
                          ids=["copy-report", "get-all-stats", "stats-history"])
-def test_a_firefox_report_is_named_and_refused(tmp_path: Path, document: dict[str, Any]) -> None:
+def test_a_firefox_report_is_read_and_never_passes_half_understood(tmp_path: Path,
+                                                                    document: dict[str, Any]) -> None:
+    """Read by rtcdiag.evidence.firefox (issue 25; real evidence: tests/unit/test_firefox_fixtures.py):
+    relay-only, no relay candidate, and no ICE log to say why: the report cannot tell a 401 from a dead
+    server, so the verdict is inconclusive, never a pass and never a guess."""
     path = tmp_path / "about-webrtc.json"
     path.write_text(json.dumps(document))
-    result = _rtcdiag("analyze", str(path))
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.strip().endswith(
-        "about-webrtc.json looks like a Firefox about:webrtc report, which rtcdiag cannot read yet")
-    assert result.stderr.count("\n") == 1
+    result = _rtcdiag("analyze", str(path), "--json")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr
+    report = json.loads(result.stdout)
+    assert [f["id"] for f in report["findings"] if not f.get("explained_by")] == [
+        "ANALYZE-TURN-NO-RELAY-UNEXPLAINED"]
 
 
 @pytest.mark.parametrize(("document", "words"), [

@@ -11,7 +11,7 @@ from importlib import import_module
 from rtcdiag.triage.finding import CatalogueEntry
 
 AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture", "correlate",
-         "capacity", "signal")
+         "capacity", "signal", "interop")
 
 
 def _load() -> dict[str, CatalogueEntry]:

@@ -137,6 +137,33 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 8445 §5.1.1.2; RFC 8656 §7",
     ),
     CatalogueEntry(
+        id="ANALYZE-TURN-NO-RELAY-UNEXPLAINED",
+        severity=Severity.WARNING,
+        title="No relay candidate from {url}, and {source} does not say why",
+        symptom="{pcs} had {url} configured and gathered no relay candidate from it; {source} keeps no "
+                "icecandidateerror, so a refused Allocate (401 wrong credentials, 403, 486) and a server "
+                "that never answered look the same in it.",
+        cause="Either the TURN server refused the credentials or the allocation, or it could not be reached; "
+              "only the browser's ICE log tells which.",
+        fix="Give the ICE log too: in about:webrtc, \"Save Page\" (its Connection Log section) or the log "
+            "text, read together with the report (`rtcdiag analyze report.json aboutWebrtc.html`); or test "
+            "the server with `rtcdiag turn-check {url}` and the same credentials.",
+        reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent; RFC 8656 §7.2",
+    ),
+    CatalogueEntry(
+        id="ANALYZE-ICE-RESTARTS",
+        severity=Severity.INFO,
+        title="{pc} restarted ICE {restarts} time(s)",
+        symptom="The browser counted {restarts} ICE restart(s) and {rollbacks} rollback(s) on {pc}; it ended "
+                "ICE \"{ice}\".",
+        cause="The application (or the browser after a network change) asked for new ICE credentials "
+              "(restartIce(), createOffer({{iceRestart: true}})); rollbacks come from glare handled by "
+              "rolling back an offer (perfect negotiation).",
+        fix="Nothing, when the call recovered; when restarts repeat, look for what keeps breaking the path "
+            "(network changes, a TURN allocation that expired).",
+        reference="RFC 8445 §9; W3C webrtc-pc §4.4.1.6 (restartIce)",
+    ),
+    CatalogueEntry(
         id="ANALYZE-STUN-NO-SRFLX",
         severity=Severity.WARNING,
         title="No server-reflexive candidate from {url}, and no error either",

@@ -8,7 +8,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-CALL-FAILED",
         severity=Severity.ERROR,
-        title="Chromium's {call} did not connect",
+        title="{browser}'s {call} did not connect",
         symptom="Two RTCPeerConnections in one page (iceTransportPolicy \"{policy}\", the same iceServers) "
                 "ended with \"{state}\" (connection state, or why it was not waited for) after {ms}; "
                 "{detail}.",
@@ -23,7 +23,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-CHANNEL-NOT-OPEN",
         severity=Severity.ERROR,
-        title="Chromium's {call} connected but its data channel never opened",
+        title="{browser}'s {call} connected but its data channel never opened",
         symptom="ICE and DTLS connected (selected pair {pair}) but the data channel did not open within "
                 "{timeout}.",
         cause="SCTP over DTLS did not come up over the selected pair: packets above a small size are lost "
@@ -35,7 +35,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-ECHO-LOSS",
         severity=Severity.WARNING,
-        title="{lost} of {sent} data-channel messages were lost in Chromium's {call}",
+        title="{lost} of {sent} data-channel messages were lost in {browser}'s {call}",
         symptom="Over the selected pair {pair}, {received} of {sent} echo messages came back within "
                 "{timeout} (unordered, no retransmissions).",
         cause="Packets are lost between the browser and the TURN server or in the relay (congestion, a "
