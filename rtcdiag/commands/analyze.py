@@ -9,6 +9,7 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.report.model import Report
 from rtcdiag.triage.finding import Subject
 
 
@@ -77,7 +78,14 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
     notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
     report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
                           results=None, notes=notes, started_at=started)
-    return emit(report, output)
+    page = None
+    if output.wants_html:  # --html: the call's charts (issue 24)
+        from rtcdiag.checks.call_charts import call_sections
+
+        report.visuals = call_sections(dumps, report.roots)
+        if redact_out is not None:
+            page = _redacted_page(copy, redact_out, started)
+    return emit(report, output, page=page)
 
 
 MAX_SUMMARY_FILES = 100_000
@@ -103,6 +111,10 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
     notes = [f.refused for f in files if f.refused][:20]
     report = build_report("analyze", judgement, tables=summary_tables(numbers), results=numbers, notes=notes,
                           started_at=started)
+    if output.wants_html:  # --html: the fleet's numbers as charts (issue 24)
+        from rtcdiag.checks.fleet_charts import fleet_sections
+
+        report.visuals = fleet_sections(files, numbers)
     return emit(report, output)
 
 
@@ -122,6 +134,8 @@ def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, sta
     from rtcdiag.report.build import build_report
     from rtcdiag.textsafe import printable
 
+    if ladder_flow is not None and output.wants_html:
+        raise UsageError("--ladder prints one flow; --html draws the flows' ladders in the page: give one")
     plan = read_wire(files)  # every file read before any report: exit 2 on one that is neither
     if ladder_flow is not None:
         found = find_flow(plan.captures, ladder_flow.strip())
@@ -136,4 +150,30 @@ def _wire(files: list[Path], ladder_flow: str | None, output: OutputOptions, sta
     tables = capture_tables(plan.captures) + log_tables(plan.logs)
     report = build_report("analyze", ran.judgement, tables=tables,
                           results=wire_results(plan), notes=notes, started_at=started)
+    if output.wants_html:  # --html: ladders, allocations, usage (issue 24)
+        from rtcdiag.checks.wire_charts import wire_sections
+
+        report.visuals = wire_sections(plan)
     return emit(report, output)
+
+
+def _redacted_page(copy: bytes, out: Path, started: float) -> Report:
+    """``--redact OUT --html``: the page shows the anonymised copy (judged by the same rules: the
+    anonymiser keeps what triage reads), so nothing it replaces reaches the page."""
+    from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
+    from rtcdiag.checks.call_charts import call_sections
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.evidence.webrtc_internals import parse_internals
+    from rtcdiag.report.build import build_report
+    from rtcdiag.textsafe import printable
+
+    dump = parse_internals(copy, printable(str(out))[:200])
+    ran = run_async(execute(Job(ANALYZE, AnalyzePlan([dump]), Subject("analyze"))))
+    notes = [f"This page shows the anonymised copy written by --redact to {dump.source} (addresses, mDNS "
+             "names, ICE ufrag/pwd and DTLS fingerprints replaced)."]
+    notes += [f"{dump.source}: {note}" for note in dump.notes[:20]]
+    notes += [f"{dump.source}: {dump.user_agent}"] if dump.user_agent else []
+    report = build_report("analyze", ran.judgement, tables=tables([dump]) if ran.result is not None else [],
+                          results=None, notes=notes, started_at=started)
+    report.visuals = call_sections([dump], report.roots)
+    return report

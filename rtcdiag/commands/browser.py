@@ -100,6 +100,10 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
         results = {"browser": to_jsonable(evidence.page), "ice": to_jsonable(evidence.ice)}
     report = build_report("browser", ran.judgement, tables=browser_tables(evidence) if evidence else [],
                           results=results, notes=notes, started_at=started)
+    if output.wants_html and evidence is not None and evidence.dump is not None:  # the run's own dump, drawn
+        from rtcdiag.checks.call_charts import call_sections
+
+        report.visuals = call_sections([evidence.dump], report.roots)
     return emit(report, output)
 
 

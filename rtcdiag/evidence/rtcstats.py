@@ -7,7 +7,8 @@ Format: a ``RTCStatsDump`` line, a JSON line with ``fileFormat``, then one JSON 
 (value: its configuration, then the page URL); ``navigator.mediaDevices.getUserMedia`` lines (pcId
 ``"<rid>-0"``) are the media requests, with the request id after the value; ``getStats``/``getstats`` lines
 hold a report (``{id: stats}``) that may be delta-compressed (only changed fields): merged in order here, and
-only the last value of each field is kept. Every other method is an update-log event.
+only the last value of each field is kept, with the history (time, value) of the few fields the ``--html``
+charts draw (rtcdiag.evidence.series.HISTORY_FIELDS, bounded). Every other method is an update-log event.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rtcdiag.evidence.series import HISTORY_FIELDS, MAX_HISTORY
 from rtcdiag.evidence.sniff import EvidenceError
 from rtcdiag.evidence.webrtc_internals import (
     MAX_EVENTS,
@@ -60,7 +62,9 @@ def _gum(method: str, line: list[Any], stamp: float) -> GetUserMediaEntry | None
     return None
 
 
-def _merge_stats(pc: PeerConnection, report: Any) -> None:
+def _merge_stats(pc: PeerConnection, report: Any, clock: float) -> None:
+    """Merge one (maybe delta-compressed) report; the fields charts draw keep their history, timed by the
+    line's clock (``--html``: rtcdiag.evidence.series)."""
     if not isinstance(report, dict):
         return
     for stats_id, stats in report.items():
@@ -78,7 +82,14 @@ def _merge_stats(pc: PeerConnection, report: Any) -> None:
                 continue
             if name == "type" and isinstance(value, str):
                 obj.type = value[:100]
-            obj.series[str(name)[:200]] = StatsSeries(stats_type=obj.type, raw_values=[value])
+            key = str(name)[:200]
+            previous = obj.series.get(key)
+            series = obj.series[key] = StatsSeries(stats_type=obj.type, raw_values=[value])
+            if key in HISTORY_FIELDS.get(obj.type, ()):
+                history = previous.history if previous is not None and previous.history is not None else []
+                if len(history) < MAX_HISTORY:
+                    history.append((clock, value))
+                series.history = history
 
 
 def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:
@@ -133,7 +144,7 @@ def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:
             pc.ice_servers, pc.ice_transport_policy = server_urls(pc.configuration)
             pc.url = value_text(line[3])[:2000] if len(line) > 4 else ""
         elif method.lower() == "getstats":
-            _merge_stats(pc, line[2])
+            _merge_stats(pc, line[2], clock)
         elif len(pc.events) < MAX_EVENTS:
             pc.events.append(UpdateEvent(type=canonical_event(method), value=value_text(line[2]),
                                          timestamp_ms=clock))

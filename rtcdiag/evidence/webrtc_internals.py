@@ -78,6 +78,10 @@ class StatsSeries:
     stats_type: str
     raw_values: str | list[Any]
     _parsed: list[Any] | None = field(default=None, repr=False)
+    # (ms since the epoch, value) of every sample, when the format gives each its own time: an rtcstats dump
+    # keeps only the last value in ``raw_values``, and its history of the fields charts draw here
+    # (rtcdiag.evidence.series.HISTORY_FIELDS). None: the values line up with the object's "timestamp".
+    history: list[tuple[float, Any]] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"StatsSeries({self.stats_type!r}, {len(self.raw_values)} values chars/items)"

@@ -1,0 +1,177 @@
+"""Stats fields over time, from every form of browser evidence, as numbers a chart can draw.
+
+- webrtc-internals dumps keep each field's last samples (``values``, ~1 a second) and the object's own
+  ``timestamp`` series beside them: a field that appeared later has fewer values, so the two are lined up
+  from their ends (both end at the dump's last sample);
+- rtcstats dumps keep only each field's last value, and the (line time, value) history of the fields named
+  in :data:`HISTORY_FIELDS` (rtcdiag.evidence.rtcstats): a delta-compressed dump records a value only when it
+  changed, so a rate over unchanged samples is averaged over the time between changes;
+- saved getStats snapshots append one value per snapshot, lined up with ``timestamp`` like a dump.
+
+Counters (bytes, packets) become rates per interval. A counter that goes down was reset (Chromium resets an
+outbound stream's counters when its encoder is re-initialised, and a re-created stats object starts from 0):
+that interval is a gap, and the next one counts from the new value, so a reset never draws a sawtooth
+spike. :func:`downsample` keeps each bucket's minimum and maximum, so a spike survives it.
+Pure functions over the typed values of :mod:`rtcdiag.evidence.webrtc_internals`; nothing here can raise on
+a hostile value (it is a gap).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rtcdiag.evidence.webrtc_internals import StatsObject
+
+# The fields the charts draw, per stats type: rtcstats dumps keep their history (bounded per field).
+HISTORY_FIELDS: dict[str, frozenset[str]] = {
+    "inbound-rtp": frozenset({"bytesReceived", "packetsReceived", "packetsLost", "jitter", "framesPerSecond",
+                              "frameWidth", "frameHeight"}),
+    "outbound-rtp": frozenset({"bytesSent", "packetsSent", "framesPerSecond", "frameWidth", "frameHeight",
+                               "qualityLimitationReason", "targetBitrate"}),
+    "remote-inbound-rtp": frozenset({"roundTripTime", "fractionLost", "packetsLost", "jitter"}),
+    "candidate-pair": frozenset({"currentRoundTripTime", "availableOutgoingBitrate", "bytesSent",
+                                 "bytesReceived"}),
+    "transport": frozenset({"dtlsState", "iceState"}),
+}
+MAX_HISTORY = 100_000  # samples kept per field (a day at one a second)
+
+Sample = tuple[float, Any]  # (ms since the epoch, the value as the evidence gave it)
+Point = tuple[float, float | None]  # (ms since the epoch, a number); None: a gap in the line
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a stats value (numbers, or numeric text in old dumps); None for anything else."""
+    kind = type(value)  # exact types first: this runs once per sample (bool is an int, and no number here)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        result = float(value)
+    elif kind is bool or value is None:
+        return None
+    elif isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            result = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def samples(obj: StatsObject, name: str) -> list[Sample]:
+    """Every sample of one field with its time, oldest first (times that are not numbers are dropped)."""
+    series = obj.series.get(name)
+    if series is None:
+        return []
+    if series.history is not None:
+        return list(series.history)
+    stamps = obj.series.get("timestamp")
+    if stamps is None:
+        return []
+    values, times = series.values(), stamps.values()
+    count = min(len(values), len(times))
+    pairs = zip(times[len(times) - count:], values[len(values) - count:], strict=True)
+    return [(ms, value) for stamp, value in pairs if (ms := number(stamp)) is not None]
+
+
+def gauge(obj: StatsObject, name: str, scale: float = 1.0) -> list[Point]:
+    """A field read as it is (jitter, RTT, frames per second), times ``scale``; a non-number is a gap."""
+    out: list[Point] = []
+    for ms, raw in samples(obj, name):
+        value = number(raw)
+        out.append((ms, None if value is None else value * scale))
+    return out
+
+
+def rate(obj: StatsObject, name: str, scale: float = 1.0) -> list[Point]:
+    """A counter as a rate per second times ``scale`` (bytes -> kbit/s: 0.008), one point per interval.
+
+    A counter that went down was reset: a gap, and the next interval counts from the new value."""
+    out: list[Point] = []
+    previous: tuple[float, float] | None = None
+    for ms, raw in samples(obj, name):
+        value = number(raw)
+        if value is None:
+            out.append((ms, None))
+            previous = None
+            continue
+        if previous is not None:
+            seconds = (ms - previous[0]) / 1000
+            if seconds <= 0:
+                continue  # the same sample twice
+            if value < previous[1]:
+                out.append((ms, None))  # reset: never a negative rate, never a spike
+            else:
+                out.append((ms, (value - previous[1]) / seconds * scale))
+        previous = (ms, value)
+    return out
+
+
+def loss_percent(obj: StatsObject, lost_name: str = "packetsLost",
+                 received_name: str = "packetsReceived") -> list[Point]:
+    """Packets lost per interval as a share of the packets expected in it (lost + received), in %.
+
+    ``packetsLost`` may go down (late duplicates, RFC 3550 §6.4.1): that interval counts no loss. A
+    ``packetsReceived`` that went down is a reset: a gap."""
+    received = {ms: number(v) for ms, v in samples(obj, received_name)}
+    out: list[Point] = []
+    previous: tuple[float, float, float] | None = None
+    for ms, raw in samples(obj, lost_name):
+        lost, got = number(raw), received.get(ms)
+        if lost is None or got is None:
+            out.append((ms, None))
+            previous = None
+            continue
+        if previous is not None and ms > previous[0]:
+            if got < previous[2]:
+                out.append((ms, None))
+            else:
+                lost_now = max(lost - previous[1], 0.0)
+                expected = lost_now + got - previous[2]
+                out.append((ms, lost_now / expected * 100 if expected > 0 else 0.0))
+        previous = (ms, lost, got)
+    return out
+
+
+def runs(obj: StatsObject, name: str) -> list[tuple[float, float, str]]:
+    """A text field (a state, ``qualityLimitationReason``) as runs of one value: (start ms, end ms, value);
+    a run ends where the next begins, the last at the last sample."""
+    out: list[tuple[float, float, str]] = []
+    for ms, raw in samples(obj, name):
+        text = raw if isinstance(raw, str) else "" if raw is None else str(raw)
+        text = text[:40]
+        if out and out[-1][2] == text:
+            out[-1] = (out[-1][0], ms, text)
+        else:
+            if out:
+                out[-1] = (out[-1][0], ms, out[-1][2])
+            out.append((ms, ms, text))
+    return out
+
+
+def downsample(points: list[Point], limit: int) -> list[Point]:
+    """At most about ``limit`` points: the series cut into ``limit // 2`` buckets, each kept as its lowest
+    and highest point in time order (a one-sample spike survives), a gap in a bucket kept as a gap."""
+    if len(points) <= limit or limit < 4:
+        return points
+    buckets = limit // 2
+    size = len(points) / buckets
+    out: list[Point] = []
+    for index in range(buckets):
+        chunk = points[int(index * size):int((index + 1) * size)]
+        if not chunk:
+            continue
+        known = [p for p in chunk if p[1] is not None]
+        kept: list[Point] = []
+        if known:
+            low = min(known, key=lambda p: p[1] or 0.0)
+            high = max(known, key=lambda p: p[1] or 0.0)
+            kept = [low] if low is high else [low, high]
+        gap = next((p for p in chunk if p[1] is None), None)
+        if gap is not None:
+            kept.append(gap)
+        out += sorted(kept, key=lambda p: p[0])
+    return out
