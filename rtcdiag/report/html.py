@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from rtcdiag import __version__
 from rtcdiag.report import svg
 from rtcdiag.report.model import Report, Table, where
-from rtcdiag.report.visual import Chart, LineChart, MarkedTable, Section, Tone
+from rtcdiag.report.visual import BarChart, Chart, Ladder, LaneChart, LineChart, MarkedTable, Section, Tone
 from rtcdiag.textsafe import shown, shown_line
 from rtcdiag.triage.finding import Finding
 
@@ -147,10 +147,21 @@ def _block(group: Sequence[Finding], report: Report, root: bool) -> str:
 
 # ---- charts and tables -------------------------------------------------------------------------------------
 
+def _not_drawn(chart: Chart) -> int:
+    """What a bounded chart left out (lanes, bars, arrows)."""
+    if isinstance(chart, LaneChart):
+        return chart.more_lanes
+    if isinstance(chart, BarChart):
+        return chart.more_bars
+    if isinstance(chart, Ladder):
+        return chart.more_messages
+    return 0
+
+
 def _figure(chart: Chart) -> str:
     caption = f"<figcaption>{svg.safe(chart.title, 300)}"
-    unit = getattr(chart, "unit", "")
-    caption += f" ({svg.safe(unit, 30)})" if unit else ""
+    if isinstance(chart, LineChart) and chart.unit:
+        caption += f" ({svg.safe(chart.unit, 30)})"
     caption += "</figcaption>"
     legend = svg.legend(chart)
     keys = ""
@@ -158,9 +169,8 @@ def _figure(chart: Chart) -> str:
         keys = '<ul class="legend">' + "".join(
             f'<li><span class="sw {colour}"></span>{svg.safe(label, 200)}</li>'
             for colour, label in legend) + "</ul>"
-    hidden = [n for n in (getattr(chart, "more_lanes", 0), getattr(chart, "more_bars", 0),
-                          getattr(chart, "more_messages", 0)) if n]
-    note = (f'<p class="note">{hidden[0]} more not drawn (the tables and --json have them).</p>'
+    hidden = _not_drawn(chart)
+    note = (f'<p class="note">{hidden} more not drawn (the tables and --json have them).</p>'
             if hidden else "")
     wide = "" if isinstance(chart, LineChart) else ' class="wide"'
     return f"<figure{wide}>{caption}{svg.draw(chart)}{keys}{note}</figure>"
