@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from rtcdiag.evidence.series import Point, downsample, gauge, loss_percent, number, rate, runs
+from rtcdiag.evidence.series import History, Point, downsample, gauge, loss_percent, number, rate, runs
 from rtcdiag.evidence.webrtc_internals import InternalsDump, PeerConnection, StatsObject
 from rtcdiag.report.model import Table
 from rtcdiag.report.visual import (
@@ -153,7 +153,7 @@ def _timeline(s: PcSummary, origin: float) -> LaneChart | None:
     if not changes["dtls"]:  # a dump's update log has no DTLS event: the transport's stats have its states
         for transport in s.pc.of_type("transport")[:1]:
             changes["dtls"] = [(_seconds(start, origin), state) for start, _, state in
-                               runs(transport, "dtlsState") if state]
+                               runs(transport, "dtlsState", s.pc.stats_history.get(transport.id)) if state]
     lanes = [Lane(name, _spans(changes[name], end)) for name in _LANES if changes[name]]
     ticks = tuple(Mark(_seconds(c.event.timestamp_ms, origin),
                        f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
@@ -214,6 +214,11 @@ def _kind_order(obj: StatsObject) -> tuple[int, str]:
 
 def _stream_charts(s: PcSummary, origin: float) -> tuple[list[Chart], list[Chart]]:
     pc = s.pc
+
+    def kept(obj: StatsObject) -> History | None:
+        """The object's fields kept apart with their times (rtcstats dumps), else None."""
+        return pc.stats_history.get(obj.id)
+
     outbound = sorted(pc.of_type("outbound-rtp"), key=_kind_order)
     inbound = sorted(pc.of_type("inbound-rtp"), key=_kind_order)
     remote = {o.id: _remote_report(pc, o) for o in outbound}
@@ -221,53 +226,54 @@ def _stream_charts(s: PcSummary, origin: float) -> tuple[list[Chart], list[Chart
     shown: list[Chart | None] = []
     more: list[Chart | None] = []
     for kind in ("audio", "video"):
-        lines = [(_stream_name(o, "send"), rate(o, "bytesSent", KBITS)) for o in outbound
+        lines = [(_stream_name(o, "send"), rate(o, "bytesSent", KBITS, kept(o))) for o in outbound
                  if o.text("kind") == kind]
-        lines += [(_stream_name(o, "receive"), rate(o, "bytesReceived", KBITS)) for o in inbound
+        lines += [(_stream_name(o, "receive"), rate(o, "bytesReceived", KBITS, kept(o))) for o in inbound
                   if o.text("kind") == kind]
         shown.append(_chart(f"{kind.capitalize()} bitrate", "kbit/s", lines, origin))
     pair_bitrate = None
     if pair is not None:
         pair_bitrate = _chart("Selected candidate pair bitrate (all media and data)", "kbit/s",
-                              [("send", rate(pair, "bytesSent", KBITS)),
-                               ("receive", rate(pair, "bytesReceived", KBITS))], origin)
+                              [("send", rate(pair, "bytesSent", KBITS, kept(pair))),
+                               ("receive", rate(pair, "bytesReceived", KBITS, kept(pair)))], origin)
     has_rtp = bool(outbound or inbound)
     (more if has_rtp else shown).append(pair_bitrate)
-    loss = [(_stream_name(o, "receive"), loss_percent(o)) for o in inbound]
-    loss += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "fractionLost", 100)) for o in outbound
+    loss = [(_stream_name(o, "receive"), loss_percent(o, kept(o))) for o in inbound]
+    loss += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "fractionLost", 100, kept(r))) for o in outbound
              if (r := remote[o.id]) is not None]
     shown.append(_chart("Packet loss", "%", loss, origin))
     rtts: list[tuple[str, list[Point]]] = []
     if pair is not None:
-        rtts.append(("selected pair (STUN)", gauge(pair, "currentRoundTripTime", 1000)))
-    rtts += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "roundTripTime", 1000)) for o in outbound
+        rtts.append(("selected pair (STUN)", gauge(pair, "currentRoundTripTime", 1000, kept(pair))))
+    rtts += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "roundTripTime", 1000, kept(r))) for o in outbound
              if (r := remote[o.id]) is not None]
     shown.append(_chart("Round-trip time", "ms", rtts, origin))
-    jitter = [(_stream_name(o, "receive"), gauge(o, "jitter", 1000)) for o in inbound]
-    jitter += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "jitter", 1000)) for o in outbound
+    jitter = [(_stream_name(o, "receive"), gauge(o, "jitter", 1000, kept(o))) for o in inbound]
+    jitter += [(_stream_name(o, "send") + " (RTCP)", gauge(r, "jitter", 1000, kept(r))) for o in outbound
                if (r := remote[o.id]) is not None]
     shown.append(_chart("Jitter", "ms", jitter, origin))
-    more.append(_chart("Packets lost", "packets/s", [(_stream_name(o, "receive"), rate(o, "packetsLost"))
-                                                     for o in inbound], origin))
+    lost = [(_stream_name(o, "receive"), rate(o, "packetsLost", 1.0, kept(o))) for o in inbound]
+    more.append(_chart("Packets lost", "packets/s", lost, origin))
     video = [(o, "send") for o in outbound if o.text("kind") == "video"] + \
         [(o, "receive") for o in inbound if o.text("kind") == "video"]
-    more.append(_chart("Frames per second", "fps", [(_stream_name(o, d), gauge(o, "framesPerSecond"))
-                                                    for o, d in video], origin))
+    fps = [(_stream_name(o, d), gauge(o, "framesPerSecond", 1.0, kept(o))) for o, d in video]
+    more.append(_chart("Frames per second", "fps", fps, origin))
     resolution: list[tuple[str, list[Point]]] = []
     for o, d in video:
         size = f" {o.text('frameWidth')}x{o.text('frameHeight')}" if o.text("frameHeight") else ""
-        resolution.append((_stream_name(o, d) + f" height (last{size})", gauge(o, "frameHeight")))
+        label = _stream_name(o, d) + f" height (last{size})"
+        resolution.append((label, gauge(o, "frameHeight", 1.0, kept(o))))
     more.append(_chart("Resolution (frame height)", "px", resolution, origin))
     available: list[tuple[str, list[Point]]] = []
     if pair is not None:
         available.append(("available outgoing (estimate)",
-                          gauge(pair, "availableOutgoingBitrate", 1 / 1000)))
-    available += [(_stream_name(o, "send") + " target", gauge(o, "targetBitrate", 1 / 1000))
+                          gauge(pair, "availableOutgoingBitrate", 1 / 1000, kept(pair))))
+    available += [(_stream_name(o, "send") + " target", gauge(o, "targetBitrate", 1 / 1000, kept(o)))
                   for o in outbound if o.text("kind") == "video"]
     more.append(_chart("Available outgoing bitrate", "kbit/s", available, origin))
     limited: list[Lane] = []
     for o in outbound:
-        reasons = runs(o, "qualityLimitationReason") if o.text("kind") == "video" else []
+        reasons = runs(o, "qualityLimitationReason", kept(o)) if o.text("kind") == "video" else []
         if reasons:
             changes = [(_seconds(start, origin), reason) for start, _, reason in reasons]
             limited.append(Lane(_stream_name(o, "send"), _spans(changes, _seconds(reasons[-1][1], origin))))

@@ -77,24 +77,19 @@ def _merge_stats(pc: PeerConnection, report: Any, clock: float) -> None:
             kind = stats.get("type")
             obj = pc.stats[stats_id] = StatsObject(id=str(stats_id)[:300],
                                                    type=kind[:100] if isinstance(kind, str) else "")
-        carried: list[tuple[str, list[tuple[float, Any]]]] = []
         charted = HISTORY_FIELDS.get(obj.type)
         if charted:  # the few fields charts draw keep (time, value) of every report (bounded)
+            kept = pc.stats_history.setdefault(obj.id, {})
             for key in charted & stats.keys():
-                previous = obj.series.get(key)
-                history = previous.history if previous is not None and previous.history is not None else []
+                history = kept.setdefault(key, [])
                 if len(history) < MAX_HISTORY:
                     history.append((clock, stats[key]))
-                carried.append((key, history))
         for name, value in list(stats.items())[:200]:
             if name == "id":
                 continue
             if name == "type" and isinstance(value, str):
                 obj.type = value[:100]
             obj.series[str(name)[:200]] = StatsSeries(stats_type=obj.type, raw_values=[value])
-        for key, history in carried:
-            if key in obj.series:
-                obj.series[key].history = history
 
 
 def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:

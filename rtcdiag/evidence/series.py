@@ -3,8 +3,9 @@
 - webrtc-internals dumps keep each field's last samples (``values``, ~1 a second) and the object's own
   ``timestamp`` series beside them: a field that appeared later has fewer values, so the two are lined up
   from their ends (both end at the dump's last sample);
-- rtcstats dumps keep only each field's last value, and the (line time, value) history of the fields named
-  in :data:`HISTORY_FIELDS` (rtcdiag.evidence.rtcstats): a delta-compressed dump records a value only when it
+- rtcstats dumps keep only each field's last value, and apart (``PeerConnection.stats_history``, passed here
+  as ``history``: the object's field -> samples) the (line time, value) history of the fields named in
+  :data:`HISTORY_FIELDS` (rtcdiag.evidence.rtcstats): a delta-compressed dump records a value only when it
   changed, so a rate over unchanged samples is averaged over the time between changes;
 - saved getStats snapshots append one value per snapshot, lined up with ``timestamp`` like a dump.
 
@@ -19,6 +20,7 @@ a hostile value (it is a gap).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from rtcdiag.evidence.webrtc_internals import StatsObject
@@ -38,6 +40,7 @@ MAX_HISTORY = 100_000  # samples kept per field (a day at one a second)
 
 Sample = tuple[float, Any]  # (ms since the epoch, the value as the evidence gave it)
 Point = tuple[float, float | None]  # (ms since the epoch, a number); None: a gap in the line
+History = Mapping[str, list[Sample]]  # one stats object's fields kept apart with their times (rtcstats)
 
 
 def number(value: Any) -> float | None:
@@ -61,13 +64,13 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def samples(obj: StatsObject, name: str) -> list[Sample]:
+def samples(obj: StatsObject, name: str, history: History | None = None) -> list[Sample]:
     """Every sample of one field with its time, oldest first (times that are not numbers are dropped)."""
+    if history is not None and name in history:
+        return list(history[name])
     series = obj.series.get(name)
     if series is None:
         return []
-    if series.history is not None:
-        return list(series.history)
     stamps = obj.series.get("timestamp")
     if stamps is None:
         return []
@@ -77,22 +80,22 @@ def samples(obj: StatsObject, name: str) -> list[Sample]:
     return [(ms, value) for stamp, value in pairs if (ms := number(stamp)) is not None]
 
 
-def gauge(obj: StatsObject, name: str, scale: float = 1.0) -> list[Point]:
+def gauge(obj: StatsObject, name: str, scale: float = 1.0, history: History | None = None) -> list[Point]:
     """A field read as it is (jitter, RTT, frames per second), times ``scale``; a non-number is a gap."""
     out: list[Point] = []
-    for ms, raw in samples(obj, name):
+    for ms, raw in samples(obj, name, history):
         value = number(raw)
         out.append((ms, None if value is None else value * scale))
     return out
 
 
-def rate(obj: StatsObject, name: str, scale: float = 1.0) -> list[Point]:
+def rate(obj: StatsObject, name: str, scale: float = 1.0, history: History | None = None) -> list[Point]:
     """A counter as a rate per second times ``scale`` (bytes -> kbit/s: 0.008), one point per interval.
 
     A counter that went down was reset: a gap, and the next interval counts from the new value."""
     out: list[Point] = []
     previous: tuple[float, float] | None = None
-    for ms, raw in samples(obj, name):
+    for ms, raw in samples(obj, name, history):
         value = number(raw)
         if value is None:
             out.append((ms, None))
@@ -110,16 +113,16 @@ def rate(obj: StatsObject, name: str, scale: float = 1.0) -> list[Point]:
     return out
 
 
-def loss_percent(obj: StatsObject, lost_name: str = "packetsLost",
+def loss_percent(obj: StatsObject, history: History | None = None, lost_name: str = "packetsLost",
                  received_name: str = "packetsReceived") -> list[Point]:
     """Packets lost per interval as a share of the packets expected in it (lost + received), in %.
 
     ``packetsLost`` may go down (late duplicates, RFC 3550 §6.4.1): that interval counts no loss. A
     ``packetsReceived`` that went down is a reset: a gap."""
-    received = {ms: number(v) for ms, v in samples(obj, received_name)}
+    received = {ms: number(v) for ms, v in samples(obj, received_name, history)}
     out: list[Point] = []
     previous: tuple[float, float, float] | None = None
-    for ms, raw in samples(obj, lost_name):
+    for ms, raw in samples(obj, lost_name, history):
         lost, got = number(raw), received.get(ms)
         if lost is None or got is None:
             out.append((ms, None))
@@ -136,11 +139,11 @@ def loss_percent(obj: StatsObject, lost_name: str = "packetsLost",
     return out
 
 
-def runs(obj: StatsObject, name: str) -> list[tuple[float, float, str]]:
+def runs(obj: StatsObject, name: str, history: History | None = None) -> list[tuple[float, float, str]]:
     """A text field (a state, ``qualityLimitationReason``) as runs of one value: (start ms, end ms, value);
     a run ends where the next begins, the last at the last sample."""
     out: list[tuple[float, float, str]] = []
-    for ms, raw in samples(obj, name):
+    for ms, raw in samples(obj, name, history):
         text = raw if isinstance(raw, str) else "" if raw is None else str(raw)
         text = text[:40]
         if out and out[-1][2] == text:

@@ -78,10 +78,6 @@ class StatsSeries:
     stats_type: str
     raw_values: str | list[Any]
     _parsed: list[Any] | None = field(default=None, repr=False)
-    # (ms since the epoch, value) of every sample, when the format gives each its own time: an rtcstats dump
-    # keeps only the last value in ``raw_values``, and its history of the fields charts draw here
-    # (rtcdiag.evidence.series.HISTORY_FIELDS). None: the values line up with the object's "timestamp".
-    history: list[tuple[float, Any]] | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"StatsSeries({self.stats_type!r}, {len(self.raw_values)} values chars/items)"
@@ -143,6 +139,9 @@ class PeerConnection:
     configuration: str = ""  # rtcConfiguration as given (a JSON text; URLs only, never credentials)
     events: list[UpdateEvent] = field(default_factory=list)
     stats: dict[str, StatsObject] = field(default_factory=dict)
+    # Stats id -> field -> (ms since the epoch, value) of every report, for the fields charts draw, where the
+    # format keeps only each field's last value (rtcstats dumps; rtcdiag.evidence.series.HISTORY_FIELDS).
+    stats_history: dict[str, dict[str, list[tuple[float, Any]]]] = field(default_factory=dict, repr=False)
     sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
     stats_only: bool = False  # made from saved getStats output: stats over time, no update log
 

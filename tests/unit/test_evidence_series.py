@@ -18,7 +18,8 @@ import pytest
 from rtcdiag.checks.call_charts import call_sections
 from rtcdiag.evidence.load import load_dump
 from rtcdiag.evidence.series import downsample, gauge, loss_percent, rate, runs, samples
-from rtcdiag.evidence.webrtc_internals import StatsObject, StatsSeries
+from rtcdiag.evidence.getstats import parse_getstats
+from rtcdiag.evidence.webrtc_internals import StatsObject
 from rtcdiag.report.visual import LaneChart, LineChart
 
 CALL = Path(__file__).resolve().parents[1] / "fixtures" / "matrix" / "relay-udp-bare-av"
@@ -26,10 +27,17 @@ KBITS = 8 / 1000
 
 
 def _obj(kind: str, **fields: list[object]) -> StatsObject:
-    obj = StatsObject(id="X", type=kind)
-    for name, values in fields.items():
-        obj.series[name] = StatsSeries(stats_type=kind, raw_values=json.dumps(values))
-    return obj
+    """One stats object over time, as an app saves getStats snapshots, read by rtcdiag's own reader; a field
+    with fewer values than the others appeared later (its values are the last snapshots')."""
+    count = max(len(values) for values in fields.values())
+    snapshots: list[list[dict[str, object]]] = []
+    for index in range(count):
+        entry: dict[str, object] = {"id": "X", "type": kind}
+        for name, values in fields.items():
+            if index >= count - len(values):
+                entry[name] = values[index - (count - len(values))]
+        snapshots.append([entry])
+    return parse_getstats(json.dumps(snapshots), "hand-made").peer_connections[0].stats["X"]
 
 
 def test_bitrates_equal_chromiums_own_in_the_webrtc_internals_dump() -> None:
@@ -47,8 +55,9 @@ def test_bitrates_equal_chromiums_own_in_the_webrtc_internals_dump() -> None:
 
 
 def test_bitrates_equal_chromiums_own_in_the_rtcstats_dump() -> None:
-    """The rtcstats parser keeps each charted field's history (line time, value); Chromium's own bitrate is
-    in the same lines (not kept by the parser: read here from the file)."""
+    """The rtcstats parser keeps each charted field's history (line time, value) apart
+    (``PeerConnection.stats_history``); Chromium's own bitrate is in the same lines (not kept by the
+    parser: read here from the file)."""
     dump = load_dump(CALL / "rtcstats.gz")
     own: dict[tuple[str, str], list[float]] = {}
     for line in gzip.decompress((CALL / "rtcstats.gz").read_bytes()).decode().splitlines()[2:]:
@@ -62,7 +71,7 @@ def test_bitrates_equal_chromiums_own_in_the_rtcstats_dump() -> None:
     for pc in dump.peer_connections:
         for obj in pc.of_type("outbound-rtp") + pc.of_type("inbound-rtp"):
             counter = "bytesSent" if obj.type == "outbound-rtp" else "bytesReceived"
-            ours = [kbps for _, kbps in rate(obj, counter, KBITS)]
+            ours = [kbps for _, kbps in rate(obj, counter, KBITS, pc.stats_history.get(obj.id))]
             theirs = own[(pc.key, obj.id)]  # from the second report on, as ours
             assert len(ours) == len(theirs) >= 8
             for mine, chromium in zip(ours, theirs, strict=True):
