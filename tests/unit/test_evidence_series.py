@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from rtcdiag.checks.call_charts import call_sections
+from rtcdiag.evidence.getstats import parse_getstats
 from rtcdiag.evidence.load import load_dump
 from rtcdiag.evidence.series import downsample, gauge, loss_percent, rate, runs, samples
-from rtcdiag.evidence.getstats import parse_getstats
 from rtcdiag.evidence.webrtc_internals import StatsObject
 from rtcdiag.report.visual import LaneChart, LineChart
 
