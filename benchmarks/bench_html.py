@@ -2,46 +2,46 @@
 same file in the same run, and the page opened in Chromium.
 
 Targets (issue 24): the page of the 100 MB dump <= 5 MB, built in <= 1.5x the time ``analyze --json`` takes,
-rendered by Chromium in <= 2 s. The dump is bench_analyze's (the real healthy-relay fixture, its peer
-connections copied to ~100 MB, every stats series 600 samples long). Each command runs in a fresh child
-process, ``--runs`` times (the median is compared: the machine is shared).
+rendered by Chromium in <= 2 s. The dumps are made as bench_analyze.py makes its own, from the real
+healthy-relay fixture, in two shapes: a long call (its two peer connections, every stats series as long as
+fills ~100 MB) and many connections (copied to ~100 MB, 600 samples each); here each series is continued as
+a real call's would be (see ``_continue``). Each command runs in a fresh child process, ``--runs`` times
+(the median is compared: the machine is shared).
 Run: ``python benchmarks/bench_html.py [MB] [--runs N]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import random
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_analyze import FIXTURE, SAMPLES, make_dump
-
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "analyze" / \
+    "healthy-relay.webrtc-internals.json.gz"
 # Fields that are not counters (they do not only grow): continued by repeating their samples.
 GAUGES = {"jitter", "roundTripTime", "currentRoundTripTime", "totalRoundTripTime", "framesPerSecond",
           "audioLevel", "availableOutgoingBitrate", "availableIncomingBitrate", "targetBitrate",
           "fractionLost", "frameWidth", "frameHeight"}
+# The two shapes of a big dump (as bench_analyze.py makes them): a long call (the fixture's two peer
+# connections, every series as long as fills the file) and many connections (600 samples each, copied).
+SHAPES = {"long call": (2, 0), "many connections": (0, 600)}  # (connections, samples); 0: as many as fit
 
 
-def make_long_call_dump(path: Path, megabytes: int) -> int:
-    """bench_analyze's dump, but each series continued as a real 10-minute call would be (bench_analyze
-    repeats the fixture's 5 samples, so its counters run backwards every 5 s): one sample a second,
-    counters growing by their own mean step with a little noise, gauges repeated; one outbound stream's
-    counters reset half-way (as when Chromium re-initialises an encoder) and one jitter spike, so the
-    page has both to draw."""
-    import gzip
-    import json
-    import random
-
-    rng = random.Random(24)
-    document = json.loads(gzip.decompress(FIXTURE.read_bytes()))
-    template = next(iter(document["PeerConnections"].values()))
+def _continue(template: dict[str, Any], samples: int, rng: random.Random) -> None:
+    """Each series of one connection continued as a real call would be, ``samples`` long: one sample a
+    second, counters growing by their own mean step with a little noise, the rest repeated; the outbound
+    counters reset half-way (as when Chromium re-initialises an encoder) and one jitter spike, so that the
+    page has both to draw. (Repeating the fixture's samples, as bench_analyze does, would run the counters
+    backwards every few seconds and the timestamps too.)"""
     for name, series in template["stats"].items():
         values = json.loads(series["values"])
         field_name = name.rpartition("-")[2]
@@ -49,26 +49,46 @@ def make_long_call_dump(path: Path, megabytes: int) -> int:
             continue
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         if field_name == "timestamp" and numbers:
-            longer = [values[0] + 1000 * i for i in range(SAMPLES)]
+            longer = [values[0] + 1000 * i for i in range(samples)]
         elif numbers and field_name not in GAUGES and values == sorted(values) and len(values) > 1:
             step = (values[-1] - values[0]) / (len(values) - 1)
             longer, total = [], float(values[0])
-            for i in range(SAMPLES):
+            for i in range(samples):
                 longer.append(round(total) if isinstance(values[0], int) else total)
                 total += step * rng.uniform(0.8, 1.2)
-                if field_name.startswith(("bytesSent", "packetsSent")) and i == SAMPLES // 2:
+                if field_name.startswith(("bytesSent", "packetsSent")) and i == samples // 2:
                     total = 0.0  # a counter reset
         else:
-            longer = (values * (SAMPLES // len(values) + 1))[:SAMPLES]
+            longer = (values * (samples // len(values) + 1))[:samples]
             if field_name == "jitter":
-                longer[SAMPLES * 3 // 4] = max(float(v) for v in values) * 20  # one spike
+                longer[samples * 3 // 4] = max(float(v) for v in values) * 20  # one spike
         series["values"] = json.dumps(longer)
-    one = len(json.dumps(template))
-    copies = max(1, megabytes * 1024 * 1024 // one)
-    document["PeerConnections"] = {f"{i}-1": template for i in range(copies)}
+
+
+def make_dump(path: Path, megabytes: int, shape: str) -> tuple[int, int, int]:
+    """A dump of about ``megabytes`` MB of ``shape``; (size, peer connections, samples per series)."""
+    document = json.loads(gzip.decompress(FIXTURE.read_bytes()))
+    templates = list(document["PeerConnections"].values())
+    connections, samples = SHAPES[shape]
+    target = megabytes * 1024 * 1024
+    if connections:
+        def size(n: int) -> int:
+            trial = json.loads(json.dumps(templates))
+            for t in trial:
+                _continue(t, n, random.Random(24))
+            return len(json.dumps(trial)) * connections // len(templates)
+
+        small, large = size(100), size(1100)
+        samples = max(10, 100 + (target - small) * 1000 // max(1, large - small))
+    for t in templates:
+        _continue(t, samples, random.Random(24))
+    if not connections:
+        connections = max(1, target // len(json.dumps(templates[0])))
+    document["PeerConnections"] = {f"{i}-1": templates[i % len(templates)] for i in range(connections)}
     text = json.dumps(document)
     path.write_text(text)
-    return len(text)
+    return len(text), connections, samples
+
 
 COMMANDS = {
     "analyze --json": ["--json"],
@@ -127,18 +147,17 @@ def main() -> None:
     if "--runs" in sys.argv:
         args = [a for a in args if a != sys.argv[sys.argv.index("--runs") + 1]]
     megabytes = int(args[0]) if args else 100
-    makers = (("bench_analyze's dump (its series repeat 5 samples)", make_dump),
-              ("the same dump with its series continued as a 10-minute call", make_long_call_dump))
-    for title, maker in makers:
-        print(f"== {title}")
-        bench(maker, megabytes, runs)
+    for shape in SHAPES:
+        print(f"== {shape}")
+        bench(shape, megabytes, runs)
 
 
-def bench(maker: Callable[[Path, int], int], megabytes: int, runs: int) -> None:
+def bench(shape: str, megabytes: int, runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="rtcdiag-bench-") as tmp:
         dump, page = Path(tmp) / "dump.json", Path(tmp) / "page.html"
-        size = maker(dump, megabytes)
-        print(f"dump: {size / 1e6:.1f} MB ({SAMPLES} samples per stats series); {runs} run(s) each, median")
+        size, connections, samples = make_dump(dump, megabytes, shape)
+        print(f"dump: {size / 1e6:.1f} MB, {connections} peer connections, {samples} samples per stats "
+              f"series; {runs} run(s) each, median")
         walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
         cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
         for _ in range(runs):  # interleaved, so that a busy moment of the machine hits every command

@@ -64,52 +64,74 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def samples(obj: StatsObject, name: str, history: History | None = None) -> list[Sample]:
-    """Every sample of one field with its time, oldest first (times that are not numbers are dropped)."""
+_PLAIN = frozenset({int, float})  # exact types: bool is an int, and never a number here
+
+
+def numbers(values: list[Any]) -> list[float | None]:
+    """:func:`number` of every value: one pass in C when they are all plain finite numbers (a stats series
+    almost always), else value by value."""
+    if set(map(type, values)) <= _PLAIN:
+        try:
+            total = math.fsum(values)
+        except OverflowError:
+            total = math.inf
+        if math.isfinite(total):
+            return list(map(float, values))
+    return [number(v) for v in values]
+
+
+def _columns(obj: StatsObject, name: str, history: History | None) -> tuple[list[float], list[Any]]:
+    """The times (ms) and values of one field, oldest first; samples whose time is not a number dropped."""
     if history is not None and name in history:
-        return list(history[name])
-    series = obj.series.get(name)
-    if series is None:
-        return []
-    stamps = obj.series.get("timestamp")
-    if stamps is None:
-        return []
+        kept = history[name]
+        return [ms for ms, _ in kept], [value for _, value in kept]
+    series, stamps = obj.series.get(name), obj.series.get("timestamp")
+    if series is None or stamps is None:
+        return [], []
     values, times = series.values(), stamps.values()
     count = min(len(values), len(times))
-    pairs = zip(times[len(times) - count:], values[len(values) - count:], strict=True)
-    return [(ms, value) for stamp, value in pairs if (ms := number(stamp)) is not None]
+    values = values[len(values) - count:]
+    stamped = numbers(times[len(times) - count:])
+    if None not in stamped:
+        return stamped, values  # type: ignore[return-value]  # no None in it
+    pairs = [(ms, value) for ms, value in zip(stamped, values, strict=True) if ms is not None]
+    return [ms for ms, _ in pairs], [value for _, value in pairs]
+
+
+def samples(obj: StatsObject, name: str, history: History | None = None) -> list[Sample]:
+    """Every sample of one field with its time, oldest first (times that are not numbers are dropped)."""
+    times, values = _columns(obj, name, history)
+    return list(zip(times, values, strict=True))
 
 
 def gauge(obj: StatsObject, name: str, scale: float = 1.0, history: History | None = None) -> list[Point]:
     """A field read as it is (jitter, RTT, frames per second), times ``scale``; a non-number is a gap."""
-    out: list[Point] = []
-    for ms, raw in samples(obj, name, history):
-        value = number(raw)
-        out.append((ms, None if value is None else value * scale))
-    return out
+    times, values = _columns(obj, name, history)
+    return [(ms, None if value is None else value * scale)
+            for ms, value in zip(times, numbers(values), strict=True)]
 
 
 def rate(obj: StatsObject, name: str, scale: float = 1.0, history: History | None = None) -> list[Point]:
     """A counter as a rate per second times ``scale`` (bytes -> kbit/s: 0.008), one point per interval.
 
     A counter that went down was reset: a gap, and the next interval counts from the new value."""
+    times, values = _columns(obj, name, history)
     out: list[Point] = []
-    previous: tuple[float, float] | None = None
-    for ms, raw in samples(obj, name, history):
-        value = number(raw)
+    previous_ms, previous = 0.0, None
+    for ms, value in zip(times, numbers(values), strict=True):
         if value is None:
             out.append((ms, None))
             previous = None
             continue
         if previous is not None:
-            seconds = (ms - previous[0]) / 1000
+            seconds = (ms - previous_ms) / 1000
             if seconds <= 0:
                 continue  # the same sample twice
-            if value < previous[1]:
+            if value < previous:
                 out.append((ms, None))  # reset: never a negative rate, never a spike
             else:
-                out.append((ms, (value - previous[1]) / seconds * scale))
-        previous = (ms, value)
+                out.append((ms, (value - previous) / seconds * scale))
+        previous_ms, previous = ms, value
     return out
 
 
@@ -167,14 +189,13 @@ def downsample(points: list[Point], limit: int) -> list[Point]:
         chunk = points[int(index * size):int((index + 1) * size)]
         if not chunk:
             continue
-        known = [p for p in chunk if p[1] is not None]
-        kept: list[Point] = []
+        ys = [y for _, y in chunk]
+        gap = ys.index(None) if None in ys else -1
+        known = [y for y in ys if y is not None] if gap >= 0 else ys
+        kept: set[int] = set()
         if known:
-            low = min(known, key=lambda p: p[1] or 0.0)
-            high = max(known, key=lambda p: p[1] or 0.0)
-            kept = [low] if low is high else [low, high]
-        gap = next((p for p in chunk if p[1] is None), None)
-        if gap is not None:
-            kept.append(gap)
-        out += sorted(kept, key=lambda p: p[0])
+            kept |= {ys.index(min(known)), ys.index(max(known))}  # type: ignore[type-var]
+        if gap >= 0:
+            kept.add(gap)
+        out += [chunk[i] for i in sorted(kept)]
     return out
