@@ -159,7 +159,7 @@ def line_chart(chart: LineChart) -> str:
                     commands.append("h0.1")  # a lone sample: a dot (round line caps)
                 pen_down, run = False, 0
                 continue
-            commands.append(f"{'L' if pen_down else 'M'}{_num(axis.x(x_value))} {_num(y(y_value))}")
+            commands.append(f"{'L' if pen_down else 'M'}{axis.x(x_value):.1f} {y(y_value):.1f}")
             pen_down = True
             run += 1
         if run == 1:
