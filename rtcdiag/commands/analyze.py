@@ -10,6 +10,7 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.report.model import Report
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
                          "--summary DIR")
     if redact_out is not None and len(files) != 1:
         raise UsageError("--redact OUT takes exactly one FILE")
+    if ladder_flow is not None and output.wants_html:
+        raise UsageError("--ladder prints one flow; --html draws the flows' ladders in the page: give one")
     # Every file is read (by its reader, in the check's run) before any report: exit 2 on a bad one.
     ran = run_async(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))), network=False)
     evidence = ran.result
@@ -95,7 +98,18 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
             results = wire_results(WirePlan(evidence.captures, evidence.logs))
     report = build_report("analyze", ran.judgement, tables=out_tables, results=results, notes=notes,
                           started_at=started)
-    return emit(report, output)
+    page = None
+    if output.wants_html and evidence is not None:  # --html: the call's charts (issue 24)
+        from rtcdiag.checks.call_charts import call_sections
+        from rtcdiag.checks.capture import WirePlan
+        from rtcdiag.checks.wire_charts import wire_sections
+
+        report.visuals = call_sections(evidence.dumps, report.roots)
+        if evidence.wire:
+            report.visuals += wire_sections(WirePlan(evidence.captures, evidence.logs))
+        if redact_out is not None:
+            page = _redacted_page(redact_out, started)
+    return emit(report, output, page=page)
 
 
 def _ladder(captures: list[CaptureSummary], flow: str) -> int:
@@ -137,4 +151,30 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
     notes = [f.refused for f in files if f.refused][:20]
     report = build_report("analyze", judgement, tables=summary_tables(numbers), results=numbers, notes=notes,
                           started_at=started)
+    if output.wants_html:  # --html: the fleet's numbers as charts (issue 24)
+        from rtcdiag.checks.fleet_charts import fleet_sections
+
+        report.visuals = fleet_sections(files, numbers)
     return emit(report, output)
+
+
+def _redacted_page(out: Path, started: float) -> Report:
+    """``--redact OUT --html``: the page shows the anonymised copy (judged by the same rules: the
+    anonymiser keeps what triage reads), so nothing it replaces reaches the page."""
+    from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
+    from rtcdiag.checks.call_charts import call_sections
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.report.build import build_report
+
+    ran = run_async(execute(Job(ANALYZE, AnalyzePlan([out]), Subject("analyze"))), network=False)
+    copy = ran.result
+    dumps = copy.dumps if copy is not None else []
+    notes = [f"This page shows the anonymised copy written by --redact to {out} (addresses, mDNS "
+             "names, ICE ufrag/pwd and DTLS fingerprints replaced)."]
+    notes += [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
+    notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
+    report = build_report("analyze", ran.judgement,
+                          tables=tables(dumps, copy.summaries) if copy is not None else [],
+                          results=None, notes=notes, started_at=started)
+    report.visuals = call_sections(dumps, report.roots)
+    return report

@@ -156,6 +156,11 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
             results["interop"] = to_jsonable(ran.result)
     report = build_report("browser", judgement, tables=tables, results=results or None, notes=notes,
                           started_at=started)
+    dumps = [r.result.dump for r in ran_all if r.result is not None and r.result.dump is not None]
+    if output.wants_html and dumps:  # the run's own dumps, drawn
+        from rtcdiag.checks.call_charts import call_sections
+
+        report.visuals = call_sections(dumps, report.roots)
     return emit(report, output)
 
 

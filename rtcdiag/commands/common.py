@@ -37,10 +37,19 @@ class OutputOptions:
     markdown: bool = False
     junit: Path | None = None
     report_file: Path | None = None
+    html: Path | None = None  # --html FILE: the self-contained page (rtcdiag.report.html)
+
+    @property
+    def wants_html(self) -> bool:
+        """An HTML page will be written (``--html``, or ``--report-file`` ending in .html): the command then
+        attaches the evidence's charts to the report (``Report.visuals``), and only then."""
+        return self.html is not None or (self.report_file is not None
+                                         and _SUFFIX_FORMAT.get(self.report_file.suffix.lower()) == "html")
 
 
 def output_options(func: F) -> F:
-    """Add ``--json``, ``--markdown``, ``--junit FILE`` and ``--report-file FILE`` to a command.
+    """Add ``--json``, ``--markdown``, ``--junit FILE``, ``--report-file FILE`` and ``--html FILE`` to a
+    command.
 
     The command receives them as one ``output: OutputOptions`` keyword argument.
     """
@@ -50,16 +59,22 @@ def output_options(func: F) -> F:
         click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
                      help="Also write a JUnit XML file (one testcase per server x transport x check)."),
         click.option("--report-file", "report_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt)."),
+                     help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt, "
+                          ".html)."),
+        click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                     help="Also write the report as one self-contained HTML page (verdict and root causes on "
+                          "top, the evidence's charts below; no script, no network request)."),
     ]
 
     @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
     def wrapper(*args: Any, as_json: bool, as_markdown: bool, junit: Path | None,
-                report_file: Path | None, **kwargs: Any) -> Any:
+                report_file: Path | None, html_file: Path | None, **kwargs: Any) -> Any:
         if as_json and as_markdown:
             raise UsageError("--json and --markdown are mutually exclusive")
-        check_output_paths(junit, report_file)  # before any traffic: a bad path must not cost the verdict
-        out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file)
+        # before any traffic: a bad path must not cost the verdict
+        check_output_paths(junit, report_file, html_file)
+        out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file,
+                            html=html_file)
         return func(*args, output=out, **kwargs)
 
     decorated: Any = wrapper
@@ -308,13 +323,17 @@ def _render_text(report: Report, fmt: str) -> str:
         from rtcdiag.report import junit
 
         return junit.render(report)
+    if fmt == "html":
+        from rtcdiag.report import html
+
+        return html.render(report)
     from rtcdiag.report import console
 
     return console.render_plain(report)
 
 
 _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit",
-                  ".txt": "text"}
+                  ".txt": "text", ".html": "html", ".htm": "html"}
 
 
 def _check_output_path(option: str, path: Path) -> None:
@@ -332,15 +351,19 @@ def check_output_path(option: str, path: Path) -> None:
     _check_output_path(option, path)
 
 
-def check_output_paths(junit: Path | None, report_file: Path | None) -> None:
+def check_output_paths(junit: Path | None, report_file: Path | None, html: Path | None = None) -> None:
     """Usage errors (exit 2) for output files that cannot be written, checked before the run starts."""
     if report_file is not None and report_file.suffix.lower() not in _SUFFIX_FORMAT:
-        raise UsageError(f"--report-file {report_file}: use a .json, .md, .xml or .txt suffix")
-    for option, path in (("--junit", junit), ("--report-file", report_file)):
+        raise UsageError(f"--report-file {report_file}: use a .json, .md, .xml, .txt or .html suffix")
+    named = [("--junit", junit), ("--report-file", report_file), ("--html", html)]
+    for option, path in named:
         if path is not None:
             _check_output_path(option, path)
-    if junit is not None and report_file is not None and junit.resolve() == report_file.resolve():
-        raise UsageError(f"--junit and --report-file name the same file {junit}")
+    given = [(option, path, path.resolve()) for option, path in named if path is not None]
+    for index, (option, path, resolved) in enumerate(given):
+        for other, _, other_resolved in given[index + 1:]:
+            if resolved == other_resolved:
+                raise UsageError(f"{option} and {other} name the same file {path}")
 
 
 def _write(path: Path, text: str) -> str | None:
@@ -383,11 +406,12 @@ def interruption_note(report: Report) -> str | None:
     return text
 
 
-def emit(report: Report, output: OutputOptions) -> int:
+def emit(report: Report, output: OutputOptions, *, page: Report | None = None) -> int:
     """Render ``report`` to stdout and any requested files (each format built once); return its exit code.
 
     A run cut short by a signal (:mod:`rtcdiag.interrupt`) is reported as what had finished: the verdict
-    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal."""
+    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal. ``page``: the
+    report the HTML page shows, when it is not ``report`` (``analyze --redact``: its anonymised copy's)."""
     from rtcdiag import interrupt
 
     stopped = interrupt.requested()
@@ -402,10 +426,10 @@ def emit(report: Report, output: OutputOptions) -> int:
 
     def text(fmt: str) -> str:
         if fmt not in rendered:
-            rendered[fmt] = _render_text(report, fmt)
+            rendered[fmt] = _render_text(page if fmt == "html" and page is not None else report, fmt)
         return rendered[fmt]
 
-    check_output_paths(output.junit, output.report_file)  # callers that did not use output_options
+    check_output_paths(output.junit, output.report_file, output.html)  # callers without output_options
 
     def to_stdout() -> None:
         if output.json:
@@ -425,6 +449,8 @@ def emit(report: Report, output: OutputOptions) -> int:
         problems.append(_write(output.junit, text("junit")))
     if output.report_file is not None:
         problems.append(_write(output.report_file, text(_SUFFIX_FORMAT[output.report_file.suffix.lower()])))
+    if output.html is not None:
+        problems.append(_write(output.html, text("html")))
     failed = [p for p in problems if p]
     if failed:
         raise OutputError("; ".join(failed), exit_code=report.exit_code or exitcodes.USAGE)

@@ -7,7 +7,8 @@ Format: a ``RTCStatsDump`` line, a JSON line with ``fileFormat``, then one JSON 
 (value: its configuration, then the page URL); ``navigator.mediaDevices.getUserMedia`` lines (pcId
 ``"<rid>-0"``) are the media requests, with the request id after the value; ``getStats``/``getstats`` lines
 hold a report (``{id: stats}``) that may be delta-compressed (only changed fields): merged in order here, and
-only the last value of each field is kept. Every other method is an update-log event.
+only the last value of each field is kept, with the history (time, value) of the few fields the ``--html``
+charts draw (rtcdiag.evidence.series.HISTORY_FIELDS, bounded). Every other method is an update-log event.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rtcdiag.evidence.series import HISTORY_FIELDS, MAX_HISTORY
 from rtcdiag.evidence.sniff import EvidenceError
 from rtcdiag.evidence.webrtc_internals import (
     MAX_EVENTS,
@@ -59,7 +61,9 @@ def _gum(method: str, line: list[Any], stamp: float) -> GetUserMediaEntry | None
     return None
 
 
-def _merge_stats(pc: PeerConnection, report: Any) -> None:
+def _merge_stats(pc: PeerConnection, report: Any, clock: float) -> None:
+    """Merge one (maybe delta-compressed) report; the fields charts draw keep their history, timed by the
+    line's clock (``--html``: rtcdiag.evidence.series)."""
     if not isinstance(report, dict):
         return
     for stats_id, stats in report.items():
@@ -72,6 +76,13 @@ def _merge_stats(pc: PeerConnection, report: Any) -> None:
             kind = stats.get("type")
             obj = pc.stats[stats_id] = StatsObject(id=str(stats_id)[:300],
                                                    type=kind[:100] if isinstance(kind, str) else "")
+        charted = HISTORY_FIELDS.get(obj.type)
+        if charted:  # the few fields charts draw keep (time, value) of every report (bounded)
+            kept = pc.stats_history.setdefault(obj.id, {})
+            for key in charted & stats.keys():
+                history = kept.setdefault(key, [])
+                if len(history) < MAX_HISTORY:
+                    history.append((clock, stats[key]))
         for name, value in list(stats.items())[:200]:
             if name == "id":
                 continue
@@ -132,7 +143,7 @@ def parse_rtcstats(data: bytes | str, source: str) -> InternalsDump:
             pc.ice_servers, pc.ice_transport_policy = server_urls(pc.configuration)
             pc.url = value_text(line[3])[:2000] if len(line) > 4 else ""
         elif method.lower() == "getstats":
-            _merge_stats(pc, line[2])
+            _merge_stats(pc, line[2], clock)
         elif len(pc.events) < MAX_EVENTS:
             pc.events.append(UpdateEvent(type=canonical_event(method), value=value_text(line[2]),
                                          timestamp_ms=clock))

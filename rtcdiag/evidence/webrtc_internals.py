@@ -212,6 +212,9 @@ class PeerConnection:
     configuration: str = ""  # rtcConfiguration as given (a JSON text; URLs only, never credentials)
     events: list[UpdateEvent] = field(default_factory=list)
     stats: dict[str, StatsObject] = field(default_factory=dict)
+    # Stats id -> field -> (ms since the epoch, value) of every report, for the fields charts draw, where the
+    # format keeps only each field's last value (rtcstats dumps; rtcdiag.evidence.series.HISTORY_FIELDS).
+    stats_history: dict[str, dict[str, list[tuple[float, Any]]]] = field(default_factory=dict, repr=False)
     sdp_only: bool = False  # made from SDP files: descriptions, no ICE/DTLS events or stats
     stats_only: bool = False  # made from saved getStats output: stats over time, no update log
     # What the stats came from, in the words of a report ("getStats output", "the Firefox report").

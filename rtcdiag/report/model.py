@@ -6,6 +6,8 @@
 - ``checks``: one case per subject x check x step (a JUnit ``testcase``), with its status and findings.
 - ``tables``: what the console and Markdown show per server/transport (strings, already masked).
 - ``results``: the raw probe results as JSON-able data (every step, every attribute; already masked).
+- ``visuals``: what the HTML page draws below the verdict (rtcdiag.report.visual; made only when a page is
+  asked for, never in the JSON report).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtcdiag import exitcodes
 from rtcdiag.interrupt import Interruption
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
+
+if TYPE_CHECKING:
+    from rtcdiag.report.visual import Section
 
 SCHEMA = "rtcdiag/1"
 INTERNAL_ERROR = "INTERNAL-ERROR"
@@ -92,6 +97,7 @@ class Report:
     duration_s: float = 0.0
     # Ctrl-C, SIGTERM or SIGHUP cut the run short: the report holds what had finished (rtcdiag.interrupt).
     interrupted: Interruption | None = None
+    visuals: list[Section] = field(default_factory=list)  # the HTML page's charts (--html only)
     _explained: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
 
     def sorted_findings(self) -> list[Finding]:
