@@ -78,7 +78,7 @@ class Normaliser:
         for literal in sorted(self.texts, key=len, reverse=True):
             text = text.replace(literal, self.texts[literal])
         for port, name in self.ports.items():
-            text = re.sub(rf"(?<![\d.]){port}(?!\d)", f"<port:{name}>", text)
+            text = re.sub(rf"(?<![\w.]){port}(?!\w)", f"<port:{name}>", text)
         return _DAYS.sub(r"\1<N>\2", text)
 
 
@@ -86,17 +86,14 @@ _DAYS = re.compile(r"(expires in )\d+( days?)")
 
 
 def normalised(data: Any, norm: Callable[[str], str]) -> Any:
-    """Every string of ``data`` (dictionary keys included) through ``norm``; ports given as numbers too."""
+    """Every string of ``data`` (dictionary keys included) through ``norm``."""
     if isinstance(data, dict):
         return {norm(str(k)): normalised(v, norm) for k, v in data.items()}
     if isinstance(data, list):
         return [normalised(v, norm) for v in data]
     if isinstance(data, str):
         return norm(data)
-    if isinstance(data, int) and not isinstance(data, bool) and isinstance(norm, Normaliser) \
-            and data in norm.ports:
-        return f"<port:{norm.ports[data]}>"
-    return data
+    return data  # a number stays a number (its type is structure); a port in a finding line is text there
 
 
 # ---- the view ---------------------------------------------------------------------------------------------
@@ -162,15 +159,16 @@ TEXT_KEYS = ("title", "symptom", "cause", "fix", "reference", "evidence")
 
 
 def view(code: int, report: dict[str, Any] | None, stderr: str, *, live: bool,
-         skip_findings: Iterable[str] = ()) -> tuple[list[str], list[list[str]]]:
-    """(the lines of a run, its structure in parts: the report without its results, then the results).
+         skip_findings: Iterable[str] = ()) -> tuple[list[str], list[str], list[list[str]]]:
+    """(the first lines of a run: exit code and verdict, the other lines in any order, its structure in
+    parts: the report without its results, then the results).
     ``report``: the JSON, normalised already. ``skip_findings``: ids left out of a live view (the live test
     says why for each)."""
     if report is None:
         first = (stderr.strip().splitlines() or [""])[0]
-        return [f"exit {code} (no report)", f"stderr {first}"], []
+        return [f"exit {code} (no report)", f"stderr {first}"], [], []
     if "entries" in report:  # rtcdiag explain --json: the catalogue
-        return _explain_view(code, report), [structure_lines(report)]
+        return [f"exit {code} explain"], _explain_view(report), [structure_lines(report)]
     skipped = set(skip_findings)
     findings = [f for f in report.get("findings", []) if f.get("id") not in skipped]
     skipped_refs = {f.get("ref") for f in report.get("findings", []) if f.get("id") in skipped}
@@ -203,11 +201,11 @@ def view(code: int, report: dict[str, Any] | None, stderr: str, *, live: bool,
     columns = sorted({"columns: " + ", ".join(map(str, t.get("columns", [])))
                       for t in report.get("tables", [])})
     parts = [structure_lines(envelope) + columns, structure_lines({"results": kept.get("results")})]
-    return head + sorted(lines), parts
+    return head, lines, parts
 
 
-def _explain_view(code: int, report: dict[str, Any]) -> list[str]:
-    lines = [f"exit {code} explain"]
+def _explain_view(report: dict[str, Any]) -> list[str]:
+    lines = []
     for e in report["entries"]:
         texts = digest({k: e.get(k) for k in TEXT_KEYS})
         lines.append(f"entry {e.get('id')} {e.get('area')} {e.get('severity')} "
@@ -253,7 +251,12 @@ def record(args: list[str], code: int, stdout: str, stderr: str, norm: Normalise
     report = parse_report(stdout)
     if report is not None:
         report = normalised(report, norm)
-    lines, shape = view(code, report, norm(stderr), live=live, skip_findings=skip_findings)
+    head, body, shape = view(code, report, norm(stderr), live=live, skip_findings=skip_findings)
+    body = [norm(line) for line in body]
+    # Sorted once normalised (the order of findings and rows is not compared); live, a set: two findings
+    # told apart only by a value a live view leaves out are one line (e.g. the relay candidates of two ICE
+    # agents, on coturn's first or second listening address as it chooses).
+    lines = [norm(line) for line in head] + sorted(set(body) if live else body)
     return Recorded([norm(a) for a in args], lines, shape)
 
 

@@ -70,18 +70,32 @@ def problems(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             if f["severity"] == "error" or (f["severity"] == "warning" and f["id"] not in LOAD_DEPENDENT)]
 
 
-def test_example_config_passes_against_the_selftest_server(
-        selftest_coturn: RunningCoturn, rest_coturn: RunningCoturn, tmp_path: Path) -> None:
-    text = substitute((EXAMPLES / "rtcdiag.toml").read_text(), selftest_coturn, rest_coturn)
-    # Turn on the two commented settings that need a real server: the CA of its self-signed certificate
-    # and the RFC 5780 server for the NAT check (the selftest coturn listens on two addresses).
-    text, cas = re.subn(r'^# ca = "certs/ca.pem"$', f'ca = "{selftest_coturn.ca_cert}"', text, flags=re.M)
+def example_config(coturn: RunningCoturn, rest: RunningCoturn) -> str:
+    """examples/rtcdiag.toml on loopback: its hosts replaced, and the two commented settings that need a real
+    server turned on: the CA of its self-signed certificate and the RFC 5780 server for the NAT check (the
+    selftest coturn listens on two addresses)."""
+    text = substitute((EXAMPLES / "rtcdiag.toml").read_text(), coturn, rest)
+    text, cas = re.subn(r'^# ca = "certs/ca.pem"$', f'ca = "{coturn.ca_cert}"', text, flags=re.M)
     text, nats = re.subn(r"^# (nat_servers = .*)$", r"\1", text, flags=re.M)
     assert (cas, nats) == (1, 1)
     uncommented = "\n".join(line.split("#")[0] for line in text.splitlines())
     assert "example.com" not in uncommented  # every server of the example is a real one now
+    return text
+
+
+def example_ice_servers(coturn: RunningCoturn, rest: RunningCoturn) -> dict[str, Any]:
+    """examples/ice-servers.json on loopback, with the password of the selftest coturn's user."""
+    data: dict[str, Any] = json.loads(substitute((EXAMPLES / "ice-servers.json").read_text(), coturn, rest))
+    for server in data["iceServers"]:
+        if "credential" in server:
+            server["credential"] = PASSWORD
+    return data
+
+
+def test_example_config_passes_against_the_selftest_server(
+        selftest_coturn: RunningCoturn, rest_coturn: RunningCoturn, tmp_path: Path) -> None:
     config = tmp_path / "rtcdiag.toml"
-    config.write_text(text)
+    config.write_text(example_config(selftest_coturn, rest_coturn))
     code, report, stderr = rtcdiag("check", "--config", str(config),
                                    env={"TURN_PASSWORD": PASSWORD, "TURN_REST_SECRET": REST_SECRET})
     assert problems(report) == [], stderr
@@ -100,12 +114,8 @@ def test_example_config_passes_against_the_selftest_server(
 
 def test_example_ice_servers_pass_in_check_and_turn_check(selftest_coturn: RunningCoturn,
                                                           rest_coturn: RunningCoturn, tmp_path: Path) -> None:
-    data = json.loads(substitute((EXAMPLES / "ice-servers.json").read_text(), selftest_coturn, rest_coturn))
-    for server in data["iceServers"]:
-        if "credential" in server:
-            server["credential"] = PASSWORD
     ice = tmp_path / "ice-servers.json"
-    ice.write_text(json.dumps(data))
+    ice.write_text(json.dumps(example_ice_servers(selftest_coturn, rest_coturn)))
     assert selftest_coturn.ca_cert is not None
     ca = ["--ca", str(selftest_coturn.ca_cert)]
     code, report, stderr = rtcdiag("turn-check", str(ice), *ca)
