@@ -7,7 +7,7 @@ on every committed fixture before and after." A run's *view* is a list of short 
     verdict FAIL: 1 root cause(s); ...             the verdict line
     root REF explains REF                          a root cause and each finding it explains
     finding SEVERITY ID subject=... host=... port=... transport=... entry=... check=... step=...
-            params=... explained_by=...            every finding (offline: params with values;
+            explained_by=... params=...            every finding (offline: params with values;
                                                    live: param names only)
     check SUITE | NAME | STATUS | IDS              every report row (the JUnit testcases)
     table TITLE | COLUMNS | rows=N digest=...      every table (offline: rows hashed)
@@ -151,8 +151,8 @@ def _finding_line(f: Mapping[str, Any], *, values: bool) -> str:
              if values else ",".join(sorted(params)))
     subject = " ".join(f"{k}={f.get(k)!r}" if isinstance(f.get(k), str) else f"{k}={f.get(k)}"
                        for k in ("subject", "host", "port", "transport", "entry", "check", "step"))
-    return (f"finding {f.get('severity')} {f.get('id')} {subject} params={shown} "
-            f"explained_by={f.get('explained_by')}")
+    return (f"finding {f.get('severity')} {f.get('id')} {subject} explained_by={f.get('explained_by')} "
+            f"params={shown}")
 
 
 TEXT_KEYS = ("title", "symptom", "cause", "fix", "reference", "evidence")
@@ -169,24 +169,19 @@ def view(code: int, report: dict[str, Any] | None, stderr: str, *, live: bool,
         return [f"exit {code} (no report)", f"stderr {first}"], [], []
     if "entries" in report:  # rtcdiag explain --json: the catalogue
         return [f"exit {code} explain"], _explain_view(report), [structure_lines(report)]
-    skipped = set(skip_findings)
-    findings = [f for f in report.get("findings", []) if f.get("id") not in skipped]
-    skipped_refs = {f.get("ref") for f in report.get("findings", []) if f.get("id") in skipped}
+    report = without_findings(report, set(skip_findings))
+    findings = report.get("findings", [])
     head = [f"exit {code} {report.get('status')}"]
     if not live:
         head.append(f"verdict {report.get('verdict')}")
     lines: list[str] = []
     for root in report.get("root_causes", []):
         lines.append(f"root {root.get('severity')} {root.get('ref')}")
-        lines += [f"root {root.get('ref')} explains {ref}" for ref in root.get("explains", [])
-                  if ref not in skipped_refs]
+        lines += [f"root {root.get('ref')} explains {ref}" for ref in root.get("explains", [])]
     lines += [_finding_line(f, values=not live) for f in findings]
     for c in report.get("checks", []):
-        ids = [i for i in c.get("finding_ids", []) if i not in skipped]
-        status = c.get("status")
-        if skipped and status == "warn" and not ids:
-            status = "pass"  # the row of a skipped warning (its only finding)
-        lines.append(f"check {c.get('suite')} | {c.get('name')} | {status} | {','.join(sorted(ids))}")
+        ids = ",".join(sorted(c.get("finding_ids", [])))
+        lines.append(f"check {c.get('suite')} | {c.get('name')} | {c.get('status')} | {ids}")
     for t in report.get("tables", []):
         rows = t.get("rows", [])
         cells = "" if live else f" | rows={len(rows)} digest={digest([t.get('columns'), rows])}"
@@ -196,12 +191,34 @@ def view(code: int, report: dict[str, Any] | None, stderr: str, *, live: bool,
         texts = [{k: f.get(k) for k in TEXT_KEYS} for f in findings]
         lines.append(f"texts digest={digest(sorted(texts, key=digest))}")
         lines.append(f"results digest={digest(report.get('results'))}")
-    kept = {**report, "findings": findings}
-    envelope = {k: v for k, v in kept.items() if k != "results"}
+    envelope = {k: v for k, v in report.items() if k != "results"}
     columns = sorted({"columns: " + ", ".join(map(str, t.get("columns", [])))
                       for t in report.get("tables", [])})
-    parts = [structure_lines(envelope) + columns, structure_lines({"results": kept.get("results")})]
+    parts = [structure_lines(envelope) + columns, structure_lines({"results": report.get("results")})]
     return head, lines, parts
+
+
+def without_findings(report: dict[str, Any], skipped: set[str]) -> dict[str, Any]:
+    """The report as if the findings with these ids had not been made: gone from the findings, the roots,
+    what the roots explain and the rows; a row or a report whose only warnings they were passes."""
+    if not skipped or not any(f.get("id") in skipped for f in report.get("findings", [])):
+        return report
+    refs = {f.get("ref") for f in report.get("findings", []) if f.get("id") in skipped}
+    findings = [f for f in report.get("findings", []) if f.get("ref") not in refs]
+    roots = [{**r, "explains": [e for e in r.get("explains", []) if e not in refs]}
+             for r in report.get("root_causes", []) if r.get("ref") not in refs]
+    checks = []
+    for c in report.get("checks", []):
+        ids = [i for i in c.get("finding_ids", []) if i not in skipped]
+        kept = [r for r in c.get("finding_refs", []) if r not in refs]
+        row = {**c, "finding_ids": ids, "finding_refs": kept}
+        if c.get("status") == "warn" and not ids:
+            row["status"] = "pass"
+        checks.append(row)
+    status = report.get("status")
+    if status == "warn" and not any(r.get("severity") == "warning" for r in roots):
+        status = "pass"
+    return {**report, "findings": findings, "root_causes": roots, "checks": checks, "status": status}
 
 
 def _explain_view(report: dict[str, Any]) -> list[str]:

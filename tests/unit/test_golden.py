@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from golden_view import REPO, Normaliser, Recorded, Run, compare, record, run_in_process
+from golden_view import REPO, Normaliser, Recorded, Run, compare, record, run_in_process, without_findings
 
 FIXTURES = REPO / "tests" / "fixtures"
 EXAMPLES = REPO / "examples"
@@ -175,5 +175,26 @@ def test_a_changed_report_fails_with_a_readable_diff(tmp_path: Path) -> None:
         compare("g", after, results_union=True, directory=tmp_path, update=False)
     message = str(failed.value)
     assert "-finding error X-ONE subject='s'" in message and "+finding warning X-ONE subject='s'" in message
+    assert "params={\"a\": \"1\"}" in message
     assert "-  .verdict: str" in message  # the structure, expanded in the diff
     assert "two: in the golden file but not run" in message
+
+
+def test_a_skipped_live_finding_leaves_the_report_it_would_have_been() -> None:
+    """A load-dependent warning left out of a live view takes its root, its row's warn and the report's
+    warn with it, and nothing else."""
+    loss = {"id": "TURN-DATA-LOSS", "ref": "L@s", "severity": "warning"}
+    other = {"id": "TURN-RELAY-LOCAL", "ref": "R@s", "severity": "info"}
+    report = {"status": "warn", "findings": [loss, other],
+              "root_causes": [{"ref": "L@s", "id": "TURN-DATA-LOSS", "severity": "warning", "explains": []}],
+              "checks": [{"name": "data", "status": "warn", "finding_ids": ["TURN-DATA-LOSS"],
+                          "finding_refs": ["L@s"]},
+                         {"name": "relay", "status": "pass", "finding_ids": ["TURN-RELAY-LOCAL"],
+                          "finding_refs": ["R@s"]}]}
+    kept = without_findings(report, {"TURN-DATA-LOSS"})
+    assert kept["status"] == "pass" and kept["root_causes"] == [] and kept["findings"] == [other]
+    assert [(c["name"], c["status"], c["finding_ids"]) for c in kept["checks"]] == [
+        ("data", "pass", []), ("relay", "pass", ["TURN-RELAY-LOCAL"])]
+    warned = {**report, "root_causes": [*report["root_causes"], {"ref": "W@s", "severity": "warning"}]}
+    assert without_findings(warned, {"TURN-DATA-LOSS"})["status"] == "warn"  # another warning stays one
+    assert without_findings(report, {"STUN-HIGH-RTT"}) is report
