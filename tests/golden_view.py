@@ -62,6 +62,7 @@ class Run:
     name: str
     args: tuple[str, ...]
     cwd: Path = REPO
+    env: tuple[tuple[str, str], ...] = ()  # environment variables set for this run only
 
 
 @dataclass

@@ -107,6 +107,9 @@ def lint_runs() -> Iterator[Run]:
         yield Run(path.name, ("lint", "--json", path.name), folder)
     for name in ("ice-servers.json", "rtcdiag.toml"):
         yield Run(f"examples/{name}", ("lint", "--json", name), EXAMPLES)
+    # the config names its secrets' variables; lint reads the config, so it wants them set (exit 2 above)
+    yield Run("examples/rtcdiag.toml+secrets", ("lint", "--json", "rtcdiag.toml"), EXAMPLES,
+              (("TURN_PASSWORD", "example-pw"), ("TURN_REST_SECRET", "example-secret")))
 
 
 def budget_runs() -> Iterator[Run]:
@@ -147,6 +150,8 @@ def test_reports_are_the_golden_ones(group: str, monkeypatch: pytest.MonkeyPatch
             env.delenv("RTCDIAG_TURN_PASSWORD", raising=False)
             env.setenv("COLUMNS", "120")
             env.chdir(run.cwd)
+            for variable, value in run.env:
+                env.setenv(variable, value)
             if run.args[0] == "lint" and "--version" not in run.args:
                 env.setenv("PATH", str(tmp_path))  # no turnserver binary: the version is unknown everywhere
             code, out, err = run_in_process(run.args)
