@@ -4,32 +4,42 @@
 on every committed fixture before and after." A run's *view* is a list of short lines, one fact each:
 
     exit 1 fail                                    exit code and status
-    verdict FAIL: 1 root cause(s); ...             the verdict line
-    root REF explains REF                          a root cause and each finding it explains
+    verdict FAIL: 1 root cause(s); ...             the verdict line (offline)
+    root SEVERITY REF                              each root cause ...
+    root REF explains REF                          ... and each finding it explains
     finding SEVERITY ID subject=... host=... port=... transport=... entry=... check=... step=...
-            explained_by=... params=...            every finding (offline: params with values;
+            explained_by=... params=...            every finding (offline: params with values, a value
+                                                   over 100 characters as its start and its digest;
                                                    live: param names only)
     check SUITE | NAME | STATUS | IDS              every report row (the JUnit testcases)
-    table TITLE | COLUMNS | rows=N digest=...      every table (offline: rows hashed)
+    table TITLE | rows=N digest=...                every table (offline: columns and rows hashed)
     note ...                                       notes (offline)
     texts digest=...                               title/symptom/cause/fix/reference/evidence (offline)
-    results digest=...                             the results block (offline)
+    results digest=...                             the results block, whole (offline)
     structure HASH                                 every JSON key path with its types, recursively
+                                                   (and each table's columns); a second one for the
+                                                   results block (live)
     stderr ...                                     the first stderr line of a run that printed no report
+    entry ID AREA SEVERITY | diagnosis: ...        ``explain --json``: each catalogue entry
 
-Lists are sorted (the order of findings and rows is not compared: a registry that runs checks in another
-order is not a change the rule names). The key paths of a structure are shared between runs in the golden
-file (``structures``: hash -> paths) and expanded in a diff.
+The lines after the first are sorted (the order of findings and rows is not compared: a registry that runs
+checks in another order is not a change the rule names); live, a line seen twice counts once. A
+structure's key paths are stored once per golden file (``structures``: hash -> paths) and expanded in a
+diff; a list's items are merged under ``path[]``, the keys of ``params`` and any key that is not a name
+(an address, a channel number) under ``path.*``. Offline, the structure of the ``results`` blocks is the
+union over the group's runs (``results_structure``): each run's results are compared whole by digest, and
+their shape follows the data (a null here, an empty list there).
 
 Normalisations (each applied to every string, keys included, before anything is recorded or hashed):
-- the repository's path -> ``<repo>``, a temporary folder -> ``<tmp>`` (where the files of a run live);
+- the repository's path -> ``<repo>``, a temporary folder -> ``<tmp>``, the test coturn's CA file ->
+  ``<ca>``; offline runs name their files relative to the fixture's folder (run there), as a user would;
 - live runs: the ports of the servers the test started (coturn's, the dead port) -> ``<port:NAME>``
   (chosen at random per run); the selftest's own coturn ports are read from its note;
 - ``expires in N days`` -> ``expires in <N> days`` (a REST user name's expiry counted from today, lint);
 - the ``timing`` block and every ``duration_s`` are kept as structure only (never as values).
-Live runs record no parameter values, table rows, evidence or results values (RTTs, mapped addresses and
-relay ports are the network's, not the tool's); see tests/integration/test_golden_live.py for what else a
-live run leaves out and why.
+Live runs record no verdict line, parameter values, table rows, notes, evidence or results values (RTTs,
+mapped addresses and relay ports are the network's, not the tool's); see tests/integration/
+test_golden_live.py for the load-dependent findings a live run leaves out and why.
 
 ``RTCDIAG_UPDATE_GOLDEN=1`` rewrites the golden files (for an intended change: review the diff).
 """
