@@ -5,6 +5,7 @@ The servers: the coturn ``rtcdiag selftest`` starts (same options: two loopback 
 self-signed certificate for TLS, users with long-term credentials) stands for turn.example.com and
 stun.example.com; a second coturn with ``use-auth-secret`` stands for the TURN REST API server
 (turn2.example.com), which one coturn cannot be at the same time as a long-term-credential server.
+The example GitHub workflow's check step runs as written (its `run:` line through bash) against them too.
 """
 
 from __future__ import annotations
@@ -70,18 +71,32 @@ def problems(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             if f["severity"] == "error" or (f["severity"] == "warning" and f["id"] not in LOAD_DEPENDENT)]
 
 
-def test_example_config_passes_against_the_selftest_server(
-        selftest_coturn: RunningCoturn, rest_coturn: RunningCoturn, tmp_path: Path) -> None:
-    text = substitute((EXAMPLES / "rtcdiag.toml").read_text(), selftest_coturn, rest_coturn)
-    # Turn on the two commented settings that need a real server: the CA of its self-signed certificate
-    # and the RFC 5780 server for the NAT check (the selftest coturn listens on two addresses).
-    text, cas = re.subn(r'^# ca = "certs/ca.pem"$', f'ca = "{selftest_coturn.ca_cert}"', text, flags=re.M)
+def example_config(coturn: RunningCoturn, rest: RunningCoturn) -> str:
+    """examples/rtcdiag.toml on loopback: its hosts replaced, and the two commented settings that need a real
+    server turned on: the CA of its self-signed certificate and the RFC 5780 server for the NAT check (the
+    selftest coturn listens on two addresses)."""
+    text = substitute((EXAMPLES / "rtcdiag.toml").read_text(), coturn, rest)
+    text, cas = re.subn(r'^# ca = "certs/ca.pem"$', f'ca = "{coturn.ca_cert}"', text, flags=re.M)
     text, nats = re.subn(r"^# (nat_servers = .*)$", r"\1", text, flags=re.M)
     assert (cas, nats) == (1, 1)
     uncommented = "\n".join(line.split("#")[0] for line in text.splitlines())
     assert "example.com" not in uncommented  # every server of the example is a real one now
+    return text
+
+
+def example_ice_servers(coturn: RunningCoturn, rest: RunningCoturn) -> dict[str, Any]:
+    """examples/ice-servers.json on loopback, with the password of the selftest coturn's user."""
+    data: dict[str, Any] = json.loads(substitute((EXAMPLES / "ice-servers.json").read_text(), coturn, rest))
+    for server in data["iceServers"]:
+        if "credential" in server:
+            server["credential"] = PASSWORD
+    return data
+
+
+def test_example_config_passes_against_the_selftest_server(
+        selftest_coturn: RunningCoturn, rest_coturn: RunningCoturn, tmp_path: Path) -> None:
     config = tmp_path / "rtcdiag.toml"
-    config.write_text(text)
+    config.write_text(example_config(selftest_coturn, rest_coturn))
     code, report, stderr = rtcdiag("check", "--config", str(config),
                                    env={"TURN_PASSWORD": PASSWORD, "TURN_REST_SECRET": REST_SECRET})
     assert problems(report) == [], stderr
@@ -100,12 +115,8 @@ def test_example_config_passes_against_the_selftest_server(
 
 def test_example_ice_servers_pass_in_check_and_turn_check(selftest_coturn: RunningCoturn,
                                                           rest_coturn: RunningCoturn, tmp_path: Path) -> None:
-    data = json.loads(substitute((EXAMPLES / "ice-servers.json").read_text(), selftest_coturn, rest_coturn))
-    for server in data["iceServers"]:
-        if "credential" in server:
-            server["credential"] = PASSWORD
     ice = tmp_path / "ice-servers.json"
-    ice.write_text(json.dumps(data))
+    ice.write_text(json.dumps(example_ice_servers(selftest_coturn, rest_coturn)))
     assert selftest_coturn.ca_cert is not None
     ca = ["--ca", str(selftest_coturn.ca_cert)]
     code, report, stderr = rtcdiag("turn-check", str(ice), *ca)
@@ -118,3 +129,31 @@ def test_example_ice_servers_pass_in_check_and_turn_check(selftest_coturn: Runni
     assert problems(report) == [], stderr
     assert code == 0 and report["status"] == "pass"
     assert PASSWORD not in json.dumps(report)
+
+
+def test_example_workflow_check_step_runs_as_written(
+        selftest_coturn: RunningCoturn, rest_coturn: RunningCoturn, tmp_path: Path) -> None:
+    """The workflow's check step, its `run:` line verbatim through bash, in a checkout laid out as the
+    workflow says (rtcdiag.toml at the root), its secrets from the environment: it passes and writes the
+    files the next steps publish."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML parses the workflow")
+    steps = yaml.safe_load((EXAMPLES / "github-actions" / "webrtc-connectivity.yml").read_text())[
+        "jobs"]["rtcdiag-check"]["steps"]
+    step = next(s for s in steps if s.get("run", "").startswith("rtcdiag check"))
+    assert step["env"] == {"TURN_PASSWORD": "${{ secrets.TURN_PASSWORD }}",
+                           "TURN_REST_SECRET": "${{ secrets.TURN_REST_SECRET }}"}
+    # RTT bounds out: on this loaded machine they would measure the machine (the step is what is tested)
+    text = re.sub(r"^max_rtt_ms = .*\n", "", example_config(selftest_coturn, rest_coturn), flags=re.M)
+    (tmp_path / "rtcdiag.toml").write_text(text)
+    env = {**CLEAN_ENV, "TURN_PASSWORD": PASSWORD, "TURN_REST_SECRET": REST_SECRET,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}  # the installed `rtcdiag`
+    proc = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    publish = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    for name in publish["with"]["path"].split():
+        written = (tmp_path / name).read_text()
+        assert PASSWORD not in written and REST_SECRET not in written
+    junit = (tmp_path / next(s for s in steps if "action-junit-report" in s.get("uses", ""))["with"][
+        "report_paths"]).read_text()
+    assert "<testcase" in junit and "<failure" not in junit

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 
 from rtcdiag.config import ConfigError, load_config
 from rtcdiag.targets import load_ice_servers
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+WORKFLOW = EXAMPLES / "github-actions" / "webrtc-connectivity.yml"
 
 
 def test_example_config_loads_with_secrets_from_the_environment() -> None:
@@ -44,14 +51,83 @@ def test_example_workflow_runs_check_with_junit_and_secret_store() -> None:
     assert check["env"]["TURN_PASSWORD"] == "${{ secrets.TURN_PASSWORD }}"
 
 
-def test_example_workflow_installs_rtcdiag_from_its_repository_not_pypi() -> None:
-    """rtcdiag is not published: `pip install rtcdiag` would fail (or install someone else's package)."""
+def _workflow() -> dict[Any, Any]:
     yaml = pytest.importorskip("yaml", reason="PyYAML parses the workflow")
-    workflow = yaml.safe_load((EXAMPLES / "github-actions" / "webrtc-connectivity.yml").read_text())
+    loaded: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def workflow_commands(workflow: dict[Any, Any]) -> list[list[str]]:
+    """Every ``rtcdiag ...`` command line of the workflow's ``run:`` steps, as argv after ``rtcdiag``."""
+    commands = []
+    for step in workflow["jobs"]["rtcdiag-check"]["steps"]:
+        for line in step.get("run", "").splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:1] == ["rtcdiag"]:
+                    commands.append(words[1:])
+    return commands
+
+
+def test_example_workflow_installs_rtcdiag_from_its_checkout() -> None:
+    """rtcdiag is not published: `pip install rtcdiag` would fail (or install someone else's package). The
+    workflow runs in a fork of this repository and installs the checkout; no placeholder left to fill."""
+    workflow = _workflow()
     steps = workflow["jobs"]["rtcdiag-check"]["steps"]
-    install = next(s for s in steps if "pip install" in s.get("run", ""))
-    command = install["run"].split("#")[0].split()
-    target = command[command.index("install") + 1]
-    assert target == '"$RTCDIAG_SOURCE"'
-    source = workflow["env"]["RTCDIAG_SOURCE"]
-    assert source.startswith("git+https://") and "/rtcdiag" in source
+    checkout = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/checkout@"))
+    install = next(i for i, s in enumerate(steps) if "pip install" in s.get("run", ""))
+    assert checkout < install
+    assert shlex.split(steps[install]["run"]) == ["python", "-m", "pip", "install", "."]
+    assert "OWNER" not in WORKFLOW.read_text()
+    # "." is this repository: the package rtcdiag with its `rtcdiag` command
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "rtcdiag" and project["scripts"]["rtcdiag"] == "rtcdiag.cli:main"
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == project["requires-python"].removeprefix(">=")
+
+
+def test_example_workflow_commands_parse_as_rtcdiag_invocations(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ``rtcdiag`` line parses through the real click command tree (options, types, files), in a
+    folder laid out as the workflow expects (rtcdiag.toml at the root), without running anything."""
+    from rtcdiag.cli import cli
+
+    (tmp_path / "rtcdiag.toml").write_text((EXAMPLES / "rtcdiag.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    commands = workflow_commands(_workflow())
+    assert [argv[0] for argv in commands] == ["check"]
+    for name, *args in commands:
+        root = click.Context(cli, info_name="rtcdiag")
+        command = cli.get_command(root, name)
+        assert command is not None, name
+        parsed = command.make_context(name, list(args), parent=root)
+        assert parsed.params["config_file"] == Path("rtcdiag.toml")
+    with pytest.raises(click.UsageError):  # the parse would catch a misspelt option
+        command.make_context("check", ["--junit-file", "x.xml"], parent=click.Context(cli))
+
+
+def test_example_workflow_commands_are_the_readmes() -> None:
+    """The README quotes the workflow's command as it is, and documents each option in its command's
+    section."""
+    workflow = _workflow()
+    readme = (REPO / "README.md").read_text()
+    ci = readme.split("In CI, see [examples/github-actions/webrtc-connectivity.yml]", 1)[1]
+    ci = ci.split("\n\n", 1)[0]
+    quoted = [shlex.split(q) for q in re.findall(r"`(rtcdiag [^`]+)`", ci.replace("\n", " "))]
+    commands = workflow_commands(workflow)
+    assert [q[1:] for q in quoted] == commands
+    for name, *args in commands:
+        section = readme.split(f"<!-- section:{name} -->", 1)[1].split("<!-- section:", 1)[0]
+        for option in (a for a in args if a.startswith("-")):
+            assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", section), (name, option)
+
+
+def test_example_workflow_publishes_what_its_check_writes() -> None:
+    workflow = _workflow()
+    steps = workflow["jobs"]["rtcdiag-check"]["steps"]
+    [check] = workflow_commands(workflow)
+    written = {check[check.index(option) + 1] for option in ("--junit", "--report-file")}
+    publish = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert set(publish["with"]["path"].split()) == written
+    junit = next(s for s in steps if s.get("uses", "").startswith("mikepenz/action-junit-report@"))
+    assert junit["with"]["report_paths"] == check[check.index("--junit") + 1]
