@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ class TurnSession:
         # An Allocate was sent and its answer never read because the probe was cancelled (scrape timeout,
         # scraper gone, SIGTERM): the server may hold an allocation nobody knows of, so it is released.
         self.allocate_unanswered = False
+        # That Allocate's transaction, left running (retransmissions included) when the probe was cancelled:
+        # the release waits for its answer first (rtcdiag.probes.turn._cleanup says why).
+        self.cut_off_allocate: asyncio.Task[tuple[Message | None, Exchange]] | None = None
 
     # --- challenge -> key -------------------------------------------------------------------------------
 
