@@ -337,26 +337,32 @@ async def _release(tr: TransportResult, session: TurnSession, unanswered: bool) 
     So a cut-off Allocate transaction runs to its answer first (RFC 8489 §6.2.1, for half the time allowed).
     A retransmission of it still queued at the server could make the allocation again after the release: when
     there were retransmissions, one more Refresh LIFETIME=0 follows after the Allocate's round trip (a 437 to
-    it means nothing was left)."""
-    deadline = asyncio.get_running_loop().time() + RELEASE_TIMEOUT_S
+    it means nothing was left).
+
+    The time allowed bounds the release transaction's own timers, never a cancellation: an answer that
+    reached the socket while this process waited for the CPU is still read (a cancelled transaction would
+    drop it, and a healthy server would be reported as stopped: seen under CPU load).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RELEASE_TIMEOUT_S
     cut_off: Exchange | None = None
     try:
-        async with asyncio.timeout_at(deadline):
-            if unanswered and session.cut_off_allocate is not None:
-                reply, cut_off = await _answer_of(session.cut_off_allocate, RELEASE_TIMEOUT_S / 2)
-                if reply is not None and reply.msg_class == MessageClass.ERROR:
-                    return  # refused (401, 486, ...): there is no allocation to release
-            reply, _ = await session.request(lambda: _refresh(0), "refresh (release, LIFETIME=0)")
+        if unanswered and session.cut_off_allocate is not None:
+            reply, cut_off = await _answer_of(session.cut_off_allocate, RELEASE_TIMEOUT_S / 2)
+            if reply is not None and reply.msg_class == MessageClass.ERROR:
+                return  # refused (401, 486, ...): there is no allocation to release
+        reply, _ = await session.request(lambda: _refresh(0), "refresh (release, LIFETIME=0)",
+                                         policy=session.policy.within(deadline - loop.time()))
         tr.released = reply is not None and reply.msg_class == MessageClass.SUCCESS
-    except (TimeoutError, TransportError):
+    except TransportError:
         tr.released = False
         return
     if cut_off is None or cut_off.attempts < 2 or cut_off.rtt_ms is None:
         return
-    with contextlib.suppress(TimeoutError, TransportError):
-        async with asyncio.timeout_at(deadline):
-            await asyncio.sleep(cut_off.rtt_ms / 1000.0)
-            await session.request(lambda: _refresh(0), "refresh (release again: Allocate retransmitted)")
+    await asyncio.sleep(min(cut_off.rtt_ms / 1000.0, max(0.0, deadline - loop.time())))
+    with contextlib.suppress(TransportError):
+        await session.request(lambda: _refresh(0), "refresh (release again: Allocate retransmitted)",
+                              policy=session.policy.within(deadline - loop.time()))
 
 
 async def _answer_of(transaction: asyncio.Task[tuple[Message | None, Exchange]],

@@ -123,11 +123,21 @@ class RetransmitPolicy:
 
     rto: float = 0.5  # initial retransmission timeout, seconds
     rc: int = 7  # requests sent in total (1 + 6 retransmissions)
-    rm: int = 16  # after the last request, wait rm * rto
+    rm: float = 16  # after the last request, wait rm * rto
     ti: float = 39.5  # stream transaction timeout, seconds
 
     def scaled(self, factor: float) -> RetransmitPolicy:
         return replace(self, rto=self.rto * factor, ti=self.ti * factor)
+
+    def within(self, total_s: float) -> RetransmitPolicy:
+        """The same timers, cut so that a whole transaction ends within ``total_s``: sends that would start
+        later are left out and the wait after the last one ends at ``total_s`` (over TCP/TLS: Ti at most
+        ``total_s``). Itself when it already fits."""
+        total_s = max(total_s, 0.001)
+        if self.udp_total <= total_s and self.ti <= total_s:
+            return self
+        offsets = [offset for offset in self.send_offsets() if offset < total_s]
+        return replace(self, rc=len(offsets), rm=(total_s - offsets[-1]) / self.rto, ti=min(self.ti, total_s))
 
     @classmethod
     def for_timeout(cls, total_s: float) -> RetransmitPolicy:
