@@ -255,9 +255,32 @@ def _render_text(report: Report, fmt: str) -> str:
         from rtcdiag.report import junit
 
         return junit.render(report)
+    from rtcdiag.report import plain
+
+    text = plain.render(report, PLAIN_WIDTH)
+    if text is not None:
+        return text
     from rtcdiag.report import console
 
-    return console.render_plain(report)
+    return console.render_plain(report, PLAIN_WIDTH)
+
+
+PLAIN_WIDTH = 100  # --report-file x.txt
+
+
+def _print_console(report: Report) -> None:
+    """The console report on stdout: without rich when stdout gets no colour (rtcdiag.report.plain prints
+    the same text, for less start-up time), else with rich."""
+    from rtcdiag.report import plain
+
+    width = plain.stdout_width()
+    text = plain.render(report, width) if width is not None else None
+    if text is not None:
+        sys.stdout.write(text)
+        return
+    from rtcdiag.report import console
+
+    console.print_report(report)
 
 
 _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit",
@@ -337,9 +360,7 @@ def emit(report: Report, output: OutputOptions) -> int:
         elif output.markdown:
             sys.stdout.write(text("markdown"))
         else:
-            from rtcdiag.report import console
-
-            console.print_report(report)
+            _print_console(report)
 
     problems = [_write_stdout(to_stdout)]
     if output.junit is not None:
