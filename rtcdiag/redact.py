@@ -127,6 +127,19 @@ def masking() -> Callable[[str], str] | None:
     return mask if _compiled() is not None else None
 
 
+def masking_now() -> Callable[[str], str] | None:
+    """Like :func:`masking`, but masking the secrets registered now, also when called later (after a probe's
+    ephemeral secrets were forgotten); None while no secret is registered."""
+    pattern = _compiled()
+    if pattern is None:
+        return None
+
+    def masked(text: str) -> str:
+        return pattern.sub(MASK, text) if text else text
+
+    return masked
+
+
 def clear_secrets() -> None:
     """Forget every registered secret (tests only)."""
     global _pattern

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from rtcdiag import exitcodes
+from rtcdiag.jsonable import Deferred
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
 
 SCHEMA = "rtcdiag/1"
@@ -75,13 +76,19 @@ class Report:
     roots: list[Finding] = field(default_factory=list)
     checks: list[CheckCase] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    results: Any = None  # JSON-able (see rtcdiag.jsonable.to_jsonable)
+    results: Any = None  # JSON-able (rtcdiag.jsonable.to_jsonable), or Deferred until read: results_data()
     notes: list[str] = field(default_factory=list)
     # Probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     _explained: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
+
+    def results_data(self) -> Any:
+        """The raw results as JSON data (made from a Deferred on first use, then kept)."""
+        if isinstance(self.results, Deferred):
+            self.results = self.results.value()
+        return self.results
 
     def sorted_findings(self) -> list[Finding]:
         return sort_findings(self.findings)
