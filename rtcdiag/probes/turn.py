@@ -339,9 +339,10 @@ async def _release(tr: TransportResult, session: TurnSession, unanswered: bool) 
     there were retransmissions, one more Refresh LIFETIME=0 follows after the Allocate's round trip (a 437 to
     it means nothing was left).
 
-    The time allowed bounds the release transaction's own timers, never a cancellation: an answer that
-    reached the socket while this process waited for the CPU is still read (a cancelled transaction would
-    drop it, and a healthy server would be reported as stopped: seen under CPU load).
+    The time allowed bounds the release transaction's own timers, which start when the Refresh is sent (in
+    this step): a bound armed before the send (asyncio.wait_for runs its coroutine one loop turn later)
+    expired unsent when other probes kept the event loop busy for longer, and a healthy server that
+    answered the Refresh was reported as stopped (seen under CPU load; coturn's log had the release).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RELEASE_TIMEOUT_S

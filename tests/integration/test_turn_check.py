@@ -317,6 +317,31 @@ def test_release_never_overtakes_the_allocate_it_releases(coturn_factory: Factor
     assert leg.allocated and leg.released
 
 
+def test_a_busy_event_loop_as_the_release_starts_is_not_a_stopped_server(
+        coturn: RunningCoturn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another probe's CPU-heavy step holds the event loop for longer than the release's time bound just as
+    the release starts (a loaded exporter running 8 probes at once). The bound must count from when the
+    Refresh goes out, not from before: the healthy coturn answers it, so the allocation is released, not
+    reported as a server that stopped answering (TURN-SERVER-STOPPED, seen under CPU load)."""
+    from rtcdiag.probes import turn
+    from rtcdiag.targets import parse_target
+
+    real_cleanup = turn._cleanup
+
+    async def busy_cleanup(*args: Any, **kwargs: Any) -> None:
+        asyncio.get_running_loop().call_soon(time.sleep, turn.RELEASE_TIMEOUT_S + 0.5)  # the other probe
+        await real_cleanup(*args, **kwargs)
+
+    monkeypatch.setattr(turn, "_cleanup", busy_cleanup)
+    target = parse_target(f"127.0.0.1:{coturn.port}", default_scheme="turn")
+    result = asyncio.run(turn.check(target, turn.TurnCheckOptions(
+        username="alice", password=coturn.users["alice"], transports=("udp",), peer_test=False)))
+    leg = result.transports[0]
+    assert leg.allocated and leg.released, leg.steps
+    release = [ex for ex in leg.steps if ex.step.startswith("refresh (release")]
+    assert [ex.outcome.value for ex in release] == ["success"]
+
+
 @pytest.fixture(scope="module")
 def no_udp_coturn(coturn_factory: Factory) -> RunningCoturn:
     """coturn with the UDP listener off (``no-udp``): TCP (and the relay, which is UDP) still work."""
