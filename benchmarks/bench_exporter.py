@@ -9,16 +9,24 @@ Everything against real coturns on loopback, the exporter a separate process (``
    wall time.
 3. RSS of the exporter process over many probes of a TURN REST module (credentials minted per probe), 8 at a
    time, sampled every 10 %; and the number of secret forms registered for masking (must stay flat).
+4. A healthy coturn never goes red (issue 20): PROBES /probe requests (default 2000), 8 in parallel,
+   alternating a STUN+TURN module (long-term credentials) and a TURN REST module, first on an idle machine,
+   then with a CPU load started here (``stress-ng --cpu 2``, bounded by its own ``--timeout`` and stopped by
+   PID). Prints every failure by root-cause id (target: none), and the probe durations.
 
-Run: ``python benchmarks/bench_exporter.py [PROBES]`` (PROBES for part 3, default 10000: about a minute).
+Run: ``python benchmarks/bench_exporter.py [PROBES]`` (parts 1-3; PROBES for part 3, default 10000: about a
+minute), ``python benchmarks/bench_exporter.py --healthy [PROBES]`` (part 4 only; ``--load none`` or
+``--load cpu`` for one phase).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +35,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -71,8 +80,122 @@ def start_exporter(config: Path, env: dict[str, str], log: Path) -> tuple[subpro
     raise SystemExit(f"exporter did not start: {log.read_text()}")
 
 
+HEALTHY_PARALLEL = 8
+STRESS_TIMEOUT_S = 900  # stress-ng stops by itself even if this script is killed
+
+
+def root_causes(body: str) -> list[str]:
+    return re.findall(r'rtcdiag_root_cause_info[{]id="([A-Z0-9-]+)"', body)
+
+
+def healthy_phase(base: str, urls: list[str], probes: int) -> tuple[Counter[str], list[float], float]:
+    """``probes`` /probe requests over ``urls`` (round robin), HEALTHY_PARALLEL at a time: failures counted by
+    module and root-cause id, per-probe wall times, the phase's wall time."""
+    failures: Counter[str] = Counter()
+    durations: list[float] = []
+
+    def one(index: int) -> None:
+        url = urls[index % len(urls)]
+        started = time.perf_counter()
+        status, body = get(url)
+        durations.append(time.perf_counter() - started)
+        if status != 200 or "probe_success 1.0" not in body:
+            module = re.search(r"module=(\w+)", url)
+            ids = root_causes(body) or [f"HTTP-{status}" if status != 200 else "no root cause"]
+            failures[f"{module.group(1) if module else '?'}: {' + '.join(ids)}"] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(HEALTHY_PARALLEL) as pool:
+        list(pool.map(one, range(probes)))
+    return failures, durations, time.perf_counter() - started
+
+
+def start_cpu_load() -> subprocess.Popen[bytes] | None:
+    stress = shutil.which("stress-ng")
+    if stress is None:
+        return None
+    return subprocess.Popen([stress, "--cpu", "2", "--timeout", f"{STRESS_TIMEOUT_S}s", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def healthy(probes: int, loads: list[str]) -> int:
+    """Part 4: a healthy coturn, many probes, with and without a CPU load: every failure is a false alarm."""
+    password = "alice-" + secrets.token_hex(8)
+    rest_secret = "rest-" + secrets.token_hex(8)
+    coturn = start_coturn(CoturnOptions(users={"alice": password}, die_with_parent=True))
+    rest = start_coturn(CoturnOptions(static_auth_secret=rest_secret, die_with_parent=True))
+    env = {"BENCH_PW": password, "BENCH_REST": rest_secret}
+    folder = Path(tempfile.mkdtemp(prefix="rtcdiag-bench-exporter-"))
+    config = folder / "rtcdiag.toml"
+    config.write_text(f"""
+[exporter]
+max_concurrent = {HEALTHY_PARALLEL}
+max_queued = {4 * HEALTHY_PARALLEL}
+[modules.turn_udp]
+urls = ["turn:{{target}}?transport=udp"]
+checks = ["stun", "turn"]
+username = "alice"
+password_env = "BENCH_PW"
+targets = ["127.0.0.1"]
+[modules.rest_udp]
+urls = ["turn:{{target}}?transport=udp"]
+checks = ["turn"]
+username = "bench"
+secret_env = "BENCH_REST"
+ttl = 600
+targets = ["127.0.0.1"]
+""")
+    proc, base = start_exporter(config, env, folder / "exporter.log")
+    urls = [f"{base}/probe?module=turn_udp&target=127.0.0.1:{coturn.port}",
+            f"{base}/probe?module=rest_udp&target=127.0.0.1:{rest.port}"]
+    total_failures = 0
+    print(f"4. a healthy coturn: {probes} /probe requests per phase, {HEALTHY_PARALLEL} in parallel, "
+          "alternating turn_udp (stun+turn, long-term credentials) and rest_udp (TURN REST)")
+    try:
+        for load in loads:
+            stress = start_cpu_load() if load == "cpu" else None
+            if load == "cpu" and stress is None:
+                print("   cpu load: skipped (stress-ng is not installed: apt-get install stress-ng)")
+                continue
+            try:
+                failures, durations, wall = healthy_phase(base, urls, probes)
+            finally:
+                if stress is not None:
+                    stress.terminate()
+                    stress.wait(timeout=20)
+            label = "idle machine" if load == "none" else "stress-ng --cpu 2"
+            durations.sort()
+            p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))]
+            print(f"   {label:18s} {probes} probes in {wall:6.1f} s ({probes / wall:5.1f}/s), "
+                  f"probe median {statistics.median(durations) * 1000:6.1f} ms, p99 {p99 * 1000:7.1f} ms, "
+                  f"max {durations[-1] * 1000:7.1f} ms: {sum(failures.values())} failed")
+            for what, count in failures.most_common():
+                print(f"      {count:5d} x {what}")
+            total_failures += sum(failures.values())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        coturn.stop()
+        rest.stop()
+    print(f"   verdict: {'PASS (no false alarm)' if total_failures == 0 else 'FAIL'}")
+    return 0 if total_failures == 0 else 1
+
+
 def main() -> None:
-    probes = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("probes", nargs="?", type=int, default=None,
+                        help="probes for part 3 (default 10000) or, with --healthy, per phase (default 2000)")
+    parser.add_argument("--healthy", action="store_true", help="run part 4 only")
+    parser.add_argument("--load", choices=("none", "cpu", "both"), default="both",
+                        help="part 4: the phases to run (default both)")
+    args = parser.parse_args()
+    if args.healthy:
+        loads = ["none", "cpu"] if args.load == "both" else [args.load]
+        raise SystemExit(healthy(args.probes or 2000, loads))
+    overhead_and_rss(args.probes or 10000)
+
+
+def overhead_and_rss(probes: int) -> None:
     password = "alice-" + secrets.token_hex(8)
     rest_secret = "rest-" + secrets.token_hex(8)
     coturn = start_coturn(CoturnOptions(users={"alice": password}, die_with_parent=True))

@@ -6,6 +6,7 @@ Nothing heavy is imported here so that ``rtcdiag --version`` stays fast.
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
 from importlib import import_module
@@ -109,6 +110,9 @@ def _internal(exc: BaseException) -> None:
           "please report it)", exitcodes.INTERNAL)
 
 
+GC_THRESHOLD = 20_000  # allocations between collections (Python's default: 700)
+
+
 def _interrupted_again() -> None:
     """A second Ctrl-C during the cleanup of the first (or one outside a run): one line, exit 130."""
     import logging
@@ -127,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     from rtcdiag import interrupt
 
     interrupt.reset()
+    # A command is a short process that makes many small objects, most of them while its modules load: the
+    # cyclic collector runs every GC_THRESHOLD allocations from the start (rtcdiag.commands.common.run_async).
+    if gc.get_threshold()[0] < GC_THRESHOLD:
+        gc.set_threshold(GC_THRESHOLD, 10, 10)
     try:
         rv: Any = cli.main(args=argv, prog_name="rtcdiag", standalone_mode=False)
     except click.exceptions.Abort:

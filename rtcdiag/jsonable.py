@@ -52,6 +52,24 @@ def to_jsonable(obj: object, text: Callable[[str], str] | None = None) -> JSONVa
     return _convert(obj, once)
 
 
+class Deferred:
+    """``to_jsonable(raw, text)`` made when first asked for (:meth:`value`): the raw results of a run are
+    large and only the JSON report prints them."""
+
+    __slots__ = ("_done", "_raw", "_text", "_value")
+
+    def __init__(self, raw: object, text: Callable[[str], str] | None) -> None:
+        self._raw, self._text = raw, text
+        self._done = False
+        self._value: JSONValue = None
+
+    def value(self) -> JSONValue:
+        if not self._done:
+            self._value = to_jsonable(self._raw, self._text)
+            self._done, self._raw, self._text = True, None, None
+        return self._value
+
+
 def _identity(value: str) -> str:
     return value
 

@@ -168,6 +168,24 @@ def masking() -> Callable[[str], str]:
     return unmark
 
 
+def unmarking_now() -> Callable[[str], str]:
+    """Like :func:`unmark`, but masking (inside the marks) the secrets registered now, also when called later,
+    after a probe's ephemeral secrets were forgotten: for what is turned into text after the run (the raw
+    results, JSON only when printed)."""
+    pattern = _compiled()
+
+    def span(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        return pattern.sub(MASK, inner) if inner and pattern is not None else inner or ""
+
+    def unmarked(text: str) -> str:
+        if ECHO_OPEN not in text and ECHO_CLOSE not in text:
+            return text
+        return _SPAN.sub(span, text)
+
+    return unmarked
+
+
 def clear_secrets() -> None:
     """Forget every registered secret (tests only)."""
     global _pattern

@@ -50,6 +50,9 @@ async def resolve(host: str, port: int, family: int | None = None, transport: st
     if transport not in _SOCKTYPE:
         raise ValueError(f"transport must be udp, tcp or tls, not {transport!r}")
     name = host.strip().removeprefix("[").removesuffix("]")
+    literal = _literal(name, port, family)
+    if literal is not None:
+        return literal
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
@@ -66,6 +69,24 @@ async def resolve(host: str, port: int, family: int | None = None, transport: st
     if not seen:
         raise ResolveError(f"{name} has no {_family_word(family)} address", name)
     return [ResolvedAddress(fam, ip, p) for fam, ip, p in seen]
+
+
+def _literal(name: str, port: int, family: int | None) -> list[ResolvedAddress] | None:
+    """What getaddrinfo answers for an IP literal in its plain form (dotted quad, or IPv6 without a zone),
+    without its thread: a numeric host needs no lookup, and no busy thread pool can time it out. None for
+    anything else (names, zones, short IPv4 forms such as 127.1, ports getaddrinfo would wrap, a literal of
+    the other family)."""
+    if not 0 <= port <= 0xFFFF:
+        return None
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(fam, name)
+        except OSError:
+            continue
+        if family is not None and _FAMILY[family] != fam:
+            return None  # getaddrinfo's answer (an error, or the IPv4 of a v4-mapped IPv6 literal)
+        return [ResolvedAddress(int(fam), socket.inet_ntop(fam, packed), port)]
+    return None
 
 
 def _family_word(family: int | None) -> str:

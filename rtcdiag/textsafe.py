@@ -14,7 +14,8 @@ Markdown or JUnit consumer. ``printable`` turns every such character into a visi
 
 ``printable_lines`` is the same but keeps ``\\n`` for multi-line prose. A literal backslash is left as is, so
 escaping is idempotent (``printable(printable(s)) == printable(s)``) and text that needs no escaping is
-returned unchanged (one precompiled regex search; no copy).
+returned unchanged (``str.isprintable``, or one regex search when the text has other non-printing
+characters such as a no-break space; no copy).
 
 A server also chooses how long its strings are: a SOFTWARE of 65,000 bytes (RFC 8489 §14.14 says fewer than
 128 characters) would be printed whole, 92 KB of text. ``shown`` and ``shown_line`` are what the text and
@@ -26,6 +27,7 @@ This is a bottom-layer module: it imports nothing from rtcdiag.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["MAX_SHOWN_CHARS", "UNSAFE_RANGES", "bounded", "printable", "printable_lines", "shown",
@@ -72,8 +74,10 @@ def _char_class(ranges: tuple[tuple[int, int], ...], keep: str = "") -> str:
     return "[" + "".join(parts) + "]"
 
 
-_UNSAFE = re.compile(_char_class(UNSAFE_RANGES))
-_UNSAFE_BUT_NEWLINE = re.compile(_char_class(UNSAFE_RANGES, keep="\n"))
+@functools.cache
+def _unsafe(keep_newline: bool) -> re.Pattern[str]:
+    """The pattern of unsafe characters, compiled when first needed (most text never needs it)."""
+    return re.compile(_char_class(UNSAFE_RANGES, keep="\n" if keep_newline else ""))
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -88,16 +92,22 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """``text`` with every control, format, separator and surrogate character as a visible escape
     (``\\x1b``, ``\\u202e``); unchanged (the same object) when there is none."""
-    if _UNSAFE.search(text) is None:
+    if text.isprintable():  # no character of category C* or Z* but the space: nothing unsafe (fast)
         return text
-    return _UNSAFE.sub(_escape, text)
+    unsafe = _unsafe(False)
+    if unsafe.search(text) is None:
+        return text
+    return unsafe.sub(_escape, text)
 
 
 def printable_lines(text: str) -> str:
     """Like :func:`printable` but keeps ``\\n`` (multi-line prose); ``\\r``, ``\\t`` etc. are escaped."""
-    if _UNSAFE_BUT_NEWLINE.search(text) is None:
+    if text.isprintable():
         return text
-    return _UNSAFE_BUT_NEWLINE.sub(_escape, text)
+    unsafe = _unsafe(True)
+    if unsafe.search(text) is None:
+        return text
+    return unsafe.sub(_escape, text)
 
 
 MAX_SHOWN_CHARS = 1000  # one line of a text or Markdown report (rtcdiag's own lines are far shorter)

@@ -249,7 +249,8 @@ def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
 
     A command is a short process that makes many small objects (probe results, report, renderables):
     the cyclic garbage collector runs every 20,000 allocations instead of 700 (about 200 collections and
-    ~0.1 s of a 60-URL ``check``, ~5 with this), and TLS connections get a small read buffer.
+    ~0.1 s of a 60-URL ``check``, ~5 with this) and never walks what was loaded before the run
+    (``gc.freeze``), and TLS connections get a small read buffer.
     """
     if network:  # (``network=False``: a command that only reads files, e.g. analyze, needs none of it)
         from rtcdiag.protocol.transport import keep_kernel_timestamps_on
@@ -260,6 +261,7 @@ def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
             keep_kernel_timestamps_on()
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
+    gc.freeze()  # what is loaded now (modules, classes) lives as long as the process: never walked
     return _run(coro)
 
 
@@ -275,8 +277,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     nothing could be returned, :class:`Interrupted` ends the command. A second signal during the cleanup
     gets the default action (the handlers are removed on the first)."""
     from rtcdiag import interrupt  # its state is reset once per command, by rtcdiag.cli.main
+    # The result is handed over here, not as the main task's result: asyncio.run's SIGINT handler holds the
+    # task, and looking the handler up when the run ends (signal.getsignal) formats its repr, results and
+    # all (a 60-URL check spent a tenth of its time there).
+    result: list[T] = []
 
-    async def main() -> T:
+    async def main() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         installed: list[signal.Signals] = []
@@ -296,18 +302,19 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
                 continue
             installed.append(signum)
         try:
-            return await coro
+            result.append(await coro)
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
     try:
-        return asyncio.run(main())
+        asyncio.run(main())
     except asyncio.CancelledError:
         stopped = interrupt.requested()
         if stopped is not None:
             raise Interrupted(stopped.signum, stopped.name, message=stopped.message()) from None
         raise
+    return result[0]
 
 
 def _render_text(report: Report, fmt: str) -> str:
@@ -327,9 +334,32 @@ def _render_text(report: Report, fmt: str) -> str:
         from rtcdiag.report import html
 
         return html.render(report)
+    from rtcdiag.report import plain
+
+    text = plain.render(report, PLAIN_WIDTH)
+    if text is not None:
+        return text
     from rtcdiag.report import console
 
-    return console.render_plain(report)
+    return console.render_plain(report, PLAIN_WIDTH)
+
+
+PLAIN_WIDTH = 100  # --report-file x.txt
+
+
+def _print_console(report: Report) -> None:
+    """The console report on stdout: without rich when stdout gets no colour (rtcdiag.report.plain prints
+    the same text, for less start-up time), else with rich."""
+    from rtcdiag.report import plain
+
+    width = plain.stdout_width()
+    text = plain.render(report, width) if width is not None else None
+    if text is not None:
+        sys.stdout.write(text)
+        return
+    from rtcdiag.report import console
+
+    console.print_report(report)
 
 
 _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit",
@@ -438,9 +468,7 @@ def emit(report: Report, output: OutputOptions, *, page: Report | None = None) -
         elif output.markdown:
             sys.stdout.write(text("markdown"))
         else:
-            from rtcdiag.report import console
-
-            console.print_report(report)
+            _print_console(report)
 
     problems = [_write_stdout(to_stdout)]
     if stopped is not None:

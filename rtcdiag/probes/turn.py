@@ -332,14 +332,13 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: Ech
         # A Refresh answered LIFETIME=0 has deleted the allocation (RFC 8656 §7.3): no release.
         unanswered = bool(sessions) and sessions[-1].allocate_unanswered
         if (tr.allocated or unanswered) and sessions and not (tr.refreshed and tr.refresh_lifetime_s == 0):
-            session = sessions[-1]
-            try:
-                reply, _ = await asyncio.wait_for(
-                    session.request(lambda: _refresh(0), "refresh (release, LIFETIME=0)"), RELEASE_TIMEOUT_S)
-                tr.released = reply is not None and reply.msg_class == MessageClass.SUCCESS
-            except (TimeoutError, TransportError):
-                tr.released = False
+            await _release(tr, sessions[-1], unanswered)
     finally:
+        for session in sessions:
+            if session.cut_off_allocate is not None:  # its answer is no longer waited for
+                session.cut_off_allocate.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await session.cut_off_allocate  # ends before its socket closes
         for session in sessions:  # this run's ledger of allocations per user (turn_quota)
             if session.quota_key is not None:
                 made = tr.allocated or session.allocate_unanswered
@@ -350,6 +349,54 @@ async def _cleanup(tr: TransportResult, sessions: list[TurnSession], *peers: Ech
         for session in sessions:
             with contextlib.suppress(Exception):
                 await session.client.close()
+
+
+async def _release(tr: TransportResult, session: TurnSession, unanswered: bool) -> None:
+    """Refresh LIFETIME=0, all within RELEASE_TIMEOUT_S; after a cut-off Allocate, not before its answer.
+
+    A release must not overtake the Allocate it releases: coturn answers a Refresh for a 5-tuple without an
+    allocation with 437 at once, while an Allocate may still wait for its credentials on coturn's auth thread
+    (its answer postponed); that Allocate then succeeds after the Refresh and the allocation is held for its
+    whole LIFETIME (seen under CPU load: REFRESH 437, then ALLOCATE success, then 486 for the next probe).
+    So a cut-off Allocate transaction runs to its answer first (RFC 8489 §6.2.1, for half the time allowed).
+    A retransmission of it still queued at the server could make the allocation again after the release: when
+    there were retransmissions, one more Refresh LIFETIME=0 follows after the Allocate's round trip (a 437 to
+    it means nothing was left).
+
+    The time allowed bounds the release transaction's own timers, which start when the Refresh is sent (in
+    this step): a bound armed before the send (asyncio.wait_for runs its coroutine one loop turn later)
+    expired unsent when other probes kept the event loop busy for longer, and a healthy server that
+    answered the Refresh was reported as stopped (seen under CPU load; coturn's log had the release).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RELEASE_TIMEOUT_S
+    cut_off: Exchange | None = None
+    try:
+        if unanswered and session.cut_off_allocate is not None:
+            reply, cut_off = await _answer_of(session.cut_off_allocate, RELEASE_TIMEOUT_S / 2)
+            if reply is not None and reply.msg_class == MessageClass.ERROR:
+                return  # refused (401, 486, ...): there is no allocation to release
+        reply, _ = await session.request(lambda: _refresh(0), "refresh (release, LIFETIME=0)",
+                                         policy=session.policy.within(deadline - loop.time()))
+        tr.released = reply is not None and reply.msg_class == MessageClass.SUCCESS
+    except TransportError:
+        tr.released = False
+        return
+    if cut_off is None or cut_off.attempts < 2 or cut_off.rtt_ms is None:
+        return
+    await asyncio.sleep(min(cut_off.rtt_ms / 1000.0, max(0.0, deadline - loop.time())))
+    with contextlib.suppress(TransportError):
+        await session.request(lambda: _refresh(0), "refresh (release again: Allocate retransmitted)",
+                              policy=session.policy.within(deadline - loop.time()))
+
+
+async def _answer_of(transaction: asyncio.Task[tuple[Message | None, Exchange]],
+                     wait_s: float) -> tuple[Message | None, Exchange | None]:
+    """The cut-off Allocate's answer, waited for at most ``wait_s`` (None: no answer, or transport error)."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(transaction), wait_s)
+    except (TimeoutError, TransportError):
+        return None, None
 
 
 async def _open_session(tr: TransportResult, transport: str, server: tuple[str, int], server_name: str,
@@ -638,11 +685,15 @@ async def _first_allocate(session: TurnSession, build: Callable[[], Message], tr
 async def _allocate_request(session: TurnSession, build: Callable[[], Message], label: str, *,
                             authenticated: bool = True) -> tuple[Message | None, Exchange]:
     """One Allocate transaction; cancelled while it waits for the answer, the session is marked so that
-    :func:`_cleanup` releases the allocation the server may have made (RFC 8656 §7.2: made on receipt)."""
+    :func:`_cleanup` releases the allocation the server may have made (RFC 8656 §7.2: made on receipt).
+    The transaction itself is shielded from the cancellation: it goes on (retransmissions included) so that
+    the release can learn its outcome first."""
+    transaction = asyncio.ensure_future(session.request(build, label, authenticated=authenticated))
     try:
-        return await session.request(build, label, authenticated=authenticated)
+        return await asyncio.shield(transaction)
     except asyncio.CancelledError:
         session.allocate_unanswered = True
+        session.cut_off_allocate = transaction
         raise
 
 

@@ -165,7 +165,11 @@ async def run_data_paths(session: TurnSession, relay: tuple[str, int], peer: Ech
             msg.add(AttrType.XOR_PEER_ADDRESS, _peer_attr(peer.address)).add(AttrType.DATA, payload)
             await session.client.send(msg.encode(), session.server)
 
-        await _measure(session, peer, indication, packets, send_indication, _data_indication_payload)
+        # Before the relay is said to pass no data at all (a claim about the server), the echoes get the
+        # whole transaction time: a busy server delays relayed data far more than its control answers (seen
+        # under CPU load: control RTTs of 0.3 ms, echoes after 500 ms).
+        await _measure(session, peer, indication, packets, send_indication, _data_indication_payload,
+                       late_wait_s=_transaction_s(session))
         if indication.stopped is not None:
             return results  # the server went silent: a ChannelBind would only wait out a timeout
     else:
@@ -242,6 +246,36 @@ def _seq_of(payload: bytes, prefix: bytes, size: int) -> int | None:
     if len(payload) != size or not payload.startswith(prefix):
         return None
     return int.from_bytes(payload[-_SEQ_BYTES:], "big")
+
+
+_LATE_STEP_S = 0.05  # the late wait listens this long at a time, then echoes what reached the peer
+_LATE_WALL_FACTOR = 3.0  # a process starved of CPU may stretch the late wait this many times in wall time
+
+
+async def _late_wait(client: UdpClient | StreamClient, peer: EchoPeer, take: Callable[[Received], None],
+                     done: Callable[[], bool], wait_s: float) -> None:
+    """Listen for late echoes until ``done()`` or ``wait_s`` seconds of listening have passed.
+
+    Measures the network, not the tool: only the time this process was really listening counts (a wake-up
+    that came late because the machine was busy counts as the time asked for, not as the time it took), so
+    a starved event loop cannot make a server look silent; and once the time is up, whatever already reached
+    the sockets is still taken in (the echo peer's packets echoed, the client's read). Bounded in wall time
+    by _LATE_WALL_FACTOR x ``wait_s``."""
+    loop = asyncio.get_running_loop()
+    wall_end = loop.time() + _LATE_WALL_FACTOR * wait_s
+    listened = 0.0
+    while not done() and listened < wait_s and loop.time() < wall_end:
+        await peer.flush()
+        asked = min(wait_s - listened, _LATE_STEP_S)
+        begun = loop.time()
+        got = await client.receive(asked)
+        if got is not None:
+            take(got)
+        listened += min(loop.time() - begun, asked)
+    if isinstance(client, UdpClient):
+        client.read_now()
+    while not done() and not client.queue.empty():
+        take(client.queue.get_nowait())
 
 
 WINDOW_PACKETS = 64  # packets in flight at most: echoes pace the sending, no burst can overflow a buffer
@@ -388,11 +422,7 @@ async def _measure(session: TurnSession, peer: EchoPeer, result: DataPathResult,
             break
     if late_wait_s > 0 and sent_at and not received and result.stopped is None:
         started = loop.time()
-        while not received and (remaining := started + late_wait_s - loop.time()) > 0:
-            await peer.flush()
-            got = await client.receive(min(remaining, 0.05))
-            if got is not None:
-                take(got)
+        await _late_wait(client, peer, take, lambda: bool(received), late_wait_s)
         result.late_wait_s = round(loop.time() - started, 3)
     after = _Counters.of(client, peer.client)
     result.packets_received = len(received)

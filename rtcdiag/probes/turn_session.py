@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ class TurnSession:
         # (server IP, user name) while this session holds an allocation (or a reservation after a 486) in this
         # run's ledger (rtcdiag.probes.turn_quota); released in cleanup.
         self.quota_key: tuple[str, str] | None = None
+        # That Allocate's transaction, left running (retransmissions included) when the probe was cancelled:
+        # the release waits for its answer first (rtcdiag.probes.turn._cleanup says why).
+        self.cut_off_allocate: asyncio.Task[tuple[Message | None, Exchange]] | None = None
 
     # --- challenge -> key -------------------------------------------------------------------------------
 
@@ -166,22 +170,23 @@ class TurnSession:
             msg.add_raw(AttrType.PASSWORD_ALGORITHM, int(self.algorithm).to_bytes(2, "big") + b"\x00\x00")
 
     async def request(self, build: Callable[[], Message], step: str, *, authenticated: bool = True,
-                      retry_stale_nonce: bool = True,
-                      record_in: list[Exchange] | None = None) -> tuple[Message | None, Exchange]:
-        """Send ``build()``; on 438 learn the new nonce, send a fresh ``build()`` once (RFC 8489 §9.2.5)."""
+                      retry_stale_nonce: bool = True, record_in: list[Exchange] | None = None,
+                      policy: RetransmitPolicy | None = None) -> tuple[Message | None, Exchange]:
+        """Send ``build()``; on 438 learn the new nonce, send a fresh ``build()`` once (RFC 8489 §9.2.5).
+        ``policy``: this request's timers, when not the session's."""
         steps = self.steps if record_in is None else record_in
-        reply, record = await self._send_once(build(), step, authenticated, steps)
+        reply, record = await self._send_once(build(), step, authenticated, steps, policy)
         if retry_stale_nonce and authenticated and reply is not None and reply.error_code == 438:
             self.stale_nonce_retries += 1
             self.learn_challenge(reply)
             if self.challenge_problem is not None:
                 return reply, record  # the new nonce cannot be echoed: the 438 stands
             reply, record = await self._send_once(build(), step + " (retry with new nonce)", authenticated,
-                                                  steps)
+                                                  steps, policy)
         return reply, record
 
-    async def _send_once(self, msg: Message, step: str, authenticated: bool,
-                         steps: list[Exchange]) -> tuple[Message | None, Exchange]:
+    async def _send_once(self, msg: Message, step: str, authenticated: bool, steps: list[Exchange],
+                         policy: RetransmitPolicy | None = None) -> tuple[Message | None, Exchange]:
         key = None
         if authenticated and self.challenge_problem is not None:
             # Nothing the server's unusable REALM/NONCE would be echoed in goes out (RFC 8489 §14.9/§14.10).
@@ -195,7 +200,7 @@ class TurnSession:
             key = self.key
         reply, record = await exchange(self.client, msg, dest=self.server, step=step, key=key,
                                        sha256=key is not None and self.algorithm == PasswordAlgorithm.SHA256,
-                                       policy=self.policy, t0=self.started)
+                                       policy=policy or self.policy, t0=self.started)
         steps.append(record)
         if record.rtt_ms is not None:
             self.rtts_ms.append(record.rtt_ms)

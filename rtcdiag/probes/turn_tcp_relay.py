@@ -418,12 +418,14 @@ async def _release(r: TcpRelayResult, session: TurnSession | None, peer: TcpEcho
     """Refresh LIFETIME=0 (RFC 8656 §8) if allocated, then close the data connection, peer and control."""
     try:
         if r.allocated and session is not None:
+            # Bounded by the transaction's own timers, not a cancellation that would drop an answer already
+            # in the socket while this process waited for the CPU (rtcdiag.probes.turn._release).
             try:
-                reply, _ = await asyncio.wait_for(session.request(
+                reply, _ = await session.request(
                     lambda: Message(Method.REFRESH, MessageClass.REQUEST).add(AttrType.LIFETIME, 0),
-                    "tcp refresh (release, LIFETIME=0)"), RELEASE_TIMEOUT_S)
+                    "tcp refresh (release, LIFETIME=0)", policy=session.policy.within(RELEASE_TIMEOUT_S))
                 r.released = reply is not None and reply.msg_class == MessageClass.SUCCESS
-            except (TimeoutError, TransportError):
+            except TransportError:
                 r.released = False
     finally:
         if data_writer is not None:

@@ -200,9 +200,41 @@ def _address(ip: IPv4Address | IPv6Address, port: int) -> Address:
     return obj
 
 
+# The IP objects of addresses seen (immutable, so shared): a client sees the same mapped and relayed
+# addresses again and again, and building one costs more than the rest of an address's decode. Bounded.
+_IPS: dict[int, IPv4Address | IPv6Address] = {}
+_IPS_MAX = 4096
+_V6_TAG = 1 << 128  # keys of IPv6 addresses (IPv4 keys are below 2**32)
+_U32_AT: Callable[[bytes, int], tuple[int]] = _U32.unpack_from
+_U128: Callable[[bytes, int], tuple[int, int]] = struct.Struct("!QQ").unpack_from
+
+
+def _ipv4(number: int) -> IPv4Address:
+    ip = _IPS.get(number)
+    if ip is None:
+        if len(_IPS) >= _IPS_MAX:
+            _IPS.clear()
+        ip = _IPS[number] = IPv4Address(number)
+    return ip  # type: ignore[return-value]
+
+
+def _ipv6(number: int) -> IPv6Address:
+    ip = _IPS.get(number | _V6_TAG)
+    if ip is None:
+        if len(_IPS) >= _IPS_MAX:
+            _IPS.clear()
+        ip = _IPS[number | _V6_TAG] = IPv6Address(number)
+    return ip  # type: ignore[return-value]
+
+
+def _u128(raw: bytes, offset: int) -> int:
+    high, low = _U128(raw, offset)
+    return high << 64 | low
+
+
 def _pack_address(value: Address, xor_key: bytes) -> bytes:
     ip = value.ip
-    if ip.version == 4:
+    if isinstance(ip, IPv4Address):
         return _ADDR_HEAD.pack(0, 1, value.port) + int(ip).to_bytes(4, "big")
     return _ADDR_HEAD.pack(0, 2, value.port) + int(ip).to_bytes(16, "big")
 
@@ -210,9 +242,9 @@ def _pack_address(value: Address, xor_key: bytes) -> bytes:
 def _unpack_address(raw: bytes, xor_key: bytes) -> Address:
     size = len(raw)
     if size == 8 and raw[1] == 1:
-        return _address(IPv4Address(int.from_bytes(raw[4:8], "big")), raw[2] << 8 | raw[3])
+        return _address(_ipv4(_U32_AT(raw, 4)[0]), raw[2] << 8 | raw[3])
     if size == 20 and raw[1] == 2:
-        return _address(IPv6Address(int.from_bytes(raw[4:20], "big")), raw[2] << 8 | raw[3])
+        return _address(_ipv6(_u128(raw, 4)), raw[2] << 8 | raw[3])
     raise StunParseError(f"address: bad family {raw[1] if size > 1 else None} or length {size}")
 
 
@@ -220,20 +252,18 @@ def _pack_xor_address(value: Address, xor_key: bytes) -> bytes:
     # X-Port = port ^ top 16 bits of the cookie; X-Address = address ^ (cookie [+ txid]) (RFC 8489 §14.2)
     ip = value.ip
     port = value.port ^ (xor_key[0] << 8 | xor_key[1])
-    if ip.version == 4:
-        return _ADDR_HEAD.pack(0, 1, port) + (int(ip) ^ int.from_bytes(xor_key[:4], "big")).to_bytes(4, "big")
-    return _ADDR_HEAD.pack(0, 2, port) + (int(ip) ^ int.from_bytes(xor_key, "big")).to_bytes(16, "big")
+    if isinstance(ip, IPv4Address):
+        return _ADDR_HEAD.pack(0, 1, port) + (int(ip) ^ _U32_AT(xor_key, 0)[0]).to_bytes(4, "big")
+    return _ADDR_HEAD.pack(0, 2, port) + (int(ip) ^ _u128(xor_key, 0)).to_bytes(16, "big")
 
 
 def _unpack_xor_address(raw: bytes, xor_key: bytes) -> Address:
     size = len(raw)
     port = (raw[2] << 8 | raw[3]) ^ (xor_key[0] << 8 | xor_key[1]) if size >= 4 else 0
     if size == 8 and raw[1] == 1:
-        packed = int.from_bytes(raw[4:8], "big") ^ int.from_bytes(xor_key[:4], "big")
-        return _address(IPv4Address(packed), port)
+        return _address(_ipv4(_U32_AT(raw, 4)[0] ^ _U32_AT(xor_key, 0)[0]), port)
     if size == 20 and raw[1] == 2:
-        packed = int.from_bytes(raw[4:20], "big") ^ int.from_bytes(xor_key, "big")
-        return _address(IPv6Address(packed), port)
+        return _address(_ipv6(_u128(raw, 4) ^ _u128(xor_key, 0)), port)
     raise StunParseError(f"address: bad family {raw[1] if size > 1 else None} or length {size}")
 
 

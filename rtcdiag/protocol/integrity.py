@@ -17,6 +17,8 @@ from rtcdiag.protocol.errors import StunParseError
 
 _U16 = struct.Struct("!H")
 _ATTR_HEAD = struct.Struct("!HH")
+_ATTR_HEAD_AT = _ATTR_HEAD.unpack_from
+_FINGERPRINT = int(AttrType.FINGERPRINT)
 MI_SHA1_SIZE = 20
 MI_SHA256_SIZE = 32
 FINGERPRINT_SIZE = 4
@@ -132,8 +134,8 @@ def verify_fingerprint(raw: bytes) -> bool | None:
     while pos < size:
         if pos + 4 > size:
             raise StunParseError("truncated attribute header")
-        length = raw[pos + 2] << 8 | raw[pos + 3]
-        if found < 0 and raw[pos] == 0x80 and raw[pos + 1] == 0x28:  # FINGERPRINT 0x8028
+        attr_type, length = _ATTR_HEAD_AT(raw, pos)
+        if attr_type == _FINGERPRINT and found < 0:
             found = pos
         pos += 4 + length + (-length & 3)
         if pos > size:

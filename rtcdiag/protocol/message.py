@@ -77,11 +77,13 @@ def split_message_type(msg_type: int) -> tuple[int, int]:
     return method, msg_class
 
 
-# Lookup tables for the hot paths (precomputed bit interleaving, RFC 8489 §5).
-_METHOD_OBJECTS: list[int] = [_m for _m in range(0x1000)]
+# Lookup tables for the hot paths (precomputed bit interleaving, RFC 8489 §5; message_type inlined: this
+# runs at every start of the command line).
+_METHOD_OBJECTS: list[int] = list(range(0x1000))
 for _member in Method:
     _METHOD_OBJECTS[_member] = _member
-_METHOD_BITS: list[int] = [message_type(_m, 0) for _m in range(0x1000)]
+_METHOD_BITS: list[int] = [(_m & 0x000F) | ((_m & 0x0070) << 1) | ((_m & 0x0F80) << 2)
+                           for _m in range(0x1000)]
 _CLASS_BITS: tuple[int, ...] = tuple(message_type(0, _c) for _c in range(4))
 _SPLIT_CACHE: dict[int, tuple[int, MessageClass]] = {}
 
@@ -114,6 +116,15 @@ def is_stun(data: bytes) -> bool:
     )
 
 
+def _checked_type(method: int, msg_class: int) -> tuple[int, MessageClass]:
+    """``(method, class)`` for values that are not yet a Method and a MessageClass (raises ValueError)."""
+    if method.__class__ is not Method:
+        if not 0 <= method <= 0xFFF:
+            raise ValueError(f"method 0x{method:x} does not fit in 12 bits")
+        method = _METHOD_OBJECTS[method]
+    return method, msg_class if msg_class.__class__ is MessageClass else MessageClass(msg_class)
+
+
 class Message:
     """A STUN message.
 
@@ -137,12 +148,8 @@ class Message:
             transaction_id = os.urandom(16 if legacy else 12)
         elif len(transaction_id) != (16 if legacy else 12):
             raise ValueError(f"transaction id must be {16 if legacy else 12} bytes")
-        if method.__class__ is not Method:  # fast path: registered methods need no checks
-            if not 0 <= method <= 0xFFF:
-                raise ValueError(f"method 0x{method:x} does not fit in 12 bits")
-            method = _METHOD_OBJECTS[method]
-        if msg_class.__class__ is not MessageClass:
-            msg_class = MessageClass(msg_class)
+        if method.__class__ is not Method or msg_class.__class__ is not MessageClass:
+            method, msg_class = _checked_type(method, msg_class)  # registered values need no checks
         self.method: int = method
         self.msg_class: MessageClass = msg_class
         self.transaction_id: bytes = transaction_id
@@ -177,9 +184,10 @@ class Message:
             pos = HEADER_LENGTH
             closed: frozenset[int] = _OPEN  # the types still read (after an integrity attribute: fewer)
             while pos < size:
-                if pos + 4 > size:
-                    raise StunParseError(f"truncated attribute header at offset {pos}")
-                attr_type, attr_len = _ATTR_HEAD_UNPACK(data, pos)
+                try:
+                    attr_type, attr_len = _ATTR_HEAD_UNPACK(data, pos)
+                except struct.error:  # fewer than 4 bytes left
+                    raise StunParseError(f"truncated attribute header at offset {pos}") from None
                 start = pos + 4
                 pos = start + attr_len
                 if pos > size:
@@ -199,7 +207,10 @@ class Message:
             if pos != size:
                 raise StunParseError("last attribute's padding overruns the message")
         msg = _new_message(cls)
-        msg.method, msg.msg_class = _SPLIT_CACHE.get(msg_type) or _split_cached(msg_type)
+        try:
+            msg.method, msg.msg_class = _SPLIT_CACHE[msg_type]
+        except KeyError:
+            msg.method, msg.msg_class = _split_cached(msg_type)
         msg.transaction_id = txid
         msg.attributes = attributes
         msg.legacy = legacy
@@ -220,8 +231,11 @@ class Message:
         codec = _CODECS_GET(attr_type)
         if codec is None or value.__class__ is not codec.value_type:
             raw = pack_value(attr_type, value, self.xor_key)  # slow path: full type checks
+        elif codec.xor:
+            txid = self.transaction_id
+            raw = codec.pack(value, txid if self.legacy else MAGIC_COOKIE_BYTES + txid)  # xor_key, inlined
         else:
-            raw = codec.pack(value, self.xor_key if codec.xor else b"")
+            raw = codec.pack(value, b"")
         self.attributes.append(_new_raw(RawAttribute, (attr_type, raw)))
         return self
 
@@ -256,7 +270,12 @@ class Message:
                 if codec is None:
                     return attr[1]
                 if codec.xor:
-                    return unpack_value(attr_type, attr[1], self.xor_key)
+                    key = self.transaction_id if self.legacy else MAGIC_COOKIE_BYTES + self.transaction_id
+                    try:
+                        address: AttrValue = codec.unpack(attr[1], key)
+                    except (StunParseError, ValueError, IndexError, struct.error):
+                        return unpack_value(attr_type, attr[1], key)  # raises, naming the attribute
+                    return address
                 try:
                     value: AttrValue = codec.unpack(attr[1], b"")
                 except (ValueError, IndexError, struct.error):
@@ -319,6 +338,9 @@ class Message:
         and then FINGERPRINT after the listed attributes (RFC 8489 §14.5-§14.7); these are not added to
         ``self.attributes``. ``pad_byte`` fills attribute padding (0 per RFC 8489; RFC 5769 vectors use 0x20).
         """
+        if not self.attributes and integrity_key is None and not fingerprint and not self.legacy:
+            return _HEADER_PACK(_CLASS_BITS[self.msg_class] | _METHOD_BITS[self.method], 0, MAGIC_COOKIE,
+                                self.transaction_id)  # a header alone (most requests)
         pads = _PAD if pad_byte == 0 else tuple(bytes((pad_byte,)) * (-n & 3) for n in range(4))
         if self.attributes:
             parts: list[bytes] = []

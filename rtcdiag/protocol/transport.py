@@ -125,11 +125,21 @@ class RetransmitPolicy:
 
     rto: float = 0.5  # initial retransmission timeout, seconds
     rc: int = 7  # requests sent in total (1 + 6 retransmissions)
-    rm: int = 16  # after the last request, wait rm * rto
+    rm: float = 16  # after the last request, wait rm * rto
     ti: float = 39.5  # stream transaction timeout, seconds
 
     def scaled(self, factor: float) -> RetransmitPolicy:
         return replace(self, rto=self.rto * factor, ti=self.ti * factor)
+
+    def within(self, total_s: float) -> RetransmitPolicy:
+        """The same timers, cut so that a whole transaction ends within ``total_s``: sends that would start
+        later are left out and the wait after the last one ends at ``total_s`` (over TCP/TLS: Ti at most
+        ``total_s``). Itself when it already fits."""
+        total_s = max(total_s, 0.001)
+        if self.udp_total <= total_s and self.ti <= total_s:
+            return self
+        offsets = [offset for offset in self.send_offsets() if offset < total_s]
+        return replace(self, rc=len(offsets), rm=(total_s - offsets[-1]) / self.rto, ti=min(self.ti, total_s))
 
     @classmethod
     def for_timeout(cls, total_s: float) -> RetransmitPolicy:
@@ -733,9 +743,18 @@ def _realtime_offset() -> float:
     return _offset[0]
 
 
+_SO_MEMINFO = 55  # Linux socket(7): the socket's memory counters, u32 each
+_SK_MEMINFO_DROPS = 8  # sk_drops (Linux >= 4.16): what /proc/net/udp shows as "drops"
+
+
 def _proc_udp_drops(sock: socket.socket) -> int:
-    """The ``drops`` column of this socket's line in /proc/net/udp or /proc/net/udp6 (matched by inode);
-    0 when it cannot be read."""
+    """The socket's drop counter: SO_MEMINFO's SK_MEMINFO_DROPS (one system call), else the ``drops``
+    column of this socket's line in /proc/net/udp or /proc/net/udp6 (matched by inode); 0 when it cannot
+    be read."""
+    with contextlib.suppress(OSError):
+        counters = sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 4 * (_SK_MEMINFO_DROPS + 1))
+        if len(counters) >= 4 * (_SK_MEMINFO_DROPS + 1):
+            return int(_U32.unpack_from(counters, 4 * _SK_MEMINFO_DROPS)[0])
     try:
         inode = str(os.fstat(sock.fileno()).st_ino)
         table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rtcdiag.jsonable import to_jsonable
-from rtcdiag.redact import unmark
+from rtcdiag.jsonable import Deferred
+from rtcdiag.redact import unmark, unmarking_now
 from rtcdiag.report.model import CheckCase, Report, Status, Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
@@ -92,8 +92,9 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
     """Diagnose and assemble the report; every outside value marked in it (:func:`rtcdiag.redact.echo`, result
     fields declared ``ECHO``) is masked here, and only those: rtcdiag's own words never are.
 
-    ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked, in one
-    walk: renderers use them as they are.
+    ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked (with the
+    secrets registered now), in one walk when first read (:meth:`Report.results_data`): only the JSON report
+    prints them.
     """
     diagnosis = diagnose(judgement.findings, judgement.facts.names, judgement.facts.explained)
     findings = [*diagnosis.added, *judgement.findings]
@@ -103,7 +104,7 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
                     checks=_cases(judgement.steps, findings, multi),
                     tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
                                   [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
-                    results=to_jsonable(results, unmark), notes=[_echo(n) for n in notes or []],
+                    results=Deferred(results, unmarking_now()), notes=[_echo(n) for n in notes or []],
                     inconclusive=judgement.facts.inconclusive)
     if started_at is not None:
         report.started_at = started_at

@@ -17,14 +17,15 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
-from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table as RichTable
 from rich.text import Span, Text
 
-from rtcdiag.report.model import Report, Status, Table, where
-from rtcdiag.textsafe import shown, shown_line
+from rtcdiag.report import layout
+from rtcdiag.report.layout import cell_len
+from rtcdiag.report.model import Report, Status, Table
+from rtcdiag.textsafe import shown
 from rtcdiag.triage.finding import Finding, Severity
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
@@ -32,8 +33,7 @@ STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red",
                 "inconclusive": "bold yellow", "error": "bold red", "interrupted": "bold yellow"}
 CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
                Status.INCONCLUSIVE: "yellow"}
-_CELL_OVERHEAD = 3  # padding left + right and one divider per column (box.SIMPLE_HEAD)
-_LABEL_WIDTH = len("Evidence")
+_LABEL_WIDTH = layout.LABEL_WIDTH
 
 
 def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
@@ -45,66 +45,22 @@ def _text(value: str, style: str = "") -> Text:
     return Text(shown(value), style=style)
 
 
-def _words(value: str) -> list[str]:
-    return value.split()
-
-
-def _longest_word(value: str) -> int:
-    return max((cell_len(w) for w in _words(value)), default=0)
-
-
-def _longest_line(value: str) -> int:
-    return max((cell_len(line) for line in value.splitlines()), default=0)
-
-
 # --- findings -----------------------------------------------------------------------------------------------
 
 
 def _header(finding: Finding) -> Text:
-    header = Text()
-    header.append(f"{finding.severity.value.upper()} ", style=SEVERITY_STYLE[finding.severity])
-    header.append(f"{finding.id} ", style="bold")
-    header.append(shown_line(finding.title))
-    return header
+    return _styled(layout.header_pieces(finding, SEVERITY_STYLE[finding.severity]))
 
 
-def _subject_text(finding: Finding) -> str:
-    return f"{where(finding)} ({finding.check} check, step {finding.step})"
-
-
-GROUP_SHOWN = 8  # subjects listed in full for a root cause shared by many; the rest are counted
+GROUP_SHOWN = layout.GROUP_SHOWN
 
 _Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
 
 
-def _more(count: int) -> Text:
-    return _text(f"... and {count - GROUP_SHOWN} more (--json lists every one)")
-
-
 def _block_rows(group: Sequence[Finding], explained: Sequence[Finding]) -> list[_Row]:
-    """What a block says, one row per label: both layouts below render these rows."""
-    first = group[0]
-    rows: list[_Row] = []
-    if len(group) == 1:
-        rows.append(("Subject", _text(_subject_text(first)), ""))
-        rows.append(("Symptom", _text(first.symptom), ""))
-    else:
-        lines = list(dict.fromkeys(f"{_subject_text(root)}: {root.symptom}" for root in group))
-        subjects = [_text(line) for line in lines[:GROUP_SHOWN]]
-        if len(lines) > GROUP_SHOWN:
-            subjects.append(_more(len(lines)))
-        rows.append((f"{len(group)} x", subjects, ""))
-    rows.append(("Cause", _text(first.cause), ""))
-    rows.append(("Fix", _text(first.fix), ""))
-    if first.evidence:
-        rows.append(("Evidence", [Text(shown_line(line)) for line in first.evidence], "dim"))
-    if explained:
-        folded = [_text(f"{other.id} {other.title} - {_subject_text(other)}")
-                  for other in explained[:GROUP_SHOWN]]
-        if len(explained) > GROUP_SHOWN:
-            folded.append(_more(len(explained)))
-        rows.append(("Explains", folded, "dim"))
-    return rows
+    """What a block says, one row per label (rtcdiag.report.layout.block_rows), as rich Text."""
+    return [(label, Text(value) if isinstance(value, str) else [Text(item) for item in value], style)
+            for label, value, style in layout.block_rows(group, explained)]
 
 
 def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
@@ -115,7 +71,7 @@ def _group_block(group: Sequence[Finding], report: Report, width: int | None = N
     """
     explained = [f for root in group for f in report.explained(root)]
     rows = _block_rows(group, explained)
-    if width is not None and width - _BLOCK_INDENT - _LABEL_WIDTH - 1 >= _MIN_VALUE_WIDTH:
+    if width is not None and layout.fits_laid_out(width):
         return _laid_out_block(group[0], rows, width)
     return _grid_block(group[0], rows)
 
@@ -145,8 +101,7 @@ def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
 # rest of the width, bullets as "- " with a hanging indent; the block is indented by two and followed by a
 # blank line. A unit test checks that the text is the same as the grids' at many widths.
 
-_BLOCK_INDENT = 2
-_MIN_VALUE_WIDTH = 16
+_BLOCK_INDENT = layout.BLOCK_INDENT
 _WRAP_CONSOLE: list[Console] = []
 
 
@@ -185,126 +140,13 @@ def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableT
     return Group(_header(first), body, Text())
 
 
-# --- tables -------------------------------------------------------------------------------------------------
+# --- tables (laid out by rtcdiag.report.layout) -------------------------------------------------------
+
+_column_widths = layout.column_widths
 
 
-def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[int] | None:
-    """Widths that fit ``width`` without cutting a word, or None if even the longest words do not fit.
-
-    Each column gets its longest word, then the remaining space in proportion to how much more it wants.
-    """
-    cells = [[columns[i], *(row[i] if i < len(row) else "" for row in rows)] for i in range(len(columns))]
-    natural = [max(_longest_line(c) for c in col) for col in cells]
-    minimum = [max(_longest_word(c) for c in col) for col in cells]
-    available = width - _CELL_OVERHEAD * len(columns) - 1
-    if sum(natural) <= available:
-        return natural
-    if sum(minimum) > available:
-        return None
-    spare = available - sum(minimum)
-    wants = [n - m for n, m in zip(natural, minimum, strict=True)]
-    total_want = sum(wants) or 1
-    widths = [m + spare * w // total_want for m, w in zip(minimum, wants, strict=True)]
-    return widths
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """``text`` as lines of at most ``width`` cells, broken at spaces (a longer word is folded)."""
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        line, used = "", 0
-        for word in paragraph.split():
-            size = cell_len(word)
-            while size > width:  # fold a word that cannot fit on any line
-                if line:
-                    lines.append(line)
-                    line, used = "", 0
-                cut = width
-                while cell_len(word[:cut]) > width:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-                size = cell_len(word)
-            if not word:
-                continue
-            if line and used + 1 + size > width:
-                lines.append(line)
-                line, used = "", 0
-            line, used = (f"{line} {word}", used + 1 + size) if line else (word, size)
-        lines.append(line)
-    return lines
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(width - cell_len(text), 0)
-
-
-class _TextBuilder:
-    """Pieces of plain text with optional styles, made into one rich Text at the end (a table of thousands of
-    lines appended piece by piece to a Text spent most of its time in Text.append)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.spans: list[Span] = []
-        self.length = 0
-
-    def append(self, text: str, style: str = "") -> None:
-        if not text:
-            return
-        if style:
-            self.spans.append(Span(self.length, self.length + len(text), style))
-        self.parts.append(text)
-        self.length += len(text)
-
-    def text(self) -> Text:
-        return Text("".join(self.parts), spans=self.spans)
-
-
-def _grid_table(table: Table, widths: list[int], width: int) -> RenderableType:
-    """Header, a rule, then the rows; cells wrapped at word boundaries into their column width."""
-    gap = " " * _CELL_OVERHEAD
-    out = _TextBuilder()
-    out.append(shown_line(table.title), style="bold")
-    out.append("\n")
-    header = [_wrap(shown(c), w) for c, w in zip(table.columns, widths, strict=True)]
-    rows = [header, *([_wrap(shown(cell), w) for cell, w in
-                       zip([*row, *[""] * (len(table.columns) - len(row))], widths, strict=False)]
-                      for row in table.rows)]
-    for index, cells in enumerate(rows):
-        height = max(len(c) for c in cells)
-        for line_no in range(height):
-            parts = [_pad(c[line_no] if line_no < len(c) else "", w)
-                     for c, w in zip(cells, widths, strict=True)]
-            out.append(gap.join(parts).rstrip() + "\n", style="bold" if index == 0 else "")
-        if index == 0:
-            out.append("\u2500" * (sum(widths) + _CELL_OVERHEAD * (len(widths) - 1)) + "\n")
-    text = out.text()
-    text.rstrip()
-    if cell_len(shown_line(table.title)) <= width:
-        return _LaidOut(text)  # every line already fits (widths from _column_widths)
-    return text
-
-
-def _record_table(table: Table, width: int) -> RenderableType:
-    """A table too wide for the terminal: one block of ``column  value`` lines per row."""
-    out = _TextBuilder()
-    out.append(shown_line(table.title), style="bold")
-    label_width = max((cell_len(shown_line(c)) for c in table.columns), default=0)
-    value_width = max(width - 2 - label_width - 1, 10)
-    labels = [shown_line(name) for name in table.columns]
-    blank = _pad("", label_width)
-    for index, row in enumerate(table.rows):
-        if index:
-            out.append("\n")
-        for name, cell in zip(labels, row, strict=False):
-            for line_no, line in enumerate(_wrap(shown(cell), value_width)):
-                out.append("\n  ")
-                out.append(_pad(name, label_width) if line_no == 0 else blank, style="bold")
-                out.append(" " + line if line else "")
-    text = out.text()
-    if 2 + label_width + 1 + value_width <= width and cell_len(shown_line(table.title)) <= width:
-        return _LaidOut(text)  # every line already fits
-    return text
+def _styled(pieces: layout.Pieces) -> Text:
+    return Text(pieces.plain, spans=[Span(start, end, style) for start, end, style in pieces.styled])
 
 
 class _LaidOut(Group):
@@ -318,17 +160,13 @@ class _LaidOut(Group):
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
-    columns = [shown(c) for c in table.columns]
-    rows = [[shown(c) for c in row] for row in table.rows]
-    widths = _column_widths(columns, rows, width)
-    if widths is None:
-        return _record_table(table, width)
-    return _grid_table(table, widths, width)
+    """A grid (columns sized so that no word is cut), or one block per row when the columns cannot fit."""
+    pieces, fits = layout.table_pieces(table, width)
+    text = _styled(pieces)
+    return _LaidOut(text) if fits else text
 
 
-def _checks_table(report: Report) -> Table:
-    return Table(title="Checks", columns=["server", "check", "status", "message"],
-                 rows=[[c.suite, c.name, c.status.value, c.message] for c in report.checks])
+_checks_table = layout.checks_table
 
 
 # --- the report ---------------------------------------------------------------------------------------------

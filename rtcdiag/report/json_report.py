@@ -60,7 +60,7 @@ def to_data(report: Report) -> dict[str, Any]:
         "checks": [_case_data(c) for c in report.checks],
         "tables": [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
                    for t in report.tables],
-        "results": report.results,  # plain JSON data already (build_report)
+        "results": report.results_data(),  # plain JSON data, masked (build_report)
         "notes": list(report.notes),
         "timing": {
             "started_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(timespec="milliseconds"),

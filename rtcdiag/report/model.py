@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtcdiag import exitcodes
 from rtcdiag.interrupt import Interruption
+from rtcdiag.jsonable import Deferred
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class Report:
     roots: list[Finding] = field(default_factory=list)
     checks: list[CheckCase] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    results: Any = None  # JSON-able (see rtcdiag.jsonable.to_jsonable)
+    results: Any = None  # JSON-able (rtcdiag.jsonable.to_jsonable), or Deferred until read: results_data()
     notes: list[str] = field(default_factory=list)
     # Probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
     inconclusive: bool = False
@@ -99,6 +100,12 @@ class Report:
     interrupted: Interruption | None = None
     visuals: list[Section] = field(default_factory=list)  # the HTML page's charts (--html only)
     _explained: dict[str, list[Finding]] | None = field(default=None, repr=False, compare=False)
+
+    def results_data(self) -> Any:
+        """The raw results as JSON data (made from a Deferred on first use, then kept)."""
+        if isinstance(self.results, Deferred):
+            self.results = self.results.value()
+        return self.results
 
     def sorted_findings(self) -> list[Finding]:
         return sort_findings(self.findings)

@@ -255,6 +255,95 @@ def test_cancellation_mid_check_still_releases_the_allocation(quota1_coturn: Run
     asyncio.run(scenario())
 
 
+def test_release_never_overtakes_the_allocate_it_releases(coturn_factory: Factory) -> None:
+    """Cancelled while its authenticated Allocate is on its way: the release must not arrive first.
+
+    coturn answers a Refresh for a 5-tuple without an allocation with 437 at once, while an Allocate can still
+    be waiting for its credentials on coturn's auth thread (seen under CPU load: REFRESH 437, then ALLOCATE
+    success, and the next probe got 486 for 600 s). The same order arises on any network that reorders UDP.
+    Here a delay proxy (the only hand-written piece: coturn is real) holds the authenticated Allocate for
+    HOLD_S and lets everything else through, and the probe is cancelled the moment that Allocate reaches the
+    proxy. Ground truth is coturn's own log (verbose) and its quota: with user-quota=1 a leaked allocation
+    blocks every new one for its whole lifetime, a released one frees the slot within about a second."""
+    from udp_proxies import DelayProxy
+
+    from rtcdiag.probes import turn
+    from rtcdiag.protocol import AttrType, Message
+    from rtcdiag.targets import parse_target
+
+    hold_s = 0.3
+    server = coturn_factory(CoturnOptions(users={"dave": "dave-" + secrets.token_hex(8)}, user_quota=1,
+                                          verbose=True))
+    options = turn.TurnCheckOptions(username="dave", password=server.users["dave"], transports=("udp",))
+
+    async def scenario() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        holding: list[bool] = []
+        probe: asyncio.Task[object] | None = None
+
+        def delay_of(data: bytes, upward: bool) -> float:
+            if not (upward and data[:2] == b"\x00\x03"):  # RFC 8656 §7.1: Allocate request
+                return 0.0
+            if Message.decode(data).get_raw(AttrType.MESSAGE_INTEGRITY) is None:
+                return 0.0  # the unauthenticated Allocate that earns the 401 challenge
+            if probe is not None and not holding:  # cancelled once, as a scrape deadline does
+                loop.call_soon_threadsafe(probe.cancel)
+            holding.append(True)
+            return hold_s
+
+        proxy = DelayProxy((server.host, server.port), delay_of=delay_of)
+        try:
+            via_proxy = parse_target(f"127.0.0.1:{proxy.port}", default_scheme="turn")
+            probe = asyncio.create_task(turn.check(via_proxy, options))
+            with pytest.raises(asyncio.CancelledError):
+                await probe
+        finally:
+            await asyncio.to_thread(proxy.drained.wait, 5)
+            proxy.close()
+        return holding
+
+    assert asyncio.run(scenario())  # the authenticated Allocate was held (retransmissions too) and cut off
+    log = server.log_path.read_text()
+    assert "ALLOCATE processed, success" in log, server.log_tail()
+    assert "REFRESH processed, error 437" not in log, server.log_tail()  # the release came after it
+    direct = parse_target(f"127.0.0.1:{server.port}", default_scheme="turn")
+    deadline = time.monotonic() + 5.0  # a leaked allocation would hold the only slot for 600 s
+    while True:
+        again = asyncio.run(turn.check(direct, turn.TurnCheckOptions(
+            username="dave", password=server.users["dave"], transports=("udp",), peer_test=False)))
+        leg = again.transports[0]
+        if leg.allocated or time.monotonic() > deadline:
+            break
+        assert leg.error_code == 486
+        time.sleep(0.1)
+    assert leg.allocated and leg.released
+
+
+def test_a_busy_event_loop_as_the_release_starts_is_not_a_stopped_server(
+        coturn: RunningCoturn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another probe's CPU-heavy step holds the event loop for longer than the release's time bound just as
+    the release starts (a loaded exporter running 8 probes at once). The bound must count from when the
+    Refresh goes out, not from before: the healthy coturn answers it, so the allocation is released, not
+    reported as a server that stopped answering (TURN-SERVER-STOPPED, seen under CPU load)."""
+    from rtcdiag.probes import turn
+    from rtcdiag.targets import parse_target
+
+    real_cleanup = turn._cleanup
+
+    async def busy_cleanup(*args: Any, **kwargs: Any) -> None:
+        asyncio.get_running_loop().call_soon(time.sleep, turn.RELEASE_TIMEOUT_S + 0.5)  # the other probe
+        await real_cleanup(*args, **kwargs)
+
+    monkeypatch.setattr(turn, "_cleanup", busy_cleanup)
+    target = parse_target(f"127.0.0.1:{coturn.port}", default_scheme="turn")
+    result = asyncio.run(turn.check(target, turn.TurnCheckOptions(
+        username="alice", password=coturn.users["alice"], transports=("udp",), peer_test=False)))
+    leg = result.transports[0]
+    assert leg.allocated and leg.released, leg.steps
+    release = [ex for ex in leg.steps if ex.step.startswith("refresh (release")]
+    assert [ex.outcome.value for ex in release] == ["success"]
+
+
 @pytest.fixture(scope="module")
 def no_udp_coturn(coturn_factory: Factory) -> RunningCoturn:
     """coturn with the UDP listener off (``no-udp``): TCP (and the relay, which is UDP) still work."""

@@ -317,6 +317,47 @@ def test_resolve_literals_and_family_mismatch() -> None:
     run(go())
 
 
+LITERALS = ["127.0.0.1", " 10.0.0.1 ", "0.0.0.0", "[::1]", "::", "2001:DB8::1", "::FFFF:1.2.3.4",
+            "fe80::1%lo", "127.1", "1.2.3.256", "localhost"]
+
+
+async def _every_answer(host: str) -> list[object]:
+    out: list[object] = []
+    for family in (None, 4, 6):
+        for port in (3478, 0, 70000):
+            try:
+                out.append(await resolve(host, port, family))
+            except ResolveError as exc:
+                out.append(f"error: {exc}")
+    return out
+
+
+@pytest.mark.parametrize("host", LITERALS)
+def test_ip_literals_are_answered_as_getaddrinfo_answers(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-place answer for IP literals (below) says what getaddrinfo itself says, for every family and
+    port: the same addresses in the same form, or the same error."""
+    import rtcdiag.resolve
+
+    fast = asyncio.run(_every_answer(host))
+    monkeypatch.setattr(rtcdiag.resolve, "_literal", lambda *_args: None)  # every answer from getaddrinfo
+    assert asyncio.run(_every_answer(host)) == fast
+
+
+def test_a_plain_ip_literal_needs_no_resolver_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A numeric host needs no lookup: answered in place, never through getaddrinfo's thread pool (a busy
+    pool under CPU load once timed out "resolving 127.0.0.1" and the exporter reported DNS-FAILURE)."""
+    def no_thread(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("getaddrinfo was called for an IP literal")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", no_thread)
+
+    async def go() -> list[tuple[str, int]]:
+        hosts = ("127.0.0.1", "[::1]", "2001:db8::7")
+        return [a.address for host in hosts for a in await resolve(host, 3478)]
+
+    assert asyncio.run(go()) == [("127.0.0.1", 3478), ("::1", 3478), ("2001:db8::7", 3478)]
+
+
 def test_resolve_localhost_from_hosts_file() -> None:
     async def go() -> None:
         addresses = await resolve("localhost", 3478, family=4)
