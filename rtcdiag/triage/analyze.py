@@ -983,6 +983,9 @@ def closed_by_other_side(s: PcSummary) -> tuple[str, str] | None:
     return None
 
 
+WARNING_RANK = Severity.WARNING.rank
+
+
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
          failed_urls: dict[str, str], by_ufrag: dict[str, PcSummary] | None = None) -> None:
     ice_state = s.last_state("ice")
@@ -1084,9 +1087,11 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                 judgement.findings.append(make_finding(
                     "ANALYZE-ICE-FAILED", fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats)))
-        else:
-            # ICE failed, and the evidence holds nothing to say why: no remote candidate and no signalling
-            # (a caller's own getStats output), or no local candidate. Never a pass; no cause to name.
+        elif not turn_failed and not any(f.subject.server == s.label and f.severity.rank >= WARNING_RANK
+                                         for f in judgement.findings):
+            # ICE failed, and the evidence holds nothing to say why (no finding about this connection or its
+            # TURN servers): no remote candidate and no signalling (a caller's own getStats output), or no
+            # local candidate. Never a pass; no cause to name.
             unexplained = (f"ICE failed ({when(failed.event)}); " +
                            ("no local candidate" if not local_ok else "no remote candidate and no pair")
                            + (" in the getStats output, which holds no signalling or candidate errors to "

@@ -12,6 +12,7 @@ from typing import Any
 from rtcdiag.evidence.capture import CaptureSummary, Flow
 from rtcdiag.evidence.dtls import ENCRYPTED_ALERT_SIZE, DtlsVersion
 from rtcdiag.evidence.ice_session import MIN_APPLICATION_RECORDS, IceAgent, IceSession
+from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
 from rtcdiag.triage.capture_findings import CaptureFindings, host_of, packets, when
 
@@ -130,7 +131,8 @@ def _ice(s: CaptureSummary, session: IceSession, out: CaptureFindings, stopped: 
 HANG_UP_S = 5.0  # a deallocation this close to the last answered check is why the answers stopped
 
 
-def _hung_up(s: CaptureSummary, session: IceSession, agents: list[IceAgent]) -> tuple[Flow, int, float] | None:
+def _hung_up(s: CaptureSummary, session: IceSession,
+             agents: list[IceAgent]) -> tuple[Flow, int, float] | None:
     """The other end's TURN allocation deleted (a Refresh with LIFETIME 0 answered, RFC 8656 §7.2) when the
     answers stopped: its browser closed the connection (a hang-up; DTLS 1.3 encrypts the close_notify that
     says so), not a path that broke. (Its TURN client flow, the Refresh's packet and time.)"""
@@ -195,6 +197,8 @@ def _no_dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> No
         return
     if not any(a.began_in_capture for a in session.agents):
         return  # only consent checks: the capture may have started mid-call (an idle data channel)
+    if any(f.malformed.count or f.kinds.get(Kind.OTHER) for f in session.flows):
+        return  # the ends exchange something else over ICE (no DTLS by design: not a WebRTC call)
     first = min(a.checks_answered.first_time for a in session.agents)
     last = max(a.last_answered for a in session.agents)
     if last - first < NO_DTLS_S:

@@ -846,7 +846,8 @@ def truth_problems(cell: Cell, truth: dict[str, Any]) -> list[str]:
         if cell.expect is Cause.SDP_ANSWER_TWICE:
             need(any(e.startswith("answer-twice:") for e in page["errors"]), "the second answer was accepted")
         if cell.event == "callee-close-stays":
-            need(any(what.startswith("b.close") for _, what in page.get("events", [])), "the callee never closed")
+            need(any(what.startswith("b.close") for _, what in page.get("events", [])),
+                 "the callee never closed")
             need(page.get("lost") == "failed", f"the caller after the hang-up: {page.get('lost')}")
         return problems
     if cell.expect is Cause.TURN_AUTH:

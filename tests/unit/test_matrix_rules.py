@@ -220,7 +220,7 @@ def test_a_log_of_another_server_is_not_folded_into_the_call() -> None:
     """The refusals of a coturn log tied to nothing fold under the call's credentials root only when that
     log's server listens at the call's TURN server: another server's log (tests/fixtures/correlate, on
     127.0.0.1) keeps its own root."""
-    other = Path(__file__).resolve().parents[1] / "fixtures" / "correlate" / "wrong-password.turnserver.log.gz"
+    other = MATRIX.parent / "correlate" / "wrong-password.turnserver.log.gz"
     report = report_of([*files("auth-wrong-password", "dump", "capture"), other])
     assert {"CORRELATE-TURN-CREDENTIALS", "COTURN-LOG-401"} <= roots(report)
 

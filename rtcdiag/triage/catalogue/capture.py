@@ -170,12 +170,13 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="CAPTURE-ICE-PEER-HUNG-UP",
         severity=Severity.INFO,
         title="{receiver} hung up: its TURN allocation was deleted ({flow})",
-        symptom=_SEEN + "the TURN client {turn_client} of {receiver} deleted its allocation (Refresh LIFETIME 0, "
-                "packet {packet} at {when}) as its answers to the checks of {sender} stopped; {sender} went on "
-                "checking, {count} check packet(s) unanswered, for the {after} s the capture goes on.",
+        symptom=_SEEN + "the TURN client {turn_client} of {receiver} deleted its allocation (Refresh "
+                "LIFETIME 0, packet {packet} at {when}) as its answers to the checks of {sender} stopped; "
+                "{sender} went on checking, {count} check packet(s) unanswered, for the {after} s the "
+                "capture goes on.",
         cause="The other side closed its connection (its app called close(), or its page went away): a "
-              "browser deletes its TURN allocation when it closes, and sends a DTLS close_notify that DTLS 1.3 "
-              "encrypts. A hang-up, not a path that broke; this side did not close its own connection.",
+              "browser deletes its TURN allocation when it closes, and sends a DTLS close_notify that DTLS "
+              "1.3 encrypts. A hang-up, not a path that broke; this side did not close its own connection.",
         fix="Nothing to fix in the network. To end this side cleanly, close its connection when the other "
             "side hangs up (a signalling message, or the DTLS transport's state \"closed\").",
         reference="RFC 8656 §7.2 (Refresh with LIFETIME 0), RFC 7675 §5.1, RFC 8446 §6.1 (close_notify)",
