@@ -144,7 +144,9 @@ def _candidate_from_event(event: UpdateEvent, side: str) -> CandidateFact | None
     return CandidateFact(side=side, candidate=candidate, url=values.get("url", "")[:500], event=event)
 
 
-def _candidate_from_stats(obj: StatsObject, side: str) -> CandidateFact | None:
+def _candidate_from_stats(obj: StatsObject, side: str, ufrag: bool) -> CandidateFact | None:
+    """``ufrag``: read its usernameFragment too (getStats output, which has no descriptions to name the
+    connection's ufrags; a dump's events carry them, and each stats field read costs a series decode)."""
     address = obj.text("address") or obj.text("ip")
     port = obj.number("port")
     if not address or port is None:
@@ -152,7 +154,7 @@ def _candidate_from_stats(obj: StatsObject, side: str) -> CandidateFact | None:
     candidate = Candidate(foundation=obj.text("foundation"), component=1,
                           protocol=obj.text("protocol").lower(), priority=int(obj.number("priority") or 0),
                           address=address, port=int(port), type=obj.text("candidateType"),
-                          ufrag=obj.text("usernameFragment")[:256])
+                          ufrag=obj.text("usernameFragment")[:256] if ufrag else "")
     return CandidateFact(side=side, candidate=candidate, url=obj.text("url"),
                          relay_protocol=obj.text("relayProtocol"), stats_id=obj.id)
 
@@ -286,8 +288,10 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
             s.ice_restart = True
     s.candidates = _merge_candidates(
         local_events + remote_events,
-        [c for obj in pc.of_type("local-candidate") if (c := _candidate_from_stats(obj, "local"))]
-        + [c for obj in pc.of_type("remote-candidate") if (c := _candidate_from_stats(obj, "remote"))])
+        [c for obj in pc.of_type("local-candidate")
+         if (c := _candidate_from_stats(obj, "local", pc.stats_only))]
+        + [c for obj in pc.of_type("remote-candidate")
+           if (c := _candidate_from_stats(obj, "remote", pc.stats_only))])
     _selected_pair(pc, s)
     if pc.stats_only:
         s.timeline = _stats_timeline(pc)
