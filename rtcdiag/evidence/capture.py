@@ -38,6 +38,7 @@ from rtcdiag.textsafe import printable
 MAX_FLOWS = 20_000
 MAX_EVENTS_TOTAL = 200_000  # ladder lines kept over all flows
 MAX_EVENTS_PER_FLOW = 2_000
+MAX_FIRST_ANSWERS = 4  # per flow end: the times of its first answered ICE checks
 MAX_OPEN_TXNS = 4_096  # per flow: older unanswered requests are closed as unanswered
 MAX_OPEN_TOTAL = 50_000  # over all flows: beyond, a new request is counted but not followed
 MAX_ALLOCATIONS_TOTAL = 20_000
@@ -144,10 +145,23 @@ class Flow:
     ice_keys: list[str] = field(default_factory=list)
     # DTLS records each end sent (a -> b, b -> a), made on the first DTLS datagram
     dtls_sent: tuple[DtlsSent, DtlsSent] | None = None
+    # ICE: when each end's first answered checks were answered (at most MAX_FIRST_ANSWERS per end): checks
+    # paced by Ta (RFC 8445 §14.2) show the session's start, consent checks (RFC 7675) come seconds apart
+    ice_answer_times: list[list[float]] = field(default_factory=lambda: [[], []])
     # TCP
     tls: bool = False
     tls_connection: TlsConnection | None = None
     stream_problem: str = ""
+    # the connection's opening (RFC 9293 §3.5): a's first SYN, whether b answered SYN+ACK, b's first RST
+    syn_number: int = 0
+    syn_acked: bool = False
+    reset_number: int = 0  # b's RST (0: none)
+    reset_time: float = 0.0
+
+    @property
+    def refused(self) -> bool:
+        """A TCP connection b refused: a's SYN answered by RST, never SYN+ACK (nothing listens there)."""
+        return bool(self.syn_number and self.reset_number and not self.syn_acked)
 
     def seen(self, name: str) -> Observation:
         """The observation ``name`` (read only: an empty one when nothing was seen)."""
@@ -429,8 +443,14 @@ class _Analyzer:
         stream = self.streams.get(key)
         if stream is None:
             stream = self.streams[key] = _Stream()
+        if flags & 0x04 and not forward and not flow.reset_number:
+            flow.reset_number, flow.reset_time = number, time
         if flags & 0x02:  # SYN: data starts at ISN + 1 (RFC 9293 §3.4)
             stream.next_seq = (seq + 1) & 0xFFFFFFFF
+            if forward and not flags & 0x10:
+                flow.syn_number = flow.syn_number or number
+            elif not forward and flags & 0x10:
+                flow.syn_acked = True
             return
         tls = flow.tls_connection
         if flags & 0x05 and tls is not None:  # FIN or RST: who ended a TLS connection, and when
@@ -700,6 +720,9 @@ class _Analyzer:
                 stats[3] = max(stats[3], rtt)
             if txn.ice:
                 flow.note(f"ice_answered{side}").add(txn.response_number, txn.response_time)
+                times = flow.ice_answer_times[side]
+                if len(times) < MAX_FIRST_ANSWERS:
+                    times.append(txn.response_time)
             return
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it

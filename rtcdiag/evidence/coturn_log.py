@@ -37,6 +37,9 @@ _PACKET = re.compile(r"session (\d+): realm <([^>]*)> user <([^>]*)>: incoming p
 _DENIED = re.compile(r"A peer IP (\S+) denied in the range: ?(.*)")
 _RELAY = re.compile(r"Local relay addr: (\S+)")
 _CONNECTED = re.compile(r"tcp or tls connected to: (\S+)")
+# "IPv4. UDP listener opened on: 203.0.113.1:3478", "IPv6. TLS/TCP listener opened on : [::1]:5349"
+_LISTENER = re.compile(r"(?:UDP|TCP|TLS/TCP|DTLS/UDP|DTLS|TLS) listener opened on\s*:\s*(\S+)")
+MAX_LISTENERS = 64
 # Why a 401 was given (coturn's check_stun_auth): the user is not in the database, or its key does not match
 _NO_USER = re.compile(r"check_stun_auth: Cannot find credentials of user <([^>]*)>")
 _BAD_KEY = re.compile(r"check_stun_auth: user (.*) credentials are incorrect")
@@ -141,6 +144,7 @@ class CoturnLog:
     first_time: float | None = None  # of the first line with a time
     last_time: float | None = None
     version: str = ""
+    listeners: list[str] = field(default_factory=list)  # "ip:port" coturn listened on (its start lines)
     long_lines: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -191,7 +195,10 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
             if "session " not in msg:
                 if "check_stun_auth" in msg:
                     _refusal_reason(log, msg)
-                if m := _RELAY.search(msg):
+                if "listener opened on" in msg and (m := _LISTENER.search(msg)) and \
+                        len(log.listeners) < MAX_LISTENERS and m.group(1) not in log.listeners:
+                    log.listeners.append(printable(m.group(1))[:64])
+                elif m := _RELAY.search(msg):
                     pending_relay = m.group(1)
                 elif m := _CONNECTED.search(msg):
                     pending_client = m.group(1)

@@ -18,6 +18,7 @@ agent the path that saw the most is kept, never the sum. Pure; built once by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion
@@ -33,6 +34,7 @@ MAX_ENDPOINTS = 8  # per agent
 # a handshake each side sends at most an ACK (RFC 9147 §7) and an alert in that epoch; a side whose peer
 # refused its certificate sends one encrypted alert there, its peer its first data (RFC 8446 §4.4.4).
 MIN_APPLICATION_RECORDS = 2
+CHECK_PACING_S = 0.5  # answered checks closer than this: ICE was still connecting (Ta is 50 ms)
 _DTLS_FIELDS = ("client_hello", "server_hello", "hello_retry", "change_cipher_spec", "handshake_encrypted",
                 "application", "alerts", "encrypted_alerts")
 
@@ -65,6 +67,11 @@ class IceAgent:
     checks_flow: Flow | None = None  # the path its late_unanswered (else checks_sent) were read on
     rtp: int = 0  # RTP packets it sent (path that saw most)
     rtcp: int = 0
+    # Two of its first answered checks on one path less than CHECK_PACING_S apart: checks paced by Ta while
+    # ICE connects (RFC 8445 §14.2: 50 ms), not consent checks seconds apart (RFC 7675 §5.1): the capture
+    # holds the start of its connection, not only its middle. (Per path: one check seen on the relayed flow
+    # and on the relay leg is one check.)
+    began_in_capture: bool = False
 
     @property
     def address(self) -> str:
@@ -235,6 +242,9 @@ def _add(agent: IceAgent, flow: Flow, side: int) -> None:
         agent.checks_answered = answered
     if answered.count:
         agent.last_answered = max(agent.last_answered, answered.last_time)
+        times = flow.ice_answer_times[side]
+        agent.began_in_capture = agent.began_in_capture or any(
+            b - a < CHECK_PACING_S for a, b in pairwise(times))
     unanswered = flow.seen(f"ice_unanswered{side}")
     if _more(unanswered, agent.checks_unanswered):
         agent.checks_unanswered = unanswered

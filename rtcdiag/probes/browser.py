@@ -40,6 +40,9 @@ class BrowserOptions:
     # Awaited with the page (a Playwright ``Page``) once the script has returned, before the dumps are made:
     # e.g. close the page (the dumps then show what Chromium kept of a closed tab) or stop a capture.
     after_script: Callable[[Any], Awaitable[None]] | None = None
+    # Awaited with the page before the script runs: e.g. expose a function the script calls mid-call
+    # (``page.expose_function``: no network traffic, the call goes over the DevTools pipe).
+    before_script: Callable[[Any], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -112,6 +115,8 @@ async def run_script(script: str, arg: Any = None, options: BrowserOptions | Non
             await page.route(PAGE_URL, serve)
             await page.goto(PAGE_URL)
             page.set_default_timeout(timeout_ms)
+            if opts.before_script is not None:
+                await opts.before_script(page)
             result = await page.evaluate(script, arg)
             user_agent = await page.evaluate("navigator.userAgent")
             if opts.after_script is not None:

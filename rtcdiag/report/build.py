@@ -105,7 +105,7 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
                     tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
                                   [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
                     results=Deferred(results, unmarking_now()), notes=[_echo(n) for n in notes or []],
-                    inconclusive=judgement.facts.inconclusive)
+                    inconclusive=judgement.facts.undecided)
     if started_at is not None:
         report.started_at = started_at
     report.duration_s = round(time.time() - report.started_at, 3)

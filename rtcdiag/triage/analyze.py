@@ -147,14 +147,17 @@ def _candidate_from_event(event: UpdateEvent, side: str) -> CandidateFact | None
     return CandidateFact(side=side, candidate=candidate, url=values.get("url", "")[:500], event=event)
 
 
-def _candidate_from_stats(obj: StatsObject, side: str) -> CandidateFact | None:
+def _candidate_from_stats(obj: StatsObject, side: str, ufrag: bool) -> CandidateFact | None:
+    """``ufrag``: read its usernameFragment too (getStats output, which has no descriptions to name the
+    connection's ufrags; a dump's events carry them, and each stats field read costs a series decode)."""
     address = obj.text("address") or obj.text("ip")
     port = obj.number("port")
     if not address or port is None:
         return None
     candidate = Candidate(foundation=obj.text("foundation"), component=1,
                           protocol=obj.text("protocol").lower(), priority=int(obj.number("priority") or 0),
-                          address=address, port=int(port), type=obj.text("candidateType"))
+                          address=address, port=int(port), type=obj.text("candidateType"),
+                          ufrag=obj.text("usernameFragment")[:256] if ufrag else "")
     return CandidateFact(side=side, candidate=candidate, url=obj.text("url"),
                          relay_protocol=obj.text("relayProtocol"), stats_id=obj.id)
 
@@ -290,8 +293,10 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
         s.ice_restart = True
     s.candidates = _merge_candidates(
         local_events + remote_events,
-        [c for obj in pc.of_type("local-candidate") if (c := _candidate_from_stats(obj, "local"))]
-        + [c for obj in pc.of_type("remote-candidate") if (c := _candidate_from_stats(obj, "remote"))])
+        [c for obj in pc.of_type("local-candidate")
+         if (c := _candidate_from_stats(obj, "local", pc.stats_only))]
+        + [c for obj in pc.of_type("remote-candidate")
+           if (c := _candidate_from_stats(obj, "remote", pc.stats_only))])
     _selected_pair(pc, s)
     if pc.stats_only:
         s.timeline = _stats_timeline(pc)
@@ -533,7 +538,8 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
             judgement.findings.append(make_finding(
                 "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="signaling",
                 evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
-                pc=s.label, role=setups[0][0]))
+                pc=s.label, role=setups[0][0],
+                how=f"the local and the remote description both say a=setup:{setups[0][0]}"))
         _answer_rules(s, subject, judgement, offer, answer, answer_event)
         if local.ice_lite and remote.ice_lite:
             judgement.findings.append(make_finding(
@@ -918,18 +924,39 @@ def _ufrags(sdp: SessionDescription | None) -> set[str]:
     return {m.ice_ufrag or sdp.ice_ufrag for m in sdp.media} - {""} if sdp is not None else set()
 
 
+def _stats_ufrags(s: PcSummary, side: str) -> set[str]:
+    """getStats output has no descriptions: the ufrags of its candidates (and of its transport's own end)."""
+    found = {c.candidate.ufrag for c in s.of(side) if c.candidate.ufrag}
+    if side == "local":
+        transport = s.pc.stats.get(s.dtls_stats_id) if s.dtls_stats_id else None
+        if transport is not None and transport.text("iceLocalUsernameFragment"):
+            found.add(transport.text("iceLocalUsernameFragment"))
+    return found
+
+
+def _own_ufrags(s: PcSummary) -> set[str]:
+    # Stats-only evidence may still carry descriptions (Firefox's report keeps its sdpHistory): both count.
+    return _stats_ufrags(s, "local") | _ufrags(s.local_sdp) if s.pc.stats_only else _ufrags(s.local_sdp)
+
+
+def _their_ufrags(s: PcSummary) -> set[str]:
+    return _stats_ufrags(s, "remote") | _ufrags(s.remote_sdp) if s.pc.stats_only else _ufrags(s.remote_sdp)
+
+
 def local_ufrags(summaries: list[PcSummary]) -> dict[str, PcSummary]:
-    """Every connection by the ICE ufrags of its own description (RFC 8839 §5.4): how the other end of a
-    connection is found when both are in the evidence (two peer connections of one page)."""
+    """Every connection by the ICE ufrags of its own description (RFC 8839 §5.4; getStats output: of its own
+    candidates): how the other end of a connection is found when both are in the evidence (two peer
+    connections of one page, or files of one call)."""
     out: dict[str, PcSummary] = {}
     for summary in summaries:
-        for ufrag in _ufrags(summary.local_sdp):
+        for ufrag in sorted(_own_ufrags(summary)):
             out.setdefault(ufrag, summary)
     return out
 
 
 def _other_side(s: PcSummary, by_ufrag: dict[str, PcSummary]) -> PcSummary | None:
-    found = (by_ufrag.get(u) for u in sorted(_ufrags(s.remote_sdp)))
+    mine = _own_ufrags(s)
+    found = (by_ufrag.get(u) for u in sorted(_their_ufrags(s) - mine))
     return next((o for o in found if o is not None and o is not s), None)
 
 
@@ -986,6 +1013,9 @@ def closed_by_other_side(s: PcSummary) -> tuple[str, str] | None:
     return None
 
 
+WARNING_RANK = Severity.WARNING.rank
+
+
 def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed: bool,
          failed_urls: dict[str, str], by_ufrag: dict[str, PcSummary] | None = None) -> None:
     ice_state = s.last_state("ice")
@@ -1021,6 +1051,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             lost_failed = next((t for t in rest if t.state == "failed"
                                 and (back is None or rest.index(t) < rest.index(back))), None)
     closed = closed_by_other_side(s) if up is not None else None
+    unexplained = ""
     if closed is not None:
         then = "" if lost is None else (
             f"; then ICE went \"disconnected\" at {when(lost.event)}"
@@ -1087,6 +1118,15 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                 judgement.findings.append(make_finding(
                     "ANALYZE-ICE-FAILED", fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats)))
+        elif not turn_failed and not any(f.subject.server == s.label and f.severity.rank >= WARNING_RANK
+                                         for f in judgement.findings):
+            # ICE failed, and the evidence holds nothing to say why (no finding about this connection or its
+            # TURN servers): no remote candidate and no signalling (a caller's own getStats output), or no
+            # local candidate. Never a pass; no cause to name.
+            unexplained = (f"ICE failed ({when(failed.event)}); " +
+                           ("no local candidate" if not local_ok else "no remote candidate and no pair")
+                           + (" in the getStats output, which holds no signalling or candidate errors to "
+                              "tell why" if s.pc.stats_only else " in the evidence to tell why"))
     if s.selected is not None and s.selected.local_type == "relay" and \
             s.selected.relay_protocol in ("tcp", "tls"):
         rtt = "-" if s.selected.rtt_ms is None else f"{s.selected.rtt_ms:.1f} ms"
@@ -1101,7 +1141,10 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     states = " -> ".join(t.state for t in s.states("ice")) or "new"
     state = StepState.DONE if s.states("ice") or s.of("remote") else StepState.SKIPPED
     detail = f"ICE {states}"
-    if not s.connected and failed is None and s.remote_set is not None and s.of("local") and \
+    if unexplained:
+        state, detail = StepState.UNDECIDED, unexplained
+        judgement.facts.inconclusive = True
+    elif not s.connected and failed is None and s.remote_set is not None and s.of("local") and \
             not _waited(s, NO_REMOTE_WAIT_MS):
         # ICE had not connected when the evidence ends, and nothing says how long it had: no verdict.
         state, detail = StepState.UNDECIDED, (f"ICE {states} when the evidence ends, "
@@ -1125,7 +1168,25 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=detail[:300]))
 
 
-def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
+def dtls_role(s: PcSummary) -> tuple[str, str] | None:
+    """This end's DTLS role ("client" / "server") and where it was read: its transport's dtlsRole, else its
+    descriptions (RFC 8842 §5.2, RFC 5763 §5: an answer's a=setup:active is the client; an offer's actpass
+    takes the opposite of the answer's choice). None when neither says."""
+    transport = s.pc.stats.get(s.dtls_stats_id) if s.dtls_stats_id else None
+    role = transport.text("dtlsRole") if transport is not None else ""
+    if role in ("client", "server"):
+        return role, f"stats {s.dtls_stats_id}: dtlsRole={role}"
+    local = s.local_sdp.setups() if s.local_sdp is not None else []
+    remote = s.remote_sdp.setups() if s.remote_sdp is not None else []
+    if len(local) == 1 and local[0] in ("active", "passive"):
+        return ("client" if local[0] == "active" else "server"), f"local a=setup:{local[0]}"
+    if local == ["actpass"] and len(remote) == 1 and remote[0] in ("active", "passive"):
+        return ("server" if remote[0] == "active" else "client"), f"local a=setup:actpass, remote " \
+            f"a=setup:{remote[0]}"
+    return None
+
+
+def _dtls(s: PcSummary, subject: Subject, judgement: Judgement, by_ufrag: dict[str, PcSummary]) -> None:
     connection_failed = s.reached("connection", "failed")
     ice_up = s.reached("ice", "connected", "completed")
     if ice_up is None:
@@ -1134,19 +1195,7 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
         return
     ice_failed = s.reached("ice", "failed", "disconnected")
     if s.dtls_state == "failed" or (connection_failed is not None and ice_failed is None):
-        judgement.findings.append(make_finding(
-            "ANALYZE-DTLS-FAILED", subject, check=CHECK, step="dtls",
-            evidence=[f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
-                      f"{when(connection_failed.event if connection_failed else None)} "
-                      f"{_source(connection_failed, 'onconnectionstatechange')} failed",
-                      f"stats {s.dtls_stats_id or '-'}: dtlsState={s.dtls_state or '-'}",
-                      *(f"remote a=fingerprint:{f}" for f in s.remote_fingerprints[:3])],
-            pc=s.label, ice_when=when(ice_up.event),
-            when=when(connection_failed.event if connection_failed else None),
-            stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
-            fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else
-                         "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only
-                         else "absent")))
+        _dtls_failed(s, subject, judgement, ice_up, connection_failed, by_ufrag)
     elif not _dtls_stuck(s, subject, judgement, ice_up):
         _data_channels(s, subject, judgement)
     if not s.dtls_state and s.pc.stats_only:
@@ -1160,6 +1209,53 @@ def _dtls(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
         return
     judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
                                        detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
+
+
+def _dtls_failed(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: Transition,
+                 connection_failed: Transition | None, by_ufrag: dict[str, PcSummary]) -> None:
+    """ICE up, DTLS failed. Its cause by the roles (RFC 8842 §5): this end a DTLS server got a ClientHello,
+    so the other end was a client: the certificate did not match the fingerprint. This end a client: the
+    same, or both ends clients (a role conflict), which only the other end's role tells: when that end is
+    in the evidence (two connections of one page), said; when not, both causes are said."""
+    evidence = [f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
+                f"{when(connection_failed.event if connection_failed else None)} "
+                f"{_source(connection_failed, 'onconnectionstatechange')} failed",
+                f"stats {s.dtls_stats_id or '-'}: dtlsState={s.dtls_state or '-'}"]
+    mine = dtls_role(s)
+    other = _other_side(s, by_ufrag)
+    theirs = dtls_role(other) if other is not None else None
+    failed_at = when(connection_failed.event if connection_failed else None)
+    if mine is not None and mine[0] == "client" and theirs is not None and theirs[0] == "client":
+        if any(f.id == "ANALYZE-DTLS-ROLE-CONFLICT" and f.subject == subject for f in judgement.findings):
+            return  # the descriptions already said it (signalling step)
+        assert other is not None
+        judgement.findings.append(make_finding(
+            "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="dtls",
+            evidence=[*evidence, f"this end: {mine[1]}", f"the other end ({other.label}): {theirs[1]}"],
+            pc=s.label, role="DTLS client",
+            how=f"this end is the DTLS client ({mine[1]}) and so is the other end, {other.label}, in this "
+                f"evidence ({theirs[1]}); ICE connected, then DTLS failed at {failed_at}"))
+        return
+    if mine is not None and mine[0] == "client" and theirs is None:  # both causes stand
+        judgement.findings.append(make_finding(
+            "ANALYZE-DTLS-FAILED-AS-CLIENT", subject, check=CHECK, step="dtls",
+            evidence=[*evidence, f"this end: {mine[1]}",
+                      f"the other end ({other.label}): its DTLS role is not in the evidence"
+                      if other is not None else "the other end is not in this evidence"],
+            pc=s.label, ice_when=when(ice_up.event), when=failed_at, stats_id=s.dtls_stats_id or "-",
+            dtls=s.dtls_state or "-", role=mine[1]))
+        return
+    roles = [f"this end: {mine[1]}"] if mine is not None else []
+    if other is not None and theirs is not None:
+        roles.append(f"the other end ({other.label}): {theirs[1]}")
+    judgement.findings.append(make_finding(
+        "ANALYZE-DTLS-FAILED", subject, check=CHECK, step="dtls",
+        evidence=[*evidence, *roles, *(f"remote a=fingerprint:{f}" for f in s.remote_fingerprints[:3])],
+        pc=s.label, ice_when=when(ice_up.event), when=failed_at,
+        stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
+        fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else
+                     "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only
+                     else "absent")))
 
 
 def _source(transition: Transition | None, default: str) -> str:
@@ -1224,6 +1320,9 @@ _GUM_IDS = {"NotAllowedError": "ANALYZE-GUM-NOT-ALLOWED", "PermissionDeniedError
             "TrackStartError": "ANALYZE-GUM-NOT-READABLE",
             "OverconstrainedError": "ANALYZE-GUM-OVERCONSTRAINED",
             "ConstraintNotSatisfiedError": "ANALYZE-GUM-OVERCONSTRAINED"}
+# Compared without case: Chromium 156 writes "OverConstrainedError" in webrtc-internals (its internal name)
+# where the page sees the W3C "OverconstrainedError".
+_GUM_BY_NAME = {name.lower(): fid for name, fid in _GUM_IDS.items()}
 
 
 def _constraints(request: GetUserMediaEntry | None) -> str:
@@ -1244,7 +1343,7 @@ def _get_user_media(entries: list[GetUserMediaEntry], label: str, judgement: Jud
         if not result.error:
             judgement.steps.append(StepOutcome(subject, CHECK, "request", detail=f"{kind} succeeded"))
             continue
-        fid = _GUM_IDS.get(result.error, "ANALYZE-GUM-FAILED")
+        fid = _GUM_BY_NAME.get(result.error.lower(), "ANALYZE-GUM-FAILED")
         when_text = UpdateEvent("", "", result.timestamp_ms).when
         judgement.findings.append(make_finding(
             fid, subject, check=CHECK, step="request",
@@ -1302,21 +1401,29 @@ def judge(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None, 
             continue
         _gathering(s, subject, judgement, failed_urls)
         _ice(s, subject, judgement, signaling_failed, failed_urls, by_ufrag)
-        _dtls(s, subject, judgement)
+        _dtls(s, subject, judgement, by_ufrag)
     several = len(dumps) > 1
     for d in dumps:
         label = f"{d.source}: getUserMedia" if several else "getUserMedia"
         _get_user_media(d.get_user_media, label, judgement)
     _private_hosts_in_context(judgement)
-    if alone and not any(d.get_user_media for d in dumps) and not any(has_evidence(s) for s in summaries):
-        # An empty dump, or connections that never did anything (created and left "new"; what a file of
-        # another shape read as getStats looks like): nothing a verdict can rest on, never a pass.
-        judgement.facts.inconclusive = True
-        detail = ("no peer connection and no getUserMedia call" if not summaries else
+    sources = [d.source for d in dumps]
+    if alone and not any(e.error for d in dumps for e in d.get_user_media) and \
+            not any(has_evidence(s) for s in summaries):
+        # An empty dump, connections that never did anything (created and left "new"; what a file of another
+        # shape read as getStats looks like), or only getUserMedia calls that succeeded (Chromium drops the
+        # connections a page closed from webrtc-internals): nothing a verdict about a call can rest on, never
+        # a pass. Beside another file that holds the call, it changes nothing (Facts.blank).
+        judgement.facts.blank += sources
+        gum = sum(1 for d in dumps for e in d.get_user_media if e.audio is not None or e.video is not None)
+        detail = (f"no peer connection; {gum} getUserMedia request(s), none failed" if not summaries and gum
+                  else "no peer connection and no getUserMedia call" if not summaries else
                   f"{len(summaries)} peer connection(s) without a candidate, a description or a state past "
                   "\"new\": nothing to judge")
         judgement.steps.append(StepOutcome(Subject("dump"), CHECK, "read", StepState.UNDECIDED,
                                            detail=detail))
+    else:
+        judgement.facts.judged += sources
     return judgement
 
 

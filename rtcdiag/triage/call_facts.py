@@ -16,6 +16,7 @@ from datetime import datetime
 from rtcdiag.addresses import parse_ip
 from rtcdiag.evidence.capture import CaptureSummary, Flow
 from rtcdiag.evidence.coturn_log import CoturnLog
+from rtcdiag.evidence.tls import TlsOutcome
 from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.targets import TargetError, parse_uri
 from rtcdiag.triage.analyze import PcSummary
@@ -129,6 +130,8 @@ class DumpCall:
     errors: tuple[DumpError, ...]
     window: Window | None  # first event .. the later of the last event and the dump's own time
     connected: bool  # some peer connection reached "connected" (or ICE connected, old dumps)
+    # each peer connection (its label, the subject of its findings) and the ICE ufrags of both its ends
+    connections: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def label(self) -> str:
@@ -144,19 +147,24 @@ def dump_call(dump: InternalsDump, summaries: list[PcSummary]) -> DumpCall:
     errors: list[DumpError] = []
     times: list[float] = []
     connected = False
+    connections: list[tuple[str, frozenset[str]]] = []
     for s in summaries:
+        mine: set[str] = set()
         for sdp in (s.local_sdp, s.remote_sdp):
             if sdp is not None:
-                ufrags |= {u for u in (sdp.ice_ufrag, *(m.ice_ufrag for m in sdp.media)) if u}
+                mine |= {u for u in (sdp.ice_ufrag, *(m.ice_ufrag for m in sdp.media)) if u}
         for fact in s.candidates[:MAX_FACTS]:
             where = endpoint(fact.candidate.address, fact.candidate.port)
             if fact.candidate.ufrag:
-                ufrags.add(fact.candidate.ufrag)
+                mine.add(fact.candidate.ufrag)
             if where is None:
                 continue
             candidates.add(where)
             if fact.side == "local" and fact.candidate.type == "relay":
                 relays.add(where)
+        ufrags |= mine
+        if len(connections) < MAX_FACTS:
+            connections.append((s.label, frozenset(mine)))
         for url in s.pc.ice_servers[:100]:
             server = ice_server(url)
             if server is not None:
@@ -175,7 +183,7 @@ def dump_call(dump: InternalsDump, summaries: list[PcSummary]) -> DumpCall:
     return DumpCall(source=dump.source, ufrags=frozenset(list(ufrags)[:MAX_FACTS]),
                     candidates=frozenset(list(candidates)[:MAX_FACTS]), relays=frozenset(relays),
                     servers=tuple(servers.values()), errors=tuple(errors[:MAX_FACTS]), window=_window(times),
-                    connected=connected)
+                    connected=connected, connections=tuple(connections))
 
 
 # ---- a packet capture ----------------------------------------------------------------------------------
@@ -210,6 +218,7 @@ class TlsHandshake:
     alert: str  # a readable alert the client sent ("certificate_unknown"), "" when none was read
     alert_packet: int
     time: float
+    established: bool = False  # both sides went on past the handshake
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,7 @@ class CaptureCall:
     tls: tuple[TlsHandshake, ...]
     silent: tuple[SilentFlow, ...]
     window: Window | None  # first .. last packet
+    refused: tuple[SilentFlow, ...] = ()  # TCP connections refused: SYN answered by RST (packets: the SYNs)
 
     @property
     def label(self) -> str:
@@ -258,25 +268,23 @@ def _refused_user(flow: Flow) -> str:
 
 
 def _tls_handshakes(summary: CaptureSummary) -> list[TlsHandshake]:
-    """The TLS connections of the capture. Hook: the capture reader names the ClientHello and ServerHello
-    of a TCP flow today (its ladder); once it reads TLS records (handshake messages, alerts in clear,
-    who closed: rtcdiag.evidence.tls) ``alert`` comes from there: the client's first fatal alert."""
+    """The TLS connections of the capture as its TLS reader saw them (rtcdiag.evidence.tls: handshake
+    messages and alerts in clear, without decryption): ClientHello and ServerHello packets, the client's
+    first readable fatal alert, whether the handshake completed."""
     out: list[TlsHandshake] = []
-    for flow in summary.flows:
-        if not flow.tls or len(out) >= MAX_FACTS:
+    for connection in summary.tls[:MAX_FACTS]:
+        client, server = parse_endpoint(connection.client), parse_endpoint(connection.server)
+        hello = connection.client_side.sent("ClientHello")
+        if client is None or server is None or not hello:
             continue
-        hellos = {e.text: e for e in flow.events if e.text in ("TLS ClientHello", "TLS ServerHello")}
-        hello = hellos.get("TLS ClientHello")
-        if hello is None:
-            continue
-        client, server = (flow.a, flow.b) if hello.forward else (flow.b, flow.a)
-        client_at, server_at = parse_endpoint(client), parse_endpoint(server)
-        if client_at is None or server_at is None:
-            continue
-        answer = hellos.get("TLS ServerHello")
-        out.append(TlsHandshake(flow=flow.index, label=flow.label, client=client_at, server=server_at,
-                                client_hello=hello.number, server_hello=answer.number if answer else 0,
-                                alert="", alert_packet=0, time=hello.time))
+        alert = connection.first_alert(True)
+        readable = alert is not None and not alert.encrypted
+        out.append(TlsHandshake(
+            flow=connection.flow, label=f"tcp {connection.client} <-> {connection.server}", client=client,
+            server=server, client_hello=hello, server_hello=connection.server_side.sent("ServerHello"),
+            alert=alert.name if readable and alert is not None else "",
+            alert_packet=alert.number if readable and alert is not None else 0,
+            time=connection.client_side.first_time, established=connection.outcome is TlsOutcome.ESTABLISHED))
     return out
 
 
@@ -286,12 +294,19 @@ def capture_call(summary: CaptureSummary) -> CaptureCall:
     relays: set[Endpoint] = set()
     turn: list[TurnFlow] = []
     silent: list[SilentFlow] = []
+    refused: list[SilentFlow] = []
     for flow in summary.flows:
         ufrags |= {u for u in flow.agents if u}
         for side in (flow.a, flow.b):
             where = parse_endpoint(side)
             if where is not None and len(endpoints) < MAX_FACTS:
                 endpoints.add(where)
+        if flow.transport == "tcp" and flow.refused and not any(flow.octets) and len(refused) < MAX_FACTS:
+            a, b = parse_endpoint(flow.a), parse_endpoint(flow.b)
+            if a is not None and b is not None:
+                refused.append(SilentFlow(flow=flow.index, label=flow.label, client=a, server=b,
+                                          transport="tcp", packets=flow.packets[0],
+                                          first_packet=flow.syn_number, time=flow.first_time))
         if flow.transport in ("udp", "tcp") and flow.packets[0] and not flow.packets[1] and len(silent) < \
                 MAX_FACTS:
             a, b = parse_endpoint(flow.a), parse_endpoint(flow.b)
@@ -316,7 +331,8 @@ def capture_call(summary: CaptureSummary) -> CaptureCall:
     times = [summary.first_time, summary.last_time] if summary.packets else []
     return CaptureCall(source=summary.source, ufrags=frozenset(list(ufrags)[:MAX_FACTS]),
                        endpoints=frozenset(endpoints), relays=frozenset(relays), turn=tuple(turn),
-                       tls=tuple(_tls_handshakes(summary)), silent=tuple(silent), window=_window(times))
+                       tls=tuple(_tls_handshakes(summary)), silent=tuple(silent), window=_window(times),
+                       refused=tuple(refused))
 
 
 # ---- a coturn log ----------------------------------------------------------------------------------------
@@ -352,6 +368,7 @@ class LogCall:
     sessions: tuple[LogSession, ...]
     refusals: tuple[LogRefusal, ...]
     window: Window | None  # first .. last line, when the log has absolute times (new-log-timestamp)
+    listeners: frozenset[Endpoint] = frozenset()  # where the server listened (its start lines)
 
     @property
     def label(self) -> str:
@@ -391,4 +408,6 @@ def log_call(log: CoturnLog) -> LogCall:
     window = None
     if absolute and log.first_time is not None and log.last_time is not None:
         window = Window(log.first_time, log.last_time)
-    return LogCall(source=log.source, sessions=sessions, refusals=refusals, window=window)
+    listeners = frozenset(e for e in map(parse_endpoint, log.listeners) if e is not None)
+    return LogCall(source=log.source, sessions=sessions, refusals=refusals, window=window,
+                   listeners=listeners)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from rtcdiag.addresses import parse_ip
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind, Observation
 from rtcdiag.triage.capture_calls import judge_calls
 from rtcdiag.triage.capture_findings import CHECK, STEPS, CaptureFindings, host_of, packets, when
 from rtcdiag.triage.capture_tls import TURNS_PORTS, judge_tls, turn_hosts
-from rtcdiag.triage.finding import Subject, make_finding
+from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
 MIN_NO_DATA_SENT = 2
@@ -80,6 +81,16 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
         read_detail += f", {len(s.tls)} TLS connection(s)"
     if s.truncated:
         read_detail += f"; cut short: analyzed up to packet {s.packets}"
+    refused = _refused(s) if not webrtc and not tls_findings and not s.tls else []
+    if refused:
+        j.findings.append(refused_finding(s, subject, refused))
+        j.facts.judged.append(s.source)
+        j.steps.append(StepOutcome(subject, CHECK, "read", detail=read_detail))
+        j.steps.append(StepOutcome(subject, CHECK, "turn",
+                                   detail=f"{len(refused)} TCP connection(s) refused"))
+        for step in STEPS[2:]:
+            j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail="no WebRTC traffic"))
+        return
     if not webrtc and not tls_findings:
         turn_tls = [c for c in s.tls if c.server_port in TURNS_PORTS or host_of(c.server) in turn_hosts(s)]
         if s.tls:
@@ -90,27 +101,67 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
         else:
             j.findings.append(make_finding("CAPTURE-NO-WEBRTC", subject, check=CHECK, step="read",
                                            file=s.source, packets=s.packets))
-        j.facts.inconclusive = True
+        j.facts.blank.append(s.source)  # nothing of a call: inconclusive unless another file holds one
         j.steps.append(StepOutcome(subject, CHECK, "read", StepState.UNDECIDED, detail=read_detail))
         for step in STEPS[1:]:
             j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail="no WebRTC traffic"))
         return
+    j.facts.judged.append(s.source)
+    if calls.undecided:
+        j.facts.inconclusive = True
+        j.findings.append(make_finding("CAPTURE-DTLS-UNDECIDED", subject, check=CHECK, step="dtls",
+                                       evidence=calls.undecided[:10], file=s.source,
+                                       count=len(calls.undecided), calls="; ".join(calls.undecided[:3])))
     j.steps.append(StepOutcome(subject, CHECK, "read", detail=read_detail))
     turn_what = f"{turn_flows} TURN client flow(s)" + (f", {len(s.tls)} TLS connection(s)" if s.tls else "")
     for step, n, what in (("turn", turn_flows + len(s.tls), turn_what),
                           ("ice", calls.ice, f"{calls.ice} call(s) with ICE checks"),
                           ("dtls", calls.dtls, f"{calls.dtls} call(s) with DTLS"),
                           ("media", calls.media, f"{calls.media} call(s) with RTP/RTCP")):
-        if n:
+        if n or out.counts[step]:
             found = out.counts[step]
             detail = what + (f", {found} finding(s)" if found else "")
             if step == "dtls" and calls.versions:
                 detail += f" ({', '.join(calls.versions)})"
-            j.steps.append(StepOutcome(subject, CHECK, step, detail=detail))
+            undecided = step == "dtls" and calls.undecided
+            j.steps.append(StepOutcome(subject, CHECK, step,
+                                       StepState.UNDECIDED if undecided and not found else StepState.DONE,
+                                       detail=detail + (f"; {len(calls.undecided)} not decided"
+                                                        if undecided else "")))
         else:
             what = {"turn": "TURN client flow", "ice": "call with ICE checks", "dtls": "call with DTLS",
                     "media": "call with RTP/RTCP"}[step]
             j.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED, detail=f"no {what}"))
+
+
+def _refused(s: CaptureSummary) -> list[Flow]:
+    """TCP connections the other end refused (SYN answered by RST), to addresses off this machine: a capture
+    on loopback also holds the browser talking to itself (a page on http://localhost), which says nothing
+    about a call's servers."""
+    out = []
+    for flow in s.flows:
+        if flow.transport != "tcp" or not flow.refused or any(flow.octets):
+            continue
+        where = parse_ip(host_of(flow.b))
+        if where is not None and not where.is_loopback:
+            out.append(flow)
+    return out
+
+
+def refused_finding(s: CaptureSummary, subject: Subject, refused: list[Flow]) -> Finding:
+    servers: dict[str, list[Flow]] = {}
+    for flow in refused:
+        servers.setdefault(flow.b, []).append(flow)
+    detail = "; ".join(f"{server}: {len(flows)} attempt(s), SYN packet(s) "
+                       f"{', '.join(str(f.syn_number) for f in flows[:4])}, RST packet(s) "
+                       f"{', '.join(str(f.reset_number) for f in flows[:4])}"
+                       for server, flows in list(servers.items())[:5])
+    evidence = [f"{f.label}: SYN packet {f.syn_number}, RST packet {f.reset_number} "
+                f"({when(s, f.reset_time)})" for f in refused[:10]]
+    first = next(iter(servers))
+    return make_finding("CAPTURE-TCP-REFUSED", Subject(s.source, host_of(first)), check=CHECK, step="turn",
+                        evidence=evidence, file=s.source, servers=", ".join(list(servers)[:5]),
+                        count=len(refused), detail=detail, first=first)
 
 
 def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from rtcdiag.evidence.capture import CaptureSummary, Flow
 from rtcdiag.evidence.dtls import ENCRYPTED_ALERT_SIZE, DtlsVersion
 from rtcdiag.evidence.ice_session import MIN_APPLICATION_RECORDS, IceAgent, IceSession
+from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
 from rtcdiag.triage.capture_findings import CaptureFindings, host_of, packets, when
 
@@ -26,7 +27,12 @@ LOST_AFTER_S = 15.0
 # capture stopped, whether the call recovered is not in it (a warning, not a failure)
 MIN_UNANSWERED_AT_END_S = 5.0
 STILL_CHECKING_S = 5.0  # an agent whose last check is this close to the end was still checking
-MIN_AFTER_HANDSHAKE_S = 3.0  # ICE answered this long after the ServerHello with nothing over DTLS
+# ICE answered this long after the ServerHello with nothing over DTLS: a working session's first records
+# (SCTP's INIT, RFC 8261 §6; SRTP, RFC 5764) follow the handshake within a round trip or two
+MIN_AFTER_HANDSHAKE_S = 2.0
+# ICE answered this long with not one DTLS record: a ClientHello follows ICE's first success at once and is
+# sent again after 1 s (RFC 9147 §5.8.2, RFC 6347 §4.2.4.1)
+NO_DTLS_S = 3.0
 
 
 @dataclass
@@ -37,6 +43,7 @@ class CallCounts:
     dtls: int = 0
     media: int = 0
     versions: list[str] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)  # calls the capture cannot judge, and why
 
 
 def judge_calls(s: CaptureSummary, out: CaptureFindings, stopped_clients: set[str]) -> CallCounts:
@@ -50,7 +57,9 @@ def judge_calls(s: CaptureSummary, out: CaptureFindings, stopped_clients: set[st
             version = session.version
             if version is not DtlsVersion.UNKNOWN and version.value not in counts.versions:
                 counts.versions.append(version.value)
-            _dtls(s, session, out)
+            _dtls(s, session, out, counts)
+        elif not session.media:
+            _no_dtls(s, session, out)
         if session.media:
             counts.media += 1
             _media(s, session, out)
@@ -95,7 +104,11 @@ def _ice(s: CaptureSummary, session: IceSession, out: CaptureFindings, stopped: 
     # a relay that stopped: CAPTURE-TURN-SERVER-STOPPED is the root cause of its call's silence
     relay_stopped = any(f.transport.startswith("relayed") and f.a in stopped for f in session.flows)
     if (lost or fading) and not relay_stopped:
-        _consent(s, session, out, lost or fading, final=bool(lost))
+        hung_up = _hung_up(s, session, lost or fading)
+        if hung_up is not None:
+            _peer_hung_up(s, session, out, lost or fading, hung_up)
+        else:
+            _consent(s, session, out, lost or fading, final=bool(lost))
     for agent in never[:1]:  # the call's checks never answered: said once, naming both ends
         other = session.other(agent)
         obs = agent.checks_unanswered
@@ -113,6 +126,49 @@ def _ice(s: CaptureSummary, session: IceSession, out: CaptureFindings, stopped: 
             _add(out, "CAPTURE-ICE-NO-RESPONSE", "ice", session, host_of(receiver), evidence,
                  sender=_endpoint(agent), receiver=receiver, count=obs.count, packets=packets(obs),
                  when=when(s, obs.first_time))
+
+
+HANG_UP_S = 5.0  # a deallocation this close to the last answered check is why the answers stopped
+
+
+def _hung_up(s: CaptureSummary, session: IceSession,
+             agents: list[IceAgent]) -> tuple[Flow, int, float] | None:
+    """The other end's TURN allocation deleted (a Refresh with LIFETIME 0 answered, RFC 8656 §7.2) when the
+    answers stopped: its browser closed the connection (a hang-up; DTLS 1.3 encrypts the close_notify that
+    says so), not a path that broke. (Its TURN client flow, the Refresh's packet and time.)"""
+    agent = min(agents, key=lambda a: a.last_answered)
+    other = session.other(agent)
+    if other is None or not other.turn_clients:
+        return None
+    for flow in s.flows:
+        if flow.allocate_forward is None:
+            continue
+        client = flow.b if flow.allocate_forward is False else flow.a
+        if client not in other.turn_clients:
+            continue
+        for allocation in flow.allocations:
+            when_deleted = next((t for n, t, _ in allocation.refreshes if n == allocation.deleted), None)
+            if allocation.deleted and when_deleted is not None and \
+                    abs(when_deleted - agent.last_answered) <= HANG_UP_S:
+                return flow, allocation.deleted, when_deleted
+    return None
+
+
+def _peer_hung_up(s: CaptureSummary, session: IceSession, out: CaptureFindings, agents: list[IceAgent],
+                  hung_up: tuple[Flow, int, float]) -> None:
+    agent = min(agents, key=lambda a: a.last_answered)
+    other = session.other(agent)
+    flow, packet, at = hung_up
+    late = agent.late_unanswered
+    evidence = [f"{flow.label}: Refresh LIFETIME 0 answered (the allocation deleted): packet {packet} at "
+                f"{when(s, at)}",
+                f"{_where(session, agent.checks_flow)}: checks from {agent.label} answered until "
+                f"{when(s, agent.last_answered)}, then {late.count} check packet(s) unanswered: packets "
+                f"{packets(late)}"]
+    _add(out, "CAPTURE-ICE-PEER-HUNG-UP", "ice", session, host_of(_endpoint(agent)), evidence,
+         sender=_endpoint(agent), receiver=_endpoint(other) if other is not None else "?",
+         turn_client=flow.b if flow.allocate_forward is False else flow.a, packet=packet, when=when(s, at),
+         count=late.count, after=f"{s.last_time - agent.last_answered:.0f}")
 
 
 def _consent(s: CaptureSummary, session: IceSession, out: CaptureFindings, agents: list[IceAgent],
@@ -134,7 +190,30 @@ def _consent(s: CaptureSummary, session: IceSession, out: CaptureFindings, agent
 
 # ---- DTLS: the handshake of the call, whichever paths its two directions took ----------------------------
 
-def _dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> None:
+def _no_dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> None:
+    """ICE connected both ways, the capture holds its start, and for NO_DTLS_S not one DTLS record (nor
+    media) crossed on any path of the call: neither end sent a ClientHello."""
+    if len(session.agents) < 2 or not all(a.ufrag and a.checks_answered.count for a in session.agents):
+        return
+    if not any(a.began_in_capture for a in session.agents):
+        return  # only consent checks: the capture may have started mid-call (an idle data channel)
+    if any(f.malformed.count or f.kinds.get(Kind.OTHER) for f in session.flows):
+        return  # the ends exchange something else over ICE (no DTLS by design: not a WebRTC call)
+    first = min(a.checks_answered.first_time for a in session.agents)
+    last = max(a.last_answered for a in session.agents)
+    if last - first < NO_DTLS_S:
+        return
+    evidence = [f"{_where(session, a.checks_flow)}: checks from {a.label} answered from "
+                f"{when(s, a.checks_answered.first_time)} to {when(s, a.last_answered)} "
+                f"({a.checks_answered.count} answer(s)): packets {packets(a.checks_answered)}"
+                for a in session.agents]
+    evidence.append(f"no DTLS record and no RTP/RTCP on {len(session.flows)} flow(s) of the call")
+    _add(out, "CAPTURE-DTLS-NOT-STARTED", "dtls", session, host_of(_endpoint(session.agents[-1])), evidence,
+         when=when(s, first), seconds=f"{last - first:.0f}",
+         answered=" and ".join(str(a.checks_answered.count) for a in session.agents))
+
+
+def _dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings, counts: CallCounts) -> None:
     agents = session.agents
     client = session.dtls_client
     hellos = [a for a in agents if a.dtls.client_hello.count]
@@ -179,19 +258,36 @@ def _dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> None:
                                  "encrypted)"), count=sum(len(e) > 0 for e in evidence),
              packets=packets(obs), when=when(s, obs.first_time))
     elif not alerts and not encrypted_alerts:
-        _nothing_after(s, session, out, version)
+        _nothing_after(s, session, out, version, counts)
+
+
+def _media_both_ways(session: IceSession) -> bool:
+    return len(session.agents) == 2 and all(a.rtp or a.rtcp for a in session.agents)
 
 
 def _nothing_after(s: CaptureSummary, session: IceSession, out: CaptureFindings,
-                   version: DtlsVersion) -> None:
+                   version: DtlsVersion, counts: CallCounts) -> None:
     """The handshake began (a ClientHello answered by a ServerHello) and ICE kept answering, yet DTLS never
     carried data both ways (DTLS 1.2: not one application_data record; DTLS 1.3: fewer than
-    MIN_APPLICATION_RECORDS application-epoch records from one end) and no SRTP (RFC 5764) flowed."""
+    MIN_APPLICATION_RECORDS application-epoch records from one end) and no SRTP (RFC 5764) flowed both ways
+    (a client sends its first SRTP packet before it hears whether the server accepted it).
+
+    When ICE did not go on that long the capture cannot tell: the call ended (a refusal, which DTLS 1.3
+    encrypts, or a hang-up) or the capture did: undecided, never a pass."""
     hello = session.server_hello
-    if hello is None or session.established or session.media:
+    if hello is None or session.established or _media_both_ways(session):
         return
     answered = max((a.last_answered for a in session.agents), default=0.0)
     if answered - hello.first_time < MIN_AFTER_HANDSHAKE_S:
+        if s.last_time - hello.first_time < MIN_AFTER_HANDSHAKE_S:
+            why = f"the capture ends {s.last_time - hello.first_time:.1f} s after its DTLS ServerHello"
+        else:
+            why = (f"its ICE checks stopped being answered {max(0.0, answered - hello.first_time):.1f} s "
+                   "after its DTLS ServerHello")
+        counts.undecided.append(
+            f"{session.label}: DTLS handshake ({version}, ServerHello packet {packets(hello)}), then no "
+            f"data both ways; {why}: a refusal (encrypted in DTLS 1.3) or a hang-up, this capture cannot "
+            "tell")
         return
     client = session.dtls_client
     if version is DtlsVersion.DTLS_1_3:
@@ -213,11 +309,14 @@ def _nothing_after(s: CaptureSummary, session: IceSession, out: CaptureFindings,
     evidence += [f"{_where(session, a.dtls_flows.get('application'))}: {a.dtls.application.count} "
                  f"application record(s) from {a.label}" for a in session.agents if a.dtls.application.count]
     hello_numbers = client.dtls.client_hello.numbers if client is not None else []
+    rtp = [(a, a.rtp + a.rtcp) for a in session.agents if a.rtp or a.rtcp]
+    media = ("no SRTP" if not rtp else "SRTP one way only: " + ", ".join(
+        f"{n} packet(s) from {a.label}" for a, n in rtp))
     _add(out, "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE", "dtls", session, host_of(_endpoint(session.agents[-1])),
          evidence, client_hello=hello_numbers[0] if hello_numbers else "-",
          server_hello=hello.numbers[0] if hello.numbers else "-", when=when(s, hello.first_time),
-         after=f"{answered - hello.first_time:.0f}", version=version.value, followed=followed,
-         alert_note=alert_note, min_records=MIN_APPLICATION_RECORDS)
+         after=f"{answered - hello.first_time:.1f}", version=version.value, followed=followed,
+         alert_note=alert_note, min_records=MIN_APPLICATION_RECORDS, media=media)
 
 
 def _alert_size(sizes: list[int]) -> str:

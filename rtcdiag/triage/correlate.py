@@ -38,6 +38,7 @@ from rtcdiag.triage.call_facts import (
     LogRefusal,
     Window,
     ice_server,
+    parse_endpoint,
 )
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Explained, Facts, Judgement, StepOutcome
@@ -58,10 +59,44 @@ DUMP_CREDENTIALS = frozenset({"ANALYZE-TURN-401", "ANALYZE-TURN-NO-RELAY"})
 DUMP_NO_RELAY = frozenset({"ANALYZE-TURN-NO-RELAY"})
 CAPTURE_TLS = frozenset({"CAPTURE-TLS-CERTIFICATE-REFUSED", "CAPTURE-TLS-CLIENT-ENDED",
                          "CAPTURE-TLS-HANDSHAKE-FAILED", "CAPTURE-TLS-ONLY", "CAPTURE-NO-WEBRTC"})
-CAPTURE_UNREACHABLE = frozenset({"CAPTURE-TURN-UNANSWERED", "CAPTURE-TLS-NO-SERVERHELLO"})
+CAPTURE_UNREACHABLE = frozenset({"CAPTURE-TURN-UNANSWERED", "CAPTURE-TLS-NO-SERVERHELLO",
+                                 "CAPTURE-TCP-REFUSED"})
 CAPTURE_CREDENTIALS = frozenset({"CAPTURE-TURN-401-LOOP"})
+_ALL_REFUSED = frozenset({"CAPTURE-TURN-486", "CAPTURE-TURN-508", "CAPTURE-TURN-403-PEER"})
 LOG_TLS = frozenset({"COTURN-LOG-TLS-FAILED", "COTURN-LOG-CLOSED-BEFORE-REQUEST"})
 LOG_CREDENTIALS = frozenset({"COTURN-LOG-401"})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What each file says, on its own, when a TURN server refuses a request with ``code``."""
+
+    code: int
+    dump: frozenset[str]
+    capture: frozenset[str]
+    log: str  # the coturn log's id (COTURN-LOG-QUOTA says 486 and 508 apart in its "what")
+
+
+REFUSALS = (
+    Refusal(486, frozenset({"ANALYZE-TURN-486"}), frozenset({"CAPTURE-TURN-486"}), "COTURN-LOG-QUOTA"),
+    Refusal(508, frozenset({"ANALYZE-TURN-508"}), frozenset({"CAPTURE-TURN-508"}), "COTURN-LOG-QUOTA"),
+    Refusal(403, frozenset({"ANALYZE-TURN-403", "ANALYZE-RELAY-REFUSED"}),
+            frozenset({"CAPTURE-TURN-403-PEER"}), "COTURN-LOG-403"),
+)
+
+# One ICE session's DTLS or consent failure, as a dump and as a capture say it: dump id -> the capture ids
+# that say the same of that session, and whether the capture's is the root (it decides what the dump could
+# not: a client's failed DTLS is a role conflict when the capture shows ClientHellos both ways, a certificate
+# when it shows the other end's ServerHello). Any other pair of statements is a contradiction, left standing.
+SESSION_AGREES: dict[str, tuple[frozenset[str], bool]] = {
+    "ANALYZE-DTLS-ROLE-CONFLICT": (frozenset({"CAPTURE-DTLS-ROLE-CONFLICT"}), False),
+    "ANALYZE-DTLS-FAILED": (frozenset({"CAPTURE-DTLS-ALERT", "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}), False),
+    "ANALYZE-DTLS-FAILED-AS-CLIENT": (frozenset({"CAPTURE-DTLS-ROLE-CONFLICT", "CAPTURE-DTLS-ALERT",
+                                                 "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}), True),
+    "ANALYZE-DTLS-STUCK": (frozenset({"CAPTURE-DTLS-NOT-STARTED", "CAPTURE-DTLS-NO-SERVERHELLO"}), False),
+    "ANALYZE-CONNECTION-LOST": (frozenset({"CAPTURE-ICE-CONSENT-LOST", "CAPTURE-ICE-UNANSWERED-AT-END"}),
+                                False),
+}
 # Alerts a client sends when it does not accept the server's certificate (RFC 8446 §6.2, RFC 5246 §7.2.2)
 CERTIFICATE_ALERTS = frozenset({"bad_certificate", "unsupported_certificate", "certificate_revoked",
                                 "certificate_expired", "certificate_unknown", "unknown_ca"})
@@ -178,7 +213,8 @@ def _same_refusals(d: DumpCall, c: CaptureCall) -> list[str]:
             out.append(f"the 401 of {e.server.url}, in both")
         elif e.code == 701 and (
                 any(e.server.reached_at(h.server) and abs(h.time - e.time) <= ERROR_SLACK_S for h in c.tls)
-                or any(e.server.reached_at(f.server) and f.time <= e.time + ERROR_SLACK_S for f in c.silent)):
+                or any(e.server.reached_at(f.server) and f.time <= e.time + ERROR_SLACK_S
+                       for f in (*c.silent, *c.refused))):
             out.append(f"the browser's connection to {e.server.url} that ended in 701")
     return list(dict.fromkeys(out))
 
@@ -331,9 +367,15 @@ class _Findings:
 
 
 def _about(finding: Finding, server: IceServer) -> bool:
-    """Is a dump finding about ``server`` (its subject is the URL, spelt as the dump spells it)?"""
-    other = ice_server(finding.subject.server)
+    """Is a dump finding about ``server`` (its subject is the URL, spelt as the dump spells it; a peer
+    connection's finding about a server names its URL)?"""
+    other = ice_server(finding.subject.server) or ice_server(str(finding.params.get("url", "")))
     return other is not None and _key(other) == _key(server)
+
+
+def _at(finding: Finding) -> Endpoint | None:
+    """The TURN server a capture finding is about (its ``server`` parameter, ip:port)."""
+    return parse_endpoint(str(finding.params.get("server", "")))
 
 
 def _problems(findings: Iterable[Finding]) -> list[Finding]:
@@ -341,14 +383,22 @@ def _problems(findings: Iterable[Finding]) -> list[Finding]:
 
 
 class _Rules:
-    def __init__(self, call: Call, label: str, found: _Findings, judgement: Judgement) -> None:
+    def __init__(self, call: Call, label: str, found: _Findings, judgement: Judgement,
+                 nearby: Sequence[LogCall] = ()) -> None:
         self.call, self.label, self.found, self.j = call, label, found, judgement
+        # coturn logs neither tied to this call nor told apart from it (no absolute times, nothing
+        # allocated): what they say of this call's server and users is still the same statement
+        self.nearby = list(nearby)
 
     def root(self, finding: Finding, folds: list[Finding]) -> None:
         """A root cause of this call, and the findings of each file it explains."""
         self.j.findings.append(finding)
-        unique = {id(f): f for f in folds}  # a finding may be found by two of the searches
-        self.j.facts.explained += [Explained(finding, f) for f in unique.values()]
+        self.fold(finding, folds)
+
+    def fold(self, root: Finding, folds: list[Finding]) -> None:
+        """The findings of each file that ``root`` (made here, or one file's own) explains."""
+        unique = {id(f): f for f in folds if f is not root}  # a finding may be found by two searches
+        self.j.facts.explained += [Explained(root, f) for f in unique.values()]
 
     def subject(self, server: IceServer) -> Subject:
         return Subject(server.url, self.label, server.port, server.transport)
@@ -356,14 +406,16 @@ class _Rules:
     def of_dumps(self, ids: frozenset[str], server: IceServer) -> list[Finding]:
         return [f for f in _problems(self.found.dump) if f.id in ids and _about(f, server)]
 
-    def of_captures(self, ids: frozenset[str], at: set[Endpoint]) -> list[Finding]:
+    def of_captures(self, ids: frozenset[str], at: set[Endpoint] | None) -> list[Finding]:
+        """This call's capture findings ``ids`` about a host of ``at`` (None: any)."""
         files = {c.source for c in self.call.captures}
-        hosts = {e.ip for e in at}
+        hosts = {e.ip for e in at} if at is not None else None
         return [f for f in _problems(self.found.capture) if f.id in ids and f.subject.server in files
-                and (not f.subject.host or f.subject.host in hosts)]
+                and (hosts is None or not f.subject.host or f.subject.host in hosts)]
 
-    def of_logs(self, ids: frozenset[str], users: set[str] | None = None) -> list[Finding]:
-        files = {log.source for log in self.call.logs}
+    def of_logs(self, ids: frozenset[str], users: set[str] | None = None,
+                logs: Iterable[LogCall] | None = None) -> list[Finding]:
+        files = {log.source for log in (self.call.logs if logs is None else logs)}
         return [f for f in _problems(self.found.log) if f.id in ids and f.subject.server in files
                 and (users is None or "user" not in f.params or f.params["user"] in users)]
 
@@ -377,11 +429,17 @@ class _Rules:
         for server in servers.values():
             if not (self.tls_refused(server) or self.unreachable(server) or self.credentials(server)):
                 self.refuted(server)
-        if not self.call.dumps:  # a capture and a log: the credentials they both show
+            for refusal in REFUSALS:
+                self.same_refusal(server, refusal)
+        if not self.call.dumps:  # a capture and a log: the credentials and the refusals they both show
             refused = {(t.server, t.transport) for c in self.call.captures for t in c.turn if t.refused}
             for at, transport in sorted(refused):
                 query = "" if transport == "udp" else f"?transport={transport}"
                 self.credentials(IceServer(f"turn:{at}{query}", "turn", at.ip, at.port, transport))
+            for at in sorted({e for f in self.of_captures(_ALL_REFUSED, None) if (e := _at(f)) is not None}):
+                for refusal in REFUSALS:
+                    self.same_refusal(IceServer(f"turn:{at}", "turn", at.ip, at.port, "udp"), refusal)
+        self.same_session()
 
     def _errors(self, server: IceServer, code: int) -> list[tuple[DumpCall, list[DumpError]]]:
         """The dumps' icecandidateerrors ``code`` for ``server`` (any spelling of its URL), per dump."""
@@ -414,7 +472,7 @@ class _Rules:
         if server.scheme != "turns" or not errors:
             return False
         handshakes = [(c, h) for c in self.call.captures for h in c.tls
-                      if server.reached_at(h.server) and h.server_hello]
+                      if server.reached_at(h.server) and h.server_hello and not h.established]
         times = [e.time for _, mine in errors for e in mine if e.time is not None]
         clients = {h.client for _, h in handshakes}
         sessions = [(log, s) for log in self.call.logs for s in log.sessions if not s.requests_seen and (
@@ -456,20 +514,32 @@ class _Rules:
     def unreachable(self, server: IceServer) -> bool:
         errors = self._errors(server, 701)
         silent = [(c, f) for c in self.call.captures for f in c.silent if server.reached_at(f.server)]
+        refused = [(c, f) for c in self.call.captures for f in c.refused if server.reached_at(f.server)]
         unanswered = [(c, h) for c in self.call.captures for h in c.tls
                       if server.reached_at(h.server) and not h.server_hello]
-        if not errors or not (silent or unanswered):
+        if not errors or not (silent or refused or unanswered):
             return False
         short, evidence = self._said(errors)
         evidence += [f"{c.source}, {f.label}: {f.packets} packet(s) from the browser (first: packet "
                      f"{f.first_packet} at {clock(f.time)}), not one back" for c, f in silent[:MAX_SHOWN]]
+        evidence += [f"{c.source}, {f.label}: SYN (packet {f.first_packet} at {clock(f.time)}) answered by "
+                     "RST: connection refused" for c, f in refused[:MAX_SHOWN]]
         evidence += [f"{c.source}, {h.label}: ClientHello (packet {h.client_hello}), no ServerHello"
                      for c, h in unanswered[:MAX_SHOWN]]
         sent = sum(f.packets for _, f in silent)
-        silence = (f"{sent} packet(s) from the browser to {_some({f.server for _, f in silent})}, not one "
-                   f"back (first: packet {min(f.first_packet for _, f in silent)})" if silent else
-                   f"{len(unanswered)} TLS ClientHello(s) without a ServerHello")
-        at = {f.server for _, f in silent} | {h.server for _, h in unanswered}
+        said = []
+        if silent:
+            said.append(f"{sent} packet(s) from the browser to {_some({f.server for _, f in silent})}, "
+                        f"not one back (first: packet {min(f.first_packet for _, f in silent)})")
+        if refused:
+            said.append(f"{len(refused)} TCP connection(s) to {_some({f.server for _, f in refused})} "
+                        f"refused (SYN answered by RST: nothing listens there; first SYN: packet "
+                        f"{min(f.first_packet for _, f in refused)})")
+        if unanswered:
+            said.append(f"{len(unanswered)} TLS ClientHello(s) without a ServerHello")
+        silence = "; ".join(said)
+        at = ({f.server for _, f in silent} | {f.server for _, f in refused}
+              | {h.server for _, h in unanswered})
         self.root(make_finding(
             "CORRELATE-TURN-UNREACHABLE", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
             url=server.url, server=_some(at), transport=server.transport.upper(), errors=short,
@@ -477,9 +547,10 @@ class _Rules:
             self.of_dumps(DUMP_UNREACHABLE, server) + self.of_captures(CAPTURE_UNREACHABLE, at))
         return True
 
-    def _log_refusals(self, users: set[str]) -> list[tuple[LogCall, LogRefusal]]:
+    def _log_refusals(self, users: set[str], at: set[Endpoint]) -> list[tuple[LogCall, LogRefusal]]:
         """The log's refusals that are this call's: of a user the capture saw refused, or (absolute times)
-        within the call's time."""
+        within the call's time; in a log not tied to the call, of such a user by a server listening where
+        the call's TURN server is (the same statement, whichever call it came from)."""
         window = self.call.window
         out = []
         for log in self.call.logs:
@@ -487,6 +558,9 @@ class _Rules:
                 if r.user in users or (window is not None and r.time is not None
                                        and window.contains(r.time, ERROR_SLACK_S)):
                     out.append((log, r))
+        for log in self.nearby:
+            if log.listeners & at:
+                out += [(log, r) for r in log.refusals if r.user in users]
         return out
 
     def credentials(self, server: IceServer) -> bool:
@@ -495,7 +569,8 @@ class _Rules:
         turn = [(c, t) for c in self.call.captures for t in c.turn
                 if t.refused and server.reached_at(t.server)]
         users = {u for _, t in turn for u in t.users}
-        logged = self._log_refusals(users)
+        at = {t.server for _, t in turn} | ({server.endpoint} if server.endpoint else set())
+        logged = self._log_refusals(users, at)
         users |= {r.user for _, r in logged}
         if sum(map(bool, (errors or no_relay, turn, logged))) < 2 or not users:
             return False
@@ -521,18 +596,53 @@ class _Rules:
                         f"{sum(r.count for _, r in logged)} time(s)" + (f" ({reason})" if reason else ""))
             evidence += [f"{log.source}: user {r.user} refused {r.count} time(s) (first {r.first}, line(s) "
                          f"{', '.join(map(str, r.lines))})" + (f": {r.reason}" if r.reason else "")
+                         + ("" if log in self.call.logs else
+                            f"; coturn listening at {_some(log.listeners & at)} (the log has no absolute "
+                            "times to tie it to this call)")
                          for log, r in logged[:MAX_SHOWN]]
         which = {UNKNOWN_USER: "Here coturn's log says it has no such user.",
                  WRONG_KEY: "Here coturn's log says the user exists and the password is wrong."}.get(
             reason, "Which one, these files do not say (coturn's log says it when `verbose`).")
-        at = {t.server for _, t in turn} | ({server.endpoint} if server.endpoint else set())
         self.root(make_finding(
             "CORRELATE-TURN-CREDENTIALS", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
             url=server.url, user=_some(users), reason=f": {reason}" if reason else "", which=which,
             seen="T" + "; ".join(seen)[1:]),  # every statement starts with "the"
             self.of_dumps(DUMP_CREDENTIALS, server) + self.of_captures(CAPTURE_CREDENTIALS, at)
-            + self.of_logs(LOG_CREDENTIALS, users))
+            + self.of_logs(LOG_CREDENTIALS, users, {log for log, _ in logged} | set(self.call.logs)))
         return True
+
+    def same_refusal(self, server: IceServer, refusal: Refusal) -> None:
+        """The same refusal (486, 508, a peer ACL's 403) from one TURN server, seen by the dumps, the capture
+        and coturn's log of one call: one statement. The dump's finding states it (the browser's own words,
+        the fix for that code); without a dump the capture's; every other file's folds under it."""
+        dumps = self.of_dumps(refusal.dump, server)
+        captures = [f for f in self.of_captures(refusal.capture, None) if (e := _at(f)) is not None
+                    and server.reached_at(e)]
+        logs = [f for f in self.of_logs(frozenset({refusal.log}))
+                if str(f.params.get("what", refusal.code)).startswith(str(refusal.code))]
+        said = [*dumps, *captures, *logs]
+        if len({id(f) for f in said}) > 1:
+            self.fold(said[0], said[1:])
+
+    def same_session(self) -> None:
+        """One ICE session's DTLS or consent failure said by a dump (per peer connection) and by the capture
+        (per call, its ``ice`` key the two ufrags): one statement (:data:`SESSION_AGREES`)."""
+        sessions = [f for f in _problems(self.found.capture) if "ice" in f.params
+                    and f.subject.server in {c.source for c in self.call.captures}]
+        ufrags = {label: mine for d in self.call.dumps for label, mine in d.connections}
+        for finding in _problems(self.found.dump):
+            agrees = SESSION_AGREES.get(finding.id)
+            mine = ufrags.get(finding.subject.server)
+            if agrees is None or not mine:
+                continue
+            ids, capture_decides = agrees
+            same = [f for f in sessions if f.id in ids and set(str(f.params["ice"]).split("/")) & mine]
+            if not same:
+                continue
+            if capture_decides:
+                self.fold(same[0], [finding, *same[1:]])
+            else:
+                self.fold(finding, same)
 
     def refuted(self, server: IceServer) -> bool:
         """'No relay and no error' while the capture or the log shows this call's allocation at the server
@@ -577,7 +687,11 @@ def correlate(dumps: Sequence[DumpCall], captures: Sequence[CaptureCall], logs: 
         judgement.findings.append(make_finding("CORRELATE-SAME-CALL", subject, check=CHECK, step=STEP,
                                                evidence=call.how, files=", ".join(call.files), how=how))
         judgement.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"one call: {', '.join(call.files)}"))
-        _Rules(call, label, found, judgement).run()
+        members = {id(e) for e in call.evidence}
+        nearby = [log for log in logs if id(log) not in members and not any(
+            pair.match.relation is Relation.DIFFERENT and id(log) in (id(pair.first), id(pair.second))
+            and {id(pair.first), id(pair.second)} & members for pair in apart)]
+        _Rules(call, label, found, judgement, nearby).run()
     shown = 0
     for pair in apart:
         if pair.match.relation is Relation.SAME or shown >= MAX_PAIR_FINDINGS:

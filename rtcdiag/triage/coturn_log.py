@@ -69,11 +69,12 @@ def judge(logs: list[CoturnLog]) -> Judgement:
             detail += f"; closed before any request: {early}"
         errors = log.auth_401 or log.peers_403 or log.quota or failed is not None
         if not allocated and not errors:
-            judgement.facts.inconclusive = True
+            judgement.facts.blank.append(log.source)  # inconclusive unless another file holds the call
             why = ("; coturn logs sessions only with `verbose` in turnserver.conf" if not log.sessions else
                    "; no connection got as far as an Allocate")
             judgement.steps.append(StepOutcome(subject, CHECK, STEP, StepState.UNDECIDED,
                                                detail=detail + why))
         else:
+            judgement.facts.judged.append(log.source)
             judgement.steps.append(StepOutcome(subject, CHECK, STEP, detail=detail))
     return judgement

@@ -88,12 +88,26 @@ class Facts:
     nat_label: str | None = None  # RFC 3489 label when the NAT check reached a verdict
     inconclusive: bool = False  # the evidence could not decide (exit 3 unless an error explains more)
     explained: list[Explained] = field(default_factory=list)
+    # Evidence files (rtcdiag analyze) holding nothing a verdict can rest on (an empty dump, a capture without
+    # WebRTC traffic, a coturn log without an allocation or a refusal), and those that hold something. A
+    # blank file decides nothing and contradicts nothing: the run is inconclusive for it only when no file
+    # of the run holds anything (``undecided``).
+    blank: list[str] = field(default_factory=list)
+    judged: list[str] = field(default_factory=list)
+
+    @property
+    def undecided(self) -> bool:
+        """Exit 3 unless an error explains more: something seen could not be decided, or no file given held
+        anything to judge."""
+        return self.inconclusive or (bool(self.blank) and not self.judged)
 
     def extend(self, other: Facts) -> None:
         self.relays += other.relays
         self.rtts += other.rtts
         self.names += other.names
         self.explained += other.explained
+        self.blank += other.blank
+        self.judged += other.judged
         self.nat_label = self.nat_label or other.nat_label
         self.inconclusive = self.inconclusive or other.inconclusive
 

@@ -162,7 +162,7 @@ class Cell:
     payload: Payload = Payload.BOTH
     server: Server = Server.NONE
     dual_stack: bool = False
-    event: str = ""  # ice-restart, renegotiate, callee-close, page-close, callee-vanish
+    event: str = ""  # ice-restart, renegotiate, callee-close, callee-close-stays, page-close, callee-vanish
     fault: str = ""  # fingerprint, both-client, both-server, glare, answer-twice, gum
     path: Path_ = Path_.ANY
     constraints: dict[str, Any] = field(default_factory=dict)  # getUserMedia constraints (fault "gum")
@@ -227,6 +227,12 @@ CELLS: tuple[Cell, ...] = (
          payload=Payload.DC, event="renegotiate", path=Path_.HOST),
     Cell("event-callee-close", Cause.HEALTHY, "relay call; the callee hangs up, the caller 0.5 s later",
          (UDP_BARE,), RELAY, server=Server.LT, event="callee-close", path=Path_.RELAY_UDP, blind=("dump",)),
+    # A hang-up the other side does not answer with its own close: the caller's checks go unanswered until
+    # it fails. Still a hang-up (close() deletes the callee's TURN allocation and sends an encrypted
+    # close_notify), never "consent lost".
+    Cell("event-callee-close-stays", Cause.HEALTHY, "relay call; the callee hangs up, the caller keeps its "
+         "connection open until it fails", (UDP_BARE,), RELAY, payload=Payload.DC, server=Server.LT,
+         event="callee-close-stays", path=Path_.RELAY_UDP),
     Cell("event-page-close", Cause.HEALTHY, "relay call; the page is closed mid-call, the dump made after",
          (UDP_BARE,), RELAY, payload=Payload.AV, server=Server.LT, event="page-close", path=Path_.RELAY_UDP,
          blind=("dump",)),
@@ -274,9 +280,12 @@ CELLS: tuple[Cell, ...] = (
          fault="gum", constraints={"video": {"width": {"exact": 12345}}}),
     Cell("no-servers-relay", Cause.NO_RELAY_CONFIGURED, "relay-only policy with an empty iceServers",
          (), RELAY, payload=Payload.DC),
-    # RFC 7675: consent is lost 30 s after the last answer; the page waits for "failed".
-    Cell("callee-vanishes", Cause.CONNECTION_LOST, "relay call; the callee goes away without a word",
-         (UDP_BARE,), RELAY, payload=Payload.DC, server=Server.LT, event="callee-vanish"),
+    # RFC 7675: consent is lost 30 s after the last answer; the page waits for "failed". The callee is
+    # silenced (its relayed address dropped by an nft rule in the cell's namespace), never closed: close()
+    # sends a DTLS close_notify, a hang-up (event-callee-close), not a callee that vanished.
+    Cell("callee-vanishes", Cause.CONNECTION_LOST, "relay call; the callee goes silent without a word (its "
+         "relay path dropped mid-call, no close)", (UDP_BARE,), RELAY, payload=Payload.DC, server=Server.LT,
+         event="callee-vanish"),
 )
 BY_NAME = {cell.name: cell for cell in CELLS}
 
@@ -490,8 +499,16 @@ async (s) => {
     await sleep(500);
     a.close(); event('a.close');
   }
-  if (s.event === 'callee-vanish' && truth.settled === 'connected') {
-    b.close(); event('b.close (no word to a)');
+  if ((s.event === 'callee-vanish' || s.event === 'callee-close-stays') && truth.settled === 'connected') {
+    if (s.event === 'callee-vanish') {
+      // The callee goes silent without a word: no close() (which sends a DTLS close_notify: a hang-up);
+      // every packet to or from its relayed address is dropped from here on (nft, in the call's namespace).
+      const relays = truth.pcs.b.candidates.filter(c => c.type === 'relay').map(c => c.port);
+      truth.vanished = await window.rtcdiagVanish(relays);
+      event('b silenced at its relayed port(s) ' + relays.join(', ') + ' (no close)');
+    } else {
+      b.close(); event('b.close; a stays open');  // a hang-up the caller's app does not act on
+    }
     const left = performance.now();
     truth.lost = await state(a, ['failed'], s.lostMs || 45000);
     event('a ' + a.connectionState + ', ice ' + a.iceConnectionState);
@@ -549,6 +566,21 @@ def namespace(name: str, dual_stack: bool) -> Iterator[str]:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), 9)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+def silence(stack: contextlib.ExitStack, netns: str, relay_ports: list[int]) -> None:
+    """Drop every UDP packet to or from the relayed ports (on the server's address) inside the cell's
+    namespace: the callee behind them goes silent, without a word. The nft table is named after this run and
+    deleted when the cell ends (the namespace goes too)."""
+    table = f"rtcd19_vanish_{os.getpid()}"
+    ports = ", ".join(str(p) for p in relay_ports)
+    rules = (f"table inet {table} {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n"
+             f"  ip daddr {SERVER_V4} udp dport {{ {ports} }} drop\n"
+             f"  ip saddr {SERVER_V4} udp sport {{ {ports} }} drop\n }}\n}}\n")
+    stack.callback(subprocess.run, ["ip", "netns", "exec", netns, "nft", "delete", "table", "inet", table],
+                   capture_output=True, timeout=10)
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=rules.encode(), check=True,
+                   capture_output=True, timeout=10)
 
 
 def _coturn_options(server: Server, netns: str) -> CoturnOptions | None:
@@ -673,6 +705,15 @@ async def generate(cell: Cell) -> CellRun:
         capturing = contextlib.ExitStack()
         capturing.enter_context(tcpdump(capture, [], netns=netns, max_packets=MAX_PACKETS))
 
+        async def before_script(page: Any) -> None:
+            async def vanish(ports: list[int]) -> list[int]:
+                wanted = sorted({int(p) for p in ports if 0 < int(p) < 65536})
+                if wanted:
+                    await asyncio.to_thread(silence, stack, netns, wanted)
+                return wanted
+
+            await page.expose_function("rtcdiagVanish", vanish)
+
         async def after_script(page: Any) -> None:
             if cell.event == "page-close":
                 await page.close()
@@ -684,7 +725,8 @@ async def generate(cell: Cell) -> CellRun:
                   "serversB": ice_servers(entries_b, secrets)}
         browser = BrowserOptions(executable=str(wrapper), fake_media=cell.fake_media,
                                  auto_accept=cell.auto_accept, extra_args=extra, timeout_s=120.0,
-                                 after_script=after_script)
+                                 after_script=after_script,
+                                 before_script=before_script if cell.event == "callee-vanish" else None)
         try:
             run: BrowserRun = await run_script(PAGE_SCRIPT, params, browser)
         finally:
@@ -803,6 +845,10 @@ def truth_problems(cell: Cell, truth: dict[str, Any]) -> list[str]:
             need(page.get("afterRestart") == "connected", f"after the restart: {page.get('afterRestart')}")
         if cell.expect is Cause.SDP_ANSWER_TWICE:
             need(any(e.startswith("answer-twice:") for e in page["errors"]), "the second answer was accepted")
+        if cell.event == "callee-close-stays":
+            need(any(what.startswith("b.close") for _, what in page.get("events", [])),
+                 "the callee never closed")
+            need(page.get("lost") == "failed", f"the caller after the hang-up: {page.get('lost')}")
         return problems
     if cell.expect is Cause.TURN_AUTH:
         need(401 in _codes(truth), f"page saw codes {_codes(truth)}, no 401")
@@ -837,7 +883,10 @@ def truth_problems(cell: Cell, truth: dict[str, Any]) -> list[str]:
         need(not _reached(pcs["a"]["connection"], "connected"), "the call connected")
     elif cell.expect is Cause.CONNECTION_LOST:
         need(_reached(pcs["a"]["connection"], "connected"), "the call never connected")
+        need(bool(page.get("vanished")), "the callee was not silenced")
         need(page.get("lost") == "failed", f"the caller after the callee left: {page.get('lost')}")
+        need(not any(what.startswith("b.close") for _, what in page.get("events", [])),
+             "the callee was closed (a hang-up), not silenced")
     return problems
 
 

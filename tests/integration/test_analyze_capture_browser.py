@@ -7,7 +7,9 @@ through a real coturn. Nothing here is hand-written: every packet is Chromium's 
 (packet numbers) is checked against tshark's own dissection of the same file where tshark is installed.
 
 Scenarios: a healthy call; the same call with the coturn killed (SIGKILL, by PID) mid-call; the callee
-vanishing mid-call (consent lost, the relay still alive); a one-way (sendonly/recvonly) call, which is not a
+hanging up mid-call while the caller keeps its connection open (a hang-up, not consent lost: the callee's
+browser deletes its TURN allocation and sends a close_notify DTLS 1.3 encrypts; a callee that vanishes without
+a word is the matrix's callee-vanishes cell); a one-way (sendonly/recvonly) call, which is not a
 fault; a sendrecv call whose callee has no track (RTP one way, RTCP back: not a fault the capture can see);
 both sides DTLS client (a=setup munged: the role conflict).
 """
@@ -53,8 +55,8 @@ USER, PASSWORD = "caller", "chromium-capture-pw"
 # a: caller (fake microphone, data channel), b: callee. direction: a's audio transceiver ("sendonly" makes b
 # recvonly). mode "no-track": b's sendrecv transceiver gets no track; "role-conflict": the answer a applies
 # says a=setup:passive (b's own says active); "kill": hold the call until a's ICE fails (the test kills
-# coturn); "vanish": b closes without a word mid-call (RFC 7675: a's consent checks go unanswered), then wait
-# until a's ICE fails.
+# coturn); "hang-up": b closes mid-call (a hang-up a's app does not act on: a's consent checks go unanswered,
+# RFC 7675), then wait until a's ICE fails.
 PAGE = r"""
 async (s) => {
   const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -99,8 +101,8 @@ async (s) => {
     if (dc.readyState === 'open') r('open'); dc.onopen = () => r('open');
   }), s.mode === 'role-conflict' ? 1000 : 5000);
   for (let i = 0; i < 20 && dc.readyState === 'open'; i++) { dc.send('x'.repeat(100)); await sleep(100); }
-  if (s.mode === 'vanish') b.close();
-  if (s.mode === 'kill' || s.mode === 'vanish') {
+  if (s.mode === 'hang-up') b.close();
+  if (s.mode === 'kill' || s.mode === 'hang-up') {
     const state = wanted => new Promise(res => {
       const c = () => { if (wanted.includes(a.iceConnectionState)) res(a.iceConnectionState); };
       a.addEventListener('iceconnectionstatechange', c); c();
@@ -255,28 +257,31 @@ def check_server_killed(capture: Path, port: int, page: dict[str, Any]) -> None:
 
 
 @LONG
-def test_chromium_callee_vanishes_consent_lost(coturn_factory: Factory, tmp_path: Path) -> None:
-    """The callee closes mid-call without a word (its allocation deleted, the relay alive): the caller's
-    consent checks through the relay go unanswered until Chromium fails ICE (RFC 7675 §5.1, 30 s)."""
-    capture, _, page = _call(coturn_factory, tmp_path, "vanish", mode="vanish")
-    check_callee_vanished(capture, page)
+def test_chromium_callee_hangs_up_caller_stays_open(coturn_factory: Factory, tmp_path: Path) -> None:
+    """The callee closes mid-call (its allocation deleted, the relay alive), the caller's app does not: its
+    consent checks through the relay go unanswered until Chromium fails ICE (RFC 7675 §5.1). A hang-up."""
+    capture, _, page = _call(coturn_factory, tmp_path, "callee-hangs-up", mode="hang-up")
+    check_callee_hung_up(capture, page)
 
 
-def check_callee_vanished(capture: Path, page: dict[str, Any]) -> None:
+def check_callee_hung_up(capture: Path, page: dict[str, Any]) -> None:
     assert page["state"] == "connected" and page["lost"] in ("disconnected", "failed"), page
     code, report = _report(capture)
-    assert code == 1
-    # not the server's fault, and one statement for the call: the caller's checks inside its relay, on
-    # coturn's relay-to-relay leg and inside the callee's relayed flow are the same checks
-    assert _ids(report) == ["CAPTURE-ICE-CONSENT-LOST"], report["findings"]
-    lost = report["findings"][0]
-    assert lost["title"].startswith("Consent lost mid-call on ")
-    paths = lost["params"]["flows"].split("; ")
+    # a hang-up (the callee's allocation deleted as its answers stopped), not consent lost nor the server's
+    # fault; one statement for the call: the caller's checks inside its relay, on coturn's relay-to-relay
+    # leg and inside the callee's relayed flow are the same checks
+    assert code == 0 and _ids(report) == ["CAPTURE-ICE-PEER-HUNG-UP"], report["findings"]
+    hung_up = report["findings"][0]
+    assert hung_up["severity"] == "info"
+    paths = hung_up["params"]["flows"].split("; ")
     assert sorted(p.split(" ", 1)[0] for p in paths) == ["relayed-udp", "relayed-udp", "udp"], paths
-    assert int(lost["params"]["count"]) > 100  # not three times the same checks
-    if HAVE_TSHARK:  # the evidence packets carry ChannelData (the checks ride inside it)
-        numbers = lost["symptom"].split("got no response (packets ", 1)[1].split(", first", 1)[0]
-        first = numbers.split(",")[0]
+    assert int(hung_up["params"]["count"]) > 100  # not three times the same checks
+    if HAVE_TSHARK:
+        # the deallocation is a Refresh (0x0004) the server answered (0x0104), the unanswered checks ride in
+        # ChannelData
+        refresh = hung_up["evidence"][0].split("packet ", 1)[1].split(" ", 1)[0]
+        assert refresh in _tshark(capture, "stun.type == 0x0104")
+        first = hung_up["evidence"][1].split("unanswered: packets ", 1)[1].split(",", 1)[0]
         assert first in _tshark(capture, "stun.channel")
 
 

@@ -4,8 +4,9 @@ Made by tests/integration/test_analyze_capture_browser.py and test_analyze_captu
 (``RTCDIAG_BROWSER_ALL=1 RTCDIAG_SAVE_CAPTURES=1``): real headless Chromium calls through a real coturn on
 loopback (or on this machine's own addresses), captured with tcpdump, the page's own ground truth beside
 (``NAME.json``) and coturn's session lines of the same run (``NAME.log.gz``) —
-``killed``: coturn SIGKILLed mid-call; ``vanish``: the callee closes without a word (~47 s each);
-``callee-gone-17s``: the same, the capture stopped 17 s later; ``allocation-deleted``: coturn's admin CLI
+``killed``: coturn SIGKILLed mid-call; ``callee-hangs-up``: the callee closes mid-call, the caller's app
+does not (~47 s each; a hang-up, its allocation deleted: never consent lost); ``callee-hangs-up-17s``: the
+same, the capture stopped 17 s later; ``allocation-deleted``: coturn's admin CLI
 cancels the callee's session mid-call; ``dualstack``: a host call whose ClientHello went over IPv4 and
 ServerHello over IPv6 (about one call in five makes that shape); ``datachannel``: a DTLS 1.3 call without
 SRTP; ``turns-self-signed``: Chromium refusing coturn's self-signed certificate; ``hangup``: a call hung up
@@ -21,14 +22,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_analyze_capture_browser import PASSWORD, check_callee_vanished, check_server_killed
+from test_analyze_capture_browser import PASSWORD, check_callee_hung_up, check_server_killed
 from test_analyze_capture_calls import PASSWORD as CALLS_PASSWORD
 from test_analyze_capture_calls import (
     check_allocation_deleted,
-    check_callee_gone_at_end,
     check_data_channel_call,
     check_dual_stack_call,
     check_hang_up,
+    check_hang_up_caller_stays,
     check_split_handshake,
     check_tls_refused,
 )
@@ -46,8 +47,8 @@ def test_committed_capture_of_coturn_killed_mid_call_names_the_server() -> None:
     check_server_killed(FIXTURES / "killed.pcap.gz", meta["server_port"], meta["page"])
 
 
-def test_committed_capture_of_the_callee_vanishing_is_consent_lost() -> None:
-    check_callee_vanished(FIXTURES / "vanish.pcap.gz", _meta("vanish")["page"])
+def test_committed_capture_of_the_callee_hanging_up_is_a_hang_up() -> None:
+    check_callee_hung_up(FIXTURES / "callee-hangs-up.pcap.gz", _meta("callee-hangs-up")["page"])
 
 
 def test_committed_dual_stack_call_with_its_handshake_over_two_families_passes() -> None:
@@ -65,8 +66,8 @@ def test_committed_self_signed_turns_capture_and_log() -> None:
                       _meta("turns-self-signed")["page"])
 
 
-def test_committed_capture_stopped_17_s_after_the_callee_left_is_consent_lost() -> None:
-    check_callee_gone_at_end(FIXTURES / "callee-gone-17s.pcap.gz", _meta("callee-gone-17s")["page"])
+def test_committed_capture_stopped_17_s_after_the_callee_hung_up_is_a_hang_up() -> None:
+    check_hang_up_caller_stays(FIXTURES / "callee-hangs-up-17s.pcap.gz", _meta("callee-hangs-up-17s")["page"])
 
 
 def test_committed_capture_of_a_hang_up_while_another_call_goes_on_passes() -> None:

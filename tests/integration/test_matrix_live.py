@@ -5,7 +5,7 @@ committed files are what today's browser writes, not a frozen guess.
 
 Needs root (each call runs in a network namespace of its own), Debian's ``chromium`` with Playwright for
 Python, coturn and tcpdump; skipped with the reason otherwise. ``RTCDIAG_BROWSER_ALL=1`` regenerates every
-cell (about 12 minutes; the dead UDP port and the vanished callee wait 40 s each).
+cell (about 13 minutes; the dead UDP port and the silenced or hung-up callee wait 35-40 s each).
 """
 
 from __future__ import annotations

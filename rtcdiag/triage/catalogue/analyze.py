@@ -379,15 +379,32 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 4588 §8.6 (apt parameter)",
     ),
     CatalogueEntry(
+        # Seen on real calls: tests/fixtures/matrix/dtls-both-client (the caller's getStats alone)
+        id="ANALYZE-DTLS-FAILED-AS-CLIENT",
+        severity=Severity.ERROR,
+        title="ICE connected but DTLS failed: a fingerprint mismatch, or both sides DTLS client",
+        symptom="In {pc} ICE connected at {ice_when} but the connection went \"failed\" at {when} (transport "
+                "{stats_id} dtlsState \"{dtls}\"); this end was the DTLS client ({role}) and the other end "
+                "is not in this evidence.",
+        cause="Either the peer's certificate did not match the a=fingerprint of its SDP (the SDP was changed "
+              "on the way, or the answer belongs to another session), or the other end also took the "
+              "client role (a=setup rewritten on the way: both sides sent a ClientHello). Which one, only "
+              "the other end's role tells.",
+        fix="Compare the SDP each side sent with what the other received (a=fingerprint and a=setup lines): "
+            "a webrtc-internals dump with both ends, or a capture of the call (`rtcdiag analyze` on it shows "
+            "ClientHellos both ways for a role conflict), decides. Send the SDP unchanged.",
+        reference="RFC 8842 §5 (a=setup, a=fingerprint); RFC 5763 §5",
+    ),
+    CatalogueEntry(
         id="ANALYZE-DTLS-ROLE-CONFLICT",
         severity=Severity.ERROR,
         title="DTLS role conflict: both sides are {role}",
-        symptom="In {pc} the local and the remote description both say a=setup:{role}: both sides wait for "
-                "(or both start) the DTLS handshake.",
+        symptom="In {pc} {how}: both sides wait for (or both start) the DTLS handshake.",
         cause="One endpoint (often a media server or gateway, or munged SDP) answered with the same DTLS "
-              "role as the offerer instead of the opposite one.",
+              "role as the offerer instead of the opposite one, or a=setup was rewritten on its way to the "
+              "other side (each side then sees a different choice).",
         fix="The offer must say a=setup:actpass and the answer a=setup:active (or passive), never the same "
-            "role as the other side.",
+            "role as the other side; send the SDP unchanged between the peers.",
         reference="RFC 8842 §5.2, §5.3 (a=setup negotiation)",
     ),
     CatalogueEntry(

@@ -167,6 +167,21 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         reference="RFC 7675 §5.1 (consent freshness), RFC 8445 §9 (ICE restart)",
     ),
     CatalogueEntry(
+        id="CAPTURE-ICE-PEER-HUNG-UP",
+        severity=Severity.INFO,
+        title="{receiver} hung up: its TURN allocation was deleted ({flow})",
+        symptom=_SEEN + "the TURN client {turn_client} of {receiver} deleted its allocation (Refresh "
+                "LIFETIME 0, packet {packet} at {when}) as its answers to the checks of {sender} stopped; "
+                "{sender} went on checking, {count} check packet(s) unanswered, for the {after} s the "
+                "capture goes on.",
+        cause="The other side closed its connection (its app called close(), or its page went away): a "
+              "browser deletes its TURN allocation when it closes, and sends a DTLS close_notify that DTLS "
+              "1.3 encrypts. A hang-up, not a path that broke; this side did not close its own connection.",
+        fix="Nothing to fix in the network. To end this side cleanly, close its connection when the other "
+            "side hangs up (a signalling message, or the DTLS transport's state \"closed\").",
+        reference="RFC 8656 §7.2 (Refresh with LIFETIME 0), RFC 7675 §5.1, RFC 8446 §6.1 (close_notify)",
+    ),
+    CatalogueEntry(
         id="CAPTURE-ICE-UNANSWERED-AT-END",
         severity=Severity.WARNING,
         title="Checks from {sender} go unanswered at the end of the capture ({flow})",
@@ -206,6 +221,46 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="The answerer must pick `a=setup:active` or `passive` opposite to the offerer (RFC 8842 §5.2); "
             "fix the signalling code that rewrites `a=setup`.",
         reference="RFC 8842 §5, RFC 5763 §5",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-NOT-STARTED",
+        severity=Severity.ERROR,
+        title="ICE connected on {flow} but DTLS never started",
+        symptom=_SEEN + "ICE checks were answered both ways from {when} for {seconds} s ({answered} "
+                "answers), yet not one DTLS record crossed, nor any RTP: neither end sent a ClientHello.",
+        cause="Both ends took the DTLS server role and wait for the other's ClientHello: `a=setup` was "
+              "rewritten so that the offerer saw `active` from its peer and the answerer `active` too (each "
+              "then is passive), or an endpoint answered `passive` to a `passive` offer. Less often a "
+              "middlebox drops DTLS while it lets STUN through (a capture beyond it shows the ClientHellos).",
+        fix="Send the SDP unchanged: the offer says `a=setup:actpass`, the answer `active` or `passive`, "
+            "and each side must see the other's real choice (RFC 8842 §5.2); fix the signalling code that "
+            "rewrites `a=setup`.",
+        reference="RFC 8842 §5, RFC 5763 §5; RFC 9147 §5.8.2 (ClientHello retransmission)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-DTLS-UNDECIDED",
+        severity=Severity.INFO,
+        title="DTLS on {count} call(s) of {file}: not decided",
+        symptom="{calls}.",
+        cause="The DTLS handshake ran and then nothing went over it, but the call (or the capture) stopped "
+              "at once: a browser that refused the peer's certificate looks the same as one that hung up, "
+              "since DTLS 1.3 encrypts the alert and the close_notify alike.",
+        fix="Analyze the browser's own evidence of the call (webrtc-internals or rtcstats dump: the DTLS "
+            "state), or capture a call that stays up longer.",
+        reference="RFC 9147 §4 (unified header), RFC 8446 §6 (alerts)",
+    ),
+    CatalogueEntry(
+        id="CAPTURE-TCP-REFUSED",
+        severity=Severity.ERROR,
+        title="TCP connections to {servers} were refused",
+        symptom="In {file}: {count} TCP connection attempt(s) answered by RST, never by SYN+ACK ({detail}); "
+                "no STUN, TURN, DTLS or RTP anywhere in the capture.",
+        cause="Nothing listens on that address and port (the server is down, or listens on another port): "
+              "the browser's TURN over TCP or `turns:` connection, or its ICE-TCP candidate, could not even "
+              "open. A firewall that rejects (rather than drops) connections answers the same way.",
+        fix="Check that the server runs and that the URL's port is its `listening-port` or "
+            "`tls-listening-port`; `rtcdiag ports {first}` probes that port from here.",
+        reference="RFC 9293 §3.5.2 (reset for a connection that does not exist); RFC 6062, RFC 8656 §3.1",
     ),
     CatalogueEntry(
         id="CAPTURE-DTLS-ALERT",
@@ -400,7 +455,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         severity=Severity.ERROR,
         title="DTLS handshake on {flow} was never followed by media or data",
         symptom=_SEEN + "the {version} handshake ran (ClientHello packet {client_hello}, ServerHello packet "
-                "{server_hello} at {when}), {followed}, and no SRTP, while ICE checks kept being answered "
+                "{server_hello} at {when}), {followed}, and {media}, while ICE checks kept being answered "
                 "for {after} s.",
         cause="One side dropped the DTLS session during or after the handshake ({alert_note}): most often "
               "the certificate did not match the a=fingerprint of the remote SDP (the SDP was changed in "

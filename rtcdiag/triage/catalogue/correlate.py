@@ -57,10 +57,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-TURN-UNREACHABLE",
         severity=Severity.ERROR,
-        title="TURN server {url} never answered",
+        title="TURN server {url} could not be reached",
         symptom="The browser reported 701 for {url} ({errors}), and the capture shows it: {silence}.",
-        cause="Nothing answered at {server} over {transport}: the server is down or not listening there, a "
-              "firewall drops the traffic, or the URL's port or `?transport=` is wrong.",
+        cause="No TURN server answered at {server} over {transport}: the server is down or not listening "
+              "there, a firewall drops (or rejects) the traffic, or the URL's port or `?transport=` is "
+              "wrong.",
         fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url}`) and that no "
             "firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for networks "
             "that block UDP.",
