@@ -37,35 +37,58 @@ class OutputOptions:
     markdown: bool = False
     junit: Path | None = None
     report_file: Path | None = None
+    verbose: bool = False  # -v: info findings, full tables, descriptive notes on the console
+    quiet: bool = False  # -q: the verdict line only
+    wide: bool = False  # --wide: tables at their natural width
+
+    @property
+    def console_only(self) -> bool:
+        """The report goes to the console only (no JSON, Markdown, JUnit or report file)."""
+        return not (self.json or self.markdown or self.junit or self.report_file)
 
 
-def output_options(func: F) -> F:
-    """Add ``--json``, ``--markdown``, ``--junit FILE`` and ``--report-file FILE`` to a command.
+JUNIT_HELP = "Also write a JUnit XML file (one testcase per server x transport x check)."
+
+
+def output_options(func: F | None = None, *, junit_help: str = JUNIT_HELP) -> Any:
+    """Add ``--json``, ``--markdown``, ``--junit FILE``, ``--report-file FILE``, ``-v/--verbose``,
+    ``-q/--quiet`` and ``--wide`` to a command (``junit_help``: what a testcase is for this command).
 
     The command receives them as one ``output: OutputOptions`` keyword argument.
     """
+    if func is None:
+        return functools.partial(output_options, junit_help=junit_help)
     options = [
-        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema rtcdiag/1)."),
+        click.option("-v", "--verbose", "verbose", is_flag=True,
+                     help="Also show findings for the record (info), the full tables and descriptive notes."),
+        click.option("-q", "--quiet", "quiet", is_flag=True,
+                     help="Print only the verdict line (the exit code says the same)."),
+        click.option("--wide", "wide", is_flag=True,
+                     help="Lay tables out at their full width, one line per row, whatever the terminal's."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the report as JSON (schema rtcdiag/1): everything, whatever -v/-q say."),
         click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as Markdown."),
-        click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write a JUnit XML file (one testcase per server x transport x check)."),
+        click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), help=junit_help),
         click.option("--report-file", "report_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt)."),
     ]
 
     @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
     def wrapper(*args: Any, as_json: bool, as_markdown: bool, junit: Path | None,
-                report_file: Path | None, **kwargs: Any) -> Any:
+                report_file: Path | None, verbose: bool, quiet: bool, wide: bool, **kwargs: Any) -> Any:
         if as_json and as_markdown:
             raise UsageError("--json and --markdown are mutually exclusive")
+        if verbose and quiet:
+            raise UsageError("-v/--verbose and -q/--quiet are mutually exclusive")
         check_output_paths(junit, report_file)  # before any traffic: a bad path must not cost the verdict
-        out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file)
+        out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file,
+                            verbose=verbose, quiet=quiet, wide=wide)
         return func(*args, output=out, **kwargs)
 
     decorated: Any = wrapper
     for option in reversed(options):
         decorated = option(decorated)
-    return decorated  # type: ignore[no-any-return]
+    return decorated
 
 
 @dataclass(frozen=True)
@@ -415,7 +438,9 @@ def emit(report: Report, output: OutputOptions) -> int:
         else:
             from rtcdiag.report import console
 
-            console.print_report(report)
+            detail = console.Detail.VERBOSE if output.verbose else \
+                console.Detail.QUIET if output.quiet else console.Detail.NORMAL
+            console.print_report(report, view=console.View(detail, wide=output.wide))
 
     problems = [_write_stdout(to_stdout)]
     if stopped is not None:

@@ -89,7 +89,7 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     tables, results = nat_report_parts(runs, plain)
     report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started)
     if across and offline(runs, plain) and report.exit_code == exitcodes.INCONCLUSIVE \
-            and output == OutputOptions():
+            and output.console_only and not output.verbose:
         from rtcdiag.textsafe import printable
 
         # Offline: one line (the NAT-OFFLINE finding says which names failed and which servers were silent).

@@ -1,7 +1,12 @@
-"""Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the tables.
+"""Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the results.
 
-The report opens with the diagnosis: each root cause with symptom, cause, fix and evidence, and the findings
-it explains folded under it as one line each; then findings for the record (info), then the tables.
+Short when it passes, complete when it fails. The first line is the verdict, never wrapped (``| head -1`` in
+CI gives all of it). Then the diagnosis: each root cause with symptom, cause, fix and evidence, and the
+findings it explains folded under it as one line each; then one line per server x transport (the report's
+``summary``). Findings for the record (info), the full tables and descriptive notes are shown with
+``-v``/``--verbose`` (:class:`View`); ``-q``/``--quiet`` prints the verdict line only; ``--wide`` lays tables
+out at their natural width (never as one block per row), like ``kubectl -o wide``. A command without a
+summary shows its tables by default.
 
 Colour only when stdout is a terminal, never with ``NO_COLOR`` set (rich honours both); the width comes from
 the terminal or ``COLUMNS``. Text wraps at word boundaries: table columns are sized so that no word is cut
@@ -15,9 +20,12 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import IO
 
-from rich.cells import cell_len
+from rich._wrap import words
+from rich.cells import cell_len, chop_cells
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table as RichTable
@@ -34,6 +42,24 @@ CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", 
                Status.INCONCLUSIVE: "yellow"}
 _CELL_OVERHEAD = 3  # padding left + right and one divider per column (box.SIMPLE_HEAD)
 _LABEL_WIDTH = len("Evidence")
+WIDE_WIDTH = 10_000  # --wide: tables as wide as their content
+
+
+class Detail(IntEnum):
+    QUIET = 0  # the verdict line only (-q, like dig +short)
+    NORMAL = 1  # verdict, root causes, one line per server x transport
+    VERBOSE = 2  # also info findings, the full tables and descriptive notes (-v)
+
+
+@dataclass(frozen=True)
+class View:
+    """How much of the report the console shows, and whether tables keep their natural width."""
+
+    detail: Detail = Detail.NORMAL
+    wide: bool = False
+
+
+VERBOSE = View(Detail.VERBOSE)
 
 
 def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
@@ -147,13 +173,64 @@ def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
 
 _BLOCK_INDENT = 2
 _MIN_VALUE_WIDTH = 16
-_WRAP_CONSOLE: list[Console] = []
+
+
+# A word wider than the line is folded after one of these when one is in its second half (an SDP fmtp folds
+# after "packetization-mode=1;", a URL after a "/"), never in the middle of a token that has them.
+_FOLD_AFTER = frozenset(";,&/?")
+
+
+def _chop(word: str, width: int) -> list[str]:
+    """``word`` in pieces of at most ``width`` cells, each ending after a separator when one lies in the
+    second half of the piece (else cut where the cells run out, as rich does)."""
+    pieces: list[str] = []
+    while cell_len(word) > width:
+        first = chop_cells(word, width)[0]
+        cut = max((i + 1 for i, ch in enumerate(first) if ch in _FOLD_AFTER), default=0)
+        if cut * 2 < len(first):
+            cut = len(first)
+        pieces.append(word[:cut])
+        word = word[cut:]
+    if word:
+        pieces.append(word)
+    return pieces
+
+
+def _divide_line(text: str, width: int) -> list[int]:
+    """rich's ``divide_line`` (word wrap, offsets to break at) with :func:`_chop` for words wider than a
+    line."""
+    breaks: list[int] = []
+    offset = 0
+    for start, _end, word in words(text):
+        length = cell_len(word.rstrip())
+        if width - offset >= length:
+            offset += cell_len(word)
+        elif length > width:
+            pieces = _chop(word, width)
+            for index, piece in enumerate(pieces):
+                if start:
+                    breaks.append(start)
+                if index == len(pieces) - 1:
+                    offset = cell_len(piece)
+                else:
+                    start += len(piece)
+        elif offset and start:
+            breaks.append(start)
+            offset = cell_len(word)
+    return breaks
 
 
 def _wrap_lines(text: Text, width: int) -> list[Text]:
-    if not _WRAP_CONSOLE:
-        _WRAP_CONSOLE.append(Console(file=io.StringIO(), markup=False, highlight=False, emoji=False))
-    return list(text.wrap(_WRAP_CONSOLE[0], width, overflow="fold"))
+    """``text`` wrapped like rich's ``Text.wrap(overflow="fold")``, a long token folded at a separator."""
+    lines: list[Text] = []
+    for line in text.split(allow_blank=True):
+        if "\t" in line.plain:
+            line.expand_tabs(8)
+        pieces = line.divide(_divide_line(line.plain, width))
+        for piece in pieces:
+            piece.rstrip_end(width)
+        lines.extend(pieces)
+    return lines
 
 
 def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableType:
@@ -334,13 +411,56 @@ def _checks_table(report: Report) -> Table:
 # --- the report ---------------------------------------------------------------------------------------------
 
 
-def renderables(report: Report, width: int) -> Iterator[RenderableType]:
-    """What the console shows, top to bottom: verdict, diagnosis, findings for the record, tables."""
-    verdict = Text()
+class _Unwrapped(Text):
+    """A line printed as it is, never wrapped or cropped (the verdict; --wide tables)."""
+
+
+def _verdict(report: Report) -> Text:
+    verdict = _Unwrapped(no_wrap=True, overflow="ignore", end="")
     verdict.append(f"rtcdiag {report.command}: ", style="bold")
-    verdict.append(report.verdict, style=STATUS_STYLE[report.status])
-    yield verdict
-    yield Text()
+    verdict.append(shown_line(report.verdict), style=STATUS_STYLE[report.status])
+    return verdict
+
+
+def _summary_text(table: Table) -> Text:
+    """One line per row, never wrapped (a terminal narrower than a row folds it itself; a pipe or a CI log
+    gets one line per server x transport): the cells aligned in columns, two spaces apart, indented by two."""
+    rows = [[shown_line(cell) for cell in row] for row in table.rows]
+    columns = max((len(row) for row in rows), default=0)
+    widths = [max((cell_len(row[i]) for row in rows if i < len(row)), default=0) for i in range(columns)]
+    lines = []
+    for row in rows:
+        cells = [_pad(cell, widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return _Unwrapped("\n".join(lines), no_wrap=True, overflow="ignore", end="")
+
+
+def _hidden(report: Report, view: View, tables: Sequence[Table]) -> str:
+    """What -v would add, in words: ``1 info finding, 2 tables``."""
+    if view.detail is Detail.VERBOSE:
+        return ""
+    parts = []
+    info = len(report.info_groups())
+    if info:
+        parts.append(f"{info} info finding" + ("" if info == 1 else "s"))
+    if tables:
+        parts.append(f"{len(tables)} table" + ("" if len(tables) == 1 else "s"))
+    if report.detail_notes:
+        parts.append(f"{len(report.detail_notes)} note" + ("" if len(report.detail_notes) == 1 else "s"))
+    return ", ".join(parts)
+
+
+def renderables(report: Report, width: int, view: View | None = None) -> Iterator[RenderableType]:
+    """What the console shows, top to bottom: verdict, diagnosis, then (by ``view``) the summary, findings
+    for the record and tables."""
+    view = view or View()
+    yield _verdict(report)
+    if view.detail is Detail.QUIET:
+        return
+    verbose = view.detail is Detail.VERBOSE
+    blocks = bool(report.roots) or (verbose and bool(report.info_groups()))
+    if blocks:
+        yield Text()
     if report.roots:
         title = "Diagnosis: root cause" if report.root_count == 1 else \
             f"Diagnosis: {report.root_count} root causes"
@@ -348,16 +468,34 @@ def renderables(report: Report, width: int) -> Iterator[RenderableType]:
         yield Text()
     for group in report.root_groups():
         yield _group_block(group, report, width)
-    for group in report.info_groups():
-        yield _group_block(group, report, width)
-    tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
-    for table in tables:
-        yield table_renderable(table, width)
+    if verbose:
+        for group in report.info_groups():
+            yield _group_block(group, report, width)
+    all_tables: list[Table] = list(report.tables) or ([_checks_table(report)] if report.checks else [])
+    summary = report.summary
+    shown_tables = all_tables if verbose or summary is None else []
+    if summary is not None and summary.rows and not verbose:
+        if report.roots:
+            yield Text(shown_line(summary.title), style="bold")
+        yield _summary_text(summary)
+        if summary.cut_note is not None:
+            yield _text(f"  ({summary.cut_note}; --json lists every one)", "dim")
+        if shown_tables or report.notes:
+            yield Text()
+    elif shown_tables and not blocks:
         yield Text()
-    for note in report.notes:
+    for table in shown_tables:
+        yield table_renderable(table, WIDE_WIDTH if view.wide else width)
+        if table.cut_note is not None:
+            yield _text(f"({table.cut_note})", "dim")
+        yield Text()
+    for note in [*report.notes, *(report.detail_notes if verbose else [])]:
         yield _text(f"Note: {note}", "dim")
     footer = f"Took {report.duration_s:.2f} s."
-    if report.findings:
+    hidden = _hidden(report, view, all_tables if summary is not None else [])
+    if hidden:
+        footer += f" -v adds {hidden}."
+    if report.roots or (verbose and report.findings):
         footer += " `rtcdiag explain ID` describes a finding."
     yield _text(footer, "dim")
 
@@ -384,6 +522,14 @@ def render_items(console: Console, items: Iterable[RenderableType]) -> str:
         if plain and isinstance(item, _LaidOut):
             flush()
             chunks.append(item.text.plain + "\n")
+        elif isinstance(item, _Unwrapped):
+            flush()
+            if plain:
+                chunks.append(item.plain + "\n")
+            else:
+                with console.capture() as capture:
+                    console.print(item, highlight=False, markup=False, emoji=False, soft_wrap=True)
+                chunks.append(capture.get())
         else:
             pending.append(item)
     flush()
@@ -398,19 +544,20 @@ def print_items(items: Iterable[RenderableType], console: Console | None = None)
     console.file.flush()
 
 
-def _render(console: Console, report: Report) -> str:
-    return render_items(console, renderables(report, console.width))
+def _render(console: Console, report: Report, view: View | None = None) -> str:
+    return render_items(console, renderables(report, console.width, view))
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    """Print the report to ``console`` (default: stdout, colour only on a terminal and without NO_COLOR)."""
+def print_report(report: Report, console: Console | None = None, view: View | None = None) -> None:
+    """Print the report to ``console`` (default: stdout, colour only on a terminal and without NO_COLOR), as
+    much of it as ``view`` says (default: verdict, root causes, one line per server x transport)."""
     console = console or make_console()
-    console.file.write(_render(console, report))
+    console.file.write(_render(console, report, view))
     console.file.flush()
 
 
-def render_plain(report: Report, width: int = 100) -> str:
-    """The console report as plain text without colour codes (for ``--report-file x.txt``)."""
+def render_plain(report: Report, width: int = 100, view: View = VERBOSE) -> str:
+    """The console report as plain text without colour codes (for ``--report-file x.txt``: all of it)."""
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
                       no_color=True, markup=False, highlight=False, emoji=False)
-    return _render(console, report)
+    return _render(console, report, view)

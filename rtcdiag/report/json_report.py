@@ -18,7 +18,7 @@ from typing import Any
 
 from rtcdiag import __version__
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.report.model import SCHEMA, CheckCase, Report
+from rtcdiag.report.model import SCHEMA, CheckCase, Report, Table
 from rtcdiag.triage.finding import Finding
 
 SCHEMA_FILE = "report.schema.json"
@@ -40,6 +40,14 @@ def _case_data(c: CheckCase) -> dict[str, Any]:
             "finding_refs": [f.ref for f in c.findings]}
 
 
+def _table_data(table: Table) -> dict[str, Any]:
+    data: dict[str, Any] = {"title": table.title, "columns": list(table.columns),
+                            "rows": [list(r) for r in table.rows]}
+    if table.cut_note is not None:
+        data["total"] = table.total
+    return data
+
+
 def status(report: Report) -> str:
     """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error``: the verdict as one word."""
     return report.status
@@ -58,15 +66,16 @@ def to_data(report: Report) -> dict[str, Any]:
                          "explains": [f.ref for f in report.explained(r)]} for r in report.roots],
         "findings": [finding_data(f) for f in report.sorted_findings()],
         "checks": [_case_data(c) for c in report.checks],
-        "tables": [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
-                   for t in report.tables],
+        "tables": [_table_data(t) for t in report.tables],
         "results": report.results,  # plain JSON data already (build_report)
-        "notes": list(report.notes),
+        "notes": [*report.notes, *report.detail_notes],
         "timing": {
             "started_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(timespec="milliseconds"),
             "duration_s": round(report.duration_s, 6),
         },
     }
+    if report.summary is not None:
+        data["summary"] = _table_data(report.summary)
     stopped = report.interrupted
     if stopped is not None:  # what had finished is all the report holds
         data["interrupted"] = {"signal": stopped.name, "exit_code": stopped.exit_code,

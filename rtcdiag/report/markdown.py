@@ -111,6 +111,8 @@ def table_lines(table: Table) -> list[str]:
         cells = [*row, *[""] * (width - len(row))][:width]
         lines.append("| " + " | ".join(escape_cell(c) for c in cells) + " |")
     lines.append("")
+    if table.cut_note is not None:
+        lines += [f"_{table.cut_note}._", ""]
     return lines
 
 
@@ -134,9 +136,10 @@ def render(report: Report) -> str:
         lines += ["## Details", ""]
         for table in tables:
             lines += table_lines(table)
-    for note in report.notes:
+    notes = [*report.notes, *report.detail_notes]
+    for note in notes:
         lines.append(f"> {_literal(note)}")
-    if report.notes:
+    if notes:
         lines.append("")
     lines.append(f"_rtcdiag {report.command}, {report.duration_s:.2f} s; exit code {report.exit_code}._")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@
   explains it (``Finding.explained_by``).
 - ``findings``: every finding (symptom -> cause -> fix + evidence), root causes included.
 - ``checks``: one case per subject x check x step (a JUnit ``testcase``), with its status and findings.
+- ``summary``: one line per server x transport (or per peer connection, per port): what the console shows by
+  default under the verdict; ``tables`` are the full detail (``-v``, Markdown, JSON).
 - ``tables``: what the console and Markdown show per server/transport (strings, already masked).
 - ``results``: the raw probe results as JSON-able data (every step, every attribute; already masked).
 """
@@ -75,6 +77,23 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[str]]
+    # Rows there were before the list was cut to ``rows`` (None: not cut); every renderer says so
+    # ("200 of 333 sessions shown"), in the words of ``unit``.
+    total: int | None = None
+    unit: str = "rows"
+
+    @property
+    def cut_note(self) -> str | None:
+        """``200 of 333 sessions shown`` when the rows were cut, else None."""
+        if self.total is None or self.total <= len(self.rows):
+            return None
+        return f"{len(self.rows)} of {self.total} {self.unit} shown"
+
+
+def cut(rows: list[list[str]], limit: int) -> tuple[list[list[str]], int | None]:
+    """``rows`` cut to ``limit`` and the count before the cut (None when nothing was cut), for a
+    :class:`Table`'s ``rows`` and ``total``."""
+    return (rows[:limit], len(rows)) if len(rows) > limit else (rows, None)
 
 
 @dataclass
@@ -86,6 +105,11 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     results: Any = None  # JSON-able (see rtcdiag.jsonable.to_jsonable)
     notes: list[str] = field(default_factory=list)
+    # One row per server x transport (self-describing cells: "relay 1.2.3.4:5", "0% loss"), shown under the
+    # verdict by default; None: the command has none, and its tables are shown instead.
+    summary: Table | None = None
+    # Notes that describe rather than decide (server software, the browser's user agent): with -v only.
+    detail_notes: list[str] = field(default_factory=list)
     # Probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
@@ -158,17 +182,36 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        """One line: PASS / PASS with warnings / FAIL / INCONCLUSIVE / INTERNAL ERROR and counts."""
-        errors = sum(f.severity is Severity.ERROR for f in self.findings)
-        warnings = sum(f.severity is Severity.WARNING for f in self.findings)
+        """One line, never wrapped by a renderer: PASS / PASS with warnings / FAIL / INCONCLUSIVE /
+        INTERNAL ERROR, the root causes as the blocks the report prints (each named by its id), and the
+        checks that passed: ``FAIL: 1 root cause (TURN-AUTH-401); 5/7 checks passed``."""
         passed = sum(c.status in (Status.PASS, Status.WARN) for c in self.checks)
         total = sum(c.status is not Status.SKIP for c in self.checks)
-        roots = self.root_count
-        counts = f"{passed}/{total} checks passed, {errors} error(s), {warnings} warning(s)"
-        if roots and (errors or warnings):
-            counts = f"{roots} root cause(s); {counts}"
+        checks = f"{passed}/{total} checks passed"
+        groups = self.root_groups()
+        ids = list(dict.fromkeys(group[0].id for group in groups))
+        named = ", ".join(ids[:VERDICT_IDS]) + (f", +{len(ids) - VERDICT_IDS} more" if len(ids) > VERDICT_IDS
+                                                else "")
+        count = len(groups)
         if self.interrupted is not None:
-            return f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: {counts}"
-        word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
-                "warn": "PASS with warnings", "pass": "PASS"}[self.status]
-        return f"{word}: {counts}"
+            causes = f"{_plural(count, 'root cause')} ({named}) so far; " if count else ""
+            return (f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: "
+                    f"{causes}{checks}")
+        status = self.status
+        if status == "pass":
+            return f"PASS: {checks}"
+        if status == "warn":
+            if not count:
+                return f"PASS with warnings: {checks}"
+            return f"PASS with warnings: {_plural(count, 'warning')} ({named}); {checks}"
+        word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[status]
+        if not count:
+            return f"{word}: {checks}"
+        return f"{word}: {_plural(count, 'root cause')} ({named}); {checks}"
+
+
+VERDICT_IDS = 3  # root-cause ids the verdict line names; the rest are counted
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
