@@ -17,7 +17,7 @@ from typing import Any
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded
-from rtcdiag.checks.tables import cells
+from rtcdiag.checks.tables import cells, short_cells
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Table
@@ -323,6 +323,33 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
                        for label, transport in keys])
 
 
+_SHORT_ORDER = ("port", "result", "stun", "data", "ice")
+
+
+def summary_table(ran: list[Ran[Any]], plans: list[ServerPlan], facts: Facts) -> Table | None:
+    """The console's short view: one line per server x transport (what TURN gave, the data path's loss and
+    RTT, ICE; STUN's mapped address where no TURN ran; a port only when it was not open), and the NAT."""
+    by_host = {plan.host: plan.label for plan in plans}
+    rows: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for each in ran:
+        own = {each.subject.host: each.subject.server} if each.subject.entry is not None else by_host
+        for label, transport, column, text in short_cells(each, own):
+            rows.setdefault((label, transport), {}).setdefault(column, []).append(text)
+    order = {"udp": 0, "tcp": 1, "tls": 2}
+    out: list[list[str]] = []
+    for key in sorted(rows, key=lambda key: (key[0], order.get(key[1], 9))):
+        columns = rows[key]
+        if "result" in columns:
+            columns.pop("stun", None)  # the TURN outcome says more than the Binding
+        texts = [text for column in _SHORT_ORDER for text in dict.fromkeys(columns.get(column, []))]
+        out.append([key[0], key[1], ", ".join(texts)])
+    if facts.nat_label is not None:
+        out.append([LOCAL_NETWORK, "", f"NAT: {facts.nat_label}"])
+    if not out:
+        return None
+    return Table(title="Servers by transport", columns=["server", "transport", "result"], rows=out)
+
+
 @dataclass
 class ConfigRun:
     """One run of a config: the report, and the typed material it was built from (for metrics)."""
@@ -391,10 +418,12 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
     table = server_table(ran, plans)
     tables = [table] if table else []
+    summary = summary_table(ran, plans, merged.facts)
     for each in ran:
         if each.check == "browser" and each.result is not None:
             from rtcdiag.checks.browser import browser_tables
 
             tables += browser_tables(each.result)
-    report = build_report(command, merged, tables=tables, results=results, started_at=started)
+    report = build_report(command, merged, tables=tables, results=results, started_at=started,
+                          summary=summary)
     return ConfigRun(report, merged, ran)

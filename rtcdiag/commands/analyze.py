@@ -73,10 +73,13 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
         except OSError as exc:
             raise UsageError(f"--redact {redact_out}: cannot write: {exc.strerror or exc}") from None
     ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
+    from rtcdiag.checks.analyze_summary import short_table
+
     notes = [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
-    notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
+    agents = [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
     report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
-                          results=None, notes=notes, started_at=started)
+                          results=None, notes=notes, detail_notes=agents, started_at=started,
+                          summary=short_table(dumps) if ran.result is not None else None)
     return emit(report, output)
 
 

@@ -53,7 +53,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     server itself is on a loopback/private address), ICE failed, data not flowing.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables, short_table
     from rtcdiag.jsonable import to_jsonable
     from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
@@ -71,5 +71,6 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     tables = ice_tables(ran.result) if ran.result is not None else []
     notes = ice_notes(ran.result) if ran.result is not None else []
     report = build_report("ice", ran.judgement, tables=tables, results={"ice": to_jsonable(ran.result)},
-                          notes=notes + tls_notes(tls.insecure), started_at=started)
+                          notes=notes + tls_notes(tls.insecure), started_at=started,
+                          summary=short_table(ran.result) if ran.result is not None else None)
     return emit(report, output)

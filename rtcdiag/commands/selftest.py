@@ -76,7 +76,8 @@ def run_selftest(timeout: float | None = None) -> Report:
         if timeout is not None:
             config.timeout = timeout
         report = _run(config)
-    report.notes.append(f"coturn {server.host} port {server.port} (UDP/TCP) and {server.tls_port} (TLS), "
+    report.detail_notes.append(f"coturn {server.host} port {server.port} (UDP/TCP) and {server.tls_port} "
+                               f"(TLS), "
                         f"self-signed certificate trusted as the CA; stopped after the check")
     return report
 

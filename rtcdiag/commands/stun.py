@@ -55,6 +55,24 @@ def stun_table(results: list[BindingResult]) -> Table:
                  rows=rows)
 
 
+def short_table(results: list[BindingResult]) -> Table:
+    """One line per target x transport: the mapped address and RTT, or what went wrong."""
+    rows: list[list[str]] = []
+    for r in results:
+        if r.outcome == "success":
+            words = [f"mapped {r.mapped_address}"]
+            if r.rtt_ms is not None:
+                words.append(f"rtt {_ms(r.rtt_ms)} ms")
+            if r.attempts > 1:
+                words.append(f"{r.attempts} tries")
+        elif r.outcome == "error-response":
+            words = [f"error {r.error_code}"]
+        else:
+            words = [r.error or r.error_kind or str(r.outcome)]
+        rows.append([r.target, r.transport, ", ".join(words)])
+    return Table(title="STUN Binding", columns=["server", "transport", "result"], rows=rows)
+
+
 @click.command(name="stun", epilog=exitcodes.EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
@@ -95,5 +113,5 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
-                          notes=tls_notes(tls.insecure), started_at=started)
+                          notes=tls_notes(tls.insecure), summary=short_table(results), started_at=started)
     return emit(report, output)
