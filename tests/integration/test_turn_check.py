@@ -82,8 +82,13 @@ def test_console_table_and_exit_code(coturn: RunningCoturn) -> None:
     proc = run([*healthy_args(coturn), "-u", "alice"], {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("rtcdiag turn-check: PASS")
-    assert "relay address" in proc.stdout and "0% loss" in proc.stdout
+    lines = proc.stdout.splitlines()  # the verdict, one line per transport, the footer (issue 22)
+    assert len(lines) == 5, proc.stdout
+    for line, transport in zip(lines[1:4], ("udp", "tcp", "tls"), strict=True):
+        assert line.split()[1] == transport and "relay 127.0.0.1:" in line and "0% loss (10/10), rtt" in line
     assert coturn.users["alice"] not in proc.stdout + proc.stderr
+    verbose = run([*healthy_args(coturn), "-u", "alice", "-v"], {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
+    assert "relay address" in verbose.stdout and "Coturn" in verbose.stdout  # the table, the software note
 
 
 def test_no_secret_in_any_output_format(coturn: RunningCoturn, tmp_path: Path) -> None:
