@@ -3,6 +3,7 @@ file that is not a dump is a usage error before anything runs) and the tables of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rtcdiag.checks.engine import Check
@@ -28,35 +29,52 @@ def _first_ms(s: PcSummary) -> float | None:
     return min(stamps) if stamps else None
 
 
+# What each state is, in the timeline's words (a bare "gathering gathering" said nothing).
+_STATE_LABEL = {"signaling": "signaling state", "gathering": "ICE gathering state",
+                "ice": "ICE connection state", "connection": "connection state", "dtls": "DTLS state"}
+
+
 def timeline_table(s: PcSummary) -> Table:
-    """Signalling, gathering, ICE, connection and DTLS states with their times (and + ms from the first
-    event of the connection), then the time to the first candidate of each type."""
+    """Signalling, gathering, ICE, connection and DTLS states, the first candidate of each type and the ICE
+    server errors, in the order they happened (with + ms from the first event of the connection); a state
+    known only from the last stats (no time) comes last."""
     start = _first_ms(s)
-    rows: list[list[str]] = []
+    timed: list[tuple[float, int, list[str]]] = []
 
     def offset(stamp: float | None) -> str:
         return "-" if stamp is None or start is None else f"+{stamp - start:.0f} ms"
 
+    def add(stamp: float | None, row: list[str]) -> None:
+        timed.append((stamp if stamp is not None else math.inf, len(timed), row))
+
     for t in s.timeline[:MAX_TIMELINE_ROWS]:
         stamp = t.event.timestamp_ms if t.event else None
-        rows.append([t.event.when if t.event else "(stats)", offset(stamp), t.what, t.state])
+        source = "" if t.event is None or not t.event.type.startswith("stats ") or t.what != "dtls" else \
+            " (stats sample)"
+        add(stamp, [t.event.when if t.event else "(stats)", offset(stamp), _STATE_LABEL.get(t.what, t.what),
+                    t.state + source])
     for kind in ("host", "srflx", "relay"):
         first = next((c for c in s.of("local", kind) if c.event is not None), None)
         if first is not None and first.event is not None:
-            rows.append([first.event.when, offset(first.event.timestamp_ms), "first candidate", kind])
+            add(first.event.timestamp_ms,
+                [first.event.when, offset(first.event.timestamp_ms), "first candidate", kind])
     for error in s.errors[:20]:
-        rows.append([error.event.when, offset(error.event.timestamp_ms), "candidate error",
-                     f"{error.code} {error.text} ({error.url})"])
+        add(error.event.timestamp_ms, [error.event.when, offset(error.event.timestamp_ms), "candidate error",
+                                       f"{error.code} {error.text} ({error.url})"])
+    rows = [row for _, _, row in sorted(timed, key=lambda item: (item[0], item[1]))]
+    total = len(s.timeline) + len(s.errors) if len(s.timeline) > MAX_TIMELINE_ROWS or len(s.errors) > 20 \
+        else None
     return Table(title=f"{s.label} timeline ({s.pc.url or 'no url'})", columns=["Time (UTC)", "Since start",
-                 "What", "State"], rows=rows)
+                 "What", "State"], rows=rows, total=total, unit="events")
 
 
 def candidate_table(s: PcSummary) -> Table:
     rows = [[c.side, c.candidate.type, c.candidate.protocol, c.candidate.address, str(c.candidate.port),
              c.relay_protocol or "-", c.url or "-", c.event.when if c.event else "(stats)"]
             for c in s.candidates[:MAX_CANDIDATE_ROWS]]
+    total = len(s.candidates) if len(s.candidates) > MAX_CANDIDATE_ROWS else None
     return Table(title=f"{s.label} candidates", columns=["Side", "Type", "Protocol", "Address", "Port",
-                 "Relay protocol", "URL", "Time (UTC)"], rows=rows)
+                 "Relay protocol", "URL", "Time (UTC)"], rows=rows, total=total, unit="candidates")
 
 
 def selected_table(summaries: list[PcSummary]) -> Table:
@@ -145,7 +163,7 @@ def tables(dumps: list[InternalsDump]) -> list[Table]:
         if s.pc.sdp_only:
             out.append(media_table(s))
             continue
-        out += [timeline_table(s), candidate_table(s)]
+        out += [table for table in (timeline_table(s), candidate_table(s)) if table.rows]  # none empty
         rtp = rtp_table(s)
         if rtp is not None:
             out.append(rtp)

@@ -331,7 +331,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-MLINE-REJECTED",
         severity=Severity.ERROR,
         title="The answer rejected the {kind} m-line",
-        symptom="In {pc} the answer applied at {when} has port 0 for the {kind} section (mid {mid}): no "
+        symptom="In {pc} the answer {applied} has port 0 for the {kind} section (mid {mid}): no "
                 "{kind} will flow.",
         cause="The other side has no codec in common with the offer for this media (e.g. H.264 profile or "
               "packetization-mode that does not match, VP9/AV1 unsupported), or it refuses this media kind.",
@@ -561,8 +561,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-H264-MISMATCH",
         severity=Severity.ERROR,
         title="H.264 payload type {pt} differs between offer and answer ({what})",
-        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer applied at "
-                "{when} gives it \"{answered}\".",
+        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer {applied} "
+                "gives it \"{answered}\".",
         cause="An answer must keep the offered packetization-mode and profile (profile_idc and "
               "profile-iop) of an H.264 payload type; a munged or hand-built SDP that changes them makes the "
               "sender produce a stream the receiver does not decode (black video, or no video at all).",
@@ -575,7 +575,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-DATACHANNEL-REJECTED",
         severity=Severity.ERROR,
         title="The answer rejected the data channel section: data channels can never open",
-        symptom="{pc} created data channel(s) {labels} but the answer applied at {when} has port 0 for "
+        symptom="{pc} created data channel(s) {labels} but the answer {applied} has port 0 for "
                 "m=application (mid {mid}); the channels close without ever opening.",
         cause="The other side refused SCTP over DTLS: it has no data channel support, or a signalling server "
               "or SBC rewrote the answer (port 0, or the m=application section dropped from BUNDLE).",
