@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,14 +12,18 @@ from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
 from rtcdiag.triage.finding import Subject
 
+if TYPE_CHECKING:
+    from rtcdiag.evidence.webrtc_internals import InternalsDump
+
 
 @click.command(name="analyze", epilog=exitcodes.EPILOG)
 @click.argument("files", nargs=-1, required=False, metavar="FILE...",
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redact", "redact_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="OUT",
-              help="Also write an anonymised copy of the (one) dump to OUT, for a public issue: addresses "
-                   "mapped consistently, mDNS names, ICE ufrag/pwd, fingerprints and certificates replaced.")
+              help="Also write an anonymised copy of the (one) dump to OUT (gzip when OUT ends in .gz), for "
+                   "a public issue: addresses mapped consistently, mDNS names, ICE ufrag/pwd, fingerprints "
+                   "and certificates replaced. Says on stderr what it replaced; the report is of the copy.")
 @click.option("--summary", "summary_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=None, metavar="DIR",
               help="Judge every dump in DIR (in parallel over every core) and print the numbers instead: "
@@ -65,13 +70,7 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
         raise UsageError("--redact OUT takes exactly one FILE")
     dumps = load_all(list(files))  # every file read before any report: exit 2 on a bad one
     if redact_out is not None:
-        from rtcdiag.evidence.load import redacted_copy
-
-        copy = redacted_copy(files[0])
-        try:
-            redact_out.write_bytes(copy)
-        except OSError as exc:
-            raise UsageError(f"--redact {redact_out}: cannot write: {exc.strerror or exc}") from None
+        dumps = _redact(files[0], redact_out)
     ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
     from rtcdiag.checks.analyze_summary import short_table
 
@@ -81,6 +80,27 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
                           results=None, notes=notes, detail_notes=agents, started_at=started,
                           summary=short_table(dumps) if ran.result is not None else None)
     return emit(report, output)
+
+
+def _redact(source: Path, out: Path) -> list[InternalsDump]:
+    """``--redact OUT``: the anonymised copy written (gzip when OUT ends in .gz, as ``browser --save-dump``),
+    what was replaced said on stderr, and the copy read back: the report printed is the copy's, so it can be
+    pasted next to it."""
+    import gzip
+
+    from rtcdiag.errors import UsageError
+    from rtcdiag.evidence.load import load_all, redacted_copy_counted
+
+    copy, counts = redacted_copy_counted(source)
+    data = gzip.compress(copy) if out.suffix.lower() == ".gz" else copy
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"--redact {out}: cannot write: {exc.strerror or exc}") from None
+    size = f"{len(data) / 1024:.0f} KiB" + (", gzip" if out.suffix.lower() == ".gz" else "")
+    click.echo(f"rtcdiag analyze: wrote {out} ({size}): {counts.text()}; the report below is of that copy",
+               err=True)
+    return load_all([out])
 
 
 MAX_SUMMARY_FILES = 100_000

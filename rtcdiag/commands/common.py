@@ -169,7 +169,7 @@ class ListOption(click.Option):
 
     def _split(self, ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
         items = split_list(values, lower=self.choices is not None)
-        flag = max(self.opts, key=len) if self.opts else self.name
+        flag = next((o for o in self.opts if o.startswith("--")), self.name)
         if values and not items:
             raise click.UsageError(f"{flag}: name at least one value", ctx=ctx)
         if self.choices is not None:
@@ -193,12 +193,13 @@ def split_list(values: Sequence[str], *, lower: bool = False) -> tuple[str, ...]
 
 
 def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
-                metavar: str = "LIST", help: str) -> Callable[[F], F]:
+                metavar: str = "LIST", help: str, hidden: bool = False) -> Callable[[F], F]:
     """A :class:`ListOption`: repeatable and comma-separated. ``choices`` (compared in lower case) are
-    checked before any traffic, as a usage error (exit 2); the help says how to give several."""
+    checked before any traffic, as a usage error (exit 2); the help says how to give several. ``hidden``:
+    an older spelling kept working, not shown in --help."""
     spelled = "repeatable or comma-separated"
     return click.option(*param_decls, cls=ListOption, examples=examples, choices=choices, metavar=metavar,
-                        help=f"{help} ({spelled}).")
+                        help=f"{help} ({spelled}).", hidden=hidden)
 
 
 DEFAULT_TIMEOUT_S = 5.0

@@ -21,14 +21,14 @@ from rtcdiag.triage.finding import Subject
 
 @click.command(name="nat-type", epilog=exitcodes.EPILOG)
 @list_option("-s", "--server", "servers", metavar="URI", examples=("stun:127.0.0.1:3478", "127.0.0.2:3478"),
-             help="STUN servers with RFC 5780 support (two IPs, OTHER-ADDRESS): stun:host[:port], turn:... "
-                  "or host[:port]; several are compared. Without --server and --servers: a default list of "
-                  "public servers (see README)")
-@list_option("--servers", "server_list", metavar="URI,URI,...",
+             help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it needs "
+                  "two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the mapping "
+                  "compared across all of them (at different IPs). Default: a list of public servers (see "
+                  "README)")
+@list_option("--servers", "--nat-server", "server_list", metavar="URI", hidden=True,
              examples=("stun:127.0.0.1:3478", "stun:127.0.0.2:3478"),
-             help="Your own list of STUN servers instead of the default one: RFC 5780 where a server "
-                  "supports it, else the mapping from all of them (>= 2 servers at different IPs)")
-@click.option("--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
+             help="The same as --server (the older spelling; `check` calls it --nat-server)")
+@click.option("-t", "--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
               help="udp: full discovery. tcp: NAT presence and mapped address only (RFC 5780 §4.4 is UDP).")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None, help="Use IPv4 or IPv6 only.")
 @click.option("--local-port", type=click.IntRange(0, 65535), default=0, show_default=True,
@@ -52,9 +52,10 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     from the other address). A server that fails gets exit 3, never a guessed type. Runs (--repeat) and
     servers must agree, else the result is inconclusive (exit 3) and the report says who disagreed.
 
-    Without --server (the default list, or --servers): when no listed server supports RFC 5780, the mapping
-    comes from comparing what ordinary servers at different IPs report for one local socket ("STUN works"
-    / "symmetric NAT, you will need TURN"); filtering is then unknown. Nothing answers: one line, exit 3.
+    With several servers (the default list, or -s A -s B): when no listed server supports RFC 5780, the
+    mapping comes from comparing what ordinary servers at different IPs report for one local socket ("STUN
+    works" / "symmetric NAT, you will need TURN"); filtering is then unknown. Nothing answers: one line,
+    exit 3. Without -s the default list is public servers on the internet.
     """
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.checks.nat import DEFAULT_SERVERS, NAT, NatPlan, nat_report_parts
@@ -64,13 +65,8 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     from rtcdiag.triage.nat import LOCAL_NETWORK, offline
 
     started = time.time()
-    if servers and server_list:
-        raise UsageError("give either --server (RFC 5780 servers) or --servers (a list), not both")
-    across = not servers
-    if server_list:
-        servers = server_list
-    elif not servers:
-        servers = DEFAULT_SERVERS
+    servers = tuple(dict.fromkeys([*servers, *server_list])) or DEFAULT_SERVERS
+    across = len(servers) > 1  # the mapping across the list needs >= 2 servers
     targets = []
     for text in servers:
         target = parse_target(text, default_scheme="stun")
