@@ -21,10 +21,10 @@ from rtcdiag.triage.finding import Subject
 
 @click.command(name="nat-type", epilog=exitcodes.EPILOG)
 @list_option("-s", "--server", "servers", metavar="URI", examples=("stun:127.0.0.1:3478", "127.0.0.2:3478"),
-             help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it needs "
-                  "two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the mapping "
-                  "compared across all of them (at different IPs). Default: a list of public servers (see "
-                  "README)")
+             help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it "
+                  "needs two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the "
+                  "mapping compared across all of them (at different IPs). Default: a list of public servers "
+                  "(see README)")
 @list_option("--servers", "--nat-server", "server_list", metavar="URI", hidden=True,
              examples=("stun:127.0.0.1:3478", "stun:127.0.0.2:3478"),
              help="The same as --server (the older spelling; `check` calls it --nat-server)")
