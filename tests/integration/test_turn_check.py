@@ -87,7 +87,8 @@ def test_console_table_and_exit_code(coturn: RunningCoturn) -> None:
     for line, transport in zip(lines[1:4], ("udp", "tcp", "tls"), strict=True):
         assert line.split()[1] == transport and "relay 127.0.0.1:" in line and "0% loss (10/10), rtt" in line
     assert coturn.users["alice"] not in proc.stdout + proc.stderr
-    verbose = run([*healthy_args(coturn), "-u", "alice", "-v"], {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
+    verbose = run([*healthy_args(coturn), "-u", "alice", "-v"],
+                  {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
     assert "relay address" in verbose.stdout and "Coturn" in verbose.stdout  # the table, the software note
 
 
