@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from rtcdiag.evidence.webrtc_internals import InternalsDump
 
 
-@click.command(name="analyze", epilog=exitcodes.EPILOG)
+@click.command(name="analyze", epilog=exitcodes.epilog(
+    "rtcdiag analyze webrtc_internals_dump.txt",
+    "rtcdiag analyze call.pcapng /var/log/turnserver/turn.log",
+    "rtcdiag analyze webrtc_internals_dump.txt --redact dump-for-the-issue.json.gz"))
 @click.argument("files", nargs=-1, required=False, metavar="FILE...",
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redact", "redact_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
 @click.option("--ladder", "ladder_flow", default=None, metavar="FLOW",
               help="For a packet capture: print one flow (its number in the flows table, or an ip:port of "
                    "it) as a sequence diagram instead of the report.")
-@output_options
+@output_options(junit_help="Also write a JUnit XML file (one testcase per peer connection, flow or log x "
+                            "step).")
 def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path | None,
             ladder_flow: str | None, output: OutputOptions) -> int:
     """Triage a call from the browser's own evidence: chrome://webrtc-internals dumps (the

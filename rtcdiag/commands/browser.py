@@ -41,7 +41,10 @@ def browser_unavailable(path: Path | None) -> str | None:
     return None
 
 
-@click.command(name="browser", epilog=exitcodes.EPILOG)
+@click.command(name="browser", epilog=exitcodes.epilog(
+    "rtcdiag browser 'turn:turn.example.com:3478?transport=udp' -u alice --password-env TURN_PASSWORD",
+    "rtcdiag browser --ice-servers ice-servers.json --relay-only",
+    "rtcdiag browser --ice-servers ice-servers.json --save-dump run.json.gz"))
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")

@@ -94,7 +94,10 @@ def normalise_name(name: str) -> str:
         raise UsageError(f"dns: {exc}") from None
 
 
-@click.command(name="dns", epilog=exitcodes.EPILOG)
+@click.command(name="dns", epilog=exitcodes.epilog(
+    "rtcdiag dns turn.example.com",
+    "rtcdiag dns turn.example.com --nameserver 1.1.1.1",
+    "rtcdiag dns turn.example.com -q"))
 @click.argument("name")
 @click.option("--nameserver", metavar="IP[:PORT]",
               help="Ask this resolver instead of the system's (/etc/resolv.conf); IPv6 as [addr]:port.")

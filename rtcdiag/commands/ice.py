@@ -29,7 +29,10 @@ from rtcdiag.secret_input import (
 from rtcdiag.triage.finding import Subject
 
 
-@click.command(name="ice", epilog=exitcodes.EPILOG)
+@click.command(name="ice", epilog=exitcodes.epilog(
+    "rtcdiag ice 'turn:turn.example.com:3478?transport=udp' -u alice --password-env TURN_PASSWORD",
+    "rtcdiag ice --ice-servers ice-servers.json --relay-only",
+    "rtcdiag ice stun:stun.l.google.com:19302"))
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")

@@ -19,7 +19,10 @@ from rtcdiag.errors import UsageError
 from rtcdiag.triage.finding import Subject
 
 
-@click.command(name="nat-type", epilog=exitcodes.EPILOG)
+@click.command(name="nat-type", epilog=exitcodes.epilog(
+    "rtcdiag nat-type",
+    "rtcdiag nat-type -s stun:stun.example.com:3478 --repeat 3 --hairpin",
+    "rtcdiag nat-type -q"))
 @list_option("-s", "--server", "servers", metavar="URI", examples=("stun:127.0.0.1:3478", "127.0.0.2:3478"),
              help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it "
                   "needs two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the "

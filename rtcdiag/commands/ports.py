@@ -156,10 +156,15 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
     return target.host, []
 
 
-@click.command(name="ports", epilog=exitcodes.EPILOG)
+@click.command(name="ports", epilog=exitcodes.epilog(
+    "rtcdiag ports turn.example.com",
+    "rtcdiag ports turn.example.com:3479 -t udp",
+    "rtcdiag ports 'turns:turn.example.com:443?transport=tcp' --wide"))
 @click.argument("host", metavar="HOST|HOST:PORT|URI")
 @list_option("--ports", "ports_given", metavar="TRANSPORT:PORT", examples=("udp:3479", "tls:8443"),
              help="Extra ports, TRANSPORT:PORT with TRANSPORT udp, tcp or tls (e.g. udp:3479,tls:8443)")
+@list_option("-t", "--transport", "transports", choices=reach.TRANSPORTS, examples=("udp", "tls"),
+             help="Probe only these transports, udp, tcp or tls (default: all)")
 @click.option("--no-default-ports", is_flag=True,
               help="Probe only the --ports given, not the default UDP 3478, TCP 3478, TLS 5349, TLS 443.")
 @click.option("--trace", is_flag=True,
@@ -172,8 +177,8 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
 @output_options
-def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, trace: bool, max_hops: int,
-            timeout: float, tls: TlsOptions, server_name: str | None,
+def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...], no_default_ports: bool,
+            trace: bool, max_hops: int, timeout: float, tls: TlsOptions, server_name: str | None,
             output: OutputOptions) -> int:
     """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
 
@@ -202,7 +207,13 @@ def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, tra
         except TraceNotPermitted as exc:
             raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop "
                              "--trace") from exc
-    plan = PortsPlan(host=host, targets=reach.merge_targets(extra, include_defaults=not no_default_ports),
+    targets = reach.merge_targets(extra, include_defaults=not no_default_ports)
+    if transports:
+        targets = [t for t in targets if t.transport in transports]
+        if not targets:
+            raise UsageError(f"-t {','.join(transports)}: no port left to probe (the ports named are "
+                             f"{', '.join(f'{t.transport}:{t.port}' for t in extra)})")
+    plan = PortsPlan(host=host, targets=targets,
                      timeout=timeout, ca_file=Path(tls.ca_file) if tls.ca_file else None,
                      insecure=tls.insecure, server_name=server_name, trace=trace, max_hops=max_hops)
     # A port named in HOST:PORT or a URI is the question: the well-known ports are then only tried (--ports

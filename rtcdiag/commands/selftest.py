@@ -82,7 +82,10 @@ def run_selftest(timeout: float | None = None) -> Report:
     return report
 
 
-@click.command(name="selftest", epilog=exitcodes.EPILOG)
+@click.command(name="selftest", epilog=exitcodes.epilog(
+    "rtcdiag selftest",
+    "rtcdiag selftest -v",
+    "rtcdiag selftest --json"))
 @timeout_option(default=None)
 @output_options
 def command(timeout: float | None, output: OutputOptions) -> int:

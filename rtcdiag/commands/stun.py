@@ -73,7 +73,10 @@ def short_table(results: list[BindingResult]) -> Table:
     return Table(title="STUN Binding", columns=["server", "transport", "result"], rows=rows)
 
 
-@click.command(name="stun", epilog=exitcodes.EPILOG)
+@click.command(name="stun", epilog=exitcodes.epilog(
+    "rtcdiag stun stun.l.google.com:19302",
+    "rtcdiag stun turn.example.com -t udp,tcp,tls",
+    "rtcdiag stun 'stun:stun.example.com:3478?transport=tcp' -q"))
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
              help="Transports for HOST[:PORT] targets, udp, tcp or tls (default udp); tls uses port 5349 "

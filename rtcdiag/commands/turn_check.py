@@ -329,7 +329,10 @@ def _unasked(targets: list[Target], transports_given: tuple[str, ...],
     return list(dict.fromkeys(Endpoint(t.host, DEFAULT_TLS_PORT, "tls") for t in targets if t.shortcut))
 
 
-@click.command(name="turn-check", epilog=exitcodes.EPILOG)
+@click.command(name="turn-check", epilog=exitcodes.epilog(
+    "rtcdiag turn-check turn.example.com -u alice --password-env TURN_PASSWORD",
+    "rtcdiag turn-check 'turns:turn.example.com:443?transport=tcp' -u alice --password-file pw.txt",
+    "rtcdiag turn-check ice-servers.json --acl"))
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports_given", choices=TRANSPORT_CHOICES, examples=("udp", "tcp"),
              help="Transports to check for a HOST[:PORT] target, udp, tcp or tls (default: all three). UDP "
