@@ -110,6 +110,8 @@ def turn_outcome(t: TransportResult) -> str:
         return f"relay {t.relayed_address}" if t.relayed_address else "allocated"
     if t.error_code is not None:
         return f"{t.error_code} {echo(t.error_reason)}".strip() if t.error_reason else f"error {t.error_code}"
+    if t.certificate_problem and not t.connected:
+        return f"certificate refused: {t.certificate_problem}"
     if t.failure_kind:
         return str(t.failure_kind)
     if t.connect_error:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -48,6 +48,14 @@ class OutputOptions:
 
 
 JUNIT_HELP = "Also write a JUnit XML file (one testcase per server x transport x check)."
+
+
+@overload
+def output_options(func: F) -> F: ...
+
+
+@overload
+def output_options(*, junit_help: str) -> Callable[[F], F]: ...
 
 
 def output_options(func: F | None = None, *, junit_help: str = JUNIT_HELP) -> Any:

@@ -17,7 +17,7 @@ from rtcdiag.errors import UsageError
 from rtcdiag.triage.catalogue import AREAS
 from rtcdiag.triage.finding import CatalogueEntry
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLACEHOLDER = re.compile(r"\{(\w+?)(?:_sh)?\}")
 
 
 def _entries_by_area() -> list[tuple[str, CatalogueEntry]]:

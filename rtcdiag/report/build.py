@@ -18,6 +18,7 @@ from rtcdiag.report.model import CheckCase, Report, Status, Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
 from rtcdiag.triage.finding import Finding, Severity
+from rtcdiag.triage.fixes import add_snippet
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 
 _StepKey = tuple[str, str | None, str, str]  # server, transport, check, step
@@ -104,6 +105,8 @@ def build_report(command: str, judgement: Judgement, *, tables: list[Table] | No
     """
     diagnosis = diagnose(judgement.findings, judgement.facts.names)
     findings = [*diagnosis.added, *judgement.findings]
+    for finding in findings:
+        add_snippet(finding)  # the lines to paste for the finding's own endpoint
     checks_seen = {st.check for st in judgement.steps} | {f.check for f in judgement.findings}
     multi = len(checks_seen - {"run"}) > 1
     report = Report(command=command, findings=findings, roots=diagnosis.roots,

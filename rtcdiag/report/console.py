@@ -31,7 +31,7 @@ from rich.padding import Padding
 from rich.table import Table as RichTable
 from rich.text import Span, Text
 
-from rtcdiag.report.model import Report, Status, Table, where
+from rtcdiag.report.model import Report, Status, Table, group_snippet, where
 from rtcdiag.textsafe import shown, shown_line
 from rtcdiag.triage.finding import Finding, Severity
 
@@ -133,20 +133,33 @@ def _block_rows(group: Sequence[Finding], explained: Sequence[Finding]) -> list[
     return rows
 
 
-def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
-    """One finding, or one statement made about several subjects, with what it explains.
+def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> list[RenderableType]:
+    """One finding, or one statement made about several subjects, with what it explains; the fix's snippet
+    (lines to paste) right under the fix, each line whole (never wrapped: a wrapped command does not paste).
 
     With ``width``, laid out here (:func:`_laid_out_block`); without, as nested rich grids (the reference
     layout, and the one used on a console too narrow for the fast path).
     """
     explained = [f for root in group for f in report.explained(root)]
     rows = _block_rows(group, explained)
+    cut = next(i for i, (label, _, _) in enumerate(rows) if label == "Fix") + 1
+    snippet = _snippet(group_snippet(list(group)))
     if width is not None and width - _BLOCK_INDENT - _LABEL_WIDTH - 1 >= _MIN_VALUE_WIDTH:
-        return _laid_out_block(group[0], rows, width)
-    return _grid_block(group[0], rows)
+        return _laid_out_block(group[0], rows, cut, snippet, width)
+    return _grid_block(group[0], rows, cut, snippet)
 
 
-def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
+_SNIPPET_INDENT = " " * (2 + _LABEL_WIDTH + 1 + 2)  # under the fix's text (block indent 2), two further in
+
+
+def _snippet(lines: Sequence[str]) -> _Unwrapped | None:
+    if not lines:
+        return None
+    return _Unwrapped("\n".join(_SNIPPET_INDENT + shown_line(line) for line in lines), no_wrap=True,
+                      overflow="ignore", end="")
+
+
+def _grid(rows: list[_Row]) -> RichTable:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
     grid.add_column(overflow="fold")
@@ -160,7 +173,15 @@ def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
         for item in value:
             bullets.add_row("-", item)
         grid.add_row(label, bullets)
-    return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))
+    return grid
+
+
+def _grid_block(first: Finding, rows: list[_Row], cut: int,
+                snippet: _Unwrapped | None) -> list[RenderableType]:
+    if snippet is None:
+        return [Group(_header(first), Padding(_grid(rows), (0, 0, 1, 2), expand=False))]
+    after: RenderableType = Padding(_grid(rows[cut:]), (0, 0, 1, 2), expand=False) if rows[cut:] else Text()
+    return [Group(_header(first), Padding(_grid(rows[:cut]), (0, 0, 0, 2), expand=False)), snippet, after]
 
 
 # --- the same blocks, laid out here ---------------------------------------------------------------------
@@ -233,8 +254,16 @@ def _wrap_lines(text: Text, width: int) -> list[Text]:
     return lines
 
 
-def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableType:
+def _laid_out_block(first: Finding, rows: list[_Row], cut: int, snippet: _Unwrapped | None,
+                    width: int) -> list[RenderableType]:
     label_width = max(_LABEL_WIDTH, *(cell_len(label) for label, _, _ in rows))
+    if snippet is None:
+        return [Group(_header(first), _laid_out_rows(rows, label_width, width), Text())]
+    return [Group(_header(first), _laid_out_rows(rows[:cut], label_width, width)), snippet,
+            Group(_laid_out_rows(rows[cut:], label_width, width), Text())]
+
+
+def _laid_out_rows(rows: list[_Row], label_width: int, width: int) -> Text:
     value_width = width - _BLOCK_INDENT - label_width - 1
     body = Text(no_wrap=True, overflow="ignore", end="")
     indent = " " * _BLOCK_INDENT
@@ -259,7 +288,7 @@ def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableT
             line.stylize(style)
             body.append_text(line)
             body.append("\n")
-    return Group(_header(first), body, Text())
+    return body
 
 
 # --- tables -------------------------------------------------------------------------------------------------
@@ -440,6 +469,10 @@ def _hidden(report: Report, view: View, tables: Sequence[Table]) -> str:
     if view.detail is Detail.VERBOSE:
         return ""
     parts = []
+    if any(g[0].severity is Severity.ERROR for g in report.root_groups()):
+        brief = sum(g[0].severity is Severity.WARNING for g in report.root_groups())
+        if brief:
+            parts.append(f"the fix of {brief} warning" + ("" if brief == 1 else "s"))
     info = len(report.info_groups())
     if info:
         parts.append(f"{info} info finding" + ("" if info == 1 else "s"))
@@ -462,15 +495,25 @@ def renderables(report: Report, width: int, view: View | None = None) -> Iterato
     if blocks:
         yield Text()
     if report.roots:
-        title = "Diagnosis: root cause" if report.root_count == 1 else \
-            f"Diagnosis: {report.root_count} root causes"
+        word = "warning" if report.status == "warn" else "root cause"  # a pass has warnings, not causes
+        title = f"Diagnosis: {word}" if report.root_count == 1 else f"Diagnosis: {report.root_count} {word}s"
         yield Text(title, style="bold underline")
         yield Text()
+    # Beside errors, a warning is one line by default (the failure is the news; -v gives its whole block).
+    brief = not verbose and any(g[0].severity is Severity.ERROR for g in report.root_groups())
     for group in report.root_groups():
-        yield _group_block(group, report, width)
+        if brief and group[0].severity is Severity.WARNING:
+            subjects = f" ({len(group)} subjects)" if len(group) > 1 else f" - {where(group[0])}"
+            header = _header(group[0])
+            header.append(subjects, style="dim")
+            yield header
+            continue
+        yield from _group_block(group, report, width)
+    if brief and any(g[0].severity is Severity.WARNING for g in report.root_groups()):
+        yield Text()
     if verbose:
         for group in report.info_groups():
-            yield _group_block(group, report, width)
+            yield from _group_block(group, report, width)
     all_tables: list[Table] = list(report.tables) or ([_checks_table(report)] if report.checks else [])
     summary = report.summary
     shown_tables = all_tables if verbose or summary is None else []

@@ -31,7 +31,8 @@ def finding_data(f: Finding) -> dict[str, Any]:
     return {"id": f.id, "ref": f.ref, "severity": f.severity.value, "title": f.title,
             "subject": s.server, "host": s.host, "port": s.port, "transport": s.transport, "entry": s.entry,
             "check": f.check, "step": f.step, "symptom": f.symptom, "cause": f.cause, "fix": f.fix,
-            "evidence": list(f.evidence), "params": dict(f.params), "explained_by": f.explained_by}
+            "evidence": list(f.evidence), "snippet": list(f.snippet), "params": dict(f.params),
+            "explained_by": f.explained_by}
 
 
 def _case_data(c: CheckCase) -> dict[str, Any]:

@@ -56,6 +56,15 @@ def group_findings(findings: list[Finding]) -> list[list[Finding]]:
     return list(groups.values())
 
 
+def group_snippet(group: list[Finding]) -> list[str]:
+    """The lines to paste for a group: its snippet when every member has the same one, else the first
+    member's, introduced by a comment that says whose it is (one per subject would drown the report)."""
+    first = group[0].snippet
+    if not first or all(f.snippet == first for f in group[1:]):
+        return list(first)
+    return [f"# for {where(group[0])} (the others likewise, with their own port)", *first]
+
+
 @dataclass
 class CheckCase:
     """One subject x check x step outcome (one JUnit ``testcase``)."""

@@ -122,9 +122,9 @@ class _Out:
         self.findings: list[Finding] = []
 
     def add(self, finding_id: str, step: str, *, evidence: list[str] | None = None,
-            severity: Severity | None = None, **params: object) -> None:
+            severity: Severity | None = None, snippet: list[str] | None = None, **params: object) -> None:
         self.findings.append(make_finding(finding_id, self.subject, check=CHECK, step=step, evidence=evidence,
-                                          severity=severity, **params))
+                                          severity=severity, snippet=snippet, **params))
 
 
 def judge(plan: LintPlan) -> Judgement:

@@ -373,7 +373,9 @@ def test_ice_servers_file_is_checked_exactly_as_a_browser_uses_it(coturn: Runnin
     assert stun[0]["mapped_address"].startswith("127.0.0.1:")
     warnings = [f for f in report["findings"] if f["severity"] == "warning"]
     assert [f["id"] for f in warnings] == ["TURN-NO-TCP-FALLBACK"]
-    assert "turns:127.0.0.1:443?transport=tcp" in warnings[0]["fix"]
+    # The URLs to add, never a turns: URL by IP address (a browser checks the name; issue 22).
+    assert warnings[0]["snippet"] == ["turns:<the host name on its certificate>:443?transport=tcp",
+                                      f"turn:127.0.0.1:{coturn.port}?transport=tcp"]
     assert coturn.users["alice"] not in json.dumps(report)
 
 

@@ -105,7 +105,9 @@ def test_default_view_is_the_verdict_the_roots_and_one_line_per_server() -> None
     assert "INFO " not in output and "Binding results" not in output
     assert "ERROR DNS-FAILURE" in output and "WARNING STUN-INTERNAL-ADDRESS-LEAK" in output
     assert "  stun:192.0.2.1:3478                udp  mapped 198.51.100.7:40000, rtt 12.3 ms" in lines
-    assert " ".join(lines[-2:]).startswith("Took 1.23 s. -v adds 1 info finding, 2 tables")
+    footer = " ".join(lines[-2:])
+    assert footer.startswith("Took 1.23 s. -v adds the fix of 1 warning, 1 info finding, 2 tables")
+    assert "WARNING STUN-INTERNAL-ADDRESS-LEAK" in output and "INFO " not in output  # beside errors: one line
 
 
 def test_quiet_view_is_the_verdict_line_only() -> None:
