@@ -414,11 +414,12 @@ def interruption_note(report: Report) -> str | None:
     return text
 
 
-def emit(report: Report, output: OutputOptions) -> int:
+def emit(report: Report, output: OutputOptions, *, stdout: Callable[[], str] | None = None) -> int:
     """Render ``report`` to stdout and any requested files (each format built once); return its exit code.
 
     A run cut short by a signal (:mod:`rtcdiag.interrupt`) is reported as what had finished: the verdict
-    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal."""
+    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal. ``stdout``: the
+    command's own console text instead of the console report (files are written as usual)."""
     from rtcdiag import interrupt
 
     stopped = interrupt.requested()
@@ -439,7 +440,9 @@ def emit(report: Report, output: OutputOptions) -> int:
     check_output_paths(output.junit, output.report_file)  # callers that did not use output_options
 
     def to_stdout() -> None:
-        if output.json:
+        if stdout is not None:  # the command's own console form (lint speaks like a linter)
+            sys.stdout.write(stdout())
+        elif output.json:
             sys.stdout.write(text("json"))
             sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
         elif output.markdown:
