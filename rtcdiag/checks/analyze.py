@@ -4,6 +4,7 @@ file that is not a dump is a usage error before anything runs) and the tables of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtcdiag.checks.engine import Check
@@ -219,17 +220,29 @@ def summarize_file(path: str) -> FileSummary:
     return out
 
 
-def summarize_files(paths: list[str], workers: int | None = None) -> list[FileSummary]:
-    """Every file judged on its own, in parallel over every core (in order of ``paths``)."""
+def summarize_files(paths: list[str], workers: int | None = None,
+                    on_done: Callable[[int], None] | None = None) -> list[FileSummary]:
+    """Every file judged on its own, in parallel over every core (in order of ``paths``); ``on_done(i)``
+    once the ``i``-th file is (a progress view)."""
     import os
 
     count = workers or os.cpu_count() or 1
+    out: list[FileSummary] = []
     if count <= 1 or len(paths) < 4:
-        return [summarize_file(p) for p in paths]
+        for index, path in enumerate(paths):
+            out.append(summarize_file(path))
+            if on_done is not None:
+                on_done(index)
+        return out
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(summarize_file, paths, chunksize=max(1, len(paths) // (count * 8))))
+        for index, summary in enumerate(pool.map(summarize_file, paths,
+                                                 chunksize=max(1, len(paths) // (count * 8)))):
+            out.append(summary)
+            if on_done is not None:
+                on_done(index)
+    return out
 
 
 def _percentile(values: list[float], q: float) -> str:

@@ -119,7 +119,11 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
     paths = sorted(str(p) for p in directory.rglob("*") if p.is_file())
     if len(paths) > MAX_SUMMARY_FILES:
         raise UsageError(f"--summary {directory}: more than {MAX_SUMMARY_FILES} files")
-    files = summarize_files(paths)
+    from rtcdiag.report.progress import progress
+
+    with progress("rtcdiag analyze --summary", enabled=False if output.json else None) as view:
+        handles = [view.add(path) for path in paths]
+        files = summarize_files(paths, on_done=lambda index: view.done(handles[index]))
     numbers = summary_numbers(files)
     read = numbers.files - numbers.refused
     subject = Subject(f"summary of {directory}")

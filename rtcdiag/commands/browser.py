@@ -17,6 +17,7 @@ from rtcdiag.commands.common import (
     run_async,
     timeout_option,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
@@ -93,7 +94,10 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
                                 messages=messages, timeout_s=timeout)
     ice_options = IceOptions(relay_only=relay_only, packets=min(messages, 20), gather_timeout_s=timeout,
                              connect_timeout_s=timeout) if compare else None
-    ran = run_async(execute(Job(BROWSER, BrowserPlan(servers, options, ice_options), Subject("browser"))))
+    with watching("browser", output) as view:
+        page = view.add(f"Chromium: the Trickle ICE page, {len(servers)} URL(s), gathering and calls")
+        ran = run_async(execute(Job(BROWSER, BrowserPlan(servers, options, ice_options), Subject("browser"))))
+        view.done(page)
     evidence = ran.result
     notes = browser_notes(evidence) if evidence is not None else []
     if save_dump is not None and evidence is not None:

@@ -61,7 +61,7 @@ def run_check_detailed(config: CheckConfig, *, live: bool | None = None, command
     from rtcdiag.report.progress import progress
 
     skipped = _browser_missing() if browser else None
-    with progress(enabled=live) as view:
+    with progress(f"rtcdiag {command}", enabled=live) as view:
         run = run_async(run_config_detailed(config, on_start=view.add, on_done=view.done, command=command,
                                             browser=browser and skipped is None))
     if skipped is not None:
@@ -206,7 +206,7 @@ def command(browser: bool,
     public = _public_default(config)
     if public is not None:  # said before anything is sent (stderr: stdout's first line stays the verdict)
         click.echo(f"rtcdiag check: {public}", err=True)
-    run = run_check_detailed(config, browser=browser)
+    run = run_check_detailed(config, browser=browser, live=False if output.json else None)
     if public is not None:
         run.report.notes.insert(0, public)
     run.report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -25,6 +25,7 @@ from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretA
 
 if TYPE_CHECKING:
     from rtcdiag.probes.ice import IceServer
+    from rtcdiag.report.progress import ProgressView
     from rtcdiag.targets import Target
 
 T = TypeVar("T")
@@ -211,6 +212,8 @@ def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str
 
 
 DEFAULT_TIMEOUT_S = 5.0
+# --deadline of this command, read by run_async (a run is one process: one deadline, set once per command)
+_DEADLINE: list[float] = []
 
 
 def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
@@ -223,12 +226,28 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
     the command takes it from elsewhere (``check``: the config's ``timeout``, else 5).
     """
     shown = f"{default:g}" if default is not None else f"the config's timeout, else {DEFAULT_TIMEOUT_S:g}"
-    return click.option(
-        "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, metavar="S",
-        help="Seconds before one transaction (request, DNS question, connect, handshake) counts as "
-             f"unanswered; the RFC 8489 retransmission schedule is scaled to fit (39.5 = RFC timing). "
-             f"Default: {shown}.",
-    )
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, deadline: float | None, **kwargs: Any) -> Any:
+            _DEADLINE.clear()
+            if deadline is not None:
+                _DEADLINE.append(deadline)
+            return func(*args, **kwargs)
+
+        decorated: Any = click.option(
+            "--deadline", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="S",
+            help="Seconds the whole run may take (like curl --max-time): what has not finished then is cut "
+                 "short (allocations released) and reported as not finished; exit 3 unless something "
+                 "failed.")(wrapper)
+        decorated = click.option(
+            "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, metavar="S",
+            help="Seconds before one transaction (request, DNS question, connect, handshake) counts as "
+                 f"unanswered; the RFC 8489 retransmission schedule is scaled to fit (39.5 = RFC timing). "
+                 f"Default: {shown}.")(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
 
 
 DEFAULT_CONCURRENCY = 32  # shown in --help; the same as rtcdiag.probes.slots.DEFAULT_CONCURRENCY
@@ -258,6 +277,18 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
         return decorated  # type: ignore[no-any-return]
 
     return decorate
+
+
+@contextlib.contextmanager
+def watching(command: str, output: OutputOptions, *, level: int = 0) -> Iterator[ProgressView]:
+    """The live status line of ``rtcdiag COMMAND`` on a terminal's stderr (never with --json), following the
+    probes of every fan-out at ``level`` (:func:`rtcdiag.interrupt.watched`); the command may add its own."""
+    from rtcdiag import interrupt
+    from rtcdiag.report.progress import progress
+
+    with progress(f"rtcdiag {command}", enabled=False if output.json else None) as view, \
+            interrupt.watched(view, level):
+        yield view
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -311,9 +342,18 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal
                 continue
             installed.append(signum)
+
+        def on_deadline(seconds: float) -> None:
+            interrupt.request_deadline(seconds)
+            if task is not None:
+                task.cancel()
+
+        timer = loop.call_later(_DEADLINE[0], on_deadline, _DEADLINE[0]) if _DEADLINE else None
         try:
             return await coro
         finally:
+            if timer is not None:
+                timer.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
@@ -322,7 +362,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except asyncio.CancelledError:
         stopped = interrupt.requested()
         if stopped is not None:
-            raise Interrupted(stopped.signum, stopped.name, message=stopped.message()) from None
+            cut = Interrupted(stopped.signum, stopped.name, message=stopped.message())
+            cut.exit_code = stopped.exit_code  # 128 + the signal, or 3 for --deadline
+            raise cut from None
         raise
 
 
@@ -407,8 +449,9 @@ def interruption_note(report: Report) -> str | None:
     if stopped is None:
         return None
     after = max(stopped.at - report.started_at, 0.0)
-    text = f"Interrupted by {stopped.name} {after:.1f} s into the run: this report shows only what had " \
-           "finished, judged on its own."
+    cut = f"--deadline {stopped.deadline_s:g} s reached" if stopped.deadline_s is not None else \
+        f"Interrupted by {stopped.name} {after:.1f} s into the run"
+    text = f"{cut}: this report shows only what had finished, judged on its own."
     if stopped.unfinished:
         text += f" Not finished (not judged): {', '.join(stopped.unfinished)}."
     return text

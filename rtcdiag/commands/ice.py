@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     tls_notes,
     tls_options,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.secret_input import (
     SecretArgs,
@@ -70,7 +71,8 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
                          connect_timeout_s=timeout,
                          ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
-    ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
+    with watching("ice", output):
+        ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
     tables = ice_tables(ran.result) if ran.result is not None else []
     notes = ice_notes(ran.result) if ran.result is not None else []
     report = build_report("ice", ran.judgement, tables=tables, results={"ice": to_jsonable(ran.result)},

@@ -14,6 +14,7 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.triage.finding import Subject
@@ -81,8 +82,9 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
         raise UsageError("--local-port works with one --server and --repeat 1 (the port can be bound once)")
     options = NatOptions(transport=transport, family=int(family) if family else None, local_port=local_port,
                          hairpin=hairpin, lifetime=lifetime, lifetime_max_s=lifetime_max, timeout_s=timeout)
-    ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat, across=across),
-                                Subject(LOCAL_NETWORK.server))))
+    with watching("nat-type", output):
+        ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat, across=across),
+                                    Subject(LOCAL_NETWORK.server))))
     runs = ran.result.runs if ran.result is not None else []
     plain = ran.result.across if ran.result is not None else None
     tables, results = nat_report_parts(runs, plain)

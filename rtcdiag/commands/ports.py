@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_notes,
     tls_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
@@ -219,7 +220,8 @@ def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...]
     # A port named in HOST:PORT or a URI is the question: the well-known ports are then only tried (--ports
     # adds to them: they stay asked for).
     unasked = [t for t in reach.DEFAULT_PORTS if t not in extra] if named else []
-    ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
+    with watching("ports", output):
+        ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
     result: ReachResult | None = ran.result
     notes = soften(ran.judgement, [Endpoint(host, t.port, t.transport) for t in unasked],
                    "--ports TRANSPORT:PORT asks for one, --no-default-ports leaves them out")

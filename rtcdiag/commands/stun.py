@@ -19,6 +19,7 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_notes,
     tls_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
@@ -113,7 +114,8 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     parsed = expand_transports(given, transports or ("udp",))
     options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
                              family=int(family) if family else None, follow_redirects=follow)
-    ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
+    with watching("stun", output):
+        ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
                           notes=tls_notes(tls.insecure), summary=short_table(results), started_at=started)

@@ -26,6 +26,7 @@ from rtcdiag.commands.common import (
     tls_notes,
     tls_options,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
@@ -417,7 +418,8 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
         jobs += [Job(STUN, StunPlan(expand_transports(targets, ("udp",)), binding),
                      Subject("stun", entry=entry)) for entry, targets in _by_entry(stun_targets).items()]
-    ran = run_async(execute_all(jobs))
+    with watching("turn-check", output, level=2):  # jobs, then targets, then each target's transports
+        ran = run_async(execute_all(jobs))
     for job, each in zip(jobs, ran, strict=True):
         if job.subject.entry is not None:
             assign_entry(each.judgement, job.subject.entry, entries[job.subject.entry])

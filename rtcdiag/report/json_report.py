@@ -78,7 +78,10 @@ def to_data(report: Report) -> dict[str, Any]:
     if report.summary is not None:
         data["summary"] = _table_data(report.summary)
     stopped = report.interrupted
-    if stopped is not None:  # what had finished is all the report holds
+    if stopped is not None and stopped.deadline_s is not None:  # --deadline ran out: what had finished
+        data["deadline"] = {"deadline_s": stopped.deadline_s, "unfinished": list(stopped.unfinished),
+                            "cut_allocations": stopped.cut_allocations, "unreleased": stopped.unreleased}
+    elif stopped is not None:  # what had finished is all the report holds
         data["interrupted"] = {"signal": stopped.name, "exit_code": stopped.exit_code,
                                "after_s": round(max(stopped.at - report.started_at, 0.0), 3),
                                "unfinished": list(stopped.unfinished),

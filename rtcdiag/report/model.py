@@ -162,13 +162,13 @@ class Report:
     def exit_code(self) -> int:
         """128 + the signal when interrupted, else 4 a bug in a check, 1 an error root cause, 3 inconclusive,
         0 passed (warnings allowed)."""
-        if self.interrupted is not None:
+        if self.interrupted is not None and self.interrupted.deadline_s is None:
             return self.interrupted.exit_code
         if any(f.id == INTERNAL_ERROR for f in self.findings):
             return exitcodes.INTERNAL
         if any(f.severity is Severity.ERROR and f.explained_by is None for f in self.findings):
             return exitcodes.FINDING_ERROR
-        if self.inconclusive:
+        if self.inconclusive or self.interrupted is not None:  # --deadline: what was cut was not judged
             return exitcodes.INCONCLUSIVE
         return exitcodes.OK
 
@@ -176,7 +176,7 @@ class Report:
     def status(self) -> str:
         """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error`` / ``interrupted``: the verdict as one
         word."""
-        if self.interrupted is not None:
+        if self.interrupted is not None and self.interrupted.deadline_s is None:
             return "interrupted"
         code = self.exit_code
         if code == exitcodes.INTERNAL:
@@ -202,7 +202,10 @@ class Report:
         named = ", ".join(ids[:VERDICT_IDS]) + (f", +{len(ids) - VERDICT_IDS} more" if len(ids) > VERDICT_IDS
                                                 else "")
         count = len(groups)
-        if self.interrupted is not None:
+        deadline = self.interrupted.deadline_s if self.interrupted is not None else None
+        if deadline is not None:  # the report's own verdict, and what cut it short
+            checks += f"; --deadline {deadline:g} s reached: partial report"
+        elif self.interrupted is not None:
             causes = f"{_plural(count, 'root cause')} ({named}) so far; " if count else ""
             return (f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: "
                     f"{causes}{checks}")
