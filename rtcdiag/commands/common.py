@@ -24,6 +24,8 @@ from rtcdiag.report.model import Report
 from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from rtcdiag.probes.ice import IceServer
     from rtcdiag.report.progress import ProgressView
     from rtcdiag.targets import Target
@@ -175,6 +177,16 @@ class ListOption(click.Option):
         super().__init__(*args, **kwargs)
         self.examples = examples
         self.choices = choices
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Shell completion of the choices, the last comma-separated item too (``-t udp,t`` -> ``udp,tcp``)."""
+        from click.shell_completion import CompletionItem
+
+        if self.choices is None:
+            return super().shell_complete(ctx, incomplete)
+        done, _, last = incomplete.rpartition(",")
+        prefix = f"{done}," if done else ""
+        return [CompletionItem(prefix + choice) for choice in self.choices if choice.startswith(last.lower())]
 
     def _split(self, ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
         items = split_list(values, lower=self.choices is not None)

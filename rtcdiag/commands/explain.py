@@ -9,8 +9,12 @@ import difflib
 import json
 import re
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 from rtcdiag import exitcodes
 from rtcdiag.errors import UsageError
@@ -129,11 +133,21 @@ def _print_entry(area: str, entry: CatalogueEntry) -> None:
     print_items([Group(header, Text(_readable(entry.title)), Text(), grid)])
 
 
+def _complete_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion (``_RTCDIAG_COMPLETE``): the catalogue's ids that start with what was typed (any
+    case), with their titles."""
+    from click.shell_completion import CompletionItem
+
+    wanted = incomplete.upper()
+    return [CompletionItem(entry.id, help=_readable(entry.title)) for _, entry in _entries_by_area()
+            if entry.id.startswith(wanted)]
+
+
 @click.command(name="explain", epilog=exitcodes.epilog(
     "rtcdiag explain TURN-AUTH-401",
     "rtcdiag explain 701",
     "rtcdiag explain quota"))
-@click.argument("finding_id", required=False, metavar="[ID|CODE|WORD]")
+@click.argument("finding_id", required=False, metavar="[ID|CODE|WORD]", shell_complete=_complete_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def command(finding_id: str | None, as_json: bool) -> int:
     """List the findings catalogue, or explain one finding ID (case-insensitive), or the entries a CODE
