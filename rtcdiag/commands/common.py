@@ -179,7 +179,8 @@ class ListOption(click.Option):
         self.choices = choices
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
-        """Shell completion of the choices, the last comma-separated item too (``-t udp,t`` -> ``udp,tcp``)."""
+        """Shell completion of the choices, of the last comma-separated item too (``-t udp,t``: ``udp,tcp``)
+        """
         from click.shell_completion import CompletionItem
 
         if self.choices is None:
