@@ -17,7 +17,21 @@ from rtcdiag.commands.common import (
     watching,
 )
 from rtcdiag.errors import UsageError
+from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
+
+
+def _summary(behaviour: Table) -> Table:
+    """The verdict of the behaviour table in two lines: the type with mapping and filtering, then the
+    addresses it was seen from."""
+    seen = {row[0]: row[1] for row in behaviour.rows if len(row) == 2}
+    label, confidence = seen.get("NAT type (RFC 3489 label)", "unknown"), seen.get("confidence", "-")
+    rows = [["NAT", f"{label}: mapping {seen.get('mapping (RFC 4787)', 'unknown')}, filtering "
+                    f"{seen.get('filtering (RFC 4787)', 'unknown')}; confidence {confidence}"]]
+    if "mapped address" in seen:
+        rows.append(["seen", f"mapped {seen['mapped address']} from local {seen.get('local address', '?')}, "
+                             f"port preserved {seen.get('port preserved', 'unknown')}"])
+    return Table(title="NAT", columns=["what", "result"], rows=rows)
 
 
 @click.command(name="nat-type", epilog=exitcodes.epilog(
@@ -88,7 +102,8 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     runs = ran.result.runs if ran.result is not None else []
     plain = ran.result.across if ran.result is not None else None
     tables, results = nat_report_parts(runs, plain)
-    report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started)
+    report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started,
+                          summary=_summary(tables[0]) if tables else None)
     if across and offline(runs, plain) and report.exit_code == exitcodes.INCONCLUSIVE \
             and output.console_only and not output.verbose:
         from rtcdiag.textsafe import printable

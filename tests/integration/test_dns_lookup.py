@@ -248,8 +248,13 @@ def test_resolver_that_does_not_answer_is_said_so(dead_port: int) -> None:
 def test_console_report_names_resolver_and_srv_table(dnsmasq: Dnsmasq) -> None:
     proc = run(f"good.{ZONE}", "--nameserver", dnsmasq.nameserver, "--timeout", "1")
     assert proc.returncode == 0, proc.stderr
-    assert f"Queries via {dnsmasq.nameserver}" in proc.stdout
-    assert "SRV records (RFC 2782 order" in proc.stdout
+    lines = proc.stdout.splitlines()  # the verdict, the addresses, each SRV record, the resolver (issue 22)
+    assert lines[1].split()[0] == "addresses" and "127.0.0.1" in lines[1]
+    assert any(line.split()[0] == "_turn._udp" for line in lines[2:])
+    assert f"resolver     {dnsmasq.nameserver} (--nameserver), slowest answer" in proc.stdout
+    verbose = run(f"good.{ZONE}", "--nameserver", dnsmasq.nameserver, "--timeout", "1", "-v")
+    assert f"Queries via {dnsmasq.nameserver}" in verbose.stdout
+    assert "SRV records (RFC 2782 order" in verbose.stdout
 
 
 @pytest.mark.parametrize("args, message", [
