@@ -331,3 +331,23 @@ def test_verdict_line_is_never_wrapped_even_in_colour() -> None:
     console_report.print_report(report, tty)
     first = _ANSI.sub("", buffer.getvalue().splitlines()[0])
     assert first == f"rtcdiag stun: {report.verdict}" and len(first) > 40
+
+
+def test_a_cut_list_says_it_was_cut_in_every_format() -> None:
+    """333 sessions in a coturn log, 200 rows shown: every format says so (issue 22). The log is built here
+    (333 real coturn sessions would take minutes to make on loopback; the cut is what is tested)."""
+    from rtcdiag.checks.capture import MAX_ROWS, log_tables
+    from rtcdiag.evidence.coturn_log import CoturnLog, Session
+    from rtcdiag.report import json_report, markdown
+    from rtcdiag.report.build import build_report
+    from rtcdiag.triage.judgement import Judgement
+
+    log = CoturnLog(source="turn.log")
+    for n in range(333):
+        log.sessions[str(n)] = Session(id=str(n), user="alice")
+    sessions = log_tables([log])[0]
+    assert len(sessions.rows) == MAX_ROWS == 200 and sessions.cut_note == "200 of 333 sessions shown"
+    report = build_report("analyze", Judgement(), tables=[sessions])
+    assert "(200 of 333 sessions shown)" in _render(report, 100)
+    assert "_200 of 333 sessions shown._" in markdown.render(report)
+    assert json_report.to_data(report)["tables"][0]["total"] == 333
