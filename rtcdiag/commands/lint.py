@@ -41,7 +41,7 @@ def _kind(path: Path) -> str:
     "rtcdiag lint /etc/turnserver.conf",
     "rtcdiag lint /etc/turnserver.conf --coturn-version 4.6.1 --format github",
     "rtcdiag lint ice-servers.json --format gcc"))
-@click.argument("files", nargs=-1, required=True, metavar="FILE...", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, metavar="FILE...", type=click.Path())
 @click.option("--coturn-version", "version_text", metavar="X.Y.Z", default=None,
               help="The coturn version the turnserver.conf is for. Default: the file's own `# coturn X.Y.Z` "
                    "comment, else `turnserver --version` of the local binary. Rules and advisories depend "

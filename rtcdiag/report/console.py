@@ -18,6 +18,7 @@ terminal) and each line bounded (a server's 65,000-byte SOFTWARE is cut, its len
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,14 @@ def _words(value: str) -> list[str]:
     return value.split()
 
 
-def _longest_word(value: str) -> int:
+def _longest_whole_word(value: str) -> int:
     return max((cell_len(w) for w in _words(value)), default=0)
+
+
+def _longest_word(value: str) -> int:
+    """The widest piece of ``value`` that cannot be folded: a word, or a part of a long URL-like word up to
+    a separator it may fold after (a table column need not be as wide as a whole URL)."""
+    return max((cell_len(piece) for w in _words(value) for piece in _SEPARATED.findall(w)), default=0)
 
 
 def _longest_line(value: str) -> int:
@@ -196,20 +203,19 @@ _BLOCK_INDENT = 2
 _MIN_VALUE_WIDTH = 16
 
 
-# A word wider than the line is folded after one of these when one is in its second half (an SDP fmtp folds
-# after "packetization-mode=1;", a URL after a "/"), never in the middle of a token that has them.
+# A word wider than the line is folded after one of these (an SDP fmtp folds after "packetization-mode=1;",
+# a URL after a "/" or its "?"), never in the middle of a token that has them.
 _FOLD_AFTER = frozenset(";,&/?")
+_SEPARATED = re.compile(r"[^;,&/?]*[;,&/?]?")  # the pieces of a word, each with the separator that ends it
 
 
 def _chop(word: str, width: int) -> list[str]:
-    """``word`` in pieces of at most ``width`` cells, each ending after a separator when one lies in the
-    second half of the piece (else cut where the cells run out, as rich does)."""
+    """``word`` in pieces of at most ``width`` cells, each ending after the last separator that fits (else
+    cut where the cells run out, as rich does)."""
     pieces: list[str] = []
     while cell_len(word) > width:
         first = chop_cells(word, width)[0]
-        cut = max((i + 1 for i, ch in enumerate(first) if ch in _FOLD_AFTER), default=0)
-        if cut * 2 < len(first):
-            cut = len(first)
+        cut = max((i + 1 for i, ch in enumerate(first) if ch in _FOLD_AFTER), default=0) or len(first)
         pieces.append(word[:cut])
         word = word[cut:]
     if word:
@@ -298,13 +304,17 @@ def _column_widths(columns: Sequence[str], rows: Sequence[Sequence[str]], width:
     """Widths that fit ``width`` without cutting a word, or None if even the longest words do not fit.
 
     Each column gets its longest word, then the remaining space in proportion to how much more it wants.
+    When the whole words do not fit, a long URL-like word may fold after a separator (``?``, ``/``, ``;``):
+    a grid of a few folded URLs reads better at 100 columns than one block per row.
     """
     cells = [[columns[i], *(row[i] if i < len(row) else "" for row in rows)] for i in range(len(columns))]
     natural = [max(_longest_line(c) for c in col) for col in cells]
-    minimum = [max(_longest_word(c) for c in col) for col in cells]
+    minimum = [max(_longest_whole_word(c) for c in col) for col in cells]
     available = width - _CELL_OVERHEAD * len(columns) - 1
     if sum(natural) <= available:
         return natural
+    if sum(minimum) > available:
+        minimum = [max(_longest_word(c) for c in col) for col in cells]
     if sum(minimum) > available:
         return None
     spare = available - sum(minimum)
@@ -321,15 +331,12 @@ def _wrap(text: str, width: int) -> list[str]:
         line, used = "", 0
         for word in paragraph.split():
             size = cell_len(word)
-            while size > width:  # fold a word that cannot fit on any line
+            if size > width:  # fold a word that cannot fit on any line (after a separator when it can)
                 if line:
                     lines.append(line)
                     line, used = "", 0
-                cut = width
-                while cell_len(word[:cut]) > width:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
+                *folded, word = _chop(word, width)
+                lines += folded
                 size = cell_len(word)
             if not word:
                 continue
