@@ -154,8 +154,8 @@ def media_table(s: PcSummary) -> Table:
                  "Direction", "Setup", "ICE-lite", "Codecs"], rows=rows)
 
 
-def tables(dumps: list[InternalsDump]) -> list[Table]:
-    summaries = summarize_all(dumps)
+def tables(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None) -> list[Table]:
+    summaries = summaries if summaries is not None else summarize_all(dumps)
     out: list[Table] = []
     live = [s for s in summaries if not s.pc.sdp_only]
     if live:

@@ -41,9 +41,10 @@ def pc_line(s: PcSummary) -> str:
     return ", ".join(words)
 
 
-def short_table(dumps: list[InternalsDump]) -> Table:
-    """One line per peer connection, at most :data:`MAX_ROWS` (the cut is said)."""
-    summaries = summarize_all(dumps)
+def short_table(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None) -> Table:
+    """One line per peer connection, at most :data:`MAX_ROWS` (the cut is said); ``summaries``: those of
+    ``dumps`` when already made (``summarize_all``)."""
+    summaries = summaries if summaries is not None else summarize_all(dumps)
     rows = [[s.label, pc_line(s)] for s in summaries]
     total = len(rows) if len(rows) > MAX_ROWS else None
     return Table(title="Peer connections", columns=["peer connection", "result"], rows=rows[:MAX_ROWS],

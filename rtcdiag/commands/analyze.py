@@ -77,12 +77,15 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
         dumps = _redact(files[0], redact_out)
     ran = run_async(execute(Job(ANALYZE, AnalyzePlan(dumps), Subject("analyze"))))
     from rtcdiag.checks.analyze_summary import short_table
+    from rtcdiag.triage.analyze import summarize_all
 
     notes = [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
     agents = [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
-    report = build_report("analyze", ran.judgement, tables=tables(dumps) if ran.result is not None else [],
+    summaries = summarize_all(dumps) if ran.result is not None else []  # made once, for both views
+    report = build_report("analyze", ran.judgement,
+                          tables=tables(dumps, summaries) if ran.result is not None else [],
                           results=None, notes=notes, detail_notes=agents, started_at=started,
-                          summary=short_table(dumps) if ran.result is not None else None)
+                          summary=short_table(dumps, summaries) if ran.result is not None else None)
     return emit(report, output)
 
 
