@@ -20,7 +20,7 @@ request is judged on its *final* exchange: a 438 whose retry with the new nonce 
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -867,6 +867,7 @@ def _refresh_lifetime(t: TransportResult) -> str:
 
 
 CREDENTIAL_REFUSED = frozenset({"TURN-AUTH-401", "TURN-AUTH-441"})
+_SHELL_SAFE = re.compile(r"[\w.@+-]+")  # a user name that needs no quoting inside '...'  (no ' or \)
 
 
 def credential_lines(result: TurnCheckResult, realm: str | None) -> list[str]:
@@ -874,10 +875,11 @@ def credential_lines(result: TurnCheckResult, realm: str | None) -> list[str]:
     that keeps its users in turnserver.conf (``user=NAME:...``)."""
     user = result.username
     lines = [f"# user {echo(user) if user else '(none)'}: {credential_where(result)}"]
-    if user and result.credential_kind == "long-term":
+    if user and result.credential_kind == "long-term" and _SHELL_SAFE.fullmatch(user):
+        # Only the user name is the outside value (masked as one); rtcdiag's words around it never are.
         realm_text = f" of realm {echo(repr(realm))}" if realm else ""
         lines += [f"# on the server: is {echo(user)} a user{realm_text}?",
-                  f"grep -n {echo(shlex.quote(f'^user={user}:'))} /etc/turnserver.conf"]
+                  f"grep -n '^user={echo(user)}:' /etc/turnserver.conf"]
     return lines
 
 
