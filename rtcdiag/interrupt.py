@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # asyncio is imported when first used: `rtcdiag --version` do
 
 T = TypeVar("T")
 
-__all__ = ["Interruption", "Watcher", "finished", "note_release", "note_unfinished", "request",
-           "request_deadline", "requested", "reset", "swallow", "watched"]
+__all__ = ["Interruption", "Watcher", "deadline", "finished", "note_release", "note_unfinished", "request",
+           "request_deadline", "requested", "reset", "set_deadline", "swallow", "watched"]
 
 
 @dataclass
@@ -97,9 +97,24 @@ def requested() -> Interruption | None:
 
 
 def reset() -> None:
-    """Forget an interruption (a new run in the same process, e.g. a test)."""
-    global _state
+    """Forget an interruption and the deadline (a new run in the same process, e.g. a test)."""
+    global _state, _deadline_s
     _state = None
+    _deadline_s = None
+
+
+_deadline_s: float | None = None  # --deadline of this command (None: none)
+
+
+def set_deadline(seconds: float | None) -> None:
+    """The whole run may take ``seconds`` (``--deadline``); the runner then cuts it short
+    (:func:`request_deadline`)."""
+    global _deadline_s
+    _deadline_s = seconds
+
+
+def deadline() -> float | None:
+    return _deadline_s
 
 
 def note_unfinished(what: str) -> None:

@@ -225,8 +225,6 @@ def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str
 
 
 DEFAULT_TIMEOUT_S = 5.0
-# --deadline of this command, read by run_async (a run is one process: one deadline, set once per command)
-_DEADLINE: list[float] = []
 
 
 def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
@@ -243,9 +241,9 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, deadline: float | None, **kwargs: Any) -> Any:
-            _DEADLINE.clear()
-            if deadline is not None:
-                _DEADLINE.append(deadline)
+            from rtcdiag import interrupt
+
+            interrupt.set_deadline(deadline)  # read by run_async; reset with the rest by rtcdiag.cli.main
             return func(*args, **kwargs)
 
         decorated: Any = click.option(
@@ -361,7 +359,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             if task is not None:
                 task.cancel()
 
-        timer = loop.call_later(_DEADLINE[0], on_deadline, _DEADLINE[0]) if _DEADLINE else None
+        seconds = interrupt.deadline()
+        timer = loop.call_later(seconds, on_deadline, seconds) if seconds is not None else None
         try:
             return await coro
         finally:
