@@ -44,6 +44,7 @@ class ServerPlan:
     insecure: bool
     label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
     follow_redirects: bool = True  # config follow_redirects / check --no-follow
+    shortcut_transports: tuple[str, ...] = ("udp", "tcp")  # of a host[:port] target (check -t)
 
     @property
     def turn_targets(self) -> list[Target]:
@@ -71,7 +72,8 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
             plans.append(ServerPlan(host=host, targets=targets, config=server,
                                     checks=config.server_checks(server), expect=config.server_expect(server),
                                     ca=server.ca or config.ca, insecure=insecure, label=host,
-                                    follow_redirects=config.follow_redirects))
+                                    follow_redirects=config.follow_redirects,
+                                    shortcut_transports=config.shortcut_transports))
     counts: dict[str, int] = {}
     for plan in plans:
         counts[plan.host] = counts.get(plan.host, 0) + 1
@@ -89,8 +91,9 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
 
 def _transports(plan: ServerPlan) -> list[Target]:
     """Each URL with a concrete transport, as a browser uses it: a stun:/turn: URL without ``?transport=``
-    is UDP (RFC 7065 §3); only a ``host[:port]`` given on the command line is tried over UDP and TCP."""
-    return expand_transports(plan.targets, ("udp", "tcp"))
+    is UDP (RFC 7065 §3); only a ``host[:port]`` given on the command line is tried over UDP and TCP (or the
+    transports of ``check -t``)."""
+    return expand_transports(plan.targets, plan.shortcut_transports)
 
 
 def _with_credentials(plan: ServerPlan) -> list[Target]:
@@ -167,7 +170,7 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
-        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"),  # for a host[:port] only
+        packets=TURN_PACKETS, timeout_s=timeout, transports=plan.shortcut_transports,  # host[:port] only
         families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay,
         follow_redirects=plan.follow_redirects)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")

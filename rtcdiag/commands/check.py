@@ -33,7 +33,7 @@ from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
-from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
+from rtcdiag.targets import TRANSPORTS, Target, load_ice_servers, parse_targets, parse_uri
 
 if TYPE_CHECKING:
     from rtcdiag.checks.run import ConfigRun
@@ -168,6 +168,9 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @turn_credential_options
 @list_option("--checks", choices=CHECKS, examples=("stun", "turn"),
              help=f"Checks to run (default: all of {','.join(CHECKS)})")
+@list_option("-t", "--transport", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
+             help="Transports for a HOST[:PORT] target, udp, tcp or tls (default: udp,tcp; udp and tcp on "
+                  "its port, tls on 5349). A URI carries its own transport")
 @list_option("--nat-server", "nat_servers", metavar="URI",
              examples=("stun:127.0.0.1:3478", "stun:[::1]:3478"),
              help="RFC 5780 STUN servers (two addresses) for the NAT check")
@@ -185,7 +188,8 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 def command(browser: bool,
             uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: tuple[str, ...],
-            nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
+            nat_servers: tuple[str, ...], transports: tuple[str, ...], tls: TlsOptions, follow: bool,
+            timeout: float | None,
             concurrency: int | None, openmetrics: Path | None, output: OutputOptions) -> int:
     """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report.
 
@@ -201,6 +205,11 @@ def command(browser: bool,
                                timeout, follow)
     if concurrency is not None:
         config.concurrency = concurrency
+    if transports:
+        if not any(t.shortcut for server in config.servers for t in server.targets):
+            raise UsageError("-t/--transport only applies to HOST[:PORT] targets; a URI carries its own "
+                             "transport (turn:h?transport=tcp, turns: for TLS)")
+        config.shortcut_transports = transports
     if openmetrics is not None:
         _openmetrics_ready(openmetrics)
     public = _public_default(config)
