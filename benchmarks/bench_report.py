@@ -106,7 +106,8 @@ def in_process(urls: list[str], runs: int) -> dict[str, float]:
     drain = Drain()
     try:
         pipe_console = console.make_console(drain.file)
-        out["render: console to a pipe"], _ = timed(lambda: console.print_report(report, pipe_console), runs)
+        out["render: console to a pipe"], _ = timed(
+            lambda: console.print_report(report, pipe_console, console.VERBOSE), runs)  # all of it: -v
     finally:
         drain.close()
     out["render: console (plain text)"], _ = timed(lambda: console.render_plain(report), runs)

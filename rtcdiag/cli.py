@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line (RTCDIAG_DEBUG adds the traceback; the exit code stays 4)
         _internal(exc)
     stopped = interrupt.requested()
-    if stopped is not None:  # Ctrl-C, SIGTERM or SIGHUP: what finished was reported; 128 + the signal
+    if stopped is not None and stopped.deadline_s is not None:  # --deadline: the report's verdict stands
+        click.echo(f"rtcdiag: {stopped.message()}", err=True)
+    elif stopped is not None:  # Ctrl-C, SIGTERM or SIGHUP: what finished was reported; 128 + the signal
         _fail(stopped.message(), stopped.exit_code)
     sys.exit(rv if isinstance(rv, int) else exitcodes.OK)

@@ -112,6 +112,8 @@ class CheckConfig:
     signalling: list[SignallingConfig] = field(default_factory=list)  # [[signalling]]: the `signal` check
     expect: Expectations = field(default_factory=Expectations)
     source: str = "arguments"  # the config file path, for messages
+    # The transports a HOST[:PORT] given on the command line is checked over (`check -t`); URLs carry theirs.
+    shortcut_transports: tuple[str, ...] = ("udp", "tcp")
 
     def server_checks(self, server: ServerConfig) -> tuple[str, ...]:
         return server.checks if server.checks is not None else self.checks

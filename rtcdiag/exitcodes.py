@@ -14,3 +14,10 @@ EPILOG = (
     "2 usage or configuration error, 3 inconclusive, 4 internal error, 130 interrupted, "
     "143 terminated (SIGTERM), 129 hang-up (SIGHUP)."
 )
+
+
+def epilog(*examples: str) -> str:
+    """A subcommand's ``--help`` epilog: the exit codes, then two or three real examples, one a line
+    (click keeps a paragraph that starts with ``\\b`` as written)."""
+    shown = "\n".join(f"  {example}" for example in examples)
+    return f"{EPILOG}\n\n\b\nExamples:\n{shown}"

@@ -16,17 +16,19 @@ This is a bottom-layer module: it imports nothing from rtcdiag.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:  # asyncio is imported when first used: `rtcdiag --version` does not need it
     import asyncio
 
 T = TypeVar("T")
 
-__all__ = ["Interruption", "finished", "note_release", "note_unfinished", "request", "requested", "reset",
-           "swallow"]
+__all__ = ["Interruption", "Watcher", "deadline", "finished", "note_release", "note_unfinished", "request",
+           "request_deadline", "requested", "reset", "set_deadline", "swallow", "watched"]
 
 
 @dataclass
@@ -40,10 +42,13 @@ class Interruption:
     cut_allocations: int = 0  # TURN allocations held by probes that were cut short (each released then)
     unreleased: int = 0  # of those, how many releases the server did not confirm
     reported: bool = False  # a (partial) report was printed
+    # Not a signal: --deadline S ran out (``signum`` 0). The verdict is then the report's own (a failure
+    # found is exit 1, else exit 3: what did not finish was not judged).
+    deadline_s: float | None = None
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return 3 if self.deadline_s is not None else 128 + self.signum
 
     @property
     def released(self) -> bool:
@@ -53,11 +58,17 @@ class Interruption:
     def message(self) -> str:
         """The one line on stderr: which signal, that cleanup ran, and whether a partial report was shown."""
         verb = "interrupted" if self.name == "SIGINT" else "terminated"
-        cleanup = "allocations released" if self.released else \
+        if self.deadline_s is not None:
+            verb = f"--deadline {self.deadline_s:g} s reached: cut short"
+            return f"{verb} ({self._cleanup()}); " + \
+                ("the report above shows what had finished" if self.reported else "nothing had finished")
+        return f"{verb} by {self.name} ({self._cleanup()})" + \
+            ("; the report above shows what had finished" if self.reported else "")
+
+    def _cleanup(self) -> str:
+        return "allocations released" if self.released else \
             f"{self.unreleased} of {self.cut_allocations} allocation(s) not released: the server did not " \
             "answer the release; they expire on its own timer"
-        shown = "; the report above shows what had finished" if self.reported else ""
-        return f"{verb} by {self.name} ({cleanup}){shown}"
 
 
 _state: Interruption | None = None
@@ -72,15 +83,38 @@ def request(signum: int, name: str) -> Interruption:
     return _state
 
 
+def request_deadline(seconds: float) -> Interruption:
+    """``--deadline`` ran out: from now on a cancellation is an interruption, as for a signal."""
+    global _state
+    if _state is None:
+        _state = Interruption(0, "deadline", deadline_s=seconds)
+    return _state
+
+
 def requested() -> Interruption | None:
     """The interruption of this run, or None."""
     return _state
 
 
 def reset() -> None:
-    """Forget an interruption (a new run in the same process, e.g. a test)."""
-    global _state
+    """Forget an interruption and the deadline (a new run in the same process, e.g. a test)."""
+    global _state, _deadline_s
     _state = None
+    _deadline_s = None
+
+
+_deadline_s: float | None = None  # --deadline of this command (None: none)
+
+
+def set_deadline(seconds: float | None) -> None:
+    """The whole run may take ``seconds`` (``--deadline``); the runner then cuts it short
+    (:func:`request_deadline`)."""
+    global _deadline_s
+    _deadline_s = seconds
+
+
+def deadline() -> float | None:
+    return _deadline_s
 
 
 def note_unfinished(what: str) -> None:
@@ -115,6 +149,44 @@ def swallow() -> bool:
     return True
 
 
+class Watcher(Protocol):
+    """A live progress view (rtcdiag.report.progress): told when each probe of a fan-out starts and ends."""
+
+    def add(self, description: str) -> int: ...
+
+    def done(self, task: int, ok: bool | None = True, detail: str = "") -> None: ...
+
+
+# The view that follows the fan-outs of one nesting level (0: the outermost :func:`finished` of the run), and
+# the level the current task runs at (each :func:`finished` runs its probes one level deeper).
+_watcher: ContextVar[tuple[Watcher, int] | None] = ContextVar("rtcdiag_watcher", default=None)
+_level: ContextVar[int] = ContextVar("rtcdiag_level", default=0)
+
+
+@contextmanager
+def watched(view: Watcher, level: int = 0) -> Iterator[None]:
+    """Within the block, every probe started by a :func:`finished` at ``level`` is shown on ``view`` (n of N
+    done, what is still pending): level 0 is a command's probes (Bindings, ports, ICE URLs), level 2
+    turn-check's transports (jobs, then targets, then transports)."""
+    token = _watcher.set((view, level))
+    try:
+        yield
+    finally:
+        _watcher.reset(token)
+
+
+def _reporter(view: Watcher, handle: int) -> Callable[[asyncio.Future[T]], None]:
+    """The done callback that tells ``view`` one probe ended (None: it was cut short)."""
+    def report(task: asyncio.Future[T]) -> None:
+        view.done(handle, None if task.cancelled() else True)
+
+    return report
+
+
+def _label(labels: Sequence[str] | Callable[[int], str], index: int) -> str:
+    return labels(index) if callable(labels) else labels[index] if index < len(labels) else f"#{index + 1}"
+
+
 async def finished(awaitables: Iterable[Awaitable[T]], labels: Sequence[str] | Callable[[int], str] = (),
                    ) -> list[T]:
     """``asyncio.gather`` for probes: every result, in order — or, when the run is interrupted, the results
@@ -125,9 +197,18 @@ async def finished(awaitables: Iterable[Awaitable[T]], labels: Sequence[str] | C
     """
     import asyncio
 
-    tasks = [asyncio.ensure_future(each) for each in awaitables]
+    level = _level.get()
+    deeper = _level.set(level + 1)  # the tasks made here copy the context: they run one level deeper
+    try:
+        tasks = [asyncio.ensure_future(each) for each in awaitables]
+    finally:
+        _level.reset(deeper)
     if not tasks:
         return []
+    watch = _watcher.get()
+    if watch is not None and watch[1] == level:
+        for index, task in enumerate(tasks):
+            task.add_done_callback(_reporter(watch[0], watch[0].add(_label(labels, index))))
     try:
         await asyncio.wait(tasks)
     except asyncio.CancelledError:
@@ -142,8 +223,7 @@ async def finished(awaitables: Iterable[Awaitable[T]], labels: Sequence[str] | C
     for index, task in enumerate(tasks):
         if task.cancelled():
             cancelled = True
-            note_unfinished(labels(index) if callable(labels) else
-                            labels[index] if index < len(labels) else f"#{index + 1}")
+            note_unfinished(_label(labels, index))
             continue
         exc = task.exception()  # retrieved, each one
         if exc is not None:

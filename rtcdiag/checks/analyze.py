@@ -4,6 +4,8 @@ the report."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,35 +128,52 @@ def _first_ms(s: PcSummary) -> float | None:
     return min(stamps) if stamps else None
 
 
+# What each state is, in the timeline's words (a bare "gathering gathering" said nothing).
+_STATE_LABEL = {"signaling": "signaling state", "gathering": "ICE gathering state",
+                "ice": "ICE connection state", "connection": "connection state", "dtls": "DTLS state"}
+
+
 def timeline_table(s: PcSummary) -> Table:
-    """Signalling, gathering, ICE, connection and DTLS states with their times (and + ms from the first
-    event of the connection), then the time to the first candidate of each type."""
+    """Signalling, gathering, ICE, connection and DTLS states, the first candidate of each type and the ICE
+    server errors, in the order they happened (with + ms from the first event of the connection); a state
+    known only from the last stats (no time) comes last."""
     start = _first_ms(s)
-    rows: list[list[str]] = []
+    timed: list[tuple[float, int, list[str]]] = []
 
     def offset(stamp: float | None) -> str:
         return "-" if stamp is None or start is None else f"+{stamp - start:.0f} ms"
 
+    def add(stamp: float | None, row: list[str]) -> None:
+        timed.append((stamp if stamp is not None else math.inf, len(timed), row))
+
     for t in s.timeline[:MAX_TIMELINE_ROWS]:
         stamp = t.event.timestamp_ms if t.event else None
-        rows.append([t.event.when if t.event else "(stats)", offset(stamp), t.what, t.state])
+        source = "" if t.event is None or not t.event.type.startswith("stats ") or t.what != "dtls" else \
+            " (stats sample)"
+        add(stamp, [t.event.when if t.event else "(stats)", offset(stamp), _STATE_LABEL.get(t.what, t.what),
+                    t.state + source])
     for kind in ("host", "srflx", "relay"):
         first = next((c for c in s.of("local", kind) if c.event is not None), None)
         if first is not None and first.event is not None:
-            rows.append([first.event.when, offset(first.event.timestamp_ms), "first candidate", kind])
+            add(first.event.timestamp_ms,
+                [first.event.when, offset(first.event.timestamp_ms), "first candidate", kind])
     for error in s.errors[:20]:
-        rows.append([error.event.when, offset(error.event.timestamp_ms), "candidate error",
-                     f"{error.code} {error.text} ({error.url})"])
+        add(error.event.timestamp_ms, [error.event.when, offset(error.event.timestamp_ms), "candidate error",
+                                       f"{error.code} {error.text} ({error.url})"])
+    rows = [row for _, _, row in sorted(timed, key=lambda item: (item[0], item[1]))]
+    total = len(s.timeline) + len(s.errors) if len(s.timeline) > MAX_TIMELINE_ROWS or len(s.errors) > 20 \
+        else None
     return Table(title=f"{s.label} timeline ({s.pc.url or 'no url'})", columns=["Time (UTC)", "Since start",
-                 "What", "State"], rows=rows)
+                 "What", "State"], rows=rows, total=total, unit="events")
 
 
 def candidate_table(s: PcSummary) -> Table:
     rows = [[c.side, c.candidate.type, c.candidate.protocol, c.candidate.address, str(c.candidate.port),
              c.relay_protocol or "-", c.url or "-", c.event.when if c.event else "(stats)"]
             for c in s.candidates[:MAX_CANDIDATE_ROWS]]
+    total = len(s.candidates) if len(s.candidates) > MAX_CANDIDATE_ROWS else None
     return Table(title=f"{s.label} candidates", columns=["Side", "Type", "Protocol", "Address", "Port",
-                 "Relay protocol", "URL", "Time (UTC)"], rows=rows)
+                 "Relay protocol", "URL", "Time (UTC)"], rows=rows, total=total, unit="candidates")
 
 
 def selected_table(summaries: list[PcSummary]) -> Table:
@@ -243,7 +262,7 @@ def tables(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None)
         if s.pc.sdp_only:
             out.append(media_table(s))
             continue
-        out += [timeline_table(s), candidate_table(s)]
+        out += [table for table in (timeline_table(s), candidate_table(s)) if table.rows]  # none empty
         rtp = rtp_table(s)
         if rtp is not None:
             out.append(rtp)
@@ -299,17 +318,29 @@ def summarize_file(path: str) -> FileSummary:
     return out
 
 
-def summarize_files(paths: list[str], workers: int | None = None) -> list[FileSummary]:
-    """Every file judged on its own, in parallel over every core (in order of ``paths``)."""
+def summarize_files(paths: list[str], workers: int | None = None,
+                    on_done: Callable[[int], None] | None = None) -> list[FileSummary]:
+    """Every file judged on its own, in parallel over every core (in order of ``paths``); ``on_done(i)``
+    once the ``i``-th file is (a progress view)."""
     import os
 
     count = workers or os.cpu_count() or 1
+    out: list[FileSummary] = []
     if count <= 1 or len(paths) < 4:
-        return [summarize_file(p) for p in paths]
+        for index, path in enumerate(paths):
+            out.append(summarize_file(path))
+            if on_done is not None:
+                on_done(index)
+        return out
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(summarize_file, paths, chunksize=max(1, len(paths) // (count * 8))))
+        for index, summary in enumerate(pool.map(summarize_file, paths,
+                                                 chunksize=max(1, len(paths) // (count * 8)))):
+            out.append(summary)
+            if on_done is not None:
+                on_done(index)
+    return out
 
 
 def _percentile(values: list[float], q: float) -> str:

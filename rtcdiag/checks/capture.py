@@ -71,8 +71,10 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
             "Flow", "Transport", "A (first sender)", "B", "Packets A>B / B>A", "Messages A>B / B>A", "Role",
             "Transactions", "Retransmissions"], rows=[
             [str(f.index), f.transport, f.a, f.b, f"{f.packets[0]}/{f.packets[1]}", _kinds(f), _role(f),
-             str(f.done), str(f.retransmissions)] for f in interesting[:MAX_ROWS]]))
-        allocs = [(f, a) for f in s.flows for a in f.allocations][:MAX_ROWS]
+             str(f.done), str(f.retransmissions)] for f in interesting[:MAX_ROWS]],
+            total=_total(len(interesting)), unit="flows"))
+        every = [(f, a) for f in s.flows for a in f.allocations]
+        allocs = every[:MAX_ROWS]
         if allocs:
             out.append(Table(title=f"{s.source}: TURN allocations", columns=[
                 "Flow", "Relayed", "User", "Allocated (packet)", "Lifetime s", "Refreshes", "Permissions",
@@ -80,18 +82,21 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
                 [str(f.index), a.relayed, a.username or "-", str(a.number), str(a.lifetime),
                  str(sum(1 for r in a.refreshes if r[2])), ", ".join(a.permissions[:5]) or "-",
                  ", ".join(f"0x{c:04x}" for c in list(a.channels)[:5]) or "-",
-                 f"{a.sent.count} / {a.received.count}", str(a.deleted or "-")] for f, a in allocs]))
+                 f"{a.sent.count} / {a.received.count}", str(a.deleted or "-")] for f, a in allocs],
+                total=_total(len(every)), unit="allocations"))
         calls = [c for c in s.sessions if any(a.checks_sent.count or a.dtls.records for a in c.agents)]
         if calls:
             out.append(Table(title=f"{s.source}: calls (ICE sessions, every path)", columns=[
                 "Call (A <-> B)", "ICE ufrags", "Flows", "Checks answered A / B", "DTLS", "Handshake",
-                "DTLS records after it A / B", "RTP A / B"], rows=[_call_row(c) for c in calls[:MAX_ROWS]]))
+                "DTLS records after it A / B", "RTP A / B"], rows=[_call_row(c) for c in calls[:MAX_ROWS]],
+                total=_total(len(calls)), unit="calls"))
         if s.tls:
             out.append(Table(title=f"{s.source}: TLS connections", columns=[
                 "Flow", "Client", "Server", "Version", "Outcome", "Alerts", "Server sent"], rows=[
                 [str(t.flow), t.client, t.server, t.version.value, t.outcome.value,
                  "; ".join(_alert(a.from_client, a.text) for a in t.alerts[:3]) or "-",
-                 ", ".join(m for m, _ in t.server_side.handshake[:6]) or "-"] for t in s.tls[:MAX_ROWS]]))
+                 ", ".join(m for m, _ in t.server_side.handshake[:6]) or "-"] for t in s.tls[:MAX_ROWS]],
+                total=_total(len(s.tls)), unit="TLS connections"))
         rows: list[list[str]] = []
         for f in s.flows:
             for method, (count, total, low, high) in sorted(f.methods.items()):
@@ -100,8 +105,13 @@ def capture_tables(summaries: list[CaptureSummary]) -> list[Table]:
         if rows:
             out.append(Table(title=f"{s.source}: answered STUN transactions", columns=[
                 "Flow", "Method", "Answered", "RTT min ms", "RTT avg ms", "RTT max ms"],
-                rows=rows[:MAX_ROWS]))
+                rows=rows[:MAX_ROWS], total=_total(len(rows)), unit="rows"))
     return out
+
+
+def _total(count: int) -> int | None:
+    """A table's row count before the cut to MAX_ROWS (None: nothing was cut)."""
+    return count if count > MAX_ROWS else None
 
 
 def _call_row(c: IceSession) -> list[str]:
@@ -436,7 +446,8 @@ def log_tables(logs: list[CoturnLog]) -> list[Table]:
             "Client rb/sb", "Peer rb/sb"], rows=[
             [s.id, s.user or "-", s.realm or "-", s.client or "-", s.relay or "-", str(s.lifetime),
              s.transport or "-", _clock(log, s.opened), _clock(log, s.closed), s.reason or "-",
-             f"{s.rb}/{s.sb}", f"{s.peer_rb}/{s.peer_sb}"] for s in sessions[:MAX_ROWS]]))
+             f"{s.rb}/{s.sb}", f"{s.peer_rb}/{s.peer_sb}"] for s in sessions[:MAX_ROWS]],
+            total=_total(len(sessions) + log.sessions_dropped), unit="sessions"))
         users, busiest = _usage(log)
         out.append(Table(title=f"{log.source}: relay usage per user", columns=[
             "User", "Sessions", "Client bytes (rb+sb)", "Peer bytes (rb+sb)", "Session-minutes"], rows=[
@@ -448,5 +459,6 @@ def log_tables(logs: list[CoturnLog]) -> list[Table]:
         refused = [[user, str(c.count), c.first or "-"] for user, c in log.auth_401.items()]
         if refused:
             out.append(Table(title=f"{log.source}: 401 to authenticated requests per user", columns=[
-                "User", "Refused", "First"], rows=refused[:MAX_ROWS]))
+                "User", "Refused", "First"], rows=refused[:MAX_ROWS], total=_total(len(refused)),
+                unit="users"))
     return out

@@ -77,6 +77,28 @@ def summary_table(result: IceResult) -> Table:
                                                  "connected", "selected pair", "data through"], rows=rows)
 
 
+def short_table(result: IceResult) -> Table:
+    """One line per URL: the candidates gathered (by type), connected or not, the pair, echoes and RTT."""
+    rows: list[list[str]] = []
+    for run in result.runs:
+        kinds: dict[str, int] = {}
+        for c in run.candidates:
+            kinds[c.type] = kinds.get(c.type, 0) + 1
+        words = [", ".join(f"{n} {kind}" for kind, n in kinds.items()) or "no candidates"]
+        if run.scheme != "stun":
+            words.append("connected" if run.connected else "ICE FAILED" if run.attempted_connect
+                         else "not connected (no relay candidate)")
+            if run.connected:
+                words.append(rules.pair_text(run))
+            if run.packets_sent:
+                rtt = f", rtt {_ms(sum(run.rtts_ms) / len(run.rtts_ms))}" if run.rtts_ms else ""
+                words.append(f"{run.packets_received}/{run.packets_sent} echoed{rtt}")
+        if run.error:
+            words.append(run.error)
+        rows.append([run.url, "; ".join(words)])
+    return Table(title="ICE by URL", columns=["server", "result"], rows=rows)
+
+
 def ice_tables(result: IceResult) -> list[Table]:
     """The summary, then one candidate table per URL that gathered any."""
     return [summary_table(result), *(candidate_table(run) for run in result.runs if run.candidates)]

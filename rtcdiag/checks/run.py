@@ -17,7 +17,7 @@ from typing import Any
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded
-from rtcdiag.checks.tables import cells
+from rtcdiag.checks.tables import cells, short_cells
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Table
@@ -44,6 +44,7 @@ class ServerPlan:
     insecure: bool
     label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
     follow_redirects: bool = True  # config follow_redirects / check --no-follow
+    shortcut_transports: tuple[str, ...] = ("udp", "tcp")  # of a host[:port] target (check -t)
 
     @property
     def turn_targets(self) -> list[Target]:
@@ -71,7 +72,8 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
             plans.append(ServerPlan(host=host, targets=targets, config=server,
                                     checks=config.server_checks(server), expect=config.server_expect(server),
                                     ca=server.ca or config.ca, insecure=insecure, label=host,
-                                    follow_redirects=config.follow_redirects))
+                                    follow_redirects=config.follow_redirects,
+                                    shortcut_transports=config.shortcut_transports))
     counts: dict[str, int] = {}
     for plan in plans:
         counts[plan.host] = counts.get(plan.host, 0) + 1
@@ -89,8 +91,9 @@ def plan_servers(config: CheckConfig) -> list[ServerPlan]:
 
 def _transports(plan: ServerPlan) -> list[Target]:
     """Each URL with a concrete transport, as a browser uses it: a stun:/turn: URL without ``?transport=``
-    is UDP (RFC 7065 §3); only a ``host[:port]`` given on the command line is tried over UDP and TCP."""
-    return expand_transports(plan.targets, ("udp", "tcp"))
+    is UDP (RFC 7065 §3); only a ``host[:port]`` given on the command line is tried over UDP and TCP (or the
+    transports of ``check -t``)."""
+    return expand_transports(plan.targets, plan.shortcut_transports)
 
 
 def _with_credentials(plan: ServerPlan) -> list[Target]:
@@ -167,7 +170,7 @@ def _turn_job(plan: ServerPlan, timeout: float) -> Job[Any, Any] | None:
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=str(plan.ca) if plan.ca else None, insecure=plan.insecure,
-        packets=TURN_PACKETS, timeout_s=timeout, transports=("udp", "tcp"),  # for a host[:port] only
+        packets=TURN_PACKETS, timeout_s=timeout, transports=plan.shortcut_transports,  # host[:port] only
         families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay,
         follow_redirects=plan.follow_redirects)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")
@@ -344,6 +347,33 @@ def server_table(ran: list[Ran[Any]], plans: list[ServerPlan]) -> Table | None:
                        for label, transport in keys])
 
 
+_SHORT_ORDER = ("port", "result", "stun", "data", "ice")
+
+
+def summary_table(ran: list[Ran[Any]], plans: list[ServerPlan], facts: Facts) -> Table | None:
+    """The console's short view: one line per server x transport (what TURN gave, the data path's loss and
+    RTT, ICE; STUN's mapped address where no TURN ran; a port only when it was not open), and the NAT."""
+    by_host = {plan.host: plan.label for plan in plans}
+    rows: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for each in ran:
+        own = {each.subject.host: each.subject.server} if each.subject.entry is not None else by_host
+        for label, transport, column, text in short_cells(each, own):
+            rows.setdefault((label, transport), {}).setdefault(column, []).append(text)
+    order = {"udp": 0, "tcp": 1, "tls": 2}
+    out: list[list[str]] = []
+    for key in sorted(rows, key=lambda key: (key[0], order.get(key[1], 9))):
+        columns = rows[key]
+        if "result" in columns:
+            columns.pop("stun", None)  # the TURN outcome says more than the Binding
+        texts = [text for column in _SHORT_ORDER for text in dict.fromkeys(columns.get(column, []))]
+        out.append([key[0], key[1], ", ".join(texts)])
+    if facts.nat_label is not None:
+        out.append([LOCAL_NETWORK, "", f"NAT: {facts.nat_label}"])
+    if not out:
+        return None
+    return Table(title="Servers by transport", columns=["server", "transport", "result"], rows=out)
+
+
 @dataclass
 class ConfigRun:
     """One run of a config: the report, and the typed material it was built from (for metrics)."""
@@ -412,6 +442,7 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
         results.setdefault(each.check, []).append(each.result)  # made JSON data by build_report
     table = server_table(ran, plans)
     tables = [table] if table else []
+    summary = summary_table(ran, plans, merged.facts)
     for each in ran:
         if each.check == "browser" and each.result is not None:
             from rtcdiag.checks.browser import browser_tables
@@ -421,5 +452,6 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
             from rtcdiag.checks.signal import signal_tables
 
             tables += signal_tables(each.result)
-    report = build_report(command, merged, tables=tables, results=results, started_at=started)
+    report = build_report(command, merged, tables=tables, results=results, started_at=started,
+                          summary=summary)
     return ConfigRun(report, merged, ran)

@@ -10,20 +10,25 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
-from rtcdiag.report.model import Report
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:
+    from rtcdiag.checks.analyze import Evidence
+    from rtcdiag.checks.engine import Ran
     from rtcdiag.evidence.capture import CaptureSummary
 
 
-@click.command(name="analyze", epilog=exitcodes.EPILOG)
+@click.command(name="analyze", epilog=exitcodes.epilog(
+    "rtcdiag analyze webrtc_internals_dump.txt",
+    "rtcdiag analyze call.pcapng /var/log/turnserver/turn.log",
+    "rtcdiag analyze webrtc_internals_dump.txt --redact dump-for-the-issue.json.gz"))
 @click.argument("files", nargs=-1, required=False, metavar="FILE...",
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redact", "redact_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="OUT",
-              help="Also write an anonymised copy of the (one) dump to OUT, for a public issue: addresses "
-                   "mapped consistently, mDNS names, ICE ufrag/pwd, fingerprints and certificates replaced.")
+              help="Also write an anonymised copy of the (one) dump to OUT (gzip when OUT ends in .gz), for "
+                   "a public issue: addresses mapped consistently, mDNS names, ICE ufrag/pwd, fingerprints "
+                   "and certificates replaced. Says on stderr what it replaced; the report is of the copy.")
 @click.option("--summary", "summary_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=None, metavar="DIR",
               help="Judge every dump in DIR (in parallel over every core) and print the numbers instead: "
@@ -32,7 +37,8 @@ if TYPE_CHECKING:
 @click.option("--ladder", "ladder_flow", default=None, metavar="FLOW",
               help="For a packet capture: print one flow (its number in the flows table, or an ip:port of "
                    "it) as a sequence diagram instead of the report.")
-@output_options
+@output_options(junit_help="Also write a JUnit XML file (one testcase per peer connection, flow or log x "
+                            "step).")
 def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path | None,
             ladder_flow: str | None, output: OutputOptions) -> int:
     """Triage a call from the browser's own evidence: chrome://webrtc-internals dumps (the
@@ -73,22 +79,24 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
     if evidence is not None and evidence.refused:
         raise EvidenceError(evidence.refused)
     if redact_out is not None:
-        from rtcdiag.evidence.load import redacted_copy
-
-        copy = redacted_copy(files[0])  # webrtc-internals dumps only (exit 2 for anything else)
-        try:
-            redact_out.write_bytes(copy)
-        except OSError as exc:
-            raise UsageError(f"--redact {redact_out}: cannot write: {exc.strerror or exc}") from None
+        ran = _redact(files[0], redact_out)  # the report printed is the copy's
+        evidence = ran.result
     if ladder_flow is not None:
         return _ladder(evidence.captures if evidence is not None else [], ladder_flow)
     out_tables = []
     notes: list[str] = []
+    detail_notes: list[str] = []
     results = None
+    summary = None
     if evidence is not None:
+        from rtcdiag.checks.analyze_summary import short_table
+
         out_tables = tables(evidence.dumps, evidence.summaries)
         notes = [f"{d.source}: {note}" for d in evidence.dumps for note in d.notes[:20]]
-        notes += [f"{d.source}: {d.user_agent}" for d in evidence.dumps if d.user_agent]
+        detail_notes = [f"{d.source}: {d.user_agent}" for d in evidence.dumps if d.user_agent]
+        if redact_out is not None:
+            detail_notes.append(f"This report is of the anonymised copy written by --redact to {redact_out} "
+                                "(addresses, mDNS names, ICE ufrag/pwd and DTLS fingerprints replaced).")
         if evidence.wire:
             from rtcdiag.checks.capture import WirePlan, capture_tables, log_tables, wire_results
 
@@ -96,9 +104,10 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
             notes += [f"{c.source}: {note}" for c in evidence.captures for note in c.notes[:20]]
             notes += [f"{log.source}: {note}" for log in evidence.logs for note in log.notes[:20]]
             results = wire_results(WirePlan(evidence.captures, evidence.logs))
+        if evidence.dumps:  # one line per peer connection (and per capture and log beside them)
+            summary = short_table(evidence.dumps, evidence.summaries, evidence.captures, evidence.logs)
     report = build_report("analyze", ran.judgement, tables=out_tables, results=results, notes=notes,
-                          started_at=started)
-    page = None
+                          detail_notes=detail_notes, started_at=started, summary=summary)
     if output.wants_html and evidence is not None:  # --html: the call's charts (issue 24)
         from rtcdiag.checks.call_charts import call_sections
         from rtcdiag.checks.capture import WirePlan
@@ -107,9 +116,7 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
         report.visuals = call_sections(evidence.dumps, report.roots)
         if evidence.wire:
             report.visuals += wire_sections(WirePlan(evidence.captures, evidence.logs))
-        if redact_out is not None:
-            page = _redacted_page(redact_out, started)
-    return emit(report, output, page=page)
+    return emit(report, output)
 
 
 def _ladder(captures: list[CaptureSummary], flow: str) -> int:
@@ -128,6 +135,30 @@ def _ladder(captures: list[CaptureSummary], flow: str) -> int:
     return exitcodes.OK
 
 
+def _redact(source: Path, out: Path) -> Ran[Evidence]:
+    """``--redact OUT``: the anonymised copy written (gzip when OUT ends in .gz, as ``browser --save-dump``),
+    what was replaced said on stderr, and the copy read back and judged (by the same rules: the anonymiser
+    keeps what triage reads): the report printed, and the HTML page, are the copy's, so they can be pasted
+    next to it."""
+    import gzip
+
+    from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan
+    from rtcdiag.checks.engine import Job, execute
+    from rtcdiag.errors import UsageError
+    from rtcdiag.evidence.load import redacted_copy_counted
+
+    copy, counts = redacted_copy_counted(source)
+    data = gzip.compress(copy) if out.suffix.lower() == ".gz" else copy
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"--redact {out}: cannot write: {exc.strerror or exc}") from None
+    size = f"{len(data) / 1024:.0f} KiB" + (", gzip" if out.suffix.lower() == ".gz" else "")
+    click.echo(f"rtcdiag analyze: wrote {out} ({size}): {counts.text()}; the report below is of that copy",
+               err=True)
+    return run_async(execute(Job(ANALYZE, AnalyzePlan([out]), Subject("analyze"))), network=False)
+
+
 MAX_SUMMARY_FILES = 100_000
 
 
@@ -140,7 +171,11 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
     paths = sorted(str(p) for p in directory.rglob("*") if p.is_file())
     if len(paths) > MAX_SUMMARY_FILES:
         raise UsageError(f"--summary {directory}: more than {MAX_SUMMARY_FILES} files")
-    files = summarize_files(paths)
+    from rtcdiag.report.progress import progress
+
+    with progress("rtcdiag analyze --summary", enabled=False if output.json else None) as view:
+        handles = [view.add(path) for path in paths]
+        files = summarize_files(paths, on_done=lambda index: view.done(handles[index]))
     numbers = summary_numbers(files)
     read = numbers.files - numbers.refused
     subject = Subject(f"summary of {directory}")
@@ -156,25 +191,3 @@ def _summary(directory: Path, output: OutputOptions, started: float) -> int:
 
         report.visuals = fleet_sections(files, numbers)
     return emit(report, output)
-
-
-def _redacted_page(out: Path, started: float) -> Report:
-    """``--redact OUT --html``: the page shows the anonymised copy (judged by the same rules: the
-    anonymiser keeps what triage reads), so nothing it replaces reaches the page."""
-    from rtcdiag.checks.analyze import ANALYZE, AnalyzePlan, tables
-    from rtcdiag.checks.call_charts import call_sections
-    from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.report.build import build_report
-
-    ran = run_async(execute(Job(ANALYZE, AnalyzePlan([out]), Subject("analyze"))), network=False)
-    copy = ran.result
-    dumps = copy.dumps if copy is not None else []
-    notes = [f"This page shows the anonymised copy written by --redact to {out} (addresses, mDNS "
-             "names, ICE ufrag/pwd and DTLS fingerprints replaced)."]
-    notes += [f"{d.source}: {note}" for d in dumps for note in d.notes[:20]]
-    notes += [f"{d.source}: {d.user_agent}" for d in dumps if d.user_agent]
-    report = build_report("analyze", ran.judgement,
-                          tables=tables(dumps, copy.summaries) if copy is not None else [],
-                          results=None, notes=notes, started_at=started)
-    report.visuals = call_sections(dumps, report.roots)
-    return report

@@ -18,13 +18,16 @@ from rtcdiag.commands.common import (
     run_async,
     timeout_option,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:
+    from rtcdiag.checks.engine import Ran
     from rtcdiag.probes.browser_ice import BrowserIceResult
+    from rtcdiag.probes.interop import InteropResult
 
 INSTALL_HINT = "apt-get install -y chromium (or --browser-path PATH) and pip install 'rtcdiag[browser]'"
 FIREFOX_HINT = "apt-get install -y firefox-esr (or --browser-path PATH with --engine firefox)"
@@ -57,7 +60,10 @@ def browser_unavailable(path: Path | None) -> str | None:
     return None
 
 
-@click.command(name="browser", epilog=exitcodes.EPILOG)
+@click.command(name="browser", epilog=exitcodes.epilog(
+    "rtcdiag browser 'turn:turn.example.com:3478?transport=udp' -u alice --password-env TURN_PASSWORD",
+    "rtcdiag browser --ice-servers ice-servers.json --relay-only",
+    "rtcdiag browser --ice-servers ice-servers.json --save-dump run.json.gz"))
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
@@ -128,7 +134,21 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
         jobs.append(Job(BROWSER, plan, Subject(f"browser {name}")))
     from rtcdiag.triage.judgement import Judgement
 
-    ran_all = [run_async(execute(job)) for job in jobs]  # one browser at a time: 2 shared cores
+    ran_all = []
+    interop_ran: Ran[InteropResult] | None = None
+    with watching("browser", output) as view:
+        for name, job in zip(engines, jobs, strict=True):  # one browser at a time: 2 shared cores
+            page = view.add(f"{name.capitalize()}: the Trickle ICE page, {len(servers)} URL(s), gathering "
+                            "and calls")
+            ran_all.append(run_async(execute(job)))
+            view.done(page)
+        if interop:
+            from rtcdiag.checks.interop import INTEROP, InteropPlan
+
+            calls = view.add("Chromium <-> Firefox calls")
+            interop_ran = run_async(execute(Job(INTEROP, InteropPlan(servers, timeout_s=timeout,
+                                                                     messages=messages), Subject("interop"))))
+            view.done(calls)
     judgement = Judgement.merge([ran.judgement for ran in ran_all])
     notes: list[str] = []
     tables = []
@@ -145,15 +165,13 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
             results["ice"] = to_jsonable(evidence.ice)
         if save_dump is not None:
             notes.append(_save(evidence.page, save_dump, several=len(engines) > 1))
-    if interop:
-        from rtcdiag.checks.interop import INTEROP, InteropPlan, interop_tables
+    if interop_ran is not None:
+        from rtcdiag.checks.interop import interop_tables
 
-        ran = run_async(execute(Job(INTEROP, InteropPlan(servers, timeout_s=timeout, messages=messages),
-                                    Subject("interop"))))
-        judgement.extend(ran.judgement)
-        if ran.result is not None:
-            tables += interop_tables(ran.result)
-            results["interop"] = to_jsonable(ran.result)
+        judgement.extend(interop_ran.judgement)
+        if interop_ran.result is not None:
+            tables += interop_tables(interop_ran.result)
+            results["interop"] = to_jsonable(interop_ran.result)
     report = build_report("browser", judgement, tables=tables, results=results or None, notes=notes,
                           started_at=started)
     dumps = [r.result.dump for r in ran_all if r.result is not None and r.result.dump is not None]

@@ -33,13 +33,14 @@ from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
 from rtcdiag.report.model import Report
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
-from rtcdiag.targets import Target, load_ice_servers, parse_targets, parse_uri
+from rtcdiag.targets import TRANSPORTS, Target, load_ice_servers, parse_targets, parse_uri
 
 if TYPE_CHECKING:
     from rtcdiag.checks.run import ConfigRun
 
 # With no arguments: well-known public STUN servers (binding + ICE gathering) and the local network (NAT).
 DEFAULT_STUN_SERVERS = ("stun:stun.l.google.com:19302", "stun:stun.cloudflare.com:3478")
+PUBLIC_STUN = "public STUN"
 
 
 def run_check(config: CheckConfig, *, live: bool | None = None, command: str = "check",
@@ -60,7 +61,7 @@ def run_check_detailed(config: CheckConfig, *, live: bool | None = None, command
     from rtcdiag.report.progress import progress
 
     skipped = _browser_missing() if browser else None
-    with progress(enabled=live) as view:
+    with progress(f"rtcdiag {command}", enabled=live) as view:
         run = run_async(run_config_detailed(config, on_start=view.add, on_done=view.done, command=command,
                                             browser=browser and skipped is None))
     if skipped is not None:
@@ -102,6 +103,15 @@ def _browser_missing() -> str | None:
 # --- command line ----------------------------------------------------------------------------------------
 
 
+def _public_default(config: CheckConfig) -> str | None:
+    """What a bare ``rtcdiag check`` contacts, in words (None when servers were given)."""
+    if config.source != "arguments" or [s for s in config.servers if s.name != PUBLIC_STUN]:
+        return None
+    hosts = ", ".join(parse_uri(u).hostport for u in DEFAULT_STUN_SERVERS)
+    return (f"no server given: asking the public STUN servers {hosts} (Binding, ICE gathering, NAT); give "
+            "URIs, --ice-servers FILE or --config FILE to check your own")
+
+
 def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: tuple[str, ...],
                       username: str | None, password: str | None, secret: str | None, ttl: int,
                       checks: tuple[str, ...], nat_servers: tuple[str, ...], ca: Path | None, insecure: bool,
@@ -128,7 +138,7 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
     if not config.servers and config_file is None and not config.signalling:
         # No arguments: public STUN servers and the local network; documented in the README.
         config.servers = [ServerConfig(targets=[parse_uri(u) for u in DEFAULT_STUN_SERVERS],
-                                       name="public STUN")]
+                                       name=PUBLIC_STUN)]
     if checks:
         config.checks = checks
         for server in config.servers:
@@ -146,7 +156,10 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
     return config
 
 
-@click.command(name="check", epilog=exitcodes.EPILOG)
+@click.command(name="check", epilog=exitcodes.epilog(
+    "rtcdiag check",
+    "rtcdiag check --ice-servers ice-servers.json --junit rtcdiag.xml",
+    "rtcdiag check --config rtcdiag.toml -q"))
 @click.argument("uris", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="An rtcdiag.toml with servers, credentials (by env var name), checks and expectations.")
@@ -155,6 +168,9 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 @turn_credential_options
 @list_option("--checks", choices=CHECKS, examples=("stun", "turn"),
              help=f"Checks to run (default: all of {','.join(CHECKS)})")
+@list_option("-t", "--transport", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
+             help="Transports for a HOST[:PORT] target, udp, tcp or tls (default: udp,tcp; udp and tcp on "
+                  "its port, tls on 5349). A URI carries its own transport")
 @list_option("--nat-server", "nat_servers", metavar="URI",
              examples=("stun:127.0.0.1:3478", "stun:[::1]:3478"),
              help="RFC 5780 STUN servers (two addresses) for the NAT check")
@@ -172,9 +188,14 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
 def command(browser: bool,
             uris: tuple[str, ...], config_file: Path | None, ice_servers: Path | None, username: str | None,
             password_args: SecretArgs, secret_args: SecretArgs, ttl: int, checks: tuple[str, ...],
-            nat_servers: tuple[str, ...], tls: TlsOptions, follow: bool, timeout: float | None,
+            nat_servers: tuple[str, ...], transports: tuple[str, ...], tls: TlsOptions, follow: bool,
+            timeout: float | None,
             concurrency: int | None, openmetrics: Path | None, output: OutputOptions) -> int:
-    """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report."""
+    """Run every applicable check (DNS, ports, STUN, TURN, NAT, ICE) concurrently; print one report.
+
+    Without a URI, --ice-servers or --config it contacts public STUN servers on the internet
+    (stun.l.google.com:19302, stun.cloudflare.com:3478) and says so first, on stderr.
+    """
     password, secret = load_turn_secrets(password_args, secret_args)
     register_secret(secret)
     user = load_username(username)
@@ -184,9 +205,19 @@ def command(browser: bool,
                                timeout, follow)
     if concurrency is not None:
         config.concurrency = concurrency
+    if transports:
+        if not any(t.shortcut for server in config.servers for t in server.targets):
+            raise UsageError("-t/--transport only applies to HOST[:PORT] targets; a URI carries its own "
+                             "transport (turn:h?transport=tcp, turns: for TLS)")
+        config.shortcut_transports = transports
     if openmetrics is not None:
         _openmetrics_ready(openmetrics)
-    run = run_check_detailed(config, browser=browser)
+    public = _public_default(config)
+    if public is not None:  # said before anything is sent (stderr: stdout's first line stays the verdict)
+        click.echo(f"rtcdiag check: {public}", err=True)
+    run = run_check_detailed(config, browser=browser, live=False if output.json else None)
+    if public is not None:
+        run.report.notes.insert(0, public)
     run.report.notes += tls_notes(config.insecure or any(s.insecure for s in config.servers))
     if openmetrics is not None:
         from rtcdiag import interrupt

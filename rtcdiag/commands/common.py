@@ -11,10 +11,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -24,7 +24,11 @@ from rtcdiag.report.model import Report
 from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretArgs
 
 if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
     from rtcdiag.probes.ice import IceServer
+    from rtcdiag.report.layout import View
+    from rtcdiag.report.progress import ProgressView
     from rtcdiag.targets import Target
 
 T = TypeVar("T")
@@ -38,6 +42,9 @@ class OutputOptions:
     junit: Path | None = None
     report_file: Path | None = None
     html: Path | None = None  # --html FILE: the self-contained page (rtcdiag.report.html)
+    verbose: bool = False  # -v: info findings, full tables, descriptive notes on the console
+    quiet: bool = False  # -q: the verdict line only
+    wide: bool = False  # --wide: tables at their natural width
 
     @property
     def wants_html(self) -> bool:
@@ -46,18 +53,51 @@ class OutputOptions:
         return self.html is not None or (self.report_file is not None
                                          and _SUFFIX_FORMAT.get(self.report_file.suffix.lower()) == "html")
 
+    @property
+    def console_only(self) -> bool:
+        """The report goes to the console only (no JSON, Markdown, JUnit, report file or HTML page)."""
+        return not (self.json or self.markdown or self.junit or self.report_file or self.html)
 
-def output_options(func: F) -> F:
-    """Add ``--json``, ``--markdown``, ``--junit FILE``, ``--report-file FILE`` and ``--html FILE`` to a
-    command.
+    @property
+    def view(self) -> View:
+        """How much of the report the console shows (-v, -q, --wide)."""
+        from rtcdiag.report.layout import Detail, View
+
+        detail = Detail.VERBOSE if self.verbose else Detail.QUIET if self.quiet else Detail.NORMAL
+        return View(detail, wide=self.wide)
+
+
+JUNIT_HELP = "Also write a JUnit XML file (one testcase per server x transport x check)."
+
+
+@overload
+def output_options(func: F) -> F: ...
+
+
+@overload
+def output_options(*, junit_help: str) -> Callable[[F], F]: ...
+
+
+def output_options(func: F | None = None, *, junit_help: str = JUNIT_HELP) -> Any:
+    """Add ``--json``, ``--markdown``, ``--junit FILE``, ``--report-file FILE``, ``--html FILE``,
+    ``-v/--verbose``, ``-q/--quiet`` and ``--wide`` to a command (``junit_help``: what a testcase is for this
+    command).
 
     The command receives them as one ``output: OutputOptions`` keyword argument.
     """
+    if func is None:
+        return functools.partial(output_options, junit_help=junit_help)
     options = [
-        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema rtcdiag/1)."),
+        click.option("-v", "--verbose", "verbose", is_flag=True,
+                     help="Also show findings for the record (info), the full tables and descriptive notes."),
+        click.option("-q", "--quiet", "quiet", is_flag=True,
+                     help="Print only the verdict line (the exit code says the same)."),
+        click.option("--wide", "wide", is_flag=True,
+                     help="Lay tables out at their full width, one line per row, whatever the terminal's."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print the report as JSON (schema rtcdiag/1): everything, whatever -v/-q say."),
         click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as Markdown."),
-        click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write a JUnit XML file (one testcase per server x transport x check)."),
+        click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), help=junit_help),
         click.option("--report-file", "report_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Also write the report to FILE; format from the suffix (.json, .md, .xml, .txt, "
                           ".html)."),
@@ -68,19 +108,22 @@ def output_options(func: F) -> F:
 
     @functools.wraps(func)  # keeps __click_params__ of options declared below this decorator
     def wrapper(*args: Any, as_json: bool, as_markdown: bool, junit: Path | None,
-                report_file: Path | None, html_file: Path | None, **kwargs: Any) -> Any:
+                report_file: Path | None, html_file: Path | None, verbose: bool, quiet: bool, wide: bool,
+                **kwargs: Any) -> Any:
         if as_json and as_markdown:
             raise UsageError("--json and --markdown are mutually exclusive")
+        if verbose and quiet:
+            raise UsageError("-v/--verbose and -q/--quiet are mutually exclusive")
         # before any traffic: a bad path must not cost the verdict
         check_output_paths(junit, report_file, html_file)
         out = OutputOptions(json=as_json, markdown=as_markdown, junit=junit, report_file=report_file,
-                            html=html_file)
+                            html=html_file, verbose=verbose, quiet=quiet, wide=wide)
         return func(*args, output=out, **kwargs)
 
     decorated: Any = wrapper
     for option in reversed(options):
         decorated = option(decorated)
-    return decorated  # type: ignore[no-any-return]
+    return decorated
 
 
 @dataclass(frozen=True)
@@ -159,9 +202,20 @@ class ListOption(click.Option):
         self.examples = examples
         self.choices = choices
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Shell completion of the choices, of the last comma-separated item too (``-t udp,t``: ``udp,tcp``)
+        """
+        from click.shell_completion import CompletionItem
+
+        if self.choices is None:
+            return super().shell_complete(ctx, incomplete)
+        done, _, last = incomplete.rpartition(",")
+        prefix = f"{done}," if done else ""
+        return [CompletionItem(prefix + choice) for choice in self.choices if choice.startswith(last.lower())]
+
     def _split(self, ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
         items = split_list(values, lower=self.choices is not None)
-        flag = max(self.opts, key=len) if self.opts else self.name
+        flag = next((o for o in self.opts if o.startswith("--")), self.name)
         if values and not items:
             raise click.UsageError(f"{flag}: name at least one value", ctx=ctx)
         if self.choices is not None:
@@ -185,12 +239,13 @@ def split_list(values: Sequence[str], *, lower: bool = False) -> tuple[str, ...]
 
 
 def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str, ...] | None = None,
-                metavar: str = "LIST", help: str) -> Callable[[F], F]:
+                metavar: str = "LIST", help: str, hidden: bool = False) -> Callable[[F], F]:
     """A :class:`ListOption`: repeatable and comma-separated. ``choices`` (compared in lower case) are
-    checked before any traffic, as a usage error (exit 2); the help says how to give several."""
+    checked before any traffic, as a usage error (exit 2); the help says how to give several. ``hidden``:
+    an older spelling kept working, not shown in --help."""
     spelled = "repeatable or comma-separated"
     return click.option(*param_decls, cls=ListOption, examples=examples, choices=choices, metavar=metavar,
-                        help=f"{help} ({spelled}).")
+                        help=f"{help} ({spelled}).", hidden=hidden)
 
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -206,12 +261,28 @@ def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F
     the command takes it from elsewhere (``check``: the config's ``timeout``, else 5).
     """
     shown = f"{default:g}" if default is not None else f"the config's timeout, else {DEFAULT_TIMEOUT_S:g}"
-    return click.option(
-        "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, metavar="S",
-        help="Seconds before one transaction (request, DNS question, connect, handshake) counts as "
-             f"unanswered; the RFC 8489 retransmission schedule is scaled to fit (39.5 = RFC timing). "
-             f"Default: {shown}.",
-    )
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, deadline: float | None, **kwargs: Any) -> Any:
+            from rtcdiag import interrupt
+
+            interrupt.set_deadline(deadline)  # read by run_async; reset with the rest by rtcdiag.cli.main
+            return func(*args, **kwargs)
+
+        decorated: Any = click.option(
+            "--deadline", type=click.FloatRange(min=0.1, max=86400), default=None, metavar="S",
+            help="Seconds the whole run may take (like curl --max-time): what has not finished then is cut "
+                 "short (allocations released) and reported as not finished; exit 3 unless something "
+                 "failed.")(wrapper)
+        decorated = click.option(
+            "--timeout", type=click.FloatRange(min=0.05, max=600), default=default, metavar="S",
+            help="Seconds before one transaction (request, DNS question, connect, handshake) counts as "
+                 f"unanswered; the RFC 8489 retransmission schedule is scaled to fit (39.5 = RFC timing). "
+                 f"Default: {shown}.")(decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
 
 
 DEFAULT_CONCURRENCY = 32  # shown in --help; the same as rtcdiag.probes.slots.DEFAULT_CONCURRENCY
@@ -241,6 +312,18 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
         return decorated  # type: ignore[no-any-return]
 
     return decorate
+
+
+@contextlib.contextmanager
+def watching(command: str, output: OutputOptions, *, level: int = 0) -> Iterator[ProgressView]:
+    """The live status line of ``rtcdiag COMMAND`` on a terminal's stderr (never with --json), following the
+    probes of every fan-out at ``level`` (:func:`rtcdiag.interrupt.watched`); the command may add its own."""
+    from rtcdiag import interrupt
+    from rtcdiag.report.progress import progress
+
+    with progress(f"rtcdiag {command}", enabled=False if output.json else None) as view, \
+            interrupt.watched(view, level):
+        yield view
 
 
 def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
@@ -301,9 +384,19 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
             except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no such signal
                 continue
             installed.append(signum)
+
+        def on_deadline(seconds: float) -> None:
+            interrupt.request_deadline(seconds)
+            if task is not None:
+                task.cancel()
+
+        seconds = interrupt.deadline()
+        timer = loop.call_later(seconds, on_deadline, seconds) if seconds is not None else None
         try:
             result.append(await coro)
         finally:
+            if timer is not None:
+                timer.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
 
@@ -312,7 +405,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except asyncio.CancelledError:
         stopped = interrupt.requested()
         if stopped is not None:
-            raise Interrupted(stopped.signum, stopped.name, message=stopped.message()) from None
+            cut = Interrupted(stopped.signum, stopped.name, message=stopped.message())
+            cut.exit_code = stopped.exit_code  # 128 + the signal, or 3 for --deadline
+            raise cut from None
         raise
     return result[0]
 
@@ -335,31 +430,32 @@ def _render_text(report: Report, fmt: str) -> str:
 
         return html.render(report)
     from rtcdiag.report import plain
+    from rtcdiag.report.layout import VERBOSE
 
-    text = plain.render(report, PLAIN_WIDTH)
+    text = plain.render(report, PLAIN_WIDTH, VERBOSE)  # a file gets all of it, as -v shows it
     if text is not None:
         return text
     from rtcdiag.report import console
 
-    return console.render_plain(report, PLAIN_WIDTH)
+    return console.render_plain(report, PLAIN_WIDTH, VERBOSE)
 
 
 PLAIN_WIDTH = 100  # --report-file x.txt
 
 
-def _print_console(report: Report) -> None:
-    """The console report on stdout: without rich when stdout gets no colour (rtcdiag.report.plain prints
-    the same text, for less start-up time), else with rich."""
+def _print_console(report: Report, view: View) -> None:
+    """The console report on stdout, as much as ``view`` says: without rich when stdout gets no colour
+    (rtcdiag.report.plain prints the same text, for less start-up time), else with rich."""
     from rtcdiag.report import plain
 
     width = plain.stdout_width()
-    text = plain.render(report, width) if width is not None else None
+    text = plain.render(report, width, view) if width is not None else None
     if text is not None:
         sys.stdout.write(text)
         return
     from rtcdiag.report import console
 
-    console.print_report(report)
+    console.print_report(report, view=view)
 
 
 _SUFFIX_FORMAT = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit",
@@ -429,19 +525,20 @@ def interruption_note(report: Report) -> str | None:
     if stopped is None:
         return None
     after = max(stopped.at - report.started_at, 0.0)
-    text = f"Interrupted by {stopped.name} {after:.1f} s into the run: this report shows only what had " \
-           "finished, judged on its own."
+    cut = f"--deadline {stopped.deadline_s:g} s reached" if stopped.deadline_s is not None else \
+        f"Interrupted by {stopped.name} {after:.1f} s into the run"
+    text = f"{cut}: this report shows only what had finished, judged on its own."
     if stopped.unfinished:
         text += f" Not finished (not judged): {', '.join(stopped.unfinished)}."
     return text
 
 
-def emit(report: Report, output: OutputOptions, *, page: Report | None = None) -> int:
+def emit(report: Report, output: OutputOptions, *, stdout: Callable[[], str] | None = None) -> int:
     """Render ``report`` to stdout and any requested files (each format built once); return its exit code.
 
     A run cut short by a signal (:mod:`rtcdiag.interrupt`) is reported as what had finished: the verdict
-    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal. ``page``: the
-    report the HTML page shows, when it is not ``report`` (``analyze --redact``: its anonymised copy's)."""
+    says INTERRUPTED, a note names what had not, and the exit code is 128 + the signal. ``stdout``: the
+    command's own console text instead of the console report (files are written as usual)."""
     from rtcdiag import interrupt
 
     stopped = interrupt.requested()
@@ -456,19 +553,21 @@ def emit(report: Report, output: OutputOptions, *, page: Report | None = None) -
 
     def text(fmt: str) -> str:
         if fmt not in rendered:
-            rendered[fmt] = _render_text(page if fmt == "html" and page is not None else report, fmt)
+            rendered[fmt] = _render_text(report, fmt)
         return rendered[fmt]
 
     check_output_paths(output.junit, output.report_file, output.html)  # callers without output_options
 
     def to_stdout() -> None:
-        if output.json:
+        if stdout is not None:  # the command's own console form (lint speaks like a linter)
+            sys.stdout.write(stdout())
+        elif output.json:
             sys.stdout.write(text("json"))
             sys.stdout.write("\n")  # not concatenated: the JSON of a large check is megabytes
         elif output.markdown:
             sys.stdout.write(text("markdown"))
         else:
-            _print_console(report)
+            _print_console(report, output.view)
 
     problems = [_write_stdout(to_stdout)]
     if stopped is not None:

@@ -8,7 +8,7 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.addresses import parse_ip
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.dns import DEFAULT_DNS_PORT, DnsResult, QueryResult
@@ -55,6 +55,18 @@ def tables(result: DnsResult) -> list[Table]:
     return out
 
 
+def summary(result: DnsResult) -> Table:
+    """The answer in a few lines: the addresses, each SRV record, which resolver and how fast."""
+    rows = [["addresses", ", ".join([*result.ipv4, *result.ipv6]) or "none"]]
+    rows += [[r.service, f"{echo(r.target)}:{r.port} (priority {r.priority}, weight {r.weight})"]
+             for r in result.srv[:8]]
+    slowest = max((q.rtt_ms for q in result.queries), default=0.0)
+    rows.append(["resolver", f"{', '.join(result.nameservers) or '-'} ({result.resolver_source}), slowest "
+                             f"answer {slowest:.0f} ms"])
+    return Table(title=f"DNS {result.name}", columns=["what", "result"], rows=rows,
+                 total=len(result.srv) + 2 if len(result.srv) > 8 else None, unit="records")
+
+
 def notes(result: DnsResult) -> list[str]:
     control = result.control
     if control is None:
@@ -94,7 +106,10 @@ def normalise_name(name: str) -> str:
         raise UsageError(f"dns: {exc}") from None
 
 
-@click.command(name="dns", epilog=exitcodes.EPILOG)
+@click.command(name="dns", epilog=exitcodes.epilog(
+    "rtcdiag dns turn.example.com",
+    "rtcdiag dns turn.example.com --nameserver 1.1.1.1",
+    "rtcdiag dns turn.example.com -q"))
 @click.argument("name")
 @click.option("--nameserver", metavar="IP[:PORT]",
               help="Ask this resolver instead of the system's (/etc/resolv.conf); IPv6 as [addr]:port.")
@@ -119,9 +134,10 @@ def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bo
     plan = DnsPlan(name=normalise_name(name), nameserver=parse_nameserver(nameserver) if nameserver else None,
                    timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=min(timeout, 1.0),
                    control=nameserver is None)
-    ran = run_async(execute(Job(DNS, plan, Subject(f"dns:{plan.name}", host=plan.name))))
+    with watching("dns", output):
+        ran = run_async(execute(Job(DNS, plan, Subject(f"dns:{plan.name}", host=plan.name))))
     result: DnsResult | None = ran.result
     report = build_report("dns", ran.judgement, tables=tables(result) if result else [],
                           results=to_jsonable(result), notes=notes(result) if result else [],
-                          started_at=started)
+                          summary=summary(result) if result else None, started_at=started)
     return emit(report, output)

@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     tls_notes,
     tls_options,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.secret_input import (
     SecretArgs,
@@ -29,7 +30,10 @@ from rtcdiag.secret_input import (
 from rtcdiag.triage.finding import Subject
 
 
-@click.command(name="ice", epilog=exitcodes.EPILOG)
+@click.command(name="ice", epilog=exitcodes.epilog(
+    "rtcdiag ice 'turn:turn.example.com:3478?transport=udp' -u alice --password-env TURN_PASSWORD",
+    "rtcdiag ice --ice-servers ice-servers.json --relay-only",
+    "rtcdiag ice stun:stun.l.google.com:19302"))
 @click.argument("targets", nargs=-1, metavar="[URI|HOST[:PORT]|FILE.json]...")
 @click.option("--ice-servers", "ice_servers", type=click.Path(dir_okay=False, path_type=Path),
               help="A browser RTCIceServer JSON file (urls, username, credential).")
@@ -53,7 +57,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     server itself is on a loopback/private address), ICE failed, data not flowing.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables, short_table
     from rtcdiag.jsonable import to_jsonable
     from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
@@ -67,9 +71,11 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
                          connect_timeout_s=timeout,
                          ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
-    ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
+    with watching("ice", output):
+        ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
     tables = ice_tables(ran.result) if ran.result is not None else []
     notes = ice_notes(ran.result) if ran.result is not None else []
     report = build_report("ice", ran.judgement, tables=tables, results={"ice": to_jsonable(ran.result)},
-                          notes=notes + tls_notes(tls.insecure), started_at=started)
+                          notes=notes + tls_notes(tls.insecure), started_at=started,
+                          summary=short_table(ran.result) if ran.result is not None else None)
     return emit(report, output)

@@ -14,7 +14,10 @@ def _default_name(kind: str) -> str:
     return f"rtcdlab-{kind}"
 
 
-@click.group(name="lab", epilog=exitcodes.EPILOG)
+@click.group(name="lab", epilog=exitcodes.epilog(
+    "sudo rtcdiag lab up symmetric --loss 5",
+    "sudo rtcdiag lab status",
+    "sudo rtcdiag lab down --all"))
 def command() -> None:
     """Bring up or down an emulated NAT: namespaces NAME-client, NAME-router, NAME-public, nftables on the
     router, and a two-address coturn (203.0.113.10 / .11, port 3478, alternate 3479) in the public one.

@@ -14,21 +14,39 @@ from rtcdiag.commands.common import (
     output_options,
     run_async,
     timeout_option,
+    watching,
 )
 from rtcdiag.errors import UsageError
+from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
 
-@click.command(name="nat-type", epilog=exitcodes.EPILOG)
+def _summary(behaviour: Table) -> Table:
+    """The verdict of the behaviour table in two lines: the type with mapping and filtering, then the
+    addresses it was seen from."""
+    seen = {row[0]: row[1] for row in behaviour.rows if len(row) == 2}
+    label, confidence = seen.get("NAT type (RFC 3489 label)", "unknown"), seen.get("confidence", "-")
+    rows = [["NAT", f"{label}: mapping {seen.get('mapping (RFC 4787)', 'unknown')}, filtering "
+                    f"{seen.get('filtering (RFC 4787)', 'unknown')}; confidence {confidence}"]]
+    if "mapped address" in seen:
+        rows.append(["seen", f"mapped {seen['mapped address']} from local {seen.get('local address', '?')}, "
+                             f"port preserved {seen.get('port preserved', 'unknown')}"])
+    return Table(title="NAT", columns=["what", "result"], rows=rows)
+
+
+@click.command(name="nat-type", epilog=exitcodes.epilog(
+    "rtcdiag nat-type",
+    "rtcdiag nat-type -s stun:stun.example.com:3478 --repeat 3 --hairpin",
+    "rtcdiag nat-type -q"))
 @list_option("-s", "--server", "servers", metavar="URI", examples=("stun:127.0.0.1:3478", "127.0.0.2:3478"),
-             help="STUN servers with RFC 5780 support (two IPs, OTHER-ADDRESS): stun:host[:port], turn:... "
-                  "or host[:port]; several are compared. Without --server and --servers: a default list of "
-                  "public servers (see README)")
-@list_option("--servers", "server_list", metavar="URI,URI,...",
+             help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it "
+                  "needs two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the "
+                  "mapping compared across all of them (at different IPs). Default: a list of public servers "
+                  "(see README)")
+@list_option("--servers", "--nat-server", "server_list", metavar="URI", hidden=True,
              examples=("stun:127.0.0.1:3478", "stun:127.0.0.2:3478"),
-             help="Your own list of STUN servers instead of the default one: RFC 5780 where a server "
-                  "supports it, else the mapping from all of them (>= 2 servers at different IPs)")
-@click.option("--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
+             help="The same as --server (the older spelling; `check` calls it --nat-server)")
+@click.option("-t", "--transport", type=click.Choice(["udp", "tcp"]), default="udp", show_default=True,
               help="udp: full discovery. tcp: NAT presence and mapped address only (RFC 5780 §4.4 is UDP).")
 @click.option("--family", type=click.Choice(["4", "6"]), default=None, help="Use IPv4 or IPv6 only.")
 @click.option("--local-port", type=click.IntRange(0, 65535), default=0, show_default=True,
@@ -52,9 +70,10 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     from the other address). A server that fails gets exit 3, never a guessed type. Runs (--repeat) and
     servers must agree, else the result is inconclusive (exit 3) and the report says who disagreed.
 
-    Without --server (the default list, or --servers): when no listed server supports RFC 5780, the mapping
-    comes from comparing what ordinary servers at different IPs report for one local socket ("STUN works"
-    / "symmetric NAT, you will need TURN"); filtering is then unknown. Nothing answers: one line, exit 3.
+    With several servers (the default list, or -s A -s B): when no listed server supports RFC 5780, the
+    mapping comes from comparing what ordinary servers at different IPs report for one local socket ("STUN
+    works" / "symmetric NAT, you will need TURN"); filtering is then unknown. Nothing answers: one line,
+    exit 3. Without -s the default list is public servers on the internet.
     """
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.checks.nat import DEFAULT_SERVERS, NAT, NatPlan, nat_report_parts
@@ -64,13 +83,8 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     from rtcdiag.triage.nat import LOCAL_NETWORK, offline
 
     started = time.time()
-    if servers and server_list:
-        raise UsageError("give either --server (RFC 5780 servers) or --servers (a list), not both")
-    across = not servers
-    if server_list:
-        servers = server_list
-    elif not servers:
-        servers = DEFAULT_SERVERS
+    servers = tuple(dict.fromkeys([*servers, *server_list])) or DEFAULT_SERVERS
+    across = len(servers) > 1  # the mapping across the list needs >= 2 servers
     targets = []
     for text in servers:
         target = parse_target(text, default_scheme="stun")
@@ -82,14 +96,16 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
         raise UsageError("--local-port works with one --server and --repeat 1 (the port can be bound once)")
     options = NatOptions(transport=transport, family=int(family) if family else None, local_port=local_port,
                          hairpin=hairpin, lifetime=lifetime, lifetime_max_s=lifetime_max, timeout_s=timeout)
-    ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat, across=across),
-                                Subject(LOCAL_NETWORK.server))))
+    with watching("nat-type", output):
+        ran = run_async(execute(Job(NAT, NatPlan(targets, options, repeat, across=across),
+                                    Subject(LOCAL_NETWORK.server))))
     runs = ran.result.runs if ran.result is not None else []
     plain = ran.result.across if ran.result is not None else None
     tables, results = nat_report_parts(runs, plain)
-    report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started)
+    report = build_report("nat-type", ran.judgement, tables=tables, results=results, started_at=started,
+                          summary=_summary(tables[0]) if tables else None)
     if across and offline(runs, plain) and report.exit_code == exitcodes.INCONCLUSIVE \
-            and output == OutputOptions():
+            and output.console_only and not output.verbose:
         from rtcdiag.textsafe import printable
 
         # Offline: one line (the NAT-OFFLINE finding says which names failed and which servers were silent).

@@ -20,11 +20,12 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_notes,
     tls_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes import reach
-from rtcdiag.probes.reach import PortTarget, ReachResult
+from rtcdiag.probes.reach import PortResult, PortTarget, ReachResult
 from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
@@ -79,6 +80,45 @@ def tables(result: ReachResult) -> list[Table]:
     return out
 
 
+def _tls_words(p: PortResult) -> str:
+    info = p.tls
+    if info is None or not info.handshake_ok:
+        return ""
+    leaf = info.chain[0] if info.chain else None
+    words = [info.version or "TLS"]
+    if info.trusted is False:
+        words.append("untrusted")
+    if info.hostname_match is False:
+        names = ", ".join(echo(n) for n in (leaf.san_dns + leaf.san_ip)[:4]) if leaf else ""
+        words.append(f"certificate for {names or '?'}, not {info.server_name}")
+    if leaf is not None and leaf.days_to_expiry is not None:
+        words.append(f"expires in {leaf.days_to_expiry:.0f} days" if leaf.days_to_expiry >= 0 else "EXPIRED")
+    return ", ".join(words)
+
+
+def summary_table(result: ReachResult, unasked: Sequence[PortTarget]) -> Table:
+    """One line per port: its state, the RTT, what the STUN Binding got, the certificate in short."""
+    rows: list[list[str]] = []
+    for p in sorted(result.ports, key=lambda p: p.target in unasked):  # what was asked for first
+        words = [p.state + (" (not asked)" if p.target in unasked else "")]
+        if p.rtt_ms is not None:
+            words.append(f"{p.rtt_ms:.1f} ms")
+        if p.mapped_address:
+            words.append(f"STUN ok, mapped {p.mapped_address}")
+        elif p.state == reach.OPEN and p.stun != "not-tried":
+            words.append(f"STUN {p.stun}")
+        tls = _tls_words(p)
+        if tls:
+            words.append(tls)
+        if p.error and p.state != reach.OPEN:
+            words.append(p.error)
+        rows.append([p.transport.upper(), str(p.port), ", ".join(words)])
+    if result.resolve_error is not None:
+        rows = [[t.transport.upper(), str(t.port), f"not probed: {result.resolve_error}"]
+                for t in result.planned]
+    return Table(title=f"Ports on {result.host}", columns=["transport", "port", "result"], rows=rows)
+
+
 def parse_ports(items: Sequence[str]) -> list[PortTarget]:
     """``("udp:3479", "tcp:80", "tls:8443")`` (the items of ``--ports``) -> targets; raises UsageError with
     the bad item named."""
@@ -117,10 +157,15 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
     return target.host, []
 
 
-@click.command(name="ports", epilog=exitcodes.EPILOG)
+@click.command(name="ports", epilog=exitcodes.epilog(
+    "rtcdiag ports turn.example.com",
+    "rtcdiag ports turn.example.com:3479 -t udp",
+    "rtcdiag ports 'turns:turn.example.com:443?transport=tcp' --wide"))
 @click.argument("host", metavar="HOST|HOST:PORT|URI")
 @list_option("--ports", "ports_given", metavar="TRANSPORT:PORT", examples=("udp:3479", "tls:8443"),
              help="Extra ports, TRANSPORT:PORT with TRANSPORT udp, tcp or tls (e.g. udp:3479,tls:8443)")
+@list_option("-t", "--transport", "transports", choices=reach.TRANSPORTS, examples=("udp", "tls"),
+             help="Probe only these transports, udp, tcp or tls (default: all)")
 @click.option("--no-default-ports", is_flag=True,
               help="Probe only the --ports given, not the default UDP 3478, TCP 3478, TLS 5349, TLS 443.")
 @click.option("--trace", is_flag=True,
@@ -133,8 +178,8 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 @click.option("--server-name", metavar="NAME",
               help="Name for SNI and the certificate check (default: HOST; useful when HOST is an IP).")
 @output_options
-def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, trace: bool, max_hops: int,
-            timeout: float, tls: TlsOptions, server_name: str | None,
+def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...], no_default_ports: bool,
+            trace: bool, max_hops: int, timeout: float, tls: TlsOptions, server_name: str | None,
             output: OutputOptions) -> int:
     """Reachability of HOST's STUN/TURN ports: UDP 3478 (a STUN Binding), TCP 3478, TLS 5349 and TLS 443.
 
@@ -148,6 +193,7 @@ def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, tra
     from rtcdiag.checks.ports import PORTS, PortsPlan
     from rtcdiag.probes import reach
     from rtcdiag.report.build import build_report
+    from rtcdiag.triage.unasked import Endpoint, soften
 
     started = time.time()
     host, named = parse_host(host)
@@ -162,11 +208,24 @@ def command(host: str, ports_given: tuple[str, ...], no_default_ports: bool, tra
         except TraceNotPermitted as exc:
             raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop "
                              "--trace") from exc
-    plan = PortsPlan(host=host, targets=reach.merge_targets(extra, include_defaults=not no_default_ports),
+    targets = reach.merge_targets(extra, include_defaults=not no_default_ports)
+    if transports:
+        targets = [t for t in targets if t.transport in transports]
+        if not targets:
+            raise UsageError(f"-t {','.join(transports)}: no port left to probe (the ports named are "
+                             f"{', '.join(f'{t.transport}:{t.port}' for t in extra)})")
+    plan = PortsPlan(host=host, targets=targets,
                      timeout=timeout, ca_file=Path(tls.ca_file) if tls.ca_file else None,
                      insecure=tls.insecure, server_name=server_name, trace=trace, max_hops=max_hops)
-    ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
+    # A port named in HOST:PORT or a URI is the question: the well-known ports are then only tried (--ports
+    # adds to them: they stay asked for).
+    unasked = [t for t in reach.DEFAULT_PORTS if t not in extra] if named else []
+    with watching("ports", output):
+        ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
     result: ReachResult | None = ran.result
+    notes = soften(ran.judgement, [Endpoint(host, t.port, t.transport) for t in unasked],
+                   "--ports TRANSPORT:PORT asks for one, --no-default-ports leaves them out")
     report = build_report("ports", ran.judgement, tables=tables(result) if result else [],
-                          results=to_jsonable(result), notes=tls_notes(tls.insecure), started_at=started)
+                          results=to_jsonable(result), notes=notes + tls_notes(tls.insecure),
+                          summary=summary_table(result, unasked) if result else None, started_at=started)
     return emit(report, output)

@@ -44,11 +44,11 @@ def selftest_config(host: str, port: int, tls_port: int | None, password: str,
                        expect=Expectations(expect_relay=True, min_nat="open"), source="selftest")
 
 
-def _run(config: CheckConfig) -> Report:
+def _run(config: CheckConfig, live: bool | None = None) -> Report:
     from rtcdiag.checks.run import run_config
     from rtcdiag.report.progress import progress
 
-    with progress() as view:
+    with progress("rtcdiag selftest", enabled=live) as view:
         return run_async(run_config(config, on_start=view.add, on_done=view.done, command="selftest"))
 
 
@@ -61,7 +61,7 @@ def selftest_coturn_options(users: dict[str, str]) -> CoturnOptions:
                          allow_loopback_peers=True)
 
 
-def run_selftest(timeout: float | None = None) -> Report:
+def run_selftest(timeout: float | None = None, live: bool | None = None) -> Report:
     from rtcdiag.coturn import CoturnNotInstalled, start_coturn
 
     password = "selftest-" + secrets.token_urlsafe(12)
@@ -75,13 +75,17 @@ def run_selftest(timeout: float | None = None) -> Report:
         config = selftest_config(server.host, server.port, server.tls_port, password, server.ca_cert)
         if timeout is not None:
             config.timeout = timeout
-        report = _run(config)
-    report.notes.append(f"coturn {server.host} port {server.port} (UDP/TCP) and {server.tls_port} (TLS), "
+        report = _run(config, live)
+    report.detail_notes.append(f"coturn {server.host} port {server.port} (UDP/TCP) and {server.tls_port} "
+                               f"(TLS), "
                         f"self-signed certificate trusted as the CA; stopped after the check")
     return report
 
 
-@click.command(name="selftest", epilog=exitcodes.EPILOG)
+@click.command(name="selftest", epilog=exitcodes.epilog(
+    "rtcdiag selftest",
+    "rtcdiag selftest -v",
+    "rtcdiag selftest --json"))
 @timeout_option(default=None)
 @output_options
 def command(timeout: float | None, output: OutputOptions) -> int:
@@ -89,4 +93,4 @@ def command(timeout: float | None, output: OutputOptions) -> int:
 
     Needs coturn (`apt-get install coturn`). Exits with the check's code: 0 when everything works.
     """
-    return emit(run_selftest(timeout), output)
+    return emit(run_selftest(timeout, live=False if output.json else None), output)

@@ -19,6 +19,7 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_notes,
     tls_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
@@ -55,7 +56,28 @@ def stun_table(results: list[BindingResult]) -> Table:
                  rows=rows)
 
 
-@click.command(name="stun", epilog=exitcodes.EPILOG)
+def short_table(results: list[BindingResult]) -> Table:
+    """One line per target x transport: the mapped address and RTT, or what went wrong."""
+    rows: list[list[str]] = []
+    for r in results:
+        if r.outcome == "success":
+            words = [f"mapped {r.mapped_address}"]
+            if r.rtt_ms is not None:
+                words.append(f"rtt {_ms(r.rtt_ms)} ms")
+            if r.attempts > 1:
+                words.append(f"{r.attempts} tries")
+        elif r.outcome == "error-response":
+            words = [f"error {r.error_code}"]
+        else:
+            words = [r.error or r.error_kind or str(r.outcome)]
+        rows.append([r.target, r.transport, ", ".join(words)])
+    return Table(title="STUN Binding", columns=["server", "transport", "result"], rows=rows)
+
+
+@click.command(name="stun", epilog=exitcodes.epilog(
+    "rtcdiag stun stun.l.google.com:19302",
+    "rtcdiag stun turn.example.com -t udp,tcp,tls",
+    "rtcdiag stun 'stun:stun.example.com:3478?transport=tcp' -q"))
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports", choices=TRANSPORTS, examples=("udp", "tcp"),
              help="Transports for HOST[:PORT] targets, udp, tcp or tls (default udp); tls uses port 5349 "
@@ -92,8 +114,9 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     parsed = expand_transports(given, transports or ("udp",))
     options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
                              family=int(family) if family else None, follow_redirects=follow)
-    ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
+    with watching("stun", output):
+        ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []
     report = build_report("stun", ran.judgement, tables=[stun_table(results)], results=results,
-                          notes=tls_notes(tls.insecure), started_at=started)
+                          notes=tls_notes(tls.insecure), summary=short_table(results), started_at=started)
     return emit(report, output)

@@ -7,7 +7,7 @@ transport concurrently, judge) -> build_report -> emit().
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +26,7 @@ from rtcdiag.commands.common import (
     tls_notes,
     tls_options,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
@@ -45,6 +46,9 @@ from rtcdiag.secret_input import (
     load_username,
 )
 from rtcdiag.targets import TRANSPORTS, Target
+
+if TYPE_CHECKING:
+    from rtcdiag.triage.unasked import Endpoint
 
 TRANSPORT_CHOICES = TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.targets.Transport
 MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
@@ -198,6 +202,62 @@ def acl_table(result: TurnCheckResult) -> Table | None:
                  columns=["transport", "peer", "why sensitive", "CreatePermission", "ChannelBind"], rows=rows)
 
 
+def _tcp_relay_word(t: TransportResult) -> str | None:
+    r = t.tcp_relay
+    if r is None:
+        return None
+    if r.bound and r.chunks_sent and r.chunks_echoed == r.chunks_sent:
+        return "TCP relay ok"
+    if r.local_error is not None:
+        return "TCP relay not tried"
+    return f"TCP relay failed ({r.error_code or r.error or r.error_step or 'not bound'})"
+
+
+def _acl_words(t: TransportResult) -> str | None:
+    from rtcdiag.probes.turn_result import AclVerdict
+
+    if t.acl is None or not t.acl.probes:
+        return None
+    peers = {p.peer for p in t.acl.probes}
+    permitted = {p.peer for p in t.acl.probes if p.verdict is AclVerdict.PERMITTED}
+    return f"ACL: {len(permitted)} of {len(peers)} sensitive peers permitted" if permitted else \
+        f"ACL: {len(peers)} sensitive peers refused"
+
+
+def summary_table(results: list[TurnCheckResult], bindings: list[BindingResult],
+                  unasked: list[Endpoint] | None = None) -> Table:
+    """One line per server x transport (x relay family): what the Allocate gave, then the data path's loss
+    and RTT (every method together), the RFC 6062 TCP relay and the peer ACL when asked. A transport on
+    another port than the target's says its port; one tried without being asked for says so."""
+    from rtcdiag.checks.tables import data_summary, turn_outcome
+    from rtcdiag.triage.unasked import Endpoint
+
+    rows: list[list[str]] = []
+    for result in results:
+        for t in result.transports:
+            port = f" {t.port}" if t.port is not None and t.port != result.port else ""
+            asked = Endpoint(result.host, t.port or 0, t.transport) not in (unasked or [])
+            relays: list[FamilyRelay | None] = [r for r in t.relays if r.asked] or [None]
+            for relay in relays:
+                family = "" if relay is None or relay.family is RelayFamily.IPV4 else f" {relay.family.value}"
+                texts = [turn_outcome(t) if relay is None or (not relay.separate and not relay.error_code)
+                         else _family_cell(relay, turn_outcome(t))]
+                if relay is not None and relay.relayed_address and t.allocated:
+                    texts = [f"relay {relay.relayed_address}"]
+                paths = [dp for dp in t.data_paths if relay is None or dp.family is relay.family]
+                if t.allocated and paths:
+                    texts.append(data_summary(paths))
+                if relay is relays[0]:  # said once per transport
+                    texts += [word for word in (_tcp_relay_word(t), _acl_words(t)) if word]
+                rows.append([result.target, t.transport + port + family,
+                             ", ".join(texts) + ("" if asked else " (not asked)")])
+    for b in bindings:
+        outcome = f"mapped {b.mapped_address}" if b.outcome == "success" else \
+            f"error {b.error_code}" if b.outcome == "error-response" else (b.error_kind or b.outcome)
+        rows.append([b.target, b.transport, f"STUN {outcome}"])
+    return Table(title="TURN by transport", columns=["server", "transport", "result"], rows=rows)
+
+
 def software_notes(results: list[TurnCheckResult]) -> list[str]:
     """One note per server that named its SOFTWARE (RFC 8489 §14.14)."""
     notes: list[str] = []
@@ -258,7 +318,22 @@ def _entries(targets: list[Target]) -> dict[str, str]:
             for t in targets if t.entry is not None}
 
 
-@click.command(name="turn-check", epilog=exitcodes.EPILOG)
+def _unasked(targets: list[Target], transports_given: tuple[str, ...],
+             tls_port: int | None) -> list[Endpoint]:
+    """TLS on the default TLS port of a HOST[:PORT] target, when neither -t nor --tls-port asked for it:
+    tried, reported, never what fails the run (UDP and TCP on the target's port are what it names)."""
+    from rtcdiag.targets import DEFAULT_TLS_PORT
+    from rtcdiag.triage.unasked import Endpoint
+
+    if transports_given or tls_port is not None:
+        return []
+    return list(dict.fromkeys(Endpoint(t.host, DEFAULT_TLS_PORT, "tls") for t in targets if t.shortcut))
+
+
+@click.command(name="turn-check", epilog=exitcodes.epilog(
+    "rtcdiag turn-check turn.example.com -u alice --password-env TURN_PASSWORD",
+    "rtcdiag turn-check 'turns:turn.example.com:443?transport=tcp' -u alice --password-file pw.txt",
+    "rtcdiag turn-check ice-servers.json --acl"))
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @list_option("--transport", "-t", "transports_given", choices=TRANSPORT_CHOICES, examples=("udp", "tcp"),
              help="Transports to check for a HOST[:PORT] target, udp, tcp or tls (default: all three). UDP "
@@ -317,6 +392,7 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
     from rtcdiag.triage.fallback import judge_fallback
     from rtcdiag.triage.finding import Subject
     from rtcdiag.triage.judgement import Judgement, assign_entry
+    from rtcdiag.triage.unasked import soften
 
     started_at = time.time()
     extra_peers = parse_acl_peers(acl_peers_given, acl)
@@ -342,13 +418,19 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
         binding = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure)
         jobs += [Job(STUN, StunPlan(expand_transports(targets, ("udp",)), binding),
                      Subject("stun", entry=entry)) for entry, targets in _by_entry(stun_targets).items()]
-    ran = run_async(execute_all(jobs))
+    with watching("turn-check", output, level=2):  # jobs, then targets, then each target's transports
+        ran = run_async(execute_all(jobs))
     for job, each in zip(jobs, ran, strict=True):
         if job.subject.entry is not None:
             assign_entry(each.judgement, job.subject.entry, entries[job.subject.entry])
     judgement = Judgement.merge([each.judgement for each in ran])
+    # A browser configuration (an RTCIceServer file) is judged for a TCP/TLS fallback; URIs on the command
+    # line are the transports asked for.
+    listed = [t for t in turn_targets if t.entry is not None]
     judgement.extend(judge_guarded("config", Subject("config"),
-                                   lambda: judge_fallback(turn_targets, lambda host: Subject(host, host))))
+                                   lambda: judge_fallback(listed, lambda host: Subject(host, host))))
+    unasked = _unasked(turn_targets, transports_given, tls_port)
+    notes = soften(judgement, unasked, "-t tls (and --tls-port PORT) asks for TLS")
     results: list[TurnCheckResult] = [r for each in ran if each.check == TURN.name for r in each.result or []]
     if acl:
         from rtcdiag.triage.acl import judge_acl, judge_software_advisories
@@ -367,6 +449,6 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
     if stun_targets:
         raw["stun"] = [to_jsonable(b) for b in bindings]
     report = build_report("turn-check", judgement, tables=tables, results=raw,
-                          notes=software_notes(results) + tls_notes(tls.insecure),
-                          started_at=started_at)
+                          notes=notes + tls_notes(tls.insecure), detail_notes=software_notes(results),
+                          summary=summary_table(results, bindings, unasked), started_at=started_at)
     return emit(report, output)

@@ -21,6 +21,7 @@ import ipaddress
 import itertools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from rtcdiag.addresses import CGNAT_NET
@@ -114,8 +115,38 @@ def _documentation(ip: ipaddress.IPv4Address) -> bool:
     return any(ip in net for net in _DOC4)
 
 
+@dataclass
+class Redactions:
+    """What :func:`anonymize_counted` replaced: distinct values of each kind, and every occurrence."""
+
+    addresses: int = 0
+    mdns_names: int = 0
+    ice_credentials: int = 0  # ufrags and passwords
+    fingerprints: int = 0
+    removed: int = 0  # certificate fields dropped
+    occurrences: int = 0
+
+    def text(self) -> str:
+        """``14 IP addresses, 4 ICE ufrags/passwords, 2 fingerprints replaced (812 places), 4 certificates
+        removed``."""
+        kinds = [(self.addresses, "IP address", "IP addresses"), (self.mdns_names, "mDNS name", "mDNS names"),
+                 (self.ice_credentials, "ICE ufrag/password", "ICE ufrags/passwords"),
+                 (self.fingerprints, "DTLS fingerprint", "DTLS fingerprints")]
+        said = [f"{n} {one if n == 1 else many}" for n, one, many in kinds if n]
+        text = (", ".join(said) + f" replaced ({self.occurrences} places)") if said else "nothing replaced"
+        if self.removed:
+            text += f", {self.removed} certificate field(s) removed"
+        return text
+
+
 def anonymize(document: Any) -> Any:
     """A copy of a parsed dump (``json.loads`` of the file) with everything listed above replaced."""
+    return anonymize_counted(document)[0]
+
+
+def anonymize_counted(document: Any) -> tuple[Any, Redactions]:
+    """:func:`anonymize`, and what it replaced (said on stderr by ``analyze --redact``)."""
+    counts = Redactions()
     texts = list(_strings(document))
     originals: set[str] = set()
     ufrags: set[str] = set()
@@ -130,14 +161,19 @@ def anonymize(document: Any) -> Any:
     alternatives = "|".join(map(re.escape, secrets))
     token = re.compile(rf"(?<![{_ICE_CHARS}])({alternatives})(?![{_ICE_CHARS}])") if secrets else None
 
+    def counted(new: str, old: str) -> str:
+        counts.occurrences += new != old
+        return new
+
     def text(value: str) -> str:
-        value = _FINGERPRINT.sub(lambda m: mapper.name("fp", m.group(0).upper()), value)
-        value = _MDNS.sub(lambda m: mapper.name("mdns", m.group(0).lower()), value)
-        value = _IPV6.sub(lambda m: mapper.address(m.group(1)) if ":" in m.group(1) else m.group(1), value)
-        value = _IPV4.sub(lambda m: mapper.address(m.group(1)), value)
+        value = _FINGERPRINT.sub(lambda m: counted(mapper.name("fp", m.group(0).upper()), m.group(0)), value)
+        value = _MDNS.sub(lambda m: counted(mapper.name("mdns", m.group(0).lower()), m.group(0)), value)
+        value = _IPV6.sub(lambda m: counted(mapper.address(m.group(1)), m.group(1)) if ":" in m.group(1)
+                          else m.group(1), value)
+        value = _IPV4.sub(lambda m: counted(mapper.address(m.group(1)), m.group(1)), value)
         if token is not None:
-            value = token.sub(lambda m: mapper.name("pwd" if m.group(1) in pwds else "ufrag", m.group(1)),
-                              value)
+            value = token.sub(lambda m: counted(mapper.name("pwd" if m.group(1) in pwds else "ufrag",
+                                                            m.group(1)), m.group(1)), value)
         return value
 
     def walk(obj: Any) -> Any:
@@ -152,7 +188,19 @@ def anonymize(document: Any) -> Any:
                     out[key] = value
                 elif not any(str(key).endswith(f"-{name}") for name in _DROPPED_FIELDS):
                     out[text(str(key))] = walk(value)
+                else:
+                    counts.removed += 1
             return out
         return obj
 
-    return walk(document)
+    copy = walk(document)
+    counts.addresses = sum(1 for old, new in mapper.addresses.items() if old != new)
+    for kind in ("mdns", "ufrag", "pwd", "fp"):
+        n = sum(k.startswith(f"{kind}:") for k in mapper.names)
+        if kind == "mdns":
+            counts.mdns_names = n
+        elif kind == "fp":
+            counts.fingerprints = n
+        else:
+            counts.ice_credentials += n
+    return copy, counts

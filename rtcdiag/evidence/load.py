@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, json_shape, read_evidence, sniff
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.textsafe import printable
+
+if TYPE_CHECKING:
+    from rtcdiag.evidence.anonymize import Redactions
 
 
 def load_dump(path: Path) -> InternalsDump:
@@ -70,7 +74,12 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
 
 def redacted_copy(path: Path) -> bytes:
     """The dump at ``path`` anonymised (see :mod:`rtcdiag.evidence.anonymize`), as JSON bytes."""
-    from rtcdiag.evidence.anonymize import anonymize
+    return redacted_copy_counted(path)[0]
+
+
+def redacted_copy_counted(path: Path) -> tuple[bytes, Redactions]:
+    """:func:`redacted_copy`, and what was replaced."""
+    from rtcdiag.evidence.anonymize import anonymize_counted
 
     name = printable(str(path))[:200]
     data = read_evidence(path)
@@ -80,7 +89,8 @@ def redacted_copy(path: Path) -> bytes:
         document = json.loads(data)
     except (ValueError, RecursionError):
         raise EvidenceError(f"{name}: not a webrtc-internals dump (not valid JSON)") from None
-    return json.dumps(anonymize(document), indent=1).encode()
+    copy, counts = anonymize_counted(document)
+    return json.dumps(copy, indent=1).encode(), counts
 
 
 MAX_SDP_BYTES = 1024 * 1024

@@ -18,6 +18,7 @@ to start with (coturn PR #1872).
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,10 +85,25 @@ class IpRange:
         return int(self.first) <= int(net.broadcast_address) and int(net.network_address) <= int(self.last)
 
 
+@dataclass(frozen=True)
+class VersionHint:
+    """A comment that says which coturn the file is for (``# coturn 4.6.1``, ``# coturn 4.x``)."""
+
+    text: str  # as written: "4.6.1", "4.x"
+    line: int
+
+
+# ``# coturn 4.6.1``, ``# for coturn 4.x``, ``# coturn version: 4.13.1``: a comment that is only that (the
+# first one counts; "# A coturn 4.6 example" is prose, not a hint).
+_VERSION_HINT = re.compile(
+    r"^#\s*(?:for\s+)?coturn\s+(?:version\s*)?[:=]?\s*v?(\d+(?:\.\d+){0,3}(?:\.[xX*])?)\s*$", re.IGNORECASE)
+
+
 @dataclass
 class TurnserverConf:
     path: str
     options: list[ConfOption] = field(default_factory=list)
+    version_hint: VersionHint | None = None
 
     def has(self, name: str) -> bool:
         """The option is written (whatever its value)."""
@@ -115,6 +131,10 @@ def parse_text(text: str, path: str = "turnserver.conf") -> TurnserverConf:
     conf = TurnserverConf(path=path)
     for number, raw in enumerate(text.splitlines()[:MAX_LINES], start=1):
         line = raw.strip()
+        if line.startswith("#") and conf.version_hint is None:
+            hint = _VERSION_HINT.match(line)
+            if hint is not None:
+                conf.version_hint = VersionHint(hint.group(1), number)
         if not line or line.startswith("#"):
             continue
         name, value = _split(line)

@@ -7,12 +7,14 @@ where the version came from and the versions at which coturn's defaults changed.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rtcdiag.coturn_version import Version, ask_turnserver, parse_version, show
 
-__all__ = ["KnownVersion", "Version", "VersionSource", "local_version", "parse_version", "show"]
+__all__ = ["KnownVersion", "Version", "VersionSource", "choose", "from_hint", "local_version",
+           "parse_version", "show"]
 
 # What changed, from coturn's ChangeLog (https://github.com/coturn/coturn/blob/master/ChangeLog):
 V4_5_1_0 = (4, 5, 1, 0)  # "no-loopback-peers" replaced by "allow-loopback-peers"; web-admin off by default
@@ -27,7 +29,8 @@ V4_13_1 = (4, 13, 1)  # link-local, ULA and site-local peers denied by default (
 
 
 class VersionSource(StrEnum):
-    OPTION = "--version"
+    OPTION = "--coturn-version"
+    FILE = "the file's own `# coturn` comment"
     BINARY = "local turnserver --version"
     UNKNOWN = "unknown"
 
@@ -43,12 +46,26 @@ class KnownVersion:
         return show(self.version) if self.version else "unknown"
 
 
+def from_hint(text: str, line: int) -> KnownVersion:
+    """The version a ``# coturn X.Y.Z`` comment names; ``4.x`` names no exact version (rules that depend on
+    it assume the oldest defaults, as for an unknown version), but still wins over the local binary's."""
+    parsed = None if text.lower().endswith((".x", ".*")) else parse_version(text)
+    return KnownVersion(parsed, VersionSource.FILE, f"line {line}: coturn {text}")
+
+
+def choose(option: KnownVersion | None, hint: KnownVersion | None, local: Callable[[], KnownVersion],
+           ) -> KnownVersion:
+    """Which version a turnserver.conf is linted for: --coturn-version, else the file's own comment, else the
+    local ``turnserver`` (asked only when needed)."""
+    return option or hint or local()
+
+
 def local_version(binary: str | None = None) -> KnownVersion:
     """The version of the ``turnserver`` on PATH (``turnserver --version``, coturn >= 4.6.0 prints it)."""
     path = binary or shutil.which("turnserver")
     if path is None:
         return KnownVersion(None, VersionSource.UNKNOWN,
-                            "no turnserver binary on PATH and no --version given")
+                            "no turnserver binary on PATH, no --coturn-version and no `# coturn X.Y.Z` line")
     version, detail = ask_turnserver(path)
     if version is None:
         return KnownVersion(None, VersionSource.UNKNOWN, detail)

@@ -23,6 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtcdiag import interrupt
@@ -156,7 +157,7 @@ async def check(target: Target, options: TurnCheckOptions) -> TurnCheckResult:
                              server_scope=None, username=credentials.username if credentials else None,
                              credential_kind=kind, rest=rest, peer_test=options.peer_test,
                              packets=options.packets, families=list(options.families),
-                             tcp_relay=options.tcp_relay)
+                             tcp_relay=options.tcp_relay, entry=target.entry)
     try:
         resolved = await resolve(target.host, target.port, timeout=options.timeout_s)
     except ResolveError as err:
@@ -249,6 +250,14 @@ async def check_transport(target: Target, ip: str, credentials: Credentials | No
     try:
         session = await _open_session(tr, transport, (ip, target.port), target.host, options, policy, t0)
         if session is None:
+            if certificate is None and str(tr.failure_kind or "") in _CERTIFICATE_REFUSED:
+                # The certificate was refused: a look at it (unverified), so that the report can say
+                # which names it has and until when (the fix needs them).
+                from rtcdiag.probes import tls_info
+
+                certificate = asyncio.ensure_future(tls_info.inspect_once(
+                    ip, target.port, server_name=target.host, timeout=options.timeout_s,
+                    ca_file=Path(options.ca_file) if options.ca_file else None))
             return tr
         sessions.append(session)
         session = await _allocate(session, tr, credentials, options, policy, t0, sessions)
@@ -300,6 +309,11 @@ async def _tcp_relay(tr: TransportResult, session: TurnSession, credentials: Cre
     return await check_tcp_relay(session.server, session.transport, tr.server_name or session.server[0],
                                  credentials, family=family, ssl_context=ssl_context,
                                  timeout_s=options.timeout_s, policy=policy, t0=t0, chunks=options.packets)
+
+
+# TLS failures where the certificate is the problem (rtcdiag.tls.TlsFailure values).
+_CERTIFICATE_REFUSED = frozenset({"tls:hostname-mismatch", "tls:untrusted-certificate",
+                                  "tls:expired-certificate", "tls:certificate-not-yet-valid"})
 
 
 def _check_certificate_aside(tr: TransportResult, ip: str, target: Target,

@@ -128,7 +128,9 @@ class TransportResult:
     connect_error: str | None = None  # why the server could not be talked to at all
     # TLS with --insecure: the connection did not verify the certificate; a separate handshake did.
     tls_verification_off: bool = False
-    certificate_problem: str | None = None  # what that handshake found ("expired: ...")
+    # What that handshake found ("expired: ..."); also when a verified handshake refused the certificate (an
+    # unverified look at it then says which names it has).
+    certificate_problem: str | None = None
     certificate: CertInfo | None = None  # TLS: the server's certificate on this connection (expiry, names)
     failure_kind: ErrorKind | None = None  # as Exchange.error_kind
     steps: list[Exchange] = field(default_factory=list)  # every control transaction, in order
@@ -265,6 +267,9 @@ class TurnCheckResult:
     resolve_error: str | None = None
     transports: list[TransportResult] = field(default_factory=list)
     duration_ms: float = 0.0
+    # The RTCIceServer entry the target was listed in (``FILE: iceServers[1]``), None for an argument: where
+    # its username and credential are to be fixed.
+    entry: str | None = None
 
 
 class AclVerdict(StrEnum):

@@ -18,6 +18,7 @@ from rtcdiag.report.model import CheckCase, Report, Status, Table
 from rtcdiag.textsafe import printable
 from rtcdiag.triage.diagnosis import diagnose
 from rtcdiag.triage.finding import Finding, Severity
+from rtcdiag.triage.fixes import add_snippet
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 
 _StepKey = tuple[str, str | None, str, str]  # server, transport, check, step
@@ -86,26 +87,36 @@ def _echo(text: str) -> str:
     return printable(unmark(text))
 
 
+def _table(table: Table) -> Table:
+    return Table(_echo(table.title), [_echo(c) for c in table.columns],
+                 [[_echo(c) for c in row] for row in table.rows], total=table.total, unit=table.unit)
+
+
 def build_report(command: str, judgement: Judgement, *, tables: list[Table] | None = None,
                  results: Any = None, notes: list[str] | None = None,
-                 started_at: float | None = None) -> Report:
+                 started_at: float | None = None, summary: Table | None = None,
+                 detail_notes: list[str] | None = None) -> Report:
     """Diagnose and assemble the report; every outside value marked in it (:func:`rtcdiag.redact.echo`, result
     fields declared ``ECHO``) is masked here, and only those: rtcdiag's own words never are.
 
     ``results`` (raw probe results or data already made JSON-able) become plain JSON data, masked (with the
     secrets registered now), in one walk when first read (:meth:`Report.results_data`): only the JSON report
-    prints them.
+    prints them. ``summary``: one row per server x transport, shown under the verdict by default (the tables
+    then only with -v); ``detail_notes``: notes shown only with -v.
     """
     diagnosis = diagnose(judgement.findings, judgement.facts.names, judgement.facts.explained)
     findings = [*diagnosis.added, *judgement.findings]
+    for finding in findings:
+        add_snippet(finding)  # the lines to paste for the finding's own endpoint
     checks_seen = {st.check for st in judgement.steps} | {f.check for f in judgement.findings}
     multi = len(checks_seen - {"run"}) > 1
     report = Report(command=command, findings=findings, roots=diagnosis.roots,
                     checks=_cases(judgement.steps, findings, multi),
-                    tables=[Table(_echo(t.title), [_echo(c) for c in t.columns],
-                                  [[_echo(c) for c in row] for row in t.rows]) for t in tables or []],
+                    tables=[_table(t) for t in tables or []],
                     results=Deferred(results, unmarking_now()), notes=[_echo(n) for n in notes or []],
-                    inconclusive=judgement.facts.undecided)
+                    inconclusive=judgement.facts.undecided,
+                    summary=_table(summary) if summary is not None else None,
+                    detail_notes=[_echo(n) for n in detail_notes or []])
     if started_at is not None:
         report.started_at = started_at
     report.duration_s = round(time.time() - report.started_at, 3)

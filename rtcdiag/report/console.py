@@ -1,13 +1,15 @@
-"""Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the tables.
+"""Console report with rich: verdict line, findings (symptom / cause / fix / evidence), then the results.
 
-The report opens with the diagnosis: each root cause with symptom, cause, fix and evidence, and the findings
-it explains folded under it as one line each; then findings for the record (info), then the tables.
+What is shown, and in which order, for a :class:`View` (the default view, ``-v``, ``-q``, ``--wide``) is
+decided once, in :func:`rtcdiag.report.layout.report_items`; this module turns those items into rich
+renderables (rtcdiag.report.plain prints the same text without rich when there is no colour).
 
 Colour only when stdout is a terminal, never with ``NO_COLOR`` set (rich honours both); the width comes from
 the terminal or ``COLUMNS``. Text wraps at word boundaries: table columns are sized so that no word is cut
-(a table too wide for the terminal is shown as one block per row instead). The report model is already
-masked for secrets; every string is made printable here (no control character from a server reaches the
-terminal) and each line bounded (a server's 65,000-byte SOFTWARE is cut, its length said; --json has it).
+(a table too wide for the terminal is shown as one block per row instead). The verdict line, the summary and
+a fix's lines to paste are never wrapped. The report model is already masked for secrets; every string is
+made printable here (no control character from a server reaches the terminal) and each line bounded (a
+server's 65,000-byte SOFTWARE is cut, its length said; --json has it).
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from rich.table import Table as RichTable
 from rich.text import Span, Text
 
 from rtcdiag.report import layout
-from rtcdiag.report.layout import cell_len
+from rtcdiag.report.layout import SEVERITY_STYLE, STATUS_STYLE, VERBOSE, WIDE_WIDTH, Detail, View, cell_len
 from rtcdiag.report.model import Report, Status, Table
-from rtcdiag.textsafe import shown
-from rtcdiag.triage.finding import Finding, Severity
+from rtcdiag.triage.finding import Finding
 
-SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
-STATUS_STYLE = {"pass": "bold green", "warn": "bold yellow", "fail": "bold red",
-                "inconclusive": "bold yellow", "error": "bold red", "interrupted": "bold yellow"}
+__all__ = ["CHECK_STYLE", "SEVERITY_STYLE", "STATUS_STYLE", "VERBOSE", "WIDE_WIDTH", "Detail", "View",
+           "make_console", "print_items", "print_report", "render_items", "render_plain", "renderables",
+           "table_renderable"]
+
 CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
                Status.INCONCLUSIVE: "yellow"}
 _LABEL_WIDTH = layout.LABEL_WIDTH
@@ -39,10 +41,6 @@ _LABEL_WIDTH = layout.LABEL_WIDTH
 def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
     """A console for reports: no markup or highlighting (server text may hold ``[...]``), no emoji."""
     return Console(file=file or sys.stdout, width=width, markup=False, highlight=False, emoji=False)
-
-
-def _text(value: str, style: str = "") -> Text:
-    return Text(shown(value), style=style)
 
 
 # --- findings -----------------------------------------------------------------------------------------------
@@ -57,26 +55,31 @@ GROUP_SHOWN = layout.GROUP_SHOWN
 _Row = tuple[str, "Text | list[Text]", str]  # label, prose or bullets, style of the value
 
 
-def _block_rows(group: Sequence[Finding], explained: Sequence[Finding]) -> list[_Row]:
+def _rich_rows(rows: Sequence[layout.Row]) -> list[_Row]:
     """What a block says, one row per label (rtcdiag.report.layout.block_rows), as rich Text."""
     return [(label, Text(value) if isinstance(value, str) else [Text(item) for item in value], style)
-            for label, value, style in layout.block_rows(group, explained)]
+            for label, value, style in rows]
 
 
-def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> RenderableType:
-    """One finding, or one statement made about several subjects, with what it explains.
+def _group_block(group: Sequence[Finding], report: Report, width: int | None = None) -> list[RenderableType]:
+    """One finding, or one statement made about several subjects, with what it explains; the fix's snippet
+    (lines to paste) right under the fix, each line whole (never wrapped: a wrapped command does not paste).
 
     With ``width``, laid out here (:func:`_laid_out_block`); without, as nested rich grids (the reference
     layout, and the one used on a console too narrow for the fast path).
     """
-    explained = [f for root in group for f in report.explained(root)]
-    rows = _block_rows(group, explained)
+    return _block(layout.block_item(group, report), width)
+
+
+def _block(block: layout.Block, width: int | None) -> list[RenderableType]:
+    rows = _rich_rows(block.rows)
+    snippet = _unwrapped("\n".join(block.snippet)) if block.snippet else None
     if width is not None and layout.fits_laid_out(width):
-        return _laid_out_block(group[0], rows, width)
-    return _grid_block(group[0], rows)
+        return _laid_out_block(block.group[0], rows, block.cut, snippet, width)
+    return _grid_block(block.group[0], rows, block.cut, snippet)
 
 
-def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
+def _grid(rows: list[_Row]) -> RichTable:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True, style="bold", min_width=_LABEL_WIDTH)
     grid.add_column(overflow="fold")
@@ -90,29 +93,50 @@ def _grid_block(first: Finding, rows: list[_Row]) -> RenderableType:
         for item in value:
             bullets.add_row("-", item)
         grid.add_row(label, bullets)
-    return Group(_header(first), Padding(grid, (0, 0, 1, 2), expand=False))
+    return grid
+
+
+def _grid_block(first: Finding, rows: list[_Row], cut: int,
+                snippet: _Unwrapped | None) -> list[RenderableType]:
+    if snippet is None:
+        return [Group(_header(first), Padding(_grid(rows), (0, 0, 1, 2), expand=False))]
+    after: RenderableType = Padding(_grid(rows[cut:]), (0, 0, 1, 2), expand=False) if rows[cut:] else Text()
+    return [Group(_header(first), Padding(_grid(rows[:cut]), (0, 0, 0, 2), expand=False)), snippet, after]
 
 
 # --- the same blocks, laid out here ---------------------------------------------------------------------
 #
 # A rich grid measures every cell of every nested grid to size its columns, which made the console report of
 # a 60-URL check cost more than its probes. The layout is fixed: a label column as wide as its longest label
-# (at least "Evidence"), one space, and the value wrapped by rich itself (Text.wrap, overflow "fold") in the
-# rest of the width, bullets as "- " with a hanging indent; the block is indented by two and followed by a
-# blank line. A unit test checks that the text is the same as the grids' at many widths.
+# (at least "Evidence"), one space, and the value wrapped like rich's Text.wrap (overflow "fold", a word
+# wider than the line folded after a separator: rtcdiag.report.layout.fold_breaks) in the rest of the width,
+# bullets as "- " with a hanging indent; the block is indented by two and followed by a blank line. A unit
+# test checks that the text is the same as the grids' at many widths.
 
 _BLOCK_INDENT = layout.BLOCK_INDENT
-_WRAP_CONSOLE: list[Console] = []
 
 
 def _wrap_lines(text: Text, width: int) -> list[Text]:
-    if not _WRAP_CONSOLE:
-        _WRAP_CONSOLE.append(Console(file=io.StringIO(), markup=False, highlight=False, emoji=False))
-    return list(text.wrap(_WRAP_CONSOLE[0], width, overflow="fold"))
+    """``text`` wrapped like rich's ``Text.wrap(overflow="fold")``, a long token folded at a separator."""
+    lines: list[Text] = []
+    for line in text.split(allow_blank=True):
+        pieces = line.divide(layout.fold_breaks(line.plain, width, at_separators=True))
+        for piece in pieces:
+            piece.rstrip_end(width)
+        lines.extend(pieces)
+    return lines
 
 
-def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableType:
+def _laid_out_block(first: Finding, rows: list[_Row], cut: int, snippet: _Unwrapped | None,
+                    width: int) -> list[RenderableType]:
     label_width = max(_LABEL_WIDTH, *(cell_len(label) for label, _, _ in rows))
+    if snippet is None:
+        return [Group(_header(first), _laid_out_rows(rows, label_width, width), Text())]
+    return [Group(_header(first), _laid_out_rows(rows[:cut], label_width, width)), snippet,
+            Group(_laid_out_rows(rows[cut:], label_width, width), Text())]
+
+
+def _laid_out_rows(rows: list[_Row], label_width: int, width: int) -> Text:
     value_width = width - _BLOCK_INDENT - label_width - 1
     body = Text(no_wrap=True, overflow="ignore", end="")
     indent = " " * _BLOCK_INDENT
@@ -137,7 +161,7 @@ def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableT
             line.stylize(style)
             body.append_text(line)
             body.append("\n")
-    return Group(_header(first), body, Text())
+    return body
 
 
 # --- tables (laid out by rtcdiag.report.layout) -------------------------------------------------------
@@ -145,8 +169,9 @@ def _laid_out_block(first: Finding, rows: list[_Row], width: int) -> RenderableT
 _column_widths = layout.column_widths
 
 
-def _styled(pieces: layout.Pieces) -> Text:
-    return Text(pieces.plain, spans=[Span(start, end, style) for start, end, style in pieces.styled])
+def _styled(pieces: layout.Pieces, style: str = "") -> Text:
+    return Text(pieces.plain, style=style,
+                spans=[Span(start, end, piece_style) for start, end, piece_style in pieces.styled])
 
 
 class _LaidOut(Group):
@@ -157,6 +182,17 @@ class _LaidOut(Group):
         text.overflow = "ignore"
         super().__init__(text)
         self.text = text
+
+
+class _Unwrapped(Text):
+    """Lines printed as they are, never wrapped or cropped (the verdict, the summary, a fix's snippet)."""
+
+
+def _unwrapped(value: str | layout.Pieces) -> _Unwrapped:
+    pieces = value if isinstance(value, layout.Pieces) else None
+    plain = pieces.plain if pieces is not None else str(value)
+    spans = [Span(start, end, style) for start, end, style in pieces.styled] if pieces is not None else []
+    return _Unwrapped(plain, no_wrap=True, overflow="ignore", end="", spans=spans)
 
 
 def table_renderable(table: Table, width: int) -> RenderableType:
@@ -172,39 +208,25 @@ _checks_table = layout.checks_table
 # --- the report ---------------------------------------------------------------------------------------------
 
 
-def renderables(report: Report, width: int) -> Iterator[RenderableType]:
-    """What the console shows, top to bottom: verdict, diagnosis, findings for the record, tables."""
-    verdict = Text()
-    verdict.append(f"rtcdiag {report.command}: ", style="bold")
-    verdict.append(report.verdict, style=STATUS_STYLE[report.status])
-    yield verdict
-    yield Text()
-    if report.roots:
-        title = "Diagnosis: root cause" if report.root_count == 1 else \
-            f"Diagnosis: {report.root_count} root causes"
-        yield Text(title, style="bold underline")
-        yield Text()
-    for group in report.root_groups():
-        yield _group_block(group, report, width)
-    for group in report.info_groups():
-        yield _group_block(group, report, width)
-    tables: Iterable[Table] = report.tables or ([_checks_table(report)] if report.checks else [])
-    for table in tables:
-        yield table_renderable(table, width)
-        yield Text()
-    for note in report.notes:
-        yield _text(f"Note: {note}", "dim")
-    footer = f"Took {report.duration_s:.2f} s."
-    if report.findings:
-        footer += " `rtcdiag explain ID` describes a finding."
-    yield _text(footer, "dim")
+def renderables(report: Report, width: int, view: View | None = None) -> Iterator[RenderableType]:
+    """What the console shows, top to bottom (rtcdiag.report.layout.report_items), as rich renderables."""
+    for item in layout.report_items(report, width, view):
+        if isinstance(item, layout.Whole):
+            yield _unwrapped(item.pieces)
+        elif isinstance(item, layout.Wrapped):
+            yield _styled(item.pieces, item.style)
+        elif isinstance(item, layout.Block):
+            yield from _block(item, width)
+        else:
+            yield table_renderable(item.table, item.width)
 
 
 def render_items(console: Console, items: Iterable[RenderableType]) -> str:
     """What ``console`` would print for ``items``, trailing blanks stripped.
 
     Without colour, a laid-out text (a table whose lines already fit) is its plain text: rich would only
-    turn it into segments and back (most of the console time of a 200-row table).
+    turn it into segments and back (most of the console time of a 200-row table). A line never wrapped is
+    printed with soft wrapping (a terminal folds it itself; a pipe gets it whole).
     """
     plain = console.color_system is None
     chunks: list[str] = []
@@ -222,6 +244,14 @@ def render_items(console: Console, items: Iterable[RenderableType]) -> str:
         if plain and isinstance(item, _LaidOut):
             flush()
             chunks.append(item.text.plain + "\n")
+        elif isinstance(item, _Unwrapped):
+            flush()
+            if plain:
+                chunks.append(item.plain + "\n")
+            else:
+                with console.capture() as capture:
+                    console.print(item, highlight=False, markup=False, emoji=False, soft_wrap=True)
+                chunks.append(capture.get())
         else:
             pending.append(item)
     flush()
@@ -236,19 +266,20 @@ def print_items(items: Iterable[RenderableType], console: Console | None = None)
     console.file.flush()
 
 
-def _render(console: Console, report: Report) -> str:
-    return render_items(console, renderables(report, console.width))
+def _render(console: Console, report: Report, view: View | None = None) -> str:
+    return render_items(console, renderables(report, console.width, view))
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    """Print the report to ``console`` (default: stdout, colour only on a terminal and without NO_COLOR)."""
+def print_report(report: Report, console: Console | None = None, view: View | None = None) -> None:
+    """Print the report to ``console`` (default: stdout, colour only on a terminal and without NO_COLOR), as
+    much of it as ``view`` says (default: verdict, root causes, one line per server x transport)."""
     console = console or make_console()
-    console.file.write(_render(console, report))
+    console.file.write(_render(console, report, view))
     console.file.flush()
 
 
-def render_plain(report: Report, width: int = 100) -> str:
-    """The console report as plain text without colour codes (for ``--report-file x.txt``)."""
+def render_plain(report: Report, width: int = 100, view: View = VERBOSE) -> str:
+    """The console report as plain text without colour codes (for ``--report-file x.txt``: all of it)."""
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False,
                       no_color=True, markup=False, highlight=False, emoji=False)
-    return _render(console, report)
+    return _render(console, report, view)

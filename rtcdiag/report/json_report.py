@@ -18,7 +18,7 @@ from typing import Any
 
 from rtcdiag import __version__
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.report.model import SCHEMA, CheckCase, Report
+from rtcdiag.report.model import SCHEMA, CheckCase, Report, Table
 from rtcdiag.triage.finding import Finding
 
 SCHEMA_FILE = "report.schema.json"
@@ -31,13 +31,22 @@ def finding_data(f: Finding) -> dict[str, Any]:
     return {"id": f.id, "ref": f.ref, "severity": f.severity.value, "title": f.title,
             "subject": s.server, "host": s.host, "port": s.port, "transport": s.transport, "entry": s.entry,
             "check": f.check, "step": f.step, "symptom": f.symptom, "cause": f.cause, "fix": f.fix,
-            "evidence": list(f.evidence), "params": dict(f.params), "explained_by": f.explained_by}
+            "evidence": list(f.evidence), "snippet": list(f.snippet), "params": dict(f.params),
+            "explained_by": f.explained_by}
 
 
 def _case_data(c: CheckCase) -> dict[str, Any]:
     return {"suite": c.suite, "name": c.name, "status": c.status.value, "message": c.message,
             "duration_s": round(c.duration_s, 6), "finding_ids": c.finding_ids,
             "finding_refs": [f.ref for f in c.findings]}
+
+
+def _table_data(table: Table) -> dict[str, Any]:
+    data: dict[str, Any] = {"title": table.title, "columns": list(table.columns),
+                            "rows": [list(r) for r in table.rows]}
+    if table.cut_note is not None:
+        data["total"] = table.total
+    return data
 
 
 def status(report: Report) -> str:
@@ -58,17 +67,21 @@ def to_data(report: Report) -> dict[str, Any]:
                          "explains": [f.ref for f in report.explained(r)]} for r in report.roots],
         "findings": [finding_data(f) for f in report.sorted_findings()],
         "checks": [_case_data(c) for c in report.checks],
-        "tables": [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows]}
-                   for t in report.tables],
+        "tables": [_table_data(t) for t in report.tables],
         "results": report.results_data(),  # plain JSON data, masked (build_report)
-        "notes": list(report.notes),
+        "notes": [*report.notes, *report.detail_notes],
         "timing": {
             "started_at": datetime.fromtimestamp(report.started_at, UTC).isoformat(timespec="milliseconds"),
             "duration_s": round(report.duration_s, 6),
         },
     }
+    if report.summary is not None:
+        data["summary"] = _table_data(report.summary)
     stopped = report.interrupted
-    if stopped is not None:  # what had finished is all the report holds
+    if stopped is not None and stopped.deadline_s is not None:  # --deadline ran out: what had finished
+        data["deadline"] = {"deadline_s": stopped.deadline_s, "unfinished": list(stopped.unfinished),
+                            "cut_allocations": stopped.cut_allocations, "unreleased": stopped.unreleased}
+    elif stopped is not None:  # what had finished is all the report holds
         data["interrupted"] = {"signal": stopped.name, "exit_code": stopped.exit_code,
                                "after_s": round(max(stopped.at - report.started_at, 0.0), 3),
                                "unfinished": list(stopped.unfinished),

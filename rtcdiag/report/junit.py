@@ -36,7 +36,8 @@ def describe(finding: Finding, roots: dict[str, Finding] | None = None) -> str:
     root = (roots or {}).get(finding.explained_by or "")
     if root is not None:
         lines.append(f"Explained by: {cited(root)}: {root.title}")
-    lines += [f"Symptom: {finding.symptom}", f"Cause: {finding.cause}", f"Fix: {finding.fix}"]
+    lines += [f"Symptom: {finding.symptom}", f"Cause: {finding.cause}", f"Fix: {finding.fix}",
+              *(f"    {line}" for line in finding.snippet)]
     lines += [f"Evidence: {line}" for line in finding.evidence]
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from rtcdiag.report.model import Report, Table, where
+from rtcdiag.report.model import Report, Table, group_snippet, where
 from rtcdiag.textsafe import shown
 from rtcdiag.triage.finding import Finding
 
@@ -31,6 +31,17 @@ def code_span(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def code_block(lines: list[str], indent: str = "") -> list[str]:
+    """``lines`` as a fenced code block (CommonMark §4.5), its fence longer than any backtick run inside;
+    nothing for no lines."""
+    if not lines:
+        return []
+    shown_lines = [" ".join(shown(line).splitlines()) for line in lines]
+    longest = max((len(run) for line in shown_lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{indent}{fence}", *(f"{indent}{line}" for line in shown_lines), f"{indent}{fence}"]
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!#|~])")
@@ -65,13 +76,14 @@ def _group(group: list[Finding], report: Report) -> list[str]:
     explained = [f for member in group for f in report.explained(member)]
     if len(group) == 1:
         return _finding(first, explained)
+    snippet = group_snippet(group)
     lines = [f"### {_SEVERITY_LABEL[first.severity.value]} `{first.id}`: {_prose(first, 'title')}"
              f" — {len(group)} subjects", ""]
     items = list(dict.fromkeys(f"- {code_span(_where(f))}: {_prose(f, 'symptom')}" for f in group))
     lines += items[:GROUP_SHOWN]
     if len(items) > GROUP_SHOWN:
         lines.append(f"- ... and {len(items) - GROUP_SHOWN} more (the JSON report lists every one)")
-    return [*lines, "", *_finding_rest(first, explained)]
+    return [*lines, "", *_finding_rest(first, explained, snippet)]
 
 
 def _finding(finding: Finding, explained: list[Finding]) -> list[str]:
@@ -84,10 +96,11 @@ def _finding(finding: Finding, explained: list[Finding]) -> list[str]:
     return lines + _finding_rest(finding, explained)
 
 
-def _finding_rest(finding: Finding, explained: list[Finding]) -> list[str]:
+def _finding_rest(finding: Finding, explained: list[Finding], snippet: list[str] | None = None) -> list[str]:
     lines = [
         f"- **Cause:** {_prose(finding, 'cause')}",
         f"- **Fix:** {_prose(finding, 'fix')}",
+        *code_block(finding.snippet if snippet is None else snippet, indent="  "),
     ]
     if finding.evidence:
         lines.append("- **Evidence:**")
@@ -111,6 +124,8 @@ def table_lines(table: Table) -> list[str]:
         cells = [*row, *[""] * (width - len(row))][:width]
         lines.append("| " + " | ".join(escape_cell(c) for c in cells) + " |")
     lines.append("")
+    if table.cut_note is not None:
+        lines += [f"_{table.cut_note}._", ""]
     return lines
 
 
@@ -134,9 +149,10 @@ def render(report: Report) -> str:
         lines += ["## Details", ""]
         for table in tables:
             lines += table_lines(table)
-    for note in report.notes:
+    notes = [*report.notes, *report.detail_notes]
+    for note in notes:
         lines.append(f"> {_literal(note)}")
-    if report.notes:
+    if notes:
         lines.append("")
     lines.append(f"_rtcdiag {report.command}, {report.duration_s:.2f} s; exit code {report.exit_code}._")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,8 @@
   explains it (``Finding.explained_by``).
 - ``findings``: every finding (symptom -> cause -> fix + evidence), root causes included.
 - ``checks``: one case per subject x check x step (a JUnit ``testcase``), with its status and findings.
+- ``summary``: one line per server x transport (or per peer connection, per port): what the console shows by
+  default under the verdict; ``tables`` are the full detail (``-v``, Markdown, JSON).
 - ``tables``: what the console and Markdown show per server/transport (strings, already masked).
 - ``results``: the raw probe results as JSON-able data (every step, every attribute; already masked).
 - ``visuals``: what the HTML page draws below the verdict (rtcdiag.report.visual; made only when a page is
@@ -60,6 +62,15 @@ def group_findings(findings: list[Finding]) -> list[list[Finding]]:
     return list(groups.values())
 
 
+def group_snippet(group: list[Finding]) -> list[str]:
+    """The lines to paste for a group: its snippet when every member has the same one, else the first
+    member's, introduced by a comment that says whose it is (one per subject would drown the report)."""
+    first = group[0].snippet
+    if not first or all(f.snippet == first for f in group[1:]):
+        return list(first)
+    return [f"# for {where(group[0])} (the others likewise, with their own port)", *first]
+
+
 @dataclass
 class CheckCase:
     """One subject x check x step outcome (one JUnit ``testcase``)."""
@@ -81,6 +92,23 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[str]]
+    # Rows there were before the list was cut to ``rows`` (None: not cut); every renderer says so
+    # ("200 of 333 sessions shown"), in the words of ``unit``.
+    total: int | None = None
+    unit: str = "rows"
+
+    @property
+    def cut_note(self) -> str | None:
+        """``200 of 333 sessions shown`` when the rows were cut, else None."""
+        if self.total is None or self.total <= len(self.rows):
+            return None
+        return f"{len(self.rows)} of {self.total} {self.unit} shown"
+
+
+def cut(rows: list[list[str]], limit: int) -> tuple[list[list[str]], int | None]:
+    """``rows`` cut to ``limit`` and the count before the cut (None when nothing was cut), for a
+    :class:`Table`'s ``rows`` and ``total``."""
+    return (rows[:limit], len(rows)) if len(rows) > limit else (rows, None)
 
 
 @dataclass
@@ -92,6 +120,11 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     results: Any = None  # JSON-able (rtcdiag.jsonable.to_jsonable), or Deferred until read: results_data()
     notes: list[str] = field(default_factory=list)
+    # One row per server x transport (self-describing cells: "relay 1.2.3.4:5", "0% loss"), shown under the
+    # verdict by default; None: the command has none, and its tables are shown instead.
+    summary: Table | None = None
+    # Notes that describe rather than decide (server software, the browser's user agent): with -v only.
+    detail_notes: list[str] = field(default_factory=list)
     # Probes could not decide (e.g. server lacks RFC 5780): exit 3 unless an error finding exists.
     inconclusive: bool = False
     started_at: float = field(default_factory=time.time)
@@ -142,13 +175,13 @@ class Report:
     def exit_code(self) -> int:
         """128 + the signal when interrupted, else 4 a bug in a check, 1 an error root cause, 3 inconclusive,
         0 passed (warnings allowed)."""
-        if self.interrupted is not None:
+        if self.interrupted is not None and self.interrupted.deadline_s is None:
             return self.interrupted.exit_code
         if any(f.id == INTERNAL_ERROR for f in self.findings):
             return exitcodes.INTERNAL
         if any(f.severity is Severity.ERROR and f.explained_by is None for f in self.findings):
             return exitcodes.FINDING_ERROR
-        if self.inconclusive:
+        if self.inconclusive or self.interrupted is not None:  # --deadline: what was cut was not judged
             return exitcodes.INCONCLUSIVE
         return exitcodes.OK
 
@@ -156,7 +189,7 @@ class Report:
     def status(self) -> str:
         """``pass`` / ``warn`` / ``fail`` / ``inconclusive`` / ``error`` / ``interrupted``: the verdict as one
         word."""
-        if self.interrupted is not None:
+        if self.interrupted is not None and self.interrupted.deadline_s is None:
             return "interrupted"
         code = self.exit_code
         if code == exitcodes.INTERNAL:
@@ -171,17 +204,39 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        """One line: PASS / PASS with warnings / FAIL / INCONCLUSIVE / INTERNAL ERROR and counts."""
-        errors = sum(f.severity is Severity.ERROR for f in self.findings)
-        warnings = sum(f.severity is Severity.WARNING for f in self.findings)
+        """One line, never wrapped by a renderer: PASS / PASS with warnings / FAIL / INCONCLUSIVE /
+        INTERNAL ERROR, the root causes as the blocks the report prints (each named by its id), and the
+        checks that passed: ``FAIL: 1 root cause (TURN-AUTH-401); 5/7 checks passed``."""
         passed = sum(c.status in (Status.PASS, Status.WARN) for c in self.checks)
         total = sum(c.status is not Status.SKIP for c in self.checks)
-        roots = self.root_count
-        counts = f"{passed}/{total} checks passed, {errors} error(s), {warnings} warning(s)"
-        if roots and (errors or warnings):
-            counts = f"{roots} root cause(s); {counts}"
-        if self.interrupted is not None:
-            return f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: {counts}"
-        word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE",
-                "warn": "PASS with warnings", "pass": "PASS"}[self.status]
-        return f"{word}: {counts}"
+        checks = f"{passed}/{total} checks passed"
+        groups = self.root_groups()
+        ids = list(dict.fromkeys(group[0].id for group in groups))
+        named = ", ".join(ids[:VERDICT_IDS]) + (f", +{len(ids) - VERDICT_IDS} more" if len(ids) > VERDICT_IDS
+                                                else "")
+        count = len(groups)
+        deadline = self.interrupted.deadline_s if self.interrupted is not None else None
+        if deadline is not None:  # the report's own verdict, and what cut it short
+            checks += f"; --deadline {deadline:g} s reached: partial report"
+        elif self.interrupted is not None:
+            causes = f"{_plural(count, 'root cause')} ({named}) so far; " if count else ""
+            return (f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: "
+                    f"{causes}{checks}")
+        status = self.status
+        if status == "pass":
+            return f"PASS: {checks}"
+        if status == "warn":
+            if not count:
+                return f"PASS with warnings: {checks}"
+            return f"PASS with warnings: {_plural(count, 'warning')} ({named}); {checks}"
+        word = {"error": "INTERNAL ERROR", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[status]
+        if not count:
+            return f"{word}: {checks}"
+        return f"{word}: {_plural(count, 'root cause')} ({named}); {checks}"
+
+
+VERDICT_IDS = 3  # root-cause ids the verdict line names; the rest are counted
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")

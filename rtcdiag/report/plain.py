@@ -16,7 +16,6 @@ import sys
 from rtcdiag.report import layout
 from rtcdiag.report.model import Report
 from rtcdiag.textsafe import printable_lines
-from rtcdiag.triage.finding import Finding
 
 _RULE = "\u2500"  # the rule under a table's header: one cell wide
 
@@ -58,39 +57,29 @@ def stdout_width() -> int | None:
     return width or 80
 
 
-def render(report: Report, width: int) -> str | None:
-    """The report as rtcdiag.report.console prints it without colour at ``width``; None when only rich can
-    say exactly (see the module's docstring)."""
+def render(report: Report, width: int, view: layout.View | None = None) -> str | None:
+    """The report as rtcdiag.report.console prints it without colour at ``width`` and ``view``; None when
+    only rich can say exactly (see the module's docstring)."""
     if not layout.fits_laid_out(width):
         return None
     try:
-        chunks = list(_chunks(report, width))
+        chunks = [_item(item, width) for item in layout.report_items(report, width, view)]
     except _NeedsRich:
         return None
     lines = "".join(chunks).splitlines()
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def _chunks(report: Report, width: int) -> list[str]:
-    """What each of rtcdiag.report.console.renderables prints, in order."""
-    out = [_text(f"rtcdiag {report.command}: {report.verdict}", width), "\n"]
-    if report.roots:
-        title = "Diagnosis: root cause" if report.root_count == 1 else \
-            f"Diagnosis: {report.root_count} root causes"
-        out += [_text(title, width), "\n"]
-    for group in (*report.root_groups(), *report.info_groups()):
-        out.append(_block(group, report, width))
-    tables = report.tables or ([layout.checks_table(report)] if report.checks else [])
-    for table in tables:
-        pieces, fits = layout.table_pieces(table, width)
-        out += [pieces.plain + "\n" if fits else _text(pieces.plain, width), "\n"]
-    for note in report.notes:
-        out.append(_text(printable_lines(f"Note: {note}"), width))
-    footer = f"Took {report.duration_s:.2f} s."
-    if report.findings:
-        footer += " `rtcdiag explain ID` describes a finding."
-    out.append(_text(printable_lines(footer), width))
-    return out
+def _item(item: layout.Item, width: int) -> str:
+    """What rtcdiag.report.console prints for one of rtcdiag.report.layout.report_items."""
+    if isinstance(item, layout.Whole):
+        return item.pieces.plain + "\n"  # never wrapped
+    if isinstance(item, layout.Wrapped):
+        return _text(item.pieces.plain, width)
+    if isinstance(item, layout.Block):
+        return _block(item, width)
+    pieces, fits = layout.table_pieces(item.table, item.width)
+    return pieces.plain + "\n" if fits else _text(pieces.plain, width)
 
 
 def _text(value: str, width: int) -> str:
@@ -99,34 +88,44 @@ def _text(value: str, width: int) -> str:
     return "\n".join(_wrap(value, width)) + "\n"
 
 
-def _wrap(value: str, width: int) -> list[str]:
+def _wrap(value: str, width: int, *, at_separators: bool = False) -> list[str]:
     if printable_lines(value.replace(_RULE, "-")) != value.replace(_RULE, "-"):
         raise _NeedsRich  # a control character: rich's Text drops some (strip_control_codes)
-    return layout.fold_wrap(value, width)
+    return layout.fold_wrap(value, width, at_separators=at_separators)
 
 
-def _block(group: list[Finding], report: Report, width: int) -> str:
-    """rtcdiag.report.console._laid_out_block: the header, then label and value columns, then a blank."""
-    first = group[0]
-    explained = [f for root in group for f in report.explained(root)]
-    rows = layout.block_rows(group, explained)
+def _block(block: layout.Block, width: int) -> str:
+    """rtcdiag.report.console._laid_out_block: the header, then label and value columns (the fix's lines to
+    paste, whole, after the fix), then a blank."""
+    rows = block.rows
     label_width = max(layout.LABEL_WIDTH, *(layout.cell_len(label) for label, _, _ in rows))
     value_width = width - layout.BLOCK_INDENT - label_width - 1
     if value_width < 3:
         raise _NeedsRich
+    body: list[str] = [_text(layout.header_pieces(block.group[0], "").plain, width)]
+    if block.snippet:
+        body += _rows(rows[:block.cut], label_width, value_width)
+        body.append("\n".join(block.snippet) + "\n")
+        body += _rows(rows[block.cut:], label_width, value_width)
+    else:
+        body += _rows(rows, label_width, value_width)
+    body.append("\n")
+    return "".join(body)
+
+
+def _rows(rows: list[layout.Row], label_width: int, value_width: int) -> list[str]:
     indent = " " * layout.BLOCK_INDENT
     hang = " " * (label_width + 1)
-    body: list[str] = [_text(layout.header_pieces(first, "").plain, width)]
+    body: list[str] = []
     for label, value, _ in rows:
         lines: list[tuple[str, str]] = []
         if isinstance(value, str):
-            lines = [("", line) for line in _wrap(value, value_width)]
+            lines = [("", line) for line in _wrap(value, value_width, at_separators=True)]
         else:
             for item in value:
-                wrapped = _wrap(item, value_width - 2)
+                wrapped = _wrap(item, value_width - 2, at_separators=True)
                 lines += [("- " if index == 0 else "  ", line) for index, line in enumerate(wrapped)]
         for index, (bullet, line) in enumerate(lines or [("", "")]):
             start = label + " " * (label_width - layout.cell_len(label) + 1) if index == 0 else hang
             body.append(f"{indent}{start}{bullet}{line}\n")
-    body.append("\n")
-    return "".join(body)
+    return body

@@ -1,25 +1,34 @@
-"""Live progress for commands: a spinner per probe on stderr when stderr is a terminal, a no-op otherwise.
+"""Live progress on a terminal's stderr: one status line, redrawn in place, gone before the report.
 
-    with progress() as p:
-        task = p.add("turn udp")
+    with progress("turn-check") as view:          # a no-op view unless stderr is a terminal
+        task = view.add("turn:h:3478?transport=udp")
         ...
-        p.done(task, ok=True)
+        view.done(task, ok=True)
 
-The view is transient (it disappears when the block ends, before the report is printed) and is never shown
-when stderr is redirected, so logs and CI output stay clean. rich is imported only when the view is live.
+The line says how many of the probes started are done, which are still pending (the oldest first) and for
+how long the run has been waiting: ``rtcdiag turn-check: 2/3 done; waiting for turns:h:443 (4.2 s)``. It is
+never shown when stderr is not a terminal (pipes, CI logs, ``2>file``) or when the report goes out as JSON,
+and it is erased (``\\r`` and "erase to end of line") before anything else is printed. Probes report to it
+through :func:`rtcdiag.interrupt.watched` (every fan-out of one level) or a command's own ``add``/``done``.
+Labels are masked for secrets like every other output (:func:`rtcdiag.redact.unmark`).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, Protocol
 
 from rtcdiag.redact import unmark
+from rtcdiag.textsafe import printable
 
-if TYPE_CHECKING:
-    from rich.console import Console
+REFRESH_S = 0.1  # redraw period
+ERASE = "\r\x1b[K"  # back to the start of the line, erase it (ECMA-48 EL)
+MAX_PENDING = 3  # pending probes named; the rest are counted
 
 
 class ProgressView(Protocol):
@@ -44,41 +53,70 @@ class NullProgress:
         return None
 
 
-_MARK = {True: ("ok", "green"), False: ("failed", "red"), None: ("inconclusive", "yellow")}
+class StatusLine:
+    """One line on ``stream``, redrawn every :data:`REFRESH_S` by a thread of its own (the event loop may be
+    busy; the line keeps counting), erased when the block ends."""
 
+    def __init__(self, what: str, stream: IO[str]) -> None:
+        self.what = what
+        self.stream = stream
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._pending: dict[int, str] = {}
+        self._total = 0
+        self._failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rtcdiag-progress", daemon=True)
 
-class LiveProgress:
-    """A rich progress view: a spinner and elapsed time per task, the outcome once it is done."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(SpinnerColumn(finished_text="*"), TextColumn("{task.description}"),
-                                  TimeElapsedColumn(), console=console, transient=True)
-        self._descriptions: dict[int, str] = {}
-
-    def __enter__(self) -> LiveProgress:
-        self._progress.start()
+    def __enter__(self) -> StatusLine:
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+        self._write(ERASE)
 
     def add(self, description: str) -> int:
-        from rich.markup import escape
-
-        text = unmark(description)
-        task = int(self._progress.add_task(escape(text), total=1))
-        self._descriptions[task] = text
-        return task
+        with self._lock:
+            self._total += 1
+            self._pending[self._total] = printable(unmark(description))
+            return self._total
 
     def done(self, task: int, ok: bool | None = True, detail: str = "") -> None:
-        from rich.markup import escape
+        with self._lock:
+            self._pending.pop(task, None)
+            self._failed += ok is False
 
-        word, colour = _MARK[ok]
-        suffix = f" ({unmark(detail)})" if detail else ""
-        description = f"{escape(self._descriptions.get(task, ''))}: [{colour}]{word}[/]{escape(suffix)}"
-        self._progress.update(task, completed=1, description=description)  # type: ignore[arg-type]
+    def text(self) -> str:
+        """The line as it is now: ``rtcdiag check: 3/7 done, 1 failed; waiting for a, b +2 (1.4 s)``."""
+        with self._lock:
+            total, pending, failed = self._total, list(self._pending.values()), self._failed
+        elapsed = time.monotonic() - self.started
+        if not total:
+            return f"{self.what}: starting ({elapsed:.1f} s)"
+        line = f"{self.what}: {total - len(pending)}/{total} done"
+        if failed:
+            line += f", {failed} failed"
+        if pending:
+            more = f" +{len(pending) - MAX_PENDING}" if len(pending) > MAX_PENDING else ""
+            line += f"; waiting for {', '.join(pending[:MAX_PENDING])}{more}"
+        return f"{line} ({elapsed:.1f} s)"
+
+    def _run(self) -> None:
+        while not self._stop.wait(REFRESH_S):
+            width = shutil.get_terminal_size((80, 24)).columns
+            text = self.text()
+            if len(text) >= width:
+                text = text[:max(width - 2, 10)] + "…"
+            self._write(ERASE + text)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: the run goes on without the line
+            self._stop.set()
 
 
 def stderr_is_terminal() -> bool:
@@ -86,15 +124,13 @@ def stderr_is_terminal() -> bool:
 
 
 @contextmanager
-def progress(*, enabled: bool | None = None, console: Console | None = None) -> Iterator[ProgressView]:
-    """A live view on stderr if it is a terminal (or ``enabled=True``), else a :class:`NullProgress`."""
+def progress(what: str = "rtcdiag", *, enabled: bool | None = None,
+             stream: IO[str] | None = None) -> Iterator[ProgressView]:
+    """A live status line on stderr if it is a terminal (or ``enabled=True``), else a :class:`NullProgress`.
+    ``enabled=False`` (e.g. ``--json``) turns it off whatever stderr is."""
     live = stderr_is_terminal() if enabled is None else enabled
     if not live:
         yield NullProgress()
         return
-    if console is None:
-        from rich.console import Console
-
-        console = Console(stderr=True, highlight=False)
-    with LiveProgress(console) as view:
+    with StatusLine(what, stream or sys.stderr) as view:
         yield view

@@ -134,6 +134,13 @@ def when(event: UpdateEvent | None) -> str:
     return event.when if event is not None else "-"
 
 
+def applied(event: UpdateEvent | None) -> str:
+    """How a description came to be, for a sentence: ``applied at 03:11:47.442``, or ``in the SDP file``
+    (SDP files have no update log: no time to say)."""
+    return f"applied at {event.when}" if event is not None and event.when not in ("", "-") \
+        else "in the SDP file"
+
+
 # ---- facts -----------------------------------------------------------------------------------------------
 
 def _candidate_from_event(event: UpdateEvent, side: str) -> CandidateFact | None:
@@ -301,8 +308,27 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
     if pc.stats_only:
         s.timeline = _stats_timeline(pc)
     elif s.dtls_state:
-        s.timeline.append(Transition("dtls", s.dtls_state, None))
+        s.timeline.append(Transition("dtls", s.dtls_state, _dtls_event(s)))
     return s
+
+
+def _dtls_event(s: PcSummary) -> UpdateEvent | None:
+    """When the DTLS transport reached its last state: the connection state's own event for "connected" and
+    "failed" (RTCPeerConnectionState is connected only once DTLS is, W3C webrtc-pc §4.3.3), else the first
+    stats sample of the transport that shows it ("stats <id>.dtlsState"), else None (no time known)."""
+    if s.dtls_state in ("connected", "failed"):
+        seen = s.reached("connection", s.dtls_state)
+        if seen is not None and seen.event is not None and seen.event.timestamp_ms is not None:
+            return seen.event
+    transport = s.pc.stats.get(s.dtls_stats_id)
+    if transport is None or "dtlsState" not in transport.series or "timestamp" not in transport.series:
+        return None
+    states, stamps = transport.series["dtlsState"].values(), transport.series["timestamp"].values()
+    for state, raw in zip(states, stamps, strict=False):
+        stamp = _stats_stamp(raw)
+        if str(state) == s.dtls_state and stamp is not None:
+            return UpdateEvent(f"stats {transport.id}.dtlsState", s.dtls_state, stamp)
+    return None
 
 
 def _connection_state(ice: str, dtls: str) -> str:
@@ -531,7 +557,7 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
                               f"offered payload types: {' '.join(offered.formats[:20])}",
                               *(f"offered a=rtpmap:{pt} {codec}"
                                 for pt, codec in list(offered.rtpmap.items())[:8])],
-                    pc=s.label, kind=offered.kind, mid=offered.mid or "-", when=when(answer_event)))
+                    pc=s.label, kind=offered.kind, mid=offered.mid or "-", applied=applied(answer_event)))
         _data_channel_rejected(s, subject, judgement, offer, answer, answer_event)
         setups = (local.setups(), remote.setups())
         if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
@@ -563,7 +589,7 @@ def _data_channel_rejected(s: PcSummary, subject: Subject, judgement: Judgement,
                           f"(mid {answered.mid or '-'})",
                           f"answer a=group:BUNDLE {' '.join(answer.bundle) or '(none)'}"],
                 pc=s.label, labels=", ".join(f'"{label}"' for label in labels if label) or "(unnamed)",
-                when=when(answer_event), mid=answered.mid or "-"))
+                applied=applied(answer_event), mid=answered.mid or "-"))
             return
 
 
@@ -635,7 +661,7 @@ def _h264_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: Ses
                           f"a=fmtp:{pt} {offered.fmtp.get(pt, '(none)')[:200]}",
                           f"{when(answer_event)} answer m=video mid {answered.mid or '-'}: a=rtpmap:{pt} "
                           f"{answered.rtpmap[pt]} a=fmtp:{pt} {answered.fmtp.get(pt, '(none)')[:200]}"],
-                pc=s.label, pt=pt, what=what, when=when(answer_event),
+                pc=s.label, pt=pt, what=what, applied=applied(answer_event),
                 offered=offered.fmtp.get(pt, "(no a=fmtp)")[:200],
                 answered=answered.fmtp.get(pt, "(no a=fmtp)")[:200]))
             return

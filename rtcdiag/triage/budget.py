@@ -57,7 +57,7 @@ class _Out:
         if self.file is not None:
             params["file"] = self.file
         self.findings.append(make_finding(finding_id, self.subject, check=CHECK, step=step,
-                                          evidence=evidence, severity=None, **params))
+                                          evidence=evidence, severity=None, snippet=None, **params))
 
 
 def judge(result: BudgetResult) -> Judgement:

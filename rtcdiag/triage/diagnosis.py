@@ -59,7 +59,7 @@ class Scope(Enum):
 
 _LAYER_IDS: dict[Layer, tuple[str, ...]] = {
     Layer.RUN: ("DNS-NOT-WORKING",),
-    Layer.NAME: ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS"),
+    Layer.NAME: ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS", "DNS-RESOLVER-SILENT"),
     Layer.ENDPOINT: ("SERVER-UNREACHABLE", "SERVER-REFUSED", "NO-ROUTE", "UDP-BLOCKED", "MALFORMED-REPLY",
                      "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
                      "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
@@ -98,6 +98,7 @@ ALSO_EXPLAINS: dict[str, frozenset[str]] = {
     # The DNS check's precise words for a name that other checks could only call "does not resolve".
     "DNS-NXDOMAIN": frozenset({"DNS-FAILURE"}),
     "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
+    "DNS-RESOLVER-SILENT": frozenset({"DNS-FAILURE"}),
     # SERVICE layer: a server that went silent after allocating explains what failed on that transport
     # around the same time (echoes that never came back, a Refresh or release without an answer).
     "TURN-SERVER-STOPPED": frozenset({"TURN-NO-DATA", "TURN-DATA-LOSS", "TURN-CHANNELDATA-NOT-RELAYED",

@@ -5,7 +5,9 @@ Steps (one per question, subject ``dns:NAME``): ``A NAME``, ``AAAA NAME``, ``SRV
 
 Rules:
 - no question about the name answered, every one failed at the resolver (timeout / SERVFAIL / error) ->
-  DNS-FAILURE, once, on the ``A NAME`` step (the other questions are undecided, not failed again);
+  DNS-FAILURE, once, on the ``A NAME`` step (the other questions are undecided, not failed again); when the
+  resolver was named with --nameserver and never answered at all (every question timed out) ->
+  DNS-RESOLVER-SILENT instead ("the name server does not answer", never "the name is misspelled");
 - no question answered, the name itself NXDOMAIN -> DNS-NXDOMAIN (on ``A NAME``);
 - the name exists but has no A/AAAA and no SRV record -> DNS-NO-ADDRESS (on ``A NAME``);
 - an SRV target without A/AAAA -> DNS-SRV-TARGET-NO-ADDRESS; an SRV target that is a CNAME ->
@@ -63,6 +65,18 @@ def _address_step(result: DnsResult) -> str:
     return f"A {result.name}"
 
 
+def _dig(result: DnsResult) -> list[str]:
+    """``dig`` asking each named server, for the fix (the port apart, as dig wants it)."""
+    import shlex
+
+    lines = []
+    for server in result.nameservers[:3]:
+        host, _, port = server.rpartition(":")
+        lines.append(f"dig @{host.strip('[]')} -p {port} {shlex.quote(result.name)} A +tries=1 +time=2"
+                     if port.isdigit() else f"dig @{server} {shlex.quote(result.name)} A")
+    return lines
+
+
 def _name_finding(result: DnsResult) -> Finding | None:
     """DNS-FAILURE, DNS-NXDOMAIN or DNS-NO-ADDRESS: one statement about the name, on its ``A`` step."""
     subj, step = subject(result), _address_step(result)
@@ -74,6 +88,11 @@ def _name_finding(result: DnsResult) -> Finding | None:
                                 name=result.name)
         resolver = ", ".join(result.nameservers) or "the system resolver"
         first = next((q for q in result.queries if q.outcome in FAILED_OUTCOMES), result.queries[0])
+        if result.resolver_source == "--nameserver" and all(q.outcome == "timeout" for q in result.queries):
+            # The one server named never answered: its fault (or the path's), not the name's.
+            return make_finding("DNS-RESOLVER-SILENT", subj, check=CHECK, step=step, evidence=evidence,
+                                resolver=resolver, name=result.name, count=len(result.queries),
+                                detail=first.error or first.outcome, snippet=_dig(result))
         detail = f"no usable answer from {resolver} ({first.error or first.outcome})"
         return make_finding("DNS-FAILURE", subj, check=CHECK, step=step, evidence=evidence,
                             host=result.name, detail=detail)
@@ -134,10 +153,13 @@ def _slow_finding(result: DnsResult) -> Finding | None:
                         query=f"{slowest.rdtype} {slowest.qname}", nameservers=resolver)
 
 
+_RESOLVER_FAILED = frozenset({"DNS-FAILURE", "DNS-RESOLVER-SILENT"})
+
+
 def findings(result: DnsResult) -> list[Finding]:
     """Every finding the DNS result supports (each attached to the step of its question)."""
     name_finding = _name_finding(result)
-    if name_finding is not None and name_finding.id == "DNS-FAILURE":
+    if name_finding is not None and name_finding.id in _RESOLVER_FAILED:
         return [name_finding]  # the resolver is the problem: nothing else about the name can be judged
     out = [name_finding] if name_finding is not None else []
     out += _srv_findings(result)
@@ -199,7 +221,8 @@ def name_facts(result: DnsResult) -> list[NameFact]:
 def judge(result: DnsResult) -> Judgement:
     """Findings, one step per question (plus ``ipv6 reachability``) and the name facts."""
     found = findings(result)
-    name_finding = next((f for f in found if f.id in ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS")), None)
+    name_finding = next((f for f in found if f.id in (*_RESOLVER_FAILED, "DNS-NXDOMAIN", "DNS-NO-ADDRESS")),
+                        None)
     steps = [_question_step(result, q, name_finding) for q in result.queries]
     if result.ipv6_checks:
         steps.append(_ipv6_step(result, found))

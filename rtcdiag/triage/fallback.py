@@ -44,9 +44,22 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
         out.findings.append(needing(make_finding(  # the configuration's own fact: nothing explains it
             "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
             urls=", ".join(dict.fromkeys(urls[:5])),
-            evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"]), ()))
+            evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"],
+            snippet=[turns_url(host), f"turn:{_uri_host(host)}:{mine[0].port}?transport=tcp"]), ()))
         out.steps.append(StepOutcome(subject, CHECK, STEP))
     return out
+
+
+CERTIFICATE_NAME = "<the host name on its certificate>"
+
+
+def turns_url(host: str, port: int = 443) -> str:
+    """The ``turns:`` URL to offer for ``host``: its name, or for an IP address a placeholder for the name
+    on the server's certificate (a browser checks the URL's host against the certificate: an IP fails)."""
+    from rtcdiag.addresses import parse_ip
+
+    name = CERTIFICATE_NAME if parse_ip(host.strip("[]")) is not None else host
+    return f"turns:{name}:{port}?transport=tcp"
 
 
 def _uri_host(host: str) -> str:

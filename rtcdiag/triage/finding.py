@@ -9,11 +9,16 @@ marked with ``rtcdiag.redact.echo``: when the finding is made the marked values 
 (``rtcdiag.textsafe.printable``), so no control character a server sent can reach any output. The
 catalogue's prose and rtcdiag's own words (schemes, transports, check names) are never masked. A
 placeholder the parameters do not fill is a bug caught when the finding is made (:class:`CatalogueError`),
-never shown as a literal ``{name}``.
+never shown as a literal ``{name}``. ``{name_sh}`` is the parameter ``name`` quoted for a POSIX shell (and
+zsh: ``'turn:h:3478?transport=udp'``), for the commands a fix suggests.
+
+A finding's ``snippet`` is lines to paste as they are (config lines, commands), one a line: every renderer
+shows them as a block of their own under the fix, never run together in prose.
 """
 
 from __future__ import annotations
 
+import shlex
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,13 +61,32 @@ class CatalogueEntry:
 
     @property
     def placeholders(self) -> frozenset[str]:
-        return _placeholders(self.title, self.symptom, self.cause, self.fix)
+        """The parameters the texts need (``url`` for both ``{url}`` and ``{url_sh}``)."""
+        return needed(_placeholders(self.title, self.symptom, self.cause, self.fix))
 
 
 @cache
 def _placeholders(*texts: str) -> frozenset[str]:
     formatter = string.Formatter()
     return frozenset(name for text in texts for _, name, _, _ in formatter.parse(text) if name)
+
+
+SHELL_SUFFIX = "_sh"  # ``{url_sh}``: the parameter ``url`` quoted for a shell
+
+
+def needed(placeholders: frozenset[str]) -> frozenset[str]:
+    """The parameters ``placeholders`` need (``url`` for ``{url_sh}``)."""
+    return frozenset(p.removesuffix(SHELL_SUFFIX) for p in placeholders)
+
+
+class _Params(dict[str, str]):
+    """Parameters, with ``{name_sh}`` filled as ``name`` quoted for a shell."""
+
+    def __missing__(self, key: str) -> str:
+        base = key.removesuffix(SHELL_SUFFIX)
+        if base != key and base in self:
+            return shlex.quote(self[base])
+        raise KeyError(key)
 
 
 MAX_EVIDENCE = 20  # lines kept per finding: a server cannot grow a finding without bound
@@ -124,6 +148,8 @@ class Finding:
     # server entry failed because of these relays): a root explains it only through one of them. ``()``:
     # it needed nothing that can fail (a fact in its own right, explained by nothing); None: its subject.
     basis: tuple[Identity, ...] | None = None
+    # Lines to paste as they are (config lines, shell commands), shown as a block under the fix.
+    snippet: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -159,7 +185,7 @@ class Finding:
 
 
 def _fill(template: str, params: dict[str, str]) -> str:
-    return template.format_map(params) if "{" in template else template
+    return template.format_map(_Params(params)) if "{" in template else template
 
 
 def lookup(finding_id: str) -> CatalogueEntry:
@@ -179,9 +205,11 @@ def make_finding(
     step: str,
     evidence: list[str] | None = None,
     severity: Severity | None = None,
+    snippet: list[str] | None = None,
     **params: object,
 ) -> Finding:
-    """A finding from the catalogue entry ``finding_id``; ``params`` fill its ``{placeholders}``.
+    """A finding from the catalogue entry ``finding_id``; ``params`` fill its ``{placeholders}``;
+    ``snippet``: lines to paste (see the module).
 
     Raises :class:`CatalogueError` for an unknown id or a placeholder ``params`` leave unfilled.
     """
@@ -192,7 +220,8 @@ def make_finding(
     return Finding(entry=entry, subject=subject, check=check, step=step,
                    params={k: printable(unmark(str(v))) for k, v in params.items()},
                    evidence=[printable(unmark(line)) for line in evidence or []][:MAX_EVIDENCE],
-                   severity=severity or entry.severity)
+                   severity=severity or entry.severity,
+                   snippet=[printable(unmark(line)) for line in snippet or []][:MAX_EVIDENCE])
 
 
 def needing(finding: Finding, basis: tuple[Identity, ...] | None) -> Finding:

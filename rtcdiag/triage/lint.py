@@ -21,6 +21,7 @@ from rtcdiag.addresses import AddressScope, scope_of
 from rtcdiag.lint import numbers as n
 from rtcdiag.lint import versions as v
 from rtcdiag.lint.advisories import ADVISORIES, COMPILED
+from rtcdiag.lint.options import KNOWN_OPTIONS, nearest
 from rtcdiag.lint.turnserver_conf import (
     BOOLEAN_OPTIONS,
     IpRange,
@@ -122,9 +123,9 @@ class _Out:
         self.findings: list[Finding] = []
 
     def add(self, finding_id: str, step: str, *, evidence: list[str] | None = None,
-            severity: Severity | None = None, **params: object) -> None:
+            severity: Severity | None = None, snippet: list[str] | None = None, **params: object) -> None:
         self.findings.append(make_finding(finding_id, self.subject, check=CHECK, step=step, evidence=evidence,
-                                          severity=severity, **params))
+                                          severity=severity, snippet=snippet, **params))
 
 
 def judge(plan: LintPlan) -> Judgement:
@@ -200,7 +201,7 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
     if missing:
         out.add("LINT-PEER-ACL-MISSING", "peer-acl", file=out.file, version=shown,
                 ranges=", ".join(label(c) for c in missing),
-                detail="; ".join(f"`{denied_line(c)}`" for c in missing),
+                snippet=[denied_line(c) for c in missing],
                 evidence=[f"denied-peer-ip lines read: {len(denied)}",
                           "denied by coturn itself for this version: "
                           f"{', '.join(sorted(builtin)) or 'none'}"])
@@ -210,10 +211,12 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
         (version < v.V4_13_0 and not _covered("127.0.0.0/8", denied))
     if needs_mapped and not _covered(IPV4_MAPPED, denied):
         severity = None if version is not None else Severity.WARNING
-        out.add("LINT-PEER-IPV4-MAPPED", "peer-acl", file=out.file, version=shown, severity=severity)
+        out.add("LINT-PEER-IPV4-MAPPED", "peer-acl", file=out.file, version=shown, severity=severity,
+                snippet=[denied_line(IPV4_MAPPED).replace("::ffff:0:0-::ffff:ffff:ffff",
+                                                          "::ffff:0.0.0.0-::ffff:255.255.255.255")])
     multicast_missing = [c for c in MULTICAST if not _covered(c, denied)]
     if not conf.flag("no-multicast-peers") and multicast_missing:
-        out.add("LINT-MULTICAST-PEERS", "peer-acl", file=out.file,
+        out.add("LINT-MULTICAST-PEERS", "peer-acl", file=out.file, snippet=["no-multicast-peers"],
                 ranges=", ".join(multicast_missing))
     sensitive_all = [*SENSITIVE, *MULTICAST, IPV4_MAPPED]
     for r in allowed:
@@ -222,7 +225,7 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
             out.add("LINT-ALLOWED-PEER-OVERLAP", "peer-acl", file=out.file, line=r.line, detail=r.text,
                     ranges=", ".join(label(c) for c in hit))
     if not conf.flag("no-tcp-relay"):
-        out.add("LINT-TCP-RELAY", "peer-acl", file=out.file)
+        out.add("LINT-TCP-RELAY", "peer-acl", file=out.file, snippet=["no-tcp-relay"])
 
 
 # --- admin interfaces --------------------------------------------------------------------------------------
@@ -250,7 +253,7 @@ def _admin(conf: TurnserverConf, out: _Out, version: Version | None) -> None:
         password = conf.last("cli-password")
         weak = _weak_cli_password(password)
         if weak:
-            out.add("LINT-CLI-WEAK-PASSWORD", "admin", file=out.file, detail=weak)
+            out.add("LINT-CLI-WEAK-PASSWORD", "admin", file=out.file, detail=weak, snippet=["no-cli"])
     if conf.flag("prometheus"):
         address = conf.last("prometheus-address")
         if address is None or not _is_loopback(address):
@@ -290,7 +293,10 @@ def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -
                if conf.flag(opt)]
     if old:
         severity = Severity.INFO if version is None else None
-        out.add("LINT-OLD-TLS", "tls", file=out.file, detail="; ".join(old), version=shown, severity=severity)
+        lines = [opt for opt in ("no-tlsv1", "no-tlsv1_1") if not conf.flag(opt)] \
+            if version is None or version < v.V4_7_0 else []
+        out.add("LINT-OLD-TLS", "tls", file=out.file, detail="; ".join(old), version=shown, severity=severity,
+                snippet=lines)
 
 
 # --- operations --------------------------------------------------------------------------------------------
@@ -300,7 +306,21 @@ def _int(text: str | None) -> int | None:
     return n.atoi(text)
 
 
+def _unknown_options(conf: TurnserverConf, out: _Out) -> None:
+    """LINT-UNKNOWN-OPTION for a name coturn does not know (an error when it is close to one it does: the
+    setting meant is not in effect; a warning otherwise), with the line as it was probably meant."""
+    for option in conf.options:
+        if option.name in KNOWN_OPTIONS:
+            continue
+        meant = nearest(option.name)
+        fixed = [f"{meant}={option.value}" if option.value is not None else meant] if meant else []
+        out.add("LINT-UNKNOWN-OPTION", "operations", file=out.file, line=option.line, option=option.name,
+                meant=f" (the nearest one is `{meant}`)" if meant else "",
+                severity=None if meant else Severity.WARNING, snippet=fixed)
+
+
 def _operations(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -> None:
+    _unknown_options(conf, out)
     for option in conf.options:
         if option.name in BOOLEAN_OPTIONS and bool_value(option.value) is None:
             out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
@@ -316,7 +336,8 @@ def _operations(conf: TurnserverConf, out: _Out, version: Version | None, shown:
     if not conf.has("realm"):
         out.add("LINT-NO-REALM", "operations", file=out.file)
     if not conf.has("proc-user"):
-        out.add("LINT-RUNS-AS-ROOT", "operations", file=out.file)
+        out.add("LINT-RUNS-AS-ROOT", "operations", file=out.file,
+                snippet=["proc-user=turnserver", "proc-group=turnserver"])
     _quotas(conf, out)
     _zero_lifetimes(conf, out, version, shown)
     for option in conf.lines("max-allocate-lifetime"):

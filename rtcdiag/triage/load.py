@@ -67,7 +67,7 @@ def judge(result: LoadResult) -> Judgement:
     def add(finding_id: str, step: str, *, severity: Severity | None = None,
             evidence: list[str] | None = None, **params: object) -> None:
         findings.append(make_finding(finding_id, subject, check=CHECK, step=step, severity=severity,
-                                     evidence=evidence, **params))
+                                     evidence=evidence, snippet=None, **params))
 
     for step in result.steps:
         state = StepState.UNDECIDED if step.verdict in (StepVerdict.TOOL_LIMIT, StepVerdict.STOPPED) \

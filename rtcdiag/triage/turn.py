@@ -20,6 +20,7 @@ request is judged on its *final* exchange: a 438 whose retry with the new nonce 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -194,16 +195,18 @@ class _Leg:
         return step + self.suffix if step in FAMILY_STEPS else step
 
     def add(self, step: str, finding_id: str, detail: str, evidence: list[str] | None = None,
-            **params: object) -> None:
+            snippet: list[str] | None = None, **params: object) -> None:
         t = self.t
         values: dict[str, object] = {"transport": t.transport.upper(), "server": t.server,
                                      "host": t.server_name or self.result.host, "detail": detail,
                                      "port": self.subj.port if self.subj.port is not None else "?"}
         values.update(params)
+        if snippet is None and finding_id in CREDENTIAL_REFUSED:
+            snippet = credential_lines(self.result, t.realm)
         self.out.findings.append(make_finding(
             finding_id, self.subj, check=CHECK, step=self._name(step),
             evidence=evidence if evidence is not None else [describe_exchange(ex) for ex in t.steps],
-            **cast(dict[str, Any], values)))
+            snippet=snippet, **cast(dict[str, Any], values)))
 
     def outcome(self, step: str, detail: str, duration_s: float = 0.0,
                 state: StepState = StepState.DONE) -> None:
@@ -335,7 +338,11 @@ def _connect(leg: _Leg) -> None:
     if t.transport in ("tcp", "tls"):
         if t.connect_ms is None:  # the connection (or TLS handshake) itself failed
             text = t.connect_error or "connection failed"
-            leg.add("connect", failure_id(t.failure_kind, text), text, [text])
+            evidence = [text]
+            if t.certificate_problem:  # what an unverified look at the refused certificate showed
+                text = f"{text}; {t.certificate_problem}"
+                evidence.append(f"the certificate, looked at unverified: {t.certificate_problem}")
+            leg.add("connect", failure_id(t.failure_kind, text), text, evidence)
             leg.outcome("connect", text, t.duration_ms / 1000.0)
             leg.stop(f"no connection: {text}")
             return
@@ -857,6 +864,37 @@ def _refresh_lifetime(t: TransportResult) -> str:
     if asked is not None and 0 < got < asked:
         return f" (lifetime {got} s of {asked} s asked: capped by the server, RFC 8656 §7.3)"
     return f" (lifetime {got} s)"
+
+
+CREDENTIAL_REFUSED = frozenset({"TURN-AUTH-401", "TURN-AUTH-441"})
+_SHELL_SAFE = re.compile(r"[\w.@+-]+")  # a user name that needs no quoting inside '...'  (no ' or \)
+
+
+def credential_lines(result: TurnCheckResult, realm: str | None) -> list[str]:
+    """For a refused credential: where the user and password come from, and the line to look for on a coturn
+    that keeps its users in turnserver.conf (``user=NAME:...``)."""
+    user = result.username
+    lines = [f"# user {echo(user) if user else '(none)'}: {credential_where(result)}"]
+    if user and result.credential_kind == "long-term" and _SHELL_SAFE.fullmatch(user):
+        # Only the user name is the outside value (masked as one); rtcdiag's words around it never are.
+        realm_text = f" of realm {echo(repr(realm))}" if realm else ""
+        lines += [f"# on the server: is {echo(user)} a user{realm_text}?",
+                  f"grep -n '^user={echo(user)}:' /etc/turnserver.conf"]
+    return lines
+
+
+def credential_where(result: TurnCheckResult) -> str:
+    """Where the credentials of ``result`` are written, for a fix: ``iceServers[1].credential in ice.json``
+    (an RTCIceServer entry), the REST secret, or the password given to rtcdiag."""
+    if result.entry is not None:
+        source, _, entry = result.entry.rpartition(": ")
+        return f"{echo(entry)}.username and .credential in {echo(source)}" if source else \
+            f"{echo(entry)}.credential"
+    if result.credential_kind == "rest":
+        return "a REST credential made from the shared secret given (--secret*, $RTCDIAG_TURN_SECRET)"
+    if result.credential_kind == "long-term":
+        return "the password given to rtcdiag (--password-env, --password-file or $RTCDIAG_TURN_PASSWORD)"
+    return "no credentials were given"
 
 
 def realm_detail(t: TransportResult) -> str:

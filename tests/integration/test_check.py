@@ -177,13 +177,13 @@ def test_rich_report_fits_80_columns_without_breaking_words(coturn: RunningCotur
     assert coturn.ca_cert is not None
     data = tmp_path / "report.json"
     proc = run_check(*urls(coturn), "-u", "alice", "--password-env", PASSWORD_VAR, "--ca",
-                     str(coturn.ca_cert), "--report-file", str(data),
+                     str(coturn.ca_cert), "--report-file", str(data), "-v",
                      env={PASSWORD_VAR: coturn.users["alice"], "COLUMNS": "80", "NO_COLOR": "1",
                           "TERM": "dumb"})
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
     assert lines and lines[0].startswith("rtcdiag check: PASS")
-    assert max(len(line) for line in lines) <= 80
+    assert max(len(line) for line in lines[1:]) <= 80  # the verdict is never wrapped (issue 22)
     report = json.loads(data.read_text())
     words: set[str] = set()
     for finding in report["findings"]:
@@ -194,3 +194,16 @@ def test_rich_report_fits_80_columns_without_breaking_words(coturn: RunningCotur
     assert words
     broken = sorted(w for w in words if not any(w in line for line in lines))
     assert broken == []
+
+
+def test_transport_option_chooses_the_transports_of_a_host_port(coturn: RunningCoturn) -> None:
+    """`check -t` is spelt as everywhere else (issue 22): the transports of a HOST[:PORT] target; with only
+    URIs, which carry their own, it is a usage error before anything is sent."""
+    proc = run_check(f"127.0.0.1:{coturn.port}", "-u", "alice", "--password-env", PASSWORD_VAR, "-t", "udp",
+                     "--checks", "stun,turn", "--json", env={PASSWORD_VAR: coturn.users["alice"]})
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, report["findings"]
+    legs = {t["transport"] for server in report["results"]["turn"] for r in server for t in r["transports"]}
+    assert legs == {"udp"}
+    refused = run_check(f"turn:127.0.0.1:{coturn.port}", "-t", "tcp")
+    assert refused.returncode == 2 and "-t/--transport only applies to HOST[:PORT] targets" in refused.stderr

@@ -226,15 +226,19 @@ def test_published_ipv6_that_does_not_answer(dnsmasq: Dnsmasq, dead_port: int, c
     assert code == 0  # a warning: IPv4 still works
 
 
-def test_resolver_that_does_not_answer_is_dns_failure(dead_port: int) -> None:
+def test_resolver_that_does_not_answer_is_said_so(dead_port: int) -> None:
     started = time.monotonic()
     proc = run(f"good.{ZONE}", "--nameserver", f"127.0.0.1:{dead_port}", "--timeout", "0.3", "--json")
     report = json.loads(proc.stdout)
-    # That server is the problem (named in the finding), not this machine's DNS: no DNS-NOT-WORKING.
-    assert finding_ids(report) == ["DNS-FAILURE"]
-    assert f"127.0.0.1:{dead_port}" in report["findings"][0]["symptom"]
+    # That server is the problem (named in the finding), not this machine's DNS (no DNS-NOT-WORKING) and not
+    # the name (issue 22: "the name server does not answer", not "the name is misspelled").
+    assert finding_ids(report) == ["DNS-RESOLVER-SILENT"]
+    [silent] = report["findings"]
+    assert f"127.0.0.1:{dead_port} (--nameserver) answered none of the 7 questions" in silent["symptom"]
+    assert "misspelled" not in silent["cause"] + silent["fix"]
+    assert silent["snippet"] == [f"dig @127.0.0.1 -p {dead_port} good.{ZONE} A +tries=1 +time=2"]
     assert report["results"]["control"] is None
-    assert [r["id"] for r in report["root_causes"]] == ["DNS-FAILURE"]
+    assert [r["id"] for r in report["root_causes"]] == ["DNS-RESOLVER-SILENT"]
     statuses = [c["status"] for c in report["checks"]]
     assert statuses[0] == "fail" and set(statuses[1:]) == {"inconclusive"}  # said once, on "A NAME"
     assert proc.returncode == 1
@@ -244,8 +248,13 @@ def test_resolver_that_does_not_answer_is_dns_failure(dead_port: int) -> None:
 def test_console_report_names_resolver_and_srv_table(dnsmasq: Dnsmasq) -> None:
     proc = run(f"good.{ZONE}", "--nameserver", dnsmasq.nameserver, "--timeout", "1")
     assert proc.returncode == 0, proc.stderr
-    assert f"Queries via {dnsmasq.nameserver}" in proc.stdout
-    assert "SRV records (RFC 2782 order" in proc.stdout
+    lines = proc.stdout.splitlines()  # the verdict, the addresses, each SRV record, the resolver (issue 22)
+    assert lines[1].split()[0] == "addresses" and "127.0.0.1" in lines[1]
+    assert any(line.split()[0] == "_turn._udp" for line in lines[2:])
+    assert f"resolver     {dnsmasq.nameserver} (--nameserver), slowest answer" in proc.stdout
+    verbose = run(f"good.{ZONE}", "--nameserver", dnsmasq.nameserver, "--timeout", "1", "-v")
+    assert f"Queries via {dnsmasq.nameserver}" in verbose.stdout
+    assert "SRV records (RFC 2782 order" in verbose.stdout
 
 
 @pytest.mark.parametrize("args, message", [

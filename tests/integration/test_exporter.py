@@ -266,6 +266,16 @@ def test_prometheus_records_success_and_the_finding_of_a_broken_server(
         assert alice(coturn) not in federated
 
 
+def test_sigterm_is_a_clean_stop_with_exit_0(
+        coturn: RunningCoturn, start_exporter: Callable[[str, dict[str, str]], Exporter]) -> None:
+    """systemd stops a service with SIGTERM and marks 143 as failed: after the clean shutdown, exit 0."""
+    exporter = start_exporter(turn_module("turn_udp", coturn, PASSWORD_VAR), {PASSWORD_VAR: alice(coturn)})
+    assert exporter.probe("turn_udp", f"127.0.0.1:{coturn.port}")[0] == 200
+    exporter.proc.terminate()
+    assert exporter.proc.wait(timeout=15) == 0
+    assert "rtcdiag exporter: stopped by SIGTERM" in exporter.log.read_text()
+
+
 def test_no_secret_on_any_endpoint(coturn: RunningCoturn,
                                    start_exporter: Callable[[str, dict[str, str]], Exporter]) -> None:
     password = alice(coturn)

@@ -74,7 +74,7 @@ def test_a_short_password_leaves_keys_schemes_and_transports_alone(short_pw_cotu
     assert report["tables"][0]["title"].startswith(f"TURN turn:127.0.0.1:{port} ")
     assert report["tables"][0]["rows"][0][0] == "udp"
     assert MASK not in proc.stdout
-    text = _cli(*args, password=password)
+    text = _cli(*args, "-v", password=password)  # the software note is a -v note (issue 22)
     assert text.returncode == 0, text.stdout[-2000:]
     assert f"Note: turn:127.0.0.1:{port}: server software" in text.stdout
     assert re.search(r"^\s+transport\s+udp$", text.stdout, re.M), text.stdout

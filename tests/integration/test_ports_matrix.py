@@ -202,7 +202,32 @@ def test_default_matrix_plus_extra_port_and_console_output(coturn: RunningCoturn
         assert missing["severity"] == "warning"
     console = run("127.0.0.1", "--no-default-ports", "--ports", f"udp:{coturn.port}", "--timeout", TIMEOUT)
     assert console.returncode == 0, console.stderr
-    assert "Ports on 127.0.0.1" in console.stdout and "answered" in console.stdout
+    lines = console.stdout.splitlines()  # the verdict, one line per port, the footer (issue 22)
+    assert len(lines) == 3 and lines[1].startswith(f"  UDP  {coturn.port}  open, "), console.stdout
+    assert "STUN ok, mapped 127.0.0.1:" in lines[1]
+    verbose = run("127.0.0.1", "--no-default-ports", "--ports", f"udp:{coturn.port}", "--timeout", TIMEOUT,
+                  "-v")
+    assert "Ports on 127.0.0.1" in verbose.stdout and "answered" in verbose.stdout
+
+
+def test_a_named_port_decides_and_the_well_known_ports_are_only_tried(coturn: RunningCoturn) -> None:
+    """`ports HOST:PORT` on a server that listens only there: PASS (exit 0), the closed 3478/5349/443 said
+    to be tried without being asked for; they still fail `ports HOST` (issue 22)."""
+    proc = run(f"127.0.0.1:{coturn.port}", "--timeout", TIMEOUT)
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "rtcdiag ports: PASS: 2/2 checks passed"
+    assert lines[1].startswith(f"  UDP  {coturn.port}  open")
+    assert lines[2].startswith(f"  TCP  {coturn.port}  open")
+    closed = {" ".join(line.split()[:2]) for line in lines if "(not asked)" in line}
+    assert closed and closed <= {"UDP 3478", "TCP 3478", "TLS 5349", "TLS 443"}
+    assert len(lines) <= 12
+    data = run(f"127.0.0.1:{coturn.port}", "--timeout", TIMEOUT, "--json")
+    report = json.loads(data.stdout)
+    assert data.returncode == 0 and not [f for f in report["findings"] if f["severity"] != "info"]
+    skipped = [c for c in report["checks"] if c["status"] == "skip"]
+    assert len(skipped) == len(closed) and all("not asked for" in c["message"] for c in skipped)
+    assert run("127.0.0.1", "--timeout", TIMEOUT).returncode == 1  # the well-known ports asked for: closed
 
 
 @pytest.mark.parametrize("args, message", [

@@ -31,8 +31,14 @@ def test_selftest_console_report_is_green() -> None:
     proc = run(env={"COLUMNS": "100", "NO_COLOR": "1"})
     assert proc.returncode == 0
     assert proc.stdout.startswith("rtcdiag selftest: PASS")
-    assert "Servers by transport" in proc.stdout
-    assert "selftest-" not in proc.stdout  # the generated password is never shown
+    lines = proc.stdout.splitlines()  # the verdict, one line per transport, the NAT, the footer (issue 22)
+    assert len(lines) == 6, proc.stdout
+    assert [line.split()[1] for line in lines[1:4]] == ["udp", "tcp", "tls"]
+    assert all("0% loss (6/6)" in line and "ICE connected" in line for line in lines[1:4])
+    assert lines[4].split() == ["local", "network", "NAT:", "open", "internet"]
+    verbose = run("-v", env={"COLUMNS": "100", "NO_COLOR": "1"})
+    assert "Servers by transport" in verbose.stdout and "INFO TURN-RELAY-LOCAL" in verbose.stdout
+    assert "selftest-" not in proc.stdout + verbose.stdout  # the generated password is never shown
 
 
 def test_missing_coturn_is_one_line_and_exit_2(tmp_path: object) -> None:

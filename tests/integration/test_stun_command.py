@@ -80,8 +80,12 @@ def test_ipv6_loopback(coturn: RunningCoturn) -> None:
 def test_console_report_shows_mapped_address_and_exit_0(coturn: RunningCoturn) -> None:
     done = rtcdiag("stun", f"127.0.0.1:{coturn.port}", "-t", "udp", "-t", "tcp")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS" in done.stdout
-    assert "127.0.0.1:" in done.stdout and "Coturn" in done.stdout
+    lines = done.stdout.splitlines()  # the verdict, one line per transport, the footer (issue 22)
+    assert lines[0] == "rtcdiag stun: PASS: 2/2 checks passed" and len(lines) == 4, done.stdout
+    assert [line.split()[1] for line in lines[1:3]] == ["udp", "tcp"]
+    assert all("mapped 127.0.0.1:" in line and "rtt" in line for line in lines[1:3])
+    verbose = rtcdiag("stun", f"127.0.0.1:{coturn.port}", "-t", "udp", "-t", "tcp", "-v")
+    assert "Coturn" in verbose.stdout  # SOFTWARE, in the table -v shows
 
 
 def test_junit_and_markdown(coturn: RunningCoturn, tmp_path: Path) -> None:

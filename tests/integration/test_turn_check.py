@@ -82,8 +82,14 @@ def test_console_table_and_exit_code(coturn: RunningCoturn) -> None:
     proc = run([*healthy_args(coturn), "-u", "alice"], {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("rtcdiag turn-check: PASS")
-    assert "relay address" in proc.stdout and "0% loss" in proc.stdout
+    lines = proc.stdout.splitlines()  # the verdict, one line per transport, the footer (issue 22)
+    assert len(lines) == 5, proc.stdout
+    for line, transport in zip(lines[1:4], ("udp", "tcp", "tls"), strict=True):
+        assert line.split()[1] == transport and "relay 127.0.0.1:" in line and "0% loss (10/10), rtt" in line
     assert coturn.users["alice"] not in proc.stdout + proc.stderr
+    verbose = run([*healthy_args(coturn), "-u", "alice", "-v"],
+                  {"RTCDIAG_TURN_PASSWORD": coturn.users["alice"]})
+    assert "relay address" in verbose.stdout and "Coturn" in verbose.stdout  # the table, the software note
 
 
 def test_no_secret_in_any_output_format(coturn: RunningCoturn, tmp_path: Path) -> None:
@@ -456,7 +462,9 @@ def test_ice_servers_file_is_checked_exactly_as_a_browser_uses_it(coturn: Runnin
     assert stun[0]["mapped_address"].startswith("127.0.0.1:")
     warnings = [f for f in report["findings"] if f["severity"] == "warning"]
     assert [f["id"] for f in warnings] == ["TURN-NO-TCP-FALLBACK"]
-    assert "turns:127.0.0.1:443?transport=tcp" in warnings[0]["fix"]
+    # The URLs to add, never a turns: URL by IP address (a browser checks the name; issue 22).
+    assert warnings[0]["snippet"] == ["turns:<the host name on its certificate>:443?transport=tcp",
+                                      f"turn:127.0.0.1:{coturn.port}?transport=tcp"]
     assert coturn.users["alice"] not in json.dumps(report)
 
 

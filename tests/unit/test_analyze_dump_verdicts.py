@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -236,7 +237,7 @@ def test_turns_701_reads_the_same_for_a_dead_port_and_a_refused_certificate() ->
     url = root.params["url"]
     assert url.startswith("turns:127.0.0.1:") and root.subject.transport == "tls"
     assert "certificate" in root.cause and "nothing accepted the TCP connection" in root.cause
-    assert f"`rtcdiag turn-check '{url}'`" in root.fix and "--insecure" in root.fix
+    assert f"`rtcdiag turn-check {shlex.quote(url)}`" in root.fix and "--insecure" in root.fix
     assert "rtcdiag ports" not in root.fix
 
 

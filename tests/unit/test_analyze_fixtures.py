@@ -114,9 +114,17 @@ def test_healthy_relay_call_has_tables_with_the_selected_relay_pair() -> None:
         assert row[5] == "connected" and row[6] == "connected"
     timeline = next(t for t in report.tables if t.title.startswith("pc 8-1 timeline"))
     seen = [(row[2], row[3]) for row in timeline.rows]
-    for step in [("signaling", "have-local-offer"), ("gathering", "complete"), ("ice", "connected"),
-                 ("connection", "connected"), ("dtls", "connected"), ("first candidate", "relay")]:
+    for step in [("signaling state", "have-local-offer"), ("ICE gathering state", "complete"),
+                 ("ICE connection state", "connected"), ("connection state", "connected"),
+                 ("DTLS state", "connected"), ("first candidate", "relay")]:
         assert step in seen
+    # In the order it happened (the first relay candidate before "gathering complete"), every row timed:
+    # DTLS connected at the moment the connection state says so (W3C webrtc-pc §4.3.3).
+    offsets = [int(row[1].removeprefix("+").removesuffix(" ms")) for row in timeline.rows]
+    assert offsets == sorted(offsets)
+    dtls = next(row for row in timeline.rows if row[2] == "DTLS state")
+    connected = next(row for row in timeline.rows if row[2:] == ["connection state", "connected"])
+    assert dtls[0] == connected[0] != "(stats)"
     rtp = next(t for t in report.tables if t.title == "pc 8-2 RTP streams")
     [inbound] = [row for row in rtp.rows if row[1] == "in"]
     assert inbound[2] == "audio" and int(inbound[3]) > 0 and inbound[4] == "0.0%"
@@ -145,7 +153,10 @@ def test_cli_console_report_opens_with_the_diagnosis() -> None:
     result = _rtcdiag("analyze", str(fixture_path("gum-no-camera")))
     assert result.returncode == 1
     text = result.stdout
-    assert text.index("Diagnosis") < text.index("ANALYZE-GUM-NOT-FOUND") < text.index("Checks")
+    assert text.index("Diagnosis") < text.index("ERROR ANALYZE-GUM-NOT-FOUND")
+    assert "Checks" not in text  # the table of steps comes with -v
+    verbose = _rtcdiag("analyze", "-v", str(fixture_path("gum-no-camera"))).stdout
+    assert verbose.index("ERROR ANALYZE-GUM-NOT-FOUND") < verbose.index("Checks")
 
 
 @pytest.mark.parametrize("name", ["healthy-relay", "turn-dead-port", "glare", "gum-denied"])

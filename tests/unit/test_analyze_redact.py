@@ -3,6 +3,7 @@ mDNS names, ICE ufrags/passwords, fingerprints or certificates, and still gives 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -97,3 +98,21 @@ def test_redact_takes_one_file(tmp_path: Path) -> None:
     result = _rtcdiag("analyze", "--redact", str(tmp_path / "out.json"), path, path)
     assert result.returncode == 2 and "exactly one FILE" in result.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_redact_says_what_it_replaced_gzips_and_reports_on_the_copy(tmp_path: Path) -> None:
+    """`--redact OUT.gz` writes gzip (as `browser --save-dump`), says on stderr what it wrote and how much it
+    replaced, and the report printed beside it is the copy's: none of the dump's secrets in it (issue 22)."""
+    source = fixture_path("private-host")
+    secrets = _secrets(source)
+    out = tmp_path / "redacted.json.gz"
+    proc = _rtcdiag("analyze", "-v", "--redact", str(out), str(source))
+    text = gzip.decompress(out.read_bytes()).decode()
+    assert json.loads(text)["PeerConnections"]
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"rtcdiag analyze: wrote {out} (") and ", gzip): " in line
+    assert re.search(r"\d+ IP address(es)?, .*replaced \(\d+ places\)", line), line
+    assert "the report below is of that copy" in line
+    assert str(out) in proc.stdout  # the notes name the copy, not the original
+    for secret in secrets:
+        assert secret not in proc.stdout, secret

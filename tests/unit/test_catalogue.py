@@ -138,3 +138,31 @@ def test_every_rule_names_a_known_id_and_fills_every_placeholder() -> None:
         checked += 1
     assert problems == []
     assert checked >= 20, "the walk found too few rules: is make_finding still called by name?"
+
+
+def test_suggested_commands_quote_what_they_are_given() -> None:
+    """A command a fix suggests takes its values shell-quoted (`{url_sh}`): `turn:h:3478?transport=udp`
+    unquoted is a glob in zsh (issue 22)."""
+    import re
+
+    commands = [span for entry in CATALOGUE.values() for text in (entry.cause, entry.fix)
+                for span in re.findall(r"`([^`]*)`", text)
+                if span.startswith(("rtcdiag ", "openssl ", "ss "))]
+    assert commands  # the catalogue does suggest commands
+    for span in commands:
+        for name in re.findall(r"\{(\w+)\}", span):
+            assert name.endswith("_sh"), f"`{span}`: {{{name}}} is not shell-quoted"
+
+
+def test_shell_quoted_placeholders_fill_from_their_parameter() -> None:
+    import shlex
+
+    from rtcdiag.triage.finding import Subject, make_finding
+
+    url = "turn:127.0.0.1:3478?transport=udp"
+    entry = CATALOGUE["ANALYZE-TURN-UNREACHABLE"]
+    finding = make_finding(entry.id, Subject("x"), check="analyze", step="gather",
+                           **{name: url if name == "url" else "1" for name in entry.placeholders})
+    assert f"`rtcdiag turn-check '{url}'`" in finding.fix
+    command = finding.fix.split("`rtcdiag turn-check ")[1].split("`")[0]
+    assert shlex.split(command) == [url]

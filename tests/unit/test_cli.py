@@ -56,7 +56,7 @@ def test_explain_unknown_id_through_the_real_entry_point() -> None:
     result = _rtcdiag("explain", "UDP-BLOCKD")
     assert result.returncode == exitcodes.USAGE
     assert result.stderr.startswith(
-        "rtcdiag: error: unknown finding id 'UDP-BLOCKD'; did you mean UDP-BLOCKED")
+        "rtcdiag: error: no finding id or word matches 'UDP-BLOCKD'; did you mean UDP-BLOCKED")
     assert result.stderr.count("\n") == 1
 
 

@@ -90,11 +90,25 @@ def _srv(service: str, target: str, addresses: list[str], alias: str | None = No
                      target_queries=[_q(target, "A", "answer" if addresses else "nxdomain", addresses)])
 
 
-def _resolver_down() -> DnsResult:
+def _resolver_down(source: str = "/etc/resolv.conf") -> DnsResult:
+    """This machine's resolver (or, with ``source="--nameserver"``, the one named) answered nothing."""
     result = _result([], [], outcome_missing="timeout")
+    result.resolver_source = source
     for q in result.queries:
         q.outcome, q.error = "timeout", "no answer before the timeout"
     return result
+
+
+def test_a_named_resolver_that_never_answers_is_said_so_not_the_name() -> None:
+    """--nameserver X and X answers nothing: "the name server does not answer" (issue 22), not DNS-FAILURE's
+    "the name is misspelled"; the other questions are undecided, not failed again."""
+    result = _resolver_down("--nameserver")
+    [finding] = rules.judge(result).findings
+    assert (finding.id, finding.step) == ("DNS-RESOLVER-SILENT", f"A {NAME}")
+    assert finding.title == "The name server 192.0.2.53:53 does not answer"
+    assert finding.snippet == [f"dig @192.0.2.53 -p 53 {NAME} A +tries=1 +time=2"]
+    cases = statuses(result)
+    assert cases.pop(f"A {NAME}") == Status.FAIL and set(cases.values()) == {Status.INCONCLUSIVE}
 
 
 SUBJECT = Subject(server=f"dns:{NAME}", host=NAME)

@@ -59,20 +59,51 @@ def test_unknown_id_suggests_close_matches_and_exits_2(capsys: pytest.CaptureFix
     assert code == exitcodes.USAGE
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("rtcdiag: error: unknown finding id 'udp-blokced'; did you mean UDP-BLOCKED")
+    assert err.startswith("rtcdiag: error: no finding id or word matches 'udp-blokced'; did you mean "
+                          "UDP-BLOCKED")
 
 
 def test_unknown_id_without_any_match(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["qqqqqqqq"], capsys)
     assert code == exitcodes.USAGE
-    assert err == "rtcdiag: error: unknown finding id 'qqqqqqqq' (`rtcdiag explain` lists them all)\n"
+    assert err == ("rtcdiag: error: no finding id or word matches 'qqqqqqqq' (`rtcdiag explain` lists them "
+                   "all)\n")
 
 
-def test_prefix_lists_the_family(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(["tls"], capsys)
-    assert code == exitcodes.USAGE
-    for entry_id in ("TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE"):
-        assert entry_id in err
+def test_prefix_lists_the_family(capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run(["tls"], capsys)
+    assert (code, err) == (0, "")
+    listed = [line.split()[0] for line in out.splitlines()[1:]
+              if line.split() and line.split()[0] in CATALOGUE]
+    assert listed[:4] == ["TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE"]  # ids first
+
+
+@pytest.mark.parametrize(("given", "first", "also"), [
+    ("701", "ANALYZE-TURN-UNREACHABLE", {"ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
+    ("486", "TURN-QUOTA-486", {"ANALYZE-TURN-486"}),
+    ("quota", "TURN-QUOTA-486", {"LINT-NO-QUOTA", "ANALYZE-TURN-486"}),
+    ("Quota", "TURN-QUOTA-486", set()),
+])
+def test_a_code_or_a_word_lists_the_entries_it_names(given: str, first: str, also: set[str],
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`explain 701`, `explain quota` (issue 22): every entry the code or word names, id matches first."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = _run([given], capsys)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].endswith(f"entries name {given!r} (rtcdiag explain ID prints one)")
+    listed = [line.split()[0] for line in lines if line.split() and line.split()[0] in CATALOGUE]
+    assert int(lines[0].split()[0]) == len(listed) and listed[0] == first and also <= set(listed)
+    _, data, _ = _run(["--json", given], capsys)
+    assert [e["id"] for e in json.loads(data)["entries"]] == listed
+
+
+def test_a_word_naming_one_entry_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["glare"], capsys)
+    assert code == 0 and out.splitlines()[0] == "ANALYZE-SDP-GLARE error (analyze)"
 
 
 def test_json_list_and_one(capsys: pytest.CaptureFixture[str]) -> None:

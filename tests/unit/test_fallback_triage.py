@@ -19,11 +19,11 @@ def test_udp_only_turn_urls_warn_once_per_host_with_the_fix() -> None:
     assert [(f.id, f.subject.host) for f in judgement.findings] == [
         ("TURN-NO-TCP-FALLBACK", "a.example"), ("TURN-NO-TCP-FALLBACK", "2001:db8::1")]
     first = judgement.findings[0]
-    assert "turns:a.example:443?transport=tcp" in first.fix
-    assert "turn:a.example:3478?transport=tcp" in first.fix
+    # The URLs to add, one a line (issue 22); a turns: URL never by IP address (browsers check the name).
+    assert first.snippet == ["turns:a.example:443?transport=tcp", "turn:a.example:3478?transport=tcp"]
     assert "turn:a.example:3478?transport=udp" in first.symptom
-    assert "turns:[2001:db8::1]:443?transport=tcp" in judgement.findings[1].fix
-    assert "turn:[2001:db8::1]:3479?transport=tcp" in judgement.findings[1].fix
+    assert judgement.findings[1].snippet == ["turns:<the host name on its certificate>:443?transport=tcp",
+                                             "turn:[2001:db8::1]:3479?transport=tcp"]
     report = build_report("check", judgement)
     assert report.exit_code == 0  # a warning: the servers may work, some clients will not
     assert {(c.suite, c.name, c.status.value) for c in report.checks} == {

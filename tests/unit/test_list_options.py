@@ -37,7 +37,8 @@ _LIST_WORDS = re.compile(r"(?i:comma|repeat)|\bLIST\b|,\.\.\.|\w\(s\)")
 
 
 def _flag(option: click.Option) -> str:
-    return max(option.opts, key=len)
+    """The option's first long spelling (the one its messages name)."""
+    return next(o for o in option.opts if o.startswith("--"))
 
 
 def _required(command: click.Command) -> list[str]:

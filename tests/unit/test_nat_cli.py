@@ -16,7 +16,6 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["nat-type", "--servers", " , "], "--servers: name at least one value"),
-    (["nat-type", "--server", "stun:127.0.0.1", "--servers", "stun:127.0.0.2"], "either --server"),
     (["nat-type", "--servers", "stun:127.0.0.1,stuns:127.0.0.2"], "NAT discovery runs over plain udp"),
 ])
 def test_nat_type_server_list_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str],
@@ -26,6 +25,21 @@ def test_nat_type_server_list_usage_errors(capsys: pytest.CaptureFixture[str], a
     code, err = run(argv, capsys)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_nat_type_server_spellings_are_one_option() -> None:
+    """`-s/--server` is the one spelling (issue 22); --servers and check's --nat-server still work, hidden."""
+    from click.testing import CliRunner
+
+    from rtcdiag.cli import cli
+
+    shown = CliRunner().invoke(cli, ["nat-type", "--help"]).output
+    assert "-s, --server URI" in shown and "--servers" not in shown and "--nat-server" not in shown
+    for spelling in ("--server", "--servers", "--nat-server", "-s"):
+        code = CliRunner().invoke(cli, ["nat-type", spelling, "stuns:x.example"]).exit_code
+        assert code != 0  # parsed as a server (then refused: TLS), never "no such option"
+        out = CliRunner().invoke(cli, ["nat-type", spelling, "stuns:x.example"]).output
+        assert "No such option" not in out
 
 
 def test_nat_type_refuses_tls_uri(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,8 @@ def test_verdict_findings_and_tables() -> None:
     text = markdown.render(sample_report())
     lines = text.splitlines()
     assert lines[0] == "## rtcdiag stun"
-    assert "**Verdict:** FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)" in lines
+    assert ("**Verdict:** FAIL: 3 root causes (DNS-FAILURE, UDP-BLOCKED, STUN-INTERNAL-ADDRESS-LEAK); "
+            "1/4 checks passed") in lines
     assert lines.index("## Diagnosis") < lines.index("## Other findings") < lines.index("## Details")
     headings = [line for line in lines if line.startswith("### ") and "`" in line]
     assert headings[0].startswith("### ERROR `DNS-FAILURE`: Host name does not resolve")

@@ -15,6 +15,7 @@ from test_report_samples import sample_report
 
 from rtcdiag.report import console, plain
 from rtcdiag.report.build import build_report
+from rtcdiag.report.layout import Detail, View
 from rtcdiag.report.model import Report, Table
 from rtcdiag.triage.catalogue import CATALOGUE
 from rtcdiag.triage.finding import Subject, make_finding
@@ -39,8 +40,9 @@ def _ascii_report(seed: int) -> Report:
         subject = Subject(rng.choice(["turn:h:1", para(4)]), rng.choice(["h", "h2"]), rng.choice([None, n]),
                           rng.choice([None, "udp", "tcp"]))
         params = {name: para() for name in CATALOGUE[fid].placeholders}
+        snippet = [para(6) for _ in range(rng.randint(0, 3))] if rng.random() < 0.5 else None
         finding = make_finding(fid, subject, check=rng.choice(["stun", "turn"]), step=para(2),
-                               evidence=[para() for _ in range(rng.randint(0, 3))], **params)
+                               evidence=[para() for _ in range(rng.randint(0, 3))], snippet=snippet, **params)
         findings.append(finding)
         if rng.random() < 0.4:
             findings.append(make_finding(fid, Subject(f"other {n}", subject.host, subject.port,
@@ -48,23 +50,35 @@ def _ascii_report(seed: int) -> Report:
                                          step=finding.step, evidence=finding.evidence, **params))
     columns = [para(3) for _ in range(rng.randint(1, 7))]
     rows = [[para(6) for _ in range(rng.randint(0, len(columns)))] for _ in range(rng.randint(0, 5))]
-    tables = [Table(para(8), columns, rows)] if rng.random() < 0.7 else []
+    total = rng.choice([None, len(rows) + rng.randint(0, 300)])
+    tables = [Table(para(8), columns, rows, total=total, unit=para(1))] if rng.random() < 0.7 else []
+    summary_rows = [[para(2) for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(0, 4))]
+    summary = Table(para(3), ["a", "b", "c", "d"], summary_rows, total=rng.choice([None, 50])) \
+        if rng.random() < 0.6 else None
     report = build_report("check", Judgement(findings=findings), tables=tables,
-                          notes=[para(10) for _ in range(rng.randint(0, 2))])
+                          notes=[para(10) for _ in range(rng.randint(0, 2))], summary=summary,
+                          detail_notes=[para(10) for _ in range(rng.randint(0, 2))])
     report.duration_s = rng.random() * 30
     return report
 
 
+VIEWS = [View(), View(Detail.VERBOSE), View(Detail.QUIET), View(wide=True), View(Detail.VERBOSE, wide=True)]
+SOME_WIDTHS = [20, 27, 40, 99]  # for the views whose text hardly depends on the width (-q, --wide)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_plain_text_is_what_rich_prints(seed: int) -> None:
+    """Every view (the default, -v, -q, --wide): the verdict and summary whole, snippets under the fix,
+    warnings beside errors as one line, cut tables saying so."""
     report = _ascii_report(seed)
-    for width in WIDTHS:
-        expected = console.render_plain(report, width=width)
-        got = plain.render(report, width)
-        if width < 27:  # too narrow for the laid-out blocks: rich's grids
-            assert got is None
-            continue
-        assert got == expected, f"width {width}"
+    for view in VIEWS:
+        for width in WIDTHS if view.detail is not Detail.QUIET and not view.wide else SOME_WIDTHS:
+            expected = console.render_plain(report, width=width, view=view)
+            got = plain.render(report, width, view)
+            if width < 27:  # too narrow for the laid-out blocks: rich's grids
+                assert got is None
+                continue
+            assert got == expected, f"width {width}, {view}"
 
 
 def test_samples_are_rendered_or_left_to_rich() -> None:
@@ -72,12 +86,13 @@ def test_samples_are_rendered_or_left_to_rich() -> None:
     rendered = left = 0
     for report in [sample_report("s3cret-value"), *(_hard_report(seed) for seed in range(12))]:
         for width in WIDTHS:
-            got = plain.render(report, width)
-            if got is None:
-                left += 1
-            else:
-                rendered += 1
-                assert got == console.render_plain(report, width=width)
+            for view in VIEWS:
+                got = plain.render(report, width, view)
+                if got is None:
+                    left += 1
+                else:
+                    rendered += 1
+                    assert got == console.render_plain(report, width=width, view=view)
     assert rendered and left
 
 

@@ -13,7 +13,8 @@ from rtcdiag.redact import echo
 from rtcdiag.report.build import build_report
 from rtcdiag.report.json_report import status
 from rtcdiag.report.model import Report, Table
-from rtcdiag.triage.finding import Finding, Subject, make_finding
+from rtcdiag.triage.catalogue import CATALOGUE
+from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
 SERVER = "stun:[2001:db8::1]:3478"
@@ -94,7 +95,8 @@ def test_sample_report_fails_with_exit_1() -> None:
     report = sample_report()
     assert report.exit_code == exitcodes.FINDING_ERROR
     assert status(report) == "fail"
-    assert report.verdict.startswith("FAIL: 3 root cause(s); 1/4 checks passed, 2 error(s), 1 warning(s)")
+    assert report.verdict == ("FAIL: 3 root causes (DNS-FAILURE, UDP-BLOCKED, STUN-INTERNAL-ADDRESS-LEAK); "
+                              "1/4 checks passed")
     assert [r.id for r in report.roots] == ["DNS-FAILURE", "UDP-BLOCKED", "STUN-INTERNAL-ADDRESS-LEAK"]
 
 
@@ -128,6 +130,18 @@ def test_the_verdict_counts_root_blocks_not_root_findings() -> None:
                 for transport in ("udp", "tcp", "tls")]
     report = Report(command="turn-check", findings=findings, roots=list(findings))
     assert report.root_count == 1 and len(report.root_groups()) == 1
-    assert report.verdict.startswith("FAIL: 1 root cause(s);")
+    assert report.verdict == "FAIL: 1 root cause (SERVER-REFUSED); 0/0 checks passed"
     twice = Report(command="turn-check", findings=findings[:1] * 2, roots=findings[:1] * 2)
     assert twice.root_count == 1
+
+
+def test_a_pass_with_warnings_names_them_and_says_no_root_cause() -> None:
+    """Warnings on a pass are warnings, not "root causes" (issue 22); more than three ids are counted."""
+    ids = ["TLS-NO-ALPN", "TLS-OLD-VERSION", "TLS-EXPIRING-SOON", "STUN-NO-FINGERPRINT"]
+    findings = [make_finding(fid, Subject("stuns:h:5349", "h", 5349, "tls"), check="ports", step="5349",
+                             **{k: "x" for k in CATALOGUE[fid].placeholders}, severity=Severity.WARNING)
+                for fid in ids]
+    report = Report(command="ports", findings=findings, roots=list(findings))
+    assert report.verdict == ("PASS with warnings: 4 warnings (TLS-NO-ALPN, TLS-OLD-VERSION, "
+                              "TLS-EXPIRING-SOON, +1 more); 0/0 checks passed")
+    assert Report(command="ports").verdict == "PASS: 0/0 checks passed"

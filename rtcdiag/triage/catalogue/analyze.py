@@ -3,7 +3,7 @@
 
 from rtcdiag.triage.finding import CatalogueEntry, Severity
 
-_TURN_FIX_CHECK = "Run `rtcdiag turn-check {url}` with the same credentials to see the server's answer."
+_TURN_FIX_CHECK = "Run `rtcdiag turn-check {url_sh}` with the same credentials to see the server's answer."
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     # ---- ICE servers (onicecandidateerror, RFC 8656 error codes; 701 is the W3C "could not reach") -----
@@ -86,8 +86,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "{pcs}) and gathered no relay candidate from it.",
         cause="Nothing answered at that address and port over that transport: the server is down, a "
               "firewall drops the traffic, the port or `?transport=` is wrong, or the name does not resolve.",
-        fix="Run `rtcdiag ports {url}` and `rtcdiag turn-check {url}` from the same network as the browser; "
-            "offer `turns:` on TCP 443 for networks that block UDP.",
+        fix="Run `rtcdiag ports {url_sh}` and `rtcdiag turn-check {url_sh}` from the same network as the "
+            "browser; offer `turns:` on TCP 443 for networks that block UDP.",
         reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 8656 §7",
     ),
     CatalogueEntry(
@@ -104,7 +104,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "firewall drops it, the port is wrong), or the server answered and the browser refused the "
               "TLS handshake — a self-signed or otherwise untrusted certificate, a certificate for another "
               "name than {host}, an expired one, or no TLS version or cipher in common.",
-        fix="Run `rtcdiag turn-check '{url}'` from the browser's network: it checks the certificate as a "
+        fix="Run `rtcdiag turn-check {url_sh}` from the browser's network: it checks the certificate as a "
             "browser does (do not pass --insecure) and tells a closed port from a refused certificate. A "
             "capture of the call shows a TLS alert from the browser when it was the certificate. If it was: "
             "give the server a certificate from a public CA for the name in the URL (a URL with an IP "
@@ -120,8 +120,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
                 "{pcs}) and gathered no server-reflexive candidate from it.",
         cause="The STUN server is down, its port is wrong, or UDP to it is blocked on this network.",
-        fix="Run `rtcdiag stun {url}`; without a reachable STUN (or TURN) server, peers behind NAT can only "
-            "reach each other on the same network.",
+        fix="Run `rtcdiag stun {url_sh}`; without a reachable STUN (or TURN) server, peers behind NAT can "
+            "only reach each other on the same network.",
         reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701); RFC 8489 §6",
     ),
     CatalogueEntry(
@@ -132,7 +132,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "icecandidateerror ({gathering}).",
         cause="The browser got no answer at all it could report: over UDP a silent or unreachable server "
               "(nothing listening, a firewall dropping the packets) ends gathering without an error event.",
-        fix="Check the server with `rtcdiag turn-check {url}` from the browser's network; look for a "
+        fix="Check the server with `rtcdiag turn-check {url_sh}` from the browser's network; look for a "
             "firewall on the path and for the right port and `?transport=`.",
         reference="RFC 8445 §5.1.1.2; RFC 8656 §7",
     ),
@@ -171,8 +171,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "server-reflexive (srflx) candidate, and no icecandidateerror was reported.",
         cause="The STUN server did not answer and the browser did not say so, or this machine has a public "
               "address (the browser drops a srflx candidate equal to a host candidate: then all is well).",
-        fix="Run `rtcdiag stun {url}` from the browser's network; if the machine is behind NAT, look for a "
-            "firewall dropping UDP to the STUN port.",
+        fix="Run `rtcdiag stun {url_sh}` from the browser's network; if the machine is behind NAT, look for "
+            "a firewall dropping UDP to the STUN port.",
         reference="RFC 8445 §5.1.1.2, §5.1.3 (redundant candidates are eliminated)",
     ),
     # ---- ICE ------------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "the peer is on loopback or a private network the server does not relay to "
               "(`allow-loopback-peers`, `no-multicast-peers`).",
         fix="Check `denied-peer-ip`/`allowed-peer-ip` in turnserver.conf against the peer's relay address "
-            "(the server's own relay range must be allowed); run `rtcdiag turn-check {url}` for the "
+            "(the server's own relay range must be allowed); run `rtcdiag turn-check {url_sh}` for the "
             "data-path test.",
         reference="RFC 8656 §9.1 (CreatePermission, 403 Forbidden), §21.3 (peer address restrictions)",
     ),
@@ -358,7 +358,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-MLINE-REJECTED",
         severity=Severity.ERROR,
         title="The answer rejected the {kind} m-line",
-        symptom="In {pc} the answer applied at {when} has port 0 for the {kind} section (mid {mid}): no "
+        symptom="In {pc} the answer {applied} has port 0 for the {kind} section (mid {mid}): no "
                 "{kind} will flow.",
         cause="The other side has no codec in common with the offer for this media (e.g. H.264 profile or "
               "packetization-mode that does not match, VP9/AV1 unsupported), or it refuses this media kind.",
@@ -605,8 +605,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-H264-MISMATCH",
         severity=Severity.ERROR,
         title="H.264 payload type {pt} differs between offer and answer ({what})",
-        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer applied at "
-                "{when} gives it \"{answered}\".",
+        symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer {applied} "
+                "gives it \"{answered}\".",
         cause="An answer must keep the offered packetization-mode and profile (profile_idc and "
               "profile-iop) of an H.264 payload type; a munged or hand-built SDP that changes them makes the "
               "sender produce a stream the receiver does not decode (black video, or no video at all).",
@@ -619,7 +619,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         id="ANALYZE-DATACHANNEL-REJECTED",
         severity=Severity.ERROR,
         title="The answer rejected the data channel section: data channels can never open",
-        symptom="{pc} created data channel(s) {labels} but the answer applied at {when} has port 0 for "
+        symptom="{pc} created data channel(s) {labels} but the answer {applied} has port 0 for "
                 "m=application (mid {mid}); the channels close without ever opening.",
         cause="The other side refused SCTP over DTLS: it has no data channel support, or a signalling server "
               "or SBC rewrote the answer (port 0, or the m=application section dropped from BUNDLE).",

@@ -67,7 +67,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "handshake, and the browser says no more than 701.",
         fix="Give the TURN server a certificate from a public CA for the host name in the turns: URL (e.g. "
             "Let's Encrypt) with its full chain (`cert=` and `pkey=` in turnserver.conf), and use that name "
-            "in the URL; `rtcdiag turn-check {url}` shows the certificate the server presents.",
+            "in the URL; `rtcdiag turn-check {url_sh}` shows the certificate the server presents.",
         reference="RFC 8656 §3.1 (TURN over TLS), RFC 6125 (host name check)",
     ),
 )

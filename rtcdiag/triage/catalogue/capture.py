@@ -7,7 +7,7 @@ them), or the log lines of the coturn session.
 from rtcdiag.triage.finding import CatalogueEntry, Severity
 
 _SEEN = "In {file}, {flow}: "
-_TURN_CHECK = "Run `rtcdiag turn-check {server}` with the same credentials to see the server's answer."
+_TURN_CHECK = "Run `rtcdiag turn-check {server_sh}` with the same credentials to see the server's answer."
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
@@ -83,7 +83,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "`external-ip` advertises an address that does not reach this server, or the peers never "
               "sent (their side of the call failed).",
         fix="Open the relay port range (UDP) to the internet on the TURN server, check `external-ip` "
-            "against the server's public address, then run `rtcdiag turn-check {server}` (it relays to "
+            "against the server's public address, then run `rtcdiag turn-check {server_sh}` (it relays to "
             "itself through two allocations).",
         reference="RFC 8656 §10, §12",
     ),
@@ -95,7 +95,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
                 "{when}), retransmissions included.",
         cause="The server is not reachable on this port and transport from where the capture was taken: "
               "a firewall drops the packets, the server is down, or it listens elsewhere.",
-        fix="Run `rtcdiag turn-check {server}` from the same host; open the port (UDP and TCP 3478, TLS "
+        fix="Run `rtcdiag turn-check {server_sh}` from the same host; open the port (UDP and TCP 3478, TLS "
             "5349 or 443) on the server's firewall.",
         reference="RFC 8489 §6.2.1 (retransmissions, Rc = 7)",
     ),

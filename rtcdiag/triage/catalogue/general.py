@@ -16,9 +16,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="The server is down or not listening on this address, port and transport, or a firewall on the "
               "path (this network, a cloud security group, the server's host firewall) silently drops the "
               "packets.",
-        fix="Check that the server runs and listens here (on the server: `ss -lunpt | grep 3478`), open the "
-            "port for this transport in its firewall / security group, and run `rtcdiag ports HOST` to see "
-            "which ports and transports do answer.",
+        fix="Check that the server runs and listens on this port and transport (on the server: `ss -lnup` "
+            "for UDP, `ss -lntp` for TCP/TLS), open the port for this transport in its firewall / security "
+            "group, and run `rtcdiag ports` on the host to see which ports and transports do answer.",
         reference="RFC 8489 §6.2.1 (UDP: Rc=7 tries, 39.5 s at RTO 500 ms), §6.2.2 (TCP/TLS: 39.5 s)",
     ),
     CatalogueEntry(
@@ -28,8 +28,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="{server} refused {transport}: {detail}.",
         cause="The host is up but nothing listens on this port for this transport (TCP answered with RST, or "
               "UDP with ICMP port unreachable), or a firewall rejects the traffic actively.",
-        fix="Start the server or enable this listener (coturn: listening-port, tls-listening-port, and no "
-            "`no-udp` / `no-tcp` / `no-tls`), check `listening-ip`, or use the port it really listens on.",
+        fix="Start the server or enable this listener (coturn: `listening-port=` for UDP and TCP, "
+            "`tls-listening-port=` for TLS, and no `no-udp` / `no-tcp` / `no-tls`), check `listening-ip`, or "
+            "use the port it really listens on.",
         reference="RFC 9293 §3.5 (RST), RFC 792 / RFC 4443 (ICMP port unreachable), RFC 1122 §4.1.3.1",
     ),
     CatalogueEntry(

@@ -10,8 +10,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="An ICE agent configured with this TURN URL gathered no relay candidate ({reason}).",
         cause="The TURN allocation failed: wrong username or password (401/441), a server that does not "
               "answer on this transport or port, a TLS failure, or a quota/capacity refusal (486/508).",
-        fix="Run `rtcdiag turn-check {url}` with the same credentials for the exact TURN error and its fix; "
-            "browsers behind strict NATs or firewalls cannot connect without a relay candidate.",
+        fix="Run `rtcdiag turn-check {url_sh}` with the same credentials for the exact TURN error and its "
+            "fix; browsers behind strict NATs or firewalls cannot connect without a relay candidate.",
         reference="RFC 8445 §5.1.1.2 (relayed candidates), RFC 8656 §7",
     ),
     CatalogueEntry(
@@ -64,7 +64,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="An ICE agent asked this STUN server for its public address and got none ({reason}).",
         cause="UDP to the STUN server is blocked, the server is down, or this machine has no non-loopback "
               "interface (aioice makes no host candidate for 127.0.0.1, so it has nothing to ask from).",
-        fix="Check `rtcdiag stun {url}`; if UDP is blocked on this network, calls need TURN over TCP/TLS.",
+        fix="Check `rtcdiag stun {url_sh}`; if UDP is blocked on this network, calls need TURN over TCP/TLS.",
         reference="RFC 8445 §5.1.1.1 (server-reflexive candidates)",
     ),
     CatalogueEntry(

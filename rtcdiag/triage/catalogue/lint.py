@@ -84,7 +84,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "coturn relays to any address a client names unless it is denied; without these lines a client with "
         "credentials reaches the server's private networks, the cloud metadata service (169.254.169.254) "
         "and other special-purpose ranges (SSRF through the relay).",
-        "Add one `denied-peer-ip=first-last` line per range: {detail}; and `allowed-peer-ip=` only for "
+        "Add one `denied-peer-ip=first-last` line per range (below), and `allowed-peer-ip=` only for "
         "internal peers that must be reachable.",
         "IANA special-purpose address registries (RFC 6890); " + _RFC_SEC),
     CatalogueEntry(
@@ -101,6 +101,15 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "A published coturn security advisory covers this version; the fix is in {fixed}.",
         "Upgrade coturn to {fixed} or later (current releases carry every fix). Source: {source}.",
         "coturn security advisories (github.com/coturn/coturn/security/advisories); RFC 8656 §21"),
+    CatalogueEntry(
+        "LINT-UNKNOWN-OPTION", _E, "Unknown option `{option}`: coturn ignores the line",
+        "{file} line {line}: coturn knows no option `{option}`{meant}.",
+        "coturn logs `Bad configuration format` for a line whose option it does not know and starts without "
+        "it: what the line was meant to set is not in effect (a misspelt `lt-cred-mech` leaves the server "
+        "without authentication, a misspelt `no-cli` leaves the admin CLI on).",
+        "Write the option as coturn spells it (the nearest known one, when there is one, below), or delete "
+        "the line.",
+        "coturn src/apps/relay/mainrelay.c (long_options, read_config_file)"),
     CatalogueEntry(
         "LINT-OPTION-REJECTED", _E, "Option {option} is not valid for coturn {version}",
         "{file} line {line}: {detail}.",

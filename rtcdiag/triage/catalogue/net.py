@@ -29,8 +29,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="TLS 443 is {state} on {host}.",
         cause="Users on locked-down networks (corporate proxies, hotel Wi-Fi) can only leave through "
               "TCP 443; without a TURN-over-TLS listener there, calls from those networks fail.",
-        fix="Add a TURN/TLS listener on 443 (coturn: tls-listening-port=443, or a second IP) and hand "
-            "clients a turns:HOST:443?transport=tcp URI.",
+        fix="Add a TURN/TLS listener on 443 (coturn: `tls-listening-port=443`, or a second IP) and hand "
+            "clients a `turns:` URL on 443 with the host name on the server's certificate (never an IP "
+            "address: browsers check the name), as below.",
         reference="RFC 7443 (ALPN stun.turn), RFC 8656 §3.1",
     ),
     CatalogueEntry(
@@ -97,6 +98,18 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Run the trace from a host that receives ICMP, or check the local firewall first.",
     ),
     # --- DNS ---------------------------------------------------------------------------------------------
+    CatalogueEntry(
+        id="DNS-RESOLVER-SILENT",
+        severity=Severity.ERROR,
+        title="The name server {resolver} does not answer",
+        symptom="{resolver} (--nameserver) answered none of the {count} questions about {name}: {detail}.",
+        cause="Nothing answers DNS at that address and port: a wrong address or port given to --nameserver, "
+              "a resolver that is down, or a firewall that drops DNS (UDP and TCP 53) on the way. This says "
+              "nothing about {name} itself.",
+        fix="Check the address and port of the name server (below), or leave --nameserver out to ask this "
+            "machine's resolver.",
+        reference="RFC 1035 §4.2 (DNS over UDP and TCP)",
+    ),
     CatalogueEntry(
         id="DNS-NXDOMAIN",
         severity=Severity.ERROR,

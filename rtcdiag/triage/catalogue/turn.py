@@ -46,8 +46,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "wrong password, or the password was hashed for a different realm than the server's. For "
         "REST credentials: a different `static-auth-secret`, or a username timestamp the server considers "
         "expired.",
-        "Check user and password (coturn: `turnadmin -l` / the `user=` lines), that the realm you expect "
-        "matches the server's `realm=`, and for REST that the secret matches `static-auth-secret`.",
+        "Check user and password (where they come from: below) against the server's users (coturn: "
+        "`turnadmin -l`, the `user=` lines), that the realm you expect matches the server's `realm=`, and "
+        "for REST that the secret matches `static-auth-secret`.",
         "RFC 8489 §9.2.5, §14.8",
     ),
     CatalogueEntry(
@@ -55,7 +56,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Over {transport} the authenticated Allocate was answered 441 Wrong Credentials {detail}.",
         "The credentials in this request differ from those used for the allocation or are not accepted "
         "for this user.",
-        "Use the same user name and password for the whole session; check them against the server's user "
+        "Use the same user name and password for the whole session; check them (where they come from: "
+        "below) against the server's user "
         "database.",
         "RFC 8656 §19 (441)",
     ),
@@ -281,9 +283,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "A browser uses `turn:` without `?transport=` over UDP only. Clients behind firewalls or proxies "
         "that block UDP (corporate networks, some hotels and mobile carriers) then have no way to the "
         "relay, and their calls fail.",
-        "Clients behind UDP-blocking firewalls will fail: add `turns:{host}:443?transport=tcp` (TURN over "
-        "TLS on 443, coturn `tls-listening-port=443` or `alt-tls-listening-port`) and/or "
-        "`turn:{host}:{port}?transport=tcp` to the iceServers list.",
+        "Clients behind UDP-blocking firewalls will fail: add a `turns:` URL on port 443 (TURN over TLS, "
+        "coturn `tls-listening-port=443` or `alt-tls-listening-port`; with the host name on the server's "
+        "certificate, never an IP address: browsers check the name) and/or a `turn:` URL with "
+        "`?transport=tcp` to the iceServers list (below).",
         "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
     ),
     # --- relay families (RFC 8656 §7, which absorbed RFC 6156) ---------------------------------------------
