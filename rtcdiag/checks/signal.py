@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rtcdiag.checks.engine import Check
 from rtcdiag.probes import signal as probe
-from rtcdiag.probes.signal import SignalOptions, SignalResult, SignalTarget
+from rtcdiag.probes.signal import Failure, SignalOptions, SignalResult, SignalTarget, UrlResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage import signal as rules
 
@@ -70,3 +70,58 @@ def signal_tables(result: SignalResult) -> list[Table]:
     return [Table(title="Signalling (WebSocket)",
                   columns=["URL", "proxy", "TCP", "CONNECT", "TLS", "upgrade", "ping RTT ms", "echo",
                            "message", "idle"], rows=rows)]
+
+
+def _answer(status: int | None, reason: str) -> str:
+    return f"{status} {reason}".strip() if status is not None else "no answer"
+
+
+def url_outcome(url: UrlResult) -> str:
+    """What one signalling URL came to, in a few words: where it stopped (``CONNECT 403 Forbidden``, ``TLS
+    refused: untrusted``, ``upgrade 400 Bad Request``), or the open WebSocket with its ping RTT and what the
+    echo, the large message and the idle period did."""
+    if url.resolve is not None and url.resolve.error:
+        return "name does not resolve"
+    if url.connect is not None and url.connect.failure is not None:
+        return f"TCP {url.connect.failure.value}"
+    step = url.proxy_step
+    if step is not None and (step.answer is None or not 200 <= step.answer.status < 300):
+        return f"CONNECT {_answer(step.answer.status, step.answer.reason)}" if step.answer is not None else \
+            f"CONNECT {step.failure.value if step.failure else 'failed'}"
+    if url.tls is not None and url.tls.failure is not None:
+        return f"TLS {url.tls.failure.value}"
+    upgrade = url.upgrade
+    if upgrade is None:
+        return "not upgraded"
+    if upgrade.answer is None or upgrade.answer.status != 101 or upgrade.failure is not None:
+        if upgrade.answer is not None and upgrade.answer.status != 101:
+            return f"upgrade {_answer(upgrade.answer.status, upgrade.answer.reason)}"
+        return f"upgrade {upgrade.failure.value if upgrade.failure else 'failed'}"
+    words = ["WebSocket open (101)"]
+    if url.tls is not None and url.tls.info.trusted is False:
+        words.append("TLS untrusted")
+    if url.echo is not None:
+        if url.echo.ping_rtt_ms is not None:
+            words.append(f"ping rtt {_ms(url.echo.ping_rtt_ms)} ms")
+        if url.echo.failure is not None and url.echo.failure is not Failure.STATUS:
+            words.append(f"ping {url.echo.failure.value}")
+        elif url.echo.echo.value != "not-tried":
+            words.append(f"echo {url.echo.echo.value}")
+    if url.message is not None and url.message.sent:
+        words.append(f"{url.message.size} B message " + ("ok" if url.message.accepted else "refused"))
+    if url.idle is not None:
+        words.append(f"idle: cut at {url.idle.survived_s:.1f} s" if url.idle.closed else
+                     f"idle: {'alive' if url.idle.alive_after else 'dead'} after {url.idle.survived_s:.1f} s")
+    return ", ".join(words)
+
+
+def _path(url: UrlResult) -> str:
+    if url.proxy_host is not None:
+        return f"via {url.proxy_host}:{url.proxy_port}" if url.proxy_port else f"via {url.proxy_host}"
+    return "direct"
+
+
+def signal_summary(result: SignalResult) -> Table:
+    """The console's short view: one line per URL (its path, then :func:`url_outcome`)."""
+    return Table(title="Signalling URLs", columns=["URL", "path", "result"],
+                 rows=[[url.url, _path(url), url_outcome(url)] for url in result.urls])

@@ -157,9 +157,16 @@ def _short_ice(result: IceResult, label: dict[str, str]) -> list[Cell]:
     return out
 
 
+def _short_signal(result: Any) -> list[Cell]:
+    """One line per signalling URL (its scheme as the transport): where it stopped, or the open WebSocket."""
+    from rtcdiag.checks.signal import url_outcome
+
+    return [(url.url, url.scheme, "result", url_outcome(url)) for url in result.urls]
+
+
 def short_cells(ran: Ran[Any], label: dict[str, str]) -> list[Cell]:
     """The cells of one check in the one-line summary of ``rtcdiag check`` (column ``result``, ``data``,
-    ``stun``, ``port`` or ``ice``)."""
+    ``stun``, ``port`` or ``ice``; a signalling URL's ``result``)."""
     result = ran.result
     if result is None:
         return []
@@ -172,4 +179,6 @@ def short_cells(ran: Ran[Any], label: dict[str, str]) -> list[Cell]:
         return _short_ports(result, label)
     if ran.check == "ice":
         return _short_ice(result, label)
+    if ran.check == "signal":
+        return _short_signal(result)
     return []

@@ -148,7 +148,12 @@ def _measured_leg(path: Path) -> tuple[float, str]:
     return kbps, f"{path} ({used} session(s), {egress / 1e6:.3g} MB over {seconds:.0f} s)"
 
 
-@click.command(name="budget", epilog=exitcodes.EPILOG)
+@click.command(name="budget", epilog=exitcodes.epilog(
+    "rtcdiag budget --topology sfu --participants 8 --rooms 50 --video-kbps 150,500,1500",
+    "rtcdiag budget --topology p2p --participants 4 --from-summary dumps/ --minutes-per-month 200000 "
+    "--price-per-gb 0.05",
+    "rtcdiag budget --topology sfu --participants 10 --rooms 20 --conf /etc/turnserver.conf "
+    "--fd-limit 65536"))
 @click.option("--topology", type=click.Choice(TOPOLOGIES, case_sensitive=False), default=None,
               help="p2p (full mesh), sfu or mcu.")
 @click.option("--participants", type=int, default=None, metavar="N", help="Participants per room (2..200).")
@@ -266,6 +271,6 @@ def command(config_path: Path | None, output: OutputOptions, **given: Any) -> in
     result = ran.result
     report = build_report("budget", ran.judgement, tables=tables(result) if result is not None else [],
                           results=to_jsonable(result) if result is not None else None,
-                          notes=["pure computation: no network traffic was sent"], started_at=started)
+                          detail_notes=["pure computation: no network traffic was sent"], started_at=started)
     return emit(report, output)
 

@@ -20,6 +20,7 @@ from rtcdiag.commands.common import (
     tls_notes,
     tls_options,
     turn_credential_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
@@ -74,11 +75,17 @@ def _raise_descriptor_limit(needed: int) -> None:
                              f"{target}: raise it (ulimit -n {needed}) or ask for fewer streams")
 
 
-@click.command(name="load", epilog=exitcodes.EPILOG)
+@click.command(name="load", epilog=exitcodes.epilog(
+    "rtcdiag load turn.example.com -u alice --password-env TURN_PASSWORD",
+    "rtcdiag load turn.example.com -t tcp --streams 10:10:200 -u alice --password-env TURN_PASSWORD",
+    "rtcdiag load 'turns:turn.example.com:443?transport=tcp' --rate 50:50:500 --streams 20 "
+    "--secret-env TURN_SECRET"))
 @click.argument("target", metavar="TARGET")
-@click.option("--transport", "transport_text", type=click.Choice(("udp", "tcp", "tls")), default=None,
-              help="Transport to the server for a HOST[:PORT] target (default udp; tls uses --tls-port). A "
-                   "turn: URI says its own (?transport=tcp; turns: is TLS).")
+@click.option("-t", "--transport", "transport_text", default=None,
+              type=click.Choice(("udp", "tcp", "tls"), case_sensitive=False),
+              help="Transport to the server for a HOST[:PORT] target (default udp; tls uses --tls-port); one "
+                   "per run: the knee is a transport's. A turn: URI says its own (?transport=tcp; turns: is "
+                   "TLS).")
 @click.option("--tls-port", type=click.IntRange(1, 65535), default=None,
               help="TLS port for a HOST[:PORT] target with --transport tls. Default: 5349.")
 @turn_credential_options
@@ -169,7 +176,10 @@ def command(target: str, transport_text: str | None, tls_port: int | None, usern
     mbps = max(n * r for n, r in steps) * size * 8 * 2 / 1e6
     notes = [OPERATE_NOTE.format(streams=most, mbps=round(mbps, 3))]
     click.echo(f"rtcdiag: note: {notes[0]}", err=True)  # before the first packet, whatever the output format
-    ran = run_async(execute(Job(LOAD, LoadPlan(server, leg.uri, options), Subject(leg.uri))))
+    with watching("load", output) as view:
+        ramp = view.add(f"the ramp to {most} stream(s) over {options.transport} ({len(steps)} step(s))")
+        ran = run_async(execute(Job(LOAD, LoadPlan(server, leg.uri, options), Subject(leg.uri))))
+        view.done(ramp)
     result = ran.result
     if options.secret is not None:
         notes.append("REST credentials: one user name per stream (as one per participant), so coturn's "

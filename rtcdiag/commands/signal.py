@@ -25,6 +25,7 @@ from rtcdiag.commands.common import (
     timeout_option,
     tls_notes,
     tls_options,
+    watching,
 )
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
@@ -50,7 +51,10 @@ class HeaderOption(ListOption):
         return super()._split(ctx, param, tuple(joined))
 
 
-@click.command(name="signal", epilog=exitcodes.EPILOG)
+@click.command(name="signal", epilog=exitcodes.epilog(
+    "rtcdiag signal wss://signal.example.com/ws",
+    "rtcdiag signal wss://signal.example.com/ws --proxy http://proxy.example.com:3128 --try-port 443",
+    "rtcdiag signal 'wss://signal.example.com/rtc?access_token={token}' --token-env SIGNAL_TOKEN --idle 90"))
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option("--proxy", "proxy", metavar="http://HOST:PORT",
               help="HTTP proxy to reach the URLs through (CONNECT). Default: $HTTPS_PROXY/$https_proxy for "
@@ -94,7 +98,7 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
     from pathlib import Path
 
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.signal import SIGNAL, SignalPlan, signal_tables
+    from rtcdiag.checks.signal import SIGNAL, SignalPlan, signal_summary, signal_tables
     from rtcdiag.probes.signal import SignalOptions
     from rtcdiag.report.build import build_report
     from rtcdiag.triage.finding import Subject
@@ -110,9 +114,11 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
     label = targets[0].url.display if len(targets) == 1 else f"{len(targets)} URLs"
     job = Job(SIGNAL, SignalPlan(targets, options), Subject(label, host=targets[0].url.host),
               f"signal {label}")
-    ran = run_async(execute(job))
+    with watching("signal", output):  # the URLs, probed concurrently
+        ran = run_async(execute(job))
     result = ran.result
     report = build_report("signal", ran.judgement, tables=signal_tables(result) if result else [],
+                          summary=signal_summary(result) if result else None,
                           results=to_jsonable(result), notes=tls_notes(tls.insecure), started_at=started)
     return emit(report, output)
 

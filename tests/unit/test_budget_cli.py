@@ -39,7 +39,11 @@ def test_json_report_holds_the_numbers_and_the_formulas() -> None:
 def test_console_and_markdown_show_the_formulas() -> None:
     console = _rtcdiag("--topology", "p2p", "--participants", "4")
     assert console.returncode == exitcodes.OK
-    assert "Formulas" in console.stdout and "BUDGET-RATIO-ASSUMED" in console.stdout
+    # The tables by default (budget has no one-line summary); the info finding with -v (issue 22).
+    assert "Formulas" in console.stdout and "BUDGET-RATIO-ASSUMED" not in console.stdout
+    assert "-v adds 1 info finding" in console.stdout
+    verbose = _rtcdiag("--topology", "p2p", "--participants", "4", "-v")
+    assert "Formulas" in verbose.stdout and "BUDGET-RATIO-ASSUMED" in verbose.stdout
     markdown = _rtcdiag("--topology", "mcu", "--participants", "4", "--markdown")
     assert "| TURN allocations at peak |" in markdown.stdout
 
