@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from rtcdiag import __version__
 from rtcdiag.report import svg
-from rtcdiag.report.model import Report, Table, where
+from rtcdiag.report.model import Report, Table, group_snippet, where
 from rtcdiag.report.visual import BarChart, Chart, Ladder, LaneChart, LineChart, MarkedTable, Section, Tone
 from rtcdiag.textsafe import shown, shown_line
 from rtcdiag.triage.finding import Finding
@@ -58,6 +58,8 @@ def _style() -> str:
         "dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}dd ul{margin:0;padding-left:18px}"
         "code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;padding:0 3px;"
         "overflow-wrap:anywhere;white-space:pre-wrap}"
+        "pre.snippet{margin:4px 0;padding:4px 8px;background:#eef0f3;overflow-x:auto;white-space:pre}"
+        "pre.snippet code{padding:0;white-space:pre}"
         "figure{margin:8px 0 14px;min-width:0}figcaption{font-weight:600;font-size:13px}"
         ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:0 28px}"
         "figure.wide{grid-column:1/-1}"
@@ -130,7 +132,9 @@ def _block(group: Sequence[Finding], report: Report, root: bool) -> str:
     else:
         lines = list(dict.fromkeys(f"{_subject(f)}: {f.symptom}" for f in group))
         rows.append((f"{len(group)} x", _items([_e(line) for line in lines], "subjects")))
-    rows += [("Cause", _e(first.cause)), ("Fix", _e(first.fix))]
+    snippet = "\n".join(_line(line) for line in group_snippet(list(group)))  # lines to paste, each whole
+    fix = _e(first.fix) + (f'<pre class="snippet"><code>{snippet}</code></pre>' if snippet else "")
+    rows += [("Cause", _e(first.cause)), ("Fix", fix)]
     if first.evidence:
         rows.append(("Evidence", "<ul>" + "".join(f"<li><code>{_line(line)}</code></li>"
                                                   for line in first.evidence) + "</ul>"))
@@ -190,6 +194,9 @@ def table_html(table: Table, marked: Iterable[int] = ()) -> str:
         rows.append(f"<tr{cls}>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>")
     more = len(table.rows) - MAX_TABLE_ROWS
     tail = f'<p class="note">{more} more rows in --json.</p>' if more > 0 else ""
+    if table.cut_note is not None:  # cut before the report was built: say so (issue 22)
+        tail += f'<p class="note">({_e(table.cut_note)})</p>'
+
     return (f'<div class="scroll"><table><caption>{_e(table.title)}</caption><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>{tail}")
 
@@ -224,11 +231,15 @@ def render(report: Report) -> str:
         f'<p class="meta">exit code {report.exit_code} - run {made} - rtcdiag {__version__}</p>'
         "</header><main>"]
     if report.roots:
-        title = "Diagnosis: root cause" if report.root_count == 1 else \
-            f"Diagnosis: {report.root_count} root causes"
+        word = "warning" if status == "warn" else "root cause"  # a pass has warnings, not causes
+        title = f"Diagnosis: {word}" if report.root_count == 1 else \
+            f"Diagnosis: {report.root_count} {word}s"
         body.append(f'<section class="diagnosis"><h2>{title}</h2>')
         body += [_block(group, report, root=True) for group in report.root_groups()]
         body.append("</section>")
+    summary = report.summary
+    if summary is not None and summary.rows:  # one line per server x transport, as the console's first screen
+        body.append(f'<section class="summary">{table_html(summary)}</section>')
     info = report.info_groups()
     if info:
         body.append('<section class="record"><h2>For the record</h2>')
@@ -249,9 +260,10 @@ def render(report: Report) -> str:
                     f"({len(tables)}, as "
                     "the console shows them)</summary>" + "".join(table_html(t) for t in tables)
                     + "</details></section>")
-    if report.notes:
+    notes = [*report.notes, *report.detail_notes]  # the whole report, as -v shows it
+    if notes:
         body.append('<section class="notes"><h2>Notes</h2><ul>'
-                    + "".join(f"<li>{_e(note)}</li>" for note in report.notes) + "</ul></section>")
+                    + "".join(f"<li>{_e(note)}</li>" for note in notes) + "</ul></section>")
     footer = f"Took {report.duration_s:.2f} s."
     if report.findings:
         footer += " <code>rtcdiag explain ID</code> describes a finding."

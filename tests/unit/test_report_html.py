@@ -209,7 +209,8 @@ def html_text(text: str) -> str:
 
 def test_redact_applies_to_the_page(tmp_path: Path) -> None:
     """``--redact OUT --html``: the page shows the anonymised copy (the same diagnosis); no address, ufrag or
-    fingerprint of the original dump reaches it, though the console report (of the original) shows them."""
+    fingerprint of the original dump reaches it, nor the report printed beside it (issue 22: the report
+    printed alongside is the copy's too), though the original's own report shows them."""
     source = MATRIX / "auth-wrong-password" / "webrtc-internals.json.gz"
     dump = load_dump(source)
     hidden: set[str] = set()
@@ -233,7 +234,9 @@ def test_redact_applies_to_the_page(tmp_path: Path) -> None:
     assert_inert(text)
     for value in hidden:
         assert value not in text, value
-    assert any(value in done.stdout for value in hidden)  # the console/JSON report is of the original
+    assert any(value in plain.stdout for value in hidden)  # the original's own report names them
+    for value in hidden:
+        assert value not in done.stdout, value  # the report printed beside the copy is the copy's
     ids = [r["id"] for r in json.loads(plain.stdout)["root_causes"]]
     assert ids and all(f"<code>{i}</code>" in text for i in ids)
     assert "anonymised copy" in text
@@ -245,3 +248,22 @@ def test_a_report_without_charts_shows_its_tables_open() -> None:
     assert "<details open><summary>The report's tables" in page
     report.visuals = [hostile_section()]
     assert "<details><summary>The report's tables" in html.render(report)
+
+
+def test_the_page_is_the_whole_report_as_verbose_shows_it() -> None:
+    """Issue 22's report model on the page: a fix's lines to paste (whole, escaped), the one-line-per-server
+    summary, the notes only -v prints and a cut table's count — every outside string still escaped."""
+    hostile = HOSTILE[0]
+    finding = make_finding("TURN-ALLOCATE-TIMEOUT", Subject("turn:h:3478", "h", 3478, "udp"), check="turn",
+                           step="allocate", detail="no answer", transport="UDP",
+                           snippet=[f"ss -lun 'sport = :3478' {hostile}", "# listening-port=3478"])
+    summary = Table("Servers by transport", ["server", "transport", "result"], [["h", "udp", hostile]])
+    cut = Table("sessions", ["id"], [["1"], ["2"]], total=333, unit="sessions")
+    report = build_report("check", Judgement(findings=[finding]), tables=[cut], summary=summary,
+                          detail_notes=[f"the user agent {hostile}"])
+    page = html.render(report)
+    assert_inert(page)
+    assert '<pre class="snippet"><code>ss -lun &#x27;sport = :3478&#x27; &lt;script&gt;' in page
+    assert "\n# listening-port=3478</code></pre>" in page
+    assert '<section class="summary"><div class="scroll"><table><caption>Servers by transport' in page
+    assert "the user agent &lt;script&gt;" in page and "(2 of 333 sessions shown)" in page
