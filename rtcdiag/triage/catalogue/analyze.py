@@ -147,7 +147,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "only the browser's ICE log tells which.",
         fix="Give the ICE log too: in about:webrtc, \"Save Page\" (its Connection Log section) or the log "
             "text, read together with the report (`rtcdiag analyze report.json aboutWebrtc.html`); or test "
-            "the server with `rtcdiag turn-check {url}` and the same credentials.",
+            "the server with `rtcdiag turn-check {url_sh}` and the same credentials.",
         reference="W3C webrtc-pc RTCPeerConnectionIceErrorEvent; RFC 8656 §7.2",
     ),
     CatalogueEntry(

@@ -259,7 +259,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "the browser's TURN over TCP or `turns:` connection, or its ICE-TCP candidate, could not even "
               "open. A firewall that rejects (rather than drops) connections answers the same way.",
         fix="Check that the server runs and that the URL's port is its `listening-port` or "
-            "`tls-listening-port`; `rtcdiag ports {first}` probes that port from here.",
+            "`tls-listening-port`; `rtcdiag ports {first_sh}` probes that port from here.",
         reference="RFC 9293 §3.5.2 (reset for a connection that does not exist); RFC 6062, RFC 8656 §3.1",
     ),
     CatalogueEntry(
@@ -323,7 +323,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "client, or a server with `no-tlsv1_2` / a narrow `cipher-list`), a client certificate the "
               "server wanted, or a server refusing this client's ClientHello (SNI, ALPN).",
         fix="Compare the TLS versions and ciphers of client and server (`openssl s_client -connect "
-            "{server}`), then `rtcdiag turn-check` on the `turns:` URL.",
+            "{server_sh}`), then `rtcdiag turn-check` on the `turns:` URL.",
         reference="RFC 8446 §6.2, RFC 8656 §3.1",
     ),
     CatalogueEntry(

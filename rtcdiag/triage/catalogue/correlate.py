@@ -50,7 +50,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "{host}, or expired: the client's alert certificate_unknown, bad_certificate or unknown_ca "
               "says so); less often a TLS version or cipher the browser refuses.",
         fix="Give coturn a certificate a browser trusts for the name in the URL, with its full chain "
-            "(`cert=` with the intermediates, `pkey=`), and check it with `rtcdiag turn-check {url}` "
+            "(`cert=` with the intermediates, `pkey=`), and check it with `rtcdiag turn-check {url_sh}` "
             "(certificate verification on).",
         reference="RFC 8656 §3.1 (TURN over TLS); RFC 8446 §6.2 (alerts); RFC 5280 §6",
     ),
@@ -62,7 +62,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="No TURN server answered at {server} over {transport}: the server is down or not listening "
               "there, a firewall drops (or rejects) the traffic, or the URL's port or `?transport=` is "
               "wrong.",
-        fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url}`) and that no "
+        fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url_sh}`) and that no "
             "firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for networks "
             "that block UDP.",
         reference="RFC 8656 §7.2; W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701)",
@@ -79,7 +79,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         fix="Give the page credentials the server accepts: for lt-cred-mech a `user=` line (or a user in "
             "the database) for {user} with this password in this realm; for TURN REST, mint them with the "
             "server's current `static-auth-secret` and a TTL longer than the call. Check with "
-            "`rtcdiag turn-check {url}` and the same credentials.",
+            "`rtcdiag turn-check {url_sh}` and the same credentials.",
         reference="RFC 8656 §7.2; RFC 8489 §9.2.4 (401 to an authenticated request)",
     ),
     CatalogueEntry(

@@ -197,8 +197,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         symptom="{detail}.",
         cause="The port does not speak TLS (a ws:// server behind a wss:// URL), the protocol versions or "
               "ciphers do not match, or a middlebox breaks TLS.",
-        fix="Check that {host}:{port} serves TLS (`openssl s_client -connect {host}:{port} -servername "
-            "{host}`), or use ws:// if it is a cleartext port.",
+        fix="Check that {host}:{port} serves TLS (`openssl s_client -connect {host_sh}:{port_sh} "
+            "-servername {host_sh}`), or use ws:// if it is a cleartext port.",
         reference="RFC 8446",
     ),
     CatalogueEntry(
