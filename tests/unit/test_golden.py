@@ -95,7 +95,7 @@ def _lint_version(path: Path) -> tuple[str, ...]:
     (``turnserver --version`` differs between machines)."""
     header = re.search(r"rtcdiag-lint-test: version=(\S+)", path.read_text())
     version = header.group(1) if header else ("4.17.1" if "4.17" in path.name else "4.6.1")
-    return () if version == "none" else ("--version", version)
+    return () if version == "none" else ("--coturn-version", version)
 
 
 def lint_runs() -> Iterator[Run]:
@@ -152,7 +152,7 @@ def test_reports_are_the_golden_ones(group: str, monkeypatch: pytest.MonkeyPatch
             env.chdir(run.cwd)
             for variable, value in run.env:
                 env.setenv(variable, value)
-            if run.args[0] == "lint" and "--version" not in run.args:
+            if run.args[0] == "lint" and "--coturn-version" not in run.args:
                 env.setenv("PATH", str(tmp_path))  # no turnserver binary: the version is unknown everywhere
             code, out, err = run_in_process(run.args)
         recorded[run.name] = record(list(run.args), code, out, err, norm, live=False)
