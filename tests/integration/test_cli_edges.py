@@ -90,7 +90,7 @@ USAGE_CASES = {
                              "--secret-env", "SECRET"], ["--password-env and --secret-env"]),
     "empty --checks": (["check", "127.0.0.1:{port}", "--checks", ""], ["--checks"]),
     "unknown report suffix": (["stun", "127.0.0.1:{port}", "--report-file", "{tmp}/out.pdf"],
-                              [".json, .md, .xml or .txt"]),
+                              [".json, .md, .xml, .txt or .html"]),
     "junit in a missing folder": (["stun", "127.0.0.1:{port}", "--junit", "/no/such/dir/x.xml"],
                                   ["/no/such/dir"]),
     "report file is a folder": (["check", "127.0.0.1:{port}", "--report-file", "{tmp}"], ["is a directory"]),
