@@ -62,8 +62,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         cause="No TURN server answered at {server} over {transport}: the server is down or not listening "
               "there, a firewall drops (or rejects) the traffic, or the URL's port or `?transport=` is "
               "wrong.",
-        fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url_sh}`) and that no "
-            "firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for networks "
+        fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url_sh}`) and that "
+            "no firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for networks "
             "that block UDP.",
         reference="RFC 8656 §7.2; W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701)",
     ),
