@@ -63,8 +63,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
               "there, a firewall drops (or rejects) the traffic, or the URL's port or `?transport=` is "
               "wrong.",
         fix="Check that the server listens on {server} over {transport} (`rtcdiag ports {url_sh}`) and that "
-            "no firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for networks "
-            "that block UDP.",
+            "no firewall between the browser and it drops the packets; offer `turns:` on TCP 443 for "
+            "networks that block UDP.",
         reference="RFC 8656 §7.2; W3C webrtc-pc RTCPeerConnectionIceErrorEvent (701)",
     ),
     CatalogueEntry(
