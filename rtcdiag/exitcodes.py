@@ -1,4 +1,4 @@
-"""Process exit codes: the same for every subcommand (documented in README and ``--help``)."""
+"""Process exit codes: the same for every subcommand (documented in docs/usage.md and ``--help``)."""
 
 OK = 0  # every check passed (warnings allowed)
 FINDING_ERROR = 1  # at least one finding at error severity

@@ -16,7 +16,8 @@ from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules
 from rtcdiag.triage.nat import NatTriage
 
-# `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (README lists them).
+# `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (listed in
+# docs/commands/nat-type.md).
 # stun.stunprotocol.org runs stuntman with RFC 5780 (two addresses); the others are single-address servers,
 # which still give the mapping behaviour together (probes.nat.discover_across).
 DEFAULT_SERVERS: tuple[str, ...] = (

@@ -136,7 +136,7 @@ def _config_from_args(config_file: Path | None, ice_servers: Path | None, uris: 
         config.servers.append(server)
     config.nat_servers += [parse_uri(u) for u in nat_servers]
     if not config.servers and config_file is None and not config.signalling:
-        # No arguments: public STUN servers and the local network; documented in the README.
+        # No arguments: public STUN servers and the local network; documented in docs/commands/check.md.
         config.servers = [ServerConfig(targets=[parse_uri(u) for u in DEFAULT_STUN_SERVERS],
                                        name=PUBLIC_STUN)]
     if checks:

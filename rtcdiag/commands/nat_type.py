@@ -42,7 +42,7 @@ def _summary(behaviour: Table) -> Table:
              help="STUN servers: stun:host[:port], turn:... or host[:port]. One: RFC 5780 discovery (it "
                   "needs two IPs and OTHER-ADDRESS). Several: RFC 5780 on each that supports it, and the "
                   "mapping compared across all of them (at different IPs). Default: a list of public servers "
-                  "(see README)")
+                  "(see docs/commands/nat-type.md)")
 @list_option("--servers", "--nat-server", "server_list", metavar="URI", hidden=True,
              examples=("stun:127.0.0.1:3478", "stun:127.0.0.2:3478"),
              help="The same as --server (the older spelling; `check` calls it --nat-server)")

@@ -1,4 +1,4 @@
-"""One probe's typed run -> Prometheus metric families (the names and labels are documented in README.md).
+"""One probe's typed run -> Prometheus metric families (names and labels: docs/commands/exporter.md).
 
 Everything comes from typed values: the report (findings, root causes, exit code), the merged judgement
 (steps with their subject, check and duration; RTT and relay facts) and each job's typed result (TURN
@@ -28,7 +28,7 @@ from rtcdiag.textsafe import printable
 from rtcdiag.triage.catalogue import CATALOGUE
 from rtcdiag.triage.finding import Finding
 
-# name -> (help, labels): the documented, stable set (README "Exporter metrics").
+# name -> (help, labels): the documented, stable set (docs/commands/exporter.md "Exporter metrics").
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "probe_success": ("1 when the module's checks passed (exit code 0: pass or warnings only), else 0", ()),
     "probe_duration_seconds": ("How long the probe took", ()),

@@ -730,7 +730,7 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
                             step: str) -> TurnSession | None:
     """RFC 8489 §10: 300 Try Alternate names ALTERNATE-SERVER; connect there (same transport) once.
 
-    Safety (rtcdiag's policy, README "Redirects"): nothing is sent to an address that
+    Safety (rtcdiag's policy, docs/commands/turn-check.md "Redirects"): nothing is sent to an address that
     rtcdiag.addresses.redirect_refusal forbids (link-local such as 169.254.169.254, loopback or a private
     network named by a server elsewhere, multicast, broadcast, unspecified, reserved), nor at all with
     ``--no-follow``. At the alternate the Allocate starts unauthenticated; the user's credentials are used

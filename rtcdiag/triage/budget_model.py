@@ -1,7 +1,7 @@
 """The relay budget as arithmetic: from a call topology to streams, relayed bandwidth, TURN allocations,
 relay ports, file descriptors and the monthly egress bill. Pure: no I/O, no network traffic.
 
-Model (README "rtcdiag budget" states it the same way):
+Model (docs/commands/budget.md states it the same way):
 
 - A *leg* is one ICE connection of one participant: in a p2p mesh each of N participants has N-1 legs (one
   peer connection per other participant), towards an SFU or MCU one. The relay ratio is the share of legs

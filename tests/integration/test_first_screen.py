@@ -97,6 +97,16 @@ def test_a_healthy_dump_is_short() -> None:
     check_example("analyze-healthy.txt", normalise(proc.stdout))
 
 
+def test_a_wrong_password_dump_names_its_one_root() -> None:
+    """The README's third example: a real call of the ground-truth matrix (a wrong password) from its dump."""
+    dump = FIXTURES / "matrix" / "auth-wrong-password" / "webrtc-internals.json.gz"
+    proc = rtcdiag("analyze", str(dump.relative_to(ROOT)))
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.splitlines()[0].startswith("rtcdiag analyze: FAIL: 1 root cause (ANALYZE-TURN-401)")
+    assert len(proc.stdout.splitlines()) <= 35, proc.stdout
+    check_example("analyze-wrong-password.txt", normalise(proc.stdout))
+
+
 def test_a_wrong_password_check_is_complete_and_its_verdict_whole_when_piped(coturn: RunningCoturn) -> None:
     args = ("check", f"turn:127.0.0.1:{coturn.port}", "-u", "alice")
     env = {"RTCDIAG_TURN_PASSWORD": "not-" + coturn.users["alice"]}

@@ -107,17 +107,17 @@ def test_example_workflow_commands_parse_as_rtcdiag_invocations(tmp_path: Path,
 
 
 def test_example_workflow_commands_are_the_readmes() -> None:
-    """The README quotes the workflow's command as it is, and documents each option in its command's
-    section."""
+    """check's page quotes the workflow's command as it is, and each option is documented on its command's
+    page."""
     workflow = _workflow()
-    readme = (REPO / "README.md").read_text()
-    ci = readme.split("In CI, see [examples/github-actions/webrtc-connectivity.yml]", 1)[1]
+    page = (REPO / "docs" / "commands" / "check.md").read_text()
+    ci = page.split("In CI, see [examples/github-actions/webrtc-connectivity.yml]", 1)[1]
     ci = ci.split("\n\n", 1)[0]
     quoted = [shlex.split(q) for q in re.findall(r"`(rtcdiag [^`]+)`", ci.replace("\n", " "))]
     commands = workflow_commands(workflow)
     assert [q[1:] for q in quoted] == commands
     for name, *args in commands:
-        section = readme.split(f"<!-- section:{name} -->", 1)[1].split("<!-- section:", 1)[0]
+        section = (REPO / "docs" / "commands" / f"{name}.md").read_text()
         for option in (a for a in args if a.startswith("-")):
             assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", section), (name, option)
 
