@@ -166,3 +166,37 @@ def test_shell_quoted_placeholders_fill_from_their_parameter() -> None:
     assert f"`rtcdiag turn-check '{url}'`" in finding.fix
     command = finding.fix.split("`rtcdiag turn-check ")[1].split("`")[0]
     assert shlex.split(command) == [url]
+
+
+def _ids_module_text() -> str:
+    """rtcdiag/triage/ids.py as the catalogue says it must be (one constant per entry, by area)."""
+    from importlib import import_module
+
+    from rtcdiag.triage.catalogue import AREAS
+
+    current = Path(__file__).resolve().parents[2] / "rtcdiag" / "triage" / "ids.py"
+    text = current.read_text(encoding="utf-8")
+    head = text[: text.index("\n# --- ")] if "\n# --- " in text else text
+    body = []
+    for area in AREAS:
+        body.append(f"\n# --- {area} ---\n")
+        for entry in import_module(f"rtcdiag.triage.catalogue.{area}").ENTRIES:
+            body.append(f'{entry.id.replace("-", "_")}: Final = "{entry.id}"\n')
+    return head + "\n" + "".join(body).lstrip("\n")
+
+
+def test_the_id_constants_are_exactly_the_catalogue() -> None:
+    """Rules name findings by ``rtcdiag.triage.ids`` constants: one per catalogue entry, named after its id,
+    and nothing else (``RTCDIAG_UPDATE_IDS=1`` rewrites the module after a catalogue change)."""
+    import os
+
+    from rtcdiag.triage import ids
+
+    constants = {name: value for name, value in vars(ids).items() if name.isupper()}
+    expected = _ids_module_text()
+    path = Path(ids.__file__)
+    if os.environ.get("RTCDIAG_UPDATE_IDS") == "1":
+        path.write_text(expected, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == expected
+    assert set(constants.values()) == set(CATALOGUE)
+    assert all(name == value.replace("-", "_") for name, value in constants.items())
