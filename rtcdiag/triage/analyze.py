@@ -30,6 +30,7 @@ from rtcdiag.evidence.webrtc_internals import (
     state_value,
 )
 from rtcdiag.targets import IceServerUrl, Transport
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RttFact, StepOutcome, StepState
 
@@ -409,8 +410,8 @@ def _pcs_text(labels: Iterable[str]) -> str:
 
 # A TURN server's failure that the evidence cannot name (no icecandidateerror can be in it).
 UNRECORDED = "no relay candidate, and the evidence does not record why"
-_TURN_IDS = {401: "ANALYZE-TURN-401", 403: "ANALYZE-TURN-403", 437: "ANALYZE-TURN-437",
-             486: "ANALYZE-TURN-486", 508: "ANALYZE-TURN-508"}
+_TURN_IDS = {401: ids.ANALYZE_TURN_401, 403: ids.ANALYZE_TURN_403, 437: ids.ANALYZE_TURN_437,
+             486: ids.ANALYZE_TURN_486, 508: ids.ANALYZE_TURN_508}
 
 
 def _gathered_from(summary: PcSummary, server: IceServerUrl, kind: str) -> bool | None:
@@ -465,13 +466,13 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
             if code == 701 and server.is_turn and server.transport is Transport.TLS:
                 # Chromium's 701 "Failed to establish connection" over TLS: nothing listening and a refused
                 # certificate read the same (real dumps: turns-dead-port, turns-self-signed).
-                fid = "ANALYZE-TURNS-CONNECT-FAILED"
+                fid = ids.ANALYZE_TURNS_CONNECT_FAILED
             elif code == 701:
-                fid = "ANALYZE-TURN-UNREACHABLE" if server.is_turn else "ANALYZE-STUN-UNREACHABLE"
+                fid = ids.ANALYZE_TURN_UNREACHABLE if server.is_turn else ids.ANALYZE_STUN_UNREACHABLE
             elif server.is_turn:
-                fid = _TURN_IDS.get(code or 0, "ANALYZE-TURN-ERROR")
+                fid = _TURN_IDS.get(code or 0, ids.ANALYZE_TURN_ERROR)
             else:
-                fid = "ANALYZE-TURN-ERROR"
+                fid = ids.ANALYZE_TURN_ERROR
             evidence = [f"{s.label} {e.event.when} onicecandidateerror url={e.url} address={e.address} "
                         f"error_code={e.code} error_text={e.text!r}" for s, e in seen[:10]]
             judgement.findings.append(make_finding(
@@ -493,7 +494,7 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
             # No icecandidateerror can be in this evidence (a Firefox report without its ICE log): a refusal
             # (401) and a dead server look the same here. Neither is claimed.
             judgement.findings.append(make_finding(
-                "ANALYZE-TURN-NO-RELAY-UNEXPLAINED", server_subject(server), check=CHECK, step="gather",
+                ids.ANALYZE_TURN_NO_RELAY_UNEXPLAINED, server_subject(server), check=CHECK, step="gather",
                 evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), no relay candidate; "
                           f"{s.pc.stats_source} records no icecandidateerror" for s in needing[:10]],
                 url=url, pcs=_pcs_text(s.label for s in needing), source=needing[0].pc.stats_source))
@@ -506,7 +507,7 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
         elif server.is_turn and silent and needing:
             state = ("gathering completed" if gathering_done else "gathering never completed")
             judgement.findings.append(make_finding(
-                "ANALYZE-TURN-NO-RELAY", server_subject(server), check=CHECK, step="gather",
+                ids.ANALYZE_TURN_NO_RELAY, server_subject(server), check=CHECK, step="gather",
                 evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), gathering "
                           f"{s.last_state('gathering')}" for s in needing[:10]],
                 url=url, pcs=_pcs_text(s.label for s in needing), gathering=state))
@@ -520,7 +521,7 @@ def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[s
                 any(c.candidate.type == "host" and not c.candidate.is_mdns
                     for s in users for c in s.of("local")):
             judgement.findings.append(make_finding(
-                "ANALYZE-STUN-NO-SRFLX", server_subject(server), check=CHECK, step="gather",
+                ids.ANALYZE_STUN_NO_SRFLX, server_subject(server), check=CHECK, step="gather",
                 evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), none srflx; gathering "
                           f"{s.last_state('gathering')}" for s in users[:10]],
                 url=url, pcs=_pcs_text(s.label for s in users)))
@@ -551,7 +552,7 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
         for offered, answered in zip(offer.media, answer.media, strict=False):
             if not offered.rejected and answered.rejected and offered.kind in ("audio", "video"):
                 judgement.findings.append(make_finding(
-                    "ANALYZE-MLINE-REJECTED", subject, check=CHECK, step="signaling",
+                    ids.ANALYZE_MLINE_REJECTED, subject, check=CHECK, step="signaling",
                     evidence=[f"{when(answer_event)} answer: m={answered.kind} 0 {answered.protocol} "
                               f"(mid {answered.mid or '-'})",
                               f"offered payload types: {' '.join(offered.formats[:20])}",
@@ -562,14 +563,14 @@ def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
         setups = (local.setups(), remote.setups())
         if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
             judgement.findings.append(make_finding(
-                "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_DTLS_ROLE_CONFLICT, subject, check=CHECK, step="signaling",
                 evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
                 pc=s.label, role=setups[0][0],
                 how=f"the local and the remote description both say a=setup:{setups[0][0]}"))
         _answer_rules(s, subject, judgement, offer, answer, answer_event)
         if local.ice_lite and remote.ice_lite:
             judgement.findings.append(make_finding(
-                "ANALYZE-ICE-LITE-BOTH", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_ICE_LITE_BOTH, subject, check=CHECK, step="signaling",
                 evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
 
 
@@ -583,7 +584,7 @@ def _data_channel_rejected(s: PcSummary, subject: Subject, judgement: Judgement,
         if offered.kind == "application" and not offered.rejected and answered.rejected:
             labels = [fields_value(e.value).get("label", "").strip('"')[:60] for e in created[:5]]
             judgement.findings.append(make_finding(
-                "ANALYZE-DATACHANNEL-REJECTED", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_DATACHANNEL_REJECTED, subject, check=CHECK, step="signaling",
                 evidence=[*(f"{e.when} createDataChannel {e.value[:200]}" for e in created[:5]),
                           f"{when(answer_event)} answer: m=application 0 {answered.protocol} "
                           f"(mid {answered.mid or '-'})",
@@ -608,7 +609,7 @@ def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: S
             continue
         if answered.direction not in _VALID_ANSWER.get(offered.direction, set()):
             judgement.findings.append(make_finding(
-                "ANALYZE-DIRECTION-MISMATCH", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_DIRECTION_MISMATCH, subject, check=CHECK, step="signaling",
                 evidence=[f"offer m={offered.kind} mid {offered.mid or '-'}: a={offered.direction}",
                           f"{when(answer_event)} answer m={answered.kind} mid {answered.mid or '-'}: "
                           f"a={answered.direction}"],
@@ -620,7 +621,7 @@ def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: S
     extra = [mid for mid in answer.bundle if mid not in offer.bundle or mid not in live_offer]
     if offer.bundle and (extra or not answer.bundle):
         judgement.findings.append(make_finding(
-            "ANALYZE-BUNDLE-MISMATCH", subject, check=CHECK, step="signaling",
+            ids.ANALYZE_BUNDLE_MISMATCH, subject, check=CHECK, step="signaling",
             evidence=[f"offer a=group:BUNDLE {' '.join(offer.bundle)}",
                       f"answer a=group:BUNDLE {' '.join(answer.bundle)}" if answer.bundle
                       else "answer: no a=group:BUNDLE"],
@@ -656,7 +657,7 @@ def _h264_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: Ses
             if not what:
                 continue
             judgement.findings.append(make_finding(
-                "ANALYZE-H264-MISMATCH", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_H264_MISMATCH, subject, check=CHECK, step="signaling",
                 evidence=[f"offer m=video mid {offered.mid or '-'}: a=rtpmap:{pt} {offered.rtpmap[pt]} "
                           f"a=fmtp:{pt} {offered.fmtp.get(pt, '(none)')[:200]}",
                           f"{when(answer_event)} answer m=video mid {answered.mid or '-'}: a=rtpmap:{pt} "
@@ -678,7 +679,7 @@ def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> 
             missing = sorted({apt for apt in m.rtx_apt.values() if apt not in m.formats})
             if missing and not m.rejected:
                 judgement.findings.append(make_finding(
-                    "ANALYZE-RTX-APT-MISSING", subject, check=CHECK, step="signaling",
+                    ids.ANALYZE_RTX_APT_MISSING, subject, check=CHECK, step="signaling",
                     evidence=[f"{side} m={m.kind} mid {m.mid or '-'}: payload types "
                               f"{' '.join(m.formats[:20])}",
                               *(f"a=fmtp:{rtx} apt={apt}" for rtx, apt in list(m.rtx_apt.items())[:8])],
@@ -692,13 +693,13 @@ def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> 
                        | {f"ice-pwd of {len(p)} characters" for p in pwds if len(p) < 22})
         if short:
             judgement.findings.append(make_finding(
-                "ANALYZE-ICE-CREDENTIALS-SHORT", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_ICE_CREDENTIALS_SHORT, subject, check=CHECK, step="signaling",
                 evidence=[f"{side} description: {item}" for item in short], pc=s.label, side=side,
                 what=", ".join(short)))
         secured = [m for m in live if "TLS" in m.protocol.upper() or "DTLS" in m.protocol.upper()]
         if secured and not sdp.fingerprints and any(not m.fingerprints for m in secured):
             judgement.findings.append(make_finding(
-                "ANALYZE-SDP-NO-FINGERPRINT", subject, check=CHECK, step="signaling",
+                ids.ANALYZE_SDP_NO_FINGERPRINT, subject, check=CHECK, step="signaling",
                 evidence=[f"{side} m={m.kind} {m.protocol} (mid {m.mid or '-'}): no a=fingerprint"
                           for m in secured if not m.fingerprints][:5], pc=s.label, side=side))
 
@@ -714,7 +715,7 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
         failure = (f"; then {follow[0].type} at {follow[0].when}: \"{follow[0].value[:200]}\""
                    if follow else "")
         judgement.findings.append(make_finding(
-            "ANALYZE-SDP-GLARE", subject, check=CHECK, step="signaling",
+            ids.ANALYZE_SDP_GLARE, subject, check=CHECK, step="signaling",
             # Connected with no failed description: the app handled it (perfect negotiation's polite
             # side rolls back exactly like this): for the record only.
             severity=None if not s.connected else Severity.WARNING if follow else Severity.INFO,
@@ -724,7 +725,7 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
     elif stable_failures:
         first = stable_failures[0]
         judgement.findings.append(make_finding(
-            "ANALYZE-SDP-WRONG-STATE-STABLE", subject, check=CHECK, step="signaling",
+            ids.ANALYZE_SDP_WRONG_STATE_STABLE, subject, check=CHECK, step="signaling",
             severity=Severity.WARNING if s.connected else None,
             evidence=[f"{e.when} {e.type}: {e.value[:300]}" for e in stable_failures[:10]],
             pc=s.label, operation=first.type.removesuffix("OnFailure"), when=first.when,
@@ -734,7 +735,7 @@ def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
         if event in stable_failures or event in glare_text:
             continue
         judgement.findings.append(make_finding(
-            "ANALYZE-SDP-FAILED", subject, check=CHECK, step="signaling",
+            ids.ANALYZE_SDP_FAILED, subject, check=CHECK, step="signaling",
             severity=Severity.WARNING if s.connected else None,
             evidence=[f"{event.when} {event.type}: {event.value[:300]}"], pc=s.label,
             operation=event.type.removesuffix("OnFailure"), when=event.when, error=event.value[:300]))
@@ -773,7 +774,7 @@ def _slow_gathering(s: PcSummary, judgement: Judgement, failed_urls: dict[str, s
     host = waited_for[0].host if waited_for else s.label
     seconds = f"{(end - begin) / 1000:.1f}"
     judgement.findings.append(make_finding(
-        "ANALYZE-SLOW-GATHERING", Subject(s.label, host or s.label), check=CHECK, step="gathering",
+        ids.ANALYZE_SLOW_GATHERING, Subject(s.label, host or s.label), check=CHECK, step="gathering",
         evidence=[f"{when(started.event if started else None)} onicegatheringstatechange gathering",
                   f"{when(done.event) if done else '-'} onicegatheringstatechange complete"],
         pc=s.label, seconds=seconds, outcome="" if finished else " and never completed",
@@ -796,14 +797,15 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
         why = "; ".join(f"{u.text}: {failed_urls[u.key]}" for u in turn if u.key in failed_urls) or (
             "no TURN server configured" if not turn else "no error reported")
         judgement.findings.append(make_finding(
-            "ANALYZE-RELAY-ONLY-NO-CANDIDATE", Subject(s.label, _turn_host(s)), check=CHECK, step="gathering",
+            ids.ANALYZE_RELAY_ONLY_NO_CANDIDATE, Subject(s.label,
+                                                         _turn_host(s)), check=CHECK, step="gathering",
             evidence=[f"rtcConfiguration: {s.pc.configuration[:300]}", f"gathering {state}; {counts}"],
             pc=s.label, gathering=f"{counts}; {why}"))
     host = s.of("local", "host")
     others = [c for c in s.candidates if c.candidate.type in ("srflx", "relay")]
     if not s.pc.ice_servers and host and not others and all(c.candidate.is_mdns for c in host):
         judgement.findings.append(make_finding(
-            "ANALYZE-MDNS-ONLY", subject, check=CHECK, step="gathering",
+            ids.ANALYZE_MDNS_ONLY, subject, check=CHECK, step="gathering",
             evidence=[f"{c.event.when if c.event else '-'} onicecandidate {c.candidate.type} "
                       f"{c.candidate.protocol} {c.candidate.address}:{c.candidate.port}" for c in host[:5]],
             pc=s.label, count=len(host), example=host[0].candidate.address))
@@ -823,7 +825,7 @@ def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls
             subject_url = (server_subject(server) if server and server.parsed
                            else Subject(c.url or s.label, _turn_host(s)))
             judgement.findings.append(make_finding(
-                "ANALYZE-RELAY-PRIVATE", subject_url, check=CHECK, step="gather",
+                ids.ANALYZE_RELAY_PRIVATE, subject_url, check=CHECK, step="gather",
                 evidence=[f"{s.label} {c.event.when if c.event else '-'} relay candidate "
                           f"{c.candidate.address}:{c.candidate.port} url={c.url or '-'}"],
                 url=c.url or "the TURN server", scope=where.value, address=c.candidate.address,
@@ -854,7 +856,7 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
     if real_local and not relay and all(c.candidate.protocol == "tcp" for c in local):
         no_tcp_peer = bool(remote) and not any(c.candidate.protocol == "tcp" for c in remote)
         judgement.findings.append(make_finding(
-            "ANALYZE-TCP-ONLY", subject, check=CHECK, step="gathering",
+            ids.ANALYZE_TCP_ONLY, subject, check=CHECK, step="gathering",
             severity=Severity.ERROR if failed or (no_tcp_peer and not s.connected) else None,
             evidence=[f"local {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
                       f"{c.candidate.port}{' ' + c.stats_id if c.stats_id else ''}" for c in local[:6]],
@@ -864,7 +866,7 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         remote_ips = [parse_ip(c.candidate.address) for c in remote if not c.candidate.is_mdns]
         v4_peer = bool(remote_ips) and all(ip is not None and ip.version == 4 for ip in remote_ips)
         judgement.findings.append(make_finding(
-            "ANALYZE-IPV6-ONLY", subject, check=CHECK, step="gathering",
+            ids.ANALYZE_IPV6_ONLY, subject, check=CHECK, step="gathering",
             severity=Severity.ERROR if failed or (v4_peer and not s.connected) else None,
             evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
                       f"{c.candidate.port}" for c in real_local[:6] + remote[:4]],
@@ -879,7 +881,7 @@ def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None
     if addresses and all(ip is not None and scope_of(ip) is not AddressScope.PUBLIC for _, ip in addresses):
         scopes = sorted({f"{c.candidate.address} ({scope_of(ip).value})" for c, ip in addresses if ip})
         judgement.findings.append(make_finding(
-            "ANALYZE-PRIVATE-HOST-ONLY", subject, check=CHECK, step="gathering",
+            ids.ANALYZE_PRIVATE_HOST_ONLY, subject, check=CHECK, step="gathering",
             evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
                       f"{c.candidate.port}" + (f" ({c.stats_id})" if c.stats_id else
                                               f" at {c.event.when}" if c.event else "") for c in both[:8]],
@@ -1058,7 +1060,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     if s.add_candidate_failures:
         first = s.add_candidate_failures[0]
         judgement.findings.append(make_finding(
-            "ANALYZE-ADD-CANDIDATE-FAILED", subject, check=CHECK, step="ice",
+            ids.ANALYZE_ADD_CANDIDATE_FAILED, subject, check=CHECK, step="ice",
             severity=Severity.WARNING if s.connected else None,
             evidence=[f"{e.when} {e.type}: {e.value[:300]}" for e in s.add_candidate_failures[:10]],
             pc=s.label, count=len(s.add_candidate_failures), when=first.when, error=first.value[:300]))
@@ -1084,14 +1086,14 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             + (f" and \"failed\" at {when(lost_failed.event)}" if lost_failed is not None else "")
             + " as the other side stopped answering consent checks")
         judgement.findings.append(make_finding(
-            "ANALYZE-REMOTE-CLOSED", subject, check=CHECK, step="ice",
+            ids.ANALYZE_REMOTE_CLOSED, subject, check=CHECK, step="ice",
             evidence=[f"stats {closed[0]}: dtlsState=closed ({closed[1]})",
                       *(f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
                         if t.what in ("ice", "connection") and t.event is not None)][:10],
             pc=s.label, stats_id=closed[0], closed=closed[1], after=then))
     elif lost is not None and lost_failed is not None and not s.ice_restart:
         judgement.findings.append(make_finding(
-            "ANALYZE-CONNECTION-LOST", subject, check=CHECK, step="ice",
+            ids.ANALYZE_CONNECTION_LOST, subject, check=CHECK, step="ice",
             evidence=[f"{when(t.event)} {t.what} {t.state}" for t in s.timeline
                       if t.what in ("ice", "connection") and t.event is not None][:10] + _consent(s)[0],
             pc=s.label, lost=when(lost.event), failed=when(lost_failed.event), consent=_consent(s)[1]))
@@ -1106,7 +1108,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             no_remote = why_no_remote(s, by_ufrag or {}, failed_urls)
             about = subject if no_remote is None else Subject(s.label, no_remote[0].host or s.label)
             judgement.findings.append(make_finding(
-                "ANALYZE-NO-REMOTE-CANDIDATES", about, check=CHECK, step="ice",
+                ids.ANALYZE_NO_REMOTE_CANDIDATES, about, check=CHECK, step="ice",
                 evidence=[f"{when(s.remote_set)} setRemoteDescription (no a=candidate lines)",
                           "no addIceCandidate call", end,
                           *([no_remote[1].lstrip("; ")] if no_remote else [])],
@@ -1126,13 +1128,13 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                 one_way = (f"; {received} check(s) from the other side did arrive (one-way: its packets "
                            "get here, ours do not get there)") if received else ""
                 judgement.findings.append(make_finding(
-                    "ANALYZE-ICE-NO-RESPONSES", fold, check=CHECK, step="ice", evidence=evidence,
+                    ids.ANALYZE_ICE_NO_RESPONSES, fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats), sent=sent, one_way=one_way))
             elif (refused := _relay_refused(s, failed)) is not None:
                 url, ms = refused
                 server = ice_url(url)
                 judgement.findings.append(make_finding(
-                    "ANALYZE-RELAY-REFUSED", Subject(s.label, server.host or s.label, server.port,
+                    ids.ANALYZE_RELAY_REFUSED, Subject(s.label, server.host or s.label, server.port,
                                                      server.transport),
                     check=CHECK, step="ice",
                     evidence=[f"{t.event.when if t.event else '-'} {t.what} {t.state}"
@@ -1142,7 +1144,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
                     pc=s.label, url=url, ms=f"{ms:.0f}", when=when(failed.event)))
             else:
                 judgement.findings.append(make_finding(
-                    "ANALYZE-ICE-FAILED", fold, check=CHECK, step="ice", evidence=evidence,
+                    ids.ANALYZE_ICE_FAILED, fold, check=CHECK, step="ice", evidence=evidence,
                     pc=s.label, when=when(failed.event), pairs=len(s.pair_stats)))
         elif not turn_failed and not any(f.subject.server == s.label and f.severity.rank >= WARNING_RANK
                                          for f in judgement.findings):
@@ -1157,7 +1159,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
             s.selected.relay_protocol in ("tcp", "tls"):
         rtt = "-" if s.selected.rtt_ms is None else f"{s.selected.rtt_ms:.1f} ms"
         judgement.findings.append(make_finding(
-            "ANALYZE-RELAY-TCP", subject, check=CHECK, step="ice",
+            ids.ANALYZE_RELAY_TCP, subject, check=CHECK, step="ice",
             evidence=[f"{s.selected.stats_id}: {s.selected.local} <-> {s.selected.remote}"],
             pc=s.label, protocol=s.selected.relay_protocol.upper(), pair=f"{s.selected.local} <-> "
             f"{s.selected.remote}", url=s.selected.url or "-", rtt=rtt))
@@ -1187,7 +1189,7 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     if s.pc.ice_restarts:
         rollbacks = "-" if s.pc.ice_rollbacks is None else str(s.pc.ice_rollbacks)
         judgement.findings.append(make_finding(
-            "ANALYZE-ICE-RESTARTS", subject, check=CHECK, step="ice", severity=Severity.INFO,
+            ids.ANALYZE_ICE_RESTARTS, subject, check=CHECK, step="ice", severity=Severity.INFO,
             evidence=[f"{s.pc.stats_source}: iceRestarts={s.pc.ice_restarts}",
                       *(f"{when(t.event)} {t.what} {t.state}" for t in s.states("ice")[:6])],
             pc=s.label, restarts=s.pc.ice_restarts, rollbacks=rollbacks, ice=ice_state))
@@ -1252,11 +1254,11 @@ def _dtls_failed(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: T
     theirs = dtls_role(other) if other is not None else None
     failed_at = when(connection_failed.event if connection_failed else None)
     if mine is not None and mine[0] == "client" and theirs is not None and theirs[0] == "client":
-        if any(f.id == "ANALYZE-DTLS-ROLE-CONFLICT" and f.subject == subject for f in judgement.findings):
+        if any(f.id == ids.ANALYZE_DTLS_ROLE_CONFLICT and f.subject == subject for f in judgement.findings):
             return  # the descriptions already said it (signalling step)
         assert other is not None
         judgement.findings.append(make_finding(
-            "ANALYZE-DTLS-ROLE-CONFLICT", subject, check=CHECK, step="dtls",
+            ids.ANALYZE_DTLS_ROLE_CONFLICT, subject, check=CHECK, step="dtls",
             evidence=[*evidence, f"this end: {mine[1]}", f"the other end ({other.label}): {theirs[1]}"],
             pc=s.label, role="DTLS client",
             how=f"this end is the DTLS client ({mine[1]}) and so is the other end, {other.label}, in this "
@@ -1264,7 +1266,7 @@ def _dtls_failed(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: T
         return
     if mine is not None and mine[0] == "client" and theirs is None:  # both causes stand
         judgement.findings.append(make_finding(
-            "ANALYZE-DTLS-FAILED-AS-CLIENT", subject, check=CHECK, step="dtls",
+            ids.ANALYZE_DTLS_FAILED_AS_CLIENT, subject, check=CHECK, step="dtls",
             evidence=[*evidence, f"this end: {mine[1]}",
                       f"the other end ({other.label}): its DTLS role is not in the evidence"
                       if other is not None else "the other end is not in this evidence"],
@@ -1275,7 +1277,7 @@ def _dtls_failed(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: T
     if other is not None and theirs is not None:
         roles.append(f"the other end ({other.label}): {theirs[1]}")
     judgement.findings.append(make_finding(
-        "ANALYZE-DTLS-FAILED", subject, check=CHECK, step="dtls",
+        ids.ANALYZE_DTLS_FAILED, subject, check=CHECK, step="dtls",
         evidence=[*evidence, *roles, *(f"remote a=fingerprint:{f}" for f in s.remote_fingerprints[:3])],
         pc=s.label, ice_when=when(ice_up.event), when=failed_at,
         stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
@@ -1306,7 +1308,7 @@ def _dtls_stuck(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: Tr
     setups = (f"local a=setup:{'/'.join(s.local_sdp.setups()[:1]) or '-'}" if s.local_sdp else "",
               f"remote a=setup:{'/'.join(s.remote_sdp.setups()[:1]) or '-'}" if s.remote_sdp else "")
     judgement.findings.append(make_finding(
-        "ANALYZE-DTLS-STUCK", subject, check=CHECK, step="dtls",
+        ids.ANALYZE_DTLS_STUCK, subject, check=CHECK, step="dtls",
         evidence=[f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
                   f"stats {s.dtls_stats_id}: dtlsState={s.dtls_state} dtlsRole={role or '-'} "
                   f"{(sampled - start) / 1000:.1f} s later", *(x for x in setups if x)],
@@ -1331,7 +1333,7 @@ def _data_channels(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         if sampled is None or sampled - start < DATACHANNEL_WAIT_MS:
             continue
         judgement.findings.append(make_finding(
-            "ANALYZE-DATACHANNEL-NOT-OPEN", subject, check=CHECK, step="dtls",
+            ids.ANALYZE_DATACHANNEL_NOT_OPEN, subject, check=CHECK, step="dtls",
             evidence=[f"{when(up.event if up else None)} onconnectionstatechange connected",
                       f"stats {obj.id}: label={obj.text('label')!r} state=connecting "
                       f"{(sampled - start) / 1000:.1f} s later"],
@@ -1340,12 +1342,14 @@ def _data_channels(s: PcSummary, subject: Subject, judgement: Judgement) -> None
         break
 
 
-_GUM_IDS = {"NotAllowedError": "ANALYZE-GUM-NOT-ALLOWED", "PermissionDeniedError": "ANALYZE-GUM-NOT-ALLOWED",
-            "SecurityError": "ANALYZE-GUM-NOT-ALLOWED", "NotFoundError": "ANALYZE-GUM-NOT-FOUND",
-            "DevicesNotFoundError": "ANALYZE-GUM-NOT-FOUND", "NotReadableError": "ANALYZE-GUM-NOT-READABLE",
-            "TrackStartError": "ANALYZE-GUM-NOT-READABLE",
-            "OverconstrainedError": "ANALYZE-GUM-OVERCONSTRAINED",
-            "ConstraintNotSatisfiedError": "ANALYZE-GUM-OVERCONSTRAINED"}
+_GUM_IDS = {"NotAllowedError": ids.ANALYZE_GUM_NOT_ALLOWED,
+            "PermissionDeniedError": ids.ANALYZE_GUM_NOT_ALLOWED,
+            "SecurityError": ids.ANALYZE_GUM_NOT_ALLOWED, "NotFoundError": ids.ANALYZE_GUM_NOT_FOUND,
+            "DevicesNotFoundError": ids.ANALYZE_GUM_NOT_FOUND,
+            "NotReadableError": ids.ANALYZE_GUM_NOT_READABLE,
+            "TrackStartError": ids.ANALYZE_GUM_NOT_READABLE,
+            "OverconstrainedError": ids.ANALYZE_GUM_OVERCONSTRAINED,
+            "ConstraintNotSatisfiedError": ids.ANALYZE_GUM_OVERCONSTRAINED}
 # Compared without case: Chromium 156 writes "OverConstrainedError" in webrtc-internals (its internal name)
 # where the page sees the W3C "OverconstrainedError".
 _GUM_BY_NAME = {name.lower(): fid for name, fid in _GUM_IDS.items()}
@@ -1369,7 +1373,7 @@ def _get_user_media(entries: list[GetUserMediaEntry], label: str, judgement: Jud
         if not result.error:
             judgement.steps.append(StepOutcome(subject, CHECK, "request", detail=f"{kind} succeeded"))
             continue
-        fid = _GUM_BY_NAME.get(result.error.lower(), "ANALYZE-GUM-FAILED")
+        fid = _GUM_BY_NAME.get(result.error.lower(), ids.ANALYZE_GUM_FAILED)
         when_text = UpdateEvent("", "", result.timestamp_ms).when
         judgement.findings.append(make_finding(
             fid, subject, check=CHECK, step="request",
@@ -1380,7 +1384,7 @@ def _get_user_media(entries: list[GetUserMediaEntry], label: str, judgement: Jud
         judgement.steps.append(StepOutcome(subject, CHECK, "request", detail=f"{kind}: {result.error}"))
 
 
-_FAILED_ICE = frozenset({"ANALYZE-PRIVATE-HOST-ONLY", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES"})
+_FAILED_ICE = frozenset({ids.ANALYZE_PRIVATE_HOST_ONLY, ids.ANALYZE_ICE_FAILED, ids.ANALYZE_ICE_NO_RESPONSES})
 
 
 def _private_hosts_in_context(judgement: Judgement) -> None:
@@ -1389,7 +1393,7 @@ def _private_hosts_in_context(judgement: Judgement) -> None:
     warned about for another reason: one failure, one root cause."""
     others = {f.severity for f in judgement.findings if f.id not in _FAILED_ICE}
     for finding in judgement.findings:
-        if finding.id != "ANALYZE-PRIVATE-HOST-ONLY":
+        if finding.id != ids.ANALYZE_PRIVATE_HOST_ONLY:
             continue
         if Severity.ERROR in others or (finding.severity is Severity.WARNING and Severity.WARNING in others):
             finding.severity = Severity.INFO  # e.g. TCP-only or IPv6-only: no pair was possible at all

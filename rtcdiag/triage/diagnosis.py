@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from rtcdiag.addresses import parse_ip
+from rtcdiag.triage import ids
 from rtcdiag.triage.catalogue import CATALOGUE
 from rtcdiag.triage.entry import ROOTS_FIRST_DEFAULT, AcrossFiles, CatalogueError
 from rtcdiag.triage.entry import Layer as Layer
@@ -196,8 +197,8 @@ def _order(finding: Finding) -> tuple[int, int, int]:
 
 # Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).
 _EXPLAINED_BY_SAME_LAYER: dict[str, frozenset[str]] = {
-    fid: frozenset(root for root, ids in ALSO_EXPLAINS.items() if fid in ids)
-    for fid in {fid for ids in ALSO_EXPLAINS.values() for fid in ids}
+    fid: frozenset(root for root, explained in ALSO_EXPLAINS.items() if fid in explained)
+    for fid in {fid for explained in ALSO_EXPLAINS.values() for fid in explained}
 }
 
 
@@ -322,7 +323,7 @@ def no_dns_at_all(names: Iterable[NameFact]) -> Finding | None:
         if fact.host not in first or (fact.detail and first[fact.host] == "does not resolve"):
             first[fact.host] = fact.detail or "does not resolve"
     evidence = [f"{host}: {detail}" for host, detail in first.items()][:10]
-    return make_finding("DNS-NOT-WORKING", Subject("this machine"), check="run", step="dns",
+    return make_finding(ids.DNS_NOT_WORKING, Subject("this machine"), check="run", step="dns",
                         evidence=evidence, names=", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""),
                         count=len(hosts))
 

@@ -119,13 +119,20 @@ def _make_finding_calls() -> list[tuple[str, int, ast.Call]]:
 
 def test_every_rule_names_a_known_id_and_fills_every_placeholder() -> None:
     """Walks every make_finding call in the package: an unknown id or a missing placeholder fails here,
-    never in front of a user (calls whose id is computed are covered by the rule tests)."""
+    never in front of a user (calls whose id is computed are covered by the rule tests). A rule names its id
+    by a constant of ``rtcdiag.triage.ids`` (``ids.TURN_AUTH_401``) or, outside the rules, a literal."""
+    from rtcdiag.triage import ids
+
     checked = 0
     problems: list[str] = []
     for where, line, call in _make_finding_calls():
-        if not call.args or not isinstance(call.args[0], ast.Constant):
+        first = call.args[0] if call.args else None
+        if isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name) and first.value.id == "ids":
+            finding_id = getattr(ids, first.attr, f"ids.{first.attr}")
+        elif isinstance(first, ast.Constant):
+            finding_id = first.value
+        else:
             continue
-        finding_id = call.args[0].value
         if finding_id not in CATALOGUE:
             problems.append(f"{where}:{line}: unknown id {finding_id}")
             continue
@@ -200,3 +207,31 @@ def test_the_id_constants_are_exactly_the_catalogue() -> None:
     assert path.read_text(encoding="utf-8") == expected
     assert set(constants.values()) == set(CATALOGUE)
     assert all(name == value.replace("-", "_") for name, value in constants.items())
+
+
+# Modules outside the rules that still spell an id (the engine and commands side of issue 21 replaces them).
+_ID_LITERALS_LEFT = {"checks/engine.py", "commands/nat_type.py", "report/model.py"}
+
+
+def test_no_rule_spells_a_finding_id_as_a_string() -> None:
+    """Outside the catalogue (its entries are the ids' one home) a finding id is an ``ids`` constant: a
+    literal that equals a catalogue id is a typo waiting to happen (issue 21)."""
+    import io
+    import tokenize
+
+    root = Path(rtcdiag.__file__).parent
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        where = str(path.relative_to(root))
+        if where.startswith("triage/catalogue/") or where == "triage/ids.py" or where in _ID_LITERALS_LEFT:
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+            if token.type != tokenize.STRING:
+                continue
+            try:
+                value = ast.literal_eval(token.string)
+            except (ValueError, SyntaxError):
+                continue  # an f-string
+            if isinstance(value, str) and value in CATALOGUE:
+                found.append(f"{where}:{token.start[0]}: {value}")
+    assert found == []
