@@ -2,7 +2,10 @@
 
 Pure: no I/O. ``rtcdiag.evidence.pc_facts.summarize`` turns one peer connection's update log and stats into
 facts (timeline, candidates, candidate errors, selected pair, DTLS state); :func:`judge` applies the rules to
-every peer connection of every dump and to the getUserMedia requests.
+every peer connection of every dump and to the getUserMedia requests. The rules live by concept:
+``analyze_servers`` (the ICE servers), ``analyze_sdp`` (signalling and descriptions), ``analyze_gathering``
+(candidates), this module (ICE connectivity, getUserMedia, the whole dump), ``analyze_dtls`` (DTLS, data
+channels); ``analyze_base`` holds what they share.
 
 Root causes are stated once and their consequences are not repeated: a TURN error explains a relay-only
 connection without a relay candidate (same TURN host, folded by the diagnosis), a signalling failure
@@ -12,558 +15,31 @@ connection state "failed".
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
-
-from rtcdiag.addresses import AddressScope, parse_ip, reachable_from, scope_of
-from rtcdiag.evidence.pc_facts import CandidateError, CandidateFact, applied, has_evidence, stats_stamp, when
-
 # The facts, re-exported for the checks that read them beside the rules (checks/analyze*.py, call_charts).
 from rtcdiag.evidence.pc_facts import PcSummary as PcSummary
 from rtcdiag.evidence.pc_facts import Transition as Transition
+from rtcdiag.evidence.pc_facts import has_evidence, stats_stamp, when
 from rtcdiag.evidence.pc_facts import labels as labels
 from rtcdiag.evidence.pc_facts import summarize as summarize
 from rtcdiag.evidence.pc_facts import summarize_all as summarize_all
-from rtcdiag.evidence.sdp import SessionDescription
 from rtcdiag.evidence.webrtc_internals import (
     GetUserMediaEntry,
     InternalsDump,
     UpdateEvent,
-    description_value,
-    fields_value,
 )
-from rtcdiag.targets import IceServerUrl, Transport
+from rtcdiag.targets import IceServerUrl
 from rtcdiag.triage import ids
+from rtcdiag.triage.analyze_base import CHECK, configured, ice_url, local_ufrags, other_side, pc_subject
+from rtcdiag.triage.analyze_dtls import judge_dtls
+from rtcdiag.triage.analyze_gathering import judge_gathering
+from rtcdiag.triage.analyze_sdp import judge_signaling
+from rtcdiag.triage.analyze_servers import judge_servers
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RttFact, StepOutcome, StepState
 
-CHECK = "analyze"
 PC_STEPS = ("signaling", "gathering", "ice", "dtls")
 MAX_CANDIDATE_ROWS = 200  # per peer connection, in the table
 MAX_TIMELINE_ROWS = 200
-
-
-# ---- rules -----------------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=4096)
-def ice_url(text: str) -> IceServerUrl:
-    """A server URL from the evidence as a browser reads it: compared by its key, never as text (a dump
-    names ``turn:h:3478`` of the configuration ``turn:h:3478?transport=udp`` in candidates and errors)."""
-    return IceServerUrl.lenient(text)
-
-
-def server_subject(url: IceServerUrl) -> Subject:
-    """The subject of a finding or step about one ICE server (``rtcdiag browser`` uses it too, so that the
-    two meet): shown as written, with the host, port and transport the browser uses."""
-    return Subject(url.text or url.key, url.host, url.port, url.transport)
-
-
-def configured(s: PcSummary) -> list[IceServerUrl]:
-    """The connection's configured servers, one per browser-equivalent URL, in the configuration's order."""
-    return list(_configured(tuple(s.pc.ice_servers)))
-
-
-@functools.lru_cache(maxsize=1024)
-def _configured(texts: tuple[str, ...]) -> tuple[IceServerUrl, ...]:
-    out: dict[str, IceServerUrl] = {}
-    for text in texts:
-        url = ice_url(text)
-        out.setdefault(url.key, url)
-    return tuple(out.values())
-
-
-def _pc_subject(summary: PcSummary) -> Subject:
-    # The host is the peer connection itself: the diagnosis folds one connection's consequences under
-    # that connection's own root cause, never under another connection's.
-    return Subject(summary.label, summary.label)
-
-
-def _pcs_text(labels: Iterable[str]) -> str:
-    names = sorted(set(labels))
-    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-
-
-# A TURN server's failure that the evidence cannot name (no icecandidateerror can be in it).
-UNRECORDED = "no relay candidate, and the evidence does not record why"
-_TURN_IDS = {401: ids.ANALYZE_TURN_401, 403: ids.ANALYZE_TURN_403, 437: ids.ANALYZE_TURN_437,
-             486: ids.ANALYZE_TURN_486, 508: ids.ANALYZE_TURN_508}
-
-
-def _gathered_from(summary: PcSummary, server: IceServerUrl, kind: str) -> bool | None:
-    """Did ``server`` give this connection a ``kind`` (relay/srflx) candidate? Old dumps do not name the
-    URL (and older Chromium named a STUN server by its address, not the name configured): a candidate of
-    that kind whose URL names no configured server counts when ``server`` is the only server of its family,
-    and when there are several nobody can tell which one gave it (None)."""
-    mine = summary.of("local", kind)
-    if any(c.url and ice_url(c.url).key == server.key for c in mine):
-        return True
-    keys = {u.key for u in configured(summary)}
-    unnamed = [c for c in mine if not c.url or ice_url(c.url).key not in keys]
-    if not unnamed:
-        return False
-    same_family = [u for u in configured(summary) if u.is_turn == server.is_turn]
-    return True if len(same_family) <= 1 else None
-
-
-def _server_findings(summaries: list[PcSummary], judgement: Judgement) -> dict[str, str]:
-    """One finding per (server, error code) over every connection; a step per configured server. Servers
-    are told apart by what they are to the browser (:class:`IceServerUrl` key), shown as configured.
-    Returns what each server's failure was, by URL key (for the consequences' words)."""
-    errors: dict[tuple[str, int | None], list[tuple[PcSummary, CandidateError]]] = {}
-    for summary in summaries:
-        for error in summary.errors:
-            errors.setdefault((ice_url(error.url).key, error.code), []).append((summary, error))
-    servers: dict[str, IceServerUrl] = {}
-    users_of: dict[str, list[PcSummary]] = {}
-    for summary in summaries:
-        for known in configured(summary):
-            servers.setdefault(known.key, known)
-            users_of.setdefault(known.key, []).append(summary)
-    for seen in errors.values():
-        if seen[0][1].url:
-            servers.setdefault(ice_url(seen[0][1].url).key, ice_url(seen[0][1].url))
-    failed: dict[str, str] = {}
-    for key, server in list(servers.items())[:100]:
-        url = server.text
-        kind = "relay" if server.is_turn else "srflx"
-        users = users_of.get(key, [])
-        verdicts = [(s, _gathered_from(s, server, kind)) for s in users]
-        got = [s for s, v in verdicts if v]
-        unknown = [s for s, v in verdicts if v is None]
-        details: list[str] = []
-        for (error_key, code), seen in errors.items():
-            if error_key != key:
-                continue
-            if code == 701 and got:  # one interface could not reach it, another did: not a failure
-                details.append(f"701 on some interfaces, {kind} candidate gathered anyway")
-                continue
-            first = min((e for _, e in seen), key=lambda e: e.event.timestamp_ms or 0.0)
-            if code == 701 and server.is_turn and server.transport is Transport.TLS:
-                # Chromium's 701 "Failed to establish connection" over TLS: nothing listening and a refused
-                # certificate read the same (real dumps: turns-dead-port, turns-self-signed).
-                fid = ids.ANALYZE_TURNS_CONNECT_FAILED
-            elif code == 701:
-                fid = ids.ANALYZE_TURN_UNREACHABLE if server.is_turn else ids.ANALYZE_STUN_UNREACHABLE
-            elif server.is_turn:
-                fid = _TURN_IDS.get(code or 0, ids.ANALYZE_TURN_ERROR)
-            else:
-                fid = ids.ANALYZE_TURN_ERROR
-            evidence = [f"{s.label} {e.event.when} onicecandidateerror url={e.url} address={e.address} "
-                        f"error_code={e.code} error_text={e.text!r}" for s, e in seen[:10]]
-            judgement.findings.append(make_finding(
-                fid, server_subject(server), check=CHECK, step="gather", evidence=evidence, url=url,
-                code=str(code), text=first.text, count=len(seen), when=first.event.when,
-                pcs=_pcs_text(s.label for s, _ in seen), host=server.host or url))
-            failed[key] = f"{code} {first.text}".strip()
-            details.append(f"error {code} {first.text}")
-        gathering_done = [s for s in users if s.reached("gathering", "complete")]
-        # Silence from a server matters to a connection that did not connect: a browser stops gathering once
-        # a pair works (Chromium surfaces no later relay or srflx candidate, and no error: real dumps, e.g.
-        # tests/fixtures/analyze/mixed-urls), so a connected one says nothing about the server.
-        needing = [s for s in users if s.gathered and not s.connected]
-        silent = users and not got and key not in failed
-        unrecorded = [s for s in needing if not s.pc.candidate_errors_recorded]
-        if unknown and not got:
-            details.append(f"{kind} candidates without a URL in the dump: which server gave them is unknown")
-        elif server.is_turn and silent and needing and len(unrecorded) == len(needing):
-            # No icecandidateerror can be in this evidence (a Firefox report without its ICE log): a refusal
-            # (401) and a dead server look the same here. Neither is claimed.
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_TURN_NO_RELAY_UNEXPLAINED, server_subject(server), check=CHECK, step="gather",
-                evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), no relay candidate; "
-                          f"{s.pc.stats_source} records no icecandidateerror" for s in needing[:10]],
-                url=url, pcs=_pcs_text(s.label for s in needing), source=needing[0].pc.stats_source))
-            judgement.facts.inconclusive = True
-            failed[key] = UNRECORDED
-            details.append("no relay candidate; the evidence does not record why")
-            judgement.steps.append(StepOutcome(server_subject(server), CHECK, "gather", StepState.UNDECIDED,
-                                               detail="; ".join(details)[:300]))
-            continue
-        elif server.is_turn and silent and needing:
-            state = ("gathering completed" if gathering_done else "gathering never completed")
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_TURN_NO_RELAY, server_subject(server), check=CHECK, step="gather",
-                evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), gathering "
-                          f"{s.last_state('gathering')}" for s in needing[:10]],
-                url=url, pcs=_pcs_text(s.label for s in needing), gathering=state))
-            failed[key] = "no relay candidate, no error"
-            details.append("no relay candidate and no error")
-        elif silent and not needing and any(s.gathered for s in users):
-            details.append(f"no {kind} candidate and no error, and every connection connected without one "
-                           "(a browser stops gathering once a pair works): nothing to say about the server")
-        elif not server.is_turn and users and not got and not unknown and key not in failed and \
-                any(s.reached("gathering", "complete") for s in users) and \
-                any(c.candidate.type == "host" and not c.candidate.is_mdns
-                    for s in users for c in s.of("local")):
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_STUN_NO_SRFLX, server_subject(server), check=CHECK, step="gather",
-                evidence=[f"{s.label}: {len(s.of('local'))} local candidate(s), none srflx; gathering "
-                          f"{s.last_state('gathering')}" for s in users[:10]],
-                url=url, pcs=_pcs_text(s.label for s in users)))
-            details.append("no srflx candidate and no error")
-        if got:
-            details.insert(0, f"{kind} candidate gathered in {len(got)}/{len(users)} connection(s)")
-        judgement.steps.append(StepOutcome(server_subject(server), CHECK, "gather",
-                                           detail="; ".join(details) or "no candidate error reported"))
-    return failed
-
-
-def _said(event: UpdateEvent) -> str:
-    """One evidence line for a signalling event: a description is quoted by its type, not its SDP."""
-    description = description_value(event.value) if event.type.endswith("Description") else None
-    if description is not None:
-        return f"{event.when} {event.type} (type: {description.type or '?'})"
-    return f"{event.when} {event.type}: {event.value[:300]}"
-
-
-def _sdp_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
-    """Offer/answer contents: m-lines the answer rejected, RTX without its payload type, DTLS roles."""
-    local, remote = s.local_sdp, s.remote_sdp
-    if local is None or remote is None:
-        return
-    offer, answer = (local, remote) if s.remote_type == "answer" else (remote, local)
-    answer_event = s.remote_sdp_event if s.remote_type == "answer" else s.local_sdp_event
-    if s.remote_type in ("answer", "pranswer") or s.local_type in ("answer", "pranswer"):
-        for offered, answered in zip(offer.media, answer.media, strict=False):
-            if not offered.rejected and answered.rejected and offered.kind in ("audio", "video"):
-                judgement.findings.append(make_finding(
-                    ids.ANALYZE_MLINE_REJECTED, subject, check=CHECK, step="signaling",
-                    evidence=[f"{when(answer_event)} answer: m={answered.kind} 0 {answered.protocol} "
-                              f"(mid {answered.mid or '-'})",
-                              f"offered payload types: {' '.join(offered.formats[:20])}",
-                              *(f"offered a=rtpmap:{pt} {codec}"
-                                for pt, codec in list(offered.rtpmap.items())[:8])],
-                    pc=s.label, kind=offered.kind, mid=offered.mid or "-", applied=applied(answer_event)))
-        _data_channel_rejected(s, subject, judgement, offer, answer, answer_event)
-        setups = (local.setups(), remote.setups())
-        if setups[0] and setups[0] == setups[1] and setups[0][0] in ("active", "passive"):
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_DTLS_ROLE_CONFLICT, subject, check=CHECK, step="signaling",
-                evidence=[f"local a=setup:{setups[0][0]}", f"remote a=setup:{setups[1][0]}"],
-                pc=s.label, role=setups[0][0],
-                how=f"the local and the remote description both say a=setup:{setups[0][0]}"))
-        _answer_rules(s, subject, judgement, offer, answer, answer_event)
-        if local.ice_lite and remote.ice_lite:
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_ICE_LITE_BOTH, subject, check=CHECK, step="signaling",
-                evidence=["local a=ice-lite", "remote a=ice-lite"], pc=s.label))
-
-
-def _data_channel_rejected(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
-                           answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
-    """This side made data channels and the answer rejected m=application (port 0): they cannot open."""
-    created = [e for e in s.pc.events if e.type == "createDataChannel"]
-    if not created or s.remote_type not in ("answer", "pranswer"):
-        return  # only the offerer's own channels, refused by the other side's answer
-    for offered, answered in zip(offer.media, answer.media, strict=False):
-        if offered.kind == "application" and not offered.rejected and answered.rejected:
-            labels = [fields_value(e.value).get("label", "").strip('"')[:60] for e in created[:5]]
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_DATACHANNEL_REJECTED, subject, check=CHECK, step="signaling",
-                evidence=[*(f"{e.when} createDataChannel {e.value[:200]}" for e in created[:5]),
-                          f"{when(answer_event)} answer: m=application 0 {answered.protocol} "
-                          f"(mid {answered.mid or '-'})",
-                          f"answer a=group:BUNDLE {' '.join(answer.bundle) or '(none)'}"],
-                pc=s.label, labels=", ".join(f'"{label}"' for label in labels if label) or "(unnamed)",
-                applied=applied(answer_event), mid=answered.mid or "-"))
-            return
-
-
-# RFC 3264 §6.1: the answer's direction for each offered one (a sendonly offer is answered recvonly or
-# inactive, ...); anything else is not a valid answer.
-_VALID_ANSWER = {"sendrecv": {"sendrecv", "sendonly", "recvonly", "inactive"},
-                 "sendonly": {"recvonly", "inactive"}, "recvonly": {"sendonly", "inactive"},
-                 "inactive": {"inactive"}}
-
-
-def _answer_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
-                  answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
-    """The answer against its offer: directions (RFC 3264 §6.1) and BUNDLE groups (RFC 9143 §7.3)."""
-    for offered, answered in zip(offer.media, answer.media, strict=False):
-        if offered.rejected or answered.rejected:
-            continue
-        if answered.direction not in _VALID_ANSWER.get(offered.direction, set()):
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_DIRECTION_MISMATCH, subject, check=CHECK, step="signaling",
-                evidence=[f"offer m={offered.kind} mid {offered.mid or '-'}: a={offered.direction}",
-                          f"{when(answer_event)} answer m={answered.kind} mid {answered.mid or '-'}: "
-                          f"a={answered.direction}"],
-                pc=s.label, kind=offered.kind, mid=offered.mid or "-", offered=offered.direction,
-                answered=answered.direction))
-            break
-    _h264_rules(s, subject, judgement, offer, answer, answer_event)
-    live_offer = {m.mid for m in offer.media if not m.rejected and m.mid}
-    extra = [mid for mid in answer.bundle if mid not in offer.bundle or mid not in live_offer]
-    if offer.bundle and (extra or not answer.bundle):
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_BUNDLE_MISMATCH, subject, check=CHECK, step="signaling",
-            evidence=[f"offer a=group:BUNDLE {' '.join(offer.bundle)}",
-                      f"answer a=group:BUNDLE {' '.join(answer.bundle)}" if answer.bundle
-                      else "answer: no a=group:BUNDLE"],
-            pc=s.label, offered=" ".join(offer.bundle[:20]), answered=" ".join(answer.bundle[:20]) or "none"))
-
-
-def _fmtp_params(line: str) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for part in line.split(";")[:30]:
-        key, _, value = part.strip().partition("=")
-        params[key.strip().lower()[:40]] = value.strip()[:40]
-    return params
-
-
-def _h264_rules(s: PcSummary, subject: Subject, judgement: Judgement, offer: SessionDescription,
-                answer: SessionDescription, answer_event: UpdateEvent | None) -> None:
-    """RFC 6184 §8.2.2: an answered H.264 payload type keeps the offer's packetization-mode (absent: 0) and
-    profile (the first two bytes of profile-level-id: profile_idc, profile-iop); only the level may differ."""
-    for offered, answered in zip(offer.media, answer.media, strict=False):
-        if offered.kind != "video" or offered.rejected or answered.rejected:
-            continue
-        for pt in answered.formats[:64]:
-            if not answered.rtpmap.get(pt, "").lower().startswith("h264/") or pt not in offered.rtpmap:
-                continue
-            if not offered.rtpmap[pt].lower().startswith("h264/"):
-                continue
-            mine, theirs = _fmtp_params(offered.fmtp.get(pt, "")), _fmtp_params(answered.fmtp.get(pt, ""))
-            mode = (mine.get("packetization-mode") or "0", theirs.get("packetization-mode") or "0")
-            profile = (mine.get("profile-level-id", "42000a")[:4].lower(),
-                       theirs.get("profile-level-id", "42000a")[:4].lower())  # RFC 6184 §8.1 default
-            what = ("packetization-mode" if mode[0] != mode[1] else
-                    "profile" if profile[0] != profile[1] else "")
-            if not what:
-                continue
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_H264_MISMATCH, subject, check=CHECK, step="signaling",
-                evidence=[f"offer m=video mid {offered.mid or '-'}: a=rtpmap:{pt} {offered.rtpmap[pt]} "
-                          f"a=fmtp:{pt} {offered.fmtp.get(pt, '(none)')[:200]}",
-                          f"{when(answer_event)} answer m=video mid {answered.mid or '-'}: a=rtpmap:{pt} "
-                          f"{answered.rtpmap[pt]} a=fmtp:{pt} {answered.fmtp.get(pt, '(none)')[:200]}"],
-                pc=s.label, pt=pt, what=what, applied=applied(answer_event),
-                offered=offered.fmtp.get(pt, "(no a=fmtp)")[:200],
-                answered=answered.fmtp.get(pt, "(no a=fmtp)")[:200]))
-            return
-
-
-def _description_rules(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
-    """What is wrong in one description on its own: RTX without its payload type, ICE credentials shorter
-    than RFC 8839 allows, no DTLS fingerprint. (A browser rejects a remote description with the last two,
-    so they are mostly found in SDP files and in the descriptions of non-browser endpoints.)"""
-    for side, sdp in (("remote", s.remote_sdp), ("local", s.local_sdp)):
-        if sdp is None:
-            continue
-        for m in sdp.media:
-            missing = sorted({apt for apt in m.rtx_apt.values() if apt not in m.formats})
-            if missing and not m.rejected:
-                judgement.findings.append(make_finding(
-                    ids.ANALYZE_RTX_APT_MISSING, subject, check=CHECK, step="signaling",
-                    evidence=[f"{side} m={m.kind} mid {m.mid or '-'}: payload types "
-                              f"{' '.join(m.formats[:20])}",
-                              *(f"a=fmtp:{rtx} apt={apt}" for rtx, apt in list(m.rtx_apt.items())[:8])],
-                    pc=s.label, side=side, kind=m.kind, mid=m.mid or "-", apt=", ".join(missing[:5])))
-                break
-        live = [m for m in sdp.media if not m.rejected]
-        # RFC 8839 §5.4: ice-ufrag 4-256 ice-chars, ice-pwd 22-256.
-        ufrags = {m.ice_ufrag or sdp.ice_ufrag for m in live} - {""}
-        pwds = {m.ice_pwd or sdp.ice_pwd for m in live} - {""}
-        short = sorted({f"ice-ufrag of {len(u)} characters" for u in ufrags if len(u) < 4}
-                       | {f"ice-pwd of {len(p)} characters" for p in pwds if len(p) < 22})
-        if short:
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_ICE_CREDENTIALS_SHORT, subject, check=CHECK, step="signaling",
-                evidence=[f"{side} description: {item}" for item in short], pc=s.label, side=side,
-                what=", ".join(short)))
-        secured = [m for m in live if "TLS" in m.protocol.upper() or "DTLS" in m.protocol.upper()]
-        if secured and not sdp.fingerprints and any(not m.fingerprints for m in secured):
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_SDP_NO_FINGERPRINT, subject, check=CHECK, step="signaling",
-                evidence=[f"{side} m={m.kind} {m.protocol} (mid {m.mid or '-'}): no a=fingerprint"
-                          for m in secured if not m.fingerprints][:5], pc=s.label, side=side))
-
-
-def _signaling(s: PcSummary, subject: Subject, judgement: Judgement) -> bool:
-    """Findings about offer/answer; True when signalling failed (ICE then never had a chance)."""
-    stable_failures = [e for e in s.failures if "wrong state: stable" in e.value.lower()]
-    glare_text = [e for e in s.failures if "wrong state: have-local-offer" in e.value.lower()]
-    failed = False
-    if s.glare is not None or glare_text:
-        first = s.glare or glare_text[0]
-        follow = (stable_failures or glare_text)[:1]
-        failure = (f"; then {follow[0].type} at {follow[0].when}: \"{follow[0].value[:200]}\""
-                   if follow else "")
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_SDP_GLARE, subject, check=CHECK, step="signaling",
-            # Connected with no failed description: the app handled it (perfect negotiation's polite
-            # side rolls back exactly like this): for the record only.
-            severity=None if not s.connected else Severity.WARNING if follow else Severity.INFO,
-            evidence=[_said(e) for e in [first, *stable_failures, *glare_text][:10]],
-            pc=s.label, when=first.when, failure=failure))
-        failed = not s.connected
-    elif stable_failures:
-        first = stable_failures[0]
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_SDP_WRONG_STATE_STABLE, subject, check=CHECK, step="signaling",
-            severity=Severity.WARNING if s.connected else None,
-            evidence=[f"{e.when} {e.type}: {e.value[:300]}" for e in stable_failures[:10]],
-            pc=s.label, operation=first.type.removesuffix("OnFailure"), when=first.when,
-            error=first.value[:300]))
-        failed = not s.connected
-    for event in s.failures:
-        if event in stable_failures or event in glare_text:
-            continue
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_SDP_FAILED, subject, check=CHECK, step="signaling",
-            severity=Severity.WARNING if s.connected else None,
-            evidence=[f"{event.when} {event.type}: {event.value[:300]}"], pc=s.label,
-            operation=event.type.removesuffix("OnFailure"), when=event.when, error=event.value[:300]))
-        failed = failed or not s.connected
-    _sdp_rules(s, subject, judgement)
-    _description_rules(s, subject, judgement)
-    states = " -> ".join(t.state for t in s.states("signaling")) or (
-        "descriptions from SDP files" if s.pc.sdp_only else "no signalling state change")
-    judgement.steps.append(StepOutcome(subject, CHECK, "signaling", detail=states[:300]))
-    return failed
-
-
-def _turn_host(s: PcSummary) -> str:
-    hosts = {u.host for u in configured(s) if u.is_turn}
-    return hosts.pop() if len(hosts) == 1 else s.label
-
-
-SLOW_GATHERING_MS = 10_000.0  # ICE gathering that takes longer delays every call set-up (no trickle)
-
-
-def _slow_gathering(s: PcSummary, judgement: Judgement, failed_urls: dict[str, str]) -> None:
-    started = s.reached("gathering", "gathering")
-    done = s.reached("gathering", "complete")
-    begin = started.event.timestamp_ms if started and started.event else None
-    if begin is None:
-        return
-    if done is not None and done.event is not None and done.event.timestamp_ms is not None:
-        end, finished = done.event.timestamp_ms, True
-    else:
-        stamps = [e.timestamp_ms for e in s.pc.events if e.timestamp_ms is not None]
-        end, finished = (max(stamps) if stamps else begin), False
-    if end - begin <= SLOW_GATHERING_MS:
-        return
-    # A server that never answered is why gathering waited: fold the delay under that server's finding.
-    waited_for = [u for u in configured(s) if u.key in failed_urls]
-    host = waited_for[0].host if waited_for else s.label
-    seconds = f"{(end - begin) / 1000:.1f}"
-    judgement.findings.append(make_finding(
-        ids.ANALYZE_SLOW_GATHERING, Subject(s.label, host or s.label), check=CHECK, step="gathering",
-        evidence=[f"{when(started.event if started else None)} onicegatheringstatechange gathering",
-                  f"{when(done.event) if done else '-'} onicegatheringstatechange complete"],
-        pc=s.label, seconds=seconds, outcome="" if finished else " and never completed",
-        servers=", ".join(s.pc.ice_servers[:5]) or "none"))
-
-
-def _gathering(s: PcSummary, subject: Subject, judgement: Judgement, failed_urls: dict[str, str]) -> None:
-    local = s.of("local")
-    counts = ", ".join(f"{n} {k}" for k in ("host", "srflx", "prflx", "relay")
-                       if (n := len(s.of("local", k)))) or "no candidates"
-    state = s.last_state("gathering")
-    if not s.gathered:
-        judgement.steps.append(StepOutcome(subject, CHECK, "gathering", StepState.SKIPPED,
-                                           detail="gathering never started (no local description)"))
-        return
-    unexplained = not s.pc.candidate_errors_recorded and any(
-        failed_urls.get(u.key) == UNRECORDED for u in configured(s))
-    if s.pc.ice_transport_policy == "relay" and not s.of("local", "relay") and not unexplained:
-        turn = [u for u in configured(s) if u.is_turn]
-        why = "; ".join(f"{u.text}: {failed_urls[u.key]}" for u in turn if u.key in failed_urls) or (
-            "no TURN server configured" if not turn else "no error reported")
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_RELAY_ONLY_NO_CANDIDATE, Subject(s.label,
-                                                         _turn_host(s)), check=CHECK, step="gathering",
-            evidence=[f"rtcConfiguration: {s.pc.configuration[:300]}", f"gathering {state}; {counts}"],
-            pc=s.label, gathering=f"{counts}; {why}"))
-    host = s.of("local", "host")
-    others = [c for c in s.candidates if c.candidate.type in ("srflx", "relay")]
-    if not s.pc.ice_servers and host and not others and all(c.candidate.is_mdns for c in host):
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_MDNS_ONLY, subject, check=CHECK, step="gathering",
-            evidence=[f"{c.event.when if c.event else '-'} onicecandidate {c.candidate.type} "
-                      f"{c.candidate.protocol} {c.candidate.address}:{c.candidate.port}" for c in host[:5]],
-            pc=s.label, count=len(host), example=host[0].candidate.address))
-    for c in s.of("local", "relay"):
-        ip = parse_ip(c.candidate.address)
-        server = ice_url(c.url) if c.url else None
-        server_ip = parse_ip(server.host) if server and server.host else None
-        if ip is None:
-            continue
-        where = scope_of(ip)
-        # A relay must be reachable from wherever the server was (a name: from the internet; "localhost"
-        # and its subdomains are loopback, RFC 6761 §6.3).
-        local_name = server is not None and (server.host == "localhost" or server.host.endswith(".localhost"))
-        reached = (scope_of(server_ip) if server_ip is not None else
-                   AddressScope.LOOPBACK if local_name else AddressScope.PUBLIC)
-        if not reachable_from(where, reached):
-            subject_url = (server_subject(server) if server and server.parsed
-                           else Subject(c.url or s.label, _turn_host(s)))
-            judgement.findings.append(make_finding(
-                ids.ANALYZE_RELAY_PRIVATE, subject_url, check=CHECK, step="gather",
-                evidence=[f"{s.label} {c.event.when if c.event else '-'} relay candidate "
-                          f"{c.candidate.address}:{c.candidate.port} url={c.url or '-'}"],
-                url=c.url or "the TURN server", scope=where.value, address=c.candidate.address,
-                when=c.event.when if c.event else "-"))
-            break
-    _candidate_mix(s, subject, judgement)
-    _slow_gathering(s, judgement, failed_urls)
-    judgement.steps.append(StepOutcome(subject, CHECK, "gathering",
-                                       detail=f"{state}: {counts} ({len(local)} local, "
-                                              f"{len(s.of('remote'))} remote)"))
-
-
-def _listed(facts: list[CandidateFact]) -> str:
-    shown = [f"{c.candidate.type} {c.candidate.protocol} {c.candidate.address}" for c in facts[:4]]
-    more = f" and {len(facts) - 4} more" if len(facts) > 4 else ""
-    return (", ".join(dict.fromkeys(shown)) + more) or "no candidate"
-
-
-def _candidate_mix(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
-    """What the candidates themselves say: only private host addresses on both sides (no srflx/relay),
-    only TCP, only IPv6 (RFC 8445 §6.1.2.2: a pair needs both candidates of one address family)."""
-    local, remote = s.of("local"), s.of("remote")
-    if not local:
-        return
-    failed = s.reached("ice", "failed") is not None and not s.connected
-    relay = s.of("local", "relay")
-    real_local = [c for c in local if not c.candidate.is_mdns]
-    if real_local and not relay and all(c.candidate.protocol == "tcp" for c in local):
-        no_tcp_peer = bool(remote) and not any(c.candidate.protocol == "tcp" for c in remote)
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_TCP_ONLY, subject, check=CHECK, step="gathering",
-            severity=Severity.ERROR if failed or (no_tcp_peer and not s.connected) else None,
-            evidence=[f"local {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
-                      f"{c.candidate.port}{' ' + c.stats_id if c.stats_id else ''}" for c in local[:6]],
-            pc=s.label, candidates=_listed(local), remote=_listed(remote)))
-    ips = [(c, parse_ip(c.candidate.address)) for c in real_local]
-    if ips and not relay and all(ip is not None and ip.version == 6 for _, ip in ips):
-        remote_ips = [parse_ip(c.candidate.address) for c in remote if not c.candidate.is_mdns]
-        v4_peer = bool(remote_ips) and all(ip is not None and ip.version == 4 for ip in remote_ips)
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_IPV6_ONLY, subject, check=CHECK, step="gathering",
-            severity=Severity.ERROR if failed or (v4_peer and not s.connected) else None,
-            evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
-                      f"{c.candidate.port}" for c in real_local[:6] + remote[:4]],
-            pc=s.label, candidates=_listed(real_local), remote=_listed(remote),
-            common=" and the other side only IPv4: no pair is possible" if v4_peer else ""))
-    both = local + remote
-    if not remote or any(c.candidate.type in ("srflx", "relay") for c in both):
-        return
-    if s.pc.ice_servers or all(c.candidate.is_mdns for c in local):
-        return  # servers configured: their own findings say why; mDNS only: ANALYZE-MDNS-ONLY
-    addresses = [(c, parse_ip(c.candidate.address)) for c in both if not c.candidate.is_mdns]
-    if addresses and all(ip is not None and scope_of(ip) is not AddressScope.PUBLIC for _, ip in addresses):
-        scopes = sorted({f"{c.candidate.address} ({scope_of(ip).value})" for c, ip in addresses if ip})
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_PRIVATE_HOST_ONLY, subject, check=CHECK, step="gathering",
-            evidence=[f"{c.side} {c.candidate.type} {c.candidate.protocol} {c.candidate.address}:"
-                      f"{c.candidate.port}" + (f" ({c.stats_id})" if c.stats_id else
-                                              f" at {c.event.when}" if c.event else "") for c in both[:8]],
-            severity=Severity.ERROR if failed else None, pc=s.label, addresses=", ".join(scopes[:6]),
-            servers=f"not in {s.pc.stats_source}" if s.pc.stats_only and not s.pc.configuration
-            else "none configured"))
-
 
 # Unanswered connectivity checks take seconds to fail (RFC 8445 §14.3: Rc retransmissions); a relay-only
 # connection that fails within this long after checking started was refused, not left unanswered.
@@ -623,44 +99,6 @@ def _waited(s: PcSummary, ms: float) -> bool:
     return _waited_ms(s) >= ms
 
 
-def _ufrags(sdp: SessionDescription | None) -> set[str]:
-    return {m.ice_ufrag or sdp.ice_ufrag for m in sdp.media} - {""} if sdp is not None else set()
-
-
-def _stats_ufrags(s: PcSummary, side: str) -> set[str]:
-    """getStats output has no descriptions: the ufrags of its candidates (and of its transport's own end)."""
-    found = {c.candidate.ufrag for c in s.of(side) if c.candidate.ufrag}
-    if side == "local":
-        transport = s.pc.stats.get(s.dtls_stats_id) if s.dtls_stats_id else None
-        if transport is not None and transport.text("iceLocalUsernameFragment"):
-            found.add(transport.text("iceLocalUsernameFragment"))
-    return found
-
-
-def _own_ufrags(s: PcSummary) -> set[str]:
-    # Stats-only evidence may still carry descriptions (Firefox's report keeps its sdpHistory): both count.
-    return _stats_ufrags(s, "local") | _ufrags(s.local_sdp) if s.pc.stats_only else _ufrags(s.local_sdp)
-
-
-def _their_ufrags(s: PcSummary) -> set[str]:
-    return _stats_ufrags(s, "remote") | _ufrags(s.remote_sdp) if s.pc.stats_only else _ufrags(s.remote_sdp)
-
-
-def local_ufrags(summaries: list[PcSummary]) -> dict[str, PcSummary]:
-    """Every connection by the ICE ufrags of its own description (RFC 8839 §5.4; getStats output: of its own
-    candidates): how the other end of a connection is found when both are in the evidence (two peer
-    connections of one page, or files of one call)."""
-    out: dict[str, PcSummary] = {}
-    for summary in summaries:
-        for ufrag in sorted(_own_ufrags(summary)):
-            out.setdefault(ufrag, summary)
-    return out
-
-
-def _other_side(s: PcSummary, by_ufrag: dict[str, PcSummary]) -> PcSummary | None:
-    mine = _own_ufrags(s)
-    found = (by_ufrag.get(u) for u in sorted(_their_ufrags(s) - mine))
-    return next((o for o in found if o is not None and o is not s), None)
 
 
 def why_no_remote(s: PcSummary, by_ufrag: dict[str, PcSummary],
@@ -669,7 +107,7 @@ def why_no_remote(s: PcSummary, by_ufrag: dict[str, PcSummary],
     None. Either the other side is in the evidence, gathered no candidate at all, and one of its TURN
     servers failed; or the other side is unknown and this relay-only side's own TURN server refused it (the
     other side, configured with the same servers, most likely met the same)."""
-    other = _other_side(s, by_ufrag)
+    other = other_side(s, by_ufrag)
     if other is not None:
         if other.of("local"):
             return None  # it had candidates to send: they were not delivered (signalling)
@@ -864,152 +302,6 @@ def _ice(s: PcSummary, subject: Subject, judgement: Judgement, signaling_failed:
     judgement.steps.append(StepOutcome(subject, CHECK, "ice", state, detail=detail[:300]))
 
 
-def dtls_role(s: PcSummary) -> tuple[str, str] | None:
-    """This end's DTLS role ("client" / "server") and where it was read: its transport's dtlsRole, else its
-    descriptions (RFC 8842 §5.2, RFC 5763 §5: an answer's a=setup:active is the client; an offer's actpass
-    takes the opposite of the answer's choice). None when neither says."""
-    transport = s.pc.stats.get(s.dtls_stats_id) if s.dtls_stats_id else None
-    role = transport.text("dtlsRole") if transport is not None else ""
-    if role in ("client", "server"):
-        return role, f"stats {s.dtls_stats_id}: dtlsRole={role}"
-    local = s.local_sdp.setups() if s.local_sdp is not None else []
-    remote = s.remote_sdp.setups() if s.remote_sdp is not None else []
-    if len(local) == 1 and local[0] in ("active", "passive"):
-        return ("client" if local[0] == "active" else "server"), f"local a=setup:{local[0]}"
-    if local == ["actpass"] and len(remote) == 1 and remote[0] in ("active", "passive"):
-        return ("server" if remote[0] == "active" else "client"), f"local a=setup:actpass, remote " \
-            f"a=setup:{remote[0]}"
-    return None
-
-
-def _dtls(s: PcSummary, subject: Subject, judgement: Judgement, by_ufrag: dict[str, PcSummary]) -> None:
-    connection_failed = s.reached("connection", "failed")
-    ice_up = s.reached("ice", "connected", "completed")
-    if ice_up is None:
-        judgement.steps.append(StepOutcome(subject, CHECK, "dtls", StepState.SKIPPED,
-                                           detail="ICE never connected"))
-        return
-    ice_failed = s.reached("ice", "failed", "disconnected")
-    if s.dtls_state == "failed" or (connection_failed is not None and ice_failed is None):
-        _dtls_failed(s, subject, judgement, ice_up, connection_failed, by_ufrag)
-    elif not _dtls_stuck(s, subject, judgement, ice_up):
-        _data_channels(s, subject, judgement)
-    if not s.dtls_state and s.pc.stats_only:
-        # ICE connected and no DTLS state (a saved about:webrtc page: no transport states, and nothing that
-        # only a connected DTLS transport carries arrived): DTLS may have failed; never a pass.
-        judgement.steps.append(StepOutcome(subject, CHECK, "dtls", StepState.UNDECIDED,
-                                           detail=f"ICE connected; {s.pc.stats_source} holds no DTLS state, "
-                                                  "and no data channel opened nor RTP arrived to show it "
-                                                  "connected"))
-        judgement.facts.inconclusive = True
-        return
-    judgement.steps.append(StepOutcome(subject, CHECK, "dtls",
-                                       detail=f"DTLS {s.dtls_state or 'state not in the stats'}"))
-
-
-def _dtls_failed(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: Transition,
-                 connection_failed: Transition | None, by_ufrag: dict[str, PcSummary]) -> None:
-    """ICE up, DTLS failed. Its cause by the roles (RFC 8842 §5): this end a DTLS server got a ClientHello,
-    so the other end was a client: the certificate did not match the fingerprint. This end a client: the
-    same, or both ends clients (a role conflict), which only the other end's role tells: when that end is
-    in the evidence (two connections of one page), said; when not, both causes are said."""
-    evidence = [f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
-                f"{when(connection_failed.event if connection_failed else None)} "
-                f"{_source(connection_failed, 'onconnectionstatechange')} failed",
-                f"stats {s.dtls_stats_id or '-'}: dtlsState={s.dtls_state or '-'}"]
-    mine = dtls_role(s)
-    other = _other_side(s, by_ufrag)
-    theirs = dtls_role(other) if other is not None else None
-    failed_at = when(connection_failed.event if connection_failed else None)
-    if mine is not None and mine[0] == "client" and theirs is not None and theirs[0] == "client":
-        if any(f.id == ids.ANALYZE_DTLS_ROLE_CONFLICT and f.subject == subject for f in judgement.findings):
-            return  # the descriptions already said it (signalling step)
-        assert other is not None
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_DTLS_ROLE_CONFLICT, subject, check=CHECK, step="dtls",
-            evidence=[*evidence, f"this end: {mine[1]}", f"the other end ({other.label}): {theirs[1]}"],
-            pc=s.label, role="DTLS client",
-            how=f"this end is the DTLS client ({mine[1]}) and so is the other end, {other.label}, in this "
-                f"evidence ({theirs[1]}); ICE connected, then DTLS failed at {failed_at}"))
-        return
-    if mine is not None and mine[0] == "client" and theirs is None:  # both causes stand
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_DTLS_FAILED_AS_CLIENT, subject, check=CHECK, step="dtls",
-            evidence=[*evidence, f"this end: {mine[1]}",
-                      f"the other end ({other.label}): its DTLS role is not in the evidence"
-                      if other is not None else "the other end is not in this evidence"],
-            pc=s.label, ice_when=when(ice_up.event), when=failed_at, stats_id=s.dtls_stats_id or "-",
-            dtls=s.dtls_state or "-", role=mine[1]))
-        return
-    roles = [f"this end: {mine[1]}"] if mine is not None else []
-    if other is not None and theirs is not None:
-        roles.append(f"the other end ({other.label}): {theirs[1]}")
-    judgement.findings.append(make_finding(
-        ids.ANALYZE_DTLS_FAILED, subject, check=CHECK, step="dtls",
-        evidence=[*evidence, *roles, *(f"remote a=fingerprint:{f}" for f in s.remote_fingerprints[:3])],
-        pc=s.label, ice_when=when(ice_up.event), when=failed_at,
-        stats_id=s.dtls_stats_id or "-", dtls=s.dtls_state or "-",
-        fingerprint=(s.remote_fingerprints[0] if s.remote_fingerprints else
-                     "not in the evidence (getStats output holds no SDP)" if s.pc.stats_only
-                     else "absent")))
-
-
-def _source(transition: Transition | None, default: str) -> str:
-    """The name of what a transition was read from: the update-log event, or the stats field."""
-    return transition.event.type if transition is not None and transition.event is not None else default
-
-
-DTLS_STUCK_MS = 10_000.0  # a DTLS handshake takes a few round trips; RFC 6347 §4.2.4 retransmits from 1 s
-
-
-def _dtls_stuck(s: PcSummary, subject: Subject, judgement: Judgement, ice_up: Transition) -> bool:
-    """ICE connected, DTLS still "new"/"connecting" in the last sample seconds later: nobody started the
-    handshake (both sides DTLS server: a=setup munged) or the handshake's packets are lost."""
-    if s.dtls_state not in ("new", "connecting") or s.reached("connection", "connected") is not None:
-        return False
-    transport = s.pc.stats.get(s.dtls_stats_id)
-    start = ice_up.event.timestamp_ms if ice_up.event is not None else None
-    sampled = transport.number("timestamp") if transport is not None else None
-    if start is None or sampled is None or sampled - start < DTLS_STUCK_MS:
-        return False
-    role = transport.text("dtlsRole") if transport is not None else ""
-    setups = (f"local a=setup:{'/'.join(s.local_sdp.setups()[:1]) or '-'}" if s.local_sdp else "",
-              f"remote a=setup:{'/'.join(s.remote_sdp.setups()[:1]) or '-'}" if s.remote_sdp else "")
-    judgement.findings.append(make_finding(
-        ids.ANALYZE_DTLS_STUCK, subject, check=CHECK, step="dtls",
-        evidence=[f"{when(ice_up.event)} {_source(ice_up, 'oniceconnectionstatechange')} {ice_up.state}",
-                  f"stats {s.dtls_stats_id}: dtlsState={s.dtls_state} dtlsRole={role or '-'} "
-                  f"{(sampled - start) / 1000:.1f} s later", *(x for x in setups if x)],
-        pc=s.label, ice_when=when(ice_up.event), stats_id=s.dtls_stats_id, dtls=s.dtls_state,
-        seconds=f"{(sampled - start) / 1000:.1f}", role=role or "unknown"))
-    return True
-
-
-DATACHANNEL_WAIT_MS = 3000.0  # an SCTP association comes up within a few round trips of DTLS
-
-
-def _data_channels(s: PcSummary, subject: Subject, judgement: Judgement) -> None:
-    """A data channel still "connecting" in the last stats sample, seconds after the connection was up."""
-    up = s.reached("connection", "connected")
-    start = up.event.timestamp_ms if up is not None and up.event is not None else None
-    if start is None:
-        return
-    for obj in s.pc.of_type("data-channel"):
-        if obj.text("state") != "connecting":
-            continue
-        sampled = obj.number("timestamp")
-        if sampled is None or sampled - start < DATACHANNEL_WAIT_MS:
-            continue
-        judgement.findings.append(make_finding(
-            ids.ANALYZE_DATACHANNEL_NOT_OPEN, subject, check=CHECK, step="dtls",
-            evidence=[f"{when(up.event if up else None)} onconnectionstatechange connected",
-                      f"stats {obj.id}: label={obj.text('label')!r} state=connecting "
-                      f"{(sampled - start) / 1000:.1f} s later"],
-            pc=s.label, label=obj.text("label")[:100], stats_id=obj.id,
-            seconds=f"{(sampled - start) / 1000:.1f}"))
-        break
-
-
 _GUM_IDS = {"NotAllowedError": ids.ANALYZE_GUM_NOT_ALLOWED,
             "PermissionDeniedError": ids.ANALYZE_GUM_NOT_ALLOWED,
             "SecurityError": ids.ANALYZE_GUM_NOT_ALLOWED, "NotFoundError": ids.ANALYZE_GUM_NOT_FOUND,
@@ -1075,19 +367,19 @@ def judge(dumps: list[InternalsDump], summaries: list[PcSummary] | None = None, 
     :func:`summarize_all` when the caller already made them (they are the costly part of a big dump)."""
     judgement = Judgement(facts=Facts())
     summaries = summarize_all(dumps) if summaries is None else summaries
-    failed_urls = _server_findings(summaries, judgement)
+    failed_urls = judge_servers(summaries, judgement)
     by_ufrag = local_ufrags(summaries)
     for s in summaries:
-        subject = _pc_subject(s)
-        signaling_failed = _signaling(s, subject, judgement)
+        subject = pc_subject(s)
+        signaling_failed = judge_signaling(s, subject, judgement)
         if s.pc.sdp_only:
             for step in ("gathering", "ice", "dtls"):
                 judgement.steps.append(StepOutcome(subject, CHECK, step, StepState.SKIPPED,
                                                    detail="SDP files only: no ICE or DTLS events"))
             continue
-        _gathering(s, subject, judgement, failed_urls)
+        judge_gathering(s, subject, judgement, failed_urls)
         _ice(s, subject, judgement, signaling_failed, failed_urls, by_ufrag)
-        _dtls(s, subject, judgement, by_ufrag)
+        judge_dtls(s, subject, judgement, by_ufrag)
     several = len(dumps) > 1
     for d in dumps:
         label = f"{d.source}: getUserMedia" if several else "getUserMedia"

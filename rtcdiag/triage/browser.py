@@ -15,8 +15,8 @@ from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canoni
 from rtcdiag.probes.ice import IceResult, IceRun
 from rtcdiag.redact import echo
 from rtcdiag.targets import Transport
-from rtcdiag.triage import analyze, ids
-from rtcdiag.triage.analyze import ice_url
+from rtcdiag.triage import analyze, analyze_base, ids
+from rtcdiag.triage.analyze_base import ice_url
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RelayFact, RttFact, StepOutcome, StepState
 
@@ -39,7 +39,7 @@ class BrowserEvidence:
 
 def server_subject(url: str) -> Subject:
     """The subject ``rtcdiag analyze`` gives a server URL (so findings and steps meet)."""
-    return analyze.server_subject(ice_url(url))
+    return analyze_base.server_subject(ice_url(url))
 
 
 def _turn_host(page: BrowserIceResult) -> str:
