@@ -13,6 +13,7 @@ from rtcdiag.lint.advisories import ADVISORIES, COMPILED
 from rtcdiag.lint.versions import parse_version, show
 from rtcdiag.probes.turn_result import AclVerdict, TurnCheckResult
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Severity, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 from rtcdiag.triage.turn import subject
@@ -40,7 +41,7 @@ def judge_acl(results: Sequence[TurnCheckResult]) -> Judgement:
                     permitted.setdefault(probe.peer, []).append(probe.method)
             for peer, methods in permitted.items():
                 out.findings.append(make_finding(
-                    "TURN-ACL-PEER-PERMITTED", where, check=CHECK, step=STEP, peer=peer,
+                    ids.TURN_ACL_PEER_PERMITTED, where, check=CHECK, step=STEP, peer=peer,
                     method=" and ".join(methods), server=t.server, transport=t.transport.upper(),
                     detail=labels[peer],
                     evidence=[f"{p.method} {p.peer}: {p.response}" for p in acl.probes if p.peer == peer]))
@@ -88,7 +89,7 @@ def judge_software_advisories(results: Sequence[TurnCheckResult]) -> Judgement:
                                              if advisory.options else "")
             aliases = f" [{', '.join(advisory.aliases)}]" if advisory.aliases else ""
             out.findings.append(make_finding(
-                "LINT-ADVISORY", where, check=CHECK, step=ADVISORY_STEP, severity=Severity.WARNING,
+                ids.LINT_ADVISORY, where, check=CHECK, step=ADVISORY_STEP, severity=Severity.WARNING,
                 version=shown, id=advisory.id + aliases, allows=advisory.allows,
                 detail=f" (applies when: {when})" if when else "", fixed=show(advisory.fixed),
                 source=advisory.sources[0],

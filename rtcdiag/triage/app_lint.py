@@ -13,6 +13,7 @@ from typing import Any
 
 from rtcdiag.protocol.credentials import parse_rest_expiry
 from rtcdiag.targets import Target
+from rtcdiag.triage import ids
 from rtcdiag.triage.fallback import judge_fallback
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome
@@ -38,9 +39,9 @@ def judge_ice_servers(targets: Sequence[Target], source: str, *, now: float | No
     written = [t for t in targets if not t.shortcut]
     for t in written:
         if not t.is_turn and (t.username or t.credential):
-            add("APP-STUN-CREDENTIALS", url=t.uri)
+            add(ids.APP_STUN_CREDENTIALS, url=t.uri)
         if t.scheme == "turns" and t.port != 443:
-            add("APP-TURNS-NOT-443", url=t.uri, port=t.port)
+            add(ids.APP_TURNS_NOT_443, url=t.uri, port=t.port)
     if credentials_shipped:
         seen_users: set[tuple[str, str]] = set()
         for t in written:
@@ -50,20 +51,20 @@ def judge_ice_servers(targets: Sequence[Target], source: str, *, now: float | No
             expiry = parse_rest_expiry(t.username)
             if expiry is None or expiry < MIN_REST_EXPIRY:
                 if t.credential:
-                    add("APP-STATIC-CREDENTIAL", url=t.uri, detail=repr(t.username))
+                    add(ids.APP_STATIC_CREDENTIAL, url=t.uri, detail=repr(t.username))
             elif expiry - clock > MAX_REST_TTL_S:
                 days = (expiry - clock) / 86400
-                add("APP-REST-EXPIRY-FAR", url=t.uri,
+                add(ids.APP_REST_EXPIRY_FAR, url=t.uri,
                     detail=f"{t.username!r} expires in {days:.0f} days (at Unix time {expiry})")
     for kind, group in (("STUN", [t for t in written if not t.is_turn]),
                         ("TURN", [t for t in written if t.is_turn])):
         urls = list(dict.fromkeys(t.uri for t in group))
         if len(urls) > MAX_PER_KIND:
-            add("APP-TOO-MANY-URLS", kind=kind, count=len(urls), urls=", ".join(urls[:8]))
+            add(ids.APP_TOO_MANY_URLS, kind=kind, count=len(urls), urls=", ".join(urls[:8]))
     counts = Counter(t.uri for t in written)
     for uri, count in counts.items():
         if count > 1:
-            add("APP-DUPLICATE-URL", url=uri, count=count)
+            add(ids.APP_DUPLICATE_URL, url=uri, count=count)
     out.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"{len(written)} URLs read"))
     out.extend(judge_fallback(written, lambda host: Subject(source, host)))
     return out

@@ -15,8 +15,8 @@ from rtcdiag.probes.browser_ice import BrowserIceResult, Call, Gathering, canoni
 from rtcdiag.probes.ice import IceResult, IceRun
 from rtcdiag.redact import echo
 from rtcdiag.targets import Transport
-from rtcdiag.triage import analyze
-from rtcdiag.triage.analyze import ice_url
+from rtcdiag.triage import analyze, analyze_base, ids
+from rtcdiag.triage.analyze_base import ice_url
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RelayFact, RttFact, StepOutcome, StepState
 
@@ -39,7 +39,7 @@ class BrowserEvidence:
 
 def server_subject(url: str) -> Subject:
     """The subject ``rtcdiag analyze`` gives a server URL (so findings and steps meet)."""
-    return analyze.server_subject(ice_url(url))
+    return analyze_base.server_subject(ice_url(url))
 
 
 def _turn_host(page: BrowserIceResult) -> str:
@@ -86,7 +86,7 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
         detail = (f"the browser's own evidence says why ({', '.join(said)})" if said else
                   "the browser's own evidence names no cause")
         judgement.findings.append(make_finding(
-            "BROWSER-CALL-FAILED", subject, check=CHECK, step=step,
+            ids.BROWSER_CALL_FAILED, subject, check=CHECK, step=step,
             evidence=[f"{call.label}: connectionState {call.state} after {_ms(call.connect_ms)}",
                       *(f"caller candidate {c.type} {c.protocol} {c.address}:{c.port} url={c.url or '-'}"
                         for c in call.candidates[:5]),
@@ -98,12 +98,12 @@ def _call(call: Call, evidence: BrowserEvidence, judgement: Judgement, failed_pc
     pair = pair_text(call)
     if not call.open:
         judgement.findings.append(make_finding(
-            "BROWSER-CHANNEL-NOT-OPEN", subject, check=CHECK, step=step,
+            ids.BROWSER_CHANNEL_NOT_OPEN, subject, check=CHECK, step=step,
             evidence=[f"{call.label}: connected in {_ms(call.connect_ms)}, pair {pair}"],
             call=call.label, pair=pair, timeout=timeout, browser=browser_name(evidence.page)))
     elif call.lost:
         judgement.findings.append(make_finding(
-            "BROWSER-ECHO-LOSS", subject, check=CHECK, step=step,
+            ids.BROWSER_ECHO_LOSS, subject, check=CHECK, step=step,
             severity=Severity.ERROR if call.received == 0 else None,
             evidence=[f"{call.label}: {call.received}/{call.sent} echoed, RTT {rtt_text(call)}"],
             call=call.label, lost=call.lost, sent=call.sent, received=call.received, pair=pair,
@@ -204,13 +204,13 @@ def _comparisons(evidence: BrowserEvidence, judgement: Judgement) -> None:
         subject = server_subject(canonical_url(c.url))
         if c.certificate:
             judgement.findings.append(make_finding(
-                "BROWSER-TURNS-CERTIFICATE", subject, check=CHECK, step="compare",
+                ids.BROWSER_TURNS_CERTIFICATE, subject, check=CHECK, step="compare",
                 evidence=[f"{browser_name(evidence.page)}: icecandidateerror 701 {echo(repr(c.text))}",
                           f"aioice: {c.certificate}"],
                 url=canonical_url(c.url), text=echo(c.text), aioice=c.certificate))
         if c.agree is False:
             judgement.findings.append(make_finding(
-                "BROWSER-AIOICE-DISAGREE", subject, check=CHECK, step="compare",
+                ids.BROWSER_AIOICE_DISAGREE, subject, check=CHECK, step="compare",
                 evidence=[f"{browser_name(evidence.page)}: {c.browser}", f"aioice: {c.aioice}"],
                 url=c.url, browser=c.browser, aioice=c.aioice))
         state = StepState.DONE if c.agree is not None else StepState.SKIPPED

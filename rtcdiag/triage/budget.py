@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcdiag.lint.coturn_limits import DEFAULT_MAX_PORT, CoturnLimits
+from rtcdiag.triage import ids
 from rtcdiag.triage.budget_model import Budget, number
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
@@ -66,7 +67,7 @@ def judge(result: BudgetResult) -> Judgement:
     detail = f"{number(b.allocations)} allocations, {number(b.egress_mbps)} Mbit/s relayed at peak"
     steps = [StepOutcome(MODEL_SUBJECT, CHECK, "model", detail=detail)]
     if not result.ratio_measured and b.inputs.relay_ratio >= 1.0 and b.inputs.measured_leg_kbps is None:
-        model.add("BUDGET-RATIO-ASSUMED", "model",
+        model.add(ids.BUDGET_RATIO_ASSUMED, "model",
                   detail=f"relay ratio {number(b.inputs.relay_ratio)} ({b.inputs.relay_ratio_source})")
     findings = list(model.findings)
     limits = result.limits
@@ -139,7 +140,7 @@ def _ports(b: Budget, limits: CoturnLimits, out: _Out) -> None:
     if high - low + 1 < per_address:
         fix = f"more relay addresses or servers ({per_address:,} ports per address do not fit one range)"
     line = limits.max_port.line or limits.min_port.line
-    out.add("BUDGET-PORTS-SHORT", "ports", fix=fix,
+    out.add(ids.BUDGET_PORTS_SHORT, "ports", fix=fix,
             detail=f"min-port..max-port {limits.low_port}..{limits.high_port} holds "
                    f"{limits.ports_per_address:,} port(s) x {where} = {have:,} relay port(s); the budget "
                    f"needs {need:,} at peak",
@@ -149,19 +150,19 @@ def _ports(b: Budget, limits: CoturnLimits, out: _Out) -> None:
 def _quota(b: Budget, limits: CoturnLimits, out: _Out) -> None:
     total, user = limits.total_quota, limits.user_quota
     if total.value and total.value < b.allocations:
-        out.add("BUDGET-TOTAL-QUOTA-SHORT", "quota", fix=f"`total-quota={b.allocations}`",
+        out.add(ids.BUDGET_TOTAL_QUOTA_SHORT, "quota", fix=f"`total-quota={b.allocations}`",
                 detail=f"`total-quota={total.value}` (line {total.line}) admits {total.value} allocations at "
                        f"once; the budget needs {b.allocations:,} at peak")
     if user.value and user.value < b.allocations_per_user:
         who = "every client shares one user name" if b.inputs.shared_user else \
             f"a participant holds {b.allocations_per_user} (one per relayed leg)"
-        out.add("BUDGET-USER-QUOTA-SHORT", "quota", fix=f"`user-quota={b.allocations_per_user}`",
+        out.add(ids.BUDGET_USER_QUOTA_SHORT, "quota", fix=f"`user-quota={b.allocations_per_user}`",
                 detail=f"`user-quota={user.value}` (line {user.line}) but {who}")
     zeros = [(name, setting.line, fix) for name, setting, fix in (
         ("total-quota", total, f"`total-quota={b.allocations}`"),
         ("user-quota", user, f"`user-quota={b.allocations_per_user}`")) if setting.value == 0]
     if zeros:
-        out.add("BUDGET-QUOTA-UNLIMITED", "quota", fix=" and ".join(fix for _, _, fix in zeros),
+        out.add(ids.BUDGET_QUOTA_UNLIMITED, "quota", fix=" and ".join(fix for _, _, fix in zeros),
                 detail="; ".join(f"`{name}=0` (line {line}) is no limit" for name, line, _ in zeros))
 
 
@@ -169,17 +170,17 @@ def _bandwidth(b: Budget, limits: CoturnLimits, out: _Out) -> None:
     per_leg = int(-(-b.leg_peak_bytes_per_s // 1))
     capacity_value, max_bps = limits.bps_capacity.value, limits.max_bps.value
     if capacity_value and not max_bps:
-        out.add("BUDGET-BPS-WITHOUT-MAX", "bandwidth", fix=f"`max-bps={per_leg}`",
+        out.add(ids.BUDGET_BPS_WITHOUT_MAX, "bandwidth", fix=f"`max-bps={per_leg}`",
                 detail=f"`bps-capacity={capacity_value}` (line {limits.bps_capacity.line}) and no `max-bps`")
         return
     if max_bps and max_bps < per_leg:
-        out.add("BUDGET-MAX-BPS-LOW", "bandwidth", fix=f"`max-bps={per_leg}`",
+        out.add(ids.BUDGET_MAX_BPS_LOW, "bandwidth", fix=f"`max-bps={per_leg}`",
                 detail=f"`max-bps={max_bps}` (line {limits.max_bps.line}) bytes/s per direction, but one "
                        f"relayed leg's busiest direction needs {per_leg:,} bytes/s "
                        f"({number(per_leg * 8 / 1000)} kbit/s)")
     admitted = limits.bandwidth_allocations()
     if admitted is not None and max_bps and admitted < b.allocations:
-        out.add("BUDGET-BPS-CAPACITY-SHORT", "bandwidth", fix=f"`bps-capacity={b.allocations * max_bps}`",
+        out.add(ids.BUDGET_BPS_CAPACITY_SHORT, "bandwidth", fix=f"`bps-capacity={b.allocations * max_bps}`",
                 detail=f"`bps-capacity={capacity_value}` / `max-bps={max_bps}` admits {admitted:,} "
                        f"allocations; the budget needs {b.allocations:,} at peak")
 
@@ -190,7 +191,7 @@ def _lifetime(b: Budget, limits: CoturnLimits, out: _Out) -> None:
     written = limits.max_allocate_lifetime
     shown = f"`max-allocate-lifetime={written.value}` (line {written.line})" if written.written \
         else "max-allocate-lifetime not set (3600 s)"
-    out.add("BUDGET-LIFETIME", "lifetime",
+    out.add(ids.BUDGET_LIFETIME, "lifetime",
             fix=f"at {number(b.control_requests_per_s)} control requests per second at peak, make sure the "
                 "server's CPU has room for them",
             detail=f"{shown}: a client that asks no lifetime gets {limits.granted_lifetime_s} s, so a "
@@ -201,6 +202,6 @@ def _lifetime(b: Budget, limits: CoturnLimits, out: _Out) -> None:
 def _descriptors(b: Budget, fd_limit: int, limits: CoturnLimits, out: _Out) -> None:
     if b.file_descriptors <= fd_limit:
         return
-    out.add("BUDGET-FD-SHORT", "descriptors", fix=f"{b.file_descriptors:,}",
+    out.add(ids.BUDGET_FD_SHORT, "descriptors", fix=f"{b.file_descriptors:,}",
             detail=f"--fd-limit {fd_limit:,}, but {b.allocations:,} allocations need "
                    f"{b.file_descriptors:,} descriptors (listening sockets and the log not counted)")

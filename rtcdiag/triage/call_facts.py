@@ -16,10 +16,10 @@ from datetime import datetime
 from rtcdiag.addresses import parse_ip
 from rtcdiag.evidence.capture import CaptureSummary, Flow
 from rtcdiag.evidence.coturn_log import CoturnLog
+from rtcdiag.evidence.pc_facts import PcSummary
 from rtcdiag.evidence.tls import TlsOutcome
 from rtcdiag.evidence.webrtc_internals import InternalsDump
 from rtcdiag.targets import TargetError, parse_uri
-from rtcdiag.triage.analyze import PcSummary
 
 MAX_FACTS = 100_000  # per kind and file, beyond the readers' own bounds (flows, sessions, events)
 

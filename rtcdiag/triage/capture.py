@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from rtcdiag.addresses import parse_ip
 from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind, Observation
+from rtcdiag.triage import ids
 from rtcdiag.triage.capture_calls import judge_calls
 from rtcdiag.triage.capture_findings import CHECK, STEPS, CaptureFindings, host_of, packets, when
 from rtcdiag.triage.capture_tls import TURNS_PORTS, judge_tls, turn_hosts
@@ -95,11 +96,11 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
         turn_tls = [c for c in s.tls if c.server_port in TURNS_PORTS or host_of(c.server) in turn_hosts(s)]
         if s.tls:
             servers = sorted({c.server for c in s.tls})
-            j.findings.append(make_finding("CAPTURE-TLS-ONLY", subject, check=CHECK, step="read",
+            j.findings.append(make_finding(ids.CAPTURE_TLS_ONLY, subject, check=CHECK, step="read",
                                            file=s.source, count=len(s.tls), servers=", ".join(servers[:5]),
                                            turn=len(turn_tls)))
         else:
-            j.findings.append(make_finding("CAPTURE-NO-WEBRTC", subject, check=CHECK, step="read",
+            j.findings.append(make_finding(ids.CAPTURE_NO_WEBRTC, subject, check=CHECK, step="read",
                                            file=s.source, packets=s.packets))
         j.facts.blank.append(s.source)  # nothing of a call: inconclusive unless another file holds one
         j.steps.append(StepOutcome(subject, CHECK, "read", StepState.UNDECIDED, detail=read_detail))
@@ -109,7 +110,7 @@ def _judge_one(s: CaptureSummary, j: Judgement) -> None:
     j.facts.judged.append(s.source)
     if calls.undecided:
         j.facts.inconclusive = True
-        j.findings.append(make_finding("CAPTURE-DTLS-UNDECIDED", subject, check=CHECK, step="dtls",
+        j.findings.append(make_finding(ids.CAPTURE_DTLS_UNDECIDED, subject, check=CHECK, step="dtls",
                                        evidence=calls.undecided[:10], file=s.source,
                                        count=len(calls.undecided), calls="; ".join(calls.undecided[:3])))
     j.steps.append(StepOutcome(subject, CHECK, "read", detail=read_detail))
@@ -159,7 +160,7 @@ def refused_finding(s: CaptureSummary, subject: Subject, refused: list[Flow]) ->
     evidence = [f"{f.label}: SYN packet {f.syn_number}, RST packet {f.reset_number} "
                 f"({when(s, f.reset_time)})" for f in refused[:10]]
     first = next(iter(servers))
-    return make_finding("CAPTURE-TCP-REFUSED", Subject(s.source, host_of(first)), check=CHECK, step="turn",
+    return make_finding(ids.CAPTURE_TCP_REFUSED, Subject(s.source, host_of(first)), check=CHECK, step="turn",
                         evidence=evidence, file=s.source, servers=", ".join(list(servers)[:5]),
                         count=len(refused), detail=detail, first=first)
 
@@ -172,13 +173,13 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
     if flow.auth_401.count:
         refused = True
         user = flow.auth_401.detail.split(" user ", 1)[1] if " user " in flow.auth_401.detail else "(none)"
-        find("CAPTURE-TURN-401-LOOP", "turn", flow, host,
+        find(ids.CAPTURE_TURN_401_LOOP, "turn", flow, host,
              _evidence(s, flow, flow.auth_401, "401 to authenticated requests"), server=server,
              method=flow.auth_401.detail.split(" ", 1)[0], count=flow.auth_401.count,
              packets=packets(flow.auth_401), when=when(s, flow.auth_401.first_time), user=user)
     if flow.stale_438.count >= 2:
         refused = True
-        find("CAPTURE-TURN-438-LOOP", "turn", flow, host, _evidence(s, flow, flow.stale_438, "438"),
+        find(ids.CAPTURE_TURN_438_LOOP, "turn", flow, host, _evidence(s, flow, flow.stale_438, "438"),
              server=server, count=flow.stale_438.count, packets=packets(flow.stale_438),
              when=when(s, flow.stale_438.first_time))
     if flow.forbidden_403.count:
@@ -186,11 +187,11 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
         peer = detail.rsplit(" peer ", 1)[1] if " peer " in detail else "(unknown)"
         reason = (detail.split(" 403 ", 1)[1].split(" user ", 1)[0].split(" peer ", 1)[0]
                   if " 403 " in detail else "")
-        find("CAPTURE-TURN-403-PEER", "turn", flow, host, _evidence(s, flow, flow.forbidden_403, detail),
+        find(ids.CAPTURE_TURN_403_PEER, "turn", flow, host, _evidence(s, flow, flow.forbidden_403, detail),
              server=server, peer=peer, method=detail.split(" ", 1)[0], reason=reason,
              count=flow.forbidden_403.count, packets=packets(flow.forbidden_403),
              when=when(s, flow.forbidden_403.first_time))
-    for fid, obs in (("CAPTURE-TURN-486", flow.quota_486), ("CAPTURE-TURN-508", flow.capacity_508)):
+    for fid, obs in ((ids.CAPTURE_TURN_486, flow.quota_486), (ids.CAPTURE_TURN_508, flow.capacity_508)):
         if obs.count:
             refused = True
             detail = obs.detail
@@ -202,7 +203,7 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
         obs = flow.mismatch_437
         method = obs.detail.split(" ", 1)[0]
         reason = obs.detail.split(" 437 ", 1)[1].split(" user ", 1)[0] if " 437 " in obs.detail else ""
-        find("CAPTURE-TURN-437", "turn", flow, host, _evidence(s, flow, obs, obs.detail), server=server,
+        find(ids.CAPTURE_TURN_437, "turn", flow, host, _evidence(s, flow, obs, obs.detail), server=server,
              method=method, reason=reason, count=obs.count, packets=packets(obs),
              when=when(s, obs.first_time),
              explanation=_MISMATCH_ALLOCATE if method == "Allocate" else _MISMATCH_OTHER)
@@ -210,24 +211,25 @@ def _turn(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
     if flow.unanswered_turn.count and not flow.methods and flow.count(Kind.STUN, flow.allocate_forward
                                                                         is False) == 0:
         obs = flow.unanswered_turn
-        find("CAPTURE-TURN-UNANSWERED", "turn", flow, host, _evidence(s, flow, obs, "unanswered"),
+        find(ids.CAPTURE_TURN_UNANSWERED, "turn", flow, host, _evidence(s, flow, obs, "unanswered"),
              server=server, count=obs.count, detail=obs.detail, packets=packets(obs),
              when=when(s, obs.first_time))
         refused = True
     if flow.transport == "tcp" and host not in _udp_turn_hosts(s):
-        find("CAPTURE-TURN-OVER-TCP", "turn", flow, host, [f"{flow.label}: first packet {flow.first_number}"],
+        find(ids.CAPTURE_TURN_OVER_TCP, "turn", flow, host,
+             [f"{flow.label}: first packet {flow.first_number}"],
              server=server, transport="TCP", detail=f"from {client}, first packet {flow.first_number}")
     for alloc in flow.allocations:
         label = f"allocation {alloc.relayed} (packet {alloc.number})"
         if (not refused and alloc.sent.count >= MIN_NO_DATA_SENT and not alloc.received.count
                 and s.last_time - alloc.sent.first_time >= 1.0 and not flow.forbidden_403.count):
-            find("CAPTURE-TURN-NO-DATA-BACK", "turn", flow, host,
+            find(ids.CAPTURE_TURN_NO_DATA_BACK, "turn", flow, host,
                  _evidence(s, flow, alloc.sent, f"{label}: data sent, none received"), server=server,
                  relayed=alloc.relayed, allocated=alloc.number, sent=alloc.sent.count,
                  first_sent=alloc.sent.numbers[0] if alloc.sent.numbers else "-")
         if not alloc.deleted and alloc.lifetime > 0 and s.last_time > alloc.expires + 1.0:
             last = alloc.refreshes[-1] if alloc.refreshes else None
-            find("CAPTURE-TURN-REFRESH-MISSING", "turn", flow, host,
+            find(ids.CAPTURE_TURN_REFRESH_MISSING, "turn", flow, host,
                  [f"{flow.label}: {label}, lifetime {alloc.lifetime} s, expired {when(s, alloc.expires)}, "
                   f"last packet of the capture {when(s, s.last_time)}"],
                  server=server, relayed=alloc.relayed, allocated=alloc.number, lifetime=alloc.lifetime,
@@ -255,7 +257,7 @@ def _server_stopped(s: CaptureSummary, flow: Flow, find: _Find) -> bool:
             and unanswered.last_time > last and s.last_time - last >= MIN_SILENT_S):
         return False
     server = _server(flow)
-    find("CAPTURE-TURN-SERVER-STOPPED", "turn", flow, _host(server),
+    find(ids.CAPTURE_TURN_SERVER_STOPPED, "turn", flow, _host(server),
          [f"{flow.label}: last packet from {server}: packet {flow.last_number[server_side]} "
           f"({when(s, last)}); then {flow.unreplied[client_side]} packet(s) from the client without a reply, "
           f"unanswered requests: packets {packets(unanswered)} ({unanswered.detail})"],
@@ -302,7 +304,7 @@ def _tls_turn(s: CaptureSummary, find: _Find) -> int:
         if _host(server) in udp_hosts:
             continue  # the client also has a UDP allocation there: TLS is not a fallback
         seen.add(server)
-        find("CAPTURE-TURN-OVER-TCP", "turn", flow, _host(server),
+        find(ids.CAPTURE_TURN_OVER_TCP, "turn", flow, _host(server),
              [f"{flow.label}: TLS handshake at packet {flow.first_number}"], server=server, transport="TLS",
              detail=f"a TLS connection to {server}, a host that serves TURN in this capture, first packet "
                     f"{flow.first_number}")

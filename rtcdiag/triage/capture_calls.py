@@ -14,6 +14,7 @@ from rtcdiag.evidence.dtls import ENCRYPTED_ALERT_SIZE, DtlsVersion
 from rtcdiag.evidence.ice_session import MIN_APPLICATION_RECORDS, IceAgent, IceSession
 from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
+from rtcdiag.triage import ids
 from rtcdiag.triage.capture_findings import CaptureFindings, host_of, packets, when
 
 MIN_UNANSWERED_CHECKS = 3  # check packets, retransmissions included; fewer: maybe a pruned pair (RFC 8445 §8)
@@ -116,14 +117,14 @@ def _ice(s: CaptureSummary, session: IceSession, out: CaptureFindings, stopped: 
         evidence = [f"{session.label}: checks from {agent.label} unanswered: packets {packets(obs)} "
                     f"(first {when(s, obs.first_time)})"]
         if other is not None and other.checks_answered.count:
-            _add(out, "CAPTURE-ICE-ONE-WAY", "ice", session, host_of(receiver), evidence,
+            _add(out, ids.CAPTURE_ICE_ONE_WAY, "ice", session, host_of(receiver), evidence,
                  sender=_endpoint(agent), receiver=receiver, peer_checks=other.checks_sent.count,
                  count=obs.count, packets=packets(obs), when=when(s, obs.first_time))
         else:
             if len(never) > 1:
                 evidence.append(f"and the {never[1].checks_unanswered.count} check packet(s) from "
                                 f"{never[1].label} the other way: none answered either")
-            _add(out, "CAPTURE-ICE-NO-RESPONSE", "ice", session, host_of(receiver), evidence,
+            _add(out, ids.CAPTURE_ICE_NO_RESPONSE, "ice", session, host_of(receiver), evidence,
                  sender=_endpoint(agent), receiver=receiver, count=obs.count, packets=packets(obs),
                  when=when(s, obs.first_time))
 
@@ -165,7 +166,7 @@ def _peer_hung_up(s: CaptureSummary, session: IceSession, out: CaptureFindings, 
                 f"{_where(session, agent.checks_flow)}: checks from {agent.label} answered until "
                 f"{when(s, agent.last_answered)}, then {late.count} check packet(s) unanswered: packets "
                 f"{packets(late)}"]
-    _add(out, "CAPTURE-ICE-PEER-HUNG-UP", "ice", session, host_of(_endpoint(agent)), evidence,
+    _add(out, ids.CAPTURE_ICE_PEER_HUNG_UP, "ice", session, host_of(_endpoint(agent)), evidence,
          sender=_endpoint(agent), receiver=_endpoint(other) if other is not None else "?",
          turn_client=flow.b if flow.allocate_forward is False else flow.a, packet=packet, when=when(s, at),
          count=late.count, after=f"{s.last_time - agent.last_answered:.0f}")
@@ -182,7 +183,7 @@ def _consent(s: CaptureSummary, session: IceSession, out: CaptureFindings, agent
                 f"packets {packets(a.late_unanswered)}" for a in agents]
     if other is not None and other not in agents and other.checks_sent.count:
         evidence.append(f"{other.label}: its last check at {when(s, other.last_check)}")
-    fid = "CAPTURE-ICE-CONSENT-LOST" if final else "CAPTURE-ICE-UNANSWERED-AT-END"
+    fid = ids.CAPTURE_ICE_CONSENT_LOST if final else ids.CAPTURE_ICE_UNANSWERED_AT_END
     _add(out, fid, "ice", session, host_of(receiver), evidence, sender=_endpoint(agent), receiver=receiver,
          last_answered=when(s, agent.last_answered), count=late.count, packets=packets(late),
          when=when(s, late.first_time), after=f"{s.last_time - agent.last_answered:.0f}")
@@ -208,7 +209,7 @@ def _no_dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> No
                 f"({a.checks_answered.count} answer(s)): packets {packets(a.checks_answered)}"
                 for a in session.agents]
     evidence.append(f"no DTLS record and no RTP/RTCP on {len(session.flows)} flow(s) of the call")
-    _add(out, "CAPTURE-DTLS-NOT-STARTED", "dtls", session, host_of(_endpoint(session.agents[-1])), evidence,
+    _add(out, ids.CAPTURE_DTLS_NOT_STARTED, "dtls", session, host_of(_endpoint(session.agents[-1])), evidence,
          when=when(s, first), seconds=f"{last - first:.0f}",
          answered=" and ".join(str(a.checks_answered.count) for a in session.agents))
 
@@ -235,12 +236,12 @@ def _dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings, counts: 
             evidence.append(f"{_where(session, agent.dtls_flows.get('alerts'))}: then "
                             f"{agent.dtls.alerts.detail} from {agent.label}: packets "
                             f"{packets(agent.dtls.alerts)}")
-        _add(out, "CAPTURE-DTLS-ROLE-CONFLICT", "dtls", session, host_of(_endpoint(hellos[1])), evidence,
+        _add(out, ids.CAPTURE_DTLS_ROLE_CONFLICT, "dtls", session, host_of(_endpoint(hellos[1])), evidence,
              packets=packets(both), when=when(s, both.first_time))
     elif client is not None and not answered and not alerts \
             and s.last_time - client.dtls.client_hello.first_time >= 1.0:
         obs = client.dtls.client_hello
-        _add(out, "CAPTURE-DTLS-NO-SERVERHELLO", "dtls", session, host_of(_endpoint(client)),
+        _add(out, ids.CAPTURE_DTLS_NO_SERVERHELLO, "dtls", session, host_of(_endpoint(client)),
              [f"{_where(session, client.dtls_flows.get('client_hello'))}: ClientHello from {client.label} "
               f"without a ServerHello from the other end on any path of the call: packets {packets(obs)} "
               f"(first {when(s, obs.first_time)})"],
@@ -253,7 +254,7 @@ def _dtls(s: CaptureSummary, session: IceSession, out: CaptureFindings, counts: 
         obs = getattr(first.dtls, name)
         evidence = [f"{_where(session, a.dtls_flows.get(name))}: {getattr(a.dtls, name).detail} from "
                     f"{a.label}: packets {packets(getattr(a.dtls, name))}" for a in shown]
-        _add(out, "CAPTURE-DTLS-ALERT", "dtls", session, host_of(_endpoint(first)), evidence,
+        _add(out, ids.CAPTURE_DTLS_ALERT, "dtls", session, host_of(_endpoint(first)), evidence,
              alert=obs.detail + ("" if readable else " (DTLS 1.2: after ChangeCipherSpec, which alert is "
                                  "encrypted)"), count=sum(len(e) > 0 for e in evidence),
              packets=packets(obs), when=when(s, obs.first_time))
@@ -312,7 +313,8 @@ def _nothing_after(s: CaptureSummary, session: IceSession, out: CaptureFindings,
     rtp = [(a, a.rtp + a.rtcp) for a in session.agents if a.rtp or a.rtcp]
     media = ("no SRTP" if not rtp else "SRTP one way only: " + ", ".join(
         f"{n} packet(s) from {a.label}" for a, n in rtp))
-    _add(out, "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE", "dtls", session, host_of(_endpoint(session.agents[-1])),
+    _add(out, ids.CAPTURE_DTLS_NOTHING_AFTER_HANDSHAKE, "dtls", session,
+         host_of(_endpoint(session.agents[-1])),
          evidence, client_hello=hello_numbers[0] if hello_numbers else "-",
          server_hello=hello.numbers[0] if hello.numbers else "-", when=when(s, hello.first_time),
          after=f"{answered - hello.first_time:.1f}", version=version.value, followed=followed,
@@ -333,7 +335,7 @@ def _media(s: CaptureSummary, session: IceSession, out: CaptureFindings) -> None
         if other is None or agent.rtp < MIN_ONE_WAY_RTP or other.rtp or other.rtcp:
             continue
         first = min((f.first_number for f in session.flows), default=0)
-        _add(out, "CAPTURE-MEDIA-ONE-WAY", "media", session, host_of(_endpoint(other)),
+        _add(out, ids.CAPTURE_MEDIA_ONE_WAY, "media", session, host_of(_endpoint(other)),
              [f"{session.label}: {agent.rtp} RTP packets from {agent.label}, none (and no RTCP) from "
               f"{other.label}"], sender=_endpoint(agent), receiver=_endpoint(other), sent=agent.rtp,
              packets=first)

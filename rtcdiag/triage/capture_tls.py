@@ -10,6 +10,7 @@ from typing import Any
 from rtcdiag.evidence.capture import CaptureSummary
 from rtcdiag.evidence.dtls import CERTIFICATE_ALERTS, ENCRYPTED_ALERT_SIZE
 from rtcdiag.evidence.tls import TlsConnection, TlsOutcome, TlsVersion
+from rtcdiag.triage import ids
 from rtcdiag.triage.capture_findings import CaptureFindings, host_of, when
 
 TURNS_PORTS = (5349, 443)  # turns: default port (RFC 8656 §3.1, RFC 7350) and the firewall-friendly one
@@ -56,18 +57,18 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
                         f"{certificate or '-'}, then the client's {alert.text} at packet {alert.number} "
                         f"({when(s, alert.time)})"]
             if alert.description in CERTIFICATE_ALERTS:
-                out.add("CAPTURE-TLS-CERTIFICATE-REFUSED", "turn", label, host, evidence,
+                out.add(ids.CAPTURE_TLS_CERTIFICATE_REFUSED, "turn", label, host, evidence,
                         merge=(server, alert.description), alert=alert.text, count=1, packet=alert.number,
                         when=when(s, alert.time), **common)
             else:
-                out.add("CAPTURE-TLS-HANDSHAKE-FAILED", "turn", label, host, evidence,
+                out.add(ids.CAPTURE_TLS_HANDSHAKE_FAILED, "turn", label, host, evidence,
                         merge=(server, "client", alert.description), count=1, who="the client",
                         how=f"sent a {alert.text} alert at packet {alert.number}", when=when(s, alert.time),
                         **common)
         elif c.outcome is TlsOutcome.SERVER_ALERT:
             alert = c.first_alert(False)
             assert alert is not None
-            out.add("CAPTURE-TLS-HANDSHAKE-FAILED", "turn", label, host,
+            out.add(ids.CAPTURE_TLS_HANDSHAKE_FAILED, "turn", label, host,
                     [f"{label}: ClientHello packet {hello}, then the server's {alert.text} at packet "
                      f"{alert.number}"], merge=(server, "server", alert.description), count=1,
                     who="the server", how=f"answered with a {alert.text} alert at packet {alert.number}",
@@ -83,7 +84,7 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
             else:
                 said = "nothing more"
             closed = min((n for n in (side.closed_number, c.server_side.closed_number) if n), default=0)
-            out.add("CAPTURE-TLS-CLIENT-ENDED", "turn", label, host,
+            out.add(ids.CAPTURE_TLS_CLIENT_ENDED, "turn", label, host,
                     [f"{label}: ClientHello packet {hello}, server's flight from packet "
                      f"{c.server_side.first_number}, then the client sent {said}; closed by {closer}"
                      + (f" at packet {closed}" if closed else "")],
@@ -91,7 +92,7 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
                     when=when(s, side.encrypted.first_time if side.encrypted.count
                               else c.server_side.first_time), **common)
         elif c.outcome is TlsOutcome.SERVER_CLOSED:
-            out.add("CAPTURE-TLS-HANDSHAKE-FAILED", "turn", label, host,
+            out.add(ids.CAPTURE_TLS_HANDSHAKE_FAILED, "turn", label, host,
                     [f"{label}: ClientHello packet {hello}, the server closed at packet "
                      f"{c.server_side.closed_number} without an alert"],
                     merge=(server, "server", "closed"), count=1, who="the server",
@@ -103,7 +104,7 @@ def judge_tls(s: CaptureSummary, out: CaptureFindings) -> int:
             end = (f"the server closed at packet {c.server_side.closed_number}" if c.server_side.closed_number
                    else f"no TLS record from the server in the {waited:.0f} s after it")
             offered = ", ".join(v.value for v in c.offered) or "versions unknown"
-            out.add("CAPTURE-TLS-NO-SERVERHELLO", "turn", label, host,
+            out.add(ids.CAPTURE_TLS_NO_SERVERHELLO, "turn", label, host,
                     [f"{label}: ClientHello packet {hello} ({when(s, c.client_side.first_time)}, offering "
                      f"{offered}); {end}"], offered=offered,
                     merge=(server,), count=1, packet=hello, end=end, when=when(s, c.client_side.first_time),

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rtcdiag.evidence.coturn_log import UNKNOWN_USER, WRONG_KEY
+from rtcdiag.triage import ids
 from rtcdiag.triage.call_facts import (
     CaptureCall,
     DumpCall,
@@ -53,18 +54,19 @@ MAX_PAIR_FINDINGS = 20
 # What each file says on its own about a server, folded under a root found together (ids of
 # rtcdiag.triage.catalogue.analyze / capture; a dump or capture rule with a new id for the same statement
 # belongs in these sets).
-DUMP_UNREACHABLE = frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURN-NO-RELAY",
-                              "ANALYZE-TURNS-CONNECT-FAILED"})
-DUMP_CREDENTIALS = frozenset({"ANALYZE-TURN-401", "ANALYZE-TURN-NO-RELAY"})
-DUMP_NO_RELAY = frozenset({"ANALYZE-TURN-NO-RELAY"})
-CAPTURE_TLS = frozenset({"CAPTURE-TLS-CERTIFICATE-REFUSED", "CAPTURE-TLS-CLIENT-ENDED",
-                         "CAPTURE-TLS-HANDSHAKE-FAILED", "CAPTURE-TLS-ONLY", "CAPTURE-NO-WEBRTC"})
-CAPTURE_UNREACHABLE = frozenset({"CAPTURE-TURN-UNANSWERED", "CAPTURE-TLS-NO-SERVERHELLO",
-                                 "CAPTURE-TCP-REFUSED"})
-CAPTURE_CREDENTIALS = frozenset({"CAPTURE-TURN-401-LOOP"})
-_ALL_REFUSED = frozenset({"CAPTURE-TURN-486", "CAPTURE-TURN-508", "CAPTURE-TURN-403-PEER"})
-LOG_TLS = frozenset({"COTURN-LOG-TLS-FAILED", "COTURN-LOG-CLOSED-BEFORE-REQUEST"})
-LOG_CREDENTIALS = frozenset({"COTURN-LOG-401"})
+DUMP_UNREACHABLE = frozenset({ids.ANALYZE_TURN_UNREACHABLE, ids.ANALYZE_STUN_UNREACHABLE,
+                              ids.ANALYZE_TURN_NO_RELAY,
+                              ids.ANALYZE_TURNS_CONNECT_FAILED})
+DUMP_CREDENTIALS = frozenset({ids.ANALYZE_TURN_401, ids.ANALYZE_TURN_NO_RELAY})
+DUMP_NO_RELAY = frozenset({ids.ANALYZE_TURN_NO_RELAY})
+CAPTURE_TLS = frozenset({ids.CAPTURE_TLS_CERTIFICATE_REFUSED, ids.CAPTURE_TLS_CLIENT_ENDED,
+                         ids.CAPTURE_TLS_HANDSHAKE_FAILED, ids.CAPTURE_TLS_ONLY, ids.CAPTURE_NO_WEBRTC})
+CAPTURE_UNREACHABLE = frozenset({ids.CAPTURE_TURN_UNANSWERED, ids.CAPTURE_TLS_NO_SERVERHELLO,
+                                 ids.CAPTURE_TCP_REFUSED})
+CAPTURE_CREDENTIALS = frozenset({ids.CAPTURE_TURN_401_LOOP})
+_ALL_REFUSED = frozenset({ids.CAPTURE_TURN_486, ids.CAPTURE_TURN_508, ids.CAPTURE_TURN_403_PEER})
+LOG_TLS = frozenset({ids.COTURN_LOG_TLS_FAILED, ids.COTURN_LOG_CLOSED_BEFORE_REQUEST})
+LOG_CREDENTIALS = frozenset({ids.COTURN_LOG_401})
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,10 @@ class Refusal:
 
 
 REFUSALS = (
-    Refusal(486, frozenset({"ANALYZE-TURN-486"}), frozenset({"CAPTURE-TURN-486"}), "COTURN-LOG-QUOTA"),
-    Refusal(508, frozenset({"ANALYZE-TURN-508"}), frozenset({"CAPTURE-TURN-508"}), "COTURN-LOG-QUOTA"),
-    Refusal(403, frozenset({"ANALYZE-TURN-403", "ANALYZE-RELAY-REFUSED"}),
-            frozenset({"CAPTURE-TURN-403-PEER"}), "COTURN-LOG-403"),
+    Refusal(486, frozenset({ids.ANALYZE_TURN_486}), frozenset({ids.CAPTURE_TURN_486}), ids.COTURN_LOG_QUOTA),
+    Refusal(508, frozenset({ids.ANALYZE_TURN_508}), frozenset({ids.CAPTURE_TURN_508}), ids.COTURN_LOG_QUOTA),
+    Refusal(403, frozenset({ids.ANALYZE_TURN_403, ids.ANALYZE_RELAY_REFUSED}),
+            frozenset({ids.CAPTURE_TURN_403_PEER}), ids.COTURN_LOG_403),
 )
 
 # One ICE session's DTLS or consent failure, as a dump and as a capture say it: dump id -> the capture ids
@@ -89,12 +91,15 @@ REFUSALS = (
 # not: a client's failed DTLS is a role conflict when the capture shows ClientHellos both ways, a certificate
 # when it shows the other end's ServerHello). Any other pair of statements is a contradiction, left standing.
 SESSION_AGREES: dict[str, tuple[frozenset[str], bool]] = {
-    "ANALYZE-DTLS-ROLE-CONFLICT": (frozenset({"CAPTURE-DTLS-ROLE-CONFLICT"}), False),
-    "ANALYZE-DTLS-FAILED": (frozenset({"CAPTURE-DTLS-ALERT", "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}), False),
-    "ANALYZE-DTLS-FAILED-AS-CLIENT": (frozenset({"CAPTURE-DTLS-ROLE-CONFLICT", "CAPTURE-DTLS-ALERT",
-                                                 "CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE"}), True),
-    "ANALYZE-DTLS-STUCK": (frozenset({"CAPTURE-DTLS-NOT-STARTED", "CAPTURE-DTLS-NO-SERVERHELLO"}), False),
-    "ANALYZE-CONNECTION-LOST": (frozenset({"CAPTURE-ICE-CONSENT-LOST", "CAPTURE-ICE-UNANSWERED-AT-END"}),
+    ids.ANALYZE_DTLS_ROLE_CONFLICT: (frozenset({ids.CAPTURE_DTLS_ROLE_CONFLICT}), False),
+    ids.ANALYZE_DTLS_FAILED: (frozenset({ids.CAPTURE_DTLS_ALERT, ids.CAPTURE_DTLS_NOTHING_AFTER_HANDSHAKE}),
+                              False),
+    ids.ANALYZE_DTLS_FAILED_AS_CLIENT: (frozenset({ids.CAPTURE_DTLS_ROLE_CONFLICT, ids.CAPTURE_DTLS_ALERT,
+                                                 ids.CAPTURE_DTLS_NOTHING_AFTER_HANDSHAKE}), True),
+    ids.ANALYZE_DTLS_STUCK: (frozenset({ids.CAPTURE_DTLS_NOT_STARTED, ids.CAPTURE_DTLS_NO_SERVERHELLO}),
+                             False),
+    ids.ANALYZE_CONNECTION_LOST: (frozenset({ids.CAPTURE_ICE_CONSENT_LOST,
+                                             ids.CAPTURE_ICE_UNANSWERED_AT_END}),
                                 False),
 }
 # Alerts a client sends when it does not accept the server's certificate (RFC 8446 §6.2, RFC 5246 §7.2.2)
@@ -403,20 +408,20 @@ class _Rules:
     def subject(self, server: IceServer) -> Subject:
         return Subject(server.url, self.label, server.port, server.transport)
 
-    def of_dumps(self, ids: frozenset[str], server: IceServer) -> list[Finding]:
-        return [f for f in _problems(self.found.dump) if f.id in ids and _about(f, server)]
+    def of_dumps(self, wanted: frozenset[str], server: IceServer) -> list[Finding]:
+        return [f for f in _problems(self.found.dump) if f.id in wanted and _about(f, server)]
 
-    def of_captures(self, ids: frozenset[str], at: set[Endpoint] | None) -> list[Finding]:
-        """This call's capture findings ``ids`` about a host of ``at`` (None: any)."""
+    def of_captures(self, wanted: frozenset[str], at: set[Endpoint] | None) -> list[Finding]:
+        """This call's capture findings ``wanted`` about a host of ``at`` (None: any)."""
         files = {c.source for c in self.call.captures}
         hosts = {e.ip for e in at} if at is not None else None
-        return [f for f in _problems(self.found.capture) if f.id in ids and f.subject.server in files
+        return [f for f in _problems(self.found.capture) if f.id in wanted and f.subject.server in files
                 and (hosts is None or not f.subject.host or f.subject.host in hosts)]
 
-    def of_logs(self, ids: frozenset[str], users: set[str] | None = None,
+    def of_logs(self, wanted: frozenset[str], users: set[str] | None = None,
                 logs: Iterable[LogCall] | None = None) -> list[Finding]:
         files = {log.source for log in (self.call.logs if logs is None else logs)}
-        return [f for f in _problems(self.found.log) if f.id in ids and f.subject.server in files
+        return [f for f in _problems(self.found.log) if f.id in wanted and f.subject.server in files
                 and (users is None or "user" not in f.params or f.params["user"] in users)]
 
     # -- the rules ----------------------------------------------------------------------------------------
@@ -502,7 +507,7 @@ class _Rules:
                         f"TURN request ({len(sessions)} session(s))")
             logged = ""
         self.root(make_finding(
-            "CORRELATE-TURNS-TLS-REFUSED", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            ids.CORRELATE_TURNS_TLS_REFUSED, self.subject(server), check=CHECK, step=STEP, evidence=evidence,
             url=server.url, host=server.host, certificate=": its certificate" if certificate else "",
             errors=short, answered=answered, logged=logged,
             alert=f" with the alert {alerts[0]}" if alerts else " without sending a TURN request"),
@@ -541,7 +546,7 @@ class _Rules:
         at = ({f.server for _, f in silent} | {f.server for _, f in refused}
               | {h.server for _, h in unanswered})
         self.root(make_finding(
-            "CORRELATE-TURN-UNREACHABLE", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            ids.CORRELATE_TURN_UNREACHABLE, self.subject(server), check=CHECK, step=STEP, evidence=evidence,
             url=server.url, server=_some(at), transport=server.transport.upper(), errors=short,
             silence=silence),
             self.of_dumps(DUMP_UNREACHABLE, server) + self.of_captures(CAPTURE_UNREACHABLE, at))
@@ -604,7 +609,7 @@ class _Rules:
                  WRONG_KEY: "Here coturn's log says the user exists and the password is wrong."}.get(
             reason, "Which one, these files do not say (coturn's log says it when `verbose`).")
         self.root(make_finding(
-            "CORRELATE-TURN-CREDENTIALS", self.subject(server), check=CHECK, step=STEP, evidence=evidence,
+            ids.CORRELATE_TURN_CREDENTIALS, self.subject(server), check=CHECK, step=STEP, evidence=evidence,
             url=server.url, user=_some(users), reason=f": {reason}" if reason else "", which=which,
             seen="T" + "; ".join(seen)[1:]),  # every statement starts with "the"
             self.of_dumps(DUMP_CREDENTIALS, server) + self.of_captures(CAPTURE_CREDENTIALS, at)
@@ -635,8 +640,8 @@ class _Rules:
             mine = ufrags.get(finding.subject.server)
             if agrees is None or not mine:
                 continue
-            ids, capture_decides = agrees
-            same = [f for f in sessions if f.id in ids and set(str(f.params["ice"]).split("/")) & mine]
+            agreeing, capture_decides = agrees
+            same = [f for f in sessions if f.id in agreeing and set(str(f.params["ice"]).split("/")) & mine]
             if not same:
                 continue
             if capture_decides:
@@ -662,7 +667,7 @@ class _Rules:
                      f"{s.relay} (a relay candidate of the dump)" for log, s in logged[:MAX_SHOWN]]
         what = (["the capture shows the allocation with data relayed both ways"] if shown else []) + \
             (["coturn's log shows the allocation"] if logged else [])
-        self.root(make_finding("CORRELATE-REFUTED", self.subject(server), check=CHECK, step=STEP,
+        self.root(make_finding(ids.CORRELATE_REFUTED, self.subject(server), check=CHECK, step=STEP,
                                evidence=evidence, url=server.url, relays=_some(found),
                                shown=" and ".join(what)), said)
         return True
@@ -684,7 +689,7 @@ def correlate(dumps: Sequence[DumpCall], captures: Sequence[CaptureCall], logs: 
         label = "call" if len(together) == 1 else f"call {n}"
         subject = Subject(label, label)
         how = "; ".join(call.how) or "-"
-        judgement.findings.append(make_finding("CORRELATE-SAME-CALL", subject, check=CHECK, step=STEP,
+        judgement.findings.append(make_finding(ids.CORRELATE_SAME_CALL, subject, check=CHECK, step=STEP,
                                                evidence=call.how, files=", ".join(call.files), how=how))
         judgement.steps.append(StepOutcome(subject, CHECK, STEP, detail=f"one call: {', '.join(call.files)}"))
         members = {id(e) for e in call.evidence}
@@ -700,10 +705,11 @@ def correlate(dumps: Sequence[DumpCall], captures: Sequence[CaptureCall], logs: 
         subject = Subject("calls", "calls")
         why = "; ".join(pair.match.reasons)
         if pair.match.relation is Relation.DIFFERENT:
-            judgement.findings.append(make_finding("CORRELATE-NOT-SAME-CALL", subject, check=CHECK, step=STEP,
+            judgement.findings.append(make_finding(ids.CORRELATE_NOT_SAME_CALL, subject, check=CHECK,
+                                                   step=STEP,
                                                    first=pair.first.label, second=pair.second.label, why=why))
         else:
-            judgement.findings.append(make_finding("CORRELATE-UNDECIDED", subject, check=CHECK, step=STEP,
+            judgement.findings.append(make_finding(ids.CORRELATE_UNDECIDED, subject, check=CHECK, step=STEP,
                                                    first=pair.first.label, second=pair.second.label, why=why))
     if apart:
         judgement.steps.append(StepOutcome(Subject("calls", "calls"), CHECK, STEP,

@@ -9,6 +9,7 @@ that is inconclusive, not a pass.
 from __future__ import annotations
 
 from rtcdiag.evidence.coturn_log import CoturnLog, Counted, EarlyClose
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
@@ -32,17 +33,17 @@ def judge(logs: list[CoturnLog]) -> Judgement:
         subject = Subject(server=log.source)
         for user, counted in sorted(log.auth_401.items(), key=lambda kv: -kv[1].count)[:20]:
             judgement.findings.append(make_finding(
-                "COTURN-LOG-401", subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
+                ids.COTURN_LOG_401, subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
                 file=log.source, user=user, count=counted.count, when=counted.first or "-",
                 client=_client(log, counted)))
         for peer, counted in sorted(log.peers_403.items(), key=lambda kv: -kv[1].count)[:20]:
             judgement.findings.append(make_finding(
-                "COTURN-LOG-403", subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
+                ids.COTURN_LOG_403, subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
                 file=log.source, peer=peer, count=counted.count, when=counted.first or "-",
                 user=counted.detail or "-"))
         for what, counted in sorted(log.quota.items(), key=lambda kv: -kv[1].count)[:20]:
             judgement.findings.append(make_finding(
-                "COTURN-LOG-QUOTA", subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
+                ids.COTURN_LOG_QUOTA, subject, check=CHECK, step=STEP, evidence=[_lines(counted)],
                 file=log.source, what=what, count=counted.count, when=counted.first or "-",
                 user=counted.detail or "-"))
         allocated = sum(1 for s in log.sessions.values() if s.allocated)
@@ -51,14 +52,15 @@ def judge(logs: list[CoturnLog]) -> Judgement:
             # every TLS connection failed and nothing allocated: the log's own account of why turns: failed;
             # beside working sessions it may be scanners or one misconfigured client: a warning
             judgement.findings.append(make_finding(
-                "COTURN-LOG-TLS-FAILED", subject, check=CHECK, step=STEP, evidence=[_lines(failed)],
+                ids.COTURN_LOG_TLS_FAILED, subject, check=CHECK, step=STEP, evidence=[_lines(failed)],
                 severity=None if not allocated else Severity.WARNING, file=log.source, count=failed.count,
                 when=failed.first or "-", client=failed.detail or "(address not logged)",
                 allocated=allocated))
         left = log.early_closes.get(EarlyClose.TLS_CLOSED)
         if left is not None and not allocated:
             judgement.findings.append(make_finding(
-                "COTURN-LOG-CLOSED-BEFORE-REQUEST", subject, check=CHECK, step=STEP, evidence=[_lines(left)],
+                ids.COTURN_LOG_CLOSED_BEFORE_REQUEST, subject, check=CHECK, step=STEP,
+                evidence=[_lines(left)],
                 file=log.source, count=left.count, when=left.first or "-",
                 client=left.detail or "(address not logged)"))
         users = {s.user for s in log.sessions.values() if s.user}

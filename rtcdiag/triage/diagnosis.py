@@ -7,8 +7,9 @@ inside the root's :class:`Scope` on that chain, never by host and transport alon
 server entry explains nothing of another entry on the same host, and a server-wide cause (a wrong password)
 is wide over one server entry, not over a host.
 
-Every catalogue id sits on one *layer*; a finding on a lower layer explains an error or warning on a higher
-layer (never one more severe than itself) within its scope:
+Every catalogue entry sits on one *layer* (:class:`~rtcdiag.triage.entry.Layer`, declared on the entry
+itself with the rest of its diagnosis data); a finding on a lower layer explains an error or warning on a
+higher layer (never one more severe than itself) within its scope:
 
 - ``RUN``: this machine (DNS does not work at all) explains every finding about a named host;
 - ``NAME``: a name that does not resolve explains every finding about that name, in every server entry;
@@ -20,31 +21,28 @@ layer (never one more severe than itself) within its scope:
   needed that port and transport of that entry;
 - ``CONSEQUENCE``: ICE results and expectations, which explain nothing.
 
-:data:`ALSO_EXPLAINS` names the same-layer explanations (a TCP port that speaks no STUN also explains UDP
-silence on that port; UDP-BLOCKED is the UDP SERVER-UNREACHABLE said precisely). :data:`SERVER_WIDE` ids are
-one cause over every port and transport of one server entry (stated once). A consequence that names what it
-needed (``Finding.basis``, e.g. EXPECT-RELAY: the relays that failed) is explained through those only; one
-that names nothing more precise than a server entry (no port or no transport) is explained by a root of that
-entry on any port or transport. A root cause is an error or warning that nothing explains.
+:data:`ALSO_EXPLAINS` (each entry's ``explains``) names the same-layer explanations (a TCP port that speaks
+no STUN also explains UDP silence on that port; UDP-BLOCKED is the UDP SERVER-UNREACHABLE said precisely).
+:data:`SERVER_WIDE` ids (``server_wide``) are one cause over every port and transport of one server entry
+(stated once). A consequence that names what it needed (``Finding.basis``, e.g. EXPECT-RELAY: the relays
+that failed) is explained through those only; one that names nothing more precise than a server entry (no
+port or no transport) is explained by a root of that entry on any port or transport. A root cause is an
+error or warning that nothing explains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import Enum
 
 from rtcdiag.addresses import parse_ip
+from rtcdiag.triage import ids
+from rtcdiag.triage.catalogue import CATALOGUE
+from rtcdiag.triage.entry import ROOTS_FIRST_DEFAULT, AcrossFiles, CatalogueError
+from rtcdiag.triage.entry import Layer as Layer
 from rtcdiag.triage.finding import Finding, Identity, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Explained, NameFact
-
-
-class Layer(IntEnum):
-    RUN = 0
-    NAME = 1
-    ENDPOINT = 2
-    SERVICE = 3
-    CONSEQUENCE = 4
 
 
 class Scope(Enum):
@@ -57,83 +55,20 @@ class Scope(Enum):
     ENDPOINT = "endpoint"  # one port and transport of one server entry
 
 
-_LAYER_IDS: dict[Layer, tuple[str, ...]] = {
-    Layer.RUN: ("DNS-NOT-WORKING",),
-    Layer.NAME: ("DNS-FAILURE", "DNS-NXDOMAIN", "DNS-NO-ADDRESS", "DNS-RESOLVER-SILENT"),
-    Layer.ENDPOINT: ("SERVER-UNREACHABLE", "SERVER-REFUSED", "NO-ROUTE", "UDP-BLOCKED", "MALFORMED-REPLY",
-                     "PORT-NOT-STUN", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-HOSTNAME", "TLS-HANDSHAKE",
-                     "TRACE-PATH-DROP", "TRACE-REJECTED", "TRACE-NO-ANSWER", "PORT-TLS443-MISSING",
-                     # rtcdiag analyze: the browser could not reach an ICE server (701), or over turns: could
-                     # not reach it or refused its certificate (the dump cannot tell which)
-                     "ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED",
-                     # rtcdiag browser: Chromium's 701 for a turns: URL whose certificate aioice saw refused
-                     "BROWSER-TURNS-CERTIFICATE"),
-    Layer.CONSEQUENCE: ("ICE-NO-RELAY", "ICE-FAILED", "ICE-NO-DATA", "ICE-NO-SRFLX", "ICE-RELAY-PRIVATE",
-                        "ICE-RELAY-INTERNAL-NOTED", "EXPECT-RELAY", "EXPECT-RTT", "EXPECT-NAT",
-                        "EXPECT-UNCHECKED",
-                        # rtcdiag analyze: what a TURN failure (same TURN host) or a failure of the same
-                        # peer connection (its label is the subject's host) explains
-                        "ANALYZE-RELAY-ONLY-NO-CANDIDATE", "ANALYZE-ICE-FAILED", "ANALYZE-ICE-NO-RESPONSES",
-                        "ANALYZE-SLOW-GATHERING",
-                        # rtcdiag browser: the page's calls and the comparison with aioice
-                        "BROWSER-CALL-FAILED", "BROWSER-CHANNEL-NOT-OPEN", "BROWSER-AIOICE-DISAGREE"),
-}
-# rtcdiag signal: what keeps the WebSocket from opening at all (TCP, the proxy, TLS) explains what needed that
-# URL; the upgrade and what follows are the service's own answers (SERVICE, the default).
-_LAYER_IDS[Layer.ENDPOINT] += ("SIGNAL-CONNECT-REFUSED", "SIGNAL-CONNECT-TIMEOUT", "SIGNAL-NO-ROUTE",
-                               "SIGNAL-PROXY-UNREACHABLE", "SIGNAL-PROXY-AUTH", "SIGNAL-PROXY-PORT-REFUSED",
-                               "SIGNAL-PROXY-REFUSED", "SIGNAL-PROXY-UPSTREAM", "SIGNAL-PROXY-NOT-HTTP",
-                               "SIGNAL-TLS-INTERCEPTED", "SIGNAL-TLS-INTERCEPTED-LIKELY",
-                               "SIGNAL-TLS-UNTRUSTED", "SIGNAL-TLS-EXPIRED", "SIGNAL-TLS-HOSTNAME",
-                               "SIGNAL-TLS-HANDSHAKE")
-LAYERS: dict[str, Layer] = {fid: layer for layer, ids in _LAYER_IDS.items() for fid in ids}
-
+# The diagnosis data lives on each catalogue entry (rtcdiag.triage.entry.CatalogueEntry: layer, explains,
+# server_wide, observation, any_transport, same_transport_only, roots_first, across_files); these are its
+# views by id, built once.
+LAYERS: dict[str, Layer] = {fid: entry.layer for fid, entry in CATALOGUE.items()}
 # Same-layer explanations: root id -> ids it explains about the same port of the same server entry (any
-# transport on it; UDP-BLOCKED and SERVICE-layer roots: the same transport too, see _ALSO_SCOPE).
-ALSO_EXPLAINS: dict[str, frozenset[str]] = {
-    "PORT-NOT-STUN": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED", "MALFORMED-REPLY", "SERVER-REFUSED"}),
-    "UDP-BLOCKED": frozenset({"SERVER-UNREACHABLE"}),
-    "TRACE-PATH-DROP": frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED"}),
-    "TRACE-REJECTED": frozenset({"SERVER-UNREACHABLE", "SERVER-REFUSED", "UDP-BLOCKED"}),
-    # The DNS check's precise words for a name that other checks could only call "does not resolve".
-    "DNS-NXDOMAIN": frozenset({"DNS-FAILURE"}),
-    "DNS-NO-ADDRESS": frozenset({"DNS-FAILURE"}),
-    "DNS-RESOLVER-SILENT": frozenset({"DNS-FAILURE"}),
-    # SERVICE layer: a server that went silent after allocating explains what failed on that transport
-    # around the same time (echoes that never came back, a Refresh or release without an answer).
-    "TURN-SERVER-STOPPED": frozenset({"TURN-NO-DATA", "TURN-DATA-LOSS", "TURN-CHANNELDATA-NOT-RELAYED",
-                                      "TURN-REFRESH-FAILED"}),
-    # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s.
-    "ANALYZE-TURN-UNREACHABLE": frozenset({"ANALYZE-STUN-UNREACHABLE"}),
-    # The certificate is why Chromium could not reach the turns: server (it says only 701).
-    "BROWSER-TURNS-CERTIFICATE": frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
-}
-# rtcdiag analyze: a TURN server's refusal of the other side's Allocate (the same page's other connection,
-# or this one's own refusal in a relay-only call) is why no remote candidate ever arrived. The finding is
-# made about that server's host only when the dump shows it (triage/analyze.py).
-for _turn_error in ("ANALYZE-TURN-401", "ANALYZE-TURN-403", "ANALYZE-TURN-437", "ANALYZE-TURN-486",
-                    "ANALYZE-TURN-508", "ANALYZE-TURN-ERROR", "ANALYZE-TURN-NO-RELAY",
-                    "ANALYZE-TURN-NO-RELAY-UNEXPLAINED"):
-    ALSO_EXPLAINS[_turn_error] = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
-
-# Findings about a connection, not about one port or transport (a peer connection's report row): a
-# same-layer root of their entry on their host explains them whatever port and transport it is about.
-ANY_TRANSPORT = frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"})
-
-# Findings about the server's configuration, not about one transport: the same one over UDP, TCP and TLS
-# of one server entry is one cause (a wrong password is wrong on every transport), stated once. Another
-# entry on the same host (other credentials, another realm, another certificate file) is another cause.
-SERVER_WIDE = frozenset({"TURN-AUTH-401", "TURN-AUTH-441", "TURN-REST-EXPIRED", "TURN-CLOCK-SKEW",
-                         "TURN-NO-CREDENTIALS", "TURN-OPEN-RELAY", "TURN-CHALLENGE-INVALID",
-                         "TURN-QUOTA-486", "TURN-RELAY-PRIVATE", "TLS-EXPIRED", "TLS-UNTRUSTED",
-                         "TLS-HOSTNAME", "TLS-EXPIRING-SOON"})
-
-# What is seen of an endpoint whatever else fails there (the certificate's dates, its TLS version, ALPN):
-# a failure of that endpoint never explains them; each has its own fix.
-OBSERVATIONS = frozenset({"TLS-EXPIRING-SOON", "TLS-OLD-VERSION", "TLS-NO-ALPN"})
-# rtcdiag signal: what the URL is (cleartext, a token in it) and a server that accepts any Origin are true
-# whatever else fails on the way.
-OBSERVATIONS |= frozenset({"SIGNAL-CLEARTEXT", "SIGNAL-TOKEN-IN-URL", "SIGNAL-ORIGIN-NOT-CHECKED"})
+# transport on it; same_transport_only and SERVICE-layer roots: the same transport too, see _ALSO_SCOPE).
+ALSO_EXPLAINS: dict[str, frozenset[str]] = {fid: e.explains for fid, e in CATALOGUE.items() if e.explains}
+ANY_TRANSPORT = frozenset(fid for fid, entry in CATALOGUE.items() if entry.any_transport)
+SERVER_WIDE = frozenset(fid for fid, entry in CATALOGUE.items() if entry.server_wide)
+OBSERVATIONS = frozenset(fid for fid, entry in CATALOGUE.items() if entry.observation)
+FOLDS_FILES = frozenset(fid for fid, e in CATALOGUE.items() if e.across_files is AcrossFiles.FOLDS)
+ABOUT_FILES = frozenset(fid for fid, e in CATALOGUE.items() if e.across_files is AcrossFiles.ABOUT)
+_SAME_TRANSPORT_ONLY = frozenset(fid for fid, entry in CATALOGUE.items() if entry.same_transport_only)
+_ROOT_FIRST = {fid: e.roots_first for fid, e in CATALOGUE.items() if e.roots_first != ROOTS_FIRST_DEFAULT}
 
 # Which check states a shared fact first: its finding is the root, the others' repeats fold under it.
 CHECK_ORDER = ("run", "dns", "ports", "stun", "turn", "nat", "ice", "expect")
@@ -151,14 +86,11 @@ LAYER_MEANING: dict[Layer, str] = {
 
 
 def layer_of(finding_id: str) -> Layer:
-    return LAYERS.get(finding_id, Layer.SERVICE)
-
-
-# rtcdiag analyze over several files of one call (rtcdiag.triage.correlate): what these explain is named by
-# the correlation itself (Facts.explained), not by a layer
-FOLDS_FILES = frozenset({"CORRELATE-TURNS-TLS-REFUSED", "CORRELATE-TURN-UNREACHABLE",
-                         "CORRELATE-TURN-CREDENTIALS", "CORRELATE-REFUTED"})
-ABOUT_FILES = frozenset({"CORRELATE-SAME-CALL", "CORRELATE-NOT-SAME-CALL", "CORRELATE-UNDECIDED"})
+    """The layer of a catalogue id (:class:`~rtcdiag.triage.finding.CatalogueError` for an unknown one)."""
+    try:
+        return LAYERS[finding_id]
+    except KeyError:
+        raise CatalogueError(f"unknown finding id {finding_id!r}") from None
 
 
 def meaning(finding_id: str) -> str:
@@ -177,9 +109,8 @@ def meaning(finding_id: str) -> str:
 
 
 # Same-layer explanations reach one port of the entry over every transport (a TCP port that speaks no
-# STUN also explains the UDP silence on it), except these: the same transport only.
+# STUN also explains the UDP silence on it), except on the SERVICE layer and for same_transport_only.
 _ALSO_SCOPE: dict[Layer, Scope] = {Layer.ENDPOINT: Scope.PORT, Layer.SERVICE: Scope.ENDPOINT}
-_SAME_TRANSPORT_ONLY = frozenset({"UDP-BLOCKED"})
 
 
 def reach(root_id: str, other_id: str) -> Scope | None:
@@ -258,33 +189,16 @@ def _same_statement(a: Finding, b: Finding) -> bool:
     return a.id == b.id and a.check != b.check and a.subject.identity == b.subject.identity
 
 
-_ROOT_FIRST = {"PORT-NOT-STUN": 0, "TRACE-REJECTED": 1, "TRACE-PATH-DROP": 1, "UDP-BLOCKED": 2,
-               "TURN-SERVER-STOPPED": 2}
-
-
 def _order(finding: Finding) -> tuple[int, int, int]:
     """Lower layers first; within a layer the findings that explain others, then by check."""
     check = CHECK_ORDER.index(finding.check) if finding.check in CHECK_ORDER else len(CHECK_ORDER)
     return (layer_of(finding.id), _ROOT_FIRST.get(finding.id, 3), check)
 
 
-# rtcdiag browser: the certificate is stated before the 701 it explains (same layer, same endpoint).
-_ROOT_FIRST["BROWSER-TURNS-CERTIFICATE"] = 0
-# rtcdiag check --browser: what the TURN and ports checks say about an endpoint explains Chromium's own report
-# of the same failure (one cause, seen by two clients). Added to, never replacing, the entries above.
-for _root, _ids in {"TURN-AUTH-401": {"ANALYZE-TURN-401"}, "TURN-QUOTA-486": {"ANALYZE-TURN-486"},
-                    "SERVER-UNREACHABLE": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-STUN-UNREACHABLE",
-                                           "ANALYZE-TURNS-CONNECT-FAILED"},
-                    "TLS-UNTRUSTED": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"},
-                    "TLS-EXPIRED": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"},
-                    "TLS-HOSTNAME": {"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}}.items():
-    ALSO_EXPLAINS[_root] = ALSO_EXPLAINS.get(_root, frozenset()) | _ids
-
-
 # Root id -> the ids it explains on its own layer: ALSO_EXPLAINS inverted (which roots to look at).
 _EXPLAINED_BY_SAME_LAYER: dict[str, frozenset[str]] = {
-    fid: frozenset(root for root, ids in ALSO_EXPLAINS.items() if fid in ids)
-    for fid in {fid for ids in ALSO_EXPLAINS.values() for fid in ids}
+    fid: frozenset(root for root, explained in ALSO_EXPLAINS.items() if fid in explained)
+    for fid in {fid for explained in ALSO_EXPLAINS.values() for fid in explained}
 }
 
 
@@ -409,7 +323,7 @@ def no_dns_at_all(names: Iterable[NameFact]) -> Finding | None:
         if fact.host not in first or (fact.detail and first[fact.host] == "does not resolve"):
             first[fact.host] = fact.detail or "does not resolve"
     evidence = [f"{host}: {detail}" for host, detail in first.items()][:10]
-    return make_finding("DNS-NOT-WORKING", Subject("this machine"), check="run", step="dns",
+    return make_finding(ids.DNS_NOT_WORKING, Subject("this machine"), check="run", step="dns",
                         evidence=evidence, names=", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else ""),
                         count=len(hosts))
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from rtcdiag.probes.dns import DnsResult, Ipv6Check, QueryResult
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
 
@@ -84,20 +85,20 @@ def _name_finding(result: DnsResult) -> Finding | None:
     if result.unanswered:
         own = [q for q in result.queries if not service_of(result, q)]
         if any(q.outcome == "nxdomain" for q in own) or all(q.outcome == "nxdomain" for q in result.queries):
-            return make_finding("DNS-NXDOMAIN", subj, check=CHECK, step=step, evidence=evidence,
+            return make_finding(ids.DNS_NXDOMAIN, subj, check=CHECK, step=step, evidence=evidence,
                                 name=result.name)
         resolver = ", ".join(result.nameservers) or "the system resolver"
         first = next((q for q in result.queries if q.outcome in FAILED_OUTCOMES), result.queries[0])
         if result.resolver_source == "--nameserver" and all(q.outcome == "timeout" for q in result.queries):
             # The one server named never answered: its fault (or the path's), not the name's.
-            return make_finding("DNS-RESOLVER-SILENT", subj, check=CHECK, step=step, evidence=evidence,
+            return make_finding(ids.DNS_RESOLVER_SILENT, subj, check=CHECK, step=step, evidence=evidence,
                                 resolver=resolver, name=result.name, count=len(result.queries),
                                 detail=first.error or first.outcome, snippet=_dig(result))
         detail = f"no usable answer from {resolver} ({first.error or first.outcome})"
-        return make_finding("DNS-FAILURE", subj, check=CHECK, step=step, evidence=evidence,
+        return make_finding(ids.DNS_FAILURE, subj, check=CHECK, step=step, evidence=evidence,
                             host=result.name, detail=detail)
     if not result.ipv4 and not result.ipv6 and not result.srv:
-        return make_finding("DNS-NO-ADDRESS", subj, check=CHECK, step=step, evidence=evidence,
+        return make_finding(ids.DNS_NO_ADDRESS, subj, check=CHECK, step=step, evidence=evidence,
                             name=result.name)
     return None
 
@@ -113,10 +114,10 @@ def _srv_findings(result: DnsResult) -> list[Finding]:
                                   "port": rec.port}
         step = f"SRV {rec.service}"
         if not rec.addresses:
-            out.append(make_finding("DNS-SRV-TARGET-NO-ADDRESS", subject(result), check=CHECK, step=step,
+            out.append(make_finding(ids.DNS_SRV_TARGET_NO_ADDRESS, subject(result), check=CHECK, step=step,
                                     evidence=evidence, **values))
         if rec.target_alias_of:
-            out.append(make_finding("DNS-SRV-TARGET-CNAME", subject(result), check=CHECK, step=step,
+            out.append(make_finding(ids.DNS_SRV_TARGET_CNAME, subject(result), check=CHECK, step=step,
                                     evidence=evidence, canonical=rec.target_alias_of, **values))
     return out
 
@@ -132,7 +133,7 @@ def _ipv6_findings(result: DnsResult) -> list[Finding]:
         evidence = [f"{t.transport.upper()} {address} port {t.port} ({t.source}): {t.detail}" for t in tests]
         sources = sorted({t.source for t in tests})
         tested = ", ".join(f"{t.transport.upper()} {t.port}" for t in tests)
-        out.append(make_finding("DNS-IPV6-UNREACHABLE", subject(result), check=CHECK, step=IPV6_STEP,
+        out.append(make_finding(ids.DNS_IPV6_UNREACHABLE, subject(result), check=CHECK, step=IPV6_STEP,
                                 evidence=evidence, address=address, source=" and ".join(sources),
                                 tests=tested))
     return out
@@ -148,12 +149,12 @@ def _slow_finding(result: DnsResult) -> Finding | None:
     if slowest is None or slowest.rtt_ms <= SLOW_QUERY_MS:
         return None
     resolver = ", ".join(result.nameservers) or "the system resolver"
-    return make_finding("DNS-SLOW-RESOLVER", subject(result), check=CHECK, step=owner[id(slowest)],
+    return make_finding(ids.DNS_SLOW_RESOLVER, subject(result), check=CHECK, step=owner[id(slowest)],
                         evidence=[describe_query(slowest)], rtt_ms=f"{slowest.rtt_ms:.0f}",
                         query=f"{slowest.rdtype} {slowest.qname}", nameservers=resolver)
 
 
-_RESOLVER_FAILED = frozenset({"DNS-FAILURE", "DNS-RESOLVER-SILENT"})
+_RESOLVER_FAILED = frozenset({ids.DNS_FAILURE, ids.DNS_RESOLVER_SILENT})
 
 
 def findings(result: DnsResult) -> list[Finding]:
@@ -168,8 +169,8 @@ def findings(result: DnsResult) -> list[Finding]:
     if slow is not None:
         out.append(slow)
     srv_steps = [step_name(result, q) for q in result.queries if q.rdtype == "SRV"]
-    if not result.srv and (name_finding is None or name_finding.id != "DNS-NXDOMAIN") and srv_steps:
-        out.append(make_finding("DNS-NO-SRV", subject(result), check=CHECK, step=srv_steps[0],
+    if not result.srv and (name_finding is None or name_finding.id != ids.DNS_NXDOMAIN) and srv_steps:
+        out.append(make_finding(ids.DNS_NO_SRV, subject(result), check=CHECK, step=srv_steps[0],
                                 name=result.name,
                                 evidence=[describe_query(q) for q in result.queries if q.rdtype == "SRV"]))
     return out
@@ -189,7 +190,7 @@ def _question_step(result: DnsResult, q: QueryResult, name_finding: Finding | No
             why += f" (the resolver failed: see {name_finding.step})"
         state, detail = StepState.UNDECIDED, why
     elif q.outcome == "nxdomain" and not carries_name_finding:
-        if name_finding is not None and name_finding.id == "DNS-NXDOMAIN":
+        if name_finding is not None and name_finding.id == ids.DNS_NXDOMAIN:
             state, detail = StepState.SKIPPED, f"{result.name} does not exist (see {name_finding.step})"
         else:
             state, detail = StepState.UNDECIDED, "NXDOMAIN while other questions about the name were answered"
@@ -198,7 +199,7 @@ def _question_step(result: DnsResult, q: QueryResult, name_finding: Finding | No
 
 
 def _ipv6_step(result: DnsResult, found: list[Finding]) -> StepOutcome:
-    bad = [f for f in found if f.id == "DNS-IPV6-UNREACHABLE"]
+    bad = [f for f in found if f.id == ids.DNS_IPV6_UNREACHABLE]
     detail = "; ".join(f.title for f in bad) or "every published IPv6 address answered"
     slowest = max((t.rtt_ms or 0.0 for t in result.ipv6_checks), default=0.0)
     return StepOutcome(subject(result), CHECK, IPV6_STEP, detail=detail,
@@ -221,7 +222,8 @@ def name_facts(result: DnsResult) -> list[NameFact]:
 def judge(result: DnsResult) -> Judgement:
     """Findings, one step per question (plus ``ipv6 reachability``) and the name facts."""
     found = findings(result)
-    name_finding = next((f for f in found if f.id in (*_RESOLVER_FAILED, "DNS-NXDOMAIN", "DNS-NO-ADDRESS")),
+    name_finding = next((f for f in found if f.id in (*_RESOLVER_FAILED, ids.DNS_NXDOMAIN,
+                                                      ids.DNS_NO_ADDRESS)),
                         None)
     steps = [_question_step(result, q, name_finding) for q in result.queries]
     if result.ipv6_checks:

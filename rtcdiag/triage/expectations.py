@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Identity, Subject, make_finding, needing
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome
 
@@ -54,7 +55,7 @@ class Expectations:
 
 def _unchecked(out: Judgement, subject: Subject, step: str, name: str, reason: str,
                basis: tuple[Identity, ...] | None = None) -> None:
-    out.findings.append(needing(make_finding("EXPECT-UNCHECKED", subject, check=CHECK, step=step, name=name,
+    out.findings.append(needing(make_finding(ids.EXPECT_UNCHECKED, subject, check=CHECK, step=step, name=name,
                                              reason=reason, evidence=[reason]), basis))
     out.steps.append(StepOutcome(subject, CHECK, step, detail=reason))
 
@@ -74,7 +75,8 @@ def _relay(expect: Expectations, subject: Subject, facts: Facts, out: Judgement)
     # The relays that failed are what this expectation needed: a root cause of one of them explains it.
     needed = tuple(r.where for r in failed if r.where is not None)
     out.findings.append(needing(make_finding(
-        "EXPECT-RELAY", subject, check=CHECK, step="relay", server=subject.server, reason=failed[0].evidence,
+        ids.EXPECT_RELAY, subject, check=CHECK, step="relay", server=subject.server,
+        reason=failed[0].evidence,
         failed=len(failed), total=len(relays),
         evidence=[f"{'works' if r.works else 'FAILED'}: {r.evidence}" for r in relays]),
         needed if len(needed) == len(failed) else None))
@@ -95,7 +97,7 @@ def _rtt(expect: Expectations, subject: Subject, facts: Facts, out: Judgement) -
                                      detail=f"worst {worst.rtt_ms:.1f} ms ({worst.what}) <= {limit:g} ms"))
         return
     out.findings.append(needing(make_finding(  # a measurement, not a failure: nothing else explains it
-        "EXPECT-RTT", subject, check=CHECK, step="rtt", server=subject.server, rtt_ms=f"{worst.rtt_ms:.1f}",
+        ids.EXPECT_RTT, subject, check=CHECK, step="rtt", server=subject.server, rtt_ms=f"{worst.rtt_ms:.1f}",
         limit_ms=f"{limit:g}", what=worst.what, evidence=[f"{r.what}: {r.rtt_ms:.1f} ms" for r in rtts]),
         ()))
     out.steps.append(StepOutcome(subject, CHECK, "rtt"))
@@ -125,7 +127,7 @@ def judge_nat(expect: Expectations, nat_label: str | None, subject: Subject) -> 
     if NAT_ORDER.index(found) <= NAT_ORDER.index(wanted):
         out.steps.append(StepOutcome(subject, CHECK, "nat", detail=f"{found} is at least {wanted}"))
         return out
-    out.findings.append(make_finding("EXPECT-NAT", subject, check=CHECK, step="nat", found=found,
+    out.findings.append(make_finding(ids.EXPECT_NAT, subject, check=CHECK, step="nat", found=found,
                                      wanted=wanted, evidence=[f"NAT classified as {nat_label}"]))
     out.steps.append(StepOutcome(subject, CHECK, "nat"))
     return out

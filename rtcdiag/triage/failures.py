@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 
 # A reply flood (RFC 8489 §6.3: replies that answer no transaction, packets nobody sent): at least this many,
@@ -18,21 +19,21 @@ FLOOD_PER_REQUEST = 4
 # error_kind -> catalogue id (TLS kinds are "tls:<reason>", see rtcdiag.tls.TlsFailure)
 # Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
 _KIND_IDS = {
-    "dns": "DNS-FAILURE",
-    "refused": "SERVER-REFUSED",
-    "closed": "SERVER-REFUSED",
-    "connect-timeout": "SERVER-UNREACHABLE",
-    "network": "NO-ROUTE",
-    "local-resources": "LOCAL-RESOURCES",
-    "malformed": "MALFORMED-REPLY",
-    "tls-stall": "TLS-HANDSHAKE-STALL",
-    "slow-reply": "SERVER-SLOW-REPLY",
-    "tls:expired-certificate": "TLS-EXPIRED",
-    "tls:certificate-not-yet-valid": "TLS-EXPIRED",
-    "tls:hostname-mismatch": "TLS-HOSTNAME",
-    "tls:untrusted-certificate": "TLS-UNTRUSTED",
-    "tls:revoked-certificate": "TLS-UNTRUSTED",
-    "tls:handshake-failure": "TLS-HANDSHAKE",
+    "dns": ids.DNS_FAILURE,
+    "refused": ids.SERVER_REFUSED,
+    "closed": ids.SERVER_REFUSED,
+    "connect-timeout": ids.SERVER_UNREACHABLE,
+    "network": ids.NO_ROUTE,
+    "local-resources": ids.LOCAL_RESOURCES,
+    "malformed": ids.MALFORMED_REPLY,
+    "tls-stall": ids.TLS_HANDSHAKE_STALL,
+    "slow-reply": ids.SERVER_SLOW_REPLY,
+    "tls:expired-certificate": ids.TLS_EXPIRED,
+    "tls:certificate-not-yet-valid": ids.TLS_EXPIRED,
+    "tls:hostname-mismatch": ids.TLS_HOSTNAME,
+    "tls:untrusted-certificate": ids.TLS_UNTRUSTED,
+    "tls:revoked-certificate": ids.TLS_UNTRUSTED,
+    "tls:handshake-failure": ids.TLS_HANDSHAKE,
 }
 
 
@@ -40,14 +41,14 @@ def failure_id(kind: str | None, text: str = "") -> str:
     """The general catalogue id for a step that got no usable answer, from its error kind (one table for
     every check)."""
     if kind is None:
-        return "SERVER-UNREACHABLE"
+        return ids.SERVER_UNREACHABLE
     if kind in _KIND_IDS:
         return _KIND_IDS[kind]
     if kind.startswith("tls:"):
-        return "TLS-HANDSHAKE"
+        return ids.TLS_HANDSHAKE
     if kind == "unreachable":  # ICMP: port unreachable is a refusal, anything else a routing problem
-        return "SERVER-REFUSED" if "port unreachable" in text else "NO-ROUTE"
-    return "SERVER-UNREACHABLE"
+        return ids.SERVER_REFUSED if "port unreachable" in text else ids.NO_ROUTE
+    return ids.SERVER_UNREACHABLE
 
 
 ANSWERED = ("success", "error-response")
@@ -65,12 +66,12 @@ def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subjec
         return None
     transport = (subject.transport or "").upper()
     if outcome == "rejected":
-        finding_id = "MALFORMED-REPLY"
+        finding_id = ids.MALFORMED_REPLY
         count = max(rejected_count, len(rejected))
         shown = f", first {min(3, len(rejected))} shown" if count > min(3, len(rejected)) else ""
         detail = f"{count} reply(ies) rejected{shown}" + (": " + "; ".join(rejected[:3]) if rejected else "")
     elif outcome == "timeout":
-        finding_id = "SERVER-UNREACHABLE"
+        finding_id = ids.SERVER_UNREACHABLE
     else:
         finding_id = failure_id(error_kind, detail)
     evidence = [detail, *rejected[:5]] if outcome != "rejected" else rejected[:5]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rtcdiag.targets import IceServerUrl, Target, Transport
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Subject, make_finding, needing
 from rtcdiag.triage.judgement import Judgement, StepOutcome
 
@@ -42,7 +43,8 @@ def judge_fallback(targets: Sequence[Target], subject_of: Callable[[str], Subjec
         mine = [t for t in turn if t.host == host]
         urls = [IceServerUrl.of_target(t).browser_form for t in mine]
         out.findings.append(needing(make_finding(  # the configuration's own fact: nothing explains it
-            "TURN-NO-TCP-FALLBACK", subject, check=CHECK, step=STEP, host=_uri_host(host), port=mine[0].port,
+            ids.TURN_NO_TCP_FALLBACK, subject, check=CHECK, step=STEP, host=_uri_host(host),
+            port=mine[0].port,
             urls=", ".join(dict.fromkeys(urls[:5])),
             evidence=["a browser uses turn: URLs without ?transport= over UDP only (RFC 7065 §3)"],
             snippet=[turns_url(host), f"turn:{_uri_host(host)}:{mine[0].port}?transport=tcp"]), ()))

@@ -1,7 +1,5 @@
-"""Findings and catalogue entries.
-
-A catalogue entry is the stable, documented knowledge (``rtcdiag explain ID``); a finding is one entry applied
-to one :class:`Subject` by one check at one step, with its parameters and the evidence that triggered it.
+"""Findings: one catalogue entry (:mod:`rtcdiag.triage.entry`) applied to one :class:`Subject` by one check at
+one step, with its parameters and the evidence that triggered it.
 
 Parameters and evidence are rtcdiag's words around outside values (wire strings, user input) that the rule
 marked with ``rtcdiag.redact.echo``: when the finding is made the marked values are masked for secrets
@@ -19,64 +17,18 @@ shows them as a block of their own under the fix, never run together in prose.
 from __future__ import annotations
 
 import shlex
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from functools import cache, cached_property
+from functools import cached_property
 
 from rtcdiag.redact import unmark
 from rtcdiag.textsafe import printable
 
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-
-
-class CatalogueError(Exception):
-    """A rule used an unknown finding id or left a placeholder unfilled (a bug in rtcdiag)."""
-
-
-@dataclass(frozen=True)
-class CatalogueEntry:
-    """Known symptom -> cause -> fix. Text may hold ``{placeholders}`` filled per finding."""
-
-    id: str
-    severity: Severity
-    title: str
-    symptom: str
-    cause: str
-    fix: str
-    # Where the rule comes from (RFC section, peer issue), shown by ``rtcdiag explain``.
-    reference: str = ""
-
-    @property
-    def placeholders(self) -> frozenset[str]:
-        """The parameters the texts need (``url`` for both ``{url}`` and ``{url_sh}``)."""
-        return needed(_placeholders(self.title, self.symptom, self.cause, self.fix))
-
-
-@cache
-def _placeholders(*texts: str) -> frozenset[str]:
-    formatter = string.Formatter()
-    return frozenset(name for text in texts for _, name, _, _ in formatter.parse(text) if name)
-
-
-SHELL_SUFFIX = "_sh"  # ``{url_sh}``: the parameter ``url`` quoted for a shell
-
-
-def needed(placeholders: frozenset[str]) -> frozenset[str]:
-    """The parameters ``placeholders`` need (``url`` for ``{url_sh}``)."""
-    return frozenset(p.removesuffix(SHELL_SUFFIX) for p in placeholders)
+# The entry's vocabulary, re-exported: a rule needs Severity and the error beside make_finding.
+from rtcdiag.triage.entry import SHELL_SUFFIX
+from rtcdiag.triage.entry import CatalogueEntry as CatalogueEntry
+from rtcdiag.triage.entry import CatalogueError as CatalogueError
+from rtcdiag.triage.entry import Severity as Severity
 
 
 class _Params(dict[str, str]):

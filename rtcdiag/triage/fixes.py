@@ -11,11 +11,13 @@ from __future__ import annotations
 import shlex
 
 from rtcdiag.addresses import format_hostport
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding
 
 # Nothing (or something else) answers on an endpoint: what listens there, and the listener coturn needs.
-_LISTENER = frozenset({"SERVER-REFUSED", "SERVER-UNREACHABLE", "MALFORMED-REPLY", "PORT-NOT-STUN"})
-_TLS = frozenset({"TLS-HANDSHAKE", "TLS-HOSTNAME", "TLS-UNTRUSTED", "TLS-EXPIRED", "TLS-EXPIRING-SOON"})
+_LISTENER = frozenset({ids.SERVER_REFUSED, ids.SERVER_UNREACHABLE, ids.MALFORMED_REPLY, ids.PORT_NOT_STUN})
+_TLS = frozenset({ids.TLS_HANDSHAKE, ids.TLS_HOSTNAME, ids.TLS_UNTRUSTED, ids.TLS_EXPIRED,
+                  ids.TLS_EXPIRING_SOON})
 
 
 def listener_lines(transport: str, port: int) -> list[str]:
@@ -42,7 +44,7 @@ def add_snippet(finding: Finding) -> None:
         return
     if finding.id in _LISTENER:
         finding.snippet = listener_lines(s.transport, s.port)
-    elif finding.id == "PORT-TLS443-MISSING":
+    elif finding.id == ids.PORT_TLS443_MISSING:
         from rtcdiag.triage.fallback import turns_url
 
         finding.snippet = ["# turnserver.conf", "tls-listening-port=443", "# the iceServers URL",

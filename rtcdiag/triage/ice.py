@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.probes.ice import GatherEvent, IceResult, IceRun
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
     Judgement,
@@ -78,7 +79,8 @@ def _relay_findings(run: IceRun, subj: Subject) -> list[Finding]:
         reason = _reason(run, errors[0]) if errors else "the server gave no relay candidate"
         if relays:
             reason = f"{', '.join(missing)} agent: {reason}"
-        return [make_finding("ICE-NO-RELAY", subj, check=CHECK, step=GATHER_RELAY, url=run.url, reason=reason,
+        return [make_finding(ids.ICE_NO_RELAY, subj, check=CHECK, step=GATHER_RELAY, url=run.url,
+                             reason=reason,
                              evidence=_evidence(errors) or [f"no relay candidate gathered by the "
                                                             f"{', '.join(missing) or 'ICE'} agent"])]
     findings: list[Finding] = []
@@ -99,11 +101,11 @@ def _relay_findings(run: IceRun, subj: Subject) -> list[Finding]:
                     f"server {run.server_host} is {server_scope.value if server_scope else 'a host name'}"]
         # RFC 8656 §6.2: a relay address is wrong when clients that reached the server cannot reach it.
         if reachable:
-            findings.append(make_finding("ICE-RELAY-INTERNAL-NOTED", subj, check=CHECK, step=GATHER_RELAY,
+            findings.append(make_finding(ids.ICE_RELAY_INTERNAL_NOTED, subj, check=CHECK, step=GATHER_RELAY,
                                          address=cand.address, scope=cand_scope.value, server=run.server_host,
                                          evidence=evidence))
         else:
-            findings.append(make_finding("ICE-RELAY-PRIVATE", subj, check=CHECK, step=GATHER_RELAY,
+            findings.append(make_finding(ids.ICE_RELAY_PRIVATE, subj, check=CHECK, step=GATHER_RELAY,
                                          address=cand.address, scope=cand_scope.value, evidence=evidence))
     return findings
 
@@ -150,7 +152,7 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
         reason = run.ice_error or "ICE negotiation failed"
         out.steps.append(StepOutcome(subj, CHECK, CONNECT, detail=reason, duration_s=after_gather))
         out.findings.append(make_finding(
-            "ICE-FAILED", subj, check=CHECK, step=CONNECT, url=run.url, reason=reason,
+            ids.ICE_FAILED, subj, check=CHECK, step=CONNECT, url=run.url, reason=reason,
             evidence=[reason, f"{len(run.candidates)} local candidates gathered"]))
         out.steps.append(StepOutcome(subj, CHECK, DATA, StepState.SKIPPED,
                                      detail="not connected: the connectivity checks failed"))
@@ -172,7 +174,7 @@ def _judge_turn(run: IceRun, subj: Subject, out: Judgement) -> None:
                                  detail=f"{run.packets_received}/{run.packets_sent} packets echoed{rtt}"))
     echoed = f"{run.packets_received}/{run.packets_sent} packets echoed"
     if run.packets_received < run.packets_sent:
-        out.findings.append(make_finding("ICE-NO-DATA", subj, check=CHECK, step=DATA, url=run.url,
+        out.findings.append(make_finding(ids.ICE_NO_DATA, subj, check=CHECK, step=DATA, url=run.url,
                                          sent=run.packets_sent, received=run.packets_received,
                                          evidence=[f"selected pair {pair_text(run)}", echoed]))
     out.facts.relays.append(RelayFact(run.server_host, run.packets_received > 0,
@@ -192,7 +194,7 @@ def _judge_stun(run: IceRun, subj: Subject, out: Judgement) -> None:
     reason = _reason(run, errors[0]) if errors else "no host candidate to ask from"
     out.steps.append(StepOutcome(subj, CHECK, GATHER_SRFLX, duration_s=_secs(run.gather_ms), detail=reason))
     evidence = _evidence(errors) or ["no server-reflexive candidate gathered"]
-    out.findings.append(make_finding("ICE-NO-SRFLX", subj, check=CHECK, step=GATHER_SRFLX, url=run.url,
+    out.findings.append(make_finding(ids.ICE_NO_SRFLX, subj, check=CHECK, step=GATHER_SRFLX, url=run.url,
                                      reason=reason, evidence=evidence))
 
 
@@ -217,7 +219,7 @@ def judge_run(run: IceRun) -> Judgement:
     first = GATHER_SRFLX if run.scheme == "stun" else GATHER_RELAY
     if run.error is not None:
         out.steps.append(StepOutcome(subj, CHECK, first, detail=run.error, duration_s=_secs(run.duration_ms)))
-        out.findings.append(make_finding("ICE-ERROR", subj, check=CHECK, step=first, url=run.url,
+        out.findings.append(make_finding(ids.ICE_ERROR, subj, check=CHECK, step=first, url=run.url,
                                          reason=run.error, evidence=[run.error]))
         if run.scheme != "stun":
             why = f"the probe could not run: {run.error}"

@@ -11,6 +11,7 @@ import re
 
 from rtcdiag.evidence.sdp import parse_sdp
 from rtcdiag.probes.interop import InteropCall, InteropResult
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
@@ -57,13 +58,13 @@ def judge(result: InteropResult) -> Judgement:
             forced = f" (the caller's setCodecPreferences kept only {result.video_codec})" \
                 if result.video_codec else ""
             judgement.findings.append(make_finding(
-                "INTEROP-NO-COMMON-CODEC", subject, check=CHECK, step="codecs",
+                ids.INTEROP_NO_COMMON_CODEC, subject, check=CHECK, step="codecs",
                 evidence=[f"{callee}'s answer rejected (port 0) {r}" for r in rejected] + [
                     f"{caller}'s offer{forced}"],
                 call=call.label, caller=caller, callee=callee, rejected="; ".join(rejected)))
         if call.error or call.state != "connected":
             judgement.findings.append(make_finding(
-                "INTEROP-CALL-FAILED", subject, check=CHECK, step="call",
+                ids.INTEROP_CALL_FAILED, subject, check=CHECK, step="call",
                 evidence=[f"{call.label}: {call.error or 'connection ' + call.state}",
                           f"connect wait {call.connect_ms or 0:.0f} ms"],
                 call=call.label, caller=caller, callee=callee, state=call.error or call.state))
@@ -74,13 +75,13 @@ def judge(result: InteropResult) -> Judgement:
             small, big = (caller, callee) if offered < answered else (callee, caller)
             said_size = True  # two browsers that never met their limits still differ: said once
             judgement.findings.append(make_finding(
-                "INTEROP-MAX-MESSAGE-SIZE", Subject("interop"), check=CHECK, step="datachannel",
+                ids.INTEROP_MAX_MESSAGE_SIZE, Subject("interop"), check=CHECK, step="datachannel",
                 evidence=[f"{caller} a=max-message-size:{offered}",
                           f"{callee} a=max-message-size:{answered}"],
                 small=small, big=big, limit=min(offered, answered)))
         if call.received < call.sent or not call.open:
             judgement.findings.append(make_finding(
-                "INTEROP-ECHO-LOST", subject, check=CHECK, step="call",
+                ids.INTEROP_ECHO_LOST, subject, check=CHECK, step="call",
                 evidence=[f"{call.label}: data channel {'open' if call.open else 'never opened'}, "
                           f"{call.received}/{call.sent} echoed"],
                 call=call.label, received=call.received, sent=call.sent))

@@ -31,6 +31,7 @@ from rtcdiag.lint.turnserver_conf import (
     parse_range,
 )
 from rtcdiag.lint.versions import KnownVersion, Version
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome
 
@@ -155,16 +156,16 @@ def _auth(conf: TurnserverConf, out: _Out) -> None:
     mechanisms = [m for m in ("lt-cred-mech", "use-auth-secret", "oauth") if conf.flag(m)]
     if conf.flag("no-auth"):
         line = conf.lines("no-auth")[0].line
-        out.add("LINT-NO-AUTH", "auth", file=out.file, detail=f"`no-auth` is set (line {line})")
+        out.add(ids.LINT_NO_AUTH, "auth", file=out.file, detail=f"`no-auth` is set (line {line})")
     elif not mechanisms and not conf.values("user"):
-        out.add("LINT-NO-AUTH", "auth", file=out.file,
+        out.add(ids.LINT_NO_AUTH, "auth", file=out.file,
                 detail="none of `lt-cred-mech`, `use-auth-secret`, `oauth` and no `user=` entries")
     if conf.flag("use-auth-secret"):
         for option in conf.lines("static-auth-secret"):
             secret = option.value or ""
             weak = _weak_secret(secret)
             if weak:
-                out.add("LINT-WEAK-SECRET", "auth", file=out.file, line=option.line,
+                out.add(ids.LINT_WEAK_SECRET, "auth", file=out.file, line=option.line,
                         detail=f"static-auth-secret {weak}")
 
 
@@ -187,19 +188,19 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
     allowed, bad_allowed = _ranges(conf, "allowed-peer-ip")
     for name, bad in (("denied-peer-ip", bad_denied), ("allowed-peer-ip", bad_allowed)):
         for line, value, why in bad:
-            out.add("LINT-PEER-IP-MALFORMED", "peer-acl", file=out.file, line=line, option=name,
+            out.add(ids.LINT_PEER_IP_MALFORMED, "peer-acl", file=out.file, line=line, option=name,
                     detail=f"{name}={value}: {why}")
     if conf.flag("allow-loopback-peers"):
-        out.add("LINT-LOOPBACK-PEERS", "peer-acl", file=out.file,
+        out.add(ids.LINT_LOOPBACK_PEERS, "peer-acl", file=out.file,
                 line=conf.lines("allow-loopback-peers")[0].line)
     if conf.flag("server-relay"):
-        out.add("LINT-SERVER-RELAY", "peer-acl", file=out.file, line=conf.lines("server-relay")[0].line)
+        out.add(ids.LINT_SERVER_RELAY, "peer-acl", file=out.file, line=conf.lines("server-relay")[0].line)
     builtin = builtin_denied(conf, version)
     # From 4.13.1 every IPv4-in-IPv6 encoding (64:ff9b::/96 too) is judged by its IPv4 address (PR #1945).
     required = [c for c in SENSITIVE if not (c == "64:ff9b::/96" and version and version >= v.V4_13_1)]
     missing = [c for c in required if c not in builtin and not _covered(c, denied)]
     if missing:
-        out.add("LINT-PEER-ACL-MISSING", "peer-acl", file=out.file, version=shown,
+        out.add(ids.LINT_PEER_ACL_MISSING, "peer-acl", file=out.file, version=shown,
                 ranges=", ".join(label(c) for c in missing),
                 snippet=[denied_line(c) for c in missing],
                 evidence=[f"denied-peer-ip lines read: {len(denied)}",
@@ -211,21 +212,21 @@ def _peer_acl(conf: TurnserverConf, out: _Out, version: Version | None, shown: s
         (version < v.V4_13_0 and not _covered("127.0.0.0/8", denied))
     if needs_mapped and not _covered(IPV4_MAPPED, denied):
         severity = None if version is not None else Severity.WARNING
-        out.add("LINT-PEER-IPV4-MAPPED", "peer-acl", file=out.file, version=shown, severity=severity,
+        out.add(ids.LINT_PEER_IPV4_MAPPED, "peer-acl", file=out.file, version=shown, severity=severity,
                 snippet=[denied_line(IPV4_MAPPED).replace("::ffff:0:0-::ffff:ffff:ffff",
                                                           "::ffff:0.0.0.0-::ffff:255.255.255.255")])
     multicast_missing = [c for c in MULTICAST if not _covered(c, denied)]
     if not conf.flag("no-multicast-peers") and multicast_missing:
-        out.add("LINT-MULTICAST-PEERS", "peer-acl", file=out.file, snippet=["no-multicast-peers"],
+        out.add(ids.LINT_MULTICAST_PEERS, "peer-acl", file=out.file, snippet=["no-multicast-peers"],
                 ranges=", ".join(multicast_missing))
     sensitive_all = [*SENSITIVE, *MULTICAST, IPV4_MAPPED]
     for r in allowed:
         hit = [c for c in sensitive_all if r.overlaps(_net(c))]
         if hit:
-            out.add("LINT-ALLOWED-PEER-OVERLAP", "peer-acl", file=out.file, line=r.line, detail=r.text,
+            out.add(ids.LINT_ALLOWED_PEER_OVERLAP, "peer-acl", file=out.file, line=r.line, detail=r.text,
                     ranges=", ".join(label(c) for c in hit))
     if not conf.flag("no-tcp-relay"):
-        out.add("LINT-TCP-RELAY", "peer-acl", file=out.file, snippet=["no-tcp-relay"])
+        out.add(ids.LINT_TCP_RELAY, "peer-acl", file=out.file, snippet=["no-tcp-relay"])
 
 
 # --- admin interfaces --------------------------------------------------------------------------------------
@@ -249,17 +250,17 @@ def _admin(conf: TurnserverConf, out: _Out, version: Version | None) -> None:
         cli_ip = conf.last("cli-ip") or "127.0.0.1"
         port = conf.last("cli-port") or "5766"
         if not _is_loopback(cli_ip):
-            out.add("LINT-CLI-EXPOSED", "admin", file=out.file, detail=f"{cli_ip} port {port}")
+            out.add(ids.LINT_CLI_EXPOSED, "admin", file=out.file, detail=f"{cli_ip} port {port}")
         password = conf.last("cli-password")
         weak = _weak_cli_password(password)
         if weak:
-            out.add("LINT-CLI-WEAK-PASSWORD", "admin", file=out.file, detail=weak, snippet=["no-cli"])
+            out.add(ids.LINT_CLI_WEAK_PASSWORD, "admin", file=out.file, detail=weak, snippet=["no-cli"])
     if conf.flag("prometheus"):
         address = conf.last("prometheus-address")
         if address is None or not _is_loopback(address):
             where = f"prometheus-address={address}" if address else \
                 "it listens on every address (the default)"
-            out.add("LINT-PROMETHEUS-EXPOSED", "admin", file=out.file, detail=where)
+            out.add(ids.LINT_PROMETHEUS_EXPOSED, "admin", file=out.file, detail=where)
 
 
 def _weak_cli_password(password: str | None) -> str | None:
@@ -281,7 +282,7 @@ def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -
     missing = [name for name in ("cert", "pkey") if not conf.values(name)]
     if missing:
         port = conf.last("tls-listening-port") or "5349"
-        out.add("LINT-TLS-NO-CERT", "tls", file=out.file,
+        out.add(ids.LINT_TLS_NO_CERT, "tls", file=out.file,
                 detail=f"TLS/DTLS listen on port {port} (no `no-tls`/`no-dtls`) but `{'`, `'.join(missing)}` "
                        "is not set")
     old: list[str] = []
@@ -295,7 +296,8 @@ def _tls(conf: TurnserverConf, out: _Out, version: Version | None, shown: str) -
         severity = Severity.INFO if version is None else None
         lines = [opt for opt in ("no-tlsv1", "no-tlsv1_1") if not conf.flag(opt)] \
             if version is None or version < v.V4_7_0 else []
-        out.add("LINT-OLD-TLS", "tls", file=out.file, detail="; ".join(old), version=shown, severity=severity,
+        out.add(ids.LINT_OLD_TLS, "tls", file=out.file, detail="; ".join(old), version=shown,
+                severity=severity,
                 snippet=lines)
 
 
@@ -314,7 +316,7 @@ def _unknown_options(conf: TurnserverConf, out: _Out) -> None:
             continue
         meant = nearest(option.name)
         fixed = [f"{meant}={option.value}" if option.value is not None else meant] if meant else []
-        out.add("LINT-UNKNOWN-OPTION", "operations", file=out.file, line=option.line, option=option.name,
+        out.add(ids.LINT_UNKNOWN_OPTION, "operations", file=out.file, line=option.line, option=option.name,
                 meant=f" (the nearest one is `{meant}`)" if meant else "",
                 severity=None if meant else Severity.WARNING, snippet=fixed)
 
@@ -323,33 +325,33 @@ def _operations(conf: TurnserverConf, out: _Out, version: Version | None, shown:
     _unknown_options(conf, out)
     for option in conf.options:
         if option.name in BOOLEAN_OPTIONS and bool_value(option.value) is None:
-            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+            out.add(ids.LINT_BAD_VALUE, "operations", file=out.file, line=option.line,
                     detail=f"`{option.name}` has the value {option.value!r}, not a boolean: coturn stops "
                            "with \"Unknown boolean value\" (a `#` comment is only a comment at the start of "
                            "a line)")
         elif option.value and " #" in option.value:
             # The value is not echoed: it may be a secret (static-auth-secret, cli-password, user=).
-            out.add("LINT-BAD-VALUE", "operations", file=out.file, line=option.line,
+            out.add(ids.LINT_BAD_VALUE, "operations", file=out.file, line=option.line,
                     severity=Severity.WARNING,
                     detail=f"the value of `{option.name}` includes ` #...`: coturn reads a `#` after the "
                            "start of a line as part of the value")
     if not conf.has("realm"):
-        out.add("LINT-NO-REALM", "operations", file=out.file)
+        out.add(ids.LINT_NO_REALM, "operations", file=out.file)
     if not conf.has("proc-user"):
-        out.add("LINT-RUNS-AS-ROOT", "operations", file=out.file,
+        out.add(ids.LINT_RUNS_AS_ROOT, "operations", file=out.file,
                 snippet=["proc-user=turnserver", "proc-group=turnserver"])
     _quotas(conf, out)
     _zero_lifetimes(conf, out, version, shown)
     for option in conf.lines("max-allocate-lifetime"):
         seconds = _int(option.value)
         if seconds is not None and seconds > MAX_LIFETIME_S:
-            out.add("LINT-LONG-LIFETIME", "operations", file=out.file, line=option.line,
+            out.add(ids.LINT_LONG_LIFETIME, "operations", file=out.file, line=option.line,
                     detail=f"{seconds} s")
     private = [f"{name}={value}" for name in ("listening-ip", "relay-ip") for value in conf.values(name)
                if (a := parse_address(value)) is not None
                and scope_of(a) in (AddressScope.PRIVATE, AddressScope.SHARED)]
     if private and not conf.has("external-ip"):
-        out.add("LINT-PRIVATE-NO-EXTERNAL-IP", "operations", file=out.file, detail=", ".join(private[:4]))
+        out.add(ids.LINT_PRIVATE_NO_EXTERNAL_IP, "operations", file=out.file, detail=", ".join(private[:4]))
     _relay_ports(conf, out)
 
 
@@ -362,15 +364,15 @@ def _quotas(conf: TurnserverConf, out: _Out) -> None:
         zeros = [f"`{name}={conf.last(name)}`" for name, value in values.items()
                  if value is not None and value <= 0 and conf.has(name)]
         detail = f" ({', '.join(zeros)}: coturn reads 0 as no limit)" if zeros else ""
-        out.add("LINT-NO-QUOTA", "operations", file=out.file, detail=detail)
+        out.add(ids.LINT_NO_QUOTA, "operations", file=out.file, detail=detail)
     total = conf.lines("total-quota")
     if total and (value := _int(total[-1].value)) is not None and value < 0:
-        out.add("LINT-BAD-VALUE", "operations", file=out.file, line=total[-1].line,
+        out.add(ids.LINT_BAD_VALUE, "operations", file=out.file, line=total[-1].line,
                 detail=f"`total-quota={total[-1].value}` is below any allocation count: coturn answers every "
                        "Allocate 486 Allocation Quota Reached (userdb.c inc_quota)")
     capacity = conf.lines("bps-capacity")
     if capacity and n.limits(values["bps-capacity"]) and not n.limits(values["max-bps"]):
-        out.add("LINT-BAD-VALUE", "operations", file=out.file, line=capacity[-1].line,
+        out.add(ids.LINT_BAD_VALUE, "operations", file=out.file, line=capacity[-1].line,
                 detail=f"`bps-capacity={capacity[-1].value}` without a `max-bps` above 0: coturn stops at "
                        "start (\"CONFIG ERROR: If you set the --bps-capacity option, then you must set "
                        "--max-bps options, too.\")")
@@ -423,7 +425,7 @@ def _zero_lifetimes(conf: TurnserverConf, out: _Out, version: Version | None, sh
             meaning, severity, consequence, fix, source = _ZERO_MAX_LIFETIME
         else:
             meaning, severity, consequence, fix, source = _zero_lifetime_of_peers(option, version)
-        out.add("LINT-ZERO-VALUE", "operations", severity=severity, file=out.file, line=lines[-1].line,
+        out.add(ids.LINT_ZERO_VALUE, "operations", severity=severity, file=out.file, line=lines[-1].line,
                 option=option, value=lines[-1].value, meaning=meaning, version=shown, consequence=consequence,
                 fix=fix, source=source)
 
@@ -447,7 +449,7 @@ def _relay_ports(conf: TurnserverConf, out: _Out) -> None:
         problems.append(f"listening port(s) {', '.join(map(str, inside))} inside the relay range "
                         f"{low}-{high}")
     if problems:
-        out.add("LINT-RELAY-PORTS", "operations", file=out.file, detail="; ".join(problems))
+        out.add(ids.LINT_RELAY_PORTS, "operations", file=out.file, detail="; ".join(problems))
 
 
 # --- version: rejected options, advisories -----------------------------------------------------------------
@@ -475,13 +477,13 @@ ADDED: dict[str, tuple[Version, str]] = {
 def _version(conf: TurnserverConf, out: _Out, known: KnownVersion, shown: str) -> None:
     version = known.version
     if version is None:
-        out.add("LINT-VERSION-UNKNOWN", "version",
+        out.add(ids.LINT_VERSION_UNKNOWN, "version",
                 detail=f"{known.detail or 'no version'}: advisories not checked, defaults of old versions "
                        "assumed")
         for option in conf.options:
             if option.name in REMOVED:
                 what = REMOVED[option.name][1]
-                out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line,
+                out.add(ids.LINT_OPTION_REJECTED, "version", file=out.file, line=option.line,
                         option=option.name, version=shown, detail=f"`{option.name}` {what}",
                         severity=Severity.WARNING)
         return
@@ -491,11 +493,11 @@ def _version(conf: TurnserverConf, out: _Out, known: KnownVersion, shown: str) -
             refuses = version >= v.V4_7_0
             effect = " (coturn refuses to start)" if refuses else \
                 " (coturn logs `Bad configuration format` and ignores it)"
-            out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line, option=option.name,
+            out.add(ids.LINT_OPTION_REJECTED, "version", file=out.file, line=option.line, option=option.name,
                     version=shown, severity=Severity.ERROR if refuses else Severity.WARNING,
                     detail=f"`{option.name}` {what}{effect}")
         elif option.name in ADDED and version < ADDED[option.name][0]:
-            out.add("LINT-OPTION-REJECTED", "version", file=out.file, line=option.line, option=option.name,
+            out.add(ids.LINT_OPTION_REJECTED, "version", file=out.file, line=option.line, option=option.name,
                     version=shown, severity=Severity.WARNING,
                     detail=f"`{option.name}`: {ADDED[option.name][1]}")
     denied = _ranges(conf, "denied-peer-ip")[0]
@@ -511,7 +513,7 @@ def _version(conf: TurnserverConf, out: _Out, known: KnownVersion, shown: str) -
         # A condition the config cannot show (e.g. the CPU architecture): a warning, not an error.
         unknowable = bool(advisory.applies_when) and not advisory.options
         aliases = f" [{', '.join(advisory.aliases)}]" if advisory.aliases else ""
-        out.add("LINT-ADVISORY", "version", version=shown, id=advisory.id + aliases, allows=advisory.allows,
+        out.add(ids.LINT_ADVISORY, "version", version=shown, id=advisory.id + aliases, allows=advisory.allows,
                 severity=Severity.WARNING if unknowable else None,
                 detail=when, fixed=v.show(advisory.fixed), source=advisory.sources[0],
                 evidence=[f"affected: {v.show(advisory.introduced)} <= version < {v.show(advisory.fixed)}",

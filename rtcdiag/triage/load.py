@@ -17,6 +17,7 @@ Every clean ramp to its last step is ``LOAD-HELD`` (info).
 from __future__ import annotations
 
 from rtcdiag.probes.turn_load import LoadResult, LoadStep, StepVerdict
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, StepOutcome, StepState
 
@@ -89,45 +90,45 @@ def judge(result: LoadResult) -> Judgement:
         if verdict is StepVerdict.REFUSED and failure is not None:
             reason = failure.reason or failure.error or ""
             if failure.code == QUOTA_CODE:
-                finding_id = "LOAD-BANDWIDTH-QUOTA" if "bandwidth" in reason.lower() else "LOAD-QUOTA"
+                finding_id = ids.LOAD_BANDWIDTH_QUOTA if "bandwidth" in reason.lower() else ids.LOAD_QUOTA
             elif failure.code == CAPACITY_CODE:
-                finding_id = "LOAD-NO-PORTS"
+                finding_id = ids.LOAD_NO_PORTS
             else:
-                finding_id = "LOAD-ALLOCATE-REFUSED"
+                finding_id = ids.LOAD_ALLOCATE_REFUSED
             add(finding_id, name, server=server, transport=transport,
                 code=failure.code if failure.code is not None else "an unusable answer",
                 reason=reason or "(no reason)", count=failure.held, detail=knee, evidence=evidence)
         elif verdict in (StepVerdict.REFUSED, StepVerdict.TIMEOUT):
             why = (failure.error if failure is not None else None) or last.note or "no answer"
-            add("LOAD-ALLOCATE-TIMEOUT", name, server=server, transport=transport,
+            add(ids.LOAD_ALLOCATE_TIMEOUT, name, server=server, transport=transport,
                 detail=f"{_step_detail(last) if failure is not None else why}; {knee}", evidence=evidence)
         elif verdict is StepVerdict.LOSS:
-            add("LOAD-LOSS", name, server=server, transport=transport,
+            add(ids.LOAD_LOSS, name, server=server, transport=transport,
                 detail=f"{_step_detail(last)}: over {result.max_loss_pct:g}%; {knee}", evidence=evidence)
         elif verdict is StepVerdict.RTT:
-            add("LOAD-RTT", name, server=server, transport=transport,
+            add(ids.LOAD_RTT, name, server=server, transport=transport,
                 detail=f"{_step_detail(last)}: p95 over {result.max_rtt_ms:g} ms; {knee}", evidence=evidence)
         elif verdict is StepVerdict.TOOL_LIMIT:
             facts.inconclusive = True
-            add("LOAD-TOOL-LIMIT", name, detail=f"at step {last.index}, {_step_detail(last)}; the server "
+            add(ids.LOAD_TOOL_LIMIT, name, detail=f"at step {last.index}, {_step_detail(last)}; the server "
                 f"held at least the last clean step ({knee})", evidence=evidence)
         elif verdict is StepVerdict.STOPPED or result.stopped:
             facts.inconclusive = True
-            add("LOAD-STOPPED", name, detail=f"{result.stopped or last.note}; {knee}", evidence=evidence)
+            add(ids.LOAD_STOPPED, name, detail=f"{result.stopped or last.note}; {knee}", evidence=evidence)
         elif reached < result.planned_steps:
             facts.inconclusive = True
-            add("LOAD-STOPPED", name, detail=f"{result.stopped or 'stopped'}; {knee}", evidence=evidence)
+            add(ids.LOAD_STOPPED, name, detail=f"{result.stopped or 'stopped'}; {knee}", evidence=evidence)
         else:
-            add("LOAD-HELD", name, server=server, transport=transport,
+            add(ids.LOAD_HELD, name, server=server, transport=transport,
                 detail=f"{load_text(last)} clean ({last.relayed_mbps:g} Mbit/s through the relay, both "
                        f"ways), {result.thresholds} never crossed", evidence=evidence)
     elif result.stopped:
         facts.inconclusive = True
-        add("LOAD-STOPPED", "step-1", detail=result.stopped)
+        add(ids.LOAD_STOPPED, "step-1", detail=result.stopped)
     release_detail = f"{result.released} of {result.allocations_made} allocation(s) released"
     steps.append(StepOutcome(subject, CHECK, "release", detail=release_detail))
     if result.release_failed:
-        add("LOAD-NOT-RELEASED", "release", server=server, transport=transport,
+        add(ids.LOAD_NOT_RELEASED, "release", server=server, transport=transport,
             detail=f"{result.release_failed} Refresh LIFETIME=0 request(s) got no success answer; "
                    f"{release_detail}")
     return Judgement(findings=findings, steps=steps, facts=facts)

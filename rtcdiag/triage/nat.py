@@ -38,6 +38,7 @@ from rtcdiag.probes.nat import (
 from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
+from rtcdiag.triage import ids
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_finding
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, StepOutcome, StepState, is_well_known
@@ -48,8 +49,8 @@ VERDICT = "verdict"
 
 SHORT_LIFETIME_S = 30.0
 # What a server that spoke but gave no usable Binding success is reported as (the ``stun`` vocabulary).
-SERVER_SAID = ("STUN-ERROR-RESPONSE", "STUN-ALTERNATE-SERVER", "REDIRECT-LOOP", "REPLY-FLOOD",
-               "MALFORMED-REPLY", "PORT-NOT-STUN")
+SERVER_SAID = (ids.STUN_ERROR_RESPONSE, ids.STUN_ALTERNATE_SERVER, ids.REDIRECT_LOOP, ids.REPLY_FLOOD,
+               ids.MALFORMED_REPLY, ids.PORT_NOT_STUN)
 
 MEANING: dict[Legacy, str] = {
     Legacy.OPEN_INTERNET: "No NAT and no filtering: peers can reach this address directly; host candidates "
@@ -138,13 +139,13 @@ def _unusable(run: NatRun) -> Finding | None:
     step = _step("reachability", run)
     if run.error is not None:
         if run.error_kind == "dns":
-            finding = make_finding("DNS-FAILURE", subj, check=CHECK, step=step, host=run.host,
+            finding = make_finding(ids.DNS_FAILURE, subj, check=CHECK, step=step, host=run.host,
                                    detail=run.error, evidence=[run.error])
         else:
             finding = failure_finding(
                 outcome="transport-error", error_kind=run.error_kind, detail=run.error, subject=subj,
                 check=CHECK, step=step, server=run.address,
-            ) or make_finding("SERVER-UNREACHABLE", subj, check=CHECK, step=step, server=run.address,
+            ) or make_finding(ids.SERVER_UNREACHABLE, subj, check=CHECK, step=step, server=run.address,
                               transport=run.transport.upper(), detail=run.error, evidence=[run.error])
         finding.severity = Severity.WARNING  # the NAT was not measured: inconclusive, not a NAT error
         return finding
@@ -154,7 +155,7 @@ def _unusable(run: NatRun) -> Finding | None:
     if run.transport == "udp" and not run.udp_answered:
         if run.tcp_answered:
             return make_finding(
-                "UDP-BLOCKED", subj, check=CHECK, step=step, server=run.address,
+                ids.UDP_BLOCKED, subj, check=CHECK, step=step, server=run.address,
                 detail="no answer to any UDP Binding request while a TCP Binding was answered",
                 evidence=[f"UDP Binding to {run.address}: no answer; TCP Binding: answered"])
         return _silent(run, "UDP or TCP", f"UDP and TCP Binding requests to {run.address} went unanswered")
@@ -163,7 +164,7 @@ def _unusable(run: NatRun) -> Finding | None:
     check = run.server_check
     if run.transport == "udp" and (check is None or not check.supported):
         problems = check.problems if check else ["no usable Binding response"]
-        return make_finding("NAT-SERVER-NO-RFC5780", subj, check=CHECK, step=_step("rfc5780-server", run),
+        return make_finding(ids.NAT_SERVER_NO_RFC5780, subj, check=CHECK, step=_step("rfc5780-server", run),
                             detail="; ".join(problems), evidence=problems)
     return None
 
@@ -204,15 +205,15 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
             alternate = next((v.value for v in first.response_attributes if v.name == "ALTERNATE-SERVER"),
                              "?")
             if alternate == server:  # RFC 8489 §10: a server redirecting to itself is a loop
-                return make_finding("REDIRECT-LOOP", subj, check=CHECK, step=step, server=server,
+                return make_finding(ids.REDIRECT_LOOP, subj, check=CHECK, step=step, server=server,
                                     transport=transport.upper(), detail=f"{server} -> {server}",
                                     evidence=evidence)
-            return make_finding("STUN-ALTERNATE-SERVER", subj, check=CHECK, step=step, server=server,
+            return make_finding(ids.STUN_ALTERNATE_SERVER, subj, check=CHECK, step=step, server=server,
                                 detail=f"ALTERNATE-SERVER {alternate}, not followed: RFC 5780 discovery "
                                        f"needs the server itself (pass --server stun:{alternate} if it is "
                                        "one)",
                                 evidence=evidence)
-        return make_finding("STUN-ERROR-RESPONSE", subj, check=CHECK, step=step, server=server,
+        return make_finding(ids.STUN_ERROR_RESPONSE, subj, check=CHECK, step=step, server=server,
                             transport=transport.upper(),
                             detail=first.response or f"error {first.error_code}", evidence=evidence)
     rejected = [ex for ex in exchanges if ex.rejected_count]
@@ -221,7 +222,7 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
         attempts = sum(max(ex.attempts, 1) for ex in exchanges)
         shown = [reason for ex in rejected for reason in ex.rejected][:5]
         if count >= FLOOD_MIN_REPLIES and count > FLOOD_PER_REQUEST * attempts:
-            return make_finding("REPLY-FLOOD", subj, check=CHECK, step=step, server=server,
+            return make_finding(ids.REPLY_FLOOD, subj, check=CHECK, step=step, server=server,
                                 transport=transport.upper(),
                                 detail=f"{count} replies that answer nothing for {attempts} request(s), "
                                        f"and no answer to any", evidence=shown)
@@ -235,7 +236,7 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
                 "the server closed the connection"
             udp = " (UDP Binding requests to the same port got no answer either)" \
                 if run.transport == "udp" else ""
-            return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=step, server=server,
+            return make_finding(ids.PORT_NOT_STUN, subj, check=CHECK, step=step, server=server,
                                 transport="TCP", port=run.port or "?",
                                 detail=f"{what} to a Binding request after the TCP connection was "
                                        f"accepted{udp}",
@@ -251,11 +252,13 @@ def _silent(run: NatRun, transports: str, summary: str) -> Finding:
     refused = bool(failed) and all(ex.error_kind == "refused" for ex in failed)
     evidence = [summary, *(f"{t.name}: {ex.error}" for t in run.tests for ex in t.exchanges if ex.error)][:6]
     if refused:
-        return make_finding("SERVER-REFUSED", run_subject(run), check=CHECK, step=_step("reachability", run),
+        return make_finding(ids.SERVER_REFUSED, run_subject(run), check=CHECK, step=_step("reachability",
+                                                                                          run),
                             severity=Severity.WARNING, server=run.address, transport=transports,
                             detail="every request was refused (ICMP port unreachable / TCP RST)",
                             evidence=evidence)
-    return make_finding("SERVER-UNREACHABLE", run_subject(run), check=CHECK, step=_step("reachability", run),
+    return make_finding(ids.SERVER_UNREACHABLE, run_subject(run), check=CHECK, step=_step("reachability",
+                                                                                          run),
                         severity=Severity.WARNING, server=run.address, transport=transports,
                         detail=f"no answer over {transports.replace(' or ', ' nor ')}", evidence=evidence)
 
@@ -274,7 +277,7 @@ def _offline_finding(runs: list[NatRun], across: ServerMappingRun | None) -> Fin
     parts = ([f"DNS failed for {', '.join(dict.fromkeys(dns))}"] if dns else []) + \
         ([f"no reply from {', '.join(dict.fromkeys(silent))}"] if silent else [])
     evidence = [f"{r.server}: {r.error or 'no reply over UDP or TCP'}" for r in runs][:8]
-    return _verdict_finding("NAT-OFFLINE", count=len(servers), detail="; ".join(parts), evidence=evidence)
+    return _verdict_finding(ids.NAT_OFFLINE, count=len(servers), detail="; ".join(parts), evidence=evidence)
 
 
 def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTriage:
@@ -298,10 +301,10 @@ def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTri
         if finding is None:
             usable.append(run)
             continue
-        if across is not None and finding.id == "NAT-SERVER-NO-RFC5780":
+        if across is not None and finding.id == ids.NAT_SERVER_NO_RFC5780:
             finding.severity = Severity.INFO  # most public servers lack RFC 5780: expected in a list
         findings.append(finding)
-        if finding.id == "UDP-BLOCKED":
+        if finding.id == ids.UDP_BLOCKED:
             blocked.append(run)
 
     consensus = out.consensus
@@ -344,7 +347,7 @@ def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTri
         consensus.disagreements.append("NAT presence differs: " + ", ".join(
             f"{_label(r)}: {'NAT' if r.nat_present else 'no NAT'}" for r in usable))
     if consensus.disagreements:
-        findings.append(_verdict_finding("NAT-INCONSISTENT", detail="; ".join(consensus.disagreements),
+        findings.append(_verdict_finding(ids.NAT_INCONSISTENT, detail="; ".join(consensus.disagreements),
                                          evidence=list(consensus.disagreements)))
         out.inconclusive = True
         consensus.confidence = "none"
@@ -366,7 +369,7 @@ def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTri
                                                      ("filtering", consensus.filtering))
                             if value in (Mapping.UNKNOWN, Filtering.UNKNOWN))
         reasons = [f"{_label(r)}: {r.mapping_reason}; {r.filtering_reason}" for r in unknown_runs]
-        findings.append(_verdict_finding("NAT-UNDETERMINED", what=f"{what} behaviour", loss_pct=loss_pct,
+        findings.append(_verdict_finding(ids.NAT_UNDETERMINED, what=f"{what} behaviour", loss_pct=loss_pct,
                                          detail="; ".join(reasons), evidence=reasons))
         out.inconclusive = True
         consensus.confidence = "none"
@@ -387,23 +390,23 @@ def triage(runs: list[NatRun], across: ServerMappingRun | None = None) -> NatTri
 
     first = usable[0]
     findings.append(_verdict_finding(
-        "NAT-TYPE", legacy=consensus.legacy.value, mapping=consensus.mapping.value,
+        ids.NAT_TYPE, legacy=consensus.legacy.value, mapping=consensus.mapping.value,
         filtering=consensus.filtering.value, meaning=consensus.meaning,
         reason=f"{first.mapping_reason}; {first.filtering_reason}",
         evidence=[f"{_label(r)}: mapped {r.mapped}, local {r.local}" for r in usable]))
     if consensus.mapping.dependent:
         maps = [t.mapped for t in first.tests if t.socket == "mapping" and t.mapped]
-        findings.append(_verdict_finding("NAT-SYMMETRIC", mapping=consensus.mapping.value,
+        findings.append(_verdict_finding(ids.NAT_SYMMETRIC, mapping=consensus.mapping.value,
                                          evidence_short=", ".join(dict.fromkeys(maps)),
                                          evidence=[first.mapping_reason]))
     findings += _cgnat(usable)
     if consensus.hairpin is False:
-        findings.append(_verdict_finding("NAT-NO-HAIRPIN", mapped=first.mapped or "?",
+        findings.append(_verdict_finding(ids.NAT_NO_HAIRPIN, mapped=first.mapped or "?",
                                          evidence=[r.hairpin_detail for r in usable if r.hairpin is False]))
     algs = [text for r in usable for text in r.alg]
     if algs:
         mapped, _, xor = algs[0].partition(" vs XOR-MAPPED-ADDRESS ")
-        findings.append(_verdict_finding("NAT-ALG", mapped=mapped.rsplit(" ", 1)[-1], xor_mapped=xor,
+        findings.append(_verdict_finding(ids.NAT_ALG, mapped=mapped.rsplit(" ", 1)[-1], xor_mapped=xor,
                                          evidence=algs))
     findings += _lifetime(usable)
     return out
@@ -421,7 +424,7 @@ def _across_verdict(out: NatTriage, across: ServerMappingRun) -> None:
         reason = across.mapping_reason
         if across.answered == 0 and any(spoke(t) for t in across.tests):
             reason = "no STUN server gave a mapped address (what each one answered is in the evidence)"
-        out.findings.append(_verdict_finding("NAT-TOO-FEW-SERVERS", detail=reason, evidence=evidence[:8]))
+        out.findings.append(_verdict_finding(ids.NAT_TOO_FEW_SERVERS, detail=reason, evidence=evidence[:8]))
         out.inconclusive = True
         return
     c.mapping, c.nat_present = across.mapping, across.nat_present
@@ -434,12 +437,12 @@ def _across_verdict(out: NatTriage, across: ServerMappingRun) -> None:
     else:
         c.meaning, verdict = MEANING_EIM, "STUN works"
     out.findings.append(_verdict_finding(
-        "NAT-MAPPING", mapping=across.mapping.value, verdict=verdict, meaning=c.meaning,
+        ids.NAT_MAPPING, mapping=across.mapping.value, verdict=verdict, meaning=c.meaning,
         servers=across.answered, reason=across.mapping_reason, filtering_why=across.filtering_reason,
         evidence=evidence[:8]))
     if across.mapping.dependent:
         maps = [t.mapped for t in across.tests if t.mapped]
-        out.findings.append(_verdict_finding("NAT-SYMMETRIC", mapping=across.mapping.value,
+        out.findings.append(_verdict_finding(ids.NAT_SYMMETRIC, mapping=across.mapping.value,
                                              evidence_short=", ".join(dict.fromkeys(maps)),
                                              evidence=[across.mapping_reason]))
     out.findings.extend(_cgnat_of([("STUN servers", t.mapped, across.local) for t in across.tests]))
@@ -481,7 +484,7 @@ def _cgnat_of(seen_by: list[tuple[str, str | None, str | None]]) -> list[Finding
             if not isinstance(ip, IPv4Address) or scope_of(ip) is not AddressScope.SHARED or key in seen:
                 continue
             seen.add(key)
-            found.append(_verdict_finding("NAT-CGNAT", where=where, address=str(ip),
+            found.append(_verdict_finding(ids.NAT_CGNAT, where=where, address=str(ip),
                                           evidence=[f"{label}: {where} address {hostport}"]))
     return found
 
@@ -493,7 +496,7 @@ def _lifetime(runs: list[NatRun]) -> list[Finding]:
             continue
         alive = life.alive_s if life.alive_s is not None else 0.0
         keepalive = max(1, int(alive * 0.8)) if alive else 1
-        return [_verdict_finding("NAT-SHORT-LIFETIME", lifetime_s=f"{alive:g}-{life.gone_s:g}",
+        return [_verdict_finding(ids.NAT_SHORT_LIFETIME, lifetime_s=f"{alive:g}-{life.gone_s:g}",
                                  alive_s=f"{alive:g}", gone_s=f"{life.gone_s:g}", keepalive_s=keepalive,
                                  evidence=[f"{_label(run)}: idle probes {life.probes}"])]
     return []
@@ -508,9 +511,9 @@ def _why_not(run: NatRun, unusable: Finding | None) -> str | None:
         return f"the server could not be asked: {run.error}"
     if unusable is None:
         return None
-    if unusable.id == "UDP-BLOCKED":
+    if unusable.id == ids.UDP_BLOCKED:
         return "UDP is blocked: no UDP answer while STUN over TCP answered"
-    if unusable.id == "NAT-SERVER-NO-RFC5780":
+    if unusable.id == ids.NAT_SERVER_NO_RFC5780:
         return "the server failed RFC 5780 validation (see rfc5780-server)"
     if unusable.id in SERVER_SAID:
         return f"the server gave no usable Binding success ({unusable.id}: {unusable.params['detail']})"
@@ -537,7 +540,7 @@ def _run_steps(run: NatRun, options: NatOptions, unusable: Finding | None) -> li
         rtt = f" in {first_rtt:.1f} ms" if first_rtt is not None else ""
         add("reachability", f"{run.address} answered over {run.transport.upper()}{rtt}",
             duration_s=(first_rtt or 0.0) / 1000.0)
-    elif unusable is not None and unusable.id == "UDP-BLOCKED":
+    elif unusable is not None and unusable.id == ids.UDP_BLOCKED:
         add("reachability", "no UDP answer; STUN over TCP answered", duration_s=secs)
     else:
         add("reachability", run.error or "no answer", StepState.UNDECIDED, duration_s=secs)
@@ -605,7 +608,7 @@ def verdict_text(result: NatTriage) -> str:
     c = result.consensus
     if c.disagreements:
         return "runs disagree: " + "; ".join(c.disagreements)
-    if any(f.id == "NAT-OFFLINE" for f in result.findings):
+    if any(f.id == ids.NAT_OFFLINE for f in result.findings):
         return "no STUN server answered: offline, or DNS does not work"
     runs = f"{c.runs_used} of {c.runs_total} {'servers' if c.source is Source.ACROSS else 'runs'}"
     if c.source is Source.ACROSS and c.mapping is not Mapping.UNKNOWN:
@@ -655,7 +658,7 @@ def judge(discovery: NatDiscovery) -> Judgement:
     out.facts.nat_label = None if label is Legacy.UNKNOWN else label.value
     out.facts.inconclusive = result.inconclusive
     # Offline with a server list: one statement (NAT-OFFLINE), not "DNS does not work" per public name.
-    offline_list = any(f.id == "NAT-OFFLINE" for f in result.findings)
+    offline_list = any(f.id == ids.NAT_OFFLINE for f in result.findings)
     out.facts.names = [] if offline_list else _name_facts(discovery.runs)
     return out
 

@@ -33,6 +33,7 @@ from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.tls_info import ALPN_STUN_TURN, TlsInfo
 from rtcdiag.probes.trace import DROPPED, NO_ANSWER, REJECTED, SILENT, TraceResult
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.failures import proves_udp_blocked
 from rtcdiag.triage.finding import Finding, Subject, make_finding
@@ -124,7 +125,7 @@ def _port_evidence(port: PortResult) -> list[str]:
     return evidence or [f"{port.transport}:{port.port} {port.state}"]
 
 
-_IGNORED = {"TLS-EXPIRED": "expired", "TLS-UNTRUSTED": "not trusted", "TLS-HOSTNAME": "wrong name"}
+_IGNORED = {ids.TLS_EXPIRED: "expired", ids.TLS_UNTRUSTED: "not trusted", ids.TLS_HOSTNAME: "wrong name"}
 
 
 def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[Finding]:
@@ -134,10 +135,10 @@ def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[
                               "transport": "TLS", "server": format_hostport(port.address, port.port)}
 
     def add(finding_id: str, **params: Any) -> None:
-        if info.verification_off and finding_id in ("TLS-EXPIRED", "TLS-UNTRUSTED", "TLS-HOSTNAME"):
+        if info.verification_off and finding_id in (ids.TLS_EXPIRED, ids.TLS_UNTRUSTED, ids.TLS_HOSTNAME):
             # --insecure: the problem did not stop this run, but it stops every browser (a warning).
             params["detail"] = f"{_IGNORED[finding_id]}: {params['detail']}"
-            finding_id = "TLS-CERT-IGNORED"
+            finding_id = ids.TLS_CERT_IGNORED
         out.append(make_finding(finding_id, subj, check=CHECK, step=port_step(port.port), evidence=evidence,
                                 **{**values, **params}))
 
@@ -145,20 +146,20 @@ def _tls_findings(result: ReachResult, port: PortResult, info: TlsInfo) -> list[
     leaf = info.chain[0] if info.chain else None
     expired = leaf is not None and leaf.days_to_expiry is not None and leaf.days_to_expiry < 0
     if expired or info.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
-        add("TLS-EXPIRED", detail=f"certificate expired on {leaf.not_after if leaf else '?'}")
+        add(ids.TLS_EXPIRED, detail=f"certificate expired on {leaf.not_after if leaf else '?'}")
     elif info.trusted is False and info.verify_code not in X509_V_ERR_HOSTNAME_MISMATCH:
-        add("TLS-UNTRUSTED", detail=info.verify_error or "certificate chain does not verify")
+        add(ids.TLS_UNTRUSTED, detail=info.verify_error or "certificate chain does not verify")
     soon = expiring_soon(leaf)
     if soon is not None:
-        add("TLS-EXPIRING-SOON", **soon)
+        add(ids.TLS_EXPIRING_SOON, **soon)
     if info.hostname_match is False:
         names = ", ".join(echo(n) for n in (leaf.san_dns + leaf.san_ip)) if leaf else ""
         names = names or "none"
-        add("TLS-HOSTNAME", detail=f"certificate names {names}, not {info.server_name}")
+        add(ids.TLS_HOSTNAME, detail=f"certificate names {names}, not {info.server_name}")
     if info.version in OLD_TLS_VERSIONS:
-        add("TLS-OLD-VERSION", version=info.version)
+        add(ids.TLS_OLD_VERSION, version=info.version)
     if info.handshake_ok and info.alpn_selected != ALPN_STUN_TURN:
-        add("TLS-NO-ALPN", selected=info.alpn_selected or "none")
+        add(ids.TLS_NO_ALPN, selected=info.alpn_selected or "none")
     return out
 
 
@@ -179,39 +180,39 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
                              **{**values, **params})]
 
     if port.internal_error is not None:
-        return one("INTERNAL-ERROR", check_name=CHECK, detail=port.internal_error,
+        return one(ids.INTERNAL_ERROR, check_name=CHECK, detail=port.internal_error,
                    about=f"{port.transport.upper()} port {port.port} of {result.host}")
     if port.transport == "tls" and port.port == 443 and port.state != reach.OPEN:
-        return one("PORT-TLS443-MISSING")
+        return one(ids.PORT_TLS443_MISSING)
     if port.transport == "tls" and port.port == 443 and port.stun == "no-answer":
         # Another TLS service (a web server) on 443: still no TURN over TLS there (a warning, as above).
-        return one("PORT-TLS443-MISSING", state="open, but no STUN answer inside TLS (another service)")
+        return one(ids.PORT_TLS443_MISSING, state="open, but no STUN answer inside TLS (another service)")
     if port.state == reach.TIMEOUT:
         ex = port.exchange
         if port.transport == "udp" and ex is not None and ex.outcome == "rejected":
             # rejected_count: every reply rejected, where the transport keeps only the first few
             count = max(getattr(ex, "rejected_count", 0) or 0, len(ex.rejected))
             shown = "; ".join(ex.rejected[:3])
-            return one("MALFORMED-REPLY", detail=f"{count} reply(ies) rejected: {shown}")
+            return one(ids.MALFORMED_REPLY, detail=f"{count} reply(ies) rejected: {shown}")
         family = [p for p in answered if proves_udp_blocked(port.port, p.transport, p.port)]
         if port.transport == "udp" and family:
             where = ", ".join(f"{p.transport.upper()} {p.port}" for p in family)
             detail = f"no answer to a STUN Binding on UDP {port.port} while STUN over {where} answered"
-            return one("UDP-BLOCKED", detail=detail)
+            return one(ids.UDP_BLOCKED, detail=detail)
         if port.transport == "udp":
-            return one("SERVER-UNREACHABLE", detail=f"no answer to a STUN Binding on UDP {port.port}")
-        return one("SERVER-UNREACHABLE")
+            return one(ids.SERVER_UNREACHABLE, detail=f"no answer to a STUN Binding on UDP {port.port}")
+        return one(ids.SERVER_UNREACHABLE)
     if port.state == reach.CLOSED:
-        return one("SERVER-REFUSED")
+        return one(ids.SERVER_REFUSED)
     if port.state == reach.ERROR:
-        return one("NO-ROUTE")
+        return one(ids.NO_ROUTE)
     if port.state == reach.TLS_FAILED:
         stalled = port.tls is not None and port.tls.stalled  # accepted, then no answer to the ClientHello
-        return one("TLS-HANDSHAKE-STALL" if stalled else "TLS-HANDSHAKE")
+        return one(ids.TLS_HANDSHAKE_STALL if stalled else ids.TLS_HANDSHAKE)
     out: list[Finding] = []
     if port.transport in ("tcp", "tls") and port.stun == "no-answer" and port.exchange is not None and \
             port.exchange.error_kind == "slow-reply":  # the answer was dripping in when the time ran out
-        out += one("SERVER-SLOW-REPLY", detail=port.exchange.error or "the reply came too slowly")
+        out += one(ids.SERVER_SLOW_REPLY, detail=port.exchange.error or "the reply came too slowly")
     elif port.transport in ("tcp", "tls") and port.stun == "no-answer":
         ex = port.exchange
         if ex is None or ex.outcome == "timeout":
@@ -222,9 +223,9 @@ def _port_findings(result: ReachResult, port: PortResult, answered: list[PortRes
             what = "the connection was closed after a Binding request"
         else:
             what = f"a Binding request failed: {ex.error or ex.outcome}"
-        out += one("PORT-NOT-STUN", detail=what if port.transport == "tcp" else what + " inside TLS")
+        out += one(ids.PORT_NOT_STUN, detail=what if port.transport == "tcp" else what + " inside TLS")
     if port.malformed is not None:
-        out += one("MALFORMED-REPLY", detail=f"the Binding response is unusable, {port.malformed}")
+        out += one(ids.MALFORMED_REPLY, detail=f"the Binding response is unusable, {port.malformed}")
     if port.tls is not None:
         out.extend(_tls_findings(result, port, port.tls))
     return out
@@ -270,14 +271,14 @@ def _trace_findings(result: ReachResult, trace: TraceResult) -> list[Finding]:
                               "hop": trace.last_answer_hop or 0,
                               "address": trace.last_answer_address or "?"}
     if trace.outcome == DROPPED:
-        return [make_finding("TRACE-PATH-DROP", subj, check=CHECK, step=step, evidence=evidence, **values)]
+        return [make_finding(ids.TRACE_PATH_DROP, subj, check=CHECK, step=step, evidence=evidence, **values)]
     if trace.outcome == REJECTED:
         hop = next((h for h in trace.hops if h.ttl == trace.last_answer_hop), None)
-        return [make_finding("TRACE-REJECTED", subj, check=CHECK, step=step, evidence=evidence,
+        return [make_finding(ids.TRACE_REJECTED, subj, check=CHECK, step=step, evidence=evidence,
                              icmp_type=hop.icmp_type if hop else "?", icmp_code=hop.icmp_code if hop else "?",
                              **values)]
     if trace.outcome == NO_ANSWER and trace.error is None:
-        return [make_finding("TRACE-NO-ANSWER", subj, check=CHECK, step=step, evidence=evidence, **values)]
+        return [make_finding(ids.TRACE_NO_ANSWER, subj, check=CHECK, step=step, evidence=evidence, **values)]
     return []
 
 
@@ -297,7 +298,7 @@ def _trace_step(result: ReachResult, trace: TraceResult) -> StepOutcome:
 
 def _unresolved(result: ReachResult, error: str) -> Judgement:
     subj = Subject(server=suite(result), host=result.host)
-    finding = make_finding("DNS-FAILURE", subj, check=CHECK, step=RESOLVE_STEP, evidence=[error],
+    finding = make_finding(ids.DNS_FAILURE, subj, check=CHECK, step=RESOLVE_STEP, evidence=[error],
                            detail=error, host=result.host)
     steps = [StepOutcome(subj, CHECK, RESOLVE_STEP, detail=error)]
     steps += [StepOutcome(port_subject(result, t.transport, t.port), CHECK, port_step(t.port),

@@ -54,6 +54,7 @@ from rtcdiag.probes.signal import (
 )
 from rtcdiag.probes.tls_info import CertInfo
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, StepState, is_well_known
@@ -75,7 +76,7 @@ INSPECTION_ISSUERS = ("zscaler", "netskope", "fortinet", "fortigate", "palo alto
 KEPT_HEADERS = ("server", "via", "content-type", "location", "www-authenticate", "proxy-authenticate",
                 "x-squid-error", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions",
                 "upgrade", "connection")
-PROXY_LEVEL = frozenset({"SIGNAL-PROXY-UNREACHABLE", "SIGNAL-PROXY-AUTH", "DNS-FAILURE"})
+PROXY_LEVEL = frozenset({ids.SIGNAL_PROXY_UNREACHABLE, ids.SIGNAL_PROXY_AUTH, ids.DNS_FAILURE})
 
 
 def subject(url: UrlResult) -> Subject:
@@ -232,9 +233,9 @@ def _resolve(j: _Url) -> None:
     if r.error is not None:
         evidence = [f"resolving {r.host}{via}: {r.error}"]
         if u.proxy:
-            j.proxy_finding("DNS-FAILURE", RESOLVE, evidence, detail=r.error, host=r.host)
+            j.proxy_finding(ids.DNS_FAILURE, RESOLVE, evidence, detail=r.error, host=r.host)
         else:
-            j.finding("DNS-FAILURE", RESOLVE, evidence, detail=r.error, host=r.host)
+            j.finding(ids.DNS_FAILURE, RESOLVE, evidence, detail=r.error, host=r.host)
         j.step(RESOLVE, r.error, r.duration_ms)
         j.stopped = f"{r.host} does not resolve"
         return
@@ -258,13 +259,14 @@ def _connect(j: _Url) -> None:
         return
     detail = c.error or c.failure.value
     if c.via_proxy:
-        j.proxy_finding("SIGNAL-PROXY-UNREACHABLE", CONNECT, evidence, detail=detail,
+        j.proxy_finding(ids.SIGNAL_PROXY_UNREACHABLE, CONNECT, evidence, detail=detail,
                         source=u.proxy_variable or u.proxy_source)
         j.step(CONNECT, f"the proxy {u.proxy}: {detail}", c.duration_ms)
         j.stopped = "the proxy does not accept connections"
         return
-    finding_id = {Failure.REFUSED: "SIGNAL-CONNECT-REFUSED", Failure.TIMEOUT: "SIGNAL-CONNECT-TIMEOUT"}.get(
-        c.failure, "SIGNAL-NO-ROUTE")
+    finding_id = {Failure.REFUSED: ids.SIGNAL_CONNECT_REFUSED,
+                  Failure.TIMEOUT: ids.SIGNAL_CONNECT_TIMEOUT}.get(
+        c.failure, ids.SIGNAL_NO_ROUTE)
     j.finding(finding_id, CONNECT, evidence, detail=detail)
     j.step(CONNECT, detail, c.duration_ms)
     j.stopped = f"TCP to {u.host}:{u.port} failed"
@@ -291,7 +293,7 @@ def _proxy(j: _Url) -> None:
     j.stopped = "the proxy opened no tunnel"
     answer = p.answer
     if answer is None:
-        j.finding("SIGNAL-PROXY-NOT-HTTP", PROXY, evidence, detail=p.error or p.failure.value)
+        j.finding(ids.SIGNAL_PROXY_NOT_HTTP, PROXY, evidence, detail=p.error or p.failure.value)
         j.step(PROXY, p.error or p.failure.value, p.duration_ms)
         return
     status, reason = answer.status, echo(answer.reason)
@@ -299,11 +301,11 @@ def _proxy(j: _Url) -> None:
     words = _words(answer)
     if status == 407:
         challenge = ", ".join(echo(v[:80]) for k, v in answer.headers if k.lower() == "proxy-authenticate")
-        j.proxy_finding("SIGNAL-PROXY-AUTH", PROXY, evidence, reason=reason, challenge=challenge or "none",
+        j.proxy_finding(ids.SIGNAL_PROXY_AUTH, PROXY, evidence, reason=reason, challenge=challenge or "none",
                         status=status)
         return
     if status in (502, 503, 504):
-        j.finding("SIGNAL-PROXY-UPSTREAM", PROXY, evidence, status=status, reason=reason, words=words)
+        j.finding(ids.SIGNAL_PROXY_UPSTREAM, PROXY, evidence, status=status, reason=reason, words=words)
         return
     probe = p.port_probe
     allowed = probe is not None and probe.status is not None and 200 <= probe.status < 300
@@ -313,7 +315,7 @@ def _proxy(j: _Url) -> None:
             alt, told = probe.port, f"CONNECT {u.host}:{probe.port} through the same proxy got {probe.status}"
         else:
             alt, told = 443, f"its answer names the port{words}"
-        j.finding("SIGNAL-PROXY-PORT-REFUSED", PROXY, evidence, status=status, reason=reason, alt_port=alt,
+        j.finding(ids.SIGNAL_PROXY_PORT_REFUSED, PROXY, evidence, status=status, reason=reason, alt_port=alt,
                   evidence_443=told)
         return
     if u.port != 443:
@@ -323,7 +325,7 @@ def _proxy(j: _Url) -> None:
     else:
         port_fix = f"Ask the proxy admins to allow {u.host} (its answer above names the rule that " \
             "refused it)."
-    j.finding("SIGNAL-PROXY-REFUSED", PROXY, evidence, status=status, reason=reason, words=words,
+    j.finding(ids.SIGNAL_PROXY_REFUSED, PROXY, evidence, status=status, reason=reason, words=words,
               port_fix=port_fix)
 
 
@@ -334,7 +336,7 @@ def _cert_problems(j: _Url, tls: TlsStep, intercepted: tuple[str, str, str, str]
 
     def add(finding_id: str, detail: str) -> None:
         if info.verification_off:
-            j.finding("SIGNAL-TLS-CERT-IGNORED", TLS, evidence, detail=detail)
+            j.finding(ids.SIGNAL_TLS_CERT_IGNORED, TLS, evidence, detail=detail)
         else:
             j.finding(finding_id, TLS, evidence, detail=detail)
 
@@ -342,12 +344,12 @@ def _cert_problems(j: _Url, tls: TlsStep, intercepted: tuple[str, str, str, str]
     if intercepted is not None and intercepted[0] == "confirmed":
         pass  # the interception finding says it (its CA, trusted or not)
     elif expired or info.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
-        add("SIGNAL-TLS-EXPIRED", f"expired on {leaf.not_after if leaf else '?'}")
+        add(ids.SIGNAL_TLS_EXPIRED, f"expired on {leaf.not_after if leaf else '?'}")
     elif info.trusted is False and info.verify_code not in X509_V_ERR_HOSTNAME_MISMATCH:
-        add("SIGNAL-TLS-UNTRUSTED", echo(info.verify_error or "the chain does not verify"))
+        add(ids.SIGNAL_TLS_UNTRUSTED, echo(info.verify_error or "the chain does not verify"))
     if info.hostname_match is False and leaf is not None and intercepted is None:
         names = ", ".join(echo(n) for n in leaf.san_dns + leaf.san_ip) or "none"
-        add("SIGNAL-TLS-HOSTNAME", f"the certificate names {names}, not {j.url.host}")
+        add(ids.SIGNAL_TLS_HOSTNAME, f"the certificate names {names}, not {j.url.host}")
 
 
 def _tls(j: _Url) -> None:
@@ -362,7 +364,7 @@ def _tls(j: _Url) -> None:
     evidence = describe_tls(tls)
     intercepted = interception(tls)
     if not info.chain and tls.failure is not None:
-        j.finding("SIGNAL-TLS-HANDSHAKE", TLS, evidence, detail=echo(info.error or tls.failure.value))
+        j.finding(ids.SIGNAL_TLS_HANDSHAKE, TLS, evidence, detail=echo(info.error or tls.failure.value))
         j.step(TLS, echo(info.error or tls.failure.value), tls.duration_ms)
         j.stopped = "the TLS handshake failed"
         return
@@ -375,17 +377,17 @@ def _tls(j: _Url) -> None:
             if untrusted:
                 why = echo(info.verify_error or "?")
                 params["detail"] = f"{how}; the proxy's CA is not trusted here: {why}"
-            j.finding("SIGNAL-TLS-INTERCEPTED", TLS, evidence,
+            j.finding(ids.SIGNAL_TLS_INTERCEPTED, TLS, evidence,
                       severity=Severity.ERROR if untrusted else None, **params)
         else:
-            j.finding("SIGNAL-TLS-INTERCEPTED-LIKELY", TLS, evidence, **params)
+            j.finding(ids.SIGNAL_TLS_INTERCEPTED_LIKELY, TLS, evidence, **params)
     _cert_problems(j, tls, intercepted, evidence)
     own = tls.direct if intercepted is not None and tls.direct is not None and tls.direct.chain else info
     soon = expiring_soon(own.chain[0] if own.chain else None)
     if soon is not None:
-        j.finding("TLS-EXPIRING-SOON", TLS, evidence, **soon)
+        j.finding(ids.TLS_EXPIRING_SOON, TLS, evidence, **soon)
     if info.version in OLD_TLS_VERSIONS and intercepted is None:
-        j.finding("TLS-OLD-VERSION", TLS, evidence, version=info.version)
+        j.finding(ids.TLS_OLD_VERSION, TLS, evidence, version=info.version)
     leaf = info.chain[0] if info.chain else None
     detail = f"{info.version}, issuer {echo(leaf.issuer) if leaf else '-'}"
     if info.trusted is False:
@@ -413,7 +415,7 @@ def _upgrade(j: _Url) -> bool:
     answer = up.answer
     if answer is None:
         detail = echo(up.error or (up.failure.value if up.failure else "no answer"))
-        j.finding("SIGNAL-UPGRADE-NO-ANSWER", UPGRADE, evidence, detail=detail)
+        j.finding(ids.SIGNAL_UPGRADE_NO_ANSWER, UPGRADE, evidence, detail=detail)
         j.step(UPGRADE, detail, up.duration_ms)
         j.stopped = "the upgrade got no answer"
         return False
@@ -426,27 +428,27 @@ def _upgrade(j: _Url) -> bool:
     tls = u.tls
     intercepted = interception(tls) if tls is not None else None
     if intercepted is not None and status in _BLOCKED_BY_INSPECTION:
-        j.finding("SIGNAL-INSPECTION-BLOCKS-UPGRADE", UPGRADE, evidence, issuer=echo(intercepted[1]),
+        j.finding(ids.SIGNAL_INSPECTION_BLOCKS_UPGRADE, UPGRADE, evidence, issuer=echo(intercepted[1]),
                   **params)
     elif 200 <= status < 300:
-        j.finding("SIGNAL-UPGRADE-IGNORED", UPGRADE, evidence, **params)
+        j.finding(ids.SIGNAL_UPGRADE_IGNORED, UPGRADE, evidence, **params)
     elif status in (400, 426, 505):
-        j.finding("SIGNAL-UPGRADE-HEADERS-DROPPED", UPGRADE, evidence, **params)
+        j.finding(ids.SIGNAL_UPGRADE_HEADERS_DROPPED, UPGRADE, evidence, **params)
     elif status == 403:
         sent = f"Sec-WebSocket-Protocol: {echo(', '.join(up.protocols_offered))}" if up.protocols_offered \
             else "no Sec-WebSocket-Protocol"
-        j.finding("SIGNAL-UPGRADE-FORBIDDEN", UPGRADE, evidence, origin=echo(up.origin or "none"),
+        j.finding(ids.SIGNAL_UPGRADE_FORBIDDEN, UPGRADE, evidence, origin=echo(up.origin or "none"),
                   protocol_sent=sent, **params)
     elif status in (401, 407):
-        j.finding("SIGNAL-UPGRADE-UNAUTHORIZED", UPGRADE, evidence, **params)
+        j.finding(ids.SIGNAL_UPGRADE_UNAUTHORIZED, UPGRADE, evidence, **params)
     elif status in (502, 503, 504):
-        j.finding("SIGNAL-UPGRADE-BAD-GATEWAY", UPGRADE, evidence, **params)
+        j.finding(ids.SIGNAL_UPGRADE_BAD_GATEWAY, UPGRADE, evidence, **params)
     elif 300 <= status < 400:
         location = answer.get("location")
-        j.finding("SIGNAL-UPGRADE-REDIRECT", UPGRADE, evidence, status=status, reason=reason,
+        j.finding(ids.SIGNAL_UPGRADE_REDIRECT, UPGRADE, evidence, status=status, reason=reason,
                   location=echo(location[:200]) if location else "no Location")
     else:
-        j.finding("SIGNAL-UPGRADE-REFUSED", UPGRADE, evidence, **params)
+        j.finding(ids.SIGNAL_UPGRADE_REFUSED, UPGRADE, evidence, **params)
     return False
 
 
@@ -465,12 +467,12 @@ def _switched(j: _Url, evidence: list[str]) -> bool:
     if up.protocol and up.protocol not in up.protocols_offered:
         problems.append(f"the server chose the subprotocol {echo(up.protocol)}, which was not offered")
     if problems:
-        j.finding("SIGNAL-UPGRADE-INVALID", UPGRADE, evidence, detail="; ".join(problems))
+        j.finding(ids.SIGNAL_UPGRADE_INVALID, UPGRADE, evidence, detail="; ".join(problems))
         j.step(UPGRADE, "101, but " + "; ".join(problems), up.duration_ms)
         j.stopped = "the handshake is not valid"
         return False
     if up.protocols_offered and not up.protocol:
-        j.finding("SIGNAL-SUBPROTOCOL-MISSING", UPGRADE, evidence,
+        j.finding(ids.SIGNAL_SUBPROTOCOL_MISSING, UPGRADE, evidence,
                   offered=echo(", ".join(up.protocols_offered)),
                   answered="without Sec-WebSocket-Protocol")
         j.step(UPGRADE, "101 without the subprotocol", up.duration_ms)
@@ -492,19 +494,19 @@ def _echo(j: _Url) -> None:
         evidence.append(f"pong after {e.ping_rtt_ms:.3f} ms")
     evidence += [f"server message: {echo(m)}" for m in e.other_messages]
     if e.failure is Failure.PROTOCOL:
-        j.finding("SIGNAL-PROTOCOL-VIOLATION", ECHO, evidence, detail=echo(e.error or "?"))
+        j.finding(ids.SIGNAL_PROTOCOL_VIOLATION, ECHO, evidence, detail=echo(e.error or "?"))
         j.step(ECHO, echo(e.error or "protocol violation"), e.duration_ms)
         j.stopped = "the server broke RFC 6455"
         return
     if e.closed is not None:
         text = _close_text(e.closed)
         evidence.append(f"the connection ended {text} after {e.closed.after_ms:.1f} ms")
-        j.finding("SIGNAL-CLOSED-AFTER-OPEN", ECHO, evidence, detail=text, message_bytes=e.message_bytes)
+        j.finding(ids.SIGNAL_CLOSED_AFTER_OPEN, ECHO, evidence, detail=text, message_bytes=e.message_bytes)
         j.step(ECHO, f"closed {text}", e.duration_ms)
         j.stopped = "the server closed the connection"
         return
     if e.failure is not None:
-        j.finding("SIGNAL-NO-PONG", ECHO, evidence, detail=echo(e.error or e.failure.value))
+        j.finding(ids.SIGNAL_NO_PONG, ECHO, evidence, detail=echo(e.error or e.failure.value))
         j.step(ECHO, echo(e.error or "no pong"), e.duration_ms)
         j.stopped = "no pong"
         return
@@ -531,7 +533,7 @@ def _message(j: _Url) -> None:
     evidence = [f"sent a {m.size}-byte text message (one frame) and a ping"]
     size = m.size
     if m.failure is Failure.PROTOCOL:
-        j.finding("SIGNAL-PROTOCOL-VIOLATION", MESSAGE, evidence, detail=echo(m.error or "?"))
+        j.finding(ids.SIGNAL_PROTOCOL_VIOLATION, MESSAGE, evidence, detail=echo(m.error or "?"))
         j.step(MESSAGE, echo(m.error or "protocol violation"), m.duration_ms)
         j.stopped = "the server broke RFC 6455"
         return
@@ -539,19 +541,19 @@ def _message(j: _Url) -> None:
         text = _close_text(m.closed)
         evidence.append(f"the connection ended {text} after {m.closed.after_ms:.1f} ms; the small message "
                         "before it passed")
-        j.finding("SIGNAL-MESSAGE-TOO-BIG", MESSAGE, evidence, size=size, detail=f"the server closed the "
+        j.finding(ids.SIGNAL_MESSAGE_TOO_BIG, MESSAGE, evidence, size=size, detail=f"the server closed the "
                   f"connection {text}")
         j.step(MESSAGE, f"{size} bytes: closed {text}", m.duration_ms)
         j.stopped = f"the {size}-byte message ended the connection"
         return
     if m.failure is not None:
-        j.finding("SIGNAL-MESSAGE-STALLED", MESSAGE, evidence, size=size, detail=echo(m.error or "no pong"))
+        j.finding(ids.SIGNAL_MESSAGE_STALLED, MESSAGE, evidence, size=size, detail=echo(m.error or "no pong"))
         j.step(MESSAGE, echo(m.error or "no pong"), m.duration_ms)
         j.stopped = "the large message stalled the connection"
         return
     if m.echoed_intact is False:
         detail = f"the echo of the {size}-byte message came back as {m.echoed_size} different bytes"
-        j.finding("SIGNAL-MESSAGE-CUT", MESSAGE, [*evidence, detail], size=size, detail=detail)
+        j.finding(ids.SIGNAL_MESSAGE_CUT, MESSAGE, [*evidence, detail], size=size, detail=detail)
         j.step(MESSAGE, detail, m.duration_ms)
         return
     echoed = "; echoed intact" if m.echoed_intact else ""
@@ -581,16 +583,16 @@ def _idle(j: _Url) -> None:
     if i.closed is not None:
         text = _close_text(i.closed)
         evidence.append(f"ended {text} after {i.survived_s:.1f} s")
-        j.finding("SIGNAL-IDLE-TIMEOUT", IDLE, evidence, survived=f"{i.survived_s:.1f}", how=text,
+        j.finding(ids.SIGNAL_IDLE_TIMEOUT, IDLE, evidence, survived=f"{i.survived_s:.1f}", how=text,
                   asked=f"{i.asked_s:g}", interval=keepalive_interval(i.survived_s))
         j.step(IDLE, f"cut after {i.survived_s:.1f} s {text}", i.survived_s * 1000.0)
         return
     if i.error is not None:
-        j.finding("SIGNAL-PROTOCOL-VIOLATION", IDLE, evidence, detail=echo(i.error))
+        j.finding(ids.SIGNAL_PROTOCOL_VIOLATION, IDLE, evidence, detail=echo(i.error))
         j.step(IDLE, echo(i.error), i.survived_s * 1000.0)
         return
     if i.alive_after is False:
-        j.finding("SIGNAL-IDLE-SILENT-DEATH", IDLE, evidence, asked=f"{i.asked_s:g}",
+        j.finding(ids.SIGNAL_IDLE_SILENT_DEATH, IDLE, evidence, asked=f"{i.asked_s:g}",
                   detail=f"no pong within {j.values.get('timeout', '?')} s")
         j.step(IDLE, f"no pong after {i.asked_s:g} s idle", i.survived_s * 1000.0)
         return
@@ -602,12 +604,12 @@ def _security(j: _Url) -> None:
     u = j.url
     said = False
     if u.scheme == "ws":
-        j.finding("SIGNAL-CLEARTEXT", SECURITY, [f"{u.url}: ws:// (RFC 6455 §3: wss:// is TLS)"])
+        j.finding(ids.SIGNAL_CLEARTEXT, SECURITY, [f"{u.url}: ws:// (RFC 6455 §3: wss:// is TLS)"])
         said = True
     if u.token_params:
         cleartext = ", and of every proxy on the path (ws:// is not encrypted)" if u.scheme == "ws" else ""
         names = ", ".join(echo(p) for p in u.token_params)
-        j.finding("SIGNAL-TOKEN-IN-URL", SECURITY, [f"{u.url}"], params=names,
+        j.finding(ids.SIGNAL_TOKEN_IN_URL, SECURITY, [f"{u.url}"], params=names,
                   cleartext=cleartext, severity=Severity.WARNING if u.scheme == "ws" else None)
         said = True
     foreign = u.foreign_origin
@@ -615,7 +617,7 @@ def _security(j: _Url) -> None:
         evidence = [f"a second opening handshake with Origin: {echo(foreign.origin)}: "
                     + (f"{foreign.status} {echo(foreign.reason)}" if foreign.status else echo(foreign.error))]
         if foreign.status == 101:
-            j.finding("SIGNAL-ORIGIN-NOT-CHECKED", SECURITY, evidence, origin=echo(foreign.origin))
+            j.finding(ids.SIGNAL_ORIGIN_NOT_CHECKED, SECURITY, evidence, origin=echo(foreign.origin))
             said = True
     if said or foreign is not None:
         detail = "see findings" if said else "nothing to report"
@@ -629,7 +631,8 @@ def _judge_url(url: UrlResult, out: Judgement, seen: set[tuple[str, str]], timeo
     j = _Url(url, out, seen)
     j.values["timeout"] = f"{timeout:g}"
     if url.internal_error is not None:
-        j.finding("INTERNAL-ERROR", "run", [url.internal_error], check_name=CHECK, detail=url.internal_error,
+        j.finding(ids.INTERNAL_ERROR, "run", [url.internal_error], check_name=CHECK,
+                  detail=url.internal_error,
                   about=url.url)
         j.step("run", f"internal error: {url.internal_error}", state=StepState.UNDECIDED)
         return

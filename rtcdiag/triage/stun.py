@@ -8,6 +8,7 @@ from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_fro
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.record import Redirect
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.failures import (
     ANSWERED,
     FLOOD_MIN_REPLIES,
@@ -61,14 +62,14 @@ def _unanswered(r: BindingResult, blocked: set[tuple[str, int | None]]) -> Findi
     subj = subject(r)
     server = r.server_address or r.target
     if r.transport == "udp" and r.outcome == "timeout" and (r.host, r.port) in blocked:
-        return make_finding("UDP-BLOCKED", subj, check=CHECK, step=STEP, server=server,
+        return make_finding(ids.UDP_BLOCKED, subj, check=CHECK, step=STEP, server=server,
                             detail=f"no reply to {r.attempts} UDP request(s) while STUN over TCP/TLS "
                                    f"answered",
                             evidence=[f"UDP: {r.attempts} request(s), no reply"])
     if _stream_accepted(r) and (r.outcome == "timeout" or r.error_kind == "closed"):
         what = "no reply" if r.outcome == "timeout" else "the server closed the connection"
         after = "the TLS handshake completed" if r.transport == "tls" else "the TCP connection was accepted"
-        return make_finding("PORT-NOT-STUN", subj, check=CHECK, step=STEP, server=server,
+        return make_finding(ids.PORT_NOT_STUN, subj, check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(), port=r.port,
                             detail=f"{what} to a Binding request after {after}",
                             evidence=[f"connected from {r.local_address} to {server}; {what}"])
@@ -95,52 +96,52 @@ def _answered(r: BindingResult) -> list[Finding]:
     if r.outcome == "error-response":
         if r.error_code == 300 and r.alternate_server and r.redirect is not Redirect.FOLLOWED:
             return found  # reported by _redirect_finding (a loop, a second redirect, refused, --no-follow)
-        add("STUN-ERROR-RESPONSE", response or f"error {r.error_code}")
+        add(ids.STUN_ERROR_RESPONSE, response or f"error {r.error_code}")
         return found
     if r.malformed_mapped:  # present but undecodable: the server's fault, not an absent attribute
-        add("STUN-MALFORMED-MAPPED-ADDRESS", "; ".join(r.malformed_mapped))
+        add(ids.STUN_MALFORMED_MAPPED_ADDRESS, "; ".join(r.malformed_mapped))
     elif r.mapped_address is None:
-        add("STUN-NO-MAPPED-ADDRESS")
+        add(ids.STUN_NO_MAPPED_ADDRESS)
     if r.dropped_attributes:
         tries = r.first_exchange.attempts if r.first_exchange else "?"
-        add("STUN-DROPS-OPTIONAL-ATTRIBUTES", " and ".join(r.dropped_attributes),
+        add(ids.STUN_DROPS_OPTIONAL_ATTRIBUTES, " and ".join(r.dropped_attributes),
             f"{tries} request(s) with {', '.join(r.dropped_attributes)}: no reply; one without: {response}")
     if r.legacy_rfc3489 or (r.mapped_from == "MAPPED-ADDRESS" and not r.malformed_mapped):
         why = "no magic cookie (RFC 3489 header)" if r.legacy_rfc3489 else "MAPPED-ADDRESS without XOR form"
-        add("STUN-RFC3489-ONLY", why, response)
+        add(ids.STUN_RFC3489_ONLY, why, response)
     elif r.rfc3489_attributes and not (r.other_address and r.response_origin):
         software = f" (SOFTWARE/SERVER {echo(r.software)})" if r.software else ""
-        add("STUN-RFC3489-SERVER", f"{', '.join(r.rfc3489_attributes)} in the reply{software}", response)
+        add(ids.STUN_RFC3489_SERVER, f"{', '.join(r.rfc3489_attributes)} in the reply{software}", response)
     if r.xor_mapped_address and r.plain_mapped_address and r.xor_mapped_address != r.plain_mapped_address:
-        add("STUN-ALG-REWRITE",
+        add(ids.STUN_ALG_REWRITE,
             f"XOR-MAPPED-ADDRESS {r.xor_mapped_address}, MAPPED-ADDRESS {r.plain_mapped_address}")
     if _is_public(r.server_address):
         leaks = [f"{name} {value}" for name, value in (("RESPONSE-ORIGIN", r.response_origin),
                                                        ("OTHER-ADDRESS", r.other_address))
                  if _internal(value, r.server_address)]
         if leaks:
-            add("STUN-INTERNAL-ADDRESS-LEAK", ", ".join(leaks))
+            add(ids.STUN_INTERNAL_ADDRESS_LEAK, ", ".join(leaks))
     if r.transport == "udp" and r.response_source and r.server_address and \
             r.response_source != r.server_address:
-        add("STUN-ASYMMETRIC-RESPONSE", f"sent to {r.server_address}, reply from {r.response_source}")
+        add(ids.STUN_ASYMMETRIC_RESPONSE, f"sent to {r.server_address}, reply from {r.response_source}")
     flood = reply_flood(r)
     if flood:  # late or missing answers under a flood say nothing about the network
-        add("REPLY-FLOOD", f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
+        add(ids.REPLY_FLOOD, f"{r.rejected_count} replies that answer nothing for {r.attempts} request(s)",
             "; ".join(r.rejected[:2]) or response)
     lost = lost_requests(r)
     if lost and not flood:
         answers = r.attempts - lost
-        add("STUN-PACKET-LOSS", f"{r.attempts} requests sent before the answer and only {answers} of them "
+        add(ids.STUN_PACKET_LOSS, f"{r.attempts} requests sent before the answer and only {answers} of them "
                                 f"answered: {lost} lost on the way (RTTs from each send to the first answer: "
                                 f"{r.attempt_rtts_ms} ms)")
     if r.rtt_ms is not None and r.rtt_ms > HIGH_RTT_MS and not flood:
-        add("STUN-HIGH-RTT", f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
+        add(ids.STUN_HIGH_RTT, f"{r.rtt_ms:.0f} ms (threshold {HIGH_RTT_MS:.0f} ms)")
     if r.fingerprint is False:
-        add("STUN-NO-FINGERPRINT", "", response)
+        add(ids.STUN_NO_FINGERPRINT, "", response)
     if r.unknown_attributes:
-        add("STUN-UNKNOWN-ATTRIBUTES", ", ".join(r.unknown_attributes))
+        add(ids.STUN_UNKNOWN_ATTRIBUTES, ", ".join(r.unknown_attributes))
     if r.certificate_problem is not None:  # --insecure let it through; a browser will not
-        add("TLS-CERT-IGNORED", r.certificate_problem)
+        add(ids.TLS_CERT_IGNORED, r.certificate_problem)
     return found
 
 
@@ -153,17 +154,17 @@ def _redirect_finding(r: BindingResult) -> Finding | None:
     server = origin or r.server_address or r.target
     evidence = [ex.response or ex.outcome for ex in (r.redirect_exchange, r.exchange) if ex is not None]
     if r.redirect is Redirect.REFUSED:
-        return make_finding("REDIRECT-REFUSED", subject(r), check=CHECK, step=STEP, server=server,
+        return make_finding(ids.REDIRECT_REFUSED, subject(r), check=CHECK, step=STEP, server=server,
                             transport=r.transport.upper(),
                             detail=f"{where}, not followed: {r.redirect_detail}", evidence=evidence)
     if r.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
-        return make_finding("REDIRECT-LOOP", subject(r), check=CHECK, step=STEP, server=r.server_address or
+        return make_finding(ids.REDIRECT_LOOP, subject(r), check=CHECK, step=STEP, server=r.server_address or
                             r.target, transport=r.transport.upper(), detail=r.redirect_detail or "?",
                             evidence=evidence)
     done = {Redirect.FOLLOWED: "followed once", Redirect.NOT_FOLLOWED: "not followed (--no-follow)",
             Redirect.AGAIN: f"followed once; {r.redirect_detail}"}.get(
         r.redirect, "not followed") if r.redirect is not None else "not followed"
-    return make_finding("STUN-ALTERNATE-SERVER", subject(r), check=CHECK, step=STEP, server=server,
+    return make_finding(ids.STUN_ALTERNATE_SERVER, subject(r), check=CHECK, step=STEP, server=server,
                         transport=r.transport.upper(), detail=f"ALTERNATE-SERVER {where}, {done}",
                         evidence=evidence)
 

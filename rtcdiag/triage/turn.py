@@ -39,6 +39,7 @@ from rtcdiag.probes.turn_result import (
     TurnCheckResult,
 )
 from rtcdiag.redact import echo
+from rtcdiag.triage import ids
 from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_id, proves_udp_blocked
 from rtcdiag.triage.finding import Finding, Subject, make_finding
@@ -56,20 +57,20 @@ CHECK = "turn"
 
 # RFC 8656 §19 / RFC 8489 §14.8 / RFC 6062 §6.3: error code -> catalogue id.
 ERROR_CODE_FINDINGS: dict[int, str] = {
-    400: "TURN-BAD-REQUEST-400",
-    401: "TURN-AUTH-401",
-    403: "TURN-FORBIDDEN-403",
-    420: "TURN-UNKNOWN-ATTR-420",
-    437: "TURN-MISMATCH-437",
-    438: "TURN-STALE-NONCE-438",
-    440: "TURN-FAMILY-440",
-    441: "TURN-AUTH-441",
-    442: "TURN-TRANSPORT-442",
-    443: "TURN-FAMILY-443",
-    446: "TURN-CONNECTION-446",
-    447: "TURN-CONNECTION-447",
-    486: "TURN-QUOTA-486",
-    508: "TURN-CAPACITY-508",
+    400: ids.TURN_BAD_REQUEST_400,
+    401: ids.TURN_AUTH_401,
+    403: ids.TURN_FORBIDDEN_403,
+    420: ids.TURN_UNKNOWN_ATTR_420,
+    437: ids.TURN_MISMATCH_437,
+    438: ids.TURN_STALE_NONCE_438,
+    440: ids.TURN_FAMILY_440,
+    441: ids.TURN_AUTH_441,
+    442: ids.TURN_TRANSPORT_442,
+    443: ids.TURN_FAMILY_443,
+    446: ids.TURN_CONNECTION_446,
+    447: ids.TURN_CONNECTION_447,
+    486: ids.TURN_QUOTA_486,
+    508: ids.TURN_CAPACITY_508,
 }
 
 # A REST expiry further ahead than this is suspicious (ms instead of s, clock skew, endless TTL).
@@ -296,7 +297,7 @@ def triage(result: TurnCheckResult) -> list[Finding]:
 def _judge_unresolved(result: TurnCheckResult, out: Judgement) -> None:
     error = result.resolve_error or "does not resolve"
     subj = subject(result)
-    out.findings.append(make_finding("DNS-FAILURE", subj, check=CHECK, step="resolve", evidence=[error],
+    out.findings.append(make_finding(ids.DNS_FAILURE, subj, check=CHECK, step="resolve", evidence=[error],
                                      detail=error, host=result.host))
     out.steps.append(StepOutcome(subj, CHECK, "resolve", detail=error))
     reason = f"name does not resolve: {result.host} ({error})"
@@ -316,11 +317,11 @@ def _judge_rest(result: TurnCheckResult, out: Judgement) -> bool:
              f"{rest.seconds_left:+d} s)"
     expired = rest.seconds_left <= 0
     if expired:
-        out.findings.append(make_finding("TURN-REST-EXPIRED", subj, check=CHECK, step="credentials",
+        out.findings.append(make_finding(ids.TURN_REST_EXPIRED, subj, check=CHECK, step="credentials",
                                          detail=detail,
                                          evidence=[f"expired {-rest.seconds_left} s ago by the local clock"]))
     elif not rest.generated and rest.seconds_left > REST_SKEW_LIMIT_S:
-        out.findings.append(make_finding("TURN-CLOCK-SKEW", subj, check=CHECK, step="credentials",
+        out.findings.append(make_finding(ids.TURN_CLOCK_SKEW, subj, check=CHECK, step="credentials",
                                          detail=detail,
                                          evidence=[f"expires in {rest.seconds_left / 86400:.1f} days"]))
     made = "generated from the shared secret" if rest.generated else "as given"
@@ -350,11 +351,11 @@ def _connect(leg: _Leg) -> None:
         if t.tls_verification_off:
             what += " (certificate not verified: --insecure)"
         if t.certificate_problem is not None:  # what --insecure let through, a browser will not
-            leg.add("connect", "TLS-CERT-IGNORED", t.certificate_problem, [t.certificate_problem])
+            leg.add("connect", ids.TLS_CERT_IGNORED, t.certificate_problem, [t.certificate_problem])
         soon = expiring_soon(t.certificate)  # the rule of the ports check, on this connection's certificate
         if soon is not None and t.certificate is not None:
             cert = t.certificate
-            leg.add("connect", "TLS-EXPIRING-SOON", f"{soon['days']} days left",
+            leg.add("connect", ids.TLS_EXPIRING_SOON, f"{soon['days']} days left",
                     [f"certificate: subject {cert.subject or '-'}; issuer {cert.issuer or '-'}; valid "
                      f"{cert.not_before} .. {cert.not_after}"], **soon)
         leg.outcome("connect", f"{what} in {t.connect_ms:.1f} ms", t.connect_ms / 1000.0)
@@ -374,10 +375,10 @@ def _connect(leg: _Leg) -> None:
     if first.outcome == Outcome.TIMEOUT:
         tries = f"no reply to {first.attempts} UDP request(s)"
         if leg.udp_blocked:
-            leg.add("connect", "UDP-BLOCKED", f"{tries} while TURN over TCP/TLS to {leg.result.host} "
+            leg.add("connect", ids.UDP_BLOCKED, f"{tries} while TURN over TCP/TLS to {leg.result.host} "
                     f"answered", [describe_exchange(first)])
         else:
-            leg.add("connect", "SERVER-UNREACHABLE", tries, [describe_exchange(first)])
+            leg.add("connect", ids.SERVER_UNREACHABLE, tries, [describe_exchange(first)])
         leg.outcome("connect", tries, leg.elapsed_left_s())
         leg.stop(f"no answer over UDP from {t.server}")
         return
@@ -391,7 +392,7 @@ def _challenge(leg: _Leg) -> None:
     duration = _rtt_s(unauth)
     final = unauth[-1] if unauth else None
     if t.open_relay:
-        leg.add("challenge", "TURN-OPEN-RELAY", t.relayed_address or "?")
+        leg.add("challenge", ids.TURN_OPEN_RELAY, t.relayed_address or "?")
         leg.outcome("challenge", "allocated without credentials", duration)
         return
     if final is None:
@@ -419,28 +420,28 @@ def _challenge(leg: _Leg) -> None:
         return
     if code == 401 and t.challenge_problem is not None and not t.authenticated:  # the first 401 itself
         # RFC 8489 §14.9/§14.10: a REALM/NONCE that cannot be echoed; no authenticated request was sent.
-        leg.add("challenge", "TURN-CHALLENGE-UNUSABLE", t.challenge_problem)
+        leg.add("challenge", ids.TURN_CHALLENGE_UNUSABLE, t.challenge_problem)
         leg.outcome("challenge", f"401 challenge that cannot be answered: {t.challenge_problem}", duration)
         leg.stop(f"the 401 challenge cannot be answered ({t.challenge_problem}): nothing was authenticated")
         return
     if code == 401 and (t.realm is None or not t.nonce_seen):
         missing = " and ".join(n for n, gone in (("REALM", t.realm is None), ("NONCE", not t.nonce_seen))
                                if gone)
-        leg.add("challenge", "TURN-CHALLENGE-INVALID", f"401 without {missing}")
+        leg.add("challenge", ids.TURN_CHALLENGE_INVALID, f"401 without {missing}")
         leg.outcome("challenge", f"401 without {missing}", duration)
         leg.stop(f"the 401 challenge has no {missing}: the Allocate cannot be authenticated")
         return
     algorithms = f", PASSWORD-ALGORITHMS {','.join(t.password_algorithms)}" if t.password_algorithms else ""
     detail = f"401 challenge with realm {echo(repr(t.realm))} and a nonce{algorithms}"
     if code == 401 and t.redirect is Redirect.CREDENTIALS_WITHHELD:
-        leg.add("challenge", "TURN-REDIRECT-REALM", _redirect_text(t),
+        leg.add("challenge", ids.TURN_REDIRECT_REALM, _redirect_text(t),
                 [describe_exchange(ex) for ex in unauth])
         leg.outcome("challenge", f"{detail}; credentials withheld: {t.redirect_detail}", duration,
                     state=StepState.UNDECIDED)
         leg.stop(f"credentials withheld from the alternate server {t.alternate_server}")
         return
     if code == 401 and not t.authenticated:
-        leg.add("challenge", "TURN-NO-CREDENTIALS", echo(repr(t.realm)))
+        leg.add("challenge", ids.TURN_NO_CREDENTIALS, echo(repr(t.realm)))
         leg.outcome("challenge", detail, duration)
         leg.stop(f"no credentials given: the server asks for them (realm {echo(repr(t.realm))})")
         return
@@ -465,23 +466,24 @@ def _redirected(leg: _Leg, step: str, exchanges: list[Exchange], duration: float
         return False
     evidence = [describe_exchange(ex) for ex in exchanges]
     if t.redirect is Redirect.LOOP:  # RFC 8489 §10: not back to a server the request already went to
-        leg.add(step, "REDIRECT-LOOP", t.redirect_detail or "?", evidence, server=t.server)
+        leg.add(step, ids.REDIRECT_LOOP, t.redirect_detail or "?", evidence, server=t.server)
         leg.outcome(step, f"redirect loop {t.redirect_detail}: not followed", duration)
         leg.stop(f"the redirects loop ({t.redirect_detail}): no server of the loop allocates")
         return True
     if t.redirect is Redirect.AGAIN:
-        leg.add(step, "TURN-ALTERNATE-SERVER", f"{t.alternate_server} ({t.alternate_scope}), followed once; "
+        leg.add(step, ids.TURN_ALTERNATE_SERVER,
+                f"{t.alternate_server} ({t.alternate_scope}), followed once; "
                 f"{t.redirect_detail}", evidence)
         leg.outcome(step, t.redirect_detail or "redirected again", duration, state=StepState.UNDECIDED)
         leg.stop(f"a second redirect was not followed: {t.redirect_detail}")
         return True
     if t.redirect is Redirect.REFUSED:
-        leg.add(step, "REDIRECT-REFUSED", _redirect_text(t), evidence)
+        leg.add(step, ids.REDIRECT_REFUSED, _redirect_text(t), evidence)
         leg.outcome(step, f"redirected to {t.alternate_server}: not followed ({t.redirect_detail})", duration)
         leg.stop(f"the redirect to {t.alternate_server} was not followed: {t.redirect_detail}")
         return True
     if t.redirect is not Redirect.CREDENTIALS_WITHHELD:  # that one has its own finding (challenge step)
-        leg.add(step, "TURN-ALTERNATE-SERVER", _redirect_text(t), evidence)
+        leg.add(step, ids.TURN_ALTERNATE_SERVER, _redirect_text(t), evidence)
     if t.redirect is Redirect.NOT_FOLLOWED:
         leg.outcome(step, f"redirected to {t.alternate_server}; not followed (--no-follow)", duration,
                     state=StepState.UNDECIDED)
@@ -505,29 +507,29 @@ def _unanswered_challenge(leg: _Leg, final: Exchange, at_alternate: bool) -> Non
     evidence = [describe_exchange(ex) for ex in t.steps] + final.rejected[:5]
     duration = _rtt_s(_of(t, _UNAUTH)) + (leg.elapsed_left_s() if final.outcome == Outcome.TIMEOUT else 0.0)
     if at_alternate:  # the ALTERNATE-SERVER we were sent to did not answer
-        leg.add("challenge", "TURN-ALTERNATE-SERVER", t.alternate_server or "?", evidence)
+        leg.add("challenge", ids.TURN_ALTERNATE_SERVER, t.alternate_server or "?", evidence)
         kind = final.error_kind if final.outcome == Outcome.TRANSPORT_ERROR else None
-        finding_id = "MALFORMED-REPLY" if final.outcome == Outcome.REJECTED else \
+        finding_id = ids.MALFORMED_REPLY if final.outcome == Outcome.REJECTED else \
             failure_id(kind, what)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
     elif stun_only(t) and t.binding_probe is not None:  # the Binding alongside was answered
         probe = t.binding_probe
-        leg.add("challenge", "TURN-STUN-ONLY", f"{probe.response}, in {probe.rtt_ms} ms",
+        leg.add("challenge", ids.TURN_STUN_ONLY, f"{probe.response}, in {probe.rtt_ms} ms",
                 [describe_exchange(probe), *evidence])
     elif final.error_kind == ErrorKind.SLOW_REPLY:  # the answer was dripping in when the time ran out
-        leg.add("challenge", "SERVER-SLOW-REPLY", final.error or "the reply came too slowly", evidence)
+        leg.add("challenge", ids.SERVER_SLOW_REPLY, final.error or "the reply came too slowly", evidence)
     elif t.transport in ("tcp", "tls"):
         said = {Outcome.TIMEOUT: "an Allocate request got no reply",
                 Outcome.REJECTED: "the replies to an Allocate request were not STUN"}.get(
             final.outcome, f"an Allocate request ended the connection ({final.error or final.outcome})")
         after = "the TLS handshake completed" if t.transport == "tls" else "the TCP connection was accepted"
-        leg.add("challenge", "PORT-NOT-STUN", f"{said} after {after}", evidence)
+        leg.add("challenge", ids.PORT_NOT_STUN, f"{said} after {after}", evidence)
     elif final.outcome == Outcome.REJECTED:
-        leg.add("challenge", "MALFORMED-REPLY", f"{_rejected_count(final)} reply(ies) rejected: "
+        leg.add("challenge", ids.MALFORMED_REPLY, f"{_rejected_count(final)} reply(ies) rejected: "
                 + "; ".join(final.rejected[:3]), evidence)
     else:
-        leg.add("challenge", "SERVER-UNREACHABLE", what, evidence)
+        leg.add("challenge", ids.SERVER_UNREACHABLE, what, evidence)
     leg.outcome("challenge", what, duration)
     leg.stop(f"no STUN answer to the Allocate request ({what})")
 
@@ -565,7 +567,7 @@ def _allocate(leg: _Leg) -> None:
         leg.stop(f"no allocation: {text}")
         return
     if final is not None and final.outcome == Outcome.REJECTED and final.unverified_count:
-        leg.add("allocate", "TURN-RESPONSE-NO-INTEGRITY", _unverified_detail(final),
+        leg.add("allocate", ids.TURN_RESPONSE_NO_INTEGRITY, _unverified_detail(final),
                 [describe_exchange(ex) for ex in t.steps])
         what = f"{final.unverified_response} without valid MESSAGE-INTEGRITY: discarded, not an allocation"
         leg.outcome("allocate", what, duration + leg.elapsed_left_s())
@@ -573,7 +575,7 @@ def _allocate(leg: _Leg) -> None:
         return
     if final is not None and final.outcome in (Outcome.TIMEOUT, Outcome.REJECTED):
         why = t.timed_out_step or "authenticated Allocate request"
-        leg.add("allocate", "TURN-ALLOCATE-TIMEOUT", why, [describe_exchange(ex) for ex in t.steps]
+        leg.add("allocate", ids.TURN_ALLOCATE_TIMEOUT, why, [describe_exchange(ex) for ex in t.steps]
                 + final.rejected[:5])
         leg.outcome("allocate", why, duration + leg.elapsed_left_s())
         leg.stop("no allocation: the authenticated Allocate got no answer")
@@ -581,8 +583,8 @@ def _allocate(leg: _Leg) -> None:
     if final is not None and final.outcome == Outcome.TRANSPORT_ERROR:
         text = final.error or "connection lost"
         finding_id = failure_id(final.error_kind, text)
-        if finding_id in ("SERVER-UNREACHABLE", "SERVER-REFUSED"):
-            finding_id = "TURN-ALLOCATE-TIMEOUT"  # it answered the challenge: the service, not the path
+        if finding_id in (ids.SERVER_UNREACHABLE, ids.SERVER_REFUSED):
+            finding_id = ids.TURN_ALLOCATE_TIMEOUT  # it answered the challenge: the service, not the path
         leg.add("allocate", finding_id, f"authenticated Allocate request ({text})")
         leg.outcome("allocate", text, duration)
         leg.stop(f"no allocation: {text}")
@@ -602,24 +604,24 @@ def _error_code(leg: _Leg, step: str, final: Exchange) -> None:
     request = t.error_step or ("unauthenticated Allocate request" if step == "challenge"
                                else "authenticated Allocate request")
     reason = f" ({echo(t.error_reason)})" if t.error_reason else ""
-    finding_id = "TURN-REST-EXPIRED" if code == 401 and leg.rest_expired and step == "allocate" else \
+    finding_id = ids.TURN_REST_EXPIRED if code == 401 and leg.rest_expired and step == "allocate" else \
         _family_error_id(code, t.relays[0] if t.relays and step == "allocate" else None)
-    if finding_id == "TURN-UNKNOWN-ATTR-420":
+    if finding_id == ids.TURN_UNKNOWN_ATTR_420:
         detail = f"{request} was answered 420: unknown attributes {', '.join(t.unknown_attributes) or '?'}"
-    elif finding_id == "TURN-ERROR-OTHER":
+    elif finding_id == ids.TURN_ERROR_OTHER:
         detail = f"{request} was answered {code}{reason}"
-    elif finding_id in ("TURN-AUTH-401", "TURN-AUTH-441"):
+    elif finding_id in (ids.TURN_AUTH_401, ids.TURN_AUTH_441):
         detail = realm_detail(t)
-    elif finding_id == "TURN-FAMILY-440" and step == "allocate" and t.relays:
+    elif finding_id == ids.TURN_FAMILY_440 and step == "allocate" and t.relays:
         detail = f"{request} ({_asked(t.relays)})"
-    elif finding_id == "TURN-QUOTA-486" and t.quota_own_held is not None:
+    elif finding_id == ids.TURN_QUOTA_486 and t.quota_own_held is not None:
         detail = f"{request}{_quota_note(t.quota_own_held, t.quota_retry_after_s)}"
     else:
         detail = request
     evidence = [describe_exchange(ex) for ex in t.steps]
     if t.userhash_error:
         evidence.append(t.userhash_error)
-    if finding_id == "TURN-REST-EXPIRED":
+    if finding_id == ids.TURN_REST_EXPIRED:
         evidence.insert(0, f"server answered 401 over {t.transport.upper()}")
     leg.add(step, finding_id, detail, evidence)
 
@@ -652,9 +654,9 @@ def _relay_address(leg: _Leg) -> None:
         evidence = [f"relayed address {t.relayed_address} is {relay.value}; server {t.server} is "
                     f"{server.value if server else 'unknown'}"]
         if not reachable:
-            leg.add("relay-address", "TURN-RELAY-PRIVATE", detail, evidence)
+            leg.add("relay-address", ids.TURN_RELAY_PRIVATE, detail, evidence)
         elif server is not None and server not in PUBLIC_LIKE_SCOPES:
-            leg.add("relay-address", "TURN-RELAY-LOCAL", detail, evidence)
+            leg.add("relay-address", ids.TURN_RELAY_LOCAL, detail, evidence)
     leg.outcome("relay-address", f"relay {t.relayed_address} ({t.relay_scope or 'unknown scope'})")
 
 
@@ -693,7 +695,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         return
     unsigned = next((ex for ex in finals if ex.outcome == Outcome.REJECTED and ex.unverified_count), None)
     if unsigned is not None:
-        leg.add(step, "TURN-RESPONSE-NO-INTEGRITY", f"{_unverified_detail(unsigned)} (peer {dp.peer})",
+        leg.add(step, ids.TURN_RESPONSE_NO_INTEGRITY, f"{_unverified_detail(unsigned)} (peer {dp.peer})",
                 evidence)
         if not unsigned.unverified_success or not dp.packets_sent:
             leg.outcome(step, f"{unsigned.request}: only {unsigned.unverified_response} without valid "
@@ -702,8 +704,8 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
         finals = [ex for ex in finals if ex is not unsigned]  # packets were sent anyway: judge them too
     refused = next((ex for ex in finals if ex.outcome == Outcome.ERROR_RESPONSE), None)
     if refused is not None:
-        finding_id = ERROR_CODE_FINDINGS.get(refused.error_code or 0, "TURN-ERROR-OTHER")
-        detail = f"{refused.request} for peer {dp.peer}" if finding_id != "TURN-ERROR-OTHER" else \
+        finding_id = ERROR_CODE_FINDINGS.get(refused.error_code or 0, ids.TURN_ERROR_OTHER)
+        detail = f"{refused.request} for peer {dp.peer}" if finding_id != ids.TURN_ERROR_OTHER else \
             f"{refused.request} for peer {dp.peer} was answered {refused.response}"
         leg.add(step, finding_id, detail, evidence)
         leg.outcome(step, f"{refused.request} was answered {_answer(refused)}{_retried(dp.steps)}",
@@ -719,7 +721,7 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
     if unanswered is None and dp.error is None and _flooded(dp):
         # Packets nobody sent filled the client's inbox: echoes missing now say nothing about the relay.
         extra = f", {dp.dropped_packets} dropped: the client's inbox was full" if dp.dropped_packets else ""
-        leg.add(step, "REPLY-FLOOD", f"{dp.unexpected_packets} packet(s) nobody sent came in via {label} "
+        leg.add(step, ids.REPLY_FLOOD, f"{dp.unexpected_packets} packet(s) nobody sent came in via {label} "
                 f"while {dp.packets_sent} were sent{extra}", evidence)
         if dp.packets_received < dp.packets_sent:
             leg.outcome(step, f"undecided under a flood: {_data_line(dp)}", duration,
@@ -742,18 +744,18 @@ def _data_path(leg: _Leg, step: str, dp: DataPathResult) -> None:
             # The same allocation relayed Send/Data to the same peer: the relay path works, ChannelData
             # alone is not relayed (RFC 8656 §12.6): the server's fault, not a firewall's.
             waited = f" (late echoes awaited {dp.late_wait_s:g} s more)" if dp.late_wait_s else ""
-            leg.add(step, "TURN-CHANNELDATA-NOT-RELAYED",
+            leg.add(step, ids.TURN_CHANNELDATA_NOT_RELAYED,
                     f"ChannelBind for peer {dp.peer} was answered with a success, but {why}{waited}, while "
                     f"{_data_line(other)}",
                     [*evidence, _data_line(other)])
             leg.outcome(step, f"{why}; Send/Data on the same allocation worked", duration)
             return
-        leg.add(step, "TURN-NO-DATA", f"via {label} to peer {dp.peer}: {why}", evidence)
+        leg.add(step, ids.TURN_NO_DATA, f"via {label} to peer {dp.peer}: {why}", evidence)
         leg.outcome(step, why, duration)
         return
     if dp.packets_sent and dp.packets_received < dp.packets_sent and not _flooded(dp):
         detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
-        leg.add(step, "TURN-DATA-LOSS", detail, evidence)
+        leg.add(step, ids.TURN_DATA_LOSS, detail, evidence)
     leg.outcome(step, _data_line(dp) + _retried(dp.steps), duration)
 
 
@@ -761,9 +763,9 @@ def _not_sent(leg: _Leg, step: str, ex: Exchange, evidence: list[str]) -> None:
     """A request the server's challenge made impossible to send (RFC 8489 §14.9/§14.10, §5)."""
     t = leg.t
     if t.challenge_problem is not None:
-        leg.add(step, "TURN-CHALLENGE-UNUSABLE", t.challenge_problem, evidence)
+        leg.add(step, ids.TURN_CHALLENGE_UNUSABLE, t.challenge_problem, evidence)
     else:
-        leg.add(step, "TURN-REQUEST-OVERSIZED", ex.error or "request not sent", evidence)
+        leg.add(step, ids.TURN_REQUEST_OVERSIZED, ex.error or "request not sent", evidence)
 
 
 def _flooded(dp: DataPathResult) -> bool:
@@ -824,7 +826,7 @@ def _refresh(leg: _Leg) -> None:
     unsigned = [ex for ex in finals if ex.outcome == Outcome.REJECTED and ex.unverified_count]
     if unsigned:
         for ex in unsigned:
-            leg.add("refresh", "TURN-RESPONSE-NO-INTEGRITY", _unverified_detail(ex),
+            leg.add("refresh", ids.TURN_RESPONSE_NO_INTEGRITY, _unverified_detail(ex),
                     [describe_exchange(e) for e in exchanges])
         leg.outcome("refresh", "; ".join(f"{ex.step}: only {ex.unverified_response} without valid "
                                          "MESSAGE-INTEGRITY" for ex in unsigned), duration)
@@ -834,7 +836,7 @@ def _refresh(leg: _Leg) -> None:
         answer = next((ex for ex in reversed(finals) if ex.step == "refresh"), None)
         detail = f"Refresh asking for LIFETIME {t.refresh_requested_s} s was answered with a success " \
                  "carrying LIFETIME 0: the server deleted the allocation"
-        leg.add("refresh", "TURN-REFRESH-LIFETIME-ZERO", detail,
+        leg.add("refresh", ids.TURN_REFRESH_LIFETIME_ZERO, detail,
                 [describe_exchange(answer)] if answer is not None else None)
         leg.outcome("refresh", "the Refresh success says LIFETIME 0: allocation deleted (no release needed)",
                     duration)
@@ -844,7 +846,7 @@ def _refresh(leg: _Leg) -> None:
         if t.released is False and not any(ex.step.startswith("refresh (release") for ex in finals):
             failed.append("release (Refresh LIFETIME=0): no answer in time")
         what = "; ".join(failed) or "Refresh failed"
-        leg.add("refresh", "TURN-REFRESH-FAILED", what, failed or None)
+        leg.add("refresh", ids.TURN_REFRESH_FAILED, what, failed or None)
         leg.outcome("refresh", what, duration)
         return
     parts = []
@@ -866,7 +868,7 @@ def _refresh_lifetime(t: TransportResult) -> str:
     return f" (lifetime {got} s)"
 
 
-CREDENTIAL_REFUSED = frozenset({"TURN-AUTH-401", "TURN-AUTH-441"})
+CREDENTIAL_REFUSED = frozenset({ids.TURN_AUTH_401, ids.TURN_AUTH_441})
 _SHELL_SAFE = re.compile(r"[\w.@+-]+")  # a user name that needs no quoting inside '...'  (no ' or \)
 
 
@@ -1010,7 +1012,7 @@ def _stopped(leg: _Leg, step: str, duration: float) -> None:
     last = f" (its last answer came {stop.last_answer_s:.2f} s after the allocation)" \
         if stop.last_answer_s is not None else ""
     detail = f"{stop.what} {stop.how}{when}{last}, and nothing was answered after that"
-    leg.add(step, "TURN-SERVER-STOPPED", detail, stop.evidence)
+    leg.add(step, ids.TURN_SERVER_STOPPED, detail, stop.evidence)
     leg.outcome(step, f"the server stopped answering: {detail}", duration)
     leg.stop(f"the server stopped answering at {stop.what}{when}")
 
@@ -1043,8 +1045,8 @@ def _family_error_id(code: int, relay: FamilyRelay | None) -> str:
     server has no IPv4 relay; a 440 to a family we did ask for is TURN-FAMILY-440."""
     default_ipv4 = relay is not None and relay.family is RelayFamily.IPV4 and relay.requested_with is None
     if code == 440 and default_ipv4:
-        return "TURN-NO-IPV4-RELAY"
-    return ERROR_CODE_FINDINGS.get(code, "TURN-ERROR-OTHER")
+        return ids.TURN_NO_IPV4_RELAY
+    return ERROR_CODE_FINDINGS.get(code, ids.TURN_ERROR_OTHER)
 
 
 def _asked(relays: Sequence[FamilyRelay]) -> str:
@@ -1095,7 +1097,7 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
     if relay.separate:
         got = relay.relayed_address or (f"answered {relay.error_code}{_reason(relay.error_reason)}"
                                         if relay.error_code is not None else relay.error or "no relay")
-        leg.add("allocate", "TURN-DUAL-ALLOCATION-IGNORED", f"REQUESTED-ADDRESS-FAMILY {label}: {got}",
+        leg.add("allocate", ids.TURN_DUAL_ALLOCATION_IGNORED, f"REQUESTED-ADDRESS-FAMILY {label}: {got}",
                 evidence)
     if relay.relayed_address is not None:
         how = f"a separate allocation ({asked})" if relay.separate else f"the dual allocation ({asked})"
@@ -1107,14 +1109,14 @@ def _family_allocate(leg: _Leg, relay: FamilyRelay) -> None:
             f"Allocate request: its ADDRESS-ERROR-CODE for {label} says"
         reason = _reason(relay.error_reason)
         finding_id = _family_error_id(relay.error_code, relay)
-        detail = f"{where} ({asked})" if finding_id != "TURN-ERROR-OTHER" else \
+        detail = f"{where} ({asked})" if finding_id != ids.TURN_ERROR_OTHER else \
             f"{where} ({asked}) {relay.error_code}{reason}"
         leg.add("allocate", finding_id, detail, evidence)
         leg.outcome("allocate", f"no {label} relay: {relay.error_code}{reason}", duration)
         leg.stop(f"no {label} relay: {relay.error_code}{reason}")
         return
     if relay.error is not None:
-        leg.add("allocate", "TURN-ALLOCATE-TIMEOUT", f"separate Allocate request ({asked}): {relay.error}",
+        leg.add("allocate", ids.TURN_ALLOCATE_TIMEOUT, f"separate Allocate request ({asked}): {relay.error}",
                 evidence)
         leg.outcome("allocate", f"no {label} relay: {relay.error}", duration)
         leg.stop(f"no {label} relay: {relay.error}")
@@ -1170,22 +1172,22 @@ def _tcp_relay(leg: _Leg) -> None:
         reason = _reason(r.error_reason)
         answered = f"{request} was answered {r.error_code}{reason}"
         if r.error_code == 442 and request.startswith("TCP Allocate"):
-            leg.add(step, "TURN-TCP-RELAY-UNSUPPORTED", f"{request} (REQUESTED-TRANSPORT TCP) was answered "
+            leg.add(step, ids.TURN_TCP_RELAY_UNSUPPORTED, f"{request} (REQUESTED-TRANSPORT TCP) was answered "
                     f"442{reason}", evidence)
         elif r.error_code == 447 and _peer_unreachable(leg.result, r.peer):
             leg.outcome(step, f"{answered}: the relay cannot reach the local TCP peer {peer} (not a public "
                         f"address), so this says nothing about the server", duration, StepState.UNDECIDED)
             return
         else:
-            finding_id = ERROR_CODE_FINDINGS.get(r.error_code, "TURN-ERROR-OTHER")
-            detail = f"{request} (RFC 6062, peer {peer})" if finding_id != "TURN-ERROR-OTHER" else \
+            finding_id = ERROR_CODE_FINDINGS.get(r.error_code, ids.TURN_ERROR_OTHER)
+            detail = f"{request} (RFC 6062, peer {peer})" if finding_id != ids.TURN_ERROR_OTHER else \
                 f"{request} (RFC 6062, peer {peer}) was answered {r.error_code}{reason}"
             leg.add(step, finding_id, detail, evidence)
         leg.outcome(step, answered + released, duration)
         return
     if not r.allocated:
         why = r.error or "the TCP Allocate got no answer"
-        leg.add(step, "TURN-ALLOCATE-TIMEOUT", f"TCP Allocate request (RFC 6062): {why}", evidence)
+        leg.add(step, ids.TURN_ALLOCATE_TIMEOUT, f"TCP Allocate request (RFC 6062): {why}", evidence)
         leg.outcome(step, why, duration)
         return
     if r.local_error is not None:
@@ -1198,7 +1200,7 @@ def _tcp_relay(leg: _Leg) -> None:
             parts.append(f"{back}/{sent} chunk(s) came back intact ({r.bytes_received}/{r.bytes_sent} "
                          f"bytes{f', {r.corrupted} altered' if r.corrupted else ''})")
         detail = "; ".join(parts) or "no bytes went through"
-        leg.add(step, "TURN-TCP-RELAY-FAILED", detail, [*evidence, detail], peer=peer)
+        leg.add(step, ids.TURN_TCP_RELAY_FAILED, detail, [*evidence, detail], peer=peer)
         leg.outcome(step, detail + released, duration)
         return
     rtt = f", rtt avg {r.rtt_avg_ms} ms" if r.rtt_avg_ms is not None else ""
@@ -1207,7 +1209,7 @@ def _tcp_relay(leg: _Leg) -> None:
         failed = _incoming_failure(r.incoming)
         if failed is not None:
             detail = f"peer-initiated connection (ConnectionAttempt, RFC 6062 §4.5): {failed}"
-            leg.add(step, "TURN-TCP-RELAY-FAILED", detail,
+            leg.add(step, ids.TURN_TCP_RELAY_FAILED, detail,
                     [*evidence, *(describe_exchange(ex) for ex in r.incoming.steps), detail], peer=peer)
             leg.outcome(step, f"client-initiated: {back}/{sent} chunk(s) echoed intact; {detail}{released}",
                         duration)

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Severity
 from rtcdiag.triage.judgement import Judgement, StepState
 
 # Nothing is there to talk to: a port the user did not name being closed is not a problem of theirs.
 # (PORT-TLS443-MISSING: TLS 443 closed, or another service there.)
-NOTHING_THERE = frozenset({"SERVER-REFUSED", "SERVER-UNREACHABLE", "NO-ROUTE", "UDP-BLOCKED",
-                           "PORT-TLS443-MISSING"})
+NOTHING_THERE = frozenset({ids.SERVER_REFUSED, ids.SERVER_UNREACHABLE, ids.NO_ROUTE, ids.UDP_BLOCKED,
+                           ids.PORT_TLS443_MISSING})
 
 
 @dataclass(frozen=True)

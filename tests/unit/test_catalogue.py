@@ -119,13 +119,20 @@ def _make_finding_calls() -> list[tuple[str, int, ast.Call]]:
 
 def test_every_rule_names_a_known_id_and_fills_every_placeholder() -> None:
     """Walks every make_finding call in the package: an unknown id or a missing placeholder fails here,
-    never in front of a user (calls whose id is computed are covered by the rule tests)."""
+    never in front of a user (calls whose id is computed are covered by the rule tests). A rule names its id
+    by a constant of ``rtcdiag.triage.ids`` (``ids.TURN_AUTH_401``) or, outside the rules, a literal."""
+    from rtcdiag.triage import ids
+
     checked = 0
     problems: list[str] = []
     for where, line, call in _make_finding_calls():
-        if not call.args or not isinstance(call.args[0], ast.Constant):
+        first = call.args[0] if call.args else None
+        if isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name) and first.value.id == "ids":
+            finding_id = getattr(ids, first.attr, f"ids.{first.attr}")
+        elif isinstance(first, ast.Constant):
+            finding_id = first.value
+        else:
             continue
-        finding_id = call.args[0].value
         if finding_id not in CATALOGUE:
             problems.append(f"{where}:{line}: unknown id {finding_id}")
             continue
@@ -166,3 +173,65 @@ def test_shell_quoted_placeholders_fill_from_their_parameter() -> None:
     assert f"`rtcdiag turn-check '{url}'`" in finding.fix
     command = finding.fix.split("`rtcdiag turn-check ")[1].split("`")[0]
     assert shlex.split(command) == [url]
+
+
+def _ids_module_text() -> str:
+    """rtcdiag/triage/ids.py as the catalogue says it must be (one constant per entry, by area)."""
+    from importlib import import_module
+
+    from rtcdiag.triage.catalogue import AREAS
+
+    current = Path(__file__).resolve().parents[2] / "rtcdiag" / "triage" / "ids.py"
+    text = current.read_text(encoding="utf-8")
+    head = text[: text.index("\n# --- ")] if "\n# --- " in text else text
+    body = []
+    for area in AREAS:
+        body.append(f"\n# --- {area} ---\n")
+        for entry in import_module(f"rtcdiag.triage.catalogue.{area}").ENTRIES:
+            body.append(f'{entry.id.replace("-", "_")}: Final = "{entry.id}"\n')
+    return head + "\n" + "".join(body).lstrip("\n")
+
+
+def test_the_id_constants_are_exactly_the_catalogue() -> None:
+    """Rules name findings by ``rtcdiag.triage.ids`` constants: one per catalogue entry, named after its id,
+    and nothing else (``RTCDIAG_UPDATE_IDS=1`` rewrites the module after a catalogue change)."""
+    import os
+
+    from rtcdiag.triage import ids
+
+    constants = {name: value for name, value in vars(ids).items() if name.isupper()}
+    expected = _ids_module_text()
+    path = Path(ids.__file__)
+    if os.environ.get("RTCDIAG_UPDATE_IDS") == "1":
+        path.write_text(expected, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == expected
+    assert set(constants.values()) == set(CATALOGUE)
+    assert all(name == value.replace("-", "_") for name, value in constants.items())
+
+
+# Modules outside the rules that still spell an id (the engine and commands side of issue 21 replaces them).
+_ID_LITERALS_LEFT = {"checks/engine.py", "commands/nat_type.py", "report/model.py"}
+
+
+def test_no_rule_spells_a_finding_id_as_a_string() -> None:
+    """Outside the catalogue (its entries are the ids' one home) a finding id is an ``ids`` constant: a
+    literal that equals a catalogue id is a typo waiting to happen (issue 21)."""
+    import io
+    import tokenize
+
+    root = Path(rtcdiag.__file__).parent
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        where = str(path.relative_to(root))
+        if where.startswith("triage/catalogue/") or where == "triage/ids.py" or where in _ID_LITERALS_LEFT:
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+            if token.type != tokenize.STRING:
+                continue
+            try:
+                value = ast.literal_eval(token.string)
+            except (ValueError, SyntaxError):
+                continue  # an f-string
+            if isinstance(value, str) and value in CATALOGUE:
+                found.append(f"{where}:{token.start[0]}: {value}")
+    assert found == []

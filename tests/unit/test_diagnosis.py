@@ -38,9 +38,29 @@ def _auth(host: str) -> Finding:
                         server=f"{host}:3478", host=host, detail="(user and realm 'r')")
 
 
-def test_every_catalogue_id_has_a_layer_and_layers_name_known_ids() -> None:
-    assert set(LAYERS) <= set(CATALOGUE)
+def test_every_catalogue_entry_carries_its_layer_and_its_explanations_name_known_ids() -> None:
+    """The diagnosis data is on the entries (no id list elsewhere): every entry has a layer, the ids an entry
+    explains exist and sit on its own layer (the only explanations ``explains`` adds), and the views by id
+    are exactly the entries' data."""
+    assert set(LAYERS) == set(CATALOGUE)
+    assert all(isinstance(entry.layer, Layer) for entry in CATALOGUE.values())
     assert {layer_of(fid) for fid in CATALOGUE} == set(Layer)
+    for fid, entry in CATALOGUE.items():
+        assert entry.explains <= set(CATALOGUE), fid
+        assert all(CATALOGUE[other].layer is entry.layer for other in entry.explains), fid
+        assert fid not in entry.explains, fid
+        if entry.same_transport_only or entry.any_transport:
+            assert entry.layer in (Layer.ENDPOINT, Layer.SERVICE), fid
+
+
+def test_an_unknown_id_has_no_layer() -> None:
+    """An id the catalogue does not know is a bug, never silently a SERVICE finding."""
+    import pytest
+
+    from rtcdiag.triage.finding import CatalogueError
+
+    with pytest.raises(CatalogueError):
+        layer_of("NO-SUCH-ID")
 
 
 def test_no_dns_at_all_is_one_root_cause_for_every_named_host() -> None:
@@ -182,7 +202,8 @@ def test_the_indexed_search_finds_the_same_roots_as_testing_every_earlier_findin
     from rtcdiag.triage.finding import Severity
 
     rng = random.Random(9)
-    ids = [*sorted(LAYERS), "TURN-AUTH-401", "TURN-QUOTA-486", "STUN-HIGH-RTT", "TLS-EXPIRING-SOON",
+    below_service = sorted(fid for fid, layer in LAYERS.items() if layer is not Layer.SERVICE)
+    ids = [*below_service, "TURN-AUTH-401", "TURN-QUOTA-486", "STUN-HIGH-RTT", "TLS-EXPIRING-SOON",
            "TURN-NO-DATA", "TURN-SERVER-STOPPED", "ANALYZE-TURN-401", "ANALYZE-NO-REMOTE-CANDIDATES"]
     ids = [fid for fid in ids if fid in CATALOGUE and fid != "DNS-NOT-WORKING"]
     checks = ["dns", "ports", "stun", "turn", "ice", "expect", "nat"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from rtcdiag.triage.finding import CatalogueEntry
+from rtcdiag.triage.entry import CatalogueEntry
 
 AREAS = ("general", "stun", "turn", "nat", "net", "ice", "analyze", "lint", "browser", "capture", "correlate",
          "capacity", "signal", "interop")

@@ -1,7 +1,7 @@
 """Catalogue entries: ``rtcdiag analyze`` — a failed call triaged from the browser's own evidence
 (chrome://webrtc-internals dumps). Every symptom quotes the evidence: the event, its time, the stats id."""
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 _TURN_FIX_CHECK = "Run `rtcdiag turn-check {url_sh}` with the same credentials to see the server's answer."
 
@@ -10,6 +10,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-401",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} rejected the credentials (401)",
         symptom="The browser's Allocate to {url} was answered 401 \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}); it gathered no relay candidate from this server.",
@@ -24,6 +27,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-403",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} answered 403 Forbidden",
         symptom="The browser's request to {url} was answered 403 \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}).",
@@ -36,6 +42,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-437",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} answered 437 Allocation Mismatch",
         symptom="The browser's request to {url} was answered 437 \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}).",
@@ -48,6 +57,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-486",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} refused: allocation quota reached (486)",
         symptom="The browser's Allocate to {url} was answered 486 \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}).",
@@ -60,6 +72,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-508",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} is out of capacity (508)",
         symptom="The browser's Allocate to {url} was answered 508 \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}).",
@@ -71,6 +86,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-ERROR",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="TURN server {url} answered error {code}",
         symptom="The browser's request to {url} failed with {code} \"{text}\" ({count} time(s), first at "
                 "{when} in {pcs}).",
@@ -81,6 +99,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-UNREACHABLE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # Chromium also sends a STUN Binding to every TURN URL: one dead server gives both 701s
+        explains=frozenset({"ANALYZE-STUN-UNREACHABLE"}),
         title="TURN server {url} could not be reached (701)",
         symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
                 "{pcs}) and gathered no relay candidate from it.",
@@ -96,6 +117,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         # calls, tests/fixtures/analyze/turns-*). The dump cannot tell them apart: say both, and what decides.
         id="ANALYZE-TURNS-CONNECT-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="No TLS connection to TURN server {url} (701): unreachable, or its certificate was refused",
         symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
                 "{pcs}) and gathered no relay candidate from it.",
@@ -116,6 +138,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-STUN-UNREACHABLE",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
         title="STUN server {url} could not be reached (701)",
         symptom="The browser reported error 701 \"{text}\" for {url} ({count} time(s), first at {when} in "
                 "{pcs}) and gathered no server-reflexive candidate from it.",
@@ -127,6 +150,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-NO-RELAY",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="No relay candidate from {url}, and no error either",
         symptom="{pcs} had {url} configured but gathered no relay candidate from it and reported no "
                 "icecandidateerror ({gathering}).",
@@ -139,6 +165,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TURN-NO-RELAY-UNEXPLAINED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        # a refusal of the other side's Allocate is why no remote candidate ever arrived (shown by the dump)
+        explains=frozenset({"ANALYZE-NO-REMOTE-CANDIDATES"}),
         title="No relay candidate from {url}, and {source} does not say why",
         symptom="{pcs} had {url} configured and gathered no relay candidate from it; {source} keeps no "
                 "icecandidateerror, so a refused Allocate (401 wrong credentials, 403, 486) and a server "
@@ -153,6 +182,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ICE-RESTARTS",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="{pc} restarted ICE {restarts} time(s)",
         symptom="The browser counted {restarts} ICE restart(s) and {rollbacks} rollback(s) on {pc}; it ended "
                 "ICE \"{ice}\".",
@@ -166,6 +196,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-STUN-NO-SRFLX",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="No server-reflexive candidate from {url}, and no error either",
         symptom="{pcs} had {url} configured and finished gathering with host candidates but no "
                 "server-reflexive (srflx) candidate, and no icecandidateerror was reported.",
@@ -179,6 +210,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-SLOW-GATHERING",
         severity=Severity.WARNING,
+        layer=Layer.CONSEQUENCE,
         title="ICE gathering took {seconds} s",
         symptom="In {pc} ICE gathering ran for {seconds} s{outcome} (ICE servers: {servers}).",
         cause="A STUN/TURN server that does not answer keeps gathering open until the browser gives up on "
@@ -190,6 +222,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-RELAY-ONLY-NO-CANDIDATE",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="Relay-only connection without a relay candidate",
         symptom="{pc} has iceTransportPolicy \"relay\" but gathered no relay candidate ({gathering}): it "
                 "had nothing to connect with.",
@@ -202,6 +235,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-NO-REMOTE-CANDIDATES",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        any_transport=True,
         title="No remote candidates ever arrived",
         symptom="{pc} set the remote description at {when} but no addIceCandidate call followed and the "
                 "remote SDP carried no a=candidate lines; the last ICE state was \"{ice_state}\"{remote}.",
@@ -216,6 +251,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ADD-CANDIDATE-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="addIceCandidate failed",
         symptom="In {pc} {count} addIceCandidate call(s) failed, first at {when}: \"{error}\".",
         cause="A candidate arrived before setRemoteDescription (\"no remote description\"), after an ICE "
@@ -227,6 +263,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ICE-NO-RESPONSES",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="ICE failed: connectivity checks were never answered",
         symptom="In {pc} ICE went \"failed\" at {when}: {pairs} candidate pair(s) sent {sent} check(s) and "
                 "received "
@@ -240,6 +277,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-RELAY-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {url} refused to relay to the peer",
         symptom="In {pc} every candidate was a relay candidate from {url} and ICE failed {ms} ms after the "
                 "checks started (at {when}): too fast for unanswered checks, the server refused them.",
@@ -255,6 +293,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ICE-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="ICE failed",
         symptom="In {pc} ICE went \"failed\" at {when} after checking {pairs} candidate pair(s).",
         cause="No candidate pair worked: the candidates of the two sides cannot reach each other.",
@@ -264,6 +303,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-CONNECTION-LOST",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The connection was lost mid-call",
         symptom="{pc} was connected, went \"disconnected\" at {lost} and \"failed\" at {failed}{consent}; no "
                 "ICE restart was attempted.",
@@ -280,6 +320,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         # killed: turn-killed) keeps dtlsState "connected" to the end: that one is ANALYZE-CONNECTION-LOST.
         id="ANALYZE-REMOTE-CLOSED",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="The other side closed the connection",
         symptom="{pc}'s DTLS transport {stats_id} went \"closed\" ({closed}) while this side had not "
                 "closed it: the other side sent a TLS close_notify{after}.",
@@ -295,6 +336,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-MDNS-ONLY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Only mDNS host candidates: this call works on the same network only",
         symptom="{pc} had no ICE servers and gathered only {count} host candidate(s) hidden behind mDNS "
                 "names ({example}); no server-reflexive or relay candidate exists.",
@@ -306,6 +348,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-RELAY-PRIVATE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Relay candidate from {url} has a {scope} address {address}",
         symptom="The relayed address {address} that {url} handed out (seen at {when}) is not reachable from "
                 "the internet.",
@@ -316,6 +359,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-RELAY-TCP",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Media is relayed over {protocol}",
         symptom="In {pc} the selected candidate pair ({pair}) uses a relay candidate reached over {protocol} "
                 "({url}); RTT {rtt}.",
@@ -329,6 +373,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DTLS-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE connected but DTLS failed",
         symptom="In {pc} ICE connected at {ice_when} but the connection went \"failed\" at {when} "
                 "(transport {stats_id} "
@@ -343,6 +388,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DATACHANNEL-NOT-OPEN",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Data channel never opened",
         symptom="In {pc} the connection was up but data channel \"{label}\" (stats {stats_id}) was still "
                 "\"connecting\" {seconds} s later.",
@@ -357,6 +403,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-MLINE-REJECTED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The answer rejected the {kind} m-line",
         symptom="In {pc} the answer {applied} has port 0 for the {kind} section (mid {mid}): no "
                 "{kind} will flow.",
@@ -369,6 +416,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-RTX-APT-MISSING",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="RTX payload type points to a missing payload type ({side} {kind})",
         symptom="In {pc} the {side} description's {kind} section (mid {mid}) has an RTX a=fmtp apt={apt} "
                 "that is not among its payload types.",
@@ -382,6 +430,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         # Seen on real calls: tests/fixtures/matrix/dtls-both-client (the caller's getStats alone)
         id="ANALYZE-DTLS-FAILED-AS-CLIENT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE connected but DTLS failed: a fingerprint mismatch, or both sides DTLS client",
         symptom="In {pc} ICE connected at {ice_when} but the connection went \"failed\" at {when} (transport "
                 "{stats_id} dtlsState \"{dtls}\"); this end was the DTLS client ({role}) and the other end "
@@ -398,6 +447,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DTLS-ROLE-CONFLICT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="DTLS role conflict: both sides are {role}",
         symptom="In {pc} {how}: both sides wait for (or both start) the DTLS handshake.",
         cause="One endpoint (often a media server or gateway, or munged SDP) answered with the same DTLS "
@@ -410,6 +460,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-SDP-GLARE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Glare: both sides sent an offer at once",
         symptom="{pc} had its own offer out (have-local-offer) when the other side's offer arrived at {when}"
                 "{failure}.",
@@ -423,6 +474,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-SDP-WRONG-STATE-STABLE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="An answer was applied in the \"stable\" state",
         symptom="In {pc} {operation} failed at {when}: \"{error}\" — an answer arrived when no offer was "
                 "pending "
@@ -436,6 +488,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-SDP-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{operation} failed",
         symptom="In {pc} {operation} failed at {when}: \"{error}\".",
         cause="The browser rejected the session description or the call in this state.",
@@ -446,6 +499,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ICE-LITE-BOTH",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Both sides are ICE-lite",
         symptom="In {pc} both the local and the remote description carry a=ice-lite: nobody sends "
                 "connectivity checks, so ICE can never connect.",
@@ -457,6 +511,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-ICE-CREDENTIALS-SHORT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE credentials too short in the {side} description",
         symptom="In {pc} the {side} description has {what}: browsers reject it (ice-ufrag needs at least 4 "
                 "characters, ice-pwd at least 22).",
@@ -467,6 +522,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-SDP-NO-FINGERPRINT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="No DTLS fingerprint in the {side} description",
         symptom="In {pc} the {side} description has DTLS-SRTP or SCTP-over-DTLS m-lines but no "
                 "a=fingerprint: the peer cannot authenticate the DTLS handshake and browsers reject it.",
@@ -478,6 +534,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DIRECTION-MISMATCH",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The answer's direction does not fit the offer ({offered} answered {answered})",
         symptom="In {pc} the {kind} section (mid {mid}) was offered a={offered} and answered a={answered}, "
                 "which is not a valid answer: media will not flow the way either side expects.",
@@ -490,6 +547,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-BUNDLE-MISMATCH",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="BUNDLE group of the answer does not match the offer",
         symptom="In {pc} the offer bundles mids {offered} but the answer bundles {answered}: the answer "
                 "may only keep (a subset of) the offered group, and browsers with bundlePolicy max-bundle "
@@ -504,6 +562,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-GUM-NOT-ALLOWED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{request} was denied (NotAllowedError)",
         symptom="{request} for {constraints} failed at {when}: NotAllowedError \"{message}\".",
         cause="The user or the browser denied camera/microphone permission, a policy blocks it, or the page "
@@ -515,6 +574,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-GUM-NOT-FOUND",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{request}: no such device (NotFoundError)",
         symptom="{request} for {constraints} failed at {when}: NotFoundError \"{message}\".",
         cause="No camera or microphone of the requested kind exists (or the OS hides it from the browser).",
@@ -525,6 +585,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-GUM-NOT-READABLE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{request}: the device could not be opened (NotReadableError)",
         symptom="{request} for {constraints} failed at {when}: NotReadableError \"{message}\".",
         cause="The device is busy (another application or tab holds it) or a hardware/driver error.",
@@ -534,6 +595,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-GUM-OVERCONSTRAINED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{request}: constraints cannot be met (OverconstrainedError)",
         symptom="{request} for {constraints} failed at {when}: OverconstrainedError \"{message}\".",
         cause="No device satisfies a required (exact/min/max) constraint, e.g. a deviceId that no longer "
@@ -544,6 +606,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-GUM-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{request} failed ({error})",
         symptom="{request} for {constraints} failed at {when}: {error} \"{message}\".",
         cause="The browser could not give the page the media it asked for.",
@@ -554,6 +617,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-PRIVATE-HOST-ONLY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Only private host candidates: this call works on the same network only",
         symptom="{pc} has only host candidates with non-public addresses on both sides ({addresses}) and no "
                 "server-reflexive or relay candidate; ICE servers: {servers}.",
@@ -566,6 +630,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-TCP-ONLY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Only TCP candidates: UDP is blocked or disabled",
         symptom="Every local candidate of {pc} is TCP ({candidates}); no UDP candidate and no relay; the "
                 "other side offered {remote}.",
@@ -578,6 +643,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-IPV6-ONLY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Only IPv6 candidates{common}",
         symptom="Every local candidate of {pc} is IPv6 ({candidates}) and there is no relay candidate; the "
                 "other side offered {remote}.",
@@ -590,6 +656,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DTLS-STUCK",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE connected but DTLS never completed",
         symptom="In {pc} ICE connected at {ice_when} but transport {stats_id} was still dtlsState \"{dtls}\" "
                 "{seconds} s later (this side's DTLS role: {role}).",
@@ -604,6 +671,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-H264-MISMATCH",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="H.264 payload type {pt} differs between offer and answer ({what})",
         symptom="In {pc} the offer's H.264 payload type {pt} has \"{offered}\" but the answer {applied} "
                 "gives it \"{answered}\".",
@@ -618,6 +686,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ANALYZE-DATACHANNEL-REJECTED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The answer rejected the data channel section: data channels can never open",
         symptom="{pc} created data channel(s) {labels} but the answer {applied} has port 0 for "
                 "m=application (mid {mid}); the channels close without ever opening.",

@@ -2,12 +2,13 @@
 own errors are ``rtcdiag analyze``'s entries (the run's webrtc-internals dump is judged by those rules);
 these are what only the live run can say: the calls in the page, and Chromium against aioice."""
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-CALL-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="{browser}'s {call} did not connect",
         symptom="Two RTCPeerConnections in one page (iceTransportPolicy \"{policy}\", the same iceServers) "
                 "ended with \"{state}\" (connection state, or why it was not waited for) after {ms}; "
@@ -23,6 +24,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-CHANNEL-NOT-OPEN",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="{browser}'s {call} connected but its data channel never opened",
         symptom="ICE and DTLS connected (selected pair {pair}) but the data channel did not open within "
                 "{timeout}.",
@@ -35,6 +37,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-ECHO-LOSS",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="{lost} of {sent} data-channel messages were lost in {browser}'s {call}",
         symptom="Over the selected pair {pair}, {received} of {sent} echo messages came back within "
                 "{timeout} (unordered, no retransmissions).",
@@ -47,6 +50,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-AIOICE-DISAGREE",
         severity=Severity.WARNING,
+        layer=Layer.CONSEQUENCE,
         title="Chromium and aioice disagree about {url}",
         symptom="Chromium: {browser}; aioice (`rtcdiag ice`): {aioice}.",
         cause="The two ICE stacks handle this server differently (TURN over TCP/TLS, certificate checks, "
@@ -59,6 +63,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="BROWSER-TURNS-CERTIFICATE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # the certificate is why Chromium could not reach the turns: server (it says only 701)
+        explains=frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
+        roots_first=0,
         title="Chromium cannot use {url}: the TURN server's TLS certificate was refused",
         symptom="Chromium reported only 701 \"{text}\" for {url}; aioice, connecting to the same URL from "
                 "the same machine, was refused the certificate: {aioice}.",

@@ -4,7 +4,7 @@ Every symptom names its evidence: the flow, packet numbers and times from the ca
 them), or the log lines of the coturn session.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 _SEEN = "In {file}, {flow}: "
 _TURN_CHECK = "Run `rtcdiag turn-check {server_sh}` with the same credentials to see the server's answer."
@@ -13,6 +13,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-401-LOOP",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} keeps answering 401 to authenticated requests",
         symptom=_SEEN + "the client's authenticated {method} was answered 401 again ({count} time(s), "
                 "packets {packets}, first at {when}): the credentials were refused, not merely challenged.",
@@ -26,6 +27,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-438-LOOP",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} keeps answering 438 Stale Nonce",
         symptom=_SEEN + "{count} requests were answered 438 Stale Nonce (packets {packets}, first at "
                 "{when}).",
@@ -39,6 +41,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-403-PEER",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} refuses the peer {peer} (403 on {method})",
         symptom=_SEEN + "{method} for peer {peer} was answered 403 \"{reason}\" ({count} time(s), packets "
                 "{packets}, first at {when}).",
@@ -52,6 +55,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-486",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} refused: allocation quota reached (486)",
         symptom=_SEEN + "Allocate was answered 486 \"{reason}\" ({count} time(s), packets {packets}, "
                 "first at {when}).",
@@ -63,6 +67,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-508",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} is out of capacity (508)",
         symptom=_SEEN + "Allocate was answered 508 \"{reason}\" ({count} time(s), packets {packets}, "
                 "first at {when}).",
@@ -74,6 +79,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-NO-DATA-BACK",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Relay {relayed} of {server} never delivered data back",
         symptom=_SEEN + "the allocation succeeded (packet {allocated}) and the client sent {sent} Send "
                 "indication(s)/ChannelData (first at packet {first_sent}), but no Data indication or "
@@ -90,6 +96,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-UNANSWERED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="STUN/TURN requests to {server} were never answered",
         symptom=_SEEN + "{count} request(s) ({detail}) got no response at all (packets {packets}, first at "
                 "{when}), retransmissions included.",
@@ -102,6 +109,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-REFRESH-MISSING",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Allocation {relayed} expired: no Refresh before its lifetime ran out",
         symptom=_SEEN + "the allocation made at packet {allocated} ({lifetime} s lifetime) was last "
                 "refreshed at {last_refresh} and expired at {expired}; the capture goes on {after} s "
@@ -116,6 +124,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-OVER-TCP",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="TURN over {transport} in use to {server}",
         symptom=_SEEN + "the client reached its TURN server over {transport} ({detail}).",
         cause="UDP to the TURN server is not used (blocked, or the client prefers TCP/TLS): relayed media "
@@ -127,6 +136,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-ICE-NO-RESPONSE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE checks from {sender} to {receiver} were never answered",
         symptom=_SEEN + "{count} connectivity check packet(s) (Binding with PRIORITY, retransmissions "
                 "included) got no response (packets {packets}, first at {when}); none was answered on this "
@@ -140,6 +150,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-ICE-ONE-WAY",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE on {sender} <-> {receiver} works one way only",
         symptom=_SEEN + "{receiver}'s checks arrive and are answered ({peer_checks} seen), but the {count} "
                 "check packet(s) of {sender} got no response (packets {packets}, first at {when}).",
@@ -153,6 +164,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-ICE-CONSENT-LOST",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Consent lost mid-call on {sender} <-> {receiver}",
         symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
                 "packet(s) got no response (packets {packets}, first at {when}); the capture goes on "
@@ -169,6 +181,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-ICE-PEER-HUNG-UP",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="{receiver} hung up: its TURN allocation was deleted ({flow})",
         symptom=_SEEN + "the TURN client {turn_client} of {receiver} deleted its allocation (Refresh "
                 "LIFETIME 0, packet {packet} at {when}) as its answers to the checks of {sender} stopped; "
@@ -184,6 +197,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-ICE-UNANSWERED-AT-END",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Checks from {sender} go unanswered at the end of the capture ({flow})",
         symptom=_SEEN + "checks from {sender} were answered until {last_answered}, then {count} check "
                 "packet(s) got no response (packets {packets}, first at {when}); the capture stops {after} s "
@@ -199,6 +213,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-NO-SERVERHELLO",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="DTLS ClientHello from {sender} never answered",
         symptom=_SEEN + "{count} DTLS ClientHello(s) (packets {packets}, first at {when}) got no "
                 "ServerHello.",
@@ -212,6 +227,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-ROLE-CONFLICT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Both sides sent a DTLS ClientHello on {flow}",
         symptom=_SEEN + "ClientHellos from both sides (packets {packets}, first at {when}) and no "
                 "ServerHello.",
@@ -225,6 +241,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-NOT-STARTED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="ICE connected on {flow} but DTLS never started",
         symptom=_SEEN + "ICE checks were answered both ways from {when} for {seconds} s ({answered} "
                 "answers), yet not one DTLS record crossed, nor any RTP: neither end sent a ClientHello.",
@@ -240,6 +257,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-UNDECIDED",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="DTLS on {count} call(s) of {file}: not decided",
         symptom="{calls}.",
         cause="The DTLS handshake ran and then nothing went over it, but the call (or the capture) stopped "
@@ -252,6 +270,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TCP-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TCP connections to {servers} were refused",
         symptom="In {file}: {count} TCP connection attempt(s) answered by RST, never by SYN+ACK ({detail}); "
                 "no STUN, TURN, DTLS or RTP anywhere in the capture.",
@@ -265,6 +284,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-ALERT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="DTLS alert on {flow}: {alert}",
         symptom=_SEEN + "{count} DTLS alert(s) (packets {packets}, first at {when}: {alert}).",
         cause="One side aborted the DTLS handshake or session: a certificate whose fingerprint does not "
@@ -276,6 +296,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-MEDIA-ONE-WAY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Media flows one way only on {flow}",
         symptom=_SEEN + "{sent} RTP packet(s) from {sender} (first at packet {packets}), none back from "
                 "{receiver}.",
@@ -288,6 +309,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TLS-CERTIFICATE-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The client refused the certificate of {what} {server} ({alert})",
         symptom=_SEEN + "the client read the server's certificate and answered with a {alert} alert ({count} "
                 "connection(s), first at packet {packet}, {when}; {version}); no TURN request followed.",
@@ -302,6 +324,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TLS-CLIENT-ENDED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The client ended the TLS handshake with {what} {server}",
         symptom=_SEEN + "after the server's ServerHello and (encrypted) certificate, the client sent {said}; "
                 "the connection was closed by {closer} ({count} connection(s), first at {when}; {version}), "
@@ -316,6 +339,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TLS-HANDSHAKE-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TLS handshake with {what} {server} failed",
         symptom=_SEEN + "{who} {how} ({count} connection(s), first at {when}; {version}); no TURN request "
                 "went through.",
@@ -329,6 +353,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TLS-NO-SERVERHELLO",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{what} {server} never answered the TLS ClientHello",
         symptom=_SEEN + "the client's ClientHello (packet {packet}, {when}, offering {offered}) got no TLS "
                 "answer: {end} ({count} connection(s)).",
@@ -344,6 +369,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TLS-ONLY",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Only TLS in {file}: {count} connection(s), encrypted",
         symptom="The capture holds {count} TLS connection(s) to {servers} ({turn} to a TURN port), whose "
                 "handshakes completed; no STUN, TURN, DTLS or RTP in clear.",
@@ -356,6 +382,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-NO-WEBRTC",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="No STUN, TURN, DTLS or RTP in {file}",
         symptom="{packets} packet(s) were read, none of them STUN, TURN, DTLS or RTP.",
         cause="The capture was taken on another interface or host, with a filter that excluded the call, "
@@ -368,6 +395,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="COTURN-LOG-401",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="coturn refused the credentials of user {user} ({count} time(s))",
         symptom="In {file}: {count} authenticated request(s) of user {user} were answered 401 (first: "
                 "{when} from {client}).",
@@ -378,6 +406,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="COTURN-LOG-403",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="coturn refused peer {peer} (403)",
         symptom="In {file}: {count} CreatePermission/ChannelBind request(s) for peer {peer} were refused "
                 "(first: {when}, session of {user}).",
@@ -388,6 +417,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="COTURN-LOG-QUOTA",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="coturn refused allocations: {what}",
         symptom="In {file}: {count} allocation(s) refused ({what}; first: {when}, user {user}).",
         cause="A user or total allocation quota, or the server's capacity, was reached.",
@@ -397,6 +427,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="COTURN-LOG-TLS-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TLS handshakes with coturn failed before any request ({count} connection(s))",
         symptom="In {file}: {count} TLS connection(s) ended in a failed handshake (\"TLS/TCP socket buffer "
                 "operation error\") before the client sent a single request (first: {when} from {client}); "
@@ -413,6 +444,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="COTURN-LOG-CLOSED-BEFORE-REQUEST",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Clients completed TLS with coturn, then closed without a request ({count})",
         symptom="In {file}: {count} connection(s) completed their TLS handshake and were closed by the "
                 "client before any Allocate (first: {when} from {client}); no session of this log allocated.",
@@ -426,6 +458,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-437",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} answered 437 Allocation Mismatch",
         symptom=_SEEN + "{method} was answered 437 \"{reason}\" ({count} time(s), packets {packets}, "
                 "first at {when}).",
@@ -438,6 +471,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-TURN-SERVER-STOPPED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TURN server {server} stopped answering mid-call",
         symptom=_SEEN + "the server relayed for {client} (allocation {relayed}) until {last} (packet "
                 "{last_packet}); after it, the client sent {sent} packet(s) without a single reply, its "
@@ -453,6 +487,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CAPTURE-DTLS-NOTHING-AFTER-HANDSHAKE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="DTLS handshake on {flow} was never followed by media or data",
         symptom=_SEEN + "the {version} handshake ran (ClientHello packet {client_hello}, ServerHello packet "
                 "{server_hello} at {when}), {followed}, and {media}, while ICE checks kept being answered "

@@ -2,12 +2,14 @@
 rtcstats dump, a packet capture, a coturn log) put together: which files are one call, and the root causes
 only the files together can state. Every symptom quotes each file's own evidence."""
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import AcrossFiles, CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-SAME-CALL",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.ABOUT,
         title="{files} are one call",
         symptom="Matched by {how}.",
         cause="The files share what only one call has: ICE ufrags, relayed or candidate addresses, or the "
@@ -18,6 +20,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-NOT-SAME-CALL",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.ABOUT,
         title="{first} and {second} are not from the same call",
         symptom="{why}.",
         cause="The files were taken from different calls, at different times or of another server (or the "
@@ -31,6 +35,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-UNDECIDED",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.ABOUT,
         title="Cannot tell whether {first} and {second} are from the same call",
         symptom="{why}.",
         cause="They have nothing to compare: no ICE ufrag, no address and no refusal in common or in "
@@ -42,6 +48,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-TURNS-TLS-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.FOLDS,
         title="The browser refused the TLS handshake with TURN server {url}{certificate}",
         symptom="The browser reported 701 for {url} ({errors}), yet {answered}{logged}: nothing was "
                 "unreachable, the browser ended the handshake{alert}.",
@@ -57,6 +65,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-TURN-UNREACHABLE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.FOLDS,
         title="TURN server {url} could not be reached",
         symptom="The browser reported 701 for {url} ({errors}), and the capture shows it: {silence}.",
         cause="No TURN server answered at {server} over {transport}: the server is down or not listening "
@@ -70,6 +80,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-TURN-CREDENTIALS",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.FOLDS,
         title="TURN server {url} refused the credentials of user {user}{reason}",
         symptom="{seen}.",
         cause="The server does not accept these credentials: the user is not in its database (coturn logs "
@@ -85,6 +97,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="CORRELATE-REFUTED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        across_files=AcrossFiles.FOLDS,
         title="The dump is contradicted: {url} did give this call a relay",
         symptom="The dump says {url} gave no relay candidate and no error, but {shown} ({relays}: among the "
                 "dump's own relay candidates).",

@@ -5,12 +5,17 @@ name as given, ``{detail}`` one line of specifics (error text, counts). ``rtcdia
 ``<server>`` etc.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SERVER-UNREACHABLE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # rtcdiag check --browser: Chromium's own report of the same failure
+        explains=frozenset({
+            "ANALYZE-STUN-UNREACHABLE", "ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED",
+        }),
         title="Server did not answer",
         symptom="Nothing came back from {server} over {transport}, not even an error: {detail}.",
         cause="The server is down or not listening on this address, port and transport, or a firewall on the "
@@ -24,6 +29,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SERVER-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="Connection refused",
         symptom="{server} refused {transport}: {detail}.",
         cause="The host is up but nothing listens on this port for this transport (TCP answered with RST, or "
@@ -36,6 +42,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="UDP-BLOCKED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # the UDP SERVER-UNREACHABLE said precisely
+        explains=frozenset({"SERVER-UNREACHABLE"}),
+        same_transport_only=True,
+        roots_first=2,
         title="UDP is blocked, TCP works",
         symptom="No UDP answer from {server} while TCP/TLS to the same server answered: {detail}.",
         cause="A firewall between here and the server drops UDP: a corporate or guest network, or a server "
@@ -49,6 +60,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="MALFORMED-REPLY",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="Replies are not valid STUN",
         symptom="Replies from {server} over {transport} were rejected and not trusted: {detail}.",
         cause="Something other than a STUN/TURN server answers on this port (HTTP, SIP, a load balancer or "
@@ -63,6 +75,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-UNTRUSTED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # rtcdiag check --browser: Chromium's own report of the same failure
+        explains=frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
+        server_wide=True,
         title="TLS certificate is not trusted",
         symptom="Certificate verification of {server} failed: {detail}.",
         cause="The certificate is self-signed or from a private CA, or the server does not send its "
@@ -75,6 +91,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-EXPIRED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # rtcdiag check --browser: Chromium's own report of the same failure
+        explains=frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
+        server_wide=True,
         title="TLS certificate has expired",
         symptom="The certificate of {server} is outside its validity period: {detail}.",
         cause="The certificate expired (often: renewal replaced the file but coturn, which reads it at "
@@ -86,6 +106,10 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-HOSTNAME",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # rtcdiag check --browser: Chromium's own report of the same failure
+        explains=frozenset({"ANALYZE-TURN-UNREACHABLE", "ANALYZE-TURNS-CONNECT-FAILED"}),
+        server_wide=True,
         title="TLS certificate does not match the host name",
         symptom="The certificate of {server} is not valid for {host}: {detail}.",
         cause="The URI names an IP address or another name than the certificate's subjectAltName entries; "
@@ -97,6 +121,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-HANDSHAKE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="TLS handshake failed",
         symptom="The TCP connection to {server} opened but the TLS handshake failed: {detail}.",
         cause="The port speaks something else (plain TCP STUN, HTTP), the two sides share no TLS version or "
@@ -108,6 +133,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-FAILURE",
         severity=Severity.ERROR,
+        layer=Layer.NAME,
         title="Host name does not resolve",
         symptom="{host} could not be resolved: {detail}.",
         cause="The name is misspelled, its A/AAAA records are missing, or this machine's resolver cannot "
@@ -119,6 +145,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NO-ROUTE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="No route to the server",
         symptom="Sending to {server} over {transport} failed locally: {detail}.",
         cause="This machine has no route to that address: typically no IPv6 connectivity for an IPv6 "
@@ -130,6 +157,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-NOT-WORKING",
         severity=Severity.ERROR,
+        layer=Layer.RUN,
         title="DNS does not work on this machine",
         symptom="Every name lookup of this run failed ({count} name(s): {names}), well-known names included.",
         cause="This machine cannot resolve names at all: no nameserver configured or reachable (empty or "
@@ -144,6 +172,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="REDIRECT-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Redirect to an address clients must not use",
         symptom="Over {transport} {server} answered 300 Try Alternate with ALTERNATE-SERVER {detail}; "
                 "rtcdiag sent nothing there.",
@@ -160,6 +189,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="REDIRECT-LOOP",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Redirect loop: the alternate servers send clients round in a circle",
         symptom="Over {transport} {server} is part of a 300 Try Alternate loop: {detail}. rtcdiag did not go "
                 "back to a server the request had already reached, and no server of the loop answered it.",
@@ -174,6 +204,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="INTERNAL-ERROR",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="rtcdiag failed inside the {check_name} check",
         symptom="The {check_name} check about {about} stopped with an internal error: {detail}. The other "
                 "checks ran and are reported.",
@@ -186,6 +217,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="REPLY-FLOOD",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="The server floods replies nobody asked for",
         symptom="{server} sent far more over {transport} than was asked for: {detail}. Loss and round-trip "
                 "times measured during the flood are not judged.",
@@ -200,6 +232,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-CERT-IGNORED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Certificate problem ignored (--insecure)",
         symptom="Certificate verification was off for this run (--insecure), but the certificate of {server} "
                 "would be rejected by a verifying client: {detail}.",
@@ -213,6 +246,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-HANDSHAKE-STALL",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="TLS handshake never completed",
         symptom="{server} accepted the TCP connection but did not complete the TLS handshake: {detail}.",
         cause="Something accepts TCP on this port but does not answer the TLS ClientHello: a plain-TCP "
@@ -226,6 +260,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SERVER-SLOW-REPLY",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Reply arrived too slowly",
         symptom="{server} was still sending its reply over {transport} when the time ran out: {detail}.",
         cause="The reply started but came in a few bytes at a time, far slower than any network carries "
@@ -238,6 +273,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="LOCAL-RESOURCES",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="This machine ran out of file descriptors or socket memory",
         symptom="rtcdiag could not open or use a socket here: {detail}. What needed it was not checked: "
                 "inconclusive, not a verdict on the server or the network.",

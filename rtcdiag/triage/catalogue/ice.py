@@ -1,11 +1,12 @@
 """Catalogue entries: ICE end to end (``rtcdiag ice``) and the expectations of ``rtcdiag check`` configs."""
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-NO-RELAY",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="No relay candidate from {url}",
         symptom="An ICE agent configured with this TURN URL gathered no relay candidate ({reason}).",
         cause="The TURN allocation failed: wrong username or password (401/441), a server that does not "
@@ -17,6 +18,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-RELAY-PRIVATE",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="Relay candidate has a {scope} address {address}",
         symptom="The TURN server hands out relayed address {address}, which peers on the internet cannot "
                 "reach; calls through this relay fail for everyone outside that network.",
@@ -28,6 +30,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-RELAY-INTERNAL-NOTED",
         severity=Severity.INFO,
+        layer=Layer.CONSEQUENCE,
         title="Relay candidates are {scope}, as expected for a server reached at {server}",
         symptom="The relayed address is not reachable from the internet.",
         cause="The TURN server itself was reached on a loopback or private address (a lab, a LAN, a test), "
@@ -38,6 +41,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="ICE failed through {url}",
         symptom="Two ICE agents had candidates but their connectivity checks never succeeded ({reason}).",
         cause="Packets between the relayed addresses are dropped: coturn refuses the peer address "
@@ -50,6 +54,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-NO-DATA",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="ICE connected through {url} but data did not flow",
         symptom="The agents nominated a pair but only {received}/{sent} echo packets came back.",
         cause="The relay accepts checks but drops or rate-limits application data (bandwidth quota "
@@ -60,6 +65,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-NO-SRFLX",
         severity=Severity.WARNING,
+        layer=Layer.CONSEQUENCE,
         title="No server-reflexive candidate from {url}",
         symptom="An ICE agent asked this STUN server for its public address and got none ({reason}).",
         cause="UDP to the STUN server is blocked, the server is down, or this machine has no non-loopback "
@@ -70,6 +76,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="ICE-ERROR",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The ICE probe could not run against {url}",
         symptom="{reason}",
         cause="A local socket or address error before any ICE exchange (bad host name, no route, "
@@ -81,6 +88,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-RELAY",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="Expected every relay through {server} to carry data: {failed} of {total} did not",
         symptom="The config says `expect_relay = true` but {reason}.",
         cause="The TURN server did not allocate, or data did not flow through the relay.",
@@ -90,6 +98,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-RTT",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="Round-trip time {rtt_ms} ms to {server} exceeds max_rtt_ms = {limit_ms}",
         symptom="The measured {what} round-trip time is above the limit in the config.",
         cause="The server is far away or overloaded, or the path is congested.",
@@ -99,6 +108,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-NAT",
         severity=Severity.ERROR,
+        layer=Layer.CONSEQUENCE,
         title="NAT is {found}, worse than min_nat = {wanted}",
         symptom="The NAT in front of this machine behaves as {found}; the config requires at least {wanted}.",
         cause="A stricter NAT or firewall than planned (symmetric NAT, CGNAT, UDP filtering).",
@@ -108,6 +118,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="EXPECT-UNCHECKED",
         severity=Severity.WARNING,
+        layer=Layer.CONSEQUENCE,
         title="Expectation {name} could not be checked",
         symptom="The config sets `{name}` but {reason}.",
         cause="The check that measures it was not run or did not produce a value.",

@@ -1,12 +1,13 @@
 """Catalogue entries: ``rtcdiag browser --engine both --interop`` — a call between a real Chromium and a
 real Firefox, signalled by rtcdiag."""
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="INTEROP-CALL-FAILED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The {caller} -> {callee} call did not connect ({call})",
         symptom="{caller} called {callee} through the same ICE servers (signalling relayed by rtcdiag) and "
                 "the call ended \"{state}\".",
@@ -19,6 +20,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="INTEROP-NO-COMMON-CODEC",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{callee} rejected {caller}'s media: no common codec ({call})",
         symptom="{callee}'s answer set port 0 on an offered m-line: {rejected}.",
         cause="The offer kept codecs the answerer does not have: setCodecPreferences (or SDP munging) left "
@@ -32,6 +34,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="INTEROP-MAX-MESSAGE-SIZE",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Data-channel messages above {limit} bytes cannot go from {big} to {small}",
         symptom="The two browsers announce different a=max-message-size: {small} accepts at most {limit} "
                 "bytes in one message, {big} more.",
@@ -44,6 +47,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="INTEROP-ECHO-LOST",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="{received} of {sent} data-channel messages came back in {call}",
         symptom="The call connected; {received} of {sent} echo messages came back (unordered, no "
                 "retransmissions).",

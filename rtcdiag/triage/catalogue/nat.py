@@ -3,12 +3,13 @@
 Also used by the nat-type triage, defined in general.py: UDP-BLOCKED, SERVER-UNREACHABLE.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-TYPE",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="NAT: {legacy} ({mapping} mapping, {filtering} filtering)",
         symptom="{meaning}",
         cause="RFC 5780 tests: {reason}.",
@@ -19,6 +20,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-SYMMETRIC",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Symmetric NAT: a new public port for every destination ({mapping} mapping)",
         symptom="The mapped address changes with the destination ({evidence_short}).",
         cause="The NAT allocates a mapping per destination (RFC 4787 {mapping} mapping), so the "
@@ -32,6 +34,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-CGNAT",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Carrier-grade NAT address space (100.64.0.0/10) on the {where} address",
         symptom="The {where} address {address} lies in 100.64.0.0/10 (RFC 6598 shared address space).",
         cause="Your ISP puts you behind a second, carrier-grade NAT: you share public addresses, cannot "
@@ -44,6 +47,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-NO-HAIRPIN",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="NAT does not hairpin: peers behind this NAT cannot reach each other's public address",
         symptom="A request sent from one local socket to the other socket's mapped address {mapped} never "
                 "arrived.",
@@ -56,6 +60,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-SHORT-LIFETIME",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="NAT mapping expires after about {lifetime_s} s (shorter than 30 s)",
         symptom="After {lifetime_s} s without traffic the mapping was gone (alive at {alive_s} s, gone at "
                 "{gone_s} s).",
@@ -69,6 +74,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-ALG",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="An ALG rewrites STUN: MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS",
         symptom="MAPPED-ADDRESS {mapped} but XOR-MAPPED-ADDRESS {xor_mapped} in the same response.",
         cause="A NAT application-level gateway (often 'SIP ALG') rewrites IP addresses it finds in UDP "
@@ -81,6 +87,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-SERVER-NO-RFC5780",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Server does not support NAT behaviour discovery",
         symptom="{detail}",
         cause="RFC 5780 needs a STUN server with two IP addresses and two ports that returns "
@@ -94,6 +101,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-INCONSISTENT",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="NAT behaviour differs between runs or servers",
         symptom="{detail}",
         cause="The NAT's behaviour is not stable (port-overloading NATs switch to new ports under load, "
@@ -105,6 +113,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-UNDETERMINED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="NAT {what} could not be determined",
         symptom="{detail}",
         cause="Packet loss on the path (measured round-trip loss up to {loss_pct} %) makes a missing reply "
@@ -115,6 +124,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-MAPPING",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="NAT mapping: {mapping} ({verdict})",
         symptom="{meaning}",
         cause="Binding requests from one local socket to {servers} ordinary STUN servers: {reason}. "
@@ -126,6 +136,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-TOO-FEW-SERVERS",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="NAT mapping needs STUN servers at two IP addresses",
         symptom="{detail}",
         cause="No server in the list supports RFC 5780, and the mapping behaviour can only be read by "
@@ -138,6 +149,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="NAT-OFFLINE",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="No STUN server answered",
         symptom="None of the {count} STUN servers answered: {detail}.",
         cause="This machine is offline, DNS does not work, or every STUN port is blocked on the way out; "

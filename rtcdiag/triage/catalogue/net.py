@@ -4,13 +4,17 @@ General entries reused by the ports/dns triage (ids are global): SERVER-UNREACHA
 UDP-BLOCKED, NO-ROUTE, TLS-UNTRUSTED, TLS-EXPIRED, TLS-HOSTNAME, TLS-HANDSHAKE, DNS-FAILURE.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     # --- ports -------------------------------------------------------------------------------------------
     CatalogueEntry(
         id="PORT-NOT-STUN",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
+        # a TCP port that speaks no STUN also explains UDP silence on that port
+        explains=frozenset({"MALFORMED-REPLY", "SERVER-REFUSED", "SERVER-UNREACHABLE", "UDP-BLOCKED"}),
+        roots_first=0,
         title="Not a STUN/TURN server on {transport} port {port}",
         symptom="{server} accepted the {transport} connection but a STUN request got no STUN answer "
                 "({detail}); anything else tried on this port (UDP included) is folded under this cause.",
@@ -25,6 +29,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="PORT-TLS443-MISSING",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
         title="No TURN over TLS on port 443",
         symptom="TLS 443 is {state} on {host}.",
         cause="Users on locked-down networks (corporate proxies, hotel Wi-Fi) can only leave through "
@@ -37,6 +42,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-EXPIRING-SOON",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        server_wide=True,
+        observation=True,
         title="TLS certificate on {port} expires in {days} days",
         symptom="The certificate for {cert_subject} is valid until {not_after} ({days} days left).",
         cause="Certificate renewal is not automated or the renewed certificate was not reloaded by the "
@@ -48,6 +56,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-NO-ALPN",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
+        observation=True,
         title="TLS on {port} does not negotiate ALPN stun.turn",
         symptom="The client offered ALPN \"stun.turn\"; the server selected {selected}.",
         cause="The TURN server does not implement RFC 7443, or a TLS terminator in front of it does not "
@@ -59,6 +69,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TLS-OLD-VERSION",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        observation=True,
         title="TLS on {port} negotiated {version}",
         symptom="The server agreed to {version}.",
         cause="TLS 1.0 and 1.1 are deprecated; browsers refuse them, so TURN over TLS fails for them.",
@@ -69,6 +81,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TRACE-PATH-DROP",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
+        explains=frozenset({"SERVER-UNREACHABLE", "UDP-BLOCKED"}),
+        roots_first=1,
         title="{transport}/{port}: path goes silent after hop {hop} ({address})",
         symptom="TTL-limited probes got ICMP time exceeded up to hop {hop} ({address}); nothing came back "
                 "from any later hop or from the destination.",
@@ -80,6 +95,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TRACE-REJECTED",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
+        explains=frozenset({"SERVER-REFUSED", "SERVER-UNREACHABLE", "UDP-BLOCKED"}),
+        roots_first=1,
         title="{transport}/{port}: hop {hop} ({address}) rejects the traffic",
         symptom="Hop {hop} ({address}) answered with ICMP destination unreachable (type {icmp_type}, code "
                 "{icmp_code}).",
@@ -91,6 +109,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="TRACE-NO-ANSWER",
         severity=Severity.INFO,
+        layer=Layer.ENDPOINT,
         title="{transport}/{port}: no hop answered the trace",
         symptom="Not even the first hop sent ICMP time exceeded.",
         cause="ICMP is filtered near this host (local firewall, container network) or the first router does "
@@ -101,6 +120,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-RESOLVER-SILENT",
         severity=Severity.ERROR,
+        layer=Layer.NAME,
+        # the DNS check's precise words for a name other checks could only call "does not resolve"
+        explains=frozenset({"DNS-FAILURE"}),
         title="The name server {resolver} does not answer",
         symptom="{resolver} (--nameserver) answered none of the {count} questions about {name}: {detail}.",
         cause="Nothing answers DNS at that address and port: a wrong address or port given to --nameserver, "
@@ -113,6 +135,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-NXDOMAIN",
         severity=Severity.ERROR,
+        layer=Layer.NAME,
+        # the DNS check's precise words for a name other checks could only call "does not resolve"
+        explains=frozenset({"DNS-FAILURE"}),
         title="{name} does not exist in DNS",
         symptom="The resolver answered NXDOMAIN for {name} and for every STUN/TURN SRV name under it.",
         cause="A typo in the name, a record that was never created, or a split-horizon DNS that only "
@@ -123,6 +148,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-NO-ADDRESS",
         severity=Severity.ERROR,
+        layer=Layer.NAME,
+        # the DNS check's precise words for a name other checks could only call "does not resolve"
+        explains=frozenset({"DNS-FAILURE"}),
         title="{name} has no address and no STUN/TURN SRV records",
         symptom="{name} exists but has no A or AAAA record, and no _stun/_turn/_turns SRV record.",
         cause="Only other record types are published for the name (e.g. MX/TXT at a bare domain).",
@@ -131,6 +159,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-SRV-TARGET-NO-ADDRESS",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="SRV {service} points at {target}, which has no address",
         symptom="{service}.{name} names {target}:{port}, but {target} has no A or AAAA record.",
         cause="The SRV record was not updated when the TURN host was renamed or removed.",
@@ -140,6 +169,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-SRV-TARGET-CNAME",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="SRV {service} target {target} is an alias (CNAME)",
         symptom="{target} is a CNAME for {canonical}.",
         cause="RFC 2782 requires the SRV target to be a name with A/AAAA records, not an alias; some "
@@ -150,6 +180,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-IPV6-UNREACHABLE",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="IPv6 address {address} is published but unreachable",
         symptom="{source} publishes {address}; {tests} from here all failed.",
         cause="The AAAA record points at an address where the server does not listen, or IPv6 is not "
@@ -161,6 +192,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-SLOW-RESOLVER",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Slow DNS resolver ({rtt_ms} ms)",
         symptom="The slowest query ({query}) took {rtt_ms} ms at {nameservers}.",
         cause="The resolver is far away, overloaded or retrying an upstream; ICE gathering waits for DNS "
@@ -170,6 +202,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="DNS-NO-SRV",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="No STUN/TURN SRV records for {name}",
         symptom="None of _stun._udp, _stun._tcp, _turn._udp, _turn._tcp, _turns._tcp exists under {name}.",
         cause="SRV records are optional; clients given stun:/turn: URIs without a port fall back to "

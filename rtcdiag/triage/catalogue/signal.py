@@ -5,7 +5,7 @@ proxy's URL (password ``***``), ``{status}``/``{reason}`` an HTTP answer, ``{det
 Shared entries also made by this check: DNS-FAILURE, TLS-EXPIRING-SOON, TLS-OLD-VERSION.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 _NGINX_FIX = ("In nginx, in the location that proxies the WebSocket: `proxy_http_version 1.1; "
               "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` (HAProxy, "
@@ -17,6 +17,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-CONNECT-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="Nothing accepts connections for {server}",
         symptom="The TCP connection to {host}:{port} was refused: {detail}.",
         cause="No web server, reverse proxy or signalling server listens on this port of this address, or a "
@@ -28,6 +29,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-CONNECT-TIMEOUT",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="No answer from {host}:{port} ({server})",
         symptom="The TCP connection to {host}:{port} got no answer: {detail}.",
         cause="A firewall drops the traffic (this network lets nothing out but through a proxy, or the "
@@ -40,6 +42,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-NO-ROUTE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="No route to {host}:{port} from here",
         symptom="Connecting to {host}:{port} failed on this machine: {detail}.",
         cause="This machine has no route or address of that family (e.g. an IPv6 address on an IPv4-only "
@@ -51,6 +54,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-UNREACHABLE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The proxy {proxy} does not accept connections",
         symptom="Connecting to the HTTP proxy {proxy} (from {source}) failed: {detail}.",
         cause="The proxy is down, its address or port is wrong, or this machine cannot reach it.",
@@ -61,6 +65,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-AUTH",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The proxy {proxy} wants authentication",
         symptom="CONNECT {host}:{port} got 407 {reason}; Proxy-Authenticate: {challenge}.",
         cause="The proxy only opens tunnels for authenticated users. Browsers answer the challenge (a "
@@ -73,6 +78,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-PORT-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The proxy opens tunnels to port {alt_port} but not to {port}",
         symptom="CONNECT {host}:{port} got {status} {reason} from {proxy}, while {evidence_443}.",
         cause="Forward proxies allow CONNECT only to the HTTPS port by default (squid: `http_access deny "
@@ -85,6 +91,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The proxy refuses a tunnel to {host}:{port}",
         symptom="CONNECT {host}:{port} got {status} {reason} from {proxy}{words}.",
         cause="The proxy's policy forbids this destination: the port is not one it opens tunnels to (most "
@@ -95,6 +102,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-UPSTREAM",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The proxy could not reach {host}:{port}",
         symptom="CONNECT {host}:{port} got {status} {reason} from {proxy}{words}.",
         cause="The proxy accepted the request but could not open a connection to the server: the server is "
@@ -107,6 +115,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROXY-NOT-HTTP",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="No usable answer from the proxy {proxy}",
         symptom="CONNECT {host}:{port} through {proxy}: {detail}.",
         cause="What listens at the proxy's address is not an HTTP proxy (a SOCKS proxy, another service), or "
@@ -119,6 +128,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-INTERCEPTED",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
         title="The proxy intercepts TLS to {host}",
         symptom="Through {proxy} the certificate of {host} is issued by {issuer}; taken directly it is "
                 "issued by {direct_issuer} ({detail}).",
@@ -135,6 +145,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-INTERCEPTED-LIKELY",
         severity=Severity.WARNING,
+        layer=Layer.ENDPOINT,
         title="The certificate of {host} seen through the proxy comes from {issuer}",
         symptom="Through {proxy} the certificate of {host} is issued by {issuer}, a TLS-inspection product; "
                 "the server was not reachable directly to compare ({detail}).",
@@ -147,6 +158,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-INSPECTION-BLOCKS-UPGRADE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The inspecting proxy does not pass the WebSocket upgrade to {host}",
         symptom="The proxy decrypts TLS to {host} (its own CA, {issuer}), and the upgrade got {status} "
                 "{reason}{words}.",
@@ -161,6 +173,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-UNTRUSTED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The TLS certificate of {host} is not trusted",
         symptom="Certificate verification for {server} failed: {detail}.",
         cause="The certificate is self-signed or from a private CA, or the server does not send its "
@@ -173,6 +186,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-EXPIRED",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The TLS certificate of {host} has expired",
         symptom="The certificate of {server} is outside its validity period: {detail}.",
         cause="The certificate was not renewed, or the renewed one was not reloaded; or this machine's clock "
@@ -183,6 +197,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-HOSTNAME",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The TLS certificate does not name {host}",
         symptom="{detail}.",
         cause="The TLS terminator serves another site's certificate for this name (a missing server_name "
@@ -193,6 +208,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-HANDSHAKE",
         severity=Severity.ERROR,
+        layer=Layer.ENDPOINT,
         title="The TLS handshake with {host}:{port} failed",
         symptom="{detail}.",
         cause="The port does not speak TLS (a ws:// server behind a wss:// URL), the protocol versions or "
@@ -204,6 +220,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TLS-CERT-IGNORED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Certificate problem ignored for {host} (--insecure)",
         symptom="Certificate verification was off for this run (--insecure), but a browser would refuse "
                 "{server}: {detail}.",
@@ -215,6 +232,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-IGNORED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} answered the upgrade with {status} (no WebSocket)",
         symptom="The opening handshake got {status} {reason}{words}, not 101 Switching Protocols.",
         cause="Something answered the request itself as a plain HTTP request: a reverse proxy, CDN or web "
@@ -227,6 +245,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-HEADERS-DROPPED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The WebSocket upgrade to {server} lost its Upgrade/Connection headers",
         symptom="The opening handshake got {status} {reason}{words}.",
         cause="A reverse proxy in front of the WebSocket server forwards the request without `Upgrade: "
@@ -238,6 +257,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-FORBIDDEN",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} refused the WebSocket upgrade (403)",
         symptom="The opening handshake got 403 {reason}{words}; it was sent with Origin: {origin} and "
                 "{protocol_sent}.",
@@ -252,6 +272,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-UNAUTHORIZED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} wants authentication ({status})",
         symptom="The opening handshake got {status} {reason}{words}.",
         cause="The server (or a reverse proxy in front of it) needs a credential this run did not give: a "
@@ -263,6 +284,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-BAD-GATEWAY",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The reverse proxy in front of {server} cannot reach the WebSocket server ({status})",
         symptom="The opening handshake got {status} {reason}{words}.",
         cause="A reverse proxy or load balancer answered: its backend (the signalling server) is down, "
@@ -274,6 +296,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-REDIRECT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} answers the upgrade with a redirect ({status})",
         symptom="The opening handshake got {status} {reason} to {location}.",
         cause="The server redirects (http to https, a trailing slash, another host). Browsers do not follow "
@@ -285,6 +308,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-REFUSED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} refused the WebSocket upgrade ({status})",
         symptom="The opening handshake got {status} {reason}{words}.",
         cause="The server does not serve a WebSocket at this path (404), or refuses this request for its own "
@@ -296,6 +320,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-INVALID",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} sent 101 but not a valid WebSocket handshake",
         symptom="{detail}.",
         cause="Something between the client and the server (or a broken server) answers 101 without the "
@@ -306,6 +331,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-SUBPROTOCOL-MISSING",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} did not choose an offered subprotocol",
         symptom="Sec-WebSocket-Protocol offered: {offered}; the server answered {answered}.",
         cause="The server does not know the subprotocol the client offers (or chose one it was not "
@@ -317,6 +343,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-UPGRADE-NO-ANSWER",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="No answer to the WebSocket upgrade from {server}",
         symptom="The opening handshake: {detail}.",
         cause="The connection was accepted but nothing answered the HTTP request: the port speaks something "
@@ -328,6 +355,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-NO-PONG",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="The WebSocket to {server} opened but carries nothing",
         symptom="After 101, a ping got no pong: {detail}.",
         cause="Every RFC 6455 endpoint answers a ping with a pong; none came back, so frames are held or "
@@ -339,6 +367,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-CLOSED-AFTER-OPEN",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="{server} closed the WebSocket right after it opened",
         symptom="The connection ended {detail} after rtcdiag's first message ({message_bytes} bytes of "
                 "JSON).",
@@ -352,6 +381,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-PROTOCOL-VIOLATION",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} breaks RFC 6455",
         symptom="{detail}.",
         cause="The server (or something between) sends frames a WebSocket client must refuse: browsers "
@@ -362,6 +392,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-MESSAGE-TOO-BIG",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="{server} refuses a {size}-byte message",
         symptom="After a {size}-byte text message: {detail}.",
         cause="The server's message-size limit is below the size of signalling messages: an SDP offer with "
@@ -374,6 +405,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-MESSAGE-CUT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="A {size}-byte message to {server} came back altered",
         symptom="{detail}.",
         cause="Something between the client and the echo server truncates or rewrites large messages.",
@@ -383,6 +415,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-MESSAGE-STALLED",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="A {size}-byte message to {server} stalls the connection",
         symptom="{detail}.",
         cause="The message did not get through (and nothing after it): a proxy or the server holds large "
@@ -393,6 +426,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-IDLE-TIMEOUT",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="An idle WebSocket to {server} is cut after {survived} s",
         symptom="With no traffic, the connection ended after {survived} s ({how}); the test asked for "
                 "{asked} s.",
@@ -407,6 +441,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-IDLE-SILENT-DEATH",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="An idle WebSocket to {server} died silently within {asked} s",
         symptom="After {asked} s without traffic no close came, but a ping got no pong ({detail}).",
         cause="A NAT or firewall on the path forgot the connection while it was idle and drops its packets "
@@ -419,6 +454,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-CLEARTEXT",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        observation=True,
         title="Signalling over cleartext ws:// ({server})",
         symptom="{server} is not encrypted.",
         cause="Anyone on the path reads and can change the signalling (SDP, ICE candidates, tokens). A page "
@@ -430,6 +467,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-ORIGIN-NOT-CHECKED",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
+        observation=True,
         title="{server} accepts WebSockets from any origin",
         symptom="The upgrade sent with the foreign Origin {origin} was accepted (101).",
         cause="The server does not check Origin: any web page a user visits can open a WebSocket to it with "
@@ -441,6 +480,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="SIGNAL-TOKEN-IN-URL",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
+        observation=True,
         title="A credential travels in the URL of {server}",
         symptom="The query parameter(s) {params} look like credentials (shown as ***).",
         cause="Browsers cannot set headers on a WebSocket, so tokens often go in the query; URLs end up in "

@@ -4,12 +4,13 @@ Placeholders (filled by ``make_finding``): ``{server}`` host:port, ``{transport}
 one line of specifics (attribute and address, error code, counts).
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-RFC3489-ONLY",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Server speaks only classic STUN (RFC 3489)",
         symptom="{server} answered the old way: {detail}.",
         cause="The server implements the obsolete RFC 3489: no magic cookie, MAPPED-ADDRESS only. NAT "
@@ -21,6 +22,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-INTERNAL-ADDRESS-LEAK",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Server reveals an internal address",
         symptom="{server} was reached at a public address but reports an internal one: {detail}.",
         cause="The server runs behind NAT (Docker, a cloud VM) and reports its private interface address in "
@@ -35,6 +37,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-NO-FINGERPRINT",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Replies carry no FINGERPRINT",
         symptom="Responses from {server} over {transport} have no FINGERPRINT attribute.",
         cause="FINGERPRINT is optional for plain STUN; it lets a receiver tell STUN apart from other "
@@ -45,6 +48,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-ERROR-RESPONSE",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Binding request answered with an error",
         symptom="{server} rejected the Binding request over {transport}: {detail}.",
         cause="401: the server demands credentials for Binding (coturn `secure-stun`), which browsers never "
@@ -57,6 +61,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-NO-MAPPED-ADDRESS",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Success response without a mapped address",
         symptom="{server} answered Binding success over {transport} with neither XOR-MAPPED-ADDRESS nor "
                 "MAPPED-ADDRESS.",
@@ -68,6 +73,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-ALG-REWRITE",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="A NAT rewrote MAPPED-ADDRESS",
         symptom="MAPPED-ADDRESS and XOR-MAPPED-ADDRESS in the same reply from {server} differ: {detail}.",
         cause="An application-level gateway on a router rewrites IP addresses it finds in packet payloads; "
@@ -80,6 +86,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-ASYMMETRIC-RESPONSE",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Reply came from another address",
         symptom="The Binding request went to {server} but the reply came from another address: {detail}.",
         cause="A multi-homed server answers from a different interface or address than the one the client "
@@ -92,6 +99,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-PACKET-LOSS",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Requests needed retransmission",
         symptom="Requests to {server} over UDP were answered only after retransmission: {detail}.",
         cause="UDP packets are lost on the path (busy Wi-Fi, a congested uplink) or the server rate-limits "
@@ -103,6 +111,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-HIGH-RTT",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="High round-trip time to the server",
         symptom="Binding round-trip time to {server} over {transport} is high: {detail}.",
         cause="The server is far away or the path is congested. Media relayed through it (TURN) adds this "
@@ -114,6 +123,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-ALTERNATE-SERVER",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Server redirects to an alternate server",
         symptom="{server} answered 300 Try Alternate: {detail}.",
         cause="The server is configured to redirect clients (load balancing or migration). Browsers follow "
@@ -125,6 +135,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-UNKNOWN-ATTRIBUTES",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Reply contains attributes rtcdiag does not know",
         symptom="{server} sent attribute types outside the registries rtcdiag knows: {detail}.",
         cause="A vendor extension or a newer specification. Comprehension-optional attributes "
@@ -136,6 +147,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-MALFORMED-MAPPED-ADDRESS",
         severity=Severity.ERROR,
+        layer=Layer.SERVICE,
         title="Success response with a malformed mapped address",
         symptom="{server} answered Binding success over {transport} with a mapped-address attribute that "
                 "cannot be decoded: {detail}.",
@@ -149,6 +161,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-RFC3489-SERVER",
         severity=Severity.INFO,
+        layer=Layer.SERVICE,
         title="Server is an RFC 3489-era STUN server",
         symptom="{server} answered over {transport} with classic STUN attributes: {detail}.",
         cause="CHANGED-ADDRESS and SOURCE-ADDRESS come from RFC 3489 (obsoleted in 2008); such servers, "
@@ -163,6 +176,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         id="STUN-DROPS-OPTIONAL-ATTRIBUTES",
         severity=Severity.WARNING,
+        layer=Layer.SERVICE,
         title="Server ignores Binding requests with optional attributes",
         symptom="{server} never answered a Binding request over {transport} that carried {detail}, but "
                 "answered one without optional attributes.",

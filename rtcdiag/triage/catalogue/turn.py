@@ -3,7 +3,7 @@
 Placeholders filled per finding: ``{transport}``, ``{server}``, ``{code}``, ``{reason}``, ``{detail}``.
 """
 
-from rtcdiag.triage.finding import CatalogueEntry, Severity
+from rtcdiag.triage.entry import CatalogueEntry, Layer, Severity
 
 _E = Severity.ERROR
 _W = Severity.WARNING
@@ -19,6 +19,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Enable authentication: coturn `lt-cred-mech` with `user=` entries, or `use-auth-secret` + "
         "`static-auth-secret=` for REST credentials; remove `no-auth`.",
         "RFC 8656 §7.2 (server SHOULD require long-term credentials); RFC 8489 §9.2",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-CHALLENGE-INVALID", _E, "Unauthenticated Allocate was not answered with a valid 401 challenge",
@@ -29,6 +31,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Check that the port really belongs to the TURN server and that the server is configured with a "
         "`realm=`.",
         "RFC 8489 §9.2.4",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-NO-CREDENTIALS", _I, "Server asks for credentials but none were given",
@@ -38,6 +42,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Pass `-u USER` with the password in $RTCDIAG_TURN_PASSWORD (or --password-env/--password-file), or "
         "a REST secret in $RTCDIAG_TURN_SECRET (or --secret-env/--secret-file).",
         "RFC 8489 §9.2",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-AUTH-401", _E, "Credentials rejected (401 after authenticating)",
@@ -50,6 +56,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "`turnadmin -l`, the `user=` lines), that the realm you expect matches the server's `realm=`, and "
         "for REST that the secret matches `static-auth-secret`.",
         "RFC 8489 §9.2.5, §14.8",
+        layer=Layer.SERVICE,
+        explains=frozenset({"ANALYZE-TURN-401"}),
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-AUTH-441", _E, "Wrong credentials (441)",
@@ -60,6 +69,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "below) against the server's user "
         "database.",
         "RFC 8656 §19 (441)",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-REST-EXPIRED", _E, "REST credentials have expired",
@@ -70,6 +81,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Generate credentials per session with a TTL of at least the call length (e.g. 24 h), do not cache "
         "them past their expiry, and keep the issuing server's clock in sync (NTP).",
         "draft-uberti-behave-turn-rest-00 §2.2",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-CLOCK-SKEW", _W, "REST credential expiry is far from the local clock",
@@ -78,6 +91,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "milliseconds instead of seconds, or the TTL is so long the credential is effectively permanent.",
         "Write the expiry as Unix seconds, use a TTL of hours not months, and sync clocks with NTP.",
         "draft-uberti-behave-turn-rest-00 §2.2",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-BAD-REQUEST-400", _E, "Server rejected the request as malformed (400)",
@@ -86,6 +101,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "packets, a non-TURN service on the port, or a server that requires attributes it does not announce.",
         "Make sure the port belongs to the TURN server itself; check the server log for the reason.",
         "RFC 8489 §14.8 (400)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-FORBIDDEN-403", _E, "Forbidden (403): the server refused the request",
@@ -96,6 +112,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Review coturn `denied-peer-ip`/`allowed-peer-ip`; for a test peer on this host over loopback enable "
         "`allow-loopback-peers` (test setups only).",
         "RFC 8656 §19 (403), §9",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-UNKNOWN-ATTR-420", _E, "Server does not understand a comprehension-required attribute (420)",
@@ -104,6 +121,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "old or partial TURN implementation.",
         "Upgrade the TURN server, or use a client configuration that does not need the listed attributes.",
         "RFC 8489 §14.8 (420), §14.13",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-MISMATCH-437", _E, "Allocation mismatch (437)",
@@ -113,6 +131,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Wait for the old allocation to expire (LIFETIME) or release it with Refresh LIFETIME=0; clients "
         "should use a fresh local port per allocation.",
         "RFC 8656 §7.2, §19 (437)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-STALE-NONCE-438", _E, "Stale nonce (438) even after a retry with the new nonce",
@@ -122,6 +141,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Give every server behind a load balancer its own address or sticky sessions; raise coturn "
         "`stale-nonce` (e.g. 600 s); sync server clocks.",
         "RFC 8489 §9.2.5, §14.8 (438)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-FAMILY-440", _E, "Address family not supported (440)",
@@ -130,6 +150,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Configure relay addresses for the family (coturn `relay-ip=` for IPv4 and IPv6) or request the "
         "family the server has.",
         "RFC 8656 §19 (440)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-FAMILY-443", _E, "Peer address family mismatch (443)",
@@ -139,6 +160,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Allocate a relay of the peer's family (REQUESTED-ADDRESS-FAMILY), or use a peer of the relay's "
         "family.",
         "RFC 8656 §19 (443)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-TRANSPORT-442", _E, "Unsupported transport protocol (442)",
@@ -147,6 +169,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "`no-udp-relay`).",
         "Enable UDP relaying on the server; WebRTC needs UDP relays.",
         "RFC 8656 §19 (442)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-CONNECTION-446", _E, "Connection already exists (446)",
@@ -154,6 +177,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "A TCP relay connection (RFC 6062) to this peer already exists on the allocation.",
         "Reuse the existing connection, or close it before connecting again.",
         "RFC 6062 §6.3 (446)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-CONNECTION-447", _E, "Connection timeout or failure (447)",
@@ -161,6 +185,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "The server could not open the TCP relay connection (RFC 6062) to the peer.",
         "Check that the peer accepts TCP connections from the relay address and that no firewall drops them.",
         "RFC 6062 §6.3 (447)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-QUOTA-486", _E, "Allocation quota reached (486)",
@@ -173,6 +198,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Raise coturn `user-quota`, make clients release allocations (Refresh LIFETIME=0), shorten "
         "`max-allocate-lifetime`, and use per-session REST user names.",
         "RFC 8656 §19 (486)",
+        layer=Layer.SERVICE,
+        explains=frozenset({"ANALYZE-TURN-486"}),
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-CAPACITY-508", _E, "Insufficient capacity (508)",
@@ -182,6 +210,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Widen the relay port range, add servers, or lower allocation lifetimes; check for leaked "
         "allocations.",
         "RFC 8656 §19 (508)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-ERROR-OTHER", _E, "Unexpected TURN error response",
@@ -189,6 +218,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "The server answered with an error code rtcdiag does not have a specific explanation for.",
         "Look the code up in the IANA STUN error code registry and the server log.",
         "RFC 8489 §18.3 (IANA registry)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-STUN-ONLY", _E, "STUN only: TURN is not enabled on this server",
@@ -201,6 +231,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "`use-auth-secret`) and re-run; or, if it is meant as a STUN server, list it as `stun:` instead of "
         "`turn:` and add a real TURN server.",
         "RFC 8656 §7.2 (Allocate), RFC 8489 §3 (Binding); coturn `stun-only`",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-ALLOCATE-TIMEOUT", _E, "Allocate went unanswered after the challenge",
@@ -209,6 +240,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "silently drops requests with bad integrity, or a server that crashed/overloaded.",
         "Check the server log while running the check; look for MTU/fragmentation limits on the path.",
         "RFC 8489 §6.2",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-ALTERNATE-SERVER", _W, "Redirected to an alternate server (300)",
@@ -217,6 +249,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "costs a round trip and breaks clients that do not implement it.",
         "Point clients at the alternate directly if the redirect is permanent; otherwise nothing to do.",
         "RFC 8489 §10, §14.15",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-REDIRECT-REALM", _W, "Credentials withheld from the alternate server",
@@ -229,6 +262,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "give every server of one deployment the same `realm`. When the redirecting server does not reveal "
         "its realm, `--realm` names it.",
         "RFC 8489 §10, §9.2 (long-term credentials are per realm)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-RELAY-PRIVATE", _E, "Relayed address is not reachable from where the server was: `external-ip` "
@@ -241,6 +275,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Set coturn `external-ip=PUBLIC_IP/PRIVATE_IP` (or `relay-ip` on a public interface) and forward "
         "the relay port range (`min-port`..`max-port`) to the server.",
         "RFC 8656 §6 (relayed transport address); coturn README `external-ip`",
+        layer=Layer.SERVICE,
+        server_wide=True,
     ),
     CatalogueEntry(
         "TURN-RELAY-LOCAL", _I, "Relayed address is internal, as expected for an internal server",
@@ -250,6 +286,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "network can reach the relay.",
         "Nothing to do for a lab or LAN server; for production use a public address and `external-ip`.",
         "RFC 8656 §6",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-NO-DATA", _E, "Allocation works but no data flows through the relay",
@@ -260,6 +297,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Open UDP `min-port`..`max-port` (default 49152-65535) in every firewall and security group; check "
         "`external-ip`; check `denied-peer-ip`.",
         "RFC 8656 §11, §12",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-DATA-LOSS", _W, "Packet loss through the relay",
@@ -268,6 +306,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "lossy network.",
         "Run the check again to rule out a transient; check coturn `max-bps`/`bps-capacity` and server load.",
         "RFC 8656 §11",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-REFRESH-FAILED", _W, "Refresh or release of the allocation failed",
@@ -276,6 +315,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "LIFETIME=0 fails and allocations linger until they expire (eating the quota).",
         "Check the server log for the Refresh; make sure nonces do not go stale in mid-session.",
         "RFC 8656 §8",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-NO-TCP-FALLBACK", _W, "No TCP/TLS fallback: every TURN URL of the configuration is UDP",
@@ -288,6 +328,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "certificate, never an IP address: browsers check the name) and/or a `turn:` URL with "
         "`?transport=tcp` to the iceServers list (below).",
         "RFC 7065 §3; RFC 8656 §3.1 (TCP/TLS transport to the server)",
+        layer=Layer.SERVICE,
     ),
     # --- relay families (RFC 8656 §7, which absorbed RFC 6156) ---------------------------------------------
     CatalogueEntry(
@@ -300,6 +341,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Give the server an IPv4 relay address (coturn `relay-ip=` with an IPv4 address, `listening-ip=` "
         "too); `--family 6` checks the IPv6 relay on its own.",
         "RFC 8656 §7.1, §7.2 (440)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-DUAL-ALLOCATION-IGNORED", _I, "Server ignored ADDITIONAL-ADDRESS-FAMILY (no dual allocation)",
@@ -310,6 +352,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Nothing to do for WebRTC: browsers allocate one family at a time. Clients that need both families "
         "from one server allocate them separately (REQUESTED-ADDRESS-FAMILY).",
         "RFC 8656 §7.1, §7.2, §18.9",
+        layer=Layer.SERVICE,
     ),
     # --- TCP relays (RFC 6062, --tcp-relay) ---------------------------------------------------------------
     CatalogueEntry(
@@ -320,6 +363,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "If your clients need TCP relays, remove coturn `no-tcp-relay` (RFC 6062 is on by default); "
         "otherwise drop `--tcp-relay`.",
         "RFC 6062 §4.1, §6.3 (442)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-TCP-RELAY-FAILED", _E, "TCP relay (RFC 6062) allocated but no intact bytes through it",
@@ -330,6 +374,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Check the server log for Connect/ConnectionBind and the peer connection (coturn: verbose); check "
         "`max-bps` and that no proxy inspects the TCP stream.",
         "RFC 6062 §4.3, §4.4, §5.3",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-SERVER-STOPPED", _E, "Server stopped answering mid-session",
@@ -340,6 +385,11 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Check the server's log and process supervisor around the time of the check (crash, OOM kill, "
         "restart, `max-bps`/CPU limits); run the check again to see whether it happens at the same step.",
         "RFC 8656 §7-§12 (allocation lifetime); RFC 8489 §6.2 (transaction timeouts)",
+        layer=Layer.SERVICE,
+        # a server that went silent after allocating explains what failed on that transport around then
+        explains=frozenset({"TURN-CHANNELDATA-NOT-RELAYED", "TURN-DATA-LOSS", "TURN-NO-DATA",
+                            "TURN-REFRESH-FAILED"}),
+        roots_first=2,
     ),
     CatalogueEntry(
         "TURN-RESPONSE-NO-INTEGRITY", _E,
@@ -352,6 +402,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Use a TURN server that signs every authenticated response (coturn does); if one does, look for a "
         "proxy or load balancer between the client and the server that rewrites STUN messages.",
         "RFC 8489 §9.2.5 (receiving a response), §14.5; RFC 8656 §4",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-CHANNELDATA-NOT-RELAYED", _E, "Server does not relay ChannelData",
@@ -363,6 +414,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Use a TURN server that implements channels (RFC 8656 §12), e.g. coturn; report the bug to the "
         "server's maintainers.",
         "RFC 8656 §12 (channels), §12.6 (relaying ChannelData)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-REFRESH-LIFETIME-ZERO", _E, "Refresh deleted the allocation (LIFETIME=0 in the success)",
@@ -373,6 +425,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Fix or upgrade the TURN server's Refresh handling (it must grant the requested lifetime or a lower, "
         "non-zero one capped by its maximum).",
         "RFC 8656 §7.3 (LIFETIME), §8 (Refresh)",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-CHALLENGE-UNUSABLE", _E, "The server's REALM or NONCE cannot be used",
@@ -385,6 +438,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Fix the server's `realm=` (plain text, no control characters, under 128 characters) and check that "
         "nothing between client and server rewrites STUN messages; then re-run the check.",
         "RFC 8489 §14.9, §14.10, §9.2.4",
+        layer=Layer.SERVICE,
     ),
     CatalogueEntry(
         "TURN-REQUEST-OVERSIZED", _E, "The server's reply would need an oversized request",
@@ -395,5 +449,6 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Check the server's realm, nonce and password-algorithm settings and anything between client and "
         "server that rewrites STUN messages; a healthy server's challenge is a few hundred bytes.",
         "RFC 8489 §5, §9.2.4, §14.9-§14.11",
+        layer=Layer.SERVICE,
     ),
 )
