@@ -21,6 +21,7 @@ import ipaddress
 from collections.abc import Coroutine
 from typing import Any
 
+from rtcdiag.net import Client, StreamClient, TlsError, TransportError
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import AttrType, MessageClass
@@ -28,16 +29,7 @@ from rtcdiag.protocol.describe import describe, summary
 from rtcdiag.protocol.errors import MessageTooLargeError, StunParseError
 from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
 from rtcdiag.protocol.message import Message
-from rtcdiag.protocol.transport import (
-    Address,
-    Client,
-    RetransmitPolicy,
-    StreamClient,
-    TlsError,
-    TransactionResult,
-    TransportError,
-    Validator,
-)
+from rtcdiag.protocol.transaction import Address, RetransmitPolicy, TransactionResult, Validator
 
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header), RFC 768 / RFC 791
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from rtcdiag.addresses import format_hostport
+from rtcdiag.net import Client, StreamClient, TransportError, UdpClient
 from rtcdiag.probes.exchange import error_kind, exchange
 from rtcdiag.probes.nat_classify import (
     Endpoint,
@@ -45,7 +46,7 @@ from rtcdiag.probes.nat_classify import (
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
-from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 

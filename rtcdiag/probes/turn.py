@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from rtcdiag import interrupt
 from rtcdiag.addresses import PUBLIC_LIKE, format_hostport, redirect_refusal, scope_of
+from rtcdiag.net import StreamClient, TransportError, UdpClient
 from rtcdiag.probes import slots, turn_quota
 from rtcdiag.probes.exchange import (
     address_of,
@@ -69,7 +70,7 @@ from rtcdiag.protocol import (
     rest_credentials,
 )
 from rtcdiag.protocol.attributes import unpack_value
-from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import echo, register_secret
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target, expand_transports

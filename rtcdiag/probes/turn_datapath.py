@@ -25,6 +25,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from rtcdiag.net import StreamClient, TransportError, UdpClient, normalize, os_error
 from rtcdiag.probes.exchange import address_of, exchange, hostport
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION, DataPathResult
@@ -40,15 +41,7 @@ from rtcdiag.protocol import (
     is_channeldata,
     is_stun,
 )
-from rtcdiag.protocol.transport import (
-    Received,
-    RetransmitPolicy,
-    StreamClient,
-    TransportError,
-    UdpClient,
-    normalize,
-    os_error,
-)
+from rtcdiag.protocol.transaction import Received, RetransmitPolicy
 
 CHANNEL = 0x4000  # RFC 8656 §12: first channel number
 _TAG = b"\x80rtcdiag"  # first byte 0x80: neither STUN (00) nor ChannelData (01) to a demultiplexer

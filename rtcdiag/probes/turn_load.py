@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rtcdiag.addresses import PUBLIC_LIKE, redirect_refusal, scope_of
+from rtcdiag.net import StreamClient, TransportError, UdpClient, os_error
 from rtcdiag.probes.exchange import address_of, hostport
 from rtcdiag.probes.local_process import LocalProcess, cpu_seconds, process_listening
 from rtcdiag.probes.record import Exchange, Outcome
@@ -43,13 +44,7 @@ from rtcdiag.probes.turn import allocate_request
 from rtcdiag.probes.turn_datapath import CHANNEL, local_ip_toward
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import Address, AttrType, ErrorCode, Message, MessageClass, Method, rest_credentials
-from rtcdiag.protocol.transport import (
-    RetransmitPolicy,
-    StreamClient,
-    TransportError,
-    UdpClient,
-    os_error,
-)
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import ephemeral_secrets, register_secret
 
 MAX_STREAMS = 5000

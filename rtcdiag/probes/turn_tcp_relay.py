@@ -28,6 +28,7 @@ import socket
 import ssl
 import struct
 
+from rtcdiag.net import StreamClient, TransportError
 from rtcdiag.probes.exchange import address_of, hostport
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, Exchange, Outcome
 from rtcdiag.probes.turn_datapath import local_ip_toward
@@ -48,7 +49,7 @@ from rtcdiag.protocol import (
 )
 from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.describe import describe, summary
-from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError
+from rtcdiag.protocol.transaction import RetransmitPolicy
 
 CHUNK_BYTES = 256  # one echoed chunk: tag + sequence + random bytes
 MAX_CHUNKS = 100

@@ -26,7 +26,9 @@ Public API (import from the submodules or from here)::
     summary(msg) -> "Allocate error response 401 Unauthorized"
 
 Modules: constants (IANA numbers), errors, attributes (typed values + codec table), message, integrity,
-credentials, channeldata, describe; transport/framing belong to the transaction layer.
+credentials, channeldata, describe; framing (demultiplexing, stream frames) and transaction (RFC 8489 §6.2
+timers and reply matching, talking to a sender) belong to the transaction layer. No sockets here: the
+senders (UDP, TCP, TLS) are in rtcdiag.net.
 """
 
 from rtcdiag.protocol.attributes import (

@@ -274,8 +274,8 @@ def test_this_machines_own_drops_are_never_the_servers_loss(
         coturn_factory: Callable[[CoturnOptions], RunningCoturn], monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny socket buffers and a reader that looks only every tenth tick: this machine drops echoes itself.
     The step is the tool's limit (inconclusive), and coturn's counters show it relayed every packet back."""
+    from rtcdiag.net import udp as transport
     from rtcdiag.probes import turn_load
-    from rtcdiag.protocol import transport
 
     monkeypatch.setattr(transport, "UDP_RCVBUF", 2048)  # the kernel's smallest: a few datagrams
     original = turn_load._Reader.read
