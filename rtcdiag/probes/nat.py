@@ -35,7 +35,7 @@ from rtcdiag.probes.nat_classify import (
     Filtering,
     Legacy,
     Mapping,
-    Outcome,
+    NatTestOutcome,
     classify_filtering,
     classify_mapping,
     classify_mapping_across_servers,
@@ -43,8 +43,7 @@ from rtcdiag.probes.nat_classify import (
     loss_upper_bound,
     silence_probability,
 )
-from rtcdiag.probes.record import Exchange
-from rtcdiag.probes.record import Outcome as ExchangeOutcome
+from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import ECHO
@@ -76,7 +75,7 @@ class NatTestRecord:
     dest: str
     change: str = ""  # CHANGE-REQUEST flags: "", "port", "ip+port"
     expected_source: str | None = None
-    outcome: Outcome = Outcome.NOT_RUN
+    outcome: NatTestOutcome = NatTestOutcome.NOT_RUN
     mapped: str | None = None  # XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS from a legacy server)
     plain_mapped: str | None = None  # MAPPED-ADDRESS, for ALG detection
     source: str | None = None  # where the reply really came from
@@ -352,7 +351,7 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
         if map1.mapped is not None:
             tests += [_answered_test(ctx, mapping_sock, map2, (other[0], primary[1])),
                       _answered_test(ctx, mapping_sock, map3, other)]
-        if filt1.outcome is Outcome.REPLIED:
+        if filt1.outcome is NatTestOutcome.REPLIED:
             tests += [_silent_test(ctx, filtering_sock, filt2, primary, change_ip=True),
                       _silent_test(ctx, filtering_sock, filt3, primary, change_ip=False)]
         if options.hairpin and map1.mapped is not None:
@@ -374,7 +373,7 @@ async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], o
 def spoke(record: NatTestRecord) -> bool:
     """The server sent something back for this test: a STUN response (success or error), or replies that
     were rejected (malformed, for other transactions: RFC 8489 §6.3)."""
-    spoken = (ExchangeOutcome.SUCCESS, ExchangeOutcome.ERROR_RESPONSE, ExchangeOutcome.REJECTED)
+    spoken = (Outcome.SUCCESS, Outcome.ERROR_RESPONSE, Outcome.REJECTED)
     return any(ex.outcome in spoken or ex.rejected_count > 0 for ex in record.exchanges)
 
 
@@ -436,7 +435,7 @@ def _read_reply(record: NatTestRecord, reply: Message, exchange: Exchange) -> No
     record.plain_mapped = _fmt(plain.ip, plain.port) if plain else None
     record.response_origin = _fmt(origin.ip, origin.port) if origin else None
     record.source = exchange.response_source
-    record.outcome = Outcome.REPLIED
+    record.outcome = NatTestOutcome.REPLIED
 
 
 async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
@@ -447,8 +446,8 @@ async def _answered_test(ctx: _Ctx, client: Client, record: NatTestRecord,
     record.keep(ex)
     record.attempts = ex.attempts
     ctx.loss.record(ex.attempts, ex.answers if ex.answers is not None else int(reply is not None))
-    if reply is None or ex.outcome is not ExchangeOutcome.SUCCESS:
-        record.outcome = Outcome.UNSURE
+    if reply is None or ex.outcome is not Outcome.SUCCESS:
+        record.outcome = NatTestOutcome.UNSURE
         return None
     record.rtt_ms = ex.rtt_ms
     if ex.rtt_ms is not None:
@@ -472,21 +471,21 @@ async def _silent_test(ctx: _Ctx, client: Client, record: NatTestRecord, dest: t
         reply, ex = await exchange(client, msg, dest=dest, step=record.name, policy=once)
         record.attempts += max(ex.attempts, 1)
         record.keep(ex)
-        if reply is not None and ex.outcome is ExchangeOutcome.SUCCESS:
+        if reply is not None and ex.outcome is Outcome.SUCCESS:
             ctx.loss.record(record.attempts, 1)
             record.rtt_ms = ex.rtt_ms
             _read_reply(record, reply, ex)
             return
-        if ex.outcome not in (ExchangeOutcome.TIMEOUT, ExchangeOutcome.SUCCESS):
-            record.outcome = Outcome.UNSURE  # an error response or transport error is not filtering
+        if ex.outcome not in (Outcome.TIMEOUT, Outcome.SUCCESS):
+            record.outcome = NatTestOutcome.UNSURE  # an error response or transport error is not filtering
             return
         p = silence_probability(ctx.loss.upper(), record.attempts)
         record.silence_p = p
         if p < ctx.options.silence_threshold:
-            record.outcome = Outcome.SILENT
+            record.outcome = NatTestOutcome.SILENT
             return
         if time.monotonic() >= deadline:
-            record.outcome = Outcome.UNSURE
+            record.outcome = NatTestOutcome.UNSURE
             return
 
 
@@ -508,7 +507,7 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
         while (left := end - time.monotonic()) > 0:
             got = await target.receive(timeout=left)
             if got is not None and got.data[8:20] == txid:
-                record.outcome = Outcome.REPLIED
+                record.outcome = NatTestOutcome.REPLIED
                 record.source = _fmt(*got.source)
                 ctx.result.hairpin = True
                 ctx.result.hairpin_detail = f"request to {mapped} arrived from {record.source}"
@@ -516,12 +515,12 @@ async def _hairpin_test(ctx: _Ctx, target: UdpClient, sender: UdpClient, mapped:
         p = silence_probability(ctx.loss.upper(), record.attempts)
         record.silence_p = p
         if p < ctx.options.silence_threshold:
-            record.outcome = Outcome.SILENT
+            record.outcome = NatTestOutcome.SILENT
             ctx.result.hairpin = False
             ctx.result.hairpin_detail = f"{record.attempts} requests to {mapped} never arrived"
             return
         if time.monotonic() >= deadline:
-            record.outcome = Outcome.UNSURE
+            record.outcome = NatTestOutcome.UNSURE
             ctx.result.hairpin_detail = "no request arrived, but loss could explain it"
             return
 
@@ -556,7 +555,7 @@ def _check_server(reply: Message, primary: tuple[str, int], record: NatTestRecor
 def _check_change_sources(check: ServerCheck, records: tuple[NatTestRecord, ...]) -> None:
     """A CHANGE-REQUEST reply must come from the address asked for: by packet source and RESPONSE-ORIGIN."""
     for record in records:
-        if record.outcome is not Outcome.REPLIED or record.expected_source is None:
+        if record.outcome is not NatTestOutcome.REPLIED or record.expected_source is None:
             continue
         if record.source != record.expected_source:
             check.problems.append(f"{record.name}: CHANGE-REQUEST ({record.change}) reply came from "
@@ -585,10 +584,10 @@ async def _tcp_answers(ctx: _Ctx) -> bool:
         client = await StreamClient.connect(ctx.primary[0], ctx.primary[1], timeout=ctx.options.timeout_s,
                                             policy=ctx.policy)
     except TransportError as exc:
-        record.outcome = Outcome.UNSURE
+        record.outcome = NatTestOutcome.UNSURE
         record.source = None
         record.keep(Exchange(step="tcp connect", request="TCP connect", transport="tcp",
-                             server=_fmt(*ctx.primary), outcome=ExchangeOutcome.TRANSPORT_ERROR,
+                             server=_fmt(*ctx.primary), outcome=Outcome.TRANSPORT_ERROR,
                              error=str(exc), error_kind=error_kind(exc)))
         return False
     try:
@@ -596,7 +595,7 @@ async def _tcp_answers(ctx: _Ctx) -> bool:
                                    policy=ctx.policy)
         record.keep(ex)
         if reply is None:
-            record.outcome = Outcome.UNSURE
+            record.outcome = NatTestOutcome.UNSURE
             return False
         _read_reply(record, reply, ex)
         return True

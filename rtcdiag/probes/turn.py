@@ -36,6 +36,7 @@ from rtcdiag.probes.exchange import (
     exchange,
     hostport,
     redirect_loop,
+    take_error,
 )
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_datapath import CHANNEL, EchoPeer, run_data_paths, silent
@@ -56,7 +57,6 @@ from rtcdiag.protocol import (
     AddressErrorCode,
     AddressFamily,
     AttrType,
-    ErrorCode,
     Message,
     MessageClass,
     Method,
@@ -580,7 +580,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
             session, redirected = followed, True
             continue
         if reply.error_code != 401:
-            _take_error(tr, reply, "unauthenticated Allocate request")
+            _take_allocate_error(tr, reply, "unauthenticated Allocate request")
             return session
         session.learn_challenge(reply)
         tr.challenge_problem = session.challenge_problem
@@ -625,7 +625,7 @@ async def _allocate(session: TurnSession, tr: TransportResult, credentials: Cred
                 tr.authenticated = False  # starts again at the alternate with an unauthenticated Allocate
                 continue
             return session
-        _take_error(tr, reply, "authenticated Allocate request")
+        _take_allocate_error(tr, reply, "authenticated Allocate request")
         return session
 
 
@@ -727,7 +727,7 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
     """
     alternate = address_of(reply, AttrType.ALTERNATE_SERVER)
     if alternate is None:
-        _take_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
+        _take_allocate_error(tr, reply, f"{step} (300 without ALTERNATE-SERVER)")
         return None
     tried = list(dict.fromkeys(s.server for s in sessions))  # where this Allocate went, in order
     loop = redirect_loop(tried, alternate)
@@ -738,20 +738,20 @@ async def _follow_alternate(session: TurnSession, tr: TransportResult, reply: Me
         tr.redirect = Redirect.LOOP if loop is not None else Redirect.AGAIN
         tr.redirect_detail = loop or f"{hostport(tried[-1])} redirected again, to {hostport(alternate)}: " \
                                      "not followed (rtcdiag follows one redirect)"
-        _take_error(tr, reply, step)
+        _take_allocate_error(tr, reply, step)
         return None
     tr.alternate_server = hostport(alternate)
     tr.alternate_scope = scope_of(alternate[0]).value
     if not options.follow_redirects:
         tr.redirect = Redirect.NOT_FOLLOWED
         tr.redirect_detail = "--no-follow"
-        _take_error(tr, reply, step)
+        _take_allocate_error(tr, reply, step)
         return None
     refusal = redirect_refusal(session.server[0], alternate[0])
     if refusal is not None:
         tr.redirect = Redirect.REFUSED
         tr.redirect_detail = refusal
-        _take_error(tr, reply, step)
+        _take_allocate_error(tr, reply, step)
         return None
     if credentials is not None:
         tr.redirect_realm = await _redirecting_realm(session, options)
@@ -782,11 +782,9 @@ def _take_allocation(tr: TransportResult, reply: Message) -> None:
     tr.error_code = None
 
 
-def _take_error(tr: TransportResult, reply: Message, step: str) -> None:
-    tr.error_step = step
-    tr.error_code = reply.error_code
-    error = reply.find(AttrType.ERROR_CODE, ErrorCode)
-    tr.error_reason = error.reason if error is not None else None
+def _take_allocate_error(tr: TransportResult, reply: Message, step: str) -> None:
+    """The error response that ended the Allocate, with the attributes a 420 says the server does not know."""
+    take_error(tr, reply, step)
     unknown = reply.find(AttrType.UNKNOWN_ATTRIBUTES, UnknownAttributes)
     if unknown is not None:
         tr.unknown_attribute_count = len(unknown.types)
