@@ -27,7 +27,8 @@ from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion, read_datagram
 from rtcdiag.evidence.ice_session import IceSession, build_sessions, pair_key
 from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import MAX_EXAMPLES, Observation
-from rtcdiag.evidence.pcap import CaptureError, PacketReader, open_maybe_gzip
+from rtcdiag.evidence.pcap import CaptureError, PacketReader
+from rtcdiag.evidence.sniff import open_maybe_gzip
 from rtcdiag.evidence.tls import TlsConnection, looks_like_tls
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method, method_name
 from rtcdiag.protocol.errors import StunParseError
