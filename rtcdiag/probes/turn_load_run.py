@@ -20,7 +20,7 @@ from rtcdiag.net.kernel import udp_drops_by_inode
 from rtcdiag.probes.exchange import address_of, hostport
 from rtcdiag.probes.local_process import LocalProcess, cpu_seconds
 from rtcdiag.probes.record import Exchange, Outcome
-from rtcdiag.probes.turn import allocate_request
+from rtcdiag.probes.turn_allocate import allocate_request
 from rtcdiag.probes.turn_datapath import CHANNEL, local_ip_toward
 from rtcdiag.probes.turn_load_plan import MIN_SIZE, STREAMS_PER_PEER, LoadOptions
 from rtcdiag.probes.turn_load_result import LATE_S, AllocationFailure, LoadResult, LoadStep
