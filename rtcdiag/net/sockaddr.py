@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import socket
 
 from rtcdiag.protocol.transaction import Address
 
@@ -36,3 +37,16 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def source_ip_toward(dest: Address, family: int) -> str:
+    """The source IP the kernel picks for ``dest``: a UDP ``connect`` sends nothing. TransportError (from
+    rtcdiag.net.errors) when nothing routes there."""
+    from rtcdiag.net.errors import os_error
+
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect(dest)
+            return str(sock.getsockname()[0])
+    except OSError as err:
+        raise os_error(err, dest) from err

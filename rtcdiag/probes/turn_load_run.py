@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from rtcdiag.addresses import PUBLIC_LIKE, redirect_refusal, scope_of
 from rtcdiag.net import TransportError, os_error
 from rtcdiag.net.kernel import udp_drops_by_inode
+from rtcdiag.net.sockaddr import source_ip_toward
 from rtcdiag.probes.exchange import address_of, hostport
 from rtcdiag.probes.local_process import LocalProcess, cpu_seconds
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_allocate import allocate_request
-from rtcdiag.probes.turn_datapath import CHANNEL, local_ip_toward
+from rtcdiag.probes.turn_datapath import CHANNEL
 from rtcdiag.probes.turn_load_plan import MIN_SIZE, STREAMS_PER_PEER, LoadOptions
 from rtcdiag.probes.turn_load_result import LATE_S, AllocationFailure, LoadResult, LoadStep
 from rtcdiag.probes.turn_load_sockets import (
@@ -161,7 +162,7 @@ class LoadRun:
             peers = [p for p in self.peers if p.family == family and len(p.relays) < STREAMS_PER_PEER]
             if peers:
                 return peers[0]
-            local = local_ip_toward(relay, family)
+            local = source_ip_toward(relay, family)
             opened = await LoadEchoPeer.open(family, local_host=local, policy=self.policy)
             assert isinstance(opened, LoadEchoPeer)
             peer = opened

@@ -29,9 +29,9 @@ import ssl
 import struct
 
 from rtcdiag.net import StreamClient, TransportError
+from rtcdiag.net.sockaddr import source_ip_toward
 from rtcdiag.probes.exchange import address_of, hostport, take_error
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, Exchange, Outcome
-from rtcdiag.probes.turn_datapath import local_ip_toward
 from rtcdiag.probes.turn_result import RelayFamily, TcpRelayResult
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import (
@@ -74,7 +74,7 @@ class TcpEchoPeer:
     async def open(cls, toward: tuple[str, int]) -> TcpEchoPeer:
         """Listen on the local address that routes to ``toward`` (the relayed address: same family)."""
         family = socket.AF_INET6 if ":" in toward[0] else socket.AF_INET
-        host = local_ip_toward(toward, family)
+        host = source_ip_toward(toward, family)
         holder: list[TcpEchoPeer] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
