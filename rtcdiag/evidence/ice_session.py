@@ -26,7 +26,7 @@ from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
 
 if TYPE_CHECKING:
-    from rtcdiag.evidence.capture import Flow
+    from rtcdiag.evidence.capture_flows import Flow
 
 MAX_SESSIONS = 10_000
 MAX_ENDPOINTS = 8  # per agent
