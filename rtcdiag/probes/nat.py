@@ -55,8 +55,8 @@ from rtcdiag.probes.nat_tests import (
     hairpin_test,
     hostport_of,
     lifetime_test,
-    local_ip_towards,
     silent_test,
+    source_ip_if_routed,
     spoke,
     tcp_answers,
 )
@@ -122,7 +122,7 @@ async def discover_across(servers: list[tuple[str, str, int]], options: NatOptio
         dests.append((label, (dest[1], dest[2])))
     shell = NatRun(server="", address="", transport="udp")
     ctx = DiscoveryContext(shell, family, dests[0][1], options)
-    local_ip = local_ip_towards(family, dests[0][1])
+    local_ip = source_ip_if_routed(dests[0][1], family)
     sock = await UdpClient.open(family, policy=ctx.policy)
     try:
         run.local = hostport_of(local_ip, sock.local_address[1]) if local_ip else None
@@ -143,7 +143,7 @@ async def discover_across(servers: list[tuple[str, str, int]], options: NatOptio
 async def _discover_udp(result: NatRun, family: int, primary: tuple[str, int], options: NatOptions) -> None:
     ctx = DiscoveryContext(result, family, primary, options)
     result.local = None
-    local_ip = local_ip_towards(family, primary)
+    local_ip = source_ip_if_routed(primary, family)
     mapping_sock = await UdpClient.open(family, local_port=options.local_port, policy=ctx.policy)
     filtering_sock = await UdpClient.open(family, policy=ctx.policy)
     extra: list[UdpClient] = []
@@ -242,7 +242,7 @@ def _classify(result: NatRun, map1: NatTestRecord, map2: NatTestRecord, map3: Na
 
 async def _discover_tcp(result: NatRun, family: int, primary: tuple[str, int], options: NatOptions) -> None:
     ctx = DiscoveryContext(result, family, primary, options)
-    local_ip = local_ip_towards(family, primary)
+    local_ip = source_ip_if_routed(primary, family)
     answered = await tcp_answers(ctx)
     result.tcp_answered = answered
     record = result.tests[-1]

@@ -83,7 +83,7 @@ def spoke(record: NatTestRecord) -> bool:
     return any(ex.outcome in spoken or ex.rejected_count > 0 for ex in record.exchanges)
 
 
-def local_ip_towards(family: int, dest: tuple[str, int]) -> str | None:
+def source_ip_if_routed(dest: tuple[str, int], family: int) -> str | None:
     """The source IP the kernel picks for ``dest`` (None when nothing routes there)."""
     try:
         return source_ip_toward(dest, family)
