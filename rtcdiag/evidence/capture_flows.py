@@ -6,6 +6,7 @@ ladder (:class:`Event`), STUN transactions (:class:`Txn`, RFC 8489 §6.2), TURN 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum, auto
 
 from rtcdiag.evidence.dtls import DtlsSent, DtlsVersion
 from rtcdiag.evidence.ice_session import IceSession
@@ -60,6 +61,35 @@ class Txn:
         return (self.response_time - self.first_time) * 1000 if self.response_number else None
 
 
+class Seen(IntEnum):
+    """What a flow can be seen doing, one :class:`Observation` each (``Flow.observed``; read through Flow's
+    properties). ICE checks per direction: FORWARD is a -> b, BACK is b -> a."""
+
+    MALFORMED = auto()  # not a whole STUN message, or one that does not parse
+    AUTH_401 = auto()  # an authenticated request refused with 401 (not the first challenge)
+    STALE_438 = auto()
+    FORBIDDEN_403 = auto()
+    QUOTA_486 = auto()
+    CAPACITY_508 = auto()
+    MISMATCH_437 = auto()
+    OTHER_ERRORS = auto()  # other error responses, ICE checks' aside
+    UNANSWERED_TURN = auto()  # TURN (and other non-ICE) requests never answered
+    ICE_SENT_FORWARD = auto()
+    ICE_SENT_BACK = auto()
+    ICE_ANSWERED_FORWARD = auto()
+    ICE_ANSWERED_BACK = auto()
+    ICE_UNANSWERED_FORWARD = auto()
+    ICE_UNANSWERED_BACK = auto()
+    ICE_LATE_FORWARD = auto()  # unanswered after the sender's last answered check
+    ICE_LATE_BACK = auto()
+
+
+# The ICE observations of one direction, indexed by side (0: forward a -> b, 1: back)
+ICE_SENT = (Seen.ICE_SENT_FORWARD, Seen.ICE_SENT_BACK)
+ICE_ANSWERED = (Seen.ICE_ANSWERED_FORWARD, Seen.ICE_ANSWERED_BACK)
+ICE_UNANSWERED = (Seen.ICE_UNANSWERED_FORWARD, Seen.ICE_UNANSWERED_BACK)
+ICE_LATE = (Seen.ICE_LATE_FORWARD, Seen.ICE_LATE_BACK)
+
 _NOTHING = Observation()  # what ``Flow.seen`` gives for something never seen; never added to
 _NO_DTLS = DtlsSent()  # what ``Flow.dtls`` gives for a flow without DTLS; never added to
 
@@ -112,8 +142,8 @@ class Flow:
     # TURN (client = the side that sent Allocate)
     allocations: list[Allocation] = field(default_factory=list)
     allocate_forward: bool | None = None  # the side that sent TURN requests (Allocate, Refresh...): a
-    # What was seen, made on first use (most flows see few of them: a flow stays small), see OBSERVED
-    observed: dict[str, Observation] = field(default_factory=dict)
+    # What was seen, made on first use (most flows see few of them: a flow stays small)
+    observed: dict[Seen, Observation] = field(default_factory=dict)
     # ICE: the ufrag of the agent at each end (a, b), from the USERNAME "remote:local" of the first
     # connectivity check with one (RFC 8445 §7.2.2); later ufrag pairs seen on it (an ICE restart reusing the
     # 5-tuple) in ice_keys, bounded
@@ -139,68 +169,68 @@ class Flow:
         """A TCP connection b refused: a's SYN answered by RST, never SYN+ACK (nothing listens there)."""
         return bool(self.syn_number and self.reset_number and not self.syn_acked)
 
-    def seen(self, name: str) -> Observation:
-        """The observation ``name`` (read only: an empty one when nothing was seen)."""
-        return self.observed.get(name, _NOTHING)
+    def seen(self, what: Seen) -> Observation:
+        """The observation ``what`` (read only: an empty one when nothing was seen)."""
+        return self.observed.get(what, _NOTHING)
 
-    def note(self, name: str) -> Observation:
-        """The observation ``name``, made on first use, to add to."""
-        obs = self.observed.get(name)
+    def note(self, what: Seen) -> Observation:
+        """The observation ``what``, made on first use, to add to."""
+        obs = self.observed.get(what)
         if obs is None:
-            obs = self.observed[name] = Observation()
+            obs = self.observed[what] = Observation()
         return obs
 
     @property
     def malformed(self) -> Observation:
-        return self.seen("malformed")
+        return self.seen(Seen.MALFORMED)
 
     @property
     def auth_401(self) -> Observation:
-        return self.seen("auth_401")
+        return self.seen(Seen.AUTH_401)
 
     @property
     def stale_438(self) -> Observation:
-        return self.seen("stale_438")
+        return self.seen(Seen.STALE_438)
 
     @property
     def forbidden_403(self) -> Observation:
-        return self.seen("forbidden_403")
+        return self.seen(Seen.FORBIDDEN_403)
 
     @property
     def quota_486(self) -> Observation:
-        return self.seen("quota_486")
+        return self.seen(Seen.QUOTA_486)
 
     @property
     def capacity_508(self) -> Observation:
-        return self.seen("capacity_508")
+        return self.seen(Seen.CAPACITY_508)
 
     @property
     def mismatch_437(self) -> Observation:
-        return self.seen("mismatch_437")
+        return self.seen(Seen.MISMATCH_437)
 
     @property
     def other_errors(self) -> Observation:
-        return self.seen("other_errors")
+        return self.seen(Seen.OTHER_ERRORS)
 
     @property
     def unanswered_turn(self) -> Observation:
-        return self.seen("unanswered_turn")
+        return self.seen(Seen.UNANSWERED_TURN)
 
     @property
     def ice_sent(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
-        return self.seen("ice_sent0"), self.seen("ice_sent1")
+        return self.seen(Seen.ICE_SENT_FORWARD), self.seen(Seen.ICE_SENT_BACK)
 
     @property
     def ice_answered(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
-        return self.seen("ice_answered0"), self.seen("ice_answered1")
+        return self.seen(Seen.ICE_ANSWERED_FORWARD), self.seen(Seen.ICE_ANSWERED_BACK)
 
     @property
     def ice_unanswered(self) -> tuple[Observation, Observation]:  # forward (a -> b), back
-        return self.seen("ice_unanswered0"), self.seen("ice_unanswered1")
+        return self.seen(Seen.ICE_UNANSWERED_FORWARD), self.seen(Seen.ICE_UNANSWERED_BACK)
 
     @property
     def ice_late(self) -> tuple[Observation, Observation]:  # unanswered after the last answer: a -> b, back
-        return self.seen("ice_late0"), self.seen("ice_late1")
+        return self.seen(Seen.ICE_LATE_FORWARD), self.seen(Seen.ICE_LATE_BACK)
 
     def dtls(self, forward: bool) -> DtlsSent:
         """The DTLS records sent a -> b (``forward``) or b -> a (empty when none)."""

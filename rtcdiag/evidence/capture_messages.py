@@ -12,6 +12,10 @@ import struct
 
 from rtcdiag.evidence.capture_flows import (
     END_GRACE_S,
+    ICE_ANSWERED,
+    ICE_LATE,
+    ICE_SENT,
+    ICE_UNANSWERED,
     MAX_ALLOCATIONS,
     MAX_ALLOCATIONS_TOTAL,
     MAX_EVENTS_PER_FLOW,
@@ -25,6 +29,7 @@ from rtcdiag.evidence.capture_flows import (
     CaptureSummary,
     Event,
     Flow,
+    Seen,
     Txn,
 )
 from rtcdiag.evidence.dtls import DtlsSent, read_datagram
@@ -80,7 +85,7 @@ class MessageReader:
             self._count(flow, Kind.STUN, forward)
             size = len(payload)
             if size < 20 or (payload[2] << 8 | payload[3]) + 20 != size:  # RFC 8489 §5, without an exception
-                flow.note("malformed").add(number, time, f"not a whole STUN message ({size} bytes)")
+                flow.note(Seen.MALFORMED).add(number, time, f"not a whole STUN message ({size} bytes)")
                 return
             self.stun(flow, number, time, forward, payload)
         elif 20 <= first <= 63:
@@ -110,7 +115,7 @@ class MessageReader:
         try:
             msg = Message.decode(data)
         except StunParseError as exc:
-            flow.note("malformed").add(number, time, printable(str(exc))[:120])
+            flow.note(Seen.MALFORMED).add(number, time, printable(str(exc))[:120])
             return
         cls = msg.msg_class
         method = msg.method
@@ -140,7 +145,7 @@ class MessageReader:
                 txn.username = printable(raw_user[:128].decode("utf-8", "replace"))
             if method == Method.BINDING and msg.has(AttrType.PRIORITY):
                 txn.ice = True
-                flow.note(f"ice_sent{0 if forward else 1}").add(number, time)
+                flow.note(ICE_SENT[0 if forward else 1]).add(number, time)
                 _ice_agents(flow, forward, txn.username)
             if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
                 txn.peer = _peer(msg)
@@ -237,19 +242,20 @@ class MessageReader:
             detail += f" user {txn.username}"
         if txn.code == 401:
             if txn.authenticated:  # an authenticated request refused: not the first challenge
-                flow.note("auth_401").add(number, time, detail)
+                flow.note(Seen.AUTH_401).add(number, time, detail)
         elif txn.code == 438:
-            flow.note("stale_438").add(number, time, detail)
+            flow.note(Seen.STALE_438).add(number, time, detail)
         elif txn.code == 403:
-            flow.note("forbidden_403").add(number, time, f"{detail} peer {txn.peer}" if txn.peer else detail)
+            peer = f" peer {txn.peer}" if txn.peer else ""
+            flow.note(Seen.FORBIDDEN_403).add(number, time, f"{detail}{peer}")
         elif txn.code == 486:
-            flow.note("quota_486").add(number, time, detail)
+            flow.note(Seen.QUOTA_486).add(number, time, detail)
         elif txn.code == 508:
-            flow.note("capacity_508").add(number, time, detail)
+            flow.note(Seen.CAPACITY_508).add(number, time, detail)
         elif txn.code == 437:
-            flow.note("mismatch_437").add(number, time, detail)
+            flow.note(Seen.MISMATCH_437).add(number, time, detail)
         elif not txn.ice:
-            flow.note("other_errors").add(number, time, detail)
+            flow.note(Seen.OTHER_ERRORS).add(number, time, detail)
 
     def _close(self, flow: Flow, txn: Txn) -> None:
         """A transaction ends: answered, or (at the end / evicted) unanswered."""
@@ -266,7 +272,7 @@ class MessageReader:
                 stats[2] = min(stats[2], rtt)
                 stats[3] = max(stats[3], rtt)
             if txn.ice:
-                flow.note(f"ice_answered{side}").add(txn.response_number, txn.response_time)
+                flow.note(ICE_ANSWERED[side]).add(txn.response_number, txn.response_time)
                 times = flow.ice_answer_times[side]
                 if len(times) < MAX_FIRST_ANSWERS:
                     times.append(txn.response_time)
@@ -274,17 +280,17 @@ class MessageReader:
         if self.summary.last_time - txn.first_time < END_GRACE_S:
             return  # sent just before the capture stopped: the answer may have come after it
         if txn.ice:  # every packet of the check counts: one check retransmitted 4 times is 4 unanswered
-            last = flow.seen(f"ice_answered{side}").last_time
+            last = flow.seen(ICE_ANSWERED[side]).last_time
             remote, colon, local = txn.username.partition(":")
             if colon:  # answered on another path of the same call
                 last = max(last, self.call_answers.get((pair_key(local, remote), local), 0.0))
             late = last and txn.first_time > last  # after the sender's last answered check
             for n in txn.numbers:
-                flow.note(f"ice_unanswered{side}").add(n, txn.first_time)
+                flow.note(ICE_UNANSWERED[side]).add(n, txn.first_time)
                 if late:
-                    flow.note(f"ice_late{side}").add(n, txn.first_time)
+                    flow.note(ICE_LATE[side]).add(n, txn.first_time)
         else:
-            flow.note("unanswered_turn").add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
+            flow.note(Seen.UNANSWERED_TURN).add(txn.numbers[0], txn.first_time, f"{txn.method} x{txn.sends}")
 
     def channel_data(self, flow: Flow, number: int, time: float, forward: bool, data: bytes) -> None:
         alloc = flow.allocations[-1] if flow.allocations else None
@@ -351,7 +357,7 @@ class MessageReader:
             if flow.agents[0] or flow.agents[1]:
                 key = pair_key(*flow.agents)
                 for side in (0, 1):
-                    answered = flow.seen(f"ice_answered{side}")
+                    answered = flow.seen(ICE_ANSWERED[side])
                     if answered.count and flow.agents[side]:
                         at = (key, flow.agents[side])
                         self.call_answers[at] = max(self.call_answers.get(at, 0.0), answered.last_time)
