@@ -118,66 +118,85 @@ class MessageReader:
             flow.note(Seen.MALFORMED).add(number, time, printable(str(exc))[:120])
             return
         cls = msg.msg_class
+        if cls is MessageClass.REQUEST:
+            self._request(flow, msg, number, time, forward)
+        elif cls is MessageClass.INDICATION:
+            self._indication(flow, msg, number, time, forward, len(data))
+        else:
+            self._response(flow, msg, number, time, forward)
+
+    def _request(self, flow: Flow, msg: Message, number: int, time: float, forward: bool) -> None:
+        """A new transaction (RFC 8489 §6.2), or a retransmission of an open one (same id, same side)."""
         method = msg.method
         name = method_name(method)
         tid = msg.transaction_id
-        if cls is MessageClass.REQUEST:
-            txn = flow.open.get(tid)
-            if txn is not None and txn.forward == forward:  # a retransmission (RFC 8489 §6.2.1)
-                txn.sends += 1
-                flow.retransmissions += 1
-                if len(txn.numbers) < 8:
-                    txn.numbers.append(number)
-                self._event(flow, number, time, forward, f"{name} request (retransmission {txn.sends - 1})")
-                return
-            if len(flow.open) >= MAX_OPEN_TXNS or (self.open_total >= MAX_OPEN_TOTAL and flow.open):
-                oldest = next(iter(flow.open))
-                self.open_total -= 1
-                self._close(flow, flow.open.pop(oldest))
-            elif self.open_total >= MAX_OPEN_TOTAL:
-                self.summary.untracked += 1
-                return
-            txn = Txn(method=name, forward=forward, numbers=[number], first_time=time,
-                      authenticated=msg.has(AttrType.MESSAGE_INTEGRITY) or msg.has(
-                          AttrType.MESSAGE_INTEGRITY_SHA256))
-            raw_user = msg.get_raw(AttrType.USERNAME)
-            if raw_user is not None:
-                txn.username = printable(raw_user[:128].decode("utf-8", "replace"))
-            if method == Method.BINDING and msg.has(AttrType.PRIORITY):
-                txn.ice = True
-                flow.note(ICE_SENT[0 if forward else 1]).add(number, time)
-                _ice_agents(flow, forward, txn.username)
-            if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
-                txn.peer = _peer(msg)
-            if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
-                flow.allocate_forward = forward  # (a capture started mid-allocation has no Allocate)
-            flow.open[tid] = txn
-            self.open_total += 1
-            text = f"{name} request" + (" (authenticated)" if txn.authenticated else "")
-            if txn.peer:
-                text += f" peer {txn.peer}"
-            if method == Method.REFRESH:
-                text += f" LIFETIME {_lifetime(msg)}"
-            if method == Method.CHANNEL_BIND:
-                txn.channel = _channel(msg)
-                text += f" channel 0x{txn.channel:04x}"
-            self._event(flow, number, time, forward, text)
+        txn = flow.open.get(tid)
+        if txn is not None and txn.forward == forward:  # a retransmission (RFC 8489 §6.2.1)
+            txn.sends += 1
+            flow.retransmissions += 1
+            if len(txn.numbers) < 8:
+                txn.numbers.append(number)
+            self._event(flow, number, time, forward, f"{name} request (retransmission {txn.sends - 1})")
             return
-        if cls is MessageClass.INDICATION:
-            alloc = flow.allocations[-1] if flow.allocations else None
-            if method == Method.SEND and alloc is not None:
-                alloc.sent.add(number, time)
-                alloc.sent_bytes += len(data)
-            elif method == Method.DATA and alloc is not None:
-                alloc.received.add(number, time)
-                alloc.received_bytes += len(data)
-            if alloc is None or (alloc.sent.count + alloc.received.count) <= 3:
-                self._event(flow, number, time, forward, f"{name} indication")
-            if method in (Method.SEND, Method.DATA) and flow.allocate_forward is not None:
-                inner = msg.get_raw(AttrType.DATA)
-                if inner:
-                    self._relayed(flow, _peer(msg), number, time, forward == flow.allocate_forward, inner)
+        if len(flow.open) >= MAX_OPEN_TXNS or (self.open_total >= MAX_OPEN_TOTAL and flow.open):
+            oldest = next(iter(flow.open))
+            self.open_total -= 1
+            self._close(flow, flow.open.pop(oldest))
+        elif self.open_total >= MAX_OPEN_TOTAL:
+            self.summary.untracked += 1
             return
+        txn = Txn(method=name, forward=forward, numbers=[number], first_time=time,
+                  authenticated=msg.has(AttrType.MESSAGE_INTEGRITY) or msg.has(
+                      AttrType.MESSAGE_INTEGRITY_SHA256))
+        raw_user = msg.get_raw(AttrType.USERNAME)
+        if raw_user is not None:
+            txn.username = printable(raw_user[:128].decode("utf-8", "replace"))
+        if method == Method.BINDING and msg.has(AttrType.PRIORITY):
+            txn.ice = True
+            flow.note(ICE_SENT[0 if forward else 1]).add(number, time)
+            _ice_agents(flow, forward, txn.username)
+        if method in (Method.CREATE_PERMISSION, Method.CHANNEL_BIND):
+            txn.peer = _peer(msg)
+        if flow.allocate_forward is None and method in _TURN_REQUESTS:  # the TURN client's side
+            flow.allocate_forward = forward  # (a capture started mid-allocation has no Allocate)
+        flow.open[tid] = txn
+        self.open_total += 1
+        text = f"{name} request" + (" (authenticated)" if txn.authenticated else "")
+        if txn.peer:
+            text += f" peer {txn.peer}"
+        if method == Method.REFRESH:
+            text += f" LIFETIME {_lifetime(msg)}"
+        if method == Method.CHANNEL_BIND:
+            txn.channel = _channel(msg)
+            text += f" channel 0x{txn.channel:04x}"
+        self._event(flow, number, time, forward, text)
+
+    def _indication(self, flow: Flow, msg: Message, number: int, time: float, forward: bool,
+                    size: int) -> None:
+        """Send and Data indications (RFC 8656 §10): counted on the flow's latest allocation, their DATA a
+        relayed flow of its own."""
+        method = msg.method
+        name = method_name(method)
+        alloc = flow.allocations[-1] if flow.allocations else None
+        if method == Method.SEND and alloc is not None:
+            alloc.sent.add(number, time)
+            alloc.sent_bytes += size
+        elif method == Method.DATA and alloc is not None:
+            alloc.received.add(number, time)
+            alloc.received_bytes += size
+        if alloc is None or (alloc.sent.count + alloc.received.count) <= 3:
+            self._event(flow, number, time, forward, f"{name} indication")
+        if method in (Method.SEND, Method.DATA) and flow.allocate_forward is not None:
+            inner = msg.get_raw(AttrType.DATA)
+            if inner:
+                self._relayed(flow, _peer(msg), number, time, forward == flow.allocate_forward, inner)
+
+    def _response(self, flow: Flow, msg: Message, number: int, time: float, forward: bool) -> None:
+        """A success or error response: the transaction it answers closes (RTT, allocations, errors)."""
+        cls = msg.msg_class
+        method = msg.method
+        name = method_name(method)
+        tid = msg.transaction_id
         txn = flow.open.pop(tid, None)
         if txn is None or txn.forward == forward:
             if txn is not None:
