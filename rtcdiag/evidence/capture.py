@@ -83,39 +83,11 @@ class _PacketDecoder:
             s.first_time = time
         s.packets = number
         s.last_time = time
-        if linktype == 1:  # Ethernet
-            if len(data) < 14:
-                s.not_ip += 1
-                return
-            ethertype = data[12] << 8 | data[13]
-            off = 14
-            while ethertype in (ETH_VLAN, ETH_QINQ) and len(data) >= off + 4:
-                ethertype = data[off + 2] << 8 | data[off + 3]
-                off += 4
-        elif linktype == 113:  # Linux cooked capture v1 (tcpdump -i any)
-            if len(data) < 16:
-                s.not_ip += 1
-                return
-            ethertype, off = data[14] << 8 | data[15], 16
-        elif linktype == 276:  # Linux cooked v2
-            if len(data) < 20:
-                s.not_ip += 1
-                return
-            ethertype, off = data[0] << 8 | data[1], 20
-        elif linktype in (101, 12, 14, 228, 229):  # raw IP
-            if not data:
-                s.not_ip += 1
-                return
-            ethertype, off = (ETH_IPV4 if data[0] >> 4 == 4 else ETH_IPV6), 0
-        elif linktype in (0, 108):  # BSD loopback: address family in host (0) or network (108) order
-            if len(data) < 4:
-                s.not_ip += 1
-                return
-            family = struct.unpack_from("<I" if linktype == 0 and data[0] else ">I", data, 0)[0]
-            ethertype, off = (ETH_IPV4 if family == 2 else ETH_IPV6), 4
-        else:
+        link = _network_header(linktype, data)
+        if link is None:
             s.not_ip += 1
             return
+        ethertype, off = link
         if ethertype == ETH_IPV4:
             if len(data) < off + 20:
                 s.not_ip += 1
@@ -280,6 +252,39 @@ class _PacketDecoder:
     def finish(self) -> CaptureSummary:
         self.streams.clear()
         return self.reader.finish()
+
+
+def _network_header(linktype: int, data: bytes) -> tuple[int, int] | None:
+    """The EtherType of a link-layer frame and where its network header starts; None for a frame too short
+    or of a link type not read (pcap LINKTYPE_ values: Ethernet, Linux cooked v1 and v2, raw IP, BSD
+    loopback)."""
+    if linktype == 1:  # Ethernet
+        if len(data) < 14:
+            return None
+        ethertype = data[12] << 8 | data[13]
+        off = 14
+        while ethertype in (ETH_VLAN, ETH_QINQ) and len(data) >= off + 4:
+            ethertype = data[off + 2] << 8 | data[off + 3]
+            off += 4
+        return ethertype, off
+    if linktype == 113:  # Linux cooked capture v1 (tcpdump -i any)
+        if len(data) < 16:
+            return None
+        return data[14] << 8 | data[15], 16
+    if linktype == 276:  # Linux cooked v2
+        if len(data) < 20:
+            return None
+        return data[0] << 8 | data[1], 20
+    if linktype in (101, 12, 14, 228, 229):  # raw IP
+        if not data:
+            return None
+        return (ETH_IPV4 if data[0] >> 4 == 4 else ETH_IPV6), 0
+    if linktype in (0, 108):  # BSD loopback: address family in host (0) or network (108) order
+        if len(data) < 4:
+            return None
+        family = struct.unpack_from("<I" if linktype == 0 and data[0] else ">I", data, 0)[0]
+        return (ETH_IPV4 if family == 2 else ETH_IPV6), 4
+    return None
 
 
 def _ip(raw: bytes) -> str:
