@@ -42,6 +42,8 @@ from rtcdiag.protocol import (
     AttrType,
     Message,
     MessageClass,
+    rest_password,
+    rest_username_expiry,
 )
 from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.resolve import ResolveError, resolve
@@ -60,9 +62,10 @@ from rtcdiag.probes.turn_allocate import (
     planned_relays,
     refresh_request,
 )
-from rtcdiag.probes.turn_options import TurnCheckOptions, credentials_for, rest_password, rest_username_expiry
+from rtcdiag.probes.turn_options import TurnCheckOptions, credentials_for
 
-# The check's public face; what it is asked (turn_options) and how it allocates (turn_allocate) live apart.
+# The check's public face; what it is asked (turn_options) and how it allocates (turn_allocate) live apart;
+# rest_password and rest_username_expiry are rtcdiag.protocol.credentials', re-exported for old callers.
 __all__ = ["DEFAULT_LIFETIME_S", "RELEASE_TIMEOUT_S", "TurnCheckOptions", "check", "check_transport",
            "credentials_for", "rest_password", "rest_username_expiry"]
 

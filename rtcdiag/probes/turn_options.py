@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import base64
-import hmac
 from dataclasses import dataclass
 
 from rtcdiag.probes.turn_result import RelayFamily, RestCredentialInfo
 from rtcdiag.probes.turn_session import Credentials
-from rtcdiag.protocol import parse_rest_expiry, rest_credentials
+from rtcdiag.protocol import rest_credentials_for, rest_username_expiry
 from rtcdiag.redact import register_secret
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target
-
-_MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
 
 
 @dataclass
@@ -39,33 +35,14 @@ class TurnCheckOptions:
     acl_peers: tuple[str, ...] = ()  # --acl-peers: the operator's own addresses/ranges, added to the list
 
 
-def rest_username_expiry(username: str) -> int | None:
-    """The expiry of a REST user name ``expiry:user`` (or a bare expiry), None for an ordinary name."""
-    expiry = parse_rest_expiry(username)
-    return expiry if expiry is not None and expiry >= _MIN_REST_EXPIRY else None
-
-
-def rest_password(secret: str, username: str) -> str:
-    """base64(HMAC-SHA1(secret, username)) (draft-uberti-behave-turn-rest-00 §2.2), registered as secret."""
-    password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
-    register_secret(password)
-    return password
-
-
 def credentials_for(target: Target, options: TurnCheckOptions,
                     now: float) -> tuple[Credentials | None, str, RestCredentialInfo | None]:
     """(credentials, kind, REST info): REST from ``--secret``, else long-term user/password, else none."""
     username = target.username or options.username
     password = target.credential or options.password
     if options.secret is not None:
-        register_secret(options.secret)
-        if username is not None and rest_username_expiry(username) is not None:
-            name = username  # a ready-made "expiry:user": check exactly that one
-            password = rest_password(options.secret, name)
-            generated = False
-        else:
-            name, password = rest_credentials(options.secret, username or "", options.ttl_s, now=now)
-            generated = True
+        name, password, generated = rest_credentials_for(options.secret, username or "", options.ttl_s,
+                                                         now=now)
         expiry = rest_username_expiry(name)
         rest = RestCredentialInfo(name, expiry or 0, int(now), generated) if expiry is not None else None
         return Credentials(name, password, options.realm), "rest", rest
