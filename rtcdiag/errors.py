@@ -56,12 +56,6 @@ class Interrupted(RtcdiagError):
         self.signum = signum
 
 
-class InconclusiveError(RtcdiagError):
-    """Nothing could be decided (exit 3)."""
-
-    exit_code = exitcodes.INCONCLUSIVE
-
-
 class ProbeError(Exception):
     """A probe cannot run at all (e.g. raw sockets without root); commands turn it into a usage error that
     names the option."""

@@ -11,7 +11,7 @@ import asyncio
 import socket
 from dataclasses import dataclass
 
-from rtcdiag.protocol.transport import TransportError
+from rtcdiag.net import TransportError
 
 _SOCKTYPE = {"udp": socket.SOCK_DGRAM, "tcp": socket.SOCK_STREAM, "tls": socket.SOCK_STREAM}
 _FAMILY = {None: socket.AF_UNSPEC, 4: socket.AF_INET, 6: socket.AF_INET6}

@@ -46,28 +46,12 @@ class Evidence:
         return bool(self.captures or self.logs)
 
 
-def wire_kind(path: Path) -> str | None:
-    """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
-    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
-    from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
-
-    try:
-        with open_maybe_gzip(path) as handle:
-            head = handle.read(8192)
-    except (OSError, EOFError):  # EOFError: a gzip file cut short
-        return None
-    if capture_format(head) is not None:
-        return "capture"
-    if looks_like_coturn_log(head):
-        return "coturn-log"
-    return None
-
-
 def read_files(paths: list[Path]) -> Evidence:
     """Every file read by its reader, in one pass: dumps (webrtc-internals, rtcstats, getStats; SDP files
     paired), packet captures (streamed) and coturn logs, the kind sniffed from the content.
     :class:`EvidenceError` (exit 2) for the first file that is none of them."""
     from rtcdiag.evidence.load import load_all
+    from rtcdiag.evidence.sniff import wire_kind
 
     kinds = [(path, wire_kind(path)) for path in paths]
     dumps = load_all([path for path, kind in kinds if kind is None])

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import zlib
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
-from rtcdiag.evidence.sniff import EvidenceError
+from rtcdiag.evidence.sniff import EvidenceError, inflate_gzip, is_gzip
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, BrowserIceResult, Gathering
 from rtcdiag.probes.browser_ice import probe as browser_probe
@@ -34,11 +33,11 @@ class BrowserPlan:
 def dump_text(raw: bytes) -> str:
     """The downloaded dump as text (Chromium gzips it when its "Compress" box is ticked, the default)."""
     data = raw
-    if raw[:2] == b"\x1f\x8b":
-        inflater = zlib.decompressobj(wbits=31)
-        data = inflater.decompress(raw, MAX_DUMP_TEXT)
-        if inflater.unconsumed_tail:
+    if is_gzip(raw):
+        inflated = inflate_gzip(raw, MAX_DUMP_TEXT)
+        if inflated.over_limit:
             raise EvidenceError("webrtc-internals dump larger than 50 MB")
+        data = inflated.data
     return data.decode("utf-8", errors="replace")
 
 

@@ -11,6 +11,7 @@ from rtcdiag.evidence.capture import CaptureSummary, Flow, Kind
 from rtcdiag.evidence.coturn_log import CoturnLog, Session
 from rtcdiag.evidence.dtls import DtlsVersion
 from rtcdiag.evidence.ice_session import IceAgent, IceSession
+from rtcdiag.evidence.sniff import EvidenceKind
 from rtcdiag.evidence.tls import TlsConnection
 from rtcdiag.report.model import Table
 from rtcdiag.textsafe import printable
@@ -25,9 +26,9 @@ class WirePlan:
     logs: list[CoturnLog] = field(default_factory=list)
 
 
-def read_wire(files: list[tuple[Path, str]]) -> WirePlan:
-    """Every file read (captures streamed), by its kind ("capture" or "coturn-log", see
-    rtcdiag.checks.analyze.wire_kind); EvidenceError (exit 2) for one that cannot be read."""
+def read_wire(files: list[tuple[Path, EvidenceKind]]) -> WirePlan:
+    """Every file read (captures streamed), by its kind (``CAPTURE`` or ``COTURN_LOG``, see
+    rtcdiag.evidence.sniff.wire_kind); EvidenceError (exit 2) for one that cannot be read."""
     from rtcdiag.evidence.capture import CaptureError, read_capture
     from rtcdiag.evidence.coturn_log import read_coturn_log
     from rtcdiag.evidence.sniff import EvidenceError
@@ -36,7 +37,7 @@ def read_wire(files: list[tuple[Path, str]]) -> WirePlan:
     for path, kind in files:
         name = printable(str(path))[:200]
         try:
-            if kind == "capture":
+            if kind is EvidenceKind.CAPTURE:
                 plan.captures.append(read_capture(path, name))
             else:
                 plan.logs.append(read_coturn_log(path, name))

@@ -79,7 +79,7 @@ LOCAL_RESOURCES = "LOCAL-RESOURCES"
 
 
 def _out_of_resources(exc: BaseException) -> bool:
-    from rtcdiag.protocol.transport import LOCAL_RESOURCE_ERRNOS, LocalResourceError
+    from rtcdiag.net import LOCAL_RESOURCE_ERRNOS, LocalResourceError
 
     return isinstance(exc, LocalResourceError) or (isinstance(exc, OSError)
                                                    and exc.errno in LOCAL_RESOURCE_ERRNOS)

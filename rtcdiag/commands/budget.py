@@ -120,7 +120,7 @@ def _measured_leg(path: Path) -> tuple[float, str]:
     import zlib
 
     from rtcdiag.evidence.coturn_log import looks_like_coturn_log, read_coturn_log
-    from rtcdiag.evidence.pcap import open_maybe_gzip
+    from rtcdiag.evidence.sniff import open_maybe_gzip
 
     try:
         with open_maybe_gzip(path) as handle:  # plain or gzip (logrotate)

@@ -336,7 +336,7 @@ def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
     (``gc.freeze``), and TLS connections get a small read buffer.
     """
     if network:  # (``network=False``: a command that only reads files, e.g. analyze, needs none of it)
-        from rtcdiag.protocol.transport import keep_kernel_timestamps_on
+        from rtcdiag.net import keep_kernel_timestamps_on
         from rtcdiag.tls import limit_tls_read_buffer
 
         limit_tls_read_buffer()

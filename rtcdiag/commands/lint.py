@@ -13,6 +13,7 @@ import click
 from rtcdiag import exitcodes
 from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
 from rtcdiag.errors import UsageError
+from rtcdiag.evidence.sniff import ConfigKind, config_kind
 from rtcdiag.report.linter import LintFormat
 from rtcdiag.report.model import Table
 
@@ -20,21 +21,6 @@ if TYPE_CHECKING:
     from rtcdiag.lint.versions import KnownVersion
 
 _SECRET_OPTIONS = ("static-auth-secret", "cli-password", "user", "secret", "oauth-admin-password")
-
-
-def _kind(path: Path) -> str:
-    """``turnserver`` | ``ice-servers`` | ``toml``: by extension, else by the first character."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "ice-servers"
-    if suffix == ".toml":
-        return "toml"
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(256).lstrip()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return "ice-servers" if head[:1] in (b"{", b"[") else "turnserver"
 
 
 @click.command(name="lint", epilog=exitcodes.epilog(
@@ -103,8 +89,8 @@ def command(files: tuple[str, ...], version_text: str | None, fmt: str, output: 
         path = Path(name)
         if not path.is_file():
             raise UsageError(f"{name}: no such file" if not path.exists() else f"{name}: not a regular file")
-        kind = _kind(path)
-        if kind == "turnserver":
+        kind = config_kind(path)
+        if kind is ConfigKind.TURNSERVER:
             conf = read_file(path)
             if conf.options and not any(o.name in KNOWN_OPTIONS for o in conf.options):
                 first = conf.options[0]
@@ -122,7 +108,7 @@ def command(files: tuple[str, ...], version_text: str | None, fmt: str, output: 
             rows.append([str(path), "coturn turnserver.conf", f"{len(conf.options)} options",
                          f"{show(known.version)} ({known.source.value})" if known.version else "unknown"])
             assumed.append(_assumed(str(path), known))
-        elif kind == "ice-servers":
+        elif kind is ConfigKind.ICE_SERVERS:
             from rtcdiag.targets import load_ice_servers
 
             targets = load_ice_servers(path)

@@ -154,7 +154,7 @@ def read_coturn_log(path: Path, source: str) -> CoturnLog:
     pending_relay = ""
     pending_client = ""
     pending_peer = ""
-    from rtcdiag.evidence.pcap import open_maybe_gzip
+    from rtcdiag.evidence.sniff import open_maybe_gzip
 
     with open_maybe_gzip(path) as handle:
         while True:

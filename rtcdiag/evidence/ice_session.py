@@ -26,7 +26,7 @@ from rtcdiag.evidence.kinds import Kind
 from rtcdiag.evidence.observation import Observation
 
 if TYPE_CHECKING:
-    from rtcdiag.evidence.capture import Flow
+    from rtcdiag.evidence.capture_flows import Flow
 
 MAX_SESSIONS = 10_000
 MAX_ENDPOINTS = 8  # per agent
@@ -155,8 +155,8 @@ class IceSession:
 def _relevant(flow: Flow) -> bool:
     if flow.allocate_forward is not None or flow.tls:  # a TURN client <-> server flow; TLS
         return False
-    return bool(flow.agents[0] or flow.agents[1] or flow.seen("ice_sent0").count
-                or flow.seen("ice_sent1").count or flow.dtls_sent is not None
+    return bool(flow.agents[0] or flow.agents[1] or flow.ice_sent[0].count
+                or flow.ice_sent[1].count or flow.dtls_sent is not None
                 or Kind.RTP in flow.kinds or Kind.RTCP in flow.kinds)
 
 
@@ -230,14 +230,14 @@ def _add(agent: IceAgent, flow: Flow, side: int) -> None:
     ends = agent.turn_clients if side == 0 and flow.transport.startswith("relayed") else agent.endpoints
     if end not in ends and len(ends) < MAX_ENDPOINTS:
         ends.append(end)
-    sent = flow.seen(f"ice_sent{side}")
+    sent = flow.ice_sent[side]
     if sent.count:
         agent.last_check = max(agent.last_check, sent.last_time)
     if _more(sent, agent.checks_sent):
         agent.checks_sent = sent
         if not agent.late_unanswered.count:
             agent.checks_flow = flow
-    answered = flow.seen(f"ice_answered{side}")
+    answered = flow.ice_answered[side]
     if _more(answered, agent.checks_answered):
         agent.checks_answered = answered
     if answered.count:
@@ -245,10 +245,10 @@ def _add(agent: IceAgent, flow: Flow, side: int) -> None:
         times = flow.ice_answer_times[side]
         agent.began_in_capture = agent.began_in_capture or any(
             b - a < CHECK_PACING_S for a, b in pairwise(times))
-    unanswered = flow.seen(f"ice_unanswered{side}")
+    unanswered = flow.ice_unanswered[side]
     if _more(unanswered, agent.checks_unanswered):
         agent.checks_unanswered = unanswered
-    late = flow.seen(f"ice_late{side}")
+    late = flow.ice_late[side]
     if _more(late, agent.late_unanswered):
         agent.late_unanswered = late
         agent.checks_flow = flow

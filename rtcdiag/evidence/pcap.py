@@ -13,7 +13,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 from enum import StrEnum
-from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1 << 20
@@ -33,19 +32,6 @@ class CaptureFormat(StrEnum):
 
 class CaptureError(ValueError):
     """The file is not a capture, or its header is damaged."""
-
-
-def open_maybe_gzip(path: Path) -> BinaryIO:
-    """The file, decompressed on the fly when it is gzip (``tcpdump -w - | gzip``, logrotate): streaming, so
-    memory stays flat whatever it inflates to."""
-    import gzip
-
-    handle = path.open("rb")
-    if handle.read(2) == b"\x1f\x8b":
-        handle.seek(0)
-        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
-    handle.seek(0)
-    return handle
 
 
 def capture_format(head: bytes) -> CaptureFormat | None:

@@ -1,11 +1,15 @@
-"""Read an evidence file (bounded, gzip or plain) and tell what it is from its content, not its name."""
+"""Read an evidence file (bounded, gzip or plain) and tell what it is from its content, not its name: the one
+gzip reader (whole and bounded, or streamed) and the one file-type sniffer (dumps, captures, coturn logs, and
+the configuration files ``rtcdiag lint`` reads)."""
 
 from __future__ import annotations
 
 import re
 import zlib
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 from rtcdiag.errors import UsageError
 from rtcdiag.textsafe import printable
@@ -13,7 +17,7 @@ from rtcdiag.textsafe import printable
 # A dump of a long call with many peer connections is tens of MB; bigger than this is refused, not read.
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 1024 * 1024 * 1024  # a gzip bomb stops here
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 §2.3.1: ID1, ID2
 _GETSTATS_TYPES = (b'"candidate-pair"', b'"local-candidate"', b'"transport"', b'"inbound-rtp"',
                    b'"outbound-rtp"', b'"googCandidatePair"', b'"localcandidate"')
 
@@ -33,6 +37,17 @@ class EvidenceKind(StrEnum):
     FIREFOX_WEBRTC = "firefox-webrtc"
     FIREFOX_PAGE = "firefox-page"  # about:webrtc "Save Page" (aboutWebrtc.html)
     FIREFOX_LOG = "firefox-ice-log"  # about:webrtc's Connection Log (getLogging()), text or a JSON array
+    # Wire evidence, recognised from a file's first bytes (``wire_kind``) and read streamed:
+    CAPTURE = "capture"  # pcap or pcapng (rtcdiag.evidence.pcap)
+    COTURN_LOG = "coturn-log"  # a coturn log (rtcdiag.evidence.coturn_log)
+
+
+class ConfigKind(StrEnum):
+    """A configuration file ``rtcdiag lint`` audits."""
+
+    TURNSERVER = "turnserver"  # a coturn turnserver.conf
+    ICE_SERVERS = "ice-servers"  # an application's RTCIceServer list (JSON)
+    TOML = "toml"  # an rtcdiag.toml
 
 
 # Fields of Firefox's RTCStatsReportInternal (dom/webidl/RTCStatsReport.webidl) that no getStats output has.
@@ -55,7 +70,7 @@ def read_evidence(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise EvidenceError(f"{_name(path)}: cannot read: {printable(exc.strerror or str(exc))}") from None
-    if data[:2] == _GZIP_MAGIC:
+    if is_gzip(data):
         data = _gunzip(path, data)
     if not data.strip():
         raise EvidenceError(f"{_name(path)}: empty file, not a webrtc-internals dump")
@@ -63,16 +78,85 @@ def read_evidence(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def _gunzip(path: Path, data: bytes) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: gzip framing (RFC 1952)
     try:
-        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
+        inflated = inflate_gzip(data, MAX_DECOMPRESSED_BYTES)
     except zlib.error as exc:
         raise EvidenceError(f"{_name(path)}: damaged gzip data ({printable(str(exc))})") from None
-    if len(out) > MAX_DECOMPRESSED_BYTES:
+    if inflated.over_limit:
         raise EvidenceError(f"{_name(path)}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
-    if not inflater.eof:
+    if not inflated.complete:
         raise EvidenceError(f"{_name(path)}: truncated gzip file (the download did not finish?)")
-    return out
+    return inflated.data
+
+
+# --- gzip ------------------------------------------------------------------------------------------------
+
+def is_gzip(head: bytes) -> bool:
+    """Gzip data (Chromium's "Compress" download option, ``tcpdump -w - | gzip``, logrotate), from its first
+    two bytes."""
+    return head[:2] == GZIP_MAGIC
+
+
+@dataclass(frozen=True)
+class Inflated:
+    data: bytes  # at most limit + 1 bytes
+    over_limit: bool  # it inflates to more than the limit (a gzip bomb stops here)
+    complete: bool  # the gzip stream ended (False: cut short)
+
+
+def inflate_gzip(data: bytes, limit: int) -> Inflated:
+    """Gzip ``data`` (RFC 1952) inflated in memory, at most ``limit`` bytes kept; zlib.error when damaged."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: gzip framing (RFC 1952)
+    out = inflater.decompress(data, limit + 1)
+    return Inflated(out, len(out) > limit, inflater.eof)
+
+
+def open_maybe_gzip(path: Path) -> BinaryIO:
+    """The file, decompressed on the fly when it is gzip: streaming, so memory stays flat whatever it
+    inflates to (captures, coturn logs). Reading a gzip file cut short raises EOFError or zlib.error."""
+    import gzip
+
+    handle = path.open("rb")
+    if is_gzip(handle.read(2)):
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
+
+
+# --- what a file is ----------------------------------------------------------------------------------------
+
+def wire_kind(path: Path) -> EvidenceKind | None:
+    """``CAPTURE`` or ``COTURN_LOG`` from the file's first bytes (None: something else, or unreadable)."""
+    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
+    from rtcdiag.evidence.pcap import capture_format
+
+    try:
+        with open_maybe_gzip(path) as handle:
+            head = handle.read(8192)
+    except (OSError, EOFError):  # EOFError: a gzip file cut short
+        return None
+    if capture_format(head) is not None:
+        return EvidenceKind.CAPTURE
+    if looks_like_coturn_log(head):
+        return EvidenceKind.COTURN_LOG
+    return None
+
+
+def config_kind(path: Path) -> ConfigKind:
+    """What ``rtcdiag lint`` reads in ``path``: by extension, else by the first character (JSON or
+    turnserver.conf). UsageError when it cannot be read."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return ConfigKind.ICE_SERVERS
+    if suffix == ".toml":
+        return ConfigKind.TOML
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(256).lstrip()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return ConfigKind.ICE_SERVERS if head[:1] in (b"{", b"[") else ConfigKind.TURNSERVER
 
 
 def sniff(data: bytes) -> EvidenceKind | None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from rtcdiag.lint.versions import Version
 
 COMPILED = "2026-11-29"
-SOURCES = ("https://github.com/coturn/coturn/blob/master/ChangeLog",
-           "https://github.com/coturn/coturn/security/advisories")
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,3 @@ ADVISORIES: tuple[Advisory, ...] = (
         ("https://nvd.nist.gov/vuln/detail/CVE-2020-6061",
          "https://github.com/coturn/coturn/blob/master/ChangeLog (Version 4.5.1.2)")),
 )
-
-
-def affecting(version: Version) -> list[Advisory]:
-    return [a for a in ADVISORIES if a.affects(version)]

@@ -212,9 +212,3 @@ def parse_range(text: str, line: int = 0) -> IpRange | str:
     if int(last) < int(first):
         return f"{value!r} ends before it starts"
     return IpRange(first, last, value, line)
-
-
-def net_range(cidr: str) -> tuple[str, str]:
-    """``first``, ``last`` of a CIDR block: what to write in ``denied-peer-ip=first-last``."""
-    net = ipaddress.ip_network(cidr)
-    return str(net.network_address), str(net.broadcast_address)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from rtcdiag import interrupt
 from rtcdiag.addresses import redirect_refusal, scope_of
+from rtcdiag.net import StreamClient, TransportError, UdpClient
 from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import (
     address_of,
@@ -40,7 +41,7 @@ from rtcdiag.protocol.attributes import Address as StunAddress
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
-from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import ECHO
 from rtcdiag.resolve import resolve
 from rtcdiag.targets import Target

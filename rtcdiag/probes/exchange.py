@@ -19,36 +19,44 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
+from rtcdiag.net import Client, StreamClient, TlsError, TransportError
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, ErrorKind, Exchange, Outcome
 from rtcdiag.protocol.attributes import Address as StunAddress
+from rtcdiag.protocol.attributes import ErrorCode
 from rtcdiag.protocol.constants import AttrType, MessageClass
 from rtcdiag.protocol.describe import describe, summary
 from rtcdiag.protocol.errors import MessageTooLargeError, StunParseError
 from rtcdiag.protocol.integrity import verify_fingerprint, verify_message_integrity
 from rtcdiag.protocol.message import Message
-from rtcdiag.protocol.transport import (
-    Address,
-    Client,
-    RetransmitPolicy,
-    StreamClient,
-    TlsError,
-    TransactionResult,
-    TransportError,
-    Validator,
-)
+from rtcdiag.protocol.transaction import Address, RetransmitPolicy, TransactionResult, Validator
 
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header), RFC 768 / RFC 791
 
-__all__ = ["address_of", "alternate_domain", "error_kind", "exchange", "hostport", "indication",
-           "redirect_loop", "transport_error_exchange"]
+__all__ = ["ErrorFields", "address_of", "alternate_domain", "error_kind", "exchange", "hostport",
+           "indication", "redirect_loop", "take_error", "transport_error_exchange"]
 
 
 def address_of(msg: Message, attr_type: int) -> Address | None:
     """The first ``attr_type`` address attribute as (ip, port); None if absent or malformed."""
     value = msg.find(attr_type, StunAddress)
     return (value.ip.compressed, value.port) if value is not None else None
+
+
+class ErrorFields(Protocol):
+    """A result that records the error response that ended it."""
+
+    error_code: int | None
+    error_reason: str | None
+    error_step: str | None
+
+
+def take_error(result: ErrorFields, reply: Message, step: str) -> None:
+    """Record the error response that ended ``step``: code and reason phrase (ERROR-CODE, RFC 8489 §14.8)."""
+    result.error_step, result.error_code = step, reply.error_code
+    error = reply.find(AttrType.ERROR_CODE, ErrorCode)
+    result.error_reason = error.reason if error is not None else None
 
 
 def _same(a: Address, b: Address) -> bool:

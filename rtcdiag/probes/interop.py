@@ -20,107 +20,16 @@ from rtcdiag.probes.browser import PAGE_URL, find_chromium
 from rtcdiag.probes.browser_ice import page_servers
 from rtcdiag.probes.firefox import FirefoxOptions, FirefoxSession, firefox_session
 from rtcdiag.probes.ice import IceServer
+from rtcdiag.probes.pages import page_script
 from rtcdiag.textsafe import printable
 
 MAX_SDP = 200_000
 
-# Page functions: each is evaluated with one argument in its browser.
-SETUP = r"""
-async (s) => {
-  const within = (p, ms) => Promise.race([p, new Promise(r => setTimeout(() => r('timeout'), ms))]);
-  if (window.rtcdiagPc) { try { window.rtcdiagPc.close(); } catch (e) {} }
-  const pc = new RTCPeerConnection({iceServers: s.servers, iceTransportPolicy: s.policy});
-  window.rtcdiagPc = pc; window.rtcdiagEcho = {received: 0, rtts: [], open: false};
-  const media = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
-  for (const t of media.getTracks()) {
-    const tr = pc.addTransceiver(t, {direction: 'sendrecv', streams: [media]});
-    if (t.kind === 'video' && s.videoCodec) {
-      const want = RTCRtpReceiver.getCapabilities('video').codecs.filter(c =>
-        c.mimeType.toLowerCase() === ('video/' + s.videoCodec).toLowerCase());
-      if (want.length) tr.setCodecPreferences(want);
-    }
-  }
-  if (s.caller) {
-    const dc = pc.createDataChannel('rtcdiag-interop', {ordered: false, maxRetransmits: 0});
-    window.rtcdiagDc = dc;
-  } else {
-    pc.ondatachannel = e => { e.channel.onmessage = m => e.channel.send(m.data); };
-  }
-  const gathered = () => new Promise(res => {
-    const check = () => { if (pc.iceGatheringState === 'complete') res('complete'); };
-    pc.addEventListener('icegatheringstatechange', check); check();
-  });
-  window.rtcdiagDescribe = async (remote) => {
-    if (remote) await pc.setRemoteDescription(remote);
-    if (!remote || remote.type === 'offer') {
-      await pc.setLocalDescription();
-      await within(gathered(), s.timeoutMs);
-      return {type: pc.localDescription.type, sdp: pc.localDescription.sdp};
-    }
-    return null;
-  };
-  return 'ready';
-}
-"""
+# Page functions (pages/interop_*.js): each is evaluated with one argument in its browser.
+SETUP = page_script("interop_setup.js")
 DESCRIBE = "async (remote) => await window.rtcdiagDescribe(remote)"
-SETTLE = r"""
-async (s) => {
-  const pc = window.rtcdiagPc;
-  const within = (p, ms) => Promise.race([p, new Promise(r => setTimeout(() => r('timeout'), ms))]);
-  const state = await within(new Promise(res => {
-    const check = () => { if (['connected', 'failed', 'closed'].includes(pc.connectionState))
-      res(pc.connectionState); };
-    pc.addEventListener('connectionstatechange', check); check();
-  }), s.timeoutMs);
-  const out = {state, sent: 0, received: 0, rtts: [], open: false};
-  const dc = window.rtcdiagDc;
-  if (dc && state === 'connected') {
-    out.open = dc.readyState === 'open' || (await within(new Promise(r => { dc.onopen = () => r('open'); }),
-                                                        s.timeoutMs)) === 'open';
-    if (out.open) {
-      const sentAt = new Map();
-      let done; const all = new Promise(r => { done = r; });
-      dc.onmessage = m => { const n = parseInt(m.data, 10);
-        if (sentAt.has(n)) { out.rtts.push(performance.now() - sentAt.get(n)); sentAt.delete(n);
-                             if (++out.received === s.messages) done(); } };
-      for (let i = 0; i < s.messages; i++) {
-        sentAt.set(i, performance.now()); dc.send(i + ' interop'); out.sent++;
-      }
-      if (s.messages) await within(all, s.timeoutMs);
-    }
-  }
-  return out;
-}
-"""
-STATS = r"""
-async () => {
-  const pc = window.rtcdiagPc;
-  await new Promise(r => setTimeout(r, 1500));  // a few RTP packets each way
-  const stats = await pc.getStats();
-  const out = {codecs: [], tlsVersion: '', dtlsCipher: '', dtlsState: '', localType: '', relayProtocol: '',
-               packetsReceived: {}, packetsSent: {}};
-  const byId = {}; stats.forEach(r => { byId[r.id] = r; });
-  stats.forEach(r => {
-    if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind) {
-      const c = byId[r.codecId] || {};
-      const dir = r.type === 'inbound-rtp' ? 'recv' : 'send';
-      out.codecs.push({kind: r.kind, direction: dir, mimeType: c.mimeType || '', fmtp: c.sdpFmtpLine || ''});
-      const count = r.type === 'inbound-rtp' ? r.packetsReceived : r.packetsSent;
-      const into = r.type === 'inbound-rtp' ? out.packetsReceived : out.packetsSent;
-      into[r.kind] = (into[r.kind] || 0) + (count || 0);
-    }
-    if (r.type === 'transport') {
-      out.tlsVersion = r.tlsVersion || out.tlsVersion; out.dtlsCipher = r.dtlsCipher || out.dtlsCipher;
-      out.dtlsState = r.dtlsState || out.dtlsState;
-      const pair = byId[r.selectedCandidatePairId];
-      const local = pair ? byId[pair.localCandidateId] || {} : {};
-      out.localType = local.candidateType || ''; out.relayProtocol = local.relayProtocol || '';
-    }
-  });
-  out.ua = navigator.userAgent;
-  return out;
-}
-"""
+SETTLE = page_script("interop_settle.js")
+STATS = page_script("interop_stats.js")
 
 
 @dataclass(frozen=True)

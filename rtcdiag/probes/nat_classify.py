@@ -58,7 +58,7 @@ class Legacy(StrEnum):
     UNKNOWN = "unknown"
 
 
-class Outcome(StrEnum):
+class NatTestOutcome(StrEnum):
     """What one RFC 5780 test request got back."""
 
     REPLIED = "replied"
@@ -149,22 +149,23 @@ def classify_mapping_across_servers(local: Endpoint | None,
                           "whether the port matters too was not tested")
 
 
-def classify_filtering(test1: Outcome, test2: Outcome, test3: Outcome) -> FilteringVerdict:
+def classify_filtering(test1: NatTestOutcome, test2: NatTestOutcome,
+                       test3: NatTestOutcome) -> FilteringVerdict:
     """RFC 5780 §4.4: which CHANGE-REQUEST replies get through an established mapping.
 
     ``test2`` asks for a reply from the other IP and port, ``test3`` from the other port only.
     Filtering is hierarchical (RFC 4787 §5): whatever passes test II passes test III, so a strongly
     silent test III alone proves address-and-port-dependent filtering.
     """
-    if test1 is not Outcome.REPLIED:
+    if test1 is not NatTestOutcome.REPLIED:
         return FilteringVerdict(Filtering.UNKNOWN, "no answer to the plain Binding request (test I)")
-    if test2 is Outcome.REPLIED:
+    if test2 is NatTestOutcome.REPLIED:
         return FilteringVerdict(Filtering.ENDPOINT_INDEPENDENT,
                                 "a reply from the other server IP and port got through (test II)")
-    if test3 is Outcome.SILENT:
+    if test3 is NatTestOutcome.SILENT:
         return FilteringVerdict(Filtering.ADDRESS_AND_PORT_DEPENDENT,
                                 "no reply from another port of the same server IP got through (test III)")
-    if test3 is Outcome.REPLIED and test2 is Outcome.SILENT:
+    if test3 is NatTestOutcome.REPLIED and test2 is NatTestOutcome.SILENT:
         return FilteringVerdict(Filtering.ADDRESS_DEPENDENT,
                                 "a reply from another port got through (test III), "
                                 "none from another IP (test II)")
@@ -223,9 +224,10 @@ def silence_probability(loss: float, attempts: int) -> float:
     return math.pow(loss, attempts)
 
 
-def silence_outcome(loss: float, attempts: int, threshold: float = SILENCE_FALSE_NEGATIVE_MAX) -> Outcome:
+def silence_outcome(loss: float, attempts: int,
+                    threshold: float = SILENCE_FALSE_NEGATIVE_MAX) -> NatTestOutcome:
     """A test without reply is SILENT (filtered) only when loss explains it with probability < threshold."""
-    return Outcome.SILENT if silence_probability(loss, attempts) < threshold else Outcome.UNSURE
+    return NatTestOutcome.SILENT if silence_probability(loss, attempts) < threshold else NatTestOutcome.UNSURE
 
 
 def attempts_needed(loss: float, threshold: float = SILENCE_FALSE_NEGATIVE_MAX) -> int:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from rtcdiag import interrupt
 from rtcdiag.addresses import parse_ip
+from rtcdiag.net import ConnectTimeoutError, RefusedError, StreamClient, TransportError, UdpClient
 from rtcdiag.probes import slots
 from rtcdiag.probes.exchange import exchange, transport_error_exchange
 from rtcdiag.probes.record import Exchange, Outcome
@@ -33,14 +34,7 @@ from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.constants import AttrType, MessageClass, Method
 from rtcdiag.protocol.errors import StunParseError
 from rtcdiag.protocol.message import Message
-from rtcdiag.protocol.transport import (
-    ConnectTimeoutError,
-    RefusedError,
-    RetransmitPolicy,
-    StreamClient,
-    TransportError,
-    UdpClient,
-)
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.targets import TRANSPORTS as TARGET_TRANSPORTS
 from rtcdiag.tls import make_client_context
 

@@ -25,6 +25,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from rtcdiag.net import StreamClient, TransportError, UdpClient, normalize
+from rtcdiag.net.sockaddr import source_ip_toward
 from rtcdiag.probes.exchange import address_of, exchange, hostport
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION, DataPathResult
@@ -40,15 +42,7 @@ from rtcdiag.protocol import (
     is_channeldata,
     is_stun,
 )
-from rtcdiag.protocol.transport import (
-    Received,
-    RetransmitPolicy,
-    StreamClient,
-    TransportError,
-    UdpClient,
-    normalize,
-    os_error,
-)
+from rtcdiag.protocol.transaction import Received, RetransmitPolicy
 
 CHANNEL = 0x4000  # RFC 8656 §12: first channel number
 _TAG = b"\x80rtcdiag"  # first byte 0x80: neither STUN (00) nor ChannelData (01) to a demultiplexer
@@ -81,7 +75,7 @@ class EchoPeer:
         to from behind a NAT."""
         route = toward or server
         family = socket.AF_INET6 if ":" in route[0] else socket.AF_INET
-        client = await UdpClient.open(family, local_host=local_ip_toward(route, family), policy=policy)
+        client = await UdpClient.open(family, local_host=source_ip_toward(route, family), policy=policy)
         address = client.local_address
         if discover:
             reply, _ = await exchange(client, Message(Method.BINDING, MessageClass.REQUEST), dest=server,
@@ -126,16 +120,6 @@ class EchoPeer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         await self.client.close()
-
-
-def local_ip_toward(server: tuple[str, int], family: int) -> str:
-    """The source address the kernel picks for ``server`` (a UDP connect sends nothing)."""
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.connect(server)
-            return str(sock.getsockname()[0])
-    except OSError as err:
-        raise os_error(err, server) from err
 
 
 def _peer_attr(peer: tuple[str, int]) -> Address:

@@ -16,6 +16,7 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rtcdiag.net import Client
 from rtcdiag.probes.exchange import exchange, hostport
 from rtcdiag.probes.record import Exchange, Outcome
 from rtcdiag.protocol import (
@@ -31,7 +32,7 @@ from rtcdiag.protocol import (
 )
 from rtcdiag.protocol.attributes import unpack_value
 from rtcdiag.protocol.describe import summary
-from rtcdiag.protocol.transport import Client, RetransmitPolicy
+from rtcdiag.protocol.transaction import RetransmitPolicy
 
 NONCE_COOKIE = "obMatJos2"  # RFC 8489 §9.2: nonce prefix announcing the security feature bits
 _FEATURE_PASSWORD_ALGORITHMS = 1 << 23  # bit 0 of the 24-bit field (RFC 8489 §18.1)

@@ -28,15 +28,15 @@ import socket
 import ssl
 import struct
 
-from rtcdiag.probes.exchange import address_of, hostport
+from rtcdiag.net import StreamClient, TransportError
+from rtcdiag.net.sockaddr import source_ip_toward
+from rtcdiag.probes.exchange import address_of, hostport, take_error
 from rtcdiag.probes.record import MAX_SHOWN_ATTRIBUTES, Exchange, Outcome
-from rtcdiag.probes.turn_datapath import local_ip_toward
 from rtcdiag.probes.turn_result import RelayFamily, TcpRelayResult
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import (
     AddressFamily,
     AttrType,
-    ErrorCode,
     Message,
     MessageClass,
     Method,
@@ -48,7 +48,7 @@ from rtcdiag.protocol import (
 )
 from rtcdiag.protocol.attributes import Address
 from rtcdiag.protocol.describe import describe, summary
-from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError
+from rtcdiag.protocol.transaction import RetransmitPolicy
 
 CHUNK_BYTES = 256  # one echoed chunk: tag + sequence + random bytes
 MAX_CHUNKS = 100
@@ -74,7 +74,7 @@ class TcpEchoPeer:
     async def open(cls, toward: tuple[str, int]) -> TcpEchoPeer:
         """Listen on the local address that routes to ``toward`` (the relayed address: same family)."""
         family = socket.AF_INET6 if ":" in toward[0] else socket.AF_INET
-        host = local_ip_toward(toward, family)
+        host = source_ip_toward(toward, family)
         holder: list[TcpEchoPeer] = []
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -124,12 +124,6 @@ def tcp_allocate_request(family: RelayFamily) -> Message:
 
 def _peer_request(method: Method, peer: tuple[str, int]) -> Message:
     return Message(method, MessageClass.REQUEST).add(AttrType.XOR_PEER_ADDRESS, Address.of(peer[0], peer[1]))
-
-
-def _take_error(r: TcpRelayResult, reply: Message, step: str) -> None:
-    r.error_code, r.error_step = reply.error_code, step
-    error = reply.find(AttrType.ERROR_CODE, ErrorCode)
-    r.error_reason = error.reason if error is not None else None
 
 
 async def check_tcp_relay(server: tuple[str, int], transport: str, server_name: str,
@@ -192,7 +186,7 @@ async def _allocate(session: TurnSession, r: TcpRelayResult, credentials: Creden
     if reply is not None and reply.error_code == 401 and credentials is not None:
         session.learn_challenge(reply)
         if session.realm is None or session.nonce is None:
-            _take_error(r, reply, "TCP Allocate request (401 without REALM or NONCE)")
+            take_error(r, reply, "TCP Allocate request (401 without REALM or NONCE)")
             return False
         session.set_credentials(credentials)
         reply, record = await session.request(lambda: tcp_allocate_request(family),
@@ -201,7 +195,7 @@ async def _allocate(session: TurnSession, r: TcpRelayResult, credentials: Creden
         r.error = f"TCP Allocate request: {record.error or record.outcome}"
         return False
     if reply.msg_class != MessageClass.SUCCESS:
-        _take_error(r, reply, "TCP Allocate request")
+        take_error(r, reply, "TCP Allocate request")
         return False
     relayed = address_of(reply, AttrType.XOR_RELAYED_ADDRESS)
     r.allocated = True
@@ -218,7 +212,7 @@ async def _connect_peer(session: TurnSession, r: TcpRelayResult, peer: tuple[str
                                           "tcp create-permission")
     if reply is None or reply.msg_class != MessageClass.SUCCESS:
         if reply is not None:
-            _take_error(r, reply, "CreatePermission request")
+            take_error(r, reply, "CreatePermission request")
         else:
             r.error = f"CreatePermission request: {record.error or record.outcome}"
         return None
@@ -227,7 +221,7 @@ async def _connect_peer(session: TurnSession, r: TcpRelayResult, peer: tuple[str
         r.error = f"Connect request: {record.error or record.outcome}"
         return None
     if reply.msg_class != MessageClass.SUCCESS:
-        _take_error(r, reply, "Connect request")
+        take_error(r, reply, "Connect request")
         return None
     connection_id = reply.find(AttrType.CONNECTION_ID, int)
     if connection_id is None or isinstance(connection_id, bool):
@@ -296,7 +290,7 @@ async def _bind(session: TurnSession, r: TcpRelayResult, server: tuple[str, int]
         return writer
     record.outcome = Outcome.SUCCESS if reply.msg_class == MessageClass.SUCCESS else Outcome.ERROR_RESPONSE
     if reply.msg_class != MessageClass.SUCCESS:
-        _take_error(r, reply, "ConnectionBind request")
+        take_error(r, reply, "ConnectionBind request")
         return writer
     r.bound = True
     await _echo_chunks(r, reader, writer, timeout_s, chunks)

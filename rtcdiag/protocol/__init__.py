@@ -21,12 +21,15 @@ Public API (import from the submodules or from here)::
     verify_fingerprint(raw) -> bool | None
     long_term_key(user, realm, password, PasswordAlgorithm.MD5) ; userhash(user, realm)
     rest_credentials(secret, user, ttl_s) -> (username, password) ; parse_rest_expiry(username)
+    rest_credentials_for(secret, user, ttl_s) -> (username, password, minted)  # "expiry:user" kept as given
     ChannelData(0x4000, b"..").encode(pad=True) ; ChannelData.decode(data) ; is_channeldata(data)
     describe(msg) -> list[AttributeView] (secrets "<redacted>")   # in rtcdiag.protocol.describe
     summary(msg) -> "Allocate error response 401 Unauthorized"
 
 Modules: constants (IANA numbers), errors, attributes (typed values + codec table), message, integrity,
-credentials, channeldata, describe; transport/framing belong to the transaction layer.
+credentials, channeldata, describe; framing (demultiplexing, stream frames) and transaction (RFC 8489 §6.2
+timers and reply matching, talking to a sender) belong to the transaction layer. No sockets here: the
+senders (UDP, TCP, TLS) are in rtcdiag.net.
 """
 
 from rtcdiag.protocol.attributes import (
@@ -64,6 +67,9 @@ from rtcdiag.protocol.credentials import (
     opaque_string,
     parse_rest_expiry,
     rest_credentials,
+    rest_credentials_for,
+    rest_password,
+    rest_username_expiry,
     saslprep,
     short_term_key,
     userhash,
@@ -110,6 +116,9 @@ __all__ = [
     "opaque_string",
     "parse_rest_expiry",
     "rest_credentials",
+    "rest_credentials_for",
+    "rest_password",
+    "rest_username_expiry",
     "saslprep",
     "short_term_key",
     "userhash",

@@ -26,6 +26,8 @@ from rtcdiag.protocol.constants import PasswordAlgorithm
 from rtcdiag.protocol.errors import CredentialError
 from rtcdiag.redact import register_secret
 
+MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's number must look like a Unix time to be its expiry
+
 
 def _is_non_ascii_space(ch: str) -> bool:
     return ch != " " and unicodedata.category(ch) == "Zs"
@@ -155,9 +157,33 @@ def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = Non
     register_secret(secret)
     expiry = int(time.time() if now is None else now) + int(ttl_s)
     username = f"{expiry}:{user}" if user else str(expiry)
+    return username, rest_password(secret, username)
+
+
+def rest_password(secret: str, username: str) -> str:
+    """base64(HMAC-SHA1(secret, username)) (draft-uberti-behave-turn-rest-00 §2.2), registered as secret."""
     password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
     register_secret(password)
-    return username, password
+    return password
+
+
+def rest_username_expiry(username: str) -> int | None:
+    """The expiry of a REST user name ``expiry:user`` (or a bare expiry), None for an ordinary name (one
+    whose number does not look like a Unix time)."""
+    expiry = parse_rest_expiry(username)
+    return expiry if expiry is not None and expiry >= MIN_REST_EXPIRY else None
+
+
+def rest_credentials_for(secret: str, user: str, ttl_s: int,
+                         now: float | None = None) -> tuple[str, str, bool]:
+    """``(username, password, minted)`` for the shared ``secret``: a ready-made ``expiry:user`` is used as
+    given (its password derived: the check is of exactly that one), any other ``user`` gets credentials
+    minted by :func:`rest_credentials`. The secret and the password are registered for redaction."""
+    register_secret(secret)
+    if rest_username_expiry(user) is not None:
+        return user, rest_password(secret, user), False
+    username, password = rest_credentials(secret, user, ttl_s, now=now)
+    return username, password, True
 
 
 def parse_rest_expiry(username: str) -> int | None:

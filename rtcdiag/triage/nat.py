@@ -35,7 +35,7 @@ from rtcdiag.probes.nat import (
     ServerMappingRun,
     spoke,
 )
-from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome
+from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, NatTestOutcome
 from rtcdiag.probes.record import Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.triage import ids
@@ -181,7 +181,7 @@ def _server_said(run: NatRun) -> Finding | None:
     that accepts and speaks no STUN. A warning: the server stopped the discovery, the NAT was not measured
     (inconclusive), and nothing here blames the network. None: it gave a success, or nothing at all."""
     udp = _asked(run, "udp") if run.transport == "udp" else []
-    if udp and any(t.outcome is Outcome.REPLIED for t in udp):
+    if udp and any(t.outcome is NatTestOutcome.REPLIED for t in udp):
         return None
     # Over UDP when the server spoke there; over TCP when UDP was silent (or the run is TCP only).
     for transport, tests in (("udp", udp), ("tcp", _asked(run, "tcp"))):

@@ -14,10 +14,11 @@ from pathlib import Path
 from rtcdiag.coturn import CoturnOptions, RunningCoturn, turnserver_path
 from rtcdiag.lint.turnserver_conf import parse_text
 from rtcdiag.lint.versions import V4_7_0, V4_11_0, V4_13_0, local_version
-from rtcdiag.probes.turn import allocate_request
+from rtcdiag.net import UdpClient
+from rtcdiag.probes.turn_allocate import allocate_request
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import Address, AttrType, Message, MessageClass, Method
-from rtcdiag.protocol.transport import RetransmitPolicy, UdpClient
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.triage.finding import Severity
 from rtcdiag.triage.lint import LintPlan, judge
 

@@ -274,19 +274,19 @@ def test_this_machines_own_drops_are_never_the_servers_loss(
         coturn_factory: Callable[[CoturnOptions], RunningCoturn], monkeypatch: pytest.MonkeyPatch) -> None:
     """Tiny socket buffers and a reader that looks only every tenth tick: this machine drops echoes itself.
     The step is the tool's limit (inconclusive), and coturn's counters show it relayed every packet back."""
-    from rtcdiag.probes import turn_load
-    from rtcdiag.protocol import transport
+    from rtcdiag.net import udp as transport
+    from rtcdiag.probes.turn_load_sockets import PacerReader
 
     monkeypatch.setattr(transport, "UDP_RCVBUF", 2048)  # the kernel's smallest: a few datagrams
-    original = turn_load._Reader.read
+    original = PacerReader.read
     calls = [0]
 
-    def sluggish(self: turn_load._Reader) -> None:
+    def sluggish(self: PacerReader) -> None:
         calls[0] += 1
         if calls[0] % 10 == 0:
             original(self)
 
-    monkeypatch.setattr(turn_load._Reader, "read", sluggish)
+    monkeypatch.setattr(PacerReader, "read", sluggish)
     server = _start(coturn_factory)
     result = _load(server, (4, 200.0), step_s=0.5)
     step = result.steps[0]

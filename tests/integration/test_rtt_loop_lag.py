@@ -10,8 +10,9 @@ import time
 import pytest
 
 from rtcdiag.coturn import RunningCoturn
+from rtcdiag.net import StreamClient, UdpClient
 from rtcdiag.protocol import Message, MessageClass, Method
-from rtcdiag.protocol.transport import StreamClient, TransactionResult, UdpClient
+from rtcdiag.protocol.transaction import TransactionResult
 
 STALL_S = 0.25  # the event loop is blocked this long while the reply arrives
 

@@ -22,6 +22,7 @@ from servers import (
 )
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.net import RefusedError, StreamClient, TlsError, UdpClient
 from rtcdiag.probes.exchange import exchange, indication, transport_error_exchange
 from rtcdiag.protocol import (
     Address,
@@ -32,13 +33,7 @@ from rtcdiag.protocol import (
     RequestedTransport,
     long_term_key,
 )
-from rtcdiag.protocol.transport import (
-    RefusedError,
-    RetransmitPolicy,
-    StreamClient,
-    TlsError,
-    UdpClient,
-)
+from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.tls import TlsFailure, make_client_context
 
 FAST = RetransmitPolicy().scaled(0.01)  # 395 ms for a whole UDP transaction

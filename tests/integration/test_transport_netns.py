@@ -43,7 +43,8 @@ def test_coturn_in_a_namespace_answers_only_inside_it(netns: str) -> None:
 
         # the host namespace's loopback is a different one: nothing listens there on that port
         async def outside() -> bytes | None:
-            from rtcdiag.protocol.transport import RefusedError, RetransmitPolicy, UdpClient
+            from rtcdiag.net import RefusedError, UdpClient
+            from rtcdiag.protocol.transaction import RetransmitPolicy
             async with await UdpClient.open(policy=RetransmitPolicy().scaled(0.005)) as client:
                 try:
                     result = await client.request(binding_request()[0], (server.host, server.port))

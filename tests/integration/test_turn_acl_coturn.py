@@ -22,12 +22,13 @@ import pytest
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 from rtcdiag.lint.versions import parse_version
-from rtcdiag.probes.turn import allocate_request
+from rtcdiag.net import UdpClient
 from rtcdiag.probes.turn_acl import PEER_PORT
+from rtcdiag.probes.turn_allocate import allocate_request
 from rtcdiag.probes.turn_result import RelayFamily
 from rtcdiag.probes.turn_session import Credentials, TurnSession
 from rtcdiag.protocol import Address, AttrType, Message, MessageClass, Method
-from rtcdiag.protocol.transport import RetransmitPolicy, UdpClient
+from rtcdiag.protocol.transaction import RetransmitPolicy
 
 Factory = Callable[[CoturnOptions], RunningCoturn]
 PASSWORD = "acl-" + secrets.token_hex(8)

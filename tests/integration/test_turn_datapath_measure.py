@@ -20,9 +20,9 @@ import pytest
 
 from rtcdiag.checks.turn import TURN, TurnPlan
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
+from rtcdiag.net import udp as transport
 from rtcdiag.probes import turn, turn_datapath
 from rtcdiag.probes.turn_result import TurnCheckResult
-from rtcdiag.protocol import transport
 from rtcdiag.targets import parse_target
 from rtcdiag.triage.judgement import StepState
 

@@ -105,10 +105,11 @@ def test_check_with_two_urls_under_one_user_passes(quota_one: RunningCoturn) -> 
 
 async def _hold_and_check(server: RunningCoturn) -> tuple[int, dict[str, Any]]:
     """Another client holds alice's one allocation while rtcdiag runs, then releases it."""
-    from rtcdiag.probes.turn import allocate_request
+    from rtcdiag.net import UdpClient
+    from rtcdiag.probes.turn_allocate import allocate_request
     from rtcdiag.probes.turn_session import Credentials, TurnSession
     from rtcdiag.protocol import AttrType, Message, MessageClass, Method
-    from rtcdiag.protocol.transport import RetransmitPolicy, UdpClient
+    from rtcdiag.protocol.transaction import RetransmitPolicy
 
     loop = asyncio.get_running_loop()
     client = await UdpClient.open(socket.AF_INET)

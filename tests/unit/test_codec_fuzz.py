@@ -201,7 +201,7 @@ def test_any_401_gives_a_key_a_problem_or_nothing_never_an_exception(
        st.sampled_from([0x0101, 0x0111, 0x0103, 0x0113]))
 def test_probes_read_any_reply_without_raising(attrs: list[tuple[int, bytes]], msg_type: int) -> None:
     """The Binding and Allocate reply readers (mapped, relayed, lifetime, error, SOFTWARE), any values."""
-    from rtcdiag.probes import binding, turn
+    from rtcdiag.probes import binding, turn_allocate
     from rtcdiag.probes.turn_result import TransportResult
 
     reply = _reply_from(attrs, msg_type)
@@ -210,9 +210,9 @@ def test_probes_read_any_reply_without_raising(attrs: list[tuple[int, bytes]], m
     assert result.mapped_address is None or not result.malformed_mapped or \
         result.mapped_from == "MAPPED-ADDRESS"
     tr = TransportResult(transport="udp", server="h:1")
-    turn._take_software(tr, reply)
-    turn._take_allocation(tr, reply)
-    turn._take_error(tr, reply, "step")
+    turn_allocate._take_software(tr, reply)
+    turn_allocate._take_allocation(tr, reply)
+    turn_allocate._take_allocate_error(tr, reply, "step")
 
 
 @FUZZ

@@ -20,6 +20,7 @@ from rtcdiag.protocol import (
     opaque_string,
     parse_rest_expiry,
     rest_credentials,
+    rest_credentials_for,
     saslprep,
     short_term_key,
     userhash,
@@ -117,6 +118,18 @@ def test_rest_credentials_match_openssl_and_are_redacted() -> None:
     assert password == "EdbFJ9kE5DnzTiD/imsvvWqUMAs="
     assert mask(f"secret=north-secret password={password}") == "secret=*** password=***"
     assert rest_credentials("north-secret", "", 60, now=100.9)[0] == "160"
+
+
+def test_rest_credentials_for_keeps_a_ready_made_name_and_mints_for_any_other() -> None:
+    # a ready-made "expiry:user" is checked as given: its password is the same HMAC (openssl value above)
+    assert rest_credentials_for("north-secret", "1700000600:alice", 60, now=5) == (
+        "1700000600:alice", "EdbFJ9kE5DnzTiD/imsvvWqUMAs=", False)
+    # an ordinary name, or a number too small to be a Unix time, gets an expiry of now + ttl
+    assert rest_credentials_for("north-secret", "alice", 600, now=1_700_000_000) == (
+        "1700000600:alice", "EdbFJ9kE5DnzTiD/imsvvWqUMAs=", True)
+    assert rest_credentials_for("north-secret", "2024", 10, now=100)[0::2] == ("110:2024", True)
+    assert rest_credentials_for("north-secret", "", 60, now=100.9)[0::2] == ("160", True)
+    assert mask("north-secret EdbFJ9kE5DnzTiD/imsvvWqUMAs=") == "*** ***"
 
 
 def test_long_term_key_registers_password_and_key_for_redaction() -> None:

@@ -17,7 +17,7 @@ from rtcdiag.protocol import (
     UnknownAttributes,
 )
 from rtcdiag.protocol.describe import describe, value_text
-from rtcdiag.protocol.transport import Rejected, TransactionResult
+from rtcdiag.protocol.transaction import Rejected, TransactionResult
 
 
 def crowded_reply(unknown: int) -> Message:

@@ -10,7 +10,7 @@ from rtcdiag.probes.nat_classify import (
     Legacy,
     Mapping,
     MappingVerdict,
-    Outcome,
+    NatTestOutcome,
     attempts_needed,
     classify_filtering,
     classify_mapping,
@@ -24,7 +24,7 @@ LOCAL = ("192.168.1.10", 50000)
 A = ("198.51.100.7", 50000)
 B = ("198.51.100.7", 61001)
 C = ("198.51.100.7", 61002)
-R, S, U = Outcome.REPLIED, Outcome.SILENT, Outcome.UNSURE
+R, S, U = NatTestOutcome.REPLIED, NatTestOutcome.SILENT, NatTestOutcome.UNSURE
 
 
 @pytest.mark.parametrize(("t1", "t2", "t3", "expected", "nat"), [
@@ -52,7 +52,7 @@ def test_mapping(t1: tuple[str, int] | None, t2: tuple[str, int] | None, t3: tup
     (S, U, Filtering.UNKNOWN),
     (U, U, Filtering.UNKNOWN),
 ])
-def test_filtering(t2: Outcome, t3: Outcome, expected: Filtering) -> None:
+def test_filtering(t2: NatTestOutcome, t3: NatTestOutcome, expected: Filtering) -> None:
     assert classify_filtering(R, t2, t3).behaviour is expected
 
 
@@ -91,9 +91,9 @@ def test_loss_bound_rule_of_three_and_observed_loss() -> None:
 def test_silence_needs_enough_attempts_for_the_loss() -> None:
     # 30 % loss each way: ~51 % round trip; silence is evidence only after enough unanswered requests.
     assert attempts_needed(0.51) == 11
-    assert silence_outcome(0.51, 10) is Outcome.UNSURE
-    assert silence_outcome(0.51, 11) is Outcome.SILENT
-    assert silence_outcome(1.0, 1000) is Outcome.UNSURE
+    assert silence_outcome(0.51, 10) is NatTestOutcome.UNSURE
+    assert silence_outcome(0.51, 11) is NatTestOutcome.SILENT
+    assert silence_outcome(1.0, 1000) is NatTestOutcome.UNSURE
 
 
 # --- mapping from ordinary STUN servers (one local socket, servers at different IPs) ---------------------

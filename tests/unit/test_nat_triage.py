@@ -14,7 +14,13 @@ from rtcdiag.probes.nat import (
     ServerCheck,
     ServerMappingRun,
 )
-from rtcdiag.probes.nat_classify import Filtering, Legacy, Mapping, Outcome, classify_mapping_across_servers
+from rtcdiag.probes.nat_classify import (
+    Filtering,
+    Legacy,
+    Mapping,
+    NatTestOutcome,
+    classify_mapping_across_servers,
+)
 from rtcdiag.probes.record import Exchange
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
@@ -99,7 +105,7 @@ def test_symmetric_cgnat_alg_hairpin_lifetime_findings() -> None:
             hairpin=False, hairpin_detail="11 requests never arrived",
             alg=["mapping I: MAPPED-ADDRESS 10.0.0.1:1 vs XOR-MAPPED-ADDRESS 100.64.3.4:1234"],
             lifetime=LifetimeResult(alive_s=10.0, gone_s=20.0),
-            tests=[NatTestRecord("mapping I", "mapping", "x", outcome=Outcome.REPLIED,
+            tests=[NatTestRecord("mapping I", "mapping", "x", outcome=NatTestOutcome.REPLIED,
                                  mapped="100.64.3.4:1234")])
     found = {f.id: f for f in triage([r]).findings}
     assert set(found) == {"NAT-TYPE", "NAT-SYMMETRIC", "NAT-CGNAT", "NAT-NO-HAIRPIN", "NAT-ALG",
@@ -212,7 +218,8 @@ def test_repeats_keep_their_findings_on_their_own_run() -> None:
 
 def test_hairpin_and_lifetime_steps_when_asked() -> None:
     tested = run(hairpin=False, hairpin_detail="11 requests never arrived",
-                 tests=[NatTestRecord("hairpin", "hairpin", "203.0.113.1:40000", outcome=Outcome.SILENT)],
+                 tests=[NatTestRecord("hairpin", "hairpin", "203.0.113.1:40000",
+                                      outcome=NatTestOutcome.SILENT)],
                  lifetime=LifetimeResult(alive_s=10.0, gone_s=20.0))
     judgement, report = judged([tested], hairpin=True, lifetime=True)
     by_name = {c.name: c for c in report.checks}
@@ -243,7 +250,8 @@ def test_actively_refused_server_is_refused_not_unreachable() -> None:
     def refused(name: str, transport: str) -> NatTestRecord:
         ex = Exchange(step=name, request="Binding request", transport=transport, server="203.0.113.10:3478",
                       outcome="transport-error", error="port unreachable", error_kind="refused")
-        return NatTestRecord(name, "mapping", "203.0.113.10:3478", outcome=Outcome.UNSURE, exchanges=[ex])
+        return NatTestRecord(name, "mapping", "203.0.113.10:3478", outcome=NatTestOutcome.UNSURE,
+                             exchanges=[ex])
 
     tests = [refused("mapping I", "udp"), refused("tcp binding", "tcp")]
     dead = run(udp_answered=False, tcp_answered=False, server_check=None, tests=tests)
@@ -309,7 +317,7 @@ def across(mapped: list[str | None], local: str = "192.168.77.2:40000") -> Serve
     dests = ["203.0.113.20:3478", "203.0.113.21:3478", "203.0.113.22:3478"][:len(mapped)]
     plain = ServerMappingRun(servers=[f"stun:{d}" for d in dests], local=local, family=4)
     plain.tests = [NatTestRecord(f"mapping via stun:{d}", "mapping", d, mapped=m,
-                                 outcome=Outcome.REPLIED if m else Outcome.UNSURE)
+                                 outcome=NatTestOutcome.REPLIED if m else NatTestOutcome.UNSURE)
                    for d, m in zip(dests, mapped, strict=True)]
     seen = [(_hp(t.dest), _hp(t.mapped) if t.mapped else None) for t in plain.tests]
     verdict = classify_mapping_across_servers(_hp(local), seen)

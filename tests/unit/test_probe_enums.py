@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from rtcdiag import net as transport
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.exchange import error_kind
 from rtcdiag.probes.reach import PortResult, PortState, StunAnswer
 from rtcdiag.probes.record import ErrorKind, Exchange, Outcome
-from rtcdiag.protocol import transport
 from rtcdiag.resolve import ResolveError
 from rtcdiag.tls import TlsFailure
 

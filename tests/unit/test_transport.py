@@ -18,17 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import servers  # tests/servers.py: hostile servers, bytes written by hand
 
 from rtcdiag.coturn import binding_request
-from rtcdiag.protocol.transport import (
-    MAX_KEPT_REJECTED,
+from rtcdiag.net import (
     ClosedError,
     RefusedError,
-    RetransmitPolicy,
     StreamClient,
     StreamFramingError,
     TlsError,
     TlsStallError,
     UdpClient,
 )
+from rtcdiag.protocol.transaction import MAX_KEPT_REJECTED, RetransmitPolicy
 from rtcdiag.resolve import ResolveError, resolve
 from rtcdiag.tls import TlsFailure, make_client_context
 

@@ -17,16 +17,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import flood_servers  # tests/flood_servers.py
 
 from rtcdiag.coturn import binding_request
+from rtcdiag.net import StreamClient, UdpClient
 from rtcdiag.protocol import framing, verify_fingerprint
-from rtcdiag.protocol.transport import (
+from rtcdiag.protocol.transaction import (
     INBOX_MAX_BYTES,
     INBOX_MAX_MESSAGES,
     MAX_KEPT_REJECTED,
     Inbox,
     Received,
     RetransmitPolicy,
-    StreamClient,
-    UdpClient,
 )
 
 TOTAL_S = 0.5

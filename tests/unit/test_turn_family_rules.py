@@ -7,7 +7,7 @@ import pytest
 
 from rtcdiag.addresses import scope_of
 from rtcdiag.probes.record import Exchange
-from rtcdiag.probes.turn import allocate_request, planned_relays, take_relays
+from rtcdiag.probes.turn_allocate import allocate_request, planned_relays, take_relays
 from rtcdiag.probes.turn_result import (
     FAMILY_CHOICES,
     METHOD_CHANNEL,
