@@ -1,10 +1,10 @@
 """One diagnosis from all the evidence of one call: a dump, a capture and a coturn log put together.
 
-Pure. First, which files are one call (rtcdiag.triage.call_match): two files are when they share what only one call has (an ICE ufrag,
-a relayed or candidate address, the same refusal from the same server at the same moment); they are not
-when what both state differs (their times, their ICE ufrags, their relayed addresses, the TURN servers their
-traffic went to); otherwise nobody can tell. Files not from the same call are said so, and their verdicts
-stay separate.
+Pure. First, which files are one call (rtcdiag.triage.call_match): two files are when they share what only
+one call has (an ICE ufrag, a relayed or candidate address, the same refusal from the same server at the same
+moment); they are not when what both state differs (their times, their ICE ufrags, their relayed addresses,
+the TURN servers their traffic went to); otherwise nobody can tell. Files not from the same call are said
+so, and their verdicts stay separate.
 
 Then, within a call, the root causes only the files together can state, each quoting every file's own
 evidence and folding the findings each file made on its own (``Facts.explained``):

@@ -20,7 +20,8 @@ from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
 from rtcdiag.triage.finding import Subject
 from rtcdiag.triage.judgement import Judgement
-from rtcdiag.triage.nat import LOCAL_NETWORK, Source, judge, triage, verdict_text
+from rtcdiag.triage.nat import judge, triage, verdict_text
+from rtcdiag.triage.nat_result import LOCAL_NETWORK, Source
 
 
 def run(server: str = "stun:lab", n: int = 1, mapping: Mapping = Mapping.ENDPOINT_INDEPENDENT,
