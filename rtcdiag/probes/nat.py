@@ -42,7 +42,7 @@ from rtcdiag.probes.nat_classify import (
     loss_upper_bound,
     silence_probability,
 )
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.protocol import Address, AttrType, ChangeRequest, Message, MessageClass, Method, ResponsePort
 from rtcdiag.protocol.transport import Client, RetransmitPolicy, StreamClient, TransportError, UdpClient
@@ -145,7 +145,7 @@ class NatRun:
     requests_answered: int = 0
     duration_ms: float = 0.0
     error: str | None = None
-    error_kind: str | None = None  # TransportError.kind of ``error`` ("dns", "network", ...), else None
+    error_kind: ErrorKind | None = None  # the kind of ``error`` (DNS, NETWORK, ...), else None
 
 
 @dataclass
@@ -228,7 +228,7 @@ async def discover(server: str, host: str, port: int, options: NatOptions, run: 
             await _discover_tcp(result, primary.family, (primary.ip, primary.port), options)
     except Exception as exc:  # network/resolution failures are recorded, never raised to the caller
         result.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-        result.error_kind = exc.kind if isinstance(exc, TransportError) else None
+        result.error_kind = error_kind(exc) if isinstance(exc, TransportError) else None
     result.duration_ms = round((time.monotonic() - started) * 1000, 1)
     return result
 

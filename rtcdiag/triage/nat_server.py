@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rtcdiag.probes.nat import NatRun, NatTestRecord, ServerMappingRun, spoke
 from rtcdiag.probes.nat_classify import Outcome
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
 from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.triage import ids
 from rtcdiag.triage.failures import FLOOD_MIN_REPLIES, FLOOD_PER_REQUEST, failure_finding
@@ -20,13 +20,13 @@ def unusable_finding(run: NatRun) -> Finding | None:
     subj = run_subject(run)
     step = step_name("reachability", run)
     if run.error is not None:
-        if run.error_kind == "dns":
+        if run.error_kind is ErrorKind.DNS:
             finding = make_finding(ids.DNS_FAILURE, subj, check=CHECK, step=step, host=run.host,
                                    detail=run.error, evidence=[run.error])
         else:
             finding = failure_finding(
-                outcome="transport-error", error_kind=run.error_kind, detail=run.error, subject=subj,
-                check=CHECK, step=step, server=run.address,
+                outcome=ExchangeOutcome.TRANSPORT_ERROR, error_kind=run.error_kind, detail=run.error,
+                subject=subj, check=CHECK, step=step, server=run.address,
             ) or make_finding(ids.SERVER_UNREACHABLE, subj, check=CHECK, step=step, server=run.address,
                               transport=run.transport.upper(), detail=run.error, evidence=[run.error])
         finding.severity = Severity.WARNING  # the NAT was not measured: inconclusive, not a NAT error
@@ -109,11 +109,11 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
                                 transport=transport.upper(),
                                 detail=f"{count} replies that answer nothing for {attempts} request(s), "
                                        f"and no answer to any", evidence=shown)
-        return failure_finding(outcome="rejected", error_kind=None, detail="", subject=subj, check=CHECK,
-                               step=step, server=server, rejected=shown, rejected_count=count)
+        return failure_finding(outcome=ExchangeOutcome.REJECTED, error_kind=None, detail="", subject=subj,
+                               check=CHECK, step=step, server=server, rejected=shown, rejected_count=count)
     if transport == "tcp":
         accepted = [ex for ex in exchanges if ex.step == "tcp binding"
-                    and (ex.outcome is ExchangeOutcome.TIMEOUT or ex.error_kind == "closed")]
+                    and (ex.outcome is ExchangeOutcome.TIMEOUT or ex.error_kind is ErrorKind.CLOSED)]
         if accepted:
             what = "no reply" if accepted[0].outcome is ExchangeOutcome.TIMEOUT else \
                 "the server closed the connection"
@@ -131,8 +131,8 @@ def _said_over(run: NatRun, transport: str, exchanges: list[Exchange]) -> Findin
 def _silent(run: NatRun, transports: str, summary: str) -> Finding:
     """No STUN answer: refused when every attempt was actively refused (ICMP port unreachable, TCP RST),
     else unreachable. A warning: the NAT was not measured (inconclusive), nothing is wrong with it."""
-    failed = [ex for t in run.tests for ex in t.exchanges if ex.outcome != "success"]
-    refused = bool(failed) and all(ex.error_kind == "refused" for ex in failed)
+    failed = [ex for t in run.tests for ex in t.exchanges if ex.outcome is not ExchangeOutcome.SUCCESS]
+    refused = bool(failed) and all(ex.error_kind is ErrorKind.REFUSED for ex in failed)
     evidence = [summary, *(f"{t.name}: {ex.error}" for t in run.tests for ex in t.exchanges if ex.error)][:6]
     if refused:
         return make_finding(ids.SERVER_REFUSED, run_subject(run), check=CHECK, step=step_name("reachability",
@@ -155,8 +155,8 @@ def offline(runs: list[NatRun], across: ServerMappingRun | None) -> bool:
 
 def offline_finding(runs: list[NatRun], across: ServerMappingRun | None) -> Finding:
     servers = list(dict.fromkeys(r.server for r in runs))
-    dns = [r.host for r in runs if r.error_kind == "dns"]
-    silent = [r.server for r in runs if r.error_kind != "dns"]
+    dns = [r.host for r in runs if r.error_kind is ErrorKind.DNS]
+    silent = [r.server for r in runs if r.error_kind is not ErrorKind.DNS]
     parts = ([f"DNS failed for {', '.join(dict.fromkeys(dns))}"] if dns else []) + \
         ([f"no reply from {', '.join(dict.fromkeys(silent))}"] if silent else [])
     evidence = [f"{r.server}: {r.error or 'no reply over UDP or TCP'}" for r in runs][:8]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rtcdiag.addresses import parse_ip
 from rtcdiag.probes.nat import NatOptions, NatRun, ServerMappingRun
 from rtcdiag.probes.nat_classify import Mapping
+from rtcdiag.probes.record import ErrorKind
 from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding
 from rtcdiag.triage.judgement import NameFact, StepOutcome, StepState, is_well_known
@@ -120,7 +121,7 @@ def name_facts(runs: list[NatRun]) -> list[NameFact]:
     for run in runs:
         if not run.host or parse_ip(run.host) is not None:
             continue
-        resolved = run.error_kind != "dns"
+        resolved = run.error_kind is not ErrorKind.DNS
         if run.host in facts and facts[run.host].resolved:
             continue
         facts[run.host] = NameFact(run.host, resolved, well_known=is_well_known(run.host),

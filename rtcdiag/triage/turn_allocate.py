@@ -69,7 +69,7 @@ def judge_allocate(leg: Leg) -> None:
         return
     if final is not None and final.outcome == Outcome.TRANSPORT_ERROR:
         text = final.error or "connection lost"
-        finding_id = failure_id(final.error_kind, text)
+        finding_id = failure_id(final.error_kind)
         if finding_id in (ids.SERVER_UNREACHABLE, ids.SERVER_REFUSED):
             finding_id = ids.TURN_ALLOCATE_TIMEOUT  # it answered the challenge: the service, not the path
         leg.add("allocate", finding_id, f"authenticated Allocate request ({text})")
@@ -77,7 +77,7 @@ def judge_allocate(leg: Leg) -> None:
         leg.stop(f"no allocation: {text}")
         return
     if not t.connected and t.connect_error:  # e.g. the alternate server could not be reached
-        leg.add("allocate", failure_id(t.failure_kind, t.connect_error), t.connect_error)
+        leg.add("allocate", failure_id(t.failure_kind), t.connect_error)
         leg.outcome("allocate", t.connect_error, duration)
         leg.stop(f"no allocation: {t.connect_error}")
         return

@@ -44,7 +44,7 @@ def judge_challenge(leg: Leg) -> None:
     if final.error_code == 300 and t.redirect is Redirect.FOLLOWED and t.connect_error:
         # followed, but could not connect there
         text = t.connect_error or "connection failed"
-        leg.add("challenge", failure_id(t.failure_kind, text),
+        leg.add("challenge", failure_id(t.failure_kind),
                 f"alternate server {t.alternate_server}: {text}", server=t.alternate_server)
         leg.outcome("challenge", f"redirected to {t.alternate_server}: {text}", duration)
         leg.stop(f"the alternate server {t.alternate_server} could not be reached: {text}")
@@ -97,7 +97,7 @@ def _unanswered_challenge(leg: Leg, final: Exchange, at_alternate: bool) -> None
         leg.add("challenge", ids.TURN_ALTERNATE_SERVER, t.alternate_server or "?", evidence)
         kind = final.error_kind if final.outcome == Outcome.TRANSPORT_ERROR else None
         finding_id = ids.MALFORMED_REPLY if final.outcome == Outcome.REJECTED else \
-            failure_id(kind, what)
+            failure_id(kind)
         leg.add("challenge", finding_id, f"alternate server {t.alternate_server}: {what}", evidence,
                 server=t.alternate_server or t.server)
     elif stun_only(t) and t.binding_probe is not None:  # the Binding alongside was answered

@@ -27,7 +27,7 @@ def judge_connect(leg: Leg) -> None:
             if t.certificate_problem:  # what an unverified look at the refused certificate showed
                 text = f"{text}; {t.certificate_problem}"
                 evidence.append(f"the certificate, looked at unverified: {t.certificate_problem}")
-            leg.add("connect", failure_id(t.failure_kind, text), text, evidence)
+            leg.add("connect", failure_id(t.failure_kind), text, evidence)
             leg.outcome("connect", text, t.duration_ms / 1000.0)
             leg.stop(f"no connection: {text}")
             return
@@ -48,7 +48,7 @@ def judge_connect(leg: Leg) -> None:
     if first is None or first.outcome == Outcome.TRANSPORT_ERROR:
         text = (first.error if first is not None else None) or t.connect_error or "no answer"
         kind = (first.error_kind if first is not None else None) or t.failure_kind
-        leg.add("connect", failure_id(kind, text), text, [text])
+        leg.add("connect", failure_id(kind), text, [text])
         leg.outcome("connect", text, leg.elapsed_left_s())
         leg.stop(f"no TURN over UDP: {text}")
         return

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from rtcdiag.probes.record import Exchange, Outcome, Redirect
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -677,14 +677,14 @@ def test_dns_failure_is_one_finding_and_every_transport_step_is_skipped() -> Non
     assert _statuses(report)["resolve"] is Status.FAIL and [r.id for r in report.roots] == ["DNS-FAILURE"]
 
 
-@pytest.mark.parametrize(("kind", "text", "expected"), [
-    ("tls:untrusted-certificate", "", "TLS-UNTRUSTED"), ("tls:expired-certificate", "", "TLS-EXPIRED"),
-    ("tls:hostname-mismatch", "", "TLS-HOSTNAME"), ("tls:handshake-failure", "", "TLS-HANDSHAKE"),
-    ("refused", "", "SERVER-REFUSED"), ("unreachable", "ICMP port unreachable", "SERVER-REFUSED"),
-    ("unreachable", "ICMP host unreachable", "NO-ROUTE"), ("connect-timeout", "", "SERVER-UNREACHABLE"),
-    (None, "", "SERVER-UNREACHABLE")])
-def test_transport_failures_map_to_general_findings(kind: str | None, text: str, expected: str) -> None:
-    assert failure_id(kind, text) == expected
+@pytest.mark.parametrize(("kind", "expected"), [
+    (ErrorKind.TLS_UNTRUSTED, "TLS-UNTRUSTED"), (ErrorKind.TLS_EXPIRED, "TLS-EXPIRED"),
+    (ErrorKind.TLS_HOSTNAME_MISMATCH, "TLS-HOSTNAME"), (ErrorKind.TLS_HANDSHAKE, "TLS-HANDSHAKE"),
+    (ErrorKind.REFUSED, "SERVER-REFUSED"),  # also ICMP port unreachable (the transport's RefusedError)
+    (ErrorKind.UNREACHABLE, "NO-ROUTE"), (ErrorKind.CONNECT_TIMEOUT, "SERVER-UNREACHABLE"),
+    (ErrorKind.TRANSPORT, "SERVER-UNREACHABLE"), (None, "SERVER-UNREACHABLE")])
+def test_transport_failures_map_to_general_findings(kind: ErrorKind | None, expected: str) -> None:
+    assert failure_id(kind) == expected
 
 
 def test_tls_failure_is_on_tls_connect_with_the_tls_port() -> None:
