@@ -14,7 +14,7 @@ from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRu
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules
-from rtcdiag.triage.nat import NatTriage
+from rtcdiag.triage.nat_result import NatTriage
 
 # `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (listed in
 # docs/commands/nat-type.md).

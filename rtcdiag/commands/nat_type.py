@@ -80,7 +80,8 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     from rtcdiag.probes.nat import NatOptions
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_target
-    from rtcdiag.triage.nat import LOCAL_NETWORK, offline
+    from rtcdiag.triage.nat_result import LOCAL_NETWORK
+    from rtcdiag.triage.nat_server import offline
 
     started = time.time()
     servers = tuple(dict.fromkeys([*servers, *server_list])) or DEFAULT_SERVERS

@@ -86,7 +86,7 @@ def _outcome_cell(t: TransportResult) -> str:
     if not t.connected or t.failure_kind:
         return f"failed: {t.failure_kind or 'no connection'}"
     if not t.challenge_answered:
-        from rtcdiag.triage.turn import stun_only
+        from rtcdiag.triage.turn_connect import stun_only
 
         return "STUN only (Binding answered)" if stun_only(t) else "no answer"
     return "challenged only" if not t.authenticated else "no allocation"

@@ -27,6 +27,7 @@ from collections.abc import Awaitable
 
 from rtcdiag.addresses import format_hostport
 from rtcdiag.net import TransportError, UdpClient
+from rtcdiag.probes.exchange import error_kind
 from rtcdiag.probes.nat_classify import (
     Legacy,
     NatTestOutcome,
@@ -82,7 +83,7 @@ async def discover(server: str, host: str, port: int, options: NatOptions, run: 
             await _discover_tcp(result, primary.family, (primary.ip, primary.port), options)
     except Exception as exc:  # network/resolution failures are recorded, never raised to the caller
         result.error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-        result.error_kind = exc.kind if isinstance(exc, TransportError) else None
+        result.error_kind = error_kind(exc) if isinstance(exc, TransportError) else None
     result.duration_ms = round((time.monotonic() - started) * 1000, 1)
     return result
 

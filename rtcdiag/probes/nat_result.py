@@ -12,7 +12,7 @@ from rtcdiag.probes.nat_classify import (
     Mapping,
     NatTestOutcome,
 )
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
 from rtcdiag.redact import ECHO
 
 MAX_KEPT_EXCHANGES = 10  # per test: the first 9 and the latest (a silent test may resend many times)
@@ -109,7 +109,7 @@ class NatRun:
     requests_answered: int = 0
     duration_ms: float = 0.0
     error: str | None = None
-    error_kind: str | None = None  # TransportError.kind of ``error`` ("dns", "network", ...), else None
+    error_kind: ErrorKind | None = None  # the kind of ``error`` (DNS, NETWORK, ...), else None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from rtcdiag.redact import echo
 from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Severity, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
-from rtcdiag.triage.turn import subject
+from rtcdiag.triage.turn_exchanges import subject
 
 CHECK = "turn"
 STEP = "acl"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rtcdiag.probes.record import ErrorKind, Outcome
 from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 
@@ -16,65 +17,61 @@ from rtcdiag.triage.finding import Finding, Subject, make_finding
 FLOOD_MIN_REPLIES = 20
 FLOOD_PER_REQUEST = 4
 
-# error_kind -> catalogue id (TLS kinds are "tls:<reason>", see rtcdiag.tls.TlsFailure)
-# Exchange.error_kind / TransportResult.failure_kind -> general catalogue id (rtcdiag.tls.TlsFailure values).
-_KIND_IDS = {
-    "dns": ids.DNS_FAILURE,
-    "refused": ids.SERVER_REFUSED,
-    "closed": ids.SERVER_REFUSED,
-    "connect-timeout": ids.SERVER_UNREACHABLE,
-    "network": ids.NO_ROUTE,
-    "local-resources": ids.LOCAL_RESOURCES,
-    "malformed": ids.MALFORMED_REPLY,
-    "tls-stall": ids.TLS_HANDSHAKE_STALL,
-    "slow-reply": ids.SERVER_SLOW_REPLY,
-    "tls:expired-certificate": ids.TLS_EXPIRED,
-    "tls:certificate-not-yet-valid": ids.TLS_EXPIRED,
-    "tls:hostname-mismatch": ids.TLS_HOSTNAME,
-    "tls:untrusted-certificate": ids.TLS_UNTRUSTED,
-    "tls:revoked-certificate": ids.TLS_UNTRUSTED,
-    "tls:handshake-failure": ids.TLS_HANDSHAKE,
+# Exchange.error_kind / TransportResult.failure_kind -> general catalogue id. ICMP port unreachable arrives as
+# REFUSED (UDP's connection refused, RFC 1122 §4.1.3.1: rtcdiag.protocol.transport); UNREACHABLE is every
+# other ICMP destination unreachable and no route.
+_KIND_IDS: dict[ErrorKind, str] = {
+    ErrorKind.DNS: ids.DNS_FAILURE,
+    ErrorKind.REFUSED: ids.SERVER_REFUSED,
+    ErrorKind.CLOSED: ids.SERVER_REFUSED,
+    ErrorKind.CONNECT_TIMEOUT: ids.SERVER_UNREACHABLE,
+    ErrorKind.UNREACHABLE: ids.NO_ROUTE,
+    ErrorKind.NETWORK: ids.NO_ROUTE,
+    ErrorKind.LOCAL_RESOURCES: ids.LOCAL_RESOURCES,
+    ErrorKind.MALFORMED: ids.MALFORMED_REPLY,
+    ErrorKind.TLS_STALL: ids.TLS_HANDSHAKE_STALL,
+    ErrorKind.SLOW_REPLY: ids.SERVER_SLOW_REPLY,
+    ErrorKind.TLS_EXPIRED: ids.TLS_EXPIRED,
+    ErrorKind.TLS_NOT_YET_VALID: ids.TLS_EXPIRED,
+    ErrorKind.TLS_HOSTNAME_MISMATCH: ids.TLS_HOSTNAME,
+    ErrorKind.TLS_UNTRUSTED: ids.TLS_UNTRUSTED,
+    ErrorKind.TLS_REVOKED: ids.TLS_UNTRUSTED,
+    ErrorKind.TLS_HANDSHAKE: ids.TLS_HANDSHAKE,
 }
 
 
-def failure_id(kind: str | None, text: str = "") -> str:
+def failure_id(kind: ErrorKind | None) -> str:
     """The general catalogue id for a step that got no usable answer, from its error kind (one table for
     every check)."""
     if kind is None:
         return ids.SERVER_UNREACHABLE
-    if kind in _KIND_IDS:
-        return _KIND_IDS[kind]
-    if kind.startswith("tls:"):
-        return ids.TLS_HANDSHAKE
-    if kind == "unreachable":  # ICMP: port unreachable is a refusal, anything else a routing problem
-        return ids.SERVER_REFUSED if "port unreachable" in text else ids.NO_ROUTE
-    return ids.SERVER_UNREACHABLE
+    return _KIND_IDS.get(kind, ids.SERVER_UNREACHABLE)
 
 
-ANSWERED = ("success", "error-response")
+ANSWERED = (Outcome.SUCCESS, Outcome.ERROR_RESPONSE)
 
 
-def failure_finding(*, outcome: str, error_kind: str | None, detail: str, subject: Subject, check: str,
-                    step: str, server: str, rejected: Iterable[str] = (), rejected_count: int = 0,
+def failure_finding(*, outcome: Outcome, error_kind: ErrorKind | None, detail: str, subject: Subject,
+                    check: str, step: str, server: str, rejected: Iterable[str] = (), rejected_count: int = 0,
                     ) -> Finding | None:
     """The general finding for a step that got no usable answer, or None if it was answered.
 
     ``rejected`` holds the first few rejected replies a probe kept, ``rejected_count`` how many there were.
     """
     rejected = list(rejected)
-    if outcome in ANSWERED or outcome == "sent":
+    if outcome in ANSWERED or outcome == Outcome.SENT:
         return None
     transport = (subject.transport or "").upper()
-    if outcome == "rejected":
+    if outcome == Outcome.REJECTED:
         finding_id = ids.MALFORMED_REPLY
         count = max(rejected_count, len(rejected))
         shown = f", first {min(3, len(rejected))} shown" if count > min(3, len(rejected)) else ""
         detail = f"{count} reply(ies) rejected{shown}" + (": " + "; ".join(rejected[:3]) if rejected else "")
-    elif outcome == "timeout":
+    elif outcome == Outcome.TIMEOUT:
         finding_id = ids.SERVER_UNREACHABLE
     else:
-        finding_id = failure_id(error_kind, detail)
-    evidence = [detail, *rejected[:5]] if outcome != "rejected" else rejected[:5]
+        finding_id = failure_id(error_kind)
+    evidence = [detail, *rejected[:5]] if outcome != Outcome.REJECTED else rejected[:5]
     return make_finding(finding_id, subject, check=check, step=step, evidence=evidence, server=server,
                         transport=transport, host=subject.host, detail=detail)
 

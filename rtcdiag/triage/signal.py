@@ -43,21 +43,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rtcdiag.addresses import parse_ip
-from rtcdiag.probes.signal import (
-    CloseSeen,
-    EchoState,
-    Failure,
-    HttpAnswer,
-    SignalResult,
-    TlsStep,
-    UrlResult,
-)
-from rtcdiag.probes.tls_info import CertInfo
+from rtcdiag.probes.signal import EchoState, Failure, SignalResult, TlsStep, UrlResult
 from rtcdiag.redact import echo
 from rtcdiag.triage import ids
 from rtcdiag.triage.certificate import expiring_soon
 from rtcdiag.triage.finding import Finding, Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, NameFact, RttFact, StepOutcome, StepState, is_well_known
+from rtcdiag.triage.signal_evidence import close_text, describe_answer, describe_tls, interception, words_of
 
 CHECK = "signal"
 RESOLVE, CONNECT, PROXY, TLS, UPGRADE, ECHO, MESSAGE, IDLE, SECURITY = (
@@ -65,17 +57,6 @@ RESOLVE, CONNECT, PROXY, TLS, UPGRADE, ECHO, MESSAGE, IDLE, SECURITY = (
 OLD_TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")  # RFC 8996
 X509_V_ERR_CERT_HAS_EXPIRED = 10
 X509_V_ERR_HOSTNAME_MISMATCH = (62, 64)
-# Issuers (organisation or CA names) of TLS-inspection products: a chain through a proxy issued by one of
-# these is most likely its own (matched case-insensitively inside the issuer's distinguished name).
-INSPECTION_ISSUERS = ("zscaler", "netskope", "fortinet", "fortigate", "palo alto", "blue coat", "bluecoat",
-                      "cisco umbrella", "sophos", "forcepoint", "websense", "mcafee web gateway", "skyhigh",
-                      "check point", "checkpoint", "barracuda", "kaspersky", "eset ssl filter", "avast",
-                      "bitdefender", "squid", "mitmproxy", "charles proxy", "do_not_trust_fiddlerroot",
-                      "portswigger", "menlo security", "iboss", "cloudflare for teams", "securly",
-                      "lightspeed", "contentkeeper", "smoothwall", "untangle", "watchguard", "sonicwall")
-KEPT_HEADERS = ("server", "via", "content-type", "location", "www-authenticate", "proxy-authenticate",
-                "x-squid-error", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions",
-                "upgrade", "connection")
 PROXY_LEVEL = frozenset({ids.SIGNAL_PROXY_UNREACHABLE, ids.SIGNAL_PROXY_AUTH, ids.DNS_FAILURE})
 
 
@@ -88,95 +69,6 @@ def subject(url: UrlResult) -> Subject:
 def proxy_subject(url: UrlResult) -> Subject:
     return Subject(server=f"proxy {url.proxy}", host=url.proxy_host or "", port=url.proxy_port,
                    transport="tcp")
-
-
-# --- evidence ---------------------------------------------------------------------------------------------
-
-def describe_answer(answer: HttpAnswer, what: str) -> list[str]:
-    lines = [f"{what}: {echo(answer.version)} {answer.status} {echo(answer.reason)}"]
-    lines += [f"  {echo(k)}: {echo(v)}" for k, v in answer.headers if k.lower() in KEPT_HEADERS]
-    if answer.body:
-        lines.append(f"  body: {echo(answer.body[:200])}")
-    return lines
-
-
-def _words(answer: HttpAnswer | None) -> str:
-    """`` (Server: nginx; "first words of the body")``: who answered, and what it said."""
-    if answer is None:
-        return ""
-    parts: list[str] = []
-    for name in ("server", "via", "x-squid-error"):
-        value = answer.get(name)
-        if value:
-            parts.append(f"{name.title()}: {echo(value[:80])}")
-    body = " ".join(answer.body.split())[:120]
-    if body:
-        parts.append(f"body \"{echo(body)}\"")
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-def describe_tls(tls: TlsStep) -> list[str]:
-    lines: list[str] = []
-    info = tls.info
-    if info.handshake_ok:
-        lines.append(f"TLS {info.version}, cipher {info.cipher}, ALPN {info.alpn_selected or 'none'} "
-                     f"(offered {', '.join(info.alpn_offered)})")
-    for depth, cert in enumerate(info.chain[:5]):
-        sans = ", ".join(echo(n) for n in cert.san_dns + cert.san_ip) or "none"
-        fingerprint = tls.fingerprints[depth][:16] if depth < len(tls.fingerprints) else "?"
-        lines.append(f"certificate[{depth}]: subject {echo(cert.subject or '-')}; "
-                     f"issuer {echo(cert.issuer or '-')};"
-                     f" SAN {sans}; valid {cert.not_before} .. {cert.not_after}; sha256 {fingerprint}...")
-    if info.verify_error:
-        lines.append(f"verification: {echo(info.verify_error)} (OpenSSL code {info.verify_code})")
-    if info.error:
-        lines.append(echo(info.error))
-    if tls.direct is not None and tls.direct.chain:
-        leaf = tls.direct.chain[0]
-        fingerprint = tls.direct_fingerprints[0][:16] if tls.direct_fingerprints else "?"
-        lines.append(f"directly (no proxy): certificate[0] subject {echo(leaf.subject or '-')}; issuer "
-                     f"{echo(leaf.issuer or '-')}; sha256 {fingerprint}...; ALPN {tls.direct_alpn or 'none'} "
-                     "(offered h2, http/1.1)")
-    elif tls.direct_error:
-        lines.append(f"directly (no proxy): {echo(tls.direct_error)}")
-    return lines
-
-
-def _close_text(closed: CloseSeen) -> str:
-    if closed.code is None:
-        return "without a close frame (EOF)" if closed.how == "eof" else "by a reset, without a close frame"
-    reason = f" {echo(closed.reason)}" if closed.reason else ""
-    return f"with close code {closed.code}{reason}"
-
-
-# --- interception ------------------------------------------------------------------------------------------
-
-def _issuer_product(cert: CertInfo) -> bool:
-    issuer = cert.issuer.lower()
-    return any(name in issuer for name in INSPECTION_ISSUERS)
-
-
-def interception(tls: TlsStep) -> tuple[str, str, str, str] | None:
-    """("confirmed" | "likely", issuer through the proxy, issuer directly, how it was told), or None.
-
-    Confirmed: the leaf through the proxy and the leaf taken directly are different certificates from
-    different issuers. Another certificate from the same issuer is not interception (a load balancer may
-    hold several); without a direct view only an issuer naming a TLS-inspection product counts (likely)."""
-    chain = tls.info.chain
-    if not chain:
-        return None
-    leaf = chain[0]
-    direct = tls.direct.chain if tls.direct is not None else []
-    if direct:
-        same = bool(tls.fingerprints) and bool(tls.direct_fingerprints) and \
-            tls.fingerprints[0] == tls.direct_fingerprints[0]
-        if same or leaf.issuer == direct[0].issuer:
-            return None
-        return ("confirmed", leaf.issuer, direct[0].issuer,
-                "different certificates from different issuers for the same name and port")
-    if _issuer_product(leaf) or any(_issuer_product(c) for c in chain[1:]):
-        return ("likely", leaf.issuer, "unknown", tls.direct_error or "not compared")
-    return None
 
 
 # --- the judgement ------------------------------------------------------------------------------------------
@@ -298,7 +190,7 @@ def _proxy(j: _Url) -> None:
         return
     status, reason = answer.status, echo(answer.reason)
     j.step(PROXY, f"CONNECT {u.host}:{u.port}: {status} {reason}", p.duration_ms)
-    words = _words(answer)
+    words = words_of(answer)
     if status == 407:
         challenge = ", ".join(echo(v[:80]) for k, v in answer.headers if k.lower() == "proxy-authenticate")
         j.proxy_finding(ids.SIGNAL_PROXY_AUTH, PROXY, evidence, reason=reason, challenge=challenge or "none",
@@ -419,7 +311,7 @@ def _upgrade(j: _Url) -> bool:
         j.step(UPGRADE, detail, up.duration_ms)
         j.stopped = "the upgrade got no answer"
         return False
-    status, reason, words = answer.status, echo(answer.reason), _words(answer)
+    status, reason, words = answer.status, echo(answer.reason), words_of(answer)
     if status == 101:
         return _switched(j, evidence)
     j.step(UPGRADE, f"{status} {reason}", up.duration_ms)
@@ -499,7 +391,7 @@ def _echo(j: _Url) -> None:
         j.stopped = "the server broke RFC 6455"
         return
     if e.closed is not None:
-        text = _close_text(e.closed)
+        text = close_text(e.closed)
         evidence.append(f"the connection ended {text} after {e.closed.after_ms:.1f} ms")
         j.finding(ids.SIGNAL_CLOSED_AFTER_OPEN, ECHO, evidence, detail=text, message_bytes=e.message_bytes)
         j.step(ECHO, f"closed {text}", e.duration_ms)
@@ -538,7 +430,7 @@ def _message(j: _Url) -> None:
         j.stopped = "the server broke RFC 6455"
         return
     if m.closed is not None:
-        text = _close_text(m.closed)
+        text = close_text(m.closed)
         evidence.append(f"the connection ended {text} after {m.closed.after_ms:.1f} ms; the small message "
                         "before it passed")
         j.finding(ids.SIGNAL_MESSAGE_TOO_BIG, MESSAGE, evidence, size=size, detail=f"the server closed the "
@@ -581,7 +473,7 @@ def _idle(j: _Url) -> None:
             "answered"
     evidence = [f"idle for up to {i.asked_s:g} s{pinged}"]
     if i.closed is not None:
-        text = _close_text(i.closed)
+        text = close_text(i.closed)
         evidence.append(f"ended {text} after {i.survived_s:.1f} s")
         j.finding(ids.SIGNAL_IDLE_TIMEOUT, IDLE, evidence, survived=f"{i.survived_s:.1f}", how=text,
                   asked=f"{i.asked_s:g}", interval=keepalive_interval(i.survived_s))

@@ -22,7 +22,7 @@ from correlate_calls import FIXTURES, PASSWORD, check_call, error_roots, files_o
 
 from rtcdiag.checks.analyze import read_files
 from rtcdiag.triage.call_facts import capture_call, dump_call, log_call
-from rtcdiag.triage.correlate import Relation, relate
+from rtcdiag.triage.call_match import Relation, relate
 
 SCENARIOS = ("healthy", "wrong-password", "unknown-user", "turns-self-signed", "dead-port")
 KINDS = ("dump", "capture", "log")

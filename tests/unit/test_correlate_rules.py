@@ -18,13 +18,8 @@ from rtcdiag.triage.call_facts import (
     ice_server,
     parse_endpoint,
 )
-from rtcdiag.triage.correlate import (
-    Relation,
-    correlate,
-    match_capture_log,
-    match_dump_capture,
-    match_dump_log,
-)
+from rtcdiag.triage.call_match import Relation, match_capture_log, match_dump_capture, match_dump_log
+from rtcdiag.triage.correlate import correlate
 from rtcdiag.triage.diagnosis import diagnose
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Explained, Facts, Judgement

@@ -21,12 +21,14 @@ from rtcdiag.probes.nat_classify import (
     NatTestOutcome,
     classify_mapping_across_servers,
 )
-from rtcdiag.probes.record import Exchange
+from rtcdiag.probes.record import ErrorKind, Exchange
+from rtcdiag.probes.record import Outcome as ExchangeOutcome
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Status
 from rtcdiag.triage.finding import Subject
 from rtcdiag.triage.judgement import Judgement
-from rtcdiag.triage.nat import LOCAL_NETWORK, Source, judge, triage, verdict_text
+from rtcdiag.triage.nat import judge, triage, verdict_text
+from rtcdiag.triage.nat_result import LOCAL_NETWORK, Source
 
 
 def run(server: str = "stun:lab", n: int = 1, mapping: Mapping = Mapping.ENDPOINT_INDEPENDENT,
@@ -196,7 +198,7 @@ def test_udp_blocked_fails_reachability_and_needs_a_tcp_stun_answer() -> None:
 
 
 def test_name_that_does_not_resolve() -> None:
-    dns = run(error="unknown host lab", error_kind="dns", udp_answered=False, server_check=None)
+    dns = run(error="unknown host lab", error_kind=ErrorKind.DNS, udp_answered=False, server_check=None)
     judgement, report = judged([dns])
     [finding] = judgement.findings
     assert (finding.id, finding.subject, finding.severity.value) == ("DNS-FAILURE", SERVER, "warning")
@@ -249,7 +251,8 @@ def test_tcp_runs_measure_nat_presence_only() -> None:
 def test_actively_refused_server_is_refused_not_unreachable() -> None:
     def refused(name: str, transport: str) -> NatTestRecord:
         ex = Exchange(step=name, request="Binding request", transport=transport, server="203.0.113.10:3478",
-                      outcome="transport-error", error="port unreachable", error_kind="refused")
+                      outcome=ExchangeOutcome.TRANSPORT_ERROR, error="port unreachable",
+                      error_kind=ErrorKind.REFUSED)
         return NatTestRecord(name, "mapping", "203.0.113.10:3478", outcome=NatTestOutcome.UNSURE,
                              exchanges=[ex])
 
@@ -264,7 +267,7 @@ def test_actively_refused_server_is_refused_not_unreachable() -> None:
 
 
 def test_local_socket_error_is_a_warning_in_words() -> None:
-    broken = run(error="cannot bind UDP any port 40000: Address already in use", error_kind="network",
+    broken = run(error="cannot bind UDP any port 40000: Address already in use", error_kind=ErrorKind.NETWORK,
                  udp_answered=False, server_check=None)
     judgement, report = judged([broken])
     [finding] = judgement.findings
@@ -373,7 +376,7 @@ def test_list_with_one_answering_ip_is_too_few() -> None:
 
 def test_offline_list_is_one_finding_exit_3() -> None:
     dead = [run(server=f"stun:s{i}.example", host=f"s{i}.example", udp_answered=False, tcp_answered=False,
-                server_check=None, error="s.example: name does not resolve", error_kind="dns")
+                server_check=None, error="s.example: name does not resolve", error_kind=ErrorKind.DNS)
             for i in range(3)]
     plain = ServerMappingRun(servers=[r.server for r in dead], unresolved={r.server: "no" for r in dead})
     _, report = judged_across(dead, plain)

@@ -27,7 +27,8 @@ from rtcdiag.probes.signal_url import (
 from rtcdiag.probes.tls_info import CertInfo, TlsInfo
 from rtcdiag.protocol import websocket as ws
 from rtcdiag.redact import mask
-from rtcdiag.triage.signal import interception, keepalive_interval
+from rtcdiag.triage.signal import keepalive_interval
+from rtcdiag.triage.signal_evidence import interception
 
 
 def test_accept_key_is_the_rfc_6455_example() -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from rtcdiag.probes.record import Exchange, Outcome, Redirect
+from rtcdiag.probes.record import ErrorKind, Exchange, Outcome, Redirect
 from rtcdiag.probes.turn_result import (
     METHOD_CHANNEL,
     METHOD_INDICATION,
@@ -21,10 +21,12 @@ from rtcdiag.triage import turn as rules
 from rtcdiag.triage.failures import failure_id
 from rtcdiag.triage.finding import Severity, Subject
 from rtcdiag.triage.judgement import Judgement, RelayFact, StepState
+from rtcdiag.triage.turn_errors import ERROR_CODE_FINDINGS
+from rtcdiag.triage.turn_exchanges import CHECK_STEPS, subject
 
 HOST = "198.51.100.7"
 TARGET = f"turn:{HOST}:3478"
-STEPS = rules.CHECK_STEPS
+STEPS = CHECK_STEPS
 AFTER_CONNECT = STEPS[1:]
 
 
@@ -202,11 +204,11 @@ def _failed(code: int, reason: str = "", *, step: str = "authenticated Allocate 
     return t
 
 
-@pytest.mark.parametrize("code", sorted(rules.ERROR_CODE_FINDINGS))
+@pytest.mark.parametrize("code", sorted(ERROR_CODE_FINDINGS))
 def test_every_turn_error_code_maps_to_its_own_finding_on_allocate(code: int) -> None:
     result = _result(_failed(code, "whatever"))
     judgement = rules.judge(result)
-    assert _where(judgement) == [(rules.ERROR_CODE_FINDINGS[code], "udp", "allocate")]
+    assert _where(judgement) == [(ERROR_CODE_FINDINGS[code], "udp", "allocate")]
     state, detail = _step(judgement, "udp", "relay-address")
     assert state is StepState.SKIPPED and f"answered {code} whatever" in detail
     assert [(f.works, f.server) for f in judgement.facts.relays] == [(False, HOST)]
@@ -426,7 +428,7 @@ def test_no_data_by_either_method_is_a_relay_that_does_not_work() -> None:
     assert {f.step for f in judgement.findings} == {"data-send-indication", "data-channel-data"}
     # The fact names the endpoint it measured (what an EXPECT-RELAY over it needed).
     assert judgement.facts.relays == [RelayFact(HOST, False, judgement.facts.relays[0].evidence,
-                                                rules.subject(result, t).identity)]
+                                                subject(result, t).identity)]
     assert judgement.facts.rtts == []
 
 
@@ -459,7 +461,7 @@ def test_a_flood_of_unsolicited_packets_is_its_own_finding_and_loss_is_not_judge
     assert _step(judgement, "udp", "data-send-indication")[0] is StepState.UNDECIDED
     assert judgement.facts.inconclusive
     assert judgement.facts.relays == [RelayFact(HOST, True, judgement.facts.relays[0].evidence,
-                                                rules.subject(result, t).identity)]
+                                                subject(result, t).identity)]
     assert judgement.facts.rtts == []  # RTTs measured under a flood are not facts
 
 
@@ -675,14 +677,14 @@ def test_dns_failure_is_one_finding_and_every_transport_step_is_skipped() -> Non
     assert _statuses(report)["resolve"] is Status.FAIL and [r.id for r in report.roots] == ["DNS-FAILURE"]
 
 
-@pytest.mark.parametrize(("kind", "text", "expected"), [
-    ("tls:untrusted-certificate", "", "TLS-UNTRUSTED"), ("tls:expired-certificate", "", "TLS-EXPIRED"),
-    ("tls:hostname-mismatch", "", "TLS-HOSTNAME"), ("tls:handshake-failure", "", "TLS-HANDSHAKE"),
-    ("refused", "", "SERVER-REFUSED"), ("unreachable", "ICMP port unreachable", "SERVER-REFUSED"),
-    ("unreachable", "ICMP host unreachable", "NO-ROUTE"), ("connect-timeout", "", "SERVER-UNREACHABLE"),
-    (None, "", "SERVER-UNREACHABLE")])
-def test_transport_failures_map_to_general_findings(kind: str | None, text: str, expected: str) -> None:
-    assert failure_id(kind, text) == expected
+@pytest.mark.parametrize(("kind", "expected"), [
+    (ErrorKind.TLS_UNTRUSTED, "TLS-UNTRUSTED"), (ErrorKind.TLS_EXPIRED, "TLS-EXPIRED"),
+    (ErrorKind.TLS_HOSTNAME_MISMATCH, "TLS-HOSTNAME"), (ErrorKind.TLS_HANDSHAKE, "TLS-HANDSHAKE"),
+    (ErrorKind.REFUSED, "SERVER-REFUSED"),  # also ICMP port unreachable (the transport's RefusedError)
+    (ErrorKind.UNREACHABLE, "NO-ROUTE"), (ErrorKind.CONNECT_TIMEOUT, "SERVER-UNREACHABLE"),
+    (ErrorKind.TRANSPORT, "SERVER-UNREACHABLE"), (None, "SERVER-UNREACHABLE")])
+def test_transport_failures_map_to_general_findings(kind: ErrorKind | None, expected: str) -> None:
+    assert failure_id(kind) == expected
 
 
 def test_tls_failure_is_on_tls_connect_with_the_tls_port() -> None:
