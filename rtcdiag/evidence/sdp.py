@@ -104,10 +104,19 @@ class SessionDescription:
         return [c for m in self.media for c in m.candidates]
 
 
+# Lines that start so are never read (their attribute name, or kind, is none of _READ): skipped before any
+# other work. Most lines of a browser's SDP are these (ssrc, extmap, rtcp-fb, msid, c=...).
+_SKIPPED = ("a=ssrc:", "a=extmap:", "a=rtcp-fb:", "a=msid:", "a=rtcp:", "a=ssrc-group:", "a=ice-options:",
+            "a=rtcp-mux", "a=rtcp-rsize", "a=extmap-allow-mixed", "a=msid-semantic:", "a=sctp-port:",
+            "a=max-message-size:", "a=rtcp-xr:", "c=", "o=", "s=", "t=", "v=", "b=")
+
+
 def parse_sdp(text: str) -> SessionDescription:
     session = SessionDescription()
     current: MediaSection | None = None
     for raw in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
+        if raw.startswith(_SKIPPED):
+            continue
         line = raw.strip()[:4000]
         if len(line) < 2 or line[1] != "=":
             continue
