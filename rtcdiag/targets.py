@@ -15,6 +15,7 @@ registered with :func:`rtcdiag.redact.register_secret` as soon as a :class:`Targ
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -424,9 +425,10 @@ class IceServerUrl:
             return f"turns:{hostport}?transport=tcp"
         return f"turn:{hostport}?transport={self.transport}"
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Equal for two URLs a browser treats as one server over one transport."""
+        """Equal for two URLs a browser treats as one server over one transport (worked out once: the
+        rules compare every candidate's and error's URL with every configured server's)."""
         return self.browser_form if self.parsed else " ".join(self.text.split()).lower()
 
     def same_server(self, other: IceServerUrl) -> bool:

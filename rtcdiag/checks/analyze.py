@@ -47,7 +47,6 @@ class Evidence:
 
 def wire_kind(path: Path) -> str | None:
     """"capture" or "coturn-log" from the file's first bytes (None: something else, or unreadable)."""
-    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
     from rtcdiag.evidence.pcap import capture_format, open_maybe_gzip
 
     try:
@@ -57,6 +56,10 @@ def wire_kind(path: Path) -> str | None:
         return None
     if capture_format(head) is not None:
         return "capture"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # JSON: never a log (nor its reader loaded)
+        return None
+    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
+
     if looks_like_coturn_log(head):
         return "coturn-log"
     return None

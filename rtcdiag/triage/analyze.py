@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from rtcdiag.addresses import AddressScope, parse_ip, reachable_from, scope_of
 from rtcdiag.evidence.sdp import Candidate, SessionDescription, parse_candidate, parse_sdp
 from rtcdiag.evidence.webrtc_internals import (
+    Description,
     GetUserMediaEntry,
     InternalsDump,
     PeerConnection,
@@ -240,6 +241,7 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
     remote_events: list[CandidateFact] = []
     ufrags: set[str] = set()
     pending_remote: UpdateEvent | None = None
+    pending_description: Description | None = None  # pending_remote's (read once: an SDP is long)
     for event in pc.events:
         kind = event.type
         if kind in _STATE_EVENTS:
@@ -263,9 +265,9 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
             description = description_value(event.value)
             if description is not None and description.type == "offer" and signaling == "have-local-offer":
                 s.glare = s.glare or event
-            pending_remote = event
+            pending_remote, pending_description = event, description
         elif kind == "setRemoteDescriptionOnSuccess" and pending_remote is not None:
-            description = description_value(pending_remote.value)
+            description = pending_description
             if s.remote_set is None:
                 s.remote_set = pending_remote
             if description is not None and description.sdp:
@@ -344,9 +346,11 @@ def _stats_timeline(pc: PeerConnection) -> list[Transition]:
 # ---- rules -----------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def ice_url(text: str) -> IceServerUrl:
     """A server URL from the evidence as a browser reads it: compared by its key, never as text (a dump
-    names ``turn:h:3478`` of the configuration ``turn:h:3478?transport=udp`` in candidates and errors)."""
+    names ``turn:h:3478`` of the configuration ``turn:h:3478?transport=udp`` in candidates and errors).
+    Remembered: a dump of many connections names the same few servers in every one of them."""
     return IceServerUrl.lenient(text)
 
 
