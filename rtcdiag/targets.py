@@ -16,7 +16,6 @@ registered with :func:`rtcdiag.redact.register_secret` as soon as a :class:`Targ
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -446,6 +445,8 @@ def _json_error_hint(text: str) -> str:
 
 
 def _read_json(path: Path) -> Any:
+    import json  # (only here: a target on the command line needs no JSON)
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
