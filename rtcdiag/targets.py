@@ -15,7 +15,7 @@ registered with :func:`rtcdiag.redact.register_secret` as soon as a :class:`Targ
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -424,9 +424,10 @@ class IceServerUrl:
             return f"turns:{hostport}?transport=tcp"
         return f"turn:{hostport}?transport={self.transport}"
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Equal for two URLs a browser treats as one server over one transport."""
+        """Equal for two URLs a browser treats as one server over one transport (worked out once: the
+        rules compare every candidate's and error's URL with every configured server's)."""
         return self.browser_form if self.parsed else " ".join(self.text.split()).lower()
 
     def same_server(self, other: IceServerUrl) -> bool:
@@ -444,6 +445,8 @@ def _json_error_hint(text: str) -> str:
 
 
 def _read_json(path: Path) -> Any:
+    import json  # (only here: a target on the command line needs no JSON)
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from rtcdiag.evidence.sdp import Candidate, SessionDescription, parse_candidate, parse_sdp
 from rtcdiag.evidence.webrtc_internals import (
+    Description,
     InternalsDump,
     PeerConnection,
     StatsObject,
@@ -230,6 +231,7 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
     remote_events: list[CandidateFact] = []
     ufrags: set[str] = set()
     pending_remote: UpdateEvent | None = None
+    pending_description: Description | None = None  # pending_remote's (read once: an SDP is long)
     for event in pc.events:
         kind = event.type
         if kind in _STATE_EVENTS:
@@ -253,9 +255,9 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
             description = description_value(event.value)
             if description is not None and description.type == "offer" and signaling == "have-local-offer":
                 s.glare = s.glare or event
-            pending_remote = event
+            pending_remote, pending_description = event, description
         elif kind == "setRemoteDescriptionOnSuccess" and pending_remote is not None:
-            description = description_value(pending_remote.value)
+            description = pending_description
             if s.remote_set is None:
                 s.remote_set = pending_remote
             if description is not None and description.sdp:

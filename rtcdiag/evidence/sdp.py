@@ -104,10 +104,18 @@ class SessionDescription:
         return [c for m in self.media for c in m.candidates]
 
 
+# What a line read below starts with (an m-line, or an attribute of _READ): any other line that does not
+# start with a blank (which strip() would drop) is skipped before any other work; most lines of a browser's
+# SDP are such (ssrc, extmap, rtcp-fb, msid, c=...).
+_READ_PREFIXES = ("m=", *(f"a={name}" for name in sorted(_READ)))
+
+
 def parse_sdp(text: str) -> SessionDescription:
     session = SessionDescription()
     current: MediaSection | None = None
     for raw in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
+        if not raw.startswith(_READ_PREFIXES) and not raw[:1].isspace():
+            continue
         line = raw.strip()[:4000]
         if len(line) < 2 or line[1] != "=":
             continue

@@ -128,7 +128,6 @@ def open_maybe_gzip(path: Path) -> BinaryIO:
 
 def wire_kind(path: Path) -> EvidenceKind | None:
     """``CAPTURE`` or ``COTURN_LOG`` from the file's first bytes (None: something else, or unreadable)."""
-    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
     from rtcdiag.evidence.pcap import capture_format
 
     try:
@@ -138,6 +137,10 @@ def wire_kind(path: Path) -> EvidenceKind | None:
         return None
     if capture_format(head) is not None:
         return EvidenceKind.CAPTURE
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # JSON: never a log (nor its reader loaded)
+        return None
+    from rtcdiag.evidence.coturn_log import looks_like_coturn_log
+
     if looks_like_coturn_log(head):
         return EvidenceKind.COTURN_LOG
     return None

@@ -52,7 +52,15 @@ _CANONICAL["iceconnectionstatechange"] = "oniceconnectionstatechange"
 
 def canonical_event(name: str) -> str:
     """``iceConnectionStateChange`` -> ``oniceconnectionstatechange``; other names unchanged."""
-    return _CANONICAL.get(name.lower().removeprefix("on"), name)
+    known = _CANONICAL_OF.get(name)
+    if known is None:
+        known = _CANONICAL.get(name.lower().removeprefix("on"), name)
+        if len(_CANONICAL_OF) < 1000:  # a dump names a few dozen kinds of event; a hostile one, any number
+            _CANONICAL_OF[name] = known
+    return known
+
+
+_CANONICAL_OF: dict[str, str] = {}  # canonical_event's answers, by the name as written
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,8 @@ def value_text(value: Any) -> str:
     if isinstance(value, str):
         return value[:MAX_VALUE_CHARS]
     try:
+        if value.__class__ is int:  # json.dumps of an int is its decimal text, made slower (a bool is no int)
+            return str(value)[:MAX_VALUE_CHARS]
         return json.dumps(value)[:MAX_VALUE_CHARS]
     except (TypeError, ValueError):
         return ""
@@ -295,17 +305,23 @@ def parse_time_text(text: str) -> float | None:
 
 
 def _event(raw: Any) -> UpdateEvent | None:
+    """One update-log entry (a JSON object: its values are exactly str, int, float, ..., never subclasses)."""
     if not isinstance(raw, dict):
         return None
     kind = raw.get("type")
     if not isinstance(kind, str) or not kind:
         return None
-    stamp = _number(raw.get("timestamp"))
-    time_text = raw.get("time") if isinstance(raw.get("time"), str) else ""
-    if stamp is None and time_text:
+    stamp = raw.get("timestamp")
+    stamp = float(stamp) if stamp.__class__ is float or stamp.__class__ is int else _number(stamp)
+    time_text = raw.get("time")
+    if not isinstance(time_text, str):
+        time_text = ""
+    elif stamp is None and time_text:
         stamp = parse_time_text(time_text)
-    return UpdateEvent(type=canonical_event(kind[:200]), value=value_text(raw.get("value")),
-                       timestamp_ms=stamp, time_text=str(time_text)[:64])
+    value = raw.get("value")
+    return UpdateEvent(type=canonical_event(kind[:200]),
+                       value=value[:MAX_VALUE_CHARS] if value.__class__ is str else value_text(value),
+                       timestamp_ms=stamp, time_text=time_text[:64])
 
 
 def server_urls(configuration: str) -> tuple[list[str], str]:
@@ -339,19 +355,25 @@ def server_urls(configuration: str) -> tuple[list[str], str]:
 def _read_stats(stats: dict[str, Any], objects: dict[str, StatsObject]) -> None:
     """Every ``"<statsId>-<field>": {statsType, values, ...}`` series into its stats object; a series that is
     not one (no '-', no statsType text, values neither text nor a list) is skipped. The hot loop of a dump of
-    many connections (hundreds of thousands of series): nothing in it that is not needed."""
+    many connections (hundreds of thousands of series): nothing in it that is not needed. Chromium writes
+    one object's series one after the other: the object of the previous series is reused without a look-up.
+    (The values come from JSON: a str is a str, never a subclass.)"""
+    last_id: str | None = None
+    raw: dict[str, str | list[Any]] = {}
     for name, series in itertools.islice(stats.items(), MAX_STATS_SERIES):
         stats_id, dash, field_name = name.rpartition("-")  # ids contain '-', field names never do
-        if not dash or type(series) is not dict:
+        if not dash or series.__class__ is not dict:
             continue
         stats_type = series.get("statsType")
         values = series.get("values")
-        if type(stats_type) is not str or not isinstance(values, str | list):
+        if stats_type.__class__ is not str or (values.__class__ is not str and values.__class__ is not list):
             continue
-        obj = objects.get(stats_id)
-        if obj is None:
-            obj = objects[stats_id] = StatsObject(stats_id[:300], stats_type[:100])
-        obj.raw[field_name[:200]] = values
+        if stats_id != last_id:
+            obj = objects.get(stats_id)
+            if obj is None:
+                obj = objects[stats_id] = StatsObject(stats_id[:300], stats_type[:100])
+            raw, last_id = obj.raw, stats_id
+        raw[field_name[:200]] = values
 
 
 def _peer_connection(key: str, raw: Any, notes: list[str]) -> PeerConnection:

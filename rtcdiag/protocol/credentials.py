@@ -15,11 +15,7 @@ Every derived secret is registered with :func:`rtcdiag.redact.register_secret`.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import stringprep
 import time
-import unicodedata
 from collections.abc import Callable
 
 from rtcdiag.protocol.constants import PasswordAlgorithm
@@ -27,9 +23,13 @@ from rtcdiag.protocol.errors import CredentialError
 from rtcdiag.redact import register_secret
 
 MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's number must look like a Unix time to be its expiry
+# hashlib, hmac, stringprep and unicodedata are imported where used: a STUN Binding without credentials (the
+# quickest question, issue 20) never needs them.
 
 
 def _is_non_ascii_space(ch: str) -> bool:
+    import unicodedata
+
     return ch != " " and unicodedata.category(ch) == "Zs"
 
 
@@ -40,6 +40,9 @@ def opaque_string(text: str) -> str:
     disallows (controls, default-ignorable code points, surrogates, non-characters, unassigned).
     The disallowed set uses the stdlib ``stringprep`` tables, a close approximation of RFC 8264 §9.
     """
+    import stringprep
+    import unicodedata
+
     mapped = "".join(" " if _is_non_ascii_space(ch) else ch for ch in text)
     prepared = unicodedata.normalize("NFC", mapped)
     if not prepared:
@@ -62,6 +65,9 @@ def saslprep(text: str) -> str:
     Maps B.1 to nothing and C.1.2 spaces to U+0020 (§2.1, §2.2), NFKC (§2.2), prohibits C.1.2-C.9 (§2.3)
     and checks bidi rules (RFC 3454 §6). Example: "The\\u00adM\\u00aatr\\u2168" -> "TheMatrIX".
     """
+    import stringprep
+    import unicodedata
+
     mapped = "".join(
         " " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch)
     )
@@ -104,6 +110,8 @@ def long_term_key(
     ``prep`` prepares the password (default SASLprep as RFC 5389/5769; pass :func:`opaque_string` for
     strict RFC 8489). Raises :class:`CredentialError` for an unusable password or unknown algorithm.
     """
+    import hashlib
+
     name = _HASHES.get(algorithm)
     if name is None:
         raise CredentialError(f"unsupported password algorithm {algorithm}")
@@ -122,6 +130,8 @@ def short_term_key(password: str, *, prep: Callable[[str], str] = saslprep) -> b
 
 def userhash(username: str, realm: str) -> bytes:
     """USERHASH value (RFC 8489 §14.4): SHA-256(OpaqueString(username) ":" OpaqueString(realm))."""
+    import hashlib
+
     return hashlib.sha256(f"{opaque_string(username)}:{opaque_string(realm)}".encode()).digest()
 
 
@@ -136,6 +146,8 @@ def challenge_problem(name: str, raw: bytes) -> str | None:
     controls cannot be echoed or hashed as the server meant it; one longer than allowed could make the
     request we must send exceed what the transport carries.
     """
+    import unicodedata
+
     if len(raw) >= MAX_CHALLENGE_BYTES:
         return f"{name} is {len(raw)} bytes (RFC 8489 allows fewer than {MAX_CHALLENGE_BYTES})"
     try:
@@ -162,6 +174,8 @@ def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = Non
 
 def rest_password(secret: str, username: str) -> str:
     """base64(HMAC-SHA1(secret, username)) (draft-uberti-behave-turn-rest-00 §2.2), registered as secret."""
+    import hmac
+
     password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
     register_secret(password)
     return password

@@ -6,8 +6,6 @@ its length field set as if the attribute were the last one, plus every attribute
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 import zlib
 from typing import Any
@@ -36,6 +34,8 @@ def hmac_digest(key: bytes, data: bytes, hash_name: str) -> bytes:
     """
     states = _hmac_states.get((key, hash_name))
     if states is None:
+        import hashlib  # (here: a message without MESSAGE-INTEGRITY never needs it)
+
         block = hashlib.new(hash_name).block_size
         padded = (hashlib.new(hash_name, key).digest() if len(key) > block else key).ljust(block, b"\0")
         states = (
@@ -102,6 +102,8 @@ def verify_message_integrity(raw: bytes, key: bytes) -> bool | None:
     Attributes after an integrity attribute are ignored for its check (§14.5), e.g. FINGERPRINT.
     Raises :class:`StunParseError` for malformed bytes.
     """
+    import hmac  # (here: a message without MESSAGE-INTEGRITY never needs it)
+
     results: list[bool] = []
     seen: set[int] = set()
     for attr_type, offset, length in attribute_offsets(raw):

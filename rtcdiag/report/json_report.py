@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from importlib import resources
 from json.encoder import encode_basestring  # the C implementation when available
 from typing import Any
 
@@ -178,6 +177,8 @@ def _encode(value: Any, newline: str) -> str:
 
 def load_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of :func:`render`'s output, as shipped in the package."""
+    from importlib import resources  # (only here: the other commands never load it)
+
     text = resources.files("rtcdiag").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
