@@ -75,9 +75,11 @@ def test_udp_retransmits_rc_times_on_the_rfc_schedule_then_times_out() -> None:
                 elapsed = time.monotonic() - start
                 assert result.timed_out and result.response is None
                 assert result.attempts == 7 and result.retransmissions == 6
+                # never early; late only by what a loaded machine delays a timer (up to ~0.1 s seen in
+                # CI under load: the machine's lag, not the schedule's)
                 for sent, planned in zip(result.send_times, FAST.send_offsets(), strict=True):
-                    assert planned - 0.001 <= sent <= planned + 0.05
-                assert FAST.udp_total - 0.01 <= elapsed < FAST.udp_total + 0.2
+                    assert planned - 0.001 <= sent <= planned + 0.25
+                assert FAST.udp_total - 0.01 <= elapsed < FAST.udp_total + 0.5
         run(go())
         assert server.requests == 7
 
