@@ -272,7 +272,7 @@ async def _after_quota(session: TurnSession, build: Callable[[], Message], tr: T
     (turn_quota), then retry once. The result says how many this run itself held when the 486 came."""
     loop = asyncio.get_running_loop()
     key = (session.server[0], username)
-    tr.quota_own_held = turn_quota.held(key)
+    tr.quota_own_held = turn_quota.counted(key)
     refused_at = loop.time()
     # Other legs of this run finish within their own timeouts; wait for them generously, never forever.
     deadline = refused_at + turn_quota.RELEASE_DELAY_S + QUOTA_WAIT_TIMEOUTS * options.timeout_s

@@ -23,6 +23,11 @@ from dataclasses import dataclass, field
 # coturn frees a released allocation on its 1 s timer: one tick, and a margin for scheduling.
 RELEASE_DELAY_S = 1.2
 
+# How long after its release an allocation of this run may still be counted by the server (a 486 meeting it
+# is of this run's own making): a few ticks, for a server slowed by load.
+COUNTED_AFTER_RELEASE_S = 3 * RELEASE_DELAY_S
+MAX_RECENT = 64  # releases remembered per key (bounded: a run of many servers under one user)
+
 Key = tuple[str, str]  # (server IP, user name): what a user quota counts
 
 
@@ -31,6 +36,7 @@ class _Ledger:
     condition: asyncio.Condition = field(default_factory=asyncio.Condition)
     held: dict[Key, int] = field(default_factory=dict)  # live allocations (and reservations) of this run
     released_at: dict[Key, float] = field(default_factory=dict)  # event-loop time of the last release
+    recent: dict[Key, list[float]] = field(default_factory=dict)  # releases the server may not have freed yet
 
 
 _LEDGERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ledger] = weakref.WeakKeyDictionary()
@@ -49,6 +55,17 @@ def held(key: Key) -> int:
     return _ledger().held.get(key, 0)
 
 
+def counted(key: Key) -> int:
+    """How many of this run's allocations the server may count under ``key`` now: those it holds, and those
+    released within :data:`COUNTED_AFTER_RELEASE_S` (the server frees them on its next timer tick, later on a
+    busy server). What a 486 is told it met."""
+    ledger = _ledger()
+    now = asyncio.get_running_loop().time()
+    recent = [t for t in ledger.recent.get(key, []) if now - t < COUNTED_AFTER_RELEASE_S]
+    ledger.recent[key] = recent
+    return ledger.held.get(key, 0) + len(recent)
+
+
 def allocated(key: Key) -> None:
     """An allocation under ``key`` was made (or a reservation taken)."""
     ledger = _ledger()
@@ -62,7 +79,10 @@ async def released(key: Key, *, freed: bool = True) -> None:
     async with ledger.condition:
         ledger.held[key] = max(0, ledger.held.get(key, 0) - 1)
         if freed:
-            ledger.released_at[key] = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            ledger.released_at[key] = now
+            recent = [t for t in ledger.recent.get(key, []) if now - t < COUNTED_AFTER_RELEASE_S]
+            ledger.recent[key] = [*recent, now][-MAX_RECENT:]
         ledger.condition.notify_all()
 
 

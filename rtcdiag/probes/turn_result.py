@@ -163,7 +163,8 @@ class TransportResult:
     # just released, on a reused local port); retried once from a new local port.
     fresh_port_retry: bool = False
     # A 486 to the authenticated Allocate: how many allocations this run itself held under the same user on
-    # this server when it came, and when the one retry went out (seconds after the 486; None: not retried).
+    # this server when it came (or had released so recently that the server may still count them), and when
+    # the one retry went out (seconds after the 486; None: not retried).
     quota_own_held: int | None = None
     quota_retry_after_s: float | None = None
     error_code: int | None = None  # final error code of the Allocate (None on success)
