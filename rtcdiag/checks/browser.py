@@ -9,7 +9,9 @@ import gzip
 import zlib
 from dataclasses import dataclass
 
-from rtcdiag.checks.engine import Check
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import assign_browser_entries, usable_ice_targets
+from rtcdiag.checks.registry import Entry, Planning
 from rtcdiag.evidence.sniff import EvidenceError
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, BrowserIceResult, Gathering
@@ -19,6 +21,7 @@ from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.triage import browser as rules
 from rtcdiag.triage.browser import BrowserEvidence
+from rtcdiag.triage.finding import Subject
 
 MAX_DUMP_TEXT = 50 * 1024 * 1024
 
@@ -183,3 +186,24 @@ def browser_notes(evidence: BrowserEvidence) -> list[str]:
 
 def gzip_dump(text: str) -> bytes:
     return gzip.compress(text.encode("utf-8"))
+
+
+SUBJECT = "chromium"
+MESSAGES = 3  # data-channel echoes per call in ``rtcdiag check --browser``
+
+
+def config_jobs(planning: Planning) -> list[Job[BrowserPlan, BrowserEvidence]]:
+    """``check --browser``: one headless Chromium run with every server's URLs (aioice already runs as the
+    ``ice`` check, so no second comparison run)."""
+    from rtcdiag.checks.ice import ice_servers_from_targets
+
+    servers = ice_servers_from_targets(usable_ice_targets(planning.plans))
+    if not servers:
+        return []
+    options = BrowserIceOptions(executable=planning.browser_path, messages=MESSAGES,
+                                timeout_s=max(planning.config.timeout, 5.0))
+    return [Job(BROWSER, BrowserPlan(servers, options), Subject(SUBJECT), f"browser {len(servers)} URL(s)")]
+
+
+ENTRIES = (Entry(BROWSER, BrowserEvidence, config_jobs=config_jobs, tables=browser_tables,
+                 assign_entries=assign_browser_entries),)

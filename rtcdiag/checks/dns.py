@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtcdiag.checks.engine import Check
+from rtcdiag.addresses import parse_ip
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import ServerPlan
+from rtcdiag.checks.registry import Entry
 from rtcdiag.probes import dns
 from rtcdiag.probes.dns import DnsResult
 from rtcdiag.triage import dns as rules
@@ -36,3 +39,13 @@ async def _run(plan: DnsPlan) -> DnsResult:
 
 
 DNS: Check[DnsPlan, DnsResult] = Check("dns", _run, rules.judge)
+
+
+def server_job(plan: ServerPlan, timeout: float) -> Job[DnsPlan, DnsResult] | None:
+    if parse_ip(plan.host) is not None:
+        return None  # an IP literal has nothing to resolve
+    return Job(DNS, DnsPlan(plan.host, timeout=timeout, reach_timeout=min(timeout, 1.0)), plan.subject,
+               f"dns {plan.label}")
+
+
+ENTRIES = (Entry(DNS, DnsResult, server_job=server_job),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry
 from rtcdiag.probes.ice import IceServer
 from rtcdiag.probes.interop import InteropResult, probe
 from rtcdiag.report.model import Table
@@ -42,3 +43,6 @@ def interop_tables(result: InteropResult) -> list[Table]:
     return [Table(title="Chromium <-> Firefox calls (each browser's own getStats)",
                   columns=["call", "browser", "connection", "echoed", "codecs (its stats)", "DTLS", "cipher",
                            "local candidate"], rows=rows)]
+
+
+ENTRIES = (Entry(INTEROP, InteropResult, tables=interop_tables),)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry, Key
 from rtcdiag.targets import Target
 from rtcdiag.triage import app_lint
 from rtcdiag.triage import lint as rules
@@ -37,3 +38,5 @@ def _judge_app(plan: AppLintPlan) -> Judgement:
 
 TURNSERVER_LINT: Check[LintPlan, LintPlan] = Check("lint", _same, rules.judge)
 APP_LINT: Check[AppLintPlan, AppLintPlan] = Check("lint", _same_app, _judge_app)
+
+ENTRIES = (Entry(TURNSERVER_LINT, LintPlan), Entry(APP_LINT, AppLintPlan, key=Key.APP_LINT))

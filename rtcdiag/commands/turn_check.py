@@ -229,7 +229,7 @@ def summary_table(results: list[TurnCheckResult], bindings: list[BindingResult],
     """One line per server x transport (x relay family): what the Allocate gave, then the data path's loss
     and RTT (every method together), the RFC 6062 TCP relay and the peer ACL when asked. A transport on
     another port than the target's says its port; one tried without being asked for says so."""
-    from rtcdiag.checks.tables import data_summary, turn_outcome
+    from rtcdiag.checks.turn import data_summary, turn_outcome
     from rtcdiag.triage.unasked import Endpoint
 
     rows: list[list[str]] = []
