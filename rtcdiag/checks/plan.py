@@ -90,9 +90,9 @@ def with_credentials(plan: ServerPlan) -> list[Target]:
     server = plan.config
     if server.secret is None:
         return plan.targets
-    from rtcdiag.protocol.credentials import rest_credentials
+    from rtcdiag.protocol.credentials import DEFAULT_REST_USER, rest_login
 
-    username, password = rest_credentials(server.secret, server.username or "rtcdiag", server.ttl)
+    username, password, _ = rest_login(server.secret, server.username or DEFAULT_REST_USER, server.ttl)
     return [replace(t, username=username, credential=password) for t in plan.targets]
 
 

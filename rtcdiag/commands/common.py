@@ -670,20 +670,14 @@ def ice_server_list(targets: tuple[str, ...], ice_servers: Path | None, user_opt
     ``expiry:user`` keeps exactly that name). Usage errors (exit 2) before any traffic; ``unusable`` says
     why no given server can be used."""
     from rtcdiag.checks.ice import ice_servers_from_targets
-    from rtcdiag.redact import register_secret
     from rtcdiag.targets import load_ice_servers, parse_targets
 
     given = parse_targets(targets, default_scheme="turn")
     refuse_half_credentials(user_option, user, password, secret, given)
     if secret is not None:
-        from rtcdiag.probes.turn import rest_password, rest_username_expiry
-        from rtcdiag.protocol.credentials import rest_credentials
+        from rtcdiag.protocol.credentials import DEFAULT_REST_USER, rest_login
 
-        if user is not None and rest_username_expiry(user) is not None:
-            password = rest_password(secret, user)  # a ready-made "expiry:user": exactly that one
-        else:
-            user, password = rest_credentials(secret, user or "rtcdiag", ttl)
-        register_secret(password)
+        user, password, _ = rest_login(secret, user or DEFAULT_REST_USER, ttl)
     parsed = parse_targets(targets, default_scheme="turn", username=user, credential=password)
     if ice_servers is not None:
         parsed += load_ice_servers(ice_servers)

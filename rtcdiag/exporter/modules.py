@@ -187,14 +187,14 @@ def _signal_probe_config(config: ExporterConfig, module: Module, target: ProbeTa
 
 
 def _mint(check: CheckConfig) -> None:
-    """REST credentials for this probe only (registered for masking by ``rest_credentials``)."""
-    from rtcdiag.protocol.credentials import rest_credentials
+    """REST credentials for this probe only (registered for masking by ``rest_login``)."""
+    from rtcdiag.protocol.credentials import DEFAULT_REST_USER, rest_login
 
     for server in check.servers:
         if server.secret is None:
             continue
-        username, password = rest_credentials(server.secret, server.username or "rtcdiag", server.ttl,
-                                              now=time.time())
+        username, password, _ = rest_login(server.secret, server.username or DEFAULT_REST_USER, server.ttl,
+                                           now=time.time())
         server.username, server.password, server.secret = username, password, None
         server.targets = [replace(t, username=username, credential=password) for t in server.targets]
 

@@ -16,9 +16,7 @@ This module records facts only; rtcdiag.triage.turn judges them.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
 import socket
 import time
 from collections.abc import Callable
@@ -66,10 +64,9 @@ from rtcdiag.protocol import (
     TransportProtocol,
     UnknownAttributes,
     attr_name,
-    parse_rest_expiry,
-    rest_credentials,
 )
 from rtcdiag.protocol.attributes import unpack_value
+from rtcdiag.protocol.credentials import rest_login, rest_username_expiry
 from rtcdiag.protocol.transport import RetransmitPolicy, StreamClient, TransportError, UdpClient
 from rtcdiag.redact import echo, register_secret
 from rtcdiag.resolve import ResolveError, resolve
@@ -81,7 +78,6 @@ if TYPE_CHECKING:
 DEFAULT_LIFETIME_S = 600  # RFC 8656 §3.2 default allocation lifetime; asked for in the Refresh step
 RELEASE_TIMEOUT_S = 2.0  # bound on the LIFETIME=0 release in the finally (also after Ctrl-C)
 QUOTA_WAIT_TIMEOUTS = 4  # after a 486, wait at most this many --timeout for this run's other allocations
-_MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
 _MAX_UNKNOWN_SHOWN = 16  # types of a 420's UNKNOWN-ATTRIBUTES kept (it can list 32000)
 
 
@@ -108,19 +104,6 @@ class TurnCheckOptions:
     acl_peers: tuple[str, ...] = ()  # --acl-peers: the operator's own addresses/ranges, added to the list
 
 
-def rest_username_expiry(username: str) -> int | None:
-    """The expiry of a REST user name ``expiry:user`` (or a bare expiry), None for an ordinary name."""
-    expiry = parse_rest_expiry(username)
-    return expiry if expiry is not None and expiry >= _MIN_REST_EXPIRY else None
-
-
-def rest_password(secret: str, username: str) -> str:
-    """base64(HMAC-SHA1(secret, username)) (draft-uberti-behave-turn-rest-00 §2.2), registered as secret."""
-    password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
-    register_secret(password)
-    return password
-
-
 def credentials_for(target: Target, options: TurnCheckOptions,
                     now: float) -> tuple[Credentials | None, str, RestCredentialInfo | None]:
     """(credentials, kind, REST info): REST from ``--secret``, else long-term user/password, else none."""
@@ -128,13 +111,7 @@ def credentials_for(target: Target, options: TurnCheckOptions,
     password = target.credential or options.password
     if options.secret is not None:
         register_secret(options.secret)
-        if username is not None and rest_username_expiry(username) is not None:
-            name = username  # a ready-made "expiry:user": check exactly that one
-            password = rest_password(options.secret, name)
-            generated = False
-        else:
-            name, password = rest_credentials(options.secret, username or "", options.ttl_s, now=now)
-            generated = True
+        name, password, generated = rest_login(options.secret, username, options.ttl_s, now=now)
         expiry = rest_username_expiry(name)
         rest = RestCredentialInfo(name, expiry or 0, int(now), generated) if expiry is not None else None
         return Credentials(name, password, options.realm), "rest", rest

@@ -146,6 +146,17 @@ def challenge_problem(name: str, raw: bytes) -> str | None:
     return None
 
 
+DEFAULT_REST_USER = "rtcdiag"  # the name in minted credentials when none is configured
+MIN_REST_EXPIRY = 1_000_000_000  # a REST user name's leading number must look like a Unix time
+
+
+def rest_password(secret: str, username: str) -> str:
+    """base64(HMAC-SHA1(secret, username)) (draft-uberti-behave-turn-rest-00 §2.2), registered as secret."""
+    password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
+    register_secret(password)
+    return password
+
+
 def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:
     """TURN REST-API credentials: ``("expiry:user", base64(HMAC-SHA1(secret, username)))``.
 
@@ -155,9 +166,26 @@ def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = Non
     register_secret(secret)
     expiry = int(time.time() if now is None else now) + int(ttl_s)
     username = f"{expiry}:{user}" if user else str(expiry)
-    password = base64.b64encode(hmac.digest(secret.encode(), username.encode(), "sha1")).decode("ascii")
-    register_secret(password)
-    return username, password
+    return username, rest_password(secret, username)
+
+
+def rest_username_expiry(username: str) -> int | None:
+    """The expiry of a REST user name ``expiry:user`` (or a bare expiry), None for an ordinary name."""
+    expiry = parse_rest_expiry(username)
+    return expiry if expiry is not None and expiry >= MIN_REST_EXPIRY else None
+
+
+def rest_login(secret: str, user: str | None, ttl_s: int, now: float | None = None,
+               ) -> tuple[str, str, bool]:
+    """The one "ready-made or mint" decision for a REST secret: ``(username, password, minted)``.
+
+    A ready-made ``expiry:user`` (an expiry that looks like a Unix time) is kept exactly as given, with its
+    password derived from the secret; any other name (or none: just the expiry) is minted for ``ttl_s``."""
+    register_secret(secret)
+    if user is not None and rest_username_expiry(user) is not None:
+        return user, rest_password(secret, user), False
+    username, password = rest_credentials(secret, user or "", ttl_s, now=now)
+    return username, password, True
 
 
 def parse_rest_expiry(username: str) -> int | None:

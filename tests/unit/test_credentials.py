@@ -138,3 +138,17 @@ def test_long_term_key_registers_password_and_key_for_redaction() -> None:
 )
 def test_parse_rest_expiry(username: str, expiry: int | None) -> None:
     assert parse_rest_expiry(username) == expiry
+
+
+def test_rest_login_keeps_a_ready_made_name_and_mints_any_other() -> None:
+    """The one "ready-made ``expiry:user`` or mint" decision (rtcdiag check, ice, browser, turn-check and
+    the exporter all take it): a name whose expiry looks like a Unix time is kept exactly, with its HMAC
+    password; a plain name (or a year-like number) is minted for the TTL."""
+    from rtcdiag.protocol.credentials import rest_login, rest_password
+
+    kept = rest_login("north-secret", "1700000600:alice", 60, now=1_800_000_000)
+    assert kept == ("1700000600:alice", rest_password("north-secret", "1700000600:alice"), False)
+    minted = rest_login("north-secret", "alice", 600, now=1_700_000_000)
+    assert minted == (*rest_credentials("north-secret", "alice", 600, now=1_700_000_000), True)
+    assert rest_login("north-secret", "2024", 60, now=100)[0] == "160:2024"
+    assert rest_login("north-secret", None, 60, now=100)[:1] == ("160",)
