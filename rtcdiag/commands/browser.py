@@ -10,16 +10,10 @@ from typing import TYPE_CHECKING
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
-    OutputOptions,
-    emit,
-    ice_server_list,
-    output_options,
-    run_async,
-    timeout_option,
-    turn_credential_options,
-    watching,
-)
+from rtcdiag.commands.shared.options import OutputOptions, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import ice_server_list, turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.triage.finding import Subject

@@ -8,7 +8,9 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.addresses import parse_ip
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option, watching
+from rtcdiag.commands.shared.options import OutputOptions, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.dns import DEFAULT_DNS_PORT, DnsResult, QueryResult

@@ -8,20 +8,18 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
-    ice_server_list,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import ice_server_list, turn_credential_options
 from rtcdiag.secret_input import (
     SecretArgs,
     load_turn_secrets,

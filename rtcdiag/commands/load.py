@@ -10,18 +10,17 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
-    emit,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 

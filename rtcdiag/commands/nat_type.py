@@ -7,15 +7,9 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
-    OutputOptions,
-    emit,
-    list_option,
-    output_options,
-    run_async,
-    timeout_option,
-    watching,
-)
+from rtcdiag.commands.shared.options import OutputOptions, list_option, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject

@@ -12,22 +12,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
     follow_option,
     list_option,
     output_options,
-    refuse_half_credentials,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import refuse_half_credentials, turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.turn_result import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtcdiag.commands.common import split_list
 from rtcdiag.commands.ports import parse_ports
+from rtcdiag.commands.shared.options import split_list
 from rtcdiag.errors import UsageError
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortResult, PortTarget, ReachResult
