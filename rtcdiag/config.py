@@ -346,16 +346,23 @@ def ice_server_entries(targets: list[Target]) -> list[ServerConfig]:
 
 
 def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
-                 environ: Mapping[str, str] | None = None) -> CheckConfig:
-    """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder)."""
+                 environ: Mapping[str, str] | None = None, entry_at: tuple[str, str] | None = None,
+                 ) -> CheckConfig:
+    """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder).
+
+    ``entry_at`` = (file, key path): where the ``[[servers]]`` / ``[[signalling]]`` entries were written, for
+    error lines, when that is not ``servers[i]`` of ``origin`` (an exporter module: ``modules.NAME``)."""
     env = os.environ if environ is None else environ
     where = _Where(origin)
+
+    def entry_where(table: str, i: int) -> _Where:
+        return _Where(*entry_at) if entry_at is not None else where.key(table).index(i)
+
     _check_keys(data, _TOP_KEYS, where)
     servers_data = data.get("servers", [])
     if not isinstance(servers_data, list):
         raise where.key("servers").error("must be an array of tables ([[servers]])")
-    servers = [_server(entry, where.key("servers").index(i), base, env)
-               for i, entry in enumerate(servers_data)]
+    servers = [_server(entry, entry_where("servers", i), base, env) for i, entry in enumerate(servers_data)]
     ice_file = _get_str(data, "ice_servers", where)
     if ice_file:
         try:
@@ -390,7 +397,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
     signalling = data.get("signalling", [])
     if not isinstance(signalling, list):
         raise where.key("signalling").error("must be an array of tables ([[signalling]])")
-    config.signalling = [_signalling(entry, where.key("signalling").index(i), base, env, config)
+    config.signalling = [_signalling(entry, entry_where("signalling", i), base, env, config)
                          for i, entry in enumerate(signalling)]
     return config
 

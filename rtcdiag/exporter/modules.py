@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.checks.registry import Key
 from rtcdiag.config import CHECKS, SIGNAL_KEYS, CheckConfig, ConfigError, parse_config
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -154,14 +155,11 @@ def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
                             "servers": [server]}
     if "follow_redirects" in module.table:
         data["follow_redirects"] = module.table["follow_redirects"]
-    if "nat" in module.checks:
+    if Key.NAT in module.checks:
         data["nat_servers"] = [u for u in server["urls"] if u.lower().startswith("stun:")]
-    origin = f"{config.source}: modules.{module.name}"
-    try:
-        check = parse_config(data, origin=origin, base=config.base)
-    except ConfigError as exc:  # "F: modules.m: servers[0].password_env: ..." -> "F: modules.m.password_env"
-        raise ConfigError(str(exc).replace(f"{origin}: servers[0].", f"{origin}.")
-                          .replace(f"{origin}: servers[0]:", f"{origin}:")) from None
+    # The server entry's errors read "F: modules.m.password_env: ...", where the user wrote it.
+    check = parse_config(data, origin=f"{config.source}: modules.{module.name}", base=config.base,
+                         entry_at=(config.source, f"modules.{module.name}"))
     if module.rest:
         _mint(check)
     return check
@@ -178,12 +176,8 @@ def _signal_probe_config(config: ExporterConfig, module: Module, target: ProbeTa
                           f"{budget_s:g} s (keep it under half the scrape timeout)")
     data: dict[str, Any] = {"checks": ["signal"], "timeout": _transaction_timeout(module, budget_s),
                             "signalling": [entry]}
-    origin = f"{config.source}: modules.{module.name}"
-    try:
-        return parse_config(data, origin=origin, base=config.base)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace(f"{origin}: signalling[0].", f"{origin}.")
-                          .replace(f"{origin}: signalling[0]:", f"{origin}:")) from None
+    return parse_config(data, origin=f"{config.source}: modules.{module.name}", base=config.base,
+                        entry_at=(config.source, f"modules.{module.name}"))
 
 
 def _mint(check: CheckConfig) -> None:
