@@ -25,7 +25,6 @@ the file and the key, e.g.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from rtcdiag.errors import UsageError, warn_if_readable
 from rtcdiag.probes.signal import SignalOptions, SignalTarget
 from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
+from rtcdiag.secret_input import SecretProblem, SecretSourceError, read_env_secret, read_file_secret
 from rtcdiag.targets import (
     Target,
     TargetError,
@@ -201,35 +201,30 @@ def _get_checks(table: Mapping[str, Any], where: _Where) -> tuple[str, ...] | No
     return tuple(dict.fromkeys(value))
 
 
-# What an environment variable name conventionally looks like (POSIX.1-2017 §8.1); anything else may be the
-# secret pasted in place of its name, and is never echoed.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 def _env_value(name: str, where: _Where, environ: Mapping[str, str]) -> str:
-    if name not in environ:
-        if not _ENV_NAME.match(name):
-            register_secret(name)
+    try:
+        return read_env_secret(name, environ)
+    except SecretSourceError as exc:
+        if exc.problem is SecretProblem.UNSET_NOT_A_NAME:
             raise where.error("names an environment variable that is not set (the name is not shown, in case "
-                              "it is the secret itself: write the variable's NAME, e.g. TURN_PASSWORD)")
-        raise where.error(f"environment variable {name} is not set")
-    value = environ[name]
-    if not value:
-        raise where.error(f"environment variable {name} is empty")
-    return value
+                              "it is the secret itself: write the variable's NAME, e.g. TURN_PASSWORD)",
+                              ) from None
+        if exc.problem is SecretProblem.UNSET:
+            raise where.error(f"environment variable {name} is not set") from None
+        raise where.error(f"environment variable {name} is empty") from None
 
 
 def _file_value(path: Path, where: _Where) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise where.error(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise where.error(f"{path} is not UTF-8 text") from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise where.error(f"{path} is empty")
-    return text
+        return read_file_secret(path)
+    except SecretSourceError as exc:
+        if exc.problem is SecretProblem.UNREADABLE:
+            raise where.error(f"cannot read {path}: {exc.detail}") from None
+        if exc.problem is SecretProblem.NOT_UTF8:
+            raise where.error(f"{path} is not UTF-8 text") from None
+        raise where.error(f"{path} is empty") from None
 
 
 def _secret(table: Mapping[str, Any], name: str, where: _Where, base: Path,
