@@ -44,6 +44,8 @@ from rtcdiag.targets import (
     parse_uri,
     password_problem,
 )
+from rtcdiag.timeouts import DEFAULT_S as DEFAULT_TIMEOUT_S
+from rtcdiag.timeouts import MIN_S as MIN_TIMEOUT_S
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice", "signal")
@@ -103,7 +105,8 @@ class CheckConfig:
 
     servers: list[ServerConfig] = field(default_factory=list)
     checks: tuple[str, ...] = CHECKS
-    timeout: float = 5.0  # seconds one transaction may take (the RFC 8489 schedule is scaled to fit)
+    # Seconds one transaction may take (the RFC 8489 schedule is scaled to fit); derived: rtcdiag.timeouts.
+    timeout: float = DEFAULT_TIMEOUT_S
     concurrency: int | None = None  # probes in flight at once (None: rtcdiag.probes.slots' default)
     ca: Path | None = None
     insecure: bool = False
@@ -375,12 +378,12 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
         except TargetError as exc:
             raise where.key("nat_servers").index(i).error(str(exc)) from None
     ca = _get_str(data, "ca", where)
-    timeout = _get_number(data, "timeout", where, minimum=0.05)
+    timeout = _get_number(data, "timeout", where, minimum=MIN_TIMEOUT_S)
     concurrency = _get_number(data, "concurrency", where, minimum=1)
     if concurrency is not None and (concurrency != int(concurrency) or concurrency > 4096):
         raise where.key("concurrency").error("must be a whole number from 1 to 4096")
     config = CheckConfig(
-        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 5.0,
+        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or DEFAULT_TIMEOUT_S,
         ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
         follow_redirects=_get_bool(data, "follow_redirects", where) is not False,
         nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,

@@ -201,7 +201,7 @@ def config_jobs(planning: Planning) -> list[Job[BrowserPlan, BrowserEvidence]]:
     if not servers:
         return []
     options = BrowserIceOptions(executable=planning.browser_path, messages=MESSAGES,
-                                timeout_s=max(planning.config.timeout, 5.0))
+                                timeout_s=planning.timeouts.browser_s)
     return [Job(BROWSER, BrowserPlan(servers, options), Subject(SUBJECT), f"browser {len(servers)} URL(s)")]
 
 

@@ -15,6 +15,7 @@ from rtcdiag.checks.plan import ServerPlan
 from rtcdiag.checks.registry import Entry
 from rtcdiag.probes import dns
 from rtcdiag.probes.dns import DnsResult
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import dns as rules
 
 DEFAULT_TIMEOUT_S = 2.0
@@ -41,11 +42,11 @@ async def _run(plan: DnsPlan) -> DnsResult:
 DNS: Check[DnsPlan, DnsResult] = Check("dns", _run, rules.judge)
 
 
-def server_job(plan: ServerPlan, timeout: float) -> Job[DnsPlan, DnsResult] | None:
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[DnsPlan, DnsResult] | None:
     if parse_ip(plan.host) is not None:
         return None  # an IP literal has nothing to resolve
-    return Job(DNS, DnsPlan(plan.host, timeout=timeout, reach_timeout=min(timeout, 1.0)), plan.subject,
-               f"dns {plan.label}")
+    return Job(DNS, DnsPlan(plan.host, timeout=timeouts.dns_question_s, reach_timeout=timeouts.reach_s),
+               plan.subject, f"dns {plan.label}")
 
 
 ENTRIES = (Entry(DNS, DnsResult, server_job=server_job),)

@@ -11,6 +11,7 @@ from rtcdiag.checks.registry import Cell, Entry, Labels
 from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, IceServer, probe
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import ice as rules
 
 
@@ -128,13 +129,14 @@ def server_cell(run: IceRun) -> tuple[str, str]:
 PACKETS = 3  # data messages per connected pair in ``rtcdiag check``
 
 
-def server_job(plan: ServerPlan, timeout: float) -> Job[IcePlan, IceResult] | None:
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[IcePlan, IceResult] | None:
     from rtcdiag.tls import make_client_context
 
     servers = ice_servers_from_targets(usable_ice_targets([plan]))
     if not servers:
         return None
-    options = IceOptions(packets=PACKETS, gather_timeout_s=timeout, connect_timeout_s=timeout,
+    options = IceOptions(packets=PACKETS, gather_timeout_s=timeouts.ice_gather_s,
+                         connect_timeout_s=timeouts.ice_connect_s,
                          ssl_context=make_client_context(plan.ca_file, insecure=plan.insecure))
     return Job(ICE, IcePlan(servers, options), plan.subject, f"ice {plan.label}")
 

@@ -167,7 +167,8 @@ def config_jobs(planning: Planning) -> list[Job[NatPlan, NatDiscovery]]:
     config = planning.config
     if not config.nat_servers:
         return []
-    plan = NatPlan(list(config.nat_servers), NatOptions(transport="udp", timeout_s=config.timeout))
+    plan = NatPlan(list(config.nat_servers), NatOptions(transport="udp",
+                                                                 timeout_s=planning.timeouts.transaction_s))
     return [Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")]
 
 

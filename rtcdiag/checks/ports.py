@@ -17,6 +17,7 @@ from rtcdiag.checks.plan import ServerPlan, server_transports
 from rtcdiag.checks.registry import Cell, Combine, Entry, Labels, Sample
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortTarget, ReachResult
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import reach as rules
 from rtcdiag.triage.judgement import Facts
 
@@ -42,14 +43,14 @@ async def _run(plan: PortsPlan) -> ReachResult:
 PORTS: Check[PortsPlan, ReachResult] = Check("ports", _run, rules.judge)
 
 
-def server_job(plan: ServerPlan, timeout: float) -> Job[PortsPlan, ReachResult] | None:
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[PortsPlan, ReachResult] | None:
     wanted: list[PortTarget] = []
     for target in server_transports(plan):
         port_target = PortTarget(transport=target.transport or "udp", port=target.port)
         if port_target not in wanted:
             wanted.append(port_target)
-    return Job(PORTS, PortsPlan(plan.host, wanted, timeout=timeout, ca_file=plan.ca, insecure=plan.insecure),
-               plan.subject, f"ports {plan.label}")
+    return Job(PORTS, PortsPlan(plan.host, wanted, timeout=timeouts.transaction_s, ca_file=plan.ca,
+                                insecure=plan.insecure), plan.subject, f"ports {plan.label}")
 
 
 def cells(result: ReachResult, label: Labels) -> list[Cell]:

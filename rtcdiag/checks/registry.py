@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rtcdiag.checks.plan import ServerPlan
     from rtcdiag.config import CheckConfig
     from rtcdiag.report.model import Table
+    from rtcdiag.timeouts import Timeouts
     from rtcdiag.triage.judgement import Facts, Judgement
 
 P = TypeVar("P")
@@ -61,6 +62,12 @@ class Planning:
     plans: list[ServerPlan]
     browser_path: str | None = None
 
+    @property
+    def timeouts(self) -> Timeouts:
+        from rtcdiag.timeouts import Timeouts
+
+        return Timeouts(self.config.timeout)
+
 
 @dataclass(frozen=True)
 class Entry(Generic[P, R]):
@@ -70,7 +77,7 @@ class Entry(Generic[P, R]):
     check: Check[P, R]
     result_type: Any  # the type ``check.run`` returns (tests/unit/test_registry.py checks they agree)
     # config -> plan, for ``rtcdiag check``: one job per server entry (None: not for this server) ...
-    server_job: Callable[[ServerPlan, float], Job[P, R] | None] | None = None
+    server_job: Callable[[ServerPlan, Timeouts], Job[P, R] | None] | None = None
     # ... or jobs planned once over the whole config (NAT of this network, signalling entries, a browser).
     config_jobs: Callable[[Planning], list[Job[P, R]]] | None = None
     # ``check``'s "Servers by transport" table (full) and its one-line summary (short).

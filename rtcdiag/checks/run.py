@@ -23,6 +23,7 @@ from rtcdiag.checks.tables import server_table, summary_table
 from rtcdiag.config import CHECKS, CheckConfig
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Report, Table
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage.expectations import judge_nat, judge_server
 from rtcdiag.triage.finding import Severity, Subject
 from rtcdiag.triage.judgement import Facts, Judgement, assign_entry
@@ -36,11 +37,12 @@ def plan_jobs(config: CheckConfig, plans: list[ServerPlan], *, extra: tuple[str,
     :data:`rtcdiag.config.CHECKS`, then the checks planned once per config (NAT, signalling), then the
     registry keys of ``extra`` (``check --browser``)."""
     jobs: list[Job[Any, Any]] = []
+    timeouts = Timeouts(config.timeout)
     per_server = registry.entries(name for name in CHECKS if any(name in plan.checks for plan in plans))
     for plan in plans:
         for entry in per_server:
             if entry.server_job is not None and entry.name in plan.checks:
-                job = entry.server_job(plan, config.timeout)
+                job = entry.server_job(plan, timeouts)
                 if job is not None:
                     jobs.append(job)
     planning = Planning(config, plans, browser_path)

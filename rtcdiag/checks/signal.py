@@ -135,7 +135,7 @@ def config_jobs(planning: Planning) -> list[Job[SignalPlan, SignalResult]]:
     config = planning.config
     jobs: list[Job[SignalPlan, SignalResult]] = []
     for entry in config.signalling:
-        options = replace(entry.options, timeout=config.timeout,
+        options = replace(entry.options, timeout=planning.timeouts.transaction_s,
                           insecure=entry.options.insecure or config.insecure,
                           ca_file=entry.options.ca_file or config.ca)
         first = entry.targets[0].url

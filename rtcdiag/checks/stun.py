@@ -10,6 +10,7 @@ from rtcdiag.checks.registry import Cell, Entry, Labels
 from rtcdiag.checks.tables import ms
 from rtcdiag.probes.binding import BindingOptions, BindingResult, check_all
 from rtcdiag.targets import Target
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import stun as rules
 
 
@@ -40,11 +41,11 @@ def stun_targets(plan: ServerPlan) -> list[Target]:
     return out
 
 
-def server_job(plan: ServerPlan, timeout: float) -> Job[StunPlan, list[BindingResult]] | None:
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[StunPlan, list[BindingResult]] | None:
     targets = stun_targets(plan)
     if not targets:
         return None
-    options = BindingOptions(timeout=timeout, ca_file=plan.ca_file, insecure=plan.insecure,
+    options = BindingOptions(timeout=timeouts.transaction_s, ca_file=plan.ca_file, insecure=plan.insecure,
                              follow_redirects=plan.follow_redirects)
     return Job(STUN, StunPlan(targets, options), plan.subject, f"stun {plan.label}")
 

@@ -15,6 +15,7 @@ from rtcdiag.probes.turn import TurnCheckOptions, check
 from rtcdiag.probes.turn_result import FAMILY_CHOICES, DataPathResult, TransportResult, TurnCheckResult
 from rtcdiag.redact import echo
 from rtcdiag.targets import Target
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import turn as rules
 from rtcdiag.triage.judgement import Facts
 
@@ -38,7 +39,7 @@ TURN: Check[TurnPlan, list[TurnCheckResult]] = Check("turn", _run, rules.judge_a
 PACKETS = 3  # data-path messages per relay in ``rtcdiag check``
 
 
-def server_job(plan: ServerPlan, timeout: float) -> Job[TurnPlan, list[TurnCheckResult]] | None:
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[TurnPlan, list[TurnCheckResult]] | None:
     targets = plan.turn_targets
     if not targets:
         return None
@@ -46,7 +47,8 @@ def server_job(plan: ServerPlan, timeout: float) -> Job[TurnPlan, list[TurnCheck
     options = TurnCheckOptions(
         username=server.username, password=server.password, secret=server.secret, ttl_s=server.ttl,
         realm=server.realm, ca_file=plan.ca_file, insecure=plan.insecure,
-        packets=PACKETS, timeout_s=timeout, transports=plan.shortcut_transports,  # host[:port] only
+        packets=PACKETS, timeout_s=timeouts.transaction_s,
+        transports=plan.shortcut_transports,  # host[:port] only
         families=FAMILY_CHOICES[server.family], tcp_relay=server.tcp_relay,
         follow_redirects=plan.follow_redirects)
     return Job(TURN, TurnPlan(targets, options), plan.subject, f"turn {plan.label}")

@@ -101,6 +101,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     from rtcdiag.probes.browser_ice import BrowserIceOptions
     from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
+    from rtcdiag.timeouts import Timeouts
 
     started = time.time()
     user = load_username(username)
@@ -116,8 +117,10 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
         why = firefox_unavailable(browser_path) if name == "firefox" else browser_unavailable(browser_path)
         if why is not None:
             raise UsageError(why)
-    ice_options = IceOptions(relay_only=relay_only, packets=min(messages, 20), gather_timeout_s=timeout,
-                             connect_timeout_s=timeout) if compare else None
+    timeouts = Timeouts(timeout)
+    ice_options = IceOptions(relay_only=relay_only, packets=min(messages, 20),
+                             gather_timeout_s=timeouts.ice_gather_s,
+                             connect_timeout_s=timeouts.ice_connect_s) if compare else None
     jobs = []
     for name in engines:
         options = BrowserIceOptions(executable=str(browser_path) if browser_path else None,

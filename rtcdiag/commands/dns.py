@@ -129,12 +129,13 @@ def command(name: str, nameserver: str | None, timeout: float, no_ipv6_check: bo
     from rtcdiag.checks.dns import DNS, DnsPlan
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.report.build import build_report
+    from rtcdiag.timeouts import Timeouts
 
     started = time.time()
     # The control question tests *this machine's* DNS: with --nameserver a failing server is that server's
     # problem (DNS-FAILURE names it), not "DNS does not work here": asked of the system resolver only.
     plan = DnsPlan(name=normalise_name(name), nameserver=parse_nameserver(nameserver) if nameserver else None,
-                   timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=min(timeout, 1.0),
+                   timeout=timeout, check_ipv6=not no_ipv6_check, reach_timeout=Timeouts(timeout).reach_s,
                    control=nameserver is None)
     with watching("dns", output):
         ran = run_async(execute(Job(DNS, plan, Subject(f"dns:{plan.name}", host=plan.name))))

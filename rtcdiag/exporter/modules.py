@@ -28,6 +28,7 @@ from typing import Any
 from rtcdiag.addresses import format_hostport, parse_ip
 from rtcdiag.checks.registry import Key
 from rtcdiag.config import CHECKS, SIGNAL_KEYS, CheckConfig, ConfigError, parse_config
+from rtcdiag.timeouts import Timeouts
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # RFC 1123 §2.1 host names: letters, digits and hyphens in labels of 1..63, 253 characters in all.
@@ -139,9 +140,7 @@ def _render(url: str, target: ProbeTarget) -> str:
 
 
 def _transaction_timeout(module: Module, budget_s: float) -> float:
-    # A check runs a few transactions one after another (Allocate, permission, data, refresh): a quarter of
-    # the scrape budget per transaction keeps the whole probe inside it.
-    return max(0.05, min(module.timeout, budget_s / 4.0))
+    return Timeouts.within_scrape(module.timeout, budget_s).transaction_s
 
 
 def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,

@@ -201,6 +201,7 @@ def test_readable_password_file_warns(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> None:
     from rtcdiag.checks import registry
     from rtcdiag.checks.plan import plan_servers
+    from rtcdiag.timeouts import Timeouts
 
     servers = '[[servers]]\nurls = ["turn:127.0.0.1:3478"]\nusername = "u"\npassword_env = "PW"\n'
     default = load_config(write(tmp_path, servers), environ={"PW": "pw-follow-1"})
@@ -209,7 +210,7 @@ def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> 
                          environ={"PW": "pw-follow-1"})
     assert not config.follow_redirects
     (plan,) = plan_servers(config)
-    stun_job, turn_job = (registry.entry(key).server_job(plan, 1.0)  # type: ignore[misc]
+    stun_job, turn_job = (registry.entry(key).server_job(plan, Timeouts(1.0))  # type: ignore[misc]
                           for key in (registry.Key.STUN, registry.Key.TURN))
     assert stun_job is not None and turn_job is not None
     assert stun_job.plan.options.follow_redirects is False

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
+from rtcdiag import timeouts
 from rtcdiag.errors import UsageError
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def list_option(*param_decls: str, examples: tuple[str, str], choices: tuple[str
                         help=f"{help} ({spelled}).", hidden=hidden)
 
 
-DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = timeouts.DEFAULT_S
 
 
 def timeout_option(default: float | None = DEFAULT_TIMEOUT_S) -> Callable[[F], F]:
