@@ -6,7 +6,7 @@ server entry, or once per config), the cells it adds to ``check``'s server table
 ``check``'s report, and the metrics the exporter takes from its result. ``rtcdiag check``, ``selftest`` and
 the exporter are filters of the registry (:func:`entries`); a single-purpose command runs its own entry.
 
-Each check module defines ``ENTRIES`` (usually one); :data:`MODULES` says where, so that a command loads only
+Each check module defines ``ENTRIES``; :data:`MODULES` says where, so that a command loads only
 the checks it runs (heavy probes stay unimported). Adding a check: a module in ``rtcdiag/checks/`` with its
 ``Check`` and ``ENTRIES``, a line in :data:`MODULES`, its catalogue entries (``docs/architecture.md``).
 """
@@ -89,19 +89,14 @@ class Entry(Generic[P, R]):
     assign_entries: Callable[[Judgement, list[ServerPlan]], None] | None = None
     # The exporter's metrics from the result (and the merged facts of the run).
     metrics: Callable[[R, Facts], list[Sample]] | None = None
-    key: str = ""  # registry key when two entries share a check name (default: the check's name)
 
     @property
     def name(self) -> str:
         return self.check.name
 
-    @property
-    def registry_key(self) -> str:
-        return self.key or self.check.name
-
 
 class Key(StrEnum):
-    """The registry's keys: a check's name (``lint`` has two entries: a turnserver.conf, an ICE list)."""
+    """The registry's keys: the checks' names."""
 
     DNS = "dns"
     PORTS = "ports"
@@ -114,13 +109,12 @@ class Key(StrEnum):
     INTEROP = "interop"
     ANALYZE = "analyze"
     LINT = "lint"
-    APP_LINT = "app-lint"
     BUDGET = "budget"
     LOAD = "load"
 
 
 # registry key -> the module defining it (in the order ``rtcdiag check`` plans and reports them).
-MODULES: dict[str, str] = {key.value: f"rtcdiag.checks.{key.value.replace('app-', '')}" for key in Key}
+MODULES: dict[str, str] = {key.value: f"rtcdiag.checks.{key.value}" for key in Key}
 
 
 class UnknownCheck(KeyError):
@@ -133,7 +127,7 @@ def entry(key: str) -> Entry[Any, Any]:
     if module is None:
         raise UnknownCheck(key)
     for each in importlib.import_module(module).ENTRIES:
-        if each.registry_key == key:
+        if each.name == key:
             return each  # type: ignore[no-any-return]
     raise UnknownCheck(key)
 

@@ -13,8 +13,7 @@ from rtcdiag.config import CHECKS
 @pytest.mark.parametrize("key", list(registry.MODULES))
 def test_every_key_loads_its_own_entry(key: str) -> None:
     entry = registry.entry(key)
-    assert entry.registry_key == key
-    assert entry.check.name == key.removeprefix("app-")
+    assert entry.name == entry.check.name == key
 
 
 @pytest.mark.parametrize("key", list(registry.MODULES))
@@ -36,5 +35,5 @@ def test_an_unknown_key_is_refused() -> None:
 
 
 def test_entries_keep_registry_order_whatever_the_order_asked() -> None:
-    names = [e.registry_key for e in registry.entries(["ice", "dns", "turn"])]
+    names = [e.name for e in registry.entries(["ice", "dns", "turn"])]
     assert names == ["dns", "turn", "ice"]
