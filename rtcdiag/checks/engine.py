@@ -135,6 +135,14 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
     return ran
 
 
+def set_concurrency(limit: int | None) -> None:
+    """How many probes of this run may be in flight at once (None: the default); read when the event loop's
+    first probe takes a slot (``rtcdiag.probes.slots``)."""
+    from rtcdiag.probes import slots
+
+    slots.set_concurrency(limit or slots.DEFAULT_CONCURRENCY)
+
+
 async def execute_all(jobs: Sequence[Job[Any, Any]],
                       on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None) -> list[Ran[Any]]:
     """Every job concurrently; results keep the order of ``jobs`` (an interrupted job gives a Ran too)."""

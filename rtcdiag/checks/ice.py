@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check, Job
 from rtcdiag.checks.plan import ServerPlan, usable_ice_targets
 from rtcdiag.checks.registry import Cell, Entry, Labels
-from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, IceServer, probe
+from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, probe
+from rtcdiag.probes.ice import IceServer as IceServer  # the plan's server type, for commands
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.timeouts import Timeouts
@@ -129,15 +131,21 @@ def server_cell(run: IceRun) -> tuple[str, str]:
 PACKETS = 3  # data messages per connected pair in ``rtcdiag check``
 
 
+def ice_options(timeouts: Timeouts, *, packets: int, relay_only: bool = False,
+                ssl_context: ssl.SSLContext | None = None) -> IceOptions:
+    """The ICE agents' options from the run's timeouts (``check``, ``ice``, and ``browser``'s comparison)."""
+    return IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeouts.ice_gather_s,
+                      connect_timeout_s=timeouts.ice_connect_s, ssl_context=ssl_context)
+
+
 def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[IcePlan, IceResult] | None:
     from rtcdiag.tls import make_client_context
 
     servers = ice_servers_from_targets(usable_ice_targets([plan]))
     if not servers:
         return None
-    options = IceOptions(packets=PACKETS, gather_timeout_s=timeouts.ice_gather_s,
-                         connect_timeout_s=timeouts.ice_connect_s,
-                         ssl_context=make_client_context(plan.ca_file, insecure=plan.insecure))
+    options = ice_options(timeouts, packets=PACKETS,
+                          ssl_context=make_client_context(plan.ca_file, insecure=plan.insecure))
     return Job(ICE, IcePlan(servers, options), plan.subject, f"ice {plan.label}")
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from rtcdiag.checks.engine import Check
 from rtcdiag.checks.registry import Entry
 from rtcdiag.probes.ice import IceServer
-from rtcdiag.probes.interop import InteropResult, probe
+from rtcdiag.probes.interop import InteropResult as InteropResult  # the result type, for commands
+from rtcdiag.probes.interop import probe
 from rtcdiag.report.model import Table
 from rtcdiag.triage import interop as rules
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rtcdiag.checks import registry
-from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded
+from rtcdiag.checks.engine import Job, Ran, execute_all, judge_guarded, set_concurrency
 from rtcdiag.checks.plan import LOCAL_NETWORK, ServerPlan, plan_servers
 from rtcdiag.checks.registry import Planning
 from rtcdiag.checks.tables import server_table, summary_table
@@ -132,10 +132,7 @@ async def run_config_detailed(config: CheckConfig, *, on_start: Callable[[str], 
     ``fallback=False``: no TURN-NO-TCP-FALLBACK judgement over the whole config (an exporter module probes
     one target over the transports it names, on purpose)."""
     started = time.time()
-    from rtcdiag.probes import slots
-
-    # Read when this event loop's first probe takes a slot.
-    slots.set_concurrency(config.concurrency or slots.DEFAULT_CONCURRENCY)
+    set_concurrency(config.concurrency)  # read when this event loop's first probe takes a slot
     plans = plan_servers(config)
     extra = (registry.Key.BROWSER,) if browser else ()
     jobs = plan_jobs(config, plans, extra=extra, browser_path=browser_path)

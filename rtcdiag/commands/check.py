@@ -90,9 +90,9 @@ def _write_openmetrics(run: ConfigRun, path: Path) -> None:
 def _browser_missing() -> str | None:
     import importlib.util
 
-    from rtcdiag.probes.browser import find_chromium
+    from rtcdiag.checks.browser import chromium_installed
 
-    if find_chromium() is None:
+    if not chromium_installed():
         return "Chromium is not installed (apt-get install -y chromium)"
     if importlib.util.find_spec("playwright") is None:
         return "Playwright for Python is not installed (pip install 'rtcdiag[browser]')"

@@ -289,9 +289,9 @@ def concurrency_option(*, pass_to_command: bool = False) -> Callable[[F], F]:
         def wrapper(*args: Any, concurrency: int | None, **kwargs: Any) -> Any:
             if pass_to_command:
                 return func(*args, concurrency=concurrency, **kwargs)
-            from rtcdiag.probes import slots
+            from rtcdiag.checks.engine import set_concurrency
 
-            slots.set_concurrency(concurrency or slots.DEFAULT_CONCURRENCY)
+            set_concurrency(concurrency)
             return func(*args, **kwargs)
 
         default = "the config's concurrency, else " if pass_to_command else ""

@@ -15,7 +15,7 @@ from rtcdiag.secret_input import PASSWORD_ENV, SECRET_ENV, USERNAME_ENV, SecretA
 
 if TYPE_CHECKING:
 
-    from rtcdiag.probes.ice import IceServer
+    from rtcdiag.checks.ice import IceServer
     from rtcdiag.targets import Target
 
 
