@@ -7,8 +7,6 @@ port is still probed and reported; a crash anywhere else becomes the engine's IN
 
 from __future__ import annotations
 
-import calendar
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,23 +66,16 @@ def short_cells(result: ReachResult, label: Labels) -> list[Cell]:
             if port.state != "open"]
 
 
-def _iso_to_unix(text: str) -> float | None:
-    try:
-        return float(calendar.timegm(time.strptime(text.removesuffix("Z"), "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
-
-
 def metrics(result: ReachResult, facts: Facts) -> list[Sample]:
     """When each TLS port's leaf certificate expires (Unix time)."""
     out: list[Sample] = []
     for port in result.ports:
         if port.tls is None or not port.tls.chain:
             continue
-        expiry = _iso_to_unix(port.tls.chain[0].not_after)
-        if expiry is not None:
-            out.append(Sample("rtcdiag_tls_certificate_expiry_timestamp_seconds", expiry, (port.port,),
-                              Combine.MIN))
+        expires_at = port.tls.chain[0].expires_at
+        if expires_at is not None:
+            out.append(Sample("rtcdiag_tls_certificate_expiry_timestamp_seconds", expires_at.timestamp(),
+                              (port.port,), Combine.MIN))
     return out
 
 
