@@ -39,6 +39,7 @@ from rtcdiag.secret_input import SecretProblem, SecretSourceError, read_env_secr
 from rtcdiag.targets import (
     Target,
     TargetError,
+    Transport,
     half_credentials,
     load_ice_servers,
     parse_uri,
@@ -49,6 +50,8 @@ from rtcdiag.timeouts import MIN_S as MIN_TIMEOUT_S
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice", "signal")
+# A host[:port] given without a scheme is tried over these (``check -t`` chooses others).
+SHORTCUT_TRANSPORTS: tuple[str, ...] = (Transport.UDP.value, Transport.TCP.value)
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
 DEFAULT_TTL_S = 86400
 
@@ -116,7 +119,7 @@ class CheckConfig:
     expect: Expectations = field(default_factory=Expectations)
     source: str = "arguments"  # the config file path, for messages
     # The transports a HOST[:PORT] given on the command line is checked over (`check -t`); URLs carry theirs.
-    shortcut_transports: tuple[str, ...] = ("udp", "tcp")
+    shortcut_transports: tuple[str, ...] = SHORTCUT_TRANSPORTS
 
     def server_checks(self, server: ServerConfig) -> tuple[str, ...]:
         return server.checks if server.checks is not None else self.checks

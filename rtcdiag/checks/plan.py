@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rtcdiag.config import CheckConfig, ServerConfig
+from rtcdiag.config import SHORTCUT_TRANSPORTS, CheckConfig, ServerConfig
 from rtcdiag.targets import Target, expand_transports
 from rtcdiag.triage.expectations import Expectations
 from rtcdiag.triage.finding import Subject
@@ -29,7 +29,7 @@ class ServerPlan:
     insecure: bool
     label: str = ""  # unique among the plans: the host, plus the server's name or a number if needed
     follow_redirects: bool = True  # config follow_redirects / check --no-follow
-    shortcut_transports: tuple[str, ...] = ("udp", "tcp")  # of a host[:port] target (check -t)
+    shortcut_transports: tuple[str, ...] = SHORTCUT_TRANSPORTS  # of a host[:port] target (check -t)
 
     @property
     def turn_targets(self) -> list[Target]:
