@@ -84,8 +84,7 @@ class Drain:
 
 
 def in_process(urls: list[str], runs: int) -> dict[str, float]:
-    from rtcdiag.checks.stun import STUN, StunPlan
-    from rtcdiag.commands.stun import stun_table
+    from rtcdiag.checks.stun import STUN, StunPlan, stun_table
     from rtcdiag.probes.binding import BindingOptions
     from rtcdiag.report import console, json_report, junit, markdown
     from rtcdiag.report.build import build_report

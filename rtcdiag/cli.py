@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
 
     interrupt.reset()
     # A command is a short process that makes many small objects, most of them while its modules load: the
-    # cyclic collector runs every GC_THRESHOLD allocations from the start (rtcdiag.commands.common.run_async).
+    # cyclic collector runs every GC_THRESHOLD allocations from the start
+    # (rtcdiag.commands.shared.running.run_async).
     if gc.get_threshold()[0] < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, 10, 10)
     try:

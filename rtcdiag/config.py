@@ -25,7 +25,6 @@ the file and the key, e.g.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,17 +35,23 @@ from rtcdiag.errors import UsageError, warn_if_readable
 from rtcdiag.probes.signal import SignalOptions, SignalTarget
 from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
+from rtcdiag.secret_input import SecretProblem, SecretSourceError, read_env_secret, read_file_secret
 from rtcdiag.targets import (
     Target,
     TargetError,
+    Transport,
     half_credentials,
     load_ice_servers,
     parse_uri,
     password_problem,
 )
+from rtcdiag.timeouts import DEFAULT_S as DEFAULT_TIMEOUT_S
+from rtcdiag.timeouts import MIN_S as MIN_TIMEOUT_S
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice", "signal")
+# A host[:port] given without a scheme is tried over these (``check -t`` chooses others).
+SHORTCUT_TRANSPORTS: tuple[str, ...] = (Transport.UDP.value, Transport.TCP.value)
 # RFC 3489 labels from the most to the least permissive (what `min_nat` compares against).
 DEFAULT_TTL_S = 86400
 
@@ -103,7 +108,8 @@ class CheckConfig:
 
     servers: list[ServerConfig] = field(default_factory=list)
     checks: tuple[str, ...] = CHECKS
-    timeout: float = 5.0  # seconds one transaction may take (the RFC 8489 schedule is scaled to fit)
+    # Seconds one transaction may take (the RFC 8489 schedule is scaled to fit); derived: rtcdiag.timeouts.
+    timeout: float = DEFAULT_TIMEOUT_S
     concurrency: int | None = None  # probes in flight at once (None: rtcdiag.probes.slots' default)
     ca: Path | None = None
     insecure: bool = False
@@ -113,7 +119,7 @@ class CheckConfig:
     expect: Expectations = field(default_factory=Expectations)
     source: str = "arguments"  # the config file path, for messages
     # The transports a HOST[:PORT] given on the command line is checked over (`check -t`); URLs carry theirs.
-    shortcut_transports: tuple[str, ...] = ("udp", "tcp")
+    shortcut_transports: tuple[str, ...] = SHORTCUT_TRANSPORTS
 
     def server_checks(self, server: ServerConfig) -> tuple[str, ...]:
         return server.checks if server.checks is not None else self.checks
@@ -201,35 +207,30 @@ def _get_checks(table: Mapping[str, Any], where: _Where) -> tuple[str, ...] | No
     return tuple(dict.fromkeys(value))
 
 
-# What an environment variable name conventionally looks like (POSIX.1-2017 §8.1); anything else may be the
-# secret pasted in place of its name, and is never echoed.
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 def _env_value(name: str, where: _Where, environ: Mapping[str, str]) -> str:
-    if name not in environ:
-        if not _ENV_NAME.match(name):
-            register_secret(name)
+    try:
+        return read_env_secret(name, environ)
+    except SecretSourceError as exc:
+        if exc.problem is SecretProblem.UNSET_NOT_A_NAME:
             raise where.error("names an environment variable that is not set (the name is not shown, in case "
-                              "it is the secret itself: write the variable's NAME, e.g. TURN_PASSWORD)")
-        raise where.error(f"environment variable {name} is not set")
-    value = environ[name]
-    if not value:
-        raise where.error(f"environment variable {name} is empty")
-    return value
+                              "it is the secret itself: write the variable's NAME, e.g. TURN_PASSWORD)",
+                              ) from None
+        if exc.problem is SecretProblem.UNSET:
+            raise where.error(f"environment variable {name} is not set") from None
+        raise where.error(f"environment variable {name} is empty") from None
 
 
 def _file_value(path: Path, where: _Where) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise where.error(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise where.error(f"{path} is not UTF-8 text") from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise where.error(f"{path} is empty")
-    return text
+        return read_file_secret(path)
+    except SecretSourceError as exc:
+        if exc.problem is SecretProblem.UNREADABLE:
+            raise where.error(f"cannot read {path}: {exc.detail}") from None
+        if exc.problem is SecretProblem.NOT_UTF8:
+            raise where.error(f"{path} is not UTF-8 text") from None
+        raise where.error(f"{path} is empty") from None
 
 
 def _secret(table: Mapping[str, Any], name: str, where: _Where, base: Path,
@@ -346,16 +347,23 @@ def ice_server_entries(targets: list[Target]) -> list[ServerConfig]:
 
 
 def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
-                 environ: Mapping[str, str] | None = None) -> CheckConfig:
-    """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder)."""
+                 environ: Mapping[str, str] | None = None, entry_at: tuple[str, str] | None = None,
+                 ) -> CheckConfig:
+    """Validate parsed TOML ``data``; relative paths are taken from ``base`` (the file's folder).
+
+    ``entry_at`` = (file, key path): where the ``[[servers]]`` / ``[[signalling]]`` entries were written, for
+    error lines, when that is not ``servers[i]`` of ``origin`` (an exporter module: ``modules.NAME``)."""
     env = os.environ if environ is None else environ
     where = _Where(origin)
+
+    def entry_where(table: str, i: int) -> _Where:
+        return _Where(*entry_at) if entry_at is not None else where.key(table).index(i)
+
     _check_keys(data, _TOP_KEYS, where)
     servers_data = data.get("servers", [])
     if not isinstance(servers_data, list):
         raise where.key("servers").error("must be an array of tables ([[servers]])")
-    servers = [_server(entry, where.key("servers").index(i), base, env)
-               for i, entry in enumerate(servers_data)]
+    servers = [_server(entry, entry_where("servers", i), base, env) for i, entry in enumerate(servers_data)]
     ice_file = _get_str(data, "ice_servers", where)
     if ice_file:
         try:
@@ -373,12 +381,12 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
         except TargetError as exc:
             raise where.key("nat_servers").index(i).error(str(exc)) from None
     ca = _get_str(data, "ca", where)
-    timeout = _get_number(data, "timeout", where, minimum=0.05)
+    timeout = _get_number(data, "timeout", where, minimum=MIN_TIMEOUT_S)
     concurrency = _get_number(data, "concurrency", where, minimum=1)
     if concurrency is not None and (concurrency != int(concurrency) or concurrency > 4096):
         raise where.key("concurrency").error("must be a whole number from 1 to 4096")
     config = CheckConfig(
-        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or 5.0,
+        servers=servers, checks=_get_checks(data, where) or CHECKS, timeout=timeout or DEFAULT_TIMEOUT_S,
         ca=_resolve(base, ca) if ca else None, insecure=bool(_get_bool(data, "insecure", where)),
         follow_redirects=_get_bool(data, "follow_redirects", where) is not False,
         nat_servers=nat_servers, expect=_expectations(data.get("expect"), where.key("expect")), source=origin,
@@ -390,7 +398,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
     signalling = data.get("signalling", [])
     if not isinstance(signalling, list):
         raise where.key("signalling").error("must be an array of tables ([[signalling]])")
-    config.signalling = [_signalling(entry, where.key("signalling").index(i), base, env, config)
+    config.signalling = [_signalling(entry, entry_where("signalling", i), base, env, config)
                          for i, entry in enumerate(signalling)]
     return config
 

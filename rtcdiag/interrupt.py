@@ -1,6 +1,6 @@
 """A run cut short by a signal (Ctrl-C, SIGTERM, SIGHUP) still reports what finished, as ``mtr`` does.
 
-The command's signal handler (``rtcdiag.commands.common``) calls :func:`request` and cancels the main task.
+The command's signal handler (``commands.shared.running``) calls :func:`request` and cancels the main task.
 Every fan-out of probes waits with :func:`finished` instead of ``asyncio.gather``: on that cancellation it
 cancels what is still running (each probe's own ``finally`` releases its TURN allocations and closes its
 sockets), waits for it, and returns the results that were complete. A probe cut short is never judged: the

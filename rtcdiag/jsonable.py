@@ -14,8 +14,11 @@ from rtcdiag.redact import echo
 JSONValue = Any
 
 _PLAIN = (bool, int, float, type(None))  # returned as they are (exact types: never an enum)
-# dataclass -> (field name, holds outside text) for its fields not marked secret; None: not a dataclass
+# dataclass -> (field name, holds outside text) for its fields not marked secret or in-process only (a typed
+# value the JSON already carries in its documented form, e.g. a datetime beside its ISO text); None: not a
+# dataclass
 _FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+IN_PROCESS: dict[str, bool] = {"in_process": True}  # field(metadata=IN_PROCESS): never in the JSON
 
 
 def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
@@ -23,7 +26,7 @@ def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
         return _FIELDS[cls]
     except KeyError:
         names = (tuple((f.name, bool(f.metadata.get("echo"))) for f in dataclasses.fields(cls)
-                       if not f.metadata.get("secret"))
+                       if not f.metadata.get("secret") and not f.metadata.get("in_process"))
                  if dataclasses.is_dataclass(cls) else None)
         _FIELDS[cls] = names
         return names

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from rtcdiag.errors import UsageError, warn, warn_if_readable
@@ -45,6 +47,56 @@ class SecretArgs:
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+class SecretProblem(Enum):
+    """Why a secret could not be read from its environment variable or file."""
+
+    UNSET = "unset"  # the variable is not set
+    UNSET_NOT_A_NAME = "unset, not a name"  # ... and does not look like a name: maybe the secret itself
+    EMPTY = "empty"
+    UNREADABLE = "unreadable"  # detail: the OS's reason
+    NOT_UTF8 = "not UTF-8"
+
+
+class SecretSourceError(Exception):
+    """A secret's source failed; the caller words it for where the source was named (option or config key)."""
+
+    def __init__(self, problem: SecretProblem, detail: str = "") -> None:
+        super().__init__(f"{problem.value}: {detail}" if detail else problem.value)
+        self.problem, self.detail = problem, detail
+
+
+def read_env_secret(var: str, environ: Mapping[str, str]) -> str:
+    """The one reader of a secret from an environment variable (registered for masking). A name that is
+    not set and does not look like a variable name may be the secret pasted in its place: it is registered
+    too, and never echoed by the caller."""
+    if var not in environ:
+        if _ENV_NAME.match(var):
+            raise SecretSourceError(SecretProblem.UNSET)
+        register_secret(var)
+        raise SecretSourceError(SecretProblem.UNSET_NOT_A_NAME)
+    value = environ[var]
+    if not value:
+        raise SecretSourceError(SecretProblem.EMPTY)
+    register_secret(value)
+    return value
+
+
+def read_file_secret(path: Path) -> str:
+    """The one reader of a secret from a file (registered for masking): UTF-8, one trailing line break
+    (what editors and ``echo`` add) is never part of the secret."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SecretSourceError(SecretProblem.UNREADABLE, str(exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise SecretSourceError(SecretProblem.NOT_UTF8) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise SecretSourceError(SecretProblem.EMPTY)
+    register_secret(text)
+    return text
+
+
 def _unset_env_error(name: str, var: str) -> UsageError:
     if _ENV_NAME.match(var):
         return UsageError(f"--{name}-env {var}: environment variable {var} is not set")
@@ -55,7 +107,7 @@ def _unset_env_error(name: str, var: str) -> UsageError:
 
 
 def load_secret(args: SecretArgs, *, name: str, default_env: str | None,
-                environ: dict[str, str] | None = None) -> str | None:
+                environ: Mapping[str, str] | None = None) -> str | None:
     """Return the secret ``name`` (e.g. "password") or None when none was given anywhere.
 
     Raises :class:`UsageError` (exit 2) for conflicting options, an unset variable or an unreadable file.
@@ -73,9 +125,12 @@ def load_secret(args: SecretArgs, *, name: str, default_env: str | None,
              f"prefer --{name}-env VAR or --{name}-file FILE")
         secret = args.value
     elif args.env is not None:
-        if args.env not in env:
-            raise _unset_env_error(name, args.env)
-        secret = env[args.env]
+        try:
+            secret = read_env_secret(args.env, env)
+        except SecretSourceError as exc:
+            if exc.problem is SecretProblem.EMPTY:
+                raise UsageError(f"the {name} is empty") from None
+            raise _unset_env_error(name, args.env) from None
     elif args.file is not None:
         secret = _read_secret_file(args.file, name)
         warn_if_readable(args.file, f"--{name}-file")
@@ -91,17 +146,13 @@ def load_secret(args: SecretArgs, *, name: str, default_env: str | None,
 
 def _read_secret_file(path: Path, name: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--{name}-file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--{name}-file {path}: not UTF-8 text") from None
-    # One trailing line break is what editors and `echo` add; it is never part of the secret.
-    if text.endswith("\r\n"):
-        text = text[:-2]
-    elif text.endswith("\n"):
-        text = text[:-1]
-    return text
+        return read_file_secret(path)
+    except SecretSourceError as exc:
+        if exc.problem is SecretProblem.UNREADABLE:
+            raise UsageError(f"--{name}-file {path}: {exc.detail}") from None
+        if exc.problem is SecretProblem.NOT_UTF8:
+            raise UsageError(f"--{name}-file {path}: not UTF-8 text") from None
+        raise UsageError(f"the {name} is empty") from None
 
 
 def load_turn_secrets(password_args: SecretArgs, secret_args: SecretArgs, *,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry
 from rtcdiag.evidence.webrtc_internals import InternalsDump, StatsObject
 from rtcdiag.report.model import Table
 from rtcdiag.triage.analyze import MAX_CANDIDATE_ROWS, MAX_TIMELINE_ROWS, PcSummary, judge, summarize_all
@@ -409,3 +410,6 @@ def summary_tables(numbers: SummaryNumbers) -> list[Table]:
     causes = Table(title="Failure causes ranked", columns=["Root cause", "Dumps"],
                    rows=[[k, str(v)] for k, v in numbers.causes.items()])
     return [overview, errors, causes]
+
+
+ENTRIES = (Entry(ANALYZE, Evidence),)

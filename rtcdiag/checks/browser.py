@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from rtcdiag.checks.engine import Check
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import assign_browser_entries, usable_ice_targets
+from rtcdiag.checks.registry import Entry, Planning
 from rtcdiag.evidence.sniff import EvidenceError, inflate_gzip, is_gzip
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
-from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, BrowserIceResult, Gathering
+from rtcdiag.probes.browser_ice import READY_MARKER, BrowserIceOptions, Gathering
+from rtcdiag.probes.browser_ice import BrowserIceResult as BrowserIceResult  # the result type, for commands
 from rtcdiag.probes.browser_ice import probe as browser_probe
 from rtcdiag.probes.ice import IceOptions, IceServer
 from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import browser as rules
 from rtcdiag.triage.browser import BrowserEvidence
+from rtcdiag.triage.finding import Subject
 
 MAX_DUMP_TEXT = 50 * 1024 * 1024
 
@@ -182,3 +189,86 @@ def browser_notes(evidence: BrowserEvidence) -> list[str]:
 
 def gzip_dump(text: str) -> bytes:
     return gzip.compress(text.encode("utf-8"))
+
+
+SUBJECT = "chromium"
+MESSAGES = 3  # data-channel echoes per call in ``rtcdiag check --browser``
+
+
+def config_jobs(planning: Planning) -> list[Job[BrowserPlan, BrowserEvidence]]:
+    """``check --browser``: one headless Chromium run with every server's URLs (aioice already runs as the
+    ``ice`` check, so no second comparison run)."""
+    from rtcdiag.checks.ice import ice_servers_from_targets
+
+    servers = ice_servers_from_targets(usable_ice_targets(planning.plans))
+    if not servers:
+        return []
+    options = BrowserIceOptions(executable=planning.browser_path, messages=MESSAGES,
+                                timeout_s=planning.timeouts.browser_s)
+    return [Job(BROWSER, BrowserPlan(servers, options), Subject(SUBJECT), f"browser {len(servers)} URL(s)")]
+
+
+ENTRIES = (Entry(BROWSER, BrowserEvidence, config_jobs=config_jobs, tables=browser_tables,
+                 assign_entries=assign_browser_entries),)
+
+
+# ---- `rtcdiag browser`: can a browser run here, and the plan of each engine ----------------------------
+
+INSTALL_HINT = "apt-get install -y chromium (or --browser-path PATH) and pip install 'rtcdiag[browser]'"
+FIREFOX_HINT = "apt-get install -y firefox-esr (or --browser-path PATH with --engine firefox)"
+
+
+def firefox_unavailable(path: Path | None) -> str | None:
+    """Why no Firefox run can happen here (None: it can): Firefox is driven over Marionette, no package."""
+    from rtcdiag.probes.firefox import find_firefox
+
+    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+        return f"--browser-path {path}: not an executable file"
+    if path is None and find_firefox() is None:
+        return f"no browser: Firefox is not installed; install: {FIREFOX_HINT}"
+    return None
+
+
+def chromium_unavailable(path: Path | None) -> str | None:
+    """Why no browser run can happen here, in one line with how to install (None: it can). Nothing is
+    imported: Playwright loads only when the run starts."""
+    import importlib.util
+
+    from rtcdiag.probes.browser import find_chromium
+
+    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+        return f"--browser-path {path}: not an executable file"
+    if path is None and find_chromium() is None:
+        return f"no browser: Chromium is not installed; install: {INSTALL_HINT}"
+    if importlib.util.find_spec("playwright") is None:
+        return f"no browser driver: Playwright for Python is not installed; install: {INSTALL_HINT}"
+    return None
+
+
+
+
+def chromium_installed() -> bool:
+    from rtcdiag.probes.browser import find_chromium
+
+    return find_chromium() is not None
+
+
+def unavailable(engine: str, path: Path | None) -> str | None:
+    """Why ``engine`` ("chromium" or "firefox") cannot run here, in one line with how to install."""
+    return firefox_unavailable(path) if engine == "firefox" else chromium_unavailable(path)
+
+
+def engine_plans(servers: list[IceServer], engines: tuple[str, ...], *, executable: str | None,
+                 relay_only: bool, messages: int, timeouts: Timeouts, compare: bool) -> list[BrowserPlan]:
+    """One plan per engine, run one after the other; aioice (when compared) runs once, beside the first."""
+    from rtcdiag.checks.ice import ice_options as make_ice_options
+
+    ice_options = (make_ice_options(timeouts, packets=min(messages, 20), relay_only=relay_only) if compare
+                   else None)
+    plans: list[BrowserPlan] = []
+    for name in engines:
+        options = BrowserIceOptions(executable=executable, relay_only=relay_only, messages=messages,
+                                    timeout_s=timeouts.transaction_s, engine=name)
+        prefix = f"{name} " if len(engines) > 1 else ""
+        plans.append(BrowserPlan(servers, options, ice_options if name == engines[0] else None, prefix))
+    return plans

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry
 from rtcdiag.lint.coturn_limits import CoturnLimits
 from rtcdiag.report.model import Table
 from rtcdiag.triage import budget as rules
@@ -114,3 +115,6 @@ def _setting(value: int | None) -> str:
     if value is None:
         return "not set (unlimited)"
     return "0 (unlimited)" if value == 0 else f"{value:,}"
+
+
+ENTRIES = (Entry(BUDGET, BudgetResult, tables=tables),)

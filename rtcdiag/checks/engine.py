@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from rtcdiag import interrupt
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Subject, make_finding
 from rtcdiag.triage.judgement import Judgement, StepOutcome, StepState
 
@@ -59,7 +60,7 @@ def internal_error(check: str, subject: Subject, exc: BaseException) -> Judgemen
     frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" at {frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno}" if frame else ""
     detail = f"{type(exc).__name__}: {exc}"[:300]
-    finding = make_finding("INTERNAL-ERROR", subject, check=check, step="run", check_name=check,
+    finding = make_finding(ids.INTERNAL_ERROR, subject, check=check, step="run", check_name=check,
                            about=subject.server, detail=detail,
                            evidence=[f"{type(exc).__name__}{where}: {exc}"[:500]])
     step = StepOutcome(subject=subject, check=check, step="run", state=StepState.UNDECIDED,
@@ -75,7 +76,7 @@ def interrupted(check: str, subject: Subject, signal: str) -> Judgement:
     return Judgement(steps=[step])
 
 
-LOCAL_RESOURCES = "LOCAL-RESOURCES"
+LOCAL_RESOURCES = ids.LOCAL_RESOURCES
 
 
 def _out_of_resources(exc: BaseException) -> bool:
@@ -133,6 +134,14 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
     if on_done is not None:
         on_done(job, ran)
     return ran
+
+
+def set_concurrency(limit: int | None) -> None:
+    """How many probes of this run may be in flight at once (None: the default); read when the event loop's
+    first probe takes a slot (``rtcdiag.probes.slots``)."""
+    from rtcdiag.probes import slots
+
+    slots.set_concurrency(limit or slots.DEFAULT_CONCURRENCY)
 
 
 async def execute_all(jobs: Sequence[Job[Any, Any]],

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
-from rtcdiag.checks.engine import Check
-from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, IceServer, probe
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import ServerPlan, usable_ice_targets
+from rtcdiag.checks.registry import Cell, Entry, Labels
+from rtcdiag.probes.ice import IceOptions, IceResult, IceRun, probe
+from rtcdiag.probes.ice import IceServer as IceServer  # the plan's server type, for commands
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import ice as rules
 
 
@@ -121,3 +126,46 @@ def server_cell(run: IceRun) -> tuple[str, str]:
         return transport, (f"connected {run.connect_ms or 0.0:.0f} ms, "
                            f"{run.packets_received}/{run.packets_sent} echoed")
     return transport, "FAILED" if run.attempted_connect else "no relay"
+
+
+PACKETS = 3  # data messages per connected pair in ``rtcdiag check``
+
+
+def ice_options(timeouts: Timeouts, *, packets: int, relay_only: bool = False,
+                ssl_context: ssl.SSLContext | None = None) -> IceOptions:
+    """The ICE agents' options from the run's timeouts (``check``, ``ice``, and ``browser``'s comparison)."""
+    return IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeouts.ice_gather_s,
+                      connect_timeout_s=timeouts.ice_connect_s, ssl_context=ssl_context)
+
+
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[IcePlan, IceResult] | None:
+    from rtcdiag.tls import make_client_context
+
+    servers = ice_servers_from_targets(usable_ice_targets([plan]))
+    if not servers:
+        return None
+    options = ice_options(timeouts, packets=PACKETS,
+                          ssl_context=make_client_context(plan.ca_file, insecure=plan.insecure))
+    return Job(ICE, IcePlan(servers, options), plan.subject, f"ice {plan.label}")
+
+
+def cells(result: IceResult, label: Labels) -> list[Cell]:
+    out: list[Cell] = []
+    for run in result.runs:
+        transport, text = server_cell(run)
+        out.append((label.get(run.server_host, run.server_host), transport, "ice", text))
+    return out
+
+
+def short_cells(result: IceResult, label: Labels) -> list[Cell]:
+    out: list[Cell] = []
+    for run in result.runs:
+        if run.scheme == "stun":
+            continue
+        transport = server_cell(run)[0]
+        text = "connected" if run.connected else "FAILED" if run.attempted_connect else "no relay"
+        out.append((label.get(run.server_host, run.server_host), transport, "ice", f"ICE {text}"))
+    return out
+
+
+ENTRIES = (Entry(ICE, IceResult, server_job=server_job, cells=cells, short_cells=short_cells),)

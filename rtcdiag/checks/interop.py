@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry
 from rtcdiag.probes.ice import IceServer
-from rtcdiag.probes.interop import InteropResult, probe
+from rtcdiag.probes.interop import InteropResult as InteropResult  # the result type, for commands
+from rtcdiag.probes.interop import probe
 from rtcdiag.report.model import Table
 from rtcdiag.triage import interop as rules
 
@@ -42,3 +44,6 @@ def interop_tables(result: InteropResult) -> list[Table]:
     return [Table(title="Chromium <-> Firefox calls (each browser's own getStats)",
                   columns=["call", "browser", "connection", "echoed", "codecs (its stats)", "DTLS", "cipher",
                            "local candidate"], rows=rows)]
+
+
+ENTRIES = (Entry(INTEROP, InteropResult, tables=interop_tables),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
+from rtcdiag.checks.registry import Entry
 from rtcdiag.probes.turn_load import LoadOptions, LoadResult, run_load
 from rtcdiag.report.model import Table
 from rtcdiag.triage import load as rules
@@ -70,3 +71,6 @@ def _first_failure(result: LoadResult) -> str:
     if last.verdict.value == "clean":
         return "none (the last step was clean)" if not result.stopped else f"none; {result.stopped}"
     return last.verdict.value + (f": {last.note}" if last.note else "")
+
+
+ENTRIES = (Entry(LOAD, LoadResult, tables=tables),)

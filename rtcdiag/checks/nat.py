@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtcdiag import interrupt
-from rtcdiag.checks.engine import Check
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import LOCAL_NETWORK
+from rtcdiag.checks.registry import Entry, Planning, Sample
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun, discover, discover_across
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules
+from rtcdiag.triage.finding import Subject
+from rtcdiag.triage.judgement import Facts
 from rtcdiag.triage.nat_result import NatTriage
 
 # `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (listed in
@@ -157,3 +161,24 @@ def nat_report_parts(runs: list[NatRun], across: ServerMappingRun | None = None
         results["across"] = to_jsonable(across)
         tables.append(across_table(across))
     return tables, results
+
+
+def config_jobs(planning: Planning) -> list[Job[NatPlan, NatDiscovery]]:
+    """``rtcdiag check``: this machine's NAT once, against the config's ``nat_servers``."""
+    config = planning.config
+    if not config.nat_servers:
+        return []
+    plan = NatPlan(list(config.nat_servers), NatOptions(transport="udp",
+                                                                 timeout_s=planning.timeouts.transaction_s))
+    return [Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")]
+
+
+def metrics(result: NatDiscovery, facts: Facts) -> list[Sample]:
+    if not result.runs:
+        return []
+    first = result.runs[0]
+    return [Sample("rtcdiag_nat_info", 1.0, (first.mapping.value, first.filtering.value,
+                                             facts.nat_label or "unknown"))]
+
+
+ENTRIES = (Entry(NAT, NatDiscovery, config_jobs=config_jobs, metrics=metrics),)

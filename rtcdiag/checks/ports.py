@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcdiag.checks.engine import Check
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.plan import ServerPlan, server_transports
+from rtcdiag.checks.registry import Cell, Combine, Entry, Labels, Sample
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortTarget, ReachResult
+from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import reach as rules
+from rtcdiag.triage.judgement import Facts
 
 
 @dataclass(frozen=True)
@@ -35,3 +39,45 @@ async def _run(plan: PortsPlan) -> ReachResult:
 
 
 PORTS: Check[PortsPlan, ReachResult] = Check("ports", _run, rules.judge)
+
+
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[PortsPlan, ReachResult] | None:
+    wanted: list[PortTarget] = []
+    for target in server_transports(plan):
+        port_target = PortTarget(transport=target.transport or "udp", port=target.port)
+        if port_target not in wanted:
+            wanted.append(port_target)
+    return Job(PORTS, PortsPlan(plan.host, wanted, timeout=timeouts.transaction_s, ca_file=plan.ca,
+                                insecure=plan.insecure), plan.subject, f"ports {plan.label}")
+
+
+def cells(result: ReachResult, label: Labels) -> list[Cell]:
+    where = label.get(result.host, result.host)
+    out: list[Cell] = []
+    for port in result.ports:
+        rtt = f" {port.rtt_ms:.0f} ms" if port.rtt_ms is not None else ""
+        out.append((where, port.transport, "port", f"{port.port} {port.state}{rtt}"))
+    return out
+
+
+def short_cells(result: ReachResult, label: Labels) -> list[Cell]:
+    where = label.get(result.host, result.host)
+    return [(where, port.transport, "port", f"port {port.port} {port.state}") for port in result.ports
+            if port.state != "open"]
+
+
+def metrics(result: ReachResult, facts: Facts) -> list[Sample]:
+    """When each TLS port's leaf certificate expires (Unix time)."""
+    out: list[Sample] = []
+    for port in result.ports:
+        if port.tls is None or not port.tls.chain:
+            continue
+        expires_at = port.tls.chain[0].expires_at
+        if expires_at is not None:
+            out.append(Sample("rtcdiag_tls_certificate_expiry_timestamp_seconds", expires_at.timestamp(),
+                              (port.port,), Combine.MIN))
+    return out
+
+
+ENTRIES = (Entry(PORTS, ReachResult, server_job=server_job, cells=cells, short_cells=short_cells,
+                 metrics=metrics),)

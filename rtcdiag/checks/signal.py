@@ -8,13 +8,15 @@ other URL is still probed and reported; a crash anywhere else becomes the engine
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from rtcdiag.checks.engine import Check
+from rtcdiag.checks.engine import Check, Job
+from rtcdiag.checks.registry import Cell, Entry, Labels, Planning
 from rtcdiag.probes import signal as probe
 from rtcdiag.probes.signal import Failure, SignalOptions, SignalResult, SignalTarget, UrlResult
 from rtcdiag.report.model import Table
 from rtcdiag.triage import signal as rules
+from rtcdiag.triage.finding import Subject
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,29 @@ def signal_summary(result: SignalResult) -> Table:
     """The console's short view: one line per URL (its path, then :func:`url_outcome`)."""
     return Table(title="Signalling URLs", columns=["URL", "path", "result"],
                  rows=[[url.url, _path(url), url_outcome(url)] for url in result.urls])
+
+
+def config_jobs(planning: Planning) -> list[Job[SignalPlan, SignalResult]]:
+    """One job per ``[[signalling]]`` entry (its URLs probed concurrently), with the run's timeout and TLS
+    settings (the command line may have changed them after the file was read)."""
+    config = planning.config
+    jobs: list[Job[SignalPlan, SignalResult]] = []
+    for entry in config.signalling:
+        options = replace(entry.options, timeout=planning.timeouts.transaction_s,
+                          insecure=entry.options.insecure or config.insecure,
+                          ca_file=entry.options.ca_file or config.ca)
+        first = entry.targets[0].url
+        label = entry.name or (first.display if len(entry.targets) == 1 else f"{first.display} +"
+                               f"{len(entry.targets) - 1}")
+        jobs.append(Job(SIGNAL, SignalPlan(entry.targets, options), Subject(label, host=first.host),
+                        f"signal {label}"))
+    return jobs
+
+
+def short_cells(result: SignalResult, label: Labels) -> list[Cell]:
+    """One line per signalling URL (its scheme as the transport): where it stopped, or the open WebSocket."""
+    return [(url.url, url.scheme, "result", url_outcome(url)) for url in result.urls]
+
+
+ENTRIES = (Entry(SIGNAL, SignalResult, config_jobs=config_jobs, short_cells=short_cells,
+                 tables=signal_tables),)

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.shared.options import OutputOptions, output_options
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,55 +9,18 @@ from typing import TYPE_CHECKING
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
-    OutputOptions,
-    emit,
-    ice_server_list,
-    output_options,
-    run_async,
-    timeout_option,
-    turn_credential_options,
-    watching,
-)
+from rtcdiag.commands.shared.options import OutputOptions, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import ice_server_list, turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:
+    from rtcdiag.checks.browser import BrowserIceResult
     from rtcdiag.checks.engine import Ran
-    from rtcdiag.probes.browser_ice import BrowserIceResult
-    from rtcdiag.probes.interop import InteropResult
-
-INSTALL_HINT = "apt-get install -y chromium (or --browser-path PATH) and pip install 'rtcdiag[browser]'"
-FIREFOX_HINT = "apt-get install -y firefox-esr (or --browser-path PATH with --engine firefox)"
-
-
-def firefox_unavailable(path: Path | None) -> str | None:
-    """Why no Firefox run can happen here (None: it can): Firefox is driven over Marionette, no package."""
-    from rtcdiag.probes.firefox import find_firefox
-
-    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
-        return f"--browser-path {path}: not an executable file"
-    if path is None and find_firefox() is None:
-        return f"no browser: Firefox is not installed; install: {FIREFOX_HINT}"
-    return None
-
-
-def browser_unavailable(path: Path | None) -> str | None:
-    """Why no browser run can happen here, in one line with how to install (None: it can). Nothing is
-    imported: Playwright loads only when the run starts."""
-    import importlib.util
-
-    from rtcdiag.probes.browser import find_chromium
-
-    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
-        return f"--browser-path {path}: not an executable file"
-    if path is None and find_chromium() is None:
-        return f"no browser: Chromium is not installed; install: {INSTALL_HINT}"
-    if importlib.util.find_spec("playwright") is None:
-        return f"no browser driver: Playwright for Python is not installed; install: {INSTALL_HINT}"
-    return None
-
+    from rtcdiag.checks.interop import InteropResult
 
 @click.command(name="browser", epilog=exitcodes.epilog(
     "rtcdiag browser 'turn:turn.example.com:3478?transport=udp' -u alice --password-env TURN_PASSWORD",
@@ -101,12 +63,11 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     echo, judges the run's own chrome://webrtc-internals dump with the rules of `rtcdiag analyze`, and
     compares with aioice (`rtcdiag ice`) on the same servers. Needs Chromium and the `browser` extra.
     """
-    from rtcdiag.checks.browser import BROWSER, BrowserPlan, browser_notes, browser_tables
+    from rtcdiag.checks.browser import BROWSER, browser_notes, browser_tables, engine_plans, unavailable
     from rtcdiag.checks.engine import Job, execute
     from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.probes.browser_ice import BrowserIceOptions
-    from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
+    from rtcdiag.timeouts import Timeouts
 
     started = time.time()
     user = load_username(username)
@@ -119,19 +80,13 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     if engine == "both" and browser_path is not None:
         raise UsageError("--browser-path names one browser: give it with --engine chromium or firefox")
     for name in engines:
-        why = firefox_unavailable(browser_path) if name == "firefox" else browser_unavailable(browser_path)
+        why = unavailable(name, browser_path)
         if why is not None:
             raise UsageError(why)
-    ice_options = IceOptions(relay_only=relay_only, packets=min(messages, 20), gather_timeout_s=timeout,
-                             connect_timeout_s=timeout) if compare else None
-    jobs = []
-    for name in engines:
-        options = BrowserIceOptions(executable=str(browser_path) if browser_path else None,
-                                    relay_only=relay_only, messages=messages, timeout_s=timeout, engine=name)
-        prefix = f"{name} " if len(engines) > 1 else ""
-        # aioice runs once, beside the first engine
-        plan = BrowserPlan(servers, options, ice_options if name == engines[0] else None, prefix)
-        jobs.append(Job(BROWSER, plan, Subject(f"browser {name}")))
+    plans = engine_plans(servers, engines, executable=str(browser_path) if browser_path else None,
+                         relay_only=relay_only, messages=messages, timeouts=Timeouts(timeout),
+                         compare=compare)
+    jobs = [Job(BROWSER, plan, Subject(f"browser {name}")) for name, plan in zip(engines, plans, strict=True)]
     from rtcdiag.triage.judgement import Judgement
 
     ran_all = []

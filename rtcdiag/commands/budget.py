@@ -15,7 +15,9 @@ from typing import Any
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, list_option, output_options, run_async
+from rtcdiag.commands.shared.options import OutputOptions, list_option, output_options
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async
 from rtcdiag.errors import UsageError
 
 TOPOLOGIES = ("p2p", "sfu", "mcu")

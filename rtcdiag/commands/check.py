@@ -12,22 +12,21 @@ from typing import TYPE_CHECKING
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     check_output_path,
     concurrency_option,
-    emit,
     follow_option,
     list_option,
     output_options,
-    refuse_half_credentials,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async
+from rtcdiag.commands.shared.secrets import refuse_half_credentials, turn_credential_options
 from rtcdiag.config import CHECKS, CheckConfig, ServerConfig, ice_server_entries, load_config
 from rtcdiag.errors import OutputError, UsageError
 from rtcdiag.redact import register_secret
@@ -91,9 +90,9 @@ def _write_openmetrics(run: ConfigRun, path: Path) -> None:
 def _browser_missing() -> str | None:
     import importlib.util
 
-    from rtcdiag.probes.browser import find_chromium
+    from rtcdiag.checks.browser import chromium_installed
 
-    if find_chromium() is None:
+    if not chromium_installed():
         return "Chromium is not installed (apt-get install -y chromium)"
     if importlib.util.find_spec("playwright") is None:
         return "Playwright for Python is not installed (pip install 'rtcdiag[browser]')"

@@ -15,7 +15,7 @@ import click
 
 from rtcdiag import exitcodes
 from rtcdiag.addresses import parse_ip
-from rtcdiag.commands.common import run_async
+from rtcdiag.commands.shared.running import run_async
 from rtcdiag.errors import Interrupted, UsageError
 
 DEFAULT_LISTEN = "127.0.0.1:9733"

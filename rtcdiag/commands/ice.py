@@ -8,20 +8,18 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
-    ice_server_list,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import ice_server_list, turn_credential_options
 from rtcdiag.secret_input import (
     SecretArgs,
     load_turn_secrets,
@@ -57,10 +55,10 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     server itself is on a loopback/private address), ICE failed, data not flowing.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_tables, short_table
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_options, ice_tables, short_table
     from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.probes.ice import IceOptions
     from rtcdiag.report.build import build_report
+    from rtcdiag.timeouts import Timeouts
     from rtcdiag.tls import make_client_context
 
     started = time.time()
@@ -68,9 +66,8 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     password, secret = load_turn_secrets(password_args, secret_args)
     servers = ice_server_list(targets, ice_servers, username, user, password, secret, ttl,
                               unusable="stuns: URLs cannot be used for ICE (aioice gathers over UDP)")
-    options = IceOptions(relay_only=relay_only, packets=packets, gather_timeout_s=timeout,
-                         connect_timeout_s=timeout,
-                         ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
+    options = ice_options(Timeouts(timeout), packets=packets, relay_only=relay_only,
+                          ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
     with watching("ice", output):
         ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
     tables = ice_tables(ran.result) if ran.result is not None else []

@@ -6,22 +6,20 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async
+from rtcdiag.commands.shared.options import OutputOptions, output_options
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async
 from rtcdiag.errors import UsageError
-from rtcdiag.evidence.sniff import ConfigKind, config_kind
 from rtcdiag.report.linter import LintFormat
 from rtcdiag.report.model import Table
 
 if TYPE_CHECKING:
     from rtcdiag.lint.versions import KnownVersion
-
-_SECRET_OPTIONS = ("static-auth-secret", "cli-password", "user", "secret", "oauth-admin-password")
-
 
 @click.command(name="lint", epilog=exitcodes.epilog(
     "rtcdiag lint /etc/turnserver.conf",
@@ -48,24 +46,11 @@ def command(files: tuple[str, ...], version_text: str | None, fmt: str, output: 
     turns: not on 443, duplicate or too many URLs). A file that is none of these is exit 2.
     """
     from rtcdiag.checks.engine import Job, execute_all
-    from rtcdiag.checks.lint import APP_LINT, TURNSERVER_LINT, AppLintPlan
-    from rtcdiag.lint.options import KNOWN_OPTIONS
-    from rtcdiag.lint.turnserver_conf import read_file
-    from rtcdiag.lint.versions import (
-        KnownVersion,
-        VersionSource,
-        choose,
-        from_hint,
-        local_version,
-        parse_version,
-        show,
-    )
-    from rtcdiag.redact import register_secret
+    from rtcdiag.checks.lint import LINT, LintFilePlan, LintKind
+    from rtcdiag.lint.versions import KnownVersion, VersionSource, local_version, parse_version, show
     from rtcdiag.report.build import build_report
-    from rtcdiag.textsafe import printable
     from rtcdiag.triage.finding import Subject
     from rtcdiag.triage.judgement import Judgement
-    from rtcdiag.triage.lint import LintPlan
 
     started = time.time()
     option: KnownVersion | None = None
@@ -81,53 +66,33 @@ def command(files: tuple[str, ...], version_text: str | None, fmt: str, output: 
             local.append(local_version())
         return local[0]
 
-    jobs: list[Job[Any, Any]] = []
+    # Each file is read in the check's run; one that cannot be linted is exit 2 before any report.
+    jobs = [Job(LINT, LintFilePlan(Path(name), option, local_once), Subject(name)) for name in files]
+    ran = run_async(execute_all(jobs), network=False)
+    refused = next((each.result.refused for each in ran if each.result is not None and each.result.refused),
+                   None)
+    if refused:
+        raise UsageError(refused)
     rows: list[list[str]] = []
     notes: list[str] = []
     assumed: list[str] = []
-    for name in files:
-        path = Path(name)
-        if not path.is_file():
-            raise UsageError(f"{name}: no such file" if not path.exists() else f"{name}: not a regular file")
-        kind = config_kind(path)
-        if kind is ConfigKind.TURNSERVER:
-            conf = read_file(path)
-            if conf.options and not any(o.name in KNOWN_OPTIONS for o in conf.options):
-                first = conf.options[0]
-                raise UsageError(f"{name}: not a turnserver.conf: none of its {len(conf.options)} option "
-                                 f"line(s) is a coturn option (line {first.line}: "
-                                 f"{printable(first.name[:60])!r}); lint reads turnserver.conf, RTCIceServer "
-                                 ".json and rtcdiag .toml files")
-            for conf_option in conf.options:
-                if conf_option.name in _SECRET_OPTIONS and conf_option.value:
-                    value = conf_option.value
-                    register_secret(value.split(":", 1)[-1] if conf_option.name == "user" else value)
-            hint = from_hint(conf.version_hint.text, conf.version_hint.line) if conf.version_hint else None
-            known = choose(option, hint, local_once)
-            jobs.append(Job(TURNSERVER_LINT, LintPlan(conf, known), Subject(str(path))))
-            rows.append([str(path), "coturn turnserver.conf", f"{len(conf.options)} options",
-                         f"{show(known.version)} ({known.source.value})" if known.version else "unknown"])
-            assumed.append(_assumed(str(path), known))
-        elif kind is ConfigKind.ICE_SERVERS:
-            from rtcdiag.targets import load_ice_servers
-
-            targets = load_ice_servers(path)
-            jobs.append(Job(APP_LINT, AppLintPlan(targets, str(path), True), Subject(str(path))))
-            rows.append([str(path), "RTCIceServer list", f"{len(targets)} URLs", "-"])
-        else:
-            from rtcdiag.config import load_config
-
-            config = load_config(path)
-            targets = [t for server in config.servers for t in server.targets]
-            jobs.append(Job(APP_LINT, AppLintPlan(targets, str(path), False), Subject(str(path))))
-            rows.append([str(path), "rtcdiag.toml", f"{len(targets)} URLs", "-"])
-            notes.append(f"{path}: URL rules only (its credentials are rtcdiag's own, not shipped to "
+    for each in ran:
+        read = each.result
+        if read is None or read.kind is None:
+            continue
+        known = read.conf.version if read.conf is not None else None
+        rows.append([str(read.path), read.kind.value, read.read,
+                     "-" if known is None else
+                     f"{show(known.version)} ({known.source.value})" if known.version else "unknown"])
+        if known is not None:
+            assumed.append(_assumed(str(read.path), known))
+        if read.kind is LintKind.TOML:
+            notes.append(f"{read.path}: URL rules only (its credentials are rtcdiag's own, not shipped to "
                          "clients)")
     if assumed:
         from rtcdiag.lint.advisories import COMPILED
 
         notes.insert(0, f"{'; '.join(assumed)}; advisory table compiled {COMPILED}")
-    ran = run_async(execute_all(jobs))
     judgement = Judgement.merge([each.judgement for each in ran])
     table = Table(title="Files", columns=["file", "kind", "read", "coturn version"], rows=rows)
     results = {"files": [{"file": r[0], "kind": r[1], "read": r[2], "coturn_version": r[3]} for r in rows]}

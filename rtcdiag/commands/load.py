@@ -10,20 +10,20 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
-    emit,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.secret_input import SecretArgs, load_turn_secrets, load_username
+from rtcdiag.targets import TRANSPORTS
 
 OPERATE_NOTE = ("rtcdiag load is for TURN servers you operate: it holds up to {streams} allocation(s) and "
                 "sends up to {mbps:g} Mbit/s through the relay. Run it against someone else's server only "
@@ -82,7 +82,7 @@ def _raise_descriptor_limit(needed: int) -> None:
     "--secret-env TURN_SECRET"))
 @click.argument("target", metavar="TARGET")
 @click.option("-t", "--transport", "transport_text", default=None,
-              type=click.Choice(("udp", "tcp", "tls"), case_sensitive=False),
+              type=click.Choice(TRANSPORTS, case_sensitive=False),
               help="Transport to the server for a HOST[:PORT] target (default udp; tls uses --tls-port); one "
                    "per run: the knee is a transport's. A turn: URI says its own (?transport=tcp; turns: is "
                    "TLS).")

@@ -7,17 +7,12 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
-    OutputOptions,
-    emit,
-    list_option,
-    output_options,
-    run_async,
-    timeout_option,
-    watching,
-)
+from rtcdiag.commands.shared.options import OutputOptions, list_option, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.report.model import Table
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Subject
 
 
@@ -110,7 +105,7 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
         from rtcdiag.textsafe import printable
 
         # Offline: one line (the NAT-OFFLINE finding says which names failed and which servers were silent).
-        finding = next(f for f in report.findings if f.id == "NAT-OFFLINE")
+        finding = next(f for f in report.findings if f.id == ids.NAT_OFFLINE)
         click.echo(printable(f"rtcdiag nat-type: INCONCLUSIVE: {finding.symptom} Check the network "
                              "connection and DNS; nothing was measured."))
         return exitcodes.INCONCLUSIVE

@@ -9,19 +9,18 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
     list_option,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes import reach

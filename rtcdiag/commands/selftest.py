@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import OutputOptions, emit, output_options, run_async, timeout_option
+from rtcdiag.commands.shared.options import OutputOptions, output_options, timeout_option
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async
 from rtcdiag.config import CheckConfig, ServerConfig
 from rtcdiag.errors import UsageError
 from rtcdiag.redact import register_secret

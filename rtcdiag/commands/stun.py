@@ -7,71 +7,24 @@ import time
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
     follow_option,
     list_option,
     output_options,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.binding import BindingResult
-from rtcdiag.redact import echo
-from rtcdiag.report.model import Table
 from rtcdiag.targets import TRANSPORTS as TARGET_TRANSPORTS
 from rtcdiag.triage.finding import Subject
 
 TRANSPORTS = TARGET_TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.targets.Transport
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def stun_table(results: list[BindingResult]) -> Table:
-    """One row per target x transport."""
-    rows: list[list[str]] = []
-    for r in results:
-        if r.outcome == "success":
-            result = "ok"
-        elif r.outcome == "error-response":
-            result = f"error {r.error_code}"
-        else:
-            result = r.error_kind or r.outcome
-        rows.append([
-            r.target, r.transport, result, r.mapped_address or "-", _ms(r.rtt_ms), str(r.attempts),
-            echo(r.software) if r.software else "-", r.response_origin or "-", r.other_address or "-",
-            "-" if r.fingerprint is None else ("yes" if r.fingerprint else "no"),
-        ])
-    return Table(title="STUN Binding",
-                 columns=["Server", "Transport", "Result", "Mapped address", "RTT ms", "Tries", "Software",
-                          "Response origin", "Other address", "Fingerprint"],
-                 rows=rows)
-
-
-def short_table(results: list[BindingResult]) -> Table:
-    """One line per target x transport: the mapped address and RTT, or what went wrong."""
-    rows: list[list[str]] = []
-    for r in results:
-        if r.outcome == "success":
-            words = [f"mapped {r.mapped_address}"]
-            if r.rtt_ms is not None:
-                words.append(f"rtt {_ms(r.rtt_ms)} ms")
-            if r.attempts > 1:
-                words.append(f"{r.attempts} tries")
-        elif r.outcome == "error-response":
-            words = [f"error {r.error_code}"]
-        else:
-            words = [r.error or r.error_kind or str(r.outcome)]
-        rows.append([r.target, r.transport, ", ".join(words)])
-    return Table(title="STUN Binding", columns=["server", "transport", "result"], rows=rows)
 
 
 @click.command(name="stun", epilog=exitcodes.epilog(
@@ -99,10 +52,10 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
     OTHER-ADDRESS, FINGERPRINT and unknown attributes.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.stun import STUN, StunPlan
-    from rtcdiag.probes.binding import BindingOptions
+    from rtcdiag.checks.stun import STUN, StunPlan, binding_options, short_table, stun_table
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import expand_transports, parse_targets
+    from rtcdiag.timeouts import Timeouts
 
     started = time.time()
     given = parse_targets(targets, default_scheme="stun")
@@ -112,8 +65,8 @@ def command(targets: tuple[str, ...], transports: tuple[str, ...], family: str |
                          f"transport ({first.transport or 'udp'}, RFC 7064): write "
                          f"{first.scheme}:{first.hostport}?transport=tcp, or stuns: for TLS")
     parsed = expand_transports(given, transports or ("udp",))
-    options = BindingOptions(timeout=timeout, ca_file=tls.ca_file, insecure=tls.insecure,
-                             family=int(family) if family else None, follow_redirects=follow)
+    options = binding_options(Timeouts(timeout), ca_file=tls.ca_file, insecure=tls.insecure,
+                              family=int(family) if family else None, follow_redirects=follow)
     with watching("stun", output):
         ran = run_async(execute(Job(STUN, StunPlan(parsed, options), Subject("stun"))))
     results = ran.result or []

@@ -12,22 +12,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rtcdiag import exitcodes
-from rtcdiag.commands.common import (
+from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
     concurrency_option,
-    emit,
     follow_option,
     list_option,
     output_options,
-    refuse_half_credentials,
-    run_async,
     timeout_option,
     tls_notes,
     tls_options,
-    turn_credential_options,
-    watching,
 )
+from rtcdiag.commands.shared.output import emit
+from rtcdiag.commands.shared.running import run_async, watching
+from rtcdiag.commands.shared.secrets import refuse_half_credentials, turn_credential_options
 from rtcdiag.errors import UsageError
 from rtcdiag.probes.binding import BindingResult
 from rtcdiag.probes.turn_result import (
@@ -229,7 +227,7 @@ def summary_table(results: list[TurnCheckResult], bindings: list[BindingResult],
     """One line per server x transport (x relay family): what the Allocate gave, then the data path's loss
     and RTT (every method together), the RFC 6062 TCP relay and the peer ACL when asked. A transport on
     another port than the target's says its port; one tried without being asked for says so."""
-    from rtcdiag.checks.tables import data_summary, turn_outcome
+    from rtcdiag.checks.turn import data_summary, turn_outcome
     from rtcdiag.triage.unasked import Endpoint
 
     rows: list[list[str]] = []

@@ -10,16 +10,16 @@ not a label (Prometheus adds ``instance``). Every label value is masked and made
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from rtcdiag.checks import registry as checks_registry
+from rtcdiag.checks.registry import Combine
 from rtcdiag.checks.run import ConfigRun
 from rtcdiag.redact import unmark
 from rtcdiag.report.build import step_status
@@ -82,14 +82,14 @@ class _Families:
         self.families: dict[str, GaugeMetricFamily] = {}
         self.values: dict[str, dict[tuple[str, ...], float]] = {}
 
-    def set(self, name: str, value: float, *labels: object, combine: str = "last") -> None:
+    def set(self, name: str, value: float, *labels: object, combine: Combine = Combine.LAST) -> None:
         key = tuple(_label(v) for v in labels)
         series = self.values.setdefault(name, {})
-        if key in series and combine == "max":
+        if key in series and combine is Combine.MAX:
             value = max(series[key], value)
-        elif key in series and combine == "min":
+        elif key in series and combine is Combine.MIN:
             value = min(series[key], value)
-        elif key in series and combine == "sum":
+        elif key in series and combine is Combine.SUM:
             value = series[key] + value
         series[key] = value
 
@@ -113,69 +113,28 @@ def _steps(run: ConfigRun, out: _Families) -> None:
         status = step_status(step, attached.get((s.server, s.transport, step.check, step.step), []))
         if status is not Status.SKIP:
             out.set("rtcdiag_step_duration_seconds", max(step.duration_s, 0.0), step.check, step.step,
-                    transport, combine="max")
+                    transport, combine=Combine.MAX)
             out.set("rtcdiag_step_success", float(status in (Status.PASS, Status.WARN)), step.check,
-                    step.step, transport, combine="min")
+                    step.step, transport, combine=Combine.MIN)
 
 
 def _facts(run: ConfigRun, out: _Families) -> None:
     for each in run.ran:
         for rtt in each.judgement.facts.rtts:
-            out.set("rtcdiag_rtt_seconds", rtt.rtt_ms / 1000.0, each.check, combine="max")
+            out.set("rtcdiag_rtt_seconds", rtt.rtt_ms / 1000.0, each.check, combine=Combine.MAX)
     relays = run.judgement.facts.relays
     if relays:
         out.set("rtcdiag_relay_data_success", float(any(r.works for r in relays)))
 
 
-def _turn(result: Any, out: _Families) -> None:
-    from rtcdiag.probes.turn_result import TurnCheckResult
-
-    if not isinstance(result, list):
-        return
-    for each in result:
-        if not isinstance(each, TurnCheckResult):
+def _checks(run: ConfigRun, out: _Families) -> None:
+    """What each registered check's own metrics say about its typed result."""
+    for each in run.ran:
+        entry = checks_registry.for_ran(each.check)
+        if entry is None or entry.metrics is None or each.result is None:
             continue
-        sent: dict[str, int] = {}
-        received: dict[str, int] = {}
-        for tr in each.transports:
-            out.set("rtcdiag_relay_allocation_success", float(tr.allocated), tr.transport, combine="min")
-            for dp in tr.data_paths:
-                sent[tr.transport] = sent.get(tr.transport, 0) + dp.packets_sent
-                received[tr.transport] = received.get(tr.transport, 0) + min(dp.packets_received,
-                                                                             dp.packets_sent)
-        for transport, count in sent.items():
-            if count:
-                out.set("rtcdiag_data_loss_ratio", 1.0 - received[transport] / count, transport,
-                        combine="max")
-
-
-def _iso_to_unix(text: str) -> float | None:
-    try:
-        return float(calendar.timegm(time.strptime(text.removesuffix("Z"), "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
-
-
-def _ports(result: Any, out: _Families) -> None:
-    from rtcdiag.probes.reach import ReachResult
-
-    if not isinstance(result, ReachResult):
-        return
-    for port in result.ports:
-        if port.tls is None or not port.tls.chain:
-            continue
-        expiry = _iso_to_unix(port.tls.chain[0].not_after)
-        if expiry is not None:
-            out.set("rtcdiag_tls_certificate_expiry_timestamp_seconds", expiry, port.port, combine="min")
-
-
-def _nat(result: Any, nat_label: str | None, out: _Families) -> None:
-    from rtcdiag.probes.nat import NatDiscovery
-
-    if not isinstance(result, NatDiscovery) or not result.runs:
-        return
-    first = result.runs[0]
-    out.set("rtcdiag_nat_info", 1.0, first.mapping.value, first.filtering.value, nat_label or "unknown")
+        for sample in entry.metrics(each.result, run.judgement.facts):
+            out.set(sample.name, sample.value, *sample.labels, combine=sample.combine)
 
 
 def families(outcome: ProbeOutcome) -> _Families:
@@ -193,15 +152,9 @@ def families(outcome: ProbeOutcome) -> _Families:
     out.set("rtcdiag_probe_exit_code", float(report.exit_code))
     _steps(run, out)
     _facts(run, out)
-    for each in run.ran:
-        if each.check == "turn":
-            _turn(each.result, out)
-        elif each.check == "ports":
-            _ports(each.result, out)
-        elif each.check == "nat":
-            _nat(each.result, run.judgement.facts.nat_label, out)
+    _checks(run, out)
     for finding in report.findings:
-        out.set("rtcdiag_findings", 1.0, _finding_id(finding), finding.severity.value, combine="sum")
+        out.set("rtcdiag_findings", 1.0, _finding_id(finding), finding.severity.value, combine=Combine.SUM)
     for root in report.roots:
         out.set("rtcdiag_root_cause_info", 1.0, _finding_id(root))
     return out

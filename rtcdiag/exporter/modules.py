@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rtcdiag.addresses import format_hostport, parse_ip
+from rtcdiag.checks.registry import Key
 from rtcdiag.config import CHECKS, SIGNAL_KEYS, CheckConfig, ConfigError, parse_config
+from rtcdiag.timeouts import Timeouts
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # RFC 1123 §2.1 host names: letters, digits and hyphens in labels of 1..63, 253 characters in all.
@@ -138,9 +140,7 @@ def _render(url: str, target: ProbeTarget) -> str:
 
 
 def _transaction_timeout(module: Module, budget_s: float) -> float:
-    # A check runs a few transactions one after another (Allocate, permission, data, refresh): a quarter of
-    # the scrape budget per transaction keeps the whole probe inside it.
-    return max(0.05, min(module.timeout, budget_s / 4.0))
+    return Timeouts.within_scrape(module.timeout, budget_s).transaction_s
 
 
 def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
@@ -154,14 +154,11 @@ def _probe_config(config: ExporterConfig, module: Module, target: ProbeTarget,
                             "servers": [server]}
     if "follow_redirects" in module.table:
         data["follow_redirects"] = module.table["follow_redirects"]
-    if "nat" in module.checks:
+    if Key.NAT in module.checks:
         data["nat_servers"] = [u for u in server["urls"] if u.lower().startswith("stun:")]
-    origin = f"{config.source}: modules.{module.name}"
-    try:
-        check = parse_config(data, origin=origin, base=config.base)
-    except ConfigError as exc:  # "F: modules.m: servers[0].password_env: ..." -> "F: modules.m.password_env"
-        raise ConfigError(str(exc).replace(f"{origin}: servers[0].", f"{origin}.")
-                          .replace(f"{origin}: servers[0]:", f"{origin}:")) from None
+    # The server entry's errors read "F: modules.m.password_env: ...", where the user wrote it.
+    check = parse_config(data, origin=f"{config.source}: modules.{module.name}", base=config.base,
+                         entry_at=(config.source, f"modules.{module.name}"))
     if module.rest:
         _mint(check)
     return check
@@ -178,23 +175,19 @@ def _signal_probe_config(config: ExporterConfig, module: Module, target: ProbeTa
                           f"{budget_s:g} s (keep it under half the scrape timeout)")
     data: dict[str, Any] = {"checks": ["signal"], "timeout": _transaction_timeout(module, budget_s),
                             "signalling": [entry]}
-    origin = f"{config.source}: modules.{module.name}"
-    try:
-        return parse_config(data, origin=origin, base=config.base)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace(f"{origin}: signalling[0].", f"{origin}.")
-                          .replace(f"{origin}: signalling[0]:", f"{origin}:")) from None
+    return parse_config(data, origin=f"{config.source}: modules.{module.name}", base=config.base,
+                        entry_at=(config.source, f"modules.{module.name}"))
 
 
 def _mint(check: CheckConfig) -> None:
-    """REST credentials for this probe only (registered for masking by ``rest_credentials``)."""
-    from rtcdiag.protocol.credentials import rest_credentials
+    """REST credentials for this probe only (registered for masking by ``rest_login``)."""
+    from rtcdiag.protocol.credentials import DEFAULT_REST_USER, rest_login
 
     for server in check.servers:
         if server.secret is None:
             continue
-        username, password = rest_credentials(server.secret, server.username or "rtcdiag", server.ttl,
-                                              now=time.time())
+        username, password, _ = rest_login(server.secret, server.username or DEFAULT_REST_USER, server.ttl,
+                                           now=time.time())
         server.username, server.password, server.secret = username, password, None
         server.targets = [replace(t, username=username, credential=password) for t in server.targets]
 

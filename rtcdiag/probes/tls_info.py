@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rtcdiag.jsonable import IN_PROCESS
 from rtcdiag.redact import ECHO
 from rtcdiag.tls import shared_context
 
@@ -35,6 +36,8 @@ class CertInfo:
     not_before: str = ""  # ISO 8601 UTC
     not_after: str = ""
     days_to_expiry: float | None = None  # negative once expired
+    # not_after as a value (the exporter's expiry metric); JSON carries the ISO text above only.
+    expires_at: datetime | None = field(default=None, metadata=IN_PROCESS)
     serial: str = ""
     self_signed: bool = False
 
@@ -98,6 +101,7 @@ def cert_from_info(info: dict[str, Any], now: float | None = None) -> CertInfo:
         not_before=not_before,
         not_after=not_after,
         days_to_expiry=None if expiry is None else round((expiry - now) / 86400.0, 2),
+        expires_at=None if expiry is None else datetime.fromtimestamp(expiry, UTC),
         serial=str(info.get("serialNumber", "")),
         self_signed=bool(subject) and subject == issuer,
     )

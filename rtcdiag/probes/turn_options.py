@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rtcdiag.probes.turn_result import RelayFamily, RestCredentialInfo
 from rtcdiag.probes.turn_session import Credentials
-from rtcdiag.protocol import rest_credentials_for, rest_username_expiry
+from rtcdiag.protocol import rest_login, rest_username_expiry
 from rtcdiag.redact import register_secret
 from rtcdiag.targets import DEFAULT_TLS_PORT, Target
 
@@ -41,8 +41,7 @@ def credentials_for(target: Target, options: TurnCheckOptions,
     username = target.username or options.username
     password = target.credential or options.password
     if options.secret is not None:
-        name, password, generated = rest_credentials_for(options.secret, username or "", options.ttl_s,
-                                                         now=now)
+        name, password, generated = rest_login(options.secret, username, options.ttl_s, now=now)
         expiry = rest_username_expiry(name)
         rest = RestCredentialInfo(name, expiry or 0, int(now), generated) if expiry is not None else None
         return Credentials(name, password, options.realm), "rest", rest

@@ -21,7 +21,7 @@ Public API (import from the submodules or from here)::
     verify_fingerprint(raw) -> bool | None
     long_term_key(user, realm, password, PasswordAlgorithm.MD5) ; userhash(user, realm)
     rest_credentials(secret, user, ttl_s) -> (username, password) ; parse_rest_expiry(username)
-    rest_credentials_for(secret, user, ttl_s) -> (username, password, minted)  # "expiry:user" kept as given
+    rest_login(secret, user, ttl_s) -> (username, password, minted)  # "expiry:user" kept as given
     ChannelData(0x4000, b"..").encode(pad=True) ; ChannelData.decode(data) ; is_channeldata(data)
     describe(msg) -> list[AttributeView] (secrets "<redacted>")   # in rtcdiag.protocol.describe
     summary(msg) -> "Allocate error response 401 Unauthorized"
@@ -67,7 +67,7 @@ from rtcdiag.protocol.credentials import (
     opaque_string,
     parse_rest_expiry,
     rest_credentials,
-    rest_credentials_for,
+    rest_login,
     rest_password,
     rest_username_expiry,
     saslprep,
@@ -116,7 +116,7 @@ __all__ = [
     "opaque_string",
     "parse_rest_expiry",
     "rest_credentials",
-    "rest_credentials_for",
+    "rest_login",
     "rest_password",
     "rest_username_expiry",
     "saslprep",

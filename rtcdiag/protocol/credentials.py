@@ -160,6 +160,9 @@ def challenge_problem(name: str, raw: bytes) -> str | None:
     return None
 
 
+DEFAULT_REST_USER = "rtcdiag"  # the name in minted credentials when none is configured
+
+
 def rest_credentials(secret: str, user: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:
     """TURN REST-API credentials: ``("expiry:user", base64(HMAC-SHA1(secret, username)))``.
 
@@ -188,15 +191,16 @@ def rest_username_expiry(username: str) -> int | None:
     return expiry if expiry is not None and expiry >= MIN_REST_EXPIRY else None
 
 
-def rest_credentials_for(secret: str, user: str, ttl_s: int,
-                         now: float | None = None) -> tuple[str, str, bool]:
-    """``(username, password, minted)`` for the shared ``secret``: a ready-made ``expiry:user`` is used as
-    given (its password derived: the check is of exactly that one), any other ``user`` gets credentials
-    minted by :func:`rest_credentials`. The secret and the password are registered for redaction."""
+def rest_login(secret: str, user: str | None, ttl_s: int, now: float | None = None,
+               ) -> tuple[str, str, bool]:
+    """The one "ready-made or mint" decision for a REST secret: ``(username, password, minted)``.
+
+    A ready-made ``expiry:user`` (an expiry that looks like a Unix time) is kept exactly as given, with its
+    password derived from the secret; any other name (or none: just the expiry) is minted for ``ttl_s``."""
     register_secret(secret)
-    if rest_username_expiry(user) is not None:
+    if user is not None and rest_username_expiry(user) is not None:
         return user, rest_password(secret, user), False
-    username, password = rest_credentials(secret, user, ttl_s, now=now)
+    username, password = rest_credentials(secret, user or "", ttl_s, now=now)
     return username, password, True
 
 

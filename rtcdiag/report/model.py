@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 from rtcdiag import exitcodes
 from rtcdiag.interrupt import Interruption
 from rtcdiag.jsonable import Deferred
+from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Severity, sort_findings
 
 if TYPE_CHECKING:
     from rtcdiag.report.visual import Section
 
 SCHEMA = "rtcdiag/1"
-INTERNAL_ERROR = "INTERNAL-ERROR"
+INTERNAL_ERROR = ids.INTERNAL_ERROR
 
 
 class Status(StrEnum):

@@ -18,7 +18,7 @@ FLOOD_MIN_REPLIES = 20
 FLOOD_PER_REQUEST = 4
 
 # Exchange.error_kind / TransportResult.failure_kind -> general catalogue id. ICMP port unreachable arrives as
-# REFUSED (UDP's connection refused, RFC 1122 §4.1.3.1: rtcdiag.protocol.transport); UNREACHABLE is every
+# REFUSED (UDP's connection refused, RFC 1122 §4.1.3.1: rtcdiag.net); UNREACHABLE is every
 # other ICMP destination unreachable and no route.
 _KIND_IDS: dict[ErrorKind, str] = {
     ErrorKind.DNS: ids.DNS_FAILURE,

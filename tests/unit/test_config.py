@@ -91,7 +91,7 @@ ENTRIES = {"iceServers": [
 def test_each_ice_server_entry_is_one_server_even_on_a_shared_host(tmp_path: Path) -> None:
     """An RTCIceServer entry is one server (its URLs, its credentials), never merged with another entry on
     its host: the diagnosis keeps each entry's causes to it. Plans are per entry and host, labels unique."""
-    from rtcdiag.checks.run import plan_servers
+    from rtcdiag.checks.plan import plan_servers
     from rtcdiag.commands.check import _config_from_args
 
     (tmp_path / "ice.json").write_text(json.dumps(ENTRIES))
@@ -108,7 +108,7 @@ def test_each_ice_server_entry_is_one_server_even_on_a_shared_host(tmp_path: Pat
 
 
 def test_two_servers_of_one_name_on_one_host_are_still_two_entries(tmp_path: Path) -> None:
-    from rtcdiag.checks.run import plan_servers
+    from rtcdiag.checks.plan import plan_servers
 
     text = ('[[servers]]\nname = "x"\nurls = ["stun:10.0.0.1"]\n'
             '[[servers]]\nname = "x"\nurls = ["stun:10.0.0.1:3479"]\n')
@@ -199,7 +199,9 @@ def test_readable_password_file_warns(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> None:
-    from rtcdiag.checks.run import JOB_MAKERS, plan_servers
+    from rtcdiag.checks import registry
+    from rtcdiag.checks.plan import plan_servers
+    from rtcdiag.timeouts import Timeouts
 
     servers = '[[servers]]\nurls = ["turn:127.0.0.1:3478"]\nusername = "u"\npassword_env = "PW"\n'
     default = load_config(write(tmp_path, servers), environ={"PW": "pw-follow-1"})
@@ -208,7 +210,8 @@ def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> 
                          environ={"PW": "pw-follow-1"})
     assert not config.follow_redirects
     (plan,) = plan_servers(config)
-    stun_job, turn_job = JOB_MAKERS["stun"](plan, 1.0), JOB_MAKERS["turn"](plan, 1.0)
+    stun_job, turn_job = (registry.entry(key).server_job(plan, Timeouts(1.0))  # type: ignore[misc]
+                          for key in (registry.Key.STUN, registry.Key.TURN))
     assert stun_job is not None and turn_job is not None
     assert stun_job.plan.options.follow_redirects is False
     assert turn_job.plan.options.follow_redirects is False

@@ -20,7 +20,7 @@ from rtcdiag.protocol import (
     opaque_string,
     parse_rest_expiry,
     rest_credentials,
-    rest_credentials_for,
+    rest_login,
     saslprep,
     short_term_key,
     userhash,
@@ -120,15 +120,15 @@ def test_rest_credentials_match_openssl_and_are_redacted() -> None:
     assert rest_credentials("north-secret", "", 60, now=100.9)[0] == "160"
 
 
-def test_rest_credentials_for_keeps_a_ready_made_name_and_mints_for_any_other() -> None:
+def test_rest_login_keeps_a_ready_made_name_and_mints_for_any_other() -> None:
     # a ready-made "expiry:user" is checked as given: its password is the same HMAC (openssl value above)
-    assert rest_credentials_for("north-secret", "1700000600:alice", 60, now=5) == (
+    assert rest_login("north-secret", "1700000600:alice", 60, now=5) == (
         "1700000600:alice", "EdbFJ9kE5DnzTiD/imsvvWqUMAs=", False)
     # an ordinary name, or a number too small to be a Unix time, gets an expiry of now + ttl
-    assert rest_credentials_for("north-secret", "alice", 600, now=1_700_000_000) == (
+    assert rest_login("north-secret", "alice", 600, now=1_700_000_000) == (
         "1700000600:alice", "EdbFJ9kE5DnzTiD/imsvvWqUMAs=", True)
-    assert rest_credentials_for("north-secret", "2024", 10, now=100)[0::2] == ("110:2024", True)
-    assert rest_credentials_for("north-secret", "", 60, now=100.9)[0::2] == ("160", True)
+    assert rest_login("north-secret", "2024", 10, now=100)[0::2] == ("110:2024", True)
+    assert rest_login("north-secret", "", 60, now=100.9)[0::2] == ("160", True)
     assert mask("north-secret EdbFJ9kE5DnzTiD/imsvvWqUMAs=") == "*** ***"
 
 
@@ -151,3 +151,17 @@ def test_long_term_key_registers_password_and_key_for_redaction() -> None:
 )
 def test_parse_rest_expiry(username: str, expiry: int | None) -> None:
     assert parse_rest_expiry(username) == expiry
+
+
+def test_rest_login_keeps_a_ready_made_name_and_mints_any_other() -> None:
+    """The one "ready-made ``expiry:user`` or mint" decision (rtcdiag check, ice, browser, turn-check and
+    the exporter all take it): a name whose expiry looks like a Unix time is kept exactly, with its HMAC
+    password; a plain name (or a year-like number) is minted for the TTL."""
+    from rtcdiag.protocol.credentials import rest_login, rest_password
+
+    kept = rest_login("north-secret", "1700000600:alice", 60, now=1_800_000_000)
+    assert kept == ("1700000600:alice", rest_password("north-secret", "1700000600:alice"), False)
+    minted = rest_login("north-secret", "alice", 600, now=1_700_000_000)
+    assert minted == (*rest_credentials("north-secret", "alice", 600, now=1_700_000_000), True)
+    assert rest_login("north-secret", "2024", 60, now=100)[0] == "160:2024"
+    assert rest_login("north-secret", None, 60, now=100)[:1] == ("160",)

@@ -104,6 +104,21 @@ def test_module_errors_name_the_key(module: dict[str, Any], message: str) -> Non
     assert "\n" not in str(caught.value) and "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("module", "where"), [
+    ({"urls": ["turn:{target}"], "username": "u", "password_env": "RTCDIAG_TEST_UNSET_VAR"},
+     "x.toml: modules.m.password_env: "),
+    ({"urls": ["stun:{target}"], "password": "hunter2-secret"}, "x.toml: modules.m.password: "),
+    ({"kind": "signal", "urls": ["ws://{target}/"], "proxy": 5}, "x.toml: modules.m.proxy: "),
+])
+def test_an_entry_error_names_the_module_key_where_it_was_written(module: dict[str, Any], where: str) -> None:
+    """The module's server (or signalling) entry is validated by the one config reader, which names the key
+    as the user wrote it (``modules.m.KEY``), never the ``servers[0]`` it becomes inside."""
+    with pytest.raises(ConfigError) as caught:
+        _config(module)
+    assert str(caught.value).startswith(where), str(caught.value)
+    assert "servers[0]" not in str(caught.value) and "signalling[0]" not in str(caught.value)
+
+
 def test_no_modules_is_an_error() -> None:
     with pytest.raises(ConfigError, match=re.escape("no [modules.NAME] tables")):
         parse_exporter_config({"servers": []}, source="x.toml", base=Path("."))

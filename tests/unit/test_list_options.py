@@ -2,8 +2,8 @@
 lists) and comma-separated (``--x a,b``), mixed too — never a silent drop of all but the last (issue 20).
 
 The command tree is introspected (``rtcdiag.cli.SUBCOMMANDS`` and every group's subcommands), so a list
-option added later without :class:`rtcdiag.commands.common.ListOption` fails here. What the commands then
-do with both spellings against real servers: tests/integration/test_list_options_live.py.
+option added later without :class:`rtcdiag.commands.shared.options.ListOption` fails here. What the commands
+then do with both spellings against real servers: tests/integration/test_list_options_live.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from rtcdiag import exitcodes
 from rtcdiag.cli import SUBCOMMANDS, cli, main
-from rtcdiag.commands.common import ListOption, split_list
+from rtcdiag.commands.shared.options import ListOption, split_list
 
 
 def _commands() -> Iterator[tuple[str, click.Command]]:

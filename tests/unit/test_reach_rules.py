@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtcdiag.commands.common import split_list
 from rtcdiag.commands.ports import parse_ports
+from rtcdiag.commands.shared.options import split_list
 from rtcdiag.errors import UsageError
 from rtcdiag.probes import reach
 from rtcdiag.probes.reach import PortResult, PortTarget, ReachResult
@@ -359,3 +359,27 @@ def test_trace_rejected_and_no_answer() -> None:
     assert findings["TRACE-NO-ANSWER"].step == "trace/tcp/3478"
     assert statuses(result) == {"udp/3478": Status.FAIL, "tcp/3478": Status.FAIL,
                                 "trace/udp/3478": Status.WARN, "trace/tcp/3478": Status.PASS}
+
+
+def test_certificate_expiry_is_kept_as_a_datetime_and_its_metric_reads_it() -> None:
+    """The leaf's expiry stays a datetime in process (the ports check's exporter metric takes it as it is);
+    the JSON carries only the documented ISO text."""
+    from datetime import UTC, datetime
+
+    from rtcdiag.checks.ports import metrics
+    from rtcdiag.jsonable import to_jsonable
+    from rtcdiag.probes.reach import PortResult, PortState, ReachResult
+    from rtcdiag.probes.tls_info import TlsInfo, cert_from_info
+    from rtcdiag.triage.judgement import Facts
+
+    leaf = cert_from_info({"notBefore": "Jan  1 00:00:00 2024 GMT", "notAfter": "Mar  1 12:30:00 2030 GMT",
+                           "subject": ((("commonName", "turn.example.com"),),)}, now=1_700_000_000)
+    assert leaf.expires_at == datetime(2030, 3, 1, 12, 30, tzinfo=UTC)
+    assert leaf.not_after == "2030-03-01T12:30:00Z"
+    data = to_jsonable(leaf)
+    assert isinstance(data, dict) and "expires_at" not in data and data["not_after"] == leaf.not_after
+    port = PortResult(transport="tls", port=5349, address="192.0.2.1", state=PortState.OPEN,
+                      tls=TlsInfo(address="192.0.2.1", port=5349, server_name="turn.example.com",
+                                  chain=[leaf]))
+    (sample,) = metrics(ReachResult(host="192.0.2.1", address="192.0.2.1", ports=[port]), Facts())
+    assert sample.value == leaf.expires_at.timestamp() and sample.labels == (5349,)

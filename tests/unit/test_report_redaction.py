@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from test_report_samples import sample_report
 
-from rtcdiag.commands.common import OutputOptions, emit
+from rtcdiag.commands.shared.options import OutputOptions
+from rtcdiag.commands.shared.output import emit
 from rtcdiag.redact import ECHO, clear_secrets, echo, register_secret
 from rtcdiag.report import console, json_report, junit, markdown
 from rtcdiag.report.model import Report

@@ -122,3 +122,31 @@ def test_argv_password_and_readable_file_warn_once(tmp_path: Path,
     secret_file.chmod(0o600)
     load_secret(SecretArgs(file=secret_file), name="secret", default_env=None, environ={})
     assert capsys.readouterr().err == ""
+
+
+def test_the_config_file_and_the_command_line_read_secrets_with_one_reader(tmp_path: Path) -> None:
+    """One reader of env vars and files (rtcdiag.secret_input), worded for where the source was named: the
+    same file gives the same secret to ``--password-file`` and to a config's ``password_file``."""
+    from rtcdiag.config import ConfigError, load_config
+    from rtcdiag.secret_input import (
+        SecretArgs,
+        SecretProblem,
+        SecretSourceError,
+        load_secret,
+        read_file_secret,
+    )
+
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("one-reader-pw\r\n", encoding="utf-8")
+    secret_file.chmod(0o600)
+    assert read_file_secret(secret_file) == "one-reader-pw"
+    assert load_secret(SecretArgs(file=secret_file), name="password", default_env=None) == "one-reader-pw"
+    toml = tmp_path / "rtcdiag.toml"
+    toml.write_text('[[servers]]\nurls = ["turn:127.0.0.1"]\nusername = "u"\npassword_file = "pw"\n')
+    assert load_config(toml, environ={}).servers[0].password == "one-reader-pw"
+    secret_file.write_text("\n", encoding="utf-8")
+    with pytest.raises(SecretSourceError) as caught:
+        read_file_secret(secret_file)
+    assert caught.value.problem is SecretProblem.EMPTY
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(toml, environ={})
