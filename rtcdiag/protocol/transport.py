@@ -33,10 +33,12 @@ import os
 import socket
 import ssl
 import struct
+import termios
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fcntl import ioctl as fcntl_ioctl
 from types import TracebackType
 
 from rtcdiag.protocol import framing
@@ -67,6 +69,7 @@ _ANCILLARY = 64
 _TCPI_LAST_DATA_RECV = 8 + 4 * 11
 _TCP_INFO_LEN = _TCPI_LAST_DATA_RECV + 4
 _U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
 _JIFFY_MS_MAX = 10  # HZ=100
 UDP_RCVBUF = 1 << 20  # bytes: room for every reply of a burst, so the tool never drops its own packets
 UDP_SNDBUF = 1 << 20  # bytes: room for a burst of sends, so a full send buffer does not drop them
@@ -910,7 +913,8 @@ class StreamClient(_Client):
             await asyncio.wait([pending.future], timeout=policy.ti)
             partial = self._partial
             if not pending.future.done() and partial is not None and \
-                    self._loop.time() - partial[1] >= policy.ti * _SLOW_FRAME_SHARE:
+                    self._loop.time() - partial[1] >= policy.ti * _SLOW_FRAME_SHARE and \
+                    not self._rest_arrived():
                 # Ti ran out while one frame had been coming in for most of it: bytes dripping in (slowloris),
                 # not silence (a flood's frames each complete in moments).
                 size = self._deframer.expected
@@ -927,6 +931,20 @@ class StreamClient(_Client):
         if self._error is not None:
             raise self._error
         await self._write(framing.pad_for_stream(data))
+
+    def _rest_arrived(self) -> bool:
+        """Whether the rest of the frame coming in already reached this machine, unread: then it is rtcdiag
+        that is behind (a busy event loop, say a flood's frames to parse on a loaded machine), not the peer
+        that is slow. Counts the kernel's receive queue (FIONREAD, tcp(7) SIOCINQ; for TLS the records,
+        at least as long as what they carry) and the stream reader's buffer."""
+        size = self._deframer.expected
+        needed = size - self._deframer.pending if size else 1
+        unread = len(getattr(self._reader, "_buffer", b""))
+        sock = self._writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                unread += _I32.unpack(fcntl_ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
+        return unread >= max(needed, 1)
 
     async def _write(self, data: bytes) -> float:
         """Hand ``data`` to the kernel; return when that happened (the send time RTTs are measured from,
