@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import struct
+import termios
+from fcntl import ioctl as fcntl_ioctl
 
 from rtcdiag.net import kernel
 from rtcdiag.net.errors import (
@@ -32,6 +35,8 @@ from rtcdiag.protocol.transaction import (
     Validator,
 )
 from rtcdiag.tls import TlsFailure, classify_ssl_error
+
+_I32 = struct.Struct("=i")  # FIONREAD's int
 
 _SLOW_FRAME_SHARE = 0.5  # a frame still incomplete after this share of Ti is a slow (slowloris) reply
 _STREAM_READ_LIMIT = 1 << 16  # asyncio StreamReader buffer high-water mark (reads pause beyond 2x this)
@@ -155,7 +160,8 @@ class StreamClient(TransactionEndpoint):
             await asyncio.wait([pending.future], timeout=policy.ti)
             partial = self._partial
             if not pending.future.done() and partial is not None and \
-                    self._loop.time() - partial[1] >= policy.ti * _SLOW_FRAME_SHARE:
+                    self._loop.time() - partial[1] >= policy.ti * _SLOW_FRAME_SHARE and \
+                    not self._rest_arrived():
                 # Ti ran out while one frame had been coming in for most of it: bytes dripping in (slowloris),
                 # not silence (a flood's frames each complete in moments).
                 size = self._deframer.expected
@@ -172,6 +178,20 @@ class StreamClient(TransactionEndpoint):
         if self._error is not None:
             raise self._error
         await self._write(framing.pad_for_stream(data))
+
+    def _rest_arrived(self) -> bool:
+        """Whether the rest of the frame coming in already reached this machine, unread: then it is rtcdiag
+        that is behind (a busy event loop, say a flood's frames to parse on a loaded machine), not the peer
+        that is slow. Counts the kernel's receive queue (FIONREAD, tcp(7) SIOCINQ; for TLS the records,
+        at least as long as what they carry) and the stream reader's buffer."""
+        size = self._deframer.expected
+        needed = size - self._deframer.pending if size else 1
+        unread = len(getattr(self._reader, "_buffer", b""))
+        sock = self._writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                unread += _I32.unpack(fcntl_ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
+        return unread >= max(needed, 1)
 
     async def _write(self, data: bytes) -> float:
         """Hand ``data`` to the kernel; return when that happened (the send time RTTs are measured from,

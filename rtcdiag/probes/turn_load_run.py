@@ -46,6 +46,9 @@ RELEASE_TIMEOUT_S = 2.0  # one Refresh LIFETIME=0
 RELEASE_BUDGET_S = 10.0  # all of them
 RTT_SAMPLES_KEPT = 100_000  # per step
 
+_DRAIN_STEP_S = 0.005  # the drain after a step reads the sockets this often
+_DRAIN_WALL_FACTOR = 3.0  # a process starved of CPU may stretch the drain this many times in wall time
+
 
 @dataclass
 class _Stream:
@@ -420,20 +423,36 @@ class LoadRun:
 
     async def _drain(self, reader: PacerReader, sent: int) -> None:
         """Wait for the last echoes: until all are back or a window (4 x the p95 round trip so far, 100 ms to
-        1 s) has passed with nothing new; every socket is read before the window is judged."""
+        1 s) has passed with nothing new, neither an echo back at a client nor a packet the echo peers sent
+        on (that one still has its way back to come); every socket is read before the window is judged.
+        Measures the network, not the tool: only the time this process was really listening counts (a
+        wake-up that came late because the machine was busy counts as the time asked for), so a starved
+        event loop cannot call echoes lost that were still on their way. Bounded in wall time by
+        _DRAIN_WALL_FACTOR x the window (counted again from each sign of progress)."""
         loop = self.loop
         ordered = sorted(self.meter.rtts[-2000:])
         window = min(max(4 * _percentile(ordered, 95), 0.1), 1.0) if ordered else 0.5
-        deadline = loop.time() + window
-        last = self.meter.echoed
+        after_progress = min(window, 0.2)
+        wanted, quiet = window, 0.0  # seconds of listening with nothing new: wanted, and so far
+        wall_end = loop.time() + _DRAIN_WALL_FACTOR * window
+        progress = self._progress()
         while self.meter.echoed < sent:
-            await asyncio.sleep(0.005)
+            begun = loop.time()
+            await asyncio.sleep(_DRAIN_STEP_S)
             reader.read()
-            if self.meter.echoed != last:
-                last = self.meter.echoed
-                deadline = max(deadline, loop.time() + min(window, 0.2))
-            elif loop.time() >= deadline:
+            now = loop.time()
+            if (seen := self._progress()) != progress:
+                progress = seen
+                wanted, quiet = max(wanted - quiet, after_progress), 0.0
+                wall_end = max(wall_end, now + _DRAIN_WALL_FACTOR * after_progress)
+                continue
+            quiet += min(now - begun, _DRAIN_STEP_S)
+            if quiet >= wanted or now >= wall_end:
                 break
+
+    def _progress(self) -> int:
+        """Echoes back at the clients and packets the echo peers sent on, so far."""
+        return self.meter.echoed + sum(peer.echoed for peer in self.peers)
 
     # --- release -------------------------------------------------------------------------------------------
 

@@ -2,15 +2,15 @@
 cause as on the committed fixture: the fixtures are what today's browser really writes, not a frozen guess.
 
 Needs Debian's ``chromium`` and Playwright for Python (``pip install '.[browser]'``; ``playwright install`` is
-never used) and coturn; skipped with the reason otherwise. A few quick scenarios run by default (the machine
-is shared); ``RTCDIAG_BROWSER_ALL=1`` runs every scenario of tests/browser/make_fixtures.py (the dead-UDP-port
-one waits ~40 s for Chromium's 701).
+never used) and coturn; skipped with the reason otherwise. One scenario runs live by default (the machine
+is shared; the committed dumps of all are judged in tests/unit/test_analyze_fixtures.py);
+``RTCDIAG_BROWSER_ALL=1`` runs every scenario of tests/browser/make_fixtures.py (the dead-UDP-port one waits
+~40 s for Chromium's 701).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -25,8 +25,11 @@ from rtcdiag.triage.analyze import judge
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from make_fixtures import BY_NAME, SCENARIOS, fixture_path, generate, save
 
-QUICK = ("turn-wrong-password", "dtls-fingerprint", "gum-no-camera")
-CHOSEN = [s.name for s in SCENARIOS] if os.environ.get("RTCDIAG_BROWSER_ALL") else list(QUICK)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from live_sample import live_sample
+
+# one failing scenario by default; the committed dumps of all are judged in test_analyze_fixtures.py
+CHOSEN = live_sample([s.name for s in SCENARIOS], ["dtls-fingerprint"], "tests/unit/test_analyze_fixtures.py")
 REASON = unavailable_reason()
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

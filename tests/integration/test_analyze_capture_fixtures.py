@@ -10,7 +10,12 @@ same, the capture stopped 17 s later; ``allocation-deleted``: coturn's admin CLI
 cancels the callee's session mid-call; ``dualstack``: a host call whose ClientHello went over IPv4 and
 ServerHello over IPv6 (about one call in five makes that shape); ``datachannel``: a DTLS 1.3 call without
 SRTP; ``turns-self-signed``: Chromium refusing coturn's self-signed certificate; ``hangup``: a call hung up
-while another goes on 18 s. CI judges these captures
+while another goes on 18 s; and the calls the default run no longer makes live (it samples one: the healthy
+relay call) — ``tls13-refused``: Chromium refusing a TLS 1.3 server's certificate (openssl s_server);
+``turns-accepted``: a healthy ``turns:`` call; ``denied``: coturn's peer ACL refusing both clients (403);
+``restart``: an ICE restart that keeps the call; ``sendonly`` and ``notrack``: RTP one way by negotiation or
+by a callee without a track (healthy); ``fingerprint``: the answer's DTLS fingerprint changed;
+``roles``: both sides DTLS client. CI judges these captures
 with the same assertions as the live tests. No credential is in them: TURN carries only the user name and a
 MESSAGE-INTEGRITY, never the password.
 """
@@ -22,7 +27,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_analyze_capture_browser import PASSWORD, check_callee_hung_up, check_server_killed
+from test_analyze_capture_browser import (
+    PASSWORD,
+    check_callee_hung_up,
+    check_fingerprint_mismatch,
+    check_no_track,
+    check_role_conflict,
+    check_sendonly,
+    check_server_killed,
+)
 from test_analyze_capture_calls import PASSWORD as CALLS_PASSWORD
 from test_analyze_capture_calls import (
     check_allocation_deleted,
@@ -30,8 +43,12 @@ from test_analyze_capture_calls import (
     check_dual_stack_call,
     check_hang_up,
     check_hang_up_caller_stays,
+    check_ice_restart,
+    check_peer_acl,
     check_split_handshake,
+    check_tls13_refused,
     check_tls_refused,
+    check_turns_accepted,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "capture"
@@ -77,6 +94,39 @@ def test_committed_capture_of_a_hang_up_while_another_call_goes_on_passes() -> N
 def test_committed_capture_of_an_allocation_deleted_by_coturn() -> None:
     check_allocation_deleted(FIXTURES / "allocation-deleted.pcap.gz", _meta("allocation-deleted")["page"],
                              FIXTURES / "allocation-deleted.log.gz")
+
+
+def test_committed_capture_of_a_tls13_server_refused_is_the_clients_encrypted_alert() -> None:
+    check_tls13_refused(FIXTURES / "tls13-refused.pcap.gz", _meta("tls13-refused")["page"])
+
+
+def test_committed_turns_call_with_an_accepted_certificate_passes(tmp_path: Path) -> None:
+    check_turns_accepted(FIXTURES / "turns-accepted.pcap.gz", _meta("turns-accepted")["page"], tmp_path)
+
+
+def test_committed_capture_of_the_peer_acl_refusing_both_clients() -> None:
+    meta = _meta("denied")
+    check_peer_acl(FIXTURES / "denied.pcap.gz", meta["page"], FIXTURES / "denied.log.gz", meta["server_port"])
+
+
+def test_committed_capture_of_an_ice_restart_keeps_the_call() -> None:
+    check_ice_restart(FIXTURES / "restart.pcap.gz", _meta("restart")["page"])
+
+
+def test_committed_sendonly_call_is_not_one_way_media() -> None:
+    check_sendonly(FIXTURES / "sendonly.pcap.gz", _meta("sendonly")["page"])
+
+
+def test_committed_call_without_the_callees_track_is_not_one_way_media() -> None:
+    check_no_track(FIXTURES / "notrack.pcap.gz", _meta("notrack")["page"])
+
+
+def test_committed_fingerprint_mismatch_is_nothing_after_the_handshake() -> None:
+    check_fingerprint_mismatch(FIXTURES / "fingerprint.pcap.gz", _meta("fingerprint")["page"])
+
+
+def test_committed_dtls_role_conflict() -> None:
+    check_role_conflict(FIXTURES / "roles.pcap.gz", _meta("roles")["page"])
 
 
 def test_committed_captures_hold_no_password() -> None:

@@ -2,12 +2,12 @@
 RTCPeerConnections of one page through a real coturn on loopback, tcpdump capturing, coturn logging
 (tests/correlate_calls.py). The three files of each call must give one diagnosis that agrees with the page's
 own ground truth; the committed sets of the same scenarios are judged on every run in
-tests/unit/test_correlate_fixtures.py (where Chromium is missing too)."""
+tests/unit/test_correlate_fixtures.py (where Chromium is missing too). One call runs live by default;
+``RTCDIAG_BROWSER_ALL=1`` makes every scenario."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,16 +20,16 @@ from rtcdiag.probes.browser import unavailable_reason
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from correlate_calls import SCENARIOS, check_call, files_of, make_call, save
+from live_sample import live_sample
 from wire_capture import HAVE_TCPDUMP, analyze
 
 REASON = unavailable_reason() or (None if HAVE_TCPDUMP else "tcpdump is not installed (apt-get install "
                                                              "tcpdump)")
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 Factory = Callable[[CoturnOptions], RunningCoturn]
-# Chromium waits ~40 s for a silent UDP TURN server before its 701: live only with RTCDIAG_BROWSER_ALL=1
-LIVE = ["healthy", "wrong-password", "unknown-user", "turns-self-signed",
-        pytest.param("dead-port", marks=pytest.mark.skipif(not os.environ.get("RTCDIAG_BROWSER_ALL"),
-                                                           reason="a 45 s call (RTCDIAG_BROWSER_ALL=1)"))]
+# The default run makes one call live (the healthy one: three files that must agree it is one call, the
+# quickest); every scenario runs live with RTCDIAG_BROWSER_ALL=1 (the dead port waits ~40 s for its 701).
+LIVE = live_sample(SCENARIOS, ["healthy"], "tests/unit/test_correlate_fixtures.py")
 
 
 @pytest.mark.parametrize("scenario", LIVE)

@@ -3,15 +3,14 @@
 are judged on every run by tests/unit/test_analyze_dump_verdicts.py): the verdicts hold on today's browser,
 not only on the files.
 
-Needs Debian's ``chromium``, Playwright for Python and coturn; skipped with the reason otherwise. Two quick
-calls run by default (the machine is shared); ``RTCDIAG_BROWSER_ALL=1`` runs every call (the two that
+Needs Debian's ``chromium``, Playwright for Python and coturn; skipped with the reason otherwise. One quick
+call runs live by default (the machine is shared); ``RTCDIAG_BROWSER_ALL=1`` runs every call (the two that
 outlast RFC 7675's 30 s consent timeout take ~55 s each).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,8 +26,12 @@ from rtcdiag.triage.analyze import judge
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analyze_dump_scenarios import BY_NAME, CALLS, generate, save
 
-QUICK = ("healthy-relay-plain-url", "turns-self-signed")
-CHOSEN = [c.name for c in CALLS] if os.environ.get("RTCDIAG_BROWSER_ALL") else list(QUICK)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from live_sample import live_sample
+
+# one healthy call by default; the committed forms of every call are judged in test_analyze_dump_verdicts.py
+CHOSEN = live_sample([c.name for c in CALLS], ["healthy-relay-plain-url"],
+                     "tests/unit/test_analyze_dump_verdicts.py")
 REASON = unavailable_reason() or (None if shutil.which("turnserver") else "coturn is not installed")
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

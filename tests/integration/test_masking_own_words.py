@@ -27,6 +27,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -252,14 +253,26 @@ def echo_server(request: pytest.FixtureRequest) -> Iterator[tuple[int, str]]:
 def test_a_server_that_says_the_password_has_it_masked_in_every_format(echo_server: tuple[int, str],
                                                                         tmp_path: Path) -> None:
     port, password = echo_server
-    # (`stun` takes no credentials: it has no secret to mask.)
-    for args in (["turn-check", f"turn:127.0.0.1:{port}", "-u", USER],
-                 ["check", f"turn:127.0.0.1:{port}", "-u", USER, "--checks", "stun,turn"]):
+    # (`stun` takes no credentials: it has no secret to mask.) Each command runs twice, concurrently: the
+    # console text on stdout with the Markdown, JUnit and HTML files beside it, and the JSON on stdout.
+    commands = {"turn-check": ["turn-check", f"turn:127.0.0.1:{port}", "-u", USER],
+                "check": ["check", f"turn:127.0.0.1:{port}", "-u", USER, "--checks", "stun,turn"]}
+    runs = {(name, fmt): [*args, *(["--json"] if fmt == "json" else [
+        "--report-file", str(tmp_path / f"{name}.md"), "--junit", str(tmp_path / f"{name}.xml"),
+        "--html", str(tmp_path / f"{name}.html")]), "--timeout", "1"]
+            for name, args in commands.items() for fmt in ("json", "text")}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        done = dict(zip(runs, pool.map(lambda argv: _cli(*argv, password=password), runs.values()),
+                        strict=True))
+    for name, args in commands.items():
         outputs = []
-        for fmt in ([], ["--json"], ["--markdown"]):
-            proc = _cli(*args, *fmt, "--timeout", "1", password=password)
+        for fmt in ("json", "text"):
+            proc = done[(name, fmt)]
             assert "Traceback" not in proc.stderr, proc.stderr
             outputs.append(proc.stdout + proc.stderr)
+        files = [tmp_path / f"{name}.{suffix}" for suffix in ("md", "xml", "html")]
+        outputs += [path.read_text(encoding="utf-8") for path in files]
+        assert outputs[-1].lower().startswith("<!doctype html>") and "<testsuite" in outputs[-2]
         for output in outputs:
             assert password not in output, f"{args}: the password leaked"
             assert ECHO_OPEN not in output and ECHO_CLOSE not in output
