@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from rtcdiag.checks.engine import Check
 from rtcdiag.checks.registry import Entry
-from rtcdiag.probes.turn_load import LoadOptions, LoadResult, run_load
+from rtcdiag.probes.turn_load import LoadOptions as LoadOptions  # the plan's options, for ``rtcdiag load``
+from rtcdiag.probes.turn_load import LoadResult, run_load
+from rtcdiag.probes.turn_load import descriptors_needed as descriptors_needed  # the plan's bounds, checked
+from rtcdiag.probes.turn_load import plan_problems as plan_problems  # by the command before any traffic
 from rtcdiag.report.model import Table
 from rtcdiag.triage import load as rules
 

@@ -12,7 +12,8 @@ from rtcdiag.checks.engine import Check, Job
 from rtcdiag.checks.plan import LOCAL_NETWORK
 from rtcdiag.checks.registry import Entry, Planning, Sample
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.nat import NatDiscovery, NatOptions, NatRun, ServerMappingRun, discover, discover_across
+from rtcdiag.probes.nat import NatDiscovery, NatRun, ServerMappingRun, discover, discover_across
+from rtcdiag.probes.nat import NatOptions as NatOptions  # the plan's options, for ``rtcdiag nat-type``
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules

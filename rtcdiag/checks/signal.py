@@ -9,11 +9,15 @@ other URL is still probed and reported; a crash anywhere else becomes the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from rtcdiag.checks.engine import Check, Job
 from rtcdiag.checks.registry import Cell, Entry, Labels, Planning
 from rtcdiag.probes import signal as probe
+from rtcdiag.probes.signal import DEFAULT_MESSAGE_SIZE as DEFAULT_MESSAGE_SIZE  # for the command's options
+from rtcdiag.probes.signal import MAX_MESSAGE_SIZE as MAX_MESSAGE_SIZE
 from rtcdiag.probes.signal import Failure, SignalOptions, SignalResult, SignalTarget, UrlResult
+from rtcdiag.probes.signal_url import SignalUrlError as SignalUrlError  # what plan_from_options refuses
 from rtcdiag.report.model import Table
 from rtcdiag.triage import signal as rules
 from rtcdiag.triage.finding import Subject
@@ -30,6 +34,42 @@ async def _run(plan: SignalPlan) -> SignalResult:
 
 
 SIGNAL: Check[SignalPlan, SignalResult] = Check("signal", _run, rules.judge)
+
+
+def plan_from_options(urls: tuple[str, ...], *, token: str | None, proxy: str | None, no_proxy: bool,
+                      origin: str | None, foreign_origin: str | None, subprotocols: tuple[str, ...],
+                      headers: tuple[str, ...], idle: float | None, message_size: int, try_port: int | None,
+                      timeout: float, ca_file: Path | None, insecure: bool) -> SignalPlan:
+    """``rtcdiag signal``'s options -> the plan, before any traffic: :class:`SignalUrlError` (one line) for
+    a URL, proxy, header, origin or subprotocol that cannot be used."""
+    from rtcdiag.probes.signal_url import (
+        SignalUrl,
+        check_origin,
+        check_subprotocol,
+        choose_proxy,
+        parse_header,
+        parse_proxy,
+        parse_signal_url,
+    )
+
+    given_proxy = parse_proxy(proxy) if proxy is not None else None
+    parsed: list[SignalUrl] = []
+    for text in urls:
+        url = parse_signal_url(text, token=token)
+        if url.display not in [p.display for p in parsed]:
+            parsed.append(url)
+    extra = [parse_header(h) for h in headers]
+    if token is not None and not any("{token}" in u for u in urls):
+        extra.append(("Authorization", f"Bearer {token}"))
+    options = SignalOptions(origin=check_origin(origin) if origin is not None else None,
+                            protocols=tuple(check_subprotocol(p) for p in subprotocols),
+                            headers=tuple(extra), idle_s=idle, message_size=message_size,
+                            timeout=timeout, try_port=try_port,
+                            foreign_origin=check_origin(foreign_origin, where="--foreign-origin")
+                            if foreign_origin is not None else None,
+                            ca_file=ca_file, insecure=insecure)
+    targets = [SignalTarget(url, choose_proxy(url, option=given_proxy, no_proxy=no_proxy)) for url in parsed]
+    return SignalPlan(targets, options)
 
 
 def _ms(value: float | None) -> str:

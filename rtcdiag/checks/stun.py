@@ -8,7 +8,9 @@ from rtcdiag.checks.engine import Check, Job
 from rtcdiag.checks.plan import ServerPlan, server_transports
 from rtcdiag.checks.registry import Cell, Entry, Labels
 from rtcdiag.checks.tables import ms
-from rtcdiag.probes.binding import BindingOptions, BindingResult, check_all
+from rtcdiag.probes.binding import BindingOptions as BindingOptions  # the plan's options, for commands
+from rtcdiag.probes.binding import BindingResult as BindingResult  # the result type, for commands
+from rtcdiag.probes.binding import check_all
 from rtcdiag.redact import echo
 from rtcdiag.report.model import Table
 from rtcdiag.targets import Target

@@ -124,9 +124,8 @@ def command(target: str, transport_text: str | None, tls_port: int | None, usern
     """
     from rtcdiag.addresses import UNUSABLE, scope_of
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.load import LOAD, LoadPlan, tables
+    from rtcdiag.checks.load import LOAD, LoadOptions, LoadPlan, descriptors_needed, plan_problems, tables
     from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.probes.turn_load import LoadOptions, descriptors_needed, plan_problems
     from rtcdiag.report.build import build_report
     from rtcdiag.resolve import ResolveError, resolve
     from rtcdiag.targets import DEFAULT_TLS_PORT, expand_transports, parse_target

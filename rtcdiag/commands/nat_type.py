@@ -71,8 +71,7 @@ def command(servers: tuple[str, ...], server_list: tuple[str, ...], transport: s
     exit 3. Without -s the default list is public servers on the internet.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.nat import DEFAULT_SERVERS, NAT, NatPlan, nat_report_parts
-    from rtcdiag.probes.nat import NatOptions
+    from rtcdiag.checks.nat import DEFAULT_SERVERS, NAT, NatOptions, NatPlan, nat_report_parts
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import parse_target
     from rtcdiag.triage.nat_result import LOCAL_NETWORK

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from rtcdiag import exitcodes
+from rtcdiag.checks.ports import PORT_TRANSPORTS, PortTarget
 from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
@@ -23,99 +24,9 @@ from rtcdiag.commands.shared.output import emit
 from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes import reach
-from rtcdiag.probes.reach import PortResult, PortTarget, ReachResult
-from rtcdiag.redact import echo
-from rtcdiag.report.model import Table
 from rtcdiag.triage.finding import Subject
 
 DEFAULT_TIMEOUT_S = 2.0
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def tables(result: ReachResult) -> list[Table]:
-    """The console/Markdown tables for a ReachResult: port matrix, TLS details, traces."""
-    where = result.host if result.address in (None, result.host) else f"{result.host} ({result.address})"
-    rows = []
-    for p in result.ports:
-        detail = p.internal_error or p.error or p.malformed or (f"mapped {p.mapped_address}"
-                                                                if p.mapped_address else "")
-        rows.append([p.transport.upper(), str(p.port), p.state, _ms(p.rtt_ms), p.stun, detail])
-    if result.resolve_error is not None:
-        rows = [[t.transport.upper(), str(t.port), "not probed", "-", "-", "name does not resolve"]
-                for t in result.planned]
-    out = [Table(title=f"Ports on {where}",
-                 columns=["transport", "port", "state", "RTT ms", "STUN", "detail"], rows=rows)]
-    tls_rows = []
-    for p in result.ports:
-        info = p.tls
-        if info is None or not info.handshake_ok:
-            continue
-        leaf = info.chain[0] if info.chain else None
-        trusted = {True: "yes", False: f"no ({info.verify_error})", None: "not checked"}[info.trusted]
-        name = {True: "yes", False: "no", None: "not checked"}[info.hostname_match]
-        days = "-" if leaf is None or leaf.days_to_expiry is None else f"{leaf.days_to_expiry:.0f}"
-        tls_rows.append([str(p.port), info.version or "-", info.alpn_selected or "none", trusted,
-                         f"{name} ({info.server_name})", days, echo(leaf.subject) if leaf else "-",
-                         echo(leaf.issuer) if leaf else "-", str(len(info.chain))])
-    if tls_rows:
-        out.append(Table(title="TLS", columns=["port", "version", "ALPN", "trusted", "host name",
-                                               "days to expiry", "subject", "issuer", "chain"],
-                         rows=tls_rows))
-    trace_rows = []
-    for t in result.traces:
-        hops = " > ".join(f"{h.ttl}:{h.address or '*'}" for h in t.hops) or "-"
-        where_hop = "-"
-        if t.last_answer_hop is not None:
-            where_hop = f"hop {t.last_answer_hop} ({t.last_answer_address})"
-        trace_rows.append([t.transport.upper(), str(t.port), t.outcome, where_hop,
-                           "yes" if t.icmp_port_unreachable else "no", t.error or hops])
-    if trace_rows:
-        out.append(Table(title="Path trace", columns=["transport", "port", "outcome", "last answer",
-                                                      "ICMP port unreachable", "hops"], rows=trace_rows))
-    return out
-
-
-def _tls_words(p: PortResult) -> str:
-    info = p.tls
-    if info is None or not info.handshake_ok:
-        return ""
-    leaf = info.chain[0] if info.chain else None
-    words = [info.version or "TLS"]
-    if info.trusted is False:
-        words.append("untrusted")
-    if info.hostname_match is False:
-        names = ", ".join(echo(n) for n in (leaf.san_dns + leaf.san_ip)[:4]) if leaf else ""
-        words.append(f"certificate for {names or '?'}, not {info.server_name}")
-    if leaf is not None and leaf.days_to_expiry is not None:
-        words.append(f"expires in {leaf.days_to_expiry:.0f} days" if leaf.days_to_expiry >= 0 else "EXPIRED")
-    return ", ".join(words)
-
-
-def summary_table(result: ReachResult, unasked: Sequence[PortTarget]) -> Table:
-    """One line per port: its state, the RTT, what the STUN Binding got, the certificate in short."""
-    rows: list[list[str]] = []
-    for p in sorted(result.ports, key=lambda p: p.target in unasked):  # what was asked for first
-        words = [p.state + (" (not asked)" if p.target in unasked else "")]
-        if p.rtt_ms is not None:
-            words.append(f"{p.rtt_ms:.1f} ms")
-        if p.mapped_address:
-            words.append(f"STUN ok, mapped {p.mapped_address}")
-        elif p.state == reach.OPEN and p.stun != "not-tried":
-            words.append(f"STUN {p.stun}")
-        tls = _tls_words(p)
-        if tls:
-            words.append(tls)
-        if p.error and p.state != reach.OPEN:
-            words.append(p.error)
-        rows.append([p.transport.upper(), str(p.port), ", ".join(words)])
-    if result.resolve_error is not None:
-        rows = [[t.transport.upper(), str(t.port), f"not probed: {result.resolve_error}"]
-                for t in result.planned]
-    return Table(title=f"Ports on {result.host}", columns=["transport", "port", "result"], rows=rows)
 
 
 def parse_ports(items: Sequence[str]) -> list[PortTarget]:
@@ -125,7 +36,7 @@ def parse_ports(items: Sequence[str]) -> list[PortTarget]:
     for item in items:
         transport, sep, port_text = item.partition(":")
         transport = transport.strip().lower()
-        if not sep or transport not in reach.TRANSPORTS:
+        if not sep or transport not in PORT_TRANSPORTS:
             raise UsageError(f"--ports {item!r}: expected TRANSPORT:PORT with TRANSPORT one of udp, tcp, tls")
         if not port_text.strip().isdigit() or not 0 < int(port_text) < 65536:
             raise UsageError(f"--ports {item!r}: port must be a number 1-65535")
@@ -163,7 +74,7 @@ def parse_host(text: str) -> tuple[str, list[PortTarget]]:
 @click.argument("host", metavar="HOST|HOST:PORT|URI")
 @list_option("--ports", "ports_given", metavar="TRANSPORT:PORT", examples=("udp:3479", "tls:8443"),
              help="Extra ports, TRANSPORT:PORT with TRANSPORT udp, tcp or tls (e.g. udp:3479,tls:8443)")
-@list_option("-t", "--transport", "transports", choices=reach.TRANSPORTS, examples=("udp", "tls"),
+@list_option("-t", "--transport", "transports", choices=PORT_TRANSPORTS, examples=("udp", "tls"),
              help="Probe only these transports, udp, tcp or tls (default: all)")
 @click.option("--no-default-ports", is_flag=True,
               help="Probe only the --ports given, not the default UDP 3478, TCP 3478, TLS 5349, TLS 443.")
@@ -189,8 +100,16 @@ def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...]
     All ports are probed at once.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ports import PORTS, PortsPlan
-    from rtcdiag.probes import reach
+    from rtcdiag.checks.ports import (
+        DEFAULT_PORTS,
+        PORTS,
+        PortsPlan,
+        ReachResult,
+        merge_targets,
+        summary_table,
+        tables,
+        trace_permitted,
+    )
     from rtcdiag.report.build import build_report
     from rtcdiag.triage.unasked import Endpoint, soften
 
@@ -199,15 +118,9 @@ def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...]
     extra = [*named, *(parse_ports(ports_given) if ports_given else [])]
     if no_default_ports and not extra:
         raise UsageError("--no-default-ports needs --ports SPEC or a port in HOST:PORT")
-    if trace:
-        from rtcdiag.probes.trace import TraceNotPermitted, require_root
-
-        try:
-            require_root()  # a usage error before any traffic, not a failure inside the check
-        except TraceNotPermitted as exc:
-            raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop "
-                             "--trace") from exc
-    targets = reach.merge_targets(extra, include_defaults=not no_default_ports)
+    if trace and not trace_permitted():  # a usage error before any traffic, not a failure inside the check
+        raise UsageError("--trace needs root (raw sockets, CAP_NET_RAW): run it as root or drop --trace")
+    targets = merge_targets(extra, include_defaults=not no_default_ports)
     if transports:
         targets = [t for t in targets if t.transport in transports]
         if not targets:
@@ -218,7 +131,7 @@ def command(host: str, ports_given: tuple[str, ...], transports: tuple[str, ...]
                      insecure=tls.insecure, server_name=server_name, trace=trace, max_hops=max_hops)
     # A port named in HOST:PORT or a URI is the question: the well-known ports are then only tried (--ports
     # adds to them: they stay asked for).
-    unasked = [t for t in reach.DEFAULT_PORTS if t not in extra] if named else []
+    unasked = [t for t in DEFAULT_PORTS if t not in extra] if named else []
     with watching("ports", output):
         ran = run_async(execute(Job(PORTS, plan, Subject(f"ports:{host}", host=host))))
     result: ReachResult | None = ran.result

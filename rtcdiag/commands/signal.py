@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from pathlib import Path
 
 import click
 
 from rtcdiag import exitcodes
+from rtcdiag.checks.signal import DEFAULT_MESSAGE_SIZE, MAX_MESSAGE_SIZE, SignalPlan
 from rtcdiag.commands.shared.options import (
     ListOption,
     OutputOptions,
@@ -28,7 +29,6 @@ from rtcdiag.commands.shared.output import emit
 from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.errors import UsageError
 from rtcdiag.jsonable import to_jsonable
-from rtcdiag.probes.signal import DEFAULT_MESSAGE_SIZE, MAX_MESSAGE_SIZE
 
 _HEADER_START = re.compile(r"^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*:")
 
@@ -94,25 +94,20 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
     TLS (an intercepting proxy named as such), the RFC 6455 upgrade, a ping/pong and echo, a large message
     and, with --idle, how long an idle connection survives. Every step with its time and exact answer.
     """
-    from pathlib import Path
-
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.signal import SIGNAL, SignalPlan, signal_summary, signal_tables
-    from rtcdiag.probes.signal import SignalOptions
+    from rtcdiag.checks.signal import SIGNAL, signal_summary, signal_tables
     from rtcdiag.report.build import build_report
     from rtcdiag.triage.finding import Subject
 
     started = time.time()
-    targets, options = plan_from_options(urls, proxy=proxy, no_proxy=no_proxy, origin=origin,
-                                         foreign_origin=foreign_origin, subprotocols=subprotocols,
-                                         headers=headers, token_env=token_env,
-                                         idle=idle, message_size=message_size, try_port=try_port,
-                                         timeout=timeout)
-    options = SignalOptions(**{**options.__dict__, "ca_file": Path(tls.ca_file) if tls.ca_file else None,
-                               "insecure": tls.insecure})
+    plan = plan_from_options(urls, proxy=proxy, no_proxy=no_proxy, origin=origin,
+                             foreign_origin=foreign_origin, subprotocols=subprotocols, headers=headers,
+                             token_env=token_env, idle=idle, message_size=message_size, try_port=try_port,
+                             timeout=timeout, ca_file=Path(tls.ca_file) if tls.ca_file else None,
+                             insecure=tls.insecure)
+    targets = plan.targets
     label = targets[0].url.display if len(targets) == 1 else f"{len(targets)} URLs"
-    job = Job(SIGNAL, SignalPlan(targets, options), Subject(label, host=targets[0].url.host),
-              f"signal {label}")
+    job = Job(SIGNAL, plan, Subject(label, host=targets[0].url.host), f"signal {label}")
     with watching("signal", output):  # the URLs, probed concurrently
         ran = run_async(execute(job))
     result = ran.result
@@ -124,44 +119,19 @@ def command(urls: tuple[str, ...], proxy: str | None, no_proxy: bool, origin: st
 
 def plan_from_options(urls: tuple[str, ...], *, proxy: str | None, no_proxy: bool, origin: str | None,
                       foreign_origin: str | None, subprotocols: tuple[str, ...], headers: tuple[str, ...],
-            token_env: str | None,
-                      idle: float | None, message_size: int, try_port: int | None, timeout: float,
-                      ) -> tuple[list[Any], Any]:
+                      token_env: str | None, idle: float | None, message_size: int, try_port: int | None,
+                      timeout: float, ca_file: Path | None, insecure: bool) -> SignalPlan:
     """Every option checked, before any traffic: :class:`UsageError` (exit 2, one line) for anything wrong."""
-    from rtcdiag.probes.signal import SignalOptions, SignalTarget
-    from rtcdiag.probes.signal_url import (
-        SignalUrl,
-        SignalUrlError,
-        check_origin,
-        check_subprotocol,
-        choose_proxy,
-        parse_header,
-        parse_proxy,
-        parse_signal_url,
-    )
+    from rtcdiag.checks import signal as check
     from rtcdiag.secret_input import SecretArgs, load_secret
 
     if proxy is not None and no_proxy:
         raise UsageError("--proxy and --no-proxy are mutually exclusive")
     token = load_secret(SecretArgs(env=token_env), name="token", default_env=None) if token_env else None
     try:
-        given_proxy = parse_proxy(proxy) if proxy is not None else None
-        parsed: list[SignalUrl] = []
-        for text in urls:
-            url = parse_signal_url(text, token=token)
-            if url.display not in [p.display for p in parsed]:
-                parsed.append(url)
-        extra = [parse_header(h) for h in headers]
-        if token is not None and not any("{token}" in u for u in urls):
-            extra.append(("Authorization", f"Bearer {token}"))
-        options = SignalOptions(origin=check_origin(origin) if origin is not None else None,
-                                protocols=tuple(check_subprotocol(p) for p in subprotocols),
-                                headers=tuple(extra), idle_s=idle, message_size=message_size,
-                                timeout=timeout, try_port=try_port,
-                                foreign_origin=check_origin(foreign_origin, where="--foreign-origin")
-                                if foreign_origin is not None else None)
-        targets = [SignalTarget(url, choose_proxy(url, option=given_proxy, no_proxy=no_proxy))
-                   for url in parsed]
-    except SignalUrlError as exc:
+        return check.plan_from_options(urls, token=token, proxy=proxy, no_proxy=no_proxy, origin=origin,
+                                       foreign_origin=foreign_origin, subprotocols=subprotocols,
+                                       headers=headers, idle=idle, message_size=message_size,
+                                       try_port=try_port, timeout=timeout, ca_file=ca_file, insecure=insecure)
+    except check.SignalUrlError as exc:
         raise UsageError(str(exc)) from None
-    return targets, options

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rtcdiag import exitcodes
+from rtcdiag.checks.turn import FAMILY_CHOICES
 from rtcdiag.commands.shared.options import (
     OutputOptions,
     TlsOptions,
@@ -27,17 +28,6 @@ from rtcdiag.commands.shared.output import emit
 from rtcdiag.commands.shared.running import run_async, watching
 from rtcdiag.commands.shared.secrets import refuse_half_credentials, turn_credential_options
 from rtcdiag.errors import UsageError
-from rtcdiag.probes.binding import BindingResult
-from rtcdiag.probes.turn_result import (
-    FAMILY_CHOICES,
-    DataPathResult,
-    FamilyRelay,
-    RelayFamily,
-    TransportResult,
-    TurnCheckResult,
-)
-from rtcdiag.redact import echo
-from rtcdiag.report.model import Table
 from rtcdiag.secret_input import (
     SecretArgs,
     load_turn_secrets,
@@ -52,230 +42,16 @@ TRANSPORT_CHOICES = TRANSPORTS  # udp, tcp, tls: defined once, in rtcdiag.target
 MAX_PACKETS = 100_000  # per method; the data path numbers them with 32 bits
 
 
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms"
-
-
-def _data_cell(dp: DataPathResult | None) -> str:
-    if dp is None:
-        return "-"
-    if dp.local_error is not None:
-        return "not tried (no local peer)"
-    if dp.error and not dp.packets_sent:
-        return "failed"
-    if dp.loss_pct is None:
-        return "-"
-    return f"{dp.packets_received}/{dp.packets_sent} back, {dp.loss_pct:g}% loss, " \
-           f"rtt {_ms(dp.rtt_min_ms)}/{_ms(dp.rtt_avg_ms)}/{_ms(dp.rtt_max_ms)}"
-
-
-def _reason(reason: str | None) -> str:
-    """`` <the server's reason phrase>`` (marked: outside text), or "" when it sent none."""
-    return f" {echo(reason)}" if reason else ""
-
-
-def _outcome_cell(t: TransportResult) -> str:
-    if t.allocated:
-        return "open relay (no auth)" if t.open_relay else f"allocated ({t.auth_algorithm or 'md5'})"
-    if t.error_code is not None:
-        return f"error {t.error_code}{_reason(t.error_reason)}"
-    if not t.connected or t.failure_kind:
-        return f"failed: {t.failure_kind or 'no connection'}"
-    if not t.challenge_answered:
-        from rtcdiag.triage.turn_connect import stun_only
-
-        return "STUN only (Binding answered)" if stun_only(t) else "no answer"
-    return "challenged only" if not t.authenticated else "no allocation"
-
-
-def _family_cell(relay: FamilyRelay, outcome: str) -> str:
-    """The allocation cell of one family: its own ADDRESS-ERROR-CODE, or its separate allocation."""
-    if relay.error_code is not None:
-        return f"error {relay.error_code}{_reason(relay.error_reason)}"
-    if relay.separate:
-        return "separate allocation" if relay.relayed_address else f"failed: {relay.error or 'no relay'}"
-    return outcome if relay.relayed_address else "no relay of this family"
-
-
-def result_table(result: TurnCheckResult) -> Table:
-    """Per transport and relay family: auth, relay and mapped address, lifetime, both data-path
-    measurements. The IPv4 row of a transport is named as the transport; an IPv6 relay's row ``udp ipv6``."""
-    from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION
-
-    rows: list[list[str]] = []
-    for t in result.transports:
-        outcome = _outcome_cell(t)
-        released = "yes" if t.released else ("no" if t.released is False else "-")
-        relays = [r for r in t.relays if r.asked]
-        if not relays:
-            rows.append([t.transport, t.server, outcome, t.relayed_address or "-", t.mapped_address or "-",
-                         f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
-                         _data_cell(t.data_path(METHOD_INDICATION)), _data_cell(t.data_path(METHOD_CHANNEL)),
-                         released])
-            continue
-        for relay in relays:
-            family = relay.family
-            cell = _family_cell(relay, outcome) if relay.separate or t.allocated else outcome
-            freed = released if not relay.separate else \
-                ("yes" if relay.released else "no" if relay.released is False else "-")
-            rows.append([t.transport + ("" if family is RelayFamily.IPV4 else f" {family.value}"), t.server,
-                         cell, relay.relayed_address or "-", t.mapped_address or "-",
-                         f"{t.lifetime_s} s" if t.lifetime_s is not None else "-",
-                         _data_cell(t.data_path(METHOD_INDICATION, family)),
-                         _data_cell(t.data_path(METHOD_CHANNEL, family)), freed])
-    return Table(title=f"TURN {result.target} ({result.credential_kind} credentials"
-                       f"{', user ' + echo(result.username) if result.username else ''})",
-                 columns=["transport", "server", "allocation", "relay address", "mapped address", "lifetime",
-                          "Send/Data (min/avg/max)", "ChannelData (min/avg/max)", "released"], rows=rows)
-
-
-def tcp_relay_table(result: TurnCheckResult) -> Table | None:
-    """RFC 6062 (--tcp-relay): per TCP/TLS transport, the TCP relay, the peer, the bytes echoed."""
-    rows: list[list[str]] = []
-    for t in result.transports:
-        r = t.tcp_relay
-        if r is None:
-            continue
-        if r.error_code is not None:
-            outcome = f"{r.error_step or 'request'}: error {r.error_code}{_reason(r.error_reason)}"
-        elif r.local_error is not None:
-            outcome = "not tried (no local peer)"
-        elif r.error is not None:
-            outcome = f"failed: {r.error}"
-        else:
-            outcome = f"bound (connection id {r.connection_id})" if r.bound else "allocated"
-        rtt = f", rtt avg {_ms(r.rtt_avg_ms)}" if r.rtt_avg_ms is not None else ""
-        data = f"{r.chunks_echoed}/{r.chunks_sent} chunks, {r.bytes_received}/{r.bytes_sent} bytes{rtt}" \
-            if r.chunks_sent else "-"
-        incoming = r.incoming
-        if incoming is not None:
-            data += f"; peer-initiated {incoming.chunks_echoed}/{incoming.chunks_sent} chunks" \
-                if incoming.bound else f"; peer-initiated failed: {incoming.error or incoming.error_code}"
-        rows.append([t.transport, r.relayed_address or "-", r.peer or "-", outcome, data,
-                     "yes" if r.released else ("no" if r.released is False else "-")])
-    if not rows:
-        return None
-    return Table(title=f"TCP relay (RFC 6062) {result.target}",
-                 columns=["transport", "relay address", "peer", "connection", "echoed intact", "released"],
-                 rows=rows)
-
-
 def parse_acl_peers(items: tuple[str, ...], acl: bool) -> tuple[str, ...]:
     """``--acl-peers`` items (comma-separated, repeatable), each checked before any traffic (exit 2)."""
-    from rtcdiag.probes.turn_acl import MAX_PEERS, peer_of
+    from rtcdiag.checks.turn import acl_peers_problem
 
     if items and not acl:
         raise UsageError("--acl-peers only applies with --acl")
-    for item in items:
-        try:
-            peer_of(item)
-        except ValueError:
-            raise UsageError(f"--acl-peers: {item!r} is not an IP address, CIDR block or first-last range") \
-                from None
-    if len(items) > MAX_PEERS:
-        raise UsageError(f"--acl-peers: at most {MAX_PEERS} entries")
+    problem = acl_peers_problem(items)
+    if problem is not None:
+        raise UsageError(problem)
     return tuple(items)
-
-
-def acl_table(result: TurnCheckResult) -> Table | None:
-    """--acl: per transport and sensitive peer, what CreatePermission and ChannelBind got."""
-    rows: list[list[str]] = []
-    for t in result.transports:
-        if t.acl is None:
-            continue
-        by_peer: dict[str, dict[str, str]] = {}
-        labels: dict[str, str] = {}
-        for probe in t.acl.probes:
-            labels[probe.peer] = probe.label
-            cell = probe.verdict.value + (f" ({probe.error_code})" if probe.error_code else "")
-            by_peer.setdefault(probe.peer, {})[probe.method] = cell
-        for peer, cells in by_peer.items():
-            rows.append([t.transport, peer, labels[peer], cells.get("CreatePermission", "-"),
-                         cells.get("ChannelBind", "-")])
-    if not rows:
-        return None
-    return Table(title=f"Peer ACL {result.target} (permissions only: no data sent to these peers)",
-                 columns=["transport", "peer", "why sensitive", "CreatePermission", "ChannelBind"], rows=rows)
-
-
-def _tcp_relay_word(t: TransportResult) -> str | None:
-    r = t.tcp_relay
-    if r is None:
-        return None
-    if r.bound and r.chunks_sent and r.chunks_echoed == r.chunks_sent:
-        return "TCP relay ok"
-    if r.local_error is not None:
-        return "TCP relay not tried"
-    return f"TCP relay failed ({r.error_code or r.error or r.error_step or 'not bound'})"
-
-
-def _acl_words(t: TransportResult) -> str | None:
-    from rtcdiag.probes.turn_result import AclVerdict
-
-    if t.acl is None or not t.acl.probes:
-        return None
-    peers = {p.peer for p in t.acl.probes}
-    permitted = {p.peer for p in t.acl.probes if p.verdict is AclVerdict.PERMITTED}
-    return f"ACL: {len(permitted)} of {len(peers)} sensitive peers permitted" if permitted else \
-        f"ACL: {len(peers)} sensitive peers refused"
-
-
-def summary_table(results: list[TurnCheckResult], bindings: list[BindingResult],
-                  unasked: list[Endpoint] | None = None) -> Table:
-    """One line per server x transport (x relay family): what the Allocate gave, then the data path's loss
-    and RTT (every method together), the RFC 6062 TCP relay and the peer ACL when asked. A transport on
-    another port than the target's says its port; one tried without being asked for says so."""
-    from rtcdiag.checks.turn import data_summary, turn_outcome
-    from rtcdiag.triage.unasked import Endpoint
-
-    rows: list[list[str]] = []
-    for result in results:
-        for t in result.transports:
-            port = f" {t.port}" if t.port is not None and t.port != result.port else ""
-            asked = Endpoint(result.host, t.port or 0, t.transport) not in (unasked or [])
-            relays: list[FamilyRelay | None] = [r for r in t.relays if r.asked] or [None]
-            for relay in relays:
-                family = "" if relay is None or relay.family is RelayFamily.IPV4 else f" {relay.family.value}"
-                texts = [turn_outcome(t) if relay is None or (not relay.separate and not relay.error_code)
-                         else _family_cell(relay, turn_outcome(t))]
-                if relay is not None and relay.relayed_address and t.allocated:
-                    texts = [f"relay {relay.relayed_address}"]
-                paths = [dp for dp in t.data_paths if relay is None or dp.family is relay.family]
-                if t.allocated and paths:
-                    texts.append(data_summary(paths))
-                if relay is relays[0]:  # said once per transport
-                    texts += [word for word in (_tcp_relay_word(t), _acl_words(t)) if word]
-                rows.append([result.target, t.transport + port + family,
-                             ", ".join(texts) + ("" if asked else " (not asked)")])
-    for b in bindings:
-        outcome = f"mapped {b.mapped_address}" if b.outcome == "success" else \
-            f"error {b.error_code}" if b.outcome == "error-response" else (b.error_kind or b.outcome)
-        rows.append([b.target, b.transport, f"STUN {outcome}"])
-    return Table(title="TURN by transport", columns=["server", "transport", "result"], rows=rows)
-
-
-def software_notes(results: list[TurnCheckResult]) -> list[str]:
-    """One note per server that named its SOFTWARE (RFC 8489 §14.14)."""
-    notes: list[str] = []
-    for result in results:
-        software = sorted({t.software for t in result.transports if t.software})
-        if software:
-            notes.append(f"{result.target}: server software {', '.join(echo(s) for s in software)}")
-    return notes
-
-
-def stun_entries_table(results: list[BindingResult]) -> Table:
-    """The ``stun:``/``stuns:`` entries of an RTCIceServer list: one Binding each, as a browser sends it."""
-    rows: list[list[str]] = []
-    for r in results:
-        outcome = "ok" if r.outcome == "success" else (
-            f"error {r.error_code}" if r.outcome == "error-response" else r.error_kind or r.outcome)
-        rows.append([r.target, r.transport, outcome, r.mapped_address or "-",
-                     "-" if r.rtt_ms is None else f"{r.rtt_ms:.1f}"])
-    return Table(title="STUN entries (Binding)",
-                 columns=["server", "transport", "result", "mapped address", "RTT ms"], rows=rows)
 
 
 def _split(parsed: list[Target], transport_given: bool, tls_port_given: bool) -> tuple[list[Target],
@@ -380,11 +156,20 @@ def command(targets: tuple[str, ...], transports_given: tuple[str, ...], tls_por
     from $RTCDIAG_TURN_PASSWORD / $RTCDIAG_TURN_SECRET by default and never printed.
     """
     from rtcdiag.checks.engine import Job, execute_all, judge_guarded
-    from rtcdiag.checks.stun import STUN, StunPlan
-    from rtcdiag.checks.turn import TURN, TurnPlan
+    from rtcdiag.checks.stun import STUN, BindingOptions, BindingResult, StunPlan
+    from rtcdiag.checks.turn import (
+        TURN,
+        TurnCheckOptions,
+        TurnCheckResult,
+        TurnPlan,
+        acl_table,
+        result_table,
+        software_notes,
+        stun_entries_table,
+        summary_table,
+        tcp_relay_table,
+    )
     from rtcdiag.jsonable import to_jsonable
-    from rtcdiag.probes.binding import BindingOptions
-    from rtcdiag.probes.turn import TurnCheckOptions
     from rtcdiag.report.build import build_report
     from rtcdiag.targets import DEFAULT_TLS_PORT, expand_transports, parse_targets
     from rtcdiag.triage.fallback import judge_fallback
