@@ -129,15 +129,20 @@ def log_len(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def squid_logged(lab: Lab, since: int, *parts: str) -> bool:
-    """squid writes a tunnel's line when it ends, after the check returned: wait for it (2 s at most)."""
+def logged(path: Path, since: int, *parts: str) -> bool:
+    """squid writes a tunnel's line, nginx an upgraded connection's, when it ends, which may be after the
+    check returned: wait for it (2 s at most)."""
     deadline = time.monotonic() + 2.0
     while True:
-        if any(all(p in line for p in parts) for line in log_lines(lab.squid_log, since)):
+        if any(all(p in line for p in parts) for line in log_lines(path, since)):
             return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+
+
+def squid_logged(lab: Lab, since: int, *parts: str) -> bool:
+    return logged(lab.squid_log, since, *parts)
 
 
 # --- healthy cells ---------------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def test_healthy_wss_and_through_nginx_and_squid(lab: Lab, capsys: pytest.Captur
     before = log_len(lab.nginx_log)
     code, report, _ = run(capsys, f"ws://127.0.0.1:{lab.nginx}/good")
     assert (code, ids(report)) == (exitcodes.OK, {"SIGNAL-CLEARTEXT"})
-    assert any('"GET /good HTTP/1.1" 101' in line for line in log_lines(lab.nginx_log, before))
+    assert logged(lab.nginx_log, before, '"GET /good HTTP/1.1" 101')
     before = log_len(lab.squid_log)
     code, report, _ = run(capsys, f"ws://127.0.0.1:{lab.nginx}/good", "--proxy", f"127.0.0.1:{lab.squid}")
     assert (code, ids(report)) == (exitcodes.OK, {"SIGNAL-CLEARTEXT"})
