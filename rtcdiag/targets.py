@@ -551,7 +551,7 @@ def parse_targets(args: Iterable[str], *, default_scheme: str = "stun", username
 # --- transports ---------------------------------------------------------------------------------------------
 
 
-def expand_transports(targets: Iterable[Target], default_transports: Sequence[str] = ("udp", "tcp", "tls"),
+def expand_transports(targets: Iterable[Target], default_transports: Sequence[str] = TRANSPORTS,
                       *, tls_port: int = DEFAULT_TLS_PORT) -> list[Target]:
     """One target per transport to probe, in order and without duplicates, as a browser would use them.
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rtcdiag.targets import TRANSPORTS
+
 MAX_STREAMS = 5000
 MAX_RATE_PPS = 1000.0
 MIN_SIZE = 28  # the packet header (rtcdiag.probes.turn_load_sockets)
@@ -54,7 +56,7 @@ def plan_problems(options: LoadOptions) -> list[str]:
         out.append(f"--step-seconds: {options.step_s:g} is not within 0.2..60")
     if not 1 <= options.max_duration_s <= MAX_DURATION_S:
         out.append(f"--max-duration: {options.max_duration_s:g} is not within 1..{MAX_DURATION_S:g}")
-    if options.transport not in ("udp", "tcp", "tls"):
+    if options.transport not in TRANSPORTS:
         out.append(f"--transport: {options.transport!r} is not udp, tcp or tls")
     return out
 

@@ -9,7 +9,7 @@ from rtcdiag.probes.turn_result import RelayFamily, RestCredentialInfo
 from rtcdiag.probes.turn_session import Credentials
 from rtcdiag.protocol import rest_login, rest_username_expiry
 from rtcdiag.redact import register_secret
-from rtcdiag.targets import DEFAULT_TLS_PORT, Target
+from rtcdiag.targets import DEFAULT_TLS_PORT, TRANSPORTS, Target
 
 
 @dataclass
@@ -24,7 +24,7 @@ class TurnCheckOptions:
     peer_test: bool = True
     packets: int = 5
     timeout_s: float = 5.0  # per transaction (RFC 8489 schedule scaled to fit)
-    transports: tuple[str, ...] = ("udp", "tcp", "tls")
+    transports: tuple[str, ...] = TRANSPORTS
     tls_port: int = DEFAULT_TLS_PORT
     follow_redirects: bool = True  # 300 ALTERNATE-SERVER, within rtcdiag.addresses.redirect_refusal
     now: float | None = None  # the local clock (tests)

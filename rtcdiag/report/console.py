@@ -26,15 +26,13 @@ from rich.text import Span, Text
 
 from rtcdiag.report import layout
 from rtcdiag.report.layout import SEVERITY_STYLE, STATUS_STYLE, VERBOSE, WIDE_WIDTH, Detail, View, cell_len
-from rtcdiag.report.model import Report, Status, Table
+from rtcdiag.report.model import Report, Table
 from rtcdiag.triage.finding import Finding
 
-__all__ = ["CHECK_STYLE", "SEVERITY_STYLE", "STATUS_STYLE", "VERBOSE", "WIDE_WIDTH", "Detail", "View",
+__all__ = ["SEVERITY_STYLE", "STATUS_STYLE", "VERBOSE", "WIDE_WIDTH", "Detail", "View",
            "make_console", "print_items", "print_report", "render_items", "render_plain", "renderables",
            "table_renderable"]
 
-CHECK_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "dim",
-               Status.INCONCLUSIVE: "yellow"}
 _LABEL_WIDTH = layout.LABEL_WIDTH
 
 

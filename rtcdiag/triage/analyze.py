@@ -37,7 +37,6 @@ from rtcdiag.triage.analyze_servers import judge_servers
 from rtcdiag.triage.finding import Severity, Subject, make_finding
 from rtcdiag.triage.judgement import Facts, Judgement, RttFact, StepOutcome, StepState
 
-PC_STEPS = ("signaling", "gathering", "ice", "dtls")
 MAX_CANDIDATE_ROWS = 200  # per peer connection, in the table
 MAX_TIMELINE_ROWS = 200
 

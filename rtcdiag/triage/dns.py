@@ -34,7 +34,6 @@ CHECK = "dns"
 IPV6_STEP = "ipv6 reachability"
 SLOW_QUERY_MS = 500.0  # a query slower than this delays ICE gathering noticeably
 FAILED_OUTCOMES = ("timeout", "servfail", "error")
-ANSWERED_OUTCOMES = ("answer", "nodata")
 
 
 def describe_query(q: QueryResult) -> str:

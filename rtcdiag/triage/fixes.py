@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 
 from rtcdiag.addresses import format_hostport
+from rtcdiag.targets import TRANSPORTS
 from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding
 
@@ -40,7 +41,7 @@ def add_snippet(finding: Finding) -> None:
     if finding.snippet:
         return
     s = finding.subject
-    if s.port is None or s.transport not in ("udp", "tcp", "tls") or not s.host:
+    if s.port is None or s.transport not in TRANSPORTS or not s.host:
         return
     if finding.id in _LISTENER:
         finding.snippet = listener_lines(s.transport, s.port)
