@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rtcdiag.checks.run import run_config_detailed
-from rtcdiag.coturn import CoturnOptions, start_coturn
+from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
 from rtcdiag.exporter.modules import load_exporter_config
 
 REPEATS = 40
@@ -118,33 +118,42 @@ def start_cpu_load() -> subprocess.Popen[bytes] | None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def healthy(probes: int, loads: list[str]) -> int:
-    """Part 4: a healthy coturn, many probes, with and without a CPU load: every failure is a false alarm."""
+# The two coturns every part probes: long-term credentials (turn_udp) and TURN REST (rest_udp).
+TURN_MODULES = """[modules.turn_udp]
+urls = ["turn:{target}?transport=udp"]
+checks = ["stun", "turn"]
+username = "alice"
+password_env = "BENCH_PW"
+targets = ["127.0.0.1"]
+[modules.rest_udp]
+urls = ["turn:{target}?transport=udp"]
+checks = ["turn"]
+username = "bench"
+secret_env = "BENCH_REST"
+ttl = 600
+targets = ["127.0.0.1"]
+"""
+
+
+def start_two_coturns() -> tuple[RunningCoturn, RunningCoturn, dict[str, str]]:
+    """(a coturn with a user, a coturn with a REST secret, the environment holding both secrets)."""
     password = "alice-" + secrets.token_hex(8)
     rest_secret = "rest-" + secrets.token_hex(8)
     coturn = start_coturn(CoturnOptions(users={"alice": password}, die_with_parent=True))
     rest = start_coturn(CoturnOptions(static_auth_secret=rest_secret, die_with_parent=True))
-    env = {"BENCH_PW": password, "BENCH_REST": rest_secret}
+    return coturn, rest, {"BENCH_PW": password, "BENCH_REST": rest_secret}
+
+
+def healthy(probes: int, loads: list[str]) -> int:
+    """Part 4: a healthy coturn, many probes, with and without a CPU load: every failure is a false alarm."""
+    coturn, rest, env = start_two_coturns()
     folder = Path(tempfile.mkdtemp(prefix="rtcdiag-bench-exporter-"))
     config = folder / "rtcdiag.toml"
     config.write_text(f"""
 [exporter]
 max_concurrent = {HEALTHY_PARALLEL}
 max_queued = {4 * HEALTHY_PARALLEL}
-[modules.turn_udp]
-urls = ["turn:{{target}}?transport=udp"]
-checks = ["stun", "turn"]
-username = "alice"
-password_env = "BENCH_PW"
-targets = ["127.0.0.1"]
-[modules.rest_udp]
-urls = ["turn:{{target}}?transport=udp"]
-checks = ["turn"]
-username = "bench"
-secret_env = "BENCH_REST"
-ttl = 600
-targets = ["127.0.0.1"]
-""")
+{TURN_MODULES}""")
     proc, base = start_exporter(config, env, folder / "exporter.log")
     urls = [f"{base}/probe?module=turn_udp&target=127.0.0.1:{coturn.port}",
             f"{base}/probe?module=rest_udp&target=127.0.0.1:{rest.port}"]
@@ -196,11 +205,7 @@ def main() -> None:
 
 
 def overhead_and_rss(probes: int) -> None:
-    password = "alice-" + secrets.token_hex(8)
-    rest_secret = "rest-" + secrets.token_hex(8)
-    coturn = start_coturn(CoturnOptions(users={"alice": password}, die_with_parent=True))
-    rest = start_coturn(CoturnOptions(static_auth_secret=rest_secret, die_with_parent=True))
-    env = {"BENCH_PW": password, "BENCH_REST": rest_secret}
+    coturn, rest, env = start_two_coturns()
     os.environ.update(env)
     folder = Path(tempfile.mkdtemp(prefix="rtcdiag-bench-exporter-"))
     config = folder / "rtcdiag.toml"
@@ -212,20 +217,7 @@ max_queued = 128
 urls = ["stun:{target}"]
 checks = ["stun"]
 targets = ["127.0.0.1"]
-[modules.turn_udp]
-urls = ["turn:{target}?transport=udp"]
-checks = ["stun", "turn"]
-username = "alice"
-password_env = "BENCH_PW"
-targets = ["127.0.0.1"]
-[modules.rest_udp]
-urls = ["turn:{target}?transport=udp"]
-checks = ["turn"]
-username = "bench"
-secret_env = "BENCH_REST"
-ttl = 600
-targets = ["127.0.0.1"]
-""")
+""" + TURN_MODULES)
     proc, base = start_exporter(config, env, folder / "exporter.log")
     try:
         exporter_config = load_exporter_config(config)

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from signal_peers import free_port, peers
+from free_ports import free_port
+from signal_peers import peers
 
 
 async def _rtcdiag(url: str, proxy: str, ca: Path) -> float:

@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HAVE_TCPDUMP = shutil.which("tcpdump") is not None
+HAVE_TSHARK = shutil.which("tshark") is not None
+CAPTURE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "capture"  # committed real captures
 READY_TIMEOUT_S = 10.0
+
+
+def browser_call_unavailable() -> str | None:
+    """Why a captured real-Chromium call cannot run on this machine (None: it can)."""
+    from rtcdiag.probes.browser import unavailable_reason
+
+    return unavailable_reason() or (None if HAVE_TCPDUMP else "tcpdump is not installed (apt-get install "
+                                                              "tcpdump)")
 
 
 def relay_range() -> tuple[int, int]:

@@ -20,7 +20,6 @@ import asyncio
 import gzip
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,18 +31,16 @@ from typing import Any
 import pytest
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
-from rtcdiag.probes.browser import BrowserOptions, run_script, unavailable_reason
+from rtcdiag.probes.browser import BrowserOptions, run_script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live_sample import opt_in
-from wire_capture import HAVE_TCPDUMP, analyze, relay_range, tcpdump
+from wire_capture import CAPTURE_FIXTURES as FIXTURES
+from wire_capture import HAVE_TSHARK, analyze, browser_call_unavailable, relay_range, tcpdump
 
-REASON = unavailable_reason() or (None if HAVE_TCPDUMP else "tcpdump is not installed (apt-get install "
-                                                             "tcpdump)")
+REASON = browser_call_unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
-HAVE_TSHARK = shutil.which("tshark") is not None
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "capture"
 # The two calls that must outlast RFC 7675's 30 s consent timeout take ~47 s each: run live with
 # RTCDIAG_BROWSER_ALL=1. Their real captures (made by these tests with RTCDIAG_SAVE_CAPTURES=1) are committed
 # and judged with the same assertions in tests/integration/test_analyze_capture_fixtures.py on every run.

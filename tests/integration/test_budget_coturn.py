@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import socket
 from collections.abc import Callable
 
 import pytest
+from free_ports import free_udp_block
 
 from rtcdiag.coturn import CoturnError, CoturnOptions, RunningCoturn, start_coturn
 from rtcdiag.lint.coturn_limits import read_limits
@@ -24,24 +24,6 @@ from rtcdiag.triage.budget import BudgetResult, capacity, judge
 from rtcdiag.triage.budget_model import BudgetInputs, Topology, compute
 
 PASSWORD = "budget-pw-" + secrets.token_hex(6)
-
-
-def _free_block(size: int) -> tuple[int, int]:
-    for _ in range(200):
-        low = 61000 + secrets.randbelow(4000)
-        held: list[socket.socket] = []
-        try:
-            for port in range(low, low + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return low, low + size - 1
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    pytest.fail("no free block of relay ports")
 
 
 def _admitted_by_the_real_server(server: RunningCoturn, asked: int) -> tuple[int, int | None]:
@@ -55,7 +37,7 @@ def _admitted_by_the_real_server(server: RunningCoturn, asked: int) -> tuple[int
 @pytest.mark.parametrize("binding", ["ports", "total-quota"])
 def test_the_admitted_allocations_are_where_coturn_refuses(
         coturn_factory: Callable[[CoturnOptions], RunningCoturn], binding: str) -> None:
-    low, high = _free_block(10)
+    low, high = free_udp_block(10)
     quota = 6 if binding == "total-quota" else None
     server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, verbose=True, min_relay_port=low,
                                           max_relay_port=high, total_quota=quota))

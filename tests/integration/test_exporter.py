@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from free_ports import free_port
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
@@ -44,12 +45,6 @@ WRONG_VAR = "RTCDIAG_TEST_EXPORTER_WRONG"
 SECRET_VAR = "RTCDIAG_TEST_EXPORTER_SECRET"
 TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 Factory = Callable[[CoturnOptions], RunningCoturn]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> tuple[int, str]:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from free_ports import free_udp_block
 
 from rtcdiag import exitcodes
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
@@ -40,26 +41,6 @@ from rtcdiag.triage.load import judge
 PASSWORD = "load-pw-" + secrets.token_hex(6)
 WAIT_S = 20.0
 CONTROL_PER_SESSION = 4  # Allocate (401), Allocate, ChannelBind, Refresh LIFETIME=0: requests and answers
-
-
-def _free_block(size: int) -> tuple[int, int]:
-    """``size`` consecutive UDP ports free now, above the kernel's ephemeral range (32768-60999 by default),
-    so that another test's sockets do not take them while coturn relays on them."""
-    for _ in range(200):
-        low = 61000 + secrets.randbelow(4000)
-        held: list[socket.socket] = []
-        try:
-            for port in range(low, low + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return low, low + size - 1
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    pytest.fail("no free block of relay ports")
 
 
 def _start(factory: Callable[[CoturnOptions], RunningCoturn], **kw: object) -> RunningCoturn:
@@ -92,7 +73,7 @@ def _released(log: str) -> int:
 
 def test_a_10_port_relay_range_is_the_knee_and_508_the_failure(
         coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
-    low, high = _free_block(10)
+    low, high = free_udp_block(10)
     server = _start(coturn_factory, min_relay_port=low, max_relay_port=high)
     result = _load(server, (4, 20.0), (8, 20.0), (12, 20.0), (16, 20.0))
     assert [s.verdict for s in result.steps] == [StepVerdict.CLEAN, StepVerdict.CLEAN, StepVerdict.REFUSED]

@@ -30,7 +30,8 @@ from rtcdiag import exitcodes
 from rtcdiag.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from signal_peers import Peers, free_port, missing, peers
+from free_ports import free_port
+from signal_peers import Peers, missing, peers
 
 pytestmark = pytest.mark.skipif(bool(missing()), reason=f"not installed: {' '.join(missing())} "
                                 "(apt-get install -y nginx haproxy squid-openssl tinyproxy openssl)")

@@ -35,10 +35,11 @@ def _late_data_indications(data: bytes, upward: bool) -> float:
     return LATE_S if not upward and data[:2] == b"\x00\x17" else 0.0  # Data indication (RFC 8656 §11.4)
 
 
-def test_late_channeldata_echoes_are_not_called_unrelayed(
-        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+def _turn_check_through(coturn_factory: Callable[[CoturnOptions], RunningCoturn],
+                        delay_of: Callable[[bytes, bool], float]) -> dict[str, Any]:
+    """turn-check --json (UDP, 3 packets) of a real coturn behind a proxy delaying what ``delay_of`` says."""
     server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, allow_loopback_peers=True))
-    proxy = DelayProxy((server.host, server.port), delay_of=_late_channeldata)
+    proxy = DelayProxy((server.host, server.port), delay_of=delay_of)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
     try:
         proc = subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", f"127.0.0.1:{proxy.port}", "-u",
@@ -48,6 +49,12 @@ def test_late_channeldata_echoes_are_not_called_unrelayed(
     finally:
         proxy.close()
     report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+def test_late_channeldata_echoes_are_not_called_unrelayed(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
+    report = _turn_check_through(coturn_factory, _late_channeldata)
     ids = {f["id"] for f in report["findings"]}
     assert "TURN-CHANNELDATA-NOT-RELAYED" not in ids, report["findings"]
     (leg,) = report["results"]["turn"][0]["transports"]
@@ -60,17 +67,7 @@ def test_late_channeldata_echoes_are_not_called_unrelayed(
 
 def test_late_data_indication_echoes_are_not_called_no_data(
         coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
-    server = coturn_factory(CoturnOptions(users={"alice": PASSWORD}, allow_loopback_peers=True))
-    proxy = DelayProxy((server.host, server.port), delay_of=_late_data_indications)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RTCDIAG_TURN_")}
-    try:
-        proc = subprocess.run([sys.executable, "-m", "rtcdiag", "turn-check", f"127.0.0.1:{proxy.port}", "-u",
-                               "alice", "--transport", "udp", "--packets", "3", "--timeout", "3", "--json"],
-                              env={**clean, "RTCDIAG_TURN_PASSWORD": PASSWORD}, capture_output=True,
-                              text=True, timeout=60)
-    finally:
-        proxy.close()
-    report: dict[str, Any] = json.loads(proc.stdout)
+    report = _turn_check_through(coturn_factory, _late_data_indications)
     assert not {f["id"] for f in report["findings"]} & {"TURN-NO-DATA", "TURN-CHANNELDATA-NOT-RELAYED"}, \
         report["findings"]
     (leg,) = report["results"]["turn"][0]["transports"]
