@@ -78,3 +78,22 @@ def test_quick_commands_load_only_their_own_path(argv: list[str], exit_code: int
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert "SERVER-REFUSED" in done.stdout, done.stdout
     assert done.stderr.strip() == "", f"imported on the quick path: {done.stderr.strip()}"
+
+
+def test_check_without_nat_servers_or_signalling_loads_neither_check() -> None:
+    """`rtcdiag check` loads the NAT and signalling checks (their probes and rules) only for a config with
+    ``nat_servers`` or ``[[signalling]]``: without them they would plan no job. The TURN check runs (a closed
+    port on loopback: refused)."""
+    code = (
+        "import sys, rtcdiag.cli as c\n"
+        "try:\n    c.main(['check', 'turn:127.0.0.1:9', '-u', 'alice', '--password-env', 'RTCDIAG_TEST_PW',"
+        " '--timeout', '0.5'])\nexcept SystemExit as e:\n    assert e.code == 1, e.code\n"
+        "assert 'rtcdiag.checks.turn' in sys.modules\n"
+        "print(','.join(m for m in ('rtcdiag.checks.nat', 'rtcdiag.checks.signal', 'rtcdiag.probes.signal',"
+        " 'rtcdiag.triage.signal') if m in sys.modules), file=sys.stderr)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    env["RTCDIAG_TEST_PW"] = "not-a-secret"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "SERVER-REFUSED" in done.stdout, done.stdout
+    assert done.stderr.strip() == "", f"loaded without input: {done.stderr.strip()}"
