@@ -29,10 +29,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtcdiag.errors import UsageError, warn_if_readable
-from rtcdiag.probes.signal import SignalOptions, SignalTarget
 from rtcdiag.probes.turn_result import FAMILY_CHOICES
 from rtcdiag.redact import register_secret
 from rtcdiag.secret_input import SecretProblem, SecretSourceError, read_env_secret, read_file_secret
@@ -48,6 +47,9 @@ from rtcdiag.targets import (
 from rtcdiag.timeouts import DEFAULT_S as DEFAULT_TIMEOUT_S
 from rtcdiag.timeouts import MIN_S as MIN_TIMEOUT_S
 from rtcdiag.triage.expectations import NAT_ORDER, Expectations, normalise_nat
+
+if TYPE_CHECKING:  # the signalling probe (and its TLS, WebSocket and proxy modules): loaded by [[signalling]]
+    from rtcdiag.probes.signal import SignalOptions, SignalTarget
 
 CHECKS = ("dns", "ports", "stun", "turn", "nat", "ice", "signal")
 # A host[:port] given without a scheme is tried over these (``check -t`` chooses others).
@@ -406,7 +408,7 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
 def _signalling(entry: Any, where: _Where, base: Path, environ: Mapping[str, str],
                 config: CheckConfig) -> SignallingConfig:
     """One ``[[signalling]]`` table: validated as ``rtcdiag signal``'s options are (one line, exit 2)."""
-    from rtcdiag.probes.signal import DEFAULT_MESSAGE_SIZE, MAX_MESSAGE_SIZE
+    from rtcdiag.probes.signal import DEFAULT_MESSAGE_SIZE, MAX_MESSAGE_SIZE, SignalOptions, SignalTarget
     from rtcdiag.probes.signal_url import (
         SignalUrlError,
         check_origin,

@@ -9,7 +9,6 @@ from typing import Any
 
 from rtcdiag import interrupt
 from rtcdiag.checks.engine import Check, Job
-from rtcdiag.checks.plan import LOCAL_NETWORK
 from rtcdiag.checks.registry import Entry, Planning, Sample
 from rtcdiag.jsonable import to_jsonable
 from rtcdiag.probes.nat import NatDiscovery, NatRun, ServerMappingRun, discover, discover_across
@@ -19,6 +18,7 @@ from rtcdiag.targets import Target
 from rtcdiag.triage import nat as rules
 from rtcdiag.triage.finding import Subject
 from rtcdiag.triage.judgement import Facts
+from rtcdiag.triage.nat_result import LOCAL_NETWORK as NAT_SUBJECT
 from rtcdiag.triage.nat_result import NatTriage
 
 # `rtcdiag nat-type` without --server: public STUN servers at different IP addresses (listed in
@@ -171,7 +171,7 @@ def config_jobs(planning: Planning) -> list[Job[NatPlan, NatDiscovery]]:
         return []
     plan = NatPlan(list(config.nat_servers), NatOptions(transport="udp",
                                                                  timeout_s=planning.timeouts.transaction_s))
-    return [Job(NAT, plan, Subject(LOCAL_NETWORK), f"nat {LOCAL_NETWORK}")]
+    return [Job(NAT, plan, Subject(NAT_SUBJECT.server), f"nat {NAT_SUBJECT.server}")]
 
 
 def metrics(result: NatDiscovery, facts: Facts) -> list[Sample]:

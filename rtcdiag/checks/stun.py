@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rtcdiag.checks.engine import Check, Job
-from rtcdiag.checks.plan import ServerPlan, server_transports
 from rtcdiag.checks.registry import Cell, Entry, Labels
 from rtcdiag.checks.tables import ms
 from rtcdiag.probes.binding import BindingOptions as BindingOptions  # the plan's options, for commands
@@ -16,6 +16,9 @@ from rtcdiag.report.model import Table
 from rtcdiag.targets import Target
 from rtcdiag.timeouts import Timeouts
 from rtcdiag.triage import stun as rules
+
+if TYPE_CHECKING:  # the plans of `check` (rtcdiag.config and every check's options): not on `stun`'s path
+    from rtcdiag.checks.plan import ServerPlan
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ STUN: Check[StunPlan, list[BindingResult]] = Check("stun", _run, rules.judge)
 
 def stun_targets(plan: ServerPlan) -> list[Target]:
     """One Binding per host x port x transport: TURN servers answer Binding too (RFC 8656 §3)."""
+    from rtcdiag.checks.plan import server_transports
+
     seen: set[tuple[int, str | None]] = set()
     out: list[Target] = []
     for target in server_transports(plan):

@@ -318,6 +318,12 @@ class TransactionEndpoint:
     def _finish(self, pending: Pending) -> None:
         self._pending.pop(pending.txid, None)
         self._recent.append(pending.txid)
+        future = pending.future
+        if future.done() and not future.cancelled():
+            # An ICMP error or a close can fail the transaction just as its task is cancelled (another job
+            # failed, Ctrl-C): the error is then read by nobody, and asyncio would print "Future exception
+            # was never retrieved" and a traceback at exit. Marked as read (an awaiting caller still gets it).
+            future.exception()
 
     def _fail(self, error: Exception, dest: Address | None = None) -> None:
         """Fail pending transactions (to ``dest``, or all) with ``error``."""

@@ -15,7 +15,6 @@ Labels are masked for secrets like every other output (:func:`rtcdiag.redact.unm
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
@@ -104,6 +103,8 @@ class StatusLine:
         return f"{line} ({elapsed:.1f} s)"
 
     def _run(self) -> None:
+        import shutil  # (with bz2 and lzma: only on a terminal, not on the quick commands' import path)
+
         while not self._stop.wait(REFRESH_S):
             width = shutil.get_terminal_size((80, 24)).columns
             text = self.text()

@@ -5,6 +5,7 @@ checked on their own. (The same rules against real sockets: test_transport.py.)"
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -153,3 +154,28 @@ def test_a_closed_endpoint_refuses_new_transactions() -> None:
         with pytest.raises(ClosedForTest):
             await endpoint._retransmitted(binding(), SERVER, None, None, POLICY, False)
     run(go())
+
+
+def test_an_error_that_meets_a_cancelled_transaction_is_not_left_unretrieved() -> None:
+    """An ICMP error (here: ``_fail``, as UdpClient's error queue does) can fail a transaction in the same
+    loop turn its task is cancelled (a sibling job failed, Ctrl-C). Nobody reads that error then; asyncio
+    would print "Future exception was never retrieved" and a traceback at exit (seen on ``rtcdiag check``
+    against a closed UDP port, one run in two). The transaction's end marks it read."""
+    reports: list[str] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reports.append(context["message"]))
+        endpoint = Scripted(lambda n, data: [])
+        task = asyncio.create_task(endpoint._retransmitted(binding(), SERVER, None, None, POLICY, False))
+        await asyncio.sleep(0)  # the request is out, its transaction waits
+        (pending,) = endpoint._pending.values()
+        endpoint._fail(ConnectionRefusedError("ICMP port unreachable"), SERVER)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pending.future.done() and not pending.future.cancelled()  # failed (its error not read here)
+        del pending, task
+        gc.collect()  # a future is reported when it is destroyed with its exception unread
+    run(go())
+    assert not [r for r in reports if "never retrieved" in r], reports
