@@ -115,6 +115,9 @@ class Key(StrEnum):
 
 # registry key -> the module defining it (in the order ``rtcdiag check`` plans and reports them).
 MODULES: dict[str, str] = {key.value: f"rtcdiag.checks.{key.value}" for key in Key}
+# A check planned once per config that has nothing to do without this (non-empty) field of the config: its
+# module (probes, rules) is then not even loaded.
+NEEDS_CONFIG_FIELD: dict[str, str] = {Key.NAT.value: "nat_servers", Key.SIGNAL.value: "signalling"}
 
 
 class UnknownCheck(KeyError):
@@ -136,6 +139,12 @@ def entries(keys: Iterable[str] | None = None) -> list[Entry[Any, Any]]:
     """The entries of ``keys`` in registry order (each once); every entry when ``keys`` is None."""
     wanted = set(MODULES if keys is None else keys)
     return [entry(key) for key in MODULES if key in wanted]
+
+
+def has_input(config: object, key: str) -> bool:
+    """Whether check ``key`` has something to check in ``config`` (see NEEDS_CONFIG_FIELD)."""
+    needed = NEEDS_CONFIG_FIELD.get(key)
+    return needed is None or bool(getattr(config, needed))
 
 
 def for_ran(name: str) -> Entry[Any, Any] | None:

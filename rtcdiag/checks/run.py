@@ -39,7 +39,7 @@ def plan_jobs(config: CheckConfig, plans: list[ServerPlan], *, extra: tuple[str,
     jobs: list[Job[Any, Any]] = []
     timeouts = Timeouts(config.timeout)
     per_server = registry.entries(name for name in CHECKS if any(name in plan.checks for plan in plans)
-                                  and _has_input(config, name))
+                                  and registry.has_input(config, name))
     for plan in plans:
         for entry in per_server:
             if entry.server_job is not None and entry.name in plan.checks:
@@ -47,22 +47,11 @@ def plan_jobs(config: CheckConfig, plans: list[ServerPlan], *, extra: tuple[str,
                 if job is not None:
                     jobs.append(job)
     planning = Planning(config, plans, browser_path)
-    once = (name for name in CHECKS if name in config.checks and _has_input(config, name))
+    once = (name for name in CHECKS if name in config.checks and registry.has_input(config, name))
     for entry in [*registry.entries(once), *registry.entries(extra)]:
         if entry.config_jobs is not None:
             jobs += entry.config_jobs(planning)
     return jobs
-
-
-def _has_input(config: CheckConfig, name: str) -> bool:
-    """Whether a check planned once per config has something to check: NAT its ``nat_servers``, signalling
-    its ``[[signalling]]`` entries. Without them their jobs would be none; their modules (the NAT and
-    WebSocket probes and rules) are then not even loaded."""
-    if name == registry.Key.NAT:
-        return bool(config.nat_servers)
-    if name == registry.Key.SIGNAL:
-        return bool(config.signalling)
-    return True
 
 
 # --- report ---------------------------------------------------------------------------------------------

@@ -37,3 +37,17 @@ def test_an_unknown_key_is_refused() -> None:
 def test_entries_keep_registry_order_whatever_the_order_asked() -> None:
     names = [e.name for e in registry.entries(["ice", "dns", "turn"])]
     assert names == ["dns", "turn", "ice"]
+
+
+def test_a_check_needing_a_config_field_names_a_real_one_and_is_skipped_only_without_it() -> None:
+    import dataclasses
+
+    from rtcdiag.config import CheckConfig
+
+    fields = {f.name for f in dataclasses.fields(CheckConfig)}
+    assert set(registry.NEEDS_CONFIG_FIELD.values()) <= fields
+    empty = CheckConfig()
+    for key, field_name in registry.NEEDS_CONFIG_FIELD.items():
+        assert not registry.has_input(empty, key)
+        assert registry.has_input(dataclasses.replace(empty, **{field_name: ["something"]}), key)
+    assert registry.has_input(empty, registry.Key.STUN)  # every other check is planned as before
