@@ -86,7 +86,8 @@ class DataPathResult:
     # refused because a send buffer was full.
     socket_drops: int = 0
     send_drops: int = 0
-    # When nothing came back in the receive window: how long the late echoes were then awaited (seconds).
+    # When echoes were still missing after their receive windows (none came back, or only some): how long
+    # the late ones were then awaited (seconds).
     late_wait_s: float = 0.0
     # When the last echo came back (ms since the probe started, as Exchange.started_ms): the last sign of
     # life of a server that then went silent.

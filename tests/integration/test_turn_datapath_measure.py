@@ -95,3 +95,44 @@ def test_packets_the_tool_dropped_itself_are_inconclusive(roomy: RunningCoturn,
         step = next(s for s in judgement.steps if s.step == f"data-{data.method}")
         assert step.state is StepState.UNDECIDED and "rtcdiag itself dropped" in step.detail
     assert judgement.facts.inconclusive
+
+
+@pytest.mark.parametrize("transport_name", ["tcp", "udp"])
+def test_echoes_that_come_late_are_late_not_lost(roomy: RunningCoturn, monkeypatch: pytest.MonkeyPatch,
+                                                 transport_name: str) -> None:
+    """Two of five echoes come back far beyond the receive window (4 x the control RTT + 20 ms), the others
+    at once: late, not lost. Seen under CPU load over TCP/TLS (a loaded coturn or machine held a few echoes
+    100 ms; over TCP on loopback nothing can be lost on the way) as TURN-DATA-LOSS 40-60%, on a healthy
+    server. The delay is made by a proxy written in this test between coturn's relay and the echo peer, which
+    holds packets 1 and 2 of each method (nothing else) for LATE_S."""
+    from udp_proxies import DelayProxy
+
+    late_s = 0.3
+    proxies: list[DelayProxy] = []
+    original = turn_datapath.EchoPeer.open
+
+    def hold_two(data: bytes, upward: bool) -> float:
+        tagged = data.startswith(turn_datapath._TAG) and not data.endswith(b"punch")
+        return late_s if upward and tagged and int.from_bytes(data[-4:], "big") in (1, 2) else 0.0
+
+    async def behind_a_proxy(*args: Any, **kwargs: Any) -> turn_datapath.EchoPeer:
+        peer = await original(*args, **kwargs)
+        proxy = DelayProxy(peer.address, delay_of=hold_two)  # the relay sends to the proxy, it to the peer
+        proxies.append(proxy)
+        peer.address = ("127.0.0.1", proxy.port)
+        return peer
+
+    monkeypatch.setattr(turn_datapath.EchoPeer, "open", behind_a_proxy)
+    target = parse_target(f"127.0.0.1:{roomy.port}", default_scheme="turn")
+    try:
+        result = asyncio.run(turn.check(target, _options(5, (transport_name,))))
+    finally:
+        for proxy in proxies:
+            proxy.close()
+    [leg] = result.transports
+    assert leg.allocated and len(leg.data_paths) == 2
+    judgement = TURN.judge([result])
+    assert "TURN-DATA-LOSS" not in {f.id for f in judgement.findings}, judgement.findings
+    for data in leg.data_paths:
+        assert (data.packets_sent, data.packets_received) == (5, 5), data
+        assert max(data.rtts_ms) >= late_s * 1000 * 0.9  # their round trip says how late they were
