@@ -15,6 +15,11 @@ aioice notes (0.13), found by reading its source:
   ``relayed_candidate``/``server_reflexive_candidate`` coroutines are wrapped once, recording into a
   context variable that only our own gathering tasks set (other users of aioice are unaffected).
 - aioice swallows a failed TURN allocation; the wrapper keeps the error text as evidence.
+- aioice gives up on a 437 Allocation Mismatch to its first Allocate. That 437 says the server still holds an
+  allocation for the client's 5-tuple: a local port the kernel handed out again while the server kept an
+  earlier client's allocation on it (coturn keeps a released one until its next timer tick). RFC 8656 §7.4
+  (RFC 5766 §6.4): pick another client transport address and retry, three addresses before giving up; as
+  libwebrtc and libnice do, the relay gathering is retried on a new socket (``_ALLOCATE_ADDRESSES``).
 - the selected pair is read from ``Connection._nominated`` (aioice has no public accessor).
 
 The probe records facts only; rtcdiag.triage.ice decides what they mean.
@@ -165,6 +170,8 @@ _gather_tasks: contextvars.ContextVar[set[asyncio.Task[Any]] | None] = contextva
     "rtcdiag_ice_gather_tasks", default=None)
 _hooks_installed = False
 _agent_class: Any = None
+_ALLOCATE_ADDRESSES = 3  # RFC 8656 §7.4: local transport addresses tried on 437 before giving up
+RETRIED_437 = "mismatch-retried"  # GatherEvent.kind of a 437 that was retried from a new local port
 
 
 def _timed(kind: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -190,6 +197,39 @@ def _timed(kind: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return wrapper
 
 
+def _is_mismatch(exc: BaseException) -> bool:
+    """A 437 Allocation Mismatch answer (aioice raises it as TransactionFailed)."""
+    from aioice.stun import TransactionFailed
+
+    if not isinstance(exc, TransactionFailed):
+        return False
+    code: tuple[int, str] | None = exc.response.attributes.get("ERROR-CODE")
+    return code is not None and code[0] == 437
+
+
+def _retry_mismatch(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``relayed_candidate`` retried on 437 from a new local port, ``_ALLOCATE_ADDRESSES`` in all (RFC 8656
+    §7.4): each call opens a new TURN socket (aioice closed the last one). Every 437 that was retried is
+    kept as a gather event of kind ``RETRIED_437``."""
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, _ALLOCATE_ADDRESSES + 1):
+            try:
+                return await inner(*args, **kwargs)
+            except Exception as exc:
+                if attempt == _ALLOCATE_ADDRESSES or not _is_mismatch(exc):
+                    raise
+                log = _gather_log.get()
+                if log is not None:
+                    _, said = _describe(exc)
+                    log.append(("relay", time.monotonic(),
+                                (RETRIED_437, f"{said} (an allocation the server still held for this local "
+                                              f"port): retried from a new one, RFC 8656 §7.4")))
+        raise AssertionError("unreachable")
+
+    wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _install_hooks() -> None:
     global _hooks_installed
     if _hooks_installed:
@@ -197,7 +237,7 @@ def _install_hooks() -> None:
     import aioice.ice
 
     module: Any = aioice.ice
-    module.relayed_candidate = _timed("relay", module.relayed_candidate)
+    module.relayed_candidate = _timed("relay", _retry_mismatch(module.relayed_candidate))
     module.server_reflexive_candidate = _timed("srflx", module.server_reflexive_candidate)
     _hooks_installed = True
 

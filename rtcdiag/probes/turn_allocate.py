@@ -1,11 +1,13 @@
 """The TURN check's session and allocation (RFC 8656 §7, RFC 8489 §9.2.4): connect, the unauthenticated
-Allocate and its 401 challenge, the authenticated Allocate (a 437 retried from a new port, a 486 retried once
-this run's own allocations are gone, a 300 followed once within the redirect policy), the relays of every
-family asked for. Records facts in the TransportResult; rtcdiag.triage.turn judges them."""
+Allocate and its 401 challenge, the authenticated Allocate (a 437 retried from a new port: to the first
+Allocate, or to our own retransmission of the authenticated one, whose allocation is released first; a 486
+retried once this run's own allocations are gone, a 300 followed once within the redirect policy), the relays
+of every family asked for. Records facts in the TransportResult; rtcdiag.triage.turn judges them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable
 
@@ -44,6 +46,7 @@ from rtcdiag.protocol.attributes import unpack_value
 from rtcdiag.protocol.transaction import RetransmitPolicy
 from rtcdiag.redact import echo
 
+OWN_RELEASE_S = 2.0  # bound on releasing what a retransmitted Allocate made before a 437 (as the release's)
 QUOTA_WAIT_TIMEOUTS = 4  # after a 486, wait at most this many --timeout for this run's other allocations
 _MAX_UNKNOWN_SHOWN = 16  # types of a 420's UNKNOWN-ATTRIBUTES kept (it can list 32000)
 WIRE_FAMILY = {RelayFamily.IPV4: AddressFamily.IPV4, RelayFamily.IPV6: AddressFamily.IPV6}
@@ -235,6 +238,20 @@ async def allocate(session: TurnSession, tr: TransportResult, credentials: Crede
         if reply is not None and reply.error_code == 486:
             reply, record = await _after_quota(session, build, tr, credentials.username, options, reply,
                                                record)
+        if reply is not None and reply.error_code == 437 and record.attempts > 1 and not tr.fresh_port_retry:
+            # RFC 8656 §7.3: a 437 to an Allocate we retransmitted: the server made the allocation on an
+            # earlier copy, whose success never reached us, and took this copy for a new request (keeping the
+            # first answer for retransmissions is only a SHOULD, §7.2). Our own doing, never the server's: the
+            # allocation is released (Refresh LIFETIME=0 on the same 5-tuple) and made again from a new port.
+            tr.fresh_port_retry = True
+            await _release_own_allocation(session)
+            fresh = await open_session(tr, session.transport, session.server,
+                                       tr.server_name or session.server[0], options, policy, t0)
+            if fresh is not None:
+                sessions.append(fresh)
+                session = fresh
+                tr.authenticated = False
+                continue
         tr.stale_nonce_retries = session.stale_nonce_retries
         _take_software(tr, reply)
         if reply is None:
@@ -255,6 +272,15 @@ async def allocate(session: TurnSession, tr: TransportResult, credentials: Crede
             return session
         _take_allocate_error(tr, reply, "authenticated Allocate request")
         return session
+
+
+async def _release_own_allocation(session: TurnSession) -> None:
+    """Refresh LIFETIME=0 (RFC 8656 §8) for the allocation a retransmitted Allocate made on this 5-tuple,
+    within OWN_RELEASE_S; recorded in the steps (a success proves the allocation was this run's)."""
+    with contextlib.suppress(TransportError):
+        await session.request(lambda: refresh_request(0),
+                              "refresh (release what the retransmitted Allocate made)",
+                              policy=session.policy.within(OWN_RELEASE_S))
 
 
 def _hold(session: TurnSession, username: str) -> None:

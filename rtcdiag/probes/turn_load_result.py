@@ -100,7 +100,8 @@ def step_verdict(step: LoadStep, options: LoadOptions) -> StepVerdict:
     """Tool first: a step where this machine dropped packets itself, could not send what was planned or ran
     out of CPU decides nothing about the server. A pacer that fell behind sent bursts: harmless while the
     step is clean (the round trips are timed from the real send times), but then loss or a long round trip
-    cannot be told from the bursts this machine made, so that is inconclusive too."""
+    cannot be told from the bursts this machine made, so that is inconclusive too; unless more packets were
+    lost than were late (a burst can cost at most its own packets)."""
     if not step.sent:
         step.note = step.note or "nothing was sent"
         return StepVerdict.TOOL_LIMIT
@@ -121,6 +122,12 @@ def step_verdict(step: LoadStep, options: LoadOptions) -> StepVerdict:
     elif step.rtt_p95_ms is not None and step.rtt_p95_ms > options.max_rtt_ms:
         over = StepVerdict.RTT
     if over is not None and late_share > TOOL_LATE_SHARE:
+        if over is StepVerdict.LOSS and step.lost > step.late_packets:
+            # A burst can cost at most its own packets (a token bucket or queue drops what exceeds it; the
+            # time it stood still wasted no more than those): more lost than were late is beyond the bursts.
+            step.note = (f"{late}, but {step.lost} packets were lost, more than the {step.late_packets} "
+                         "late ones its bursts could explain")
+            return over
         mine.append(f"{late}: its bursts may explain the {over.value}")
     if mine:
         step.note = "; ".join(mine)

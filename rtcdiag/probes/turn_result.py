@@ -86,7 +86,8 @@ class DataPathResult:
     # refused because a send buffer was full.
     socket_drops: int = 0
     send_drops: int = 0
-    # When nothing came back in the receive window: how long the late echoes were then awaited (seconds).
+    # When echoes were still missing after their receive windows (none came back, or only some): how long
+    # the late ones were then awaited (seconds).
     late_wait_s: float = 0.0
     # When the last echo came back (ms since the probe started, as Exchange.started_ms): the last sign of
     # life of a server that then went silent.
@@ -160,7 +161,8 @@ class TransportResult:
     # the redirecting server's realm: the only one credentials go to
     redirect_realm: str | None = field(default=None, metadata=ECHO)
     # A 437 to the first Allocate: the server still held an allocation for this 5-tuple (an earlier run's,
-    # just released, on a reused local port); retried once from a new local port.
+    # just released, on a reused local port); or to our own retransmission of the authenticated Allocate
+    # (the allocation its first copy made, released first, RFC 8656 §7.3): retried once from a new local port.
     fresh_port_retry: bool = False
     # A 486 to the authenticated Allocate: how many allocations this run itself held under the same user on
     # this server when it came (or had released so recently that the server may still count them), and when

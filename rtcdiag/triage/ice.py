@@ -15,7 +15,7 @@ Facts: per TURN URL whether data flowed through the relay (:class:`RelayFact`) a
 from __future__ import annotations
 
 from rtcdiag.addresses import PUBLIC_LIKE, AddressScope, parse_ip, reachable_from, scope_of
-from rtcdiag.probes.ice import GatherEvent, IceResult, IceRun
+from rtcdiag.probes.ice import RETRIED_437, GatherEvent, IceResult, IceRun
 from rtcdiag.triage import ids
 from rtcdiag.triage.finding import Finding, Subject, make_finding
 from rtcdiag.triage.judgement import (
@@ -35,7 +35,7 @@ CONNECT = "connect"
 DATA = "data"
 
 # Error kinds (GatherEvent.kind) that prove the name resolved: the server was reached or refused us.
-_REACHED_KINDS = frozenset({"refused", "closed", "error-response", "unreachable", "network"})
+_REACHED_KINDS = frozenset({"refused", "closed", "error-response", "unreachable", "network", RETRIED_437})
 
 
 def subject(run: IceRun) -> Subject:
@@ -52,8 +52,11 @@ def _server_scope(run: IceRun) -> AddressScope | None:
     return scope_of(ip) if ip is not None else None  # a host name: assume it is meant for the internet
 
 
-def _errors(run: IceRun, kind: str) -> list[GatherEvent]:
-    return [e for e in run.gather_events if e.error is not None and e.type in (kind, "*")]
+def _errors(run: IceRun, kind: str, *, retried: bool = False) -> list[GatherEvent]:
+    """The gathering failures of ``kind``; with ``retried``, also the 437s that were retried from a new local
+    port (evidence only: each is the client's own port reuse, never the reason a candidate is missing)."""
+    return [e for e in run.gather_events if e.error is not None and e.type in (kind, "*")
+            and (retried or e.kind != RETRIED_437)]
 
 
 def _reason(run: IceRun, event: GatherEvent) -> str:
@@ -79,10 +82,11 @@ def _relay_findings(run: IceRun, subj: Subject) -> list[Finding]:
         reason = _reason(run, errors[0]) if errors else "the server gave no relay candidate"
         if relays:
             reason = f"{', '.join(missing)} agent: {reason}"
+        shown = [e for e in _errors(run, "relay", retried=True) if not missing or e.agent in (*missing, "*")]
         return [make_finding(ids.ICE_NO_RELAY, subj, check=CHECK, step=GATHER_RELAY, url=run.url,
                              reason=reason,
-                             evidence=_evidence(errors) or [f"no relay candidate gathered by the "
-                                                            f"{', '.join(missing) or 'ICE'} agent"])]
+                             evidence=_evidence(shown) or [f"no relay candidate gathered by the "
+                                                           f"{', '.join(missing) or 'ICE'} agent"])]
     findings: list[Finding] = []
     server_scope = _server_scope(run)
     seen: set[str] = set()

@@ -3,6 +3,7 @@ relay (RFC 8656 §11, §12), judged apart from floods and the tool's own drops."
 
 from __future__ import annotations
 
+from rtcdiag.addresses import AddressScope
 from rtcdiag.probes.record import Outcome
 from rtcdiag.probes.turn_result import METHOD_CHANNEL, METHOD_INDICATION, DataPathResult, TransportResult
 from rtcdiag.triage import ids
@@ -108,9 +109,23 @@ def _data_path(leg: Leg, step: str, dp: DataPathResult) -> None:
         leg.outcome(step, why, duration)
         return
     if dp.packets_sent and dp.packets_received < dp.packets_sent and not flooded(dp):
-        detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)"
+        detail = f"via {label}: {dp.loss_pct}% loss ({dp.packets_received}/{dp.packets_sent} came back)" \
+            f"{_where_lost(leg)}"
         leg.add(step, ids.TURN_DATA_LOSS, detail, evidence)
     leg.outcome(step, _data_line(dp) + retried_note(dp.steps), duration)
+
+
+def _where_lost(leg: Leg) -> str:
+    """Where packets missing over TCP/TLS can have gone (the tool's own drops are already ruled out): the
+    client's leg is a stream and loses nothing (RFC 9293 §3.10), so never "the network" between the client and
+    the server; with the server on this machine, its relay leg to the echo peer is on loopback too."""
+    if leg.t.transport == "udp":
+        return ""
+    if leg.result.server_scope == AddressScope.LOOPBACK.value:
+        return (f"; over {leg.t.transport.upper()} to a server on this machine no network is in between: the "
+                "server dropped them (coturn `max-bps`?) or held them longer than rtcdiag waited")
+    return (f"; over {leg.t.transport.upper()} nothing is lost between the client and the server: they were "
+            "lost at the server or between its relay and the echo peer")
 
 
 def flooded(dp: DataPathResult) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -132,3 +134,62 @@ def test_silent_server_bounded_by_gather_timeout(dead_port: int) -> None:
     run = asyncio.run(ice.probe_server(server, ice.IceOptions(gather_timeout_s=0.5)))
     assert run.duration_ms < 2500
     assert [f.id for f in triage_run(run)] == ["ICE-NO-RELAY"]
+
+
+def test_a_437_from_a_port_the_kernel_handed_out_again_is_retried_from_a_new_one(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn], monkeypatch: pytest.MonkeyPatch) -> None:
+    """coturn still holds an allocation for a local port (an earlier client's, released or not, on the port
+    the kernel now hands out again): it answers a new Allocate from that port 437 Allocation Mismatch (RFC
+    8656 §7.2). Browsers (libwebrtc, libnice) then retry from another local port, up to three (RFC 8656
+    §7.4); aioice gave up, and a healthy server got an ICE-NO-RELAY (seen once under CPU load).
+
+    The real coturn holds a real allocation; only the kernel's choice of port is forced (the relay socket of
+    the first agent binds the held port), as no test can make the kernel repeat a port on demand."""
+    import aioice.turn
+
+    server = coturn_factory(CoturnOptions(users={"alice": "pw-" + secrets.token_hex(6)}, verbose=True))
+    address = (server.host, server.port)
+    held_port: list[int] = []
+
+    async def hold_an_allocation() -> None:
+        # An allocation made on a local port, whose socket then closes without releasing it (a crashed
+        # client; or a released one coturn has not deleted yet).
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            lambda: aioice.turn.TurnClientUdpProtocol(address, username="alice",
+                                                      password=server.users["alice"], lifetime=600,
+                                                      channel_refresh_time=500),
+            remote_addr=address)
+        await client.connect()
+        held_port.append(transport.get_extra_info("sockname")[1])
+        assert client.refresh_task is not None
+        client.refresh_task.cancel()
+        transport.close()
+
+    original = asyncio.base_events.BaseEventLoop.create_datagram_endpoint
+    forced: list[int] = []
+
+    async def reused_port(self: asyncio.AbstractEventLoop, factory: Any, local_addr: Any = None,
+                          remote_addr: Any = None, **kwargs: Any) -> Any:
+        if remote_addr == address and local_addr is None and not forced:
+            forced.append(held_port[0])  # the first TURN socket gets the port coturn still holds
+            local_addr = ("127.0.0.1", held_port[0])
+        return await original(self, factory, local_addr=local_addr, remote_addr=remote_addr,  # type: ignore[arg-type]
+                              **kwargs)
+
+    async def main() -> ice.IceRun:
+        await hold_an_allocation()
+        monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "create_datagram_endpoint", reused_port)
+        return await ice.probe_server(_turn(server), ice.IceOptions(packets=2, relay_only=True))
+
+    run = asyncio.run(main())
+    assert forced == held_port
+    # Ground truth: coturn's own log has the 437 it sent to the reused port.
+    log = server.log_path.read_text(errors="replace")
+    assert len(re.findall(r"incoming packet \w+ processed, error 437", log)) == 1
+    assert "ICE-NO-RELAY" not in [f.id for f in triage_run(run)]
+    relays = [c for c in run.candidates if c.type == "relay"]
+    assert {c.agent for c in relays} == {"relay-only-a", "relay-only"}
+    assert run.connected and run.packets_received == 2
+    retried = [e for e in run.gather_events if e.kind == ice.RETRIED_437]  # kept as evidence
+    assert len(retried) == 1 and "437" in (retried[0].error or "")

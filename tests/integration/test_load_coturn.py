@@ -35,7 +35,8 @@ from free_ports import free_udp_block
 from rtcdiag import exitcodes
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 from rtcdiag.evidence.coturn_log import read_coturn_log
-from rtcdiag.probes.turn_load import LoadOptions, LoadResult, StepVerdict, run_load
+from rtcdiag.probes.turn_load import LoadOptions, LoadResult, LoadStep, StepVerdict, run_load
+from rtcdiag.probes.turn_load_result import TOOL_LATE_SHARE
 from rtcdiag.triage.load import judge
 
 PASSWORD = "load-pw-" + secrets.token_hex(6)
@@ -128,13 +129,21 @@ def _coturn_counters(server: RunningCoturn) -> tuple[int, int, int]:
     return accepted, back, len(sessions)
 
 
+def _pacer_was_late(step: LoadStep) -> bool:
+    """The tool's own record says its pacer fell behind (a loaded machine): then, and only then, a step the
+    bursts could spoil is the tool's limit (inconclusive), not the server's."""
+    return step.late_packets > TOOL_LATE_SHARE * step.planned and "the pacer fell behind" in step.note
+
+
 def test_loss_matches_coturns_own_counters(coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:
     clean_server = _start(coturn_factory)
     clean = _load(clean_server, (2, 50.0), step_s=1.0)
     _wait_for(lambda: len(re.findall(r"peer usage", _log(clean_server))) >= 2, "usage lines")
     accepted, back, sessions = _coturn_counters(clean_server)
     step = clean.steps[0]
-    assert sessions == 2 and step.verdict is StepVerdict.CLEAN
+    assert sessions == 2 and step.tool_drops == 0
+    late = step.verdict is StepVerdict.TOOL_LIMIT and _pacer_was_late(step)
+    assert step.verdict is StepVerdict.CLEAN or late, (step.verdict, step.note)
     # Ground truth: every session made 4 control requests; what we sent is what coturn accepted and what it
     # sent back is what we counted as echoed.
     log = read_coturn_log(clean_server.log_path, "coturn")
@@ -147,12 +156,20 @@ def test_loss_matches_coturns_own_counters(coturn_factory: Callable[[CoturnOptio
     _wait_for(lambda: len(re.findall(r"peer usage", _log(capped_server))) >= 2, "usage lines")
     accepted, back, _ = _coturn_counters(capped_server)
     lossy = capped.steps[0]
-    assert lossy.verdict is StepVerdict.LOSS and lossy.tool_drops == 0
+    assert lossy.tool_drops == 0
     coturn_loss = 100.0 * (lossy.sent - back) / lossy.sent
     assert lossy.loss_pct == pytest.approx(coturn_loss, abs=1.0)
     assert 20 < lossy.loss_pct < 90
     assert accepted == back  # what it accepted it relayed both ways: the drops were at its ingress cap
-    assert [f.id for f in judge(capped).findings] == ["LOAD-LOSS"]
+    if lossy.verdict is StepVerdict.TOOL_LIMIT:
+        # A loaded machine: the pacer fell behind, and its bursts (at most its late packets) could explain
+        # the loss. Honest, and inconclusive: never the server's LOAD-LOSS.
+        assert _pacer_was_late(lossy) and lossy.lost <= lossy.late_packets, lossy.note
+        judged = judge(capped)
+        assert [f.id for f in judged.findings] == ["LOAD-TOOL-LIMIT"] and judged.facts.inconclusive
+    else:
+        assert lossy.verdict is StepVerdict.LOSS, (lossy.verdict, lossy.note)
+        assert [f.id for f in judge(capped).findings] == ["LOAD-LOSS"]
 
 
 def test_tcp_client_transport(coturn_factory: Callable[[CoturnOptions], RunningCoturn]) -> None:

@@ -95,3 +95,49 @@ def test_packets_the_tool_dropped_itself_are_inconclusive(roomy: RunningCoturn,
         step = next(s for s in judgement.steps if s.step == f"data-{data.method}")
         assert step.state is StepState.UNDECIDED and "rtcdiag itself dropped" in step.detail
     assert judgement.facts.inconclusive
+
+
+SOME_LATE = {1: 0.3, 2: 0.3}  # two of five echoes far past the window, the others at once
+ALL_LATE = {0: 0.2, 1: 0.4, 2: 0.4, 3: 0.4, 4: 0.4}  # none in the window; the first of the late ones first
+
+
+@pytest.mark.parametrize("held", [SOME_LATE, ALL_LATE], ids=["some-late", "all-late"])
+@pytest.mark.parametrize("transport_name", ["tcp", "udp"])
+def test_echoes_that_come_late_are_late_not_lost(roomy: RunningCoturn, monkeypatch: pytest.MonkeyPatch,
+                                                 transport_name: str, held: dict[int, float]) -> None:
+    """Echoes that come back far beyond the receive window (4 x the control RTT + 20 ms) are late, not lost:
+    some of them (the others at once), or all of them (the late wait ended at the first, and the rest were
+    lost). Seen under CPU load over TCP/TLS as TURN-DATA-LOSS 40-80% on a healthy coturn (an event loop
+    serving 240 legs left echoes 300 ms in the echo peer's socket; over TCP on loopback nothing can be lost
+    on the way). The delay is made by a proxy written in this test between coturn's relay and the echo peer,
+    which holds the probe packets of each method by sequence number (``held``, seconds), nothing else."""
+    from udp_proxies import DelayProxy
+
+    proxies: list[DelayProxy] = []
+    original = turn_datapath.EchoPeer.open
+
+    def hold(data: bytes, upward: bool) -> float:
+        tagged = data.startswith(turn_datapath._TAG) and not data.endswith(b"punch")
+        return held.get(int.from_bytes(data[-4:], "big"), 0.0) if upward and tagged else 0.0
+
+    async def behind_a_proxy(*args: Any, **kwargs: Any) -> turn_datapath.EchoPeer:
+        peer = await original(*args, **kwargs)
+        proxy = DelayProxy(peer.address, delay_of=hold)  # the relay sends to the proxy, it to the peer
+        proxies.append(proxy)
+        peer.address = ("127.0.0.1", proxy.port)
+        return peer
+
+    monkeypatch.setattr(turn_datapath.EchoPeer, "open", behind_a_proxy)
+    target = parse_target(f"127.0.0.1:{roomy.port}", default_scheme="turn")
+    try:
+        result = asyncio.run(turn.check(target, _options(5, (transport_name,))))
+    finally:
+        for proxy in proxies:
+            proxy.close()
+    [leg] = result.transports
+    assert leg.allocated and len(leg.data_paths) == 2
+    judgement = TURN.judge([result])
+    assert "TURN-DATA-LOSS" not in {f.id for f in judgement.findings}, judgement.findings
+    for data in leg.data_paths:
+        assert (data.packets_sent, data.packets_received) == (5, 5), data
+        assert max(data.rtts_ms) >= max(held.values()) * 1000 * 0.9  # the round trip says how late

@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import selectors
 import socket
 import threading
@@ -26,7 +28,7 @@ import pytest
 import servers  # tests/servers.py (conftest puts tests/ on sys.path)
 
 from rtcdiag.cli import main
-from rtcdiag.coturn import RunningCoturn
+from rtcdiag.coturn import CoturnOptions, RunningCoturn
 from rtcdiag.protocol import (
     Address,
     AttrType,
@@ -396,3 +398,96 @@ def test_a_challenge_whose_echo_exceeds_65535_bytes_on_tcp_is_a_finding(
     assert exited.value.code == 1
     assert _ids(report) == {"TURN-REQUEST-OVERSIZED"}
     assert "exceeds 65535" in json.dumps(report["findings"])
+
+
+class _LostSuccessThen437:
+    """A UDP proxy in front of a real coturn for the first client only: it loses coturn's success to the
+    authenticated Allocate (coturn made the allocation: a lost answer) and answers the retransmission of that
+    Allocate 437 itself, as a server that does not keep its first answer for retransmissions does (RFC 8656
+    §7.2 says SHOULD; coturn does keep it, so no real server on this machine can show it). Every other
+    datagram passes both ways; each client gets a socket of its own towards coturn (its own 5-tuple)."""
+
+    def __init__(self, upstream: tuple[str, int], key: bytes) -> None:
+        self.upstream = upstream
+        self.key = key  # the long-term key: the 437 is signed, as a server signs it (RFC 8489 §9.2.4)
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.port = int(self.front.getsockname()[1])
+        self.backs: dict[tuple[str, int], socket.socket] = {}
+        self.lost: list[bytes] = []  # transaction ids whose success was lost
+        self.answered_437 = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="lost-success-proxy")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.front, selectors.EVENT_READ, None)
+        while not self._stop.is_set():
+            for key, _ in sel.select(0.05):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                data, source = sock.recvfrom(65535)
+                if key.data is None:
+                    self._upward(sel, data, source)
+                else:
+                    self._downward(data, key.data)
+        sel.close()
+
+    def _upward(self, sel: selectors.BaseSelector, data: bytes, client: tuple[str, int]) -> None:
+        request = Message.decode(data)
+        if request.method == Method.ALLOCATE and request.transaction_id in self.lost:
+            self.answered_437 += 1
+            self.front.sendto(_error(request, 437, "Allocation Mismatch").encode(integrity_key=self.key,
+                                                                                fingerprint=True), client)
+            return
+        back = self.backs.get(client)
+        if back is None:
+            back = self.backs[client] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            back.bind(("127.0.0.1", 0))
+            sel.register(back, selectors.EVENT_READ, client)
+        back.sendto(data, self.upstream)
+
+    def _downward(self, data: bytes, client: tuple[str, int]) -> None:
+        reply = Message.decode(data)
+        first_client = next(iter(self.backs)) == client
+        if first_client and not self.lost and reply.method == Method.ALLOCATE \
+                and reply.msg_class == MessageClass.SUCCESS:
+            self.lost.append(reply.transaction_id)
+            return
+        self.front.sendto(data, client)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for sock in (self.front, *self.backs.values()):
+            sock.close()
+
+
+def test_a_437_to_our_own_retransmitted_allocate_is_released_and_retried(
+        coturn_factory: Callable[[CoturnOptions], RunningCoturn], capsys: pytest.CaptureFixture[str]) -> None:
+    """The 437 answered our own retransmission: the allocation its first copy made is ours (never the
+    server's fault, RFC 8656 §7.3). It is released on its 5-tuple, and allocated again from a new port;
+    coturn's own log shows both allocations released."""
+    server = coturn_factory(CoturnOptions(users={"alice": "pw-" + secrets.token_hex(6)}, verbose=True))
+    from rtcdiag.protocol import long_term_key
+
+    proxy = _LostSuccessThen437((server.host, server.port),
+                                long_term_key("alice", server.realm, server.users["alice"]))
+    try:
+        code, report = run_cli([f"127.0.0.1:{proxy.port}", "-u", "alice", "--password", server.users["alice"],
+                                "--no-peer-test", "--timeout", "3"], capsys)
+    finally:
+        proxy.close()
+    assert proxy.answered_437 >= 1  # the retransmission really got the 437
+    assert "TURN-MISMATCH-437" not in _ids(report), report["findings"]
+    leg = _leg(report)
+    assert leg["fresh_port_retry"] is True and leg["allocated"] and leg["released"]
+    steps = [(s["step"], s["error_code"]) for s in leg["steps"]]  # type: ignore[index]
+    assert ("allocate (authenticated)", 437) in steps
+    assert ("refresh (release what the retransmitted Allocate made)", None) in steps
+    assert code == 0
+    # Ground truth: coturn made two allocations, and both were released (none left to expire).
+    log = server.log_path.read_text(errors="replace")
+    made = len(re.findall(r"incoming packet ALLOCATE processed, success", log))
+    released = len(re.findall(r"username=<alice>, lifetime=0", log))
+    assert (made, released) == (2, 2), log[-3000:]

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from rtcdiag.checks.ice import ice_servers_from_targets, server_cell, summary_table
-from rtcdiag.probes.ice import CandidateInfo, GatherEvent, IceResult, IceRun, SelectedPair
+from rtcdiag.probes.ice import RETRIED_437, CandidateInfo, GatherEvent, IceResult, IceRun, SelectedPair
 from rtcdiag.report.build import build_report
 from rtcdiag.report.model import Status
 from rtcdiag.targets import parse_targets
@@ -87,6 +87,22 @@ def test_failed_gather_skips_connect_and_data_with_the_reason() -> None:
     [fact] = judgement.facts.relays
     assert not fact.works and "401" in fact.evidence
     assert judgement.facts.rtts == []
+
+
+_RETRIED = GatherEvent("relay-only", "relay", 5.0, "the server answered 437 Allocation Mismatch (an "
+                       "allocation the server still held for this local port): retried from a new one",
+                       RETRIED_437)
+
+
+def test_a_437_retried_from_a_new_port_is_evidence_never_a_finding_or_the_reason() -> None:
+    # The relay came on the new port: nothing to report, the step passes.
+    judgement = judge_run(connected(gather_events=[_RETRIED]))
+    assert judgement.findings == [] and statuses(judgement)["udp/gather-relay"] is Status.PASS
+    # The retry failed for another reason: that reason is the finding's; the 437 stays in the evidence.
+    failed = replace(refused_401(), gather_events=[_RETRIED, *refused_401().gather_events])
+    [finding] = judge_run(failed).findings
+    assert finding.id == "ICE-NO-RELAY" and "401 Unauthorized" in finding.symptom
+    assert "437" not in finding.symptom and any("retried from a new one" in line for line in finding.evidence)
 
 
 def test_unresolvable_name_is_said_in_words_and_recorded_as_a_name_fact() -> None:

@@ -129,4 +129,9 @@ def test_step_verdicts_put_the_tool_first() -> None:
     bursty = _step(late_packets=200)
     assert step_verdict(bursty, options) is StepVerdict.CLEAN and "pacer fell behind" in bursty.note
     assert step_verdict(_step(echoed=900, late_packets=200), options) is StepVerdict.TOOL_LIMIT
+    # ...unless more were lost than were late: bursts cannot cost more than their own packets.
+    beyond = _step(echoed=700, late_packets=200)
+    assert step_verdict(beyond, options) is StepVerdict.LOSS
+    assert "more than the 200 late ones" in beyond.note
+    assert step_verdict(_step(echoed=810, late_packets=200), options) is StepVerdict.TOOL_LIMIT  # 200 lost
     assert step_verdict(_step(rtt_p95_ms=150.0, late_packets=200), options) is StepVerdict.TOOL_LIMIT

@@ -443,6 +443,24 @@ def test_partial_loss_is_a_warning() -> None:
     assert _statuses(_report(_result(t)))["udp/data-channel-data"] is Status.WARN
 
 
+@pytest.mark.parametrize(("transport", "scope", "said"), [
+    ("udp", "loopback", None),
+    ("tcp", "public", "over TCP nothing is lost between the client and the server"),
+    ("tls", "loopback", "over TLS to a server on this machine no network is in between"),
+])
+def test_loss_over_a_stream_is_never_the_network_between_client_and_server(transport: str, scope: str,
+                                                                           said: str | None) -> None:
+    t = _healthy(transport, port=5349 if transport == "tls" else 3478)
+    t.data_paths = [_data(METHOD_INDICATION), _data(METHOD_CHANNEL, 10, 7)]
+    findings = [f for f in rules.judge(_result(t, server_scope=scope)).findings if f.id != "TURN-RELAY-LOCAL"]
+    [finding] = findings
+    assert finding.id == "TURN-DATA-LOSS" and "30.0% loss" in finding.symptom
+    if said is None:
+        assert "network" not in finding.symptom
+    else:
+        assert said in finding.symptom
+
+
 def test_a_flood_of_unsolicited_packets_is_its_own_finding_and_loss_is_not_judged() -> None:
     """A server flooding Data indications / ChannelData nobody sent: the flood is stated, and missing echoes
     under it are undecided (inconclusive), never loss or a dead relay."""
