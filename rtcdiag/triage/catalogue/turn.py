@@ -302,8 +302,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         "TURN-DATA-LOSS", _W, "Packet loss through the relay",
         "Over {transport} {detail}.",
-        "Some relayed packets were lost: a congested server or path, rate limits (coturn `max-bps`), or a "
-        "lossy network.",
+        "Some relayed packets were lost: a congested server, rate limits (coturn `max-bps`), or loss on a "
+        "UDP leg (client to server over UDP; relay to peer is always UDP). A TCP/TLS leg itself loses "
+        "nothing.",
         "Run the check again to rule out a transient; check coturn `max-bps`/`bps-capacity` and server load.",
         "RFC 8656 §11",
         layer=Layer.SERVICE,
