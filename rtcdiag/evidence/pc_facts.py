@@ -89,11 +89,28 @@ class PcSummary:
     pair_stats: list[StatsObject] = field(default_factory=list)
     dumped_at_ms: float | None = None  # when the dump was made: how long the connection had to get going
 
+    # The timeline by kind, for states() and reached() (the rules ask a few dozen times per connection);
+    # made again when the timeline is another list or has grown (it is only ever appended to).
+    _by_kind: dict[str, list[Transition]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: tuple[list[Transition], int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _kind(self, what: str) -> list[Transition]:
+        timeline, indexed = self.timeline, self._indexed
+        if indexed is None or indexed[0] is not timeline or indexed[1] != len(timeline):
+            by_kind: dict[str, list[Transition]] = {}
+            for t in timeline:
+                by_kind.setdefault(t.what, []).append(t)
+            self._by_kind, self._indexed = by_kind, (timeline, len(timeline))
+        return self._by_kind.get(what, [])
+
     def states(self, what: str) -> list[Transition]:
-        return [t for t in self.timeline if t.what == what]
+        return list(self._kind(what))
 
     def reached(self, what: str, *states: str) -> Transition | None:
-        return next((t for t in self.timeline if t.what == what and t.state in states), None)
+        for t in self._kind(what):
+            if t.state in states:
+                return t
+        return None
 
     def last_state(self, what: str) -> str:
         seen = self.states(what)

@@ -364,8 +364,11 @@ def _read_stats(stats: dict[str, Any], objects: dict[str, StatsObject]) -> None:
         stats_id, dash, field_name = name.rpartition("-")  # ids contain '-', field names never do
         if not dash or series.__class__ is not dict:
             continue
-        stats_type = series.get("statsType")
-        values = series.get("values")
+        try:  # (subscripts: a method call each cost more)
+            stats_type = series["statsType"]
+            values = series["values"]
+        except KeyError:
+            continue
         if stats_type.__class__ is not str or (values.__class__ is not str and values.__class__ is not list):
             continue
         if stats_id != last_id:
