@@ -135,9 +135,28 @@ def parse_sdp(text: str) -> SessionDescription:
         if kind != "a":
             continue
         name, _, arg = value.partition(":")
-        if name not in _READ:
+        # The most frequent first (rtpmap, fmtp, candidate: most of the lines read); the names are distinct.
+        if name == "rtpmap":
+            if current is not None:
+                pt, _, codec = arg.partition(" ")
+                current.rtpmap[pt[:8]] = codec[:100]
+        elif name == "fmtp":
+            if current is not None:
+                pt, _, params = arg.partition(" ")
+                current.fmtp[pt[:8]] = params[:1000]
+                if current.rtpmap.get(pt, "").lower().startswith("rtx/"):
+                    for param in params.split(";"):
+                        key, _, val = param.strip().partition("=")
+                        if key == "apt":
+                            current.rtx_apt[pt[:8]] = val[:8]
+        elif name == "candidate":
+            if current is not None and len(current.candidates) < MAX_CANDIDATES:
+                candidate = parse_candidate(arg)
+                if candidate is not None:
+                    current.candidates.append(candidate)
+        elif name not in _READ:
             continue
-        if name == "group" and arg.startswith("BUNDLE") and not session.bundle:
+        elif name == "group" and arg.startswith("BUNDLE") and not session.bundle:
             session.bundle = arg.split()[1:][:MAX_SECTIONS]
         elif name == "ice-lite":
             session.ice_lite = True
@@ -164,21 +183,6 @@ def parse_sdp(text: str) -> SessionDescription:
             current.mid = arg[:64]
         elif name in _DIRECTIONS:
             current.direction = name
-        elif name == "candidate" and len(current.candidates) < MAX_CANDIDATES:
-            candidate = parse_candidate(arg)
-            if candidate is not None:
-                current.candidates.append(candidate)
-        elif name == "rtpmap":
-            pt, _, codec = arg.partition(" ")
-            current.rtpmap[pt[:8]] = codec[:100]
-        elif name == "fmtp":
-            pt, _, params = arg.partition(" ")
-            current.fmtp[pt[:8]] = params[:1000]
-            if current.rtpmap.get(pt, "").lower().startswith("rtx/"):
-                for param in params.split(";"):
-                    key, _, val = param.strip().partition("=")
-                    if key == "apt":
-                        current.rtx_apt[pt[:8]] = val[:8]
     for m in session.media:  # an fmtp line may come before its rtpmap
         for pt, params in m.fmtp.items():
             if pt not in m.rtx_apt and m.rtpmap.get(pt, "").lower().startswith("rtx/"):
