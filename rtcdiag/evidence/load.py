@@ -34,25 +34,27 @@ _TEXT_KINDS = frozenset({EvidenceKind.FIREFOX_WEBRTC, EvidenceKind.WEBRTC_INTERN
 
 def _parse_mapped(path: Path, name: str) -> InternalsDump | None:
     """A plain (not gzip) file of a JSON kind parsed from its text decoded straight out of the file mapped in
-    memory (:func:`rtcdiag.evidence.sniff.mapped`); None for any other file: it is then read whole."""
+    memory (:func:`rtcdiag.evidence.sniff.mapped`; the map is closed before the parse: its pages count in
+    the peak RSS); None for any other file: it is then read whole."""
     with mapped(path) as view:
         if view is None:
             return None
         kind = sniff(view)
-        if kind not in _TEXT_KINDS:
+        if kind is None or kind not in _TEXT_KINDS:
             return None
-        return _parse_text(kind, [view], name)
+        text = _decode(kind, view, name)
+    return _parse_text(kind, text, name)
 
 
 def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     """Parse the bytes in ``holder`` (taken out of it, so that they can be freed once decoded: json.loads
     would otherwise hold the bytes, the text and the objects at once; peak memory is a budget, issue 11)."""
-    data = holder[-1]
+    data = holder.pop()
     kind = sniff(data)
     if kind is not None and kind in _TEXT_KINDS:
+        text = _decode(kind, data, name)
         del data
-        return _parse_text(kind, holder, name)
-    holder.pop()
+        return _parse_text(kind, text, name)
     if kind is EvidenceKind.FIREFOX_PAGE:
         from rtcdiag.evidence.firefox_page import parse_page
 
@@ -68,16 +70,19 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
                         " \"Download the webrtc-internals dump\"), a packet capture or a coturn log")
 
 
-def _parse_text(kind: EvidenceKind, holder: list[bytes] | list[mmap.mmap], name: str) -> InternalsDump:
-    """A file of a JSON kind: its content (taken out of ``holder``, the bytes or the file mapped) decoded as
-    UTF-8, then parsed by the kind's reader; the content is dropped before the parse."""
-    what = {EvidenceKind.FIREFOX_WEBRTC: "a Firefox about:webrtc report",
-            EvidenceKind.RTCSTATS: "a rtcstats dump", EvidenceKind.GETSTATS: "getStats output",
-            }.get(kind, "a webrtc-internals dump")
+def _decode(kind: EvidenceKind, data: bytes | mmap.mmap, name: str) -> str:
+    """The content of a file of a JSON kind (the bytes, or the file mapped) as text (UTF-8, BOM dropped)."""
     try:
-        text = str(holder.pop(), "utf-8").lstrip("\ufeff")
+        return str(data, "utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
+        what = {EvidenceKind.FIREFOX_WEBRTC: "a Firefox about:webrtc report",
+                EvidenceKind.RTCSTATS: "a rtcstats dump", EvidenceKind.GETSTATS: "getStats output",
+                }.get(kind, "a webrtc-internals dump")
         raise EvidenceError(f"{name}: not {what} (not UTF-8: {exc.reason})") from None
+
+
+def _parse_text(kind: EvidenceKind, text: str, name: str) -> InternalsDump:
+    """A file of a JSON kind, from its text, by the kind's reader."""
     if kind is EvidenceKind.FIREFOX_WEBRTC:
         from rtcdiag.evidence.firefox import parse_firefox
 
