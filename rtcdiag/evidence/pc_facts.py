@@ -113,11 +113,13 @@ class PcSummary:
         return None
 
     def last_state(self, what: str) -> str:
-        seen = self.states(what)
+        seen = self._kind(what)
         return seen[-1].state if seen else "new"
 
     def of(self, side: str, kind: str | None = None) -> list[CandidateFact]:
-        return [c for c in self.candidates if c.side == side and (kind is None or c.candidate.type == kind)]
+        if kind is None:
+            return [c for c in self.candidates if c.side == side]
+        return [c for c in self.candidates if c.side == side and c.candidate.type == kind]
 
     @property
     def connected(self) -> bool:

@@ -186,6 +186,8 @@ class StatsObject:
             parsed = self.parsed[name] = parse_series(raw) if isinstance(raw, str) else raw
         return parsed
 
+    # last() and text() are read tens of thousands of times in a dump of many connections (each candidate's
+    # address, port, type...): the parsed values are looked up here, values() called only the first time.
     def last(self, name: str) -> Any:
         values = self.parsed.get(name)
         if values is None:
@@ -193,7 +195,12 @@ class StatsObject:
         return values[-1] if values else None
 
     def text(self, name: str) -> str:
-        value = self.last(name)
+        values = self.parsed.get(name)
+        if values is None:
+            values = self.values(name)
+        if not values:
+            return ""
+        value = values[-1]
         return "" if value is None else str(value)
 
     def number(self, name: str) -> float | None:
