@@ -94,18 +94,25 @@ def _scan_value(text: str, index: int) -> tuple[Any, int]:
 _SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.scanner).make_scanner(json.JSONDecoder())
 
 
+def loads(text: str) -> Any:
+    """``json.loads(text)`` (the same value, the same errors), a JSON value with nothing around it (the
+    usual case: a stats series, an event's value) read in one call of the C scanner."""
+    try:
+        parsed, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):  # blanks around, extra data, nothing: json.loads' own rules (and errors)
+        parsed = json.loads(text)
+    return parsed
+
+
 def parse_series(raw: str) -> list[Any]:
     """A stats series' ``values`` text as a list ([] when it is not a JSON array, too long or nested too
     deep)."""
     if len(raw) > MAX_SERIES_CHARS:
         return []
     try:
-        try:
-            parsed, end = _SCAN(raw, 0)  # the usual "[...]" with nothing around it: one call in C
-        except StopIteration:
-            end = -1
-        if end != len(raw):  # blanks around, extra data, nothing: json.loads' own rules
-            parsed = json.loads(raw)
+        parsed = loads(raw)
     except (ValueError, RecursionError):
         return []
     return parsed if isinstance(parsed, list) else []
@@ -337,7 +344,7 @@ def server_urls(configuration: str) -> tuple[list[str], str]:
     urls: list[str] = []
     policy = "all"
     try:
-        parsed = json.loads(configuration)
+        parsed = loads(configuration)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):
@@ -537,7 +544,7 @@ def state_value(value: str) -> str:
         if text.endswith('"') and len(text) > 1 and '"' not in inner and "\\" not in inner:
             return inner[:40]  # a JSON string without escapes is its own text (json.loads: the same, slower)
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
             if isinstance(loaded, str):
                 return loaded[:40]
         except ValueError:
@@ -558,7 +565,7 @@ def description_value(value: str) -> Description | None:
         return None
     if text.startswith("{"):
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
         except ValueError:
             loaded = None
         if isinstance(loaded, dict):
@@ -575,7 +582,7 @@ def fields_value(value: str) -> dict[str, str]:
     text = value.strip()
     if text.startswith("{"):
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
         except ValueError:
             loaded = None
         if isinstance(loaded, dict):
