@@ -115,11 +115,17 @@ _READ_PREFIXES = ("a=rtpmap", "a=fmtp", "a=candidate", "m=",
 def parse_sdp(text: str) -> SessionDescription:
     session = SessionDescription()
     current: MediaSection | None = None
-    for raw in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
-        if not raw.startswith(_READ_PREFIXES) and not raw[:1].isspace():
-            continue
-        line = raw.strip()[:4000]
-        if len(line) < 2 or line[1] != "=":
+    # Split at "\n" alone: the "\r" of a "\r\n" ends its line, a blank that strip() drops (the same lines).
+    for raw in text.split("\n")[:MAX_LINES]:
+        if raw.startswith(_READ_PREFIXES):  # "m=" or "a=...": no blank before, the "=" second
+            line = raw.rstrip()
+            if len(line) > 4000:
+                line = line[:4000]
+        elif raw[:1].isspace():
+            line = raw.strip()[:4000]
+            if len(line) < 2 or line[1] != "=":
+                continue
+        else:
             continue
         kind, value = line[0], line[2:]
         if kind == "m":
