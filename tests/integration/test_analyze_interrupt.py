@@ -5,6 +5,8 @@ analyze runs without an event loop (``commands.shared.running.run_local``, issue
 signal, the files (bounded reads) are read and judged to the end, the report is printed, then the command
 ends with 128 + the signal. (Under the event loop, before, a signal during the reading was lost: exit 0.)
 
+A second Ctrl-C (the handlers are removed on the first) ends the command at once: exit 130, one line.
+
 The dump is the real healthy-relay one with its two peer connections repeated (600 connections, ~30 MB) so
 that the analysis lasts long enough for the signal to land in it: the test sends it once the process has
 installed its SIGTERM handler (``SigCgt`` in /proc, which only ``run_local`` sets), i.e. during the analysis.
@@ -87,3 +89,29 @@ def test_a_signal_during_analyze_keeps_the_report_and_exits_128_plus_it(dump: Pa
     assert report["interrupted"]["exit_code"] == 128 + signum
     assert report["interrupted"]["unfinished"] == []
     assert _checks(report) == _checks(whole)  # every connection was read and judged
+
+
+def test_a_second_ctrl_c_ends_analyze_at_once(dump: Path) -> None:
+    proc = _analyze(dump)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not _catches_sigterm(proc.pid):
+            assert proc.poll() is None, "analyze ended before its handlers were seen"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGINT)
+        while _catches_sigterm(proc.pid):  # the first signal took the handlers off
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    lines = err.split("\n")  # (a line break first: the terminal's "^C" is left where the cursor was)
+    assert [line for line in lines if line] == [
+        "rtcdiag: error: interrupted again during cleanup: allocations not yet released expire on the "
+        "server's timer"], err
+    assert "Traceback" not in err

@@ -58,9 +58,11 @@ def run_async(coro: Coroutine[Any, Any, T], *, network: bool = True) -> T:
 def run_local(coro: Coroutine[Any, Any, T]) -> T:
     """:func:`run_async` for a command that only reads files (analyze): its coroutine never waits on
     anything, so it runs to its end in one step, without an event loop (nor asyncio's import, ~40 ms of a
-    100 MB dump's analysis, issue 19). Ctrl-C, SIGTERM and SIGHUP are recorded (:mod:`rtcdiag.interrupt`)
-    and end the command with 128 + the signal once the report of the files (bounded reads) is out, as
-    under the event loop, whose handlers could not run before the reading's one step was over either."""
+    100 MB dump's analysis, issue 19). Ctrl-C, SIGTERM and SIGHUP are recorded (:mod:`rtcdiag.interrupt`):
+    the files (bounded reads) are read and judged to the end, the report is printed, and the command ends
+    with 128 + the signal. (Under the event loop, whose handlers could not run before the reading's one
+    step was over, such a signal was lost.) The handlers are removed on the first signal: a second one gets
+    the default action (Ctrl-C: "interrupted again", exit 130, at once)."""
     from rtcdiag import interrupt
 
     if gc.get_threshold()[0] < GC_THRESHOLD:
@@ -69,6 +71,9 @@ def run_local(coro: Coroutine[Any, Any, T]) -> T:
 
     def on_signal(signum: int, _frame: object) -> None:
         interrupt.request(signum, signal.Signals(signum).name)
+        for stop, handler in previous.items():
+            if handler is not None:  # (None: a handler not set from Python, which cannot be put back)
+                signal.signal(stop, handler)
 
     previous: dict[signal.Signals, Any] = {}
     try:
@@ -85,7 +90,8 @@ def run_local(coro: Coroutine[Any, Any, T]) -> T:
         raise RuntimeError("run_local: the command's coroutine waited on I/O (use run_async)")
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 GC_THRESHOLD = 20_000
