@@ -94,10 +94,10 @@ def mapped(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[mmap.mmap | 
         with path.open("rb") as handle:
             status = os.fstat(handle.fileno())
             if stat.S_ISREG(status.st_mode) and 0 < status.st_size <= max_bytes:
-                view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # the whole file, as it is now
     except (OSError, ValueError):  # unreadable, or a file system that cannot map it: read instead
         view = None
-    if view is not None and is_gzip(view[:2]):
+    if view is not None and (len(view) > max_bytes or is_gzip(view[:2])):  # (grown since its fstat)
         view.close()
         view = None
     try:

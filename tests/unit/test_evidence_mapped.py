@@ -95,3 +95,12 @@ def test_gzip_empty_and_unmappable_files_are_read(tmp_path: Path) -> None:
     with mapped(Path("/dev/null")) as view:  # not a regular file
         assert view is None
 
+
+
+def test_the_size_bound_holds_for_the_map(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    path.write_bytes(b'{"PeerConnections": {}, "UserAgent": "' + b"x" * 5000 + b'"}')
+    with mapped(path, max_bytes=4096) as view:
+        assert view is None  # bigger than the bound: read_evidence refuses it with its own words
+    with mapped(path, max_bytes=10_000) as view:
+        assert view is not None and len(view) == path.stat().st_size
