@@ -100,11 +100,18 @@ UNUSABLE = frozenset({_S.LINK_LOCAL, _S.MULTICAST, _S.BROADCAST, _S.UNSPECIFIED,
 
 def parse_ip(text: str) -> IPAddress | None:
     """Parse an IP literal (brackets and IPv6 zone ids tolerated); None if ``text`` is a host name."""
-    text = text.strip().strip("[]").split("%", 1)[0]
+    if text in _PARSED:
+        return _PARSED[text]
     try:
-        return ipaddress.ip_address(text)
+        parsed: IPAddress | None = ipaddress.ip_address(text.strip().strip("[]").split("%", 1)[0])
     except ValueError:
-        return None
+        parsed = None
+    if len(_PARSED) < 4096:  # bounded (untrusted text); a dump repeats a few addresses thousands of times
+        _PARSED[text] = parsed
+    return parsed
+
+
+_PARSED: dict[str, IPAddress | None] = {}  # parse_ip's answers by text (address objects are immutable)
 
 
 def _embedded_v4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -99,6 +98,13 @@ def local_resources(check: str, subject: Subject, exc: BaseException) -> Judgeme
     return judgement
 
 
+def _cancelled(exc: BaseException) -> bool:
+    """Is ``exc`` asyncio's cancellation? (asyncio is not imported by a run without an event loop, e.g.
+    analyze's, and then nothing can be cancelled.)"""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
+
+
 async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]], None] | None = None,
                   ) -> Ran[Any]:
     """Run and judge one job; any exception but cancellation becomes an INTERNAL-ERROR judgement. A run
@@ -113,21 +119,19 @@ async def execute(job: Job[Any, Any], on_done: Callable[[Job[Any, Any], Ran[Any]
         except Exception as exc:
             show_traceback(exc)
             ran = Ran(job.check.name, job.subject, result, internal_error(job.check.name, job.subject, exc))
-    except asyncio.CancelledError:
-        if not interrupt.swallow():
-            raise
-        stopped = interrupt.requested()
-        interrupt.note_unfinished(job.label or f"{job.check.name} {job.subject.server}")
-        ran = Ran(job.check.name, job.subject, None,
-                  interrupted(job.check.name, job.subject, stopped.name if stopped else "a signal"))
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:
         if _out_of_resources(exc):
             ran = Ran(job.check.name, job.subject, None, local_resources(job.check.name, job.subject, exc))
         else:
             show_traceback(exc)
             ran = Ran(job.check.name, job.subject, None, internal_error(job.check.name, job.subject, exc))
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: up; a cancellation: see interrupt.swallow
+        if not _cancelled(exc) or not interrupt.swallow():
+            raise
+        stopped = interrupt.requested()
+        interrupt.note_unfinished(job.label or f"{job.check.name} {job.subject.server}")
+        ran = Ran(job.check.name, job.subject, None,
+                  interrupted(job.check.name, job.subject, stopped.name if stopped else "a signal"))
     if any(f.id == LOCAL_RESOURCES for f in ran.judgement.findings):
         ran.judgement.facts.inconclusive = True  # a step this machine could not run decides nothing
     ran.duration_s = time.perf_counter() - started

@@ -11,7 +11,7 @@ import click
 from rtcdiag import exitcodes
 from rtcdiag.commands.shared.options import OutputOptions, output_options
 from rtcdiag.commands.shared.output import emit
-from rtcdiag.commands.shared.running import run_async
+from rtcdiag.commands.shared.running import run_local
 from rtcdiag.triage.finding import Subject
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def command(files: tuple[Path, ...], redact_out: Path | None, summary_dir: Path 
     if ladder_flow is not None and output.wants_html:
         raise UsageError("--ladder prints one flow; --html draws the flows' ladders in the page: give one")
     # Every file is read (by its reader, in the check's run) before any report: exit 2 on a bad one.
-    ran = run_async(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))), network=False)
+    ran = run_local(execute(Job(ANALYZE, AnalyzePlan(list(files)), Subject("analyze"))))
     evidence = ran.result
     if evidence is not None and evidence.refused:
         raise EvidenceError(evidence.refused)
@@ -158,7 +158,7 @@ def _redact(source: Path, out: Path) -> Ran[Evidence]:
     size = f"{len(data) / 1024:.0f} KiB" + (", gzip" if out.suffix.lower() == ".gz" else "")
     click.echo(f"rtcdiag analyze: wrote {out} ({size}): {counts.text()}; the report below is of that copy",
                err=True)
-    return run_async(execute(Job(ANALYZE, AnalyzePlan([out]), Subject("analyze"))), network=False)
+    return run_local(execute(Job(ANALYZE, AnalyzePlan([out]), Subject("analyze"))))
 
 
 MAX_SUMMARY_FILES = 100_000

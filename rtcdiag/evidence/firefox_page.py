@@ -19,12 +19,15 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtcdiag.evidence.firefox import dump_from_reports
 from rtcdiag.evidence.firefox_log import MAX_LOG_LINES, parse_ice_log
 from rtcdiag.evidence.sniff import EvidenceError
 from rtcdiag.evidence.webrtc_internals import InternalsDump
+
+if TYPE_CHECKING:
+    import mmap
 
 MAX_PAGE_CHARS = 64 * 1024 * 1024
 MAX_PCS = 2_000
@@ -33,7 +36,7 @@ MAX_TEXT = 1_000_000  # one element's text (an SDP)
 _CANDIDATE = re.compile(r"^\s*(\[?[0-9A-Za-z:.%-]{1,100}\]?):(\d{1,5})/(\w{1,5})\((\w{1,8})(?:-(\w{1,5}))?\)")
 
 
-def looks_like_page(data: bytes) -> bool:
+def looks_like_page(data: bytes | mmap.mmap) -> bool:
     head = data[:262144]
     return b'data-l10n-id="about-webrtc-' in head and (b'id="content"' in head or b"pc-tools: " in head)
 

@@ -6,19 +6,44 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, json_shape, read_evidence, sniff
+from rtcdiag.evidence.sniff import EvidenceError, EvidenceKind, json_shape, mapped, read_evidence, sniff
 from rtcdiag.evidence.webrtc_internals import InternalsDump, parse_internals
 from rtcdiag.textsafe import printable
 
 if TYPE_CHECKING:
+    import mmap
+
     from rtcdiag.evidence.anonymize import Redactions
 
 
 def load_dump(path: Path) -> InternalsDump:
     """A webrtc-internals or rtcstats dump (or saved getStats output) from ``path``;
     :class:`EvidenceError` (one line, exit 2) for anything else."""
+    name = printable(str(path))[:200]
+    dump = _parse_mapped(path, name)
+    if dump is not None:
+        return dump
     holder = [read_evidence(path)]
-    return _parse(printable(str(path))[:200], holder)
+    return _parse(name, holder)
+
+
+# The JSON kinds, read from the decoded text (see _parse_text).
+_TEXT_KINDS = frozenset({EvidenceKind.FIREFOX_WEBRTC, EvidenceKind.WEBRTC_INTERNALS, EvidenceKind.RTCSTATS,
+                         EvidenceKind.GETSTATS})
+
+
+def _parse_mapped(path: Path, name: str) -> InternalsDump | None:
+    """A plain (not gzip) file of a JSON kind parsed from its text decoded straight out of the file mapped in
+    memory (:func:`rtcdiag.evidence.sniff.mapped`; the map is closed before the parse: its pages count in
+    the peak RSS); None for any other file: it is then read whole."""
+    with mapped(path) as view:
+        if view is None:
+            return None
+        kind = sniff(view)
+        if kind is None or kind not in _TEXT_KINDS:
+            return None
+        text = _decode(kind, view, name)
+    return _parse_text(kind, text, name)
 
 
 def _parse(name: str, holder: list[bytes]) -> InternalsDump:
@@ -26,16 +51,10 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     would otherwise hold the bytes, the text and the objects at once; peak memory is a budget, issue 11)."""
     data = holder.pop()
     kind = sniff(data)
-    if kind is EvidenceKind.FIREFOX_WEBRTC:
-        from rtcdiag.evidence.firefox import parse_firefox
-
-        try:
-            text = data.decode("utf-8").lstrip("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise EvidenceError(f"{name}: not a Firefox about:webrtc report (not UTF-8: {exc.reason})"
-                                ) from None
+    if kind is not None and kind in _TEXT_KINDS:
+        text = _decode(kind, data, name)
         del data
-        return parse_firefox(text, name)
+        return _parse_text(kind, text, name)
     if kind is EvidenceKind.FIREFOX_PAGE:
         from rtcdiag.evidence.firefox_page import parse_page
 
@@ -43,33 +62,40 @@ def _parse(name: str, holder: list[bytes]) -> InternalsDump:
     if kind is EvidenceKind.FIREFOX_LOG:
         raise EvidenceError(f"{name}: a Firefox ICE log (about:webrtc Connection Log) is read with its "
                             "report: give the Copy Report JSON too (rtcdiag analyze report.json ice.log)")
-    if kind is EvidenceKind.WEBRTC_INTERNALS or kind is EvidenceKind.RTCSTATS:
-        what = "webrtc-internals" if kind is EvidenceKind.WEBRTC_INTERNALS else "rtcstats"
-        try:
-            text = data.decode("utf-8").lstrip("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise EvidenceError(f"{name}: not a {what} dump (not UTF-8: {exc.reason})") from None
-        del data
-        if kind is EvidenceKind.WEBRTC_INTERNALS:
-            return parse_internals(text, name)
-        from rtcdiag.evidence.rtcstats import parse_rtcstats
-
-        return parse_rtcstats(text, name)
-    if kind is EvidenceKind.GETSTATS:
-        from rtcdiag.evidence.getstats import parse_getstats
-
-        try:
-            text = data.decode("utf-8").lstrip("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise EvidenceError(f"{name}: not getStats output (not UTF-8: {exc.reason})") from None
-        del data
-        return parse_getstats(text, name)
     if kind is EvidenceKind.SDP:
         raise EvidenceError(f"{name}: a bare SDP: give it with its answer (rtcdiag analyze OFFER ANSWER)")
     if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
         raise EvidenceError(f"{name} looks like {json_shape(data)}")
     raise EvidenceError(f"{name}: not a webrtc-internals dump (expected the JSON file of chrome://webrtc-internals"
                         " \"Download the webrtc-internals dump\"), a packet capture or a coturn log")
+
+
+def _decode(kind: EvidenceKind, data: bytes | mmap.mmap, name: str) -> str:
+    """The content of a file of a JSON kind (the bytes, or the file mapped) as text (UTF-8, BOM dropped)."""
+    try:
+        return str(data, "utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        what = {EvidenceKind.FIREFOX_WEBRTC: "a Firefox about:webrtc report",
+                EvidenceKind.RTCSTATS: "a rtcstats dump", EvidenceKind.GETSTATS: "getStats output",
+                }.get(kind, "a webrtc-internals dump")
+        raise EvidenceError(f"{name}: not {what} (not UTF-8: {exc.reason})") from None
+
+
+def _parse_text(kind: EvidenceKind, text: str, name: str) -> InternalsDump:
+    """A file of a JSON kind, from its text, by the kind's reader."""
+    if kind is EvidenceKind.FIREFOX_WEBRTC:
+        from rtcdiag.evidence.firefox import parse_firefox
+
+        return parse_firefox(text, name)
+    if kind is EvidenceKind.WEBRTC_INTERNALS:
+        return parse_internals(text, name)
+    if kind is EvidenceKind.RTCSTATS:
+        from rtcdiag.evidence.rtcstats import parse_rtcstats
+
+        return parse_rtcstats(text, name)
+    from rtcdiag.evidence.getstats import parse_getstats
+
+    return parse_getstats(text, name)
 
 
 def redacted_copy(path: Path) -> bytes:
@@ -131,6 +157,10 @@ def load_all(paths: list[Path]) -> list[InternalsDump]:
     logs: list[tuple[str, bytes]] = []
     for path in paths:
         name = printable(str(path))[:200]
+        dump = _parse_mapped(path, name)
+        if dump is not None:
+            dumps.append(dump)
+            continue
         data = read_evidence(path)
         if sniff(data) is EvidenceKind.FIREFOX_LOG:
             logs.append((name, data))

@@ -89,18 +89,37 @@ class PcSummary:
     pair_stats: list[StatsObject] = field(default_factory=list)
     dumped_at_ms: float | None = None  # when the dump was made: how long the connection had to get going
 
+    # The timeline by kind, for states() and reached() (the rules ask a few dozen times per connection);
+    # made again when the timeline is another list or has grown (it is only ever appended to).
+    _by_kind: dict[str, list[Transition]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: tuple[list[Transition], int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _kind(self, what: str) -> list[Transition]:
+        timeline, indexed = self.timeline, self._indexed
+        if indexed is None or indexed[0] is not timeline or indexed[1] != len(timeline):
+            by_kind: dict[str, list[Transition]] = {}
+            for t in timeline:
+                by_kind.setdefault(t.what, []).append(t)
+            self._by_kind, self._indexed = by_kind, (timeline, len(timeline))
+        return self._by_kind.get(what, [])
+
     def states(self, what: str) -> list[Transition]:
-        return [t for t in self.timeline if t.what == what]
+        return list(self._kind(what))
 
     def reached(self, what: str, *states: str) -> Transition | None:
-        return next((t for t in self.timeline if t.what == what and t.state in states), None)
+        for t in self._kind(what):
+            if t.state in states:
+                return t
+        return None
 
     def last_state(self, what: str) -> str:
-        seen = self.states(what)
+        seen = self._kind(what)
         return seen[-1].state if seen else "new"
 
     def of(self, side: str, kind: str | None = None) -> list[CandidateFact]:
-        return [c for c in self.candidates if c.side == side and (kind is None or c.candidate.type == kind)]
+        if kind is None:
+            return [c for c in self.candidates if c.side == side]
+        return [c for c in self.candidates if c.side == side and c.candidate.type == kind]
 
     @property
     def connected(self) -> bool:
@@ -138,40 +157,34 @@ def _candidate_from_event(event: UpdateEvent, side: str) -> CandidateFact | None
     return CandidateFact(side=side, candidate=candidate, url=values.get("url", "")[:500], event=event)
 
 
-def _candidate_from_stats(obj: StatsObject, side: str, ufrag: bool) -> CandidateFact | None:
-    """``ufrag``: read its usernameFragment too (getStats output, which has no descriptions to name the
-    connection's ufrags; a dump's events carry them, and each stats field read costs a series decode)."""
-    address = obj.text("address") or obj.text("ip")
-    port = obj.number("port")
-    if not address or port is None:
-        return None
-    candidate = Candidate(foundation=obj.text("foundation"), component=1,
-                          protocol=obj.text("protocol").lower(), priority=int(obj.number("priority") or 0),
-                          address=address, port=int(port), type=obj.text("candidateType"),
-                          ufrag=obj.text("usernameFragment")[:256] if ufrag else "")
-    return CandidateFact(side=side, candidate=candidate, url=obj.text("url"),
-                         relay_protocol=obj.text("relayProtocol"), stats_id=obj.id)
-
-
-def _same(a: Candidate, b: Candidate) -> bool:
-    return (a.address, a.port, a.protocol, a.type) == (b.address, b.port, b.protocol, b.type)
-
-
-def _merge_candidates(from_events: list[CandidateFact],
-                      from_stats: list[CandidateFact]) -> list[CandidateFact]:
-    """Events first (they carry times); stats add what the events do not say (relay protocol, url) and
-    the candidates the log does not have (e.g. peer-reflexive ones)."""
+def _merge_candidates(from_events: list[CandidateFact], from_stats: list[tuple[StatsObject, str]],
+                      ufrag: bool) -> list[CandidateFact]:
+    """Events first (they carry times); the candidate stats objects (each with its side) add what the events
+    do not say (relay protocol, url) and the candidates the log does not have (e.g. peer-reflexive ones).
+    A candidate object without an address or a port is none. ``ufrag``: read its usernameFragment too
+    (getStats output, which has no descriptions to name the connection's ufrags; a dump's events carry
+    them). Each stats field read costs a series decode: a candidate the events have is matched on its
+    address, port, protocol and type, and only what it adds is read (issue 19)."""
     merged = list(from_events)
-    for stat in from_stats:
+    for obj, side in from_stats:
+        address = obj.text("address") or obj.text("ip")
+        port = obj.number("port")
+        if not address or port is None:
+            continue
+        key = (address, int(port), obj.text("protocol").lower(), obj.text("candidateType"))
         for i, known in enumerate(merged):
-            if known.side == stat.side and _same(known.candidate, stat.candidate):
-                merged[i] = CandidateFact(side=known.side, candidate=known.candidate,
-                                          url=known.url or stat.url,
-                                          relay_protocol=known.relay_protocol or stat.relay_protocol,
-                                          event=known.event, stats_id=stat.stats_id)
+            seen = known.candidate
+            if known.side == side and (seen.address, seen.port, seen.protocol, seen.type) == key:
+                merged[i] = CandidateFact(side=known.side, candidate=seen, url=known.url or obj.text("url"),
+                                          relay_protocol=known.relay_protocol or obj.text("relayProtocol"),
+                                          event=known.event, stats_id=obj.id)
                 break
         else:
-            merged.append(stat)
+            candidate = Candidate(foundation=obj.text("foundation"), component=1, protocol=key[2],
+                                  priority=int(obj.number("priority") or 0), address=address, port=key[1],
+                                  type=key[3], ufrag=obj.text("usernameFragment")[:256] if ufrag else "")
+            merged.append(CandidateFact(side=side, candidate=candidate, url=obj.text("url"),
+                                        relay_protocol=obj.text("relayProtocol"), stats_id=obj.id))
     return merged
 
 
@@ -285,10 +298,8 @@ def summarize(pc: PeerConnection, label: str, dumped_at_ms: float | None = None)
         s.ice_restart = True
     s.candidates = _merge_candidates(
         local_events + remote_events,
-        [c for obj in pc.of_type("local-candidate")
-         if (c := _candidate_from_stats(obj, "local", pc.stats_only))]
-        + [c for obj in pc.of_type("remote-candidate")
-           if (c := _candidate_from_stats(obj, "remote", pc.stats_only))])
+        [(obj, "local") for obj in pc.of_type("local-candidate")]
+        + [(obj, "remote") for obj in pc.of_type("remote-candidate")], pc.stats_only)
     _selected_pair(pc, s)
     if pc.stats_only:
         s.timeline = _stats_timeline(pc)

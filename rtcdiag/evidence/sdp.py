@@ -107,17 +107,25 @@ class SessionDescription:
 # What a line read below starts with (an m-line, or an attribute of _READ): any other line that does not
 # start with a blank (which strip() would drop) is skipped before any other work; most lines of a browser's
 # SDP are such (ssrc, extmap, rtcp-fb, msid, c=...).
-_READ_PREFIXES = ("m=", *(f"a={name}" for name in sorted(_READ)))
+# The most frequent first (rtpmap and fmtp are most of the lines read): the test stops at the first match.
+_READ_PREFIXES = ("a=rtpmap", "a=fmtp", "a=candidate", "m=",
+                  *(f"a={name}" for name in sorted(_READ - {"rtpmap", "fmtp", "candidate"})))
 
 
 def parse_sdp(text: str) -> SessionDescription:
     session = SessionDescription()
     current: MediaSection | None = None
-    for raw in text.replace("\r\n", "\n").split("\n")[:MAX_LINES]:
-        if not raw.startswith(_READ_PREFIXES) and not raw[:1].isspace():
-            continue
-        line = raw.strip()[:4000]
-        if len(line) < 2 or line[1] != "=":
+    # Split at "\n" alone: the "\r" of a "\r\n" ends its line, a blank that strip() drops (the same lines).
+    for raw in text.split("\n")[:MAX_LINES]:
+        if raw.startswith(_READ_PREFIXES):  # "m=" or "a=...": no blank before, the "=" second
+            line = raw.rstrip()
+            if len(line) > 4000:
+                line = line[:4000]
+        elif raw[:1].isspace():
+            line = raw.strip()[:4000]
+            if len(line) < 2 or line[1] != "=":
+                continue
+        else:
             continue
         kind, value = line[0], line[2:]
         if kind == "m":
@@ -133,9 +141,28 @@ def parse_sdp(text: str) -> SessionDescription:
         if kind != "a":
             continue
         name, _, arg = value.partition(":")
-        if name not in _READ:
+        # The most frequent first (rtpmap, fmtp, candidate: most of the lines read); the names are distinct.
+        if name == "rtpmap":
+            if current is not None:
+                pt, _, codec = arg.partition(" ")
+                current.rtpmap[pt[:8]] = codec[:100]
+        elif name == "fmtp":
+            if current is not None:
+                pt, _, params = arg.partition(" ")
+                current.fmtp[pt[:8]] = params[:1000]
+                if current.rtpmap.get(pt, "").lower().startswith("rtx/"):
+                    for param in params.split(";"):
+                        key, _, val = param.strip().partition("=")
+                        if key == "apt":
+                            current.rtx_apt[pt[:8]] = val[:8]
+        elif name == "candidate":
+            if current is not None and len(current.candidates) < MAX_CANDIDATES:
+                candidate = parse_candidate(arg)
+                if candidate is not None:
+                    current.candidates.append(candidate)
+        elif name not in _READ:
             continue
-        if name == "group" and arg.startswith("BUNDLE") and not session.bundle:
+        elif name == "group" and arg.startswith("BUNDLE") and not session.bundle:
             session.bundle = arg.split()[1:][:MAX_SECTIONS]
         elif name == "ice-lite":
             session.ice_lite = True
@@ -162,21 +189,6 @@ def parse_sdp(text: str) -> SessionDescription:
             current.mid = arg[:64]
         elif name in _DIRECTIONS:
             current.direction = name
-        elif name == "candidate" and len(current.candidates) < MAX_CANDIDATES:
-            candidate = parse_candidate(arg)
-            if candidate is not None:
-                current.candidates.append(candidate)
-        elif name == "rtpmap":
-            pt, _, codec = arg.partition(" ")
-            current.rtpmap[pt[:8]] = codec[:100]
-        elif name == "fmtp":
-            pt, _, params = arg.partition(" ")
-            current.fmtp[pt[:8]] = params[:1000]
-            if current.rtpmap.get(pt, "").lower().startswith("rtx/"):
-                for param in params.split(";"):
-                    key, _, val = param.strip().partition("=")
-                    if key == "apt":
-                        current.rtx_apt[pt[:8]] = val[:8]
     for m in session.media:  # an fmtp line may come before its rtpmap
         for pt, params in m.fmtp.items():
             if pt not in m.rtx_apt and m.rtpmap.get(pt, "").lower().startswith("rtx/"):

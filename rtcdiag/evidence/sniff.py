@@ -4,8 +4,13 @@ the configuration files ``rtcdiag lint`` reads)."""
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
+import stat
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -75,6 +80,31 @@ def read_evidence(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     if not data.strip():
         raise EvidenceError(f"{_name(path)}: empty file, not a webrtc-internals dump")
     return data
+
+
+@contextmanager
+def mapped(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[mmap.mmap | None]:
+    """``path`` mapped read-only in memory when it is a plain (not gzip) regular file of 1 to ``max_bytes``
+    bytes, else None (the caller then reads it with :func:`read_evidence`, which says what is wrong). A
+    dump decoded from the map comes straight from the page cache: no copy of its bytes first (for a 100 MB
+    dump, 26,000 fewer page faults and ~0.05 s less CPU, issue 19). The map is closed on exit; a file cut
+    shorter by another process while it is decoded would be a bus error, as for any reader that maps."""
+    view: mmap.mmap | None = None
+    try:
+        with path.open("rb") as handle:
+            status = os.fstat(handle.fileno())
+            if stat.S_ISREG(status.st_mode) and 0 < status.st_size <= max_bytes:
+                view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # the whole file, as it is now
+    except (OSError, ValueError):  # unreadable, or a file system that cannot map it: read instead
+        view = None
+    if view is not None and (len(view) > max_bytes or is_gzip(view[:2])):  # (grown since its fstat)
+        view.close()
+        view = None
+    try:
+        yield view
+    finally:
+        if view is not None:
+            view.close()
 
 
 def _gunzip(path: Path, data: bytes) -> bytes:
@@ -162,8 +192,9 @@ def config_kind(path: Path) -> ConfigKind:
     return ConfigKind.ICE_SERVERS if head[:1] in (b"{", b"[") else ConfigKind.TURNSERVER
 
 
-def sniff(data: bytes) -> EvidenceKind | None:
-    """What the (decompressed) content is, from its first bytes; None when it is none of the known kinds."""
+def sniff(data: bytes | mmap.mmap) -> EvidenceKind | None:
+    """What the (decompressed) content is, from its first bytes; None when it is none of the known kinds.
+    (``data``: the bytes, or the file mapped: only slices of it are read.)"""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"RTCStatsDump"):
         return EvidenceKind.RTCSTATS
@@ -189,19 +220,19 @@ def sniff(data: bytes) -> EvidenceKind | None:
     return None
 
 
-def _looks_like_page(data: bytes) -> bool:
+def _looks_like_page(data: bytes | mmap.mmap) -> bool:
     from rtcdiag.evidence.firefox_page import looks_like_page
 
     return looks_like_page(data)
 
 
-def _looks_like_ice_log(data: bytes) -> bool:
+def _looks_like_ice_log(data: bytes | mmap.mmap) -> bool:
     from rtcdiag.evidence.firefox_log import looks_like_ice_log
 
     return looks_like_ice_log(data[:65536].decode("utf-8", "replace"))
 
 
-def looks_like_firefox(data: bytes) -> bool:
+def looks_like_firefox(data: bytes | mmap.mmap) -> bool:
     """Firefox about:webrtc JSON: two or more RTCStatsReportInternal fields near the start."""
     window = data[:262144]
     if re.fullmatch(rb'\s*\{\s*"reports"\s*:\s*\[\s*\]\s*,\s*"sdpHistories"\s*:\s*\[\s*\]\s*\}\s*', window):

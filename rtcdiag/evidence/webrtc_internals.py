@@ -94,18 +94,25 @@ def _scan_value(text: str, index: int) -> tuple[Any, int]:
 _SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, json.scanner).make_scanner(json.JSONDecoder())
 
 
+def loads(text: str) -> Any:
+    """``json.loads(text)`` (the same value, the same errors), a JSON value with nothing around it (the
+    usual case: a stats series, an event's value) read in one call of the C scanner."""
+    try:
+        parsed, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):  # blanks around, extra data, nothing: json.loads' own rules (and errors)
+        parsed = json.loads(text)
+    return parsed
+
+
 def parse_series(raw: str) -> list[Any]:
     """A stats series' ``values`` text as a list ([] when it is not a JSON array, too long or nested too
     deep)."""
     if len(raw) > MAX_SERIES_CHARS:
         return []
     try:
-        try:
-            parsed, end = _SCAN(raw, 0)  # the usual "[...]" with nothing around it: one call in C
-        except StopIteration:
-            end = -1
-        if end != len(raw):  # blanks around, extra data, nothing: json.loads' own rules
-            parsed = json.loads(raw)
+        parsed = loads(raw)
     except (ValueError, RecursionError):
         return []
     return parsed if isinstance(parsed, list) else []
@@ -186,6 +193,8 @@ class StatsObject:
             parsed = self.parsed[name] = parse_series(raw) if isinstance(raw, str) else raw
         return parsed
 
+    # last() and text() are read tens of thousands of times in a dump of many connections (each candidate's
+    # address, port, type...): the parsed values are looked up here, values() called only the first time.
     def last(self, name: str) -> Any:
         values = self.parsed.get(name)
         if values is None:
@@ -193,7 +202,12 @@ class StatsObject:
         return values[-1] if values else None
 
     def text(self, name: str) -> str:
-        value = self.last(name)
+        values = self.parsed.get(name)
+        if values is None:
+            values = self.values(name)
+        if not values:
+            return ""
+        value = values[-1]
         return "" if value is None else str(value)
 
     def number(self, name: str) -> float | None:
@@ -330,7 +344,7 @@ def server_urls(configuration: str) -> tuple[list[str], str]:
     urls: list[str] = []
     policy = "all"
     try:
-        parsed = json.loads(configuration)
+        parsed = loads(configuration)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):
@@ -364,8 +378,11 @@ def _read_stats(stats: dict[str, Any], objects: dict[str, StatsObject]) -> None:
         stats_id, dash, field_name = name.rpartition("-")  # ids contain '-', field names never do
         if not dash or series.__class__ is not dict:
             continue
-        stats_type = series.get("statsType")
-        values = series.get("values")
+        try:  # (subscripts: a method call each cost more)
+            stats_type = series["statsType"]
+            values = series["values"]
+        except KeyError:
+            continue
         if stats_type.__class__ is not str or (values.__class__ is not str and values.__class__ is not list):
             continue
         if stats_id != last_id:
@@ -527,7 +544,7 @@ def state_value(value: str) -> str:
         if text.endswith('"') and len(text) > 1 and '"' not in inner and "\\" not in inner:
             return inner[:40]  # a JSON string without escapes is its own text (json.loads: the same, slower)
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
             if isinstance(loaded, str):
                 return loaded[:40]
         except ValueError:
@@ -548,7 +565,7 @@ def description_value(value: str) -> Description | None:
         return None
     if text.startswith("{"):
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
         except ValueError:
             loaded = None
         if isinstance(loaded, dict):
@@ -565,7 +582,7 @@ def fields_value(value: str) -> dict[str, str]:
     text = value.strip()
     if text.startswith("{"):
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
         except ValueError:
             loaded = None
         if isinstance(loaded, dict):
