@@ -138,14 +138,22 @@ def ice_options(timeouts: Timeouts, *, packets: int, relay_only: bool = False,
                       connect_timeout_s=timeouts.ice_connect_s, ssl_context=ssl_context)
 
 
-def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[IcePlan, IceResult] | None:
+def tls_context(servers: list[IceServer], ca_file: str | None, insecure: bool) -> ssl.SSLContext | None:
+    """The TLS client context of the ``turns:`` servers among ``servers``; None when there is none (the agents
+    use it for ``turns:`` only, and building it loads the system trust store: ~20 ms of CPU)."""
+    if not any(server.scheme == "turns" for server in servers):
+        return None
     from rtcdiag.tls import make_client_context
 
+    return make_client_context(ca_file, insecure=insecure)
+
+
+def server_job(plan: ServerPlan, timeouts: Timeouts) -> Job[IcePlan, IceResult] | None:
     servers = ice_servers_from_targets(usable_ice_targets([plan]))
     if not servers:
         return None
     options = ice_options(timeouts, packets=PACKETS,
-                          ssl_context=make_client_context(plan.ca_file, insecure=plan.insecure))
+                          ssl_context=tls_context(servers, plan.ca_file, plan.insecure))
     return Job(ICE, IcePlan(servers, options), plan.subject, f"ice {plan.label}")
 
 

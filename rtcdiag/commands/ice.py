@@ -55,11 +55,10 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     server itself is on a loopback/private address), ICE failed, data not flowing.
     """
     from rtcdiag.checks.engine import Job, execute
-    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_options, ice_tables, short_table
+    from rtcdiag.checks.ice import ICE, IcePlan, ice_notes, ice_options, ice_tables, short_table, tls_context
     from rtcdiag.jsonable import to_jsonable
     from rtcdiag.report.build import build_report
     from rtcdiag.timeouts import Timeouts
-    from rtcdiag.tls import make_client_context
 
     started = time.time()
     user = load_username(username)
@@ -67,7 +66,7 @@ def command(targets: tuple[str, ...], ice_servers: Path | None, username: str | 
     servers = ice_server_list(targets, ice_servers, username, user, password, secret, ttl,
                               unusable="stuns: URLs cannot be used for ICE (aioice gathers over UDP)")
     options = ice_options(Timeouts(timeout), packets=packets, relay_only=relay_only,
-                          ssl_context=make_client_context(tls.ca_file, insecure=tls.insecure))
+                          ssl_context=tls_context(servers, tls.ca_file, tls.insecure))
     with watching("ice", output):
         ran = run_async(execute(Job(ICE, IcePlan(servers, options), Subject("ice"))))
     tables = ice_tables(ran.result) if ran.result is not None else []
