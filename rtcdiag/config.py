@@ -395,14 +395,27 @@ def parse_config(data: Mapping[str, Any], *, origin: str, base: Path,
         concurrency=int(concurrency) if concurrency is not None else None,
     )
     for path in [config.ca, *(s.ca for s in servers)]:
-        if path is not None and not path.is_file():
-            raise where.key("ca").error(f"CA file {path} does not exist")
+        _check_ca(path, where)
     signalling = data.get("signalling", [])
     if not isinstance(signalling, list):
         raise where.key("signalling").error("must be an array of tables ([[signalling]])")
     config.signalling = [_signalling(entry, entry_where("signalling", i), base, env, config)
                          for i, entry in enumerate(signalling)]
     return config
+
+
+def _check_ca(path: Path | None, where: _Where) -> None:
+    """A ``ca =`` file must exist and be PEM CA certificates, like ``--ca`` (one line, exit 2), before any
+    traffic: found only when a TLS step builds its context, it ended the run with exit 4."""
+    if path is None:
+        return
+    if not path.is_file():
+        raise where.key("ca").error(f"CA file {path} does not exist")
+    from rtcdiag.tls import ca_file_problem
+
+    problem = ca_file_problem(str(path))
+    if problem is not None:
+        raise where.key("ca").error(f"CA file {path}: {problem}")
 
 
 def _signalling(entry: Any, where: _Where, base: Path, environ: Mapping[str, str],
@@ -439,8 +452,7 @@ def _signalling(entry: Any, where: _Where, base: Path, environ: Mapping[str, str
         lists[key] = value
     ca = _get_str(entry, "ca", where)
     ca_path = _resolve(base, ca) if ca else config.ca
-    if ca_path is not None and not ca_path.is_file():
-        raise where.key("ca").error(f"CA file {ca_path} does not exist")
+    _check_ca(ca_path, where)
     insecure = _get_bool(entry, "insecure", where)
     message_size = _get_number(entry, "message_size", where, minimum=0)
     if message_size is not None and (message_size != int(message_size) or message_size > MAX_MESSAGE_SIZE):

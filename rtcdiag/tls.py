@@ -48,6 +48,16 @@ _VERIFY_CODES: dict[int, TlsFailure] = {
 }
 
 
+def ca_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as ``--ca`` / ``ca =`` (None: a readable PEM file of CA certificates). A
+    bare client context: the file is validated without also loading the system store (~20 ms)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return f"not a PEM file of CA certificates ({exc})"
+    return None
+
+
 def make_client_context(ca_file: str | None = None, insecure: bool = False,
                         alpn: tuple[str, ...] = (ALPN_STUN_TURN,)) -> ssl.SSLContext:
     """A client context: system trust store (plus ``ca_file``), host name checked, unless ``insecure``.

@@ -217,3 +217,26 @@ def test_follow_redirects_key_reaches_the_stun_and_turn_jobs(tmp_path: Path) -> 
     assert turn_job.plan.options.follow_redirects is False
     with pytest.raises(ConfigError, match="follow_redirects"):
         load_config(write(tmp_path, 'follow_redirects = "no"\n' + servers), environ={"PW": "pw-follow-1"})
+
+
+@pytest.mark.parametrize("where", ["top", "server", "signalling"])
+def test_a_ca_file_that_is_not_pem_is_refused_when_the_config_is_read(tmp_path: Path, where: str) -> None:
+    # Found only when a TLS step built its context, it ended `check` with exit 4 (an internal SSLError).
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    text = {"top": 'ca = "ca.pem"\n',
+            "server": '[[servers]]\nurl = "turns:h"\nca = "ca.pem"\n',
+            "signalling": '[[signalling]]\nurl = "wss://h/"\nca = "ca.pem"\n'}[where]
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={})
+    assert "ca: CA file" in str(info.value) and "not a PEM file of CA certificates" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_a_pem_ca_file_is_accepted(tmp_path: Path) -> None:
+    import ssl
+
+    pem = ssl.get_default_verify_paths().cafile
+    if pem is None or not Path(pem).is_file():
+        pytest.skip("no system CA bundle to copy")
+    (tmp_path / "ca.pem").write_bytes(Path(pem).read_bytes())
+    assert load_config(write(tmp_path, 'ca = "ca.pem"\n'), environ={}).ca == tmp_path / "ca.pem"
