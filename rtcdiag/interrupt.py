@@ -45,6 +45,8 @@ class Interruption:
     # Not a signal: --deadline S ran out (``signum`` 0). The verdict is then the report's own (a failure
     # found is exit 1, else exit 3: what did not finish was not judged).
     deadline_s: float | None = None
+    # A command that only reads files (analyze): it holds no allocation, and it reads its files to the end.
+    files_only: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -62,10 +64,15 @@ class Interruption:
             verb = f"--deadline {self.deadline_s:g} s reached: cut short"
             return f"{verb} ({self._cleanup()}); " + \
                 ("the report above shows what had finished" if self.reported else "nothing had finished")
+        if self.files_only:  # (analyze: nothing to release, every file read and judged)
+            return f"{verb} by {self.name} ({self._cleanup()})" + \
+                ("; the report above is complete" if self.reported else "")
         return f"{verb} by {self.name} ({self._cleanup()})" + \
             ("; the report above shows what had finished" if self.reported else "")
 
     def _cleanup(self) -> str:
+        if self.files_only:
+            return "the files were read to the end"
         return "allocations released" if self.released else \
             f"{self.unreleased} of {self.cut_allocations} allocation(s) not released: the server did not " \
             "answer the release; they expire on its own timer"
@@ -75,11 +82,12 @@ _state: Interruption | None = None
 MAX_NAMED = 200  # bound on the list of unfinished items kept for the report
 
 
-def request(signum: int, name: str) -> Interruption:
-    """A signal arrived: from now on a cancellation is an interruption (the first signal counts)."""
+def request(signum: int, name: str, *, files_only: bool = False) -> Interruption:
+    """A signal arrived: from now on a cancellation is an interruption (the first signal counts).
+    ``files_only``: the command only reads files (nothing to release)."""
     global _state
     if _state is None:
-        _state = Interruption(signum, name)
+        _state = Interruption(signum, name, files_only=files_only)
     return _state
 
 

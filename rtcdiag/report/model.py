@@ -178,12 +178,16 @@ class Report:
         0 passed (warnings allowed)."""
         if self.interrupted is not None and self.interrupted.deadline_s is None:
             return self.interrupted.exit_code
+        return self._judged_exit_code()
+
+    def _judged_exit_code(self) -> int:
+        """The exit code the findings give (a signal's own code aside)."""
         if any(f.id == INTERNAL_ERROR for f in self.findings):
             return exitcodes.INTERNAL
         if any(f.severity is Severity.ERROR and f.explained_by is None for f in self.findings):
             return exitcodes.FINDING_ERROR
-        if self.inconclusive or self.interrupted is not None:  # --deadline: what was cut was not judged
-            return exitcodes.INCONCLUSIVE
+        if self.inconclusive or (self.interrupted is not None and self.interrupted.deadline_s is not None):
+            return exitcodes.INCONCLUSIVE  # --deadline: what was cut was not judged
         return exitcodes.OK
 
     @property
@@ -192,7 +196,10 @@ class Report:
         word."""
         if self.interrupted is not None and self.interrupted.deadline_s is None:
             return "interrupted"
-        code = self.exit_code
+        return self._judged_status()
+
+    def _judged_status(self) -> str:
+        code = self._judged_exit_code()
         if code == exitcodes.INTERNAL:
             return "error"
         if code == exitcodes.FINDING_ERROR:
@@ -219,11 +226,18 @@ class Report:
         deadline = self.interrupted.deadline_s if self.interrupted is not None else None
         if deadline is not None:  # the report's own verdict, and what cut it short
             checks += f"; --deadline {deadline:g} s reached: partial report"
+        elif self.interrupted is not None and self.interrupted.files_only:
+            # A command that only reads files read them to the end: the whole report, judged as ever.
+            return f"INTERRUPTED by {self.interrupted.name} after the files were read: " + \
+                self._judged(count, named, checks)
         elif self.interrupted is not None:
             causes = f"{_plural(count, 'root cause')} ({named}) so far; " if count else ""
             return (f"INTERRUPTED by {self.interrupted.name}: partial report, what had finished: "
                     f"{causes}{checks}")
-        status = self.status
+        return self._judged(count, named, checks)
+
+    def _judged(self, count: int, named: str, checks: str) -> str:
+        status = self._judged_status()
         if status == "pass":
             return f"PASS: {checks}"
         if status == "warn":

@@ -70,7 +70,7 @@ def run_local(coro: Coroutine[Any, Any, T]) -> T:
     gc.freeze()
 
     def on_signal(signum: int, _frame: object) -> None:
-        interrupt.request(signum, signal.Signals(signum).name)
+        interrupt.request(signum, signal.Signals(signum).name, files_only=True)
         for stop, handler in previous.items():
             if handler is not None:  # (None: a handler not set from Python, which cannot be put back)
                 signal.signal(stop, handler)
