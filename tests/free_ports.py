@@ -33,3 +33,29 @@ def free_udp_block(size: int) -> tuple[int, int]:
             for sock in held:
                 sock.close()
     pytest.fail("no free block of relay ports")
+
+
+def bind_udp_and_tcp(host: str = "127.0.0.1") -> tuple[int, socket.socket, socket.socket]:
+    """One port bound for UDP and for TCP (not listening yet): (port, udp, tcp). The kernel picks the UDP
+    port; another process may hold it for TCP, so a few are tried (seen under load: EADDRINUSE)."""
+    for _ in range(50):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        port = int(udp.getsockname()[1])
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            tcp.bind((host, port))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        return port, udp, tcp
+    pytest.fail(f"no port of {host} free for both UDP and TCP")
+
+
+def free_udp_and_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP a moment ago (for a server the test starts on it)."""
+    port, udp, tcp = bind_udp_and_tcp(host)
+    udp.close()
+    tcp.close()
+    return port

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from free_ports import bind_udp_and_tcp
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn
 
@@ -56,12 +57,8 @@ class Listener:
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", 0))
+    port, udp, tcp = bind_udp_and_tcp()
     tcp.listen(8)
-    port = tcp.getsockname()[1]
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", port))
     udp.setblocking(False)
     tcp.setblocking(False)
     try:

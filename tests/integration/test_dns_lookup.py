@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from free_ports import free_udp_and_tcp_port
 
 from rtcdiag.coturn import RunningCoturn
 from rtcdiag.report import json_report
@@ -49,20 +49,6 @@ class Dnsmasq:
     @property
     def nameserver(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free loopback port")
 
 
 def _answers(port: int) -> bool:
@@ -104,7 +90,7 @@ def dnsmasq(coturn: RunningCoturn, dead_port: int, tmp_path_factory: pytest.Temp
     assert DNSMASQ is not None
     log = tmp_path_factory.mktemp("dnsmasq") / "queries.log"
     for _attempt in range(3):
-        port = _free_port()
+        port = free_udp_and_tcp_port()
         argv = [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={port}",
                 "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
                 f"--local=/{ZONE}/", "--log-queries", f"--log-facility={log}", *_zone_args(coturn, dead_port)]

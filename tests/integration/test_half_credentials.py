@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from free_ports import bind_udp_and_tcp
 
 from rtcdiag import exitcodes
 from rtcdiag.coturn import RunningCoturn
@@ -29,11 +30,7 @@ NO_SECRETS = {"RTCDIAG_TURN_PASSWORD": "", "RTCDIAG_TURN_SECRET": "", "RTCDIAG_T
 @pytest.fixture
 def witness() -> Iterator[tuple[int, socket.socket, socket.socket]]:
     """A loopback port with a UDP socket and a TCP listener that only record what reaches them."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    port = udp.getsockname()[1]
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.bind(("127.0.0.1", port))
+    port, udp, tcp = bind_udp_and_tcp()
     tcp.listen(4)
     udp.setblocking(False)
     tcp.setblocking(False)
