@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from free_ports import bind_udp_and_tcp
 from servers import HAVE_IPV6
 
 from rtcdiag.coturn import CoturnOptions, RunningCoturn, start_coturn
@@ -146,18 +147,9 @@ def _silent_udp(host: str, port: int = 0) -> socket.socket:
 def _free_port(host: str) -> tuple[int, socket.socket]:
     """A port with nothing listening on UDP or TCP; the returned TCP socket is bound, never listening
     (connects to it are refused, and nobody else can take the port while it is held)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            tcp.bind((host, port))
-        except OSError:
-            tcp.close()
-            continue
-        return port, tcp
-    raise RuntimeError(f"no free port on {host}")
+    port, udp, tcp = bind_udp_and_tcp(host)
+    udp.close()
+    return port, tcp
 
 
 @contextmanager
